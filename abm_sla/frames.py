@@ -1,0 +1,63 @@
+"""The normalized tables every source produces and every pure module reads.
+
+One DataFrame per kind. Timestamps are ``datetime64[ns, UTC]``; ids are strings
+(the CRM's id); missing values are NaN/NaT/None. Sources (``abm_sla.crm``) emit
+these columns, the warehouse stores them keyed on ``(source, source_id)``, and
+the pure modules (scoring, hand-off, routing, sla) take them as input with
+``account_id`` / ``contact_id`` / ``owner_id`` holding CRM ids.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+ACCOUNT_COLUMNS = [
+    "account_id", "name", "domain", "industry", "employees", "annual_revenue",
+    "country", "owner_id", "tier", "created_at", "updated_at",
+]
+CONTACT_COLUMNS = ["contact_id", "account_id", "title", "email", "created_at", "updated_at"]
+ACTIVITY_COLUMNS = [
+    "activity_id", "account_id", "type", "occurred_at", "contact_id", "owner_id", "url", "subject",
+]
+INTENT_COLUMNS = ["intent_id", "account_id", "topic", "score", "observed_at", "provider"]
+OPPORTUNITY_COLUMNS = [
+    "opportunity_id", "account_id", "stage", "amount", "created_at", "close_date", "is_closed", "is_won",
+]
+USER_COLUMNS = ["user_id", "name", "email", "role", "manager_id", "time_zone", "country", "active"]
+STATUS_CHANGE_COLUMNS = ["status_change_id", "account_id", "status", "changed_at", "changed_by"]
+
+COLUMNS: dict[str, list[str]] = {
+    "accounts": ACCOUNT_COLUMNS,
+    "contacts": CONTACT_COLUMNS,
+    "activities": ACTIVITY_COLUMNS,
+    "intent_signals": INTENT_COLUMNS,
+    "opportunities": OPPORTUNITY_COLUMNS,
+    "users": USER_COLUMNS,
+    "status_changes": STATUS_CHANGE_COLUMNS,
+}
+TIMESTAMP_COLUMNS: dict[str, list[str]] = {
+    "accounts": ["created_at", "updated_at"],
+    "contacts": ["created_at", "updated_at"],
+    "activities": ["occurred_at"],
+    "intent_signals": ["observed_at"],
+    "opportunities": ["created_at", "close_date"],
+    "users": [],
+    "status_changes": ["changed_at"],
+}
+
+MARKETING_TOUCHES = ("email_open", "email_click", "form_submit", "web_visit", "webinar")
+SALES_TOUCHES = ("call", "email_sent", "meeting", "linkedin_message")
+ACTIVITY_TYPES = MARKETING_TOUCHES + SALES_TOUCHES
+
+
+def empty(kind: str) -> pd.DataFrame:
+    """An empty frame of one kind with its columns and UTC timestamp dtypes."""
+    frame = pd.DataFrame({column: pd.Series(dtype="object") for column in COLUMNS[kind]})
+    for column in TIMESTAMP_COLUMNS[kind]:
+        frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+def to_utc(values: pd.Series) -> pd.Series:
+    """Parse ISO 8601 strings or timestamps to UTC; naive values are taken as UTC."""
+    return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
