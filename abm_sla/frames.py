@@ -58,6 +58,26 @@ def empty(kind: str) -> pd.DataFrame:
     return frame
 
 
-def to_utc(values: pd.Series) -> pd.Series:
-    """Parse ISO 8601 strings or timestamps to UTC; naive values are taken as UTC."""
-    return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+OFFSET_PATTERN = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def to_utc(values: pd.Series, errors: str = "raise") -> pd.Series:
+    """Parse ISO 8601 strings to UTC; a value without an offset is UTC (SPEC section 2).
+
+    Values with and without offsets are parsed apart: pandas would otherwise apply
+    the first value's offset to the naive ones. ``errors="coerce"`` gives NaT for
+    unparsable values.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values if getattr(values.dt, "tz", None) else values.dt.tz_localize("UTC")
+        return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    text = values.astype("string").str.strip().replace("", pd.NA)
+    has_offset = text.str.contains(OFFSET_PATTERN, regex=True).fillna(False).astype(bool)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if has_offset.any():
+        out[has_offset] = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors=errors)
+    naive = ~has_offset & text.notna()
+    if naive.any():
+        parsed = pd.to_datetime(text[naive], format="ISO8601", errors=errors)
+        out[naive] = parsed.dt.tz_localize("UTC")
+    return out

@@ -1,0 +1,39 @@
+# Two commands: `make demo` and `make test`. Both create .venv from the committed lock file when missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test lint unit bench lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/abm-sla demo
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest tests/unit -q
+
+bench: venv
+	$(BIN)/python benchmarks/bench_scoring.py
+
+# Re-resolve the lock after changing dependencies in pyproject.toml.
+lock:
+	rm -rf /tmp/abm-sla-lock && $(PYTHON) -m venv /tmp/abm-sla-lock
+	/tmp/abm-sla-lock/bin/pip install -q -e '.[dev]'
+	/tmp/abm-sla-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

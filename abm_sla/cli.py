@@ -1,0 +1,110 @@
+"""The ``abm-sla`` command line (SPEC section 7). Errors end as one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from abm_sla import settings
+from abm_sla.errors import AbmSlaError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Run a sales-marketing SLA on CRM data: score, hand off, route, measure, escalate, report.",
+)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $ABM_SLA_DATABASE_URL, then ./abm-sla.db)."),
+]
+
+
+def _flows():
+    """Import the Prefect flows only when a command runs them (Prefect is slow to import)."""
+    settings.configure_prefect_defaults()
+    from flows import pipeline
+
+    return pipeline
+
+
+@app.command()
+def run(
+    as_of: Annotated[str, typer.Option("--as-of", help="The moment to compute for (ISO 8601; naive = UTC).")],
+    source: Annotated[str, typer.Option(help="Where CRM data comes from.")] = "files",
+    path: Annotated[Path | None, typer.Option(help="The CRM export folder (source files).")] = None,
+    db: DbOption = None,
+    model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
+) -> None:
+    """Load the CRM data, score as of AS_OF, fire and route MQAs, evaluate every SLA clock."""
+    from abm_sla.model import load_model
+    from abm_sla.stages import parse_as_of
+    from abm_sla.warehouse import Warehouse
+
+    if source != "files":
+        raise AbmSlaError(f"unknown source {source!r}: this version reads 'files'")
+    if path is None:
+        raise AbmSlaError("--path is required with --source files")
+    if not path.is_dir():
+        raise AbmSlaError(f"export folder {path} does not exist or is not a folder")
+    as_of_ts = parse_as_of(as_of)
+    load_model(model)  # fail fast on a bad model file, before anything runs
+    db_url = settings.database_url(db)
+    Warehouse(db_url)  # fail fast on an unreachable database
+    summary = _flows().run_pipeline(
+        db_url=db_url, as_of=as_of_ts.isoformat(), source=source, path=str(path),
+        model_path=str(model) if model else None,
+    )
+    from abm_sla.summary import print_run_summary
+
+    print_run_summary(summary)
+
+
+@app.command()
+def export(
+    kind: Annotated[str, typer.Argument(help="scores, mqas, sla or escalations")],
+    out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+    db: DbOption = None,
+) -> None:
+    """Write a CSV export of the warehouse."""
+    from abm_sla import exports
+    from abm_sla.warehouse import Warehouse
+
+    if kind not in exports.EXPORTS:
+        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.EXPORTS)}")
+    rows = exports.export(Warehouse(settings.database_url(db)), kind, out)
+    typer.echo(f"wrote {rows} {kind} rows to {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the app, turning every failure into one line on stderr."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.exceptions.Abort:
+        typer.echo("error: aborted", err=True)
+        return 130
+    except click.ClickException as error:
+        typer.echo(f"error: {error.format_message()}", err=True)
+        return error.exit_code
+    except AbmSlaError as error:
+        typer.echo(f"error: {error}", err=True)
+        return 1
+    except Exception as error:
+        if os.environ.get("ABM_SLA_DEBUG"):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        typer.echo(f"error: {type(error).__name__}: {message} (set ABM_SLA_DEBUG=1 for details)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""What every CRM source yields, after dlt's verified sources: small pages with a cursor.
+
+A source reads one CRM object at a time and yields :class:`Page` objects. The
+warehouse stores each page's rows, its deletes, its quarantined rows and the new
+cursor **in one transaction** (``Warehouse.store_page``), so a sync killed
+mid-way resumes from the last stored page and neither loses nor duplicates rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A source row that could not be used, kept with the reason."""
+
+    object_name: str
+    row: str
+    reason: str
+    payload: dict
+
+
+@dataclass
+class Page:
+    """One page of one CRM object, already normalized to a ``frames`` kind.
+
+    ``rows`` has the columns of ``frames.COLUMNS[kind]`` plus an optional ``raw``
+    column (the CRM record as a dict). ``deleted_ids`` are source ids to mark
+    deleted. ``cursor`` is the watermark to store with the page (None: keep).
+    """
+
+    source: str
+    object_name: str
+    kind: str
+    rows: pd.DataFrame
+    deleted_ids: list[str] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    cursor: str | None = None
+
+
+class CursorStore(Protocol):
+    """Where a source reads the watermark stored with its last page."""
+
+    def get_cursor(self, source: str, object_name: str) -> str | None: ...
+
+
+class Source(Protocol):
+    """A CRM source: ``pages`` yields every page changed since the stored cursors."""
+
+    name: str
+
+    def pages(self, cursors: CursorStore) -> Iterator[Page]: ...

@@ -1,0 +1,87 @@
+"""CSV exports (SPEC section 7): ``scores``, ``mqas``, ``sla``, ``escalations``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from abm_sla.errors import AbmSlaError
+from abm_sla.warehouse import Warehouse, schema
+
+
+def iso_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as ISO 8601 in UTC (``2026-03-02T14:00:00Z``), empty when missing."""
+    text = values.dt.tz_convert("UTC").map(lambda ts: ts.isoformat().replace("+00:00", "Z"), na_action="ignore")
+    return text.fillna("")
+
+
+def _with_iso_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = iso_utc(out[column])
+    return out
+
+
+def scores(warehouse: Warehouse) -> pd.DataFrame:
+    """One row per account: its score as of the latest ``as of`` it was scored for (latest run on ties)."""
+    history = warehouse.read_table(schema.score_history)
+    runs = warehouse.read_table(schema.runs)[["run_id", "started_at"]]
+    history = history.merge(runs, on="run_id", how="left")
+    latest = history.sort_values(["account_id", "as_of", "started_at"]).groupby("account_id").tail(1)
+    latest = latest.sort_values("account_id")
+    out = latest[["account_id", "as_of", "firmographic", "engagement", "intent", "total", "qualified"]]
+    return out.assign(qualified=out["qualified"].map({True: "true", False: "false"}))
+
+
+def mqas(warehouse: Warehouse) -> pd.DataFrame:
+    """One row per MQA: when it fired, when and to whom it was routed, and its score at trigger_at."""
+    table = warehouse.read_table(schema.mqas)
+    out = table.sort_values(["trigger_at", "account_id"])
+    out = out[["account_id", "trigger_at", "routed_at", "tier", "owner_id", "total"]]
+    return out.assign(tier=out["tier"].astype("Int64"))
+
+
+def sla(warehouse: Warehouse) -> pd.DataFrame:
+    """One row per MQA and clock, with its status as of the latest run."""
+    table = warehouse.read_table(schema.sla_clocks)
+    order = {"routing_time": 0, "first_touch": 1, "status_update": 2, "cadence": 3}
+    table = table.assign(_order=table["clock"].map(order)).sort_values(["trigger_at", "account_id", "_order"])
+    return table[["account_id", "trigger_at", "clock", "status", "due_at", "met_at"]]
+
+
+def escalations(warehouse: Warehouse) -> pd.DataFrame:
+    """One row per escalation level and recipient."""
+    table = warehouse.read_table(schema.escalations)
+    table = table.sort_values(["trigger_at", "account_id", "level", "to_user_id"])
+    return table[["account_id", "trigger_at", "level", "opened_at", "to_user_id"]]
+
+
+EXPORTS: dict[str, Callable[[Warehouse], pd.DataFrame]] = {
+    "scores": scores,
+    "mqas": mqas,
+    "sla": sla,
+    "escalations": escalations,
+}
+
+
+def export(warehouse: Warehouse, kind: str, out: str | Path) -> int:
+    """Write one export as CSV; returns the number of rows."""
+    if kind not in EXPORTS:
+        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(EXPORTS)}")
+    table = _with_iso_timestamps(EXPORTS[kind](warehouse))
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+    except OSError as error:
+        raise AbmSlaError(f"cannot write {path}: {error.strerror or error}") from None
+    return len(table)
+
+
+def has_runs(warehouse: Warehouse) -> bool:
+    with warehouse.engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar_one() > 0

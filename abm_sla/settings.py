@@ -1,0 +1,35 @@
+"""Where things live: the database URL, Prefect's home, the config files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "config"
+DEFAULT_SQLITE_FILE = "abm-sla.db"
+DATABASE_URL_ENV = "ABM_SLA_DATABASE_URL"
+
+
+def database_url(cli_value: str | None = None) -> str:
+    """``--db``, else ``ABM_SLA_DATABASE_URL``, else a SQLite file in the working directory."""
+    if cli_value:
+        return cli_value
+    from_env = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if from_env:
+        return from_env
+    return f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+
+
+def configure_prefect_defaults(environ: dict[str, str] | None = None) -> None:
+    """Serverless, telemetry-free Prefect with its home in ``./.prefect`` unless the user chose otherwise.
+
+    Must run before prefect is imported: Prefect reads these settings at import.
+    """
+    env = os.environ if environ is None else environ
+    env.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    env.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    env.setdefault("PREFECT_UI_ENABLED", "false")

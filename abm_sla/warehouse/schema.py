@@ -1,0 +1,251 @@
+"""Warehouse tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+Raw CRM tables are keyed on ``(source, source_id)`` and keep the raw row as JSON;
+derived tables (scores, MQAs, clocks, escalations) are keyed on their business key
+so every write is an idempotent upsert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC in and out, on SQLite (no native zone) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: abm-sla stores UTC-aware timestamps only")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+
+def _crm_table(name: str, *columns: Column) -> Table:
+    """A raw CRM table: (source, source_id) key, the kind's columns, raw row, soft delete."""
+    return Table(
+        name,
+        metadata,
+        Column("source", String(32), primary_key=True),
+        Column("source_id", String(255), primary_key=True),
+        *columns,
+        Column("raw", JSON),
+        Column("deleted_at", UtcDateTime),
+    )
+
+
+accounts = _crm_table(
+    "accounts",
+    Column("name", Text),
+    Column("domain", String(255), index=True),
+    Column("industry", Text),
+    Column("employees", Float),
+    Column("annual_revenue", Float),
+    Column("country", String(8)),
+    Column("owner_id", String(255)),
+    Column("tier", String(32)),
+    Column("created_at", UtcDateTime),
+    Column("updated_at", UtcDateTime),
+)
+contacts = _crm_table(
+    "contacts",
+    Column("account_id", String(255), index=True),
+    Column("title", Text),
+    Column("email", Text),
+    Column("created_at", UtcDateTime),
+    Column("updated_at", UtcDateTime),
+)
+activities = _crm_table(
+    "activities",
+    Column("account_id", String(255)),
+    Column("type", String(32)),
+    Column("occurred_at", UtcDateTime, index=True),
+    Column("contact_id", String(255)),
+    Column("owner_id", String(255)),
+    Column("url", Text),
+    Column("subject", Text),
+)
+intent_signals = _crm_table(
+    "intent_signals",
+    Column("account_id", String(255)),
+    Column("topic", Text),
+    Column("score", Float),
+    Column("observed_at", UtcDateTime, index=True),
+    Column("provider", String(64)),
+)
+opportunities = _crm_table(
+    "opportunities",
+    Column("account_id", String(255), index=True),
+    Column("stage", Text),
+    Column("amount", Float),
+    Column("created_at", UtcDateTime),
+    Column("close_date", UtcDateTime),
+    Column("is_closed", Boolean),
+    Column("is_won", Boolean),
+)
+users = _crm_table(
+    "users",
+    Column("name", Text),
+    Column("email", Text),
+    Column("role", String(64)),
+    Column("manager_id", String(255)),
+    Column("time_zone", String(64)),
+    Column("country", String(8)),
+    Column("active", Boolean),
+)
+status_changes = _crm_table(
+    "status_changes",
+    Column("account_id", String(255), index=True),
+    Column("status", String(64)),
+    Column("changed_at", UtcDateTime),
+    Column("changed_by", String(255)),
+)
+
+CRM_TABLES: dict[str, Table] = {
+    table.name: table
+    for table in (accounts, contacts, activities, intent_signals, opportunities, users, status_changes)
+}
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("object_name", String(255), nullable=False),
+    Column("row", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", JSON),
+    Column("payload_hash", String(64), nullable=False),
+    Column("first_run_id", String(64)),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    UniqueConstraint("source", "object_name", "payload_hash", "reason"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("as_of", UtcDateTime),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("status", String(16), nullable=False),
+    Column("model_version", String(64)),
+    Column("summary", JSON),
+)
+
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("as_of", UtcDateTime, primary_key=True),
+    Column("model_version", String(64), primary_key=True),
+    Column("firmographic", Integer, nullable=False),
+    Column("engagement", Integer, nullable=False),
+    Column("intent", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("qualified", Boolean, nullable=False),
+    Column("gates", JSON, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("run_id", String(64)),
+)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("object_name", String(64), primary_key=True),
+    Column("cursor", String(255)),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+mqas = Table(
+    "mqas",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("trigger_at", UtcDateTime, primary_key=True),
+    Column("firmographic", Integer, nullable=False),
+    Column("engagement", Integer, nullable=False),
+    Column("intent", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("tier", Integer),
+    Column("owner_id", String(255)),
+    Column("routed_at", UtcDateTime),
+    Column("tier_reason", Text),
+    Column("owner_reason", Text),
+    Column("pricing_visit", Boolean),
+    Column("ended_at", UtcDateTime),
+    Column("writeback_key", String(64)),
+    Column("writeback_done_at", UtcDateTime),
+    Column("run_id", String(64)),
+)
+
+sla_clocks = Table(
+    "sla_clocks",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("trigger_at", UtcDateTime, primary_key=True),
+    Column("clock", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("due_at", UtcDateTime),
+    Column("met_at", UtcDateTime),
+    Column("owner_id", String(255)),
+    Column("tier", Integer),
+    Column("as_of", UtcDateTime),
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("trigger_at", UtcDateTime, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("to_user_id", String(255), primary_key=True),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("owner_id", String(255)),
+    Column("clock", String(32), nullable=False),
+    Column("steps_taken", Text),
+    Column("resolution", Text),
+)
+
+routing_state = Table(
+    "routing_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255)),
+)

@@ -1,0 +1,296 @@
+"""The warehouse adapter: connect, migrate on first use, upsert frames set-based, read frames.
+
+Writes are dialect ``INSERT .. ON CONFLICT`` statements in batches (SQLite and
+PostgreSQL), never row-by-row ORM loops, so re-running a load changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from abm_sla import frames
+from abm_sla.crm.base import Page, Quarantined
+from abm_sla.errors import WarehouseError
+from abm_sla.warehouse import schema
+
+MIGRATIONS_INI = Path(__file__).with_name("alembic.ini")
+MAX_BIND_PARAMS = 30_000
+ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
+#: Tables whose rows carry ``updated_at``: a stored row is replaced only by a newer one.
+VERSIONED_KINDS = {"accounts", "contacts"}
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparsable database URL>"
+
+
+def _plain(value: Any) -> Any:
+    """A DataFrame cell as a value the database driver takes (None for missing)."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as driver-ready dicts."""
+    columns = list(frame.columns)
+    return [
+        {column: _plain(value) for column, value in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def payload_hash(payload: dict) -> str:
+    """A stable fingerprint of a quarantined row, so reloading it adds nothing."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Warehouse:
+    """One database: SQLite by default, PostgreSQL in production."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, ImportError, ValueError) as error:
+            raise WarehouseError(f"invalid database URL {_redacted(url)}: {error}") from None
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        if migrate:
+            self.migrate()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Apply every Alembic migration not yet applied (first use creates the schema)."""
+        config = Config(str(MIGRATIONS_INI))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except sa.exc.OperationalError as error:
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise WarehouseError(f"cannot reach the database {_redacted(self.url)}: {reason}") from None
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        connection: Connection,
+        table: sa.Table,
+        rows: Sequence[dict[str, Any]],
+        *,
+        newer_only_on: str | None = None,
+        update: bool = True,
+    ) -> None:
+        """Insert rows or update them on their primary key, in batches.
+
+        ``newer_only_on`` names a timestamp column: a stored row is replaced only by a
+        strictly later one. ``update=False`` keeps stored rows untouched.
+        """
+        if not rows:
+            return
+        keys = [column.name for column in table.primary_key.columns]
+        columns = list(rows[0])
+        batch_size = max(1, MAX_BIND_PARAMS // max(1, len(columns)))
+        for start in range(0, len(rows), batch_size):
+            statement = self._insert(table).values(list(rows[start : start + batch_size]))
+            changing = [column for column in columns if column not in keys]
+            if not update or not changing:
+                statement = statement.on_conflict_do_nothing(index_elements=keys)
+            else:
+                where = None
+                if newer_only_on:
+                    stored, incoming = table.c[newer_only_on], statement.excluded[newer_only_on]
+                    where = sa.or_(stored.is_(None), incoming > stored)
+                statement = statement.on_conflict_do_update(
+                    index_elements=keys,
+                    set_={column: statement.excluded[column] for column in changing},
+                    where=where,
+                )
+            connection.execute(statement)
+
+    def store_frames(self, connection: Connection, source: str, kind: str, rows: pd.DataFrame) -> int:
+        """Upsert one kind's normalized rows (plus an optional ``raw`` column); returns the row count."""
+        if rows.empty:
+            return 0
+        table = schema.CRM_TABLES[kind]
+        renamed = rows.rename(columns={ID_COLUMN[kind]: "source_id"}).assign(source=source)
+        keep = [column.name for column in table.columns if column.name in renamed.columns]
+        renamed = renamed[keep].copy()
+        if "deleted_at" not in renamed.columns:
+            renamed["deleted_at"] = None
+        newer_only_on = "updated_at" if kind in VERSIONED_KINDS else None
+        self.upsert(connection, table, records(renamed), newer_only_on=newer_only_on)
+        return len(renamed)
+
+    def mark_deleted(
+        self, connection: Connection, source: str, kind: str, source_ids: Iterable[str], at: dt.datetime
+    ) -> None:
+        """Soft-delete rows a CRM reports deleted; readers filter them out once."""
+        ids = list(source_ids)
+        if not ids:
+            return
+        table = schema.CRM_TABLES[kind]
+        for start in range(0, len(ids), 1000):
+            connection.execute(
+                table.update()
+                .where(table.c.source == source, table.c.source_id.in_(ids[start : start + 1000]))
+                .values(deleted_at=at)
+            )
+
+    def _insert(self, table: sa.Table):
+        """The dialect's INSERT, which knows ON CONFLICT."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def store_quarantine(
+        self, connection: Connection, source: str, rows: Sequence[Quarantined], run_id: str | None,
+        at: dt.datetime,
+    ) -> None:
+        """Keep rows that could not be used, once each (same row, same reason), with their reason."""
+        if not rows:
+            return
+        values = [
+            {
+                "source": source, "object_name": row.object_name, "row": row.row, "reason": row.reason,
+                "payload": row.payload, "payload_hash": payload_hash(row.payload),
+                "first_run_id": run_id, "recorded_at": at,
+            }
+            for row in rows
+        ]
+        batch_size = MAX_BIND_PARAMS // len(values[0])
+        for start in range(0, len(values), batch_size):
+            statement = self._insert(schema.quarantine).values(values[start : start + batch_size])
+            connection.execute(statement.on_conflict_do_nothing())
+
+    def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> int:
+        """Rows, deletes, quarantine and cursor of one page in one transaction."""
+        with self.engine.begin() as connection:
+            count = self.store_frames(connection, page.source, page.kind, page.rows)
+            self.mark_deleted(connection, page.source, page.kind, page.deleted_ids, at)
+            self.store_quarantine(connection, page.source, page.quarantined, run_id, at)
+            if page.cursor is not None:
+                self.upsert(
+                    connection,
+                    schema.sync_cursors,
+                    [{"source": page.source, "object_name": page.object_name, "cursor": page.cursor,
+                      "updated_at": at}],
+                )
+        return count
+
+    def get_cursor(self, source: str, object_name: str) -> str | None:
+        table = schema.sync_cursors
+        with self.engine.connect() as connection:
+            return connection.execute(
+                sa.select(table.c.cursor).where(table.c.source == source, table.c.object_name == object_name)
+            ).scalar_one_or_none()
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def read_kind(
+        self, kind: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> pd.DataFrame:
+        """One kind's live rows (deletes filtered here, once) as a normalized frame.
+
+        ``since``/``until`` bound the kind's event time (activities, intent, status
+        changes), so a run reads only the windows it scores.
+        """
+        table = schema.CRM_TABLES[kind]
+        id_column = ID_COLUMN[kind]
+        selected = [table.c.source_id.label(id_column)] + [
+            table.c[column] for column in frames.COLUMNS[kind][1:] if column in table.c
+        ]
+        query = sa.select(*selected).where(table.c.deleted_at.is_(None))
+        event_time = {"activities": "occurred_at", "intent_signals": "observed_at"}.get(kind)
+        if event_time and since is not None:
+            query = query.where(table.c[event_time] > since)
+        if event_time and until is not None:
+            query = query.where(table.c[event_time] <= until)
+        with self.engine.connect() as connection:
+            result = connection.execute(query)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return conform(kind, frame)
+
+    def read_table(self, table: sa.Table, where: Any = None) -> pd.DataFrame:
+        """A derived table as a frame, UTC timestamps parsed."""
+        query = sa.select(table)
+        if where is not None:
+            query = query.where(where)
+        with self.engine.connect() as connection:
+            result = connection.execute(query)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        for column in table.columns:
+            if isinstance(column.type, schema.UtcDateTime):
+                frame[column.name] = pd.to_datetime(frame[column.name], utc=True).astype(
+                    "datetime64[ns, UTC]"
+                )
+        return frame
+
+    def get_state(self, key: str) -> str | None:
+        table = schema.routing_state
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(table.c.value).where(table.c.key == key)).scalar_one_or_none()
+
+    # -- run log ------------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, kind: str, as_of: dt.datetime | None, started_at: dt.datetime) -> None:
+        with self.engine.begin() as connection:
+            self.upsert(
+                connection,
+                schema.runs,
+                [{"run_id": run_id, "kind": kind, "as_of": as_of, "started_at": started_at,
+                  "status": "running", "finished_at": None, "summary": None, "model_version": None}],
+            )
+
+    def finish_run(
+        self, run_id: str, status: str, finished_at: dt.datetime, summary: dict, model_version: str | None
+    ) -> None:
+        table = schema.runs
+        with self.engine.begin() as connection:
+            connection.execute(
+                table.update()
+                .where(table.c.run_id == run_id)
+                .values(status=status, finished_at=finished_at, summary=summary, model_version=model_version)
+            )
+
+
+def conform(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Give a frame exactly its kind's columns, with UTC timestamps."""
+    out = frame.reindex(columns=frames.COLUMNS[kind])
+    for column in frames.TIMESTAMP_COLUMNS[kind]:
+        out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
+    return out
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL and a busy timeout, so a reader and a writer (or two runs) wait instead of failing."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only, one flow per business process, composed by ``pipeline``."""

@@ -1,0 +1,88 @@
+"""The warehouse adapter: migrations on first use, set-based idempotent upserts, same results on both dialects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from abm_sla.errors import WarehouseError
+from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse.store import MAX_BIND_PARAMS
+
+
+def activity_rows(n: int, day: int = 1) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "activity_id": [f"X{i}" for i in range(n)],
+            "account_id": [f"A{i % 7}" for i in range(n)],
+            "type": "web_visit",
+            "occurred_at": pd.Timestamp(f"2026-01-{day:02d}T12:00:00Z") + pd.to_timedelta(range(n), unit="s"),
+            "url": None,
+        }
+    )
+
+
+def test_first_use_applies_every_migration(db_url: str) -> None:
+    store = Warehouse(db_url)
+    with store.engine.connect() as connection:
+        version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+        tables = set(sa.inspect(connection).get_table_names())
+    assert version == "0001"
+    assert set(schema.metadata.tables) <= tables
+    Warehouse(db_url)  # a second start finds nothing to do
+
+
+def test_upserts_are_batched_idempotent_and_update_by_key(db_url: str) -> None:
+    store = Warehouse(db_url)
+    big = activity_rows(MAX_BIND_PARAMS // 5 + 123)  # more rows than one batch holds
+    with store.engine.begin() as connection:
+        store.store_frames(connection, "files", "activities", big)
+        store.store_frames(connection, "files", "activities", big)
+        store.store_frames(connection, "files", "activities", big.head(3).assign(type="webinar"))
+    stored = store.read_kind("activities")
+    assert len(stored) == len(big)
+    assert (stored.set_index("activity_id").loc[["X0", "X1", "X2"], "type"] == "webinar").all()
+    assert stored["occurred_at"].dt.tz is not None
+
+
+def test_same_source_id_from_two_sources_are_two_rows(db_url: str) -> None:
+    store = Warehouse(db_url)
+    with store.engine.begin() as connection:
+        store.store_frames(connection, "salesforce", "activities", activity_rows(2))
+        store.store_frames(connection, "hubspot", "activities", activity_rows(2))
+    assert len(store.read_kind("activities")) == 4
+
+
+def test_soft_deletes_are_filtered_on_read(db_url: str) -> None:
+    store = Warehouse(db_url)
+    with store.engine.begin() as connection:
+        store.store_frames(connection, "files", "activities", activity_rows(3))
+        store.mark_deleted(connection, "files", "activities", ["X1"], dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    assert sorted(store.read_kind("activities")["activity_id"]) == ["X0", "X2"]
+
+
+def test_sqlite_and_postgresql_store_the_same_rows(sqlite_url: str, postgres_url: str) -> None:
+    results = []
+    for url in (sqlite_url, postgres_url):
+        store = Warehouse(url)
+        with store.engine.begin() as connection:
+            store.store_frames(connection, "files", "activities", activity_rows(50))
+            store.store_frames(connection, "files", "activities", activity_rows(10, day=2).assign(type="call"))
+        results.append(store.read_kind("activities").sort_values("activity_id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(results[0], results[1])
+
+
+def test_unreachable_database_is_one_clear_line() -> None:
+    with pytest.raises(WarehouseError) as raised:
+        Warehouse("postgresql+psycopg://nobody:secret-pw@127.0.0.1:1/none?connect_timeout=2")
+    message = str(raised.value)
+    assert message.startswith("cannot reach the database") and "\n" not in message
+    assert "secret-pw" not in message
+
+
+def test_naive_timestamps_are_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        schema.UtcDateTime().process_bind_param(dt.datetime(2026, 1, 1), sa.create_engine("sqlite://").dialect)
