@@ -41,9 +41,11 @@ def run(
     path: Annotated[Path | None, typer.Option(help="The CRM export folder (source files).")] = None,
     db: DbOption = None,
     model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
+    policy: Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")] = None,
 ) -> None:
     """Load the CRM data, score as of AS_OF, fire and route MQAs, evaluate every SLA clock."""
     from abm_sla.model import load_model
+    from abm_sla.policy import load_policy
     from abm_sla.stages import parse_as_of
     from abm_sla.warehouse import Warehouse
 
@@ -54,12 +56,13 @@ def run(
     if not path.is_dir():
         raise AbmSlaError(f"export folder {path} does not exist or is not a folder")
     as_of_ts = parse_as_of(as_of)
-    load_model(model)  # fail fast on a bad model file, before anything runs
+    load_model(model)  # fail fast on bad config files, before anything runs
+    load_policy(policy)
     db_url = settings.database_url(db)
     Warehouse(db_url)  # fail fast on an unreachable database
     summary = _flows().run_pipeline(
         db_url=db_url, as_of=as_of_ts.isoformat(), source=source, path=str(path),
-        model_path=str(model) if model else None,
+        model_path=str(model) if model else None, policy_path=str(policy) if policy else None,
     )
     from abm_sla.summary import print_run_summary
 
@@ -80,6 +83,23 @@ def export(
         raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.EXPORTS)}")
     rows = exports.export(Warehouse(settings.database_url(db)), kind, out)
     typer.echo(f"wrote {rows} {kind} rows to {out}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the sample CRM, warehouse, exports and reports.")] = Path(
+        "abm-sla-demo"
+    ),
+    accounts: Annotated[int, typer.Option(help="How many accounts the sample CRM has.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the sample CRM.")] = 7,
+) -> None:
+    """Make a sample CRM, run the whole pipeline daily over its quarter, export and summarize."""
+    from abm_sla import demo as demo_module
+
+    settings.configure_prefect_defaults()
+    from flows.backfill import backfill
+
+    demo_module.run_demo(out, accounts, seed, backfill)
 
 
 def main(argv: list[str] | None = None) -> int:

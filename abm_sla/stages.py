@@ -7,17 +7,21 @@ nothing of Prefect, so the CLI, tests and benchmarks can call them directly.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from abm_sla import frames, scoring
+from abm_sla import frames, handoff, routing, scoring, sla
 from abm_sla.crm.files import ExportFolder
 from abm_sla.errors import AbmSlaError
 from abm_sla.model import ScoringModel
+from abm_sla.policy import SlaPolicy
 from abm_sla.warehouse import Warehouse, schema
 from abm_sla.warehouse.store import records
+
+ROUND_ROBIN_KEY = "round_robin:last_assigned"
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,83 @@ def parse_as_of(value: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
     if pd.isna(parsed):
         raise AbmSlaError(f"--as-of {value!r} is not an ISO 8601 timestamp (e.g. 2026-03-31T12:00:00Z)")
     return parsed
+
+
+def read_status_changes(warehouse: Warehouse, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Status changes known as of ``as_of``."""
+    changes = warehouse.read_kind("status_changes")
+    return changes[changes["changed_at"] <= as_of].reset_index(drop=True)
+
+
+def fire_and_route(
+    warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy, run_id: str
+) -> pd.DataFrame:
+    """Replay the hand-off, route the new MQAs and store both, exactly once per episode.
+
+    The stage runs under a warehouse lock: a second run racing this one waits, then
+    sees these MQAs as already fired, so it fires and routes nothing (no duplicate,
+    no skipped round-robin turn).
+    """
+    signals = read_signals(warehouse, as_of, pd.Timedelta(days=2 * model.window_days))
+    status_changes = read_status_changes(warehouse, as_of)
+    users = warehouse.read_kind("users")
+    with warehouse.engine.begin() as connection:
+        warehouse.lock_stage(connection, "fire-and-route")
+        prior = warehouse.read_table(schema.mqas, connection=connection)[["account_id", "trigger_at"]]
+        fired = handoff.replay_handoffs(
+            signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
+            status_changes, prior, model, as_of, end_statuses=tuple(policy.end_statuses),
+        )
+        if fired.empty:
+            return fired
+        last_assigned = warehouse.get_state(ROUND_ROBIN_KEY, connection)
+        routed, last_assigned = routing.route_mqas(
+            fired[["account_id", "trigger_at"]], signals.accounts, users, as_of, last_assigned
+        )
+        rows = fired.drop(columns=["ended_at"], errors="ignore").merge(routed, on=["account_id", "trigger_at"])
+        rows = rows.assign(
+            model_version=model.version,
+            run_id=run_id,
+            pricing_visit=rows["reasons"].map(_has_pricing_visit),
+            writeback_key=(rows["account_id"] + "|" + rows["trigger_at"].map(pd.Timestamp.isoformat)).map(
+                _short_hash
+            ),
+        )
+        columns = [column.name for column in schema.mqas.columns if column.name in rows.columns]
+        warehouse.upsert(connection, schema.mqas, records(rows[columns]), update=False)
+        warehouse.set_state(connection, ROUND_ROBIN_KEY, last_assigned)
+    return rows
+
+
+def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -> dict:
+    """Evaluate every clock and escalation of the MQAs fired by ``as_of``; update clocks in place."""
+    mqas = warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime())
+    if mqas.empty:
+        return {"clocks": 0, "escalations": 0}
+    status_changes = read_status_changes(warehouse, as_of)
+    since = (mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime()
+    activities = warehouse.read_kind("activities", since=since, until=as_of.to_pydatetime())
+    users = warehouse.read_kind("users")
+    mqas["ended_at"] = handoff.episode_ends(mqas, status_changes, as_of, tuple(policy.end_statuses))
+    clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of)
+    escalations = sla.evaluate_escalations(clocks, mqas, activities, users, policy, as_of)
+    clock_rows = clocks.assign(as_of=as_of)
+    clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clock_rows.columns]
+    escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
+    with warehouse.engine.begin() as connection:
+        warehouse.upsert(connection, schema.sla_clocks, records(clock_rows[clock_columns]))
+        warehouse.upsert(connection, schema.escalations, records(escalations[escalation_columns]), update=False)
+        warehouse.update_rows(connection, schema.mqas, records(mqas[["account_id", "trigger_at", "ended_at"]]))
+    return {
+        "clocks": len(clocks),
+        "clocks_missed": int((clocks["status"] == "missed").sum()),
+        "escalations": len(escalations),
+    }
+
+
+def _has_pricing_visit(reasons: list[dict]) -> bool:
+    return any("pricing" in str(reason.get("rule", "")) for reason in reasons or [])
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

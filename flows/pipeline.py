@@ -1,15 +1,14 @@
-"""The main job: extract → score → hand-off and routing → SLA clocks, for one ``as of``."""
+"""The main job: extract → score, fire and route → SLA clocks, for one ``as of``."""
 
 from __future__ import annotations
 
 import uuid
 
-import pandas as pd
 from prefect import flow
 
 from abm_sla.stages import parse_as_of
 from tasks.common import utc_now, warehouse
-from tasks.stages import extract_files, score_accounts
+from tasks.stages import evaluate_sla, extract_files, fire_and_route, score_accounts
 
 
 @flow(name="crm-sync")
@@ -20,10 +19,53 @@ def crm_sync(db_url: str, source: str = "files", path: str | None = None, run_id
 
 
 @flow(name="score-and-route")
-def score_and_route(db_url: str, as_of: str, model_path: str | None = None, run_id: str | None = None) -> dict:
-    """Score every account as of ``as_of``."""
+def score_and_route(
+    db_url: str,
+    as_of: str,
+    model_path: str | None = None,
+    policy_path: str | None = None,
+    run_id: str | None = None,
+) -> dict:
+    """Score every account, fire the hand-offs and route the new MQAs, as of ``as_of``."""
     run_id = run_id or uuid.uuid4().hex
-    return {"scoring": score_accounts(db_url, parse_as_of(as_of), model_path, run_id)}
+    as_of_ts = parse_as_of(as_of)
+    return {
+        "scoring": score_accounts(db_url, as_of_ts, model_path, run_id),
+        "handoff": fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id),
+    }
+
+
+@flow(name="sla-monitor")
+def sla_monitor(db_url: str, as_of: str, policy_path: str | None = None) -> dict:
+    """Evaluate every SLA clock and open the escalations due by ``as_of``."""
+    return evaluate_sla(db_url, parse_as_of(as_of), policy_path)
+
+
+def run_once(
+    db_url: str,
+    as_of: str,
+    source: str = "files",
+    path: str | None = None,
+    model_path: str | None = None,
+    policy_path: str | None = None,
+    extract: bool = True,
+) -> dict:
+    """Body of one pipeline run, logged in the warehouse's run log (called inside a flow)."""
+    run_id = uuid.uuid4().hex
+    as_of_ts = parse_as_of(as_of)
+    store = warehouse(db_url)
+    store.start_run(run_id, "run", as_of_ts.to_pydatetime(), utc_now())
+    summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
+    try:
+        if extract:
+            summary["extract"] = crm_sync(db_url, source, path, run_id)
+        summary.update(score_and_route(db_url, as_of_ts.isoformat(), model_path, policy_path, run_id))
+        summary["sla"] = sla_monitor(db_url, as_of_ts.isoformat(), policy_path)
+    except Exception:
+        store.finish_run(run_id, "failed", utc_now(), summary, None)
+        raise
+    store.finish_run(run_id, "completed", utc_now(), summary, summary["scoring"]["model_version"])
+    return summary
 
 
 @flow(name="abm-sla-run")
@@ -33,18 +75,7 @@ def run_pipeline(
     source: str = "files",
     path: str | None = None,
     model_path: str | None = None,
+    policy_path: str | None = None,
 ) -> dict:
-    """One full run as of ``as_of``; the run log keeps its summary."""
-    run_id = uuid.uuid4().hex
-    as_of_ts: pd.Timestamp = parse_as_of(as_of)
-    store = warehouse(db_url)
-    store.start_run(run_id, "run", as_of_ts.to_pydatetime(), utc_now())
-    summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
-    try:
-        summary["extract"] = crm_sync(db_url, source, path, run_id)
-        summary.update(score_and_route(db_url, as_of_ts.isoformat(), model_path, run_id))
-    except Exception:
-        store.finish_run(run_id, "failed", utc_now(), summary, None)
-        raise
-    store.finish_run(run_id, "completed", utc_now(), summary, summary["scoring"]["model_version"])
-    return summary
+    """One full run as of ``as_of``: extract, score, fire and route, SLA clocks and escalations."""
+    return run_once(db_url, as_of, source, path, model_path, policy_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from abm_sla.model import load_model
+from abm_sla.policy import load_policy
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -29,3 +30,24 @@ def score_accounts(db_url: str, as_of: pd.Timestamp, model_path: str | None, run
     get_run_logger().info("scored %d accounts as of %s with model %s", len(scores), as_of, model.version)
     return {"accounts_scored": len(scores), "qualified": int(scores["qualified"].sum()),
             "model_version": model.version}
+
+
+@task(name="fire-and-route", cache_policy=NO_CACHE)
+def fire_and_route(
+    db_url: str, as_of: pd.Timestamp, model_path: str | None, policy_path: str | None, run_id: str
+) -> dict:
+    """Fire the MQAs whose hand-off passed by ``as_of`` (exactly once) and route them to owners."""
+    fired = stages.fire_and_route(
+        warehouse(db_url), as_of, load_model(model_path), load_policy(policy_path), run_id
+    )
+    get_run_logger().info("fired and routed %d MQAs as of %s", len(fired), as_of)
+    by_tier = fired["tier"].value_counts().sort_index() if len(fired) else pd.Series(dtype=int)
+    return {"mqas_fired": len(fired), "by_tier": {str(tier): int(n) for tier, n in by_tier.items()}}
+
+
+@task(name="evaluate-sla", cache_policy=NO_CACHE)
+def evaluate_sla(db_url: str, as_of: pd.Timestamp, policy_path: str | None) -> dict:
+    """Evaluate every SLA clock and escalation as of ``as_of``."""
+    summary = stages.evaluate_sla(warehouse(db_url), as_of, load_policy(policy_path))
+    get_run_logger().info("SLA as of %s: %s", as_of, summary)
+    return summary

@@ -136,6 +136,22 @@ class Warehouse:
                 )
             connection.execute(statement)
 
+    def update_rows(self, connection: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Set columns of existing rows, matched on the primary key (one executemany)."""
+        if not rows:
+            return
+        keys = [column.name for column in table.primary_key.columns]
+        changing = [column for column in rows[0] if column not in keys]
+        statement = (
+            table.update()
+            .where(*(table.c[key] == sa.bindparam(f"key_{key}") for key in keys))
+            .values({column: sa.bindparam(f"new_{column}") for column in changing})
+        )
+        connection.execute(
+            statement,
+            [{**{f"key_{k}": row[k] for k in keys}, **{f"new_{c}": row[c] for c in changing}} for row in rows],
+        )
+
     def store_frames(self, connection: Connection, source: str, kind: str, rows: pd.DataFrame) -> int:
         """Upsert one kind's normalized rows (plus an optional ``raw`` column); returns the row count."""
         if rows.empty:
@@ -237,12 +253,16 @@ class Warehouse:
             frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         return conform(kind, frame)
 
-    def read_table(self, table: sa.Table, where: Any = None) -> pd.DataFrame:
-        """A derived table as a frame, UTC timestamps parsed."""
+    def read_table(self, table: sa.Table, where: Any = None, connection: Connection | None = None) -> pd.DataFrame:
+        """A derived table as a frame, UTC timestamps parsed (inside ``connection``'s transaction if given)."""
         query = sa.select(table)
         if where is not None:
             query = query.where(where)
-        with self.engine.connect() as connection:
+        if connection is None:
+            with self.engine.connect() as own:
+                result = own.execute(query)
+                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        else:
             result = connection.execute(query)
             frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         for column in table.columns:
@@ -252,10 +272,28 @@ class Warehouse:
                 )
         return frame
 
-    def get_state(self, key: str) -> str | None:
+    def lock_stage(self, connection: Connection, name: str) -> None:
+        """Serialize one stage across processes for the rest of the transaction.
+
+        PostgreSQL takes a transaction-scoped advisory lock; SQLite takes its write
+        lock by writing first. A second run racing the first waits, then reads what
+        the first one wrote, so its work becomes a no-op instead of a duplicate.
+        """
+        if self.dialect == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+        else:
+            self.set_state(connection, f"lock:{name}", "held")
+
+    def set_state(self, connection: Connection, key: str, value: str | None) -> None:
+        self.upsert(connection, schema.routing_state, [{"key": key, "value": value}])
+
+    def get_state(self, key: str, connection: Connection | None = None) -> str | None:
         table = schema.routing_state
+        query = sa.select(table.c.value).where(table.c.key == key)
+        if connection is not None:
+            return connection.execute(query).scalar_one_or_none()
         with self.engine.connect() as connection:
-            return connection.execute(sa.select(table.c.value).where(table.c.key == key)).scalar_one_or_none()
+            return connection.execute(query).scalar_one_or_none()
 
     # -- run log ------------------------------------------------------------------------------
 

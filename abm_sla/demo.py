@@ -1,0 +1,90 @@
+"""``abm-sla demo``: a sample CRM, a quarter of daily runs, the exports and a summary per tier."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from abm_sla import exports, synthetic
+from abm_sla.warehouse import Warehouse, schema
+
+DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
+DEMO_DAYS = 90
+
+
+def run_demo(out: Path, n_accounts: int, seed: int, backfill: Callable[..., list[dict]]) -> dict[str, Path]:
+    """Generate, run daily at 12:00 UTC over the quarter, export; returns the output paths."""
+    console = Console()
+    out = out.resolve()
+    if out.exists():
+        shutil.rmtree(out)  # the demo folder is the demo's own: start clean so figures are reproducible
+    crm = synthetic.generate_crm(n_accounts=n_accounts, start=DEMO_START, days=DEMO_DAYS, seed=seed)
+    folder = synthetic.write_export_folder(crm, out / "crm-export", dirty=True)
+    db_url = f"sqlite:///{out / 'abm-sla.db'}"
+    console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")
+    first = DEMO_START + pd.Timedelta(hours=12)
+    last = DEMO_START + pd.Timedelta(days=DEMO_DAYS - 1, hours=12)
+    summaries = backfill(db_url=db_url, start=first.isoformat(), end=last.isoformat(), step_hours=24,
+                         source="files", path=str(folder))
+    store = Warehouse(db_url)
+    paths = {"crm_export": folder, "database": out / "abm-sla.db"}
+    for kind in exports.EXPORTS:
+        paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
+        exports.export(store, kind, paths[f"{kind}.csv"])
+    print_extract(console, summaries[0].get("extract", {}).get("files", {}))
+    print_tier_summary(console, store)
+    paths_table = Table(title="Outputs")
+    paths_table.add_column("what")
+    paths_table.add_column("where")
+    for name, path in paths.items():
+        paths_table.add_row(name, str(path))
+    console.print(paths_table)
+    return paths
+
+
+def print_extract(console: Console, files: dict) -> None:
+    table = Table(title="Loaded from the export folder")
+    for column in ("file", "loaded", "quarantined"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for file, counts in files.items():
+        table.add_row(file, str(counts["loaded"]), str(counts["quarantined"]))
+    console.print(table)
+
+
+def tier_summary(store: Warehouse) -> pd.DataFrame:
+    """Per tier: MQAs fired, first-touch met %, clocks missed, escalations open."""
+    mqas = store.read_table(schema.mqas)
+    clocks = store.read_table(schema.sla_clocks)
+    escalations = store.read_table(schema.escalations)
+    fired = mqas.groupby("tier").size().rename("mqas_fired")
+    first_touch = clocks[clocks["clock"] == "first_touch"]
+    decided = first_touch[first_touch["status"] != "pending"]
+    met = (decided["status"] == "met").groupby(decided["tier"]).mean()
+    met_pct = met.mul(100).round(1).rename("first_touch_met_pct")
+    missed = clocks[clocks["status"] == "missed"].groupby("tier").size().rename("clocks_missed")
+    open_escalations = (
+        escalations.merge(mqas[["account_id", "trigger_at", "tier", "ended_at"]], on=["account_id", "trigger_at"])
+        .loc[lambda frame: frame["ended_at"].isna()]
+        .drop_duplicates(["account_id", "trigger_at", "level"])
+        .groupby("tier")
+        .size()
+        .rename("escalations_open")
+    )
+    summary = pd.concat([fired, met_pct, missed, open_escalations], axis=1).fillna(0)
+    return summary.astype({"mqas_fired": int, "clocks_missed": int, "escalations_open": int})
+
+
+def print_tier_summary(console: Console, store: Warehouse) -> None:
+    summary = tier_summary(store)
+    table = Table(title="SLA by tier over the quarter")
+    for column in ("tier", "MQAs fired", "first touch met %", "clocks missed", "escalations open"):
+        table.add_column(column, justify="right")
+    for tier, row in summary.iterrows():
+        table.add_row(f"Tier {tier}", str(row["mqas_fired"]), f"{row['first_touch_met_pct']:.1f}",
+                      str(row["clocks_missed"]), str(row["escalations_open"]))
+    console.print(table)

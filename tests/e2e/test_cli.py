@@ -1,0 +1,94 @@
+"""The `abm-sla` command line: run + export on a small folder, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import csv
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from abm_sla.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+
+
+@pytest.fixture
+def small_export(tmp_path: Path) -> Path:
+    folder = tmp_path / "crm"
+    write(folder, "accounts.csv", """
+        id,name,domain,industry,employees,country,owner_id,tier
+        A1,Acme,acme.com,Software,300,US,U1,Tier 1
+        A2,Beta,beta.io,Retail,10,BR,U1,3
+        """)
+    write(folder, "users.csv", """
+        id,name,role,time_zone,country
+        U1,Ann,sales,America/New_York,US
+        """)
+    write(folder, "contacts.csv", """
+        id,account_id,title
+        C1,A1,VP Marketing
+        """)
+    write(folder, "activities.csv", """
+        id,account_id,type,occurred_at,contact_id,url
+        X1,A1,web_visit,2026-03-02T10:00:00Z,C1,https://acme.com/pricing
+        X2,A1,form_submit,2026-03-02T11:00:00Z,C1,
+        X3,A2,email_open,2026-03-02T11:00:00Z,,
+        """)
+    write(folder, "intent.csv", """
+        domain,topic,score,observed_at
+        acme.com,CRM,80,2026-03-01T00:00:00Z
+        """)
+    return folder
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_run_then_export_scores(small_export: Path, tmp_path: Path, prefect_harness, capsys) -> None:
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-03T00:00:00Z",
+                 "--db", db]) == 0
+    out = tmp_path / "scores.csv"
+    assert main(["export", "scores", "--out", str(out), "--db", db]) == 0
+    rows = {row["account_id"]: row for row in read_csv(out)}
+    assert list(rows["A1"]) == ["account_id", "as_of", "firmographic", "engagement", "intent", "total", "qualified"]
+    # A1: employees 20 + Software 10 + US 10 = 40; visit 8 + form 12 = 20; pricing 15 + intent topic 10 = 25.
+    assert (rows["A1"]["firmographic"], rows["A1"]["engagement"], rows["A1"]["intent"]) == ("40", "20", "25")
+    assert rows["A1"]["total"] == "85" and rows["A1"]["qualified"] == "true"
+    assert rows["A1"]["as_of"] == "2026-03-03T00:00:00Z"
+    assert (rows["A2"]["total"], rows["A2"]["qualified"]) == ("3", "false")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--path", "{folder}", "--as-of", "last tuesday"], "not an ISO 8601 timestamp"),
+        (["run", "--path", "{missing}", "--as-of", "2026-03-03"], "does not exist"),
+        (["run", "--path", "{folder}", "--as-of", "2026-03-03", "--db", "postgresql+psycopg://u:pw@127.0.0.1:1/x"],
+         "cannot reach the database"),
+        (["run", "--path", "{folder}", "--as-of", "2026-03-03", "--model", "{bad_model}"], "engagement"),
+        (["run", "--source", "dynamics", "--path", "{folder}", "--as-of", "2026-03-03"], "unknown source"),
+        (["run", "--as-of"], "requires an argument"),
+        (["export", "leads", "--out", "x.csv"], "unknown export"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_failure(args, expected, small_export: Path, tmp_path: Path, capsys) -> None:
+    bad_model = tmp_path / "bad.yaml"
+    bad_model.write_text("version: x\ncategories:\n  engagement:\n    cap: lots\n")
+    values = {"folder": str(small_export), "missing": str(tmp_path / "nope"), "bad_model": str(bad_model)}
+    argv = [arg.format(**values) for arg in args]
+    if "--db" not in argv and argv[0] == "run":
+        argv += ["--db", f"sqlite:///{tmp_path / 'w.db'}"]
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert expected in err
+    assert "pw@" not in err
