@@ -1,0 +1,669 @@
+"""The HubSpot source on hubspot-api-client v12: incremental pages of normalized frames.
+
+Companies, contacts, deals and engagements are read with the CRM search API
+filtered on the last-modified property (``lastmodifieddate`` for contacts,
+``hs_lastmodifieddate`` for the others) between ``cursor - overlap`` and the
+sync's start, sorted ascending; each search page becomes a :class:`Page` whose
+cursor is the page's newest change. Search pages no further than 10,000 results,
+so the source re-windows: it starts a new search from the last timestamp it saw.
+Company ids come from v4 association batch reads; archived records (which search
+never returns) are listed with ``archived=true`` and become deletes. Marketing
+touches come from the events API (page views with their URL, form submissions,
+email opens/clicks, a configurable webinar event type); owners become users.
+
+Every call goes through one shared rate limiter per limit (the 10-second burst
+and the search per-second limit), retries 429/5xx/timeouts with backoff and
+Retry-After, and carries a timeout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+import urllib3
+from hubspot import HubSpot
+
+from abm_sla.crm.base import CursorStore, Page, Quarantined
+from abm_sla.crm.files import normalize_domain
+from abm_sla.crm.limits import (
+    RateLimiter,
+    Retry,
+    RetryPolicy,
+    call_with_retry,
+    parse_retry_after,
+    redact,
+    shared_limiter,
+)
+from abm_sla.crm.mapping import HubSpotConfig, conform, normalize_tier, stable_id, to_bool, to_float
+from abm_sla.errors import SourceError
+
+log = logging.getLogger(__name__)
+ClientFactory = Callable[[], HubSpot]
+
+OBJECT_KIND = {"companies": "accounts", "contacts": "contacts", "deals": "opportunities"}
+ENGAGEMENTS = ("emails", "meetings", "calls", "notes", "tasks")
+SUBTYPE_PROPERTY = {"emails": "hs_email_direction", "tasks": "hs_task_type"}
+SUBJECT_PROPERTY = {
+    "emails": "hs_email_subject",
+    "meetings": "hs_meeting_title",
+    "calls": "hs_call_title",
+    "tasks": "hs_task_subject",
+    "notes": None,
+}
+PRIMARY_COMPANY = {"contacts": 1, "deals": 5}  # association type ids of the primary company
+
+
+def client_factory(config: HubSpotConfig, host: str | None = None) -> ClientFactory:
+    """Builds a client from the token env var the config names; urllib3 retries are off (ours apply)."""
+
+    def make() -> HubSpot:
+        token = config.credentials.resolve().get("access_token")
+        if not token:
+            names = ", ".join(sorted(config.credentials.env.values()))
+            raise SourceError(f"no HubSpot access token: set {names}")
+        kwargs: dict[str, Any] = {"access_token": token, "retry": False}
+        if host:
+            kwargs["host"] = host
+        return HubSpot(**kwargs)
+
+    return make
+
+
+def last_modified_property(object_type: str) -> str:
+    return "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """ISO 8601 (``…Z``), epoch milliseconds or a date → aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    text = str(value).strip()
+    if text.isdigit():
+        return dt.datetime.fromtimestamp(int(text) / 1000, tz=dt.UTC)
+    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def epoch_ms(value: dt.datetime) -> str:
+    return str(int(value.timestamp() * 1000))
+
+
+def cursor_text(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class HubSpotSource:
+    """Yields pages of every configured HubSpot object changed since the stored cursors."""
+
+    def __init__(
+        self,
+        config: HubSpotConfig,
+        client_factory: ClientFactory,
+        *,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        sleep: Callable[[float], None] | None = None,
+        burst_limiter: RateLimiter | None = None,
+        search_limiter: RateLimiter | None = None,
+    ) -> None:
+        self.config, self.name = config, config.name
+        self.factory, self.now = client_factory, now
+        self.policy = RetryPolicy(config.retry.max_attempts, config.retry.base_delay, config.retry.max_delay)
+        if sleep is not None:
+            self.policy.sleep = sleep
+        self.burst = burst_limiter or shared_limiter(f"{config.name}:burst", config.requests_per_10s, 10.0)
+        self.search_limit = search_limiter or shared_limiter(
+            f"{config.name}:search", config.search_per_second, 1.0
+        )
+        self.timeout = (min(10.0, config.retry.timeout), config.retry.timeout)
+        self.statuses = {key.lower(): value for key, value in config.status_map.items()}
+        self.teams = {key.lower(): value for key, value in config.team_roles.items()}
+        self._client: HubSpot | None = None
+        self.calls = 0
+
+    # ---- public ----
+
+    def pages(self, cursors: CursorStore) -> Iterator[Page]:
+        """Owners, companies, contacts, deals, engagements, then marketing events."""
+        sync_start = self.now().astimezone(dt.UTC).replace(microsecond=0)
+        for obj in self.config.objects:
+            if obj == "owners":
+                yield from self._owner_pages()
+            elif obj == "events":
+                yield from self._event_pages(cursors, sync_start)
+            elif obj in ENGAGEMENTS and not self._maps_engagement(obj):
+                continue
+            else:
+                yield from self._object_pages(obj, cursors, sync_start)
+
+    # ---- CRM objects ----
+
+    def _lower(self, cursors: CursorStore, object_name: str) -> dt.datetime | None:
+        stored = cursors.get_cursor(self.name, object_name)
+        if not stored:
+            return None
+        return parse_time(stored) - dt.timedelta(seconds=self.config.overlap_seconds)
+
+    def _object_pages(self, obj: str, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
+        lastmod = last_modified_property(obj)
+        for records in self.search(
+            obj, self._properties(obj), lastmod, self._lower(cursors, obj), sync_start
+        ):
+            newest = max(parse_time(r["properties"].get(lastmod) or r.get("updatedAt")) for r in records)
+            pages = self._map(obj, records)
+            pages[-1].cursor = cursor_text(min(newest, sync_start))
+            yield from pages
+        yield from self._archived_pages(obj, cursors)
+
+    def search(
+        self, obj: str, properties: list[str], lastmod: str, lower: dt.datetime | None, upper: dt.datetime
+    ) -> Iterator[list[dict]]:
+        """Search pages sorted by ``lastmod``; past the result cap, re-window from the last timestamp."""
+        size, cap = self.config.page_size, self.config.search_result_cap
+        window, after = lower, 0
+        while True:
+            filters = [{"propertyName": lastmod, "operator": "LTE", "value": epoch_ms(upper)}]
+            if window is not None:
+                filters.insert(0, {"propertyName": lastmod, "operator": "GTE", "value": epoch_ms(window)})
+            body = {
+                "filterGroups": [{"filters": filters}],
+                "properties": properties,
+                "limit": min(size, cap),
+                "after": str(after),
+                "sorts": [{"propertyName": lastmod, "direction": "ASCENDING"}],
+            }
+            result = self._call(
+                lambda c, b=body: c.crm.objects.search_api.do_search(
+                    obj, b, _request_timeout=self.timeout, _preload_content=False
+                ),
+                f"search {obj}",
+                search=True,
+            )
+            records = result.get("results", [])
+            if records:
+                yield records
+            next_after = ((result.get("paging") or {}).get("next") or {}).get("after")
+            if not next_after or not records:
+                return
+            if int(next_after) + min(size, cap) > cap:
+                newest = parse_time(records[-1]["properties"].get(lastmod))
+                if window is not None and newest <= window:
+                    raise SourceError(
+                        f"HubSpot {obj}: more than {cap} records changed at {cursor_text(newest)}; "
+                        "the search API cannot page past them"
+                    )
+                log.info("HubSpot %s: %d-result search cap reached, re-windowing from %s", obj, cap, newest)
+                window, after = newest, 0
+            else:
+                after = int(next_after)
+
+    def _archived_pages(self, obj: str, cursors: CursorStore) -> Iterator[Page]:
+        """Archived records (never in search) as deletes; the scan is full, so the cursor is on the end."""
+        object_name = f"{obj}.archived"
+        lower = self._lower(cursors, object_name)
+        newest: dt.datetime | None = None
+        after = None
+        while True:
+            result = self._call(
+                lambda c, a=after: c.crm.objects.basic_api.get_page(
+                    obj,
+                    limit=min(100, self.config.page_size),
+                    after=a,
+                    archived=True,
+                    properties=["hs_object_id"],
+                    _request_timeout=self.timeout,
+                    _preload_content=False,
+                ),
+                f"list archived {obj}",
+            )
+            ids = []
+            for record in result.get("results", []):
+                archived_at = parse_time(record.get("archivedAt") or record.get("updatedAt"))
+                if lower is None or archived_at is None or archived_at >= lower:
+                    ids.append(str(record["id"]))
+                if archived_at is not None:
+                    newest = max(newest, archived_at) if newest else archived_at
+            after = ((result.get("paging") or {}).get("next") or {}).get("after")
+            page = Page(
+                self.name, object_name, self._kind(obj), conform(self._kind(obj), []), deleted_ids=ids
+            )
+            if not after:
+                page.cursor = cursor_text(newest) if newest else None
+                if ids or page.cursor:
+                    yield page
+                return
+            if ids:
+                yield page
+
+    def _kind(self, obj: str) -> str:
+        return OBJECT_KIND.get(obj, "activities")
+
+    def _properties(self, obj: str) -> list[str]:
+        c = self.config
+        base = {
+            "companies": [
+                "name",
+                "domain",
+                "industry",
+                "numberofemployees",
+                "annualrevenue",
+                c.country_property,
+                "hubspot_owner_id",
+                c.tier_property,
+                c.status_property,
+                c.intent_score_property,
+                c.intent_topic_property,
+                "createdate",
+            ],
+            "contacts": ["jobtitle", "email", "createdate"],
+            "deals": ["dealstage", "amount", "createdate", "closedate", "hs_is_closed", "hs_is_closed_won"],
+        }.get(
+            obj,
+            [
+                "hs_timestamp",
+                "hubspot_owner_id",
+                "hs_task_status",
+                SUBTYPE_PROPERTY.get(obj),
+                SUBJECT_PROPERTY.get(obj),
+            ],
+        )
+        return [p for p in dict.fromkeys([*base, last_modified_property(obj)]) if p]
+
+    def _maps_engagement(self, obj: str) -> bool:
+        return any(key.split(":")[0] == obj for key in self.config.sales_touches)
+
+    # ---- mapping ----
+
+    def _map(self, obj: str, records: list[dict]) -> list[Page]:
+        kind = self._kind(obj)
+        page = Page(self.name, obj, kind, conform(kind, []))
+        if obj == "companies":
+            return self._map_companies(records, page)
+        companies = self.companies_of(obj, [r["id"] for r in records])
+        if obj == "contacts":
+            rows = [
+                {
+                    "contact_id": r["id"],
+                    "account_id": companies.get(r["id"]),
+                    "title": r["properties"].get("jobtitle"),
+                    "email": r["properties"].get("email"),
+                    "created_at": r["properties"].get("createdate") or r.get("createdAt"),
+                    "updated_at": r["properties"].get("lastmodifieddate") or r.get("updatedAt"),
+                }
+                for r in records
+            ]
+        elif obj == "deals":
+            rows = [
+                {
+                    "opportunity_id": r["id"],
+                    "account_id": companies.get(r["id"]),
+                    "stage": r["properties"].get("dealstage"),
+                    "amount": to_float(r["properties"].get("amount")),
+                    "created_at": r["properties"].get("createdate") or r.get("createdAt"),
+                    "close_date": r["properties"].get("closedate"),
+                    "is_closed": to_bool(r["properties"].get("hs_is_closed")),
+                    "is_won": to_bool(r["properties"].get("hs_is_closed_won")),
+                }
+                for r in records
+            ]
+        else:
+            rows = self._engagement_rows(obj, records, companies, page)
+        self._finish(page, rows, records)
+        return [page]
+
+    def _finish(self, page: Page, rows: list[dict], records: list[dict]) -> None:
+        """Rows without a company are quarantined; the rest become the page's rows."""
+        id_column = page.rows.columns[0]
+        by_id = {str(r["id"]): r for r in records}
+        kept = []
+        for row in rows:
+            if row.get("account_id"):
+                kept.append(row)
+            else:
+                record = by_id.get(str(row[id_column]).split(":")[0], {})
+                page.quarantined.append(
+                    Quarantined(
+                        page.object_name,
+                        str(row[id_column]),
+                        f"{page.object_name} {row[id_column]} has no company",
+                        record,
+                    )
+                )
+        page.rows = conform(page.kind, kept, [by_id.get(str(r[id_column]).split(":")[0]) for r in kept])
+
+    def _engagement_rows(
+        self, obj: str, records: list[dict], companies: dict[str, str], page: Page
+    ) -> list[dict]:
+        contacts = self.associations(obj, "contacts", [r["id"] for r in records])
+        rows = []
+        for r in records:
+            props = r["properties"]
+            touch = self._touch(obj, props)
+            if touch is None:
+                page.deleted_ids.append(r["id"])
+                continue
+            rows.append(
+                {
+                    "activity_id": r["id"],
+                    "account_id": companies.get(r["id"]),
+                    "type": touch,
+                    "occurred_at": props.get("hs_timestamp") or r.get("createdAt"),
+                    "contact_id": (contacts.get(r["id"]) or [None])[0],
+                    "owner_id": props.get("hubspot_owner_id"),
+                    "subject": props.get(SUBJECT_PROPERTY.get(obj) or ""),
+                }
+            )
+        return rows
+
+    def _touch(self, obj: str, props: dict) -> str | None:
+        if obj == "tasks" and props.get("hs_task_status") not in (None, "COMPLETED"):
+            return None
+        subtype = props.get(SUBTYPE_PROPERTY.get(obj, ""))
+        touches = self.config.sales_touches
+        return (
+            touches.get(f"{obj}:{subtype}") if subtype and f"{obj}:{subtype}" in touches else touches.get(obj)
+        )
+
+    def _map_companies(self, records: list[dict], page: Page) -> list[Page]:
+        c = self.config
+        props = [r["properties"] for r in records]
+        domains = normalize_domain(pd.Series([p.get("domain") for p in props], dtype="object"))
+        rows = [
+            {
+                "account_id": r["id"],
+                "name": p.get("name"),
+                "domain": domain,
+                "industry": p.get("industry"),
+                "employees": to_float(p.get("numberofemployees")),
+                "annual_revenue": to_float(p.get("annualrevenue")),
+                "country": p.get(c.country_property),
+                "owner_id": p.get("hubspot_owner_id"),
+                "tier": normalize_tier(p.get(c.tier_property)) if c.tier_property else None,
+                "created_at": p.get("createdate") or r.get("createdAt"),
+                "updated_at": p.get("hs_lastmodifieddate") or r.get("updatedAt"),
+            }
+            for r, p, domain in zip(records, props, domains, strict=True)
+        ]
+        page.rows = conform("accounts", rows, records)
+        pages = [page]
+        if c.status_property:
+            pages.append(self._status_page(records))
+        if c.intent_score_property:
+            pages.append(self._intent_page(records))
+        return pages
+
+    def _status_page(self, records: list[dict]) -> Page:
+        """The status property's history of the page's companies (batch read with propertiesWithHistory)."""
+        prop = self.config.status_property
+        body = {
+            "inputs": [{"id": r["id"]} for r in records],
+            "properties": [prop],
+            "propertiesWithHistory": [prop],
+        }
+        result = self._call(
+            lambda c: c.crm.objects.batch_api.read(
+                "companies", body, archived=False, _request_timeout=self.timeout, _preload_content=False
+            ),
+            "read company status history",
+        )
+        rows, raws = [], []
+        for company in result.get("results", []):
+            for change in (company.get("propertiesWithHistory") or {}).get(prop, []):
+                value = change.get("value")
+                if value is None or not str(value).strip():
+                    continue
+                status = self.statuses.get(str(value).lower(), str(value).strip().lower())
+                rows.append(
+                    {
+                        "status_change_id": stable_id(company["id"], change.get("timestamp"), value),
+                        "account_id": company["id"],
+                        "status": status,
+                        "changed_at": change.get("timestamp"),
+                        "changed_by": change.get("updatedByUserId") and str(change["updatedByUserId"]),
+                    }
+                )
+                raws.append(change)
+        return Page(self.name, "companies", "status_changes", conform("status_changes", rows, raws))
+
+    def _intent_page(self, records: list[dict]) -> Page:
+        c = self.config
+        page = Page(self.name, "companies", "intent_signals", conform("intent_signals", []))
+        rows, raws = [], []
+        for r in records:
+            p = r["properties"]
+            score = to_float(p.get(c.intent_score_property))
+            if score is None:
+                continue
+            if not 0 <= score <= 100:
+                page.quarantined.append(
+                    Quarantined("companies", r["id"], f"intent score {score} outside 0-100", r)
+                )
+                continue
+            topic = (p.get(c.intent_topic_property) if c.intent_topic_property else None) or c.intent_topic
+            observed = p.get("hs_lastmodifieddate") or r.get("updatedAt")
+            rows.append(
+                {
+                    "intent_id": stable_id(r["id"], topic.strip().lower(), observed),
+                    "account_id": r["id"],
+                    "topic": topic,
+                    "score": score,
+                    "observed_at": observed,
+                    "provider": c.intent_provider,
+                }
+            )
+            raws.append(r)
+        page.rows = conform("intent_signals", rows, raws)
+        return page
+
+    # ---- associations ----
+
+    def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
+        """``{from id: [to ids]}`` by v4 batch read (≤1,000 ids a call); primary associations first."""
+        found: dict[str, list[str]] = {}
+        primary = PRIMARY_COMPANY.get(from_type) if to_type == "companies" else None
+        for start in range(0, len(ids), 1000):
+            body = {"inputs": [{"id": str(i)} for i in ids[start : start + 1000]]}
+            result = self._call(
+                lambda c, b=body: c.crm.associations.v4.batch_api.get_page(
+                    from_type, to_type, b, _request_timeout=self.timeout, _preload_content=False
+                ),
+                f"read {from_type}→{to_type} associations",
+            )
+            for item in result.get("results", []):
+                targets = sorted(
+                    item.get("to", []),
+                    key=lambda t: (
+                        not any(a.get("typeId") == primary for a in t.get("associationTypes", [])),
+                        str(t.get("toObjectId")),
+                    ),
+                )
+                found[str(item["from"]["id"])] = [str(t["toObjectId"]) for t in targets]
+        return found
+
+    def companies_of(self, obj: str, ids: list[str]) -> dict[str, str]:
+        return {key: value[0] for key, value in self.associations(obj, "companies", ids).items() if value}
+
+    # ---- owners ----
+
+    def _owner_pages(self) -> Iterator[Page]:
+        """Every owner, each sync (no change filter on the owners API); archived owners are inactive."""
+        for archived in (False, True):
+            after = None
+            while True:
+                result = self._call(
+                    lambda c, a=after, arch=archived: c.crm.owners.owners_api.get_page(
+                        limit=100,
+                        after=a,
+                        archived=arch,
+                        _request_timeout=self.timeout,
+                        _preload_content=False,
+                    ),
+                    "list owners",
+                )
+                owners = result.get("results", [])
+                if owners:
+                    yield Page(
+                        self.name,
+                        "owners",
+                        "users",
+                        conform("users", [self._user(o, archived) for o in owners], owners),
+                    )
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+
+    def _user(self, owner: dict, archived: bool) -> dict:
+        teams = owner.get("teams") or []
+        team = next((t for t in teams if t.get("primary")), teams[0] if teams else None)
+        role = self.teams.get(str(team.get("name")).lower()) if team else None
+        name = " ".join(p for p in (owner.get("firstName"), owner.get("lastName")) if p) or None
+        return {
+            "user_id": str(owner["id"]),
+            "name": name,
+            "email": owner.get("email"),
+            "role": role or self.config.default_role,
+            "manager_id": None,
+            "time_zone": self.config.default_time_zone,
+            "country": self.config.default_country,
+            "active": not (archived or owner.get("archived")),
+        }
+
+    # ---- marketing events ----
+
+    def _event_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
+        """Contact events of each configured type; unordered pages, so the cursor rides on the last one."""
+        for event_type, touch in self.config.event_touches().items():
+            object_name = f"events:{event_type}"
+            lower = self._lower(cursors, object_name)
+            after, newest, pending = None, None, None
+            while True:
+                result = self._call(
+                    lambda c, a=after, e=event_type, lo=lower: c.events.events_api.get_page(
+                        object_type="contact",
+                        event_type=e,
+                        occurred_after=lo,
+                        occurred_before=sync_start,
+                        limit=self.config.page_size,
+                        after=a,
+                        _request_timeout=self.timeout,
+                        _preload_content=False,
+                    ),
+                    f"read {event_type} events",
+                )
+                events = result.get("results", [])
+                if events:
+                    times = [parse_time(e.get("occurredAt")) for e in events]
+                    newest = max([t for t in [newest, *times] if t is not None])
+                    if pending:
+                        yield pending
+                    pending = self._event_page(object_name, touch, events)
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if not after or not events:
+                    break
+            if pending:
+                pending.cursor = cursor_text(min(newest, sync_start))
+                yield pending
+
+    def _event_page(self, object_name: str, touch: str, events: list[dict]) -> Page:
+        contact_ids = sorted({str(e.get("objectId")) for e in events})
+        companies = self.companies_of("contacts", contact_ids)
+        rows = [
+            {
+                "activity_id": str(e["id"]),
+                "account_id": companies.get(str(e.get("objectId"))),
+                "type": touch,
+                "occurred_at": e.get("occurredAt"),
+                "contact_id": str(e.get("objectId")),
+                "url": (e.get("properties") or {}).get("hs_url"),
+            }
+            for e in events
+        ]
+        page = Page(self.name, object_name, "activities", conform("activities", []))
+        for event in events:
+            event["id"] = str(event["id"])
+        self._finish(page, rows, events)
+        return page
+
+    # ---- calls ----
+
+    def _hs(self) -> HubSpot:
+        if self._client is None:
+            self._client = self.factory()
+        return self._client
+
+    def _call(self, call: Callable[[HubSpot], Any], what: str, search: bool = False) -> dict:
+        """One rate-limited API call with retries, one re-login on 401 and one-line errors; JSON body."""
+        relogins = 0
+
+        def attempt() -> dict:
+            (self.search_limit if search else self.burst).acquire()
+            self.calls += 1
+            response = call(self._hs())
+            return json.loads(response.data or b"{}")
+
+        def classify(error: BaseException) -> Retry | None:
+            nonlocal relogins
+            status = getattr(error, "status", None)
+            if status == 401 and relogins == 0:
+                relogins += 1
+                self._client = None
+                return Retry("access token rejected; building a new client", after=0)
+            return classify_error(error)
+
+        try:
+            return call_with_retry(attempt, classify, self.policy, what=f"HubSpot {what}")
+        except SourceError:
+            raise
+        except urllib3.exceptions.HTTPError as error:
+            raise SourceError(
+                f"HubSpot {what} failed: {type(error).__name__} (gave up after retries)"
+            ) from None
+        except Exception as error:
+            if getattr(error, "status", None) is None:
+                raise
+            raise SourceError(redact(error_message(error, what), self.config.credentials.secrets())) from None
+
+
+def error_body(error: BaseException) -> dict:
+    body = getattr(error, "body", None)
+    try:
+        parsed = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def classify_error(error: BaseException) -> Retry | None:
+    """Transient HubSpot faults: 429 (not the daily limit), 5xx, timeouts, dropped connections."""
+    if isinstance(error, urllib3.exceptions.HTTPError):
+        return Retry(type(error).__name__)
+    status = getattr(error, "status", None)
+    if status == 429:
+        body = error_body(error)
+        if body.get("policyName") == "DAILY":
+            return None
+        headers = getattr(error, "headers", None) or {}
+        return Retry(
+            f"HTTP 429 {body.get('policyName') or 'rate limit'}",
+            parse_retry_after(headers.get("Retry-After")),
+        )
+    if isinstance(status, int) and status >= 500:
+        return Retry(f"HTTP {status}")
+    return None
+
+
+def error_message(error: BaseException, what: str) -> str:
+    status = getattr(error, "status", None)
+    body = error_body(error)
+    if status == 401:
+        return "HubSpot rejected the access token (401); check the token and its scopes"
+    if status == 429 and body.get("policyName") == "DAILY":
+        return "HubSpot daily API limit reached; the pages read so far are kept, sync again tomorrow"
+    detail = " ".join(str(part) for part in (body.get("category"), body.get("message")) if part)
+    return f"HubSpot {what} failed: HTTP {status} {detail}".strip()

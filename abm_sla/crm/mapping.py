@@ -1,0 +1,315 @@
+"""Configuration of the CRM sources: which env vars hold credentials, which fields hold what.
+
+Only the *names* of environment variables live here, never their values, so a
+config can be printed, logged or committed. Field mappings say which custom
+fields hold tier, ABM status and intent, and how CRM activity and campaign
+types become the touch types of ``abm_sla.frames``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from abm_sla import frames
+from abm_sla.errors import ConfigError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Credentials(_Model):
+    """Names of environment variables; :meth:`resolve` reads the set ones (values never stored here)."""
+
+    env: dict[str, str] = Field(default_factory=dict)
+
+    def resolve(self) -> dict[str, str]:
+        """The set variables as ``{argument: value}``; unset or empty ones are left out."""
+        return {key: os.environ[name] for key, name in self.env.items() if os.environ.get(name)}
+
+    def secrets(self) -> list[str]:
+        """Every resolved value, for redaction of messages."""
+        return [value for value in self.resolve().values() if len(value) >= 4]
+
+
+class RetryConfig(_Model):
+    """Retries of one call: exponential backoff with jitter, Retry-After honoured."""
+
+    max_attempts: int = Field(6, ge=1)
+    base_delay: float = Field(0.5, ge=0)
+    max_delay: float = Field(60.0, ge=0)
+    timeout: float = Field(60.0, gt=0, description="seconds per HTTP call (connect and read)")
+
+
+class CampaignTouch(_Model):
+    """A CampaignMember with this campaign type and member status is a marketing touch of ``touch``.
+
+    ``None`` matches any value; the first matching rule wins (comparison ignores case).
+    """
+
+    campaign_type: str | None = None
+    status: str | None = None
+    touch: str
+
+    @field_validator("touch")
+    @classmethod
+    def _marketing(cls, value: str) -> str:
+        if value not in frames.MARKETING_TOUCHES:
+            raise ValueError(f"{value!r} is not a marketing touch type {frames.MARKETING_TOUCHES}")
+        return value
+
+
+DEFAULT_CAMPAIGN_TOUCHES = (
+    CampaignTouch(campaign_type="Webinar", status="Attended", touch="webinar"),
+    CampaignTouch(campaign_type="Email", status="Clicked", touch="email_click"),
+    CampaignTouch(campaign_type="Email", status="Opened", touch="email_open"),
+    CampaignTouch(status="Form Submitted", touch="form_submit"),
+    CampaignTouch(status="Visited", touch="web_visit"),
+)
+
+
+def _check_sales(mapping: dict[str, str]) -> dict[str, str]:
+    bad = {key: value for key, value in mapping.items() if value not in frames.SALES_TOUCHES}
+    if bad:
+        raise ValueError(f"not sales touch types {frames.SALES_TOUCHES}: {bad}")
+    return mapping
+
+
+class SalesforceConfig(_Model):
+    """The Salesforce source (simple-salesforce)."""
+
+    name: str = "salesforce"
+    credentials: Credentials = Credentials(
+        env={
+            "instance_url": "SF_INSTANCE_URL",
+            "session_id": "SF_ACCESS_TOKEN",
+            "username": "SF_USERNAME",
+            "password": "SF_PASSWORD",
+            "security_token": "SF_SECURITY_TOKEN",
+            "consumer_key": "SF_CONSUMER_KEY",
+            "consumer_secret": "SF_CONSUMER_SECRET",
+            "domain": "SF_DOMAIN",
+        }
+    )
+    version: str = "59.0"
+    objects: tuple[str, ...] = (
+        "User",
+        "Account",
+        "Contact",
+        "Opportunity",
+        "Task",
+        "Event",
+        "CampaignMember",
+        "AccountHistory",
+    )
+    tier_field: str | None = "Tier__c"
+    status_field: str | None = "ABM_Status__c"
+    intent_score_field: str | None = None
+    intent_topic_field: str | None = None
+    intent_topic: str = "crm_intent"
+    intent_provider: str = "salesforce"
+    country_field: str = "BillingCountry"
+    user_role_field: str | None = "UserRole.Name"
+    user_country_field: str | None = "Country"
+    role_map: dict[str, str] = Field(default_factory=dict, description="role name (any case) → policy role")
+    status_map: dict[str, str] = Field(default_factory=dict, description="CRM status → normalized status")
+    task_types: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Call": "call",
+            "Email": "email_sent",
+            "Meeting": "meeting",
+            "LinkedIn": "linkedin_message",
+        },
+        description="Task Type or TaskSubtype → sales touch; other tasks are not touches",
+    )
+    event_types: dict[str, str] = Field(default_factory=dict, description="Event Type → sales touch")
+    event_default_touch: str | None = "meeting"
+    campaign_touches: tuple[CampaignTouch, ...] = DEFAULT_CAMPAIGN_TOUCHES
+    overlap_seconds: int = Field(300, ge=0, description="re-read this much before the stored watermark")
+    page_size: int = Field(2000, ge=200, le=2000, description="Sforce-Query-Options batchSize")
+    bulk_threshold: int | None = Field(
+        50_000, ge=0, description="use Bulk API 2.0 above this many changed rows (None: never)"
+    )
+    bulk_page_size: int = Field(50_000, ge=1)
+    bulk_poll_seconds: float = Field(5, ge=0)
+    quota_share: float = Field(0.8, gt=0, le=1, description="stop at this share of the daily API quota")
+    retry: RetryConfig = RetryConfig()
+
+    @field_validator("task_types", "event_types")
+    @classmethod
+    def _sales(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_sales(value)
+
+    @field_validator("event_default_touch")
+    @classmethod
+    def _default_touch(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_sales({"default": value})
+        return value
+
+
+HUBSPOT_OBJECTS = (
+    "owners",
+    "companies",
+    "contacts",
+    "deals",
+    "emails",
+    "meetings",
+    "calls",
+    "notes",
+    "tasks",
+    "events",
+)
+
+
+class HubSpotConfig(_Model):
+    """The HubSpot source (hubspot-api-client v12)."""
+
+    name: str = "hubspot"
+    credentials: Credentials = Credentials(env={"access_token": "HUBSPOT_ACCESS_TOKEN"})
+    objects: tuple[str, ...] = HUBSPOT_OBJECTS
+    tier_property: str | None = "hs_ideal_customer_profile"
+    status_property: str | None = "abm_status"
+    intent_score_property: str | None = None
+    intent_topic_property: str | None = None
+    intent_topic: str = "crm_intent"
+    intent_provider: str = "hubspot"
+    country_property: str = "country"
+    status_map: dict[str, str] = Field(default_factory=dict)
+    team_roles: dict[str, str] = Field(default_factory=dict, description="owner team name → policy role")
+    default_role: str = "sales"
+    default_time_zone: str = "UTC"
+    default_country: str | None = None
+    sales_touches: dict[str, str] = Field(
+        default_factory=lambda: {
+            "calls": "call",
+            "meetings": "meeting",
+            "emails:EMAIL": "email_sent",
+            "emails:FORWARDED_EMAIL": "email_sent",
+            "tasks:CALL": "call",
+            "tasks:EMAIL": "email_sent",
+            "tasks:LINKED_IN": "linkedin_message",
+            "tasks:LINKED_IN_MESSAGE": "linkedin_message",
+        },
+        description="'object' or 'object:subtype' (email direction, task type) → sales touch",
+    )
+    webinar_event_type: str | None = None
+    marketing_events: dict[str, str] = Field(
+        default_factory=lambda: {
+            "e_visited_page": "web_visit",
+            "e_submitted_form": "form_submit",
+            "e_opened_email": "email_open",
+            "e_clicked_email": "email_click",
+        },
+        description="events API eventType → marketing touch (plus webinar_event_type → webinar)",
+    )
+    overlap_seconds: int = Field(300, ge=0)
+    page_size: int = Field(100, ge=1, le=200)
+    search_result_cap: int = Field(10_000, ge=1, description="HubSpot search pages no further than this")
+    requests_per_10s: int = Field(100, ge=1)
+    search_per_second: int = Field(4, ge=1)
+    retry: RetryConfig = RetryConfig()
+
+    @field_validator("sales_touches")
+    @classmethod
+    def _sales(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_sales(value)
+
+    @field_validator("marketing_events")
+    @classmethod
+    def _marketing(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {key: kind for key, kind in value.items() if kind not in frames.MARKETING_TOUCHES}
+        if bad:
+            raise ValueError(f"not marketing touch types {frames.MARKETING_TOUCHES}: {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _objects_known(self) -> HubSpotConfig:
+        unknown = sorted(set(self.objects) - set(HUBSPOT_OBJECTS))
+        if unknown:
+            raise ValueError(f"unknown HubSpot objects {unknown}; known: {HUBSPOT_OBJECTS}")
+        return self
+
+    def event_touches(self) -> dict[str, str]:
+        """eventType → marketing touch, the webinar event type included."""
+        touches = dict(self.marketing_events)
+        if self.webinar_event_type:
+            touches[self.webinar_event_type] = "webinar"
+        return touches
+
+
+SourceKind = Literal["salesforce", "hubspot"]
+
+
+def load_config(kind: SourceKind, data: dict | None) -> SalesforceConfig | HubSpotConfig:
+    """A validated source config; a bad one is a one-line :class:`ConfigError` naming the field."""
+    model = SalesforceConfig if kind == "salesforce" else HubSpotConfig
+    try:
+        return model.model_validate(data or {})
+    except ValueError as error:
+        errors = getattr(error, "errors", lambda: [])()
+        if errors:
+            first = errors[0]
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            raise ConfigError(f"{kind} config: {where}: {first.get('msg')}") from None
+        raise ConfigError(f"{kind} config: {error}") from None
+
+
+# -- value helpers shared by the sources ----------------------------------------------------------
+
+TIER_PATTERN = r"(?i)^\s*(?:tier[\s_-]*)?([123])\s*$"
+
+
+def to_float(value: object) -> float | None:
+    """A CRM number (JSON number or text, empty = missing) as a float."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def to_bool(value: object) -> bool | None:
+    """``true``/``false`` in any case (also JSON booleans, 1/0); None when missing."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return {"true": True, "1": True, "false": False, "0": False}.get(text)
+
+
+def normalize_tier(value: object) -> str | None:
+    """``1``, ``Tier 1``, ``tier_1`` → ``Tier 1``; other non-empty values pass through unchanged."""
+    if value is None or not str(value).strip():
+        return None
+    match = re.match(TIER_PATTERN, str(value))
+    return f"Tier {match.group(1)}" if match else str(value).strip()
+
+
+def stable_id(*parts: object) -> str:
+    """A short stable id for rows the CRM gives none (intent signals, marketing events)."""
+    text = "|".join("" if part is None else str(part) for part in parts)
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+def conform(kind: str, rows: list[dict], raws: list[dict] | None = None) -> pd.DataFrame:
+    """Rows (dicts keyed by frames columns) as a normalized frame with a ``raw`` column."""
+    columns = frames.COLUMNS[kind]
+    if not rows:
+        table = frames.empty(kind)
+        table["raw"] = pd.Series(dtype="object")
+        return table
+    table = pd.DataFrame([{column: row.get(column) for column in columns} for row in rows], dtype="object")
+    for column in frames.TIMESTAMP_COLUMNS[kind]:
+        table[column] = frames.to_utc(table[column].astype("object"), errors="coerce")
+    for column in ("employees", "annual_revenue", "score", "amount"):
+        if column in table:
+            table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    table["raw"] = raws if raws is not None else [None] * len(table)
+    return table

@@ -1,0 +1,726 @@
+"""The Salesforce source on simple-salesforce: incremental pages of normalized frames.
+
+Each object is read with ``queryAll`` (so soft-deleted rows arrive with
+``IsDeleted = true`` and become deletes) as
+``WHERE SystemModstamp >= <cursor - overlap> AND SystemModstamp <= <sync start>
+ORDER BY SystemModstamp, Id``, paging through ``nextRecordsUrl``. Every REST page
+becomes one :class:`Page` whose cursor is the page's largest SystemModstamp, so
+the watermark never passes the sync's start and a sync stopped after any page
+resumes there (the overlap re-reads a few rows; the warehouse merges by id).
+Objects whose change count is above ``bulk_threshold`` are read with Bulk API 2.0
+(unordered, so only its last page carries the cursor).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceOperationError,
+    SalesforceRefusedRequest,
+)
+
+from abm_sla.crm.base import CursorStore, Page, Quarantined
+from abm_sla.crm.files import normalize_domain
+from abm_sla.crm.limits import Retry, RetryPolicy, call_with_retry, redact
+from abm_sla.crm.mapping import (
+    SalesforceConfig,
+    conform,
+    normalize_tier,
+    stable_id,
+    to_bool,
+    to_float,
+)
+from abm_sla.errors import SourceError
+
+log = logging.getLogger(__name__)
+ClientFactory = Callable[[], Salesforce]
+
+
+# -- HTTP session ------------------------------------------------------------------------------------
+
+
+class TimeoutAdapter(requests.adapters.HTTPAdapter):
+    """Gives every request a timeout (simple-salesforce sets none, bulk calls take no kwargs)."""
+
+    def __init__(self, timeout: float, **kwargs: Any) -> None:
+        self.timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+def timeout_session(timeout: float, adapter: requests.adapters.HTTPAdapter | None = None) -> requests.Session:
+    """A requests session whose every call times out after ``timeout`` seconds."""
+    session = requests.Session()
+    mounted = adapter or TimeoutAdapter(timeout)
+    session.mount("https://", mounted)
+    session.mount("http://", mounted)
+    return session
+
+
+def client_factory(config: SalesforceConfig, session: requests.Session | None = None) -> ClientFactory:
+    """Builds a client from the environment variables the config names; called again to log in anew."""
+
+    def make() -> Salesforce:
+        creds = config.credentials.resolve()
+        has_token = {"session_id", "instance_url"} <= creds.keys()
+        has_login = {"username", "password"} <= creds.keys()
+        if not (has_token or has_login):
+            names = ", ".join(sorted(config.credentials.env.values()))
+            raise SourceError(
+                f"no Salesforce credentials: set an access token and instance URL or a "
+                f"username and password (variables: {names})"
+            )
+        try:
+            return Salesforce(
+                version=config.version, session=session or timeout_session(config.retry.timeout), **creds
+            )
+        except SalesforceAuthenticationFailed as error:
+            code = getattr(error, "code", "") or "login refused"
+            raise SourceError(
+                redact(f"Salesforce login failed: {code}", config.credentials.secrets())
+            ) from None
+        except requests.RequestException as error:
+            raise SourceError(f"Salesforce is unreachable: {type(error).__name__}") from None
+
+    return make
+
+
+# -- objects -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """One Salesforce object: its fields, its cursor field and the kind it becomes."""
+
+    name: str
+    kind: str
+    fields: tuple[str, ...]
+    cursor_field: str = "SystemModstamp"
+    where: str | None = None
+    deletable: bool = True
+
+
+def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
+    """The configured objects, in load order, with the fields the mapping needs."""
+    optional = lambda *names: tuple(name for name in names if name)  # noqa: E731
+    specs = {
+        "User": ObjectSpec(
+            "User",
+            "users",
+            (
+                "Id",
+                "Name",
+                "Email",
+                "IsActive",
+                "ManagerId",
+                "TimeZoneSidKey",
+                *optional(config.user_role_field, config.user_country_field),
+                "SystemModstamp",
+            ),
+            deletable=False,
+        ),
+        "Account": ObjectSpec(
+            "Account",
+            "accounts",
+            (
+                "Id",
+                "Name",
+                "Website",
+                "Industry",
+                "NumberOfEmployees",
+                "AnnualRevenue",
+                config.country_field,
+                "OwnerId",
+                *optional(config.tier_field, config.intent_score_field, config.intent_topic_field),
+                "CreatedDate",
+                "SystemModstamp",
+                "IsDeleted",
+            ),
+        ),
+        "Contact": ObjectSpec(
+            "Contact",
+            "contacts",
+            ("Id", "AccountId", "Title", "Email", "CreatedDate", "SystemModstamp", "IsDeleted"),
+        ),
+        "Opportunity": ObjectSpec(
+            "Opportunity",
+            "opportunities",
+            (
+                "Id",
+                "AccountId",
+                "StageName",
+                "Amount",
+                "CreatedDate",
+                "CloseDate",
+                "IsClosed",
+                "IsWon",
+                "SystemModstamp",
+                "IsDeleted",
+            ),
+        ),
+        "Task": ObjectSpec(
+            "Task",
+            "activities",
+            (
+                "Id",
+                "AccountId",
+                "WhoId",
+                "Who.Type",
+                "OwnerId",
+                "Type",
+                "TaskSubtype",
+                "Subject",
+                "IsClosed",
+                "CompletedDateTime",
+                "CreatedDate",
+                "SystemModstamp",
+                "IsDeleted",
+            ),
+        ),
+        "Event": ObjectSpec(
+            "Event",
+            "activities",
+            (
+                "Id",
+                "AccountId",
+                "WhoId",
+                "Who.Type",
+                "OwnerId",
+                "Type",
+                "Subject",
+                "StartDateTime",
+                "CreatedDate",
+                "SystemModstamp",
+                "IsDeleted",
+            ),
+        ),
+        "CampaignMember": ObjectSpec(
+            "CampaignMember",
+            "activities",
+            (
+                "Id",
+                "ContactId",
+                "Contact.AccountId",
+                "Campaign.Type",
+                "Status",
+                "LastModifiedDate",
+                "SystemModstamp",
+                "IsDeleted",
+            ),
+        ),
+    }
+    if config.status_field:
+        specs["AccountHistory"] = ObjectSpec(
+            "AccountHistory",
+            "status_changes",
+            ("Id", "AccountId", "Field", "NewValue", "CreatedDate", "CreatedById", "IsDeleted"),
+            cursor_field="CreatedDate",
+            where=f"Field = '{config.status_field}'",
+        )
+    return [specs[name] for name in config.objects if name in specs]
+
+
+# -- time ------------------------------------------------------------------------------------------------
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    """``2026-01-05T14:03:22.000+0000`` / ``…Z`` / date-only → aware UTC datetime."""
+    if not value:
+        return None
+    text = str(value).strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    parsed = dt.datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def soql_time(value: dt.datetime) -> str:
+    """An unquoted SOQL datetime literal (second precision, UTC)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cursor_text(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_soql(
+    spec: ObjectSpec, lower: dt.datetime | None, upper: dt.datetime, order: bool = True, count: bool = False
+) -> str:
+    """``SELECT … WHERE <cursor> >= lower AND <cursor> <= upper [AND …] ORDER BY <cursor>, Id``."""
+    conditions = [f"{spec.cursor_field} >= {soql_time(lower)}"] if lower else []
+    conditions.append(f"{spec.cursor_field} <= {soql_time(upper)}")
+    if spec.where:
+        conditions.append(spec.where)
+    selected = "COUNT()" if count else ", ".join(spec.fields)
+    soql = f"SELECT {selected} FROM {spec.name} WHERE {' AND '.join(conditions)}"
+    return soql + (f" ORDER BY {spec.cursor_field}, Id" if order and not count else "")
+
+
+# -- records → frames ---------------------------------------------------------------------------------
+
+
+def flatten(record: dict, prefix: str = "") -> dict:
+    """A REST record without ``attributes``; parent lookups become ``Parent.Field`` keys."""
+    flat: dict = {}
+    for key, value in record.items():
+        if key == "attributes":
+            continue
+        if isinstance(value, dict):
+            if "records" not in value:
+                flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def parse_csv(text: str) -> list[dict]:
+    """Bulk 2.0 CSV results as flat records (empty cell = missing)."""
+    reader = csv.DictReader(io.StringIO(text))
+    return [{key: (value if value != "" else None) for key, value in row.items()} for row in reader]
+
+
+class RecordMapper:
+    """Maps flat Salesforce records of one object to a :class:`Page` (rows, deletes, quarantine)."""
+
+    def __init__(self, config: SalesforceConfig, source: str) -> None:
+        self.config, self.source = config, source
+        self.roles = {key.lower(): value for key, value in config.role_map.items()}
+        self.statuses = {key.lower(): value for key, value in config.status_map.items()}
+        self.campaign_kinds = sorted({rule.touch for rule in config.campaign_touches})
+
+    def pages(self, spec: ObjectSpec, records: list[dict], cursor: str | None) -> list[Page]:
+        """One page (two for Account when an intent field is mapped; the cursor rides on the last)."""
+        live = [r for r in records if not (spec.deletable and to_bool(r.get("IsDeleted")))]
+        deleted = [r["Id"] for r in records if spec.deletable and to_bool(r.get("IsDeleted"))]
+        page = Page(self.source, spec.name, spec.kind, conform(spec.kind, []), deleted_ids=deleted)
+        getattr(self, f"_map_{spec.name.lower()}")(live, page)
+        pages = [page]
+        if spec.name == "Account" and self.config.intent_score_field:
+            pages.append(self._intent_page(live))
+        pages[-1].cursor = cursor
+        return pages
+
+    def _set(self, page: Page, rows: list[dict], raws: list[dict]) -> None:
+        page.rows = conform(page.kind, rows, raws)
+
+    def _quarantine(self, page: Page, record: dict, reason: str) -> None:
+        page.quarantined.append(Quarantined(page.object_name, str(record.get("Id")), reason, record))
+
+    def _map_user(self, records: list[dict], page: Page) -> None:
+        rows = []
+        for r in records:
+            role = r.get(self.config.user_role_field or "")
+            rows.append(
+                {
+                    "user_id": r["Id"],
+                    "name": r.get("Name"),
+                    "email": r.get("Email"),
+                    "role": self.roles.get(str(role).lower(), role) if role else None,
+                    "manager_id": r.get("ManagerId"),
+                    "time_zone": r.get("TimeZoneSidKey") or "UTC",
+                    "country": r.get(self.config.user_country_field or ""),
+                    "active": to_bool(r.get("IsActive")) is not False,
+                }
+            )
+        self._set(page, rows, records)
+
+    def _map_account(self, records: list[dict], page: Page) -> None:
+        domains = normalize_domain(pd.Series([r.get("Website") for r in records], dtype="object"))
+        rows = [
+            {
+                "account_id": r["Id"],
+                "name": r.get("Name"),
+                "domain": domain,
+                "industry": r.get("Industry"),
+                "employees": to_float(r.get("NumberOfEmployees")),
+                "annual_revenue": to_float(r.get("AnnualRevenue")),
+                "country": r.get(self.config.country_field),
+                "owner_id": r.get("OwnerId"),
+                "tier": normalize_tier(r.get(self.config.tier_field)) if self.config.tier_field else None,
+                "created_at": r.get("CreatedDate"),
+                "updated_at": r.get("SystemModstamp"),
+            }
+            for r, domain in zip(records, domains, strict=True)
+        ]
+        self._set(page, rows, records)
+
+    def _intent_page(self, records: list[dict]) -> Page:
+        page = Page(self.source, "Account", "intent_signals", conform("intent_signals", []))
+        rows, raws = [], []
+        for r in records:
+            score = to_float(r.get(self.config.intent_score_field))
+            if score is None:
+                continue
+            if not 0 <= score <= 100:
+                self._quarantine(page, r, f"intent score {score} outside 0-100")
+                continue
+            topic = r.get(self.config.intent_topic_field) if self.config.intent_topic_field else None
+            topic = topic or self.config.intent_topic
+            rows.append(
+                {
+                    "intent_id": stable_id(r["Id"], topic.strip().lower(), r.get("SystemModstamp")),
+                    "account_id": r["Id"],
+                    "topic": topic,
+                    "score": score,
+                    "observed_at": r.get("SystemModstamp"),
+                    "provider": self.config.intent_provider,
+                }
+            )
+            raws.append(r)
+        self._set(page, rows, raws)
+        return page
+
+    def _with_account(self, page: Page, records: list[dict], account_key: str = "AccountId") -> list[dict]:
+        kept = []
+        for r in records:
+            if r.get(account_key):
+                kept.append(r)
+            else:
+                self._quarantine(page, r, f"{page.object_name} {r.get('Id')} has no account")
+        return kept
+
+    def _map_contact(self, records: list[dict], page: Page) -> None:
+        records = self._with_account(page, records)
+        rows = [
+            {
+                "contact_id": r["Id"],
+                "account_id": r["AccountId"],
+                "title": r.get("Title"),
+                "email": r.get("Email"),
+                "created_at": r.get("CreatedDate"),
+                "updated_at": r.get("SystemModstamp"),
+            }
+            for r in records
+        ]
+        self._set(page, rows, records)
+
+    def _map_opportunity(self, records: list[dict], page: Page) -> None:
+        records = self._with_account(page, records)
+        rows = [
+            {
+                "opportunity_id": r["Id"],
+                "account_id": r["AccountId"],
+                "stage": r.get("StageName"),
+                "amount": to_float(r.get("Amount")),
+                "created_at": r.get("CreatedDate"),
+                "close_date": r.get("CloseDate"),
+                "is_closed": to_bool(r.get("IsClosed")),
+                "is_won": to_bool(r.get("IsWon")),
+            }
+            for r in records
+        ]
+        self._set(page, rows, records)
+
+    def _activities(
+        self,
+        page: Page,
+        records: list[dict],
+        touch: Callable[[dict], str | None],
+        when: Callable[[dict], str | None],
+    ) -> None:
+        """Touches become rows; records that are no touch (any more) are listed as deletes."""
+        touches = []
+        for r in records:
+            kind = touch(r)
+            if kind is None:
+                page.deleted_ids.append(r["Id"])
+            else:
+                touches.append((r, kind))
+        kept = self._with_account(page, [r for r, _ in touches])
+        kinds = {r["Id"]: kind for r, kind in touches}
+        rows = [
+            {
+                "activity_id": r["Id"],
+                "account_id": r["AccountId"],
+                "type": kinds[r["Id"]],
+                "occurred_at": when(r),
+                "owner_id": r.get("OwnerId"),
+                "subject": r.get("Subject"),
+                "contact_id": r.get("WhoId") if _is_contact(r) else None,
+            }
+            for r in kept
+        ]
+        self._set(page, rows, kept)
+
+    def _map_task(self, records: list[dict], page: Page) -> None:
+        types = self.config.task_types
+
+        def touch(r: dict) -> str | None:
+            if to_bool(r.get("IsClosed")) is False:
+                return None
+            return types.get(r.get("Type") or "") or types.get(r.get("TaskSubtype") or "")
+
+        self._activities(page, records, touch, lambda r: r.get("CompletedDateTime") or r.get("CreatedDate"))
+
+    def _map_event(self, records: list[dict], page: Page) -> None:
+        touch = lambda r: self.config.event_types.get(r.get("Type") or "", self.config.event_default_touch)  # noqa: E731
+        self._activities(page, records, touch, lambda r: r.get("StartDateTime") or r.get("CreatedDate"))
+
+    def campaign_touch(self, record: dict) -> str | None:
+        """The first campaign rule matching the member's campaign type and status (case ignored)."""
+        kind = str(record.get("Campaign.Type") or "").lower()
+        status = str(record.get("Status") or "").lower()
+        for rule in self.config.campaign_touches:
+            if rule.campaign_type is not None and rule.campaign_type.lower() != kind:
+                continue
+            if rule.status is not None and rule.status.lower() != status:
+                continue
+            return rule.touch
+        return None
+
+    def _map_campaignmember(self, records: list[dict], page: Page) -> None:
+        """A member becomes one touch per (member, touch type): Opened then Clicked keeps both."""
+        page.deleted_ids = [f"{i}:{kind}" for i in page.deleted_ids for kind in self.campaign_kinds]
+        rows, raws = [], []
+        for r in records:
+            kind = self.campaign_touch(r)
+            if kind is None or not r.get("ContactId"):
+                continue  # not a touch, or a lead (no account yet)
+            if not r.get("Contact.AccountId"):
+                self._quarantine(page, r, f"campaign member {r['Id']} has a contact without an account")
+                continue
+            rows.append(
+                {
+                    "activity_id": f"{r['Id']}:{kind}",
+                    "account_id": r["Contact.AccountId"],
+                    "type": kind,
+                    "occurred_at": r.get("LastModifiedDate") or r.get("SystemModstamp"),
+                    "contact_id": r["ContactId"],
+                }
+            )
+            raws.append(r)
+        self._set(page, rows, raws)
+
+    def _map_accounthistory(self, records: list[dict], page: Page) -> None:
+        rows, raws = [], []
+        for r in records:
+            value = r.get("NewValue")
+            if value is None or not str(value).strip():
+                continue
+            status = self.statuses.get(str(value).lower(), str(value).strip().lower())
+            rows.append(
+                {
+                    "status_change_id": r["Id"],
+                    "account_id": r.get("AccountId"),
+                    "status": status,
+                    "changed_at": r.get("CreatedDate"),
+                    "changed_by": r.get("CreatedById"),
+                }
+            )
+            raws.append(r)
+        self._set(page, rows, raws)
+
+
+# -- the source -------------------------------------------------------------------------------------------
+
+
+class SalesforceSource:
+    """Yields pages of every configured object changed since the stored cursors."""
+
+    def __init__(
+        self,
+        config: SalesforceConfig,
+        client_factory: ClientFactory,
+        *,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.config, self.name = config, config.name
+        self.factory, self.now = client_factory, now
+        self.policy = RetryPolicy(config.retry.max_attempts, config.retry.base_delay, config.retry.max_delay)
+        if sleep is not None:
+            self.policy.sleep = sleep
+        self.mapper = RecordMapper(config, self.name)
+        self._client: Salesforce | None = None
+        self.calls = 0
+
+    # ---- public ----
+
+    def pages(self, cursors: CursorStore) -> Iterator[Page]:
+        """Every configured object in order; each page carries its own cursor."""
+        sync_start = self.now().astimezone(dt.UTC).replace(microsecond=0)
+        for spec in object_specs(self.config):
+            stored = cursors.get_cursor(self.name, spec.name)
+            yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start)
+
+    def object_pages(
+        self, spec: ObjectSpec, cursor: dt.datetime | None, sync_start: dt.datetime
+    ) -> Iterator[Page]:
+        """One object's pages between ``cursor - overlap`` and ``sync_start``."""
+        lower = cursor - dt.timedelta(seconds=self.config.overlap_seconds) if cursor else None
+        if self._use_bulk(spec, lower, sync_start):
+            yield from self._bulk_pages(spec, lower, sync_start)
+            return
+        soql = build_soql(spec, lower, sync_start)
+        headers = {"Sforce-Query-Options": f"batchSize={self.config.page_size}"}
+        timeout = self.config.retry.timeout
+        result = self._call(
+            lambda sf: sf.query(soql, include_deleted=True, headers=headers, timeout=timeout),
+            f"query {spec.name}",
+        )
+        while True:
+            records = [flatten(record) for record in result.get("records", [])]
+            if records:
+                cursor_value = max(parse_time(r[spec.cursor_field]) for r in records)
+                yield from self.mapper.pages(spec, records, cursor_text(min(cursor_value, sync_start)))
+            if result.get("done", True):
+                return
+            next_url = result["nextRecordsUrl"]
+            result = self._call(
+                lambda sf, url=next_url: sf.query_more(
+                    url, identifier_is_url=True, headers=headers, timeout=timeout
+                ),
+                f"query {spec.name}",
+            )
+
+    # ---- bulk ----
+
+    def _use_bulk(self, spec: ObjectSpec, lower: dt.datetime | None, upper: dt.datetime) -> bool:
+        threshold = self.config.bulk_threshold
+        if threshold is None:
+            return False
+        soql = build_soql(spec, lower, upper, count=True)
+        result = self._call(
+            lambda sf: sf.query(soql, include_deleted=True, timeout=self.config.retry.timeout),
+            f"count {spec.name}",
+        )
+        return int(result.get("totalSize", 0)) > threshold
+
+    def _bulk_pages(self, spec: ObjectSpec, lower: dt.datetime | None, upper: dt.datetime) -> Iterator[Page]:
+        """Bulk 2.0 queryAll; results are unordered, so only the last page carries the cursor."""
+        soql = build_soql(spec, lower, upper, order=False)
+        log.info("reading %s with Bulk API 2.0", spec.name)
+
+        def run(sf: Salesforce) -> list[str]:
+            bulk = getattr(sf.bulk2, spec.name)
+            return list(
+                bulk.query_all(
+                    soql, max_records=self.config.bulk_page_size, wait=self.config.bulk_poll_seconds
+                )
+            )
+
+        chunks = self._call(run, f"bulk query {spec.name}")
+        newest: dt.datetime | None = None
+        pending: list[Page] = []
+        for chunk in chunks:
+            records = parse_csv(chunk)
+            if not records:
+                continue
+            times = [parse_time(r[spec.cursor_field]) for r in records]
+            newest = max(times if newest is None else [newest, *times])
+            yield from pending
+            pending = self.mapper.pages(spec, records, None)
+        if pending and newest:
+            pending[-1].cursor = cursor_text(min(newest, upper))
+        yield from pending
+
+    # ---- calls ----
+
+    def _sf(self) -> Salesforce:
+        if self._client is None:
+            self._client = self.factory()
+        return self._client
+
+    def _guard_quota(self) -> None:
+        usage = getattr(self._client, "api_usage", {}).get("api-usage") if self._client else None
+        if usage is None or not usage.total:
+            return
+        if usage.used >= self.config.quota_share * usage.total:
+            raise SourceError(
+                f"Salesforce sync stopped: the org has used {usage.used} of its {usage.total} daily API "
+                f"requests, at or above the configured share of {self.config.quota_share:.0%}; "
+                "the pages read so far are kept and the next sync resumes from there"
+            )
+
+    def _call(self, call: Callable[[Salesforce], Any], what: str) -> Any:
+        """One API call with quota guard, retries, re-login on an expired session and clean errors."""
+        self._guard_quota()
+        relogins = 0
+
+        def attempt() -> Any:
+            self.calls += 1
+            return call(self._sf())
+
+        def classify(error: BaseException) -> Retry | None:
+            nonlocal relogins
+            if isinstance(error, SalesforceExpiredSession) and relogins == 0:
+                relogins += 1
+                self._client = None
+                return Retry("session expired; logging in again", after=0)
+            return classify_error(error)
+
+        try:
+            return call_with_retry(attempt, classify, self.policy, what=f"Salesforce {what}")
+        except SourceError:
+            raise
+        except SalesforceError as error:
+            raise SourceError(self._message(error, what)) from None
+        except SalesforceOperationError as error:
+            message = redact(str(error), self.config.credentials.secrets())
+            raise SourceError(f"Salesforce {what} failed: {message}") from None
+        except requests.RequestException as error:
+            raise SourceError(
+                f"Salesforce {what} failed: {type(error).__name__} (gave up after retries)"
+            ) from None
+
+    def _message(self, error: SalesforceError, what: str) -> str:
+        code, message = error_code(error)
+        if isinstance(error, SalesforceExpiredSession):
+            text = "Salesforce session expired or invalid and a new login did not help; check the credentials"
+        elif code == "REQUEST_LIMIT_EXCEEDED":
+            text = (
+                f"Salesforce refused {what}: the org's API request limit is exceeded "
+                f"(REQUEST_LIMIT_EXCEEDED: "
+                f"{message}); the pages read so far are kept, sync again later"
+            )
+        else:
+            status = getattr(error, "status", "?")
+            text = f"Salesforce {what} failed: HTTP {status} {code or ''} {message or ''}".strip()
+        return redact(text, self.config.credentials.secrets())
+
+
+def _is_contact(record: dict) -> bool:
+    """WhoId is a Contact (not a Lead): by ``Who.Type``, else by the 003 key prefix."""
+    if record.get("Who.Type"):
+        return record["Who.Type"] == "Contact"
+    return str(record.get("WhoId") or "").startswith("003")
+
+
+def error_code(error: SalesforceError) -> tuple[str | None, str | None]:
+    """``(errorCode, message)`` of a Salesforce error body (a JSON list of errors)."""
+    content = getattr(error, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode"), content[0].get("message")
+    return None, None
+
+
+def classify_error(error: BaseException) -> Retry | None:
+    """Transient Salesforce faults: 5xx, 429, concurrent-request limits, timeouts, dropped connections."""
+    if isinstance(error, (requests.Timeout, requests.ConnectionError)):
+        return Retry(type(error).__name__)
+    if isinstance(error, SalesforceRefusedRequest):
+        code, message = error_code(error)
+        if code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in str(message).lower():
+            return Retry("concurrent request limit")
+        return None
+    status = getattr(error, "status", None)
+    if isinstance(error, SalesforceError) and isinstance(status, int) and (status >= 500 or status == 429):
+        return Retry(f"HTTP {status}")
+    return None

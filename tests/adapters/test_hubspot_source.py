@@ -1,0 +1,444 @@
+"""The HubSpot source against a fake portal on 127.0.0.1 (real HTTP, hubspot-api-client as the client)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+import pandas as pd
+import pytest
+
+from abm_sla import frames
+from abm_sla.crm.hubspot import HubSpotSource, client_factory, parse_time
+from abm_sla.crm.limits import RateLimiter
+from abm_sla.crm.mapping import HubSpotConfig
+from abm_sla.errors import SourceError
+from tests.fakes import MemoryStore
+from tests.fakes.hubspot import FakeHubSpot
+
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+N_ACCOUNTS = 9
+WEBINAR = "pe999_webinar_attended"
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def crm_frames() -> dict[str, pd.DataFrame]:
+    """A tiny normalized CRM with HubSpot-style numeric ids."""
+    users = [
+        {
+            "user_id": "501",
+            "name": "Ann Lee",
+            "email": "ann@x.io",
+            "role": "Sales Team",
+            "manager_id": None,
+            "time_zone": "UTC",
+            "country": "US",
+            "active": True,
+        },
+        {
+            "user_id": "502",
+            "name": "Bo Ode",
+            "email": "bo@x.io",
+            "role": "RevOps",
+            "manager_id": None,
+            "time_zone": "UTC",
+            "country": "US",
+            "active": False,
+        },
+    ]
+    accounts = [
+        {
+            "account_id": f"{100 + i}",
+            "name": f"Acme {i}",
+            "domain": f"www.acme{i}.com",
+            "industry": "Software",
+            "employees": 200 + i,
+            "annual_revenue": 1e6,
+            "country": "US",
+            "owner_id": "501",
+            "tier": f"Tier {1 + i % 3}",
+            "created_at": ts("2025-12-01"),
+            "updated_at": ts(f"2026-01-{i + 1:02d} 08:00"),
+        }
+        for i in range(N_ACCOUNTS)
+    ]
+    contacts = [
+        {
+            "contact_id": f"{200 + i}",
+            "account_id": f"{100 + i}",
+            "title": "CTO",
+            "email": f"c{i}@acme.com",
+            "created_at": ts("2025-12-02"),
+            "updated_at": ts(f"2026-01-{i + 1:02d} 09:00"),
+        }
+        for i in range(N_ACCOUNTS)
+    ]
+    contacts.append(
+        {
+            "contact_id": "299",
+            "account_id": None,
+            "title": "Intern",
+            "email": "x@y.z",
+            "created_at": ts("2025-12-02"),
+            "updated_at": ts("2026-01-20 09:00"),
+        }
+    )
+    kinds = [
+        "call",
+        "email_sent",
+        "linkedin_message",
+        "meeting",
+        "email_open",
+        "email_click",
+        "form_submit",
+        "web_visit",
+        "webinar",
+    ]
+    activities = [
+        {
+            "activity_id": f"{300 + n}",
+            "account_id": "101",
+            "type": kind,
+            "occurred_at": ts(f"2026-02-{n + 1:02d} 10:00"),
+            "contact_id": "201",
+            "owner_id": "501",
+            "url": "https://acme.com/pricing" if kind == "web_visit" else None,
+            "subject": f"{kind} {n}",
+        }
+        for n, kind in enumerate(kinds)
+    ]
+    opportunities = [
+        {
+            "opportunity_id": "401",
+            "account_id": "101",
+            "stage": "appointmentscheduled",
+            "amount": 5000.0,
+            "created_at": ts("2026-01-10"),
+            "close_date": ts("2026-04-01"),
+            "is_closed": False,
+            "is_won": False,
+        }
+    ]
+    status = [
+        {
+            "account_id": "101",
+            "status": "Working",
+            "changed_at": ts("2026-02-15 12:00"),
+            "changed_by": "9001",
+        },
+        {
+            "account_id": "101",
+            "status": "Rejected",
+            "changed_at": ts("2026-02-20 12:00"),
+            "changed_by": "9001",
+        },
+    ]
+    return {
+        "users": pd.DataFrame(users),
+        "accounts": pd.DataFrame(accounts),
+        "contacts": pd.DataFrame(contacts),
+        "activities": pd.DataFrame(activities),
+        "opportunities": pd.DataFrame(opportunities),
+        "status_changes": pd.DataFrame(status),
+    }
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def fake():
+    with FakeHubSpot(crm_frames(), now=NOW, webinar_event_type=WEBINAR) as server:
+        yield server
+
+
+def make_config(**overrides) -> HubSpotConfig:
+    base = {
+        "page_size": 3,
+        "webinar_event_type": WEBINAR,
+        "team_roles": {"sales team": "sales", "revops": "revops"},
+        "retry": {"max_attempts": 4, "base_delay": 0.01, "max_delay": 0.05, "timeout": 5},
+    }
+    return HubSpotConfig.model_validate({**base, **overrides})
+
+
+def unlimited() -> RateLimiter:
+    return RateLimiter(10_000, 1.0)
+
+
+def make_source(fake: FakeHubSpot, sleeps: Sleeps | None = None, **overrides) -> HubSpotSource:
+    return HubSpotSource(
+        make_config(**overrides),
+        fake.factory(),
+        now=lambda: fake.now,
+        sleep=sleeps if sleeps is not None else Sleeps(),
+        burst_limiter=unlimited(),
+        search_limiter=unlimited(),
+    )
+
+
+def test_full_sync_maps_every_object_to_frames(fake):
+    store = MemoryStore()
+    pages = store.sync(make_source(fake).pages(store))
+
+    assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
+    assert store.ids("contacts") == {f"{200 + i}" for i in range(N_ACCOUNTS)}
+    assert any("299" in q.row and "no company" in q.reason for p in pages for q in p.quarantined)
+    assert store.ids("opportunities") == {"401"} and store.rows["opportunities"]["401"]["account_id"] == "101"
+    users = store.rows["users"]
+    assert (users["501"]["role"], users["501"]["active"]) == ("sales", True)
+    assert (users["502"]["role"], users["502"]["active"]) == ("revops", False)
+    activities = store.rows["activities"]
+    assert sorted(r["type"] for r in activities.values()) == sorted(
+        [
+            "call",
+            "email_sent",
+            "linkedin_message",
+            "meeting",
+            "email_open",
+            "email_click",
+            "form_submit",
+            "web_visit",
+            "webinar",
+        ]
+    )
+    assert all(r["account_id"] == "101" and r["contact_id"] == "201" for r in activities.values())
+    visit = next(r for r in activities.values() if r["type"] == "web_visit")
+    assert visit["url"] == "https://acme.com/pricing" and visit["occurred_at"] == ts("2026-02-08 10:00")
+    call = next(r for r in activities.values() if r["type"] == "call")
+    assert (call["owner_id"], call["subject"]) == ("501", "call 0")
+    statuses = sorted((r["changed_at"], r["status"]) for r in store.rows["status_changes"].values())
+    assert statuses == [(ts("2026-02-15 12:00"), "working"), (ts("2026-02-20 12:00"), "rejected")]
+    account = store.rows["accounts"]["103"]
+    assert (account["domain"], account["tier"], account["employees"]) == ("acme3.com", "Tier 1", 203.0)
+
+    for page in pages:
+        assert list(page.rows.columns) == [*frames.COLUMNS[page.kind], "raw"]
+        for column in frames.TIMESTAMP_COLUMNS[page.kind]:
+            assert str(page.rows[column].dtype) == "datetime64[ns, UTC]"
+        if page.cursor:
+            assert parse_time(page.cursor) <= NOW
+    assert sum(1 for p in pages if p.kind == "accounts") == 3  # 9 companies, search pages of 3
+    search = [r for r in fake.requests if r.path.endswith("/search")]
+    assert search and all(r.headers["authorization"].startswith("Bearer ") for r in search)
+
+
+def test_incremental_sync_fetches_only_changes_and_archived_become_deletes(fake):
+    store = MemoryStore()
+    store.sync(make_source(fake, overlap_seconds=0).pages(store))
+    fake.tick(3600)
+    fake.update("companies", "102", name="Acme Two", abm_status="Nurture")
+    fake.archive("companies", "104")
+    fake.archive("calls", "300")
+    fake.update("contacts", "203", jobtitle="CEO")
+    second = store.sync(make_source(fake, overlap_seconds=0).pages(store))
+
+    changed = {r for p in second if p.kind == "accounts" for r in p.rows["account_id"]}
+    assert changed == {"102", "108"}  # the change and the row at the watermark (>=)
+    assert store.rows["accounts"]["102"]["name"] == "Acme Two"
+    assert "104" not in store.ids("accounts") and "300" not in store.ids("activities")
+    assert store.rows["contacts"]["203"]["title"] == "CEO"
+    assert "nurture" in {
+        r["status"] for r in store.rows["status_changes"].values() if r["account_id"] == "102"
+    }
+    search_bodies = [r.body for r in fake.requests if r.path.endswith("companies/search")]
+    assert b'"GTE"' in search_bodies[-1] and b'"LTE"' in search_bodies[-1]
+
+    fake.tick(3600)
+    fake.archive("deals", "401")
+    third = store.sync(make_source(fake, overlap_seconds=0).pages(store))
+    deletes = {d for p in third for d in p.deleted_ids}
+    assert "401" in deletes and deletes <= {"401", "104", "300"}  # new, or stamped at the watermark (>=)
+    assert "401" not in store.ids("opportunities")
+
+
+def test_search_past_the_result_cap_re_windows_on_the_cursor():
+    with FakeHubSpot(crm_frames(), now=NOW, search_cap=4) as fake:
+        store = MemoryStore()
+        store.sync(make_source(fake, search_result_cap=4, page_size=2).pages(store))
+        assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
+        bodies = [r.body for r in fake.requests if r.path.endswith("companies/search")]
+        assert sum(b'"after": "0"' in b for b in bodies) >= 3  # new windows started from the last timestamp
+        assert all(r.path for r in fake.requests)
+
+
+@pytest.mark.parametrize("retry_after", ["0.02", None])
+def test_429_storm_is_retried_honouring_retry_after(fake, retry_after):
+    sleeps = Sleeps()
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    body = {
+        "status": "error",
+        "message": "You have reached your ten_secondly_rolling limit.",
+        "errorType": "RATE_LIMIT",
+        "policyName": "TEN_SECONDLY_ROLLING",
+        "correlationId": "x",
+    }
+    fake.inject(429, body, headers, times=3, path="/search")
+    store = MemoryStore()
+    store.sync(make_source(fake, sleeps).pages(store))
+    assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
+    if retry_after:
+        assert sleeps[:3] == [0.02, 0.02, 0.02]
+    else:
+        assert len(sleeps) == 3 and all(0 < s <= 0.05 for s in sleeps)
+
+
+def test_429_storm_that_never_ends_is_a_one_line_error(fake):
+    fake.inject(
+        429,
+        {
+            "status": "error",
+            "message": "You have reached your secondly limit.",
+            "category": "RATE_LIMITS",
+            "correlationId": "x",
+        },
+        times=100,
+        path="/search",
+    )
+    with pytest.raises(SourceError, match="HTTP 429") as caught:
+        list(make_source(fake).pages(MemoryStore()))
+    assert "\n" not in str(caught.value)
+
+
+def test_daily_limit_stops_without_retrying(fake):
+    sleeps = Sleeps()
+    fake.inject(
+        429,
+        {
+            "status": "error",
+            "message": "You have reached your daily limit.",
+            "errorType": "RATE_LIMIT",
+            "policyName": "DAILY",
+            "correlationId": "x",
+        },
+        times=100,
+        path="/owners",
+    )
+    with pytest.raises(SourceError, match="daily API limit"):
+        list(make_source(fake, sleeps).pages(MemoryStore()))
+    assert sleeps == []
+
+
+def test_5xx_in_the_middle_of_paging_is_retried(fake):
+    sleeps = Sleeps()
+    fake.inject(502, "<html>Bad Gateway</html>", path="companies/search", after=1, times=2)
+    fake.inject(
+        500,
+        {"status": "error", "message": "internal", "category": "INTERNAL_ERROR"},
+        path="/crm/v4/associations",
+        after=2,
+    )
+    store = MemoryStore()
+    store.sync(make_source(fake, sleeps).pages(store))
+    assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
+    assert store.ids("contacts") == {f"{200 + i}" for i in range(N_ACCOUNTS)}
+    assert len(sleeps) == 3
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 4, 7, 10])
+def test_a_sync_stopped_midway_resumes_and_yields_every_row_once(fake, stop_after):
+    full = MemoryStore()
+    full.sync(make_source(fake).pages(full))
+    partial = MemoryStore()
+    partial.sync(make_source(fake).pages(partial), stop_after=stop_after)
+    partial.sync(make_source(fake).pages(partial))
+    for kind in full.rows:
+        assert partial.rows[kind].keys() == full.rows[kind].keys(), kind
+
+
+def test_expired_token_builds_a_new_client_once(fake):
+    store = MemoryStore()
+    pages = make_source(fake).pages(store)
+    store.store(next(pages))
+    fake.expire_token(reissue=True)
+    store.sync(pages)
+    assert store.ids("accounts")
+
+    fake.expire_token(reissue=False)
+    with pytest.raises(SourceError, match="rejected the access token"):
+        list(make_source(fake).pages(MemoryStore()))
+
+
+def test_shared_limiter_keeps_parallel_sources_under_the_portal_limits():
+    """Three sources in threads share one limiter pair; the fake enforces the limits, never has to refuse."""
+    with FakeHubSpot(
+        crm_frames(), now=NOW, webinar_event_type=WEBINAR, burst=(4, 0.1), search_rate=(2, 0.1)
+    ) as fake:
+        burst, search = RateLimiter(4, 0.2), RateLimiter(2, 0.2)  # a margin for transit jitter under the GIL
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                source = HubSpotSource(
+                    make_config(objects=["companies"]),
+                    fake.factory(),
+                    now=lambda: NOW,
+                    burst_limiter=burst,
+                    search_limiter=search,
+                )
+                store = MemoryStore()
+                store.sync(source.pages(store))
+                assert len(store.ids("accounts")) == N_ACCOUNTS
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        assert fake.rate_limited == 0 and fake.count("/search") == 9 and fake.count("/batch/read") == 9
+
+
+def test_every_call_carries_a_timeout(fake, monkeypatch):
+    from hubspot.crm.objects import rest
+
+    seen: list = []
+    original = rest.RESTClientObject.request
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("_request_timeout"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(rest.RESTClientObject, "request", spy)
+    list(make_source(fake, objects=["companies"]).pages(MemoryStore()))
+    assert seen and all(timeout == (5.0, 5.0) for timeout in seen)
+
+
+def test_credentials_from_env_never_reach_messages_or_logs(fake, monkeypatch, caplog):
+    secret = fake.token
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", secret)
+    caplog.set_level(logging.DEBUG)
+    config = make_config()
+    source = HubSpotSource(
+        config,
+        client_factory(config, host=fake.url),
+        now=lambda: NOW,
+        sleep=Sleeps(),
+        burst_limiter=unlimited(),
+        search_limiter=unlimited(),
+    )
+    store = MemoryStore()
+    store.sync(source.pages(store))
+    assert store.ids("accounts")
+
+    fake.inject(503, {"status": "error", "message": "down", "category": "INTERNAL_ERROR"}, times=2)
+    fake.expire_token(reissue=False)
+    with pytest.raises(SourceError) as caught:
+        list(source.pages(MemoryStore()))
+    assert secret not in str(caught.value) and caught.value.__cause__ is None
+    assert all(secret not in record.getMessage() for record in caplog.records)
+    assert "HubSpot" in caplog.text
+
+
+def test_missing_token_names_the_variable(monkeypatch):
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    with pytest.raises(SourceError, match="HUBSPOT_ACCESS_TOKEN"):
+        client_factory(HubSpotConfig())()

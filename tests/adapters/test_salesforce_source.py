@@ -1,0 +1,434 @@
+"""The Salesforce source against a fake org on 127.0.0.1 (real HTTP, simple-salesforce on the client side)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pandas as pd
+import pytest
+
+from abm_sla import frames
+from abm_sla.crm.mapping import SalesforceConfig
+from abm_sla.crm.salesforce import SalesforceSource, build_soql, client_factory, object_specs, parse_time
+from abm_sla.errors import SourceError
+from tests.fakes import MemoryStore
+from tests.fakes.salesforce import FakeSalesforce
+
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+N_ACCOUNTS = 7
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def crm_frames() -> dict[str, pd.DataFrame]:
+    """A tiny normalized CRM: 7 accounts, contacts, every touch type, a status history."""
+    users = [
+        {
+            "user_id": "005U1",
+            "name": "Ann",
+            "email": "ann@x.io",
+            "role": "Sales",
+            "manager_id": "005U2",
+            "time_zone": "Europe/Berlin",
+            "country": "DE",
+            "active": True,
+        },
+        {
+            "user_id": "005U2",
+            "name": "Bo",
+            "email": "bo@x.io",
+            "role": "Manager",
+            "manager_id": None,
+            "time_zone": "America/New_York",
+            "country": "US",
+            "active": False,
+        },
+    ]
+    accounts = [
+        {
+            "account_id": f"001A{i:02d}",
+            "name": f"Acme {i}",
+            "domain": f"https://www.Acme{i}.com/about",
+            "industry": "Software",
+            "employees": 100 + i,
+            "annual_revenue": 1e6 * i,
+            "country": "US",
+            "owner_id": "005U1",
+            "tier": str(1 + i % 3),
+            "created_at": ts("2025-12-01"),
+            "updated_at": ts(f"2026-01-{i + 1:02d} 08:00"),
+        }
+        for i in range(N_ACCOUNTS)
+    ]
+    contacts = [
+        {
+            "contact_id": f"003C{i:02d}",
+            "account_id": f"001A{i:02d}",
+            "title": "VP Sales",
+            "email": f"c{i}@acme{i}.com",
+            "created_at": ts("2025-12-02"),
+            "updated_at": ts(f"2026-01-{i + 1:02d} 09:00"),
+        }
+        for i in range(N_ACCOUNTS)
+    ]
+    kinds = [
+        "call",
+        "email_sent",
+        "linkedin_message",
+        "meeting",
+        "email_open",
+        "email_click",
+        "form_submit",
+        "web_visit",
+        "webinar",
+    ]
+    prefixes = {"call": "00T", "email_sent": "00T", "linkedin_message": "00T", "meeting": "00U"}
+    activities = [
+        {
+            "activity_id": f"{prefixes.get(kind, '00v')}X{n:03d}",
+            "account_id": "001A01",
+            "type": kind,
+            "occurred_at": ts(f"2026-02-{n + 1:02d} 10:00"),
+            "contact_id": "003C01",
+            "owner_id": "005U1",
+            "url": None,
+            "subject": f"{kind} {n}",
+        }
+        for n, kind in enumerate(kinds)
+    ]
+    opportunities = [
+        {
+            "opportunity_id": "006O1",
+            "account_id": "001A01",
+            "stage": "Prospecting",
+            "amount": 5000.0,
+            "created_at": ts("2026-01-10"),
+            "close_date": ts("2026-04-01"),
+            "is_closed": False,
+            "is_won": False,
+        }
+    ]
+    status = [
+        {
+            "status_change_id": None,
+            "account_id": "001A01",
+            "status": "Working",
+            "changed_at": ts("2026-02-15 12:00"),
+            "changed_by": "005U1",
+        },
+        {
+            "status_change_id": None,
+            "account_id": "001A02",
+            "status": "Rejected",
+            "changed_at": ts("2026-02-16 12:00"),
+            "changed_by": "005U1",
+        },
+    ]
+    return {
+        "users": pd.DataFrame(users),
+        "accounts": pd.DataFrame(accounts),
+        "contacts": pd.DataFrame(contacts),
+        "activities": pd.DataFrame(activities),
+        "opportunities": pd.DataFrame(opportunities),
+        "status_changes": pd.DataFrame(status),
+    }
+
+
+class Sleeps(list):
+    """An injected sleep that only records."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def fake():
+    with FakeSalesforce(crm_frames(), now=NOW, page_size=3) as server:
+        yield server
+
+
+def make_config(**overrides) -> SalesforceConfig:
+    base = {
+        "bulk_threshold": None,
+        "bulk_poll_seconds": 0,
+        "role_map": {"sales": "sales", "manager": "manager"},
+        "retry": {"max_attempts": 4, "base_delay": 0.01, "max_delay": 0.05, "timeout": 5},
+    }
+    return SalesforceConfig.model_validate({**base, **overrides})
+
+
+def make_source(fake: FakeSalesforce, sleeps: Sleeps | None = None, **overrides) -> SalesforceSource:
+    return SalesforceSource(
+        make_config(**overrides),
+        fake.factory(),
+        now=lambda: fake.now,
+        sleep=sleeps if sleeps is not None else Sleeps(),
+    )
+
+
+def test_full_sync_maps_every_object_to_frames(fake):
+    store = MemoryStore()
+    pages = store.sync(make_source(fake).pages(store))
+
+    assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
+    assert store.ids("contacts") == {f"003C{i:02d}" for i in range(N_ACCOUNTS)}
+    assert store.ids("users") == {"005U1", "005U2"}
+    assert store.ids("opportunities") == {"006O1"}
+    activities = store.rows["activities"]
+    assert sorted(row["type"] for row in activities.values()) == sorted(
+        [
+            "call",
+            "email_sent",
+            "linkedin_message",
+            "meeting",
+            "email_open",
+            "email_click",
+            "form_submit",
+            "web_visit",
+            "webinar",
+        ]
+    )
+    statuses = {row["account_id"]: row["status"] for row in store.rows["status_changes"].values()}
+    assert statuses == {"001A01": "working", "001A02": "rejected"}
+
+    account = store.rows["accounts"]["001A03"]
+    assert account["domain"] == "acme3.com" and account["tier"] == "Tier 1" and account["employees"] == 103.0
+    assert account["updated_at"] == ts("2026-01-04 08:00")
+    user = store.rows["users"]["005U1"]
+    assert (user["role"], user["time_zone"], user["manager_id"], user["active"]) == (
+        "sales",
+        "Europe/Berlin",
+        "005U2",
+        True,
+    )
+    assert store.rows["users"]["005U2"]["active"] is False
+    call = next(r for r in activities.values() if r["type"] == "call")
+    assert (call["contact_id"], call["owner_id"], call["occurred_at"]) == (
+        "003C01",
+        "005U1",
+        ts("2026-02-01 10:00"),
+    )
+    webinar = next(r for r in activities.values() if r["type"] == "webinar")
+    assert webinar["activity_id"].endswith(":webinar") and webinar["account_id"] == "001A01"
+
+    for page in pages:
+        assert list(page.rows.columns) == [*frames.COLUMNS[page.kind], "raw"]
+        for column in frames.TIMESTAMP_COLUMNS[page.kind]:
+            assert str(page.rows[column].dtype) == "datetime64[ns, UTC]"
+        assert page.cursor is not None and parse_time(page.cursor) <= NOW
+    # one Page per REST page: 7 accounts in pages of 3 → 3 pages, paged through nextRecordsUrl
+    assert sum(1 for p in pages if p.kind == "accounts") == 3
+    assert fake.count("/query/01gFAKE") >= 2
+    assert fake.count("/queryAll") == len(object_specs(make_config()))
+
+
+def test_soql_is_incremental_ordered_and_bounded_by_the_sync_start():
+    spec = next(s for s in object_specs(make_config()) if s.name == "Account")
+    soql = build_soql(spec, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), NOW)
+    assert "WHERE SystemModstamp >= 2026-01-01T00:00:00Z AND SystemModstamp <= 2026-03-02T12:00:00Z" in soql
+    assert soql.endswith("ORDER BY SystemModstamp, Id")
+    history = next(s for s in object_specs(make_config()) if s.name == "AccountHistory")
+    assert "CreatedDate >= " in build_soql(history, NOW, NOW) and "Field = 'ABM_Status__c'" in build_soql(
+        history, NOW, NOW
+    )
+
+
+def test_incremental_sync_fetches_only_changes_and_deletes(fake):
+    store = MemoryStore()
+    store.sync(make_source(fake, overlap_seconds=0).pages(store))
+    cursor_before = store.cursors[("salesforce", "Account")]
+
+    fake.tick(3600)
+    fake.update("Account", "001A02", Name="Acme Two")
+    fake.delete("Account", "001A04")
+    fake.delete("CampaignMember", "00vX004")  # the email_open touch
+    fake.update("Task", "00TX000", Subject="call, edited")
+    second = store.sync(make_source(fake, overlap_seconds=0).pages(store))
+
+    changed = {row["account_id"] for p in second if p.kind == "accounts" for row in p.rows.to_dict("records")}
+    assert changed == {"001A02", "001A06"}  # the change, and the row at the watermark itself (>=)
+    assert [d for p in second if p.object_name == "Account" for d in p.deleted_ids] == ["001A04"]
+    assert "001A04" not in store.ids("accounts") and store.rows["accounts"]["001A02"]["name"] == "Acme Two"
+    assert "00vX004:email_open" not in store.ids("activities")
+    assert store.rows["activities"]["00TX000"]["subject"] == "call, edited"
+    first_boundary = {
+        "User": 2,
+        "Contact": 1,
+        "Opportunity": 1,
+        "Event": 1,
+        "CampaignMember": 1,
+        "AccountHistory": 1,
+    }
+    for page in second:  # besides the changes, only rows stamped exactly at the watermark are re-read
+        if page.object_name in first_boundary:
+            assert len(page.rows) <= first_boundary[page.object_name], page.object_name
+    assert parse_time(store.cursors[("salesforce", "Account")]) > parse_time(cursor_before)
+
+
+def test_overlap_window_rereads_recent_rows_and_the_watermark_never_passes_the_sync_start(fake):
+    store = MemoryStore()
+    sync_start = NOW - dt.timedelta(hours=1)
+    fake.tick(-3600 * 2)
+    fake.update("Account", "001A00", Name="early")  # 10:00, before the sync start
+    fake.tick(3600 * 2)
+    fake.update("Account", "001A01", Name="late")  # 12:00, after the sync start
+    source = SalesforceSource(make_config(overlap_seconds=600), fake.factory(), now=lambda: sync_start)
+    store.sync(source.pages(store))
+    assert parse_time(store.cursors[("salesforce", "Account")]) == NOW - dt.timedelta(hours=2)
+    assert "001A01" not in store.ids("accounts")  # changed after the sync start: waits for the next sync
+
+    fake.update("Account", "001A05", Name="five")
+    second = store.sync(make_source(fake, overlap_seconds=600).pages(store))
+    reread = {r["account_id"] for p in second if p.kind == "accounts" for r in p.rows.to_dict("records")}
+    assert reread == {"001A00", "001A01", "001A05"}  # 001A00 again: inside the 10-minute overlap
+
+
+def test_5xx_in_the_middle_of_paging_is_retried_with_backoff(fake):
+    sleeps = Sleeps()
+    fake.inject(503, "<html>Service Unavailable</html>", path="/query/01gFAKE", times=2, after=1)
+    fake.inject(500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}], path="/queryAll", after=3)
+    store = MemoryStore()
+    store.sync(make_source(fake, sleeps).pages(store))
+    assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
+    assert len(sleeps) == 3 and all(0 < s <= 0.05 for s in sleeps)
+
+
+def test_429_storm_gives_up_with_a_one_line_error_after_the_configured_attempts(fake):
+    sleeps = Sleeps()
+    fake.inject(429, "Too Many Requests", times=100)
+    with pytest.raises(SourceError, match="HTTP 429") as caught:
+        list(make_source(fake, sleeps).pages(MemoryStore()))
+    assert "\n" not in str(caught.value)
+    assert len(sleeps) == 3 and fake.count() == 4
+
+
+def test_request_limit_exceeded_stops_with_a_clear_message_and_keeps_earlier_pages(fake):
+    store = MemoryStore()
+    pages = make_source(fake).pages(store)
+    store.store(next(pages))
+    fake.request_limit_exceeded = True
+    with pytest.raises(SourceError, match="REQUEST_LIMIT_EXCEEDED"):
+        store.sync(pages)
+    assert store.ids("users") and ("salesforce", "User") in store.cursors
+
+
+def test_quota_guard_stops_at_the_configured_share_of_the_daily_quota(fake):
+    fake.api_used, fake.api_total = 893, 1000
+    store = MemoryStore()
+    with pytest.raises(SourceError, match=r"used 9\d\d of its 1000 daily API requests.*90%"):
+        store.sync(make_source(fake, quota_share=0.9).pages(store))
+    assert store.pages >= 1  # stopped after the pages it could afford, which are kept
+    requests_made = fake.count()
+    assert requests_made <= 8
+
+
+def test_expired_session_logs_in_again(fake):
+    store = MemoryStore()
+    pages = make_source(fake).pages(store)
+    store.store(next(pages))
+    fake.expire_session(reissue=True)
+    store.sync(pages)
+    assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
+    assert len(fake.tokens) == 1
+
+
+def test_expired_session_without_a_way_to_log_in_is_a_clean_error(fake):
+    fake.expire_session(reissue=False)
+    with pytest.raises(SourceError, match="session expired or invalid"):
+        list(make_source(fake).pages(MemoryStore()))
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 5, 9])
+def test_a_sync_stopped_midway_resumes_and_yields_every_row_once(fake, stop_after):
+    full = MemoryStore()
+    full.sync(make_source(fake).pages(full))
+
+    partial = MemoryStore()
+    consumed = partial.sync(make_source(fake).pages(partial), stop_after=stop_after)
+    assert len(consumed) == stop_after
+    resumed = partial.sync(make_source(fake).pages(partial))
+    assert resumed, "the resumed sync re-reads from the stored cursors"
+    for kind in full.rows:
+        assert partial.rows[kind].keys() == full.rows[kind].keys(), kind
+    first_pages_accounts = [r for p in consumed if p.kind == "accounts" for r in p.rows["account_id"]]
+    resumed_accounts = [r for p in resumed if p.kind == "accounts" for r in p.rows["account_id"]]
+    assert len(set(first_pages_accounts) & set(resumed_accounts)) <= 1  # only the overlap is re-read
+
+
+def test_bulk_path_above_the_threshold_reads_the_same_rows(fake):
+    rest = MemoryStore()
+    rest.sync(make_source(fake).pages(rest))
+    bulk_store = MemoryStore()
+    pages = bulk_store.sync(make_source(fake, bulk_threshold=5, bulk_page_size=4).pages(bulk_store))
+
+    assert fake.count("/jobs/query", method="POST") >= 1
+    assert fake.count("/results") >= 2
+    account_pages = [p for p in pages if p.kind == "accounts"]
+    assert (
+        len(account_pages) == 2 and account_pages[0].cursor is None
+    )  # unordered: cursor on the last page only
+    assert parse_time(account_pages[-1].cursor) == ts("2026-01-07 08:00")
+    for kind in rest.rows:
+        assert bulk_store.rows[kind].keys() == rest.rows[kind].keys(), kind
+    bulk_account = {k: v for k, v in bulk_store.rows["accounts"]["001A03"].items() if k != "raw"}
+    rest_account = {k: v for k, v in rest.rows["accounts"]["001A03"].items() if k != "raw"}
+    assert bulk_account == rest_account
+
+
+def test_failed_bulk_job_is_a_clean_error(fake):
+    fake.bulk_fail = True
+    with pytest.raises(SourceError, match="bulk query Account"):
+        list(make_source(fake, bulk_threshold=5).pages(MemoryStore()))
+
+
+def test_intent_field_becomes_intent_signals_with_the_cursor_on_the_last_page(fake):
+    fake.update("Account", "001A01", Intent_Score__c=82.0, Intent_Topic__c="ABM software")
+    fake.update("Account", "001A02", Intent_Score__c=140.0)
+    store = MemoryStore()
+    pages = store.sync(
+        make_source(fake, intent_score_field="Intent_Score__c", intent_topic_field="Intent_Topic__c").pages(
+            store
+        )
+    )
+    intents = list(store.rows["intent_signals"].values())
+    assert [(i["account_id"], i["topic"], i["score"]) for i in intents] == [("001A01", "ABM software", 82.0)]
+    assert any("outside 0-100" in q.reason for p in pages for q in p.quarantined)
+    account_pages = [p for p in pages if p.object_name == "Account"]
+    assert all(p.cursor is None for p in account_pages if p.kind == "accounts")
+    assert all(p.cursor is not None for p in account_pages if p.kind == "intent_signals")
+
+
+def test_unknown_mapped_field_is_a_one_line_error(fake):
+    with pytest.raises(SourceError, match=r"INVALID_FIELD.*Tier_X__c"):
+        list(make_source(fake, tier_field="Tier_X__c", objects=["Account"]).pages(MemoryStore()))
+
+
+def test_credentials_from_env_never_reach_messages_or_logs(fake, monkeypatch, caplog):
+    secret = fake.token
+    monkeypatch.setenv("SF_INSTANCE_URL", fake.url)
+    monkeypatch.setenv("SF_ACCESS_TOKEN", secret)
+    caplog.set_level(logging.DEBUG)
+    config = make_config()
+    source = SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps())
+    store = MemoryStore()
+    store.sync(source.pages(store))
+    assert store.ids("accounts")
+
+    fake.inject(503, "down", times=2)
+    fake.expire_session(reissue=False)
+    with pytest.raises(SourceError) as caught:
+        list(source.pages(MemoryStore()))
+    assert secret not in str(caught.value) and secret not in repr(caught.value)
+    assert caught.value.__cause__ is None
+    assert all(secret not in record.getMessage() for record in caplog.records)
+    assert "Salesforce" in caplog.text  # the retries were logged
+
+
+def test_missing_credentials_name_the_variables_not_values(monkeypatch):
+    for name in SalesforceConfig().credentials.env.values():
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SourceError, match="SF_ACCESS_TOKEN"):
+        client_factory(SalesforceConfig())()

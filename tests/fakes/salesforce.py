@@ -1,0 +1,779 @@
+"""A fake Salesforce REST + Bulk 2.0 server seeded from normalized frames (wire facts: crm-apis.md part A).
+
+Serves ``query``/``queryAll`` (with and without trailing slash) with relative
+``nextRecordsUrl`` paging, ``batchSize`` from ``Sforce-Query-Options``, JSON-array
+error bodies, ``Sforce-Limit-Info`` on every response, ``/limits/`` and the Bulk
+2.0 query job lifecycle (UploadComplete → InProgress → JobComplete, CSV results
+with ``Sforce-NumberOfRecords``/``Sforce-Locator``, 412 before completion). SOQL
+support is what the source sends: a field list (parent fields like
+``Contact.AccountId``), ``AND``-ed comparisons, ``ORDER BY`` and ``COUNT()``.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import itertools
+import re
+from typing import Any
+
+import pandas as pd
+import requests
+from simple_salesforce import Salesforce
+
+from abm_sla.crm.salesforce import TimeoutAdapter, timeout_session
+from tests.fakes import FakeServer, Request, Response, json_body
+
+VERSION = "59.0"
+FIELDS: dict[str, tuple[str, ...]] = {
+    "User": (
+        "Id",
+        "Name",
+        "Email",
+        "IsActive",
+        "ManagerId",
+        "TimeZoneSidKey",
+        "UserRoleId",
+        "Country",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+    ),
+    "UserRole": ("Id", "Name", "SystemModstamp"),
+    "Account": (
+        "Id",
+        "Name",
+        "Website",
+        "Industry",
+        "NumberOfEmployees",
+        "AnnualRevenue",
+        "BillingCountry",
+        "OwnerId",
+        "Tier__c",
+        "ABM_Status__c",
+        "Intent_Score__c",
+        "Intent_Topic__c",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "IsDeleted",
+    ),
+    "Contact": (
+        "Id",
+        "AccountId",
+        "FirstName",
+        "LastName",
+        "Title",
+        "Email",
+        "OwnerId",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "IsDeleted",
+    ),
+    "Opportunity": (
+        "Id",
+        "AccountId",
+        "Name",
+        "StageName",
+        "Amount",
+        "CloseDate",
+        "IsClosed",
+        "IsWon",
+        "OwnerId",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "IsDeleted",
+    ),
+    "Task": (
+        "Id",
+        "AccountId",
+        "WhatId",
+        "WhoId",
+        "OwnerId",
+        "Type",
+        "TaskSubtype",
+        "Subject",
+        "Status",
+        "IsClosed",
+        "ActivityDate",
+        "CompletedDateTime",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "IsDeleted",
+        "IsArchived",
+    ),
+    "Event": (
+        "Id",
+        "AccountId",
+        "WhatId",
+        "WhoId",
+        "OwnerId",
+        "Type",
+        "Subject",
+        "StartDateTime",
+        "EndDateTime",
+        "ActivityDateTime",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "IsDeleted",
+        "IsArchived",
+    ),
+    "Campaign": ("Id", "Name", "Type", "Status", "CreatedDate", "SystemModstamp", "IsDeleted"),
+    "CampaignMember": (
+        "Id",
+        "CampaignId",
+        "ContactId",
+        "LeadId",
+        "Status",
+        "HasResponded",
+        "FirstRespondedDate",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "IsDeleted",
+    ),
+    "AccountHistory": (
+        "Id",
+        "AccountId",
+        "Field",
+        "OldValue",
+        "NewValue",
+        "CreatedDate",
+        "CreatedById",
+        "IsDeleted",
+    ),
+}
+PREFIX = {
+    "Account": "001",
+    "Contact": "003",
+    "User": "005",
+    "Opportunity": "006",
+    "Task": "00T",
+    "Event": "00U",
+    "Campaign": "701",
+    "CampaignMember": "00v",
+    "AccountHistory": "017",
+    "UserRole": "00E",
+}
+RELATION_OBJECT = {"Owner": "User", "CreatedBy": "User", "Manager": "User"}
+DATETIME_FIELDS = {
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "CompletedDateTime",
+    "StartDateTime",
+    "EndDateTime",
+    "ActivityDateTime",
+}
+DATE_FIELDS = {"CloseDate", "ActivityDate", "FirstRespondedDate"}
+CAMPAIGNS = {  # marketing touch → (campaign type, member status)
+    "webinar": ("Webinar", "Attended"),
+    "email_click": ("Email", "Clicked"),
+    "email_open": ("Email", "Opened"),
+    "form_submit": ("Web", "Form Submitted"),
+    "web_visit": ("Web", "Visited"),
+}
+SALES_TASKS = {
+    "call": ("Call", "Call"),
+    "email_sent": ("Email", "Email"),
+    "linkedin_message": ("LinkedIn", "LinkedIn"),
+}
+
+
+def sf_time(value: Any) -> str | None:
+    """A timestamp as Salesforce REST writes it: ``2026-01-05T14:03:22.000+0000``."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
+
+
+def parse_sf_time(text: str) -> dt.datetime:
+    text = text.replace("Z", "+00:00")
+    if text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _clean(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and pd.isna(value):
+        return None
+    if value is pd.NaT or (not isinstance(value, (str, bool, int, float)) and pd.isna(value)):
+        return None
+    return value
+
+
+class HttpsToHttp(TimeoutAdapter):
+    """simple-salesforce forces https; this adapter sends its requests to the plain-HTTP fake."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        request.url = request.url.replace("https://", "http://", 1)
+        return super().send(request, **kwargs)
+
+
+class SoqlError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class FakeSalesforce(FakeServer):
+    """The fake org. ``now`` is the org clock (settable, advanced by :meth:`tick`)."""
+
+    def __init__(
+        self,
+        data: dict[str, pd.DataFrame] | None = None,
+        *,
+        now: dt.datetime | None = None,
+        page_size: int | None = None,
+        status_field: str = "ABM_Status__c",
+        api_total: int = 100_000,
+        bulk_polls: int = 1,
+    ) -> None:
+        super().__init__()
+        self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+        self.page_size = page_size
+        self.status_field = status_field
+        self.records: dict[str, dict[str, dict]] = {name: {} for name in FIELDS}
+        self.api_used, self.api_total = 0, api_total
+        self.request_limit_exceeded = False
+        self.tokens: set[str] = set()
+        self.token = self.issue_token()
+        self.locators: dict[str, tuple[list[dict], int]] = {}
+        self.jobs: dict[str, dict] = {}
+        self.bulk_polls = bulk_polls
+        self.bulk_fail = False
+        self._ids = itertools.count(1)
+        if data:
+            self.seed(data)
+
+    # ---- auth ----
+
+    def issue_token(self) -> str:
+        """A new valid session id (what a fresh login would return)."""
+        token = f"00DFAKE!session-{len(self.tokens) + 1:04d}-secret"
+        self.tokens.add(token)
+        self.token = token
+        return token
+
+    def expire_session(self, reissue: bool = True) -> None:
+        """Every session dies (401 INVALID_SESSION_ID); ``reissue`` lets the next login get a new one."""
+        with self.lock:
+            self.tokens.clear()
+            if reissue:
+                self.issue_token()
+
+    def session(self) -> requests.Session:
+        return timeout_session(5, HttpsToHttp(5))
+
+    def client(self, token: str | None = None) -> Salesforce:
+        return Salesforce(
+            instance_url=self.url, session_id=token or self.token, session=self.session(), version=VERSION
+        )
+
+    def factory(self):
+        """A client factory that "logs in" again each call (picks up the newest session id)."""
+        return lambda: self.client()
+
+    # ---- data ----
+
+    def new_id(self, obj: str) -> str:
+        return f"{PREFIX[obj]}FAKE{next(self._ids):011d}"[:18]
+
+    def insert(self, obj: str, record: dict) -> dict:
+        """Add a record; unset fields are null, stamps default to the org clock."""
+        row = dict.fromkeys(FIELDS[obj])
+        row.update({k: _clean(v) for k, v in record.items()})
+        row["Id"] = row["Id"] or self.new_id(obj)
+        stamp = sf_time(self.now)
+        for name in ("CreatedDate", "SystemModstamp", "LastModifiedDate"):
+            if name in row and row[name] is None:
+                row[name] = row.get("SystemModstamp") or stamp
+        for name in ("IsDeleted", "IsArchived"):
+            if name in row and row[name] is None:
+                row[name] = False
+        with self.lock:
+            self.records[obj][row["Id"]] = row
+        return row
+
+    def update(self, obj: str, record_id: str, **fields: Any) -> dict:
+        """Change fields; SystemModstamp and LastModifiedDate move to the org clock."""
+        with self.lock:
+            row = self.records[obj][record_id]
+            row.update(fields)
+            row["SystemModstamp"] = sf_time(self.now)
+            if "LastModifiedDate" in row:
+                row["LastModifiedDate"] = row["SystemModstamp"]
+            return row
+
+    def delete(self, obj: str, record_id: str) -> None:
+        """Soft delete: to the Recycle Bin (visible to queryAll only, IsDeleted = true)."""
+        self.update(obj, record_id, IsDeleted=True)
+
+    def tick(self, seconds: float) -> dt.datetime:
+        self.now += dt.timedelta(seconds=seconds)
+        return self.now
+
+    def seed(self, data: dict[str, pd.DataFrame]) -> None:
+        """Records from normalized frames (any subset of kinds)."""
+
+        def rows(kind: str) -> list[dict]:
+            frame = data.get(kind)
+            return [] if frame is None else frame.to_dict(orient="records")
+
+        roles: dict[str, str] = {}
+        for u in rows("users"):
+            role = _clean(u.get("role"))
+            if role and role not in roles:
+                roles[role] = self.insert("UserRole", {"Name": role})["Id"]
+            self.insert(
+                "User",
+                {
+                    "Id": u["user_id"],
+                    "Name": u.get("name"),
+                    "Email": u.get("email"),
+                    "IsActive": bool(u.get("active", True)) if _clean(u.get("active")) is not None else True,
+                    "ManagerId": u.get("manager_id"),
+                    "TimeZoneSidKey": _clean(u.get("time_zone")) or "UTC",
+                    "UserRoleId": roles.get(role),
+                    "Country": u.get("country"),
+                },
+            )
+        for a in rows("accounts"):
+            stamp = sf_time(_clean(a.get("updated_at")) or _clean(a.get("created_at")) or self.now)
+            self.insert(
+                "Account",
+                {
+                    "Id": a["account_id"],
+                    "Name": a.get("name"),
+                    "Website": a.get("domain"),
+                    "Industry": a.get("industry"),
+                    "NumberOfEmployees": _int(a.get("employees")),
+                    "AnnualRevenue": _clean(a.get("annual_revenue")),
+                    "BillingCountry": a.get("country"),
+                    "OwnerId": a.get("owner_id"),
+                    "Tier__c": a.get("tier"),
+                    "CreatedDate": sf_time(_clean(a.get("created_at"))) or stamp,
+                    "SystemModstamp": stamp,
+                },
+            )
+        for i in rows("intent_signals"):
+            if i.get("account_id") in self.records["Account"]:
+                self.records["Account"][i["account_id"]].update(
+                    {"Intent_Score__c": _clean(i.get("score")), "Intent_Topic__c": i.get("topic")}
+                )
+        for c in rows("contacts"):
+            stamp = sf_time(_clean(c.get("updated_at")) or _clean(c.get("created_at")) or self.now)
+            self.insert(
+                "Contact",
+                {
+                    "Id": c["contact_id"],
+                    "AccountId": c.get("account_id"),
+                    "Title": c.get("title"),
+                    "Email": c.get("email"),
+                    "CreatedDate": sf_time(_clean(c.get("created_at"))) or stamp,
+                    "SystemModstamp": stamp,
+                },
+            )
+        for o in rows("opportunities"):
+            stamp = sf_time(_clean(o.get("created_at")) or self.now)
+            close = _clean(o.get("close_date"))
+            self.insert(
+                "Opportunity",
+                {
+                    "Id": o["opportunity_id"],
+                    "AccountId": o.get("account_id"),
+                    "StageName": o.get("stage"),
+                    "Amount": _clean(o.get("amount")),
+                    "CloseDate": pd.Timestamp(close).strftime("%Y-%m-%d") if close is not None else None,
+                    "IsClosed": bool(_clean(o.get("is_closed"))),
+                    "IsWon": bool(_clean(o.get("is_won"))),
+                    "CreatedDate": stamp,
+                    "SystemModstamp": stamp,
+                },
+            )
+        campaigns: dict[str, str] = {}
+        for act in rows("activities"):
+            self._seed_activity(act, campaigns)
+        for s in rows("status_changes"):
+            self.insert(
+                "AccountHistory",
+                {
+                    "AccountId": s["account_id"],
+                    "Field": self.status_field,
+                    "NewValue": s.get("status"),
+                    "CreatedDate": sf_time(s.get("changed_at")),
+                    "CreatedById": s.get("changed_by"),
+                },
+            )
+
+    def _seed_activity(self, act: dict, campaigns: dict[str, str]) -> None:
+        kind, when = act["type"], sf_time(act.get("occurred_at"))
+        who = _clean(act.get("contact_id"))
+        if kind in CAMPAIGNS:
+            if not who:
+                return  # an anonymous visit has no CampaignMember
+            campaign_type, status = CAMPAIGNS[kind]
+            if kind not in campaigns:
+                campaigns[kind] = self.insert(
+                    "Campaign", {"Name": f"{campaign_type} {kind}", "Type": campaign_type}
+                )["Id"]
+            self.insert(
+                "CampaignMember",
+                {
+                    "Id": act["activity_id"],
+                    "CampaignId": campaigns[kind],
+                    "ContactId": who,
+                    "Status": status,
+                    "HasResponded": True,
+                    "CreatedDate": when,
+                    "LastModifiedDate": when,
+                    "SystemModstamp": when,
+                },
+            )
+        elif kind == "meeting":
+            self.insert(
+                "Event",
+                {
+                    "Id": act["activity_id"],
+                    "AccountId": act["account_id"],
+                    "WhoId": who,
+                    "WhatId": act["account_id"],
+                    "OwnerId": act.get("owner_id"),
+                    "Type": "Meeting",
+                    "Subject": act.get("subject"),
+                    "StartDateTime": when,
+                    "CreatedDate": when,
+                    "SystemModstamp": when,
+                },
+            )
+        else:
+            task_type, subtype = SALES_TASKS[kind]
+            self.insert(
+                "Task",
+                {
+                    "Id": act["activity_id"],
+                    "AccountId": act["account_id"],
+                    "WhoId": who,
+                    "WhatId": act["account_id"],
+                    "OwnerId": act.get("owner_id"),
+                    "Type": task_type,
+                    "TaskSubtype": subtype,
+                    "Subject": act.get("subject"),
+                    "Status": "Completed",
+                    "IsClosed": True,
+                    "CompletedDateTime": when,
+                    "CreatedDate": when,
+                    "SystemModstamp": when,
+                },
+            )
+
+    # ---- HTTP ----
+
+    def error_body(self, status: int, message: str) -> Any:
+        return [{"message": message, "errorCode": "UNKNOWN_EXCEPTION"}]
+
+    def decorate(self, request: Request, response: Response) -> None:
+        response.headers.setdefault("Sforce-Limit-Info", f"api-usage={self.api_used}/{self.api_total}")
+
+    def handle(self, request: Request) -> Response:
+        with self.lock:
+            self.api_used += 1
+        match = re.match(rf"^/services/data/v{re.escape(VERSION)}/(.*)$", request.path)
+        if not match:
+            return Response(
+                404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+            )
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            return Response(
+                401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+            )
+        if self.request_limit_exceeded:
+            return Response(
+                403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+            )
+        rest = match.group(1)
+        try:
+            return self._route(request, rest)
+        except SoqlError as error:
+            return Response(400, [{"message": error.message, "errorCode": error.code}])
+
+    def _route(self, request: Request, rest: str) -> Response:
+        if rest.rstrip("/") in ("query", "queryAll") and request.method == "GET":
+            query = request.query.get("q", [""])[0]
+            return self._query(query, rest.startswith("queryAll"), request)
+        more = re.match(r"^query(?:All)?/([^/]+)-(\d+)$", rest)
+        if more and request.method == "GET":
+            return self._page(more.group(1), int(more.group(2)))
+        if rest.rstrip("/") == "limits":
+            return Response(
+                200,
+                {"DailyApiRequests": {"Max": self.api_total, "Remaining": self.api_total - self.api_used}},
+            )
+        if rest.rstrip("/") == "jobs/query" and request.method == "POST":
+            return self._create_job(json_body(request))
+        job = re.match(r"^jobs/query/([^/]+)(/results)?$", rest)
+        if job and request.method == "GET":
+            return self._job_results(job.group(1), request) if job.group(2) else self._job_info(job.group(1))
+        return Response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+
+    # ---- SOQL ----
+
+    def run_soql(self, soql: str, include_deleted: bool) -> tuple[str, list[str] | None, list[dict]]:
+        """(object, fields or None for COUNT(), matching flat records sorted as asked)."""
+        parsed = re.match(
+            r"^\s*SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+(.+?))?(?:\s+ORDER\s+BY\s+(.+?))?"
+            r"(?:\s+LIMIT\s+(\d+))?\s*$",
+            soql,
+            re.IGNORECASE | re.DOTALL,
+        )
+        if not parsed:
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token in: {soql[:80]}")
+        selected, obj, where, order, limit = parsed.groups()
+        if obj not in FIELDS:
+            raise SoqlError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+        fields = None if selected.strip().upper() == "COUNT()" else [f.strip() for f in selected.split(",")]
+        for name in fields or []:
+            self._check_field(obj, name)
+        conditions = [
+            self._condition(obj, text) for text in re.split(r"\s+AND\s+", where or "", flags=re.I) if text
+        ]
+        with self.lock:
+            rows = [dict(r) for r in self.records[obj].values()]
+        rows = [
+            r
+            for r in rows
+            if (include_deleted or not r.get("IsDeleted")) and all(test(r) for test in conditions)
+        ]
+        for part in reversed([p.strip() for p in (order or "").split(",") if p.strip()]):
+            name, *direction = part.split()
+            rows.sort(
+                key=lambda r, n=name: _sort_key(n, r.get(n)),
+                reverse=bool(direction and direction[0].upper() == "DESC"),
+            )
+        if limit:
+            rows = rows[: int(limit)]
+        return obj, fields, rows
+
+    def _check_field(self, obj: str, name: str) -> None:
+        if "." in name:
+            relation, field = name.split(".", 1)
+            target = self._target(relation)
+            if relation == "Who" and field in ("Type", "Name", "Id"):
+                return
+            if target in FIELDS and (relation + "Id") in FIELDS[obj] and field in FIELDS[target]:
+                return
+        elif name in FIELDS[obj]:
+            return
+        raise SoqlError("INVALID_FIELD", f"No such column '{name}' on entity '{obj}'.")
+
+    def _target(self, relation: str) -> str:
+        return RELATION_OBJECT.get(relation, relation)
+
+    def _condition(self, obj: str, text: str):
+        cond = re.match(r"^\s*([\w.]+)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$", text)
+        if not cond:
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token: {text}")
+        name, op, raw = cond.groups()
+        self._check_field(obj, name)
+        value = _literal(raw)
+        ops = {
+            ">=": lambda a, b: a >= b,
+            "<=": lambda a, b: a <= b,
+            ">": lambda a, b: a > b,
+            "<": lambda a, b: a < b,
+            "=": lambda a, b: a == b,
+            "!=": lambda a, b: a != b,
+        }
+
+        def test(row: dict) -> bool:
+            current = row.get(name)
+            if isinstance(value, dt.datetime):
+                current = parse_sf_time(current) if current else None
+            if current is None or value is None:
+                return (op == "=" and current is None and value is None) or (op == "!=" and current != value)
+            return ops[op](current, value)
+
+        return test
+
+    def _value(self, row: dict, name: str) -> Any:
+        if "." not in name:
+            return row.get(name)
+        relation, field = name.split(".", 1)
+        related_id = row.get(relation + "Id")
+        if relation == "Who":
+            if related_id in self.records["Contact"]:
+                return "Contact" if field == "Type" else related_id
+            return "Lead" if related_id and field == "Type" else None
+        related = self.records.get(self._target(relation), {}).get(related_id)
+        return related.get(field) if related else None
+
+    def _json_record(self, obj: str, row: dict, fields: list[str]) -> dict:
+        out: dict = {
+            "attributes": {"type": obj, "url": f"/services/data/v{VERSION}/sobjects/{obj}/{row['Id']}"}
+        }
+        for name in fields:
+            if "." not in name:
+                out[name] = row.get(name)
+                continue
+            relation, field = name.split(".", 1)
+            related_id = row.get(relation + "Id")
+            if not related_id:
+                out[relation] = None
+                continue
+            target = "Name" if relation == "Who" else self._target(relation)
+            nested = out.get(relation) or {
+                "attributes": {
+                    "type": target,
+                    "url": f"/services/data/v{VERSION}/sobjects/{target}/{related_id}",
+                }
+            }
+            nested[field] = self._value(row, name)
+            out[relation] = nested
+        return out
+
+    def _query(self, soql: str, include_deleted: bool, request: Request) -> Response:
+        obj, fields, rows = self.run_soql(soql, include_deleted)
+        if fields is None:
+            return Response(200, {"totalSize": len(rows), "done": True, "records": []})
+        records = [self._json_record(obj, row, fields) for row in rows]
+        batch = self.page_size or _batch_size(request.headers.get("sforce-query-options"))
+        locator = f"01gFAKE{next(self._ids):08d}"
+        with self.lock:
+            self.locators[locator] = (records, batch)
+        return self._page(locator, 0)
+
+    def _page(self, locator: str, offset: int) -> Response:
+        if locator not in self.locators:
+            return Response(400, [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}])
+        records, batch = self.locators[locator]
+        chunk = records[offset : offset + batch]
+        body: dict = {"totalSize": len(records), "done": offset + batch >= len(records), "records": chunk}
+        if not body["done"]:
+            body["nextRecordsUrl"] = f"/services/data/v{VERSION}/query/{locator}-{offset + batch}"
+        return Response(200, body)
+
+    # ---- Bulk 2.0 ----
+
+    def _create_job(self, body: dict) -> Response:
+        operation = body.get("operation")
+        if operation not in ("query", "queryAll"):
+            return Response(400, [{"errorCode": "INVALIDJOB", "message": f"bad operation {operation}"}])
+        obj, fields, rows = self.run_soql(body.get("query", ""), operation == "queryAll")
+        if fields is None:
+            raise SoqlError("FeatureNotEnabled", "Aggregate queries are not supported by Bulk API 2.0")
+        job_id = f"750FAKE{next(self._ids):08d}"
+        csv_rows = [[_csv_value(self._value(row, name)) for name in fields] for row in rows]
+        job = {
+            "id": job_id,
+            "operation": operation,
+            "object": obj,
+            "createdById": "005FAKE",
+            "createdDate": sf_time(self.now),
+            "systemModstamp": sf_time(self.now),
+            "state": "UploadComplete",
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(VERSION),
+            "lineEnding": "LF",
+            "columnDelimiter": "COMMA",
+        }
+        with self.lock:
+            self.jobs[job_id] = {"info": job, "polls": 0, "header": fields, "rows": csv_rows}
+        return Response(200, job)
+
+    def _job_info(self, job_id: str) -> Response:
+        job = self.jobs.get(job_id)
+        if not job:
+            return Response(
+                404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+            )
+        job["polls"] += 1
+        info = job["info"]
+        if self.bulk_fail:
+            info.update(state="Failed", errorMessage="InvalidBatch : fake failure")
+        elif job["polls"] > self.bulk_polls:
+            info.update(state="JobComplete", numberRecordsProcessed=len(job["rows"]))
+        else:
+            info.update(state="InProgress")
+        return Response(200, {**info, "jobType": "V2Query", "retries": 0, "totalProcessingTime": 10})
+
+    def _job_results(self, job_id: str, request: Request) -> Response:
+        job = self.jobs.get(job_id)
+        if not job:
+            return Response(
+                404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+            )
+        if job["info"]["state"] != "JobComplete":
+            return Response(412, [{"errorCode": "JOB_NOT_COMPLETE", "message": "job is not complete"}])
+        size = int(request.query.get("maxRecords", ["50000"])[0])
+        locator = request.query.get("locator", [""])[0]
+        offset = int(base64.b64decode(locator).decode()) if locator else 0
+        chunk = job["rows"][offset : offset + size]
+        out = io.StringIO()
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow(job["header"])
+        writer.writerows(chunk)
+        next_offset = offset + size
+        next_locator = (
+            base64.b64encode(str(next_offset).encode()).decode() if next_offset < len(job["rows"]) else "null"
+        )
+        return Response(
+            200,
+            out.getvalue(),
+            {"Sforce-NumberOfRecords": str(len(chunk)), "Sforce-Locator": next_locator},
+            content_type="text/csv",
+        )
+
+
+def _int(value: Any) -> int | None:
+    value = _clean(value)
+    return None if value is None else int(value)
+
+
+def _batch_size(header: str | None) -> int:
+    match = re.search(r"batchSize=(\d+)", header or "")
+    return min(2000, max(200, int(match.group(1)))) if match else 2000
+
+
+def _literal(raw: str) -> Any:
+    if raw.startswith("'") and raw.endswith("'"):
+        return raw[1:-1].replace("\\'", "'")
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    if re.match(r"^\d{4}-\d{2}-\d{2}T", raw):
+        return parse_sf_time(raw)
+    try:
+        return float(raw)
+    except ValueError:
+        raise SoqlError("MALFORMED_QUERY", f"unexpected token: {raw}") from None
+
+
+def _sort_key(name: str, value: Any) -> tuple:
+    if value is None:
+        return (0, "")
+    if name in DATETIME_FIELDS:
+        return (1, parse_sf_time(value))
+    return (1, value)
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
