@@ -1,0 +1,231 @@
+"""The SLA policy (SPEC section 6) as validated data, loaded from YAML.
+
+Every preset in ``config/presets`` runs through the same engine: windows are
+business hours, calendar hours, calendar days or "same business day"; first-touch
+windows are per tier with optional overrides keyed on a hand-off signal; the
+escalation ladder lists levels with an offset and a recipient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from abm_sla.errors import ConfigError
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "sla.yaml"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+TIERS = (1, 2, 3)
+OWNER_MANAGER = "owner_manager"
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WindowKind = Literal["business_hours", "hours", "days", "same_business_day"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusinessHours(Strict):
+    """Opening days and local opening hours (``HH:MM``, quoted in YAML)."""
+
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    open: dt.time = dt.time(9)
+    close: dt.time = dt.time(17)
+
+    @field_validator("open", "close", mode="before")
+    @classmethod
+    def _clock_text(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            raise ValueError("write the time as a quoted 'HH:MM' string")
+        return value
+
+    @model_validator(mode="after")
+    def _open_before_close(self) -> BusinessHours:
+        if self.close <= self.open:
+            raise ValueError("close must be later than open")
+        return self
+
+    @property
+    def weekdays(self) -> tuple[int, ...]:
+        """Monday = 0 ... Sunday = 6."""
+        return tuple(sorted({WEEKDAYS.index(day) for day in self.days}))
+
+    @property
+    def hours_per_week(self) -> float:
+        seconds = dt.datetime.combine(dt.date.min, self.close) - dt.datetime.combine(dt.date.min, self.open)
+        return seconds.total_seconds() / 3600 * len(self.weekdays)
+
+
+class Window(Strict):
+    """How far a due time is from its start: exactly one of the fields."""
+
+    business_hours: float | None = Field(default=None, ge=0)
+    hours: float | None = Field(default=None, ge=0)
+    days: float | None = Field(default=None, ge=0)
+    same_business_day: bool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Window:
+        if len(self._given()) != 1:
+            raise ValueError("give exactly one of business_hours, hours, days, same_business_day: true")
+        return self
+
+    def _given(self) -> list[str]:
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return [name for name, value in values.items() if value is not None and value is not False]
+
+    @property
+    def kind(self) -> WindowKind:
+        return self._given()[0]
+
+    @property
+    def amount(self) -> float:
+        """Hours for ``business_hours``/``hours``, days for ``days``, 0 for ``same_business_day``."""
+        value = getattr(self, self.kind)
+        return 0.0 if isinstance(value, bool) else float(value)
+
+
+class FirstTouchOverride(Strict):
+    """A window that replaces the tier window when the MQA matches (first matching override wins)."""
+
+    tier: Literal[1, 2, 3] | None = None
+    signal: Literal["pricing_visit"] | None = None
+    window: Window
+
+
+class FirstTouchClock(Strict):
+    windows: dict[Literal[1, 2, 3], Window]
+    overrides: list[FirstTouchOverride] = Field(default_factory=list)
+
+    @field_validator("windows")
+    @classmethod
+    def _every_tier(cls, windows: dict[int, Window]) -> dict[int, Window]:
+        missing = [tier for tier in TIERS if tier not in windows]
+        if missing:
+            raise ValueError(f"missing window for tier {missing[0]}")
+        return windows
+
+
+class CadenceClock(Strict):
+    touches: int = Field(ge=1)
+    window: Window
+
+
+class Clocks(Strict):
+    routing_time: Window
+    first_touch: FirstTouchClock
+    status_update: Window
+    cadence: CadenceClock
+
+
+class EscalationLevel(Strict):
+    """One ladder step: opened ``after`` past the base moment, sent to a role or the owner's manager."""
+
+    level: int = Field(ge=1)
+    after: Window
+    base: Literal["due_at", "routed_at"] = "due_at"
+    to: str = Field(min_length=1)
+    ask: str = "make contact and log the call, or reject/nurture the account"
+
+    @field_validator("after")
+    @classmethod
+    def _no_same_day(cls, after: Window) -> Window:
+        if after.kind == "same_business_day":
+            raise ValueError("an escalation offset cannot be same_business_day")
+        return after
+
+    @field_validator("to")
+    @classmethod
+    def _normalized(cls, to: str) -> str:
+        return to.strip().lower()
+
+
+class Escalation(Strict):
+    clock: Literal["first_touch"] = "first_touch"
+    levels: list[EscalationLevel] = Field(default_factory=list)
+
+    @field_validator("levels")
+    @classmethod
+    def _numbered(cls, levels: list[EscalationLevel]) -> list[EscalationLevel]:
+        numbers = [level.level for level in levels]
+        if numbers != list(range(1, len(levels) + 1)):
+            raise ValueError(f"levels must be numbered 1..{len(levels)} in order, got {numbers}")
+        return levels
+
+
+class Open(BaseModel):
+    """Report settings: known fields are checked, unknown ones are kept for later reports."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Band(Open):
+    min_pct: float | None = Field(default=None, ge=0, le=100)
+    max_pct: float | None = Field(default=None, ge=0, le=100)
+
+
+class TierMoves(Open):
+    promote_3_to_2: dict[str, Any] | None = None
+    promote_2_to_1: dict[str, Any] | None = None
+    demote_1_to_2: dict[str, Any] | None = None
+    remove_from_list: dict[str, Any] | None = None
+
+
+class Targets(Open):
+    """Commitments the reports compare against (not part of SPEC; all optional)."""
+
+    first_touch_met_pct: dict[Literal[1, 2, 3], float] | None = None
+    rejection_rate: Band | None = None
+    tier1_win_rate_pct: float | None = Field(default=None, ge=0, le=100)
+    sales_cycle_days_max: float | None = Field(default=None, gt=0)
+    opportunity_to_won_pct: float | None = Field(default=None, ge=0, le=100)
+    monthly_mqa_commitments: dict[Literal[1, 2, 3], int] | None = None
+    tier_moves: TierMoves | None = None
+
+
+class SlaPolicy(Strict):
+    """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
+
+    name: str = "default"
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    end_statuses: list[str] = Field(default_factory=lambda: ["rejected", "nurture"], min_length=1)
+    clocks: Clocks
+    escalation: Escalation = Field(default_factory=Escalation)
+    targets: Targets | None = None
+
+    @field_validator("end_statuses")
+    @classmethod
+    def _lower(cls, statuses: list[str]) -> list[str]:
+        return [status.strip().lower() for status in statuses]
+
+
+def load_policy(path: str | Path | None = None) -> SlaPolicy:
+    """Read and validate a policy file (default ``config/sla.yaml``); errors are one-line ConfigErrors."""
+    source = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"SLA policy {source}: cannot read the file ({error.strerror or error})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"SLA policy {source}: not valid YAML{where}") from None
+    return parse_policy(data, str(source))
+
+
+def parse_policy(data: Any, source: str = "SLA policy") -> SlaPolicy:
+    """Validate already-parsed policy data."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the policy must be a mapping of settings, got {type(data).__name__}")
+    try:
+        return SlaPolicy.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = first["msg"].replace("\n", " ")
+        raise ConfigError(f"{source}: {field}: {message}") from None

@@ -1,0 +1,410 @@
+"""SLA clocks and the escalation ladder (SPEC section 6), point-in-time as of ``as_of``.
+
+Only activities and status changes at or before ``as_of`` count. A clock is
+``met`` when met_at <= due_at, ``missed`` when met_at > due_at or when nothing
+met it and ``as_of`` is strictly past due_at, else ``pending`` (so at
+``as_of == due_at`` an unmet clock is still pending). met_at is reported whenever
+it exists by ``as_of``, also for a missed clock. Business-hour windows use the
+owner's time zone and country (no owner: UTC, no holidays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from abm_sla.calendar import add_business_hours, end_of_business_day
+from abm_sla.frames import SALES_TOUCHES
+from abm_sla.policy import OWNER_MANAGER, EscalationLevel, SlaPolicy, Window
+from abm_sla.routing import active_users, parse_tier, users_with_role
+
+CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
+CLOCK_COLUMNS = ["account_id", "trigger_at", "clock", "status", "due_at", "met_at", "owner_id", "tier"]
+ESCALATION_COLUMNS = [
+    "account_id", "trigger_at", "level", "opened_at", "to_user_id", "owner_id", "clock", "steps_taken",
+    "resolution",
+]
+UTC = "datetime64[ns, UTC]"
+NAT = np.iinfo(np.int64).min
+
+
+# --- clocks ----------------------------------------------------------------------------------------
+
+def evaluate_clocks(
+    mqas: pd.DataFrame,
+    activities: pd.DataFrame,
+    status_changes: pd.DataFrame,
+    users: pd.DataFrame,
+    policy: SlaPolicy,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """One row per MQA and clock with ``CLOCK_COLUMNS``.
+
+    ``mqas`` needs account_id, trigger_at, routed_at, tier, owner_id; an optional
+    boolean ``pricing_visit`` feeds first-touch overrides. An MQA routed after
+    ``as_of`` (or not routed) has its routed_at clocks pending with no due_at.
+    """
+    as_of = _utc(as_of)
+    episodes = _episodes(mqas, users, as_of)
+    if episodes.empty:
+        return _empty(CLOCK_COLUMNS)
+    touches = EventIndex(sales_touches(activities, as_of))
+    changes = EventIndex(_events(status_changes, "changed_at", as_of))
+    clocks = policy.clocks
+    routed = episodes["routed_at"]
+    zones, countries = episodes["zone"], episodes["country"]
+    rows = {
+        "routing_time": (_due(episodes, episodes["trigger_at"], clocks.routing_time, policy), routed),
+        "first_touch": (
+            apply_windows(routed, *first_touch_windows(episodes, policy), zones, countries, policy),
+            touches.nth_at_or_after(episodes["account_id"], episodes["trigger_at"], 1),
+        ),
+        "status_update": (
+            _due(episodes, routed, clocks.status_update, policy),
+            changes.nth_at_or_after(episodes["account_id"], routed, 1),
+        ),
+        "cadence": (
+            _due(episodes, routed, clocks.cadence.window, policy),
+            touches.nth_at_or_after(episodes["account_id"], routed, clocks.cadence.touches),
+        ),
+    }
+    frames = [_clock_rows(episodes, name, due, met, as_of) for name, (due, met) in rows.items()]
+    by_mqa = np.arange(len(frames) * len(episodes)).reshape(len(frames), -1).T.ravel()
+    return pd.concat(frames, ignore_index=True).iloc[by_mqa].reset_index(drop=True)
+
+
+def clock_status(due_at: pd.Series, met_at: pd.Series, as_of: pd.Timestamp) -> pd.Series:
+    """``met`` / ``missed`` / ``pending`` (the boundary ``as_of == due_at`` is pending)."""
+    met = met_at.notna() & (met_at <= due_at)
+    missed = (met_at.notna() & (met_at > due_at)) | (met_at.isna() & due_at.notna() & (due_at < as_of))
+    status = np.select([met, missed], ["met", "missed"], "pending")
+    return pd.Series(status, index=due_at.index, dtype="object")
+
+
+def first_touch_windows(episodes: pd.DataFrame, policy: SlaPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """Per-MQA window kind and amount: the tier window, replaced by the first matching override."""
+    first_touch = policy.clocks.first_touch
+    tier = episodes["tier"]
+    kinds = tier.map({t: w.kind for t, w in first_touch.windows.items()}).to_numpy(dtype="object")
+    amounts = tier.map({t: w.amount for t, w in first_touch.windows.items()}).to_numpy(dtype="float64")
+    for override in reversed(first_touch.overrides):
+        match = np.ones(len(episodes), dtype=bool)
+        if override.tier is not None:
+            match &= (tier == override.tier).to_numpy()
+        if override.signal is not None:
+            match &= _truthy(episodes.get(override.signal, pd.Series(False, index=episodes.index))).to_numpy()
+        kinds[match] = override.window.kind
+        amounts[match] = override.window.amount
+    return kinds, amounts
+
+
+def apply_windows(
+    starts: pd.Series,
+    kinds: np.ndarray,
+    amounts: np.ndarray,
+    zones: pd.Series,
+    countries: pd.Series,
+    policy: SlaPolicy,
+) -> pd.Series:
+    """``starts`` moved by a per-row window (business hours, hours, days or same business day)."""
+    out = pd.Series(pd.NaT, index=starts.index, dtype=UTC)
+    for kind in pd.unique(kinds):
+        rows = (kinds == kind) & starts.notna().to_numpy()
+        if not rows.any():
+            continue
+        start, amount = starts[rows], pd.Series(amounts[rows], index=starts.index[rows])
+        if kind == "hours":
+            out[rows] = start + pd.to_timedelta(amount, unit="h")
+        elif kind == "days":
+            out[rows] = start + pd.to_timedelta(amount * 24, unit="h")
+        elif kind == "business_hours":
+            out[rows] = add_business_hours(start, amount, zones[rows], countries[rows], policy.business_hours)
+        else:
+            out[rows] = end_of_business_day(start, zones[rows], countries[rows], policy.business_hours)
+    return out
+
+
+def sales_touches(activities: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Sales touches (any performer) at or before ``as_of`` as ``account_id, at``."""
+    return _events(activities[_one_of(activities["type"], SALES_TOUCHES)], "occurred_at", as_of)
+
+
+class EventIndex:
+    """Events (``account_id, at``) sorted by (account, time) for vectorized n-th-event lookups.
+
+    Each event gets the key ``account_code * width + dense_time_rank``; a query
+    (account, start) maps to the key of "first event of that account at or after
+    start", so one ``np.searchsorted`` finds it and the n-th is ``n - 1`` places on.
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        codes, uniques = pd.factorize(events["account_id"].astype("object"))
+        times = _ns(events["at"])
+        self.accounts = pd.Index(uniques)
+        self.times_seen = np.unique(times)
+        self.width = len(self.times_seen) + 1
+        keys = codes.astype("int64") * self.width + np.searchsorted(self.times_seen, times)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.codes, self.times = keys[order], codes[order], times[order]
+
+    def nth_at_or_after(self, accounts: pd.Series, starts: pd.Series, n: int) -> pd.Series:
+        """Time of the ``n``-th event (1-based) of the account at or after each start; NaT if fewer."""
+        if not len(self.keys):
+            return pd.Series(pd.NaT, index=starts.index, dtype=UTC)
+        code = self.accounts.get_indexer(accounts.astype("object"))
+        start = _ns(starts)
+        query = code.astype("int64") * self.width + np.searchsorted(self.times_seen, start, side="left")
+        found = np.searchsorted(self.keys, query, side="left") + (n - 1)
+        safe = np.clip(found, 0, len(self.keys) - 1)
+        ok = (code >= 0) & (start != NAT) & (found < len(self.keys)) & (self.codes[safe] == code)
+        result = np.where(ok, self.times[safe], NAT)
+        return _from_ns(result, starts.index)
+
+
+def nth_at_or_after(accounts: pd.Series, starts: pd.Series, events: pd.DataFrame, n: int) -> pd.Series:
+    """Time of the ``n``-th event (1-based) of the same account at or after each start; NaT if fewer."""
+    return EventIndex(events).nth_at_or_after(accounts, starts, n)
+
+
+# --- escalations -----------------------------------------------------------------------------------
+
+def evaluate_escalations(
+    clocks: pd.DataFrame,
+    mqas: pd.DataFrame,
+    activities: pd.DataFrame,
+    users: pd.DataFrame,
+    policy: SlaPolicy,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """One row per opened level and recipient, with ``ESCALATION_COLUMNS``.
+
+    A level of a missed clock opens at its offset past the clock's due_at (or the
+    MQA's routed_at, never before due_at), once ``as_of`` has reached it, unless a
+    sales touch (at or after trigger_at) or the end of the episode came at or
+    before that moment. A level without a recipient produces no row.
+    """
+    as_of = _utc(as_of)
+    ladder = policy.escalation
+    missed = clocks[(clocks["clock"] == ladder.clock) & (clocks["status"] == "missed")]
+    if missed.empty or not ladder.levels:
+        return _empty(ESCALATION_COLUMNS)
+    cases = _cases(missed, mqas, users, activities, as_of)
+    levels = [Level(spec, _opened_at(cases, spec, policy, as_of), *_recipients(cases, spec, users))
+              for spec in ladder.levels]
+    prefix = _resolution_prefix(cases, ladder.clock)
+    frames, order = [], []
+    for number, level in enumerate(levels):
+        index = cases.index[level.opened.notna()]
+        if index.empty:
+            continue
+        head = pd.DataFrame({
+            "account_id": cases.loc[index, "account_id"],
+            "trigger_at": cases.loc[index, "trigger_at"],
+            "level": level.spec.level,
+            "opened_at": level.opened[index],
+            "owner_id": cases.loc[index, "owner_id"],
+            "clock": ladder.clock,
+            "steps_taken": _steps_taken(index, level, levels[:number]),
+            "resolution": prefix[index] + level.spec.ask,
+        }, index=index)
+        rows = head.merge(level.recipients, left_index=True, right_on="case")
+        frames.append(rows)
+        order.append(rows["case"].to_numpy() * len(levels) + number)
+    if not frames:
+        return _empty(ESCALATION_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)[ESCALATION_COLUMNS]
+    out = out.iloc[np.argsort(np.concatenate(order), kind="stable")].reset_index(drop=True)
+    return out.astype({"level": "int64", "opened_at": UTC})
+
+
+@dataclass(frozen=True)
+class Level:
+    """One ladder level evaluated for every case."""
+
+    spec: EscalationLevel
+    opened: pd.Series  # opened_at per case, NaT when not opened (yet)
+    recipients: pd.DataFrame  # rows ``case, to_user_id``
+    who: pd.Series  # recipients per case as text, "no recipient" when none
+
+    @property
+    def label(self) -> str:
+        return "the owner's manager" if self.spec.to == OWNER_MANAGER else self.spec.to
+
+
+def _cases(
+    missed: pd.DataFrame,
+    mqas: pd.DataFrame,
+    users: pd.DataFrame,
+    activities: pd.DataFrame,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """Missed clocks with their MQA's routed_at, ended_at, name, owner calendar and first sales touch."""
+    keys = ["account_id", "trigger_at"]
+    extra = mqas.reindex(columns=[*keys, "routed_at", "ended_at", "name"]).astype({"account_id": "object"})
+    extra["trigger_at"] = _to_utc(extra["trigger_at"])
+    cases = missed[[*keys, "due_at", "owner_id", "tier"]].astype({"account_id": "object"}).copy()
+    cases["trigger_at"] = _to_utc(cases["trigger_at"])
+    cases = cases.merge(extra.drop_duplicates(keys), on=keys, how="left")
+    cases = cases.sort_values(keys, kind="stable").reset_index(drop=True)
+    for column in ("due_at", "routed_at", "ended_at"):
+        cases[column] = _to_utc(cases[column])
+    cases["name"] = cases["name"].astype("object").where(cases["name"].notna(), cases["account_id"])
+    cases = cases.join(_owner_calendar(cases["owner_id"], users))
+    touches = EventIndex(sales_touches(activities, as_of))
+    cases["first_touch_at"] = touches.nth_at_or_after(cases["account_id"], cases["trigger_at"], 1)
+    return cases
+
+
+def _opened_at(
+    cases: pd.DataFrame, level: EscalationLevel, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.Series:
+    """When the level opens, or NaT when it has not (yet) opened as of ``as_of``."""
+    base = cases["routed_at"] if level.base == "routed_at" else cases["due_at"]
+    kinds = np.full(len(cases), level.after.kind, dtype="object")
+    amounts = np.full(len(cases), level.after.amount)
+    at = apply_windows(base, kinds, amounts, cases["zone"], cases["country"], policy)
+    at = at.where(at.isna() | (at >= cases["due_at"]), cases["due_at"])
+    stopped = (cases["first_touch_at"] <= at) | (cases["ended_at"] <= at)
+    return at.where(at.notna() & (at <= as_of) & ~stopped)
+
+
+def _recipients(
+    cases: pd.DataFrame, level: EscalationLevel, users: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The level's recipients as rows ``case, to_user_id`` and as text per case."""
+    if level.to != OWNER_MANAGER:
+        ids = users_with_role(users, level.to).to_numpy()
+        rows = pd.DataFrame({"case": np.repeat(cases.index.to_numpy(), len(ids)),
+                             "to_user_id": np.tile(ids, len(cases))})
+        return rows, pd.Series(", ".join(ids) or "no recipient", index=cases.index, dtype="object")
+    people = users.reindex(columns=["user_id", "manager_id"]).dropna(subset=["user_id"])
+    people = people.astype({"user_id": "object"}).drop_duplicates("user_id").set_index("user_id")
+    manager = cases["owner_id"].map(people["manager_id"]).astype("string").str.strip()
+    active_ids = set(active_users(users)["user_id"].dropna().astype(str))
+    present = manager.isin(active_ids).fillna(False).astype(bool)
+    rows = pd.DataFrame({"case": cases.index[present], "to_user_id": manager[present].astype("object")})
+    return rows, manager.astype("object").where(present, "no recipient")
+
+
+def _steps_taken(index: pd.Index, level: Level, earlier: list[Level]) -> pd.Series:
+    """Text of the levels opened before this one, e.g. ``level 1 to revops (R1) at 2026-03-02T11:00Z``."""
+    steps = pd.Series("", index=index, dtype="object")
+    for previous in earlier:
+        at = previous.opened[index]
+        taken = at.notna() & (at <= level.opened[index])
+        who = previous.who[index]
+        text = f"level {previous.spec.level} to {previous.label} (" + who + ") at " + _stamp(at)
+        steps = steps.where(~taken, steps + np.where(steps == "", "", "; ") + text)
+    return steps.where(steps != "", "none")
+
+
+def _resolution_prefix(cases: pd.DataFrame, clock: str) -> pd.Series:
+    """``First touch on ACME (Tier 1) owed by U1 since 2026-03-02T11:00Z; `` (the level adds its ask)."""
+    owner = cases["owner_id"].astype("object").where(cases["owner_id"].notna(), "no owner")
+    return (clock.replace("_", " ").capitalize() + " on " + cases["name"].astype(str)
+            + " (Tier " + cases["tier"].astype(str) + ") owed by " + owner.astype(str)
+            + " since " + _stamp(cases["due_at"]) + "; ")
+
+
+# --- shared helpers --------------------------------------------------------------------------------
+
+def _episodes(mqas: pd.DataFrame, users: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """MQAs normalized: UTC times, int tier, owner calendar; routed_at after ``as_of`` is not known yet."""
+    episodes = mqas.reset_index(drop=True).copy()
+    episodes["account_id"] = episodes["account_id"].astype("object")
+    for column in ("trigger_at", "routed_at"):
+        episodes[column] = _to_utc(episodes[column])
+    episodes["routed_at"] = episodes["routed_at"].where(episodes["routed_at"] <= as_of)
+    episodes["tier"] = parse_tier(episodes["tier"])
+    episodes["owner_id"] = episodes["owner_id"].astype("object").where(episodes["owner_id"].notna(), None)
+    return episodes.join(_owner_calendar(episodes["owner_id"], users))
+
+
+def _owner_calendar(owner_ids: pd.Series, users: pd.DataFrame) -> pd.DataFrame:
+    """The owner's time zone and country per row (missing owner or values: None, i.e. UTC/no holidays)."""
+    people = users.reindex(columns=["user_id", "time_zone", "country"]).dropna(subset=["user_id"])
+    people = people.astype({"user_id": "object"}).drop_duplicates("user_id").set_index("user_id")
+    calendar = {"zone": owner_ids.map(people["time_zone"]), "country": owner_ids.map(people["country"])}
+    return pd.DataFrame(calendar, index=owner_ids.index).astype("object")
+
+
+def _due(episodes: pd.DataFrame, starts: pd.Series, window: Window, policy: SlaPolicy) -> pd.Series:
+    kinds = np.full(len(episodes), window.kind, dtype="object")
+    amounts = np.full(len(episodes), window.amount)
+    return apply_windows(starts, kinds, amounts, episodes["zone"], episodes["country"], policy)
+
+
+def _clock_rows(
+    episodes: pd.DataFrame, clock: str, due_at: pd.Series, met_at: pd.Series, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    met_at = met_at.where(met_at <= as_of).astype(UTC)
+    return pd.DataFrame({
+        "account_id": episodes["account_id"],
+        "trigger_at": episodes["trigger_at"],
+        "clock": clock,
+        "status": clock_status(due_at, met_at, as_of),
+        "due_at": due_at.astype(UTC),
+        "met_at": met_at,
+        "owner_id": episodes["owner_id"],
+        "tier": episodes["tier"].astype("int64"),
+    })[CLOCK_COLUMNS]
+
+
+def _events(frame: pd.DataFrame, column: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """``account_id, at`` of the rows at or before ``as_of``."""
+    events = pd.DataFrame({"account_id": frame["account_id"].astype("object"), "at": _to_utc(frame[column])})
+    return events[events["at"].notna() & events["account_id"].notna() & (events["at"] <= as_of)]
+
+
+def _one_of(values: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
+    """Is each value one of ``allowed`` ignoring case and spaces (each distinct value checked once)?"""
+    codes, uniques = pd.factorize(values)
+    hits = np.array([str(value).strip().lower() in allowed for value in uniques] + [False], dtype=bool)
+    return pd.Series(hits[codes], index=values.index)
+
+
+def _truthy(values: pd.Series) -> pd.Series:
+    return _one_of(values, ("true", "1", "1.0", "yes", "t"))
+
+
+def _stamp(moments: pd.Series) -> pd.Series:
+    """``2026-03-02T11:00Z`` (UTC, minutes); empty for NaT."""
+    minutes = _ns(moments).view("datetime64[ns]").astype("datetime64[m]")
+    text = np.char.add(np.datetime_as_string(minutes, unit="m"), "Z").astype("object")
+    return pd.Series(np.where(moments.isna().to_numpy(), "", text), index=moments.index, dtype="object")
+
+
+def _from_ns(nanoseconds: np.ndarray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC"), index=index)
+
+
+def _ns(moments: pd.Series) -> np.ndarray:
+    """UTC nanoseconds (NaT as the int64 minimum)."""
+    return pd.DatetimeIndex(_to_utc(moments)).asi8.copy()
+
+
+def _to_utc(values: pd.Series) -> pd.Series:
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        values = pd.to_datetime(values, utc=True, format="ISO8601")
+    elif getattr(values.dt, "tz", None) is None:
+        values = values.dt.tz_localize("UTC")
+    return values.dt.tz_convert("UTC").astype(UTC)
+
+
+def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
+    for column in ("trigger_at", "due_at", "met_at", "opened_at"):
+        if column in frame:
+            frame[column] = pd.Series(dtype=UTC)
+    for column in ("tier", "level"):
+        if column in frame:
+            frame[column] = pd.Series(dtype="int64")
+    return frame
+
