@@ -1,0 +1,820 @@
+"""The SLA scorecard: marketing, sales and joint numbers per tier and per owner, for any period.
+
+Pure and vectorized. Every function takes the frames (:class:`SlaData`), a period ``[start, end)`` and
+an ``as_of``: outcomes (statuses, opportunities, wins) count only when they happened at or before it.
+Targets come from the policy's ``targets`` section; a missing target leaves its column empty.
+
+Definitions (the report footnotes repeat them):
+
+- an MQA belongs to the period of its ``trigger_at``; its *verdict* is the first status change to
+  ``accepted`` or ``rejected`` at or after ``trigger_at``, before the account's next MQA;
+- an MQA *converts* when an opportunity on the account is created at or after ``trigger_at`` (same bound);
+- a clock belongs to the period its ``due_at`` falls in, as evaluated in ``sla_clocks``; met % is
+  met / (met + missed), pending clocks are counted apart;
+- response time is business hours from ``routed_at`` to the first-touch ``met_at`` in the owner's
+  calendar (:mod:`abm_sla.calendar`), 0 when the touch came before routing;
+- win rate and opportunity → won are won / closed over opportunities closed in the period; the sales
+  cycle is days from ``created_at`` to ``close_date`` of the opportunities won in the period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from abm_sla import calendar, frames
+from abm_sla.errors import AbmSlaError
+from abm_sla.policy import SlaPolicy, Targets, Window
+
+CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
+TIERS = (1, 2, 3)
+ACCEPTED, REJECTED = "accepted", "rejected"
+ALL = "all"
+DAY = pd.Timedelta(days=1)
+#: Derived tables the scorecard reads (columns from ``warehouse/schema.py``; timestamps in UTC).
+DERIVED_COLUMNS: dict[str, dict[str, str]] = {
+    "mqas": {"account_id": "object", "trigger_at": "ts", "tier": "float64", "owner_id": "object",
+             "routed_at": "ts", "ended_at": "ts", "total": "float64"},
+    "sla_clocks": {"account_id": "object", "trigger_at": "ts", "clock": "object", "status": "object",
+                   "due_at": "ts", "met_at": "ts", "owner_id": "object", "tier": "float64", "as_of": "ts"},
+    "escalations": {"account_id": "object", "trigger_at": "ts", "level": "float64", "to_user_id": "object",
+                    "opened_at": "ts", "owner_id": "object", "clock": "object", "steps_taken": "object",
+                    "resolution": "object"},
+    "score_history": {"account_id": "object", "as_of": "ts", "model_version": "object", "total": "float64",
+                      "qualified": "object", "gates": "object", "reasons": "object"},
+}
+
+
+def empty_derived(table: str) -> pd.DataFrame:
+    """An empty derived table with its columns and dtypes."""
+    return pd.DataFrame({
+        column: pd.Series(dtype="datetime64[ns, UTC]" if kind == "ts" else kind)
+        for column, kind in DERIVED_COLUMNS[table].items()
+    })
+
+
+@dataclass(frozen=True)
+class SlaData:
+    """Everything the scorecard reads: the CRM frames and the warehouse's derived tables."""
+
+    accounts: pd.DataFrame
+    contacts: pd.DataFrame
+    activities: pd.DataFrame
+    intent_signals: pd.DataFrame
+    opportunities: pd.DataFrame
+    users: pd.DataFrame
+    status_changes: pd.DataFrame
+    mqas: pd.DataFrame
+    sla_clocks: pd.DataFrame
+    escalations: pd.DataFrame
+    score_history: pd.DataFrame
+
+    @classmethod
+    def of(cls, **tables: pd.DataFrame) -> SlaData:
+        """Build from any subset of frames; a missing one is empty."""
+        unknown = set(tables) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown tables: {sorted(unknown)}")
+        out = {}
+        for name in (f.name for f in fields(cls)):
+            given = tables.get(name)
+            if given is None:
+                given = frames.empty(name) if name in frames.COLUMNS else empty_derived(name)
+            out[name] = _utc_columns(name, given.reset_index(drop=True))
+        return cls(**out)
+
+
+def _utc_columns(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The table's timestamp columns as ``datetime64[ns, UTC]`` (naive values are UTC)."""
+    if name in frames.TIMESTAMP_COLUMNS:
+        columns = frames.TIMESTAMP_COLUMNS[name]
+    else:
+        columns = [column for column, kind in DERIVED_COLUMNS[name].items() if kind == "ts"]
+    out = frame.copy()
+    for column in columns:
+        if column in out.columns:
+            out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
+    return out
+
+
+# -- periods ----------------------------------------------------------------------------------------
+
+_WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
+_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+_QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+def parse_period(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` in UTC of ``2026-W14`` (ISO week), ``2026-03`` (month), ``2026-Q1`` or ``2026``."""
+    value = str(text).strip()
+    try:
+        if match := _WEEK.match(value):
+            monday = dt.date.fromisocalendar(int(match[1]), int(match[2]), 1)
+            start = pd.Timestamp(monday, tz="UTC")
+            return start, start + pd.Timedelta(days=7)
+        if match := _MONTH.match(value):
+            start = pd.Timestamp(year=int(match[1]), month=int(match[2]), day=1, tz="UTC")
+            return start, start + pd.offsets.MonthBegin(1)
+        if match := _QUARTER.match(value):
+            start = pd.Timestamp(year=int(match[1]), month=3 * int(match[2]) - 2, day=1, tz="UTC")
+            return start, start + pd.offsets.MonthBegin(3)
+        if match := _YEAR.match(value):
+            start = pd.Timestamp(year=int(match[1]), month=1, day=1, tz="UTC")
+            return start, start + pd.offsets.YearBegin(1)
+    except ValueError:
+        pass
+    raise AbmSlaError(f"period {text!r} is not a week (2026-W14), month (2026-03), quarter (2026-Q1) or year")
+
+
+def quarter_of(moment: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The calendar quarter ``[start, end)`` containing ``moment``."""
+    return parse_period(f"{moment.year}-Q{(moment.month - 1) // 3 + 1}")
+
+
+def previous_quarter(start: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The quarter before the one starting at ``start``."""
+    return quarter_of(start - pd.Timedelta(days=1))
+
+
+def quarter_label(start: pd.Timestamp) -> str:
+    return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+
+
+def weeks(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """ISO weeks (label, start, end) overlapping ``[start, end)``."""
+    monday = (start - pd.Timedelta(days=start.weekday())).normalize()
+    out = []
+    while monday < end:
+        year, week, _ = monday.isocalendar()
+        out.append((f"{year}-W{week:02d}", monday, monday + pd.Timedelta(days=7)))
+        monday += pd.Timedelta(days=7)
+    return out
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+def normalize_tier(values: pd.Series) -> pd.Series:
+    """Tier 1, 2 or 3 from ``1``, ``"Tier 2"``, ``2.0``...; missing or unknown is Tier 3."""
+    digits = values.astype("string").str.extract(r"([123])", expand=False)
+    return pd.to_numeric(digits, errors="coerce").fillna(3).astype(int)
+
+
+def account_dimensions(data: SlaData) -> pd.DataFrame:
+    """Per account: name, tier (normalized), owner_id, created_at."""
+    accounts = data.accounts
+    return pd.DataFrame({
+        "account_id": accounts["account_id"].astype(str),
+        "account_name": accounts["name"],
+        "tier": normalize_tier(accounts["tier"]),
+        "owner_id": accounts["owner_id"],
+        "created_at": accounts["created_at"],
+    }).drop_duplicates("account_id")
+
+
+def owner_names(data: SlaData) -> pd.Series:
+    return data.users.drop_duplicates("user_id").set_index("user_id")["name"]
+
+
+def pct(numerator: pd.Series | float, denominator: pd.Series | float) -> pd.Series | float:
+    """100 × num / den rounded to 0.1; NaN when the denominator is 0."""
+    num = np.asarray(numerator, dtype="float64")
+    den = np.asarray(denominator, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den > 0, np.round(100.0 * num / np.where(den > 0, den, 1), 1), np.nan)
+    return pd.Series(out, index=numerator.index) if isinstance(numerator, pd.Series) else float(out)
+
+
+def within(values: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    return (values >= start) & (values < end)
+
+
+def _flag(values: pd.Series) -> pd.Series:
+    """A boolean column that may hold None/NaN/strings as plain bools (missing is False)."""
+    if values.dtype == bool:
+        return values
+    text = values.astype("string").str.strip().str.lower()
+    return text.isin(["true", "1", "1.0", "yes"]).fillna(False).astype(bool)
+
+
+def _targets(policy: SlaPolicy) -> Targets:
+    return policy.targets if policy.targets is not None else Targets()
+
+
+def _with_all(frame: pd.DataFrame, by: list[str], total: pd.DataFrame) -> pd.DataFrame:
+    """Append the all-groups row(s) ``total`` (its ``by`` columns set to ``"all"``)."""
+    total = total.assign(**{column: ALL for column in by if column not in total.columns})
+    out = pd.concat([frame.astype({c: object for c in by}), total], ignore_index=True)
+    return out[frame.columns]
+
+
+def _grouped(frame: pd.DataFrame, by: list[str], agg: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """Group and aggregate, plus a total row over all groups."""
+    per_group = frame.groupby(by, dropna=False).agg(**agg).reset_index()
+    total = pd.DataFrame({name: [len(frame) if how == "size" else how(frame[column]) if callable(how)
+                                 else frame[column].agg(how)] for name, (column, how) in agg.items()})
+    return _with_all(per_group, by, total)
+
+
+# -- marketing ------------------------------------------------------------------------------------
+
+def mqa_outcomes(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Every MQA fired by ``as_of`` with its verdict, its first opportunity and that opportunity's fate."""
+    mqas = data.mqas[data.mqas["trigger_at"] <= as_of].copy()
+    mqas["tier"] = normalize_tier(mqas["tier"])
+    mqas = mqas.sort_values(["account_id", "trigger_at"])
+    mqas["next_trigger_at"] = mqas.groupby("account_id")["trigger_at"].shift(-1)
+    mqas = mqas.sort_values("trigger_at").reset_index(drop=True)
+    status = data.status_changes
+    verdicts = status[status["status"].astype(str).str.strip().str.lower().isin([ACCEPTED, REJECTED])
+                      & (status["changed_at"] <= as_of)]
+    verdicts = pd.DataFrame({"account_id": verdicts["account_id"].astype(str),
+                             "verdict_at": verdicts["changed_at"],
+                             "verdict": verdicts["status"].astype(str).str.strip().str.lower()})
+    mqas = _first_after(mqas, verdicts, "verdict_at")
+    opps = data.opportunities[data.opportunities["created_at"] <= as_of]
+    opps = pd.DataFrame({
+        "account_id": opps["account_id"].astype(str), "opportunity_id": opps["opportunity_id"],
+        "opportunity_at": opps["created_at"], "amount": pd.to_numeric(opps["amount"], errors="coerce"),
+        "closed": _flag(opps["is_closed"]) & (opps["close_date"] <= as_of),
+        "won": _flag(opps["is_won"]) & _flag(opps["is_closed"]) & (opps["close_date"] <= as_of),
+    })
+    mqas = _first_after(mqas, opps, "opportunity_at")
+    mqas["accepted"] = mqas["verdict"].eq(ACCEPTED)
+    mqas["rejected"] = mqas["verdict"].eq(REJECTED)
+    mqas["converted"] = mqas["opportunity_at"].notna()
+    mqas["won"] = mqas["converted"] & mqas["won"].eq(True)
+    mqas["lost"] = mqas["converted"] & mqas["closed"].eq(True) & ~mqas["won"]
+    return mqas
+
+
+def _first_after(mqas: pd.DataFrame, events: pd.DataFrame, at: str) -> pd.DataFrame:
+    """Join each MQA's first event at or after ``trigger_at`` and before the account's next MQA."""
+    events = events.dropna(subset=[at]).sort_values(at)
+    left = mqas.assign(account_id=mqas["account_id"].astype(str))
+    joined = pd.merge_asof(left, events, left_on="trigger_at", right_on=at, by="account_id",
+                           direction="forward", allow_exact_matches=True)
+    stale = joined[at].notna() & joined["next_trigger_at"].notna() & (joined[at] >= joined["next_trigger_at"])
+    event_columns = [column for column in events.columns if column != "account_id"]
+    joined.loc[stale, event_columns] = None
+    joined[at] = pd.to_datetime(joined[at], utc=True)
+    return joined
+
+
+def rejection_position(rate: float, policy: SlaPolicy) -> str:
+    """Where a rejection rate sits against the policy's band."""
+    band = _targets(policy).rejection_rate
+    if band is None or pd.isna(rate):
+        return ""
+    if band.max_pct is not None and rate > band.max_pct:
+        return "above band: hand-off too loose"
+    if band.min_pct is not None and rate < band.min_pct:
+        return "below band: hand-off maybe too strict"
+    return "in band"
+
+
+def marketing_quality(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                      by: str = "tier") -> pd.DataFrame:
+    """Per ``by`` (tier or owner_id): MQAs, acceptance, rejection vs band, MQA → opportunity conversion."""
+    rows = outcomes[within(outcomes["trigger_at"], start, end)]
+    out = _grouped(rows, [by], {
+        "mqas": ("account_id", "size"), "accepted": ("accepted", "sum"),
+        "rejected": ("rejected", "sum"), "converted": ("converted", "sum"),
+    })
+    out["no_verdict"] = out["mqas"] - out["accepted"] - out["rejected"]
+    out["acceptance_pct"] = pct(out["accepted"], out["mqas"])
+    out["rejection_pct"] = pct(out["rejected"], out["mqas"])
+    out["rejection_band"] = out["rejection_pct"].map(lambda rate: rejection_position(rate, policy))
+    out["mqa_to_opportunity_pct"] = pct(out["converted"], out["mqas"])
+    return out[[by, "mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "rejection_band",
+                "no_verdict", "converted", "mqa_to_opportunity_pct"]]
+
+
+def mqa_volume(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """MQAs per tier per month against the monthly commitment (pro-rated to the part of the month covered)."""
+    mqas = data.mqas[within(data.mqas["trigger_at"], start, end)]
+    counts = mqas.groupby([normalize_tier(mqas["tier"]).rename("tier"),
+                           mqas["trigger_at"].dt.strftime("%Y-%m").rename("month")]).size()
+    months = pd.period_range(start.tz_localize(None), (end - pd.Timedelta(1)).tz_localize(None), freq="M")
+    grid = pd.MultiIndex.from_product([TIERS, [str(m) for m in months]], names=["tier", "month"])
+    out = counts.reindex(grid, fill_value=0).rename("mqas").reset_index()
+    covered = {str(m): _overlap_share(m, start, end) for m in months}
+    commitments = _targets(policy).monthly_mqa_commitments or {}
+    monthly = out["tier"].map(commitments).astype("float64")
+    out["commitment"] = (monthly * out["month"].map(covered)).round(1)
+    out["met"] = np.where(out["commitment"].notna(), out["mqas"] >= out["commitment"], None)
+    return out
+
+
+def _overlap_share(month: pd.Period, start: pd.Timestamp, end: pd.Timestamp) -> float:
+    first = pd.Timestamp(month.start_time, tz="UTC")
+    last = first + pd.offsets.MonthBegin(1)
+    overlap = min(last, end) - max(first, start)
+    return max(overlap / (last - first), 0.0)
+
+
+def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
+    """Per ``by``: accounts on the list, share with >= 1 marketing touch and with >= 2 engaged contacts."""
+    accounts = account_dimensions(data)
+    accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)]
+    touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
+                              & within(data.activities["occurred_at"], start, end)]
+    per_account = touches.groupby(touches["account_id"].astype(str)).agg(
+        touches=("activity_id", "size"), stakeholders=("contact_id", "nunique"))
+    accounts = accounts.join(per_account, on="account_id")
+    accounts["engaged"] = accounts["touches"].fillna(0) >= 1
+    accounts["multi_stakeholder"] = accounts["stakeholders"].fillna(0) >= 2
+    out = _grouped(accounts, [by], {"accounts": ("account_id", "size"), "engaged": ("engaged", "sum"),
+                                    "multi_stakeholder": ("multi_stakeholder", "sum")})
+    out["engagement_pct"] = pct(out["engaged"], out["accounts"])
+    out["multi_stakeholder_pct"] = pct(out["multi_stakeholder"], out["accounts"])
+    return out[[by, "accounts", "engaged", "engagement_pct", "multi_stakeholder", "multi_stakeholder_pct"]]
+
+
+# -- sales ----------------------------------------------------------------------------------------
+
+def clocks_due(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The clocks due in the period, with normalized tier."""
+    clocks = data.sla_clocks[within(data.sla_clocks["due_at"], start, end)].copy()
+    clocks["tier"] = normalize_tier(clocks["tier"])
+    clocks["status"] = clocks["status"].astype(str).str.lower()
+    return clocks
+
+
+def clock_compliance(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                     by: tuple[str, ...] = ("tier",)) -> pd.DataFrame:
+    """Per ``by`` and clock: met, missed, pending, met % (of decided clocks); first-touch target per tier."""
+    clocks = clocks_due(data, start, end)
+    clocks = clocks.assign(met=clocks["status"].eq("met"), missed=clocks["status"].eq("missed"),
+                           pending=clocks["status"].eq("pending"))
+    agg = {"met": ("met", "sum"), "missed": ("missed", "sum"), "pending": ("pending", "sum")}
+    per_group = clocks.groupby([*by, "clock"], dropna=False).agg(**agg).reset_index()
+    total = clocks.groupby("clock").agg(**agg).reset_index()
+    out = _with_all(per_group, list(by), total)
+    grid = _clock_grid(out, list(by))
+    out = grid.merge(out, on=[*by, "clock"], how="left").fillna({"met": 0, "missed": 0, "pending": 0})
+    out[["met", "missed", "pending"]] = out[["met", "missed", "pending"]].astype(int)
+    out["met_pct"] = pct(out["met"], out["met"] + out["missed"])
+    targets = _targets(policy).first_touch_met_pct or {}
+    tier = out["tier"] if "tier" in out.columns else pd.Series(ALL, index=out.index)
+    out["target_pct"] = np.where(out["clock"].eq("first_touch"), tier.map(targets), np.nan).astype("float64")
+    out["on_target"] = np.where(out["target_pct"].notna() & out["met_pct"].notna(),
+                                out["met_pct"] >= out["target_pct"], None)
+    return out
+
+
+def _clock_grid(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Every group × every clock, so a clock with no rows shows as 0/0."""
+    groups = frame[by].drop_duplicates()
+    if by == ["tier"]:
+        groups = pd.DataFrame({"tier": [*TIERS, ALL]})
+    return groups.merge(pd.DataFrame({"clock": list(CLOCKS)}), how="cross")
+
+
+def response_times(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """First-touch clocks due in the period with business hours from routing to the first touch."""
+    clocks = clocks_due(data, start, end)
+    clocks = clocks[clocks["clock"] == "first_touch"]
+    routed = data.mqas[["account_id", "trigger_at", "routed_at"]]
+    rows = clocks.merge(routed, on=["account_id", "trigger_at"], how="left").reset_index(drop=True)
+    users = data.users.drop_duplicates("user_id").set_index("user_id")
+    zones = rows["owner_id"].map(users["time_zone"]) if len(users) else pd.Series(None, index=rows.index)
+    countries = rows["owner_id"].map(users["country"]) if len(users) else pd.Series(None, index=rows.index)
+    answered = rows["met_at"].notna() & rows["routed_at"].notna()
+    hours = pd.Series(np.nan, index=rows.index)
+    if answered.any():
+        hours[answered] = calendar.business_hours_between(
+            rows.loc[answered, "routed_at"], rows.loc[answered, "met_at"], zones[answered], countries[answered],
+            policy.business_hours).clip(lower=0)
+    rows["response_bh"] = hours.round(2)
+    return rows[["account_id", "trigger_at", "tier", "owner_id", "routed_at", "due_at", "met_at", "status",
+                 "response_bh"]]
+
+
+def tier_window(policy: SlaPolicy, tier: int) -> Window:
+    return policy.clocks.first_touch.windows[tier]
+
+
+def window_text(window: Window) -> str:
+    if window.kind == "same_business_day":
+        return "same business day"
+    return f"{window.amount:g} {window.kind.replace('_', ' ')}"
+
+
+def _p90(values: pd.Series) -> float:
+    return float(values.quantile(0.9)) if values.notna().any() else float("nan")
+
+
+def response_summary(responses: pd.DataFrame, policy: SlaPolicy, by: str = "tier") -> pd.DataFrame:
+    """Per ``by``: answered, unanswered, median and p90 business-hour response."""
+    frame = responses.assign(answered=responses["response_bh"].notna(),
+                             unanswered=responses["response_bh"].isna())
+    out = _grouped(frame, [by], {
+        "answered": ("answered", "sum"), "unanswered": ("unanswered", "sum"),
+        "median_bh": ("response_bh", "median"), "p90_bh": ("response_bh", _p90),
+    })
+    out[["median_bh", "p90_bh"]] = out[["median_bh", "p90_bh"]].astype("float64").round(2)
+    if by == "tier":
+        out["window"] = out["tier"].map(lambda t: window_text(tier_window(policy, t)) if t in TIERS else "")
+    return out
+
+
+def progression(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
+    """Accepted MQAs of the period: how many reached an opportunity, won, lost or are still open."""
+    accepted = outcomes[within(outcomes["trigger_at"], start, end) & outcomes["accepted"]]
+    accepted = accepted.assign(open_opportunity=accepted["converted"] & ~accepted["won"] & ~accepted["lost"])
+    out = _grouped(accepted, [by], {
+        "accepted": ("account_id", "size"), "opportunity": ("converted", "sum"), "won": ("won", "sum"),
+        "lost": ("lost", "sum"), "open": ("open_opportunity", "sum"),
+    })
+    out["to_opportunity_pct"] = pct(out["opportunity"], out["accepted"])
+    out["to_won_pct"] = pct(out["won"], out["accepted"])
+    return out
+
+
+# -- joint ----------------------------------------------------------------------------------------
+
+ATTRIBUTIONS = ("marketing-sourced", "marketing-influenced", "sales-sourced")
+
+
+def opportunity_frame(data: SlaData) -> pd.DataFrame:
+    """Opportunities with their account's tier and owner and clean flags."""
+    accounts = account_dimensions(data)[["account_id", "account_name", "tier", "owner_id"]]
+    opps = data.opportunities.assign(account_id=data.opportunities["account_id"].astype(str))
+    opps = opps.merge(accounts, on="account_id", how="left")
+    opps["tier"] = opps["tier"].fillna(3).astype(int)
+    opps["amount"] = pd.to_numeric(opps["amount"], errors="coerce").fillna(0.0)
+    opps["is_closed"] = _flag(opps["is_closed"])
+    opps["is_won"] = _flag(opps["is_won"]) & opps["is_closed"]
+    return opps
+
+
+def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
+                         lookback: pd.Timedelta = pd.Timedelta(days=180), by: str = "tier") -> pd.DataFrame:
+    """Opportunities created in the period by attribution, in count and amount, and how many came from MQAs.
+
+    Over the account's touches in the ``lookback`` before the opportunity was created: marketing-sourced
+    = a marketing touch before any sales touch; marketing-influenced = any marketing touch (includes
+    sourced); sales-sourced = no marketing touch. ``from_mqa``: the account had an MQA fired by then.
+    """
+    opps = opportunity_frame(data)
+    opps = opps[within(opps["created_at"], start, end)][["opportunity_id", "account_id", by, "amount", "created_at"]]
+    acts = data.activities[["account_id", "type", "occurred_at"]].assign(
+        account_id=lambda f: f["account_id"].astype(str))
+    joined = opps.merge(acts, on="account_id", how="left")
+    joined = joined[(joined["occurred_at"] <= joined["created_at"])
+                    & (joined["occurred_at"] > joined["created_at"] - lookback)]
+    marketing = joined["type"].isin(frames.MARKETING_TOUCHES)
+    first = pd.DataFrame({
+        "first_marketing": joined["occurred_at"].where(marketing),
+        "first_sales": joined["occurred_at"].where(joined["type"].isin(frames.SALES_TOUCHES)),
+        "opportunity_id": joined["opportunity_id"],
+    }).groupby("opportunity_id").min()
+    opps = opps.join(first, on="opportunity_id")
+    influenced = opps["first_marketing"].notna()
+    sourced = influenced & (opps["first_sales"].isna() | (opps["first_marketing"] < opps["first_sales"]))
+    mqas = data.mqas[["account_id", "trigger_at"]].assign(account_id=lambda f: f["account_id"].astype(str))
+    first_mqa = mqas.groupby("account_id")["trigger_at"].min()
+    from_mqa = opps["account_id"].map(first_mqa) <= opps["created_at"]
+    parts = []
+    for label, mask in zip(ATTRIBUTIONS, (sourced, influenced, ~influenced), strict=True):
+        chosen = opps[mask].assign(from_mqa=from_mqa[mask].fillna(False).astype(bool))
+        chosen = chosen.assign(mqa_amount=chosen["amount"].where(chosen["from_mqa"], 0.0))
+        part = _grouped(chosen, [by], {"opportunities": ("opportunity_id", "size"), "amount": ("amount", "sum"),
+                                        "from_mqa": ("from_mqa", "sum"), "from_mqa_amount": ("mqa_amount", "sum")})
+        parts.append(part.assign(attribution=label))
+    out = pd.concat(parts, ignore_index=True)
+    out[["opportunities", "from_mqa"]] = out[["opportunities", "from_mqa"]].astype(int)
+    return out[["attribution", by, "opportunities", "amount", "from_mqa", "from_mqa_amount"]]
+
+
+def win_rates(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
+              by: str = "tier") -> pd.DataFrame:
+    """Opportunities closed in the period: won / closed and the sales cycle of the won, against targets.
+
+    The Tier 1 row carries the Tier 1 win-rate target; the ``all`` row the opportunity → won target.
+    """
+    opps = opportunity_frame(data)
+    closed = opps[opps["is_closed"] & within(opps["close_date"], start, end) & (opps["close_date"] <= as_of)]
+    closed = closed.assign(cycle_days=((closed["close_date"] - closed["created_at"]) / DAY).where(closed["is_won"]))
+    out = _grouped(closed, [by], {"closed": ("opportunity_id", "size"), "won": ("is_won", "sum"),
+                                  "median_cycle_days": ("cycle_days", "median")})
+    out["won"] = out["won"].astype(int)
+    out["win_rate_pct"] = pct(out["won"], out["closed"])
+    out["median_cycle_days"] = out["median_cycle_days"].astype("float64").round(1)
+    targets = _targets(policy)
+    out["win_rate_target_pct"] = np.nan
+    if by == "tier":
+        out.loc[out["tier"].eq(1), "win_rate_target_pct"] = targets.tier1_win_rate_pct
+    out.loc[out[by].eq(ALL), "win_rate_target_pct"] = targets.opportunity_to_won_pct
+    out["cycle_target_days_max"] = targets.sales_cycle_days_max
+    return out[[by, "closed", "won", "win_rate_pct", "win_rate_target_pct", "median_cycle_days",
+                "cycle_target_days_max"]]
+
+
+# -- commitments and chronic misses -----------------------------------------------------------------
+
+COMMITMENT_COLUMNS = ["commitment", "tier", "value", "target", "missed", "owners", "owners_missed",
+                      "owners_missed_ids"]
+
+
+def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                policy: SlaPolicy) -> pd.DataFrame:
+    """Every policy target evaluated for the period; per owner where the number has an owner."""
+    targets = _targets(policy)
+    outcomes = mqa_outcomes(data, as_of)
+    rows: list[dict[str, Any]] = []
+    if targets.monthly_mqa_commitments:
+        volume = mqa_volume(data, start, end, policy).groupby("tier")[["mqas", "commitment"]].sum()
+        measured = _measured(data, start, end)
+        for tier, commitment in sorted(targets.monthly_mqa_commitments.items()):
+            value = float(volume.loc[tier, "mqas"]) if tier in volume.index else 0.0
+            target = float(volume.loc[tier, "commitment"]) if tier in volume.index else float(commitment)
+            rows.append(_row("mqa_volume", tier, value, f">= {target:g}", bool(value < target) if measured else None))
+    if targets.first_touch_met_pct:
+        per_tier = clock_compliance(data, start, end, policy, by=("tier",))
+        per_owner = clock_compliance(data, start, end, policy, by=("tier", "owner_id"))
+        for tier, target in sorted(targets.first_touch_met_pct.items()):
+            value = _value(per_tier, {"tier": tier, "clock": "first_touch"}, "met_pct")
+            owners = per_owner[(per_owner["tier"] == tier) & (per_owner["clock"] == "first_touch")
+                               & (per_owner["owner_id"] != ALL)].dropna(subset=["met_pct"])
+            rows.append(_row("first_touch_met_pct", tier, value, f">= {target:g}", _below(value, target),
+                             owners.set_index("owner_id")["met_pct"] < target))
+    band = targets.rejection_rate
+    if band is not None:
+        quality = marketing_quality(outcomes, start, end, policy, by="owner_id")
+        value = _value(quality, {"owner_id": ALL}, "rejection_pct")
+        per_owner = quality[quality["owner_id"] != ALL].dropna(subset=["rejection_pct"]).set_index("owner_id")
+        outside = per_owner["rejection_pct"].map(lambda rate: _outside(rate, band.min_pct, band.max_pct))
+        rows.append(_row("rejection_pct", None, value, f"{band.min_pct:g}-{band.max_pct:g}",
+                         _outside(value, band.min_pct, band.max_pct), outside))
+    rows.extend(_opportunity_commitments(data, start, end, as_of, policy))
+    out = pd.DataFrame(rows, columns=COMMITMENT_COLUMNS)
+    out["tier"] = out["tier"].astype("Int64")
+    return out
+
+
+def _measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+    """Whether the pipeline ran in the period: any score, MQA or clock in it (else volume is not judged)."""
+    return bool(within(data.score_history["as_of"], start, end).any()
+                or within(data.mqas["trigger_at"], start, end).any()
+                or within(data.sla_clocks["due_at"], start, end).any())
+
+
+def _opportunity_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                             policy: SlaPolicy) -> list[dict[str, Any]]:
+    targets = _targets(policy)
+    per_tier = win_rates(data, start, end, as_of, policy, by="tier")
+    per_owner = _owner_win_rates(data, start, end, as_of, policy)
+    rows = []
+    if targets.tier1_win_rate_pct is not None:
+        target = targets.tier1_win_rate_pct
+        value = _value(per_tier, {"tier": 1}, "win_rate_pct")
+        owners = per_owner[per_owner["tier"] == 1].dropna(subset=["win_rate_pct"]).set_index("owner_id")
+        rows.append(_row("tier1_win_rate_pct", 1, value, f">= {target:g}", _below(value, target),
+                         owners["win_rate_pct"] < target))
+    if targets.opportunity_to_won_pct is not None:
+        target = targets.opportunity_to_won_pct
+        value = _value(per_tier, {"tier": ALL}, "win_rate_pct")
+        owners = per_owner[per_owner["tier"] == ALL].dropna(subset=["win_rate_pct"]).set_index("owner_id")
+        rows.append(_row("opportunity_to_won_pct", None, value, f">= {target:g}", _below(value, target),
+                         owners["win_rate_pct"] < target))
+    if targets.sales_cycle_days_max is not None:
+        target = targets.sales_cycle_days_max
+        value = _value(per_tier, {"tier": ALL}, "median_cycle_days")
+        owners = per_owner[per_owner["tier"] == ALL].dropna(subset=["median_cycle_days"]).set_index("owner_id")
+        rows.append(_row("sales_cycle_days", None, value, f"<= {target:g}",
+                         None if pd.isna(value) else bool(value > target), owners["median_cycle_days"] > target))
+    return rows
+
+
+def _owner_win_rates(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                     policy: SlaPolicy) -> pd.DataFrame:
+    """Win rates per (tier, owner) and per (all tiers, owner)."""
+    per_owner = win_rates(data, start, end, as_of, policy, by="owner_id")
+    per_owner = per_owner[per_owner["owner_id"] != ALL].assign(tier=ALL)
+    tier1 = data.accounts[normalize_tier(data.accounts["tier"]) == 1]
+    tier1_rates = win_rates(SlaData.of(**{**_as_dict(data), "accounts": tier1,
+                                          "opportunities": data.opportunities[
+                                              data.opportunities["account_id"].astype(str).isin(
+                                                  tier1["account_id"].astype(str))]}),
+                            start, end, as_of, policy, by="owner_id")
+    tier1_rates = tier1_rates[tier1_rates["owner_id"] != ALL].assign(tier=1)
+    return pd.concat([per_owner, tier1_rates], ignore_index=True)
+
+
+def _as_dict(data: SlaData) -> dict[str, pd.DataFrame]:
+    return {f.name: getattr(data, f.name) for f in fields(data)}
+
+
+def _value(frame: pd.DataFrame, where: dict[str, Any], column: str) -> float:
+    mask = np.logical_and.reduce([frame[key] == value for key, value in where.items()])
+    values = frame.loc[mask, column]
+    return float(values.iloc[0]) if len(values) and pd.notna(values.iloc[0]) else float("nan")
+
+
+def _below(value: float, target: float) -> bool | None:
+    return None if pd.isna(value) else bool(value < target)
+
+
+def _outside(value: float, low: float | None, high: float | None) -> bool | None:
+    if pd.isna(value):
+        return None
+    return bool((low is not None and value < low) or (high is not None and value > high))
+
+
+def _row(name: str, tier: int | None, value: float, target: str, missed: bool | None,
+         owner_missed: pd.Series | None = None) -> dict[str, Any]:
+    owner_missed = owner_missed if owner_missed is not None else pd.Series(dtype=bool)
+    owner_missed = owner_missed.dropna().astype(bool)
+    return {"commitment": name, "tier": tier, "value": value, "target": target, "missed": missed,
+            "owners": len(owner_missed), "owners_missed": int(owner_missed.sum()),
+            "owners_missed_ids": ", ".join(sorted(str(o) for o in owner_missed[owner_missed].index))}
+
+
+def chronic_misses(data: SlaData, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
+                   system_share: float = 0.5) -> pd.DataFrame:
+    """Each commitment in the quarter containing ``end - 1ns`` and the quarter before it.
+
+    ``chronic`` (missed both quarters) is flagged for renegotiation. A miss spread over more than
+    ``system_share`` of the owners measured is a *system problem* (fix the routing, cadence or staffing);
+    a miss concentrated on fewer owners is a *coaching matter* (the owners are listed).
+    """
+    current = quarter_of(end - pd.Timedelta(1))
+    previous = previous_quarter(current[0])
+    now = commitments(data, *current, min(as_of, current[1]), policy)
+    before = commitments(data, *previous, min(as_of, previous[1]), policy)
+    keys = ["commitment", "tier"]
+    merged = now.merge(before[[*keys, "value", "missed"]].rename(
+        columns={"value": "previous_value", "missed": "previous_missed"}), on=keys, how="left")
+    merged["chronic"] = merged["missed"].eq(True) & merged["previous_missed"].eq(True)
+    merged["action"] = np.where(merged["chronic"], "renegotiate", "")
+    merged["diagnosis"] = [_diagnosis(row, system_share) for row in merged.itertuples()]
+    merged.insert(0, "quarter", quarter_label(current[0]))
+    merged.insert(1, "previous_quarter", quarter_label(previous[0]))
+    return merged
+
+
+def _diagnosis(row: Any, system_share: float) -> str:
+    if row.missed is not True:
+        return ""
+    if row.owners == 0:
+        return "team-level number (no owner breakdown)"
+    share = row.owners_missed / row.owners
+    if share > system_share:
+        return f"system problem: {row.owners_missed} of {row.owners} owners miss it"
+    return f"coaching matter: {row.owners_missed} of {row.owners} owners ({row.owners_missed_ids})"
+
+
+# -- weekly dashboard -------------------------------------------------------------------------------
+
+def clock_misses(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Clocks due in the period and missed, by owner and account."""
+    clocks = clocks_due(data, start, end)
+    missed = clocks[clocks["status"] == "missed"]
+    accounts = account_dimensions(data).set_index("account_id")["account_name"]
+    out = missed.assign(owner_name=missed["owner_id"].map(owner_names(data)),
+                        account_name=missed["account_id"].astype(str).map(accounts))
+    columns = ["owner_id", "owner_name", "account_id", "account_name", "tier", "clock", "trigger_at", "due_at",
+               "met_at"]
+    return out[columns].sort_values(["owner_id", "account_id", "due_at"]).reset_index(drop=True)
+
+
+def open_escalations(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Escalations opened by ``as_of`` whose episode is open and whose clock is still unmet, one row per MQA."""
+    escalations = data.escalations[data.escalations["opened_at"] <= as_of]
+    mqas = data.mqas[["account_id", "trigger_at", "ended_at", "tier"]]
+    rows = escalations.merge(mqas, on=["account_id", "trigger_at"], how="left")
+    rows = rows[rows["ended_at"].isna() | (rows["ended_at"] > as_of)]
+    clocks = data.sla_clocks[["account_id", "trigger_at", "clock", "met_at"]]
+    rows = rows.merge(clocks, on=["account_id", "trigger_at", "clock"], how="left")
+    rows = rows[rows["met_at"].isna() | (rows["met_at"] > as_of)]
+    names = owner_names(data)
+    rows = rows.assign(recipient=rows["to_user_id"].map(names).fillna(rows["to_user_id"]))
+    rows = rows.sort_values(["account_id", "trigger_at", "level", "to_user_id"])
+    out = rows.groupby(["account_id", "trigger_at"], as_index=False).agg(
+        tier=("tier", "first"), owner_id=("owner_id", "first"), clock=("clock", "first"),
+        level=("level", "max"), first_opened_at=("opened_at", "min"), last_opened_at=("opened_at", "max"),
+        recipients=("recipient", lambda s: ", ".join(dict.fromkeys(s.astype(str)))),
+        steps_taken=("steps_taken", "last"), resolution=("resolution", "last"))
+    out["tier"] = normalize_tier(out["tier"])
+    out["level"] = out["level"].astype(int)
+    out.insert(3, "owner_name", out["owner_id"].map(names))
+    accounts = account_dimensions(data).set_index("account_id")["account_name"]
+    out.insert(1, "account_name", out["account_id"].astype(str).map(accounts))
+    return out.sort_values(["level", "first_opened_at"], ascending=[False, True]).reset_index(drop=True)
+
+
+HIGH_INTENT_TOUCHES = ("form_submit", "webinar")
+HIGH_INTENT_PAGES = ("/pricing", "/demo")
+
+
+def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
+                     intent_score_min: float = 70) -> pd.DataFrame:
+    """Per account as of ``as_of``: last activity, buying signals and engaged contacts in ``window``,
+    opportunities created in ``window``, open pipeline.
+
+    A buying signal is a form submit, a webinar, a pricing or demo page visit, or an intent topic
+    scoring >= ``intent_score_min`` (each distinct topic once).
+    """
+    accounts = account_dimensions(data).set_index("account_id")
+    acts = data.activities[data.activities["occurred_at"] <= as_of].assign(
+        account_id=lambda f: f["account_id"].astype(str))
+    recent = acts[acts["occurred_at"] > as_of - window]
+    url = recent["url"].astype("string").str.lower().fillna("")
+    buying = recent["type"].isin(HIGH_INTENT_TOUCHES) | (
+        recent["type"].eq("web_visit") & url.str.contains("|".join(map(re.escape, HIGH_INTENT_PAGES))))
+    intent = data.intent_signals
+    intent = intent[(intent["observed_at"] <= as_of) & (intent["observed_at"] > as_of - window)
+                    & (pd.to_numeric(intent["score"], errors="coerce") >= intent_score_min)]
+    intent_topics = intent.assign(topic=intent["topic"].astype(str).str.strip().str.lower()).groupby(
+        intent["account_id"].astype(str))["topic"].nunique()
+    marketing = recent[recent["type"].isin(frames.MARKETING_TOUCHES)]
+    opps = opportunity_frame(data)
+    opps = opps[opps["created_at"] <= as_of]
+    open_now = ~(opps["is_closed"] & (opps["close_date"] <= as_of))
+    out = pd.DataFrame(index=accounts.index)
+    out["last_activity_at"] = acts.groupby("account_id")["occurred_at"].max()
+    out["buying_signals"] = (buying.groupby(recent["account_id"]).sum().reindex(out.index).fillna(0)
+                             + intent_topics.reindex(out.index).fillna(0)).astype(int)
+    out["stakeholders_engaged"] = marketing.groupby("account_id")["contact_id"].nunique().reindex(
+        out.index).fillna(0).astype(int)
+    out["opportunities_created"] = opps[opps["created_at"] > as_of - window].groupby(
+        "account_id").size().reindex(out.index).fillna(0).astype(int)
+    out["open_pipeline"] = opps[open_now].groupby("account_id")["amount"].sum().reindex(out.index).fillna(0.0)
+    out["open_opportunities"] = opps[open_now].groupby("account_id").size().reindex(out.index).fillna(0).astype(int)
+    since = out["last_activity_at"].fillna(accounts["created_at"])
+    out["inactive_days"] = ((as_of - since) / DAY).round(1)
+    return accounts.join(out).reset_index()
+
+
+def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Recommended tier moves with reasons, by the policy's ``targets.tier_moves`` rules.
+
+    One move per account, the first that applies: off the list (inactive and no open pipeline), back to
+    Tier 2 (Tier 1 inactive), Tier 3 → 2 (buying signals), Tier 2 → 1 (opportunity or stakeholders).
+    An account with no activity ever counts as inactive since its ``created_at`` (unknown: never flagged).
+    """
+    rules = _targets(policy).tier_moves
+    columns = ["account_id", "account_name", "owner_id", "owner_name", "tier", "proposed_tier", "rule", "reason"]
+    if rules is None:
+        return pd.DataFrame(columns=columns)
+    promote_3 = rules.promote_3_to_2 or {}
+    promote_2 = rules.promote_2_to_1 or {}
+    window = pd.Timedelta(days=float(promote_3.get("within_days", promote_2.get("within_days", 30))))
+    state = account_activity(data, as_of, window, float(promote_3.get("intent_score_min", 70)))
+    state["proposed_tier"], state["rule"], state["reason"] = None, None, None
+    days = window / DAY
+    for name, mask, proposed, reason in _move_rules(state, rules, days):
+        pick = mask & state["rule"].isna()
+        state.loc[pick, ["proposed_tier", "rule"]] = [proposed, name]
+        state.loc[pick, "reason"] = reason[pick]
+    out = state[state["rule"].notna()].assign(owner_name=lambda f: f["owner_id"].map(owner_names(data)))
+    return out[columns].sort_values(["rule", "account_id"]).reset_index(drop=True)
+
+
+def _move_rules(state: pd.DataFrame, rules: Any, days: float) -> list[tuple[str, pd.Series, str, pd.Series]]:
+    """(rule, applies, proposed tier, reason) in priority order, for the rules the policy defines."""
+    out = []
+    inactive = state["inactive_days"]
+    if rules.remove_from_list:
+        limit = float(rules.remove_from_list.get("inactive_days", 120))
+        need_no_pipeline = rules.remove_from_list.get("open_pipeline", False) is False
+        mask = (inactive >= limit) & ((state["open_opportunities"] == 0) if need_no_pipeline else True)
+        reason = "no activity for " + inactive.map("{:.0f}".format) + f" days (>= {limit:g}) and no open pipeline"
+        out.append(("remove_from_list", mask, "off list", reason))
+    if rules.demote_1_to_2:
+        limit = float(rules.demote_1_to_2.get("inactive_days", 60))
+        mask = (state["tier"] == 1) & (inactive >= limit)
+        reason = "Tier 1 without activity for " + inactive.map("{:.0f}".format) + f" days (>= {limit:g})"
+        out.append(("demote_1_to_2", mask, "2", reason))
+    if rules.promote_3_to_2:
+        need = int(rules.promote_3_to_2.get("buying_signals", 2))
+        mask = (state["tier"] == 3) & (state["buying_signals"] >= need)
+        reason = state["buying_signals"].astype(str) + f" buying signals in {days:g} days (>= {need})"
+        out.append(("promote_3_to_2", mask, "2", reason))
+    if rules.promote_2_to_1:
+        need = int(rules.promote_2_to_1.get("stakeholders_engaged", 2))
+        by_opp = state["opportunities_created"] > 0 if rules.promote_2_to_1.get("opportunity_created") else False
+        by_people = state["stakeholders_engaged"] >= need
+        mask = (state["tier"] == 2) & (by_opp | by_people)
+        reason = np.where(by_opp, f"opportunity created in the last {days:g} days",
+                          state["stakeholders_engaged"].astype(str) + f" stakeholders engaged (>= {need})")
+        out.append(("promote_2_to_1", mask, "1", pd.Series(reason, index=state.index)))
+    return out
+
+
+def compliance_trend(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Met % per ISO week and clock (all tiers) for the weeks overlapping ``[start, end)``."""
+    parts = []
+    for label, week_start, week_end in weeks(start, end):
+        week = clock_compliance(data, week_start, week_end, policy, by=("tier",))
+        parts.append(week[week["tier"] == ALL].assign(week=label))
+    if not parts:
+        return pd.DataFrame(columns=["week", "clock", "met", "missed", "pending", "met_pct"])
+    return pd.concat(parts, ignore_index=True)[["week", "clock", "met", "missed", "pending", "met_pct"]]

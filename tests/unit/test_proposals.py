@@ -1,0 +1,173 @@
+"""Proposals: the threshold backtest on a known case, windows and volumes, and diffs that apply cleanly."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from abm_sla import proposals as pr
+from abm_sla import scorecard as sc
+from abm_sla.policy import DEFAULT_PATH, load_policy, parse_policy
+from tests.unit.test_scorecard import Q1, frame, sample_data, t
+
+POLICY = load_policy()
+SLA_TEXT = DEFAULT_PATH.read_text(encoding="utf-8")
+SCORING_TEXT = """# scoring model (test copy)
+version: test-1
+handoff:
+  threshold: 50          # total points
+  min_touches: 2
+"""
+REJECTED = (42, 44, 46, 52)
+ACCEPTED = (47, 48, 49, 50, 51, 53, 54, 55, 56, 57, 58, 60, 62, 64, 66)
+GATES_OK = {"gate_total": True, "gate_categories": True, "gate_decision_maker": True}
+
+
+def backtest_data() -> sc.SlaData:
+    """19 accounts scored once on 2026-01-10: 4 later rejected, 15 accepted; 2 open opportunities.
+
+    Plus one account at 70 points failing the decision-maker gate (list-shaped gates): never fires.
+    """
+    totals = [*REJECTED, *ACCEPTED]
+    ids = [f"B{total}" for total in totals]
+    history = pd.DataFrame({
+        "account_id": [*ids, "B70"], "as_of": t("2026-01-10 12:00"), "model_version": "test-1",
+        "total": [*totals, 70], "qualified": False,
+        "gates": [GATES_OK] * len(ids) + [[{"gate": "total", "passed": True},
+                                           {"gate": "decision_maker", "passed": False}]],
+        "reasons": [[]] * (len(ids) + 1),
+    })
+    status = pd.DataFrame({
+        "status_change_id": ids, "account_id": ids, "changed_at": t("2026-01-12 12:00"),
+        "status": ["rejected" if total in REJECTED else "accepted" for total in totals],
+    })
+    opportunities = frame("opportunity_id account_id amount created_at close_date is_closed is_won", [
+        ("O60", "B60", 100.0, t("2026-01-20"), pd.NaT, False, False),
+        ("O62", "B62", 100.0, t("2026-01-20"), pd.NaT, False, False),
+    ])
+    return sc.SlaData.of(score_history=history, status_changes=status, opportunities=opportunities)
+
+
+@pytest.fixture(scope="module")
+def backtest() -> pd.DataFrame:
+    return pr.backtest_thresholds(backtest_data(), *Q1, Q1[1]).set_index("threshold")
+
+
+def test_backtest_counts_known_case(backtest):
+    assert backtest.index.tolist() == list(range(40, 71))
+    assert backtest.loc[40, ["mqas", "rejected", "accepted"]].tolist() == [19, 4, 15]
+    assert backtest.loc[47, ["mqas", "rejected", "rejection_pct"]].tolist() == [16, 1, 6.2]
+    assert backtest.loc[50, "rejection_pct"] == 7.7
+    assert backtest.loc[53, "rejection_pct"] == 0.0
+    assert backtest.loc[60, ["mqas", "converted", "conversion_pct"]].tolist() == [4, 2, 50.0]
+    assert backtest.loc[70, "mqas"] == 0  # B70 fails the decision-maker gate
+
+
+def test_threshold_proposal_moves_into_the_band(backtest):
+    frame_ = backtest.reset_index()
+    assert pr.propose_threshold(frame_, POLICY, 50).proposed == 50  # 7.7% already in band
+    too_loose = pr.propose_threshold(frame_, POLICY, 44)
+    assert too_loose.proposed == 47 and "16.7%" in too_loose.reason
+    too_strict = pr.propose_threshold(frame_, POLICY, 55)
+    assert too_strict.proposed == 52
+
+
+def test_threshold_needs_evidence(backtest):
+    proposal = pr.propose_threshold(backtest.reset_index(), POLICY, 44, min_verdicts=50)
+    assert proposal.proposed == 44 and "keep 44" in proposal.reason
+
+
+def test_backtest_refires_after_an_end_status():
+    history = pd.DataFrame({"account_id": ["C1", "C1", "C1"],
+                            "as_of": [t("2026-02-01"), t("2026-02-02"), t("2026-02-10")],
+                            "total": [60, 60, 60], "gates": [{}, {}, {}]})
+    status = frame("status_change_id account_id status changed_at", [
+        ("x1", "C1", "nurture", t("2026-02-05")), ("x2", "C1", "accepted", t("2026-02-11"))])
+    data = sc.SlaData.of(score_history=history, status_changes=status)
+    fired = pr.simulated_mqas(data, *Q1, [55], ("rejected", "nurture"))
+    assert fired["trigger_at"].tolist() == [t("2026-02-01"), t("2026-02-10")]
+    result = pr.backtest_thresholds(data, *Q1, Q1[1], thresholds=[55])
+    assert result[["mqas", "with_verdict", "accepted"]].values.tolist() == [[2, 1, 1]]
+
+
+def test_windows_from_p80():
+    tier1 = [0.5, 1, 1, 1.5, 2, 2.5, 3, 4, 5, 6]
+    responses = pd.DataFrame({
+        "tier": [1] * 10 + [2] * 3 + [3] * 5,
+        "response_bh": [*tier1, 1, 2, 3, 10, 20, 22, 24, 24],
+        "routed_at": t("2026-03-02 10:00"), "met_at": t("2026-03-02 11:00"),
+    })
+    windows = pr.propose_windows(responses, POLICY).set_index("tier")
+    assert windows.loc[1, ["p80", "proposed"]].tolist() == [4.2, 5.0]
+    assert pd.isna(windows.loc[2, "proposed"]) and "not enough evidence" in windows.loc[2, "reason"]
+    assert pd.isna(windows.loc[3, "proposed"]) and "current 24" in windows.loc[3, "reason"]
+
+
+def test_volumes_from_run_rate():
+    volumes = pr.propose_volumes(sample_data(), Q1[1], POLICY).set_index("tier")
+    assert volumes["mqas"].tolist() == [3, 1, 1]
+    assert volumes["proposed"].tolist() == [1, 1, 1]
+    assert volumes.loc[1, ["from", "to", "current"]].tolist() == ["2026-01", "2026-03", 10]
+
+
+def test_set_yaml_values_keeps_comments():
+    edited = pr.set_yaml_values(SLA_TEXT, {("clocks", "first_touch", "windows", "2", "business_hours"): 6,
+                                           ("targets", "monthly_mqa_commitments", "3"): 40})
+    assert "2: {business_hours: 6}" in edited and "{1: 10, 2: 25, 3: 40}   # placeholders" in edited
+    assert edited.count("\n") == SLA_TEXT.count("\n")
+    policy = parse_policy(yaml.safe_load(edited))
+    assert policy.clocks.first_touch.windows[2].business_hours == 6
+    with pytest.raises(KeyError):
+        pr.set_yaml_values(SLA_TEXT, {("targets", "nope"): 1})
+
+
+def test_read_threshold():
+    assert pr.find_threshold_path(SCORING_TEXT) == ("handoff", "threshold")
+    assert pr.read_threshold(SCORING_TEXT) == 50
+    assert pr.read_threshold("weights: {a: 1}\n") is None
+
+
+def apply_patch(tmp_path: Path, files: dict[str, str], diff: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "change.diff").write_text(diff, encoding="utf-8")
+    result = subprocess.run(["patch", "-p1", "--forward", "--batch", "-i", "change.diff"], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="the patch tool is not installed")
+def test_proposal_diffs_apply_and_validate(tmp_path):
+    data = sc.SlaData.of(**{**{f: getattr(sample_data(), f) for f in sc.SlaData.__dataclass_fields__},
+                            "score_history": backtest_data().score_history,
+                            "status_changes": pd.concat([sample_data().status_changes,
+                                                         backtest_data().status_changes])})
+    scoring = SCORING_TEXT.replace("threshold: 50", "threshold: 44")
+    found = pr.build_proposals(data, *Q1, Q1[1], POLICY, SLA_TEXT, scoring)
+    assert found.threshold.proposed == 47
+    assert set(found.diffs) == {"config/sla.yaml", "config/scoring.yaml"}
+    apply_patch(tmp_path, {"config/sla.yaml": SLA_TEXT, "config/scoring.yaml": scoring},
+                found.diffs["config/sla.yaml"] + found.diffs["config/scoring.yaml"])
+    patched = load_policy(tmp_path / "config" / "sla.yaml")
+    assert patched.targets.monthly_mqa_commitments == {1: 1, 2: 1, 3: 1}
+    assert pr.read_threshold((tmp_path / "config" / "scoring.yaml").read_text()) == 47
+    assert "# total points" in (tmp_path / "config" / "scoring.yaml").read_text()
+
+
+def test_missing_scoring_model_is_noted():
+    found = pr.build_proposals(sample_data(), *Q1, Q1[1], POLICY, SLA_TEXT, None)
+    assert any("assumed 50" in note for note in found.notes)
+    assert "config/scoring.yaml" not in found.diffs
+
+
+def test_diff_of_file_without_final_newline_applies(tmp_path):
+    old = "a: 1\nb: 2"
+    diff = pr.unified_diff(old, pr.set_yaml_values(old, {("b",): 3}), "x.yaml")
+    apply_patch(tmp_path, {"x.yaml": old}, diff)
+    assert (tmp_path / "x.yaml").read_text() == "a: 1\nb: 3"
