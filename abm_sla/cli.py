@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from abm_sla import settings
@@ -86,6 +85,23 @@ def export(
 
 
 @app.command()
+def report(
+    kind: Annotated[str, typer.Argument(help="weekly or quarterly")],
+    period: Annotated[str, typer.Option(help="2026-W14 (weekly), 2026-Q1 (quarterly), or 2026-03.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML, Markdown and CSV files.")],
+    db: DbOption = None,
+    policy: Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
+) -> None:
+    """Write the weekly SLA dashboard or the quarterly renegotiation report."""
+    from abm_sla.reporting import generate_report
+
+    paths = generate_report(settings.database_url(db), kind, period, out, policy_path=policy, scoring_path=model)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the sample CRM, warehouse, exports and reports.")] = Path(
         "abm-sla-demo"
@@ -96,34 +112,37 @@ def demo(
     """Make a sample CRM, run the whole pipeline daily over its quarter, export and summarize."""
     from abm_sla import demo as demo_module
 
-    settings.configure_prefect_defaults()
-    from flows.backfill import backfill
-
-    demo_module.run_demo(out, accounts, seed, backfill)
+    demo_module.run_demo(out, accounts, seed, _flows().run_steps)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, turning every failure into one line on stderr."""
     try:
         app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("error: aborted", err=True)
         return 130
-    except click.ClickException as error:
-        typer.echo(f"error: {error.format_message()}", err=True)
-        return error.exit_code
     except AbmSlaError as error:
         typer.echo(f"error: {error}", err=True)
         return 1
-    except Exception as error:
+    except Exception as error:  # the user gets one line; ABM_SLA_DEBUG=1 shows the trace
+        if _is_usage_error(error):
+            if type(error).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                typer.echo(f"error: {error.format_message()}", err=True)
+            return 2
         if os.environ.get("ABM_SLA_DEBUG"):
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         typer.echo(f"error: {type(error).__name__}: {message} (set ABM_SLA_DEBUG=1 for details)", err=True)
         return 1
     return 0
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """Click's usage errors (typer vendors click, so match by shape, not by class)."""
+    return callable(getattr(error, "format_message", None)) and hasattr(error, "exit_code")
 
 
 if __name__ == "__main__":

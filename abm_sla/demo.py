@@ -11,13 +11,16 @@ from rich.console import Console
 from rich.table import Table
 
 from abm_sla import exports, synthetic
+from abm_sla.reporting import generate_report
 from abm_sla.warehouse import Warehouse, schema
 
 DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
 DEMO_DAYS = 90
+DEMO_WEEK = "2026-W13"
+DEMO_QUARTER = "2026-Q1"
 
 
-def run_demo(out: Path, n_accounts: int, seed: int, backfill: Callable[..., list[dict]]) -> dict[str, Path]:
+def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., list[dict]]) -> dict[str, Path]:
     """Generate, run daily at 12:00 UTC over the quarter, export; returns the output paths."""
     console = Console()
     out = out.resolve()
@@ -27,15 +30,17 @@ def run_demo(out: Path, n_accounts: int, seed: int, backfill: Callable[..., list
     folder = synthetic.write_export_folder(crm, out / "crm-export", dirty=True)
     db_url = f"sqlite:///{out / 'abm-sla.db'}"
     console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")
-    first = DEMO_START + pd.Timedelta(hours=12)
-    last = DEMO_START + pd.Timedelta(days=DEMO_DAYS - 1, hours=12)
-    summaries = backfill(db_url=db_url, start=first.isoformat(), end=last.isoformat(), step_hours=24,
-                         source="files", path=str(folder))
+    as_ofs = pd.date_range(DEMO_START + pd.Timedelta(hours=12), periods=DEMO_DAYS, freq="D")
+    summaries = run_steps(db_url=db_url, as_ofs=[t.isoformat() for t in as_ofs], source="files", path=str(folder))
     store = Warehouse(db_url)
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     for kind in exports.EXPORTS:
         paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
         exports.export(store, kind, paths[f"{kind}.csv"])
+    for kind, period in (("weekly", DEMO_WEEK), ("quarterly", DEMO_QUARTER)):
+        written = generate_report(store, kind, period, out / "reports")
+        paths.update({f"{kind} report ({suffix})": path for suffix, path in written.items()
+                      if suffix in ("html", "markdown", "md")})
     print_extract(console, summaries[0].get("extract", {}).get("files", {}))
     print_tier_summary(console, store)
     paths_table = Table(title="Outputs")

@@ -79,3 +79,19 @@ def run_pipeline(
 ) -> dict:
     """One full run as of ``as_of``: extract, score, fire and route, SLA clocks and escalations."""
     return run_once(db_url, as_of, source, path, model_path, policy_path)
+
+
+@flow(name="abm-sla-run-steps")
+def run_steps(
+    db_url: str,
+    as_ofs: list[str],
+    source: str = "files",
+    path: str | None = None,
+    model_path: str | None = None,
+    policy_path: str | None = None,
+) -> list[dict]:
+    """Load the source once, then run score/fire/route/SLA as of each moment, in order (the demo's quarter)."""
+    return [
+        run_once(db_url, as_of, source, path, model_path, policy_path, extract=index == 0)
+        for index, as_of in enumerate(as_ofs)
+    ]

@@ -29,6 +29,7 @@ from abm_sla.warehouse import schema
 
 MIGRATIONS_INI = Path(__file__).with_name("alembic.ini")
 MAX_BIND_PARAMS = 30_000
+UPSERT_BATCH_ROWS = 5_000
 ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
 #: Tables whose rows carry ``updated_at``: a stored row is replaced only by a newer one.
 VERSIONED_KINDS = {"accounts", "contacts"}
@@ -109,7 +110,7 @@ class Warehouse:
         newer_only_on: str | None = None,
         update: bool = True,
     ) -> None:
-        """Insert rows or update them on their primary key, in batches.
+        """Insert rows or update them on their primary key: one compiled statement, executed in batches.
 
         ``newer_only_on`` names a timestamp column: a stored row is replaced only by a
         strictly later one. ``update=False`` keeps stored rows untouched.
@@ -117,24 +118,22 @@ class Warehouse:
         if not rows:
             return
         keys = [column.name for column in table.primary_key.columns]
-        columns = list(rows[0])
-        batch_size = max(1, MAX_BIND_PARAMS // max(1, len(columns)))
-        for start in range(0, len(rows), batch_size):
-            statement = self._insert(table).values(list(rows[start : start + batch_size]))
-            changing = [column for column in columns if column not in keys]
-            if not update or not changing:
-                statement = statement.on_conflict_do_nothing(index_elements=keys)
-            else:
-                where = None
-                if newer_only_on:
-                    stored, incoming = table.c[newer_only_on], statement.excluded[newer_only_on]
-                    where = sa.or_(stored.is_(None), incoming > stored)
-                statement = statement.on_conflict_do_update(
-                    index_elements=keys,
-                    set_={column: statement.excluded[column] for column in changing},
-                    where=where,
-                )
-            connection.execute(statement)
+        changing = [column for column in rows[0] if column not in keys]
+        statement = self._insert(table)
+        if not update or not changing:
+            statement = statement.on_conflict_do_nothing(index_elements=keys)
+        else:
+            where = None
+            if newer_only_on:
+                stored, incoming = table.c[newer_only_on], statement.excluded[newer_only_on]
+                where = sa.or_(stored.is_(None), incoming > stored)
+            statement = statement.on_conflict_do_update(
+                index_elements=keys,
+                set_={column: statement.excluded[column] for column in changing},
+                where=where,
+            )
+        for start in range(0, len(rows), UPSERT_BATCH_ROWS):
+            connection.execute(statement, list(rows[start : start + UPSERT_BATCH_ROWS]))
 
     def update_rows(self, connection: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
         """Set columns of existing rows, matched on the primary key (one executemany)."""
@@ -242,22 +241,27 @@ class Warehouse:
         selected = [table.c.source_id.label(id_column)] + [
             table.c[column] for column in frames.COLUMNS[kind][1:] if column in table.c
         ]
-        query = sa.select(*selected).where(table.c.deleted_at.is_(None))
+        where = [table.c.deleted_at.is_(None)]
         event_time = {"activities": "occurred_at", "intent_signals": "observed_at"}.get(kind)
         if event_time and since is not None:
-            query = query.where(table.c[event_time] > since)
+            where.append(table.c[event_time] > since)
         if event_time and until is not None:
-            query = query.where(table.c[event_time] <= until)
-        with self.engine.connect() as connection:
-            result = connection.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        return conform(kind, frame)
+            where.append(table.c[event_time] <= until)
+        return conform(kind, self._frame(selected, where))
 
     def read_table(self, table: sa.Table, where: Any = None, connection: Connection | None = None) -> pd.DataFrame:
         """A derived table as a frame, UTC timestamps parsed (inside ``connection``'s transaction if given)."""
-        query = sa.select(table)
-        if where is not None:
-            query = query.where(where)
+        return self._frame(list(table.columns), [] if where is None else [where], connection)
+
+    def _frame(self, columns: list, where: list, connection: Connection | None = None) -> pd.DataFrame:
+        """Selected columns as a DataFrame; timestamps parsed vectorized (SQLite hands them over as text)."""
+        stamps = [column.name for column in columns if isinstance(column.type, schema.UtcDateTime)]
+        if self.dialect == "sqlite":
+            columns = [
+                sa.type_coerce(column, sa.String).label(column.name) if column.name in stamps else column
+                for column in columns
+            ]
+        query = sa.select(*columns).where(*where)
         if connection is None:
             with self.engine.connect() as own:
                 result = own.execute(query)
@@ -265,11 +269,8 @@ class Warehouse:
         else:
             result = connection.execute(query)
             frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        for column in table.columns:
-            if isinstance(column.type, schema.UtcDateTime):
-                frame[column.name] = pd.to_datetime(frame[column.name], utc=True).astype(
-                    "datetime64[ns, UTC]"
-                )
+        for name in stamps:
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
         return frame
 
     def lock_stage(self, connection: Connection, name: str) -> None:

@@ -74,7 +74,7 @@ def test_run_then_export_scores(small_export: Path, tmp_path: Path, prefect_harn
         (["run", "--path", "{missing}", "--as-of", "2026-03-03"], "does not exist"),
         (["run", "--path", "{folder}", "--as-of", "2026-03-03", "--db", "postgresql+psycopg://u:pw@127.0.0.1:1/x"],
          "cannot reach the database"),
-        (["run", "--path", "{folder}", "--as-of", "2026-03-03", "--model", "{bad_model}"], "engagement"),
+        (["run", "--path", "{folder}", "--as-of", "2026-03-03", "--model", "{bad_model}"], "categories.engagement.cap"),
         (["run", "--source", "dynamics", "--path", "{folder}", "--as-of", "2026-03-03"], "unknown source"),
         (["run", "--as-of"], "requires an argument"),
         (["export", "leads", "--out", "x.csv"], "unknown export"),
@@ -82,11 +82,12 @@ def test_run_then_export_scores(small_export: Path, tmp_path: Path, prefect_harn
 )
 def test_bad_input_is_one_line_and_a_failure(args, expected, small_export: Path, tmp_path: Path, capsys) -> None:
     bad_model = tmp_path / "bad.yaml"
-    bad_model.write_text("version: x\ncategories:\n  engagement:\n    cap: lots\n")
+    default_model = Path(__file__).parents[2] / "config" / "scoring.yaml"
+    bad_model.write_text(default_model.read_text().replace("cap: 30", "cap: lots", 1))
     values = {"folder": str(small_export), "missing": str(tmp_path / "nope"), "bad_model": str(bad_model)}
     argv = [arg.format(**values) for arg in args]
     if "--db" not in argv and argv[0] == "run":
-        argv += ["--db", f"sqlite:///{tmp_path / 'w.db'}"]
+        argv[1:1] = ["--db", f"sqlite:///{tmp_path / 'w.db'}"]
     assert main(argv) != 0
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
