@@ -22,6 +22,8 @@ from abm_sla.warehouse import Warehouse, schema
 from abm_sla.warehouse.store import records
 
 ROUND_ROBIN_KEY = "round_robin:last_assigned"
+#: An MQA whose clocks are all decided and whose trigger is older than this is not re-evaluated.
+SETTLED_AFTER = pd.Timedelta(days=45)
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,24 @@ def fire_and_route(
     return rows
 
 
+def unsettled(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """MQAs whose clocks can still change: recent ones, and any with a pending or no clock yet.
+
+    Clocks of an MQA older than ``SETTLED_AFTER`` with every clock decided keep
+    their last evaluation, so a run's cost does not grow with the warehouse's age.
+    """
+    decided = clocks[clocks["status"] != "pending"].groupby(["account_id", "trigger_at"]).size()
+    fully_decided = decided[decided == len(sla.CLOCKS)].index
+    keys = pd.MultiIndex.from_frame(mqas[["account_id", "trigger_at"]])
+    settled = keys.isin(fully_decided) & (mqas["trigger_at"] <= as_of - SETTLED_AFTER).to_numpy()
+    return mqas[~settled].reset_index(drop=True)
+
+
 def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -> dict:
-    """Evaluate every clock and escalation of the MQAs fired by ``as_of``; update clocks in place."""
+    """Evaluate the clocks and escalations of the unsettled MQAs fired by ``as_of``; update clocks in place."""
     mqas = warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime())
+    stored_clocks = warehouse.read_table(schema.sla_clocks)
+    mqas = unsettled(mqas, stored_clocks, as_of)
     if mqas.empty:
         return {"clocks": 0, "escalations": 0}
     status_changes = read_status_changes(warehouse, as_of)

@@ -57,10 +57,11 @@ def run_once(
     store.start_run(run_id, "run", as_of_ts.to_pydatetime(), utc_now())
     summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
     try:
-        if extract:
-            summary["extract"] = crm_sync(db_url, source, path, run_id)
-        summary.update(score_and_route(db_url, as_of_ts.isoformat(), model_path, policy_path, run_id))
-        summary["sla"] = sla_monitor(db_url, as_of_ts.isoformat(), policy_path)
+        if extract and source == "files":
+            summary["extract"] = {"files": extract_files(db_url, path, run_id)}
+        summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, run_id)
+        summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id)
+        summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path)
     except Exception:
         store.finish_run(run_id, "failed", utc_now(), summary, None)
         raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,26 +42,24 @@ def _redacted(url: str) -> str:
         return "<unparsable database URL>"
 
 
-def _plain(value: Any) -> Any:
-    """A DataFrame cell as a value the database driver takes (None for missing)."""
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _column_values(values: pd.Series) -> list[Any]:
+    """One column as driver-ready Python objects: datetimes, ints, floats, bools, str; None for missing."""
+    missing = values.isna().to_numpy()
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        naive = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").tolist()
+        out = [None if moment is None else moment.replace(tzinfo=dt.UTC) for moment in naive]
+    elif values.dtype == object:
+        out = [value.item() if isinstance(value, np.generic) else value for value in values]
+    else:
+        out = values.to_numpy(dtype=object).tolist()
+    return [None if gone else value for value, gone in zip(out, missing, strict=True)]
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """DataFrame rows as driver-ready dicts."""
+    """DataFrame rows as driver-ready dicts, converted column by column."""
     columns = list(frame.columns)
-    return [
-        {column: _plain(value) for column, value in zip(columns, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
-    ]
+    values = [_column_values(frame[column]) for column in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)] if columns else []
 
 
 def payload_hash(payload: dict) -> str:
