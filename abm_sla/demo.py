@@ -89,7 +89,7 @@ def print_tier_summary(console: Console, store: Warehouse) -> None:
     table = Table(title="SLA by tier over the quarter")
     for column in ("tier", "MQAs fired", "first touch met %", "clocks missed", "escalations open"):
         table.add_column(column, justify="right")
-    for tier, row in summary.iterrows():
-        table.add_row(f"Tier {tier}", str(row["mqas_fired"]), f"{row['first_touch_met_pct']:.1f}",
-                      str(row["clocks_missed"]), str(row["escalations_open"]))
+    for row in summary.reset_index(names="tier").itertuples(index=False):
+        table.add_row(f"Tier {row.tier}", str(row.mqas_fired), f"{row.first_touch_met_pct:.1f}",
+                      str(row.clocks_missed), str(row.escalations_open))
     console.print(table)

@@ -153,30 +153,32 @@ def unsettled(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -> 
 
 
 def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -> dict:
-    """Evaluate the clocks and escalations of the unsettled MQAs fired by ``as_of``; update clocks in place."""
-    mqas = warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime())
-    stored_clocks = warehouse.read_table(schema.sla_clocks)
-    mqas = unsettled(mqas, stored_clocks, as_of)
-    if mqas.empty:
-        return {"clocks": 0, "escalations": 0}
+    """Record episode ends, then evaluate the clocks and escalations of the unsettled MQAs; clocks update in place."""
+    fired = warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime())
+    if fired.empty:
+        return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0}
     status_changes = read_status_changes(warehouse, as_of)
-    since = (mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime()
-    activities = warehouse.read_kind("activities", since=since, until=as_of.to_pydatetime())
+    ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
+    newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
+    mqas = unsettled(fired.assign(ended_at=ended_at), warehouse.read_table(schema.sla_clocks), as_of)
+    activities = warehouse.read_kind(
+        "activities", since=(mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime(),
+        until=as_of.to_pydatetime(),
+    ) if len(mqas) else frames.empty("activities")
     users = warehouse.read_kind("users")
-    mqas["ended_at"] = handoff.episode_ends(mqas, status_changes, as_of, tuple(policy.end_statuses))
     clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of)
     escalations = sla.evaluate_escalations(clocks, mqas, activities, users, policy, as_of)
-    clock_rows = clocks.assign(as_of=as_of)
-    clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clock_rows.columns]
+    clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
     escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
     with warehouse.engine.begin() as connection:
-        warehouse.upsert(connection, schema.sla_clocks, records(clock_rows[clock_columns]))
+        warehouse.upsert(connection, schema.sla_clocks, records(clocks.assign(as_of=as_of)[[*clock_columns, "as_of"]]))
         warehouse.upsert(connection, schema.escalations, records(escalations[escalation_columns]), update=False)
-        warehouse.update_rows(connection, schema.mqas, records(mqas[["account_id", "trigger_at", "ended_at"]]))
+        warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
     return {
         "clocks": len(clocks),
         "clocks_missed": int((clocks["status"] == "missed").sum()),
         "escalations": len(escalations),
+        "episodes_ended": len(newly_ended),
     }
 
 

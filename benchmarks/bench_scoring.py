@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import peak_rss_mib, timed  # noqa: E402
+from _measure import peak_rss_mib, timed
 
-from abm_sla.model import load_model  # noqa: E402
-from abm_sla.scoring import score_accounts  # noqa: E402
-from abm_sla.synthetic import generate_crm  # noqa: E402
+from abm_sla.model import load_model
+from abm_sla.scoring import score_accounts
+from abm_sla.synthetic import generate_crm
 
 
 def main() -> None:
