@@ -72,10 +72,11 @@ def tier_summary(store: Warehouse) -> pd.DataFrame:
     met = (decided["status"] == "met").groupby(decided["tier"]).mean()
     met_pct = met.mul(100).round(1).rename("first_touch_met_pct")
     missed = clocks[clocks["status"] == "missed"].groupby("tier").size().rename("clocks_missed")
-    open_escalations = (
-        escalations.merge(mqas[["account_id", "trigger_at", "tier", "ended_at"]], on=["account_id", "trigger_at"])
-        .loc[lambda frame: frame["ended_at"].isna()]
-        .drop_duplicates(["account_id", "trigger_at", "level"])
+    untouched = first_touch.loc[first_touch["met_at"].isna(), ["account_id", "trigger_at"]]
+    open_escalations = (  # escalated MQAs still waiting for their first touch, episode not ended
+        escalations[["account_id", "trigger_at"]].drop_duplicates()
+        .merge(untouched, on=["account_id", "trigger_at"])
+        .merge(mqas.loc[mqas["ended_at"].isna(), ["account_id", "trigger_at", "tier"]], on=["account_id", "trigger_at"])
         .groupby("tier")
         .size()
         .rename("escalations_open")

@@ -1,35 +1,120 @@
-"""Backfill: the pipeline at each step between start and end, in order (as_of = each step)."""
+"""Backfill: the pipeline as of each step between start and end, in order, resumable.
+
+Each finished step is recorded in the warehouse run log (``runs``, kind ``backfill-step``,
+run id ``backfill-<key>-<epoch>``), where the key fingerprints the parameters and the model
+and policy files. Re-running a failed backfill with the same parameters skips those steps.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import pandas as pd
-from prefect import flow
+import sqlalchemy as sa
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 
-from abm_sla.stages import parse_as_of
-from flows.pipeline import run_once
+from abm_sla.model import load_model
+from abm_sla.policy import load_policy
+from abm_sla.warehouse import Warehouse, schema
+from deployments.parameters import BackfillParameters, database_url_env, resolve_database_url, validated
+from flows.pipeline import crm_sync, run_once
+from tasks.common import utc_now, warehouse
+
+STEP_KIND = "backfill-step"
 
 
-def steps(start: str, end: str, step_hours: float) -> list[pd.Timestamp]:
-    """Every ``as of`` from start to end inclusive, ``step_hours`` apart."""
-    first, last = parse_as_of(start), parse_as_of(end)
-    return list(pd.date_range(first, last, freq=pd.Timedelta(hours=step_hours)))
+def backfill_key(params: BackfillParameters) -> str:
+    """A fingerprint of what a backfill computes: same key, same steps, so a re-run can resume."""
+    fields = params.model_dump(mode="json", include={"start", "end", "step_hours", "source", "path"})
+    for name in ("model_path", "policy_path"):
+        path = getattr(params, name)
+        fields[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def step_run_id(key: str, as_of: pd.Timestamp) -> str:
+    return f"backfill-{key}-{int(as_of.timestamp())}"
+
+
+def completed_steps(store: Warehouse, key: str) -> set[pd.Timestamp]:
+    """The as-of moments this backfill already finished."""
+    runs = schema.runs
+    query = sa.select(runs.c.as_of).where(
+        runs.c.kind == STEP_KIND, runs.c.status == "completed", runs.c.run_id.like(f"backfill-{key}-%")
+    )
+    with store.engine.connect() as connection:
+        return {pd.Timestamp(value) for value in connection.execute(query).scalars()}
+
+
+def mark_step_done(store: Warehouse, key: str, as_of: pd.Timestamp, summary: dict) -> None:
+    """Record a finished step (after its pipeline run committed)."""
+    now = utc_now()
+    row = {
+        "run_id": step_run_id(key, as_of), "kind": STEP_KIND, "as_of": as_of.to_pydatetime(),
+        "started_at": now, "finished_at": now, "status": "completed",
+        "model_version": summary.get("scoring", {}).get("model_version"),
+        "summary": {"backfill_key": key, "pipeline_run_id": summary.get("run_id"),
+                    "mqas_fired": summary.get("handoff", {}).get("mqas_fired", 0)},
+    }
+    with store.engine.begin() as connection:
+        store.upsert(connection, schema.runs, [row])
 
 
 @flow(name="backfill")
-def backfill(
-    db_url: str,
-    start: str,
-    end: str,
-    step_hours: float = 24,
-    source: str = "files",
-    path: str | None = None,
-    model_path: str | None = None,
-    policy_path: str | None = None,
-) -> list[dict]:
-    """Load the source once, then run score/fire/route/SLA as of each step."""
-    summaries = []
-    for index, as_of in enumerate(steps(start, end, step_hours)):
-        summaries.append(
-            run_once(db_url, as_of.isoformat(), source, path, model_path, policy_path, extract=index == 0)
-        )
+def backfill(params: BackfillParameters) -> list[dict]:
+    """Load the source once, then score, fire, route and measure the SLA as of each step, in order."""
+    params = validated(BackfillParameters, params)
+    load_model(params.model_path)  # a bad model or policy file fails before any work
+    load_policy(params.policy_path)
+    db_url = resolve_database_url(params.database_secret)
+    store = warehouse(db_url)
+    key = backfill_key(params)
+    steps = params.steps()
+    done = completed_steps(store, key)
+    todo = [as_of for as_of in steps if as_of not in done]
+    logger = get_run_logger()
+    logger.info("backfill %s: %d steps, %d already done, %d to run", key, len(steps), len(steps) - len(todo),
+                len(todo))
+    if params.dry_run:
+        _plan_artifact(key, steps, done, dry_run=True)
+        return [{"as_of": as_of.isoformat(), "status": "done" if as_of in done else "to run"} for as_of in steps]
+    progress_id = create_progress_artifact(
+        progress=_percent(len(steps) - len(todo), len(steps)), key=f"backfill-{key}",
+        description=f"Backfill {steps[0].isoformat()} → {steps[-1].isoformat()}, every {params.step_hours:g} h",
+    )
+    summaries: list[dict] = []
+    extract = crm_sync(db_url, params.source, params.path) if params.path else None
+    for number, as_of in enumerate(todo, start=1):
+        summary = run_once(db_url, as_of.isoformat(), params.source, params.path, params.model_path,
+                           params.policy_path, extract=False)
+        mark_step_done(store, key, as_of, summary)
+        summaries.append(summary)
+        update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))
+    if summaries and extract is not None:
+        summaries[0] = {"extract": extract, **summaries[0]}
+    _plan_artifact(key, steps, done, dry_run=False, fired=sum(s["handoff"]["mqas_fired"] for s in summaries))
     return summaries
+
+
+def run_backfill(db_url: str, **fields) -> list[dict]:
+    """In-process backfill on ``db_url`` (CLI, demo): ``fields`` are BackfillParameters fields."""
+    with database_url_env(db_url):
+        return backfill(validated(BackfillParameters, fields))
+
+
+def _percent(done: int, total: int) -> float:
+    return round(100.0 * done / total, 1) if total else 100.0
+
+
+def _plan_artifact(key: str, steps: list[pd.Timestamp], done: set[pd.Timestamp], dry_run: bool,
+                   fired: int = 0) -> None:
+    skipped = sum(as_of in done for as_of in steps)
+    title = "Backfill plan (dry run: nothing written)" if dry_run else "Backfill finished"
+    lines = [f"# {title}", "", f"- key: `{key}`", f"- steps: {len(steps)} ({steps[0].isoformat()} → "
+             f"{steps[-1].isoformat()})", f"- already done before this run (skipped): {skipped}"]
+    lines.append(f"- would run: {len(steps) - skipped}" if dry_run else
+                 f"- ran now: {len(steps) - skipped}, MQAs fired: {fired}")
+    create_markdown_artifact("\n".join(lines), key=f"backfill-{key}-summary", description=title)
