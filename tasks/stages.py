@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from abm_sla import stages
+from abm_sla.model import load_model
+from abm_sla.policy import load_policy
 from tasks.common import utc_now, warehouse
 
 

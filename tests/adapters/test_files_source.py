@@ -186,7 +186,7 @@ def test_references_to_accounts_already_stored_are_valid(export: Path, tmp_path:
 def test_folder_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="does not exist"):
         ExportFolder(tmp_path / "missing")
-    with pytest.raises(SourceError, match="no accounts.csv"):
+    with pytest.raises(SourceError, match=r"no accounts\.csv"):
         ExportFolder(tmp_path)
     write(tmp_path, "accounts.csv", "id,title\nA1,x\n")
     with pytest.raises(SourceError, match="lacks the required column name"):

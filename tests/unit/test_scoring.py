@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -301,7 +302,7 @@ MARKETING = set(ENGAGEMENT)
 
 def naive_is_decision_maker(title: str | None) -> bool:
     words = re.findall(r"\w+", (title or "").upper())
-    pairs = set(zip(words, words[1:], strict=False))
+    pairs = set(pairwise(words))
     return bool(DM_WORDS & set(words)) or any(p in pairs for p in DM_PHRASES)
 
 
