@@ -115,6 +115,15 @@ def demo(
     demo_module.run_demo(out, accounts, seed, _flows().run_steps)
 
 
+@app.command()
+def serve() -> None:
+    """Serve every deployment of prefect.yaml from this process (single-machine installs, no worker)."""
+    settings.configure_prefect_defaults()
+    from deployments.serve import serve_all
+
+    serve_all()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, turning every failure into one line on stderr."""
     try:

@@ -83,7 +83,7 @@ def episode_ends(
         left_on="trigger_at", right_on="ended_at", by="account_id", direction="forward",
     )
     result = pd.Series(pd.NaT, index=mqas.index, dtype="datetime64[ns, UTC]", name="ended_at")
-    result.iloc[matched["row"].to_numpy()] = matched["ended_at"].to_numpy()
+    result.iloc[matched["row"].to_numpy()] = matched["ended_at"].array
     return result
 
 
@@ -121,7 +121,7 @@ def _chain(
 ) -> pd.DataFrame:
     """Fire episodes round by round; ``prior`` gives per account ``after`` (NaT: none) and ``blocked``."""
     state = passing.merge(prior, on="account_id", how="left")
-    state = state[~state["blocked"].fillna(False).astype(bool)].drop(columns="blocked")
+    state = state[~state["blocked"].eq(True)].drop(columns="blocked")
     state = state.sort_values(["account_id", "at"])
     fired = []
     while not state.empty:

@@ -7,28 +7,39 @@ import uuid
 from prefect import flow
 
 from abm_sla.stages import parse_as_of
+from deployments.parameters import resolve_database_url
 from tasks.common import utc_now, warehouse
+from tasks.observe import publish_run_report, timed
 from tasks.stages import evaluate_sla, extract_files, fire_and_route, score_accounts
 
 
 @flow(name="crm-sync")
-def crm_sync(db_url: str, source: str = "files", path: str | None = None, run_id: str | None = None) -> dict:
-    """Bring CRM changes into the warehouse."""
+def crm_sync(
+    db_url: str | None = None,
+    source: str = "files",
+    path: str | None = None,
+    run_id: str | None = None,
+    database_secret: str | None = None,
+) -> dict:
+    """Bring CRM changes into the warehouse (db_url empty: ABM_SLA_DATABASE_URL or the Secret block)."""
+    db_url = db_url or resolve_database_url(database_secret)
     run_id = run_id or uuid.uuid4().hex
     return {"files": extract_files(db_url, path, run_id)} if source == "files" else {}
 
 
 @flow(name="score-and-route")
 def score_and_route(
-    db_url: str,
-    as_of: str,
+    db_url: str | None = None,
+    as_of: str | None = None,
     model_path: str | None = None,
     policy_path: str | None = None,
     run_id: str | None = None,
+    database_secret: str | None = None,
 ) -> dict:
-    """Score every account, fire the hand-offs and route the new MQAs, as of ``as_of``."""
+    """Score every account, fire the hand-offs and route the new MQAs, as of ``as_of`` (empty = now)."""
+    db_url = db_url or resolve_database_url(database_secret)
     run_id = run_id or uuid.uuid4().hex
-    as_of_ts = parse_as_of(as_of)
+    as_of_ts = parse_as_of(as_of or utc_now())
     return {
         "scoring": score_accounts(db_url, as_of_ts, model_path, run_id),
         "handoff": fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id),
@@ -36,9 +47,15 @@ def score_and_route(
 
 
 @flow(name="sla-monitor")
-def sla_monitor(db_url: str, as_of: str, policy_path: str | None = None) -> dict:
-    """Evaluate every SLA clock and open the escalations due by ``as_of``."""
-    return evaluate_sla(db_url, parse_as_of(as_of), policy_path)
+def sla_monitor(
+    db_url: str | None = None,
+    as_of: str | None = None,
+    policy_path: str | None = None,
+    database_secret: str | None = None,
+) -> dict:
+    """Evaluate every SLA clock and open the escalations due by ``as_of`` (empty = now)."""
+    db_url = db_url or resolve_database_url(database_secret)
+    return evaluate_sla(db_url, parse_as_of(as_of or utc_now()), policy_path)
 
 
 def run_once(
@@ -58,28 +75,35 @@ def run_once(
     summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
     try:
         if extract and source == "files":
-            summary["extract"] = {"files": extract_files(db_url, path, run_id)}
-        summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, run_id)
-        summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id)
-        summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path)
+            with timed(summary, "extract"):
+                summary["extract"] = {"files": extract_files(db_url, path, run_id)}
+        with timed(summary, "score"):
+            summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, run_id)
+        with timed(summary, "fire-and-route"):
+            summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id)
+        with timed(summary, "evaluate-sla"):
+            summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path)
     except Exception:
         store.finish_run(run_id, "failed", utc_now(), summary, None)
         raise
     store.finish_run(run_id, "completed", utc_now(), summary, summary["scoring"]["model_version"])
+    publish_run_report(summary)
     return summary
 
 
 @flow(name="abm-sla-run")
 def run_pipeline(
-    db_url: str,
-    as_of: str,
+    db_url: str | None = None,
+    as_of: str | None = None,
     source: str = "files",
     path: str | None = None,
     model_path: str | None = None,
     policy_path: str | None = None,
+    database_secret: str | None = None,
 ) -> dict:
-    """One full run as of ``as_of``: extract, score, fire and route, SLA clocks and escalations."""
-    return run_once(db_url, as_of, source, path, model_path, policy_path)
+    """One full run as of ``as_of`` (empty = now): extract, score, fire and route, SLA clocks and escalations."""
+    db_url = db_url or resolve_database_url(database_secret)
+    return run_once(db_url, as_of or utc_now().isoformat(), source, path, model_path, policy_path)
 
 
 @flow(name="abm-sla-run-steps")

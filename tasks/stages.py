@@ -10,6 +10,7 @@ from abm_sla import stages
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from tasks.common import utc_now, warehouse
+from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage_slot
 
 
 @task(name="extract-files", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -37,9 +38,11 @@ def fire_and_route(
     db_url: str, as_of: pd.Timestamp, model_path: str | None, policy_path: str | None, run_id: str
 ) -> dict:
     """Fire the MQAs whose hand-off passed by ``as_of`` (exactly once) and route them to owners."""
-    fired = stages.fire_and_route(
-        warehouse(db_url), as_of, load_model(model_path), load_policy(policy_path), run_id
-    )
+    with stage_slot("fire-and-route"):
+        fired = stages.fire_and_route(
+            warehouse(db_url), as_of, load_model(model_path), load_policy(policy_path), run_id
+        )
+    emit_mqas_fired(fired)
     get_run_logger().info("fired and routed %d MQAs as of %s", len(fired), as_of)
     by_tier = fired["tier"].value_counts().sort_index() if len(fired) else pd.Series(dtype=int)
     return {"mqas_fired": len(fired), "by_tier": {str(tier): int(n) for tier, n in by_tier.items()}}
@@ -48,6 +51,10 @@ def fire_and_route(
 @task(name="evaluate-sla", cache_policy=NO_CACHE)
 def evaluate_sla(db_url: str, as_of: pd.Timestamp, policy_path: str | None) -> dict:
     """Evaluate every SLA clock and escalation as of ``as_of``."""
-    summary = stages.evaluate_sla(warehouse(db_url), as_of, load_policy(policy_path))
+    store = warehouse(db_url)
+    before = sla_snapshot(store)
+    with stage_slot("evaluate-sla"):
+        summary = stages.evaluate_sla(store, as_of, load_policy(policy_path))
+    summary.update(emit_sla_changes(store, before))
     get_run_logger().info("SLA as of %s: %s", as_of, summary)
     return summary

@@ -28,29 +28,57 @@ def frame(kind: str, rows: list[dict]) -> pd.DataFrame:
     return out
 
 
-def account(account_id: str = "a", employees: float | None = 1000, industry: str | None = "Software",
-            country: str | None = "US", **extra: object) -> dict:
-    return {"account_id": account_id, "name": account_id, "employees": employees, "industry": industry,
-            "country": country, **extra}
+def account(
+    account_id: str = "a",
+    employees: float | None = 1000,
+    industry: str | None = "Software",
+    country: str | None = "US",
+    **extra: object,
+) -> dict:
+    return {
+        "account_id": account_id,
+        "name": account_id,
+        "employees": employees,
+        "industry": industry,
+        "country": country,
+        **extra,
+    }
 
 
 def contact(contact_id: str, account_id: str = "a", title: str | None = "VP Marketing") -> dict:
     return {"contact_id": contact_id, "account_id": account_id, "title": title}
 
 
-def activity(type_: str, at: pd.Timestamp, account_id: str = "a", contact_id: str | None = None,
-             url: str | None = None) -> dict:
-    return {"activity_id": f"act{next(_ids)}", "account_id": account_id, "type": type_, "occurred_at": at,
-            "contact_id": contact_id, "url": url}
+def activity(
+    type_: str, at: pd.Timestamp, account_id: str = "a", contact_id: str | None = None, url: str | None = None
+) -> dict:
+    return {
+        "activity_id": f"act{next(_ids)}",
+        "account_id": account_id,
+        "type": type_,
+        "occurred_at": at,
+        "contact_id": contact_id,
+        "url": url,
+    }
 
 
 def intent(topic: str, score: float, at: pd.Timestamp, account_id: str = "a") -> dict:
-    return {"intent_id": f"int{next(_ids)}", "account_id": account_id, "topic": topic, "score": score,
-            "observed_at": at}
+    return {
+        "intent_id": f"int{next(_ids)}",
+        "account_id": account_id,
+        "topic": topic,
+        "score": score,
+        "observed_at": at,
+    }
 
 
 def status(status_: str, at: pd.Timestamp, account_id: str = "a") -> dict:
-    return {"status_change_id": f"st{next(_ids)}", "account_id": account_id, "status": status_, "changed_at": at}
+    return {
+        "status_change_id": f"st{next(_ids)}",
+        "account_id": account_id,
+        "status": status_,
+        "changed_at": at,
+    }
 
 
 @dataclass
@@ -64,8 +92,12 @@ class Crm:
     status_changes: list[dict] = field(default_factory=list)
 
     def signals(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        return (frame("accounts", self.accounts), frame("contacts", self.contacts),
-                frame("activities", self.activities), frame("intent_signals", self.intent))
+        return (
+            frame("accounts", self.accounts),
+            frame("contacts", self.contacts),
+            frame("activities", self.activities),
+            frame("intent_signals", self.intent),
+        )
 
     def changes(self) -> pd.DataFrame:
         return frame("status_changes", self.status_changes)

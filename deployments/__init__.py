@@ -1,0 +1,1 @@
+"""Rev-ops operations: deployment parameters, prefect.yaml schedules served from one process."""

@@ -1,0 +1,295 @@
+"""Typed parameters of the rev-ops deployments: one pydantic model per flow, rendered as a form in the Prefect UI.
+
+Every model is validated before a flow does any work; a bad value fails the run with one
+sentence a rev-ops user can act on. The warehouse URL is never a parameter: it comes from
+``ABM_SLA_DATABASE_URL`` on the worker, or from a Prefect Secret block named in ``database_secret``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from abm_sla import settings
+from abm_sla.errors import AbmSlaError, ConfigError
+
+SOURCES = ("files",)
+M = TypeVar("M", bound=BaseModel)
+Source = Literal["files"]
+
+_DB_SECRET = Field(
+    default=None,
+    title="Database secret block",
+    description="Name of a Prefect Secret block that holds the warehouse URL. "
+    "Leave empty to use ABM_SLA_DATABASE_URL on the worker.",
+)
+_MODEL_PATH = Field(
+    default=None,
+    title="Scoring model file",
+    description="YAML scoring model on the worker (e.g. config/presets/signal-based.yaml). "
+    "Empty = config/scoring.yaml.",
+)
+_POLICY_PATH = Field(
+    default=None,
+    title="SLA policy file",
+    description="YAML SLA policy on the worker (e.g. config/presets/basic.yaml). Empty = config/sla.yaml.",
+)
+
+
+class InvalidParameters(AbmSlaError):
+    """A deployment was started with parameters that cannot work; the message says which and why."""
+
+
+class FlowParameters(BaseModel):
+    """Fields every rev-ops flow shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database_secret: str | None = _DB_SECRET
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """An emptied UI field arrives as ``""``: treat it as not given."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+def _utc(value: object, name: str) -> dt.datetime:
+    """An ISO 8601 text or datetime as an aware UTC datetime (no offset = UTC)."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise ValueError(f"{name} {value!r} is not a date/time like 2026-03-31T12:00:00Z")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.to_pydatetime()
+
+
+def _existing_file(path: str | None, what: str) -> str | None:
+    if path is not None and not Path(path).is_file():
+        raise ValueError(f"{what} {path} does not exist on the worker (paths are relative to {Path.cwd()})")
+    return path
+
+
+class BackfillParameters(FlowParameters):
+    """Run the pipeline as of every step from start to end, in order; a re-run resumes where it failed."""
+
+    start: dt.datetime = Field(
+        title="First as-of", description="The first moment to compute for, ISO 8601 (no offset = UTC)."
+    )
+    end: dt.datetime = Field(
+        title="Last as-of", description="The last moment to compute for (inclusive), ISO 8601 (no offset = UTC)."
+    )
+    step_hours: float = Field(
+        default=24, title="Step (hours)", description="Hours between two as-of moments: 24 = daily, 1 = hourly."
+    )
+    source: Source = Field(default="files", title="CRM source", description="Where the CRM data comes from.")
+    path: str | None = Field(
+        default=None,
+        title="CRM export folder",
+        description="Folder with accounts.csv etc., loaded once before the first step. "
+        "Empty = use the CRM data already in the warehouse.",
+    )
+    model_path: str | None = _MODEL_PATH
+    policy_path: str | None = _POLICY_PATH
+    dry_run: bool = Field(
+        default=False,
+        title="Dry run",
+        description="Only list the steps that would run (and those already done); write nothing.",
+    )
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _known_source(cls, value: object) -> object:
+        if value not in SOURCES:
+            raise ValueError(f"unknown source {value!r}: this version reads {', '.join(SOURCES)}")
+        return value
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _timestamp(cls, value: object, info) -> dt.datetime:
+        return _utc(value, info.field_name)
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "scoring model file")
+
+    @field_validator("policy_path")
+    @classmethod
+    def _policy_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "SLA policy file")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BackfillParameters:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) is before start ({self.start.isoformat()})")
+        if not self.step_hours > 0:
+            raise ValueError(f"step_hours must be more than 0 (24 = daily), got {self.step_hours:g}")
+        if self.source == "files" and self.path is not None:
+            check_export_folder(self.path)
+        return self
+
+    def steps(self) -> list[pd.Timestamp]:
+        """Every as-of from start to end inclusive, ``step_hours`` apart."""
+        step = pd.Timedelta(hours=self.step_hours)
+        return list(pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=step))
+
+
+class RecalculateParameters(FlowParameters):
+    """Re-score accounts with a scoring model as of a moment; a dry run only reports what would change."""
+
+    accounts: list[str] = Field(
+        default_factory=list,
+        title="Accounts",
+        description="CRM account ids to re-score. Leave empty to re-score every account.",
+    )
+    model_path: str | None = _MODEL_PATH
+    baseline_model_path: str | None = Field(
+        default=None,
+        title="Compare with model file",
+        description="The model the diff compares against. Empty = config/scoring.yaml (the live model).",
+    )
+    policy_path: str | None = _POLICY_PATH
+    as_of: dt.datetime | None = Field(
+        default=None, title="As of", description="The moment to score for, ISO 8601 (no offset = UTC). Empty = now."
+    )
+    dry_run: bool = Field(
+        default=True,
+        title="Dry run",
+        description="On: only report the differences (table + CSV), write nothing. "
+        "Off: store the new scores under the model's version.",
+    )
+    out_dir: str = Field(
+        default="whatif", title="Output folder", description="Folder on the worker for the diff CSV."
+    )
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _timestamp(cls, value: object) -> dt.datetime | None:
+        return None if value is None else _utc(value, "as_of")
+
+    @field_validator("model_path", "baseline_model_path")
+    @classmethod
+    def _model_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "scoring model file")
+
+    @field_validator("policy_path")
+    @classmethod
+    def _policy_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "SLA policy file")
+
+    @field_validator("accounts")
+    @classmethod
+    def _clean_ids(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(value.strip() for value in values if value.strip()))
+
+    def as_of_or_now(self) -> pd.Timestamp:
+        return pd.Timestamp(self.as_of) if self.as_of else pd.Timestamp.now(tz="UTC")
+
+
+class ReportParameters(FlowParameters):
+    """Write the weekly SLA dashboard or the quarterly renegotiation report."""
+
+    period: str | None = Field(
+        default=None,
+        title="Period",
+        description="2026-W14 (week), 2026-Q1 (quarter) or 2026-03 (month). "
+        "Empty = the last full week (weekly) or quarter (quarterly).",
+    )
+    out_dir: str = Field(default="reports", title="Output folder", description="Folder on the worker for the files.")
+    policy_path: str | None = _POLICY_PATH
+    model_path: str | None = _MODEL_PATH
+    only_on_first_business_day: bool = Field(
+        default=False,
+        title="Only on the first business day",
+        description="Skip unless today is the quarter's first business day (set by the schedule).",
+    )
+    holiday_country: str = Field(
+        default="US", title="Holiday calendar", description="ISO country code whose holidays are not business days."
+    )
+    calendar_time_zone: str = Field(
+        default="UTC", title="Time zone", description="IANA time zone that decides what 'today' is (e.g. UTC)."
+    )
+
+    @field_validator("calendar_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
+        return value
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "scoring model file")
+
+    @field_validator("policy_path")
+    @classmethod
+    def _policy_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "SLA policy file")
+
+
+def check_export_folder(path: str) -> None:
+    """An export folder the files source can read: a folder with accounts.csv."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(f"CRM export folder {path} does not exist on the worker")
+    if not (folder / "accounts.csv").is_file():
+        raise ValueError(f"CRM export folder {path} has no accounts.csv (the one required file)")
+
+
+def validated(model: type[M], value: M | dict) -> M:
+    """``value`` as ``model``, re-validated; a bad value raises one readable line."""
+    try:
+        return model.model_validate(value.model_dump() if isinstance(value, BaseModel) else value)
+    except ValidationError as error:
+        raise InvalidParameters(f"invalid parameters: {explain(error)}") from None
+
+
+def explain(error: ValidationError) -> str:
+    """Pydantic's errors as one sentence per problem, joined."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def resolve_database_url(secret_block: str | None) -> str:
+    """The warehouse URL: the Secret block's value if named, else ``ABM_SLA_DATABASE_URL``, else ./abm-sla.db."""
+    if secret_block:
+        from prefect.blocks.system import Secret
+
+        try:
+            value = Secret.load(secret_block).get()
+        except ValueError as error:
+            raise ConfigError(f"cannot load the Secret block {secret_block!r}: {error}") from None
+        return str(value)
+    return settings.database_url()
+
+
+@contextmanager
+def database_url_env(url: str) -> Iterator[None]:
+    """Point in-process flow runs (CLI, demo, tests) at ``url`` without making it a flow parameter."""
+    previous = os.environ.get(settings.DATABASE_URL_ENV)
+    os.environ[settings.DATABASE_URL_ENV] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(settings.DATABASE_URL_ENV, None)
+        else:
+            os.environ[settings.DATABASE_URL_ENV] = previous

@@ -1,0 +1,79 @@
+"""The report flows: the weekly SLA dashboard and the quarterly renegotiation report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import holidays
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from abm_sla.reporting import generate_report
+from deployments.parameters import ReportParameters, resolve_database_url, validated
+
+
+def last_full_week(today: dt.date) -> str:
+    """The ISO week before the one containing ``today`` (``2026-W13``)."""
+    year, week, _ = (today - dt.timedelta(days=7)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def last_full_quarter(today: dt.date) -> str:
+    """The calendar quarter before the one containing ``today`` (``2026-Q1``)."""
+    quarter = (today.month - 1) // 3
+    return f"{today.year - 1}-Q4" if quarter == 0 else f"{today.year}-Q{quarter}"
+
+
+def is_first_business_day_of_quarter(day: dt.date, country: str) -> bool:
+    """Mon-Fri, not a public holiday of ``country``, and no earlier such day in its quarter."""
+    closed = holidays.country_holidays(country, years=day.year)
+    first = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    while first.weekday() >= 5 or first in closed:
+        first += dt.timedelta(days=1)
+    return day == first
+
+
+@task(name="write-report", cache_policy=NO_CACHE)
+def write_report(db_url: str, kind: str, period: str, params: ReportParameters) -> dict[str, str]:
+    """Build and write one report; returns the written files by name."""
+    paths = generate_report(db_url, kind, period, params.out_dir, policy_path=params.policy_path,
+                            scoring_path=params.model_path)
+    return {name: str(path) for name, path in paths.items()}
+
+
+def _report(kind: str, params: ReportParameters, default_period: str) -> dict:
+    params = validated(ReportParameters, params)
+    db_url = resolve_database_url(params.database_secret)
+    period = params.period or default_period
+    paths = write_report(db_url, kind, period, params)
+    listing = "\n".join(f"- {name}: `{path}`" for name, path in paths.items() if ":" not in name)
+    create_markdown_artifact(f"# {kind.title()} report {period}\n\n{listing}", key=f"{kind}-report",
+                             description=f"{kind} report {period}")
+    return {"kind": kind, "period": period, "files": paths}
+
+
+@flow(name="weekly-sla-dashboard")
+def weekly_sla_dashboard(params: ReportParameters = ReportParameters()) -> dict:
+    """The weekly SLA dashboard (default: the last full ISO week)."""
+    return _report("weekly", params, last_full_week(_today(params)))
+
+
+@flow(name="quarterly-renegotiation-report")
+def quarterly_renegotiation_report(params: ReportParameters = ReportParameters()) -> dict:
+    """The quarterly renegotiation report (default: the last full quarter).
+
+    Cron cannot say "first business day of the quarter": the schedule fires on the weekdays of
+    the quarter's first week with ``only_on_first_business_day`` set, and this guard skips the others.
+    """
+    today = _today(params)
+    if params.only_on_first_business_day and not is_first_business_day_of_quarter(today, params.holiday_country):
+        get_run_logger().info("%s is not the quarter's first business day in %s: skipped", today,
+                              params.holiday_country)
+        return {"kind": "quarterly", "skipped": True, "date": today.isoformat()}
+    return _report("quarterly", params, last_full_quarter(today))
+
+
+def _today(params: ReportParameters) -> dt.date:
+    return pd.Timestamp.now(tz=params.calendar_time_zone).date()

@@ -1,0 +1,180 @@
+"""Run observability and stage concurrency, for the task and flow layers.
+
+- ``stage_slot``: a Prefect global concurrency slot per stage (``abm-sla:<stage>``); without a
+  server-side limit (ephemeral mode, test harness) it is a no-op. The warehouse lock in the
+  stage and the tables' unique keys keep results exactly-once either way.
+- ``timed``: records a stage's duration into the run summary.
+- ``emit_mqas_fired`` / ``sla_snapshot`` + ``emit_sla_changes``: Prefect events per account,
+  emitted once per batch after it is committed (never from pure code, never with secrets).
+- ``publish_run_report``: the markdown + table artifact every pipeline run ends with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.events import emit_event
+
+from abm_sla.warehouse import Warehouse, schema
+
+LIMIT_PREFIX = "abm-sla:"
+STAGES = ("extract", "score", "fire-and-route", "evaluate-sla")
+#: At most this many events per batch (a backfill's first step can fire thousands of MQAs).
+MAX_EVENTS_PER_BATCH = 1000
+
+
+# -- concurrency ---------------------------------------------------------------------------------
+
+def limit_name(stage: str) -> str:
+    return f"{LIMIT_PREFIX}{stage}"
+
+
+@contextmanager
+def stage_slot(stage: str, timeout_seconds: float | None = 3600) -> Iterator[None]:
+    """Hold one slot of the ``abm-sla:<stage>`` global concurrency limit while the body runs.
+
+    A missing limit makes this a no-op (checked first, so ephemeral runs log no warning).
+    """
+    from prefect.concurrency.sync import concurrency
+
+    if not limit_exists(limit_name(stage)):
+        yield
+        return
+    with concurrency(limit_name(stage), occupy=1, timeout_seconds=timeout_seconds, strict=False):
+        yield
+
+
+def limit_exists(name: str) -> bool:
+    """Whether the Prefect API has a global concurrency limit called ``name``."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            return False
+    return True
+
+
+def ensure_stage_limits(limit: int = 1, stages: tuple[str, ...] = STAGES) -> list[str]:
+    """Create (or reset) one global concurrency limit per stage on the current Prefect API."""
+    from prefect.client.orchestration import get_client
+
+    names = [limit_name(stage) for stage in stages]
+    with get_client(sync_client=True) as client:
+        for name in names:
+            client.upsert_global_concurrency_limit_by_name(name, limit)
+    return names
+
+
+# -- durations -----------------------------------------------------------------------------------
+
+@contextmanager
+def timed(summary: dict, stage: str) -> Iterator[None]:
+    """Add the body's wall time in seconds to ``summary["durations"][stage]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        summary.setdefault("durations", {})[stage] = round(time.perf_counter() - started, 3)
+
+
+# -- events --------------------------------------------------------------------------------------
+
+def _account(account_id: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"abm.account.{account_id}", "prefect.resource.role": "account"}
+
+
+def _emit(event: str, rows: pd.DataFrame, payload_columns: list[str]) -> int:
+    """One event per row (capped), the account as resource; returns how many were emitted."""
+    emitted = 0
+    for row in rows.head(MAX_EVENTS_PER_BATCH).to_dict(orient="records"):
+        payload = {column: _text(row.get(column)) for column in payload_columns}
+        resource = {**_account(str(row["account_id"])), "prefect.resource.name": str(row["account_id"])}
+        emit_event(event=event, resource=resource, payload=payload)
+        emitted += 1
+    if len(rows) > MAX_EVENTS_PER_BATCH:
+        get_run_logger().warning("%s: %d events, only the first %d emitted", event, len(rows), MAX_EVENTS_PER_BATCH)
+    return emitted
+
+
+def _text(value: object) -> object:
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def emit_mqas_fired(fired: pd.DataFrame) -> int:
+    """``abm.mqa.fired`` for each MQA of a committed fire-and-route batch."""
+    if fired.empty:
+        return 0
+    return _emit("abm.mqa.fired", fired, ["trigger_at", "routed_at", "tier", "owner_id", "total", "model_version"])
+
+
+def sla_snapshot(store: Warehouse) -> dict[str, pd.DataFrame]:
+    """Clocks and escalations before an SLA evaluation, to diff against afterwards."""
+    return {"clocks": store.read_table(schema.sla_clocks), "escalations": store.read_table(schema.escalations)}
+
+
+def sla_changes(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Clocks whose status changed (or are new), clocks newly missed, escalations newly opened."""
+    keys = ["account_id", "trigger_at", "clock"]
+    old = before["clocks"][[*keys, "status"]].rename(columns={"status": "status_before"})
+    clocks = after["clocks"].merge(old, on=keys, how="left")
+    changed = clocks[clocks["status"] != clocks["status_before"]]
+    breached = changed[changed["status"] == "missed"]
+    escalation_keys = ["account_id", "trigger_at", "level", "to_user_id"]
+    seen = before["escalations"][escalation_keys].assign(_seen=True)
+    opened = after["escalations"].merge(seen, on=escalation_keys, how="left")
+    opened = opened[opened["_seen"].isna()].drop(columns="_seen")
+    return {"changed": changed, "breached": breached, "opened": opened}
+
+
+def emit_sla_changes(store: Warehouse, before: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """``abm.sla.breached`` per newly missed clock and ``abm.escalation.opened`` per new escalation level."""
+    changes = sla_changes(before, sla_snapshot(store))
+    levels = changes["opened"].drop_duplicates(["account_id", "trigger_at", "level"])
+    _emit("abm.sla.breached", changes["breached"], ["trigger_at", "clock", "due_at", "owner_id", "tier"])
+    _emit("abm.escalation.opened", levels, ["trigger_at", "level", "clock", "opened_at", "owner_id"])
+    return {"clocks_changed": len(changes["changed"]), "clocks_breached": len(changes["breached"]),
+            "escalations_opened": len(levels)}
+
+
+# -- the run report ------------------------------------------------------------------------------
+
+def run_report_rows(summary: dict) -> list[dict]:
+    """The run summary as table rows: rows synced/quarantined per object, then the stage counts."""
+    rows = [
+        {"what": f"{name}: rows synced", "value": counts.get("loaded", 0)}
+        for name, counts in summary.get("extract", {}).get("files", {}).items()
+    ] + [
+        {"what": f"{name}: rows quarantined", "value": counts.get("quarantined", 0)}
+        for name, counts in summary.get("extract", {}).get("files", {}).items()
+    ]
+    sla = summary.get("sla", {})
+    rows += [
+        {"what": "accounts scored", "value": summary.get("scoring", {}).get("accounts_scored", 0)},
+        {"what": "MQAs fired", "value": summary.get("handoff", {}).get("mqas_fired", 0)},
+        {"what": "clocks changed", "value": sla.get("clocks_changed", sla.get("clocks", 0))},
+        {"what": "clocks breached", "value": sla.get("clocks_breached", sla.get("clocks_missed", 0))},
+        {"what": "escalations opened", "value": sla.get("escalations_opened", sla.get("escalations", 0))},
+    ]
+    rows += [{"what": f"{stage}: seconds", "value": seconds} for stage, seconds in summary.get("durations", {}).items()]
+    return rows
+
+
+def publish_run_report(summary: dict) -> None:
+    """A markdown and a table artifact for one pipeline run (no URLs, no secrets)."""
+    rows = run_report_rows(summary)
+    title = f"abm-sla run as of {summary.get('as_of', '?')}"
+    lines = [f"# {title}", "", "| what | value |", "|---|---:|", *(f"| {r['what']} | {r['value']} |" for r in rows)]
+    create_markdown_artifact("\n".join(lines), key="abm-sla-run", description=title)
+    create_table_artifact(rows, key="abm-sla-run-table", description=title)

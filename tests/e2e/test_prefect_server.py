@@ -1,0 +1,178 @@
+"""End to end on a real Prefect server: deploy prefect.yaml, run backfill and recalculate through a process worker.
+
+Starts ``prefect server start`` (own PREFECT_HOME, scheduler off so no scheduled run interferes), creates
+the ``abm-sla`` process pool, runs ``prefect --no-prompt deploy --all``, starts a worker whose environment
+holds ABM_SLA_DATABASE_URL (a SQLite file in tmp), triggers the deployments with ``run_deployment`` and
+checks the warehouse. Every process is started in its own session and its group killed at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from abm_sla import synthetic
+from abm_sla.settings import CONFIG_DIR, REPO_ROOT
+from abm_sla.warehouse import Warehouse, schema
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+POLL_SECONDS = 1.0
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, what: str, timeout: float):
+    """Poll ``check`` every POLL_SECONDS until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(POLL_SECONDS)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    handle = log.open("wb")
+    return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate the process group, then kill it if it does not go."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[dict]:
+    """A Prefect server, the deployments of prefect.yaml and a process worker; torn down even on failure."""
+    root = tmp_path_factory.mktemp("prefect-e2e")
+    api_url = f"http://127.0.0.1:{free_port()}/api"
+    database = f"sqlite:///{root / 'warehouse.db'}"
+    crm = synthetic.generate_crm(n_accounts=80, start="2026-01-01T00:00:00Z", days=20, seed=5)
+    export = synthetic.write_export_folder(crm, root / "export")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ABM_SLA_"))}
+    base.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING")
+    server_env = {**base, "PREFECT_HOME": str(root / "server-home"), "PREFECT_UI_ENABLED": "false",
+                  "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
+    client_env = {**base, "PREFECT_HOME": str(root / "client-home"), "PREFECT_API_URL": api_url,
+                  "ABM_SLA_EXPORT_PATH": str(export)}
+    worker_env = {**client_env, "PREFECT_HOME": str(root / "worker-home"), "ABM_SLA_DATABASE_URL": database,
+                  "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+    processes: list[subprocess.Popen] = []
+    try:
+        host, port = api_url.removeprefix("http://").removesuffix("/api").split(":")
+        processes.append(start([PREFECT, "server", "start", "--host", host, "--port", port], server_env,
+                               root / "server.log"))
+        wait_until(lambda: healthy(api_url) or processes[0].poll() is not None, "the Prefect server", 90)
+        assert processes[0].poll() is None, (root / "server.log").read_text()[-2000:]
+        for args in (["work-pool", "create", "abm-sla", "--type", "process"], ["--no-prompt", "deploy", "--all"]):
+            done = subprocess.run([PREFECT, *args], cwd=REPO_ROOT, env=client_env, capture_output=True, text=True,
+                                  timeout=180)
+            assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        processes.append(start([PREFECT, "worker", "start", "--pool", "abm-sla", "--type", "process"], worker_env,
+                               root / "worker.log"))
+        yield {"api_url": api_url, "database": database, "export": export, "root": root}
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+
+def run(stack: dict, deployment: str, parameters: dict) -> str:
+    """Trigger a deployment through the API and wait for a final state; returns its type."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack["api_url"]}):
+        flow_run = run_deployment(deployment, parameters=parameters, timeout=0)
+        with get_client(sync_client=True) as client:
+
+            def final() -> str | None:
+                state = client.read_flow_run(flow_run.id).state
+                return state.type.value if state and state.type.value in FINAL else None
+
+            return wait_until(final, f"{deployment} to finish (logs: {stack['root']}/worker.log)", 150)
+
+
+def deployment_names(stack: dict) -> set[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack["api_url"]}), get_client(sync_client=True) as client:
+        return {deployment.name for deployment in client.read_deployments()}
+
+
+def test_every_deployment_is_registered(stack):
+    specs = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]
+    assert deployment_names(stack) == {spec["name"] for spec in specs}
+
+
+def test_backfill_then_recalculate_through_a_worker(stack, tmp_path):
+    state = run(stack, "backfill/backfill", {"params": {
+        "start": "2026-01-12T12:00:00Z", "end": "2026-01-13T12:00:00Z", "step_hours": 24,
+        "path": str(stack["export"])}})
+    assert state == "COMPLETED"
+    store = Warehouse(stack["database"])
+    steps = store.read_table(schema.runs, schema.runs.c.kind == "backfill-step")
+    assert len(steps) == 2 and set(steps["status"]) == {"completed"}
+    assert len(store.read_kind("accounts")) == 80
+
+    model = yaml.safe_load((CONFIG_DIR / "scoring.yaml").read_text())
+    model["version"] = "e2e-lenient"
+    model["gates"]["min_total"] = 35
+    (tmp_path / "lenient.yaml").write_text(yaml.safe_dump(model))
+    state = run(stack, "recalculate/recalculate", {"params": {
+        "model_path": str(tmp_path / "lenient.yaml"), "as_of": "2026-01-13T12:00:00Z", "dry_run": False,
+        "out_dir": str(tmp_path / "whatif")}})
+    assert state == "COMPLETED"
+    history = store.read_table(schema.score_history)
+    assert (history["model_version"] == "e2e-lenient").sum() == 80
+    assert len(list((tmp_path / "whatif").glob("whatif-e2e-lenient-*.csv"))) == 1
+
+
+def test_invalid_parameters_fail_the_run_before_any_work(stack):
+    store = Warehouse(stack["database"])
+    with store.engine.connect() as connection:
+        runs_before = connection.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar_one()
+    state = run(stack, "backfill/backfill", {"params": {
+        "start": "2026-01-13T12:00:00Z", "end": "2026-01-01T12:00:00Z", "path": str(stack["export"])}})
+    assert state == "FAILED"
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar_one() == runs_before

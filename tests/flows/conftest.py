@@ -1,0 +1,42 @@
+"""Flow tests: a small synthetic CRM export shared by the session, and the warehouse URL in the environment."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from abm_sla import exports, synthetic
+from abm_sla.warehouse import Warehouse
+
+CRM_START = "2026-01-01T00:00:00Z"
+CRM_DAYS = 30
+
+
+@pytest.fixture(scope="session")
+def crm_export(tmp_path_factory) -> Path:
+    """150 accounts over 30 days (with a few dirty rows), written once as an export folder."""
+    crm = synthetic.generate_crm(n_accounts=150, start=CRM_START, days=CRM_DAYS, seed=11)
+    return synthetic.write_export_folder(crm, tmp_path_factory.mktemp("crm") / "export", dirty=True)
+
+
+@pytest.fixture
+def env_db(monkeypatch, sqlite_url: str) -> str:
+    """The warehouse URL the deployments read (ABM_SLA_DATABASE_URL), on SQLite."""
+    monkeypatch.setenv("ABM_SLA_DATABASE_URL", sqlite_url)
+    return sqlite_url
+
+
+@pytest.fixture(autouse=True)
+def _quiet_pandas():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+def outcome(db_url: str) -> dict[str, pd.DataFrame]:
+    """The MQAs, clocks and escalations exports of a warehouse (what a live run and a backfill must agree on)."""
+    store = Warehouse(db_url)
+    return {kind: exports.EXPORTS[kind](store).reset_index(drop=True) for kind in ("mqas", "sla", "escalations")}

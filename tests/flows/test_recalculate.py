@@ -1,0 +1,83 @@
+"""Recalculate / what-if: a dry run writes nothing and reports the diff; applying stores the new version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from abm_sla.settings import CONFIG_DIR
+from abm_sla.warehouse import Warehouse, schema
+from deployments.parameters import RecalculateParameters
+from flows.backfill import backfill
+from flows.recalculate import recalculate
+
+pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
+
+AS_OF = "2026-01-14T12:00:00Z"
+
+
+@pytest.fixture
+def lenient_model(tmp_path: Path) -> Path:
+    """The default model with a 35-point hand-off and no intent minimum: more accounts pass."""
+    model = yaml.safe_load((CONFIG_DIR / "scoring.yaml").read_text())
+    model["version"] = "lenient-1"
+    model["gates"]["min_total"] = 35
+    model["gates"]["min_category"]["intent"] = 0
+    path = tmp_path / "lenient.yaml"
+    path.write_text(yaml.safe_dump(model))
+    return path
+
+
+@pytest.fixture
+def loaded(crm_export, env_db) -> str:
+    backfill({"start": AS_OF, "end": AS_OF, "path": str(crm_export)})
+    return env_db
+
+
+def counts(db_url: str) -> dict[str, int]:
+    with Warehouse(db_url).engine.connect() as connection:
+        return {table.name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                for table in (schema.score_history, schema.mqas, schema.sla_clocks, schema.escalations, schema.runs)}
+
+
+def test_dry_run_reports_the_diff_and_writes_nothing(loaded, lenient_model, tmp_path):
+    before = counts(loaded)
+
+    summary = recalculate(RecalculateParameters(model_path=str(lenient_model), as_of=AS_OF, out_dir=str(tmp_path)))
+
+    assert counts(loaded) == before
+    diff = pd.read_csv(summary["csv"])
+    assert summary["model_after"] == "lenient-1" and summary["accounts"] == len(diff) == 150
+    assert summary["newly_pass"] > 0 and summary["drop_below"] == 0
+    newly = diff[diff["change"] == "newly passes the hand-off"]
+    assert (newly["total_after"] >= 35).all() and not newly["qualified_before"].any()
+    assert summary["mqas_would_fire"] == diff["would_fire_at"].notna().sum() > 0
+
+
+def test_apply_stores_scores_under_the_new_version(loaded, lenient_model, tmp_path):
+    accounts = Warehouse(loaded).read_kind("accounts")["account_id"].sort_values().head(5).tolist()
+    before = counts(loaded)
+
+    summary = recalculate(RecalculateParameters(model_path=str(lenient_model), as_of=AS_OF, accounts=accounts,
+                                                dry_run=False, out_dir=str(tmp_path)))
+
+    after = counts(loaded)
+    assert after["score_history"] == before["score_history"] + 5
+    assert {k: after[k] for k in ("mqas", "sla_clocks", "escalations")} == {
+        k: before[k] for k in ("mqas", "sla_clocks", "escalations")}
+    history = Warehouse(loaded).read_table(schema.score_history)
+    new = history[history["model_version"] == "lenient-1"]
+    assert sorted(new["account_id"]) == accounts and set(new["run_id"]) == {summary["run_id"]}
+    run = Warehouse(loaded).read_table(schema.runs, schema.runs.c.run_id == summary["run_id"]).iloc[0]
+    assert run["kind"] == "recalculate" and run["model_version"] == "lenient-1"
+
+
+def test_unknown_accounts_are_rejected_before_any_work(loaded, tmp_path):
+    before = counts(loaded)
+    with pytest.raises(Exception, match="accounts not in the warehouse: NOPE-1"):
+        recalculate(RecalculateParameters(accounts=["NOPE-1"], dry_run=False, out_dir=str(tmp_path)))
+    assert counts(loaded) == before

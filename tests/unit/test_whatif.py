@@ -1,0 +1,51 @@
+"""The what-if diff: hand-off crossings, score deltas, MQAs that would fire, history rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from abm_sla import whatif
+
+
+def scores(rows: list[tuple[str, int, int, int, bool]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["account_id", "firmographic", "engagement", "intent", "qualified"])
+    return frame.assign(total=frame[["firmographic", "engagement", "intent"]].sum(axis=1),
+                        gate_total=frame["qualified"], reasons=[[{"rule": "x", "points": 1}]] * len(frame))
+
+
+BEFORE = scores([("A", 20, 15, 15, True), ("B", 20, 10, 10, False), ("C", 10, 0, 0, False), ("D", 20, 5, 5, False)])
+AFTER = scores([("A", 20, 10, 15, False), ("B", 20, 15, 15, True), ("C", 10, 0, 0, False), ("D", 20, 10, 0, False)])
+
+
+def test_diff_classifies_crossings_and_deltas():
+    diff = whatif.score_diff(BEFORE, AFTER, "v1", "v2").set_index("account_id")
+
+    assert diff.loc["B", "change"] == whatif.NEWLY_PASSES and diff.loc["B", "total_delta"] == 10
+    assert diff.loc["A", "change"] == whatif.DROPS_BELOW and diff.loc["A", "total_delta"] == -5
+    assert diff.loc["C", "change"] == whatif.UNCHANGED
+    assert diff.loc["D", "change"] == whatif.SCORE_CHANGED and diff.loc["D", "total_delta"] == 0
+    assert list(diff.index) == ["B", "A", "D", "C"]  # crossings first
+    assert set(diff["model_after"]) == {"v2"}
+
+
+def test_accounts_on_one_side_only_score_zero_on_the_other():
+    diff = whatif.score_diff(BEFORE.iloc[:1], AFTER.iloc[:2], "v1", "v2").set_index("account_id")
+
+    assert diff.loc["B", "total_before"] == 0 and not diff.loc["B", "qualified_before"]
+
+
+def test_would_fire_and_summary():
+    fired = pd.DataFrame({"account_id": ["B", "B"], "trigger_at": pd.to_datetime(
+        ["2026-01-03T10:00Z", "2026-01-02T09:00Z"], utc=True)})
+    diff = whatif.with_would_fire(whatif.score_diff(BEFORE, AFTER, "v1", "v2"), fired)
+
+    assert diff.set_index("account_id").loc["B", "would_fire_at"] == pd.Timestamp("2026-01-02T09:00Z")
+    assert whatif.summarize(diff) == {"accounts": 4, "newly_pass": 1, "drop_below": 1, "score_changed": 1,
+                                      "unchanged": 1, "mqas_would_fire": 1, "mean_delta": 1.25}
+
+
+def test_history_rows_carry_the_model_version():
+    rows = whatif.history_rows(AFTER, pd.Timestamp("2026-01-05T00:00Z"), "v2", "run-1")
+
+    assert set(rows["model_version"]) == {"v2"} and list(rows["total"]) == [45, 50, 10, 30]
+    assert rows.loc[1, "gates"] == {"gate_total": True}
