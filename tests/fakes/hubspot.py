@@ -376,6 +376,8 @@ class FakeHubSpot(FakeServer):
             (r"^/crm/v4/associations/(\w+)/(\w+)/batch/read$", "POST", self._associations),
             (r"^/crm/v3/owners$", "GET", self._owners),
             (r"^/events/v3/events$", "GET", self._events),
+            (r"^/crm/v3/objects/(\w+)$", "POST", self._create),
+            (r"^/crm/v3/objects/(\w+)/([^/]+)$", "PATCH", self._patch),
         ]
         for pattern, method, handler in route:
             match = re.match(pattern, path)
@@ -460,6 +462,29 @@ class FakeHubSpot(FakeServer):
         if offset + limit < len(records):
             body["paging"] = {"next": {"after": str(offset + limit), "link": f"?after={offset + limit}"}}
         return Response(200, body)
+
+    def _create(self, request: Request, obj: str) -> Response:
+        """``POST /crm/v3/objects/{type}`` with properties and associations → 201 with the new object."""
+        if obj not in self.objects:
+            return Response(404, self.error_body(404, f"Unknown object type {obj}", "OBJECT_NOT_FOUND"))
+        body = json_body(request)
+        record = self.insert(obj, None, body.get("properties") or {}, self.now, self.now)
+        for association in body.get("associations") or []:
+            to_id = str(association["to"]["id"])
+            to_type = next((t for t, objects in self.objects.items() if to_id in objects), None)
+            if to_type is None:
+                return Response(400, self.error_body(400, f"unknown association target {to_id}", "VALIDATION_ERROR"))
+            self.associate(obj, record["id"], to_type, to_id)
+        return Response(201, self._view(obj, record, list(record["properties"])))
+
+    def _patch(self, request: Request, obj: str, object_id: str) -> Response:
+        """``PATCH /crm/v3/objects/{type}/{id}`` → 200 with the updated object (404 if unknown or archived)."""
+        record = self.objects.get(obj, {}).get(object_id)
+        if record is None or record["archived"]:
+            return Response(404, self.error_body(404, "resource not found", "OBJECT_NOT_FOUND"))
+        properties = json_body(request).get("properties") or {}
+        self.update(obj, object_id, **properties)
+        return Response(200, self._view(obj, record, list(properties)))
 
     def _search(self, request: Request, obj: str) -> Response:
         body = json_body(request)

@@ -149,6 +149,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "IsDeleted",
     ),
 }
+WRITE_ONLY_FIELDS = {"Task": ("Description", "Priority", "IsReminderSet", "ReminderDateTime")}
 PREFIX = {
     "Account": "001",
     "Contact": "003",
@@ -526,7 +527,48 @@ class FakeSalesforce(FakeServer):
         job = re.match(r"^jobs/query/([^/]+)(/results)?$", rest)
         if job and request.method == "GET":
             return self._job_results(job.group(1), request) if job.group(2) else self._job_info(job.group(1))
+        create = re.match(r"^sobjects/(\w+)/?$", rest)
+        if create and request.method == "POST":
+            return self._create(create.group(1), json_body(request))
+        patch = re.match(r"^sobjects/(\w+)/([^/]+)$", rest)
+        if patch and request.method == "PATCH":
+            return self._patch(patch.group(1), patch.group(2), json_body(request))
         return Response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+
+    # ---- writes ----
+
+    def _writable(self, obj: str, body: dict) -> None:
+        unknown = [name for name in body if name not in FIELDS[obj] + WRITE_ONLY_FIELDS.get(obj, ())]
+        if unknown:
+            raise SoqlError("INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}")
+
+    def _create(self, obj: str, body: dict) -> Response:
+        """``POST /sobjects/{T}/`` → 201 ``{id, success, errors}``; a Task's AccountId follows its WhatId."""
+        if obj not in FIELDS:
+            return Response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+        self._writable(obj, body)
+        record = {key: value for key, value in body.items() if key != "Id"}
+        if obj in ("Task", "Event"):
+            what = record.get("WhatId")
+            record.setdefault("AccountId", what if what in self.records["Account"] else None)
+            record.setdefault("IsClosed", record.get("Status") == "Completed")
+        row = self.insert(obj, record)
+        return Response(201, {"id": row["Id"], "success": True, "errors": []})
+
+    def _patch(self, obj: str, record_id: str, body: dict) -> Response:
+        """``PATCH /sobjects/{T}/{Id}`` → 204; a tracked status field change adds an AccountHistory row."""
+        if obj not in FIELDS or record_id not in self.records[obj] or self.records[obj][record_id].get("IsDeleted"):
+            return Response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+        self._writable(obj, body)
+        old = self.records[obj][record_id].get(self.status_field)
+        self.update(obj, record_id, **body)
+        if obj == "Account" and self.status_field in body and body[self.status_field] != old:
+            self.insert(
+                "AccountHistory",
+                {"AccountId": record_id, "Field": self.status_field, "OldValue": old,
+                 "NewValue": body[self.status_field], "CreatedDate": sf_time(self.now), "CreatedById": "005FAKE"},
+            )
+        return Response(204)
 
     # ---- SOQL ----
 
