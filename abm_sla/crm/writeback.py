@@ -1,0 +1,299 @@
+"""Write newly routed MQAs back to the CRM: a task for the owner and the account's status (off by default).
+
+For each routed MQA not yet written back (``mqas.writeback_done_at`` empty) with
+a first-touch deadline, the writer creates a task for the owner, due at that
+deadline, carrying the score's reasons, and sets the account's status field;
+then ``writeback_done_at`` is set in the same transaction that holds the
+write-back lock. The MQA's ``writeback_key`` is part of the task subject, and the
+writer looks for a task with that subject before creating one, so a retry, a
+re-run or a process that died between the CRM call and the record creates
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+import sqlalchemy as sa
+
+from abm_sla.crm.config import WritebackConfig
+from abm_sla.crm.hubspot import HubSpotSource
+from abm_sla.crm.salesforce import SalesforceSource
+from abm_sla.errors import SourceError
+from abm_sla.warehouse import Warehouse, schema
+
+log = logging.getLogger(__name__)
+LOCK = "crm-writeback"
+HUBSPOT_TASK_TO_COMPANY = 192  # HUBSPOT_DEFINED association type id
+
+
+@dataclass(frozen=True)
+class WritebackItem:
+    """One routed MQA to write back."""
+
+    account_id: str
+    trigger_at: dt.datetime
+    owner_id: str | None
+    due_at: dt.datetime
+    total: int
+    reasons: list[dict]
+    key: str
+
+    def subject(self, prefix: str) -> str:
+        """The task subject; the key makes it unique and searchable."""
+        return f"{prefix} [abm-sla {self.key}]"
+
+    def description(self) -> str:
+        lines = [f"Marketing qualified account: score {self.total} at {_iso(self.trigger_at)}."]
+        lines += [f"- {r.get('rule')}: {r.get('points')} points ({r.get('count')} signals)" for r in self.reasons]
+        lines.append(f"First touch due by {_iso(self.due_at)}.")
+        return "\n".join(lines)
+
+
+class CrmWriter(Protocol):
+    """What a CRM must do for the write-back."""
+
+    name: str
+
+    def ensure_task(self, item: WritebackItem, config: WritebackConfig) -> tuple[str, bool]:
+        """The task's id and whether it was created now (False: it already existed)."""
+        ...
+
+    def set_status(self, account_id: str, config: WritebackConfig) -> None: ...
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _soql_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+class SalesforceWriter:
+    """Tasks and the status field through a :class:`SalesforceSource`'s client (retries, re-login, quota)."""
+
+    name = "salesforce"
+
+    def __init__(self, source: SalesforceSource) -> None:
+        self.source = source
+
+    def _find(self, sf: Any, item: WritebackItem, subject: str) -> str | None:
+        soql = (
+            f"SELECT Id FROM Task WHERE WhatId = '{_soql_text(item.account_id)}' "
+            f"AND Subject = '{_soql_text(subject)}'"
+        )
+        records = sf.query(soql).get("records", [])
+        return records[0]["Id"] if records else None
+
+    def ensure_task(self, item: WritebackItem, config: WritebackConfig) -> tuple[str, bool]:
+        subject = item.subject(config.subject_prefix)
+        fields = {
+            "Subject": subject,
+            "WhatId": item.account_id,
+            "ActivityDate": item.due_at.astimezone(dt.UTC).date().isoformat(),
+            "IsReminderSet": True,
+            "ReminderDateTime": _iso(item.due_at),
+            "Status": "Not Started",
+            "Priority": config.priority,
+            "Description": item.description(),
+        }
+        if item.owner_id:
+            fields["OwnerId"] = item.owner_id
+
+        def find_or_create(sf: Any) -> tuple[str, bool]:  # re-run whole on a retry: no duplicate after a 5xx
+            found = self._find(sf, item, subject)
+            return (found, False) if found else (sf.Task.create(fields)["id"], True)
+
+        return self.source._call(find_or_create, f"write back task for {item.account_id}")
+
+    def set_status(self, account_id: str, config: WritebackConfig) -> None:
+        self.source._call(
+            lambda sf: sf.Account.update(account_id, {config.salesforce_status_field: config.status_value}),
+            f"set status of {account_id}",
+        )
+
+
+class HubSpotWriter:
+    """Tasks associated to the company and the company's status property, through a :class:`HubSpotSource`."""
+
+    name = "hubspot"
+
+    def __init__(self, source: HubSpotSource) -> None:
+        self.source = source
+
+    def _find(self, subject: str) -> str | None:
+        body = {
+            "filterGroups": [{"filters": [{"propertyName": "hs_task_subject", "operator": "EQ", "value": subject}]}],
+            "properties": ["hs_task_subject"],
+            "limit": 1,
+        }
+        result = self.source._call(
+            lambda c: c.crm.objects.search_api.do_search(
+                "tasks", body, _request_timeout=self.source.timeout, _preload_content=False
+            ),
+            "search write-back task",
+            search=True,
+        )
+        found = result.get("results", [])
+        return str(found[0]["id"]) if found else None
+
+    def ensure_task(self, item: WritebackItem, config: WritebackConfig) -> tuple[str, bool]:
+        subject = item.subject(config.subject_prefix)
+        found = self._find(subject)
+        if found:
+            return found, False
+        properties = {
+            "hs_task_subject": subject,
+            "hs_task_body": item.description(),
+            "hs_timestamp": _iso(item.due_at),
+            "hs_task_status": "NOT_STARTED",
+            "hs_task_priority": config.priority.upper(),
+            "hs_task_type": "TODO",
+        }
+        if item.owner_id:
+            properties["hubspot_owner_id"] = item.owner_id
+        body = {
+            "properties": properties,
+            "associations": [
+                {
+                    "to": {"id": item.account_id},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": HUBSPOT_TASK_TO_COMPANY}],
+                }
+            ],
+        }
+        created = self.source._call(
+            lambda c: c.crm.objects.tasks.basic_api.create(
+                body, _request_timeout=self.source.timeout, _preload_content=False
+            ),
+            f"write back task for {item.account_id}",
+        )
+        return str(created["id"]), True
+
+    def set_status(self, account_id: str, config: WritebackConfig) -> None:
+        body = {"properties": {config.hubspot_status_property: config.status_value}}
+        self.source._call(
+            lambda c: c.crm.companies.basic_api.update(
+                account_id, body, _request_timeout=self.source.timeout, _preload_content=False
+            ),
+            f"set status of {account_id}",
+        )
+
+
+def make_writer(source: SalesforceSource | HubSpotSource) -> CrmWriter:
+    """The writer for a built source (``abm_sla.crm.sync.build_source``)."""
+    if isinstance(source, SalesforceSource):
+        return SalesforceWriter(source)
+    if isinstance(source, HubSpotSource):
+        return HubSpotWriter(source)
+    raise SourceError(f"write-back needs a Salesforce or HubSpot source, not {type(source).__name__}")
+
+
+# -- the stage --------------------------------------------------------------------------------------------
+
+
+def _pending_query(now: dt.datetime, max_age: dt.timedelta) -> sa.Select:
+    m, c = schema.mqas, schema.sla_clocks
+    return (
+        sa.select(m.c.account_id, m.c.trigger_at, m.c.owner_id, m.c.total, m.c.reasons, m.c.writeback_key, c.c.due_at)
+        .join(c, sa.and_(c.c.account_id == m.c.account_id, c.c.trigger_at == m.c.trigger_at,
+                         c.c.clock == "first_touch"))
+        .where(
+            m.c.writeback_key.is_not(None),
+            m.c.writeback_done_at.is_(None),
+            m.c.ended_at.is_(None),
+            m.c.routed_at.is_not(None),
+            m.c.routed_at >= now - max_age,
+            c.c.due_at.is_not(None),
+        )
+        .order_by(m.c.routed_at, m.c.account_id)
+    )
+
+
+def pending_writebacks(warehouse: Warehouse, now: dt.datetime, config: WritebackConfig) -> list[WritebackItem]:
+    """Routed, open MQAs with a first-touch deadline, not yet written back, routed within ``max_age_hours``."""
+    query = _pending_query(now, dt.timedelta(hours=config.max_age_hours))
+    with warehouse.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        WritebackItem(
+            account_id=row.account_id,
+            trigger_at=row.trigger_at,
+            owner_id=row.owner_id,
+            due_at=row.due_at,
+            total=int(row.total),
+            reasons=row.reasons if isinstance(row.reasons, list) else json.loads(row.reasons or "[]"),
+            key=row.writeback_key,
+        )
+        for row in rows
+    ]
+
+
+def _still_pending(connection: sa.Connection, item: WritebackItem) -> bool:
+    m = schema.mqas
+    done = connection.execute(
+        sa.select(m.c.writeback_done_at).where(m.c.account_id == item.account_id, m.c.trigger_at == item.trigger_at)
+    ).scalar_one_or_none()
+    return done is None
+
+
+def record_done(connection: sa.Connection, item: WritebackItem, now: dt.datetime) -> None:
+    """Mark the MQA written back (inside the caller's transaction)."""
+    m = schema.mqas
+    connection.execute(
+        m.update()
+        .where(m.c.account_id == item.account_id, m.c.trigger_at == item.trigger_at, m.c.writeback_done_at.is_(None))
+        .values(writeback_done_at=now)
+    )
+
+
+def write_back(
+    warehouse: Warehouse,
+    writer: CrmWriter,
+    config: WritebackConfig,
+    now: dt.datetime,
+    *,
+    on_done: Callable[[sa.Connection, WritebackItem, dt.datetime], None] = record_done,
+) -> dict[str, int]:
+    """Write every pending MQA back; returns counts ``pending, created, existing, failed``.
+
+    Each MQA is handled in its own transaction under the write-back lock: re-check
+    it is still pending, find or create the task, set the status, record success.
+    A CRM refusal (:class:`SourceError`) leaves that MQA pending for the next run.
+    Disabled (the default): nothing is read or written.
+    """
+    counts = {"pending": 0, "created": 0, "existing": 0, "failed": 0}
+    if not config.enabled:
+        return counts
+    items = pending_writebacks(warehouse, now, config)
+    counts["pending"] = len(items)
+    for item in items:
+        try:
+            with warehouse.engine.begin() as connection:
+                warehouse.lock_stage(connection, LOCK)
+                if not _still_pending(connection, item):
+                    continue
+                _, created = writer.ensure_task(item, config)
+                writer.set_status(item.account_id, config)
+                on_done(connection, item, now)
+        except SourceError as error:
+            counts["failed"] += 1
+            log.warning("write-back of %s to %s failed: %s", item.account_id, writer.name, error)
+            continue
+        counts["created" if created else "existing"] += 1
+    return counts
+
+
+def mqas_written_back(warehouse: Warehouse) -> pd.DataFrame:
+    """``account_id, trigger_at, writeback_key, writeback_done_at`` of every MQA (for reports and tests)."""
+    m = schema.mqas
+    columns = [m.c.account_id, m.c.trigger_at, m.c.writeback_key, m.c.writeback_done_at]
+    with warehouse.engine.connect() as connection:
+        rows = connection.execute(sa.select(*columns)).all()
+    return pd.DataFrame(rows, columns=[column.name for column in columns])

@@ -1,0 +1,434 @@
+"""CRM sync into a real warehouse (SQLite and PostgreSQL) from the fake Salesforce and HubSpot over HTTP.
+
+The helpers at the top are shared with ``test_equivalence.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from abm_sla import frames
+from abm_sla.crm.base import CursorStore, Page, Source
+from abm_sla.crm.config import AppConfig, WritebackConfig, load_app_config, parse_app_config, set_secret_loader
+from abm_sla.crm.sync import build_source, read_source_frames, read_source_kind, sync_source
+from abm_sla.crm.unify import unify_frames
+from abm_sla.crm.writeback import make_writer, mqas_written_back, record_done, write_back
+from abm_sla.errors import ConfigError, SourceError
+from abm_sla.synthetic import generate_crm
+from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse.store import records
+from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.salesforce import FakeSalesforce
+
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+WEBINAR = "pe999_webinar_attended"
+RETRY = {"max_attempts": 3, "base_delay": 0.0, "max_delay": 0.0, "timeout": 10}
+CRMS = ("salesforce", "hubspot")
+
+
+def app_config(**sections: dict) -> AppConfig:
+    """Test settings: no bulk, no waiting, limits out of the way, the fakes' field names."""
+    salesforce = {"bulk_threshold": None, "bulk_poll_seconds": 0, "retry": RETRY, **sections.pop("salesforce", {})}
+    hubspot = {
+        "page_size": 20,
+        "webinar_event_type": WEBINAR,
+        "requests_per_10s": 100_000,
+        "search_per_second": 100_000,
+        "retry": RETRY,
+        **sections.pop("hubspot", {}),
+    }
+    return parse_app_config({"sources": {"salesforce": salesforce, "hubspot": hubspot}, **sections})
+
+
+def start_fake(crm: str, data: dict[str, pd.DataFrame]) -> FakeSalesforce | FakeHubSpot:
+    fake = FakeSalesforce(data, now=NOW, page_size=20) if crm == "salesforce" else FakeHubSpot(data, now=NOW)
+    return fake.start()
+
+
+def source_for(crm: str, fake: FakeSalesforce | FakeHubSpot, config: AppConfig | None = None) -> Source:
+    """The configured source of ``crm`` on the fake's client, clock and no-op sleep."""
+    return build_source(
+        crm, config or app_config(), client_factory=fake.factory(), now=lambda: fake.now, sleep=lambda _: None
+    )
+
+
+class StopAfter:
+    """A source killed after ``pages`` pages (as if the process died there)."""
+
+    def __init__(self, inner: Source, pages: int) -> None:
+        self.inner, self.limit, self.name = inner, pages, inner.name
+
+    def pages(self, cursors: CursorStore) -> Iterator[Page]:
+        for index, page in enumerate(self.inner.pages(cursors)):
+            if index == self.limit:
+                raise KeyboardInterrupt("killed")
+            yield page
+
+
+def _clean(value: object) -> object:
+    if value is None or (not isinstance(value, (str, bool, list, dict)) and pd.isna(value)):
+        return None
+    return value
+
+
+def _tuples(frame: pd.DataFrame, columns: list[str]) -> set[tuple]:
+    return {tuple(_clean(value) for value in row) for row in frame[columns].itertuples(index=False)}
+
+
+#: What each comparison looks at, per kind (ids, references, the values the pipeline reads).
+COMPARED = {
+    "accounts": ["account_id", "name", "owner_id", "employees", "industry", "country", "created_at"],
+    "contacts": ["contact_id", "account_id", "title"],
+    "users": ["user_id", "active"],
+    "opportunities": ["opportunity_id", "account_id", "stage", "amount"],
+    "activities": ["activity_id", "account_id", "type", "occurred_at", "contact_id"],
+    "status_changes": ["account_id", "status", "changed_at"],
+}
+
+
+def expected_rows(crm: str, data: dict[str, pd.DataFrame]) -> dict[str, set[tuple]]:
+    """The rows a full sync of a fake seeded with ``data`` must leave, by kind (see :data:`COMPARED`)."""
+    activities = data["activities"]
+    marketing = activities["type"].isin(frames.MARKETING_TOUCHES)
+    activities = activities[~marketing | activities["contact_id"].notna()].copy()  # anonymous: no CRM record
+    if crm == "salesforce":  # campaign members become "<member id>:<touch>"
+        member = activities["type"].isin(frames.MARKETING_TOUCHES)
+        activities.loc[member, "activity_id"] = activities["activity_id"] + ":" + activities["type"]
+    status = data["status_changes"].assign(status=data["status_changes"]["status"].str.lower())
+    out = {kind: _tuples(data[kind], columns) for kind, columns in COMPARED.items()}
+    out["activities"] = _tuples(activities, COMPARED["activities"])
+    out["status_changes"] = _tuples(status, COMPARED["status_changes"])
+    return out
+
+
+def stored_rows(warehouse: Warehouse, source: str) -> dict[str, set[tuple]]:
+    return {kind: _tuples(read_source_kind(warehouse, source, kind), cols) for kind, cols in COMPARED.items()}
+
+
+# ---- tests -----------------------------------------------------------------------------------------------
+
+
+
+
+@pytest.fixture(scope="module")
+def crm_data() -> dict[str, pd.DataFrame]:
+    return generate_crm(n_accounts=60, start="2026-01-01", days=30, seed=11)
+
+
+@pytest.fixture(params=CRMS)
+def crm(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def fake(crm, crm_data):
+    server = start_fake(crm, crm_data)
+    yield server
+    server.stop()
+
+
+def sync(warehouse: Warehouse, source: Source) -> dict[str, dict[str, int]]:
+    return sync_source(warehouse, source, "run-1", NOW)
+
+
+def test_full_sync_leaves_exactly_the_sources_rows(db_url, crm, fake, crm_data):
+    warehouse = Warehouse(db_url)
+    summary = sync(warehouse, source_for(crm, fake))
+
+    assert stored_rows(warehouse, crm) == expected_rows(crm, crm_data)
+    assert sum(entry["pages"] for entry in summary.values()) > 10  # paged, not one big read
+    assert all(entry["quarantined"] == 0 for entry in summary.values())
+    first = {kind: len(rows) for kind, rows in stored_rows(warehouse, crm).items()}
+    sync(warehouse, source_for(crm, fake))  # a second sync changes nothing
+    assert {kind: len(rows) for kind, rows in stored_rows(warehouse, crm).items()} == first
+
+
+def _mutate(crm: str, fake, data: dict[str, pd.DataFrame]) -> tuple[str, str]:
+    """One account renamed, one deleted, one contact retitled; returns (renamed, deleted)."""
+    renamed, deleted = data["accounts"]["account_id"].iloc[[3, 5]]
+    contact = data["contacts"]["contact_id"].iloc[0]
+    fake.tick(3600)
+    if crm == "salesforce":
+        fake.update("Account", renamed, Name="Renamed Inc.")
+        fake.delete("Account", deleted)
+        fake.update("Contact", contact, Title="Chief Executive Officer")
+    else:
+        fake.update("companies", renamed, name="Renamed Inc.")
+        fake.archive("companies", deleted)
+        fake.update("contacts", contact, jobtitle="Chief Executive Officer")
+    return renamed, deleted
+
+
+def test_incremental_sync_fetches_only_changes_and_applies_deletes(db_url, crm, fake, crm_data):
+    warehouse = Warehouse(db_url)
+    config = app_config(salesforce={"overlap_seconds": 0}, hubspot={"overlap_seconds": 0})
+    full = sync(warehouse, source_for(crm, fake, config))
+    full_requests = fake.count()
+    renamed, deleted = _mutate(crm, fake, crm_data)
+
+    before, searches_before = fake.count(), fake.count("/search")
+    summary = sync(warehouse, source_for(crm, fake, config))
+    incremental_requests = fake.count() - before
+
+    accounts = read_source_kind(warehouse, crm, "accounts").set_index("account_id")
+    assert accounts.loc[renamed, "name"] == "Renamed Inc." and deleted not in accounts.index
+    contact = crm_data["contacts"]["contact_id"].iloc[0]
+    contacts = read_source_kind(warehouse, crm, "contacts").set_index("contact_id")
+    assert contacts.loc[contact, "title"] == "Chief Executive Officer"
+    account_object = "Account" if crm == "salesforce" else "companies"
+    # the change plus at most the row stamped exactly at the stored watermark (>=)
+    assert summary[account_object]["loaded"] <= 2
+    assert sum(entry["deleted"] for entry in summary.values()) >= 1
+    loaded = sum(entry["loaded"] for entry in summary.values())
+    users = len(crm_data["users"])  # all stamped at the watermark (Salesforce) / no change filter (HubSpot owners)
+    boundary = 20  # per object and event type, the rows stamped exactly at its watermark, and status histories
+    assert loaded <= users + boundary < sum(entry["loaded"] for entry in full.values()) / 10, summary
+    if crm == "salesforce":  # one query per object; only the 25 users (all at the watermark) take 2 pages
+        assert incremental_requests == len(salesforce_object_names()) + 1
+    else:  # one search per object (companies, contacts, deals, emails, meetings, calls, tasks), no paging
+        assert fake.count("/search") - searches_before == 7
+    assert incremental_requests < full_requests
+
+
+def salesforce_object_names() -> list[str]:
+    from abm_sla.crm.salesforce import object_specs
+
+    return [spec.name for spec in object_specs(app_config().sources.salesforce)]
+
+
+@pytest.mark.parametrize("stop_after", [1, 4, 9, 17])
+def test_a_sync_killed_after_n_pages_resumes_to_exactly_the_sources_rows(db_url, crm, fake, crm_data, stop_after):
+    warehouse = Warehouse(db_url)
+    with pytest.raises(KeyboardInterrupt):
+        sync(warehouse, StopAfter(source_for(crm, fake), stop_after))
+    assert sum(len(rows) for rows in stored_rows(warehouse, crm).values()) > 0
+    resumed = sync(warehouse, source_for(crm, fake))
+    assert stored_rows(warehouse, crm) == expected_rows(crm, crm_data)
+    fresh = Warehouse(db_url.replace("warehouse.db", "fresh.db")) if "sqlite" in db_url else None
+    if fresh is not None:  # the resumed sync did not start over
+        full = sync(fresh, source_for(crm, fake))
+        resumed_rows, full_rows = (sum(e["loaded"] for e in run.values()) for run in (resumed, full))
+        assert resumed_rows < full_rows if stop_after > 2 else resumed_rows <= full_rows
+
+
+def test_a_fault_that_outlasts_the_retries_stops_the_sync_and_the_next_one_completes(db_url, crm, fake, crm_data):
+    warehouse = Warehouse(db_url)
+    path = "/query" if crm == "salesforce" else "/search"
+    fake.inject(503, "<html>Service Unavailable</html>", path=path, after=6, times=1_000)
+    with pytest.raises(SourceError) as caught:
+        sync(warehouse, source_for(crm, fake))
+    assert "\n" not in str(caught.value)
+    stored_before = sum(len(rows) for rows in stored_rows(warehouse, crm).values())
+    assert stored_before > 0  # pages before the fault are kept
+    fake.faults.clear()
+    sync(warehouse, source_for(crm, fake))
+    assert stored_rows(warehouse, crm) == expected_rows(crm, crm_data)
+
+
+# ---- write-back ---------------------------------------------------------------------------------------
+
+
+ON = WritebackConfig(enabled=True)
+
+
+def seed_mqas(warehouse: Warehouse, data: dict[str, pd.DataFrame], n: int = 2) -> list[str]:
+    """``n`` routed MQAs with a first-touch deadline; returns their account ids."""
+    accounts = data["accounts"].iloc[:n]
+    trigger = pd.Timestamp(NOW) - pd.Timedelta(hours=3)
+    mqas = pd.DataFrame(
+        {
+            "account_id": accounts["account_id"].to_numpy(),
+            "trigger_at": trigger,
+            "firmographic": 30, "engagement": 20, "intent": 15, "total": 65,
+            "reasons": [[{"category": "engagement", "rule": "form_submit", "count": 2, "points": 24}]] * n,
+            "model_version": "test", "tier": 1,
+            "owner_id": ["U007"] * n,
+            "routed_at": pd.Timestamp(NOW) - pd.Timedelta(hours=1),
+            "writeback_key": [f"wbkey{i:04d}" for i in range(n)],
+        }
+    )
+    clocks = mqas[["account_id", "trigger_at"]].assign(
+        clock="first_touch", status="pending", due_at=pd.Timestamp(NOW) + pd.Timedelta(hours=2)
+    )
+    with warehouse.engine.begin() as connection:
+        warehouse.upsert(connection, schema.mqas, records(mqas))
+        warehouse.upsert(connection, schema.sla_clocks, records(clocks))
+    return list(mqas["account_id"])
+
+
+def created_tasks(crm: str, fake) -> list[dict]:
+    """Tasks the write-back created in the fake (their subjects carry the key)."""
+    if crm == "salesforce":
+        return [t for t in fake.records["Task"].values() if "[abm-sla " in str(t.get("Subject"))]
+    return [t for t in fake.objects["tasks"].values() if "[abm-sla " in str(t["properties"].get("hs_task_subject"))]
+
+
+def task_posts(crm: str, fake) -> int:
+    path = "/sobjects/Task/" if crm == "salesforce" else "/crm/v3/objects/tasks"
+    return sum(1 for r in fake.requests if r.method == "POST" and r.path.rstrip("/").endswith(path.rstrip("/")))
+
+
+def test_write_back_creates_one_task_per_mqa_and_sets_the_status_once(sqlite_url, crm, fake, crm_data):
+    warehouse = Warehouse(sqlite_url)
+    accounts = seed_mqas(warehouse, crm_data)
+    writer = make_writer(source_for(crm, fake))
+
+    assert write_back(warehouse, writer, ON, NOW) == {"pending": 2, "created": 2, "existing": 0, "failed": 0}
+    assert write_back(warehouse, writer, ON, NOW) == {"pending": 0, "created": 0, "existing": 0, "failed": 0}
+
+    tasks = created_tasks(crm, fake)
+    assert len(tasks) == 2 and task_posts(crm, fake) == 2
+    if crm == "salesforce":
+        assert {t["WhatId"] for t in tasks} == set(accounts) and {t["OwnerId"] for t in tasks} == {"U007"}
+        assert {t["ReminderDateTime"] for t in tasks} == {"2026-03-02T14:00:00Z"}
+        assert "form_submit: 24 points" in tasks[0]["Description"]
+        assert all(fake.records["Account"][a]["ABM_Status__c"] == "MQA" for a in accounts)
+    else:
+        task_ids = {t["id"] for t in tasks}
+        linked = {fake.associations[("tasks", t, "companies")][0] for t in task_ids}
+        assert linked == set(accounts)
+        assert {t["properties"]["hs_timestamp"] for t in tasks} == {"2026-03-02T14:00:00Z"}
+        assert all(fake.objects["companies"][a]["properties"]["abm_status"] == "MQA" for a in accounts)
+    done = mqas_written_back(warehouse)
+    assert done["writeback_done_at"].notna().all()
+
+
+def test_a_crash_after_the_crm_call_and_before_the_record_creates_nothing_twice(sqlite_url, crm, fake, crm_data):
+    warehouse = Warehouse(sqlite_url)
+    seed_mqas(warehouse, crm_data, n=1)
+    writer = make_writer(source_for(crm, fake))
+
+    def die(*_args) -> None:
+        raise KeyboardInterrupt("process killed after the CRM call")
+
+    with pytest.raises(KeyboardInterrupt):
+        write_back(warehouse, writer, ON, NOW, on_done=die)
+    assert mqas_written_back(warehouse)["writeback_done_at"].isna().all()  # rolled back with the transaction
+    assert len(created_tasks(crm, fake)) == 1
+
+    counts = write_back(warehouse, writer, ON, NOW, on_done=record_done)
+    assert counts == {"pending": 1, "created": 0, "existing": 1, "failed": 0}
+    assert len(created_tasks(crm, fake)) == 1 and task_posts(crm, fake) == 1
+    assert mqas_written_back(warehouse)["writeback_done_at"].notna().all()
+
+
+def test_write_back_is_off_by_default_and_a_refusal_leaves_the_mqa_pending(sqlite_url, crm, fake, crm_data):
+    warehouse = Warehouse(sqlite_url)
+    seed_mqas(warehouse, crm_data, n=1)
+    writer = make_writer(source_for(crm, fake))
+    assert write_back(warehouse, writer, WritebackConfig(), NOW)["pending"] == 0 and fake.count() == 0
+
+    fake.inject(400, [{"errorCode": "INVALID_FIELD", "message": "nope"}] if crm == "salesforce" else
+                {"status": "error", "message": "nope", "category": "VALIDATION_ERROR"}, method="POST", times=1)
+    assert write_back(warehouse, writer, ON, NOW)["failed"] == 1
+    assert mqas_written_back(warehouse)["writeback_done_at"].isna().all()
+    assert write_back(warehouse, writer, ON, NOW)["created"] == 1
+
+
+# ---- both CRMs ----------------------------------------------------------------------------------------
+
+
+
+def test_both_crms_synced_into_one_warehouse_unify_into_one_account_per_company(db_url, crm_data):
+    """Salesforce has all 60 companies; HubSpot has 30 of them (other ids, other domain spellings) and 10 more."""
+    accounts = crm_data["accounts"]
+    shared = accounts.iloc[30:].assign(
+        account_id=lambda f: "HS" + f["account_id"], domain=lambda f: "https://WWW." + f["domain"].str.upper() + "./"
+    )
+    extra = accounts.iloc[:10].assign(
+        account_id=lambda f: "HSX" + f["account_id"], domain=lambda f: "new-" + f["domain"]
+    )
+    hs_accounts = pd.concat([shared, extra], ignore_index=True)
+    hs_contacts = crm_data["contacts"][crm_data["contacts"]["account_id"].isin(accounts["account_id"].iloc[30:])]
+    hs_contacts = hs_contacts.assign(
+        contact_id="HS" + hs_contacts["contact_id"], account_id="HS" + hs_contacts["account_id"]
+    )
+    hs_data = {"accounts": hs_accounts, "contacts": hs_contacts, "users": crm_data["users"]}
+    sf_data = {kind: crm_data[kind] for kind in ("accounts", "contacts", "users")}
+    config = app_config(salesforce={"objects": ["User", "Account", "Contact"]},
+                        hubspot={"objects": ["owners", "companies", "contacts"]})
+    warehouse = Warehouse(db_url)
+    sf, hs = start_fake("salesforce", sf_data), start_fake("hubspot", hs_data)
+    try:
+        sync(warehouse, source_for("salesforce", sf, config))
+        sync(warehouse, source_for("hubspot", hs, config))
+    finally:
+        sf.stop()
+        hs.stop()
+
+    by_source = {source: read_source_frames(warehouse, source) for source in CRMS}
+    unified, mapping = unify_frames(by_source, owner_from="salesforce")
+
+    assert len(unified["accounts"]) == 70 and unified["accounts"]["account_id"].is_unique
+    lookup = mapping.set_index(["source", "source_account_id"])["account_id"]
+    assert all(lookup[("hubspot", "HS" + a)] == a for a in accounts["account_id"].iloc[30:])
+    assert all(lookup[("hubspot", "HSX" + a)] == "HSX" + a for a in accounts["account_id"].iloc[:10])
+    assert set(unified["contacts"]["account_id"]) <= set(unified["accounts"]["account_id"])
+    assert len(unified["contacts"]) == len(crm_data["contacts"]) + len(hs_contacts)
+    assert len(unified["users"]) == len(crm_data["users"])  # the same people in both CRMs (matched by email)
+
+
+# ---- abm-sla.yaml ---------------------------------------------------------------------------------------
+
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "abm-sla.example.yaml"
+
+
+def test_the_example_config_is_valid_and_equals_the_defaults():
+    assert load_app_config(EXAMPLE) == AppConfig()  # the example documents the defaults
+    assert load_app_config(EXAMPLE).writeback.enabled is False
+
+
+def test_no_file_gives_the_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_app_config()
+    assert config.system_of_record.owner == "salesforce" and config.writeback_target() == "salesforce"
+    (tmp_path / "abm-sla.yaml").write_text("system_of_record: {owner: hubspot}\nwriteback: {enabled: true}\n")
+    assert load_app_config().writeback_target() == "hubspot"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sources: {hubspot: {page_size: 500}}", "sources.hubspot.page_size: Input should be less than or equal"),
+        ("writeback: {enabled: true, dry_run: true}", "writeback.dry_run: Extra inputs are not permitted"),
+        ("system_of_record: {owner: pipedrive}", "system_of_record.owner: Input should be 'salesforce' or"),
+        ("sources: [1, 2", "not valid YAML"),
+        ("- a list", "the top level must be a mapping"),
+    ],
+)
+def test_a_bad_config_is_one_line_naming_the_field(tmp_path, text, message):
+    path = tmp_path / "abm-sla.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_app_config(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_credentials_from_prefect_secret_blocks_through_an_injected_loader(monkeypatch):
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    config = parse_app_config({"sources": {"hubspot": {"credentials": {"env": {"access_token": "HUBSPOT_ACCESS_TOKEN"},
+                                                                       "blocks": {"access_token": "hs-token"}}}}})
+    credentials = config.sources.hubspot.credentials
+    with pytest.raises(ConfigError, match="Prefect Secret blocks \\(hs-token\\)"):
+        credentials.resolve()
+    set_secret_loader({"hs-token": "pat-from-block"}.__getitem__)
+    try:
+        assert credentials.resolve() == {"access_token": "pat-from-block"}
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-from-env")
+        assert credentials.resolve() == {"access_token": "pat-from-env"}  # a set variable wins
+    finally:
+        set_secret_loader(None)
+
+
+def test_build_source_names_the_problem(tmp_path):
+    with pytest.raises(ConfigError, match="unknown source 'pipedrive'"):
+        build_source("pipedrive", app_config())
+    with pytest.raises(ConfigError, match="needs a folder"):
+        build_source("files", app_config())
