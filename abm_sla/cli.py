@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -30,42 +31,96 @@ def _flows():
     settings.configure_prefect_defaults()
     from flows import pipeline
 
+    if not os.environ.get("ABM_SLA_DEBUG"):
+        for handler in logging.getLogger().handlers:  # Prefect's console handler sits on the root logger
+            if type(handler).__module__.startswith("prefect"):
+                handler.addFilter(_drop_expected_failures)
     return pipeline
+
+
+def _drop_expected_failures(record: logging.LogRecord) -> bool:
+    """Keep Prefect's console quiet about an error the CLI reports in one line itself (an :class:`AbmSlaError`)."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, AbmSlaError)
+
+
+SourceOption = Annotated[str, typer.Option(help="Where CRM data comes from: files, salesforce or hubspot.")]
+PathOption = Annotated[Path | None, typer.Option(help="The CRM export folder (source files).")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="abm-sla.yaml: CRM sources, system of record, write-back (default ./abm-sla.yaml)."),
+]
+
+
+def _check_source(source: str, path: Path | None, config: Path | None) -> None:
+    """Fail fast, in one line, on a source that cannot be read."""
+    from abm_sla.crm.config import load_app_config
+    from abm_sla.crm.sync import SOURCE_NAMES
+
+    if source not in SOURCE_NAMES:
+        raise AbmSlaError(f"unknown source {source!r}: choose one of {', '.join(SOURCE_NAMES)}")
+    app_config = load_app_config(config)
+    if source != "files":
+        return
+    folder = path or (Path(app_config.sources.files.path) if app_config.sources.files.path else None)
+    if folder is None:
+        raise AbmSlaError("--path is required with --source files (or sources.files.path in abm-sla.yaml)")
+    if not folder.is_dir():
+        raise AbmSlaError(f"export folder {folder} does not exist or is not a folder")
 
 
 @app.command()
 def run(
     as_of: Annotated[str, typer.Option("--as-of", help="The moment to compute for (ISO 8601; naive = UTC).")],
-    source: Annotated[str, typer.Option(help="Where CRM data comes from.")] = "files",
-    path: Annotated[Path | None, typer.Option(help="The CRM export folder (source files).")] = None,
+    source: SourceOption = "files",
+    path: PathOption = None,
     db: DbOption = None,
     model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
     policy: Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")] = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Load the CRM data, score as of AS_OF, fire and route MQAs, evaluate every SLA clock."""
+    """Load the CRM data, score as of AS_OF, fire and route MQAs, evaluate every SLA clock (then write back)."""
     from abm_sla.model import load_model
     from abm_sla.policy import load_policy
     from abm_sla.stages import parse_as_of
     from abm_sla.warehouse import Warehouse
 
-    if source != "files":
-        raise AbmSlaError(f"unknown source {source!r}: this version reads 'files'")
-    if path is None:
-        raise AbmSlaError("--path is required with --source files")
-    if not path.is_dir():
-        raise AbmSlaError(f"export folder {path} does not exist or is not a folder")
+    _check_source(source, path, config)
     as_of_ts = parse_as_of(as_of)
     load_model(model)  # fail fast on bad config files, before anything runs
     load_policy(policy)
     db_url = settings.database_url(db)
     Warehouse(db_url)  # fail fast on an unreachable database
     summary = _flows().run_pipeline(
-        db_url=db_url, as_of=as_of_ts.isoformat(), source=source, path=str(path),
+        db_url=db_url, as_of=as_of_ts.isoformat(), source=source, path=str(path) if path else None,
         model_path=str(model) if model else None, policy_path=str(policy) if policy else None,
+        config_path=str(config) if config else None,
     )
     from abm_sla.summary import print_run_summary
 
     print_run_summary(summary)
+
+
+@app.command()
+def sync(
+    source: SourceOption = "files",
+    path: PathOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Bring the CRM's changes since the last sync into the warehouse (resumes where an interrupted sync stopped)."""
+    from abm_sla.warehouse import Warehouse
+
+    _check_source(source, path, config)
+    db_url = settings.database_url(db)
+    Warehouse(db_url)
+    summary = _flows().crm_sync(
+        db_url=db_url, source=source, path=str(path) if path else None, config_path=str(config) if config else None
+    )
+    from abm_sla.summary import print_sync_summary
+
+    for name, objects in summary.items():
+        print_sync_summary(name, objects)
 
 
 @app.command()

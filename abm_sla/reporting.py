@@ -30,6 +30,7 @@ from abm_sla.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
 from abm_sla.policy import SlaPolicy, load_policy
 from abm_sla.scorecard import SlaData
 from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse.view import CrmView
 
 KINDS = ("weekly", "quarterly")
 DEFAULT_SCORING_PATH = DEFAULT_POLICY_PATH.with_name("scoring.yaml")
@@ -105,7 +106,8 @@ class Report:
 def load_data(warehouse: Warehouse) -> SlaData:
     """Every frame the scorecard reads, from the warehouse."""
     kinds = ("accounts", "contacts", "activities", "intent_signals", "opportunities", "users", "status_changes")
-    crm = {kind: warehouse.read_kind(kind) for kind in kinds}
+    view = CrmView(warehouse)
+    crm = {kind: view.read_kind(kind) for kind in kinds}
     derived = {name: warehouse.read_table(getattr(schema, name))
                for name in ("mqas", "sla_clocks", "escalations", "score_history")}
     return SlaData.of(**crm, **derived)

@@ -14,12 +14,14 @@ from pathlib import Path
 import pandas as pd
 
 from abm_sla import frames, handoff, routing, scoring, sla
-from abm_sla.crm.files import ExportFolder
+from abm_sla.crm.files import FilesSource
+from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
 from abm_sla.warehouse import Warehouse, schema
 from abm_sla.warehouse.store import records
+from abm_sla.warehouse.view import CrmView
 
 ROUND_ROBIN_KEY = "round_robin:last_assigned"
 #: An MQA whose clocks are all decided and whose trigger is older than this is not re-evaluated.
@@ -38,30 +40,26 @@ class Signals:
 
 def extract_files(warehouse: Warehouse, path: str | Path, run_id: str, now: dt.datetime) -> dict:
     """Load an export folder; per file, the rows loaded and quarantined."""
-    folder = ExportFolder(path, stored_accounts=warehouse.read_kind("accounts"))
-    summary = {}
-    for page in folder.pages():
-        loaded = warehouse.store_page(page, run_id, now)
-        summary[page.object_name] = {"loaded": loaded, "quarantined": len(page.quarantined)}
-    return summary
+    summary = sync_source(warehouse, FilesSource(path), run_id, now)
+    return {file: {key: counts[key] for key in ("loaded", "quarantined")} for file, counts in summary.items()}
 
 
-def read_signals(warehouse: Warehouse, as_of: pd.Timestamp, lookback: pd.Timedelta) -> Signals:
+def read_signals(crm: CrmView, as_of: pd.Timestamp, lookback: pd.Timedelta) -> Signals:
     """Accounts that exist as of ``as_of`` and the signals in ``(as_of - lookback, as_of]``."""
-    accounts = warehouse.read_kind("accounts")
+    accounts = crm.read_kind("accounts")
     accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] <= as_of)]
     since, until = (as_of - lookback).to_pydatetime(), as_of.to_pydatetime()
     return Signals(
         accounts=accounts.reset_index(drop=True),
-        contacts=warehouse.read_kind("contacts"),
-        activities=warehouse.read_kind("activities", since=since, until=until),
-        intent_signals=warehouse.read_kind("intent_signals", since=since, until=until),
+        contacts=crm.read_kind("contacts"),
+        activities=crm.read_kind("activities", since=since, until=until),
+        intent_signals=crm.read_kind("intent_signals", since=since, until=until),
     )
 
 
 def score(warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, run_id: str) -> pd.DataFrame:
     """Score every account as of ``as_of`` and keep the scores (with reasons) in the score history."""
-    signals = read_signals(warehouse, as_of, pd.Timedelta(days=model.window_days))
+    signals = read_signals(CrmView(warehouse), as_of, pd.Timedelta(days=model.window_days))
     scores = scoring.score_accounts(
         signals.accounts, signals.contacts, signals.activities, signals.intent_signals, model, as_of
     )
@@ -93,9 +91,9 @@ def parse_as_of(value: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
     return parsed
 
 
-def read_status_changes(warehouse: Warehouse, as_of: pd.Timestamp) -> pd.DataFrame:
+def read_status_changes(crm: CrmView, as_of: pd.Timestamp) -> pd.DataFrame:
     """Status changes known as of ``as_of``."""
-    changes = warehouse.read_kind("status_changes")
+    changes = crm.read_kind("status_changes")
     return changes[changes["changed_at"] <= as_of].reset_index(drop=True)
 
 
@@ -108,9 +106,10 @@ def fire_and_route(
     sees these MQAs as already fired, so it fires and routes nothing (no duplicate,
     no skipped round-robin turn).
     """
-    signals = read_signals(warehouse, as_of, pd.Timedelta(days=2 * model.window_days))
-    status_changes = read_status_changes(warehouse, as_of)
-    users = warehouse.read_kind("users")
+    crm = CrmView(warehouse)
+    signals = read_signals(crm, as_of, pd.Timedelta(days=2 * model.window_days))
+    status_changes = read_status_changes(crm, as_of)
+    users = crm.read_kind("users")
     with warehouse.engine.begin() as connection:
         warehouse.lock_stage(connection, "fire-and-route")
         prior = warehouse.read_table(schema.mqas, connection=connection)[["account_id", "trigger_at"]]
@@ -157,15 +156,16 @@ def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -
     fired = warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime())
     if fired.empty:
         return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0}
-    status_changes = read_status_changes(warehouse, as_of)
+    crm = CrmView(warehouse)
+    status_changes = read_status_changes(crm, as_of)
     ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
     mqas = unsettled(fired.assign(ended_at=ended_at), warehouse.read_table(schema.sla_clocks), as_of)
-    activities = warehouse.read_kind(
+    activities = crm.read_kind(
         "activities", since=(mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime(),
         until=as_of.to_pydatetime(),
     ) if len(mqas) else frames.empty("activities")
-    users = warehouse.read_kind("users")
+    users = crm.read_kind("users")
     clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of)
     escalations = sla.evaluate_escalations(clocks, mqas, activities, users, policy, as_of)
     clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]

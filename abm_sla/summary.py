@@ -7,20 +7,35 @@ from rich.table import Table
 
 
 def print_run_summary(summary: dict, console: Console | None = None) -> None:
-    """Rows loaded/quarantined per file, then what the run computed."""
+    """Rows loaded/quarantined per file or CRM object, then what the run computed."""
     console = console or Console()
-    extract = summary.get("extract", {}).get("files", {})
-    if extract:
-        table = Table(title="Extract")
-        table.add_column("file")
-        table.add_column("loaded", justify="right")
-        table.add_column("quarantined", justify="right")
-        for file, counts in extract.items():
-            table.add_row(file, str(counts["loaded"]), str(counts["quarantined"]))
-        console.print(table)
+    for source, objects in summary.get("extract", {}).items():
+        print_sync_summary(source, objects, console)
     scoring = summary.get("scoring")
     if scoring:
         console.print(
             f"Scored {scoring['accounts_scored']} accounts as of {summary['as_of']} "
             f"(model {scoring['model_version']}): {scoring['qualified']} pass every hand-off gate."
         )
+    writeback = summary.get("writeback")
+    if writeback:
+        console.print(
+            "Write-back: {created} CRM tasks created, {existing} already there, {failed} refused (retried next run), "
+            "{skipped} MQAs of companies not in that CRM.".format(**writeback)
+        )
+
+
+def print_sync_summary(source: str, objects: dict[str, dict[str, int]], console: Console | None = None) -> None:
+    """Per file (export folder) or CRM object: rows loaded, deleted and quarantined."""
+    console = console or Console()
+    crm = source != "files"
+    table = Table(title=f"Extract ({source})")
+    table.add_column("object" if crm else "file")
+    table.add_column("loaded", justify="right")
+    if crm:
+        table.add_column("deleted", justify="right")
+    table.add_column("quarantined", justify="right")
+    for name, counts in objects.items():
+        deleted = [str(counts.get("deleted", 0))] if crm else []
+        table.add_row(name, str(counts["loaded"]), *deleted, str(counts["quarantined"]))
+    console.print(table)

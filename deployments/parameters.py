@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from abm_sla import settings
 from abm_sla.errors import AbmSlaError, ConfigError
 
-SOURCES = ("files",)
+SOURCES = ("files", "salesforce", "hubspot")
 M = TypeVar("M", bound=BaseModel)
-Source = Literal["files"]
+Source = Literal["files", "salesforce", "hubspot"]
 
 _DB_SECRET = Field(
     default=None,
@@ -99,6 +99,12 @@ class BackfillParameters(FlowParameters):
         description="Folder with accounts.csv etc., loaded once before the first step. "
         "Empty = use the CRM data already in the warehouse.",
     )
+    config_path: str | None = Field(
+        default=None,
+        title="abm-sla.yaml",
+        description="CRM sources, system of record and write-back on the worker. Empty = ./abm-sla.yaml if "
+        "present. Salesforce and HubSpot are synced once before the first step.",
+    )
     model_path: str | None = _MODEL_PATH
     policy_path: str | None = _POLICY_PATH
     dry_run: bool = Field(
@@ -111,7 +117,7 @@ class BackfillParameters(FlowParameters):
     @classmethod
     def _known_source(cls, value: object) -> object:
         if value not in SOURCES:
-            raise ValueError(f"unknown source {value!r}: this version reads {', '.join(SOURCES)}")
+            raise ValueError(f"unknown source {value!r}: choose one of {', '.join(SOURCES)}")
         return value
 
     @field_validator("start", "end", mode="before")
@@ -128,6 +134,11 @@ class BackfillParameters(FlowParameters):
     @classmethod
     def _policy_exists(cls, value: str | None) -> str | None:
         return _existing_file(value, "SLA policy file")
+
+    @field_validator("config_path")
+    @classmethod
+    def _config_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "abm-sla.yaml file")
 
     @model_validator(mode="after")
     def _consistent(self) -> BackfillParameters:

@@ -28,7 +28,7 @@ STEP_KIND = "backfill-step"
 
 def backfill_key(params: BackfillParameters) -> str:
     """A fingerprint of what a backfill computes: same key, same steps, so a re-run can resume."""
-    fields = params.model_dump(mode="json", include={"start", "end", "step_hours", "source", "path"})
+    fields = params.model_dump(mode="json", include={"start", "end", "step_hours", "source", "path", "config_path"})
     for name in ("model_path", "policy_path"):
         path = getattr(params, name)
         fields[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
@@ -86,10 +86,11 @@ def backfill(params: BackfillParameters) -> list[dict]:
         description=f"Backfill {steps[0].isoformat()} → {steps[-1].isoformat()}, every {params.step_hours:g} h",
     )
     summaries: list[dict] = []
-    extract = crm_sync(db_url, params.source, params.path) if params.path else None
+    loads = params.path or params.source != "files"  # files without a folder: use what the warehouse holds
+    extract = crm_sync(db_url, params.source, params.path, config_path=params.config_path) if loads else None
     for number, as_of in enumerate(todo, start=1):
         summary = run_once(db_url, as_of.isoformat(), params.source, params.path, params.model_path,
-                           params.policy_path, extract=False)
+                           params.policy_path, load=False, config_path=params.config_path)
         mark_step_done(store, key, as_of, summary)
         summaries.append(summary)
         update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))

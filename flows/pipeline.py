@@ -6,11 +6,12 @@ import uuid
 
 from prefect import flow
 
+from abm_sla.crm.config import load_app_config
 from abm_sla.stages import parse_as_of
 from deployments.parameters import resolve_database_url
 from tasks.common import utc_now, warehouse
 from tasks.observe import publish_run_report, timed
-from tasks.stages import evaluate_sla, extract_files, fire_and_route, score_accounts
+from tasks.stages import evaluate_sla, extract_files, fire_and_route, score_accounts, sync_crm, write_back
 
 
 @flow(name="crm-sync")
@@ -20,11 +21,22 @@ def crm_sync(
     path: str | None = None,
     run_id: str | None = None,
     database_secret: str | None = None,
+    config_path: str | None = None,
 ) -> dict:
-    """Bring CRM changes into the warehouse (db_url empty: ABM_SLA_DATABASE_URL or the Secret block)."""
+    """Bring CRM changes into the warehouse (db_url empty: ABM_SLA_DATABASE_URL or the Secret block).
+
+    ``source`` is ``files`` (the export folder at ``path``), ``salesforce`` or ``hubspot``
+    (configured by ``config_path``, default ``./abm-sla.yaml``).
+    """
     db_url = db_url or resolve_database_url(database_secret)
-    run_id = run_id or uuid.uuid4().hex
-    return {"files": extract_files(db_url, path, run_id)} if source == "files" else {}
+    return extract(db_url, source, path, config_path, run_id or uuid.uuid4().hex)
+
+
+def extract(db_url: str, source: str, path: str | None, config_path: str | None, run_id: str) -> dict:
+    """The extract step of a run: one task for the chosen source."""
+    if source == "files":
+        return {"files": extract_files(db_url, path or load_app_config(config_path).sources.files.path, run_id)}
+    return {source: sync_crm(db_url, source, config_path, run_id)}
 
 
 @flow(name="score-and-route")
@@ -65,24 +77,29 @@ def run_once(
     path: str | None = None,
     model_path: str | None = None,
     policy_path: str | None = None,
-    extract: bool = True,
+    load: bool = True,
+    config_path: str | None = None,
 ) -> dict:
     """Body of one pipeline run, logged in the warehouse's run log (called inside a flow)."""
     run_id = uuid.uuid4().hex
     as_of_ts = parse_as_of(as_of)
+    app_config = load_app_config(config_path)  # a bad abm-sla.yaml fails before any work
     store = warehouse(db_url)
     store.start_run(run_id, "run", as_of_ts.to_pydatetime(), utc_now())
     summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
     try:
-        if extract and source == "files":
+        if load:
             with timed(summary, "extract"):
-                summary["extract"] = {"files": extract_files(db_url, path, run_id)}
+                summary["extract"] = extract(db_url, source, path, config_path, run_id)
         with timed(summary, "score"):
             summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, run_id)
         with timed(summary, "fire-and-route"):
             summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id)
         with timed(summary, "evaluate-sla"):
             summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path)
+        if app_config.writeback.enabled:  # after the clocks: the task is due at the first-touch deadline
+            with timed(summary, "write-back"):
+                summary["writeback"] = write_back(db_url, config_path)
     except Exception:
         store.finish_run(run_id, "failed", utc_now(), summary, None)
         raise
@@ -100,10 +117,13 @@ def run_pipeline(
     model_path: str | None = None,
     policy_path: str | None = None,
     database_secret: str | None = None,
+    config_path: str | None = None,
 ) -> dict:
-    """One full run as of ``as_of`` (empty = now): extract, score, fire and route, SLA clocks and escalations."""
+    """One full run as of ``as_of`` (empty = now): extract, score, fire and route, SLA clocks and escalations,
+    then the CRM write-back when ``abm-sla.yaml`` (``config_path``) enables it."""
     db_url = db_url or resolve_database_url(database_secret)
-    return run_once(db_url, as_of or utc_now().isoformat(), source, path, model_path, policy_path)
+    return run_once(db_url, as_of or utc_now().isoformat(), source, path, model_path, policy_path,
+                    config_path=config_path)
 
 
 @flow(name="abm-sla-run-steps")
@@ -114,9 +134,10 @@ def run_steps(
     path: str | None = None,
     model_path: str | None = None,
     policy_path: str | None = None,
+    config_path: str | None = None,
 ) -> list[dict]:
     """Load the source once, then run score/fire/route/SLA as of each moment, in order (the demo's quarter)."""
     return [
-        run_once(db_url, as_of, source, path, model_path, policy_path, extract=index == 0)
+        run_once(db_url, as_of, source, path, model_path, policy_path, load=index == 0, config_path=config_path)
         for index, as_of in enumerate(as_ofs)
     ]

@@ -22,6 +22,7 @@ from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.store import records
+from abm_sla.warehouse.view import CrmView
 from deployments.parameters import InvalidParameters, RecalculateParameters, resolve_database_url, validated
 from tasks.common import utc_now, warehouse
 
@@ -37,7 +38,8 @@ def what_if_diff(
     store = warehouse(db_url)
     model, baseline, policy = load_model(model_path), load_model(baseline_path), load_policy(policy_path)
     lookback = pd.Timedelta(days=2 * max(model.window_days, baseline.window_days))
-    signals = stages.read_signals(store, as_of, lookback)
+    crm = CrmView(store)
+    signals = stages.read_signals(crm, as_of, lookback)
     chosen = signals.accounts
     if accounts:
         chosen = chosen[chosen["account_id"].isin(accounts)].reset_index(drop=True)
@@ -46,7 +48,7 @@ def what_if_diff(
     after = scoring.score_accounts(*args, model, as_of)
     prior = store.read_table(schema.mqas)[["account_id", "trigger_at"]]
     fired = handoff.replay_handoffs(
-        *args, stages.read_status_changes(store, as_of), prior, model, as_of, end_statuses=tuple(policy.end_statuses)
+        *args, stages.read_status_changes(crm, as_of), prior, model, as_of, end_statuses=tuple(policy.end_statuses)
     )
     diff = whatif.score_diff(before, after, baseline.version, model.version)
     return whatif.with_would_fire(diff, fired), after
@@ -90,7 +92,7 @@ def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict
 def _check_accounts(db_url: str, accounts: list[str]) -> None:
     if not accounts:
         return
-    known = set(warehouse(db_url).read_kind("accounts")["account_id"])
+    known = set(CrmView(warehouse(db_url)).read_kind("accounts")["account_id"])
     unknown = [account for account in accounts if account not in known]
     if unknown:
         shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")

@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from abm_sla import stages
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
-from tasks.common import utc_now, warehouse
+from tasks.common import load_app_config_with_secrets, utc_now, warehouse
 from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage_slot
 
 
@@ -21,6 +21,29 @@ def extract_files(db_url: str, path: str, run_id: str) -> dict:
     for file, counts in summary.items():
         logger.info("%s: %d loaded, %d quarantined", file, counts["loaded"], counts["quarantined"])
     return summary
+
+
+@task(name="sync-crm", cache_policy=NO_CACHE)  # the sources retry each call themselves
+def sync_crm(db_url: str, source: str, config_path: str | None, run_id: str) -> dict:
+    """Bring a CRM's changes since the stored cursors into the warehouse (a re-run resumes from the last page)."""
+    from abm_sla.crm.sync import sync
+
+    summary = sync(warehouse(db_url), source, load_app_config_with_secrets(config_path), run_id, utc_now())
+    logger = get_run_logger()
+    for name, counts in summary.items():
+        logger.info("%s %s: %d loaded, %d deleted, %d quarantined in %d pages", source, name, counts["loaded"],
+                    counts["deleted"], counts["quarantined"], counts["pages"])
+    return summary
+
+
+@task(name="write-back", cache_policy=NO_CACHE)
+def write_back(db_url: str, config_path: str | None) -> dict:
+    """Create the CRM task and set the account status of each newly routed MQA (when abm-sla.yaml enables it)."""
+    from abm_sla.crm.writeback import write_back_configured
+
+    counts = write_back_configured(warehouse(db_url), load_app_config_with_secrets(config_path), utc_now())
+    get_run_logger().info("write-back: %s", counts)
+    return counts
 
 
 @task(name="score-accounts", cache_policy=NO_CACHE)

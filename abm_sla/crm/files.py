@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from abm_sla import frames
-from abm_sla.crm.base import Page, Quarantined
+from abm_sla.crm.base import CursorStore, Page, Quarantined
 from abm_sla.errors import SourceError
 
 SOURCE = "files"
@@ -262,6 +263,19 @@ class ExportFolder:
             Quarantined(spec.file, line, reason, payload)
             for line, reason, payload in zip(line_numbers, checks.reason[bad], payloads, strict=True)
         ]
+
+
+class FilesSource:
+    """The export folder as a :class:`Source`: one page per file; accounts already stored count as known."""
+
+    name = SOURCE
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def pages(self, cursors: CursorStore) -> Iterator[Page]:
+        stored = cursors.read_kind("accounts", source=self.name) if hasattr(cursors, "read_kind") else None
+        yield from ExportFolder(self.path, stored_accounts=stored).pages()
 
 
 def _hash_ids(rows: pd.DataFrame, columns: list[str], normalize: str) -> pd.Series:

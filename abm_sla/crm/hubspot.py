@@ -67,8 +67,8 @@ def client_factory(config: HubSpotConfig, host: str | None = None) -> ClientFact
             names = ", ".join(sorted(config.credentials.env.values()))
             raise SourceError(f"no HubSpot access token: set {names}")
         kwargs: dict[str, Any] = {"access_token": token, "retry": False}
-        if host:
-            kwargs["host"] = host
+        if host or config.host:
+            kwargs["host"] = host or config.host
         return HubSpot(**kwargs)
 
     return make

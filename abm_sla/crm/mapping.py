@@ -173,6 +173,7 @@ class HubSpotConfig(_Model):
 
     name: str = "hubspot"
     credentials: Credentials = Credentials(env={"access_token": "HUBSPOT_ACCESS_TOKEN"})
+    host: str | None = Field(None, description="API base URL (default https://api.hubapi.com; a proxy, a test server)")
     objects: tuple[str, ...] = HUBSPOT_OBJECTS
     tier_property: str | None = "hs_ideal_customer_profile"
     status_property: str | None = "abm_status"

@@ -8,37 +8,18 @@ the last stored page: the source reads the cursors back from the warehouse.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import sqlalchemy as sa
-
-from abm_sla import frames
-from abm_sla.crm import hubspot, salesforce
-from abm_sla.crm.base import CursorStore, Page, Source
+from abm_sla.crm.base import Page, Source
 from abm_sla.crm.config import AppConfig
-from abm_sla.crm.files import SOURCE as FILES_SOURCE
-from abm_sla.crm.files import ExportFolder
+from abm_sla.crm.files import FilesSource
 from abm_sla.errors import ConfigError
-from abm_sla.warehouse import Warehouse, schema
-from abm_sla.warehouse.store import ID_COLUMN, conform
+from abm_sla.warehouse import Warehouse
+from abm_sla.warehouse.view import record_system_of_record
 
 SOURCE_NAMES = ("salesforce", "hubspot", "files")
-
-
-class FilesSource:
-    """The export folder as a :class:`Source`: one page per file; accounts already stored count as known."""
-
-    name = FILES_SOURCE
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def pages(self, cursors: CursorStore) -> Iterator[Page]:
-        stored = cursors.read_kind("accounts") if hasattr(cursors, "read_kind") else None
-        yield from ExportFolder(self.path, stored_accounts=stored).pages()
 
 
 def _tally(summary: dict[str, dict[str, int]], page: Page, loaded: int) -> None:
@@ -81,6 +62,8 @@ def build_source(
     (default ``sources.files.path``). ``source_options`` go to the source class
     (``now``, ``sleep``, rate limiters).
     """
+    from abm_sla.crm import hubspot, salesforce  # the CRM clients are slow to import; only a sync needs them
+
     if name == "salesforce":
         config = app_config.sources.salesforce
         return salesforce.SalesforceSource(
@@ -99,14 +82,18 @@ def build_source(
     raise ConfigError(f"unknown source {name!r}; choose one of {', '.join(SOURCE_NAMES)}")
 
 
-def read_source_kind(warehouse: Warehouse, source: str, kind: str) -> pd.DataFrame:
-    """One source's live rows of one kind as a normalized frame (``Warehouse.read_kind`` mixes sources)."""
-    table = schema.CRM_TABLES[kind]
-    where = sa.and_(table.c.source == source, table.c.deleted_at.is_(None))
-    rows = warehouse.read_table(table, where).rename(columns={"source_id": ID_COLUMN[kind]})
-    return conform(kind, rows) if len(rows) else frames.empty(kind)
-
-
-def read_source_frames(warehouse: Warehouse, source: str) -> dict[str, pd.DataFrame]:
-    """Every kind of one source, for :func:`abm_sla.crm.unify.unify_frames`."""
-    return {kind: read_source_kind(warehouse, source, kind) for kind in frames.COLUMNS}
+def sync(
+    warehouse: Warehouse,
+    name: str,
+    app_config: AppConfig,
+    run_id: str | None,
+    now: dt.datetime,
+    *,
+    path: str | Path | None = None,
+    **build_options: Any,
+) -> dict[str, dict[str, int]]:
+    """Sync the configured source ``name`` (:func:`build_source`), recording the system of record first."""
+    source = build_source(name, app_config, path=path, **build_options)
+    chosen = app_config.system_of_record
+    record_system_of_record(warehouse, owner=chosen.owner, tier=chosen.tier)
+    return sync_source(warehouse, source, run_id, now)

@@ -176,6 +176,68 @@ def _row_ids(by_source: Mapping[str, pd.DataFrame], id_column: str, priority: Se
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["source", "source_id", "id"])
 
 
+@dataclass(frozen=True)
+class Links:
+    """How every source's accounts, users and contacts map to unified ids (see :func:`link_sources`)."""
+
+    accounts: pd.DataFrame  # unified accounts, owner ids translated to unified user ids
+    mapping: pd.DataFrame  # source, source_account_id -> account_id
+    users: pd.DataFrame  # source, source_user_id -> user_id
+    contacts: pd.DataFrame  # source, source_id -> id
+    priority: tuple[str, ...]
+
+    def source_ids(self, source: str) -> tuple[pd.Series, pd.Series]:
+        """Unified account id → ``source``'s account id, and unified user id → ``source``'s user id."""
+        accounts = self.mapping[self.mapping["source"] == source].drop_duplicates("account_id")
+        users = self.users[self.users["source"] == source].drop_duplicates("user_id")
+        return (
+            pd.Series(accounts["source_account_id"].to_numpy(), index=accounts["account_id"].to_numpy()),
+            pd.Series(users["source_user_id"].to_numpy(), index=users["user_id"].to_numpy()),
+        )
+
+
+def link_sources(
+    by_source: Mapping[str, Mapping[str, pd.DataFrame]],
+    *,
+    priority: Sequence[str] | None = None,
+    owner_from: str | None = None,
+    tier_from: str | None = None,
+) -> Links:
+    """Unified accounts and the id links of several sources (each: ``accounts``, ``users``, ``contacts``).
+
+    Accounts per :func:`unify_accounts` (owner ids translated to unified user ids),
+    users matched on email, contact ids unique across sources.
+    """
+    priority = tuple(priority or by_source)
+    kinds = {
+        kind: {s: by_source[s].get(kind, frames.empty(kind)) for s in priority if s in by_source}
+        for kind in ("accounts", "users", "contacts")
+    }
+    unified = unify_accounts(kinds["accounts"], priority=priority, owner_from=owner_from, tier_from=tier_from)
+    users = _user_mapping(kinds["users"], priority)
+    contacts = _row_ids(kinds["contacts"], "contact_id", priority)
+    return Links(_translate_owners(unified.accounts, users), unified.mapping, users, contacts, priority)
+
+
+def unify_kind(kind: str, by_source: Mapping[str, pd.DataFrame], links: Links) -> pd.DataFrame:
+    """One kind's rows of several sources as one normalized frame, re-keyed to unified ids.
+
+    Accounts are ``links.accounts``; users are one row per person; every other row
+    is kept with unified account, contact and user ids (a row id clashing across
+    sources gets its source as prefix).
+    """
+    if kind == "accounts":
+        return links.accounts
+    row_ids = links.contacts if kind == "contacts" else _row_ids(by_source, frames.COLUMNS[kind][0], links.priority)
+    parts = [
+        _rekey_rows(kind, source, by_source[source], links, row_ids)
+        for source in links.priority
+        if source in by_source and not by_source[source].empty
+    ]
+    out = pd.concat(parts, ignore_index=True) if parts else frames.empty(kind)
+    return out.drop_duplicates("user_id").reset_index(drop=True) if kind == "users" else out
+
+
 def unify_frames(
     by_source: Mapping[str, Mapping[str, pd.DataFrame]],
     *,
@@ -183,45 +245,27 @@ def unify_frames(
     owner_from: str | None = None,
     tier_from: str | None = None,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Every kind of several sources as one set of normalized frames, and the account mapping.
-
-    Accounts per :func:`unify_accounts` (owner ids translated to unified user ids);
-    users matched on email; every other row kept, re-keyed to unified account,
-    contact and user ids (a row id clashing across sources gets its source as prefix).
-    """
-    priority = list(priority or by_source)
-    empty = {kind: frames.empty(kind) for kind in frames.COLUMNS}
-    kinds = {kind: {s: by_source[s].get(kind, empty[kind]) for s in priority if s in by_source} for kind in empty}
-    unified = unify_accounts(kinds["accounts"], priority=priority, owner_from=owner_from, tier_from=tier_from)
-    users = _user_mapping(kinds["users"], priority)
-    row_ids = {kind: _row_ids(kinds[kind], frames.COLUMNS[kind][0], priority) for kind in empty}
-    out: dict[str, pd.DataFrame] = {}
-    for kind in frames.COLUMNS:
-        if kind == "accounts":
-            continue
-        parts = [_rekey_rows(kind, source, frame, unified.mapping, users, row_ids)
-                 for source, frame in kinds[kind].items() if not frame.empty]
-        out[kind] = pd.concat(parts, ignore_index=True) if parts else empty[kind]
-    out["users"] = out["users"].drop_duplicates("user_id").reset_index(drop=True)
-    out["accounts"] = _translate_owners(unified.accounts, users)
-    return out, unified.mapping
+    """Every kind of several sources as one set of normalized frames (:func:`unify_kind`), and the account mapping."""
+    links = link_sources(by_source, priority=priority, owner_from=owner_from, tier_from=tier_from)
+    out = {
+        kind: unify_kind(kind, {s: by_source[s][kind] for s in links.priority if kind in by_source.get(s, {})}, links)
+        for kind in frames.COLUMNS
+    }
+    return out, links.mapping
 
 
-def _rekey_rows(
-    kind: str, source: str, frame: pd.DataFrame, mapping: pd.DataFrame, users: pd.DataFrame,
-    row_ids: dict[str, pd.DataFrame],
-) -> pd.DataFrame:
+def _rekey_rows(kind: str, source: str, frame: pd.DataFrame, links: Links, row_ids: pd.DataFrame) -> pd.DataFrame:
     """One source's rows of one kind with unified account, contact, user and row ids."""
     out = frame.reindex(columns=frames.COLUMNS[kind]).copy()
     if kind in ACCOUNT_REFERENCES:
-        out = rekey(out, source, mapping)
+        out = rekey(out, source, links.mapping)
     if "contact_id" in out and kind != "contacts":
-        out["contact_id"] = _replace(out["contact_id"], _lookup(row_ids["contacts"], source, "source_id", "id"))
-    user_lookup = _lookup(users, source, "source_user_id", "user_id")
+        out["contact_id"] = _replace(out["contact_id"], _lookup(links.contacts, source, "source_id", "id"))
+    user_lookup = _lookup(links.users, source, "source_user_id", "user_id")
     for column in USER_REFERENCES.get(kind, []):
         out[column] = _replace(out[column], user_lookup)
     id_column = frames.COLUMNS[kind][0]
-    lookup = user_lookup if kind == "users" else _lookup(row_ids[kind], source, "source_id", "id")
+    lookup = user_lookup if kind == "users" else _lookup(row_ids, source, "source_id", "id")
     out[id_column] = _replace(out[id_column].astype(str), lookup)
     return out
 

@@ -16,21 +16,24 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla.crm.config import WritebackConfig
+from abm_sla.crm.config import AppConfig, WritebackConfig
 from abm_sla.crm.hubspot import HubSpotSource
 from abm_sla.crm.salesforce import SalesforceSource
+from abm_sla.crm.sync import build_source
 from abm_sla.errors import SourceError
 from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse.view import CrmView
 
 log = logging.getLogger(__name__)
 LOCK = "crm-writeback"
 HUBSPOT_TASK_TO_COMPANY = 192  # HUBSPOT_DEFINED association type id
+COUNTS = ("pending", "created", "existing", "failed", "skipped")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class WritebackItem:
     total: int
     reasons: list[dict]
     key: str
+    crm_account_id: str | None = None  # the account's id in the CRM written to (set by ``write_back``)
 
     def subject(self, prefix: str) -> str:
         """The task subject; the key makes it unique and searchable."""
@@ -86,7 +90,7 @@ class SalesforceWriter:
 
     def _find(self, sf: Any, item: WritebackItem, subject: str) -> str | None:
         soql = (
-            f"SELECT Id FROM Task WHERE WhatId = '{_soql_text(item.account_id)}' "
+            f"SELECT Id FROM Task WHERE WhatId = '{_soql_text(item.crm_account_id)}' "
             f"AND Subject = '{_soql_text(subject)}'"
         )
         records = sf.query(soql).get("records", [])
@@ -96,7 +100,7 @@ class SalesforceWriter:
         subject = item.subject(config.subject_prefix)
         fields = {
             "Subject": subject,
-            "WhatId": item.account_id,
+            "WhatId": item.crm_account_id,
             "ActivityDate": item.due_at.astimezone(dt.UTC).date().isoformat(),
             "IsReminderSet": True,
             "ReminderDateTime": _iso(item.due_at),
@@ -111,7 +115,7 @@ class SalesforceWriter:
             found = self._find(sf, item, subject)
             return (found, False) if found else (sf.Task.create(fields)["id"], True)
 
-        return self.source._call(find_or_create, f"write back task for {item.account_id}")
+        return self.source._call(find_or_create, f"write back task for {item.crm_account_id}")
 
     def set_status(self, account_id: str, config: WritebackConfig) -> None:
         self.source._call(
@@ -163,7 +167,7 @@ class HubSpotWriter:
             "properties": properties,
             "associations": [
                 {
-                    "to": {"id": item.account_id},
+                    "to": {"id": item.crm_account_id},
                     "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": HUBSPOT_TASK_TO_COMPANY}],
                 }
             ],
@@ -172,7 +176,7 @@ class HubSpotWriter:
             lambda c: c.crm.objects.tasks.basic_api.create(
                 body, _request_timeout=self.source.timeout, _preload_content=False
             ),
-            f"write back task for {item.account_id}",
+            f"write back task for {item.crm_account_id}",
         )
         return str(created["id"]), True
 
@@ -263,16 +267,20 @@ def write_back(
 ) -> dict[str, int]:
     """Write every pending MQA back; returns counts ``pending, created, existing, failed``.
 
+    Account and owner ids are translated to the written CRM's own (several CRMs are
+    unified by domain, :class:`~abm_sla.warehouse.view.CrmView`); an MQA whose
+    company that CRM does not hold is ``skipped`` (left pending, it ages out).
     Each MQA is handled in its own transaction under the write-back lock: re-check
     it is still pending, find or create the task, set the status, record success.
     A CRM refusal (:class:`SourceError`) leaves that MQA pending for the next run.
     Disabled (the default): nothing is read or written.
     """
-    counts = {"pending": 0, "created": 0, "existing": 0, "failed": 0}
+    counts = dict.fromkeys(COUNTS, 0)
     if not config.enabled:
         return counts
-    items = pending_writebacks(warehouse, now, config)
-    counts["pending"] = len(items)
+    pending = pending_writebacks(warehouse, now, config)
+    items = in_crm_ids(pending, CrmView(warehouse), writer.name)
+    counts["pending"], counts["skipped"] = len(pending), len(pending) - len(items)
     for item in items:
         try:
             with warehouse.engine.begin() as connection:
@@ -280,7 +288,7 @@ def write_back(
                 if not _still_pending(connection, item):
                     continue
                 _, created = writer.ensure_task(item, config)
-                writer.set_status(item.account_id, config)
+                writer.set_status(item.crm_account_id, config)
                 on_done(connection, item, now)
         except SourceError as error:
             counts["failed"] += 1
@@ -288,6 +296,26 @@ def write_back(
             continue
         counts["created" if created else "existing"] += 1
     return counts
+
+
+def write_back_configured(
+    warehouse: Warehouse, app_config: AppConfig, now: dt.datetime, **build_options: Any
+) -> dict[str, int]:
+    """:func:`write_back` to the CRM ``abm-sla.yaml`` names (``writeback.target``, else the owner's record)."""
+    if not app_config.writeback.enabled:
+        return dict.fromkeys(COUNTS, 0)
+    source = build_source(app_config.writeback_target(), app_config, **build_options)
+    return write_back(warehouse, make_writer(source), app_config.writeback, now)
+
+
+def in_crm_ids(items: list[WritebackItem], view: CrmView, crm: str) -> list[WritebackItem]:
+    """``items`` whose company ``crm`` holds, with that CRM's account id and owner id (None if not a user there)."""
+    accounts, users = view.source_ids(crm)
+    return [
+        replace(item, crm_account_id=accounts[item.account_id], owner_id=users.get(item.owner_id))
+        for item in items
+        if item.account_id in accounts.index
+    ]
 
 
 def mqas_written_back(warehouse: Warehouse) -> pd.DataFrame:

@@ -226,12 +226,18 @@ class Warehouse:
     # -- reads --------------------------------------------------------------------------------
 
     def read_kind(
-        self, kind: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+        self,
+        kind: str,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        source: str | None = None,
     ) -> pd.DataFrame:
         """One kind's live rows (deletes filtered here, once) as a normalized frame.
 
         ``since``/``until`` bound the kind's event time (activities, intent, status
-        changes), so a run reads only the windows it scores.
+        changes), so a run reads only the windows it scores; ``source`` keeps one
+        source's rows (several sources are unified by :class:`abm_sla.warehouse.view.CrmView`).
         """
         table = schema.CRM_TABLES[kind]
         id_column = ID_COLUMN[kind]
@@ -239,12 +245,21 @@ class Warehouse:
             table.c[column] for column in frames.COLUMNS[kind][1:] if column in table.c
         ]
         where = [table.c.deleted_at.is_(None)]
+        if source is not None:
+            where.append(table.c.source == source)
         event_time = {"activities": "occurred_at", "intent_signals": "observed_at"}.get(kind)
         if event_time and since is not None:
             where.append(table.c[event_time] > since)
         if event_time and until is not None:
             where.append(table.c[event_time] <= until)
         return conform(kind, self._frame(selected, where))
+
+    def sources(self) -> list[str]:
+        """The sources that hold live accounts, by name."""
+        table = schema.CRM_TABLES["accounts"]
+        query = sa.select(table.c.source).where(table.c.deleted_at.is_(None)).distinct().order_by(table.c.source)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
 
     def read_table(self, table: sa.Table, where: Any = None, connection: Connection | None = None) -> pd.DataFrame:
         """A derived table as a frame, UTC timestamps parsed (inside ``connection``'s transaction if given)."""

@@ -12,16 +12,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import frames
+from abm_sla import frames, stages
 from abm_sla.crm.base import CursorStore, Page, Source
 from abm_sla.crm.config import AppConfig, WritebackConfig, load_app_config, parse_app_config, set_secret_loader
-from abm_sla.crm.sync import build_source, read_source_frames, read_source_kind, sync_source
-from abm_sla.crm.unify import unify_frames
+from abm_sla.crm.sync import build_source, sync_source
 from abm_sla.crm.writeback import make_writer, mqas_written_back, record_done, write_back
 from abm_sla.errors import ConfigError, SourceError
+from abm_sla.model import load_model
 from abm_sla.synthetic import generate_crm
 from abm_sla.warehouse import Warehouse, schema
 from abm_sla.warehouse.store import records
+from abm_sla.warehouse.view import CrmView, record_system_of_record
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 
@@ -107,7 +108,7 @@ def expected_rows(crm: str, data: dict[str, pd.DataFrame]) -> dict[str, set[tupl
 
 
 def stored_rows(warehouse: Warehouse, source: str) -> dict[str, set[tuple]]:
-    return {kind: _tuples(read_source_kind(warehouse, source, kind), cols) for kind, cols in COMPARED.items()}
+    return {kind: _tuples(warehouse.read_kind(kind, source=source), cols) for kind, cols in COMPARED.items()}
 
 
 # ---- tests -----------------------------------------------------------------------------------------------
@@ -175,10 +176,10 @@ def test_incremental_sync_fetches_only_changes_and_applies_deletes(db_url, crm, 
     summary = sync(warehouse, source_for(crm, fake, config))
     incremental_requests = fake.count() - before
 
-    accounts = read_source_kind(warehouse, crm, "accounts").set_index("account_id")
+    accounts = warehouse.read_kind("accounts", source=crm).set_index("account_id")
     assert accounts.loc[renamed, "name"] == "Renamed Inc." and deleted not in accounts.index
     contact = crm_data["contacts"]["contact_id"].iloc[0]
-    contacts = read_source_kind(warehouse, crm, "contacts").set_index("contact_id")
+    contacts = warehouse.read_kind("contacts", source=crm).set_index("contact_id")
     assert contacts.loc[contact, "title"] == "Chief Executive Officer"
     account_object = "Account" if crm == "salesforce" else "companies"
     # the change plus at most the row stamped exactly at the stored watermark (>=)
@@ -236,9 +237,10 @@ def test_a_fault_that_outlasts_the_retries_stops_the_sync_and_the_next_one_compl
 ON = WritebackConfig(enabled=True)
 
 
-def seed_mqas(warehouse: Warehouse, data: dict[str, pd.DataFrame], n: int = 2) -> list[str]:
-    """``n`` routed MQAs with a first-touch deadline; returns their account ids."""
+def seed_mqas(warehouse: Warehouse, crm: str, data: dict[str, pd.DataFrame], n: int = 2) -> list[str]:
+    """``n`` routed MQAs of accounts synced from ``crm``, with a first-touch deadline; returns their account ids."""
     accounts = data["accounts"].iloc[:n]
+    owner = data["users"]["user_id"].iloc[7]
     trigger = pd.Timestamp(NOW) - pd.Timedelta(hours=3)
     mqas = pd.DataFrame(
         {
@@ -247,7 +249,7 @@ def seed_mqas(warehouse: Warehouse, data: dict[str, pd.DataFrame], n: int = 2) -
             "firmographic": 30, "engagement": 20, "intent": 15, "total": 65,
             "reasons": [[{"category": "engagement", "rule": "form_submit", "count": 2, "points": 24}]] * n,
             "model_version": "test", "tier": 1,
-            "owner_id": ["U007"] * n,
+            "owner_id": [owner] * n,
             "routed_at": pd.Timestamp(NOW) - pd.Timedelta(hours=1),
             "writeback_key": [f"wbkey{i:04d}" for i in range(n)],
         }
@@ -256,6 +258,8 @@ def seed_mqas(warehouse: Warehouse, data: dict[str, pd.DataFrame], n: int = 2) -
         clock="first_touch", status="pending", due_at=pd.Timestamp(NOW) + pd.Timedelta(hours=2)
     )
     with warehouse.engine.begin() as connection:
+        warehouse.store_frames(connection, crm, "accounts", data["accounts"])
+        warehouse.store_frames(connection, crm, "users", data["users"])
         warehouse.upsert(connection, schema.mqas, records(mqas))
         warehouse.upsert(connection, schema.sla_clocks, records(clocks))
     return list(mqas["account_id"])
@@ -275,16 +279,18 @@ def task_posts(crm: str, fake) -> int:
 
 def test_write_back_creates_one_task_per_mqa_and_sets_the_status_once(sqlite_url, crm, fake, crm_data):
     warehouse = Warehouse(sqlite_url)
-    accounts = seed_mqas(warehouse, crm_data)
+    accounts = seed_mqas(warehouse, crm, crm_data)
     writer = make_writer(source_for(crm, fake))
 
-    assert write_back(warehouse, writer, ON, NOW) == {"pending": 2, "created": 2, "existing": 0, "failed": 0}
-    assert write_back(warehouse, writer, ON, NOW) == {"pending": 0, "created": 0, "existing": 0, "failed": 0}
+    none = {"pending": 0, "created": 0, "existing": 0, "failed": 0, "skipped": 0}
+    assert write_back(warehouse, writer, ON, NOW) == {**none, "pending": 2, "created": 2}
+    assert write_back(warehouse, writer, ON, NOW) == none
 
     tasks = created_tasks(crm, fake)
     assert len(tasks) == 2 and task_posts(crm, fake) == 2
     if crm == "salesforce":
-        assert {t["WhatId"] for t in tasks} == set(accounts) and {t["OwnerId"] for t in tasks} == {"U007"}
+        assert {t["WhatId"] for t in tasks} == set(accounts)
+        assert {t["OwnerId"] for t in tasks} == {crm_data["users"]["user_id"].iloc[7]}
         assert {t["ReminderDateTime"] for t in tasks} == {"2026-03-02T14:00:00Z"}
         assert "form_submit: 24 points" in tasks[0]["Description"]
         assert all(fake.records["Account"][a]["ABM_Status__c"] == "MQA" for a in accounts)
@@ -300,7 +306,7 @@ def test_write_back_creates_one_task_per_mqa_and_sets_the_status_once(sqlite_url
 
 def test_a_crash_after_the_crm_call_and_before_the_record_creates_nothing_twice(sqlite_url, crm, fake, crm_data):
     warehouse = Warehouse(sqlite_url)
-    seed_mqas(warehouse, crm_data, n=1)
+    seed_mqas(warehouse, crm, crm_data, n=1)
     writer = make_writer(source_for(crm, fake))
 
     def die(*_args) -> None:
@@ -312,14 +318,14 @@ def test_a_crash_after_the_crm_call_and_before_the_record_creates_nothing_twice(
     assert len(created_tasks(crm, fake)) == 1
 
     counts = write_back(warehouse, writer, ON, NOW, on_done=record_done)
-    assert counts == {"pending": 1, "created": 0, "existing": 1, "failed": 0}
+    assert counts == {"pending": 1, "created": 0, "existing": 1, "failed": 0, "skipped": 0}
     assert len(created_tasks(crm, fake)) == 1 and task_posts(crm, fake) == 1
     assert mqas_written_back(warehouse)["writeback_done_at"].notna().all()
 
 
 def test_write_back_is_off_by_default_and_a_refusal_leaves_the_mqa_pending(sqlite_url, crm, fake, crm_data):
     warehouse = Warehouse(sqlite_url)
-    seed_mqas(warehouse, crm_data, n=1)
+    seed_mqas(warehouse, crm, crm_data, n=1)
     writer = make_writer(source_for(crm, fake))
     assert write_back(warehouse, writer, WritebackConfig(), NOW)["pending"] == 0 and fake.count() == 0
 
@@ -328,6 +334,31 @@ def test_write_back_is_off_by_default_and_a_refusal_leaves_the_mqa_pending(sqlit
     assert write_back(warehouse, writer, ON, NOW)["failed"] == 1
     assert mqas_written_back(warehouse)["writeback_done_at"].isna().all()
     assert write_back(warehouse, writer, ON, NOW)["created"] == 1
+
+
+def test_write_back_to_the_other_crm_uses_its_ids_and_skips_companies_it_lacks(sqlite_url, crm_data):
+    """MQAs keyed by Salesforce ids, written to HubSpot, which holds two of the three companies."""
+    warehouse = Warehouse(sqlite_url)
+    accounts = seed_mqas(warehouse, "salesforce", crm_data, n=3)
+    hs_data = {
+        "accounts": crm_data["accounts"].iloc[:2].assign(account_id=lambda f: "HS" + f["account_id"]),
+        "users": crm_data["users"].assign(user_id=lambda f: "HS" + f["user_id"]),  # the same people (emails)
+    }
+    with warehouse.engine.begin() as connection:
+        for kind, rows in hs_data.items():
+            warehouse.store_frames(connection, "hubspot", kind, rows)
+    fake = start_fake("hubspot", hs_data)
+    try:
+        counts = write_back(warehouse, make_writer(source_for("hubspot", fake)), ON, NOW)
+        tasks = created_tasks("hubspot", fake)
+        linked = {fake.associations[("tasks", t["id"], "companies")][0] for t in tasks}
+    finally:
+        fake.stop()
+    assert counts == {"pending": 3, "created": 2, "existing": 0, "failed": 0, "skipped": 1}
+    assert linked == {"HS" + a for a in accounts[:2]}
+    assert {t["properties"]["hubspot_owner_id"] for t in tasks} == {"HS" + crm_data["users"]["user_id"].iloc[7]}
+    done = mqas_written_back(warehouse).set_index("account_id")["writeback_done_at"]
+    assert done[accounts[:2]].notna().all() and pd.isna(done[accounts[2]])
 
 
 # ---- both CRMs ----------------------------------------------------------------------------------------
@@ -361,16 +392,44 @@ def test_both_crms_synced_into_one_warehouse_unify_into_one_account_per_company(
         sf.stop()
         hs.stop()
 
-    by_source = {source: read_source_frames(warehouse, source) for source in CRMS}
-    unified, mapping = unify_frames(by_source, owner_from="salesforce")
+    view = CrmView(warehouse)
+    unified = {kind: view.read_kind(kind) for kind in ("accounts", "contacts", "users")}
+    lookup = view.links.mapping.set_index(["source", "source_account_id"])["account_id"]
 
+    assert view.sources == ["hubspot", "salesforce"] and view.links.priority == ("salesforce", "hubspot")
     assert len(unified["accounts"]) == 70 and unified["accounts"]["account_id"].is_unique
-    lookup = mapping.set_index(["source", "source_account_id"])["account_id"]
     assert all(lookup[("hubspot", "HS" + a)] == a for a in accounts["account_id"].iloc[30:])
     assert all(lookup[("hubspot", "HSX" + a)] == "HSX" + a for a in accounts["account_id"].iloc[:10])
     assert set(unified["contacts"]["account_id"]) <= set(unified["accounts"]["account_id"])
     assert len(unified["contacts"]) == len(crm_data["contacts"]) + len(hs_contacts)
     assert len(unified["users"]) == len(crm_data["users"])  # the same people in both CRMs (matched by email)
+
+    scored = stages.score(warehouse, pd.Timestamp(NOW), load_model(), "both")  # the pipeline reads the view
+    assert len(scored) == 70 and scored["account_id"].is_unique
+    hs_ids, _ = view.source_ids("hubspot")
+    assert hs_ids[accounts["account_id"].iloc[40]] == "HS" + accounts["account_id"].iloc[40]
+
+
+def test_the_recorded_system_of_record_decides_whose_ids_and_owners_win(sqlite_url, crm_data):
+    accounts = crm_data["accounts"].iloc[:5]
+    first_user = crm_data["users"]["user_id"].iloc[0]
+    hs_accounts = accounts.assign(account_id="HS" + accounts["account_id"], owner_id=first_user)
+    warehouse = Warehouse(sqlite_url)
+    sf, hs = start_fake("salesforce", {"accounts": accounts, "users": crm_data["users"]}), start_fake(
+        "hubspot", {"accounts": hs_accounts, "users": crm_data["users"]})
+    config = app_config(salesforce={"objects": ["User", "Account"]}, hubspot={"objects": ["owners", "companies"]})
+    try:
+        sync(warehouse, source_for("salesforce", sf, config))
+        sync(warehouse, source_for("hubspot", hs, config))
+    finally:
+        sf.stop()
+        hs.stop()
+    assert set(CrmView(warehouse).read_kind("accounts")["account_id"]) == set(accounts["account_id"])
+
+    record_system_of_record(warehouse, owner="hubspot", tier="hubspot")
+    unified = CrmView(warehouse).read_kind("accounts").set_index("account_id")
+    assert set(unified.index) == set(hs_accounts["account_id"])
+    assert (unified["owner_id"] == first_user).all()
 
 
 # ---- abm-sla.yaml ---------------------------------------------------------------------------------------

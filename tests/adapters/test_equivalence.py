@@ -1,11 +1,12 @@
-"""The same synthetic CRM through the files source, the Salesforce fake and the HubSpot fake scores identically.
+"""The same synthetic CRM through the files source, the Salesforce fake and the HubSpot fake: same scores and MQAs.
 
 Each CRM carries a little less than the export folder (SPEC section 2), so the
 synthetic CRM is first reduced to what all three can hold: marketing touches by a
 contact (anonymous visits have no CRM record), no page URLs (a Salesforce campaign
 member has none) and one intent signal per account (a CRM field, observed when the
 account last changed). The fakes keep the ids they are seeded with, so the id
-mapping back to the synthetic CRM is the identity (:func:`synthetic_id`).
+mapping back to the synthetic CRM is the identity (:func:`synthetic_id`). HubSpot owners
+carry their role as a team, mapped back by ``team_roles``, so routing sees the same sales team.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import pytest
 
 from abm_sla import frames, stages
 from abm_sla.crm.sync import FilesSource, sync_source
-from abm_sla.model import load_model
+from abm_sla.model import ScoringModel, load_model
+from abm_sla.policy import load_policy
 from abm_sla.synthetic import generate_crm, write_export_folder
-from abm_sla.warehouse import Warehouse
+from abm_sla.warehouse import Warehouse, schema
 from tests.adapters.test_crm_sync import NOW, app_config, source_for, start_fake
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
 COMPARED = ["firmographic", "engagement", "intent", "total", "qualified"]
 INTENT_FIELDS = {
     "salesforce": {"intent_score_field": "Intent_Score__c", "intent_topic_field": "Intent_Topic__c"},
-    "hubspot": {"intent_score_property": "abm_intent_score", "intent_topic_property": "abm_intent_topic"},
+    "hubspot": {"intent_score_property": "abm_intent_score", "intent_topic_property": "abm_intent_topic",
+                "team_roles": {role: role for role in ("sales", "manager", "revops", "marketing", "cro")}},
 }
 
 
@@ -52,7 +55,7 @@ def synthetic_id(crm: str, account_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def crm_data() -> dict[str, pd.DataFrame]:
-    return representable(generate_crm(n_accounts=60, start=START, days=30, seed=5))
+    return representable(generate_crm(n_accounts=150, start=START, days=30, seed=5))
 
 
 def files_warehouse(data: dict[str, pd.DataFrame], folder: Path) -> Warehouse:
@@ -90,6 +93,38 @@ def test_files_salesforce_and_hubspot_give_identical_scores(tmp_path, crm_data):
         assert (by_crm["files"][["engagement", "intent"]] > 0).any().all(), "a non-trivial CRM"
         for name in ("salesforce", "hubspot"):
             pd.testing.assert_frame_equal(by_crm[name], by_crm["files"], check_dtype=False, obj=f"{name} @ {as_of}")
+
+
+MQA_COLUMNS = ["account_id", "trigger_at", "total", "tier", "owner_id"]
+
+
+def reachable_model() -> ScoringModel:
+    """The default model with the intent gate at 10 points: what all three sources share carries one intent
+    topic per account (10 points) and no page URLs, so the default 15 would fire nothing anywhere."""
+    model = load_model()
+    gates = model.gates.model_copy(update={"min_category": {**model.gates.min_category, "intent": 10}})
+    return model.model_copy(update={"gates": gates})
+
+
+def mqas(warehouse: Warehouse, crm: str) -> pd.DataFrame:
+    """Every MQA fired by daily runs over the month (fire and route as of noon each day)."""
+    model, policy = reachable_model(), load_policy()
+    for days in range(1, 31):
+        as_of = START + pd.Timedelta(days=days, hours=12)
+        stages.fire_and_route(warehouse, as_of, model, policy, f"eq-{crm}")
+    fired = warehouse.read_table(schema.mqas)[MQA_COLUMNS]
+    return fired.sort_values(["account_id", "trigger_at"]).reset_index(drop=True)
+
+
+def test_files_salesforce_and_hubspot_fire_the_same_mqas(tmp_path, crm_data):
+    by_crm = {
+        "files": mqas(files_warehouse(crm_data, tmp_path), "files"),
+        "salesforce": mqas(crm_warehouse("salesforce", crm_data, tmp_path), "salesforce"),
+        "hubspot": mqas(crm_warehouse("hubspot", crm_data, tmp_path), "hubspot"),
+    }
+    assert len(by_crm["files"]) >= 3, "a non-trivial comparison"
+    for name in ("salesforce", "hubspot"):
+        pd.testing.assert_frame_equal(by_crm[name], by_crm["files"], check_dtype=False, obj=name)
 
 
 def test_the_comparison_can_fail(tmp_path, crm_data):

@@ -82,7 +82,7 @@ def test_dry_run_lists_steps_and_writes_nothing(crm_export, env_db):
         ({"end": "2026-01-01T00:00:00Z"}, "end (2026-01-01T00:00:00+00:00) is before start"),
         ({"step_hours": 0}, "step_hours must be more than 0"),
         ({"step_hours": -24}, "step_hours must be more than 0"),
-        ({"source": "salesforce"}, "unknown source 'salesforce'"),
+        ({"source": "dynamics"}, "unknown source 'dynamics'"),
         ({"path": "/no/such/export"}, "CRM export folder /no/such/export does not exist"),
         ({"model_path": "/no/model.yaml"}, "scoring model file /no/model.yaml does not exist"),
         ({"start": "last tuesday"}, "is not a date/time"),

@@ -1,0 +1,95 @@
+"""The warehouse read as one CRM, whatever number of sources fed it.
+
+With one source (the usual case) rows pass through as stored. With several (say
+Salesforce and HubSpot), accounts are unified by normalized domain and every other
+row is re-keyed to the unified ids (:mod:`abm_sla.crm.unify`); the system of
+record for owner and tier is the one the last ``sync`` recorded from
+``abm-sla.yaml`` (default Salesforce).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import cached_property
+
+import pandas as pd
+
+from abm_sla import frames
+from abm_sla.crm.unify import Links, link_sources, unify_kind
+from abm_sla.warehouse.store import Warehouse
+
+SYSTEM_OF_RECORD_KEY = "unify:system_of_record"
+#: The order sources are preferred in for ids and attributes, after the owner's system of record.
+SOURCE_ORDER = ("salesforce", "hubspot", "files")
+LINKED_KINDS = ("accounts", "users", "contacts")
+
+
+def record_system_of_record(warehouse: Warehouse, owner: str, tier: str) -> None:
+    """Remember whose owner and tier win when several CRMs hold a company (read by :class:`CrmView`)."""
+    with warehouse.engine.begin() as connection:
+        warehouse.set_state(connection, SYSTEM_OF_RECORD_KEY, json.dumps({"owner": owner, "tier": tier}))
+
+
+def system_of_record(warehouse: Warehouse) -> dict[str, str]:
+    """``{"owner": source, "tier": source}`` as last recorded (default Salesforce for both)."""
+    stored = warehouse.get_state(SYSTEM_OF_RECORD_KEY)
+    return {"owner": "salesforce", "tier": "salesforce", **(json.loads(stored) if stored else {})}
+
+
+def source_priority(sources: list[str], owner: str) -> tuple[str, ...]:
+    """``sources`` ordered: the owner's system of record, then :data:`SOURCE_ORDER`, then by name."""
+    order = list(dict.fromkeys((owner, *SOURCE_ORDER)))
+    rank = {name: index for index, name in enumerate(order)}
+    return tuple(sorted(sources, key=lambda name: (rank.get(name, len(rank)), name)))
+
+
+class CrmView:
+    """Reads normalized frames as one CRM; build one per stage (the links are computed once)."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.sources = warehouse.sources()
+
+    @property
+    def unified(self) -> bool:
+        """Whether several sources are unified (otherwise rows pass through)."""
+        return len(self.sources) > 1
+
+    @cached_property
+    def links(self) -> Links:
+        """How each source's accounts, users and contacts map to unified ids."""
+        chosen = system_of_record(self.warehouse)
+        priority = source_priority(self.sources, chosen["owner"])
+        by_source = {
+            source: {kind: self.warehouse.read_kind(kind, source=source) for kind in LINKED_KINDS}
+            for source in priority
+        }
+        return link_sources(by_source, priority=priority, owner_from=chosen["owner"], tier_from=chosen["tier"])
+
+    def read_kind(
+        self, kind: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> pd.DataFrame:
+        """One kind's live rows, as :meth:`Warehouse.read_kind`, unified across sources."""
+        if not self.unified:
+            return self.warehouse.read_kind(kind, since=since, until=until)
+        if kind == "accounts":
+            return self.links.accounts.reindex(columns=frames.COLUMNS["accounts"])
+        by_source = {
+            source: self.warehouse.read_kind(kind, since=since, until=until, source=source)
+            for source in self.links.priority
+        }
+        return unify_kind(kind, by_source, self.links)
+
+    def source_ids(self, source: str) -> tuple[pd.Series, pd.Series]:
+        """Unified account id → ``source``'s id and unified user id → ``source``'s id (identity for one source)."""
+        if self.unified:
+            return self.links.source_ids(source)
+        accounts = self.warehouse.read_kind("accounts", source=source)["account_id"]
+        users = self.warehouse.read_kind("users", source=source)["user_id"]
+        return _identity(accounts), _identity(users)
+
+
+def _identity(ids: pd.Series) -> pd.Series:
+    return pd.Series(ids.to_numpy(), index=ids.to_numpy())
+
