@@ -39,9 +39,16 @@ def _flows():
 
 
 def _drop_expected_failures(record: logging.LogRecord) -> bool:
-    """Keep Prefect's console quiet about an error the CLI reports in one line itself (an :class:`AbmSlaError`)."""
+    """Keep Prefect's console quiet about an error the CLI reports in one line itself.
+
+    An :class:`AbmSlaError` is not logged at all; any other failure keeps its log line without the
+    traceback (``ABM_SLA_DEBUG=1`` shows it).
+    """
     error = record.exc_info[1] if record.exc_info else None
-    return not isinstance(error, AbmSlaError)
+    if isinstance(error, AbmSlaError):
+        return False
+    record.exc_info, record.exc_text = None, None
+    return True
 
 
 SourceOption = Annotated[str, typer.Option(help="Where CRM data comes from: files, salesforce or hubspot.")]

@@ -173,7 +173,24 @@ def propose_windows(responses: pd.DataFrame, policy: SlaPolicy, quantile: float 
         rows.append({"tier": tier, "unit": window.kind, "current": window.amount, "responses": len(observed),
                      f"p{round(quantile * 100)}": round(value, 2) if not math.isnan(value) else None,
                      "proposed": proposed, "reason": reason})
-    return pd.DataFrame(rows)
+    return _keep_tier_order(pd.DataFrame(rows))
+
+
+def _keep_tier_order(windows: pd.DataFrame) -> pd.DataFrame:
+    """Raise a tier's window to the one above it (same unit) so no lower tier is owed a faster answer."""
+    out = windows.copy()
+    above: dict[str, tuple[int, float]] = {}
+    for index, row in out.iterrows():  # three tiers
+        effective = row["proposed"] if pd.notna(row["proposed"]) else row["current"]
+        higher = above.get(row["unit"])
+        if higher is not None and effective < higher[1]:
+            tier, window = higher
+            effective = window
+            out.at[index, "proposed"] = None if window == row["current"] else window
+            out.at[index, "reason"] = (f"{row['reason']}; raised to Tier {tier}'s {window:g} so no lower tier is "
+                                       "owed a faster answer than a higher one")
+        above[row["unit"]] = (int(row["tier"]), float(effective))
+    return out
 
 
 def _observed(answered: pd.DataFrame, kind: str) -> pd.Series:
@@ -320,6 +337,7 @@ def build_proposals(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of
         current = DEFAULT_THRESHOLD
     backtest = backtest_thresholds(data, start, end, as_of, end_statuses=policy.end_statuses)
     threshold = propose_threshold(backtest, policy, current)
+    notes.extend(_binding_category_minimums(scoring_text, current))
     windows = propose_windows(scorecard.response_times(data, start, end, policy), policy)
     volumes = propose_volumes(data, end, policy)
     diffs = {}
@@ -337,6 +355,22 @@ def build_proposals(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of
         else:
             diffs[scoring_path] = _diff_or_note(scoring_text or "", {path: threshold.proposed}, scoring_path, notes)
     return Proposals(backtest, threshold, windows, volumes, {k: v for k, v in diffs.items() if v}, notes)
+
+
+def _binding_category_minimums(scoring_text: str | None, current: int) -> list[str]:
+    """A note when the category minimums alone add up to the threshold or more: then below that sum the
+    total gate binds nothing, and the backtest is flat there by construction."""
+    try:
+        minimums = (yaml.safe_load(scoring_text or "") or {}).get("gates", {}).get("min_category") or {}
+        floor = int(sum(float(points) for points in minimums.values()))
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return []
+    if floor < min(THRESHOLDS):
+        return []
+    parts = " + ".join(f"{name} {points:g}" for name, points in minimums.items())
+    return [f"The category minimums ({parts} = {floor}) already require {floor} points: a total threshold at or "
+            f"below {floor} fires the same MQAs (current {current}); to loosen the hand-off, lower a category "
+            "minimum in the scoring model."]
 
 
 def _diff_or_note(text: str, changes: dict[tuple[str, ...], Any], path: str, notes: list[str]) -> str:

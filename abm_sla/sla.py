@@ -182,8 +182,8 @@ def evaluate_escalations(
 
     A level of a missed clock opens at its offset past the clock's due_at (or the
     MQA's routed_at, never before due_at), once ``as_of`` has reached it, unless a
-    sales touch (at or after trigger_at) or the end of the episode came at or
-    before that moment. A level without a recipient produces no row.
+    sales touch (at or after trigger_at) or the end of the episode came before
+    that moment (SPEC: "before then"). A level without a recipient produces no row.
     """
     as_of = _utc(as_of)
     ladder = policy.escalation
@@ -266,7 +266,7 @@ def _opened_at(
     amounts = np.full(len(cases), level.after.amount)
     at = apply_windows(base, kinds, amounts, cases["zone"], cases["country"], policy)
     at = at.where(at.isna() | (at >= cases["due_at"]), cases["due_at"])
-    stopped = (cases["first_touch_at"] <= at) | (cases["ended_at"] <= at)
+    stopped = (cases["first_touch_at"] < at) | (cases["ended_at"] < at)
     return at.where(at.notna() & (at <= as_of) & ~stopped)
 
 

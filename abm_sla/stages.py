@@ -24,8 +24,6 @@ from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
 ROUND_ROBIN_KEY = "round_robin:last_assigned"
-#: An MQA whose clocks are all decided and whose trigger is older than this is not re-evaluated.
-SETTLED_AFTER = pd.Timedelta(days=45)
 
 
 @dataclass(frozen=True)
@@ -138,17 +136,19 @@ def fire_and_route(
     return rows
 
 
-def unsettled(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """MQAs whose clocks can still change: recent ones, and any with a pending or no clock yet.
+def unsettled(mqas: pd.DataFrame, clocks: pd.DataFrame) -> pd.DataFrame:
+    """MQAs whose clocks or escalations can still change: any clock pending, missing, or without its met_at.
 
-    Clocks of an MQA older than ``SETTLED_AFTER`` with every clock decided keep
-    their last evaluation, so a run's cost does not grow with the warehouse's age.
+    A missed clock still gets its met_at when the late touch or status change comes (SPEC
+    section 6), and a first touch without one leaves the escalation ladder open; once every clock
+    is decided *with* its met_at, the first sales touch has stopped the ladder and nothing can
+    change, so the MQA keeps its last evaluation and a run's cost stays with the live MQAs.
     """
-    decided = clocks[clocks["status"] != "pending"].groupby(["account_id", "trigger_at"]).size()
-    fully_decided = decided[decided == len(sla.CLOCKS)].index
+    done = clocks[(clocks["status"] != "pending") & clocks["met_at"].notna()]
+    complete = done.groupby(["account_id", "trigger_at"]).size()
+    settled_keys = complete[complete == len(sla.CLOCKS)].index
     keys = pd.MultiIndex.from_frame(mqas[["account_id", "trigger_at"]])
-    settled = keys.isin(fully_decided) & (mqas["trigger_at"] <= as_of - SETTLED_AFTER).to_numpy()
-    return mqas[~settled].reset_index(drop=True)
+    return mqas[~keys.isin(settled_keys)].reset_index(drop=True)
 
 
 def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -> dict:
@@ -160,10 +160,10 @@ def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -
     status_changes = read_status_changes(crm, as_of)
     ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
-    mqas = unsettled(fired.assign(ended_at=ended_at), warehouse.read_table(schema.sla_clocks), as_of)
-    activities = crm.read_kind(
+    mqas = unsettled(fired.assign(ended_at=ended_at), warehouse.read_table(schema.sla_clocks))
+    activities = crm.read_kind(  # clocks and the ladder read sales touches only
         "activities", since=(mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime(),
-        until=as_of.to_pydatetime(),
+        until=as_of.to_pydatetime(), types=frames.SALES_TOUCHES,
     ) if len(mqas) else frames.empty("activities")
     users = crm.read_kind("users")
     clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of)

@@ -282,8 +282,8 @@ def _hash_ids(rows: pd.DataFrame, columns: list[str], normalize: str) -> pd.Seri
     """A stable id for rows the CRM gives none (intent signals)."""
     parts = rows[columns].astype(str)
     parts[normalize] = parts[normalize].str.strip().str.lower()
-    joined = parts.agg("|".join, axis=1)
-    return joined.map(lambda text: hashlib.sha1(text.encode()).hexdigest()[:20])
+    joined = parts[columns[0]].str.cat(parts[columns[1:]], sep="|")  # an empty frame gives an empty column
+    return joined.map(lambda text: hashlib.sha1(text.encode()).hexdigest()[:20]).astype("object")
 
 
 def frames_conform(kind: str, rows: pd.DataFrame) -> pd.DataFrame:

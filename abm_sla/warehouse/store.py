@@ -232,12 +232,14 @@ class Warehouse:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         source: str | None = None,
+        types: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """One kind's live rows (deletes filtered here, once) as a normalized frame.
 
         ``since``/``until`` bound the kind's event time (activities, intent, status
         changes), so a run reads only the windows it scores; ``source`` keeps one
-        source's rows (several sources are unified by :class:`abm_sla.warehouse.view.CrmView`).
+        source's rows (several sources are unified by :class:`abm_sla.warehouse.view.CrmView`);
+        ``types`` keeps the activities of those (normalized) types.
         """
         table = schema.CRM_TABLES[kind]
         id_column = ID_COLUMN[kind]
@@ -247,6 +249,8 @@ class Warehouse:
         where = [table.c.deleted_at.is_(None)]
         if source is not None:
             where.append(table.c.source == source)
+        if types is not None:
+            where.append(table.c.type.in_(list(types)))
         event_time = {"activities": "occurred_at", "intent_signals": "observed_at"}.get(kind)
         if event_time and since is not None:
             where.append(table.c[event_time] > since)

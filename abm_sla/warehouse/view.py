@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from functools import cached_property
 
 import pandas as pd
@@ -68,15 +69,20 @@ class CrmView:
         return link_sources(by_source, priority=priority, owner_from=chosen["owner"], tier_from=chosen["tier"])
 
     def read_kind(
-        self, kind: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+        self,
+        kind: str,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        types: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """One kind's live rows, as :meth:`Warehouse.read_kind`, unified across sources."""
         if not self.unified:
-            return self.warehouse.read_kind(kind, since=since, until=until)
+            return self.warehouse.read_kind(kind, since=since, until=until, types=types)
         if kind == "accounts":
             return self.links.accounts.reindex(columns=frames.COLUMNS["accounts"])
         by_source = {
-            source: self.warehouse.read_kind(kind, since=since, until=until, source=source)
+            source: self.warehouse.read_kind(kind, since=since, until=until, source=source, types=types)
             for source in self.links.priority
         }
         return unify_kind(kind, by_source, self.links)

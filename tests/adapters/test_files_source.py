@@ -196,3 +196,16 @@ def test_folder_errors_are_one_line(tmp_path: Path) -> None:
 def test_domains_normalize() -> None:
     raw = pd.Series(["https://www.Acme.com./pricing", " ACME.com ", "http://sub.acme.com", None, ""])
     assert normalize_domain(raw).tolist() == ["acme.com", "acme.com", "sub.acme.com", None, None]
+
+
+@pytest.mark.parametrize("intent_rows", ["", ",nowhere.org,x,80,2026-03-30T00:00:00Z,b\n"])
+def test_an_intent_file_without_usable_rows_loads_the_rest(tmp_path: Path, intent_rows: str) -> None:
+    """A header-only intent.csv, or one whose every row is quarantined, is no reason to stop the load."""
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name,domain\nA1,Acme,acme.com\n")
+    write(folder, "intent.csv", "account_id,domain,topic,score,observed_at,source\n" + intent_rows)
+    store = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    summary = stages.extract_files(store, folder, "load", NOW)
+    assert summary["intent.csv"] == {"loaded": 0, "quarantined": 1 if intent_rows else 0}
+    assert store.read_kind("accounts")["account_id"].tolist() == ["A1"]
+    assert store.read_kind("intent_signals").empty

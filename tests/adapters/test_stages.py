@@ -112,3 +112,54 @@ def test_two_processes_racing_fire_each_mqa_once(crm_folder: Path, postgres_url:
     assert sorted(fired_counts.get(timeout=10) for _ in racers) == [0, len(raced_mqas)]
     # exactly the MQAs (and round-robin turns) of a single run: the loser fired and routed nothing
     pd.testing.assert_frame_equal(raced_mqas, alone_mqas)
+
+
+def write_folder(folder: Path, tables: dict[str, list[dict]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        pd.DataFrame(rows).to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+LATE_ROUTED = {
+    "accounts": [
+        {"id": account, "name": account, "industry": "Software", "employees": 1000, "country": "US",
+         "owner_id": owner, "tier": 3}
+        for account, owner in (("TOKYO", "u-tokyo"), ("NEWYORK", "u-ny"))
+    ],
+    "contacts": [{"id": f"c-{a}", "account_id": a, "title": "VP of Marketing"} for a in ("TOKYO", "NEWYORK")],
+    "activities": [
+        row
+        for a in ("TOKYO", "NEWYORK")
+        for row in (
+            {"id": f"f-{a}", "account_id": a, "type": "form_submit", "occurred_at": "2026-03-28T23:00:00Z",
+             "contact_id": f"c-{a}", "owner_id": "", "url": ""},
+            {"id": f"p-{a}", "account_id": a, "type": "web_visit", "occurred_at": "2026-03-29T01:00:00Z",
+             "contact_id": f"c-{a}", "owner_id": "", "url": "https://x.test/pricing"},
+        )
+    ] + [{"id": "late-call", "account_id": "NEWYORK", "type": "call", "occurred_at": "2026-05-19T12:00:00Z",
+          "contact_id": "", "owner_id": "u-ny", "url": ""}],
+    "users": [
+        {"id": "u-tokyo", "role": "sales", "manager_id": "m-tokyo", "time_zone": "Asia/Tokyo", "country": "JP"},
+        {"id": "u-ny", "role": "sales", "manager_id": "m-ny", "time_zone": "America/New_York", "country": "US"},
+        {"id": "m-tokyo", "role": "manager", "manager_id": "", "time_zone": "Asia/Tokyo", "country": "JP"},
+        {"id": "m-ny", "role": "manager", "manager_id": "", "time_zone": "America/New_York", "country": "US"},
+        {"id": "r1", "role": "revops", "manager_id": "", "time_zone": "UTC", "country": ""},
+        {"id": "cro", "role": "cro", "manager_id": "", "time_zone": "UTC", "country": ""},
+    ],
+}
+
+
+def test_old_mqas_are_evaluated_until_nothing_can_change(tmp_path: Path) -> None:
+    """Routed 30 days after the trigger: level 3 (across Golden Week) and a late first touch come 7 weeks on."""
+    store = loaded(f"sqlite:///{tmp_path / 'w.db'}", write_folder(tmp_path / "export", LATE_ROUTED))
+    for as_of in ("2026-04-27T23:00Z", "2026-05-12T00:00Z", "2026-05-20T00:00Z"):
+        run_at(store, pd.Timestamp(as_of))
+    escalated = exports.escalations(store)
+    tokyo = escalated[escalated["account_id"] == "TOKYO"].set_index("level")["opened_at"]
+    # due Fri 1 May 17:00 JST; business days skip Golden Week (4-6 May): +24 h Mon 11 May, +48 h Thu 14 May
+    assert tokyo.to_dict() == {level: pd.Timestamp(at) for level, at in
+                               ((1, "2026-05-01T08:00Z"), (2, "2026-05-11T08:00Z"), (3, "2026-05-14T08:00Z"))}
+    clocks = exports.sla(store).set_index(["account_id", "clock"])
+    assert clocks.loc[("NEWYORK", "first_touch"), "status"] == "missed"
+    assert clocks.loc[("NEWYORK", "first_touch"), "met_at"] == pd.Timestamp("2026-05-19T12:00Z")

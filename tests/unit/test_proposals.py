@@ -104,8 +104,23 @@ def test_windows_from_p80():
     })
     windows = pr.propose_windows(responses, POLICY).set_index("tier")
     assert windows.loc[1, ["p80", "proposed"]].tolist() == [4.2, 5.0]
-    assert pd.isna(windows.loc[2, "proposed"]) and "not enough evidence" in windows.loc[2, "reason"]
+    # Tier 2 has too few answers to move on its own, but may not be owed a faster answer than Tier 1
+    assert windows.loc[2, "proposed"] == 5.0 and "not enough evidence" in windows.loc[2, "reason"]
+    assert "raised to Tier 1's 5" in windows.loc[2, "reason"]
     assert pd.isna(windows.loc[3, "proposed"]) and "current 24" in windows.loc[3, "reason"]
+
+
+def test_windows_keep_the_tier_order():
+    """Tier 3 answered faster than Tier 2 (p80 3 vs 30): Tier 3's window is raised to Tier 2's, not cut to 3."""
+    responses = pd.DataFrame({
+        "tier": [1] * 5 + [2] * 5 + [3] * 5,
+        "response_bh": [1, 1, 1, 2, 2, 10, 20, 30, 30, 30, 1, 2, 3, 3, 3],
+        "routed_at": t("2026-03-02 10:00"), "met_at": t("2026-03-02 11:00"),
+    })
+    windows = pr.propose_windows(responses, POLICY).set_index("tier")
+    assert pd.isna(windows.loc[1, "proposed"])  # p80 2 = the current window
+    assert windows.loc[[2, 3], "proposed"].tolist() == [30.0, 30.0]
+    assert "raised to Tier 2's 30" in windows.loc[3, "reason"]
 
 
 def test_volumes_from_run_rate():
@@ -171,3 +186,11 @@ def test_diff_of_file_without_final_newline_applies(tmp_path):
     diff = pr.unified_diff(old, pr.set_yaml_values(old, {("b",): 3}), "x.yaml")
     apply_patch(tmp_path, {"x.yaml": old}, diff)
     assert (tmp_path / "x.yaml").read_text() == "a: 1\nb: 3"
+
+
+def test_category_minimums_that_bind_below_the_threshold_are_noted():
+    binding = "gates:\n  min_total: 50\n  min_category: {firmographic: 20, engagement: 15, intent: 15}\n"
+    loose = "gates:\n  min_total: 50\n  min_category: {firmographic: 10, engagement: 10, intent: 10}\n"
+    assert "(firmographic 20 + engagement 15 + intent 15 = 50)" in pr._binding_category_minimums(binding, 50)[0]
+    assert pr._binding_category_minimums(loose, 50) == []
+    assert pr._binding_category_minimums("not: [valid", 50) == []

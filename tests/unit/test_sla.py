@@ -268,8 +268,8 @@ def test_levels_open_as_time_passes(as_of: str, levels: list[int]) -> None:
 
 @pytest.mark.parametrize(("touch", "levels"), [
     ("2026-03-03T09:00Z", [1]),                   # after level 1, before level 2
-    ("2026-03-05T12:00Z", [1]),                   # exactly when level 2 would open
-    ("2026-03-05T12:00:01Z", [1, 2]),
+    ("2026-03-05T11:59:59Z", [1]),                # just before level 2 opens
+    ("2026-03-05T12:00Z", [1, 2]),                # exactly when level 2 opens: not "before then" (SPEC 6)
     ("2026-03-02T11:00Z", []),                    # in time: clock met, no ladder
 ])
 def test_sales_touch_stops_the_ladder(touch: str, levels: list[int]) -> None:
@@ -280,8 +280,8 @@ def test_sales_touch_stops_the_ladder(touch: str, levels: list[int]) -> None:
 @pytest.mark.parametrize(("ended", "levels"), [
     ("2026-03-02T11:00Z", []),                    # rejected before due: clock missed, no ladder
     ("2026-03-04T09:00Z", [1]),
-    ("2026-03-05T12:00Z", [1]),                   # ended exactly when level 2 would open
-    ("2026-03-06T09:00Z", [1, 2]),
+    ("2026-03-05T11:59:59Z", [1]),                # ended just before level 2 opens
+    ("2026-03-05T12:00Z", [1, 2]),                # ended exactly when level 2 opens: not "before then"
 ])
 def test_episode_end_stops_the_ladder(ended: str, levels: list[int]) -> None:
     result = escalations(mqas(mqa(ended=ended)))
