@@ -154,10 +154,26 @@ def _prior_state(
 
 
 def _without(fired: pd.DataFrame, prior_mqas: pd.DataFrame) -> pd.DataFrame:
-    """``fired`` less the MQAs already stored (same account_id and trigger_at)."""
-    known = _keys(prior_mqas).assign(_known=True)
-    merged = fired.merge(known, on=["account_id", "trigger_at"], how="left")
-    return merged[merged["_known"].isna()].drop(columns="_known").reset_index(drop=True)
+    """``fired`` less the MQAs already stored (same account_id and trigger_at) and those that would overlap
+    a stored later one.
+
+    A stored MQA triggered after a fired one comes from a run with a later ``as_of`` (a backfill
+    running behind live runs): the fired episode may only open if it is known to end before that
+    MQA's trigger, so no two episodes of an account ever overlap.
+    """
+    known = _keys(prior_mqas)
+    merged = fired.merge(known.assign(_known=True), on=["account_id", "trigger_at"], how="left")
+    new = merged[merged["_known"].isna()].drop(columns="_known").reset_index(drop=True)
+    if new.empty or known.empty:
+        return new
+    later = pd.merge_asof(
+        new[["account_id", "trigger_at"]].reset_index().sort_values("trigger_at"),
+        known.rename(columns={"trigger_at": "later_trigger"}).sort_values("later_trigger"),
+        left_on="trigger_at", right_on="later_trigger", by="account_id",
+        direction="forward", allow_exact_matches=False,
+    ).set_index("index")["later_trigger"].reindex(new.index)
+    overlaps = later.notna() & (new["ended_at"].isna() | (new["ended_at"] >= later))
+    return new[~overlaps].reset_index(drop=True)
 
 
 def _keys(mqas: pd.DataFrame) -> pd.DataFrame:

@@ -227,3 +227,18 @@ def test_daily_and_weekly_runs_fire_the_same_mqas() -> None:
     pd.testing.assert_frame_equal(daily, weekly)
     assert len(daily) >= 4
     assert daily["account_id"].value_counts().max() >= 2  # some account re-fired after an episode ended
+
+
+@pytest.mark.parametrize(
+    ("changes", "fired"),
+    [
+        ([], []),  # open as of this run: it would overlap the later stored MQA
+        ([status("rejected", ago(2))], [("a", ago(20))]),  # known to end before the later trigger
+        ([status("rejected", T0 + 5 * DAY)], []),  # its end is not known yet as of this run
+    ],
+)
+def test_a_run_behind_a_later_stored_mqa_opens_no_overlapping_episode(changes, fired) -> None:
+    """A backfill as of T0 after a live run fired the account at T0 + 10 days."""
+    crm = dm_crm(activities=qualifying(ago(20)), status_changes=changes)
+    assert triggers(replay(crm, prior=mqas(("a", T0 + 10 * DAY)))) == fired
+    assert triggers(replay(crm)) == [("a", ago(20))]  # with nothing stored it fires
