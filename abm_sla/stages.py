@@ -136,23 +136,27 @@ def fire_and_route(
     return rows
 
 
-def unsettled(mqas: pd.DataFrame, clocks: pd.DataFrame) -> pd.DataFrame:
-    """MQAs whose clocks or escalations can still change: any clock pending, missing, or without its met_at.
+def to_evaluate(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The MQAs a run as of ``as_of`` evaluates: those whose clocks or escalations can still change.
 
-    A missed clock still gets its met_at when the late touch or status change comes (SPEC
-    section 6), and a first touch without one leaves the escalation ladder open; once every clock
-    is decided *with* its met_at, the first sales touch has stopped the ladder and nothing can
-    change, so the MQA keeps its last evaluation and a run's cost stays with the live MQAs.
+    Settled (skipped): every clock decided *with* its met_at. A missed clock still gets its met_at
+    when the late touch or status change comes (SPEC section 6), and a first touch without one
+    leaves the escalation ladder open; once all four have theirs, the first sales touch has
+    stopped the ladder and nothing can change, so a run's cost stays with the live MQAs.
+    Also skipped: MQAs a run with a later ``as_of`` evaluated already (a backfill running behind
+    live runs must not turn their clocks back to an earlier moment).
     """
+    keys = ["account_id", "trigger_at"]
     done = clocks[(clocks["status"] != "pending") & clocks["met_at"].notna()]
-    complete = done.groupby(["account_id", "trigger_at"]).size()
-    settled_keys = complete[complete == len(sla.CLOCKS)].index
-    keys = pd.MultiIndex.from_frame(mqas[["account_id", "trigger_at"]])
-    return mqas[~keys.isin(settled_keys)].reset_index(drop=True)
+    complete = done.groupby(keys).size()
+    skipped = complete[complete == len(sla.CLOCKS)].index.union(
+        pd.MultiIndex.from_frame(clocks.loc[clocks["as_of"] > as_of, keys])
+    )
+    return mqas[~pd.MultiIndex.from_frame(mqas[keys]).isin(skipped)].reset_index(drop=True)
 
 
 def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -> dict:
-    """Record episode ends, then evaluate the clocks and escalations of the unsettled MQAs; clocks update in place."""
+    """Record episode ends, then evaluate the clocks and escalations that can change; clocks update in place."""
     fired = warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime())
     if fired.empty:
         return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0}
@@ -160,7 +164,7 @@ def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -
     status_changes = read_status_changes(crm, as_of)
     ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
-    mqas = unsettled(fired.assign(ended_at=ended_at), warehouse.read_table(schema.sla_clocks))
+    mqas = to_evaluate(fired.assign(ended_at=ended_at), warehouse.read_table(schema.sla_clocks), as_of)
     activities = crm.read_kind(  # clocks and the ladder read sales touches only
         "activities", since=(mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime(),
         until=as_of.to_pydatetime(), types=frames.SALES_TOUCHES,
