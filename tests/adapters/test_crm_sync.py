@@ -364,6 +364,16 @@ def test_write_back_to_the_other_crm_uses_its_ids_and_skips_companies_it_lacks(s
 # ---- both CRMs ----------------------------------------------------------------------------------------
 
 
+def sync_both(warehouse: Warehouse, sf_data: dict, hs_data: dict, config) -> None:
+    """Sync a Salesforce fake and a HubSpot fake, seeded with these frames, into one warehouse."""
+    sf, hs = start_fake("salesforce", sf_data), start_fake("hubspot", hs_data)
+    try:
+        sync(warehouse, source_for("salesforce", sf, config))
+        sync(warehouse, source_for("hubspot", hs, config))
+    finally:
+        sf.stop()
+        hs.stop()
+
 
 def test_both_crms_synced_into_one_warehouse_unify_into_one_account_per_company(db_url, crm_data):
     """Salesforce has all 60 companies; HubSpot has 30 of them (other ids, other domain spellings) and 10 more."""
@@ -384,13 +394,7 @@ def test_both_crms_synced_into_one_warehouse_unify_into_one_account_per_company(
     config = app_config(salesforce={"objects": ["User", "Account", "Contact"]},
                         hubspot={"objects": ["owners", "companies", "contacts"]})
     warehouse = Warehouse(db_url)
-    sf, hs = start_fake("salesforce", sf_data), start_fake("hubspot", hs_data)
-    try:
-        sync(warehouse, source_for("salesforce", sf, config))
-        sync(warehouse, source_for("hubspot", hs, config))
-    finally:
-        sf.stop()
-        hs.stop()
+    sync_both(warehouse, sf_data, hs_data, config)
 
     view = CrmView(warehouse)
     unified = {kind: view.read_kind(kind) for kind in ("accounts", "contacts", "users")}
@@ -415,15 +419,9 @@ def test_the_recorded_system_of_record_decides_whose_ids_and_owners_win(sqlite_u
     first_user = crm_data["users"]["user_id"].iloc[0]
     hs_accounts = accounts.assign(account_id="HS" + accounts["account_id"], owner_id=first_user)
     warehouse = Warehouse(sqlite_url)
-    sf, hs = start_fake("salesforce", {"accounts": accounts, "users": crm_data["users"]}), start_fake(
-        "hubspot", {"accounts": hs_accounts, "users": crm_data["users"]})
     config = app_config(salesforce={"objects": ["User", "Account"]}, hubspot={"objects": ["owners", "companies"]})
-    try:
-        sync(warehouse, source_for("salesforce", sf, config))
-        sync(warehouse, source_for("hubspot", hs, config))
-    finally:
-        sf.stop()
-        hs.stop()
+    sync_both(warehouse, {"accounts": accounts, "users": crm_data["users"]},
+              {"accounts": hs_accounts, "users": crm_data["users"]}, config)
     assert set(CrmView(warehouse).read_kind("accounts")["account_id"]) == set(accounts["account_id"])
 
     record_system_of_record(warehouse, owner="hubspot", tier="hubspot")
