@@ -3,14 +3,16 @@
 - :func:`backtest_thresholds` replays the hand-off over the period's score history for thresholds
   40-70 and measures, per threshold, the MQAs that would have fired, their verdicts and opportunities;
   :func:`propose_threshold` picks the threshold nearest the current one whose rejection is in the band.
-- :func:`propose_windows` sets each tier's first-touch window to the observed p80 response, rounded up.
+- :func:`propose_windows` sets each tier's first-touch window to the observed p80 response, rounded up,
+  at most doubling it in one quarter, and never owing a lower tier a faster answer than a higher one.
 - :func:`propose_volumes` sets monthly MQA commitments to the trailing run-rate.
 - :func:`set_yaml_values` edits scalars in place (comments and layout kept) and :func:`unified_diff`
   turns the edit into a patch that ``patch -p1`` applies.
 
 Backtest limits (the report repeats them): simulated episodes start fresh at the period start; a
 simulated MQA's verdict and opportunity are the CRM's observed ones after its trigger, so an account
-that was never handed off rarely has a verdict; rates are over MQAs *with a verdict*.
+that was never handed off rarely has a verdict. Rates are defined as in the scorecard: acceptance
+and conversion over the MQAs, rejection over the MQAs *with a verdict* (accepted or rejected).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from abm_sla.policy import SlaPolicy
 from abm_sla.scorecard import SlaData, pct, within
 
 THRESHOLDS = tuple(range(40, 71))
+#: A quarter's proposal at most doubles a first-touch window, however slow the observed responses.
+MAX_LOOSENING = 2.0
 DEFAULT_THRESHOLD = 50  # SPEC section 4, used when the scoring model cannot be read
 #: Where the hand-off total threshold may live in ``config/scoring.yaml`` (first found wins).
 THRESHOLD_KEYS = ("handoff_threshold", "threshold", "total_min", "min_total", "total")
@@ -78,8 +82,8 @@ def backtest_thresholds(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, a
         mqas=("trigger_at", "size"), with_verdict=("has_verdict", "sum"), accepted=("accepted", "sum"),
         rejected=("rejected", "sum"), converted=("converted", "sum"))
     out = out.reindex(sorted(set(thresholds)), fill_value=0).rename_axis("threshold").reset_index()
-    out["acceptance_pct"] = pct(out["accepted"], out["with_verdict"])
-    out["rejection_pct"] = pct(out["rejected"], out["with_verdict"])
+    out["acceptance_pct"] = pct(out["accepted"], out["mqas"])  # as in the scorecard: of MQAs
+    out["rejection_pct"] = pct(out["rejected"], out["with_verdict"])  # as in the scorecard: of verdicts
     out["conversion_pct"] = pct(out["converted"], out["mqas"])
     return out[BACKTEST_COLUMNS]
 
@@ -166,11 +170,14 @@ def propose_windows(responses: pd.DataFrame, policy: SlaPolicy, quantile: float 
     rows = []
     for tier in scorecard.TIERS:
         window = scorecard.tier_window(policy, tier)
-        answered = responses[(responses["tier"] == tier) & responses["met_at"].notna() & responses["routed_at"].notna()]
+        of_tier = responses[responses["tier"] == tier]
+        answered = of_tier[of_tier["met_at"].notna() & of_tier["routed_at"].notna()]
+        missed = of_tier["status"].eq("missed") if "status" in of_tier else pd.Series(False, index=of_tier.index)
         observed = _observed(answered, window.kind)
         value = float(observed.quantile(quantile)) if len(observed) else float("nan")
         proposed, reason = _window_choice(window.kind, window.amount, value, len(observed), min_responses, quantile)
         rows.append({"tier": tier, "unit": window.kind, "current": window.amount, "responses": len(observed),
+                     "unanswered": int((of_tier["met_at"].isna() & missed).sum()),
                      f"p{round(quantile * 100)}": round(value, 2) if not math.isnan(value) else None,
                      "proposed": proposed, "reason": reason})
     return _keep_tier_order(pd.DataFrame(rows))
@@ -208,9 +215,13 @@ def _window_choice(kind: str, current: float, value: float, count: int, minimum:
     if count < minimum:
         return None, f"{count} answered MQAs (< {minimum}): not enough evidence"
     proposed = float(max(math.ceil(value), 1))
+    observed = f"{label} of {count} responses is {value:.2f} {kind.replace('_', ' ')}"
+    if proposed > current * MAX_LOOSENING:
+        return current * MAX_LOOSENING, (f"{observed}; capped at {MAX_LOOSENING:g}x the current {current:g}: the "
+                                         "rest of the gap is for sales to close, not a window to give away")
     if proposed == current:
         return None, f"{label} {value:.2f} rounds up to the current {current:g}"
-    return proposed, f"{label} of {count} responses is {value:.2f} {kind.replace('_', ' ')}"
+    return proposed, observed
 
 
 def propose_volumes(data: SlaData, end: pd.Timestamp, policy: SlaPolicy, months: int = 3) -> pd.DataFrame:

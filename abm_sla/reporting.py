@@ -201,7 +201,7 @@ def chart_backtest(backtest: pd.DataFrame, policy: SlaPolicy, current: int, prop
     if proposed != current:
         axis.axvline(proposed, color="black", linestyle="--", label=f"proposed {proposed}")
     axis.set_xlabel("hand-off threshold (total points)")
-    axis.set_ylabel("% of MQAs with a verdict")
+    axis.set_ylabel("acceptance % of MQAs, rejection % of verdicts")
     other = axis.twinx()
     other.bar(backtest["threshold"], backtest["mqas"], alpha=0.2, color="#4C72B0")
     other.set_ylabel("MQAs fired")
@@ -238,6 +238,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     data = warehouse if isinstance(warehouse, SlaData) else load_data(warehouse)
     start, end = sc.parse_period(period)
     as_of = as_of if as_of is not None else end
+    data = data.known_by(as_of)
     span = _span(start, end)
     compliance = sc.clock_compliance(data, start, end, policy)
     responses = sc.response_times(data, start, end, policy)
@@ -284,7 +285,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
         ]),
     ]
     return Report("weekly", period, start, end, as_of, f"SLA weekly dashboard {period}", sections,
-                  _policy_notes(policy))
+                  _evaluation_notes(data, as_of) + _policy_notes(policy))
 
 
 def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
@@ -294,6 +295,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     data = warehouse if isinstance(warehouse, SlaData) else load_data(warehouse)
     start, end = sc.parse_period(period)
     as_of = as_of if as_of is not None else end
+    data = data.known_by(as_of)
     span = _span(start, end)
     outcomes = sc.mqa_outcomes(data, as_of)
     responses = sc.response_times(data, start, end, policy)
@@ -350,7 +352,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     proposal_section, notes = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text)
     sections.append(proposal_section)
     return Report("quarterly", period, start, end, as_of, f"SLA quarterly review {period}", sections,
-                  _policy_notes(policy) + notes)
+                  _evaluation_notes(data, as_of) + _policy_notes(policy) + notes)
 
 
 def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -363,8 +365,9 @@ def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
     section = Section("Proposals", [
         f"Hand-off threshold: current {threshold.current}, proposed {threshold.proposed} — {threshold.reason}.",
         "Backtest: each account fires at its first scored as_of passing the threshold and every other gate, "
-        "again only after a rejected/nurture status; rates are over the simulated MQAs that have a verdict "
-        "(an account never handed off rarely has one).",
+        "again only after a rejected/nurture status. Rates as in the marketing scorecard: acceptance and "
+        "conversion over the simulated MQAs, rejection over those with a verdict (accepted or rejected; an "
+        "account never handed off rarely has one).",
         *found.notes,
         "Apply a diff with `patch -p1 < file.diff` from the project folder." if found.diffs else
         "No configuration change proposed.",
@@ -388,6 +391,16 @@ def _moves_text(policy: SlaPolicy) -> str:
         return "The policy has no targets.tier_moves: no moves recommended."
     parts = [f"{name}: {value}" for name, value in rules.model_dump().items() if value]
     return "Rules (policy targets.tier_moves): " + "; ".join(parts) + "."
+
+
+def _evaluation_notes(data: SlaData, as_of: pd.Timestamp) -> list[str]:
+    """Say when the clocks were last evaluated if that is before the report's as-of."""
+    evaluated = data.clocks_evaluated_at()
+    if evaluated is None or evaluated >= as_of:
+        return []
+    return [f"Clock statuses are those of the last SLA evaluation, as of {_iso(evaluated)}: a clock due "
+            f"between then and {_iso(as_of)} still shows as pending. Run `sla-monitor` (or `abm-sla run`) "
+            "as of the period's end for final figures."]
 
 
 def _policy_notes(policy: SlaPolicy) -> list[str]:
@@ -535,22 +548,25 @@ def _slug(text: str) -> str:
 
 
 def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``<kind>-<period>.html``/``.md``, ``tables/<name>.csv``, ``charts/<name>.png`` and the diffs."""
+    """Write ``<stem>.html``/``.md``, ``tables/<stem>/<name>.csv``, ``charts/<stem>/<name>.png`` and
+    ``<stem>-<file>.diff``, where ``<stem>`` is ``<kind>-<period>``: reports written to one folder never
+    overwrite each other's tables, charts or diffs."""
     out = Path(out_dir)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    (out / "charts").mkdir(parents=True, exist_ok=True)
     stem = f"{report.kind}-{_slug(report.period)}"
+    tables, charts = out / "tables" / stem, out / "charts" / stem
+    tables.mkdir(parents=True, exist_ok=True)
+    charts.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / f"{stem}.html", "markdown": out / f"{stem}.md"}
     paths["html"].write_text(report.html(), encoding="utf-8")
-    paths["markdown"].write_text(report.markdown("charts"), encoding="utf-8")
+    paths["markdown"].write_text(report.markdown(f"charts/{stem}"), encoding="utf-8")
     for name, table in report.tables.items():
-        paths[f"table:{name}"] = out / "tables" / f"{name}.csv"
+        paths[f"table:{name}"] = tables / f"{name}.csv"
         _csv_frame(table.frame).to_csv(paths[f"table:{name}"], index=False)
     for name, chart in report.charts.items():
-        paths[f"chart:{name}"] = out / "charts" / f"{name}.png"
+        paths[f"chart:{name}"] = charts / f"{name}.png"
         paths[f"chart:{name}"].write_bytes(chart.png)
     for name, diff in report.diffs.items():
-        paths[f"diff:{name}"] = out / f"{_slug(Path(name).name)}.diff"
+        paths[f"diff:{name}"] = out / f"{stem}-{_slug(Path(name).name)}.diff"
         paths[f"diff:{name}"].write_text(diff, encoding="utf-8")
     return paths
 

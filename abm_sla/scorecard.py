@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -87,6 +87,18 @@ class SlaData:
                 given = frames.empty(name) if name in frames.COLUMNS else empty_derived(name)
             out[name] = _utc_columns(name, given.reset_index(drop=True))
         return cls(**out)
+
+    def known_by(self, as_of: pd.Timestamp) -> SlaData:
+        """The same data with every clock's met_at after ``as_of`` unknown (a report never shows the future)."""
+        clocks = self.sla_clocks.copy()
+        clocks["met_at"] = clocks["met_at"].where(clocks["met_at"] <= as_of)
+        return replace(self, sla_clocks=clocks)
+
+    def clocks_evaluated_at(self) -> pd.Timestamp | None:
+        """The latest ``as_of`` any run evaluated the clocks at (None before the first)."""
+        if "as_of" not in self.sla_clocks or self.sla_clocks["as_of"].isna().all():
+            return None
+        return pd.Timestamp(self.sla_clocks["as_of"].max())
 
 
 def _utc_columns(name: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -288,11 +300,22 @@ def marketing_quality(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Times
     })
     out["no_verdict"] = out["mqas"] - out["accepted"] - out["rejected"]
     out["acceptance_pct"] = pct(out["accepted"], out["mqas"])
-    out["rejection_pct"] = pct(out["rejected"], out["mqas"])
-    out["rejection_band"] = out["rejection_pct"].map(lambda rate: rejection_position(rate, policy))
+    out["rejection_pct"] = pct(out["rejected"], out["accepted"] + out["rejected"])
+    out["rejection_band"] = [
+        rejection_position(rate, policy) + _verdict_caveat(verdicts, mqas)
+        for rate, verdicts, mqas in zip(out["rejection_pct"], out["accepted"] + out["rejected"], out["mqas"],
+                                        strict=True)
+    ]
     out["mqa_to_opportunity_pct"] = pct(out["converted"], out["mqas"])
     return out[[by, "mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "rejection_band",
                 "no_verdict", "converted", "mqa_to_opportunity_pct"]]
+
+
+def _verdict_caveat(verdicts: int, mqas: int) -> str:
+    """A warning when the rejection rate rests on few verdicts (sales left most MQAs without one)."""
+    if mqas == 0 or verdicts * 2 >= mqas:
+        return ""
+    return "no verdict yet" if verdicts == 0 else f" ({verdicts} of {mqas} MQAs have a verdict)"
 
 
 def mqa_volume(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:

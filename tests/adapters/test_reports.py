@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -56,8 +57,23 @@ def test_weekly_report_files(warehouse, tmp_path):
     assert pd.read_csv(paths["table:tier_moves"])["account_id"].tolist() == ["A7", "A6", "A5", "A8"]
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "[^1]: `four_numbers` — sla_clocks where due_at in [2026-03-02T00:00:00Z, 2026-03-09T00:00:00Z)" in markdown
-    assert "![Compliance trend](charts/compliance_trend.png)" in markdown
+    assert "![Compliance trend](charts/weekly-2026-W10/compliance_trend.png)" in markdown
     assert paths["chart:compliance_trend"].read_bytes().startswith(PNG_MAGIC)
+
+
+def test_two_reports_in_one_folder_keep_their_own_tables_charts_and_diffs(warehouse, tmp_path):
+    weekly = reporting.generate_report(warehouse, "weekly", "2026-W10", tmp_path)
+    weekly_files = {key: path.read_bytes() for key, path in weekly.items() if key.startswith(("table:", "chart:"))}
+    quarterly = reporting.generate_report(warehouse, "quarterly", "2026-Q1", tmp_path)
+    assert set(weekly.values()).isdisjoint(quarterly.values())
+    assert all(weekly[key].read_bytes() == content for key, content in weekly_files.items())
+    for paths in (weekly, quarterly):  # every chart the Markdown links to is the one it was written with
+        markdown = paths["markdown"].read_text(encoding="utf-8")
+        for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown):
+            assert (tmp_path / link).is_file()
+        assert {key for key in paths if key.startswith("chart:")} == {
+            f"chart:{Path(link).stem}" for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown)}
+    assert quarterly["diff:config/sla.yaml"].name == "quarterly-2026-Q1-sla.yaml.diff"
 
 
 def test_quarterly_report_has_every_section(warehouse, tmp_path):

@@ -103,15 +103,24 @@ def test_windows_from_p80():
         "routed_at": t("2026-03-02 10:00"), "met_at": t("2026-03-02 11:00"),
     })
     windows = pr.propose_windows(responses, POLICY).set_index("tier")
-    assert windows.loc[1, ["p80", "proposed"]].tolist() == [4.2, 5.0]
-    # Tier 2 has too few answers to move on its own, but may not be owed a faster answer than Tier 1
-    assert windows.loc[2, "proposed"] == 5.0 and "not enough evidence" in windows.loc[2, "reason"]
-    assert "raised to Tier 1's 5" in windows.loc[2, "reason"]
+    # p80 4.2 rounds up to 5, but one quarter at most doubles the current 2
+    assert windows.loc[1, ["p80", "proposed"]].tolist() == [4.2, 4.0] and "capped at 2x" in windows.loc[1, "reason"]
+    assert pd.isna(windows.loc[2, "proposed"]) and "not enough evidence" in windows.loc[2, "reason"]
     assert pd.isna(windows.loc[3, "proposed"]) and "current 24" in windows.loc[3, "reason"]
 
 
+def test_slower_answers_than_the_window_are_capped_and_unanswered_ones_counted():
+    responses = pd.DataFrame({
+        "tier": [1] * 7, "response_bh": [1, 2, 3, 3, 3, 3, None], "status": ["met"] * 2 + ["missed"] * 5,
+        "routed_at": t("2026-03-02 10:00"),
+        "met_at": [t("2026-03-02 11:00")] * 6 + [pd.NaT],
+    })
+    windows = pr.propose_windows(responses, POLICY).set_index("tier")
+    assert windows.loc[1, ["responses", "unanswered", "p80", "proposed"]].tolist() == [6, 1, 3.0, 3.0]
+
+
 def test_windows_keep_the_tier_order():
-    """Tier 3 answered faster than Tier 2 (p80 3 vs 30): Tier 3's window is raised to Tier 2's, not cut to 3."""
+    """Tier 3 answered faster than Tier 2 (p80 3 vs 30, capped at 8): Tier 3 is raised to Tier 2's 8, not cut to 3."""
     responses = pd.DataFrame({
         "tier": [1] * 5 + [2] * 5 + [3] * 5,
         "response_bh": [1, 1, 1, 2, 2, 10, 20, 30, 30, 30, 1, 2, 3, 3, 3],
@@ -119,8 +128,8 @@ def test_windows_keep_the_tier_order():
     })
     windows = pr.propose_windows(responses, POLICY).set_index("tier")
     assert pd.isna(windows.loc[1, "proposed"])  # p80 2 = the current window
-    assert windows.loc[[2, 3], "proposed"].tolist() == [30.0, 30.0]
-    assert "raised to Tier 2's 30" in windows.loc[3, "reason"]
+    assert windows.loc[[2, 3], "proposed"].tolist() == [8.0, 8.0]
+    assert "raised to Tier 2's 8" in windows.loc[3, "reason"]
 
 
 def test_volumes_from_run_rate():

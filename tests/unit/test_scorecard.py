@@ -162,9 +162,10 @@ def test_marketing_quality_per_tier_and_band(data):
     assert (tier1["mqas"], tier1["accepted"], tier1["rejected"]) == (3, 2, 1)
     assert tier1["acceptance_pct"] == 66.7 and tier1["rejection_pct"] == 33.3
     assert tier1["mqa_to_opportunity_pct"] == 33.3
-    assert row(quality, tier=3)["rejection_band"].startswith("below band")
+    assert row(quality, tier=3)["rejection_band"] == "no verdict yet"  # its one MQA has none: no judgement
     total = row(quality, tier="all")
     assert (total["mqas"], total["accepted"], total["rejected"], total["no_verdict"]) == (5, 2, 2, 1)
+    assert total["rejection_pct"] == 50.0  # of the 4 verdicts
     assert total["rejection_band"] == "above band: hand-off too loose"
 
 
@@ -250,7 +251,9 @@ def test_chronic_misses_and_diagnosis(data):
     assert tier1["missed"] and not tier1["chronic"]  # no tier 1 clocks in 2025-Q4
     assert tier1["diagnosis"] == "coaching matter: 1 of 2 owners (U1)"
     rejection = row(chronic, commitment="rejection_pct")
-    assert rejection["value"] == 40.0 and rejection["previous_value"] == 0.0 and rejection["chronic"]
+    assert rejection["value"] == 50.0 and rejection["missed"]
+    # 2025-Q4's MQA has no verdict: its rejection rate is unknown, so no "two quarters in a row"
+    assert pd.isna(rejection["previous_value"]) and not rejection["chronic"]
     assert not row(chronic, commitment="tier1_win_rate_pct")["missed"]
     assert row(chronic, commitment="mqa_volume", tier=1)["chronic"]
 
@@ -290,3 +293,16 @@ def test_compliance_trend(data):
     trend = sc.compliance_trend(data, *W10, POLICY)
     assert trend["week"].unique().tolist() == ["2026-W10"]
     assert row(trend, clock="routing_time")["met_pct"] == 100.0
+
+
+def test_a_report_as_of_a_moment_knows_no_later_touch_and_says_when_clocks_were_evaluated():
+    clocks = frame("account_id trigger_at clock status due_at met_at owner_id tier as_of", [
+        ("A1", t("2026-03-02"), "first_touch", "missed", t("2026-03-03"), t("2026-03-10"), "U1", 1, t("2026-03-12")),
+        ("A2", t("2026-03-02"), "first_touch", "met", t("2026-03-03"), t("2026-03-02 12:00"), "U1", 1,
+         t("2026-03-12")),
+    ])
+    data = sc.SlaData.of(sla_clocks=clocks)
+    known = data.known_by(t("2026-03-05")).sla_clocks.set_index("account_id")["met_at"]
+    assert pd.isna(known["A1"]) and known["A2"] == t("2026-03-02 12:00")
+    assert data.clocks_evaluated_at() == t("2026-03-12")
+    assert sc.SlaData.of().clocks_evaluated_at() is None
