@@ -333,7 +333,10 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
             Chart("response_times", "Response distribution per tier", chart_response_times(responses, policy), due),
             Chart("compliance_trend", "Compliance by week", chart_compliance_trend(trend), due),
         ]),
-        Section("Joint", tables=[
+        Section("Joint", [
+            "Pipeline: marketing-sourced, sales-first (marketing-influenced) and sales-sourced add up to all; "
+            "marketing-influenced is sourced + sales-first, so it is not added to the others.",
+        ], tables=[
             Table("pipeline", "Pipeline created in the period by attribution",
                   sc.pipeline_attribution(data, start, end),
                   f"opportunities where created_at in {span}; activities in the 180 days before created_at; "

@@ -434,11 +434,14 @@ def _p90(values: pd.Series) -> float:
 
 
 def response_summary(responses: pd.DataFrame, policy: SlaPolicy, by: str = "tier") -> pd.DataFrame:
-    """Per ``by``: answered, unanswered, median and p90 business-hour response."""
+    """Per ``by``: answered (of which before routing, counted as 0 hours), unanswered, median and p90
+    business-hour response."""
     frame = responses.assign(answered=responses["response_bh"].notna(),
+                             before_routing=responses["met_at"] < responses["routed_at"],
                              unanswered=responses["response_bh"].isna())
     out = _grouped(frame, [by], {
-        "answered": ("answered", "sum"), "unanswered": ("unanswered", "sum"),
+        "answered": ("answered", "sum"), "before_routing": ("before_routing", "sum"),
+        "unanswered": ("unanswered", "sum"),
         "median_bh": ("response_bh", "median"), "p90_bh": ("response_bh", _p90),
     })
     out[["median_bh", "p90_bh"]] = out[["median_bh", "p90_bh"]].astype("float64").round(2)
@@ -462,7 +465,10 @@ def progression(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
 
 # -- joint ----------------------------------------------------------------------------------------
 
-ATTRIBUTIONS = ("marketing-sourced", "marketing-influenced", "sales-sourced")
+#: Sourced, sales-first and sales-sourced partition the pipeline (they add up to ``all``); influenced is
+#: sourced + sales-first, the usual "any marketing touch" figure.
+ATTRIBUTIONS = ("marketing-sourced", "sales-first, marketing-influenced", "sales-sourced", "all",
+                "marketing-influenced")
 
 
 def opportunity_frame(data: SlaData) -> pd.DataFrame:
@@ -482,8 +488,10 @@ def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     """Opportunities created in the period by attribution, in count and amount, and how many came from MQAs.
 
     Over the account's touches in the ``lookback`` before the opportunity was created: marketing-sourced
-    = a marketing touch before any sales touch; marketing-influenced = any marketing touch (includes
-    sourced); sales-sourced = no marketing touch. ``from_mqa``: the account had an MQA fired by then.
+    = a marketing touch before any sales touch; sales-first, marketing-influenced = a marketing touch, but
+    after the first sales touch; sales-sourced = no marketing touch; these three add up to ``all``.
+    Marketing-influenced = any marketing touch (sourced + sales-first). ``from_mqa``: the account had an
+    MQA fired by then.
     """
     opps = opportunity_frame(data)
     opps = opps[within(opps["created_at"], start, end)][["opportunity_id", "account_id", by, "amount", "created_at"]]
@@ -505,7 +513,9 @@ def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     first_mqa = mqas.groupby("account_id")["trigger_at"].min()
     from_mqa = opps["account_id"].map(first_mqa) <= opps["created_at"]
     parts = []
-    for label, mask in zip(ATTRIBUTIONS, (sourced, influenced, ~influenced), strict=True):
+    everything = pd.Series(True, index=opps.index)
+    masks = (sourced, influenced & ~sourced, ~influenced, everything, influenced)
+    for label, mask in zip(ATTRIBUTIONS, masks, strict=True):
         chosen = opps[mask].assign(from_mqa=from_mqa[mask].fillna(False).astype(bool))
         chosen = chosen.assign(mqa_amount=chosen["amount"].where(chosen["from_mqa"], 0.0))
         part = _grouped(chosen, [by], {"opportunities": ("opportunity_id", "size"), "amount": ("amount", "sum"),

@@ -214,6 +214,9 @@ def test_response_times_in_business_hours(data):
     tier1 = row(summary, tier=1)
     assert (tier1["answered"], tier1["unanswered"], tier1["median_bh"], tier1["p90_bh"]) == (2, 1, 1.5, 1.9)
     assert tier1["window"] == "2 business hours"
+    assert tier1["before_routing"] == 0
+    early = sc.response_times(data, *Q1, POLICY).assign(routed_at=t("2026-12-31"))  # every touch came first
+    assert row(sc.response_summary(early, POLICY), tier=1)["before_routing"] == 2
 
 
 def test_progression_of_accepted(data):
@@ -229,6 +232,9 @@ def test_pipeline_attribution(data):
     assert total.loc["marketing-sourced", ["opportunities", "amount"]].tolist() == [1, 1000.0]
     assert total.loc["marketing-influenced", ["opportunities", "amount", "from_mqa"]].tolist() == [2, 3000.0, 2]
     assert total.loc["sales-sourced", ["opportunities", "amount", "from_mqa"]].tolist() == [2, 800.0, 0]
+    assert total.loc["sales-first, marketing-influenced", ["opportunities", "amount"]].tolist() == [1, 2000.0]
+    partition = ["marketing-sourced", "sales-first, marketing-influenced", "sales-sourced"]
+    assert total.loc[partition, "opportunities"].sum() == total.loc["all", "opportunities"] == 4
 
 
 def test_win_rates_and_cycle(data):
