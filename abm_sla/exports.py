@@ -14,8 +14,11 @@ from abm_sla.warehouse import Warehouse, schema
 
 def iso_utc(values: pd.Series) -> pd.Series:
     """Timestamps as ISO 8601 in UTC (``2026-03-02T14:00:00Z``), empty when missing."""
-    text = values.dt.tz_convert("UTC").map(lambda ts: ts.isoformat().replace("+00:00", "Z"), na_action="ignore")
-    return text.fillna("")
+    text = pd.Series("", index=values.index, dtype=object)  # built as text: an all-missing column stays text
+    present = values.notna()
+    utc = pd.to_datetime(values[present], utc=True)
+    text[present] = utc.map(lambda ts: ts.isoformat().replace("+00:00", "Z"))
+    return text
 
 
 def _with_iso_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
