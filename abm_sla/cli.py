@@ -98,11 +98,12 @@ def run(
     load_policy(policy)
     db_url = settings.database_url(db)
     Warehouse(db_url)  # fail fast on an unreachable database
-    summary = _flows().run_pipeline(
-        db_url=db_url, as_of=as_of_ts.isoformat(), source=source, path=str(path) if path else None,
-        model_path=str(model) if model else None, policy_path=str(policy) if policy else None,
-        config_path=str(config) if config else None,
-    )
+    with settings.database_url_env(db_url):  # never a flow parameter: Prefect stores those
+        summary = _flows().run_pipeline(
+            as_of=as_of_ts.isoformat(), source=source, path=str(path) if path else None,
+            model_path=str(model) if model else None, policy_path=str(policy) if policy else None,
+            config_path=str(config) if config else None,
+        )
     from abm_sla.summary import print_run_summary
 
     print_run_summary(summary)
@@ -121,9 +122,12 @@ def sync(
     _check_source(source, path, config)
     db_url = settings.database_url(db)
     Warehouse(db_url)
-    summary = _flows().crm_sync(
-        db_url=db_url, source=source, path=str(path) if path else None, config_path=str(config) if config else None
-    )
+    from deployments.parameters import SyncParameters
+
+    params = SyncParameters(source=source, path=str(path) if path else None,
+                            config_path=str(config) if config else None)
+    with settings.database_url_env(db_url):
+        summary = _flows().crm_sync(params)
     from abm_sla.summary import print_sync_summary
 
     for name, objects in summary.items():

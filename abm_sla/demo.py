@@ -12,6 +12,7 @@ from rich.table import Table
 
 from abm_sla import exports, synthetic
 from abm_sla.reporting import generate_report
+from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
 
 DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -31,7 +32,8 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     db_url = f"sqlite:///{out / 'abm-sla.db'}"
     console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")
     as_ofs = pd.date_range(DEMO_START + pd.Timedelta(hours=12), periods=DEMO_DAYS, freq="D")
-    summaries = run_steps(db_url=db_url, as_ofs=[t.isoformat() for t in as_ofs], source="files", path=str(folder))
+    with database_url_env(db_url):
+        summaries = run_steps(as_ofs=[t.isoformat() for t in as_ofs], source="files", path=str(folder))
     store = Warehouse(db_url)
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     for kind in exports.EXPORTS:

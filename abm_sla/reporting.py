@@ -51,6 +51,11 @@ class Table:
     source: str
     note: str = ""
 
+    def records(self) -> list[dict]:
+        """The rows as JSON-ready dicts (timestamps ISO 8601 UTC, missing values None), for artifacts."""
+        frame = _csv_frame(self.frame).astype(object)
+        return frame.where(frame.notna(), None).to_dict(orient="records")
+
 
 @dataclass
 class Chart:
@@ -574,10 +579,9 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def generate_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str, out_dir: str | Path,
-                    policy_path: str | Path | None = None, scoring_path: str | Path | None = None
-                    ) -> dict[str, Path]:
-    """Build and write the ``weekly`` or ``quarterly`` report for ``period``; returns the written paths."""
+def build_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str,
+                 policy_path: str | Path | None = None, scoring_path: str | Path | None = None) -> Report:
+    """The ``weekly`` or ``quarterly`` report for ``period``, built from the warehouse."""
     if kind not in KINDS:
         raise AbmSlaError(f"report kind {kind!r} is not one of {', '.join(KINDS)}")
     sc.parse_period(period)  # a bad period fails before the database is touched
@@ -585,10 +589,15 @@ def generate_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str
     policy_file = Path(policy_path) if policy_path is not None else DEFAULT_POLICY_PATH
     policy = load_policy(policy_file)
     if kind == "weekly":
-        report = build_weekly(warehouse, period, policy)
-    else:
-        scoring_file = Path(scoring_path) if scoring_path is not None else DEFAULT_SCORING_PATH
-        scoring_text = scoring_file.read_text(encoding="utf-8") if scoring_file.is_file() else None
-        report = build_quarterly(warehouse, period, policy, policy_text=policy_file.read_text(encoding="utf-8"),
-                                 scoring_text=scoring_text)
-    return write_report(report, out_dir)
+        return build_weekly(warehouse, period, policy)
+    scoring_file = Path(scoring_path) if scoring_path is not None else DEFAULT_SCORING_PATH
+    scoring_text = scoring_file.read_text(encoding="utf-8") if scoring_file.is_file() else None
+    return build_quarterly(warehouse, period, policy, policy_text=policy_file.read_text(encoding="utf-8"),
+                           scoring_text=scoring_text)
+
+
+def generate_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str, out_dir: str | Path,
+                    policy_path: str | Path | None = None, scoring_path: str | Path | None = None
+                    ) -> dict[str, Path]:
+    """Build and write the ``weekly`` or ``quarterly`` report for ``period``; returns the written paths."""
+    return write_report(build_report(db_url_or_warehouse, kind, period, policy_path, scoring_path), out_dir)

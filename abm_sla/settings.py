@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +21,21 @@ def database_url(cli_value: str | None = None) -> str:
     if from_env:
         return from_env
     return f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+
+
+@contextmanager
+def database_url_env(url: str) -> Iterator[None]:
+    """Point in-process flow runs (CLI, demo, tests) at ``url`` without making it a flow parameter
+    (parameters are stored by Prefect and shown in its UI; a URL may hold a password)."""
+    previous = os.environ.get(DATABASE_URL_ENV)
+    os.environ[DATABASE_URL_ENV] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(DATABASE_URL_ENV, None)
+        else:
+            os.environ[DATABASE_URL_ENV] = previous
 
 
 def configure_prefect_defaults(environ: dict[str, str] | None = None) -> None:

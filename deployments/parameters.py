@@ -8,9 +8,6 @@ sentence a rev-ops user can act on. The warehouse URL is never a parameter: it c
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +40,13 @@ _POLICY_PATH = Field(
     description="YAML SLA policy on the worker (e.g. config/presets/basic.yaml). Empty = config/sla.yaml.",
 )
 
+_SOURCE = Field(default="files", title="CRM source", description="Where the CRM data comes from.")
+_CONFIG_PATH = Field(
+    default=None,
+    title="abm-sla.yaml",
+    description="CRM sources, system of record and write-back on the worker. Empty = ./abm-sla.yaml if present.",
+)
+
 
 class InvalidParameters(AbmSlaError):
     """A deployment was started with parameters that cannot work; the message says which and why."""
@@ -60,6 +64,46 @@ class FlowParameters(BaseModel):
     def _blank_is_none(cls, value: object) -> object:
         """An emptied UI field arrives as ``""``: treat it as not given."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    # Checks shared by every form that has the field (check_fields=False: not every form has each one).
+    @field_validator("source", mode="before", check_fields=False)
+    @classmethod
+    def _known_source(cls, value: object) -> object:
+        if value not in SOURCES:
+            raise ValueError(f"unknown source {value!r}: choose one of {', '.join(SOURCES)}")
+        return value
+
+    @field_validator("start", "end", "as_of", mode="before", check_fields=False)
+    @classmethod
+    def _timestamp(cls, value: object, info) -> dt.datetime | None:
+        blank = value is None or (isinstance(value, str) and not value.strip())
+        return None if blank and info.field_name == "as_of" else _utc(value, info.field_name)
+
+    @field_validator("model_path", "baseline_model_path", check_fields=False)
+    @classmethod
+    def _model_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "scoring model file")
+
+    @field_validator("policy_path", check_fields=False)
+    @classmethod
+    def _policy_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "SLA policy file")
+
+    @field_validator("config_path", check_fields=False)
+    @classmethod
+    def _config_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "abm-sla.yaml file")
+
+
+class AsOfParameters(FlowParameters):
+    """A flow that computes for one moment (empty = now)."""
+
+    as_of: dt.datetime | None = Field(
+        default=None, title="As of", description="The moment to compute for, ISO 8601 (no offset = UTC). Empty = now."
+    )
+
+    def as_of_or_now(self) -> pd.Timestamp:
+        return pd.Timestamp(self.as_of) if self.as_of else pd.Timestamp.now(tz="UTC")
 
 
 def _utc(value: object, name: str) -> dt.datetime:
@@ -92,7 +136,7 @@ class BackfillParameters(FlowParameters):
     step_hours: float = Field(
         default=24, title="Step (hours)", description="Hours between two as-of moments: 24 = daily, 1 = hourly."
     )
-    source: Source = Field(default="files", title="CRM source", description="Where the CRM data comes from.")
+    source: Source = _SOURCE
     path: str | None = Field(
         default=None,
         title="CRM export folder",
@@ -113,33 +157,6 @@ class BackfillParameters(FlowParameters):
         description="Only list the steps that would run (and those already done); write nothing.",
     )
 
-    @field_validator("source", mode="before")
-    @classmethod
-    def _known_source(cls, value: object) -> object:
-        if value not in SOURCES:
-            raise ValueError(f"unknown source {value!r}: choose one of {', '.join(SOURCES)}")
-        return value
-
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _timestamp(cls, value: object, info) -> dt.datetime:
-        return _utc(value, info.field_name)
-
-    @field_validator("model_path")
-    @classmethod
-    def _model_exists(cls, value: str | None) -> str | None:
-        return _existing_file(value, "scoring model file")
-
-    @field_validator("policy_path")
-    @classmethod
-    def _policy_exists(cls, value: str | None) -> str | None:
-        return _existing_file(value, "SLA policy file")
-
-    @field_validator("config_path")
-    @classmethod
-    def _config_exists(cls, value: str | None) -> str | None:
-        return _existing_file(value, "abm-sla.yaml file")
-
     @model_validator(mode="after")
     def _consistent(self) -> BackfillParameters:
         if self.end < self.start:
@@ -156,7 +173,7 @@ class BackfillParameters(FlowParameters):
         return list(pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=step))
 
 
-class RecalculateParameters(FlowParameters):
+class RecalculateParameters(AsOfParameters):
     """Re-score accounts with a scoring model as of a moment; a dry run only reports what would change."""
 
     accounts: list[str] = Field(
@@ -171,9 +188,6 @@ class RecalculateParameters(FlowParameters):
         description="The model the diff compares against. Empty = config/scoring.yaml (the live model).",
     )
     policy_path: str | None = _POLICY_PATH
-    as_of: dt.datetime | None = Field(
-        default=None, title="As of", description="The moment to score for, ISO 8601 (no offset = UTC). Empty = now."
-    )
     dry_run: bool = Field(
         default=True,
         title="Dry run",
@@ -184,28 +198,41 @@ class RecalculateParameters(FlowParameters):
         default="whatif", title="Output folder", description="Folder on the worker for the diff CSV."
     )
 
-    @field_validator("as_of", mode="before")
-    @classmethod
-    def _timestamp(cls, value: object) -> dt.datetime | None:
-        return None if value is None else _utc(value, "as_of")
-
-    @field_validator("model_path", "baseline_model_path")
-    @classmethod
-    def _model_exists(cls, value: str | None) -> str | None:
-        return _existing_file(value, "scoring model file")
-
-    @field_validator("policy_path")
-    @classmethod
-    def _policy_exists(cls, value: str | None) -> str | None:
-        return _existing_file(value, "SLA policy file")
-
     @field_validator("accounts")
     @classmethod
     def _clean_ids(cls, values: list[str]) -> list[str]:
         return list(dict.fromkeys(value.strip() for value in values if value.strip()))
 
-    def as_of_or_now(self) -> pd.Timestamp:
-        return pd.Timestamp(self.as_of) if self.as_of else pd.Timestamp.now(tz="UTC")
+
+class SyncParameters(FlowParameters):
+    """Bring the CRM's changes since the last sync into the warehouse (an interrupted sync resumes)."""
+
+    source: Source = _SOURCE
+    path: str | None = Field(
+        default=None,
+        title="CRM export folder",
+        description="Folder with accounts.csv etc. (source files). Empty = sources.files.path in abm-sla.yaml.",
+    )
+    config_path: str | None = _CONFIG_PATH
+
+    @model_validator(mode="after")
+    def _readable(self) -> SyncParameters:
+        if self.source == "files" and self.path is not None:
+            check_export_folder(self.path)
+        return self
+
+
+class ScoreParameters(AsOfParameters):
+    """Score every account, fire the hand-offs and route the new MQAs as of a moment."""
+
+    model_path: str | None = _MODEL_PATH
+    policy_path: str | None = _POLICY_PATH
+
+
+class MonitorParameters(AsOfParameters):
+    """Evaluate every SLA clock and open the escalations that are due as of a moment."""
+
+    policy_path: str | None = _POLICY_PATH
 
 
 class ReportParameters(FlowParameters):
@@ -240,16 +267,6 @@ class ReportParameters(FlowParameters):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
         return value
-
-    @field_validator("model_path")
-    @classmethod
-    def _model_exists(cls, value: str | None) -> str | None:
-        return _existing_file(value, "scoring model file")
-
-    @field_validator("policy_path")
-    @classmethod
-    def _policy_exists(cls, value: str | None) -> str | None:
-        return _existing_file(value, "SLA policy file")
 
 
 def check_export_folder(path: str) -> None:
@@ -290,17 +307,3 @@ def resolve_database_url(secret_block: str | None) -> str:
             raise ConfigError(f"cannot load the Secret block {secret_block!r}: {error}") from None
         return str(value)
     return settings.database_url()
-
-
-@contextmanager
-def database_url_env(url: str) -> Iterator[None]:
-    """Point in-process flow runs (CLI, demo, tests) at ``url`` without making it a flow parameter."""
-    previous = os.environ.get(settings.DATABASE_URL_ENV)
-    os.environ[settings.DATABASE_URL_ENV] = url
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(settings.DATABASE_URL_ENV, None)
-        else:
-            os.environ[settings.DATABASE_URL_ENV] = previous

@@ -14,13 +14,19 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
+from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
-from deployments.parameters import BackfillParameters, database_url_env, resolve_database_url, validated
-from flows.pipeline import crm_sync, run_once
+from deployments.parameters import BackfillParameters, resolve_database_url, validated
+from flows.pipeline import extract, run_once
 from tasks.common import utc_now, warehouse
 
 STEP_KIND = "backfill-step"
@@ -63,7 +69,7 @@ def mark_step_done(store: Warehouse, key: str, as_of: pd.Timestamp, summary: dic
         store.upsert(connection, schema.runs, [row])
 
 
-@flow(name="backfill")
+@flow(name="backfill", validate_parameters=False)  # the form is checked below, in one readable line
 def backfill(params: BackfillParameters) -> list[dict]:
     """Load the source once, then score, fire, route and measure the SLA as of each step, in order."""
     params = validated(BackfillParameters, params)
@@ -87,15 +93,15 @@ def backfill(params: BackfillParameters) -> list[dict]:
     )
     summaries: list[dict] = []
     loads = params.path or params.source != "files"  # files without a folder: use what the warehouse holds
-    extract = crm_sync(db_url, params.source, params.path, config_path=params.config_path) if loads else None
+    loaded = extract(db_url, params.source, params.path, params.config_path, f"backfill-{key}") if loads else None
     for number, as_of in enumerate(todo, start=1):
         summary = run_once(db_url, as_of.isoformat(), params.source, params.path, params.model_path,
                            params.policy_path, load=False, config_path=params.config_path)
         mark_step_done(store, key, as_of, summary)
         summaries.append(summary)
         update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))
-    if summaries and extract is not None:
-        summaries[0] = {"extract": extract, **summaries[0]}
+    if summaries and loaded is not None:
+        summaries[0] = {"extract": loaded, **summaries[0]}
     _plan_artifact(key, steps, done, dry_run=False, fired=sum(s["handoff"]["mqas_fired"] for s in summaries))
     return summaries
 
@@ -119,3 +125,6 @@ def _plan_artifact(key: str, steps: list[pd.Timestamp], done: set[pd.Timestamp],
     lines.append(f"- would run: {len(steps) - skipped}" if dry_run else
                  f"- ran now: {len(steps) - skipped}, MQAs fired: {fired}")
     create_markdown_artifact("\n".join(lines), key=f"backfill-{key}-summary", description=title)
+    verb = "to run" if dry_run else "ran"
+    create_table_artifact([{"as_of": as_of.isoformat(), "status": "done before" if as_of in done else verb}
+                           for as_of in steps], key=f"backfill-{key}-steps", description=f"{title}: every step")

@@ -8,28 +8,30 @@ from prefect import flow
 
 from abm_sla.crm.config import load_app_config
 from abm_sla.stages import parse_as_of
-from deployments.parameters import resolve_database_url
+from deployments.parameters import (
+    MonitorParameters,
+    ScoreParameters,
+    SyncParameters,
+    resolve_database_url,
+    validated,
+)
 from tasks.common import utc_now, warehouse
 from tasks.observe import publish_run_report, timed
 from tasks.stages import evaluate_sla, extract_files, fire_and_route, score_accounts, sync_crm, write_back
 
 
-@flow(name="crm-sync")
-def crm_sync(
-    db_url: str | None = None,
-    source: str = "files",
-    path: str | None = None,
-    run_id: str | None = None,
-    database_secret: str | None = None,
-    config_path: str | None = None,
-) -> dict:
-    """Bring CRM changes into the warehouse (db_url empty: ABM_SLA_DATABASE_URL or the Secret block).
-
-    ``source`` is ``files`` (the export folder at ``path``), ``salesforce`` or ``hubspot``
-    (configured by ``config_path``, default ``./abm-sla.yaml``).
-    """
-    db_url = db_url or resolve_database_url(database_secret)
-    return extract(db_url, source, path, config_path, run_id or uuid.uuid4().hex)
+@flow(name="crm-sync", validate_parameters=False)  # the form is checked below, in one readable line
+def crm_sync(params: SyncParameters = SyncParameters()) -> dict:
+    """Bring the CRM's changes into the warehouse: the export folder (``files``), Salesforce or HubSpot
+    (configured by ``params.config_path``, default ``./abm-sla.yaml``). The warehouse is
+    ``ABM_SLA_DATABASE_URL`` or the Secret block named in ``params.database_secret``."""
+    params = validated(SyncParameters, params)
+    db_url = resolve_database_url(params.database_secret)
+    summary: dict = {"run_id": uuid.uuid4().hex}
+    with timed(summary, "extract"):
+        summary["extract"] = extract(db_url, params.source, params.path, params.config_path, summary["run_id"])
+    publish_run_report(summary, key="crm-sync", title=f"crm-sync from {params.source}")
+    return summary["extract"]
 
 
 def extract(db_url: str, source: str, path: str | None, config_path: str | None, run_id: str) -> dict:
@@ -39,35 +41,32 @@ def extract(db_url: str, source: str, path: str | None, config_path: str | None,
     return {source: sync_crm(db_url, source, config_path, run_id)}
 
 
-@flow(name="score-and-route")
-def score_and_route(
-    db_url: str | None = None,
-    as_of: str | None = None,
-    model_path: str | None = None,
-    policy_path: str | None = None,
-    run_id: str | None = None,
-    database_secret: str | None = None,
-) -> dict:
-    """Score every account, fire the hand-offs and route the new MQAs, as of ``as_of`` (empty = now)."""
-    db_url = db_url or resolve_database_url(database_secret)
-    run_id = run_id or uuid.uuid4().hex
-    as_of_ts = parse_as_of(as_of or utc_now())
-    return {
-        "scoring": score_accounts(db_url, as_of_ts, model_path, run_id),
-        "handoff": fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id),
-    }
+@flow(name="score-and-route", validate_parameters=False)
+def score_and_route(params: ScoreParameters = ScoreParameters()) -> dict:
+    """Score every account, fire the hand-offs and route the new MQAs, as of ``params.as_of`` (empty = now)."""
+    params = validated(ScoreParameters, params)
+    db_url = resolve_database_url(params.database_secret)
+    as_of = params.as_of_or_now()
+    summary: dict = {"run_id": uuid.uuid4().hex, "as_of": as_of.isoformat()}
+    with timed(summary, "score"):
+        summary["scoring"] = score_accounts(db_url, as_of, params.model_path, summary["run_id"])
+    with timed(summary, "fire-and-route"):
+        summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path, summary["run_id"])
+    publish_run_report(summary, key="score-and-route", title=f"score-and-route as of {as_of.isoformat()}")
+    return summary
 
 
-@flow(name="sla-monitor")
-def sla_monitor(
-    db_url: str | None = None,
-    as_of: str | None = None,
-    policy_path: str | None = None,
-    database_secret: str | None = None,
-) -> dict:
-    """Evaluate every SLA clock and open the escalations due by ``as_of`` (empty = now)."""
-    db_url = db_url or resolve_database_url(database_secret)
-    return evaluate_sla(db_url, parse_as_of(as_of or utc_now()), policy_path)
+@flow(name="sla-monitor", validate_parameters=False)
+def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
+    """Evaluate every SLA clock and open the escalations due by ``params.as_of`` (empty = now)."""
+    params = validated(MonitorParameters, params)
+    db_url = resolve_database_url(params.database_secret)
+    as_of = params.as_of_or_now()
+    summary: dict = {"as_of": as_of.isoformat()}
+    with timed(summary, "evaluate-sla"):
+        summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path)
+    publish_run_report(summary, key="sla-monitor", title=f"sla-monitor as of {as_of.isoformat()}")
+    return summary["sla"]
 
 
 def run_once(
@@ -110,7 +109,6 @@ def run_once(
 
 @flow(name="abm-sla-run")
 def run_pipeline(
-    db_url: str | None = None,
     as_of: str | None = None,
     source: str = "files",
     path: str | None = None,
@@ -120,15 +118,15 @@ def run_pipeline(
     config_path: str | None = None,
 ) -> dict:
     """One full run as of ``as_of`` (empty = now): extract, score, fire and route, SLA clocks and escalations,
-    then the CRM write-back when ``abm-sla.yaml`` (``config_path``) enables it."""
-    db_url = db_url or resolve_database_url(database_secret)
+    then the CRM write-back when ``abm-sla.yaml`` (``config_path``) enables it. The warehouse is
+    ``ABM_SLA_DATABASE_URL`` (the CLI sets it from ``--db``) or the Secret block: never a parameter."""
+    db_url = resolve_database_url(database_secret)
     return run_once(db_url, as_of or utc_now().isoformat(), source, path, model_path, policy_path,
                     config_path=config_path)
 
 
 @flow(name="abm-sla-run-steps")
 def run_steps(
-    db_url: str,
     as_ofs: list[str],
     source: str = "files",
     path: str | None = None,
@@ -137,6 +135,7 @@ def run_steps(
     config_path: str | None = None,
 ) -> list[dict]:
     """Load the source once, then run score/fire/route/SLA as of each moment, in order (the demo's quarter)."""
+    db_url = resolve_database_url(None)
     return [
         run_once(db_url, as_of, source, path, model_path, policy_path, load=index == 0, config_path=config_path)
         for index, as_of in enumerate(as_ofs)

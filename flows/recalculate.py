@@ -67,7 +67,7 @@ def store_scores(db_url: str, scores: pd.DataFrame, as_of: pd.Timestamp, model_v
     return run_id
 
 
-@flow(name="recalculate")
+@flow(name="recalculate", validate_parameters=False)  # the form is checked below, in one readable line
 def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict:
     """Re-score accounts with a model as of a moment; dry run = report only, else store the new scores."""
     params = validated(RecalculateParameters, params)

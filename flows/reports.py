@@ -7,11 +7,12 @@ import datetime as dt
 import holidays
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla.reporting import generate_report
+from abm_sla import reporting
+from abm_sla.reporting import build_report
 from deployments.parameters import ReportParameters, resolve_database_url, validated
+from tasks.observe import publish_report
 
 
 def last_full_week(today: dt.date) -> str:
@@ -37,36 +38,34 @@ def is_first_business_day_of_quarter(day: dt.date, country: str) -> bool:
 
 @task(name="write-report", cache_policy=NO_CACHE)
 def write_report(db_url: str, kind: str, period: str, params: ReportParameters) -> dict[str, str]:
-    """Build and write one report; returns the written files by name."""
-    paths = generate_report(db_url, kind, period, params.out_dir, policy_path=params.policy_path,
-                            scoring_path=params.model_path)
-    return {name: str(path) for name, path in paths.items()}
+    """Build and write one report and publish it as keyed artifacts; returns the written files by name."""
+    report = build_report(db_url, kind, period, policy_path=params.policy_path, scoring_path=params.model_path)
+    paths = {name: str(path) for name, path in reporting.write_report(report, params.out_dir).items()}
+    publish_report(report, paths)
+    return paths
 
 
 def _report(kind: str, params: ReportParameters, default_period: str) -> dict:
-    params = validated(ReportParameters, params)
     db_url = resolve_database_url(params.database_secret)
     period = params.period or default_period
-    paths = write_report(db_url, kind, period, params)
-    listing = "\n".join(f"- {name}: `{path}`" for name, path in paths.items() if ":" not in name)
-    create_markdown_artifact(f"# {kind.title()} report {period}\n\n{listing}", key=f"{kind}-report",
-                             description=f"{kind} report {period}")
-    return {"kind": kind, "period": period, "files": paths}
+    return {"kind": kind, "period": period, "files": write_report(db_url, kind, period, params)}
 
 
-@flow(name="weekly-sla-dashboard")
+@flow(name="weekly-sla-dashboard", validate_parameters=False)  # checked by _report, in one line
 def weekly_sla_dashboard(params: ReportParameters = ReportParameters()) -> dict:
     """The weekly SLA dashboard (default: the last full ISO week)."""
+    params = validated(ReportParameters, params)
     return _report("weekly", params, last_full_week(_today(params)))
 
 
-@flow(name="quarterly-renegotiation-report")
+@flow(name="quarterly-renegotiation-report", validate_parameters=False)
 def quarterly_renegotiation_report(params: ReportParameters = ReportParameters()) -> dict:
     """The quarterly renegotiation report (default: the last full quarter).
 
     Cron cannot say "first business day of the quarter": the schedule fires on the weekdays of
     the quarter's first week with ``only_on_first_business_day`` set, and this guard skips the others.
     """
+    params = validated(ReportParameters, params)
     today = _today(params)
     if params.only_on_first_business_day and not is_first_business_day_of_quarter(today, params.holiday_country):
         get_run_logger().info("%s is not the quarter's first business day in %s: skipped", today,

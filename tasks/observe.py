@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from prefect import get_run_logger
@@ -21,6 +22,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
 from abm_sla.warehouse import Warehouse, schema
+
+if TYPE_CHECKING:
+    from abm_sla.reporting import Report
 
 LIMIT_PREFIX = "abm-sla:"
 STAGES = ("extract", "score", "fire-and-route", "evaluate-sla")
@@ -151,30 +155,45 @@ def emit_sla_changes(store: Warehouse, before: dict[str, pd.DataFrame]) -> dict[
 # -- the run report ------------------------------------------------------------------------------
 
 def run_report_rows(summary: dict) -> list[dict]:
-    """The run summary as table rows: rows synced/quarantined per object, then the stage counts."""
+    """The run summary as table rows: rows synced/deleted/quarantined per source object, then the counts
+    of the stages that ran, then the seconds per stage."""
+    extract = summary.get("extract", {})
     rows = [
-        {"what": f"{name}: rows synced", "value": counts.get("loaded", 0)}
-        for name, counts in summary.get("extract", {}).get("files", {}).items()
-    ] + [
-        {"what": f"{name}: rows quarantined", "value": counts.get("quarantined", 0)}
-        for name, counts in summary.get("extract", {}).get("files", {}).items()
+        {"what": f"{name}: rows {what}", "value": counts.get(key, 0)}
+        for key, what in (("loaded", "synced"), ("deleted", "deleted"), ("quarantined", "quarantined"))
+        for objects in extract.values()
+        for name, counts in objects.items()
+        if key in counts
     ]
     sla = summary.get("sla", {})
-    rows += [
-        {"what": "accounts scored", "value": summary.get("scoring", {}).get("accounts_scored", 0)},
-        {"what": "MQAs fired", "value": summary.get("handoff", {}).get("mqas_fired", 0)},
-        {"what": "clocks changed", "value": sla.get("clocks_changed", sla.get("clocks", 0))},
-        {"what": "clocks breached", "value": sla.get("clocks_breached", sla.get("clocks_missed", 0))},
-        {"what": "escalations opened", "value": sla.get("escalations_opened", sla.get("escalations", 0))},
+    stages = [
+        ("scoring", "accounts scored", summary.get("scoring", {}).get("accounts_scored", 0)),
+        ("handoff", "MQAs fired", summary.get("handoff", {}).get("mqas_fired", 0)),
+        ("sla", "clocks changed", sla.get("clocks_changed", sla.get("clocks", 0))),
+        ("sla", "clocks breached", sla.get("clocks_breached", sla.get("clocks_missed", 0))),
+        ("sla", "escalations opened", sla.get("escalations_opened", sla.get("escalations", 0))),
     ]
+    rows += [{"what": what, "value": value} for stage, what, value in stages if stage in summary]
     rows += [{"what": f"{stage}: seconds", "value": seconds} for stage, seconds in summary.get("durations", {}).items()]
     return rows
 
 
-def publish_run_report(summary: dict) -> None:
-    """A markdown and a table artifact for one pipeline run (no URLs, no secrets)."""
+def publish_run_report(summary: dict, key: str = "abm-sla-run", title: str | None = None) -> None:
+    """A markdown and a table artifact for one run (no URLs, no secrets), keyed so history shows in the UI."""
     rows = run_report_rows(summary)
-    title = f"abm-sla run as of {summary.get('as_of', '?')}"
+    title = title or f"abm-sla run as of {summary.get('as_of', '?')}"
     lines = [f"# {title}", "", "| what | value |", "|---|---:|", *(f"| {r['what']} | {r['value']} |" for r in rows)]
-    create_markdown_artifact("\n".join(lines), key="abm-sla-run", description=title)
-    create_table_artifact(rows, key="abm-sla-run-table", description=title)
+    create_markdown_artifact("\n".join(lines), key=key, description=title)
+    create_table_artifact(rows, key=f"{key}-table", description=title)
+
+
+def publish_report(report: Report, paths: dict[str, str]) -> None:
+    """A report as keyed artifacts, so its history shows in the UI: the Markdown (charts stay in the files)
+    with the list of files written, and one table artifact per table."""
+    key = report.kind  # "weekly" or "quarterly": one history per report
+    files = "\n".join(f"- {name}: `{path}`" for name, path in paths.items() if ":" not in name)
+    create_markdown_artifact(f"{report.markdown(chart_dir=None)}\n\n## Files\n\n{files}\n", key=f"{key}-report",
+                             description=f"{report.title} ({report.period})")
+    for name, table in report.tables.items():
+        create_table_artifact(table.records(), key=f"{key}-{name.replace('_', '-')}",
+                              description=f"{report.title}: {table.title}")

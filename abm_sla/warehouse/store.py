@@ -86,15 +86,26 @@ class Warehouse:
         return self.engine.dialect.name
 
     def migrate(self) -> None:
-        """Apply every Alembic migration not yet applied (first use creates the schema)."""
+        """Apply every Alembic migration not yet applied (first use creates the schema).
+
+        One process at a time: PostgreSQL under an advisory lock, SQLite in a ``BEGIN IMMEDIATE``
+        transaction (its write lock), so runs starting together on a new warehouse wait for the
+        first one's migration and then find nothing left to do.
+        """
         config = Config(str(MIGRATIONS_INI))
+        engine = _sqlite_migration_engine(self.url) if self.dialect == "sqlite" else self.engine
         try:
-            with self.engine.begin() as connection:
+            with engine.begin() as connection:
+                if self.dialect == "postgresql":
+                    connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('abm-sla:migrate'))"))
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except sa.exc.OperationalError as error:
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise WarehouseError(f"cannot reach the database {_redacted(self.url)}: {reason}") from None
+        finally:
+            if engine is not self.engine:
+                engine.dispose()
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -341,6 +352,17 @@ def conform(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     for column in frames.TIMESTAMP_COLUMNS[kind]:
         out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
     return out
+
+
+def _sqlite_migration_engine(url: str) -> Engine:
+    """SQLite with transactional DDL under the write lock: the driver's own transaction handling is
+    off and every transaction is ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for pysqlite)."""
+    engine = sa.create_engine(url, future=True)
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    sa.event.listen(engine, "connect", lambda dbapi_connection, _record: setattr(
+        dbapi_connection, "isolation_level", None))
+    sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

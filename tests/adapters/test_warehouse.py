@@ -86,3 +86,27 @@ def test_unreachable_database_is_one_clear_line() -> None:
 def test_naive_timestamps_are_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         schema.UtcDateTime().process_bind_param(dt.datetime(2026, 1, 1), sa.create_engine("sqlite://").dialect)
+
+
+def _first_use(url: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        Warehouse(url)
+        results.put("ok")
+    except Exception as error:  # the test reports what went wrong in the child
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def test_runs_starting_together_on_a_new_warehouse_migrate_it_once(db_url):
+    """Four processes open a warehouse that has no schema yet at the same moment: all of them work."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    racers = [context.Process(target=_first_use, args=(db_url, barrier, results)) for _ in range(4)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=120)
+    assert [results.get(timeout=10) for _ in racers] == ["ok"] * 4
+    assert Warehouse(db_url).read_kind("accounts").empty

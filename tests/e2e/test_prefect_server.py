@@ -176,3 +176,25 @@ def test_invalid_parameters_fail_the_run_before_any_work(stack):
     assert state == "FAILED"
     with store.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar_one() == runs_before
+
+
+def test_the_scheduled_deployments_run_with_their_forms(stack, tmp_path):
+    """crm-sync, score-and-route, sla-monitor and the weekly dashboard, triggered by hand with parameters."""
+    for deployment, params in (
+        ("crm-sync/crm-sync", {"source": "files", "path": str(stack["export"])}),
+        ("score-and-route/score-and-route", {"as_of": "2026-01-15T12:00:00Z"}),
+        ("sla-monitor/sla-monitor", {"as_of": "2026-01-19T12:00:00Z"}),
+        ("weekly-sla-dashboard/weekly-sla-dashboard", {"period": "2026-W03", "out_dir": str(tmp_path)}),
+    ):
+        assert run(stack, deployment, {"params": params}) == "COMPLETED", deployment
+    store = Warehouse(stack["database"])
+    mqas, clocks = store.read_table(schema.mqas), store.read_table(schema.sla_clocks)
+    assert len(mqas) > 0 and len(clocks) == 4 * len(mqas)
+    assert (tmp_path / "weekly-2026-W03.html").is_file()
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack["api_url"]}), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs()
+    assert runs and all("sqlite:" not in repr(flow_run.parameters) for flow_run in runs)  # never a parameter

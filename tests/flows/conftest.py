@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from abm_sla import exports, synthetic
+from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse
 
 CRM_START = "2026-01-01T00:00:00Z"
@@ -34,6 +35,14 @@ def _quiet_pandas():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         yield
+
+
+def run_live(db_url: str, **fields) -> dict:
+    """One in-process pipeline run on ``db_url`` (as the CLI does it: the URL in the environment, not a parameter)."""
+    from flows.pipeline import run_pipeline
+
+    with database_url_env(db_url):
+        return run_pipeline(**fields)
 
 
 def outcome(db_url: str) -> dict[str, pd.DataFrame]:

@@ -10,8 +10,7 @@ import flows.backfill as backfill_module
 from abm_sla.warehouse import Warehouse, schema
 from deployments.parameters import BackfillParameters, InvalidParameters
 from flows.backfill import backfill
-from flows.pipeline import run_pipeline
-from tests.flows.conftest import outcome
+from tests.flows.conftest import outcome, run_live
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -30,7 +29,7 @@ def step_rows(db_url: str) -> pd.DataFrame:
 def test_backfill_equals_live_runs_at_those_times(crm_export, env_db, tmp_path):
     live_url = f"sqlite:///{tmp_path / 'live.db'}"
     for as_of in STEPS:
-        run_pipeline(db_url=live_url, as_of=as_of, source="files", path=str(crm_export))
+        run_live(live_url, as_of=as_of, source="files", path=str(crm_export))
 
     summaries = backfill(params(crm_export))
 

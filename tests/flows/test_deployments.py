@@ -27,10 +27,21 @@ def test_serve_builds_the_same_deployments(monkeypatch):
     monkeypatch.setenv("ABM_SLA_EXPORT_PATH", "/data/crm-export")
     served = {d.name: d for d in to_deployments(deployment_specs())}
     assert {name: [s.schedule.cron for s in d.schedules] for name, d in served.items()} == EXPECTED
-    assert served["crm-sync"].parameters == {"source": "files", "path": "/data/crm-export"}
+    assert served["crm-sync"].parameters == {"params": {"source": "files", "path": "/data/crm-export"}}
     quarterly = served["quarterly-renegotiation-report"].schedules[0]
     assert quarterly.schedule.day_or is False and quarterly.parameters["params"]["only_on_first_business_day"]
-    assert all("db_url" not in d.parameters for d in served.values())
+    assert quarterly.parameters["params"]["out_dir"] == "reports"  # a schedule's params replace the deployment's
+
+
+def test_every_deployment_takes_one_typed_form_and_never_a_database_url():
+    from prefect.utilities.callables import parameter_schema
+
+    for spec in deployment_specs():
+        schema = parameter_schema(load_flow(spec["entrypoint"]).fn).model_dump()  # what the UI renders
+        assert list(schema["properties"]) == ["params"], spec["name"]
+        form = schema["definitions"][schema["properties"]["params"]["$ref"].rsplit("/", 1)[-1]]
+        assert "database_secret" in form["properties"] and not {"db_url", "database_url"} & set(form["properties"])
+        assert all(field.get("description") for field in form["properties"].values()), spec["name"]
 
 
 @pytest.mark.parametrize("day", ["2026-01-02", "2026-04-01", "2027-01-04"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from abm_sla import synthetic
-from flows.pipeline import run_pipeline
+from tests.flows.conftest import run_live
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -24,7 +24,7 @@ def test_task_runs_do_not_grow_with_accounts(sizes, tmp_path):
         crm = synthetic.generate_crm(n_accounts=n_accounts, start="2026-01-01T00:00:00Z", days=20, seed=2)
         folder = synthetic.write_export_folder(crm, tmp_path / f"crm-{n_accounts}")
         before = task_runs()
-        summary = run_pipeline(db_url=f"sqlite:///{tmp_path / f'{n_accounts}.db'}", as_of="2026-01-15T12:00:00Z",
+        summary = run_live(f"sqlite:///{tmp_path / f'{n_accounts}.db'}", as_of="2026-01-15T12:00:00Z",
                                source="files", path=str(folder))
         assert summary["scoring"]["accounts_scored"] == n_accounts
         counts[n_accounts] = task_runs() - before

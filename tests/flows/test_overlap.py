@@ -12,7 +12,7 @@ from deployments.parameters import BackfillParameters
 from flows.backfill import backfill
 from flows.pipeline import run_pipeline
 from tasks.observe import ensure_stage_limits, stage_slot
-from tests.flows.conftest import outcome
+from tests.flows.conftest import outcome, run_live
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -22,14 +22,13 @@ AS_OF = "2026-01-14T12:00:00Z"
 @pytest.mark.postgres
 @pytest.mark.timeout(300)  # a hang (lock wait) fails with the threads' stacks instead of stalling the suite
 def test_scheduled_run_and_backfill_at_once_fire_exactly_once(crm_export, postgres_url, sqlite_url, monkeypatch):
-    run_pipeline(db_url=sqlite_url, as_of=AS_OF, source="files", path=str(crm_export))  # the sequential reference
+    run_live(sqlite_url, as_of=AS_OF, source="files", path=str(crm_export))  # the sequential reference
     monkeypatch.setenv("ABM_SLA_DATABASE_URL", postgres_url)
     start = threading.Barrier(2, timeout=120)
 
     def scheduled() -> int:
         start.wait()
-        return run_pipeline(db_url=postgres_url, as_of=AS_OF, source="files", path=str(crm_export))["handoff"][
-            "mqas_fired"]
+        return run_pipeline(as_of=AS_OF, source="files", path=str(crm_export))["handoff"]["mqas_fired"]
 
     def manual() -> int:
         start.wait()
