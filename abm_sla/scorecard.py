@@ -685,11 +685,15 @@ def chronic_misses(data: SlaData, end: pd.Timestamp, as_of: pd.Timestamp, policy
     keys = ["commitment", "tier"]
     merged = now.merge(before[[*keys, "value", "missed"]].rename(
         columns={"value": "previous_value", "missed": "previous_missed"}), on=keys, how="left")
+    if not within(data.mqas["trigger_at"], *previous).any():  # nothing measured then: say so, judge nothing
+        merged["previous_value"], merged["previous_missed"] = np.nan, None
     merged["chronic"] = merged["missed"].eq(True) & merged["previous_missed"].eq(True)
     merged["action"] = np.where(merged["chronic"], "renegotiate", "")
     merged["diagnosis"] = [_diagnosis(row, system_share) for row in merged.itertuples()]
     merged.insert(0, "quarter", quarter_label(current[0]))
-    merged.insert(1, "previous_quarter", quarter_label(previous[0]))
+    label = quarter_label(previous[0])
+    merged.insert(1, "previous_quarter", label if within(data.mqas["trigger_at"], *previous).any()
+                  else f"{label} (no data)")
     return merged
 
 
@@ -811,6 +815,12 @@ def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.Data
     return out[columns].sort_values(["rule", "account_id"]).reset_index(drop=True)
 
 
+def _inactivity(state: pd.DataFrame) -> pd.Series:
+    """How the inactive days are counted: from the last activity, or (none on record) from account creation."""
+    return pd.Series(np.where(state["last_activity_at"].isna(), "no activity on record since the account was "
+                              "created, ", "no activity for "), index=state.index, dtype=object)
+
+
 def _move_rules(state: pd.DataFrame, rules: Any, days: float) -> list[tuple[str, pd.Series, str, pd.Series]]:
     """(rule, applies, proposed tier, reason) in priority order, for the rules the policy defines."""
     out = []
@@ -819,12 +829,13 @@ def _move_rules(state: pd.DataFrame, rules: Any, days: float) -> list[tuple[str,
         limit = float(rules.remove_from_list.get("inactive_days", 120))
         need_no_pipeline = rules.remove_from_list.get("open_pipeline", False) is False
         mask = (inactive >= limit) & ((state["open_opportunities"] == 0) if need_no_pipeline else True)
-        reason = "no activity for " + inactive.map("{:.0f}".format) + f" days (>= {limit:g}) and no open pipeline"
+        reason = (_inactivity(state) + inactive.map("{:.0f}".format)
+                  + f" days (>= {limit:g}) and no open pipeline")
         out.append(("remove_from_list", mask, "off list", reason))
     if rules.demote_1_to_2:
         limit = float(rules.demote_1_to_2.get("inactive_days", 60))
         mask = (state["tier"] == 1) & (inactive >= limit)
-        reason = "Tier 1 without activity for " + inactive.map("{:.0f}".format) + f" days (>= {limit:g})"
+        reason = "Tier 1: " + _inactivity(state) + inactive.map("{:.0f}".format) + f" days (>= {limit:g})"
         out.append(("demote_1_to_2", mask, "2", reason))
     if rules.promote_3_to_2:
         need = int(rules.promote_3_to_2.get("buying_signals", 2))

@@ -287,6 +287,11 @@ def test_tier_moves(data):
     assert moves.loc["A5", "reason"] == "2 buying signals in 30 days (>= 2)"
     assert moves.loc["A6", "reason"] == "2 stakeholders engaged (>= 2)"
     assert moves.loc["A7", "rule"] == "demote_1_to_2"
+    assert moves.loc["A7", "reason"].startswith("Tier 1: no activity for ")  # its last email open
+    assert moves.loc["A8", "reason"].startswith("no activity for ")  # its last call
+    never = sc.SlaData.of(**{**vars(data), "activities": data.activities[data.activities["account_id"] != "A8"]})
+    assert sc.tier_moves(never, W10[1], POLICY).set_index("account_id").loc["A8", "reason"].startswith(
+        "no activity on record since the account was created, ")
     assert "A9" not in moves.index  # inactive but with open pipeline
 
 
@@ -312,3 +317,11 @@ def test_a_report_as_of_a_moment_knows_no_later_touch_and_says_when_clocks_were_
     assert pd.isna(known["A1"]) and known["A2"] == t("2026-03-02 12:00")
     assert data.clocks_evaluated_at() == t("2026-03-12")
     assert sc.SlaData.of().clocks_evaluated_at() is None
+
+
+def test_a_quarter_without_data_before_it_flags_nothing_chronic(data):
+    first = sc.SlaData.of(**{**vars(data), "mqas": data.mqas[data.mqas["trigger_at"] >= Q1[0]]})
+    chronic = sc.chronic_misses(first, Q1[1], Q1[1], POLICY)
+    assert set(chronic["previous_quarter"]) == {"2025-Q4 (no data)"}
+    assert chronic["previous_value"].isna().all() and not chronic["chronic"].any()
+    assert chronic["missed"].any()  # this quarter's misses are still shown
