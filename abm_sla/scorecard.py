@@ -685,15 +685,15 @@ def chronic_misses(data: SlaData, end: pd.Timestamp, as_of: pd.Timestamp, policy
     keys = ["commitment", "tier"]
     merged = now.merge(before[[*keys, "value", "missed"]].rename(
         columns={"value": "previous_value", "missed": "previous_missed"}), on=keys, how="left")
-    if not within(data.mqas["trigger_at"], *previous).any():  # nothing measured then: say so, judge nothing
+    measured_before = bool(within(data.mqas["trigger_at"], *previous).any())
+    if not measured_before:  # nothing measured then: say so, judge nothing
         merged["previous_value"], merged["previous_missed"] = np.nan, None
     merged["chronic"] = merged["missed"].eq(True) & merged["previous_missed"].eq(True)
     merged["action"] = np.where(merged["chronic"], "renegotiate", "")
     merged["diagnosis"] = [_diagnosis(row, system_share) for row in merged.itertuples()]
     merged.insert(0, "quarter", quarter_label(current[0]))
     label = quarter_label(previous[0])
-    merged.insert(1, "previous_quarter", label if within(data.mqas["trigger_at"], *previous).any()
-                  else f"{label} (no data)")
+    merged.insert(1, "previous_quarter", label if measured_before else f"{label} (no data)")
     return merged
 
 
