@@ -526,9 +526,14 @@ def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     return out[["attribution", by, "opportunities", "amount", "from_mqa", "from_mqa_amount"]]
 
 
+#: Fewer closed opportunities than this make a win rate anecdote, not evidence: the table says so.
+MIN_SAMPLE = 10
+
+
 def win_rates(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
               by: str = "tier") -> pd.DataFrame:
-    """Opportunities closed in the period: won / closed and the sales cycle of the won, against targets.
+    """Opportunities closed in the period: won / closed and the median sales cycle of the *won*, against
+    targets, with a ``sample`` warning under ``MIN_SAMPLE`` closed.
 
     The Tier 1 row carries the Tier 1 win-rate target; the ``all`` row the opportunity → won target.
     """
@@ -546,8 +551,11 @@ def win_rates(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.T
         out.loc[out["tier"].eq(1), "win_rate_target_pct"] = targets.tier1_win_rate_pct
     out.loc[out[by].eq(ALL), "win_rate_target_pct"] = targets.opportunity_to_won_pct
     out["cycle_target_days_max"] = targets.sales_cycle_days_max
+    out["cycle_on_target"] = out["median_cycle_days"].lt(targets.sales_cycle_days_max).where(
+        out["median_cycle_days"].notna() & pd.notna(targets.sales_cycle_days_max))
+    out["sample"] = np.where(out["closed"] < MIN_SAMPLE, f"small: fewer than {MIN_SAMPLE} closed", "")
     return out[[by, "closed", "won", "win_rate_pct", "win_rate_target_pct", "median_cycle_days",
-                "cycle_target_days_max"]]
+                "cycle_target_days_max", "cycle_on_target", "sample"]]
 
 
 # -- commitments and chronic misses -----------------------------------------------------------------

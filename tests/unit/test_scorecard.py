@@ -243,6 +243,8 @@ def test_win_rates_and_cycle(data):
     assert (tier1["closed"], tier1["won"], tier1["win_rate_pct"], tier1["win_rate_target_pct"]) == (2, 1, 50.0, 25.0)
     total = row(rates, tier="all")
     assert (total["win_rate_pct"], total["win_rate_target_pct"], total["median_cycle_days"]) == (66.7, 30.0, 25.0)
+    assert total["cycle_on_target"] in (True,) and not pd.isna(total["cycle_on_target"])  # 25 < 120 days
+    assert tier1["sample"] == "small: fewer than 10 closed"  # 2 deals: an anecdote, and the table says so
 
 
 # --- commitments -------------------------------------------------------------------------------------------
