@@ -74,6 +74,12 @@ def _check_source(source: str, path: Path | None, config: Path | None) -> None:
         raise AbmSlaError("--path is required with --source files (or sources.files.path in abm-sla.yaml)")
     if not folder.is_dir():
         raise AbmSlaError(f"export folder {folder} does not exist or is not a folder")
+    from deployments.parameters import check_export_folder
+
+    try:
+        check_export_folder(str(folder))
+    except ValueError as error:
+        raise AbmSlaError(str(error).replace(" on the worker", "")) from None
 
 
 @app.command()
@@ -118,14 +124,13 @@ def sync(
 ) -> None:
     """Bring the CRM's changes since the last sync into the warehouse (resumes where an interrupted sync stopped)."""
     from abm_sla.warehouse import Warehouse
+    from deployments.parameters import SyncParameters, validated
 
     _check_source(source, path, config)
     db_url = settings.database_url(db)
     Warehouse(db_url)
-    from deployments.parameters import SyncParameters
-
-    params = SyncParameters(source=source, path=str(path) if path else None,
-                            config_path=str(config) if config else None)
+    params = validated(SyncParameters, {"source": source, "path": str(path) if path else None,
+                                        "config_path": str(config) if config else None})
     with settings.database_url_env(db_url):
         summary = _flows().crm_sync(params)
     from abm_sla.summary import print_sync_summary

@@ -82,6 +82,8 @@ def test_sync_then_run_with_write_back_creates_each_task_once(hubspot, crm_data,
     [
         (["sync", "--source", "pipedrive"], "unknown source 'pipedrive'"),
         (["sync", "--source", "files"], "--path is required"),
+        (["sync", "--source", "files", "--path", "{empty}"], "has no accounts.csv (the one required file)"),
+        (["run", "--source", "files", "--path", "{empty}", "--as-of", "2026-03-01T00:00:00Z"], "has no accounts.csv"),
         (["sync", "--source", "hubspot", "--config", "{missing}"], "cannot read config"),
         (["sync", "--source", "hubspot", "--config", "{bad}"], "sources.hubspot.page_size"),
     ],
@@ -90,7 +92,8 @@ def test_bad_sync_input_is_one_line(args, expected, tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("sources: {hubspot: {page_size: 900}}\n")
-    args = [a.format(missing=tmp_path / "nope.yaml", bad=bad) for a in args]
+    (tmp_path / "empty").mkdir()
+    args = [a.format(missing=tmp_path / "nope.yaml", bad=bad, empty=tmp_path / "empty") for a in args]
     assert main([*args, "--db", f"sqlite:///{tmp_path / 'w.db'}"]) != 0
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1
