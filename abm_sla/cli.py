@@ -74,7 +74,7 @@ def _check_source(source: str, path: Path | None, config: Path | None) -> None:
         raise AbmSlaError("--path is required with --source files (or sources.files.path in abm-sla.yaml)")
     if not folder.is_dir():
         raise AbmSlaError(f"export folder {folder} does not exist or is not a folder")
-    from deployments.parameters import check_export_folder
+    from flows.parameters import check_export_folder
 
     try:
         check_export_folder(str(folder))
@@ -124,7 +124,7 @@ def sync(
 ) -> None:
     """Bring the CRM's changes since the last sync into the warehouse (resumes where an interrupted sync stopped)."""
     from abm_sla.warehouse import Warehouse
-    from deployments.parameters import SyncParameters, validated
+    from flows.parameters import SyncParameters, validated
 
     _check_source(source, path, config)
     db_url = settings.database_url(db)

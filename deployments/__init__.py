@@ -1,1 +1,1 @@
-"""Rev-ops operations: deployment parameters, prefect.yaml schedules served from one process."""
+"""Rev-ops operations: prefect.yaml schedules served from one process (the flows own their parameter forms)."""

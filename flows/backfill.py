@@ -25,7 +25,7 @@ from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
-from deployments.parameters import BackfillParameters, resolve_database_url, validated
+from flows.parameters import BackfillParameters, resolve_database_url, validated
 from flows.pipeline import extract, run_once
 from tasks.common import utc_now, warehouse
 

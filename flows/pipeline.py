@@ -8,7 +8,7 @@ from prefect import flow
 
 from abm_sla.crm.config import load_app_config
 from abm_sla.stages import parse_as_of
-from deployments.parameters import (
+from flows.parameters import (
     MonitorParameters,
     ScoreParameters,
     SyncParameters,

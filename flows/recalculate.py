@@ -23,7 +23,7 @@ from abm_sla.policy import load_policy
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
-from deployments.parameters import InvalidParameters, RecalculateParameters, resolve_database_url, validated
+from flows.parameters import InvalidParameters, RecalculateParameters, resolve_database_url, validated
 from tasks.common import utc_now, warehouse
 
 ARTIFACT_ROWS = 500

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from abm_sla import reporting
 from abm_sla.reporting import build_report
-from deployments.parameters import ReportParameters, resolve_database_url, validated
+from flows.parameters import ReportParameters, resolve_database_url, validated
 from tasks.observe import publish_report
 
 

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 import flows.backfill as backfill_module
 from abm_sla.warehouse import Warehouse, schema
-from deployments.parameters import BackfillParameters, InvalidParameters
 from flows.backfill import backfill
+from flows.parameters import BackfillParameters, InvalidParameters
 from tests.flows.conftest import outcome, run_live
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]

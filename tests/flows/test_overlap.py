@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 
-from deployments.parameters import BackfillParameters
 from flows.backfill import backfill
+from flows.parameters import BackfillParameters
 from flows.pipeline import run_pipeline
 from tasks.observe import ensure_stage_limits, stage_slot
 from tests.flows.conftest import outcome, run_live

@@ -11,8 +11,8 @@ import yaml
 
 from abm_sla.settings import CONFIG_DIR
 from abm_sla.warehouse import Warehouse, schema
-from deployments.parameters import RecalculateParameters
 from flows.backfill import backfill
+from flows.parameters import RecalculateParameters
 from flows.recalculate import recalculate
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]

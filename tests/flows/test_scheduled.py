@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.parameters import InvalidParameters, MonitorParameters, ScoreParameters, SyncParameters
 from flows.backfill import backfill
+from flows.parameters import InvalidParameters, MonitorParameters, ScoreParameters, SyncParameters
 from flows.pipeline import crm_sync, score_and_route, sla_monitor
 from tests.flows.conftest import run_live
 
