@@ -9,7 +9,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from abm_sla.errors import AbmSlaError
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse import Warehouse, schema, score_history
+from abm_sla.warehouse.view import CrmView
 
 
 def iso_utc(values: pd.Series) -> pd.Series:
@@ -30,12 +31,9 @@ def _with_iso_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def scores(warehouse: Warehouse) -> pd.DataFrame:
-    """One row per account: its score as of the latest ``as of`` it was scored for (latest run on ties)."""
-    history = warehouse.read_table(schema.score_history)
-    runs = warehouse.read_table(schema.runs)[["run_id", "started_at"]]
-    history = history.merge(runs, on="run_id", how="left")
-    latest = history.sort_values(["account_id", "as_of", "started_at"]).groupby("account_id").tail(1)
-    latest = latest.sort_values("account_id")
+    """One row per live account: its score as of the latest run that scored it (latest run on ties)."""
+    live = CrmView(warehouse).read_kind("accounts")["account_id"]
+    latest = score_history.current_scores(warehouse, live_accounts=live)
     out = latest[["account_id", "as_of", "firmographic", "engagement", "intent", "total", "qualified"]]
     return out.assign(qualified=out["qualified"].map({True: "true", False: "false"}))
 

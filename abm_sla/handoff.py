@@ -48,7 +48,7 @@ def replay_handoffs(
     fired = _chain(passing, prior, status_changes, as_of, end_statuses)
     fired = _without(fired, prior_mqas)
     if fired.empty:
-        return _empty()
+        return empty_mqas()
     rescored = scoring.score_at(
         fired.rename(columns={"trigger_at": "at"}), accounts, contacts, activities, intent_signals, model
     )
@@ -188,7 +188,7 @@ def _utc(values: pd.Series) -> pd.Series:
     return to_utc(pd.Series(values).reset_index(drop=True))
 
 
-def _empty() -> pd.DataFrame:
+def empty_mqas() -> pd.DataFrame:
     frame = pd.DataFrame({column: pd.Series(dtype=object) for column in MQA_COLUMNS})
     for column in (*CATEGORIES, "total"):
         frame[column] = pd.Series(dtype=np.int64)

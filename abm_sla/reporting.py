@@ -29,7 +29,7 @@ from abm_sla.errors import AbmSlaError
 from abm_sla.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
 from abm_sla.policy import SlaPolicy, load_policy
 from abm_sla.scorecard import SlaData
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.view import CrmView
 
 KINDS = ("weekly", "quarterly")
@@ -113,9 +113,9 @@ def load_data(warehouse: Warehouse) -> SlaData:
     kinds = ("accounts", "contacts", "activities", "intent_signals", "opportunities", "users", "status_changes")
     view = CrmView(warehouse)
     crm = {kind: view.read_kind(kind) for kind in kinds}
-    derived = {name: warehouse.read_table(getattr(schema, name))
-               for name in ("mqas", "sla_clocks", "escalations", "score_history")}
-    return SlaData.of(**crm, **derived)
+    derived = {name: warehouse.read_table(getattr(schema, name)) for name in ("mqas", "sla_clocks", "escalations")}
+    history = score_history.dense(warehouse.read_table(schema.score_history), score_history.score_runs(warehouse))
+    return SlaData.of(**crm, **derived, score_history=history)
 
 
 def _span(start: pd.Timestamp, end: pd.Timestamp) -> str:

@@ -1,29 +1,39 @@
 """The pipeline's stages as plain functions: read the warehouse, call the pure modules, write back.
 
-Prefect tasks (``tasks/``) wrap these one-to-one; the functions themselves know
-nothing of Prefect, so the CLI, tests and benchmarks can call them directly.
+Each stage is planned (:mod:`abm_sla.incremental`: recompute everything or only what changed
+since the reference run), split into account shards (:mod:`abm_sla.shards`) that read and compute
+independently, and finished in one step that records the run (and, for the hand-off, routes and
+stores the MQAs under the warehouse lock). ``score``, ``fire_and_route`` and ``evaluate_sla`` run
+the shards one after another in this process; the Prefect tasks (``tasks/``) call the same pieces
+and run the shards as tasks (on Dask when the flow's task runner is a ``DaskTaskRunner``). The
+functions know nothing of Prefect, so the CLI, tests and benchmarks can call them directly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
+import sqlalchemy as sa
 
-from abm_sla import frames, handoff, routing, scoring, sla
+from abm_sla import frames, handoff, incremental, routing, scoring, sla, whatif
 from abm_sla.crm.files import FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.shards import Shard
+from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
 ROUND_ROBIN_KEY = "round_robin:last_assigned"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,43 +52,22 @@ def extract_files(warehouse: Warehouse, path: str | Path, run_id: str, now: dt.d
     return {file: {key: counts[key] for key in ("loaded", "quarantined")} for file, counts in summary.items()}
 
 
-def read_signals(crm: CrmView, as_of: pd.Timestamp, lookback: pd.Timedelta) -> Signals:
-    """Accounts that exist as of ``as_of`` and the signals in ``(as_of - lookback, as_of]``."""
-    accounts = crm.read_kind("accounts")
-    accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] <= as_of)]
+def read_signals(
+    crm: CrmView, as_of: pd.Timestamp, lookback: pd.Timedelta, shard: Shard | None = None,
+    accounts: list[str] | None = None,
+) -> Signals:
+    """Accounts that exist as of ``as_of`` and the signals in ``(as_of - lookback, as_of]`` (of a shard or
+    of chosen accounts if given)."""
+    narrow = {"shard": shard, "accounts": accounts}
+    rows = crm.read_kind("accounts", **narrow)
+    rows = rows[rows["created_at"].isna() | (rows["created_at"] <= as_of)]
     since, until = (as_of - lookback).to_pydatetime(), as_of.to_pydatetime()
     return Signals(
-        accounts=accounts.reset_index(drop=True),
-        contacts=crm.read_kind("contacts"),
-        activities=crm.read_kind("activities", since=since, until=until),
-        intent_signals=crm.read_kind("intent_signals", since=since, until=until),
+        accounts=rows.reset_index(drop=True),
+        contacts=crm.read_kind("contacts", **narrow),
+        activities=crm.read_kind("activities", since=since, until=until, **narrow),
+        intent_signals=crm.read_kind("intent_signals", since=since, until=until, **narrow),
     )
-
-
-def score(warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, run_id: str) -> pd.DataFrame:
-    """Score every account as of ``as_of`` and keep the scores (with reasons) in the score history."""
-    signals = read_signals(CrmView(warehouse), as_of, pd.Timedelta(days=model.window_days))
-    scores = scoring.score_accounts(
-        signals.accounts, signals.contacts, signals.activities, signals.intent_signals, model, as_of
-    )
-    history = pd.DataFrame(
-        {
-            "account_id": scores["account_id"],
-            "as_of": as_of,
-            "model_version": model.version,
-            "firmographic": scores["firmographic"].astype(int),
-            "engagement": scores["engagement"].astype(int),
-            "intent": scores["intent"].astype(int),
-            "total": scores["total"].astype(int),
-            "qualified": scores["qualified"].astype(bool),
-            "gates": scores[[c for c in scores.columns if c.startswith("gate_")]].to_dict(orient="records"),
-            "reasons": scores["reasons"],
-            "run_id": run_id,
-        }
-    )
-    with warehouse.engine.begin() as connection:
-        warehouse.upsert(connection, schema.score_history, records(history))
-    return scores
 
 
 def parse_as_of(value: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
@@ -89,52 +78,237 @@ def parse_as_of(value: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
     return parsed
 
 
-def read_status_changes(crm: CrmView, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Status changes known as of ``as_of``."""
-    changes = crm.read_kind("status_changes")
+def read_status_changes(
+    crm: CrmView, as_of: pd.Timestamp, shard: Shard | None = None, accounts: list[str] | None = None
+) -> pd.DataFrame:
+    """Status changes known as of ``as_of`` (of a shard or of chosen accounts if given)."""
+    changes = crm.read_kind("status_changes", shard=shard, accounts=accounts)
     return changes[changes["changed_at"] <= as_of].reset_index(drop=True)
 
 
-def fire_and_route(
-    warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy, run_id: str
-) -> pd.DataFrame:
-    """Replay the hand-off, route the new MQAs and store both, exactly once per episode.
+def plan(
+    warehouse: Warehouse, stage: str, as_of: pd.Timestamp, *configs: ScoringModel | SlaPolicy, full: bool = False,
+    shards: int = 1,
+) -> incremental.Plan:
+    """The plan of one stage run (see :mod:`abm_sla.incremental`)."""
+    unified = CrmView(warehouse).unified
+    return incremental.plan(warehouse, stage, as_of, incremental.config_version(*configs), full=full,
+                            shards=shards, unified=unified)
 
-    The stage runs under a warehouse lock: a second run racing this one waits, then
-    sees these MQAs as already fired, so it fires and routes nothing (no duplicate,
-    no skipped round-robin turn).
-    """
+
+def _run_shards(work: Callable[[Shard], T], plan: incremental.Plan) -> list[T]:
+    return [work(shard) for shard in plan.shard_list()]
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+def score(
+    warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, run_id: str, *, full: bool = False,
+    shards: int = 1,
+) -> dict:
+    """Score every account as of ``as_of`` (recomputing what changed) and keep the changed scores."""
+    started = utc_now()
+    planned = plan(warehouse, "score", as_of, model, full=full, shards=shards)
+    parts = _run_shards(lambda shard: score_shard(warehouse, planned, model, run_id, shard), planned)
+    return finish_score(warehouse, planned, model, run_id, started, parts)
+
+
+def score_windows(planned: incremental.Plan, window: pd.Timedelta) -> dict:
+    """Event-time intervals whose signals change a score between the reference run and this one."""
+    if planned.full:
+        return {}
+    before, now = planned.reference_as_of, planned.as_of
+    moving = [(before, now), (before - window, now - window)]
+    return {"activities": moving, "intent_signals": moving, "accounts": [(before, now)]}
+
+
+def score_shard(
+    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, run_id: str, shard: Shard
+) -> dict:
+    """Score one shard's changed accounts and store the scores that changed."""
+    changed = incremental.changed_accounts(warehouse, planned, shard, score_windows(planned, model.window))
+    if changed.empty:
+        return {"accounts_recomputed": 0, "scores_changed": 0}
+    signals = read_signals(CrmView(warehouse), planned.as_of, model.window, shard, changed.ids())
+    scores = scoring.score_accounts(
+        signals.accounts, signals.contacts, signals.activities, signals.intent_signals, model, planned.as_of
+    )
+    rows = whatif.history_rows(scores, planned.as_of, model.version, run_id)
+    with warehouse.engine.begin() as connection:
+        stored = score_history.store_changes(warehouse, connection, rows, planned.as_of, model.version)
+    return {"accounts_recomputed": len(scores), "scores_changed": stored}
+
+
+def finish_score(
+    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, run_id: str, started: dt.datetime,
+    parts: list[dict],
+) -> dict:
+    """Record the scoring run once every shard stored its scores; returns the stage summary."""
+    summary = {
+        "accounts_scored": count_accounts(warehouse, planned.as_of),
+        "qualified": score_history.count_qualified(warehouse, model.version, planned.as_of),
+        "accounts_recomputed": sum(part["accounts_recomputed"] for part in parts),
+        "scores_changed": sum(part["scores_changed"] for part in parts),
+        "mode": planned.mode, "shards": planned.shards, "model_version": model.version,
+    }
+    with warehouse.engine.begin() as connection:
+        incremental.record(connection, planned, run_id, started, summary, model_version=model.version)
+    return summary
+
+
+def store_recalculated(
+    warehouse: Warehouse, scores: pd.DataFrame, as_of: pd.Timestamp, model: ScoringModel, run_id: str,
+    accounts: list[str] | None,
+) -> int:
+    """Keep a what-if's scores (of ``accounts``, or of every account) as a scoring run of ``model``."""
+    planned = incremental.Plan("score", as_of, incremental.config_version(model), warehouse.journal_position())
+    rows = whatif.history_rows(scores, as_of, model.version, run_id)
+    with warehouse.engine.begin() as connection:
+        stored = score_history.store_changes(warehouse, connection, rows, as_of, model.version)
+        incremental.record(connection, planned, run_id, utc_now(), {"accounts_scored": len(scores),
+                           "scores_changed": stored}, accounts=accounts, model_version=model.version)
+    return stored
+
+
+def count_accounts(warehouse: Warehouse, as_of: pd.Timestamp) -> int:
+    """How many accounts exist as of ``as_of`` (the accounts a run scores)."""
+    view = CrmView(warehouse)
+    if view.unified:
+        accounts = view.read_kind("accounts")
+        return int((accounts["created_at"].isna() | (accounts["created_at"] <= as_of)).sum())
+    table = schema.accounts
+    query = sa.select(sa.func.count()).where(
+        table.c.deleted_at.is_(None), sa.or_(table.c.created_at.is_(None), table.c.created_at <= as_of.to_pydatetime()))
+    with warehouse.engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+# -- hand-off and routing -----------------------------------------------------------------------
+
+def fire_and_route(
+    warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy, run_id: str, *,
+    full: bool = False, shards: int = 1,
+) -> pd.DataFrame:
+    """Replay the hand-off, route the new MQAs and store both, exactly once per episode."""
+    started = utc_now()
+    planned = plan(warehouse, "fire-and-route", as_of, model, policy, full=full, shards=shards)
+    parts = _run_shards(lambda shard: fire_shard(warehouse, planned, model, policy, shard), planned)
+    return route_and_store(warehouse, planned, model, policy, run_id, started, parts)
+
+
+def fire_windows(planned: incremental.Plan) -> dict:
+    """Event-time intervals whose rows can fire or unblock an MQA between the reference run and this one."""
+    if planned.full:
+        return {}
+    moving = [(planned.reference_as_of, planned.as_of)]
+    return {"activities": moving, "intent_signals": moving, "status_changes": moving, "accounts": moving}
+
+
+def fire_shard(
+    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, policy: SlaPolicy, shard: Shard
+) -> pd.DataFrame:
+    """The MQAs one shard's changed accounts fire as of the plan's ``as_of`` (not routed, not stored yet),
+    each with ``prior_seen``: how many stored MQAs of its account the replay saw."""
+    types = {"activities": tuple(model.signal_activity_types)}
+    changed = incremental.changed_accounts(warehouse, planned, shard, fire_windows(planned), types)
+    if changed.empty:
+        return _with_prior_seen(handoff.empty_mqas(), _no_mqas())
     crm = CrmView(warehouse)
-    signals = read_signals(crm, as_of, pd.Timedelta(days=2 * model.window_days))
-    status_changes = read_status_changes(crm, as_of)
+    return _replay(warehouse, crm, planned.as_of, model, policy, shard, changed.ids())
+
+
+def _replay(
+    warehouse: Warehouse, crm: CrmView, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy,
+    shard: Shard | None, accounts: list[str] | None, connection: sa.Connection | None = None,
+) -> pd.DataFrame:
+    signals = read_signals(crm, as_of, 2 * model.window, shard, accounts)
+    status_changes = read_status_changes(crm, as_of, shard, accounts)
+    prior = _stored_mqas(warehouse, signals.accounts["account_id"], connection)
+    fired = handoff.replay_handoffs(
+        signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
+        status_changes, prior, model, as_of, end_statuses=tuple(policy.end_statuses),
+    )
+    return _with_prior_seen(fired, prior)
+
+
+def _stored_mqas(warehouse: Warehouse, accounts: pd.Series, connection: sa.Connection | None = None) -> pd.DataFrame:
+    """The stored MQA keys of ``accounts``."""
+    table = schema.mqas
+    ids = accounts.dropna().astype(str).unique().tolist()
+    where = [table.c.account_id.in_(ids)] if len(ids) <= 5_000 else []
+    stored = warehouse.select_frame([table.c.account_id, table.c.trigger_at], where, connection)
+    return stored[stored["account_id"].isin(set(ids))].reset_index(drop=True)
+
+
+def _with_prior_seen(fired: pd.DataFrame, prior: pd.DataFrame) -> pd.DataFrame:
+    seen = prior.groupby("account_id").size().rename("prior_seen")
+    return fired.join(seen, on="account_id").fillna({"prior_seen": 0}).astype({"prior_seen": "int64"})
+
+
+def route_and_store(
+    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, policy: SlaPolicy, run_id: str,
+    started: dt.datetime, parts: list[pd.DataFrame],
+) -> pd.DataFrame:
+    """Route the shards' MQAs and store them, exactly once, under the warehouse lock.
+
+    A run racing this one waits for the lock, then finds these MQAs stored. Accounts whose stored
+    MQAs changed since their shard read them (a concurrent run fired for them) are replayed again
+    inside the lock, so no episode is fired twice or overlaps another. Round-robin turns are
+    handed out here, in one place, in (trigger_at, account_id) order.
+    """
+    as_of = planned.as_of
+    fired = pd.concat(parts, ignore_index=True) if parts else _no_mqas()
+    crm = CrmView(warehouse)
     users = crm.read_kind("users")
     with warehouse.engine.begin() as connection:
         warehouse.lock_stage(connection, "fire-and-route")
-        prior = warehouse.read_table(schema.mqas, connection=connection)[["account_id", "trigger_at"]]
-        fired = handoff.replay_handoffs(
-            signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
-            status_changes, prior, model, as_of, end_statuses=tuple(policy.end_statuses),
-        )
-        if fired.empty:
-            return fired
-        last_assigned = warehouse.get_state(ROUND_ROBIN_KEY, connection)
-        routed, last_assigned = routing.route_mqas(
-            fired[["account_id", "trigger_at"]], signals.accounts, users, as_of, last_assigned
-        )
-        rows = fired.drop(columns=["ended_at"], errors="ignore").merge(routed, on=["account_id", "trigger_at"])
-        rows = rows.assign(
-            model_version=model.version,
-            run_id=run_id,
-            pricing_visit=rows["reasons"].map(_has_pricing_visit),
-            writeback_key=(rows["account_id"] + "|" + rows["trigger_at"].map(pd.Timestamp.isoformat)).map(
-                _short_hash
-            ),
-        )
-        columns = [column.name for column in schema.mqas.columns if column.name in rows.columns]
-        warehouse.upsert(connection, schema.mqas, records(rows[columns]), update=False)
-        warehouse.set_state(connection, ROUND_ROBIN_KEY, last_assigned)
-    return rows
+        fired = _recheck_under_lock(warehouse, crm, fired, planned, model, policy, connection)
+        rows = fired.drop(columns=["ended_at", "prior_seen"], errors="ignore")
+        if len(rows):
+            accounts = crm.read_kind("accounts", accounts=rows["account_id"].unique().tolist())
+            last_assigned = warehouse.get_state(ROUND_ROBIN_KEY, connection)
+            routed, last_assigned = routing.route_mqas(rows[["account_id", "trigger_at"]], accounts, users, as_of,
+                                                       last_assigned)
+            rows = rows.merge(routed, on=["account_id", "trigger_at"])
+            rows = rows.assign(
+                model_version=model.version,
+                run_id=run_id,
+                pricing_visit=rows["reasons"].map(_has_pricing_visit),
+                writeback_key=(rows["account_id"] + "|" + rows["trigger_at"].map(pd.Timestamp.isoformat)).map(
+                    _short_hash
+                ),
+            )
+            columns = [column.name for column in schema.mqas.columns if column.name in rows.columns]
+            warehouse.upsert(connection, schema.mqas, records(rows[columns]), update=False)
+            warehouse.set_state(connection, ROUND_ROBIN_KEY, last_assigned)
+            warehouse.journal(connection, "pipeline", "mqas", rows["account_id"].drop_duplicates(), started)
+        incremental.record(connection, planned, run_id, started,
+                           {"mqas_fired": len(rows), "mode": planned.mode, "shards": planned.shards})
+    return rows.sort_values(["trigger_at", "account_id"], ignore_index=True) if len(rows) else rows
 
+
+def _recheck_under_lock(
+    warehouse: Warehouse, crm: CrmView, fired: pd.DataFrame, planned: incremental.Plan, model: ScoringModel,
+    policy: SlaPolicy, connection: sa.Connection,
+) -> pd.DataFrame:
+    """``fired`` less what a concurrent run stored meanwhile (replaying those accounts again)."""
+    if fired.empty:
+        return fired
+    stored = _stored_mqas(warehouse, fired["account_id"], connection)
+    now_seen = stored.groupby("account_id").size()
+    seen_then = fired.drop_duplicates("account_id").set_index("account_id")["prior_seen"]
+    stale = seen_then.index[seen_then.to_numpy() != now_seen.reindex(seen_then.index, fill_value=0).to_numpy()]
+    if stale.empty:
+        return fired
+    again = _replay(warehouse, crm, planned.as_of, model, policy, None, stale.tolist(), connection)
+    return pd.concat([fired[~fired["account_id"].isin(set(stale))], again], ignore_index=True)
+
+
+def _no_mqas() -> pd.DataFrame:
+    return pd.DataFrame({"account_id": pd.Series(dtype=object), "trigger_at": pd.Series(dtype="datetime64[ns, UTC]")})
+
+
+# -- SLA clocks ---------------------------------------------------------------------------------
 
 def to_evaluate(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """The MQAs a run as of ``as_of`` evaluates: those whose clocks or escalations can still change.
@@ -155,19 +329,65 @@ def to_evaluate(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -
     return mqas[~pd.MultiIndex.from_frame(mqas[keys]).isin(skipped)].reset_index(drop=True)
 
 
-def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -> dict:
+def due_between(
+    mqas: pd.DataFrame, clocks: pd.DataFrame, escalations: pd.DataFrame, policy: SlaPolicy,
+    after: pd.Timestamp, upto: pd.Timestamp,
+) -> pd.Series:
+    """Per MQA (index of ``mqas``): whether time alone can change its clocks or ladder in ``(after, upto]``.
+
+    That is an MQA without clocks yet, a pending clock falling due, or a ladder still climbing (its
+    clock missed without a met_at and fewer levels opened than the ladder has).
+    """
+    keys = ["account_id", "trigger_at"]
+    index = pd.MultiIndex.from_frame(mqas[keys])
+    evaluated = pd.MultiIndex.from_frame(clocks[keys])
+    falling_due = clocks[(clocks["status"] == "pending") & clocks["due_at"].notna() & (clocks["due_at"] <= upto)]
+    ladder = policy.escalation
+    open_ladder = clocks[(clocks["clock"] == ladder.clock) & clocks["met_at"].isna() & (clocks["status"] != "met")]
+    levels = escalations.groupby(keys)["level"].nunique()
+    climbing = open_ladder[pd.MultiIndex.from_frame(open_ladder[keys]).map(
+        lambda key: levels.get(key, 0) < len(ladder.levels)).to_numpy(dtype=bool)] if len(open_ladder) else open_ladder
+    due = pd.MultiIndex.from_frame(pd.concat([falling_due[keys], climbing[keys]]))
+    return pd.Series(~index.isin(evaluated) | index.isin(due), index=mqas.index)
+
+
+def evaluate_sla(
+    warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy, *, full: bool = False, shards: int = 1,
+    run_id: str = "",
+) -> dict:
     """Record episode ends, then evaluate the clocks and escalations that can change; clocks update in place."""
-    fired = warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime())
+    started = utc_now()
+    planned = plan(warehouse, "evaluate-sla", as_of, policy, full=full, shards=shards)
+    parts = _run_shards(lambda shard: sla_shard(warehouse, planned, policy, shard), planned)
+    return finish_sla(warehouse, planned, run_id, started, parts)
+
+
+def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy, shard: Shard) -> dict:
+    """Evaluate one shard's MQAs whose clocks or escalations can change; store them and the episode ends."""
+    as_of = planned.as_of
+    fired = _of_shard(warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime()), shard)
     if fired.empty:
-        return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0}
+        return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0, "mqas_evaluated": 0}
     crm = CrmView(warehouse)
-    status_changes = read_status_changes(crm, as_of)
+    status_changes = read_status_changes(crm, as_of, shard)
     ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
-    mqas = to_evaluate(fired.assign(ended_at=ended_at), warehouse.read_table(schema.sla_clocks), as_of)
+    stored_clocks = _of_shard(warehouse.read_table(schema.sla_clocks), shard)
+    mqas = to_evaluate(fired.assign(ended_at=ended_at), stored_clocks, as_of)
+    if not planned.full:
+        moving = [(planned.reference_as_of, as_of)]
+        changed = incremental.changed_accounts(warehouse, planned, shard, {"activities": moving,
+                                               "status_changes": moving}, {"activities": frames.SALES_TOUCHES})
+        if not changed.everything:
+            escalations = _of_shard(warehouse.read_table(schema.escalations), shard)
+            touched = changed.accounts | set(newly_ended["account_id"])
+            wanted = (mqas["account_id"].isin(touched)
+                      | due_between(mqas, stored_clocks, escalations, policy, planned.reference_as_of, as_of))
+            mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)
+    accounts = mqas["account_id"].unique().tolist()
     activities = crm.read_kind(  # clocks and the ladder read sales touches only
         "activities", since=(mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime(),
-        until=as_of.to_pydatetime(), types=frames.SALES_TOUCHES,
+        until=as_of.to_pydatetime(), types=frames.SALES_TOUCHES, shard=shard, accounts=accounts,
     ) if len(mqas) else frames.empty("activities")
     users = crm.read_kind("users")
     clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of)
@@ -183,7 +403,31 @@ def evaluate_sla(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy) -
         "clocks_missed": int((clocks["status"] == "missed").sum()),
         "escalations": len(escalations),
         "episodes_ended": len(newly_ended),
+        "mqas_evaluated": len(mqas),
     }
+
+
+def finish_sla(
+    warehouse: Warehouse, planned: incremental.Plan, run_id: str, started: dt.datetime, parts: list[dict]
+) -> dict:
+    """Record the SLA run once every shard stored its clocks; returns the stage summary."""
+    keys = ("clocks", "clocks_missed", "escalations", "episodes_ended", "mqas_evaluated")
+    summary = {key: sum(part[key] for part in parts) for key in keys}
+    with warehouse.engine.begin() as connection:
+        incremental.record(connection, planned, run_id, started,
+                           {**summary, "mode": planned.mode, "shards": planned.shards})
+    return summary
+
+
+def _of_shard(frame: pd.DataFrame, shard: Shard) -> pd.DataFrame:
+    if shard.whole:
+        return frame
+    return frame[shard.contains(frame["account_id"])].reset_index(drop=True)
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock, for run bookkeeping only (results depend on ``as_of``, never on this)."""
+    return dt.datetime.now(dt.UTC)
 
 
 def _has_pricing_visit(reasons: list[dict]) -> bool:

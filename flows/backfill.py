@@ -96,7 +96,7 @@ def backfill(params: BackfillParameters) -> list[dict]:
     loaded = extract(db_url, params.source, params.path, params.config_path, f"backfill-{key}") if loads else None
     for number, as_of in enumerate(todo, start=1):
         summary = run_once(db_url, as_of.isoformat(), params.source, params.path, params.model_path,
-                           params.policy_path, load=False, config_path=params.config_path)
+                           params.policy_path, load=False, config_path=params.config_path, **params.scale())
         mark_step_done(store, key, as_of, summary)
         summaries.append(summary)
         update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from abm_sla import settings
 from abm_sla.errors import AbmSlaError, ConfigError
+from abm_sla.shards import SHARD_SPACE
 
 SOURCES = ("files", "salesforce", "hubspot")
 M = TypeVar("M", bound=BaseModel)
@@ -95,6 +96,30 @@ class FlowParameters(BaseModel):
         return _existing_file(value, "abm-sla.yaml file")
 
 
+class ScaleParameters(BaseModel):
+    """How a run spends its work: only what changed (default) or everything, in how many shards, where."""
+
+    full: bool = Field(
+        default=False, title="Full recompute",
+        description="Off: recompute only the accounts whose data changed since the last run (the same results). "
+        "On: recompute every account.",
+    )
+    shards: int = Field(
+        default=0, ge=0, le=SHARD_SPACE, title="Shards",
+        description="Split the accounts into this many shards, one task each. "
+        "0 = ABM_SLA_SHARDS on the worker, else 1.",
+    )
+    dask_address: str | None = Field(
+        default=None, title="Dask scheduler",
+        description="Run the shard tasks on this Dask cluster (e.g. tcp://10.0.0.5:8786). "
+        "Empty = ABM_SLA_DASK_ADDRESS on the worker, else in the flow's own process.",
+    )
+
+    def scale(self) -> dict:
+        """The keyword arguments the stage tasks take."""
+        return {"full": self.full, "shards": self.shards or None, "dask_address": self.dask_address or None}
+
+
 class AsOfParameters(FlowParameters):
     """A flow that computes for one moment (empty = now)."""
 
@@ -124,8 +149,17 @@ def _existing_file(path: str | None, what: str) -> str | None:
     return path
 
 
-class BackfillParameters(FlowParameters):
-    """Run the pipeline as of every step from start to end, in order; a re-run resumes where it failed."""
+class BackfillParameters(ScaleParameters, FlowParameters):
+    """Run the pipeline as of every step from start to end, in order; a re-run resumes where it failed.
+
+    A backfill recomputes every account at every step unless ``full`` is switched off.
+    """
+
+    full: bool = Field(
+        default=True, title="Full recompute",
+        description="On: recompute every account at every step. Off: each step recomputes what changed since "
+        "the step before (the same results, faster).",
+    )
 
     start: dt.datetime = Field(
         title="First as-of", description="The first moment to compute for, ISO 8601 (no offset = UTC)."
@@ -222,14 +256,14 @@ class SyncParameters(FlowParameters):
         return self
 
 
-class ScoreParameters(AsOfParameters):
+class ScoreParameters(ScaleParameters, AsOfParameters):
     """Score every account, fire the hand-offs and route the new MQAs as of a moment."""
 
     model_path: str | None = _MODEL_PATH
     policy_path: str | None = _POLICY_PATH
 
 
-class MonitorParameters(AsOfParameters):
+class MonitorParameters(ScaleParameters, AsOfParameters):
     """Evaluate every SLA clock and open the escalations that are due as of a moment."""
 
     policy_path: str | None = _POLICY_PATH

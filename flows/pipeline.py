@@ -49,9 +49,10 @@ def score_and_route(params: ScoreParameters = ScoreParameters()) -> dict:
     as_of = params.as_of_or_now()
     summary: dict = {"run_id": uuid.uuid4().hex, "as_of": as_of.isoformat()}
     with timed(summary, "score"):
-        summary["scoring"] = score_accounts(db_url, as_of, params.model_path, summary["run_id"])
+        summary["scoring"] = score_accounts(db_url, as_of, params.model_path, summary["run_id"], **params.scale())
     with timed(summary, "fire-and-route"):
-        summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path, summary["run_id"])
+        summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path, summary["run_id"],
+                                            **params.scale())
     publish_run_report(summary, key="score-and-route", title=f"score-and-route as of {as_of.isoformat()}")
     return summary
 
@@ -62,9 +63,9 @@ def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
     params = validated(MonitorParameters, params)
     db_url = resolve_database_url(params.database_secret)
     as_of = params.as_of_or_now()
-    summary: dict = {"as_of": as_of.isoformat()}
+    summary: dict = {"as_of": as_of.isoformat(), "run_id": uuid.uuid4().hex}
     with timed(summary, "evaluate-sla"):
-        summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path)
+        summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
     publish_run_report(summary, key="sla-monitor", title=f"sla-monitor as of {as_of.isoformat()}")
     return summary["sla"]
 
@@ -78,8 +79,15 @@ def run_once(
     policy_path: str | None = None,
     load: bool = True,
     config_path: str | None = None,
+    full: bool = False,
+    shards: int | None = None,
+    dask_address: str | None = None,
 ) -> dict:
-    """Body of one pipeline run, logged in the warehouse's run log (called inside a flow)."""
+    """Body of one pipeline run, logged in the warehouse's run log (called inside a flow).
+
+    ``full`` recomputes every account (else only what changed since the last run at or before
+    ``as_of``); ``shards`` and ``dask_address`` say how the stages split and where the shards run."""
+    scale = {"full": full, "shards": shards, "dask_address": dask_address}
     run_id = uuid.uuid4().hex
     as_of_ts = parse_as_of(as_of)
     app_config = load_app_config(config_path)  # a bad abm-sla.yaml fails before any work
@@ -91,11 +99,11 @@ def run_once(
             with timed(summary, "extract"):
                 summary["extract"] = extract(db_url, source, path, config_path, run_id)
         with timed(summary, "score"):
-            summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, run_id)
+            summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, run_id, **scale)
         with timed(summary, "fire-and-route"):
-            summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id)
+            summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "evaluate-sla"):
-            summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path)
+            summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path, run_id, **scale)
         if app_config.writeback.enabled:  # after the clocks: the task is due at the first-touch deadline
             with timed(summary, "write-back"):
                 summary["writeback"] = write_back(db_url, config_path)
@@ -116,13 +124,18 @@ def run_pipeline(
     policy_path: str | None = None,
     database_secret: str | None = None,
     config_path: str | None = None,
+    full: bool = False,
+    shards: int = 0,
+    dask_address: str = "",
 ) -> dict:
-    """One full run as of ``as_of`` (empty = now): extract, score, fire and route, SLA clocks and escalations,
+    """One run as of ``as_of`` (empty = now): extract, score, fire and route, SLA clocks and escalations,
     then the CRM write-back when ``abm-sla.yaml`` (``config_path``) enables it. The warehouse is
-    ``ABM_SLA_DATABASE_URL`` (the CLI sets it from ``--db``) or the Secret block: never a parameter."""
+    ``ABM_SLA_DATABASE_URL`` (the CLI sets it from ``--db``) or the Secret block: never a parameter.
+    Only what changed since the last run is recomputed unless ``full``; ``shards`` (0 = ``ABM_SLA_SHARDS``)
+    split the accounts, run on the Dask cluster at ``dask_address`` (empty = ``ABM_SLA_DASK_ADDRESS``)."""
     db_url = resolve_database_url(database_secret)
     return run_once(db_url, as_of or utc_now().isoformat(), source, path, model_path, policy_path,
-                    config_path=config_path)
+                    config_path=config_path, full=full, shards=shards or None, dask_address=dask_address or None)
 
 
 @flow(name="abm-sla-run-steps")

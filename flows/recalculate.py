@@ -21,7 +21,6 @@ from abm_sla import exports, handoff, scoring, stages, whatif
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.warehouse import schema
-from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 from flows.parameters import InvalidParameters, RecalculateParameters, resolve_database_url, validated
 from tasks.common import utc_now, warehouse
@@ -55,15 +54,16 @@ def what_if_diff(
 
 
 @task(name="store-recalculated-scores", cache_policy=NO_CACHE)
-def store_scores(db_url: str, scores: pd.DataFrame, as_of: pd.Timestamp, model_version: str, summary: dict) -> str:
-    """Keep the new scores under their model version and log the run; returns the run id."""
+def store_scores(
+    db_url: str, scores: pd.DataFrame, as_of: pd.Timestamp, model_path: str | None, accounts: list[str], summary: dict
+) -> str:
+    """Keep the new scores that changed under their model version and log the run; returns the run id."""
     store = warehouse(db_url)
     run_id = uuid.uuid4().hex
     store.start_run(run_id, "recalculate", as_of.to_pydatetime(), utc_now())
-    rows = whatif.history_rows(scores, as_of, model_version, run_id)
-    with store.engine.begin() as connection:
-        store.upsert(connection, schema.score_history, records(rows))
-    store.finish_run(run_id, "completed", utc_now(), summary, model_version)
+    model = load_model(model_path)
+    stages.store_recalculated(store, scores, as_of, model, run_id, accounts or None)
+    store.finish_run(run_id, "completed", utc_now(), summary, model.version)
     return run_id
 
 
@@ -83,7 +83,7 @@ def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict
                "model_after": model.version, "dry_run": params.dry_run}
     summary["csv"] = str(_write_csv(diff, params.out_dir, model.version, as_of))
     if not params.dry_run:
-        summary["run_id"] = store_scores(db_url, scores, as_of, model.version, summary)
+        summary["run_id"] = store_scores(db_url, scores, as_of, params.model_path, params.accounts, summary)
     _publish(diff, summary)
     get_run_logger().info("what-if as of %s with model %s: %s", as_of, model.version, summary)
     return summary

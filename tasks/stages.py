@@ -1,16 +1,27 @@
-"""One Prefect task per pipeline stage. Tasks take names and URLs, return small summaries."""
+"""Prefect tasks of the pipeline: one per stage, or per shard of a sharded stage, never per account.
+
+A sharded stage is planned here (recompute what changed, in how many shards), runs one task per
+shard (in this process or on Dask, :mod:`tasks.shards`) and finishes with one step that records the
+run; for the hand-off that step is the ``route-mqas`` task, which routes and stores every shard's
+MQAs exactly once. Tasks take names, URLs and small plans, never clients or engines.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from abm_sla import stages
+from abm_sla.incremental import Plan
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
+from abm_sla.shards import Shard
 from tasks.common import load_app_config_with_secrets, utc_now, warehouse
 from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage_slot
+from tasks.shards import dask_address, run_shards, shard_count
 
 
 @task(name="extract-files", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -46,38 +57,87 @@ def write_back(db_url: str, config_path: str | None) -> dict:
     return counts
 
 
-@task(name="score-accounts", cache_policy=NO_CACHE)
-def score_accounts(db_url: str, as_of: pd.Timestamp, model_path: str | None, run_id: str) -> dict:
-    """Score every account as of ``as_of`` and store the score history."""
-    model = load_model(model_path)
-    scores = stages.score(warehouse(db_url), as_of, model, run_id)
-    get_run_logger().info("scored %d accounts as of %s with model %s", len(scores), as_of, model.version)
-    return {"accounts_scored": len(scores), "qualified": int(scores["qualified"].sum()),
-            "model_version": model.version}
+@task(name="score-shard", cache_policy=NO_CACHE)
+def score_shard(db_url: str, planned: Plan, model_path: str | None, run_id: str, shard: Shard) -> dict:
+    """Score one shard's accounts that changed since the reference run and store the changed scores."""
+    return stages.score_shard(warehouse(db_url), planned, load_model(model_path), run_id, shard)
 
 
-@task(name="fire-and-route", cache_policy=NO_CACHE)
+def score_accounts(
+    db_url: str, as_of: pd.Timestamp, model_path: str | None, run_id: str, *, full: bool = False,
+    shards: int | None = None, dask_address: str | None = None,
+) -> dict:
+    """Score every account as of ``as_of``: plan, one task per shard, record the run."""
+    store, model, started = warehouse(db_url), load_model(model_path), utc_now()
+    planned = stages.plan(store, "score", as_of, model, full=full, shards=shard_count(shards))
+    parts = run_shards(score_shard, planned.shard_list(), _address(dask_address), db_url=db_url, planned=planned,
+                       model_path=model_path, run_id=run_id)
+    summary = stages.finish_score(store, planned, model, run_id, started, parts)
+    get_run_logger().info("scored %d accounts as of %s with model %s (%s: %d recomputed, %d changed)",
+                          summary["accounts_scored"], as_of, model.version, planned.mode,
+                          summary["accounts_recomputed"], summary["scores_changed"])
+    return summary
+
+
+@task(name="fire-shard", cache_policy=NO_CACHE)
+def fire_shard(
+    db_url: str, planned: Plan, model_path: str | None, policy_path: str | None, shard: Shard
+) -> pd.DataFrame:
+    """The MQAs one shard's changed accounts fire (routed and stored by ``route-mqas``)."""
+    return stages.fire_shard(warehouse(db_url), planned, load_model(model_path), load_policy(policy_path), shard)
+
+
+@task(name="route-mqas", cache_policy=NO_CACHE)
+def route_mqas(
+    db_url: str, planned: Plan, model_path: str | None, policy_path: str | None, run_id: str, started: dt.datetime,
+    parts: list[pd.DataFrame],
+) -> pd.DataFrame:
+    """Route the fired MQAs and store them exactly once, under the warehouse lock (one task per run)."""
+    with stage_slot("fire-and-route"):
+        return stages.route_and_store(warehouse(db_url), planned, load_model(model_path), load_policy(policy_path),
+                                      run_id, started, parts)
+
+
 def fire_and_route(
-    db_url: str, as_of: pd.Timestamp, model_path: str | None, policy_path: str | None, run_id: str
+    db_url: str, as_of: pd.Timestamp, model_path: str | None, policy_path: str | None, run_id: str, *,
+    full: bool = False, shards: int | None = None, dask_address: str | None = None,
 ) -> dict:
     """Fire the MQAs whose hand-off passed by ``as_of`` (exactly once) and route them to owners."""
-    with stage_slot("fire-and-route"):
-        fired = stages.fire_and_route(
-            warehouse(db_url), as_of, load_model(model_path), load_policy(policy_path), run_id
-        )
+    store, started = warehouse(db_url), utc_now()
+    planned = stages.plan(store, "fire-and-route", as_of, load_model(model_path), load_policy(policy_path),
+                          full=full, shards=shard_count(shards))
+    parts = run_shards(fire_shard, planned.shard_list(), _address(dask_address), db_url=db_url, planned=planned,
+                       model_path=model_path, policy_path=policy_path)
+    fired = route_mqas(db_url, planned, model_path, policy_path, run_id, started, parts)
     emit_mqas_fired(fired)
-    get_run_logger().info("fired and routed %d MQAs as of %s", len(fired), as_of)
+    get_run_logger().info("fired and routed %d MQAs as of %s (%s)", len(fired), as_of, planned.mode)
     by_tier = fired["tier"].value_counts().sort_index() if len(fired) else pd.Series(dtype=int)
-    return {"mqas_fired": len(fired), "by_tier": {str(tier): int(n) for tier, n in by_tier.items()}}
+    return {"mqas_fired": len(fired), "by_tier": {str(tier): int(n) for tier, n in by_tier.items()},
+            "mode": planned.mode}
 
 
-@task(name="evaluate-sla", cache_policy=NO_CACHE)
-def evaluate_sla(db_url: str, as_of: pd.Timestamp, policy_path: str | None) -> dict:
-    """Evaluate every SLA clock and escalation as of ``as_of``."""
-    store = warehouse(db_url)
+@task(name="sla-shard", cache_policy=NO_CACHE)
+def sla_shard(db_url: str, planned: Plan, policy_path: str | None, shard: Shard) -> dict:
+    """Evaluate one shard's clocks and escalations that can change."""
+    return stages.sla_shard(warehouse(db_url), planned, load_policy(policy_path), shard)
+
+
+def evaluate_sla(
+    db_url: str, as_of: pd.Timestamp, policy_path: str | None, run_id: str = "", *, full: bool = False,
+    shards: int | None = None, dask_address: str | None = None,
+) -> dict:
+    """Evaluate every SLA clock and escalation as of ``as_of`` that can change."""
+    store, policy, started = warehouse(db_url), load_policy(policy_path), utc_now()
     before = sla_snapshot(store)
+    planned = stages.plan(store, "evaluate-sla", as_of, policy, full=full, shards=shard_count(shards))
     with stage_slot("evaluate-sla"):
-        summary = stages.evaluate_sla(store, as_of, load_policy(policy_path))
+        parts = run_shards(sla_shard, planned.shard_list(), _address(dask_address), db_url=db_url,
+                           planned=planned, policy_path=policy_path)
+    summary = stages.finish_sla(store, planned, run_id, started, parts)
     summary.update(emit_sla_changes(store, before))
-    get_run_logger().info("SLA as of %s: %s", as_of, summary)
-    return summary
+    get_run_logger().info("SLA as of %s (%s): %s", as_of, planned.mode, summary)
+    return {**summary, "mode": planned.mode}
+
+
+def _address(address: str | None) -> str | None:
+    return dask_address(address)

@@ -54,14 +54,20 @@ metadata = MetaData(
 )
 
 
-def _crm_table(name: str, *columns: Column) -> Table:
-    """A raw CRM table: (source, source_id) key, the kind's columns, raw row, soft delete."""
+def _crm_table(name: str, *columns: Column, sharded: bool = True) -> Table:
+    """A raw CRM table: (source, source_id) key, the kind's columns, raw row, soft delete.
+
+    ``sharded`` tables belong to an account and carry its shard number (:mod:`abm_sla.shards`),
+    so a shard of a run reads only its own rows.
+    """
+    shard = (Column("shard", Integer, index=True),) if sharded else ()
     return Table(
         name,
         metadata,
         Column("source", String(32), primary_key=True),
         Column("source_id", String(255), primary_key=True),
         *columns,
+        *shard,
         Column("raw", JSON),
         Column("deleted_at", UtcDateTime),
     )
@@ -125,6 +131,7 @@ users = _crm_table(
     Column("time_zone", String(64)),
     Column("country", String(8)),
     Column("active", Boolean),
+    sharded=False,
 )
 status_changes = _crm_table(
     "status_changes",
@@ -181,6 +188,7 @@ score_history = Table(
     Column("gates", JSON, nullable=False),
     Column("reasons", JSON, nullable=False),
     Column("run_id", String(64)),
+    Column("score_hash", String(40)),
 )
 
 sync_cursors = Table(
@@ -249,3 +257,38 @@ routing_state = Table(
     Column("key", String(64), primary_key=True),
     Column("value", String(255)),
 )
+
+change_journal = Table(
+    "change_journal",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("shard", Integer),
+    Column("account_id", String(255)),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+"""What each stored page changed, in commit order: one row per account, or per shard (``account_id``
+NULL: every account of the shard) for large pages, or for the whole CRM (``shard`` NULL too: users).
+Incremental runs read the rows after their reference run's ``seq``."""
+
+stage_runs = Table(
+    "stage_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stage", String(32), nullable=False, index=True),
+    Column("run_id", String(64), nullable=False),
+    Column("as_of", UtcDateTime, nullable=False),
+    Column("config_version", String(128), nullable=False),
+    Column("model_version", String(64)),
+    Column("journal_seq", Integer, nullable=False),
+    Column("accounts", JSON),
+    Column("mode", String(16), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("summary", JSON),
+)
+"""One row per completed stage run (score, fire-and-route, evaluate-sla), written with its last results:
+what it computed for (``as_of``, the configuration's fingerprint, the scoring model's version label,
+``accounts``: NULL = all) and the journal
+position it had seen. The next run with that stage and version uses the latest one at or before its
+``as_of`` as its reference and recomputes only what changed since."""

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from abm_sla import frames
 from abm_sla.crm.base import Page, Quarantined
 from abm_sla.errors import WarehouseError
+from abm_sla.shards import Shard, shard_keys
 from abm_sla.warehouse import schema
 
 MIGRATIONS_INI = Path(__file__).with_name("alembic.ini")
@@ -32,6 +33,10 @@ UPSERT_BATCH_ROWS = 5_000
 ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
 #: Tables whose rows carry ``updated_at``: a stored row is replaced only by a newer one.
 VERSIONED_KINDS = {"accounts", "contacts"}
+#: A page touching more accounts than this is journaled per shard (every account of the shard changed).
+JOURNAL_MAX_ACCOUNTS = 5_000
+#: Reads of more accounts than this read their shard and filter in memory instead of a long IN list.
+MAX_ACCOUNTS_IN_QUERY = 5_000
 
 
 def _redacted(url: str) -> str:
@@ -165,6 +170,9 @@ class Warehouse:
             return 0
         table = schema.CRM_TABLES[kind]
         renamed = rows.rename(columns={ID_COLUMN[kind]: "source_id"}).assign(source=source)
+        if "shard" in table.c:
+            renamed["shard"] = shard_keys(renamed["source_id" if kind == "accounts" else "account_id"])
+            renamed["shard"] = renamed["shard"].astype(object).where(renamed["shard"] >= 0, None)
         keep = [column.name for column in table.columns if column.name in renamed.columns]
         renamed = renamed[keep].copy()
         if "deleted_at" not in renamed.columns:
@@ -213,7 +221,7 @@ class Warehouse:
             connection.execute(statement.on_conflict_do_nothing())
 
     def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> int:
-        """Rows, deletes, quarantine and cursor of one page in one transaction."""
+        """Rows, deletes, quarantine, cursor and change journal of one page in one transaction."""
         with self.engine.begin() as connection:
             count = self.store_frames(connection, page.source, page.kind, page.rows)
             self.mark_deleted(connection, page.source, page.kind, page.deleted_ids, at)
@@ -225,7 +233,71 @@ class Warehouse:
                     [{"source": page.source, "object_name": page.object_name, "cursor": page.cursor,
                       "updated_at": at}],
                 )
+            self.journal(connection, page.source, page.kind, self._page_accounts(connection, page), at)
         return count
+
+    # -- change journal -----------------------------------------------------------------------
+
+    def _page_accounts(self, connection: Connection, page: Page) -> pd.Series | None:
+        """The account ids a page changes (None: not account-bound, e.g. users)."""
+        if page.kind == "users":
+            return None
+        column = ID_COLUMN[page.kind] if page.kind == "accounts" else "account_id"
+        ids = page.rows[column] if len(page.rows) else pd.Series(dtype=object)
+        if page.deleted_ids:
+            table = schema.CRM_TABLES[page.kind]
+            account = table.c.source_id if page.kind == "accounts" else table.c.account_id
+            deleted = []
+            for start in range(0, len(page.deleted_ids), 1000):
+                deleted += connection.execute(sa.select(account).where(
+                    table.c.source == page.source,
+                    table.c.source_id.in_(page.deleted_ids[start: start + 1000]))).scalars().all()
+            ids = pd.concat([ids, pd.Series(deleted, dtype=object)], ignore_index=True)
+        return ids.dropna().astype(str).drop_duplicates()
+
+    def journal(
+        self, connection: Connection, source: str, kind: str, account_ids: pd.Series | None, at: dt.datetime
+    ) -> None:
+        """Record what a write changed, after everything else in its transaction.
+
+        On PostgreSQL the journal is appended under an advisory lock held to commit, and
+        :meth:`journal_position` takes the same lock, so a run never sees a later position
+        while an earlier one is still uncommitted (SQLite has one writer at a time anyway).
+        """
+        if account_ids is not None and account_ids.empty:
+            return
+        if account_ids is None:
+            rows = [{"shard": None, "account_id": None}]
+        elif len(account_ids) > JOURNAL_MAX_ACCOUNTS:
+            keys = np.unique(shard_keys(account_ids))
+            rows = [{"shard": int(key), "account_id": None} for key in keys if key >= 0]
+        else:
+            keys = shard_keys(account_ids)
+            rows = [{"shard": int(key), "account_id": account} for key, account in zip(keys, account_ids, strict=True)]
+        self._lock_journal(connection)
+        connection.execute(schema.change_journal.insert(),
+                           [{**row, "kind": kind, "source": source, "recorded_at": at} for row in rows])
+
+    def _lock_journal(self, connection: Connection) -> None:
+        if self.dialect == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('abm-sla:journal'))"))
+
+    def journal_position(self) -> int:
+        """The last committed journal position (0 before any load)."""
+        with self.engine.begin() as connection:
+            self._lock_journal(connection)
+            return int(connection.execute(sa.select(sa.func.max(schema.change_journal.c.seq))).scalar() or 0)
+
+    def read_journal(self, after: int, upto: int, shard: Shard | None = None) -> pd.DataFrame:
+        """Journal rows in ``(after, upto]`` (of one shard, plus the rows that concern every shard)."""
+        table = schema.change_journal
+        where = [table.c.seq > after, table.c.seq <= upto]
+        if shard is not None and not shard.whole:
+            where.append(sa.or_(table.c.shard.is_(None), table.c.shard.between(shard.low, shard.high - 1)))
+        columns = [table.c.kind, table.c.shard, table.c.account_id]
+        with self.engine.connect() as connection:
+            return pd.DataFrame(connection.execute(sa.select(*columns).where(*where)).fetchall(),
+                                columns=["kind", "shard", "account_id"])
 
     def get_cursor(self, source: str, object_name: str) -> str | None:
         table = schema.sync_cursors
@@ -244,13 +316,16 @@ class Warehouse:
         until: dt.datetime | None = None,
         source: str | None = None,
         types: Sequence[str] | None = None,
+        shard: Shard | None = None,
+        accounts: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """One kind's live rows (deletes filtered here, once) as a normalized frame.
 
         ``since``/``until`` bound the kind's event time (activities, intent, status
         changes), so a run reads only the windows it scores; ``source`` keeps one
         source's rows (several sources are unified by :class:`abm_sla.warehouse.view.CrmView`);
-        ``types`` keeps the activities of those (normalized) types.
+        ``types`` keeps the activities of those (normalized) types; ``shard`` keeps one account shard
+        and ``accounts`` those accounts (kinds that belong to an account).
         """
         table = schema.CRM_TABLES[kind]
         id_column = ID_COLUMN[kind]
@@ -267,7 +342,15 @@ class Warehouse:
             where.append(table.c[event_time] > since)
         if event_time and until is not None:
             where.append(table.c[event_time] <= until)
-        return conform(kind, self._frame(selected, where))
+        account = table.c.source_id if kind == "accounts" else table.c.get("account_id")
+        if shard is not None and not shard.whole and "shard" in table.c:
+            where.append(table.c.shard.between(shard.low, shard.high - 1))
+        if accounts is not None and account is not None and len(accounts) <= MAX_ACCOUNTS_IN_QUERY:
+            where.append(account.in_(list(accounts)))
+        frame = conform(kind, self._frame(selected, where))
+        if accounts is not None and len(accounts) > MAX_ACCOUNTS_IN_QUERY:
+            frame = frame[frame["account_id"].isin(set(accounts))].reset_index(drop=True)
+        return frame
 
     def sources(self) -> list[str]:
         """The sources that hold live accounts, by name."""
@@ -279,6 +362,10 @@ class Warehouse:
     def read_table(self, table: sa.Table, where: Any = None, connection: Connection | None = None) -> pd.DataFrame:
         """A derived table as a frame, UTC timestamps parsed (inside ``connection``'s transaction if given)."""
         return self._frame(list(table.columns), [] if where is None else [where], connection)
+
+    def select_frame(self, columns: list, where: list, connection: Connection | None = None) -> pd.DataFrame:
+        """Selected columns (of any table or subquery) as a DataFrame, UTC timestamps parsed."""
+        return self._frame(columns, where, connection)
 
     def _frame(self, columns: list, where: list, connection: Connection | None = None) -> pd.DataFrame:
         """Selected columns as a DataFrame; timestamps parsed vectorized (SQLite hands them over as text)."""

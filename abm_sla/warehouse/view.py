@@ -18,6 +18,7 @@ import pandas as pd
 
 from abm_sla import frames
 from abm_sla.crm.unify import Links, link_sources, unify_kind
+from abm_sla.shards import Shard
 from abm_sla.warehouse.store import Warehouse
 
 SYSTEM_OF_RECORD_KEY = "unify:system_of_record"
@@ -75,17 +76,30 @@ class CrmView:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         types: Sequence[str] | None = None,
+        shard: Shard | None = None,
+        accounts: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """One kind's live rows, as :meth:`Warehouse.read_kind`, unified across sources."""
+        """One kind's live rows, as :meth:`Warehouse.read_kind`, unified across sources.
+
+        ``shard`` and ``accounts`` narrow the read to those accounts; unified sources re-key
+        accounts, so there they filter the unified rows (and a run uses a single shard).
+        """
         if not self.unified:
-            return self.warehouse.read_kind(kind, since=since, until=until, types=types)
+            return self.warehouse.read_kind(kind, since=since, until=until, types=types, shard=shard,
+                                            accounts=accounts)
         if kind == "accounts":
-            return self.links.accounts.reindex(columns=frames.COLUMNS["accounts"])
-        by_source = {
-            source: self.warehouse.read_kind(kind, since=since, until=until, source=source, types=types)
-            for source in self.links.priority
-        }
-        return unify_kind(kind, by_source, self.links)
+            rows = self.links.accounts.reindex(columns=frames.COLUMNS["accounts"])
+        else:
+            by_source = {
+                source: self.warehouse.read_kind(kind, since=since, until=until, source=source, types=types)
+                for source in self.links.priority
+            }
+            rows = unify_kind(kind, by_source, self.links)
+        if accounts is not None and "account_id" in rows:
+            rows = rows[rows["account_id"].isin(set(accounts))].reset_index(drop=True)
+        if shard is not None and not shard.whole and "account_id" in rows:
+            rows = rows[shard.contains(rows["account_id"])].reset_index(drop=True)
+        return rows
 
     def source_ids(self, source: str) -> tuple[pd.Series, pd.Series]:
         """Unified account id → ``source``'s id and unified user id → ``source``'s id (identity for one source)."""

@@ -20,7 +20,7 @@ from abm_sla.crm.writeback import make_writer, mqas_written_back, record_done, w
 from abm_sla.errors import ConfigError, SourceError
 from abm_sla.model import load_model
 from abm_sla.synthetic import generate_crm
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView, record_system_of_record
 from tests.fakes.hubspot import FakeHubSpot
@@ -408,7 +408,9 @@ def test_both_crms_synced_into_one_warehouse_unify_into_one_account_per_company(
     assert len(unified["contacts"]) == len(crm_data["contacts"]) + len(hs_contacts)
     assert len(unified["users"]) == len(crm_data["users"])  # the same people in both CRMs (matched by email)
 
-    scored = stages.score(warehouse, pd.Timestamp(NOW), load_model(), "both")  # the pipeline reads the view
+    summary = stages.score(warehouse, pd.Timestamp(NOW), load_model(), "both")  # the pipeline reads the view
+    scored = score_history.current_scores(warehouse)
+    assert summary["accounts_scored"] == 70 and summary["mode"] == "full"  # several CRMs: always a full run
     assert len(scored) == 70 and scored["account_id"].is_unique
     hs_ids, _ = view.source_ids("hubspot")
     assert hs_ids[accounts["account_id"].iloc[40]] == "HS" + accounts["account_id"].iloc[40]

@@ -21,7 +21,7 @@ from abm_sla.crm.sync import FilesSource, sync_source
 from abm_sla.model import ScoringModel, load_model
 from abm_sla.policy import load_policy
 from abm_sla.synthetic import generate_crm, write_export_folder
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse import Warehouse, schema, score_history
 from tests.adapters.test_crm_sync import NOW, app_config, source_for, start_fake
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
@@ -75,7 +75,8 @@ def crm_warehouse(crm: str, data: dict[str, pd.DataFrame], folder: Path) -> Ware
 
 
 def scores(warehouse: Warehouse, crm: str, as_of: pd.Timestamp) -> pd.DataFrame:
-    scored = stages.score(warehouse, as_of, load_model(), f"eq-{crm}")
+    stages.score(warehouse, as_of, load_model(), f"eq-{crm}")
+    scored = score_history.current_scores(warehouse)
     scored = scored.assign(account_id=scored["account_id"].map(lambda a: synthetic_id(crm, a)))
     return scored.set_index("account_id").sort_index()[COMPARED]
 

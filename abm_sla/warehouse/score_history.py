@@ -1,0 +1,190 @@
+"""The score history, stored as changes: a row when an account's points, gates or reasons change.
+
+A scoring run at ``as_of`` under a model version writes an account's row only when its score
+differs from the account's latest stored row at or before ``as_of`` under that version
+(``score_hash`` compares them); the run itself is recorded in ``stage_runs``. An account's score
+as of a run is therefore its latest row at or before the run's ``as_of``. A run behind a later one
+(a backfill) that changes an account also pins the later run's value for it, so every recorded
+run still reads what it computed. :func:`dense` turns the changes back into a row per account and
+run for the readers that want one (the threshold backtest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import orjson
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from abm_sla.warehouse import schema
+from abm_sla.warehouse.store import Warehouse, records
+
+VALUE_COLUMNS = ["firmographic", "engagement", "intent", "total", "qualified", "gates", "reasons"]
+KEY_COLUMNS = ["account_id", "as_of", "model_version"]
+STAGE = "score"
+_IN_BATCH = 1000
+
+
+def score_hashes(rows: pd.DataFrame) -> list[str]:
+    """A fingerprint per row of its points, gates and reasons."""
+    values = rows[VALUE_COLUMNS].to_numpy(dtype=object).tolist()
+    return [hashlib.sha1(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)).hexdigest()
+            for row in values]
+
+
+def store_changes(
+    warehouse: Warehouse, connection: Connection, rows: pd.DataFrame, as_of: pd.Timestamp, model_version: str,
+) -> int:
+    """Write the rows (``score_history`` columns, one ``as_of`` and model) whose score changed; returns how many.
+
+    Compared with each account's latest row at or before ``as_of``; for a run behind later runs,
+    the next later run's value is pinned first for every account this one changes.
+    """
+    if rows.empty:
+        return 0
+    rows = rows.assign(score_hash=score_hashes(rows))
+    accounts = rows["account_id"].tolist()
+    before = latest(warehouse, connection, model_version, as_of, accounts, columns=["score_hash"])
+    known = rows.merge(before[["account_id", "score_hash"]].rename(columns={"score_hash": "stored_hash"}),
+                       on="account_id", how="left")
+    changed = rows[known["stored_hash"].to_numpy() != known["score_hash"].to_numpy()]
+    if changed.empty:
+        return 0
+    _pin_next_run(warehouse, connection, changed["account_id"].tolist(), as_of, model_version)
+    columns = [column.name for column in schema.score_history.columns if column.name in changed.columns]
+    warehouse.upsert(connection, schema.score_history, records(changed[columns]))
+    return len(changed)
+
+
+def latest(
+    warehouse: Warehouse, connection: Connection | None, model_version: str, as_of: pd.Timestamp,
+    accounts: list[str] | None = None, columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """Each account's latest row at or before ``as_of`` under ``model_version`` (of ``accounts`` if given)."""
+    table = schema.score_history
+    wanted = [table.c[name] for name in ("account_id", "as_of", *(columns or [c.name for c in table.columns
+                                                                              if c.name not in KEY_COLUMNS]))]
+    ranked = sa.select(*wanted, sa.func.row_number().over(
+        partition_by=table.c.account_id, order_by=table.c.as_of.desc()).label("rank"))
+    ranked = ranked.where(table.c.model_version == model_version, table.c.as_of <= as_of.to_pydatetime())
+    if accounts is not None and len(accounts) <= 20 * _IN_BATCH:
+        parts = [_latest(warehouse, connection, ranked.where(table.c.account_id.in_(accounts[i:i + _IN_BATCH])))
+                 for i in range(0, len(accounts), _IN_BATCH)]
+        return pd.concat(parts, ignore_index=True) if parts else _latest(warehouse, connection, ranked.where(
+            sa.false()))
+    frame = _latest(warehouse, connection, ranked)
+    return frame[frame["account_id"].isin(set(accounts))] if accounts is not None else frame
+
+
+def count_qualified(warehouse: Warehouse, model_version: str, as_of: pd.Timestamp) -> int:
+    """How many accounts pass every hand-off gate as of ``as_of`` (their latest score under the model)."""
+    return int(latest(warehouse, None, model_version, as_of, columns=["qualified"])["qualified"].astype(bool).sum())
+
+
+def _latest(warehouse: Warehouse, connection: Connection | None, ranked: sa.Select) -> pd.DataFrame:
+    inner = ranked.subquery()
+    columns = [column for column in inner.c if column.name != "rank"]
+    return warehouse.select_frame(columns, [inner.c.rank == 1], connection)
+
+
+def _pin_next_run(
+    warehouse: Warehouse, connection: Connection, accounts: list[str], as_of: pd.Timestamp, model_version: str,
+) -> None:
+    """Before changing accounts at ``as_of``, keep the value the next later run reads for them."""
+    runs = schema.stage_runs
+    following = connection.execute(
+        sa.select(sa.func.min(runs.c.as_of)).where(
+            runs.c.stage == STAGE, runs.c.model_version == model_version, runs.c.as_of > as_of.to_pydatetime())
+    ).scalar()
+    if following is None:
+        return
+    following = pd.Timestamp(following).tz_convert("UTC") if pd.Timestamp(following).tzinfo else \
+        pd.Timestamp(following).tz_localize("UTC")
+    current = latest(warehouse, connection, model_version, following, accounts)
+    needs_pin = current[current["as_of"] <= as_of]  # nothing of theirs between this run and the next
+    if needs_pin.empty:
+        return
+    pinned = needs_pin.assign(as_of=following, model_version=model_version)
+    columns = [column.name for column in schema.score_history.columns if column.name in pinned.columns]
+    warehouse.upsert(connection, schema.score_history, records(pinned[columns]), update=False)
+
+
+def score_runs(warehouse: Warehouse) -> pd.DataFrame:
+    """The recorded scoring runs, oldest first: as_of, model_version, run_id, accounts (None = all)."""
+    runs = schema.stage_runs
+    frame = warehouse.select_frame(
+        [runs.c.id, runs.c.as_of, runs.c.model_version, runs.c.run_id, runs.c.accounts],
+        [runs.c.stage == STAGE])
+    return frame.sort_values(["as_of", "id"], kind="stable").reset_index(drop=True)
+
+
+def current_scores(warehouse: Warehouse, live_accounts: pd.Series | None = None) -> pd.DataFrame:
+    """Per account, its score as of the latest run that scored it (its ``as_of`` is that run's).
+
+    The latest run that scored every account decides, unless a later run scored chosen accounts
+    (a what-if applied to them). ``live_accounts`` keeps only those ids.
+    """
+    runs = score_runs(warehouse)
+    if runs.empty:
+        return warehouse.read_table(schema.score_history).iloc[0:0].drop(columns=["score_hash"], errors="ignore")
+    whole = runs[runs["accounts"].isna()]
+    chosen = []
+    if len(whole):
+        last = whole.iloc[-1]
+        later = runs.loc[whole.index[-1] + 1:]
+    else:
+        last, later = None, runs
+    overrides = later.explode("accounts").dropna(subset=["accounts"]).drop_duplicates("accounts", keep="last")
+    if last is not None:
+        rows = latest(warehouse, None, last["model_version"], last["as_of"])
+        rows = rows[~rows["account_id"].isin(set(overrides["accounts"]))]
+        chosen.append(rows.assign(as_of=last["as_of"], model_version=last["model_version"]))
+    for (as_of, version), group in overrides.groupby(["as_of", "model_version"], sort=False):
+        rows = latest(warehouse, None, version, as_of, group["accounts"].astype(str).tolist())
+        chosen.append(rows.assign(as_of=as_of, model_version=version))
+    out = pd.concat(chosen, ignore_index=True)
+    if live_accounts is not None:
+        out = out[out["account_id"].isin(set(live_accounts))]
+    return out.sort_values("account_id").reset_index(drop=True)
+
+
+def dense(changes: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The change rows expanded to one row per account and recorded run (each run's ``as_of``).
+
+    A change row of an account counts for the runs of its model from its ``as_of`` up to the
+    account's next change; a run that scored chosen accounts covers only those.
+    """
+    if changes.empty or runs.empty:
+        return changes.iloc[0:0]
+    parts = []
+    for version, rows in changes.groupby("model_version", sort=False):
+        times = runs.loc[runs["model_version"] == version, "as_of"].drop_duplicates().sort_values()
+        if times.empty:
+            continue
+        rows = rows.sort_values(["account_id", "as_of"], kind="stable").reset_index(drop=True)
+        starts = rows["as_of"]
+        ends = starts.shift(-1).where(rows["account_id"].eq(rows["account_id"].shift(-1)))
+        moments = times.to_numpy(dtype="datetime64[ns]")
+        lo = np.searchsorted(moments, starts.to_numpy(dtype="datetime64[ns]"), side="left")
+        hi = np.where(ends.isna(), len(moments),
+                      np.searchsorted(moments, ends.fillna(starts).to_numpy(dtype="datetime64[ns]"), side="left"))
+        counts = np.maximum(hi - lo, 0)
+        expanded = rows.loc[rows.index.repeat(counts)].reset_index(drop=True)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        expanded["as_of"] = pd.to_datetime(moments[np.repeat(lo, counts) + offsets], utc=True)
+        parts.append(expanded)
+    if not parts:
+        return changes.iloc[0:0]
+    out = pd.concat(parts, ignore_index=True)
+    chosen = runs.dropna(subset=["accounts"])
+    if len(chosen):
+        scoped = chosen.explode("accounts")[["as_of", "model_version", "accounts"]]
+        whole = runs[runs["accounts"].isna()][["as_of", "model_version"]].drop_duplicates().assign(_whole=True)
+        out = out.merge(whole, on=["as_of", "model_version"], how="left")
+        out = out.merge(scoped.rename(columns={"accounts": "account_id"}).assign(_chosen=True).drop_duplicates(),
+                        on=["as_of", "model_version", "account_id"], how="left")
+        out = out[out["_whole"].eq(True) | out["_chosen"].eq(True)].drop(columns=["_whole", "_chosen"])
+    return out.reset_index(drop=True)
