@@ -282,7 +282,7 @@ stage_runs = Table(
     Column("config_version", String(128), nullable=False),
     Column("model_version", String(64)),
     Column("journal_seq", Integer, nullable=False),
-    Column("accounts", JSON),
+    Column("accounts", JSON(none_as_null=True)),
     Column("mode", String(16), nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
     Column("summary", JSON),
