@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -82,6 +84,24 @@ def _check_source(source: str, path: Path | None, config: Path | None) -> None:
         raise AbmSlaError(str(error).replace(" on the worker", "")) from None
 
 
+ShardsOption = Annotated[int, typer.Option(min=0, help="Split accounts into N shard tasks (0 = $ABM_SLA_SHARDS or 1).")]
+
+
+@contextmanager
+def dask_cluster(address: str | None) -> Iterator[str | None]:
+    """The Dask scheduler address to use: as given, or a local cluster started for the run (``local[:N]``)."""
+    if not address or not address.startswith("local"):
+        yield address
+        return
+    workers = address.partition(":")[2]
+    if workers and not workers.isdigit():
+        raise AbmSlaError(f"--dask {address!r}: use local or local:N (N workers), or a scheduler address")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=int(workers or 2), threads_per_worker=1, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
 @app.command()
 def run(
     as_of: Annotated[str, typer.Option("--as-of", help="The moment to compute for (ISO 8601; naive = UTC).")],
@@ -91,8 +111,16 @@ def run(
     model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
     policy: Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")] = None,
     config: ConfigOption = None,
+    full: Annotated[bool, typer.Option("--full", help="Recompute every account, not only what changed.")] = False,
+    shards: ShardsOption = 0,
+    dask: Annotated[str | None, typer.Option(
+        "--dask", help="Run the shards on a Dask scheduler (tcp://host:8786), or 'local[:N]' for a local cluster "
+        "of N workers (default $ABM_SLA_DASK_ADDRESS; none = in this process).")] = None,
 ) -> None:
-    """Load the CRM data, score as of AS_OF, fire and route MQAs, evaluate every SLA clock (then write back)."""
+    """Load the CRM data, score as of AS_OF, fire and route MQAs, evaluate every SLA clock (then write back).
+
+    Only the accounts whose data changed since the last run at or before AS_OF are recomputed
+    (the results are those of a full recompute); --full recomputes everything."""
     from abm_sla.model import load_model
     from abm_sla.policy import load_policy
     from abm_sla.stages import parse_as_of
@@ -104,11 +132,11 @@ def run(
     load_policy(policy)
     db_url = settings.database_url(db)
     Warehouse(db_url)  # fail fast on an unreachable database
-    with settings.database_url_env(db_url):  # never a flow parameter: Prefect stores those
+    with settings.database_url_env(db_url), dask_cluster(dask) as address:  # the URL is never a flow parameter
         summary = _flows().run_pipeline(
             as_of=as_of_ts.isoformat(), source=source, path=str(path) if path else None,
             model_path=str(model) if model else None, policy_path=str(policy) if policy else None,
-            config_path=str(config) if config else None,
+            config_path=str(config) if config else None, full=full, shards=shards, dask_address=address or "",
         )
     from abm_sla.summary import print_run_summary
 
