@@ -17,17 +17,23 @@ from abm_sla.crm.config import AppConfig
 from abm_sla.crm.files import FilesSource
 from abm_sla.errors import ConfigError
 from abm_sla.warehouse import Warehouse
+from abm_sla.warehouse.store import Stored
 from abm_sla.warehouse.view import record_system_of_record
 
 SOURCE_NAMES = ("salesforce", "hubspot", "files")
 
 
-def _tally(summary: dict[str, dict[str, int]], page: Page, loaded: int) -> None:
-    entry = summary.setdefault(page.object_name, {"loaded": 0, "deleted": 0, "quarantined": 0, "pages": 0})
-    entry["loaded"] += loaded
+def _tally(summary: dict[str, dict[str, int]], page: Page, stored: Stored) -> None:
+    entry = summary.setdefault(
+        page.object_name, {"loaded": 0, "written": 0, "deleted": 0, "quarantined": 0, "pages": 0}
+    )
+    entry["loaded"] += stored.loaded
+    entry["written"] += stored.written
     entry["deleted"] += len(page.deleted_ids)
     entry["quarantined"] += len(page.quarantined)
     entry["pages"] += 1
+    if page.unchanged:
+        entry["unchanged"] = True
 
 
 def sync_source(
@@ -35,14 +41,15 @@ def sync_source(
 ) -> dict[str, dict[str, int]]:
     """Store every page ``source`` yields since the warehouse's cursors; per object, what was stored.
 
-    Returns ``{object_name: {"loaded", "deleted", "quarantined", "pages"}}``. An error
+    Returns ``{object_name: {"loaded", "written", "deleted", "quarantined", "pages"}}``: ``loaded``
+    rows were handed over, ``written`` of them were new or changed (an identical row is not written
+    again); an export file that matches its last load is skipped and marked ``"unchanged": True``. An error
     raised by the source (a :class:`~abm_sla.errors.SourceError`) propagates after the
     pages before it are committed, so the next sync continues from there.
     """
     summary: dict[str, dict[str, int]] = {}
     for page in source.pages(warehouse):
-        loaded = warehouse.store_page(page, run_id, now)
-        _tally(summary, page, loaded)
+        _tally(summary, page, warehouse.store_page(page, run_id, now))
     return summary
 
 
