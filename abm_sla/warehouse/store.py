@@ -88,9 +88,13 @@ def _timestamp_text(values: pd.Series, dialect: str) -> list[Any]:
 
 
 def _driver_column(values: pd.Series, dialect: str) -> list[Any]:
-    """One column as values the driver takes without SQLAlchemy's type processing."""
+    """One column as values the driver takes without SQLAlchemy's type processing (None for missing)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return _timestamp_text(values, dialect)
+    if values.dtype == object and not any(isinstance(value, np.generic) for value in values.head(1000)):
+        array = values.to_numpy(dtype=object, copy=True)
+        array[pd.isna(array)] = None
+        return array.tolist()
     return _column_values(values)
 
 

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from abm_sla import stages
-from abm_sla.crm.files import ExportFolder, normalize_domain
+from abm_sla.crm.files import CHUNK_ROWS, ExportFolder, FilesSource, normalize_domain
+from abm_sla.crm.sync import sync_source
 from abm_sla.errors import SourceError
 from abm_sla.warehouse import Warehouse, schema
 
@@ -209,3 +210,178 @@ def test_an_intent_file_without_usable_rows_loads_the_rest(tmp_path: Path, inten
     assert summary["intent.csv"] == {"loaded": 0, "quarantined": 1 if intent_rows else 0}
     assert store.read_kind("accounts")["account_id"].tolist() == ["A1"]
     assert store.read_kind("intent_signals").empty
+
+
+# -- chunked, change-proportional loads -----------------------------------------------------------------
+
+def crm_rows(store: Warehouse) -> dict[str, pd.DataFrame]:
+    """Every CRM table's stored rows (values and raw), sorted, for comparing two loads."""
+    out = {}
+    with store.engine.connect() as connection:
+        for kind, table in schema.CRM_TABLES.items():
+            columns = [column for column in table.columns if column.name != "row_hash"]
+            rows = connection.execute(sa.select(*columns)).mappings().all()
+            frame = pd.DataFrame([dict(row) for row in rows], columns=[column.name for column in columns])
+            out[kind] = frame.astype(str).sort_values(["source", "source_id"]).reset_index(drop=True)
+    out["quarantine"] = quarantine(store)[["object_name", "row", "reason", "payload_hash"]].reset_index(drop=True)
+    return out
+
+
+def load(store: Warehouse, folder: Path, run_id: str = "run", chunk_rows: int = CHUNK_ROWS) -> dict:
+    return sync_source(store, FilesSource(folder, chunk_rows=chunk_rows), run_id, NOW)
+
+
+def with_intent_duplicate(export: Path) -> Path:
+    """The fixture's folder plus an intent row repeated three rows later (another chunk of 2 rows)."""
+    with (export / "intent.csv").open("a", encoding="utf-8") as handle:
+        handle.write(",acme.com,crm,80,2026-02-09T00:00:00Z,bombora\n")
+    return export
+
+
+def test_a_file_read_in_many_chunks_gives_the_rows_and_quarantine_of_one(
+    export: Path, tmp_path: Path, db_url: str, sqlite_url: str
+) -> None:
+    """Chunks of 2 rows: the duplicate ids A1 (rows 1 and 4), X1 (rows 1 and 6) and a repeated intent
+    row span chunks and are still quarantined once, with the same reasons and line numbers."""
+    folder = with_intent_duplicate(export)
+    whole, chunked = Warehouse(sqlite_url), Warehouse(db_url.replace("warehouse.db", "chunked.db"))
+    one = load(whole, folder)
+    many = load(chunked, folder, chunk_rows=2)
+    assert many["activities.csv"]["pages"] == 3 and one["activities.csv"]["pages"] == 1
+    for file, counts in one.items():
+        assert (many[file]["loaded"], many[file]["quarantined"]) == (counts["loaded"], counts["quarantined"])
+    reasons = {(row.object_name, row.row): row.reason for row in quarantine(chunked).itertuples()}
+    assert reasons[("accounts.csv", "5")] == "duplicate id A1 in the same file"
+    assert reasons[("activities.csv", "7")] == "duplicate id X1 in the same file"
+    assert reasons[("intent.csv", "7")] == "duplicate intent row (same account, topic, time, source) in the file"
+    expected, got = crm_rows(whole), crm_rows(chunked)
+    for kind in expected:
+        pd.testing.assert_frame_equal(expected[kind], got[kind], obj=kind)
+
+
+def test_reloading_an_unchanged_folder_writes_nothing_and_says_unchanged(
+    export: Path, tmp_path: Path, db_url: str
+) -> None:
+    store = Warehouse(db_url)
+    first = load(store, export, "run-1")
+    assert not any(counts.get("unchanged") for counts in first.values())
+    before = crm_rows(store)
+    again = load(store, export, "run-2")
+    assert all(counts["unchanged"] and counts["written"] == 0 and counts["loaded"] == 0 for counts in again.values())
+    (export / "users.csv").touch()  # a new mtime, same bytes: the content hash decides
+    moved = tmp_path / "copy"
+    moved.mkdir()
+    for path in export.iterdir():
+        (moved / path.name).write_bytes(path.read_bytes())
+    for folder in (export, moved):
+        summary = stages.extract_files(store, folder, "run-3", NOW)
+        assert summary["users.csv"] == {"loaded": 0, "quarantined": 0, "unchanged": True}
+        assert all(counts.get("unchanged") for counts in summary.values())
+    after = crm_rows(store)
+    for kind in before:
+        pd.testing.assert_frame_equal(before[kind], after[kind], obj=kind)
+
+
+def test_a_changed_file_writes_only_the_rows_that_changed(export: Path, db_url: str) -> None:
+    store = Warehouse(db_url)
+    load(store, export, "run-1")
+    activities = (export / "activities.csv").read_text(encoding="utf-8")
+    changed = activities.replace("X2,A1, Email_Open ,", "X2,A1,email_click,")
+    changed += "X8,A2,webinar,2026-02-11T00:00:00Z,,,,\n"
+    (export / "activities.csv").write_text(changed, encoding="utf-8")
+    summary = load(store, export, "run-2")
+    assert summary["activities.csv"]["loaded"] == 3 and summary["activities.csv"]["written"] == 2
+    assert summary["activities.csv"]["quarantined"] == 4
+    assert all(counts.get("unchanged") for file, counts in summary.items() if file != "activities.csv")
+    stored = store.read_kind("activities").set_index("activity_id")
+    assert stored.loc["X2", "type"] == "email_click" and stored.loc["X8", "type"] == "webinar"
+    assert stored.loc["X1", "occurred_at"] == pd.Timestamp("2026-02-10T09:00:00Z")
+    assert load(store, export, "run-3")["activities.csv"] == {
+        "loaded": 0, "written": 0, "deleted": 0, "quarantined": 0, "pages": 1, "unchanged": True
+    }
+
+
+def test_an_unchanged_file_is_read_again_when_accounts_it_referred_to_arrive(export: Path, db_url: str) -> None:
+    """contacts.csv refused C2 (unknown account A9); once an export brings A9, the same contacts.csv loads C2."""
+    store = Warehouse(db_url)
+    load(store, export, "run-1")
+    with (export / "accounts.csv").open("a", encoding="utf-8") as handle:
+        handle.write("Nine,A9,nine.com,,,,,,,,,\n")
+    summary = load(store, export, "run-2")
+    assert summary["accounts.csv"]["written"] == 1
+    assert "unchanged" not in summary["contacts.csv"] and summary["contacts.csv"]["written"] == 1
+    assert summary["users.csv"]["unchanged"]  # users refer to no account
+    assert set(store.read_kind("contacts")["contact_id"]) == {"C1", "C2"}
+    assert set(store.read_kind("activities")["activity_id"]) == {"X1", "X2", "X3"}
+
+
+def test_high_volume_rows_keep_only_their_extra_columns_as_raw(tmp_path: Path, db_url: str) -> None:
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name\nA1,Acme\n")
+    write(folder, "activities.csv", """
+        id,account_id,type,occurred_at,campaign
+        X1,A1,webinar,2026-02-10T10:00:00Z,Spring launch
+        X2,A1,webinar,2026-02-10T11:00:00Z,
+        """)
+    store = Warehouse(db_url)
+    load(store, folder)
+    with store.engine.connect() as connection:
+        raw = dict(connection.execute(sa.select(schema.activities.c.source_id, schema.activities.c.raw)).all())
+        account = connection.execute(sa.select(schema.accounts.c.raw)).scalar_one()
+    assert raw == {"X1": {"campaign": "Spring launch"}, "X2": None}
+    assert account == {"id": "A1", "name": "Acme"}
+
+
+def test_newer_updated_at_wins_through_copy_and_merge(tmp_path: Path, postgres_url: str) -> None:
+    """On PostgreSQL the rows go through COPY into a staging table and one merge: a later updated_at
+    replaces the stored row, an older or missing one does not, a stored row without one is replaced."""
+    store = Warehouse(postgres_url)
+    first, second = tmp_path / "first", tmp_path / "second"
+    write(first, "accounts.csv", """
+        id,name,updated_at
+        A1,Acme,2026-01-01T00:00:00Z
+        A2,Beta,2026-01-01T00:00:00Z
+        A3,Gamma,2026-01-01T00:00:00Z
+        A4,Delta,
+        """)
+    write(second, "accounts.csv", """
+        id,name,updated_at
+        A1,Acme Corp,2026-01-02T00:00:00Z
+        A2,Beta (stale),2025-12-31T00:00:00Z
+        A3,Gamma (undated),
+        A4,Delta Inc,2026-01-02T00:00:00Z
+        """)
+    load(store, first)
+    summary = load(store, second)
+    assert summary["accounts.csv"]["written"] == 2
+    names = store.read_kind("accounts").set_index("account_id")["name"].to_dict()
+    assert names == {"A1": "Acme Corp", "A2": "Beta", "A3": "Gamma", "A4": "Delta Inc"}
+
+
+def test_a_load_killed_mid_way_completes_on_the_next_run(export: Path, db_url: str, sqlite_url: str,
+                                                         monkeypatch) -> None:
+    """Chunks of 2 rows; the load dies inside the 6th page's transaction (nothing of that page is kept,
+    the pages before it are); the next load of the same folder gives exactly a clean load's result."""
+    store = Warehouse(db_url)
+    real, calls = Warehouse.store_frames, []
+
+    def dying(self, connection, source, kind, rows):
+        calls.append(kind)
+        written = real(self, connection, source, kind, rows)
+        if len(calls) == 6:
+            raise KeyboardInterrupt("killed")
+        return written
+
+    monkeypatch.setattr(Warehouse, "store_frames", dying)
+    with pytest.raises(KeyboardInterrupt):
+        load(store, export, "run-1", chunk_rows=2)
+    monkeypatch.setattr(Warehouse, "store_frames", real)
+    partial = counts(store)
+    assert partial["accounts"] > 0 and partial["activities"] == 0
+    load(store, export, "run-2", chunk_rows=2)
+    clean = Warehouse(sqlite_url.replace("warehouse.db", "clean.db"))
+    load(clean, export, "clean", chunk_rows=2)
+    expected, got = crm_rows(clean), crm_rows(store)
+    for kind in expected:
+        pd.testing.assert_frame_equal(expected[kind], got[kind], obj=kind)
+    assert all(counts.get("unchanged") for counts in load(store, export, "run-3").values())
