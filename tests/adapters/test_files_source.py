@@ -385,3 +385,16 @@ def test_a_load_killed_mid_way_completes_on_the_next_run(export: Path, db_url: s
     for kind in expected:
         pd.testing.assert_frame_equal(expected[kind], got[kind], obj=kind)
     assert all(counts.get("unchanged") for counts in load(store, export, "run-3").values())
+
+
+def test_the_run_summary_says_unchanged(export: Path, sqlite_url: str) -> None:
+    from rich.console import Console
+
+    from abm_sla.summary import print_sync_summary
+
+    store = Warehouse(sqlite_url)
+    stages.extract_files(store, export, "run-1", NOW)
+    console = Console(record=True, width=100)
+    print_sync_summary("files", stages.extract_files(store, export, "run-2", NOW), console)
+    lines = [line for line in console.export_text().splitlines() if ".csv" in line]
+    assert len(lines) == 7 and all("unchanged" in line for line in lines)
