@@ -12,8 +12,12 @@ the fingerprint of its last load is not read again (one ``unchanged`` page).
 from __future__ import annotations
 
 import codecs
+import csv
 import dataclasses
 import hashlib
+import io
+import re
+import warnings
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,45 +104,143 @@ def _strip(values: pd.Series) -> pd.Series:
     return values.str.strip()
 
 
-def _clean(table: pd.DataFrame) -> pd.DataFrame:
-    """Header names stripped and lower-cased, values stripped."""
-    table.columns = [str(column).strip().lower() for column in table.columns]
-    return table.apply(_strip)
+#: Spare columns past the header: a row with values there has more fields than the header (ragged).
+SPARE_FIELDS = 8
+#: NUL bytes are read as this character (pandas' parser would cut the field at a NUL).
+NUL_MARK = "\x1a"
 
 
-def read_chunks(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """A CSV file as chunks of strings ('' for empty cells), index = row number from 0 across chunks."""
-    try:
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", chunksize=chunk_rows)
-    except pd.errors.EmptyDataError:
+class _NulMarking(io.RawIOBase):
+    """A binary file whose NUL bytes read as :data:`NUL_MARK`, so a row with one can be quarantined."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.handle = path.open("rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.handle.read(len(buffer)).replace(b"\x00", NUL_MARK.encode())
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
+
+
+@dataclass
+class Chunk:
+    """Rows of one file, index = line number - 2 (the header is line 1). ``problems`` holds the reason of
+    malformed rows (more fields than the header, a NUL byte), ``extras`` the values past the header of
+    such rows, ``skipped`` the ``(line, reason)`` of rows too long for the parser to keep at all."""
+
+    table: pd.DataFrame
+    problems: pd.Series
+    skipped: list[tuple[int, str]]
+    extras: pd.DataFrame | None = None
+
+
+def read_chunks(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """A CSV file as chunks of strings ('' for empty cells and for fields missing at the end of a row).
+
+    The header row is parsed as a row into the header's columns plus :data:`SPARE_FIELDS` spare ones:
+    a row with values in a spare column is ragged (quarantined, never shifted into other columns); a
+    row longer still is skipped by pandas' parser and reported in ``skipped`` with its line number.
+    (Spare columns, not ``on_bad_lines`` alone: pandas' chunked C parser truncates an over-long first
+    row of a chunk instead of reporting it.) A NUL byte inside a field makes its row a problem too
+    (pandas would silently cut the field there).
+    """
+    header = read_header(path)
+    if header is None:
         return
+    skipped: list[tuple[int, str]] = []
+    try:
+        reader = pd.read_csv(
+            io.BufferedReader(_NulMarking(path), HASH_BLOCK_BYTES), dtype=str, keep_default_na=False,
+            encoding="utf-8", chunksize=chunk_rows, header=None, names=range(len(header) + SPARE_FIELDS),
+            on_bad_lines="warn",
+        )
     except (UnicodeDecodeError, pd.errors.ParserError, OSError) as error:
         raise _cannot_read(path, error) from None
+    first = True
     with reader:
         while True:
-            try:
-                chunk = next(reader)
-            except StopIteration:
-                return
-            except (UnicodeDecodeError, pd.errors.ParserError, OSError) as error:
-                raise _cannot_read(path, error) from None
-            yield _clean(chunk)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                try:
+                    table = reader.get_chunk(chunk_rows + 1 if first else chunk_rows)  # the header is a row
+                except StopIteration:
+                    return
+                except (UnicodeDecodeError, pd.errors.ParserError, OSError) as error:
+                    raise _cannot_read(path, error) from None
+            new = _skipped_lines(caught, len(header))
+            skipped.extend(new)
+            if first:
+                table, first = table.iloc[1:], False
+            yield _chunk(table, header, skipped, new)
+
+
+def _skipped_lines(caught: list, expected: int) -> list[tuple[int, str]]:
+    """``(line, reason)`` of the lines pandas' parser skipped, from its warnings."""
+    pattern = r"Skipping line (\d+): expected \d+ fields"
+    return [(int(line), ragged_reason(expected)) for warning in caught
+            for line in re.findall(pattern, str(warning.message))]
+
+
+def ragged_reason(width: int) -> str:
+    return f"ragged row: more fields than the header's {width}"
+
+
+def _chunk(table: pd.DataFrame, header: list[str], skipped: list[tuple[int, str]],
+           new: list[tuple[int, str]]) -> Chunk:
+    """Name the columns, number the rows by line (counting the lines skipped so far), find malformed rows."""
+    width = len(header)
+    spare = table.iloc[:, width:].fillna("")
+    ragged = (spare != "").any(axis=1).to_numpy()
+    extras = spare[ragged]
+    extras.columns = [f"field_{width + 1 + i}" for i in range(spare.shape[1])]
+    table = table.iloc[:, :width].fillna("").apply(_strip)
+    table.columns = header
+    lines = table.index.to_numpy() + 1  # row 0 is the header, line 1
+    if skipped:  # pandas numbers rows without the lines it skipped
+        offsets = np.sort(np.array([line for line, _ in skipped])) - np.arange(len(skipped))
+        lines = lines + np.searchsorted(offsets, lines, side="right")
+    table.index = pd.Index(lines - 2)
+    extras.index = table.index[ragged]
+    problems = pd.Series(None, index=table.index, dtype=object)
+    problems[ragged] = ragged_reason(width)
+    for column in header:
+        if NUL_MARK in "".join(table[column].tolist()):
+            bad = table[column].str.contains(NUL_MARK, regex=False) & problems.isna()
+            problems[bad] = f"NUL byte in {column}"
+    return Chunk(table, problems, new, extras)
 
 
 def read_header(path: Path) -> list[str] | None:
-    """A CSV file's column names (normalized); None for an empty file."""
+    """A CSV file's column names, stripped and lower-cased; None for an empty file. A name given twice
+    (``id`` and ``ID``) stops the load with one line."""
     try:
-        header = pd.read_csv(path, dtype=str, nrows=0, encoding="utf-8")
-    except pd.errors.EmptyDataError:
-        return None
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError) as error:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            first = next(csv.reader(handle), None)
+    except UnicodeDecodeError:
+        raise SourceError(f"{path.name} is not UTF-8 text") from None
+    except (csv.Error, OSError) as error:
         raise _cannot_read(path, error) from None
-    return list(_clean(header).columns)
+    if first is None:
+        return None
+    names = [name.replace("\x00", "").strip().lower() for name in first]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise SourceError(f"{path.name} has the column {twice[0]!r} more than once "
+                          "(header names are matched ignoring case and spaces)")
+    return names
 
 
 def read_csv(path: Path) -> pd.DataFrame:
     """A whole CSV file as strings (small files, tests); the loader reads :func:`read_chunks`."""
-    chunks = list(read_chunks(path))
+    chunks = [chunk.table for chunk in read_chunks(path)]
     return pd.concat(chunks) if chunks else pd.DataFrame()
 
 
@@ -219,7 +321,19 @@ def _present(table: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
-    return frames.to_utc(values, errors="coerce")
+    """ISO 8601 to UTC (NaT when unparsable); a value pandas chokes on costs its row, never the load."""
+    try:
+        return frames.to_utc(values, errors="coerce")
+    except (TypeError, ValueError, OverflowError):
+        return pd.Series([_parse_one_timestamp(value) for value in values], index=values.index,
+                         dtype="datetime64[ns, UTC]")
+
+
+def _parse_one_timestamp(value: str) -> pd.Timestamp:
+    try:
+        return frames.to_utc(pd.Series([value], dtype=object), errors="coerce").iloc[0]
+    except (TypeError, ValueError, OverflowError):
+        return pd.NaT
 
 
 def _parse_booleans(values: pd.Series) -> pd.Series:
@@ -313,15 +427,19 @@ class ExportFolder:
         seen_ids, seen_intent = SeenIds(), SeenIds()
         rows = quarantined = reference_rows = 0
         pending: Page | None = None
-        for table in read_chunks(self.path / spec.file, self.chunk_rows):
+        path = self.path / spec.file
+        for chunk in read_chunks(path, self.chunk_rows):
             if pending is not None:
                 yield pending
-            pending, references = self._page(spec, table, seen_ids, seen_intent)
-            rows, quarantined = rows + len(table), quarantined + len(pending.quarantined)
+            pending, references = self._page(spec, chunk, seen_ids, seen_intent)
+            pending.quarantined.extend(_skipped_rows(path, chunk.skipped))
+            rows += len(chunk.table) + len(chunk.skipped)
+            quarantined += len(pending.quarantined)
             reference_rows += references
         if pending is None:  # a header without rows
-            header = pd.DataFrame(columns=read_header(self.path / spec.file), dtype=object)
-            pending, _ = self._page(spec, header, seen_ids, seen_intent)
+            header = pd.DataFrame(columns=read_header(path), dtype=object)
+            empty = Chunk(header, pd.Series(None, index=header.index, dtype=object), [])
+            pending, _ = self._page(spec, empty, seen_ids, seen_intent)
         pending.fingerprint = dataclasses.replace(
             fingerprint, rows=rows, quarantined=quarantined, reference_rows=reference_rows
         )
@@ -349,15 +467,18 @@ class ExportFolder:
         self._known_accounts = set(stored["account_id"].dropna())
         self._domains = pd.Series(stored["account_id"].to_numpy(), index=normalize_domain(stored["domain"]))
 
-    def _page(self, spec: FileSpec, table: pd.DataFrame, seen_ids: SeenIds, seen_intent: SeenIds) -> tuple[Page, int]:
+    def _page(self, spec: FileSpec, chunk: Chunk, seen_ids: SeenIds, seen_intent: SeenIds) -> tuple[Page, int]:
         """One chunk validated and normalized; also how many of its rows depend on the accounts known."""
+        table = chunk.table
         checks = RowChecks(table)
+        checks.fail(chunk.problems.notna(), chunk.problems)
         for column in spec.required:
             checks.fail(~_present(table, column), f"missing required value: {column}")
         if spec.id_column:
-            ids = table[spec.id_column]
-            checks.fail(ids.duplicated(keep="first") | seen_ids.seen_before(ids),
-                        "duplicate id " + ids + " in the same file")
+            ids = table.loc[chunk.problems.isna(), spec.id_column]  # a malformed row's id is no id
+            duplicate = ids.duplicated(keep="first") | seen_ids.seen_before(ids)
+            checks.fail(duplicate.reindex(table.index, fill_value=False),
+                        "duplicate id " + table[spec.id_column] + " in the same file")
         parsed = self._parse_values(spec, table, checks)
         by_domain = self._check_references(spec, table, parsed, checks)
         rows = self._normalize(spec, table[checks.ok], parsed.loc[checks.ok])
@@ -371,8 +492,8 @@ class ExportFolder:
             self._accept_accounts(rows)
         reasons = checks.reason.dropna()
         references = int(reasons.str.startswith(REFERENCE_REASONS).sum()) + int(by_domain[checks.ok].sum())
-        page = Page(SOURCE, spec.file, spec.kind, rows, quarantined=self._quarantined(spec, table, checks))
-        return page, references
+        quarantined = self._quarantined(spec, table, checks, chunk.extras)
+        return Page(SOURCE, spec.file, spec.kind, rows, quarantined=quarantined), references
 
     def _accept_accounts(self, rows: pd.DataFrame) -> None:
         self.known_accounts.update(rows["account_id"])
@@ -463,14 +584,35 @@ class ExportFolder:
         out["raw"] = raw_json(spec, table)
         return frames_conform(spec.kind, out)
 
-    def _quarantined(self, spec: FileSpec, table: pd.DataFrame, checks: RowChecks) -> list[Quarantined]:
+    def _quarantined(
+        self, spec: FileSpec, table: pd.DataFrame, checks: RowChecks, extras: pd.DataFrame | None = None
+    ) -> list[Quarantined]:
         bad = checks.reason.notna()
         line_numbers = (table.index[bad] + 2).astype(str)  # the header is line 1
         payloads = table[bad].to_dict(orient="records")
+        if extras is not None and len(extras):  # a ragged row keeps the values past the header too
+            more = extras.reindex(table.index[bad]).to_dict(orient="records")
+            payloads = [{**payload, **{key: value for key, value in fields.items() if isinstance(value, str) and value}}
+                        for payload, fields in zip(payloads, more, strict=True)]
         return [
             Quarantined(spec.file, line, reason, payload)
             for line, reason, payload in zip(line_numbers, checks.reason[bad], payloads, strict=True)
         ]
+
+
+def _skipped_rows(path: Path, skipped: list[tuple[int, str]]) -> list[Quarantined]:
+    """Lines the parser could not split, quarantined with their text (read again; they are rare)."""
+    if not skipped:
+        return []
+    wanted = dict(skipped)
+    texts: dict[int, str] = {}
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for number, text in enumerate(handle, start=1):
+            if number in wanted:
+                texts[number] = text.rstrip("\r\n").replace("\x00", NUL_MARK)
+                if len(texts) == len(wanted):
+                    break
+    return [Quarantined(path.name, str(line), reason, {"line": texts.get(line, "")}) for line, reason in skipped]
 
 
 def raw_json(spec: FileSpec, table: pd.DataFrame) -> pd.Series:

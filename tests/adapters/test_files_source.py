@@ -398,3 +398,61 @@ def test_the_run_summary_says_unchanged(export: Path, sqlite_url: str) -> None:
     print_sync_summary("files", stages.extract_files(store, export, "run-2", NOW), console)
     lines = [line for line in console.export_text().splitlines() if ".csv" in line]
     assert len(lines) == 7 and all("unchanged" in line for line in lines)
+
+
+# -- malformed input (issue 13, items 2 and 3) ----------------------------------------------------------
+
+def test_basic_format_timestamps_load(tmp_path: Path, sqlite_url: str) -> None:
+    """ISO 8601 basic format (20260101T013058Z) beside extended and naive values: parsed, never an abort."""
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name,updated_at\nA1,Acme,20260101T013058Z\n")
+    write(folder, "activities.csv", """
+        id,account_id,type,occurred_at
+        X1,A1,call,20260101T013058Z
+        X2,A1,call,2026-01-01T00:00:00
+        X3,A1,call,20260101T013058+0100
+        X4,A1,call,20261301T000000Z
+        """)
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, folder, "load", NOW)
+    assert summary["activities.csv"] == {"loaded": 3, "quarantined": 1}
+    stamps = store.read_kind("activities").set_index("activity_id")["occurred_at"]
+    assert stamps.to_dict() == {"X1": pd.Timestamp("2026-01-01T01:30:58Z"), "X2": pd.Timestamp("2026-01-01T00:00:00Z"),
+                                "X3": pd.Timestamp("2026-01-01T00:30:58Z")}
+    assert store.read_kind("accounts")["updated_at"].tolist() == [pd.Timestamp("2026-01-01T01:30:58Z")]
+
+
+@pytest.mark.parametrize("chunk_rows", [2, CHUNK_ROWS])
+def test_ragged_rows_and_nul_bytes_are_quarantined_one_by_one(tmp_path: Path, sqlite_url: str,
+                                                             chunk_rows: int) -> None:
+    """Extra fields in the first data row, in a later row (also as a chunk's first row) and far too many;
+    a NUL byte inside a field; a short row is read with its missing fields empty."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "accounts.csv").write_bytes(
+        b"id,name,employees\n"
+        b"A0,Zero,10,extra\n"
+        b"A1,Acme,1\n"
+        b"A2,Beta,2,x\n"
+        b"A3,Ga\x00mma,3\n"
+        b"A4,Four\n"
+        b"A5,Five,5,a,b,c,d,e,f,g,h,i,j,k\n"
+        b"A6,Six,6\n"
+    )
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, folder, "load", NOW)
+    assert summary["accounts.csv"] == {"loaded": 3, "quarantined": 4}
+    assert sorted(store.read_kind("accounts")["account_id"]) == ["A1", "A4", "A6"]
+    rows = quarantine(store).set_index("row")
+    ragged = "ragged row: more fields than the header's 3"
+    assert rows["reason"].to_dict() == {"2": ragged, "4": ragged, "5": "NUL byte in name", "7": ragged}
+    assert rows.loc["2", "payload"] == {"id": "A0", "name": "Zero", "employees": "10", "field_4": "extra"}
+    assert rows.loc["7", "payload"]["line"].startswith("A5,Five,5,a,b")
+    assert stages.extract_files(store, folder, "again", NOW)["accounts.csv"]["unchanged"]
+
+
+def test_headers_differing_only_in_case_are_one_clear_line(tmp_path: Path, sqlite_url: str) -> None:
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name,ID\nA1,Acme,a1\n")
+    with pytest.raises(SourceError, match=r"^accounts\.csv has the column 'id' more than once"):
+        stages.extract_files(Warehouse(sqlite_url), folder, "load", NOW)
