@@ -641,6 +641,8 @@ class FilesSource:
     """
 
     name = SOURCE
+    #: ``sync_source`` reads the next chunk while one is stored (:func:`abm_sla.crm.sync.read_ahead`).
+    read_ahead = True
 
     def __init__(self, path: str | Path, chunk_rows: int = CHUNK_ROWS) -> None:
         self.path = Path(path)

@@ -7,8 +7,11 @@ the last stored page: the source reads the cursors back from the warehouse.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +51,46 @@ def sync_source(
     pages before it are committed, so the next sync continues from there.
     """
     summary: dict[str, dict[str, int]] = {}
-    for page in source.pages(warehouse):
+    pages = source.pages(warehouse)
+    if getattr(source, "read_ahead", False):
+        pages = read_ahead(pages)
+    for page in pages:
         _tally(summary, page, warehouse.store_page(page, run_id, now))
     return summary
+
+
+def read_ahead(pages: Iterator[Page]) -> Iterator[Page]:
+    """``pages``, the next one read and validated in a thread while this one is stored.
+
+    The database works outside the GIL (PostgreSQL in its own process, SQLite inside ``sqlite3``'s
+    steps), so reading the next chunk overlaps writing this one; one page ahead keeps memory bounded.
+    An error of the source is raised here, in the order the pages came; leaving early stops the thread.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop, done = threading.Event(), object()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                handoff.put(page)
+            handoff.put(done)
+        except BaseException as error:  # handed to the consumer, raised there
+            handoff.put(error)
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # free the producer's slot until it has seen the stop
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.05)
 
 
 def build_source(
