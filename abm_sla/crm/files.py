@@ -68,6 +68,12 @@ FILE_SPECS = (
              id_column=None),
 )
 TRUE_VALUES = {"true", "1"}
+#: A number written with thousands separators.
+THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
+#: Optional numbers that cannot be negative.
+COUNTS = frozenset({"employees", "annual_revenue"})
+#: The reason of a row loaded without one of its values (stored in ``quarantine`` too).
+DROPPED = "value dropped, row loaded: "
 FALSE_VALUES = {"false", "0"}
 
 
@@ -302,6 +308,13 @@ class RowChecks:
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table
         self.reason = pd.Series(None, index=table.index, dtype="object")
+        self.notes = pd.Series(None, index=table.index, dtype="object")
+
+    def note(self, bad: pd.Series, message: pd.Series | str) -> None:
+        """Record a value dropped from rows that still load (the first such problem of each row)."""
+        new = bad & self.notes.isna()
+        if new.any():
+            self.notes[new] = message[new] if isinstance(message, pd.Series) else message
 
     def fail(self, bad: pd.Series, message: pd.Series | str) -> None:
         """Give rows that are bad (and not failed already) this reason."""
@@ -334,6 +347,13 @@ def _parse_one_timestamp(value: str) -> pd.Timestamp:
         return frames.to_utc(pd.Series([value], dtype=object), errors="coerce").iloc[0]
     except (TypeError, ValueError, OverflowError):
         return pd.NaT
+
+
+def _parse_numbers(values: pd.Series) -> pd.Series:
+    """Numbers, with thousands separators (``1,000``, ``1,234,567.5``) read; NaN when unparsable."""
+    grouped = values.str.fullmatch(THOUSANDS, na=False)
+    text = values.where(~grouped, values.str.replace(",", "", regex=False))
+    return pd.to_numeric(text.replace("", None), errors="coerce").astype(float)
 
 
 def _parse_booleans(values: pd.Series) -> pd.Series:
@@ -493,6 +513,7 @@ class ExportFolder:
         reasons = checks.reason.dropna()
         references = int(reasons.str.startswith(REFERENCE_REASONS).sum()) + int(by_domain[checks.ok].sum())
         quarantined = self._quarantined(spec, table, checks, chunk.extras)
+        quarantined += self._dropped_values(spec, table, checks)
         return Page(SOURCE, spec.file, spec.kind, rows, quarantined=quarantined), references
 
     def _accept_accounts(self, rows: pd.DataFrame) -> None:
@@ -513,9 +534,17 @@ class ExportFolder:
         for column in spec.numbers:
             if column not in table:
                 continue
-            parsed[column] = pd.to_numeric(table[column].replace("", None), errors="coerce")
-            checks.fail(_present(table, column) & parsed[column].isna(),
-                        f"unparsable number in {column}: " + table[column])
+            parsed[column] = _parse_numbers(table[column])
+            unparsable = _present(table, column) & parsed[column].isna()
+            if column in spec.required:
+                checks.fail(unparsable, f"unparsable number in {column}: " + table[column])
+                continue
+            # an optional value that cannot be used is dropped, not its row (nor the rows that refer to it)
+            refused = unparsable | ~np.isfinite(parsed[column].fillna(0))
+            if column in COUNTS:
+                refused |= parsed[column] < 0
+            checks.note(refused, f"unusable number in {column}: " + table[column])
+            parsed.loc[refused, column] = np.nan
         for column in spec.booleans:
             if column not in table:
                 continue
@@ -583,6 +612,16 @@ class ExportFolder:
             out["active"] = out["active"].astype("object").where(out["active"].notna(), True)
         out["raw"] = raw_json(spec, table)
         return frames_conform(spec.kind, out)
+
+    def _dropped_values(self, spec: FileSpec, table: pd.DataFrame, checks: RowChecks) -> list[Quarantined]:
+        """Rows loaded without a value they carried: kept in the quarantine table with what was dropped."""
+        noted = checks.notes.notna() & checks.ok
+        if not noted.any():
+            return []
+        payloads = table[noted].to_dict(orient="records")
+        lines = (table.index[noted] + 2).astype(str)
+        return [Quarantined(spec.file, line, DROPPED + note, payload)
+                for line, note, payload in zip(lines, checks.notes[noted], payloads, strict=True)]
 
     def _quarantined(
         self, spec: FileSpec, table: pd.DataFrame, checks: RowChecks, extras: pd.DataFrame | None = None

@@ -17,7 +17,7 @@ from typing import Any
 
 from abm_sla.crm.base import Page, Source
 from abm_sla.crm.config import AppConfig
-from abm_sla.crm.files import FilesSource
+from abm_sla.crm.files import DROPPED, FilesSource
 from abm_sla.errors import ConfigError
 from abm_sla.warehouse import Warehouse
 from abm_sla.warehouse.store import Stored
@@ -33,7 +33,10 @@ def _tally(summary: dict[str, dict[str, int]], page: Page, stored: Stored) -> No
     entry["loaded"] += stored.loaded
     entry["written"] += stored.written
     entry["deleted"] += len(page.deleted_ids)
-    entry["quarantined"] += len(page.quarantined)
+    dropped = sum(row.reason.startswith(DROPPED) for row in page.quarantined)
+    entry["quarantined"] += len(page.quarantined) - dropped
+    if dropped:
+        entry["values_dropped"] = entry.get("values_dropped", 0) + dropped
     entry["pages"] += 1
     if page.unchanged:
         entry["unchanged"] = True
@@ -46,7 +49,9 @@ def sync_source(
 
     Returns ``{object_name: {"loaded", "written", "deleted", "quarantined", "pages"}}``: ``loaded``
     rows were handed over, ``written`` of them were new or changed (an identical row is not written
-    again); an export file that matches its last load is skipped and marked ``"unchanged": True``. An error
+    again); an export file that matches its last load is skipped and marked ``"unchanged": True``;
+    ``values_dropped`` counts rows loaded without an unusable optional value (kept in ``quarantine``
+    with the reason ``value dropped, row loaded: ...``). An error
     raised by the source (a :class:`~abm_sla.errors.SourceError`) propagates after the
     pages before it are committed, so the next sync continues from there.
     """

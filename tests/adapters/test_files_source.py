@@ -95,7 +95,7 @@ def test_every_quarantine_reason_is_kept_with_file_and_row(export: Path, db_url:
     summary = stages.extract_files(store, export, "run-1", NOW)
     reasons = {(row.object_name, row.row): row.reason for row in quarantine(store).itertuples()}
     assert reasons == {
-        ("accounts.csv", "4"): "unparsable number in employees: many",
+        ("accounts.csv", "4"): "value dropped, row loaded: unusable number in employees: many",
         ("accounts.csv", "5"): "duplicate id A1 in the same file",
         ("accounts.csv", "6"): "missing required value: name",
         ("users.csv", "4"): "unknown time zone Mars/Olympus",
@@ -109,11 +109,11 @@ def test_every_quarantine_reason_is_kept_with_file_and_row(export: Path, db_url:
         ("intent.csv", "4"): "unparsable number in score: seventy",
         ("intent.csv", "5"): "score outside 0-100",
         ("intent.csv", "6"): "missing required value: account_id or domain",
-        ("opportunities.csv", "3"): "unparsable number in amount: lots",
+        ("opportunities.csv", "3"): "value dropped, row loaded: unusable number in amount: lots",
         ("opportunities.csv", "4"): "unparsable boolean in is_closed: no",
         ("status_changes.csv", "3"): "unparsable timestamp in changed_at: not-a-date",
     }
-    assert summary["accounts.csv"] == {"loaded": 2, "quarantined": 3}
+    assert summary["accounts.csv"] == {"loaded": 3, "quarantined": 2}  # Gamma loads without its employees
     assert summary["activities.csv"] == {"loaded": 2, "quarantined": 4}
     assert summary["intent.csv"] == {"loaded": 1, "quarantined": 4}
     payload = quarantine(store).set_index(["object_name", "row"]).loc[("accounts.csv", "4"), "payload"]
@@ -167,7 +167,7 @@ def test_a_newer_export_updates_by_id_and_an_older_one_does_not(export: Path, tm
     accounts = store.read_kind("accounts").set_index("account_id")
     assert accounts.loc["A1", "name"] == "Acme Corp"
     assert accounts.loc["A2", "name"] == "Beta"
-    assert len(accounts) == 3 and "A5" in accounts.index
+    assert len(accounts) == 4 and "A5" in accounts.index  # A1, A2, A3 (loaded without its employees), A5
     assert set(store.read_kind("activities")["activity_id"]) == {"X1", "X2", "X9"}
 
 
@@ -456,3 +456,34 @@ def test_headers_differing_only_in_case_are_one_clear_line(tmp_path: Path, sqlit
     write(folder, "accounts.csv", "id,name,ID\nA1,Acme,a1\n")
     with pytest.raises(SourceError, match=r"^accounts\.csv has the column 'id' more than once"):
         stages.extract_files(Warehouse(sqlite_url), folder, "load", NOW)
+
+
+def test_a_bad_optional_value_drops_the_value_not_the_account(tmp_path: Path, sqlite_url: str) -> None:
+    """issue 13 item 4: 1,000 reads as 1000; NaN, 0x10, a negative or infinite count loads the account
+    without it (the problem is recorded), so its contacts and activities are not 'unknown account'."""
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", """
+        id,name,employees,annual_revenue
+        A1,One,"1,000","1,234,567.5"
+        A2,Two,NaN,
+        A3,Three,0x10,
+        A4,Four,-5,
+        A5,Five,inf,-1
+        """)
+    write(folder, "activities.csv", "id,account_id,type,occurred_at\n"
+          + "".join(f"X{i},A{i},call,2026-02-10T10:00:00Z\n" for i in range(1, 6)))
+    store = Warehouse(sqlite_url)
+    summary = sync_source(store, FilesSource(folder), "load", NOW)
+    assert summary["accounts.csv"]["loaded"] == 5 and summary["accounts.csv"]["quarantined"] == 0
+    assert summary["accounts.csv"]["values_dropped"] == 4
+    assert summary["activities.csv"]["loaded"] == 5
+    accounts = store.read_kind("accounts").set_index("account_id")
+    assert accounts.loc["A1", "employees"] == 1000 and accounts.loc["A1", "annual_revenue"] == 1234567.5
+    assert accounts.loc[["A2", "A3", "A4", "A5"], "employees"].isna().all()
+    reasons = quarantine(store).set_index("row")["reason"].to_dict()
+    assert reasons == {
+        "3": "value dropped, row loaded: unusable number in employees: NaN",
+        "4": "value dropped, row loaded: unusable number in employees: 0x10",
+        "5": "value dropped, row loaded: unusable number in employees: -5",
+        "6": "value dropped, row loaded: unusable number in employees: inf",
+    }
