@@ -59,7 +59,8 @@ def print_extract(console: Console, files: dict) -> None:
     for column in ("file", "loaded", "quarantined"):
         table.add_column(column, justify="left" if column == "file" else "right")
     for file, counts in files.items():
-        table.add_row(file, str(counts["loaded"]), str(counts["quarantined"]))
+        loaded = "unchanged" if counts.get("unchanged") else str(counts["loaded"])
+        table.add_row(file, loaded, str(counts["quarantined"]))
     console.print(table)
 
 

@@ -58,7 +58,12 @@ def empty(kind: str) -> pd.DataFrame:
     return frame
 
 
-OFFSET_PATTERN = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+#: A time with a UTC offset at the end, in ISO 8601 extended (``01:30:58+01:00``) or basic
+#: (``T013058Z``, ``T0130+0100``) format.
+OFFSET_PATTERN = (
+    r"(?:\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?|[Tt ]\d{2}(?:\d{2}(?:\d{2}(?:[.,]\d+)?)?)?)"
+    r"\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+)
 
 
 def to_utc(values: pd.Series, errors: str = "raise") -> pd.Series:
@@ -79,5 +84,5 @@ def to_utc(values: pd.Series, errors: str = "raise") -> pd.Series:
     naive = ~has_offset & text.notna()
     if naive.any():
         parsed = pd.to_datetime(text[naive], format="ISO8601", errors=errors)
-        out[naive] = parsed.dt.tz_localize("UTC")
+        out[naive] = parsed.dt.tz_convert("UTC") if parsed.dt.tz is not None else parsed.dt.tz_localize("UTC")
     return out

@@ -49,7 +49,8 @@ class Signals:
 def extract_files(warehouse: Warehouse, path: str | Path, run_id: str, now: dt.datetime) -> dict:
     """Load an export folder; per file, the rows loaded and quarantined."""
     summary = sync_source(warehouse, FilesSource(path), run_id, now)
-    return {file: {key: counts[key] for key in ("loaded", "quarantined")} for file, counts in summary.items()}
+    kept = ("loaded", "quarantined", "unchanged")  # "unchanged": the file matched its last load and was skipped
+    return {file: {key: counts[key] for key in kept if key in counts} for file, counts in summary.items()}
 
 
 def read_signals(

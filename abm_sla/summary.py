@@ -26,7 +26,8 @@ def print_run_summary(summary: dict, console: Console | None = None) -> None:
 
 
 def print_sync_summary(source: str, objects: dict[str, dict[str, int]], console: Console | None = None) -> None:
-    """Per file (export folder) or CRM object: rows loaded, deleted and quarantined."""
+    """Per file (export folder) or CRM object: rows loaded, deleted and quarantined (a file skipped because it
+    matches its last load says ``unchanged``)."""
     console = console or Console()
     crm = source != "files"
     table = Table(title=f"Extract ({source})")
@@ -37,5 +38,6 @@ def print_sync_summary(source: str, objects: dict[str, dict[str, int]], console:
     table.add_column("quarantined", justify="right")
     for name, counts in objects.items():
         deleted = [str(counts.get("deleted", 0))] if crm else []
-        table.add_row(name, str(counts["loaded"]), *deleted, str(counts["quarantined"]))
+        loaded = "unchanged" if counts.get("unchanged") else str(counts["loaded"])
+        table.add_row(name, loaded, *deleted, str(counts["quarantined"]))
     console.print(table)

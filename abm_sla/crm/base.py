@@ -25,6 +25,26 @@ class Quarantined:
     payload: dict
 
 
+@dataclass(frozen=True)
+class FileFingerprint:
+    """An export file as read: size and mtime (the fast check), SHA-256 of its bytes (the truth).
+
+    ``rows``, ``quarantined`` and ``reference_rows`` (rows whose fate depends on the accounts
+    known) are filled in when the file has been read to its end. ``unchanged_since`` is the id
+    of the stored fingerprint the file still matches (then nothing of it is read again).
+    """
+
+    file: str
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    rows: int = 0
+    quarantined: int = 0
+    reference_rows: int = 0
+    unchanged_since: int | None = None
+
+
 @dataclass
 class Page:
     """One page of one CRM object, already normalized to a ``frames`` kind.
@@ -32,6 +52,8 @@ class Page:
     ``rows`` has the columns of ``frames.COLUMNS[kind]`` plus an optional ``raw``
     column (the CRM record as a dict). ``deleted_ids`` are source ids to mark
     deleted. ``cursor`` is the watermark to store with the page (None: keep).
+    ``fingerprint`` (export files: on a file's last page) is recorded with the page;
+    ``unchanged`` marks a file skipped because it matches the fingerprint of its last load.
     """
 
     source: str
@@ -41,6 +63,8 @@ class Page:
     deleted_ids: list[str] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     cursor: str | None = None
+    fingerprint: FileFingerprint | None = None
+    unchanged: bool = False
 
 
 class CursorStore(Protocol):

@@ -1,26 +1,44 @@
 """The ``files`` source: a CRM export folder of CSV files (SPEC section 2).
 
-Every file is validated set-based; a row that cannot be used becomes a
-:class:`Quarantined` row with its reason and the run goes on. Accounts are
-checked first so that the other files can be checked against them (and against
-the accounts already in the warehouse).
+Files are read in chunks of ``chunk_rows`` rows (memory stays bounded whatever the
+file's size) and every chunk is validated set-based; a row that cannot be used
+becomes a :class:`Quarantined` row with its reason and the run goes on. Accounts
+are checked first so that the other files can be checked against them (and against
+the accounts already in the warehouse). Each chunk is one :class:`Page`, stored in
+one transaction; a file's last page carries its fingerprint, and a file that matches
+the fingerprint of its last load is not read again (one ``unchanged`` page).
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import dataclasses
 import hashlib
+import io
+import re
+import warnings
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from abm_sla import frames
-from abm_sla.crm.base import CursorStore, Page, Quarantined
+from abm_sla.crm.base import CursorStore, FileFingerprint, Page, Quarantined
 from abm_sla.errors import SourceError
 
 SOURCE = "files"
+#: Rows per chunk: a chunk of the widest file is ~100 MB in memory, and one transaction.
+CHUNK_ROWS = 200_000
+HASH_BLOCK_BYTES = 1 << 20
+#: Kinds whose stored ``raw`` is the whole CSV row; the high-volume kinds keep only their extra columns.
+FULL_RAW_KINDS = frozenset({"accounts", "contacts", "users", "opportunities"})
+#: Quarantine reasons that depend on which accounts are known (a later load may accept the row).
+REFERENCE_REASONS = ("unknown account ", "unknown domain ")
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,12 @@ FILE_SPECS = (
              id_column=None),
 )
 TRUE_VALUES = {"true", "1"}
+#: A number written with thousands separators.
+THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
+#: Optional numbers that cannot be negative.
+COUNTS = frozenset({"employees", "annual_revenue"})
+#: The reason of a row loaded without one of its values (stored in ``quarantine`` too).
+DROPPED = "value dropped, row loaded: "
 FALSE_VALUES = {"false", "0"}
 
 
@@ -61,19 +85,221 @@ def normalize_domain(values: pd.Series) -> pd.Series:
     return text.where(text != "", None)
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV file as strings ('' for empty cells), header names stripped and lower-cased."""
+def _cannot_read(path: Path, error: Exception) -> SourceError:
+    if isinstance(error, UnicodeDecodeError):
+        return SourceError(f"{path.name} is not UTF-8 text")
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return SourceError(f"cannot read {path.name}: {first_line}")
+
+
+#: Whitespace other than the space that ``str.strip`` removes, in ASCII (other whitespace is not ASCII).
+_OTHER_SPACE = ("\t", "\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x1f")
+
+
+def _strip(values: pd.Series) -> pd.Series:
+    """``values.str.strip()``, skipped when no value starts or ends with whitespace: the check joins the
+    column once and searches the joined text (C speed), stripping costs a Python call per value."""
+    joined = "\x00".join(values.tolist())
+    if (
+        joined.isascii()
+        and " \x00" not in joined and "\x00 " not in joined
+        and not joined.startswith(" ") and not joined.endswith(" ")
+        and not any(space in joined for space in _OTHER_SPACE)
+    ):
+        return values
+    return values.str.strip()
+
+
+#: Spare columns past the header: a row with values there has more fields than the header (ragged).
+SPARE_FIELDS = 8
+#: NUL bytes are read as this character (pandas' parser would cut the field at a NUL).
+NUL_MARK = "\x1a"
+
+
+class _NulMarking(io.RawIOBase):
+    """A binary file whose NUL bytes read as :data:`NUL_MARK`, so a row with one can be quarantined."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.handle = path.open("rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.handle.read(len(buffer)).replace(b"\x00", NUL_MARK.encode())
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
+
+
+@dataclass
+class Chunk:
+    """Rows of one file, index = line number - 2 (the header is line 1). ``problems`` holds the reason of
+    malformed rows (more fields than the header, a NUL byte), ``extras`` the values past the header of
+    such rows, ``skipped`` the ``(line, reason)`` of rows too long for the parser to keep at all."""
+
+    table: pd.DataFrame
+    problems: pd.Series
+    skipped: list[tuple[int, str]]
+    extras: pd.DataFrame | None = None
+
+
+def read_chunks(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """A CSV file as chunks of strings ('' for empty cells and for fields missing at the end of a row).
+
+    The header row is parsed as a row into the header's columns plus :data:`SPARE_FIELDS` spare ones:
+    a row with values in a spare column is ragged (quarantined, never shifted into other columns); a
+    row longer still is skipped by pandas' parser and reported in ``skipped`` with its line number.
+    (Spare columns, not ``on_bad_lines`` alone: pandas' chunked C parser truncates an over-long first
+    row of a chunk instead of reporting it.) A NUL byte inside a field makes its row a problem too
+    (pandas would silently cut the field there).
+    """
+    header = read_header(path)
+    if header is None:
+        return
+    skipped: list[tuple[int, str]] = []
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        reader = pd.read_csv(
+            io.BufferedReader(_NulMarking(path), HASH_BLOCK_BYTES), dtype=str, keep_default_na=False,
+            encoding="utf-8", chunksize=chunk_rows, header=None, names=range(len(header) + SPARE_FIELDS),
+            on_bad_lines="warn",
+        )
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError) as error:
+        raise _cannot_read(path, error) from None
+    first = True
+    with reader:
+        while True:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                try:
+                    table = reader.get_chunk(chunk_rows + 1 if first else chunk_rows)  # the header is a row
+                except StopIteration:
+                    return
+                except (UnicodeDecodeError, pd.errors.ParserError, OSError) as error:
+                    raise _cannot_read(path, error) from None
+            new = _skipped_lines(caught, len(header))
+            skipped.extend(new)
+            if first:
+                table, first = table.iloc[1:], False
+            yield _chunk(table, header, skipped, new)
+
+
+def _skipped_lines(caught: list, expected: int) -> list[tuple[int, str]]:
+    """``(line, reason)`` of the lines pandas' parser skipped, from its warnings."""
+    pattern = r"Skipping line (\d+): expected \d+ fields"
+    return [(int(line), ragged_reason(expected)) for warning in caught
+            for line in re.findall(pattern, str(warning.message))]
+
+
+def ragged_reason(width: int) -> str:
+    return f"ragged row: more fields than the header's {width}"
+
+
+def _chunk(table: pd.DataFrame, header: list[str], skipped: list[tuple[int, str]],
+           new: list[tuple[int, str]]) -> Chunk:
+    """Name the columns, number the rows by line (counting the lines skipped so far), find malformed rows."""
+    width = len(header)
+    spare = table.iloc[:, width:].fillna("")
+    ragged = (spare != "").any(axis=1).to_numpy()
+    extras = spare[ragged]
+    extras.columns = [f"field_{width + 1 + i}" for i in range(spare.shape[1])]
+    table = table.iloc[:, :width].fillna("").apply(_strip)
+    table.columns = header
+    lines = table.index.to_numpy() + 1  # row 0 is the header, line 1
+    if skipped:  # pandas numbers rows without the lines it skipped
+        offsets = np.sort(np.array([line for line, _ in skipped])) - np.arange(len(skipped))
+        lines = lines + np.searchsorted(offsets, lines, side="right")
+    table.index = pd.Index(lines - 2)
+    extras.index = table.index[ragged]
+    problems = pd.Series(None, index=table.index, dtype=object)
+    problems[ragged] = ragged_reason(width)
+    for column in header:
+        if NUL_MARK in "".join(table[column].tolist()):
+            bad = table[column].str.contains(NUL_MARK, regex=False) & problems.isna()
+            problems[bad] = f"NUL byte in {column}"
+    return Chunk(table, problems, new, extras)
+
+
+def read_header(path: Path) -> list[str] | None:
+    """A CSV file's column names, stripped and lower-cased; None for an empty file. A name given twice
+    (``id`` and ``ID``) stops the load with one line."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            first = next(csv.reader(handle), None)
     except UnicodeDecodeError:
         raise SourceError(f"{path.name} is not UTF-8 text") from None
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SourceError(f"cannot read {path.name}: {first_line}") from None
-    table.columns = [str(column).strip().lower() for column in table.columns]
-    return table.apply(lambda column: column.str.strip())
+    except (csv.Error, OSError) as error:
+        raise _cannot_read(path, error) from None
+    if first is None:
+        return None
+    names = [name.replace("\x00", "").strip().lower() for name in first]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise SourceError(f"{path.name} has the column {twice[0]!r} more than once "
+                          "(header names are matched ignoring case and spaces)")
+    return names
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A whole CSV file as strings (small files, tests); the loader reads :func:`read_chunks`."""
+    chunks = [chunk.table for chunk in read_chunks(path)]
+    return pd.concat(chunks) if chunks else pd.DataFrame()
+
+
+def fingerprint_file(path: Path, stored: dict[str, Any] | None) -> FileFingerprint:
+    """Size, mtime and SHA-256 of a file, streamed in blocks; the bytes are checked to be UTF-8 on the way.
+
+    When ``stored`` (the fingerprint of the file's last load) has the same path, size and mtime, the
+    file is taken as unchanged without reading it (the fast check); otherwise its SHA-256 decides.
+    """
+    stat = path.stat()
+    resolved = str(path.resolve())
+    if stored and (stored["path"], stored["size"], stored["mtime_ns"]) == (resolved, stat.st_size, stat.st_mtime_ns):
+        return FileFingerprint(path.name, resolved, stat.st_size, stat.st_mtime_ns, stored["sha256"])
+    digest, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(HASH_BLOCK_BYTES):
+                digest.update(block)
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise SourceError(f"{path.name} is not UTF-8 text") from None
+    except OSError as error:
+        raise _cannot_read(path, error) from None
+    return FileFingerprint(path.name, resolved, stat.st_size, stat.st_mtime_ns, digest.hexdigest())
+
+
+class SeenIds:
+    """The ids of one file seen in earlier chunks, as sorted 64-bit hashes (8 bytes an id).
+
+    Recent chunks' hashes are kept as separate sorted arrays and merged once there are
+    ``merge_every`` of them, so checking a chunk costs a few binary searches. Two different
+    ids share a hash with probability 2**-64 (a false duplicate once in ~10**5 loads of 10M ids).
+    """
+
+    def __init__(self, merge_every: int = 8) -> None:
+        self.merged = np.empty(0, dtype=np.uint64)
+        self.recent: list[np.ndarray] = []
+        self.merge_every = merge_every
+
+    def seen_before(self, ids: pd.Series) -> pd.Series:
+        """Which of ``ids`` an earlier call saw; remembers them all."""
+        hashes = pd.util.hash_array(ids.to_numpy(dtype=object))
+        seen = np.zeros(len(hashes), dtype=bool)
+        for known in (self.merged, *self.recent):
+            if len(known):
+                at = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
+                seen |= known[at] == hashes
+        self.recent.append(np.unique(hashes))
+        if len(self.recent) >= self.merge_every:
+            self.merged = np.unique(np.concatenate([self.merged, *self.recent]))
+            self.recent = []
+        return pd.Series(seen, index=ids.index)
 
 
 class RowChecks:
@@ -82,6 +308,13 @@ class RowChecks:
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table
         self.reason = pd.Series(None, index=table.index, dtype="object")
+        self.notes = pd.Series(None, index=table.index, dtype="object")
+
+    def note(self, bad: pd.Series, message: pd.Series | str) -> None:
+        """Record a value dropped from rows that still load (the first such problem of each row)."""
+        new = bad & self.notes.isna()
+        if new.any():
+            self.notes[new] = message[new] if isinstance(message, pd.Series) else message
 
     def fail(self, bad: pd.Series, message: pd.Series | str) -> None:
         """Give rows that are bad (and not failed already) this reason."""
@@ -101,7 +334,26 @@ def _present(table: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
-    return frames.to_utc(values, errors="coerce")
+    """ISO 8601 to UTC (NaT when unparsable); a value pandas chokes on costs its row, never the load."""
+    try:
+        return frames.to_utc(values, errors="coerce")
+    except (TypeError, ValueError, OverflowError):
+        return pd.Series([_parse_one_timestamp(value) for value in values], index=values.index,
+                         dtype="datetime64[ns, UTC]")
+
+
+def _parse_one_timestamp(value: str) -> pd.Timestamp:
+    try:
+        return frames.to_utc(pd.Series([value], dtype=object), errors="coerce").iloc[0]
+    except (TypeError, ValueError, OverflowError):
+        return pd.NaT
+
+
+def _parse_numbers(values: pd.Series) -> pd.Series:
+    """Numbers, with thousands separators (``1,000``, ``1,234,567.5``) read; NaN when unparsable."""
+    grouped = values.str.fullmatch(THOUSANDS, na=False)
+    text = values.where(~grouped, values.str.replace(",", "", regex=False))
+    return pd.to_numeric(text.replace("", None), errors="coerce").astype(float)
 
 
 def _parse_booleans(values: pd.Series) -> pd.Series:
@@ -119,63 +371,157 @@ def _valid_time_zone(name: str) -> bool:
 
 
 class ExportFolder:
-    """Reads and validates one export folder into pages of normalized rows."""
+    """Reads and validates one export folder into pages of normalized rows, chunk by chunk.
 
-    def __init__(self, path: str | Path, stored_accounts: pd.DataFrame | None = None) -> None:
+    ``stored_accounts`` are the accounts already in the warehouse (they count as known);
+    ``fingerprints`` the latest stored fingerprint per file (``Warehouse.file_fingerprints``):
+    a file that still matches its fingerprint is skipped, unless rows of it were refused or
+    matched through accounts (``reference_rows``) and accounts were loaded since.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        stored_accounts: pd.DataFrame | None = None,
+        *,
+        fingerprints: dict[str, dict[str, Any]] | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+        load_accounts: Any = None,
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
             raise SourceError(f"export folder {self.path} does not exist or is not a folder")
         if not (self.path / "accounts.csv").is_file():
             raise SourceError(f"export folder {self.path} has no accounts.csv (the one required file)")
-        stored = stored_accounts if stored_accounts is not None else frames.empty("accounts")
-        self.known_accounts: set[str] = set(stored["account_id"].dropna())
-        self.domains = pd.Series(stored["account_id"].to_numpy(), index=normalize_domain(stored["domain"]))
+        self.stored_accounts = stored_accounts
+        self.load_accounts = load_accounts
+        self.fingerprints = fingerprints or {}
+        self.chunk_rows = chunk_rows
+        self.accounts_loaded = False
+        self._known_accounts: set[str] | None = None
+        self._domains: pd.Series | None = None
 
-    def pages(self) -> list[Page]:
-        """One page per file present, in dependency order (accounts first)."""
-        tables = {spec.file: self._read(spec) for spec in FILE_SPECS}
-        pages = []
+    def pages(self) -> Iterator[Page]:
+        """Pages per file present, in dependency order (accounts first); headers and encodings of every
+        file are checked first, so a missing column or a non-UTF-8 file stops the load before any write."""
+        present = []
         for spec in FILE_SPECS:
-            table = tables[spec.file]
-            if table is None:
-                continue
-            pages.append(self._page(spec, table))
-        return pages
+            path = self.path / spec.file
+            if path.is_file() and self._check_header(spec, path):
+                present.append((spec, fingerprint_file(path, self.fingerprints.get(spec.file))))
+        return self._pages(present)
 
-    def _read(self, spec: FileSpec) -> pd.DataFrame | None:
-        path = self.path / spec.file
-        if not path.is_file():
-            return None
-        table = read_csv(path)
-        if table.empty and not len(table.columns):
-            return None
+    def _pages(self, present: list[tuple[FileSpec, FileFingerprint]]) -> Iterator[Page]:
+        for spec, fingerprint in present:
+            stored = self.fingerprints.get(spec.file)
+            if self._unchanged(spec, fingerprint, stored):
+                unchanged = dataclasses.replace(fingerprint, unchanged_since=stored["id"])
+                yield Page(SOURCE, spec.file, spec.kind, frames.empty(spec.kind), fingerprint=unchanged,
+                           unchanged=True)
+                continue
+            yield from self._file_pages(spec, fingerprint)
+            if spec.kind == "accounts":
+                self.accounts_loaded = True
+
+    def _unchanged(self, spec: FileSpec, fingerprint: FileFingerprint, stored: dict[str, Any] | None) -> bool:
+        """Same bytes as the last load, and nothing refused or matched then depends on accounts loaded since."""
+        if stored is None or stored["sha256"] != fingerprint.sha256:
+            return False
+        if not stored["reference_rows"]:
+            return True
+        accounts = self.fingerprints.get("accounts.csv")
+        return not self.accounts_loaded and not (accounts and accounts["id"] > stored["id"])
+
+    def _check_header(self, spec: FileSpec, path: Path) -> bool:
+        columns = read_header(path)
+        if columns is None:
+            return False
         required = spec.required + (("account_id|domain",) if spec.kind == "intent_signals" else ())
         for column in required:
-            if not any(option in table.columns for option in column.split("|")):
+            if not any(option in columns for option in column.split("|")):
                 raise SourceError(f"{spec.file} lacks the required column {column.replace('|', ' or ')}")
-        return table
+        return True
 
-    def _page(self, spec: FileSpec, table: pd.DataFrame) -> Page:
+    def _file_pages(self, spec: FileSpec, fingerprint: FileFingerprint) -> Iterator[Page]:
+        """One page per chunk; the last one carries the file's fingerprint with its counts."""
+        seen_ids, seen_intent = SeenIds(), SeenIds()
+        rows = quarantined = reference_rows = 0
+        pending: Page | None = None
+        path = self.path / spec.file
+        for chunk in read_chunks(path, self.chunk_rows):
+            if pending is not None:
+                yield pending
+            pending, references = self._page(spec, chunk, seen_ids, seen_intent)
+            pending.quarantined.extend(_skipped_rows(path, chunk.skipped))
+            rows += len(chunk.table) + len(chunk.skipped)
+            quarantined += len(pending.quarantined)
+            reference_rows += references
+        if pending is None:  # a header without rows
+            header = pd.DataFrame(columns=read_header(path), dtype=object)
+            empty = Chunk(header, pd.Series(None, index=header.index, dtype=object), [])
+            pending, _ = self._page(spec, empty, seen_ids, seen_intent)
+        pending.fingerprint = dataclasses.replace(
+            fingerprint, rows=rows, quarantined=quarantined, reference_rows=reference_rows
+        )
+        yield pending
+
+    @property
+    def known_accounts(self) -> set[str]:
+        """Account ids known: stored ones (read on first need) and those this load accepted."""
+        if self._known_accounts is None:
+            self._read_stored_accounts()
+        return self._known_accounts
+
+    @property
+    def domains(self) -> pd.Series:
+        """Account id by normalized domain (the last account with a domain wins)."""
+        if self._domains is None:
+            self._read_stored_accounts()
+        return self._domains
+
+    def _read_stored_accounts(self) -> None:
+        stored = self.stored_accounts
+        if stored is None and self.load_accounts is not None:
+            stored = self.load_accounts()
+        stored = stored if stored is not None else frames.empty("accounts")
+        self._known_accounts = set(stored["account_id"].dropna())
+        self._domains = pd.Series(stored["account_id"].to_numpy(), index=normalize_domain(stored["domain"]))
+
+    def _page(self, spec: FileSpec, chunk: Chunk, seen_ids: SeenIds, seen_intent: SeenIds) -> tuple[Page, int]:
+        """One chunk validated and normalized; also how many of its rows depend on the accounts known."""
+        table = chunk.table
         checks = RowChecks(table)
+        checks.fail(chunk.problems.notna(), chunk.problems)
         for column in spec.required:
             checks.fail(~_present(table, column), f"missing required value: {column}")
         if spec.id_column:
-            checks.fail(table[spec.id_column].duplicated(keep="first"),
+            ids = table.loc[chunk.problems.isna(), spec.id_column]  # a malformed row's id is no id
+            duplicate = ids.duplicated(keep="first") | seen_ids.seen_before(ids)
+            checks.fail(duplicate.reindex(table.index, fill_value=False),
                         "duplicate id " + table[spec.id_column] + " in the same file")
         parsed = self._parse_values(spec, table, checks)
-        self._check_references(spec, table, parsed, checks)
+        by_domain = self._check_references(spec, table, parsed, checks)
         rows = self._normalize(spec, table[checks.ok], parsed.loc[checks.ok])
         if spec.kind == "intent_signals":
             duplicate = rows["intent_id"].duplicated(keep="first")
+            earlier = seen_intent.seen_before(rows.loc[~duplicate, "intent_id"])
+            duplicate[earlier.index[earlier]] = True
             rows, dropped = rows[~duplicate], rows.index[duplicate]
             checks.reason[dropped] = "duplicate intent row (same account, topic, time, source) in the file"
         if spec.kind == "accounts":
-            self.known_accounts |= set(rows["account_id"])
-            new_domains = pd.Series(rows["account_id"].to_numpy(), index=normalize_domain(rows["domain"]))
-            self.domains = pd.concat([self.domains, new_domains])
-            self.domains = self.domains[self.domains.index.notna()]
-            self.domains = self.domains[~self.domains.index.duplicated(keep="last")]
-        return Page(SOURCE, spec.file, spec.kind, rows, quarantined=self._quarantined(spec, table, checks))
+            self._accept_accounts(rows)
+        reasons = checks.reason.dropna()
+        references = int(reasons.str.startswith(REFERENCE_REASONS).sum()) + int(by_domain[checks.ok].sum())
+        quarantined = self._quarantined(spec, table, checks, chunk.extras)
+        quarantined += self._dropped_values(spec, table, checks)
+        return Page(SOURCE, spec.file, spec.kind, rows, quarantined=quarantined), references
+
+    def _accept_accounts(self, rows: pd.DataFrame) -> None:
+        self.known_accounts.update(rows["account_id"])
+        new_domains = pd.Series(rows["account_id"].to_numpy(), index=normalize_domain(rows["domain"]))
+        domains = pd.concat([self.domains, new_domains])
+        domains = domains[domains.index.notna()]
+        self._domains = domains[~domains.index.duplicated(keep="last")]
 
     def _parse_values(self, spec: FileSpec, table: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
         parsed = pd.DataFrame(index=table.index)
@@ -188,9 +534,17 @@ class ExportFolder:
         for column in spec.numbers:
             if column not in table:
                 continue
-            parsed[column] = pd.to_numeric(table[column].replace("", None), errors="coerce")
-            checks.fail(_present(table, column) & parsed[column].isna(),
-                        f"unparsable number in {column}: " + table[column])
+            parsed[column] = _parse_numbers(table[column])
+            unparsable = _present(table, column) & parsed[column].isna()
+            if column in spec.required:
+                checks.fail(unparsable, f"unparsable number in {column}: " + table[column])
+                continue
+            # an optional value that cannot be used is dropped, not its row (nor the rows that refer to it)
+            refused = unparsable | ~np.isfinite(parsed[column].fillna(0))
+            if column in COUNTS:
+                refused |= parsed[column] < 0
+            checks.note(refused, f"unusable number in {column}: " + table[column])
+            parsed.loc[refused, column] = np.nan
         for column in spec.booleans:
             if column not in table:
                 continue
@@ -211,21 +565,25 @@ class ExportFolder:
 
     def _check_references(
         self, spec: FileSpec, table: pd.DataFrame, parsed: pd.DataFrame, checks: RowChecks
-    ) -> None:
+    ) -> pd.Series:
+        """Refuse rows of unknown accounts (or domains); returns which rows found their account by domain."""
+        by_domain = pd.Series(False, index=table.index)
         if spec.kind in ("accounts", "users"):
-            return
+            return by_domain
         account_id = table["account_id"] if "account_id" in table else pd.Series("", index=table.index)
         if spec.kind == "intent_signals":
             domain = normalize_domain(table.get("domain", pd.Series(None, index=table.index)))
-            by_domain = domain.map(self.domains)
+            found = domain.map(self.domains)
             checks.fail((account_id == "") & domain.isna(), "missing required value: account_id or domain")
-            checks.fail((account_id == "") & domain.notna() & by_domain.isna(),
+            checks.fail((account_id == "") & domain.notna() & found.isna(),
                         "unknown domain " + domain.fillna(""))
-            parsed["account_id"] = account_id.where(account_id != "", by_domain)
+            parsed["account_id"] = account_id.where(account_id != "", found)
+            by_domain = (account_id == "") & parsed["account_id"].notna()
         else:
             parsed["account_id"] = account_id
         known = parsed["account_id"].isin(self.known_accounts)
         checks.fail(_present(table, "account_id") & ~known, "unknown account " + account_id)
+        return by_domain
 
     def _normalize(self, spec: FileSpec, table: pd.DataFrame, parsed: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=table.index)
@@ -252,30 +610,91 @@ class ExportFolder:
         if spec.kind == "users":
             out["time_zone"] = out["time_zone"].fillna("UTC")
             out["active"] = out["active"].astype("object").where(out["active"].notna(), True)
-        out["raw"] = table.to_dict(orient="records")
+        out["raw"] = raw_json(spec, table)
         return frames_conform(spec.kind, out)
 
-    def _quarantined(self, spec: FileSpec, table: pd.DataFrame, checks: RowChecks) -> list[Quarantined]:
+    def _dropped_values(self, spec: FileSpec, table: pd.DataFrame, checks: RowChecks) -> list[Quarantined]:
+        """Rows loaded without a value they carried: kept in the quarantine table with what was dropped."""
+        noted = checks.notes.notna() & checks.ok
+        if not noted.any():
+            return []
+        payloads = table[noted].to_dict(orient="records")
+        lines = (table.index[noted] + 2).astype(str)
+        return [Quarantined(spec.file, line, DROPPED + note, payload)
+                for line, note, payload in zip(lines, checks.notes[noted], payloads, strict=True)]
+
+    def _quarantined(
+        self, spec: FileSpec, table: pd.DataFrame, checks: RowChecks, extras: pd.DataFrame | None = None
+    ) -> list[Quarantined]:
         bad = checks.reason.notna()
         line_numbers = (table.index[bad] + 2).astype(str)  # the header is line 1
         payloads = table[bad].to_dict(orient="records")
+        if extras is not None and len(extras):  # a ragged row keeps the values past the header too
+            more = extras.reindex(table.index[bad]).to_dict(orient="records")
+            payloads = [{**payload, **{key: value for key, value in fields.items() if isinstance(value, str) and value}}
+                        for payload, fields in zip(payloads, more, strict=True)]
         return [
             Quarantined(spec.file, line, reason, payload)
             for line, reason, payload in zip(line_numbers, checks.reason[bad], payloads, strict=True)
         ]
 
 
+def _skipped_rows(path: Path, skipped: list[tuple[int, str]]) -> list[Quarantined]:
+    """Lines the parser could not split, quarantined with their text (read again; they are rare)."""
+    if not skipped:
+        return []
+    wanted = dict(skipped)
+    texts: dict[int, str] = {}
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for number, text in enumerate(handle, start=1):
+            if number in wanted:
+                texts[number] = text.rstrip("\r\n").replace("\x00", NUL_MARK)
+                if len(texts) == len(wanted):
+                    break
+    return [Quarantined(path.name, str(line), reason, {"line": texts.get(line, "")}) for line, reason in skipped]
+
+
+def raw_json(spec: FileSpec, table: pd.DataFrame) -> pd.Series:
+    """The raw row kept for audit, as JSON text: the whole CSV row for the low-volume kinds; for
+    activities, intent and status changes only the columns the loader does not normalize (None
+    when there are none or all are empty), so a 10M-row file is not stored twice."""
+    columns = list(table.columns)
+    if spec.kind not in FULL_RAW_KINDS:
+        normalized = set(frames.COLUMNS[spec.kind]) | {"id", "source"}  # an intent row's domain stays
+        columns = [column for column in columns if column not in normalized]
+        if not columns:
+            return pd.Series(None, index=table.index, dtype=object)
+    if table.empty:
+        return pd.Series(None, index=table.index, dtype=object)
+    text = pd.Series(table[columns].to_json(orient="records", lines=True).splitlines(), index=table.index,
+                     dtype=object)
+    if spec.kind not in FULL_RAW_KINDS:
+        text = text.where((table[columns] != "").any(axis=1), None)
+    return text
+
+
 class FilesSource:
-    """The export folder as a :class:`Source`: one page per file; accounts already stored count as known."""
+    """The export folder as a :class:`Source`: pages of chunks; accounts already stored count as known.
+
+    With a warehouse as ``cursors``, files that match their last load's fingerprint are skipped.
+    """
 
     name = SOURCE
+    #: ``sync_source`` reads the next chunk while one is stored (:func:`abm_sla.crm.sync.read_ahead`).
+    read_ahead = True
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, chunk_rows: int = CHUNK_ROWS) -> None:
         self.path = Path(path)
+        self.chunk_rows = chunk_rows
 
     def pages(self, cursors: CursorStore) -> Iterator[Page]:
-        stored = cursors.read_kind("accounts", source=self.name) if hasattr(cursors, "read_kind") else None
-        yield from ExportFolder(self.path, stored_accounts=stored).pages()
+        def stored_accounts() -> pd.DataFrame | None:
+            return cursors.read_kind("accounts", source=self.name) if hasattr(cursors, "read_kind") else None
+
+        fingerprints = cursors.file_fingerprints(self.name) if hasattr(cursors, "file_fingerprints") else {}
+        folder = ExportFolder(self.path, fingerprints=fingerprints, chunk_rows=self.chunk_rows,
+                              load_accounts=stored_accounts)
+        yield from folder.pages()
 
 
 def _hash_ids(rows: pd.DataFrame, columns: list[str], normalize: str) -> pd.Series:

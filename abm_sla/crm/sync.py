@@ -7,27 +7,39 @@ the last stored page: the source reads the cursors back from the warehouse.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from abm_sla.crm.base import Page, Source
 from abm_sla.crm.config import AppConfig
-from abm_sla.crm.files import FilesSource
+from abm_sla.crm.files import DROPPED, FilesSource
 from abm_sla.errors import ConfigError
 from abm_sla.warehouse import Warehouse
+from abm_sla.warehouse.store import Stored
 from abm_sla.warehouse.view import record_system_of_record
 
 SOURCE_NAMES = ("salesforce", "hubspot", "files")
 
 
-def _tally(summary: dict[str, dict[str, int]], page: Page, loaded: int) -> None:
-    entry = summary.setdefault(page.object_name, {"loaded": 0, "deleted": 0, "quarantined": 0, "pages": 0})
-    entry["loaded"] += loaded
+def _tally(summary: dict[str, dict[str, int]], page: Page, stored: Stored) -> None:
+    entry = summary.setdefault(
+        page.object_name, {"loaded": 0, "written": 0, "deleted": 0, "quarantined": 0, "pages": 0}
+    )
+    entry["loaded"] += stored.loaded
+    entry["written"] += stored.written
     entry["deleted"] += len(page.deleted_ids)
-    entry["quarantined"] += len(page.quarantined)
+    dropped = sum(row.reason.startswith(DROPPED) for row in page.quarantined)
+    entry["quarantined"] += len(page.quarantined) - dropped
+    if dropped:
+        entry["values_dropped"] = entry.get("values_dropped", 0) + dropped
     entry["pages"] += 1
+    if page.unchanged:
+        entry["unchanged"] = True
 
 
 def sync_source(
@@ -35,15 +47,55 @@ def sync_source(
 ) -> dict[str, dict[str, int]]:
     """Store every page ``source`` yields since the warehouse's cursors; per object, what was stored.
 
-    Returns ``{object_name: {"loaded", "deleted", "quarantined", "pages"}}``. An error
+    Returns ``{object_name: {"loaded", "written", "deleted", "quarantined", "pages"}}``: ``loaded``
+    rows were handed over, ``written`` of them were new or changed (an identical row is not written
+    again); an export file that matches its last load is skipped and marked ``"unchanged": True``;
+    ``values_dropped`` counts rows loaded without an unusable optional value (kept in ``quarantine``
+    with the reason ``value dropped, row loaded: ...``). An error
     raised by the source (a :class:`~abm_sla.errors.SourceError`) propagates after the
     pages before it are committed, so the next sync continues from there.
     """
     summary: dict[str, dict[str, int]] = {}
-    for page in source.pages(warehouse):
-        loaded = warehouse.store_page(page, run_id, now)
-        _tally(summary, page, loaded)
+    pages = source.pages(warehouse)
+    if getattr(source, "read_ahead", False):
+        pages = read_ahead(pages)
+    for page in pages:
+        _tally(summary, page, warehouse.store_page(page, run_id, now))
     return summary
+
+
+def read_ahead(pages: Iterator[Page]) -> Iterator[Page]:
+    """``pages``, the next one read and validated in a thread while this one is stored.
+
+    The database works outside the GIL (PostgreSQL in its own process, SQLite inside ``sqlite3``'s
+    steps), so reading the next chunk overlaps writing this one; one page ahead keeps memory bounded.
+    An error of the source is raised here, in the order the pages came; leaving early stops the thread.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop, done = threading.Event(), object()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                handoff.put(page)
+            handoff.put(done)
+        except BaseException as error:  # handed to the consumer, raised there
+            handoff.put(error)
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # free the producer's slot until it has seen the stop
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.05)
 
 
 def build_source(

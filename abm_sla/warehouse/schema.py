@@ -1,6 +1,7 @@
 """Warehouse tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
 
-Raw CRM tables are keyed on ``(source, source_id)`` and keep the raw row as JSON;
+Raw CRM tables are keyed on ``(source, source_id)``, keep the raw row as JSON (see the README's raw-row
+policy) and a 64-bit ``row_hash`` of the stored values, so a reload skips rows that did not change;
 derived tables (scores, MQAs, clocks, escalations) are keyed on their business key
 so every write is an idempotent upsert.
 """
@@ -11,10 +12,12 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -55,7 +58,7 @@ metadata = MetaData(
 
 
 def _crm_table(name: str, *columns: Column, sharded: bool = True) -> Table:
-    """A raw CRM table: (source, source_id) key, the kind's columns, raw row, soft delete.
+    """A raw CRM table: (source, source_id) key, the kind's columns, raw row, soft delete, row hash.
 
     ``sharded`` tables belong to an account and carry its shard number (:mod:`abm_sla.shards`),
     so a shard of a run reads only its own rows.
@@ -70,6 +73,7 @@ def _crm_table(name: str, *columns: Column, sharded: bool = True) -> Table:
         *shard,
         Column("raw", JSON),
         Column("deleted_at", UtcDateTime),
+        Column("row_hash", BigInteger),
     )
 
 
@@ -159,6 +163,26 @@ quarantine = Table(
     Column("first_run_id", String(64)),
     Column("recorded_at", UtcDateTime, nullable=False),
     UniqueConstraint("source", "object_name", "payload_hash", "reason"),
+)
+
+#: One row per file an export-folder load read to the end: its fingerprint, so an unchanged file is skipped
+#: next time; ``reference_rows`` counts rows whose fate depends on the accounts known (see ``crm/files.py``).
+load_fingerprints = Table(
+    "load_fingerprints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("file", String(255), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("reference_rows", Integer, nullable=False),
+    Column("run_id", String(64)),
+    Column("loaded_at", UtcDateTime, nullable=False),
+    Index("ix_load_fingerprints_source_file", "source", "file"),
 )
 
 runs = Table(

@@ -1,7 +1,10 @@
 """The warehouse adapter: connect, migrate on first use, upsert frames set-based, read frames.
 
 Writes are dialect ``INSERT .. ON CONFLICT`` statements in batches (SQLite and
-PostgreSQL), never row-by-row ORM loops, so re-running a load changes nothing.
+PostgreSQL), never row-by-row ORM loops, so re-running a load changes nothing. CRM rows
+go in bulk as tuples: ``executemany`` of one upsert on SQLite, ``COPY`` into a temporary
+staging table and one set-based merge on PostgreSQL; a row whose ``row_hash`` is the
+stored one is not written again.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -22,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from abm_sla import frames
-from abm_sla.crm.base import Page, Quarantined
+from abm_sla.crm.base import FileFingerprint, Page, Quarantined
 from abm_sla.errors import WarehouseError
 from abm_sla.shards import Shard, shard_keys
 from abm_sla.warehouse import schema
@@ -65,6 +68,46 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     columns = list(frame.columns)
     values = [_column_values(frame[column]) for column in columns]
     return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)] if columns else []
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A stable 64-bit hash of each row's values (pandas' keyed SipHash), as signed integers."""
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy().view(np.int64)
+
+
+def _json_text(values: pd.Series) -> pd.Series:
+    """Raw rows as JSON text: dicts serialized (sorted keys), text kept, missing stays None."""
+    return values.map(
+        lambda value: json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict) else value
+    ).astype(object)
+
+
+def _timestamp_text(values: pd.Series, dialect: str) -> list[Any]:
+    """UTC timestamps as driver text, vectorized: SQLAlchemy's SQLite storage format
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, which compares as text in time order), ISO 8601 with
+    ``+00:00`` for PostgreSQL's COPY."""
+    instants = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    text = pd.Series(np.datetime_as_string(instants, unit="us"), dtype=object)
+    text = text.str.replace("T", " ", regex=False) if dialect == "sqlite" else text + "+00:00"
+    return text.where(~np.isnat(instants), None).tolist()
+
+
+def _driver_column(values: pd.Series, dialect: str) -> list[Any]:
+    """One column as values the driver takes without SQLAlchemy's type processing (None for missing)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return _timestamp_text(values, dialect)
+    if values.dtype == object and not any(isinstance(value, np.generic) for value in values.head(1000)):
+        array = values.to_numpy(dtype=object, copy=True)
+        array[pd.isna(array)] = None
+        return array.tolist()
+    return _column_values(values)
+
+
+class Stored(NamedTuple):
+    """What one stored page did: rows handed over, rows actually inserted or changed."""
+
+    loaded: int
+    written: int
 
 
 def payload_hash(payload: dict) -> str:
@@ -165,21 +208,53 @@ class Warehouse:
         )
 
     def store_frames(self, connection: Connection, source: str, kind: str, rows: pd.DataFrame) -> int:
-        """Upsert one kind's normalized rows (plus an optional ``raw`` column); returns the row count."""
+        """Upsert one kind's normalized rows (plus an optional ``raw`` column); returns the rows written.
+
+        A stored row is rewritten only when its values differ (``row_hash``) or it was soft-deleted,
+        and, for accounts and contacts, only by a strictly later ``updated_at``. Rows go as tuples:
+        a staging table (``executemany`` on SQLite, ``COPY`` on PostgreSQL) and one merge from it.
+        """
         if rows.empty:
             return 0
+        return len(self.write_frames(connection, source, kind, rows))
+
+    def write_frames(self, connection: Connection, source: str, kind: str, rows: pd.DataFrame) -> pd.Series:
+        """:meth:`store_frames`, returning the account id of every row inserted or changed (the journal's input)."""
+        if rows.empty:
+            return pd.Series(dtype=object)
         table = schema.CRM_TABLES[kind]
-        renamed = rows.rename(columns={ID_COLUMN[kind]: "source_id"}).assign(source=source)
-        if "shard" in table.c:
-            renamed["shard"] = shard_keys(renamed["source_id" if kind == "accounts" else "account_id"])
-            renamed["shard"] = renamed["shard"].astype(object).where(renamed["shard"] >= 0, None)
-        keep = [column.name for column in table.columns if column.name in renamed.columns]
-        renamed = renamed[keep].copy()
-        if "deleted_at" not in renamed.columns:
-            renamed["deleted_at"] = None
-        newer_only_on = "updated_at" if kind in VERSIONED_KINDS else None
-        self.upsert(connection, table, records(renamed), newer_only_on=newer_only_on)
-        return len(renamed)
+        frame = _crm_frame(table, kind, source, rows)
+        columns = list(frame.columns)
+        values = [_driver_column(frame[column], self.dialect) for column in columns]
+        tuples = list(zip(*values, strict=True))
+        versioned = kind in VERSIONED_KINDS
+        account = "source_id" if kind in ("accounts", "users") else "account_id"
+        if self.dialect == "postgresql":
+            written = _copy_merge(connection, table, columns, tuples, versioned=versioned, returning=account)
+        else:
+            written = self._staged_merge(connection, table, columns, tuples, versioned=versioned, returning=account)
+        return pd.Series(written, dtype=object)
+
+    def _staged_merge(
+        self, connection: Connection, table: sa.Table, columns: list[str], tuples: list[tuple], *, versioned: bool,
+        returning: str,
+    ) -> list[Any]:
+        """SQLite: the tuples into a temporary staging table (one ``executemany``), then one upsert from it;
+        returns ``returning`` of the rows inserted or changed."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        target, stage = quote(table.name), quote(f"stage_{table.name}")
+        listed = ", ".join(map(quote, columns))
+        connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {listed} FROM {target} WHERE 0")
+        connection.exec_driver_sql(f"DELETE FROM {stage}")
+        connection.exec_driver_sql(f"INSERT INTO {stage} ({listed}) VALUES ({', '.join('?' for _ in columns)})",
+                                   tuples)
+        written = connection.exec_driver_sql(
+            f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} WHERE true "
+            + _on_conflict(table, columns, quote, versioned=versioned, distinct="IS NOT")
+            + f" RETURNING {quote(returning)}"
+        ).scalars().all()
+        connection.exec_driver_sql(f"DELETE FROM {stage}")
+        return written
 
     def mark_deleted(
         self, connection: Connection, source: str, kind: str, source_ids: Iterable[str], at: dt.datetime
@@ -220,12 +295,14 @@ class Warehouse:
             statement = self._insert(schema.quarantine).values(values[start : start + batch_size])
             connection.execute(statement.on_conflict_do_nothing())
 
-    def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> int:
-        """Rows, deletes, quarantine, cursor and change journal of one page in one transaction."""
+    def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> Stored:
+        """Rows, deletes, quarantine, cursor, file fingerprint and change journal of one page in one transaction."""
         with self.engine.begin() as connection:
-            count = self.store_frames(connection, page.source, page.kind, page.rows)
+            written = self.write_frames(connection, page.source, page.kind, page.rows)
             self.mark_deleted(connection, page.source, page.kind, page.deleted_ids, at)
             self.store_quarantine(connection, page.source, page.quarantined, run_id, at)
+            if page.fingerprint is not None:
+                self.record_fingerprint(connection, page.source, page.fingerprint, run_id, at)
             if page.cursor is not None:
                 self.upsert(
                     connection,
@@ -233,17 +310,45 @@ class Warehouse:
                     [{"source": page.source, "object_name": page.object_name, "cursor": page.cursor,
                       "updated_at": at}],
                 )
-            self.journal(connection, page.source, page.kind, self._page_accounts(connection, page), at)
-        return count
+            self.journal(connection, page.source, page.kind, self._page_accounts(connection, page, written), at)
+        return Stored(len(page.rows), len(written))
+
+    def record_fingerprint(
+        self, connection: Connection, source: str, fingerprint: FileFingerprint, run_id: str | None, at: dt.datetime
+    ) -> None:
+        """Keep a file's fingerprint with its load; an unchanged file only refreshes its path and mtime."""
+        table = schema.load_fingerprints
+        if fingerprint.unchanged_since is not None:
+            connection.execute(
+                table.update()
+                .where(table.c.id == fingerprint.unchanged_since)
+                .values(path=fingerprint.path, size=fingerprint.size, mtime_ns=fingerprint.mtime_ns)
+            )
+            return
+        connection.execute(table.insert().values(
+            source=source, file=fingerprint.file, path=fingerprint.path, size=fingerprint.size,
+            mtime_ns=fingerprint.mtime_ns, sha256=fingerprint.sha256, rows=fingerprint.rows,
+            quarantined=fingerprint.quarantined, reference_rows=fingerprint.reference_rows, run_id=run_id,
+            loaded_at=at,
+        ))
+
+    def file_fingerprints(self, source: str) -> dict[str, dict[str, Any]]:
+        """The latest fingerprint recorded for each file of ``source`` (with its ``id``)."""
+        table = schema.load_fingerprints
+        latest = (
+            sa.select(sa.func.max(table.c.id)).where(table.c.source == source).group_by(table.c.file).scalar_subquery()
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(table).where(table.c.id.in_(latest))).mappings().all()
+        return {row["file"]: dict(row) for row in rows}
 
     # -- change journal -----------------------------------------------------------------------
 
-    def _page_accounts(self, connection: Connection, page: Page) -> pd.Series | None:
-        """The account ids a page changes (None: not account-bound, e.g. users)."""
+    def _page_accounts(self, connection: Connection, page: Page, written: pd.Series) -> pd.Series | None:
+        """The account ids a page changed: of its rows written, of its deletes (None: users, any change)."""
         if page.kind == "users":
-            return None
-        column = ID_COLUMN[page.kind] if page.kind == "accounts" else "account_id"
-        ids = page.rows[column] if len(page.rows) else pd.Series(dtype=object)
+            return None if len(written) or page.deleted_ids else pd.Series(dtype=object)
+        ids = written
         if page.deleted_ids:
             table = schema.CRM_TABLES[page.kind]
             account = table.c.source_id if page.kind == "accounts" else table.c.account_id
@@ -431,6 +536,70 @@ class Warehouse:
                 .where(table.c.run_id == run_id)
                 .values(status=status, finished_at=finished_at, summary=summary, model_version=model_version)
             )
+
+
+def _crm_frame(table: sa.Table, kind: str, source: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """A page's rows as the table's columns: ``source``, ``source_id``, the values present, ``raw`` as
+    JSON text, ``deleted_at`` cleared and ``row_hash``; one row per id (the newest, else the last)."""
+    renamed = rows.rename(columns={ID_COLUMN[kind]: "source_id"})
+    keep = [
+        column.name for column in table.columns
+        if column.name in renamed.columns and column.name not in ("source", "deleted_at", "row_hash")
+    ]
+    frame = renamed[keep].copy()
+    if "raw" in frame:
+        frame["raw"] = _json_text(frame["raw"])
+    if kind in VERSIONED_KINDS and "updated_at" in frame:
+        frame = frame.sort_values("updated_at", kind="stable", na_position="first")
+    frame = frame.drop_duplicates("source_id", keep="last")
+    frame["row_hash"] = row_hashes(frame)
+    frame.insert(0, "source", source)
+    frame["deleted_at"] = None
+    if "shard" in table.c:  # derived from the account id, so outside the row hash
+        keys = shard_keys(frame["source_id" if kind == "accounts" else "account_id"])
+        frame["shard"] = pd.Series(keys, index=frame.index).astype(object).where(keys >= 0, None)
+    return frame
+
+
+def _on_conflict(table: sa.Table, columns: list[str], quote, *, versioned: bool, distinct: str) -> str:
+    """``ON CONFLICT .. DO UPDATE``: only a row that differs (or was deleted), and, versioned, only a newer one."""
+    name = quote(table.name)
+    keys = [column.name for column in table.primary_key.columns]
+    changing = [column for column in columns if column not in keys]
+    where = f"({name}.row_hash {distinct} excluded.row_hash OR {name}.deleted_at IS NOT NULL)"
+    if versioned and "updated_at" in columns:
+        where += f" AND ({name}.updated_at IS NULL OR excluded.updated_at > {name}.updated_at)"
+    updates = ", ".join(f"{quote(column)} = excluded.{quote(column)}" for column in changing)
+    return f"ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {updates} WHERE {where}"
+
+
+def _copy_merge(
+    connection: Connection, table: sa.Table, columns: list[str], tuples: list[tuple], *, versioned: bool,
+    returning: str,
+) -> list[Any]:
+    """PostgreSQL: ``COPY`` the tuples into a temporary staging table (psycopg 3 ``cursor.copy``),
+    then one ``INSERT .. SELECT .. ON CONFLICT DO UPDATE``; returns ``returning`` of the rows inserted or changed.
+
+    The staging table lives for the transaction only (``ON COMMIT DROP``); see psycopg's "Using
+    COPY TO and COPY FROM" (https://www.psycopg.org/psycopg3/docs/basic/copy.html).
+    """
+    quote = connection.dialect.identifier_preparer.quote
+    target, stage = quote(table.name), quote(f"stage_{table.name}")
+    listed = ", ".join(map(quote, columns))
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {target}) ON COMMIT DROP")
+        with cursor.copy(f"COPY {stage} ({listed}) FROM STDIN") as copy:
+            for row in tuples:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} "
+            + _on_conflict(table, columns, quote, versioned=versioned, distinct="IS DISTINCT FROM")
+            + f" RETURNING {quote(returning)}"
+        )
+        written = [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"DROP TABLE {stage}")
+    return written
 
 
 def conform(kind: str, frame: pd.DataFrame) -> pd.DataFrame:

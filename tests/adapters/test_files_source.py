@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from abm_sla import stages
-from abm_sla.crm.files import ExportFolder, normalize_domain
+from abm_sla.crm.files import CHUNK_ROWS, ExportFolder, FilesSource, normalize_domain
+from abm_sla.crm.sync import sync_source
 from abm_sla.errors import SourceError
 from abm_sla.warehouse import Warehouse, schema
 
@@ -94,7 +95,7 @@ def test_every_quarantine_reason_is_kept_with_file_and_row(export: Path, db_url:
     summary = stages.extract_files(store, export, "run-1", NOW)
     reasons = {(row.object_name, row.row): row.reason for row in quarantine(store).itertuples()}
     assert reasons == {
-        ("accounts.csv", "4"): "unparsable number in employees: many",
+        ("accounts.csv", "4"): "value dropped, row loaded: unusable number in employees: many",
         ("accounts.csv", "5"): "duplicate id A1 in the same file",
         ("accounts.csv", "6"): "missing required value: name",
         ("users.csv", "4"): "unknown time zone Mars/Olympus",
@@ -108,11 +109,11 @@ def test_every_quarantine_reason_is_kept_with_file_and_row(export: Path, db_url:
         ("intent.csv", "4"): "unparsable number in score: seventy",
         ("intent.csv", "5"): "score outside 0-100",
         ("intent.csv", "6"): "missing required value: account_id or domain",
-        ("opportunities.csv", "3"): "unparsable number in amount: lots",
+        ("opportunities.csv", "3"): "value dropped, row loaded: unusable number in amount: lots",
         ("opportunities.csv", "4"): "unparsable boolean in is_closed: no",
         ("status_changes.csv", "3"): "unparsable timestamp in changed_at: not-a-date",
     }
-    assert summary["accounts.csv"] == {"loaded": 2, "quarantined": 3}
+    assert summary["accounts.csv"] == {"loaded": 3, "quarantined": 2}  # Gamma loads without its employees
     assert summary["activities.csv"] == {"loaded": 2, "quarantined": 4}
     assert summary["intent.csv"] == {"loaded": 1, "quarantined": 4}
     payload = quarantine(store).set_index(["object_name", "row"]).loc[("accounts.csv", "4"), "payload"]
@@ -166,7 +167,7 @@ def test_a_newer_export_updates_by_id_and_an_older_one_does_not(export: Path, tm
     accounts = store.read_kind("accounts").set_index("account_id")
     assert accounts.loc["A1", "name"] == "Acme Corp"
     assert accounts.loc["A2", "name"] == "Beta"
-    assert len(accounts) == 3 and "A5" in accounts.index
+    assert len(accounts) == 4 and "A5" in accounts.index  # A1, A2, A3 (loaded without its employees), A5
     assert set(store.read_kind("activities")["activity_id"]) == {"X1", "X2", "X9"}
 
 
@@ -209,3 +210,280 @@ def test_an_intent_file_without_usable_rows_loads_the_rest(tmp_path: Path, inten
     assert summary["intent.csv"] == {"loaded": 0, "quarantined": 1 if intent_rows else 0}
     assert store.read_kind("accounts")["account_id"].tolist() == ["A1"]
     assert store.read_kind("intent_signals").empty
+
+
+# -- chunked, change-proportional loads -----------------------------------------------------------------
+
+def crm_rows(store: Warehouse) -> dict[str, pd.DataFrame]:
+    """Every CRM table's stored rows (values and raw), sorted, for comparing two loads."""
+    out = {}
+    with store.engine.connect() as connection:
+        for kind, table in schema.CRM_TABLES.items():
+            columns = [column for column in table.columns if column.name != "row_hash"]
+            rows = connection.execute(sa.select(*columns)).mappings().all()
+            frame = pd.DataFrame([dict(row) for row in rows], columns=[column.name for column in columns])
+            out[kind] = frame.astype(str).sort_values(["source", "source_id"]).reset_index(drop=True)
+    out["quarantine"] = quarantine(store)[["object_name", "row", "reason", "payload_hash"]].reset_index(drop=True)
+    return out
+
+
+def load(store: Warehouse, folder: Path, run_id: str = "run", chunk_rows: int = CHUNK_ROWS) -> dict:
+    return sync_source(store, FilesSource(folder, chunk_rows=chunk_rows), run_id, NOW)
+
+
+def with_intent_duplicate(export: Path) -> Path:
+    """The fixture's folder plus an intent row repeated three rows later (another chunk of 2 rows)."""
+    with (export / "intent.csv").open("a", encoding="utf-8") as handle:
+        handle.write(",acme.com,crm,80,2026-02-09T00:00:00Z,bombora\n")
+    return export
+
+
+def test_a_file_read_in_many_chunks_gives_the_rows_and_quarantine_of_one(
+    export: Path, tmp_path: Path, db_url: str, sqlite_url: str
+) -> None:
+    """Chunks of 2 rows: the duplicate ids A1 (rows 1 and 4), X1 (rows 1 and 6) and a repeated intent
+    row span chunks and are still quarantined once, with the same reasons and line numbers."""
+    folder = with_intent_duplicate(export)
+    whole, chunked = Warehouse(sqlite_url), Warehouse(db_url.replace("warehouse.db", "chunked.db"))
+    one = load(whole, folder)
+    many = load(chunked, folder, chunk_rows=2)
+    assert many["activities.csv"]["pages"] == 3 and one["activities.csv"]["pages"] == 1
+    for file, counts in one.items():
+        assert (many[file]["loaded"], many[file]["quarantined"]) == (counts["loaded"], counts["quarantined"])
+    reasons = {(row.object_name, row.row): row.reason for row in quarantine(chunked).itertuples()}
+    assert reasons[("accounts.csv", "5")] == "duplicate id A1 in the same file"
+    assert reasons[("activities.csv", "7")] == "duplicate id X1 in the same file"
+    assert reasons[("intent.csv", "7")] == "duplicate intent row (same account, topic, time, source) in the file"
+    expected, got = crm_rows(whole), crm_rows(chunked)
+    for kind in expected:
+        pd.testing.assert_frame_equal(expected[kind], got[kind], obj=kind)
+
+
+def test_reloading_an_unchanged_folder_writes_nothing_and_says_unchanged(
+    export: Path, tmp_path: Path, db_url: str
+) -> None:
+    store = Warehouse(db_url)
+    first = load(store, export, "run-1")
+    assert not any(counts.get("unchanged") for counts in first.values())
+    before = crm_rows(store)
+    again = load(store, export, "run-2")
+    assert all(counts["unchanged"] and counts["written"] == 0 and counts["loaded"] == 0 for counts in again.values())
+    (export / "users.csv").touch()  # a new mtime, same bytes: the content hash decides
+    moved = tmp_path / "copy"
+    moved.mkdir()
+    for path in export.iterdir():
+        (moved / path.name).write_bytes(path.read_bytes())
+    for folder in (export, moved):
+        summary = stages.extract_files(store, folder, "run-3", NOW)
+        assert summary["users.csv"] == {"loaded": 0, "quarantined": 0, "unchanged": True}
+        assert all(counts.get("unchanged") for counts in summary.values())
+    after = crm_rows(store)
+    for kind in before:
+        pd.testing.assert_frame_equal(before[kind], after[kind], obj=kind)
+
+
+def test_a_changed_file_writes_only_the_rows_that_changed(export: Path, db_url: str) -> None:
+    store = Warehouse(db_url)
+    load(store, export, "run-1")
+    activities = (export / "activities.csv").read_text(encoding="utf-8")
+    changed = activities.replace("X2,A1, Email_Open ,", "X2,A1,email_click,")
+    changed += "X8,A2,webinar,2026-02-11T00:00:00Z,,,,\n"
+    (export / "activities.csv").write_text(changed, encoding="utf-8")
+    summary = load(store, export, "run-2")
+    assert summary["activities.csv"]["loaded"] == 3 and summary["activities.csv"]["written"] == 2
+    assert summary["activities.csv"]["quarantined"] == 4
+    assert all(counts.get("unchanged") for file, counts in summary.items() if file != "activities.csv")
+    stored = store.read_kind("activities").set_index("activity_id")
+    assert stored.loc["X2", "type"] == "email_click" and stored.loc["X8", "type"] == "webinar"
+    assert stored.loc["X1", "occurred_at"] == pd.Timestamp("2026-02-10T09:00:00Z")
+    assert load(store, export, "run-3")["activities.csv"] == {
+        "loaded": 0, "written": 0, "deleted": 0, "quarantined": 0, "pages": 1, "unchanged": True
+    }
+
+
+def test_an_unchanged_file_is_read_again_when_accounts_it_referred_to_arrive(export: Path, db_url: str) -> None:
+    """contacts.csv refused C2 (unknown account A9); once an export brings A9, the same contacts.csv loads C2."""
+    store = Warehouse(db_url)
+    load(store, export, "run-1")
+    with (export / "accounts.csv").open("a", encoding="utf-8") as handle:
+        handle.write("Nine,A9,nine.com,,,,,,,,,\n")
+    summary = load(store, export, "run-2")
+    assert summary["accounts.csv"]["written"] == 1
+    assert "unchanged" not in summary["contacts.csv"] and summary["contacts.csv"]["written"] == 1
+    assert summary["users.csv"]["unchanged"]  # users refer to no account
+    assert set(store.read_kind("contacts")["contact_id"]) == {"C1", "C2"}
+    assert set(store.read_kind("activities")["activity_id"]) == {"X1", "X2", "X3"}
+
+
+def test_high_volume_rows_keep_only_their_extra_columns_as_raw(tmp_path: Path, db_url: str) -> None:
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name\nA1,Acme\n")
+    write(folder, "activities.csv", """
+        id,account_id,type,occurred_at,campaign
+        X1,A1,webinar,2026-02-10T10:00:00Z,Spring launch
+        X2,A1,webinar,2026-02-10T11:00:00Z,
+        """)
+    store = Warehouse(db_url)
+    load(store, folder)
+    with store.engine.connect() as connection:
+        raw = dict(connection.execute(sa.select(schema.activities.c.source_id, schema.activities.c.raw)).all())
+        account = connection.execute(sa.select(schema.accounts.c.raw)).scalar_one()
+    assert raw == {"X1": {"campaign": "Spring launch"}, "X2": None}
+    assert account == {"id": "A1", "name": "Acme"}
+
+
+def test_newer_updated_at_wins_through_copy_and_merge(tmp_path: Path, postgres_url: str) -> None:
+    """On PostgreSQL the rows go through COPY into a staging table and one merge: a later updated_at
+    replaces the stored row, an older or missing one does not, a stored row without one is replaced."""
+    store = Warehouse(postgres_url)
+    first, second = tmp_path / "first", tmp_path / "second"
+    write(first, "accounts.csv", """
+        id,name,updated_at
+        A1,Acme,2026-01-01T00:00:00Z
+        A2,Beta,2026-01-01T00:00:00Z
+        A3,Gamma,2026-01-01T00:00:00Z
+        A4,Delta,
+        """)
+    write(second, "accounts.csv", """
+        id,name,updated_at
+        A1,Acme Corp,2026-01-02T00:00:00Z
+        A2,Beta (stale),2025-12-31T00:00:00Z
+        A3,Gamma (undated),
+        A4,Delta Inc,2026-01-02T00:00:00Z
+        """)
+    load(store, first)
+    summary = load(store, second)
+    assert summary["accounts.csv"]["written"] == 2
+    names = store.read_kind("accounts").set_index("account_id")["name"].to_dict()
+    assert names == {"A1": "Acme Corp", "A2": "Beta", "A3": "Gamma", "A4": "Delta Inc"}
+
+
+def test_a_load_killed_mid_way_completes_on_the_next_run(export: Path, db_url: str, sqlite_url: str,
+                                                         monkeypatch) -> None:
+    """Chunks of 2 rows; the load dies inside the 6th page's transaction (nothing of that page is kept,
+    the pages before it are); the next load of the same folder gives exactly a clean load's result."""
+    store = Warehouse(db_url)
+    real, calls = Warehouse.write_frames, []
+
+    def dying(self, connection, source, kind, rows):
+        calls.append(kind)
+        written = real(self, connection, source, kind, rows)
+        if len(calls) == 6:
+            raise KeyboardInterrupt("killed")
+        return written
+
+    monkeypatch.setattr(Warehouse, "write_frames", dying)
+    with pytest.raises(KeyboardInterrupt):
+        load(store, export, "run-1", chunk_rows=2)
+    monkeypatch.setattr(Warehouse, "write_frames", real)
+    partial = counts(store)
+    assert partial["accounts"] > 0 and partial["activities"] == 0
+    load(store, export, "run-2", chunk_rows=2)
+    clean = Warehouse(sqlite_url.replace("warehouse.db", "clean.db"))
+    load(clean, export, "clean", chunk_rows=2)
+    expected, got = crm_rows(clean), crm_rows(store)
+    for kind in expected:
+        pd.testing.assert_frame_equal(expected[kind], got[kind], obj=kind)
+    assert all(counts.get("unchanged") for counts in load(store, export, "run-3").values())
+
+
+def test_the_run_summary_says_unchanged(export: Path, sqlite_url: str) -> None:
+    from rich.console import Console
+
+    from abm_sla.summary import print_sync_summary
+
+    store = Warehouse(sqlite_url)
+    stages.extract_files(store, export, "run-1", NOW)
+    console = Console(record=True, width=100)
+    print_sync_summary("files", stages.extract_files(store, export, "run-2", NOW), console)
+    lines = [line for line in console.export_text().splitlines() if ".csv" in line]
+    assert len(lines) == 7 and all("unchanged" in line for line in lines)
+
+
+# -- malformed input (issue 13, items 2 and 3) ----------------------------------------------------------
+
+def test_basic_format_timestamps_load(tmp_path: Path, sqlite_url: str) -> None:
+    """ISO 8601 basic format (20260101T013058Z) beside extended and naive values: parsed, never an abort."""
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name,updated_at\nA1,Acme,20260101T013058Z\n")
+    write(folder, "activities.csv", """
+        id,account_id,type,occurred_at
+        X1,A1,call,20260101T013058Z
+        X2,A1,call,2026-01-01T00:00:00
+        X3,A1,call,20260101T013058+0100
+        X4,A1,call,20261301T000000Z
+        """)
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, folder, "load", NOW)
+    assert summary["activities.csv"] == {"loaded": 3, "quarantined": 1}
+    stamps = store.read_kind("activities").set_index("activity_id")["occurred_at"]
+    assert stamps.to_dict() == {"X1": pd.Timestamp("2026-01-01T01:30:58Z"), "X2": pd.Timestamp("2026-01-01T00:00:00Z"),
+                                "X3": pd.Timestamp("2026-01-01T00:30:58Z")}
+    assert store.read_kind("accounts")["updated_at"].tolist() == [pd.Timestamp("2026-01-01T01:30:58Z")]
+
+
+@pytest.mark.parametrize("chunk_rows", [2, CHUNK_ROWS])
+def test_ragged_rows_and_nul_bytes_are_quarantined_one_by_one(tmp_path: Path, sqlite_url: str,
+                                                             chunk_rows: int) -> None:
+    """Extra fields in the first data row, in a later row (also as a chunk's first row) and far too many;
+    a NUL byte inside a field; a short row is read with its missing fields empty."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "accounts.csv").write_bytes(
+        b"id,name,employees\n"
+        b"A0,Zero,10,extra\n"
+        b"A1,Acme,1\n"
+        b"A2,Beta,2,x\n"
+        b"A3,Ga\x00mma,3\n"
+        b"A4,Four\n"
+        b"A5,Five,5,a,b,c,d,e,f,g,h,i,j,k\n"
+        b"A6,Six,6\n"
+    )
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, folder, "load", NOW)
+    assert summary["accounts.csv"] == {"loaded": 3, "quarantined": 4}
+    assert sorted(store.read_kind("accounts")["account_id"]) == ["A1", "A4", "A6"]
+    rows = quarantine(store).set_index("row")
+    ragged = "ragged row: more fields than the header's 3"
+    assert rows["reason"].to_dict() == {"2": ragged, "4": ragged, "5": "NUL byte in name", "7": ragged}
+    assert rows.loc["2", "payload"] == {"id": "A0", "name": "Zero", "employees": "10", "field_4": "extra"}
+    assert rows.loc["7", "payload"]["line"].startswith("A5,Five,5,a,b")
+    assert stages.extract_files(store, folder, "again", NOW)["accounts.csv"]["unchanged"]
+
+
+def test_headers_differing_only_in_case_are_one_clear_line(tmp_path: Path, sqlite_url: str) -> None:
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name,ID\nA1,Acme,a1\n")
+    with pytest.raises(SourceError, match=r"^accounts\.csv has the column 'id' more than once"):
+        stages.extract_files(Warehouse(sqlite_url), folder, "load", NOW)
+
+
+def test_a_bad_optional_value_drops_the_value_not_the_account(tmp_path: Path, sqlite_url: str) -> None:
+    """issue 13 item 4: 1,000 reads as 1000; NaN, 0x10, a negative or infinite count loads the account
+    without it (the problem is recorded), so its contacts and activities are not 'unknown account'."""
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", """
+        id,name,employees,annual_revenue
+        A1,One,"1,000","1,234,567.5"
+        A2,Two,NaN,
+        A3,Three,0x10,
+        A4,Four,-5,
+        A5,Five,inf,-1
+        """)
+    write(folder, "activities.csv", "id,account_id,type,occurred_at\n"
+          + "".join(f"X{i},A{i},call,2026-02-10T10:00:00Z\n" for i in range(1, 6)))
+    store = Warehouse(sqlite_url)
+    summary = sync_source(store, FilesSource(folder), "load", NOW)
+    assert summary["accounts.csv"]["loaded"] == 5 and summary["accounts.csv"]["quarantined"] == 0
+    assert summary["accounts.csv"]["values_dropped"] == 4
+    assert summary["activities.csv"]["loaded"] == 5
+    accounts = store.read_kind("accounts").set_index("account_id")
+    assert accounts.loc["A1", "employees"] == 1000 and accounts.loc["A1", "annual_revenue"] == 1234567.5
+    assert accounts.loc[["A2", "A3", "A4", "A5"], "employees"].isna().all()
+    reasons = quarantine(store).set_index("row")["reason"].to_dict()
+    assert reasons == {
+        "3": "value dropped, row loaded: unusable number in employees: NaN",
+        "4": "value dropped, row loaded: unusable number in employees: 0x10",
+        "5": "value dropped, row loaded: unusable number in employees: -5",
+        "6": "value dropped, row loaded: unusable number in employees: inf",
+    }

@@ -1,7 +1,7 @@
 """incremental runs: shard numbers on account rows, the change journal, stage runs, change-only score history
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_incremental_runs
+Revises: 0002_load_fingerprints
 Create Date: 2026-12-02 11:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 import abm_sla.warehouse.schema
 from abm_sla.shards import shard_keys
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003_incremental_runs"
+down_revision = "0002_load_fingerprints"
 branch_labels = None
 depends_on = None
 
