@@ -84,7 +84,8 @@ def _check_source(source: str, path: Path | None, config: Path | None) -> None:
         raise AbmSlaError(str(error).replace(" on the worker", "")) from None
 
 
-ShardsOption = Annotated[int, typer.Option(min=0, help="Split accounts into N shard tasks (0 = $ABM_SLA_SHARDS or 1).")]
+ShardsOption = Annotated[int, typer.Option(
+    min=0, help="Split accounts into N shard tasks (0 = $ABM_SLA_SHARDS, else one per 50,000).")]
 
 
 @contextmanager

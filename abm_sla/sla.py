@@ -261,13 +261,37 @@ def _opened_at(
     cases: pd.DataFrame, level: EscalationLevel, policy: SlaPolicy, as_of: pd.Timestamp
 ) -> pd.Series:
     """When the level opens, or NaT when it has not (yet) opened as of ``as_of``."""
+    at = _level_at(cases, level, policy)
+    stopped = (cases["first_touch_at"] < at) | (cases["ended_at"] < at)
+    return at.where(at.notna() & (at <= as_of) & ~stopped)
+
+
+def _level_at(cases: pd.DataFrame, level: EscalationLevel, policy: SlaPolicy) -> pd.Series:
+    """When the level opens if nothing stops the ladder: its offset past its base, never before due_at."""
     base = cases["routed_at"] if level.base == "routed_at" else cases["due_at"]
     kinds = np.full(len(cases), level.after.kind, dtype="object")
     amounts = np.full(len(cases), level.after.amount)
     at = apply_windows(base, kinds, amounts, cases["zone"], cases["country"], policy)
-    at = at.where(at.isna() | (at >= cases["due_at"]), cases["due_at"])
-    stopped = (cases["first_touch_at"] < at) | (cases["ended_at"] < at)
-    return at.where(at.notna() & (at <= as_of) & ~stopped)
+    return at.where(at.isna() | (at >= cases["due_at"]), cases["due_at"])
+
+
+def ladder_times(clocks: pd.DataFrame, mqas: pd.DataFrame, users: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """For every missed ladder clock, when each level would open if nothing stopped it:
+    ``account_id, trigger_at, level, at`` (the moments when time alone can open a level)."""
+    ladder = policy.escalation
+    missed = clocks[(clocks["clock"] == ladder.clock) & (clocks["status"] == "missed")]
+    if missed.empty or not ladder.levels:
+        return pd.DataFrame({"account_id": pd.Series(dtype=object), "trigger_at": pd.Series(dtype=UTC),
+                             "level": pd.Series(dtype="int64"), "at": pd.Series(dtype=UTC)})
+    keys = ["account_id", "trigger_at"]
+    cases = missed[[*keys, "due_at", "owner_id"]].astype({"account_id": "object"}).reset_index(drop=True)
+    cases["trigger_at"], cases["due_at"] = _to_utc(cases["trigger_at"]), _to_utc(cases["due_at"])
+    routed = mqas.reindex(columns=[*keys, "routed_at"]).astype({"account_id": "object"})
+    routed["trigger_at"], routed["routed_at"] = _to_utc(routed["trigger_at"]), _to_utc(routed["routed_at"])
+    cases = cases.merge(routed.drop_duplicates(keys), on=keys, how="left")
+    cases = cases.join(_owner_calendar(cases["owner_id"], users))
+    return pd.concat([cases[keys].assign(level=spec.level, at=_level_at(cases, spec, policy))
+                      for spec in ladder.levels], ignore_index=True)
 
 
 def _recipients(

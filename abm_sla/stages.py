@@ -5,7 +5,7 @@ since the reference run), split into account shards (:mod:`abm_sla.shards`) that
 independently, and finished in one step that records the run (and, for the hand-off, routes and
 stores the MQAs under the warehouse lock). ``score``, ``fire_and_route`` and ``evaluate_sla`` run
 the shards one after another in this process; the Prefect tasks (``tasks/``) call the same pieces
-and run the shards as tasks (on Dask when the flow's task runner is a ``DaskTaskRunner``). The
+and run the shards as tasks (on Dask when the run names a Dask scheduler). The
 functions know nothing of Prefect, so the CLI, tests and benchmarks can call them directly.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,14 @@ from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
-from abm_sla.shards import Shard
+from abm_sla.shards import SHARD_SPACE, Shard
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
 ROUND_ROBIN_KEY = "round_robin:last_assigned"
+#: Accounts per shard when a run does not say how many shards: bounds one shard's memory.
+ACCOUNTS_PER_SHARD = 50_000
 T = TypeVar("T")
 
 
@@ -89,10 +92,13 @@ def read_status_changes(
 
 def plan(
     warehouse: Warehouse, stage: str, as_of: pd.Timestamp, *configs: ScoringModel | SlaPolicy, full: bool = False,
-    shards: int = 1,
+    shards: int | None = None,
 ) -> incremental.Plan:
-    """The plan of one stage run (see :mod:`abm_sla.incremental`)."""
+    """The plan of one stage run (see :mod:`abm_sla.incremental`); ``shards`` None = one per
+    :data:`ACCOUNTS_PER_SHARD` accounts, so a run's memory stays bounded as the CRM grows."""
     unified = CrmView(warehouse).unified
+    if shards is None:
+        shards = max(1, min(SHARD_SPACE, math.ceil(count_accounts(warehouse, as_of) / ACCOUNTS_PER_SHARD)))
     return incremental.plan(warehouse, stage, as_of, incremental.config_version(*configs), full=full,
                             shards=shards, unified=unified)
 
@@ -105,7 +111,7 @@ def _run_shards(work: Callable[[Shard], T], plan: incremental.Plan) -> list[T]:
 
 def score(
     warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, run_id: str, *, full: bool = False,
-    shards: int = 1,
+    shards: int | None = None,
 ) -> dict:
     """Score every account as of ``as_of`` (recomputing what changed) and keep the changed scores."""
     started = utc_now()
@@ -188,7 +194,7 @@ def count_accounts(warehouse: Warehouse, as_of: pd.Timestamp) -> int:
 
 def fire_and_route(
     warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy, run_id: str, *,
-    full: bool = False, shards: int = 1,
+    full: bool = False, shards: int | None = None,
 ) -> pd.DataFrame:
     """Replay the hand-off, route the new MQAs and store both, exactly once per episode."""
     started = utc_now()
@@ -331,29 +337,27 @@ def to_evaluate(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -
 
 
 def due_between(
-    mqas: pd.DataFrame, clocks: pd.DataFrame, escalations: pd.DataFrame, policy: SlaPolicy,
+    mqas: pd.DataFrame, clocks: pd.DataFrame, users: pd.DataFrame, policy: SlaPolicy,
     after: pd.Timestamp, upto: pd.Timestamp,
 ) -> pd.Series:
     """Per MQA (index of ``mqas``): whether time alone can change its clocks or ladder in ``(after, upto]``.
 
-    That is an MQA without clocks yet, a pending clock falling due, or a ladder still climbing (its
-    clock missed without a met_at and fewer levels opened than the ladder has).
+    That is an MQA without clocks yet, a pending clock falling due, or a ladder level whose moment
+    comes (its clock missed without a met_at: a touch or an episode end is data, found elsewhere).
     """
     keys = ["account_id", "trigger_at"]
     index = pd.MultiIndex.from_frame(mqas[keys])
     evaluated = pd.MultiIndex.from_frame(clocks[keys])
     falling_due = clocks[(clocks["status"] == "pending") & clocks["due_at"].notna() & (clocks["due_at"] <= upto)]
-    ladder = policy.escalation
-    open_ladder = clocks[(clocks["clock"] == ladder.clock) & clocks["met_at"].isna() & (clocks["status"] != "met")]
-    levels = escalations.groupby(keys)["level"].nunique()
-    climbing = open_ladder[pd.MultiIndex.from_frame(open_ladder[keys]).map(
-        lambda key: levels.get(key, 0) < len(ladder.levels)).to_numpy(dtype=bool)] if len(open_ladder) else open_ladder
+    open_ladders = clocks[clocks["met_at"].isna()]
+    levels = sla.ladder_times(open_ladders, mqas, users, policy)
+    climbing = levels[(levels["at"] > after) & (levels["at"] <= upto)]
     due = pd.MultiIndex.from_frame(pd.concat([falling_due[keys], climbing[keys]]))
     return pd.Series(~index.isin(evaluated) | index.isin(due), index=mqas.index)
 
 
 def evaluate_sla(
-    warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy, *, full: bool = False, shards: int = 1,
+    warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy, *, full: bool = False, shards: int | None = None,
     run_id: str = "",
 ) -> dict:
     """Record episode ends, then evaluate the clocks and escalations that can change; clocks update in place."""
@@ -374,23 +378,22 @@ def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy
     ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
     stored_clocks = _of_shard(warehouse.read_table(schema.sla_clocks), shard)
+    users = crm.read_kind("users")
     mqas = to_evaluate(fired.assign(ended_at=ended_at), stored_clocks, as_of)
     if not planned.full:
         moving = [(planned.reference_as_of, as_of)]
         changed = incremental.changed_accounts(warehouse, planned, shard, {"activities": moving,
                                                "status_changes": moving}, {"activities": frames.SALES_TOUCHES})
         if not changed.everything:
-            escalations = _of_shard(warehouse.read_table(schema.escalations), shard)
             touched = changed.accounts | set(newly_ended["account_id"])
             wanted = (mqas["account_id"].isin(touched)
-                      | due_between(mqas, stored_clocks, escalations, policy, planned.reference_as_of, as_of))
+                      | due_between(mqas, stored_clocks, users, policy, planned.reference_as_of, as_of))
             mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)
     accounts = mqas["account_id"].unique().tolist()
     activities = crm.read_kind(  # clocks and the ladder read sales touches only
         "activities", since=(mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime(),
         until=as_of.to_pydatetime(), types=frames.SALES_TOUCHES, shard=shard, accounts=accounts,
     ) if len(mqas) else frames.empty("activities")
-    users = crm.read_kind("users")
     clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of)
     escalations = sla.evaluate_escalations(clocks, mqas, activities, users, policy, as_of)
     clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]

@@ -107,7 +107,7 @@ class ScaleParameters(BaseModel):
     shards: int = Field(
         default=0, ge=0, le=SHARD_SPACE, title="Shards",
         description="Split the accounts into this many shards, one task each. "
-        "0 = ABM_SLA_SHARDS on the worker, else 1.",
+        "0 = ABM_SLA_SHARDS on the worker, else one shard per 50,000 accounts.",
     )
     dask_address: str | None = Field(
         default=None, title="Dask scheduler",

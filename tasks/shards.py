@@ -26,12 +26,13 @@ def dask_address(address: str | None = None) -> str | None:
     return (address or os.environ.get(DASK_ADDRESS_ENV) or "").strip() or None
 
 
-def shard_count(shards: int | None = None) -> int:
-    """How many shards a run splits its accounts into: ``shards``, else ``ABM_SLA_SHARDS``, else 1."""
+def shard_count(shards: int | None = None) -> int | None:
+    """How many shards a run splits its accounts into: ``shards``, else ``ABM_SLA_SHARDS``, else None
+    (one per 50,000 accounts, see ``abm_sla.stages.ACCOUNTS_PER_SHARD``)."""
     if shards:
         return shards
     text = os.environ.get(SHARDS_ENV, "").strip()
-    return int(text) if text.isdigit() and int(text) > 0 else 1
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 @contextmanager
