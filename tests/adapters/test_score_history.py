@@ -1,0 +1,96 @@
+"""The score history stored as changes: same answers as a row per account per run, old warehouses migrated."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from abm_sla import exports, stages
+from abm_sla.model import load_model
+from abm_sla.warehouse import Warehouse, schema, score_history
+from abm_sla.warehouse.store import MIGRATIONS_INI, records
+from tests.adapters.test_incremental import NOW, START, Crm
+
+RUN_HOURS = [24 * 10, 24 * 10 + 1, 24 * 11, 24 * 12, 24 * 40]
+
+
+def loaded(db_url: str, tmp_path) -> Warehouse:
+    crm = Crm(tmp_path / "crm")
+    folder = crm.arrive([("pricing", "A1", 24 * 9, True), ("webinar", "A1", 24 * 10 + 12, True),
+                         ("intent", "A1", 24 * 10 + 20, False), ("email_click", "A2", 24 * 11 + 2, False),
+                         ("form_submit", "A3", 24 * 9 + 5, True), ("rejected", "A1", 24 * 11, False)], None)
+    store = Warehouse(db_url)
+    stages.extract_files(store, folder, "load", NOW)
+    return store
+
+
+def test_a_run_stores_only_the_scores_that_changed(sqlite_url, tmp_path):
+    store = loaded(sqlite_url, tmp_path)
+    for hours in RUN_HOURS:
+        stages.score(store, START + pd.Timedelta(hours=hours), load_model(), f"run-{hours}", full=True)
+    history = store.read_table(schema.score_history)
+    assert len(history) < 5 * len(RUN_HOURS)  # five accounts, five runs: far fewer rows than 25
+    dense = score_history.dense(history, score_history.score_runs(store))
+    assert len(dense) == 5 * len(RUN_HOURS)  # back to a row per account and run
+    last = dense[dense["as_of"] == dense["as_of"].max()].set_index("account_id")["total"]
+    exported = exports.scores(store).set_index("account_id")["total"]
+    pd.testing.assert_series_equal(last.sort_index(), exported.sort_index(), check_names=False, check_dtype=False)
+
+
+def test_a_backfill_behind_later_runs_keeps_what_they_read(sqlite_url, tmp_path):
+    store = loaded(sqlite_url, tmp_path)
+    model = load_model()
+    later, earlier = START + pd.Timedelta(hours=24 * 12), START + pd.Timedelta(hours=24 * 10 + 14)
+    stages.score(store, START + pd.Timedelta(hours=24 * 5), model, "early", full=True)
+    stages.score(store, later, model, "later", full=True)
+    before = score_history.dense(store.read_table(schema.score_history), score_history.score_runs(store))
+    stages.score(store, earlier, model, "backfill", full=True)  # changes A1 between the two runs
+    after = score_history.dense(store.read_table(schema.score_history), score_history.score_runs(store))
+    keep = ["account_id", "as_of", "total"]
+    unchanged = after[after["as_of"] != earlier][keep].sort_values(keep).reset_index(drop=True)
+    pd.testing.assert_frame_equal(unchanged, before[keep].sort_values(keep).reset_index(drop=True))
+    assert (after[after["as_of"] == earlier]["total"].to_numpy() > 0).any()
+
+
+def test_an_old_warehouse_keeps_its_answers_after_the_migration(sqlite_url, tmp_path):
+    """A warehouse at the previous revision with a row per account per run: same exports and backtest rows."""
+    dense_store = loaded(f"sqlite:///{tmp_path / 'dense.db'}", tmp_path)
+    model = load_model()
+    for hours in RUN_HOURS:
+        stages.score(dense_store, START + pd.Timedelta(hours=hours), model, f"run-{hours}", full=True)
+    expected_scores = exports.scores(dense_store)
+    expected_dense = score_history.dense(dense_store.read_table(schema.score_history),
+                                         score_history.score_runs(dense_store))
+    old = Warehouse(sqlite_url, migrate=False)
+    config = Config(str(MIGRATIONS_INI))
+    with old.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002_load_fingerprints")
+    columns = ["account_id", "as_of", "model_version", "firmographic", "engagement", "intent", "total", "qualified",
+               "gates", "reasons", "run_id"]
+    rows = expected_dense.assign(run_id=expected_dense["as_of"].map(lambda t: f"run-{t.isoformat()}"))[columns]
+    old_history = sa.Table("score_history", sa.MetaData(), *(sa.Column(c.name, c.type) for c in
+                                                            schema.score_history.columns if c.name in columns))
+    runs = pd.DataFrame({"run_id": rows["run_id"].unique()})
+    with old.engine.begin() as connection:
+        connection.execute(old_history.insert(), records(rows))
+        connection.execute(schema.runs.insert(), [{"run_id": run, "kind": "run", "status": "completed",
+                                                   "started_at": NOW} for run in runs["run_id"]])
+        for kind, table in (("accounts", schema.accounts), ("users", schema.users)):
+            frame = dense_store.read_table(table).drop(columns=["shard"], errors="ignore")
+            connection.execute(sa.Table(kind, sa.MetaData(), *(sa.Column(c.name, c.type) for c in table.columns
+                                                               if c.name != "shard")).insert(),
+                               records(frame))
+    migrated = Warehouse(sqlite_url)  # applies 0003: change-only history, runs recorded
+    history = migrated.read_table(schema.score_history)
+    assert len(history) < len(rows)
+    assert history["score_hash"].notna().all()
+    pd.testing.assert_frame_equal(exports.scores(migrated), expected_scores, check_dtype=False)
+    keep = ["account_id", "as_of", "total", "qualified"]
+    got = score_history.dense(history, score_history.score_runs(migrated))[keep]
+    pd.testing.assert_frame_equal(got.sort_values(keep).reset_index(drop=True),
+                                  expected_dense[keep].sort_values(keep).reset_index(drop=True), check_dtype=False)
+    again = stages.score(migrated, START + pd.Timedelta(hours=24 * 41), model, "after")
+    assert again["mode"] == "full" and again["accounts_scored"] == 5  # legacy runs are no reference
