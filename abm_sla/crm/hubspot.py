@@ -56,6 +56,11 @@ SUBJECT_PROPERTY = {
     "notes": None,
 }
 PRIMARY_COMPANY = {"contacts": 1, "deals": 5}  # association type ids of the primary company
+# Batch read caps: 100 inputs, 50 when ``propertiesWithHistory`` is asked for (HubSpot answers 400 "The maximum
+# number of inputs supported in a batch request for property histories is 50"); hubspot-api-client 12.0.0
+# hubspot/utils/objects.py PAGE_MAX_SIZE = 100, PROPERTY_HISTORY_MAX_SIZE = 50.
+BATCH_READ_MAX = 100
+HISTORY_BATCH_MAX = 50
 
 
 def client_factory(config: HubSpotConfig, host: str | None = None) -> ClientFactory:
@@ -399,36 +404,37 @@ class HubSpotSource:
         return pages
 
     def _status_page(self, records: list[dict]) -> Page:
-        """The status property's history of the page's companies (batch read with propertiesWithHistory)."""
+        """The status property's history of the page's companies (batch reads of ≤50 with history)."""
         prop = self.config.status_property
-        body = {
-            "inputs": [{"id": r["id"]} for r in records],
-            "properties": [prop],
-            "propertiesWithHistory": [prop],
-        }
-        result = self._call(
-            lambda c: c.crm.objects.batch_api.read(
-                "companies", body, archived=False, _request_timeout=self.timeout, _preload_content=False
-            ),
-            "read company status history",
-        )
         rows, raws = [], []
-        for company in result.get("results", []):
-            for change in (company.get("propertiesWithHistory") or {}).get(prop, []):
-                value = change.get("value")
-                if value is None or not str(value).strip():
-                    continue
-                status = self.statuses.get(str(value).lower(), str(value).strip().lower())
-                rows.append(
-                    {
-                        "status_change_id": stable_id(company["id"], change.get("timestamp"), value),
-                        "account_id": company["id"],
-                        "status": status,
-                        "changed_at": change.get("timestamp"),
-                        "changed_by": change.get("updatedByUserId") and str(change["updatedByUserId"]),
-                    }
-                )
-                raws.append(change)
+        for start in range(0, len(records), HISTORY_BATCH_MAX):
+            body = {
+                "inputs": [{"id": r["id"]} for r in records[start : start + HISTORY_BATCH_MAX]],
+                "properties": [prop],
+                "propertiesWithHistory": [prop],
+            }
+            result = self._call(
+                lambda c, b=body: c.crm.objects.batch_api.read(
+                    "companies", b, archived=False, _request_timeout=self.timeout, _preload_content=False
+                ),
+                "read company status history",
+            )
+            for company in result.get("results", []):
+                for change in (company.get("propertiesWithHistory") or {}).get(prop, []):
+                    value = change.get("value")
+                    if value is None or not str(value).strip():
+                        continue
+                    status = self.statuses.get(str(value).lower(), str(value).strip().lower())
+                    rows.append(
+                        {
+                            "status_change_id": stable_id(company["id"], change.get("timestamp"), value),
+                            "account_id": company["id"],
+                            "status": status,
+                            "changed_at": change.get("timestamp"),
+                            "changed_by": change.get("updatedByUserId") and str(change["updatedByUserId"]),
+                        }
+                    )
+                    raws.append(change)
         return Page(self.name, "companies", "status_changes", conform("status_changes", rows, raws))
 
     def _intent_page(self, records: list[dict]) -> Page:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 
@@ -442,3 +443,38 @@ def test_missing_token_names_the_variable(monkeypatch):
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
     with pytest.raises(SourceError, match="HUBSPOT_ACCESS_TOKEN"):
         client_factory(HubSpotConfig())()
+
+
+def many_companies(n: int) -> dict[str, pd.DataFrame]:
+    """``n`` companies, each with one status change (for the batch-read caps)."""
+    accounts = pd.DataFrame(
+        {
+            "account_id": [str(1000 + i) for i in range(n)],
+            "name": [f"Co {i}" for i in range(n)],
+            "domain": [f"co{i}.com" for i in range(n)],
+            "owner_id": "501",
+            "created_at": ts("2025-12-01"),
+            "updated_at": ts("2026-01-05"),
+        }
+    )
+    status = pd.DataFrame(
+        {
+            "account_id": accounts["account_id"],
+            "status": "Working",
+            "changed_at": ts("2026-02-01"),
+            "changed_by": None,
+        }
+    )
+    return {"accounts": accounts, "status_changes": status}
+
+
+def test_status_history_is_read_in_batches_of_at_most_50():
+    """Finding 1: a 100-company search page needs two history batch reads (HubSpot refuses more than 50)."""
+    with FakeHubSpot(many_companies(120), now=NOW) as big:
+        store = MemoryStore()
+        store.sync(make_source(big, page_size=100, objects=["companies"]).pages(store))
+        assert len(store.ids("accounts")) == 120
+        assert {r["account_id"] for r in store.rows["status_changes"].values()} == store.ids("accounts")
+        reads = [r for r in big.requests if r.path.endswith("/batch/read") and "companies" in r.path]
+        sizes = [len(json.loads(r.body)["inputs"]) for r in reads]
+        assert max(sizes) <= 50 and sum(sizes) == 120

@@ -41,6 +41,9 @@ ASSOCIATION_TYPE = {  # (from, to) → HUBSPOT_DEFINED type id (primary where th
     ("notes", "contacts"): 202,
     ("tasks", "contacts"): 204,
 }
+BATCH_READ_MAX = 100  # limits table: tests/fakes/LIMITS.md
+HISTORY_BATCH_MAX = 50
+HISTORY_BATCH_MESSAGE = "The maximum number of inputs supported in a batch request for property histories is 50"
 EVENT_TYPES = {
     "web_visit": "e_visited_page",
     "form_submit": "e_submitted_form",
@@ -528,6 +531,13 @@ class FakeHubSpot(FakeServer):
 
     def _batch_read(self, request: Request, obj: str) -> Response:
         body = json_body(request)
+        inputs = body.get("inputs", [])
+        if body.get("propertiesWithHistory") and len(inputs) > HISTORY_BATCH_MAX:
+            return Response(400, self.error_body(400, HISTORY_BATCH_MESSAGE, "VALIDATION_ERROR"))
+        if len(inputs) > BATCH_READ_MAX:
+            return Response(
+                400, self.error_body(400, f"Batch size must be at most {BATCH_READ_MAX}", "VALIDATION_ERROR")
+            )
         results, missing = [], []
         for item in body.get("inputs", []):
             record = self.objects.get(obj, {}).get(str(item["id"]))
