@@ -8,8 +8,10 @@ cursor is the page's newest change. Search pages no further than 10,000 results,
 so the source re-windows: it starts a new search from the last timestamp it saw.
 Company ids come from v4 association batch reads; archived records (which search
 never returns) are listed with ``archived=true`` and become deletes. Marketing
-touches come from the events API (page views with their URL, form submissions,
-email opens/clicks, a configurable webinar event type); owners become users.
+touches come from the event analytics API (page views with their URL, form
+submissions, a configurable webinar event type; Enterprise hubs only) and from
+the email events API (marketing e-mail opens and clicks, whose recipient is an
+e-mail address matched to a contact); owners become users.
 
 Every call goes through one shared rate limiter per limit (the 10-second burst
 and the search per-second limit), retries 429/5xx/timeouts with backoff and
@@ -22,9 +24,11 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import requests
 import urllib3
 from hubspot import HubSpot
 
@@ -60,6 +64,8 @@ PRIMARY_COMPANY = {"contacts": 1, "deals": 5}  # association type ids of the pri
 # number of inputs supported in a batch request for property histories is 50"); hubspot-api-client 12.0.0
 # hubspot/utils/objects.py PAGE_MAX_SIZE = 100, PROPERTY_HISTORY_MAX_SIZE = 50.
 BATCH_READ_MAX = 100
+EMAIL_EVENTS_MAX = 1000  # email events API ``limit`` maximum (docs: 1 <= limit <= 1000)
+DEFAULT_HOST = "https://api.hubapi.com"
 HISTORY_BATCH_MAX = 50
 
 
@@ -142,6 +148,8 @@ class HubSpotSource:
                 yield from self._owner_pages()
             elif obj == "events":
                 yield from self._event_pages(cursors, sync_start)
+            elif obj == "email_events":
+                yield from self._email_event_pages(cursors, sync_start)
             elif obj in ENGAGEMENTS and not self._maps_engagement(obj):
                 continue
             else:
@@ -596,6 +604,109 @@ class HubSpotSource:
         self._finish(page, rows, events)
         return page
 
+    # ---- marketing e-mail events ----
+
+    def _email_event_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
+        """Opens and clicks from the email events API (newest first, so the cursor rides on the last page).
+
+        ``GET /email/public/v1/events?eventType=OPEN&startTimestamp=…&endTimestamp=…&limit=1000&offset=…``
+        answers ``{"events": [...], "hasMore", "offset"}``; each event names its recipient by e-mail
+        address (https://developers.hubspot.com/docs/api-reference/legacy/email-analytics-v1/guide).
+        """
+        for event_type, touch in self.config.email_events.items():
+            object_name = f"email_events:{event_type}"
+            lower = self._lower(cursors, object_name)
+            params: dict[str, Any] = {
+                "eventType": event_type,
+                "endTimestamp": epoch_ms(sync_start),
+                "limit": EMAIL_EVENTS_MAX,
+                "excludeFilteredEvents": str(self.config.exclude_filtered_email_events).lower(),
+            }
+            if lower is not None:
+                params["startTimestamp"] = epoch_ms(lower)
+            offset, newest, pending = None, None, None
+            while True:
+                query = {**params, **({"offset": offset} if offset else {})}
+                result = self._call(
+                    lambda c, q=query: self._get(c, "/email/public/v1/events", q),
+                    f"read {event_type} email events",
+                )
+                events = result.get("events") or []
+                if events:
+                    times = [parse_time(e.get("created")) for e in events]
+                    newest = max([t for t in [newest, *times] if t is not None])
+                    if pending:
+                        yield pending
+                    pending = self._email_event_page(object_name, touch, events)
+                offset = result.get("offset")
+                if not result.get("hasMore") or not events or not offset:
+                    break
+            if pending:
+                pending.cursor = cursor_text(min(newest, sync_start))
+                yield pending
+
+    def _email_event_page(self, object_name: str, touch: str, events: list[dict]) -> Page:
+        """Recipients become contacts (batch read by the unique ``email`` property), contacts companies."""
+        contacts = self.contacts_by_email(sorted({str(e.get("recipient") or "").lower() for e in events} - {""}))
+        companies = self.companies_of("contacts", sorted(set(contacts.values())))
+        page = Page(self.name, object_name, "activities", conform("activities", []))
+        rows, raws = [], []
+        for event in events:
+            event["id"] = str(event["id"])
+            contact = contacts.get(str(event.get("recipient") or "").lower())
+            if contact is None:
+                page.quarantined.append(
+                    Quarantined(object_name, event["id"], "email event recipient is no HubSpot contact", event)
+                )
+                continue
+            rows.append(
+                {
+                    "activity_id": f"email:{event['id']}",
+                    "account_id": companies.get(contact),
+                    "type": touch,
+                    "occurred_at": parse_time(event.get("created")),
+                    "contact_id": contact,
+                    "url": event.get("url"),
+                }
+            )
+            raws.append({**event, "id": f"email:{event['id']}"})
+        self._finish(page, rows, raws)
+        return page
+
+    def contacts_by_email(self, emails: list[str]) -> dict[str, str]:
+        """``{lower-case e-mail: contact id}`` by batch reads on ``idProperty=email`` (≤100 inputs)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(emails), BATCH_READ_MAX):
+            body = {
+                "inputs": [{"id": email} for email in emails[start : start + BATCH_READ_MAX]],
+                "idProperty": "email",
+                "properties": ["email"],
+            }
+            result = self._call(
+                lambda c, b=body: c.crm.objects.batch_api.read(
+                    "contacts", b, archived=False, _request_timeout=self.timeout, _preload_content=False
+                ),
+                "read contacts by e-mail",
+            )
+            for contact in result.get("results", []):
+                email = str((contact.get("properties") or {}).get("email") or "").lower()
+                if email:
+                    found[email] = str(contact["id"])
+        return found
+
+    def _get(self, client: HubSpot, path: str, params: dict) -> _RawResponse:
+        """A GET the generated client has no API for (legacy endpoints), with the client's token and host."""
+        base = (client.config.get("host") or DEFAULT_HOST).rstrip("/")
+        response = requests.get(
+            f"{base}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {client.config['access_token']}", "Accept": "application/json"},
+            timeout=self.timeout,
+        )
+        if response.status_code >= 300:
+            raise HttpStatusError(response.status_code, response.text, response.headers)
+        return _RawResponse(response.content)
+
     # ---- calls ----
 
     def _hs(self) -> HubSpot:
@@ -626,7 +737,7 @@ class HubSpotSource:
             return call_with_retry(attempt, classify, self.policy, what=f"HubSpot {what}")
         except SourceError:
             raise
-        except urllib3.exceptions.HTTPError as error:
+        except (urllib3.exceptions.HTTPError, requests.RequestException) as error:
             raise SourceError(
                 f"HubSpot {what} failed: {type(error).__name__} (gave up after retries)"
             ) from None
@@ -634,6 +745,21 @@ class HubSpotSource:
             if getattr(error, "status", None) is None:
                 raise
             raise SourceError(redact(error_message(error, what), self.config.credentials.secrets())) from None
+
+
+class HttpStatusError(Exception):
+    """A non-2xx answer to a raw request, shaped like the client's ``ApiException`` (status, body, headers)."""
+
+    def __init__(self, status: int, body: str, headers: Any) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.body, self.headers = status, body, headers
+
+
+@dataclass(frozen=True)
+class _RawResponse:
+    """What ``_call`` reads from a response: the JSON bytes in ``data``."""
+
+    data: bytes
 
 
 def error_body(error: BaseException) -> dict:
@@ -647,7 +773,7 @@ def error_body(error: BaseException) -> dict:
 
 def classify_error(error: BaseException) -> Retry | None:
     """Transient HubSpot faults: 429 (not the daily limit), 5xx, timeouts, dropped connections."""
-    if isinstance(error, urllib3.exceptions.HTTPError):
+    if isinstance(error, (urllib3.exceptions.HTTPError, requests.Timeout, requests.ConnectionError)):
         return Retry(type(error).__name__)
     status = getattr(error, "status", None)
     if status == 429:

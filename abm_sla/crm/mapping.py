@@ -165,7 +165,11 @@ HUBSPOT_OBJECTS = (
     "notes",
     "tasks",
     "events",
+    "email_events",
 )
+# Marketing e-mail opens and clicks are not event-analytics event types: HubSpot serves them through the
+# email events API (GET /email/public/v1/events, recipient = e-mail address), see ``email_events``.
+NOT_EVENT_ANALYTICS = {"e_opened_email": "OPEN", "e_clicked_email": "CLICK"}
 
 
 class HubSpotConfig(_Model):
@@ -205,10 +209,15 @@ class HubSpotConfig(_Model):
         default_factory=lambda: {
             "e_visited_page": "web_visit",
             "e_submitted_form": "form_submit",
-            "e_opened_email": "email_open",
-            "e_clicked_email": "email_click",
         },
-        description="events API eventType → marketing touch (plus webinar_event_type → webinar)",
+        description="event analytics eventType → marketing touch (plus webinar_event_type → webinar)",
+    )
+    email_events: dict[str, str] = Field(
+        default_factory=lambda: {"OPEN": "email_open", "CLICK": "email_click"},
+        description="email events API type (OPEN, CLICK, …; case-sensitive) → marketing touch",
+    )
+    exclude_filtered_email_events: bool = Field(
+        True, description="leave out opens/clicks HubSpot filtered as bots (excludeFilteredEvents)"
     )
     overlap_seconds: int = Field(300, ge=0)
     page_size: int = Field(100, ge=1, le=200)
@@ -222,12 +231,21 @@ class HubSpotConfig(_Model):
     def _sales(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_sales(value)
 
-    @field_validator("marketing_events")
+    @field_validator("marketing_events", "email_events")
     @classmethod
     def _marketing(cls, value: dict[str, str]) -> dict[str, str]:
         bad = {key: kind for key, kind in value.items() if kind not in frames.MARKETING_TOUCHES}
         if bad:
             raise ValueError(f"not marketing touch types {frames.MARKETING_TOUCHES}: {bad}")
+        return value
+
+    @field_validator("marketing_events")
+    @classmethod
+    def _event_analytics_types(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = sorted(set(value) & set(NOT_EVENT_ANALYTICS))
+        if wrong:
+            moved = ", ".join(f"{name} → email_events {NOT_EVENT_ANALYTICS[name]}" for name in wrong)
+            raise ValueError(f"{wrong} are not event analytics types; marketing e-mail comes from {moved}")
         return value
 
     @model_validator(mode="after")

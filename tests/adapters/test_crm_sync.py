@@ -100,6 +100,9 @@ def expected_rows(crm: str, data: dict[str, pd.DataFrame]) -> dict[str, set[tupl
     if crm == "salesforce":  # campaign members become "<member id>:<touch>"
         member = activities["type"].isin(frames.MARKETING_TOUCHES)
         activities.loc[member, "activity_id"] = activities["activity_id"] + ":" + activities["type"]
+    else:  # e-mail opens/clicks come from the email events API as "email:<event id>"
+        email = activities["type"].isin(["email_open", "email_click"])
+        activities.loc[email, "activity_id"] = "email:" + activities["activity_id"]
     status = data["status_changes"].assign(status=data["status_changes"]["status"].str.lower())
     out = {kind: _tuples(data[kind], columns) for kind, columns in COMPARED.items()}
     out["activities"] = _tuples(activities, COMPARED["activities"])

@@ -478,3 +478,39 @@ def test_status_history_is_read_in_batches_of_at_most_50():
         reads = [r for r in big.requests if r.path.endswith("/batch/read") and "companies" in r.path]
         sizes = [len(json.loads(r.body)["inputs"]) for r in reads]
         assert max(sizes) <= 50 and sum(sizes) == 120
+
+
+def test_email_opens_and_clicks_come_from_the_email_events_api_by_recipient(fake):
+    """Finding 2: marketing e-mail is not in event analytics; the email events API names the recipient."""
+    store = MemoryStore()
+    pages = store.sync(make_source(fake).pages(store))
+    emails = {r["type"]: r for r in store.rows["activities"].values() if r["type"] in ("email_open", "email_click")}
+    assert set(emails) == {"email_open", "email_click"}
+    assert all((r["contact_id"], r["account_id"]) == ("201", "101") for r in emails.values())
+    assert emails["email_open"]["occurred_at"] == ts("2026-02-05 10:00")
+    email_calls = [r for r in fake.requests if r.path == "/email/public/v1/events"]
+    assert {r.query["eventType"][0] for r in email_calls} == {"OPEN", "CLICK"}
+    analytics = {r.query.get("eventType", [""])[0] for r in fake.requests if r.path.startswith("/events/v3")}
+    assert not analytics & {"e_opened_email", "e_clicked_email"}
+    assert {p.object_name for p in pages if p.cursor} >= {"email_events:OPEN", "email_events:CLICK"}
+
+    fake.tick(3600)
+    fake.email_events.append(
+        {"id": "e-new", "created": int(fake.now.timestamp() * 1000) - 1000, "type": "OPEN",
+         "recipient": "C3@acme.com", "filteredEvent": False}
+    )
+    fake.email_events.append(
+        {"id": "e-bot", "created": int(fake.now.timestamp() * 1000) - 1000, "type": "OPEN",
+         "recipient": "c4@acme.com", "filteredEvent": True}
+    )
+    store.sync(make_source(fake, objects=["email_events"]).pages(store))
+    assert store.rows["activities"]["email:e-new"]["account_id"] == "103"  # e-mail matched ignoring case
+    assert "email:e-bot" not in store.ids("activities")  # bot-filtered opens are left out
+
+
+def test_email_event_types_in_event_analytics_are_a_one_line_config_error():
+    from abm_sla.crm.mapping import load_config
+    from abm_sla.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"e_opened_email.*email_events OPEN"):
+        load_config("hubspot", {"marketing_events": {"e_opened_email": "email_open"}})

@@ -12,6 +12,7 @@ search per-second limits answers 429 when a client goes faster.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
 import re
@@ -44,12 +45,16 @@ ASSOCIATION_TYPE = {  # (from, to) → HUBSPOT_DEFINED type id (primary where th
 BATCH_READ_MAX = 100  # limits table: tests/fakes/LIMITS.md
 HISTORY_BATCH_MAX = 50
 HISTORY_BATCH_MESSAGE = "The maximum number of inputs supported in a batch request for property histories is 50"
-EVENT_TYPES = {
+EVENT_TYPES = {  # event analytics (Enterprise): page views and form submissions, plus custom pe* types
     "web_visit": "e_visited_page",
     "form_submit": "e_submitted_form",
-    "email_open": "e_opened_email",
-    "email_click": "e_clicked_email",
 }
+EMAIL_EVENT_TYPES = {"email_open": "OPEN", "email_click": "CLICK"}  # email events API (legacy v1)
+ALL_EMAIL_EVENT_TYPES = {  # docs: email analytics v1 guide, "Event types"
+    "SENT", "DROPPED", "PROCESSED", "DELIVERED", "DEFERRED", "BOUNCE", "OPEN", "CLICK", "STATUSCHANGE",
+    "SPAMREPORT", "SUPPRESSED", "PRINT", "FORWARD",
+}
+EMAIL_EVENTS_MAX = 1000
 SALES_OBJECTS = {  # sales touch → (object, properties)
     "call": ("calls", {}),
     "meeting": ("meetings", {}),
@@ -135,6 +140,7 @@ class FakeHubSpot(FakeServer):
         self.history: dict[tuple[str, str], dict[str, list[dict]]] = {}
         self.owners: dict[str, dict] = {}
         self.events: list[dict] = []
+        self.email_events: list[dict] = []
         self.tokens = {"pat-na1-fake-secret-token"}
         self.token = "pat-na1-fake-secret-token"
         self.daily_used, self.daily_max = 0, 500_000
@@ -327,6 +333,21 @@ class FakeHubSpot(FakeServer):
             return
         if not contact:
             return  # anonymous visits are not contact events
+        if kind in EMAIL_EVENT_TYPES:
+            recipient = (self.objects["contacts"].get(contact) or {}).get("properties", {}).get("email")
+            event = {
+                "id": str(act["activity_id"]),
+                "created": int(pd.Timestamp(when).timestamp() * 1000),
+                "type": EMAIL_EVENT_TYPES[kind],
+                "recipient": recipient,
+                "portalId": 62515,
+                "emailCampaignId": 1,
+                "filteredEvent": False,
+            }
+            if kind == "email_click" and _text(act.get("url")):
+                event["url"] = _text(act.get("url"))
+            self.email_events.append(event)
+            return
         event_type = self.webinar_event_type if kind == "webinar" else EVENT_TYPES[kind]
         properties = {"hs_url": _text(act.get("url"))} if kind == "web_visit" else {}
         self.events.append(
@@ -379,6 +400,7 @@ class FakeHubSpot(FakeServer):
             (r"^/crm/v4/associations/(\w+)/(\w+)/batch/read$", "POST", self._associations),
             (r"^/crm/v3/owners$", "GET", self._owners),
             (r"^/events/v3/events$", "GET", self._events),
+            (r"^/email/public/v1/events$", "GET", self._email_events),
             (r"^/crm/v3/objects/(\w+)$", "POST", self._create),
             (r"^/crm/v3/objects/(\w+)/([^/]+)$", "PATCH", self._patch),
         ]
@@ -539,8 +561,17 @@ class FakeHubSpot(FakeServer):
                 400, self.error_body(400, f"Batch size must be at most {BATCH_READ_MAX}", "VALIDATION_ERROR")
             )
         results, missing = [], []
-        for item in body.get("inputs", []):
-            record = self.objects.get(obj, {}).get(str(item["id"]))
+        id_property = body.get("idProperty")
+        by_property = (
+            {str(r["properties"].get(id_property) or "").lower(): r for r in self.objects.get(obj, {}).values()}
+            if id_property
+            else {}
+        )
+        for item in inputs:
+            if id_property:
+                record = by_property.get(str(item["id"]).lower())
+            else:
+                record = self.objects.get(obj, {}).get(str(item["id"]))
             if record is None or record["archived"]:
                 missing.append(str(item["id"]))
             else:
@@ -625,8 +656,43 @@ class FakeHubSpot(FakeServer):
             body["paging"] = {"next": {"after": str(offset + limit)}}
         return Response(200, body)
 
+    def _email_events(self, request: Request) -> Response:
+        """Email events API: newest first, ``limit`` 1..1000, opaque ``offset`` token, ``hasMore``."""
+        q = {key: values[0] for key, values in request.query.items()}
+        limit = int(q.get("limit", "10"))
+        if not 1 <= limit <= EMAIL_EVENTS_MAX:
+            return Response(400, self.error_body(400, f"limit must be between 1 and {EMAIL_EVENTS_MAX}",
+                                                 "VALIDATION_ERROR"))
+        if q.get("eventType") and q["eventType"] not in ALL_EMAIL_EVENT_TYPES:
+            return Response(400, self.error_body(400, f"unknown eventType {q['eventType']}", "VALIDATION_ERROR"))
+        start, end = int(q.get("startTimestamp") or 0), int(q.get("endTimestamp") or 2**62)
+        offset = int(base64.b64decode(q["offset"]).decode()) if q.get("offset") else 0
+        exclude_filtered = q.get("excludeFilteredEvents", "false").lower() == "true"
+        events = sorted(
+            (
+                e
+                for e in self.email_events
+                if (not q.get("eventType") or e["type"] == q["eventType"])
+                and (not q.get("recipient") or e["recipient"] == q["recipient"])
+                and start <= e["created"] <= end
+                and not (exclude_filtered and e.get("filteredEvent"))
+            ),
+            key=lambda e: e["created"],
+            reverse=True,
+        )
+        more = offset + limit < len(events)
+        body = {
+            "events": events[offset : offset + limit],
+            "hasMore": more,
+            "offset": base64.b64encode(str(offset + limit).encode()).decode() if more else None,
+        }
+        return Response(200, body)
+
     def _events(self, request: Request) -> Response:
         q = {key: values[0] for key, values in request.query.items()}
+        if q.get("eventType") in ("e_opened_email", "e_clicked_email"):
+            # Not event analytics types (marketing e-mail lives in the email events API); strict on purpose.
+            return Response(400, self.error_body(400, f"Unknown event type {q['eventType']}", "VALIDATION_ERROR"))
         limit = min(1000, int(q.get("limit", "100")))
         offset = int(q.get("after", "0") or 0)
         after_time = parse_hs_time(q["occurredAfter"]) if q.get("occurredAfter") else None
