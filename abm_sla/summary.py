@@ -39,3 +39,6 @@ def print_sync_summary(source: str, objects: dict[str, dict[str, int]], console:
         deleted = [str(counts.get("deleted", 0))] if crm else []
         table.add_row(name, str(counts["loaded"]), *deleted, str(counts["quarantined"]))
     console.print(table)
+    for name, counts in objects.items():
+        for warning in counts.get("warnings", []):
+            console.print(f"warning: {name}: {warning}")

@@ -32,6 +32,8 @@ class Page:
     ``rows`` has the columns of ``frames.COLUMNS[kind]`` plus an optional ``raw``
     column (the CRM record as a dict). ``deleted_ids`` are source ids to mark
     deleted. ``cursor`` is the watermark to store with the page (None: keep).
+    ``warnings`` are one-line notes for the run report (e.g. an API the account
+    is not entitled to was skipped).
     """
 
     source: str
@@ -41,6 +43,7 @@ class Page:
     deleted_ids: list[str] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     cursor: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class CursorStore(Protocol):

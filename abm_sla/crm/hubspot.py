@@ -551,6 +551,24 @@ class HubSpotSource:
     # ---- marketing events ----
 
     def _event_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
+        """Event analytics; a portal without the entitlement (403) is a warning, not a failed sync."""
+        try:
+            yield from self._event_type_pages(cursors, sync_start)
+        except EntitlementError as error:
+            yield self._skipped("events", "event analytics (page views, form submissions, webinars)", error,
+                                "a Marketing, Sales, Service or Content Hub Enterprise portal")
+
+    def _skipped(self, object_name: str, what: str, error: EntitlementError, needs: str) -> Page:
+        """An empty page whose warning says what was skipped, why and how to stop asking."""
+        warning = (
+            f"HubSpot {what} skipped: {error.detail}; it needs {needs} and a token with its scopes. "
+            f"The other objects were synced. To stop asking, remove '{object_name}' from "
+            "sources.hubspot.objects in abm-sla.yaml."
+        )
+        log.warning(warning)
+        return Page(self.name, object_name, "activities", conform("activities", []), warnings=[warning])
+
+    def _event_type_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
         """Contact events of each configured type; unordered pages, so the cursor rides on the last one."""
         for event_type, touch in self.config.event_touches().items():
             object_name = f"events:{event_type}"
@@ -607,6 +625,14 @@ class HubSpotSource:
     # ---- marketing e-mail events ----
 
     def _email_event_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
+        """Email events; a token without the ``content`` scope (403) is a warning, not a failed sync."""
+        try:
+            yield from self._email_event_type_pages(cursors, sync_start)
+        except EntitlementError as error:
+            yield self._skipped("email_events", "marketing e-mail events (opens, clicks)", error,
+                                "Marketing Hub (Starter or higher) and the 'content' scope")
+
+    def _email_event_type_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
         """Opens and clicks from the email events API (newest first, so the cursor rides on the last page).
 
         ``GET /email/public/v1/events?eventType=OPEN&startTimestamp=…&endTimestamp=…&limit=1000&offset=…``
@@ -742,9 +768,23 @@ class HubSpotSource:
                 f"HubSpot {what} failed: {type(error).__name__} (gave up after retries)"
             ) from None
         except Exception as error:
-            if getattr(error, "status", None) is None:
+            status = getattr(error, "status", None)
+            if status is None:
                 raise
-            raise SourceError(redact(error_message(error, what), self.config.credentials.secrets())) from None
+            message = redact(error_message(error, what), self.config.credentials.secrets())
+            if status == 403:
+                body = error_body(error)
+                detail = " ".join(str(p) for p in ("HTTP 403", body.get("category"), body.get("message")) if p)
+                raise EntitlementError(message, redact(detail, self.config.credentials.secrets())) from None
+            raise SourceError(message) from None
+
+
+class EntitlementError(SourceError):
+    """HubSpot answered 403: the portal's edition or the token's scopes do not allow this API."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class HttpStatusError(Exception):

@@ -28,6 +28,8 @@ def _tally(summary: dict[str, dict[str, int]], page: Page, loaded: int) -> None:
     entry["deleted"] += len(page.deleted_ids)
     entry["quarantined"] += len(page.quarantined)
     entry["pages"] += 1
+    if page.warnings:
+        entry.setdefault("warnings", []).extend(page.warnings)
 
 
 def sync_source(
@@ -35,7 +37,8 @@ def sync_source(
 ) -> dict[str, dict[str, int]]:
     """Store every page ``source`` yields since the warehouse's cursors; per object, what was stored.
 
-    Returns ``{object_name: {"loaded", "deleted", "quarantined", "pages"}}``. An error
+    Returns ``{object_name: {"loaded", "deleted", "quarantined", "pages"}}`` (plus ``"warnings"``,
+    one line each, when the source skipped something it may not read). An error
     raised by the source (a :class:`~abm_sla.errors.SourceError`) propagates after the
     pages before it are committed, so the next sync continues from there.
     """

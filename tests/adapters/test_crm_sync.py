@@ -152,6 +152,20 @@ def test_full_sync_leaves_exactly_the_sources_rows(db_url, crm, fake, crm_data):
     assert {kind: len(rows) for kind, rows in stored_rows(warehouse, crm).items()} == first
 
 
+def test_a_skipped_api_is_a_warning_in_the_sync_summary_and_the_run_report(sqlite_url, crm_data):
+    """Finding 3: a non-Enterprise portal still syncs, and the run report says what was skipped and why."""
+    from tasks.observe import run_report_rows
+
+    with FakeHubSpot(crm_data, now=NOW, enterprise=False) as fake:
+        warehouse = Warehouse(sqlite_url)
+        summary = sync(warehouse, source_for("hubspot", fake))
+    assert warehouse.read_kind("accounts", source="hubspot").shape[0] == len(crm_data["accounts"])
+    assert len(summary["events"]["warnings"]) == 1
+    rows = run_report_rows({"extract": {"hubspot": summary}})
+    warnings = [row for row in rows if row["what"] == "events: warning"]
+    assert len(warnings) == 1 and "Enterprise" in warnings[0]["value"]
+
+
 def _mutate(crm: str, fake, data: dict[str, pd.DataFrame]) -> tuple[str, str]:
     """One account renamed, one deleted, one contact retitled; returns (renamed, deleted)."""
     renamed, deleted = data["accounts"]["account_id"].iloc[[3, 5]]

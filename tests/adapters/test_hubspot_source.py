@@ -16,7 +16,7 @@ from abm_sla.crm.limits import RateLimiter
 from abm_sla.crm.mapping import HubSpotConfig
 from abm_sla.errors import SourceError
 from tests.fakes import MemoryStore
-from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.hubspot import ALL_SCOPES, FakeHubSpot
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 N_ACCOUNTS = 9
@@ -514,3 +514,24 @@ def test_email_event_types_in_event_analytics_are_a_one_line_config_error():
 
     with pytest.raises(ConfigError, match=r"e_opened_email.*email_events OPEN"):
         load_config("hubspot", {"marketing_events": {"e_opened_email": "email_open"}})
+
+
+def test_a_portal_without_event_analytics_or_email_scope_syncs_the_rest_with_warnings():
+    """Finding 3: a 403 on event analytics (non-Enterprise) or email events (no scope) is a warning."""
+    with FakeHubSpot(
+        crm_frames(), now=NOW, webinar_event_type=WEBINAR, enterprise=False,
+        scopes=ALL_SCOPES - {"content"},
+    ) as fake:
+        store = MemoryStore()
+        pages = store.sync(make_source(fake).pages(store))
+        assert store.ids("accounts") and store.ids("contacts") and store.ids("users")
+        assert {r["type"] for r in store.rows["activities"].values()} == {
+            "call", "email_sent", "linkedin_message", "meeting"
+        }
+        warnings = [w for p in pages for w in p.warnings]
+        assert len(warnings) == 2 and all("\n" not in w for w in warnings)
+        events, email = warnings
+        assert "event analytics" in events and "403" in events and "Enterprise" in events
+        assert "remove 'events' from sources.hubspot.objects" in events
+        assert "MISSING_SCOPES" in email and "'content' scope" in email and "'email_events'" in email
+        assert fake.count("/events/v3/events") == 1  # one refusal is enough to skip every event type

@@ -55,6 +55,14 @@ ALL_EMAIL_EVENT_TYPES = {  # docs: email analytics v1 guide, "Event types"
     "SPAMREPORT", "SUPPRESSED", "PRINT", "FORWARD",
 }
 EMAIL_EVENTS_MAX = 1000
+SCOPE_OF = {  # path prefix → the scope a token needs (docs: each endpoint's "Required Scopes")
+    "/email/public/v1/events": "content",
+    "/crm/v3/owners": "crm.objects.owners.read",
+    "/crm/v3/objects/companies": "crm.objects.companies.read",
+    "/crm/v3/objects/contacts": "crm.objects.contacts.read",
+    "/crm/v3/objects/deals": "crm.objects.deals.read",
+}
+ALL_SCOPES = frozenset(SCOPE_OF.values())
 SALES_OBJECTS = {  # sales touch → (object, properties)
     "call": ("calls", {}),
     "meeting": ("meetings", {}),
@@ -127,12 +135,16 @@ class FakeHubSpot(FakeServer):
         search_cap: int = 10_000,
         burst: tuple[int, float] | None = None,
         search_rate: tuple[int, float] | None = None,
+        enterprise: bool = True,
+        scopes: frozenset[str] | None = None,
     ) -> None:
         super().__init__()
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
         self.status_property = status_property
         self.webinar_event_type = webinar_event_type
         self.search_cap = search_cap
+        self.enterprise = enterprise  # event analytics answers 403 on non-Enterprise portals
+        self.scopes = set(ALL_SCOPES if scopes is None else scopes)  # the token's scopes
         self.burst = Window(*burst) if burst else None
         self.search_rate = Window(*search_rate) if search_rate else None
         self.objects: dict[str, dict[str, dict]] = {name: {} for name in OBJECT_TYPES}
@@ -390,6 +402,9 @@ class FakeHubSpot(FakeServer):
         limited = self._enforce(request)
         if limited:
             return limited
+        refused = self._entitlement(request.path)
+        if refused:
+            return refused
         with self.lock:
             self.daily_used += 1
         path = request.path.rstrip("/")
@@ -409,6 +424,22 @@ class FakeHubSpot(FakeServer):
             if match and request.method == method:
                 return handler(request, *match.groups())
         return Response(404, self.error_body(404, "resource not found", "OBJECT_NOT_FOUND"))
+
+    def _entitlement(self, path: str) -> Response | None:
+        """403 for an API the portal's edition or the token's scopes do not allow."""
+        if path.startswith("/events/v3/events") and not self.enterprise:
+            return Response(403, self.error_body(
+                403, "This API requires a Marketing, Sales, Service or Content Hub Enterprise subscription.",
+                "FORBIDDEN"))
+        needed = next((scope for prefix, scope in SCOPE_OF.items() if path.startswith(prefix)), None)
+        if needed and needed not in self.scopes:
+            body = self.error_body(
+                403, f"This app hasn't been granted all required scopes to make this call. Required: {needed}",
+                "MISSING_SCOPES")
+            body["errors"] = [{"message": "One or more of the following scopes are required.",
+                               "context": {"requiredGranularScopes": [needed]}}]
+            return Response(403, body)
+        return None
 
     def _enforce(self, request: Request) -> Response | None:
         is_search = request.path.endswith("/search")
