@@ -37,6 +37,10 @@ class Credentials(_Model):
         """Every resolved value, for redaction of messages."""
         return [value for value in self.resolve().values() if len(value) >= 4]
 
+    def set_empty(self) -> set[str]:
+        """Arguments whose variable is set but empty (a Salesforce security token may rightly be empty)."""
+        return {key for key, name in self.env.items() if os.environ.get(name) == ""}
+
 
 class RetryConfig(_Model):
     """Retries of one call: exponential backoff with jitter, Retry-After honoured."""
@@ -94,6 +98,9 @@ class SalesforceConfig(_Model):
             "security_token": "SF_SECURITY_TOKEN",
             "consumer_key": "SF_CONSUMER_KEY",
             "consumer_secret": "SF_CONSUMER_SECRET",
+            "refresh_token": "SF_REFRESH_TOKEN",
+            "privatekey_file": "SF_PRIVATE_KEY_FILE",
+            "privatekey": "SF_PRIVATE_KEY",
             "domain": "SF_DOMAIN",
         }
     )
@@ -176,7 +183,14 @@ class HubSpotConfig(_Model):
     """The HubSpot source (hubspot-api-client v12)."""
 
     name: str = "hubspot"
-    credentials: Credentials = Credentials(env={"access_token": "HUBSPOT_ACCESS_TOKEN"})
+    credentials: Credentials = Credentials(
+        env={
+            "access_token": "HUBSPOT_ACCESS_TOKEN",
+            "refresh_token": "HUBSPOT_REFRESH_TOKEN",
+            "client_id": "HUBSPOT_CLIENT_ID",
+            "client_secret": "HUBSPOT_CLIENT_SECRET",
+        }
+    )
     host: str | None = Field(None, description="API base URL (default https://api.hubapi.com; a proxy, a test server)")
     objects: tuple[str, ...] = HUBSPOT_OBJECTS
     tier_property: str | None = "hs_ideal_customer_profile"

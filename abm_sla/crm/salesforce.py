@@ -74,27 +74,98 @@ def timeout_session(timeout: float, adapter: requests.adapters.HTTPAdapter | Non
     return session
 
 
+LOGIN_HINT = (
+    "set an access token and instance URL (SF_ACCESS_TOKEN, SF_INSTANCE_URL), a refresh token with a "
+    "connected app (SF_REFRESH_TOKEN, SF_CONSUMER_KEY, SF_CONSUMER_SECRET), a JWT bearer key (SF_USERNAME, "
+    "SF_CONSUMER_KEY, SF_PRIVATE_KEY_FILE or SF_PRIVATE_KEY), or a username and password with "
+    "SF_SECURITY_TOKEN (empty when your IP range is trusted) or a connected app"
+)
+
+
+def login_kwargs(creds: dict[str, str], empty: set[str]) -> list[tuple[str, dict[str, str]]]:
+    """Every way to log in the credentials allow, best first, as ``(mode, Salesforce kwargs)``.
+
+    A refresh token (OAuth 2.0 refresh token flow) and a JWT bearer key get a new token on every
+    login; a static access token cannot, so after it expired the next login uses the others.
+    ``security_token`` set but empty is kept (orgs that trust the caller's IP range need none).
+    """
+    has = lambda *names: all(name in creds for name in names)  # noqa: E731
+    domain = {"domain": creds["domain"]} if "domain" in creds else {}
+    modes: list[tuple[str, dict[str, str]]] = []
+    if has("refresh_token", "consumer_key"):
+        modes.append(("refresh_token", {k: creds[k] for k in ("refresh_token", "consumer_key", "consumer_secret")
+                                         if k in creds} | domain))
+    key = "privatekey_file" if "privatekey_file" in creds else "privatekey"
+    if has("username", "consumer_key", key):
+        modes.append(("jwt", {k: creds[k] for k in ("username", "consumer_key", key)} | domain))
+    if has("session_id", "instance_url"):
+        modes.append(("token", {"session_id": creds["session_id"], "instance_url": creds["instance_url"]}))
+    if has("username", "password") and ("security_token" in creds or "security_token" in empty):
+        token = creds.get("security_token", "")
+        modes.append(("password", {"username": creds["username"], "password": creds["password"],
+                                   "security_token": token} | domain))
+    elif has("username", "password", "consumer_key", "consumer_secret"):
+        modes.append(("password", {k: creds[k] for k in ("username", "password", "consumer_key",
+                                                         "consumer_secret")} | domain))
+    return modes
+
+
+def refresh_token_login(session: requests.Session, kwargs: dict[str, str]) -> tuple[str, str]:
+    """OAuth 2.0 refresh token flow: ``POST https://{domain}.salesforce.com/services/oauth2/token``.
+
+    Answers ``{"access_token", "instance_url", …}`` (Salesforce Help, "OAuth 2.0 Refresh Token Flow for
+    Renewed Sessions"); a 400 ``{"error": "invalid_grant", …}`` means the refresh token was revoked.
+    """
+    domain = kwargs.get("domain", "login")
+    data = {"grant_type": "refresh_token", "refresh_token": kwargs["refresh_token"],
+            "client_id": kwargs["consumer_key"]}
+    if kwargs.get("consumer_secret"):
+        data["client_secret"] = kwargs["consumer_secret"]
+    response = session.post(f"https://{domain}.salesforce.com/services/oauth2/token", data=data)
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or "access_token" not in body:
+        code = body.get("error") or f"HTTP {response.status_code}"
+        raise SalesforceAuthenticationFailed(code, body.get("error_description") or "token refresh refused")
+    return body["access_token"], body["instance_url"]
+
+
 def client_factory(config: SalesforceConfig, session: requests.Session | None = None) -> ClientFactory:
-    """Builds a client from the environment variables the config names; called again to log in anew."""
+    """Builds a client from the credentials the config names; called again to log in anew.
+
+    The first call uses the best way the credentials allow (:func:`login_kwargs`); each further call
+    (after a session expired) moves past a static access token that was already used, so a refresh
+    token, JWT key or password gets a fresh session instead of re-reading the expired token.
+    """
+    used_tokens: set[str] = set()
 
     def make() -> Salesforce:
         creds = config.credentials.resolve()
-        has_token = {"session_id", "instance_url"} <= creds.keys()
-        has_login = {"username", "password"} <= creds.keys()
-        if not (has_token or has_login):
+        modes = login_kwargs(creds, config.credentials.set_empty())
+        if not modes:
+            if {"username", "password"} <= creds.keys():
+                raise SourceError(
+                    "Salesforce username and password need a security token: set SF_SECURITY_TOKEN (to an "
+                    "empty value when your org trusts this IP range) or SF_CONSUMER_KEY and SF_CONSUMER_SECRET"
+                )
             names = ", ".join(sorted(config.credentials.env.values()))
-            raise SourceError(
-                f"no Salesforce credentials: set an access token and instance URL or a "
-                f"username and password (variables: {names})"
-            )
+            raise SourceError(f"no Salesforce credentials: {LOGIN_HINT} (variables: {names})")
+        fresh = [mode for mode in modes if mode[0] != "token" or mode[1]["session_id"] not in used_tokens]
+        mode, kwargs = (fresh or modes)[0]
+        http = session or timeout_session(config.retry.timeout)
         try:
-            return Salesforce(
-                version=config.version, session=session or timeout_session(config.retry.timeout), **creds
-            )
+            if mode == "refresh_token":
+                token, instance_url = refresh_token_login(http, kwargs)
+                kwargs = {"session_id": token, "instance_url": instance_url}
+            elif mode == "token":
+                used_tokens.add(kwargs["session_id"])
+            return Salesforce(version=config.version, session=http, **kwargs)
         except SalesforceAuthenticationFailed as error:
             code = getattr(error, "code", "") or "login refused"
             raise SourceError(
-                redact(f"Salesforce login failed: {code}", config.credentials.secrets())
+                redact(f"Salesforce login ({mode}) failed: {code}", config.credentials.secrets())
             ) from None
         except requests.RequestException as error:
             raise SourceError(f"Salesforce is unreachable: {type(error).__name__}") from None

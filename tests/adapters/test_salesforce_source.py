@@ -432,3 +432,40 @@ def test_missing_credentials_name_the_variables_not_values(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SourceError, match="SF_ACCESS_TOKEN"):
         client_factory(SalesforceConfig())()
+
+
+def _login_env(monkeypatch, **values: str) -> None:
+    """Only these Salesforce variables are set (``""`` = set but empty)."""
+    for name in SalesforceConfig().credentials.env.values():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize("token", ["", "TOKEN123"])
+def test_username_and_password_log_in_with_a_security_token_even_an_empty_one(fake, monkeypatch, token):
+    """Finding 4: an empty security token (trusted IP range) is a valid login, not a dropped variable."""
+    fake.logins["rev@acme.io"] = ("pw-secret", token)
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_PASSWORD="pw-secret", SF_SECURITY_TOKEN=token)
+    config = make_config(objects=["Account"])
+    source = SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps())
+    store = MemoryStore()
+    store.sync(source.pages(store))
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served == ["soap"]
+
+
+def test_username_and_password_without_a_security_token_is_one_clear_line(fake, monkeypatch):
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_PASSWORD="pw-secret")
+    config = make_config()
+    with pytest.raises(SourceError, match="SF_SECURITY_TOKEN") as caught:
+        client_factory(config, session=fake.session())()
+    assert "\n" not in str(caught.value) and "pw-secret" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_a_wrong_password_is_one_line_without_the_secret(fake, monkeypatch):
+    fake.logins["rev@acme.io"] = ("right", "")
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_PASSWORD="wrong-pass", SF_SECURITY_TOKEN="")
+    with pytest.raises(SourceError, match="INVALID_LOGIN") as caught:
+        client_factory(make_config(), session=fake.session())()
+    assert "wrong-pass" not in str(caught.value) and "\n" not in str(caught.value)
