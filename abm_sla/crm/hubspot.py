@@ -70,19 +70,57 @@ HISTORY_BATCH_MAX = 50
 
 
 def client_factory(config: HubSpotConfig, host: str | None = None) -> ClientFactory:
-    """Builds a client from the token env var the config names; urllib3 retries are off (ours apply)."""
+    """Builds a client from the credentials the config names; urllib3 retries are off (ours apply).
+
+    With an OAuth app's refresh token, client id and secret, every call (the first, and each after a
+    401) gets a new access token from ``POST /oauth/v1/token`` (grant_type=refresh_token; HubSpot OAuth
+    access tokens live 30 minutes), so a long sync survives expiry. Otherwise the private app token
+    (or a static OAuth access token) is read from the environment again.
+    """
 
     def make() -> HubSpot:
-        token = config.credentials.resolve().get("access_token")
+        creds = config.credentials.resolve()
+        base = host or config.host
+        if {"refresh_token", "client_id", "client_secret"} <= creds.keys():
+            token = refresh_access_token(base or DEFAULT_HOST, creds, config)
+        else:
+            token = creds.get("access_token")
         if not token:
             names = ", ".join(sorted(config.credentials.env.values()))
-            raise SourceError(f"no HubSpot access token: set {names}")
+            raise SourceError(
+                "no HubSpot access token: set a private app token or an OAuth app's refresh token, "
+                f"client id and client secret ({names})"
+            )
         kwargs: dict[str, Any] = {"access_token": token, "retry": False}
-        if host or config.host:
-            kwargs["host"] = host or config.host
+        if base:
+            kwargs["host"] = base
         return HubSpot(**kwargs)
 
     return make
+
+
+def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig) -> str:
+    """A new OAuth access token for the refresh token (https://developers.hubspot.com/docs/api/oauth/tokens)."""
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": creds["refresh_token"],
+        "client_id": creds["client_id"],
+        "client_secret": creds["client_secret"],
+    }
+    timeout = (min(10.0, config.retry.timeout), config.retry.timeout)
+    try:
+        response = requests.post(f"{base.rstrip('/')}/oauth/v1/token", data=data, timeout=timeout)
+    except requests.RequestException as error:
+        raise SourceError(f"HubSpot token refresh failed: {type(error).__name__}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or not body.get("access_token"):
+        detail = " ".join(str(body.get(key)) for key in ("status", "message") if body.get(key))
+        message = f"HubSpot token refresh refused: HTTP {response.status_code} {detail}".strip()
+        raise SourceError(redact(message, config.credentials.secrets()))
+    return str(body["access_token"])
 
 
 def last_modified_property(object_type: str) -> str:

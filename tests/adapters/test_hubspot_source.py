@@ -535,3 +535,26 @@ def test_a_portal_without_event_analytics_or_email_scope_syncs_the_rest_with_war
         assert "remove 'events' from sources.hubspot.objects" in events
         assert "MISSING_SCOPES" in email and "'content' scope" in email and "'email_events'" in email
         assert fake.count("/events/v3/events") == 1  # one refusal is enough to skip every event type
+
+
+def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, monkeypatch):
+    """Finding 6: a long sync survives the 30-minute OAuth token; the refresh token gets a new one."""
+    fake.oauth_apps[("client-1", "client-secret-1")] = "refresh-secret-1"
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "refresh-secret-1")
+    monkeypatch.setenv("HUBSPOT_CLIENT_ID", "client-1")
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "client-secret-1")
+    config = make_config()
+    source = HubSpotSource(config, client_factory(config, host=fake.url), now=lambda: NOW, sleep=Sleeps(),
+                           burst_limiter=unlimited(), search_limiter=unlimited())
+    store = MemoryStore()
+    pages = source.pages(store)
+    store.store(next(pages))
+    fake.expire_token(reissue=False)  # every token dies; only a refresh gets a new one
+    store.sync(pages)
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.refreshes == 2
+
+    monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "revoked")
+    with pytest.raises(SourceError, match="token refresh refused: HTTP 400") as caught:
+        client_factory(config, host=fake.url)()
+    assert "revoked" not in str(caught.value) and "client-secret-1" not in str(caught.value)

@@ -469,3 +469,45 @@ def test_a_wrong_password_is_one_line_without_the_secret(fake, monkeypatch):
     with pytest.raises(SourceError, match="INVALID_LOGIN") as caught:
         client_factory(make_config(), session=fake.session())()
     assert "wrong-pass" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _sync_across_an_expiry(fake: FakeSalesforce, config: SalesforceConfig) -> MemoryStore:
+    """Store one page, let every session die (no reissue), then finish the sync."""
+    source = SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps())
+    store = MemoryStore()
+    pages = source.pages(store)
+    store.store(next(pages))
+    fake.expire_session(reissue=False)
+    store.sync(pages)
+    return store
+
+
+def test_a_refresh_token_gets_a_new_session_when_one_expires(fake, monkeypatch):
+    """Finding 6: the OAuth refresh token flow, not the expired token read again."""
+    fake.refresh_tokens["rt-secret-1"] = "CONSUMER1"
+    _login_env(monkeypatch, SF_REFRESH_TOKEN="rt-secret-1", SF_CONSUMER_KEY="CONSUMER1",
+               SF_CONSUMER_SECRET="cs-secret")
+    store = _sync_across_an_expiry(fake, make_config())
+    assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
+    assert fake.logins_served == ["refresh_token", "refresh_token"]
+
+
+def test_an_expired_static_token_falls_back_to_a_password_login(fake, monkeypatch):
+    fake.logins["rev@acme.io"] = ("pw-secret", "")
+    _login_env(monkeypatch, SF_ACCESS_TOKEN=fake.token, SF_INSTANCE_URL=fake.url, SF_USERNAME="rev@acme.io",
+               SF_PASSWORD="pw-secret", SF_SECURITY_TOKEN="")
+    store = _sync_across_an_expiry(fake, make_config())
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served == ["soap"]
+
+
+def test_a_jwt_bearer_key_gets_a_new_session_when_one_expires(fake, monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    fake.jwt_apps["CONSUMER2"] = "rev@acme.io"
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_CONSUMER_KEY="CONSUMER2", SF_PRIVATE_KEY=pem)
+    store = _sync_across_an_expiry(fake, make_config())
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served[:2] == ["jwt", "jwt"]

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import deque
 from typing import Any
+from urllib.parse import parse_qs
 
 import pandas as pd
 from hubspot import HubSpot
@@ -156,6 +157,8 @@ class FakeHubSpot(FakeServer):
         self.tokens = {"pat-na1-fake-secret-token"}
         self.token = "pat-na1-fake-secret-token"
         self.daily_used, self.daily_max = 0, 500_000
+        self.oauth_apps: dict[tuple[str, str], str] = {}  # (client id, secret) → refresh token
+        self.refreshes = 0
         self.rate_limited = 0  # 429s sent by enforcement
         self._ids = itertools.count(900_000)
         if data:
@@ -394,6 +397,8 @@ class FakeHubSpot(FakeServer):
         response.headers.setdefault("X-HubSpot-Correlation-Id", str(uuid.uuid4()))
 
     def handle(self, request: Request) -> Response:
+        if request.path.rstrip("/") == "/oauth/v1/token" and request.method == "POST":
+            return self._oauth_token(request)
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return Response(
@@ -440,6 +445,20 @@ class FakeHubSpot(FakeServer):
                                "context": {"requiredGranularScopes": [needed]}}]
             return Response(403, body)
         return None
+
+    def _oauth_token(self, request: Request) -> Response:
+        """``POST /oauth/v1/token`` (form): a refresh token of a known app → a new 30-minute access token."""
+        form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
+        app = (form.get("client_id"), form.get("client_secret"))
+        if form.get("grant_type") != "refresh_token" or self.oauth_apps.get(app) != form.get("refresh_token"):
+            return Response(400, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token",
+                                  "correlationId": str(uuid.uuid4())})
+        with self.lock:
+            token = f"oauth-fake-{uuid.uuid4().hex[:12]}"
+            self.tokens.add(token)
+            self.refreshes += 1
+        return Response(200, {"token_type": "bearer", "refresh_token": form["refresh_token"],
+                              "access_token": token, "expires_in": 1800})
 
     def _enforce(self, request: Request) -> Response | None:
         is_search = request.path.endswith("/search")
