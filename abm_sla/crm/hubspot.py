@@ -174,6 +174,7 @@ class HubSpotSource:
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
         self.teams = {key.lower(): value for key, value in config.team_roles.items()}
         self._client: HubSpot | None = None
+        self._owners_by_user: dict[str, str] | None = None
         self.calls = 0
 
     # ---- public ----
@@ -477,7 +478,7 @@ class HubSpotSource:
                             "account_id": company["id"],
                             "status": status,
                             "changed_at": change.get("timestamp"),
-                            "changed_by": change.get("updatedByUserId") and str(change["updatedByUserId"]),
+                            "changed_by": self.owner_of_user(change.get("updatedByUserId")),
                         }
                     )
                     raws.append(change)
@@ -543,8 +544,27 @@ class HubSpotSource:
 
     # ---- owners ----
 
+    def owner_of_user(self, user_id: Any) -> str | None:
+        """The owner id of a HubSpot *user* id (history's ``updatedByUserId``); None when no owner has it."""
+        if user_id is None or str(user_id).strip() == "":
+            return None
+        if self._owners_by_user is None:
+            for _ in self._owner_pages():  # fills the map; the pages themselves are not needed here
+                pass
+        return (self._owners_by_user or {}).get(str(user_id))
+
+    def _remember_users(self, owners: list[dict]) -> None:
+        """Owners carry ``userId`` (and ``userIdIncludingInactive``): the user behind each owner."""
+        known = self._owners_by_user if self._owners_by_user is not None else {}
+        for owner in owners:
+            for key in ("userId", "userIdIncludingInactive"):
+                if owner.get(key) is not None:
+                    known.setdefault(str(owner[key]), str(owner["id"]))
+        self._owners_by_user = known
+
     def _owner_pages(self) -> Iterator[Page]:
         """Every owner, each sync (no change filter on the owners API); archived owners are inactive."""
+        self._owners_by_user = {}
         for archived in (False, True):
             after = None
             while True:
@@ -559,6 +579,7 @@ class HubSpotSource:
                     "list owners",
                 )
                 owners = result.get("results", [])
+                self._remember_users(owners)
                 if owners:
                     yield Page(
                         self.name,

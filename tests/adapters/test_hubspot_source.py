@@ -129,7 +129,7 @@ def crm_frames() -> dict[str, pd.DataFrame]:
             "account_id": "101",
             "status": "Working",
             "changed_at": ts("2026-02-15 12:00"),
-            "changed_by": "9001",
+            "changed_by": "501",
         },
         {
             "account_id": "101",
@@ -558,3 +558,13 @@ def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, m
     with pytest.raises(SourceError, match="token refresh refused: HTTP 400") as caught:
         client_factory(config, host=fake.url)()
     assert "revoked" not in str(caught.value) and "client-secret-1" not in str(caught.value)
+
+
+def test_status_changes_name_the_owner_behind_the_hubspot_user(fake):
+    """Finding 5: history's updatedByUserId is a user id; owners map users (userId) to owner ids."""
+    assert fake.user_id_of("501") != 501  # the fake gives users ids of their own, as HubSpot does
+    for objects in (["owners", "companies"], ["companies"]):  # owners synced first, or looked up
+        store = MemoryStore()
+        store.sync(make_source(fake, objects=objects).pages(store))
+        by = {r["status"]: r["changed_by"] for r in store.rows["status_changes"].values()}
+        assert by == {"working": "501", "rejected": None}  # 9001 is no owner's user

@@ -184,6 +184,11 @@ class FakeHubSpot(FakeServer):
 
     # ---- data ----
 
+    def user_id_of(self, owner_id: Any) -> int | None:
+        """The HubSpot *user* id behind an owner id (history and audit fields name users, not owners)."""
+        owner = self.owners.get(str(_text(owner_id)))
+        return owner["userId"] if owner else None
+
     def new_id(self) -> str:
         return str(next(self._ids))
 
@@ -324,7 +329,8 @@ class FakeHubSpot(FakeServer):
                     "value": _text(s.get("status")),
                     "timestamp": hs_time(s["changed_at"]),
                     "sourceType": "CRM_UI",
-                    "updatedByUserId": _text(s.get("changed_by")),
+                    "sourceId": f"userId:{self.user_id_of(s.get('changed_by'))}",
+                    "updatedByUserId": self.user_id_of(s.get("changed_by")),
                 }
             )
             company = self.objects["companies"].get(str(s["account_id"]))
