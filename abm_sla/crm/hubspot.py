@@ -604,7 +604,7 @@ class HubSpotSource:
             "manager_id": None,
             "time_zone": self.config.default_time_zone,
             "country": self.config.default_country,
-            "active": not (archived or owner.get("archived")),
+            "active": not owner.get("archived", archived),  # the owner's own flag; the pass only if absent
         }
 
     # ---- marketing events ----

@@ -568,3 +568,12 @@ def test_status_changes_name_the_owner_behind_the_hubspot_user(fake):
         store.sync(make_source(fake, objects=objects).pages(store))
         by = {r["status"]: r["changed_by"] for r in store.rows["status_changes"].values()}
         assert by == {"working": "501", "rejected": None}  # 9001 is no owner's user
+
+
+def test_an_owner_is_inactive_by_its_own_archived_flag_not_by_the_pass_that_listed_it(fake):
+    """Finding 8: the archived pass may list active owners too; each owner's flag decides."""
+    store = MemoryStore()
+    store.sync(make_source(fake, objects=["owners"]).pages(store))
+    owner_calls = [r for r in fake.requests if "/owners" in r.path]
+    assert {r.query["archived"][0].lower() for r in owner_calls} == {"true", "false"}
+    assert {k: v["active"] for k, v in store.rows["users"].items()} == {"501": True, "502": False}

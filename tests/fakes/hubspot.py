@@ -706,7 +706,9 @@ class FakeHubSpot(FakeServer):
         archived = request.query.get("archived", ["false"])[0].lower() == "true"
         limit = min(500, int(request.query.get("limit", ["100"])[0]))
         offset = int(request.query.get("after", ["0"])[0] or 0)
-        owners = [o for o in self.owners.values() if o["archived"] == archived]
+        # Docs differ on archived=true ("only archived" vs "include inactive"); the fake includes every owner
+        # with its own ``archived`` flag, so a source must read that flag, not which pass returned the owner.
+        owners = [o for o in self.owners.values() if archived or not o["archived"]]
         body: dict = {"results": owners[offset : offset + limit]}
         if offset + limit < len(owners):
             body["paging"] = {"next": {"after": str(offset + limit)}}
