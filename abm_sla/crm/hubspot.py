@@ -799,8 +799,15 @@ class HubSpotSource:
             self._client = self.factory()
         return self._client
 
-    def _call(self, call: Callable[[HubSpot], Any], what: str, search: bool = False) -> dict:
-        """One rate-limited API call with retries, one re-login on 401 and one-line errors; JSON body."""
+    def _call(
+        self, call: Callable[[HubSpot], Any], what: str, search: bool = False, idempotent: bool = True
+    ) -> dict:
+        """One rate-limited API call with retries, one re-login on 401 and one-line errors; JSON body.
+
+        ``idempotent=False`` (a create): only answers that prove nothing was written (429, 401) are
+        retried; a timeout, dropped connection or 5xx raises :class:`AmbiguousWrite` at once, for the
+        caller to look for the record before writing again.
+        """
         relogins = 0
 
         def attempt() -> dict:
@@ -816,7 +823,10 @@ class HubSpotSource:
                 relogins += 1
                 self._client = None
                 return Retry("access token rejected; building a new client", after=0)
-            return classify_error(error)
+            verdict = classify_error(error)
+            if verdict is not None and not idempotent and status != 429:
+                raise AmbiguousWrite(f"HubSpot {what}: {verdict.reason}; the write may have happened") from None
+            return verdict
 
         try:
             return call_with_retry(attempt, classify, self.policy, what=f"HubSpot {what}")
@@ -836,6 +846,10 @@ class HubSpotSource:
                 detail = " ".join(str(p) for p in ("HTTP 403", body.get("category"), body.get("message")) if p)
                 raise EntitlementError(message, redact(detail, self.config.credentials.secrets())) from None
             raise SourceError(message) from None
+
+
+class AmbiguousWrite(SourceError):
+    """A write whose outcome is unknown (timeout, dropped connection, 5xx): look before writing again."""
 
 
 class EntitlementError(SourceError):

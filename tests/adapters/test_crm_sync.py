@@ -340,6 +340,28 @@ def test_a_crash_after_the_crm_call_and_before_the_record_creates_nothing_twice(
     assert mqas_written_back(warehouse)["writeback_done_at"].notna().all()
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_write_that_succeeded_but_whose_answer_was_lost_creates_one_task(sqlite_url, crm, crm_data, status):
+    """Finding 7: the POST commits, the gateway answers 5xx, HubSpot's search index lags; still one task."""
+    fake = FakeHubSpot(crm_data, now=NOW, search_lag=30).start() if crm == "hubspot" else start_fake(crm, crm_data)
+    try:
+        warehouse = Warehouse(sqlite_url)
+        seed_mqas(warehouse, crm, crm_data, n=1)
+        path = "/sobjects/Task" if crm == "salesforce" else "/crm/v3/objects/tasks"
+        fake.inject(status, "<html>Gateway</html>", path=path, method="POST", commit=True)
+        writer = make_writer(source_for(crm, fake))
+        counts = write_back(warehouse, writer, ON, NOW)
+        assert counts["failed"] == 0 and counts["created"] + counts["existing"] == 1
+        assert len(created_tasks(crm, fake)) == 1
+
+        with warehouse.engine.begin() as connection:  # as if the record had been lost: the writer looks again
+            connection.execute(schema.mqas.update().values(writeback_done_at=None))
+        assert write_back(warehouse, writer, ON, NOW)["existing"] == 1
+        assert len(created_tasks(crm, fake)) == 1
+    finally:
+        fake.stop()
+
+
 def test_write_back_is_off_by_default_and_a_refusal_leaves_the_mqa_pending(sqlite_url, crm, fake, crm_data):
     warehouse = Warehouse(sqlite_url)
     seed_mqas(warehouse, crm, crm_data, n=1)

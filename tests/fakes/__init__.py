@@ -27,6 +27,7 @@ class Fault:
     after: int = 0
     path: str | None = None
     method: str | None = None
+    commit: bool = False  # handle the request first (the write happens), then answer with the fault
 
     def matches(self, method: str, path: str) -> bool:
         return (self.path is None or self.path in path) and (self.method is None or self.method == method)
@@ -116,9 +117,14 @@ class FakeServer:
         after: int = 0,
         path: str | None = None,
         method: str | None = None,
+        commit: bool = False,
     ) -> Fault:
-        """Answer the next ``times`` matching requests (after ``after`` of them) with ``status``."""
-        fault = Fault(status, body, headers or {}, times, after, path, method)
+        """Answer the next ``times`` matching requests (after ``after`` of them) with ``status``.
+
+        ``commit``: the request is carried out before the fault is answered (a write that succeeded
+        server-side whose answer was lost: a gateway 502/504 after the backend committed).
+        """
+        fault = Fault(status, body, headers or {}, times, after, path, method, commit)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -161,6 +167,8 @@ class FakeServer:
             self.requests.append(request)
         fault = self._fault_for(request.method, request.path)
         try:
+            if fault and fault.commit:
+                self.handle(request)
             response = (
                 Response(fault.status, fault.body, dict(fault.headers)) if fault else self.handle(request)
             )

@@ -138,6 +138,7 @@ class FakeHubSpot(FakeServer):
         search_rate: tuple[int, float] | None = None,
         enterprise: bool = True,
         scopes: frozenset[str] | None = None,
+        search_lag: float = 0.0,
     ) -> None:
         super().__init__()
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
@@ -145,6 +146,7 @@ class FakeHubSpot(FakeServer):
         self.webinar_event_type = webinar_event_type
         self.search_cap = search_cap
         self.enterprise = enterprise  # event analytics answers 403 on non-Enterprise portals
+        self.search_lag = search_lag  # seconds (portal clock) before a created record is searchable
         self.scopes = set(ALL_SCOPES if scopes is None else scopes)  # the token's scopes
         self.burst = Window(*burst) if burst else None
         self.search_rate = Window(*search_rate) if search_rate else None
@@ -582,8 +584,12 @@ class FakeHubSpot(FakeServer):
                     "VALIDATION_ERROR",
                 ),
             )
+        indexed_by = hs_time(self.now - dt.timedelta(seconds=self.search_lag))
         with self.lock:
-            records = [r for r in self.objects.get(obj, {}).values() if not r["archived"]]
+            records = [
+                r for r in self.objects.get(obj, {}).values()
+                if not r["archived"] and (not self.search_lag or r["createdAt"] <= indexed_by)
+            ]
         for group in body.get("filterGroups") or [{"filters": []}]:
             records = [r for r in records if all(_matches(r, f) for f in group.get("filters", []))]
         for sort in reversed(body.get("sorts") or []):
