@@ -86,17 +86,21 @@ def client_factory(config: HubSpotConfig, host: str | None = None) -> ClientFact
         else:
             token = creds.get("access_token")
         if not token:
-            names = ", ".join(sorted(config.credentials.env.values()))
-            raise SourceError(
-                "no HubSpot access token: set a private app token or an OAuth app's refresh token, "
-                f"client id and client secret ({names})"
-            )
+            raise SourceError(f"no HubSpot access token: set {missing_token_hint(config)}")
         kwargs: dict[str, Any] = {"access_token": token, "retry": False}
         if base:
             kwargs["host"] = base
         return HubSpot(**kwargs)
 
     return make
+
+
+def missing_token_hint(config: HubSpotConfig) -> str:
+    """The variable of the private app token, and the OAuth app's variables when the config names them."""
+    env = config.credentials.env
+    text = env.get("access_token", "access_token")
+    oauth = [env[key] for key in ("refresh_token", "client_id", "client_secret") if key in env]
+    return f"{text} (or the OAuth app's {', '.join(oauth)})" if len(oauth) == 3 else text
 
 
 def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig) -> str:
@@ -563,8 +567,8 @@ class HubSpotSource:
         self._owners_by_user = known
 
     def _owner_pages(self) -> Iterator[Page]:
-        """Every owner, each sync (no change filter on the owners API); archived owners are inactive."""
-        self._owners_by_user = {}
+        """Every owner once, each sync (no change filter on the owners API); archived owners are inactive."""
+        self._owners_by_user, seen = {}, set()
         for archived in (False, True):
             after = None
             while True:
@@ -578,7 +582,8 @@ class HubSpotSource:
                     ),
                     "list owners",
                 )
-                owners = result.get("results", [])
+                owners = [o for o in result.get("results", []) if str(o["id"]) not in seen]
+                seen.update(str(o["id"]) for o in owners)
                 self._remember_users(owners)
                 if owners:
                     yield Page(
