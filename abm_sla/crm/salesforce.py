@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ from typing import Any
 import pandas as pd
 import requests
 from simple_salesforce import Salesforce
+from simple_salesforce.bulk2 import Operation
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
@@ -599,6 +602,42 @@ class RecordMapper:
         self._set(page, rows, raws)
 
 
+# -- Bulk 2.0 ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkState:
+    """Where a Bulk 2.0 read is: the job, the locator of the next result page, the job's upper bound."""
+
+    job_id: str
+    locator: str
+    upper: str
+    done: bool = False
+
+    def text(self) -> str:
+        return json.dumps({"job": self.job_id, "locator": self.locator, "upper": self.upper, "done": self.done})
+
+    @classmethod
+    def parse(cls, text: str | None) -> BulkState | None:
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            return cls(str(data["job"]), str(data.get("locator") or ""), str(data["upper"]), bool(data["done"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def bulk_object(spec: ObjectSpec) -> str:
+    """The cursor name under which a Bulk 2.0 read of ``spec`` keeps its job and locator."""
+    return f"{spec.name}:bulk"
+
+
+def bulk_client(sf: Salesforce, spec: ObjectSpec) -> Any:
+    """simple-salesforce's Bulk 2.0 client of one object (job create/get and one result page per call)."""
+    return getattr(sf.bulk2, spec.name)._client
+
+
 # -- the source -------------------------------------------------------------------------------------------
 
 
@@ -620,6 +659,7 @@ class SalesforceSource:
             self.policy.sleep = sleep
         self.mapper = RecordMapper(config, self.name)
         self._client: Salesforce | None = None
+        self._usage: tuple[int, int] | None = None  # (used, total) daily API requests, from the last response
         self.calls = 0
 
     # ---- public ----
@@ -629,15 +669,23 @@ class SalesforceSource:
         sync_start = self.now().astimezone(dt.UTC).replace(microsecond=0)
         for spec in object_specs(self.config):
             stored = cursors.get_cursor(self.name, spec.name)
-            yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start)
+            job = BulkState.parse(cursors.get_cursor(self.name, bulk_object(spec)))
+            yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
 
     def object_pages(
-        self, spec: ObjectSpec, cursor: dt.datetime | None, sync_start: dt.datetime
+        self,
+        spec: ObjectSpec,
+        cursor: dt.datetime | None,
+        sync_start: dt.datetime,
+        job: BulkState | None = None,
     ) -> Iterator[Page]:
-        """One object's pages between ``cursor - overlap`` and ``sync_start``."""
+        """One object's pages between ``cursor - overlap`` and ``sync_start`` (or an unfinished bulk job's)."""
+        if job is not None and not job.done:
+            yield from self._bulk_pages(spec, job)
+            return
         lower = cursor - dt.timedelta(seconds=self.config.overlap_seconds) if cursor else None
         if self._use_bulk(spec, lower, sync_start):
-            yield from self._bulk_pages(spec, lower, sync_start)
+            yield from self._bulk_pages(spec, self._start_bulk(spec, lower, sync_start))
             return
         soql = build_soql(spec, lower, sync_start)
         headers = {"Sforce-Query-Options": f"batchSize={self.config.page_size}"}
@@ -674,48 +722,88 @@ class SalesforceSource:
         )
         return int(result.get("totalSize", 0)) > threshold
 
-    def _bulk_pages(self, spec: ObjectSpec, lower: dt.datetime | None, upper: dt.datetime) -> Iterator[Page]:
-        """Bulk 2.0 queryAll; results are unordered, so only the last page carries the cursor."""
+    def _start_bulk(self, spec: ObjectSpec, lower: dt.datetime | None, upper: dt.datetime) -> BulkState:
+        """Create a Bulk 2.0 queryAll job and wait for it, each poll one counted call."""
         soql = build_soql(spec, lower, upper, order=False)
         log.info("reading %s with Bulk API 2.0", spec.name)
+        job = self._call(
+            lambda sf: bulk_client(sf, spec).create_job(Operation.query_all, soql), f"bulk query {spec.name}"
+        )
+        job_id = str(job["id"])
+        while True:
+            info = self._call(lambda sf: bulk_client(sf, spec).get_job(job_id, True), f"bulk query {spec.name}")
+            state = info.get("state")
+            if state == "JobComplete":
+                return BulkState(job_id, "", cursor_text(upper))
+            if state in ("Failed", "Aborted"):
+                message = redact(str(info.get("errorMessage") or state), self.config.credentials.secrets())
+                raise SourceError(f"Salesforce bulk query {spec.name} failed: Job failure: {message}")
+            self.policy.sleep(self.config.bulk_poll_seconds)
 
-        def run(sf: Salesforce) -> list[str]:
-            bulk = getattr(sf.bulk2, spec.name)
-            return list(
-                bulk.query_all(
-                    soql, max_records=self.config.bulk_page_size, wait=self.config.bulk_poll_seconds
+    def _bulk_pages(self, spec: ObjectSpec, job: BulkState) -> Iterator[Page]:
+        """A finished job's result pages, streamed: each stored with the next locator, so a stopped sync
+        resumes at the page after the last stored one; the object's cursor moves once the last page is in.
+
+        Results are unordered, so the watermark waits for the end; it is the job's upper bound
+        (``SystemModstamp <= upper``), kept in the state with the job. Result pages stay available for
+        days after the job completed; if the job is gone, the object is read again from its cursor.
+        """
+        upper = parse_time(job.upper)
+        locator, first = job.locator, True
+        while True:
+            try:
+                result = self._call(
+                    lambda sf, loc=locator: bulk_client(sf, spec).get_query_results(
+                        job.job_id, loc, self.config.bulk_page_size
+                    ),
+                    f"bulk query {spec.name}",
                 )
-            )
-
-        chunks = self._call(run, f"bulk query {spec.name}")
-        newest: dt.datetime | None = None
-        pending: list[Page] = []
-        for chunk in chunks:
-            records = parse_csv(chunk)
-            if not records:
-                continue
-            times = [parse_time(r[spec.cursor_field]) for r in records]
-            newest = max(times if newest is None else [newest, *times])
-            yield from pending
-            pending = self.mapper.pages(spec, records, None)
-        if pending and newest:
-            pending[-1].cursor = cursor_text(min(newest, upper))
-        yield from pending
+            except SourceError as error:
+                if not (first and job.locator):
+                    raise
+                log.warning("Salesforce bulk job %s cannot be resumed (%s); starting again", job.job_id, error)
+                yield Page(self.name, bulk_object(spec), spec.kind, conform(spec.kind, []),
+                           cursor=BulkState(job.job_id, "", job.upper, done=True).text())
+                return
+            first = False
+            locator = result["locator"] or ""
+            records = parse_csv(result["records"])
+            state = BulkState(job.job_id, locator, job.upper, done=not locator)
+            pages = self.mapper.pages(spec, records, None) if records else []
+            for page in pages:
+                page.object_name = bulk_object(spec)
+            pages = pages or [Page(self.name, bulk_object(spec), spec.kind, conform(spec.kind, []))]
+            pages[-1].cursor = state.text()
+            yield from pages
+            if state.done:
+                yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), cursor=cursor_text(upper))
+                return
 
     # ---- calls ----
 
     def _sf(self) -> Salesforce:
         if self._client is None:
             self._client = self.factory()
+            hooks = self._client.session.hooks.setdefault("response", [])
+            if self._track_usage not in hooks:
+                hooks.append(self._track_usage)
         return self._client
 
+    def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Every response's ``Sforce-Limit-Info: api-usage=U/M``, Bulk 2.0 calls included (simple-salesforce
+        reads it only from its REST calls, so bulk job polls and result pages would go unseen)."""
+        match = re.search(r"api-usage=(\d+)/(\d+)", response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self._usage = (int(match.group(1)), int(match.group(2)))
+
     def _guard_quota(self) -> None:
-        usage = getattr(self._client, "api_usage", {}).get("api-usage") if self._client else None
-        if usage is None or not usage.total:
-            return
-        if usage.used >= self.config.quota_share * usage.total:
+        if self._usage is None:
+            usage = getattr(self._client, "api_usage", {}).get("api-usage") if self._client else None
+            self._usage = (usage.used, usage.total) if usage is not None else None
+        used, total = self._usage or (0, 0)
+        if total and used >= self.config.quota_share * total:
             raise SourceError(
-                f"Salesforce sync stopped: the org has used {usage.used} of its {usage.total} daily API "
+                f"Salesforce sync stopped: the org has used {used} of its {total} daily API "
                 f"requests, at or above the configured share of {self.config.quota_share:.0%}; "
                 "the pages read so far are kept and the next sync resumes from there"
             )

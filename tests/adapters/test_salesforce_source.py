@@ -367,10 +367,11 @@ def test_bulk_path_above_the_threshold_reads_the_same_rows(fake):
     assert fake.count("/jobs/query", method="POST") >= 1
     assert fake.count("/results") >= 2
     account_pages = [p for p in pages if p.kind == "accounts"]
-    assert (
-        len(account_pages) == 2 and account_pages[0].cursor is None
-    )  # unordered: cursor on the last page only
-    assert parse_time(account_pages[-1].cursor) == ts("2026-01-07 08:00")
+    data_pages = [p for p in account_pages if p.object_name == "Account:bulk"]
+    assert len(data_pages) == 2 and all(len(p.rows) for p in data_pages)
+    # unordered results: each page stores the job's next locator; the watermark moves after the last one
+    assert [p.object_name for p in account_pages][-1] == "Account"
+    assert parse_time(account_pages[-1].cursor) == NOW
     for kind in rest.rows:
         assert bulk_store.rows[kind].keys() == rest.rows[kind].keys(), kind
     bulk_account = {k: v for k, v in bulk_store.rows["accounts"]["001A03"].items() if k != "raw"}
@@ -511,3 +512,37 @@ def test_a_jwt_bearer_key_gets_a_new_session_when_one_expires(fake, monkeypatch)
     _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_CONSUMER_KEY="CONSUMER2", SF_PRIVATE_KEY=pem)
     store = _sync_across_an_expiry(fake, make_config())
     assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served[:2] == ["jwt", "jwt"]
+
+
+def test_bulk_results_are_streamed_page_by_page_and_a_stopped_sync_resumes_at_the_next_locator(fake):
+    """Finding 9: each result page is stored as it arrives; a resumed sync asks for the next page of the
+    same job (no new job, no page read twice)."""
+    bulk = {"bulk_threshold": 1, "bulk_page_size": 2, "objects": ["Account"]}
+    store = MemoryStore()
+    source = make_source(fake, **bulk)
+    pages = source.pages(store)
+    first = next(pages)
+    assert first.object_name == "Account:bulk" and len(first.rows) == 2
+    assert fake.count("/results") == 1  # streamed: nothing read ahead of the page being stored
+    store.store(first)
+    store.store(next(pages))
+    del pages  # the process dies here
+
+    resumed = store.sync(make_source(fake, **bulk).pages(store))
+    assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
+    assert fake.count("/jobs/query", method="POST") == 1 and fake.count("/results") == 4  # 7 rows, pages of 2
+    assert sum(len(p.rows) for p in resumed if p.kind == "accounts") == 3
+    assert parse_time(store.cursors[("salesforce", "Account")]) == NOW
+
+    store.sync(make_source(fake, **bulk).pages(store))  # a finished job is not resumed again
+    assert fake.count("/results") == 4
+
+
+def test_bulk_calls_count_against_the_daily_quota_guard(fake):
+    """Finding 9: job polls and result pages are API calls; the guard sees them and stops in the middle."""
+    fake.api_used, fake.api_total = 880, 1000
+    store = MemoryStore()
+    source = make_source(fake, bulk_threshold=1, bulk_page_size=1, objects=["Account"], quota_share=0.89)
+    with pytest.raises(SourceError, match=r"used 89\d of its 1000 daily API requests"):
+        store.sync(source.pages(store))
+    assert 0 < fake.count("/results") < N_ACCOUNTS and store.ids("accounts")  # pages before the stop are kept
