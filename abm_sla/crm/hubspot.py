@@ -457,7 +457,7 @@ class HubSpotSource:
     def _status_page(self, records: list[dict]) -> Page:
         """The status property's history of the page's companies (batch reads of ≤50 with history)."""
         prop = self.config.status_property
-        rows, raws = [], []
+        rows, raws, deleted = [], [], []
         for start in range(0, len(records), HISTORY_BATCH_MAX):
             body = {
                 "inputs": [{"id": r["id"]} for r in records[start : start + HISTORY_BATCH_MAX]],
@@ -475,10 +475,14 @@ class HubSpotSource:
                     value = change.get("value")
                     if value is None or not str(value).strip():
                         continue
+                    change_id = stable_id(company["id"], change.get("timestamp"), value)
+                    if self.is_integration_change(change):
+                        deleted.append(change_id)  # never sales' answer; gone if stored before
+                        continue
                     status = self.statuses.get(str(value).lower(), str(value).strip().lower())
                     rows.append(
                         {
-                            "status_change_id": stable_id(company["id"], change.get("timestamp"), value),
+                            "status_change_id": change_id,
                             "account_id": company["id"],
                             "status": status,
                             "changed_at": change.get("timestamp"),
@@ -486,7 +490,20 @@ class HubSpotSource:
                         }
                     )
                     raws.append(change)
-        return Page(self.name, "companies", "status_changes", conform("status_changes", rows, raws))
+        return Page(self.name, "companies", "status_changes", conform("status_changes", rows, raws),
+                    deleted_ids=deleted)
+
+    def is_integration_change(self, change: dict) -> bool:
+        """A history entry the integration made: the write-back's value, a configured integration user,
+        or a configured app (``sourceId`` of INTEGRATION/API changes). Never sales' answer."""
+        c = self.config
+        if str(change.get("value") or "").strip().lower() in {v.strip().lower() for v in c.writeback_status_values}:
+            return True
+        user = change.get("updatedByUserId")
+        if user is not None and str(user) in set(c.integration_user_ids):
+            return True
+        source = str(change.get("sourceId") or "")
+        return change.get("sourceType") in ("INTEGRATION", "API") and source in set(c.integration_app_ids)
 
     def _intent_page(self, records: list[dict]) -> Page:
         c = self.config

@@ -126,6 +126,12 @@ class SalesforceConfig(_Model):
     user_country_field: str | None = "Country"
     role_map: dict[str, str] = Field(default_factory=dict, description="role name (any case) → policy role")
     status_map: dict[str, str] = Field(default_factory=dict, description="CRM status → normalized status")
+    integration_user_ids: tuple[str, ...] = Field(
+        (), description="users whose status changes are never sales' answer (the logged-in user is added)"
+    )
+    writeback_status_values: tuple[str, ...] = Field(
+        ("MQA",), description="status values the write-back sets; never sales' answer (from writeback)"
+    )
     task_types: dict[str, str] = Field(
         default_factory=lambda: {
             "Call": "call",
@@ -201,6 +207,15 @@ class HubSpotConfig(_Model):
     intent_provider: str = "hubspot"
     country_property: str = "country"
     status_map: dict[str, str] = Field(default_factory=dict)
+    integration_user_ids: tuple[str, ...] = Field(
+        (), description="HubSpot user ids whose status changes are never sales' answer"
+    )
+    integration_app_ids: tuple[str, ...] = Field(
+        (), description="app ids (history sourceId) whose status changes are never sales' answer"
+    )
+    writeback_status_values: tuple[str, ...] = Field(
+        ("MQA",), description="status values the write-back sets; never sales' answer (from writeback)"
+    )
     team_roles: dict[str, str] = Field(default_factory=dict, description="owner team name → policy role")
     default_role: str = "sales"
     default_time_zone: str = "UTC"

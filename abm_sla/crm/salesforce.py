@@ -378,6 +378,7 @@ class RecordMapper:
         self.roles = {key.lower(): value for key, value in config.role_map.items()}
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
         self.campaign_kinds = sorted({rule.touch for rule in config.campaign_touches})
+        self.integration_users: set[str] = set(config.integration_user_ids)
 
     def pages(self, spec: ObjectSpec, records: list[dict], cursor: str | None) -> list[Page]:
         """One page (two for Account when an intent field is mapped; the cursor rides on the last)."""
@@ -582,11 +583,23 @@ class RecordMapper:
             raws.append(r)
         self._set(page, rows, raws)
 
+    def is_integration_change(self, record: dict) -> bool:
+        """A status change the integration made (its user, or the write-back's value): not sales' answer."""
+        value = str(record.get("NewValue") or "").strip().lower()
+        if value in {v.strip().lower() for v in self.config.writeback_status_values}:
+            return True
+        by = str(record.get("CreatedById") or "")[:15]
+        return bool(by) and by in {str(u)[:15] for u in self.integration_users}
+
     def _map_accounthistory(self, records: list[dict], page: Page) -> None:
+        """Status changes; the integration's own are left out (and deleted if stored before)."""
         rows, raws = [], []
         for r in records:
             value = r.get("NewValue")
             if value is None or not str(value).strip():
+                continue
+            if self.is_integration_change(r):
+                page.deleted_ids.append(r["Id"])
                 continue
             status = self.statuses.get(str(value).lower(), str(value).strip().lower())
             rows.append(
@@ -680,6 +693,8 @@ class SalesforceSource:
         job: BulkState | None = None,
     ) -> Iterator[Page]:
         """One object's pages between ``cursor - overlap`` and ``sync_start`` (or an unfinished bulk job's)."""
+        if spec.name == "AccountHistory":
+            self.mapper.integration_users |= self.integration_user()
         if job is not None and not job.done:
             yield from self._bulk_pages(spec, job)
             return
@@ -788,6 +803,26 @@ class SalesforceSource:
             if self._track_usage not in hooks:
                 hooks.append(self._track_usage)
         return self._client
+
+    def integration_user(self) -> set[str]:
+        """The logged-in user (``GET /services/oauth2/userinfo`` → ``user_id``), whose changes are the
+        integration's; empty (with a warning) when the org does not say, then only the configured
+        ``integration_user_ids`` and the write-back values count."""
+
+        def who(sf: Salesforce) -> Any:
+            response = sf.session.get(
+                f"https://{sf.sf_instance}/services/oauth2/userinfo", headers=sf.headers,
+                timeout=self.config.retry.timeout,
+            )
+            response.raise_for_status()
+            return response.json()
+
+        try:
+            user = str(self._call(who, "read the logged-in user").get("user_id") or "")
+        except (SourceError, requests.RequestException, ValueError) as error:
+            log.warning("Salesforce: cannot tell the integration user (%s); set integration_user_ids", error)
+            return set()
+        return {user} if user else set()
 
     def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Every response's ``Sforce-Limit-Info: api-usage=U/M``, Bulk 2.0 calls included (simple-salesforce

@@ -24,7 +24,7 @@ from abm_sla.warehouse import Warehouse, schema
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView, record_system_of_record
 from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.salesforce import FakeSalesforce
+from tests.fakes.salesforce import FakeSalesforce, sf_time
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 WEBINAR = "pe999_webinar_attended"
@@ -206,8 +206,9 @@ def test_incremental_sync_fetches_only_changes_and_applies_deletes(db_url, crm, 
     users = len(crm_data["users"])  # all stamped at the watermark (Salesforce) / no change filter (HubSpot owners)
     boundary = 20  # per object and event type, the rows stamped exactly at its watermark, and status histories
     assert loaded <= users + boundary < sum(entry["loaded"] for entry in full.values()) / 10, summary
-    if crm == "salesforce":  # one query per object; only the 25 users (all at the watermark) take 2 pages
-        assert incremental_requests == len(salesforce_object_names()) + 1
+    if crm == "salesforce":  # one query per object; only the 25 users (all at the watermark) take 2 pages;
+        # one userinfo call tells the integration user (its status changes are not sales' answer)
+        assert incremental_requests == len(salesforce_object_names()) + 2
     else:  # one search per object (companies, contacts, deals, emails, meetings, calls, tasks), no paging
         assert fake.count("/search") - searches_before == 7
     assert incremental_requests < full_requests
@@ -360,6 +361,34 @@ def test_a_write_that_succeeded_but_whose_answer_was_lost_creates_one_task(sqlit
         assert len(created_tasks(crm, fake)) == 1
     finally:
         fake.stop()
+
+
+def test_the_write_back_never_answers_its_own_status_clock(sqlite_url, crm, fake, crm_data):
+    """Finding 10: the status the writer sets, and any change by the integration user, is read back by the
+    next sync but never stored as a status change (so it can't meet the status-update clock)."""
+    warehouse = Warehouse(sqlite_url)
+    sync(warehouse, source_for(crm, fake))
+    accounts = seed_mqas(warehouse, crm, crm_data, n=2)
+    assert write_back(warehouse, make_writer(source_for(crm, fake)), ON, NOW)["created"] == 2
+    fake.tick(60)
+    rep = crm_data["users"]["user_id"].iloc[3]
+    if crm == "salesforce":  # the integration user also sets another value; a rep answers on the second
+        fake.insert("AccountHistory", {"AccountId": accounts[0], "Field": "ABM_Status__c", "NewValue": "Nurture",
+                                       "CreatedDate": sf_time(fake.now), "CreatedById": fake.integration_user})
+        fake.insert("AccountHistory", {"AccountId": accounts[1], "Field": "ABM_Status__c", "NewValue": "Working",
+                                       "CreatedDate": sf_time(fake.now), "CreatedById": rep})
+    else:
+        fake.update("companies", accounts[0], by={"sourceType": "INTEGRATION", "sourceId": fake.app_id},
+                    abm_status="Nurture")
+        fake.update("companies", accounts[1], by={"sourceType": "CRM_UI", "updatedByUserId": fake.user_id_of(rep)},
+                    abm_status="Working")
+    config = app_config(hubspot={"integration_app_ids": [fake.app_id]} if crm == "hubspot" else {})
+    sync(warehouse, source_for(crm, fake, config))
+
+    changes = warehouse.read_kind("status_changes", source=crm)
+    recent = changes[changes["changed_at"] >= pd.Timestamp(NOW)]
+    assert list(zip(recent["account_id"], recent["status"], strict=True)) == [(accounts[1], "working")]
+    assert not (changes["status"] == "mqa").any()
 
 
 def test_write_back_is_off_by_default_and_a_refusal_leaves_the_mqa_pending(sqlite_url, crm, fake, crm_data):

@@ -161,6 +161,7 @@ class FakeHubSpot(FakeServer):
         self.daily_used, self.daily_max = 0, 500_000
         self.oauth_apps: dict[tuple[str, str], str] = {}  # (client id, secret) → refresh token
         self.refreshes = 0
+        self.app_id = "2231870"  # the private app behind the token (history sourceId of its writes)
         self.rate_limited = 0  # 429s sent by enforcement
         self._ids = itertools.count(900_000)
         if data:
@@ -229,8 +230,11 @@ class FakeHubSpot(FakeServer):
             back = (to_type, str(to_id), from_type)
             self.associations.setdefault(back, []).append(str(from_id))
 
-    def update(self, obj: str, object_id: str, **properties: Any) -> dict:
-        """Change properties; the last-modified property and updatedAt move to the portal clock."""
+    def update(self, obj: str, object_id: str, by: dict | None = None, **properties: Any) -> dict:
+        """Change properties; the last-modified property and updatedAt move to the portal clock.
+
+        ``by``: who changed it, as history records it (default a user in the UI).
+        """
         with self.lock:
             record = self.objects[obj][str(object_id)]
             stamp = hs_time(self.now)
@@ -238,7 +242,7 @@ class FakeHubSpot(FakeServer):
                 record["properties"][name] = _text(value)
                 if obj == "companies" and name == self.status_property:
                     self.history.setdefault((obj, str(object_id)), {}).setdefault(name, []).insert(
-                        0, {"value": _text(value), "timestamp": stamp, "sourceType": "CRM_UI"}
+                        0, {"value": _text(value), "timestamp": stamp, **(by or {"sourceType": "CRM_UI"})}
                     )
             record["properties"][LASTMOD.get(obj, "hs_lastmodifieddate")] = stamp
             record["updatedAt"] = stamp
@@ -566,7 +570,8 @@ class FakeHubSpot(FakeServer):
         if record is None or record["archived"]:
             return Response(404, self.error_body(404, "resource not found", "OBJECT_NOT_FOUND"))
         properties = json_body(request).get("properties") or {}
-        self.update(obj, object_id, **properties)
+        # API writes by an app: history says INTEGRATION with the app id, and no user
+        self.update(obj, object_id, by={"sourceType": "INTEGRATION", "sourceId": self.app_id}, **properties)
         return Response(200, self._view(obj, record, list(properties)))
 
     def _search(self, request: Request, obj: str) -> Response:

@@ -528,6 +528,11 @@ class FakeSalesforce(FakeServer):
             return self._soap_login(request)
         if request.path == "/services/oauth2/token" and request.method == "POST":
             return self._oauth_token(request)
+        if request.path == "/services/oauth2/userinfo" and request.method == "GET":
+            if request.headers.get("authorization", "")[7:] not in self.tokens:
+                return Response(403, "Bad_OAuth_Token", content_type="text/plain")
+            return Response(200, {"user_id": self.integration_user, "organization_id": "00DFAKE",
+                                  "preferred_username": "integration@acme.io"})
         with self.lock:
             self.api_used += 1
         match = re.match(rf"^/services/data/v{re.escape(VERSION)}/(.*)$", request.path)
@@ -641,7 +646,8 @@ class FakeSalesforce(FakeServer):
             self.insert(
                 "AccountHistory",
                 {"AccountId": record_id, "Field": self.status_field, "OldValue": old,
-                 "NewValue": body[self.status_field], "CreatedDate": sf_time(self.now), "CreatedById": "005FAKE"},
+                 "NewValue": body[self.status_field], "CreatedDate": sf_time(self.now),
+                 "CreatedById": self.integration_user},  # the API user made the change
             )
         return Response(204)
 
