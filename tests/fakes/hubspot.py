@@ -56,6 +56,10 @@ ALL_EMAIL_EVENT_TYPES = {  # docs: email analytics v1 guide, "Event types"
     "SPAMREPORT", "SUPPRESSED", "PRINT", "FORWARD",
 }
 EMAIL_EVENTS_MAX = 1000
+BURST_MAX = 190  # per 10 s, Professional/Enterprise private apps (2024 changelog); tier-dependent
+SEARCH_MAX_LIMIT = 200
+SEARCH_MAX_GROUPS, SEARCH_MAX_FILTERS_PER_GROUP, SEARCH_MAX_FILTERS = 5, 6, 18
+SEARCH_MAX_QUERY_CHARS = 3000
 SCOPE_OF = {  # path prefix → the scope a token needs (docs: each endpoint's "Required Scopes")
     "/email/public/v1/events": "content",
     "/crm/v3/owners": "crm.objects.owners.read",
@@ -406,6 +410,10 @@ class FakeHubSpot(FakeServer):
             "X-HubSpot-RateLimit-Daily-Remaining", str(self.daily_max - self.daily_used)
         )
         response.headers.setdefault("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+        burst_max = self.burst.max_calls if self.burst else BURST_MAX
+        used = len(self.burst.calls) if self.burst else 0
+        response.headers.setdefault("X-HubSpot-RateLimit-Max", str(burst_max))
+        response.headers.setdefault("X-HubSpot-RateLimit-Remaining", str(max(0, burst_max - used)))
         response.headers.setdefault("X-HubSpot-Correlation-Id", str(uuid.uuid4()))
 
     def handle(self, request: Request) -> Response:
@@ -578,8 +586,15 @@ class FakeHubSpot(FakeServer):
         body = json_body(request)
         limit = int(body.get("limit") or 10)
         after = int(body.get("after") or 0)
-        if limit > 200:
+        if limit > SEARCH_MAX_LIMIT:
             return Response(400, self.error_body(400, "limit must be at most 200", "VALIDATION_ERROR"))
+        groups = body.get("filterGroups") or []
+        counts = [len(g.get("filters", [])) for g in groups]
+        if (len(groups) > SEARCH_MAX_GROUPS or any(n > SEARCH_MAX_FILTERS_PER_GROUP for n in counts)
+                or sum(counts) > SEARCH_MAX_FILTERS):
+            return Response(400, self.error_body(400, "too many filters or filter groups", "VALIDATION_ERROR"))
+        if len(request.body) > SEARCH_MAX_QUERY_CHARS:
+            return Response(400, self.error_body(400, "search query too long", "VALIDATION_ERROR"))
         if after + limit > self.search_cap:
             return Response(
                 400,
