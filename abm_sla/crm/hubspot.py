@@ -44,6 +44,7 @@ from abm_sla.crm.limits import (
     shared_limiter,
 )
 from abm_sla.crm.mapping import HubSpotConfig, conform, normalize_tier, stable_id, to_bool, to_float
+from abm_sla.crm.reconcile import IdScan, reconcile_pages, sales_types
 from abm_sla.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,41 @@ class HubSpotSource:
                 continue
             else:
                 yield from self._object_pages(obj, cursors, sync_start)
+        yield from self.reconcile(cursors, sync_start)
+
+    def reconcile(self, cursors: CursorStore, now: dt.datetime, force: bool = False) -> Iterator[Page]:
+        """Soft-deletes for ids HubSpot no longer has (purged, merged away), every ``reconcile_every_days``."""
+        yield from reconcile_pages(
+            cursors, self.name, self.id_scans(), self.list_ids, every_days=self.config.reconcile_every_days,
+            max_share=self.config.reconcile_max_share, now=now, force=force,
+        )
+
+    def id_scans(self) -> list[IdScan]:
+        """Companies, contacts, deals, and the mapped engagements (sales touches); events are immutable."""
+        configured = self.config.objects
+        scans = [IdScan(obj, OBJECT_KIND[obj], (obj,)) for obj in ("companies", "contacts", "deals")
+                 if obj in configured]
+        engagements = tuple(o for o in ENGAGEMENTS if o in configured and self._maps_engagement(o))
+        if engagements:
+            scans.append(IdScan("+".join(engagements), "activities", engagements, sales_types()))
+        return scans
+
+    def list_ids(self, scan: IdScan) -> Iterator[str]:
+        """Every live (unarchived) id, 100 a page (the list API; search would stop at 10,000)."""
+        for obj in scan.objects:
+            after = None
+            while True:
+                result = self._call(
+                    lambda c, a=after, o=obj: c.crm.objects.basic_api.get_page(
+                        o, limit=100, after=a, archived=False, properties=["hs_object_id"],
+                        _request_timeout=self.timeout, _preload_content=False,
+                    ),
+                    f"list {obj} ids",
+                )
+                yield from (str(r["id"]) for r in result.get("results", []))
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
 
     # ---- CRM objects ----
 

@@ -152,6 +152,12 @@ class SalesforceConfig(_Model):
     bulk_page_size: int = Field(50_000, ge=1)
     bulk_poll_seconds: float = Field(5, ge=0)
     quota_share: float = Field(0.8, gt=0, le=1, description="stop at this share of the daily API quota")
+    reconcile_every_days: float | None = Field(
+        7, gt=0, description="full id scan that soft-deletes what the CRM no longer has (None: never)"
+    )
+    reconcile_max_share: float = Field(
+        0.5, gt=0, le=1, description="an id scan that would delete more of an object's rows deletes nothing"
+    )
     retry: RetryConfig = RetryConfig()
 
     @field_validator("task_types", "event_types")
@@ -253,6 +259,12 @@ class HubSpotConfig(_Model):
     search_result_cap: int = Field(10_000, ge=1, description="HubSpot search pages no further than this")
     requests_per_10s: int = Field(100, ge=1)
     search_per_second: int = Field(4, ge=1)
+    reconcile_every_days: float | None = Field(
+        7, gt=0, description="full id scan that soft-deletes what the CRM no longer has (None: never)"
+    )
+    reconcile_max_share: float = Field(
+        0.5, gt=0, le=1, description="an id scan that would delete more of an object's rows deletes nothing"
+    )
     retry: RetryConfig = RetryConfig()
 
     @field_validator("sales_touches")

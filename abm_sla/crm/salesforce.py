@@ -46,6 +46,7 @@ from abm_sla.crm.mapping import (
     to_bool,
     to_float,
 )
+from abm_sla.crm.reconcile import IdScan, marketing_types, reconcile_pages, sales_types
 from abm_sla.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -684,6 +685,49 @@ class SalesforceSource:
             stored = cursors.get_cursor(self.name, spec.name)
             job = BulkState.parse(cursors.get_cursor(self.name, bulk_object(spec)))
             yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
+        yield from self.reconcile(cursors, sync_start)
+
+    def reconcile(self, cursors: CursorStore, now: dt.datetime, force: bool = False) -> Iterator[Page]:
+        """Soft-deletes for ids Salesforce no longer has, every ``reconcile_every_days`` (see reconcile.py)."""
+        yield from reconcile_pages(
+            cursors, self.name, self.id_scans(), self.list_ids, every_days=self.config.reconcile_every_days,
+            max_share=self.config.reconcile_max_share, now=now, force=force,
+        )
+
+    def id_scans(self) -> list[IdScan]:
+        """What an id scan covers: accounts, contacts, opportunities, Task/Event touches, campaign members."""
+        configured = set(self.config.objects)
+        scans = [IdScan(name, kind, (name,)) for name, kind in
+                 (("Account", "accounts"), ("Contact", "contacts"), ("Opportunity", "opportunities"))
+                 if name in configured]
+        activities = tuple(name for name in ("Task", "Event") if name in configured)
+        if activities:
+            scans.append(IdScan("+".join(activities), "activities", activities, sales_types()))
+        if "CampaignMember" in configured:
+            scans.append(IdScan("CampaignMember", "activities", ("CampaignMember",), marketing_types(),
+                                lambda stored: stored.split(":")[0]))
+        return scans
+
+    def list_ids(self, scan: IdScan) -> Iterator[str]:
+        """Every live id (archived activities included: ``queryAll`` with ``IsDeleted = false``)."""
+        headers = {"Sforce-Query-Options": "batchSize=2000"}
+        timeout = self.config.retry.timeout
+        for name in scan.objects:
+            soql = f"SELECT Id FROM {name} WHERE IsDeleted = false"
+            result = self._call(
+                lambda sf, q=soql: sf.query(q, include_deleted=True, headers=headers, timeout=timeout),
+                f"list {name} ids",
+            )
+            while True:
+                yield from (str(r["Id"]) for r in result.get("records", []))
+                if result.get("done", True):
+                    break
+                result = self._call(
+                    lambda sf, url=result["nextRecordsUrl"]: sf.query_more(
+                        url, identifier_is_url=True, headers=headers, timeout=timeout
+                    ),
+                    f"list {name} ids",
+                )
 
     def object_pages(
         self,

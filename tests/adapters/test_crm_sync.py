@@ -249,6 +249,57 @@ def test_a_fault_that_outlasts_the_retries_stops_the_sync_and_the_next_one_compl
     assert stored_rows(warehouse, crm) == expected_rows(crm, crm_data)
 
 
+def _purge(crm: str, fake, account: str, activity: str | None = None) -> None:
+    """Gone without a trace the APIs can show (recycle bin emptied / purged or merged away)."""
+    with fake.lock:
+        if crm == "salesforce":
+            fake.records["Account"].pop(account)
+            if activity:
+                fake.records["Task"].pop(activity, None) or fake.records["Event"].pop(activity, None)
+        else:
+            fake.objects["companies"].pop(account)
+            if activity:
+                next(objects for objects in fake.objects.values() if activity in objects).pop(activity)
+
+
+def test_a_weekly_id_scan_soft_deletes_what_the_crm_purged(db_url, crm, fake, crm_data):
+    """Deletes the APIs can no longer show do not leave ghosts: every 7 days an id scan removes them."""
+    warehouse = Warehouse(db_url)
+    sync(warehouse, source_for(crm, fake))  # the first sync starts the reconciliation clock
+    account = crm_data["accounts"]["account_id"].iloc[4]
+    sales = crm_data["activities"][crm_data["activities"]["type"].isin(frames.SALES_TOUCHES)]
+    activity = sales["activity_id"].iloc[0]
+    _purge(crm, fake, account, activity)
+
+    fake.tick(86_400)
+    before = fake.count()
+    summary = sync_source(warehouse, source_for(crm, fake), "run-2", fake.now)
+    assert not any(name.endswith(":reconcile") for name in summary)  # not due yet: no id scan
+    assert account in set(warehouse.read_kind("accounts", source=crm)["account_id"])
+
+    fake.tick(7 * 86_400)
+    summary = sync_source(warehouse, source_for(crm, fake), "run-3", fake.now)
+    assert fake.count() > before
+    gone = {name: entry["deleted"] for name, entry in summary.items() if name.endswith(":reconcile")}
+    assert sum(gone.values()) == 2, summary
+    assert account not in set(warehouse.read_kind("accounts", source=crm)["account_id"])
+    assert activity not in set(warehouse.read_kind("activities", source=crm)["activity_id"])
+    assert stored_rows(warehouse, crm)["contacts"] == expected_rows(crm, crm_data)["contacts"]  # nothing else
+
+
+def test_an_id_scan_that_would_delete_most_rows_deletes_nothing_and_warns(sqlite_url, crm_data):
+    with FakeHubSpot(crm_data, now=NOW) as fake:
+        warehouse = Warehouse(sqlite_url)
+        sync(warehouse, source_for("hubspot", fake))
+        with fake.lock:
+            fake.objects["companies"].clear()  # e.g. the token lost access to companies
+        fake.tick(8 * 86_400)
+        summary = sync_source(warehouse, source_for("hubspot", fake), "run-2", fake.now)
+    assert summary["companies:reconcile"]["deleted"] == 0
+    assert "nothing was deleted" in summary["companies:reconcile"]["warnings"][0]
+    assert len(warehouse.read_kind("accounts", source="hubspot")) == len(crm_data["accounts"])
+
+
 # ---- write-back ---------------------------------------------------------------------------------------
 
 

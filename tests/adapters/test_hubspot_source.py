@@ -225,7 +225,7 @@ def test_full_sync_maps_every_object_to_frames(fake):
             assert str(page.rows[column].dtype) == "datetime64[ns, UTC]"
         if page.cursor:
             assert parse_time(page.cursor) <= NOW
-    assert sum(1 for p in pages if p.kind == "accounts") == 3  # 9 companies, search pages of 3
+    assert sum(1 for p in pages if p.object_name == "companies" and p.kind == "accounts") == 3  # pages of 3
     search = [r for r in fake.requests if r.path.endswith("/search")]
     assert search and all(r.headers["authorization"].startswith("Bearer ") for r in search)
 

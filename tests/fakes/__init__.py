@@ -254,3 +254,8 @@ class MemoryStore:
 
     def ids(self, kind: str) -> set[str]:
         return set(self.rows.get(kind, {}))
+
+    def live_ids(self, source: str, kind: str, types: Any = None) -> set[str]:
+        """Stored ids of ``kind`` (of those activity ``types``), as the warehouse's reconciliation reads them."""
+        rows = self.rows.get(kind, {})
+        return {i for i, row in rows.items() if types is None or row.get("type") in types}
