@@ -28,6 +28,7 @@ class Fault:
     path: str | None = None
     method: str | None = None
     commit: bool = False  # handle the request first (the write happens), then answer with the fault
+    drop: bool = False  # answer nothing: close the connection (a lost answer, like a timeout)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.path is None or self.path in path) and (self.method is None or self.method == method)
@@ -118,13 +119,15 @@ class FakeServer:
         path: str | None = None,
         method: str | None = None,
         commit: bool = False,
+        drop: bool = False,
     ) -> Fault:
         """Answer the next ``times`` matching requests (after ``after`` of them) with ``status``.
 
         ``commit``: the request is carried out before the fault is answered (a write that succeeded
-        server-side whose answer was lost: a gateway 502/504 after the backend committed).
+        server-side whose answer was lost: a gateway 502/504 after the backend committed). ``drop``: no
+        answer at all, the connection is closed (what a client sees when its read times out).
         """
-        fault = Fault(status, body, headers or {}, times, after, path, method, commit)
+        fault = Fault(status, body, headers or {}, times, after, path, method, commit, drop)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -169,6 +172,9 @@ class FakeServer:
         try:
             if fault and fault.commit:
                 self.handle(request)
+            if fault and fault.drop:
+                handler.close_connection = True
+                return
             response = (
                 Response(fault.status, fault.body, dict(fault.headers)) if fault else self.handle(request)
             )
