@@ -1,4 +1,6 @@
-"""A fake HubSpot CRM v3 / associations v4 / events v3 server seeded from normalized frames.
+"""A fake HubSpot CRM v3 / associations v4 / event analytics / email events server seeded from frames.
+
+Every limit it enforces, with its value and source, is in ``tests/fakes/LIMITS.md``.
 
 Wire facts from crm-apis.md part B: properties are strings or null, datetimes ISO
 with ``Z``, ``paging`` omitted on the last page, search takes epoch-ms filters,
