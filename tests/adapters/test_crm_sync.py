@@ -392,7 +392,7 @@ def test_a_crash_after_the_crm_call_and_before_the_record_creates_nothing_twice(
     assert mqas_written_back(warehouse)["writeback_done_at"].notna().all()
 
 
-@pytest.mark.parametrize("status", [502, 504, "dropped"])
+@pytest.mark.parametrize("status", [502, 504, "dropped", "503-not-committed"])
 def test_a_write_that_succeeded_but_whose_answer_was_lost_creates_one_task(sqlite_url, crm, crm_data, status):
     """Finding 7: the POST commits, the gateway answers 5xx, HubSpot's search index lags; still one task."""
     fake = FakeHubSpot(crm_data, now=NOW, search_lag=30).start() if crm == "hubspot" else start_fake(crm, crm_data)
@@ -400,8 +400,9 @@ def test_a_write_that_succeeded_but_whose_answer_was_lost_creates_one_task(sqlit
         warehouse = Warehouse(sqlite_url)
         seed_mqas(warehouse, crm, crm_data, n=1)
         path = "/sobjects/Task" if crm == "salesforce" else "/crm/v3/objects/tasks"
-        fake.inject(0 if status == "dropped" else status, "<html>Gateway</html>", path=path, method="POST",
-                    commit=True, drop=status == "dropped")
+        code = {"dropped": 0, "503-not-committed": 503}.get(status, status)
+        fake.inject(code, "<html>Gateway</html>", path=path, method="POST",
+                    commit=status != "503-not-committed", drop=status == "dropped")
         writer = make_writer(source_for(crm, fake))
         counts = write_back(warehouse, writer, ON, NOW)
         assert counts["failed"] == 0 and counts["created"] + counts["existing"] == 1
