@@ -41,3 +41,6 @@ def print_sync_summary(source: str, objects: dict[str, dict[str, int]], console:
         loaded = "unchanged" if counts.get("unchanged") else str(counts["loaded"])
         table.add_row(name, loaded, *deleted, str(counts["quarantined"]))
     console.print(table)
+    for name, counts in objects.items():
+        for warning in counts.get("warnings", []):
+            console.print(f"warning: {name}: {warning}")

@@ -165,6 +165,8 @@ def run_report_rows(summary: dict) -> list[dict]:
         for name, counts in objects.items()
         if key in counts
     ]
+    rows += [{"what": f"{name}: warning", "value": warning} for objects in extract.values()
+             for name, counts in objects.items() for warning in counts.get("warnings", [])]
     sla = summary.get("sla", {})
     stages = [
         ("scoring", "accounts scored", summary.get("scoring", {}).get("accounts_scored", 0)),

@@ -44,6 +44,8 @@ def sync_crm(db_url: str, source: str, config_path: str | None, run_id: str) -> 
     for name, counts in summary.items():
         logger.info("%s %s: %d loaded, %d deleted, %d quarantined in %d pages", source, name, counts["loaded"],
                     counts["deleted"], counts["quarantined"], counts["pages"])
+        for warning in counts.get("warnings", []):
+            logger.warning("%s %s: %s", source, name, warning)
     return summary
 
 

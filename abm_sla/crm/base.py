@@ -54,6 +54,8 @@ class Page:
     deleted. ``cursor`` is the watermark to store with the page (None: keep).
     ``fingerprint`` (export files: on a file's last page) is recorded with the page;
     ``unchanged`` marks a file skipped because it matches the fingerprint of its last load.
+    ``warnings`` are one-line notes for the run report (e.g. an API the account
+    is not entitled to was skipped).
     """
 
     source: str
@@ -65,6 +67,7 @@ class Page:
     cursor: str | None = None
     fingerprint: FileFingerprint | None = None
     unchanged: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 class CursorStore(Protocol):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from abm_sla.crm.mapping import Credentials, HubSpotConfig, SalesforceConfig
 from abm_sla.errors import ConfigError
@@ -102,6 +102,24 @@ class AppConfig(_Model):
     sources: Sources = Sources()
     system_of_record: SystemOfRecord = SystemOfRecord()
     writeback: WritebackConfig = WritebackConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _writeback_value_is_no_answer(cls, data: object) -> object:
+        """Both CRM sources drop status changes carrying ``writeback.status_value`` (the write-back's own
+        change must never meet the status-update clock), unless a source lists its own values."""
+        if not isinstance(data, dict):
+            return data
+        writeback = data.get("writeback") if isinstance(data.get("writeback"), dict) else {}
+        value = str(writeback.get("status_value") or WritebackConfig().status_value)
+        sources = dict(data.get("sources") or {}) if isinstance(data.get("sources") or {}, dict) else None
+        if sources is None:
+            return data
+        for name in ("salesforce", "hubspot"):
+            section = sources.get(name) or {}
+            if isinstance(section, dict) and "writeback_status_values" not in section:
+                sources[name] = {**section, "writeback_status_values": [value]}
+        return {**data, "sources": sources}
 
     def writeback_target(self) -> CrmName:
         return self.writeback.target or self.system_of_record.owner

@@ -8,8 +8,10 @@ cursor is the page's newest change. Search pages no further than 10,000 results,
 so the source re-windows: it starts a new search from the last timestamp it saw.
 Company ids come from v4 association batch reads; archived records (which search
 never returns) are listed with ``archived=true`` and become deletes. Marketing
-touches come from the events API (page views with their URL, form submissions,
-email opens/clicks, a configurable webinar event type); owners become users.
+touches come from the event analytics API (page views with their URL, form
+submissions, a configurable webinar event type; Enterprise hubs only) and from
+the email events API (marketing e-mail opens and clicks, whose recipient is an
+e-mail address matched to a contact); owners become users.
 
 Every call goes through one shared rate limiter per limit (the 10-second burst
 and the search per-second limit), retries 429/5xx/timeouts with backoff and
@@ -22,9 +24,11 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import requests
 import urllib3
 from hubspot import HubSpot
 
@@ -40,6 +44,7 @@ from abm_sla.crm.limits import (
     shared_limiter,
 )
 from abm_sla.crm.mapping import HubSpotConfig, conform, normalize_tier, stable_id, to_bool, to_float
+from abm_sla.crm.reconcile import IdScan, reconcile_pages, sales_types
 from abm_sla.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -56,22 +61,71 @@ SUBJECT_PROPERTY = {
     "notes": None,
 }
 PRIMARY_COMPANY = {"contacts": 1, "deals": 5}  # association type ids of the primary company
+# Batch read caps: 100 inputs, 50 when ``propertiesWithHistory`` is asked for (HubSpot answers 400 "The maximum
+# number of inputs supported in a batch request for property histories is 50"); hubspot-api-client 12.0.0
+# hubspot/utils/objects.py PAGE_MAX_SIZE = 100, PROPERTY_HISTORY_MAX_SIZE = 50.
+BATCH_READ_MAX = 100
+EMAIL_EVENTS_MAX = 1000  # email events API ``limit`` maximum (docs: 1 <= limit <= 1000)
+DEFAULT_HOST = "https://api.hubapi.com"
+HISTORY_BATCH_MAX = 50
 
 
 def client_factory(config: HubSpotConfig, host: str | None = None) -> ClientFactory:
-    """Builds a client from the token env var the config names; urllib3 retries are off (ours apply)."""
+    """Builds a client from the credentials the config names; urllib3 retries are off (ours apply).
+
+    With an OAuth app's refresh token, client id and secret, every call (the first, and each after a
+    401) gets a new access token from ``POST /oauth/v1/token`` (grant_type=refresh_token; HubSpot OAuth
+    access tokens live 30 minutes), so a long sync survives expiry. Otherwise the private app token
+    (or a static OAuth access token) is read from the environment again.
+    """
 
     def make() -> HubSpot:
-        token = config.credentials.resolve().get("access_token")
+        creds = config.credentials.resolve()
+        base = host or config.host
+        if {"refresh_token", "client_id", "client_secret"} <= creds.keys():
+            token = refresh_access_token(base or DEFAULT_HOST, creds, config)
+        else:
+            token = creds.get("access_token")
         if not token:
-            names = ", ".join(sorted(config.credentials.env.values()))
-            raise SourceError(f"no HubSpot access token: set {names}")
+            raise SourceError(f"no HubSpot access token: set {missing_token_hint(config)}")
         kwargs: dict[str, Any] = {"access_token": token, "retry": False}
-        if host or config.host:
-            kwargs["host"] = host or config.host
+        if base:
+            kwargs["host"] = base
         return HubSpot(**kwargs)
 
     return make
+
+
+def missing_token_hint(config: HubSpotConfig) -> str:
+    """The variable of the private app token, and the OAuth app's variables when the config names them."""
+    env = config.credentials.env
+    text = env.get("access_token", "access_token")
+    oauth = [env[key] for key in ("refresh_token", "client_id", "client_secret") if key in env]
+    return f"{text} (or the OAuth app's {', '.join(oauth)})" if len(oauth) == 3 else text
+
+
+def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig) -> str:
+    """A new OAuth access token for the refresh token (https://developers.hubspot.com/docs/api/oauth/tokens)."""
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": creds["refresh_token"],
+        "client_id": creds["client_id"],
+        "client_secret": creds["client_secret"],
+    }
+    timeout = (min(10.0, config.retry.timeout), config.retry.timeout)
+    try:
+        response = requests.post(f"{base.rstrip('/')}/oauth/v1/token", data=data, timeout=timeout)
+    except requests.RequestException as error:
+        raise SourceError(f"HubSpot token refresh failed: {type(error).__name__}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or not body.get("access_token"):
+        detail = " ".join(str(body.get(key)) for key in ("status", "message") if body.get(key))
+        message = f"HubSpot token refresh refused: HTTP {response.status_code} {detail}".strip()
+        raise SourceError(redact(message, config.credentials.secrets()))
+    return str(body["access_token"])
 
 
 def last_modified_property(object_type: str) -> str:
@@ -125,6 +179,7 @@ class HubSpotSource:
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
         self.teams = {key.lower(): value for key, value in config.team_roles.items()}
         self._client: HubSpot | None = None
+        self._owners_by_user: dict[str, str] | None = None
         self.calls = 0
 
     # ---- public ----
@@ -137,10 +192,47 @@ class HubSpotSource:
                 yield from self._owner_pages()
             elif obj == "events":
                 yield from self._event_pages(cursors, sync_start)
+            elif obj == "email_events":
+                yield from self._email_event_pages(cursors, sync_start)
             elif obj in ENGAGEMENTS and not self._maps_engagement(obj):
                 continue
             else:
                 yield from self._object_pages(obj, cursors, sync_start)
+        yield from self.reconcile(cursors, sync_start)
+
+    def reconcile(self, cursors: CursorStore, now: dt.datetime, force: bool = False) -> Iterator[Page]:
+        """Soft-deletes for ids HubSpot no longer has (purged, merged away), every ``reconcile_every_days``."""
+        yield from reconcile_pages(
+            cursors, self.name, self.id_scans(), self.list_ids, every_days=self.config.reconcile_every_days,
+            max_share=self.config.reconcile_max_share, now=now, force=force,
+        )
+
+    def id_scans(self) -> list[IdScan]:
+        """Companies, contacts, deals, and the mapped engagements (sales touches); events are immutable."""
+        configured = self.config.objects
+        scans = [IdScan(obj, OBJECT_KIND[obj], (obj,)) for obj in ("companies", "contacts", "deals")
+                 if obj in configured]
+        engagements = tuple(o for o in ENGAGEMENTS if o in configured and self._maps_engagement(o))
+        if engagements:
+            scans.append(IdScan("+".join(engagements), "activities", engagements, sales_types()))
+        return scans
+
+    def list_ids(self, scan: IdScan) -> Iterator[str]:
+        """Every live (unarchived) id, 100 a page (the list API; search would stop at 10,000)."""
+        for obj in scan.objects:
+            after = None
+            while True:
+                result = self._call(
+                    lambda c, a=after, o=obj: c.crm.objects.basic_api.get_page(
+                        o, limit=100, after=a, archived=False, properties=["hs_object_id"],
+                        _request_timeout=self.timeout, _preload_content=False,
+                    ),
+                    f"list {obj} ids",
+                )
+                yield from (str(r["id"]) for r in result.get("results", []))
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
 
     # ---- CRM objects ----
 
@@ -399,37 +491,55 @@ class HubSpotSource:
         return pages
 
     def _status_page(self, records: list[dict]) -> Page:
-        """The status property's history of the page's companies (batch read with propertiesWithHistory)."""
+        """The status property's history of the page's companies (batch reads of ≤50 with history)."""
         prop = self.config.status_property
-        body = {
-            "inputs": [{"id": r["id"]} for r in records],
-            "properties": [prop],
-            "propertiesWithHistory": [prop],
-        }
-        result = self._call(
-            lambda c: c.crm.objects.batch_api.read(
-                "companies", body, archived=False, _request_timeout=self.timeout, _preload_content=False
-            ),
-            "read company status history",
-        )
-        rows, raws = [], []
-        for company in result.get("results", []):
-            for change in (company.get("propertiesWithHistory") or {}).get(prop, []):
-                value = change.get("value")
-                if value is None or not str(value).strip():
-                    continue
-                status = self.statuses.get(str(value).lower(), str(value).strip().lower())
-                rows.append(
-                    {
-                        "status_change_id": stable_id(company["id"], change.get("timestamp"), value),
-                        "account_id": company["id"],
-                        "status": status,
-                        "changed_at": change.get("timestamp"),
-                        "changed_by": change.get("updatedByUserId") and str(change["updatedByUserId"]),
-                    }
-                )
-                raws.append(change)
-        return Page(self.name, "companies", "status_changes", conform("status_changes", rows, raws))
+        rows, raws, deleted = [], [], []
+        for start in range(0, len(records), HISTORY_BATCH_MAX):
+            body = {
+                "inputs": [{"id": r["id"]} for r in records[start : start + HISTORY_BATCH_MAX]],
+                "properties": [prop],
+                "propertiesWithHistory": [prop],
+            }
+            result = self._call(
+                lambda c, b=body: c.crm.objects.batch_api.read(
+                    "companies", b, archived=False, _request_timeout=self.timeout, _preload_content=False
+                ),
+                "read company status history",
+            )
+            for company in result.get("results", []):
+                for change in (company.get("propertiesWithHistory") or {}).get(prop, []):
+                    value = change.get("value")
+                    if value is None or not str(value).strip():
+                        continue
+                    change_id = stable_id(company["id"], change.get("timestamp"), value)
+                    if self.is_integration_change(change):
+                        deleted.append(change_id)  # never sales' answer; gone if stored before
+                        continue
+                    status = self.statuses.get(str(value).lower(), str(value).strip().lower())
+                    rows.append(
+                        {
+                            "status_change_id": change_id,
+                            "account_id": company["id"],
+                            "status": status,
+                            "changed_at": change.get("timestamp"),
+                            "changed_by": self.owner_of_user(change.get("updatedByUserId")),
+                        }
+                    )
+                    raws.append(change)
+        return Page(self.name, "companies", "status_changes", conform("status_changes", rows, raws),
+                    deleted_ids=deleted)
+
+    def is_integration_change(self, change: dict) -> bool:
+        """A history entry the integration made: the write-back's value, a configured integration user,
+        or a configured app (``sourceId`` of INTEGRATION/API changes). Never sales' answer."""
+        c = self.config
+        if str(change.get("value") or "").strip().lower() in {v.strip().lower() for v in c.writeback_status_values}:
+            return True
+        user = change.get("updatedByUserId")
+        if user is not None and str(user) in set(c.integration_user_ids):
+            return True
+        source = str(change.get("sourceId") or "")
+        return change.get("sourceType") in ("INTEGRATION", "API") and source in set(c.integration_app_ids)
 
     def _intent_page(self, records: list[dict]) -> Page:
         c = self.config
@@ -491,8 +601,27 @@ class HubSpotSource:
 
     # ---- owners ----
 
+    def owner_of_user(self, user_id: Any) -> str | None:
+        """The owner id of a HubSpot *user* id (history's ``updatedByUserId``); None when no owner has it."""
+        if user_id is None or str(user_id).strip() == "":
+            return None
+        if self._owners_by_user is None:
+            for _ in self._owner_pages():  # fills the map; the pages themselves are not needed here
+                pass
+        return (self._owners_by_user or {}).get(str(user_id))
+
+    def _remember_users(self, owners: list[dict]) -> None:
+        """Owners carry ``userId`` (and ``userIdIncludingInactive``): the user behind each owner."""
+        known = self._owners_by_user if self._owners_by_user is not None else {}
+        for owner in owners:
+            for key in ("userId", "userIdIncludingInactive"):
+                if owner.get(key) is not None:
+                    known.setdefault(str(owner[key]), str(owner["id"]))
+        self._owners_by_user = known
+
     def _owner_pages(self) -> Iterator[Page]:
-        """Every owner, each sync (no change filter on the owners API); archived owners are inactive."""
+        """Every owner once, each sync (no change filter on the owners API); archived owners are inactive."""
+        self._owners_by_user, seen = {}, set()
         for archived in (False, True):
             after = None
             while True:
@@ -506,7 +635,9 @@ class HubSpotSource:
                     ),
                     "list owners",
                 )
-                owners = result.get("results", [])
+                owners = [o for o in result.get("results", []) if str(o["id"]) not in seen]
+                seen.update(str(o["id"]) for o in owners)
+                self._remember_users(owners)
                 if owners:
                     yield Page(
                         self.name,
@@ -531,12 +662,30 @@ class HubSpotSource:
             "manager_id": None,
             "time_zone": self.config.default_time_zone,
             "country": self.config.default_country,
-            "active": not (archived or owner.get("archived")),
+            "active": not owner.get("archived", archived),  # the owner's own flag; the pass only if absent
         }
 
     # ---- marketing events ----
 
     def _event_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
+        """Event analytics; a portal without the entitlement (403) is a warning, not a failed sync."""
+        try:
+            yield from self._event_type_pages(cursors, sync_start)
+        except EntitlementError as error:
+            yield self._skipped("events", "event analytics (page views, form submissions, webinars)", error,
+                                "a Marketing, Sales, Service or Content Hub Enterprise portal")
+
+    def _skipped(self, object_name: str, what: str, error: EntitlementError, needs: str) -> Page:
+        """An empty page whose warning says what was skipped, why and how to stop asking."""
+        warning = (
+            f"HubSpot {what} skipped: {error.detail}; it needs {needs} and a token with its scopes. "
+            f"The other objects were synced. To stop asking, remove '{object_name}' from "
+            "sources.hubspot.objects in abm-sla.yaml."
+        )
+        log.warning(warning)
+        return Page(self.name, object_name, "activities", conform("activities", []), warnings=[warning])
+
+    def _event_type_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
         """Contact events of each configured type; unordered pages, so the cursor rides on the last one."""
         for event_type, touch in self.config.event_touches().items():
             object_name = f"events:{event_type}"
@@ -590,6 +739,117 @@ class HubSpotSource:
         self._finish(page, rows, events)
         return page
 
+    # ---- marketing e-mail events ----
+
+    def _email_event_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
+        """Email events; a token without the ``content`` scope (403) is a warning, not a failed sync."""
+        try:
+            yield from self._email_event_type_pages(cursors, sync_start)
+        except EntitlementError as error:
+            yield self._skipped("email_events", "marketing e-mail events (opens, clicks)", error,
+                                "Marketing Hub (Starter or higher) and the 'content' scope")
+
+    def _email_event_type_pages(self, cursors: CursorStore, sync_start: dt.datetime) -> Iterator[Page]:
+        """Opens and clicks from the email events API (newest first, so the cursor rides on the last page).
+
+        ``GET /email/public/v1/events?eventType=OPEN&startTimestamp=…&endTimestamp=…&limit=1000&offset=…``
+        answers ``{"events": [...], "hasMore", "offset"}``; each event names its recipient by e-mail
+        address (https://developers.hubspot.com/docs/api-reference/legacy/email-analytics-v1/guide).
+        """
+        for event_type, touch in self.config.email_events.items():
+            object_name = f"email_events:{event_type}"
+            lower = self._lower(cursors, object_name)
+            params: dict[str, Any] = {
+                "eventType": event_type,
+                "endTimestamp": epoch_ms(sync_start),
+                "limit": EMAIL_EVENTS_MAX,
+                "excludeFilteredEvents": str(self.config.exclude_filtered_email_events).lower(),
+            }
+            if lower is not None:
+                params["startTimestamp"] = epoch_ms(lower)
+            offset, newest, pending = None, None, None
+            while True:
+                query = {**params, **({"offset": offset} if offset else {})}
+                result = self._call(
+                    lambda c, q=query: self._get(c, "/email/public/v1/events", q),
+                    f"read {event_type} email events",
+                )
+                events = result.get("events") or []
+                if events:
+                    times = [parse_time(e.get("created")) for e in events]
+                    newest = max([t for t in [newest, *times] if t is not None])
+                    if pending:
+                        yield pending
+                    pending = self._email_event_page(object_name, touch, events)
+                offset = result.get("offset")
+                if not result.get("hasMore") or not events or not offset:
+                    break
+            if pending:
+                pending.cursor = cursor_text(min(newest, sync_start))
+                yield pending
+
+    def _email_event_page(self, object_name: str, touch: str, events: list[dict]) -> Page:
+        """Recipients become contacts (batch read by the unique ``email`` property), contacts companies."""
+        contacts = self.contacts_by_email(sorted({str(e.get("recipient") or "").lower() for e in events} - {""}))
+        companies = self.companies_of("contacts", sorted(set(contacts.values())))
+        page = Page(self.name, object_name, "activities", conform("activities", []))
+        rows, raws = [], []
+        for event in events:
+            event["id"] = str(event["id"])
+            contact = contacts.get(str(event.get("recipient") or "").lower())
+            if contact is None:
+                page.quarantined.append(
+                    Quarantined(object_name, event["id"], "email event recipient is no HubSpot contact", event)
+                )
+                continue
+            rows.append(
+                {
+                    "activity_id": f"email:{event['id']}",
+                    "account_id": companies.get(contact),
+                    "type": touch,
+                    "occurred_at": parse_time(event.get("created")),
+                    "contact_id": contact,
+                    "url": event.get("url"),
+                }
+            )
+            raws.append({**event, "id": f"email:{event['id']}"})
+        self._finish(page, rows, raws)
+        return page
+
+    def contacts_by_email(self, emails: list[str]) -> dict[str, str]:
+        """``{lower-case e-mail: contact id}`` by batch reads on ``idProperty=email`` (≤100 inputs)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(emails), BATCH_READ_MAX):
+            body = {
+                "inputs": [{"id": email} for email in emails[start : start + BATCH_READ_MAX]],
+                "idProperty": "email",
+                "properties": ["email"],
+            }
+            result = self._call(
+                lambda c, b=body: c.crm.objects.batch_api.read(
+                    "contacts", b, archived=False, _request_timeout=self.timeout, _preload_content=False
+                ),
+                "read contacts by e-mail",
+            )
+            for contact in result.get("results", []):
+                email = str((contact.get("properties") or {}).get("email") or "").lower()
+                if email:
+                    found[email] = str(contact["id"])
+        return found
+
+    def _get(self, client: HubSpot, path: str, params: dict) -> _RawResponse:
+        """A GET the generated client has no API for (legacy endpoints), with the client's token and host."""
+        base = (client.config.get("host") or DEFAULT_HOST).rstrip("/")
+        response = requests.get(
+            f"{base}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {client.config['access_token']}", "Accept": "application/json"},
+            timeout=self.timeout,
+        )
+        if response.status_code >= 300:
+            raise HttpStatusError(response.status_code, response.text, response.headers)
+        return _RawResponse(response.content)
+
     # ---- calls ----
 
     def _hs(self) -> HubSpot:
@@ -597,8 +857,15 @@ class HubSpotSource:
             self._client = self.factory()
         return self._client
 
-    def _call(self, call: Callable[[HubSpot], Any], what: str, search: bool = False) -> dict:
-        """One rate-limited API call with retries, one re-login on 401 and one-line errors; JSON body."""
+    def _call(
+        self, call: Callable[[HubSpot], Any], what: str, search: bool = False, idempotent: bool = True
+    ) -> dict:
+        """One rate-limited API call with retries, one re-login on 401 and one-line errors; JSON body.
+
+        ``idempotent=False`` (a create): only answers that prove nothing was written (429, 401) are
+        retried; a timeout, dropped connection or 5xx raises :class:`AmbiguousWrite` at once, for the
+        caller to look for the record before writing again.
+        """
         relogins = 0
 
         def attempt() -> dict:
@@ -614,20 +881,56 @@ class HubSpotSource:
                 relogins += 1
                 self._client = None
                 return Retry("access token rejected; building a new client", after=0)
-            return classify_error(error)
+            verdict = classify_error(error)
+            if verdict is not None and not idempotent and status != 429:
+                raise AmbiguousWrite(f"HubSpot {what}: {verdict.reason}; the write may have happened") from None
+            return verdict
 
         try:
             return call_with_retry(attempt, classify, self.policy, what=f"HubSpot {what}")
         except SourceError:
             raise
-        except urllib3.exceptions.HTTPError as error:
+        except (urllib3.exceptions.HTTPError, requests.RequestException) as error:
             raise SourceError(
                 f"HubSpot {what} failed: {type(error).__name__} (gave up after retries)"
             ) from None
         except Exception as error:
-            if getattr(error, "status", None) is None:
+            status = getattr(error, "status", None)
+            if status is None:
                 raise
-            raise SourceError(redact(error_message(error, what), self.config.credentials.secrets())) from None
+            message = redact(error_message(error, what), self.config.credentials.secrets())
+            if status == 403:
+                body = error_body(error)
+                detail = " ".join(str(p) for p in ("HTTP 403", body.get("category"), body.get("message")) if p)
+                raise EntitlementError(message, redact(detail, self.config.credentials.secrets())) from None
+            raise SourceError(message) from None
+
+
+class AmbiguousWrite(SourceError):
+    """A write whose outcome is unknown (timeout, dropped connection, 5xx): look before writing again."""
+
+
+class EntitlementError(SourceError):
+    """HubSpot answered 403: the portal's edition or the token's scopes do not allow this API."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class HttpStatusError(Exception):
+    """A non-2xx answer to a raw request, shaped like the client's ``ApiException`` (status, body, headers)."""
+
+    def __init__(self, status: int, body: str, headers: Any) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.body, self.headers = status, body, headers
+
+
+@dataclass(frozen=True)
+class _RawResponse:
+    """What ``_call`` reads from a response: the JSON bytes in ``data``."""
+
+    data: bytes
 
 
 def error_body(error: BaseException) -> dict:
@@ -641,7 +944,7 @@ def error_body(error: BaseException) -> dict:
 
 def classify_error(error: BaseException) -> Retry | None:
     """Transient HubSpot faults: 429 (not the daily limit), 5xx, timeouts, dropped connections."""
-    if isinstance(error, urllib3.exceptions.HTTPError):
+    if isinstance(error, (urllib3.exceptions.HTTPError, requests.Timeout, requests.ConnectionError)):
         return Retry(type(error).__name__)
     status = getattr(error, "status", None)
     if status == 429:

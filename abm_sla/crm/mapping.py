@@ -37,6 +37,10 @@ class Credentials(_Model):
         """Every resolved value, for redaction of messages."""
         return [value for value in self.resolve().values() if len(value) >= 4]
 
+    def set_empty(self) -> set[str]:
+        """Arguments whose variable is set but empty (a Salesforce security token may rightly be empty)."""
+        return {key for key, name in self.env.items() if os.environ.get(name) == ""}
+
 
 class RetryConfig(_Model):
     """Retries of one call: exponential backoff with jitter, Retry-After honoured."""
@@ -94,6 +98,9 @@ class SalesforceConfig(_Model):
             "security_token": "SF_SECURITY_TOKEN",
             "consumer_key": "SF_CONSUMER_KEY",
             "consumer_secret": "SF_CONSUMER_SECRET",
+            "refresh_token": "SF_REFRESH_TOKEN",
+            "privatekey_file": "SF_PRIVATE_KEY_FILE",
+            "privatekey": "SF_PRIVATE_KEY",
             "domain": "SF_DOMAIN",
         }
     )
@@ -119,6 +126,12 @@ class SalesforceConfig(_Model):
     user_country_field: str | None = "Country"
     role_map: dict[str, str] = Field(default_factory=dict, description="role name (any case) → policy role")
     status_map: dict[str, str] = Field(default_factory=dict, description="CRM status → normalized status")
+    integration_user_ids: tuple[str, ...] = Field(
+        (), description="users whose status changes are never sales' answer (the logged-in user is added)"
+    )
+    writeback_status_values: tuple[str, ...] = Field(
+        ("MQA",), description="status values the write-back sets; never sales' answer (from writeback)"
+    )
     task_types: dict[str, str] = Field(
         default_factory=lambda: {
             "Call": "call",
@@ -139,6 +152,12 @@ class SalesforceConfig(_Model):
     bulk_page_size: int = Field(50_000, ge=1)
     bulk_poll_seconds: float = Field(5, ge=0)
     quota_share: float = Field(0.8, gt=0, le=1, description="stop at this share of the daily API quota")
+    reconcile_every_days: float | None = Field(
+        7, gt=0, description="full id scan that soft-deletes what the CRM no longer has (None: never)"
+    )
+    reconcile_max_share: float = Field(
+        0.5, gt=0, le=1, description="an id scan that would delete more of an object's rows deletes nothing"
+    )
     retry: RetryConfig = RetryConfig()
 
     @field_validator("task_types", "event_types")
@@ -165,14 +184,25 @@ HUBSPOT_OBJECTS = (
     "notes",
     "tasks",
     "events",
+    "email_events",
 )
+# Marketing e-mail opens and clicks are not event-analytics event types: HubSpot serves them through the
+# email events API (GET /email/public/v1/events, recipient = e-mail address), see ``email_events``.
+NOT_EVENT_ANALYTICS = {"e_opened_email": "OPEN", "e_clicked_email": "CLICK"}
 
 
 class HubSpotConfig(_Model):
     """The HubSpot source (hubspot-api-client v12)."""
 
     name: str = "hubspot"
-    credentials: Credentials = Credentials(env={"access_token": "HUBSPOT_ACCESS_TOKEN"})
+    credentials: Credentials = Credentials(
+        env={
+            "access_token": "HUBSPOT_ACCESS_TOKEN",
+            "refresh_token": "HUBSPOT_REFRESH_TOKEN",
+            "client_id": "HUBSPOT_CLIENT_ID",
+            "client_secret": "HUBSPOT_CLIENT_SECRET",
+        }
+    )
     host: str | None = Field(None, description="API base URL (default https://api.hubapi.com; a proxy, a test server)")
     objects: tuple[str, ...] = HUBSPOT_OBJECTS
     tier_property: str | None = "hs_ideal_customer_profile"
@@ -183,6 +213,15 @@ class HubSpotConfig(_Model):
     intent_provider: str = "hubspot"
     country_property: str = "country"
     status_map: dict[str, str] = Field(default_factory=dict)
+    integration_user_ids: tuple[str, ...] = Field(
+        (), description="HubSpot user ids whose status changes are never sales' answer"
+    )
+    integration_app_ids: tuple[str, ...] = Field(
+        (), description="app ids (history sourceId) whose status changes are never sales' answer"
+    )
+    writeback_status_values: tuple[str, ...] = Field(
+        ("MQA",), description="status values the write-back sets; never sales' answer (from writeback)"
+    )
     team_roles: dict[str, str] = Field(default_factory=dict, description="owner team name → policy role")
     default_role: str = "sales"
     default_time_zone: str = "UTC"
@@ -205,16 +244,27 @@ class HubSpotConfig(_Model):
         default_factory=lambda: {
             "e_visited_page": "web_visit",
             "e_submitted_form": "form_submit",
-            "e_opened_email": "email_open",
-            "e_clicked_email": "email_click",
         },
-        description="events API eventType → marketing touch (plus webinar_event_type → webinar)",
+        description="event analytics eventType → marketing touch (plus webinar_event_type → webinar)",
+    )
+    email_events: dict[str, str] = Field(
+        default_factory=lambda: {"OPEN": "email_open", "CLICK": "email_click"},
+        description="email events API type (OPEN, CLICK, …; case-sensitive) → marketing touch",
+    )
+    exclude_filtered_email_events: bool = Field(
+        True, description="leave out opens/clicks HubSpot filtered as bots (excludeFilteredEvents)"
     )
     overlap_seconds: int = Field(300, ge=0)
     page_size: int = Field(100, ge=1, le=200)
     search_result_cap: int = Field(10_000, ge=1, description="HubSpot search pages no further than this")
     requests_per_10s: int = Field(100, ge=1)
     search_per_second: int = Field(4, ge=1)
+    reconcile_every_days: float | None = Field(
+        7, gt=0, description="full id scan that soft-deletes what the CRM no longer has (None: never)"
+    )
+    reconcile_max_share: float = Field(
+        0.5, gt=0, le=1, description="an id scan that would delete more of an object's rows deletes nothing"
+    )
     retry: RetryConfig = RetryConfig()
 
     @field_validator("sales_touches")
@@ -222,12 +272,21 @@ class HubSpotConfig(_Model):
     def _sales(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_sales(value)
 
-    @field_validator("marketing_events")
+    @field_validator("marketing_events", "email_events")
     @classmethod
     def _marketing(cls, value: dict[str, str]) -> dict[str, str]:
         bad = {key: kind for key, kind in value.items() if kind not in frames.MARKETING_TOUCHES}
         if bad:
             raise ValueError(f"not marketing touch types {frames.MARKETING_TOUCHES}: {bad}")
+        return value
+
+    @field_validator("marketing_events")
+    @classmethod
+    def _event_analytics_types(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = sorted(set(value) & set(NOT_EVENT_ANALYTICS))
+        if wrong:
+            moved = ", ".join(f"{name} → email_events {NOT_EVENT_ANALYTICS[name]}" for name in wrong)
+            raise ValueError(f"{wrong} are not event analytics types; marketing e-mail comes from {moved}")
         return value
 
     @model_validator(mode="after")

@@ -40,6 +40,8 @@ def _tally(summary: dict[str, dict[str, int]], page: Page, stored: Stored) -> No
     entry["pages"] += 1
     if page.unchanged:
         entry["unchanged"] = True
+    if page.warnings:
+        entry.setdefault("warnings", []).extend(page.warnings)
 
 
 def sync_source(
@@ -51,7 +53,8 @@ def sync_source(
     rows were handed over, ``written`` of them were new or changed (an identical row is not written
     again); an export file that matches its last load is skipped and marked ``"unchanged": True``;
     ``values_dropped`` counts rows loaded without an unusable optional value (kept in ``quarantine``
-    with the reason ``value dropped, row loaded: ...``). An error
+    with the reason ``value dropped, row loaded: ...``); ``warnings`` lists one line per thing the source
+    skipped because it may not read it. An error
     raised by the source (a :class:`~abm_sla.errors.SourceError`) propagates after the
     pages before it are committed, so the next sync continues from there.
     """

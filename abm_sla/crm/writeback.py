@@ -23,7 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from abm_sla.crm.config import AppConfig, WritebackConfig
-from abm_sla.crm.hubspot import HubSpotSource
+from abm_sla.crm.hubspot import BATCH_READ_MAX, AmbiguousWrite, HubSpotSource
 from abm_sla.crm.salesforce import SalesforceSource
 from abm_sla.crm.sync import build_source
 from abm_sla.errors import SourceError
@@ -125,36 +125,43 @@ class SalesforceWriter:
 
 
 class HubSpotWriter:
-    """Tasks associated to the company and the company's status property, through a :class:`HubSpotSource`."""
+    """Tasks associated to the company and the company's status property, through a :class:`HubSpotSource`.
+
+    Exactly once under retries and timeouts: the task is looked for among the company's associated
+    tasks (v4 associations and a batch read: consistent at once, unlike the search index, which lags
+    a few seconds), matched by the MQA's key in the subject. A create is never retried blindly: after
+    an ambiguous failure (timeout, dropped connection, 5xx) the writer looks again first, since the
+    POST may have succeeded server-side; only a create HubSpot certainly refused (429) is re-sent.
+    """
 
     name = "hubspot"
 
     def __init__(self, source: HubSpotSource) -> None:
         self.source = source
 
-    def _find(self, subject: str) -> str | None:
-        body = {
-            "filterGroups": [{"filters": [{"propertyName": "hs_task_subject", "operator": "EQ", "value": subject}]}],
-            "properties": ["hs_task_subject"],
-            "limit": 1,
-        }
-        result = self.source._call(
-            lambda c: c.crm.objects.search_api.do_search(
-                "tasks", body, _request_timeout=self.source.timeout, _preload_content=False
-            ),
-            "search write-back task",
-            search=True,
+    def _find(self, item: WritebackItem, subject: str) -> str | None:
+        """The company's associated task whose subject carries this MQA's key."""
+        task_ids = self.source.associations("companies", "tasks", [item.crm_account_id]).get(
+            str(item.crm_account_id), []
         )
-        found = result.get("results", [])
-        return str(found[0]["id"]) if found else None
+        marker = f"[abm-sla {item.key}]"
+        for start in range(0, len(task_ids), BATCH_READ_MAX):
+            body = {"inputs": [{"id": i} for i in task_ids[start : start + BATCH_READ_MAX]],
+                    "properties": ["hs_task_subject"]}
+            result = self.source._call(
+                lambda c, b=body: c.crm.objects.batch_api.read(
+                    "tasks", b, archived=False, _request_timeout=self.source.timeout, _preload_content=False
+                ),
+                "read the company's tasks",
+            )
+            for task in result.get("results", []):
+                if marker in str((task.get("properties") or {}).get("hs_task_subject") or ""):
+                    return str(task["id"])
+        return None
 
-    def ensure_task(self, item: WritebackItem, config: WritebackConfig) -> tuple[str, bool]:
-        subject = item.subject(config.subject_prefix)
-        found = self._find(subject)
-        if found:
-            return found, False
+    def _body(self, item: WritebackItem, config: WritebackConfig) -> dict:
         properties = {
-            "hs_task_subject": subject,
+            "hs_task_subject": item.subject(config.subject_prefix),
             "hs_task_body": item.description(),
             "hs_timestamp": _iso(item.due_at),
             "hs_task_status": "NOT_STARTED",
@@ -163,7 +170,7 @@ class HubSpotWriter:
         }
         if item.owner_id:
             properties["hubspot_owner_id"] = item.owner_id
-        body = {
+        return {
             "properties": properties,
             "associations": [
                 {
@@ -172,13 +179,31 @@ class HubSpotWriter:
                 }
             ],
         }
-        created = self.source._call(
-            lambda c: c.crm.objects.tasks.basic_api.create(
-                body, _request_timeout=self.source.timeout, _preload_content=False
-            ),
-            f"write back task for {item.crm_account_id}",
-        )
-        return str(created["id"]), True
+
+    def ensure_task(self, item: WritebackItem, config: WritebackConfig) -> tuple[str, bool]:
+        subject = item.subject(config.subject_prefix)
+        body = self._body(item, config)
+        policy, tried = self.source.policy, False
+        for attempt in range(policy.max_attempts):
+            found = self._find(item, subject)
+            if found:
+                return found, tried  # created by an earlier attempt whose answer was lost, or long ago
+            tried = True
+            try:
+                created = self.source._call(
+                    lambda c: c.crm.objects.tasks.basic_api.create(
+                        body, _request_timeout=self.source.timeout, _preload_content=False
+                    ),
+                    f"write back task for {item.crm_account_id}",
+                    idempotent=False,
+                )
+                return str(created["id"]), True
+            except AmbiguousWrite as error:
+                log.warning("write-back of %s: %s; looking for the task before trying again",
+                            item.account_id, error)
+                policy.sleep(policy.delay(attempt, None))
+        raise SourceError(f"HubSpot write-back of a task for {item.crm_account_id} gave up after "
+                          f"{policy.max_attempts} attempts")
 
     def set_status(self, account_id: str, config: WritebackConfig) -> None:
         body = {"properties": {config.hubspot_status_property: config.status_value}}

@@ -24,7 +24,7 @@ from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView, record_system_of_record
 from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.salesforce import FakeSalesforce
+from tests.fakes.salesforce import FakeSalesforce, sf_time
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 WEBINAR = "pe999_webinar_attended"
@@ -100,6 +100,9 @@ def expected_rows(crm: str, data: dict[str, pd.DataFrame]) -> dict[str, set[tupl
     if crm == "salesforce":  # campaign members become "<member id>:<touch>"
         member = activities["type"].isin(frames.MARKETING_TOUCHES)
         activities.loc[member, "activity_id"] = activities["activity_id"] + ":" + activities["type"]
+    else:  # e-mail opens/clicks come from the email events API as "email:<event id>"
+        email = activities["type"].isin(["email_open", "email_click"])
+        activities.loc[email, "activity_id"] = "email:" + activities["activity_id"]
     status = data["status_changes"].assign(status=data["status_changes"]["status"].str.lower())
     out = {kind: _tuples(data[kind], columns) for kind, columns in COMPARED.items()}
     out["activities"] = _tuples(activities, COMPARED["activities"])
@@ -149,6 +152,20 @@ def test_full_sync_leaves_exactly_the_sources_rows(db_url, crm, fake, crm_data):
     assert {kind: len(rows) for kind, rows in stored_rows(warehouse, crm).items()} == first
 
 
+def test_a_skipped_api_is_a_warning_in_the_sync_summary_and_the_run_report(sqlite_url, crm_data):
+    """Finding 3: a non-Enterprise portal still syncs, and the run report says what was skipped and why."""
+    from tasks.observe import run_report_rows
+
+    with FakeHubSpot(crm_data, now=NOW, enterprise=False) as fake:
+        warehouse = Warehouse(sqlite_url)
+        summary = sync(warehouse, source_for("hubspot", fake))
+    assert warehouse.read_kind("accounts", source="hubspot").shape[0] == len(crm_data["accounts"])
+    assert len(summary["events"]["warnings"]) == 1
+    rows = run_report_rows({"extract": {"hubspot": summary}})
+    warnings = [row for row in rows if row["what"] == "events: warning"]
+    assert len(warnings) == 1 and "Enterprise" in warnings[0]["value"]
+
+
 def _mutate(crm: str, fake, data: dict[str, pd.DataFrame]) -> tuple[str, str]:
     """One account renamed, one deleted, one contact retitled; returns (renamed, deleted)."""
     renamed, deleted = data["accounts"]["account_id"].iloc[[3, 5]]
@@ -189,8 +206,9 @@ def test_incremental_sync_fetches_only_changes_and_applies_deletes(db_url, crm, 
     users = len(crm_data["users"])  # all stamped at the watermark (Salesforce) / no change filter (HubSpot owners)
     boundary = 20  # per object and event type, the rows stamped exactly at its watermark, and status histories
     assert loaded <= users + boundary < sum(entry["loaded"] for entry in full.values()) / 10, summary
-    if crm == "salesforce":  # one query per object; only the 25 users (all at the watermark) take 2 pages
-        assert incremental_requests == len(salesforce_object_names()) + 1
+    if crm == "salesforce":  # one query per object; only the 25 users (all at the watermark) take 2 pages;
+        # one userinfo call tells the integration user (its status changes are not sales' answer)
+        assert incremental_requests == len(salesforce_object_names()) + 2
     else:  # one search per object (companies, contacts, deals, emails, meetings, calls, tasks), no paging
         assert fake.count("/search") - searches_before == 7
     assert incremental_requests < full_requests
@@ -229,6 +247,57 @@ def test_a_fault_that_outlasts_the_retries_stops_the_sync_and_the_next_one_compl
     fake.faults.clear()
     sync(warehouse, source_for(crm, fake))
     assert stored_rows(warehouse, crm) == expected_rows(crm, crm_data)
+
+
+def _purge(crm: str, fake, account: str, activity: str | None = None) -> None:
+    """Gone without a trace the APIs can show (recycle bin emptied / purged or merged away)."""
+    with fake.lock:
+        if crm == "salesforce":
+            fake.records["Account"].pop(account)
+            if activity:
+                fake.records["Task"].pop(activity, None) or fake.records["Event"].pop(activity, None)
+        else:
+            fake.objects["companies"].pop(account)
+            if activity:
+                next(objects for objects in fake.objects.values() if activity in objects).pop(activity)
+
+
+def test_a_weekly_id_scan_soft_deletes_what_the_crm_purged(db_url, crm, fake, crm_data):
+    """Deletes the APIs can no longer show do not leave ghosts: every 7 days an id scan removes them."""
+    warehouse = Warehouse(db_url)
+    sync(warehouse, source_for(crm, fake))  # the first sync starts the reconciliation clock
+    account = crm_data["accounts"]["account_id"].iloc[4]
+    sales = crm_data["activities"][crm_data["activities"]["type"].isin(frames.SALES_TOUCHES)]
+    activity = sales["activity_id"].iloc[0]
+    _purge(crm, fake, account, activity)
+
+    fake.tick(86_400)
+    before = fake.count()
+    summary = sync_source(warehouse, source_for(crm, fake), "run-2", fake.now)
+    assert not any(name.endswith(":reconcile") for name in summary)  # not due yet: no id scan
+    assert account in set(warehouse.read_kind("accounts", source=crm)["account_id"])
+
+    fake.tick(7 * 86_400)
+    summary = sync_source(warehouse, source_for(crm, fake), "run-3", fake.now)
+    assert fake.count() > before
+    gone = {name: entry["deleted"] for name, entry in summary.items() if name.endswith(":reconcile")}
+    assert sum(gone.values()) == 2, summary
+    assert account not in set(warehouse.read_kind("accounts", source=crm)["account_id"])
+    assert activity not in set(warehouse.read_kind("activities", source=crm)["activity_id"])
+    assert stored_rows(warehouse, crm)["contacts"] == expected_rows(crm, crm_data)["contacts"]  # nothing else
+
+
+def test_an_id_scan_that_would_delete_most_rows_deletes_nothing_and_warns(sqlite_url, crm_data):
+    with FakeHubSpot(crm_data, now=NOW) as fake:
+        warehouse = Warehouse(sqlite_url)
+        sync(warehouse, source_for("hubspot", fake))
+        with fake.lock:
+            fake.objects["companies"].clear()  # e.g. the token lost access to companies
+        fake.tick(8 * 86_400)
+        summary = sync_source(warehouse, source_for("hubspot", fake), "run-2", fake.now)
+    assert summary["companies:reconcile"]["deleted"] == 0
+    assert "nothing was deleted" in summary["companies:reconcile"]["warnings"][0]
+    assert len(warehouse.read_kind("accounts", source="hubspot")) == len(crm_data["accounts"])
 
 
 # ---- write-back ---------------------------------------------------------------------------------------
@@ -321,6 +390,58 @@ def test_a_crash_after_the_crm_call_and_before_the_record_creates_nothing_twice(
     assert counts == {"pending": 1, "created": 0, "existing": 1, "failed": 0, "skipped": 0}
     assert len(created_tasks(crm, fake)) == 1 and task_posts(crm, fake) == 1
     assert mqas_written_back(warehouse)["writeback_done_at"].notna().all()
+
+
+@pytest.mark.parametrize("status", [502, 504, "dropped", "503-not-committed"])
+def test_a_write_that_succeeded_but_whose_answer_was_lost_creates_one_task(sqlite_url, crm, crm_data, status):
+    """Finding 7: the POST commits, the gateway answers 5xx, HubSpot's search index lags; still one task."""
+    fake = FakeHubSpot(crm_data, now=NOW, search_lag=30).start() if crm == "hubspot" else start_fake(crm, crm_data)
+    try:
+        warehouse = Warehouse(sqlite_url)
+        seed_mqas(warehouse, crm, crm_data, n=1)
+        path = "/sobjects/Task" if crm == "salesforce" else "/crm/v3/objects/tasks"
+        code = {"dropped": 0, "503-not-committed": 503}.get(status, status)
+        fake.inject(code, "<html>Gateway</html>", path=path, method="POST",
+                    commit=status != "503-not-committed", drop=status == "dropped")
+        writer = make_writer(source_for(crm, fake))
+        counts = write_back(warehouse, writer, ON, NOW)
+        assert counts["failed"] == 0 and counts["created"] + counts["existing"] == 1
+        assert len(created_tasks(crm, fake)) == 1
+
+        with warehouse.engine.begin() as connection:  # as if the record had been lost: the writer looks again
+            connection.execute(schema.mqas.update().values(writeback_done_at=None))
+        assert write_back(warehouse, writer, ON, NOW)["existing"] == 1
+        assert len(created_tasks(crm, fake)) == 1
+    finally:
+        fake.stop()
+
+
+def test_the_write_back_never_answers_its_own_status_clock(sqlite_url, crm, fake, crm_data):
+    """Finding 10: the status the writer sets, and any change by the integration user, is read back by the
+    next sync but never stored as a status change (so it can't meet the status-update clock)."""
+    warehouse = Warehouse(sqlite_url)
+    sync(warehouse, source_for(crm, fake))
+    accounts = seed_mqas(warehouse, crm, crm_data, n=2)
+    assert write_back(warehouse, make_writer(source_for(crm, fake)), ON, NOW)["created"] == 2
+    fake.tick(60)
+    rep = crm_data["users"]["user_id"].iloc[3]
+    if crm == "salesforce":  # the integration user also sets another value; a rep answers on the second
+        fake.insert("AccountHistory", {"AccountId": accounts[0], "Field": "ABM_Status__c", "NewValue": "Nurture",
+                                       "CreatedDate": sf_time(fake.now), "CreatedById": fake.integration_user})
+        fake.insert("AccountHistory", {"AccountId": accounts[1], "Field": "ABM_Status__c", "NewValue": "Working",
+                                       "CreatedDate": sf_time(fake.now), "CreatedById": rep})
+    else:
+        fake.update("companies", accounts[0], by={"sourceType": "INTEGRATION", "sourceId": fake.app_id},
+                    abm_status="Nurture")
+        fake.update("companies", accounts[1], by={"sourceType": "CRM_UI", "updatedByUserId": fake.user_id_of(rep)},
+                    abm_status="Working")
+    config = app_config(hubspot={"integration_app_ids": [fake.app_id]} if crm == "hubspot" else {})
+    sync(warehouse, source_for(crm, fake, config))
+
+    changes = warehouse.read_kind("status_changes", source=crm)
+    recent = changes[changes["changed_at"] >= pd.Timestamp(NOW)]
+    assert list(zip(recent["account_id"], recent["status"], strict=True)) == [(accounts[1], "working")]
+    assert not (changes["status"] == "mqa").any()
 
 
 def test_write_back_is_off_by_default_and_a_refusal_leaves_the_mqa_pending(sqlite_url, crm, fake, crm_data):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 
@@ -15,7 +16,7 @@ from abm_sla.crm.limits import RateLimiter
 from abm_sla.crm.mapping import HubSpotConfig
 from abm_sla.errors import SourceError
 from tests.fakes import MemoryStore
-from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.hubspot import ALL_SCOPES, FakeHubSpot
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 N_ACCOUNTS = 9
@@ -128,7 +129,7 @@ def crm_frames() -> dict[str, pd.DataFrame]:
             "account_id": "101",
             "status": "Working",
             "changed_at": ts("2026-02-15 12:00"),
-            "changed_by": "9001",
+            "changed_by": "501",
         },
         {
             "account_id": "101",
@@ -224,7 +225,7 @@ def test_full_sync_maps_every_object_to_frames(fake):
             assert str(page.rows[column].dtype) == "datetime64[ns, UTC]"
         if page.cursor:
             assert parse_time(page.cursor) <= NOW
-    assert sum(1 for p in pages if p.kind == "accounts") == 3  # 9 companies, search pages of 3
+    assert sum(1 for p in pages if p.object_name == "companies" and p.kind == "accounts") == 3  # pages of 3
     search = [r for r in fake.requests if r.path.endswith("/search")]
     assert search and all(r.headers["authorization"].startswith("Bearer ") for r in search)
 
@@ -442,3 +443,137 @@ def test_missing_token_names_the_variable(monkeypatch):
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
     with pytest.raises(SourceError, match="HUBSPOT_ACCESS_TOKEN"):
         client_factory(HubSpotConfig())()
+
+
+def many_companies(n: int) -> dict[str, pd.DataFrame]:
+    """``n`` companies, each with one status change (for the batch-read caps)."""
+    accounts = pd.DataFrame(
+        {
+            "account_id": [str(1000 + i) for i in range(n)],
+            "name": [f"Co {i}" for i in range(n)],
+            "domain": [f"co{i}.com" for i in range(n)],
+            "owner_id": "501",
+            "created_at": ts("2025-12-01"),
+            "updated_at": ts("2026-01-05"),
+        }
+    )
+    status = pd.DataFrame(
+        {
+            "account_id": accounts["account_id"],
+            "status": "Working",
+            "changed_at": ts("2026-02-01"),
+            "changed_by": None,
+        }
+    )
+    return {"accounts": accounts, "status_changes": status}
+
+
+def test_status_history_is_read_in_batches_of_at_most_50():
+    """Finding 1: a 100-company search page needs two history batch reads (HubSpot refuses more than 50)."""
+    with FakeHubSpot(many_companies(120), now=NOW) as big:
+        store = MemoryStore()
+        store.sync(make_source(big, page_size=100, objects=["companies"]).pages(store))
+        assert len(store.ids("accounts")) == 120
+        assert {r["account_id"] for r in store.rows["status_changes"].values()} == store.ids("accounts")
+        reads = [r for r in big.requests if r.path.endswith("/batch/read") and "companies" in r.path]
+        sizes = [len(json.loads(r.body)["inputs"]) for r in reads]
+        assert max(sizes) <= 50 and sum(sizes) == 120
+
+
+def test_email_opens_and_clicks_come_from_the_email_events_api_by_recipient(fake):
+    """Finding 2: marketing e-mail is not in event analytics; the email events API names the recipient."""
+    store = MemoryStore()
+    pages = store.sync(make_source(fake).pages(store))
+    emails = {r["type"]: r for r in store.rows["activities"].values() if r["type"] in ("email_open", "email_click")}
+    assert set(emails) == {"email_open", "email_click"}
+    assert all((r["contact_id"], r["account_id"]) == ("201", "101") for r in emails.values())
+    assert emails["email_open"]["occurred_at"] == ts("2026-02-05 10:00")
+    email_calls = [r for r in fake.requests if r.path == "/email/public/v1/events"]
+    assert {r.query["eventType"][0] for r in email_calls} == {"OPEN", "CLICK"}
+    analytics = {r.query.get("eventType", [""])[0] for r in fake.requests if r.path.startswith("/events/v3")}
+    assert not analytics & {"e_opened_email", "e_clicked_email"}
+    assert {p.object_name for p in pages if p.cursor} >= {"email_events:OPEN", "email_events:CLICK"}
+
+    fake.tick(3600)
+    fake.email_events.append(
+        {"id": "e-new", "created": int(fake.now.timestamp() * 1000) - 1000, "type": "OPEN",
+         "recipient": "C3@acme.com", "filteredEvent": False}
+    )
+    fake.email_events.append(
+        {"id": "e-bot", "created": int(fake.now.timestamp() * 1000) - 1000, "type": "OPEN",
+         "recipient": "c4@acme.com", "filteredEvent": True}
+    )
+    store.sync(make_source(fake, objects=["email_events"]).pages(store))
+    assert store.rows["activities"]["email:e-new"]["account_id"] == "103"  # e-mail matched ignoring case
+    assert "email:e-bot" not in store.ids("activities")  # bot-filtered opens are left out
+
+
+def test_email_event_types_in_event_analytics_are_a_one_line_config_error():
+    from abm_sla.crm.mapping import load_config
+    from abm_sla.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"e_opened_email.*email_events OPEN"):
+        load_config("hubspot", {"marketing_events": {"e_opened_email": "email_open"}})
+
+
+def test_a_portal_without_event_analytics_or_email_scope_syncs_the_rest_with_warnings():
+    """Finding 3: a 403 on event analytics (non-Enterprise) or email events (no scope) is a warning."""
+    with FakeHubSpot(
+        crm_frames(), now=NOW, webinar_event_type=WEBINAR, enterprise=False,
+        scopes=ALL_SCOPES - {"content"},
+    ) as fake:
+        store = MemoryStore()
+        pages = store.sync(make_source(fake).pages(store))
+        assert store.ids("accounts") and store.ids("contacts") and store.ids("users")
+        assert {r["type"] for r in store.rows["activities"].values()} == {
+            "call", "email_sent", "linkedin_message", "meeting"
+        }
+        warnings = [w for p in pages for w in p.warnings]
+        assert len(warnings) == 2 and all("\n" not in w for w in warnings)
+        events, email = warnings
+        assert "event analytics" in events and "403" in events and "Enterprise" in events
+        assert "remove 'events' from sources.hubspot.objects" in events
+        assert "MISSING_SCOPES" in email and "'content' scope" in email and "'email_events'" in email
+        assert fake.count("/events/v3/events") == 1  # one refusal is enough to skip every event type
+
+
+def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, monkeypatch):
+    """Finding 6: a long sync survives the 30-minute OAuth token; the refresh token gets a new one."""
+    fake.oauth_apps[("client-1", "client-secret-1")] = "refresh-secret-1"
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "refresh-secret-1")
+    monkeypatch.setenv("HUBSPOT_CLIENT_ID", "client-1")
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "client-secret-1")
+    config = make_config()
+    source = HubSpotSource(config, client_factory(config, host=fake.url), now=lambda: NOW, sleep=Sleeps(),
+                           burst_limiter=unlimited(), search_limiter=unlimited())
+    store = MemoryStore()
+    pages = source.pages(store)
+    store.store(next(pages))
+    fake.expire_token(reissue=False)  # every token dies; only a refresh gets a new one
+    store.sync(pages)
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.refreshes == 2
+
+    monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "revoked")
+    with pytest.raises(SourceError, match="token refresh refused: HTTP 400") as caught:
+        client_factory(config, host=fake.url)()
+    assert "revoked" not in str(caught.value) and "client-secret-1" not in str(caught.value)
+
+
+def test_status_changes_name_the_owner_behind_the_hubspot_user(fake):
+    """Finding 5: history's updatedByUserId is a user id; owners map users (userId) to owner ids."""
+    assert fake.user_id_of("501") != 501  # the fake gives users ids of their own, as HubSpot does
+    for objects in (["owners", "companies"], ["companies"]):  # owners synced first, or looked up
+        store = MemoryStore()
+        store.sync(make_source(fake, objects=objects).pages(store))
+        by = {r["status"]: r["changed_by"] for r in store.rows["status_changes"].values()}
+        assert by == {"working": "501", "rejected": None}  # 9001 is no owner's user
+
+
+def test_an_owner_is_inactive_by_its_own_archived_flag_not_by_the_pass_that_listed_it(fake):
+    """Finding 8: the archived pass may list active owners too; each owner's flag decides."""
+    store = MemoryStore()
+    store.sync(make_source(fake, objects=["owners"]).pages(store))
+    owner_calls = [r for r in fake.requests if "/owners" in r.path]
+    assert {r.query["archived"][0].lower() for r in owner_calls} == {"true", "false"}
+    assert {k: v["active"] for k, v in store.rows["users"].items()} == {"501": True, "502": False}

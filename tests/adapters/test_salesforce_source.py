@@ -220,7 +220,7 @@ def test_full_sync_maps_every_object_to_frames(fake):
             assert str(page.rows[column].dtype) == "datetime64[ns, UTC]"
         assert page.cursor is not None and parse_time(page.cursor) <= NOW
     # one Page per REST page: 7 accounts in pages of 3 → 3 pages, paged through nextRecordsUrl
-    assert sum(1 for p in pages if p.kind == "accounts") == 3
+    assert sum(1 for p in pages if p.kind == "accounts" and p.object_name == "Account") == 3
     assert fake.count("/query/01gFAKE") >= 2
     assert fake.count("/queryAll") == len(object_specs(make_config()))
 
@@ -366,11 +366,12 @@ def test_bulk_path_above_the_threshold_reads_the_same_rows(fake):
 
     assert fake.count("/jobs/query", method="POST") >= 1
     assert fake.count("/results") >= 2
-    account_pages = [p for p in pages if p.kind == "accounts"]
-    assert (
-        len(account_pages) == 2 and account_pages[0].cursor is None
-    )  # unordered: cursor on the last page only
-    assert parse_time(account_pages[-1].cursor) == ts("2026-01-07 08:00")
+    account_pages = [p for p in pages if p.kind == "accounts" and p.object_name.startswith("Account")]
+    data_pages = [p for p in account_pages if p.object_name == "Account:bulk"]
+    assert len(data_pages) == 2 and all(len(p.rows) for p in data_pages)
+    # unordered results: each page stores the job's next locator; the watermark moves after the last one
+    assert [p.object_name for p in account_pages][-1] == "Account"
+    assert parse_time(account_pages[-1].cursor) == NOW
     for kind in rest.rows:
         assert bulk_store.rows[kind].keys() == rest.rows[kind].keys(), kind
     bulk_account = {k: v for k, v in bulk_store.rows["accounts"]["001A03"].items() if k != "raw"}
@@ -432,3 +433,116 @@ def test_missing_credentials_name_the_variables_not_values(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SourceError, match="SF_ACCESS_TOKEN"):
         client_factory(SalesforceConfig())()
+
+
+def _login_env(monkeypatch, **values: str) -> None:
+    """Only these Salesforce variables are set (``""`` = set but empty)."""
+    for name in SalesforceConfig().credentials.env.values():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize("token", ["", "TOKEN123"])
+def test_username_and_password_log_in_with_a_security_token_even_an_empty_one(fake, monkeypatch, token):
+    """Finding 4: an empty security token (trusted IP range) is a valid login, not a dropped variable."""
+    fake.logins["rev@acme.io"] = ("pw-secret", token)
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_PASSWORD="pw-secret", SF_SECURITY_TOKEN=token)
+    config = make_config(objects=["Account"])
+    source = SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps())
+    store = MemoryStore()
+    store.sync(source.pages(store))
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served == ["soap"]
+
+
+def test_username_and_password_without_a_security_token_is_one_clear_line(fake, monkeypatch):
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_PASSWORD="pw-secret")
+    config = make_config()
+    with pytest.raises(SourceError, match="SF_SECURITY_TOKEN") as caught:
+        client_factory(config, session=fake.session())()
+    assert "\n" not in str(caught.value) and "pw-secret" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_a_wrong_password_is_one_line_without_the_secret(fake, monkeypatch):
+    fake.logins["rev@acme.io"] = ("right", "")
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_PASSWORD="wrong-pass", SF_SECURITY_TOKEN="")
+    with pytest.raises(SourceError, match="INVALID_LOGIN") as caught:
+        client_factory(make_config(), session=fake.session())()
+    assert "wrong-pass" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _sync_across_an_expiry(fake: FakeSalesforce, config: SalesforceConfig) -> MemoryStore:
+    """Store one page, let every session die (no reissue), then finish the sync."""
+    source = SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps())
+    store = MemoryStore()
+    pages = source.pages(store)
+    store.store(next(pages))
+    fake.expire_session(reissue=False)
+    store.sync(pages)
+    return store
+
+
+def test_a_refresh_token_gets_a_new_session_when_one_expires(fake, monkeypatch):
+    """Finding 6: the OAuth refresh token flow, not the expired token read again."""
+    fake.refresh_tokens["rt-secret-1"] = "CONSUMER1"
+    _login_env(monkeypatch, SF_REFRESH_TOKEN="rt-secret-1", SF_CONSUMER_KEY="CONSUMER1",
+               SF_CONSUMER_SECRET="cs-secret")
+    store = _sync_across_an_expiry(fake, make_config())
+    assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
+    assert fake.logins_served == ["refresh_token", "refresh_token"]
+
+
+def test_an_expired_static_token_falls_back_to_a_password_login(fake, monkeypatch):
+    fake.logins["rev@acme.io"] = ("pw-secret", "")
+    _login_env(monkeypatch, SF_ACCESS_TOKEN=fake.token, SF_INSTANCE_URL=fake.url, SF_USERNAME="rev@acme.io",
+               SF_PASSWORD="pw-secret", SF_SECURITY_TOKEN="")
+    store = _sync_across_an_expiry(fake, make_config())
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served == ["soap"]
+
+
+def test_a_jwt_bearer_key_gets_a_new_session_when_one_expires(fake, monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    fake.jwt_apps["CONSUMER2"] = "rev@acme.io"
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_CONSUMER_KEY="CONSUMER2", SF_PRIVATE_KEY=pem)
+    store = _sync_across_an_expiry(fake, make_config())
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served[:2] == ["jwt", "jwt"]
+
+
+def test_bulk_results_are_streamed_page_by_page_and_a_stopped_sync_resumes_at_the_next_locator(fake):
+    """Finding 9: each result page is stored as it arrives; a resumed sync asks for the next page of the
+    same job (no new job, no page read twice)."""
+    bulk = {"bulk_threshold": 1, "bulk_page_size": 2, "objects": ["Account"]}
+    store = MemoryStore()
+    source = make_source(fake, **bulk)
+    pages = source.pages(store)
+    first = next(pages)
+    assert first.object_name == "Account:bulk" and len(first.rows) == 2
+    assert fake.count("/results") == 1  # streamed: nothing read ahead of the page being stored
+    store.store(first)
+    store.store(next(pages))
+    del pages  # the process dies here
+
+    resumed = store.sync(make_source(fake, **bulk).pages(store))
+    assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
+    assert fake.count("/jobs/query", method="POST") == 1 and fake.count("/results") == 4  # 7 rows, pages of 2
+    assert sum(len(p.rows) for p in resumed if p.kind == "accounts") == 3
+    assert parse_time(store.cursors[("salesforce", "Account")]) == NOW
+
+    store.sync(make_source(fake, **bulk).pages(store))  # a finished job is not resumed again
+    assert fake.count("/results") == 4
+
+
+def test_bulk_calls_count_against_the_daily_quota_guard(fake):
+    """Finding 9: job polls and result pages are API calls; the guard sees them and stops in the middle."""
+    fake.api_used, fake.api_total = 880, 1000
+    store = MemoryStore()
+    source = make_source(fake, bulk_threshold=1, bulk_page_size=1, objects=["Account"], quota_share=0.89)
+    with pytest.raises(SourceError, match=r"used 89\d of its 1000 daily API requests"):
+        store.sync(source.pages(store))
+    assert 0 < fake.count("/results") < N_ACCOUNTS and store.ids("accounts")  # pages before the stop are kept

@@ -27,6 +27,8 @@ class Fault:
     after: int = 0
     path: str | None = None
     method: str | None = None
+    commit: bool = False  # handle the request first (the write happens), then answer with the fault
+    drop: bool = False  # answer nothing: close the connection (a lost answer, like a timeout)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.path is None or self.path in path) and (self.method is None or self.method == method)
@@ -116,9 +118,16 @@ class FakeServer:
         after: int = 0,
         path: str | None = None,
         method: str | None = None,
+        commit: bool = False,
+        drop: bool = False,
     ) -> Fault:
-        """Answer the next ``times`` matching requests (after ``after`` of them) with ``status``."""
-        fault = Fault(status, body, headers or {}, times, after, path, method)
+        """Answer the next ``times`` matching requests (after ``after`` of them) with ``status``.
+
+        ``commit``: the request is carried out before the fault is answered (a write that succeeded
+        server-side whose answer was lost: a gateway 502/504 after the backend committed). ``drop``: no
+        answer at all, the connection is closed (what a client sees when its read times out).
+        """
+        fault = Fault(status, body, headers or {}, times, after, path, method, commit, drop)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -161,6 +170,11 @@ class FakeServer:
             self.requests.append(request)
         fault = self._fault_for(request.method, request.path)
         try:
+            if fault and fault.commit:
+                self.handle(request)
+            if fault and fault.drop:
+                handler.close_connection = True
+                return
             response = (
                 Response(fault.status, fault.body, dict(fault.headers)) if fault else self.handle(request)
             )
@@ -246,3 +260,8 @@ class MemoryStore:
 
     def ids(self, kind: str) -> set[str]:
         return set(self.rows.get(kind, {}))
+
+    def live_ids(self, source: str, kind: str, types: Any = None) -> set[str]:
+        """Stored ids of ``kind`` (of those activity ``types``), as the warehouse's reconciliation reads them."""
+        rows = self.rows.get(kind, {})
+        return {i for i, row in rows.items() if types is None or row.get("type") in types}

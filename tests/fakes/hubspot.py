@@ -1,4 +1,6 @@
-"""A fake HubSpot CRM v3 / associations v4 / events v3 server seeded from normalized frames.
+"""A fake HubSpot CRM v3 / associations v4 / event analytics / email events server seeded from frames.
+
+Every limit it enforces, with its value and source, is in ``tests/fakes/LIMITS.md``.
 
 Wire facts from crm-apis.md part B: properties are strings or null, datetimes ISO
 with ``Z``, ``paging`` omitted on the last page, search takes epoch-ms filters,
@@ -12,6 +14,7 @@ search per-second limits answers 429 when a client goes faster.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
 import re
@@ -19,6 +22,7 @@ import time
 import uuid
 from collections import deque
 from typing import Any
+from urllib.parse import parse_qs
 
 import pandas as pd
 from hubspot import HubSpot
@@ -41,12 +45,31 @@ ASSOCIATION_TYPE = {  # (from, to) → HUBSPOT_DEFINED type id (primary where th
     ("notes", "contacts"): 202,
     ("tasks", "contacts"): 204,
 }
-EVENT_TYPES = {
+BATCH_READ_MAX = 100  # limits table: tests/fakes/LIMITS.md
+HISTORY_BATCH_MAX = 50
+HISTORY_BATCH_MESSAGE = "The maximum number of inputs supported in a batch request for property histories is 50"
+EVENT_TYPES = {  # event analytics (Enterprise): page views and form submissions, plus custom pe* types
     "web_visit": "e_visited_page",
     "form_submit": "e_submitted_form",
-    "email_open": "e_opened_email",
-    "email_click": "e_clicked_email",
 }
+EMAIL_EVENT_TYPES = {"email_open": "OPEN", "email_click": "CLICK"}  # email events API (legacy v1)
+ALL_EMAIL_EVENT_TYPES = {  # docs: email analytics v1 guide, "Event types"
+    "SENT", "DROPPED", "PROCESSED", "DELIVERED", "DEFERRED", "BOUNCE", "OPEN", "CLICK", "STATUSCHANGE",
+    "SPAMREPORT", "SUPPRESSED", "PRINT", "FORWARD",
+}
+EMAIL_EVENTS_MAX = 1000
+BURST_MAX = 190  # per 10 s, Professional/Enterprise private apps (2024 changelog); tier-dependent
+SEARCH_MAX_LIMIT = 200
+SEARCH_MAX_GROUPS, SEARCH_MAX_FILTERS_PER_GROUP, SEARCH_MAX_FILTERS = 5, 6, 18
+SEARCH_MAX_QUERY_CHARS = 3000
+SCOPE_OF = {  # path prefix → the scope a token needs (docs: each endpoint's "Required Scopes")
+    "/email/public/v1/events": "content",
+    "/crm/v3/owners": "crm.objects.owners.read",
+    "/crm/v3/objects/companies": "crm.objects.companies.read",
+    "/crm/v3/objects/contacts": "crm.objects.contacts.read",
+    "/crm/v3/objects/deals": "crm.objects.deals.read",
+}
+ALL_SCOPES = frozenset(SCOPE_OF.values())
 SALES_OBJECTS = {  # sales touch → (object, properties)
     "call": ("calls", {}),
     "meeting": ("meetings", {}),
@@ -119,12 +142,18 @@ class FakeHubSpot(FakeServer):
         search_cap: int = 10_000,
         burst: tuple[int, float] | None = None,
         search_rate: tuple[int, float] | None = None,
+        enterprise: bool = True,
+        scopes: frozenset[str] | None = None,
+        search_lag: float = 0.0,
     ) -> None:
         super().__init__()
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
         self.status_property = status_property
         self.webinar_event_type = webinar_event_type
         self.search_cap = search_cap
+        self.enterprise = enterprise  # event analytics answers 403 on non-Enterprise portals
+        self.search_lag = search_lag  # seconds (portal clock) before a created record is searchable
+        self.scopes = set(ALL_SCOPES if scopes is None else scopes)  # the token's scopes
         self.burst = Window(*burst) if burst else None
         self.search_rate = Window(*search_rate) if search_rate else None
         self.objects: dict[str, dict[str, dict]] = {name: {} for name in OBJECT_TYPES}
@@ -132,9 +161,13 @@ class FakeHubSpot(FakeServer):
         self.history: dict[tuple[str, str], dict[str, list[dict]]] = {}
         self.owners: dict[str, dict] = {}
         self.events: list[dict] = []
+        self.email_events: list[dict] = []
         self.tokens = {"pat-na1-fake-secret-token"}
         self.token = "pat-na1-fake-secret-token"
         self.daily_used, self.daily_max = 0, 500_000
+        self.oauth_apps: dict[tuple[str, str], str] = {}  # (client id, secret) → refresh token
+        self.refreshes = 0
+        self.app_id = "2231870"  # the private app behind the token (history sourceId of its writes)
         self.rate_limited = 0  # 429s sent by enforcement
         self._ids = itertools.count(900_000)
         if data:
@@ -159,6 +192,11 @@ class FakeHubSpot(FakeServer):
         return None
 
     # ---- data ----
+
+    def user_id_of(self, owner_id: Any) -> int | None:
+        """The HubSpot *user* id behind an owner id (history and audit fields name users, not owners)."""
+        owner = self.owners.get(str(_text(owner_id)))
+        return owner["userId"] if owner else None
 
     def new_id(self) -> str:
         return str(next(self._ids))
@@ -198,8 +236,11 @@ class FakeHubSpot(FakeServer):
             back = (to_type, str(to_id), from_type)
             self.associations.setdefault(back, []).append(str(from_id))
 
-    def update(self, obj: str, object_id: str, **properties: Any) -> dict:
-        """Change properties; the last-modified property and updatedAt move to the portal clock."""
+    def update(self, obj: str, object_id: str, by: dict | None = None, **properties: Any) -> dict:
+        """Change properties; the last-modified property and updatedAt move to the portal clock.
+
+        ``by``: who changed it, as history records it (default a user in the UI).
+        """
         with self.lock:
             record = self.objects[obj][str(object_id)]
             stamp = hs_time(self.now)
@@ -207,7 +248,7 @@ class FakeHubSpot(FakeServer):
                 record["properties"][name] = _text(value)
                 if obj == "companies" and name == self.status_property:
                     self.history.setdefault((obj, str(object_id)), {}).setdefault(name, []).insert(
-                        0, {"value": _text(value), "timestamp": stamp, "sourceType": "CRM_UI"}
+                        0, {"value": _text(value), "timestamp": stamp, **(by or {"sourceType": "CRM_UI"})}
                     )
             record["properties"][LASTMOD.get(obj, "hs_lastmodifieddate")] = stamp
             record["updatedAt"] = stamp
@@ -300,7 +341,8 @@ class FakeHubSpot(FakeServer):
                     "value": _text(s.get("status")),
                     "timestamp": hs_time(s["changed_at"]),
                     "sourceType": "CRM_UI",
-                    "updatedByUserId": _text(s.get("changed_by")),
+                    "sourceId": f"userId:{self.user_id_of(s.get('changed_by'))}",
+                    "updatedByUserId": self.user_id_of(s.get("changed_by")),
                 }
             )
             company = self.objects["companies"].get(str(s["account_id"]))
@@ -324,6 +366,21 @@ class FakeHubSpot(FakeServer):
             return
         if not contact:
             return  # anonymous visits are not contact events
+        if kind in EMAIL_EVENT_TYPES:
+            recipient = (self.objects["contacts"].get(contact) or {}).get("properties", {}).get("email")
+            event = {
+                "id": str(act["activity_id"]),
+                "created": int(pd.Timestamp(when).timestamp() * 1000),
+                "type": EMAIL_EVENT_TYPES[kind],
+                "recipient": recipient,
+                "portalId": 62515,
+                "emailCampaignId": 1,
+                "filteredEvent": False,
+            }
+            if kind == "email_click" and _text(act.get("url")):
+                event["url"] = _text(act.get("url"))
+            self.email_events.append(event)
+            return
         event_type = self.webinar_event_type if kind == "webinar" else EVENT_TYPES[kind]
         properties = {"hs_url": _text(act.get("url"))} if kind == "web_visit" else {}
         self.events.append(
@@ -355,9 +412,15 @@ class FakeHubSpot(FakeServer):
             "X-HubSpot-RateLimit-Daily-Remaining", str(self.daily_max - self.daily_used)
         )
         response.headers.setdefault("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+        burst_max = self.burst.max_calls if self.burst else BURST_MAX
+        used = len(self.burst.calls) if self.burst else 0
+        response.headers.setdefault("X-HubSpot-RateLimit-Max", str(burst_max))
+        response.headers.setdefault("X-HubSpot-RateLimit-Remaining", str(max(0, burst_max - used)))
         response.headers.setdefault("X-HubSpot-Correlation-Id", str(uuid.uuid4()))
 
     def handle(self, request: Request) -> Response:
+        if request.path.rstrip("/") == "/oauth/v1/token" and request.method == "POST":
+            return self._oauth_token(request)
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return Response(
@@ -366,6 +429,9 @@ class FakeHubSpot(FakeServer):
         limited = self._enforce(request)
         if limited:
             return limited
+        refused = self._entitlement(request.path)
+        if refused:
+            return refused
         with self.lock:
             self.daily_used += 1
         path = request.path.rstrip("/")
@@ -376,6 +442,7 @@ class FakeHubSpot(FakeServer):
             (r"^/crm/v4/associations/(\w+)/(\w+)/batch/read$", "POST", self._associations),
             (r"^/crm/v3/owners$", "GET", self._owners),
             (r"^/events/v3/events$", "GET", self._events),
+            (r"^/email/public/v1/events$", "GET", self._email_events),
             (r"^/crm/v3/objects/(\w+)$", "POST", self._create),
             (r"^/crm/v3/objects/(\w+)/([^/]+)$", "PATCH", self._patch),
         ]
@@ -384,6 +451,36 @@ class FakeHubSpot(FakeServer):
             if match and request.method == method:
                 return handler(request, *match.groups())
         return Response(404, self.error_body(404, "resource not found", "OBJECT_NOT_FOUND"))
+
+    def _entitlement(self, path: str) -> Response | None:
+        """403 for an API the portal's edition or the token's scopes do not allow."""
+        if path.startswith("/events/v3/events") and not self.enterprise:
+            return Response(403, self.error_body(
+                403, "This API requires a Marketing, Sales, Service or Content Hub Enterprise subscription.",
+                "FORBIDDEN"))
+        needed = next((scope for prefix, scope in SCOPE_OF.items() if path.startswith(prefix)), None)
+        if needed and needed not in self.scopes:
+            body = self.error_body(
+                403, f"This app hasn't been granted all required scopes to make this call. Required: {needed}",
+                "MISSING_SCOPES")
+            body["errors"] = [{"message": "One or more of the following scopes are required.",
+                               "context": {"requiredGranularScopes": [needed]}}]
+            return Response(403, body)
+        return None
+
+    def _oauth_token(self, request: Request) -> Response:
+        """``POST /oauth/v1/token`` (form): a refresh token of a known app → a new 30-minute access token."""
+        form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
+        app = (form.get("client_id"), form.get("client_secret"))
+        if form.get("grant_type") != "refresh_token" or self.oauth_apps.get(app) != form.get("refresh_token"):
+            return Response(400, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token",
+                                  "correlationId": str(uuid.uuid4())})
+        with self.lock:
+            token = f"oauth-fake-{uuid.uuid4().hex[:12]}"
+            self.tokens.add(token)
+            self.refreshes += 1
+        return Response(200, {"token_type": "bearer", "refresh_token": form["refresh_token"],
+                              "access_token": token, "expires_in": 1800})
 
     def _enforce(self, request: Request) -> Response | None:
         is_search = request.path.endswith("/search")
@@ -483,15 +580,23 @@ class FakeHubSpot(FakeServer):
         if record is None or record["archived"]:
             return Response(404, self.error_body(404, "resource not found", "OBJECT_NOT_FOUND"))
         properties = json_body(request).get("properties") or {}
-        self.update(obj, object_id, **properties)
+        # API writes by an app: history says INTEGRATION with the app id, and no user
+        self.update(obj, object_id, by={"sourceType": "INTEGRATION", "sourceId": self.app_id}, **properties)
         return Response(200, self._view(obj, record, list(properties)))
 
     def _search(self, request: Request, obj: str) -> Response:
         body = json_body(request)
         limit = int(body.get("limit") or 10)
         after = int(body.get("after") or 0)
-        if limit > 200:
+        if limit > SEARCH_MAX_LIMIT:
             return Response(400, self.error_body(400, "limit must be at most 200", "VALIDATION_ERROR"))
+        groups = body.get("filterGroups") or []
+        counts = [len(g.get("filters", [])) for g in groups]
+        if (len(groups) > SEARCH_MAX_GROUPS or any(n > SEARCH_MAX_FILTERS_PER_GROUP for n in counts)
+                or sum(counts) > SEARCH_MAX_FILTERS):
+            return Response(400, self.error_body(400, "too many filters or filter groups", "VALIDATION_ERROR"))
+        if len(request.body) > SEARCH_MAX_QUERY_CHARS:
+            return Response(400, self.error_body(400, "search query too long", "VALIDATION_ERROR"))
         if after + limit > self.search_cap:
             return Response(
                 400,
@@ -501,8 +606,12 @@ class FakeHubSpot(FakeServer):
                     "VALIDATION_ERROR",
                 ),
             )
+        indexed_by = hs_time(self.now - dt.timedelta(seconds=self.search_lag))
         with self.lock:
-            records = [r for r in self.objects.get(obj, {}).values() if not r["archived"]]
+            records = [
+                r for r in self.objects.get(obj, {}).values()
+                if not r["archived"] and (not self.search_lag or r["createdAt"] <= indexed_by)
+            ]
         for group in body.get("filterGroups") or [{"filters": []}]:
             records = [r for r in records if all(_matches(r, f) for f in group.get("filters", []))]
         for sort in reversed(body.get("sorts") or []):
@@ -528,9 +637,25 @@ class FakeHubSpot(FakeServer):
 
     def _batch_read(self, request: Request, obj: str) -> Response:
         body = json_body(request)
+        inputs = body.get("inputs", [])
+        if body.get("propertiesWithHistory") and len(inputs) > HISTORY_BATCH_MAX:
+            return Response(400, self.error_body(400, HISTORY_BATCH_MESSAGE, "VALIDATION_ERROR"))
+        if len(inputs) > BATCH_READ_MAX:
+            return Response(
+                400, self.error_body(400, f"Batch size must be at most {BATCH_READ_MAX}", "VALIDATION_ERROR")
+            )
         results, missing = [], []
-        for item in body.get("inputs", []):
-            record = self.objects.get(obj, {}).get(str(item["id"]))
+        id_property = body.get("idProperty")
+        by_property = (
+            {str(r["properties"].get(id_property) or "").lower(): r for r in self.objects.get(obj, {}).values()}
+            if id_property
+            else {}
+        )
+        for item in inputs:
+            if id_property:
+                record = by_property.get(str(item["id"]).lower())
+            else:
+                record = self.objects.get(obj, {}).get(str(item["id"]))
             if record is None or record["archived"]:
                 missing.append(str(item["id"]))
             else:
@@ -609,14 +734,51 @@ class FakeHubSpot(FakeServer):
         archived = request.query.get("archived", ["false"])[0].lower() == "true"
         limit = min(500, int(request.query.get("limit", ["100"])[0]))
         offset = int(request.query.get("after", ["0"])[0] or 0)
-        owners = [o for o in self.owners.values() if o["archived"] == archived]
+        # Docs differ on archived=true ("only archived" vs "include inactive"); the fake includes every owner
+        # with its own ``archived`` flag, so a source must read that flag, not which pass returned the owner.
+        owners = [o for o in self.owners.values() if archived or not o["archived"]]
         body: dict = {"results": owners[offset : offset + limit]}
         if offset + limit < len(owners):
             body["paging"] = {"next": {"after": str(offset + limit)}}
         return Response(200, body)
 
+    def _email_events(self, request: Request) -> Response:
+        """Email events API: newest first, ``limit`` 1..1000, opaque ``offset`` token, ``hasMore``."""
+        q = {key: values[0] for key, values in request.query.items()}
+        limit = int(q.get("limit", "10"))
+        if not 1 <= limit <= EMAIL_EVENTS_MAX:
+            return Response(400, self.error_body(400, f"limit must be between 1 and {EMAIL_EVENTS_MAX}",
+                                                 "VALIDATION_ERROR"))
+        if q.get("eventType") and q["eventType"] not in ALL_EMAIL_EVENT_TYPES:
+            return Response(400, self.error_body(400, f"unknown eventType {q['eventType']}", "VALIDATION_ERROR"))
+        start, end = int(q.get("startTimestamp") or 0), int(q.get("endTimestamp") or 2**62)
+        offset = int(base64.b64decode(q["offset"]).decode()) if q.get("offset") else 0
+        exclude_filtered = q.get("excludeFilteredEvents", "false").lower() == "true"
+        events = sorted(
+            (
+                e
+                for e in self.email_events
+                if (not q.get("eventType") or e["type"] == q["eventType"])
+                and (not q.get("recipient") or e["recipient"] == q["recipient"])
+                and start <= e["created"] <= end
+                and not (exclude_filtered and e.get("filteredEvent"))
+            ),
+            key=lambda e: e["created"],
+            reverse=True,
+        )
+        more = offset + limit < len(events)
+        body = {
+            "events": events[offset : offset + limit],
+            "hasMore": more,
+            "offset": base64.b64encode(str(offset + limit).encode()).decode() if more else None,
+        }
+        return Response(200, body)
+
     def _events(self, request: Request) -> Response:
         q = {key: values[0] for key, values in request.query.items()}
+        if q.get("eventType") in ("e_opened_email", "e_clicked_email"):
+            # Not event analytics types (marketing e-mail lives in the email events API); strict on purpose.
+            return Response(400, self.error_body(400, f"Unknown event type {q['eventType']}", "VALIDATION_ERROR"))
         limit = min(1000, int(q.get("limit", "100")))
         offset = int(q.get("after", "0") or 0)
         after_time = parse_hs_time(q["occurredAfter"]) if q.get("occurredAfter") else None

@@ -14,11 +14,14 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import html
 import io
 import itertools
 import re
 from typing import Any
+from urllib.parse import parse_qs
 
+import jwt
 import pandas as pd
 import requests
 from simple_salesforce import Salesforce
@@ -215,11 +218,37 @@ def _clean(value: Any) -> Any:
 
 
 class HttpsToHttp(TimeoutAdapter):
-    """simple-salesforce forces https; this adapter sends its requests to the plain-HTTP fake."""
+    """simple-salesforce forces https; this adapter sends its requests to the plain-HTTP fake.
+
+    With ``base`` (the fake's URL) every host goes there too, so ``https://login.salesforce.com``
+    (SOAP and OAuth logins) reaches the fake like the instance does.
+    """
+
+    def __init__(self, timeout: float, base: str | None = None, **kwargs: Any) -> None:
+        self.base = base
+        super().__init__(timeout, **kwargs)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        request.url = request.url.replace("https://", "http://", 1)
+        if self.base:
+            request.url = re.sub(r"^https?://[^/]+", self.base, request.url)
+        else:
+            request.url = request.url.replace("https://", "http://", 1)
         return super().send(request, **kwargs)
+
+
+SOAP_LOGIN_OK = """<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com">
+<soapenv:Body><loginResponse><result><metadataServerUrl>{url}/services/Soap/m/59.0/00DFAKE</metadataServerUrl>
+<passwordExpired>false</passwordExpired><sandbox>false</sandbox>
+<serverUrl>{url}/services/Soap/u/59.0/00DFAKE</serverUrl><sessionId>{token}</sessionId>
+<userId>{user}</userId></result></loginResponse></soapenv:Body></soapenv:Envelope>"""
+SOAP_LOGIN_FAULT = """<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" \
+xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault>\
+<faultcode>sf:INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: Invalid username, password, \
+security token; or user locked out.</faultstring><detail><sf:LoginFault><sf:exceptionCode>INVALID_LOGIN\
+</sf:exceptionCode><sf:exceptionMessage>Invalid username, password, security token; or user locked out.\
+</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"""
 
 
 class SoqlError(Exception):
@@ -254,6 +283,12 @@ class FakeSalesforce(FakeServer):
         self.jobs: dict[str, dict] = {}
         self.bulk_polls = bulk_polls
         self.bulk_fail = False
+        # logins: username → (password, security token); "" = the org trusts this IP range
+        self.logins: dict[str, tuple[str, str]] = {}
+        self.refresh_tokens: dict[str, str] = {}  # refresh token → consumer key (connected app)
+        self.jwt_apps: dict[str, str] = {}  # consumer key → username allowed to use JWT bearer
+        self.integration_user = "005FAKEINTEGRATN"  # the user every login acts as
+        self.logins_served: list[str] = []  # "soap", "refresh_token", "jwt"
         self._ids = itertools.count(1)
         if data:
             self.seed(data)
@@ -275,7 +310,8 @@ class FakeSalesforce(FakeServer):
                 self.issue_token()
 
     def session(self) -> requests.Session:
-        return timeout_session(5, HttpsToHttp(5))
+        """Every host (instance and login.salesforce.com) is this fake."""
+        return timeout_session(5, HttpsToHttp(5, base=self.url))
 
     def client(self, token: str | None = None) -> Salesforce:
         return Salesforce(
@@ -488,6 +524,15 @@ class FakeSalesforce(FakeServer):
         response.headers.setdefault("Sforce-Limit-Info", f"api-usage={self.api_used}/{self.api_total}")
 
     def handle(self, request: Request) -> Response:
+        if re.match(r"^/services/Soap/u/[\d.]+$", request.path) and request.method == "POST":
+            return self._soap_login(request)
+        if request.path == "/services/oauth2/token" and request.method == "POST":
+            return self._oauth_token(request)
+        if request.path == "/services/oauth2/userinfo" and request.method == "GET":
+            if request.headers.get("authorization", "")[7:] not in self.tokens:
+                return Response(403, "Bad_OAuth_Token", content_type="text/plain")
+            return Response(200, {"user_id": self.integration_user, "organization_id": "00DFAKE",
+                                  "preferred_username": "integration@acme.io"})
         with self.lock:
             self.api_used += 1
         match = re.match(rf"^/services/data/v{re.escape(VERSION)}/(.*)$", request.path)
@@ -535,6 +580,41 @@ class FakeSalesforce(FakeServer):
             return self._patch(patch.group(1), patch.group(2), json_body(request))
         return Response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
 
+    # ---- logins ----
+
+    def _soap_login(self, request: Request) -> Response:
+        """SOAP ``login``: the password field carries password + security token (token may be empty)."""
+        text = request.body.decode()
+        user = re.search(r"<n1:username>(.*?)</n1:username>", text)
+        password = re.search(r"<n1:password>(.*?)</n1:password>", text)
+        expected = self.logins.get(html.unescape(user.group(1))) if user else None
+        if not (expected and password and html.unescape(password.group(1)) == expected[0] + expected[1]):
+            return Response(500, SOAP_LOGIN_FAULT, content_type="text/xml;charset=UTF-8")
+        with self.lock:
+            self.logins_served.append("soap")
+            token = self.issue_token()
+        return Response(200, SOAP_LOGIN_OK.format(url=self.url, token=token, user=self.integration_user),
+                        content_type="text/xml;charset=UTF-8")
+
+    def _oauth_token(self, request: Request) -> Response:
+        """OAuth 2.0 token endpoint: refresh token and JWT bearer grants (form-encoded)."""
+        form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
+        grant = form.get("grant_type")
+        ok = False
+        if grant == "refresh_token":
+            ok = self.refresh_tokens.get(form.get("refresh_token", "")) == form.get("client_id")
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            claims = jwt.decode(form.get("assertion", ""), options={"verify_signature": False})
+            ok = self.jwt_apps.get(claims.get("iss")) == claims.get("sub")
+        if not ok:
+            return Response(400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
+        with self.lock:
+            self.logins_served.append("jwt" if grant.endswith("jwt-bearer") else grant)
+            token = self.issue_token()
+        return Response(200, {"access_token": token, "instance_url": self.url, "token_type": "Bearer",
+                              "id": f"{self.url}/id/00DFAKE/{self.integration_user}",
+                              "issued_at": str(int(self.now.timestamp() * 1000)), "signature": "fake"})
+
     # ---- writes ----
 
     def _writable(self, obj: str, body: dict) -> None:
@@ -566,7 +646,8 @@ class FakeSalesforce(FakeServer):
             self.insert(
                 "AccountHistory",
                 {"AccountId": record_id, "Field": self.status_field, "OldValue": old,
-                 "NewValue": body[self.status_field], "CreatedDate": sf_time(self.now), "CreatedById": "005FAKE"},
+                 "NewValue": body[self.status_field], "CreatedDate": sf_time(self.now),
+                 "CreatedById": self.integration_user},  # the API user made the change
             )
         return Response(204)
 
