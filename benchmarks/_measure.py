@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,3 +25,13 @@ def timed(function: Callable[[], Any], repeat: int = 3) -> tuple[Any, float, lis
         result = function()
         timings.append(time.perf_counter() - start)
     return result, statistics.median(timings), timings
+
+
+def child(script: str, step: str, args: list[str]) -> dict:
+    """Run ``script --step STEP ARGS`` in a fresh interpreter (its peak RSS is its own); its last JSON line
+    plus the wall time seen from here."""
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, script, "--step", step, *args], check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall_s"] = round(time.perf_counter() - start, 2)
+    return result

@@ -21,13 +21,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _measure import child as run_child
 from _measure import peak_rss_mib
 
 AS_OF = "2026-03-31T12:00:00Z"
@@ -126,13 +126,7 @@ def appended_folder(folder: Path) -> tuple[Path, int]:
 
 
 def child(step: str, args: list[str]) -> dict:
-    """Run one step in a fresh interpreter; its JSON answer plus the wall time seen from here."""
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--step", step, *args], check=True, capture_output=True,
-                         text=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["wall_s"] = round(time.perf_counter() - start, 2)
-    return result
+    return run_child(__file__, step, args)
 
 
 def run_step(step: str, target: str, folder: str) -> dict:

@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _measure import child as run_child
 from _measure import peak_rss_mib
 from bench_load import NOW, drop_postgres, export_folder, fresh_postgres
 
@@ -40,13 +41,7 @@ NEW_SIGNALS_PER_ACCOUNT = 4
 
 
 def child(step: str, args: list[str]) -> dict:
-    """One step in a fresh interpreter; its JSON answer plus the wall time seen from here."""
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--step", step, *args], check=True, capture_output=True,
-                         text=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["wall_s"] = round(time.perf_counter() - start, 2)
-    return result
+    return run_child(__file__, step, args)
 
 
 def timed_stage(durations: dict, name: str, work):
