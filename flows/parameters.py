@@ -247,6 +247,12 @@ class ReportParameters(FlowParameters):
     out_dir: str = Field(default="reports", title="Output folder", description="Folder on the worker for the files.")
     policy_path: str | None = _POLICY_PATH
     model_path: str | None = _MODEL_PATH
+    notify_block: str = Field(
+        default="",
+        title="Post the headline to",
+        description="A Prefect notification block as <block type>/<name>, e.g. slack-webhook/sla-channel, "
+        "ms-teams-webhook/revops or custom-webhook/chat. Empty = no post (the headline is still an artifact).",
+    )
     only_on_first_business_day: bool = Field(
         default=False,
         title="Only on the first business day",

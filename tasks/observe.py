@@ -7,6 +7,8 @@
 - ``emit_mqas_fired`` / ``sla_snapshot`` + ``emit_sla_changes``: Prefect events per account,
   emitted once per batch after it is committed (never from pure code, never with secrets).
 - ``publish_run_report``: the markdown + table artifact every pipeline run ends with.
+- ``publish_report`` / ``publish_headline``: a report as artifacts; its headline as an artifact and,
+  when a notification block is named, posted through it (Slack, Teams, e-mail, webhook...).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -192,8 +195,45 @@ def publish_report(report: Report, paths: dict[str, str]) -> None:
     with the list of files written, and one table artifact per table."""
     key = report.kind  # "weekly" or "quarterly": one history per report
     files = "\n".join(f"- {name}: `{path}`" for name, path in paths.items() if ":" not in name)
+    files = "\n".join(f"- {name}: `{Path(path).resolve()}`" for name, path in paths.items() if ":" not in name)
     create_markdown_artifact(f"{report.markdown(chart_dir=None)}\n\n## Files\n\n{files}\n", key=f"{key}-report",
                              description=f"{report.title} ({report.period})")
     for name, table in report.tables.items():
         create_table_artifact(table.records(), key=f"{key}-{name.replace('_', '-')}",
                               description=f"{report.title}: {table.title}")
+
+
+def publish_headline(report: Report, html_path: str, block_name: str = "") -> dict:
+    """The report's headline (verdicts per side, what needs a decision, the report's absolute path) as a
+    markdown artifact, and posted to the Prefect notification block ``block_name`` (``<type>/<name>``) if given.
+
+    A block that cannot be loaded or fails to send is logged in one line: the report itself is written.
+    """
+    from abm_sla.reporting import headline_lines
+
+    lines = headline_lines(report, str(Path(html_path).resolve()))
+    text = "\n".join(lines)
+    create_markdown_artifact("\n\n".join(lines), key=f"{report.kind}-headline",
+                             description=f"{report.title}: headline")
+    if not block_name:
+        return {"text": text, "posted_to": None}
+    try:
+        notify_block(block_name, text, subject=lines[0])
+    except Exception as error:  # any block failure is one line: the report stays written
+        get_run_logger().error("headline not posted to notification block %r: %s", block_name,
+                               str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return {"text": text, "posted_to": None}
+    return {"text": text, "posted_to": block_name}
+
+
+def notify_block(block_name: str, body: str, subject: str | None = None) -> None:
+    """Send ``body`` through the saved notification block ``<block type slug>/<block name>``."""
+    from prefect.blocks.abstract import NotificationBlock
+    from prefect.blocks.core import Block
+
+    if "/" not in block_name:
+        raise ValueError(f"name the block as <block type>/<name> (e.g. slack-webhook/{block_name})")
+    block = Block.load(block_name)
+    if not isinstance(block, NotificationBlock):
+        raise ValueError(f"{block_name} is a {type(block).__name__}, not a notification block")
+    block.notify(body, subject=subject)
