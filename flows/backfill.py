@@ -35,6 +35,7 @@ STEP_KIND = "backfill-step"
 def backfill_key(params: BackfillParameters) -> str:
     """A fingerprint of what a backfill computes: same key, same steps, so a re-run can resume."""
     fields = params.model_dump(mode="json", include={"start", "end", "step_hours", "source", "path", "config_path"})
+    fields = {name: value if value != "" else None for name, value in fields.items()}  # keys as before: None
     for name in ("model_path", "policy_path"):
         path = getattr(params, name)
         fields[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None

@@ -9,40 +9,57 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from abm_sla import settings
 from abm_sla.errors import AbmSlaError, ConfigError
 
 SOURCES = ("files", "salesforce", "hubspot")
+#: Optional text: a plain text box in the Prefect UI (no str/None toggle to flip first; empty = not given),
+#: ``None`` in Python once validated (``FlowParameters._blank_is_none``).
+OptionalText = Annotated[str | None, WithJsonSchema({"type": "string"}),
+                         PlainSerializer(lambda value: value or "", return_type=str, when_used="json")]
+#: An optional moment, typed as text in the form (ISO 8601; empty = not given).
+OptionalMoment = Annotated[dt.datetime | None, WithJsonSchema({"type": "string"}),
+                           PlainSerializer(lambda value: value.isoformat() if value else "", return_type=str,
+                                           when_used="json")]
 M = TypeVar("M", bound=BaseModel)
 Source = Literal["files", "salesforce", "hubspot"]
 
 _DB_SECRET = Field(
-    default=None,
+    default="",
     title="Database secret block",
     description="Name of a Prefect Secret block that holds the warehouse URL. "
     "Leave empty to use ABM_SLA_DATABASE_URL on the worker.",
 )
 _MODEL_PATH = Field(
-    default=None,
+    default="",
     title="Scoring model file",
-    description="YAML scoring model on the worker (e.g. config/presets/signal-based.yaml). "
-    "Empty = config/scoring.yaml.",
+    description="YAML scoring model on the worker: a copy of config/scoring.yaml with its own version "
+    "(e.g. config/scoring-2026-q2.yaml). Empty = config/scoring.yaml.",
 )
 _POLICY_PATH = Field(
-    default=None,
+    default="",
     title="SLA policy file",
     description="YAML SLA policy on the worker (e.g. config/presets/basic.yaml). Empty = config/sla.yaml.",
 )
 
 _SOURCE = Field(default="files", title="CRM source", description="Where the CRM data comes from.")
 _CONFIG_PATH = Field(
-    default=None,
+    default="",
     title="abm-sla.yaml",
     description="CRM sources, system of record and write-back on the worker. Empty = ./abm-sla.yaml if present.",
 )
@@ -55,9 +72,9 @@ class InvalidParameters(AbmSlaError):
 class FlowParameters(BaseModel):
     """Fields every rev-ops flow shares."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)  # an empty default "" is None in Python
 
-    database_secret: str | None = _DB_SECRET
+    database_secret: OptionalText = _DB_SECRET
 
     @field_validator("*", mode="before")
     @classmethod
@@ -98,8 +115,8 @@ class FlowParameters(BaseModel):
 class AsOfParameters(FlowParameters):
     """A flow that computes for one moment (empty = now)."""
 
-    as_of: dt.datetime | None = Field(
-        default=None, title="As of", description="The moment to compute for, ISO 8601 (no offset = UTC). Empty = now."
+    as_of: OptionalMoment = Field(
+        default="", title="As of", description="The moment to compute for, ISO 8601 (no offset = UTC). Empty = now."
     )
 
     def as_of_or_now(self) -> pd.Timestamp:
@@ -137,20 +154,20 @@ class BackfillParameters(FlowParameters):
         default=24, title="Step (hours)", description="Hours between two as-of moments: 24 = daily, 1 = hourly."
     )
     source: Source = _SOURCE
-    path: str | None = Field(
-        default=None,
+    path: OptionalText = Field(
+        default="",
         title="CRM export folder",
         description="Folder with accounts.csv etc., loaded once before the first step. "
         "Empty = use the CRM data already in the warehouse.",
     )
-    config_path: str | None = Field(
-        default=None,
+    config_path: OptionalText = Field(
+        default="",
         title="abm-sla.yaml",
         description="CRM sources, system of record and write-back on the worker. Empty = ./abm-sla.yaml if "
         "present. Salesforce and HubSpot are synced once before the first step.",
     )
-    model_path: str | None = _MODEL_PATH
-    policy_path: str | None = _POLICY_PATH
+    model_path: OptionalText = _MODEL_PATH
+    policy_path: OptionalText = _POLICY_PATH
     dry_run: bool = Field(
         default=False,
         title="Dry run",
@@ -181,13 +198,13 @@ class RecalculateParameters(AsOfParameters):
         title="Accounts",
         description="CRM account ids to re-score. Leave empty to re-score every account.",
     )
-    model_path: str | None = _MODEL_PATH
-    baseline_model_path: str | None = Field(
-        default=None,
+    model_path: OptionalText = _MODEL_PATH
+    baseline_model_path: OptionalText = Field(
+        default="",
         title="Compare with model file",
         description="The model the diff compares against. Empty = config/scoring.yaml (the live model).",
     )
-    policy_path: str | None = _POLICY_PATH
+    policy_path: OptionalText = _POLICY_PATH
     dry_run: bool = Field(
         default=True,
         title="Dry run",
@@ -208,12 +225,12 @@ class SyncParameters(FlowParameters):
     """Bring the CRM's changes since the last sync into the warehouse (an interrupted sync resumes)."""
 
     source: Source = _SOURCE
-    path: str | None = Field(
-        default=None,
+    path: OptionalText = Field(
+        default="",
         title="CRM export folder",
         description="Folder with accounts.csv etc. (source files). Empty = sources.files.path in abm-sla.yaml.",
     )
-    config_path: str | None = _CONFIG_PATH
+    config_path: OptionalText = _CONFIG_PATH
 
     @model_validator(mode="after")
     def _readable(self) -> SyncParameters:
@@ -225,29 +242,29 @@ class SyncParameters(FlowParameters):
 class ScoreParameters(AsOfParameters):
     """Score every account, fire the hand-offs and route the new MQAs as of a moment."""
 
-    model_path: str | None = _MODEL_PATH
-    policy_path: str | None = _POLICY_PATH
+    model_path: OptionalText = _MODEL_PATH
+    policy_path: OptionalText = _POLICY_PATH
 
 
 class MonitorParameters(AsOfParameters):
     """Evaluate every SLA clock and open the escalations that are due as of a moment."""
 
-    policy_path: str | None = _POLICY_PATH
+    policy_path: OptionalText = _POLICY_PATH
 
 
 class ReportParameters(FlowParameters):
     """Write the weekly SLA dashboard or the quarterly renegotiation report."""
 
-    period: str | None = Field(
-        default=None,
+    period: OptionalText = Field(
+        default="",
         title="Period",
         description="2026-W14 (week), 2026-Q1 (quarter) or 2026-03 (month). "
         "Empty = the last full week (weekly) or quarter (quarterly).",
     )
     out_dir: str = Field(default="reports", title="Output folder", description="Folder on the worker for the files.")
-    policy_path: str | None = _POLICY_PATH
-    model_path: str | None = _MODEL_PATH
-    notify_block: str = Field(
+    policy_path: OptionalText = _POLICY_PATH
+    model_path: OptionalText = _MODEL_PATH
+    notify_block: OptionalText = Field(
         default="",
         title="Post the headline to",
         description="A Prefect notification block as <block type>/<name>, e.g. slack-webhook/sla-channel, "

@@ -43,7 +43,7 @@ def write_report(db_url: str, kind: str, period: str, params: ReportParameters) 
     report = build_report(db_url, kind, period, policy_path=params.policy_path, scoring_path=params.model_path)
     paths = {name: str(path.resolve()) for name, path in reporting.write_report(report, params.out_dir).items()}
     publish_report(report, paths)
-    headline = publish_headline(report, paths["html"], params.notify_block)
+    headline = publish_headline(report, paths["html"], params.notify_block or "")
     return {"files": paths, "headline": headline["text"], "posted_to": headline["posted_to"]}
 
 
