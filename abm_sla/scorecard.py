@@ -237,8 +237,15 @@ def _grouped(frame: pd.DataFrame, by: list[str], agg: dict[str, tuple[str, str]]
     """Group and aggregate, plus a total row over all groups."""
     per_group = frame.groupby(by, dropna=False).agg(**agg).reset_index()
     total = pd.DataFrame({name: [len(frame) if how == "size" else how(frame[column]) if callable(how)
-                                 else frame[column].agg(how)] for name, (column, how) in agg.items()})
+                                 else _total(frame[column], how)] for name, (column, how) in agg.items()})
     return _with_all(per_group, by, total)
+
+
+def _total(values: pd.Series, how: str) -> Any:
+    """``values.agg(how)``; a median or mean of nothing is NaN without numpy's "Mean of empty slice" warning."""
+    if how in ("median", "mean") and not values.notna().any():
+        return np.nan
+    return values.agg(how)
 
 
 # -- marketing ------------------------------------------------------------------------------------

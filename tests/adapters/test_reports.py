@@ -184,3 +184,13 @@ def test_headline_lines_say_each_side_and_where_the_report_is(warehouse):
     assert lines[3].startswith("Needs a decision: ") and "4 tier moves" in lines[3]
     assert lines[-1] == "Report: /srv/reports/weekly-2026-W10.html"
     assert 'class="c none"' in report.html()  # no Tier 1 opportunity closed that week: no verdict, grey
+
+
+def test_no_numpy_warning_for_a_period_without_wins(warehouse):
+    """Medians over nothing (no deal won that week) are empty, without numpy's "Mean of empty slice"."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
+    assert report.scorecard is not None
