@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -181,8 +182,36 @@ def run_report_rows(summary: dict) -> list[dict]:
     return rows
 
 
+#: Set while a backfill runs its steps: their run reports become rows of its steps table instead of two
+#: artifacts per step (which buried the progress bar and the summary).
+_FOLDED: ContextVar[bool] = ContextVar("abm_sla_folded_run_reports", default=False)
+STEP_COLUMNS = ("accounts scored", "MQAs fired", "clocks changed", "clocks breached", "escalations opened")
+
+
+@contextmanager
+def folded_run_reports() -> Iterator[None]:
+    """Inside: :func:`publish_run_report` publishes nothing (the caller tabulates :func:`step_counts`)."""
+    token = _FOLDED.set(True)
+    try:
+        yield
+    finally:
+        _FOLDED.reset(token)
+
+
+def step_counts(summary: dict) -> dict:
+    """One run's counts as a steps-table row: what the stages did and the seconds they took."""
+    values = {row["what"]: row["value"] for row in run_report_rows(summary)}
+    seconds = sum(value for what, value in values.items() if what.endswith(": seconds"))
+    return {**{column: values.get(column, 0) for column in STEP_COLUMNS}, "seconds": round(seconds, 2)}
+
+
 def publish_run_report(summary: dict, key: str = "abm-sla-run", title: str | None = None) -> None:
-    """A markdown and a table artifact for one run (no URLs, no secrets), keyed so history shows in the UI."""
+    """A markdown and a table artifact for one run (no URLs, no secrets), keyed so history shows in the UI.
+
+    Nothing inside :func:`folded_run_reports` (a backfill's steps).
+    """
+    if _FOLDED.get():
+        return
     rows = run_report_rows(summary)
     title = title or f"abm-sla run as of {summary.get('as_of', '?')}"
     lines = [f"# {title}", "", "| what | value |", "|---|---:|", *(f"| {r['what']} | {r['value']} |" for r in rows)]
