@@ -109,6 +109,7 @@ class Report:
     scorecard: pd.DataFrame | None = None  # scorecard.headline(): each commitment of both sides
     previous_label: str = ""
     decisions: list[Decision] = field(default_factory=list)
+    measured: bool = True  # False: no score, MQA or clock in the period (the report is empty)
 
     @property
     def tables(self) -> dict[str, Table]:
@@ -396,9 +397,11 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     decisions = [_chronic_decision(sc.chronic_misses(data, end, as_of, policy), ""),
                  _moves_decision(moves, "#table-tier_moves"),
                  _escalations_decision(escalations, as_of, "#table-open_escalations")]
+    empty = no_data_line(data, period, start, end)
     return Report("weekly", period, start, end, as_of, f"SLA weekly dashboard {period}", sections,
-                  _evaluation_notes(data, as_of) + _policy_notes(policy), sc.headline(data, start, end, as_of, policy),
-                  period_label(*sc.previous_period(start, end)), decisions)
+                  [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
+                  sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
+                  decisions, measured=empty is None)
 
 
 def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
@@ -482,10 +485,11 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                  _proposals_decision(found, "#section-proposals"),
                  _moves_decision(moves, "#table-tier_moves"),
                  _escalations_decision(escalations, as_of, "#table-open_escalations")]
+    empty = no_data_line(data, period, start, end)
     return Report("quarterly", period, start, end, as_of, f"SLA quarterly review {period}", sections,
-                  _evaluation_notes(data, as_of) + _policy_notes(policy) + notes,
+                  [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy) + notes,
                   sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
-                  decisions)
+                  decisions, measured=empty is None)
 
 
 def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -524,6 +528,21 @@ def _moves_text(policy: SlaPolicy) -> str:
         return "The policy has no targets.tier_moves: no moves recommended."
     parts = [f"{name}: {value}" for name, value in rules.model_dump().items() if value]
     return "Rules (policy targets.tier_moves): " + "; ".join(parts) + "."
+
+
+def no_data_line(data: SlaData, period: str, start: pd.Timestamp, end: pd.Timestamp) -> str | None:
+    """One line when the pipeline measured nothing in the period (else None)."""
+    if sc.has_data(data, start, end):
+        return None
+    latest = sc.latest_measurement(data)
+    where = (f"the warehouse's latest measurement is {latest:%Y-%m-%d} ({period_label(*_period_of(latest))})"
+             if latest is not None else "the warehouse has no scores, MQAs or clocks yet")
+    return f"No data for {period}: no score, MQA or SLA clock in {_span(start, end)}; {where}."
+
+
+def _period_of(moment: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    year, week, _ = moment.isocalendar()
+    return sc.parse_period(f"{year}-W{week:02d}")
 
 
 def _evaluation_notes(data: SlaData, as_of: pd.Timestamp) -> list[str]:

@@ -615,6 +615,18 @@ def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
     return out
 
 
+def has_data(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+    """Whether the pipeline measured anything in ``[start, end)``: a score, an MQA or a clock due."""
+    return _measured(data, start, end)
+
+
+def latest_measurement(data: SlaData) -> pd.Timestamp | None:
+    """The latest moment scored, MQA fired or clocks evaluated at (None when there is none)."""
+    moments = [data.score_history["as_of"].max(), data.mqas["trigger_at"].max(), data.sla_clocks["as_of"].max()]
+    moments = [moment for moment in moments if pd.notna(moment)]
+    return max(moments) if moments else None
+
+
 def _measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
     """Whether the pipeline ran in the period: any score, MQA or clock in it (else volume is not judged)."""
     return bool(within(data.score_history["as_of"], start, end).any()

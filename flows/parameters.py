@@ -8,8 +8,9 @@ sentence a rev-ops user can act on. The warehouse URL is never a parameter: it c
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -20,6 +21,7 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     WithJsonSchema,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -65,6 +67,22 @@ _CONFIG_PATH = Field(
 )
 
 
+#: The one folder reports and what-if CSVs go to on the worker (absolute, or relative to its working directory).
+OUTPUT_DIR_ENV = "ABM_SLA_OUTPUT_DIR"
+DEFAULT_OUTPUT_DIR = "abm-sla-output"  # git-ignored when it lands inside the checkout
+
+
+def output_root() -> Path:
+    """``$ABM_SLA_OUTPUT_DIR``, else ``./abm-sla-output``, as an absolute path."""
+    return Path(os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR).expanduser().resolve()
+
+
+def _out_dir_field(what: str, subfolder: str) -> Any:
+    return Field(default="", title="Output folder",
+                 description=f"Folder on the worker for {what}. Empty = {subfolder}/ in the output folder "
+                 f"(${OUTPUT_DIR_ENV} on the worker, else ./{DEFAULT_OUTPUT_DIR}).")
+
+
 class InvalidParameters(AbmSlaError):
     """A deployment was started with parameters that cannot work; the message says which and why."""
 
@@ -75,6 +93,8 @@ class FlowParameters(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)  # an empty default "" is None in Python
 
     database_secret: OptionalText = _DB_SECRET
+    #: Where an empty ``out_dir`` points, under :func:`output_root` (forms with an ``out_dir``).
+    output_subfolder: ClassVar[str] = ""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -105,6 +125,18 @@ class FlowParameters(BaseModel):
     @classmethod
     def _policy_exists(cls, value: str | None) -> str | None:
         return _existing_file(value, "SLA policy file")
+
+    @field_validator("out_dir", check_fields=False)
+    @classmethod
+    def _output_folder(cls, value: str | None) -> str:
+        """An absolute folder; empty = the form's subfolder of :func:`output_root`."""
+        folder = Path(value).expanduser() if value else output_root() / cls.output_subfolder
+        return str(folder.resolve())
+
+    @field_serializer("out_dir", when_used="json", check_fields=False)
+    def _output_folder_text(self, value: str) -> str:
+        """The default folder shows as empty in forms and deployments: each worker resolves its own."""
+        return "" if value == str(output_root() / self.output_subfolder) else value
 
     @field_validator("config_path", check_fields=False)
     @classmethod
@@ -211,9 +243,8 @@ class RecalculateParameters(AsOfParameters):
         description="On: only report the differences (table + CSV), write nothing. "
         "Off: store the new scores under the model's version.",
     )
-    out_dir: str = Field(
-        default="whatif", title="Output folder", description="Folder on the worker for the diff CSV."
-    )
+    output_subfolder: ClassVar[str] = "whatif"
+    out_dir: OptionalText = _out_dir_field("the what-if diff CSV", "whatif")
 
     @field_validator("accounts")
     @classmethod
@@ -261,7 +292,8 @@ class ReportParameters(FlowParameters):
         description="2026-W14 (week), 2026-Q1 (quarter) or 2026-03 (month). "
         "Empty = the last full week (weekly) or quarter (quarterly).",
     )
-    out_dir: str = Field(default="reports", title="Output folder", description="Folder on the worker for the files.")
+    output_subfolder: ClassVar[str] = "reports"
+    out_dir: OptionalText = _out_dir_field("the report files", "reports")
     policy_path: OptionalText = _POLICY_PATH
     model_path: OptionalText = _MODEL_PATH
     notify_block: OptionalText = Field(

@@ -68,3 +68,18 @@ def test_a_missing_block_is_one_line_and_the_report_is_still_written(crm_export,
                                    "notify_block": "slack-webhook/no-such-block"})
     assert result["posted_to"] is None and (tmp_path / "weekly-2026-W03.html").is_file()
     assert "headline not posted to notification block 'slack-webhook/no-such-block'" in caplog.text
+
+
+def test_a_default_period_without_data_says_so_in_one_line(crm_export, env_db, tmp_path, caplog, monkeypatch):
+    from flows.parameters import OUTPUT_DIR_ENV
+    from flows.reports import weekly_sla_dashboard
+
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path / "output"))
+    run_live(env_db, as_of="2026-01-20T12:00:00Z", source="files", path=str(crm_export))
+    result = weekly_sla_dashboard({})  # the last full week before today: nothing measured then
+    assert result["files"]["html"].startswith(str(tmp_path / "output" / "reports") + "/")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("No data for ")]
+    assert len(lines) == 1 and "the warehouse's latest measurement is 2026-01-20 (2026-W04)" in lines[0]
+    assert lines[0].endswith("(the default period; set Period to one with data)")
+    report = artifacts("weekly-report")["weekly-report"]
+    assert f"`{tmp_path / 'output' / 'reports'}/" in report  # artifacts name absolute paths

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,15 @@ def test_the_scoring_model_example_is_a_scoring_model():
     example = re.search(r"config/\S+\.yaml", description)[0]
     assert example == "config/scoring.yaml"
     assert load_model(example).version  # following the example works
+
+
+def test_reports_and_whatif_csvs_go_to_one_output_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv(p.OUTPUT_DIR_ENV, raising=False)
+    assert p.ReportParameters().out_dir == str(Path.cwd() / "abm-sla-output" / "reports")
+    assert "abm-sla-output/" in (Path(__file__).parents[2] / ".gitignore").read_text().splitlines()
+    monkeypatch.setenv(p.OUTPUT_DIR_ENV, str(tmp_path / "out"))
+    assert p.validated(p.ReportParameters, {"out_dir": ""}).out_dir == str(tmp_path / "out" / "reports")
+    assert p.RecalculateParameters().out_dir == str(tmp_path / "out" / "whatif")
+    assert p.ReportParameters(out_dir="elsewhere").out_dir == str(Path.cwd() / "elsewhere")  # absolute
+    # forms and deployments show the default as empty: each worker resolves its own folder
+    assert p.ReportParameters().model_dump(mode="json")["out_dir"] == ""
