@@ -30,6 +30,7 @@ from abm_sla import scorecard as sc
 from abm_sla.errors import AbmSlaError
 from abm_sla.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
 from abm_sla.policy import SlaPolicy, load_policy
+from abm_sla.progress import track
 from abm_sla.scorecard import SlaData
 from abm_sla.warehouse import Warehouse, schema
 from abm_sla.warehouse.view import CrmView
@@ -818,4 +819,9 @@ def generate_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str
                     policy_path: str | Path | None = None, scoring_path: str | Path | None = None
                     ) -> dict[str, Path]:
     """Build and write the ``weekly`` or ``quarterly`` report for ``period``; returns the written paths."""
-    return write_report(build_report(db_url_or_warehouse, kind, period, policy_path, scoring_path), out_dir)
+    with track(f"{kind} report {period}", total=2) as bar:
+        report = build_report(db_url_or_warehouse, kind, period, policy_path, scoring_path)
+        bar.advance()
+        paths = write_report(report, out_dir)
+        bar.advance()
+    return paths

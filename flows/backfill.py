@@ -23,6 +23,7 @@ from prefect.artifacts import (
 
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
+from abm_sla.progress import track
 from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
 from flows.parameters import BackfillParameters, resolve_database_url, validated
@@ -96,13 +97,15 @@ def backfill(params: BackfillParameters) -> list[dict]:
     summaries: list[dict] = []
     loads = params.path or params.source != "files"  # files without a folder: use what the warehouse holds
     loaded = extract(db_url, params.source, params.path, params.config_path, f"backfill-{key}") if loads else None
-    with folded_run_reports():  # each step is a row of the steps table, not two artifacts of its own
+    # each step is a row of the steps table, not two artifacts of its own; the CLI shows a progress line
+    with folded_run_reports(), track("backfill steps", total=len(todo)) as bar:
         for number, as_of in enumerate(todo, start=1):
             summary = run_once(db_url, as_of.isoformat(), params.source, params.path, params.model_path,
                                params.policy_path, load=False, config_path=params.config_path)
             mark_step_done(store, key, as_of, summary)
             summaries.append(summary)
             update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))
+            bar.advance(rows=summary.get("scoring", {}).get("accounts_scored", 0))
     if summaries and loaded is not None:
         summaries[0] = {"extract": loaded, **summaries[0]}
     ran = {as_of: step_counts(summary) for as_of, summary in zip(todo, summaries, strict=True)}
