@@ -601,7 +601,7 @@ def scorecard_rows(report: Report) -> list[dict]:
     for row in report.scorecard.itertuples(index=False):
         missed = None if row.missed is None or pd.isna(row.missed) else bool(row.missed)
         verdict_class, verdict_text = VERDICTS[missed]
-        small = row.commitment != "mqa_volume" and row.sample < sc.MIN_SAMPLE
+        small = row.commitment != "mqa_volume" and 0 < row.sample < sc.MIN_SAMPLE
         rows.append({
             "side": row.side, "name": fmt.commitment_name(row.commitment, row.tier),
             "actual": fmt.commitment_value(row.commitment, row.value),
