@@ -57,8 +57,9 @@ LABELS: dict[str | tuple[str, str], str] = {
     "median_cycle_days": "Median sales cycle", "cycle_target_days_max": "Cycle target (at most)",
     "cycle_on_target": "Cycle on target", "sample": "Sample",
     "quarter": "Quarter", "previous_quarter": "Quarter before", "value": "Actual", "target": "Target",
-    "owners": "Owners measured", "owners_missed": "Owners missing it", "owners_missed_ids": "Owners missing it",
-    "previous_value": "Actual, quarter before", "previous_missed": "Quarter before", "chronic": "Chronic",
+    "owners": "Owners measured", "owners_missed": "Owners missing it", "owners_missed_ids": "Who misses it",
+    "owners_missed_names": "Who misses it",
+    "previous_value": "Actual, quarter before", "previous_missed": "Verdict, quarter before", "chronic": "Chronic",
     "action": "Action", "diagnosis": "Diagnosis",
     "threshold": "Threshold", "with_verdict": "With verdict", "conversion_pct": "Conversion",
     "unit": "Unit", "current": "Current", "responses": "Responses", "p80": "80% answered within",
@@ -66,14 +67,14 @@ LABELS: dict[str | tuple[str, str], str] = {
     "open_for_days": "Open for", "side": "Side",
     ("mqa_volume", "commitment"): "Commitment (pro-rated)", ("mqa_volume", "met"): "Commitment met",
     ("four_numbers", "missed"): "Clocks missed", ("four_numbers", "pending"): "Clocks pending",
-    ("chronic_misses", "missed"): "This quarter",
+    ("chronic_misses", "missed"): "Verdict",
 }
 #: Name and id columns shown as one ``name · id`` column.
 ENTITIES = (("owner", "owner_name", "owner_id"), ("account", "account_name", "account_id"))
 DAYS = {"median_cycle_days", "cycle_target_days_max", "inactive_days", "open_for_days"}
 MONEY = {"amount", "from_mqa_amount", "open_pipeline"}
 #: Verdict columns: a true value is bad news.
-BAD_WHEN_TRUE = {"missed", "previous_missed", "chronic"}
+BAD_WHEN_TRUE = {"missed", "previous_missed"}
 
 
 @dataclass
@@ -201,6 +202,8 @@ def present(table: str, frame: pd.DataFrame) -> Presented:
             out[id_column] = [_entity(n, i) for n, i in zip(names, ids, strict=True)]
             out = out.drop(columns=name_column).rename(columns={id_column: key})
             entities.add(label(table, key))
+    if "owners_missed_names" in out.columns:
+        out = out.drop(columns="owners_missed_ids")
     if table == "chronic_misses" and {"value", "previous_value"} <= set(out.columns):
         for column in ("value", "previous_value"):
             out[column] = [commitment_value(c, v) for c, v in zip(out["commitment"], out[column], strict=True)]

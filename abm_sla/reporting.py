@@ -268,6 +268,16 @@ def _with_owner_names(frame: pd.DataFrame, data: SlaData) -> pd.DataFrame:
     return out
 
 
+def _with_missing_owner_names(chronic: pd.DataFrame, data: SlaData) -> pd.DataFrame:
+    """``owners_missed_names`` ("Ann (U1), Bob (U2)") next to ``owners_missed_ids``."""
+    names = sc.owner_names(data)
+    out = chronic.copy()
+    out.insert(list(out.columns).index("owners_missed_ids") + 1, "owners_missed_names", [
+        ", ".join(f"{names.get(owner, owner)} ({owner})" for owner in ids.split(", ") if owner)
+        for ids in out["owners_missed_ids"].fillna("")])
+    return out
+
+
 def _chronic_decision(chronic: pd.DataFrame, link: str) -> Decision:
     rows = chronic[chronic["chronic"]]
     columns = ["commitment", "tier", "value", "previous_value", "target", "diagnosis"]
@@ -423,7 +433,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     opp_source = f"opportunities created at or after trigger_at by {_iso(as_of)}"
     due = f"sla_clocks where due_at in {span}"
     closed = f"opportunities where is_closed and close_date in {span}, tier and owner from accounts"
-    chronic = sc.chronic_misses(data, end, as_of, policy)
+    chronic = _with_missing_owner_names(sc.chronic_misses(data, end, as_of, policy), data)
     moves = sc.tier_moves(data, as_of, policy)
     escalations = sc.open_escalations(data, as_of)
     sections = [
