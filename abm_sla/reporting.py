@@ -808,7 +808,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def build_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str,
+def build_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str,
                  policy_path: str | Path | None = None, scoring_path: str | Path | None = None) -> Report:
     """The ``weekly`` or ``quarterly`` report for ``period``, built from the warehouse."""
     if kind not in KINDS:
@@ -825,7 +825,7 @@ def build_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str,
                            scoring_text=scoring_text)
 
 
-def generate_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str, out_dir: str | Path,
+def generate_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str, out_dir: str | Path,
                     policy_path: str | Path | None = None, scoring_path: str | Path | None = None
                     ) -> dict[str, Path]:
     """Build and write the ``weekly`` or ``quarterly`` report for ``period``; returns the written paths."""
