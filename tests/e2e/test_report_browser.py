@@ -37,6 +37,8 @@ MEASURE = """JSON.stringify((() => {
     images: Array.from(document.images, img => ({id: img.id, ok: img.complete && img.naturalWidth > 0})),
     wide: Array.from(document.querySelectorAll("body *")).filter(e => e.closest(".scroll") === null
       && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).map(e => e.tagName).slice(0, 5),
+    wideInPrint: Array.from(document.querySelectorAll("body *")).filter(e =>
+      e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).map(e => e.tagName).slice(0, 5),
   };
 })())"""
 
@@ -45,7 +47,7 @@ pytestmark = pytest.mark.e2e
 
 @dataclass
 class Page:
-    """One page load: its measurements, console errors and a PNG of the first screen."""
+    """One page load: its measurements, console errors and a PNG of the first screen (a PDF when printed)."""
 
     facts: dict
     errors: list[str] = field(default_factory=list)
@@ -87,7 +89,7 @@ class Browser:
         while not any(e["method"] == event for e in events):
             events.append(json.loads(self.socket.recv(timeout=60)))
 
-    def open(self, url: str, width: int, height: int) -> Page:
+    def open(self, url: str, width: int, height: int, media: str = "screen") -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         events: list[dict] = []
@@ -95,10 +97,13 @@ class Browser:
             self.send(f"{domain}.enable", session=session, events=events)
         self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
                                                          "mobile": width < 600}, session, events)
+        self.send("Emulation.setEmulatedMedia", {"media": media}, session, events)
         self.send("Page.navigate", {"url": url}, session, events)
         self.wait_for("Page.loadEventFired", events)
         facts = self.send("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True}, session, events)
         shot = self.send("Page.captureScreenshot", {"format": "png"}, session, events)
+        if media == "print":
+            shot = self.send("Page.printToPDF", {}, session, events)
         self.send("Target.closeTarget", {"targetId": target}, events=events)
         return Page(json.loads(facts["result"]["value"]), console_errors(events), base64.b64decode(shot["data"]))
 
@@ -175,3 +180,11 @@ def test_the_checks_can_fail(browser, tmp_path):
     assert "DIV" in result.facts["wide"]
     assert result.facts["images"] == [{"id": "broken", "ok": False}]
     assert "boom" in result.errors
+
+
+@pytest.mark.parametrize("kind", ["weekly", "quarterly"])
+def test_the_meeting_pack_prints_within_the_page(browser, reports, kind):
+    """Print media at an A4 page's width (718 px inside the margins): every table fits, nothing is cut."""
+    page = browser.open(reports[kind].as_uri(), 718, 1000, media="print")
+    assert page.facts["scrollWidth"] <= 718 and page.facts["wideInPrint"] == []
+    assert page.screenshot.startswith(b"%PDF") and page.errors == []
