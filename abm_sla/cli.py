@@ -194,9 +194,12 @@ def report(
     model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
 ) -> None:
     """Write the weekly SLA dashboard or the quarterly renegotiation report."""
+    from abm_sla.progress import console_progress
     from abm_sla.reporting import generate_report
 
-    paths = generate_report(settings.database_url(db), kind, period, out, policy_path=policy, scoring_path=model)
+    with console_progress(sys.stderr.isatty()):
+        paths = generate_report(settings.database_url(db), kind, period, out, policy_path=policy,
+                                scoring_path=model)
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
 
@@ -211,8 +214,10 @@ def demo(
 ) -> None:
     """Make a sample CRM, run the whole pipeline daily over its quarter, export and summarize."""
     from abm_sla import demo as demo_module
+    from abm_sla.progress import console_progress
 
-    demo_module.run_demo(out, accounts, seed, _flows().run_steps)
+    with console_progress(sys.stderr.isatty()):
+        demo_module.run_demo(out, accounts, seed, _flows().run_steps)
 
 
 @app.command()

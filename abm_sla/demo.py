@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from abm_sla import exports, synthetic
-from abm_sla.reporting import generate_report
+from abm_sla.reporting import generate_report, load_data
 from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
 
@@ -39,8 +39,9 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     for kind in exports.EXPORTS:
         paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
         exports.export(store, kind, paths[f"{kind}.csv"])
+    data = load_data(store)  # read the warehouse once for both reports
     for kind, period in (("weekly", DEMO_WEEK), ("quarterly", DEMO_QUARTER)):
-        written = generate_report(store, kind, period, out / "reports")
+        written = generate_report(data, kind, period, out / "reports")
         paths.update({f"{kind} report ({suffix})": path for suffix, path in written.items()
                       if suffix in ("html", "markdown", "md")})
     print_extract(console, summaries[0].get("extract", {}).get("files", {}))

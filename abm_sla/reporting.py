@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jinja2
 import matplotlib
+from markupsafe import Markup
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -24,10 +25,12 @@ import numpy as np
 import pandas as pd
 
 from abm_sla import proposals as proposals_module
+from abm_sla import report_format as fmt
 from abm_sla import scorecard as sc
 from abm_sla.errors import AbmSlaError
 from abm_sla.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
 from abm_sla.policy import SlaPolicy, load_policy
+from abm_sla.progress import track
 from abm_sla.scorecard import SlaData
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.view import CrmView
@@ -35,6 +38,13 @@ from abm_sla.warehouse.view import CrmView
 KINDS = ("weekly", "quarterly")
 DEFAULT_SCORING_PATH = DEFAULT_POLICY_PATH.with_name("scoring.yaml")
 TREND_WEEKS = 8
+#: Each chart is titled for the question it answers.
+CHART_TITLES = {
+    "mqas_by_month": "Did marketing deliver the MQAs it committed each month?",
+    "response_times": "How fast does sales make the first touch, per tier?",
+    "compliance_trend": "Is sales keeping its SLA clocks week by week?",
+    "threshold_backtest": "Which hand-off threshold keeps rejection in the agreed band?",
+}
 CLOCK_LABELS = {"routing_time": "routing time", "first_touch": "first touch", "status_update": "status update",
                 "cadence": "cadence"}
 
@@ -75,6 +85,19 @@ class Section:
 
 
 @dataclass
+class Decision:
+    """One item under "needs a decision": a title, one line of summary, the top rows, where the rest is."""
+
+    title: str
+    summary: str
+    headline: str
+    table: Table | None = None
+    link: str = ""
+    code: dict[str, str] = field(default_factory=dict)
+    link_text: str = "All rows"
+
+
+@dataclass
 class Report:
     kind: str
     period: str
@@ -84,6 +107,10 @@ class Report:
     title: str
     sections: list[Section]
     notes: list[str] = field(default_factory=list)
+    scorecard: pd.DataFrame | None = None  # scorecard.headline(): each commitment of both sides
+    previous_label: str = ""
+    decisions: list[Decision] = field(default_factory=list)
+    measured: bool = True  # False: no score, MQA or clock in the period (the report is empty)
 
     @property
     def tables(self) -> dict[str, Table]:
@@ -155,7 +182,7 @@ def chart_mqas_by_month(volume: pd.DataFrame) -> bytes:
             axis.scatter(positions, rows["commitment"], marker="_", s=300, color="black", zorder=3)
     axis.set_xticks(x, months)
     axis.set_ylabel("MQAs")
-    axis.set_title("MQAs per tier by month (— commitment, pro-rated)")
+    axis.set_title(CHART_TITLES["mqas_by_month"] + "\n(bars: MQAs fired; — commitment, pro-rated)", fontsize=10)
     axis.legend(fontsize=8)
     _empty_note(axis, bool(volume["mqas"].sum()))
     return _png(figure)
@@ -175,7 +202,7 @@ def chart_response_times(responses: pd.DataFrame, policy: SlaPolicy) -> bytes:
         axis.set_title(f"Tier {tier} ({sc.window_text(window)})", fontsize=9)
         axis.set_xlabel("business hours to first touch", fontsize=8)
         _empty_note(axis, bool(len(values)))
-    figure.suptitle("First-touch response vs the tier window", fontsize=10)
+    figure.suptitle(CHART_TITLES["response_times"] + " (dashed: the tier's window)", fontsize=10)
     return _png(figure)
 
 
@@ -187,7 +214,7 @@ def chart_compliance_trend(trend: pd.DataFrame) -> bytes:
         axis.plot(rows["week"], rows["met_pct"], marker="o", label=CLOCK_LABELS[clock])
     axis.set_ylim(0, 105)
     axis.set_ylabel("met % of decided clocks")
-    axis.set_title("SLA compliance by week (clocks by due week)")
+    axis.set_title(CHART_TITLES["compliance_trend"] + "\n(met % of clocks decided, by due week)", fontsize=10)
     axis.tick_params(axis="x", labelrotation=45, labelsize=7)
     axis.legend(fontsize=8)
     _empty_note(axis, bool(trend["met_pct"].notna().any()))
@@ -213,9 +240,96 @@ def chart_backtest(backtest: pd.DataFrame, policy: SlaPolicy, current: int, prop
     axis.set_zorder(other.get_zorder() + 1)
     axis.patch.set_visible(False)
     axis.legend(fontsize=7, loc="upper left")
-    axis.set_title("Hand-off threshold backtest")
+    axis.set_title(CHART_TITLES["threshold_backtest"], fontsize=10)
     _empty_note(axis, bool(backtest["mqas"].sum()))
     return _png(figure)
+
+
+# -- the first screen: scorecard and what needs a decision ----------------------------------------------
+
+DECISION_ROWS = 5
+
+
+def period_label(start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """``2026-W12``, ``2026-03``, ``2026-Q1`` or ``2026`` for a period ``[start, end)``."""
+    if end - start == pd.Timedelta(days=7):
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return {1: f"{start:%Y-%m}", 3: sc.quarter_label(start), 12: f"{start:%Y}"}.get(months, _span(start, end))
+
+
+def _with_owner_names(frame: pd.DataFrame, data: SlaData) -> pd.DataFrame:
+    """``owner_name`` next to ``owner_id`` (the total row keeps its ``all``)."""
+    names = sc.owner_names(data)
+    position = list(frame.columns).index("owner_id") + 1
+    out = frame.copy()
+    out.insert(position, "owner_name", out["owner_id"].map(names).where(out["owner_id"] != sc.ALL, "All owners"))
+    return out
+
+
+def _with_missing_owner_names(chronic: pd.DataFrame, data: SlaData) -> pd.DataFrame:
+    """``owners_missed_names`` ("Ann (U1), Bob (U2)") next to ``owners_missed_ids``."""
+    names = sc.owner_names(data)
+    out = chronic.copy()
+    out.insert(list(out.columns).index("owners_missed_ids") + 1, "owners_missed_names", [
+        ", ".join(f"{names.get(owner, owner)} ({owner})" for owner in ids.split(", ") if owner)
+        for ids in out["owners_missed_ids"].fillna("")])
+    return out
+
+
+def _chronic_decision(chronic: pd.DataFrame, link: str) -> Decision:
+    rows = chronic[chronic["chronic"]]
+    columns = ["commitment", "tier", "value", "previous_value", "target", "diagnosis"]
+    if rows.empty:
+        summary = (f"none: no commitment was missed in both {chronic['quarter'].iloc[0]} and "
+                   f"{chronic['previous_quarter'].iloc[0]}." if len(chronic) else "none: the policy sets no targets.")
+        return Decision("Chronic misses to renegotiate", summary, "no chronic misses", link=link)
+    names = ", ".join(fmt.commitment_name(c, t) for c, t in zip(rows["commitment"], rows["tier"], strict=True))
+    return Decision("Chronic misses to renegotiate",
+                    f"{len(rows)} commitments missed this quarter and the one before: {names}.",
+                    f"{len(rows)} chronic misses", Table("chronic_misses", "Chronic misses",
+                                                         rows[columns].reset_index(drop=True), ""), link)
+
+
+def _moves_decision(moves: pd.DataFrame, link: str) -> Decision:
+    if moves.empty:
+        return Decision("Tier moves awaiting sales", "none recommended.", "no tier moves", link=link)
+    counts = moves["rule"].map(fmt.RULE_NAMES).fillna(moves["rule"]).value_counts()
+    summary = f"{len(moves):,} accounts: " + ", ".join(f"{n:,} {rule}" for rule, n in counts.items()) + "."
+    top = moves.head(DECISION_ROWS)[["account_id", "account_name", "owner_id", "owner_name", "tier",
+                                      "proposed_tier", "reason"]]
+    return Decision("Tier moves awaiting sales", summary, f"{len(moves):,} tier moves",
+                    Table("tier_moves", "Tier moves", top, ""), link)
+
+
+def _escalations_decision(escalations: pd.DataFrame, as_of: pd.Timestamp, link: str) -> Decision:
+    if escalations.empty:
+        return Decision("Escalations open longest", "no escalation is open.", "no open escalations", link=link)
+    oldest = escalations.sort_values("first_opened_at").head(DECISION_ROWS).copy()
+    oldest["open_for_days"] = ((as_of - oldest["first_opened_at"]) / sc.DAY).round(1)
+    top = oldest[["account_id", "account_name", "owner_id", "owner_name", "tier", "clock", "level",
+                  "open_for_days"]].reset_index(drop=True)
+    longest = fmt.days(oldest["open_for_days"].iloc[0])
+    return Decision("Escalations open longest", f"{len(escalations):,} open; the oldest for {longest}.",
+                    f"{len(escalations):,} escalations open (oldest {longest})",
+                    Table("open_escalations", "Escalations open longest", top, ""), link)
+
+
+def _proposals_decision(found: proposals_module.Proposals, link: str) -> Decision:
+    threshold = found.threshold
+    changes = [f"hand-off threshold {threshold.current} → {threshold.proposed}"] \
+        if threshold.proposed != threshold.current else []
+    changes += [f"{fmt.tier(row.tier)} first-touch window {row.current:g} → {float(row.proposed):g} "
+                f"{str(row.unit).replace('_', ' ')}"
+                for row in found.windows.itertuples() if pd.notna(row.proposed)]
+    changes += [f"{fmt.tier(row.tier)} MQA commitment {row.current} → {row.proposed} a month"
+                for row in found.volumes.itertuples() if pd.notna(row.proposed)]
+    if not found.diffs:
+        return Decision("Proposals to agree", "no configuration change proposed.", "no proposals", link=link)
+    return Decision("Proposals to agree", "; ".join(changes) + "." if changes else "see the diffs.",
+                    f"{len(found.diffs)} config changes proposed", link=link, code=found.diffs,
+                    link_text="Evidence")
 
 
 # -- building -------------------------------------------------------------------------------------------
@@ -252,6 +366,8 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     volume_start = pd.Timestamp(end.year, end.month, 1, tz="UTC") - pd.offsets.MonthBegin(2)
     volume = sc.mqa_volume(data, volume_start, end, policy)
     due = f"sla_clocks where due_at in {span}"
+    moves = sc.tier_moves(data, as_of, policy)
+    escalations = sc.open_escalations(data, as_of)
     sections = [
         Section("The four numbers", [
             "Met % is met / (met + missed) of the clocks that came due this week; pending clocks are counted apart.",
@@ -263,18 +379,18 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   sc.response_summary(responses, policy), f"{due} and clock = first_touch, joined to mqas.routed_at; "
                   "business hours in the owner's time zone and country (users)"),
         ], charts=[
-            Chart("response_times", "Response distribution per tier", chart_response_times(responses, policy),
+            Chart("response_times", CHART_TITLES["response_times"], chart_response_times(responses, policy),
                   f"{due} and clock = first_touch"),
         ]),
         Section("Misses", tables=[
             Table("misses", "Missed clocks by owner and account", sc.clock_misses(data, start, end),
                   f"{due} and status = missed; names from users and accounts"),
-            Table("open_escalations", "Open escalations", sc.open_escalations(data, as_of),
+            Table("open_escalations", "Open escalations", escalations,
                   f"escalations where opened_at <= {_iso(as_of)}, episode open (mqas.ended_at empty or later), "
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
         Section("Recommended tier moves", [_moves_text(policy)], tables=[
-            Table("tier_moves", "Tier moves", sc.tier_moves(data, as_of, policy),
+            Table("tier_moves", "Tier moves", moves,
                   f"accounts, activities and intent_signals up to {_iso(as_of)}, opportunities created by then; "
                   "rules from policy targets.tier_moves"),
         ]),
@@ -285,12 +401,18 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   f"mqas where trigger_at in {_span(volume_start, end)}; commitments from policy "
                   "targets.monthly_mqa_commitments, pro-rated to the part of the month covered"),
         ], charts=[
-            Chart("compliance_trend", "Compliance trend", chart_compliance_trend(trend), "sla_clocks"),
-            Chart("mqas_by_month", "MQAs per tier by month", chart_mqas_by_month(volume), "mqas"),
+            Chart("compliance_trend", CHART_TITLES["compliance_trend"], chart_compliance_trend(trend), "sla_clocks"),
+            Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas"),
         ]),
     ]
+    decisions = [_chronic_decision(sc.chronic_misses(data, end, as_of, policy), ""),
+                 _moves_decision(moves, "#table-tier_moves"),
+                 _escalations_decision(escalations, as_of, "#table-open_escalations")]
+    empty = no_data_line(data, period, start, end)
     return Report("weekly", period, start, end, as_of, f"SLA weekly dashboard {period}", sections,
-                  _evaluation_notes(data, as_of) + _policy_notes(policy))
+                  [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
+                  sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
+                  decisions, measured=empty is None)
 
 
 def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
@@ -311,6 +433,9 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     opp_source = f"opportunities created at or after trigger_at by {_iso(as_of)}"
     due = f"sla_clocks where due_at in {span}"
     closed = f"opportunities where is_closed and close_date in {span}, tier and owner from accounts"
+    chronic = _with_missing_owner_names(sc.chronic_misses(data, end, as_of, policy), data)
+    moves = sc.tier_moves(data, as_of, policy)
+    escalations = sc.open_escalations(data, as_of)
     sections = [
         Section("Marketing", tables=[
             Table("mqa_volume", "MQAs per tier per month vs commitment", volume,
@@ -318,25 +443,27 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
             Table("marketing_by_tier", "Acceptance, rejection and conversion per tier",
                   sc.marketing_quality(outcomes, start, end, policy), f"{mqa_source}; {opp_source}"),
             Table("marketing_by_owner", "Acceptance, rejection and conversion per owner",
-                  sc.marketing_quality(outcomes, start, end, policy, by="owner_id"), f"{mqa_source}; {opp_source}"),
+                  _with_owner_names(sc.marketing_quality(outcomes, start, end, policy, by="owner_id"), data),
+                  f"{mqa_source}; {opp_source}"),
             Table("engagement", "Account engagement per tier", sc.engagement(data, start, end),
                   f"accounts created before {_iso(end)}; activities of a marketing type with occurred_at in {span}; "
                   "multi-stakeholder = >= 2 distinct contact_id"),
-        ], charts=[Chart("mqas_by_month", "MQAs per tier by month", chart_mqas_by_month(volume), "mqas")]),
+        ], charts=[Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas")]),
         Section("Sales", tables=[
             Table("compliance_by_tier", "SLA clocks per tier", sc.clock_compliance(data, start, end, policy),
                   f"{due}; targets from policy targets.first_touch_met_pct"),
             Table("compliance_by_owner", "SLA clocks per owner",
-                  sc.clock_compliance(data, start, end, policy, by=("owner_id",)), due),
+                  _with_owner_names(sc.clock_compliance(data, start, end, policy, by=("owner_id",)), data), due),
             Table("response_by_tier", "First-touch response per tier (business hours)",
                   sc.response_summary(responses, policy), f"{due} and clock = first_touch; mqas.routed_at"),
             Table("response_by_owner", "First-touch response per owner (business hours)",
-                  sc.response_summary(responses, policy, by="owner_id"), f"{due} and clock = first_touch"),
+                  _with_owner_names(sc.response_summary(responses, policy, by="owner_id"), data),
+                  f"{due} and clock = first_touch"),
             Table("progression", "Progression of accepted MQAs", sc.progression(outcomes, start, end),
                   f"{mqa_source}, accepted only; first {opp_source}"),
         ], charts=[
-            Chart("response_times", "Response distribution per tier", chart_response_times(responses, policy), due),
-            Chart("compliance_trend", "Compliance by week", chart_compliance_trend(trend), due),
+            Chart("response_times", CHART_TITLES["response_times"], chart_response_times(responses, policy), due),
+            Chart("compliance_trend", CHART_TITLES["compliance_trend"], chart_compliance_trend(trend), due),
         ]),
         Section("Joint", [
             "Pipeline: marketing-sourced, sales-first (marketing-influenced) and sales-sourced add up to all; "
@@ -352,20 +479,33 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
             "Chronic = missed this quarter and the one before: renegotiate. A miss spread over most owners is a "
             "system problem (fix routing, cadence or staffing); concentrated on a few owners, a coaching matter.",
         ], tables=[
-            Table("chronic_misses", "Commitments this quarter and last", sc.chronic_misses(data, end, as_of, policy),
+            Table("chronic_misses", "Commitments this quarter and last", chronic,
                   "the tables above recomputed for the quarter containing the period and the quarter before; "
                   "targets from policy targets"),
+            Table("tier_moves", "Tier moves awaiting sales", moves,
+                  f"accounts, activities and intent_signals up to {_iso(as_of)}, opportunities created by then; "
+                  "rules from policy targets.tier_moves"),
+            Table("open_escalations", "Open escalations", escalations,
+                  f"escalations where opened_at <= {_iso(as_of)}, episode open (mqas.ended_at empty or later), "
+                  "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
     ]
-    proposal_section, notes = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text)
+    proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text)
     sections.append(proposal_section)
+    decisions = [_chronic_decision(chronic, "#table-chronic_misses"),
+                 _proposals_decision(found, "#section-proposals"),
+                 _moves_decision(moves, "#table-tier_moves"),
+                 _escalations_decision(escalations, as_of, "#table-open_escalations")]
+    empty = no_data_line(data, period, start, end)
     return Report("quarterly", period, start, end, as_of, f"SLA quarterly review {period}", sections,
-                  _evaluation_notes(data, as_of) + _policy_notes(policy) + notes)
+                  [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy) + notes,
+                  sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
+                  decisions, measured=empty is None)
 
 
 def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                       policy: SlaPolicy, policy_text: str | None, scoring_text: str | None
-                      ) -> tuple[Section, list[str]]:
+                      ) -> tuple[Section, list[str], proposals_module.Proposals]:
     text = policy_text if policy_text is not None else DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
     found = proposals_module.build_proposals(data, start, end, as_of, policy, text, scoring_text)
     threshold = found.threshold
@@ -387,10 +527,10 @@ def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
         Table("volume_proposals", "Monthly MQA commitments from the trailing run-rate", found.volumes,
               "mqas where trigger_at in the 3 full months before the period end"),
     ], charts=[
-        Chart("threshold_backtest", "Threshold backtest",
+        Chart("threshold_backtest", CHART_TITLES["threshold_backtest"],
               chart_backtest(found.backtest, policy, threshold.current, threshold.proposed), "score_history"),
     ], code=found.diffs)
-    return section, []
+    return section, [], found
 
 
 def _moves_text(policy: SlaPolicy) -> str:
@@ -399,6 +539,21 @@ def _moves_text(policy: SlaPolicy) -> str:
         return "The policy has no targets.tier_moves: no moves recommended."
     parts = [f"{name}: {value}" for name, value in rules.model_dump().items() if value]
     return "Rules (policy targets.tier_moves): " + "; ".join(parts) + "."
+
+
+def no_data_line(data: SlaData, period: str, start: pd.Timestamp, end: pd.Timestamp) -> str | None:
+    """One line when the pipeline measured nothing in the period (else None)."""
+    if sc.has_data(data, start, end):
+        return None
+    latest = sc.latest_measurement(data)
+    where = (f"the warehouse's latest measurement is {latest:%Y-%m-%d} ({period_label(*_period_of(latest))})"
+             if latest is not None else "the warehouse has no scores, MQAs or clocks yet")
+    return f"No data for {period}: no score, MQA or SLA clock in {_span(start, end)}; {where}."
+
+
+def _period_of(moment: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    year, week, _ = moment.isocalendar()
+    return sc.parse_period(f"{year}-W{week:02d}")
 
 
 def _evaluation_notes(data: SlaData, as_of: pd.Timestamp) -> list[str]:
@@ -424,16 +579,11 @@ def _policy_notes(policy: SlaPolicy) -> list[str]:
 
 # -- rendering ------------------------------------------------------------------------------------------
 
-def _display(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cells as text: ISO timestamps, trimmed floats, '' for missing."""
-    out = frame.copy()
-    for column in out.columns:
-        values = out[column]
-        if isinstance(values.dtype, pd.DatetimeTZDtype):
-            out[column] = values.map(lambda t: t.strftime("%Y-%m-%d %H:%M"), na_action="ignore")
-        elif pd.api.types.is_float_dtype(values):
-            out[column] = values.map(lambda v: f"{v:,.2f}".rstrip("0").rstrip("."), na_action="ignore")
-    return out.astype(object).where(out.notna(), "")
+#: Rows shown before a table folds the rest behind a "show all" (HTML) or points to its CSV (Markdown).
+SHOWN_ROWS = 10
+MARKDOWN_ROWS = 25
+VERDICTS = {True: ("missed", "Missed"), False: ("met", "Met"), None: ("none", "No data")}
+MARKDOWN_VERDICTS = {"missed": "🔴 missed", "met": "🟢 met", "none": "⚪ no data"}
 
 
 def _csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -453,14 +603,97 @@ def _footnotes(report: Report) -> dict[str, int]:
     return numbers
 
 
+def scorecard_rows(report: Report) -> list[dict]:
+    """The headline scorecard as display rows: side, name, actual, target, verdict, change, sample."""
+    if report.scorecard is None:
+        return []
+    rows = []
+    for row in report.scorecard.itertuples(index=False):
+        missed = None if row.missed is None or pd.isna(row.missed) else bool(row.missed)
+        verdict_class, verdict_text = VERDICTS[missed]
+        small = row.commitment != "mqa_volume" and 0 < row.sample < sc.MIN_SAMPLE
+        rows.append({
+            "side": row.side, "name": fmt.commitment_name(row.commitment, row.tier),
+            "actual": fmt.commitment_value(row.commitment, row.value),
+            "target": fmt.commitment_target(row.commitment, row.target),
+            "verdict": verdict_class, "verdict_text": verdict_text,
+            "change": _change_text(row.commitment, row.change, report.previous_label),
+            "trend": _trend(row.change, row.target),
+            "sample": f"n = {row.sample:,} {row.sample_unit}" + (" (small sample)" if small else ""),
+        })
+    return rows
+
+
+def _change_text(commitment: str, change: float, previous: str) -> str:
+    if pd.isna(change):
+        return f"no figure for {previous}"
+    unit = " pp" if commitment.endswith("_pct") else " days" if commitment.endswith("_days") else ""
+    arrow = "▲" if change > 0 else "▼" if change < 0 else "="
+    return f"{arrow} {change:+,.1f}".rstrip("0").rstrip(".") + f"{unit} vs {previous}"
+
+
+def _trend(change: float, target: str) -> str:
+    """``better``, ``worse`` or ``flat`` against the target's direction (a band has no direction)."""
+    if pd.isna(change) or change == 0 or not str(target).startswith(("<=", ">=")):
+        return "flat"
+    return "better" if (change > 0) == str(target).startswith(">=") else "worse"
+
+
+def side_tally(rows: list[dict], side: str) -> str:
+    mine = [row for row in rows if row["side"] == side]
+    judged = [row for row in mine if row["verdict"] != "none"]
+    met = sum(row["verdict"] == "met" for row in judged)
+    return f"{met} of {len(judged)} met" + (f", {len(mine) - len(judged)} without data" if len(judged) < len(mine)
+                                             else "")
+
+
+def headline_lines(report: Report, link: str | None = None) -> list[str]:
+    """A few lines for a chat or e-mail: each side's tally and misses, what needs a decision, where the report is."""
+    rows = scorecard_rows(report)
+    lines = [f"{report.title}: {_span_text(report)}"]
+    for side in ("marketing", "sales"):
+        missed = [f"{row['name']} {row['actual']} (target {row['target']})" for row in rows
+                  if row["side"] == side and row["verdict"] == "missed"]
+        lines.append(f"{side.capitalize()}: {side_tally(rows, side)}" + (f"; missed: {'; '.join(missed)}"
+                                                                           if missed else ""))
+    if report.decisions:
+        lines.append("Needs a decision: " + "; ".join(decision.headline for decision in report.decisions))
+    if link:
+        lines.append(f"Report: {link}")
+    return lines
+
+
+def _span_text(report: Report) -> str:
+    last = report.end - pd.Timedelta(days=1)
+    return f"{report.period} ({report.start:%Y-%m-%d} to {last:%Y-%m-%d}), as of {report.as_of:%Y-%m-%d %H:%M} UTC"
+
+
 def _md_cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _md_table(presented: fmt.Presented, limit: int | None = None) -> list[str]:
+    rows = presented.rows if limit is None else presented.rows[:limit]
+    lines = ["| " + " | ".join(map(_md_cell, presented.columns)) + " |", "|" + "---|" * len(presented.columns)]
+    return lines + ["| " + " | ".join(map(_md_cell, row)) + " |" for row in rows]
+
+
 def render_markdown(report: Report, chart_dir: str | None = "charts") -> str:
     numbers = _footnotes(report)
-    lines = [f"# {report.title}", "",
-             f"Period {report.period}: {_span(report.start, report.end)}, as of {_iso(report.as_of)}.", ""]
+    lines = [f"# {report.title}", "", f"Period {report.period}: {_span(report.start, report.end)}, "
+             f"as of {_iso(report.as_of)}.", ""]
+    rows = scorecard_rows(report)
+    for side in ("marketing", "sales") if rows else ():
+        lines += [f"## {side.capitalize()}: {side_tally(rows, side)}", "",
+                  "| Commitment | Actual | Target | Verdict | Change | Sample |", "|---|---:|---:|---|---|---|"]
+        lines += [f"| {r['name']} | {r['actual']} | {r['target']} | {MARKDOWN_VERDICTS[r['verdict']]} | {r['change']} "
+                  f"| {r['sample']} |" for r in rows if r["side"] == side]
+        lines.append("")
+    if report.decisions:
+        lines += ["## Needs a decision", ""]
+        for decision in report.decisions:
+            lines += [f"- **{decision.title}**: {decision.summary}"]
+        lines.append("")
     lines += [f"> {note}" for note in report.notes] + ([""] if report.notes else [])
     sources = []
     for section in report.sections:
@@ -471,13 +704,14 @@ def render_markdown(report: Report, chart_dir: str | None = "charts") -> str:
             number = numbers[f"Table:{table.name}"]
             sources.append(f"[^{number}]: `{table.name}` — {table.source}")
             lines += [f"### {table.title}[^{number}]", ""]
-            shown = _display(table.frame)
-            if shown.empty:
+            presented = fmt.present(table.name, table.frame)
+            if not presented.rows:
                 lines += ["_No rows._", ""]
                 continue
-            lines.append("| " + " | ".join(map(_md_cell, shown.columns)) + " |")
-            lines.append("|" + "---|" * len(shown.columns))
-            lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in shown.itertuples(index=False)]
+            lines += _md_table(presented, MARKDOWN_ROWS)
+            if len(presented.rows) > MARKDOWN_ROWS:
+                lines += ["", f"_{len(presented.rows) - MARKDOWN_ROWS:,} more rows in the table's CSV "
+                          f"(`{table.name}.csv`)._"]
             lines.append("")
         for chart in section.charts:
             number = numbers[f"Chart:{chart.name}"]
@@ -489,40 +723,30 @@ def render_markdown(report: Report, chart_dir: str | None = "charts") -> str:
     return "\n".join([*lines, "---", "", *sources, ""])
 
 
-HTML_TEMPLATE = jinja2.Template("""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ report.title }}</title>
-<style>
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:.5rem 0 1.5rem}
-th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}th{background:#f4f4f4}
-td:first-child,th:first-child{text-align:left}
-.note{background:#fff8e1;padding:.4rem .8rem;border-left:4px solid #f0b400}
-figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #eee}
-pre{background:#f6f8fa;padding:.8rem;overflow:auto;font-size:12px}.sources{font-size:12px;color:#555}
-</style></head><body>
-<h1>{{ report.title }}</h1>
-<p>Period {{ report.period }}: {{ span }}, as of {{ as_of }}.</p>
-{% for note in report.notes %}<p class="note">{{ note }}</p>{% endfor %}
-{% for section in sections %}<section><h2>{{ section.title }}</h2>
-{% for paragraph in section.text %}<p>{{ paragraph }}</p>{% endfor %}
-{% for table in section.tables %}<h3 id="table-{{ table.name }}">{{ table.title }}
-<sup><a href="#src-{{ table.number }}">{{ table.number }}</a></sup></h3>
-{% if table.rows %}<table><thead><tr>{% for c in table.columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
-{% for row in table.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table>{% else %}<p><em>No rows.</em></p>{% endif %}
-{% endfor %}
-{% for chart in section.charts %}<figure>
-<img id="chart-{{ chart.name }}" alt="{{ chart.title }}" src="data:image/png;base64,{{ chart.data }}">
-<figcaption>{{ chart.title }}<sup><a href="#src-{{ chart.number }}">{{ chart.number }}</a></sup></figcaption>
-</figure>
-{% endfor %}
-{% for name, diff in section.code.items() %}<p>Proposed change to <code>{{ name }}</code>:</p>
-<pre>{{ diff }}</pre>{% endfor %}
-</section>{% endfor %}
-<hr><ol class="sources">{% for number, text in sources %}
-<li id="src-{{ number }}" value="{{ number }}">{{ text }}</li>{% endfor %}</ol>
-</body></html>
-""", autoescape=True)
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("abm_sla", "templates"), autoescape=True,
+                                trim_blocks=True, lstrip_blocks=True)
+
+
+def _html_table(name: str, frame: pd.DataFrame, limit: int = SHOWN_ROWS) -> dict:
+    """A table for the template: header, the first ``limit`` rows, the rest folded; ``name · id`` split."""
+    presented = fmt.present(name, frame)
+    entity_positions = [i for i, column in enumerate(presented.columns) if column in presented.entities]
+    cells = [[_cell(value, i in entity_positions) for i, value in enumerate(row)] for row in presented.rows]
+    numeric = [all(_looks_numeric(row[i]) for row in presented.rows if row[i] not in ("", fmt.MISSING))
+               and any(row[i] not in ("", fmt.MISSING) for row in presented.rows)
+               for i in range(len(presented.columns))]
+    return {"columns": presented.columns, "numeric": numeric, "rows": cells[:limit], "rest": cells[limit:]}
+
+
+def _cell(text: str, entity: bool) -> Markup:
+    if entity and fmt.ID_SEPARATOR in text:
+        name, ident = text.rsplit(fmt.ID_SEPARATOR, 1)
+        return Markup('{} <small class="id">{}</small>').format(name, ident)
+    return Markup.escape(text)
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(re.fullmatch(r"[-+$≥≤▲▼ ]*[\d,.]+ ?(%|h|days|pp)?", str(text)))
 
 
 def render_html(report: Report) -> str:
@@ -534,19 +758,24 @@ def render_html(report: Report) -> str:
         for table in section.tables:
             number = numbers[f"Table:{table.name}"]
             sources.append((number, f"{table.name}: {table.source}"))
-            shown = _display(table.frame)
-            tables.append({"name": table.name, "title": table.title, "number": number,
-                           "columns": list(shown.columns), "rows": shown.itertuples(index=False, name=None)})
+            tables.append({"name": table.name, "title": table.title, "number": number, "note": table.note,
+                           **_html_table(table.name, table.frame)})
         charts = []
         for chart in section.charts:
             number = numbers[f"Chart:{chart.name}"]
             sources.append((number, f"chart {chart.name}: {chart.source}"))
             charts.append({"name": chart.name, "title": chart.title, "number": number,
                            "data": base64.b64encode(chart.png).decode("ascii")})
-        sections.append({"title": section.title, "text": section.text, "tables": tables, "charts": charts,
-                         "code": section.code})
-    return HTML_TEMPLATE.render(report=report, sections=sections, sources=sources,
-                                span=_span(report.start, report.end), as_of=_iso(report.as_of))
+        sections.append({"title": section.title, "id": _slug(section.title).lower(), "text": section.text,
+                         "tables": tables, "charts": charts, "code": section.code})
+    rows = scorecard_rows(report)
+    sides = [{"name": side.capitalize(), "tally": side_tally(rows, side),
+              "rows": [row for row in rows if row["side"] == side]} for side in ("marketing", "sales")] if rows else []
+    decisions = [{"decision": decision, "table": _html_table(decision.table.name, decision.table.frame)
+                  if decision.table is not None else None} for decision in report.decisions]
+    return _TEMPLATES.get_template("report.html.j2").render(
+        report=report, sections=sections, sources=sources, sides=sides, decisions=decisions,
+        span=_span(report.start, report.end), as_of=_iso(report.as_of), period_text=_span_text(report))
 
 
 # -- writing --------------------------------------------------------------------------------------------
@@ -579,7 +808,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def build_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str,
+def build_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str,
                  policy_path: str | Path | None = None, scoring_path: str | Path | None = None) -> Report:
     """The ``weekly`` or ``quarterly`` report for ``period``, built from the warehouse."""
     if kind not in KINDS:
@@ -596,8 +825,13 @@ def build_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str,
                            scoring_text=scoring_text)
 
 
-def generate_report(db_url_or_warehouse: str | Warehouse, kind: str, period: str, out_dir: str | Path,
+def generate_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str, out_dir: str | Path,
                     policy_path: str | Path | None = None, scoring_path: str | Path | None = None
                     ) -> dict[str, Path]:
     """Build and write the ``weekly`` or ``quarterly`` report for ``period``; returns the written paths."""
-    return write_report(build_report(db_url_or_warehouse, kind, period, policy_path, scoring_path), out_dir)
+    with track(f"{kind} report {period}", total=2) as bar:
+        report = build_report(db_url_or_warehouse, kind, period, policy_path, scoring_path)
+        bar.advance()
+        paths = write_report(report, out_dir)
+        bar.advance()
+    return paths

@@ -154,6 +154,14 @@ def previous_quarter(start: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
     return quarter_of(start - pd.Timedelta(days=1))
 
 
+def previous_period(start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The period of the same kind just before ``[start, end)``: the week, month, quarter or year before."""
+    if end - start == pd.Timedelta(days=7):
+        return start - pd.Timedelta(days=7), start
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return start - pd.DateOffset(months=months), start
+
+
 def quarter_label(start: pd.Timestamp) -> str:
     return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
 
@@ -229,8 +237,15 @@ def _grouped(frame: pd.DataFrame, by: list[str], agg: dict[str, tuple[str, str]]
     """Group and aggregate, plus a total row over all groups."""
     per_group = frame.groupby(by, dropna=False).agg(**agg).reset_index()
     total = pd.DataFrame({name: [len(frame) if how == "size" else how(frame[column]) if callable(how)
-                                 else frame[column].agg(how)] for name, (column, how) in agg.items()})
+                                 else _total(frame[column], how)] for name, (column, how) in agg.items()})
     return _with_all(per_group, by, total)
+
+
+def _total(values: pd.Series, how: str) -> Any:
+    """``values.agg(how)``; a median or mean of nothing is NaN without numpy's "Mean of empty slice" warning."""
+    if how in ("median", "mean") and not values.notna().any():
+        return np.nan
+    return values.agg(how)
 
 
 # -- marketing ------------------------------------------------------------------------------------
@@ -600,6 +615,18 @@ def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
     return out
 
 
+def has_data(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+    """Whether the pipeline measured anything in ``[start, end)``: a score, an MQA or a clock due."""
+    return _measured(data, start, end)
+
+
+def latest_measurement(data: SlaData) -> pd.Timestamp | None:
+    """The latest moment scored, MQA fired or clocks evaluated at (None when there is none)."""
+    moments = [data.score_history["as_of"].max(), data.mqas["trigger_at"].max(), data.sla_clocks["as_of"].max()]
+    moments = [moment for moment in moments if pd.notna(moment)]
+    return max(moments) if moments else None
+
+
 def _measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
     """Whether the pipeline ran in the period: any score, MQA or clock in it (else volume is not judged)."""
     return bool(within(data.score_history["as_of"], start, end).any()
@@ -870,3 +897,58 @@ def compliance_trend(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, poli
     if not parts:
         return pd.DataFrame(columns=["week", "clock", "met", "missed", "pending", "met_pct"])
     return pd.concat(parts, ignore_index=True)[["week", "clock", "met", "missed", "pending", "met_pct"]]
+
+
+# -- the headline scorecard -------------------------------------------------------------------------
+
+#: Which side of the SLA each commitment belongs to.
+SIDES = {"mqa_volume": "marketing", "rejection_pct": "marketing", "first_touch_met_pct": "sales",
+         "tier1_win_rate_pct": "sales", "opportunity_to_won_pct": "sales", "sales_cycle_days": "sales"}
+#: What the sample of each commitment counts.
+SAMPLE_UNITS = {"mqa_volume": "MQAs fired", "rejection_pct": "verdicts", "first_touch_met_pct": "clocks decided",
+                "tier1_win_rate_pct": "opportunities closed", "opportunity_to_won_pct": "opportunities closed",
+                "sales_cycle_days": "opportunities won"}
+
+
+def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+             policy: SlaPolicy) -> pd.DataFrame:
+    """Each commitment of both sides for ``[start, end)``: value against target, verdict, the value of the
+    period before (:func:`previous_period`, judged as of its end) and the sample the value rests on.
+
+    The values are those of :func:`commitments`; ``change`` is value minus previous value.
+    """
+    now = commitments(data, start, end, as_of, policy)
+    before_start, before_end = previous_period(start, end)
+    before = commitments(data, before_start, before_end, min(as_of, before_end), policy)
+    keys = ["commitment", "tier"]
+    out = now.merge(before[[*keys, "value", "missed"]].rename(
+        columns={"value": "previous_value", "missed": "previous_missed"}), on=keys, how="left")
+    judged = out["previous_missed"].notna()  # a period the pipeline did not measure has no comparable value
+    out["previous_value"] = out["previous_value"].where(judged)
+    out["change"] = out["value"] - out["previous_value"]
+    out.insert(0, "side", out["commitment"].map(SIDES))
+    samples = _samples(data, start, end, as_of, policy)
+    out["sample"] = [samples.get((name, None if pd.isna(tier) else int(tier)), 0)
+                     for name, tier in zip(out["commitment"], out["tier"], strict=True)]
+    out["sample_unit"] = out["commitment"].map(SAMPLE_UNITS)
+    return out[["side", "commitment", "tier", "value", "target", "missed", "previous_value", "previous_missed",
+                "change", "sample", "sample_unit", "owners", "owners_missed", "owners_missed_ids"]]
+
+
+def _samples(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+             policy: SlaPolicy) -> dict[tuple[str, int | None], int]:
+    """How many MQAs, clocks, verdicts or opportunities each commitment's value is computed from."""
+    volume = mqa_volume(data, start, end, policy).groupby("tier")["mqas"].sum()
+    clocks = clock_compliance(data, start, end, policy, by=("tier",))
+    first_touch = clocks[clocks["clock"] == "first_touch"].set_index("tier")
+    quality = marketing_quality(mqa_outcomes(data, as_of), start, end, policy).set_index("tier")
+    wins = win_rates(data, start, end, as_of, policy).set_index("tier")
+    out: dict[tuple[str, int | None], int] = {("mqa_volume", int(t)): int(n) for t, n in volume.items()}
+    out |= {("first_touch_met_pct", tier): int(first_touch.loc[tier, "met"] + first_touch.loc[tier, "missed"])
+            for tier in TIERS}
+    out[("rejection_pct", None)] = int(quality.loc[ALL, "accepted"] + quality.loc[ALL, "rejected"])
+    out[("tier1_win_rate_pct", 1)] = int(wins.loc[1, "closed"]) if 1 in wins.index else 0
+    out[("opportunity_to_won_pct", None)] = int(wins.loc[ALL, "closed"])
+    out[("sales_cycle_days", None)] = int(wins.loc[ALL, "won"])
+    return out
+

@@ -57,12 +57,24 @@ def to_deployments(specs: list[dict[str, Any]]) -> list:
     return deployments
 
 
-def serve_all(limit: int | None = None, create_stage_limits: bool = True) -> None:
-    """Serve every deployment until interrupted (Ctrl-C pauses the schedules)."""
+#: Set to 1 to have ``serve`` create the ``abm-sla:<stage>`` concurrency limits (worth it only on a Prefect
+#: server backed by PostgreSQL: see the README's "Overlapping runs").
+STAGE_LIMITS_ENV = "ABM_SLA_STAGE_LIMITS"
+
+
+def serve_all(limit: int | None = None, create_stage_limits: bool | None = None) -> None:
+    """Serve every deployment until interrupted (Ctrl-C pauses the schedules).
+
+    Sets up the heartbeat automation that marks a run Crashed when its process dies
+    (:mod:`deployments.crash_detection`); creates the stage limits only when asked
+    (``create_stage_limits``, default ``$ABM_SLA_STAGE_LIMITS == "1"``).
+    """
     from prefect import serve
 
+    from deployments.crash_detection import ensure_crash_automation
     from tasks.observe import ensure_stage_limits
 
-    if create_stage_limits:
+    ensure_crash_automation()
+    if create_stage_limits if create_stage_limits is not None else os.environ.get(STAGE_LIMITS_ENV) == "1":
         ensure_stage_limits()
     serve(*to_deployments(deployment_specs()), limit=limit)

@@ -23,11 +23,13 @@ from prefect.artifacts import (
 
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
+from abm_sla.progress import track
 from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
 from flows.parameters import BackfillParameters, resolve_database_url, validated
 from flows.pipeline import extract, run_once
 from tasks.common import utc_now, warehouse
+from tasks.observe import STEP_COLUMNS, folded_run_reports, step_counts
 
 STEP_KIND = "backfill-step"
 
@@ -35,6 +37,7 @@ STEP_KIND = "backfill-step"
 def backfill_key(params: BackfillParameters) -> str:
     """A fingerprint of what a backfill computes: same key, same steps, so a re-run can resume."""
     fields = params.model_dump(mode="json", include={"start", "end", "step_hours", "source", "path", "config_path"})
+    fields = {name: value if value != "" else None for name, value in fields.items()}  # keys as before: None
     for name in ("model_path", "policy_path"):
         path = getattr(params, name)
         fields[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
@@ -94,15 +97,21 @@ def backfill(params: BackfillParameters) -> list[dict]:
     summaries: list[dict] = []
     loads = params.path or params.source != "files"  # files without a folder: use what the warehouse holds
     loaded = extract(db_url, params.source, params.path, params.config_path, f"backfill-{key}") if loads else None
-    for number, as_of in enumerate(todo, start=1):
-        summary = run_once(db_url, as_of.isoformat(), params.source, params.path, params.model_path,
-                           params.policy_path, load=False, config_path=params.config_path, **params.scale())
-        mark_step_done(store, key, as_of, summary)
-        summaries.append(summary)
-        update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))
+    # each step is a row of the steps table, not two artifacts of its own; the CLI shows a progress line
+    with folded_run_reports(), track("backfill steps", total=len(todo)) as bar:
+        for number, as_of in enumerate(todo, start=1):
+            summary = run_once(db_url, as_of.isoformat(), params.source, params.path, params.model_path,
+                               params.policy_path, load=False, config_path=params.config_path,
+                               **params.scale())
+            mark_step_done(store, key, as_of, summary)
+            summaries.append(summary)
+            update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))
+            bar.advance(rows=summary.get("scoring", {}).get("accounts_scored", 0))
     if summaries and loaded is not None:
         summaries[0] = {"extract": loaded, **summaries[0]}
-    _plan_artifact(key, steps, done, dry_run=False, fired=sum(s["handoff"]["mqas_fired"] for s in summaries))
+    ran = {as_of: step_counts(summary) for as_of, summary in zip(todo, summaries, strict=True)}
+    _plan_artifact(key, steps, done, dry_run=False, fired=sum(s["handoff"]["mqas_fired"] for s in summaries),
+                   ran=ran)
     return summaries
 
 
@@ -117,7 +126,9 @@ def _percent(done: int, total: int) -> float:
 
 
 def _plan_artifact(key: str, steps: list[pd.Timestamp], done: set[pd.Timestamp], dry_run: bool,
-                   fired: int = 0) -> None:
+                   fired: int = 0, ran: dict[pd.Timestamp, dict] | None = None) -> None:
+    """The summary and the steps table: every step with its status and, for the steps run now, what each
+    stage did (the step reports, folded in)."""
     skipped = sum(as_of in done for as_of in steps)
     title = "Backfill plan (dry run: nothing written)" if dry_run else "Backfill finished"
     lines = [f"# {title}", "", f"- key: `{key}`", f"- steps: {len(steps)} ({steps[0].isoformat()} → "
@@ -126,5 +137,8 @@ def _plan_artifact(key: str, steps: list[pd.Timestamp], done: set[pd.Timestamp],
                  f"- ran now: {len(steps) - skipped}, MQAs fired: {fired}")
     create_markdown_artifact("\n".join(lines), key=f"backfill-{key}-summary", description=title)
     verb = "to run" if dry_run else "ran"
-    create_table_artifact([{"as_of": as_of.isoformat(), "status": "done before" if as_of in done else verb}
-                           for as_of in steps], key=f"backfill-{key}-steps", description=f"{title}: every step")
+    ran = ran or {}
+    blank = dict.fromkeys([*STEP_COLUMNS, "seconds"], None) if ran else {}
+    rows = [{"as_of": as_of.isoformat(), "status": "done before" if as_of in done else verb, **ran.get(as_of, blank)}
+            for as_of in steps]
+    create_table_artifact(rows, key=f"backfill-{key}-steps", description=f"{title}: every step")

@@ -8,45 +8,80 @@ sentence a rev-ops user can act on. The warehouse URL is never a parameter: it c
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from abm_sla import settings
 from abm_sla.errors import AbmSlaError, ConfigError
 from abm_sla.shards import SHARD_SPACE
 
 SOURCES = ("files", "salesforce", "hubspot")
+#: Optional text: a plain text box in the Prefect UI (no str/None toggle to flip first; empty = not given),
+#: ``None`` in Python once validated (``FlowParameters._blank_is_none``).
+OptionalText = Annotated[str | None, WithJsonSchema({"type": "string"}),
+                         PlainSerializer(lambda value: value or "", return_type=str, when_used="json")]
+#: An optional moment, typed as text in the form (ISO 8601; empty = not given).
+OptionalMoment = Annotated[dt.datetime | None, WithJsonSchema({"type": "string"}),
+                           PlainSerializer(lambda value: value.isoformat() if value else "", return_type=str,
+                                           when_used="json")]
 M = TypeVar("M", bound=BaseModel)
 Source = Literal["files", "salesforce", "hubspot"]
 
 _DB_SECRET = Field(
-    default=None,
+    default="",
     title="Database secret block",
     description="Name of a Prefect Secret block that holds the warehouse URL. "
     "Leave empty to use ABM_SLA_DATABASE_URL on the worker.",
 )
 _MODEL_PATH = Field(
-    default=None,
+    default="",
     title="Scoring model file",
-    description="YAML scoring model on the worker (e.g. config/presets/signal-based.yaml). "
-    "Empty = config/scoring.yaml.",
+    description="YAML scoring model on the worker: a copy of config/scoring.yaml with its own version "
+    "(e.g. config/scoring-2026-q2.yaml). Empty = config/scoring.yaml.",
 )
 _POLICY_PATH = Field(
-    default=None,
+    default="",
     title="SLA policy file",
     description="YAML SLA policy on the worker (e.g. config/presets/basic.yaml). Empty = config/sla.yaml.",
 )
 
 _SOURCE = Field(default="files", title="CRM source", description="Where the CRM data comes from.")
 _CONFIG_PATH = Field(
-    default=None,
+    default="",
     title="abm-sla.yaml",
     description="CRM sources, system of record and write-back on the worker. Empty = ./abm-sla.yaml if present.",
 )
+
+
+#: The one folder reports and what-if CSVs go to on the worker (absolute, or relative to its working directory).
+OUTPUT_DIR_ENV = "ABM_SLA_OUTPUT_DIR"
+DEFAULT_OUTPUT_DIR = "abm-sla-output"  # git-ignored when it lands inside the checkout
+
+
+def output_root() -> Path:
+    """``$ABM_SLA_OUTPUT_DIR``, else ``./abm-sla-output``, as an absolute path."""
+    return Path(os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR).expanduser().resolve()
+
+
+def _out_dir_field(what: str, subfolder: str) -> Any:
+    return Field(default="", title="Output folder",
+                 description=f"Folder on the worker for {what}. Empty = {subfolder}/ in the output folder "
+                 f"(${OUTPUT_DIR_ENV} on the worker, else ./{DEFAULT_OUTPUT_DIR}).")
 
 
 class InvalidParameters(AbmSlaError):
@@ -56,9 +91,11 @@ class InvalidParameters(AbmSlaError):
 class FlowParameters(BaseModel):
     """Fields every rev-ops flow shares."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)  # an empty default "" is None in Python
 
-    database_secret: str | None = _DB_SECRET
+    database_secret: OptionalText = _DB_SECRET
+    #: Where an empty ``out_dir`` points, under :func:`output_root` (forms with an ``out_dir``).
+    output_subfolder: ClassVar[str] = ""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -90,6 +127,18 @@ class FlowParameters(BaseModel):
     def _policy_exists(cls, value: str | None) -> str | None:
         return _existing_file(value, "SLA policy file")
 
+    @field_validator("out_dir", check_fields=False)
+    @classmethod
+    def _output_folder(cls, value: str | None) -> str:
+        """An absolute folder; empty = the form's subfolder of :func:`output_root`."""
+        folder = Path(value).expanduser() if value else output_root() / cls.output_subfolder
+        return str(folder.resolve())
+
+    @field_serializer("out_dir", when_used="json", check_fields=False)
+    def _output_folder_text(self, value: str) -> str:
+        """The default folder shows as empty in forms and deployments: each worker resolves its own."""
+        return "" if value == str(output_root() / self.output_subfolder) else value
+
     @field_validator("config_path", check_fields=False)
     @classmethod
     def _config_exists(cls, value: str | None) -> str | None:
@@ -109,8 +158,8 @@ class ScaleParameters(BaseModel):
         description="Split the accounts into this many shards, one task each. "
         "0 = ABM_SLA_SHARDS on the worker, else one shard per 50,000 accounts.",
     )
-    dask_address: str | None = Field(
-        default=None, title="Dask scheduler",
+    dask_address: OptionalText = Field(
+        default="", title="Dask scheduler",
         description="Run the shard tasks on this Dask cluster (e.g. tcp://10.0.0.5:8786). "
         "Empty = ABM_SLA_DASK_ADDRESS on the worker, else in the flow's own process.",
     )
@@ -123,8 +172,8 @@ class ScaleParameters(BaseModel):
 class AsOfParameters(FlowParameters):
     """A flow that computes for one moment (empty = now)."""
 
-    as_of: dt.datetime | None = Field(
-        default=None, title="As of", description="The moment to compute for, ISO 8601 (no offset = UTC). Empty = now."
+    as_of: OptionalMoment = Field(
+        default="", title="As of", description="The moment to compute for, ISO 8601 (no offset = UTC). Empty = now."
     )
 
     def as_of_or_now(self) -> pd.Timestamp:
@@ -171,20 +220,20 @@ class BackfillParameters(ScaleParameters, FlowParameters):
         default=24, title="Step (hours)", description="Hours between two as-of moments: 24 = daily, 1 = hourly."
     )
     source: Source = _SOURCE
-    path: str | None = Field(
-        default=None,
+    path: OptionalText = Field(
+        default="",
         title="CRM export folder",
         description="Folder with accounts.csv etc., loaded once before the first step. "
         "Empty = use the CRM data already in the warehouse.",
     )
-    config_path: str | None = Field(
-        default=None,
+    config_path: OptionalText = Field(
+        default="",
         title="abm-sla.yaml",
         description="CRM sources, system of record and write-back on the worker. Empty = ./abm-sla.yaml if "
         "present. Salesforce and HubSpot are synced once before the first step.",
     )
-    model_path: str | None = _MODEL_PATH
-    policy_path: str | None = _POLICY_PATH
+    model_path: OptionalText = _MODEL_PATH
+    policy_path: OptionalText = _POLICY_PATH
     dry_run: bool = Field(
         default=False,
         title="Dry run",
@@ -215,22 +264,21 @@ class RecalculateParameters(AsOfParameters):
         title="Accounts",
         description="CRM account ids to re-score. Leave empty to re-score every account.",
     )
-    model_path: str | None = _MODEL_PATH
-    baseline_model_path: str | None = Field(
-        default=None,
+    model_path: OptionalText = _MODEL_PATH
+    baseline_model_path: OptionalText = Field(
+        default="",
         title="Compare with model file",
         description="The model the diff compares against. Empty = config/scoring.yaml (the live model).",
     )
-    policy_path: str | None = _POLICY_PATH
+    policy_path: OptionalText = _POLICY_PATH
     dry_run: bool = Field(
         default=True,
         title="Dry run",
         description="On: only report the differences (table + CSV), write nothing. "
         "Off: store the new scores under the model's version.",
     )
-    out_dir: str = Field(
-        default="whatif", title="Output folder", description="Folder on the worker for the diff CSV."
-    )
+    output_subfolder: ClassVar[str] = "whatif"
+    out_dir: OptionalText = _out_dir_field("the what-if diff CSV", "whatif")
 
     @field_validator("accounts")
     @classmethod
@@ -242,12 +290,12 @@ class SyncParameters(FlowParameters):
     """Bring the CRM's changes since the last sync into the warehouse (an interrupted sync resumes)."""
 
     source: Source = _SOURCE
-    path: str | None = Field(
-        default=None,
+    path: OptionalText = Field(
+        default="",
         title="CRM export folder",
         description="Folder with accounts.csv etc. (source files). Empty = sources.files.path in abm-sla.yaml.",
     )
-    config_path: str | None = _CONFIG_PATH
+    config_path: OptionalText = _CONFIG_PATH
 
     @model_validator(mode="after")
     def _readable(self) -> SyncParameters:
@@ -259,28 +307,35 @@ class SyncParameters(FlowParameters):
 class ScoreParameters(ScaleParameters, AsOfParameters):
     """Score every account, fire the hand-offs and route the new MQAs as of a moment."""
 
-    model_path: str | None = _MODEL_PATH
-    policy_path: str | None = _POLICY_PATH
+    model_path: OptionalText = _MODEL_PATH
+    policy_path: OptionalText = _POLICY_PATH
 
 
 class MonitorParameters(ScaleParameters, AsOfParameters):
     """Evaluate every SLA clock and open the escalations that are due as of a moment."""
 
-    policy_path: str | None = _POLICY_PATH
+    policy_path: OptionalText = _POLICY_PATH
 
 
 class ReportParameters(FlowParameters):
     """Write the weekly SLA dashboard or the quarterly renegotiation report."""
 
-    period: str | None = Field(
-        default=None,
+    period: OptionalText = Field(
+        default="",
         title="Period",
         description="2026-W14 (week), 2026-Q1 (quarter) or 2026-03 (month). "
         "Empty = the last full week (weekly) or quarter (quarterly).",
     )
-    out_dir: str = Field(default="reports", title="Output folder", description="Folder on the worker for the files.")
-    policy_path: str | None = _POLICY_PATH
-    model_path: str | None = _MODEL_PATH
+    output_subfolder: ClassVar[str] = "reports"
+    out_dir: OptionalText = _out_dir_field("the report files", "reports")
+    policy_path: OptionalText = _POLICY_PATH
+    model_path: OptionalText = _MODEL_PATH
+    notify_block: OptionalText = Field(
+        default="",
+        title="Post the headline to",
+        description="A Prefect notification block as <block type>/<name>, e.g. slack-webhook/sla-channel, "
+        "ms-teams-webhook/revops or custom-webhook/chat. Empty = no post (the headline is still an artifact).",
+    )
     only_on_first_business_day: bool = Field(
         default=False,
         title="Only on the first business day",

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from abm_sla import reporting
 from abm_sla.reporting import build_report
 from flows.parameters import ReportParameters, resolve_database_url, validated
-from tasks.observe import publish_report
+from tasks.observe import publish_headline, publish_report
 
 
 def last_full_week(today: dt.date) -> str:
@@ -37,18 +37,23 @@ def is_first_business_day_of_quarter(day: dt.date, country: str) -> bool:
 
 
 @task(name="write-report", cache_policy=NO_CACHE)
-def write_report(db_url: str, kind: str, period: str, params: ReportParameters) -> dict[str, str]:
-    """Build and write one report and publish it as keyed artifacts; returns the written files by name."""
+def write_report(db_url: str, kind: str, period: str, params: ReportParameters) -> dict:
+    """Build and write one report, publish it and its headline as keyed artifacts, post the headline to the
+    notification block the parameters name; returns the written files (absolute paths) and the headline."""
     report = build_report(db_url, kind, period, policy_path=params.policy_path, scoring_path=params.model_path)
-    paths = {name: str(path) for name, path in reporting.write_report(report, params.out_dir).items()}
+    if not report.measured:  # most often the default period on a warehouse not run lately: say so in one line
+        get_run_logger().warning("%s%s", report.notes[0], "" if params.period else
+                                 " (the default period; set Period to one with data)")
+    paths = {name: str(path.resolve()) for name, path in reporting.write_report(report, params.out_dir).items()}
     publish_report(report, paths)
-    return paths
+    headline = publish_headline(report, paths["html"], params.notify_block or "")
+    return {"files": paths, "headline": headline["text"], "posted_to": headline["posted_to"]}
 
 
 def _report(kind: str, params: ReportParameters, default_period: str) -> dict:
     db_url = resolve_database_url(params.database_secret)
     period = params.period or default_period
-    return {"kind": kind, "period": period, "files": write_report(db_url, kind, period, params)}
+    return {"kind": kind, "period": period, **write_report(db_url, kind, period, params)}
 
 
 @flow(name="weekly-sla-dashboard", validate_parameters=False)  # checked by _report, in one line

@@ -2,11 +2,15 @@
 
 - ``stage_slot``: a Prefect global concurrency slot per stage (``abm-sla:<stage>``); without a
   server-side limit (ephemeral mode, test harness) it is a no-op. The warehouse lock in the
-  stage and the tables' unique keys keep results exactly-once either way.
+  stage and the tables' unique keys keep results exactly-once either way. On a SQLite-backed
+  Prefect server taking a slot right after a task run starts often meets ``database is locked``
+  (HTTP 503, client retry after ~2 s): create the limits only on a PostgreSQL-backed server (README).
 - ``timed``: records a stage's duration into the run summary.
 - ``emit_mqas_fired`` / ``sla_snapshot`` + ``emit_sla_changes``: Prefect events per account,
   emitted once per batch after it is committed (never from pure code, never with secrets).
 - ``publish_run_report``: the markdown + table artifact every pipeline run ends with.
+- ``publish_report`` / ``publish_headline``: a report as artifacts; its headline as an artifact and,
+  when a notification block is named, posted through it (Slack, Teams, e-mail, webhook...).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -180,8 +186,36 @@ def run_report_rows(summary: dict) -> list[dict]:
     return rows
 
 
+#: Set while a backfill runs its steps: their run reports become rows of its steps table instead of two
+#: artifacts per step (which buried the progress bar and the summary).
+_FOLDED: ContextVar[bool] = ContextVar("abm_sla_folded_run_reports", default=False)
+STEP_COLUMNS = ("accounts scored", "MQAs fired", "clocks changed", "clocks breached", "escalations opened")
+
+
+@contextmanager
+def folded_run_reports() -> Iterator[None]:
+    """Inside: :func:`publish_run_report` publishes nothing (the caller tabulates :func:`step_counts`)."""
+    token = _FOLDED.set(True)
+    try:
+        yield
+    finally:
+        _FOLDED.reset(token)
+
+
+def step_counts(summary: dict) -> dict:
+    """One run's counts as a steps-table row: what the stages did and the seconds they took."""
+    values = {row["what"]: row["value"] for row in run_report_rows(summary)}
+    seconds = sum(value for what, value in values.items() if what.endswith(": seconds"))
+    return {**{column: values.get(column, 0) for column in STEP_COLUMNS}, "seconds": round(seconds, 2)}
+
+
 def publish_run_report(summary: dict, key: str = "abm-sla-run", title: str | None = None) -> None:
-    """A markdown and a table artifact for one run (no URLs, no secrets), keyed so history shows in the UI."""
+    """A markdown and a table artifact for one run (no URLs, no secrets), keyed so history shows in the UI.
+
+    Nothing inside :func:`folded_run_reports` (a backfill's steps).
+    """
+    if _FOLDED.get():
+        return
     rows = run_report_rows(summary)
     title = title or f"abm-sla run as of {summary.get('as_of', '?')}"
     lines = [f"# {title}", "", "| what | value |", "|---|---:|", *(f"| {r['what']} | {r['value']} |" for r in rows)]
@@ -194,8 +228,45 @@ def publish_report(report: Report, paths: dict[str, str]) -> None:
     with the list of files written, and one table artifact per table."""
     key = report.kind  # "weekly" or "quarterly": one history per report
     files = "\n".join(f"- {name}: `{path}`" for name, path in paths.items() if ":" not in name)
+    files = "\n".join(f"- {name}: `{Path(path).resolve()}`" for name, path in paths.items() if ":" not in name)
     create_markdown_artifact(f"{report.markdown(chart_dir=None)}\n\n## Files\n\n{files}\n", key=f"{key}-report",
                              description=f"{report.title} ({report.period})")
     for name, table in report.tables.items():
         create_table_artifact(table.records(), key=f"{key}-{name.replace('_', '-')}",
                               description=f"{report.title}: {table.title}")
+
+
+def publish_headline(report: Report, html_path: str, block_name: str = "") -> dict:
+    """The report's headline (verdicts per side, what needs a decision, the report's absolute path) as a
+    markdown artifact, and posted to the Prefect notification block ``block_name`` (``<type>/<name>``) if given.
+
+    A block that cannot be loaded or fails to send is logged in one line: the report itself is written.
+    """
+    from abm_sla.reporting import headline_lines
+
+    lines = headline_lines(report, str(Path(html_path).resolve()))
+    text = "\n".join(lines)
+    create_markdown_artifact("\n\n".join(lines), key=f"{report.kind}-headline",
+                             description=f"{report.title}: headline")
+    if not block_name:
+        return {"text": text, "posted_to": None}
+    try:
+        notify_block(block_name, text, subject=lines[0])
+    except Exception as error:  # any block failure is one line: the report stays written
+        get_run_logger().error("headline not posted to notification block %r: %s", block_name,
+                               str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return {"text": text, "posted_to": None}
+    return {"text": text, "posted_to": block_name}
+
+
+def notify_block(block_name: str, body: str, subject: str | None = None) -> None:
+    """Send ``body`` through the saved notification block ``<block type slug>/<block name>``."""
+    from prefect.blocks.abstract import NotificationBlock
+    from prefect.blocks.core import Block
+
+    if "/" not in block_name:
+        raise ValueError(f"name the block as <block type>/<name> (e.g. slack-webhook/{block_name})")
+    block = Block.load(block_name)
+    if not isinstance(block, NotificationBlock):
+        raise ValueError(f"{block_name} is a {type(block).__name__}, not a notification block")
+    block.notify(body, subject=subject)

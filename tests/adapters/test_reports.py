@@ -57,7 +57,7 @@ def test_weekly_report_files(warehouse, tmp_path):
     assert pd.read_csv(paths["table:tier_moves"])["account_id"].tolist() == ["A7", "A6", "A5", "A8"]
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "[^1]: `four_numbers` — sla_clocks where due_at in [2026-03-02T00:00:00Z, 2026-03-09T00:00:00Z)" in markdown
-    assert "![Compliance trend](charts/weekly-2026-W10/compliance_trend.png)" in markdown
+    assert f"![{reporting.CHART_TITLES['compliance_trend']}](charts/weekly-2026-W10/compliance_trend.png)" in markdown
     assert paths["chart:compliance_trend"].read_bytes().startswith(PNG_MAGIC)
 
 
@@ -108,3 +108,89 @@ def test_bad_kind_and_period(warehouse, tmp_path):
 def test_empty_warehouse_still_renders(sqlite_url, tmp_path):
     paths = reporting.generate_report(sqlite_url, "quarterly", "2026-Q1", tmp_path)
     assert len(images(paths["html"].read_text(encoding="utf-8"))) == 4
+
+
+# -- written for people ----------------------------------------------------------------------------------
+
+def visible_text(html: str) -> str:
+    """The page's text without tags, style and image data."""
+    html = re.sub(r"<style>.*?</style>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_first_screen_is_the_two_sided_scorecard_then_what_needs_a_decision(warehouse):
+    html = reporting.build_quarterly(warehouse, "2026-Q1", load_policy()).html()
+    scorecard, decisions = html.index('id="scorecard"'), html.index('id="decisions"')
+    assert scorecard < decisions < html.index('id="section-marketing"') < html.index('id="section-proposals"')
+    first_screen = visible_text(html[scorecard:decisions])
+    assert "Marketing" in first_screen and "Sales" in first_screen
+    # actual against target, verdict, change against the previous quarter, sample size
+    assert re.search(r"66\.7%\s+target ≥ 95%", first_screen)  # Tier 1 first touch, 2 of 3 clocks met
+    assert "n = 3 clocks decided" in first_screen
+    assert "▼ -50 pp vs 2025-Q4" in first_screen  # Tier 2 first touch: 0% now, 50% in 2025-Q4
+    assert html[scorecard:decisions].count('class="c missed"') == 6  # volume ×3, first touch ×2, rejection
+    assert html[scorecard:decisions].count('class="c met"') == 3
+    needs = visible_text(html[decisions:html.index('id="section-marketing"')])
+    for title in ("Chronic misses to renegotiate", "Proposals to agree", "Tier moves awaiting sales",
+                  "Escalations open longest"):
+        assert title in needs
+    assert "Proposed change to config/sla.yaml" in needs
+
+
+def test_scorecard_values_are_the_commitments(warehouse):
+    """The headline only presents: its values are those of scorecard.commitments for the same period."""
+    from abm_sla import scorecard as sc
+
+    policy = load_policy()
+    data = reporting.load_data(warehouse)
+    start, end = sc.parse_period("2026-Q1")
+    headline = sc.headline(data, start, end, end, policy)
+    pd.testing.assert_series_equal(headline["value"], sc.commitments(data, start, end, end, policy)["value"])
+    assert headline.set_index(["commitment", "tier"]).loc[("first_touch_met_pct", 2), "previous_value"] == 50.0
+    assert sc.previous_period(*sc.parse_period("2026-W10")) == sc.parse_period("2026-W09")
+    assert sc.previous_period(*sc.parse_period("2026-03")) == sc.parse_period("2026-02")
+    assert sc.previous_period(*sc.parse_period("2026-Q1")) == sc.parse_period("2025-Q4")
+
+
+def test_tables_have_human_labels_names_and_formatted_numbers(warehouse):
+    html = reporting.build_quarterly(warehouse, "2026-Q1", load_policy()).html()
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", html)
+    assert headers and not [h for h in headers if re.search(r"[a-z]_[a-z]", h)], headers
+    text = visible_text(html)
+    assert not re.search(r"\b(True|False|nan|NaN|None)\b", text)
+    assert 'Ann <small class="id">U1</small>' in html  # names first, ids secondary (per-owner tables)
+    assert re.search(r"<td[^>]*>33\.3%</td>", html)  # percentages, not bare floats
+    assert "$" in text  # pipeline amounts as currency
+
+
+def test_long_tables_fold_the_rest_one_click_away(warehouse):
+    report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
+    table = report.tables["tier_moves"]
+    table.frame = pd.concat([table.frame] * 5, ignore_index=True)  # 20 rows
+    html = report.html()
+    part = html[html.index('id="table-tier_moves"'):]
+    part = part[:part.index("</section>")]
+    assert part.count("<tr>") == 1 + reporting.SHOWN_ROWS + 1 + (20 - reporting.SHOWN_ROWS)
+    assert f"Show the other {20 - reporting.SHOWN_ROWS} rows" in part
+    assert part.index("<details>") > part.index("</table>")  # the first rows stay visible
+
+
+def test_headline_lines_say_each_side_and_where_the_report_is(warehouse):
+    report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
+    lines = reporting.headline_lines(report, "/srv/reports/weekly-2026-W10.html")
+    assert lines[0].startswith("SLA weekly dashboard 2026-W10: 2026-W10 (2026-03-02 to 2026-03-08)")
+    assert lines[1].startswith("Marketing: ") and " of " in lines[1]
+    assert lines[2].startswith("Sales: ") and "First touch within the window, Tier 2 0% (target ≥ 90%)" in lines[2]
+    assert lines[3].startswith("Needs a decision: ") and "4 tier moves" in lines[3]
+    assert lines[-1] == "Report: /srv/reports/weekly-2026-W10.html"
+    assert 'class="c none"' in report.html()  # no Tier 1 opportunity closed that week: no verdict, grey
+
+
+def test_no_numpy_warning_for_a_period_without_wins(warehouse):
+    """Medians over nothing (no deal won that week) are empty, without numpy's "Mean of empty slice"."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
+    assert report.scorecard is not None

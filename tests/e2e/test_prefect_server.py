@@ -8,6 +8,7 @@ checks the warehouse. Every process is started in its own session and its group 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,6 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 POLL_SECONDS = 1.0
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+HEARTBEAT_SECONDS = 30  # Prefect's minimum: the crash test waits about three of them
 
 
 def free_port() -> int:
@@ -94,7 +96,8 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     client_env = {**base, "PREFECT_HOME": str(root / "client-home"), "PREFECT_API_URL": api_url,
                   "ABM_SLA_EXPORT_PATH": str(export)}
     worker_env = {**client_env, "PREFECT_HOME": str(root / "worker-home"), "ABM_SLA_DATABASE_URL": database,
-                  "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+                  "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+                  "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}
     processes: list[subprocess.Popen] = []
     try:
         host, port = api_url.removeprefix("http://").removesuffix("/api").split(":")
@@ -106,9 +109,14 @@ def stack(tmp_path_factory) -> Iterator[dict]:
             done = subprocess.run([PREFECT, *args], cwd=REPO_ROOT, env=client_env, capture_output=True, text=True,
                                   timeout=180)
             assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        processes.append(start([PREFECT, "worker", "start", "--pool", "abm-sla", "--type", "process"], worker_env,
-                               root / "worker.log"))
-        yield {"api_url": api_url, "database": database, "export": export, "root": root}
+        def start_worker(log: str = "worker.log") -> subprocess.Popen:
+            processes.append(start([PREFECT, "worker", "start", "--pool", "abm-sla", "--type", "process"],
+                                   worker_env, root / log))
+            return processes[-1]
+
+        worker = start_worker()
+        yield {"api_url": api_url, "database": database, "export": export, "root": root, "worker": worker,
+               "start_worker": start_worker, "client_env": client_env}
     finally:
         for process in reversed(processes):
             stop(process)
@@ -198,3 +206,66 @@ def test_the_scheduled_deployments_run_with_their_forms(stack, tmp_path):
     with temporary_settings({PREFECT_API_URL: stack["api_url"]}), get_client(sync_client=True) as client:
         runs = client.read_flow_runs()
     assert runs and all("sqlite:" not in repr(flow_run.parameters) for flow_run in runs)  # never a parameter
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process started under ``pid`` (from /proc), children first."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            out += [child, *descendants(child)]
+    return out
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    """SIGKILL a worker and everything it started, as a machine failure would: nothing gets to clean up."""
+    for pid in [*descendants(process.pid), process.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(10)
+
+
+@pytest.mark.timeout(600)
+def test_a_killed_worker_leaves_a_crashed_run_that_retry_resumes(stack):
+    """Runs last in the module: it kills the module's worker. The one documented command sets up the heartbeat
+    automation; the killed run turns Crashed within a few heartbeats; Retry (a new worker) finishes it."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import AwaitingRetry
+
+    setup = subprocess.run([sys.executable, "-m", "deployments.crash_detection", "--heartbeat-seconds",
+                            str(HEARTBEAT_SECONDS)], cwd=REPO_ROOT, env=stack["client_env"], capture_output=True,
+                           text=True, timeout=120)
+    assert setup.returncode == 0 and "is marked Crashed" in setup.stdout, setup.stderr[-2000:]
+    store = Warehouse(stack["database"])
+    before = len(store.read_table(schema.runs, schema.runs.c.kind == "backfill-step"))
+    steps = 96  # hourly over four days: long enough to be killed in the middle
+    with temporary_settings({PREFECT_API_URL: stack["api_url"]}), get_client(sync_client=True) as client:
+        flow_run = run_deployment("backfill/backfill", timeout=0, parameters={"params": {
+            "start": "2026-01-02T00:00:00Z", "end": "2026-01-05T23:00:00Z", "step_hours": 1,
+            "path": str(stack["export"])}})
+
+        def steps_done() -> int:
+            return len(store.read_table(schema.runs, schema.runs.c.kind == "backfill-step")) - before
+
+        def state() -> str:
+            return client.read_flow_run(flow_run.id).state.type.value
+
+        wait_until(lambda: steps_done() >= 3, "the backfill's first steps", 150)
+        kill_hard(stack["worker"])
+        killed_at, done_when_killed = time.monotonic(), steps_done()
+        assert state() == "RUNNING" and done_when_killed < steps
+        wait_until(lambda: state() == "CRASHED", "the automation to mark the run Crashed", 6 * HEARTBEAT_SECONDS)
+        assert time.monotonic() - killed_at < 6 * HEARTBEAT_SECONDS
+        assert steps_done() < steps
+
+        stack["start_worker"]("worker-after-crash.log")
+        client.set_flow_run_state(flow_run.id, AwaitingRetry(), force=True)  # what the UI's Retry does
+        wait_until(lambda: state() in FINAL - {"CRASHED"}, "the retried backfill to finish", 240)
+        assert state() == "COMPLETED"
+        assert steps_done() == steps  # each step once: the ones finished before the crash were skipped

@@ -100,3 +100,28 @@ def test_invalid_flow_run_fails_before_any_work(crm_export, env_db):
         backfill({"start": STEPS[-1], "end": STEPS[0], "path": str(crm_export)})
     with Warehouse(env_db).engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar_one() == 0
+
+
+def _artifacts(key_prefix: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=key_prefix)))
+    return sorted(found, key=lambda artifact: artifact.created)
+
+
+def test_one_progress_view_per_backfill_the_step_reports_folded_into_the_steps_table(crm_export, env_db):
+    import json
+
+    step_reports_before = len(_artifacts("abm-sla-run"))
+    summaries = backfill(params(crm_export))
+    assert len(_artifacts("abm-sla-run")) == step_reports_before  # no two cards per step
+    key = backfill_module.backfill_key(validated_params := params(crm_export))
+    assert validated_params.model_path is None
+    table = json.loads(_artifacts(f"backfill-{key}-steps")[-1].data)
+    assert [row["as_of"] for row in table] == [pd.Timestamp(step).isoformat() for step in STEPS]
+    assert [row["MQAs fired"] for row in table] == [s["handoff"]["mqas_fired"] for s in summaries]
+    assert sum(row["MQAs fired"] for row in table) > 0
+    assert all(row["status"] == "ran" and row["accounts scored"] > 0 and row["seconds"] > 0 for row in table)
+    assert {artifact.type for artifact in _artifacts(f"backfill-{key}")} == {"progress", "markdown", "table"}

@@ -30,7 +30,7 @@ def test_serve_builds_the_same_deployments(monkeypatch):
     assert served["crm-sync"].parameters == {"params": {"source": "files", "path": "/data/crm-export"}}
     quarterly = served["quarterly-renegotiation-report"].schedules[0]
     assert quarterly.schedule.day_or is False and quarterly.parameters["params"]["only_on_first_business_day"]
-    assert quarterly.parameters["params"]["out_dir"] == "reports"  # a schedule's params replace the deployment's
+    assert quarterly.parameters["params"]["out_dir"] == ""  # a schedule's params replace the deployment's
 
 
 def test_every_deployment_takes_one_typed_form_and_never_a_database_url():

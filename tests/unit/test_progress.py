@@ -1,0 +1,32 @@
+"""Progress lines: shown inside console_progress (the CLI), a no-op elsewhere."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from abm_sla import progress
+
+
+def test_track_outside_a_display_only_counts():
+    with progress.track("backfill steps", total=3) as bar:
+        bar.advance(rows=10)
+        bar.advance(rows=5)
+    assert (bar.done, bar.rows) == (2, 15)
+
+
+def test_console_progress_shows_each_stage_with_counts_and_rows(monkeypatch):
+    buffer = io.StringIO()
+    monkeypatch.setattr("rich.console.Console", lambda **kw: Console(file=buffer, width=120, force_terminal=False))
+    with progress.console_progress(), progress.track("backfill steps", total=4) as bar:
+        for _ in range(4):
+            bar.advance(rows=250)
+    shown = buffer.getvalue()
+    assert "backfill steps" in shown and "4/4" in shown and "1,000 rows" in shown
+
+
+def test_disabled_console_progress_shows_nothing(capsys):
+    with progress.console_progress(enabled=False), progress.track("report", total=2) as bar:
+        bar.advance()
+    assert capsys.readouterr().err == ""
