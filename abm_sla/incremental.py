@@ -11,8 +11,8 @@ result can differ between ``T0`` and its ``as_of`` (``T``):
   every account of the stages that read users;
 - signals whose event time enters the window, ``(T0, T]``, or (scoring) leaves it,
   ``(T0 - window, T - window]``, and accounts created in ``(T0, T]``;
-- (fire-and-route) MQAs stored by other runs since the reference; (evaluate-sla) the clocks and
-  ladder levels that fall due in ``(T0, T]``, chosen by the SLA stage itself.
+- (fire-and-route) MQAs stored by other runs since the reference; (evaluate-sla) MQAs without
+  clocks yet and the clocks and ladder levels that fall due in ``(T0, T]``, chosen by the SLA stage.
 
 Without a reference (first run, another model or policy, ``--full``, several CRMs unified) a run
 recomputes everything. Either way the stored results are the same as a full recompute.
@@ -36,12 +36,17 @@ from abm_sla.warehouse import Warehouse, schema
 STAGE_KINDS: dict[str, tuple[str, ...]] = {
     "score": ("accounts", "contacts", "activities", "intent_signals"),
     "fire-and-route": ("accounts", "contacts", "activities", "intent_signals", "status_changes", "mqas"),
-    "evaluate-sla": ("activities", "status_changes", "users", "mqas"),
+    "evaluate-sla": ("activities", "status_changes", "users"),
 }
 #: Journal kinds a stage reads for every account (a change to them recomputes everything).
 WHOLE_CRM_KINDS: dict[str, tuple[str, ...]] = {"evaluate-sla": ("users",)}
 EVENT_TIME = {"activities": "occurred_at", "intent_signals": "observed_at", "status_changes": "changed_at",
               "accounts": "created_at"}
+
+
+def run_source(run_id: str | None) -> str:
+    """The journal's ``source`` for what a pipeline run itself wrote (the MQAs it fired)."""
+    return f"run:{run_id}"
 
 
 def config_version(*configs: BaseModel) -> str:
@@ -61,6 +66,7 @@ class Plan:
     shards: int = 1
     reference_as_of: pd.Timestamp | None = None
     reference_seq: int = 0
+    reference_run_id: str | None = None
 
     @property
     def full(self) -> bool:
@@ -90,7 +96,7 @@ def plan(
         return Plan(stage, as_of, version, position, shards=shards)
     table = schema.stage_runs
     query = (
-        sa.select(table.c.as_of, table.c.journal_seq)
+        sa.select(table.c.as_of, table.c.journal_seq, table.c.run_id)
         .where(table.c.stage == stage, table.c.config_version == version, table.c.accounts.is_(None),
                table.c.as_of <= as_of.to_pydatetime())
         .order_by(table.c.as_of.desc(), table.c.id.desc())
@@ -101,7 +107,8 @@ def plan(
     if reference is None:
         return Plan(stage, as_of, version, position, shards=shards)
     return Plan(stage, as_of, version, position, shards=shards,
-                reference_as_of=pd.Timestamp(reference.as_of).tz_convert("UTC"), reference_seq=reference.journal_seq)
+                reference_as_of=pd.Timestamp(reference.as_of).tz_convert("UTC"), reference_seq=reference.journal_seq,
+                reference_run_id=reference.run_id)
 
 
 def record(
@@ -148,7 +155,8 @@ def changed_accounts(
     if plan.full:
         return Changed(everything=True)
     journal = warehouse.read_journal(plan.reference_seq, plan.journal_seq, shard)
-    journal = journal[journal["kind"].isin(STAGE_KINDS[plan.stage])]
+    journal = journal[journal["kind"].isin(STAGE_KINDS[plan.stage])
+                      & (journal["source"] != run_source(plan.reference_run_id))]  # its own results: no change
     whole = journal["kind"].isin(WHOLE_CRM_KINDS.get(plan.stage, ())) | journal["account_id"].isna()
     if whole.any():
         return Changed(everything=True)

@@ -28,7 +28,7 @@ from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
-from abm_sla.shards import SHARD_SPACE, Shard
+from abm_sla.shards import SHARD_SPACE, Shard, shard_keys
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
@@ -285,10 +285,12 @@ def route_and_store(
                     _short_hash
                 ),
             )
+            rows["shard"] = shard_keys(rows["account_id"])
             columns = [column.name for column in schema.mqas.columns if column.name in rows.columns]
             warehouse.upsert(connection, schema.mqas, records(rows[columns]), update=False)
             warehouse.set_state(connection, ROUND_ROBIN_KEY, last_assigned)
-            warehouse.journal(connection, "pipeline", "mqas", rows["account_id"].drop_duplicates(), started)
+            warehouse.journal(connection, incremental.run_source(run_id), "mqas", rows["account_id"].drop_duplicates(),
+                              started)
         incremental.record(connection, planned, run_id, started,
                            {"mqas_fired": len(rows), "mode": planned.mode, "shards": planned.shards})
     return rows.sort_values(["trigger_at", "account_id"], ignore_index=True) if len(rows) else rows
@@ -370,14 +372,15 @@ def evaluate_sla(
 def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy, shard: Shard) -> dict:
     """Evaluate one shard's MQAs whose clocks or escalations can change; store them and the episode ends."""
     as_of = planned.as_of
-    fired = _of_shard(warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime()), shard)
+    fired = warehouse.read_table(schema.mqas, sa.and_(schema.mqas.c.trigger_at <= as_of.to_pydatetime(),
+                                                      _in_shard(schema.mqas, shard)))
     if fired.empty:
         return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0, "mqas_evaluated": 0}
     crm = CrmView(warehouse)
     status_changes = read_status_changes(crm, as_of, shard)
     ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
-    stored_clocks = _of_shard(warehouse.read_table(schema.sla_clocks), shard)
+    stored_clocks = warehouse.read_table(schema.sla_clocks, _in_shard(schema.sla_clocks, shard))
     users = crm.read_kind("users")
     mqas = to_evaluate(fired.assign(ended_at=ended_at), stored_clocks, as_of)
     if not planned.full:
@@ -399,8 +402,11 @@ def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy
     clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
     escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
     with warehouse.engine.begin() as connection:
-        warehouse.upsert(connection, schema.sla_clocks, records(clocks.assign(as_of=as_of)[[*clock_columns, "as_of"]]))
-        warehouse.upsert(connection, schema.escalations, records(escalations[escalation_columns]), update=False)
+        clocks = clocks.assign(as_of=as_of, shard=shard_keys(clocks["account_id"]))
+        escalations = escalations.assign(shard=shard_keys(escalations["account_id"]))
+        warehouse.upsert(connection, schema.sla_clocks, records(clocks[[*clock_columns, "as_of", "shard"]]))
+        warehouse.upsert(connection, schema.escalations, records(escalations[[*escalation_columns, "shard"]]),
+                         update=False)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
     return {
         "clocks": len(clocks),
@@ -423,10 +429,9 @@ def finish_sla(
     return summary
 
 
-def _of_shard(frame: pd.DataFrame, shard: Shard) -> pd.DataFrame:
-    if shard.whole:
-        return frame
-    return frame[shard.contains(frame["account_id"])].reset_index(drop=True)
+def _in_shard(table: sa.Table, shard: Shard) -> sa.ColumnElement[bool]:
+    """The rows of ``shard`` in a derived table (every row for a whole run)."""
+    return sa.true() if shard.whole else table.c.shard.between(shard.low, shard.high - 1)
 
 
 def utc_now() -> dt.datetime:

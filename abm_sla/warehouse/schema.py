@@ -57,13 +57,16 @@ metadata = MetaData(
 )
 
 
-def _crm_table(name: str, *columns: Column, sharded: bool = True) -> Table:
+def _crm_table(name: str, *columns: Column, sharded: bool = True, event_time: str | None = None) -> Table:
     """A raw CRM table: (source, source_id) key, the kind's columns, raw row, soft delete, row hash.
 
     ``sharded`` tables belong to an account and carry its shard number (:mod:`abm_sla.shards`),
-    so a shard of a run reads only its own rows.
+    indexed with the ``event_time`` column if any, so a shard of a run reads only its own rows
+    (in its window) with one range scan.
     """
-    shard = (Column("shard", Integer, index=True),) if sharded else ()
+    shard: tuple = ()
+    if sharded:
+        shard = (Column("shard", Integer), Index(f"ix_{name}_shard", "shard", *([event_time] if event_time else [])))
     return Table(
         name,
         metadata,
@@ -107,6 +110,7 @@ activities = _crm_table(
     Column("owner_id", String(255)),
     Column("url", Text),
     Column("subject", Text),
+    event_time="occurred_at",
 )
 intent_signals = _crm_table(
     "intent_signals",
@@ -115,6 +119,7 @@ intent_signals = _crm_table(
     Column("score", Float),
     Column("observed_at", UtcDateTime, index=True),
     Column("provider", String(64)),
+    event_time="observed_at",
 )
 opportunities = _crm_table(
     "opportunities",
@@ -143,6 +148,7 @@ status_changes = _crm_table(
     Column("status", String(64)),
     Column("changed_at", UtcDateTime),
     Column("changed_by", String(255)),
+    event_time="changed_at",
 )
 
 CRM_TABLES: dict[str, Table] = {
@@ -245,6 +251,7 @@ mqas = Table(
     Column("writeback_key", String(64)),
     Column("writeback_done_at", UtcDateTime),
     Column("run_id", String(64)),
+    Column("shard", Integer, index=True),
 )
 
 sla_clocks = Table(
@@ -259,6 +266,7 @@ sla_clocks = Table(
     Column("owner_id", String(255)),
     Column("tier", Integer),
     Column("as_of", UtcDateTime),
+    Column("shard", Integer, index=True),
 )
 
 escalations = Table(
@@ -273,6 +281,7 @@ escalations = Table(
     Column("clock", String(32), nullable=False),
     Column("steps_taken", Text),
     Column("resolution", Text),
+    Column("shard", Integer, index=True),
 )
 
 routing_state = Table(
@@ -287,7 +296,7 @@ change_journal = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(32), nullable=False),
-    Column("source", String(32), nullable=False),
+    Column("source", String(80), nullable=False),
     Column("shard", Integer),
     Column("account_id", String(255)),
     Column("recorded_at", UtcDateTime, nullable=False),

@@ -37,7 +37,7 @@ ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
 #: Tables whose rows carry ``updated_at``: a stored row is replaced only by a newer one.
 VERSIONED_KINDS = {"accounts", "contacts"}
 #: A page touching more accounts than this is journaled per shard (every account of the shard changed).
-JOURNAL_MAX_ACCOUNTS = 5_000
+JOURNAL_MAX_ACCOUNTS = 50_000
 #: Reads of more accounts than this read their shard and filter in memory instead of a long IN list.
 MAX_ACCOUNTS_IN_QUERY = 5_000
 
@@ -399,10 +399,10 @@ class Warehouse:
         where = [table.c.seq > after, table.c.seq <= upto]
         if shard is not None and not shard.whole:
             where.append(sa.or_(table.c.shard.is_(None), table.c.shard.between(shard.low, shard.high - 1)))
-        columns = [table.c.kind, table.c.shard, table.c.account_id]
+        columns = [table.c.kind, table.c.source, table.c.shard, table.c.account_id]
         with self.engine.connect() as connection:
             return pd.DataFrame(connection.execute(sa.select(*columns).where(*where)).fetchall(),
-                                columns=["kind", "shard", "account_id"])
+                                columns=["kind", "source", "shard", "account_id"])
 
     def get_cursor(self, source: str, object_name: str) -> str | None:
         table = schema.sync_cursors

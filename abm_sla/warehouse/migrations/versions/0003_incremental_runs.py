@@ -20,27 +20,30 @@ branch_labels = None
 depends_on = None
 
 UtcDateTime = abm_sla.warehouse.schema.UtcDateTime
-SHARDED = {  # table: the column holding the account id
-    "accounts": "source_id",
-    "contacts": "account_id",
-    "activities": "account_id",
-    "intent_signals": "account_id",
-    "opportunities": "account_id",
-    "status_changes": "account_id",
+SHARDED = {  # table: the column holding the account id, and the event time indexed with the shard
+    "accounts": ("source_id", None),
+    "contacts": ("account_id", None),
+    "activities": ("account_id", "occurred_at"),
+    "intent_signals": ("account_id", "observed_at"),
+    "opportunities": ("account_id", None),
+    "status_changes": ("account_id", "changed_at"),
+    "mqas": ("account_id", None),
+    "sla_clocks": ("account_id", None),
+    "escalations": ("account_id", None),
 }
 SCORE_VALUES = ["firmographic", "engagement", "intent", "total", "qualified", "gates", "reasons"]
 
 
 def upgrade() -> None:
-    for table in SHARDED:
+    for table, (_, event_time) in SHARDED.items():
         with op.batch_alter_table(table) as batch_op:
             batch_op.add_column(sa.Column("shard", sa.Integer(), nullable=True))
-            batch_op.create_index(f"ix_{table}_shard", ["shard"], unique=False)
+            batch_op.create_index(f"ix_{table}_shard", ["shard", *([event_time] if event_time else [])], unique=False)
     op.create_table(
         "change_journal",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=80), nullable=False),
         sa.Column("shard", sa.Integer(), nullable=True),
         sa.Column("account_id", sa.String(length=255), nullable=True),
         sa.Column("recorded_at", UtcDateTime(timezone=True), nullable=False),
@@ -66,7 +69,7 @@ def upgrade() -> None:
     with op.batch_alter_table("score_history") as batch_op:
         batch_op.add_column(sa.Column("score_hash", sa.String(length=40), nullable=True))
     connection = op.get_bind()
-    for table, account_column in SHARDED.items():
+    for table, (account_column, _) in SHARDED.items():
         _fill_shards(connection, table, account_column)
     _score_runs_from_history(connection)
     _drop_unchanged_scores(connection)
@@ -74,15 +77,15 @@ def upgrade() -> None:
 
 
 def _fill_shards(connection: sa.Connection, table: str, account_column: str) -> None:
-    rows = pd.DataFrame(connection.execute(
-        sa.text(f"SELECT source, source_id, {account_column} AS account_id FROM {table}")).fetchall(),
-        columns=["source", "source_id", "account_id"])
-    if rows.empty:
+    """Every existing row's shard number, from its account id (one update per account)."""
+    accounts = pd.Series(connection.execute(
+        sa.text(f"SELECT DISTINCT {account_column} FROM {table} WHERE {account_column} IS NOT NULL")).scalars().all(),
+        dtype=object)
+    if accounts.empty:
         return
-    rows["shard"] = shard_keys(rows["account_id"])
-    rows.loc[rows["shard"] < 0, "shard"] = None
-    connection.execute(sa.text(f"UPDATE {table} SET shard = :shard WHERE source = :source AND source_id = :source_id"),
-                       rows[["source", "source_id", "shard"]].astype(object).to_dict(orient="records"))
+    shards = [int(key) for key in shard_keys(accounts)]
+    connection.execute(sa.text(f"UPDATE {table} SET shard = :shard WHERE {account_column} = :account"),
+                       [{"shard": key, "account": account} for key, account in zip(shards, accounts, strict=True)])
 
 
 def _score_runs_from_history(connection: sa.Connection) -> None:
