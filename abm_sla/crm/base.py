@@ -54,6 +54,8 @@ class Page:
     deleted. ``cursor`` is the watermark to store with the page (None: keep).
     ``fingerprint`` (export files: on a file's last page) is recorded with the page;
     ``unchanged`` marks a file skipped because it matches the fingerprint of its last load.
+    ``skip_key`` (pages of one bulk load of one file share it) lets the warehouse drop rows it
+    already holds exactly so before writing (see ``Warehouse.store_frames``).
     """
 
     source: str
@@ -65,6 +67,7 @@ class Page:
     cursor: str | None = None
     fingerprint: FileFingerprint | None = None
     unchanged: bool = False
+    skip_key: str | None = None
 
 
 class CursorStore(Protocol):

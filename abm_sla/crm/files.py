@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import io
 import re
+import uuid
 import warnings
 import zoneinfo
 from collections.abc import Iterator
@@ -443,10 +444,14 @@ class ExportFolder:
         rows = quarantined = reference_rows = 0
         pending: Page | None = None
         path = self.path / spec.file
+        # rows stored identically are dropped before the database (one read of the stored hashes per file);
+        # not for status changes, whose key may repeat within a file (a later row replaces an earlier one)
+        skip_key = None if spec.kind == "status_changes" else f"{spec.file}:{uuid.uuid4().hex}"
         for chunk in read_chunks(path, self.chunk_rows):
             if pending is not None:
                 yield pending
             pending, references = self._page(spec, chunk, seen_ids, seen_intent)
+            pending.skip_key = skip_key
             pending.quarantined.extend(_skipped_rows(path, chunk.skipped))
             rows += len(chunk.table) + len(chunk.skipped)
             quarantined += len(pending.quarantined)

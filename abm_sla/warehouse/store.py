@@ -121,6 +121,7 @@ class Warehouse:
             raise WarehouseError(f"invalid database URL {_redacted(url)}: {error}") from None
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._stored_hashes: tuple[str, np.ndarray] | None = None
         if migrate:
             self.migrate()
 
@@ -202,17 +203,26 @@ class Warehouse:
             [{**{f"key_{k}": row[k] for k in keys}, **{f"new_{c}": row[c] for c in changing}} for row in rows],
         )
 
-    def store_frames(self, connection: Connection, source: str, kind: str, rows: pd.DataFrame) -> int:
+    def store_frames(
+        self, connection: Connection, source: str, kind: str, rows: pd.DataFrame, *, skip_key: str | None = None
+    ) -> int:
         """Upsert one kind's normalized rows (plus an optional ``raw`` column); returns the rows written.
 
         A stored row is rewritten only when its values differ (``row_hash``) or it was soft-deleted,
         and, for accounts and contacts, only by a strictly later ``updated_at``. Rows go as tuples:
-        one ``executemany`` on SQLite, ``COPY`` + one merge on PostgreSQL.
+        one ``executemany`` on SQLite, ``COPY`` + one merge on PostgreSQL. With ``skip_key`` (one
+        bulk load of one file), rows stored exactly so are dropped before they reach the database:
+        the stored hashes of ``source``'s live rows of the kind are read once per key, as a sorted array.
         """
         if rows.empty:
             return 0
         table = schema.CRM_TABLES[kind]
         frame = _crm_frame(table, kind, source, rows)
+        if skip_key is not None:
+            frame = frame[~np.isin(frame["row_hash"].to_numpy(), self._hashes_stored(connection, table, source,
+                                                                                      skip_key))]
+            if frame.empty:
+                return 0
         columns = list(frame.columns)
         values = [_driver_column(frame[column], self.dialect) for column in columns]
         tuples = list(zip(*values, strict=True))
@@ -220,6 +230,19 @@ class Warehouse:
         if self.dialect == "postgresql":
             return _copy_merge(connection, table, columns, tuples, versioned=versioned)
         return self._executemany_merge(connection, table, columns, tuples, versioned=versioned)
+
+    def _hashes_stored(self, connection: Connection, table: sa.Table, source: str, key: str) -> np.ndarray:
+        """The sorted ``row_hash`` of ``source``'s live rows in ``table``, read once per ``key``."""
+        if self._stored_hashes is None or self._stored_hashes[0] != key:
+            query = sa.select(table.c.row_hash).where(
+                table.c.source == source, table.c.deleted_at.is_(None), table.c.row_hash.is_not(None)
+            ).execution_options(yield_per=500_000)
+            result = connection.execute(query)
+            parts = [np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
+                     for batch in result.partitions()]
+            hashes = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+            self._stored_hashes = (key, hashes)
+        return self._stored_hashes[1]
 
     def _executemany_merge(
         self, connection: Connection, table: sa.Table, columns: list[str], tuples: list[tuple], *, versioned: bool
@@ -275,7 +298,7 @@ class Warehouse:
     def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> Stored:
         """Rows, deletes, quarantine, cursor and file fingerprint of one page in one transaction."""
         with self.engine.begin() as connection:
-            written = self.store_frames(connection, page.source, page.kind, page.rows)
+            written = self.store_frames(connection, page.source, page.kind, page.rows, skip_key=page.skip_key)
             self.mark_deleted(connection, page.source, page.kind, page.deleted_ids, at)
             self.store_quarantine(connection, page.source, page.quarantined, run_id, at)
             if page.fingerprint is not None:

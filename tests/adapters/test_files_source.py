@@ -365,9 +365,9 @@ def test_a_load_killed_mid_way_completes_on_the_next_run(export: Path, db_url: s
     store = Warehouse(db_url)
     real, calls = Warehouse.store_frames, []
 
-    def dying(self, connection, source, kind, rows):
+    def dying(self, connection, source, kind, rows, **options):
         calls.append(kind)
-        written = real(self, connection, source, kind, rows)
+        written = real(self, connection, source, kind, rows, **options)
         if len(calls) == 6:
             raise KeyboardInterrupt("killed")
         return written
