@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import peak_rss_mib
+from _measure import own_peak_rss_mib
 
 AS_OF = "2026-03-31T12:00:00Z"
 NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
@@ -116,7 +116,7 @@ def appended_folder(folder: Path) -> tuple[Path, int]:
     shutil.copyfile(folder / "activities.csv", target / "activities.csv")
     import pandas as pd
 
-    sample = pd.read_csv(folder / "activities.csv", dtype=str, keep_default_na=False, nrows=2_000_000)
+    sample = pd.read_csv(folder / "activities.csv", dtype=str, keep_default_na=False, nrows=200_000)
     lines = sum(1 for _ in (folder / "activities.csv").open("rb")) - 1
     extra = sample.sample(n=lines // 100, replace=True, random_state=1).reset_index(drop=True)
     extra["id"] = [f"ACT-NEW-{i:08d}" for i in range(len(extra))]
@@ -159,7 +159,7 @@ def run_step(step: str, target: str, folder: str) -> dict:
             "quarantined": sum(counts["quarantined"] for counts in summary.values()),
             "unchanged": sorted(file for file, counts in summary.items() if counts.get("unchanged")),
         }
-    return {"step": step, "seconds": round(time.perf_counter() - start, 2), "peak_rss_mib": round(peak_rss_mib()),
+    return {"step": step, "seconds": round(time.perf_counter() - start, 2), "peak_rss_mib": round(own_peak_rss_mib()),
             **answer}
 
 
