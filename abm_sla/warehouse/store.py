@@ -219,8 +219,8 @@ class Warehouse:
         table = schema.CRM_TABLES[kind]
         frame = _crm_frame(table, kind, source, rows)
         if skip_key is not None:
-            frame = frame[~np.isin(frame["row_hash"].to_numpy(), self._hashes_stored(connection, table, source,
-                                                                                      skip_key))]
+            frame = frame[~_sorted_contains(self._hashes_stored(connection, table, source, skip_key),
+                                            frame["row_hash"].to_numpy())]
             if frame.empty:
                 return 0
         columns = list(frame.columns)
@@ -458,6 +458,15 @@ class Warehouse:
                 .where(table.c.run_id == run_id)
                 .values(status=status, finished_at=finished_at, summary=summary, model_version=model_version)
             )
+
+
+def _sorted_contains(stored: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which ``values`` are in the sorted array ``stored`` (binary search; ``np.isin`` would hash
+    ``stored`` again on every call)."""
+    if not len(stored):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(stored, values), len(stored) - 1)
+    return stored[at] == values
 
 
 def _crm_frame(table: sa.Table, kind: str, source: str, rows: pd.DataFrame) -> pd.DataFrame:
