@@ -822,7 +822,8 @@ def _dirty_rows(tables: dict[str, pd.DataFrame]) -> dict[str, list[dict]]:
     return {
         "accounts.csv": [
             {**account, "name": "Duplicate of the first account"},
-            {**account, "id": "A-BAD-NUMBER", "domain": "bad-number.example", "employees": "about 500"},
+            # a bad optional value (employees = "about 500") no longer costs the row; a bad timestamp does
+            {**account, "id": "A-BAD-TIME", "domain": "bad-time.example", "updated_at": "2026-13-45T25:00"},
         ],
         "contacts.csv": [
             {"id": "C-ORPHAN", "account_id": "A-MISSING", "title": "CEO", "email": "x@missing.example"},

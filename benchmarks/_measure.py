@@ -17,6 +17,16 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def own_peak_rss_mib() -> float:
+    """This process's own peak RSS (MiB), from ``VmHWM``: unlike ``ru_maxrss``, which Linux carries over
+    ``fork`` + ``exec`` from the parent, it starts afresh in a child process."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return peak_rss_mib()
+
+
 def timed(function: Callable[[], Any], repeat: int = 3) -> tuple[Any, float, list[float]]:
     """Run ``function`` ``repeat`` times; returns the last result, the median seconds and every timing."""
     timings, result = [], None

@@ -3,7 +3,7 @@
     .venv/bin/pip install duckdb          # benchmark-only; not in requirements.lock
     .venv/bin/python benchmarks/bench_load.py [--accounts 200000] [--signals-per-account 50]
         [--data /work/scale-data] [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
-        [--repeat 3] [--only sqlite,postgresql,reference]
+        [--repeat 3] [--only sqlite,postgresql,reference] [--steps first,unchanged,plus] [--postgres-schema S]
 
 Measures, each in a child process of its own (so each peak RSS is that step's alone):
 (a) a one-pass DuckDB reference over the same CSVs: load, quarantine-like filtering, SPEC 3-4 scoring as of
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import child as run_child
-from _measure import peak_rss_mib
+from _measure import own_peak_rss_mib
 
 AS_OF = "2026-03-31T12:00:00Z"
 NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
@@ -116,10 +116,11 @@ def appended_folder(folder: Path) -> tuple[Path, int]:
     shutil.copyfile(folder / "activities.csv", target / "activities.csv")
     import pandas as pd
 
-    sample = pd.read_csv(folder / "activities.csv", dtype=str, keep_default_na=False, nrows=2_000_000)
+    sample = pd.read_csv(folder / "activities.csv", dtype=str, keep_default_na=False, nrows=200_000)
     lines = sum(1 for _ in (folder / "activities.csv").open("rb")) - 1
     extra = sample.sample(n=lines // 100, replace=True, random_state=1).reset_index(drop=True)
-    extra["id"] = [f"ACT-NEW-{i:08d}" for i in range(len(extra))]
+    token = uuid.uuid4().hex[:6]  # new ids on every run, so a warehouse kept from a run before gets new rows
+    extra["id"] = [f"ACT-NEW-{token}-{i:08d}" for i in range(len(extra))]
     extra["occurred_at"] = "2026-03-31T10:00:00+00:00"
     extra.to_csv(target / "activities.csv", mode="a", header=False, index=False)
     return target, len(extra)
@@ -153,7 +154,7 @@ def run_step(step: str, target: str, folder: str) -> dict:
             "quarantined": sum(counts["quarantined"] for counts in summary.values()),
             "unchanged": sorted(file for file, counts in summary.items() if counts.get("unchanged")),
         }
-    return {"step": step, "seconds": round(time.perf_counter() - start, 2), "peak_rss_mib": round(peak_rss_mib()),
+    return {"step": step, "seconds": round(time.perf_counter() - start, 2), "peak_rss_mib": round(own_peak_rss_mib()),
             **answer}
 
 
@@ -196,6 +197,9 @@ def main() -> None:
                                                              "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="reference,sqlite,postgresql")
+    parser.add_argument("--steps", default="first,unchanged,plus",
+                        help="first,unchanged,plus; without first the warehouse of an earlier run is reused")
+    parser.add_argument("--postgres-schema", help="reuse this schema (kept) instead of a fresh one")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -212,23 +216,34 @@ def main() -> None:
     if "reference" in only:
         results["reference"] = median_of("reference", ["--folder", str(folder)], args.repeat)
         print(json.dumps(results["reference"]), flush=True)
+    steps_wanted = set(args.steps.split(","))
     targets = []
     if "sqlite" in only:
         path = args.data / "bench-load.db"
-        for leftover in args.data.glob("bench-load.db*"):
-            leftover.unlink()
+        if "first" in steps_wanted:
+            for leftover in args.data.glob("bench-load.db*"):
+                leftover.unlink()
         targets.append(("sqlite", f"sqlite:///{path}", None))
     if "postgresql" in only:
-        url, schema_name = fresh_postgres(args.postgres)
-        targets.append(("postgresql", url, schema_name))
+        if args.postgres_schema:
+            separator = "&" if "?" in args.postgres else "?"
+            targets.append(("postgresql", f"{args.postgres}{separator}options=-csearch_path%3D{args.postgres_schema}",
+                            None))
+        else:
+            url, schema_name = fresh_postgres(args.postgres)
+            targets.append(("postgresql", url, schema_name))
     for dialect, url, schema_name in targets:
-        steps = {"first_load": child("first_load", ["--target", url, "--folder", str(folder)])}
-        print(json.dumps({dialect: steps["first_load"]}), flush=True)
-        steps["unchanged_reload"] = median_of("unchanged_reload", ["--target", url, "--folder", str(folder)],
-                                              args.repeat)
-        print(json.dumps({dialect: steps["unchanged_reload"]}), flush=True)
-        steps["reload_plus_1pct_activities"] = child("reload_plus_1pct", ["--target", url, "--folder", str(plus)])
-        print(json.dumps({dialect: steps["reload_plus_1pct_activities"]}), flush=True)
+        steps = {}
+        if "first" in steps_wanted:
+            steps["first_load"] = child("first_load", ["--target", url, "--folder", str(folder)])
+            print(json.dumps({dialect: steps["first_load"]}), flush=True)
+        if "unchanged" in steps_wanted:
+            steps["unchanged_reload"] = median_of("unchanged_reload", ["--target", url, "--folder", str(folder)],
+                                                  args.repeat)
+            print(json.dumps({dialect: steps["unchanged_reload"]}), flush=True)
+        if "plus" in steps_wanted:
+            steps["reload_plus_1pct_activities"] = child("reload_plus_1pct", ["--target", url, "--folder", str(plus)])
+            print(json.dumps({dialect: steps["reload_plus_1pct_activities"]}), flush=True)
         results[dialect] = steps
         if schema_name:
             drop_postgres(args.postgres, schema_name)

@@ -33,7 +33,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import child as run_child
-from _measure import peak_rss_mib
+from _measure import own_peak_rss_mib as peak_rss_mib
 from bench_load import NOW, drop_postgres, export_folder, fresh_postgres
 
 AS_OF = pd.Timestamp("2026-03-31T12:00:00Z")

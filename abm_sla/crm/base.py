@@ -56,6 +56,8 @@ class Page:
     ``unchanged`` marks a file skipped because it matches the fingerprint of its last load.
     ``warnings`` are one-line notes for the run report (e.g. an API the account
     is not entitled to was skipped).
+    ``skip_key`` (pages of one bulk load of one file share it) lets the warehouse drop rows it
+    already holds exactly so before writing (see ``Warehouse.store_frames``).
     """
 
     source: str
@@ -68,6 +70,7 @@ class Page:
     fingerprint: FileFingerprint | None = None
     unchanged: bool = False
     warnings: list[str] = field(default_factory=list)
+    skip_key: str | None = None
 
 
 class CursorStore(Protocol):

@@ -126,6 +126,7 @@ class Warehouse:
             raise WarehouseError(f"invalid database URL {_redacted(url)}: {error}") from None
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._stored_hashes: tuple[str, np.ndarray] | None = None
         if migrate:
             self.migrate()
 
@@ -207,23 +208,34 @@ class Warehouse:
             [{**{f"key_{k}": row[k] for k in keys}, **{f"new_{c}": row[c] for c in changing}} for row in rows],
         )
 
-    def store_frames(self, connection: Connection, source: str, kind: str, rows: pd.DataFrame) -> int:
+    def store_frames(
+        self, connection: Connection, source: str, kind: str, rows: pd.DataFrame, *, skip_key: str | None = None
+    ) -> int:
         """Upsert one kind's normalized rows (plus an optional ``raw`` column); returns the rows written.
 
         A stored row is rewritten only when its values differ (``row_hash``) or it was soft-deleted,
         and, for accounts and contacts, only by a strictly later ``updated_at``. Rows go as tuples:
-        a staging table (``executemany`` on SQLite, ``COPY`` on PostgreSQL) and one merge from it.
+        a staging table (``executemany`` on SQLite, ``COPY`` on PostgreSQL) and one merge from it. With
+        ``skip_key`` (one bulk load of one file), rows stored exactly so are dropped before they reach the database:
+        the stored hashes of ``source``'s live rows of the kind are read once per key, as a sorted array.
         """
         if rows.empty:
             return 0
-        return len(self.write_frames(connection, source, kind, rows))
+        return len(self.write_frames(connection, source, kind, rows, skip_key=skip_key))
 
-    def write_frames(self, connection: Connection, source: str, kind: str, rows: pd.DataFrame) -> pd.Series:
+    def write_frames(
+        self, connection: Connection, source: str, kind: str, rows: pd.DataFrame, *, skip_key: str | None = None
+    ) -> pd.Series:
         """:meth:`store_frames`, returning the account id of every row inserted or changed (the journal's input)."""
         if rows.empty:
             return pd.Series(dtype=object)
         table = schema.CRM_TABLES[kind]
         frame = _crm_frame(table, kind, source, rows)
+        if skip_key is not None:
+            frame = frame[~_sorted_contains(self._hashes_stored(connection, table, source, skip_key),
+                                            frame["row_hash"].to_numpy())]
+            if frame.empty:
+                return pd.Series(dtype=object)
         columns = list(frame.columns)
         values = [_driver_column(frame[column], self.dialect) for column in columns]
         tuples = list(zip(*values, strict=True))
@@ -234,6 +246,19 @@ class Warehouse:
         else:
             written = self._staged_merge(connection, table, columns, tuples, versioned=versioned, returning=account)
         return pd.Series(written, dtype=object)
+
+    def _hashes_stored(self, connection: Connection, table: sa.Table, source: str, key: str) -> np.ndarray:
+        """The sorted ``row_hash`` of ``source``'s live rows in ``table``, read once per ``key``."""
+        if self._stored_hashes is None or self._stored_hashes[0] != key:
+            query = sa.select(table.c.row_hash).where(
+                table.c.source == source, table.c.deleted_at.is_(None), table.c.row_hash.is_not(None)
+            ).execution_options(yield_per=500_000)
+            result = connection.execute(query)
+            parts = [np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
+                     for batch in result.partitions()]
+            hashes = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+            self._stored_hashes = (key, hashes)
+        return self._stored_hashes[1]
 
     def _staged_merge(
         self, connection: Connection, table: sa.Table, columns: list[str], tuples: list[tuple], *, versioned: bool,
@@ -298,7 +323,7 @@ class Warehouse:
     def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> Stored:
         """Rows, deletes, quarantine, cursor, file fingerprint and change journal of one page in one transaction."""
         with self.engine.begin() as connection:
-            written = self.write_frames(connection, page.source, page.kind, page.rows)
+            written = self.write_frames(connection, page.source, page.kind, page.rows, skip_key=page.skip_key)
             self.mark_deleted(connection, page.source, page.kind, page.deleted_ids, at)
             self.store_quarantine(connection, page.source, page.quarantined, run_id, at)
             if page.fingerprint is not None:
@@ -536,6 +561,15 @@ class Warehouse:
                 .where(table.c.run_id == run_id)
                 .values(status=status, finished_at=finished_at, summary=summary, model_version=model_version)
             )
+
+
+def _sorted_contains(stored: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which ``values`` are in the sorted array ``stored`` (binary search; ``np.isin`` would hash
+    ``stored`` again on every call)."""
+    if not len(stored):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(stored, values), len(stored) - 1)
+    return stored[at] == values
 
 
 def _crm_frame(table: sa.Table, kind: str, source: str, rows: pd.DataFrame) -> pd.DataFrame:
