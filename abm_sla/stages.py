@@ -29,7 +29,7 @@ from abm_sla.errors import AbmSlaError
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
 from abm_sla.shards import SHARD_SPACE, Shard
-from abm_sla.warehouse import Warehouse, schema, score_history
+from abm_sla.warehouse import Warehouse, schema, score_history, undo
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
@@ -80,6 +80,19 @@ def parse_as_of(value: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
     if pd.isna(parsed):
         raise AbmSlaError(f"--as-of {value!r} is not an ISO 8601 timestamp (e.g. 2026-03-31T12:00:00Z)")
     return parsed
+
+
+def check_not_future(
+    as_of: pd.Timestamp, now: dt.datetime, tolerance: dt.timedelta, *, allow_future: bool = False
+) -> None:
+    """Refuse an ``as of`` more than ``tolerance`` ahead of ``now`` unless ``allow_future``: a typo'd year
+    would evaluate every clock as missed and open escalations dated in the future."""
+    if allow_future or as_of <= pd.Timestamp(now) + pd.Timedelta(tolerance):
+        return
+    raise AbmSlaError(
+        f"as of {as_of.isoformat()} is in the future (now {pd.Timestamp(now).floor('s').isoformat()}); "
+        "pass --allow-future (flows: allow_future) to compute for it anyway"
+    )
 
 
 def read_status_changes(
@@ -287,6 +300,7 @@ def route_and_store(
             )
             columns = [column.name for column in schema.mqas.columns if column.name in rows.columns]
             warehouse.upsert(connection, schema.mqas, records(rows[columns]), update=False)
+            undo.remember_state(connection, run_id, ROUND_ROBIN_KEY)
             warehouse.set_state(connection, ROUND_ROBIN_KEY, last_assigned)
             warehouse.journal(connection, "pipeline", "mqas", rows["account_id"].drop_duplicates(), started)
         incremental.record(connection, planned, run_id, started,
@@ -363,12 +377,15 @@ def evaluate_sla(
     """Record episode ends, then evaluate the clocks and escalations that can change; clocks update in place."""
     started = utc_now()
     planned = plan(warehouse, "evaluate-sla", as_of, policy, full=full, shards=shards)
-    parts = _run_shards(lambda shard: sla_shard(warehouse, planned, policy, shard), planned)
+    parts = _run_shards(lambda shard: sla_shard(warehouse, planned, policy, shard, run_id), planned)
     return finish_sla(warehouse, planned, run_id, started, parts)
 
 
-def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy, shard: Shard) -> dict:
-    """Evaluate one shard's MQAs whose clocks or escalations can change; store them and the episode ends."""
+def sla_shard(
+    warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy, shard: Shard, run_id: str = "",
+) -> dict:
+    """Evaluate one shard's MQAs whose clocks or escalations can change; store them and the episode ends
+    (what they replace is logged for ``abm-sla undo`` under ``run_id``)."""
     as_of = planned.as_of
     fired = _of_shard(warehouse.read_table(schema.mqas, schema.mqas.c.trigger_at <= as_of.to_pydatetime()), shard)
     if fired.empty:
@@ -399,6 +416,9 @@ def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy
     clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
     escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
     with warehouse.engine.begin() as connection:
+        undo.remember(warehouse, connection, run_id, schema.sla_clocks, clocks)
+        undo.remember(warehouse, connection, run_id, schema.escalations, escalations)
+        undo.remember(warehouse, connection, run_id, schema.mqas, newly_ended, only_existing=True)
         warehouse.upsert(connection, schema.sla_clocks, records(clocks.assign(as_of=as_of)[[*clock_columns, "as_of"]]))
         warehouse.upsert(connection, schema.escalations, records(escalations[escalation_columns]), update=False)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))

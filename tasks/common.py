@@ -1,9 +1,20 @@
-"""What every task shares: the warehouse by URL and the run logger."""
+"""What every task shares: the warehouse by URL, the run logger, and how tasks are called.
+
+A run goes through Prefect (flow and task runs, visible in the UI) when a Prefect API is
+configured, or *directly*: :func:`direct_calls` makes the same orchestration code call each
+task's plain function (``task.fn``), log to the ``abm_sla`` logger and skip what needs a Prefect
+API (events, artifacts, concurrency slots). No Prefect server is started then.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
+from typing import Any
 
 from abm_sla.crm.config import AppConfig, load_app_config, set_secret_loader
 from abm_sla.warehouse import Warehouse
@@ -29,3 +40,44 @@ def _load_secret(name: str) -> str:
     from prefect.blocks.system import Secret
 
     return str(Secret.load(name).get())
+
+
+_DIRECT: ContextVar[bool] = ContextVar("abm_sla_direct", default=False)
+
+
+@contextmanager
+def direct_calls() -> Iterator[None]:
+    """Within the body, tasks run as plain function calls, without Prefect runs or a Prefect API."""
+    token = _DIRECT.set(True)
+    try:
+        yield
+    finally:
+        _DIRECT.reset(token)
+
+
+def in_prefect() -> bool:
+    """Whether tasks run as Prefect task runs (events, artifacts and concurrency slots available)."""
+    return not _DIRECT.get()
+
+
+def call(task: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a Prefect task: as a task run, or as its plain function under :func:`direct_calls`."""
+    return task(*args, **kwargs) if in_prefect() else task.fn(*args, **kwargs)
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """Prefect's run logger in a flow or task run, else the ``abm_sla`` logger."""
+    if in_prefect():
+        from prefect import get_run_logger
+        from prefect.exceptions import MissingContextError
+
+        try:
+            return get_run_logger()
+        except MissingContextError:
+            pass
+    return logging.getLogger("abm_sla")
+
+
+def only_in_prefect(action: Callable[..., Any], *args: Any, default: Any = None, **kwargs: Any) -> Any:
+    """``action(...)`` when tasks run in Prefect (events, artifacts), else ``default``."""
+    return action(*args, **kwargs) if in_prefect() else default

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -523,7 +525,8 @@ class Warehouse:
                 connection,
                 schema.runs,
                 [{"run_id": run_id, "kind": kind, "as_of": as_of, "started_at": started_at,
-                  "status": "running", "finished_at": None, "summary": None, "model_version": None}],
+                  "status": "running", "finished_at": None, "summary": None, "model_version": None,
+                  "pid": os.getpid(), "host": socket.gethostname()}],
             )
 
     def finish_run(
