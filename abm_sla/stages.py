@@ -26,6 +26,7 @@ from abm_sla import frames, handoff, incremental, routing, scoring, sla, whatif
 from abm_sla.crm.files import FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError
+from abm_sla.faults import checkpoint
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
 from abm_sla.shards import SHARD_SPACE, Shard
@@ -156,6 +157,8 @@ def score_shard(
     rows = whatif.history_rows(scores, planned.as_of, model.version, run_id)
     with warehouse.engine.begin() as connection:
         stored = score_history.store_changes(warehouse, connection, rows, planned.as_of, model.version)
+        checkpoint("score")
+    checkpoint("score")
     return {"accounts_recomputed": len(scores), "scores_changed": stored}
 
 
@@ -173,6 +176,8 @@ def finish_score(
     }
     with warehouse.engine.begin() as connection:
         incremental.record(connection, planned, run_id, started, summary, model_version=model.version)
+        checkpoint("score")
+    checkpoint("score")
     return summary
 
 
@@ -305,6 +310,8 @@ def route_and_store(
             warehouse.journal(connection, "pipeline", "mqas", rows["account_id"].drop_duplicates(), started)
         incremental.record(connection, planned, run_id, started,
                            {"mqas_fired": len(rows), "mode": planned.mode, "shards": planned.shards})
+        checkpoint("fire-and-route")
+    checkpoint("fire-and-route")
     return rows.sort_values(["trigger_at", "account_id"], ignore_index=True) if len(rows) else rows
 
 
@@ -422,6 +429,8 @@ def sla_shard(
         warehouse.upsert(connection, schema.sla_clocks, records(clocks.assign(as_of=as_of)[[*clock_columns, "as_of"]]))
         warehouse.upsert(connection, schema.escalations, records(escalations[escalation_columns]), update=False)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
+        checkpoint("evaluate-sla")
+    checkpoint("evaluate-sla")
     return {
         "clocks": len(clocks),
         "clocks_missed": int((clocks["status"] == "missed").sum()),
@@ -440,6 +449,8 @@ def finish_sla(
     with warehouse.engine.begin() as connection:
         incremental.record(connection, planned, run_id, started,
                            {**summary, "mode": planned.mode, "shards": planned.shards})
+        checkpoint("evaluate-sla")
+    checkpoint("evaluate-sla")
     return summary
 
 

@@ -9,6 +9,7 @@ from prefect import flow
 
 from abm_sla import settings
 from abm_sla.crm.config import load_app_config
+from abm_sla.faults import checkpoint
 from abm_sla.stages import check_not_future, parse_as_of
 from abm_sla.warehouse import undo
 from flows.parameters import (
@@ -124,6 +125,7 @@ def run_once(
     store = warehouse(db_url)
     undo.mark_dead_runs(store, utc_now())
     store.start_run(run_id, "run", as_of_ts.to_pydatetime(), utc_now())
+    checkpoint("start")
     summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
     try:
         if load:

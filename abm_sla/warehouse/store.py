@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from abm_sla import frames
 from abm_sla.crm.base import FileFingerprint, Page, Quarantined
 from abm_sla.errors import WarehouseError
+from abm_sla.faults import checkpoint
 from abm_sla.shards import Shard, shard_keys
 from abm_sla.warehouse import schema
 
@@ -150,6 +151,7 @@ class Warehouse:
                     connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('abm-sla:migrate'))"))
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+                checkpoint("migrate")
         except sa.exc.OperationalError as error:
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise WarehouseError(f"cannot reach the database {_redacted(self.url)}: {reason}") from None

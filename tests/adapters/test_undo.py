@@ -63,7 +63,7 @@ def assert_same_exports(url: str, clean_url: str) -> None:
 def test_future_as_of_refused_beyond_tolerance_unless_forced() -> None:
     tolerance = dt.timedelta(minutes=10)
     check_not_future(pd.Timestamp(NOW + tolerance), NOW, tolerance)  # at the boundary: accepted
-    with pytest.raises(AbmSlaError, match="in the future.*--allow-future"):
+    with pytest.raises(AbmSlaError, match=r"in the future.*--allow-future"):
         check_not_future(pd.Timestamp(NOW + tolerance + dt.timedelta(seconds=1)), NOW, tolerance)
     check_not_future(pd.Timestamp("2200-01-01T00:00:00Z"), NOW, tolerance, allow_future=True)
 
@@ -85,9 +85,9 @@ def test_future_run_is_refused_before_it_writes(tmp_path: Path, folder: Path) ->
     assert Warehouse(url).read_table(schema.runs).empty
 
 
-def test_undo_of_a_future_run_restores_the_warehouse(tmp_path: Path, folder: Path) -> None:
+def test_undo_of_a_future_run_restores_the_warehouse(db_url: str, tmp_path: Path, folder: Path) -> None:
     """The issue's case: 03-31, 2200 (forced), undo 2200, 04-01 == a warehouse that never saw 2200."""
-    url, clean = f"sqlite:///{tmp_path / 'w.db'}", f"sqlite:///{tmp_path / 'clean.db'}"
+    url, clean = db_url, f"sqlite:///{tmp_path / 'clean.db'}"
     run(url, folder, "2026-03-31T12:00:00Z")
     future = run(url, folder, "2200-01-01T00:00:00Z", allow_future=True)
     store = Warehouse(url)
@@ -129,7 +129,7 @@ def test_a_run_followed_by_later_runs_is_undone_only_with_them(tmp_path: Path, f
     middle = run(url, folder, "2026-03-15T12:00:00Z")
     last = run(url, folder, "2026-03-31T12:00:00Z")
     store = Warehouse(url)
-    with pytest.raises(AbmSlaError, match=f"followed by 1 run.*{last['run_id']}.*--and-later"):
+    with pytest.raises(AbmSlaError, match=rf"followed by 1 run.*{last['run_id']}.*--and-later"):
         undo.undo_run(store, middle["run_id"], utc_now())
     done = undo.undo_run(store, middle["run_id"], utc_now(), and_later=True)
     assert [summary["run_id"] for summary in done] == [last["run_id"], middle["run_id"]]
