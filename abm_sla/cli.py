@@ -323,7 +323,11 @@ def serve() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, turning every failure into one line on stderr."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns an Exit's code here (130: Ctrl-C)
+        if isinstance(code, int) and code:
+            if code == 130:
+                typer.echo("error: interrupted", err=True)
+            return code
     except typer.Exit as done:
         if done.exit_code == 130:  # Ctrl-C (typer turns KeyboardInterrupt into Exit(130))
             typer.echo("error: interrupted", err=True)
