@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,10 @@ def read_signals(
 def parse_as_of(value: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
     """An ``as of`` from ISO 8601 text or a timestamp; naive values are UTC."""
     parsed = frames.to_utc(pd.Series([value], dtype="object"), errors="coerce").iloc[0]
+    year = re.match(r"\s*[+-]?(\d{4,})(?:-|\d{4}T)", str(value))
+    if pd.isna(parsed) and year and not pd.Timestamp.min.year < int(year.group(1)) < pd.Timestamp.max.year:
+        raise AbmSlaError(f"--as-of {value!r} is out of range: the year must be between {pd.Timestamp.min.year + 1} "
+                          f"and {pd.Timestamp.max.year - 1}")
     if pd.isna(parsed):
         raise AbmSlaError(f"--as-of {value!r} is not an ISO 8601 timestamp (e.g. 2026-03-31T12:00:00Z)")
     return parsed

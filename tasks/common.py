@@ -81,3 +81,35 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter:
 def only_in_prefect(action: Callable[..., Any], *args: Any, default: Any = None, **kwargs: Any) -> Any:
     """``action(...)`` when tasks run in Prefect (events, artifacts), else ``default``."""
     return action(*args, **kwargs) if in_prefect() else default
+
+
+#: Errors that a retry cannot fix: bad input, bad configuration, a missing or unreadable file.
+_DETERMINISTIC = (ValueError, TypeError, KeyError, LookupError, FileNotFoundError, IsADirectoryError,
+                  NotADirectoryError, PermissionError)
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """Whether a task's failure may go away on a retry: a database that was busy or unreachable, a
+    connection or time-out error. Bad files and bad configuration (``AbmSlaError``, ``ValueError``...)
+    fail the same way every time."""
+    import sqlalchemy as sa
+
+    from abm_sla.errors import AbmSlaError
+
+    if error is None or isinstance(error, (AbmSlaError, *_DETERMINISTIC)):
+        return False
+    if isinstance(error, sa.exc.DBAPIError):
+        return isinstance(error, sa.exc.OperationalError) or error.connection_invalidated
+    return isinstance(error, (ConnectionError, TimeoutError, OSError))
+
+
+def retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Prefect's ``retry_condition_fn``: retry a failed task run only for a transient error
+    (https://docs.prefect.io/v3/how-to-guides/workflows/retries, "Retry with a custom condition")."""
+    error = state.data if isinstance(getattr(state, "data", None), BaseException) else None
+    if error is None:
+        try:
+            error = state.result(raise_on_failure=False)
+        except Exception as raised:  # the result could not be read: judge by what was raised
+            error = raised
+    return is_transient(error if isinstance(error, BaseException) else None)

@@ -20,12 +20,22 @@ from abm_sla.incremental import Plan
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.shards import Shard
-from tasks.common import call, in_prefect, load_app_config_with_secrets, only_in_prefect, run_logger, utc_now, warehouse
+from tasks.common import (
+    call,
+    in_prefect,
+    load_app_config_with_secrets,
+    only_in_prefect,
+    retry_transient,
+    run_logger,
+    utc_now,
+    warehouse,
+)
 from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage_slot
 from tasks.shards import dask_address, run_shards, shard_count
 
 
-@task(name="extract-files", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="extract-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient,
+      cache_policy=NO_CACHE)
 def extract_files(db_url: str, path: str, run_id: str) -> dict:
     """Load a CRM export folder into the warehouse (quarantining bad rows)."""
     summary = stages.extract_files(warehouse(db_url), path, run_id, utc_now())

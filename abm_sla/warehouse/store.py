@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -45,12 +46,28 @@ JOURNAL_MAX_ACCOUNTS = 5_000
 MAX_ACCOUNTS_IN_QUERY = 5_000
 
 
+#: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
+SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
 def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its password (in the user part or as a query parameter such as ``?password=``),
+    for messages."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<unparsable database URL>"
+        parsed = sa.engine.make_url(url)
+        secrets = {key: "***" for key in parsed.query if SECRET_QUERY_KEYS.search(key)}
+        return parsed.update_query_dict(secrets).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    except (sa.exc.ArgumentError, ValueError):
+        text = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
+        return re.sub(r"([?&][^=&]*(?:pass|secret|token|key)[^=&]*=)[^&]*", r"\1***", text, flags=re.IGNORECASE)
+
+
+def check_database_url(url: str) -> None:
+    """Fail in one line on a URL whose port is not a number (SQLAlchemy says ``invalid literal for int()``)."""
+    match = re.match(r"^[\w+.-]+://(?:[^@/?]*@)?(?:\[[^\]]*\]|[^:/?]*)(?::([^/?]*))?", url)
+    port = match.group(1) if match else None
+    if port is not None and not port.isdigit():
+        raise WarehouseError(f"invalid database URL {_redacted(url)}: the port {port!r} is not a number")
 
 
 def _column_values(values: pd.Series) -> list[Any]:
@@ -123,6 +140,7 @@ class Warehouse:
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
+        check_database_url(url)
         try:
             self.engine: Engine = sa.create_engine(url, future=True)
         except (sa.exc.ArgumentError, ImportError, ValueError) as error:
