@@ -219,12 +219,29 @@ def export(
 ) -> None:
     """Write a CSV export of the warehouse."""
     from abm_sla import exports
-    from abm_sla.warehouse import Warehouse
 
     if kind not in exports.EXPORTS:
         raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.EXPORTS)}")
-    rows = exports.export(Warehouse(settings.database_url(db)), kind, out)
+    rows = exports.export(_existing_warehouse(db), kind, out)
     typer.echo(f"wrote {rows} {kind} rows to {out}")
+
+
+def _existing_warehouse(db: str | None):
+    """The warehouse to read; a SQLite file that does not exist is an error (a mistyped ``--db`` path
+    would otherwise be created as an empty warehouse and read as one)."""
+    import sqlalchemy as sa
+
+    from abm_sla.warehouse import Warehouse
+
+    url = settings.database_url(db)
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        parsed = None  # Warehouse() says what is wrong with it, without the password
+    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not parsed.database.startswith("file:") and not Path(parsed.database).is_file():
+        raise AbmSlaError(f"no warehouse at {parsed.database}: check --db (`abm-sla run` creates one)")
+    return Warehouse(url)
 
 
 @app.command()
@@ -239,6 +256,7 @@ def report(
     """Write the weekly SLA dashboard or the quarterly renegotiation report."""
     from abm_sla.reporting import generate_report
 
+    _existing_warehouse(db)  # a mistyped SQLite path is an error, not an empty report
     paths = generate_report(settings.database_url(db), kind, period, out, policy_path=policy, scoring_path=model)
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
@@ -269,9 +287,9 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
-    from abm_sla.warehouse import Warehouse, undo
+    from abm_sla.warehouse import undo
 
-    listed = undo.list_runs(Warehouse(settings.database_url(db)), limit)
+    listed = undo.list_runs(_existing_warehouse(db), limit)
     table = Table(title="Runs (newest first)")
     for column in ("run id", "kind", "as of", "status", "started", "finished"):
         table.add_column(column)
@@ -295,10 +313,9 @@ def undo(
     """Undo a run: remove its scores, MQAs (giving back their round-robin turns), clock evaluations,
     escalations and pending write-backs, and restore the state before it. Loaded CRM data stays."""
     from abm_sla.stages import utc_now
-    from abm_sla.warehouse import Warehouse
     from abm_sla.warehouse import undo as undo_module
 
-    for done in undo_module.undo_run(Warehouse(settings.database_url(db)), run_id, utc_now(), and_later=and_later):
+    for done in undo_module.undo_run(_existing_warehouse(db), run_id, utc_now(), and_later=and_later):
         if done.get("status") == "undone already":
             typer.echo(f"run {done['run_id']} was undone already")
             continue

@@ -11,6 +11,7 @@ functions know nothing of Prefect, so the CLI, tests and benchmarks can call the
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import math
@@ -23,10 +24,10 @@ from typing import TypeVar
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla import frames, handoff, incremental, routing, scoring, sla, whatif
-from abm_sla.crm.files import FilesSource
+from abm_sla import calendar, frames, handoff, incremental, routing, scoring, sla, whatif
+from abm_sla.crm.files import FILE_SPECS, FilesSource
 from abm_sla.crm.sync import sync_source
-from abm_sla.errors import AbmSlaError
+from abm_sla.errors import AbmSlaError, SourceError
 from abm_sla.faults import checkpoint
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
@@ -53,9 +54,37 @@ class Signals:
 
 def extract_files(warehouse: Warehouse, path: str | Path, run_id: str, now: dt.datetime) -> dict:
     """Load an export folder; per file, the rows loaded and quarantined."""
+    check_export_files(warehouse, Path(path))
     summary = sync_source(warehouse, FilesSource(path), run_id, now)
     kept = ("loaded", "quarantined", "unchanged")  # "unchanged": the file matched its last load and was skipped
     return {file: {key: counts[key] for key in kept if key in counts} for file, counts in summary.items()}
+
+
+def check_export_files(warehouse: Warehouse, folder: Path) -> None:
+    """Refuse, in one line, a folder whose files cannot be what they say: a folder named like a CSV file,
+    or an ``accounts.csv`` without a single row while the warehouse has no accounts (every other row
+    would be quarantined as an unknown account)."""
+    for spec in FILE_SPECS:
+        if (folder / spec.file).is_dir():
+            raise SourceError(f"{folder / spec.file} is a folder, not a CSV file")
+    accounts = folder / "accounts.csv"
+    if accounts.is_file() and not _has_data_row(accounts) and not _has_accounts(warehouse):
+        raise SourceError(f"{accounts} has no rows and the warehouse has no accounts yet: nothing could be "
+                          "scored and every other row would be quarantined (is it the right file?)")
+
+
+def _has_data_row(path: Path) -> bool:
+    """Whether a CSV file has a non-blank line after its header (read until found, not the whole file)."""
+    with path.open("rb") as handle:
+        lines = (line for line in handle if line.lstrip(codecs.BOM_UTF8).strip())
+        next(lines, None)  # the header
+        return next(lines, None) is not None
+
+
+def _has_accounts(warehouse: Warehouse) -> bool:
+    table = schema.accounts
+    with warehouse.engine.connect() as connection:
+        return connection.execute(sa.select(table.c.source_id).limit(1)).first() is not None
 
 
 def read_signals(
@@ -448,9 +477,13 @@ def sla_shard(
 def finish_sla(
     warehouse: Warehouse, planned: incremental.Plan, run_id: str, started: dt.datetime, parts: list[dict]
 ) -> dict:
-    """Record the SLA run once every shard stored its clocks; returns the stage summary."""
+    """Record the SLA run once every shard stored its clocks; returns the stage summary, with
+    ``users_on_utc``: users whose time zone is unknown, whose clocks ran on UTC instead."""
     keys = ("clocks", "clocks_missed", "escalations", "episodes_ended", "mqas_evaluated")
     summary = {key: sum(part[key] for part in parts) for key in keys}
+    fallbacks = calendar.unusable_zones(CrmView(warehouse).read_kind("users"))
+    if len(fallbacks):
+        summary["users_on_utc"] = [f"{user} ({zone!r})" for user, zone in fallbacks.itertuples(index=False)]
     with warehouse.engine.begin() as connection:
         incremental.record(connection, planned, run_id, started,
                            {**summary, "mode": planned.mode, "shards": planned.shards})
