@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -337,8 +339,16 @@ def serve() -> None:
     serve_all()
 
 
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: run the app, turning every failure into one line on stderr."""
+    """Console entry point: run the app, turning every failure into one line on stderr.
+
+    SIGTERM stops a run as Ctrl-C does (exit 130, the run recorded ``aborted``)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         code = app(args=argv, standalone_mode=False)  # click returns an Exit's code here (130: Ctrl-C)
         if isinstance(code, int) and code:

@@ -77,3 +77,23 @@ def test_a_future_as_of_is_one_line_unless_forced(small_export: Path, tmp_path: 
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "in the future" in error[0] and "--allow-future" in error[0]
     assert not Path(tmp_path / "w.db").exists()  # refused before anything was written
+
+
+def test_sigterm_stops_the_run_like_ctrl_c(small_export: Path, tmp_path: Path) -> None:  # noqa: F811
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    done = cli(run_args(small_export, db), tmp_path, **{faults.FAULT_ENV: "8:SIGTERM"})
+    assert done.returncode == 130 and done.stderr.strip().splitlines() == ["error: interrupted"]
+    assert Warehouse(db).read_table(schema.runs)["status"].tolist() == ["aborted"]
+
+
+def test_two_first_runs_started_together_are_quiet(small_export: Path, tmp_path: Path) -> None:  # noqa: F811
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "ABM_SLA_"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    runs = [subprocess.Popen([sys.executable, "-m", "abm_sla.cli", *run_args(small_export, db)], env=env,
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    results = [(run.communicate(timeout=120)[1], run.returncode) for run in runs]
+    assert [(code, err) for err, code in results] == [(0, ""), (0, "")]
+    assert Warehouse(db).read_table(schema.runs)["status"].tolist() == ["completed", "completed"]
+    assert leftovers(tmp_path) == []
