@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 from prefect import flow
@@ -11,7 +13,7 @@ from abm_sla import settings
 from abm_sla.crm.config import load_app_config
 from abm_sla.faults import checkpoint
 from abm_sla.stages import check_not_future, parse_as_of
-from abm_sla.warehouse import undo
+from abm_sla.warehouse import Warehouse, undo
 from flows.parameters import (
     MonitorParameters,
     ScoreParameters,
@@ -53,11 +55,12 @@ def score_and_route(params: ScoreParameters = ScoreParameters()) -> dict:
     db_url = resolve_database_url(params.database_secret)
     as_of = _as_of(params)
     summary: dict = {"run_id": uuid.uuid4().hex, "as_of": as_of.isoformat()}
-    with timed(summary, "score"):
-        summary["scoring"] = score_accounts(db_url, as_of, params.model_path, summary["run_id"], **params.scale())
-    with timed(summary, "fire-and-route"):
-        summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path, summary["run_id"],
-                                            **params.scale())
+    with recorded_run(warehouse(db_url), summary, "score-and-route", as_of):
+        with timed(summary, "score"):
+            summary["scoring"] = score_accounts(db_url, as_of, params.model_path, summary["run_id"], **params.scale())
+        with timed(summary, "fire-and-route"):
+            summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path,
+                                                summary["run_id"], **params.scale())
     publish_run_report(summary, key="score-and-route", title=f"score-and-route as of {as_of.isoformat()}")
     return summary
 
@@ -69,10 +72,26 @@ def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
     db_url = resolve_database_url(params.database_secret)
     as_of = _as_of(params)
     summary: dict = {"as_of": as_of.isoformat(), "run_id": uuid.uuid4().hex}
-    with timed(summary, "evaluate-sla"):
+    with recorded_run(warehouse(db_url), summary, "sla-monitor", as_of), timed(summary, "evaluate-sla"):
         summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
     publish_run_report(summary, key="sla-monitor", title=f"sla-monitor as of {as_of.isoformat()}")
     return summary["sla"]
+
+
+@contextmanager
+def recorded_run(store: Warehouse, summary: dict, kind: str, as_of: pd.Timestamp) -> Iterator[None]:
+    """Record the body as run ``summary["run_id"]`` in the warehouse's run log (with this process, so a
+    killed run reads as dead): completed, failed, or aborted (Ctrl-C, SIGTERM, cancellation)."""
+    run_id = summary["run_id"]
+    undo.mark_dead_runs(store, utc_now())
+    store.start_run(run_id, kind, as_of.to_pydatetime(), utc_now())
+    checkpoint("start")
+    try:
+        yield
+    except BaseException as error:
+        store.finish_run(run_id, "failed" if isinstance(error, Exception) else "aborted", utc_now(), summary, None)
+        raise
+    store.finish_run(run_id, "completed", utc_now(), summary, summary.get("scoring", {}).get("model_version"))
 
 
 def _as_of(params: ScoreParameters | MonitorParameters) -> pd.Timestamp:
@@ -122,12 +141,8 @@ def run_once(
     as_of_ts = parse_as_of(as_of)
     check_not_future(as_of_ts, utc_now(), settings.future_tolerance(), allow_future=allow_future)
     app_config = load_app_config(config_path)  # a bad abm-sla.yaml fails before any work
-    store = warehouse(db_url)
-    undo.mark_dead_runs(store, utc_now())
-    store.start_run(run_id, "run", as_of_ts.to_pydatetime(), utc_now())
-    checkpoint("start")
     summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
-    try:
+    with recorded_run(warehouse(db_url), summary, "run", as_of_ts):
         if load:
             with timed(summary, "extract"):
                 summary["extract"] = extract(db_url, source, path, config_path, run_id)
@@ -140,11 +155,6 @@ def run_once(
         if app_config.writeback.enabled:  # after the clocks: the task is due at the first-touch deadline
             with timed(summary, "write-back"):
                 summary["writeback"] = call(write_back, db_url, config_path)
-    except BaseException as error:
-        status = "failed" if isinstance(error, Exception) else "aborted"  # Ctrl-C, SIGTERM, cancellation
-        store.finish_run(run_id, status, utc_now(), summary, None)
-        raise
-    store.finish_run(run_id, "completed", utc_now(), summary, summary["scoring"]["model_version"])
     only_in_prefect(publish_run_report, summary)
     return summary
 
