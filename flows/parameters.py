@@ -279,7 +279,8 @@ class UndoParameters(FlowParameters):
     """Undo one run: remove the scores, MQAs, clock evaluations and escalations it wrote and restore the state
     before it."""
 
-    run_id: str = Field(title="Run id", description="The run to undo (the runs table; `abm-sla runs` lists them).")
+    run_id: str | None = Field(default=None, validate_default=True, title="Run id",
+                               description="The run to undo (the runs table; `abm-sla runs` lists them).")
     and_later: bool = Field(
         default=False, title="And every later run",
         description="Also undo every run started after it (newest first); without it, a run followed by "
@@ -289,7 +290,7 @@ class UndoParameters(FlowParameters):
     @field_validator("run_id")
     @classmethod
     def _run_id(cls, value: str | None) -> str:
-        if not value or not value.strip():
+        if value is None:
             raise ValueError("run_id is required: the id of the run to undo")
         return value.strip()
 
