@@ -15,6 +15,8 @@ import json
 import os
 import re
 import socket
+import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -645,8 +647,21 @@ def _sqlite_migration_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL and a busy timeout, so a reader and a writer (or two runs) wait instead of failing."""
+    """A busy timeout and WAL, so a reader and a writer (or two runs) wait instead of failing."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    _enable_wal(cursor)
     cursor.close()
+
+
+def _enable_wal(cursor, attempts: int = 200) -> None:
+    """Switch to WAL. On a new database runs starting together race for the switch, and SQLite answers
+    ``database is locked`` at once instead of waiting for its busy timeout: retry briefly (~10 s at most)."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
