@@ -82,12 +82,14 @@ def _body(flow_function, use_prefect: bool):
 def _drop_expected_failures(record: logging.LogRecord) -> bool:
     """Keep Prefect's console quiet about an error the CLI reports in one line itself.
 
-    An :class:`AbmSlaError` is not logged at all; any other failure keeps its log line without the
-    traceback (``ABM_SLA_DEBUG=1`` shows it).
+    An :class:`AbmSlaError` is not logged at all, nor are the flow and task runs' failure lines; any other
+    record keeps its log line without the traceback (``ABM_SLA_DEBUG=1`` shows it).
     """
     error = record.exc_info[1] if record.exc_info else None
     if isinstance(error, AbmSlaError):
         return False
+    if record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+        return False  # "Finished in state Failed(...)": the CLI ends with the error's one line (the UI keeps the log)
     record.exc_info, record.exc_text = None, None
     return True
 
@@ -205,8 +207,9 @@ def sync(
     Warehouse(db_url)
     params = validated(SyncParameters, {"source": source, "path": str(path) if path else None,
                                         "config_path": str(config) if config else None})
-    with settings.database_url_env(db_url):
-        summary = _flows().crm_sync(params)
+    use_prefect = _use_prefect()
+    with settings.database_url_env(db_url), _runtime(use_prefect):
+        summary = _body(_flows().crm_sync, use_prefect)(params)
     from abm_sla.summary import print_sync_summary
 
     for name, objects in summary.items():

@@ -37,7 +37,7 @@ def crm_sync(params: SyncParameters = SyncParameters()) -> dict:
     summary: dict = {"run_id": uuid.uuid4().hex}
     with timed(summary, "extract"):
         summary["extract"] = extract(db_url, params.source, params.path, params.config_path, summary["run_id"])
-    publish_run_report(summary, key="crm-sync", title=f"crm-sync from {params.source}")
+    only_in_prefect(publish_run_report, summary, key="crm-sync", title=f"crm-sync from {params.source}")
     return summary["extract"]
 
 
@@ -61,7 +61,8 @@ def score_and_route(params: ScoreParameters = ScoreParameters()) -> dict:
         with timed(summary, "fire-and-route"):
             summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path,
                                                 summary["run_id"], **params.scale())
-    publish_run_report(summary, key="score-and-route", title=f"score-and-route as of {as_of.isoformat()}")
+    only_in_prefect(publish_run_report, summary, key="score-and-route",
+                    title=f"score-and-route as of {as_of.isoformat()}")
     return summary
 
 
@@ -74,7 +75,7 @@ def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
     summary: dict = {"as_of": as_of.isoformat(), "run_id": uuid.uuid4().hex}
     with recorded_run(warehouse(db_url), summary, "sla-monitor", as_of), timed(summary, "evaluate-sla"):
         summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
-    publish_run_report(summary, key="sla-monitor", title=f"sla-monitor as of {as_of.isoformat()}")
+    only_in_prefect(publish_run_report, summary, key="sla-monitor", title=f"sla-monitor as of {as_of.isoformat()}")
     return summary["sla"]
 
 

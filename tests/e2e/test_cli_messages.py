@@ -47,3 +47,16 @@ def test_a_binary_model_file_is_named(capsys, small_export: Path, tmp_path: Path
 def test_an_out_of_range_year_is_named(capsys, small_export: Path, tmp_path: Path, as_of: str) -> None:  # noqa: F811
     assert main(["run", "--path", str(small_export), "--as-of", as_of, "--db", f"sqlite:///{tmp_path / 'w.db'}"]) == 1
     assert "is out of range: the year must be between 1678 and 2261" in error_line(capsys)
+
+
+@pytest.mark.parametrize("runtime", ["direct", "prefect"])
+def test_a_bad_file_is_one_line_through_prefect_too(
+    capsys, monkeypatch, small_export: Path, tmp_path: Path, prefect_harness, runtime: str,  # noqa: F811
+) -> None:
+    """No Prefect "Finished in state Failed" line before the error's own."""
+    monkeypatch.setenv("ABM_SLA_RUNTIME", runtime)
+    activities = small_export / "activities.csv"
+    activities.write_text(activities.read_text().replace("occurred_at", "when"), encoding="utf-8")
+    assert main(["run", "--path", str(small_export), "--as-of", "2026-03-03", "--db",
+                 f"sqlite:///{tmp_path / 'w.db'}"]) == 1
+    assert error_line(capsys) == "error: activities.csv lacks the required column occurred_at"
