@@ -108,3 +108,34 @@ def test_sigkill_anywhere_then_a_rerun_equals_a_clean_run(tmp_path: Path, folder
                                           obj=f"{kind} after a kill at checkpoint {number} ({points[number - 1]})")
         assert children() == []
     assert len(chosen) >= 20 and {points[n - 1] for n in chosen} >= STAGES
+
+
+def test_a_killed_run_can_be_undone_to_the_state_before_it(tmp_path: Path, folder: Path) -> None:
+    """Killed after some of its SLA shards committed: its row reads dead, and undo takes back what it wrote."""
+    from abm_sla.stages import utc_now
+    from abm_sla.warehouse import schema, undo
+
+    clean, url = f"sqlite:///{tmp_path / 'clean.db'}", f"sqlite:///{tmp_path / 'killed.db'}"
+    trace = tmp_path / "trace.txt"
+    in_child({faults.TRACE_ENV: str(trace)}, clean, folder)
+    points = trace.read_text().split()
+    # the second run's last SLA shard, inside its transaction: the first shard has committed (abm_sla/stages.py:
+    # a checkpoint inside and after each shard's transaction, then inside and after the stage's record)
+    last_shard = len(points) - 3
+    assert points[-6:] == ["evaluate-sla"] * 6
+    clean = f"sqlite:///{tmp_path / 'first-only.db'}"
+    with database_url_env(clean), direct_calls():
+        from flows.pipeline import run_once
+
+        run_once(clean, SCHEDULE[0], "files", str(folder), shards=2)
+    status = in_child({faults.FAULT_ENV: str(last_shard)}, url, folder)
+    assert os.WIFSIGNALED(status)
+    store = Warehouse(url)
+    killed = undo.list_runs(store).iloc[0]
+    assert killed["status"] == "dead"
+    logged = store.read_table(schema.undo_log)
+    assert (logged["table_name"] == "sla_clocks").any()  # the committed SLA shard logged what it replaced
+    undo.undo_run(store, killed["run_id"], utc_now())
+    got, want = all_exports(url), all_exports(clean)
+    for kind in exports.EXPORTS:
+        pd.testing.assert_frame_equal(got[kind], want[kind], check_dtype=False, obj=kind)
