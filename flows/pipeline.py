@@ -93,6 +93,7 @@ def recorded_run(store: Warehouse, summary: dict, kind: str, as_of: pd.Timestamp
         store.finish_run(run_id, "failed" if isinstance(error, Exception) else "aborted", utc_now(), summary, None)
         raise
     store.finish_run(run_id, "completed", utc_now(), summary, summary.get("scoring", {}).get("model_version"))
+    undo.prune(store)
 
 
 def _as_of(params: ScoreParameters | MonitorParameters) -> pd.Timestamp:

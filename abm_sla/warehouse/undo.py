@@ -34,6 +34,8 @@ TABLES = {table.name: table for table in (schema.sla_clocks, schema.escalations,
 #: Tables whose added rows carry the adding run's ``run_id``.
 RUN_ID_TABLES = (schema.score_history, schema.mqas)
 _BATCH = 1000
+KEEP_RUNS_ENV = "ABM_SLA_UNDO_KEEP_RUNS"
+DEFAULT_KEEP_RUNS = 100
 
 
 class UndoError(AbmSlaError):
@@ -125,6 +127,9 @@ def undo_run(warehouse: Warehouse, run_id: str, now: dt.datetime, *, and_later: 
     if chosen.empty:
         raise UndoError(f"no run {run_id!r} in this warehouse (`abm-sla runs` lists them)")
     run = chosen.iloc[0]
+    if run["status"] != "undone" and int(chosen.index[0]) >= keep_runs():
+        raise UndoError(f"run {run_id} is older than the last {keep_runs()} runs, whose undo logs are kept "
+                        f"({KEEP_RUNS_ENV})")
     later = runs[(runs["started_at"] > run["started_at"]) & (runs["status"] != "undone")]
     if len(later) and not and_later:
         names = ", ".join(later["run_id"].head(5))
@@ -204,6 +209,22 @@ def _delete_own_rows(warehouse: Warehouse, connection: Connection, run_id: str) 
         if table is schema.score_history:
             out["scores_removed"] = result.rowcount
     return out
+
+
+def keep_runs() -> int:
+    """How many of the newest runs keep their undo log: ``ABM_SLA_UNDO_KEEP_RUNS``, else 100."""
+    text = os.environ.get(KEEP_RUNS_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else DEFAULT_KEEP_RUNS
+
+
+def prune(warehouse: Warehouse) -> int:
+    """Drop the undo log of every run but the newest :func:`keep_runs` (they can no longer be undone);
+    returns the entries dropped. Bounds the log: a run logs one entry per clock it evaluates."""
+    runs = schema.runs
+    with warehouse.engine.begin() as connection:
+        newest = sa.select(runs.c.run_id).order_by(runs.c.started_at.desc()).limit(keep_runs()).scalar_subquery()
+        done = connection.execute(schema.undo_log.delete().where(schema.undo_log.c.run_id.not_in(newest)))
+    return done.rowcount
 
 
 # -- the run log ---------------------------------------------------------------------------------

@@ -154,3 +154,15 @@ def test_a_rerun_at_the_same_as_of_restores_the_scores_it_overwrote(tmp_path: Pa
     assert again["scoring"]["scores_changed"] > 0
     undo.undo_run(store, again["run_id"], utc_now())
     pd.testing.assert_frame_equal(all_exports(url)["scores"], before["scores"])
+
+
+def test_only_the_newest_runs_keep_their_undo_log(tmp_path: Path, folder: Path, monkeypatch) -> None:
+    monkeypatch.setenv(undo.KEEP_RUNS_ENV, "1")
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    first = run(url, folder, "2026-03-01T12:00:00Z")
+    second = run(url, folder, "2026-03-31T12:00:00Z")
+    store = Warehouse(url)
+    assert set(store.read_table(schema.undo_log)["run_id"]) == {second["run_id"]}
+    with pytest.raises(AbmSlaError, match=r"older than the last 1 runs, whose undo logs are kept"):
+        undo.undo_run(store, first["run_id"], utc_now(), and_later=True)
+    undo.undo_run(store, second["run_id"], utc_now())
