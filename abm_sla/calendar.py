@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays
 import numpy as np
@@ -215,11 +215,26 @@ def _offset(moment: dt.time) -> pd.Timedelta:
 
 def _zone_name(value: Any) -> str:
     name = str(value).strip() if isinstance(value, str) else ""
+    return name if usable_zone(name) else "UTC"
+
+
+@lru_cache(maxsize=1024)
+def usable_zone(name: str) -> bool:
+    """Whether both zoneinfo and pandas know the zone: ``posixrules``, ``Factory`` and ``localtime`` are
+    files in the tz database that zoneinfo opens but pandas refuses, so they count as unknown."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "UTC"
-    return name
+        pd.Timestamp("2000-01-01").tz_localize(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError and pytz's UnknownTimeZoneError are KeyErrors
+        return False
+    return True
+
+
+def unusable_zones(users: pd.DataFrame) -> pd.DataFrame:
+    """Users (``user_id``, ``time_zone``) whose non-blank zone is unknown: their clocks run on UTC."""
+    zones = users["time_zone"].where(users["time_zone"].map(lambda zone: isinstance(zone, str)), "").str.strip()
+    bad = zones.ne("") & ~zones.map(usable_zone)
+    return users.loc[bad, ["user_id", "time_zone"]].reset_index(drop=True)
 
 
 def _country_code(value: Any) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,15 +42,54 @@ def _flows():
     return pipeline
 
 
+RUNTIME_ENV = "ABM_SLA_RUNTIME"
+
+
+def _use_prefect(dask: str | None = None) -> bool:
+    """Whether a run goes through Prefect flows (a Prefect API is configured, or shards go to Dask) or calls
+    the same code directly (no Prefect server to start). ``ABM_SLA_RUNTIME=prefect|direct`` overrides."""
+    chosen = os.environ.get(RUNTIME_ENV, "").strip().lower()
+    if chosen in ("prefect", "direct"):
+        return chosen == "prefect"
+    if chosen:
+        raise AbmSlaError(f"{RUNTIME_ENV}={chosen!r}: use prefect or direct (empty = prefect when PREFECT_API_URL "
+                          "is set)")
+    if dask:
+        return True
+    settings.configure_prefect_defaults()
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+@contextmanager
+def _runtime(use_prefect: bool) -> Iterator[None]:
+    """Flows as Prefect runs, or their bodies called directly (``tasks.common.direct_calls``)."""
+    if use_prefect:
+        yield
+        return
+    from tasks.common import direct_calls
+
+    with direct_calls():
+        yield
+
+
+def _body(flow_function, use_prefect: bool):
+    """The flow, or its plain function when running directly."""
+    return flow_function if use_prefect else flow_function.fn
+
+
 def _drop_expected_failures(record: logging.LogRecord) -> bool:
     """Keep Prefect's console quiet about an error the CLI reports in one line itself.
 
-    An :class:`AbmSlaError` is not logged at all; any other failure keeps its log line without the
-    traceback (``ABM_SLA_DEBUG=1`` shows it).
+    An :class:`AbmSlaError` is not logged at all, nor are the flow and task runs' failure lines; any other
+    record keeps its log line without the traceback (``ABM_SLA_DEBUG=1`` shows it).
     """
     error = record.exc_info[1] if record.exc_info else None
     if isinstance(error, AbmSlaError):
         return False
+    if record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+        return False  # "Finished in state Failed(...)": the CLI ends with the error's one line (the UI keeps the log)
     record.exc_info, record.exc_text = None, None
     return True
 
@@ -117,6 +158,9 @@ def run(
     dask: Annotated[str | None, typer.Option(
         "--dask", help="Run the shards on a Dask scheduler (tcp://host:8786), or 'local[:N]' for a local cluster "
         "of N workers (default $ABM_SLA_DASK_ADDRESS; none = in this process).")] = None,
+    allow_future: Annotated[bool, typer.Option(
+        "--allow-future", help="Compute for an AS_OF more than $ABM_SLA_FUTURE_TOLERANCE_MINUTES (10) ahead of the "
+        "clock (refused otherwise, as a likely typo).")] = False,
 ) -> None:
     """Load the CRM data, score as of AS_OF, fire and route MQAs, evaluate every SLA clock (then write back).
 
@@ -124,20 +168,23 @@ def run(
     (the results are those of a full recompute); --full recomputes everything."""
     from abm_sla.model import load_model
     from abm_sla.policy import load_policy
-    from abm_sla.stages import parse_as_of
+    from abm_sla.stages import check_not_future, parse_as_of, utc_now
     from abm_sla.warehouse import Warehouse
 
     _check_source(source, path, config)
     as_of_ts = parse_as_of(as_of)
+    check_not_future(as_of_ts, utc_now(), settings.future_tolerance(), allow_future=allow_future)
     load_model(model)  # fail fast on bad config files, before anything runs
     load_policy(policy)
     db_url = settings.database_url(db)
     Warehouse(db_url)  # fail fast on an unreachable database
-    with settings.database_url_env(db_url), dask_cluster(dask) as address:  # the URL is never a flow parameter
-        summary = _flows().run_pipeline(
+    use_prefect = _use_prefect(dask or os.environ.get("ABM_SLA_DASK_ADDRESS"))
+    with settings.database_url_env(db_url), dask_cluster(dask) as address, _runtime(use_prefect):
+        summary = _body(_flows().run_pipeline, use_prefect)(  # the URL is never a flow parameter
             as_of=as_of_ts.isoformat(), source=source, path=str(path) if path else None,
             model_path=str(model) if model else None, policy_path=str(policy) if policy else None,
             config_path=str(config) if config else None, full=full, shards=shards, dask_address=address or "",
+            allow_future=allow_future,
         )
     from abm_sla.summary import print_run_summary
 
@@ -160,8 +207,9 @@ def sync(
     Warehouse(db_url)
     params = validated(SyncParameters, {"source": source, "path": str(path) if path else None,
                                         "config_path": str(config) if config else None})
-    with settings.database_url_env(db_url):
-        summary = _flows().crm_sync(params)
+    use_prefect = _use_prefect()
+    with settings.database_url_env(db_url), _runtime(use_prefect):
+        summary = _body(_flows().crm_sync, use_prefect)(params)
     from abm_sla.summary import print_sync_summary
 
     for name, objects in summary.items():
@@ -176,12 +224,29 @@ def export(
 ) -> None:
     """Write a CSV export of the warehouse."""
     from abm_sla import exports
-    from abm_sla.warehouse import Warehouse
 
     if kind not in exports.EXPORTS:
         raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.EXPORTS)}")
-    rows = exports.export(Warehouse(settings.database_url(db)), kind, out)
+    rows = exports.export(_existing_warehouse(db), kind, out)
     typer.echo(f"wrote {rows} {kind} rows to {out}")
+
+
+def _existing_warehouse(db: str | None):
+    """The warehouse to read; a SQLite file that does not exist is an error (a mistyped ``--db`` path
+    would otherwise be created as an empty warehouse and read as one)."""
+    import sqlalchemy as sa
+
+    from abm_sla.warehouse import Warehouse
+
+    url = settings.database_url(db)
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        parsed = None  # Warehouse() says what is wrong with it, without the password
+    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not parsed.database.startswith("file:") and not Path(parsed.database).is_file():
+        raise AbmSlaError(f"no warehouse at {parsed.database}: check --db (`abm-sla run` creates one)")
+    return Warehouse(url)
 
 
 @app.command()
@@ -197,6 +262,7 @@ def report(
     from abm_sla.progress import console_progress
     from abm_sla.reporting import generate_report
 
+    _existing_warehouse(db)  # a mistyped SQLite path is an error, not an empty report
     with console_progress(sys.stderr.isatty()):
         paths = generate_report(settings.database_url(db), kind, period, out, policy_path=policy,
                                 scoring_path=model)
@@ -216,8 +282,59 @@ def demo(
     from abm_sla import demo as demo_module
     from abm_sla.progress import console_progress
 
-    with console_progress(sys.stderr.isatty()):
-        demo_module.run_demo(out, accounts, seed, _flows().run_steps)
+    use_prefect = _use_prefect()
+    with _runtime(use_prefect), console_progress(sys.stderr.isatty()):
+        demo_module.run_demo(out, accounts, seed, _body(_flows().run_steps, use_prefect))
+
+
+@app.command()
+def runs(
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs to list, newest first.")] = 20,
+) -> None:
+    """List the recent runs: id, kind, as of, status (a killed run shows as dead), start and end."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from abm_sla.warehouse import undo
+
+    listed = undo.list_runs(_existing_warehouse(db), limit)
+    table = Table(title="Runs (newest first)")
+    for column in ("run id", "kind", "as of", "status", "started", "finished"):
+        table.add_column(column)
+    for run in listed.itertuples():
+        table.add_row(run.run_id, run.kind, _moment(run.as_of), run.status, _moment(run.started_at),
+                      _moment(run.finished_at))
+    Console(width=160).print(table)
+
+
+def _moment(value) -> str:
+    return "" if value is None or value != value else value.isoformat().replace("+00:00", "Z")
+
+
+@app.command()
+def undo(
+    run_id: Annotated[str, typer.Argument(help="The run to undo (`abm-sla runs` lists them).")],
+    db: DbOption = None,
+    and_later: Annotated[bool, typer.Option(
+        "--and-later", help="Also undo every run started after it, newest first.")] = False,
+) -> None:
+    """Undo a run: remove its scores, MQAs (giving back their round-robin turns), clock evaluations,
+    escalations and pending write-backs, and restore the state before it. Loaded CRM data stays."""
+    from abm_sla.stages import utc_now
+    from abm_sla.warehouse import undo as undo_module
+
+    for done in undo_module.undo_run(_existing_warehouse(db), run_id, utc_now(), and_later=and_later):
+        if done.get("status") == "undone already":
+            typer.echo(f"run {done['run_id']} was undone already")
+            continue
+        typer.echo(f"undone run {done['run_id']} (as of {done['as_of']}): {done.get('scores_removed', 0)} score "
+                   f"changes and {done.get('mqas_removed', 0)} MQAs removed, "
+                   f"{done.get('sla_clocks_restored', 0)} clocks and {done.get('escalations_restored', 0)} "
+                   "escalations restored")
+        if done.get("mqas_written_back"):
+            typer.echo(f"warning: {done['mqas_written_back']} of its MQAs were written back to the CRM already; "
+                       "their CRM tasks stay there", err=True)
 
 
 @app.command()
@@ -229,12 +346,29 @@ def serve() -> None:
     serve_all()
 
 
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: run the app, turning every failure into one line on stderr."""
+    """Console entry point: run the app, turning every failure into one line on stderr.
+
+    SIGTERM stops a run as Ctrl-C does (exit 130, the run recorded ``aborted``)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns an Exit's code here (130: Ctrl-C)
+        if isinstance(code, int) and code:
+            if code == 130:
+                typer.echo("error: interrupted", err=True)
+            return code
     except typer.Exit as done:
+        if done.exit_code == 130:  # Ctrl-C (typer turns KeyboardInterrupt into Exit(130))
+            typer.echo("error: interrupted", err=True)
         return done.exit_code
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        return 130
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         return 130

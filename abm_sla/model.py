@@ -213,6 +213,8 @@ def load_model(path: str | Path | None = None) -> ScoringModel:
     prefix = f"invalid scoring model {source}"
     try:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{prefix}: not a YAML text file (binary content at byte {error.start})") from None
     except OSError as error:
         raise ConfigError(f"{prefix}: cannot read the file ({error.strerror or error})") from None
     except yaml.YAMLError as error:

@@ -209,6 +209,8 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
     source = Path(path) if path is not None else DEFAULT_PATH
     try:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"SLA policy {source}: not a YAML text file (binary content at byte {error.start})") from None
     except OSError as error:
         raise ConfigError(f"SLA policy {source}: cannot read the file ({error.strerror or error})") from None
     except yaml.YAMLError as error:

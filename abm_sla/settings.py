@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from abm_sla.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_SQLITE_FILE = "abm-sla.db"
 DATABASE_URL_ENV = "ABM_SLA_DATABASE_URL"
+FUTURE_TOLERANCE_ENV = "ABM_SLA_FUTURE_TOLERANCE_MINUTES"
+DEFAULT_FUTURE_TOLERANCE_MINUTES = 10.0
 
 
 def database_url(cli_value: str | None = None) -> str:
@@ -21,6 +26,19 @@ def database_url(cli_value: str | None = None) -> str:
     if from_env:
         return from_env
     return f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+
+
+def future_tolerance() -> dt.timedelta:
+    """How far ahead of the wall clock a run's ``as of`` may be without ``--allow-future``:
+    ``ABM_SLA_FUTURE_TOLERANCE_MINUTES``, else 10 minutes (clock skew between machines)."""
+    text = os.environ.get(FUTURE_TOLERANCE_ENV, "").strip()
+    try:
+        minutes = float(text) if text else DEFAULT_FUTURE_TOLERANCE_MINUTES
+    except ValueError:
+        raise ConfigError(f"{FUTURE_TOLERANCE_ENV}={text!r} is not a number of minutes") from None
+    if not minutes >= 0:
+        raise ConfigError(f"{FUTURE_TOLERANCE_ENV}={text!r} must be 0 or more minutes")
+    return dt.timedelta(minutes=minutes)
 
 
 @contextmanager

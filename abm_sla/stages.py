@@ -11,9 +11,11 @@ functions know nothing of Prefect, so the CLI, tests and benchmarks can call the
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +24,15 @@ from typing import TypeVar
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla import frames, handoff, incremental, routing, scoring, sla, whatif
-from abm_sla.crm.files import FilesSource
+from abm_sla import calendar, frames, handoff, incremental, routing, scoring, sla, whatif
+from abm_sla.crm.files import FILE_SPECS, FilesSource
 from abm_sla.crm.sync import sync_source
-from abm_sla.errors import AbmSlaError
+from abm_sla.errors import AbmSlaError, SourceError
+from abm_sla.faults import checkpoint
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
 from abm_sla.shards import SHARD_SPACE, Shard, shard_keys
-from abm_sla.warehouse import Warehouse, schema, score_history
+from abm_sla.warehouse import Warehouse, schema, score_history, undo
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
@@ -51,9 +54,37 @@ class Signals:
 
 def extract_files(warehouse: Warehouse, path: str | Path, run_id: str, now: dt.datetime) -> dict:
     """Load an export folder; per file, the rows loaded and quarantined."""
+    check_export_files(warehouse, Path(path))
     summary = sync_source(warehouse, FilesSource(path), run_id, now)
     kept = ("loaded", "quarantined", "unchanged")  # "unchanged": the file matched its last load and was skipped
     return {file: {key: counts[key] for key in kept if key in counts} for file, counts in summary.items()}
+
+
+def check_export_files(warehouse: Warehouse, folder: Path) -> None:
+    """Refuse, in one line, a folder whose files cannot be what they say: a folder named like a CSV file,
+    or an ``accounts.csv`` without a single row while the warehouse has no accounts (every other row
+    would be quarantined as an unknown account)."""
+    for spec in FILE_SPECS:
+        if (folder / spec.file).is_dir():
+            raise SourceError(f"{folder / spec.file} is a folder, not a CSV file")
+    accounts = folder / "accounts.csv"
+    if accounts.is_file() and not _has_data_row(accounts) and not _has_accounts(warehouse):
+        raise SourceError(f"{accounts} has no rows and the warehouse has no accounts yet: nothing could be "
+                          "scored and every other row would be quarantined (is it the right file?)")
+
+
+def _has_data_row(path: Path) -> bool:
+    """Whether a CSV file has a non-blank line after its header (read until found, not the whole file)."""
+    with path.open("rb") as handle:
+        lines = (line for line in handle if line.lstrip(codecs.BOM_UTF8).strip())
+        next(lines, None)  # the header
+        return next(lines, None) is not None
+
+
+def _has_accounts(warehouse: Warehouse) -> bool:
+    table = schema.accounts
+    with warehouse.engine.connect() as connection:
+        return connection.execute(sa.select(table.c.source_id).limit(1)).first() is not None
 
 
 def read_signals(
@@ -77,9 +108,26 @@ def read_signals(
 def parse_as_of(value: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
     """An ``as of`` from ISO 8601 text or a timestamp; naive values are UTC."""
     parsed = frames.to_utc(pd.Series([value], dtype="object"), errors="coerce").iloc[0]
+    year = re.match(r"\s*[+-]?(\d{4,})(?:-|\d{4}T)", str(value))
+    if pd.isna(parsed) and year and not pd.Timestamp.min.year < int(year.group(1)) < pd.Timestamp.max.year:
+        raise AbmSlaError(f"--as-of {value!r} is out of range: the year must be between {pd.Timestamp.min.year + 1} "
+                          f"and {pd.Timestamp.max.year - 1}")
     if pd.isna(parsed):
         raise AbmSlaError(f"--as-of {value!r} is not an ISO 8601 timestamp (e.g. 2026-03-31T12:00:00Z)")
     return parsed
+
+
+def check_not_future(
+    as_of: pd.Timestamp, now: dt.datetime, tolerance: dt.timedelta, *, allow_future: bool = False
+) -> None:
+    """Refuse an ``as of`` more than ``tolerance`` ahead of ``now`` unless ``allow_future``: a typo'd year
+    would evaluate every clock as missed and open escalations dated in the future."""
+    if allow_future or as_of <= pd.Timestamp(now) + pd.Timedelta(tolerance):
+        return
+    raise AbmSlaError(
+        f"as of {as_of.isoformat()} is in the future (now {pd.Timestamp(now).floor('s').isoformat()}); "
+        "pass --allow-future (flows: allow_future) to compute for it anyway"
+    )
 
 
 def read_status_changes(
@@ -143,6 +191,8 @@ def score_shard(
     rows = whatif.history_rows(scores, planned.as_of, model.version, run_id)
     with warehouse.engine.begin() as connection:
         stored = score_history.store_changes(warehouse, connection, rows, planned.as_of, model.version)
+        checkpoint("score")
+    checkpoint("score")
     return {"accounts_recomputed": len(scores), "scores_changed": stored}
 
 
@@ -160,6 +210,8 @@ def finish_score(
     }
     with warehouse.engine.begin() as connection:
         incremental.record(connection, planned, run_id, started, summary, model_version=model.version)
+        checkpoint("score")
+    checkpoint("score")
     return summary
 
 
@@ -288,11 +340,14 @@ def route_and_store(
             rows["shard"] = shard_keys(rows["account_id"])
             columns = [column.name for column in schema.mqas.columns if column.name in rows.columns]
             warehouse.upsert(connection, schema.mqas, records(rows[columns]), update=False)
+            undo.remember_state(connection, run_id, ROUND_ROBIN_KEY)
             warehouse.set_state(connection, ROUND_ROBIN_KEY, last_assigned)
             warehouse.journal(connection, incremental.run_source(run_id), "mqas", rows["account_id"].drop_duplicates(),
                               started)
         incremental.record(connection, planned, run_id, started,
                            {"mqas_fired": len(rows), "mode": planned.mode, "shards": planned.shards})
+        checkpoint("fire-and-route")
+    checkpoint("fire-and-route")
     return rows.sort_values(["trigger_at", "account_id"], ignore_index=True) if len(rows) else rows
 
 
@@ -365,12 +420,15 @@ def evaluate_sla(
     """Record episode ends, then evaluate the clocks and escalations that can change; clocks update in place."""
     started = utc_now()
     planned = plan(warehouse, "evaluate-sla", as_of, policy, full=full, shards=shards)
-    parts = _run_shards(lambda shard: sla_shard(warehouse, planned, policy, shard), planned)
+    parts = _run_shards(lambda shard: sla_shard(warehouse, planned, policy, shard, run_id), planned)
     return finish_sla(warehouse, planned, run_id, started, parts)
 
 
-def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy, shard: Shard) -> dict:
-    """Evaluate one shard's MQAs whose clocks or escalations can change; store them and the episode ends."""
+def sla_shard(
+    warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy, shard: Shard, run_id: str = "",
+) -> dict:
+    """Evaluate one shard's MQAs whose clocks or escalations can change; store them and the episode ends
+    (what they replace is logged for ``abm-sla undo`` under ``run_id``)."""
     as_of = planned.as_of
     fired = warehouse.read_table(schema.mqas, sa.and_(schema.mqas.c.trigger_at <= as_of.to_pydatetime(),
                                                       _in_shard(schema.mqas, shard)))
@@ -404,10 +462,15 @@ def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy
     with warehouse.engine.begin() as connection:
         clocks = clocks.assign(as_of=as_of, shard=shard_keys(clocks["account_id"]))
         escalations = escalations.assign(shard=shard_keys(escalations["account_id"]))
+        undo.remember(warehouse, connection, run_id, schema.sla_clocks, clocks)
+        undo.remember(warehouse, connection, run_id, schema.escalations, escalations)
+        undo.remember(warehouse, connection, run_id, schema.mqas, newly_ended, only_existing=True)
         warehouse.upsert(connection, schema.sla_clocks, records(clocks[[*clock_columns, "as_of", "shard"]]))
         warehouse.upsert(connection, schema.escalations, records(escalations[[*escalation_columns, "shard"]]),
                          update=False)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
+        checkpoint("evaluate-sla")
+    checkpoint("evaluate-sla")
     return {
         "clocks": len(clocks),
         "clocks_missed": int((clocks["status"] == "missed").sum()),
@@ -420,12 +483,18 @@ def sla_shard(warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy
 def finish_sla(
     warehouse: Warehouse, planned: incremental.Plan, run_id: str, started: dt.datetime, parts: list[dict]
 ) -> dict:
-    """Record the SLA run once every shard stored its clocks; returns the stage summary."""
+    """Record the SLA run once every shard stored its clocks; returns the stage summary, with
+    ``users_on_utc``: users whose time zone is unknown, whose clocks ran on UTC instead."""
     keys = ("clocks", "clocks_missed", "escalations", "episodes_ended", "mqas_evaluated")
     summary = {key: sum(part[key] for part in parts) for key in keys}
+    fallbacks = calendar.unusable_zones(CrmView(warehouse).read_kind("users"))
+    if len(fallbacks):
+        summary["users_on_utc"] = [f"{user} ({zone!r})" for user, zone in fallbacks.itertuples(index=False)]
     with warehouse.engine.begin() as connection:
         incremental.record(connection, planned, run_id, started,
                            {**summary, "mode": planned.mode, "shards": planned.shards})
+        checkpoint("evaluate-sla")
+    checkpoint("evaluate-sla")
     return summary
 
 

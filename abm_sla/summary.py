@@ -17,6 +17,8 @@ def print_run_summary(summary: dict, console: Console | None = None) -> None:
             f"Scored {scoring['accounts_scored']} accounts as of {summary['as_of']} "
             f"(model {scoring['model_version']}): {scoring['qualified']} pass every hand-off gate."
         )
+    if summary.get("run_id"):
+        console.print(f"Run {summary['run_id']} (`abm-sla undo {summary['run_id']}` takes it back).")
     writeback = summary.get("writeback")
     if writeback:
         console.print(

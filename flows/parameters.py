@@ -176,6 +176,12 @@ class AsOfParameters(FlowParameters):
         default="", title="As of", description="The moment to compute for, ISO 8601 (no offset = UTC). Empty = now."
     )
 
+    allow_future: bool = Field(
+        default=False, title="Allow a future as of",
+        description="Compute for an as of more than ABM_SLA_FUTURE_TOLERANCE_MINUTES (10) ahead of the clock; "
+        "off, such a run is refused as a likely typo.",
+    )
+
     def as_of_or_now(self) -> pd.Timestamp:
         return pd.Timestamp(self.as_of) if self.as_of else pd.Timestamp.now(tz="UTC")
 
@@ -315,6 +321,26 @@ class MonitorParameters(ScaleParameters, AsOfParameters):
     """Evaluate every SLA clock and open the escalations that are due as of a moment."""
 
     policy_path: OptionalText = _POLICY_PATH
+
+
+class UndoParameters(FlowParameters):
+    """Undo one run: remove the scores, MQAs, clock evaluations and escalations it wrote and restore the state
+    before it."""
+
+    run_id: str | None = Field(default=None, validate_default=True, title="Run id",
+                               description="The run to undo (the runs table; `abm-sla runs` lists them).")
+    and_later: bool = Field(
+        default=False, title="And every later run",
+        description="Also undo every run started after it (newest first); without it, a run followed by "
+        "later runs is refused.",
+    )
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("run_id is required: the id of the run to undo")
+        return value.strip()
 
 
 class ReportParameters(FlowParameters):

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pandas as pd
 from prefect import flow
 
+from abm_sla import settings
 from abm_sla.crm.config import load_app_config
-from abm_sla.stages import parse_as_of
+from abm_sla.faults import checkpoint
+from abm_sla.stages import check_not_future, parse_as_of
+from abm_sla.warehouse import Warehouse, undo
 from flows.parameters import (
     MonitorParameters,
     ScoreParameters,
     SyncParameters,
+    UndoParameters,
     resolve_database_url,
     validated,
 )
-from tasks.common import utc_now, warehouse
+from tasks.common import call, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import publish_run_report, timed
 from tasks.stages import evaluate_sla, extract_files, fire_and_route, score_accounts, sync_crm, write_back
 
@@ -30,15 +37,15 @@ def crm_sync(params: SyncParameters = SyncParameters()) -> dict:
     summary: dict = {"run_id": uuid.uuid4().hex}
     with timed(summary, "extract"):
         summary["extract"] = extract(db_url, params.source, params.path, params.config_path, summary["run_id"])
-    publish_run_report(summary, key="crm-sync", title=f"crm-sync from {params.source}")
+    only_in_prefect(publish_run_report, summary, key="crm-sync", title=f"crm-sync from {params.source}")
     return summary["extract"]
 
 
 def extract(db_url: str, source: str, path: str | None, config_path: str | None, run_id: str) -> dict:
     """The extract step of a run: one task for the chosen source."""
     if source == "files":
-        return {"files": extract_files(db_url, path or load_app_config(config_path).sources.files.path, run_id)}
-    return {source: sync_crm(db_url, source, config_path, run_id)}
+        return {"files": call(extract_files, db_url, path or load_app_config(config_path).sources.files.path, run_id)}
+    return {source: call(sync_crm, db_url, source, config_path, run_id)}
 
 
 @flow(name="score-and-route", validate_parameters=False)
@@ -46,14 +53,16 @@ def score_and_route(params: ScoreParameters = ScoreParameters()) -> dict:
     """Score every account, fire the hand-offs and route the new MQAs, as of ``params.as_of`` (empty = now)."""
     params = validated(ScoreParameters, params)
     db_url = resolve_database_url(params.database_secret)
-    as_of = params.as_of_or_now()
+    as_of = _as_of(params)
     summary: dict = {"run_id": uuid.uuid4().hex, "as_of": as_of.isoformat()}
-    with timed(summary, "score"):
-        summary["scoring"] = score_accounts(db_url, as_of, params.model_path, summary["run_id"], **params.scale())
-    with timed(summary, "fire-and-route"):
-        summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path, summary["run_id"],
-                                            **params.scale())
-    publish_run_report(summary, key="score-and-route", title=f"score-and-route as of {as_of.isoformat()}")
+    with recorded_run(warehouse(db_url), summary, "score-and-route", as_of):
+        with timed(summary, "score"):
+            summary["scoring"] = score_accounts(db_url, as_of, params.model_path, summary["run_id"], **params.scale())
+        with timed(summary, "fire-and-route"):
+            summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path,
+                                                summary["run_id"], **params.scale())
+    only_in_prefect(publish_run_report, summary, key="score-and-route",
+                    title=f"score-and-route as of {as_of.isoformat()}")
     return summary
 
 
@@ -62,12 +71,49 @@ def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
     """Evaluate every SLA clock and open the escalations due by ``params.as_of`` (empty = now)."""
     params = validated(MonitorParameters, params)
     db_url = resolve_database_url(params.database_secret)
-    as_of = params.as_of_or_now()
+    as_of = _as_of(params)
     summary: dict = {"as_of": as_of.isoformat(), "run_id": uuid.uuid4().hex}
-    with timed(summary, "evaluate-sla"):
+    with recorded_run(warehouse(db_url), summary, "sla-monitor", as_of), timed(summary, "evaluate-sla"):
         summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
-    publish_run_report(summary, key="sla-monitor", title=f"sla-monitor as of {as_of.isoformat()}")
+    only_in_prefect(publish_run_report, summary, key="sla-monitor", title=f"sla-monitor as of {as_of.isoformat()}")
     return summary["sla"]
+
+
+@contextmanager
+def recorded_run(store: Warehouse, summary: dict, kind: str, as_of: pd.Timestamp) -> Iterator[None]:
+    """Record the body as run ``summary["run_id"]`` in the warehouse's run log (with this process, so a
+    killed run reads as dead): completed, failed, or aborted (Ctrl-C, SIGTERM, cancellation)."""
+    run_id = summary["run_id"]
+    undo.mark_dead_runs(store, utc_now())
+    store.start_run(run_id, kind, as_of.to_pydatetime(), utc_now())
+    checkpoint("start")
+    try:
+        yield
+    except BaseException as error:
+        store.finish_run(run_id, "failed" if isinstance(error, Exception) else "aborted", utc_now(), summary, None)
+        raise
+    store.finish_run(run_id, "completed", utc_now(), summary, summary.get("scoring", {}).get("model_version"))
+    undo.prune(store)
+
+
+def _as_of(params: ScoreParameters | MonitorParameters) -> pd.Timestamp:
+    """The form's ``as of`` (empty = now), refused when ahead of the clock unless ``allow_future``."""
+    as_of = params.as_of_or_now()
+    check_not_future(as_of, utc_now(), settings.future_tolerance(), allow_future=params.allow_future)
+    return as_of
+
+
+@flow(name="abm-sla-undo", validate_parameters=False)
+def undo_run(params: UndoParameters) -> list[dict]:
+    """Undo a run (``params.run_id``; with ``and_later`` every run after it too): remove the scores, MQAs
+    (and their round-robin turns), clock evaluations, escalations and pending write-backs it wrote, and
+    restore the state before it. Loaded CRM data stays."""
+    params = validated(UndoParameters, params)
+    undone = undo.undo_run(warehouse(resolve_database_url(params.database_secret)), params.run_id, utc_now(),
+                           and_later=params.and_later)
+    for summary in undone:
+        run_logger().info("undone: %s", summary)
+    return undone
 
 
 def run_once(
@@ -82,19 +128,23 @@ def run_once(
     full: bool = False,
     shards: int | None = None,
     dask_address: str | None = None,
+    *,
+    allow_future: bool = False,
 ) -> dict:
-    """Body of one pipeline run, logged in the warehouse's run log (called inside a flow).
+    """Body of one pipeline run, logged in the warehouse's run log (inside a flow, or called directly
+    under ``tasks.common.direct_calls``).
 
     ``full`` recomputes every account (else only what changed since the last run at or before
-    ``as_of``); ``shards`` and ``dask_address`` say how the stages split and where the shards run."""
+    ``as_of``); ``shards`` and ``dask_address`` say how the stages split and where the shards run.
+    An ``as_of`` ahead of the clock beyond ``ABM_SLA_FUTURE_TOLERANCE_MINUTES`` is refused unless
+    ``allow_future``. An interrupted run (Ctrl-C) is recorded ``aborted``, a failed one ``failed``."""
     scale = {"full": full, "shards": shards, "dask_address": dask_address}
     run_id = uuid.uuid4().hex
     as_of_ts = parse_as_of(as_of)
+    check_not_future(as_of_ts, utc_now(), settings.future_tolerance(), allow_future=allow_future)
     app_config = load_app_config(config_path)  # a bad abm-sla.yaml fails before any work
-    store = warehouse(db_url)
-    store.start_run(run_id, "run", as_of_ts.to_pydatetime(), utc_now())
     summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
-    try:
+    with recorded_run(warehouse(db_url), summary, "run", as_of_ts):
         if load:
             with timed(summary, "extract"):
                 summary["extract"] = extract(db_url, source, path, config_path, run_id)
@@ -106,12 +156,8 @@ def run_once(
             summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path, run_id, **scale)
         if app_config.writeback.enabled:  # after the clocks: the task is due at the first-touch deadline
             with timed(summary, "write-back"):
-                summary["writeback"] = write_back(db_url, config_path)
-    except Exception:
-        store.finish_run(run_id, "failed", utc_now(), summary, None)
-        raise
-    store.finish_run(run_id, "completed", utc_now(), summary, summary["scoring"]["model_version"])
-    publish_run_report(summary)
+                summary["writeback"] = call(write_back, db_url, config_path)
+    only_in_prefect(publish_run_report, summary)
     return summary
 
 
@@ -127,15 +173,19 @@ def run_pipeline(
     full: bool = False,
     shards: int = 0,
     dask_address: str = "",
+    allow_future: bool = False,
 ) -> dict:
     """One run as of ``as_of`` (empty = now): extract, score, fire and route, SLA clocks and escalations,
     then the CRM write-back when ``abm-sla.yaml`` (``config_path``) enables it. The warehouse is
     ``ABM_SLA_DATABASE_URL`` (the CLI sets it from ``--db``) or the Secret block: never a parameter.
     Only what changed since the last run is recomputed unless ``full``; ``shards`` (0 = ``ABM_SLA_SHARDS``)
-    split the accounts, run on the Dask cluster at ``dask_address`` (empty = ``ABM_SLA_DASK_ADDRESS``)."""
+    split the accounts, run on the Dask cluster at ``dask_address`` (empty = ``ABM_SLA_DASK_ADDRESS``).
+    An ``as_of`` more than ``ABM_SLA_FUTURE_TOLERANCE_MINUTES`` (10) ahead of the clock is refused
+    unless ``allow_future`` (a run can be undone: the ``abm-sla-undo`` flow)."""
     db_url = resolve_database_url(database_secret)
     return run_once(db_url, as_of or utc_now().isoformat(), source, path, model_path, policy_path,
-                    config_path=config_path, full=full, shards=shards or None, dask_address=dask_address or None)
+                    config_path=config_path, full=full, shards=shards or None, dask_address=dask_address or None,
+                    allow_future=allow_future)
 
 
 @flow(name="abm-sla-run-steps")

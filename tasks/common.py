@@ -1,9 +1,20 @@
-"""What every task shares: the warehouse by URL and the run logger."""
+"""What every task shares: the warehouse by URL, the run logger, and how tasks are called.
+
+A run goes through Prefect (flow and task runs, visible in the UI) when a Prefect API is
+configured, or *directly*: :func:`direct_calls` makes the same orchestration code call each
+task's plain function (``task.fn``), log to the ``abm_sla`` logger and skip what needs a Prefect
+API (events, artifacts, concurrency slots). No Prefect server is started then.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
+from typing import Any
 
 from abm_sla.crm.config import AppConfig, load_app_config, set_secret_loader
 from abm_sla.warehouse import Warehouse
@@ -29,3 +40,76 @@ def _load_secret(name: str) -> str:
     from prefect.blocks.system import Secret
 
     return str(Secret.load(name).get())
+
+
+_DIRECT: ContextVar[bool] = ContextVar("abm_sla_direct", default=False)
+
+
+@contextmanager
+def direct_calls() -> Iterator[None]:
+    """Within the body, tasks run as plain function calls, without Prefect runs or a Prefect API."""
+    token = _DIRECT.set(True)
+    try:
+        yield
+    finally:
+        _DIRECT.reset(token)
+
+
+def in_prefect() -> bool:
+    """Whether tasks run as Prefect task runs (events, artifacts and concurrency slots available)."""
+    return not _DIRECT.get()
+
+
+def call(task: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a Prefect task: as a task run, or as its plain function under :func:`direct_calls`."""
+    return task(*args, **kwargs) if in_prefect() else task.fn(*args, **kwargs)
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """Prefect's run logger in a flow or task run, else the ``abm_sla`` logger."""
+    if in_prefect():
+        from prefect import get_run_logger
+        from prefect.exceptions import MissingContextError
+
+        try:
+            return get_run_logger()
+        except MissingContextError:
+            pass
+    return logging.getLogger("abm_sla")
+
+
+def only_in_prefect(action: Callable[..., Any], *args: Any, default: Any = None, **kwargs: Any) -> Any:
+    """``action(...)`` when tasks run in Prefect (events, artifacts), else ``default``."""
+    return action(*args, **kwargs) if in_prefect() else default
+
+
+#: Errors that a retry cannot fix: bad input, bad configuration, a missing or unreadable file.
+_DETERMINISTIC = (ValueError, TypeError, KeyError, LookupError, FileNotFoundError, IsADirectoryError,
+                  NotADirectoryError, PermissionError)
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """Whether a task's failure may go away on a retry: a database that was busy or unreachable, a
+    connection or time-out error. Bad files and bad configuration (``AbmSlaError``, ``ValueError``...)
+    fail the same way every time."""
+    import sqlalchemy as sa
+
+    from abm_sla.errors import AbmSlaError
+
+    if error is None or isinstance(error, (AbmSlaError, *_DETERMINISTIC)):
+        return False
+    if isinstance(error, sa.exc.DBAPIError):
+        return isinstance(error, sa.exc.OperationalError) or error.connection_invalidated
+    return isinstance(error, (ConnectionError, TimeoutError, OSError))
+
+
+def retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Prefect's ``retry_condition_fn``: retry a failed task run only for a transient error
+    (https://docs.prefect.io/v3/how-to-guides/workflows/retries, "Retry with a custom condition")."""
+    error = state.data if isinstance(getattr(state, "data", None), BaseException) else None
+    if error is None:
+        try:
+            error = state.result(raise_on_failure=False)
+        except Exception as raised:  # the result could not be read: judge by what was raised
+            error = raised
+    return is_transient(error if isinstance(error, BaseException) else None)

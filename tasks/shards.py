@@ -16,6 +16,7 @@ from typing import Any
 from prefect import Task
 
 from abm_sla.shards import Shard
+from tasks.common import call
 
 DASK_ADDRESS_ENV = "ABM_SLA_DASK_ADDRESS"
 SHARDS_ENV = "ABM_SLA_SHARDS"
@@ -46,7 +47,7 @@ def _runner(address: str) -> Iterator[Any]:
 def run_shards(task: Task, shards: Sequence[Shard], address: str | None, **parameters: Any) -> list[Any]:
     """Run ``task`` once per shard (``shard=`` plus ``parameters``) and return the results in shard order."""
     if address is None:
-        return [task(shard=shard, **parameters) for shard in shards]
+        return [call(task, shard=shard, **parameters) for shard in shards]
     with _runner(address) as runner:
         futures = [runner.submit(task, {"shard": shard, **parameters}) for shard in shards]
         return [future.result() for future in futures]

@@ -9,9 +9,10 @@ MQAs exactly once. Tasks take names, URLs and small plans, never clients or engi
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from abm_sla import stages
@@ -19,16 +20,26 @@ from abm_sla.incremental import Plan
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.shards import Shard
-from tasks.common import load_app_config_with_secrets, utc_now, warehouse
+from tasks.common import (
+    call,
+    in_prefect,
+    load_app_config_with_secrets,
+    only_in_prefect,
+    retry_transient,
+    run_logger,
+    utc_now,
+    warehouse,
+)
 from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage_slot
 from tasks.shards import dask_address, run_shards, shard_count
 
 
-@task(name="extract-files", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="extract-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient,
+      cache_policy=NO_CACHE)
 def extract_files(db_url: str, path: str, run_id: str) -> dict:
     """Load a CRM export folder into the warehouse (quarantining bad rows)."""
     summary = stages.extract_files(warehouse(db_url), path, run_id, utc_now())
-    logger = get_run_logger()
+    logger = run_logger()
     for file, counts in summary.items():
         logger.info("%s: %d loaded, %d quarantined", file, counts["loaded"], counts["quarantined"])
     return summary
@@ -40,7 +51,7 @@ def sync_crm(db_url: str, source: str, config_path: str | None, run_id: str) -> 
     from abm_sla.crm.sync import sync
 
     summary = sync(warehouse(db_url), source, load_app_config_with_secrets(config_path), run_id, utc_now())
-    logger = get_run_logger()
+    logger = run_logger()
     for name, counts in summary.items():
         logger.info("%s %s: %d loaded, %d deleted, %d quarantined in %d pages", source, name, counts["loaded"],
                     counts["deleted"], counts["quarantined"], counts["pages"])
@@ -55,7 +66,7 @@ def write_back(db_url: str, config_path: str | None) -> dict:
     from abm_sla.crm.writeback import write_back_configured
 
     counts = write_back_configured(warehouse(db_url), load_app_config_with_secrets(config_path), utc_now())
-    get_run_logger().info("write-back: %s", counts)
+    run_logger().info("write-back: %s", counts)
     return counts
 
 
@@ -75,7 +86,7 @@ def score_accounts(
     parts = run_shards(score_shard, planned.shard_list(), _address(dask_address), db_url=db_url, planned=planned,
                        model_path=model_path, run_id=run_id)
     summary = stages.finish_score(store, planned, model, run_id, started, parts)
-    get_run_logger().info("scored %d accounts as of %s with model %s (%s: %d recomputed, %d changed)",
+    run_logger().info("scored %d accounts as of %s with model %s (%s: %d recomputed, %d changed)",
                           summary["accounts_scored"], as_of, model.version, planned.mode,
                           summary["accounts_recomputed"], summary["scores_changed"])
     return summary
@@ -95,7 +106,7 @@ def route_mqas(
     parts: list[pd.DataFrame],
 ) -> pd.DataFrame:
     """Route the fired MQAs and store them exactly once, under the warehouse lock (one task per run)."""
-    with stage_slot("fire-and-route"):
+    with _slot("fire-and-route"):
         return stages.route_and_store(warehouse(db_url), planned, load_model(model_path), load_policy(policy_path),
                                       run_id, started, parts)
 
@@ -110,18 +121,18 @@ def fire_and_route(
                           full=full, shards=shard_count(shards))
     parts = run_shards(fire_shard, planned.shard_list(), _address(dask_address), db_url=db_url, planned=planned,
                        model_path=model_path, policy_path=policy_path)
-    fired = route_mqas(db_url, planned, model_path, policy_path, run_id, started, parts)
-    emit_mqas_fired(fired)
-    get_run_logger().info("fired and routed %d MQAs as of %s (%s)", len(fired), as_of, planned.mode)
+    fired = call(route_mqas, db_url, planned, model_path, policy_path, run_id, started, parts)
+    only_in_prefect(emit_mqas_fired, fired)
+    run_logger().info("fired and routed %d MQAs as of %s (%s)", len(fired), as_of, planned.mode)
     by_tier = fired["tier"].value_counts().sort_index() if len(fired) else pd.Series(dtype=int)
     return {"mqas_fired": len(fired), "by_tier": {str(tier): int(n) for tier, n in by_tier.items()},
             "mode": planned.mode}
 
 
 @task(name="sla-shard", cache_policy=NO_CACHE)
-def sla_shard(db_url: str, planned: Plan, policy_path: str | None, shard: Shard) -> dict:
+def sla_shard(db_url: str, planned: Plan, policy_path: str | None, shard: Shard, run_id: str = "") -> dict:
     """Evaluate one shard's clocks and escalations that can change."""
-    return stages.sla_shard(warehouse(db_url), planned, load_policy(policy_path), shard)
+    return stages.sla_shard(warehouse(db_url), planned, load_policy(policy_path), shard, run_id)
 
 
 def evaluate_sla(
@@ -130,15 +141,22 @@ def evaluate_sla(
 ) -> dict:
     """Evaluate every SLA clock and escalation as of ``as_of`` that can change."""
     store, policy, started = warehouse(db_url), load_policy(policy_path), utc_now()
-    before = sla_snapshot(store)
+    before = only_in_prefect(sla_snapshot, store)
     planned = stages.plan(store, "evaluate-sla", as_of, policy, full=full, shards=shard_count(shards))
-    with stage_slot("evaluate-sla"):
+    with _slot("evaluate-sla"):
         parts = run_shards(sla_shard, planned.shard_list(), _address(dask_address), db_url=db_url,
-                           planned=planned, policy_path=policy_path)
+                           planned=planned, policy_path=policy_path, run_id=run_id)
     summary = stages.finish_sla(store, planned, run_id, started, parts)
-    summary.update(emit_sla_changes(store, before))
-    get_run_logger().info("SLA as of %s (%s): %s", as_of, planned.mode, summary)
+    if summary.get("users_on_utc"):
+        run_logger().warning("unknown time zone, clocks measured in UTC for: %s", ", ".join(summary["users_on_utc"]))
+    summary.update(only_in_prefect(emit_sla_changes, store, before, default={}))
+    run_logger().info("SLA as of %s (%s): %s", as_of, planned.mode, summary)
     return {**summary, "mode": planned.mode}
+
+
+def _slot(stage: str):
+    """The stage's Prefect concurrency slot in a Prefect run (the warehouse lock serializes either way)."""
+    return stage_slot(stage) if in_prefect() else nullcontext()
 
 
 def _address(address: str | None) -> str | None:

@@ -151,6 +151,9 @@ def load_app_config(path: str | Path | None = None) -> AppConfig:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"invalid config {path.name}: not a YAML text file (binary content at byte {error.start})") \
+            from None
     except OSError as error:
         raise ConfigError(f"cannot read config {path}: {error.strerror or error}") from None
     try:

@@ -19,6 +19,7 @@ from abm_sla.crm.base import Page, Source
 from abm_sla.crm.config import AppConfig
 from abm_sla.crm.files import DROPPED, FilesSource
 from abm_sla.errors import ConfigError
+from abm_sla.faults import checkpoint
 from abm_sla.warehouse import Warehouse
 from abm_sla.warehouse.store import Stored
 from abm_sla.warehouse.view import record_system_of_record
@@ -64,6 +65,7 @@ def sync_source(
         pages = read_ahead(pages)
     for page in pages:
         _tally(summary, page, warehouse.store_page(page, run_id, now))
+        checkpoint("extract")
     return summary
 
 

@@ -202,7 +202,11 @@ runs = Table(
     Column("status", String(16), nullable=False),
     Column("model_version", String(64)),
     Column("summary", JSON),
+    Column("pid", Integer),
+    Column("host", String(255)),
 )
+"""One row per pipeline run: ``status`` running, completed, failed, aborted or undone; ``pid`` and
+``host`` name the process of a running run, so a ``running`` row whose process is gone reads as dead."""
 
 score_history = Table(
     "score_history",
@@ -325,3 +329,16 @@ what it computed for (``as_of``, the configuration's fingerprint, the scoring mo
 ``accounts``: NULL = all) and the journal
 position it had seen. The next run with that stage and version uses the latest one at or before its
 ``as_of`` as its reference and recomputes only what changed since."""
+
+undo_log = Table(
+    "undo_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("table_name", String(64), nullable=False),
+    Column("existed", Boolean, nullable=False),
+    Column("row", JSON, nullable=False),
+)
+"""What a run replaced, written in the transaction of the write: per derived row, its values before
+the run (``existed``) or only its key (the run added it). ``abm-sla undo`` restores the earliest
+entry of each key; rows a run added and that carry its ``run_id`` (scores, MQAs) are not logged."""

@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from abm_sla.warehouse import schema
+from abm_sla.warehouse import schema, undo
 from abm_sla.warehouse.store import Warehouse, records
 
 VALUE_COLUMNS = ["firmographic", "engagement", "intent", "total", "qualified", "gates", "reasons"]
@@ -54,6 +54,10 @@ def store_changes(
     if changed.empty:
         return 0
     _pin_next_run(warehouse, connection, changed["account_id"].tolist(), as_of, model_version)
+    replaced = changed[changed["account_id"].isin(set(before.loc[before["as_of"] == as_of, "account_id"]))]
+    if len(replaced):  # a run at the same as_of as an earlier one overwrites its rows: log them for undo
+        undo.remember(warehouse, connection, str(changed["run_id"].iloc[0]), schema.score_history,
+                      replaced[KEY_COLUMNS], only_existing=True)
     columns = [column.name for column in schema.score_history.columns if column.name in changed.columns]
     warehouse.upsert(connection, schema.score_history, records(changed[columns]))
     return len(changed)

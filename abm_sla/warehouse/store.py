@@ -12,6 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import re
+import socket
+import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from abm_sla import frames
 from abm_sla.crm.base import FileFingerprint, Page, Quarantined
 from abm_sla.errors import WarehouseError
+from abm_sla.faults import checkpoint
 from abm_sla.shards import Shard, shard_keys
 from abm_sla.warehouse import schema
 
@@ -42,12 +48,28 @@ JOURNAL_MAX_ACCOUNTS = 50_000
 MAX_ACCOUNTS_IN_QUERY = 5_000
 
 
+#: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
+SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
 def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its password (in the user part or as a query parameter such as ``?password=``),
+    for messages."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<unparsable database URL>"
+        parsed = sa.engine.make_url(url)
+        secrets = {key: "***" for key in parsed.query if SECRET_QUERY_KEYS.search(key)}
+        return parsed.update_query_dict(secrets).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    except (sa.exc.ArgumentError, ValueError):
+        text = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
+        return re.sub(r"([?&][^=&]*(?:pass|secret|token|key)[^=&]*=)[^&]*", r"\1***", text, flags=re.IGNORECASE)
+
+
+def check_database_url(url: str) -> None:
+    """Fail in one line on a URL whose port is not a number (SQLAlchemy says ``invalid literal for int()``)."""
+    match = re.match(r"^[\w+.-]+://(?:[^@/?]*@)?(?:\[[^\]]*\]|[^:/?]*)(?::([^/?]*))?", url)
+    port = match.group(1) if match else None
+    if port is not None and not port.isdigit():
+        raise WarehouseError(f"invalid database URL {_redacted(url)}: the port {port!r} is not a number")
 
 
 def _column_values(values: pd.Series) -> list[Any]:
@@ -120,6 +142,7 @@ class Warehouse:
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
+        check_database_url(url)
         try:
             self.engine: Engine = sa.create_engine(url, future=True)
         except (sa.exc.ArgumentError, ImportError, ValueError) as error:
@@ -149,6 +172,7 @@ class Warehouse:
                     connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('abm-sla:migrate'))"))
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+                checkpoint("migrate")
         except sa.exc.OperationalError as error:
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise WarehouseError(f"cannot reach the database {_redacted(self.url)}: {reason}") from None
@@ -548,7 +572,8 @@ class Warehouse:
                 connection,
                 schema.runs,
                 [{"run_id": run_id, "kind": kind, "as_of": as_of, "started_at": started_at,
-                  "status": "running", "finished_at": None, "summary": None, "model_version": None}],
+                  "status": "running", "finished_at": None, "summary": None, "model_version": None,
+                  "pid": os.getpid(), "host": socket.gethostname()}],
             )
 
     def finish_run(
@@ -656,8 +681,21 @@ def _sqlite_migration_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL and a busy timeout, so a reader and a writer (or two runs) wait instead of failing."""
+    """A busy timeout and WAL, so a reader and a writer (or two runs) wait instead of failing."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    _enable_wal(cursor)
     cursor.close()
+
+
+def _enable_wal(cursor, attempts: int = 200) -> None:
+    """Switch to WAL. On a new database runs starting together race for the switch, and SQLite answers
+    ``database is locked`` at once instead of waiting for its busy timeout: retry briefly (~10 s at most)."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)

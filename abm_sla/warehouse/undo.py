@@ -1,0 +1,272 @@
+"""Undo a run: put back every derived row it replaced and remove every row it added.
+
+Each stage remembers, in the transaction of its write, the rows it is about to replace
+(:func:`remember`: their values before the run, or only their key when the run adds them) in
+``undo_log``. Rows a run adds that carry its ``run_id`` (score changes, fired MQAs) need no log
+entry. :func:`undo_run` restores, in one transaction, the earliest logged state of each key,
+deletes the run's own rows, its ``stage_runs`` rows and its log, journals the accounts whose MQAs
+changed (so incremental runs recompute them) and marks the run ``undone``.
+
+Runs are undone newest first: a later run computed from this run's results (clocks are updated in
+place), so undoing a run that later runs followed means undoing them too (``and_later``).
+Loaded CRM rows are kept: nothing stored from a CRM is lost, and a re-run finds them unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from abm_sla.errors import AbmSlaError
+from abm_sla.warehouse import schema
+from abm_sla.warehouse.store import Warehouse, records
+
+#: The derived tables a run writes, by name.
+TABLES = {table.name: table for table in (schema.sla_clocks, schema.escalations, schema.mqas,
+                                          schema.score_history, schema.routing_state)}
+#: Tables whose added rows carry the adding run's ``run_id``.
+RUN_ID_TABLES = (schema.score_history, schema.mqas)
+_BATCH = 1000
+KEEP_RUNS_ENV = "ABM_SLA_UNDO_KEEP_RUNS"
+DEFAULT_KEEP_RUNS = 100
+
+
+class UndoError(AbmSlaError):
+    """A run cannot be undone (unknown, still running, or followed by later runs)."""
+
+
+def _keys(table: sa.Table) -> list[str]:
+    return [column.name for column in table.primary_key.columns]
+
+
+def _stamps(table: sa.Table) -> list[str]:
+    return [column.name for column in table.columns if isinstance(column.type, schema.UtcDateTime)]
+
+
+def _conformed(table: sa.Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamp columns as ``datetime64[ns, UTC]`` so keys from frames and from the database compare."""
+    out = frame.copy()
+    for name in _stamps(table):
+        if name in out:
+            out[name] = pd.to_datetime(out[name], utc=True).astype("datetime64[ns, UTC]")
+    return out
+
+
+def stored_rows(warehouse: Warehouse, connection: Connection, table: sa.Table, keys: pd.DataFrame) -> pd.DataFrame:
+    """The stored rows of ``table`` whose primary key is one of ``keys`` (inside ``connection``)."""
+    names = _keys(table)
+    first = names[0]
+    ids = keys[first].dropna().unique().tolist()
+    parts = [warehouse.select_frame(list(table.columns), [table.c[first].in_(ids[i:i + _BATCH])], connection)
+             for i in range(0, len(ids), _BATCH)]
+    if not parts:
+        return warehouse.select_frame(list(table.columns), [sa.false()], connection)
+    stored = _conformed(table, pd.concat(parts, ignore_index=True))
+    return stored.merge(_conformed(table, keys[names]).drop_duplicates(), on=names)
+
+
+def remember(
+    warehouse: Warehouse, connection: Connection, run_id: str, table: sa.Table, keys: pd.DataFrame, *,
+    only_existing: bool = False,
+) -> int:
+    """Log the rows of ``table`` with these keys as they are before ``run_id`` writes them; returns entries.
+
+    A key not stored yet is logged as added (the undo deletes it) unless ``only_existing`` (rows
+    the run adds carry its ``run_id`` and are found by it).
+    """
+    if not run_id or keys.empty:
+        return 0
+    names = _keys(table)
+    keys = _conformed(table, keys[names]).drop_duplicates(ignore_index=True)
+    stored = stored_rows(warehouse, connection, table, keys)
+    entries = [{"run_id": run_id, "table_name": table.name, "existed": True, "row": row}
+               for row in _json_rows(table, stored)]
+    if not only_existing:
+        added = keys.merge(stored[names], on=names, how="left", indicator=True)
+        added = added[added["_merge"] == "left_only"][names]
+        entries += [{"run_id": run_id, "table_name": table.name, "existed": False, "row": row}
+                    for row in _json_rows(table, added)]
+    if entries:
+        connection.execute(schema.undo_log.insert(), entries)
+    return len(entries)
+
+
+def remember_state(connection: Connection, run_id: str, key: str) -> None:
+    """Log one ``routing_state`` value (a round-robin turn) before ``run_id`` changes it."""
+    if not run_id:
+        return
+    table = schema.routing_state
+    value = connection.execute(sa.select(table.c.value).where(table.c.key == key)).first()
+    connection.execute(schema.undo_log.insert().values(
+        run_id=run_id, table_name=table.name, existed=value is not None,
+        row={"key": key, "value": None if value is None else value[0]}))
+
+
+def _json_rows(table: sa.Table, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: timestamps as ISO 8601 text (exact to the microsecond)."""
+    out = frame[[column for column in frame.columns if column in table.c]].copy()
+    for name in _stamps(table):
+        if name in out:
+            out[name] = out[name].map(lambda moment: None if pd.isna(moment) else moment.isoformat()).astype(object)
+    return json.loads(json.dumps(records(out), default=str))
+
+
+# -- undo ----------------------------------------------------------------------------------------
+
+def undo_run(warehouse: Warehouse, run_id: str, now: dt.datetime, *, and_later: bool = False) -> list[dict]:
+    """Undo ``run_id`` (and, if ``and_later``, every run started after it, newest first); one summary per run."""
+    runs = list_runs(warehouse)
+    chosen = runs[runs["run_id"] == run_id]
+    if chosen.empty:
+        raise UndoError(f"no run {run_id!r} in this warehouse (`abm-sla runs` lists them)")
+    run = chosen.iloc[0]
+    if run["status"] != "undone" and int(chosen.index[0]) >= keep_runs():
+        raise UndoError(f"run {run_id} is older than the last {keep_runs()} runs, whose undo logs are kept "
+                        f"({KEEP_RUNS_ENV})")
+    later = runs[(runs["started_at"] > run["started_at"]) & (runs["status"] != "undone")]
+    if len(later) and not and_later:
+        names = ", ".join(later["run_id"].head(5))
+        raise UndoError(f"run {run_id} was followed by {len(later)} run(s) ({names}): they computed from its "
+                        "results; undo them first, newest first, or pass --and-later")
+    order = [*later.sort_values("started_at", ascending=False)["run_id"], run_id]
+    return [_undo_one(warehouse, name, now) for name in order]
+
+
+def _undo_one(warehouse: Warehouse, run_id: str, now: dt.datetime) -> dict:
+    runs = schema.runs
+    with warehouse.engine.begin() as connection:
+        warehouse.lock_stage(connection, "fire-and-route")  # SQLite: the write lock from here on
+        run = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        if run["status"] == "undone":
+            return {"run_id": run_id, "status": "undone already"}
+        if run["status"] == "running" and process_alive(run["pid"], run["host"]):
+            raise UndoError(f"run {run_id} is still running (process {run['pid']} on {run['host']}); "
+                            "stop it first")
+        restored = _restore(warehouse, connection, run_id)
+        summary = {"run_id": run_id, "as_of": str(run["as_of"]), **restored}
+        summary.update(_delete_own_rows(warehouse, connection, run_id))
+        connection.execute(schema.stage_runs.delete().where(schema.stage_runs.c.run_id == run_id))
+        connection.execute(schema.undo_log.delete().where(schema.undo_log.c.run_id == run_id))
+        connection.execute(runs.update().where(runs.c.run_id == run_id).values(
+            status="undone", finished_at=run["finished_at"] or now,
+            summary={**(run["summary"] or {}), "undone_at": now.isoformat(), "undo": summary}))
+    return summary
+
+
+def _restore(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:
+    """Put back the earliest logged state of every key the run replaced or added."""
+    log = schema.undo_log
+    entries = connection.execute(
+        sa.select(log.c.table_name, log.c.existed, log.c.row).where(log.c.run_id == run_id).order_by(log.c.id)
+    ).all()
+    counts: dict[str, int] = {}
+    accounts: set[str] = set()
+    for name, table in TABLES.items():
+        rows = [(existed, row) for table_name, existed, row in entries if table_name == name]
+        if not rows:
+            continue
+        frame = pd.DataFrame([row for _, row in rows]).assign(_existed=[existed for existed, _ in rows])
+        frame = _conformed(table, frame).drop_duplicates(_keys(table), keep="first")
+        before, added = frame[frame["_existed"]], frame[~frame["_existed"]]
+        _delete_keys(connection, table, added)
+        if len(before):
+            values = before.drop(columns=["_existed"])
+            warehouse.upsert(connection, table, records(values[[c for c in values.columns if c in table.c]]))
+        counts[f"{name}_restored"] = len(frame)
+        if name == schema.mqas.name:
+            accounts |= set(frame["account_id"])
+    if accounts:
+        warehouse.journal(connection, "undo", "mqas", pd.Series(sorted(accounts), dtype=object),
+                          dt.datetime.now(dt.UTC))
+    return counts
+
+
+def _delete_keys(connection: Connection, table: sa.Table, keys: pd.DataFrame) -> None:
+    if keys.empty:
+        return
+    names = _keys(table)
+    statement = table.delete().where(*(table.c[name] == sa.bindparam(f"k_{name}") for name in names))
+    connection.execute(statement, [{f"k_{k}": v for k, v in row.items()} for row in records(keys[names])])
+
+
+def _delete_own_rows(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:
+    """Delete the score changes and MQAs the run added (their round-robin turns are restored from the log)."""
+    mqas = schema.mqas
+    fired = warehouse.select_frame([mqas.c.account_id, mqas.c.writeback_done_at], [mqas.c.run_id == run_id],
+                                   connection)
+    out = {"mqas_removed": len(fired), "mqas_written_back": int(fired["writeback_done_at"].notna().sum())}
+    if len(fired):
+        warehouse.journal(connection, "undo", "mqas", fired["account_id"].drop_duplicates(), dt.datetime.now(dt.UTC))
+    for table in RUN_ID_TABLES:
+        result = connection.execute(table.delete().where(table.c.run_id == run_id))
+        if table is schema.score_history:
+            out["scores_removed"] = result.rowcount
+    return out
+
+
+def keep_runs() -> int:
+    """How many of the newest runs keep their undo log: ``ABM_SLA_UNDO_KEEP_RUNS``, else 100."""
+    text = os.environ.get(KEEP_RUNS_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else DEFAULT_KEEP_RUNS
+
+
+def prune(warehouse: Warehouse) -> int:
+    """Drop the undo log of every run but the newest :func:`keep_runs` (they can no longer be undone);
+    returns the entries dropped. Bounds the log: a run logs one entry per clock it evaluates."""
+    runs = schema.runs
+    with warehouse.engine.begin() as connection:
+        newest = sa.select(runs.c.run_id).order_by(runs.c.started_at.desc()).limit(keep_runs()).scalar_subquery()
+        done = connection.execute(schema.undo_log.delete().where(schema.undo_log.c.run_id.not_in(newest)))
+    return done.rowcount
+
+
+# -- the run log ---------------------------------------------------------------------------------
+
+def list_runs(warehouse: Warehouse, limit: int | None = None) -> pd.DataFrame:
+    """The runs, newest first, a ``running`` one whose process is gone shown as ``dead``."""
+    runs = warehouse.read_table(schema.runs).sort_values("started_at", ascending=False, ignore_index=True)
+    if limit:
+        runs = runs.head(limit)
+    dead = (runs["status"] == "running") & ~runs.apply(lambda run: process_alive(run["pid"], run["host"]), axis=1) \
+        if len(runs) else pd.Series(dtype=bool)
+    return runs.assign(status=runs["status"].where(~dead, "dead")) if len(runs) else runs
+
+
+def mark_dead_runs(warehouse: Warehouse, now: dt.datetime) -> int:
+    """Record ``dead`` for the ``running`` rows of this host whose process is gone (killed); returns how many."""
+    table = schema.runs
+    running = warehouse.select_frame([table.c.run_id, table.c.pid, table.c.host], [table.c.status == "running"])
+    gone = running[[not process_alive(pid, host) for pid, host in zip(running["pid"], running["host"], strict=True)]]
+    if gone.empty:
+        return 0
+    with warehouse.engine.begin() as connection:
+        connection.execute(table.update().where(table.c.run_id.in_(gone["run_id"].tolist()),
+                                                table.c.status == "running").values(status="dead", finished_at=now))
+    return len(gone)
+
+
+def this_process() -> dict[str, Any]:
+    """The pid and host a running run records."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def process_alive(pid: Any, host: Any) -> bool:
+    """Whether the process of a ``running`` row may still be running (another host's: assumed so)."""
+    if pid is None or pd.isna(pid):
+        return True  # recorded before runs named their process: cannot tell
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

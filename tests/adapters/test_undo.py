@@ -1,0 +1,168 @@
+"""A future ``as of`` is refused unless forced, and any run can be undone to the state before it.
+
+Runs are called directly (``tasks.common.direct_calls``: the flows' body without a Prefect server),
+on a small synthetic export folder; after an undo and the next run, all four exports must equal a
+warehouse that never saw the undone run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from abm_sla import demo, exports, synthetic
+from abm_sla.errors import AbmSlaError
+from abm_sla.settings import database_url_env
+from abm_sla.stages import ROUND_ROBIN_KEY, check_not_future, utc_now
+from abm_sla.warehouse import Warehouse, schema, undo
+from tasks.common import direct_calls
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    crm = synthetic.generate_crm(n_accounts=120, start=demo.DEMO_START, days=demo.DEMO_DAYS, seed=11)
+    return synthetic.write_export_folder(crm, tmp_path_factory.mktemp("undo") / "crm", dirty=True)
+
+
+@pytest.fixture(scope="module")
+def unowned(folder: Path, tmp_path_factory) -> Path:
+    """The export with every account's owner blank, so every MQA takes a round-robin turn."""
+    out = tmp_path_factory.mktemp("unowned") / "crm"
+    shutil.copytree(folder, out)
+    accounts = pd.read_csv(out / "accounts.csv", dtype=str, keep_default_na=False)
+    accounts.assign(owner_id="").to_csv(out / "accounts.csv", index=False)
+    return out
+
+
+def run(url: str, folder: Path, as_of: str, **options) -> dict:
+    from flows.pipeline import run_once
+
+    with database_url_env(url), direct_calls():
+        return run_once(url, as_of, "files", str(folder), **options)
+
+
+def all_exports(url: str) -> dict[str, pd.DataFrame]:
+    store = Warehouse(url)
+    return {kind: exports._with_iso_timestamps(make(store)).reset_index(drop=True)
+            for kind, make in exports.EXPORTS.items()}
+
+
+def assert_same_exports(url: str, clean_url: str) -> None:
+    got, want = all_exports(url), all_exports(clean_url)
+    for kind in exports.EXPORTS:
+        pd.testing.assert_frame_equal(got[kind], want[kind], check_dtype=False, obj=kind)
+
+
+def test_future_as_of_refused_beyond_tolerance_unless_forced() -> None:
+    tolerance = dt.timedelta(minutes=10)
+    check_not_future(pd.Timestamp(NOW + tolerance), NOW, tolerance)  # at the boundary: accepted
+    with pytest.raises(AbmSlaError, match=r"in the future.*--allow-future"):
+        check_not_future(pd.Timestamp(NOW + tolerance + dt.timedelta(seconds=1)), NOW, tolerance)
+    check_not_future(pd.Timestamp("2200-01-01T00:00:00Z"), NOW, tolerance, allow_future=True)
+
+
+def test_tolerance_is_a_setting(monkeypatch) -> None:
+    from abm_sla import settings
+
+    monkeypatch.setenv(settings.FUTURE_TOLERANCE_ENV, "90")
+    assert settings.future_tolerance() == dt.timedelta(minutes=90)
+    monkeypatch.setenv(settings.FUTURE_TOLERANCE_ENV, "ten")
+    with pytest.raises(AbmSlaError, match="not a number of minutes"):
+        settings.future_tolerance()
+
+
+def test_future_run_is_refused_before_it_writes(tmp_path: Path, folder: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    with pytest.raises(AbmSlaError, match="in the future"):
+        run(url, folder, "2200-01-01T00:00:00Z")
+    assert Warehouse(url).read_table(schema.runs).empty
+
+
+def test_undo_of_a_future_run_restores_the_warehouse(db_url: str, tmp_path: Path, folder: Path) -> None:
+    """The issue's case: 03-31, 2200 (forced), undo 2200, 04-01 == a warehouse that never saw 2200."""
+    url, clean = db_url, f"sqlite:///{tmp_path / 'clean.db'}"
+    run(url, folder, "2026-03-31T12:00:00Z")
+    future = run(url, folder, "2200-01-01T00:00:00Z", allow_future=True)
+    store = Warehouse(url)
+    assert (store.read_table(schema.sla_clocks)["status"] == "missed").sum() > 0
+    done = undo.undo_run(store, future["run_id"], utc_now())
+    assert [summary["run_id"] for summary in done] == [future["run_id"]]
+    run(url, folder, "2026-04-01T12:00:00Z")
+    for as_of in ("2026-03-31T12:00:00Z", "2026-04-01T12:00:00Z"):
+        run(clean, folder, as_of)
+    assert_same_exports(url, clean)
+    runs = undo.list_runs(store).set_index("run_id")
+    assert runs.loc[future["run_id"], "status"] == "undone"
+    assert store.read_table(schema.undo_log).query("run_id == @future['run_id']").empty
+    assert not (store.read_table(schema.stage_runs)["run_id"] == future["run_id"]).any()
+
+
+def test_undo_removes_fired_mqas_and_gives_back_their_round_robin_turns(tmp_path: Path, unowned: Path) -> None:
+    folder = unowned
+    url, clean = f"sqlite:///{tmp_path / 'w.db'}", f"sqlite:///{tmp_path / 'clean.db'}"
+    run(url, folder, "2026-02-01T12:00:00Z")
+    store = Warehouse(url)
+    turn_before = store.get_state(ROUND_ROBIN_KEY)
+    later = run(url, folder, "2026-03-31T12:00:00Z")
+    assert later["handoff"]["mqas_fired"] > 0 and store.get_state(ROUND_ROBIN_KEY) != turn_before
+    [done] = undo.undo_run(store, later["run_id"], utc_now())
+    assert done["mqas_removed"] == later["handoff"]["mqas_fired"]
+    assert store.get_state(ROUND_ROBIN_KEY) == turn_before
+    run(clean, folder, "2026-02-01T12:00:00Z")
+    assert_same_exports(url, clean)  # the state before the undone run, to the row
+    run(url, folder, "2026-03-31T12:00:00Z")  # and the next runs carry on as if it never happened
+    run(clean, folder, "2026-03-31T12:00:00Z")
+    assert_same_exports(url, clean)
+    assert store.get_state(ROUND_ROBIN_KEY) == Warehouse(clean).get_state(ROUND_ROBIN_KEY)
+
+
+def test_a_run_followed_by_later_runs_is_undone_only_with_them(tmp_path: Path, folder: Path) -> None:
+    url, clean = f"sqlite:///{tmp_path / 'w.db'}", f"sqlite:///{tmp_path / 'clean.db'}"
+    run(url, folder, "2026-03-01T12:00:00Z")
+    middle = run(url, folder, "2026-03-15T12:00:00Z")
+    last = run(url, folder, "2026-03-31T12:00:00Z")
+    store = Warehouse(url)
+    with pytest.raises(AbmSlaError, match=rf"followed by 1 run.*{last['run_id']}.*--and-later"):
+        undo.undo_run(store, middle["run_id"], utc_now())
+    done = undo.undo_run(store, middle["run_id"], utc_now(), and_later=True)
+    assert [summary["run_id"] for summary in done] == [last["run_id"], middle["run_id"]]
+    assert undo.undo_run(store, middle["run_id"], utc_now()) == [{"run_id": middle["run_id"],
+                                                                  "status": "undone already"}]
+    run(clean, folder, "2026-03-01T12:00:00Z")
+    assert_same_exports(url, clean)
+    with pytest.raises(AbmSlaError, match="no run 'nope'"):
+        undo.undo_run(store, "nope", utc_now())
+
+
+def test_a_rerun_at_the_same_as_of_restores_the_scores_it_overwrote(tmp_path: Path, folder: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    run(url, folder, "2026-03-31T12:00:00Z")
+    store = Warehouse(url)
+    before = all_exports(url)
+    with store.engine.begin() as connection:  # a changed account, so the re-run overwrites its score row
+        connection.execute(schema.accounts.update().where(schema.accounts.c.source_id.in_(
+            sa.select(schema.accounts.c.source_id).limit(5).scalar_subquery())).values(employees=0, row_hash=0))
+        store.journal(connection, "test", "accounts", pd.Series(["*"]), NOW)
+    again = run(url, folder, "2026-03-31T12:00:00Z", load=False, full=True)
+    assert again["scoring"]["scores_changed"] > 0
+    undo.undo_run(store, again["run_id"], utc_now())
+    pd.testing.assert_frame_equal(all_exports(url)["scores"], before["scores"])
+
+
+def test_only_the_newest_runs_keep_their_undo_log(tmp_path: Path, folder: Path, monkeypatch) -> None:
+    monkeypatch.setenv(undo.KEEP_RUNS_ENV, "1")
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    first = run(url, folder, "2026-03-01T12:00:00Z")
+    second = run(url, folder, "2026-03-31T12:00:00Z")
+    store = Warehouse(url)
+    assert set(store.read_table(schema.undo_log)["run_id"]) == {second["run_id"]}
+    with pytest.raises(AbmSlaError, match=r"older than the last 1 runs, whose undo logs are kept"):
+        undo.undo_run(store, first["run_id"], utc_now(), and_later=True)
+    undo.undo_run(store, second["run_id"], utc_now())
