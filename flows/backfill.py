@@ -100,7 +100,7 @@ def backfill(params: BackfillParameters) -> list[dict]:
     # each step is a row of the steps table, not two artifacts of its own; the CLI shows a progress line
     with folded_run_reports(), track("backfill steps", total=len(todo)) as bar:
         for number, as_of in enumerate(todo, start=1):
-            summary = run_once(db_url, as_of.isoformat(), params.source, params.path, params.model_path,
+            summary = run_once(db_url, as_of, params.source, params.path, params.model_path,
                                params.policy_path, load=False, config_path=params.config_path,
                                **params.scale())
             mark_step_done(store, key, as_of, summary)

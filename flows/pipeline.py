@@ -118,7 +118,7 @@ def undo_run(params: UndoParameters) -> list[dict]:
 
 def run_once(
     db_url: str,
-    as_of: str,
+    as_of: pd.Timestamp | str,
     source: str = "files",
     path: str | None = None,
     model_path: str | None = None,
@@ -140,7 +140,7 @@ def run_once(
     ``allow_future``. An interrupted run (Ctrl-C) is recorded ``aborted``, a failed one ``failed``."""
     scale = {"full": full, "shards": shards, "dask_address": dask_address}
     run_id = uuid.uuid4().hex
-    as_of_ts = parse_as_of(as_of)
+    as_of_ts = parse_as_of(as_of)  # a no-op for the timestamp the flows and backfill pass
     check_not_future(as_of_ts, utc_now(), settings.future_tolerance(), allow_future=allow_future)
     app_config = load_app_config(config_path)  # a bad abm-sla.yaml fails before any work
     summary: dict = {"run_id": run_id, "as_of": as_of_ts.isoformat()}
@@ -183,7 +183,8 @@ def run_pipeline(
     An ``as_of`` more than ``ABM_SLA_FUTURE_TOLERANCE_MINUTES`` (10) ahead of the clock is refused
     unless ``allow_future`` (a run can be undone: the ``abm-sla-undo`` flow)."""
     db_url = resolve_database_url(database_secret)
-    return run_once(db_url, as_of or utc_now().isoformat(), source, path, model_path, policy_path,
+    as_of_ts = parse_as_of(as_of) if as_of else pd.Timestamp(utc_now())  # parsed once, here at the edge
+    return run_once(db_url, as_of_ts, source, path, model_path, policy_path,
                     config_path=config_path, full=full, shards=shards or None, dask_address=dask_address or None,
                     allow_future=allow_future)
 
