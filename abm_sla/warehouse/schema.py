@@ -67,6 +67,8 @@ def _crm_table(name: str, *columns: Column, sharded: bool = True, event_time: st
     shard: tuple = ()
     if sharded:
         shard = (Column("shard", Integer), Index(f"ix_{name}_shard", "shard", *([event_time] if event_time else [])))
+    if event_time in ("occurred_at", "observed_at"):  # signals of chosen accounts (incremental runs), in a window
+        shard += (Index(f"ix_{name}_account_time", "account_id", event_time),)
     return Table(
         name,
         metadata,

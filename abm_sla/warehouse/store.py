@@ -507,11 +507,19 @@ class Warehouse:
         return frame
 
     def sources(self) -> list[str]:
-        """The sources that hold live accounts, by name."""
+        """The sources that hold live accounts, by name: one primary-key seek per source found (a
+        ``DISTINCT`` would read every account, and every stage asks)."""
         table = schema.CRM_TABLES["accounts"]
-        query = sa.select(table.c.source).where(table.c.deleted_at.is_(None)).distinct().order_by(table.c.source)
+        found: list[str] = []
         with self.engine.connect() as connection:
-            return list(connection.execute(query).scalars())
+            while True:
+                after = [table.c.source > found[-1]] if found else []
+                query = (sa.select(table.c.source).where(table.c.deleted_at.is_(None), *after)
+                         .order_by(table.c.source).limit(1))
+                source = connection.execute(query).scalar_one_or_none()
+                if source is None:
+                    return found
+                found.append(source)
 
     def read_table(self, table: sa.Table, where: Any = None, connection: Connection | None = None) -> pd.DataFrame:
         """A derived table as a frame, UTC timestamps parsed (inside ``connection``'s transaction if given)."""

@@ -39,6 +39,8 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch_op:
             batch_op.add_column(sa.Column("shard", sa.Integer(), nullable=True))
             batch_op.create_index(f"ix_{table}_shard", ["shard", *([event_time] if event_time else [])], unique=False)
+            if table in ("activities", "intent_signals"):
+                batch_op.create_index(f"ix_{table}_account_time", ["account_id", event_time], unique=False)
     op.create_table(
         "change_journal",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
@@ -170,5 +172,7 @@ def downgrade() -> None:
     op.drop_table("change_journal")
     for table in SHARDED:
         with op.batch_alter_table(table) as batch_op:
+            if table in ("activities", "intent_signals"):
+                batch_op.drop_index(f"ix_{table}_account_time")
             batch_op.drop_index(f"ix_{table}_shard")
             batch_op.drop_column("shard")
