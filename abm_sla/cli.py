@@ -129,6 +129,13 @@ ShardsOption = Annotated[int, typer.Option(
     min=0, help="Split accounts into N shard tasks (0 = $ABM_SLA_SHARDS, else one per 50,000).")]
 
 
+def _progress():
+    """Progress lines on stderr when it is a terminal (:mod:`abm_sla.progress`)."""
+    from abm_sla.progress import console_progress
+
+    return console_progress(sys.stderr.isatty())
+
+
 @contextmanager
 def dask_cluster(address: str | None) -> Iterator[str | None]:
     """The Dask scheduler address to use: as given, or a local cluster started for the run (``local[:N]``)."""
@@ -179,7 +186,8 @@ def run(
     db_url = settings.database_url(db)
     Warehouse(db_url)  # fail fast on an unreachable database
     use_prefect = _use_prefect(dask or os.environ.get("ABM_SLA_DASK_ADDRESS"))
-    with settings.database_url_env(db_url), dask_cluster(dask) as address, _runtime(use_prefect):
+    with settings.database_url_env(db_url), dask_cluster(dask) as address, _runtime(use_prefect), \
+            _progress():
         summary = _body(_flows().run_pipeline, use_prefect)(  # the URL is never a flow parameter
             as_of=as_of_ts.isoformat(), source=source, path=str(path) if path else None,
             model_path=str(model) if model else None, policy_path=str(policy) if policy else None,
@@ -208,7 +216,7 @@ def sync(
     params = validated(SyncParameters, {"source": source, "path": str(path) if path else None,
                                         "config_path": str(config) if config else None})
     use_prefect = _use_prefect()
-    with settings.database_url_env(db_url), _runtime(use_prefect):
+    with settings.database_url_env(db_url), _runtime(use_prefect), _progress():
         summary = _body(_flows().crm_sync, use_prefect)(params)
     from abm_sla.summary import print_sync_summary
 

@@ -12,6 +12,7 @@ from prefect import flow
 from abm_sla import settings
 from abm_sla.crm.config import load_app_config
 from abm_sla.faults import checkpoint
+from abm_sla.progress import track
 from abm_sla.stages import check_not_future, parse_as_of
 from abm_sla.warehouse import Warehouse, undo
 from flows.parameters import (
@@ -200,7 +201,10 @@ def run_steps(
 ) -> list[dict]:
     """Load the source once, then run score/fire/route/SLA as of each moment, in order (the demo's quarter)."""
     db_url = resolve_database_url(None)
-    return [
-        run_once(db_url, as_of, source, path, model_path, policy_path, load=index == 0, config_path=config_path)
-        for index, as_of in enumerate(as_ofs)
-    ]
+    summaries = []
+    with track("runs", total=len(as_ofs)) as bar:  # a progress line on a terminal
+        for index, as_of in enumerate(as_ofs):
+            summaries.append(run_once(db_url, as_of, source, path, model_path, policy_path, load=index == 0,
+                                      config_path=config_path))
+            bar.advance(rows=summaries[-1].get("scoring", {}).get("accounts_scored", 0))
+    return summaries

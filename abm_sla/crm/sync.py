@@ -20,6 +20,7 @@ from abm_sla.crm.config import AppConfig
 from abm_sla.crm.files import DROPPED, FilesSource
 from abm_sla.errors import ConfigError
 from abm_sla.faults import checkpoint
+from abm_sla.progress import track
 from abm_sla.warehouse import Warehouse
 from abm_sla.warehouse.store import Stored
 from abm_sla.warehouse.view import record_system_of_record
@@ -63,9 +64,12 @@ def sync_source(
     pages = source.pages(warehouse)
     if getattr(source, "read_ahead", False):
         pages = read_ahead(pages)
-    for page in pages:
-        _tally(summary, page, warehouse.store_page(page, run_id, now))
-        checkpoint("extract")
+    with track(f"load {source.name}") as bar:  # rows and rate on a terminal (abm_sla.progress)
+        for page in pages:
+            stored = warehouse.store_page(page, run_id, now)
+            _tally(summary, page, stored)
+            bar.advance(rows=stored.loaded)
+            checkpoint("extract")
     return summary
 
 

@@ -30,3 +30,22 @@ def test_disabled_console_progress_shows_nothing(capsys):
     with progress.console_progress(enabled=False), progress.track("report", total=2) as bar:
         bar.advance()
     assert capsys.readouterr().err == ""
+
+
+def test_a_load_shows_its_rows_as_they_are_stored(monkeypatch, tmp_path):
+    import datetime as dt
+
+    from abm_sla.crm.files import FilesSource
+    from abm_sla.crm.sync import sync_source
+    from abm_sla.warehouse import Warehouse
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "accounts.csv").write_text("id,name\n" + "".join(f"A{n},Company {n}\n" for n in range(5)))
+    buffer = io.StringIO()
+    monkeypatch.setattr("rich.console.Console", lambda **kw: Console(file=buffer, width=120, force_terminal=False))
+    with progress.console_progress():
+        sync_source(Warehouse(f"sqlite:///{tmp_path / 'w.db'}"), FilesSource(folder, chunk_rows=2), "load",
+                    dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
+    shown = buffer.getvalue()
+    assert "load files" in shown and "5 rows" in shown
