@@ -19,7 +19,6 @@ import io
 import re
 import uuid
 import warnings
-import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from abm_sla import frames
+from abm_sla.calendar import usable_zone
 from abm_sla.crm.base import CursorStore, FileFingerprint, Page, Quarantined
 from abm_sla.errors import SourceError
 
@@ -225,8 +225,13 @@ def _chunk(table: pd.DataFrame, header: list[str], skipped: list[tuple[int, str]
     return Chunk(table, problems, new, extras)
 
 
+def header_name(name: str) -> str:
+    """A header as a column name: ``Occurred At``, `` occurred-at `` and ``OCCURRED_AT`` are ``occurred_at``."""
+    return re.sub(r"[\s\-]+", "_", name.replace("\x00", "").strip().lower())
+
+
 def read_header(path: Path) -> list[str] | None:
-    """A CSV file's column names, stripped and lower-cased; None for an empty file. A name given twice
+    """A CSV file's column names (:func:`header_name`); None for an empty file. A name given twice
     (``id`` and ``ID``) stops the load with one line."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -237,7 +242,7 @@ def read_header(path: Path) -> list[str] | None:
         raise _cannot_read(path, error) from None
     if first is None:
         return None
-    names = [name.replace("\x00", "").strip().lower() for name in first]
+    names = [header_name(name) for name in first]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise SourceError(f"{path.name} has the column {twice[0]!r} more than once "
@@ -356,14 +361,6 @@ def _parse_booleans(values: pd.Series) -> pd.Series:
     lowered = values.str.lower()
     truth = {**dict.fromkeys(TRUE_VALUES, True), **dict.fromkeys(FALSE_VALUES, False)}
     return lowered.map(truth).astype("object")
-
-
-def _valid_time_zone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 class ExportFolder:
@@ -559,7 +556,7 @@ class ExportFolder:
             checks.fail(parsed["score"].notna() & ~parsed["score"].between(0, 100), "score outside 0-100")
         if spec.kind == "users" and "time_zone" in table:
             zones = table["time_zone"][_present(table, "time_zone")]
-            bad = zones[~zones.map(_valid_time_zone)]
+            bad = zones[~zones.map(usable_zone)]  # posixrules, Factory, localtime: unknown too
             checks.fail(table.index.to_series().isin(bad.index), "unknown time zone " + table["time_zone"])
         return parsed
 

@@ -489,6 +489,28 @@ def test_a_bad_optional_value_drops_the_value_not_the_account(tmp_path: Path, sq
     }
 
 
+def test_headers_like_occurred_at_match_their_column(tmp_path: Path, sqlite_url: str) -> None:
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "ID,Name\nA1,Acme\n")
+    write(folder, "activities.csv", "Id,Account ID,Type,Occurred At,contact-id\nX1,A1,call,2026-01-01T00:00:00Z,\n")
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, folder, "load", NOW)
+    assert summary["activities.csv"] == {"loaded": 1, "quarantined": 0}
+    assert store.read_kind("activities")["occurred_at"].tolist() == [pd.Timestamp("2026-01-01T00:00:00Z")]
+
+
+def test_zones_pandas_cannot_use_are_refused_at_load(tmp_path: Path, sqlite_url: str) -> None:
+    """posixrules, Factory and localtime open in zoneinfo but not in pandas: unknown, like any typo."""
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name\nA1,Acme\n")
+    write(folder, "users.csv", "id,time_zone\nU1,posixrules\nU2,Factory\nU3,localtime\nU4,Europe/Berlin\n")
+    store = Warehouse(sqlite_url)
+    stages.extract_files(store, folder, "load", NOW)
+    assert store.read_kind("users")["user_id"].tolist() == ["U4"]
+    reasons = quarantine(store)["reason"].tolist()
+    assert sorted(reasons) == sorted(f"unknown time zone {zone}" for zone in ("posixrules", "Factory", "localtime"))
+
+
 KILLED_LOADER = """
 import datetime as dt, sys
 from abm_sla.crm.files import FilesSource
