@@ -56,6 +56,7 @@ class Page:
     ``unchanged`` marks a file skipped because it matches the fingerprint of its last load.
     ``warnings`` are one-line notes for the run report (e.g. an API the account
     is not entitled to was skipped).
+    ``resolved_quarantine`` are ids of quarantined rows this page loads after all (their account came).
     ``skip_key`` (pages of one bulk load of one file share it) lets the warehouse drop rows it
     already holds exactly so before writing (see ``Warehouse.store_frames``).
     """
@@ -71,6 +72,7 @@ class Page:
     unchanged: bool = False
     warnings: list[str] = field(default_factory=list)
     skip_key: str | None = None
+    resolved_quarantine: list[int] = field(default_factory=list)
 
 
 class CursorStore(Protocol):

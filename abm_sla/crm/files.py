@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import re
 import uuid
 import warnings
@@ -404,6 +405,36 @@ class ExportFolder:
                 present.append((spec, fingerprint_file(path, self.fingerprints.get(spec.file))))
         return self._pages(present)
 
+    def retry_pages(self, waiting: pd.DataFrame) -> Iterator[Page]:
+        """Rows quarantined by earlier loads for an account or domain not known then, validated again now
+        that the accounts of this load (and the stored ones) are known: one page per file, named
+        ``<file>:retried``, whose ``resolved_quarantine`` names the quarantined rows it loads."""
+        specs = {spec.file: spec for spec in FILE_SPECS}
+        for file, group in waiting.groupby("object_name", sort=False):
+            spec = specs.get(str(file))
+            if spec is None:
+                continue
+            payloads = [payload if isinstance(payload, dict) else json.loads(payload) for payload in group["payload"]]
+            table = pd.DataFrame(payloads, dtype=object).fillna("").astype(str)
+            table.columns = [header_name(str(column)) for column in table.columns]
+            if not self._now_known(spec, table).any():
+                continue
+            table.index = pd.RangeIndex(len(table))
+            chunk = Chunk(table, pd.Series(None, index=table.index, dtype=object), [])
+            page, _ = self._page(spec, chunk, SeenIds(), SeenIds())
+            page.object_name = f"{spec.file}:retried"
+            page.resolved_quarantine = [int(i) for i in group["id"].to_numpy()[page.rows.index.to_numpy()]]
+            page.quarantined = []  # rows still refused keep their first quarantine row
+            yield page
+
+    def _now_known(self, spec: FileSpec, table: pd.DataFrame) -> pd.Series:
+        """Which waiting rows refer to an account or domain known now."""
+        account = table.get("account_id", pd.Series("", index=table.index))
+        known = account.isin(self.known_accounts)
+        if "domain" in table:
+            known |= normalize_domain(table["domain"]).isin(set(self.domains.index))
+        return known
+
     def _pages(self, present: list[tuple[FileSpec, FileFingerprint]]) -> Iterator[Page]:
         for spec, fingerprint in present:
             stored = self.fingerprints.get(spec.file)
@@ -692,6 +723,10 @@ class FilesSource:
         folder = ExportFolder(self.path, fingerprints=fingerprints, chunk_rows=self.chunk_rows,
                               load_accounts=stored_accounts)
         yield from folder.pages()
+        if hasattr(cursors, "waiting_references"):  # rows refused for an account that may have come since
+            waiting = cursors.waiting_references(self.name)
+            if len(waiting):
+                yield from folder.retry_pages(waiting)
 
 
 def _hash_ids(rows: pd.DataFrame, columns: list[str], normalize: str) -> pd.Series:

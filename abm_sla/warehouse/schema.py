@@ -170,6 +170,8 @@ quarantine = Table(
     Column("payload_hash", String(64), nullable=False),
     Column("first_run_id", String(64)),
     Column("recorded_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime),
+    Column("resolved_run_id", String(64)),
     UniqueConstraint("source", "object_name", "payload_hash", "reason"),
 )
 

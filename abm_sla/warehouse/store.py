@@ -344,12 +344,33 @@ class Warehouse:
             statement = self._insert(schema.quarantine).values(values[start : start + batch_size])
             connection.execute(statement.on_conflict_do_nothing())
 
+    def resolve_quarantine(
+        self, connection: Connection, ids: Sequence[int], run_id: str | None, at: dt.datetime
+    ) -> None:
+        """Mark quarantined rows that a later load took in after all (they stay, as the audit trail)."""
+        table = schema.quarantine
+        for start in range(0, len(ids), 1000):
+            connection.execute(table.update().where(table.c.id.in_(list(ids[start:start + 1000])))
+                               .values(resolved_at=at, resolved_run_id=run_id))
+
+    def waiting_references(self, source: str) -> pd.DataFrame:
+        """Quarantined rows refused for an account or domain not known then, not resolved since:
+        ``id, object_name, reason, payload`` (a later load retries them)."""
+        table = schema.quarantine
+        waiting = sa.or_(*(table.c.reason.startswith(prefix) for prefix in ("unknown account ", "unknown domain ")))
+        columns = [table.c.id, table.c.object_name, table.c.reason, table.c.payload]
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(*columns).where(
+                table.c.source == source, table.c.resolved_at.is_(None), waiting).order_by(table.c.id)).fetchall()
+        return pd.DataFrame(rows, columns=["id", "object_name", "reason", "payload"])
+
     def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> Stored:
         """Rows, deletes, quarantine, cursor, file fingerprint and change journal of one page in one transaction."""
         with self.engine.begin() as connection:
             written = self.write_frames(connection, page.source, page.kind, page.rows, skip_key=page.skip_key)
             self.mark_deleted(connection, page.source, page.kind, page.deleted_ids, at)
             self.store_quarantine(connection, page.source, page.quarantined, run_id, at)
+            self.resolve_quarantine(connection, page.resolved_quarantine, run_id, at)
             if page.fingerprint is not None:
                 self.record_fingerprint(connection, page.source, page.fingerprint, run_id, at)
             if page.cursor is not None:

@@ -511,6 +511,31 @@ def test_zones_pandas_cannot_use_are_refused_at_load(tmp_path: Path, sqlite_url:
     assert sorted(reasons) == sorted(f"unknown time zone {zone}" for zone in ("posixrules", "Factory", "localtime"))
 
 
+def test_rows_that_came_before_their_account_load_when_it_arrives(tmp_path: Path, db_url: str) -> None:
+    """Issue 13 item 5: an incremental export's activities and intent for an account of a later export are
+    quarantined, then loaded when that export brings the account, and their quarantine rows marked resolved."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    write(first, "accounts.csv", "id,name,domain\nA1,Acme,acme.com\n")
+    write(first, "activities.csv", "id,account_id,type,occurred_at\nX1,A1,call,2026-01-02T00:00:00Z\n"
+                                   "X2,A2,call,2026-01-03T00:00:00Z\nX3,A3,call,2026-01-04T00:00:00Z\n")
+    write(first, "intent.csv", "domain,topic,score,observed_at\nbeta.example,CRM,80,2026-01-02T00:00:00Z\n")
+    write(second, "accounts.csv", "id,name,domain\nA2,Beta,beta.example\n")
+    store = Warehouse(db_url)
+    load(store, first, "run-1")
+    assert set(quarantine(store)["reason"]) == {"unknown account A2", "unknown account A3",
+                                                 "unknown domain beta.example"}
+    summary = load(store, second, "run-2")
+    assert summary["activities.csv:retried"]["loaded"] == 1 and summary["intent.csv:retried"]["loaded"] == 1
+    assert set(store.read_kind("activities")["activity_id"]) == {"X1", "X2"}
+    assert store.read_kind("intent_signals")["account_id"].tolist() == ["A2"]
+    with store.engine.connect() as connection:
+        rows = connection.execute(sa.select(schema.quarantine.c.reason, schema.quarantine.c.resolved_run_id)).all()
+    assert dict(rows) == {"unknown account A2": "run-2", "unknown account A3": None,
+                          "unknown domain beta.example": "run-2"}
+    again = load(store, second, "run-3")  # nothing waits for a known account any more: nothing retried
+    assert not any(name.endswith(":retried") for name in again)
+
+
 KILLED_LOADER = """
 import datetime as dt, sys
 from abm_sla.crm.files import FilesSource
