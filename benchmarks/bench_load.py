@@ -188,13 +188,18 @@ def median_of(step: str, args: list[str], repeat: int) -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every scale benchmark shares: the generated folder's size and place, the PostgreSQL server."""
     parser.add_argument("--accounts", type=int, default=200_000)
     parser.add_argument("--signals-per-account", type=float, default=50)
     parser.add_argument("--data", type=Path, default=Path("/work/scale-data"))
     parser.add_argument("--postgres", default=os.environ.get("ABM_SLA_BENCH_POSTGRES_URL",
                                                              "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data_arguments(parser)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="reference,sqlite,postgresql")
     parser.add_argument("--steps", default="first,unchanged,plus",

@@ -34,7 +34,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import child as run_child
 from _measure import own_peak_rss_mib as peak_rss_mib
-from bench_load import NOW, drop_postgres, export_folder, fresh_postgres
+from bench_load import NOW, data_arguments, drop_postgres, export_folder, fresh_postgres
 
 AS_OF = pd.Timestamp("2026-03-31T12:00:00Z")
 NEW_SIGNALS_PER_ACCOUNT = 4
@@ -180,11 +180,7 @@ def median_of(runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=200_000)
-    parser.add_argument("--signals-per-account", type=float, default=50)
-    parser.add_argument("--data", type=Path, default=Path("/work/scale-data"))
-    parser.add_argument("--postgres", default=os.environ.get("ABM_SLA_BENCH_POSTGRES_URL",
-                                                             "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    data_arguments(parser)
     parser.add_argument("--only", default="reference,sqlite,postgresql")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cli", action="store_true")

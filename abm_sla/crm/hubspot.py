@@ -44,7 +44,7 @@ from abm_sla.crm.limits import (
     shared_limiter,
 )
 from abm_sla.crm.mapping import HubSpotConfig, conform, normalize_tier, stable_id, to_bool, to_float
-from abm_sla.crm.reconcile import IdScan, reconcile_pages, sales_types
+from abm_sla.crm.reconcile import IdScan, Reconciling, sales_types
 from abm_sla.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def cursor_text(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class HubSpotSource:
+class HubSpotSource(Reconciling):
     """Yields pages of every configured HubSpot object changed since the stored cursors."""
 
     def __init__(
@@ -199,13 +199,6 @@ class HubSpotSource:
             else:
                 yield from self._object_pages(obj, cursors, sync_start)
         yield from self.reconcile(cursors, sync_start)
-
-    def reconcile(self, cursors: CursorStore, now: dt.datetime, force: bool = False) -> Iterator[Page]:
-        """Soft-deletes for ids HubSpot no longer has (purged, merged away), every ``reconcile_every_days``."""
-        yield from reconcile_pages(
-            cursors, self.name, self.id_scans(), self.list_ids, every_days=self.config.reconcile_every_days,
-            max_share=self.config.reconcile_max_share, now=now, force=force,
-        )
 
     def id_scans(self) -> list[IdScan]:
         """Companies, contacts, deals, and the mapped engagements (sales touches); events are immutable."""

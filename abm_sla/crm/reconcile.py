@@ -119,6 +119,18 @@ def reconcile_pages(
     yield Page(source, RECONCILE_CURSOR, "accounts", conform("accounts", []), cursor=stamp)
 
 
+class Reconciling:
+    """What a CRM source mixes in to offer the periodic id scan: it gives ``name``, ``config`` (with
+    ``reconcile_every_days`` and ``reconcile_max_share``), ``id_scans()`` and ``list_ids``."""
+
+    def reconcile(self, cursors: CursorStore, now: dt.datetime, force: bool = False) -> Iterator[Page]:
+        """Soft-deletes for ids the CRM no longer has (purged, merged away), every ``reconcile_every_days``."""
+        yield from reconcile_pages(
+            cursors, self.name, self.id_scans(), self.list_ids, every_days=self.config.reconcile_every_days,
+            max_share=self.config.reconcile_max_share, now=now, force=force,
+        )
+
+
 def sales_types() -> tuple[str, ...]:
     return tuple(frames.SALES_TOUCHES)
 

@@ -46,7 +46,7 @@ from abm_sla.crm.mapping import (
     to_bool,
     to_float,
 )
-from abm_sla.crm.reconcile import IdScan, marketing_types, reconcile_pages, sales_types
+from abm_sla.crm.reconcile import IdScan, Reconciling, marketing_types, sales_types
 from abm_sla.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -655,7 +655,7 @@ def bulk_client(sf: Salesforce, spec: ObjectSpec) -> Any:
 # -- the source -------------------------------------------------------------------------------------------
 
 
-class SalesforceSource:
+class SalesforceSource(Reconciling):
     """Yields pages of every configured object changed since the stored cursors."""
 
     def __init__(
@@ -686,13 +686,6 @@ class SalesforceSource:
             job = BulkState.parse(cursors.get_cursor(self.name, bulk_object(spec)))
             yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
         yield from self.reconcile(cursors, sync_start)
-
-    def reconcile(self, cursors: CursorStore, now: dt.datetime, force: bool = False) -> Iterator[Page]:
-        """Soft-deletes for ids Salesforce no longer has, every ``reconcile_every_days`` (see reconcile.py)."""
-        yield from reconcile_pages(
-            cursors, self.name, self.id_scans(), self.list_ids, every_days=self.config.reconcile_every_days,
-            max_share=self.config.reconcile_max_share, now=now, force=force,
-        )
 
     def id_scans(self) -> list[IdScan]:
         """What an id scan covers: accounts, contacts, opportunities, Task/Event touches, campaign members."""
