@@ -45,7 +45,9 @@ def _runner(address: str) -> Iterator[Any]:
 
 
 def run_shards(task: Task, shards: Sequence[Shard], address: str | None, **parameters: Any) -> list[Any]:
-    """Run ``task`` once per shard (``shard=`` plus ``parameters``) and return the results in shard order."""
+    """Run ``task`` once per shard (``shard=`` plus ``parameters``) and return the results in shard order:
+    on the Dask scheduler at ``address`` (else ``ABM_SLA_DASK_ADDRESS``), else in this process."""
+    address = dask_address(address)
     if address is None:
         return [call(task, shard=shard, **parameters) for shard in shards]
     with _runner(address) as runner:

@@ -31,7 +31,7 @@ from tasks.common import (
     warehouse,
 )
 from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage_slot
-from tasks.shards import dask_address, run_shards, shard_count
+from tasks.shards import run_shards, shard_count
 
 
 @task(name="extract-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient,
@@ -83,7 +83,7 @@ def score_accounts(
     """Score every account as of ``as_of``: plan, one task per shard, record the run."""
     store, model, started = warehouse(db_url), load_model(model_path), utc_now()
     planned = stages.plan(store, "score", as_of, model, full=full, shards=shard_count(shards))
-    parts = run_shards(score_shard, planned.shard_list(), _address(dask_address), db_url=db_url, planned=planned,
+    parts = run_shards(score_shard, planned.shard_list(), dask_address, db_url=db_url, planned=planned,
                        model_path=model_path, run_id=run_id)
     summary = stages.finish_score(store, planned, model, run_id, started, parts)
     run_logger().info("scored %d accounts as of %s with model %s (%s: %d recomputed, %d changed)",
@@ -119,7 +119,7 @@ def fire_and_route(
     store, started = warehouse(db_url), utc_now()
     planned = stages.plan(store, "fire-and-route", as_of, load_model(model_path), load_policy(policy_path),
                           full=full, shards=shard_count(shards))
-    parts = run_shards(fire_shard, planned.shard_list(), _address(dask_address), db_url=db_url, planned=planned,
+    parts = run_shards(fire_shard, planned.shard_list(), dask_address, db_url=db_url, planned=planned,
                        model_path=model_path, policy_path=policy_path)
     fired = call(route_mqas, db_url, planned, model_path, policy_path, run_id, started, parts)
     only_in_prefect(emit_mqas_fired, fired)
@@ -144,7 +144,7 @@ def evaluate_sla(
     before = only_in_prefect(sla_snapshot, store)
     planned = stages.plan(store, "evaluate-sla", as_of, policy, full=full, shards=shard_count(shards))
     with _slot("evaluate-sla"):
-        parts = run_shards(sla_shard, planned.shard_list(), _address(dask_address), db_url=db_url,
+        parts = run_shards(sla_shard, planned.shard_list(), dask_address, db_url=db_url,
                            planned=planned, policy_path=policy_path, run_id=run_id)
     summary = stages.finish_sla(store, planned, run_id, started, parts)
     if summary.get("users_on_utc"):
@@ -157,7 +157,3 @@ def evaluate_sla(
 def _slot(stage: str):
     """The stage's Prefect concurrency slot in a Prefect run (the warehouse lock serializes either way)."""
     return stage_slot(stage) if in_prefect() else nullcontext()
-
-
-def _address(address: str | None) -> str | None:
-    return dask_address(address)
