@@ -57,9 +57,9 @@ def _use_prefect(dask: str | None = None) -> bool:
     if dask:
         return True
     settings.configure_prefect_defaults()
-    from prefect.settings import PREFECT_API_URL
+    from tasks.common import prefect_api_configured
 
-    return bool(PREFECT_API_URL.value())
+    return prefect_api_configured()
 
 
 @contextmanager

@@ -113,3 +113,10 @@ def retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:
         except Exception as raised:  # the result could not be read: judge by what was raised
             error = raised
     return is_transient(error if isinstance(error, BaseException) else None)
+
+
+def prefect_api_configured() -> bool:
+    """Whether Prefect's settings (environment or profile) name an API server to run against."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
