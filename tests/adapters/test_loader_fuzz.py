@@ -62,7 +62,7 @@ def load_activities(content: bytes) -> tuple[dict | None, int]:
         return summary.get("activities.csv"), stored
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(row, max_size=8))
 def test_generated_rows_are_each_loaded_or_quarantined(rows) -> None:
     buffer = io.StringIO()
@@ -77,7 +77,7 @@ def test_generated_rows_are_each_loaded_or_quarantined(rows) -> None:
     assert stored <= counts["loaded"]  # a repeated id loads once
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(content=st.binary(max_size=200))
 def test_arbitrary_bytes_never_crash_a_load(content) -> None:
     load_activities(b"id,account_id,type,occurred_at\n" + content)

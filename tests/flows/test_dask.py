@@ -8,7 +8,7 @@ from tests.flows.conftest import outcome, run_live
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
-STEPS = ["2026-01-12T12:00:00Z", "2026-01-19T12:00:00Z", "2026-01-26T12:00:00Z"]
+STEPS = ["2026-01-12T12:00:00Z", "2026-01-19T12:00:00Z"]
 
 
 @pytest.fixture(scope="module")
