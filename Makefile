@@ -20,8 +20,11 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 
+# Two workers (one per core); a file's tests stay on one worker, so module-scoped servers start once.
+PYTEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

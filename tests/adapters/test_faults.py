@@ -97,6 +97,7 @@ def test_sigkill_anywhere_then_a_rerun_equals_a_clean_run(tmp_path: Path, folder
     chosen |= set(rng.sample(sorted(set(range(1, len(points) + 1)) - chosen), KILLS - len(chosen)))
     second = points.index("next-run") + 1  # checkpoints after it belong to the second run
     want = all_exports(clean)
+    already_running = set(children())  # e.g. a test server another test in this worker started
     for number in sorted(chosen):
         url = f"sqlite:///{tmp_path / f'killed-{number}.db'}"
         status = in_child({faults.FAULT_ENV: str(number)}, url, folder)
@@ -106,7 +107,7 @@ def test_sigkill_anywhere_then_a_rerun_equals_a_clean_run(tmp_path: Path, folder
         for kind in exports.EXPORTS:
             pd.testing.assert_frame_equal(got[kind], want[kind], check_dtype=False,
                                           obj=f"{kind} after a kill at checkpoint {number} ({points[number - 1]})")
-        assert children() == []
+        assert set(children()) - already_running == set()
     assert len(chosen) >= 20 and {points[n - 1] for n in chosen} >= STAGES
 
 
