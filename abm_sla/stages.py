@@ -285,7 +285,7 @@ def _replay(
     prior = _stored_mqas(warehouse, signals.accounts["account_id"], connection)
     fired = handoff.replay_handoffs(
         signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
-        status_changes, prior, model, as_of, end_statuses=tuple(policy.end_statuses),
+        status_changes, prior, model, as_of, end_statuses=policy.episode_end_statuses(),
     )
     return _with_prior_seen(fired, prior)
 
@@ -436,7 +436,7 @@ def sla_shard(
         return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0, "mqas_evaluated": 0}
     crm = CrmView(warehouse)
     status_changes = read_status_changes(crm, as_of, shard)
-    ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
+    ended_at = handoff.episode_ends(fired, status_changes, as_of, policy.episode_end_statuses())
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
     stored_clocks = warehouse.read_table(schema.sla_clocks, _in_shard(schema.sla_clocks, shard))
     users = crm.read_kind("users")
