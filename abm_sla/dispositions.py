@@ -46,15 +46,27 @@ def classify(status_changes: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
 
 def unknown_statuses(status_changes: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
     """Status values the policy cannot map: how often, on how many accounts, first and last seen."""
-    classified = classify(status_changes, policy)
-    unknown = classified[(classified["disposition"] == UNKNOWN) & classified["status"].notna()]
+    rows = status_changes.dropna(subset=["status"])
+    counts = rows.assign(status=rows["status"].astype(str).str.strip()).groupby("status").agg(
+        changes=("status", "size"), accounts=("account_id", "nunique"),
+        first_at=("changed_at", "min"), last_at=("changed_at", "max"),
+    ).reset_index()
+    return unknown_from_counts(counts, policy)
+
+
+def unknown_from_counts(counts: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """:func:`unknown_statuses` from per-value counts (``status, changes, accounts, first_at, last_at``);
+    spellings of one value (case, spaces) are merged under the most frequent one."""
+    counts = counts[counts["status"].notna()]
+    keys = status_keys(counts["status"])
+    unknown = counts[keys.notna() & ~keys.isin(policy.dispositions.mapping)].assign(key=keys)
     if unknown.empty:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in UNKNOWN_COLUMNS})
-    unknown = unknown.assign(key=status_keys(unknown["status"]), status=unknown["status"].astype(str).str.strip())
-    out = unknown.groupby("key").agg(
-        status=("status", lambda values: values.mode().iloc[0]), changes=("status", "size"),
-        accounts=("account_id", "nunique"), first_at=("changed_at", "min"), last_at=("changed_at", "max"),
-    )
+    unknown = unknown.sort_values("changes", ascending=False, kind="stable")
+    out = unknown.groupby("key").agg(status=("status", "first"), changes=("changes", "sum"),
+                                     accounts=("accounts", "sum"), first_at=("first_at", "min"),
+                                     last_at=("last_at", "max"))
+    out = out.astype({"changes": "int64", "accounts": "int64"})
     return out.sort_values(["changes", "status"], ascending=[False, True]).reset_index(drop=True)[UNKNOWN_COLUMNS]
 
 

@@ -161,9 +161,9 @@ def recurring_clocks(
 
     Period k runs from the end of period k-1 (exclusive; period 1 from routed_at inclusive) to its
     due_at (inclusive) and is met by the first status change in it. The clock stops at the episode's
-    end or the first opportunity at or after trigger_at (the *stop*): periods due by the stop count,
-    and the period the stop falls in counts only when a change met it by the stop; an open MQA has
-    its current period pending. Off without the policy key.
+    end or the first opportunity at or after trigger_at (the *stop*): the periods that began before
+    the stop count, the one the stop falls in too (an episode's end is a status change, so it is met);
+    an open MQA has its current period pending. Off without the policy key.
     """
     spec = policy.clocks.status_recurring
     if spec is None:
@@ -176,12 +176,8 @@ def recurring_clocks(
         due = _due(live, start, spec.every, policy)
         first = changes.nth_at_or_after(live["account_id"], start + pd.Timedelta(1 if period > 1 else 0, "ns"), 1)
         met = first.where(first <= due)
-        in_stop = due > stop
-        closed = in_stop & (stop < as_of)
-        keep = ~closed | (met.notna() & (met <= stop))
-        rows = _clock_rows(live[keep], "status_recurring", due[keep], met[keep], as_of).assign(period=period)
-        frames.append(rows)
-        going = (~in_stop).to_numpy() & (due < stop).to_numpy()
+        frames.append(_clock_rows(live, "status_recurring", due, met, as_of).assign(period=period))
+        going = (due < stop).to_numpy()
         live, start, stop, period = live[going], due[going], stop[going], period + 1
     return pd.concat(frames, ignore_index=True) if frames else _empty(CLOCK_COLUMNS)
 

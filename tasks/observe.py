@@ -136,7 +136,7 @@ def sla_snapshot(store: Warehouse) -> dict[str, pd.DataFrame]:
 
 def sla_changes(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Clocks whose status changed (or are new), clocks newly missed, escalations newly opened."""
-    keys = ["account_id", "trigger_at", "clock"]
+    keys = ["account_id", "trigger_at", "clock", "period"]
     old = before["clocks"][[*keys, "status"]].rename(columns={"status": "status_before"})
     clocks = after["clocks"].merge(old, on=keys, how="left")
     changed = clocks[clocks["status"] != clocks["status_before"]]
