@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla import sla
 from abm_sla.errors import AbmSlaError
+from abm_sla.sla import CLOCKS, OPTIONAL_CLOCKS
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.view import CrmView
 
@@ -50,7 +50,7 @@ def mqas(warehouse: Warehouse) -> pd.DataFrame:
 def sla(warehouse: Warehouse) -> pd.DataFrame:
     """One row per MQA and clock, with its status as of the latest run."""
     table = warehouse.read_table(schema.sla_clocks)
-    order = {name: rank for rank, name in enumerate(sla.CLOCKS + sla.OPTIONAL_CLOCKS)}
+    order = {name: rank for rank, name in enumerate(CLOCKS + OPTIONAL_CLOCKS)}
     table = table.assign(_order=table["clock"].map(order))
     table = table.sort_values(["trigger_at", "account_id", "_order", "period"])
     return table[["account_id", "trigger_at", "clock", "status", "due_at", "met_at"]]

@@ -602,7 +602,8 @@ STATUSES = ("working", "accepted", "nurture", "rejected")
 FEEDBACK_STATUSES = ("Unqualified", "Meeting Held", "No-Show", "Interested", "Not Ready", "Contacted",
                      "Callback Requested")
 REJECTION_REASONS = (  # reason, weight
-    ("No budget this fiscal year", 24), ("Too small: under 50 employees", 18), ("Using a competitor, renewal in 2027", 16),
+    ("No budget this fiscal year", 24), ("Too small: under 50 employees", 18),
+    ("Using a competitor, renewal in 2027", 16),
     ("No project or timing", 14), ("Contact has no buying authority", 12), ("Student or job seeker", 6),
     ("Existing customer (account management)", 10),
 )
@@ -636,8 +637,8 @@ def _feedback(
     out["status"], out["reason"] = names, reasons
     working = out[out["status"] == "working"]
     mid = working[rng.random(len(working)) < 0.45]
-    mid = mid.assign(status=rng.choice(FEEDBACK_STATUSES[1:6], len(mid), p=_p((30, 15, 25, 15, 15))),
-                     at=calendar.add(t0 + mid["at"].to_numpy(), rng.uniform(4, 40, len(mid)), mid["by"].to_numpy()) - t0)
+    mid_at = calendar.add(t0 + mid["at"].to_numpy(), rng.uniform(4, 40, len(mid)), mid["by"].to_numpy()) - t0
+    mid = mid.assign(status=rng.choice(FEEDBACK_STATUSES[1:6], len(mid), p=_p((30, 15, 25, 15, 15))), at=mid_at)
     weekly = working[rng.random(len(working)) < 0.5]
     weeks = rng.integers(1, 9, len(weekly))
     repeat, _ = _group_positions(weeks)
