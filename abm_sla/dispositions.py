@@ -35,11 +35,13 @@ def reasons(values: pd.Series | None, index: pd.Index) -> pd.Series:
 
 
 def classify(status_changes: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
-    """``status_changes`` with ``disposition`` (``unknown`` when the map lacks the value) and ``reason``."""
+    """``status_changes`` with ``disposition`` (``unknown`` when the map lacks the value; empty for a
+    reason-only row without a status) and ``reason``."""
     keys = status_keys(status_changes["status"])
     disposition = keys.map(policy.dispositions.mapping).astype("object")
+    disposition = disposition.where(disposition.notna() | keys.isna(), UNKNOWN)
     return status_changes.assign(
-        disposition=disposition.where(disposition.notna(), UNKNOWN),
+        disposition=disposition,
         reason=reasons(status_changes.get("reason"), status_changes.index),
     )
 
@@ -88,7 +90,9 @@ def episode_dispositions(
     classified = classify(status_changes, policy)
     events = pd.DataFrame({
         "account_id": classified["account_id"].astype(str), "disposition_at": _utc(classified["changed_at"]),
-        "disposition": classified["disposition"], "event_reason": classified["reason"],
+        # a reason-only row (empty status) keeps the disposition before it
+        "disposition": classified["disposition"].where(classified["status"].notna()),
+        "event_reason": classified["reason"],
     }).dropna(subset=["disposition_at"])
     events = events[events["disposition_at"] <= as_of]
     ends = _utc(mqas["ended_at"]) if "ended_at" in mqas else pd.Series(pd.NaT, index=mqas.index, dtype=_UTC)
@@ -100,6 +104,7 @@ def episode_dispositions(
     pairs = pairs.sort_values(["row", "disposition_at"], kind="stable")
     # the latest reason given in the episode counts, also when it came on an earlier row
     pairs["reason"] = pairs.groupby("row")["event_reason"].ffill()
+    pairs["disposition"] = pairs.groupby("row")["disposition"].ffill()
     last = pairs.drop_duplicates("row", keep="last").set_index("row")
     out = pd.DataFrame(index=mqas.index)
     rows = pd.Series(range(len(mqas)), index=mqas.index)

@@ -378,8 +378,9 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
         Table("conversion_by_source", "Conversion by hand-off source", fb.conversion_by_source(data, start, end, as_of),
               f"mqas where trigger_at in {span}; source = the scoring rule of the signal at trigger_at found in "
               f"mqas.reasons (else the top non-firmographic reason); opportunities created by {_iso(as_of)}"),
-        Table("feedback_compliance", "Feedback and recurring-status clocks per owner", fb.optional_compliance(
-            data, start, end), f"sla_clocks where due_at in {span} and clock in (quality_feedback, status_recurring)"),
+        Table("feedback_compliance", "Feedback and recurring-status clocks per owner",
+              _with_owner_names(fb.optional_compliance(data, start, end), data),
+              f"sla_clocks where due_at in {span} and clock in (quality_feedback, status_recurring)"),
         Table("routing_basis", "What routing time was measured to", basis,
               f"sla_clocks where due_at in {span} and clock = routing_time; mqas.writeback_done_at; activities "
               "of type owner_assigned"),

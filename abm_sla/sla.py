@@ -145,7 +145,10 @@ def feedback_clocks(
     if cases.empty:
         return _empty(CLOCK_COLUMNS)
     start = started[cases.index]
-    reasoned = EventIndex(_events(verdicts[verdicts["reason"].notna()], "changed_at", as_of))
+    # a reason given with the verdict, on a later verdict row, or on its own (a row with an empty status)
+    reasoned = classified[classified["reason"].notna()
+                          & (classified.index.isin(verdicts.index) | classified["status"].isna())]
+    reasoned = EventIndex(_events(reasoned, "changed_at", as_of))
     return _clock_rows(cases, "quality_feedback", _due(cases, start, window, policy),
                        reasoned.nth_at_or_after(cases["account_id"], start, 1), as_of)
 
