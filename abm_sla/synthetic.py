@@ -752,8 +752,7 @@ def _status_frame(
         "account_id": account_id, "status": name, "changed_at": changed_at,
         "changed_by": users["user_id"].to_numpy()[status["by"].to_numpy()],
     })
-    if "reason" in status:
-        frame["reason"] = status["reason"].to_numpy()
+    frame["reason"] = status["reason"].to_numpy() if "reason" in status else None
     return frame
 
 
@@ -827,6 +826,8 @@ EXPORT_COLUMNS = {
     "status_changes.csv": ("status_changes", {}),
 }
 DROPPED = {"intent.csv": ["intent_id"], "status_changes.csv": ["status_change_id"]}
+#: Optional columns written only when some row has a value (a CRM without reasons has no reason column).
+OPTIONAL_EXPORT_COLUMNS = {"status_changes.csv": ("reason",)}
 
 
 def _timestamps(values: pd.Series, rng: np.random.Generator) -> pd.Series:
@@ -860,7 +861,8 @@ def _export_table(
 ) -> pd.DataFrame:
     """One file's table of strings, with the SPEC column names."""
     kind, renames = EXPORT_COLUMNS[file]
-    table = frame[frames.COLUMNS[kind]].drop(columns=DROPPED.get(file, []))
+    optional = [c for c in OPTIONAL_EXPORT_COLUMNS.get(file, ()) if c not in frame or frame[c].isna().all()]
+    table = frame.reindex(columns=frames.COLUMNS[kind]).drop(columns=[*DROPPED.get(file, []), *optional])
     table = table.astype(object).where(table.notna(), "")
     for column in frames.TIMESTAMP_COLUMNS[kind]:
         table[column] = _timestamps(frame[column], rng)
