@@ -398,25 +398,22 @@ def to_evaluate(
     unsettled = [clocks.loc[~final & ~base, keys]]
     if policy is not None and (policy.clocks.quality_feedback or policy.clocks.status_recurring):
         unsettled.append(mqas.loc[mqas["ended_at"].isna(), keys])
-    if "writeback_done_at" in mqas:
-        routing = clocks[clocks["clock"].eq("routing_time")].set_index(keys)["met_at"]
-        met = pd.MultiIndex.from_frame(mqas[keys]).map(routing.to_dict()) if len(routing) else None
-        written = mqas["writeback_done_at"].notna() & (mqas["writeback_done_at"] <= as_of)
-        if met is not None:
-            unsettled.append(mqas.loc[written & (pd.Series(met, index=mqas.index) != mqas["writeback_done_at"]), keys])
+    unsettled.append(rewritten(mqas, clocks, as_of))
     settled = settled.difference(pd.MultiIndex.from_frame(pd.concat(unsettled).astype({"account_id": object})))
     skipped = settled.union(pd.MultiIndex.from_frame(clocks.loc[clocks["as_of"] > as_of, keys]))
     return mqas[~pd.MultiIndex.from_frame(mqas[keys]).isin(skipped)].reset_index(drop=True)
 
 
-def written_back(mqas: pd.DataFrame, clocks: pd.DataFrame) -> set[str]:
-    """Accounts of MQAs written back to the CRM after their routing time was last measured."""
-    if "writeback_done_at" not in mqas or not mqas["writeback_done_at"].notna().any():
-        return set()
+def rewritten(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Keys of the MQAs written back to the CRM (by ``as_of``) since their routing time was measured."""
     keys = ["account_id", "trigger_at"]
+    if "writeback_done_at" not in mqas or not mqas["writeback_done_at"].notna().any():
+        return mqas.loc[[], keys]
+    written = mqas.loc[mqas["writeback_done_at"].notna() & (mqas["writeback_done_at"] <= as_of),
+                       [*keys, "writeback_done_at"]]
     routing = clocks.loc[clocks["clock"].eq("routing_time"), [*keys, "met_at"]]
-    rows = mqas.loc[mqas["writeback_done_at"].notna(), [*keys, "writeback_done_at"]].merge(routing, on=keys, how="left")
-    return set(rows.loc[rows["met_at"].ne(rows["writeback_done_at"]), "account_id"])
+    written = written.merge(routing, on=keys, how="left")
+    return written.loc[written["met_at"].ne(written["writeback_done_at"]), keys]
 
 
 def due_between(
@@ -473,7 +470,8 @@ def sla_shard(
                                                "status_changes": moving},
                                                {"activities": frames.SALES_TOUCHES + frames.OWNER_EVENTS})
         if not changed.everything:
-            touched = changed.accounts | set(newly_ended["account_id"]) | written_back(mqas, stored_clocks)
+            touched = changed.accounts | set(newly_ended["account_id"]) \
+                | set(rewritten(mqas, stored_clocks, as_of)["account_id"])
             wanted = (mqas["account_id"].isin(touched)
                       | due_between(mqas, stored_clocks, users, policy, planned.reference_as_of, as_of))
             mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)

@@ -623,7 +623,8 @@ def _feedback(
     names = out["status"].to_numpy(dtype=object)
     draw = rng.random(len(out))
     rejected = names == "rejected"
-    names[rejected & (draw < 0.35)] = "Unqualified"  # the CRM's "disqualified" value
+    names[rejected & (draw < 0.4)] = "Unqualified"  # the CRM's "disqualified" value
+    names[(names == "nurture") & (draw < 0.3)] = "Unqualified"  # "not a fit" rather than "not now"
     verdict = np.isin(names, ("rejected", "Unqualified"))
     reason = _lookup([r for r, _ in REJECTION_REASONS], rng.choice(len(REJECTION_REASONS), len(out),
                                                                   p=_p(dict(REJECTION_REASONS))))
