@@ -184,6 +184,8 @@ def run_report_rows(summary: dict) -> list[dict]:
         ("sla", "escalations opened", sla.get("escalations_opened", sla.get("escalations", 0))),
     ]
     rows += [{"what": what, "value": value} for stage, what, value in stages if stage in summary]
+    rows += [{"what": "sla: status value the policy does not map (kept)", "value": value}
+             for value in sla.get("unknown_statuses", [])]
     rows += [{"what": f"{stage}: seconds", "value": seconds} for stage, seconds in summary.get("durations", {}).items()]
     return rows
 
