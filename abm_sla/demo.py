@@ -10,8 +10,11 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from abm_sla import exports, synthetic
+from abm_sla import dispositions, exports, synthetic
+from abm_sla import feedback as fb
+from abm_sla.policy import load_policy
 from abm_sla.reporting import generate_report, load_data
+from abm_sla.scorecard import SlaData, parse_period
 from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
 
@@ -19,6 +22,8 @@ DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
 DEMO_DAYS = 90
 DEMO_WEEK = "2026-W13"
 DEMO_QUARTER = "2026-Q1"
+#: SPEC's four clocks plus the feedback loop (reasons within 48 hours, a weekly status), so the demo shows it
+DEMO_POLICY = Path(__file__).resolve().parents[1] / "config" / "presets" / "seven-commitments.yaml"
 
 
 def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., list[dict]]) -> dict[str, Path]:
@@ -27,13 +32,14 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     out = out.resolve()
     if out.exists():
         shutil.rmtree(out)  # the demo folder is the demo's own: start clean so figures are reproducible
-    crm = synthetic.generate_crm(n_accounts=n_accounts, start=DEMO_START, days=DEMO_DAYS, seed=seed)
+    crm = synthetic.generate_crm(n_accounts=n_accounts, start=DEMO_START, days=DEMO_DAYS, seed=seed, feedback=True)
     folder = synthetic.write_export_folder(crm, out / "crm-export", dirty=True)
     db_url = f"sqlite:///{out / 'abm-sla.db'}"
     console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")
     as_ofs = pd.date_range(DEMO_START + pd.Timedelta(hours=12), periods=DEMO_DAYS, freq="D")
     with database_url_env(db_url):
-        summaries = run_steps(as_ofs=[t.isoformat() for t in as_ofs], source="files", path=str(folder))
+        summaries = run_steps(as_ofs=[t.isoformat() for t in as_ofs], source="files", path=str(folder),
+                              policy_path=str(DEMO_POLICY))
     store = Warehouse(db_url)
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     for kind in exports.EXPORTS:
@@ -41,11 +47,12 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
         exports.export(store, kind, paths[f"{kind}.csv"])
     data = load_data(store)  # read the warehouse once for both reports
     for kind, period in (("weekly", DEMO_WEEK), ("quarterly", DEMO_QUARTER)):
-        written = generate_report(data, kind, period, out / "reports")
+        written = generate_report(data, kind, period, out / "reports", policy_path=DEMO_POLICY)
         paths.update({f"{kind} report ({suffix})": path for suffix, path in written.items()
                       if suffix in ("html", "markdown", "md")})
     print_extract(console, summaries[0].get("extract", {}).get("files", {}))
     print_tier_summary(console, store)
+    print_feedback_summary(console, data, summaries[-1].get("sla", {}))
     paths_table = Table(title="Outputs")
     paths_table.add_column("what")
     paths_table.add_column("where")
@@ -97,4 +104,39 @@ def print_tier_summary(console: Console, store: Warehouse) -> None:
     for row in summary.reset_index(names="tier").itertuples(index=False):
         table.add_row(f"Tier {row.tier}", str(row.mqas_fired), f"{row.first_touch_met_pct:.1f}",
                       str(row.clocks_missed), str(row.escalations_open))
+    console.print(table)
+
+
+def feedback_summary(data: SlaData) -> list[tuple[str, str]]:
+    """The feedback loop over the quarter, as (what, figure) lines: dispositions, reasons, the optional
+    clocks, routing time's basis and unknown status values."""
+    policy = load_policy(DEMO_POLICY)
+    start, end = parse_period(DEMO_QUARTER)
+    mqas = fb.mqas_in(data, start, end, end, policy)
+    mix = mqas["disposition"].value_counts()
+    reasons = fb.rejection_reasons(mqas, policy)
+    compliance = fb.optional_compliance(data, start, end)
+    overall = compliance[compliance["owner_id"] == "all"].set_index("clock") if len(compliance) else compliance
+    basis = fb.routing_basis(data, start, end, policy).set_index("measured_to")["clocks"]
+    unknown = dispositions.unknown_statuses(data.status_changes, policy)
+    lines = [("dispositions", ", ".join(f"{name} {count}" for name, count in mix.items()))]
+    if len(reasons):
+        top = reasons.iloc[0]
+        lines.append(("top rejection reason", f"{top['reason']} ({top['mqas']} of {int(reasons['mqas'].sum())})"))
+    for clock in ("quality_feedback", "status_recurring"):
+        if clock in overall.index:
+            row = overall.loc[clock]
+            lines.append((clock, f"{row['met_pct']:.1f}% met ({int(row['met'])} met, {int(row['missed'])} missed, "
+                                 f"{int(row['pending'])} pending)"))
+    lines.append(("routing time measured to", ", ".join(f"{name} {count}" for name, count in basis.items() if count)))
+    lines.append(("unknown status values", ", ".join(dispositions.summary_of_unknown(unknown)) or "none"))
+    return lines
+
+
+def print_feedback_summary(console: Console, data: SlaData, sla_summary: dict) -> None:
+    table = Table(title="Feedback loop over the quarter (policy: seven-commitments preset)")
+    table.add_column("what")
+    table.add_column("figure")
+    for what, figure in feedback_summary(data):
+        table.add_row(what, figure)
     console.print(table)

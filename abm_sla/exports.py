@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from abm_sla.errors import AbmSlaError
+from abm_sla.sla import CLOCKS, OPTIONAL_CLOCKS
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.view import CrmView
 
@@ -49,8 +50,9 @@ def mqas(warehouse: Warehouse) -> pd.DataFrame:
 def sla(warehouse: Warehouse) -> pd.DataFrame:
     """One row per MQA and clock, with its status as of the latest run."""
     table = warehouse.read_table(schema.sla_clocks)
-    order = {"routing_time": 0, "first_touch": 1, "status_update": 2, "cadence": 3}
-    table = table.assign(_order=table["clock"].map(order)).sort_values(["trigger_at", "account_id", "_order"])
+    order = {name: rank for rank, name in enumerate(CLOCKS + OPTIONAL_CLOCKS)}
+    table = table.assign(_order=table["clock"].map(order))
+    table = table.sort_values(["trigger_at", "account_id", "_order", "period"])
     return table[["account_id", "trigger_at", "clock", "status", "due_at", "met_at"]]
 
 

@@ -24,7 +24,8 @@ OPPORTUNITY_COLUMNS = [
     "opportunity_id", "account_id", "stage", "amount", "created_at", "close_date", "is_closed", "is_won",
 ]
 USER_COLUMNS = ["user_id", "name", "email", "role", "manager_id", "time_zone", "country", "active"]
-STATUS_CHANGE_COLUMNS = ["status_change_id", "account_id", "status", "changed_at", "changed_by"]
+#: ``reason``: why sales gave the status (optional; issue 14), e.g. the rejection reason.
+STATUS_CHANGE_COLUMNS = ["status_change_id", "account_id", "status", "changed_at", "changed_by", "reason"]
 
 COLUMNS: dict[str, list[str]] = {
     "accounts": ACCOUNT_COLUMNS,
@@ -47,7 +48,10 @@ TIMESTAMP_COLUMNS: dict[str, list[str]] = {
 
 MARKETING_TOUCHES = ("email_open", "email_click", "form_submit", "web_visit", "webinar")
 SALES_TOUCHES = ("call", "email_sent", "meeting", "linkedin_message")
-ACTIVITY_TYPES = MARKETING_TOUCHES + SALES_TOUCHES
+#: Neither touch: the CRM's own assignment of an owner (``owner_id`` = the new owner), which ends the
+#: routing-time clock (issue 14 item 6).
+OWNER_EVENTS = ("owner_assigned",)
+ACTIVITY_TYPES = MARKETING_TOUCHES + SALES_TOUCHES + OWNER_EVENTS
 
 
 def empty(kind: str) -> pd.DataFrame:

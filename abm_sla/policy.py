@@ -116,11 +116,31 @@ class CadenceClock(Strict):
     window: Window
 
 
+class RecurringClock(Strict):
+    """``status_recurring``: while an MQA is open, one clock per period from routed_at (default weekly)."""
+
+    every: Window = Field(default_factory=lambda: Window(days=7))
+
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, every: Window) -> Window:
+        if every.kind == "same_business_day" or every.amount <= 0:
+            raise ValueError("the period must be a positive number of business_hours, hours or days")
+        return every
+
+
 class Clocks(Strict):
+    """SPEC's four clocks, plus optional ones switched on by the policy (absent = off)."""
+
     routing_time: Window
     first_touch: FirstTouchClock
     status_update: Window
     cadence: CadenceClock
+    #: where routing time ends: ``assigned`` = the owner's assignment in the CRM (write-back success or
+    #: the CRM's own ``owner_assigned`` change), else routed_at; ``routed`` = routed_at always (SPEC's letter)
+    routing_time_end: Literal["assigned", "routed"] = "assigned"
+    quality_feedback: Window | None = None
+    status_recurring: RecurringClock | None = None
 
 
 class EscalationLevel(Strict):
@@ -188,6 +208,56 @@ class Targets(Open):
     tier_moves: TierMoves | None = None
 
 
+DISPOSITIONS = (
+    "accepted", "rejected", "nurture", "contacted", "interested", "not_ready", "meeting_held", "no_show",
+    "unqualified",
+)
+#: Raw CRM status value (compared trimmed, lower case, runs of spaces/_/- as one space) → disposition.
+#: ``working`` is Salesforce's standard "Working - Contacted"; ``disqualified`` is its "Unqualified".
+DEFAULT_DISPOSITION_MAP = {
+    **{name.replace("_", " "): name for name in DISPOSITIONS},
+    "working": "contacted", "working contacted": "contacted", "disqualified": "unqualified",
+    "no show": "no_show", "noshow": "no_show", "meeting booked": "interested",
+}
+
+
+def status_key(value: object) -> str:
+    """How a raw status value is compared: trimmed, lower case, runs of spaces, ``_`` and ``-`` as one space."""
+    return " ".join(str(value).strip().lower().replace("_", " ").replace("-", " ").split())
+
+
+class Dispositions(Strict):
+    """Sales' verdicts: raw status → disposition, which dispositions end an episode and need a reason.
+
+    ``map`` entries are added to (and override) :data:`DEFAULT_DISPOSITION_MAP`; a status in neither is
+    *unknown*: kept, reported, never dropped. ``end`` adds the raw statuses of these dispositions to
+    ``end_statuses`` (empty = SPEC: only ``end_statuses`` end an episode).
+    """
+
+    map: dict[str, str] = Field(default_factory=dict)
+    end: list[str] = Field(default_factory=list)
+    feedback: list[str] = Field(default_factory=lambda: ["rejected", "unqualified"])
+
+    @field_validator("map")
+    @classmethod
+    def _keys(cls, mapping: dict[str, str]) -> dict[str, str]:
+        return {status_key(raw): status_key(value).replace(" ", "_") for raw, value in mapping.items()}
+
+    @field_validator("end", "feedback")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        return [status_key(name).replace(" ", "_") for name in names]
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """The effective raw status (``status_key``) → disposition map."""
+        return {**DEFAULT_DISPOSITION_MAP, **self.map}
+
+    def statuses_of(self, dispositions: list[str]) -> list[str]:
+        """The raw status keys that map to any of ``dispositions``."""
+        return sorted(raw for raw, name in self.mapping.items() if name in set(dispositions))
+
+
 class SlaPolicy(Strict):
     """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
 
@@ -196,12 +266,19 @@ class SlaPolicy(Strict):
     end_statuses: list[str] = Field(default_factory=lambda: ["rejected", "nurture"], min_length=1)
     clocks: Clocks
     escalation: Escalation = Field(default_factory=Escalation)
+    dispositions: Dispositions = Field(default_factory=Dispositions)
     targets: Targets | None = None
 
     @field_validator("end_statuses")
     @classmethod
     def _lower(cls, statuses: list[str]) -> list[str]:
         return [status.strip().lower() for status in statuses]
+
+    def episode_end_statuses(self) -> tuple[str, ...]:
+        """Raw statuses that end an episode: ``end_statuses`` plus those of ``dispositions.end``."""
+        extra = self.dispositions.statuses_of(self.dispositions.end)
+        spaced = [status for raw in extra for status in {raw, raw.replace(" ", "_"), raw.replace(" ", "-")}]
+        return tuple(dict.fromkeys([*self.end_statuses, *sorted(spaced)]))
 
 
 def load_policy(path: str | Path | None = None) -> SlaPolicy:

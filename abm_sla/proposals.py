@@ -346,7 +346,7 @@ def build_proposals(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of
     if current is None:
         notes.append(f"hand-off threshold not found in {scoring_path}; assumed {DEFAULT_THRESHOLD} (SPEC section 4)")
         current = DEFAULT_THRESHOLD
-    backtest = backtest_thresholds(data, start, end, as_of, end_statuses=policy.end_statuses)
+    backtest = backtest_thresholds(data, start, end, as_of, end_statuses=policy.episode_end_statuses())
     threshold = propose_threshold(backtest, policy, current)
     notes.extend(_binding_category_minimums(scoring_text, current))
     windows = propose_windows(scorecard.response_times(data, start, end, policy), policy)

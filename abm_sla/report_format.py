@@ -68,6 +68,14 @@ LABELS: dict[str | tuple[str, str], str] = {
     ("mqa_volume", "commitment"): "Commitment (pro-rated)", ("mqa_volume", "met"): "Commitment met",
     ("four_numbers", "missed"): "Clocks missed", ("four_numbers", "pending"): "Clocks pending",
     ("chronic_misses", "missed"): "Verdict",
+    # the feedback loop (issue 14)
+    ("disqualification_patterns", "reason"): "Reason", ("disqualification_patterns", "owners"): "Owners",
+    ("disqualification_patterns", "share_pct"): "Share", "tier_1": "Tier 1", "tier_2": "Tier 2", "tier_3": "Tier 3",
+    "handoff_source": "Hand-off source (rule)", "measured_to": "Measured to", "clocks": "Clocks",
+    ("unknown_statuses", "status"): "Status value", ("unknown_statuses", "changes"): "Changes",
+    ("unknown_statuses", "accounts"): "Accounts", "first_at": "First seen", "last_at": "Last seen",
+    "not_ready": "Not ready", "meeting_held": "Meeting held", "no_show": "No-show", "none": "No status yet",
+    "unknown": "Unknown status",
 }
 #: Name and id columns shown as one ``name · id`` column.
 ENTITIES = (("owner", "owner_name", "owner_id"), ("account", "account_name", "account_id"))

@@ -24,6 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from abm_sla import dispositions
+from abm_sla import feedback as fb
 from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
 from abm_sla import scorecard as sc
@@ -351,6 +353,43 @@ def _four_numbers(compliance: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                      policy: SlaPolicy) -> Section:
+    """Issue 14's feedback loop: dispositions, disqualification patterns, conversion by hand-off source,
+    the optional clocks' compliance, unknown status values and what routing time measures."""
+    span = _span(start, end)
+    mqas = fb.mqas_in(data, start, end, as_of, policy)
+    basis = fb.routing_basis(data, start, end, policy)
+    episode = (f"mqas where trigger_at in {span}; disposition = the latest status_changes.status of the episode "
+               f"(trigger_at to ended_at or {_iso(as_of)}) mapped by policy dispositions")
+    switched = [name for name in ("quality_feedback", "status_recurring") if getattr(policy.clocks, name)]
+    text = [fb.routing_sentence(basis),
+            "Feedback clocks on in this policy: " + (", ".join(switched) if switched else
+                                                    "none (switch on clocks.quality_feedback / status_recurring)")
+            + "."]
+    return Section("Feedback loop", text, tables=[
+        Table("disposition_mix_by_tier", "Disposition mix per tier", fb.disposition_mix(mqas, "tier"), episode),
+        Table("disposition_mix_by_owner", "Disposition mix per owner",
+              _with_owner_names(fb.disposition_mix(mqas, "owner_id"), data), episode),
+        Table("disqualification_patterns", "Rejection reasons, ranked (disqualification patterns)",
+              fb.rejection_reasons(mqas, policy),
+              f"{episode}; dispositions {', '.join(policy.dispositions.feedback)}; reason = the latest "
+              "status_changes.reason of the episode"),
+        Table("conversion_by_source", "Conversion by hand-off source", fb.conversion_by_source(data, start, end, as_of),
+              f"mqas where trigger_at in {span}; source = the scoring rule of the signal at trigger_at found in "
+              f"mqas.reasons (else the top non-firmographic reason); opportunities created by {_iso(as_of)}"),
+        Table("feedback_compliance", "Feedback and recurring-status clocks per owner",
+              _with_owner_names(fb.optional_compliance(data, start, end), data),
+              f"sla_clocks where due_at in {span} and clock in (quality_feedback, status_recurring)"),
+        Table("routing_basis", "What routing time was measured to", basis,
+              f"sla_clocks where due_at in {span} and clock = routing_time; mqas.writeback_done_at; activities "
+              "of type owner_assigned"),
+        Table("unknown_statuses", "Status values the policy does not map (kept, never dropped)",
+              dispositions.unknown_statuses(data.status_changes[data.status_changes["changed_at"] <= as_of], policy),
+              f"status_changes by {_iso(as_of)}; map from policy dispositions.map and the built-in map"),
+    ])
+
+
 def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                  as_of: pd.Timestamp | None = None) -> Report:
     """Last week's four numbers per tier, misses by owner and account, open escalations, tier moves."""
@@ -389,6 +428,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   f"escalations where opened_at <= {_iso(as_of)}, episode open (mqas.ended_at empty or later), "
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
+        _feedback_section(data, start, end, as_of, policy),
         Section("Recommended tier moves", [_moves_text(policy)], tables=[
             Table("tier_moves", "Tier moves", moves,
                   f"accounts, activities and intent_signals up to {_iso(as_of)}, opportunities created by then; "
@@ -465,6 +505,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
             Chart("response_times", CHART_TITLES["response_times"], chart_response_times(responses, policy), due),
             Chart("compliance_trend", CHART_TITLES["compliance_trend"], chart_compliance_trend(trend), due),
         ]),
+        _feedback_section(data, start, end, as_of, policy),
         Section("Joint", [
             "Pipeline: marketing-sourced, sales-first (marketing-influenced) and sales-sourced add up to all; "
             "marketing-influenced is sourced + sales-first, so it is not added to the others.",

@@ -39,9 +39,11 @@ DAY = pd.Timedelta(days=1)
 #: Derived tables the scorecard reads (columns from ``warehouse/schema.py``; timestamps in UTC).
 DERIVED_COLUMNS: dict[str, dict[str, str]] = {
     "mqas": {"account_id": "object", "trigger_at": "ts", "tier": "float64", "owner_id": "object",
-             "routed_at": "ts", "ended_at": "ts", "total": "float64"},
+             "routed_at": "ts", "ended_at": "ts", "total": "float64", "reasons": "object",
+             "writeback_done_at": "ts"},
     "sla_clocks": {"account_id": "object", "trigger_at": "ts", "clock": "object", "status": "object",
-                   "due_at": "ts", "met_at": "ts", "owner_id": "object", "tier": "float64", "as_of": "ts"},
+                   "due_at": "ts", "met_at": "ts", "owner_id": "object", "tier": "float64", "as_of": "ts",
+                   "period": "float64"},
     "escalations": {"account_id": "object", "trigger_at": "ts", "level": "float64", "to_user_id": "object",
                     "opened_at": "ts", "owner_id": "object", "clock": "object", "steps_taken": "object",
                     "resolution": "object"},

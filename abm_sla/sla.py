@@ -15,13 +15,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from abm_sla import dispositions
 from abm_sla.calendar import add_business_hours, end_of_business_day
 from abm_sla.frames import SALES_TOUCHES
 from abm_sla.policy import OWNER_MANAGER, EscalationLevel, SlaPolicy, Window
 from abm_sla.routing import active_users, parse_tier, users_with_role
 
 CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
-CLOCK_COLUMNS = ["account_id", "trigger_at", "clock", "status", "due_at", "met_at", "owner_id", "tier"]
+#: Clocks the policy switches on beside SPEC's four (issue 14): a rejection's reason, the weekly status.
+OPTIONAL_CLOCKS = ("quality_feedback", "status_recurring")
+#: ``period``: 0 for a one-off clock, k for the k-th period of ``status_recurring`` (part of the key).
+CLOCK_COLUMNS = ["account_id", "trigger_at", "clock", "status", "due_at", "met_at", "owner_id", "tier", "period"]
+#: The activity type a CRM's own owner assignment is recorded as (its ``owner_id`` = the new owner).
+OWNER_ASSIGNED = "owner_assigned"
 ESCALATION_COLUMNS = [
     "account_id", "trigger_at", "level", "opened_at", "to_user_id", "owner_id", "clock", "steps_taken",
     "resolution",
@@ -39,12 +45,15 @@ def evaluate_clocks(
     users: pd.DataFrame,
     policy: SlaPolicy,
     as_of: pd.Timestamp,
+    opportunities: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per MQA and clock with ``CLOCK_COLUMNS``.
+    """One row per MQA and clock with ``CLOCK_COLUMNS`` (SPEC's four, then the policy's optional ones).
 
     ``mqas`` needs account_id, trigger_at, routed_at, tier, owner_id; an optional
-    boolean ``pricing_visit`` feeds first-touch overrides. An MQA routed after
+    boolean ``pricing_visit`` feeds first-touch overrides, optional ``ended_at`` and
+    ``writeback_done_at`` the optional clocks and the true routing time. An MQA routed after
     ``as_of`` (or not routed) has its routed_at clocks pending with no due_at.
+    ``opportunities`` (``account_id, created_at``) stop ``status_recurring``.
     """
     as_of = _utc(as_of)
     episodes = _episodes(mqas, users, as_of)
@@ -56,7 +65,8 @@ def evaluate_clocks(
     routed = episodes["routed_at"]
     zones, countries = episodes["zone"], episodes["country"]
     rows = {
-        "routing_time": (_due(episodes, episodes["trigger_at"], clocks.routing_time, policy), routed),
+        "routing_time": (_due(episodes, episodes["trigger_at"], clocks.routing_time, policy),
+                         routing_end(episodes, activities, policy, as_of)),
         "first_touch": (
             apply_windows(routed, *first_touch_windows(episodes, policy), zones, countries, policy),
             touches.nth_at_or_after(episodes["account_id"], episodes["trigger_at"], 1),
@@ -72,7 +82,121 @@ def evaluate_clocks(
     }
     frames = [_clock_rows(episodes, name, due, met, as_of) for name, (due, met) in rows.items()]
     by_mqa = np.arange(len(frames) * len(episodes)).reshape(len(frames), -1).T.ravel()
-    return pd.concat(frames, ignore_index=True).iloc[by_mqa].reset_index(drop=True)
+    out = pd.concat(frames, ignore_index=True).iloc[by_mqa].reset_index(drop=True)
+    optional = [feedback_clocks(episodes, status_changes, policy, as_of),
+                recurring_clocks(episodes, changes, opportunities, policy, as_of)]
+    optional = [frame for frame in optional if len(frame)]
+    if not optional:
+        return out
+    out = pd.concat([out, *optional], ignore_index=True)
+    order = pd.MultiIndex.from_frame(episodes[["account_id", "trigger_at"]].astype({"account_id": "object"}))
+    mqa_rank = order.get_indexer(pd.MultiIndex.from_frame(out[["account_id", "trigger_at"]]))
+    clock_rank = out["clock"].map({name: rank for rank, name in enumerate(CLOCKS + OPTIONAL_CLOCKS)})
+    out = out.iloc[np.lexsort((out["period"].to_numpy(), clock_rank.to_numpy(), mqa_rank))]
+    return out.reset_index(drop=True)
+
+
+def routing_end(
+    episodes: pd.DataFrame, activities: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.Series:
+    """When routing ended: the owner's assignment in the CRM, else routed_at (SPEC's letter).
+
+    Assignment = the write-back's success (``writeback_done_at``) or the CRM's own ``owner_assigned``
+    change at or after trigger_at, whichever came first by ``as_of``; policy
+    ``clocks.routing_time_end: routed`` keeps routed_at always.
+    """
+    routed = episodes["routed_at"]
+    if policy.clocks.routing_time_end == "routed":
+        return routed
+    assigned = assignment_at(episodes, activities, as_of)
+    return assigned.where(assigned.notna(), routed)
+
+
+def assignment_at(episodes: pd.DataFrame, activities: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """Per MQA: the first evidence by ``as_of`` that the CRM holds its owner (write-back or owner change)."""
+    owner_changes = activities[_one_of(activities["type"], (OWNER_ASSIGNED,))] if len(activities) else activities
+    changed = EventIndex(_events(owner_changes, "occurred_at", as_of)).nth_at_or_after(
+        episodes["account_id"], episodes["trigger_at"], 1)
+    written = _column_utc(episodes, "writeback_done_at")
+    written = written.where(written <= as_of)
+    both = pd.concat([changed, written], axis=1)
+    return both.min(axis=1).astype(UTC)
+
+
+def feedback_clocks(
+    episodes: pd.DataFrame, status_changes: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """``quality_feedback``: every MQA rejected or disqualified carries a reason within the window.
+
+    The clock starts at the first change to a feedback disposition (``dispositions.feedback``) at or
+    after trigger_at and not after the episode's end; it is met by the first such change at or after
+    that moment with a non-empty reason. MQAs never rejected have no row. Off without the policy key.
+    """
+    window = policy.clocks.quality_feedback
+    if window is None:
+        return _empty(CLOCK_COLUMNS)
+    classified = dispositions.classify(status_changes, policy)
+    verdicts = classified[classified["disposition"].isin(policy.dispositions.feedback)]
+    started = EventIndex(_events(verdicts, "changed_at", as_of)).nth_at_or_after(
+        episodes["account_id"], episodes["trigger_at"], 1)
+    ended = _column_utc(episodes, "ended_at")
+    started = started.where(ended.isna() | (started <= ended))
+    cases = episodes[started.notna()]
+    if cases.empty:
+        return _empty(CLOCK_COLUMNS)
+    start = started[cases.index]
+    # a reason given with the verdict, on a later verdict row, or on its own (a row with an empty status)
+    reasoned = classified[classified["reason"].notna()
+                          & (classified.index.isin(verdicts.index) | classified["status"].isna())]
+    reasoned = EventIndex(_events(reasoned, "changed_at", as_of))
+    return _clock_rows(cases, "quality_feedback", _due(cases, start, window, policy),
+                       reasoned.nth_at_or_after(cases["account_id"], start, 1), as_of)
+
+
+def recurring_clocks(
+    episodes: pd.DataFrame,
+    changes: EventIndex,
+    opportunities: pd.DataFrame | None,
+    policy: SlaPolicy,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """``status_recurring``: while the MQA is open, one clock per period from routed_at (``period`` = k).
+
+    Period k runs from the end of period k-1 (exclusive; period 1 from routed_at inclusive) to its
+    due_at (inclusive) and is met by the first status change in it. The clock stops at the episode's
+    end or the first opportunity at or after trigger_at (the *stop*): the periods that began before
+    the stop count, the one the stop falls in too (an episode's end is a status change, so it is met);
+    an open MQA has its current period pending. Off without the policy key.
+    """
+    spec = policy.clocks.status_recurring
+    if spec is None:
+        return _empty(CLOCK_COLUMNS)
+    live = episodes[episodes["routed_at"].notna()]
+    stop = _recurring_stop(live, opportunities, as_of)
+    frames: list[pd.DataFrame] = []
+    start, period = live["routed_at"], 1
+    while len(live):
+        due = _due(live, start, spec.every, policy)
+        first = changes.nth_at_or_after(live["account_id"], start + pd.Timedelta(1 if period > 1 else 0, "ns"), 1)
+        met = first.where(first <= due)
+        frames.append(_clock_rows(live, "status_recurring", due, met, as_of).assign(period=period))
+        going = (due < stop).to_numpy()
+        live, start, stop, period = live[going], due[going], stop[going], period + 1
+    return pd.concat(frames, ignore_index=True) if frames else _empty(CLOCK_COLUMNS)
+
+
+def _recurring_stop(
+    episodes: pd.DataFrame, opportunities: pd.DataFrame | None, as_of: pd.Timestamp
+) -> pd.Series:
+    """Per MQA: the end of its episode, its first opportunity at or after trigger_at, else ``as_of``."""
+    stop = pd.Series(as_of, index=episodes.index, dtype=UTC)
+    ended = _column_utc(episodes, "ended_at")
+    stop = stop.where(ended.isna() | (ended > stop), ended)
+    if opportunities is not None and len(opportunities):
+        opened = EventIndex(_events(opportunities, "created_at", as_of)).nth_at_or_after(
+            episodes["account_id"], episodes["trigger_at"], 1)
+        stop = stop.where(opened.isna() | (opened > stop), opened)
+    return stop
 
 
 def clock_status(due_at: pd.Series, met_at: pd.Series, as_of: pd.Timestamp) -> pd.Series:
@@ -373,6 +497,7 @@ def _clock_rows(
         "met_at": met_at,
         "owner_id": episodes["owner_id"],
         "tier": episodes["tier"].astype("int64"),
+        "period": 0,
     })[CLOCK_COLUMNS]
 
 
@@ -409,6 +534,13 @@ def _ns(moments: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(_to_utc(moments)).asi8.copy()
 
 
+def _column_utc(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``frame[column]`` in UTC; all NaT when the column is absent."""
+    if column not in frame:
+        return pd.Series(pd.NaT, index=frame.index, dtype=UTC)
+    return _to_utc(frame[column])
+
+
 def _to_utc(values: pd.Series) -> pd.Series:
     if not pd.api.types.is_datetime64_any_dtype(values):
         values = pd.to_datetime(values, utc=True, format="ISO8601")
@@ -427,7 +559,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
     for column in ("trigger_at", "due_at", "met_at", "opened_at"):
         if column in frame:
             frame[column] = pd.Series(dtype=UTC)
-    for column in ("tier", "level"):
+    for column in ("tier", "level", "period"):
         if column in frame:
             frame[column] = pd.Series(dtype="int64")
     return frame

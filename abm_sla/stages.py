@@ -24,7 +24,7 @@ from typing import TypeVar
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla import calendar, frames, handoff, incremental, routing, scoring, sla, whatif
+from abm_sla import calendar, dispositions, frames, handoff, incremental, routing, scoring, sla, whatif
 from abm_sla.crm.files import FILE_SPECS, FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError, SourceError
@@ -285,7 +285,7 @@ def _replay(
     prior = _stored_mqas(warehouse, signals.accounts["account_id"], connection)
     fired = handoff.replay_handoffs(
         signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
-        status_changes, prior, model, as_of, end_statuses=tuple(policy.end_statuses),
+        status_changes, prior, model, as_of, end_statuses=policy.episode_end_statuses(),
     )
     return _with_prior_seen(fired, prior)
 
@@ -374,23 +374,46 @@ def _no_mqas() -> pd.DataFrame:
 
 # -- SLA clocks ---------------------------------------------------------------------------------
 
-def to_evaluate(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def to_evaluate(
+    mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp, policy: SlaPolicy | None = None
+) -> pd.DataFrame:
     """The MQAs a run as of ``as_of`` evaluates: those whose clocks or escalations can still change.
 
     Settled (skipped): every clock decided *with* its met_at. A missed clock still gets its met_at
     when the late touch or status change comes (SPEC section 6), and a first touch without one
     leaves the escalation ladder open; once all four have theirs, the first sales touch has
     stopped the ladder and nothing can change, so a run's cost stays with the live MQAs.
+    With the policy's optional clocks on, an MQA whose episode is open is never settled (a rejection
+    or a new week can come), nor one with an undecided optional clock; nor one written back to the
+    CRM since its routing time was measured (true routing time, ``writeback_done_at``).
     Also skipped: MQAs a run with a later ``as_of`` evaluated already (a backfill running behind
     live runs must not turn their clocks back to an earlier moment).
     """
     keys = ["account_id", "trigger_at"]
-    done = clocks[(clocks["status"] != "pending") & clocks["met_at"].notna()]
-    complete = done.groupby(keys).size()
-    skipped = complete[complete == len(sla.CLOCKS)].index.union(
-        pd.MultiIndex.from_frame(clocks.loc[clocks["as_of"] > as_of, keys])
-    )
+    recurring = clocks["clock"].eq("status_recurring")
+    final = (clocks["status"] != "pending") & (clocks["met_at"].notna() | recurring)
+    base = clocks["clock"].isin(sla.CLOCKS)
+    complete = clocks[final & base].groupby(keys).size()
+    settled = complete[complete == len(sla.CLOCKS)].index
+    unsettled = [clocks.loc[~final & ~base, keys]]
+    if policy is not None and (policy.clocks.quality_feedback or policy.clocks.status_recurring):
+        unsettled.append(mqas.loc[mqas["ended_at"].isna(), keys])
+    unsettled.append(rewritten(mqas, clocks, as_of))
+    settled = settled.difference(pd.MultiIndex.from_frame(pd.concat(unsettled).astype({"account_id": object})))
+    skipped = settled.union(pd.MultiIndex.from_frame(clocks.loc[clocks["as_of"] > as_of, keys]))
     return mqas[~pd.MultiIndex.from_frame(mqas[keys]).isin(skipped)].reset_index(drop=True)
+
+
+def rewritten(mqas: pd.DataFrame, clocks: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Keys of the MQAs written back to the CRM (by ``as_of``) since their routing time was measured."""
+    keys = ["account_id", "trigger_at"]
+    if "writeback_done_at" not in mqas or not mqas["writeback_done_at"].notna().any():
+        return mqas.loc[[], keys]
+    written = mqas.loc[mqas["writeback_done_at"].notna() & (mqas["writeback_done_at"] <= as_of),
+                       [*keys, "writeback_done_at"]]
+    routing = clocks.loc[clocks["clock"].eq("routing_time"), [*keys, "met_at"]]
+    written = written.merge(routing, on=keys, how="left")
+    return written.loc[written["met_at"].ne(written["writeback_done_at"]), keys]
 
 
 def due_between(
@@ -421,7 +444,7 @@ def evaluate_sla(
     started = utc_now()
     planned = plan(warehouse, "evaluate-sla", as_of, policy, full=full, shards=shards)
     parts = _run_shards(lambda shard: sla_shard(warehouse, planned, policy, shard, run_id), planned)
-    return finish_sla(warehouse, planned, run_id, started, parts)
+    return finish_sla(warehouse, planned, run_id, started, parts, policy)
 
 
 def sla_shard(
@@ -436,26 +459,31 @@ def sla_shard(
         return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0, "mqas_evaluated": 0}
     crm = CrmView(warehouse)
     status_changes = read_status_changes(crm, as_of, shard)
-    ended_at = handoff.episode_ends(fired, status_changes, as_of, tuple(policy.end_statuses))
+    ended_at = handoff.episode_ends(fired, status_changes, as_of, policy.episode_end_statuses())
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
     stored_clocks = warehouse.read_table(schema.sla_clocks, _in_shard(schema.sla_clocks, shard))
     users = crm.read_kind("users")
-    mqas = to_evaluate(fired.assign(ended_at=ended_at), stored_clocks, as_of)
+    mqas = to_evaluate(fired.assign(ended_at=ended_at), stored_clocks, as_of, policy)
     if not planned.full:
         moving = [(planned.reference_as_of, as_of)]
         changed = incremental.changed_accounts(warehouse, planned, shard, {"activities": moving,
-                                               "status_changes": moving}, {"activities": frames.SALES_TOUCHES})
+                                               "status_changes": moving},
+                                               {"activities": frames.SALES_TOUCHES + frames.OWNER_EVENTS})
         if not changed.everything:
-            touched = changed.accounts | set(newly_ended["account_id"])
+            touched = changed.accounts | set(newly_ended["account_id"]) \
+                | set(rewritten(mqas, stored_clocks, as_of)["account_id"])
             wanted = (mqas["account_id"].isin(touched)
                       | due_between(mqas, stored_clocks, users, policy, planned.reference_as_of, as_of))
             mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)
     accounts = mqas["account_id"].unique().tolist()
     activities = crm.read_kind(  # clocks and the ladder read sales touches only
         "activities", since=(mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime(),
-        until=as_of.to_pydatetime(), types=frames.SALES_TOUCHES, shard=shard, accounts=accounts,
+        until=as_of.to_pydatetime(), types=frames.SALES_TOUCHES + frames.OWNER_EVENTS, shard=shard,
+        accounts=accounts,
     ) if len(mqas) else frames.empty("activities")
-    clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of)
+    opportunities = crm.read_kind("opportunities", shard=shard, accounts=accounts) \
+        if policy.clocks.status_recurring and len(mqas) else None
+    clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of, opportunities)
     escalations = sla.evaluate_escalations(clocks, mqas, activities, users, policy, as_of)
     clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
     escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
@@ -481,21 +509,38 @@ def sla_shard(
 
 
 def finish_sla(
-    warehouse: Warehouse, planned: incremental.Plan, run_id: str, started: dt.datetime, parts: list[dict]
+    warehouse: Warehouse, planned: incremental.Plan, run_id: str, started: dt.datetime, parts: list[dict],
+    policy: SlaPolicy | None = None,
 ) -> dict:
     """Record the SLA run once every shard stored its clocks; returns the stage summary, with
-    ``users_on_utc``: users whose time zone is unknown, whose clocks ran on UTC instead."""
+    ``users_on_utc``: users whose time zone is unknown, whose clocks ran on UTC instead, and
+    ``unknown_statuses``: status values the policy's dispositions do not map (kept, never dropped)."""
     keys = ("clocks", "clocks_missed", "escalations", "episodes_ended", "mqas_evaluated")
     summary = {key: sum(part[key] for part in parts) for key in keys}
     fallbacks = calendar.unusable_zones(CrmView(warehouse).read_kind("users"))
     if len(fallbacks):
         summary["users_on_utc"] = [f"{user} ({zone!r})" for user, zone in fallbacks.itertuples(index=False)]
+    unknown = unknown_statuses(warehouse, policy) if policy is not None else None
+    if unknown is not None and len(unknown):
+        summary["unknown_statuses"] = dispositions.summary_of_unknown(unknown)
     with warehouse.engine.begin() as connection:
         incremental.record(connection, planned, run_id, started,
                            {**summary, "mode": planned.mode, "shards": planned.shards})
         checkpoint("evaluate-sla")
     checkpoint("evaluate-sla")
     return summary
+
+
+def unknown_statuses(warehouse: Warehouse, policy: SlaPolicy) -> pd.DataFrame:
+    """Status values of the stored status changes that the policy cannot map, counted in SQL."""
+    t = schema.status_changes
+    query = (sa.select(t.c.status, sa.func.count().label("changes"),
+                       sa.func.count(sa.distinct(t.c.account_id)).label("accounts"),
+                       sa.func.min(t.c.changed_at).label("first_at"), sa.func.max(t.c.changed_at).label("last_at"))
+             .where(t.c.deleted_at.is_(None)).group_by(t.c.status))
+    with warehouse.engine.connect() as connection:
+        counts = pd.DataFrame(connection.execute(query).all(), columns=dispositions.UNKNOWN_COLUMNS)
+    return dispositions.unknown_from_counts(counts, policy)
 
 
 def _in_shard(table: sa.Table, shard: Shard) -> sa.ColumnElement[bool]:

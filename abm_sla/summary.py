@@ -19,6 +19,9 @@ def print_run_summary(summary: dict, console: Console | None = None) -> None:
         )
     if summary.get("run_id"):
         console.print(f"Run {summary['run_id']} (`abm-sla undo {summary['run_id']}` takes it back).")
+    unknown = summary.get("sla", {}).get("unknown_statuses")
+    if unknown:
+        console.print("Status values the SLA policy does not map (kept, see dispositions.map): " + ", ".join(unknown))
     writeback = summary.get("writeback")
     if writeback:
         console.print(

@@ -125,6 +125,7 @@ SUBJECTS = {
     "email_sent": ("Following up on your visit", "Quick question", "Re: pricing", "Resources you asked for"),
     "meeting": ("Discovery meeting", "Product demo", "Technical deep dive"),
     "linkedin_message": ("Connection request", "InMail: following up"),
+    "owner_assigned": ("Owner assigned by assignment rule",),
 }
 TYPE_CODE = {name: code for code, name in enumerate(frames.ACTIVITY_TYPES)}
 NOISE_TYPES = {"email_open": 45, "email_click": 15, "form_submit": 3, "web_visit": 34, "webinar": 3}
@@ -435,6 +436,11 @@ def _subjects(rng: np.random.Generator, kind: np.ndarray) -> np.ndarray:
     return np.where(sizes[kind] > 0, pick, -1)
 
 
+def _first_subject(name: str) -> int:
+    """The index of the type's first subject in the flat subject list."""
+    return sum(len(SUBJECTS[other]) for other in frames.ACTIVITY_TYPES[:frames.ACTIVITY_TYPES.index(name)])
+
+
 def _marketing(
     rng: np.random.Generator, acc: _Accounts, account: np.ndarray, at: np.ndarray, mix: dict, burst: bool
 ) -> _Events:
@@ -591,6 +597,68 @@ def _statuses(
 
 
 STATUSES = ("working", "accepted", "nurture", "rejected")
+#: The feedback loop's extra status values (``generate_crm(feedback=True)``), in the CRM's own spelling;
+#: ``Callback Requested`` is a value no disposition map knows (reported as unknown, never dropped).
+FEEDBACK_STATUSES = ("Unqualified", "Meeting Held", "No-Show", "Interested", "Not Ready", "Contacted",
+                     "Callback Requested")
+REJECTION_REASONS = (  # reason, weight
+    ("No budget this fiscal year", 24), ("Too small: under 50 employees", 18),
+    ("Using a competitor, renewal in 2027", 16),
+    ("No project or timing", 14), ("Contact has no buying authority", 12), ("Student or job seeker", 6),
+    ("Existing customer (account management)", 10),
+)
+
+
+def _feedback(
+    rng: np.random.Generator, status: pd.DataFrame, bursts: _Bursts, acc: _Accounts, calendar: _Calendar, t0: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The feedback loop on top of the statuses: richer dispositions, rejection reasons (on time, late or
+    missing), weekly status updates on accounts left in ``working``, an unknown status value, and the
+    CRM's own owner assignment after ~half of the bursts (some later than the routing window).
+
+    Returns the status rows (``status`` now text, with ``reason``) and ``owner_assigned`` events
+    (``account, at, by``); times are seconds from ``t0`` as in ``status``.
+    """
+    out = status.assign(status=np.array(STATUSES, dtype=object)[status["status"].to_numpy()], reason=None)
+    names = out["status"].to_numpy(dtype=object)
+    draw = rng.random(len(out))
+    rejected = names == "rejected"
+    names[rejected & (draw < 0.4)] = "Unqualified"  # the CRM's "disqualified" value
+    names[(names == "nurture") & (draw < 0.3)] = "Unqualified"  # "not a fit" rather than "not now"
+    verdict = np.isin(names, ("rejected", "Unqualified"))
+    reason = _lookup([r for r, _ in REJECTION_REASONS], rng.choice(len(REJECTION_REASONS), len(out),
+                                                                  p=_p(dict(REJECTION_REASONS))))
+    how = rng.choice(3, len(out), p=_p((62, 23, 15)))  # with the verdict, a later row, never
+    reasons = np.where(verdict & (how == 0), reason, None)
+    later = out[verdict & (how == 1)].assign(
+        reason=reason[verdict & (how == 1)],
+        at=lambda f: calendar.add(t0 + f["at"].to_numpy(), rng.uniform(2, 64, len(f)), f["by"].to_numpy()) - t0,
+    )
+    later["status"] = names[verdict & (how == 1)]
+    out["status"], out["reason"] = names, reasons
+    working = out[out["status"] == "working"]
+    mid = working[rng.random(len(working)) < 0.45]
+    mid_at = calendar.add(t0 + mid["at"].to_numpy(), rng.uniform(4, 40, len(mid)), mid["by"].to_numpy()) - t0
+    mid = mid.assign(status=rng.choice(FEEDBACK_STATUSES[1:6], len(mid), p=_p((30, 15, 25, 15, 15))), at=mid_at)
+    weekly = working[rng.random(len(working)) < 0.5]
+    weeks = rng.integers(1, 9, len(weekly))
+    repeat, _ = _group_positions(weeks)
+    gap = (rng.uniform(4.0, 8.5, len(repeat)) * DAY).astype(np.int64)  # every 4-8.5 days: some weeks missed
+    cumulative = np.cumsum(gap)
+    first = np.cumsum(weeks) - weeks
+    since = cumulative - cumulative[first[repeat]] + gap[first[repeat]]
+    weekly = weekly.iloc[repeat].assign(at=weekly["at"].to_numpy()[repeat] + since,
+                                        status=np.where(rng.random(len(repeat)) < 0.7, "working", "Contacted"))
+    unknown = out[rng.random(len(out)) < 0.02].assign(status=FEEDBACK_STATUSES[6], reason=None,
+                                                      at=lambda f: f["at"] + 3 * HOUR)
+    assigned = rng.random(len(bursts.account)) < 0.5
+    worker = acc.worker[bursts.account[assigned]]
+    delay = np.where(rng.random(assigned.sum()) < 0.8, rng.uniform(0.1, 20, assigned.sum()),
+                     rng.uniform(24, 72, assigned.sum())) * HOUR
+    owners = pd.DataFrame({"account": bursts.account[assigned],
+                           "at": bursts.pivot[assigned] + delay.astype(np.int64), "by": worker})
+    statuses = pd.concat([out, later, mid, weekly, unknown], ignore_index=True)
+    return statuses, owners
 
 
 def _background_sales(
@@ -672,17 +740,21 @@ def _intent_frame(parts: list[dict[str, np.ndarray]], acc: _Accounts, t0: int, s
 def _status_frame(
     status: pd.DataFrame, acc: _Accounts, users: pd.DataFrame, t0: int, span: int
 ) -> pd.DataFrame:
+    """Status rows in the period by time (``status`` codes into STATUSES, or text with ``reason``)."""
     status = status[(status["at"] >= 0) & (status["at"] < span)].sort_values("at", kind="stable")
     status = status.drop_duplicates(["account", "at", "status"])
     changed_at = _to_utc(t0 + status["at"].to_numpy())
     account_id = pd.Series(acc.ids[status["account"].to_numpy()])
-    name = pd.Series(np.array(STATUSES, dtype=object)[status["status"].to_numpy()])
-    return pd.DataFrame({
+    codes = status["status"].to_numpy()
+    name = pd.Series(codes if codes.dtype == object else np.array(STATUSES, dtype=object)[codes])
+    frame = pd.DataFrame({
         # the id the files source gives a status change, so loading the export keeps the same ids
         "status_change_id": account_id + "|" + changed_at.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "|" + name,
         "account_id": account_id, "status": name, "changed_at": changed_at,
         "changed_by": users["user_id"].to_numpy()[status["by"].to_numpy()],
     })
+    frame["reason"] = status["reason"].to_numpy() if "reason" in status else None
+    return frame
 
 
 def generate_crm(
@@ -691,8 +763,13 @@ def generate_crm(
     days: int = 90,
     seed: int = 7,
     signals_per_account: float | None = None,
+    feedback: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """A synthetic CRM over ``days`` from ``start``: the normalized frames keyed by kind.
+
+    ``feedback`` adds the SLA's feedback loop (issue 14, see :func:`_feedback`, drawn from its own
+    random stream so the rest stays the same): dispositions, reasons, weekly updates, an unknown
+    status, ``owner_assigned`` activities. The demo turns it on.
 
     ``signals_per_account`` sets the mean number of activities plus intent rows per account
     (background noise fills what the bursts and sales follow-up leave); None keeps the
@@ -716,14 +793,22 @@ def generate_crm(
         left = max(signals_per_account * n_accounts - fixed, 0.0) / max(n_accounts, 1)
         touches, intent = 0.65 * left, 0.35 * left
     noise_events, noise_intent = _noise(rng, acc, days, start, touches, intent)
-    events = _Events.concat([noise_events, burst_events, sales, background])
+    parts = [noise_events, burst_events, sales, background]
+    opportunities = _opportunities(rng, acc, status, accounts, t0, days)
+    if feedback:
+        status, owners = _feedback(np.random.default_rng([seed, 14]), status, bursts, acc, calendar, t0)
+        n = len(owners)
+        kind = np.full(n, TYPE_CODE["owner_assigned"])
+        parts.append(_Events(owners["account"].to_numpy(), kind, owners["at"].to_numpy(), np.full(n, -1),
+                             owners["by"].to_numpy(), np.full(n, -1), np.full(n, _first_subject("owner_assigned"))))
+    events = _Events.concat(parts)
     events = events.keep(_time_order(events.at, span))
     return {
         "accounts": accounts,
         "contacts": contacts,
         "activities": _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0),
         "intent_signals": _intent_frame([noise_intent, burst_intent], acc, t0, span),
-        "opportunities": _opportunities(rng, acc, status, accounts, t0, days),
+        "opportunities": opportunities,
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
     }
@@ -742,6 +827,8 @@ EXPORT_COLUMNS = {
     "status_changes.csv": ("status_changes", {}),
 }
 DROPPED = {"intent.csv": ["intent_id"], "status_changes.csv": ["status_change_id"]}
+#: Optional columns written only when some row has a value (a CRM without reasons has no reason column).
+OPTIONAL_EXPORT_COLUMNS = {"status_changes.csv": ("reason",)}
 
 
 def _timestamps(values: pd.Series, rng: np.random.Generator) -> pd.Series:
@@ -775,7 +862,8 @@ def _export_table(
 ) -> pd.DataFrame:
     """One file's table of strings, with the SPEC column names."""
     kind, renames = EXPORT_COLUMNS[file]
-    table = frame[frames.COLUMNS[kind]].drop(columns=DROPPED.get(file, []))
+    optional = [c for c in OPTIONAL_EXPORT_COLUMNS.get(file, ()) if c not in frame or frame[c].isna().all()]
+    table = frame.reindex(columns=frames.COLUMNS[kind]).drop(columns=[*DROPPED.get(file, []), *optional])
     table = table.astype(object).where(table.notna(), "")
     for column in frames.TIMESTAMP_COLUMNS[kind]:
         table[column] = _timestamps(frame[column], rng)

@@ -4,13 +4,19 @@
 frames) per account; ``with_would_fire`` adds the MQAs the candidate model would fire;
 ``summarize`` counts what a rev-ops user asks first; ``history_rows`` turns scores into
 ``score_history`` rows keyed by the model version that produced them.
+
+A policy change works the same way: ``policy_clocks`` evaluates the stored MQAs' clocks under a
+policy as of a moment, ``clock_diff`` lines up a baseline and a candidate policy per clock and
+``summarize_clocks`` counts met / missed / pending per clock under each.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from abm_sla import handoff, sla
 from abm_sla.model import CATEGORIES
+from abm_sla.policy import SlaPolicy
 
 NEWLY_PASSES = "newly passes the hand-off"
 DROPS_BELOW = "drops below the hand-off"
@@ -94,3 +100,54 @@ def history_rows(scores: pd.DataFrame, as_of: pd.Timestamp, model_version: str, 
             "run_id": run_id,
         }
     )
+
+
+# --- a policy change: the clocks of the stored MQAs under two policies ------------------------------
+
+CLOCK_DIFF_COLUMNS = [
+    "account_id", "trigger_at", "clock", "period", "owner_id", "tier", "change",
+    "status_before", "status_after", "due_at_before", "due_at_after", "met_at_before", "met_at_after",
+    "policy_before", "policy_after",
+]
+_CLOCK_KEYS = ["account_id", "trigger_at", "clock", "period"]
+
+
+def policy_clocks(
+    mqas: pd.DataFrame, activities: pd.DataFrame, status_changes: pd.DataFrame, users: pd.DataFrame,
+    opportunities: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """The stored MQAs' clocks as ``policy`` would evaluate them as of ``as_of`` (its episode ends too)."""
+    fired = mqas[mqas["trigger_at"] <= as_of].reset_index(drop=True)
+    fired = fired.assign(ended_at=handoff.episode_ends(fired, status_changes, as_of, policy.episode_end_statuses()))
+    return sla.evaluate_clocks(fired, activities, status_changes, users, policy, as_of, opportunities)
+
+
+def clock_diff(before: pd.DataFrame, after: pd.DataFrame, policy_before: str, policy_after: str) -> pd.DataFrame:
+    """One row per clock either policy has: both statuses, due and met times, and the change
+    (``new clock``, ``clock dropped``, ``status changed``, ``due moved``, ``unchanged``); changes first."""
+    keep = [*_CLOCK_KEYS, "status", "due_at", "met_at", "owner_id", "tier"]
+    merged = before[keep].merge(after[keep], on=_CLOCK_KEYS, how="outer", suffixes=("_before", "_after"))
+    merged["owner_id"] = merged["owner_id_after"].where(merged["owner_id_after"].notna(), merged["owner_id_before"])
+    merged["tier"] = merged["tier_after"].where(merged["tier_after"].notna(), merged["tier_before"])
+    change = pd.Series(UNCHANGED, index=merged.index, dtype=object)
+    change[merged["due_at_before"].ne(merged["due_at_after"])] = "due moved"
+    change[merged["status_before"].ne(merged["status_after"])] = "status changed"
+    change[merged["status_before"].isna()] = "new clock"
+    change[merged["status_after"].isna()] = "clock dropped"
+    merged["change"] = change
+    merged = merged.assign(policy_before=policy_before, policy_after=policy_after,
+                           _order=(change == UNCHANGED).astype(int))
+    merged = merged.sort_values(["_order", "trigger_at", "account_id", "clock", "period"], kind="stable")
+    return merged[CLOCK_DIFF_COLUMNS].reset_index(drop=True)
+
+
+def summarize_clocks(diff: pd.DataFrame) -> pd.DataFrame:
+    """Per clock: met / missed / pending under each policy, and how many clocks change."""
+    sides = []
+    for side in ("before", "after"):
+        counts = pd.crosstab(diff["clock"], diff[f"status_{side}"]).reindex(
+            columns=["met", "missed", "pending"], fill_value=0)
+        sides.append(counts.add_suffix(f"_{side}"))
+    out = pd.concat(sides, axis=1).fillna(0).astype(int)
+    out["changed"] = diff[diff["change"] != UNCHANGED].groupby("clock").size().reindex(out.index, fill_value=0)
+    return out.reset_index()

@@ -127,6 +127,11 @@ class FlowParameters(BaseModel):
     def _policy_exists(cls, value: str | None) -> str | None:
         return _existing_file(value, "SLA policy file")
 
+    @field_validator("baseline_policy_path", check_fields=False)
+    @classmethod
+    def _baseline_policy_exists(cls, value: str | None) -> str | None:
+        return _existing_file(value, "SLA policy file to compare with")
+
     @field_validator("out_dir", check_fields=False)
     @classmethod
     def _output_folder(cls, value: str | None) -> str:
@@ -277,6 +282,12 @@ class RecalculateParameters(AsOfParameters):
         description="The model the diff compares against. Empty = config/scoring.yaml (the live model).",
     )
     policy_path: OptionalText = _POLICY_PATH
+    baseline_policy_path: OptionalText = Field(
+        default="",
+        title="Compare with policy file",
+        description="A policy what-if: the stored MQAs' clocks under the SLA policy file above vs this one. "
+        "Empty = no policy what-if when the policy file is empty too, else config/sla.yaml (the live policy).",
+    )
     dry_run: bool = Field(
         default=True,
         title="Dry run",

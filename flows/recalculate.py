@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import exports, handoff, scoring, stages, whatif
+from abm_sla import exports, frames, handoff, scoring, stages, whatif
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.warehouse import schema
@@ -47,10 +47,30 @@ def what_if_diff(
     after = scoring.score_accounts(*args, model, as_of)
     prior = store.read_table(schema.mqas)[["account_id", "trigger_at"]]
     fired = handoff.replay_handoffs(
-        *args, stages.read_status_changes(crm, as_of), prior, model, as_of, end_statuses=tuple(policy.end_statuses)
+        *args, stages.read_status_changes(crm, as_of), prior, model, as_of, end_statuses=policy.episode_end_statuses()
     )
     diff = whatif.score_diff(before, after, baseline.version, model.version)
     return whatif.with_would_fire(diff, fired), after
+
+
+@task(name="what-if-policy", cache_policy=NO_CACHE)
+def what_if_policy(
+    db_url: str, as_of: pd.Timestamp, accounts: list[str], policy_path: str | None, baseline_path: str | None,
+) -> pd.DataFrame:
+    """The stored MQAs' clocks under both policies as of ``as_of``: the per-clock diff."""
+    store = warehouse(db_url)
+    policy, baseline = load_policy(policy_path), load_policy(baseline_path)
+    crm = CrmView(store)
+    mqas = store.read_table(schema.mqas)
+    chosen = accounts or None
+    if chosen:
+        mqas = mqas[mqas["account_id"].isin(chosen)]
+    args = (mqas, crm.read_kind("activities", types=frames.SALES_TOUCHES + frames.OWNER_EVENTS, accounts=chosen),
+            stages.read_status_changes(crm, as_of, accounts=chosen), crm.read_kind("users"),
+            crm.read_kind("opportunities", accounts=chosen))
+    before = whatif.policy_clocks(*args, baseline, as_of)
+    after = whatif.policy_clocks(*args, policy, as_of)
+    return whatif.clock_diff(before, after, baseline.name, policy.name)
 
 
 @task(name="store-recalculated-scores", cache_policy=NO_CACHE)
@@ -85,8 +105,29 @@ def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict
     if not params.dry_run:
         summary["run_id"] = store_scores(db_url, scores, as_of, params.model_path, params.accounts, summary)
     _publish(diff, summary)
+    if params.policy_path or params.baseline_policy_path:
+        clocks = what_if_policy(db_url, as_of, params.accounts, params.policy_path, params.baseline_policy_path)
+        summary["policy"] = _policy_summary(clocks, params.out_dir, as_of)
     get_run_logger().info("what-if as of %s with model %s: %s", as_of, model.version, summary)
     return summary
+
+
+def _policy_summary(clocks: pd.DataFrame, out_dir: str, as_of: pd.Timestamp) -> dict:
+    """Publish the policy what-if (table of changed clocks, per-clock counts, CSV); returns its summary."""
+    before, after = _first(clocks, "policy_before"), _first(clocks, "policy_after")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"whatif-policy-{_slug(str(after))}-{as_of.strftime('%Y%m%dT%H%M%SZ')}.csv"
+    stamps = ["trigger_at", "due_at_before", "due_at_after", "met_at_before", "met_at_after"]
+    clocks.assign(**{c: exports.iso_utc(clocks[c]) for c in stamps}).to_csv(path, index=False)
+    counts = whatif.summarize_clocks(clocks)
+    changed = clocks[clocks["change"] != whatif.UNCHANGED].head(ARTIFACT_ROWS)
+    create_table_artifact(changed.assign(**{c: exports.iso_utc(changed[c]) for c in stamps}).to_dict(orient="records"),
+                          key="whatif-policy-diff", description=f"What-if policy {before} → {after}: changed clocks")
+    create_table_artifact(counts.to_dict(orient="records"), key="whatif-policy-summary",
+                          description=f"What-if policy {before} → {after}: met / missed / pending per clock")
+    return {"policy_before": before, "policy_after": after, "clocks": len(clocks),
+            "clocks_changed": int((clocks["change"] != whatif.UNCHANGED).sum()), "csv": str(path.resolve())}
 
 
 def _check_accounts(db_url: str, accounts: list[str]) -> None:

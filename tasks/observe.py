@@ -136,9 +136,11 @@ def sla_snapshot(store: Warehouse) -> dict[str, pd.DataFrame]:
 
 def sla_changes(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Clocks whose status changed (or are new), clocks newly missed, escalations newly opened."""
-    keys = ["account_id", "trigger_at", "clock"]
-    old = before["clocks"][[*keys, "status"]].rename(columns={"status": "status_before"})
-    clocks = after["clocks"].merge(old, on=keys, how="left")
+    keys = ["account_id", "trigger_at", "clock", "period"]  # a recurring clock has one row per period
+    before_clocks, after_clocks = (frame.assign(period=frame.get("period", 0)) for frame in
+                                   (before["clocks"], after["clocks"]))
+    old = before_clocks[[*keys, "status"]].rename(columns={"status": "status_before"})
+    clocks = after_clocks.merge(old, on=keys, how="left")
     changed = clocks[clocks["status"] != clocks["status_before"]]
     breached = changed[changed["status"] == "missed"]
     escalation_keys = ["account_id", "trigger_at", "level", "to_user_id"]
@@ -182,6 +184,8 @@ def run_report_rows(summary: dict) -> list[dict]:
         ("sla", "escalations opened", sla.get("escalations_opened", sla.get("escalations", 0))),
     ]
     rows += [{"what": what, "value": value} for stage, what, value in stages if stage in summary]
+    rows += [{"what": "sla: status value the policy does not map (kept)", "value": value}
+             for value in sla.get("unknown_statuses", [])]
     rows += [{"what": f"{stage}: seconds", "value": seconds} for stage, seconds in summary.get("durations", {}).items()]
     return rows
 

@@ -484,14 +484,19 @@ class HubSpotSource(Reconciling):
         return pages
 
     def _status_page(self, records: list[dict]) -> Page:
-        """The status property's history of the page's companies (batch reads of ≤50 with history)."""
-        prop = self.config.status_property
+        """The status property's history of the page's companies (batch reads of ≤50 with history).
+
+        With ``reason_property``, its history too: a reason set with a status (same timestamp) is that
+        change's reason; one set on its own is a row with an empty status (a reason for the current verdict).
+        """
+        prop, reason_prop = self.config.status_property, self.config.reason_property
+        props = [prop, *([reason_prop] if reason_prop else [])]
         rows, raws, deleted = [], [], []
         for start in range(0, len(records), HISTORY_BATCH_MAX):
             body = {
                 "inputs": [{"id": r["id"]} for r in records[start : start + HISTORY_BATCH_MAX]],
-                "properties": [prop],
-                "propertiesWithHistory": [prop],
+                "properties": props,
+                "propertiesWithHistory": props,
             }
             result = self._call(
                 lambda c, b=body: c.crm.objects.batch_api.read(
@@ -500,7 +505,12 @@ class HubSpotSource(Reconciling):
                 "read company status history",
             )
             for company in result.get("results", []):
-                for change in (company.get("propertiesWithHistory") or {}).get(prop, []):
+                history = company.get("propertiesWithHistory") or {}
+                reasons = {change.get("timestamp"): str(change["value"]).strip()
+                           for change in history.get(reason_prop, []) if reason_prop
+                           and change.get("value") is not None and str(change["value"]).strip()}
+                stamps = set()
+                for change in history.get(prop, []):
                     value = change.get("value")
                     if value is None or not str(value).strip():
                         continue
@@ -508,19 +518,25 @@ class HubSpotSource(Reconciling):
                     if self.is_integration_change(change):
                         deleted.append(change_id)  # never sales' answer; gone if stored before
                         continue
+                    stamps.add(change.get("timestamp"))
                     status = self.statuses.get(str(value).lower(), str(value).strip().lower())
-                    rows.append(
-                        {
-                            "status_change_id": change_id,
-                            "account_id": company["id"],
-                            "status": status,
-                            "changed_at": change.get("timestamp"),
-                            "changed_by": self.owner_of_user(change.get("updatedByUserId")),
-                        }
-                    )
+                    rows.append(self._status_row(change_id, company["id"], status, change,
+                                                 reasons.get(change.get("timestamp"))))
                     raws.append(change)
+                for change in history.get(reason_prop, []) if reason_prop else []:
+                    stamp = change.get("timestamp")
+                    if stamp in reasons and stamp not in stamps and not self.is_integration_change(change):
+                        change_id = stable_id(company["id"], stamp, "reason:" + reasons[stamp])
+                        rows.append(self._status_row(change_id, company["id"], None, change, reasons[stamp]))
+                        raws.append(change)
         return Page(self.name, "companies", "status_changes", conform("status_changes", rows, raws),
                     deleted_ids=deleted)
+
+    def _status_row(self, change_id: str, company_id: str, status: str | None, change: dict,
+                    reason: str | None) -> dict:
+        return {"status_change_id": change_id, "account_id": company_id, "status": status,
+                "changed_at": change.get("timestamp"), "changed_by": self.owner_of_user(change.get("updatedByUserId")),
+                "reason": reason}
 
     def is_integration_change(self, change: dict) -> bool:
         """A history entry the integration made: the write-back's value, a configured integration user,

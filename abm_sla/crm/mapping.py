@@ -117,6 +117,9 @@ class SalesforceConfig(_Model):
     )
     tier_field: str | None = "Tier__c"
     status_field: str | None = "ABM_Status__c"
+    reason_field: str | None = Field(
+        None, description="Account field holding sales' reason (history-tracked, text ≤255 or picklist)"
+    )
     intent_score_field: str | None = None
     intent_topic_field: str | None = None
     intent_topic: str = "crm_intent"
@@ -207,6 +210,7 @@ class HubSpotConfig(_Model):
     objects: tuple[str, ...] = HUBSPOT_OBJECTS
     tier_property: str | None = "hs_ideal_customer_profile"
     status_property: str | None = "abm_status"
+    reason_property: str | None = Field(None, description="company property holding sales' reason")
     intent_score_property: str | None = None
     intent_topic_property: str | None = None
     intent_topic: str = "crm_intent"

@@ -307,7 +307,8 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
             "status_changes",
             ("Id", "AccountId", "Field", "NewValue", "CreatedDate", "CreatedById", "IsDeleted"),
             cursor_field="CreatedDate",
-            where=f"Field = '{config.status_field}'",
+            where=(f"Field IN ('{config.status_field}', '{config.reason_field}')" if config.reason_field
+                   else f"Field = '{config.status_field}'"),
         )
     return [specs[name] for name in config.objects if name in specs]
 
@@ -593,15 +594,30 @@ class RecordMapper:
         return bool(by) and by in {str(u)[:15] for u in self.integration_users}
 
     def _map_accounthistory(self, records: list[dict], page: Page) -> None:
-        """Status changes; the integration's own are left out (and deleted if stored before)."""
+        """Status changes; the integration's own are left out (and deleted if stored before).
+
+        With ``reason_field``, a reason saved with a status (same account and CreatedDate) is that
+        change's reason; a reason saved on its own is a row with an empty status (a reason for the
+        current verdict).
+        """
+        reason_field = (self.config.reason_field or "").lower()
+        is_reason = [bool(reason_field) and str(r.get("Field") or "").lower() == reason_field for r in records]
+        reasons = {(r.get("AccountId"), r.get("CreatedDate")): str(r["NewValue"]).strip()
+                   for r, flag in zip(records, is_reason, strict=True)
+                   if flag and r.get("NewValue") is not None and str(r["NewValue"]).strip()}
+        paired: set[tuple] = set()
         rows, raws = [], []
-        for r in records:
+        for r, flag in zip(records, is_reason, strict=True):
+            if flag:
+                continue
             value = r.get("NewValue")
             if value is None or not str(value).strip():
                 continue
             if self.is_integration_change(r):
                 page.deleted_ids.append(r["Id"])
                 continue
+            key = (r.get("AccountId"), r.get("CreatedDate"))
+            paired.add(key)
             status = self.statuses.get(str(value).lower(), str(value).strip().lower())
             rows.append(
                 {
@@ -610,9 +626,17 @@ class RecordMapper:
                     "status": status,
                     "changed_at": r.get("CreatedDate"),
                     "changed_by": r.get("CreatedById"),
+                    "reason": reasons.get(key),
                 }
             )
             raws.append(r)
+        for r, flag in zip(records, is_reason, strict=True):
+            key = (r.get("AccountId"), r.get("CreatedDate"))
+            if flag and key in reasons and key not in paired and not self.is_integration_change(r):
+                rows.append({"status_change_id": r["Id"], "account_id": r.get("AccountId"), "status": None,
+                             "changed_at": r.get("CreatedDate"), "changed_by": r.get("CreatedById"),
+                             "reason": reasons[key]})
+                raws.append(r)
         self._set(page, rows, raws)
 
 

@@ -150,6 +150,7 @@ status_changes = _crm_table(
     Column("status", String(64)),
     Column("changed_at", UtcDateTime),
     Column("changed_by", String(255)),
+    Column("reason", Text),
     event_time="changed_at",
 )
 
@@ -268,6 +269,7 @@ sla_clocks = Table(
     Column("account_id", String(255), primary_key=True),
     Column("trigger_at", UtcDateTime, primary_key=True),
     Column("clock", String(32), primary_key=True),
+    Column("period", Integer, primary_key=True, server_default="0"),
     Column("status", String(16), nullable=False),
     Column("due_at", UtcDateTime),
     Column("met_at", UtcDateTime),

@@ -577,3 +577,18 @@ def test_a_load_killed_with_sigkill_completes_on_the_next_run(export: Path, db_u
     expected, got = crm_rows(clean), crm_rows(store)
     for kind in expected:
         pd.testing.assert_frame_equal(expected[kind], got[kind], obj=kind)
+
+
+def test_status_changes_reason_column_is_optional(export: Path, sqlite_url: str) -> None:
+    store = Warehouse(sqlite_url)
+    stages.extract_files(store, export, "run-1", NOW)
+    assert store.read_kind("status_changes")["reason"].isna().all()  # no reason column: no reasons
+    write(export, "status_changes.csv", """
+        account_id,status,changed_at,changed_by,reason
+        A1,rejected,2026-02-11T10:00:00Z,U1, No budget this year
+        A1,Callback requested,2026-02-12T10:00:00Z,U1,
+        """)
+    stages.extract_files(store, export, "run-2", NOW)
+    stored = store.read_kind("status_changes").set_index("status")
+    assert stored.loc["rejected", "reason"] == "No budget this year"
+    assert pd.isna(stored.loc["Callback requested", "reason"])  # an unknown status value is kept as it is

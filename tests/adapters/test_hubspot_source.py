@@ -577,3 +577,13 @@ def test_an_owner_is_inactive_by_its_own_archived_flag_not_by_the_pass_that_list
     owner_calls = [r for r in fake.requests if "/owners" in r.path]
     assert {r.query["archived"][0].lower() for r in owner_calls} == {"true", "false"}
     assert {k: v["active"] for k, v in store.rows["users"].items()} == {"501": True, "502": False}
+
+
+def test_reason_property_history_is_read_with_the_status_it_was_set_with():
+    frames = crm_frames()
+    frames["status_changes"] = frames["status_changes"].assign(reason=[None, "Too small"])
+    with FakeHubSpot(frames, now=NOW, webinar_event_type=WEBINAR, reason_property="abm_reason") as server:
+        store = MemoryStore()
+        store.sync(make_source(server, objects=["owners", "companies"], reason_property="abm_reason").pages(store))
+    rows = sorted((r["status"], str(r["reason"])) for r in store.rows["status_changes"].values())
+    assert rows == [("rejected", "Too small"), ("working", "None")]

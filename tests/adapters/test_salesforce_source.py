@@ -546,3 +546,17 @@ def test_bulk_calls_count_against_the_daily_quota_guard(fake):
     with pytest.raises(SourceError, match=r"used 89\d of its 1000 daily API requests"):
         store.sync(source.pages(store))
     assert 0 < fake.count("/results") < N_ACCOUNTS and store.ids("accounts")  # pages before the stop are kept
+
+
+def test_reason_field_is_read_with_its_status_and_a_reason_saved_alone_is_kept():
+    frames = crm_frames()
+    frames["status_changes"] = frames["status_changes"].assign(reason=[None, "No budget"])
+    with FakeSalesforce(frames, now=NOW, page_size=3, reason_field="ABM_Reason__c") as server:
+        server.insert("AccountHistory", {"AccountId": "001A01", "Field": "ABM_Reason__c", "NewValue": "Wrong contact",
+                                         "CreatedDate": "2026-02-17T09:00:00.000+0000", "CreatedById": "005U1"})
+        store = MemoryStore()
+        store.sync(make_source(server, objects=["User", "Account", "AccountHistory"],
+                               reason_field="ABM_Reason__c").pages(store))
+    rows = sorted((r["account_id"], str(r["status"]), str(r["reason"])) for r in store.rows["status_changes"].values())
+    assert rows == [("001A01", "None", "Wrong contact"), ("001A01", "working", "None"),
+                    ("001A02", "rejected", "No budget")]

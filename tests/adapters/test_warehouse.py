@@ -113,3 +113,21 @@ def test_runs_starting_together_on_a_new_warehouse_migrate_it_once(db_url):
         racer.join(timeout=120)
     assert [results.get(timeout=10) for _ in racers] == ["ok"] * 4
     assert Warehouse(db_url).read_kind("accounts").empty
+
+
+def test_a_warehouse_at_0005_upgrades_its_clocks_to_the_period_key(db_url: str) -> None:
+    from alembic import command
+
+    engine = sa.create_engine(db_url)
+    config = Config(str(MIGRATIONS_INI))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005_quarantine_resolved")
+        connection.execute(sa.text("INSERT INTO sla_clocks (account_id, trigger_at, clock, status) "
+                                   "VALUES ('A', '2026-03-02 08:00:00', 'first_touch', 'met')"))
+    store = Warehouse(db_url)  # migrates to head
+    assert store.read_table(schema.sla_clocks)[["clock", "period"]].values.tolist() == [["first_touch", 0]]
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        assert inspector.get_pk_constraint("sla_clocks")["constrained_columns"][-1] == "period"
+        assert "reason" in {column["name"] for column in inspector.get_columns("status_changes")}

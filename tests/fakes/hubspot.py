@@ -138,6 +138,7 @@ class FakeHubSpot(FakeServer):
         *,
         now: dt.datetime | None = None,
         status_property: str = "abm_status",
+        reason_property: str | None = None,
         webinar_event_type: str = "pe999_webinar_attended",
         search_cap: int = 10_000,
         burst: tuple[int, float] | None = None,
@@ -149,6 +150,7 @@ class FakeHubSpot(FakeServer):
         super().__init__()
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
         self.status_property = status_property
+        self.reason_property = reason_property  # a company property with sales' reason (issue 14)
         self.webinar_event_type = webinar_event_type
         self.search_cap = search_cap
         self.enterprise = enterprise  # event analytics answers 403 on non-Enterprise portals
@@ -345,6 +347,12 @@ class FakeHubSpot(FakeServer):
                     "updatedByUserId": self.user_id_of(s.get("changed_by")),
                 }
             )
+            if self.reason_property and _text(s.get("reason")):  # set with the status: same timestamp
+                self.history[key].setdefault(self.reason_property, []).append({
+                    "value": _text(s.get("reason")), "timestamp": hs_time(s["changed_at"]), "sourceType": "CRM_UI",
+                    "sourceId": f"userId:{self.user_id_of(s.get('changed_by'))}",
+                    "updatedByUserId": self.user_id_of(s.get("changed_by")),
+                })
             company = self.objects["companies"].get(str(s["account_id"]))
             if company and company["properties"].get(self.status_property) is None:
                 company["properties"][self.status_property] = _text(s.get("status"))

@@ -267,6 +267,7 @@ class FakeSalesforce(FakeServer):
         now: dt.datetime | None = None,
         page_size: int | None = None,
         status_field: str = "ABM_Status__c",
+        reason_field: str | None = None,
         api_total: int = 100_000,
         bulk_polls: int = 1,
     ) -> None:
@@ -274,6 +275,7 @@ class FakeSalesforce(FakeServer):
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
         self.page_size = page_size
         self.status_field = status_field
+        self.reason_field = reason_field  # a history-tracked Account field with sales' reason (issue 14)
         self.records: dict[str, dict[str, dict]] = {name: {} for name in FIELDS}
         self.api_used, self.api_total = 0, api_total
         self.request_limit_exceeded = False
@@ -453,6 +455,17 @@ class FakeSalesforce(FakeServer):
                     "CreatedById": s.get("changed_by"),
                 },
             )
+            if self.reason_field and _clean(s.get("reason")):  # saved with the status: same CreatedDate
+                self.insert(
+                    "AccountHistory",
+                    {
+                        "AccountId": s["account_id"],
+                        "Field": self.reason_field,
+                        "NewValue": _clean(s.get("reason")),
+                        "CreatedDate": sf_time(s.get("changed_at")),
+                        "CreatedById": s.get("changed_by"),
+                    },
+                )
 
     def _seed_activity(self, act: dict, campaigns: dict[str, str]) -> None:
         kind, when = act["type"], sf_time(act.get("occurred_at"))
@@ -705,6 +718,11 @@ class FakeSalesforce(FakeServer):
         return RELATION_OBJECT.get(relation, relation)
 
     def _condition(self, obj: str, text: str):
+        listed = re.match(r"^\s*([\w.]+)\s+IN\s*\((.+)\)\s*$", text, re.IGNORECASE)
+        if listed:  # ``Field IN ('a', 'b')`` (SOQL comparison operators: IN)
+            name, values = listed[1], {_literal(v.strip()) for v in listed[2].split(",")}
+            self._check_field(obj, name)
+            return lambda row: row.get(name) in values
         cond = re.match(r"^\s*([\w.]+)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$", text)
         if not cond:
             raise SoqlError("MALFORMED_QUERY", f"unexpected token: {text}")

@@ -47,9 +47,16 @@ def counts(db_url: str) -> dict[str, int]:
 def test_dry_run_reports_the_diff_and_writes_nothing(loaded, lenient_model, tmp_path):
     before = counts(loaded)
 
-    summary = recalculate(RecalculateParameters(model_path=str(lenient_model), as_of=AS_OF, out_dir=str(tmp_path)))
+    preset = CONFIG_DIR / "presets" / "seven-commitments.yaml"  # and a policy what-if beside the model's
+    summary = recalculate(RecalculateParameters(model_path=str(lenient_model), as_of=AS_OF, out_dir=str(tmp_path),
+                                                policy_path=str(preset)))
 
     assert counts(loaded) == before
+    policy = summary["policy"]
+    assert (policy["policy_before"], policy["policy_after"]) == ("default", "seven-commitments")
+    clocks = pd.read_csv(policy["csv"])
+    assert policy["clocks"] == len(clocks) and policy["clocks_changed"] > 0
+    assert set(clocks.loc[clocks["change"] == "new clock", "clock"]) <= {"quality_feedback", "status_recurring"}
     diff = pd.read_csv(summary["csv"])
     assert summary["model_after"] == "lenient-1" and summary["accounts"] == len(diff) == 150
     assert summary["newly_pass"] > 0 and summary["drop_below"] == 0

@@ -172,3 +172,18 @@ def test_scale_gives_about_the_asked_number_of_signals():
     assert len(crm["accounts"]) == 20_000
     assert 0.9 * 400_000 < signals < 1.1 * 400_000
     assert 2.5 < len(crm["contacts"]) / 20_000 < 4.5
+
+
+def test_the_feedback_loop_adds_dispositions_reasons_and_owner_changes_and_nothing_else() -> None:
+    plain = generate_crm(n_accounts=600, days=90, seed=3)
+    crm = generate_crm(n_accounts=600, days=90, seed=3, feedback=True)
+    for kind in ("accounts", "contacts", "intent_signals", "opportunities", "users"):
+        pd.testing.assert_frame_equal(plain[kind], crm[kind])
+    status = crm["status_changes"]
+    assert {"Unqualified", "Meeting Held", "Contacted", "Callback Requested", "rejected", "accepted"} <= set(
+        status["status"])
+    verdicts = status[status["status"].isin(["rejected", "Unqualified"])]
+    assert verdicts["reason"].notna().any() and verdicts["reason"].isna().any()
+    assert plain["status_changes"]["reason"].isna().all()
+    owners = crm["activities"][crm["activities"]["type"] == "owner_assigned"]
+    assert len(owners) and owners["owner_id"].notna().all() and owners["contact_id"].isna().all()

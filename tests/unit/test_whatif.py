@@ -49,3 +49,28 @@ def test_history_rows_carry_the_model_version():
 
     assert set(rows["model_version"]) == {"v2"} and list(rows["total"]) == [45, 50, 10, 30]
     assert rows.loc[1, "gates"] == {"gate_total": True}
+
+
+def test_a_policy_what_if_diffs_the_stored_mqas_clocks_like_a_model_what_if() -> None:
+    from abm_sla.policy import DEFAULT_PATH, load_policy
+
+    at = pd.Timestamp("2026-03-02T08:00Z")
+    mqas = pd.DataFrame([{"account_id": "A", "trigger_at": at, "routed_at": at, "tier": 1, "owner_id": "U1"}])
+    users = pd.DataFrame([{"user_id": "U1", "role": "sales", "time_zone": "UTC", "country": "GB", "active": True}])
+    changes = pd.DataFrame({"account_id": ["A"], "status": ["Unqualified"], "reason": [None],
+                            "changed_at": [pd.Timestamp("2026-03-03T10:00Z")]})
+    activities = pd.DataFrame({"account_id": pd.Series(dtype=object), "type": pd.Series(dtype=object),
+                               "occurred_at": pd.Series(dtype="datetime64[ns, UTC]")})
+    opportunities = pd.DataFrame({"account_id": pd.Series(dtype=object),
+                                  "created_at": pd.Series(dtype="datetime64[ns, UTC]")})
+    as_of = pd.Timestamp("2026-03-20T00:00Z")
+    args = (mqas, activities, changes, users, opportunities)
+    before = whatif.policy_clocks(*args, load_policy(), as_of)
+    after = whatif.policy_clocks(*args, load_policy(DEFAULT_PATH.parent / "presets" / "seven-commitments.yaml"), as_of)
+    diff = whatif.clock_diff(before, after, "default", "seven-commitments")
+    changed = diff[diff["change"] != whatif.UNCHANGED]
+    # the preset adds a missed reason clock and weekly status clocks that stop at the disqualification
+    assert changed[["clock", "period", "change", "status_after"]].values.tolist() == [
+        ["quality_feedback", 0, "new clock", "missed"], ["status_recurring", 1, "new clock", "met"]]
+    counts = whatif.summarize_clocks(diff).set_index("clock")
+    assert counts.loc["quality_feedback", "missed_after"] == 1 and counts.loc["first_touch", "changed"] == 0

@@ -1,0 +1,116 @@
+"""Sales' verdicts on MQAs: raw CRM status values as dispositions, with their reasons (pure, vectorized).
+
+The policy's ``dispositions`` section maps raw status values (compared with
+:func:`abm_sla.policy.status_key`) to dispositions (accepted, rejected, nurture, contacted,
+interested, not_ready, meeting_held, no_show, unqualified, or any name the policy adds). A status
+value the map does not know is *unknown*: it stays in the data (it still meets the status clocks
+and can end an episode through ``end_statuses``), and :func:`unknown_statuses` lists it for the
+reports and the run summary.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from abm_sla.frames import to_utc as _utc
+from abm_sla.policy import SlaPolicy
+
+UNKNOWN = "unknown"
+UNKNOWN_COLUMNS = ["status", "changes", "accounts", "first_at", "last_at"]
+_UTC = "datetime64[ns, UTC]"
+
+
+def status_keys(values: pd.Series) -> pd.Series:
+    """:func:`abm_sla.policy.status_key` over a column (each distinct value computed once)."""
+    text = values.astype("string").str.lower().str.replace(r"[\s_-]+", " ", regex=True).str.strip()
+    return text.astype("object").where(text.notna(), None)
+
+
+def reasons(values: pd.Series | None, index: pd.Index) -> pd.Series:
+    """Reasons trimmed; empty or missing = None."""
+    if values is None:
+        return pd.Series(None, index=index, dtype="object")
+    text = values.astype("string").str.strip()
+    return text.astype("object").where(text.notna() & (text != ""), None)
+
+
+def classify(status_changes: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """``status_changes`` with ``disposition`` (``unknown`` when the map lacks the value; empty for a
+    reason-only row without a status) and ``reason``."""
+    keys = status_keys(status_changes["status"])
+    disposition = keys.map(policy.dispositions.mapping).astype("object")
+    disposition = disposition.where(disposition.notna() | keys.isna(), UNKNOWN)
+    return status_changes.assign(
+        disposition=disposition,
+        reason=reasons(status_changes.get("reason"), status_changes.index),
+    )
+
+
+def unknown_statuses(status_changes: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Status values the policy cannot map: how often, on how many accounts, first and last seen."""
+    rows = status_changes.dropna(subset=["status"])
+    counts = rows.assign(status=rows["status"].astype(str).str.strip()).groupby("status").agg(
+        changes=("status", "size"), accounts=("account_id", "nunique"),
+        first_at=("changed_at", "min"), last_at=("changed_at", "max"),
+    ).reset_index()
+    return unknown_from_counts(counts, policy)
+
+
+def unknown_from_counts(counts: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """:func:`unknown_statuses` from per-value counts (``status, changes, accounts, first_at, last_at``);
+    spellings of one value (case, spaces) are merged under the most frequent one."""
+    counts = counts[counts["status"].notna()]
+    keys = status_keys(counts["status"])
+    unknown = counts[keys.notna() & ~keys.isin(policy.dispositions.mapping)].assign(key=keys)
+    if unknown.empty:
+        return pd.DataFrame({column: pd.Series(dtype="object") for column in UNKNOWN_COLUMNS})
+    unknown = unknown.sort_values("changes", ascending=False, kind="stable")
+    out = unknown.groupby("key").agg(status=("status", "first"), changes=("changes", "sum"),
+                                     accounts=("accounts", "sum"), first_at=("first_at", "min"),
+                                     last_at=("last_at", "max"))
+    out = out.astype({"changes": "int64", "accounts": "int64"})
+    return out.sort_values(["changes", "status"], ascending=[False, True]).reset_index(drop=True)[UNKNOWN_COLUMNS]
+
+
+def summary_of_unknown(unknown: pd.DataFrame, limit: int = 10) -> list[str]:
+    """``['Callback (3 changes, 2 accounts)', …]`` for a run summary."""
+    rows = unknown.head(limit)
+    return [f"{status} ({changes} changes, {accounts} accounts)"
+            for status, changes, accounts in zip(rows["status"], rows["changes"], rows["accounts"], strict=True)]
+
+
+def episode_dispositions(
+    mqas: pd.DataFrame, status_changes: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """Per MQA (index of ``mqas``): the latest disposition of its episode, its reason and when.
+
+    The episode runs from trigger_at to its end (``ended_at``) or ``as_of``; an MQA without a status
+    change in it has disposition ``none``. Columns: ``disposition, reason, disposition_at``.
+    """
+    classified = classify(status_changes, policy)
+    events = pd.DataFrame({
+        "account_id": classified["account_id"].astype(str), "disposition_at": _utc(classified["changed_at"]),
+        # a reason-only row (empty status) keeps the disposition before it
+        "disposition": classified["disposition"].where(classified["status"].notna()),
+        "event_reason": classified["reason"],
+    }).dropna(subset=["disposition_at"])
+    events = events[events["disposition_at"] <= as_of]
+    ends = _utc(mqas["ended_at"]) if "ended_at" in mqas else pd.Series(pd.NaT, index=mqas.index, dtype=_UTC)
+    left = pd.DataFrame({"row": range(len(mqas)), "account_id": mqas["account_id"].astype(str).to_numpy(),
+                         "start": _utc(mqas["trigger_at"]).to_numpy(),
+                         "stop": ends.where(ends.notna(), as_of).to_numpy()}).astype({"stop": _UTC})
+    pairs = left.merge(events, on="account_id")
+    pairs = pairs[(pairs["disposition_at"] >= pairs["start"]) & (pairs["disposition_at"] <= pairs["stop"])]
+    pairs = pairs.sort_values(["row", "disposition_at"], kind="stable")
+    # the latest reason given in the episode counts, also when it came on an earlier row
+    pairs["reason"] = pairs.groupby("row")["event_reason"].ffill()
+    pairs["disposition"] = pairs.groupby("row")["disposition"].ffill()
+    last = pairs.drop_duplicates("row", keep="last").set_index("row")
+    out = pd.DataFrame(index=mqas.index)
+    rows = pd.Series(range(len(mqas)), index=mqas.index)
+    out["disposition"] = rows.map(last["disposition"]).fillna("none").astype("object")
+    out["reason"] = rows.map(last["reason"]).astype("object")
+    out["disposition_at"] = rows.map(last["disposition_at"]).astype(_UTC)
+    return out
+
+
