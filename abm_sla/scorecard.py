@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from abm_sla import calendar, frames
+from abm_sla import calendar, frames, marketing
 from abm_sla.errors import AbmSlaError
 from abm_sla.policy import SlaPolicy, Targets, Window
 
@@ -214,12 +214,7 @@ def within(values: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Seri
     return (values >= start) & (values < end)
 
 
-def _flag(values: pd.Series) -> pd.Series:
-    """A boolean column that may hold None/NaN/strings as plain bools (missing is False)."""
-    if values.dtype == bool:
-        return values
-    text = values.astype("string").str.strip().str.lower()
-    return text.isin(["true", "1", "1.0", "yes"]).fillna(False).astype(bool)
+_flag = marketing.flag
 
 
 def _targets(policy: SlaPolicy) -> Targets:

@@ -15,12 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from abm_sla import marketing
 from abm_sla.calendar import add_business_hours, end_of_business_day
 from abm_sla.frames import SALES_TOUCHES
 from abm_sla.policy import OWNER_MANAGER, EscalationLevel, SlaPolicy, Window
 from abm_sla.routing import active_users, parse_tier, users_with_role
 
 CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
+#: The marketing clock beside SPEC's four (issue 15), evaluated only when the policy sets ``marketing.response``.
+MARKETING_RESPONSE = "marketing_response"
 CLOCK_COLUMNS = ["account_id", "trigger_at", "clock", "status", "due_at", "met_at", "owner_id", "tier"]
 ESCALATION_COLUMNS = [
     "account_id", "trigger_at", "level", "opened_at", "to_user_id", "owner_id", "clock", "steps_taken",
@@ -45,6 +48,8 @@ def evaluate_clocks(
     ``mqas`` needs account_id, trigger_at, routed_at, tier, owner_id; an optional
     boolean ``pricing_visit`` feeds first-touch overrides. An MQA routed after
     ``as_of`` (or not routed) has its routed_at clocks pending with no due_at.
+    With ``marketing.response`` in the policy, MQAs owed marketing research also get a
+    ``marketing_response`` row (``activities`` must then hold the pricing visits and research activities).
     """
     as_of = _utc(as_of)
     episodes = _episodes(mqas, users, as_of)
@@ -71,8 +76,27 @@ def evaluate_clocks(
         ),
     }
     frames = [_clock_rows(episodes, name, due, met, as_of) for name, (due, met) in rows.items()]
-    by_mqa = np.arange(len(frames) * len(episodes)).reshape(len(frames), -1).T.ravel()
-    return pd.concat(frames, ignore_index=True).iloc[by_mqa].reset_index(drop=True)
+    frames.append(_marketing_response_rows(episodes, activities, policy, as_of))
+    out = pd.concat(frames)  # index: the MQA's position; a stable sort keeps the clock order per MQA
+    return out.iloc[np.argsort(out.index.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def _marketing_response_rows(
+    episodes: pd.DataFrame, activities: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """The ``marketing_response`` clock (policy ``marketing.response``; none when it is off): due ``window``
+    after the account's first pricing visit before its trigger, met by the first research activity since."""
+    response = policy.marketing.response if policy.marketing is not None else None
+    if response is None:
+        return _clock_rows(episodes.iloc[0:0], MARKETING_RESPONSE, pd.Series(dtype=UTC), pd.Series(dtype=UTC), as_of)
+    starts = marketing.response_starts(episodes, activities, response, as_of)
+    owed = episodes[starts.notna()]
+    kinds = np.full(len(owed), response.window.kind, dtype="object")
+    amounts = np.full(len(owed), response.window.amount)
+    due = apply_windows(starts[owed.index], kinds, amounts, owed["zone"], owed["country"], policy)
+    research = _events(activities[_one_of(activities["type"], tuple(response.met_by))], "occurred_at", as_of)
+    met = EventIndex(research).nth_at_or_after(owed["account_id"], starts[owed.index], 1)
+    return _clock_rows(owed, MARKETING_RESPONSE, due, met, as_of)
 
 
 def clock_status(due_at: pd.Series, met_at: pd.Series, as_of: pd.Timestamp) -> pd.Series:
