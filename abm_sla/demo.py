@@ -19,6 +19,9 @@ DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
 DEMO_DAYS = 90
 DEMO_WEEK = "2026-W13"
 DEMO_QUARTER = "2026-Q1"
+#: The demo runs the ABM preset: the default policy plus the marketing_response clock and the hand-off
+#: limited to the target account list the sample CRM carries (README "Marketing side").
+DEMO_POLICY = Path(__file__).resolve().parents[1] / "config" / "presets" / "abm.yaml"
 
 
 def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., list[dict]]) -> dict[str, Path]:
@@ -34,7 +37,8 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")
     as_ofs = pd.date_range(DEMO_START + pd.Timedelta(hours=12), periods=DEMO_DAYS, freq="D")
     with database_url_env(db_url):
-        summaries = run_steps(as_ofs=[t.isoformat() for t in as_ofs], source="files", path=str(folder))
+        summaries = run_steps(as_ofs=[t.isoformat() for t in as_ofs], source="files", path=str(folder),
+                              policy_path=str(DEMO_POLICY))
     store = Warehouse(db_url)
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     for kind in exports.EXPORTS:
@@ -42,7 +46,7 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
         exports.export(store, kind, paths[f"{kind}.csv"])
     data = load_data(store)  # read the warehouse once for both reports
     for kind, period in (("weekly", DEMO_WEEK), ("quarterly", DEMO_QUARTER)):
-        written = generate_report(data, kind, period, out / "reports")
+        written = generate_report(data, kind, period, out / "reports", policy_path=DEMO_POLICY)
         paths.update({f"{kind} report ({suffix})": path for suffix, path in written.items()
                       if suffix in ("html", "markdown", "md")})
     print_extract(console, summaries[0].get("extract", {}).get("files", {}))

@@ -161,8 +161,9 @@ def tempo_summary(tempo: pd.DataFrame) -> pd.DataFrame:
     """Per tier and all: accounts measured, on tempo, below, above and the on-tempo % (of those with a tempo)."""
     frame = tempo.assign(on=tempo["status"].eq("on tempo"), below=tempo["status"].eq("below"),
                          above=tempo["status"].eq("above"), judged=tempo["status"].ne("no tempo"))
-    return _per_tier(frame, {"accounts": ("account_id", "size"), "judged": ("judged", "sum"), "on_tempo": ("on", "sum"),
-                             "below": ("below", "sum"), "above": ("above", "sum")}, "on_tempo", "judged", "on_tempo_pct")
+    agg = {"accounts": ("account_id", "size"), "judged": ("judged", "sum"), "on_tempo": ("on", "sum"),
+           "below": ("below", "sum"), "above": ("above", "sum")}
+    return _per_tier(frame, agg, "on_tempo", "judged", "on_tempo_pct")
 
 
 def engaged_accounts(accounts: pd.DataFrame, activities: pd.DataFrame, target_accounts: pd.DataFrame,
@@ -237,7 +238,8 @@ def response_starts(episodes: pd.DataFrame, activities: pd.DataFrame, response: 
                          "trigger_at": _utc(episodes["trigger_at"]).to_numpy()}).astype({"trigger_at": UTC})[wanted]
     joined = keys.merge(found, on="account_id")
     lookback = pd.Timedelta(days=response.lookback_days)
-    joined = joined[(joined["visit_at"] <= joined["trigger_at"]) & (joined["visit_at"] > joined["trigger_at"] - lookback)]
+    inside = (joined["visit_at"] <= joined["trigger_at"]) & (joined["visit_at"] > joined["trigger_at"] - lookback)
+    joined = joined[inside]
     first = joined.groupby("row")["visit_at"].min()
     out = pd.Series(pd.NaT, index=episodes.index, dtype=UTC)
     out.iloc[first.index.to_numpy()] = first.to_numpy()
