@@ -229,7 +229,8 @@ def response_starts(episodes: pd.DataFrame, activities: pd.DataFrame, response: 
     types = activities["type"].astype("string").str.strip().str.lower()
     at = _utc(activities["occurred_at"])
     visits = (types.eq("web_visit").fillna(False) & at.le(as_of)).to_numpy(dtype=bool)
-    paths = url_path(activities.loc[visits, "url"])
+    urls = activities["url"] if "url" in activities else pd.Series(None, index=activities.index, dtype=object)
+    paths = url_path(urls[visits])
     hit = paths.str.contains(response.page.lower(), regex=False).fillna(False).to_numpy(dtype=bool)
     found = pd.DataFrame({"account_id": activities.loc[visits, "account_id"].astype(str).to_numpy()[hit],
                           "visit_at": at[visits].to_numpy()[hit]}).astype({"visit_at": UTC})
