@@ -733,6 +733,7 @@ def generate_crm(
         "opportunities": _opportunities(rng, acc, status, accounts, t0, days),
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
+        "target_accounts": frames.empty("target_accounts"),
     }
     return add_marketing_program(crm, start, days, seed) if marketing_program else crm
 
@@ -959,7 +960,8 @@ def write_export_folder(
     domains = pd.Series(accounts["domain"].to_numpy(), index=accounts["account_id"].to_numpy())
     tables = {
         file: _export_table(file, frames_by_kind[kind], domains, rng)
-        for file, (kind, _) in EXPORT_COLUMNS.items() if kind in frames_by_kind
+        for file, (kind, _) in EXPORT_COLUMNS.items()
+        if kind in frames_by_kind and (kind != "target_accounts" or len(frames_by_kind[kind]))  # no list: no file
     }
     if dirty:
         for file, rows in _dirty_rows(tables).items():

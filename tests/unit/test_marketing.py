@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm_sla import handoff, marketing, scorecard
+from abm_sla import frames, handoff, marketing, scorecard, synthetic
 from abm_sla.errors import ConfigError
 from abm_sla.model import load_model
 from abm_sla.policy import DEFAULT_PATH, METRICS, load_policy, parse_policy
@@ -215,3 +215,14 @@ def test_every_known_metric_is_computed() -> None:
     values = scorecard.metric_values(benchmark_data(), *MARCH, MARCH[1], ABM)
     assert set(values["metric"]) == set(METRICS)
     assert values[values["tier"].isna()].set_index("metric").loc["mqas", "value"] == 10
+
+
+def test_the_demo_crm_has_the_marketing_side_and_leaves_the_rest_unchanged() -> None:
+    plain = synthetic.generate_crm(n_accounts=200, days=60, seed=3)
+    crm = synthetic.generate_crm(n_accounts=200, days=60, seed=3, marketing_program=True)
+    assert plain["target_accounts"].empty and not crm["target_accounts"].empty
+    assert set(frames.CHANNEL_TOUCHES + frames.MARKETING_WORK) <= set(crm["activities"]["type"])
+    kept = crm["activities"][crm["activities"]["activity_id"].isin(plain["activities"]["activity_id"])]
+    assert len(kept) == len(plain["activities"])
+    for kind in ("accounts", "contacts", "intent_signals", "opportunities", "status_changes"):
+        pd.testing.assert_frame_equal(plain[kind], crm[kind])
