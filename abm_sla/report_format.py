@@ -164,8 +164,17 @@ def commitment_target(name: str, target: str) -> str:
     return f"{text}{unit}"
 
 
+def commitment_label(name: str) -> str:
+    """A commitment's display name (a ``targets.custom`` entry: ``Custom target: win rate pct``)."""
+    if name in COMMITMENT_NAMES:
+        return COMMITMENT_NAMES[name]
+    if str(name).startswith("custom:"):
+        return "Custom target: " + str(name).removeprefix("custom:").replace("_", " ")
+    return str(name).replace("_", " ")
+
+
 def commitment_name(name: str, tier_value: object = None) -> str:
-    base = COMMITMENT_NAMES.get(name, name.replace("_", " "))
+    base = commitment_label(name)
     shown = tier(tier_value)
     return f"{base}, {shown}" if shown and name != "tier1_win_rate_pct" else base
 
@@ -185,7 +194,7 @@ def _cell_formatter(table: str, column: str, values: pd.Series):
     if column == "rule":
         return lambda v: RULE_NAMES.get(v, v)
     if column == "commitment" and table != "mqa_volume":
-        return COMMITMENT_NAMES.get
+        return commitment_label
     if _is_boolean(values):
         return lambda v: verdict(v, column in BAD_WHEN_TRUE)
     if isinstance(values.dtype, pd.DatetimeTZDtype):

@@ -701,11 +701,16 @@ def side_tally(rows: list[dict], side: str) -> str:
                                              else "")
 
 
+def shown_sides(rows: list[dict]) -> list[str]:
+    """Marketing and sales always; joint when a commitment (a ``targets.custom`` entry) belongs to it."""
+    return ["marketing", "sales"] + (["joint"] if any(row["side"] == "joint" for row in rows) else [])
+
+
 def headline_lines(report: Report, link: str | None = None) -> list[str]:
     """A few lines for a chat or e-mail: each side's tally and misses, what needs a decision, where the report is."""
     rows = scorecard_rows(report)
     lines = [f"{report.title}: {_span_text(report)}"]
-    for side in ("marketing", "sales"):
+    for side in shown_sides(rows):
         missed = [f"{row['name']} {row['actual']} (target {row['target']})" for row in rows
                   if row["side"] == side and row["verdict"] == "missed"]
         lines.append(f"{side.capitalize()}: {side_tally(rows, side)}" + (f"; missed: {'; '.join(missed)}"
@@ -737,7 +742,7 @@ def render_markdown(report: Report, chart_dir: str | None = "charts") -> str:
     lines = [f"# {report.title}", "", f"Period {report.period}: {_span(report.start, report.end)}, "
              f"as of {_iso(report.as_of)}.", ""]
     rows = scorecard_rows(report)
-    for side in ("marketing", "sales") if rows else ():
+    for side in shown_sides(rows) if rows else ():
         lines += [f"## {side.capitalize()}: {side_tally(rows, side)}", "",
                   "| Commitment | Actual | Target | Verdict | Change | Sample |", "|---|---:|---:|---|---|---|"]
         lines += [f"| {r['name']} | {r['actual']} | {r['target']} | {MARKDOWN_VERDICTS[r['verdict']]} | {r['change']} "
@@ -824,7 +829,7 @@ def render_html(report: Report) -> str:
                          "tables": tables, "charts": charts, "code": section.code})
     rows = scorecard_rows(report)
     sides = [{"name": side.capitalize(), "tally": side_tally(rows, side),
-              "rows": [row for row in rows if row["side"] == side]} for side in ("marketing", "sales")] if rows else []
+              "rows": [row for row in rows if row["side"] == side]} for side in shown_sides(rows)] if rows else []
     decisions = [{"decision": decision, "table": _html_table(decision.table.name, decision.table.frame)
                   if decision.table is not None else None} for decision in report.decisions]
     return _TEMPLATES.get_template("report.html.j2").render(
