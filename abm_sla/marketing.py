@@ -76,8 +76,7 @@ def tal_agreement(target_accounts: pd.DataFrame, accounts: pd.DataFrame, as_of: 
     last recorded agreement (``agreed_at``, ``agreed_by``), its age in days and whether it is overdue."""
     limit = policy.target_account_list.agreement_days if policy.target_account_list else 31.0
     rows = target_accounts[target_accounts["account_id"].notna()]
-    members = measured_accounts(accounts, rows, as_of) if tal_exists(rows) else measured_accounts(
-        accounts.iloc[0:0], rows, as_of)
+    members = measured_accounts(accounts, rows, as_of) if tal_exists(rows) else []
     agreed = rows[_utc(rows["agreed_at"]) <= as_of]
     last = agreed.loc[_utc(agreed["agreed_at"]).idxmax()] if agreed["agreed_at"].notna().any() else None
     since = as_of - pd.Timedelta(days=limit)
@@ -131,15 +130,15 @@ def marketing_touches(activities: pd.DataFrame, marketing: Marketing, start: pd.
 
 def touch_tempo(accounts: pd.DataFrame, activities: pd.DataFrame, target_accounts: pd.DataFrame,
                 start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
-    """Per measured account (at ``min(end, as_of)``): marketing touches in ``[start, min(end, as_of)]``
-    against its tier's tempo (``TEMPO_COLUMNS``).
+    """Per account measured at the period's last moment known (:func:`last_moment`): marketing touches in
+    ``[start, end)`` up to ``as_of`` against its tier's tempo (``TEMPO_COLUMNS``).
 
     ``periods`` is the period's length in the tempo's unit (calendar months, quarters = 3 months; a part
     month counts by days); ``touches_per_period = touches / periods``; ``status`` is ``below`` (< min),
     ``above`` (> max), ``on tempo`` (min and max included) or ``no tempo`` (the tier has none).
     """
     marketing = marketing_settings(policy)
-    moment = min(end, as_of)
+    moment = last_moment(end, as_of)
     measured = measured_accounts(accounts, target_accounts, moment)
     touches = marketing_touches(activities, marketing, start, moment + pd.Timedelta(1))
     counts = touches.groupby("account_id").size()
@@ -197,10 +196,10 @@ def engaged_stage(engaged: pd.DataFrame) -> pd.DataFrame:
 def channel_coverage(accounts: pd.DataFrame, activities: pd.DataFrame, target_accounts: pd.DataFrame,
                      mqas: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                      policy: SlaPolicy) -> pd.DataFrame:
-    """Per account engaged at ``min(end, as_of)``: the channels its marketing touches in the period reached
+    """Per account engaged at :func:`last_moment`: the channels its marketing touches in the period reached
     and whether they are at least ``coverage.channels_min`` (``COVERAGE_COLUMNS``)."""
     marketing = marketing_settings(policy)
-    moment = min(end, as_of)
+    moment = last_moment(end, as_of)
     engaged = engaged_accounts(accounts, activities, target_accounts, mqas, moment, policy)
     engaged = engaged[engaged["engaged"]]
     touches = marketing_touches(activities, marketing, start, moment + pd.Timedelta(1))
@@ -254,6 +253,11 @@ def research_types(policy: SlaPolicy) -> tuple[str, ...]:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+def last_moment(end: pd.Timestamp, as_of: pd.Timestamp) -> pd.Timestamp:
+    """The last moment of ``[start, end)`` known as of ``as_of``: ``min(end - 1ns, as_of)``."""
+    return min(end - pd.Timedelta(1), as_of)
+
 
 def months_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
     """Calendar months in ``[start, end)``: whole months count 1, a part month by its share of days."""

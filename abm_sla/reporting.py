@@ -510,7 +510,7 @@ def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp
                            policy: SlaPolicy) -> Section:
     """Marketing tempo, channel coverage, the engaged-account stage, the marketing_response clock, every
     benchmark's verdict, and (with a target account list) the list's agreement and ABM against non-ABM."""
-    span, moment = _span(start, end), min(end - pd.Timedelta(1), as_of)
+    span, moment = _span(start, end), mk.last_moment(end, as_of)
     shown = _iso(min(end, as_of)) + (" (exclusive)" if as_of >= end else "")
     settings = mk.marketing_settings(policy)
     listed = mk.tal_exists(data.target_accounts)

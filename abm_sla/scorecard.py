@@ -688,7 +688,7 @@ def metric_values(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: 
 def _marketing_summaries(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                          policy: SlaPolicy) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Touch tempo, engaged-account stage and channel coverage summaries per tier (abm_sla.marketing)."""
-    moment = min(end - pd.Timedelta(1), as_of)
+    moment = marketing.last_moment(end, as_of)
     tempo = marketing.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
     stage = marketing.engaged_accounts(data.accounts, data.activities, data.target_accounts, data.mqas, moment,
                                        policy)

@@ -51,6 +51,14 @@ def test_tier1_tempo_min_and_max_are_included(count: int, status: str) -> None:
     assert out.loc[0, "touches"] == count and out.loc[0, "status"] == status
 
 
+def test_tempo_counts_the_period_up_to_as_of_only() -> None:
+    rows = touches("a0", 2, start="2026-03-20T10:00Z") + touches("a0", 1, "ad_click", start="2026-04-01T00:00Z")
+    acts = frame("activities", rows)
+    assert marketing.touch_tempo(accounts("1"), acts, NO_TAL, *MARCH, MARCH[1], POLICY).loc[0, "touches"] == 2
+    early = pd.Timestamp("2026-03-20T10:30Z")  # the second touch is later than as_of
+    assert marketing.touch_tempo(accounts("1"), acts, NO_TAL, *MARCH, early, POLICY).loc[0, "touches"] == 1
+
+
 def test_tier3_tempo_is_per_quarter_and_sales_touches_do_not_count() -> None:
     quarter = scorecard.parse_period("2026-Q1")
     acts = frame("activities", touches("a0", 1, "event_attended") + touches("a0", 3, "call"))
