@@ -28,7 +28,7 @@ COMMITMENT_NAMES = {
     "opportunity_to_won_pct": "Opportunity → won", "sales_cycle_days": "Median sales cycle",
     "engagement_rate_pct": "Account engagement rate", "multi_stakeholder_pct": "Multi-stakeholder accounts",
     "engaged_contacts_per_account": "Engaged contacts per engaged account",
-    "tier1_acceptance_pct": "Acceptance, Tier 1", "tier2_mqa_to_opportunity_pct": "MQA → opportunity, Tier 2",
+    "tier1_acceptance_pct": "MQA acceptance", "tier2_mqa_to_opportunity_pct": "MQA → opportunity",
     "sql_to_opportunity_pct": "SQL (accepted MQA) → opportunity",
 }
 

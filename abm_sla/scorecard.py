@@ -716,22 +716,23 @@ def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     if not wanted and targets.engaged_contacts_per_account is None and not targets.custom:
         return []
     values = metric_values(data, start, end, as_of, policy)
+    measured = _measured(data, start, end)  # a period the pipeline did not run in is not judged (as volume)
     rows = []
     for key in wanted:
         metric, tier, operator = BENCHMARKS[key]
         target = float(getattr(targets, key))
         value = _metric_value(values, metric, tier)
         missed = None if pd.isna(value) else bool(value <= target if operator == ">" else value < target)
-        rows.append(_row(key, tier, value, f"{operator} {target:g}", missed))
+        rows.append(_row(key, tier, value, f"{operator} {target:g}", missed if measured else None))
     if targets.engaged_contacts_per_account is not None:
         band = targets.engaged_contacts_per_account
         value = _metric_value(values, "engaged_contacts_per_account", None)
         rows.append(_row("engaged_contacts_per_account", None, value, _bounds_text(band.min, band.max),
-                         _outside(value, band.min, band.max)))
+                         _outside(value, band.min, band.max) if measured else None))
     for custom in targets.custom:
         value = _metric_value(values, custom.metric, custom.tier)
         rows.append(_row(custom_name(custom.metric), custom.tier, value, _bounds_text(custom.min, custom.max),
-                         _outside(value, custom.min, custom.max)))
+                         _outside(value, custom.min, custom.max) if measured else None))
     return rows
 
 

@@ -217,6 +217,8 @@ def test_benchmarks_at_their_boundaries_and_in_the_chronic_rule() -> None:
     headline = scorecard.headline(data, *MARCH, MARCH[1], policy).set_index("commitment")
     assert headline.loc["tier1_acceptance_pct", "side"] == "marketing"
     assert headline.loc["custom:acceptance_pct", "sample"] == 10
+    february = scorecard.commitments(data, MARCH[0] - pd.offsets.MonthBegin(1), MARCH[0], MARCH[1], policy)
+    assert february["missed"].isna().all()  # the pipeline measured nothing then: no verdict, as for MQA volume
 
 
 def test_every_known_metric_is_computed() -> None:
