@@ -22,8 +22,9 @@ DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
 DEMO_DAYS = 90
 DEMO_WEEK = "2026-W13"
 DEMO_QUARTER = "2026-Q1"
-#: SPEC's four clocks plus the feedback loop (reasons within 48 hours, a weekly status), so the demo shows it
-DEMO_POLICY = Path(__file__).resolve().parents[1] / "config" / "presets" / "seven-commitments.yaml"
+#: The demo's policy: SPEC's clocks and ladder plus everything the product adds beside them (the feedback
+#: loop, the marketing side and the target account list, escalation of other clocks), so the demo shows it all.
+DEMO_POLICY = Path(__file__).resolve().parents[1] / "config" / "presets" / "demo.yaml"
 
 
 def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., list[dict]]) -> dict[str, Path]:
@@ -32,7 +33,8 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     out = out.resolve()
     if out.exists():
         shutil.rmtree(out)  # the demo folder is the demo's own: start clean so figures are reproducible
-    crm = synthetic.generate_crm(n_accounts=n_accounts, start=DEMO_START, days=DEMO_DAYS, seed=seed, feedback=True)
+    crm = synthetic.generate_crm(n_accounts=n_accounts, start=DEMO_START, days=DEMO_DAYS, seed=seed, feedback=True,
+                                 marketing_program=True)
     folder = synthetic.write_export_folder(crm, out / "crm-export", dirty=True)
     db_url = f"sqlite:///{out / 'abm-sla.db'}"
     console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")
@@ -134,7 +136,7 @@ def feedback_summary(data: SlaData) -> list[tuple[str, str]]:
 
 
 def print_feedback_summary(console: Console, data: SlaData, sla_summary: dict) -> None:
-    table = Table(title="Feedback loop over the quarter (policy: seven-commitments preset)")
+    table = Table(title="Feedback loop over the quarter (policy: demo preset)")
     table.add_column("what")
     table.add_column("figure")
     for what, figure in feedback_summary(data):

@@ -26,6 +26,8 @@ OPPORTUNITY_COLUMNS = [
 USER_COLUMNS = ["user_id", "name", "email", "role", "manager_id", "time_zone", "country", "active"]
 #: ``reason``: why sales gave the status (optional; issue 14), e.g. the rejection reason.
 STATUS_CHANGE_COLUMNS = ["status_change_id", "account_id", "status", "changed_at", "changed_by", "reason"]
+#: Target account list membership: one row per period on the list (README "Marketing side").
+TARGET_ACCOUNT_COLUMNS = ["target_account_id", "account_id", "added_at", "removed_at", "agreed_at", "agreed_by"]
 
 COLUMNS: dict[str, list[str]] = {
     "accounts": ACCOUNT_COLUMNS,
@@ -35,6 +37,7 @@ COLUMNS: dict[str, list[str]] = {
     "opportunities": OPPORTUNITY_COLUMNS,
     "users": USER_COLUMNS,
     "status_changes": STATUS_CHANGE_COLUMNS,
+    "target_accounts": TARGET_ACCOUNT_COLUMNS,
 }
 TIMESTAMP_COLUMNS: dict[str, list[str]] = {
     "accounts": ["created_at", "updated_at"],
@@ -44,6 +47,7 @@ TIMESTAMP_COLUMNS: dict[str, list[str]] = {
     "opportunities": ["created_at", "close_date"],
     "users": [],
     "status_changes": ["changed_at"],
+    "target_accounts": ["added_at", "removed_at", "agreed_at"],
 }
 
 MARKETING_TOUCHES = ("email_open", "email_click", "form_submit", "web_visit", "webinar")
@@ -51,7 +55,14 @@ SALES_TOUCHES = ("call", "email_sent", "meeting", "linkedin_message")
 #: Neither touch: the CRM's own assignment of an owner (``owner_id`` = the new owner), which ends the
 #: routing-time clock (issue 14 item 6).
 OWNER_EVENTS = ("owner_assigned",)
-ACTIVITY_TYPES = MARKETING_TOUCHES + SALES_TOUCHES + OWNER_EVENTS
+#: Marketing channel touches beside SPEC's marketing touches: they count in touch tempo and channel
+#: coverage (abm_sla.marketing), never in SPEC's scores or hand-off gates.
+CHANNEL_TOUCHES = ("ad_click", "content_download", "event_attended")
+#: Marketing's own work on an account (meets the ``marketing_response`` clock by default).
+MARKETING_WORK = ("account_research",)
+#: Every activity type marketing's side produces (what a CRM mapping may map a campaign or event to).
+MARKETING_SIDE = MARKETING_TOUCHES + CHANNEL_TOUCHES + MARKETING_WORK
+ACTIVITY_TYPES = MARKETING_TOUCHES + SALES_TOUCHES + OWNER_EVENTS + CHANNEL_TOUCHES + MARKETING_WORK
 
 
 def empty(kind: str) -> pd.DataFrame:

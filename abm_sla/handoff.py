@@ -16,6 +16,7 @@ import pandas as pd
 
 from abm_sla import scoring
 from abm_sla.frames import to_utc
+from abm_sla.marketing import on_list_at
 from abm_sla.model import CATEGORIES, ScoringModel, normalize_text
 
 MQA_COLUMNS = ["account_id", "trigger_at", *CATEGORIES, "total", "reasons", "ended_at"]
@@ -32,10 +33,13 @@ def replay_handoffs(
     model: ScoringModel,
     as_of: pd.Timestamp,
     end_statuses: Iterable[str] = END_STATUSES,
+    listed: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The MQAs this run fires (MQA_COLUMNS), scored as of their ``trigger_at``; none already stored.
 
     Needs signals back to ``as_of - 2 * window`` (a candidate at the window's start has its own window).
+    With ``listed`` (target account list rows, policy ``target_account_list.only_listed``), an account
+    passes only at moments it is on the list (:func:`abm_sla.marketing.on_list_at`).
     """
     as_of = scoring.utc_timestamp(as_of)
     end_statuses = tuple(end_statuses)
@@ -44,6 +48,8 @@ def replay_handoffs(
         candidates, accounts, contacts, activities, intent_signals, model, with_reasons=False
     )
     passing = scored.loc[scored["qualified"], ["account_id", "at"]]
+    if listed is not None:
+        passing = passing[on_list_at(listed, passing["account_id"], passing["at"]).to_numpy(dtype=bool)]
     prior = _prior_state(prior_mqas, status_changes, as_of, end_statuses)
     fired = _chain(passing, prior, status_changes, as_of, end_statuses)
     fired = _without(fired, prior_mqas)

@@ -35,11 +35,13 @@ from abm_sla.warehouse import Warehouse, schema
 #: Which journal kinds can change each stage's result.
 STAGE_KINDS: dict[str, tuple[str, ...]] = {
     "score": ("accounts", "contacts", "activities", "intent_signals"),
-    "fire-and-route": ("accounts", "contacts", "activities", "intent_signals", "status_changes", "mqas"),
+    "fire-and-route": ("accounts", "contacts", "activities", "intent_signals", "status_changes", "mqas",
+                       "target_accounts"),
     "evaluate-sla": ("activities", "status_changes", "users"),
 }
 #: Journal kinds a stage reads for every account (a change to them recomputes everything).
-WHOLE_CRM_KINDS: dict[str, tuple[str, ...]] = {"evaluate-sla": ("users",)}
+#: (A target account list change can decide whether a list exists at all, so it replays every account.)
+WHOLE_CRM_KINDS: dict[str, tuple[str, ...]] = {"evaluate-sla": ("users",), "fire-and-route": ("target_accounts",)}
 EVENT_TIME = {"activities": "occurred_at", "intent_signals": "observed_at", "status_changes": "changed_at",
               "accounts": "created_at"}
 

@@ -196,8 +196,67 @@ class TierMoves(Open):
     remove_from_list: dict[str, Any] | None = None
 
 
+#: Metrics the scorecard computes for any period, usable in ``targets.custom`` (``abm_sla.scorecard.metric_values``
+#: computes each one; ``tier`` narrows those marked per tier).
+METRICS: dict[str, str] = {
+    "mqas": "MQAs fired (per tier or all)",
+    "acceptance_pct": "accepted / MQAs, % (per tier or all)",
+    "rejection_pct": "rejected / verdicts, % (per tier or all)",
+    "mqa_to_opportunity_pct": "MQAs with an opportunity after the trigger, % (per tier or all)",
+    "sql_to_opportunity_pct": "accepted MQAs (SQLs) that reached an opportunity, % (per tier or all)",
+    "engagement_rate_pct": "accounts with >= 1 marketing touch, % (per tier or all)",
+    "multi_stakeholder_pct": "accounts with >= 2 engaged contacts, % (per tier or all)",
+    "engaged_contacts_per_account": "mean engaged contacts per engaged account (per tier or all)",
+    "engaged_accounts": "accounts in the engaged-account stage at the period end (per tier or all)",
+    "tempo_on_pct": "accounts on their tier's touch tempo, % (per tier or all)",
+    "channel_coverage_pct": "engaged accounts covered on enough channels, % (per tier or all)",
+    "win_rate_pct": "won / closed opportunities, % (per tier or all)",
+    "sales_cycle_days": "median days created → won of the opportunities won (per tier or all)",
+    "routing_time_met_pct": "routing_time clocks met, % of decided (per tier or all)",
+    "first_touch_met_pct": "first_touch clocks met, % of decided (per tier or all)",
+    "status_update_met_pct": "status_update clocks met, % of decided (per tier or all)",
+    "cadence_met_pct": "cadence clocks met, % of decided (per tier or all)",
+    "marketing_response_met_pct": "marketing_response clocks met, % of decided (per tier or all)",
+}
+
+
+class Bounds(Open):
+    """A value's acceptable range: ``min`` and/or ``max`` (inclusive)."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not be above max")
+        return self
+
+
+class CustomTarget(Bounds):
+    """A target on any computed metric (``METRICS``), optionally for one tier (default: all tiers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    metric: str
+    tier: Literal[1, 2, 3] | None = None
+    side: Literal["marketing", "sales", "joint"] = "joint"
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, metric: str) -> str:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+        return metric
+
+
 class Targets(Open):
-    """Commitments the reports compare against (not part of SPEC; all optional)."""
+    """Commitments the reports compare against (not part of SPEC; all optional).
+
+    Operators: ``*_pct``/``*_rate`` minimums are ``>=`` except ``tier1_acceptance_pct`` and
+    ``tier2_mqa_to_opportunity_pct``, which the designs phrase as "above" (``>``).
+    """
 
     first_touch_met_pct: dict[Literal[1, 2, 3], float] | None = None
     rejection_rate: Band | None = None
@@ -206,6 +265,100 @@ class Targets(Open):
     opportunity_to_won_pct: float | None = Field(default=None, ge=0, le=100)
     monthly_mqa_commitments: dict[Literal[1, 2, 3], int] | None = None
     tier_moves: TierMoves | None = None
+    engagement_rate_pct: float | None = Field(default=None, ge=0, le=100)
+    multi_stakeholder_pct: float | None = Field(default=None, ge=0, le=100)
+    engaged_contacts_per_account: Bounds | None = None
+    tier1_acceptance_pct: float | None = Field(default=None, ge=0, le=100)
+    tier2_mqa_to_opportunity_pct: float | None = Field(default=None, ge=0, le=100)
+    sql_to_opportunity_pct: float | None = Field(default=None, ge=0, le=100)
+    custom: list[CustomTarget] = Field(default_factory=list)
+
+
+# -- the marketing side (issue 15; not part of SPEC, every part optional) ---------------------------
+
+Channel = Literal["email", "ads", "content", "events"]
+DEFAULT_CHANNELS: dict[str, list[str]] = {
+    "email": ["email_open", "email_click"],
+    "ads": ["ad_click"],
+    "content": ["content_download", "form_submit", "web_visit"],
+    "events": ["webinar", "event_attended"],
+}
+
+
+class Tempo(Strict):
+    """Marketing touches per account per ``per`` (month or quarter): at least ``min``, at most ``max``."""
+
+    min: int = Field(ge=0)
+    max: int | None = Field(default=None, ge=0)
+    per: Literal["month", "quarter"] = "month"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Tempo:
+        if self.max is not None and self.max < self.min:
+            raise ValueError("max must not be below min")
+        return self
+
+
+class Coverage(Strict):
+    """An engaged account is covered when its touches in the period span ``channels_min`` channels."""
+
+    channels_min: int = Field(default=3, ge=1, le=4)
+
+
+class EngagedAccount(Strict):
+    """The stage before the MQA: ``contacts_min`` distinct contacts with a marketing touch in the
+    ``within_days`` ending at the moment, on the target account list when one exists."""
+
+    contacts_min: int = Field(default=2, ge=1)
+    within_days: float = Field(default=30, gt=0)
+    listed_only: bool = True
+
+
+class MarketingResponse(Strict):
+    """The ``marketing_response`` clock: a Tier-``tiers`` MQA whose account visited a pricing page in the
+    ``lookback_days`` up to its trigger_at is owed marketing research within ``window`` of the first such
+    visit, met by the first activity of a ``met_by`` type at or after that visit."""
+
+    tiers: list[Literal[1, 2, 3]] = Field(default_factory=lambda: [1], min_length=1)
+    page: str = Field(default="/pricing", min_length=1)
+    lookback_days: float = Field(default=30, gt=0)
+    window: Window = Field(default_factory=lambda: Window(business_hours=2))
+    met_by: list[str] = Field(default_factory=lambda: ["account_research"], min_length=1)
+
+    @field_validator("met_by")
+    @classmethod
+    def _lower(cls, types: list[str]) -> list[str]:
+        return [kind.strip().lower() for kind in types]
+
+
+class Marketing(Strict):
+    """Marketing's commitments: touch tempo per tier, channel coverage, the engaged-account stage and
+    (when ``response`` is set) the ``marketing_response`` clock."""
+
+    channels: dict[Channel, list[str]] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS))
+    tempo: dict[Literal[1, 2, 3], Tempo] = Field(default_factory=dict)
+    coverage: Coverage = Field(default_factory=Coverage)
+    engaged_account: EngagedAccount = Field(default_factory=EngagedAccount)
+    response: MarketingResponse | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _types(cls, channels: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {name: [kind.strip().lower() for kind in kinds] for name, kinds in channels.items()}
+
+    @property
+    def touch_types(self) -> tuple[str, ...]:
+        """Every activity type that counts as a marketing touch for tempo and coverage."""
+        return tuple(dict.fromkeys(kind for kinds in self.channels.values() for kind in kinds))
+
+
+class TargetAccountList(Strict):
+    """The target account list (``target_accounts.csv``): ``only_listed`` hands off only accounts on the
+    list at the trigger moment (when any list row exists); ``agreement_days`` is how old the last
+    recorded agreement may be before the reports flag it (monthly: 31)."""
+
+    only_listed: bool = False
+    agreement_days: float = Field(default=31, gt=0)
 
 
 DISPOSITIONS = (
@@ -268,6 +421,8 @@ class SlaPolicy(Strict):
     escalation: Escalation = Field(default_factory=Escalation)
     dispositions: Dispositions = Field(default_factory=Dispositions)
     targets: Targets | None = None
+    marketing: Marketing | None = None
+    target_account_list: TargetAccountList | None = None
 
     @field_validator("end_statuses")
     @classmethod

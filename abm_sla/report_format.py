@@ -19,13 +19,17 @@ ID_SEPARATOR = " · "
 MISSING = "—"
 
 CLOCK_NAMES = {"routing_time": "routing", "first_touch": "first touch", "status_update": "status update",
-               "cadence": "cadence"}
+               "cadence": "cadence", "marketing_response": "marketing research"}
 RULE_NAMES = {"remove_from_list": "off the list", "demote_1_to_2": "Tier 1 → 2", "promote_3_to_2": "Tier 3 → 2",
               "promote_2_to_1": "Tier 2 → 1"}
 COMMITMENT_NAMES = {
     "mqa_volume": "MQAs delivered", "rejection_pct": "Rejection rate of MQAs",
     "first_touch_met_pct": "First touch within the window", "tier1_win_rate_pct": "Win rate, Tier 1",
     "opportunity_to_won_pct": "Opportunity → won", "sales_cycle_days": "Median sales cycle",
+    "engagement_rate_pct": "Account engagement rate", "multi_stakeholder_pct": "Multi-stakeholder accounts",
+    "engaged_contacts_per_account": "Engaged contacts per engaged account",
+    "tier1_acceptance_pct": "MQA acceptance", "tier2_mqa_to_opportunity_pct": "MQA → opportunity",
+    "sql_to_opportunity_pct": "SQL (accepted MQA) → opportunity",
 }
 
 #: Column labels; ``(table, column)`` overrides ``column``.
@@ -65,6 +69,14 @@ LABELS: dict[str | tuple[str, str], str] = {
     "unit": "Unit", "current": "Current", "responses": "Responses", "p80": "80% answered within",
     "proposed": "Proposed", "from": "From", "to": "To", "run_rate": "Monthly run-rate",
     "open_for_days": "Open for", "side": "Side",
+    "engaged_contacts_per_account": "Engaged contacts per engaged account", "judged": "With a tempo",
+    "on_tempo": "On tempo", "below": "Below tempo", "above": "Above tempo", "on_tempo_pct": "On tempo %",
+    "engaged_before_mqa": "Engaged, before the MQA", "covered": "Covered", "covered_pct": "Covered %",
+    "group": "Accounts", "on_list": "On the list", "added_recently": "Added (last agreement period)",
+    "removed_recently": "Removed (last agreement period)", "last_agreed_at": "Last agreed",
+    "agreed_by": "Agreed by", "agreement_age_days": "Agreement age", "agreement_overdue": "Agreement overdue",
+    ("engaged_stage", "accounts"): "Accounts measured", ("engaged_stage", "engaged_pct"): "Engaged %",
+    ("touch_tempo", "accounts"): "Accounts measured",
     ("mqa_volume", "commitment"): "Commitment (pro-rated)", ("mqa_volume", "met"): "Commitment met",
     ("four_numbers", "missed"): "Clocks missed", ("four_numbers", "pending"): "Clocks pending",
     ("chronic_misses", "missed"): "Verdict",
@@ -79,7 +91,7 @@ LABELS: dict[str | tuple[str, str], str] = {
 }
 #: Name and id columns shown as one ``name · id`` column.
 ENTITIES = (("owner", "owner_name", "owner_id"), ("account", "account_name", "account_id"))
-DAYS = {"median_cycle_days", "cycle_target_days_max", "inactive_days", "open_for_days"}
+DAYS = {"median_cycle_days", "cycle_target_days_max", "inactive_days", "open_for_days", "agreement_age_days"}
 MONEY = {"amount", "from_mqa_amount", "open_pipeline"}
 #: Verdict columns: a true value is bad news.
 BAD_WHEN_TRUE = {"missed", "previous_missed"}
@@ -160,8 +172,17 @@ def commitment_target(name: str, target: str) -> str:
     return f"{text}{unit}"
 
 
+def commitment_label(name: str) -> str:
+    """A commitment's display name (a ``targets.custom`` entry: ``Custom target: win rate pct``)."""
+    if name in COMMITMENT_NAMES:
+        return COMMITMENT_NAMES[name]
+    if str(name).startswith("custom:"):
+        return "Custom target: " + str(name).removeprefix("custom:").replace("_", " ")
+    return str(name).replace("_", " ")
+
+
 def commitment_name(name: str, tier_value: object = None) -> str:
-    base = COMMITMENT_NAMES.get(name, name.replace("_", " "))
+    base = commitment_label(name)
     shown = tier(tier_value)
     return f"{base}, {shown}" if shown and name != "tier1_win_rate_pct" else base
 
@@ -181,7 +202,7 @@ def _cell_formatter(table: str, column: str, values: pd.Series):
     if column == "rule":
         return lambda v: RULE_NAMES.get(v, v)
     if column == "commitment" and table != "mqa_volume":
-        return COMMITMENT_NAMES.get
+        return commitment_label
     if _is_boolean(values):
         return lambda v: verdict(v, column in BAD_WHEN_TRUE)
     if isinstance(values.dtype, pd.DatetimeTZDtype):

@@ -26,6 +26,7 @@ import pandas as pd
 
 from abm_sla import dispositions
 from abm_sla import feedback as fb
+from abm_sla import marketing as mk
 from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
 from abm_sla import scorecard as sc
@@ -48,7 +49,7 @@ CHART_TITLES = {
     "threshold_backtest": "Which hand-off threshold keeps rejection in the agreed band?",
 }
 CLOCK_LABELS = {"routing_time": "routing time", "first_touch": "first touch", "status_update": "status update",
-                "cadence": "cadence"}
+                "cadence": "cadence", "marketing_response": "marketing research"}
 
 
 # -- the report model ---------------------------------------------------------------------------------
@@ -139,7 +140,8 @@ class Report:
 
 def load_data(warehouse: Warehouse) -> SlaData:
     """Every frame the scorecard reads, from the warehouse."""
-    kinds = ("accounts", "contacts", "activities", "intent_signals", "opportunities", "users", "status_changes")
+    kinds = ("accounts", "contacts", "activities", "intent_signals", "opportunities", "users", "status_changes",
+             "target_accounts")
     view = CrmView(warehouse)
     crm = {kind: view.read_kind(kind) for kind in kinds}
     derived = {name: warehouse.read_table(getattr(schema, name)) for name in ("mqas", "sla_clocks", "escalations")}
@@ -489,6 +491,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   f"accounts created before {_iso(end)}; activities of a marketing type with occurred_at in {span}; "
                   "multi-stakeholder = >= 2 distinct contact_id"),
         ], charts=[Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas")]),
+        marketing_side_section(data, start, end, as_of, policy),
         Section("Sales", tables=[
             Table("compliance_by_tier", "SLA clocks per tier", sc.clock_compliance(data, start, end, policy),
                   f"{due}; targets from policy targets.first_touch_met_pct"),
@@ -542,6 +545,57 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy) + notes,
                   sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
                   decisions, measured=empty is None)
+
+
+def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                           policy: SlaPolicy) -> Section:
+    """Marketing tempo, channel coverage, the engaged-account stage, the marketing_response clock, every
+    benchmark's verdict, and (with a target account list) the list's agreement and ABM against non-ABM."""
+    span, moment = _span(start, end), mk.last_moment(end, as_of)
+    shown = _iso(min(end, as_of)) + (" (exclusive)" if as_of >= end else "")
+    settings = mk.marketing_settings(policy)
+    listed = mk.tal_exists(data.target_accounts)
+    who = "accounts on the target account list" if listed else "every account (no target account list)"
+    tempo = mk.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
+    engaged = mk.engaged_accounts(data.accounts, data.activities, data.target_accounts, data.mqas, moment, policy)
+    coverage = mk.channel_coverage(data.accounts, data.activities, data.target_accounts, data.mqas, start, end,
+                                   as_of, policy)
+    touches = f"activities of a marketing channel type ({', '.join(settings.touch_types)}) with occurred_at in {span}"
+    rule = settings.engaged_account
+    tables = [
+        Table("touch_tempo", "Marketing touch tempo per tier", mk.tempo_summary(tempo),
+              f"{who} at {shown}; {touches}; tempo from policy marketing.tempo"),
+        Table("engaged_stage", "Engaged accounts (the stage before the MQA) per tier", mk.engaged_stage(engaged),
+              f"{who}; engaged = >= {rule.contacts_min} distinct contacts with a marketing touch in the "
+              f"{rule.within_days:g} days to {shown}; before the MQA = no open MQA then"),
+        Table("channel_coverage", "Channel coverage of engaged accounts", mk.coverage_summary(coverage),
+              f"engaged accounts at {shown}; {touches}; covered = >= {settings.coverage.channels_min} "
+              "channels (policy marketing.channels, marketing.coverage)"),
+    ]
+    if settings.response is not None:
+        compliance = sc.clock_compliance(data, start, end, policy)
+        tables.append(Table("marketing_response", "Marketing research after a pricing visit (marketing_response)",
+                            compliance[compliance["clock"] == sc.MARKETING_RESPONSE],
+                            f"sla_clocks where clock = marketing_response and due_at in {span}"))
+    benchmarks = sc.commitments(data, start, end, as_of, policy)
+    benchmarks = benchmarks[benchmarks["commitment"].isin(set(sc.BENCHMARK_SIDES))
+                            | benchmarks["commitment"].str.startswith("custom:")]
+    tables.append(Table("benchmarks", "Benchmarks and custom targets", benchmarks[
+        ["commitment", "tier", "value", "target", "missed"]], "policy targets; values as in the tables above"))
+    if listed:
+        tables += [
+            Table("tal_agreement", "Target account list and its monthly agreement",
+                  mk.tal_agreement(data.target_accounts, data.accounts, as_of, policy),
+                  f"target_accounts as of {_iso(as_of)}; overdue after policy target_account_list.agreement_days"),
+            Table("abm_comparison", "ABM (target account list) against non-ABM accounts",
+                  mk.abm_comparison(data.opportunities, data.target_accounts, start, end, as_of),
+                  f"opportunities closed in {span}; ABM = the account was on the list when the opportunity was "
+                  "created"),
+        ]
+    return Section("Marketing side", [
+        "Marketing touches are activities of the policy's channel types; tempo is touches per account per month "
+        "(or quarter) over the period, min and max included.",
+    ], tables=tables)
 
 
 def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -688,11 +742,16 @@ def side_tally(rows: list[dict], side: str) -> str:
                                              else "")
 
 
+def shown_sides(rows: list[dict]) -> list[str]:
+    """Marketing and sales always; joint when a commitment (a ``targets.custom`` entry) belongs to it."""
+    return ["marketing", "sales"] + (["joint"] if any(row["side"] == "joint" for row in rows) else [])
+
+
 def headline_lines(report: Report, link: str | None = None) -> list[str]:
     """A few lines for a chat or e-mail: each side's tally and misses, what needs a decision, where the report is."""
     rows = scorecard_rows(report)
     lines = [f"{report.title}: {_span_text(report)}"]
-    for side in ("marketing", "sales"):
+    for side in shown_sides(rows):
         missed = [f"{row['name']} {row['actual']} (target {row['target']})" for row in rows
                   if row["side"] == side and row["verdict"] == "missed"]
         lines.append(f"{side.capitalize()}: {side_tally(rows, side)}" + (f"; missed: {'; '.join(missed)}"
@@ -724,7 +783,7 @@ def render_markdown(report: Report, chart_dir: str | None = "charts") -> str:
     lines = [f"# {report.title}", "", f"Period {report.period}: {_span(report.start, report.end)}, "
              f"as of {_iso(report.as_of)}.", ""]
     rows = scorecard_rows(report)
-    for side in ("marketing", "sales") if rows else ():
+    for side in shown_sides(rows) if rows else ():
         lines += [f"## {side.capitalize()}: {side_tally(rows, side)}", "",
                   "| Commitment | Actual | Target | Verdict | Change | Sample |", "|---|---:|---:|---|---|---|"]
         lines += [f"| {r['name']} | {r['actual']} | {r['target']} | {MARKDOWN_VERDICTS[r['verdict']]} | {r['change']} "
@@ -811,7 +870,7 @@ def render_html(report: Report) -> str:
                          "tables": tables, "charts": charts, "code": section.code})
     rows = scorecard_rows(report)
     sides = [{"name": side.capitalize(), "tally": side_tally(rows, side),
-              "rows": [row for row in rows if row["side"] == side]} for side in ("marketing", "sales")] if rows else []
+              "rows": [row for row in rows if row["side"] == side]} for side in shown_sides(rows)] if rows else []
     decisions = [{"decision": decision, "table": _html_table(decision.table.name, decision.table.frame)
                   if decision.table is not None else None} for decision in report.decisions]
     return _TEMPLATES.get_template("report.html.j2").render(

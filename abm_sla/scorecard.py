@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from abm_sla import calendar, frames
+from abm_sla import calendar, frames, marketing
 from abm_sla.errors import AbmSlaError
 from abm_sla.policy import SlaPolicy, Targets, Window
 
 CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
+MARKETING_RESPONSE = "marketing_response"
 TIERS = (1, 2, 3)
 ACCEPTED, REJECTED = "accepted", "rejected"
 ALL = "all"
@@ -75,6 +76,7 @@ class SlaData:
     sla_clocks: pd.DataFrame
     escalations: pd.DataFrame
     score_history: pd.DataFrame
+    target_accounts: pd.DataFrame = field(default_factory=lambda: frames.empty("target_accounts"))
 
     @classmethod
     def of(cls, **tables: pd.DataFrame) -> SlaData:
@@ -216,12 +218,7 @@ def within(values: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Seri
     return (values >= start) & (values < end)
 
 
-def _flag(values: pd.Series) -> pd.Series:
-    """A boolean column that may hold None/NaN/strings as plain bools (missing is False)."""
-    if values.dtype == bool:
-        return values
-    text = values.astype("string").str.strip().str.lower()
-    return text.isin(["true", "1", "1.0", "yes"]).fillna(False).astype(bool)
+_flag = marketing.flag
 
 
 def _targets(policy: SlaPolicy) -> Targets:
@@ -359,9 +356,14 @@ def _overlap_share(month: pd.Period, start: pd.Timestamp, end: pd.Timestamp) -> 
 
 
 def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
-    """Per ``by``: accounts on the list, share with >= 1 marketing touch and with >= 2 engaged contacts."""
+    """Per ``by``: accounts on the list, share with >= 1 marketing touch and with >= 2 engaged contacts,
+    and the mean engaged contacts per engaged account. With a target account list, only the accounts on
+    it at the period's last moment count (the designs' "% of TAL with 1+ engagement")."""
     accounts = account_dimensions(data)
     accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)]
+    if marketing.tal_exists(data.target_accounts):
+        last = end - pd.Timedelta(1)
+        accounts = accounts[marketing.on_list_at(data.target_accounts, accounts["account_id"], last).to_numpy()]
     touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
                               & within(data.activities["occurred_at"], start, end)]
     per_account = touches.groupby(touches["account_id"].astype(str)).agg(
@@ -369,11 +371,15 @@ def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = 
     accounts = accounts.join(per_account, on="account_id")
     accounts["engaged"] = accounts["touches"].fillna(0) >= 1
     accounts["multi_stakeholder"] = accounts["stakeholders"].fillna(0) >= 2
+    accounts["engaged_contacts"] = accounts["stakeholders"].where(accounts["engaged"])
     out = _grouped(accounts, [by], {"accounts": ("account_id", "size"), "engaged": ("engaged", "sum"),
-                                    "multi_stakeholder": ("multi_stakeholder", "sum")})
+                                    "multi_stakeholder": ("multi_stakeholder", "sum"),
+                                    "engaged_contacts_per_account": ("engaged_contacts", "mean")})
     out["engagement_pct"] = pct(out["engaged"], out["accounts"])
     out["multi_stakeholder_pct"] = pct(out["multi_stakeholder"], out["accounts"])
-    return out[[by, "accounts", "engaged", "engagement_pct", "multi_stakeholder", "multi_stakeholder_pct"]]
+    out["engaged_contacts_per_account"] = out["engaged_contacts_per_account"].astype("float64").round(2)
+    return out[[by, "accounts", "engaged", "engagement_pct", "multi_stakeholder", "multi_stakeholder_pct",
+                "engaged_contacts_per_account"]]
 
 
 # -- sales ----------------------------------------------------------------------------------------
@@ -396,7 +402,7 @@ def clock_compliance(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, poli
     per_group = clocks.groupby([*by, "clock"], dropna=False).agg(**agg).reset_index()
     total = clocks.groupby("clock").agg(**agg).reset_index()
     out = _with_all(per_group, list(by), total)
-    grid = _clock_grid(out, list(by))
+    grid = _clock_grid(out, list(by), clock_names(policy))
     out = grid.merge(out, on=[*by, "clock"], how="left").fillna({"met": 0, "missed": 0, "pending": 0})
     out[["met", "missed", "pending"]] = out[["met", "missed", "pending"]].astype(int)
     out["met_pct"] = pct(out["met"], out["met"] + out["missed"])
@@ -408,12 +414,18 @@ def clock_compliance(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, poli
     return out
 
 
-def _clock_grid(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+def clock_names(policy: SlaPolicy) -> tuple[str, ...]:
+    """SPEC's four clocks, and ``marketing_response`` when the policy sets it."""
+    response = policy.marketing is not None and policy.marketing.response is not None
+    return (*CLOCKS, MARKETING_RESPONSE) if response else CLOCKS
+
+
+def _clock_grid(frame: pd.DataFrame, by: list[str], clocks: tuple[str, ...] = CLOCKS) -> pd.DataFrame:
     """Every group × every clock, so a clock with no rows shows as 0/0."""
     groups = frame[by].drop_duplicates()
     if by == ["tier"]:
         groups = pd.DataFrame({"tier": [*TIERS, ALL]})
-    return groups.merge(pd.DataFrame({"clock": list(CLOCKS)}), how="cross")
+    return groups.merge(pd.DataFrame({"clock": list(clocks)}), how="cross")
 
 
 def response_times(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
@@ -612,9 +624,141 @@ def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
         rows.append(_row("rejection_pct", None, value, f"{band.min_pct:g}-{band.max_pct:g}",
                          _outside(value, band.min_pct, band.max_pct), outside))
     rows.extend(_opportunity_commitments(data, start, end, as_of, policy))
+    rows.extend(benchmark_commitments(data, start, end, as_of, policy))
     out = pd.DataFrame(rows, columns=COMMITMENT_COLUMNS)
     out["tier"] = out["tier"].astype("Int64")
     return out
+
+
+# -- every benchmark judged (issue 15) --------------------------------------------------------------
+
+#: The designs' benchmarks as policy keys: (metric, tier or None for all tiers, operator).
+BENCHMARKS: dict[str, tuple[str, int | None, str]] = {
+    "engagement_rate_pct": ("engagement_rate_pct", None, ">="),
+    "multi_stakeholder_pct": ("multi_stakeholder_pct", None, ">="),
+    "tier1_acceptance_pct": ("acceptance_pct", 1, ">"),
+    "tier2_mqa_to_opportunity_pct": ("mqa_to_opportunity_pct", 2, ">"),
+    "sql_to_opportunity_pct": ("sql_to_opportunity_pct", None, ">="),
+}
+#: What the sample of each metric counts.
+METRIC_SAMPLES = {
+    "mqas": "MQAs fired", "acceptance_pct": "MQAs fired", "rejection_pct": "verdicts",
+    "mqa_to_opportunity_pct": "MQAs fired", "sql_to_opportunity_pct": "accepted MQAs",
+    "engagement_rate_pct": "accounts measured", "multi_stakeholder_pct": "accounts measured",
+    "engaged_contacts_per_account": "engaged accounts", "engaged_accounts": "accounts measured",
+    "tempo_on_pct": "accounts with a tempo", "channel_coverage_pct": "engaged accounts",
+    "win_rate_pct": "opportunities closed", "sales_cycle_days": "opportunities won",
+    **{f"{clock}_met_pct": "clocks decided" for clock in (*CLOCKS, MARKETING_RESPONSE)},
+}
+
+
+def metric_values(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                  policy: SlaPolicy) -> pd.DataFrame:
+    """Every metric of ``policy.METRICS`` for the period, per tier (1-3) and for all tiers (``tier`` None):
+    ``metric, tier, value, sample`` (value NaN when nothing was measured)."""
+    outcomes = mqa_outcomes(data, as_of)
+    quality = marketing_quality(outcomes, start, end, policy)
+    progress = progression(outcomes, start, end)
+    engaged = engagement(data, start, end)
+    wins = win_rates(data, start, end, as_of, policy)
+    clocks = clock_compliance(data, start, end, policy, by=("tier",))
+    tempo, stage, coverage = _marketing_summaries(data, start, end, as_of, policy)
+    parts = [
+        _metric(quality, "mqas", "mqas", "mqas"),
+        _metric(quality, "acceptance_pct", "acceptance_pct", "mqas"),
+        _metric(quality.assign(verdicts=quality["accepted"] + quality["rejected"]), "rejection_pct",
+                "rejection_pct", "verdicts"),
+        _metric(quality, "mqa_to_opportunity_pct", "mqa_to_opportunity_pct", "mqas"),
+        _metric(progress, "sql_to_opportunity_pct", "to_opportunity_pct", "accepted"),
+        _metric(engaged, "engagement_rate_pct", "engagement_pct", "accounts"),
+        _metric(engaged, "multi_stakeholder_pct", "multi_stakeholder_pct", "accounts"),
+        _metric(engaged, "engaged_contacts_per_account", "engaged_contacts_per_account", "engaged"),
+        _metric(stage, "engaged_accounts", "engaged", "accounts"),
+        _metric(tempo, "tempo_on_pct", "on_tempo_pct", "judged"),
+        _metric(coverage, "channel_coverage_pct", "covered_pct", "engaged"),
+        _metric(wins, "win_rate_pct", "win_rate_pct", "closed"),
+        _metric(wins, "sales_cycle_days", "median_cycle_days", "won"),
+    ]
+    decided = clocks.assign(decided=clocks["met"] + clocks["missed"])
+    for clock in (*CLOCKS, MARKETING_RESPONSE):
+        parts.append(_metric(decided[decided["clock"] == clock], f"{clock}_met_pct", "met_pct", "decided"))
+    out = pd.concat(parts, ignore_index=True)
+    out["tier"] = out["tier"].astype("Int64")
+    return out
+
+
+def _marketing_summaries(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                         policy: SlaPolicy) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Touch tempo, engaged-account stage and channel coverage summaries per tier (abm_sla.marketing)."""
+    moment = marketing.last_moment(end, as_of)
+    tempo = marketing.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
+    stage = marketing.engaged_accounts(data.accounts, data.activities, data.target_accounts, data.mqas, moment,
+                                       policy)
+    coverage = marketing.channel_coverage(data.accounts, data.activities, data.target_accounts, data.mqas, start,
+                                          end, as_of, policy)
+    return (marketing.tempo_summary(tempo), marketing.engaged_stage(stage),
+            marketing.coverage_summary(coverage))
+
+
+def _metric(frame: pd.DataFrame, name: str, column: str, sample: str) -> pd.DataFrame:
+    """Rows ``metric, tier, value, sample`` from a per-tier table (its ``all`` row is tier None)."""
+    rows = frame[frame["tier"].isin([*TIERS, ALL])]
+    tier = rows["tier"].map(lambda t: None if t == ALL else int(t))
+    return pd.DataFrame({"metric": name, "tier": tier.to_numpy(dtype=object),
+                         "value": pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype="float64"),
+                         "sample": pd.to_numeric(rows[sample], errors="coerce").fillna(0).astype(int).to_numpy()})
+
+
+def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                          policy: SlaPolicy) -> list[dict[str, Any]]:
+    """The benchmark targets (:data:`BENCHMARKS`, ``engaged_contacts_per_account``) and the ``custom`` ones,
+    as commitment rows; team-level numbers (no owner breakdown)."""
+    targets = _targets(policy)
+    wanted = [key for key in BENCHMARKS if getattr(targets, key) is not None]
+    if not wanted and targets.engaged_contacts_per_account is None and not targets.custom:
+        return []
+    values = metric_values(data, start, end, as_of, policy)
+    measured = _measured(data, start, end)  # a period the pipeline did not run in is not judged (as volume)
+    rows = []
+    for key in wanted:
+        metric, tier, operator = BENCHMARKS[key]
+        target = float(getattr(targets, key))
+        value = _metric_value(values, metric, tier)
+        missed = None if pd.isna(value) else bool(value <= target if operator == ">" else value < target)
+        rows.append(_row(key, tier, value, f"{operator} {target:g}", missed if measured else None))
+    if targets.engaged_contacts_per_account is not None:
+        band = targets.engaged_contacts_per_account
+        value = _metric_value(values, "engaged_contacts_per_account", None)
+        rows.append(_row("engaged_contacts_per_account", None, value, _bounds_text(band.min, band.max),
+                         _outside(value, band.min, band.max) if measured else None))
+    for custom in targets.custom:
+        value = _metric_value(values, custom.metric, custom.tier)
+        rows.append(_row(custom_name(custom.metric), custom.tier, value, _bounds_text(custom.min, custom.max),
+                         _outside(value, custom.min, custom.max) if measured else None))
+    return rows
+
+
+def custom_name(metric: str) -> str:
+    """The commitment name of a ``targets.custom`` entry."""
+    return f"custom:{metric}"
+
+
+def commitment_sides(policy: SlaPolicy) -> dict[str, str]:
+    """Which side each commitment belongs to, the benchmarks and custom targets included."""
+    sides = {**SIDES, **BENCHMARK_SIDES}
+    sides.update({custom_name(custom.metric): custom.side for custom in _targets(policy).custom})
+    return sides
+
+
+def _metric_value(values: pd.DataFrame, metric: str, tier: int | None) -> float:
+    rows = values[(values["metric"] == metric) & (values["tier"].isna() if tier is None else values["tier"].eq(tier))]
+    return float(rows["value"].iloc[0]) if len(rows) and pd.notna(rows["value"].iloc[0]) else float("nan")
+
+
+def _bounds_text(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{low:g}-{high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}"
 
 
 def has_data(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
@@ -906,6 +1050,10 @@ def compliance_trend(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, poli
 #: Which side of the SLA each commitment belongs to.
 SIDES = {"mqa_volume": "marketing", "rejection_pct": "marketing", "first_touch_met_pct": "sales",
          "tier1_win_rate_pct": "sales", "opportunity_to_won_pct": "sales", "sales_cycle_days": "sales"}
+#: The benchmarks' sides (marketing's engagement numbers, sales' conversion numbers).
+BENCHMARK_SIDES = {"engagement_rate_pct": "marketing", "multi_stakeholder_pct": "marketing",
+                   "engaged_contacts_per_account": "marketing", "tier1_acceptance_pct": "marketing",
+                   "tier2_mqa_to_opportunity_pct": "marketing", "sql_to_opportunity_pct": "sales"}
 #: What the sample of each commitment counts.
 SAMPLE_UNITS = {"mqa_volume": "MQAs fired", "rejection_pct": "verdicts", "first_touch_met_pct": "clocks decided",
                 "tier1_win_rate_pct": "opportunities closed", "opportunity_to_won_pct": "opportunities closed",
@@ -928,11 +1076,11 @@ def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     judged = out["previous_missed"].notna()  # a period the pipeline did not measure has no comparable value
     out["previous_value"] = out["previous_value"].where(judged)
     out["change"] = out["value"] - out["previous_value"]
-    out.insert(0, "side", out["commitment"].map(SIDES))
+    out.insert(0, "side", out["commitment"].map(commitment_sides(policy)))
     samples = _samples(data, start, end, as_of, policy)
     out["sample"] = [samples.get((name, None if pd.isna(tier) else int(tier)), 0)
                      for name, tier in zip(out["commitment"], out["tier"], strict=True)]
-    out["sample_unit"] = out["commitment"].map(SAMPLE_UNITS)
+    out["sample_unit"] = out["commitment"].map(_sample_units(policy))
     return out[["side", "commitment", "tier", "value", "target", "missed", "previous_value", "previous_missed",
                 "change", "sample", "sample_unit", "owners", "owners_missed", "owners_missed_ids"]]
 
@@ -952,5 +1100,23 @@ def _samples(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     out[("tier1_win_rate_pct", 1)] = int(wins.loc[1, "closed"]) if 1 in wins.index else 0
     out[("opportunity_to_won_pct", None)] = int(wins.loc[ALL, "closed"])
     out[("sales_cycle_days", None)] = int(wins.loc[ALL, "won"])
+    targets = _targets(policy)
+    extra = {key: (metric, tier) for key, (metric, tier, _) in BENCHMARKS.items() if getattr(targets, key) is not None}
+    if targets.engaged_contacts_per_account is not None:
+        extra["engaged_contacts_per_account"] = ("engaged_contacts_per_account", None)
+    extra.update({custom_name(c.metric): (c.metric, c.tier) for c in targets.custom})
+    if extra:
+        values = metric_values(data, start, end, as_of, policy)
+        for name, (metric, tier) in extra.items():
+            rows = values[(values["metric"] == metric)
+                          & (values["tier"].isna() if tier is None else values["tier"].eq(tier))]
+            out[(name, tier)] = int(rows["sample"].iloc[0]) if len(rows) else 0
     return out
+
+
+def _sample_units(policy: SlaPolicy) -> dict[str, str]:
+    units = {**SAMPLE_UNITS, **{key: METRIC_SAMPLES[metric] for key, (metric, _, _) in BENCHMARKS.items()}}
+    units["engaged_contacts_per_account"] = METRIC_SAMPLES["engaged_contacts_per_account"]
+    units.update({custom_name(c.metric): METRIC_SAMPLES[c.metric] for c in _targets(policy).custom})
+    return units
 

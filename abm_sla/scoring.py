@@ -261,7 +261,7 @@ def _activities(activities: pd.DataFrame, points: _Points) -> pd.DataFrame:
     })
     if "url" in kept:
         with_url = (kept["url"].notna() & kept["url"].astype("string").ne("")).to_numpy(dtype=bool)
-        frame.loc[with_url, "path"] = _url_path(kept["url"][with_url]).to_numpy()
+        frame.loc[with_url, "path"] = url_path(kept["url"][with_url]).to_numpy()
     return frame
 
 
@@ -275,7 +275,7 @@ def _decision_makers(contacts: pd.DataFrame, model: ScoringModel) -> pd.Index | 
     return pd.Index(id_strings(contacts["contact_id"])[matched].dropna())
 
 
-def _url_path(urls: pd.Series) -> pd.Series:
+def url_path(urls: pd.Series) -> pd.Series:
     """The lower-cased path of each URL: scheme and host, query and fragment dropped."""
     text = urls.astype("string").fillna("").str.lower()
     return text.str.replace(_URL_PREFIX, "", regex=True).str.replace(r"[?#].*$", "", regex=True)

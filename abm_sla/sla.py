@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from abm_sla import dispositions
+from abm_sla import dispositions, marketing
 from abm_sla.calendar import add_business_hours, end_of_business_day
 from abm_sla.frames import SALES_TOUCHES
 from abm_sla.policy import OWNER_MANAGER, EscalationLevel, SlaPolicy, Window
@@ -28,6 +28,10 @@ OPTIONAL_CLOCKS = ("quality_feedback", "status_recurring")
 CLOCK_COLUMNS = ["account_id", "trigger_at", "clock", "status", "due_at", "met_at", "owner_id", "tier", "period"]
 #: The activity type a CRM's own owner assignment is recorded as (its ``owner_id`` = the new owner).
 OWNER_ASSIGNED = "owner_assigned"
+#: The marketing clock beside SPEC's four (issue 15), evaluated only when the policy sets ``marketing.response``.
+MARKETING_RESPONSE = "marketing_response"
+#: The order of a MQA's clock rows: SPEC's four, then the optional ones.
+CLOCK_ORDER = CLOCKS + OPTIONAL_CLOCKS + (MARKETING_RESPONSE,)
 ESCALATION_COLUMNS = [
     "account_id", "trigger_at", "level", "opened_at", "to_user_id", "owner_id", "clock", "steps_taken",
     "resolution",
@@ -54,6 +58,8 @@ def evaluate_clocks(
     ``writeback_done_at`` the optional clocks and the true routing time. An MQA routed after
     ``as_of`` (or not routed) has its routed_at clocks pending with no due_at.
     ``opportunities`` (``account_id, created_at``) stop ``status_recurring``.
+    With ``marketing.response`` in the policy, MQAs owed marketing research also get a
+    ``marketing_response`` row (``activities`` must then hold the pricing visits and research activities).
     """
     as_of = _utc(as_of)
     episodes = _episodes(mqas, users, as_of)
@@ -84,14 +90,15 @@ def evaluate_clocks(
     by_mqa = np.arange(len(frames) * len(episodes)).reshape(len(frames), -1).T.ravel()
     out = pd.concat(frames, ignore_index=True).iloc[by_mqa].reset_index(drop=True)
     optional = [feedback_clocks(episodes, status_changes, policy, as_of),
-                recurring_clocks(episodes, changes, opportunities, policy, as_of)]
+                recurring_clocks(episodes, changes, opportunities, policy, as_of),
+                _marketing_response_rows(episodes, activities, policy, as_of)]
     optional = [frame for frame in optional if len(frame)]
     if not optional:
         return out
     out = pd.concat([out, *optional], ignore_index=True)
     order = pd.MultiIndex.from_frame(episodes[["account_id", "trigger_at"]].astype({"account_id": "object"}))
     mqa_rank = order.get_indexer(pd.MultiIndex.from_frame(out[["account_id", "trigger_at"]]))
-    clock_rank = out["clock"].map({name: rank for rank, name in enumerate(CLOCKS + OPTIONAL_CLOCKS)})
+    clock_rank = out["clock"].map({name: rank for rank, name in enumerate(CLOCK_ORDER)})
     out = out.iloc[np.lexsort((out["period"].to_numpy(), clock_rank.to_numpy(), mqa_rank))]
     return out.reset_index(drop=True)
 
@@ -197,6 +204,24 @@ def _recurring_stop(
             episodes["account_id"], episodes["trigger_at"], 1)
         stop = stop.where(opened.isna() | (opened > stop), opened)
     return stop
+
+
+def _marketing_response_rows(
+    episodes: pd.DataFrame, activities: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """The ``marketing_response`` clock (policy ``marketing.response``; none when it is off): due ``window``
+    after the account's first pricing visit before its trigger, met by the first research activity since."""
+    response = policy.marketing.response if policy.marketing is not None else None
+    if response is None:
+        return _clock_rows(episodes.iloc[0:0], MARKETING_RESPONSE, pd.Series(dtype=UTC), pd.Series(dtype=UTC), as_of)
+    starts = marketing.response_starts(episodes, activities, response, as_of)
+    owed = episodes[starts.notna()]
+    kinds = np.full(len(owed), response.window.kind, dtype="object")
+    amounts = np.full(len(owed), response.window.amount)
+    due = apply_windows(starts[owed.index], kinds, amounts, owed["zone"], owed["country"], policy)
+    research = _events(activities[_one_of(activities["type"], tuple(response.met_by))], "occurred_at", as_of)
+    met = EventIndex(research).nth_at_or_after(owed["account_id"], starts[owed.index], 1)
+    return _clock_rows(owed, MARKETING_RESPONSE, due, met, as_of)
 
 
 def clock_status(due_at: pd.Series, met_at: pd.Series, as_of: pd.Timestamp) -> pd.Series:

@@ -24,7 +24,7 @@ from typing import TypeVar
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla import calendar, dispositions, frames, handoff, incremental, routing, scoring, sla, whatif
+from abm_sla import calendar, dispositions, frames, handoff, incremental, marketing, routing, scoring, sla, whatif
 from abm_sla.crm.files import FILE_SPECS, FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError, SourceError
@@ -286,8 +286,24 @@ def _replay(
     fired = handoff.replay_handoffs(
         signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
         status_changes, prior, model, as_of, end_statuses=policy.episode_end_statuses(),
+        listed=target_list(warehouse, crm, policy, shard, accounts),
     )
     return _with_prior_seen(fired, prior)
+
+
+def target_list(
+    warehouse: Warehouse, crm: CrmView, policy: SlaPolicy, shard: Shard | None, accounts: list[str] | None,
+) -> pd.DataFrame | None:
+    """The target account list rows of the accounts replayed when the hand-off is limited to the list
+    (policy ``target_account_list.only_listed``) and a list exists; None: every account may fire (SPEC)."""
+    if policy.target_account_list is None or not policy.target_account_list.only_listed:
+        return None
+    table = schema.target_accounts
+    with warehouse.engine.connect() as connection:
+        exists = connection.execute(sa.select(table.c.source_id).where(table.c.deleted_at.is_(None)).limit(1)).first()
+    if exists is None:
+        return None
+    return crm.read_kind("target_accounts", shard=shard, accounts=accounts)
 
 
 def _stored_mqas(warehouse: Warehouse, accounts: pd.Series, connection: sa.Connection | None = None) -> pd.DataFrame:
@@ -468,7 +484,8 @@ def sla_shard(
         moving = [(planned.reference_as_of, as_of)]
         changed = incremental.changed_accounts(warehouse, planned, shard, {"activities": moving,
                                                "status_changes": moving},
-                                               {"activities": frames.SALES_TOUCHES + frames.OWNER_EVENTS})
+                                               {"activities": frames.SALES_TOUCHES + frames.OWNER_EVENTS
+                                                + marketing.research_types(policy)})
         if not changed.everything:
             touched = changed.accounts | set(newly_ended["account_id"]) \
                 | set(rewritten(mqas, stored_clocks, as_of)["account_id"])
@@ -476,11 +493,7 @@ def sla_shard(
                       | due_between(mqas, stored_clocks, users, policy, planned.reference_as_of, as_of))
             mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)
     accounts = mqas["account_id"].unique().tolist()
-    activities = crm.read_kind(  # clocks and the ladder read sales touches only
-        "activities", since=(mqas["trigger_at"].min() - pd.Timedelta(seconds=1)).to_pydatetime(),
-        until=as_of.to_pydatetime(), types=frames.SALES_TOUCHES + frames.OWNER_EVENTS, shard=shard,
-        accounts=accounts,
-    ) if len(mqas) else frames.empty("activities")
+    activities = _clock_activities(crm, mqas, policy, as_of, shard, accounts)
     opportunities = crm.read_kind("opportunities", shard=shard, accounts=accounts) \
         if policy.clocks.status_recurring and len(mqas) else None
     clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of, opportunities)
@@ -506,6 +519,26 @@ def sla_shard(
         "episodes_ended": len(newly_ended),
         "mqas_evaluated": len(mqas),
     }
+
+
+def _clock_activities(
+    crm: CrmView, mqas: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp, shard: Shard, accounts: list[str],
+) -> pd.DataFrame:
+    """The activities the clocks and the ladder read: sales touches since the first trigger; with the
+    marketing_response clock on, also web visits in its lookback and the research activities."""
+    if mqas.empty:
+        return frames.empty("activities")
+    since = mqas["trigger_at"].min() - pd.Timedelta(seconds=1)
+    read = {"until": as_of.to_pydatetime(), "shard": shard, "accounts": accounts}
+    touches = crm.read_kind("activities", since=since.to_pydatetime(),
+                            types=frames.SALES_TOUCHES + frames.OWNER_EVENTS, **read)
+    response = policy.marketing.response if policy.marketing is not None else None
+    if response is None:
+        return touches
+    lookback = since - pd.Timedelta(days=response.lookback_days)
+    more = crm.read_kind("activities", since=lookback.to_pydatetime(),
+                         types=tuple(dict.fromkeys(("web_visit", *response.met_by))), **read)
+    return pd.concat([touches, more], ignore_index=True).drop_duplicates("activity_id", ignore_index=True)
 
 
 def finish_sla(

@@ -126,6 +126,10 @@ SUBJECTS = {
     "meeting": ("Discovery meeting", "Product demo", "Technical deep dive"),
     "linkedin_message": ("Connection request", "InMail: following up"),
     "owner_assigned": ("Owner assigned by assignment rule",),
+    "ad_click": ("LinkedIn ad: SLA benchmark", "Retargeting: pricing"),
+    "content_download": ("ABM playbook", "Speed-to-lead checklist"),
+    "event_attended": ("RevOps summit booth", "Customer roundtable"),
+    "account_research": ("Account research: buying committee", "Account research: next step"),
 }
 TYPE_CODE = {name: code for code, name in enumerate(frames.ACTIVITY_TYPES)}
 NOISE_TYPES = {"email_open": 45, "email_click": 15, "form_submit": 3, "web_visit": 34, "webinar": 3}
@@ -764,6 +768,7 @@ def generate_crm(
     seed: int = 7,
     signals_per_account: float | None = None,
     feedback: bool = False,
+    marketing_program: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """A synthetic CRM over ``days`` from ``start``: the normalized frames keyed by kind.
 
@@ -775,6 +780,8 @@ def generate_crm(
     (background noise fills what the bursts and sales follow-up leave); None keeps the
     natural ~14 over 90 days. Ids and text are str objects (rows share them), numbers
     floats, flags bools, timestamps ``datetime64[ns, UTC]``. Same arguments, same frames.
+    ``marketing_program`` adds the marketing side (:func:`add_marketing_program`); the other
+    frames stay exactly as without it.
     """
     rng = np.random.default_rng(seed)
     start = pd.Timestamp(start)
@@ -803,7 +810,7 @@ def generate_crm(
                              owners["by"].to_numpy(), np.full(n, -1), np.full(n, _first_subject("owner_assigned"))))
     events = _Events.concat(parts)
     events = events.keep(_time_order(events.at, span))
-    return {
+    crm = {
         "accounts": accounts,
         "contacts": contacts,
         "activities": _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0),
@@ -811,7 +818,93 @@ def generate_crm(
         "opportunities": opportunities,
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
+        "target_accounts": frames.empty("target_accounts"),
     }
+    return add_marketing_program(crm, start, days, seed) if marketing_program else crm
+
+
+#: Channel touches per account per month by tier (Poisson means) and the TAL share of each tier.
+CHANNEL_TOUCHES_PER_MONTH = {"1": 2.0, "2": 0.8, "3": 0.15}
+TAL_SHARE = {"1": 1.0, "2": 0.6, "3": 0.05}
+
+
+def add_marketing_program(crm: dict[str, pd.DataFrame], start: pd.Timestamp, days: int, seed: int) -> dict:
+    """The marketing side on top of a synthetic CRM (own random stream): ad clicks, content downloads and
+    event attendance by tier, account research after Tier 1 pricing visits (most within 2 business hours,
+    some late, some never), and a target account list agreed monthly (``target_accounts``)."""
+    rng = np.random.default_rng(seed + 15)
+    out = dict(crm)
+    tal = _target_list(rng, crm["accounts"], start, days)
+    channel = _channel_touches(rng, crm["accounts"], crm["contacts"], start, days)
+    research = _research(rng, crm["activities"], crm["accounts"], crm["users"])
+    extra = pd.concat([channel, research], ignore_index=True)
+    extra["activity_id"] = _ids("MKT", len(extra), 7)
+    extra = extra.astype({"occurred_at": "datetime64[ns, UTC]"})
+    activities = pd.concat([crm["activities"], extra[frames.ACTIVITY_COLUMNS]], ignore_index=True)
+    out["activities"] = activities.sort_values("occurred_at", kind="stable", ignore_index=True)
+    out["target_accounts"] = tal
+    return out
+
+
+def _target_list(rng: np.random.Generator, accounts: pd.DataFrame, start: pd.Timestamp, days: int) -> pd.DataFrame:
+    """Every Tier 1, most Tier 2 and a few Tier 3 accounts on the list from 10 days before ``start``;
+    a few join or leave at a later monthly agreement (agreed_at = the agreement that added or removed them)."""
+    tier = accounts["tier"].fillna("3").astype(str)
+    listed = rng.random(len(accounts)) < tier.map(TAL_SHARE).to_numpy()
+    agreements = [start - pd.Timedelta(days=10), *(start + pd.Timedelta(days=d) for d in range(30, days, 30))]
+    when = rng.integers(0, len(agreements), len(accounts))
+    late = rng.random(len(accounts)) < 0.1
+    added = np.where(late, when, 0)
+    leaves = listed & ~late & (rng.random(len(accounts)) < 0.04) & (len(agreements) > 1)
+    removed = np.where(leaves, np.maximum(when, 1), -1)
+    stamps = np.array([moment.tz_convert(None).to_datetime64() for moment in agreements], dtype="datetime64[ns]")
+    rows = pd.DataFrame({
+        "account_id": accounts["account_id"].to_numpy()[listed],
+        "added_at": pd.to_datetime(stamps[added[listed]]).tz_localize("UTC"),
+        "removed_at": pd.to_datetime(np.where(removed[listed] >= 0, stamps[np.maximum(removed[listed], 0)],
+                                              np.datetime64("NaT"))).tz_localize("UTC"),
+        "agreed_by": "U001",
+    })
+    rows["agreed_at"] = rows["removed_at"].fillna(rows["added_at"])
+    rows["target_account_id"] = rows["account_id"] + "|" + rows["added_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return rows[frames.TARGET_ACCOUNT_COLUMNS].reset_index(drop=True)
+
+
+def _channel_touches(rng: np.random.Generator, accounts: pd.DataFrame, contacts: pd.DataFrame,
+                     start: pd.Timestamp, days: int) -> pd.DataFrame:
+    """Ad clicks, content downloads and event attendance, Poisson by tier, by one of the account's contacts."""
+    tier = accounts["tier"].fillna("3").astype(str)
+    counts = rng.poisson(tier.map(CHANNEL_TOUCHES_PER_MONTH).to_numpy() * days / 30)
+    account = np.repeat(accounts["account_id"].to_numpy(), counts)
+    people = contacts.groupby("account_id")["contact_id"].agg(list)
+    pick = rng.random(len(account))
+    contact = [(lambda c, r: c[int(r * len(c))] if isinstance(c, list) and c else None)(people.get(a), r)
+               for a, r in zip(account, pick, strict=True)]
+    kinds = np.array(frames.CHANNEL_TOUCHES, dtype=object)[rng.choice(3, len(account), p=[0.5, 0.35, 0.15])]
+    at = start + pd.to_timedelta(rng.integers(0, days * DAY, len(account)), unit="s")
+    subjects = [SUBJECTS[kind][i % len(SUBJECTS[kind])] for i, kind in enumerate(kinds)]
+    return pd.DataFrame({"account_id": account, "type": kinds, "occurred_at": at, "contact_id": contact,
+                         "owner_id": None, "url": None, "subject": subjects})
+
+
+def _research(rng: np.random.Generator, activities: pd.DataFrame, accounts: pd.DataFrame,
+              users: pd.DataFrame) -> pd.DataFrame:
+    """Account research by marketing after a Tier 1 account's first pricing visit of a day: 70% within
+    about an hour, 15% a day later, 15% never."""
+    tier1 = set(accounts.loc[accounts["tier"].astype(str).eq("1"), "account_id"])
+    visits = activities[activities["type"].eq("web_visit") & activities["url"].astype(str).str.contains("/pricing")
+                        & activities["account_id"].isin(tier1)]
+    visits = visits.assign(day=visits["occurred_at"].dt.floor("D")).drop_duplicates(["account_id", "day"])
+    draw = rng.random(len(visits))
+    delay = np.where(draw < 0.7, rng.uniform(0.2, 1.5, len(visits)), 26.0)
+    keep = draw < 0.85
+    marketers = users.loc[users["role"].eq("marketing"), "user_id"].to_numpy()
+    return pd.DataFrame({
+        "account_id": visits["account_id"].to_numpy()[keep], "type": "account_research",
+        "occurred_at": (visits["occurred_at"] + pd.to_timedelta(delay, unit="h")).to_numpy()[keep],
+        "contact_id": None, "owner_id": marketers[rng.integers(0, len(marketers), int(keep.sum()))],
+        "url": None, "subject": SUBJECTS["account_research"][0],
+    })
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -825,8 +918,10 @@ EXPORT_COLUMNS = {
     "opportunities.csv": ("opportunities", {"opportunity_id": "id"}),
     "users.csv": ("users", {"user_id": "id"}),
     "status_changes.csv": ("status_changes", {}),
+    "target_accounts.csv": ("target_accounts", {}),
 }
-DROPPED = {"intent.csv": ["intent_id"], "status_changes.csv": ["status_change_id"]}
+DROPPED = {"intent.csv": ["intent_id"], "status_changes.csv": ["status_change_id"],
+           "target_accounts.csv": ["target_account_id"]}
 #: Optional columns written only when some row has a value (a CRM without reasons has no reason column).
 OPTIONAL_EXPORT_COLUMNS = {"status_changes.csv": ("reason",)}
 
@@ -954,6 +1049,7 @@ def write_export_folder(
     tables = {
         file: _export_table(file, frames_by_kind[kind], domains, rng)
         for file, (kind, _) in EXPORT_COLUMNS.items()
+        if kind in frames_by_kind and (kind != "target_accounts" or len(frames_by_kind[kind]))  # no list: no file
     }
     if dirty:
         for file, rows in _dirty_rows(tables).items():

@@ -47,7 +47,8 @@ def what_if_diff(
     after = scoring.score_accounts(*args, model, as_of)
     prior = store.read_table(schema.mqas)[["account_id", "trigger_at"]]
     fired = handoff.replay_handoffs(
-        *args, stages.read_status_changes(crm, as_of), prior, model, as_of, end_statuses=policy.episode_end_statuses()
+        *args, stages.read_status_changes(crm, as_of), prior, model, as_of, end_statuses=policy.episode_end_statuses(),
+        listed=stages.target_list(store, crm, policy, None, None),  # the policy's target account list, if it limits
     )
     diff = whatif.score_diff(before, after, baseline.version, model.version)
     return whatif.with_would_fire(diff, fired), after

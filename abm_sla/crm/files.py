@@ -68,7 +68,11 @@ FILE_SPECS = (
              ("amount",), ("is_closed", "is_won")),
     FileSpec("status_changes.csv", "status_changes", ("account_id", "status", "changed_at"), ("changed_at",),
              id_column=None),
+    FileSpec("target_accounts.csv", "target_accounts", ("account_id",), ("added_at", "removed_at", "agreed_at"),
+             id_column=None),
 )
+#: Kinds whose derived row key may repeat within one file (the later row wins).
+KEYS_MAY_REPEAT = frozenset({"status_changes", "target_accounts"})
 TRUE_VALUES = {"true", "1"}
 FALSE_VALUES = {"false", "0"}
 #: A number written with thousands separators.
@@ -473,8 +477,8 @@ class ExportFolder:
         pending: Page | None = None
         path = self.path / spec.file
         # rows stored identically are dropped before the database (one read of the stored hashes per file);
-        # not for status changes, whose key may repeat within a file (a later row replaces an earlier one)
-        skip_key = None if spec.kind == "status_changes" else f"{spec.file}:{uuid.uuid4().hex}"
+        # not for status changes or list rows, whose key may repeat within a file (a later row replaces an earlier one)
+        skip_key = None if spec.kind in KEYS_MAY_REPEAT else f"{spec.file}:{uuid.uuid4().hex}"
         for chunk in read_chunks(path, self.chunk_rows):
             if pending is not None:
                 yield pending
@@ -630,6 +634,9 @@ class ExportFolder:
         elif spec.kind == "intent_signals":
             key = ["account_id", "topic", "observed_at", "provider"]
             out["intent_id"] = _hash_ids(out, key, normalize="topic")
+        elif spec.kind == "target_accounts":  # one membership period per account and added_at
+            added = out["added_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").fillna("")
+            out["target_account_id"] = out["account_id"] + "|" + added
         else:
             out["status_change_id"] = (
                 out["account_id"] + "|" + out["changed_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

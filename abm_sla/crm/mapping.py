@@ -64,8 +64,8 @@ class CampaignTouch(_Model):
     @field_validator("touch")
     @classmethod
     def _marketing(cls, value: str) -> str:
-        if value not in frames.MARKETING_TOUCHES:
-            raise ValueError(f"{value!r} is not a marketing touch type {frames.MARKETING_TOUCHES}")
+        if value not in frames.MARKETING_SIDE:
+            raise ValueError(f"{value!r} is not a marketing activity type {frames.MARKETING_SIDE}")
         return value
 
 
@@ -279,9 +279,9 @@ class HubSpotConfig(_Model):
     @field_validator("marketing_events", "email_events")
     @classmethod
     def _marketing(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = {key: kind for key, kind in value.items() if kind not in frames.MARKETING_TOUCHES}
+        bad = {key: kind for key, kind in value.items() if kind not in frames.MARKETING_SIDE}
         if bad:
-            raise ValueError(f"not marketing touch types {frames.MARKETING_TOUCHES}: {bad}")
+            raise ValueError(f"not marketing activity types {frames.MARKETING_SIDE}: {bad}")
         return value
 
     @field_validator("marketing_events")

@@ -23,7 +23,8 @@ from abm_sla.crm.files import normalize_domain
 
 MAPPING_COLUMNS = ["source", "source_account_id", "account_id"]
 #: Columns holding account ids, user ids and contact ids, per kind.
-ACCOUNT_REFERENCES = ("contacts", "activities", "intent_signals", "opportunities", "status_changes")
+ACCOUNT_REFERENCES = ("contacts", "activities", "intent_signals", "opportunities", "status_changes",
+                      "target_accounts")
 USER_REFERENCES = {"accounts": ["owner_id"], "activities": ["owner_id"], "users": ["manager_id"],
                    "status_changes": ["changed_by"]}
 

@@ -153,10 +153,19 @@ status_changes = _crm_table(
     Column("reason", Text),
     event_time="changed_at",
 )
+target_accounts = _crm_table(
+    "target_accounts",
+    Column("account_id", String(255), index=True),
+    Column("added_at", UtcDateTime),
+    Column("removed_at", UtcDateTime),
+    Column("agreed_at", UtcDateTime),
+    Column("agreed_by", String(255)),
+)
 
 CRM_TABLES: dict[str, Table] = {
     table.name: table
-    for table in (accounts, contacts, activities, intent_signals, opportunities, users, status_changes)
+    for table in (accounts, contacts, activities, intent_signals, opportunities, users, status_changes,
+                  target_accounts)
 }
 
 quarantine = Table(

@@ -592,3 +592,34 @@ def test_status_changes_reason_column_is_optional(export: Path, sqlite_url: str)
     stored = store.read_kind("status_changes").set_index("status")
     assert stored.loc["rejected", "reason"] == "No budget this year"
     assert pd.isna(stored.loc["Callback requested", "reason"])  # an unknown status value is kept as it is
+
+
+def test_target_accounts_and_marketing_activity_types_load(tmp_path: Path, sqlite_url: str) -> None:
+    """target_accounts.csv: keyed on (account, added_at), a later row updates removed_at; unknown accounts and
+    bad dates are quarantined; the marketing channel and research types are known activity types."""
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", "id,name\nA1,Acme\nA2,Beta\n")
+    write(folder, "activities.csv", """
+        id,account_id,type,occurred_at
+        X1,A1,ad_click,2026-01-05T10:00:00Z
+        X2,A1,Account_Research,2026-01-05T11:00:00Z
+        X3,A1,event_attended,2026-01-06T10:00:00Z
+        X4,A1,content_download,2026-01-06T10:00:00Z
+        """)
+    write(folder, "target_accounts.csv", """
+        account_id,added_at,removed_at,agreed_at,agreed_by
+        A1,2026-01-01T00:00:00Z,,2026-01-01T00:00:00Z,U1
+        A2,,,2026-01-01T00:00:00Z,U1
+        A1,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z,2026-02-01T00:00:00Z,U1
+        A9,2026-01-01T00:00:00Z,,,
+        A2,2026-02-01,soon,,
+        """)
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, folder, "load", NOW)
+    assert summary["activities.csv"] == {"loaded": 4, "quarantined": 0}
+    assert summary["target_accounts.csv"]["quarantined"] == 2
+    rows = store.read_kind("target_accounts").set_index("account_id")
+    assert rows.loc["A1", "removed_at"] == pd.Timestamp("2026-02-01T00:00:00Z")  # the later row of the key won
+    assert pd.isna(rows.loc["A2", "added_at"]) and len(rows) == 2
+    reasons = set(store.read_table(schema.quarantine)["reason"])
+    assert {"unknown account A9", "unparsable timestamp in removed_at: soon"} <= reasons

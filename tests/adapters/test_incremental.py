@@ -5,6 +5,8 @@ late-arriving and back-dated rows) with runs at random moments (forwards, repeat
 earlier runs), on two warehouses fed the same data: one run as scheduled runs are (only what
 changed), one recomputing everything at every run. After every run all four exports must be
 identical, and the scores export must equal a from-scratch warehouse loaded with everything so far.
+The policy is the ABM preset (hand-off limited to the target account list once one exists, and the
+marketing_response clock), with list rows and research activities arriving like any other data.
 """
 
 from __future__ import annotations
@@ -19,17 +21,18 @@ from hypothesis import strategies as st
 
 from abm_sla import exports, stages
 from abm_sla.model import load_model
-from abm_sla.policy import load_policy
+from abm_sla.policy import DEFAULT_PATH, load_policy
 from abm_sla.warehouse import Warehouse
 
 START = pd.Timestamp("2026-03-02T00:00:00Z")  # a Monday
 ACCOUNTS = [f"A{n}" for n in range(1, 6)]
-MARKETING = ["email_open", "email_click", "form_submit", "webinar", "web_visit", "pricing", "demo"]
+MARKETING = ["email_open", "email_click", "form_submit", "webinar", "web_visit", "pricing", "demo", "research"]
+LIST = ["listed", "unlisted"]
 SALES = ["call", "meeting", "email_sent"]
 STATUSES = ["working", "rejected", "nurture", "accepted"]
 EXPORTS = ("scores", "mqas", "sla", "escalations")
 NOW = pd.Timestamp("2026-12-01T00:00:00Z").to_pydatetime()
-MODEL, POLICY = load_model(), load_policy()
+MODEL, POLICY = load_model(), load_policy(DEFAULT_PATH.parent / "presets" / "abm.yaml")
 
 USERS = pd.DataFrame({
     "id": ["U1", "U2", "U3", "U4", "U5"],
@@ -71,6 +74,7 @@ class Crm:
     arrivals: int = 0
     signals: list[dict] = field(default_factory=list)
     status_changes: list[dict] = field(default_factory=list)
+    listed: list[dict] = field(default_factory=list)
     industries: dict[str, str] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
 
@@ -83,31 +87,37 @@ class Crm:
             self.industries[industry_change[0]] = industry_change[1]
             self.versions[industry_change[0]] = self.arrivals
             changed = changed if self.arrivals == 1 else {industry_change[0]}
-        new_signals, new_changes = [], []
+        new_signals, new_changes, new_list = [], [], []
         for number, (kind, account, hours, flag) in enumerate(events):
             at = (START + pd.Timedelta(hours=hours)).isoformat()
             ident = f"E{self.arrivals}-{number}"
-            if kind in STATUSES:
+            if kind in LIST:  # joins at ``at``, or (one row per account, updated) leaves at ``at``
+                added, removed = (at, "") if kind == "listed" else (START.isoformat(), at)
+                new_list.append({"account_id": account, "added_at": added, "removed_at": removed, "agreed_at": at})
+            elif kind in STATUSES:
                 new_changes.append({"account_id": account, "status": kind, "changed_at": at, "changed_by": "U1"})
             elif kind == "intent":
                 new_signals.append({"file": "intent", "account_id": account, "topic": f"topic {number % 3}",
                                     "score": 85, "observed_at": at, "source": "bombora"})
             else:
                 url = {"pricing": "https://x.example/pricing", "demo": "https://x.example/demo?a=1"}.get(kind, "")
-                activity = "web_visit" if kind in ("pricing", "demo") else kind
+                activity = {"pricing": "web_visit", "demo": "web_visit", "research": "account_research"}.get(kind, kind)
                 new_signals.append({"file": "activities", "id": ident, "account_id": account, "type": activity,
                                     "occurred_at": at, "contact_id": f"C{account}{1 if flag else 2}",
                                     "owner_id": "U1" if kind in SALES else "", "url": url})
         self.signals += new_signals
         self.status_changes += new_changes
-        return self._write(self.root / f"export-{self.arrivals}", new_signals, new_changes, changed)
+        self.listed += new_list
+        return self._write(self.root / f"export-{self.arrivals}", new_signals, new_changes, changed, new_list)
 
     def everything(self) -> Path:
         """One export with every row that has arrived (what a from-scratch load reads)."""
         self.arrivals += 1  # a folder of its own
-        return self._write(self.root / f"all-{self.arrivals}", self.signals, self.status_changes, set(ACCOUNTS))
+        return self._write(self.root / f"all-{self.arrivals}", self.signals, self.status_changes, set(ACCOUNTS),
+                           self.listed)
 
-    def _write(self, folder: Path, signals: list[dict], changes: list[dict], accounts: set[str]) -> Path:
+    def _write(self, folder: Path, signals: list[dict], changes: list[dict], accounts: set[str],
+               listed: list[dict]) -> Path:
         folder.mkdir(parents=True)
         rows = account_rows(self.versions, self.industries)
         rows[rows["id"].isin(accounts)].to_csv(folder / "accounts.csv", index=False)
@@ -122,6 +132,8 @@ class Crm:
             pd.DataFrame(intent).drop(columns="file").to_csv(folder / "intent.csv", index=False)
         if changes:
             pd.DataFrame(changes).to_csv(folder / "status_changes.csv", index=False)
+        if listed:
+            pd.DataFrame(listed).to_csv(folder / "target_accounts.csv", index=False)
         return folder
 
 
@@ -142,7 +154,7 @@ def assert_same(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame], k
 
 
 event = st.tuples(
-    st.sampled_from([*MARKETING, *MARKETING, "intent", *SALES, *STATUSES]),
+    st.sampled_from([*MARKETING, *MARKETING, "intent", *SALES, *STATUSES, *LIST]),
     st.sampled_from(ACCOUNTS),
     st.integers(min_value=0, max_value=60 * 24),  # hours after START: back-dated as often as not
     st.booleans(),  # by the decision maker
