@@ -17,7 +17,7 @@ from abm_sla.warehouse.store import records
 from tests.unit.test_scorecard import sample_data
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CRM_KINDS = ("accounts", "activities", "opportunities", "users", "status_changes")
+CRM_KINDS = ("accounts", "contacts", "activities", "opportunities", "users", "status_changes")
 
 
 @pytest.fixture
