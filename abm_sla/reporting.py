@@ -375,7 +375,6 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     moves = tier_move_table(data, start, as_of, policy)
     escalations = sc.open_escalations(data, as_of)
     sections = [
-        _weekly_additions(data, start, end, as_of, policy),
         Section("The four numbers", [
             "Met % is met / (met + missed) of the clocks that came due this week; pending clocks are counted apart.",
         ], tables=[
@@ -389,6 +388,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
             Chart("response_times", CHART_TITLES["response_times"], chart_response_times(responses, policy),
                   f"{due} and clock = first_touch"),
         ]),
+        _weekly_additions(data, start, end, as_of, policy),
         Section("Misses", tables=[
             Table("misses", "Missed clocks by owner and account", sc.clock_misses(data, start, end),
                   f"{due} and status = missed; names from users and accounts"),

@@ -874,3 +874,31 @@ def write_export_folder(
         table.to_csv(folder / file, index=False, encoding="utf-8")
     return folder
 
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sales acting on tier-move recommendations (the demo's mid-quarter CRM change)
+
+def sales_tier_decisions(accounts: pd.DataFrame, ledger: pd.DataFrame, at: pd.Timestamp, seed: int = 7,
+                         accept: float = 0.5, other_way: float = 0.1) -> pd.DataFrame:
+    """``accounts`` after sales acted in the CRM on the pending recommendations of ``ledger`` by ``at``:
+    about ``accept`` of them moved as recommended (an "off list" move empties the tier), ``other_way``
+    of the Tier 2 → 1 ones sent back to Tier 3, the rest left alone (declined when their days pass).
+    ``updated_at`` is stamped a few days after the recommendation, never after ``at``."""
+    rng = np.random.default_rng(seed)
+    pending = ledger[ledger["decision"].eq("pending") & (ledger["recommended_at"] <= at)]
+    pending = pending.drop_duplicates("account_id").reset_index(drop=True)
+    draw = rng.random(len(pending))
+    accepted = draw < accept
+    reverse = ~accepted & pending["rule"].eq("promote_2_to_1").to_numpy() & (draw < accept + other_way)
+    lag = pd.to_timedelta(rng.uniform(0.5, 10, len(pending)), unit="D")
+    stamped = pd.Series(np.minimum((pending["recommended_at"] + lag).to_numpy(), at.to_datetime64()),
+                        dtype="datetime64[ns]").dt.tz_localize("UTC")
+    new_tier = np.where(pending["proposed_tier"].eq("off list"), None, pending["proposed_tier"])
+    changes = pd.DataFrame({"account_id": pending["account_id"], "tier": np.where(reverse, "3", new_tier),
+                            "updated_at": stamped})[accepted | reverse].set_index("account_id")
+    out = accounts.copy()
+    hit = out["account_id"].isin(changes.index)
+    out.loc[hit, "tier"] = out.loc[hit, "account_id"].map(changes["tier"])
+    out.loc[hit, "updated_at"] = out.loc[hit, "account_id"].map(changes["updated_at"])
+    return out
