@@ -799,7 +799,7 @@ def _tiers(tier: pd.Series, rng: np.random.Generator) -> pd.Series:
     form = rng.choice(3, len(tier))
     text = tier.fillna("").astype(str)
     written = np.select([form == 0, form == 1], [text, "Tier " + text], " tier " + text + " ")
-    return pd.Series(np.where(text == "", "", written), index=tier.index, dtype=object)
+    return pd.Series(np.where(text.isin(["1", "2", "3"]), written, text), index=tier.index, dtype=object)
 
 
 def _intent_by_domain(table: pd.DataFrame, domain: pd.Series, rng: np.random.Generator) -> pd.DataFrame:
@@ -882,7 +882,7 @@ def write_export_folder(
 def sales_tier_decisions(accounts: pd.DataFrame, ledger: pd.DataFrame, at: pd.Timestamp, seed: int = 7,
                          accept: float = 0.5, other_way: float = 0.1) -> pd.DataFrame:
     """``accounts`` after sales acted in the CRM on the pending recommendations of ``ledger`` by ``at``:
-    about ``accept`` of them moved as recommended (an "off list" move empties the tier), ``other_way``
+    about ``accept`` of them moved as recommended (an "off list" move sets the tier to ``off list``), ``other_way``
     of the Tier 2 → 1 ones sent back to Tier 3, the rest left alone (declined when their days pass).
     ``updated_at`` is stamped a few days after the recommendation, never after ``at``."""
     rng = np.random.default_rng(seed)
@@ -892,13 +892,13 @@ def sales_tier_decisions(accounts: pd.DataFrame, ledger: pd.DataFrame, at: pd.Ti
     accepted = draw < accept
     reverse = ~accepted & pending["rule"].eq("promote_2_to_1").to_numpy() & (draw < accept + other_way)
     lag = pd.to_timedelta(rng.uniform(0.5, 10, len(pending)), unit="D")
-    stamped = pd.Series(np.minimum((pending["recommended_at"] + lag).to_numpy(), at.to_datetime64()),
-                        dtype="datetime64[ns]").dt.tz_localize("UTC")
-    new_tier = np.where(pending["proposed_tier"].eq("off list"), None, pending["proposed_tier"])
+    stamped = (pending["recommended_at"] + lag.to_numpy()).clip(upper=at)
+    new_tier = pending["proposed_tier"].to_numpy()
     changes = pd.DataFrame({"account_id": pending["account_id"], "tier": np.where(reverse, "3", new_tier),
                             "updated_at": stamped})[accepted | reverse].set_index("account_id")
     out = accounts.copy()
     hit = out["account_id"].isin(changes.index)
-    out.loc[hit, "tier"] = out.loc[hit, "account_id"].map(changes["tier"])
-    out.loc[hit, "updated_at"] = out.loc[hit, "account_id"].map(changes["updated_at"])
+    out["tier"] = out["tier"].astype(object).where(~hit, out["account_id"].map(changes["tier"]))
+    stamp = out["account_id"].map(changes["updated_at"]).astype("datetime64[ns, UTC]")
+    out["updated_at"] = stamp.where(hit, pd.to_datetime(out["updated_at"], utc=True).astype("datetime64[ns, UTC]"))
     return out

@@ -5,7 +5,8 @@ Pure: every function takes the ledger (``tier_move_recommendations`` rows), the 
 what was recommended and reads sales' decision from the CRM's tier field:
 
 - **accepted** when the account's tier moved in the recommended direction (to the proposed tier or
-  beyond; for "off list", the tier field emptied or set to a non-tier value) by the deadline;
+  beyond; for "off list", the tier field set to a value that is not a tier, e.g. ``off list``; an empty
+  tier is Tier 3, as SPEC reads it) by the deadline;
 - **declined** when the tier moved the other way, or when ``decide_within_days`` passed with no move in
   the recommended direction: decided at the deadline itself (a change stamped exactly at the deadline
   still counts as accepted; a run at or after the deadline that sees no such change declines);
@@ -47,7 +48,7 @@ def conform(ledger: pd.DataFrame | None) -> pd.DataFrame:
     """The ledger with every column, timestamps as UTC and ``account_id`` as text."""
     if ledger is None or ledger.empty:
         return empty()
-    out = ledger.reindex(columns=COLUMNS).copy()
+    out = ledger.reindex(columns=COLUMNS).astype({c: object for c in COLUMNS if c not in TIMESTAMPS})
     for column in TIMESTAMPS:
         out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
     out["account_id"] = out["account_id"].astype(str)
@@ -55,12 +56,12 @@ def conform(ledger: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def tier_rank(raw: pd.Series) -> pd.Series:
-    """Tier 1-3 from the CRM's tier field; empty or any other value reads as off the list (4).
-
-    (For scoring, SPEC reads an empty tier as Tier 3; here it is how sales takes an account off the list.)
-    """
-    digits = raw.astype("string").str.extract(r"^\s*(?:tier\s*)?([123])(?:\.0)?\s*$", flags=re.IGNORECASE, expand=False)
-    return pd.to_numeric(digits, errors="coerce").fillna(OFF_LIST_RANK).astype(int)
+    """Tier 1-3 from the CRM's tier field (``2``, ``Tier 2``, `` tier 2 ``); empty is Tier 3 as in SPEC; any
+    other value (``off list``, ``none``, ``not ABM``...) is off the list (4)."""
+    text = raw.astype("string").str.strip()
+    digits = text.str.extract(r"^(?:tier[\s_-]*)?([123])(?:\.0)?$", flags=re.IGNORECASE, expand=False)
+    rank = pd.to_numeric(digits, errors="coerce")
+    return rank.where(rank.notna(), np.where(text.fillna("").eq(""), 3, OFF_LIST_RANK)).astype(int)
 
 
 def proposed_rank(proposed: pd.Series) -> pd.Series:

@@ -106,7 +106,7 @@ def test_declined_when_the_tier_moves_the_other_way_then_quiet():
     other_way = tm.decide(ledger, accounts("3", t("2026-03-03")), t("2026-03-04"), RULES)  # 1 → 3 is "down" too
     assert other_way["decision"].tolist() == [tm.ACCEPTED]
     promote = tm.advance(tm.empty(), candidate(), accounts("3"), t("2026-03-01"), RULES)
-    declined = tm.decide(promote, accounts("off", t("2026-03-03")), t("2026-03-04"), RULES)
+    declined = tm.decide(promote, accounts("not ABM", t("2026-03-03")), t("2026-03-04"), RULES)
     assert declined[["decision", "decision_note"]].values.tolist() == [[tm.DECLINED, "tier moved the other way"]]
     quiet = tm.record(declined, candidate(), t("2026-03-10"), RULES)
     assert len(quiet) == 1  # the same rule is not recommended again during the quiet days
@@ -114,10 +114,13 @@ def test_declined_when_the_tier_moves_the_other_way_then_quiet():
     assert len(tm.record(declined, candidate(), later, RULES)) == 2
 
 
-def test_off_list_is_accepted_when_the_tier_is_emptied():
-    ledger = tm.advance(tm.empty(), candidate("remove_from_list", 3, "off list"), accounts("3"), t("2026-03-01"),
+def test_off_list_is_accepted_when_the_tier_is_set_to_a_non_tier_value():
+    ledger = tm.advance(tm.empty(), candidate("remove_from_list", 3, "off list"), accounts(""), t("2026-03-01"),
                         RULES)
-    assert tm.decide(ledger, accounts(None, t("2026-03-02")), t("2026-03-03"), RULES)["decision"].tolist() == [
+    still_empty = tm.decide(ledger, accounts(None, t("2026-03-02")), t("2026-03-03"), RULES)
+    assert still_empty["decision"].tolist() == [tm.PENDING]  # an empty tier is Tier 3 (SPEC), not a move
+    assert tm.decide(ledger, accounts("Off list", t("2026-03-02")), t("2026-03-03"), RULES)["decision"].tolist() == [
         tm.ACCEPTED]
+    assert tm.tier_rank(pd.Series(["2", " Tier 1 ", "tier_3", "", None, "none"])).tolist() == [2, 1, 3, 3, 3, 4]
     summary = tm.summary(ledger, t("2026-03-01"), t("2026-04-01"), t("2026-03-02"))
     assert summary.set_index("rule").loc["all", ["recommended", "pending"]].tolist() == [1, 1]
