@@ -827,7 +827,9 @@ def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
         "account_id").size().reindex(out.index).fillna(0).astype(int)
     out["open_pipeline"] = opps[open_now].groupby("account_id")["amount"].sum().reindex(out.index).fillna(0.0)
     out["open_opportunities"] = opps[open_now].groupby("account_id").size().reindex(out.index).fillna(0).astype(int)
-    since = out["last_activity_at"].fillna(accounts["created_at"])
+    history = acts["occurred_at"].min()  # no account is inactive for longer than the activity records go back
+    out["counted_from"] = accounts["created_at"] if pd.isna(history) else accounts["created_at"].clip(lower=history)
+    since = out["last_activity_at"].fillna(out["counted_from"])
     out["inactive_days"] = ((as_of - since) / DAY).round(1)
     return accounts.join(out).reset_index()
 
@@ -868,7 +870,8 @@ def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy,
     One move per account, the first that applies: off the list (inactive and no open pipeline), back to
     Tier 2 (Tier 1 inactive), Tier 3 → 2 (buying signals, each kind once a day), Tier 2 → 1 (opportunity,
     or engaged stakeholders in distinct roles, one a decision-maker when ``require_decision_maker``).
-    An account with no activity ever counts as inactive since its ``created_at`` (unknown: never flagged).
+    An account with no activity ever counts as inactive since its ``created_at``, or since the first activity on
+    record when it is older than the records (unknown ``created_at``: never flagged).
     Which of these are *recommended* (once, until decided) is :mod:`abm_sla.tier_moves`' ledger.
     """
     rules = _targets(policy).tier_moves
@@ -890,9 +893,13 @@ def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy,
 
 
 def _inactivity(state: pd.DataFrame) -> pd.Series:
-    """How the inactive days are counted: from the last activity, or (none on record) from account creation."""
-    return pd.Series(np.where(state["last_activity_at"].isna(), "no activity on record since the account was "
-                              "created, ", "no activity for "), index=state.index, dtype=object)
+    """How the inactive days are counted: from the last activity, or (none on record) from account creation,
+    or from the first activity on record when the account is older than the records."""
+    never = state["last_activity_at"].isna()
+    older = never & (state["counted_from"] > state["created_at"])
+    return pd.Series(np.select([older, never], ["no activity since the activity records begin, ",
+                                                 "no activity on record since the account was created, "],
+                               "no activity for "), index=state.index, dtype=object)
 
 
 def _move_rules(state: pd.DataFrame, rules: Any, days: float,

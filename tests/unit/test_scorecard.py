@@ -299,7 +299,11 @@ def test_tier_moves(data):
     assert moves.loc["A8", "reason"].startswith("no activity for ")  # its last call
     never = sc.SlaData.of(**{**vars(data), "activities": data.activities[data.activities["account_id"] != "A8"]})
     assert sc.tier_moves(never, W10[1], POLICY).set_index("account_id").loc["A8", "reason"].startswith(
-        "no activity on record since the account was created, ")
+        "no activity since the activity records begin, 128 days")  # created 2025-06-01, records from 2025-11-01
+    young = sc.SlaData.of(**{**vars(never), "accounts": never.accounts.assign(
+        created_at=never.accounts["created_at"].where(never.accounts["account_id"] != "A8", t("2025-11-05")))})
+    assert sc.tier_moves(young, W10[1], POLICY).set_index("account_id").loc["A8", "reason"].startswith(
+        "no activity on record since the account was created, 124 days")
     assert "A9" not in moves.index  # inactive but with open pipeline
 
 

@@ -124,3 +124,15 @@ def test_off_list_is_accepted_when_the_tier_is_set_to_a_non_tier_value():
     assert tm.tier_rank(pd.Series(["2", " Tier 1 ", "tier_3", "", None, "none"])).tolist() == [2, 1, 3, 3, 3, 4]
     summary = tm.summary(ledger, t("2026-03-01"), t("2026-04-01"), t("2026-03-02"))
     assert summary.set_index("rule").loc["all", ["recommended", "pending"]].tolist() == [1, 1]
+
+
+def test_inactivity_is_never_longer_than_the_activity_records():
+    """An old account with no activity is not "inactive 120 days" when the records start 10 days ago."""
+    accounts = pd.DataFrame({"account_id": ["A", "B"], "name": ["a", "b"], "tier": ["3", "3"], "owner_id": "U1",
+                             "created_at": [t("2024-01-01"), t("2024-01-01")]})
+    acts = pd.DataFrame({"activity_id": ["1"], "account_id": ["B"], "type": ["call"], "occurred_at": [t("2026-03-21")],
+                         "contact_id": None, "url": None})
+    young = sc.SlaData.of(accounts=accounts, activities=acts)
+    assert sc.tier_moves(young, NOW, POLICY, DM).empty
+    old = sc.SlaData.of(accounts=accounts, activities=acts.assign(occurred_at=t("2025-11-01")))
+    assert sc.tier_moves(old, NOW, POLICY, DM)["account_id"].tolist() == ["A", "B"]
