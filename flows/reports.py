@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import holidays
 import pandas as pd
@@ -85,12 +86,8 @@ def quarterly_renegotiation_report(params: ReportParameters = ReportParameters()
     the quarter's first week with ``only_on_first_business_day`` set, and this guard skips the others.
     """
     params = validated(ReportParameters, params)
-    today = _today(params)
-    if params.only_on_first_business_day and not is_first_business_day_of_quarter(today, params.holiday_country):
-        get_run_logger().info("%s is not the quarter's first business day in %s: skipped", today,
-                              params.holiday_country)
-        return {"kind": "quarterly", "skipped": True, "date": today.isoformat()}
-    return _report("quarterly", params, last_full_quarter(today))
+    return _on_first_business_day("quarterly", "quarter", params, is_first_business_day_of_quarter,
+                                  last_full_quarter)
 
 
 @flow(name="monthly-review", validate_parameters=False)
@@ -98,12 +95,19 @@ def monthly_review(params: ReportParameters = ReportParameters()) -> dict:
     """The monthly review (default: the last full month), on the month's first business day when the
     schedule sets ``only_on_first_business_day`` (cron fires on the weekdays of the first week)."""
     params = validated(ReportParameters, params)
+    return _on_first_business_day("monthly", "month", params, is_first_business_day_of_month, last_full_month)
+
+
+def _on_first_business_day(kind: str, span: str, params: ReportParameters,
+                           is_first: Callable[[dt.date, str], bool], default_period: Callable[[dt.date], str]
+                           ) -> dict:
+    """The report, skipped unless today is the span's first business day when the schedule asks for that."""
     today = _today(params)
-    if params.only_on_first_business_day and not is_first_business_day_of_month(today, params.holiday_country):
-        get_run_logger().info("%s is not the month's first business day in %s: skipped", today,
+    if params.only_on_first_business_day and not is_first(today, params.holiday_country):
+        get_run_logger().info("%s is not the %s's first business day in %s: skipped", today, span,
                               params.holiday_country)
-        return {"kind": "monthly", "skipped": True, "date": today.isoformat()}
-    return _report("monthly", params, last_full_month(today))
+        return {"kind": kind, "skipped": True, "date": today.isoformat()}
+    return _report(kind, params, default_period(today))
 
 
 def _today(params: ReportParameters) -> dt.date:
