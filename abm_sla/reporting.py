@@ -1,7 +1,9 @@
-"""Weekly dashboard and quarterly renegotiation report: HTML (charts embedded), Markdown, one CSV per table.
+"""Weekly dashboard, monthly review and quarterly renegotiation report: HTML (charts embedded), Markdown,
+one CSV per table.
 
-:func:`build_weekly` / :func:`build_quarterly` read the warehouse once, compute with the pure
-:mod:`abm_sla.scorecard` and :mod:`abm_sla.proposals`, and return a :class:`Report` (tables as frames,
+:func:`build_weekly` / :func:`build_monthly` / :func:`build_quarterly` read the warehouse once, compute with
+the pure :mod:`abm_sla.scorecard`, :mod:`abm_sla.review`, :mod:`abm_sla.tier_moves` and
+:mod:`abm_sla.proposals`, and return a :class:`Report` (tables as frames,
 charts as PNG bytes, Markdown and HTML text) that Prefect tasks can turn into artifacts;
 :func:`write_report` writes it; :func:`generate_report` is the one call the CLI makes. Every table
 names its source (warehouse table + filter) in a numbered footnote.
