@@ -635,6 +635,28 @@ def _opportunities(
     })
 
 
+def _outbound_deals(activities: pd.DataFrame, accounts: pd.DataFrame, start: pd.Timestamp, days: int,
+                    seed: int) -> pd.DataFrame:
+    """Open deals sales sourced on its own: on accounts marketing had not touched yet, a few days before
+    marketing's first touch (or any time for an account it never touched); about 2% of the accounts."""
+    rng = np.random.default_rng(seed + 1)  # its own stream: the rest of the CRM is unchanged
+    touches = activities[activities["type"].isin(frames.MARKETING_TOUCHES)]
+    first = touches.groupby("account_id")["occurred_at"].min().reindex(accounts["account_id"])
+    latest = first.fillna(start + pd.Timedelta(days=days)).reset_index(drop=True) - pd.Timedelta(days=1)
+    room = (latest - (start + pd.Timedelta(days=1))).dt.total_seconds().to_numpy()
+    eligible = np.flatnonzero(room > 0)
+    chosen = np.sort(rng.choice(eligible, min(len(eligible), int(0.02 * len(accounts))), replace=False))
+    created = (latest.iloc[chosen] - pd.to_timedelta(rng.random(len(chosen)) * room[chosen], unit="s")).dt.floor("s")
+    return pd.DataFrame({
+        "opportunity_id": [f"OB{i:05d}" for i in range(1, len(chosen) + 1)],
+        "account_id": accounts["account_id"].to_numpy()[chosen], "stage": rng.choice(STAGES_OPEN, len(chosen)),
+        "amount": np.round(rng.lognormal(np.log(12_000), 0.6, len(chosen)), -2),
+        "created_at": created.to_numpy(), "close_date": pd.Series(pd.NaT, index=range(len(chosen)),
+                                                                  dtype="datetime64[ns, UTC]"),
+        "is_closed": False, "is_won": False,
+    }).astype({"stage": object})
+
+
 def _activity_frame(
     events: _Events, acc: _Accounts, contact_ids: np.ndarray, users: pd.DataFrame, t0: int
 ) -> pd.DataFrame:
@@ -718,12 +740,15 @@ def generate_crm(
     noise_events, noise_intent = _noise(rng, acc, days, start, touches, intent)
     events = _Events.concat([noise_events, burst_events, sales, background])
     events = events.keep(_time_order(events.at, span))
+    activities = _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0)
+    opportunities = _opportunities(rng, acc, status, accounts, t0, days)
     return {
         "accounts": accounts,
         "contacts": contacts,
-        "activities": _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0),
+        "activities": activities,
         "intent_signals": _intent_frame([noise_intent, burst_intent], acc, t0, span),
-        "opportunities": _opportunities(rng, acc, status, accounts, t0, days),
+        "opportunities": pd.concat([opportunities, _outbound_deals(activities, accounts, start, days, seed)],
+                                   ignore_index=True),
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
     }
