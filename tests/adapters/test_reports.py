@@ -220,3 +220,14 @@ def test_monthly_review_sections_and_the_stored_tier_move_ledger(warehouse, tmp_
     assert "| Pipeline, joint pipeline | $1,000 | $2,000 | -$1,000 |" in markdown
     with pytest.raises(AbmSlaError, match="monthly review takes a month"):
         reporting.generate_report(warehouse, "monthly", "2026-Q1", tmp_path)
+
+
+def test_cli_report_monthly(warehouse, tmp_path):
+    from typer.testing import CliRunner
+
+    from abm_sla.cli import app
+
+    url = str(warehouse.engine.url)
+    done = CliRunner().invoke(app, ["report", "monthly", "--period", "2026-03", "--out", str(tmp_path), "--db", url])
+    assert done.exit_code == 0, done.output
+    assert "html: " in done.output and (tmp_path / "monthly-2026-03.html").is_file()
