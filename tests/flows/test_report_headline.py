@@ -85,12 +85,11 @@ def test_a_default_period_without_data_says_so_in_one_line(crm_export, env_db, t
     assert f"`{tmp_path / 'output' / 'reports'}/" in report  # artifacts name absolute paths
 
 
-def test_monthly_review_runs_on_the_first_business_day_only(crm_export, env_db, tmp_path, monkeypatch):
+def test_monthly_review_runs_on_the_first_business_day_only(env_db, tmp_path, monkeypatch):
     import datetime as dt
 
     from flows import reports
 
-    run_live(env_db, as_of="2026-01-20T12:00:00Z", source="files", path=str(crm_export))
     monkeypatch.setattr(reports, "_today", lambda params: dt.date(2026, 2, 3))  # a Tuesday, not the 1st business day
     params = {"out_dir": str(tmp_path), "only_on_first_business_day": True}
     assert reports.monthly_review(params)["skipped"] is True
