@@ -742,13 +742,14 @@ def generate_crm(
     events = events.keep(_time_order(events.at, span))
     activities = _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0)
     opportunities = _opportunities(rng, acc, status, accounts, t0, days)
+    outbound = _outbound_deals(activities, accounts, start, days, seed)
+    parts = [part for part in (opportunities, outbound) if len(part)] or [opportunities]
     return {
         "accounts": accounts,
         "contacts": contacts,
         "activities": activities,
         "intent_signals": _intent_frame([noise_intent, burst_intent], acc, t0, span),
-        "opportunities": pd.concat([opportunities, _outbound_deals(activities, accounts, start, days, seed)],
-                                   ignore_index=True),
+        "opportunities": pd.concat(parts, ignore_index=True),
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
     }
