@@ -259,14 +259,14 @@ def _existing_warehouse(db: str | None):
 
 @app.command()
 def report(
-    kind: Annotated[str, typer.Argument(help="weekly or quarterly")],
-    period: Annotated[str, typer.Option(help="2026-W14 (weekly), 2026-Q1 (quarterly), or 2026-03.")],
+    kind: Annotated[str, typer.Argument(help="weekly, monthly or quarterly")],
+    period: Annotated[str, typer.Option(help="2026-W14 (weekly), 2026-03 (monthly), 2026-Q1 (quarterly).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the HTML, Markdown and CSV files.")],
     db: DbOption = None,
     policy: Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")] = None,
     model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
 ) -> None:
-    """Write the weekly SLA dashboard or the quarterly renegotiation report."""
+    """Write the weekly SLA dashboard, the monthly review or the quarterly renegotiation report."""
     from abm_sla.progress import console_progress
     from abm_sla.reporting import generate_report
 

@@ -1,4 +1,8 @@
-"""``abm-sla demo``: a sample CRM, a quarter of daily runs, the exports and a summary per tier."""
+"""``abm-sla demo``: a sample CRM, a quarter of daily runs, the exports and a summary per tier.
+
+After ``DEMO_DECISION_DAY`` days sales acts on the tier-move recommendations in the CRM (the export's
+accounts.csv is rewritten, :func:`synthetic.sales_tier_decisions`), so the reports show accepted,
+declined and pending moves."""
 
 from __future__ import annotations
 
@@ -21,10 +25,13 @@ from abm_sla.warehouse import Warehouse, schema
 DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
 DEMO_DAYS = 90
 DEMO_WEEK = "2026-W13"
+DEMO_MONTH = "2026-03"
 DEMO_QUARTER = "2026-Q1"
 #: The demo's policy: SPEC's clocks and ladder plus everything the product adds beside them (the feedback
 #: loop, the marketing side and the target account list, escalation of other clocks), so the demo shows it all.
 DEMO_POLICY = Path(__file__).resolve().parents[1] / "config" / "presets" / "demo.yaml"
+#: Days run before sales acts on the tier-move recommendations in the CRM (the export is rewritten).
+DEMO_DECISION_DAY = 60
 
 
 def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., list[dict]]) -> dict[str, Path]:
@@ -40,15 +47,20 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")
     as_ofs = pd.date_range(DEMO_START + pd.Timedelta(hours=12), periods=DEMO_DAYS, freq="D")
     with database_url_env(db_url):
-        summaries = run_steps(as_ofs=[t.isoformat() for t in as_ofs], source="files", path=str(folder),
-                              policy_path=str(DEMO_POLICY))
-    store = Warehouse(db_url)
+        summaries = run_steps(as_ofs=[t.isoformat() for t in as_ofs[:DEMO_DECISION_DAY]], source="files",
+                              path=str(folder), policy_path=str(DEMO_POLICY))
+        store = Warehouse(db_url)
+        ledger = store.read_table(schema.tier_move_recommendations)
+        crm["accounts"] = synthetic.sales_tier_decisions(crm["accounts"], ledger, as_ofs[DEMO_DECISION_DAY - 1], seed)
+        synthetic.write_export_folder(crm, folder, dirty=True)  # sales changed tiers in the CRM
+        summaries += run_steps(as_ofs=[t.isoformat() for t in as_ofs[DEMO_DECISION_DAY:]], source="files",
+                               path=str(folder), policy_path=str(DEMO_POLICY))
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     for kind in exports.EXPORTS:
         paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
         exports.export(store, kind, paths[f"{kind}.csv"])
-    data = load_data(store)  # read the warehouse once for both reports
-    for kind, period in (("weekly", DEMO_WEEK), ("quarterly", DEMO_QUARTER)):
+    data = load_data(store)  # read the warehouse once for every report
+    for kind, period in (("weekly", DEMO_WEEK), ("monthly", DEMO_MONTH), ("quarterly", DEMO_QUARTER)):
         written = generate_report(data, kind, period, out / "reports", policy_path=DEMO_POLICY)
         paths.update({f"{kind} report ({suffix})": path for suffix, path in written.items()
                       if suffix in ("html", "markdown", "md")})

@@ -190,10 +190,14 @@ class Band(Open):
 
 
 class TierMoves(Open):
+    """Tier-move rules (see the README's "Tier moves") and how long sales has to decide a recommendation."""
+
     promote_3_to_2: dict[str, Any] | None = None
     promote_2_to_1: dict[str, Any] | None = None
     demote_1_to_2: dict[str, Any] | None = None
     remove_from_list: dict[str, Any] | None = None
+    decide_within_days: float = Field(default=30, gt=0)
+    quiet_days_after_decline: float = Field(default=90, ge=0)
 
 
 #: Metrics the scorecard computes for any period, usable in ``targets.custom`` (``abm_sla.scorecard.metric_values``

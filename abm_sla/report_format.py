@@ -77,6 +77,13 @@ LABELS: dict[str | tuple[str, str], str] = {
     "agreed_by": "Agreed by", "agreement_age_days": "Agreement age", "agreement_overdue": "Agreement overdue",
     ("engaged_stage", "accounts"): "Accounts measured", ("engaged_stage", "engaged_pct"): "Engaged %",
     ("touch_tempo", "accounts"): "Accounts measured",
+    "metric": "Metric", "change": "Change", "recommended_at": "Recommended", "decision": "Decision",
+    "decided_at": "Decided", "age_days": "Age", "recommended": "Recommended", "declined": "Declined",
+    "median_age_days": "Median age", "source": "Source", "share_pct": "Share",
+    "accounts_touched": "Accounts touched", "touches": "Marketing touches",
+    "touches_per_account": "Touches per account", "coverage_pct": "Coverage",
+    ("monthly_trend", "previous_value"): "Month before", ("weekly_changes", "previous_value"): "Week before",
+    ("monthly_trend", "value"): "This month", ("weekly_changes", "value"): "This week",
     ("mqa_volume", "commitment"): "Commitment (pro-rated)", ("mqa_volume", "met"): "Commitment met",
     ("four_numbers", "missed"): "Clocks missed", ("four_numbers", "pending"): "Clocks pending",
     ("chronic_misses", "missed"): "Verdict",
@@ -91,7 +98,12 @@ LABELS: dict[str | tuple[str, str], str] = {
 }
 #: Name and id columns shown as one ``name · id`` column.
 ENTITIES = (("owner", "owner_name", "owner_id"), ("account", "account_name", "account_id"))
-DAYS = {"median_cycle_days", "cycle_target_days_max", "inactive_days", "open_for_days", "agreement_age_days"}
+DAYS = {"median_cycle_days", "cycle_target_days_max", "inactive_days", "open_for_days", "agreement_age_days",
+        "age_days", "median_age_days"}
+#: Tables of (metric, unit, value, previous_value, change) rows: values formatted by the row's unit.
+COMPARISONS = {"monthly_trend", "weekly_changes"}
+UNIT_FORMATS = {"count": lambda v: number(v), "pct": lambda v: percent(v), "hours": lambda v: hours(v),
+                "money": lambda v: money(v)}
 MONEY = {"amount", "from_mqa_amount", "open_pipeline"}
 #: Verdict columns: a true value is bad news.
 BAD_WHEN_TRUE = {"missed", "previous_missed"}
@@ -237,6 +249,8 @@ def present(table: str, frame: pd.DataFrame) -> Presented:
         for column in ("value", "previous_value"):
             out[column] = [commitment_value(c, v) for c, v in zip(out["commitment"], out[column], strict=True)]
         out["target"] = [commitment_target(c, t) for c, t in zip(out["commitment"], out["target"], strict=True)]
+    if table in COMPARISONS and "unit" in out.columns:
+        out = _by_unit(out)
     columns, cells = [], []
     for column in out.columns:
         values = out[column]
@@ -246,6 +260,25 @@ def present(table: str, frame: pd.DataFrame) -> Presented:
         cells.append(text.tolist())
     rows = [list(row) for row in zip(*cells, strict=True)] if cells else []
     return Presented(columns, rows, entities)
+
+
+def _by_unit(frame: pd.DataFrame) -> pd.DataFrame:
+    """Value and previous value as text in each row's unit; the change signed (a change in % is in points)."""
+    out = frame.copy()
+    for column in ("value", "previous_value"):
+        out[column] = [UNIT_FORMATS.get(unit, number)(value) for unit, value in zip(out["unit"], out[column],
+                                                                                      strict=True)]
+    out["change"] = [_change(unit, value) for unit, value in zip(out["unit"], out["change"], strict=True)]
+    return out.drop(columns="unit")
+
+
+def _change(unit: str, value: float) -> str:
+    if value is None or pd.isna(value):
+        return MISSING
+    sign = "+" if value > 0 else "-" if value < 0 else "±"
+    if unit == "pct":
+        return f"{sign}{number(abs(value))} pp"
+    return sign + UNIT_FORMATS.get(unit, number)(abs(value))
 
 
 def _entity(name: object, ident: object) -> str:

@@ -1,7 +1,9 @@
-"""Weekly dashboard and quarterly renegotiation report: HTML (charts embedded), Markdown, one CSV per table.
+"""Weekly dashboard, monthly review and quarterly renegotiation report: HTML (charts embedded), Markdown,
+one CSV per table.
 
-:func:`build_weekly` / :func:`build_quarterly` read the warehouse once, compute with the pure
-:mod:`abm_sla.scorecard` and :mod:`abm_sla.proposals`, and return a :class:`Report` (tables as frames,
+:func:`build_weekly` / :func:`build_monthly` / :func:`build_quarterly` read the warehouse once, compute with
+the pure :mod:`abm_sla.scorecard`, :mod:`abm_sla.review`, :mod:`abm_sla.tier_moves` and
+:mod:`abm_sla.proposals`, and return a :class:`Report` (tables as frames,
 charts as PNG bytes, Markdown and HTML text) that Prefect tasks can turn into artifacts;
 :func:`write_report` writes it; :func:`generate_report` is the one call the CLI makes. Every table
 names its source (warehouse table + filter) in a numbered footnote.
@@ -13,6 +15,7 @@ import base64
 import io
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
@@ -29,8 +32,11 @@ from abm_sla import feedback as fb
 from abm_sla import marketing as mk
 from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
+from abm_sla import review
 from abm_sla import scorecard as sc
+from abm_sla import tier_moves as tm
 from abm_sla.errors import AbmSlaError
+from abm_sla.model import load_model
 from abm_sla.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
 from abm_sla.policy import SlaPolicy, load_policy
 from abm_sla.progress import track
@@ -38,7 +44,7 @@ from abm_sla.scorecard import SlaData
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.view import CrmView
 
-KINDS = ("weekly", "quarterly")
+KINDS = ("weekly", "monthly", "quarterly")
 DEFAULT_SCORING_PATH = DEFAULT_POLICY_PATH.with_name("scoring.yaml")
 TREND_WEEKS = 8
 #: Each chart is titled for the question it answers.
@@ -144,7 +150,8 @@ def load_data(warehouse: Warehouse) -> SlaData:
              "target_accounts")
     view = CrmView(warehouse)
     crm = {kind: view.read_kind(kind) for kind in kinds}
-    derived = {name: warehouse.read_table(getattr(schema, name)) for name in ("mqas", "sla_clocks", "escalations")}
+    derived = {name: warehouse.read_table(getattr(schema, name))
+               for name in ("mqas", "sla_clocks", "escalations", "tier_move_recommendations")}
     history = score_history.dense(warehouse.read_table(schema.score_history), score_history.score_runs(warehouse))
     return SlaData.of(**crm, **derived, score_history=history)
 
@@ -297,12 +304,13 @@ def _chronic_decision(chronic: pd.DataFrame, link: str) -> Decision:
 
 
 def _moves_decision(moves: pd.DataFrame, link: str) -> Decision:
+    moves = moves[moves["decision"].eq(tm.PENDING)] if "decision" in moves.columns else moves
     if moves.empty:
-        return Decision("Tier moves awaiting sales", "none recommended.", "no tier moves", link=link)
+        return Decision("Tier moves awaiting sales", "none pending.", "no tier moves", link=link)
     counts = moves["rule"].map(fmt.RULE_NAMES).fillna(moves["rule"]).value_counts()
     summary = f"{len(moves):,} accounts: " + ", ".join(f"{n:,} {rule}" for rule, n in counts.items()) + "."
     top = moves.head(DECISION_ROWS)[["account_id", "account_name", "owner_id", "owner_name", "tier",
-                                      "proposed_tier", "reason"]]
+                                      "proposed_tier", "reason", "age_days"]]
     return Decision("Tier moves awaiting sales", summary, f"{len(moves):,} tier moves",
                     Table("tier_moves", "Tier moves", top, ""), link)
 
@@ -407,7 +415,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     volume_start = pd.Timestamp(end.year, end.month, 1, tz="UTC") - pd.offsets.MonthBegin(2)
     volume = sc.mqa_volume(data, volume_start, end, policy)
     due = f"sla_clocks where due_at in {span}"
-    moves = sc.tier_moves(data, as_of, policy)
+    moves = tier_move_table(data, start, as_of, policy)
     escalations = sc.open_escalations(data, as_of)
     sections = [
         Section("The four numbers", [
@@ -423,6 +431,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
             Chart("response_times", CHART_TITLES["response_times"], chart_response_times(responses, policy),
                   f"{due} and clock = first_touch"),
         ]),
+        _weekly_additions(data, start, end, as_of, policy),
         Section("Misses", tables=[
             Table("misses", "Missed clocks by owner and account", sc.clock_misses(data, start, end),
                   f"{due} and status = missed; names from users and accounts"),
@@ -431,10 +440,8 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
         _feedback_section(data, start, end, as_of, policy),
-        Section("Recommended tier moves", [_moves_text(policy)], tables=[
-            Table("tier_moves", "Tier moves", moves,
-                  f"accounts, activities and intent_signals up to {_iso(as_of)}, opportunities created by then; "
-                  "rules from policy targets.tier_moves"),
+        Section("Recommended tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
+            Table("tier_moves", "Tier moves: pending, and decided this week", moves, _moves_source(as_of)),
         ]),
         Section("Trends", tables=[
             Table("compliance_trend", f"Compliance by week (last {TREND_WEEKS} weeks)", trend,
@@ -476,7 +483,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     due = f"sla_clocks where due_at in {span}"
     closed = f"opportunities where is_closed and close_date in {span}, tier and owner from accounts"
     chronic = _with_missing_owner_names(sc.chronic_misses(data, end, as_of, policy), data)
-    moves = sc.tier_moves(data, as_of, policy)
+    moves = tier_move_table(data, start, as_of, policy)
     escalations = sc.open_escalations(data, as_of)
     sections = [
         Section("Marketing", tables=[
@@ -526,9 +533,9 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
             Table("chronic_misses", "Commitments this quarter and last", chronic,
                   "the tables above recomputed for the quarter containing the period and the quarter before; "
                   "targets from policy targets"),
-            Table("tier_moves", "Tier moves awaiting sales", moves,
-                  f"accounts, activities and intent_signals up to {_iso(as_of)}, opportunities created by then; "
-                  "rules from policy targets.tier_moves"),
+            Table("tier_moves", "Tier moves: pending, and decided this quarter", moves, _moves_source(as_of)),
+            Table("tier_move_decisions", "Tier-move recommendations of the quarter and sales' decisions",
+                  tm.summary(_ledger(data, as_of, policy), start, end, as_of), _moves_source(as_of)),
             Table("open_escalations", "Open escalations", escalations,
                   f"escalations where opened_at <= {_iso(as_of)}, episode open (mqas.ended_at empty or later), "
                   "clock still unmet (sla_clocks.met_at empty or later)"),
@@ -626,6 +633,140 @@ def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
               chart_backtest(found.backtest, policy, threshold.current, threshold.proposed), "score_history"),
     ], code=found.diffs)
     return section, [], found
+
+
+MOVES_LEDGER_TEXT = (
+    "A move is recommended once and stays pending until sales decides it in the CRM: accepted when the "
+    "account's tier moves as recommended within targets.tier_moves.decide_within_days, declined when it moves "
+    "the other way or the days pass (decided at the deadline). Age is days from the recommendation to the "
+    "decision, or to the report's as-of while pending.")
+MOVE_COLUMNS = ["account_id", "account_name", "owner_id", "owner_name", "tier", "proposed_tier", "rule", "reason",
+                "recommended_at", "decision", "decided_at", "age_days"]
+
+
+@lru_cache(maxsize=4)
+def _decision_makers(scoring_path: str | None = None) -> re.Pattern[str] | None:
+    """The scoring model's decision-maker titles (gate 3), for the stakeholder rule of Tier 2 → 1."""
+    path = Path(scoring_path) if scoring_path else DEFAULT_SCORING_PATH
+    return load_model(path).decision_maker_pattern if path.is_file() else None
+
+
+def _ledger(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """The stored tier-move ledger; a warehouse that has none yet (runs older than the ledger) shows what one
+    run as of ``as_of`` would record."""
+    rules = policy.targets.tier_moves if policy.targets else None
+    if rules is None:
+        return tm.empty()
+    if len(data.tier_move_recommendations):
+        return data.tier_move_recommendations
+    return tm.advance(tm.empty(), sc.tier_moves(data, as_of, policy, _decision_makers()), data.accounts, as_of,
+                      rules)
+
+
+def tier_move_table(data: SlaData, start: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Recommendations pending at ``as_of`` and those decided since ``start``, with names and age."""
+    rows = tm.known_at(_ledger(data, as_of, policy), as_of)
+    rows = rows[rows["decision"].eq(tm.PENDING) | (rows["decided_at"] >= start)]
+    accounts = sc.account_dimensions(data).set_index("account_id")
+    rows = rows.assign(account_name=rows["account_id"].map(accounts["account_name"]),
+                       owner_id=rows["account_id"].map(accounts["owner_id"]),
+                       tier=pd.to_numeric(rows["from_tier"], errors="coerce"))
+    rows["owner_name"] = rows["owner_id"].map(sc.owner_names(data))
+    return rows[MOVE_COLUMNS].sort_values(["decision", "rule", "account_id"],
+                                          key=lambda c: c.map({tm.PENDING: 0}).fillna(1) if c.name == "decision"
+                                          else c).reset_index(drop=True)
+
+
+def _moves_source(as_of: pd.Timestamp) -> str:
+    return (f"tier_move_recommendations as known at {_iso(as_of)} (recorded by each run from accounts, contacts, "
+            "activities, intent_signals and opportunities; decisions from accounts.tier and updated_at); "
+            "rules from policy targets.tier_moves")
+
+
+def _weekly_additions(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                      policy: SlaPolicy) -> Section:
+    """Meetings, opportunities and pipeline created, engagement rate and Tier 1 status, this week vs last."""
+    before = period_label(*sc.previous_period(start, end))
+    return Section("This week against last week", [
+        f"Each row: this week, {before}, and the change. Meetings booked = meeting activities in the week; "
+        "engagement rate = accounts with a marketing touch in the week / accounts on the list; Tier 1 status "
+        f"at the week's end (quiet = no activity for {review.QUIET_DAYS}+ days).",
+    ], tables=[Table("weekly_changes", "This week against last week",
+                     review.compare(review.weekly_metrics, data, start, end, as_of, policy),
+                     f"activities (type meeting, marketing touches) and opportunities (created_at, amount) in "
+                     f"{_span(start, end)} and the week before; accounts (tier 1); mqas (open episodes)")])
+
+
+def _marketing_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> Section:
+    """Marketing tempo and coverage: today what the warehouse knows (marketing touches per tier and channel).
+
+    The one place the monthly review shows marketing's tempo and coverage: ``abm_sla.marketing``
+    (``touch_tempo``, ``channel_coverage``) is wired in here, replacing or beside ``marketing_activity``.
+    """
+    del policy  # the tempo and coverage targets come with abm_sla.marketing
+    return Section("Marketing tempo and coverage", [
+        "Marketing touches in the month per tier: accounts touched (coverage) and touches per account on the list "
+        "(tempo), by channel (activity type).",
+    ], tables=[Table("marketing_activity", "Marketing touches per tier and channel",
+                     review.marketing_activity(data, start, end),
+                     f"activities of a marketing type with occurred_at in {_span(start, end)}; accounts created "
+                     f"before {_iso(end)}, tier from accounts")])
+
+
+def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
+                  as_of: pd.Timestamp | None = None) -> Report:
+    """The monthly review: volume against target, the funnel, pipeline by source and the joint number,
+    marketing tempo and coverage, tier moves, each against the month before."""
+    data = warehouse if isinstance(warehouse, SlaData) else load_data(warehouse)
+    start, end = sc.parse_period(period)
+    if (end.year - start.year) * 12 + end.month - start.month != 1:
+        raise AbmSlaError(f"the monthly review takes a month (2026-03), got {period!r}")
+    as_of = as_of if as_of is not None else end
+    data = data.known_by(as_of)
+    span = _span(start, end)
+    before = period_label(*sc.previous_period(start, end))
+    mqa_source = (f"mqas where trigger_at in {span}; verdict = first status_changes.status accepted/rejected at or "
+                  f"after trigger_at, by {_iso(as_of)}; opportunities created at or after trigger_at")
+    moves = tier_move_table(data, start, as_of, policy)
+    sections = [
+        Section("Month over month", [
+            f"Each row: {period}, {before} and the change. SQL = an MQA sales accepted; disqualified = rejected. "
+            "Time to first contact: median business hours from routing to the first sales touch.",
+        ], tables=[Table("monthly_trend", f"{period} against {before}",
+                         review.compare(review.monthly_metrics, data, start, end, as_of, policy),
+                         f"{mqa_source}; sla_clocks (first_touch) due in {span}; opportunities created in {span}; "
+                         "the same for the month before, as of its end")]),
+        Section("Volume against target", tables=[
+            Table("mqa_volume", "MQAs per tier vs the monthly commitment", sc.mqa_volume(data, start, end, policy),
+                  f"mqas where trigger_at in {span}; policy targets.monthly_mqa_commitments"),
+            Table("marketing_by_tier", "MQA → SQL (accepted), disqualified and conversion per tier",
+                  sc.marketing_quality(sc.mqa_outcomes(data, as_of), start, end, policy), mqa_source),
+            Table("progression", "SQL → opportunity (accepted MQAs)",
+                  sc.progression(sc.mqa_outcomes(data, as_of), start, end), mqa_source),
+            Table("response_by_tier", "Time to first contact per tier (business hours)",
+                  sc.response_summary(sc.response_times(data, start, end, policy), policy),
+                  f"sla_clocks where due_at in {span} and clock = first_touch; mqas.routed_at"),
+        ]),
+        Section("Pipeline by source", [
+            "Marketing-sourced: an MQA fired on the account in the 180 days before the opportunity was created; "
+            "marketing-influenced: no MQA but a marketing touch in those days; sales-sourced: neither. The three "
+            "add up to the joint pipeline: every opportunity created in the month.",
+        ], tables=[Table("pipeline_by_source", "Pipeline created in the month by source, and the joint pipeline",
+                         review.pipeline_by_source(data, start, end),
+                         f"opportunities where created_at in {span}; mqas.trigger_at and marketing-touch "
+                         "activities in the 180 days before created_at")]),
+        _marketing_section(data, start, end, policy),
+        Section("Tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
+            Table("tier_move_decisions", "Recommendations of the month and sales' decisions",
+                  tm.summary(_ledger(data, as_of, policy), start, end, as_of), _moves_source(as_of)),
+            Table("tier_moves", "Tier moves: pending, and decided this month", moves, _moves_source(as_of)),
+        ]),
+    ]
+    decisions = [_moves_decision(moves, "#table-tier_moves")]
+    empty = no_data_line(data, period, start, end)
+    return Report("monthly", period, start, end, as_of, f"SLA monthly review {period}", sections,
+                  [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
+                  sc.headline(data, start, end, as_of, policy), before, decisions, measured=empty is None)
 
 
 def _moves_text(policy: SlaPolicy) -> str:
@@ -910,7 +1051,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
 
 def build_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str,
                  policy_path: str | Path | None = None, scoring_path: str | Path | None = None) -> Report:
-    """The ``weekly`` or ``quarterly`` report for ``period``, built from the warehouse."""
+    """The ``weekly``, ``monthly`` or ``quarterly`` report for ``period``, built from the warehouse."""
     if kind not in KINDS:
         raise AbmSlaError(f"report kind {kind!r} is not one of {', '.join(KINDS)}")
     sc.parse_period(period)  # a bad period fails before the database is touched
@@ -919,6 +1060,8 @@ def build_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, peri
     policy = load_policy(policy_file)
     if kind == "weekly":
         return build_weekly(warehouse, period, policy)
+    if kind == "monthly":
+        return build_monthly(warehouse, period, policy)
     scoring_file = Path(scoring_path) if scoring_path is not None else DEFAULT_SCORING_PATH
     scoring_text = scoring_file.read_text(encoding="utf-8") if scoring_file.is_file() else None
     return build_quarterly(warehouse, period, policy, policy_text=policy_file.read_text(encoding="utf-8"),

@@ -50,6 +50,10 @@ DERIVED_COLUMNS: dict[str, dict[str, str]] = {
                     "resolution": "object"},
     "score_history": {"account_id": "object", "as_of": "ts", "model_version": "object", "total": "float64",
                       "qualified": "object", "gates": "object", "reasons": "object"},
+    "tier_move_recommendations": {"account_id": "object", "recommended_at": "ts", "rule": "object",
+                                  "from_tier": "object", "proposed_tier": "object", "reason": "object",
+                                  "decision": "object", "decided_at": "ts", "decision_note": "object",
+                                  "evaluated_at": "ts"},
 }
 
 
@@ -77,6 +81,7 @@ class SlaData:
     escalations: pd.DataFrame
     score_history: pd.DataFrame
     target_accounts: pd.DataFrame = field(default_factory=lambda: frames.empty("target_accounts"))
+    tier_move_recommendations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
     def of(cls, **tables: pd.DataFrame) -> SlaData:
@@ -933,20 +938,21 @@ HIGH_INTENT_PAGES = ("/pricing", "/demo")
 
 
 def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
-                     intent_score_min: float = 70) -> pd.DataFrame:
-    """Per account as of ``as_of``: last activity, buying signals and engaged contacts in ``window``,
+                     intent_score_min: float = 70, decision_makers: re.Pattern[str] | None = None) -> pd.DataFrame:
+    """Per account as of ``as_of``: last activity, buying signals and engaged stakeholders in ``window``,
     opportunities created in ``window``, open pipeline.
 
     A buying signal is a form submit, a webinar, a pricing or demo page visit, or an intent topic
-    scoring >= ``intent_score_min`` (each distinct topic once).
+    scoring >= ``intent_score_min``; each kind (activity type, page, topic) counts once per UTC day, an
+    intent topic once in the window. Engaged stakeholders: ``stakeholders_engaged`` distinct contacts with
+    a marketing touch, ``roles_engaged`` distinct roles among them (a role is the contact's title, lower-cased,
+    spaces collapsed; a contact without a title has none), ``decision_makers_engaged`` those whose title
+    matches ``decision_makers`` (the scoring model's gate-3 titles).
     """
     accounts = account_dimensions(data).set_index("account_id")
     acts = data.activities[data.activities["occurred_at"] <= as_of].assign(
         account_id=lambda f: f["account_id"].astype(str))
     recent = acts[acts["occurred_at"] > as_of - window]
-    url = recent["url"].astype("string").str.lower().fillna("")
-    buying = recent["type"].isin(HIGH_INTENT_TOUCHES) | (
-        recent["type"].eq("web_visit") & url.str.contains("|".join(map(re.escape, HIGH_INTENT_PAGES))))
     intent = data.intent_signals
     intent = intent[(intent["observed_at"] <= as_of) & (intent["observed_at"] > as_of - window)
                     & (pd.to_numeric(intent["score"], errors="coerce") >= intent_score_min)]
@@ -958,25 +964,61 @@ def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
     open_now = ~(opps["is_closed"] & (opps["close_date"] <= as_of))
     out = pd.DataFrame(index=accounts.index)
     out["last_activity_at"] = acts.groupby("account_id")["occurred_at"].max()
-    out["buying_signals"] = (buying.groupby(recent["account_id"]).sum().reindex(out.index).fillna(0)
+    out["buying_signals"] = (buying_signal_days(recent).reindex(out.index).fillna(0)
                              + intent_topics.reindex(out.index).fillna(0)).astype(int)
-    out["stakeholders_engaged"] = marketing.groupby("account_id")["contact_id"].nunique().reindex(
-        out.index).fillna(0).astype(int)
+    out = out.join(engaged_stakeholders(marketing, data.contacts, decision_makers)).fillna(
+        {"stakeholders_engaged": 0, "roles_engaged": 0, "decision_makers_engaged": 0})
+    out = out.astype({"stakeholders_engaged": int, "roles_engaged": int, "decision_makers_engaged": int})
     out["opportunities_created"] = opps[opps["created_at"] > as_of - window].groupby(
         "account_id").size().reindex(out.index).fillna(0).astype(int)
     out["open_pipeline"] = opps[open_now].groupby("account_id")["amount"].sum().reindex(out.index).fillna(0.0)
     out["open_opportunities"] = opps[open_now].groupby("account_id").size().reindex(out.index).fillna(0).astype(int)
-    since = out["last_activity_at"].fillna(accounts["created_at"])
+    history = acts["occurred_at"].min()  # no account is inactive for longer than the activity records go back
+    out["counted_from"] = accounts["created_at"] if pd.isna(history) else accounts["created_at"].clip(lower=history)
+    since = out["last_activity_at"].fillna(out["counted_from"])
     out["inactive_days"] = ((as_of - since) / DAY).round(1)
     return accounts.join(out).reset_index()
 
 
-def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
-    """Recommended tier moves with reasons, by the policy's ``targets.tier_moves`` rules.
+def buying_signal_days(activities: pd.DataFrame) -> pd.Series:
+    """Per account: distinct (kind, UTC day) of buying-signal activities; the kind of a web visit is its page."""
+    url = activities["url"].astype("string").str.lower().fillna("")
+    page = url.str.extract("(" + "|".join(map(re.escape, HIGH_INTENT_PAGES)) + ")", expand=False)
+    visit = activities["type"].eq("web_visit") & page.notna()
+    buying = activities["type"].isin(HIGH_INTENT_TOUCHES) | visit
+    rows = activities[buying]
+    kinds = pd.DataFrame({"account_id": rows["account_id"].astype(str),
+                          "kind": rows["type"].where(~visit[buying], "web_visit " + page[buying].astype(str)),
+                          "day": rows["occurred_at"].dt.floor("D")})
+    return kinds.drop_duplicates().groupby("account_id").size()
+
+
+def engaged_stakeholders(touches: pd.DataFrame, contacts: pd.DataFrame,
+                         decision_makers: re.Pattern[str] | None) -> pd.DataFrame:
+    """Per account: distinct contacts, distinct roles (normalized titles) and decision-makers among the
+    contacts with a marketing touch in ``touches``."""
+    people = touches[["account_id", "contact_id"]].dropna().astype(str).drop_duplicates()
+    titles = contacts.assign(contact_id=contacts["contact_id"].astype(str)).drop_duplicates("contact_id")
+    titles = titles.set_index("contact_id")["title"].astype("string").str.strip().str.lower()
+    roles = people["contact_id"].map(titles.str.replace(r"\s+", " ", regex=True)).astype("string")
+    people["role"] = roles.mask(roles.eq(""))
+    people["decision_maker"] = (people["role"].fillna("").str.contains(decision_makers).astype(bool)
+                                if decision_makers is not None else False)
+    return people.groupby("account_id").agg(stakeholders_engaged=("contact_id", "nunique"),
+                                            roles_engaged=("role", "nunique"),
+                                            decision_makers_engaged=("decision_maker", "sum"))
+
+
+def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy,
+               decision_makers: re.Pattern[str] | None = None) -> pd.DataFrame:
+    """Accounts a tier move applies to as of ``as_of``, with reasons, by the policy's ``targets.tier_moves``.
 
     One move per account, the first that applies: off the list (inactive and no open pipeline), back to
-    Tier 2 (Tier 1 inactive), Tier 3 → 2 (buying signals), Tier 2 → 1 (opportunity or stakeholders).
-    An account with no activity ever counts as inactive since its ``created_at`` (unknown: never flagged).
+    Tier 2 (Tier 1 inactive), Tier 3 → 2 (buying signals, each kind once a day), Tier 2 → 1 (opportunity,
+    or engaged stakeholders in distinct roles, one a decision-maker when ``require_decision_maker``).
+    An account with no activity ever counts as inactive since its ``created_at``, or since the first activity on
+    record when it is older than the records (unknown ``created_at``: never flagged).
+    Which of these are *recommended* (once, until decided) is :mod:`abm_sla.tier_moves`' ledger.
     """
     rules = _targets(policy).tier_moves
     columns = ["account_id", "account_name", "owner_id", "owner_name", "tier", "proposed_tier", "rule", "reason"]
@@ -985,10 +1027,10 @@ def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.Data
     promote_3 = rules.promote_3_to_2 or {}
     promote_2 = rules.promote_2_to_1 or {}
     window = pd.Timedelta(days=float(promote_3.get("within_days", promote_2.get("within_days", 30))))
-    state = account_activity(data, as_of, window, float(promote_3.get("intent_score_min", 70)))
+    state = account_activity(data, as_of, window, float(promote_3.get("intent_score_min", 70)), decision_makers)
     state["proposed_tier"], state["rule"], state["reason"] = None, None, None
     days = window / DAY
-    for name, mask, proposed, reason in _move_rules(state, rules, days):
+    for name, mask, proposed, reason in _move_rules(state, rules, days, decision_makers is not None):
         pick = mask & state["rule"].isna()
         state.loc[pick, ["proposed_tier", "rule"]] = [proposed, name]
         state.loc[pick, "reason"] = reason[pick]
@@ -997,13 +1039,21 @@ def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.Data
 
 
 def _inactivity(state: pd.DataFrame) -> pd.Series:
-    """How the inactive days are counted: from the last activity, or (none on record) from account creation."""
-    return pd.Series(np.where(state["last_activity_at"].isna(), "no activity on record since the account was "
-                              "created, ", "no activity for "), index=state.index, dtype=object)
+    """How the inactive days are counted: from the last activity, or (none on record) from account creation,
+    or from the first activity on record when the account is older than the records."""
+    never = state["last_activity_at"].isna()
+    older = never & (state["counted_from"] > state["created_at"])
+    return pd.Series(np.select([older, never], ["no activity since the activity records begin, ",
+                                                 "no activity on record since the account was created, "],
+                               "no activity for "), index=state.index, dtype=object)
 
 
-def _move_rules(state: pd.DataFrame, rules: Any, days: float) -> list[tuple[str, pd.Series, str, pd.Series]]:
-    """(rule, applies, proposed tier, reason) in priority order, for the rules the policy defines."""
+def _move_rules(state: pd.DataFrame, rules: Any, days: float,
+                knows_decision_makers: bool) -> list[tuple[str, pd.Series, str, pd.Series]]:
+    """(rule, applies, proposed tier, reason) in priority order, for the rules the policy defines.
+
+    Without decision-maker titles (``knows_decision_makers`` false: the scoring model's gate 3 is off)
+    the stakeholder rule counts distinct roles only."""
     out = []
     inactive = state["inactive_days"]
     if rules.remove_from_list:
@@ -1026,10 +1076,13 @@ def _move_rules(state: pd.DataFrame, rules: Any, days: float) -> list[tuple[str,
     if rules.promote_2_to_1:
         need = int(rules.promote_2_to_1.get("stakeholders_engaged", 2))
         by_opp = state["opportunities_created"] > 0 if rules.promote_2_to_1.get("opportunity_created") else False
-        by_people = state["stakeholders_engaged"] >= need
+        with_dm = bool(rules.promote_2_to_1.get("require_decision_maker", True)) and knows_decision_makers
+        by_people = (state["roles_engaged"] >= need) & ((state["decision_makers_engaged"] >= 1) if with_dm else True)
         mask = (state["tier"] == 2) & (by_opp | by_people)
         reason = np.where(by_opp, f"opportunity created in the last {days:g} days",
-                          state["stakeholders_engaged"].astype(str) + f" stakeholders engaged (>= {need})")
+                          state["roles_engaged"].astype(str) + f" roles engaged (>= {need})"
+                          + (", " + state["decision_makers_engaged"].astype(str) + " decision-maker(s)"
+                             if with_dm else ""))
         out.append(("promote_2_to_1", mask, "1", pd.Series(reason, index=state.index)))
     return out
 

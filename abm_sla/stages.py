@@ -592,3 +592,38 @@ def _has_pricing_visit(reasons: list[dict]) -> bool:
 
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+TIER_MOVES_KEY = "tier_moves:last_as_of"
+
+
+def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy, model: ScoringModel,
+                      run_id: str = "") -> dict:
+    """Advance the tier-move ledger as of ``as_of``: decide pending recommendations from the accounts' tiers,
+    record the new ones (:mod:`abm_sla.tier_moves`); undoable with the run. Once per UTC day: a later run the
+    same day (``sla-monitor`` runs every 15 minutes) skips it. No rules in the policy: no-op."""
+    from abm_sla import scorecard, tier_moves
+
+    rules = policy.targets.tier_moves if policy.targets else None
+    last = warehouse.get_state(TIER_MOVES_KEY)
+    if rules is None or (last and pd.Timestamp(last).normalize() == as_of.normalize() and as_of >= pd.Timestamp(last)):
+        return {"tier_moves_recommended": 0, "tier_moves_decided": 0}
+    view = CrmView(warehouse)
+    data = scorecard.SlaData.of(**{kind: view.read_kind(kind) for kind in
+                                   ("accounts", "contacts", "activities", "intent_signals", "opportunities")})
+    table = schema.tier_move_recommendations
+    stored = tier_moves.conform(warehouse.read_table(table))
+    candidates = scorecard.tier_moves(data, as_of, policy, model.decision_maker_pattern)
+    after = tier_moves.advance(stored, candidates, data.accounts, as_of, rules)
+    merged = after.merge(stored, on=["account_id", "recommended_at"], how="left", suffixes=("", "_was"),
+                         indicator=True)
+    changed = merged["_merge"].eq("left_only") | merged["decision"].ne(merged["decision_was"]) | merged[
+        "evaluated_at"].ne(merged["evaluated_at_was"])
+    rows = after[changed.to_numpy()].assign(run_id=run_id or None)
+    with warehouse.engine.begin() as connection:
+        undo.remember(warehouse, connection, run_id, table, rows[["account_id", "recommended_at"]])
+        warehouse.upsert(connection, table, records(rows))
+        undo.remember_state(connection, run_id, TIER_MOVES_KEY)
+        warehouse.set_state(connection, TIER_MOVES_KEY, as_of.isoformat())
+    decided = int((merged["decision"].ne(tier_moves.PENDING) & merged["decision_was"].eq(tier_moves.PENDING)).sum())
+    return {"tier_moves_recommended": int(merged["_merge"].eq("left_only").sum()), "tier_moves_decided": decided}

@@ -707,6 +707,28 @@ def _opportunities(
     })
 
 
+def _outbound_deals(activities: pd.DataFrame, accounts: pd.DataFrame, start: pd.Timestamp, days: int,
+                    seed: int) -> pd.DataFrame:
+    """Open deals sales sourced on its own: on accounts marketing had not touched yet, a few days before
+    marketing's first touch (or any time for an account it never touched); about 2% of the accounts."""
+    rng = np.random.default_rng(seed + 1)  # its own stream: the rest of the CRM is unchanged
+    touches = activities[activities["type"].isin(frames.MARKETING_TOUCHES)]
+    first = touches.groupby("account_id")["occurred_at"].min().reindex(accounts["account_id"])
+    latest = first.fillna(start + pd.Timedelta(days=days)).reset_index(drop=True) - pd.Timedelta(days=1)
+    room = (latest - (start + pd.Timedelta(days=1))).dt.total_seconds().to_numpy()
+    eligible = np.flatnonzero(room > 0)
+    chosen = np.sort(rng.choice(eligible, min(len(eligible), int(0.02 * len(accounts))), replace=False))
+    created = (latest.iloc[chosen] - pd.to_timedelta(rng.random(len(chosen)) * room[chosen], unit="s")).dt.floor("s")
+    return pd.DataFrame({
+        "opportunity_id": [f"OB{i:05d}" for i in range(1, len(chosen) + 1)],
+        "account_id": accounts["account_id"].to_numpy()[chosen], "stage": rng.choice(STAGES_OPEN, len(chosen)),
+        "amount": np.round(rng.lognormal(np.log(12_000), 0.6, len(chosen)), -2),
+        "created_at": created.to_numpy(), "close_date": pd.Series(pd.NaT, index=range(len(chosen)),
+                                                                  dtype="datetime64[ns, UTC]"),
+        "is_closed": False, "is_won": False,
+    }).astype({"stage": object})
+
+
 def _activity_frame(
     events: _Events, acc: _Accounts, contact_ids: np.ndarray, users: pd.DataFrame, t0: int
 ) -> pd.DataFrame:
@@ -810,12 +832,15 @@ def generate_crm(
                              owners["by"].to_numpy(), np.full(n, -1), np.full(n, _first_subject("owner_assigned"))))
     events = _Events.concat(parts)
     events = events.keep(_time_order(events.at, span))
+    activities = _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0)
+    outbound = _outbound_deals(activities, accounts, start, days, seed)
+    parts = [part for part in (opportunities, outbound) if len(part)] or [opportunities]
     crm = {
         "accounts": accounts,
         "contacts": contacts,
-        "activities": _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0),
+        "activities": activities,
         "intent_signals": _intent_frame([noise_intent, burst_intent], acc, t0, span),
-        "opportunities": opportunities,
+        "opportunities": pd.concat(parts, ignore_index=True),
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
         "target_accounts": frames.empty("target_accounts"),
@@ -982,7 +1007,7 @@ def _tiers(tier: pd.Series, rng: np.random.Generator) -> pd.Series:
     form = rng.choice(3, len(tier))
     text = tier.fillna("").astype(str)
     written = np.select([form == 0, form == 1], [text, "Tier " + text], " tier " + text + " ")
-    return pd.Series(np.where(text == "", "", written), index=tier.index, dtype=object)
+    return pd.Series(np.where(text.isin(["1", "2", "3"]), written, text), index=tier.index, dtype=object)
 
 
 def _intent_by_domain(table: pd.DataFrame, domain: pd.Series, rng: np.random.Generator) -> pd.DataFrame:
@@ -1058,3 +1083,31 @@ def write_export_folder(
         table.to_csv(folder / file, index=False, encoding="utf-8")
     return folder
 
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sales acting on tier-move recommendations (the demo's mid-quarter CRM change)
+
+def sales_tier_decisions(accounts: pd.DataFrame, ledger: pd.DataFrame, at: pd.Timestamp, seed: int = 7,
+                         accept: float = 0.5, other_way: float = 0.1) -> pd.DataFrame:
+    """``accounts`` after sales acted in the CRM on the pending recommendations of ``ledger`` by ``at``:
+    about ``accept`` of them moved as recommended (an "off list" move sets the tier to ``off list``), ``other_way``
+    of the Tier 2 → 1 ones sent back to Tier 3, the rest left alone (declined when their days pass).
+    ``updated_at`` is stamped a few days after the recommendation, never after ``at``."""
+    rng = np.random.default_rng(seed)
+    pending = ledger[ledger["decision"].eq("pending") & (ledger["recommended_at"] <= at)]
+    pending = pending.drop_duplicates("account_id").reset_index(drop=True)
+    draw = rng.random(len(pending))
+    accepted = draw < accept
+    reverse = ~accepted & pending["rule"].eq("promote_2_to_1").to_numpy() & (draw < accept + other_way)
+    lag = pd.to_timedelta(rng.uniform(0.5, 10, len(pending)), unit="D")
+    stamped = (pending["recommended_at"] + lag.to_numpy()).clip(upper=at)
+    new_tier = pending["proposed_tier"].to_numpy()
+    changes = pd.DataFrame({"account_id": pending["account_id"], "tier": np.where(reverse, "3", new_tier),
+                            "updated_at": stamped})[accepted | reverse].set_index("account_id")
+    out = accounts.copy()
+    hit = out["account_id"].isin(changes.index)
+    out["tier"] = out["tier"].astype(object).where(~hit, out["account_id"].map(changes["tier"]))
+    stamp = out["account_id"].map(changes["updated_at"]).astype("datetime64[ns, UTC]")
+    out["updated_at"] = stamp.where(hit, pd.to_datetime(out["updated_at"], utc=True).astype("datetime64[ns, UTC]"))
+    return out

@@ -355,13 +355,13 @@ class UndoParameters(FlowParameters):
 
 
 class ReportParameters(FlowParameters):
-    """Write the weekly SLA dashboard or the quarterly renegotiation report."""
+    """Write the weekly SLA dashboard, the monthly review or the quarterly renegotiation report."""
 
     period: OptionalText = Field(
         default="",
         title="Period",
         description="2026-W14 (week), 2026-Q1 (quarter) or 2026-03 (month). "
-        "Empty = the last full week (weekly) or quarter (quarterly).",
+        "Empty = the last full week (weekly), month (monthly) or quarter (quarterly).",
     )
     output_subfolder: ClassVar[str] = "reports"
     out_dir: OptionalText = _out_dir_field("the report files", "reports")
@@ -376,7 +376,8 @@ class ReportParameters(FlowParameters):
     only_on_first_business_day: bool = Field(
         default=False,
         title="Only on the first business day",
-        description="Skip unless today is the quarter's first business day (set by the schedule).",
+        description="Skip unless today is the first business day of the quarter (quarterly) or month (monthly); "
+        "set by the schedule.",
     )
     holiday_country: str = Field(
         default="US", title="Holiday calendar", description="ISO country code whose holidays are not business days."

@@ -25,7 +25,15 @@ from flows.parameters import (
 )
 from tasks.common import call, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import publish_run_report, timed
-from tasks.stages import evaluate_sla, extract_files, fire_and_route, score_accounts, sync_crm, write_back
+from tasks.stages import (
+    evaluate_sla,
+    extract_files,
+    fire_and_route,
+    record_tier_moves,
+    score_accounts,
+    sync_crm,
+    write_back,
+)
 
 
 @flow(name="crm-sync", validate_parameters=False)  # the form is checked below, in one readable line
@@ -74,8 +82,12 @@ def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
     db_url = resolve_database_url(params.database_secret)
     as_of = _as_of(params)
     summary: dict = {"as_of": as_of.isoformat(), "run_id": uuid.uuid4().hex}
-    with recorded_run(warehouse(db_url), summary, "sla-monitor", as_of), timed(summary, "evaluate-sla"):
-        summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
+    with recorded_run(warehouse(db_url), summary, "sla-monitor", as_of):
+        with timed(summary, "evaluate-sla"):
+            summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
+        with timed(summary, "tier-moves"):
+            summary["tier_moves"] = call(record_tier_moves, db_url, as_of, params.policy_path, None,
+                                         summary["run_id"])
     only_in_prefect(publish_run_report, summary, key="sla-monitor", title=f"sla-monitor as of {as_of.isoformat()}")
     return summary["sla"]
 
@@ -155,6 +167,8 @@ def run_once(
             summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "evaluate-sla"):
             summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path, run_id, **scale)
+        with timed(summary, "tier-moves"):
+            summary["tier_moves"] = call(record_tier_moves, db_url, as_of_ts, policy_path, model_path, run_id)
         if app_config.writeback.enabled:  # after the clocks: the task is due at the first-touch deadline
             with timed(summary, "write-back"):
                 summary["writeback"] = call(write_back, db_url, config_path)

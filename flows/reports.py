@@ -1,8 +1,9 @@
-"""The report flows: the weekly SLA dashboard and the quarterly renegotiation report."""
+"""The report flows: the weekly SLA dashboard, the monthly review and the quarterly renegotiation report."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import holidays
 import pandas as pd
@@ -27,13 +28,27 @@ def last_full_quarter(today: dt.date) -> str:
     return f"{today.year - 1}-Q4" if quarter == 0 else f"{today.year}-Q{quarter}"
 
 
+def last_full_month(today: dt.date) -> str:
+    """The calendar month before the one containing ``today`` (``2026-03``)."""
+    return f"{today.year - 1}-12" if today.month == 1 else f"{today.year}-{today.month - 1:02d}"
+
+
 def is_first_business_day_of_quarter(day: dt.date, country: str) -> bool:
     """Mon-Fri, not a public holiday of ``country``, and no earlier such day in its quarter."""
-    closed = holidays.country_holidays(country, years=day.year)
-    first = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return day == first_business_day(dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1), country)
+
+
+def is_first_business_day_of_month(day: dt.date, country: str) -> bool:
+    """Mon-Fri, not a public holiday of ``country``, and no earlier such day in its month."""
+    return day == first_business_day(day.replace(day=1), country)
+
+
+def first_business_day(first: dt.date, country: str) -> dt.date:
+    """The first Mon-Fri on or after ``first`` that is not a public holiday of ``country``."""
+    closed = holidays.country_holidays(country, years=first.year)
     while first.weekday() >= 5 or first in closed:
         first += dt.timedelta(days=1)
-    return day == first
+    return first
 
 
 @task(name="write-report", cache_policy=NO_CACHE)
@@ -71,12 +86,28 @@ def quarterly_renegotiation_report(params: ReportParameters = ReportParameters()
     the quarter's first week with ``only_on_first_business_day`` set, and this guard skips the others.
     """
     params = validated(ReportParameters, params)
+    return _on_first_business_day("quarterly", "quarter", params, is_first_business_day_of_quarter,
+                                  last_full_quarter)
+
+
+@flow(name="monthly-review", validate_parameters=False)
+def monthly_review(params: ReportParameters = ReportParameters()) -> dict:
+    """The monthly review (default: the last full month), on the month's first business day when the
+    schedule sets ``only_on_first_business_day`` (cron fires on the weekdays of the first week)."""
+    params = validated(ReportParameters, params)
+    return _on_first_business_day("monthly", "month", params, is_first_business_day_of_month, last_full_month)
+
+
+def _on_first_business_day(kind: str, span: str, params: ReportParameters,
+                           is_first: Callable[[dt.date, str], bool], default_period: Callable[[dt.date], str]
+                           ) -> dict:
+    """The report, skipped unless today is the span's first business day when the schedule asks for that."""
     today = _today(params)
-    if params.only_on_first_business_day and not is_first_business_day_of_quarter(today, params.holiday_country):
-        get_run_logger().info("%s is not the quarter's first business day in %s: skipped", today,
+    if params.only_on_first_business_day and not is_first(today, params.holiday_country):
+        get_run_logger().info("%s is not the %s's first business day in %s: skipped", today, span,
                               params.holiday_country)
-        return {"kind": "quarterly", "skipped": True, "date": today.isoformat()}
-    return _report("quarterly", params, last_full_quarter(today))
+        return {"kind": kind, "skipped": True, "date": today.isoformat()}
+    return _report(kind, params, default_period(today))
 
 
 def _today(params: ReportParameters) -> dt.date:

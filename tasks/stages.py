@@ -159,3 +159,10 @@ def evaluate_sla(
 def _slot(stage: str):
     """The stage's Prefect concurrency slot in a Prefect run (the warehouse lock serializes either way)."""
     return stage_slot(stage) if in_prefect() else nullcontext()
+
+
+@task(name="tier-moves", cache_policy=NO_CACHE)
+def record_tier_moves(db_url: str, as_of: pd.Timestamp, policy_path: str | None, model_path: str | None,
+                      run_id: str = "") -> dict:
+    """Advance the tier-move ledger: sales' decisions from the CRM's tiers, then the new recommendations."""
+    return stages.record_tier_moves(warehouse(db_url), as_of, load_policy(policy_path), load_model(model_path), run_id)

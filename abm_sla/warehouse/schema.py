@@ -357,3 +357,22 @@ undo_log = Table(
 """What a run replaced, written in the transaction of the write: per derived row, its values before
 the run (``existed``) or only its key (the run added it). ``abm-sla undo`` restores the earliest
 entry of each key; rows a run added and that carry its ``run_id`` (scores, MQAs) are not logged."""
+
+tier_move_recommendations = Table(
+    "tier_move_recommendations",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("recommended_at", UtcDateTime, primary_key=True),
+    Column("rule", String(32), nullable=False),
+    Column("from_tier", String(16), nullable=False),
+    Column("proposed_tier", String(16), nullable=False),
+    Column("reason", Text),
+    Column("decision", String(16), nullable=False),
+    Column("decided_at", UtcDateTime),
+    Column("decision_note", Text),
+    Column("evaluated_at", UtcDateTime, nullable=False),
+    Column("run_id", String(64)),
+    Index("ix_tier_move_recommendations_decision", "decision"),
+)
+"""The tier-move ledger (:mod:`abm_sla.tier_moves`): one row per recommendation, made once per account
+until sales decides it; ``decision`` pending, accepted or declined from the CRM's tier changes."""

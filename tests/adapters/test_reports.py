@@ -17,7 +17,7 @@ from abm_sla.warehouse.store import records
 from tests.unit.test_scorecard import sample_data
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CRM_KINDS = ("accounts", "activities", "opportunities", "users", "status_changes")
+CRM_KINDS = ("accounts", "contacts", "activities", "opportunities", "users", "status_changes")
 
 
 @pytest.fixture
@@ -196,3 +196,40 @@ def test_no_numpy_warning_for_a_period_without_wins(warehouse):
         warnings.simplefilter("error", RuntimeWarning)
         report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
     assert report.scorecard is not None
+
+
+def test_monthly_review_sections_and_the_stored_tier_move_ledger(warehouse, tmp_path):
+    """The monthly report reads the ledger the runs stored: a recommendation decided in March shows its age."""
+    from abm_sla import tier_moves as tm
+
+    ledger = tm.conform(pd.DataFrame({
+        "account_id": ["A6", "A5"], "recommended_at": [pd.Timestamp("2026-03-01", tz="UTC")] * 2,
+        "rule": ["promote_2_to_1", "promote_3_to_2"], "from_tier": ["2", "3"], "proposed_tier": ["1", "2"],
+        "reason": ["r", "r"], "decision": ["accepted", "pending"],
+        "decided_at": [pd.Timestamp("2026-03-05", tz="UTC"), pd.NaT], "decision_note": [None, None],
+        "evaluated_at": [pd.Timestamp("2026-03-05", tz="UTC")] * 2}))
+    with warehouse.engine.begin() as connection:
+        warehouse.upsert(connection, schema.tier_move_recommendations, records(ledger))
+    paths = reporting.generate_report(warehouse, "monthly", "2026-03", tmp_path)
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    for title in ("## Month over month", "## Volume against target", "## Pipeline by source",
+                  "## Marketing tempo and coverage", "## Tier moves"):
+        assert title in markdown
+    moves = pd.read_csv(paths["table:tier_moves"]).set_index("account_id")
+    assert moves.loc["A6", ["decision", "age_days"]].tolist() == ["accepted", 4.0]
+    assert moves.loc["A5", "decision"] == "pending"
+    assert "| MQAs | 5 | 0 | +5 |" in markdown  # February measured something (an opportunity): compared
+    assert "| Pipeline, joint pipeline | $1,000 | $2,000 | -$1,000 |" in markdown
+    with pytest.raises(AbmSlaError, match="monthly review takes a month"):
+        reporting.generate_report(warehouse, "monthly", "2026-Q1", tmp_path)
+
+
+def test_cli_report_monthly(warehouse, tmp_path):
+    from typer.testing import CliRunner
+
+    from abm_sla.cli import app
+
+    url = str(warehouse.engine.url)
+    done = CliRunner().invoke(app, ["report", "monthly", "--period", "2026-03", "--out", str(tmp_path), "--db", url])
+    assert done.exit_code == 0, done.output
+    assert "html: " in done.output and (tmp_path / "monthly-2026-03.html").is_file()

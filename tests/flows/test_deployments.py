@@ -8,7 +8,8 @@ from deployments.serve import deployment_specs, load_flow, to_deployments
 
 EXPECTED = {
     "crm-sync": ["*/15 * * * *"], "score-and-route": ["5 * * * *"], "sla-monitor": ["10,25,40,55 * * * *"],
-    "weekly-sla-dashboard": ["0 8 * * 2"], "quarterly-renegotiation-report": ["0 8 1-7 1,4,7,10 1-5"],
+    "weekly-sla-dashboard": ["0 8 * * 2"], "monthly-review": ["0 8 1-7 * 1-5"],
+    "quarterly-renegotiation-report": ["0 8 1-7 1,4,7,10 1-5"],
     "backfill": [], "recalculate": [],
 }
 
@@ -31,6 +32,8 @@ def test_serve_builds_the_same_deployments(monkeypatch):
     quarterly = served["quarterly-renegotiation-report"].schedules[0]
     assert quarterly.schedule.day_or is False and quarterly.parameters["params"]["only_on_first_business_day"]
     assert quarterly.parameters["params"]["out_dir"] == ""  # a schedule's params replace the deployment's
+    monthly = served["monthly-review"].schedules[0]
+    assert monthly.schedule.day_or is False and monthly.parameters["params"]["only_on_first_business_day"]
 
 
 def test_every_deployment_takes_one_typed_form_and_never_a_database_url():
@@ -53,3 +56,17 @@ def test_quarterly_guard_accepts_the_first_business_day(day):
     date = dt.date.fromisoformat(day)
     assert is_first_business_day_of_quarter(date, "US")
     assert not is_first_business_day_of_quarter(date + dt.timedelta(days=1), "US")
+
+
+@pytest.mark.parametrize(("day", "month"), [("2026-03-02", "2026-02"), ("2026-06-01", "2026-05"),
+                                            ("2027-01-04", "2026-12"), ("2026-09-01", "2026-08")])
+def test_monthly_guard_accepts_the_first_business_day(day, month):
+    """2026-03-02: Monday after a weekend 1st; 2027-01-04: New Year's Day on a Friday, then a weekend."""
+    import datetime as dt
+
+    from flows.reports import is_first_business_day_of_month, last_full_month
+
+    date = dt.date.fromisoformat(day)
+    assert is_first_business_day_of_month(date, "US") and last_full_month(date) == month
+    assert not is_first_business_day_of_month(date + dt.timedelta(days=1), "US")
+    assert not is_first_business_day_of_month(date.replace(day=1) - dt.timedelta(days=1), "US")

@@ -83,3 +83,17 @@ def test_a_default_period_without_data_says_so_in_one_line(crm_export, env_db, t
     assert lines[0].endswith("(the default period; set Period to one with data)")
     report = artifacts("weekly-report")["weekly-report"]
     assert f"`{tmp_path / 'output' / 'reports'}/" in report  # artifacts name absolute paths
+
+
+def test_monthly_review_runs_on_the_first_business_day_only(env_db, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from flows import reports
+
+    monkeypatch.setattr(reports, "_today", lambda params: dt.date(2026, 2, 3))  # a Tuesday, not the 1st business day
+    params = {"out_dir": str(tmp_path), "only_on_first_business_day": True}
+    assert reports.monthly_review(params)["skipped"] is True
+    monkeypatch.setattr(reports, "_today", lambda params: dt.date(2026, 2, 2))  # Monday: February's first
+    result = reports.monthly_review(params)
+    assert result["period"] == "2026-01" and (tmp_path / "monthly-2026-01.html").is_file()
+    assert artifacts("monthly-headline")["monthly-headline"].startswith("SLA monthly review 2026-01")

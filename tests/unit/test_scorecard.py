@@ -7,9 +7,11 @@ import pytest
 
 from abm_sla import scorecard as sc
 from abm_sla.errors import AbmSlaError
+from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 
 POLICY = load_policy()
+DECISION_MAKERS = load_model().decision_maker_pattern
 Q1 = sc.parse_period("2026-Q1")
 W10 = sc.parse_period("2026-W10")  # Mon 2026-03-02 .. Mon 2026-03-09
 
@@ -101,8 +103,12 @@ def sample_data() -> sc.SlaData:
         ("A1", t("2026-03-20 08:00"), 1, "R1", t("2026-03-20 12:00"), "U1", "first_touch", "", "call"),
         ("A1", t("2026-03-20 08:00"), 2, "M1", t("2026-03-24 12:00"), "U1", "first_touch", "level 1", "call"),
     ])
+    contacts = frame("contact_id account_id title", [
+        ("c5", "A5", "Analyst"), ("c6a", "A6", "VP Marketing"), ("c6b", "A6", "Marketing  manager"),
+    ])
     return sc.SlaData.of(users=users, accounts=accounts, activities=activities, status_changes=status,
-                         opportunities=opportunities, mqas=mqas, sla_clocks=clocks, escalations=escalations)
+                         opportunities=opportunities, mqas=mqas, sla_clocks=clocks, escalations=escalations,
+                         contacts=contacts)
 
 
 @pytest.fixture(scope="module")
@@ -284,16 +290,20 @@ def test_open_escalations(data):
 
 
 def test_tier_moves(data):
-    moves = sc.tier_moves(data, W10[1], POLICY).set_index("account_id")
+    moves = sc.tier_moves(data, W10[1], POLICY, DECISION_MAKERS).set_index("account_id")
     assert moves["proposed_tier"].to_dict() == {"A8": "off list", "A7": "2", "A5": "2", "A6": "1"}
     assert moves.loc["A5", "reason"] == "2 buying signals in 30 days (>= 2)"
-    assert moves.loc["A6", "reason"] == "2 stakeholders engaged (>= 2)"
+    assert moves.loc["A6", "reason"] == "2 roles engaged (>= 2), 1 decision-maker(s)"
     assert moves.loc["A7", "rule"] == "demote_1_to_2"
     assert moves.loc["A7", "reason"].startswith("Tier 1: no activity for ")  # its last email open
     assert moves.loc["A8", "reason"].startswith("no activity for ")  # its last call
     never = sc.SlaData.of(**{**vars(data), "activities": data.activities[data.activities["account_id"] != "A8"]})
     assert sc.tier_moves(never, W10[1], POLICY).set_index("account_id").loc["A8", "reason"].startswith(
-        "no activity on record since the account was created, ")
+        "no activity since the activity records begin, 128 days")  # created 2025-06-01, records from 2025-11-01
+    young = sc.SlaData.of(**{**vars(never), "accounts": never.accounts.assign(
+        created_at=never.accounts["created_at"].where(never.accounts["account_id"] != "A8", t("2025-11-05")))})
+    assert sc.tier_moves(young, W10[1], POLICY).set_index("account_id").loc["A8", "reason"].startswith(
+        "no activity on record since the account was created, 124 days")
     assert "A9" not in moves.index  # inactive but with open pipeline
 
 

@@ -187,3 +187,29 @@ def test_the_feedback_loop_adds_dispositions_reasons_and_owner_changes_and_nothi
     assert plain["status_changes"]["reason"].isna().all()
     owners = crm["activities"][crm["activities"]["type"] == "owner_assigned"]
     assert len(owners) and owners["owner_id"].notna().all() and owners["contact_id"].isna().all()
+
+
+def test_sales_acts_on_pending_tier_moves_in_the_crm():
+    from abm_sla import tier_moves as tm
+    from abm_sla.synthetic import sales_tier_decisions
+
+    accounts = pd.DataFrame({"account_id": [f"A{i}" for i in range(40)], "tier": "2",
+                             "updated_at": pd.Timestamp("2026-01-01", tz="UTC")})
+    at = pd.Timestamp("2026-03-01", tz="UTC")
+    ledger = tm.conform(pd.DataFrame({
+        "account_id": accounts["account_id"], "recommended_at": pd.Timestamp("2026-02-27", tz="UTC"),
+        "rule": "promote_2_to_1", "from_tier": "2", "proposed_tier": "1", "reason": "r", "decision": "pending",
+        "evaluated_at": at}))
+    after = sales_tier_decisions(accounts, ledger, at, seed=1)
+    moved = after["tier"].ne("2")
+    assert 0 < moved.sum() < len(after) and set(after.loc[moved, "tier"]) <= {"1", "3"}
+    stamps = after.loc[moved, "updated_at"]
+    assert (stamps <= at).all() and (stamps > ledger["recommended_at"][0]).all()
+    decided = tm.decide(ledger, after, at, tm_rules())
+    assert set(decided["decision"]) == {"accepted", "declined", "pending"}
+
+
+def tm_rules():
+    from abm_sla.policy import load_policy
+
+    return load_policy().targets.tier_moves

@@ -1,0 +1,183 @@
+"""The monthly review and the weekly dashboard's this-week-vs-last-week rows. Pure, vectorized.
+
+Periods are ``[start, end)`` in UTC (a month is its UTC calendar month, like the weekly and quarterly
+reports); outcomes count when they happened at or before ``as_of``. Each comparison table has one row per
+metric: ``value`` for the period, ``previous_value`` for the period before (:func:`scorecard.previous_period`,
+judged as of its end) and ``change``; a previous period with nothing measured has no previous value.
+
+Definitions:
+
+- **SQL**: an MQA sales accepted (its verdict, :func:`scorecard.mqa_outcomes`); MQA → SQL = accepted / MQAs
+  fired in the period; SQL → opportunity = accepted MQAs with an opportunity / accepted MQAs;
+  **disqualified** = MQAs with a ``rejected`` verdict / MQAs fired;
+- **time to first contact**: median business hours from routing to the first sales touch of the first-touch
+  clocks due in the period (:func:`scorecard.response_times`);
+- **pipeline by source** of the opportunities created in the period: *marketing-sourced* = an MQA fired on
+  the account in the ``lookback`` before the opportunity was created; *marketing-influenced* = no such MQA
+  but a marketing touch in the lookback; *sales-sourced* = neither. They partition the pipeline; the
+  **joint pipeline** is their sum, every opportunity created;
+- **meetings booked**: activities of type ``meeting`` in the period; **engagement rate**: accounts with a
+  marketing touch in the period / accounts on the list (:func:`scorecard.engagement`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from abm_sla import frames
+from abm_sla import scorecard as sc
+from abm_sla.policy import SlaPolicy
+from abm_sla.scorecard import SlaData
+
+SOURCES = ("marketing-sourced", "marketing-influenced", "sales-sourced")
+JOINT = "joint pipeline"
+LOOKBACK = pd.Timedelta(days=180)
+COMPARISON_COLUMNS = ["metric", "unit", "value", "previous_value", "change"]
+#: Tier 1 accounts are "quiet" after this many days without any activity.
+QUIET_DAYS = 30
+
+Metrics = list[tuple[str, str, float]]
+
+
+def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
+                       lookback: pd.Timedelta = LOOKBACK) -> pd.DataFrame:
+    """Opportunities created in ``[start, end)`` per source (see the module docstring), count and amount,
+    plus the joint pipeline row (their sum)."""
+    opps = sc.opportunity_frame(data)
+    opps = opps[sc.within(opps["created_at"], start, end)][["opportunity_id", "account_id", "amount", "created_at"]]
+    mqa = _preceded_by(opps, data.mqas.rename(columns={"trigger_at": "at"}), lookback)
+    touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)]
+    touched = _preceded_by(opps, touches.rename(columns={"occurred_at": "at"}), lookback)
+    source = np.select([mqa, touched], SOURCES[:2], SOURCES[2])
+    grouped = opps.assign(source=source).groupby("source").agg(
+        opportunities=("opportunity_id", "size"), amount=("amount", "sum"))
+    out = grouped.reindex(list(SOURCES), fill_value=0).reset_index()
+    joint = pd.DataFrame([{"source": JOINT, "opportunities": int(out["opportunities"].sum()),
+                           "amount": float(out["amount"].sum())}])
+    out = pd.concat([out, joint], ignore_index=True)
+    out["opportunities"] = out["opportunities"].astype(int)
+    out["amount"] = out["amount"].astype(float)
+    out["share_pct"] = sc.pct(out["amount"], float(out["amount"].iloc[-1]))
+    return out
+
+
+def _preceded_by(opps: pd.DataFrame, events: pd.DataFrame, lookback: pd.Timedelta) -> pd.Series:
+    """Per opportunity: whether its account has an event ``at`` in ``(created_at - lookback, created_at]``."""
+    events = events[["account_id", "at"]].dropna().assign(account_id=lambda f: f["account_id"].astype(str))
+    joined = opps[["opportunity_id", "account_id", "created_at"]].merge(events, on="account_id")
+    hit = joined[(joined["at"] <= joined["created_at"]) & (joined["at"] > joined["created_at"] - lookback)]
+    return opps["opportunity_id"].isin(hit["opportunity_id"]).to_numpy()
+
+
+def monthly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                    policy: SlaPolicy) -> Metrics:
+    """(metric, unit, value) of the monthly review for one period."""
+    outcomes = sc.mqa_outcomes(data, as_of)
+    quality = sc.marketing_quality(outcomes, start, end, policy).set_index("tier")
+    progression = sc.progression(outcomes, start, end).set_index("tier")
+    volume = sc.mqa_volume(data, start, end, policy).groupby("tier")[["mqas", "commitment"]].sum(min_count=1)
+    responses = sc.response_summary(sc.response_times(data, start, end, policy), policy).set_index("tier")
+    pipeline = pipeline_by_source(data, start, end).set_index("source")
+    total = quality.loc[sc.ALL]
+    rows: Metrics = [(f"MQAs, Tier {tier}", "count", float(volume.loc[tier, "mqas"])) for tier in sc.TIERS]
+    rows += [(f"MQA commitment, Tier {tier}", "count", float(volume.loc[tier, "commitment"])) for tier in sc.TIERS]
+    rows += [
+        ("MQAs", "count", float(total["mqas"])),
+        ("MQA → SQL (accepted)", "pct", sc.pct(float(total["accepted"]), float(total["mqas"]))),
+        ("SQL → opportunity", "pct", float(progression.loc[sc.ALL, "to_opportunity_pct"])),
+        ("Time to first contact (median)", "hours", float(responses.loc[sc.ALL, "median_bh"])),
+        ("Disqualified (rejected)", "pct", sc.pct(float(total["rejected"]), float(total["mqas"]))),
+    ]
+    for source in (*SOURCES, JOINT):
+        rows.append((f"Pipeline, {source}", "money", float(pipeline.loc[source, "amount"])))
+    return rows
+
+
+def weekly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                   policy: SlaPolicy) -> Metrics:
+    """(metric, unit, value) of the weekly dashboard additions for one period."""
+    acts = data.activities
+    meetings = int((acts["type"].eq("meeting") & sc.within(acts["occurred_at"], start, end)).sum())
+    opps = sc.opportunity_frame(data)
+    created = opps[sc.within(opps["created_at"], start, end)]
+    engagement = sc.engagement(data, start, end).set_index("tier")
+    rows: Metrics = [
+        ("Meetings booked", "count", float(meetings)),
+        ("Opportunities created", "count", float(len(created))),
+        ("Pipeline created", "money", float(created["amount"].sum())),
+        ("Engagement rate (accounts with a marketing touch)", "pct", float(engagement.loc[sc.ALL, "engagement_pct"])),
+    ]
+    return rows + [(f"Tier 1 accounts: {name}", "count", float(value))
+                   for name, value in tier1_status(data, start, end).items()]
+
+
+def tier1_status(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, int]:
+    """Tier 1 accounts at ``end``: on the list, engaged by marketing and worked by sales in the period,
+    with an open opportunity or an open MQA episode at ``end``, quiet (no activity for ``QUIET_DAYS``)."""
+    accounts = sc.account_dimensions(data)
+    tier1 = accounts[(accounts["tier"] == 1) & (accounts["created_at"].isna() | (accounts["created_at"] < end))]
+    ids = set(tier1["account_id"])
+    acts = data.activities.assign(account_id=data.activities["account_id"].astype(str))
+    acts = acts[acts["account_id"].isin(ids) & (acts["occurred_at"] < end)]
+    inside = acts[sc.within(acts["occurred_at"], start, end)]
+    opps = sc.opportunity_frame(data)
+    opps = opps[opps["account_id"].isin(ids) & (opps["created_at"] < end)]
+    open_opps = opps[~(opps["is_closed"] & (opps["close_date"] < end))]
+    mqas = data.mqas.assign(account_id=data.mqas["account_id"].astype(str))
+    episodes = mqas[mqas["account_id"].isin(ids) & (mqas["trigger_at"] < end)
+                    & (mqas["ended_at"].isna() | (mqas["ended_at"] >= end))]
+    last = acts.groupby("account_id")["occurred_at"].max()
+    quiet = [a for a in ids if pd.isna(last.get(a)) or last[a] <= end - pd.Timedelta(days=QUIET_DAYS)]
+    return {
+        "on the list": len(ids),
+        "engaged by marketing": inside.loc[inside["type"].isin(frames.MARKETING_TOUCHES), "account_id"].nunique(),
+        "worked by sales": inside.loc[inside["type"].isin(frames.SALES_TOUCHES), "account_id"].nunique(),
+        "with an open opportunity": open_opps["account_id"].nunique(),
+        "with an open MQA": episodes["account_id"].nunique(),
+        f"quiet for {QUIET_DAYS}+ days": len(quiet),
+    }
+
+
+def compare(metrics: Callable[..., Metrics], data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
+            as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """``metrics`` for the period and the one before (judged as of its end): one row per metric with the
+    change. A previous period with nothing measured (no score, MQA, clock, activity or opportunity) shows
+    no previous value and no change."""
+    before_start, before_end = sc.previous_period(start, end)
+    now = pd.DataFrame(metrics(data, start, end, as_of, policy), columns=["metric", "unit", "value"])
+    before = pd.DataFrame(metrics(data, before_start, before_end, min(as_of, before_end), policy),
+                          columns=["metric", "unit", "previous_value"])
+    out = now.merge(before[["metric", "previous_value"]], on="metric", how="left")
+    if not measured(data, before_start, before_end):
+        out["previous_value"] = np.nan
+    out["change"] = (out["value"] - out["previous_value"]).round(1)
+    return out[COMPARISON_COLUMNS]
+
+
+def measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+    """Whether anything happened in the period: a score, MQA or clock, an activity or an opportunity."""
+    return bool(sc.has_data(data, start, end) or sc.within(data.activities["occurred_at"], start, end).any()
+                or sc.within(data.opportunities["created_at"], start, end).any())
+
+
+def marketing_activity(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Per tier: accounts on the list, marketing touches in the period by channel (activity type), accounts
+    touched and touches per account. What the warehouse knows today of marketing's tempo and coverage."""
+    accounts = sc.account_dimensions(data)
+    accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)]
+    acts = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
+                           & sc.within(data.activities["occurred_at"], start, end)]
+    acts = acts.assign(account_id=acts["account_id"].astype(str)).merge(accounts[["account_id", "tier"]],
+                                                                           on="account_id")
+    by_type = pd.crosstab(acts["tier"], acts["type"]).reindex(index=list(sc.TIERS),
+                                                               columns=list(frames.MARKETING_TOUCHES), fill_value=0)
+    out = pd.DataFrame({"tier": list(sc.TIERS)})
+    out["accounts"] = out["tier"].map(accounts.groupby("tier").size()).fillna(0).astype(int)
+    out["accounts_touched"] = out["tier"].map(acts.groupby("tier")["account_id"].nunique()).fillna(0).astype(int)
+    out["touches"] = out["tier"].map(acts.groupby("tier").size()).fillna(0).astype(int)
+    out["touches_per_account"] = np.round(out["touches"] / out["accounts"].where(out["accounts"] > 0), 2)
+    out["coverage_pct"] = sc.pct(out["accounts_touched"], out["accounts"])
+    return pd.concat([out, by_type.reset_index(drop=True).add_prefix("touches_")], axis=1)

@@ -1,0 +1,50 @@
+"""The tier-move ledger in the warehouse: recorded by a run, once per account, decided from the CRM, undoable."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from abm_sla import stages
+from abm_sla.model import load_model
+from abm_sla.policy import load_policy
+from abm_sla.warehouse import Warehouse, schema, undo
+from tests.unit.test_scorecard import sample_data
+
+KINDS = ("accounts", "contacts", "activities", "opportunities", "users")
+
+
+def test_a_run_records_moves_once_and_reads_sales_decision_from_the_crm(sqlite_url):
+    store, data = Warehouse(sqlite_url), sample_data()
+    accounts = data.accounts.assign(updated_at=pd.Timestamp("2025-06-01", tz="UTC"))
+    with store.engine.begin() as connection:
+        for kind in KINDS:
+            rows = accounts if kind == "accounts" else getattr(data, kind)
+            store.store_frames(connection, "files", kind, rows.dropna(axis=1, how="all"))
+    policy, model = load_policy(), load_model()
+    first = pd.Timestamp("2026-03-09", tz="UTC")
+    assert stages.record_tier_moves(store, first, policy, model, "r1")["tier_moves_recommended"] == 4
+    same_day = stages.record_tier_moves(store, first + pd.Timedelta(hours=6), policy, model, "r2")
+    assert same_day == {"tier_moves_recommended": 0, "tier_moves_decided": 0}  # once a UTC day
+    assert store.get_state(stages.TIER_MOVES_KEY) == first.isoformat()
+    again = stages.record_tier_moves(store, first + pd.Timedelta(days=1), policy, model, "r2")
+    assert again == {"tier_moves_recommended": 0, "tier_moves_decided": 0}  # once, until decided
+    assert store.get_state(stages.TIER_MOVES_KEY) == (first + pd.Timedelta(days=1)).isoformat()
+    promoted = accounts.assign(tier=accounts["tier"].where(accounts["account_id"] != "A6", "Tier 1"),
+                               updated_at=accounts["updated_at"].where(accounts["account_id"] != "A6",
+                                                                       pd.Timestamp("2026-03-11", tz="UTC")))
+    with store.engine.begin() as connection:
+        store.store_frames(connection, "files", "accounts", promoted.dropna(axis=1, how="all"))
+    now = dt.datetime.now(dt.UTC)
+    store.start_run("r3", "run", pd.Timestamp("2026-03-12", tz="UTC"), now)
+    decided = stages.record_tier_moves(store, pd.Timestamp("2026-03-12", tz="UTC"), policy, model, "r3")
+    store.finish_run("r3", "completed", now, {}, None)
+    assert decided["tier_moves_decided"] == 1
+    ledger = store.read_table(schema.tier_move_recommendations).set_index("account_id")
+    assert ledger.loc["A6", "decision"] == "accepted"
+    assert ledger.loc["A6", "decided_at"] == pd.Timestamp("2026-03-11", tz="UTC")
+    assert (ledger.drop(index="A6")["decision"] == "pending").all()
+    undo.undo_run(store, "r3", dt.datetime.now(dt.UTC))
+    assert store.read_table(schema.tier_move_recommendations).set_index("account_id").loc["A6", "decision"] == \
+        "pending"
