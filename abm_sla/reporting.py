@@ -27,12 +27,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla import dispositions
+from abm_sla import dispositions, review
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
 from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
-from abm_sla import review
 from abm_sla import scorecard as sc
 from abm_sla import tier_moves as tm
 from abm_sla.errors import AbmSlaError
