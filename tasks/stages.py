@@ -146,7 +146,7 @@ def evaluate_sla(
     with _slot("evaluate-sla"):
         parts = run_shards(sla_shard, planned.shard_list(), dask_address, db_url=db_url,
                            planned=planned, policy_path=policy_path, run_id=run_id)
-    summary = stages.finish_sla(store, planned, run_id, started, parts)
+    summary = stages.finish_sla(store, planned, run_id, started, parts, policy)
     if summary.get("users_on_utc"):
         run_logger().warning("unknown time zone, clocks measured in UTC for: %s", ", ".join(summary["users_on_utc"]))
     summary.update(only_in_prefect(emit_sla_changes, store, before, default={}))
