@@ -199,10 +199,26 @@ def evaluate_escalations(
     return out.astype({"level": "int64", "opened_at": UTC})
 
 
-def reassign_levels(policy: SlaPolicy) -> pd.DataFrame:
-    """``clock, level`` of the ladder levels that reassign the MQA."""
-    rows = [(ladder.clock, level.level) for ladder in policy.ladders for level in ladder.levels if level.reassign]
-    return pd.DataFrame(rows, columns=["clock", "level"]).astype({"clock": "object", "level": "int64"})
+def reassignments_due(
+    clocks: pd.DataFrame, mqas: pd.DataFrame, users: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """``account_id, trigger_at, clock, level, opened_at, owner_id`` of every reassigning level opened by
+    ``as_of`` (whether or not the level has a recipient), by the same rules as the ladder."""
+    as_of = _utc(as_of)
+    parts = []
+    for ladder in policy.ladders:
+        specs = [spec for spec in ladder.levels if spec.reassign]
+        missed = _missed_once(clocks, ladder.clock) if specs else clocks.iloc[:0]
+        if missed.empty:
+            continue
+        cases = _cases(missed, mqas, users)
+        opened = _opened_at(cases, specs[0], policy, as_of)
+        parts.append(cases.loc[opened.notna(), ["account_id", "trigger_at", "owner_id"]].assign(
+            clock=ladder.clock, level=specs[0].level, opened_at=opened[opened.notna()]))
+    columns = ["account_id", "trigger_at", "clock", "level", "opened_at", "owner_id"]
+    if not parts:
+        return _empty(columns)
+    return pd.concat(parts, ignore_index=True)[columns].astype({"level": "int64", "opened_at": UTC})
 
 
 def _ladder_rows(

@@ -451,7 +451,8 @@ def sla_shard(
                       | due_between(mqas, stored_clocks, users, policy, planned.reference_as_of, as_of))
             mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)
     clocks, escalations = _clocks_and_ladders(crm, mqas, status_changes, users, policy, as_of, shard)
-    candidates = reassignment_candidates(escalations, mqas, policy, run_id)
+    due = sla.reassignments_due(clocks, mqas, users, policy, as_of)
+    candidates = reassignment_candidates(due, mqas, run_id)
     with warehouse.engine.begin() as connection:
         clocks, escalations = _store_clocks(warehouse, connection, clocks, escalations, as_of, run_id)
         undo.remember(warehouse, connection, run_id, schema.mqas, newly_ended, only_existing=True)
@@ -506,14 +507,10 @@ REASSIGN_COLUMNS = ["account_id", "trigger_at", "clock", "level", "reassigned_at
                     "run_id", "shard"]
 
 
-def reassignment_candidates(
-    escalations: pd.DataFrame, mqas: pd.DataFrame, policy: SlaPolicy, run_id: str
-) -> pd.DataFrame:
-    """MQAs a reassigning level opened for (the earliest such level per MQA), not reassigned before: the
-    rows ``reassignments`` gets as ``pending`` (the finishing step hands out the turns)."""
-    levels = sla.reassign_levels(policy)
-    opened = escalations[["account_id", "trigger_at", "clock", "level", "opened_at", "owner_id"]]
-    opened = opened.merge(levels, on=["clock", "level"]) if len(levels) and len(opened) else opened.iloc[:0]
+def reassignment_candidates(due: pd.DataFrame, mqas: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """MQAs a reassigning level opened for (``sla.reassignments_due``; the earliest per MQA), not reassigned
+    before: the rows ``reassignments`` gets as ``pending`` (the finishing step hands out the turns)."""
+    opened = due
     if "reassigned_at" in mqas and len(opened):
         done = mqas.loc[mqas["reassigned_at"].notna(), ["account_id", "trigger_at"]]
         opened = opened[~pd.MultiIndex.from_frame(opened[["account_id", "trigger_at"]]).isin(

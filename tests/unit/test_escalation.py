@@ -8,7 +8,7 @@ import pytest
 from abm_sla.errors import ConfigError
 from abm_sla.policy import DEFAULT_PATH, load_policy, parse_policy
 from abm_sla.routing import reassign_owners
-from abm_sla.sla import evaluate_clocks, evaluate_escalations, ladder_times
+from abm_sla.sla import evaluate_clocks, evaluate_escalations, ladder_times, reassignments_due
 from abm_sla.stages import reassignment_candidates
 from tests.unit.test_sla import USERS, activities, changes, mqa, mqas, ts
 
@@ -146,11 +146,12 @@ def test_fresh_clocks_start_at_the_reassignment() -> None:
 
 def test_candidates_take_the_earliest_reassigning_level_once() -> None:
     frame = mqas(mqa(), mqa("B"))
-    acts = activities(("A", "call", "2026-03-02T11:00Z"))
+    acts = activities(("B", "call", "2026-03-02T11:00Z"))  # B touched in time: nothing reassigns it
     clocks = evaluate_clocks(frame, acts, changes(), USERS, ONE_PAGE, ts(LATE))
-    rows = evaluate_escalations(clocks, frame, acts, USERS, ONE_PAGE, ts(LATE))
-    found = reassignment_candidates(rows, frame, ONE_PAGE, "run1")
-    assert found["account_id"].tolist() == ["A", "B"] and set(found["status"]) == {"pending"}
-    assert found.set_index("account_id").loc["B", "clock"] == "first_touch"
-    done = frame.assign(reassigned_at=[pd.NaT, ts("2026-03-09T00:00Z")])
-    assert reassignment_candidates(rows, done, ONE_PAGE, "run1")["account_id"].tolist() == ["A"]
+    due = reassignments_due(clocks, frame, USERS, ONE_PAGE, ts(LATE))  # no cmo user: the level still reassigns
+    assert due[["account_id", "clock", "level"]].values.tolist() == [["A", "first_touch", 2]]
+    found = reassignment_candidates(due, frame, "run1")
+    assert found["reassigned_at"].tolist() == [ts("2026-03-05T12:00Z")] and set(found["status"]) == {"pending"}
+    assert reassignment_candidates(due, frame.assign(reassigned_at=ts("2026-03-09T00:00Z")), "run1").empty
+    early = reassignments_due(clocks, frame, USERS, ONE_PAGE, ts("2026-03-05T11:59Z"))
+    assert early.empty  # not yet opened
