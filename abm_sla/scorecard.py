@@ -758,7 +758,8 @@ def clock_misses(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.Da
 
 
 def open_escalations(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Escalations opened by ``as_of`` whose episode is open and whose clock is still unmet, one row per MQA."""
+    """Escalations opened by ``as_of`` whose episode is open and whose clock is still unmet, one row per MQA
+    and clock."""
     escalations = data.escalations[data.escalations["opened_at"] <= as_of]
     mqas = data.mqas[["account_id", "trigger_at", "ended_at", "tier"]]
     rows = escalations.merge(mqas, on=["account_id", "trigger_at"], how="left")
@@ -768,12 +769,13 @@ def open_escalations(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
     rows = rows[rows["met_at"].isna() | (rows["met_at"] > as_of)]
     names = owner_names(data)
     rows = rows.assign(recipient=rows["to_user_id"].map(names).fillna(rows["to_user_id"]))
-    rows = rows.sort_values(["account_id", "trigger_at", "level", "to_user_id"])
-    out = rows.groupby(["account_id", "trigger_at"], as_index=False).agg(
-        tier=("tier", "first"), owner_id=("owner_id", "first"), clock=("clock", "first"),
+    rows = rows.sort_values(["account_id", "trigger_at", "clock", "level", "to_user_id"])
+    out = rows.groupby(["account_id", "trigger_at", "clock"], as_index=False).agg(
+        tier=("tier", "first"), owner_id=("owner_id", "first"),
         level=("level", "max"), first_opened_at=("opened_at", "min"), last_opened_at=("opened_at", "max"),
         recipients=("recipient", lambda s: ", ".join(dict.fromkeys(s.astype(str)))),
         steps_taken=("steps_taken", "last"), resolution=("resolution", "last"))
+    out = out[["account_id", "trigger_at", "tier", "owner_id", "clock", *out.columns[5:]]]
     out["tier"] = normalize_tier(out["tier"])
     out["level"] = out["level"].astype(int)
     out.insert(3, "owner_name", out["owner_id"].map(names))
