@@ -47,6 +47,15 @@ DERIVED_COLUMNS: dict[str, dict[str, str]] = {
                     "resolution": "object"},
     "score_history": {"account_id": "object", "as_of": "ts", "model_version": "object", "total": "float64",
                       "qualified": "object", "gates": "object", "reasons": "object"},
+    "reassignments": {"account_id": "object", "trigger_at": "ts", "clock": "object", "level": "float64",
+                      "reassigned_at": "ts", "from_owner_id": "object", "to_owner_id": "object", "status": "object",
+                      "reason": "object", "writeback_done_at": "ts"},
+    "disputes": {"dispute_id": "int64", "account_id": "object", "disagreement": "object", "raised_by": "object",
+                 "requested_resolution": "object", "opened_at": "ts", "steps_from": "ts", "status": "object",
+                 "closed_at": "ts", "resolution": "object", "outcome": "object", "times_reopened": "int64",
+                 "updated_at": "ts"},
+    "dispute_notes": {"id": "int64", "dispute_id": "int64", "at": "ts", "author": "object", "kind": "object",
+                      "text": "object"},
 }
 
 
@@ -73,6 +82,9 @@ class SlaData:
     sla_clocks: pd.DataFrame
     escalations: pd.DataFrame
     score_history: pd.DataFrame
+    reassignments: pd.DataFrame
+    disputes: pd.DataFrame
+    dispute_notes: pd.DataFrame
 
     @classmethod
     def of(cls, **tables: pd.DataFrame) -> SlaData:
