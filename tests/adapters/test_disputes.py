@@ -54,3 +54,22 @@ def test_a_dispute_opened_closed_reopened_and_reported(tmp_path: Path, capsys) -
     counts = {table.name: table for table in quarter.tables}["dispute_counts"].frame.iloc[0]
     assert (counts["opened"], counts["closed"], counts["reopened"], counts["open_at_end"]) == (1, 1, 1, 1)
     assert counts["outcome_upheld"] == 1 and counts["median_days_to_close"] == 8.0
+
+
+def test_the_dispute_form_opens_and_refuses_an_incomplete_action(tmp_path: Path, monkeypatch) -> None:
+    import pytest
+
+    from flows.disputes import dispute
+    from flows.parameters import InvalidParameters
+
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    store = Warehouse(db)
+    stages.extract_files(store, write_folder(tmp_path / "export", {"accounts": [{"id": "ACME", "name": "A"}]}),
+                         "load", NOW)
+    monkeypatch.setenv("ABM_SLA_DATABASE_URL", db)
+    form = {"action": "open", "account_id": "ACME", "disagreement": "too early", "raised_by": "sales",
+            "requested_resolution": "wait for a meeting"}
+    assert dispute.fn(form) == {"dispute_id": 1, "action": "open"}
+    with pytest.raises(InvalidParameters, match="close needs dispute_id, text"):
+        dispute.fn({"action": "close", "raised_by": "cmo", "text": ""})
+    assert disputes.read_disputes(store)[0]["status"].tolist() == ["open"]
