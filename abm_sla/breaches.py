@@ -15,14 +15,14 @@ KEYS = ["account_id", "trigger_at"]
 def escalations_by_clock(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Per clock and level, the levels opened in ``[start, end)``: MQAs escalated, recipients and their roles."""
     rows = data.escalations[(data.escalations["opened_at"] >= start) & (data.escalations["opened_at"] < end)]
-    columns = ["clock", "level", "mqas", "recipients", "roles"]
+    columns = ["clock", "level", "mqas", "people", "roles"]
     if rows.empty:
         return pd.DataFrame(columns=columns)
     users = active_users(data.users).drop_duplicates("user_id").set_index("user_id")["role"]
     rows = rows.assign(role=rows["to_user_id"].map(users).astype("string").str.strip().str.lower().fillna("?"))
     out = rows.groupby(["clock", "level"], as_index=False).agg(
         mqas=("account_id", lambda s: len(set(zip(s, rows.loc[s.index, "trigger_at"], strict=True)))),
-        recipients=("to_user_id", "nunique"),
+        people=("to_user_id", "nunique"),
         roles=("role", lambda s: ", ".join(sorted(set(s)))))
     out["level"] = out["level"].astype(int)
     return out[columns].sort_values(["clock", "level"]).reset_index(drop=True)
@@ -64,4 +64,7 @@ def dispute_counts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.
 
 
 def closed_disputes(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    return disputes_module.closed_disputes(data.disputes, start, end)
+    rows = disputes_module.closed_disputes(data.disputes, start, end)
+    accounts = account_dimensions(data).set_index("account_id")["account_name"]
+    rows.insert(2, "account_name", rows["account_id"].astype(str).map(accounts))
+    return rows
