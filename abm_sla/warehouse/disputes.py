@@ -7,6 +7,7 @@ second finds it closed and says so in one line). Moments are passed in (the CLI 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pandas as pd
 import sqlalchemy as sa
@@ -62,27 +63,30 @@ def close_dispute(warehouse: Warehouse, dispute_id: int, resolution: str, by: st
     if outcome not in OUTCOMES:
         raise DisputeError(f"unknown outcome {outcome!r}: choose one of {', '.join(OUTCOMES)}")
     resolution = _text(resolution, "the resolution")
-    with warehouse.engine.begin() as connection:
-        current = _dispute(connection, dispute_id)
-        if current["status"] != "open":
-            raise DisputeError(f"dispute {dispute_id} is closed already (reopen it first)")
-        _not_before(at, current["updated_at"], dispute_id)
-        connection.execute(schema.disputes.update().where(schema.disputes.c.dispute_id == dispute_id).values(
-            status="closed", closed_at=at, resolution=resolution, outcome=outcome, updated_at=at))
-        _note(connection, dispute_id, at, _text(by, "who closed it"), "closed", f"[{outcome}] {resolution}")
+    _change(warehouse, dispute_id, "open", "is closed already (reopen it first)", at, _text(by, "who closed it"),
+            "closed", f"[{outcome}] {resolution}",
+            lambda _: {"status": "closed", "closed_at": at, "resolution": resolution, "outcome": outcome})
 
 
 def reopen_dispute(warehouse: Warehouse, dispute_id: int, by: str, reason: str, at: dt.datetime) -> None:
     """Reopen a closed dispute: its steps start again from ``at``; the earlier resolution stays in the notes."""
+    _change(warehouse, dispute_id, "closed", "is open: only a closed dispute can be reopened", at,
+            _text(by, "who reopened it"), "reopened", _text(reason, "the reason"),
+            lambda current: {"status": "open", "steps_from": at, "closed_at": None, "resolution": None,
+                             "outcome": None, "times_reopened": current["times_reopened"] + 1})
+
+
+def _change(warehouse: Warehouse, dispute_id: int, must_be: str, refusal: str, at: dt.datetime, author: str,
+            kind: str, text: str, values: Callable[[dict], dict]) -> None:
+    """Move a dispute that is ``must_be`` to new ``values`` and note it, in one transaction."""
     with warehouse.engine.begin() as connection:
         current = _dispute(connection, dispute_id)
-        if current["status"] != "closed":
-            raise DisputeError(f"dispute {dispute_id} is open: only a closed dispute can be reopened")
+        if current["status"] != must_be:
+            raise DisputeError(f"dispute {dispute_id} {refusal}")
         _not_before(at, current["updated_at"], dispute_id)
         connection.execute(schema.disputes.update().where(schema.disputes.c.dispute_id == dispute_id).values(
-            status="open", steps_from=at, closed_at=None, resolution=None, outcome=None,
-            times_reopened=current["times_reopened"] + 1, updated_at=at))
-        _note(connection, dispute_id, at, _text(by, "who reopened it"), "reopened", _text(reason, "the reason"))
+            **values(current), updated_at=at))
+        _note(connection, dispute_id, at, author, kind, text)
 
 
 def read_disputes(warehouse: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
