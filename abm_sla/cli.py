@@ -345,6 +345,111 @@ def undo(
                        "their CRM tasks stay there", err=True)
 
 
+dispute_app = typer.Typer(no_args_is_help=True, help="Disputes on an account: open, note, close, reopen, list.")
+app.add_typer(dispute_app, name="dispute")
+AtOption = Annotated[str | None, typer.Option("--at", help="When (ISO 8601; default now).")]
+ByOption = Annotated[str, typer.Option("--by", help="Who does it (a user id or a name).")]
+
+
+def _at(value: str | None):
+    from abm_sla.stages import parse_as_of, utc_now
+
+    return parse_as_of(value).to_pydatetime() if value else utc_now()
+
+
+@dispute_app.command("open")
+def dispute_open(
+    account: Annotated[str, typer.Option("--account", help="The account's CRM id.")],
+    disagreement: Annotated[str, typer.Option("--disagreement", help="What the sides disagree on.")],
+    raised_by: Annotated[str, typer.Option("--raised-by", help="Who raised it.")],
+    requested: Annotated[str, typer.Option("--requested", help="The resolution asked for.")],
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Open a dispute on an account; prints its id and the first step's due date."""
+    from abm_sla.warehouse import disputes
+
+    dispute_id = disputes.open_dispute(_existing_warehouse(db), account, disagreement, raised_by, requested, _at(at))
+    typer.echo(f"opened dispute {dispute_id} on {account}")
+
+
+@dispute_app.command("note")
+def dispute_note(
+    dispute_id: Annotated[int, typer.Argument(help="The dispute's id.")],
+    text: Annotated[str, typer.Option("--text", help="The note.")],
+    by: ByOption,
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Add a note to a dispute's history."""
+    from abm_sla.warehouse import disputes
+
+    disputes.add_note(_existing_warehouse(db), dispute_id, by, text, _at(at))
+    typer.echo(f"noted on dispute {dispute_id}")
+
+
+@dispute_app.command("close")
+def dispute_close(
+    dispute_id: Annotated[int, typer.Argument(help="The dispute's id.")],
+    resolution: Annotated[str, typer.Option("--resolution", help="What was decided.")],
+    by: ByOption,
+    outcome: Annotated[str, typer.Option(
+        "--outcome", help="agreed, upheld, overturned, sla_changed or withdrawn.")] = "agreed",
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Close a dispute with its resolution (it leaves the weekly dashboard)."""
+    from abm_sla.warehouse import disputes
+
+    disputes.close_dispute(_existing_warehouse(db), dispute_id, resolution, by, _at(at), outcome)
+    typer.echo(f"closed dispute {dispute_id} ({outcome})")
+
+
+@dispute_app.command("reopen")
+def dispute_reopen(
+    dispute_id: Annotated[int, typer.Argument(help="The dispute's id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is reopened.")],
+    by: ByOption,
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Reopen a closed dispute: its steps start again from now."""
+    from abm_sla.warehouse import disputes
+
+    disputes.reopen_dispute(_existing_warehouse(db), dispute_id, by, reason, _at(at))
+    typer.echo(f"reopened dispute {dispute_id}")
+
+
+@dispute_app.command("list")
+def dispute_list(
+    all_: Annotated[bool, typer.Option("--all", help="Closed disputes too.")] = False,
+    at: AtOption = None,
+    db: DbOption = None,
+    policy: Annotated[Path | None, typer.Option(help="SLA policy YAML, for the dispute steps.")] = None,
+) -> None:
+    """List the open disputes with their current step and due date (--all: closed ones too)."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from abm_sla.disputes import current_steps
+    from abm_sla.policy import load_policy
+    from abm_sla.warehouse import disputes
+
+    rows, _ = disputes.read_disputes(_existing_warehouse(db))
+    rows = rows if all_ else rows[rows["status"] == "open"]
+    steps = current_steps(rows, load_policy(policy).disputes.steps, pd.Timestamp(_at(at)))
+    table = Table(title="Disputes" if all_ else "Open disputes")
+    for column in ("id", "account", "status", "raised by", "disagreement", "step", "due", "resolution"):
+        table.add_column(column)
+    for row, step in zip(rows.itertuples(), steps.itertuples(), strict=True):
+        due = f"{_moment(step.step_due_at)}{' (overdue)' if step.overdue else ''}" if row.status == "open" else ""
+        table.add_row(str(row.dispute_id), row.account_id, row.status, row.raised_by, row.disagreement,
+                      f"{step.step} {step.step_name}" if row.status == "open" else "", due,
+                      row.resolution if isinstance(row.resolution, str) else "")
+    Console(width=160).print(table)
+
+
 @app.command()
 def serve() -> None:
     """Serve every deployment of prefect.yaml from this process (single-machine installs, no worker)."""

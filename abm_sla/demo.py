@@ -20,7 +20,7 @@ from abm_sla.policy import load_policy
 from abm_sla.reporting import generate_report, load_data
 from abm_sla.scorecard import SlaData, parse_period
 from abm_sla.settings import database_url_env
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse import Warehouse, disputes, schema
 
 DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
 DEMO_DAYS = 90
@@ -55,6 +55,8 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
         synthetic.write_export_folder(crm, folder, dirty=True)  # sales changed tiers in the CRM
         summaries += run_steps(as_ofs=[t.isoformat() for t in as_ofs[DEMO_DECISION_DAY:]], source="files",
                                path=str(folder), policy_path=str(DEMO_POLICY))
+        store = Warehouse(db_url)
+        demo_disputes(store)
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     for kind in exports.EXPORTS:
         paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
@@ -67,6 +69,7 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     print_extract(console, summaries[0].get("extract", {}).get("files", {}))
     print_tier_summary(console, store)
     print_feedback_summary(console, data, summaries[-1].get("sla", {}))
+    print_breaches(console, store)
     paths_table = Table(title="Outputs")
     paths_table.add_column("what")
     paths_table.add_column("where")
@@ -153,4 +156,51 @@ def print_feedback_summary(console: Console, data: SlaData, sla_summary: dict) -
     table.add_column("figure")
     for what, figure in feedback_summary(data):
         table.add_row(what, figure)
+
+
+def demo_disputes(store: Warehouse) -> list[int]:
+    """Two disputes a rev-ops lead would record: one closed, reopened and still open at the quarter's end
+    (on the first reassigned account, else the first MQA), one opened and closed in March."""
+    mqas = store.read_table(schema.mqas).sort_values(["trigger_at", "account_id"])
+    moved = store.read_table(schema.reassignments)
+    accounts = list(dict.fromkeys([*moved.sort_values("reassigned_at")["account_id"], *mqas["account_id"]]))[:2]
+    if not accounts:
+        return []
+    at = DEMO_START + pd.Timedelta(days=35, hours=15)
+    first = disputes.open_dispute(store, accounts[0], "sales: this MQA was not ready to buy; marketing: no touch "
+                                  "in 3 days", "Marcus Bell", "review the first-touch window for Tier 1", at)
+    disputes.add_note(store, first, "Jenna Ortiz", "owners met: the contact was a researcher",
+                      at + pd.Timedelta(days=6))
+    disputes.close_dispute(store, first, "keep the window; tighten the decision-maker titles", "Priya Raman",
+                           at + pd.Timedelta(days=8), "agreed")
+    disputes.reopen_dispute(store, first, "Marcus Bell", "the same pattern on two more accounts",
+                            at + pd.Timedelta(days=40))
+    ids = [first]
+    if len(accounts) > 1:
+        second = disputes.open_dispute(store, accounts[1], "rejected as unqualified but won by a competitor",
+                                       "Grace Miller", "re-open the account to sales", at + pd.Timedelta(days=20))
+        disputes.close_dispute(store, second, "sales re-engages this quarter", "Daniel Okafor",
+                               at + pd.Timedelta(days=31), "overturned")
+        ids.append(second)
+    return ids
+
+
+def breach_summary(store: Warehouse) -> dict[str, int]:
+    """Escalated MQAs per clock, reassignments, open and closed disputes."""
+    escalations = store.read_table(schema.escalations)
+    per_clock = escalations.drop_duplicates(["account_id", "trigger_at", "clock"])["clock"].value_counts()
+    moved = store.read_table(schema.reassignments)
+    rows, _ = disputes.read_disputes(store)
+    return {**{f"escalated MQAs ({clock.replace('_', ' ')})": int(n) for clock, n in per_clock.sort_index().items()},
+            "reassigned on breach": int((moved["status"] == "reassigned").sum()),
+            "disputes open": int((rows["status"] == "open").sum()),
+            "disputes closed": int((rows["status"] == "closed").sum())}
+
+
+def print_breaches(console: Console, store: Warehouse) -> None:
+    table = Table(title=f"Escalations, reassignments and disputes ({DEMO_POLICY.stem} policy)")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, count in breach_summary(store).items():
+        table.add_row(name, str(count))
     console.print(table)

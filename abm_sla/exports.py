@@ -59,7 +59,7 @@ def sla(warehouse: Warehouse) -> pd.DataFrame:
 def escalations(warehouse: Warehouse) -> pd.DataFrame:
     """One row per escalation level and recipient."""
     table = warehouse.read_table(schema.escalations)
-    table = table.sort_values(["trigger_at", "account_id", "level", "to_user_id"])
+    table = table.sort_values(["trigger_at", "account_id", "clock", "level", "to_user_id"])
     return table[["account_id", "trigger_at", "level", "opened_at", "to_user_id"]]
 
 

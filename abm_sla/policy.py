@@ -144,13 +144,15 @@ class Clocks(Strict):
 
 
 class EscalationLevel(Strict):
-    """One ladder step: opened ``after`` past the base moment, sent to a role or the owner's manager."""
+    """One ladder step: opened ``after`` past the base moment, sent to one or several roles (or the owner's
+    manager); ``reassign: true`` also moves the MQA to the next rep by round-robin when the step opens."""
 
     level: int = Field(ge=1)
     after: Window
     base: Literal["due_at", "routed_at"] = "due_at"
-    to: str = Field(min_length=1)
+    to: str | tuple[str, ...] = Field(min_length=1)
     ask: str = "make contact and log the call, or reject/nurture the account"
+    reassign: bool = False
 
     @field_validator("after")
     @classmethod
@@ -159,13 +161,28 @@ class EscalationLevel(Strict):
             raise ValueError("an escalation offset cannot be same_business_day")
         return after
 
-    @field_validator("to")
+    @field_validator("to", mode="before")
     @classmethod
-    def _normalized(cls, to: str) -> str:
-        return to.strip().lower()
+    def _normalized(cls, to: Any) -> Any:
+        """``revops`` stays text; ``[cmo, head of sales]`` becomes a tuple (one name: text again)."""
+        if isinstance(to, str):
+            return to.strip().lower()
+        if isinstance(to, list | tuple):
+            names = tuple(dict.fromkeys(str(name).strip().lower() for name in to if str(name).strip()))
+            if not names:
+                raise ValueError("name at least one role (or owner_manager)")
+            return names[0] if len(names) == 1 else names
+        return to
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The recipients' roles (``owner_manager`` = the owner's manager), in the order given."""
+        return (self.to,) if isinstance(self.to, str) else self.to
 
 
 class Escalation(Strict):
+    """SPEC's ladder (the ``escalation:`` key): first-touch misses only."""
+
     clock: Literal["first_touch"] = "first_touch"
     levels: list[EscalationLevel] = Field(default_factory=list)
 
@@ -175,7 +192,52 @@ class Escalation(Strict):
         numbers = [level.level for level in levels]
         if numbers != list(range(1, len(levels) + 1)):
             raise ValueError(f"levels must be numbered 1..{len(levels)} in order, got {numbers}")
+        if sum(level.reassign for level in levels) > 1:
+            raise ValueError("at most one level may reassign")
         return levels
+
+
+class ClockEscalation(Escalation):
+    """One entry of ``escalations:``: the ladder of any clock the SLA measures (by its name in sla_clocks)."""
+
+    clock: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9_]*$")  # type: ignore[assignment]
+
+
+class DisputeStep(Strict):
+    """One step of the dispute process: due ``after`` the dispute was (re)opened, owed by ``who``."""
+
+    step: int = Field(ge=1)
+    name: str = Field(min_length=1)
+    after: Window
+    who: str = Field(min_length=1)
+
+    @field_validator("after")
+    @classmethod
+    def _calendar(cls, after: Window) -> Window:
+        if after.kind not in ("hours", "days"):
+            raise ValueError("a dispute step is due after calendar hours or days")
+        return after
+
+
+def _template_steps() -> list[DisputeStep]:
+    """The ABM template: week 1 the owners meet, week 2 the managers, month 2 the SLA renegotiation."""
+    return [DisputeStep(step=1, name="owners meet", after=Window(days=7), who="account owners"),
+            DisputeStep(step=2, name="managers meet", after=Window(days=14), who="sales and marketing managers"),
+            DisputeStep(step=3, name="SLA renegotiation", after=Window(days=60), who="SLA renegotiation")]
+
+
+class Disputes(Strict):
+    steps: list[DisputeStep] = Field(default_factory=_template_steps, min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _ordered(cls, steps: list[DisputeStep]) -> list[DisputeStep]:
+        if [step.step for step in steps] != list(range(1, len(steps) + 1)):
+            raise ValueError("steps must be numbered 1..n in order")
+        hours = [step.after.amount * (24 if step.after.kind == "days" else 1) for step in steps]
+        if hours != sorted(hours):
+            raise ValueError("each step must be due no earlier than the one before")
+        return steps
 
 
 class Open(BaseModel):
@@ -424,9 +486,24 @@ class SlaPolicy(Strict):
     clocks: Clocks
     escalation: Escalation = Field(default_factory=Escalation)
     dispositions: Dispositions = Field(default_factory=Dispositions)
+    escalations: list[ClockEscalation] = Field(default_factory=list)
+    disputes: Disputes = Field(default_factory=Disputes)
     targets: Targets | None = None
     marketing: Marketing | None = None
     target_account_list: TargetAccountList | None = None
+
+    @model_validator(mode="after")
+    def _one_ladder_per_clock(self) -> SlaPolicy:
+        clocks = [ladder.clock for ladder in self.ladders]
+        twice = sorted({clock for clock in clocks if clocks.count(clock) > 1})
+        if twice:
+            raise ValueError(f"the {twice[0]} ladder is given twice (escalation and escalations)")
+        return self
+
+    @property
+    def ladders(self) -> list[Escalation]:
+        """Every clock's ladder with levels: ``escalation`` (SPEC's first-touch ladder) then ``escalations``."""
+        return [ladder for ladder in (self.escalation, *self.escalations) if ladder.levels]
 
     @field_validator("end_statuses")
     @classmethod

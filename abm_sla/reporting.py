@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla import dispositions, review
+from abm_sla import breaches, dispositions, review
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
 from abm_sla import proposals as proposals_module
@@ -150,7 +150,8 @@ def load_data(warehouse: Warehouse) -> SlaData:
     view = CrmView(warehouse)
     crm = {kind: view.read_kind(kind) for kind in kinds}
     derived = {name: warehouse.read_table(getattr(schema, name))
-               for name in ("mqas", "sla_clocks", "escalations", "tier_move_recommendations")}
+               for name in ("mqas", "sla_clocks", "escalations", "tier_move_recommendations", "reassignments",
+                            "disputes", "dispute_notes")}
     history = score_history.dense(warehouse.read_table(schema.score_history), score_history.score_runs(warehouse))
     return SlaData.of(**crm, **derived, score_history=history)
 
@@ -439,6 +440,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
         _feedback_section(data, start, end, as_of, policy),
+        _breaches_section(data, policy, start, end, as_of, weekly=True),
         Section("Recommended tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_moves", "Tier moves: pending, and decided this week", moves, _moves_source(as_of)),
         ]),
@@ -540,6 +542,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
     ]
+    sections.append(_breaches_section(data, policy, start, end, as_of, weekly=False))
     proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text)
     sections.append(proposal_section)
     decisions = [_chronic_decision(chronic, "#table-chronic_misses"),
@@ -602,6 +605,35 @@ def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp
         "Marketing touches are activities of the policy's channel types; tempo is touches per account per month "
         "(or quarter) over the period, min and max included.",
     ], tables=tables)
+
+
+def _breaches_section(data: SlaData, policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp,
+                      as_of: pd.Timestamp, *, weekly: bool) -> Section:
+    """Escalations by clock and level, reassignments on breach, and disputes (open ones with their step;
+    the quarter's counts, time to close and outcomes)."""
+    span = _span(start, end)
+    ladders = ", ".join(ladder.clock for ladder in policy.ladders) or "none"
+    tables = [
+        Table("escalations_by_clock", "Escalations by clock and level", breaches.escalations_by_clock(data, start, end),
+              f"escalations where opened_at in {span}; roles from users (active); clocks with a ladder: {ladders}"),
+        Table("reassignments", "Reassignments on breach", breaches.reassignments(data, start, end),
+              f"reassignments where reassigned_at in {span}; written back = reassignments.writeback_done_at set"),
+        Table("open_disputes", "Open disputes: current step and due date", breaches.open_disputes(data, policy, as_of),
+              f"disputes open at {_iso(as_of)}; steps from policy disputes.steps, due from the (re)opening"),
+    ]
+    if not weekly:
+        tables += [
+            Table("reassignments_by_clock", "Reassignments per clock", breaches.reassignment_counts(data, start, end),
+                  f"reassignments where reassigned_at in {span}"),
+            Table("dispute_counts", "Disputes in the period", breaches.dispute_counts(data, start, end),
+                  f"dispute_notes (opened, reopened, closed) with at in {span}; open at the end = last event before "
+                  f"{_iso(end)} not a closing; days to close from the first opening; outcome of each closing"),
+            Table("closed_disputes", "Disputes closed", breaches.closed_disputes(data, start, end),
+                  f"disputes closed (and still closed) with closed_at in {span}"),
+        ]
+    return Section("Escalations, reassignments and disputes", [
+        "Every clock with a ladder in the policy escalates; a reassigning level moves the MQA to the next rep. "
+        "Disputes stay here until closed with a resolution."], tables=tables)
 
 
 def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,

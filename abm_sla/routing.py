@@ -125,3 +125,33 @@ def _tier_text(values: pd.Series) -> pd.Series:
 def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
     stamp = pd.Timestamp(moment)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def reassign_owners(
+    cases: pd.DataFrame, users: pd.DataFrame, last_assigned: str | None
+) -> tuple[pd.DataFrame, str | None]:
+    """The next rep by the round-robin rules for each MQA reassigned on a breach, and the new state.
+
+    ``cases`` has account_id, trigger_at, reassigned_at, from_owner_id. Turns go out in
+    (reassigned_at, account_id) order, continuing after ``last_assigned`` (the same turn as routing);
+    a turn that lands on the MQA's current owner passes to the next rep. With no other active
+    ``sales`` user the MQA stays with its owner (``to_owner_id`` None, the reason says why).
+    Returns ``to_owner_id, reason`` on the index of ``cases``.
+    """
+    pool = users_with_role(users, ROUND_ROBIN_ROLE).to_numpy()
+    out = pd.DataFrame({"to_owner_id": pd.Series(None, index=cases.index, dtype="object"),
+                        "reason": pd.Series("", index=cases.index, dtype="object")})
+    state = last_assigned
+    order = cases.sort_values(["reassigned_at", "account_id"], kind="stable").index
+    for index in order:  # one turn after another: each depends on the last (few rows: breaches only)
+        current = cases.at[index, "from_owner_id"]
+        others = pool[pool != current] if current is not None else pool
+        if not len(others):
+            out.at[index, "reason"] = f"no other active sales user: stays with {current or 'no owner'}"
+            continue
+        first = int(np.searchsorted(pool, state, side="right")) if state is not None else 0
+        turns = [pool[(first + step) % len(pool)] for step in range(len(pool))]
+        chosen = next(user for user in turns if user != current)
+        out.at[index, "to_owner_id"], state = chosen, str(chosen)
+        out.at[index, "reason"] = f"round-robin over active sales users after {current or 'no owner'}: {chosen}"
+    return out, state

@@ -54,6 +54,15 @@ DERIVED_COLUMNS: dict[str, dict[str, str]] = {
                                   "from_tier": "object", "proposed_tier": "object", "reason": "object",
                                   "decision": "object", "decided_at": "ts", "decision_note": "object",
                                   "evaluated_at": "ts"},
+    "reassignments": {"account_id": "object", "trigger_at": "ts", "clock": "object", "level": "float64",
+                      "reassigned_at": "ts", "from_owner_id": "object", "to_owner_id": "object", "status": "object",
+                      "reason": "object", "writeback_done_at": "ts"},
+    "disputes": {"dispute_id": "int64", "account_id": "object", "disagreement": "object", "raised_by": "object",
+                 "requested_resolution": "object", "opened_at": "ts", "steps_from": "ts", "status": "object",
+                 "closed_at": "ts", "resolution": "object", "outcome": "object", "times_reopened": "int64",
+                 "updated_at": "ts"},
+    "dispute_notes": {"id": "int64", "dispute_id": "int64", "at": "ts", "author": "object", "kind": "object",
+                      "text": "object"},
 }
 
 
@@ -82,6 +91,9 @@ class SlaData:
     score_history: pd.DataFrame
     target_accounts: pd.DataFrame = field(default_factory=lambda: frames.empty("target_accounts"))
     tier_move_recommendations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reassignments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    disputes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dispute_notes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
     def of(cls, **tables: pd.DataFrame) -> SlaData:
@@ -909,7 +921,8 @@ def clock_misses(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.Da
 
 
 def open_escalations(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Escalations opened by ``as_of`` whose episode is open and whose clock is still unmet, one row per MQA."""
+    """Escalations opened by ``as_of`` whose episode is open and whose clock is still unmet, one row per MQA
+    and clock."""
     escalations = data.escalations[data.escalations["opened_at"] <= as_of]
     mqas = data.mqas[["account_id", "trigger_at", "ended_at", "tier"]]
     rows = escalations.merge(mqas, on=["account_id", "trigger_at"], how="left")
@@ -919,12 +932,13 @@ def open_escalations(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
     rows = rows[rows["met_at"].isna() | (rows["met_at"] > as_of)]
     names = owner_names(data)
     rows = rows.assign(recipient=rows["to_user_id"].map(names).fillna(rows["to_user_id"]))
-    rows = rows.sort_values(["account_id", "trigger_at", "level", "to_user_id"])
-    out = rows.groupby(["account_id", "trigger_at"], as_index=False).agg(
-        tier=("tier", "first"), owner_id=("owner_id", "first"), clock=("clock", "first"),
+    rows = rows.sort_values(["account_id", "trigger_at", "clock", "level", "to_user_id"])
+    out = rows.groupby(["account_id", "trigger_at", "clock"], as_index=False).agg(
+        tier=("tier", "first"), owner_id=("owner_id", "first"),
         level=("level", "max"), first_opened_at=("opened_at", "min"), last_opened_at=("opened_at", "max"),
         recipients=("recipient", lambda s: ", ".join(dict.fromkeys(s.astype(str)))),
         steps_taken=("steps_taken", "last"), resolution=("resolution", "last"))
+    out = out[["account_id", "trigger_at", "tier", "owner_id", "clock", *out.columns[5:]]]
     out["tier"] = normalize_tier(out["tier"])
     out["level"] = out["level"].astype(int)
     out.insert(3, "owner_name", out["owner_id"].map(names))

@@ -68,14 +68,14 @@ def evaluate_clocks(
     touches = EventIndex(sales_touches(activities, as_of))
     changes = EventIndex(_events(status_changes, "changed_at", as_of))
     clocks = policy.clocks
-    routed = episodes["routed_at"]
+    routed = episodes["clock_start"]
     zones, countries = episodes["zone"], episodes["country"]
     rows = {
         "routing_time": (_due(episodes, episodes["trigger_at"], clocks.routing_time, policy),
                          routing_end(episodes, activities, policy, as_of)),
         "first_touch": (
             apply_windows(routed, *first_touch_windows(episodes, policy), zones, countries, policy),
-            touches.nth_at_or_after(episodes["account_id"], episodes["trigger_at"], 1),
+            touches.nth_at_or_after(episodes["account_id"], episodes["first_touch_from"], 1),
         ),
         "status_update": (
             _due(episodes, routed, clocks.status_update, policy),
@@ -327,22 +327,60 @@ def evaluate_escalations(
     policy: SlaPolicy,
     as_of: pd.Timestamp,
 ) -> pd.DataFrame:
-    """One row per opened level and recipient, with ``ESCALATION_COLUMNS``.
+    """One row per opened level and recipient, with ``ESCALATION_COLUMNS``, for every ladder of the policy.
 
-    A level of a missed clock opens at its offset past the clock's due_at (or the
-    MQA's routed_at, never before due_at), once ``as_of`` has reached it, unless a
-    sales touch (at or after trigger_at) or the end of the episode came before
-    that moment (SPEC: "before then"). A level without a recipient produces no row.
+    A ladder belongs to a clock by name (any name in ``clocks``, SPEC's four or another). A level
+    of a missed clock opens at its offset past the clock's due_at (or the MQA's routed_at, never
+    before due_at), once ``as_of`` has reached it, unless the clock was met (late) or the episode
+    ended before that moment (SPEC: "before then"; for first_touch the meeting event is the first
+    sales touch). A clock with several rows per MQA (a recurring clock) escalates once per MQA,
+    from its earliest missed row still unmet (else its earliest missed row). A level without a
+    recipient produces no row. ``activities`` is kept for callers; the clocks carry met_at.
     """
     as_of = _utc(as_of)
-    ladder = policy.escalation
-    missed = clocks[(clocks["clock"] == ladder.clock) & (clocks["status"] == "missed")]
-    if missed.empty or not ladder.levels:
+    frames = [_ladder_rows(clocks, mqas, users, policy, ladder.clock, ladder.levels, as_of)
+              for ladder in policy.ladders]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
         return _empty(ESCALATION_COLUMNS)
-    cases = _cases(missed, mqas, users, activities, as_of)
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values(["account_id", "trigger_at"], kind="stable").reset_index(drop=True)
+    return out.astype({"level": "int64", "opened_at": UTC})
+
+
+def reassignments_due(
+    clocks: pd.DataFrame, mqas: pd.DataFrame, users: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """``account_id, trigger_at, clock, level, opened_at, owner_id`` of every reassigning level opened by
+    ``as_of`` (whether or not the level has a recipient), by the same rules as the ladder."""
+    as_of = _utc(as_of)
+    parts = []
+    for ladder in policy.ladders:
+        specs = [spec for spec in ladder.levels if spec.reassign]
+        missed = _missed_once(clocks, ladder.clock) if specs else clocks.iloc[:0]
+        if missed.empty:
+            continue
+        cases = _cases(missed, mqas, users)
+        opened = _opened_at(cases, specs[0], policy, as_of)
+        parts.append(cases.loc[opened.notna(), ["account_id", "trigger_at", "owner_id"]].assign(
+            clock=ladder.clock, level=specs[0].level, opened_at=opened[opened.notna()]))
+    columns = ["account_id", "trigger_at", "clock", "level", "opened_at", "owner_id"]
+    if not parts:
+        return _empty(columns)
+    return pd.concat(parts, ignore_index=True)[columns].astype({"level": "int64", "opened_at": UTC})
+
+
+def _ladder_rows(
+    clocks: pd.DataFrame, mqas: pd.DataFrame, users: pd.DataFrame, policy: SlaPolicy, clock: str,
+    specs: list[EscalationLevel], as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    missed = _missed_once(clocks, clock)
+    if missed.empty:
+        return _empty(ESCALATION_COLUMNS)
+    cases = _cases(missed, mqas, users)
     levels = [Level(spec, _opened_at(cases, spec, policy, as_of), *_recipients(cases, spec, users))
-              for spec in ladder.levels]
-    prefix = _resolution_prefix(cases, ladder.clock)
+              for spec in specs]
+    prefix = _resolution_prefix(cases, clock)
     frames, order = [], []
     for number, level in enumerate(levels):
         index = cases.index[level.opened.notna()]
@@ -354,7 +392,7 @@ def evaluate_escalations(
             "level": level.spec.level,
             "opened_at": level.opened[index],
             "owner_id": cases.loc[index, "owner_id"],
-            "clock": ladder.clock,
+            "clock": clock,
             "steps_taken": _steps_taken(index, level, levels[:number]),
             "resolution": prefix[index] + level.spec.ask,
         }, index=index)
@@ -364,8 +402,16 @@ def evaluate_escalations(
     if not frames:
         return _empty(ESCALATION_COLUMNS)
     out = pd.concat(frames, ignore_index=True)[ESCALATION_COLUMNS]
-    out = out.iloc[np.argsort(np.concatenate(order), kind="stable")].reset_index(drop=True)
-    return out.astype({"level": "int64", "opened_at": UTC})
+    return out.iloc[np.argsort(np.concatenate(order), kind="stable")].reset_index(drop=True)
+
+
+def _missed_once(clocks: pd.DataFrame, clock: str) -> pd.DataFrame:
+    """The missed rows of ``clock``, one per MQA: the earliest still unmet, else the earliest."""
+    missed = clocks[(clocks["clock"] == clock) & (clocks["status"] == "missed")]
+    if missed.empty:
+        return missed
+    order = missed.assign(_met=missed["met_at"].notna()).sort_values(["_met", "due_at"], kind="stable")
+    return order.drop_duplicates(["account_id", "trigger_at"]).drop(columns="_met")
 
 
 @dataclass(frozen=True)
@@ -379,31 +425,39 @@ class Level:
 
     @property
     def label(self) -> str:
-        return "the owner's manager" if self.spec.to == OWNER_MANAGER else self.spec.to
+        return " and ".join("the owner's manager" if role == OWNER_MANAGER else role for role in self.spec.roles)
 
 
-def _cases(
-    missed: pd.DataFrame,
-    mqas: pd.DataFrame,
-    users: pd.DataFrame,
-    activities: pd.DataFrame,
-    as_of: pd.Timestamp,
-) -> pd.DataFrame:
-    """Missed clocks with their MQA's routed_at, ended_at, name, owner calendar and first sales touch."""
+def _cases(missed: pd.DataFrame, mqas: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+    """Missed clocks with their met_at, their MQA's routed_at (the clock start), ended_at, name and owner
+    calendar."""
     keys = ["account_id", "trigger_at"]
-    extra = mqas.reindex(columns=[*keys, "routed_at", "ended_at", "name"]).astype({"account_id": "object"})
-    extra["trigger_at"] = _to_utc(extra["trigger_at"])
-    cases = missed[[*keys, "due_at", "owner_id", "tier"]].astype({"account_id": "object"}).copy()
+    extra = _mqa_starts(mqas, [*keys, "routed_at", "ended_at", "name"])
+    cases = missed[[*keys, "due_at", "met_at", "owner_id", "tier"]].astype({"account_id": "object"}).copy()
     cases["trigger_at"] = _to_utc(cases["trigger_at"])
     cases = cases.merge(extra.drop_duplicates(keys), on=keys, how="left")
     cases = cases.sort_values(keys, kind="stable").reset_index(drop=True)
-    for column in ("due_at", "routed_at", "ended_at"):
+    for column in ("due_at", "met_at", "routed_at", "ended_at"):
         cases[column] = _to_utc(cases[column])
     cases["name"] = cases["name"].astype("object").where(cases["name"].notna(), cases["account_id"])
-    cases = cases.join(_owner_calendar(cases["owner_id"], users))
-    touches = EventIndex(sales_touches(activities, as_of))
-    cases["first_touch_at"] = touches.nth_at_or_after(cases["account_id"], cases["trigger_at"], 1)
-    return cases
+    return cases.join(_owner_calendar(cases["owner_id"], users))
+
+
+def _mqa_starts(mqas: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the MQAs with routed_at replaced by the reassignment moment when reassigned."""
+    extra = mqas.reindex(columns=[*columns, "reassigned_at"]).astype({"account_id": "object"})
+    extra["trigger_at"] = _to_utc(extra["trigger_at"])
+    extra["routed_at"] = clock_start(extra)
+    return extra.drop(columns="reassigned_at")
+
+
+def clock_start(mqas: pd.DataFrame) -> pd.Series:
+    """Where the owner's clocks start: routed_at, or reassigned_at once the MQA was reassigned on a breach."""
+    routed = _to_utc(mqas["routed_at"])
+    if "reassigned_at" not in mqas:
+        return routed
+    reassigned = _to_utc(mqas["reassigned_at"])
+    return reassigned.where(reassigned.notna(), routed).astype(UTC)
 
 
 def _opened_at(
@@ -411,7 +465,7 @@ def _opened_at(
 ) -> pd.Series:
     """When the level opens, or NaT when it has not (yet) opened as of ``as_of``."""
     at = _level_at(cases, level, policy)
-    stopped = (cases["first_touch_at"] < at) | (cases["ended_at"] < at)
+    stopped = (cases["met_at"] < at) | (cases["ended_at"] < at)
     return at.where(at.notna() & (at <= as_of) & ~stopped)
 
 
@@ -425,30 +479,43 @@ def _level_at(cases: pd.DataFrame, level: EscalationLevel, policy: SlaPolicy) ->
 
 
 def ladder_times(clocks: pd.DataFrame, mqas: pd.DataFrame, users: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
-    """For every missed ladder clock, when each level would open if nothing stopped it:
+    """For every missed ladder clock (of every ladder), when each level would open if nothing stopped it:
     ``account_id, trigger_at, level, at`` (the moments when time alone can open a level)."""
-    ladder = policy.escalation
-    missed = clocks[(clocks["clock"] == ladder.clock) & (clocks["status"] == "missed")]
-    if missed.empty or not ladder.levels:
+    keys = ["account_id", "trigger_at"]
+    parts = []
+    for ladder in policy.ladders:
+        missed = clocks[(clocks["clock"] == ladder.clock) & (clocks["status"] == "missed")]
+        if missed.empty:
+            continue
+        cases = missed[[*keys, "due_at", "owner_id"]].astype({"account_id": "object"}).reset_index(drop=True)
+        cases["trigger_at"], cases["due_at"] = _to_utc(cases["trigger_at"]), _to_utc(cases["due_at"])
+        cases = cases.merge(_mqa_starts(mqas, [*keys, "routed_at"]).drop_duplicates(keys), on=keys, how="left")
+        cases = cases.join(_owner_calendar(cases["owner_id"], users))
+        parts += [cases[keys].assign(level=spec.level, at=_level_at(cases, spec, policy)) for spec in ladder.levels]
+    if not parts:
         return pd.DataFrame({"account_id": pd.Series(dtype=object), "trigger_at": pd.Series(dtype=UTC),
                              "level": pd.Series(dtype="int64"), "at": pd.Series(dtype=UTC)})
-    keys = ["account_id", "trigger_at"]
-    cases = missed[[*keys, "due_at", "owner_id"]].astype({"account_id": "object"}).reset_index(drop=True)
-    cases["trigger_at"], cases["due_at"] = _to_utc(cases["trigger_at"]), _to_utc(cases["due_at"])
-    routed = mqas.reindex(columns=[*keys, "routed_at"]).astype({"account_id": "object"})
-    routed["trigger_at"], routed["routed_at"] = _to_utc(routed["trigger_at"]), _to_utc(routed["routed_at"])
-    cases = cases.merge(routed.drop_duplicates(keys), on=keys, how="left")
-    cases = cases.join(_owner_calendar(cases["owner_id"], users))
-    return pd.concat([cases[keys].assign(level=spec.level, at=_level_at(cases, spec, policy))
-                      for spec in ladder.levels], ignore_index=True)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _recipients(
     cases: pd.DataFrame, level: EscalationLevel, users: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """The level's recipients as rows ``case, to_user_id`` and as text per case."""
-    if level.to != OWNER_MANAGER:
-        ids = users_with_role(users, level.to).to_numpy()
+    """The level's recipients (every role it names) as rows ``case, to_user_id`` and as text per case."""
+    parts = [_role_recipients(cases, role, users) for role in level.roles]
+    rows = pd.concat([rows for rows, _ in parts], ignore_index=True).drop_duplicates()
+    rows = rows.sort_values("case", kind="stable").reset_index(drop=True)
+    texts = [who.where(who != "no recipient") for _, who in parts]
+    who = texts[0]
+    for more in texts[1:]:
+        who = who.where(more.isna(), who.where(who.isna(), who + ", ").fillna("") + more)
+    return rows, who.fillna("no recipient").astype("object")
+
+
+def _role_recipients(cases: pd.DataFrame, role: str, users: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """One role's recipients: the active users with that role, or the owner's active manager."""
+    if role != OWNER_MANAGER:
+        ids = users_with_role(users, role).to_numpy()
         rows = pd.DataFrame({"case": np.repeat(cases.index.to_numpy(), len(ids)),
                              "to_user_id": np.tile(ids, len(cases))})
         return rows, pd.Series(", ".join(ids) or "no recipient", index=cases.index, dtype="object")
@@ -490,6 +557,11 @@ def _episodes(mqas: pd.DataFrame, users: pd.DataFrame, as_of: pd.Timestamp) -> p
     for column in ("trigger_at", "routed_at"):
         episodes[column] = _to_utc(episodes[column])
     episodes["routed_at"] = episodes["routed_at"].where(episodes["routed_at"] <= as_of)
+    # a reassigned MQA: the new owner's clocks start at the reassignment (routing_time keeps routed_at)
+    start = clock_start(episodes)
+    episodes["clock_start"] = start.where(start <= as_of)
+    reassigned = episodes["clock_start"].ne(episodes["routed_at"]) & episodes["clock_start"].notna()
+    episodes["first_touch_from"] = episodes["trigger_at"].where(~reassigned, episodes["clock_start"])
     episodes["tier"] = parse_tier(episodes["tier"])
     episodes["owner_id"] = episodes["owner_id"].astype("object").where(episodes["owner_id"].notna(), None)
     return episodes.join(_owner_calendar(episodes["owner_id"], users))

@@ -492,24 +492,15 @@ def sla_shard(
             wanted = (mqas["account_id"].isin(touched)
                       | due_between(mqas, stored_clocks, users, policy, planned.reference_as_of, as_of))
             mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)
-    accounts = mqas["account_id"].unique().tolist()
-    activities = _clock_activities(crm, mqas, policy, as_of, shard, accounts)
-    opportunities = crm.read_kind("opportunities", shard=shard, accounts=accounts) \
-        if policy.clocks.status_recurring and len(mqas) else None
-    clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of, opportunities)
-    escalations = sla.evaluate_escalations(clocks, mqas, activities, users, policy, as_of)
-    clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
-    escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
+    clocks, escalations = _clocks_and_ladders(crm, mqas, status_changes, users, policy, as_of, shard)
+    due = sla.reassignments_due(clocks, mqas, users, policy, as_of)
+    candidates = reassignment_candidates(due, mqas, run_id)
     with warehouse.engine.begin() as connection:
-        clocks = clocks.assign(as_of=as_of, shard=shard_keys(clocks["account_id"]))
-        escalations = escalations.assign(shard=shard_keys(escalations["account_id"]))
-        undo.remember(warehouse, connection, run_id, schema.sla_clocks, clocks)
-        undo.remember(warehouse, connection, run_id, schema.escalations, escalations)
+        clocks, escalations = _store_clocks(warehouse, connection, clocks, escalations, as_of, run_id)
         undo.remember(warehouse, connection, run_id, schema.mqas, newly_ended, only_existing=True)
-        warehouse.upsert(connection, schema.sla_clocks, records(clocks[[*clock_columns, "as_of", "shard"]]))
-        warehouse.upsert(connection, schema.escalations, records(escalations[[*escalation_columns, "shard"]]),
-                         update=False)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
+        undo.remember(warehouse, connection, run_id, schema.reassignments, candidates)
+        warehouse.upsert(connection, schema.reassignments, records(candidates), update=False)
         checkpoint("evaluate-sla")
     checkpoint("evaluate-sla")
     return {
@@ -522,7 +513,7 @@ def sla_shard(
 
 
 def _clock_activities(
-    crm: CrmView, mqas: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp, shard: Shard, accounts: list[str],
+    crm: CrmView, mqas: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp, shard: Shard | None, accounts: list[str],
 ) -> pd.DataFrame:
     """The activities the clocks and the ladder read: sales touches since the first trigger; with the
     marketing_response clock on, also web visits in its lookback and the research activities."""
@@ -541,15 +532,119 @@ def _clock_activities(
     return pd.concat([touches, more], ignore_index=True).drop_duplicates("activity_id", ignore_index=True)
 
 
+def _clocks_and_ladders(
+    crm: CrmView, mqas: pd.DataFrame, status_changes: pd.DataFrame, users: pd.DataFrame, policy: SlaPolicy,
+    as_of: pd.Timestamp, shard: Shard | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The clocks and escalations of ``mqas`` as of ``as_of`` (reads the activities and opportunities they need)."""
+    accounts = mqas["account_id"].unique().tolist()
+    activities = _clock_activities(crm, mqas, policy, as_of, shard, accounts)
+    opportunities = crm.read_kind("opportunities", shard=shard, accounts=accounts) \
+        if policy.clocks.status_recurring and len(mqas) else None
+    clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of, opportunities)
+    return clocks, sla.evaluate_escalations(clocks, mqas, activities, users, policy, as_of)
+
+
+def _store_clocks(
+    warehouse: Warehouse, connection: sa.Connection, clocks: pd.DataFrame, escalations: pd.DataFrame,
+    as_of: pd.Timestamp, run_id: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Upsert clocks (in place) and insert new escalation rows, logging what they replace for undo."""
+    clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
+    escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
+    clocks = clocks.assign(as_of=as_of, shard=shard_keys(clocks["account_id"]))
+    escalations = escalations.assign(shard=shard_keys(escalations["account_id"]))
+    undo.remember(warehouse, connection, run_id, schema.sla_clocks, clocks)
+    undo.remember(warehouse, connection, run_id, schema.escalations, escalations)
+    warehouse.upsert(connection, schema.sla_clocks, records(clocks[[*clock_columns, "as_of", "shard"]]))
+    warehouse.upsert(connection, schema.escalations, records(escalations[[*escalation_columns, "shard"]]),
+                     update=False)
+    return clocks, escalations
+
+
+# -- reassignment on breach ---------------------------------------------------------------------
+
+REASSIGN_COLUMNS = ["account_id", "trigger_at", "clock", "level", "reassigned_at", "from_owner_id", "status",
+                    "run_id", "shard"]
+
+
+def reassignment_candidates(due: pd.DataFrame, mqas: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """MQAs a reassigning level opened for (``sla.reassignments_due``; the earliest per MQA), not reassigned
+    before: the rows ``reassignments`` gets as ``pending`` (the finishing step hands out the turns)."""
+    opened = due
+    if "reassigned_at" in mqas and len(opened):
+        done = mqas.loc[mqas["reassigned_at"].notna(), ["account_id", "trigger_at"]]
+        opened = opened[~pd.MultiIndex.from_frame(opened[["account_id", "trigger_at"]]).isin(
+            pd.MultiIndex.from_frame(done))]
+    opened = opened.sort_values(["opened_at", "clock"], kind="stable").drop_duplicates(["account_id", "trigger_at"])
+    out = opened.rename(columns={"opened_at": "reassigned_at", "owner_id": "from_owner_id"}).assign(
+        status="pending", run_id=run_id, shard=shard_keys(opened["account_id"]))
+    return out[REASSIGN_COLUMNS].reset_index(drop=True)
+
+
+def apply_reassignments(warehouse: Warehouse, policy: SlaPolicy, as_of: pd.Timestamp, run_id: str) -> dict:
+    """Hand the pending reassignments their round-robin turns, exactly once, under the routing lock.
+
+    Each reassigned MQA gets its new owner (``mqas.owner_id``), ``reassigned_at`` (the level's opening:
+    a moment of the data, not of the run) and fresh clocks from that moment, evaluated and stored in
+    the same transaction; the audit row gets the new owner, the reason and a write-back key. A run
+    racing this one waits for the lock and finds nothing pending. Returns ``reassigned, kept``.
+    """
+    table = schema.reassignments
+    pending = warehouse.read_table(table, table.c.status == "pending")
+    if pending.empty:
+        return {"reassigned": 0, "kept": 0}
+    crm = CrmView(warehouse)
+    users = crm.read_kind("users")
+    accounts = pending["account_id"].unique().tolist()
+    mqas = warehouse.read_table(schema.mqas, schema.mqas.c.account_id.in_(accounts))
+    status_changes = read_status_changes(crm, as_of, accounts=accounts)
+    with warehouse.engine.begin() as connection:
+        warehouse.lock_stage(connection, "fire-and-route")
+        still = warehouse.read_table(table, table.c.status == "pending", connection)
+        pending = pending.merge(still[["account_id", "trigger_at"]], on=["account_id", "trigger_at"])
+        if pending.empty:
+            return {"reassigned": 0, "kept": 0}
+        state = warehouse.get_state(ROUND_ROBIN_KEY, connection)
+        chosen, state = routing.reassign_owners(pending, users, state)
+        done = pending.assign(to_owner_id=chosen["to_owner_id"], reason=chosen["reason"],
+                              status=chosen["to_owner_id"].notna().map({True: "reassigned", False: "kept"}))
+        done["writeback_key"] = (done["account_id"] + "|" + done["trigger_at"].map(pd.Timestamp.isoformat)
+                                 + "|reassign").map(_short_hash).where(done["status"] == "reassigned")
+        moved = done[done["status"] == "reassigned"]
+        changed = mqas.merge(moved[["account_id", "trigger_at", "to_owner_id", "reassigned_at"]],
+                             on=["account_id", "trigger_at"], suffixes=("_old", ""))
+        changed = changed.drop(columns=["reassigned_at_old", "owner_id"]).rename(columns={"to_owner_id": "owner_id"})
+        undo.remember(warehouse, connection, run_id, table, done, only_existing=True)
+        undo.remember(warehouse, connection, run_id, schema.mqas, changed, only_existing=True)
+        undo.remember_state(connection, run_id, ROUND_ROBIN_KEY)
+        warehouse.set_state(connection, ROUND_ROBIN_KEY, state)
+        warehouse.update_rows(connection, table, records(done[["account_id", "trigger_at", "to_owner_id", "status",
+                                                               "reason", "writeback_key"]]))
+        warehouse.update_rows(connection, schema.mqas, records(changed[["account_id", "trigger_at", "owner_id",
+                                                                        "reassigned_at"]]))
+        if len(changed):
+            fresh = changed[changed["trigger_at"] <= as_of].reset_index(drop=True)
+            clocks, escalations = _clocks_and_ladders(crm, fresh, status_changes, users, policy, as_of, None)
+            _store_clocks(warehouse, connection, clocks, escalations, as_of, run_id)
+        warehouse.journal(connection, incremental.run_source(run_id), "mqas", done["account_id"].drop_duplicates(),
+                          utc_now())
+        checkpoint("evaluate-sla")
+    return {"reassigned": len(moved), "kept": len(done) - len(moved)}
+
+
 def finish_sla(
     warehouse: Warehouse, planned: incremental.Plan, run_id: str, started: dt.datetime, parts: list[dict],
     policy: SlaPolicy | None = None,
 ) -> dict:
-    """Record the SLA run once every shard stored its clocks; returns the stage summary, with
-    ``users_on_utc``: users whose time zone is unknown, whose clocks ran on UTC instead, and
-    ``unknown_statuses``: status values the policy's dispositions do not map (kept, never dropped)."""
+    """Apply the reassignments on breach the shards found (with ``policy``), then record the SLA run;
+    returns the stage summary, with ``users_on_utc``: users whose time zone is unknown, whose clocks
+    ran on UTC instead, and ``unknown_statuses``: status values the policy's dispositions do not map
+    (kept, never dropped)."""
     keys = ("clocks", "clocks_missed", "escalations", "episodes_ended", "mqas_evaluated")
     summary = {key: sum(part[key] for part in parts) for key in keys}
+    if policy is not None:
+        summary.update(apply_reassignments(warehouse, policy, planned.as_of, run_id))
     fallbacks = calendar.unusable_zones(CrmView(warehouse).read_kind("users"))
     if len(fallbacks):
         summary["users_on_utc"] = [f"{user} ({zone!r})" for user, zone in fallbacks.itertuples(index=False)]

@@ -56,6 +56,8 @@ USERS = (
     ("U023", "Grace Miller", "marketing", "U001", "America/New_York", "US", True),
     ("U024", "Ethan Park", "marketing", "U001", "America/Los_Angeles", "US", True),
     ("U025", "Zoe Martin", "marketing", "U001", "Europe/London", "GB", True),
+    ("U026", "Rosa Alvarez", "cmo", "U001", "America/New_York", "US", True),  # the one-page SLA's step 2
+    ("U027", "Daniel Okafor", "head of sales", "U001", "America/New_York", "US", True),
 )
 REGION_MANAGERS = ("U004", "U005", "U006")  # Americas, EMEA, APAC: their reps own the region's accounts
 DEPARTED_OWNER = "U099"  # an owner id that is in no users.csv

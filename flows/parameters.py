@@ -354,6 +354,37 @@ class UndoParameters(FlowParameters):
         return value.strip()
 
 
+class DisputeParameters(FlowParameters):
+    """A dispute on an account: open one, add a note, close it with a resolution, or reopen it."""
+
+    action: Literal["open", "note", "close", "reopen"] = Field(
+        default="open", title="Action", description="open a dispute, add a note, close it, or reopen a closed one.")
+    account_id: OptionalText = Field(default=None, title="Account",
+                                     description="open: the account's CRM id.")
+    disagreement: OptionalText = Field(default=None, title="Disagreement",
+                                       description="open: what the sides disagree on.")
+    raised_by: OptionalText = Field(default=None, title="Raised by / by",
+                                    description="Who does it: raised the dispute, wrote the note, closed or reopened.")
+    requested_resolution: OptionalText = Field(default=None, title="Requested resolution",
+                                               description="open: the resolution asked for.")
+    dispute_id: int | None = Field(default=None, ge=1, title="Dispute id",
+                                   description="note, close, reopen: the dispute (`abm-sla dispute list`).")
+    text: OptionalText = Field(default=None, title="Text",
+                               description="note: the note; close: the resolution; reopen: the reason.")
+    outcome: Literal["agreed", "upheld", "overturned", "sla_changed", "withdrawn"] = Field(
+        default="agreed", title="Outcome", description="close: how it ended.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> DisputeParameters:
+        needed = {"open": ("account_id", "disagreement", "raised_by", "requested_resolution"),
+                  "note": ("dispute_id", "text", "raised_by"), "close": ("dispute_id", "text", "raised_by"),
+                  "reopen": ("dispute_id", "text", "raised_by")}[self.action]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"{self.action} needs {', '.join(missing)}")
+        return self
+
+
 class ReportParameters(FlowParameters):
     """Write the weekly SLA dashboard, the monthly review or the quarterly renegotiation report."""
 

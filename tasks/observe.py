@@ -153,7 +153,7 @@ def sla_changes(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame])
 def emit_sla_changes(store: Warehouse, before: dict[str, pd.DataFrame]) -> dict[str, int]:
     """``abm.sla.breached`` per newly missed clock and ``abm.escalation.opened`` per new escalation level."""
     changes = sla_changes(before, sla_snapshot(store))
-    levels = changes["opened"].drop_duplicates(["account_id", "trigger_at", "level"])
+    levels = changes["opened"].drop_duplicates(["account_id", "trigger_at", "clock", "level"])
     _emit("abm.sla.breached", changes["breached"], ["trigger_at", "clock", "due_at", "owner_id", "tier"])
     _emit("abm.escalation.opened", levels, ["trigger_at", "level", "clock", "opened_at", "owner_id"])
     return {"clocks_changed": len(changes["changed"]), "clocks_breached": len(changes["breached"]),

@@ -48,6 +48,8 @@ class WritebackItem:
     reasons: list[dict]
     key: str
     crm_account_id: str | None = None  # the account's id in the CRM written to (set by ``write_back``)
+    note: str = ""  # a reassignment on breach says from whom and why
+    kind: str = "mqa"  # "mqa" (routing) or "reassignment" (its audit row records the write-back)
 
     def subject(self, prefix: str) -> str:
         """The task subject; the key makes it unique and searchable."""
@@ -57,6 +59,8 @@ class WritebackItem:
         lines = [f"Marketing qualified account: score {self.total} at {_iso(self.trigger_at)}."]
         lines += [f"- {r.get('rule')}: {r.get('points')} points ({r.get('count')} signals)" for r in self.reasons]
         lines.append(f"First touch due by {_iso(self.due_at)}.")
+        if self.note:
+            lines.append(self.note)
         return "\n".join(lines)
 
 
@@ -264,8 +268,43 @@ def pending_writebacks(warehouse: Warehouse, now: dt.datetime, config: Writeback
     ]
 
 
+def _reassigned_query(now: dt.datetime, max_age: dt.timedelta) -> sa.Select:
+    r, m, c = schema.reassignments, schema.mqas, schema.sla_clocks
+    return (
+        sa.select(r.c.account_id, r.c.trigger_at, r.c.to_owner_id, r.c.from_owner_id, r.c.clock, r.c.reassigned_at,
+                  r.c.writeback_key, m.c.total, m.c.reasons, c.c.due_at)
+        .join(m, sa.and_(m.c.account_id == r.c.account_id, m.c.trigger_at == r.c.trigger_at))
+        .join(c, sa.and_(c.c.account_id == r.c.account_id, c.c.trigger_at == r.c.trigger_at,
+                         c.c.clock == "first_touch"))
+        .where(r.c.status == "reassigned", r.c.writeback_key.is_not(None), r.c.writeback_done_at.is_(None),
+               m.c.ended_at.is_(None), r.c.reassigned_at >= now - max_age, c.c.due_at.is_not(None))
+        .order_by(r.c.reassigned_at, r.c.account_id)
+    )
+
+
+def pending_reassignments(warehouse: Warehouse, now: dt.datetime, config: WritebackConfig) -> list[WritebackItem]:
+    """MQAs reassigned on a breach, not yet written back: a task for the new owner, due at the fresh
+    first-touch deadline, saying from whom and why."""
+    with warehouse.engine.connect() as connection:
+        rows = connection.execute(_reassigned_query(now, dt.timedelta(hours=config.max_age_hours))).all()
+    return [
+        WritebackItem(
+            account_id=row.account_id, trigger_at=row.trigger_at, owner_id=row.to_owner_id, due_at=row.due_at,
+            total=int(row.total), key=row.writeback_key, kind="reassignment",
+            reasons=row.reasons if isinstance(row.reasons, list) else json.loads(row.reasons or "[]"),
+            note=f"Reassigned from {row.from_owner_id or 'no owner'} at {_iso(row.reassigned_at)}: "
+                 f"{row.clock.replace('_', ' ')} missed.",
+        )
+        for row in rows
+    ]
+
+
+def _table(item: WritebackItem) -> sa.Table:
+    return schema.reassignments if item.kind == "reassignment" else schema.mqas
+
+
 def _still_pending(connection: sa.Connection, item: WritebackItem) -> bool:
-    m = schema.mqas
+    m = _table(item)
     done = connection.execute(
         sa.select(m.c.writeback_done_at).where(m.c.account_id == item.account_id, m.c.trigger_at == item.trigger_at)
     ).scalar_one_or_none()
@@ -273,8 +312,8 @@ def _still_pending(connection: sa.Connection, item: WritebackItem) -> bool:
 
 
 def record_done(connection: sa.Connection, item: WritebackItem, now: dt.datetime) -> None:
-    """Mark the MQA written back (inside the caller's transaction)."""
-    m = schema.mqas
+    """Mark the MQA (or its reassignment) written back (inside the caller's transaction)."""
+    m = _table(item)
     connection.execute(
         m.update()
         .where(m.c.account_id == item.account_id, m.c.trigger_at == item.trigger_at, m.c.writeback_done_at.is_(None))
@@ -290,7 +329,8 @@ def write_back(
     *,
     on_done: Callable[[sa.Connection, WritebackItem, dt.datetime], None] = record_done,
 ) -> dict[str, int]:
-    """Write every pending MQA back; returns counts ``pending, created, existing, failed``.
+    """Write every pending MQA (and reassignment on breach) back; returns counts ``pending, created, existing,
+    failed``.
 
     Account and owner ids are translated to the written CRM's own (several CRMs are
     unified by domain, :class:`~abm_sla.warehouse.view.CrmView`); an MQA whose
@@ -303,7 +343,7 @@ def write_back(
     counts = dict.fromkeys(COUNTS, 0)
     if not config.enabled:
         return counts
-    pending = pending_writebacks(warehouse, now, config)
+    pending = pending_writebacks(warehouse, now, config) + pending_reassignments(warehouse, now, config)
     items = in_crm_ids(pending, CrmView(warehouse), writer.name)
     counts["pending"], counts["skipped"] = len(pending), len(pending) - len(items)
     for item in items:

@@ -266,6 +266,7 @@ mqas = Table(
     Column("owner_reason", Text),
     Column("pricing_visit", Boolean),
     Column("ended_at", UtcDateTime),
+    Column("reassigned_at", UtcDateTime),
     Column("writeback_key", String(64)),
     Column("writeback_done_at", UtcDateTime),
     Column("run_id", String(64)),
@@ -293,15 +294,68 @@ escalations = Table(
     metadata,
     Column("account_id", String(255), primary_key=True),
     Column("trigger_at", UtcDateTime, primary_key=True),
+    Column("clock", String(32), primary_key=True),
     Column("level", Integer, primary_key=True),
     Column("to_user_id", String(255), primary_key=True),
     Column("opened_at", UtcDateTime, nullable=False),
     Column("owner_id", String(255)),
-    Column("clock", String(32), nullable=False),
     Column("steps_taken", Text),
     Column("resolution", Text),
     Column("shard", Integer, index=True),
 )
+
+reassignments = Table(
+    "reassignments",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("trigger_at", UtcDateTime, primary_key=True),
+    Column("clock", String(32), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("reassigned_at", UtcDateTime, nullable=False),
+    Column("from_owner_id", String(255)),
+    Column("to_owner_id", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("run_id", String(64)),
+    Column("writeback_key", String(64)),
+    Column("writeback_done_at", UtcDateTime),
+    Column("shard", Integer, index=True),
+)
+"""The audit of reassignments on breach: one row per MQA at most (``status`` pending until the
+finishing step of the SLA run hands out the round-robin turn, then reassigned, or kept when no
+other active sales rep exists). ``reassigned_at`` is the reassigning level's opening moment."""
+
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("dispute_id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(255), nullable=False, index=True),
+    Column("disagreement", Text, nullable=False),
+    Column("raised_by", String(255), nullable=False),
+    Column("requested_resolution", Text, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("steps_from", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("resolution", Text),
+    Column("outcome", String(32)),
+    Column("times_reopened", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+"""Disputes rev-ops opened on an account: open until closed with a resolution; a reopened dispute
+restarts its steps at ``steps_from`` (the reopening) and keeps its first ``opened_at``."""
+
+dispute_notes = Table(
+    "dispute_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dispute_id", Integer, nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+)
+"""A dispute's history: opened, note, closed, reopened; never updated or deleted."""
 
 routing_state = Table(
     "routing_state",

@@ -31,7 +31,7 @@ from abm_sla.warehouse.store import Warehouse, records
 #: The derived tables a run writes, by name.
 TABLES = {table.name: table for table in (schema.sla_clocks, schema.escalations, schema.mqas,
                                           schema.score_history, schema.routing_state,
-                                          schema.tier_move_recommendations)}
+                                          schema.tier_move_recommendations, schema.reassignments)}
 #: Tables whose added rows carry the adding run's ``run_id``.
 RUN_ID_TABLES = (schema.score_history, schema.mqas)
 _BATCH = 1000

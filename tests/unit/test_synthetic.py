@@ -94,7 +94,7 @@ def test_the_data_has_the_shapes_the_sla_needs(crm):
     accounts, users, contacts = crm["accounts"], crm["users"], crm["contacts"]
     tiers = accounts["tier"].value_counts(normalize=True, dropna=False)
     assert 0.06 < tiers["1"] < 0.14 and 0.2 < tiers["2"] < 0.3 and tiers.get(None, 0) > 0.1
-    assert set(users["role"]) == {"sales", "manager", "revops", "cro", "marketing"}
+    assert set(users["role"]) == {"sales", "manager", "revops", "cro", "marketing", "cmo", "head of sales"}
     assert (users["role"] == "cro").sum() == 1 and 1 <= (users["role"] == "revops").sum() <= 2
     inactive = users[~users["active"]]
     assert list(inactive["role"]) == ["sales"] and accounts["owner_id"].isin(inactive["user_id"]).any()

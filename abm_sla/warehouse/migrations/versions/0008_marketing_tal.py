@@ -11,7 +11,7 @@ from alembic import op
 import abm_sla.warehouse.schema
 
 revision = "0008_marketing_tal"
-down_revision = "0006_dispositions"
+down_revision = "0007_escalation_disputes"
 branch_labels = None
 depends_on = None
 

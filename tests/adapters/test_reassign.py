@@ -1,0 +1,142 @@
+"""Reassignment on breach against a real warehouse (SQLite): exactly once, fresh clocks, write-back, and the
+race with a late touch (the rule: event time decides; a reassignment once made stands)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from abm_sla import exports, stages
+from abm_sla.crm.config import WritebackConfig
+from abm_sla.crm.writeback import write_back
+from abm_sla.model import load_model
+from abm_sla.policy import DEFAULT_PATH, load_policy
+from abm_sla.warehouse import Warehouse, schema
+from tests.adapters.test_stages import write_folder
+
+POLICY = load_policy(DEFAULT_PATH.parent / "presets" / "one-page-escalation.yaml")
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+USERS = [{"id": u, "role": role, "manager_id": "m1" if role == "sales" else "", "time_zone": "UTC", "country": ""}
+         for u, role in (("u1", "sales"), ("u2", "sales"), ("u3", "sales"), ("m1", "manager"), ("r1", "revops"),
+                         ("c1", "cmo"), ("h1", "Head of Sales"), ("x1", "cro"))]
+SIGNALS = [
+    {"id": "f1", "account_id": "ACME", "type": "form_submit", "occurred_at": "2026-03-02T09:00:00Z",
+     "contact_id": "c-1", "owner_id": "", "url": ""},
+    {"id": "p1", "account_id": "ACME", "type": "web_visit", "occurred_at": "2026-03-02T09:30:00Z",
+     "contact_id": "c-1", "owner_id": "", "url": "https://x.test/pricing"},
+]
+# Tier 1, routed Mon 10:00 to u1: first touch due 12:00; level 2 (reassigning) opens Thu 03-05 12:00
+REASSIGN_AT = pd.Timestamp("2026-03-05T12:00Z")
+
+
+def warehouse(tmp_path: Path, *touches: str) -> tuple[Warehouse, Path]:
+    store = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    folder = load(store, tmp_path, *touches)
+    return store, folder
+
+
+def load(store: Warehouse, tmp_path: Path, *touches: str) -> Path:
+    calls = [{"id": f"t{n}", "account_id": "ACME", "type": "call", "occurred_at": at, "contact_id": "",
+              "owner_id": "u1", "url": ""} for n, at in enumerate(touches)]
+    folder = write_folder(tmp_path / "export", {
+        "accounts": [{"id": "ACME", "name": "Acme", "industry": "Software", "employees": 1000, "country": "US",
+                      "owner_id": "u1", "tier": 1}],
+        "contacts": [{"id": "c-1", "account_id": "ACME", "title": "VP Marketing"}],
+        "activities": SIGNALS + calls, "users": USERS})
+    stages.extract_files(store, folder, f"load-{len(touches)}", NOW)
+    return folder
+
+
+def run(store: Warehouse, as_of: str) -> None:
+    moment, model = pd.Timestamp(as_of), load_model()
+    stages.score(store, moment, model, f"s-{as_of}")
+    stages.fire_and_route(store, moment, model, POLICY, f"f-{as_of}")
+    stages.evaluate_sla(store, moment, POLICY, run_id=f"e-{as_of}")
+
+
+def state(store: Warehouse) -> dict[str, pd.DataFrame]:
+    return {"mqas": exports.mqas(store).reset_index(drop=True), "sla": exports.sla(store).reset_index(drop=True),
+            "reassignments": store.read_table(schema.reassignments)}
+
+
+def test_reassigned_once_with_fresh_clocks_written_back_and_standing_against_a_late_touch(tmp_path: Path) -> None:
+    store, _ = warehouse(tmp_path)
+    run(store, "2026-03-02T10:00Z")
+    run(store, "2026-03-05T11:59Z")
+    assert store.read_table(schema.reassignments).empty  # the level has not opened yet
+    run(store, "2026-03-05T13:00Z")
+    done = state(store)
+    row = done["reassignments"].iloc[0]
+    assert (row["status"], row["from_owner_id"], row["to_owner_id"], row["clock"], row["level"]) == (
+        "reassigned", "u1", "u2", "first_touch", 2)  # round-robin after u1 skips the owner: u2
+    assert row["reassigned_at"] == REASSIGN_AT and row["writeback_key"]
+    assert done["mqas"]["owner_id"].tolist() == ["u2"]
+    clocks = done["sla"].set_index("clock")
+    assert clocks.loc["first_touch", "due_at"] == pd.Timestamp("2026-03-05T14:00Z")  # fresh: 2 h from 12:00
+    assert clocks.loc["first_touch", "status"] == "pending"
+    assert clocks.loc["routing_time", "met_at"] == pd.Timestamp("2026-03-02T10:00Z")
+    escalated = store.read_table(schema.escalations)
+    assert set(escalated.loc[escalated["level"] == 2, "to_user_id"]) == {"c1", "h1"}  # a two-role step
+    assert store.get_state(stages.ROUND_ROBIN_KEY) == "u2"
+
+    run(store, "2026-03-05T13:00Z")  # re-run: nothing twice
+    again = state(store)
+    for name in ("mqas", "sla"):
+        pd.testing.assert_frame_equal(done[name], again[name])
+    assert len(again["reassignments"]) == 1 and store.get_state(stages.ROUND_ROBIN_KEY) == "u2"
+
+    writer, config = Writer(), WritebackConfig(enabled=True)  # written back once, to the new owner
+    now = dt.datetime(2026, 3, 5, 14, tzinfo=dt.UTC)
+    assert write_back(store, writer, config, now)["created"] == 1  # (the routing task is past max_age_hours)
+    task = next(iter(writer.tasks.values()))
+    assert task["kind"] == "reassignment" and task["owner"] == "u2"
+    assert "Reassigned from u1 at 2026-03-05T12:00:00Z: first touch missed." in task["body"]
+    assert write_back(store, writer, config, now)["created"] == 0
+    before = store.read_table(schema.reassignments)
+    assert before["writeback_done_at"].notna().all()
+
+    # the race: a touch dated before the breach arrives after the reassignment run; the reassignment stands
+    load(store, tmp_path, "2026-03-05T11:00Z")
+    run(store, "2026-03-06T10:00Z")
+    pd.testing.assert_frame_equal(before, store.read_table(schema.reassignments))
+    assert exports.mqas(store)["owner_id"].tolist() == ["u2"]
+    first = exports.sla(store).set_index("clock").loc["first_touch"]
+    assert first["status"] == "missed" and pd.isna(first["met_at"])  # the fresh clock counts touches from 12:00
+
+
+
+def test_a_touch_before_the_reassigning_level_prevents_it_whenever_it_is_loaded(tmp_path: Path) -> None:
+    store, _ = warehouse(tmp_path, "2026-03-05T11:59Z")  # late for the clock, before the level
+    run(store, "2026-03-02T10:00Z")
+    run(store, "2026-03-06T10:00Z")
+    assert store.read_table(schema.reassignments).empty
+    assert exports.mqas(store)["owner_id"].tolist() == ["u1"]
+
+
+def test_a_touch_after_the_reassignment_meets_the_new_owners_clock(tmp_path: Path) -> None:
+    store, _ = warehouse(tmp_path, "2026-03-05T12:30Z")  # the old owner re-engages just after the breach
+    run(store, "2026-03-02T10:00Z")
+    run(store, "2026-03-06T10:00Z")
+    assert exports.mqas(store)["owner_id"].tolist() == ["u2"]
+    first = exports.sla(store).set_index("clock").loc["first_touch"]
+    assert (first["status"], first["met_at"]) == ("met", pd.Timestamp("2026-03-05T12:30Z"))
+
+
+class Writer:
+    name = "files"
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, dict] = {}
+
+    def ensure_task(self, item, config):
+        subject = item.subject(config.subject_prefix)
+        created = subject not in self.tasks
+        self.tasks.setdefault(subject, {"owner": item.owner_id, "body": item.description(), "kind": item.kind})
+        return subject, created
+
+    def set_status(self, account_id, config) -> None:
+        pass
+
+
