@@ -728,20 +728,31 @@ def _weekly_additions(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
                      f"{_span(start, end)} and the week before; accounts (tier 1); mqas (open episodes)")])
 
 
-def _marketing_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> Section:
-    """Marketing tempo and coverage: today what the warehouse knows (marketing touches per tier and channel).
-
-    The one place the monthly review shows marketing's tempo and coverage: ``abm_sla.marketing``
-    (``touch_tempo``, ``channel_coverage``) is wired in here, replacing or beside ``marketing_activity``.
-    """
-    del policy  # the tempo and coverage targets come with abm_sla.marketing
+def _marketing_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                       policy: SlaPolicy) -> Section:
+    """Marketing tempo and coverage in the month: tempo per tier and channel coverage of the engaged accounts
+    against the policy (``abm_sla.marketing``), and the touches per tier and channel behind them."""
+    span, settings = _span(start, end), mk.marketing_settings(policy)
+    who = ("accounts on the target account list" if mk.tal_exists(data.target_accounts)
+           else "every account (no target account list)")
+    touches = f"activities of a marketing channel type ({', '.join(settings.touch_types)}) with occurred_at in {span}"
+    tempo = mk.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
+    coverage = mk.channel_coverage(data.accounts, data.activities, data.target_accounts, data.mqas, start, end,
+                                   as_of, policy)
     return Section("Marketing tempo and coverage", [
-        "Marketing touches in the month per tier: accounts touched (coverage) and touches per account on the list "
-        "(tempo), by channel (activity type).",
-    ], tables=[Table("marketing_activity", "Marketing touches per tier and channel",
-                     review.marketing_activity(data, start, end),
-                     f"activities of a marketing type with occurred_at in {_span(start, end)}; accounts created "
-                     f"before {_iso(end)}, tier from accounts")])
+        "Tempo is marketing touches per account in the month against policy marketing.tempo (a quarterly tempo "
+        "is judged on the quarter's monthly average); coverage is the channels reached per engaged account.",
+    ], tables=[
+        Table("touch_tempo", "Marketing touch tempo per tier", mk.tempo_summary(tempo),
+              f"{who}; {touches}; tempo from policy marketing.tempo"),
+        Table("channel_coverage", "Channel coverage of engaged accounts", mk.coverage_summary(coverage),
+              f"engaged accounts in {span}; {touches}; covered = >= {settings.coverage.channels_min} channels "
+              "(policy marketing.channels, marketing.coverage)"),
+        Table("marketing_activity", "Marketing touches per tier and channel",
+              review.marketing_activity(data, start, end),
+              f"activities of a marketing type with occurred_at in {span}; accounts created before {_iso(end)}, "
+              "tier from accounts"),
+    ])
 
 
 def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
@@ -786,7 +797,7 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
                          review.pipeline_by_source(data, start, end),
                          f"opportunities where created_at in {span}; mqas.trigger_at and marketing-touch "
                          "activities in the 180 days before created_at")]),
-        _marketing_section(data, start, end, policy),
+        _marketing_section(data, start, end, as_of, policy),
         Section("Tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_move_decisions", "Recommendations of the month and sales' decisions",
                   tm.summary(_ledger(data, as_of, policy), start, end, as_of), _moves_source(as_of)),

@@ -215,6 +215,8 @@ def test_monthly_review_sections_and_the_stored_tier_move_ledger(warehouse, tmp_
     for title in ("## Month over month", "## Volume against target", "## Pipeline by source",
                   "## Marketing tempo and coverage", "## Tier moves"):
         assert title in markdown
+    tempo = pd.read_csv(paths["table:touch_tempo"]).set_index("tier")  # abm_sla.marketing against the policy
+    assert {"judged", "on_tempo", "below", "above"} <= set(tempo.columns) and "table:channel_coverage" in paths
     moves = pd.read_csv(paths["table:tier_moves"]).set_index("account_id")
     assert moves.loc["A6", ["decision", "age_days"]].tolist() == ["accepted", 4.0]
     assert moves.loc["A5", "decision"] == "pending"
