@@ -6,8 +6,10 @@ declined and pending moves."""
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +48,7 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     db_url = f"sqlite:///{out / 'abm-sla.db'}"
     console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")
     as_ofs = pd.date_range(DEMO_START + pd.Timedelta(hours=12), periods=DEMO_DAYS, freq="D")
-    with database_url_env(db_url):
+    with database_url_env(db_url), _each_warning_once():
         summaries = run_steps(as_ofs=[t.isoformat() for t in as_ofs[:DEMO_DECISION_DAY]], source="files",
                               path=str(folder), policy_path=str(DEMO_POLICY))
         store = Warehouse(db_url)
@@ -150,12 +152,37 @@ def feedback_summary(data: SlaData) -> list[tuple[str, str]]:
     return lines
 
 
+class _FirstTimeOnly(logging.Filter):
+    """Lets each distinct message through once (the demo's 90 daily runs repeat the same warnings)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        first = message not in self.seen
+        self.seen.add(message)
+        return first
+
+
+@contextmanager
+def _each_warning_once() -> Iterator[None]:
+    logger, only_once = logging.getLogger("abm_sla"), _FirstTimeOnly()
+    logger.addFilter(only_once)
+    try:
+        yield
+    finally:
+        logger.removeFilter(only_once)
+
+
 def print_feedback_summary(console: Console, data: SlaData, sla_summary: dict) -> None:
     table = Table(title="Feedback loop over the quarter (policy: demo preset)")
     table.add_column("what")
     table.add_column("figure")
     for what, figure in feedback_summary(data):
         table.add_row(what, figure)
+    console.print(table)
 
 
 def demo_disputes(store: Warehouse) -> list[int]:

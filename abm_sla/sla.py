@@ -24,6 +24,8 @@ from abm_sla.routing import active_users, parse_tier, users_with_role
 CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
 #: Clocks the policy switches on beside SPEC's four (issue 14): a rejection's reason, the weekly status.
 OPTIONAL_CLOCKS = ("quality_feedback", "status_recurring")
+#: Clocks that start when sales ends the episode (a rejection's reason): the episode's end never stops them.
+AFTER_EPISODE_CLOCKS = ("quality_feedback",)
 #: ``period``: 0 for a one-off clock, k for the k-th period of ``status_recurring`` (part of the key).
 CLOCK_COLUMNS = ["account_id", "trigger_at", "clock", "status", "due_at", "met_at", "owner_id", "tier", "period"]
 #: The activity type a CRM's own owner assignment is recorded as (its ``owner_id`` = the new owner).
@@ -430,7 +432,8 @@ class Level:
 
 def _cases(missed: pd.DataFrame, mqas: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     """Missed clocks with their met_at, their MQA's routed_at (the clock start), ended_at, name and owner
-    calendar."""
+    calendar. A clock that runs after the episode's end (``quality_feedback``: a rejection ends the
+    episode and starts the clock) has no ended_at here: only meeting it stops its ladder."""
     keys = ["account_id", "trigger_at"]
     extra = _mqa_starts(mqas, [*keys, "routed_at", "ended_at", "name"])
     cases = missed[[*keys, "due_at", "met_at", "owner_id", "tier"]].astype({"account_id": "object"}).copy()
@@ -439,6 +442,8 @@ def _cases(missed: pd.DataFrame, mqas: pd.DataFrame, users: pd.DataFrame) -> pd.
     cases = cases.sort_values(keys, kind="stable").reset_index(drop=True)
     for column in ("due_at", "met_at", "routed_at", "ended_at"):
         cases[column] = _to_utc(cases[column])
+    if "clock" in missed and missed["clock"].isin(AFTER_EPISODE_CLOCKS).all():  # one clock's ladder at a time
+        cases["ended_at"] = pd.Series(pd.NaT, index=cases.index, dtype=UTC)
     cases["name"] = cases["name"].astype("object").where(cases["name"].notna(), cases["account_id"])
     return cases.join(_owner_calendar(cases["owner_id"], users))
 

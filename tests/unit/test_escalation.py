@@ -82,6 +82,20 @@ def test_any_clock_name_escalates_by_policy() -> None:
     assert rows["level"].tolist() == [1]  # met before level 2 opened: the ladder stops
 
 
+def test_the_feedback_ladder_runs_after_the_rejection_that_ended_the_episode() -> None:
+    """quality_feedback starts at the verdict that ends the episode: the end must not stop its ladder,
+    while a first-touch ladder of the same ended MQA stops at the end as SPEC says."""
+    policy = with_ladders({"clock": "quality_feedback", "levels": [
+        {"level": 1, "after": {"business_hours": 0}, "to": "owner_manager"}]})
+    ended = mqas(mqa()).assign(ended_at=ts("2026-03-02T12:00Z"))  # rejected, no reason; due two days later
+    rows = evaluate_escalations(synthetic_clock(("2026-03-04T12:00Z", None)), ended, activities(), USERS, policy,
+                                ts(LATE))
+    assert [(r.clock, r.level, r.opened_at) for r in rows.itertuples()] == [
+        ("quality_feedback", 1, ts("2026-03-04T12:00Z"))]
+    first_touch = synthetic_clock(("2026-03-04T12:00Z", None)).assign(clock="first_touch")
+    assert evaluate_escalations(first_touch, ended, activities(), USERS, DEFAULT, ts(LATE)).empty
+
+
 def test_a_recurring_clock_escalates_once_from_its_earliest_unmet_row() -> None:
     policy = with_ladders({"clock": "quality_feedback", "levels": [
         {"level": 1, "after": {"hours": 0}, "to": "cro"}]})
