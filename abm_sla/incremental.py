@@ -130,6 +130,19 @@ def record(
     ))
 
 
+def other_config_since(warehouse: Warehouse, plan: Plan) -> bool:
+    """Whether a run of the stage under another configuration (say another SLA policy) was recorded after
+    the plan's reference run: its results stand for every account, so this run reads them all."""
+    table = schema.stage_runs
+    reference = (sa.select(sa.func.max(table.c.id))
+                 .where(table.c.stage == plan.stage, table.c.run_id == plan.reference_run_id,
+                        table.c.config_version == plan.config_version).scalar_subquery())
+    query = sa.select(table.c.id).where(table.c.stage == plan.stage, table.c.config_version != plan.config_version,
+                                        table.c.id > sa.func.coalesce(reference, 0)).limit(1)
+    with warehouse.engine.connect() as connection:
+        return connection.execute(query).first() is not None
+
+
 @dataclass
 class Changed:
     """The accounts of one shard a run recomputes: ``everything``, or those in ``accounts``."""

@@ -442,7 +442,7 @@ def sla_shard(
         moving = [(planned.reference_as_of, as_of)]
         changed = incremental.changed_accounts(warehouse, planned, shard, {"activities": moving,
                                                "status_changes": moving}, {"activities": frames.SALES_TOUCHES})
-        if not changed.everything:
+        if not changed.everything and not incremental.other_config_since(warehouse, planned):
             accounts = sorted(changed.accounts | time_due_accounts(warehouse, planned, policy, users, shard))
     fired = _of_accounts(warehouse, schema.mqas, [schema.mqas.c.trigger_at <= as_of.to_pydatetime(),
                                                   _in_shard(schema.mqas, shard)], accounts)
