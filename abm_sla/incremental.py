@@ -42,6 +42,9 @@ STAGE_KINDS: dict[str, tuple[str, ...]] = {
 #: Journal kinds a stage reads for every account (a change to them recomputes everything).
 #: (A target account list change can decide whether a list exists at all, so it replays every account.)
 WHOLE_CRM_KINDS: dict[str, tuple[str, ...]] = {"evaluate-sla": ("users",), "fire-and-route": ("target_accounts",)}
+#: Kinds whose event time has an index of its own, and the longest interval read through it on SQLite.
+INDEXED_EVENT_TIME = ("activities", "intent_signals")
+NARROW_INTERVAL = pd.Timedelta(days=7)
 EVENT_TIME = {"activities": "occurred_at", "intent_signals": "observed_at", "status_changes": "changed_at",
               "accounts": "created_at"}
 
@@ -129,6 +132,19 @@ def record(
     ))
 
 
+def other_config_since(warehouse: Warehouse, plan: Plan) -> bool:
+    """Whether a run of the stage under another configuration (say another SLA policy) was recorded after
+    the plan's reference run: its results stand for every account, so this run reads them all."""
+    table = schema.stage_runs
+    reference = (sa.select(sa.func.max(table.c.id))
+                 .where(table.c.stage == plan.stage, table.c.run_id == plan.reference_run_id,
+                        table.c.config_version == plan.config_version).scalar_subquery())
+    query = sa.select(table.c.id).where(table.c.stage == plan.stage, table.c.config_version != plan.config_version,
+                                        table.c.id > sa.func.coalesce(reference, 0)).limit(1)
+    with warehouse.engine.connect() as connection:
+        return connection.execute(query).first() is not None
+
+
 @dataclass
 class Changed:
     """The accounts of one shard a run recomputes: ``everything``, or those in ``accounts``."""
@@ -180,7 +196,11 @@ def accounts_with_events(
     moment = table.c[EVENT_TIME[kind]]
     where = [moment > lo.to_pydatetime(), moment <= hi.to_pydatetime(), account.is_not(None)]
     if not shard.whole:
-        where.append(table.c.shard.between(shard.low, shard.high - 1))
+        # SQLite plans without statistics and would walk the shard's whole range of the (shard, time)
+        # index; for a short interval the event-time index reads only the interval ("+ 0": not indexable)
+        narrow = warehouse.dialect == "sqlite" and hi - lo <= NARROW_INTERVAL and kind in INDEXED_EVENT_TIME
+        shard_number = table.c.shard + 0 if narrow else table.c.shard
+        where.append(shard_number.between(shard.low, shard.high - 1))
     if types is not None:
         where.append(table.c.type.in_(list(types)))
     with warehouse.engine.connect() as connection:

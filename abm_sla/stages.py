@@ -310,9 +310,7 @@ def _stored_mqas(warehouse: Warehouse, accounts: pd.Series, connection: sa.Conne
     """The stored MQA keys of ``accounts``."""
     table = schema.mqas
     ids = accounts.dropna().astype(str).unique().tolist()
-    where = [table.c.account_id.in_(ids)] if len(ids) <= 5_000 else []
-    stored = warehouse.select_frame([table.c.account_id, table.c.trigger_at], where, connection)
-    return stored[stored["account_id"].isin(set(ids))].reset_index(drop=True)
+    return warehouse.select_in([table.c.account_id, table.c.trigger_at], [], table.c.account_id, ids, connection)
 
 
 def _with_prior_seen(fired: pd.DataFrame, prior: pd.DataFrame) -> pd.DataFrame:
@@ -467,31 +465,41 @@ def sla_shard(
     warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy, shard: Shard, run_id: str = "",
 ) -> dict:
     """Evaluate one shard's MQAs whose clocks or escalations can change; store them and the episode ends
-    (what they replace is logged for ``abm-sla undo`` under ``run_id``)."""
+    (what they replace is logged for ``abm-sla undo`` under ``run_id``).
+
+    An incremental run reads only the MQAs of its candidate accounts: those whose data changed
+    (:func:`incremental.changed_accounts`) and those time alone can change (:func:`time_due_accounts`).
+    Every other MQA's clocks, ladder and episode end are what the reference run stored: each run stores
+    the episode ends as of its ``as_of``, and an end moves only with a status change in the window or in
+    the journal.
+    """
     as_of = planned.as_of
-    fired = warehouse.read_table(schema.mqas, sa.and_(schema.mqas.c.trigger_at <= as_of.to_pydatetime(),
-                                                      _in_shard(schema.mqas, shard)))
-    if fired.empty:
-        return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0, "mqas_evaluated": 0}
     crm = CrmView(warehouse)
-    status_changes = read_status_changes(crm, as_of, shard)
-    ended_at = handoff.episode_ends(fired, status_changes, as_of, policy.episode_end_statuses())
-    newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
-    stored_clocks = warehouse.read_table(schema.sla_clocks, _in_shard(schema.sla_clocks, shard))
     users = crm.read_kind("users")
-    mqas = to_evaluate(fired.assign(ended_at=ended_at), stored_clocks, as_of, policy)
+    changed, accounts = None, None
     if not planned.full:
         moving = [(planned.reference_as_of, as_of)]
         changed = incremental.changed_accounts(warehouse, planned, shard, {"activities": moving,
                                                "status_changes": moving},
                                                {"activities": frames.SALES_TOUCHES + frames.OWNER_EVENTS
                                                 + marketing.research_types(policy)})
-        if not changed.everything:
-            touched = changed.accounts | set(newly_ended["account_id"]) \
-                | set(rewritten(mqas, stored_clocks, as_of)["account_id"])
-            wanted = (mqas["account_id"].isin(touched)
-                      | due_between(mqas, stored_clocks, users, policy, planned.reference_as_of, as_of))
-            mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)
+        if not changed.everything and not incremental.other_config_since(warehouse, planned):
+            accounts = sorted(changed.accounts | time_due_accounts(warehouse, planned, policy, users, shard))
+    fired = _of_accounts(warehouse, schema.mqas, [schema.mqas.c.trigger_at <= as_of.to_pydatetime(),
+                                                  _in_shard(schema.mqas, shard)], accounts)
+    if fired.empty:
+        return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0, "mqas_evaluated": 0}
+    status_changes = read_status_changes(crm, as_of, shard, accounts)
+    ended_at = handoff.episode_ends(fired, status_changes, as_of, policy.episode_end_statuses())
+    newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
+    stored_clocks = _of_accounts(warehouse, schema.sla_clocks, [_in_shard(schema.sla_clocks, shard)], accounts)
+    mqas = to_evaluate(fired.assign(ended_at=ended_at), stored_clocks, as_of, policy)
+    if changed is not None and not changed.everything:
+        touched = changed.accounts | set(newly_ended["account_id"]) \
+            | set(rewritten(mqas, stored_clocks, as_of)["account_id"])
+        wanted = (mqas["account_id"].isin(touched)
+                  | due_between(mqas, stored_clocks, users, policy, planned.reference_as_of, as_of))
+        mqas = mqas[wanted.to_numpy(dtype=bool)].reset_index(drop=True)
     clocks, escalations = _clocks_and_ladders(crm, mqas, status_changes, users, policy, as_of, shard)
     due = sla.reassignments_due(clocks, mqas, users, policy, as_of)
     candidates = reassignment_candidates(due, mqas, run_id)
@@ -631,6 +639,42 @@ def apply_reassignments(warehouse: Warehouse, policy: SlaPolicy, as_of: pd.Times
                           utc_now())
         checkpoint("evaluate-sla")
     return {"reassigned": len(moved), "kept": len(done) - len(moved)}
+
+
+def time_due_accounts(
+    warehouse: Warehouse, planned: incremental.Plan, policy: SlaPolicy, users: pd.DataFrame, shard: Shard
+) -> set[str]:
+    """Accounts of ``shard`` with an MQA that time alone can change between the reference run and this one
+    (see :func:`due_between`), found in the database: MQAs without clocks, pending clocks falling due, open
+    ladders (a missed clock of any ladder without its met_at) with a level coming in the interval, and MQAs
+    written back to the CRM since their routing time was measured (:func:`rewritten`)."""
+    as_of, mqas, clocks = planned.as_of.to_pydatetime(), schema.mqas, schema.sla_clocks
+    same_mqa = [clocks.c.account_id == mqas.c.account_id, clocks.c.trigger_at == mqas.c.trigger_at]
+    unevaluated = warehouse.select_frame([mqas.c.account_id], [mqas.c.trigger_at <= as_of, _in_shard(mqas, shard),
+                                                               ~sa.exists().where(*same_mqa)])
+    falling_due = warehouse.select_frame([clocks.c.account_id], [
+        _in_shard(clocks, shard), clocks.c.status == "pending", clocks.c.due_at.is_not(None), clocks.c.due_at <= as_of])
+    open_ladders = warehouse.select_frame(
+        [clocks.c.account_id, clocks.c.trigger_at, clocks.c.clock, clocks.c.status, clocks.c.due_at,
+         clocks.c.owner_id, mqas.c.routed_at, mqas.c.reassigned_at],
+        [*same_mqa, _in_shard(clocks, shard), clocks.c.clock.in_([ladder.clock for ladder in policy.ladders]),
+         clocks.c.status == "missed", clocks.c.met_at.is_(None)])
+    levels = sla.ladder_times(open_ladders, open_ladders, users, policy)
+    climbing = levels.loc[(levels["at"] > planned.reference_as_of) & (levels["at"] <= planned.as_of), "account_id"]
+    written = warehouse.select_frame([mqas.c.account_id], [
+        *same_mqa, _in_shard(mqas, shard), clocks.c.clock == "routing_time", mqas.c.writeback_done_at.is_not(None),
+        mqas.c.writeback_done_at <= as_of,
+        sa.or_(clocks.c.met_at.is_(None), clocks.c.met_at != mqas.c.writeback_done_at)])
+    return set(unevaluated["account_id"]) | set(falling_due["account_id"]) | set(climbing) | set(written["account_id"])
+
+
+def _of_accounts(
+    warehouse: Warehouse, table: sa.Table, where: list, accounts: list[str] | None
+) -> pd.DataFrame:
+    """A derived table's rows matching ``where``, of ``accounts`` only unless None."""
+    if accounts is None:
+        return warehouse.read_table(table, sa.and_(*where))
+    return warehouse.select_in(list(table.columns), where, table.c.account_id, accounts)
 
 
 def finish_sla(

@@ -10,9 +10,9 @@ Side by side in one script, each step in a child process of its own (so each pea
 - ``first_run``: a fresh warehouse, the export folder loaded, then score, fire-and-route and SLA as of
   ``AS_OF`` (stage seconds each, and load + score);
 - ``unchanged``: the scheduled run one hour later with nothing changed (the folder loaded again: its
-  files are skipped), repeated (median);
+  files are skipped), repeated hour after hour (median);
 - ``one_percent``: an incremental export with new signals for 1% of the accounts arrives, then the run
-  one hour after that, repeated with fresh signals (median);
+  one hour after the last, repeated with fresh signals (median);
 - ``--cli``: the unchanged run through ``abm-sla run`` end to end (Prefect's start-up included).
 With ``--dask N`` the stages' shards run on a ``distributed.LocalCluster`` of N worker processes (memory
 limit 4 GB each) and the per-worker peak is reported.
@@ -44,10 +44,16 @@ def child(step: str, args: list[str]) -> dict:
     return run_child(__file__, step, args)
 
 
+#: CPU seconds (user + system) of this process per stage: on a machine shared with other work, what the
+#: stage costs apart from waiting for a core.
+CPU_SECONDS: dict[str, float] = {}
+
+
 def timed_stage(durations: dict, name: str, work):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = work()
     durations[name] = round(time.perf_counter() - start, 2)
+    CPU_SECONDS[name] = round(time.process_time() - cpu, 2)
     return result
 
 
@@ -72,7 +78,8 @@ def run_pipeline(url: str, folder: str, as_of: pd.Timestamp, run_id: str, dask: 
         }
     durations["stages"] = round(sum(durations.values()), 2)
     durations["load_and_score"] = round(durations["load"] + durations["score"], 2)
-    return {"seconds": durations, "summary": summary}
+    cpu = {**CPU_SECONDS, "stages": round(sum(CPU_SECONDS.values()), 2)}
+    return {"seconds": durations, "cpu_seconds": cpu, "summary": summary}
 
 
 def dask_stages(url: str, as_of: pd.Timestamp, run_id: str, address: str, shards: int | None,
@@ -133,16 +140,18 @@ def _sla_shard(url, planned, shard):
     return stages.sla_shard(Warehouse(url, migrate=False), planned, load_policy(), shard)
 
 
-def new_signals_folder(data: Path, folder: Path, round_: int, share: float = 0.01) -> Path:
-    """An incremental export: ``share`` of the accounts get a few marketing touches an hour before the run."""
-    target = data / f"{folder.name}-new-{round_}"
+def new_signals_folder(data: Path, folder: Path, round_: int, run_at: pd.Timestamp, share: float = 0.01) -> Path:
+    """An incremental export: ``share`` of the accounts get a few marketing touches half an hour before
+    the run at ``run_at``."""
+    hours = int((run_at - AS_OF) / pd.Timedelta(hours=1))
+    target = data / f"{folder.name}-new-{round_}-h{hours}"
     if (target / ".complete").is_file():
         return target
     target.mkdir(exist_ok=True)
     accounts = pd.read_csv(folder / "accounts.csv", dtype=str, keep_default_na=False)
     chosen = accounts.sample(frac=share, random_state=round_)
     chosen.to_csv(target / "accounts.csv", index=False)  # the same rows: not written again
-    at = AS_OF + pd.Timedelta(hours=round_, minutes=30)
+    at = run_at - pd.Timedelta(minutes=30)
     rows = chosen.loc[chosen.index.repeat(NEW_SIGNALS_PER_ACCOUNT), ["id"]].reset_index(drop=True)
     pd.DataFrame({
         "id": [f"NEW-{round_}-{i}" for i in range(len(rows))], "account_id": rows["id"],
@@ -174,6 +183,7 @@ def median_of(runs: list[dict]) -> dict:
     stages_s = [run["seconds"]["stages"] for run in runs]
     result["stages_median_s"] = statistics.median(stages_s)
     result["stages_runs_s"] = stages_s
+    result["stages_cpu_median_s"] = statistics.median(run["cpu_seconds"]["stages"] for run in runs)
     result["peak_rss_mib"] = max(run["peak_rss_mib"] for run in runs)
     return result
 
@@ -224,19 +234,21 @@ def main() -> None:
         base = ["--url", url, *common]
         steps["first_run"] = child("first_run", [*base, "--folder", str(folder), "--as-of", AS_OF.isoformat()])
         print(json.dumps({dialect: {"first_run": steps["first_run"]}}), flush=True)
-        hour = AS_OF + pd.Timedelta(hours=1)
+        # each repeat is the scheduled run one hour after the one before (a run at the same as_of again
+        # would have nothing to recompute)
         steps["unchanged"] = median_of([child("unchanged", [*base, "--folder", str(folder), "--as-of",
-                                                            hour.isoformat()]) for _ in range(args.repeat)])
+                                                            (AS_OF + pd.Timedelta(hours=hour)).isoformat()])
+                                        for hour in range(1, args.repeat + 1)])
         print(json.dumps({dialect: {"unchanged": steps["unchanged"]}}), flush=True)
         rounds = []
         for round_ in range(1, args.repeat + 1):
-            new = new_signals_folder(args.data, folder, round_)
-            at = AS_OF + pd.Timedelta(hours=round_ + 1)
+            at = AS_OF + pd.Timedelta(hours=args.repeat + round_)
+            new = new_signals_folder(args.data, folder, round_, at)
             rounds.append(child("one_percent", [*base, "--folder", str(new), "--as-of", at.isoformat()]))
         steps["one_percent"] = median_of(rounds)
         print(json.dumps({dialect: {"one_percent": steps["one_percent"]}}), flush=True)
         if args.cli:
-            at = AS_OF + pd.Timedelta(hours=args.repeat + 2)
+            at = AS_OF + pd.Timedelta(hours=2 * args.repeat + 1)
             steps["cli_unchanged"] = child("cli", [*base, "--folder", str(folder), "--as-of", at.isoformat()])
             print(json.dumps({dialect: {"cli_unchanged": steps["cli_unchanged"]}}), flush=True)
         results[dialect] = steps

@@ -84,8 +84,15 @@ def latest(
 
 
 def count_qualified(warehouse: Warehouse, model_version: str, as_of: pd.Timestamp) -> int:
-    """How many accounts pass every hand-off gate as of ``as_of`` (their latest score under the model)."""
-    return int(latest(warehouse, None, model_version, as_of, columns=["qualified"])["qualified"].astype(bool).sum())
+    """How many accounts pass every hand-off gate as of ``as_of`` (their latest score under the model),
+    counted in the database (no row leaves it)."""
+    table = schema.score_history
+    ranked = sa.select(table.c.qualified, sa.func.row_number().over(
+        partition_by=table.c.account_id, order_by=table.c.as_of.desc()).label("rank")).where(
+        table.c.model_version == model_version, table.c.as_of <= as_of.to_pydatetime()).subquery()
+    query = sa.select(sa.func.count()).where(ranked.c.rank == 1, ranked.c.qualified.is_(True))
+    with warehouse.engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
 
 
 def _latest(warehouse: Warehouse, connection: Connection | None, ranked: sa.Select) -> pd.DataFrame:

@@ -44,8 +44,10 @@ ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
 VERSIONED_KINDS = {"accounts", "contacts"}
 #: A page touching more accounts than this is journaled per shard (every account of the shard changed).
 JOURNAL_MAX_ACCOUNTS = 50_000
-#: Reads of more accounts than this read their shard and filter in memory instead of a long IN list.
+#: Accounts per IN list of a read.
 MAX_ACCOUNTS_IN_QUERY = 5_000
+#: Reads of more accounts than this read their shard and filter in memory instead of seeking each account.
+MAX_ACCOUNTS_SEEK = 20_000
 
 
 #: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
@@ -518,12 +520,19 @@ class Warehouse:
         if event_time and until is not None:
             where.append(table.c[event_time] <= until)
         account = table.c.source_id if kind == "accounts" else table.c.get("account_id")
-        if shard is not None and not shard.whole and "shard" in table.c:
+        sharded = shard is not None and not shard.whole and "shard" in table.c
+        if accounts is not None and account is not None and len(accounts) <= MAX_ACCOUNTS_SEEK:
+            # index seeks per account (the shard's range scan would read all of its rows)
+            if kind == "accounts" and source is None:  # the primary key is (source, source_id)
+                where.append(table.c.source.in_(self.sources()))
+            frame = conform(kind, self.select_in(selected, where, account, sorted(accounts)))
+            if sharded:
+                frame = frame[shard.contains(frame["account_id"])]
+            return frame.reset_index(drop=True)
+        if sharded:
             where.append(table.c.shard.between(shard.low, shard.high - 1))
-        if accounts is not None and account is not None and len(accounts) <= MAX_ACCOUNTS_IN_QUERY:
-            where.append(account.in_(list(accounts)))
         frame = conform(kind, self._frame(selected, where))
-        if accounts is not None and len(accounts) > MAX_ACCOUNTS_IN_QUERY:
+        if accounts is not None:
             frame = frame[frame["account_id"].isin(set(accounts))].reset_index(drop=True)
         return frame
 
@@ -549,6 +558,19 @@ class Warehouse:
     def select_frame(self, columns: list, where: list, connection: Connection | None = None) -> pd.DataFrame:
         """Selected columns (of any table or subquery) as a DataFrame, UTC timestamps parsed."""
         return self._frame(columns, where, connection)
+
+    def select_in(
+        self, columns: list, where: list, column: sa.ColumnElement, values: Sequence[Any],
+        connection: Connection | None = None, batch: int = MAX_ACCOUNTS_IN_QUERY,
+    ) -> pd.DataFrame:
+        """:meth:`select_frame` of the rows whose ``column`` is one of ``values`` (IN lists of ``batch``;
+        each is a run of index seeks, so the read costs the rows asked for, not the table)."""
+        values = list(values)
+        parts = [self._frame(columns, [*where, column.in_(values[i:i + batch])], connection)
+                 for i in range(0, len(values), batch)]
+        if len(parts) == 1:
+            return parts[0]
+        return pd.concat(parts, ignore_index=True) if parts else self._frame(columns, [sa.false()], connection)
 
     def _frame(self, columns: list, where: list, connection: Connection | None = None) -> pd.DataFrame:
         """Selected columns as a DataFrame; timestamps parsed vectorized (SQLite hands them over as text)."""

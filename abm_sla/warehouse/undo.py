@@ -65,11 +65,7 @@ def stored_rows(warehouse: Warehouse, connection: Connection, table: sa.Table, k
     names = _keys(table)
     first = names[0]
     ids = keys[first].dropna().unique().tolist()
-    parts = [warehouse.select_frame(list(table.columns), [table.c[first].in_(ids[i:i + _BATCH])], connection)
-             for i in range(0, len(ids), _BATCH)]
-    if not parts:
-        return warehouse.select_frame(list(table.columns), [sa.false()], connection)
-    stored = _conformed(table, pd.concat(parts, ignore_index=True))
+    stored = _conformed(table, warehouse.select_in(list(table.columns), [], table.c[first], ids, connection, _BATCH))
     return stored.merge(_conformed(table, keys[names]).drop_duplicates(), on=names)
 
 
