@@ -5,8 +5,10 @@ late-arriving and back-dated rows) with runs at random moments (forwards, repeat
 earlier runs), on two warehouses fed the same data: one run as scheduled runs are (only what
 changed), one recomputing everything at every run. After every run all four exports must be
 identical, and the scores export must equal a from-scratch warehouse loaded with everything so far.
-The policy is the ABM preset (hand-off limited to the target account list once one exists, and the
-marketing_response clock), with list rows and research activities arriving like any other data.
+The policy is the demo preset: the ABM preset (hand-off limited to the target account list once one
+exists, the marketing_response clock), the feedback loop's clocks and the one-page ladders of several
+clocks with reassignment on breach; list rows and research activities arrive like any other data. An
+explicit example makes sure those ladders, a reassignment and a missed quality_feedback clock occur.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from abm_sla import exports, stages
@@ -32,7 +34,7 @@ SALES = ["call", "meeting", "email_sent"]
 STATUSES = ["working", "rejected", "nurture", "accepted"]
 EXPORTS = ("scores", "mqas", "sla", "escalations")
 NOW = pd.Timestamp("2026-12-01T00:00:00Z").to_pydatetime()
-MODEL, POLICY = load_model(), load_policy(DEFAULT_PATH.parent / "presets" / "abm.yaml")
+MODEL, POLICY = load_model(), load_policy(DEFAULT_PATH.parent / "presets" / "demo.yaml")
 
 USERS = pd.DataFrame({
     "id": ["U1", "U2", "U3", "U4", "U5"],
@@ -171,6 +173,15 @@ steps = st.lists(st.one_of(arrival.map(lambda a: ("arrive", a)), run_at.map(lamb
 @settings(max_examples=20, deadline=None, derandomize=True, print_blob=True, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(steps=steps)
+@example(steps=[  # two MQAs whose clocks are missed: escalations of several clocks, a reassignment on breach,
+    # a late-arriving back-dated touch, a rejection without a reason (quality_feedback) and weekly statuses
+    ("arrive", ([("pricing", "A1", 48, True), ("webinar", "A1", 49, True), ("form_submit", "A1", 50, True),
+                 ("pricing", "A3", 72, True), ("webinar", "A3", 73, True), ("form_submit", "A3", 74, True)], None)),
+    ("run", 77), ("run", 24 * 9),
+    ("arrive", ([("rejected", "A3", 24 * 10, True), ("call", "A1", 24 * 4, True), ("working", "A1", 24 * 11, True)],
+                None)),
+    ("run", 24 * 14), ("run", 24 * 12), ("run", 24 * 30),
+])
 def test_incremental_runs_equal_a_full_recompute(steps) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
