@@ -13,7 +13,7 @@ from abm_sla.crm.config import WritebackConfig
 from abm_sla.crm.writeback import write_back
 from abm_sla.model import load_model
 from abm_sla.policy import DEFAULT_PATH, load_policy
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.warehouse import Warehouse, schema, undo
 from tests.adapters.test_stages import write_folder
 
 POLICY = load_policy(DEFAULT_PATH.parent / "presets" / "one-page-escalation.yaml")
@@ -140,3 +140,29 @@ class Writer:
         pass
 
 
+
+
+def test_undoing_the_run_that_reassigned_restores_owner_clocks_and_turn(tmp_path: Path) -> None:
+    """`abm-sla undo` of the run that reassigned: the MQA is u1's again with its old clocks, the audit row is
+    gone, the round-robin turn is given back; running it again reassigns exactly as before."""
+    from flows.pipeline import run_once
+    from tasks.common import direct_calls
+
+    store, folder = warehouse(tmp_path)
+    policy = str(DEFAULT_PATH.parent / "presets" / "one-page-escalation.yaml")
+
+    def pipeline(as_of: str) -> dict:
+        with direct_calls():
+            return run_once(store.url, as_of, "files", str(folder), policy_path=policy)
+
+    pipeline("2026-03-02T10:00Z")
+    before = {**state(store), "turn": store.get_state(stages.ROUND_ROBIN_KEY)}
+    reassigning = pipeline("2026-03-05T13:00Z")
+    assert state(store)["mqas"]["owner_id"].tolist() == ["u2"]
+    undo.undo_run(store, reassigning["run_id"], dt.datetime.now(dt.UTC))
+    after = {**state(store), "turn": store.get_state(stages.ROUND_ROBIN_KEY)}
+    pd.testing.assert_frame_equal(after["mqas"], before["mqas"])
+    pd.testing.assert_frame_equal(after["sla"], before["sla"])
+    assert after["reassignments"].empty and after["turn"] == before["turn"]
+    pipeline("2026-03-05T13:00Z")
+    assert state(store)["mqas"]["owner_id"].tolist() == ["u2"]
