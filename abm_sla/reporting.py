@@ -564,23 +564,13 @@ def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp
     shown = _iso(min(end, as_of)) + (" (exclusive)" if as_of >= end else "")
     settings = mk.marketing_settings(policy)
     listed = mk.tal_exists(data.target_accounts)
-    who = "accounts on the target account list" if listed else "every account (no target account list)"
-    tempo = mk.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
     engaged = mk.engaged_accounts(data.accounts, data.activities, data.target_accounts, data.mqas, moment, policy)
-    coverage = mk.channel_coverage(data.accounts, data.activities, data.target_accounts, data.mqas, start, end,
-                                   as_of, policy)
-    touches = f"activities of a marketing channel type ({', '.join(settings.touch_types)}) with occurred_at in {span}"
     rule = settings.engaged_account
-    tables = [
-        Table("touch_tempo", "Marketing touch tempo per tier", mk.tempo_summary(tempo),
-              f"{who} at {shown}; {touches}; tempo from policy marketing.tempo"),
-        Table("engaged_stage", "Engaged accounts (the stage before the MQA) per tier", mk.engaged_stage(engaged),
-              f"{who}; engaged = >= {rule.contacts_min} distinct contacts with a marketing touch in the "
-              f"{rule.within_days:g} days to {shown}; before the MQA = no open MQA then"),
-        Table("channel_coverage", "Channel coverage of engaged accounts", mk.coverage_summary(coverage),
-              f"engaged accounts at {shown}; {touches}; covered = >= {settings.coverage.channels_min} "
-              "channels (policy marketing.channels, marketing.coverage)"),
-    ]
+    tempo, coverage = _tempo_and_coverage(data, start, end, as_of, policy)
+    tables = [tempo, Table(
+        "engaged_stage", "Engaged accounts (the stage before the MQA) per tier", mk.engaged_stage(engaged),
+        f"{_measured_accounts(data)}; engaged = >= {rule.contacts_min} distinct contacts with a marketing touch in "
+        f"the {rule.within_days:g} days to {shown}; before the MQA = no open MQA then"), coverage]
     if settings.response is not None:
         compliance = sc.clock_compliance(data, start, end, policy)
         tables.append(Table("marketing_response", "Marketing research after a pricing visit (marketing_response)",
@@ -728,31 +718,37 @@ def _weekly_additions(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
                      f"{_span(start, end)} and the week before; accounts (tier 1); mqas (open episodes)")])
 
 
-def _marketing_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                       policy: SlaPolicy) -> Section:
-    """Marketing tempo and coverage in the month: tempo per tier and channel coverage of the engaged accounts
-    against the policy (``abm_sla.marketing``), and the touches per tier and channel behind them."""
+def _measured_accounts(data: SlaData) -> str:
+    return ("accounts on the target account list" if mk.tal_exists(data.target_accounts)
+            else "every account (no target account list)")
+
+
+def _tempo_and_coverage(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                        policy: SlaPolicy) -> tuple[Table, Table]:
+    """Touch tempo per tier and the channel coverage of engaged accounts in the period (``abm_sla.marketing``)."""
     span, settings = _span(start, end), mk.marketing_settings(policy)
-    who = ("accounts on the target account list" if mk.tal_exists(data.target_accounts)
-           else "every account (no target account list)")
+    shown = _iso(min(end, as_of)) + (" (exclusive)" if as_of >= end else "")
     touches = f"activities of a marketing channel type ({', '.join(settings.touch_types)}) with occurred_at in {span}"
     tempo = mk.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
     coverage = mk.channel_coverage(data.accounts, data.activities, data.target_accounts, data.mqas, start, end,
                                    as_of, policy)
+    return (Table("touch_tempo", "Marketing touch tempo per tier", mk.tempo_summary(tempo),
+                  f"{_measured_accounts(data)} at {shown}; {touches}; tempo from policy marketing.tempo"),
+            Table("channel_coverage", "Channel coverage of engaged accounts", mk.coverage_summary(coverage),
+                  f"engaged accounts at {shown}; {touches}; covered = >= {settings.coverage.channels_min} "
+                  "channels (policy marketing.channels, marketing.coverage)"))
+
+
+def _marketing_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                       policy: SlaPolicy) -> Section:
+    """Marketing tempo and coverage in the month against the policy, and the touches per tier and channel."""
     return Section("Marketing tempo and coverage", [
         "Tempo is marketing touches per account in the month against policy marketing.tempo (a quarterly tempo "
         "is judged on the quarter's monthly average); coverage is the channels reached per engaged account.",
-    ], tables=[
-        Table("touch_tempo", "Marketing touch tempo per tier", mk.tempo_summary(tempo),
-              f"{who}; {touches}; tempo from policy marketing.tempo"),
-        Table("channel_coverage", "Channel coverage of engaged accounts", mk.coverage_summary(coverage),
-              f"engaged accounts in {span}; {touches}; covered = >= {settings.coverage.channels_min} channels "
-              "(policy marketing.channels, marketing.coverage)"),
-        Table("marketing_activity", "Marketing touches per tier and channel",
-              review.marketing_activity(data, start, end),
-              f"activities of a marketing type with occurred_at in {span}; accounts created before {_iso(end)}, "
-              "tier from accounts"),
-    ])
+    ], tables=[*_tempo_and_coverage(data, start, end, as_of, policy), Table(
+        "marketing_activity", "Marketing touches per tier and channel", review.marketing_activity(data, start, end),
+        f"activities of a marketing type with occurred_at in {_span(start, end)}; accounts created before "
+        f"{_iso(end)}, tier from accounts")])
 
 
 def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
