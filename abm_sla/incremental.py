@@ -11,6 +11,8 @@ result can differ between ``T0`` and its ``as_of`` (``T``):
   every account of the stages that read users;
 - signals whose event time enters the window, ``(T0, T]``, or (scoring) leaves it,
   ``(T0 - window, T - window]``, and accounts created in ``(T0, T]``;
+- (scoring limited to the target account list) list rows stored since the reference, and list periods
+  whose ``added_at`` or ``removed_at`` lies in ``(T0, T]``;
 - (fire-and-route) MQAs stored by other runs since the reference; (evaluate-sla) MQAs without
   clocks yet and the clocks and ladder levels that fall due in ``(T0, T]``, chosen by the SLA stage.
 
@@ -45,8 +47,9 @@ WHOLE_CRM_KINDS: dict[str, tuple[str, ...]] = {"evaluate-sla": ("users",), "fire
 #: Kinds whose event time has an index of its own, and the longest interval read through it on SQLite.
 INDEXED_EVENT_TIME = ("activities", "intent_signals")
 NARROW_INTERVAL = pd.Timedelta(days=7)
-EVENT_TIME = {"activities": "occurred_at", "intent_signals": "observed_at", "status_changes": "changed_at",
-              "accounts": "created_at"}
+EVENT_TIME: dict[str, str | tuple[str, ...]] = {
+    "activities": "occurred_at", "intent_signals": "observed_at", "status_changes": "changed_at",
+    "accounts": "created_at", "target_accounts": ("added_at", "removed_at")}
 
 
 def run_source(run_id: str | None) -> str:
@@ -132,15 +135,19 @@ def record(
     ))
 
 
-def other_config_since(warehouse: Warehouse, plan: Plan) -> bool:
+def other_config_since(warehouse: Warehouse, plan: Plan, model_version: str | None = None) -> bool:
     """Whether a run of the stage under another configuration (say another SLA policy) was recorded after
-    the plan's reference run: its results stand for every account, so this run reads them all."""
+    the plan's reference run: its results stand for every account, so this run reads them all.
+    ``model_version``: only runs of that scoring model count (scores are stored per model version)."""
     table = schema.stage_runs
     reference = (sa.select(sa.func.max(table.c.id))
                  .where(table.c.stage == plan.stage, table.c.run_id == plan.reference_run_id,
                         table.c.config_version == plan.config_version).scalar_subquery())
-    query = sa.select(table.c.id).where(table.c.stage == plan.stage, table.c.config_version != plan.config_version,
-                                        table.c.id > sa.func.coalesce(reference, 0)).limit(1)
+    where = [table.c.stage == plan.stage, table.c.config_version != plan.config_version,
+             table.c.id > sa.func.coalesce(reference, 0)]
+    if model_version is not None:
+        where.append(table.c.model_version == model_version)
+    query = sa.select(table.c.id).where(*where).limit(1)
     with warehouse.engine.connect() as connection:
         return connection.execute(query).first() is not None
 
@@ -163,17 +170,18 @@ class Changed:
 
 def changed_accounts(
     warehouse: Warehouse, plan: Plan, shard: Shard, windows: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]],
-    types: dict[str, tuple[str, ...]] | None = None,
+    types: dict[str, tuple[str, ...]] | None = None, kinds: tuple[str, ...] | None = None,
 ) -> Changed:
     """The accounts of ``shard`` whose result can differ from the reference run's.
 
     ``windows`` maps a kind to event-time intervals ``(lo, hi]`` whose rows make their account
-    change (signals entering or leaving the window); ``types`` limits a kind's rows to those types.
+    change (signals entering or leaving the window); ``types`` limits a kind's rows to those types;
+    ``kinds``: the journal kinds that change the result (default: the stage's :data:`STAGE_KINDS`).
     """
     if plan.full:
         return Changed(everything=True)
     journal = warehouse.read_journal(plan.reference_seq, plan.journal_seq, shard)
-    journal = journal[journal["kind"].isin(STAGE_KINDS[plan.stage])
+    journal = journal[journal["kind"].isin(kinds or STAGE_KINDS[plan.stage])
                       & (journal["source"] != run_source(plan.reference_run_id))]  # its own results: no change
     whole = journal["kind"].isin(WHOLE_CRM_KINDS.get(plan.stage, ())) | journal["account_id"].isna()
     if whole.any():
@@ -190,11 +198,14 @@ def accounts_with_events(
     warehouse: Warehouse, kind: str, lo: pd.Timestamp, hi: pd.Timestamp, shard: Shard,
     types: tuple[str, ...] | None = None,
 ) -> set[str]:
-    """Accounts of ``shard`` with a ``kind`` row whose event time is in ``(lo, hi]`` (deleted rows too)."""
+    """Accounts of ``shard`` with a ``kind`` row whose event time (any of them) is in ``(lo, hi]`` (deleted rows
+    too)."""
     table = schema.CRM_TABLES[kind]
     account = table.c.source_id if kind == "accounts" else table.c.account_id
-    moment = table.c[EVENT_TIME[kind]]
-    where = [moment > lo.to_pydatetime(), moment <= hi.to_pydatetime(), account.is_not(None)]
+    names = EVENT_TIME[kind]
+    inside = [sa.and_(table.c[name] > lo.to_pydatetime(), table.c[name] <= hi.to_pydatetime())
+              for name in ((names,) if isinstance(names, str) else names)]
+    where = [sa.or_(*inside), account.is_not(None)]
     if not shard.whole:
         # SQLite plans without statistics and would walk the shard's whole range of the (shard, time)
         # index; for a short interval the event-time index reads only the interval ("+ 0": not indexable)

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from abm_sla import calendar, dispositions, frames, handoff, incremental, marketing, routing, scoring, sla, whatif
 from abm_sla.crm.files import FILE_SPECS, FilesSource
@@ -94,8 +95,7 @@ def read_signals(
     """Accounts that exist as of ``as_of`` and the signals in ``(as_of - lookback, as_of]`` (of a shard or
     of chosen accounts if given)."""
     narrow = {"shard": shard, "accounts": accounts}
-    rows = crm.read_kind("accounts", **narrow)
-    rows = rows[rows["created_at"].isna() | (rows["created_at"] <= as_of)]
+    rows = existing_accounts(crm, as_of, shard, accounts)
     since, until = (as_of - lookback).to_pydatetime(), as_of.to_pydatetime()
     return Signals(
         accounts=rows.reset_index(drop=True),
@@ -103,6 +103,14 @@ def read_signals(
         activities=crm.read_kind("activities", since=since, until=until, **narrow),
         intent_signals=crm.read_kind("intent_signals", since=since, until=until, **narrow),
     )
+
+
+def existing_accounts(
+    crm: CrmView, as_of: pd.Timestamp, shard: Shard | None = None, accounts: list[str] | None = None
+) -> pd.DataFrame:
+    """The accounts that exist as of ``as_of`` (created by then; of a shard or of chosen accounts if given)."""
+    rows = crm.read_kind("accounts", shard=shard, accounts=accounts)
+    return rows[rows["created_at"].isna() | (rows["created_at"] <= as_of)]
 
 
 def parse_as_of(value: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
@@ -158,51 +166,91 @@ def _run_shards(work: Callable[[Shard], T], plan: incremental.Plan) -> list[T]:
 # -- scoring ------------------------------------------------------------------------------------
 
 def score(
-    warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, run_id: str, *, full: bool = False,
-    shards: int | None = None,
+    warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy | None, run_id: str, *,
+    full: bool = False, shards: int | None = None,
 ) -> dict:
-    """Score every account as of ``as_of`` (recomputing what changed) and keep the changed scores."""
+    """Score every account as of ``as_of`` (recomputing what changed) and keep the changed scores; with the
+    policy's ``target_account_list.only_listed`` and a list, only the accounts on it then (see :func:`score_shard`).
+    ``policy`` None: every account (SPEC)."""
     started = utc_now()
-    planned = plan(warehouse, "score", as_of, model, full=full, shards=shards)
-    parts = _run_shards(lambda shard: score_shard(warehouse, planned, model, run_id, shard), planned)
-    return finish_score(warehouse, planned, model, run_id, started, parts)
+    planned = plan(warehouse, "score", as_of, *score_configs(warehouse, model, policy), full=full, shards=shards)
+    parts = _run_shards(lambda shard: score_shard(warehouse, planned, model, policy, run_id, shard), planned)
+    return finish_score(warehouse, planned, model, policy, run_id, started, parts)
 
 
-def score_windows(planned: incremental.Plan, window: pd.Timedelta) -> dict:
-    """Event-time intervals whose signals change a score between the reference run and this one."""
+class ListLimit(BaseModel):
+    """Part of the scoring stage's configuration version when the policy limits scoring to the target
+    account list: whether a list existed, so a run never reuses a reference computed the other way."""
+
+    only_listed: bool = True
+    list_exists: bool
+
+
+def score_configs(warehouse: Warehouse, model: ScoringModel, policy: SlaPolicy | None) -> tuple[BaseModel, ...]:
+    """What the scoring stage's results depend on: the model, and with ``only_listed`` on, the
+    :class:`ListLimit` (switch off: the model alone, the version runs had before the switch existed)."""
+    if not _only_listed(policy):
+        return (model,)
+    return model, ListLimit(list_exists=tal_exists(warehouse))
+
+
+def score_windows(planned: incremental.Plan, window: pd.Timedelta, listed: bool = False) -> dict:
+    """Event-time intervals whose signals change a score between the reference run and this one; with
+    scoring limited to the target account list (``listed``), list periods starting or ending in between."""
     if planned.full:
         return {}
     before, now = planned.reference_as_of, planned.as_of
     moving = [(before, now), (before - window, now - window)]
-    return {"activities": moving, "intent_signals": moving, "accounts": [(before, now)]}
+    windows = {"activities": moving, "intent_signals": moving, "accounts": [(before, now)]}
+    return {**windows, "target_accounts": [(before, now)]} if listed else windows
 
 
 def score_shard(
-    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, run_id: str, shard: Shard
+    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, policy: SlaPolicy | None, run_id: str,
+    shard: Shard,
 ) -> dict:
-    """Score one shard's changed accounts and store the scores that changed."""
-    changed = incremental.changed_accounts(warehouse, planned, shard, score_windows(planned, model.window))
+    """Score one shard's changed accounts and store the scores that changed.
+
+    With ``only_listed`` and a target account list, the accounts off the list at ``as_of``
+    (``added_at <= as_of < removed_at`` fails) are not scored: they get a not-scored row
+    (:func:`abm_sla.warehouse.score_history.not_scored_rows`) when their latest row is a score."""
+    crm = CrmView(warehouse)
+    limited = _only_listed(policy) and tal_exists(warehouse)
+    kinds = (*incremental.STAGE_KINDS["score"], "target_accounts") if limited else None
+    changed = incremental.changed_accounts(warehouse, planned, shard,
+                                           score_windows(planned, model.window, limited), kinds=kinds)
+    if not changed.everything and incremental.other_config_since(warehouse, planned, model.version):
+        changed = incremental.Changed(everything=True)  # another setting's rows (same model) stand in between
     if changed.empty:
         return {"accounts_recomputed": 0, "scores_changed": 0}
-    signals = read_signals(CrmView(warehouse), planned.as_of, model.window, shard, changed.ids())
+    signals = read_signals(crm, planned.as_of, model.window, shard, changed.ids())
+    accounts, off_list = signals.accounts, pd.Series(dtype=object)
+    if limited:
+        listed = crm.read_kind("target_accounts", shard=shard, accounts=changed.ids())
+        on = marketing.on_list_at(listed, accounts["account_id"], planned.as_of).to_numpy(dtype=bool)
+        accounts, off_list = accounts[on].reset_index(drop=True), accounts.loc[~on, "account_id"]
     scores = scoring.score_accounts(
-        signals.accounts, signals.contacts, signals.activities, signals.intent_signals, model, planned.as_of
+        accounts, signals.contacts, signals.activities, signals.intent_signals, model, planned.as_of
     )
     rows = whatif.history_rows(scores, planned.as_of, model.version, run_id)
+    if limited:
+        rows = pd.concat([rows, score_history.not_scored_rows(off_list, planned.as_of, model.version, run_id)],
+                         ignore_index=True)
     with warehouse.engine.begin() as connection:
         stored = score_history.store_changes(warehouse, connection, rows, planned.as_of, model.version)
         checkpoint("score")
     checkpoint("score")
-    return {"accounts_recomputed": len(scores), "scores_changed": stored}
+    return {"accounts_recomputed": len(signals.accounts), "scores_changed": stored}
 
 
 def finish_score(
-    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, run_id: str, started: dt.datetime,
-    parts: list[dict],
+    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, policy: SlaPolicy | None, run_id: str,
+    started: dt.datetime, parts: list[dict],
 ) -> dict:
-    """Record the scoring run once every shard stored its scores; returns the stage summary."""
+    """Record the scoring run once every shard stored its scores; returns the stage summary
+    (``accounts_scored``: the accounts on the target account list when scoring is limited to it)."""
     summary = {
-        "accounts_scored": count_accounts(warehouse, planned.as_of),
+        "accounts_scored": count_accounts(warehouse, planned.as_of, listed=_only_listed(policy)),
         "qualified": score_history.count_qualified(warehouse, model.version, planned.as_of),
         "accounts_recomputed": sum(part["accounts_recomputed"] for part in parts),
         "scores_changed": sum(part["scores_changed"] for part in parts),
@@ -217,11 +265,19 @@ def finish_score(
 
 def store_recalculated(
     warehouse: Warehouse, scores: pd.DataFrame, as_of: pd.Timestamp, model: ScoringModel, run_id: str,
-    accounts: list[str] | None,
+    accounts: list[str] | None, policy: SlaPolicy | None = None,
 ) -> int:
-    """Keep a what-if's scores (of ``accounts``, or of every account) as a scoring run of ``model``."""
-    planned = incremental.Plan("score", as_of, incremental.config_version(model), warehouse.journal_position())
+    """Keep a what-if's scores (of ``accounts``, or of every account) as a scoring run of ``model``; with
+    ``only_listed`` and a target account list, the accounts off it get not-scored rows instead."""
+    planned = incremental.Plan("score", as_of, incremental.config_version(*score_configs(warehouse, model, policy)),
+                               warehouse.journal_position())
     rows = whatif.history_rows(scores, as_of, model.version, run_id)
+    listed = target_list(warehouse, CrmView(warehouse), policy, None, accounts)
+    if listed is not None:
+        existing = existing_accounts(CrmView(warehouse), as_of, accounts=accounts)["account_id"]
+        off = existing[~marketing.on_list_at(listed, existing, as_of).to_numpy(dtype=bool)]
+        rows = pd.concat([rows[~rows["account_id"].isin(set(off))],
+                          score_history.not_scored_rows(off, as_of, model.version, run_id)], ignore_index=True)
     with warehouse.engine.begin() as connection:
         stored = score_history.store_changes(warehouse, connection, rows, as_of, model.version)
         incremental.record(connection, planned, run_id, utc_now(), {"accounts_scored": len(scores),
@@ -229,9 +285,13 @@ def store_recalculated(
     return stored
 
 
-def count_accounts(warehouse: Warehouse, as_of: pd.Timestamp) -> int:
-    """How many accounts exist as of ``as_of`` (the accounts a run scores)."""
+def count_accounts(warehouse: Warehouse, as_of: pd.Timestamp, *, listed: bool = False) -> int:
+    """How many accounts exist as of ``as_of`` (the accounts a run scores); ``listed``: of those, the ones on
+    the target account list then, when a list exists."""
     view = CrmView(warehouse)
+    if listed and tal_exists(warehouse):
+        accounts = existing_accounts(view, as_of)
+        return int(marketing.on_list_at(view.read_kind("target_accounts"), accounts["account_id"], as_of).sum())
     if view.unified:
         accounts = view.read_kind("accounts")
         return int((accounts["created_at"].isna() | (accounts["created_at"] <= as_of)).sum())
@@ -292,18 +352,25 @@ def _replay(
 
 
 def target_list(
-    warehouse: Warehouse, crm: CrmView, policy: SlaPolicy, shard: Shard | None, accounts: list[str] | None,
+    warehouse: Warehouse, crm: CrmView, policy: SlaPolicy | None, shard: Shard | None, accounts: list[str] | None,
 ) -> pd.DataFrame | None:
-    """The target account list rows of the accounts replayed when the hand-off is limited to the list
-    (policy ``target_account_list.only_listed``) and a list exists; None: every account may fire (SPEC)."""
-    if policy.target_account_list is None or not policy.target_account_list.only_listed:
-        return None
-    table = schema.target_accounts
-    with warehouse.engine.connect() as connection:
-        exists = connection.execute(sa.select(table.c.source_id).where(table.c.deleted_at.is_(None)).limit(1)).first()
-    if exists is None:
+    """The target account list rows of the accounts replayed (or scored) when the policy limits the hand-off
+    and scoring to the list (``target_account_list.only_listed``) and a list exists; None: every account (SPEC)."""
+    if not _only_listed(policy) or not tal_exists(warehouse):
         return None
     return crm.read_kind("target_accounts", shard=shard, accounts=accounts)
+
+
+def _only_listed(policy: SlaPolicy | None) -> bool:
+    return policy is not None and policy.target_account_list is not None and policy.target_account_list.only_listed
+
+
+def tal_exists(warehouse: Warehouse) -> bool:
+    """Whether the warehouse holds a target account list (any live ``target_accounts`` row)."""
+    table = schema.target_accounts
+    with warehouse.engine.connect() as connection:
+        return connection.execute(sa.select(table.c.source_id).where(table.c.deleted_at.is_(None)).limit(1)
+                                  ).first() is not None
 
 
 def _stored_mqas(warehouse: Warehouse, accounts: pd.Series, connection: sa.Connection | None = None) -> pd.DataFrame:

@@ -71,7 +71,8 @@ def run_pipeline(url: str, folder: str, as_of: pd.Timestamp, run_id: str, dask: 
         summary = dask_stages(url, as_of, run_id, dask, shards, durations)
     else:
         summary = {
-            "score": timed_stage(durations, "score", lambda: stages.score(store, as_of, model, run_id, shards=shards)),
+            "score": timed_stage(durations, "score", lambda: stages.score(store, as_of, model, policy, run_id,
+                                                                                  shards=shards)),
             "fired": len(timed_stage(durations, "fire_and_route", lambda: stages.fire_and_route(
                 store, as_of, model, policy, run_id, shards=shards))),
             "sla": timed_stage(durations, "sla", lambda: stages.evaluate_sla(store, as_of, policy, shards=shards)),
@@ -100,9 +101,10 @@ def dask_stages(url: str, as_of: pd.Timestamp, run_id: str, address: str, shards
             return planned, client.gather(futures)
 
         started = stages.utc_now()
-        planned, parts = timed_stage(durations, "score_shards", lambda: spread("score", _score_shard, model))
-        score = timed_stage(durations, "score_finish", lambda: stages.finish_score(store, planned, model, run_id,
-                                                                                   started, parts))
+        configs = stages.score_configs(store, model, policy)
+        planned, parts = timed_stage(durations, "score_shards", lambda: spread("score", _score_shard, *configs))
+        score = timed_stage(durations, "score_finish", lambda: stages.finish_score(store, planned, model, policy,
+                                                                                   run_id, started, parts))
         durations["score"] = durations.pop("score_shards") + durations.pop("score_finish")
         planned, parts = timed_stage(durations, "fire_shards", lambda: spread("fire-and-route", _fire_shard, model,
                                                                               policy))
@@ -118,9 +120,10 @@ def dask_stages(url: str, as_of: pd.Timestamp, run_id: str, address: str, shards
 def _score_shard(url, planned, shard):
     from abm_sla import stages
     from abm_sla.model import load_model
+    from abm_sla.policy import load_policy
     from abm_sla.warehouse import Warehouse
 
-    return stages.score_shard(Warehouse(url, migrate=False), planned, load_model(), "bench", shard)
+    return stages.score_shard(Warehouse(url, migrate=False), planned, load_model(), load_policy(), "bench", shard)
 
 
 def _fire_shard(url, planned, shard):

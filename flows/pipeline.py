@@ -66,7 +66,8 @@ def score_and_route(params: ScoreParameters = ScoreParameters()) -> dict:
     summary: dict = {"run_id": uuid.uuid4().hex, "as_of": as_of.isoformat()}
     with recorded_run(warehouse(db_url), summary, "score-and-route", as_of):
         with timed(summary, "score"):
-            summary["scoring"] = score_accounts(db_url, as_of, params.model_path, summary["run_id"], **params.scale())
+            summary["scoring"] = score_accounts(db_url, as_of, params.model_path, params.policy_path, summary["run_id"],
+                                                **params.scale())
         with timed(summary, "fire-and-route"):
             summary["handoff"] = fire_and_route(db_url, as_of, params.model_path, params.policy_path,
                                                 summary["run_id"], **params.scale())
@@ -162,7 +163,7 @@ def run_once(
             with timed(summary, "extract"):
                 summary["extract"] = extract(db_url, source, path, config_path, run_id)
         with timed(summary, "score"):
-            summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, run_id, **scale)
+            summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "fire-and-route"):
             summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "evaluate-sla"):

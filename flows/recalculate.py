@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import exports, frames, handoff, scoring, stages, whatif
+from abm_sla import exports, frames, handoff, marketing, scoring, stages, whatif
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.warehouse import schema
@@ -42,13 +42,17 @@ def what_if_diff(
     chosen = signals.accounts
     if accounts:
         chosen = chosen[chosen["account_id"].isin(accounts)].reset_index(drop=True)
+    listed = stages.target_list(store, crm, policy, None, None)  # the policy's target account list, if it limits
+    if listed is not None:  # scoring and the hand-off are limited to the list: off-list accounts have no score
+        chosen = chosen[marketing.on_list_at(listed, chosen["account_id"], as_of).to_numpy(dtype=bool)]
+        chosen = chosen.reset_index(drop=True)
     args = (chosen, signals.contacts, signals.activities, signals.intent_signals)
     before = scoring.score_accounts(*args, baseline, as_of)
     after = scoring.score_accounts(*args, model, as_of)
     prior = store.read_table(schema.mqas)[["account_id", "trigger_at"]]
     fired = handoff.replay_handoffs(
         *args, stages.read_status_changes(crm, as_of), prior, model, as_of, end_statuses=policy.episode_end_statuses(),
-        listed=stages.target_list(store, crm, policy, None, None),  # the policy's target account list, if it limits
+        listed=listed,
     )
     diff = whatif.score_diff(before, after, baseline.version, model.version)
     return whatif.with_would_fire(diff, fired), after
@@ -76,14 +80,16 @@ def what_if_policy(
 
 @task(name="store-recalculated-scores", cache_policy=NO_CACHE)
 def store_scores(
-    db_url: str, scores: pd.DataFrame, as_of: pd.Timestamp, model_path: str | None, accounts: list[str], summary: dict
+    db_url: str, scores: pd.DataFrame, as_of: pd.Timestamp, model_path: str | None, accounts: list[str], summary: dict,
+    policy_path: str | None = None,
 ) -> str:
-    """Keep the new scores that changed under their model version and log the run; returns the run id."""
+    """Keep the new scores that changed under their model version and log the run (accounts off the target
+    account list, when the policy limits scoring to it: not scored); returns the run id."""
     store = warehouse(db_url)
     run_id = uuid.uuid4().hex
     store.start_run(run_id, "recalculate", as_of.to_pydatetime(), utc_now())
     model = load_model(model_path)
-    stages.store_recalculated(store, scores, as_of, model, run_id, accounts or None)
+    stages.store_recalculated(store, scores, as_of, model, run_id, accounts or None, load_policy(policy_path))
     store.finish_run(run_id, "completed", utc_now(), summary, model.version)
     return run_id
 
@@ -104,7 +110,8 @@ def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict
                "model_after": model.version, "dry_run": params.dry_run}
     summary["csv"] = str(_write_csv(diff, params.out_dir, model.version, as_of))
     if not params.dry_run:
-        summary["run_id"] = store_scores(db_url, scores, as_of, params.model_path, params.accounts, summary)
+        summary["run_id"] = store_scores(db_url, scores, as_of, params.model_path, params.accounts, summary,
+                                         params.policy_path)
     _publish(diff, summary)
     if params.policy_path or params.baseline_policy_path:
         clocks = what_if_policy(db_url, as_of, params.accounts, params.policy_path, params.baseline_policy_path)

@@ -71,21 +71,26 @@ def write_back(db_url: str, config_path: str | None) -> dict:
 
 
 @task(name="score-shard", cache_policy=NO_CACHE)
-def score_shard(db_url: str, planned: Plan, model_path: str | None, run_id: str, shard: Shard) -> dict:
+def score_shard(
+    db_url: str, planned: Plan, model_path: str | None, policy_path: str | None, run_id: str, shard: Shard
+) -> dict:
     """Score one shard's accounts that changed since the reference run and store the changed scores."""
-    return stages.score_shard(warehouse(db_url), planned, load_model(model_path), run_id, shard)
+    return stages.score_shard(warehouse(db_url), planned, load_model(model_path), load_policy(policy_path), run_id,
+                              shard)
 
 
 def score_accounts(
-    db_url: str, as_of: pd.Timestamp, model_path: str | None, run_id: str, *, full: bool = False,
-    shards: int | None = None, dask_address: str | None = None,
+    db_url: str, as_of: pd.Timestamp, model_path: str | None, policy_path: str | None, run_id: str, *,
+    full: bool = False, shards: int | None = None, dask_address: str | None = None,
 ) -> dict:
-    """Score every account as of ``as_of``: plan, one task per shard, record the run."""
-    store, model, started = warehouse(db_url), load_model(model_path), utc_now()
-    planned = stages.plan(store, "score", as_of, model, full=full, shards=shard_count(shards))
+    """Score every account (those on the target account list when the policy limits scoring to it) as of
+    ``as_of``: plan, one task per shard, record the run."""
+    store, model, policy, started = warehouse(db_url), load_model(model_path), load_policy(policy_path), utc_now()
+    planned = stages.plan(store, "score", as_of, *stages.score_configs(store, model, policy), full=full,
+                          shards=shard_count(shards))
     parts = run_shards(score_shard, planned.shard_list(), dask_address, db_url=db_url, planned=planned,
-                       model_path=model_path, run_id=run_id)
-    summary = stages.finish_score(store, planned, model, run_id, started, parts)
+                       model_path=model_path, policy_path=policy_path, run_id=run_id)
+    summary = stages.finish_score(store, planned, model, policy, run_id, started, parts)
     run_logger().info("scored %d accounts as of %s with model %s (%s: %d recomputed, %d changed)",
                           summary["accounts_scored"], as_of, model.version, planned.mode,
                           summary["accounts_recomputed"], summary["scores_changed"])

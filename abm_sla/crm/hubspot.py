@@ -43,7 +43,7 @@ from abm_sla.crm.limits import (
     redact,
     shared_limiter,
 )
-from abm_sla.crm.mapping import HubSpotConfig, conform, normalize_tier, stable_id, to_bool, to_float
+from abm_sla.crm.mapping import HubSpotConfig, conform, list_periods, normalize_tier, stable_id, to_bool, to_float
 from abm_sla.crm.reconcile import IdScan, Reconciling, sales_types
 from abm_sla.errors import SourceError
 
@@ -342,6 +342,7 @@ class HubSpotSource(Reconciling):
                 "hubspot_owner_id",
                 c.tier_property,
                 c.status_property,
+                c.tal_property,
                 c.intent_score_property,
                 c.intent_topic_property,
                 "createdate",
@@ -481,17 +482,12 @@ class HubSpotSource(Reconciling):
             pages.append(self._status_page(records))
         if c.intent_score_property:
             pages.append(self._intent_page(records))
+        if c.tal_property:
+            pages.append(self._tal_page(records))
         return pages
 
-    def _status_page(self, records: list[dict]) -> Page:
-        """The status property's history of the page's companies (batch reads of ≤50 with history).
-
-        With ``reason_property``, its history too: a reason set with a status (same timestamp) is that
-        change's reason; one set on its own is a row with an empty status (a reason for the current verdict).
-        """
-        prop, reason_prop = self.config.status_property, self.config.reason_property
-        props = [prop, *([reason_prop] if reason_prop else [])]
-        rows, raws, deleted = [], [], []
+    def _histories(self, records: list[dict], props: list[str], what: str) -> Iterator[tuple[dict, dict]]:
+        """(company, ``propertiesWithHistory``) of the page's companies, in batch reads of ≤50 with history."""
         for start in range(0, len(records), HISTORY_BATCH_MAX):
             body = {
                 "inputs": [{"id": r["id"]} for r in records[start : start + HISTORY_BATCH_MAX]],
@@ -502,33 +498,58 @@ class HubSpotSource(Reconciling):
                 lambda c, b=body: c.crm.objects.batch_api.read(
                     "companies", b, archived=False, _request_timeout=self.timeout, _preload_content=False
                 ),
-                "read company status history",
+                what,
             )
             for company in result.get("results", []):
-                history = company.get("propertiesWithHistory") or {}
-                reasons = {change.get("timestamp"): str(change["value"]).strip()
-                           for change in history.get(reason_prop, []) if reason_prop
-                           and change.get("value") is not None and str(change["value"]).strip()}
-                stamps = set()
-                for change in history.get(prop, []):
-                    value = change.get("value")
-                    if value is None or not str(value).strip():
-                        continue
-                    change_id = stable_id(company["id"], change.get("timestamp"), value)
-                    if self.is_integration_change(change):
-                        deleted.append(change_id)  # never sales' answer; gone if stored before
-                        continue
-                    stamps.add(change.get("timestamp"))
-                    status = self.statuses.get(str(value).lower(), str(value).strip().lower())
-                    rows.append(self._status_row(change_id, company["id"], status, change,
-                                                 reasons.get(change.get("timestamp"))))
+                yield company, company.get("propertiesWithHistory") or {}
+
+    def _tal_page(self, records: list[dict]) -> Page:
+        """The target account list periods of the page's companies, from the history of ``tal_property``
+        (``hs_is_target_account``: HubSpot keeps a property's history from the company's creation, so a box
+        never ticked has no period). A company's whole history is read whenever it changed, so a period
+        that ended since the last sync updates its row."""
+        prop = self.config.tal_property
+        rows, raws = [], []
+        for company, history in self._histories(records, [prop], "read company target account history"):
+            changes = history.get(prop, [])
+            periods = list_periods(str(company["id"]), [(c.get("timestamp"), c.get("value")) for c in changes])
+            rows += periods
+            raws += [{"id": company["id"], prop: changes}] * len(periods)
+        return Page(self.name, "companies", "target_accounts", conform("target_accounts", rows, raws))
+
+    def _status_page(self, records: list[dict]) -> Page:
+        """The status property's history of the page's companies (batch reads of ≤50 with history).
+
+        With ``reason_property``, its history too: a reason set with a status (same timestamp) is that
+        change's reason; one set on its own is a row with an empty status (a reason for the current verdict).
+        """
+        prop, reason_prop = self.config.status_property, self.config.reason_property
+        props = [prop, *([reason_prop] if reason_prop else [])]
+        rows, raws, deleted = [], [], []
+        for company, history in self._histories(records, props, "read company status history"):
+            reasons = {change.get("timestamp"): str(change["value"]).strip()
+                       for change in history.get(reason_prop, []) if reason_prop
+                       and change.get("value") is not None and str(change["value"]).strip()}
+            stamps = set()
+            for change in history.get(prop, []):
+                value = change.get("value")
+                if value is None or not str(value).strip():
+                    continue
+                change_id = stable_id(company["id"], change.get("timestamp"), value)
+                if self.is_integration_change(change):
+                    deleted.append(change_id)  # never sales' answer; gone if stored before
+                    continue
+                stamps.add(change.get("timestamp"))
+                status = self.statuses.get(str(value).lower(), str(value).strip().lower())
+                rows.append(self._status_row(change_id, company["id"], status, change,
+                                             reasons.get(change.get("timestamp"))))
+                raws.append(change)
+            for change in history.get(reason_prop, []) if reason_prop else []:
+                stamp = change.get("timestamp")
+                if stamp in reasons and stamp not in stamps and not self.is_integration_change(change):
+                    change_id = stable_id(company["id"], stamp, "reason:" + reasons[stamp])
+                    rows.append(self._status_row(change_id, company["id"], None, change, reasons[stamp]))
                     raws.append(change)
-                for change in history.get(reason_prop, []) if reason_prop else []:
-                    stamp = change.get("timestamp")
-                    if stamp in reasons and stamp not in stamps and not self.is_integration_change(change):
-                        change_id = stable_id(company["id"], stamp, "reason:" + reasons[stamp])
-                        rows.append(self._status_row(change_id, company["id"], None, change, reasons[stamp]))
-                        raws.append(change)
         return Page(self.name, "companies", "status_changes", conform("status_changes", rows, raws),
                     deleted_ids=deleted)
 

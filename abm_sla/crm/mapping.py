@@ -120,6 +120,9 @@ class SalesforceConfig(_Model):
     reason_field: str | None = Field(
         None, description="Account field holding sales' reason (history-tracked, text ≤255 or picklist)"
     )
+    tal_field: str | None = Field(
+        None, description="Account checkbox of the target account list (history-tracked), e.g. "
+                          "ABM_Target_Account__c; its AccountHistory gives target_accounts periods")
     intent_score_field: str | None = None
     intent_topic_field: str | None = None
     intent_topic: str = "crm_intent"
@@ -211,6 +214,9 @@ class HubSpotConfig(_Model):
     tier_property: str | None = "hs_ideal_customer_profile"
     status_property: str | None = "abm_status"
     reason_property: str | None = Field(None, description="company property holding sales' reason")
+    tal_property: str | None = Field(
+        None, description="company checkbox of the target account list (HubSpot's own: hs_is_target_account); "
+                          "its history gives target_accounts periods")
     intent_score_property: str | None = None
     intent_topic_property: str | None = None
     intent_topic: str = "crm_intent"
@@ -354,6 +360,36 @@ def normalize_tier(value: object) -> str | None:
         return None
     match = re.match(TIER_PATTERN, str(value))
     return f"Tier {match.group(1)}" if match else str(value).strip()
+
+
+def list_periods(account_id: str, changes: list[tuple[object, object]], initially: bool = False) -> list[dict]:
+    """``target_accounts`` rows of one account from the history of a CRM "target account" checkbox.
+
+    ``changes`` are (timestamp, value): a change to true opens a period (``added_at``), a change to false or
+    empty closes it (``removed_at``). ``initially``: whether the box was ticked before the first change on
+    record (then the first period has no ``added_at``: on the list since before the records). Each row is
+    keyed ``account|added_at`` like ``target_accounts.csv``'s, so a later sync that sees the period end
+    updates the same row; ``agreed_at``/``agreed_by`` stay empty (the CRM records no agreement)."""
+    stamps = frames.to_utc(pd.Series([at for at, _ in changes], dtype="object"), errors="coerce")
+    ordered = sorted(((at, to_bool(value) is True) for at, (_, value) in zip(stamps, changes, strict=True)
+                      if not pd.isna(at)), key=lambda change: change[0])
+    rows: list[dict] = []
+    opened, is_open = None, initially
+    for at, ticked in ordered:
+        if ticked and not is_open:
+            opened, is_open = at, True
+        elif not ticked and is_open:
+            rows.append(_period(account_id, opened, at))
+            opened, is_open = None, False
+    if is_open:
+        rows.append(_period(account_id, opened, None))
+    return rows
+
+
+def _period(account_id: str, added: pd.Timestamp | None, removed: pd.Timestamp | None) -> dict:
+    key = added.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if added is not None else ""
+    return {"target_account_id": f"{account_id}|{key}", "account_id": account_id, "added_at": added,
+            "removed_at": removed, "agreed_at": None, "agreed_by": None}
 
 
 def stable_id(*parts: object) -> str:

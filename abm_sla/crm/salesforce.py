@@ -41,6 +41,7 @@ from abm_sla.crm.limits import Retry, RetryPolicy, call_with_retry, redact
 from abm_sla.crm.mapping import (
     SalesforceConfig,
     conform,
+    list_periods,
     normalize_tier,
     stable_id,
     to_bool,
@@ -50,6 +51,9 @@ from abm_sla.crm.reconcile import IdScan, Reconciling, marketing_types, sales_ty
 from abm_sla.errors import SourceError
 
 log = logging.getLogger(__name__)
+#: Account ids per AccountHistory query of the target account list field: 200 quoted 18-character ids keep the
+#: SOQL text (a GET query string) near 5,000 characters, far under the 100,000 characters SOQL allows.
+TAL_HISTORY_BATCH = 200
 ClientFactory = Callable[[], Salesforce]
 
 
@@ -223,7 +227,8 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
                 "AnnualRevenue",
                 config.country_field,
                 "OwnerId",
-                *optional(config.tier_field, config.intent_score_field, config.intent_topic_field),
+                *optional(config.tier_field, config.intent_score_field, config.intent_topic_field,
+                          config.tal_field),
                 "CreatedDate",
                 "SystemModstamp",
                 "IsDeleted",
@@ -774,7 +779,8 @@ class SalesforceSource(Reconciling):
             records = [flatten(record) for record in result.get("records", [])]
             if records:
                 cursor_value = max(parse_time(r[spec.cursor_field]) for r in records)
-                yield from self.mapper.pages(spec, records, cursor_text(min(cursor_value, sync_start)))
+                yield from self._with_list(spec, records,
+                                           self.mapper.pages(spec, records, cursor_text(min(cursor_value, sync_start))))
             if result.get("done", True):
                 return
             next_url = result["nextRecordsUrl"]
@@ -784,6 +790,50 @@ class SalesforceSource(Reconciling):
                 ),
                 f"query {spec.name}",
             )
+
+    def _with_list(self, spec: ObjectSpec, records: list[dict], pages: list[Page]) -> list[Page]:
+        """An Account page's pages plus, with ``tal_field``, the target account list periods of its accounts
+        (the page's cursor moves to that last page, so a resumed sync never skips it)."""
+        if spec.name != "Account" or not self.config.tal_field or not records:
+            return pages
+        listed = self._list_page([r for r in records if not to_bool(r.get("IsDeleted"))])
+        listed.cursor, pages[-1].cursor = pages[-1].cursor, None
+        return [*pages, listed]
+
+    def _list_page(self, accounts: list[dict]) -> Page:
+        """``target_accounts`` rows of ``accounts`` from the whole AccountHistory of ``tal_field`` (a change of
+        the checkbox moves the Account's SystemModstamp, so the account is on a page whenever it changed).
+        Salesforce records no field history when a record is created, so a box ticked at creation shows
+        as the first change's OldValue, or (no change at all) as the field's current value: a period
+        without ``added_at``."""
+        field = self.config.tal_field
+        changes: dict[str, list[dict]] = {}
+        for start in range(0, len(accounts), TAL_HISTORY_BATCH):
+            ids = ", ".join(f"'{r['Id']}'" for r in accounts[start:start + TAL_HISTORY_BATCH])
+            soql = (f"SELECT AccountId, OldValue, NewValue, CreatedDate FROM AccountHistory "
+                    f"WHERE Field = '{field}' AND AccountId IN ({ids}) ORDER BY CreatedDate, Id")
+            for record in self._query_all(soql, "read the target account list history"):
+                changes.setdefault(str(record["AccountId"]), []).append(record)
+        rows, raws = [], []
+        for account in accounts:
+            history = changes.get(str(account["Id"]), [])
+            initially = to_bool(history[0].get("OldValue") if history else account.get(field)) is True
+            periods = list_periods(str(account["Id"]), [(c.get("CreatedDate"), c.get("NewValue")) for c in history],
+                                   initially)
+            rows += periods
+            raws += [{"Id": account["Id"], field: account.get(field), "history": history}] * len(periods)
+        return Page(self.name, "Account", "target_accounts", conform("target_accounts", rows, raws))
+
+    def _query_all(self, soql: str, what: str) -> Iterator[dict]:
+        """Every record of a small SOQL query, page after page."""
+        timeout = self.config.retry.timeout
+        result = self._call(lambda sf: sf.query(soql, timeout=timeout), what)
+        while True:
+            yield from (flatten(record) for record in result.get("records", []))
+            if result.get("done", True):
+                return
+            result = self._call(lambda sf, url=result["nextRecordsUrl"]: sf.query_more(
+                url, identifier_is_url=True, timeout=timeout), what)
 
     # ---- bulk ----
 
@@ -845,7 +895,7 @@ class SalesforceSource(Reconciling):
             locator = result["locator"] or ""
             records = parse_csv(result["records"])
             state = BulkState(job.job_id, locator, job.upper, done=not locator)
-            pages = self.mapper.pages(spec, records, None) if records else []
+            pages = self._with_list(spec, records, self.mapper.pages(spec, records, None)) if records else []
             for page in pages:
                 page.object_name = bulk_object(spec)
             pages = pages or [Page(self.name, bulk_object(spec), spec.kind, conform(spec.kind, []))]

@@ -7,6 +7,12 @@ as of a run is therefore its latest row at or before the run's ``as_of``. A run 
 (a backfill) that changes an account also pins the later run's value for it, so every recorded
 run still reads what it computed. :func:`dense` turns the changes back into a row per account and
 run for the readers that want one (the threshold backtest).
+
+An account a run did not score because it is off the target account list (policy
+``target_account_list.only_listed`` with a list) gets a *not scored* row (:func:`not_scored_rows`:
+no points, not qualified, ``score_hash`` :data:`NOT_SCORED`) when that differs from its latest row, so
+its earlier score stops being its score from that run on. Readers (:func:`current_scores`,
+:func:`dense`) leave those rows out: the account has no score as of such a run.
 """
 
 from __future__ import annotations
@@ -26,13 +32,38 @@ VALUE_COLUMNS = ["firmographic", "engagement", "intent", "total", "qualified", "
 KEY_COLUMNS = ["account_id", "as_of", "model_version"]
 STAGE = "score"
 _IN_BATCH = 1000
+#: ``score_hash`` of a "not scored: off the target account list" row (never a SHA-1 hex digest).
+NOT_SCORED = "not scored: off the target account list"
+NOT_SCORED_REASON = {"rule": "not_scored", "detail": "off the target account list"}
 
 
 def score_hashes(rows: pd.DataFrame) -> list[str]:
-    """A fingerprint per row of its points, gates and reasons."""
+    """A fingerprint per row of its points, gates and reasons (:data:`NOT_SCORED` for a not-scored row)."""
     values = rows[VALUE_COLUMNS].to_numpy(dtype=object).tolist()
-    return [hashlib.sha1(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)).hexdigest()
-            for row in values]
+    hashes = [hashlib.sha1(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)).hexdigest()
+              for row in values]
+    if "score_hash" in rows:  # not-scored rows come with theirs
+        return [given if given == NOT_SCORED else computed for given, computed in zip(rows["score_hash"], hashes,
+                                                                                     strict=True)]
+    return hashes
+
+
+def not_scored_rows(accounts: pd.Series, as_of: pd.Timestamp, model_version: str, run_id: str) -> pd.DataFrame:
+    """``score_history`` rows saying the run did not score ``accounts`` (off the target account list)."""
+    ids = accounts.astype(str).reset_index(drop=True)
+    return pd.DataFrame({
+        "account_id": ids, "as_of": as_of, "model_version": model_version,
+        **{name: 0 for name in ("firmographic", "engagement", "intent", "total")}, "qualified": False,
+        "gates": [{} for _ in range(len(ids))], "reasons": [[NOT_SCORED_REASON] for _ in range(len(ids))],
+        "run_id": run_id, "score_hash": NOT_SCORED,
+    })
+
+
+def scored(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` less the not-scored ones (:data:`NOT_SCORED`)."""
+    if "score_hash" not in rows or rows.empty:
+        return rows
+    return rows[rows["score_hash"].ne(NOT_SCORED).to_numpy(dtype=bool)]
 
 
 def store_changes(
@@ -156,7 +187,7 @@ def current_scores(warehouse: Warehouse, live_accounts: pd.Series | None = None)
     for (as_of, version), group in overrides.groupby(["as_of", "model_version"], sort=False):
         rows = latest(warehouse, None, version, as_of, group["accounts"].astype(str).tolist())
         chosen.append(rows.assign(as_of=as_of, model_version=version))
-    out = pd.concat(chosen, ignore_index=True)
+    out = scored(pd.concat(chosen, ignore_index=True))
     if live_accounts is not None:
         out = out[out["account_id"].isin(set(live_accounts))]
     return out.sort_values("account_id").reset_index(drop=True)
@@ -166,7 +197,8 @@ def dense(changes: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The change rows expanded to one row per account and recorded run (each run's ``as_of``).
 
     A change row of an account counts for the runs of its model from its ``as_of`` up to the
-    account's next change; a run that scored chosen accounts covers only those.
+    account's next change; a run that scored chosen accounts covers only those. Not-scored rows (off the
+    target account list) end the span of the score before them and are left out.
     """
     if changes.empty or runs.empty:
         return changes.iloc[0:0]
@@ -198,4 +230,4 @@ def dense(changes: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         out = out.merge(scoped.rename(columns={"accounts": "account_id"}).assign(_chosen=True).drop_duplicates(),
                         on=["as_of", "model_version", "account_id"], how="left")
         out = out[out["_whole"].eq(True) | out["_chosen"].eq(True)].drop(columns=["_whole", "_chosen"])
-    return out.reset_index(drop=True)
+    return scored(out).reset_index(drop=True)

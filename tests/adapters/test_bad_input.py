@@ -81,7 +81,7 @@ def test_one_users_unknown_zone_falls_back_to_utc_without_stopping_the_clocks(
             owner = connection.execute(schema.users.select().where(schema.users.c.role == "sales")).first()
             connection.execute(schema.users.update().where(schema.users.c.source_id == owner.source_id)
                                .values(time_zone=stored_zone))
-        stages.score(store, AS_OF, model, "run")
+        stages.score(store, AS_OF, model, None, "run")
         stages.fire_and_route(store, AS_OF, model, policy, "run")
         summary = stages.evaluate_sla(store, AS_OF, policy, run_id="run")
         results[name] = (summary, exports.sla(store), owner.source_id)

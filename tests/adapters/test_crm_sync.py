@@ -529,7 +529,7 @@ def test_both_crms_synced_into_one_warehouse_unify_into_one_account_per_company(
     assert len(unified["contacts"]) == len(crm_data["contacts"]) + len(hs_contacts)
     assert len(unified["users"]) == len(crm_data["users"])  # the same people in both CRMs (matched by email)
 
-    summary = stages.score(warehouse, pd.Timestamp(NOW), load_model(), "both")  # the pipeline reads the view
+    summary = stages.score(warehouse, pd.Timestamp(NOW), load_model(), None, "both")  # the pipeline reads the view
     scored = score_history.current_scores(warehouse)
     assert summary["accounts_scored"] == 70 and summary["mode"] == "full"  # several CRMs: always a full run
     assert len(scored) == 70 and scored["account_id"].is_unique

@@ -75,7 +75,7 @@ def crm_warehouse(crm: str, data: dict[str, pd.DataFrame], folder: Path) -> Ware
 
 
 def scores(warehouse: Warehouse, crm: str, as_of: pd.Timestamp) -> pd.DataFrame:
-    stages.score(warehouse, as_of, load_model(), f"eq-{crm}")
+    stages.score(warehouse, as_of, load_model(), None, f"eq-{crm}")
     scored = score_history.current_scores(warehouse)
     scored = scored.assign(account_id=scored["account_id"].map(lambda a: synthetic_id(crm, a)))
     return scored.set_index("account_id").sort_index()[COMPARED]

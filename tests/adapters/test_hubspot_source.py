@@ -587,3 +587,43 @@ def test_reason_property_history_is_read_with_the_status_it_was_set_with():
         store.sync(make_source(server, objects=["owners", "companies"], reason_property="abm_reason").pages(store))
     rows = sorted((r["status"], str(r["reason"])) for r in store.rows["status_changes"].values())
     assert rows == [("rejected", "Too small"), ("working", "None")]
+
+
+def list_periods(store: MemoryStore) -> set[tuple]:
+    """The stored target account list periods: (account, added_at, removed_at), missing as None."""
+    return {tuple(None if pd.isna(r[c]) else r[c] for c in ("account_id", "added_at", "removed_at"))
+            for r in store.rows.get("target_accounts", {}).values()}
+
+
+def test_target_account_periods_come_from_the_history_of_hs_is_target_account():
+    """Issue 15: HubSpot's "Target account" company checkbox; ticked opens a period, unticked closes it."""
+    data = crm_frames()
+    data["target_accounts"] = pd.DataFrame({"account_id": ["101", "102"], "added_at": [ts("2026-02-01"),
+                                            ts("2026-02-05 09:30")], "removed_at": [ts("2026-02-10"), pd.NaT]})
+    with FakeHubSpot(data, now=NOW, webinar_event_type=WEBINAR) as server:
+        store = MemoryStore()
+        store.sync(make_source(server, objects=["companies"], overlap_seconds=0,
+                               tal_property="hs_is_target_account").pages(store))
+        assert list_periods(store) == {("101", ts("2026-02-01"), ts("2026-02-10")),
+                                       ("102", ts("2026-02-05 09:30"), None)}
+        assert all(pd.isna(r["agreed_at"]) for r in store.rows["target_accounts"].values())
+        server.tick(3600)
+        server.update("companies", "102", hs_is_target_account=False)  # unticked in the UI: the period ends
+        server.update("companies", "103", hs_is_target_account=True)  # ticked: a new period
+        store.sync(make_source(server, objects=["companies"], overlap_seconds=0,
+                               tal_property="hs_is_target_account").pages(store))
+        now = pd.Timestamp(server.now).floor("ms")
+        assert list_periods(store) == {("101", ts("2026-02-01"), ts("2026-02-10")),
+                                       ("102", ts("2026-02-05 09:30"), now), ("103", now, None)}
+        assert len(store.rows["target_accounts"]) == 3  # 102's row was updated, not doubled
+
+
+def test_without_a_tal_property_no_list_is_read():
+    data = crm_frames()
+    data["target_accounts"] = pd.DataFrame({"account_id": ["101"], "added_at": [ts("2026-02-01")],
+                                            "removed_at": [pd.NaT]})
+    with FakeHubSpot(data, now=NOW, webinar_event_type=WEBINAR) as server:
+        store = MemoryStore()
+        store.sync(make_source(server, objects=["companies"]).pages(store))
+        assert not list_periods(store)
+        assert not any(b"hs_is_target_account" in (r.body or b"") for r in server.requests)

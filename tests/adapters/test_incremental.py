@@ -141,7 +141,7 @@ class Crm:
 
 def run(store: Warehouse, as_of: pd.Timestamp, full: bool, shards: int = 1) -> None:
     run_id = f"run-{as_of.isoformat()}"
-    stages.score(store, as_of, MODEL, run_id, full=full, shards=shards)
+    stages.score(store, as_of, MODEL, POLICY, run_id, full=full, shards=shards)
     stages.fire_and_route(store, as_of, MODEL, POLICY, run_id, full=full, shards=shards)
     stages.evaluate_sla(store, as_of, POLICY, full=full, shards=shards)
 
@@ -183,6 +183,12 @@ steps = st.lists(st.one_of(arrival.map(lambda a: ("arrive", a)), run_at.map(lamb
     ("run", 24 * 14), ("run", 24 * 12), ("run", 24 * 30),
 ])
 def test_incremental_runs_equal_a_full_recompute(steps) -> None:
+    check_incremental_equals_full(steps)
+
+
+def check_incremental_equals_full(steps: list[tuple]) -> dict[str, pd.DataFrame]:
+    """Feed both warehouses the steps; after every run the exports agree (and the scores from scratch).
+    Returns the exports after the last step."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         crm = Crm(root)
@@ -205,10 +211,31 @@ def test_incremental_runs_equal_a_full_recompute(steps) -> None:
             scratch = Warehouse(f"sqlite:///{root / f'scratch-{number}.db'}")
             if crm.arrivals:
                 stages.extract_files(scratch, crm.everything(), "all", NOW)
-            stages.score(scratch, as_of, MODEL, "scratch", full=True)
+            stages.score(scratch, as_of, MODEL, POLICY, "scratch", full=True)
             assert_same(outputs(incremental), outputs(scratch), kinds=("scores",), where=f"from scratch, step {number}")
+        last = outputs(incremental)
         for store in (incremental, full, ):
             store.engine.dispose()
+        return last
+
+
+def test_accounts_joining_and_leaving_the_list_rescore_incrementally() -> None:
+    """Scoring limited to the target account list (the demo preset's ``only_listed``): a list that starts
+    existing, a period that ends between two runs, a back-dated row arriving and a period that starts between
+    two runs all change exactly the scores a full recompute changes (no stale score of an account off the list)."""
+    signals = [(kind, account, hours, True) for account in ("A1", "A2", "A3", "A4")
+               for kind, hours in (("pricing", 40), ("webinar", 41), ("form_submit", 42), ("intent", 43))]
+    last = check_incremental_equals_full([
+        ("arrive", (signals, None)), ("run", 44),  # no list yet: every account scored
+        ("arrive", ([("listed", "A1", 24, True), ("unlisted", "A2", 24 * 5, True)], None)),
+        ("run", 45),  # a list: A1 and A2 only
+        ("run", 24 * 6),  # A2's period ended on day 5: not scored any more
+        ("arrive", ([("listed", "A3", 24 * 2, True)], None)), ("run", 24 * 6 + 1),  # back-dated: A3 joined on day 2
+        ("arrive", ([("listed", "A4", 24 * 9, True)], None)), ("run", 24 * 8), ("run", 24 * 10),  # A4 joins on day 9
+        ("run", 24 * 7),  # a run behind the others
+    ])
+    # as of day 10 (the latest run): A1, A3 and A4 are on the list; A2 left it, A5 never joined
+    assert last["scores"]["account_id"].tolist() == ["A1", "A3", "A4"]
 
 
 def test_an_unchanged_rerun_recomputes_nothing(tmp_path: Path) -> None:
@@ -218,15 +245,15 @@ def test_an_unchanged_rerun_recomputes_nothing(tmp_path: Path) -> None:
     store = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
     stages.extract_files(store, folder, "load", NOW)
     as_of = START + pd.Timedelta(days=12, hours=12)
-    first = stages.score(store, as_of, MODEL, "first")
+    first = stages.score(store, as_of, MODEL, None, "first")
     assert first["mode"] == "full" and first["accounts_recomputed"] == len(ACCOUNTS)
-    again = stages.score(store, as_of, MODEL, "again")
+    again = stages.score(store, as_of, MODEL, None, "again")
     assert again["mode"] == "incremental" and again["accounts_recomputed"] == 0 and again["scores_changed"] == 0
-    later = stages.score(store, as_of + pd.Timedelta(hours=1), MODEL, "later")
+    later = stages.score(store, as_of + pd.Timedelta(hours=1), MODEL, None, "later")
     assert later["accounts_recomputed"] == 0  # nothing entered or left the window in that hour
     stages.extract_files(store, crm.arrive([("email_open", "A3", 24 * 12 + 3, False)], None), "more", NOW)
-    after = stages.score(store, as_of + pd.Timedelta(hours=2), MODEL, "after")
+    after = stages.score(store, as_of + pd.Timedelta(hours=2), MODEL, None, "after")
     # A3 changed; A1's row came again unchanged (every export carries an accounts.csv): not journaled
     assert after["scores_changed"] == 1 and after["accounts_recomputed"] == 1
-    month = stages.score(store, as_of + pd.Timedelta(days=31), MODEL, "month")  # every signal left the window
+    month = stages.score(store, as_of + pd.Timedelta(days=31), MODEL, None, "month")  # every signal left the window
     assert month["accounts_recomputed"] == 3 and month["accounts_scored"] == len(ACCOUNTS)

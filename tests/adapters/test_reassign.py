@@ -51,7 +51,7 @@ def load(store: Warehouse, tmp_path: Path, *touches: str) -> Path:
 
 def run(store: Warehouse, as_of: str) -> None:
     moment, model = pd.Timestamp(as_of), load_model()
-    stages.score(store, moment, model, f"s-{as_of}")
+    stages.score(store, moment, model, None, f"s-{as_of}")
     stages.fire_and_route(store, moment, model, POLICY, f"f-{as_of}")
     stages.evaluate_sla(store, moment, POLICY, run_id=f"e-{as_of}")
 

@@ -560,3 +560,44 @@ def test_reason_field_is_read_with_its_status_and_a_reason_saved_alone_is_kept()
     rows = sorted((r["account_id"], str(r["status"]), str(r["reason"])) for r in store.rows["status_changes"].values())
     assert rows == [("001A01", "None", "Wrong contact"), ("001A01", "working", "None"),
                     ("001A02", "rejected", "No budget")]
+
+
+def list_periods(store: MemoryStore) -> set[tuple]:
+    """The stored target account list periods: (account, added_at, removed_at), missing as None."""
+    return {tuple(None if pd.isna(r[c]) else r[c] for c in ("account_id", "added_at", "removed_at"))
+            for r in store.rows.get("target_accounts", {}).values()}
+
+
+def test_target_account_periods_come_from_the_checkbox_field_history():
+    """Issue 15: a history-tracked Account checkbox (``tal_field``); a box ticked at creation has no history."""
+    data = crm_frames()
+    at = lambda text: pd.Timestamp(text, tz="UTC")  # noqa: E731
+    data["target_accounts"] = pd.DataFrame({
+        "account_id": ["001A01", "001A02", "001A03"],
+        "added_at": [at("2026-02-01"), at("2026-02-05 09:30"), pd.NaT],  # 001A03: ticked when created
+        "removed_at": [at("2026-02-10"), pd.NaT, pd.NaT]})
+    with FakeSalesforce(data, now=NOW, page_size=3) as server:
+        store = MemoryStore()
+        sync = lambda: store.sync(make_source(server, objects=["Account"], overlap_seconds=0,  # noqa: E731
+                                              tal_field="ABM_Target_Account__c").pages(store))
+        sync()
+        assert list_periods(store) == {("001A01", at("2026-02-01"), at("2026-02-10")),
+                                       ("001A02", at("2026-02-05 09:30"), None), ("001A03", None, None)}
+        server.tick(3600)
+        server.update("Account", "001A03", ABM_Target_Account__c=False)  # unticked: the period ends now
+        server.update("Account", "001A04", ABM_Target_Account__c=True)  # ticked: a new period
+        sync()
+        now = pd.Timestamp(server.now)
+        assert list_periods(store) == {("001A01", at("2026-02-01"), at("2026-02-10")),
+                                       ("001A02", at("2026-02-05 09:30"), None), ("001A03", None, now),
+                                       ("001A04", now, None)}
+        assert len(store.rows["target_accounts"]) == 4  # 001A03's row was updated, not doubled
+        soql = [r.query.get("q", [""])[0] for r in server.requests if "AccountHistory" in str(r.query)]
+        assert soql and all("Field = 'ABM_Target_Account__c' AND AccountId IN (" in q for q in soql)
+
+
+def test_without_a_tal_field_no_list_is_read(fake):
+    store = MemoryStore()
+    store.sync(make_source(fake, objects=["Account"]).pages(store))
+    assert not list_periods(store)
+    assert not any("AccountHistory" in str(r.query) for r in fake.requests)

@@ -29,7 +29,7 @@ def loaded(db_url: str, tmp_path) -> Warehouse:
 def test_a_run_stores_only_the_scores_that_changed(sqlite_url, tmp_path):
     store = loaded(sqlite_url, tmp_path)
     for hours in RUN_HOURS:
-        stages.score(store, START + pd.Timedelta(hours=hours), load_model(), f"run-{hours}", full=True)
+        stages.score(store, START + pd.Timedelta(hours=hours), load_model(), None, f"run-{hours}", full=True)
     history = store.read_table(schema.score_history)
     assert len(history) < 5 * len(RUN_HOURS)  # five accounts, five runs: far fewer rows than 25
     dense = score_history.dense(history, score_history.score_runs(store))
@@ -43,10 +43,10 @@ def test_a_backfill_behind_later_runs_keeps_what_they_read(sqlite_url, tmp_path)
     store = loaded(sqlite_url, tmp_path)
     model = load_model()
     later, earlier = START + pd.Timedelta(hours=24 * 12), START + pd.Timedelta(hours=24 * 10 + 14)
-    stages.score(store, START + pd.Timedelta(hours=24 * 5), model, "early", full=True)
-    stages.score(store, later, model, "later", full=True)
+    stages.score(store, START + pd.Timedelta(hours=24 * 5), model, None, "early", full=True)
+    stages.score(store, later, model, None, "later", full=True)
     before = score_history.dense(store.read_table(schema.score_history), score_history.score_runs(store))
-    stages.score(store, earlier, model, "backfill", full=True)  # changes A1 between the two runs
+    stages.score(store, earlier, model, None, "backfill", full=True)  # changes A1 between the two runs
     after = score_history.dense(store.read_table(schema.score_history), score_history.score_runs(store))
     keep = ["account_id", "as_of", "total"]
     unchanged = after[after["as_of"] != earlier][keep].sort_values(keep).reset_index(drop=True)
@@ -59,7 +59,7 @@ def test_an_old_warehouse_keeps_its_answers_after_the_migration(sqlite_url, tmp_
     dense_store = loaded(f"sqlite:///{tmp_path / 'dense.db'}", tmp_path)
     model = load_model()
     for hours in RUN_HOURS:
-        stages.score(dense_store, START + pd.Timedelta(hours=hours), model, f"run-{hours}", full=True)
+        stages.score(dense_store, START + pd.Timedelta(hours=hours), model, None, f"run-{hours}", full=True)
     expected_scores = exports.scores(dense_store)
     expected_dense = score_history.dense(dense_store.read_table(schema.score_history),
                                          score_history.score_runs(dense_store))
@@ -92,5 +92,5 @@ def test_an_old_warehouse_keeps_its_answers_after_the_migration(sqlite_url, tmp_
     got = score_history.dense(history, score_history.score_runs(migrated))[keep]
     pd.testing.assert_frame_equal(got.sort_values(keep).reset_index(drop=True),
                                   expected_dense[keep].sort_values(keep).reset_index(drop=True), check_dtype=False)
-    again = stages.score(migrated, START + pd.Timedelta(hours=24 * 41), model, "after")
+    again = stages.score(migrated, START + pd.Timedelta(hours=24 * 41), model, None, "after")
     assert again["mode"] == "full" and again["accounts_scored"] == 5  # legacy runs are no reference

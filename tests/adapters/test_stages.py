@@ -31,7 +31,7 @@ def loaded(db_url: str, folder: Path) -> Warehouse:
 
 def run_at(store: Warehouse, as_of: pd.Timestamp) -> None:
     model, policy = load_model(), load_policy()
-    stages.score(store, as_of, model, f"run-{as_of.isoformat()}")
+    stages.score(store, as_of, model, None, f"run-{as_of.isoformat()}")
     stages.fire_and_route(store, as_of, model, policy, f"run-{as_of.isoformat()}")
     stages.evaluate_sla(store, as_of, policy)
 

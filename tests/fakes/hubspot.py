@@ -139,6 +139,7 @@ class FakeHubSpot(FakeServer):
         now: dt.datetime | None = None,
         status_property: str = "abm_status",
         reason_property: str | None = None,
+        tal_property: str = "hs_is_target_account",
         webinar_event_type: str = "pe999_webinar_attended",
         search_cap: int = 10_000,
         burst: tuple[int, float] | None = None,
@@ -151,6 +152,7 @@ class FakeHubSpot(FakeServer):
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
         self.status_property = status_property
         self.reason_property = reason_property  # a company property with sales' reason (issue 14)
+        self.tal_property = tal_property  # HubSpot's ABM "Target account" checkbox (issue 15)
         self.webinar_event_type = webinar_event_type
         self.search_cap = search_cap
         self.enterprise = enterprise  # event analytics answers 403 on non-Enterprise portals
@@ -248,7 +250,7 @@ class FakeHubSpot(FakeServer):
             stamp = hs_time(self.now)
             for name, value in properties.items():
                 record["properties"][name] = _text(value)
-                if obj == "companies" and name == self.status_property:
+                if obj == "companies" and name in (self.status_property, self.tal_property):
                     self.history.setdefault((obj, str(object_id)), {}).setdefault(name, []).insert(
                         0, {"value": _text(value), "timestamp": stamp, **(by or {"sourceType": "CRM_UI"})}
                     )
@@ -356,6 +358,22 @@ class FakeHubSpot(FakeServer):
             company = self.objects["companies"].get(str(s["account_id"]))
             if company and company["properties"].get(self.status_property) is None:
                 company["properties"][self.status_property] = _text(s.get("status"))
+
+        self._seed_target_accounts(rows("target_accounts"))
+
+    def _seed_target_accounts(self, periods: list[dict]) -> None:
+        """The target account list as the checkbox's history: ticked at ``added_at``, unticked at
+        ``removed_at`` (newest first, as HubSpot lists history), and its current value."""
+        for p in periods:
+            key = ("companies", str(p["account_id"]))
+            history = self.history.setdefault(key, {}).setdefault(self.tal_property, [])
+            for at, value in ((p.get("added_at"), "true"), (p.get("removed_at"), "false")):
+                if _text(at):
+                    history.append({"value": value, "timestamp": hs_time(at), "sourceType": "CRM_UI"})
+            history.sort(key=lambda change: change["timestamp"], reverse=True)
+            company = self.objects["companies"].get(str(p["account_id"]))
+            if company is not None and history:
+                company["properties"][self.tal_property] = history[0]["value"]
 
     def _seed_activity(self, act: dict) -> None:
         kind, when, contact = act["type"], act.get("occurred_at"), _text(act.get("contact_id"))

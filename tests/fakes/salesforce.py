@@ -58,6 +58,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "ABM_Status__c",
         "Intent_Score__c",
         "Intent_Topic__c",
+        "ABM_Target_Account__c",
         "CreatedDate",
         "LastModifiedDate",
         "SystemModstamp",
@@ -268,6 +269,7 @@ class FakeSalesforce(FakeServer):
         page_size: int | None = None,
         status_field: str = "ABM_Status__c",
         reason_field: str | None = None,
+        tal_field: str = "ABM_Target_Account__c",
         api_total: int = 100_000,
         bulk_polls: int = 1,
     ) -> None:
@@ -276,6 +278,7 @@ class FakeSalesforce(FakeServer):
         self.page_size = page_size
         self.status_field = status_field
         self.reason_field = reason_field  # a history-tracked Account field with sales' reason (issue 14)
+        self.tal_field = tal_field  # a history-tracked Account checkbox: on the target account list (issue 15)
         self.records: dict[str, dict[str, dict]] = {name: {} for name in FIELDS}
         self.api_used, self.api_total = 0, api_total
         self.request_limit_exceeded = False
@@ -346,7 +349,15 @@ class FakeSalesforce(FakeServer):
         return row
 
     def update(self, obj: str, record_id: str, **fields: Any) -> dict:
-        """Change fields; SystemModstamp and LastModifiedDate move to the org clock."""
+        """Change fields; SystemModstamp and LastModifiedDate move to the org clock. A change of the
+        history-tracked target account checkbox adds its AccountHistory row (OldValue, NewValue: booleans)."""
+        with self.lock:
+            row = self.records[obj][record_id]
+            old = row.get(self.tal_field)
+        if obj == "Account" and self.tal_field in fields and bool(fields[self.tal_field]) != bool(old):
+            self.insert("AccountHistory", {"AccountId": record_id, "Field": self.tal_field, "OldValue": bool(old),
+                                           "NewValue": bool(fields[self.tal_field]), "CreatedDate": sf_time(self.now),
+                                           "CreatedById": "005FAKEUSER00001"})
         with self.lock:
             row = self.records[obj][record_id]
             row.update(fields)
@@ -466,6 +477,23 @@ class FakeSalesforce(FakeServer):
                         "CreatedById": s.get("changed_by"),
                     },
                 )
+
+        self._seed_target_accounts(rows("target_accounts"))
+
+    def _seed_target_accounts(self, periods: list[dict]) -> None:
+        """The target account list as the checkbox and its AccountHistory: ticked at ``added_at`` (a period
+        without one: ticked when the account was created, which Salesforce does not record as field
+        history), unticked at ``removed_at``."""
+        for p in sorted(periods, key=lambda p: str(sf_time(_clean(p.get("added_at"))) or "")):
+            account = self.records["Account"].get(p["account_id"])
+            if account is None:
+                continue
+            for at, value in ((_clean(p.get("added_at")), True), (_clean(p.get("removed_at")), False)):
+                if at is not None:
+                    self.insert("AccountHistory", {"AccountId": p["account_id"], "Field": self.tal_field,
+                                                   "OldValue": not value, "NewValue": value,
+                                                   "CreatedDate": sf_time(at), "CreatedById": "005FAKEUSER00001"})
+            account[self.tal_field] = _clean(p.get("removed_at")) is None
 
     def _seed_activity(self, act: dict, campaigns: dict[str, str]) -> None:
         kind, when = act["type"], sf_time(act.get("occurred_at"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -88,3 +89,24 @@ def test_unknown_accounts_are_rejected_before_any_work(loaded, tmp_path):
     with pytest.raises(Exception, match="accounts not in the warehouse: NOPE-1"):
         recalculate(RecalculateParameters(accounts=["NOPE-1"], dry_run=False, out_dir=str(tmp_path)))
     assert counts(loaded) == before
+
+
+def test_with_scoring_limited_to_the_list_only_listed_accounts_are_rescored(loaded, crm_export, lenient_model,
+                                                                           tmp_path):
+    """Issue 15: under a policy with ``only_listed`` and a target account list, the what-if scores the accounts
+    on the list at its as-of only; applying it leaves the others without a score under the new model."""
+    from abm_sla import exports, stages
+
+    store = Warehouse(loaded)
+    listed = sorted(store.read_kind("accounts")["account_id"])[:3]
+    folder = tmp_path / "tal"
+    folder.mkdir()
+    shutil.copy(crm_export / "accounts.csv", folder / "accounts.csv")  # the required file, unchanged
+    pd.DataFrame({"account_id": listed, "added_at": "2026-01-01T00:00:00Z"}).to_csv(folder / "target_accounts.csv",
+                                                                                    index=False)
+    stages.extract_files(store, folder, "tal", pd.Timestamp(AS_OF).to_pydatetime())
+    abm = str(CONFIG_DIR / "presets" / "abm.yaml")
+    summary = recalculate(RecalculateParameters(model_path=str(lenient_model), as_of=AS_OF, out_dir=str(tmp_path),
+                                                policy_path=abm, dry_run=False))
+    assert summary["accounts"] == 3 and sorted(pd.read_csv(summary["csv"])["account_id"]) == listed
+    assert exports.scores(Warehouse(loaded))["account_id"].tolist() == listed  # the others: not scored
