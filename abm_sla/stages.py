@@ -16,8 +16,9 @@ import datetime as dt
 import hashlib
 import math
 import re
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -256,39 +257,87 @@ def fire_and_route(
 
 
 def fire_windows(planned: incremental.Plan) -> dict:
-    """Event-time intervals whose rows can fire or unblock an MQA between the reference run and this one."""
+    """Event-time intervals whose rows can change any moment of an account's replay between the reference
+    run and this one: status changes (an episode ends) and accounts created. (Signals entering the window:
+    :func:`entering_accounts`.)"""
     if planned.full:
         return {}
     moving = [(planned.reference_as_of, planned.as_of)]
-    return {"activities": moving, "intent_signals": moving, "status_changes": moving, "accounts": moving}
+    return {"status_changes": moving, "accounts": moving}
+
+
+def entering_accounts(
+    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, shard: Shard
+) -> set[str]:
+    """Accounts of ``shard`` with a signal whose event time enters the window since the reference run,
+    ``(T0, T]`` (marketing touches of the model's types and intent rows)."""
+    lo, hi = planned.reference_as_of, planned.as_of
+    if planned.full or not hi > lo:
+        return set()
+    return (incremental.accounts_with_events(warehouse, "activities", lo, hi, shard,
+                                             tuple(model.signal_activity_types))
+            | incremental.accounts_with_events(warehouse, "intent_signals", lo, hi, shard))
 
 
 def fire_shard(
     warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, policy: SlaPolicy, shard: Shard
 ) -> pd.DataFrame:
     """The MQAs one shard's changed accounts fire as of the plan's ``as_of`` (not routed, not stored yet),
-    each with ``prior_seen``: how many stored MQAs of its account the replay saw."""
-    types = {"activities": tuple(model.signal_activity_types)}
-    changed = incremental.changed_accounts(warehouse, planned, shard, fire_windows(planned), types)
-    if changed.empty:
+    each with ``prior_seen``: how many stored MQAs of its account the replay saw.
+
+    Accounts whose rows changed (the journal), with a status change or created since the reference run
+    are replayed over the whole window. An account whose only change is a signal entering the window,
+    ``(T0, T]``, is replayed from ``T0`` on: its data up to ``T0`` is what the reference run replayed
+    (that run's MQAs equal a full recompute's), so every MQA up to ``T0`` it could fire is stored or
+    blocked, and only a candidate after ``T0`` can fire; its signals are read back to ``T0 - window``.
+    """
+    changed = incremental.changed_accounts(warehouse, planned, shard, fire_windows(planned))
+    if changed.everything:
+        return _replay(warehouse, CrmView(warehouse), planned.as_of, model, policy, shard, None)
+    recent = sorted(entering_accounts(warehouse, planned, model, shard) - changed.accounts)
+    if changed.empty and not recent:
         return _with_prior_seen(handoff.empty_mqas(), _no_mqas())
-    crm = CrmView(warehouse)
-    return _replay(warehouse, crm, planned.as_of, model, policy, shard, changed.ids())
+    return _replay(warehouse, CrmView(warehouse), planned.as_of, model, policy, shard, changed.ids(),
+                   recent=(recent, planned.reference_as_of))
 
 
 def _replay(
     warehouse: Warehouse, crm: CrmView, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy,
     shard: Shard | None, accounts: list[str] | None, connection: sa.Connection | None = None,
+    recent: tuple[list[str], pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
-    signals = read_signals(crm, as_of, 2 * model.window, shard, accounts)
+    """Replay ``accounts`` (None: every account of ``shard``) over the whole window, and ``recent``'s
+    accounts from its time on only (see :func:`fire_shard`)."""
+    parts, after = [], None
+    if accounts is None or accounts:
+        parts.append(read_signals(crm, as_of, 2 * model.window, shard, accounts))
+    if recent and recent[0]:
+        ids, since = recent
+        parts.append(read_signals(crm, as_of, as_of - since + model.window, shard, ids))
+        accounts, after = [*accounts, *ids], pd.Series(since, index=ids, dtype="datetime64[ns, UTC]")
+    signals = parts[0] if len(parts) == 1 else _joined(parts)
     status_changes = read_status_changes(crm, as_of, shard, accounts)
     prior = _stored_mqas(warehouse, signals.accounts["account_id"], connection)
     fired = handoff.replay_handoffs(
         signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
         status_changes, prior, model, as_of, end_statuses=policy.episode_end_statuses(),
-        listed=target_list(warehouse, crm, policy, shard, accounts),
+        listed=target_list(warehouse, crm, policy, shard, accounts), after=after,
     )
     return _with_prior_seen(fired, prior)
+
+
+def _joined(parts: list[Signals]) -> Signals:
+    """Signals of disjoint accounts as one (empty frames left out, so the columns keep their types; a column
+    all empty in one part takes the other part's type, as pandas does today: its warning is silenced)."""
+    def join(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        kept = [frame for frame in frames if len(frame)] or frames[:1]
+        if len(kept) == 1:
+            return kept[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return pd.concat(kept, ignore_index=True)
+
+    return Signals(*(join([getattr(part, field.name) for part in parts]) for field in fields(Signals)))
 
 
 def target_list(
