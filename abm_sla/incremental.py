@@ -163,12 +163,13 @@ class Changed:
 
 def changed_accounts(
     warehouse: Warehouse, plan: Plan, shard: Shard, windows: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]],
-    types: dict[str, tuple[str, ...]] | None = None,
+    types: dict[str, tuple[str, ...]] | None = None, min_scores: dict[str, float] | None = None,
 ) -> Changed:
     """The accounts of ``shard`` whose result can differ from the reference run's.
 
     ``windows`` maps a kind to event-time intervals ``(lo, hi]`` whose rows make their account
-    change (signals entering or leaving the window); ``types`` limits a kind's rows to those types.
+    change (signals entering or leaving the window); ``types`` limits a kind's rows to those types
+    and ``min_scores`` to those scoring at least that (intent).
     """
     if plan.full:
         return Changed(everything=True)
@@ -182,15 +183,17 @@ def changed_accounts(
     for kind, intervals in windows.items():
         for lo, hi in intervals:
             if hi > lo:
-                accounts |= accounts_with_events(warehouse, kind, lo, hi, shard, (types or {}).get(kind))
+                accounts |= accounts_with_events(warehouse, kind, lo, hi, shard, (types or {}).get(kind),
+                                                 (min_scores or {}).get(kind))
     return Changed(everything=False, accounts=accounts)
 
 
 def accounts_with_events(
     warehouse: Warehouse, kind: str, lo: pd.Timestamp, hi: pd.Timestamp, shard: Shard,
-    types: tuple[str, ...] | None = None,
+    types: tuple[str, ...] | None = None, min_score: float | None = None,
 ) -> set[str]:
-    """Accounts of ``shard`` with a ``kind`` row whose event time is in ``(lo, hi]`` (deleted rows too)."""
+    """Accounts of ``shard`` with a ``kind`` row whose event time is in ``(lo, hi]`` (deleted rows too), of
+    ``types`` and scoring at least ``min_score`` if given."""
     table = schema.CRM_TABLES[kind]
     account = table.c.source_id if kind == "accounts" else table.c.account_id
     moment = table.c[EVENT_TIME[kind]]
@@ -203,5 +206,7 @@ def accounts_with_events(
         where.append(shard_number.between(shard.low, shard.high - 1))
     if types is not None:
         where.append(table.c.type.in_(list(types)))
+    if min_score is not None:
+        where.append(table.c.score >= min_score)
     with warehouse.engine.connect() as connection:
         return set(connection.execute(sa.select(account).where(*where).distinct()).scalars())

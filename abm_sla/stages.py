@@ -30,7 +30,7 @@ from abm_sla.crm.files import FILE_SPECS, FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError, SourceError
 from abm_sla.faults import checkpoint
-from abm_sla.model import ScoringModel
+from abm_sla.model import IntentRule, ScoringModel
 from abm_sla.policy import SlaPolicy
 from abm_sla.shards import SHARD_SPACE, Shard, shard_keys
 from abm_sla.warehouse import Warehouse, schema, score_history, undo
@@ -88,21 +88,54 @@ def _has_accounts(warehouse: Warehouse) -> bool:
         return connection.execute(sa.select(table.c.source_id).limit(1)).first() is not None
 
 
+#: The columns of each kind that scoring and the hand-off replay use (read only those: the rest stay empty).
+SCORING_COLUMNS = {
+    "contacts": ("contact_id", "account_id", "title"),
+    "activities": ("account_id", "type", "occurred_at", "contact_id", "url"),
+    "intent_signals": ("account_id", "topic", "score", "observed_at"),
+}
+
+
 def read_signals(
     crm: CrmView, as_of: pd.Timestamp, lookback: pd.Timedelta, shard: Shard | None = None,
-    accounts: list[str] | None = None,
+    accounts: list[str] | None = None, model: ScoringModel | None = None, *,
+    candidates_after: pd.Timestamp | None = None,
 ) -> Signals:
     """Accounts that exist as of ``as_of`` and the signals in ``(as_of - lookback, as_of]`` (of a shard or
-    of chosen accounts if given)."""
+    of chosen accounts if given).
+
+    With ``model``, only what its scoring and hand-off read: the :data:`SCORING_COLUMNS` and the
+    activities of its signal types (:attr:`ScoringModel.signal_activity_types`). With
+    ``candidates_after`` too (no candidate time up to it is scored: ``as_of`` for a score as of
+    ``as_of``), the intent rows up to it are those scoring at least the model's lowest ``min_score``
+    (the only ones a score counts; a lower one matters only as a candidate time).
+    """
     narrow = {"shard": shard, "accounts": accounts}
     rows = crm.read_kind("accounts", **narrow)
     rows = rows[rows["created_at"].isna() | (rows["created_at"] <= as_of)]
     since, until = (as_of - lookback).to_pydatetime(), as_of.to_pydatetime()
+    if model is None:
+        return Signals(
+            accounts=rows.reset_index(drop=True), contacts=crm.read_kind("contacts", **narrow),
+            activities=crm.read_kind("activities", since=since, until=until, **narrow),
+            intent_signals=crm.read_kind("intent_signals", since=since, until=until, **narrow),
+        )
+    read = {kind: {**narrow, "columns": names} for kind, names in SCORING_COLUMNS.items()}
+    scores = intent_min_scores(model)
+    if candidates_after is None or not scores:
+        intent = crm.read_kind("intent_signals", since=since, until=until, **read["intent_signals"])
+    else:
+        middle = max(min(candidates_after.to_pydatetime(), until), since)
+        intent = crm.read_kind("intent_signals", since=since, until=middle, min_score=min(scores),
+                               **read["intent_signals"])
+        if middle < until:
+            later = crm.read_kind("intent_signals", since=middle, until=until, **read["intent_signals"])
+            intent = _joined_frames([intent, later])
     return Signals(
-        accounts=rows.reset_index(drop=True),
-        contacts=crm.read_kind("contacts", **narrow),
-        activities=crm.read_kind("activities", since=since, until=until, **narrow),
-        intent_signals=crm.read_kind("intent_signals", since=since, until=until, **narrow),
+        accounts=rows.reset_index(drop=True), contacts=crm.read_kind("contacts", **read["contacts"]),
+        activities=crm.read_kind("activities", since=since, until=until, types=tuple(model.signal_activity_types),
+                                 **read["activities"]),
+        intent_signals=intent,
     )
 
 
@@ -169,23 +202,40 @@ def score(
     return finish_score(warehouse, planned, model, run_id, started, parts)
 
 
-def score_windows(planned: incremental.Plan, window: pd.Timedelta) -> dict:
-    """Event-time intervals whose signals change a score between the reference run and this one."""
+def score_windows(planned: incremental.Plan, model: ScoringModel) -> dict:
+    """Event-time intervals whose signals change a score between the reference run and this one (intent
+    rows only if the model has an intent rule)."""
     if planned.full:
         return {}
     before, now = planned.reference_as_of, planned.as_of
-    moving = [(before, now), (before - window, now - window)]
-    return {"activities": moving, "intent_signals": moving, "accounts": [(before, now)]}
+    moving = [(before, now), (before - model.window, now - model.window)]
+    kinds = ("activities", "intent_signals") if intent_min_scores(model) else ("activities",)
+    return {**dict.fromkeys(kinds, moving), "accounts": [(before, now)]}
+
+
+def score_filters(model: ScoringModel) -> dict:
+    """Which signals entering or leaving the window can move a score: activities of the model's signal
+    types and intent rows scoring at least its rules' lowest ``min_score``; the others count in no rule
+    and no gate (see :func:`read_signals`)."""
+    scores = intent_min_scores(model)
+    return {"types": {"activities": tuple(model.signal_activity_types)},
+            "min_scores": {"intent_signals": min(scores)} if scores else {}}
+
+
+def intent_min_scores(model: ScoringModel) -> list[float]:
+    return [rule.min_score for _, rule in model.rules() if isinstance(rule, IntentRule)]
 
 
 def score_shard(
     warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, run_id: str, shard: Shard
 ) -> dict:
     """Score one shard's changed accounts and store the scores that changed."""
-    changed = incremental.changed_accounts(warehouse, planned, shard, score_windows(planned, model.window))
+    changed = incremental.changed_accounts(warehouse, planned, shard, score_windows(planned, model),
+                                           **score_filters(model))
     if changed.empty:
         return {"accounts_recomputed": 0, "scores_changed": 0}
-    signals = read_signals(CrmView(warehouse), planned.as_of, model.window, shard, changed.ids())
+    signals = read_signals(CrmView(warehouse), planned.as_of, model.window, shard, changed.ids(), model,
+                           candidates_after=planned.as_of)
     scores = scoring.score_accounts(
         signals.accounts, signals.contacts, signals.activities, signals.intent_signals, model, planned.as_of
     )
@@ -310,10 +360,11 @@ def _replay(
     accounts from its time on only (see :func:`fire_shard`)."""
     parts, after = [], None
     if accounts is None or accounts:
-        parts.append(read_signals(crm, as_of, 2 * model.window, shard, accounts))
+        parts.append(read_signals(crm, as_of, 2 * model.window, shard, accounts, model))
     if recent and recent[0]:
         ids, since = recent
-        parts.append(read_signals(crm, as_of, as_of - since + model.window, shard, ids))
+        parts.append(read_signals(crm, as_of, as_of - since + model.window, shard, ids, model,
+                                  candidates_after=since))
         accounts, after = [*accounts, *ids], pd.Series(since, index=ids, dtype="datetime64[ns, UTC]")
     signals = parts[0] if len(parts) == 1 else _joined(parts)
     status_changes = read_status_changes(crm, as_of, shard, accounts)
@@ -327,17 +378,19 @@ def _replay(
 
 
 def _joined(parts: list[Signals]) -> Signals:
-    """Signals of disjoint accounts as one (empty frames left out, so the columns keep their types; a column
-    all empty in one part takes the other part's type, as pandas does today: its warning is silenced)."""
-    def join(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        kept = [frame for frame in frames if len(frame)] or frames[:1]
-        if len(kept) == 1:
-            return kept[0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            return pd.concat(kept, ignore_index=True)
+    """Signals of disjoint accounts as one."""
+    return Signals(*(_joined_frames([getattr(part, field.name) for part in parts]) for field in fields(Signals)))
 
-    return Signals(*(join([getattr(part, field.name) for part in parts]) for field in fields(Signals)))
+
+def _joined_frames(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of one kind's columns as one (empty frames left out, so the columns keep their types; a column
+    all empty in one part takes the other part's type, as pandas does today: its warning is silenced)."""
+    kept = [part for part in parts if len(part)] or parts[:1]
+    if len(kept) == 1:
+        return kept[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return pd.concat(kept, ignore_index=True)
 
 
 def target_list(
