@@ -29,7 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from abm_sla.shards import Shard, all_shards
+from abm_sla.shards import SHARD_SPACE, Shard, all_shards
 from abm_sla.warehouse import Warehouse, schema
 
 #: Which journal kinds can change each stage's result.
@@ -173,9 +173,9 @@ def changed_accounts(
     """
     if plan.full:
         return Changed(everything=True)
-    journal = warehouse.read_journal(plan.reference_seq, plan.journal_seq, shard)
-    journal = journal[journal["kind"].isin(STAGE_KINDS[plan.stage])
-                      & (journal["source"] != run_source(plan.reference_run_id))]  # its own results: no change
+    # its own results are no change
+    journal = warehouse.read_journal(plan.reference_seq, plan.journal_seq, shard, kinds=STAGE_KINDS[plan.stage],
+                                     not_source=run_source(plan.reference_run_id))
     whole = journal["kind"].isin(WHOLE_CRM_KINDS.get(plan.stage, ())) | journal["account_id"].isna()
     if whole.any():
         return Changed(everything=True)
@@ -200,9 +200,13 @@ def accounts_with_events(
     where = [moment > lo.to_pydatetime(), moment <= hi.to_pydatetime(), account.is_not(None)]
     if not shard.whole:
         # SQLite plans without statistics and would walk the shard's whole range of the (shard, time)
-        # index; for a short interval the event-time index reads only the interval ("+ 0": not indexable)
-        narrow = warehouse.dialect == "sqlite" and hi - lo <= NARROW_INTERVAL and kind in INDEXED_EVENT_TIME
-        shard_number = table.c.shard + 0 if narrow else table.c.shard
+        # index; for a short interval the event-time index reads only the interval ("+ 0": not indexable).
+        # Accounts have no created_at index: a scan of the table costs less than a lookup per row of a
+        # shard's range unless the shard is a small part of the accounts
+        sqlite = warehouse.dialect == "sqlite"
+        narrow = sqlite and hi - lo <= NARROW_INTERVAL and kind in INDEXED_EVENT_TIME
+        scan = sqlite and kind == "accounts" and shard.high - shard.low > SHARD_SPACE // 16
+        shard_number = table.c.shard + 0 if narrow or scan else table.c.shard
         where.append(shard_number.between(shard.low, shard.high - 1))
     if types is not None:
         where.append(table.c.type.in_(list(types)))

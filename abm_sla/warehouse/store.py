@@ -465,10 +465,18 @@ class Warehouse:
             self._lock_journal(connection)
             return int(connection.execute(sa.select(sa.func.max(schema.change_journal.c.seq))).scalar() or 0)
 
-    def read_journal(self, after: int, upto: int, shard: Shard | None = None) -> pd.DataFrame:
-        """Journal rows in ``(after, upto]`` (of one shard, plus the rows that concern every shard)."""
+    def read_journal(
+        self, after: int, upto: int, shard: Shard | None = None, kinds: Sequence[str] | None = None,
+        not_source: str | None = None,
+    ) -> pd.DataFrame:
+        """Journal rows in ``(after, upto]`` (of one shard, plus the rows that concern every shard), of
+        ``kinds`` and not of ``not_source`` if given."""
         table = schema.change_journal
         where = [table.c.seq > after, table.c.seq <= upto]
+        if kinds is not None:
+            where.append(table.c.kind.in_(list(kinds)))
+        if not_source is not None:
+            where.append(table.c.source != not_source)
         if shard is not None and not shard.whole:
             where.append(sa.or_(table.c.shard.is_(None), table.c.shard.between(shard.low, shard.high - 1)))
         columns = [table.c.kind, table.c.source, table.c.shard, table.c.account_id]
