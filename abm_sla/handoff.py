@@ -34,16 +34,24 @@ def replay_handoffs(
     as_of: pd.Timestamp,
     end_statuses: Iterable[str] = END_STATUSES,
     listed: pd.DataFrame | None = None,
+    after: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The MQAs this run fires (MQA_COLUMNS), scored as of their ``trigger_at``; none already stored.
 
     Needs signals back to ``as_of - 2 * window`` (a candidate at the window's start has its own window).
     With ``listed`` (target account list rows, policy ``target_account_list.only_listed``), an account
     passes only at moments it is on the list (:func:`abm_sla.marketing.on_list_at`).
+    ``after`` (account id → time) limits those accounts' candidate times to later ones: for an account
+    whose data did not change since a replay as of that time stored its MQAs, only a later signal can
+    fire (the caller's guarantee), and its signals are needed back to that time minus the window only.
     """
     as_of = scoring.utc_timestamp(as_of)
     end_statuses = tuple(end_statuses)
     candidates = candidate_times(accounts, activities, intent_signals, model, as_of)
+    if after is not None and len(after) and len(candidates):
+        bound = candidates["account_id"].map(after)
+        candidates = candidates[(bound.isna() | (candidates["at"] > bound)).to_numpy(dtype=bool)].reset_index(
+            drop=True)
     scored = scoring.score_at(
         candidates, accounts, contacts, activities, intent_signals, model, with_reasons=False
     )

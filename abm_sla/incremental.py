@@ -31,7 +31,7 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from abm_sla.shards import Shard, all_shards
+from abm_sla.shards import SHARD_SPACE, Shard, all_shards
 from abm_sla.warehouse import Warehouse, schema
 
 #: Which journal kinds can change each stage's result.
@@ -170,19 +170,22 @@ class Changed:
 
 def changed_accounts(
     warehouse: Warehouse, plan: Plan, shard: Shard, windows: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]],
-    types: dict[str, tuple[str, ...]] | None = None, kinds: tuple[str, ...] | None = None,
+    types: dict[str, tuple[str, ...]] | None = None, min_scores: dict[str, float] | None = None,
+    kinds: tuple[str, ...] | None = None,
 ) -> Changed:
     """The accounts of ``shard`` whose result can differ from the reference run's.
 
     ``windows`` maps a kind to event-time intervals ``(lo, hi]`` whose rows make their account
-    change (signals entering or leaving the window); ``types`` limits a kind's rows to those types;
-    ``kinds``: the journal kinds that change the result (default: the stage's :data:`STAGE_KINDS`).
+    change (signals entering or leaving the window); ``types`` limits a kind's rows to those types
+    and ``min_scores`` to those scoring at least that (intent); ``kinds``: the journal kinds that change
+    the result (default: the stage's :data:`STAGE_KINDS`).
     """
     if plan.full:
         return Changed(everything=True)
-    journal = warehouse.read_journal(plan.reference_seq, plan.journal_seq, shard)
-    journal = journal[journal["kind"].isin(kinds or STAGE_KINDS[plan.stage])
-                      & (journal["source"] != run_source(plan.reference_run_id))]  # its own results: no change
+    # its own results are no change
+    journal = warehouse.read_journal(plan.reference_seq, plan.journal_seq, shard,
+                                     kinds=kinds or STAGE_KINDS[plan.stage],
+                                     not_source=run_source(plan.reference_run_id))
     whole = journal["kind"].isin(WHOLE_CRM_KINDS.get(plan.stage, ())) | journal["account_id"].isna()
     if whole.any():
         return Changed(everything=True)
@@ -190,16 +193,17 @@ def changed_accounts(
     for kind, intervals in windows.items():
         for lo, hi in intervals:
             if hi > lo:
-                accounts |= accounts_with_events(warehouse, kind, lo, hi, shard, (types or {}).get(kind))
+                accounts |= accounts_with_events(warehouse, kind, lo, hi, shard, (types or {}).get(kind),
+                                                 (min_scores or {}).get(kind))
     return Changed(everything=False, accounts=accounts)
 
 
 def accounts_with_events(
     warehouse: Warehouse, kind: str, lo: pd.Timestamp, hi: pd.Timestamp, shard: Shard,
-    types: tuple[str, ...] | None = None,
+    types: tuple[str, ...] | None = None, min_score: float | None = None,
 ) -> set[str]:
-    """Accounts of ``shard`` with a ``kind`` row whose event time (any of them) is in ``(lo, hi]`` (deleted rows
-    too)."""
+    """Accounts of ``shard`` with a ``kind`` row whose event time is in ``(lo, hi]`` (deleted rows too), of
+    ``types`` and scoring at least ``min_score`` if given."""
     table = schema.CRM_TABLES[kind]
     account = table.c.source_id if kind == "accounts" else table.c.account_id
     names = EVENT_TIME[kind]
@@ -208,11 +212,17 @@ def accounts_with_events(
     where = [sa.or_(*inside), account.is_not(None)]
     if not shard.whole:
         # SQLite plans without statistics and would walk the shard's whole range of the (shard, time)
-        # index; for a short interval the event-time index reads only the interval ("+ 0": not indexable)
-        narrow = warehouse.dialect == "sqlite" and hi - lo <= NARROW_INTERVAL and kind in INDEXED_EVENT_TIME
-        shard_number = table.c.shard + 0 if narrow else table.c.shard
+        # index; for a short interval the event-time index reads only the interval ("+ 0": not indexable).
+        # Accounts have no created_at index: a scan of the table costs less than a lookup per row of a
+        # shard's range unless the shard is a small part of the accounts
+        sqlite = warehouse.dialect == "sqlite"
+        narrow = sqlite and hi - lo <= NARROW_INTERVAL and kind in INDEXED_EVENT_TIME
+        scan = sqlite and kind == "accounts" and shard.high - shard.low > SHARD_SPACE // 16
+        shard_number = table.c.shard + 0 if narrow or scan else table.c.shard
         where.append(shard_number.between(shard.low, shard.high - 1))
     if types is not None:
         where.append(table.c.type.in_(list(types)))
+    if min_score is not None:
+        where.append(table.c.score >= min_score)
     with warehouse.engine.connect() as connection:
         return set(connection.execute(sa.select(account).where(*where).distinct()).scalars())

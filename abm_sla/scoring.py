@@ -276,9 +276,12 @@ def _decision_makers(contacts: pd.DataFrame, model: ScoringModel) -> pd.Index | 
 
 
 def url_path(urls: pd.Series) -> pd.Series:
-    """The lower-cased path of each URL: scheme and host, query and fragment dropped."""
-    text = urls.astype("string").fillna("").str.lower()
-    return text.str.replace(_URL_PREFIX, "", regex=True).str.replace(r"[?#].*$", "", regex=True)
+    """The lower-cased path of each URL: scheme and host, query and fragment dropped (computed once per
+    distinct URL)."""
+    codes, uniques = pd.factorize(urls.astype("string").fillna(""))
+    text = pd.Series(uniques, dtype="string").str.lower()
+    paths = text.str.replace(_URL_PREFIX, "", regex=True).str.replace(r"[?#].*$", "", regex=True)
+    return pd.Series(paths.to_numpy()[codes], index=urls.index, dtype="string")
 
 
 def normalized(values: pd.Series) -> pd.Series:

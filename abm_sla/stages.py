@@ -16,8 +16,9 @@ import datetime as dt
 import hashlib
 import math
 import re
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,7 +31,7 @@ from abm_sla.crm.files import FILE_SPECS, FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import AbmSlaError, SourceError
 from abm_sla.faults import checkpoint
-from abm_sla.model import ScoringModel
+from abm_sla.model import IntentRule, ScoringModel
 from abm_sla.policy import SlaPolicy
 from abm_sla.shards import SHARD_SPACE, Shard, shard_keys
 from abm_sla.warehouse import Warehouse, schema, score_history, undo
@@ -88,20 +89,53 @@ def _has_accounts(warehouse: Warehouse) -> bool:
         return connection.execute(sa.select(table.c.source_id).limit(1)).first() is not None
 
 
+#: The columns of each kind that scoring and the hand-off replay use (read only those: the rest stay empty).
+SCORING_COLUMNS = {
+    "contacts": ("contact_id", "account_id", "title"),
+    "activities": ("account_id", "type", "occurred_at", "contact_id", "url"),
+    "intent_signals": ("account_id", "topic", "score", "observed_at"),
+}
+
+
 def read_signals(
     crm: CrmView, as_of: pd.Timestamp, lookback: pd.Timedelta, shard: Shard | None = None,
-    accounts: list[str] | None = None,
+    accounts: list[str] | None = None, model: ScoringModel | None = None, *,
+    candidates_after: pd.Timestamp | None = None,
 ) -> Signals:
     """Accounts that exist as of ``as_of`` and the signals in ``(as_of - lookback, as_of]`` (of a shard or
-    of chosen accounts if given)."""
+    of chosen accounts if given).
+
+    With ``model``, only what its scoring and hand-off read: the :data:`SCORING_COLUMNS` and the
+    activities of its signal types (:attr:`ScoringModel.signal_activity_types`). With
+    ``candidates_after`` too (no candidate time up to it is scored: ``as_of`` for a score as of
+    ``as_of``), the intent rows up to it are those scoring at least the model's lowest ``min_score``
+    (the only ones a score counts; a lower one matters only as a candidate time).
+    """
     narrow = {"shard": shard, "accounts": accounts}
     rows = existing_accounts(crm, as_of, shard, accounts)
     since, until = (as_of - lookback).to_pydatetime(), as_of.to_pydatetime()
+    if model is None:
+        return Signals(
+            accounts=rows.reset_index(drop=True), contacts=crm.read_kind("contacts", **narrow),
+            activities=crm.read_kind("activities", since=since, until=until, **narrow),
+            intent_signals=crm.read_kind("intent_signals", since=since, until=until, **narrow),
+        )
+    read = {kind: {**narrow, "columns": names} for kind, names in SCORING_COLUMNS.items()}
+    scores = intent_min_scores(model)
+    if candidates_after is None or not scores:
+        intent = crm.read_kind("intent_signals", since=since, until=until, **read["intent_signals"])
+    else:
+        middle = max(min(candidates_after.to_pydatetime(), until), since)
+        intent = crm.read_kind("intent_signals", since=since, until=middle, min_score=min(scores),
+                               **read["intent_signals"])
+        if middle < until:
+            later = crm.read_kind("intent_signals", since=middle, until=until, **read["intent_signals"])
+            intent = _joined_frames([intent, later])
     return Signals(
-        accounts=rows.reset_index(drop=True),
-        contacts=crm.read_kind("contacts", **narrow),
-        activities=crm.read_kind("activities", since=since, until=until, **narrow),
-        intent_signals=crm.read_kind("intent_signals", since=since, until=until, **narrow),
+        accounts=rows.reset_index(drop=True), contacts=crm.read_kind("contacts", **read["contacts"]),
+        activities=crm.read_kind("activities", since=since, until=until, types=tuple(model.signal_activity_types),
+                                 **read["activities"]),
+        intent_signals=intent,
     )
 
 
@@ -194,15 +228,30 @@ def score_configs(warehouse: Warehouse, model: ScoringModel, policy: SlaPolicy |
     return model, ListLimit(list_exists=tal_exists(warehouse))
 
 
-def score_windows(planned: incremental.Plan, window: pd.Timedelta, listed: bool = False) -> dict:
-    """Event-time intervals whose signals change a score between the reference run and this one; with
-    scoring limited to the target account list (``listed``), list periods starting or ending in between."""
+def score_windows(planned: incremental.Plan, model: ScoringModel, listed: bool = False) -> dict:
+    """Event-time intervals whose signals change a score between the reference run and this one (intent
+    rows only if the model has an intent rule); with scoring limited to the target account list
+    (``listed``), list periods starting or ending in between."""
     if planned.full:
         return {}
     before, now = planned.reference_as_of, planned.as_of
-    moving = [(before, now), (before - window, now - window)]
-    windows = {"activities": moving, "intent_signals": moving, "accounts": [(before, now)]}
+    moving = [(before, now), (before - model.window, now - model.window)]
+    kinds = ("activities", "intent_signals") if intent_min_scores(model) else ("activities",)
+    windows = {**dict.fromkeys(kinds, moving), "accounts": [(before, now)]}
     return {**windows, "target_accounts": [(before, now)]} if listed else windows
+
+
+def score_filters(model: ScoringModel) -> dict:
+    """Which signals entering or leaving the window can move a score: activities of the model's signal
+    types and intent rows scoring at least its rules' lowest ``min_score``; the others count in no rule
+    and no gate (see :func:`read_signals`)."""
+    scores = intent_min_scores(model)
+    return {"types": {"activities": tuple(model.signal_activity_types)},
+            "min_scores": {"intent_signals": min(scores)} if scores else {}}
+
+
+def intent_min_scores(model: ScoringModel) -> list[float]:
+    return [rule.min_score for _, rule in model.rules() if isinstance(rule, IntentRule)]
 
 
 def score_shard(
@@ -217,13 +266,14 @@ def score_shard(
     crm = CrmView(warehouse)
     limited = _only_listed(policy) and tal_exists(warehouse)
     kinds = (*incremental.STAGE_KINDS["score"], "target_accounts") if limited else None
-    changed = incremental.changed_accounts(warehouse, planned, shard,
-                                           score_windows(planned, model.window, limited), kinds=kinds)
+    changed = incremental.changed_accounts(warehouse, planned, shard, score_windows(planned, model, limited),
+                                           **score_filters(model), kinds=kinds)
     if not changed.everything and incremental.other_config_since(warehouse, planned, model.version):
         changed = incremental.Changed(everything=True)  # another setting's rows (same model) stand in between
     if changed.empty:
         return {"accounts_recomputed": 0, "scores_changed": 0}
-    signals = read_signals(crm, planned.as_of, model.window, shard, changed.ids())
+    signals = read_signals(crm, planned.as_of, model.window, shard, changed.ids(), model,
+                           candidates_after=planned.as_of)
     accounts, off_list = signals.accounts, pd.Series(dtype=object)
     if limited:
         listed = crm.read_kind("target_accounts", shard=shard, accounts=changed.ids())
@@ -316,39 +366,90 @@ def fire_and_route(
 
 
 def fire_windows(planned: incremental.Plan) -> dict:
-    """Event-time intervals whose rows can fire or unblock an MQA between the reference run and this one."""
+    """Event-time intervals whose rows can change any moment of an account's replay between the reference
+    run and this one: status changes (an episode ends) and accounts created. (Signals entering the window:
+    :func:`entering_accounts`.)"""
     if planned.full:
         return {}
     moving = [(planned.reference_as_of, planned.as_of)]
-    return {"activities": moving, "intent_signals": moving, "status_changes": moving, "accounts": moving}
+    return {"status_changes": moving, "accounts": moving}
+
+
+def entering_accounts(
+    warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, shard: Shard
+) -> set[str]:
+    """Accounts of ``shard`` with a signal whose event time enters the window since the reference run,
+    ``(T0, T]`` (marketing touches of the model's types and intent rows)."""
+    lo, hi = planned.reference_as_of, planned.as_of
+    if planned.full or not hi > lo:
+        return set()
+    return (incremental.accounts_with_events(warehouse, "activities", lo, hi, shard,
+                                             tuple(model.signal_activity_types))
+            | incremental.accounts_with_events(warehouse, "intent_signals", lo, hi, shard))
 
 
 def fire_shard(
     warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, policy: SlaPolicy, shard: Shard
 ) -> pd.DataFrame:
     """The MQAs one shard's changed accounts fire as of the plan's ``as_of`` (not routed, not stored yet),
-    each with ``prior_seen``: how many stored MQAs of its account the replay saw."""
-    types = {"activities": tuple(model.signal_activity_types)}
-    changed = incremental.changed_accounts(warehouse, planned, shard, fire_windows(planned), types)
-    if changed.empty:
+    each with ``prior_seen``: how many stored MQAs of its account the replay saw.
+
+    Accounts whose rows changed (the journal), with a status change or created since the reference run
+    are replayed over the whole window. An account whose only change is a signal entering the window,
+    ``(T0, T]``, is replayed from ``T0`` on: its data up to ``T0`` is what the reference run replayed
+    (that run's MQAs equal a full recompute's), so every MQA up to ``T0`` it could fire is stored or
+    blocked, and only a candidate after ``T0`` can fire; its signals are read back to ``T0 - window``.
+    """
+    changed = incremental.changed_accounts(warehouse, planned, shard, fire_windows(planned))
+    if changed.everything:
+        return _replay(warehouse, CrmView(warehouse), planned.as_of, model, policy, shard, None)
+    recent = sorted(entering_accounts(warehouse, planned, model, shard) - changed.accounts)
+    if changed.empty and not recent:
         return _with_prior_seen(handoff.empty_mqas(), _no_mqas())
-    crm = CrmView(warehouse)
-    return _replay(warehouse, crm, planned.as_of, model, policy, shard, changed.ids())
+    return _replay(warehouse, CrmView(warehouse), planned.as_of, model, policy, shard, changed.ids(),
+                   recent=(recent, planned.reference_as_of))
 
 
 def _replay(
     warehouse: Warehouse, crm: CrmView, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy,
     shard: Shard | None, accounts: list[str] | None, connection: sa.Connection | None = None,
+    recent: tuple[list[str], pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
-    signals = read_signals(crm, as_of, 2 * model.window, shard, accounts)
+    """Replay ``accounts`` (None: every account of ``shard``) over the whole window, and ``recent``'s
+    accounts from its time on only (see :func:`fire_shard`)."""
+    parts, after = [], None
+    if accounts is None or accounts:
+        parts.append(read_signals(crm, as_of, 2 * model.window, shard, accounts, model))
+    if recent and recent[0]:
+        ids, since = recent
+        parts.append(read_signals(crm, as_of, as_of - since + model.window, shard, ids, model,
+                                  candidates_after=since))
+        accounts, after = [*accounts, *ids], pd.Series(since, index=ids, dtype="datetime64[ns, UTC]")
+    signals = parts[0] if len(parts) == 1 else _joined(parts)
     status_changes = read_status_changes(crm, as_of, shard, accounts)
     prior = _stored_mqas(warehouse, signals.accounts["account_id"], connection)
     fired = handoff.replay_handoffs(
         signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
         status_changes, prior, model, as_of, end_statuses=policy.episode_end_statuses(),
-        listed=target_list(warehouse, crm, policy, shard, accounts),
+        listed=target_list(warehouse, crm, policy, shard, accounts), after=after,
     )
     return _with_prior_seen(fired, prior)
+
+
+def _joined(parts: list[Signals]) -> Signals:
+    """Signals of disjoint accounts as one."""
+    return Signals(*(_joined_frames([getattr(part, field.name) for part in parts]) for field in fields(Signals)))
+
+
+def _joined_frames(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of one kind's columns as one (empty frames left out, so the columns keep their types; a column
+    all empty in one part takes the other part's type, as pandas does today: its warning is silenced)."""
+    kept = [part for part in parts if len(part)] or parts[:1]
+    if len(kept) == 1:
+        return kept[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return pd.concat(kept, ignore_index=True)
 
 
 def target_list(

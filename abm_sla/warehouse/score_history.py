@@ -117,11 +117,14 @@ def latest(
 def count_qualified(warehouse: Warehouse, model_version: str, as_of: pd.Timestamp) -> int:
     """How many accounts pass every hand-off gate as of ``as_of`` (their latest score under the model),
     counted in the database (no row leaves it)."""
-    table = schema.score_history
-    ranked = sa.select(table.c.qualified, sa.func.row_number().over(
-        partition_by=table.c.account_id, order_by=table.c.as_of.desc()).label("rank")).where(
-        table.c.model_version == model_version, table.c.as_of <= as_of.to_pydatetime()).subquery()
-    query = sa.select(sa.func.count()).where(ranked.c.rank == 1, ranked.c.qualified.is_(True))
+    table, later = schema.score_history, schema.score_history.alias("later")
+    until = as_of.to_pydatetime()
+    # the qualified rows with no later row of their account by ``as_of``: one primary-key seek per
+    # qualified row, where ranking every row (a window function) sorts the whole table
+    newer = sa.exists().where(later.c.account_id == table.c.account_id, later.c.model_version == model_version,
+                              later.c.as_of > table.c.as_of, later.c.as_of <= until)
+    query = sa.select(sa.func.count()).select_from(table).where(
+        table.c.model_version == model_version, table.c.as_of <= until, table.c.qualified.is_(True), ~newer)
     with warehouse.engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
 

@@ -465,10 +465,18 @@ class Warehouse:
             self._lock_journal(connection)
             return int(connection.execute(sa.select(sa.func.max(schema.change_journal.c.seq))).scalar() or 0)
 
-    def read_journal(self, after: int, upto: int, shard: Shard | None = None) -> pd.DataFrame:
-        """Journal rows in ``(after, upto]`` (of one shard, plus the rows that concern every shard)."""
+    def read_journal(
+        self, after: int, upto: int, shard: Shard | None = None, kinds: Sequence[str] | None = None,
+        not_source: str | None = None,
+    ) -> pd.DataFrame:
+        """Journal rows in ``(after, upto]`` (of one shard, plus the rows that concern every shard), of
+        ``kinds`` and not of ``not_source`` if given."""
         table = schema.change_journal
         where = [table.c.seq > after, table.c.seq <= upto]
+        if kinds is not None:
+            where.append(table.c.kind.in_(list(kinds)))
+        if not_source is not None:
+            where.append(table.c.source != not_source)
         if shard is not None and not shard.whole:
             where.append(sa.or_(table.c.shard.is_(None), table.c.shard.between(shard.low, shard.high - 1)))
         columns = [table.c.kind, table.c.source, table.c.shard, table.c.account_id]
@@ -495,6 +503,8 @@ class Warehouse:
         types: Sequence[str] | None = None,
         shard: Shard | None = None,
         accounts: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        min_score: float | None = None,
     ) -> pd.DataFrame:
         """One kind's live rows (deletes filtered here, once) as a normalized frame.
 
@@ -502,18 +512,22 @@ class Warehouse:
         changes), so a run reads only the windows it scores; ``source`` keeps one
         source's rows (several sources are unified by :class:`abm_sla.warehouse.view.CrmView`);
         ``types`` keeps the activities of those (normalized) types; ``shard`` keeps one account shard
-        and ``accounts`` those accounts (kinds that belong to an account).
+        and ``accounts`` those accounts (kinds that belong to an account). ``columns`` reads only those
+        of the frame's columns (the others come back empty); ``min_score`` keeps the intent rows
+        scoring at least that.
         """
         table = schema.CRM_TABLES[kind]
         id_column = ID_COLUMN[kind]
-        selected = [table.c.source_id.label(id_column)] + [
-            table.c[column] for column in frames.COLUMNS[kind][1:] if column in table.c
-        ]
+        wanted = frames.COLUMNS[kind] if columns is None else [c for c in frames.COLUMNS[kind] if c in columns]
+        selected = [table.c.source_id.label(id_column)] if id_column in wanted else []
+        selected += [table.c[column] for column in wanted if column != id_column and column in table.c]
         where = [table.c.deleted_at.is_(None)]
         if source is not None:
             where.append(table.c.source == source)
         if types is not None:
             where.append(table.c.type.in_(list(types)))
+        if min_score is not None:
+            where.append(table.c.score >= min_score)
         event_time = {"activities": "occurred_at", "intent_signals": "observed_at"}.get(kind)
         if event_time and since is not None:
             where.append(table.c[event_time] > since)

@@ -78,15 +78,18 @@ class CrmView:
         types: Sequence[str] | None = None,
         shard: Shard | None = None,
         accounts: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        min_score: float | None = None,
     ) -> pd.DataFrame:
         """One kind's live rows, as :meth:`Warehouse.read_kind`, unified across sources.
 
         ``shard`` and ``accounts`` narrow the read to those accounts; unified sources re-key
         accounts, so there they filter the unified rows (and a run uses a single shard).
+        ``columns`` and ``min_score``: see :meth:`Warehouse.read_kind` (unified sources read every column).
         """
         if not self.unified:
             return self.warehouse.read_kind(kind, since=since, until=until, types=types, shard=shard,
-                                            accounts=accounts)
+                                            accounts=accounts, columns=columns, min_score=min_score)
         if kind == "accounts":
             rows = self.links.accounts.reindex(columns=frames.COLUMNS["accounts"])
         else:
@@ -95,6 +98,8 @@ class CrmView:
                 for source in self.links.priority
             }
             rows = unify_kind(kind, by_source, self.links)
+            if min_score is not None:
+                rows = rows[pd.to_numeric(rows["score"], errors="coerce") >= min_score].reset_index(drop=True)
         if accounts is not None and "account_id" in rows:
             rows = rows[rows["account_id"].isin(set(accounts))].reset_index(drop=True)
         if shard is not None and not shard.whole and "account_id" in rows:

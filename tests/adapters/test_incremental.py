@@ -98,9 +98,9 @@ class Crm:
                 new_list.append({"account_id": account, "added_at": added, "removed_at": removed, "agreed_at": at})
             elif kind in STATUSES:
                 new_changes.append({"account_id": account, "status": kind, "changed_at": at, "changed_by": "U1"})
-            elif kind == "intent":
+            elif kind in ("intent", "intent_low"):  # a low score counts in no rule, but is a candidate time
                 new_signals.append({"file": "intent", "account_id": account, "topic": f"topic {number % 3}",
-                                    "score": 85, "observed_at": at, "source": "bombora"})
+                                    "score": 85 if kind == "intent" else 40, "observed_at": at, "source": "bombora"})
             else:
                 url = {"pricing": "https://x.example/pricing", "demo": "https://x.example/demo?a=1"}.get(kind, "")
                 activity = {"pricing": "web_visit", "demo": "web_visit", "research": "account_research"}.get(kind, kind)
@@ -156,7 +156,7 @@ def assert_same(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame], k
 
 
 event = st.tuples(
-    st.sampled_from([*MARKETING, *MARKETING, "intent", *SALES, *STATUSES, *LIST]),
+    st.sampled_from([*MARKETING, *MARKETING, "intent", "intent_low", *SALES, *STATUSES, *LIST]),
     st.sampled_from(ACCOUNTS),
     st.integers(min_value=0, max_value=60 * 24),  # hours after START: back-dated as often as not
     st.booleans(),  # by the decision maker
@@ -181,6 +181,12 @@ steps = st.lists(st.one_of(arrival.map(lambda a: ("arrive", a)), run_at.map(lamb
     ("arrive", ([("rejected", "A3", 24 * 10, True), ("call", "A1", 24 * 4, True), ("working", "A1", 24 * 11, True)],
                 None)),
     ("run", 24 * 14), ("run", 24 * 12), ("run", 24 * 30),
+])
+@example(steps=[  # an MQA rejected, then a low-scoring intent row (no points) after the rejection: a candidate
+    # time, so a run whose only news for A1 is that row entering the window fires a second MQA there
+    ("arrive", ([("pricing", "A1", 48, True), ("webinar", "A1", 49, True), ("form_submit", "A1", 50, True),
+                 ("rejected", "A1", 52, True), ("intent_low", "A1", 54, True)], None)),
+    ("run", 51), ("run", 53), ("run", 55),
 ])
 def test_incremental_runs_equal_a_full_recompute(steps) -> None:
     check_incremental_equals_full(steps)

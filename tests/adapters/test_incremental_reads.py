@@ -50,3 +50,24 @@ def test_reads_of_chosen_accounts_match_the_shard_read(sqlite_url: str) -> None:
         got = store.read_kind(kind, shard=shard, accounts=chosen).sort_values(whole.columns[0], ignore_index=True)
         pd.testing.assert_frame_equal(got, expected)
         assert set(got["account_id"]) == set(mine)
+
+
+def test_signals_that_move_no_score_recompute_no_account(sqlite_url: str) -> None:
+    """An hour later, only the account with a signal a rule counts is rescored: a low-scoring intent row
+    and a sales call (no rule, no gate) entering the window leave theirs out."""
+    from abm_sla import stages
+    from abm_sla.model import load_model
+
+    store, model, soon = Warehouse(sqlite_url), load_model(), AS_OF + pd.Timedelta(minutes=30)
+    ids = ["A1", "A2", "A3"]
+    with store.engine.begin() as connection:
+        store.store_frames(connection, "files", "accounts", pd.DataFrame({"account_id": ids, "name": ids}))
+        store.store_frames(connection, "files", "intent_signals", pd.DataFrame({
+            "intent_id": ["I1", "I2"], "account_id": ["A1", "A2"], "topic": "crm", "score": [40.0, 85.0],
+            "observed_at": soon}))
+        store.store_frames(connection, "files", "activities", pd.DataFrame({
+            "activity_id": ["X1"], "account_id": ["A3"], "type": ["call"], "occurred_at": [soon]}))
+    stages.score(store, AS_OF, model, None, "first")
+    later = stages.score(store, AS_OF + pd.Timedelta(hours=1), model, None, "later")
+    assert later["mode"] == "incremental"
+    assert later["accounts_recomputed"] == 1 and later["scores_changed"] == 1  # A2's intent topic
