@@ -48,6 +48,9 @@ JOURNAL_MAX_ACCOUNTS = 50_000
 MAX_ACCOUNTS_IN_QUERY = 5_000
 #: Reads of more accounts than this read their shard and filter in memory instead of seeking each account.
 MAX_ACCOUNTS_SEEK = 20_000
+#: A page of a bulk load with at most this many rows looks its stored hashes up by key (a small
+#: incremental file costs its own rows); a larger one reads the hashes of the source's whole table once.
+MAX_ROWS_SEEK = 20_000
 
 
 #: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
@@ -258,8 +261,7 @@ class Warehouse:
         table = schema.CRM_TABLES[kind]
         frame = _crm_frame(table, kind, source, rows)
         if skip_key is not None:
-            frame = frame[~_sorted_contains(self._hashes_stored(connection, table, source, skip_key),
-                                            frame["row_hash"].to_numpy())]
+            frame = frame[~self._stored_identically(connection, table, source, skip_key, frame)]
             if frame.empty:
                 return pd.Series(dtype=object)
         columns = list(frame.columns)
@@ -272,6 +274,29 @@ class Warehouse:
         else:
             written = self._staged_merge(connection, table, columns, tuples, versioned=versioned, returning=account)
         return pd.Series(written, dtype=object)
+
+    def _stored_identically(
+        self, connection: Connection, table: sa.Table, source: str, key: str, frame: pd.DataFrame
+    ) -> np.ndarray:
+        """Which rows of ``frame`` are stored exactly so (live, same ``row_hash``): a small page seeks its own
+        keys; a larger one (or one whose load has read them already) uses every stored hash of the table."""
+        hashes = frame["row_hash"].to_numpy()
+        if len(frame) > MAX_ROWS_SEEK or (self._stored_hashes is not None and self._stored_hashes[0] == key):
+            return _sorted_contains(self._hashes_stored(connection, table, source, key), hashes)
+        stored = self.select_in(
+            [table.c.source_id, table.c.row_hash],
+            [table.c.source == source, table.c.deleted_at.is_(None), table.c.row_hash.is_not(None)],
+            table.c.source_id, frame["source_id"].unique().tolist(), connection,
+        )
+        pairs = pd.MultiIndex.from_arrays([stored["source_id"].astype(object), stored["row_hash"].astype(np.int64)])
+        return pd.MultiIndex.from_arrays([frame["source_id"].astype(object), hashes]).isin(pairs)
+
+    def live_ids(self, kind: str, source: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are live rows of ``source`` in ``kind``'s table (primary-key seeks)."""
+        table = schema.CRM_TABLES[kind]
+        found = self.select_in([table.c.source_id], [table.c.source == source, table.c.deleted_at.is_(None)],
+                               table.c.source_id, list(ids))
+        return set(found["source_id"])
 
     def _hashes_stored(self, connection: Connection, table: sa.Table, source: str, key: str) -> np.ndarray:
         """The sorted ``row_hash`` of ``source``'s live rows in ``table``, read once per ``key``."""
