@@ -51,6 +51,11 @@ MAX_ACCOUNTS_SEEK = 20_000
 #: A page of a bulk load with at most this many rows looks its stored hashes up by key (a small
 #: incremental file costs its own rows); a larger one reads the hashes of the source's whole table once.
 MAX_ROWS_SEEK = 20_000
+#: SQLite page cache (KiB) while an index is built after a bulk load: its sort runs in memory this large.
+INDEX_BUILD_CACHE_KIB = 131_072
+#: Dialects whose first bulk load of a file into an empty table builds the secondary indexes after the
+#: rows instead of maintaining them row by row (see :meth:`Warehouse.store_page`).
+DEFERRED_INDEX_DIALECTS = frozenset({"sqlite"})
 
 
 #: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
@@ -155,6 +160,8 @@ class Warehouse:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._stored_hashes: tuple[str, np.ndarray] | None = None
+        #: CRM tables whose secondary indexes are dropped for the bulk load of one file (table -> its skip key)
+        self._deferred_indexes: dict[str, str] = {}
         if migrate:
             self.migrate()
 
@@ -177,6 +184,7 @@ class Warehouse:
                     connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('abm-sla:migrate'))"))
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+                _create_missing_indexes(connection)  # a bulk load stopped before it rebuilt them
                 checkpoint("migrate")
         except sa.exc.OperationalError as error:
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
@@ -320,15 +328,21 @@ class Warehouse:
         quote = self.engine.dialect.identifier_preparer.quote
         target, stage = quote(table.name), quote(f"stage_{table.name}")
         listed = ", ".join(map(quote, columns))
+        keys = ", ".join(quote(column.name) for column in table.primary_key.columns)  # B-tree inserts in key order
         connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {listed} FROM {target} WHERE 0")
         connection.exec_driver_sql(f"DELETE FROM {stage}")
         connection.exec_driver_sql(f"INSERT INTO {stage} ({listed}) VALUES ({', '.join('?' for _ in columns)})",
                                    tuples)
-        written = connection.exec_driver_sql(
-            f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} WHERE true "
-            + _on_conflict(table, columns, quote, versioned=versioned, distinct="IS NOT")
-            + f" RETURNING {quote(returning)}"
-        ).scalars().all()
+        cursor = connection.connection.driver_connection.cursor()  # plain tuples back, no Row per written row
+        try:
+            cursor.execute(
+                f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} WHERE true ORDER BY {keys} "
+                + _on_conflict(table, columns, quote, versioned=versioned, distinct="IS NOT")
+                + f" RETURNING {quote(returning)}"
+            )
+            written = [row[0] for row in cursor.fetchall()]
+        finally:
+            cursor.close()
         connection.exec_driver_sql(f"DELETE FROM {stage}")
         return written
 
@@ -392,8 +406,15 @@ class Warehouse:
         return pd.DataFrame(rows, columns=["id", "object_name", "reason", "payload"])
 
     def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> Stored:
-        """Rows, deletes, quarantine, cursor, file fingerprint and change journal of one page in one transaction."""
+        """Rows, deletes, quarantine, cursor, file fingerprint and change journal of one page in one transaction.
+
+        The first large page of a file's bulk load into an empty table (SQLite) drops the table's secondary
+        indexes in its transaction; the file's last page (the one with its fingerprint) builds them again
+        after its commit: one sort per index instead of a random B-tree insert per row and index. A load
+        stopped in between leaves them to :meth:`restore_indexes` (the end of every sync, every migrate).
+        """
         with self.engine.begin() as connection:
+            self._defer_indexes(connection, page)
             written = self.write_frames(connection, page.source, page.kind, page.rows, skip_key=page.skip_key)
             self.mark_deleted(connection, page.source, page.kind, page.deleted_ids, at)
             self.store_quarantine(connection, page.source, page.quarantined, run_id, at)
@@ -408,7 +429,37 @@ class Warehouse:
                       "updated_at": at}],
                 )
             self.journal(connection, page.source, page.kind, self._page_accounts(connection, page, written), at)
+        if page.fingerprint is not None or self._deferred_indexes.get(page.kind, page.skip_key) != page.skip_key:
+            self.restore_indexes()
         return Stored(len(page.rows), len(written))
+
+    def _defer_indexes(self, connection: Connection, page: Page) -> None:
+        """Drop the secondary indexes of ``page``'s table for its file's bulk load when the table is empty."""
+        if (self.dialect not in DEFERRED_INDEX_DIALECTS or page.skip_key is None or len(page.rows) <= MAX_ROWS_SEEK
+                or page.kind in self._deferred_indexes):
+            return
+        table = schema.CRM_TABLES[page.kind]
+        if connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None:
+            return
+        quote = self.engine.dialect.identifier_preparer.quote
+        for index in table.indexes:
+            connection.exec_driver_sql(f"DROP INDEX IF EXISTS {quote(index.name)}")
+        self._deferred_indexes[page.kind] = page.skip_key
+
+    def restore_indexes(self) -> None:
+        """Build every index a bulk load dropped (and any other the schema has and the database lacks)."""
+        if not self._deferred_indexes:
+            return
+        with self.engine.begin() as connection:
+            if self.dialect == "sqlite":
+                default = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+                connection.exec_driver_sql(f"PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB}")
+            try:
+                _create_missing_indexes(connection, [schema.CRM_TABLES[kind] for kind in self._deferred_indexes])
+            finally:
+                if self.dialect == "sqlite":
+                    connection.exec_driver_sql(f"PRAGMA cache_size = {default}")
+        self._deferred_indexes = {}
 
     def record_fingerprint(
         self, connection: Connection, source: str, fingerprint: FileFingerprint, run_id: str | None, at: dt.datetime
@@ -662,6 +713,16 @@ class Warehouse:
                 .where(table.c.run_id == run_id)
                 .values(status=status, finished_at=finished_at, summary=summary, model_version=model_version)
             )
+
+
+def _create_missing_indexes(connection: Connection, tables: Iterable[sa.Table] | None = None) -> None:
+    """Create the schema's indexes of ``tables`` (default: the CRM tables) that the database lacks."""
+    inspector = sa.inspect(connection)
+    for table in schema.CRM_TABLES.values() if tables is None else tables:
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in present:
+                index.create(connection)
 
 
 def _sorted_contains(stored: np.ndarray, values: np.ndarray) -> np.ndarray:
