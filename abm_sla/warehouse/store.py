@@ -56,6 +56,8 @@ INDEX_BUILD_CACHE_KIB = 131_072
 #: Dialects whose first bulk load of a file into an empty table builds the secondary indexes after the
 #: rows instead of maintaining them row by row (see :meth:`Warehouse.store_page`).
 DEFERRED_INDEX_DIALECTS = frozenset({"sqlite"})
+#: ... when the page that starts the load has more rows than this.
+DEFER_INDEXES_MIN_ROWS = 20_000
 
 
 #: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
@@ -435,8 +437,8 @@ class Warehouse:
 
     def _defer_indexes(self, connection: Connection, page: Page) -> None:
         """Drop the secondary indexes of ``page``'s table for its file's bulk load when the table is empty."""
-        if (self.dialect not in DEFERRED_INDEX_DIALECTS or page.skip_key is None or len(page.rows) <= MAX_ROWS_SEEK
-                or page.kind in self._deferred_indexes):
+        if (self.dialect not in DEFERRED_INDEX_DIALECTS or page.skip_key is None
+                or len(page.rows) <= DEFER_INDEXES_MIN_ROWS or page.kind in self._deferred_indexes):
             return
         table = schema.CRM_TABLES[page.kind]
         if connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None:
