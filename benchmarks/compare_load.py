@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,10 +85,14 @@ def sqlite_file(work: Path, name: str) -> Path:
 
 
 def copy_sqlite(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite warehouse (its WAL checkpointed into the copy by the backup API)."""
+    """A copy of a closed SQLite warehouse (no WAL left), else a consistent one through the backup API; the
+    source is only read."""
     import sqlite3
 
     sqlite_file(target.parent, target.stem)
+    if not Path(f"{source}-wal").exists():
+        shutil.copyfile(source, target)
+        return
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
 

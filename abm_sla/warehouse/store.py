@@ -51,8 +51,6 @@ MAX_ACCOUNTS_SEEK = 20_000
 #: A page of a bulk load with at most this many rows looks its stored hashes up by key (a small
 #: incremental file costs its own rows); a larger one reads the hashes of the source's whole table once.
 MAX_ROWS_SEEK = 20_000
-#: SQLite page cache (KiB) while an index is built after a bulk load: its sort runs in memory this large.
-INDEX_BUILD_CACHE_KIB = 131_072
 #: Dialects whose first bulk load of a file into an empty table builds the secondary indexes after the
 #: rows instead of maintaining them row by row (see :meth:`Warehouse.store_page`).
 DEFERRED_INDEX_DIALECTS = frozenset({"sqlite"})
@@ -452,15 +450,8 @@ class Warehouse:
         """Build every index a bulk load dropped (and any other the schema has and the database lacks)."""
         if not self._deferred_indexes:
             return
-        with self.engine.begin() as connection:
-            if self.dialect == "sqlite":
-                default = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-                connection.exec_driver_sql(f"PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB}")
-            try:
-                _create_missing_indexes(connection, [schema.CRM_TABLES[kind] for kind in self._deferred_indexes])
-            finally:
-                if self.dialect == "sqlite":
-                    connection.exec_driver_sql(f"PRAGMA cache_size = {default}")
+        with self.engine.begin() as connection:  # SQLite's default 2 MB cache: a larger one made the sort slower
+            _create_missing_indexes(connection, [schema.CRM_TABLES[kind] for kind in self._deferred_indexes])
         self._deferred_indexes = {}
 
     def record_fingerprint(
