@@ -762,13 +762,13 @@ class FilesSource:
             return cursors.read_kind("accounts", source=self.name) if hasattr(cursors, "read_kind") else None
 
         def lookup_accounts(ids: list[str]) -> set[str]:
-            return cursors.live_ids("accounts", self.name, ids)
+            return cursors.stored_keys("accounts", self.name, ids)
 
         fingerprints = cursors.file_fingerprints(self.name) if hasattr(cursors, "file_fingerprints") else {}
         waiting = cursors.waiting_references(self.name) if hasattr(cursors, "waiting_references") else None
         folder = ExportFolder(
             self.path, fingerprints=fingerprints, chunk_rows=self.chunk_rows, load_accounts=stored_accounts,
-            lookup_accounts=lookup_accounts if hasattr(cursors, "live_ids") else None,
+            lookup_accounts=lookup_accounts if hasattr(cursors, "stored_keys") else None,
             domains_needed=waiting is not None and bool(waiting["object_name"].eq("intent.csv").any()),
         )
         yield from folder.pages()

@@ -299,7 +299,7 @@ class Warehouse:
         pairs = pd.MultiIndex.from_arrays([stored["source_id"].astype(object), stored["row_hash"].astype(np.int64)])
         return pd.MultiIndex.from_arrays([frame["source_id"].astype(object), hashes]).isin(pairs)
 
-    def live_ids(self, kind: str, source: str, ids: Sequence[str]) -> set[str]:
+    def stored_keys(self, kind: str, source: str, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are live rows of ``source`` in ``kind``'s table (primary-key seeks)."""
         table = schema.CRM_TABLES[kind]
         found = self.select_in([table.c.source_id], [table.c.source == source, table.c.deleted_at.is_(None)],
