@@ -41,6 +41,9 @@ HASH_BLOCK_BYTES = 1 << 20
 FULL_RAW_KINDS = frozenset({"accounts", "contacts", "users", "opportunities"})
 #: Quarantine reasons that depend on which accounts are known (a later load may accept the row).
 REFERENCE_REASONS = ("unknown account ", "unknown domain ")
+#: A chunk referring to more accounts not yet known than this reads every stored account once instead of
+#: looking its accounts up by key (a small incremental folder costs its own rows, not the warehouse's).
+MAX_ACCOUNTS_LOOKUP = 20_000
 
 
 @dataclass(frozen=True)
@@ -371,7 +374,12 @@ def _parse_booleans(values: pd.Series) -> pd.Series:
 class ExportFolder:
     """Reads and validates one export folder into pages of normalized rows, chunk by chunk.
 
-    ``stored_accounts`` are the accounts already in the warehouse (they count as known);
+    ``stored_accounts`` are the accounts already in the warehouse (they count as known), or
+    ``load_accounts`` reads them on first need; with ``lookup_accounts`` (ids -> the ids stored) a chunk
+    that refers to few accounts not known yet looks them up by key instead (at most
+    :data:`MAX_ACCOUNTS_LOOKUP`; more read every stored account once). Domains need every stored
+    account: they are read at the first accounts chunk when the folder has an intent file (or
+    ``domains_needed``), as before, else only when a retried row asks;
     ``fingerprints`` the latest stored fingerprint per file (``Warehouse.file_fingerprints``):
     a file that still matches its fingerprint is skipped, unless rows of it were refused or
     matched through accounts (``reference_rows``) and accounts were loaded since.
@@ -385,6 +393,8 @@ class ExportFolder:
         fingerprints: dict[str, dict[str, Any]] | None = None,
         chunk_rows: int = CHUNK_ROWS,
         load_accounts: Any = None,
+        lookup_accounts: Any = None,
+        domains_needed: bool = False,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
@@ -393,11 +403,18 @@ class ExportFolder:
             raise SourceError(f"export folder {self.path} has no accounts.csv (the one required file)")
         self.stored_accounts = stored_accounts
         self.load_accounts = load_accounts
+        self.lookup_accounts = lookup_accounts
+        # read the stored domains before this load's accounts are written (their old domains still count)
+        self.domains_early = (domains_needed or lookup_accounts is None or stored_accounts is not None
+                              or (self.path / "intent.csv").is_file())
         self.fingerprints = fingerprints or {}
         self.chunk_rows = chunk_rows
         self.accounts_loaded = False
-        self._known_accounts: set[str] | None = None
+        self._known: set[str] = set()  # accepted by this load, and stored ones found
+        self._absent: set[str] = set()  # looked up and not stored
+        self._all_stored = False  # every stored account is in _known
         self._domains: pd.Series | None = None
+        self._pending_domains: list[pd.Series] = []  # accepted before the stored domains were read
 
     def pages(self) -> Iterator[Page]:
         """Pages per file present, in dependency order (accounts first); headers and encodings of every
@@ -434,7 +451,7 @@ class ExportFolder:
     def _now_known(self, spec: FileSpec, table: pd.DataFrame) -> pd.Series:
         """Which waiting rows refer to an account or domain known now."""
         account = table.get("account_id", pd.Series("", index=table.index))
-        known = account.isin(self.known_accounts)
+        known = self.known(account)
         if "domain" in table:
             known |= normalize_domain(table["domain"]).isin(set(self.domains.index))
         return known
@@ -497,12 +514,18 @@ class ExportFolder:
         )
         yield pending
 
-    @property
-    def known_accounts(self) -> set[str]:
-        """Account ids known: stored ones (read on first need) and those this load accepted."""
-        if self._known_accounts is None:
-            self._read_stored_accounts()
-        return self._known_accounts
+    def known(self, ids: pd.Series) -> pd.Series:
+        """Which ``ids`` are known accounts: accepted by this load or stored. Ids not known yet are looked
+        up by key when they are few (and a lookup is given), else every stored account is read once."""
+        if not self._all_stored:
+            asked = set(pd.unique(ids[~ids.isin(self._known)].dropna())) - self._absent
+            if asked and self.lookup_accounts is not None and len(asked) <= MAX_ACCOUNTS_LOOKUP:
+                found = set(self.lookup_accounts(sorted(asked)))
+                self._known |= found
+                self._absent |= asked - found
+            elif asked:
+                self._read_stored_accounts()
+        return ids.isin(self._known)
 
     @property
     def domains(self) -> pd.Series:
@@ -512,12 +535,18 @@ class ExportFolder:
         return self._domains
 
     def _read_stored_accounts(self) -> None:
+        """Every stored account: its id known, its domain mapped (then the domains this load accepted)."""
         stored = self.stored_accounts
         if stored is None and self.load_accounts is not None:
             stored = self.load_accounts()
         stored = stored if stored is not None else frames.empty("accounts")
-        self._known_accounts = set(stored["account_id"].dropna())
-        self._domains = pd.Series(stored["account_id"].to_numpy(), index=normalize_domain(stored["domain"]))
+        self._known |= set(stored["account_id"].dropna())
+        self._all_stored = True
+        if self._domains is None:
+            self._domains = pd.Series(stored["account_id"].to_numpy(), index=normalize_domain(stored["domain"]))
+            for accepted in self._pending_domains:
+                self._add_domains(accepted)
+            self._pending_domains = []
 
     def _page(self, spec: FileSpec, chunk: Chunk, seen_ids: SeenIds, seen_intent: SeenIds) -> tuple[Page, int]:
         """One chunk validated and normalized; also how many of its rows depend on the accounts known."""
@@ -549,8 +578,14 @@ class ExportFolder:
         return Page(SOURCE, spec.file, spec.kind, rows, quarantined=quarantined), references
 
     def _accept_accounts(self, rows: pd.DataFrame) -> None:
-        self.known_accounts.update(rows["account_id"])
+        self._known.update(rows["account_id"])
         new_domains = pd.Series(rows["account_id"].to_numpy(), index=normalize_domain(rows["domain"]))
+        if self._domains is None and not self.domains_early:
+            self._pending_domains.append(new_domains)
+            return
+        self._add_domains(new_domains)
+
+    def _add_domains(self, new_domains: pd.Series) -> None:
         domains = pd.concat([self.domains, new_domains])
         domains = domains[domains.index.notna()]
         self._domains = domains[~domains.index.duplicated(keep="last")]
@@ -613,7 +648,7 @@ class ExportFolder:
             by_domain = (account_id == "") & parsed["account_id"].notna()
         else:
             parsed["account_id"] = account_id
-        known = parsed["account_id"].isin(self.known_accounts)
+        known = self.known(parsed["account_id"])
         checks.fail(_present(table, "account_id") & ~known, "unknown account " + account_id)
         return by_domain
 
@@ -726,9 +761,16 @@ class FilesSource:
         def stored_accounts() -> pd.DataFrame | None:
             return cursors.read_kind("accounts", source=self.name) if hasattr(cursors, "read_kind") else None
 
+        def lookup_accounts(ids: list[str]) -> set[str]:
+            return cursors.stored_keys("accounts", self.name, ids)
+
         fingerprints = cursors.file_fingerprints(self.name) if hasattr(cursors, "file_fingerprints") else {}
-        folder = ExportFolder(self.path, fingerprints=fingerprints, chunk_rows=self.chunk_rows,
-                              load_accounts=stored_accounts)
+        waiting = cursors.waiting_references(self.name) if hasattr(cursors, "waiting_references") else None
+        folder = ExportFolder(
+            self.path, fingerprints=fingerprints, chunk_rows=self.chunk_rows, load_accounts=stored_accounts,
+            lookup_accounts=lookup_accounts if hasattr(cursors, "stored_keys") else None,
+            domains_needed=waiting is not None and bool(waiting["object_name"].eq("intent.csv").any()),
+        )
         yield from folder.pages()
         if hasattr(cursors, "waiting_references"):  # rows refused for an account that may have come since
             waiting = cursors.waiting_references(self.name)

@@ -65,11 +65,14 @@ def sync_source(
     if getattr(source, "read_ahead", False):
         pages = read_ahead(pages)
     with track(f"load {source.name}") as bar:  # rows and rate on a terminal (abm_sla.progress)
-        for page in pages:
-            stored = warehouse.store_page(page, run_id, now)
-            _tally(summary, page, stored)
-            bar.advance(rows=stored.loaded)
-            checkpoint("extract")
+        try:
+            for page in pages:
+                stored = warehouse.store_page(page, run_id, now)
+                _tally(summary, page, stored)
+                bar.advance(rows=stored.loaded)
+                checkpoint("extract")
+        finally:  # indexes a bulk load dropped are built again even when the source fails midway
+            warehouse.restore_indexes()
     return summary
 
 

@@ -48,6 +48,14 @@ JOURNAL_MAX_ACCOUNTS = 50_000
 MAX_ACCOUNTS_IN_QUERY = 5_000
 #: Reads of more accounts than this read their shard and filter in memory instead of seeking each account.
 MAX_ACCOUNTS_SEEK = 20_000
+#: A page of a bulk load with at most this many rows looks its stored hashes up by key (a small
+#: incremental file costs its own rows); a larger one reads the hashes of the source's whole table once.
+MAX_ROWS_SEEK = 20_000
+#: Dialects whose first bulk load of a file into an empty table builds the secondary indexes after the
+#: rows instead of maintaining them row by row (see :meth:`Warehouse.store_page`).
+DEFERRED_INDEX_DIALECTS = frozenset({"sqlite"})
+#: ... when the page that starts the load has more rows than this.
+DEFER_INDEXES_MIN_ROWS = 20_000
 
 
 #: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
@@ -152,6 +160,8 @@ class Warehouse:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._stored_hashes: tuple[str, np.ndarray] | None = None
+        #: CRM tables whose secondary indexes are dropped for the bulk load of one file (table -> its skip key)
+        self._deferred_indexes: dict[str, str] = {}
         if migrate:
             self.migrate()
 
@@ -174,6 +184,7 @@ class Warehouse:
                     connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('abm-sla:migrate'))"))
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+                _create_missing_indexes(connection)  # a bulk load stopped before it rebuilt them
                 checkpoint("migrate")
         except sa.exc.OperationalError as error:
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
@@ -258,8 +269,7 @@ class Warehouse:
         table = schema.CRM_TABLES[kind]
         frame = _crm_frame(table, kind, source, rows)
         if skip_key is not None:
-            frame = frame[~_sorted_contains(self._hashes_stored(connection, table, source, skip_key),
-                                            frame["row_hash"].to_numpy())]
+            frame = frame[~self._stored_identically(connection, table, source, skip_key, frame)]
             if frame.empty:
                 return pd.Series(dtype=object)
         columns = list(frame.columns)
@@ -272,6 +282,29 @@ class Warehouse:
         else:
             written = self._staged_merge(connection, table, columns, tuples, versioned=versioned, returning=account)
         return pd.Series(written, dtype=object)
+
+    def _stored_identically(
+        self, connection: Connection, table: sa.Table, source: str, key: str, frame: pd.DataFrame
+    ) -> np.ndarray:
+        """Which rows of ``frame`` are stored exactly so (live, same ``row_hash``): a small page seeks its own
+        keys; a larger one (or one whose load has read them already) uses every stored hash of the table."""
+        hashes = frame["row_hash"].to_numpy()
+        if len(frame) > MAX_ROWS_SEEK or (self._stored_hashes is not None and self._stored_hashes[0] == key):
+            return _sorted_contains(self._hashes_stored(connection, table, source, key), hashes)
+        stored = self.select_in(
+            [table.c.source_id, table.c.row_hash],
+            [table.c.source == source, table.c.deleted_at.is_(None), table.c.row_hash.is_not(None)],
+            table.c.source_id, frame["source_id"].unique().tolist(), connection,
+        )
+        pairs = pd.MultiIndex.from_arrays([stored["source_id"].astype(object), stored["row_hash"].astype(np.int64)])
+        return pd.MultiIndex.from_arrays([frame["source_id"].astype(object), hashes]).isin(pairs)
+
+    def stored_keys(self, kind: str, source: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are live rows of ``source`` in ``kind``'s table (primary-key seeks)."""
+        table = schema.CRM_TABLES[kind]
+        found = self.select_in([table.c.source_id], [table.c.source == source, table.c.deleted_at.is_(None)],
+                               table.c.source_id, list(ids))
+        return set(found["source_id"])
 
     def _hashes_stored(self, connection: Connection, table: sa.Table, source: str, key: str) -> np.ndarray:
         """The sorted ``row_hash`` of ``source``'s live rows in ``table``, read once per ``key``."""
@@ -295,15 +328,21 @@ class Warehouse:
         quote = self.engine.dialect.identifier_preparer.quote
         target, stage = quote(table.name), quote(f"stage_{table.name}")
         listed = ", ".join(map(quote, columns))
+        keys = ", ".join(quote(column.name) for column in table.primary_key.columns)  # B-tree inserts in key order
         connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {listed} FROM {target} WHERE 0")
         connection.exec_driver_sql(f"DELETE FROM {stage}")
         connection.exec_driver_sql(f"INSERT INTO {stage} ({listed}) VALUES ({', '.join('?' for _ in columns)})",
                                    tuples)
-        written = connection.exec_driver_sql(
-            f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} WHERE true "
-            + _on_conflict(table, columns, quote, versioned=versioned, distinct="IS NOT")
-            + f" RETURNING {quote(returning)}"
-        ).scalars().all()
+        cursor = connection.connection.driver_connection.cursor()  # plain tuples back, no Row per written row
+        try:
+            cursor.execute(
+                f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} WHERE true ORDER BY {keys} "
+                + _on_conflict(table, columns, quote, versioned=versioned, distinct="IS NOT")
+                + f" RETURNING {quote(returning)}"
+            )
+            written = [row[0] for row in cursor.fetchall()]
+        finally:
+            cursor.close()
         connection.exec_driver_sql(f"DELETE FROM {stage}")
         return written
 
@@ -367,8 +406,15 @@ class Warehouse:
         return pd.DataFrame(rows, columns=["id", "object_name", "reason", "payload"])
 
     def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> Stored:
-        """Rows, deletes, quarantine, cursor, file fingerprint and change journal of one page in one transaction."""
+        """Rows, deletes, quarantine, cursor, file fingerprint and change journal of one page in one transaction.
+
+        The first large page of a file's bulk load into an empty table (SQLite) drops the table's secondary
+        indexes in its transaction; the file's last page (the one with its fingerprint) builds them again
+        after its commit: one sort per index instead of a random B-tree insert per row and index. A load
+        stopped in between leaves them to :meth:`restore_indexes` (the end of every sync, every migrate).
+        """
         with self.engine.begin() as connection:
+            self._defer_indexes(connection, page)
             written = self.write_frames(connection, page.source, page.kind, page.rows, skip_key=page.skip_key)
             self.mark_deleted(connection, page.source, page.kind, page.deleted_ids, at)
             self.store_quarantine(connection, page.source, page.quarantined, run_id, at)
@@ -383,7 +429,30 @@ class Warehouse:
                       "updated_at": at}],
                 )
             self.journal(connection, page.source, page.kind, self._page_accounts(connection, page, written), at)
+        if page.fingerprint is not None or self._deferred_indexes.get(page.kind, page.skip_key) != page.skip_key:
+            self.restore_indexes()
         return Stored(len(page.rows), len(written))
+
+    def _defer_indexes(self, connection: Connection, page: Page) -> None:
+        """Drop the secondary indexes of ``page``'s table for its file's bulk load when the table is empty."""
+        if (self.dialect not in DEFERRED_INDEX_DIALECTS or page.skip_key is None
+                or len(page.rows) <= DEFER_INDEXES_MIN_ROWS or page.kind in self._deferred_indexes):
+            return
+        table = schema.CRM_TABLES[page.kind]
+        if connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None:
+            return
+        quote = self.engine.dialect.identifier_preparer.quote
+        for index in table.indexes:
+            connection.exec_driver_sql(f"DROP INDEX IF EXISTS {quote(index.name)}")
+        self._deferred_indexes[page.kind] = page.skip_key
+
+    def restore_indexes(self) -> None:
+        """Build every index a bulk load dropped (and any other the schema has and the database lacks)."""
+        if not self._deferred_indexes:
+            return
+        with self.engine.begin() as connection:  # SQLite's default 2 MB cache: a larger one made the sort slower
+            _create_missing_indexes(connection, [schema.CRM_TABLES[kind] for kind in self._deferred_indexes])
+        self._deferred_indexes = {}
 
     def record_fingerprint(
         self, connection: Connection, source: str, fingerprint: FileFingerprint, run_id: str | None, at: dt.datetime
@@ -651,6 +720,16 @@ class Warehouse:
                 .where(table.c.run_id == run_id)
                 .values(status=status, finished_at=finished_at, summary=summary, model_version=model_version)
             )
+
+
+def _create_missing_indexes(connection: Connection, tables: Iterable[sa.Table] | None = None) -> None:
+    """Create the schema's indexes of ``tables`` (default: the CRM tables) that the database lacks."""
+    inspector = sa.inspect(connection)
+    for table in schema.CRM_TABLES.values() if tables is None else tables:
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in present:
+                index.create(connection)
 
 
 def _sorted_contains(stored: np.ndarray, values: np.ndarray) -> np.ndarray:
