@@ -24,7 +24,7 @@ lint: venv
 PYTEST_WORKERS ?= 2
 
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

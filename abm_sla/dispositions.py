@@ -61,7 +61,8 @@ def unknown_from_counts(counts: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame
     spellings of one value (case, spaces) are merged under the most frequent one."""
     counts = counts[counts["status"].notna()]
     keys = status_keys(counts["status"])
-    unknown = counts[keys.notna() & ~keys.isin(policy.dispositions.mapping)].assign(key=keys)
+    # keys assigned before filtering: a Series assigned to an empty frame would lend it its whole index
+    unknown = counts.assign(key=keys)[keys.notna() & ~keys.isin(policy.dispositions.mapping)]
     if unknown.empty:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in UNKNOWN_COLUMNS})
     unknown = unknown.sort_values("changes", ascending=False, kind="stable")

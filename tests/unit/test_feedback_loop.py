@@ -185,3 +185,14 @@ def test_report_tables_rank_reasons_mix_dispositions_and_say_what_routing_measur
     assert "pipeline routed them (routed_at)" in fb.routing_sentence(basis)
     compliance = fb.optional_compliance(data, start, end)
     assert compliance[compliance["owner_id"] == "all"].set_index("clock").loc["quality_feedback", "met"] == 2
+
+
+def test_statuses_all_mapped_report_no_unknown_value() -> None:
+    """Every stored value mapped: nothing to report (not a row per stored value with no name and no count)."""
+    counts = pd.DataFrame({"status": ["accepted", "Working", "rejected", "nurture"], "changes": [5, 4, 3, 2],
+                           "accounts": [2, 2, 1, 1], "first_at": pd.Timestamp("2026-03-01", tz="UTC"),
+                           "last_at": pd.Timestamp("2026-03-02", tz="UTC")})
+    assert dispositions.unknown_from_counts(counts, load_policy()).empty
+    with_unknown = pd.concat([counts, counts.head(1).assign(status="Callback")], ignore_index=True)
+    assert dispositions.summary_of_unknown(dispositions.unknown_from_counts(with_unknown, load_policy())) == [
+        "Callback (5 changes, 2 accounts)"]
