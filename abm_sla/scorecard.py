@@ -952,9 +952,14 @@ HIGH_INTENT_PAGES = ("/pricing", "/demo")
 
 
 def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
-                     intent_score_min: float = 70, decision_makers: re.Pattern[str] | None = None) -> pd.DataFrame:
+                     intent_score_min: float = 70, decision_makers: re.Pattern[str] | None = None,
+                     extent: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per account as of ``as_of``: last activity, buying signals and engaged stakeholders in ``window``,
     opportunities created in ``window``, open pipeline.
+
+    ``extent`` (``account_id, first_at, last_at`` of each account's activities up to ``as_of``, as
+    :func:`activity_extent` gives) stands in for the activities before the window: with it,
+    ``data.activities`` needs only the window's rows (a warehouse computes it with one aggregate query).
 
     A buying signal is a form submit, a webinar, a pricing or demo page visit, or an intent topic
     scoring >= ``intent_score_min``; each kind (activity type, page, topic) counts once per UTC day, an
@@ -977,7 +982,9 @@ def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
     opps = opps[opps["created_at"] <= as_of]
     open_now = ~(opps["is_closed"] & (opps["close_date"] <= as_of))
     out = pd.DataFrame(index=accounts.index)
-    out["last_activity_at"] = acts.groupby("account_id")["occurred_at"].max()
+    extent = activity_extent(acts) if extent is None else extent.set_index(
+        extent["account_id"].astype(str))[["first_at", "last_at"]]
+    out["last_activity_at"] = extent["last_at"]
     out["buying_signals"] = (buying_signal_days(recent).reindex(out.index).fillna(0)
                              + intent_topics.reindex(out.index).fillna(0)).astype(int)
     out = out.join(engaged_stakeholders(marketing, data.contacts, decision_makers)).fillna(
@@ -987,11 +994,17 @@ def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
         "account_id").size().reindex(out.index).fillna(0).astype(int)
     out["open_pipeline"] = opps[open_now].groupby("account_id")["amount"].sum().reindex(out.index).fillna(0.0)
     out["open_opportunities"] = opps[open_now].groupby("account_id").size().reindex(out.index).fillna(0).astype(int)
-    history = acts["occurred_at"].min()  # no account is inactive for longer than the activity records go back
+    history = extent["first_at"].min()  # no account is inactive for longer than the activity records go back
     out["counted_from"] = accounts["created_at"] if pd.isna(history) else accounts["created_at"].clip(lower=history)
     since = out["last_activity_at"].fillna(out["counted_from"])
     out["inactive_days"] = ((as_of - since) / DAY).round(1)
     return accounts.join(out).reset_index()
+
+
+def activity_extent(activities: pd.DataFrame) -> pd.DataFrame:
+    """Per account (the index): its first and last activity (``first_at``, ``last_at``)."""
+    grouped = activities.groupby(activities["account_id"].astype(str))["occurred_at"]
+    return pd.DataFrame({"first_at": grouped.min(), "last_at": grouped.max()})
 
 
 def buying_signal_days(activities: pd.DataFrame) -> pd.Series:
@@ -1023,8 +1036,14 @@ def engaged_stakeholders(touches: pd.DataFrame, contacts: pd.DataFrame,
                                             decision_makers_engaged=("decision_maker", "sum"))
 
 
+def tier_move_window(rules: Any) -> pd.Timedelta:
+    """How far back the promotion rules look for buying signals and engagement (``within_days``, default 30)."""
+    promote_3, promote_2 = rules.promote_3_to_2 or {}, rules.promote_2_to_1 or {}
+    return pd.Timedelta(days=float(promote_3.get("within_days", promote_2.get("within_days", 30))))
+
+
 def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy,
-               decision_makers: re.Pattern[str] | None = None) -> pd.DataFrame:
+               decision_makers: re.Pattern[str] | None = None, extent: pd.DataFrame | None = None) -> pd.DataFrame:
     """Accounts a tier move applies to as of ``as_of``, with reasons, by the policy's ``targets.tier_moves``.
 
     One move per account, the first that applies: off the list (inactive and no open pipeline), back to
@@ -1033,15 +1052,15 @@ def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy,
     An account with no activity ever counts as inactive since its ``created_at``, or since the first activity on
     record when it is older than the records (unknown ``created_at``: never flagged).
     Which of these are *recommended* (once, until decided) is :mod:`abm_sla.tier_moves`' ledger.
+    With ``extent`` (see :func:`account_activity`) ``data`` needs only the activities of the rules' window.
     """
     rules = _targets(policy).tier_moves
     columns = ["account_id", "account_name", "owner_id", "owner_name", "tier", "proposed_tier", "rule", "reason"]
     if rules is None:
         return pd.DataFrame(columns=columns)
-    promote_3 = rules.promote_3_to_2 or {}
-    promote_2 = rules.promote_2_to_1 or {}
-    window = pd.Timedelta(days=float(promote_3.get("within_days", promote_2.get("within_days", 30))))
-    state = account_activity(data, as_of, window, float(promote_3.get("intent_score_min", 70)), decision_makers)
+    window = tier_move_window(rules)
+    intent_min = float((rules.promote_3_to_2 or {}).get("intent_score_min", 70))
+    state = account_activity(data, as_of, window, intent_min, decision_makers, extent)
     state["proposed_tier"], state["rule"], state["reason"] = None, None, None
     days = window / DAY
     for name, mask, proposed, reason in _move_rules(state, rules, days, decision_makers is not None):

@@ -902,6 +902,8 @@ def _short_hash(text: str) -> str:
 
 
 TIER_MOVES_KEY = "tier_moves:last_as_of"
+#: What the tier-move rules read of the activities in their window (the rest: :meth:`CrmView.activity_extent`).
+TIER_MOVE_ACTIVITY_COLUMNS = ("account_id", "contact_id", "type", "url", "occurred_at")
 
 
 def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy, model: ScoringModel,
@@ -916,11 +918,17 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
     if rules is None or (last and pd.Timestamp(last).normalize() == as_of.normalize() and as_of >= pd.Timestamp(last)):
         return {"tier_moves_recommended": 0, "tier_moves_decided": 0}
     view = CrmView(warehouse)
-    data = scorecard.SlaData.of(**{kind: view.read_kind(kind) for kind in
-                                   ("accounts", "contacts", "activities", "intent_signals", "opportunities")})
+    since = (as_of - scorecard.tier_move_window(rules)).to_pydatetime()
+    data = scorecard.SlaData.of(
+        **{kind: view.read_kind(kind) for kind in ("accounts", "contacts", "opportunities")},
+        activities=view.read_kind("activities", since=since, until=as_of.to_pydatetime(),
+                                  columns=TIER_MOVE_ACTIVITY_COLUMNS),
+        intent_signals=view.read_kind("intent_signals", since=since, until=as_of.to_pydatetime()),
+    )
     table = schema.tier_move_recommendations
     stored = tier_moves.conform(warehouse.read_table(table))
-    candidates = scorecard.tier_moves(data, as_of, policy, model.decision_maker_pattern)
+    candidates = scorecard.tier_moves(data, as_of, policy, model.decision_maker_pattern,
+                                      extent=view.activity_extent(as_of.to_pydatetime()))
     after = tier_moves.advance(stored, candidates, data.accounts, as_of, rules)
     merged = after.merge(stored, on=["account_id", "recommended_at"], how="left", suffixes=("", "_was"),
                          indicator=True)

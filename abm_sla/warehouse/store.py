@@ -619,6 +619,24 @@ class Warehouse:
             frame = frame[frame["account_id"].isin(set(accounts))].reset_index(drop=True)
         return frame
 
+    def activity_extent(self, until: dt.datetime, source: str | None = None) -> pd.DataFrame:
+        """``account_id, first_at, last_at`` of each account's live activities at or before ``until``:
+        one aggregate query (what the tier-move rules need of the activities before their window)."""
+        table = schema.CRM_TABLES["activities"]
+        when = table.c.occurred_at
+        if self.dialect == "sqlite":  # stored as text in time order: aggregate and hand over the text
+            when = sa.type_coerce(when, sa.String)
+        where = [table.c.deleted_at.is_(None), table.c.occurred_at <= until, table.c.account_id.is_not(None)]
+        if source is not None:
+            where.append(table.c.source == source)
+        query = sa.select(table.c.account_id, sa.func.min(when), sa.func.max(when)).where(*where).group_by(
+            table.c.account_id)
+        with self.engine.connect() as connection:
+            frame = pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "first_at", "last_at"])
+        for name in ("first_at", "last_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+        return frame
+
     def sources(self) -> list[str]:
         """The sources that hold live accounts, by name: one primary-key seek per source found (a
         ``DISTINCT`` would read every account, and every stage asks)."""

@@ -106,6 +106,16 @@ class CrmView:
             rows = rows[shard.contains(rows["account_id"])].reset_index(drop=True)
         return rows
 
+    def activity_extent(self, until: dt.datetime) -> pd.DataFrame:
+        """``account_id, first_at, last_at`` of each account's activities at or before ``until``
+        (:meth:`Warehouse.activity_extent`; unified sources aggregate the re-keyed rows)."""
+        if not self.unified:
+            return self.warehouse.activity_extent(until)
+        activities = self.read_kind("activities", until=until)
+        grouped = activities.groupby("account_id")["occurred_at"]
+        return pd.DataFrame({"first_at": grouped.min(), "last_at": grouped.max()}).rename_axis(
+            "account_id").reset_index()
+
     def source_ids(self, source: str) -> tuple[pd.Series, pd.Series]:
         """Unified account id → ``source``'s id and unified user id → ``source``'s id (identity for one source)."""
         if self.unified:

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pandas as pd
 
+from abm_sla import scorecard as sc
 from abm_sla import stages
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
@@ -48,3 +49,30 @@ def test_a_run_records_moves_once_and_reads_sales_decision_from_the_crm(sqlite_u
     undo.undo_run(store, "r3", dt.datetime.now(dt.UTC))
     assert store.read_table(schema.tier_move_recommendations).set_index("account_id").loc["A6", "decision"] == \
         "pending"
+
+
+def test_the_ledger_reads_only_the_window_yet_finds_the_moves_all_the_activities_give(db_url):
+    """The daily ledger reads the rules' window of activities plus one aggregate per account (first and last
+    activity), not every activity: the moves are those of the whole history, deleted and later rows left out."""
+    store, data = Warehouse(db_url), sample_data()
+    as_of = pd.Timestamp("2026-03-09", tz="UTC")
+    acts = data.activities
+    later = acts.head(3).assign(activity_id=lambda f: "late-" + f["activity_id"],
+                                occurred_at=as_of + pd.Timedelta(days=2))
+    gone = acts.head(2).assign(activity_id=lambda f: "gone-" + f["activity_id"],
+                               occurred_at=pd.Timestamp("2026-03-08", tz="UTC"))
+    with store.engine.begin() as connection:
+        for kind in KINDS:
+            rows = pd.concat([acts, later, gone]) if kind == "activities" else getattr(data, kind)
+            store.store_frames(connection, "files", kind, rows.dropna(axis=1, how="all"))
+        store.mark_deleted(connection, "files", "activities", gone["activity_id"], dt.datetime.now(dt.UTC))
+    extent = store.activity_extent(as_of.to_pydatetime()).set_index("account_id")
+    expected_extent = sc.activity_extent(acts[acts["occurred_at"] <= as_of])
+    pd.testing.assert_frame_equal(extent.sort_index(), expected_extent.sort_index(), check_names=False)
+    policy, model = load_policy(), load_model()
+    expected = sc.tier_moves(data, as_of, policy, model.decision_maker_pattern)
+    assert len(expected) > 0
+    stages.record_tier_moves(store, as_of, policy, model, "r1")
+    ledger = store.read_table(schema.tier_move_recommendations).sort_values("account_id")
+    assert ledger["account_id"].tolist() == sorted(expected["account_id"])
+    assert ledger["rule"].tolist() == expected.sort_values("account_id")["rule"].tolist()
