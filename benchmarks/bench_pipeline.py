@@ -13,7 +13,10 @@ Side by side in one script, each step in a child process of its own (so each pea
   files are skipped), repeated hour after hour (median);
 - ``one_percent``: an incremental export with new signals for 1% of the accounts arrives, then the run
   one hour after the last, repeated with fresh signals (median);
-- ``--cli``: the unchanged run through ``abm-sla run`` end to end (Prefect's start-up included).
+- ``--cli``: ``abm-sla run`` end to end (Prefect's start-up included) over the folder loaded last, unchanged,
+  as the first run of the next UTC day (when the daily tier-move ledger runs) and an hour after it.
+The first run includes the daily tier-move ledger (``tier_moves``), as ``abm-sla run`` does; the runs later
+the same day skip it, as the scheduled ones do.
 With ``--dask N`` the stages' shards run on a ``distributed.LocalCluster`` of N worker processes (memory
 limit 4 GB each) and the per-worker peak is reported.
 """
@@ -77,6 +80,9 @@ def run_pipeline(url: str, folder: str, as_of: pd.Timestamp, run_id: str, dask: 
                 store, as_of, model, policy, run_id, shards=shards))),
             "sla": timed_stage(durations, "sla", lambda: stages.evaluate_sla(store, as_of, policy, shards=shards)),
         }
+    # once per UTC day, as sla-monitor and `abm-sla run` do it (a later run the same day skips it)
+    summary["tier_moves"] = timed_stage(durations, "tier_moves", lambda: stages.record_tier_moves(
+        store, as_of, policy, model, run_id))
     durations["stages"] = round(sum(durations.values()), 2)
     durations["load_and_score"] = round(durations["load"] + durations["score"], 2)
     cpu = {**CPU_SECONDS, "stages": round(sum(CPU_SECONDS.values()), 2)}
@@ -250,10 +256,12 @@ def main() -> None:
             rounds.append(child("one_percent", [*base, "--folder", str(new), "--as-of", at.isoformat()]))
         steps["one_percent"] = median_of(rounds)
         print(json.dumps({dialect: {"one_percent": steps["one_percent"]}}), flush=True)
-        if args.cli:
-            at = AS_OF + pd.Timedelta(hours=2 * args.repeat + 1)
-            steps["cli_unchanged"] = child("cli", [*base, "--folder", str(folder), "--as-of", at.isoformat()])
-            print(json.dumps({dialect: {"cli_unchanged": steps["cli_unchanged"]}}), flush=True)
+        if args.cli:  # the first run of the next UTC day (the daily tier-move ledger runs), then one an hour later
+            next_day = AS_OF.normalize() + pd.Timedelta(days=1, minutes=5)
+            for name, at in (("cli_first_of_day", next_day), ("cli_hour_later", next_day + pd.Timedelta(hours=1))):
+                # the folder loaded last, unchanged: going back to the full export would read its files again
+                steps[name] = child("cli", [*base, "--folder", str(new), "--as-of", at.isoformat()])
+                print(json.dumps({dialect: {name: steps[name]}}), flush=True)
         results[dialect] = steps
         if schema_name:
             drop_postgres(args.postgres, schema_name)
