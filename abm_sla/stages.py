@@ -647,10 +647,11 @@ def sla_shard(
     changed, accounts = None, None
     if not planned.full:
         moving = [(planned.reference_as_of, as_of)]
+        kinds = incremental.STAGE_KINDS[planned.stage] + (("opportunities",) if policy.clocks.status_recurring else ())
         changed = incremental.changed_accounts(warehouse, planned, shard, {"activities": moving,
                                                "status_changes": moving},
                                                {"activities": frames.SALES_TOUCHES + frames.OWNER_EVENTS
-                                                + marketing.research_types(policy)})
+                                                + marketing.research_types(policy)}, kinds=kinds)
         if not changed.everything and not incremental.other_config_since(warehouse, planned):
             accounts = sorted(changed.accounts | time_due_accounts(warehouse, planned, policy, users, shard))
     fired = _of_accounts(warehouse, schema.mqas, [schema.mqas.c.trigger_at <= as_of.to_pydatetime(),
@@ -671,7 +672,10 @@ def sla_shard(
     clocks, escalations = _clocks_and_ladders(crm, mqas, status_changes, users, policy, as_of, shard)
     due = sla.reassignments_due(clocks, mqas, users, policy, as_of)
     candidates = reassignment_candidates(due, mqas, run_id)
+    stale = stale_periods(stored_clocks, clocks, mqas)
     with warehouse.engine.begin() as connection:
+        undo.remember(warehouse, connection, run_id, schema.sla_clocks, stale, only_existing=True)
+        undo.delete_keys(connection, schema.sla_clocks, stale)
         clocks, escalations = _store_clocks(warehouse, connection, clocks, escalations, as_of, run_id)
         undo.remember(warehouse, connection, run_id, schema.mqas, newly_ended, only_existing=True)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
@@ -686,6 +690,19 @@ def sla_shard(
         "episodes_ended": len(newly_ended),
         "mqas_evaluated": len(mqas),
     }
+
+
+def stale_periods(stored: pd.DataFrame, clocks: pd.DataFrame, mqas: pd.DataFrame) -> pd.DataFrame:
+    """Keys of the stored ``status_recurring`` periods of the evaluated ``mqas`` that their evaluation no longer
+    gives: a late (back-dated) opportunity or episode end moved the clock's stop before them."""
+    keys = ["account_id", "trigger_at", "clock", "period"]
+    recurring = stored.loc[stored["clock"].eq("status_recurring"), keys]
+    if recurring.empty:
+        return recurring
+    evaluated = pd.MultiIndex.from_frame(mqas[["account_id", "trigger_at"]])
+    recurring = recurring[pd.MultiIndex.from_frame(recurring[["account_id", "trigger_at"]]).isin(evaluated)]
+    given = pd.MultiIndex.from_frame(clocks[keys]) if len(clocks) else pd.MultiIndex.from_tuples([], names=keys)
+    return recurring[~pd.MultiIndex.from_frame(recurring.astype({"period": int})).isin(given)].reset_index(drop=True)
 
 
 def _clock_activities(

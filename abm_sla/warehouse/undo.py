@@ -172,7 +172,7 @@ def _restore(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:
         frame = pd.DataFrame([row for _, row in rows]).assign(_existed=[existed for existed, _ in rows])
         frame = _conformed(table, frame).drop_duplicates(_keys(table), keep="first")
         before, added = frame[frame["_existed"]], frame[~frame["_existed"]]
-        _delete_keys(connection, table, added)
+        delete_keys(connection, table, added)
         if len(before):
             values = before.drop(columns=["_existed"])
             warehouse.upsert(connection, table, records(values[[c for c in values.columns if c in table.c]]))
@@ -185,7 +185,8 @@ def _restore(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:
     return counts
 
 
-def _delete_keys(connection: Connection, table: sa.Table, keys: pd.DataFrame) -> None:
+def delete_keys(connection: Connection, table: sa.Table, keys: pd.DataFrame) -> None:
+    """Delete the rows of ``table`` with these primary keys."""
     if keys.empty:
         return
     names = _keys(table)

@@ -77,6 +77,7 @@ class Crm:
     signals: list[dict] = field(default_factory=list)
     status_changes: list[dict] = field(default_factory=list)
     listed: list[dict] = field(default_factory=list)
+    opportunities: list[dict] = field(default_factory=list)
     industries: dict[str, str] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
 
@@ -89,13 +90,16 @@ class Crm:
             self.industries[industry_change[0]] = industry_change[1]
             self.versions[industry_change[0]] = self.arrivals
             changed = changed if self.arrivals == 1 else {industry_change[0]}
-        new_signals, new_changes, new_list = [], [], []
+        new_signals, new_changes, new_list, new_opportunities = [], [], [], []
         for number, (kind, account, hours, flag) in enumerate(events):
             at = (START + pd.Timedelta(hours=hours)).isoformat()
             ident = f"E{self.arrivals}-{number}"
             if kind in LIST:  # joins at ``at``, or (one row per account, updated) leaves at ``at``
                 added, removed = (at, "") if kind == "listed" else (START.isoformat(), at)
                 new_list.append({"account_id": account, "added_at": added, "removed_at": removed, "agreed_at": at})
+            elif kind == "opportunity":  # an open opportunity (it stops status_recurring)
+                new_opportunities.append({"id": f"O{ident}", "account_id": account, "stage": "Discovery",
+                                          "amount": 1000, "created_at": at, "is_closed": "false", "is_won": "false"})
             elif kind in STATUSES:
                 new_changes.append({"account_id": account, "status": kind, "changed_at": at, "changed_by": "U1"})
             elif kind in ("intent", "intent_low"):  # a low score counts in no rule, but is a candidate time
@@ -110,16 +114,18 @@ class Crm:
         self.signals += new_signals
         self.status_changes += new_changes
         self.listed += new_list
-        return self._write(self.root / f"export-{self.arrivals}", new_signals, new_changes, changed, new_list)
+        self.opportunities += new_opportunities
+        return self._write(self.root / f"export-{self.arrivals}", new_signals, new_changes, changed, new_list,
+                           new_opportunities)
 
     def everything(self) -> Path:
         """One export with every row that has arrived (what a from-scratch load reads)."""
         self.arrivals += 1  # a folder of its own
         return self._write(self.root / f"all-{self.arrivals}", self.signals, self.status_changes, set(ACCOUNTS),
-                           self.listed)
+                           self.listed, self.opportunities)
 
     def _write(self, folder: Path, signals: list[dict], changes: list[dict], accounts: set[str],
-               listed: list[dict]) -> Path:
+               listed: list[dict], opportunities: list[dict]) -> Path:
         folder.mkdir(parents=True)
         rows = account_rows(self.versions, self.industries)
         rows[rows["id"].isin(accounts)].to_csv(folder / "accounts.csv", index=False)
@@ -136,6 +142,8 @@ class Crm:
             pd.DataFrame(changes).to_csv(folder / "status_changes.csv", index=False)
         if listed:
             pd.DataFrame(listed).to_csv(folder / "target_accounts.csv", index=False)
+        if opportunities:
+            pd.DataFrame(opportunities).to_csv(folder / "opportunities.csv", index=False)
         return folder
 
 
@@ -156,7 +164,7 @@ def assert_same(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame], k
 
 
 event = st.tuples(
-    st.sampled_from([*MARKETING, *MARKETING, "intent", "intent_low", *SALES, *STATUSES, *LIST]),
+    st.sampled_from([*MARKETING, *MARKETING, "intent", "intent_low", *SALES, *STATUSES, *LIST, "opportunity"]),
     st.sampled_from(ACCOUNTS),
     st.integers(min_value=0, max_value=60 * 24),  # hours after START: back-dated as often as not
     st.booleans(),  # by the decision maker
@@ -223,6 +231,19 @@ def check_incremental_equals_full(steps: list[tuple]) -> dict[str, pd.DataFrame]
         for store in (incremental, full, ):
             store.engine.dispose()
         return last
+
+
+def test_a_late_back_dated_opportunity_ends_the_weekly_status_clocks_where_it_stops_them() -> None:
+    """status_recurring stops at the first opportunity after the trigger: one arriving late, back-dated into
+    the MQA's second week, re-evaluates the MQA incrementally as a full recompute does, and the weeks after it
+    that earlier runs stored are gone (not left as stale missed clocks)."""
+    signals = [("pricing", "A1", 48, True), ("webinar", "A1", 49, True), ("form_submit", "A1", 50, True)]
+    last = check_incremental_equals_full([
+        ("arrive", (signals, None)), ("run", 51), ("run", 24 * 30),  # four weeks of status clocks, all missed
+        ("arrive", ([("opportunity", "A1", 24 * 10, True)], None)), ("run", 24 * 30 + 1),
+    ])
+    weekly = last["sla"][(last["sla"]["account_id"] == "A1") & (last["sla"]["clock"] == "status_recurring")]
+    assert len(weekly) == 2  # week 1, and week 2 in which the opportunity (day 10) stopped the clock
 
 
 def test_accounts_joining_and_leaving_the_list_rescore_incrementally() -> None:
