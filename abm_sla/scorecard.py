@@ -951,15 +951,37 @@ HIGH_INTENT_TOUCHES = ("form_submit", "webinar")
 HIGH_INTENT_PAGES = ("/pricing", "/demo")
 
 
+@dataclass(frozen=True)
+class ActivityFacts:
+    """What the tier-move rules read of the activities as of ``as_of``: ``extent``, each account's first and
+    last activity up to ``as_of`` (``first_at``, ``last_at``, indexed by account); ``buying``, the window's
+    activities that may be buying signals (``account_id, type, url, occurred_at``); ``touch_pairs``, the
+    distinct ``account_id, contact_id`` of the window's marketing touches. A warehouse computes them in SQL
+    (:meth:`abm_sla.warehouse.view.CrmView.activity_facts`) instead of handing over every activity."""
+
+    extent: pd.DataFrame
+    buying: pd.DataFrame
+    touch_pairs: pd.DataFrame
+
+
+def activity_facts(activities: pd.DataFrame, as_of: pd.Timestamp, window: pd.Timedelta) -> ActivityFacts:
+    """:class:`ActivityFacts` from the activities themselves."""
+    acts = activities[activities["occurred_at"] <= as_of].assign(account_id=lambda f: f["account_id"].astype(str))
+    recent = acts[acts["occurred_at"] > as_of - window]
+    buying = recent[recent["type"].isin((*HIGH_INTENT_TOUCHES, "web_visit"))]
+    marketing = recent[recent["type"].isin(frames.MARKETING_TOUCHES)]
+    pairs = marketing[["account_id", "contact_id"]].dropna().astype(str).drop_duplicates(ignore_index=True)
+    return ActivityFacts(activity_extent(acts), buying[["account_id", "type", "url", "occurred_at"]], pairs)
+
+
 def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
                      intent_score_min: float = 70, decision_makers: re.Pattern[str] | None = None,
-                     extent: pd.DataFrame | None = None) -> pd.DataFrame:
+                     facts: ActivityFacts | None = None) -> pd.DataFrame:
     """Per account as of ``as_of``: last activity, buying signals and engaged stakeholders in ``window``,
     opportunities created in ``window``, open pipeline.
 
-    ``extent`` (``account_id, first_at, last_at`` of each account's activities up to ``as_of``, as
-    :func:`activity_extent` gives) stands in for the activities before the window: with it,
-    ``data.activities`` needs only the window's rows (a warehouse computes it with one aggregate query).
+    ``facts`` (:class:`ActivityFacts` as of ``as_of`` for ``window``) stand in for ``data.activities``,
+    which is then not read.
 
     A buying signal is a form submit, a webinar, a pricing or demo page visit, or an intent topic
     scoring >= ``intent_score_min``; each kind (activity type, page, topic) counts once per UTC day, an
@@ -968,33 +990,28 @@ def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
     spaces collapsed; a contact without a title has none), ``decision_makers_engaged`` those whose title
     matches ``decision_makers`` (the scoring model's gate-3 titles).
     """
+    facts = activity_facts(data.activities, as_of, window) if facts is None else facts
     accounts = account_dimensions(data).set_index("account_id")
-    acts = data.activities[data.activities["occurred_at"] <= as_of].assign(
-        account_id=lambda f: f["account_id"].astype(str))
-    recent = acts[acts["occurred_at"] > as_of - window]
     intent = data.intent_signals
     intent = intent[(intent["observed_at"] <= as_of) & (intent["observed_at"] > as_of - window)
                     & (pd.to_numeric(intent["score"], errors="coerce") >= intent_score_min)]
     intent_topics = intent.assign(topic=intent["topic"].astype(str).str.strip().str.lower()).groupby(
         intent["account_id"].astype(str))["topic"].nunique()
-    marketing = recent[recent["type"].isin(frames.MARKETING_TOUCHES)]
     opps = opportunity_frame(data)
     opps = opps[opps["created_at"] <= as_of]
     open_now = ~(opps["is_closed"] & (opps["close_date"] <= as_of))
     out = pd.DataFrame(index=accounts.index)
-    extent = activity_extent(acts) if extent is None else extent.set_index(
-        extent["account_id"].astype(str))[["first_at", "last_at"]]
-    out["last_activity_at"] = extent["last_at"]
-    out["buying_signals"] = (buying_signal_days(recent).reindex(out.index).fillna(0)
+    out["last_activity_at"] = facts.extent["last_at"]
+    out["buying_signals"] = (buying_signal_days(facts.buying).reindex(out.index).fillna(0)
                              + intent_topics.reindex(out.index).fillna(0)).astype(int)
-    out = out.join(engaged_stakeholders(marketing, data.contacts, decision_makers)).fillna(
+    out = out.join(engaged_stakeholders(facts.touch_pairs, data.contacts, decision_makers)).fillna(
         {"stakeholders_engaged": 0, "roles_engaged": 0, "decision_makers_engaged": 0})
     out = out.astype({"stakeholders_engaged": int, "roles_engaged": int, "decision_makers_engaged": int})
     out["opportunities_created"] = opps[opps["created_at"] > as_of - window].groupby(
         "account_id").size().reindex(out.index).fillna(0).astype(int)
     out["open_pipeline"] = opps[open_now].groupby("account_id")["amount"].sum().reindex(out.index).fillna(0.0)
     out["open_opportunities"] = opps[open_now].groupby("account_id").size().reindex(out.index).fillna(0).astype(int)
-    history = extent["first_at"].min()  # no account is inactive for longer than the activity records go back
+    history = facts.extent["first_at"].min()  # no account is inactive for longer than the activity records go back
     out["counted_from"] = accounts["created_at"] if pd.isna(history) else accounts["created_at"].clip(lower=history)
     since = out["last_activity_at"].fillna(out["counted_from"])
     out["inactive_days"] = ((as_of - since) / DAY).round(1)
@@ -1002,7 +1019,7 @@ def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
 
 
 def activity_extent(activities: pd.DataFrame) -> pd.DataFrame:
-    """Per account (the index): its first and last activity (``first_at``, ``last_at``)."""
+    """Per account (the index, as text): its first and last activity (``first_at``, ``last_at``)."""
     grouped = activities.groupby(activities["account_id"].astype(str))["occurred_at"]
     return pd.DataFrame({"first_at": grouped.min(), "last_at": grouped.max()})
 
@@ -1026,11 +1043,16 @@ def engaged_stakeholders(touches: pd.DataFrame, contacts: pd.DataFrame,
     contacts with a marketing touch in ``touches``."""
     people = touches[["account_id", "contact_id"]].dropna().astype(str).drop_duplicates()
     titles = contacts.assign(contact_id=contacts["contact_id"].astype(str)).drop_duplicates("contact_id")
-    titles = titles.set_index("contact_id")["title"].astype("string").str.strip().str.lower()
-    roles = people["contact_id"].map(titles.str.replace(r"\s+", " ", regex=True)).astype("string")
-    people["role"] = roles.mask(roles.eq(""))
-    people["decision_maker"] = (people["role"].fillna("").str.contains(decision_makers).astype(bool)
-                                if decision_makers is not None else False)
+    titles = titles.set_index("contact_id")["title"].reindex(people["contact_id"].unique())
+    codes, distinct = pd.factorize(titles, use_na_sentinel=True)  # a few titles, many contacts: normalize each once
+    roles = pd.Series(distinct, dtype="string").str.strip().str.lower().str.replace(r"\s+", " ", regex=True)
+    roles = roles.mask(roles.eq(""))
+    deciding = (roles.fillna("").str.contains(decision_makers).astype(bool) if decision_makers is not None
+                else pd.Series(False, index=roles.index))
+    role_of = pd.Series(np.where(codes >= 0, roles.to_numpy(dtype=object)[codes], None), index=titles.index)
+    decides = pd.Series(np.where(codes >= 0, deciding.to_numpy()[codes], False), index=titles.index)
+    people["role"] = people["contact_id"].map(role_of).astype("string")
+    people["decision_maker"] = people["contact_id"].map(decides).astype(bool)
     return people.groupby("account_id").agg(stakeholders_engaged=("contact_id", "nunique"),
                                             roles_engaged=("role", "nunique"),
                                             decision_makers_engaged=("decision_maker", "sum"))
@@ -1042,8 +1064,13 @@ def tier_move_window(rules: Any) -> pd.Timedelta:
     return pd.Timedelta(days=float(promote_3.get("within_days", promote_2.get("within_days", 30))))
 
 
+def tier_move_intent_min(rules: Any) -> float:
+    """The lowest intent score that counts as a buying signal (``promote_3_to_2.intent_score_min``, default 70)."""
+    return float((rules.promote_3_to_2 or {}).get("intent_score_min", 70))
+
+
 def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy,
-               decision_makers: re.Pattern[str] | None = None, extent: pd.DataFrame | None = None) -> pd.DataFrame:
+               decision_makers: re.Pattern[str] | None = None, facts: ActivityFacts | None = None) -> pd.DataFrame:
     """Accounts a tier move applies to as of ``as_of``, with reasons, by the policy's ``targets.tier_moves``.
 
     One move per account, the first that applies: off the list (inactive and no open pipeline), back to
@@ -1052,15 +1079,14 @@ def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy,
     An account with no activity ever counts as inactive since its ``created_at``, or since the first activity on
     record when it is older than the records (unknown ``created_at``: never flagged).
     Which of these are *recommended* (once, until decided) is :mod:`abm_sla.tier_moves`' ledger.
-    With ``extent`` (see :func:`account_activity`) ``data`` needs only the activities of the rules' window.
+    With ``facts`` (see :func:`account_activity`) ``data.activities`` is not read.
     """
     rules = _targets(policy).tier_moves
     columns = ["account_id", "account_name", "owner_id", "owner_name", "tier", "proposed_tier", "rule", "reason"]
     if rules is None:
         return pd.DataFrame(columns=columns)
     window = tier_move_window(rules)
-    intent_min = float((rules.promote_3_to_2 or {}).get("intent_score_min", 70))
-    state = account_activity(data, as_of, window, intent_min, decision_makers, extent)
+    state = account_activity(data, as_of, window, tier_move_intent_min(rules), decision_makers, facts)
     state["proposed_tier"], state["rule"], state["reason"] = None, None, None
     days = window / DAY
     for name, mask, proposed, reason in _move_rules(state, rules, days, decision_makers is not None):

@@ -919,8 +919,6 @@ def _short_hash(text: str) -> str:
 
 
 TIER_MOVES_KEY = "tier_moves:last_as_of"
-#: What the tier-move rules read of the activities in their window (the rest: :meth:`CrmView.activity_extent`).
-TIER_MOVE_ACTIVITY_COLUMNS = ("account_id", "contact_id", "type", "url", "occurred_at")
 
 
 def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy, model: ScoringModel,
@@ -935,17 +933,18 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
     if rules is None or (last and pd.Timestamp(last).normalize() == as_of.normalize() and as_of >= pd.Timestamp(last)):
         return {"tier_moves_recommended": 0, "tier_moves_decided": 0}
     view = CrmView(warehouse)
-    since = (as_of - scorecard.tier_move_window(rules)).to_pydatetime()
+    window = scorecard.tier_move_window(rules)
     data = scorecard.SlaData.of(
-        **{kind: view.read_kind(kind) for kind in ("accounts", "contacts", "opportunities")},
-        activities=view.read_kind("activities", since=since, until=as_of.to_pydatetime(),
-                                  columns=TIER_MOVE_ACTIVITY_COLUMNS),
-        intent_signals=view.read_kind("intent_signals", since=since, until=as_of.to_pydatetime()),
+        accounts=view.read_kind("accounts"), opportunities=view.read_kind("opportunities"),
+        contacts=view.read_kind("contacts", columns=("contact_id", "account_id", "title")),
+        intent_signals=view.read_kind("intent_signals", since=(as_of - window).to_pydatetime(),
+                                      until=as_of.to_pydatetime(), min_score=scorecard.tier_move_intent_min(rules),
+                                      columns=("account_id", "topic", "score", "observed_at")),
     )
     table = schema.tier_move_recommendations
     stored = tier_moves.conform(warehouse.read_table(table))
     candidates = scorecard.tier_moves(data, as_of, policy, model.decision_maker_pattern,
-                                      extent=view.activity_extent(as_of.to_pydatetime()))
+                                      facts=view.activity_facts(as_of, window))
     after = tier_moves.advance(stored, candidates, data.accounts, as_of, rules)
     merged = after.merge(stored, on=["account_id", "recommended_at"], how="left", suffixes=("", "_was"),
                          indicator=True)

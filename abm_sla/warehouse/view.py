@@ -16,7 +16,7 @@ from functools import cached_property
 
 import pandas as pd
 
-from abm_sla import frames
+from abm_sla import frames, scorecard
 from abm_sla.crm.unify import Links, link_sources, unify_kind
 from abm_sla.shards import Shard
 from abm_sla.warehouse.store import Warehouse
@@ -106,15 +106,21 @@ class CrmView:
             rows = rows[shard.contains(rows["account_id"])].reset_index(drop=True)
         return rows
 
-    def activity_extent(self, until: dt.datetime) -> pd.DataFrame:
-        """``account_id, first_at, last_at`` of each account's activities at or before ``until``
-        (:meth:`Warehouse.activity_extent`; unified sources aggregate the re-keyed rows)."""
-        if not self.unified:
-            return self.warehouse.activity_extent(until)
-        activities = self.read_kind("activities", until=until)
-        grouped = activities.groupby("account_id")["occurred_at"]
-        return pd.DataFrame({"first_at": grouped.min(), "last_at": grouped.max()}).rename_axis(
-            "account_id").reset_index()
+    def activity_facts(self, as_of: pd.Timestamp, window: pd.Timedelta) -> scorecard.ActivityFacts:
+        """What the tier-move rules read of the activities (:class:`abm_sla.scorecard.ActivityFacts`), in SQL:
+        an aggregate per account, the window's possible buying signals, its distinct marketing-touch contacts.
+        Unified sources compute them from the window's re-keyed activities (and an extent of them all)."""
+        since, until = (as_of - window).to_pydatetime(), as_of.to_pydatetime()
+        if self.unified:
+            return scorecard.activity_facts(self.read_kind("activities", until=until), as_of, window)
+        extent = self.warehouse.activity_extent(until)
+        buying = self.warehouse.read_kind(
+            "activities", since=since, until=until, types=(*scorecard.HIGH_INTENT_TOUCHES, "web_visit"),
+            columns=("account_id", "type", "url", "occurred_at"),
+            url_contains={"web_visit": scorecard.HIGH_INTENT_PAGES})
+        pairs = self.warehouse.activity_contacts(since, until, frames.MARKETING_TOUCHES)
+        return scorecard.ActivityFacts(extent.set_index("account_id")[["first_at", "last_at"]],
+                                       buying[["account_id", "type", "url", "occurred_at"]], pairs)
 
     def source_ids(self, source: str) -> tuple[pd.Series, pd.Series]:
         """Unified account id → ``source``'s id and unified user id → ``source``'s id (identity for one source)."""
