@@ -11,6 +11,7 @@ from abm_sla import stages
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.warehouse import Warehouse, schema, undo
+from abm_sla.warehouse.view import CrmView
 from tests.unit.test_scorecard import sample_data
 
 KINDS = ("accounts", "contacts", "activities", "opportunities", "users")
@@ -61,6 +62,10 @@ def test_the_ledger_reads_only_the_window_yet_finds_the_moves_all_the_activities
                                 occurred_at=as_of + pd.Timedelta(days=2))
     gone = acts.head(2).assign(activity_id=lambda f: "gone-" + f["activity_id"],
                                occurred_at=pd.Timestamp("2026-03-08", tz="UTC"))
+    pages = acts.head(2).assign(activity_id=["shout", "blog"], type="web_visit",
+                                occurred_at=as_of - pd.Timedelta(days=1),
+                                url=["https://ACME.com/Pricing?x=1", "https://acme.com/blog/price"])
+    acts = pd.concat([acts, pages], ignore_index=True)
     with store.engine.begin() as connection:
         for kind in KINDS:
             rows = pd.concat([acts, later, gone]) if kind == "activities" else getattr(data, kind)
@@ -69,7 +74,16 @@ def test_the_ledger_reads_only_the_window_yet_finds_the_moves_all_the_activities
     extent = store.activity_extent(as_of.to_pydatetime()).set_index("account_id")
     expected_extent = sc.activity_extent(acts[acts["occurred_at"] <= as_of])
     pd.testing.assert_frame_equal(extent.sort_index(), expected_extent.sort_index(), check_names=False)
+    window = pd.Timedelta(days=30)
+    facts, expected_facts = CrmView(store).activity_facts(as_of, window), sc.activity_facts(acts, as_of, window)
+    assert set(facts.buying["url"].dropna()) == {"https://acme.com/pricing", "https://ACME.com/Pricing?x=1",
+                                                  "https://acme.com/demo?x=1"} & set(expected_facts.buying["url"])
+    pd.testing.assert_series_equal(sc.buying_signal_days(facts.buying).sort_index(),
+                                   sc.buying_signal_days(expected_facts.buying).sort_index())
+    assert facts.touch_pairs.sort_values(["account_id", "contact_id"]).values.tolist() == \
+        expected_facts.touch_pairs.sort_values(["account_id", "contact_id"]).values.tolist()
     policy, model = load_policy(), load_model()
+    data = sc.SlaData.of(**{**vars(data), "activities": acts})
     expected = sc.tier_moves(data, as_of, policy, model.decision_maker_pattern)
     assert len(expected) > 0
     stages.record_tier_moves(store, as_of, policy, model, "r1")
