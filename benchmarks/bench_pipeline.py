@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--cli", action="store_true")
     parser.add_argument("--dask", type=int, default=0, help="run the shards on a LocalCluster of N workers")
     parser.add_argument("--shards", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -263,8 +264,10 @@ def main() -> None:
                 steps[name] = child("cli", [*base, "--folder", str(new), "--as-of", at.isoformat()])
                 print(json.dumps({dialect: {name: steps[name]}}), flush=True)
         results[dialect] = steps
-        if schema_name:
+        if schema_name and not args.keep:
             drop_postgres(args.postgres, schema_name)
+        elif schema_name:
+            print(json.dumps({dialect: {"kept_schema": schema_name, "url": url}}), flush=True)
     if cluster is not None:
         cluster.close()
     print(json.dumps({"benchmark": "pipeline", **results}, default=str))
