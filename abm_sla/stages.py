@@ -310,6 +310,7 @@ def finish_score(
         incremental.record(connection, planned, run_id, started, summary, model_version=model.version)
         checkpoint("score")
     checkpoint("score")
+    warehouse.analyze_changed_tables()
     return summary
 
 
@@ -530,6 +531,7 @@ def route_and_store(
                            {"mqas_fired": len(rows), "mode": planned.mode, "shards": planned.shards})
         checkpoint("fire-and-route")
     checkpoint("fire-and-route")
+    warehouse.analyze_changed_tables()
     return rows.sort_values(["trigger_at", "account_id"], ignore_index=True) if len(rows) else rows
 
 
@@ -885,6 +887,7 @@ def finish_sla(
                            {**summary, "mode": planned.mode, "shards": planned.shards})
         checkpoint("evaluate-sla")
     checkpoint("evaluate-sla")
+    warehouse.analyze_changed_tables()
     return summary
 
 

@@ -73,6 +73,7 @@ def sync_source(
                 checkpoint("extract")
         finally:  # indexes a bulk load dropped are built again even when the source fails midway
             warehouse.restore_indexes()
+    warehouse.analyze_changed_tables()  # PostgreSQL: plans from the statistics of what was just loaded
     return summary
 
 

@@ -56,6 +56,11 @@ MAX_ROWS_SEEK = 20_000
 DEFERRED_INDEX_DIALECTS = frozenset({"sqlite"})
 #: ... when the page that starts the load has more rows than this.
 DEFER_INDEXES_MIN_ROWS = 20_000
+#: PostgreSQL: a table is analyzed after a load or a stage run once it has this many pages (8 kB) and grew by a
+#: tenth since its last ``ANALYZE`` (or never had one); until then the planner works from no or stale
+#: statistics (autovacuum comes by later, or never when it is off). PostgreSQL's "Populating a Database: Run
+#: ANALYZE Afterwards" (https://www.postgresql.org/docs/current/populate.html#POPULATE-ANALYZE).
+ANALYZE_MIN_PAGES = 128
 
 
 #: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
@@ -453,6 +458,28 @@ class Warehouse:
         with self.engine.begin() as connection:  # SQLite's default 2 MB cache: a larger one made the sort slower
             _create_missing_indexes(connection, [schema.CRM_TABLES[kind] for kind in self._deferred_indexes])
         self._deferred_indexes = {}
+
+    def analyze_changed_tables(self) -> list[str]:
+        """PostgreSQL: ``ANALYZE`` this schema's tables of :data:`ANALYZE_MIN_PAGES` pages or more that grew by a
+        tenth since their last analyze, or never had one; returns their names. Growth is read off the table's
+        size against the pages its last analyze saw (``pg_class.relpages``; the activity statistics can lag
+        seconds behind). A no-op on SQLite (its plans are chosen without statistics, and this code's queries
+        are written for that)."""
+        if self.dialect != "postgresql":
+            return []
+        query = sa.text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "CROSS JOIN LATERAL (SELECT pg_relation_size(c.oid) / current_setting('block_size')::int AS pages) s "
+            "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND s.pages >= :least "
+            "AND (c.reltuples <= 0 OR s.pages >= 1.1 * c.relpages) ORDER BY c.relname")
+        with self.engine.connect() as connection:
+            names = [name for name in connection.execute(query, {"least": ANALYZE_MIN_PAGES}).scalars()
+                     if name in schema.metadata.tables]
+        quote = self.engine.dialect.identifier_preparer.quote
+        with self.engine.begin() as connection:
+            for name in names:
+                connection.exec_driver_sql(f"ANALYZE {quote(name)}")
+        return names
 
     def record_fingerprint(
         self, connection: Connection, source: str, fingerprint: FileFingerprint, run_id: str | None, at: dt.datetime

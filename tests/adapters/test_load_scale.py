@@ -4,6 +4,7 @@ up only their own keys (stored hashes, known accounts) instead of reading whole 
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -183,3 +184,20 @@ def test_a_small_folder_looks_up_its_accounts_by_key(
     with warehouse.engine.connect() as connection:
         reasons = connection.execute(sa.select(table.c.reason).where(table.c.first_run_id == "small")).scalars().all()
     assert reasons == ["unknown account A8"]
+
+
+def test_postgresql_tables_a_load_changed_much_are_analyzed_after_it(postgres_url, tmp_path, monkeypatch):
+    """After a sync, PostgreSQL has statistics of what it loaded (its planner would otherwise plan the next runs'
+    queries from none when autovacuum is off or has not come by yet); a sync that changed little analyzes nothing."""
+    monkeypatch.setattr(store, "ANALYZE_MIN_PAGES", 2)
+    rows = "\n".join(f"X{n},A{1 + n % 3},email_open,2026-02-10T10:00:00Z," for n in range(300))
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", ACCOUNTS)
+    write(folder, "activities.csv", textwrap.dedent(ACTIVITIES).lstrip() + rows + "\n")
+    warehouse = Warehouse(postgres_url)
+    sync_source(warehouse, FilesSource(folder), "load", NOW)
+    query = sa.text("SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+                    "AND last_analyze IS NOT NULL")
+    with warehouse.engine.connect() as connection:
+        assert "activities" in set(connection.execute(query).scalars())
+    assert warehouse.analyze_changed_tables() == []  # nothing changed since
