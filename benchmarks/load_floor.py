@@ -37,11 +37,16 @@ def child(step: str, args: list[str]) -> dict:
     return run_child(__file__, step, args)
 
 
-def _files_and_tables():
+def _files(folder: Path):
+    """``(path, table, header, columns)`` of each export file present, in load order."""
     from abm_sla.crm.files import FILE_SPECS
     from abm_sla.warehouse import schema
 
-    return [(spec.file, schema.CRM_TABLES[spec.kind]) for spec in FILE_SPECS]
+    for spec in FILE_SPECS:
+        path, table = folder / spec.file, schema.CRM_TABLES[spec.kind]
+        if path.is_file():
+            header = [name.strip() for name in path.open(encoding="utf-8").readline().strip().split(",")]
+            yield path, table, header, _columns(header, table)
 
 
 def _columns(header: list[str], table) -> list[str]:
@@ -61,12 +66,7 @@ def sqlite_floor(url: str, folder: Path) -> dict:
     raw = store.engine.raw_connection()
     cursor = raw.cursor()
     reader = duckdb.connect()
-    for file, table in _files_and_tables():
-        path = folder / file
-        if not path.is_file():
-            continue
-        header = [name.strip() for name in path.open(encoding="utf-8").readline().strip().split(",")]
-        columns = _columns(header, table)
+    for path, table, header, columns in _files(folder):
         key = "id" if "id" in header else "row_number() OVER ()"
         names = ["source", "source_id", *({"source": "provider"}.get(c, c) for c in columns if c != "id")]
         selected = ", ".join(["'files'", f"CAST({key} AS VARCHAR)", *(f'"{c}"' for c in columns if c != "id")])
@@ -100,12 +100,7 @@ def postgresql_floor(url: str, folder: Path) -> dict:
     rows = 0
     raw = store.engine.raw_connection()
     driver = raw.driver_connection
-    for file, table in _files_and_tables():
-        path = folder / file
-        if not path.is_file():
-            continue
-        header = [name.strip() for name in path.open(encoding="utf-8").readline().strip().split(",")]
-        columns = _columns(header, table)
+    for path, table, header, columns in _files(folder):
         with driver.cursor() as cursor:
             cursor.execute(f"CREATE TEMP TABLE stage ({', '.join(f'{c} text' for c in header)}) ON COMMIT DROP")
             with cursor.copy("COPY stage FROM STDIN (FORMAT csv, HEADER true)") as copy, path.open("rb") as handle:
