@@ -4,6 +4,7 @@ process behind when killed, and a killed run's ``running`` row reads as dead."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,20 @@ pytestmark = pytest.mark.e2e
 
 
 def cli(args: list[str], tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
-    """``abm-sla ARGS`` in a child process with no Prefect API and its own Prefect home."""
+    """``abm-sla ARGS`` in a child process with no Prefect API and its own Prefect home, taking Ctrl-C as a
+    terminal's foreground process does (a test session started in the background ignores SIGINT, and a
+    child would inherit that)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "ABM_SLA_"))}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), **extra)
-    return subprocess.run([sys.executable, "-m", "abm_sla.cli", *args], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:  # a handler (not SIG_IGN) in this process leaves the child the default: Python's KeyboardInterrupt
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.run([sys.executable, "-m", "abm_sla.cli", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def leftovers(tmp_path: Path) -> list[int]:
