@@ -12,13 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import frames, stages
+from abm_sla import frames, scorecard, stages
 from abm_sla.crm.base import CursorStore, Page, Source
 from abm_sla.crm.config import AppConfig, WritebackConfig, load_app_config, parse_app_config, set_secret_loader
 from abm_sla.crm.sync import build_source, sync_source
 from abm_sla.crm.writeback import make_writer, mqas_written_back, record_done, write_back
 from abm_sla.errors import ConfigError, SourceError
 from abm_sla.model import load_model
+from abm_sla.policy import load_policy
 from abm_sla.synthetic import generate_crm
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.store import records
@@ -535,6 +536,15 @@ def test_both_crms_synced_into_one_warehouse_unify_into_one_account_per_company(
     assert len(scored) == 70 and scored["account_id"].is_unique
     hs_ids, _ = view.source_ids("hubspot")
     assert hs_ids[accounts["account_id"].iloc[40]] == "HS" + accounts["account_id"].iloc[40]
+
+    # the daily tier-move ledger reads the unified view too (its activity facts from the re-keyed rows)
+    policy, model, as_of = load_policy(), load_model(), pd.Timestamp(NOW)
+    everything = scorecard.SlaData.of(**{kind: view.read_kind(kind) for kind in
+                                         ("accounts", "contacts", "activities", "intent_signals", "opportunities")})
+    expected = scorecard.tier_moves(everything, as_of, policy, model.decision_maker_pattern)
+    stages.record_tier_moves(warehouse, as_of, policy, model, "both")
+    ledger = warehouse.read_table(schema.tier_move_recommendations)
+    assert len(expected) and sorted(ledger["account_id"]) == sorted(expected["account_id"])
 
 
 def test_the_recorded_system_of_record_decides_whose_ids_and_owners_win(sqlite_url, crm_data):
