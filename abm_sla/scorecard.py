@@ -1049,8 +1049,9 @@ def engaged_stakeholders(touches: pd.DataFrame, contacts: pd.DataFrame,
     roles = roles.mask(roles.eq(""))
     deciding = (roles.fillna("").str.contains(decision_makers).astype(bool) if decision_makers is not None
                 else pd.Series(False, index=roles.index))
-    role_of = pd.Series(np.where(codes >= 0, roles.to_numpy(dtype=object)[codes], None), index=titles.index)
-    decides = pd.Series(np.where(codes >= 0, deciding.to_numpy()[codes], False), index=titles.index)
+    # code -1 (no title) picks the appended None / False
+    role_of = pd.Series(np.append(roles.to_numpy(dtype=object), None)[codes], index=titles.index)
+    decides = pd.Series(np.append(deciding.to_numpy(dtype=bool), False)[codes], index=titles.index)
     people["role"] = people["contact_id"].map(role_of).astype("string")
     people["decision_maker"] = people["contact_id"].map(decides).astype(bool)
     return people.groupby("account_id").agg(stakeholders_engaged=("contact_id", "nunique"),

@@ -48,6 +48,8 @@ def test_a_buying_signal_twice_the_same_day_counts_once():
     (["Analyst", "Engineer"], False),             # two roles, no decision-maker
     (["VP Sales", "vp  sales"], False),           # one role (a decision-maker)
     (["VP Sales", "Engineer"], True),             # two roles, one a decision-maker
+    ([None, None], False),                        # no titles at all: no roles
+    ([None, "VP Sales", ""], False),              # one role among contacts without titles
 ])
 def test_two_engaged_stakeholders_means_distinct_roles_with_a_decision_maker(titles, promoted):
     contacts = [(f"c{i}", title) for i, title in enumerate(titles)]
