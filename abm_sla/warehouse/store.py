@@ -654,7 +654,8 @@ class Warehouse:
     def activity_extent(self, until: dt.datetime) -> pd.DataFrame:
         """``account_id, first_at, last_at`` of each account's live activities at or before ``until``: one
         aggregate query (what the tier-move rules need of the activities before their window). SQLite scans
-        the table: through the (account, time) index it would look every row up in the table (5x slower)."""
+        the table: through the (account, time) index it looks every row up in the table (25 s instead of 5.7 s
+        at 200,000 accounts)."""
         table = schema.CRM_TABLES["activities"]
         query = sa.select(table.c.account_id, sa.func.min(table.c.occurred_at), sa.func.max(table.c.occurred_at)).where(
             table.c.deleted_at.is_(None), table.c.occurred_at <= until, table.c.account_id.is_not(None),
