@@ -188,7 +188,8 @@ def test_a_small_folder_looks_up_its_accounts_by_key(
 
 def test_postgresql_tables_a_load_changed_much_are_analyzed_after_it(postgres_url, tmp_path, monkeypatch):
     """After a sync, PostgreSQL has statistics of what it loaded (its planner would otherwise plan the next runs'
-    queries from none when autovacuum is off or has not come by yet); a sync that changed little analyzes nothing."""
+    queries from none when autovacuum is off or has not come by yet); a table analyzed since it last grew is not
+    analyzed again."""
     monkeypatch.setattr(store, "ANALYZE_MIN_PAGES", 2)
     rows = "\n".join(f"X{n},A{1 + n % 3},email_open,2026-02-10T10:00:00Z," for n in range(300))
     folder = tmp_path / "export"

@@ -53,8 +53,9 @@ def test_a_run_records_moves_once_and_reads_sales_decision_from_the_crm(sqlite_u
 
 
 def test_the_ledger_reads_only_the_window_yet_finds_the_moves_all_the_activities_give(db_url):
-    """The daily ledger reads the rules' window of activities plus one aggregate per account (first and last
-    activity), not every activity: the moves are those of the whole history, deleted and later rows left out."""
+    """The daily ledger reads facts the database computes (first and last activity per account, the window's
+    possible buying signals, its engaged contacts), not every activity: they equal the pure ones, and the moves
+    are those of the whole history, deleted and later rows left out."""
     store, data = Warehouse(db_url), sample_data()
     as_of = pd.Timestamp("2026-03-09", tz="UTC")
     acts = data.activities
