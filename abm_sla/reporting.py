@@ -545,6 +545,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     sections.append(_breaches_section(data, policy, start, end, as_of, weekly=False))
     proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text)
     sections.append(proposal_section)
+    sections.append(_pipeline_section(data, start, end, scoring_text))
     decisions = [_chronic_decision(chronic, "#table-chronic_misses"),
                  _proposals_decision(found, "#section-proposals"),
                  _moves_decision(moves, "#table-tier_moves"),
@@ -654,6 +655,18 @@ def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
               chart_backtest(found.backtest, policy, threshold.current, threshold.proposed), "score_history"),
     ], code=found.diffs)
     return section, [], found
+
+
+def _pipeline_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, scoring_text: str | None) -> Section:
+    """"Does the score predict pipeline?": :func:`abm_sla.learning.pipeline_check` of the scoring model."""
+    import yaml
+
+    from abm_sla import learning
+    from abm_sla.model import parse_model
+
+    model = parse_model(yaml.safe_load(scoring_text)) if scoring_text else load_model()
+    check = learning.pipeline_check(data, model, start, end)
+    return Section(learning.PIPELINE_SECTION_TITLE, check.text, tables=[Table(*table) for table in check.tables])
 
 
 MOVES_LEDGER_TEXT = (

@@ -80,10 +80,11 @@ def test_quarterly_report_has_every_section(warehouse, tmp_path):
     paths = reporting.generate_report(warehouse, "quarterly", "2026-Q1", tmp_path)
     html = paths["html"].read_text(encoding="utf-8")
     assert len(images(html)) == 4
-    for title in ("Marketing", "Sales", "Joint", "Commitments", "Proposals"):
+    for title in ("Marketing", "Sales", "Joint", "Commitments", "Proposals", "Does the score predict pipeline?"):
         assert f"<h2>{title}</h2>" in html
     report_tables = {key.split(":", 1)[1] for key in paths if key.startswith("table:")}
-    assert {"marketing_by_tier", "chronic_misses", "threshold_backtest", "pipeline", "win_rates"} <= report_tables
+    assert {"marketing_by_tier", "chronic_misses", "threshold_backtest", "pipeline", "win_rates",
+            "score_predicts_pipeline", "score_calibration"} <= report_tables
     sources = re.findall(r'<li id="src-(\d+)"', html)
     assert len(sources) == len(report_tables) + 4  # every table and chart has a footnote
     chronic = pd.read_csv(paths["table:chronic_misses"])

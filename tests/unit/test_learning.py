@@ -191,3 +191,15 @@ def test_the_generator_truth_is_off_by_default_and_leaves_the_accounts_alone():
     pd.testing.assert_frame_equal(plain["accounts"], truth["accounts"])
     assert len(truth["activities"]) > len(plain["activities"])
     assert truth["opportunities"]["opportunity_id"].str.startswith("OT").all()
+
+
+def test_the_quarterly_question_reads_the_current_score_against_what_followed():
+    crm = SlaData.of(**synthetic.generate_crm(n_accounts=600, days=360, seed=2, outcome_truth=True))
+    check = learning.pipeline_check(crm, load_model(), day(270), day(360))
+    figures = check.tables[0][2].set_index("figure")
+
+    assert check.text[0].startswith("Scored at the as-ofs every 7 days in [2026-06-30, 2026-09-28)")
+    assert 0.5 < figures.loc["AUC", "won"] < 1 and figures.loc["Rows", "won"] == 600 * 13
+    assert figures.loc["Accounts with the outcome", "opportunity"] >= figures.loc["Accounts with the outcome", "won"]
+    few = learning.pipeline_check(crm, load_model(), day(-100), day(-60))  # outcome windows end before the data
+    assert few.text[0].startswith("Not enough outcomes to tell")
