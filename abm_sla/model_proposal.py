@@ -32,12 +32,13 @@ def data_end(crm: SlaData) -> pd.Timestamp | None:
     return max(latest) if latest else None
 
 
-def propose(source: str | Warehouse | SlaData, train_until: pd.Timestamp | str, out_dir: str | Path,
+def propose(source: str | Warehouse | SlaData, train_until: pd.Timestamp | str | None, out_dir: str | Path,
             model_path: str | Path | None = None, horizon_days: int = learning.DEFAULT_HORIZON_DAYS,
             outcome: str = "won", volume_factor: float = 1.0,
             until: pd.Timestamp | str | None = None) -> tuple[learning.ModelProposal, dict[str, Path]]:
     """Propose the points from the warehouse's history and write ``scoring.yaml.diff`` (empty when nothing
-    is proposed), ``model-card.md`` and ``model-card.json`` into ``out_dir``."""
+    is proposed), ``model-card.md`` and ``model-card.json`` into ``out_dir``. ``train_until`` None: the
+    end of the data less twice the horizon (one horizon of as-ofs held back)."""
     model_file = Path(model_path) if model_path is not None else DEFAULT_PATH
     load_model(model_file)  # a bad model file is one line, before the warehouse is read
     if outcome not in learning.OUTCOMES:
@@ -49,7 +50,7 @@ def propose(source: str | Warehouse | SlaData, train_until: pd.Timestamp | str, 
     end = utc_timestamp(until) if until is not None else data_end(crm)
     if end is None:
         raise AbmSlaError("the warehouse holds no activity, intent or opportunity: nothing to learn from")
-    split = utc_timestamp(train_until)
+    split = utc_timestamp(train_until) if train_until is not None else end - 2 * pd.Timedelta(days=horizon_days)
     if not split < end:
         raise AbmSlaError(f"--train-until {split.isoformat()} must be before the end of the data ({end.isoformat()})")
     proposal = learning.propose_model(crm, model_file.read_text(encoding="utf-8"), split, end, horizon_days,
