@@ -203,3 +203,13 @@ def test_the_quarterly_question_reads_the_current_score_against_what_followed():
     assert figures.loc["Accounts with the outcome", "opportunity"] >= figures.loc["Accounts with the outcome", "won"]
     few = learning.pipeline_check(crm, load_model(), day(-100), day(-60))  # outcome windows end before the data
     assert few.text[0].startswith("Not enough outcomes to tell")
+
+
+def test_the_demo_writes_a_proposal_that_beats_the_current_model(tmp_path):
+    from abm_sla import demo
+
+    proposal, paths = demo.demo_model_proposal(tmp_path, seed=7)
+
+    assert proposal.proposed and proposal.verdict.startswith("the proposal finds")
+    assert {path.name for path in paths.values()} == {"scoring.yaml.diff", "model-card.md", "model-card.json"}
+    assert paths["diff"].read_text(encoding="utf-8") == proposal.diff != ""
