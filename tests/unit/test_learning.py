@@ -70,6 +70,19 @@ def test_a_signal_after_the_as_of_changes_nothing_in_that_row(small):
     assert at["count:demo_page_visit"] == before.loc[(account, as_of), "count:demo_page_visit"] + 1
 
 
+def test_every_row_is_what_the_data_known_at_its_as_of_gives(small):
+    """Inputs from the whole history equal inputs from the history cut at each row's as-of."""
+    as_ofs = pd.DatetimeIndex([day(60), day(95)])
+    whole = _rows(small, as_ofs).drop(columns=["opportunity", "won"])
+    for as_of in as_ofs:
+        known = SlaData.of(**{**vars(small),
+                              "activities": small.activities[small.activities["occurred_at"] <= as_of],
+                              "intent_signals": small.intent_signals[small.intent_signals["observed_at"] <= as_of],
+                              "opportunities": small.opportunities.iloc[:0]})
+        cut = _rows(known, pd.DatetimeIndex([as_of])).drop(columns=["opportunity", "won"])
+        pd.testing.assert_frame_equal(whole.xs(as_of, level="at", drop_level=False), cut)
+
+
 def test_the_outcome_is_an_opportunity_after_the_as_of_and_within_the_horizon():
     rows = pd.DataFrame({"account_id": ["a", "a", "a", "b"], "at": [day(0), day(10), day(100), day(0)]})
     opps = pd.DataFrame({"account_id": ["a", "b"], "created_at": [day(10), day(95)],
