@@ -124,7 +124,7 @@ class Feature:
     path: tuple[str | int, ...]  # the rule's position in the model file
     band: int | None = None  # the band's index for a band input
     units: int = 1  # the most signals that earn points (a 0/1 input: 1)
-    capped: bool = True  # False: the rule has no ``max``
+    capped: bool = False  # True: the rule has a ``max`` (kept at points x units)
 
     @property
     def label(self) -> str:
@@ -264,8 +264,7 @@ def _category_reach(model: ScoringModel, category: str) -> int:
     return min(model.category(category).cap, sum(_rule_max(model, rule.name) for rule in rules))
 
 
-def points_changes(model: ScoringModel, points: dict[str, int],
-                   inputs: list[Feature]) -> dict[tuple[str | int, ...], int]:
+def points_changes(points: dict[str, int], inputs: list[Feature]) -> dict[tuple[str | int, ...], int]:
     """The model file edits that set ``points`` (per input label): per-signal ``points`` and ``max``
     (the same units), list ``points``, band ``points``."""
     changes: dict[tuple[str | int, ...], int] = {}
@@ -275,14 +274,9 @@ def points_changes(model: ScoringModel, points: dict[str, int],
             changes[(*feature.path, "bands", feature.band, "points")] = value
         else:
             changes[(*feature.path, "points")] = value
-            if _has_max(model, feature):
+            if feature.capped:
                 changes[(*feature.path, "max")] = value * feature.units
     return changes
-
-
-def _has_max(model: ScoringModel, feature: Feature) -> bool:
-    rule = model.category(feature.category).rules[int(feature.path[-1])]
-    return getattr(rule, "max", None) is not None
 
 
 # -- the proposal ---------------------------------------------------------------------------------------
@@ -328,9 +322,9 @@ def propose_model(crm: Any, model_text: str, train_until: pd.Timestamp, data_end
     if not any(points.values()):
         card["verdict"] = f"no rule predicts {_outcome_text(outcome)} in the training rows: nothing to propose"
         return ModelProposal(card["verdict"], False, "", card)
-    draft = set_yaml_values(model_text, points_changes(model, points, inputs))
+    draft = set_yaml_values(model_text, points_changes(points, inputs))
     draft_model = parse_model(yaml.safe_load(draft))
-    changes = points_changes(model, points, inputs) | _minimum_changes(model, draft_model)
+    changes = points_changes(points, inputs) | _minimum_changes(model, draft_model)
     changes |= _volume_gates(train, model, draft_model, changes, volume_factor)
     proposed_text = set_yaml_values(model_text, changes)
     proposed = parse_model(yaml.safe_load(proposed_text))
