@@ -163,6 +163,15 @@ def test_the_what_if_lists_the_mqas_that_would_change(truth_proposal):
     assert {row["change"] for row in changed} <= {"newly passes the hand-off", "drops below the hand-off"}
 
 
+def test_the_threshold_keeps_the_mqa_volume_unless_told_otherwise(truth_proposal):
+    threshold = truth_proposal.card["threshold"]
+    assert threshold["training_mqa_rate_proposed"] == pytest.approx(threshold["training_mqa_rate_current"], rel=0.1)
+    crm = SlaData.of(**synthetic.generate_crm(n_accounts=1000, days=450, seed=2, outcome_truth=True))
+    half = learning.propose_model(crm, MODEL_TEXT, day(270), day(450), volume_factor=0.5).card["threshold"]
+    assert half["training_mqa_rate_proposed"] == pytest.approx(threshold["training_mqa_rate_current"] / 2, rel=0.15)
+    assert half["proposed"] > threshold["proposed"]
+
+
 def test_too_few_outcomes_propose_nothing(small):
     proposal = learning.propose_model(small, MODEL_TEXT, train_until=day(150), data_end=day(200))
 
