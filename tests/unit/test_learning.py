@@ -28,10 +28,14 @@ def small() -> SlaData:
 
 
 @pytest.fixture(scope="module")
-def truth_proposal() -> learning.ModelProposal:
+def truth_crm() -> SlaData:
     """Five quarters of a CRM whose outcomes follow demo and pricing visits, form submits and intent."""
-    crm = SlaData.of(**synthetic.generate_crm(n_accounts=1000, days=450, seed=2, outcome_truth=True))
-    return learning.propose_model(crm, MODEL_TEXT, train_until=day(270), data_end=day(450))
+    return SlaData.of(**synthetic.generate_crm(n_accounts=1000, days=450, seed=2, outcome_truth=True))
+
+
+@pytest.fixture(scope="module")
+def truth_proposal(truth_crm) -> learning.ModelProposal:
+    return learning.propose_model(truth_crm, MODEL_TEXT, train_until=day(270), data_end=day(450))
 
 
 # -- training rows without leakage -------------------------------------------------------------------
@@ -163,11 +167,10 @@ def test_the_what_if_lists_the_mqas_that_would_change(truth_proposal):
     assert {row["change"] for row in changed} <= {"newly passes the hand-off", "drops below the hand-off"}
 
 
-def test_the_threshold_keeps_the_mqa_volume_unless_told_otherwise(truth_proposal):
+def test_the_threshold_keeps_the_mqa_volume_unless_told_otherwise(truth_crm, truth_proposal):
     threshold = truth_proposal.card["threshold"]
     assert threshold["training_mqa_rate_proposed"] == pytest.approx(threshold["training_mqa_rate_current"], rel=0.1)
-    crm = SlaData.of(**synthetic.generate_crm(n_accounts=1000, days=450, seed=2, outcome_truth=True))
-    half = learning.propose_model(crm, MODEL_TEXT, day(270), day(450), volume_factor=0.5).card["threshold"]
+    half = learning.propose_model(truth_crm, MODEL_TEXT, day(270), day(450), volume_factor=0.5).card["threshold"]
     assert half["training_mqa_rate_proposed"] == pytest.approx(threshold["training_mqa_rate_current"] / 2, rel=0.15)
     assert half["proposed"] > threshold["proposed"]
 
@@ -215,13 +218,13 @@ def test_the_generator_truth_is_off_by_default_and_leaves_the_accounts_alone():
     assert truth["opportunities"]["opportunity_id"].str.startswith("OT").all()
 
 
-def test_the_quarterly_question_reads_the_current_score_against_what_followed():
-    crm = SlaData.of(**synthetic.generate_crm(n_accounts=600, days=360, seed=2, outcome_truth=True))
+def test_the_quarterly_question_reads_the_current_score_against_what_followed(truth_crm):
+    crm = truth_crm
     check = learning.pipeline_check(crm, load_model(), day(270), day(360))
     figures = check.tables[0][2].set_index("figure")
 
     assert check.text[0].startswith("Scored at the as-ofs every 7 days in [2026-06-30, 2026-09-28)")
-    assert 0.5 < figures.loc["AUC", "won"] < 1 and figures.loc["Rows", "won"] == 600 * 13
+    assert 0.5 < figures.loc["AUC", "won"] < 1 and figures.loc["Rows", "won"] == 1000 * 13
     assert figures.loc["Accounts with the outcome", "opportunity"] >= figures.loc["Accounts with the outcome", "won"]
     few = learning.pipeline_check(crm, load_model(), day(-100), day(-60))  # outcome windows end before the data
     assert few.text[0].startswith("Not enough outcomes to tell")
