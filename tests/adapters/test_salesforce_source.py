@@ -601,3 +601,119 @@ def test_without_a_tal_field_no_list_is_read(fake):
     store.sync(make_source(fake, objects=["Account"]).pages(store))
     assert not list_periods(store)
     assert not any("AccountHistory" in str(r.query) for r in fake.requests)
+
+
+# -- auth that survives real orgs (issue 25) ---------------------------------------------------------------
+
+
+def _rotating(fake: FakeSalesforce, monkeypatch) -> None:
+    fake.rotate_refresh_tokens = True
+    fake.refresh_tokens["rt-secret-1"] = "CONSUMER1"
+    _login_env(monkeypatch, SF_REFRESH_TOKEN="rt-secret-1", SF_CONSUMER_KEY="CONSUMER1",
+               SF_CONSUMER_SECRET="cs-secret")
+
+
+def test_a_rotated_refresh_token_is_kept_atomically_in_the_token_file_for_the_next_run(
+        fake, monkeypatch, tmp_path, caplog):
+    """With rotation on, each refresh invalidates the token used: the re-login in the same run and the next run
+    use the newest one, kept in the token file (mode 0600), never logged."""
+    _rotating(fake, monkeypatch)
+    caplog.set_level(logging.DEBUG)
+    token_file = tmp_path / "secrets" / "sf-refresh-token"
+    config = make_config(token_store={"kind": "file", "path": str(token_file)})
+    store = _sync_across_an_expiry(fake, config)  # two refreshes in one run
+    assert len(store.ids("accounts")) == N_ACCOUNTS
+    kept = token_file.read_text()
+    assert set(fake.refresh_tokens) == {kept} and kept != "rt-secret-1"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in token_file.parent.iterdir()] == ["sf-refresh-token"]  # no temporary file left
+
+    next_run = SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps())
+    MemoryStore().sync(next_run.pages(MemoryStore()))  # SF_REFRESH_TOKEN still holds the first, used token
+    assert fake.logins_served == ["refresh_token"] * 3 and token_file.read_text() in fake.refresh_tokens
+    assert not any(t in caplog.text for t in ("rt-secret-1", kept, token_file.read_text()))
+
+
+def test_without_a_token_store_a_rotation_warns_and_the_next_run_says_what_to_do(fake, monkeypatch, caplog):
+    _rotating(fake, monkeypatch)
+    store = _sync_across_an_expiry(fake, make_config())  # the rotated token is kept in memory for this run
+    assert len(store.ids("accounts")) == N_ACCOUNTS
+    assert "token_store" in caplog.text and "rt-rotated" not in caplog.text
+    with pytest.raises(SourceError, match=r"refresh_token.*invalid_grant.*token_store") as caught:
+        client_factory(make_config(), session=fake.session())()
+    assert "\n" not in str(caught.value) and "rt-secret-1" not in str(caught.value)
+
+
+def test_a_token_store_of_another_kind_comes_from_the_registered_factory(fake, monkeypatch):
+    """The adapter never imports Prefect: ``kind: prefect-secret`` opens whatever tasks/ registered."""
+    from abm_sla.crm.tokens import register_token_store
+
+    class Block:
+        value: str | None = None
+
+        def load(self) -> str | None:
+            return self.value
+
+        def save(self, token: str) -> None:
+            self.value = token
+
+    block = Block()
+    _rotating(fake, monkeypatch)
+    register_token_store("prefect-secret", lambda config: block)
+    try:
+        config = make_config(token_store={"kind": "prefect-secret", "block": "sf-refresh-token"})
+        _sync_across_an_expiry(fake, config)
+    finally:
+        register_token_store("prefect-secret", None)
+    assert block.value in fake.refresh_tokens and len(fake.refresh_tokens) == 1
+
+
+@pytest.mark.parametrize(("domain", "audience"), [("acme.my", "https://login.salesforce.com"),
+                                                  ("acme--uat.sandbox.my", "https://test.salesforce.com")])
+def test_jwt_with_a_my_domain_keeps_the_login_audience_and_asks_the_my_domain(fake, monkeypatch, domain, audience):
+    import jwt
+
+    pem = _private_key()
+    fake.jwt_apps["CONSUMER2"] = "rev@acme.io"
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_CONSUMER_KEY="CONSUMER2", SF_PRIVATE_KEY=pem,
+               SF_DOMAIN=domain)
+    store = _sync_across_an_expiry(fake, make_config(objects=["Account"]))
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served == ["jwt", "jwt"]
+    assert fake.token_hosts == [f"{domain}.salesforce.com"] * 2
+    assertion = next(r for r in fake.requests if r.path == "/services/oauth2/token").body.decode()
+    claims = jwt.decode(assertion.split("assertion=")[1].split("&")[0], options={"verify_signature": False})
+    assert claims["aud"] == audience
+
+
+def test_client_credentials_log_in_on_the_my_domain_and_again_after_an_expiry(fake, monkeypatch):
+    fake.client_credentials["CONSUMER3"] = "cc-secret"
+    _login_env(monkeypatch, SF_CONSUMER_KEY="CONSUMER3", SF_CONSUMER_SECRET="cc-secret", SF_DOMAIN="acme.my")
+    store = _sync_across_an_expiry(fake, make_config(objects=["Account"]))
+    assert len(store.ids("accounts")) == N_ACCOUNTS
+    assert fake.logins_served == ["client_credentials"] * 2 and fake.token_hosts == ["acme.my.salesforce.com"] * 2
+
+
+def test_client_credentials_without_a_my_domain_is_one_clear_line(fake, monkeypatch):
+    _login_env(monkeypatch, SF_CONSUMER_KEY="CONSUMER3", SF_CONSUMER_SECRET="cc-secret")
+    with pytest.raises(SourceError, match=r"SF_DOMAIN.*My Domain") as caught:
+        client_factory(make_config(), session=fake.session())()
+    assert "\n" not in str(caught.value) and "cc-secret" not in str(caught.value)
+
+
+def test_a_password_login_warns_with_its_retirement_and_is_refused_from_api_65(fake, monkeypatch, caplog):
+    fake.logins["rev@acme.io"] = ("pw-secret", "")
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_PASSWORD="pw-secret", SF_SECURITY_TOKEN="")
+    client_factory(make_config(), session=fake.session())()
+    assert "Summer '27" in caplog.text and "65.0" in caplog.text and "pw-secret" not in caplog.text
+    with pytest.raises(SourceError, match=r"not available on API version 65.0.*Summer '27") as caught:
+        client_factory(make_config(version="65.0"), session=fake.session())()
+    assert "\n" not in str(caught.value)
+
+
+def _private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()

@@ -231,6 +231,8 @@ class HttpsToHttp(TimeoutAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if self.base:
+            host = re.match(r"^https?://([^/]+)", request.url)
+            request.headers["X-Fake-Host"] = host.group(1) if host else ""  # which host the client meant
             request.url = re.sub(r"^https?://[^/]+", self.base, request.url)
         else:
             request.url = request.url.replace("https://", "http://", 1)
@@ -292,6 +294,10 @@ class FakeSalesforce(FakeServer):
         self.logins: dict[str, tuple[str, str]] = {}
         self.refresh_tokens: dict[str, str] = {}  # refresh token → consumer key (connected app)
         self.jwt_apps: dict[str, str] = {}  # consumer key → username allowed to use JWT bearer
+        self.rotate_refresh_tokens = False  # the connected app's "refresh token rotation" setting
+        self.client_credentials: dict[str, str] = {}  # consumer key → secret (client credentials flow enabled)
+        self.experience_sites: set[str] = set()  # Experience Cloud site URLs valid as a JWT aud
+        self.token_hosts: list[str] = []  # the host each OAuth token request was addressed to
         self.integration_user = "005FAKEINTEGRATN"  # the user every login acts as
         self.logins_served: list[str] = []  # "soap", "refresh_token", "jwt"
         self._ids = itertools.count(1)
@@ -624,7 +630,12 @@ class FakeSalesforce(FakeServer):
     # ---- logins ----
 
     def _soap_login(self, request: Request) -> Response:
-        """SOAP ``login``: the password field carries password + security token (token may be empty)."""
+        """SOAP ``login``: the password field carries password + security token (token may be empty).
+        API version 65.0 and later have no ``login()`` (SOAP API End-of-Life Policy)."""
+        version = float(request.path.rsplit("/", 1)[-1])
+        if version >= 65.0:
+            return Response(500, SOAP_LOGIN_FAULT.replace("INVALID_LOGIN", "UNSUPPORTED_API_VERSION"),
+                            content_type="text/xml;charset=UTF-8")
         text = request.body.decode()
         user = re.search(r"<n1:username>(.*?)</n1:username>", text)
         password = re.search(r"<n1:password>(.*?)</n1:password>", text)
@@ -638,23 +649,51 @@ class FakeSalesforce(FakeServer):
                         content_type="text/xml;charset=UTF-8")
 
     def _oauth_token(self, request: Request) -> Response:
-        """OAuth 2.0 token endpoint: refresh token and JWT bearer grants (form-encoded)."""
+        """OAuth 2.0 token endpoint: refresh token, JWT bearer and client credentials grants (form-encoded).
+
+        Refresh token rotation: the answer carries a new refresh token and the one used is invalid from then
+        on. JWT: ``aud`` must be https://login.salesforce.com, https://test.salesforce.com or an Experience
+        Cloud site, never a My Domain ("audience is invalid"). Client credentials: only on a My Domain host."""
         form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
-        grant = form.get("grant_type")
-        ok = False
-        if grant == "refresh_token":
-            ok = self.refresh_tokens.get(form.get("refresh_token", "")) == form.get("client_id")
-        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            claims = jwt.decode(form.get("assertion", ""), options={"verify_signature": False})
-            ok = self.jwt_apps.get(claims.get("iss")) == claims.get("sub")
-        if not ok:
-            return Response(400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
+        grant = form.get("grant_type") or ""
+        host = request.headers.get("x-fake-host", "")
+        with self.lock:
+            self.token_hosts.append(host)
+        refused = self._refuse_grant(grant, form, request, host)
+        if refused:
+            return Response(400, {"error": "invalid_grant", "error_description": refused})
         with self.lock:
             self.logins_served.append("jwt" if grant.endswith("jwt-bearer") else grant)
             token = self.issue_token()
-        return Response(200, {"access_token": token, "instance_url": self.url, "token_type": "Bearer",
-                              "id": f"{self.url}/id/00DFAKE/{self.integration_user}",
-                              "issued_at": str(int(self.now.timestamp() * 1000)), "signature": "fake"})
+            rotated = None
+            if grant == "refresh_token" and self.rotate_refresh_tokens:
+                client = self.refresh_tokens.pop(form["refresh_token"])
+                rotated = f"rt-rotated-{len(self.tokens):04d}-secret"
+                self.refresh_tokens[rotated] = client
+        body = {"access_token": token, "instance_url": self.url, "token_type": "Bearer",
+                "id": f"{self.url}/id/00DFAKE/{self.integration_user}",
+                "issued_at": str(int(self.now.timestamp() * 1000)), "signature": "fake"}
+        return Response(200, body | ({"refresh_token": rotated} if rotated else {}))
+
+    def _refuse_grant(self, grant: str, form: dict[str, str], request: Request, host: str) -> str | None:
+        """Why a token request is refused (Salesforce answers 400 ``invalid_grant``), or None."""
+        if grant == "refresh_token":
+            known = self.refresh_tokens.get(form.get("refresh_token", "")) == form.get("client_id")
+            return None if known else "expired access/refresh token"
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            claims = jwt.decode(form.get("assertion", ""), options={"verify_signature": False})
+            audiences = {"https://login.salesforce.com", "https://test.salesforce.com", *self.experience_sites}
+            if claims.get("aud") not in audiences:
+                return "audience is invalid"
+            approved = self.jwt_apps.get(claims.get("iss")) == claims.get("sub")
+            return None if approved else "invalid assertion"
+        if grant == "client_credentials":
+            if host.split(".")[0] in ("login", "test"):
+                return "request not supported on this domain"
+            basic = request.headers.get("authorization", "")
+            key, _, secret = base64.b64decode(basic[6:] or b"").decode().partition(":")
+            return None if key and self.client_credentials.get(key) == secret else "invalid client credentials"
+        return "unsupported grant type"
 
     # ---- writes ----
 
