@@ -1026,14 +1026,16 @@ class SalesforceSource(Reconciling):
 
     def integration_user(self) -> set[str]:
         """The logged-in user (``GET /services/oauth2/userinfo`` → ``user_id``), whose changes are the
-        integration's; empty (with a warning) when the org does not say, then only the configured
+        integration's (an expired session answers 403 ``Bad_OAuth_Token`` there and is renewed like any
+        call's); empty (with a warning) when the org does not say, then only the configured
         ``integration_user_ids`` and the write-back values count."""
 
         def who(sf: Salesforce) -> Any:
-            response = sf.session.get(
-                f"https://{sf.sf_instance}/services/oauth2/userinfo", headers=sf.headers,
-                timeout=self.config.retry.timeout,
-            )
+            url = f"https://{sf.sf_instance}/services/oauth2/userinfo"
+            response = sf.session.get(url, headers=sf.headers, timeout=self.config.retry.timeout)
+            if response.status_code == 401 or "Bad_OAuth_Token" in response.text[:200]:
+                # an expired session: renewed through the same re-login as every other call
+                raise SalesforceExpiredSession(url, response.status_code, "userinfo", response.content)
             response.raise_for_status()
             return response.json()
 

@@ -717,3 +717,20 @@ def _private_key() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode()
+
+
+def test_an_expired_session_on_userinfo_is_renewed_so_the_integrations_own_status_writes_are_not_answers(
+        fake, monkeypatch):
+    """The integration user comes from userinfo; a session that dies right before that call is renewed (not
+    skipped with a warning), so a status the integration wrote is never stored as sales' answer."""
+    fake.refresh_tokens["rt-secret-1"] = "CONSUMER1"
+    _login_env(monkeypatch, SF_REFRESH_TOKEN="rt-secret-1", SF_CONSUMER_KEY="CONSUMER1")
+    fake.insert("AccountHistory", {"AccountId": "001A03", "Field": "ABM_Status__c", "NewValue": "Working",
+                                   "CreatedDate": "2026-02-20T09:00:00.000+0000", "CreatedById": fake.integration_user})
+    fake.expire_before("/services/oauth2/userinfo")
+    config = make_config(objects=["AccountHistory"])
+    store = MemoryStore()
+    store.sync(SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps()).pages(store))
+    assert fake.logins_served == ["refresh_token", "refresh_token"]
+    by_account = {row["account_id"]: row["status"] for row in store.rows["status_changes"].values()}
+    assert by_account == {"001A01": "working", "001A02": "rejected"}  # not 001A03's integration write

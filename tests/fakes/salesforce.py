@@ -298,6 +298,7 @@ class FakeSalesforce(FakeServer):
         self.client_credentials: dict[str, str] = {}  # consumer key → secret (client credentials flow enabled)
         self.experience_sites: set[str] = set()  # Experience Cloud site URLs valid as a JWT aud
         self.token_hosts: list[str] = []  # the host each OAuth token request was addressed to
+        self.expire_on: str | None = None  # a path: the sessions die just before the next request to it
         self.integration_user = "005FAKEINTEGRATN"  # the user every login acts as
         self.logins_served: list[str] = []  # "soap", "refresh_token", "jwt"
         self._ids = itertools.count(1)
@@ -319,6 +320,10 @@ class FakeSalesforce(FakeServer):
             self.tokens.clear()
             if reissue:
                 self.issue_token()
+
+    def expire_before(self, path: str) -> None:
+        """Every session dies just before the next request to ``path`` (a new login gets a new one)."""
+        self.expire_on = path
 
     def session(self) -> requests.Session:
         """Every host (instance and login.salesforce.com) is this fake."""
@@ -571,12 +576,15 @@ class FakeSalesforce(FakeServer):
         response.headers.setdefault("Sforce-Limit-Info", f"api-usage={self.api_used}/{self.api_total}")
 
     def handle(self, request: Request) -> Response:
+        if self.expire_on and request.path == self.expire_on:
+            self.expire_on = None
+            self.expire_session(reissue=False)
         if re.match(r"^/services/Soap/u/[\d.]+$", request.path) and request.method == "POST":
             return self._soap_login(request)
         if request.path == "/services/oauth2/token" and request.method == "POST":
             return self._oauth_token(request)
         if request.path == "/services/oauth2/userinfo" and request.method == "GET":
-            if request.headers.get("authorization", "")[7:] not in self.tokens:
+            if request.headers.get("authorization", "")[7:] not in self.tokens:  # an expired session, too
                 return Response(403, "Bad_OAuth_Token", content_type="text/plain")
             return Response(200, {"user_id": self.integration_user, "organization_id": "00DFAKE",
                                   "preferred_username": "integration@acme.io"})
