@@ -303,6 +303,11 @@ class ObjectSpec:
     cursor_field: str = "SystemModstamp"
     where: str | None = None
     deletable: bool = True
+    sobject: str | None = None  # the object queried when ``name`` is a view of another (AccountOwnerHistory)
+
+    @property
+    def table(self) -> str:
+        return self.sobject or self.name
 
 
 def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
@@ -427,6 +432,31 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
     return [specs[name] for name in config.objects if name in specs]
 
 
+#: Config keys naming a field of the org, with the object that has it (checked against ``describe()``).
+CONFIGURED_FIELDS = (
+    ("tier_field", "Account"),
+    ("status_field", "Account"),
+    ("reason_field", "Account"),
+    ("tal_field", "Account"),
+    ("intent_score_field", "Account"),
+    ("intent_topic_field", "Account"),
+    ("country_field", "Account"),
+    ("user_role_field", "User"),
+    ("user_country_field", "User"),
+)
+MISSING_EFFECT = {
+    "tier_field": "accounts sync without a tier",
+    "status_field": "status changes are not read",
+    "reason_field": "status changes sync without reasons",
+    "tal_field": "no target account list is read",
+    "intent_score_field": "no CRM intent is read",
+    "intent_topic_field": "intent uses the configured intent_topic",
+    "country_field": "accounts sync without a country",
+    "user_role_field": "users sync without a role",
+    "user_country_field": "users sync without a country",
+}
+
+
 # -- time ------------------------------------------------------------------------------------------------
 
 
@@ -459,7 +489,7 @@ def build_soql(
     if spec.where:
         conditions.append(spec.where)
     selected = "COUNT()" if count else ", ".join(spec.fields)
-    soql = f"SELECT {selected} FROM {spec.name} WHERE {' AND '.join(conditions)}"
+    soql = f"SELECT {selected} FROM {spec.table} WHERE {' AND '.join(conditions)}"
     return soql + (f" ORDER BY {spec.cursor_field}, Id" if order and not count else "")
 
 
@@ -787,7 +817,7 @@ def bulk_object(spec: ObjectSpec) -> str:
 
 def bulk_client(sf: Salesforce, spec: ObjectSpec) -> Any:
     """simple-salesforce's Bulk 2.0 client of one object (job create/get and one result page per call)."""
-    return getattr(sf.bulk2, spec.name)._client
+    return getattr(sf.bulk2, spec.table)._client
 
 
 # -- the source -------------------------------------------------------------------------------------------
@@ -811,19 +841,67 @@ class SalesforceSource(Reconciling):
             self.policy.sleep = sleep
         self.mapper = RecordMapper(config, self.name)
         self._client: Salesforce | None = None
+        self._described: dict[str, dict[str, dict]] = {}
         self._usage: tuple[int, int] | None = None  # (used, total) daily API requests, from the last response
         self.calls = 0
 
     # ---- public ----
 
     def pages(self, cursors: CursorStore) -> Iterator[Page]:
-        """Every configured object in order; each page carries its own cursor."""
+        """Every configured object in order; each page carries its own cursor.
+
+        First the configured fields are checked against each object's ``describe()``: a mapped field
+        the org does not have (a vanilla org has no ``Tier__c``) is one warning line naming the config
+        key, and the rest syncs without it (its column stays empty)."""
         sync_start = self.now().astimezone(dt.UTC).replace(microsecond=0)
+        warnings = self._check_fields()
         for spec in object_specs(self.config):
+            if warnings.get(spec.name):
+                yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), warnings=warnings.pop(spec.name))
             stored = cursors.get_cursor(self.name, spec.name)
             job = BulkState.parse(cursors.get_cursor(self.name, bulk_object(spec)))
             yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
+        for name, lines in warnings.items():  # an object not configured for reading: still said
+            kind = "accounts" if name == "Account" else "users"
+            yield Page(self.name, name, kind, conform(kind, []), warnings=lines)
         yield from self.reconcile(cursors, sync_start)
+
+    def describe(self, sobject: str) -> dict[str, dict]:
+        """``sobject``'s fields by name (``GET sobjects/{T}/describe``), relationship names too
+        (``UserRole`` of ``UserRoleId``), read once per source."""
+        if sobject not in self._described:
+            result = self._call(lambda sf: getattr(sf, sobject).describe(), f"describe {sobject}")
+            fields = {str(f["name"]): f for f in result.get("fields", [])}
+            fields |= {str(f["relationshipName"]): f for f in fields.values() if f.get("relationshipName")}
+            self._described[sobject] = fields
+        return self._described[sobject]
+
+    def has_field(self, sobject: str, name: str) -> bool:
+        """Whether ``sobject`` has field ``name`` (``Parent.Field``: whether it has the relationship)."""
+        return name.split(".", 1)[0] in self.describe(sobject)
+
+    def _check_fields(self) -> dict[str, list[str]]:
+        """Configured fields the org lacks become ``None`` in this source's config, each with one warning
+        (by the object that would have read it); a missing standard field stays and fails as the org says."""
+        warnings: dict[str, list[str]] = {}
+        updates: dict[str, None] = {}
+        for key, sobject in CONFIGURED_FIELDS:
+            field = getattr(self.config, key)
+            if not field or sobject not in self._sobjects() or self.has_field(sobject, field):
+                continue
+            updates[key] = None
+            line = (f"Salesforce {sobject} has no field {field} (sources.salesforce.{key}): "
+                    f"{MISSING_EFFECT.get(key, 'synced without it')}; set the key to your field or to null")
+            log.warning(line)
+            warnings.setdefault(sobject, []).append(line)
+        if updates:
+            self.config = self.config.model_copy(update=updates)
+            self.mapper.config = self.config
+        return warnings
+
+    def _sobjects(self) -> set[str]:
+        return {spec.table for spec in object_specs(self.config)} | (
+            {"Account"} if "AccountHistory" in self.config.objects else set())
 
     def id_scans(self) -> list[IdScan]:
         """What an id scan covers: accounts, contacts, opportunities, Task/Event touches, campaign members."""
@@ -1120,11 +1198,19 @@ def _is_contact(record: dict) -> bool:
 
 
 def error_code(error: SalesforceError) -> tuple[str | None, str | None]:
-    """``(errorCode, message)`` of a Salesforce error body (a JSON list of errors)."""
+    """``(errorCode, message)`` of a Salesforce error body (a JSON list of errors); a message of several lines
+    (a SOQL error quotes the query, a caret and a row/column) is its last line's first sentence."""
     content = getattr(error, "content", None)
     if isinstance(content, list) and content and isinstance(content[0], dict):
-        return content[0].get("errorCode"), content[0].get("message")
+        return content[0].get("errorCode"), _one_line(content[0].get("message"))
     return None, None
+
+
+def _one_line(message: str | None) -> str | None:
+    lines = [line.strip() for line in str(message or "").splitlines() if line.strip()]
+    if not lines:
+        return message
+    return lines[-1].split(" If you are attempting")[0] if len(lines) > 1 else lines[0]
 
 
 def classify_error(error: BaseException) -> Retry | None:

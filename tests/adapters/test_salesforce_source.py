@@ -402,9 +402,39 @@ def test_intent_field_becomes_intent_signals_with_the_cursor_on_the_last_page(fa
     assert all(p.cursor is not None for p in account_pages if p.kind == "intent_signals")
 
 
-def test_unknown_mapped_field_is_a_one_line_error(fake):
-    with pytest.raises(SourceError, match=r"INVALID_FIELD.*Tier_X__c"):
-        list(make_source(fake, tier_field="Tier_X__c", objects=["Account"]).pages(MemoryStore()))
+def test_a_mapped_field_the_org_lacks_is_one_warning_naming_its_config_key_and_the_rest_syncs(fake):
+    store = MemoryStore()
+    pages = store.sync(make_source(fake, tier_field="Tier_X__c", objects=["Account"]).pages(store))
+    warnings = [line for page in pages for line in page.warnings]
+    assert warnings == ["Salesforce Account has no field Tier_X__c (sources.salesforce.tier_field): accounts sync "
+                        "without a tier; set the key to your field or to null"]
+    assert len(store.ids("accounts")) == N_ACCOUNTS
+
+
+def test_a_vanilla_org_syncs_without_tier_and_status_and_says_which_keys_to_map():
+    """Issue 25: the default config names Tier__c and ABM_Status__c; a vanilla org has neither (its query would
+    be refused with INVALID_FIELD). Checked against describe() before the first query; the rest syncs."""
+    with FakeSalesforce(crm_frames(), now=NOW, page_size=3, custom_fields=False) as org:
+        store = MemoryStore()
+        pages = store.sync(make_source(org).pages(store))
+        queries = [r.query.get("q", [""])[0] for r in org.requests if "/query" in r.path]
+        kinds = ["describe" if r.path.endswith("/describe") else "query" for r in org.requests
+                 if r.path.endswith("/describe") or "/query" in r.path]
+    warnings = [line for page in pages for line in page.warnings]
+    assert [w.split(" (")[1].split(")")[0] for w in warnings] == ["sources.salesforce.tier_field",
+                                                                   "sources.salesforce.status_field"]
+    assert all("\n" not in w for w in warnings) and "Tier__c" in warnings[0] and "ABM_Status__c" in warnings[1]
+    assert len(store.ids("accounts")) == N_ACCOUNTS and store.ids("contacts") and store.ids("activities")
+    assert {row["tier"] for row in store.rows["accounts"].values()} == {None}
+    assert not store.rows.get("status_changes") and not any("__c" in q for q in queries)
+    assert kinds[: kinds.index("query")] == ["describe", "describe"]  # User and Account, before the first query
+
+
+def test_the_fake_refuses_an_unknown_field_as_salesforce_does_and_the_error_is_one_line():
+    with FakeSalesforce(crm_frames(), now=NOW, custom_fields=False) as org:
+        source = make_source(org, objects=["Account"])
+        with pytest.raises(SourceError, match=r"INVALID_FIELD No such column 'Tier__c' on entity 'Account'\.$"):
+            list(source._query_all("SELECT Id, Tier__c FROM Account", "read accounts"))
 
 
 def test_credentials_from_env_never_reach_messages_or_logs(fake, monkeypatch, caplog):

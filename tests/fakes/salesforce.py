@@ -274,8 +274,16 @@ class FakeSalesforce(FakeServer):
         tal_field: str = "ABM_Target_Account__c",
         api_total: int = 100_000,
         bulk_polls: int = 1,
+        custom_fields: bool = True,
     ) -> None:
         super().__init__()
+        # the org's fields: a vanilla org (``custom_fields=False``) has none of the ``__c`` fields
+        self.fields: dict[str, tuple[str, ...]] = {
+            obj: tuple(f for f in names if custom_fields or not f.endswith("__c")) for obj, names in FIELDS.items()
+        }
+        if custom_fields:  # the org's history-tracked custom fields, whatever they are called
+            extra = [f for f in (status_field, reason_field, tal_field) if f and f not in self.fields["Account"]]
+            self.fields["Account"] += tuple(extra)
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
         self.page_size = page_size
         self.status_field = status_field
@@ -345,7 +353,7 @@ class FakeSalesforce(FakeServer):
 
     def insert(self, obj: str, record: dict) -> dict:
         """Add a record; unset fields are null, stamps default to the org clock."""
-        row = dict.fromkeys(FIELDS[obj])
+        row = dict.fromkeys(self.fields[obj])
         row.update({k: _clean(v) for k, v in record.items()})
         row["Id"] = row["Id"] or self.new_id(obj)
         stamp = sf_time(self.now)
@@ -627,6 +635,9 @@ class FakeSalesforce(FakeServer):
         job = re.match(r"^jobs/query/([^/]+)(/results)?$", rest)
         if job and request.method == "GET":
             return self._job_results(job.group(1), request) if job.group(2) else self._job_info(job.group(1))
+        described = re.match(r"^sobjects/(\w+)/describe/?$", rest)
+        if described and request.method == "GET":
+            return self._describe(described.group(1))
         create = re.match(r"^sobjects/(\w+)/?$", rest)
         if create and request.method == "POST":
             return self._create(create.group(1), json_body(request))
@@ -706,7 +717,7 @@ class FakeSalesforce(FakeServer):
     # ---- writes ----
 
     def _writable(self, obj: str, body: dict) -> None:
-        unknown = [name for name in body if name not in FIELDS[obj] + WRITE_ONLY_FIELDS.get(obj, ())]
+        unknown = [name for name in body if name not in self.fields[obj] + WRITE_ONLY_FIELDS.get(obj, ())]
         if unknown:
             raise SoqlError("INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}")
 
@@ -783,11 +794,24 @@ class FakeSalesforce(FakeServer):
             target = self._target(relation)
             if relation == "Who" and field in ("Type", "Name", "Id"):
                 return
-            if target in FIELDS and (relation + "Id") in FIELDS[obj] and field in FIELDS[target]:
+            if target in FIELDS and (relation + "Id") in self.fields[obj] and field in self.fields[target]:
                 return
-        elif name in FIELDS[obj]:
+        elif name in self.fields[obj]:
             return
-        raise SoqlError("INVALID_FIELD", f"No such column '{name}' on entity '{obj}'.")
+        # Salesforce's message quotes the query around the column and adds advice: five lines, as an org says it
+        raise SoqlError("INVALID_FIELD", f"\n{name}\n^\nERROR at Row:1:Column:8\nNo such column '{name}' on "
+                        f"entity '{obj}'. If you are attempting to use a custom field, be sure to append the '__c' "
+                        "after the custom field name. Please reference your WSDL or the describe call for the "
+                        "appropriate names.")
+
+    def _describe(self, obj: str) -> Response:
+        """``GET sobjects/{T}/describe``: the org's fields (reference fields with their relationship name)."""
+        if obj not in self.fields:
+            return Response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+        fields = [{"name": name, "type": _field_type(name), "custom": name.endswith("__c"),
+                   "relationshipName": name[:-2] if _field_type(name) == "reference" else None}
+                  for name in self.fields[obj]]
+        return Response(200, {"name": obj, "custom": False, "queryable": True, "fields": fields})
 
     def _target(self, relation: str) -> str:
         return RELATION_OBJECT.get(relation, relation)
@@ -951,6 +975,15 @@ class FakeSalesforce(FakeServer):
             {"Sforce-NumberOfRecords": str(len(chunk)), "Sforce-Locator": next_locator},
             content_type="text/csv",
         )
+
+
+def _field_type(name: str) -> str:
+    """A describe ``type`` good enough for the source: ids, references, stamps, the rest strings."""
+    if name == "Id":
+        return "id"
+    if name.endswith("Id") and name != "Id":
+        return "reference"
+    return "datetime" if name in DATETIME_FIELDS else "date" if name in DATE_FIELDS else "string"
 
 
 def _int(value: Any) -> int | None:
