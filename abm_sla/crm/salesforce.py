@@ -795,9 +795,11 @@ class BulkState:
     locator: str
     upper: str
     done: bool = False
+    newest: str = ""  # the newest cursor-field value (the server's SystemModstamp) in the pages read so far
 
     def text(self) -> str:
-        return json.dumps({"job": self.job_id, "locator": self.locator, "upper": self.upper, "done": self.done})
+        return json.dumps({"job": self.job_id, "locator": self.locator, "upper": self.upper, "done": self.done,
+                           "newest": self.newest})
 
     @classmethod
     def parse(cls, text: str | None) -> BulkState | None:
@@ -805,7 +807,8 @@ class BulkState:
             return None
         try:
             data = json.loads(text)
-            return cls(str(data["job"]), str(data.get("locator") or ""), str(data["upper"]), bool(data["done"]))
+            return cls(str(data["job"]), str(data.get("locator") or ""), str(data["upper"]), bool(data["done"]),
+                       str(data.get("newest") or ""))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -1057,11 +1060,14 @@ class SalesforceSource(Reconciling):
         """A finished job's result pages, streamed: each stored with the next locator, so a stopped sync
         resumes at the page after the last stored one; the object's cursor moves once the last page is in.
 
-        Results are unordered, so the watermark waits for the end; it is the job's upper bound
-        (``SystemModstamp <= upper``), kept in the state with the job. Result pages stay available for
-        days after the job completed; if the job is gone, the object is read again from its cursor.
+        Results are unordered, so the watermark waits for the end; like the REST path's, it is the newest
+        SystemModstamp the server returned (kept in the state with the job, so a resumed read still knows
+        it), never the local clock: a clock ahead of the org's would move the watermark past rows the org
+        stamps later. Result pages stay available for days after the job completed; if the job is gone,
+        the object is read again from its cursor.
         """
         upper = parse_time(job.upper)
+        newest = parse_time(job.newest) if job.newest else None
         locator, first = job.locator, True
         while True:
             try:
@@ -1081,7 +1087,10 @@ class SalesforceSource(Reconciling):
             first = False
             locator = result["locator"] or ""
             records = parse_csv(result["records"])
-            state = BulkState(job.job_id, locator, job.upper, done=not locator)
+            stamps = [parse_time(r.get(spec.cursor_field)) for r in records if r.get(spec.cursor_field)]
+            newest = max([newest, *stamps] if newest else stamps, default=None)
+            state = BulkState(job.job_id, locator, job.upper, done=not locator,
+                              newest=cursor_text(newest) if newest else "")
             pages = self._with_list(spec, records, self.mapper.pages(spec, records, None)) if records else []
             for page in pages:
                 page.object_name = bulk_object(spec)
@@ -1089,7 +1098,8 @@ class SalesforceSource(Reconciling):
             pages[-1].cursor = state.text()
             yield from pages
             if state.done:
-                yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), cursor=cursor_text(upper))
+                cursor = cursor_text(min(newest, upper)) if newest else None  # no rows: the cursor stays
+                yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), cursor=cursor)
                 return
 
     # ---- calls ----

@@ -371,7 +371,7 @@ def test_bulk_path_above_the_threshold_reads_the_same_rows(fake):
     assert len(data_pages) == 2 and all(len(p.rows) for p in data_pages)
     # unordered results: each page stores the job's next locator; the watermark moves after the last one
     assert [p.object_name for p in account_pages][-1] == "Account"
-    assert parse_time(account_pages[-1].cursor) == NOW
+    assert account_pages[-1].cursor == rest.cursors[("salesforce", "Account")]  # the newest stamp, as REST's
     for kind in rest.rows:
         assert bulk_store.rows[kind].keys() == rest.rows[kind].keys(), kind
     bulk_account = {k: v for k, v in bulk_store.rows["accounts"]["001A03"].items() if k != "raw"}
@@ -562,7 +562,7 @@ def test_bulk_results_are_streamed_page_by_page_and_a_stopped_sync_resumes_at_th
     assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
     assert fake.count("/jobs/query", method="POST") == 1 and fake.count("/results") == 4  # 7 rows, pages of 2
     assert sum(len(p.rows) for p in resumed if p.kind == "accounts") == 3
-    assert parse_time(store.cursors[("salesforce", "Account")]) == NOW
+    assert parse_time(store.cursors[("salesforce", "Account")]) == ts(f"2026-01-{N_ACCOUNTS:02d} 08:00")  # newest row
 
     store.sync(make_source(fake, **bulk).pages(store))  # a finished job is not resumed again
     assert fake.count("/results") == 4
@@ -764,3 +764,20 @@ def test_an_expired_session_on_userinfo_is_renewed_so_the_integrations_own_statu
     assert fake.logins_served == ["refresh_token", "refresh_token"]
     by_account = {row["account_id"]: row["status"] for row in store.rows["status_changes"].values()}
     assert by_account == {"001A01": "working", "001A02": "rejected"}  # not 001A03's integration write
+
+
+def test_the_bulk_cursor_is_the_newest_server_stamp_not_the_local_clock(fake):
+    """A local clock an hour ahead of the org's: the bulk watermark is the newest SystemModstamp read (as on the
+    REST path), so a row the org changes a minute later is read by the next sync, not skipped for good."""
+    bulk = {"bulk_threshold": 1, "bulk_page_size": 3, "objects": ["Account"]}
+    skewed = lambda: fake.now + dt.timedelta(hours=1)  # noqa: E731
+    store = MemoryStore()
+    source = lambda: SalesforceSource(make_config(**bulk), fake.factory(), now=skewed, sleep=Sleeps())  # noqa: E731
+    store.sync(source().pages(store))
+    assert parse_time(store.cursors[("salesforce", "Account")]) == ts(f"2026-01-{N_ACCOUNTS:02d} 08:00")
+
+    fake.tick(60)
+    fake.update("Account", "001A03", Name="Renamed by the org")
+    store.sync(source().pages(store))
+    assert store.rows["accounts"]["001A03"]["name"] == "Renamed by the org"
+    assert parse_time(store.cursors[("salesforce", "Account")]) == fake.now  # the org's stamp, not the local clock
