@@ -137,6 +137,7 @@ class SalesforceConfig(_Model):
         "Event",
         "CampaignMember",
         "AccountHistory",
+        "AccountOwnerHistory",
     )
     tier_field: str | None = "Tier__c"
     status_field: str | None = "ABM_Status__c"

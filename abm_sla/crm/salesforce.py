@@ -429,9 +429,23 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
             where=(f"Field IN ('{config.status_field}', '{config.reason_field}')" if config.reason_field
                    else f"Field = '{config.status_field}'"),
         )
+    specs["AccountOwnerHistory"] = ObjectSpec(  # owner changes: the CRM's own assignment (owner_assigned)
+        "AccountOwnerHistory",
+        "activities",
+        ("Id", "AccountId", "Field", "NewValue", "CreatedDate", "CreatedById", "IsDeleted"),
+        cursor_field="CreatedDate",
+        where="Field = 'Owner'",
+        deletable=False,
+        sobject="AccountHistory",
+    )
     return [specs[name] for name in config.objects if name in specs]
 
 
+#: Field history retention (Salesforce: 18 months in the org, up to 24 months through the API, longer only with
+#: Field Audit Trail), said in the run summary of a first sync of the status or owner history.
+HISTORY_RETENTION = ("Salesforce keeps field history 18 months in the org and up to 24 months through the API "
+                     "(longer only with Field Audit Trail): this first sync's status and owner changes start at "
+                     "most 24 months back")
 #: Config keys naming a field of the org, with the object that has it (checked against ``describe()``).
 CONFIGURED_FIELDS = (
     ("tier_field", "Account"),
@@ -729,6 +743,25 @@ class RecordMapper:
             raws.append(r)
         self._set(page, rows, raws)
 
+    def _map_accountownerhistory(self, records: list[dict], page: Page) -> None:
+        """Owner changes become ``owner_assigned`` activities (``owner_id`` = the new owner). Salesforce writes
+        two history rows per change of a lookup field, one with the names and one with the ids: the id row
+        (a user id, key prefix 005) is kept; a queue (00G) is no owner's assignment."""
+        kept = [r for r in records if re.fullmatch(r"005[0-9A-Za-z]+", str(r.get("NewValue") or ""))]
+        rows = [
+            {
+                "activity_id": r["Id"],
+                "account_id": r.get("AccountId"),
+                "type": "owner_assigned",
+                "occurred_at": r.get("CreatedDate"),
+                "owner_id": r["NewValue"],
+                "subject": None,
+                "contact_id": None,
+            }
+            for r in kept
+        ]
+        self._set(page, rows, kept)
+
     def is_integration_change(self, record: dict) -> bool:
         """A status change the integration made (its user, or the write-back's value): not sales' answer."""
         value = str(record.get("NewValue") or "").strip().lower()
@@ -858,16 +891,28 @@ class SalesforceSource(Reconciling):
         key, and the rest syncs without it (its column stays empty)."""
         sync_start = self.now().astimezone(dt.UTC).replace(microsecond=0)
         warnings = self._check_fields()
+        retention_said = False
         for spec in object_specs(self.config):
-            if warnings.get(spec.name):
-                yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), warnings=warnings.pop(spec.name))
             stored = cursors.get_cursor(self.name, spec.name)
+            if spec.table == "AccountHistory" and stored is None and not retention_said:
+                retention_said = True
+                log.warning(HISTORY_RETENTION)
+                warnings.setdefault(spec.name, []).append(HISTORY_RETENTION)
             job = BulkState.parse(cursors.get_cursor(self.name, bulk_object(spec)))
-            yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
+            pages = self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
+            yield from self._said_first(spec, warnings.pop(spec.name, []), pages)
         for name, lines in warnings.items():  # an object not configured for reading: still said
             kind = "accounts" if name == "Account" else "users"
             yield Page(self.name, name, kind, conform(kind, []), warnings=lines)
         yield from self.reconcile(cursors, sync_start)
+
+    def _said_first(self, spec: ObjectSpec, lines: list[str], pages: Iterator[Page]) -> Iterator[Page]:
+        """``pages`` with ``lines`` on the first of them (on an empty page of their own when there is none)."""
+        for page in pages:
+            page.warnings[:0], lines = lines, []
+            yield page
+        if lines:
+            yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), warnings=lines)
 
     def describe(self, sobject: str) -> dict[str, dict]:
         """``sobject``'s fields by name (``GET sobjects/{T}/describe``), relationship names too

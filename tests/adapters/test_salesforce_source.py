@@ -420,7 +420,7 @@ def test_a_vanilla_org_syncs_without_tier_and_status_and_says_which_keys_to_map(
         queries = [r.query.get("q", [""])[0] for r in org.requests if "/query" in r.path]
         kinds = ["describe" if r.path.endswith("/describe") else "query" for r in org.requests
                  if r.path.endswith("/describe") or "/query" in r.path]
-    warnings = [line for page in pages for line in page.warnings]
+    warnings = [line for page in pages for line in page.warnings if "sources.salesforce" in line]
     assert [w.split(" (")[1].split(")")[0] for w in warnings] == ["sources.salesforce.tier_field",
                                                                    "sources.salesforce.status_field"]
     assert all("\n" not in w for w in warnings) and "Tier__c" in warnings[0] and "ABM_Status__c" in warnings[1]
@@ -781,3 +781,22 @@ def test_the_bulk_cursor_is_the_newest_server_stamp_not_the_local_clock(fake):
     store.sync(source().pages(store))
     assert store.rows["accounts"]["001A03"]["name"] == "Renamed by the org"
     assert parse_time(store.cursors[("salesforce", "Account")]) == fake.now  # the org's stamp, not the local clock
+
+
+def test_owner_changes_become_owner_assigned_and_a_first_sync_says_how_far_history_reaches(fake):
+    """AccountHistory ``Owner`` rows (Salesforce writes one with names, one with ids) feed ``owner_assigned``,
+    which ends routing time; the first sync of the history says the 18/24-month retention, later ones do not."""
+    fake.tick(3600)
+    fake.update("Account", "001A03", OwnerId="005U2")
+    store = MemoryStore()
+    source = lambda: make_source(fake, objects=["User", "Account", "AccountOwnerHistory"])  # noqa: E731
+    first = store.sync(source().pages(store))
+    owners = [(r["account_id"], r["type"], r["owner_id"], r["occurred_at"]) for r in store.rows["activities"].values()]
+    assert owners == [("001A03", "owner_assigned", "005U2", pd.Timestamp(fake.now))]  # the id row, not "Bo"
+    retention = [line for page in first for line in page.warnings if "24 months" in line]
+    assert len(retention) == 1 and "18 months" in retention[0]
+    soql = [r.query.get("q", [""])[0] for r in fake.requests if "AccountHistory" in str(r.query)]
+    assert soql and all("Field = 'Owner'" in q for q in soql)
+
+    again = store.sync(source().pages(store))
+    assert not [line for page in again for line in page.warnings]

@@ -372,7 +372,9 @@ class FakeSalesforce(FakeServer):
         history-tracked target account checkbox adds its AccountHistory row (OldValue, NewValue: booleans)."""
         with self.lock:
             row = self.records[obj][record_id]
-            old = row.get(self.tal_field)
+            old, old_owner = row.get(self.tal_field), row.get("OwnerId")
+        if obj == "Account" and fields.get("OwnerId") and fields["OwnerId"] != old_owner:
+            self.record_owner_change(record_id, old_owner, fields["OwnerId"])
         if obj == "Account" and self.tal_field in fields and bool(fields[self.tal_field]) != bool(old):
             self.insert("AccountHistory", {"AccountId": record_id, "Field": self.tal_field, "OldValue": bool(old),
                                            "NewValue": bool(fields[self.tal_field]), "CreatedDate": sf_time(self.now),
@@ -384,6 +386,16 @@ class FakeSalesforce(FakeServer):
             if "LastModifiedDate" in row:
                 row["LastModifiedDate"] = row["SystemModstamp"]
             return row
+
+    def record_owner_change(self, account_id: str, old: str | None, new: str, at: Any = None) -> None:
+        """Two AccountHistory rows with ``Field = 'Owner'``, as for every lookup field: the users' names (what
+        the UI shows) and their ids (API only)."""
+        names = {key: self.records["User"].get(key or "", {}).get("Name") or key for key in (old, new)}
+        stamp = sf_time(at) if at is not None else sf_time(self.now)
+        for old_value, new_value in ((names[old], names[new]), (old, new)):
+            self.insert("AccountHistory", {"AccountId": account_id, "Field": "Owner", "OldValue": old_value,
+                                           "NewValue": new_value, "CreatedDate": stamp,
+                                           "CreatedById": "005FAKEUSER00001"})
 
     def delete(self, obj: str, record_id: str) -> None:
         """Soft delete: to the Recycle Bin (visible to queryAll only, IsDeleted = true)."""
@@ -517,7 +529,9 @@ class FakeSalesforce(FakeServer):
     def _seed_activity(self, act: dict, campaigns: dict[str, str]) -> None:
         kind, when = act["type"], sf_time(act.get("occurred_at"))
         who = _clean(act.get("contact_id"))
-        if kind in CAMPAIGNS:
+        if kind == "owner_assigned":  # the CRM's own assignment: an Owner change in the field history
+            self.record_owner_change(act["account_id"], None, act["owner_id"], at=act.get("occurred_at"))
+        elif kind in CAMPAIGNS:
             if not who:
                 return  # an anonymous visit has no CampaignMember
             campaign_type, status = CAMPAIGNS[kind]
