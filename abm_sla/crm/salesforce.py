@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -310,9 +310,11 @@ class ObjectSpec:
         return self.sobject or self.name
 
 
-def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
-    """The configured objects, in load order, with the fields the mapping needs."""
+def object_specs(config: SalesforceConfig, multi_currency: bool = False) -> list[ObjectSpec]:
+    """The configured objects, in load order, with the fields the mapping needs (``CurrencyIsoCode`` of
+    accounts and opportunities in a multi-currency org)."""
     optional = lambda *names: tuple(name for name in names if name)  # noqa: E731
+    currency = ("CurrencyIsoCode",) if multi_currency else ()
     specs = {
         "User": ObjectSpec(
             "User",
@@ -343,6 +345,7 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
                 "OwnerId",
                 *optional(config.tier_field, config.intent_score_field, config.intent_topic_field,
                           config.tal_field),
+                *currency,
                 "CreatedDate",
                 "SystemModstamp",
                 "IsDeleted",
@@ -361,6 +364,7 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
                 "AccountId",
                 "StageName",
                 "Amount",
+                *currency,
                 "CreatedDate",
                 "CloseDate",
                 "IsClosed",
@@ -530,6 +534,36 @@ def parse_csv(text: str) -> list[dict]:
     return [{key: (value if value != "" else None) for key, value in row.items()} for row in reader]
 
 
+@dataclass
+class CurrencyRates:
+    """A multi-currency org's conversion rates to its corporate currency (``CurrencyType``: units of a
+    currency per corporate unit) and, with advanced currency management, dated rates (``DatedConversionRate``,
+    ``StartDate`` ≤ day < ``NextStartDate``), which Salesforce applies to opportunities by ``CloseDate``."""
+
+    corporate: str
+    rates: dict[str, float]
+    dated: dict[str, list[tuple[str, str, float]]] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+    def convert(self, amount: float | None, iso: str | None, on: str | None = None) -> float | None:
+        """``amount`` in ``iso`` as corporate currency (dated rate of day ``on`` when there is one)."""
+        if amount is None or not iso or iso == self.corporate:
+            return amount
+        day = str(on or "")[:10]
+        rate = next((r for start, end, r in self.dated.get(iso, []) if day and start <= day < end), None)
+        rate = rate or self.rates.get(iso)
+        if not rate:
+            self.unknown.add(iso)
+            return None
+        return amount / rate
+
+    def summary(self) -> str:
+        how = "opportunities at the dated rate of their close date, " if self.dated else ""
+        return (f"Salesforce amounts (opportunity Amount, account AnnualRevenue) are in {self.corporate}, the org's "
+                f"corporate currency: converted from {len(self.rates)} currencies, {how}others at the current "
+                "rates (CurrencyType)")
+
+
 class RecordMapper:
     """Maps flat Salesforce records of one object to a :class:`Page` (rows, deletes, quarantine)."""
 
@@ -539,6 +573,7 @@ class RecordMapper:
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
         self.campaign_kinds = sorted({rule.touch for rule in config.campaign_touches})
         self.integration_users: set[str] = set(config.integration_user_ids)
+        self.currency: CurrencyRates | None = None  # set in a multi-currency org
 
     def pages(self, spec: ObjectSpec, records: list[dict], cursor: str | None) -> list[Page]:
         """One page (two for Account when an intent field is mapped; the cursor rides on the last)."""
@@ -551,6 +586,11 @@ class RecordMapper:
             pages.append(self._intent_page(live))
         pages[-1].cursor = cursor
         return pages
+
+    def _money(self, value: object, record: dict, on: str | None = None) -> float | None:
+        """A currency field in the corporate currency (as it is in a single-currency org)."""
+        amount = to_float(value)
+        return self.currency.convert(amount, record.get("CurrencyIsoCode"), on) if self.currency else amount
 
     def _set(self, page: Page, rows: list[dict], raws: list[dict]) -> None:
         page.rows = conform(page.kind, rows, raws)
@@ -585,7 +625,7 @@ class RecordMapper:
                 "domain": domain,
                 "industry": r.get("Industry"),
                 "employees": to_float(r.get("NumberOfEmployees")),
-                "annual_revenue": to_float(r.get("AnnualRevenue")),
+                "annual_revenue": self._money(r.get("AnnualRevenue"), r),
                 "country": r.get(self.config.country_field),
                 "owner_id": r.get("OwnerId"),
                 "tier": normalize_tier(r.get(self.config.tier_field)) if self.config.tier_field else None,
@@ -653,7 +693,7 @@ class RecordMapper:
                 "opportunity_id": r["Id"],
                 "account_id": r["AccountId"],
                 "stage": r.get("StageName"),
-                "amount": to_float(r.get("Amount")),
+                "amount": self._money(r.get("Amount"), r, r.get("CloseDate")),
                 "created_at": r.get("CreatedDate"),
                 "close_date": r.get("CloseDate"),
                 "is_closed": to_bool(r.get("IsClosed")),
@@ -891,8 +931,9 @@ class SalesforceSource(Reconciling):
         key, and the rest syncs without it (its column stays empty)."""
         sync_start = self.now().astimezone(dt.UTC).replace(microsecond=0)
         warnings = self._check_fields()
+        multi_currency = self._read_currencies(warnings)
         retention_said = False
-        for spec in object_specs(self.config):
+        for spec in object_specs(self.config, multi_currency):
             stored = cursors.get_cursor(self.name, spec.name)
             if spec.table == "AccountHistory" and stored is None and not retention_said:
                 retention_said = True
@@ -946,6 +987,28 @@ class SalesforceSource(Reconciling):
             self.config = self.config.model_copy(update=updates)
             self.mapper.config = self.config
         return warnings
+
+    def _read_currencies(self, warnings: dict[str, list[str]]) -> bool:
+        """In a multi-currency org (``CurrencyIsoCode`` on Account or Opportunity), the rates to the corporate
+        currency, and one line saying which currency the amounts are in."""
+        money = [name for name in ("Opportunity", "Account") if name in self.config.objects]
+        if not money or not self.has_field(money[-1], "CurrencyIsoCode"):
+            return False
+        types = list(self._query_all("SELECT IsoCode, ConversionRate, IsCorporate FROM CurrencyType",
+                                     "read the currency rates"))
+        corporate = next((str(t["IsoCode"]) for t in types if to_bool(t.get("IsCorporate"))), "")
+        dated: dict[str, list[tuple[str, str, float]]] = {}
+        for r in self._query_all("SELECT IsoCode, ConversionRate, StartDate, NextStartDate FROM DatedConversionRate",
+                                 "read the dated currency rates"):
+            dated.setdefault(str(r["IsoCode"]), []).append(
+                (str(r.get("StartDate") or "0001-01-01"), str(r.get("NextStartDate") or "9999-12-31"),
+                 float(r["ConversionRate"])))
+        rates = {str(t["IsoCode"]): float(t["ConversionRate"]) for t in types if t.get("ConversionRate")}
+        self.mapper.currency = CurrencyRates(corporate, rates, dated)
+        line = self.mapper.currency.summary()
+        log.info(line)
+        warnings.setdefault(money[0], []).append(line)
+        return True
 
     def _sobjects(self) -> set[str]:
         return {spec.table for spec in object_specs(self.config)} | (

@@ -800,3 +800,33 @@ def test_owner_changes_become_owner_assigned_and_a_first_sync_says_how_far_histo
 
     again = store.sync(source().pages(store))
     assert not [line for page in again for line in page.warnings]
+
+
+def test_a_multi_currency_org_reports_amounts_in_its_corporate_currency():
+    """Issue 25: amounts were summed across currencies. CurrencyIsoCode (found by describe) and the org's rates
+    convert them to the corporate currency: dated rates for opportunities (by CloseDate), current ones else."""
+    with FakeSalesforce(crm_frames(), now=NOW, currencies={"EUR": 1.0, "USD": 1.25, "GBP": 0.8}) as org:
+        org.insert("DatedConversionRate", {"IsoCode": "USD", "ConversionRate": 1.25, "StartDate": "2026-01-01",
+                                           "NextStartDate": "2026-04-01"})
+        org.insert("DatedConversionRate", {"IsoCode": "USD", "ConversionRate": 1.1, "StartDate": "2026-04-01",
+                                           "NextStartDate": "9999-12-31"})
+        org.insert("Opportunity", {"Id": "006O2", "AccountId": "001A02", "StageName": "Prospecting", "Amount": 1100.0,
+                                   "CurrencyIsoCode": "USD", "CloseDate": "2026-05-01"})
+        org.insert("Opportunity", {"Id": "006O3", "AccountId": "001A02", "StageName": "Prospecting", "Amount": 400.0,
+                                   "CurrencyIsoCode": "GBP", "CloseDate": "2026-02-01"})
+        org.update("Account", "001A02", AnnualRevenue=2_500_000.0, CurrencyIsoCode="USD")
+        store = MemoryStore()
+        pages = store.sync(make_source(org, objects=["Account", "Opportunity"]).pages(store))
+    amounts = {key: row["amount"] for key, row in store.rows["opportunities"].items()}
+    assert amounts == pytest.approx({"006O1": 5000.0, "006O2": 1000.0, "006O3": 500.0})  # USD: May's rate
+    assert store.rows["accounts"]["001A02"]["annual_revenue"] == pytest.approx(2_000_000.0)
+    said = [line for page in pages for line in page.warnings if "currency" in line]
+    assert len(said) == 1 and "in EUR, the org's corporate currency" in said[0]
+
+
+def test_a_single_currency_org_reads_no_rates():
+    with FakeSalesforce(crm_frames(), now=NOW) as org:
+        store = MemoryStore()
+        store.sync(make_source(org, objects=["Account", "Opportunity"]).pages(store))
+        assert not any("Currency" in str(r.query) for r in org.requests)
+    assert store.rows["opportunities"]["006O1"]["amount"] == 5000.0

@@ -153,6 +153,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "IsDeleted",
     ),
 }
+CURRENCY_OBJECTS: dict[str, tuple[str, ...]] = {  # only in a multi-currency org
+    "CurrencyType": ("Id", "IsoCode", "ConversionRate", "IsCorporate", "IsActive", "DecimalPlaces"),
+    "DatedConversionRate": ("Id", "IsoCode", "ConversionRate", "StartDate", "NextStartDate"),
+}
 WRITE_ONLY_FIELDS = {"Task": ("Description", "Priority", "IsReminderSet", "ReminderDateTime")}
 PREFIX = {
     "Account": "001",
@@ -165,6 +169,8 @@ PREFIX = {
     "CampaignMember": "00v",
     "AccountHistory": "017",
     "UserRole": "00E",
+    "CurrencyType": "02c",
+    "DatedConversionRate": "04w",
 }
 RELATION_OBJECT = {"Owner": "User", "CreatedBy": "User", "Manager": "User"}
 DATETIME_FIELDS = {
@@ -275,12 +281,19 @@ class FakeSalesforce(FakeServer):
         api_total: int = 100_000,
         bulk_polls: int = 1,
         custom_fields: bool = True,
+        currencies: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         # the org's fields: a vanilla org (``custom_fields=False``) has none of the ``__c`` fields
         self.fields: dict[str, tuple[str, ...]] = {
             obj: tuple(f for f in names if custom_fields or not f.endswith("__c")) for obj, names in FIELDS.items()
         }
+        # a multi-currency org: {ISO code: units per corporate unit}, the corporate currency first (rate 1.0)
+        self.corporate = next(iter(currencies)) if currencies else None
+        if currencies:
+            self.fields |= CURRENCY_OBJECTS
+            for obj in ("Account", "Opportunity"):
+                self.fields[obj] += ("CurrencyIsoCode",)
         if custom_fields:  # the org's history-tracked custom fields, whatever they are called
             extra = [f for f in (status_field, reason_field, tal_field) if f and f not in self.fields["Account"]]
             self.fields["Account"] += tuple(extra)
@@ -289,7 +302,7 @@ class FakeSalesforce(FakeServer):
         self.status_field = status_field
         self.reason_field = reason_field  # a history-tracked Account field with sales' reason (issue 14)
         self.tal_field = tal_field  # a history-tracked Account checkbox: on the target account list (issue 15)
-        self.records: dict[str, dict[str, dict]] = {name: {} for name in FIELDS}
+        self.records: dict[str, dict[str, dict]] = {name: {} for name in self.fields}
         self.api_used, self.api_total = 0, api_total
         self.request_limit_exceeded = False
         self.tokens: set[str] = set()
@@ -310,6 +323,9 @@ class FakeSalesforce(FakeServer):
         self.integration_user = "005FAKEINTEGRATN"  # the user every login acts as
         self.logins_served: list[str] = []  # "soap", "refresh_token", "jwt"
         self._ids = itertools.count(1)
+        for iso, rate in (currencies or {}).items():
+            self.insert("CurrencyType", {"IsoCode": iso, "ConversionRate": rate, "IsCorporate": iso == self.corporate,
+                                         "IsActive": True, "DecimalPlaces": 2})
         if data:
             self.seed(data)
 
@@ -356,6 +372,8 @@ class FakeSalesforce(FakeServer):
         row = dict.fromkeys(self.fields[obj])
         row.update({k: _clean(v) for k, v in record.items()})
         row["Id"] = row["Id"] or self.new_id(obj)
+        if "CurrencyIsoCode" in row and row["CurrencyIsoCode"] is None:  # a record's currency: the corporate one
+            row["CurrencyIsoCode"] = self.corporate
         stamp = sf_time(self.now)
         for name in ("CreatedDate", "SystemModstamp", "LastModifiedDate"):
             if name in row and row[name] is None:
@@ -777,7 +795,7 @@ class FakeSalesforce(FakeServer):
         if not parsed:
             raise SoqlError("MALFORMED_QUERY", f"unexpected token in: {soql[:80]}")
         selected, obj, where, order, limit = parsed.groups()
-        if obj not in FIELDS:
+        if obj not in self.fields:
             raise SoqlError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
         fields = None if selected.strip().upper() == "COUNT()" else [f.strip() for f in selected.split(",")]
         for name in fields or []:
