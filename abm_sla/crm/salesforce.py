@@ -201,13 +201,16 @@ class RefreshTokens:
             self.current = self.store.load()
         return self.current or configured
 
-    def rotated(self, used: str, new: str | None) -> None:
-        if not new or new == used:
+    def accepted(self, used: str, new: str | None) -> None:
+        """Salesforce took ``used`` and answered ``new`` (rotation) or nothing: the token to use next is kept
+        (the store is seeded with the first accepted token, and replaced on every rotation)."""
+        token = new or used
+        if token == self.current:
             return
-        self.current = new
+        self.current = token
         if self.store is not None:
-            self.store.save(new)
-        elif not self.warned:
+            self.store.save(token)
+        elif new and new != used and not self.warned:
             self.warned = True
             log.warning("Salesforce rotated the refresh token (refresh token rotation is on) and no "
                         "sources.salesforce.token_store is set: the next run's SF_REFRESH_TOKEN is no longer "
@@ -240,7 +243,8 @@ def client_factory(config: SalesforceConfig, session: requests.Session | None = 
 
     def make() -> Salesforce:
         creds = config.credentials.resolve()
-        chosen = refresh.pick(creds.get("refresh_token"))
+        configured = creds.get("refresh_token")
+        chosen = refresh.pick(configured)
         if chosen:
             creds["refresh_token"] = chosen
         secrets = [*config.credentials.secrets(), *refresh.secrets()]
@@ -253,8 +257,8 @@ def client_factory(config: SalesforceConfig, session: requests.Session | None = 
         http = session or timeout_session(config.retry.timeout)
         try:
             if mode == "refresh_token":
-                grant = refresh_token_login(http, kwargs)
-                refresh.rotated(kwargs["refresh_token"], grant.refresh_token)
+                kwargs, grant = _refresh(http, kwargs, configured)
+                refresh.accepted(kwargs["refresh_token"], grant.refresh_token)
                 kwargs = {"session_id": grant.access_token, "instance_url": grant.instance_url}
             elif mode == "token":
                 used_tokens.add(kwargs["session_id"])
@@ -265,6 +269,21 @@ def client_factory(config: SalesforceConfig, session: requests.Session | None = 
             raise SourceError(f"Salesforce is unreachable: {type(error).__name__}") from None
 
     return make
+
+
+def _refresh(
+    http: requests.Session, kwargs: dict[str, str], configured: str | None
+) -> tuple[dict[str, str], TokenGrant]:
+    """The refresh token flow with the token picked; when Salesforce refuses a stored token and the configured
+    one differs (re-authorized since), the configured one is tried once."""
+    try:
+        return kwargs, refresh_token_login(http, kwargs)
+    except SalesforceAuthenticationFailed as error:
+        if getattr(error, "code", "") != "invalid_grant" or not configured or configured == kwargs["refresh_token"]:
+            raise
+    log.warning("Salesforce refused the stored refresh token; trying the configured one (SF_REFRESH_TOKEN)")
+    kwargs = kwargs | {"refresh_token": configured}
+    return kwargs, refresh_token_login(http, kwargs)
 
 
 def _no_login_message(config: SalesforceConfig, creds: dict[str, str]) -> str:

@@ -830,3 +830,17 @@ def test_a_single_currency_org_reads_no_rates():
         store.sync(make_source(org, objects=["Account", "Opportunity"]).pages(store))
         assert not any("Currency" in str(r.query) for r in org.requests)
     assert store.rows["opportunities"]["006O1"]["amount"] == 5000.0
+
+
+def test_a_stale_stored_refresh_token_gives_way_to_a_newly_configured_one(fake, monkeypatch, tmp_path):
+    """The app was authorized again and SF_REFRESH_TOKEN holds the new token: the stored, revoked one is refused
+    and the configured one is used (and stored)."""
+    token_file = tmp_path / "sf-refresh-token"
+    token_file.write_text("rt-revoked")
+    fake.refresh_tokens["rt-reauthorized"] = "CONSUMER1"
+    _login_env(monkeypatch, SF_REFRESH_TOKEN="rt-reauthorized", SF_CONSUMER_KEY="CONSUMER1")
+    config = make_config(objects=["Account"], token_store={"kind": "file", "path": str(token_file)})
+    store = _sync_across_an_expiry(fake, config)
+    assert len(store.ids("accounts")) == N_ACCOUNTS and token_file.read_text() == "rt-reauthorized"
+    assert fake.logins_served == ["refresh_token", "refresh_token"]
+    assert fake.count("/services/oauth2/token") == 3  # one refusal of the stored token, then straight to the new
