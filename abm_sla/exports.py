@@ -29,10 +29,12 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
         values = out[column]
         if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
             continue
-        text = values.where(values.map(lambda value: isinstance(value, str)), None)
-        risky = text.str.startswith(FORMULA_STARTS, na=False) & ~text.str.fullmatch(PLAIN_NUMBER, na=False)
+        try:  # a cell that is not text (a number, None) gives NaN here, so False
+            risky = values.str.startswith(FORMULA_STARTS, na=False) & ~values.str.fullmatch(PLAIN_NUMBER, na=False)
+        except AttributeError:  # no text in the column at all
+            continue
         if risky.any():
-            out[column] = values.where(~risky, "'" + text)
+            out[column] = values.where(~risky, "'" + values[risky].astype(str))
     return out
 
 
