@@ -115,12 +115,15 @@ _DETERMINISTIC = (ValueError, TypeError, KeyError, LookupError, FileNotFoundErro
 def is_transient(error: BaseException | None) -> bool:
     """Whether a task's failure may go away on a retry: a database that was busy or unreachable, a
     connection or time-out error. Bad files and bad configuration (``AbmSlaError``, ``ValueError``...)
-    fail the same way every time."""
+    and a read-only warehouse fail the same way every time."""
     import sqlalchemy as sa
 
     from abm_sla.errors import AbmSlaError
+    from abm_sla.warehouse.store import read_only_error
 
     if error is None or isinstance(error, (AbmSlaError, *_DETERMINISTIC)):
+        return False
+    if read_only_error(error) is not None:  # a read-only warehouse stays read-only
         return False
     if isinstance(error, sa.exc.DBAPIError):
         return isinstance(error, sa.exc.OperationalError) or error.connection_invalidated
