@@ -68,15 +68,17 @@ BATCH_READ_MAX = 100
 EMAIL_EVENTS_MAX = 1000  # email events API ``limit`` maximum (docs: 1 <= limit <= 1000)
 DEFAULT_HOST = "https://api.hubapi.com"
 HISTORY_BATCH_MAX = 50
+ASSOCIATION_INPUTS_MAX = 1000  # v4 association batch read inputs (changelog 2025-02-10)
 
 
 def client_factory(config: HubSpotConfig, host: str | None = None) -> ClientFactory:
     """Builds a client from the credentials the config names; urllib3 retries are off (ours apply).
 
     With an OAuth app's refresh token, client id and secret, every call (the first, and each after a
-    401) gets a new access token from ``POST /oauth/v1/token`` (grant_type=refresh_token; HubSpot OAuth
-    access tokens live 30 minutes), so a long sync survives expiry. Otherwise the private app token
-    (or a static OAuth access token) is read from the environment again.
+    401) gets a new access token from the v3 token endpoint (``POST /oauth/v3/token``, form body,
+    grant_type=refresh_token; HubSpot OAuth access tokens live 30 minutes), so a long sync survives
+    expiry. Otherwise the private app token (or a static OAuth access token) is read from the environment
+    again.
     """
 
     def make() -> HubSpot:
@@ -105,7 +107,8 @@ def missing_token_hint(config: HubSpotConfig) -> str:
 
 
 def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig) -> str:
-    """A new OAuth access token for the refresh token (https://developers.hubspot.com/docs/api/oauth/tokens)."""
+    """A new OAuth access token for the refresh token from the v3 token endpoint, parameters in the form body
+    (https://developers.hubspot.com/docs/api-reference/legacy/authentication/manage-oauth-tokens)."""
     data = {
         "grant_type": "refresh_token",
         "refresh_token": creds["refresh_token"],
@@ -114,7 +117,7 @@ def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig
     }
     timeout = (min(10.0, config.retry.timeout), config.retry.timeout)
     try:
-        response = requests.post(f"{base.rstrip('/')}/oauth/v1/token", data=data, timeout=timeout)
+        response = requests.post(f"{base.rstrip('/')}{config.oauth_token_path}", data=data, timeout=timeout)
     except requests.RequestException as error:
         raise SourceError(f"HubSpot token refresh failed: {type(error).__name__}") from None
     try:
@@ -122,10 +125,17 @@ def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig
     except ValueError:
         body = {}
     if response.status_code != 200 or not body.get("access_token"):
-        detail = " ".join(str(body.get(key)) for key in ("status", "message") if body.get(key))
+        detail = oauth_error_detail(body)
         message = f"HubSpot token refresh refused: HTTP {response.status_code} {detail}".strip()
         raise SourceError(redact(message, config.credentials.secrets()))
     return str(body["access_token"])
+
+
+def oauth_error_detail(body: dict) -> str:
+    """RFC 6749 ``error``/``error_description`` (v3), else HubSpot's ``status``/``category`` and ``message``."""
+    code = body.get("error") or body.get("status") or body.get("category")
+    text = body.get("error_description") or body.get("message")
+    return " ".join(str(part) for part in (code, text) if part)
 
 
 def last_modified_property(object_type: str) -> str:
@@ -604,11 +614,18 @@ class HubSpotSource(Reconciling):
     # ---- associations ----
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """``{from id: [to ids]}`` by v4 batch read (≤1,000 ids a call); primary associations first."""
-        found: dict[str, list[str]] = {}
+        """``{from id: [to ids]}`` by v4 batch read (≤1,000 inputs a call); primary associations first.
+
+        The batch read pages *per input*: a record with more associations than one page carries its own
+        ``paging.next.after``, which goes back in as ``{"id", "after"}`` until no input has one left.
+        """
         primary = PRIMARY_COMPANY.get(from_type) if to_type == "companies" else None
-        for start in range(0, len(ids), 1000):
-            body = {"inputs": [{"id": str(i)} for i in ids[start : start + 1000]]}
+        targets: dict[str, list[dict]] = {}
+        pending: list[tuple[str, str | None]] = [(str(i), None) for i in ids]
+        seen: set[tuple[str, str]] = set()
+        while pending:
+            batch, pending = pending[:ASSOCIATION_INPUTS_MAX], pending[ASSOCIATION_INPUTS_MAX:]
+            body = {"inputs": [{"id": i, **({"after": a} if a else {})} for i, a in batch]}
             result = self._call(
                 lambda c, b=body: c.crm.associations.v4.batch_api.get_page(
                     from_type, to_type, b, _request_timeout=self.timeout, _preload_content=False
@@ -616,15 +633,19 @@ class HubSpotSource(Reconciling):
                 f"read {from_type}→{to_type} associations",
             )
             for item in result.get("results", []):
-                targets = sorted(
-                    item.get("to", []),
-                    key=lambda t: (
-                        not any(a.get("typeId") == primary for a in t.get("associationTypes", [])),
-                        str(t.get("toObjectId")),
-                    ),
-                )
-                found[str(item["from"]["id"])] = [str(t["toObjectId"]) for t in targets]
-        return found
+                from_id = str(item["from"]["id"])
+                targets.setdefault(from_id, []).extend(item.get("to", []))
+                after = ((item.get("paging") or {}).get("next") or {}).get("after")
+                if after and (from_id, str(after)) not in seen:
+                    seen.add((from_id, str(after)))
+                    pending.append((from_id, str(after)))
+        return {
+            from_id: [str(t["toObjectId"]) for t in sorted(found, key=lambda t: (
+                not any(a.get("typeId") == primary for a in t.get("associationTypes", [])),
+                str(t.get("toObjectId")),
+            ))]
+            for from_id, found in targets.items()
+        }
 
     def companies_of(self, obj: str, ids: list[str]) -> dict[str, str]:
         return {key: value[0] for key, value in self.associations(obj, "companies", ids).items() if value}

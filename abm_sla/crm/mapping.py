@@ -210,6 +210,10 @@ class HubSpotConfig(_Model):
         }
     )
     host: str | None = Field(None, description="API base URL (default https://api.hubapi.com; a proxy, a test server)")
+    oauth_token_path: str = Field(
+        "/oauth/v3/token", pattern=r"^/oauth/[\w-]+/token$",
+        description="OAuth token endpoint (v3; /oauth/v1/token is sunset on 2027-02-16; the date-versioned "
+                    "/oauth/2026-03/token answers the same)")
     objects: tuple[str, ...] = HUBSPOT_OBJECTS
     tier_property: str | None = "hs_ideal_customer_profile"
     status_property: str | None = "abm_status"

@@ -417,6 +417,22 @@ def test_a_write_that_succeeded_but_whose_answer_was_lost_creates_one_task(sqlit
         fake.stop()
 
 
+def test_a_task_on_a_later_association_page_is_found_not_created_twice(sqlite_url, crm_data):
+    """Issue 25: v4 association batch reads page per input; the written task sits past the first page."""
+    with FakeHubSpot(crm_data, now=NOW, association_page_size=5) as fake:
+        warehouse = Warehouse(sqlite_url)
+        [account] = seed_mqas(warehouse, "hubspot", crm_data, n=1)
+        for n in range(12):  # the company's older tasks fill the first pages
+            task = fake.insert("tasks", None, {"hs_task_subject": f"old task {n}"})
+            fake.associate("tasks", task["id"], "companies", account)
+        writer = make_writer(source_for("hubspot", fake))
+        assert write_back(warehouse, writer, ON, NOW)["created"] == 1
+        with warehouse.engine.begin() as connection:  # the record was lost: the writer must find its task
+            connection.execute(schema.mqas.update().values(writeback_done_at=None))
+        assert write_back(warehouse, writer, ON, NOW)["existing"] == 1
+        assert len(created_tasks("hubspot", fake)) == 1 and task_posts("hubspot", fake) == 1
+
+
 def test_the_write_back_never_answers_its_own_status_clock(sqlite_url, crm, fake, crm_data):
     """Finding 10: the status the writer sets, and any change by the integration user, is read back by the
     next sync but never stored as a status change (so it can't meet the status-update clock)."""

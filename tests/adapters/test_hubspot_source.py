@@ -555,9 +555,25 @@ def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, m
     assert len(store.ids("accounts")) == N_ACCOUNTS and fake.refreshes == 2
 
     monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "revoked")
-    with pytest.raises(SourceError, match="token refresh refused: HTTP 400") as caught:
+    with pytest.raises(SourceError, match="token refresh refused: HTTP 400 invalid_grant") as caught:
         client_factory(config, host=fake.url)()
     assert "revoked" not in str(caught.value) and "client-secret-1" not in str(caught.value)
+
+
+def test_oauth_refresh_uses_the_v3_token_endpoint_with_a_form_body(fake, monkeypatch):
+    """Issue 25: /oauth/v1/token is sunset on 2027-02-16; the fake answers it as gone, so only v3 works."""
+    fake.oauth_apps[("client-1", "client-secret-1")] = "refresh-secret-1"
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "refresh-secret-1")
+    monkeypatch.setenv("HUBSPOT_CLIENT_ID", "client-1")
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "client-secret-1")
+    client = client_factory(make_config(), host=fake.url)()
+    assert client.config["access_token"].startswith("oauth-fake-")
+    [refresh] = [r for r in fake.requests if r.path.startswith("/oauth/")]
+    assert refresh.path == "/oauth/v3/token" and not refresh.query  # secrets in the body, never the URL
+    assert b"client_secret=client-secret-1" in refresh.body
+    dated = client_factory(make_config(oauth_token_path="/oauth/2026-03/token"), host=fake.url)()
+    assert dated.config["access_token"].startswith("oauth-fake-") and fake.refreshes == 2
 
 
 def test_status_changes_name_the_owner_behind_the_hubspot_user(fake):

@@ -60,6 +60,10 @@ ALL_EMAIL_EVENT_TYPES = {  # docs: email analytics v1 guide, "Event types"
 EMAIL_EVENTS_MAX = 1000
 BURST_MAX = 190  # per 10 s, Professional/Enterprise private apps (2024 changelog); tier-dependent
 SEARCH_MAX_LIMIT = 200
+ASSOCIATION_PAGE_SIZE = 500  # v4 association reads: 500 a page (the per-record read's default and maximum)
+OAUTH_TOKEN_PATHS = ("/oauth/v3/token", "/oauth/2026-03/token")  # the v1 path is sunset on 2027-02-16
+OAUTH_V1_TOKEN_PATH = "/oauth/v1/token"
+OAUTH_V1_SUNSET_MESSAGE = "The v1 OAuth API was sunset on February 16th, 2027; use POST /oauth/v3/token"
 SEARCH_MAX_GROUPS, SEARCH_MAX_FILTERS_PER_GROUP, SEARCH_MAX_FILTERS = 5, 6, 18
 SEARCH_MAX_QUERY_CHARS = 3000
 SCOPE_OF = {  # path prefix → the scope a token needs (docs: each endpoint's "Required Scopes")
@@ -147,6 +151,7 @@ class FakeHubSpot(FakeServer):
         enterprise: bool = True,
         scopes: frozenset[str] | None = None,
         search_lag: float = 0.0,
+        association_page_size: int = ASSOCIATION_PAGE_SIZE,
     ) -> None:
         super().__init__()
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
@@ -157,6 +162,7 @@ class FakeHubSpot(FakeServer):
         self.search_cap = search_cap
         self.enterprise = enterprise  # event analytics answers 403 on non-Enterprise portals
         self.search_lag = search_lag  # seconds (portal clock) before a created record is searchable
+        self.association_page_size = association_page_size  # v4 batch read: targets per input per page
         self.scopes = set(ALL_SCOPES if scopes is None else scopes)  # the token's scopes
         self.burst = Window(*burst) if burst else None
         self.search_rate = Window(*search_rate) if search_rate else None
@@ -445,8 +451,10 @@ class FakeHubSpot(FakeServer):
         response.headers.setdefault("X-HubSpot-Correlation-Id", str(uuid.uuid4()))
 
     def handle(self, request: Request) -> Response:
-        if request.path.rstrip("/") == "/oauth/v1/token" and request.method == "POST":
+        if request.path.rstrip("/") in OAUTH_TOKEN_PATHS and request.method == "POST":
             return self._oauth_token(request)
+        if request.path.rstrip("/") == OAUTH_V1_TOKEN_PATH:
+            return Response(404, self.error_body(404, OAUTH_V1_SUNSET_MESSAGE, "OBJECT_NOT_FOUND"))
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return Response(
@@ -495,18 +503,26 @@ class FakeHubSpot(FakeServer):
         return None
 
     def _oauth_token(self, request: Request) -> Response:
-        """``POST /oauth/v1/token`` (form): a refresh token of a known app → a new 30-minute access token."""
+        """``POST /oauth/v3/token`` (or ``/oauth/2026-03/token``): form body only; a refresh token of a known
+        app → a new 30-minute access token; errors carry RFC 6749 ``error``/``error_description``."""
+        if request.query or "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
+            return Response(400, self.error_body(
+                400, "parameters must be sent as form-encoded body fields, not as query parameters",
+                "VALIDATION_ERROR"))
         form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
         app = (form.get("client_id"), form.get("client_secret"))
         if form.get("grant_type") != "refresh_token" or self.oauth_apps.get(app) != form.get("refresh_token"):
-            return Response(400, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token",
+            return Response(400, {"error": "invalid_grant",
+                                  "error_description": "refresh token is invalid, expired or revoked",
+                                  "status": "BAD_REFRESH_TOKEN",
+                                  "message": "refresh token is invalid, expired or revoked",
                                   "correlationId": str(uuid.uuid4())})
         with self.lock:
             token = f"oauth-fake-{uuid.uuid4().hex[:12]}"
             self.tokens.add(token)
             self.refreshes += 1
-        return Response(200, {"token_type": "bearer", "refresh_token": form["refresh_token"],
-                              "access_token": token, "expires_in": 1800})
+        return Response(200, {"token_type": "bearer", "token_use": "access_token",
+                              "refresh_token": form["refresh_token"], "access_token": token, "expires_in": 1800})
 
     def _enforce(self, request: Request) -> Response | None:
         is_search = request.path.endswith("/search")
@@ -715,25 +731,26 @@ class FakeHubSpot(FakeServer):
             return Response(400, self.error_body(400, "at most 1000 inputs", "VALIDATION_ERROR"))
         type_id = ASSOCIATION_TYPE.get((from_type, to_type), 0)
         results, missing = [], []
+        size = self.association_page_size
         for item in body.get("inputs", []):
             targets = self.associations.get((from_type, str(item["id"]), to_type), [])
             if not targets:
                 missing.append(str(item["id"]))
                 continue
-            results.append(
-                {
-                    "from": {"id": str(item["id"])},
-                    "to": [
-                        {
-                            "toObjectId": int(t) if t.isdigit() else t,
-                            "associationTypes": [
-                                {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
-                            ],
-                        }
-                        for t in targets
-                    ],
-                }
-            )
+            start = _association_offset(item.get("after"))
+            result: dict = {
+                "from": {"id": str(item["id"])},
+                "to": [
+                    {
+                        "toObjectId": int(t) if t.isdigit() else t,
+                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}],
+                    }
+                    for t in targets[start : start + size]
+                ],
+            }
+            if start + size < len(targets):  # paging per input, present only when that input has more
+                result["paging"] = {"next": {"after": _association_cursor(start + size)}}
+            results.append(result)
         out: dict = {
             "status": "COMPLETE",
             "results": results,
@@ -823,6 +840,15 @@ class FakeHubSpot(FakeServer):
         if offset + limit < len(events):
             body["paging"] = {"next": {"after": str(offset + limit), "link": f"?after={offset + limit}"}}
         return Response(200, body)
+
+
+def _association_cursor(offset: int) -> str:
+    """An opaque ``after`` token, as HubSpot's look (base64), never a bare number."""
+    return base64.urlsafe_b64encode(f"assoc-{offset}".encode()).decode()
+
+
+def _association_offset(after: str | None) -> int:
+    return int(base64.urlsafe_b64decode(after.encode()).decode().removeprefix("assoc-")) if after else 0
 
 
 def _sortable(value: str | None) -> Any:

@@ -71,6 +71,20 @@ def test_hubspot_event_types_live_in_their_own_api_and_entitlements_answer_403()
             "events": [], "hasMore": False, "offset": None}
 
 
+def test_hubspot_oauth_v1_is_sunset_and_v3_takes_a_form_body_only():
+    with FakeHubSpot() as fake:
+        fake.oauth_apps[("id-1", "secret-1")] = "refresh-1"
+        form = {"grant_type": "refresh_token", "client_id": "id-1", "client_secret": "secret-1",
+                "refresh_token": "refresh-1"}
+        assert requests.post(fake.url + "/oauth/v1/token", data=form, timeout=5).status_code == 404
+        in_query = requests.post(fake.url + "/oauth/v3/token", params=form, timeout=5)
+        assert in_query.status_code == 400  # v3: parameters in the body, never the URL
+        ok = requests.post(fake.url + "/oauth/v3/token", data=form, timeout=5)
+        assert ok.status_code == 200 and ok.json()["expires_in"] == 1800
+        bad = requests.post(fake.url + "/oauth/v3/token", data={**form, "refresh_token": "x"}, timeout=5)
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_grant"
+
+
 def test_salesforce_error_bodies_are_json_lists_and_limit_info_rides_on_every_response():
     with FakeSalesforce() as fake:
         session = fake.session()
