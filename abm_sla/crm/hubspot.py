@@ -4,9 +4,11 @@ Companies, contacts, deals and engagements are read with the CRM search API
 filtered on the last-modified property (``lastmodifieddate`` for contacts,
 ``hs_lastmodifieddate`` for the others) between ``cursor - overlap`` and the
 sync's start, sorted ascending; each search page becomes a :class:`Page` whose
-cursor is the page's newest change. Search pages no further than 10,000 results,
-so the source re-windows: it starts a new search from the last timestamp it saw.
-Company ids come from v4 association batch reads; archived records (which search
+cursor is the page's newest change. Search pages by keyset, never by offset: each
+query starts at the last timestamp seen (a timestamp shared by more records than a
+page holds is read by ``hs_object_id``), so a record modified mid-sync skips no
+other and the 10,000-result cap is never reached. Company ids come from v4
+association batch reads (each input paged on its own); archived records (which search
 never returns) are listed with ``archived=true`` and become deletes. Marketing
 touches come from the event analytics API (page views with their URL, form
 submissions, a configurable webinar event type; Enterprise hubs only) and from
@@ -68,6 +70,7 @@ BATCH_READ_MAX = 100
 EMAIL_EVENTS_MAX = 1000  # email events API ``limit`` maximum (docs: 1 <= limit <= 1000)
 DEFAULT_HOST = "https://api.hubapi.com"
 HISTORY_BATCH_MAX = 50
+SEARCH_LIMIT_MAX = 200  # search ``limit`` maximum (CRM search guide)
 ASSOCIATION_INPUTS_MAX = 1000  # v4 association batch read inputs (changelog 2025-02-10)
 
 
@@ -155,8 +158,17 @@ def parse_time(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def epoch_ms(value: dt.datetime) -> str:
-    return str(int(value.timestamp() * 1000))
+    """Epoch milliseconds, exact (integer arithmetic: a float product can land one millisecond short)."""
+    return str((value.astimezone(dt.UTC) - EPOCH) // dt.timedelta(milliseconds=1))
+
+
+def record_time(record: dict, lastmod: str) -> dt.datetime:
+    """A search result's last-modified time (``updatedAt`` when the property is missing)."""
+    return parse_time(record["properties"].get(lastmod) or record.get("updatedAt"))
 
 
 def cursor_text(value: dt.datetime) -> str:
@@ -250,7 +262,7 @@ class HubSpotSource(Reconciling):
         for records in self.search(
             obj, self._properties(obj), lastmod, self._lower(cursors, obj), sync_start
         ):
-            newest = max(parse_time(r["properties"].get(lastmod) or r.get("updatedAt")) for r in records)
+            newest = max(record_time(r, lastmod) for r in records)
             pages = self._map(obj, records)
             pages[-1].cursor = cursor_text(min(newest, sync_start))
             yield from pages
@@ -259,44 +271,82 @@ class HubSpotSource(Reconciling):
     def search(
         self, obj: str, properties: list[str], lastmod: str, lower: dt.datetime | None, upper: dt.datetime
     ) -> Iterator[list[dict]]:
-        """Search pages sorted by ``lastmod``; past the result cap, re-window from the last timestamp."""
-        size, cap = self.config.page_size, self.config.search_result_cap
-        window, after = lower, 0
+        """Search pages in ``lastmod`` order, paged by keyset (the last timestamp seen), never by offset.
+
+        Every query reads the *first* page of ``lower ≤ lastmod ≤ upper`` sorted by ``lastmod`` (HubSpot
+        allows one sort rule), so a record modified mid-sync (it moves past ``upper``) shifts no other
+        record into a skipped offset, and no query pages near the 10,000-result cap. The next query starts
+        at the page's last timestamp, leaving out the ids already read at it. A full page of one timestamp
+        (more records changed in the same millisecond than a page holds, possibly more than 10,000) is read
+        as its own keyset on ``hs_object_id``; the query after it starts strictly after that timestamp.
+        """
+        size = min(self.config.page_size, self.config.search_result_cap)
+        strict, seen_at_lower = False, set()
         while True:
-            filters = [{"propertyName": lastmod, "operator": "LTE", "value": epoch_ms(upper)}]
-            if window is not None:
-                filters.insert(0, {"propertyName": lastmod, "operator": "GTE", "value": epoch_ms(window)})
-            body = {
-                "filterGroups": [{"filters": filters}],
-                "properties": properties,
-                "limit": min(size, cap),
-                "after": str(after),
-                "sorts": [{"propertyName": lastmod, "direction": "ASCENDING"}],
-            }
-            result = self._call(
-                lambda c, b=body: c.crm.objects.search_api.do_search(
-                    obj, b, _request_timeout=self.timeout, _preload_content=False
-                ),
-                f"search {obj}",
-                search=True,
-            )
-            records = result.get("results", [])
-            if records:
-                yield records
-            next_after = ((result.get("paging") or {}).get("next") or {}).get("after")
-            if not next_after or not records:
+            window = self._window(lastmod, lower, upper, strict)
+            limit = min(size + len(seen_at_lower), SEARCH_LIMIT_MAX)  # room for the ids read already
+            records, more = self._search_page(obj, properties, [window], lastmod, limit)
+            fresh = [r for r in records if str(r["id"]) not in seen_at_lower]
+            if not more:
+                if fresh:
+                    yield fresh
                 return
-            if int(next_after) + min(size, cap) > cap:
-                newest = parse_time(records[-1]["properties"].get(lastmod))
-                if window is not None and newest <= window:
-                    raise SourceError(
-                        f"HubSpot {obj}: more than {cap} records changed at {cursor_text(newest)}; "
-                        "the search API cannot page past them"
-                    )
-                log.info("HubSpot %s: %d-result search cap reached, re-windowing from %s", obj, cap, newest)
-                window, after = newest, 0
-            else:
-                after = int(next_after)
+            last = record_time(records[-1], lastmod)
+            if lower is not None and not strict and last == lower:
+                yield from self._same_time_pages(obj, properties, lastmod, lower, size, seen_at_lower)
+                strict, seen_at_lower = True, set()
+                continue
+            if fresh:
+                yield fresh
+            lower, strict = last, False
+            seen_at_lower = {str(r["id"]) for r in records if record_time(r, lastmod) == last}
+
+    def _same_time_pages(
+        self, obj: str, properties: list[str], lastmod: str, at: dt.datetime, size: int, seen: set[str]
+    ) -> Iterator[list[dict]]:
+        """Every record whose ``lastmod`` is exactly ``at``, by keyset on ``hs_object_id`` (ascending)."""
+        log.info("HubSpot %s: a full page changed at %s; reading that timestamp by id", obj, cursor_text(at))
+        last_id: str | None = None
+        while True:
+            filters = [{"propertyName": lastmod, "operator": "EQ", "value": epoch_ms(at)}]
+            if last_id is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": last_id})
+            records, more = self._search_page(obj, properties, [{"filters": filters}], "hs_object_id", size)
+            fresh = [r for r in records if str(r["id"]) not in seen]
+            if fresh:
+                yield fresh
+            if not more:
+                return
+            last_id = str(records[-1]["id"])
+
+    @staticmethod
+    def _window(lastmod: str, lower: dt.datetime | None, upper: dt.datetime, strict: bool) -> dict:
+        """The filter group ``lower ≤ lastmod ≤ upper`` (``<`` when ``strict``; no lower bound when None)."""
+        filters = [{"propertyName": lastmod, "operator": "LTE", "value": epoch_ms(upper)}]
+        if lower is not None:
+            filters.insert(0, {"propertyName": lastmod, "operator": "GT" if strict else "GTE",
+                               "value": epoch_ms(lower)})
+        return {"filters": filters}
+
+    def _search_page(
+        self, obj: str, properties: list[str], groups: list[dict], sort: str, size: int
+    ) -> tuple[list[dict], bool]:
+        """The first page of one search sorted ascending by ``sort``, and whether the search has more."""
+        body = {
+            "filterGroups": groups,
+            "properties": properties,
+            "limit": size,
+            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+        }
+        result = self._call(
+            lambda c, b=body: c.crm.objects.search_api.do_search(
+                obj, b, _request_timeout=self.timeout, _preload_content=False
+            ),
+            f"search {obj}",
+            search=True,
+        )
+        records = result.get("results", [])
+        return records, bool(records) and len(records) >= size and bool((result.get("paging") or {}).get("next"))
 
     def _archived_pages(self, obj: str, cursors: CursorStore) -> Iterator[Page]:
         """Archived records (never in search) as deletes; the scan is full, so the cursor is on the end."""

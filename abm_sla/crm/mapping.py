@@ -270,7 +270,8 @@ class HubSpotConfig(_Model):
     )
     overlap_seconds: int = Field(300, ge=0)
     page_size: int = Field(100, ge=1, le=200)
-    search_result_cap: int = Field(10_000, ge=1, description="HubSpot search pages no further than this")
+    search_result_cap: int = Field(
+        10_000, ge=1, description="results one HubSpot search can page through (keyset paging stays under it)")
     requests_per_10s: int = Field(100, ge=1)
     search_per_second: int = Field(4, ge=1)
     reconcile_every_days: float | None = Field(

@@ -259,14 +259,33 @@ def test_incremental_sync_fetches_only_changes_and_archived_become_deletes(fake)
     assert "401" not in store.ids("opportunities")
 
 
-def test_search_past_the_result_cap_re_windows_on_the_cursor():
-    with FakeHubSpot(crm_frames(), now=NOW, search_cap=4) as fake:
+def test_more_records_at_one_timestamp_than_the_search_cap_are_read_by_id():
+    """Issue 25: a bulk import stamps one millisecond on more records than a search can page through."""
+    data = crm_frames()
+    data["accounts"]["updated_at"] = ts("2026-01-05 08:00")
+    with FakeHubSpot(data, now=NOW, search_cap=4) as fake:  # the fake's 10,000-result cap, scaled down
         store = MemoryStore()
-        store.sync(make_source(fake, search_result_cap=4, page_size=2).pages(store))
+        store.sync(make_source(fake, objects=["companies"], search_result_cap=4, page_size=2).pages(store))
         assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
-        bodies = [r.body for r in fake.requests if r.path.endswith("companies/search")]
-        assert sum(b'"after": "0"' in b for b in bodies) >= 3  # new windows started from the last timestamp
-        assert all(r.path for r in fake.requests)
+        bodies = [json.loads(r.body) for r in fake.requests if r.path.endswith("companies/search")]
+        assert all("after" not in body for body in bodies)  # keyset: never an offset
+        assert any(body["sorts"][0]["propertyName"] == "hs_object_id" for body in bodies)
+
+
+def test_a_record_modified_mid_sync_makes_no_other_record_skipped():
+    """Issue 25: offset paging over hs_lastmodifieddate lost the record that shifted into a read offset."""
+    with FakeHubSpot(crm_frames(), now=NOW) as fake:
+        store = MemoryStore()
+        source = make_source(fake, objects=["companies"], page_size=2, overlap_seconds=0)
+        pages = source.pages(store)
+        first = next(pages)
+        store.store(first)
+        fake.tick(60)
+        fake.update("companies", first.rows["account_id"].iloc[0], name="Renamed mid-sync")
+        store.sync(pages)
+        assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
+        store.sync(make_source(fake, objects=["companies"], page_size=2, overlap_seconds=0).pages(store))
+        assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
 
 
 @pytest.mark.parametrize("retry_after", ["0.02", None])

@@ -66,6 +66,7 @@ OAUTH_V1_TOKEN_PATH = "/oauth/v1/token"
 OAUTH_V1_SUNSET_MESSAGE = "The v1 OAuth API was sunset on February 16th, 2027; use POST /oauth/v3/token"
 SEARCH_MAX_GROUPS, SEARCH_MAX_FILTERS_PER_GROUP, SEARCH_MAX_FILTERS = 5, 6, 18
 SEARCH_MAX_QUERY_CHARS = 3000
+SEARCH_MAX_SORTS = 1
 SCOPE_OF = {  # path prefix → the scope a token needs (docs: each endpoint's "Required Scopes")
     "/email/public/v1/events": "content",
     "/crm/v3/owners": "crm.objects.owners.read",
@@ -637,6 +638,8 @@ class FakeHubSpot(FakeServer):
         if (len(groups) > SEARCH_MAX_GROUPS or any(n > SEARCH_MAX_FILTERS_PER_GROUP for n in counts)
                 or sum(counts) > SEARCH_MAX_FILTERS):
             return Response(400, self.error_body(400, "too many filters or filter groups", "VALIDATION_ERROR"))
+        if len(body.get("sorts") or []) > SEARCH_MAX_SORTS:
+            return Response(400, self.error_body(400, "only one sort is allowed", "VALIDATION_ERROR"))
         if len(request.body) > SEARCH_MAX_QUERY_CHARS:
             return Response(400, self.error_body(400, "search query too long", "VALIDATION_ERROR"))
         if after + limit > self.search_cap:
@@ -654,13 +657,13 @@ class FakeHubSpot(FakeServer):
                 r for r in self.objects.get(obj, {}).values()
                 if not r["archived"] and (not self.search_lag or r["createdAt"] <= indexed_by)
             ]
-        for group in body.get("filterGroups") or [{"filters": []}]:
-            records = [r for r in records if all(_matches(r, f) for f in group.get("filters", []))]
+        groups = body.get("filterGroups") or [{"filters": []}]  # filters in a group: AND; groups: OR
+        records = [r for r in records if any(all(_matches(r, f) for f in g.get("filters", [])) for g in groups)]
         for sort in reversed(body.get("sorts") or []):
             name = sort["propertyName"] if isinstance(sort, dict) else sort
             descending = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
             records.sort(
-                key=lambda r, n=name: (r["properties"].get(n) is not None, _sortable(r["properties"].get(n))),
+                key=lambda r, n=name: _sortable(r["properties"].get(n)),
                 reverse=descending,
             )
         if not body.get("sorts"):
@@ -851,13 +854,21 @@ def _association_offset(after: str | None) -> int:
     return int(base64.urlsafe_b64decode(after.encode()).decode().removeprefix("assoc-")) if after else 0
 
 
-def _sortable(value: str | None) -> Any:
-    if value is None:
-        return ""
+def _comparable(value: str) -> Any:
+    """A property value as search compares it: a datetime (ISO or epoch ms), else a number, else the text."""
+    if not value.isdigit():
+        try:
+            return parse_hs_time(value)
+        except ValueError:
+            pass
     try:
-        return parse_hs_time(value)
+        return float(value)
     except ValueError:
         return value
+
+
+def _sortable(value: str | None) -> Any:
+    return (0, "") if value is None else (1, _comparable(value))
 
 
 def _matches(record: dict, flt: dict) -> bool:
@@ -869,11 +880,11 @@ def _matches(record: dict, flt: dict) -> bool:
         return value is None
     if value is None:
         return False
-    target = flt.get("value")
-    try:
-        left, right = parse_hs_time(value), parse_hs_time(str(target))
-    except ValueError:
-        left, right = value, str(target)
+    left, right = _comparable(value), _comparable(str(flt.get("value")))
+    if isinstance(left, dt.datetime) and isinstance(right, float):  # a datetime property, epoch-ms filter
+        right = dt.datetime.fromtimestamp(right / 1000, tz=dt.UTC)
+    if type(left) is not type(right):
+        left, right = value, str(flt.get("value"))
     return {
         "EQ": left == right,
         "NEQ": left != right,

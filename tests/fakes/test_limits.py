@@ -47,6 +47,12 @@ def test_hubspot_search_caps(hubspot):
     assert call(hubspot, "POST", search, {"filterGroups": groups}).status_code == 400
     page = call(hubspot, "POST", search, {"limit": 200})
     assert page.status_code == 200 and page.json()["total"] == 60 and "paging" not in page.json()
+    two_sorts = [{"propertyName": "hs_lastmodifieddate"}, {"propertyName": "hs_object_id"}]
+    assert call(hubspot, "POST", search, {"sorts": two_sorts}).status_code == 400  # one sort rule only
+    by_id = call(hubspot, "POST", search, {"limit": 3, "sorts": [{"propertyName": "hs_object_id"}], "filterGroups": [
+        {"filters": [{"propertyName": "hs_object_id", "operator": "GT", "value": "1057"}]},
+        {"filters": [{"propertyName": "hs_object_id", "operator": "EQ", "value": "1000"}]}]})  # groups: OR
+    assert [r["id"] for r in by_id.json()["results"]] == ["1000", "1058", "1059"]
     assert not any(h.lower().startswith("x-hubspot-ratelimit") for h in page.headers)  # search: none
 
 
