@@ -45,7 +45,16 @@ from abm_sla.crm.limits import (
     redact,
     shared_limiter,
 )
-from abm_sla.crm.mapping import HubSpotConfig, conform, list_periods, normalize_tier, stable_id, to_bool, to_float
+from abm_sla.crm.mapping import (
+    HubSpotConfig,
+    conform,
+    list_periods,
+    normalize_tier,
+    owner_assignments,
+    stable_id,
+    to_bool,
+    to_float,
+)
 from abm_sla.crm.reconcile import IdScan, Reconciling, sales_types
 from abm_sla.errors import SourceError
 
@@ -62,6 +71,7 @@ SUBJECT_PROPERTY = {
     "tasks": "hs_task_subject",
     "notes": None,
 }
+OWNER_PROPERTY = "hubspot_owner_id"
 PRIMARY_COMPANY = {"contacts": 1, "deals": 5}  # association type ids of the primary company
 # Batch read caps: 100 inputs, 50 when ``propertiesWithHistory`` is asked for (HubSpot answers 400 "The maximum
 # number of inputs supported in a batch request for property histories is 50"); hubspot-api-client 12.0.0
@@ -399,7 +409,7 @@ class HubSpotSource(Reconciling):
                 "numberofemployees",
                 "annualrevenue",
                 c.country_property,
-                "hubspot_owner_id",
+                OWNER_PROPERTY,
                 c.tier_property,
                 c.status_property,
                 c.tal_property,
@@ -529,7 +539,7 @@ class HubSpotSource(Reconciling):
                 "employees": to_float(p.get("numberofemployees")),
                 "annual_revenue": to_float(p.get("annualrevenue")),
                 "country": p.get(c.country_property),
-                "owner_id": p.get("hubspot_owner_id"),
+                "owner_id": p.get(OWNER_PROPERTY),
                 "tier": normalize_tier(p.get(c.tier_property)) if c.tier_property else None,
                 "created_at": p.get("createdate") or r.get("createdAt"),
                 "updated_at": p.get("hs_lastmodifieddate") or r.get("updatedAt"),
@@ -538,13 +548,34 @@ class HubSpotSource(Reconciling):
         ]
         page.rows = conform("accounts", rows, records)
         pages = [page]
+        histories = self._company_histories(records)
         if c.status_property:
-            pages.append(self._status_page(records))
+            pages.append(self._status_page(histories))
         if c.intent_score_property:
             pages.append(self._intent_page(records))
         if c.tal_property:
-            pages.append(self._tal_page(records))
+            pages.append(self._tal_page(histories))
+        owners = self._owner_page(histories) if c.owner_history else None
+        if owners is not None and len(owners.rows):  # most pages change no owner: no empty page
+            pages.append(owners)
         return pages
+
+    def _company_histories(self, records: list[dict]) -> list[tuple[dict, dict]]:
+        """The histories every company page needs (status, reason, target account, owner), in one read."""
+        c = self.config
+        props = [c.status_property, c.reason_property, c.tal_property, OWNER_PROPERTY if c.owner_history else None]
+        wanted = [p for p in dict.fromkeys(props) if p]
+        return list(self._histories(records, wanted, "read company property history")) if wanted else []
+
+    def _owner_page(self, histories: list[tuple[dict, dict]]) -> Page:
+        """``owner_assigned`` activities from the history of ``hubspot_owner_id`` (who the CRM assigned, when)."""
+        rows, raws = [], []
+        for company, history in histories:
+            changes = history.get(OWNER_PROPERTY, [])
+            found = owner_assignments(str(company["id"]), [(c.get("timestamp"), c.get("value")) for c in changes])
+            rows += found
+            raws += [{"id": row["activity_id"], OWNER_PROPERTY: changes} for row in found]
+        return Page(self.name, "companies", "activities", conform("activities", rows, raws))
 
     def _histories(self, records: list[dict], props: list[str], what: str) -> Iterator[tuple[dict, dict]]:
         """(company, ``propertiesWithHistory``) of the page's companies, in batch reads of ≤50 with history."""
@@ -563,30 +594,29 @@ class HubSpotSource(Reconciling):
             for company in result.get("results", []):
                 yield company, company.get("propertiesWithHistory") or {}
 
-    def _tal_page(self, records: list[dict]) -> Page:
+    def _tal_page(self, histories: list[tuple[dict, dict]]) -> Page:
         """The target account list periods of the page's companies, from the history of ``tal_property``
         (``hs_is_target_account``: HubSpot keeps a property's history from the company's creation, so a box
         never ticked has no period). A company's whole history is read whenever it changed, so a period
         that ended since the last sync updates its row."""
         prop = self.config.tal_property
         rows, raws = [], []
-        for company, history in self._histories(records, [prop], "read company target account history"):
+        for company, history in histories:
             changes = history.get(prop, [])
             periods = list_periods(str(company["id"]), [(c.get("timestamp"), c.get("value")) for c in changes])
             rows += periods
             raws += [{"id": company["id"], prop: changes}] * len(periods)
         return Page(self.name, "companies", "target_accounts", conform("target_accounts", rows, raws))
 
-    def _status_page(self, records: list[dict]) -> Page:
+    def _status_page(self, histories: list[tuple[dict, dict]]) -> Page:
         """The status property's history of the page's companies (batch reads of ≤50 with history).
 
         With ``reason_property``, its history too: a reason set with a status (same timestamp) is that
         change's reason; one set on its own is a row with an empty status (a reason for the current verdict).
         """
         prop, reason_prop = self.config.status_property, self.config.reason_property
-        props = [prop, *([reason_prop] if reason_prop else [])]
         rows, raws, deleted = [], [], []
-        for company, history in self._histories(records, props, "read company status history"):
+        for company, history in histories:
             reasons = {change.get("timestamp"): str(change["value"]).strip()
                        for change in history.get(reason_prop, []) if reason_prop
                        and change.get("value") is not None and str(change["value"]).strip()}

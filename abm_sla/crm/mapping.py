@@ -226,6 +226,8 @@ class HubSpotConfig(_Model):
     intent_topic: str = "crm_intent"
     intent_provider: str = "hubspot"
     country_property: str = "country"
+    owner_history: bool = Field(
+        True, description="read hubspot_owner_id's history: each owner change is an owner_assigned activity")
     status_map: dict[str, str] = Field(default_factory=dict)
     integration_user_ids: tuple[str, ...] = Field(
         (), description="HubSpot user ids whose status changes are never sales' answer"
@@ -395,6 +397,26 @@ def _period(account_id: str, added: pd.Timestamp | None, removed: pd.Timestamp |
     key = added.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if added is not None else ""
     return {"target_account_id": f"{account_id}|{key}", "account_id": account_id, "added_at": added,
             "removed_at": removed, "agreed_at": None, "agreed_by": None}
+
+
+def owner_assignments(account_id: str, changes: list[tuple[object, object]]) -> list[dict]:
+    """``owner_assigned`` activity rows of one account from the history of its owner field.
+
+    ``changes`` are (timestamp, new owner id); a change to no owner assigns nobody and is left out. Each
+    row is keyed by account, time and owner, so re-reading the history updates rows, never doubles them.
+    These rows end the routing-time clock when the CRM, not the write-back, assigned the owner."""
+    return [
+        {
+            "activity_id": "owner:" + stable_id(account_id, at, str(owner).strip()),
+            "account_id": account_id,
+            "type": frames.OWNER_EVENTS[0],
+            "occurred_at": at,
+            "owner_id": str(owner).strip(),
+            "subject": "Owner assigned",
+        }
+        for at, owner in changes
+        if at is not None and owner is not None and str(owner).strip()
+    ]
 
 
 def stable_id(*parts: object) -> str:

@@ -662,3 +662,28 @@ def test_without_a_tal_property_no_list_is_read():
         store.sync(make_source(server, objects=["companies"]).pages(store))
         assert not list_periods(store)
         assert not any(b"hs_is_target_account" in (r.body or b"") for r in server.requests)
+
+
+def test_owner_changes_in_hubspot_become_owner_assigned_and_end_routing_time(fake):
+    """Issue 25: the history of hubspot_owner_id feeds owner_assigned, so routing time ends when HubSpot
+    assigned the owner, not only at our own write-back."""
+    from abm_sla import sla
+
+    store = MemoryStore()
+    store.sync(make_source(fake, objects=["companies"]).pages(store))
+    assert not [r for r in store.rows.get("activities", {}).values() if r["type"] == "owner_assigned"]
+    trigger = pd.Timestamp(fake.now)
+    fake.tick(1800)
+    fake.update("companies", "101", hubspot_owner_id="502")  # a rep assigns the company in HubSpot
+    fake.tick(60)
+    for _ in range(2):  # a re-read of the history updates the row, never doubles it
+        store.sync(make_source(fake, objects=["companies"]).pages(store))
+    [change] = [r for r in store.rows["activities"].values() if r["type"] == "owner_assigned"]
+    assert (change["account_id"], change["owner_id"]) == ("101", "502")
+    assert change["occurred_at"] == trigger + pd.Timedelta(seconds=1800)
+
+    episodes = pd.DataFrame({"account_id": ["101"], "trigger_at": [trigger],
+                             "routed_at": [trigger + pd.Timedelta(hours=5)], "writeback_done_at": [pd.NaT]})
+    activities = pd.DataFrame(list(store.rows["activities"].values()))
+    assigned = sla.assignment_at(episodes, activities, trigger + pd.Timedelta(days=1))
+    assert assigned.iloc[0] == trigger + pd.Timedelta(seconds=1800)

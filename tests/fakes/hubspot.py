@@ -257,7 +257,7 @@ class FakeHubSpot(FakeServer):
             stamp = hs_time(self.now)
             for name, value in properties.items():
                 record["properties"][name] = _text(value)
-                if obj == "companies" and name in (self.status_property, self.tal_property):
+                if obj == "companies" and name in (self.status_property, self.tal_property, "hubspot_owner_id"):
                     self.history.setdefault((obj, str(object_id)), {}).setdefault(name, []).insert(
                         0, {"value": _text(value), "timestamp": stamp, **(by or {"sourceType": "CRM_UI"})}
                     )
@@ -384,6 +384,9 @@ class FakeHubSpot(FakeServer):
 
     def _seed_activity(self, act: dict) -> None:
         kind, when, contact = act["type"], act.get("occurred_at"), _text(act.get("contact_id"))
+        if kind == "owner_assigned":  # the CRM's own owner change: an entry in hubspot_owner_id's history
+            self._seed_owner_change(str(act["account_id"]), _text(act.get("owner_id")), when)
+            return
         if kind in SALES_OBJECTS:
             obj, props = SALES_OBJECTS[kind]
             props = {
@@ -426,6 +429,12 @@ class FakeHubSpot(FakeServer):
                 "properties": properties,
             }
         )
+
+    def _seed_owner_change(self, company_id: str, owner_id: str | None, when: Any) -> None:
+        """A change of ``hubspot_owner_id`` in the company's property history (newest first)."""
+        history = self.history.setdefault(("companies", company_id), {}).setdefault("hubspot_owner_id", [])
+        history.append({"value": owner_id, "timestamp": hs_time(when), "sourceType": "CRM_UI"})
+        history.sort(key=lambda change: change["timestamp"], reverse=True)  # the property keeps the frame's owner
 
     # ---- HTTP ----
 
