@@ -58,7 +58,7 @@ def extract_files(warehouse: Warehouse, path: str | Path, run_id: str, now: dt.d
     """Load an export folder; per file, the rows loaded and quarantined."""
     check_export_files(warehouse, Path(path))
     summary = sync_source(warehouse, FilesSource(path), run_id, now)
-    kept = ("loaded", "quarantined", "unchanged")  # "unchanged": the file matched its last load and was skipped
+    kept = ("loaded", "quarantined", "unchanged", "warnings")  # "unchanged": matched its last load, skipped
     return {file: {key: counts[key] for key in kept if key in counts} for file, counts in summary.items()}
 
 

@@ -47,9 +47,9 @@ from abm_sla.crm.limits import (
 )
 from abm_sla.crm.mapping import (
     HubSpotConfig,
+    TierMapper,
     conform,
     list_periods,
-    normalize_tier,
     owner_assignments,
     stable_id,
     to_bool,
@@ -209,6 +209,7 @@ class HubSpotSource(Reconciling):
         )
         self.timeout = (min(10.0, config.retry.timeout), config.retry.timeout)
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
+        self.tiers = TierMapper(config.tier_map)
         self.teams = {key.lower(): value for key, value in config.team_roles.items()}
         self._client: HubSpot | None = None
         self._owners_by_user: dict[str, str] | None = None
@@ -231,6 +232,11 @@ class HubSpotSource(Reconciling):
             else:
                 yield from self._object_pages(obj, cursors, sync_start)
         yield from self.reconcile(cursors, sync_start)
+        warning = self.tiers.warning(f"HubSpot companies ({self.config.tier_property})",
+                                     f"sources.{self.name}.tier_map")
+        if warning:
+            log.warning(warning)
+            yield Page(self.name, "companies", "accounts", conform("accounts", []), warnings=[warning])
 
     def id_scans(self) -> list[IdScan]:
         """Companies, contacts, deals, and the mapped engagements (sales touches); events are immutable."""
@@ -530,6 +536,8 @@ class HubSpotSource(Reconciling):
         c = self.config
         props = [r["properties"] for r in records]
         domains = normalize_domain(pd.Series([p.get("domain") for p in props], dtype="object"))
+        raw_tiers = pd.Series([p.get(c.tier_property) if c.tier_property else None for p in props], dtype="object")
+        tiers = self.tiers.map(raw_tiers)
         rows = [
             {
                 "account_id": r["id"],
@@ -540,11 +548,11 @@ class HubSpotSource(Reconciling):
                 "annual_revenue": to_float(p.get("annualrevenue")),
                 "country": p.get(c.country_property),
                 "owner_id": p.get(OWNER_PROPERTY),
-                "tier": normalize_tier(p.get(c.tier_property)) if c.tier_property else None,
+                "tier": tier,
                 "created_at": p.get("createdate") or r.get("createdAt"),
                 "updated_at": p.get("hs_lastmodifieddate") or r.get("updatedAt"),
             }
-            for r, p, domain in zip(records, props, domains, strict=True)
+            for r, p, domain, tier in zip(records, props, domains, tiers, strict=True)
         ]
         page.rows = conform("accounts", rows, records)
         pages = [page]

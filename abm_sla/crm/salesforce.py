@@ -40,9 +40,9 @@ from abm_sla.crm.files import normalize_domain
 from abm_sla.crm.limits import Retry, RetryPolicy, call_with_retry, redact
 from abm_sla.crm.mapping import (
     SalesforceConfig,
+    TierMapper,
     conform,
     list_periods,
-    normalize_tier,
     stable_id,
     to_bool,
     to_float,
@@ -384,6 +384,7 @@ class RecordMapper:
         self.config, self.source = config, source
         self.roles = {key.lower(): value for key, value in config.role_map.items()}
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
+        self.tiers = TierMapper(config.tier_map)
         self.campaign_kinds = sorted({rule.touch for rule in config.campaign_touches})
         self.integration_users: set[str] = set(config.integration_user_ids)
 
@@ -425,6 +426,8 @@ class RecordMapper:
 
     def _map_account(self, records: list[dict], page: Page) -> None:
         domains = normalize_domain(pd.Series([r.get("Website") for r in records], dtype="object"))
+        field = self.config.tier_field
+        tiers = self.tiers.map(pd.Series([r.get(field) if field else None for r in records], dtype="object"))
         rows = [
             {
                 "account_id": r["Id"],
@@ -435,11 +438,11 @@ class RecordMapper:
                 "annual_revenue": to_float(r.get("AnnualRevenue")),
                 "country": r.get(self.config.country_field),
                 "owner_id": r.get("OwnerId"),
-                "tier": normalize_tier(r.get(self.config.tier_field)) if self.config.tier_field else None,
+                "tier": tier,
                 "created_at": r.get("CreatedDate"),
                 "updated_at": r.get("SystemModstamp"),
             }
-            for r, domain in zip(records, domains, strict=True)
+            for r, domain, tier in zip(records, domains, tiers, strict=True)
         ]
         self._set(page, rows, records)
 
@@ -715,6 +718,11 @@ class SalesforceSource(Reconciling):
             job = BulkState.parse(cursors.get_cursor(self.name, bulk_object(spec)))
             yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
         yield from self.reconcile(cursors, sync_start)
+        warning = self.mapper.tiers.warning(f"Salesforce Account.{self.config.tier_field}",
+                                            f"sources.{self.name}.tier_map")
+        if warning:
+            log.warning(warning)
+            yield Page(self.name, "Account", "accounts", conform("accounts", []), warnings=[warning])
 
     def id_scans(self) -> list[IdScan]:
         """What an id scan covers: accounts, contacts, opportunities, Task/Event touches, campaign members."""
