@@ -287,6 +287,9 @@ class HubSpotConfig(_Model):
         10_000, ge=1, description="results one HubSpot search can page through (keyset paging stays under it)")
     requests_per_10s: int = Field(100, ge=1)
     search_per_second: int = Field(4, ge=1)
+    rate_budget: Literal["process", "prefect"] = Field(
+        "process", description="process: the limits hold per process; prefect: one budget for every process "
+                               "(Prefect global concurrency limits, set by the flows)")
     reconcile_every_days: float | None = Field(
         7, gt=0, description="full id scan that soft-deletes what the CRM no longer has (None: never)"
     )
