@@ -556,13 +556,18 @@ def test_a_portal_without_event_analytics_or_email_scope_syncs_the_rest_with_war
         assert fake.count("/events/v3/events") == 1  # one refusal is enough to skip every event type
 
 
-def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, monkeypatch):
-    """Finding 6: a long sync survives the 30-minute OAuth token; the refresh token gets a new one."""
+def install_oauth_app(fake: FakeHubSpot, monkeypatch) -> None:
+    """An OAuth app installed in the fake portal; its refresh token, client id and secret in the environment."""
     fake.oauth_apps[("client-1", "client-secret-1")] = "refresh-secret-1"
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
     monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "refresh-secret-1")
     monkeypatch.setenv("HUBSPOT_CLIENT_ID", "client-1")
     monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "client-secret-1")
+
+
+def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, monkeypatch):
+    """Finding 6: a long sync survives the 30-minute OAuth token; the refresh token gets a new one."""
+    install_oauth_app(fake, monkeypatch)
     config = make_config()
     source = HubSpotSource(config, client_factory(config, host=fake.url), now=lambda: NOW, sleep=Sleeps(),
                            burst_limiter=unlimited(), search_limiter=unlimited())
@@ -581,11 +586,7 @@ def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, m
 
 def test_oauth_refresh_uses_the_v3_token_endpoint_with_a_form_body(fake, monkeypatch):
     """Issue 25: /oauth/v1/token is sunset on 2027-02-16; the fake answers it as gone, so only v3 works."""
-    fake.oauth_apps[("client-1", "client-secret-1")] = "refresh-secret-1"
-    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
-    monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "refresh-secret-1")
-    monkeypatch.setenv("HUBSPOT_CLIENT_ID", "client-1")
-    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "client-secret-1")
+    install_oauth_app(fake, monkeypatch)
     client = client_factory(make_config(), host=fake.url)()
     assert client.config["access_token"].startswith("oauth-fake-")
     [refresh] = [r for r in fake.requests if r.path.startswith("/oauth/")]
