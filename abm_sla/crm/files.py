@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import uuid
@@ -32,9 +33,11 @@ import pandas as pd
 from abm_sla import frames
 from abm_sla.calendar import usable_zone
 from abm_sla.crm.base import CursorStore, FileFingerprint, Page, Quarantined
+from abm_sla.crm.mapping import TierMapper
 from abm_sla.errors import SourceError
 
 SOURCE = "files"
+log = logging.getLogger(__name__)
 #: Rows per chunk: a chunk of the widest file is ~100 MB in memory, and one transaction.
 CHUNK_ROWS = 200_000
 HASH_BLOCK_BYTES = 1 << 20
@@ -451,8 +454,10 @@ class ExportFolder:
         load_accounts: Any = None,
         lookup_accounts: Any = None,
         domains_needed: bool = False,
+        tier_map: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.tiers = TierMapper(tier_map)
         if not self.path.is_dir():
             raise SourceError(f"export folder {self.path} does not exist or is not a folder")
         if not (self.path / "accounts.csv").is_file():
@@ -766,6 +771,8 @@ class ExportFolder:
                 out["account_id"] + "|" + out["changed_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 + "|" + out["status"].str.lower()
             )
+        if spec.kind == "accounts":  # SPEC's tier values (and the configured tier map); others: no tier
+            out["tier"] = self.tiers.map(out["tier"])
         if spec.kind == "users":
             out["time_zone"] = out["time_zone"].fillna("UTC")
             out["active"] = out["active"].astype("object").where(out["active"].notna(), True)
@@ -842,9 +849,10 @@ class FilesSource:
     #: ``sync_source`` reads the next chunk while one is stored (:func:`abm_sla.crm.sync.read_ahead`).
     read_ahead = True
 
-    def __init__(self, path: str | Path, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(self, path: str | Path, chunk_rows: int = CHUNK_ROWS, tier_map: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.chunk_rows = chunk_rows
+        self.tier_map = tier_map
 
     def pages(self, cursors: CursorStore) -> Iterator[Page]:
         def stored_accounts() -> pd.DataFrame | None:
@@ -859,12 +867,17 @@ class FilesSource:
             self.path, fingerprints=fingerprints, chunk_rows=self.chunk_rows, load_accounts=stored_accounts,
             lookup_accounts=lookup_accounts if hasattr(cursors, "stored_keys") else None,
             domains_needed=waiting is not None and bool(waiting["object_name"].eq("intent.csv").any()),
+            tier_map=self.tier_map,
         )
         yield from folder.pages()
         if hasattr(cursors, "waiting_references"):  # rows refused for an account that may have come since
             waiting = cursors.waiting_references(self.name)
             if len(waiting):
                 yield from folder.retry_pages(waiting)
+        warning = folder.tiers.warning("accounts.csv tier", "sources.files.tier_map")
+        if warning:
+            log.warning(warning)
+            yield Page(SOURCE, "accounts.csv", "accounts", frames.empty("accounts"), warnings=[warning])
 
 
 def _hash_ids(rows: pd.DataFrame, columns: list[str], normalize: str) -> pd.Series:

@@ -40,9 +40,9 @@ from abm_sla.crm.files import normalize_domain
 from abm_sla.crm.limits import Retry, RetryPolicy, call_with_retry, redact
 from abm_sla.crm.mapping import (
     SalesforceConfig,
+    TierMapper,
     conform,
     list_periods,
-    normalize_tier,
     stable_id,
     to_bool,
     to_float,
@@ -590,6 +590,7 @@ class RecordMapper:
         self.config, self.source = config, source
         self.roles = {key.lower(): value for key, value in config.role_map.items()}
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
+        self.tiers = TierMapper(config.tier_map)
         self.campaign_kinds = sorted({rule.touch for rule in config.campaign_touches})
         self.integration_users: set[str] = set(config.integration_user_ids)
         self.currency: CurrencyRates | None = None  # set in a multi-currency org
@@ -637,6 +638,8 @@ class RecordMapper:
 
     def _map_account(self, records: list[dict], page: Page) -> None:
         domains = normalize_domain(pd.Series([r.get("Website") for r in records], dtype="object"))
+        field = self.config.tier_field
+        tiers = self.tiers.map(pd.Series([r.get(field) if field else None for r in records], dtype="object"))
         rows = [
             {
                 "account_id": r["Id"],
@@ -647,11 +650,11 @@ class RecordMapper:
                 "annual_revenue": self._money(r.get("AnnualRevenue"), r),
                 "country": r.get(self.config.country_field),
                 "owner_id": r.get("OwnerId"),
-                "tier": normalize_tier(r.get(self.config.tier_field)) if self.config.tier_field else None,
+                "tier": tier,
                 "created_at": r.get("CreatedDate"),
                 "updated_at": r.get("SystemModstamp"),
             }
-            for r, domain in zip(records, domains, strict=True)
+            for r, domain, tier in zip(records, domains, tiers, strict=True)
         ]
         self._set(page, rows, records)
 
@@ -965,6 +968,11 @@ class SalesforceSource(Reconciling):
             kind = "accounts" if name == "Account" else "users"
             yield Page(self.name, name, kind, conform(kind, []), warnings=lines)
         yield from self.reconcile(cursors, sync_start)
+        warning = self.mapper.tiers.warning(f"Salesforce Account.{self.config.tier_field}",
+                                            f"sources.{self.name}.tier_map")
+        if warning:
+            log.warning(warning)
+            yield Page(self.name, "Account", "accounts", conform("accounts", []), warnings=[warning])
 
     def _said_first(self, spec: ObjectSpec, lines: list[str], pages: Iterator[Page]) -> Iterator[Page]:
         """``pages`` with ``lines`` on the first of them (on an empty page of their own when there is none)."""

@@ -747,3 +747,31 @@ def test_implausible_numbers_are_dropped_with_their_reason_and_counted(tmp_path:
     text = console.export_text()
     assert "values dropped" in text
     assert re.search(r"accounts\.csv\s+│\s+4\s+│\s+0\s+│\s+3", text), text
+def test_tier_values_outside_the_tier_map_load_without_a_tier_and_one_warning(tmp_path: Path, sqlite_url: str):
+    """Issue 25: "Strategic" and "A" silently became Tier 3; SPEC's values (any case, ``tier_1``) still map."""
+    folder = tmp_path / "tiers"
+    write(folder, "accounts.csv", """
+        name,id,domain,industry,employees,annual_revenue,country,owner_id,tier,created_at,updated_at
+        Acme,A1,acme.com,,,,US,,Tier 1,2025-01-01,2026-01-01
+        Beta,A2,beta.io,,,,US,,tier_2,2025-01-01,2026-01-01
+        Gamma,A3,gamma.de,,,,US,,3,2025-01-01,2026-01-01
+        Delta,A4,delta.de,,,,US,,Strategic,2025-01-01,2026-01-01
+        Eps,A5,eps.de,,,,US,,A,2025-01-01,2026-01-01
+        Zeta,A6,zeta.de,,,,US,,Strategic,2025-01-01,2026-01-01
+        """)
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, folder, "run-1", NOW)
+    [warning] = summary["accounts.csv"]["warnings"]
+    assert "'Strategic' (2), 'A' (1)" in warning and "sources.files.tier_map" in warning
+    tiers = store.read_kind("accounts", source="files").set_index("account_id")["tier"]
+    assert tiers.to_dict() == {"A1": "Tier 1", "A2": "Tier 2", "A3": "Tier 3", "A4": None, "A5": None, "A6": None}
+    with store.engine.connect() as connection:  # nothing stored is lost: the row keeps the value it carried
+        raw = connection.execute(
+            sa.select(schema.accounts.c.raw).where(schema.accounts.c.source_id == "A4")).scalar_one()
+    assert raw["tier"] == "Strategic"
+
+    mapped = Warehouse(sqlite_url.replace("warehouse.db", "mapped.db"))
+    summary = sync_source(mapped, FilesSource(folder, tier_map={"Strategic": "1", "A": "2"}), "run-1", NOW)
+    assert "warnings" not in summary.get("accounts.csv", {})
+    tiers = mapped.read_kind("accounts", source="files").set_index("account_id")["tier"]
+    assert tiers[["A4", "A5", "A6"]].tolist() == ["Tier 1", "Tier 2", "Tier 1"]

@@ -47,6 +47,12 @@ def test_hubspot_search_caps(hubspot):
     assert call(hubspot, "POST", search, {"filterGroups": groups}).status_code == 400
     page = call(hubspot, "POST", search, {"limit": 200})
     assert page.status_code == 200 and page.json()["total"] == 60 and "paging" not in page.json()
+    two_sorts = [{"propertyName": "hs_lastmodifieddate"}, {"propertyName": "hs_object_id"}]
+    assert call(hubspot, "POST", search, {"sorts": two_sorts}).status_code == 400  # one sort rule only
+    by_id = call(hubspot, "POST", search, {"limit": 3, "sorts": [{"propertyName": "hs_object_id"}], "filterGroups": [
+        {"filters": [{"propertyName": "hs_object_id", "operator": "GT", "value": "1057"}]},
+        {"filters": [{"propertyName": "hs_object_id", "operator": "EQ", "value": "1000"}]}]})  # groups: OR
+    assert [r["id"] for r in by_id.json()["results"]] == ["1000", "1058", "1059"]
     assert not any(h.lower().startswith("x-hubspot-ratelimit") for h in page.headers)  # search: none
 
 
@@ -69,6 +75,20 @@ def test_hubspot_event_types_live_in_their_own_api_and_entitlements_answer_403()
         assert call(fake, "GET", "/email/public/v1/events", eventType="e_opened_email").status_code == 400
         assert call(fake, "GET", "/email/public/v1/events", eventType="CLICK", limit=1000).json() == {
             "events": [], "hasMore": False, "offset": None}
+
+
+def test_hubspot_oauth_v1_is_sunset_and_v3_takes_a_form_body_only():
+    with FakeHubSpot() as fake:
+        fake.oauth_apps[("id-1", "secret-1")] = "refresh-1"
+        form = {"grant_type": "refresh_token", "client_id": "id-1", "client_secret": "secret-1",
+                "refresh_token": "refresh-1"}
+        assert requests.post(fake.url + "/oauth/v1/token", data=form, timeout=5).status_code == 404
+        in_query = requests.post(fake.url + "/oauth/v3/token", params=form, timeout=5)
+        assert in_query.status_code == 400  # v3: parameters in the body, never the URL
+        ok = requests.post(fake.url + "/oauth/v3/token", data=form, timeout=5)
+        assert ok.status_code == 200 and ok.json()["expires_in"] == 1800
+        bad = requests.post(fake.url + "/oauth/v3/token", data={**form, "refresh_token": "x"}, timeout=5)
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_grant"
 
 
 def test_salesforce_error_bodies_are_json_lists_and_limit_info_rides_on_every_response():
