@@ -59,7 +59,7 @@ def extract_files(warehouse: Warehouse, path: str | Path, run_id: str, now: dt.d
     (``values_dropped``: recorded in the quarantine table too)."""
     check_export_files(warehouse, Path(path))
     summary = sync_source(warehouse, FilesSource(path), run_id, now)
-    kept = ("loaded", "quarantined", "values_dropped", "unchanged", "warnings")  # "unchanged": matched its last load, skipped
+    kept = ("loaded", "quarantined", "values_dropped", "unchanged", "warnings")  # "unchanged": matched its last load
     return {file: {key: counts[key] for key in kept if key in counts} for file, counts in summary.items()}
 
 
