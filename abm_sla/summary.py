@@ -17,6 +17,11 @@ def print_run_summary(summary: dict, console: Console | None = None) -> None:
             f"Scored {scoring['accounts_scored']} accounts as of {summary['as_of']} "
             f"(model {scoring['model_version']}): {scoring['qualified']} pass every hand-off gate."
         )
+    freshness = summary.get("freshness", {})
+    if freshness.get("checks") and freshness.get("status") != "pass":
+        console.print(f"Freshness: {freshness['headline']}")
+        for line in freshness["checks"]:
+            console.print(f"  {line}")
     if summary.get("run_id"):
         console.print(f"Run {summary['run_id']} (`abm-sla undo {summary['run_id']}` takes it back).")
     unknown = summary.get("sla", {}).get("unknown_statuses")

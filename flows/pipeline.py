@@ -26,6 +26,7 @@ from flows.parameters import (
 from tasks.common import call, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import publish_run_report, timed
 from tasks.stages import (
+    check_freshness,
     evaluate_sla,
     extract_files,
     fire_and_route,
@@ -84,8 +85,10 @@ def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
     as_of = _as_of(params)
     summary: dict = {"as_of": as_of.isoformat(), "run_id": uuid.uuid4().hex}
     with recorded_run(warehouse(db_url), summary, "sla-monitor", as_of):
+        summary["freshness"] = call(check_freshness, db_url, as_of, params.policy_path, not params.as_of)
         with timed(summary, "evaluate-sla"):
-            summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
+            summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale(),
+                                          escalate=summary["freshness"]["escalate"])
         with timed(summary, "tier-moves"):
             summary["tier_moves"] = call(record_tier_moves, db_url, as_of, params.policy_path, None,
                                          summary["run_id"])
@@ -144,6 +147,7 @@ def run_once(
     dask_address: str | None = None,
     *,
     allow_future: bool = False,
+    live: bool = False,
 ) -> dict:
     """Body of one pipeline run, logged in the warehouse's run log (inside a flow, or called directly
     under ``tasks.common.direct_calls``).
@@ -151,7 +155,8 @@ def run_once(
     ``full`` recomputes every account (else only what changed since the last run at or before
     ``as_of``); ``shards`` and ``dask_address`` say how the stages split and where the shards run.
     An ``as_of`` ahead of the clock beyond ``ABM_SLA_FUTURE_TOLERANCE_MINUTES`` is refused unless
-    ``allow_future``. An interrupted run (Ctrl-C) is recorded ``aborted``, a failed one ``failed``."""
+    ``allow_future``. An interrupted run (Ctrl-C) is recorded ``aborted``, a failed one ``failed``.
+    ``live``: the run computes for now (a schedule), so the policy's freshness checks apply by default."""
     scale = {"full": full, "shards": shards, "dask_address": dask_address}
     run_id = uuid.uuid4().hex
     as_of_ts = parse_as_of(as_of)  # a no-op for the timestamp the flows and backfill pass
@@ -162,12 +167,14 @@ def run_once(
         if load:
             with timed(summary, "extract"):
                 summary["extract"] = extract(db_url, source, path, config_path, run_id)
+        summary["freshness"] = call(check_freshness, db_url, as_of_ts, policy_path, live)
         with timed(summary, "score"):
             summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "fire-and-route"):
             summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "evaluate-sla"):
-            summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path, run_id, **scale)
+            summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path, run_id, **scale,
+                                          escalate=summary["freshness"]["escalate"])
         with timed(summary, "tier-moves"):
             summary["tier_moves"] = call(record_tier_moves, db_url, as_of_ts, policy_path, model_path, run_id)
         if app_config.writeback.enabled:  # after the clocks: the task is due at the first-touch deadline
@@ -202,7 +209,7 @@ def run_pipeline(
     as_of_ts = parse_as_of(as_of) if as_of else pd.Timestamp(utc_now())  # parsed once, here at the edge
     return run_once(db_url, as_of_ts, source, path, model_path, policy_path,
                     config_path=config_path, full=full, shards=shards or None, dask_address=dask_address or None,
-                    allow_future=allow_future)
+                    allow_future=allow_future, live=not as_of)
 
 
 @flow(name="abm-sla-run-steps")

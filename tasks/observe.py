@@ -175,6 +175,7 @@ def run_report_rows(summary: dict) -> list[dict]:
     ]
     rows += [{"what": f"{name}: warning", "value": warning} for objects in extract.values()
              for name, counts in objects.items() for warning in counts.get("warnings", [])]
+    rows += freshness_rows(summary.get("freshness", {}))
     sla = summary.get("sla", {})
     stages = [
         ("scoring", "accounts scored", summary.get("scoring", {}).get("accounts_scored", 0)),
@@ -188,6 +189,15 @@ def run_report_rows(summary: dict) -> list[dict]:
              for value in sla.get("unknown_statuses", [])]
     rows += [{"what": f"{stage}: seconds", "value": seconds} for stage, seconds in summary.get("durations", {}).items()]
     return rows
+
+
+def freshness_rows(freshness: dict) -> list[dict]:
+    """The freshness verdict (when checked) and one row per checked table."""
+    if not freshness.get("checks"):
+        return []
+    rows = [{"what": "freshness", "value": freshness["headline"]}]
+    return rows + [{"what": f"freshness: {line.partition(': ')[0]}", "value": line.partition(": ")[2]}
+                   for line in freshness["checks"]]
 
 
 #: Set while a backfill runs its steps: their run reports become rows of its steps table instead of two
@@ -222,6 +232,8 @@ def publish_run_report(summary: dict, key: str = "abm-sla-run", title: str | Non
         return
     rows = run_report_rows(summary)
     title = title or f"abm-sla run as of {summary.get('as_of', '?')}"
+    if summary.get("freshness", {}).get("status") == "error":
+        title = f"STALE DATA: {title}"
     lines = [f"# {title}", "", "| what | value |", "|---|---:|", *(f"| {r['what']} | {r['value']} |" for r in rows)]
     create_markdown_artifact("\n".join(lines), key=key, description=title)
     create_table_artifact(rows, key=f"{key}-table", description=title)

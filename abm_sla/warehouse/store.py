@@ -671,6 +671,21 @@ class Warehouse:
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
         return frame
 
+    def newest_event(self, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
+        """The newest ``column`` of the live rows of CRM table ``kind`` at or before ``until`` (None if none)."""
+        return self._event_bound(sa.func.max, kind, column, until)
+
+    def oldest_event(self, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
+        """The oldest ``column`` of the live rows of CRM table ``kind`` at or before ``until`` (None if none)."""
+        return self._event_bound(sa.func.min, kind, column, until)
+
+    def _event_bound(self, aggregate: Any, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
+        table = schema.CRM_TABLES[kind]
+        query = sa.select(aggregate(table.c[column])).where(table.c.deleted_at.is_(None), table.c[column] <= until)
+        with self.engine.connect() as connection:
+            value = connection.execute(query).scalar()
+        return None if value is None else pd.Timestamp(value)
+
     def activity_contacts(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> pd.DataFrame:
         """The distinct ``account_id, contact_id`` of live activities of ``types`` in ``(since, until]``."""
         table = schema.CRM_TABLES["activities"]
