@@ -222,13 +222,22 @@ class BackfillParameters(ScaleParameters, FlowParameters):
     )
 
     start: dt.datetime = Field(
-        title="First as-of", description="The first moment to compute for, ISO 8601 (no offset = UTC)."
+        title="First as-of",
+        description="The first moment to compute for, ISO 8601 (no offset = UTC). A start after the data's "
+        "beginning fires, on the first step, every account already qualified by the history before it, all at "
+        "once (their clocks start then, many breach at once): switch on 'Start at the data's beginning' to fire "
+        "each MQA at the step it qualified.",
     )
     end: dt.datetime = Field(
         title="Last as-of", description="The last moment to compute for (inclusive), ISO 8601 (no offset = UTC)."
     )
     step_hours: float = Field(
         default=24, title="Step (hours)", description="Hours between two as-of moments: 24 = daily, 1 = hourly."
+    )
+    start_at_data_beginning: bool = Field(
+        default=False, title="Start at the data's beginning",
+        description="On: the first step is the last step (of the grid through the first as-of) at or before the "
+        "oldest activity or intent signal, so every MQA fires when it qualified. Off: start at the first as-of.",
     )
     source: Source = _SOURCE
     path: OptionalText = Field(
@@ -261,10 +270,14 @@ class BackfillParameters(ScaleParameters, FlowParameters):
             check_export_folder(self.path)
         return self
 
-    def steps(self) -> list[pd.Timestamp]:
-        """Every as-of from start to end inclusive, ``step_hours`` apart."""
+    def steps(self, data_start: pd.Timestamp | None = None) -> list[pd.Timestamp]:
+        """Every as-of from start to end inclusive, ``step_hours`` apart; with ``start_at_data_beginning``
+        and a ``data_start`` before ``start``, the grid reaches back to the last step at or before it."""
         step = pd.Timedelta(hours=self.step_hours)
-        return list(pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=step))
+        first = pd.Timestamp(self.start)
+        if self.start_at_data_beginning and data_start is not None and data_start < first:
+            first -= step * -((data_start - first) // step)  # whole steps back: at or before data_start
+        return list(pd.date_range(first, pd.Timestamp(self.end), freq=step))
 
 
 class RecalculateParameters(AsOfParameters):
