@@ -88,10 +88,27 @@ class InvalidParameters(AbmSlaError):
     """A deployment was started with parameters that cannot work; the message says which and why."""
 
 
+#: Fields a form shows last: how the work is spread and where the warehouse URL comes from.
+ADVANCED_FIELDS = ("full", "shards", "dask_address", "database_secret")
+
+
+def _required_first(schema: dict[str, Any], *_: Any) -> None:
+    """A form's fields in the order the UI lists them: the required ones (no default) first, the advanced
+    ones (:data:`ADVANCED_FIELDS`) last, the rest as declared between."""
+    properties = schema.get("properties", {})
+    def rank(name: str) -> tuple[int, int]:
+        if name in schema.get("required", []):
+            return (0, 0)
+        return (2, ADVANCED_FIELDS.index(name)) if name in ADVANCED_FIELDS else (1, 0)
+
+    schema["properties"] = {name: properties[name] for name in sorted(properties, key=rank)}
+
+
 class FlowParameters(BaseModel):
     """Fields every rev-ops flow shares."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)  # an empty default "" is None in Python
+    # an empty default "" is None in Python; the form lists its required fields first
+    model_config = ConfigDict(extra="forbid", validate_default=True, json_schema_extra=_required_first)
 
     database_secret: OptionalText = _DB_SECRET
     #: Where an empty ``out_dir`` points, under :func:`output_root` (forms with an ``out_dir``).
