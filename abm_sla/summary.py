@@ -35,6 +35,15 @@ def print_run_summary(summary: dict, console: Console | None = None) -> None:
         )
 
 
+def describe_undone(done: dict) -> str:
+    """One undone run (a summary of ``warehouse.undo.undo_run``) as a readable line."""
+    if done.get("status") == "undone already":
+        return f"run {done['run_id']} was undone already"
+    return (f"undone run {done['run_id']} (as of {done['as_of']}): {done.get('scores_removed', 0)} score "
+            f"changes and {done.get('mqas_removed', 0)} MQAs removed, {done.get('sla_clocks_restored', 0)} clocks "
+            f"and {done.get('escalations_restored', 0)} escalations restored")
+
+
 def print_sync_summary(source: str, objects: dict[str, dict[str, int]], console: Console | None = None) -> None:
     """Per file (export folder) or CRM object: rows loaded, deleted and quarantined (a file skipped because it
     matches its last load says ``unchanged``)."""

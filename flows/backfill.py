@@ -33,7 +33,7 @@ from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema, undo
 from flows.parameters import BackfillParameters, resolve_database_url, validated
 from flows.pipeline import extract, run_once
-from tasks.common import utc_now, warehouse
+from tasks.common import current_flow_run_id, utc_now, warehouse
 from tasks.observe import STEP_COLUMNS, folded_run_reports, step_counts
 
 STEP_KIND = "backfill-step"
@@ -80,7 +80,8 @@ def claim_step(store: Warehouse, key: str, as_of: pd.Timestamp) -> str:
         if row is not None and row["status"] == "running" and undo.process_alive(row["pid"], row["host"]):
             return "busy"
         claim = {"kind": STEP_KIND, "as_of": as_of.to_pydatetime(), "started_at": utc_now(), "finished_at": None,
-                 "status": "running", "summary": {"backfill_key": key}, **undo.this_process()}
+                 "status": "running", "summary": {"backfill_key": key}, "flow_run_id": current_flow_run_id(),
+                 **undo.this_process()}
         if row is None:
             try:
                 with connection.begin_nested():
@@ -237,7 +238,7 @@ def _plan_artifact(key: str, steps: list[pd.Timestamp], done: set[pd.Timestamp],
     create_markdown_artifact("\n".join(lines), key=f"backfill-{key}-summary", description=title)
     verb = "to run" if dry_run else "ran"
     ran = ran or {}
-    blank = dict.fromkeys([*STEP_COLUMNS, "seconds"], None) if ran else {}
+    blank = dict.fromkeys([*STEP_COLUMNS, "seconds", "run id"], None) if ran else {}
     rows = [{"as_of": as_of.isoformat(), "status": "done before" if as_of in done else verb, **ran.get(as_of, blank)}
             for as_of in steps]
     create_table_artifact(rows, key=f"backfill-{key}-steps", description=f"{title}: every step")

@@ -369,7 +369,9 @@ class UndoParameters(FlowParameters):
     before it."""
 
     run_id: str | None = Field(default=None, validate_default=True, title="Run id",
-                               description="The run to undo (the runs table; `abm-sla runs` lists them).")
+                               description="The run to undo: its warehouse run id (in every run's log and report, "
+                               "'warehouse run id') or the id of the Prefect flow run that made it (a backfill's: "
+                               "every step it ran).")
     and_later: bool = Field(
         default=False, title="And every later run",
         description="Also undo every run started after it (newest first); without it, a run followed by "

@@ -14,6 +14,7 @@ from abm_sla.crm.config import load_app_config
 from abm_sla.faults import checkpoint
 from abm_sla.progress import track
 from abm_sla.stages import check_not_future, parse_as_of
+from abm_sla.summary import describe_undone
 from abm_sla.warehouse import Warehouse, undo
 from flows.parameters import (
     MonitorParameters,
@@ -23,7 +24,7 @@ from flows.parameters import (
     resolve_database_url,
     validated,
 )
-from tasks.common import call, only_in_prefect, run_logger, utc_now, warehouse
+from tasks.common import call, current_flow_run_id, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import publish_run_report, timed
 from tasks.stages import (
     check_freshness,
@@ -102,7 +103,9 @@ def recorded_run(store: Warehouse, summary: dict, kind: str, as_of: pd.Timestamp
     killed run reads as dead): completed, failed, or aborted (Ctrl-C, SIGTERM, cancellation)."""
     run_id = summary["run_id"]
     undo.mark_dead_runs(store, utc_now())
-    store.start_run(run_id, kind, as_of.to_pydatetime(), utc_now())
+    store.start_run(run_id, kind, as_of.to_pydatetime(), utc_now(), flow_run_id=current_flow_run_id())
+    run_logger().info("warehouse run %s (%s as of %s): the undo form takes this id or this flow run's id",
+                      run_id, kind, as_of.isoformat())
     checkpoint("start")
     try:
         yield
@@ -126,11 +129,39 @@ def undo_run(params: UndoParameters) -> list[dict]:
     (and their round-robin turns), clock evaluations, escalations and pending write-backs it wrote, and
     restore the state before it. Loaded CRM data stays."""
     params = validated(UndoParameters, params)
-    undone = undo.undo_run(warehouse(resolve_database_url(params.database_secret)), params.run_id, utc_now(),
-                           and_later=params.and_later)
+    store = warehouse(resolve_database_url(params.database_secret))
+    try:
+        run_id, and_later = undo_target(store, params.run_id, params.and_later)
+        undone = undo.undo_run(store, run_id, utc_now(), and_later=and_later)
+    except undo.UndoError as error:
+        raise undo.UndoError(for_the_form(str(error))) from None
     for summary in undone:
-        run_logger().info("undone: %s", summary)
+        run_logger().info(describe_undone(summary))
     return undone
+
+
+def undo_target(store: Warehouse, given: str, and_later: bool) -> tuple[str, bool]:
+    """The warehouse run to undo for ``given`` and whether later runs go too.
+
+    ``given`` is a warehouse run id, or the id of the Prefect flow run (as the UI shows it) that made
+    one or more runs: then its earliest run, with the runs after it when they are all this flow run's
+    (a backfill's steps)."""
+    runs = undo.list_runs(store)
+    if runs.empty or runs["run_id"].eq(given).any():
+        return given, and_later
+    made = runs[runs["flow_run_id"].eq(given)].sort_values("started_at")
+    if made.empty:
+        return given, and_later  # refused by the undo: no such run
+    first = made.iloc[0]
+    later = runs[(runs["started_at"] > first["started_at"]) & runs["status"].ne("undone")]
+    return str(first["run_id"]), and_later or bool(later["run_id"].isin(made["run_id"]).all())
+
+
+def for_the_form(message: str) -> str:
+    """An undo refusal in the words of the undo form (its switch, not the CLI's flag)."""
+    return (message.replace("pass --and-later", "switch on 'And every later run'")
+            .replace("(`abm-sla runs` lists them)", "(give the warehouse run id from the run's logs or report, "
+                     "or the id of the Prefect flow run that made it)"))
 
 
 def run_once(

@@ -78,6 +78,15 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter:
     return logging.getLogger("abm_sla")
 
 
+def current_flow_run_id() -> str | None:
+    """The id of the Prefect flow run this code runs in (None outside one, or under :func:`direct_calls`)."""
+    if not in_prefect():
+        return None
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id) if flow_run.id else None
+
+
 def only_in_prefect(action: Callable[..., Any], *args: Any, default: Any = None, **kwargs: Any) -> Any:
     """``action(...)`` when tasks run in Prefect (events, artifacts), else ``default``."""
     return action(*args, **kwargs) if in_prefect() else default

@@ -166,7 +166,8 @@ def run_report_rows(summary: dict) -> list[dict]:
     """The run summary as table rows: rows synced/deleted/quarantined per source object, then the counts
     of the stages that ran, then the seconds per stage."""
     extract = summary.get("extract", {})
-    rows = [
+    rows = [{"what": "warehouse run id (undo takes it)", "value": summary["run_id"]}] if summary.get("run_id") else []
+    rows += [
         {"what": f"{name}: rows {what}", "value": counts.get(key, 0)}
         for key, what in (("loaded", "synced"), ("deleted", "deleted"), ("quarantined", "quarantined"))
         for objects in extract.values()
@@ -217,10 +218,11 @@ def folded_run_reports() -> Iterator[None]:
 
 
 def step_counts(summary: dict) -> dict:
-    """One run's counts as a steps-table row: what the stages did and the seconds they took."""
+    """One run's counts as a steps-table row: what the stages did, the seconds they took, its warehouse run id."""
     values = {row["what"]: row["value"] for row in run_report_rows(summary)}
     seconds = sum(value for what, value in values.items() if what.endswith(": seconds"))
-    return {**{column: values.get(column, 0) for column in STEP_COLUMNS}, "seconds": round(seconds, 2)}
+    return {**{column: values.get(column, 0) for column in STEP_COLUMNS}, "seconds": round(seconds, 2),
+            "run id": summary.get("run_id")}
 
 
 def publish_run_report(summary: dict, key: str = "abm-sla-run", title: str | None = None) -> None:

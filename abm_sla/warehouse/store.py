@@ -776,14 +776,15 @@ class Warehouse:
 
     # -- run log ------------------------------------------------------------------------------
 
-    def start_run(self, run_id: str, kind: str, as_of: dt.datetime | None, started_at: dt.datetime) -> None:
+    def start_run(self, run_id: str, kind: str, as_of: dt.datetime | None, started_at: dt.datetime,
+                  flow_run_id: str | None = None) -> None:
         with self.engine.begin() as connection:
             self.upsert(
                 connection,
                 schema.runs,
                 [{"run_id": run_id, "kind": kind, "as_of": as_of, "started_at": started_at,
                   "status": "running", "finished_at": None, "summary": None, "model_version": None,
-                  "pid": os.getpid(), "host": socket.gethostname()}],
+                  "pid": os.getpid(), "host": socket.gethostname(), "flow_run_id": flow_run_id}],
             )
 
     def finish_run(
