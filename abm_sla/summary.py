@@ -35,6 +35,23 @@ def print_run_summary(summary: dict, console: Console | None = None) -> None:
         )
 
 
+def counts_line(counts: dict) -> str:
+    """A stage's counts as one readable line: ``12 clocks, 3 clocks missed, mode incremental`` (lists joined,
+    nested counts in parentheses, empty values left out)."""
+    parts = []
+    for name, value in counts.items():
+        label = str(name).replace("_", " ")
+        if isinstance(value, dict):
+            value = f"({counts_line(value)})" if value else ""
+        elif isinstance(value, list | tuple):
+            value = ", ".join(map(str, value))
+        if value == "" or value is None:
+            continue
+        parts.append(f"{value:,} {label}" if isinstance(value, int) and not isinstance(value, bool)
+                     else f"{label} {value}")
+    return ", ".join(parts) or "nothing to do"
+
+
 def describe_undone(done: dict) -> str:
     """One undone run (a summary of ``warehouse.undo.undo_run``) as a readable line."""
     if done.get("status") == "undone already":

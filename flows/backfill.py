@@ -168,17 +168,24 @@ def backfill(params: BackfillParameters) -> list[dict]:
     )
     summaries: list[dict] = []
     ran: dict[pd.Timestamp, dict] = {}
+    finished = len(steps) - len(todo)
     # each step is a row of the steps table, not two artifacts of its own; the CLI shows a progress line
-    with folded_run_reports(), track("backfill steps", total=len(todo)) as bar:
-        for number, as_of in enumerate(todo, start=1):
-            if wait_for_step(store, key, as_of, logger) == "done":  # the other backfill computed it
-                logger.info("step %s: done by another backfill with the same parameters, skipped", as_of.isoformat())
-                done.add(as_of)
-            else:
-                summaries.append(_run_step(store, key, as_of, params, db_url))
-                ran[as_of] = step_counts(summaries[-1])
-            update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))
-            bar.advance(rows=summaries[-1].get("scoring", {}).get("accounts_scored", 0) if as_of in ran else 0)
+    try:
+        with folded_run_reports(), track("backfill steps", total=len(todo)) as bar:
+            for as_of in todo:
+                if wait_for_step(store, key, as_of, logger) == "done":  # the other backfill computed it
+                    logger.info("step %s: done by another backfill with the same parameters, skipped",
+                                as_of.isoformat())
+                    done.add(as_of)
+                else:
+                    summaries.append(_run_step(store, key, as_of, params, db_url))
+                    ran[as_of] = step_counts(summaries[-1])
+                finished += 1
+                update_progress_artifact(progress_id, _percent(finished, len(steps)))
+                bar.advance(rows=summaries[-1].get("scoring", {}).get("accounts_scored", 0) if as_of in ran else 0)
+    except BaseException:  # cancelled, interrupted or failed: say where it stopped and how to resume
+        _stopped(progress_id, finished, steps, logger)
+        raise
     if summaries and loaded is not None:
         summaries[0] = {"extract": loaded, **summaries[0]}
     history = _history_fired(steps[0], history_from, summaries[0]) if summaries and steps[0] in ran else None
@@ -200,6 +207,24 @@ def _run_step(store: Warehouse, key: str, as_of: pd.Timestamp, params: BackfillP
         raise
     mark_step_done(store, key, as_of, summary)
     return summary
+
+
+def stopped_note(finished: int, steps: list[pd.Timestamp]) -> str:
+    """Where a backfill stopped and how to go on, for its progress artifact and log."""
+    at = steps[min(finished, len(steps) - 1)]
+    return (f"stopped at step {finished + 1} of {len(steps)} ({_percent(finished, len(steps)):g}% done, as of "
+            f"{at.isoformat()}); resume with a new backfill run with the same parameters: its {finished} completed "
+            "steps are skipped")
+
+
+def _stopped(progress_id, finished: int, steps: list[pd.Timestamp], logger) -> None:
+    """Put the stop into the progress artifact's description and the log (never masking why it stopped)."""
+    note = stopped_note(finished, steps)
+    logger.warning("backfill %s", note)
+    try:
+        update_progress_artifact(progress_id, _percent(finished, len(steps)), description=f"Backfill {note}")
+    except Exception as error:  # the API may be going away with the run: the log line stays
+        logger.warning("progress artifact not updated: %s", str(error).splitlines()[0] if str(error) else error)
 
 
 def _history_fired(first: pd.Timestamp, history_from: pd.Timestamp | None, summary: dict) -> str | None:

@@ -20,6 +20,7 @@ from abm_sla.incremental import Plan
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.shards import Shard
+from abm_sla.summary import counts_line
 from tasks.common import (
     call,
     in_prefect,
@@ -29,6 +30,7 @@ from tasks.common import (
     run_logger,
     utc_now,
     warehouse,
+    warn_once,
 )
 from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage_slot
 from tasks.shards import run_shards, shard_count
@@ -66,7 +68,7 @@ def write_back(db_url: str, config_path: str | None) -> dict:
     from abm_sla.crm.writeback import write_back_configured
 
     counts = write_back_configured(warehouse(db_url), load_app_config_with_secrets(config_path), utc_now())
-    run_logger().info("write-back: %s", counts)
+    run_logger().info("write-back: %s", counts_line(counts))
     return counts
 
 
@@ -180,11 +182,12 @@ def evaluate_sla(
                            planned=planned, policy_path=policy_path, run_id=run_id, escalate=escalate)
     summary = stages.finish_sla(store, planned, run_id, started, parts, policy)
     if summary.get("users_on_utc"):
-        run_logger().warning("unknown time zone, clocks measured in UTC for: %s", ", ".join(summary["users_on_utc"]))
+        warn_once(f"unknown time zone, clocks measured in UTC for: {', '.join(summary['users_on_utc'])}")
     if summary.get("unknown_statuses"):
-        run_logger().warning("status values the policy does not map (kept): %s", ", ".join(summary["unknown_statuses"]))
+        warn_once(f"status values the policy does not map (kept): {', '.join(summary['unknown_statuses'])}")
     summary.update(only_in_prefect(emit_sla_changes, store, before, default={}))
-    run_logger().info("SLA as of %s (%s): %s", as_of, planned.mode, summary)
+    shown = {key: value for key, value in summary.items() if key not in ("users_on_utc", "unknown_statuses")}
+    run_logger().info("SLA as of %s (%s): %s", as_of.isoformat(), planned.mode, counts_line(shown))
     return {**summary, "mode": planned.mode}
 
 

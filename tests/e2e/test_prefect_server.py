@@ -172,7 +172,7 @@ def test_backfill_then_recalculate_through_a_worker(stack, tmp_path):
     assert state == "COMPLETED"
     history = store.read_table(schema.score_history)
     assert (history["model_version"] == "e2e-lenient").sum() == 80
-    assert len(list((tmp_path / "whatif").glob("whatif-e2e-lenient-*.csv"))) == 1
+    assert len(list((tmp_path / "whatif").glob("whatif-e2e-lenient-*-stored.csv"))) == 1
 
 
 def test_invalid_parameters_fail_the_run_before_any_work(stack):
