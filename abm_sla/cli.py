@@ -290,8 +290,8 @@ def demo(
     from abm_sla import demo as demo_module
     from abm_sla.progress import console_progress
 
-    use_prefect = _use_prefect()
-    with _runtime(use_prefect), console_progress(sys.stderr.isatty()):
+    use_prefect = _use_prefect()  # progress on a terminal as a bar, else (make demo > log) as plain lines
+    with _runtime(use_prefect), console_progress(plain=not sys.stderr.isatty()):
         demo_module.run_demo(out, accounts, seed, _body(_flows().run_steps, use_prefect))
 
 
