@@ -70,14 +70,16 @@ def completed_steps(store: Warehouse, key: str) -> set[pd.Timestamp]:
 
 def claim_step(store: Warehouse, key: str, as_of: pd.Timestamp) -> str:
     """Claim a step before computing it: ``"claimed"`` (compute it now), ``"done"`` (completed already) or
-    ``"busy"`` (another live process holds it: wait). A claim left by a dead process is taken over."""
+    ``"busy"`` (another live process holds it: wait). A claim left by a dead process (this host), or by a
+    flow run that ended (Crashed on a worker that died on another host), is taken over."""
     runs, run_id = schema.runs, step_run_id(key, as_of)
     with store.engine.begin() as connection:
-        row = connection.execute(sa.select(runs.c.status, runs.c.pid, runs.c.host).where(runs.c.run_id == run_id)
-                                 ).mappings().first()
+        row = connection.execute(sa.select(runs.c.status, runs.c.pid, runs.c.host, runs.c.flow_run_id)
+                                 .where(runs.c.run_id == run_id)).mappings().first()
         if row is not None and row["status"] == "completed":
             return "done"
-        if row is not None and row["status"] == "running" and undo.process_alive(row["pid"], row["host"]):
+        if row is not None and row["status"] == "running" and undo.process_alive(row["pid"], row["host"]) \
+                and not flow_run_ended(row["flow_run_id"]):
             return "busy"
         claim = {"kind": STEP_KIND, "as_of": as_of.to_pydatetime(), "started_at": utc_now(), "finished_at": None,
                  "status": "running", "summary": {"backfill_key": key}, "flow_run_id": current_flow_run_id(),
@@ -92,6 +94,20 @@ def claim_step(store: Warehouse, key: str, as_of: pd.Timestamp) -> str:
         taken = connection.execute(runs.update().where(runs.c.run_id == run_id, runs.c.status == row["status"],
                                                        runs.c.pid == row["pid"]).values(**claim))
         return "claimed" if taken.rowcount == 1 else "busy"
+
+
+def flow_run_ended(flow_run_id: str | None) -> bool:
+    """Whether the Prefect flow run ``flow_run_id`` is in a final state (False when unknown or unreachable)."""
+    if not flow_run_id or current_flow_run_id() is None:
+        return False
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run_id).state
+    except Exception:  # no API, or no such run: judge by the process alone
+        return False
+    return state is not None and state.is_final()
 
 
 def release_step(store: Warehouse, key: str, as_of: pd.Timestamp) -> None:

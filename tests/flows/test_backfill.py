@@ -191,3 +191,29 @@ def test_two_identical_backfills_at_once_compute_every_step_once(crm_export, env
     shared, alone = outcome(env_db), outcome(alone_url)
     for kind in alone:
         pd.testing.assert_frame_equal(shared[kind], alone[kind], check_dtype=False, obj=kind)
+
+
+def test_a_claim_of_a_flow_run_that_ended_on_another_host_is_taken_over(crm_export, env_db):
+    """A worker that died on another host leaves its step claimed ``running`` with a process this host cannot
+    see; once Prefect has ended that flow run (Crashed), the step is taken over instead of waited for."""
+    from prefect import flow
+
+    @flow
+    def ended() -> None:
+        """A flow run in a final state, standing in for the crashed one."""
+
+    @flow
+    def claim(key: str, as_of: pd.Timestamp) -> str:
+        return backfill_module.claim_step(Warehouse(env_db), key, as_of)
+
+    store, key, as_of = Warehouse(env_db), "k" * 16, pd.Timestamp(STEPS[0])
+    gone = str(ended(return_state=True).state_details.flow_run_id)
+    row = {"run_id": backfill_module.step_run_id(key, as_of), "kind": "backfill-step", "as_of": as_of.to_pydatetime(),
+           "started_at": as_of.to_pydatetime(), "status": "running", "pid": 1, "host": "another-worker",
+           "flow_run_id": None}
+    with store.engine.begin() as connection:
+        connection.execute(schema.runs.insert().values(**row))
+    assert claim(key, as_of) == "busy"  # another host's process, no flow run to ask: wait
+    with store.engine.begin() as connection:
+        connection.execute(schema.runs.update().values(flow_run_id=gone))
+    assert claim(key, as_of) == "claimed"  # its flow run ended: taken over
