@@ -93,6 +93,8 @@ _WARNED: dict[str | None, set[str]] = {}
 
 def warn_once(message: str) -> None:
     """Log ``message`` as a warning unless this flow run logged it already (a backfill's steps repeat it)."""
+    if len(_WARNED) > 100:  # a long-lived process (abm-sla serve) keeps the recent flow runs' only
+        _WARNED.pop(next(iter(_WARNED)))
     seen = _WARNED.setdefault(current_flow_run_id(), set())
     if message not in seen:
         seen.add(message)
