@@ -290,8 +290,8 @@ def demo(
     from abm_sla import demo as demo_module
     from abm_sla.progress import console_progress
 
-    use_prefect = _use_prefect()
-    with _runtime(use_prefect), console_progress(sys.stderr.isatty()):
+    use_prefect = _use_prefect()  # progress on a terminal as a bar, else (make demo > log) as plain lines
+    with _runtime(use_prefect), console_progress(plain=not sys.stderr.isatty()):
         demo_module.run_demo(out, accounts, seed, _body(_flows().run_steps, use_prefect))
 
 
@@ -306,14 +306,23 @@ def runs(
 
     from abm_sla.warehouse import undo
 
-    listed = undo.list_runs(_existing_warehouse(db), limit)
+    listed = _one_row_per_step(undo.list_runs(_existing_warehouse(db)))
     table = Table(title="Runs (newest first)")
-    for column in ("run id", "kind", "as of", "status", "started", "finished"):
+    for column in ("run id", "kind", "as of", "status", "started", "finished", "Prefect flow run"):
         table.add_column(column)
-    for run in listed.itertuples():
+    for run in listed.head(limit).itertuples():
         table.add_row(run.run_id, run.kind, _moment(run.as_of), run.status, _moment(run.started_at),
-                      _moment(run.finished_at))
-    Console(width=160).print(table)
+                      _moment(run.finished_at), run.flow_run_id if isinstance(run.flow_run_id, str) else "")
+    Console(width=200).print(table)
+
+
+def _one_row_per_step(runs):
+    """The runs without a backfill's bookkeeping rows (kind ``backfill-step``, one per step beside the step's
+    own run): each step is listed once, as its run (the one undo takes), kind ``backfill-step``."""
+    steps = runs["kind"].eq("backfill-step")
+    step_runs = {summary.get("pipeline_run_id") for summary in runs.loc[steps, "summary"] if isinstance(summary, dict)}
+    runs = runs[~steps]
+    return runs.assign(kind=runs["kind"].where(~runs["run_id"].isin(step_runs), "backfill-step"))
 
 
 def _moment(value) -> str:
@@ -330,16 +339,11 @@ def undo(
     """Undo a run: remove its scores, MQAs (giving back their round-robin turns), clock evaluations,
     escalations and pending write-backs, and restore the state before it. Loaded CRM data stays."""
     from abm_sla.stages import utc_now
+    from abm_sla.summary import describe_undone
     from abm_sla.warehouse import undo as undo_module
 
     for done in undo_module.undo_run(_existing_warehouse(db), run_id, utc_now(), and_later=and_later):
-        if done.get("status") == "undone already":
-            typer.echo(f"run {done['run_id']} was undone already")
-            continue
-        typer.echo(f"undone run {done['run_id']} (as of {done['as_of']}): {done.get('scores_removed', 0)} score "
-                   f"changes and {done.get('mqas_removed', 0)} MQAs removed, "
-                   f"{done.get('sla_clocks_restored', 0)} clocks and {done.get('escalations_restored', 0)} "
-                   "escalations restored")
+        typer.echo(describe_undone(done))
         if done.get("mqas_written_back"):
             typer.echo(f"warning: {done['mqas_written_back']} of its MQAs were written back to the CRM already; "
                        "their CRM tasks stay there", err=True)

@@ -42,9 +42,20 @@ PROPOSAL_DAYS = 450
 PROPOSAL_TRAIN_DAYS = 270
 
 
+#: Columns the demo's tables may use when the output is not a terminal (tables stay as narrow as their rows).
+NON_TERMINAL_WIDTH = 1000
+
+
+def wide_console() -> Console:
+    """A console for the demo's tables: the terminal's width, or when the output is a file or a pipe (rich's
+    default there is 80 columns) as wide as the rows need, so paths are never cut."""
+    console = Console()
+    return console if console.is_terminal else Console(width=NON_TERMINAL_WIDTH)
+
+
 def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., list[dict]]) -> dict[str, Path]:
     """Generate, run daily at 12:00 UTC over the quarter, export; returns the output paths."""
-    console = Console()
+    console = wide_console()
     out = out.resolve()
     if out.exists():
         shutil.rmtree(out)  # the demo folder is the demo's own: start clean so figures are reproducible

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from abm_sla.errors import ConfigError
+from abm_sla.freshness import Freshness
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "sla.yaml"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -514,6 +515,7 @@ class SlaPolicy(Strict):
     marketing: Marketing | None = None
     target_account_list: TargetAccountList | None = None
     alerts: Alerts = Field(default_factory=Alerts)
+    freshness: Freshness = Field(default_factory=Freshness)
 
     @model_validator(mode="after")
     def _one_ladder_per_clock(self) -> SlaPolicy:

@@ -88,10 +88,27 @@ class InvalidParameters(AbmSlaError):
     """A deployment was started with parameters that cannot work; the message says which and why."""
 
 
+#: Fields a form shows last: how the work is spread and where the warehouse URL comes from.
+ADVANCED_FIELDS = ("full", "shards", "dask_address", "database_secret")
+
+
+def _required_first(schema: dict[str, Any], *_: Any) -> None:
+    """A form's fields in the order the UI lists them: the required ones (no default) first, the advanced
+    ones (:data:`ADVANCED_FIELDS`) last, the rest as declared between."""
+    properties = schema.get("properties", {})
+    def rank(name: str) -> tuple[int, int]:
+        if name in schema.get("required", []):
+            return (0, 0)
+        return (2, ADVANCED_FIELDS.index(name)) if name in ADVANCED_FIELDS else (1, 0)
+
+    schema["properties"] = {name: properties[name] for name in sorted(properties, key=rank)}
+
+
 class FlowParameters(BaseModel):
     """Fields every rev-ops flow shares."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)  # an empty default "" is None in Python
+    # an empty default "" is None in Python; the form lists its required fields first
+    model_config = ConfigDict(extra="forbid", validate_default=True, json_schema_extra=_required_first)
 
     database_secret: OptionalText = _DB_SECRET
     #: Where an empty ``out_dir`` points, under :func:`output_root` (forms with an ``out_dir``).
@@ -222,13 +239,22 @@ class BackfillParameters(ScaleParameters, FlowParameters):
     )
 
     start: dt.datetime = Field(
-        title="First as-of", description="The first moment to compute for, ISO 8601 (no offset = UTC)."
+        title="First as-of",
+        description="The first moment to compute for, ISO 8601 (no offset = UTC). A start after the data's "
+        "beginning fires, on the first step, every account already qualified by the history before it, all at "
+        "once (their clocks start then, many breach at once): switch on 'Start at the data's beginning' to fire "
+        "each MQA at the step it qualified.",
     )
     end: dt.datetime = Field(
         title="Last as-of", description="The last moment to compute for (inclusive), ISO 8601 (no offset = UTC)."
     )
     step_hours: float = Field(
         default=24, title="Step (hours)", description="Hours between two as-of moments: 24 = daily, 1 = hourly."
+    )
+    start_at_data_beginning: bool = Field(
+        default=False, title="Start at the data's beginning",
+        description="On: the first step is the last step (of the grid through the first as-of) at or before the "
+        "oldest activity or intent signal, so every MQA fires when it qualified. Off: start at the first as-of.",
     )
     source: Source = _SOURCE
     path: OptionalText = Field(
@@ -261,10 +287,14 @@ class BackfillParameters(ScaleParameters, FlowParameters):
             check_export_folder(self.path)
         return self
 
-    def steps(self) -> list[pd.Timestamp]:
-        """Every as-of from start to end inclusive, ``step_hours`` apart."""
+    def steps(self, data_start: pd.Timestamp | None = None) -> list[pd.Timestamp]:
+        """Every as-of from start to end inclusive, ``step_hours`` apart; with ``start_at_data_beginning``
+        and a ``data_start`` before ``start``, the grid reaches back to the last step at or before it."""
         step = pd.Timedelta(hours=self.step_hours)
-        return list(pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=step))
+        first = pd.Timestamp(self.start)
+        if self.start_at_data_beginning and data_start is not None and data_start < first:
+            first -= step * -((data_start - first) // step)  # whole steps back: at or before data_start
+        return list(pd.date_range(first, pd.Timestamp(self.end), freq=step))
 
 
 class RecalculateParameters(AsOfParameters):
@@ -339,7 +369,9 @@ class UndoParameters(FlowParameters):
     before it."""
 
     run_id: str | None = Field(default=None, validate_default=True, title="Run id",
-                               description="The run to undo (the runs table; `abm-sla runs` lists them).")
+                               description="The run to undo: its warehouse run id (in every run's log and report, "
+                               "'warehouse run id') or the id of the Prefect flow run that made it (a backfill's: "
+                               "every step it ran).")
     and_later: bool = Field(
         default=False, title="And every later run",
         description="Also undo every run started after it (newest first); without it, a run followed by "

@@ -15,6 +15,7 @@ from abm_sla.faults import checkpoint
 from abm_sla.policy import load_policy
 from abm_sla.progress import track
 from abm_sla.stages import check_not_future, parse_as_of
+from abm_sla.summary import describe_undone
 from abm_sla.warehouse import Warehouse, undo
 from flows.parameters import (
     MonitorParameters,
@@ -25,9 +26,10 @@ from flows.parameters import (
     validated,
 )
 from tasks.alerts import send_alerts
-from tasks.common import call, only_in_prefect, run_logger, utc_now, warehouse
+from tasks.common import call, current_flow_run_id, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import publish_run_report, timed
 from tasks.stages import (
+    check_freshness,
     evaluate_sla,
     extract_files,
     fire_and_route,
@@ -86,8 +88,10 @@ def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
     as_of = _as_of(params)
     summary: dict = {"as_of": as_of.isoformat(), "run_id": uuid.uuid4().hex}
     with recorded_run(warehouse(db_url), summary, "sla-monitor", as_of):
+        summary["freshness"] = call(check_freshness, db_url, as_of, params.policy_path, not params.as_of)
         with timed(summary, "evaluate-sla"):
-            summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
+            summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale(),
+                                          escalate=summary["freshness"]["escalate"])
         alert(db_url, params.policy_path, summary)
         with timed(summary, "tier-moves"):
             summary["tier_moves"] = call(record_tier_moves, db_url, as_of, params.policy_path, None,
@@ -102,7 +106,9 @@ def recorded_run(store: Warehouse, summary: dict, kind: str, as_of: pd.Timestamp
     killed run reads as dead): completed, failed, or aborted (Ctrl-C, SIGTERM, cancellation)."""
     run_id = summary["run_id"]
     undo.mark_dead_runs(store, utc_now())
-    store.start_run(run_id, kind, as_of.to_pydatetime(), utc_now())
+    store.start_run(run_id, kind, as_of.to_pydatetime(), utc_now(), flow_run_id=current_flow_run_id())
+    run_logger().info("warehouse run %s (%s as of %s): the undo form takes this id or this flow run's id",
+                      run_id, kind, as_of.isoformat())
     checkpoint("start")
     try:
         yield
@@ -132,11 +138,39 @@ def undo_run(params: UndoParameters) -> list[dict]:
     (and their round-robin turns), clock evaluations, escalations and pending write-backs it wrote, and
     restore the state before it. Loaded CRM data stays."""
     params = validated(UndoParameters, params)
-    undone = undo.undo_run(warehouse(resolve_database_url(params.database_secret)), params.run_id, utc_now(),
-                           and_later=params.and_later)
+    store = warehouse(resolve_database_url(params.database_secret))
+    try:
+        run_id, and_later = undo_target(store, params.run_id, params.and_later)
+        undone = undo.undo_run(store, run_id, utc_now(), and_later=and_later)
+    except undo.UndoError as error:
+        raise undo.UndoError(for_the_form(str(error))) from None
     for summary in undone:
-        run_logger().info("undone: %s", summary)
+        run_logger().info(describe_undone(summary))
     return undone
+
+
+def undo_target(store: Warehouse, given: str, and_later: bool) -> tuple[str, bool]:
+    """The warehouse run to undo for ``given`` and whether later runs go too.
+
+    ``given`` is a warehouse run id, or the id of the Prefect flow run (as the UI shows it) that made
+    one or more runs: then its earliest run, with the runs after it when they are all this flow run's
+    (a backfill's steps)."""
+    runs = undo.list_runs(store)
+    if runs.empty or runs["run_id"].eq(given).any():
+        return given, and_later
+    made = runs[runs["flow_run_id"].eq(given)].sort_values("started_at")
+    if made.empty:
+        return given, and_later  # refused by the undo: no such run
+    first = made.iloc[0]
+    later = runs[(runs["started_at"] > first["started_at"]) & runs["status"].ne("undone")]
+    return str(first["run_id"]), and_later or bool(later["run_id"].isin(made["run_id"]).all())
+
+
+def for_the_form(message: str) -> str:
+    """An undo refusal in the words of the undo form (its switch, not the CLI's flag)."""
+    return (message.replace("pass --and-later", "switch on 'And every later run'")
+            .replace("(`abm-sla runs` lists them)", "(give the warehouse run id from the run's logs or report, "
+                     "or the id of the Prefect flow run that made it)"))
 
 
 def run_once(
@@ -153,6 +187,7 @@ def run_once(
     dask_address: str | None = None,
     *,
     allow_future: bool = False,
+    live: bool = False,
 ) -> dict:
     """Body of one pipeline run, logged in the warehouse's run log (inside a flow, or called directly
     under ``tasks.common.direct_calls``).
@@ -160,7 +195,8 @@ def run_once(
     ``full`` recomputes every account (else only what changed since the last run at or before
     ``as_of``); ``shards`` and ``dask_address`` say how the stages split and where the shards run.
     An ``as_of`` ahead of the clock beyond ``ABM_SLA_FUTURE_TOLERANCE_MINUTES`` is refused unless
-    ``allow_future``. An interrupted run (Ctrl-C) is recorded ``aborted``, a failed one ``failed``."""
+    ``allow_future``. An interrupted run (Ctrl-C) is recorded ``aborted``, a failed one ``failed``.
+    ``live``: the run computes for now (a schedule), so the policy's freshness checks apply by default."""
     scale = {"full": full, "shards": shards, "dask_address": dask_address}
     run_id = uuid.uuid4().hex
     as_of_ts = parse_as_of(as_of)  # a no-op for the timestamp the flows and backfill pass
@@ -171,12 +207,14 @@ def run_once(
         if load:
             with timed(summary, "extract"):
                 summary["extract"] = extract(db_url, source, path, config_path, run_id)
+        summary["freshness"] = call(check_freshness, db_url, as_of_ts, policy_path, live)
         with timed(summary, "score"):
             summary["scoring"] = score_accounts(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "fire-and-route"):
             summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "evaluate-sla"):
-            summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path, run_id, **scale)
+            summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path, run_id, **scale,
+                                          escalate=summary["freshness"]["escalate"])
         alert(db_url, policy_path, summary)
         with timed(summary, "tier-moves"):
             summary["tier_moves"] = call(record_tier_moves, db_url, as_of_ts, policy_path, model_path, run_id)
@@ -212,7 +250,7 @@ def run_pipeline(
     as_of_ts = parse_as_of(as_of) if as_of else pd.Timestamp(utc_now())  # parsed once, here at the edge
     return run_once(db_url, as_of_ts, source, path, model_path, policy_path,
                     config_path=config_path, full=full, shards=shards or None, dask_address=dask_address or None,
-                    allow_future=allow_future)
+                    allow_future=allow_future, live=not as_of)
 
 
 @flow(name="abm-sla-run-steps")

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from abm_sla import atomic, exports, frames, handoff, marketing, scoring, stages, whatif
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
+from abm_sla.summary import counts_line
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.view import CrmView
 from flows.parameters import InvalidParameters, RecalculateParameters, resolve_database_url, validated
@@ -108,7 +109,7 @@ def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict
                                 params.policy_path)
     summary = {**whatif.summarize(diff), "as_of": as_of.isoformat(), "model_before": _first(diff, "model_before"),
                "model_after": model.version, "dry_run": params.dry_run}
-    summary["csv"] = str(_write_csv(diff, params.out_dir, model.version, as_of))
+    summary["csv"] = str(_write_csv(diff, params.out_dir, model.version, as_of, params.dry_run))
     if not params.dry_run:
         summary["run_id"] = store_scores(db_url, scores, as_of, params.model_path, params.accounts, summary,
                                          params.policy_path)
@@ -116,7 +117,7 @@ def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict
     if params.policy_path or params.baseline_policy_path:
         clocks = what_if_policy(db_url, as_of, params.accounts, params.policy_path, params.baseline_policy_path)
         summary["policy"] = _policy_summary(clocks, params.out_dir, as_of)
-    get_run_logger().info("what-if as of %s with model %s: %s", as_of, model.version, summary)
+    get_run_logger().info("what-if as of %s with model %s: %s", as_of, model.version, counts_line(summary))
     return summary
 
 
@@ -152,10 +153,13 @@ def _first(frame: pd.DataFrame, column: str) -> str | None:
     return str(frame[column].iloc[0]) if len(frame) else None
 
 
-def _write_csv(diff: pd.DataFrame, out_dir: str, version: str, as_of: pd.Timestamp) -> Path:
+def _write_csv(diff: pd.DataFrame, out_dir: str, version: str, as_of: pd.Timestamp, dry_run: bool) -> Path:
+    """The diff as ``whatif-<model>-<as of>-dry-run.csv`` (a dry run) or ``...-stored.csv`` (scores stored):
+    the run that stores a what-if keeps the dry run's file beside its own."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"whatif-{_slug(version)}-{as_of.strftime('%Y%m%dT%H%M%SZ')}.csv"
+    kind = "dry-run" if dry_run else "stored"
+    path = folder / f"whatif-{_slug(version)}-{as_of.strftime('%Y%m%dT%H%M%SZ')}-{kind}.csv"
     atomic.write_csv(path, exports.spreadsheet_safe(_iso(diff)))
     return path.resolve()
 

@@ -102,6 +102,29 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter:
     return logging.getLogger("abm_sla")
 
 
+def current_flow_run_id() -> str | None:
+    """The id of the Prefect flow run this code runs in (None outside one, or under :func:`direct_calls`)."""
+    if not in_prefect():
+        return None
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id) if flow_run.id else None
+
+
+#: Warnings logged already, per flow run (None: outside one), so a backfill says each once, not per step.
+_WARNED: dict[str | None, set[str]] = {}
+
+
+def warn_once(message: str) -> None:
+    """Log ``message`` as a warning unless this flow run logged it already (a backfill's steps repeat it)."""
+    if len(_WARNED) > 100:  # a long-lived process (abm-sla serve) keeps the recent flow runs' only
+        _WARNED.pop(next(iter(_WARNED)))
+    seen = _WARNED.setdefault(current_flow_run_id(), set())
+    if message not in seen:
+        seen.add(message)
+        run_logger().warning(message)
+
+
 def only_in_prefect(action: Callable[..., Any], *args: Any, default: Any = None, **kwargs: Any) -> Any:
     """``action(...)`` when tasks run in Prefect (events, artifacts), else ``default``."""
     return action(*args, **kwargs) if in_prefect() else default
@@ -147,3 +170,21 @@ def prefect_api_configured() -> bool:
     from prefect.settings import PREFECT_API_URL
 
     return bool(PREFECT_API_URL.value())
+
+
+def _one_line_for_expected_errors(record: logging.LogRecord) -> bool:
+    """A run that fails with an :class:`~abm_sla.errors.AbmSlaError` (bad parameters, a bad file: one
+    readable line, already in the record's message and the state message) logs no traceback."""
+    from abm_sla.errors import AbmSlaError
+
+    if record.exc_info and isinstance(record.exc_info[1], AbmSlaError):
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
+def quiet_expected_failures() -> None:
+    """Install :func:`_one_line_for_expected_errors` on Prefect's run loggers (once; idempotent)."""
+    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
+        logger = logging.getLogger(name)
+        if _one_line_for_expected_errors not in logger.filters:
+            logger.addFilter(_one_line_for_expected_errors)

@@ -166,7 +166,8 @@ def run_report_rows(summary: dict) -> list[dict]:
     """The run summary as table rows: rows synced/deleted/quarantined per source object, then the counts
     of the stages that ran, then the seconds per stage."""
     extract = summary.get("extract", {})
-    rows = [
+    rows = [{"what": "warehouse run id (undo takes it)", "value": summary["run_id"]}] if summary.get("run_id") else []
+    rows += [
         {"what": f"{name}: rows {what}", "value": counts.get(key, 0)}
         for key, what in (("loaded", "synced"), ("deleted", "deleted"), ("quarantined", "quarantined"))
         for objects in extract.values()
@@ -175,6 +176,7 @@ def run_report_rows(summary: dict) -> list[dict]:
     ]
     rows += [{"what": f"{name}: warning", "value": warning} for objects in extract.values()
              for name, counts in objects.items() for warning in counts.get("warnings", [])]
+    rows += freshness_rows(summary.get("freshness", {}))
     sla = summary.get("sla", {})
     stages = [
         ("scoring", "accounts scored", summary.get("scoring", {}).get("accounts_scored", 0)),
@@ -188,6 +190,15 @@ def run_report_rows(summary: dict) -> list[dict]:
              for value in sla.get("unknown_statuses", [])]
     rows += [{"what": f"{stage}: seconds", "value": seconds} for stage, seconds in summary.get("durations", {}).items()]
     return rows
+
+
+def freshness_rows(freshness: dict) -> list[dict]:
+    """The freshness verdict (when checked) and one row per checked table."""
+    if not freshness.get("checks"):
+        return []
+    rows = [{"what": "freshness", "value": freshness["headline"]}]
+    return rows + [{"what": f"freshness: {line.partition(': ')[0]}", "value": line.partition(": ")[2]}
+                   for line in freshness["checks"]]
 
 
 #: Set while a backfill runs its steps: their run reports become rows of its steps table instead of two
@@ -207,10 +218,11 @@ def folded_run_reports() -> Iterator[None]:
 
 
 def step_counts(summary: dict) -> dict:
-    """One run's counts as a steps-table row: what the stages did and the seconds they took."""
+    """One run's counts as a steps-table row: what the stages did, the seconds they took, its warehouse run id."""
     values = {row["what"]: row["value"] for row in run_report_rows(summary)}
     seconds = sum(value for what, value in values.items() if what.endswith(": seconds"))
-    return {**{column: values.get(column, 0) for column in STEP_COLUMNS}, "seconds": round(seconds, 2)}
+    return {**{column: values.get(column, 0) for column in STEP_COLUMNS}, "seconds": round(seconds, 2),
+            "run id": summary.get("run_id")}
 
 
 def publish_run_report(summary: dict, key: str = "abm-sla-run", title: str | None = None) -> None:
@@ -222,6 +234,8 @@ def publish_run_report(summary: dict, key: str = "abm-sla-run", title: str | Non
         return
     rows = run_report_rows(summary)
     title = title or f"abm-sla run as of {summary.get('as_of', '?')}"
+    if summary.get("freshness", {}).get("status") == "error":
+        title = f"STALE DATA: {title}"
     lines = [f"# {title}", "", "| what | value |", "|---|---:|", *(f"| {r['what']} | {r['value']} |" for r in rows)]
     create_markdown_artifact("\n".join(lines), key=key, description=title)
     create_table_artifact(rows, key=f"{key}-table", description=title)

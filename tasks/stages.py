@@ -15,11 +15,12 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import stages
+from abm_sla import freshness, stages
 from abm_sla.incremental import Plan
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.shards import Shard
+from abm_sla.summary import counts_line
 from tasks.common import (
     call,
     in_prefect,
@@ -29,6 +30,7 @@ from tasks.common import (
     run_logger,
     utc_now,
     warehouse,
+    warn_once,
 )
 from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage_slot
 from tasks.shards import run_shards, shard_count
@@ -72,7 +74,7 @@ def write_back(db_url: str, config_path: str | None) -> dict:
     app_config = load_app_config_with_secrets(config_path)
     options = budget_options(app_config, app_config.writeback_target()) if app_config.writeback.enabled else {}
     counts = write_back_configured(warehouse(db_url), app_config, utc_now(), **options)
-    run_logger().info("write-back: %s", counts)
+    run_logger().info("write-back: %s", counts_line(counts))
     return counts
 
 
@@ -140,30 +142,58 @@ def fire_and_route(
             "mode": planned.mode}
 
 
+@task(name="check-freshness", cache_policy=NO_CACHE)
+def check_freshness(db_url: str, as_of: pd.Timestamp, policy_path: str | None, live: bool) -> dict:
+    """The policy's freshness checks as of ``as_of`` (a live run, or every run with ``applies_to: all``):
+    each table's newest row at or before ``as_of``; a warning line per table past its limit."""
+    rules = load_policy(policy_path).freshness
+    if not freshness.applies(rules, live):
+        return {"status": "not checked", "escalate": True, "checks": []}
+    store = warehouse(db_url)
+    newest = {name: store.newest_event(name, freshness.EVENT_TIMES[name], as_of.to_pydatetime())
+              for name in rules.tables}
+    result = freshness.check(rules, newest, as_of)
+    logger = run_logger()
+    for item in result.checks:
+        (logger.info if item.status == "pass" else logger.warning)("freshness: %s", item.line())
+    if result.status != "pass":
+        logger.warning("freshness as of %s: %s", as_of.isoformat(), result.headline())
+    return result.as_dict()
+
+
+def _sla_policy(policy_path: str | None, escalate: bool):
+    """The SLA policy, without its escalation ladders when the run must not escalate (stale data)."""
+    policy = load_policy(policy_path)
+    return policy if escalate else freshness.without_escalations(policy)
+
+
 @task(name="sla-shard", cache_policy=NO_CACHE)
-def sla_shard(db_url: str, planned: Plan, policy_path: str | None, shard: Shard, run_id: str = "") -> dict:
+def sla_shard(db_url: str, planned: Plan, policy_path: str | None, shard: Shard, run_id: str = "",
+              escalate: bool = True) -> dict:
     """Evaluate one shard's clocks and escalations that can change."""
-    return stages.sla_shard(warehouse(db_url), planned, load_policy(policy_path), shard, run_id)
+    return stages.sla_shard(warehouse(db_url), planned, _sla_policy(policy_path, escalate), shard, run_id)
 
 
 def evaluate_sla(
     db_url: str, as_of: pd.Timestamp, policy_path: str | None, run_id: str = "", *, full: bool = False,
-    shards: int | None = None, dask_address: str | None = None,
+    shards: int | None = None, dask_address: str | None = None, escalate: bool = True,
 ) -> dict:
-    """Evaluate every SLA clock and escalation as of ``as_of`` that can change."""
-    store, policy, started = warehouse(db_url), load_policy(policy_path), utc_now()
+    """Evaluate every SLA clock and escalation as of ``as_of`` that can change (with ``escalate`` off,
+    the clocks only: over stale data, see :mod:`abm_sla.freshness`)."""
+    store, policy, started = warehouse(db_url), _sla_policy(policy_path, escalate), utc_now()
     before = only_in_prefect(sla_snapshot, store)
     planned = stages.plan(store, "evaluate-sla", as_of, policy, full=full, shards=shard_count(shards))
     with _slot("evaluate-sla"):
         parts = run_shards(sla_shard, planned.shard_list(), dask_address, db_url=db_url,
-                           planned=planned, policy_path=policy_path, run_id=run_id)
+                           planned=planned, policy_path=policy_path, run_id=run_id, escalate=escalate)
     summary = stages.finish_sla(store, planned, run_id, started, parts, policy)
     if summary.get("users_on_utc"):
-        run_logger().warning("unknown time zone, clocks measured in UTC for: %s", ", ".join(summary["users_on_utc"]))
+        warn_once(f"unknown time zone, clocks measured in UTC for: {', '.join(summary['users_on_utc'])}")
     if summary.get("unknown_statuses"):
-        run_logger().warning("status values the policy does not map (kept): %s", ", ".join(summary["unknown_statuses"]))
+        warn_once(f"status values the policy does not map (kept): {', '.join(summary['unknown_statuses'])}")
     summary.update(only_in_prefect(emit_sla_changes, store, before, default={}))
-    run_logger().info("SLA as of %s (%s): %s", as_of, planned.mode, summary)
+    shown = {key: value for key, value in summary.items() if key not in ("users_on_utc", "unknown_statuses")}
+    run_logger().info("SLA as of %s (%s): %s", as_of.isoformat(), planned.mode, counts_line(shown))
     return {**summary, "mode": planned.mode}
 
 

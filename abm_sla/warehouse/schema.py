@@ -218,9 +218,11 @@ runs = Table(
     Column("summary", JSON),
     Column("pid", Integer),
     Column("host", String(255)),
+    Column("flow_run_id", String(64), index=True),
 )
 """One row per pipeline run: ``status`` running, completed, failed, aborted or undone; ``pid`` and
-``host`` name the process of a running run, so a ``running`` row whose process is gone reads as dead."""
+``host`` name the process of a running run, so a ``running`` row whose process is gone reads as dead;
+``flow_run_id`` is the Prefect flow run that made it (empty outside Prefect)."""
 
 score_history = Table(
     "score_history",

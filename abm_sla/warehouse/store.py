@@ -696,6 +696,21 @@ class Warehouse:
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
         return frame
 
+    def newest_event(self, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
+        """The newest ``column`` of the live rows of CRM table ``kind`` at or before ``until`` (None if none)."""
+        return self._event_bound(sa.func.max, kind, column, until)
+
+    def oldest_event(self, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
+        """The oldest ``column`` of the live rows of CRM table ``kind`` at or before ``until`` (None if none)."""
+        return self._event_bound(sa.func.min, kind, column, until)
+
+    def _event_bound(self, aggregate: Any, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
+        table = schema.CRM_TABLES[kind]
+        query = sa.select(aggregate(table.c[column])).where(table.c.deleted_at.is_(None), table.c[column] <= until)
+        with self.engine.connect() as connection:
+            value = connection.execute(query).scalar()
+        return None if value is None else pd.Timestamp(value)
+
     def activity_contacts(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> pd.DataFrame:
         """The distinct ``account_id, contact_id`` of live activities of ``types`` in ``(since, until]``."""
         table = schema.CRM_TABLES["activities"]
@@ -786,14 +801,15 @@ class Warehouse:
 
     # -- run log ------------------------------------------------------------------------------
 
-    def start_run(self, run_id: str, kind: str, as_of: dt.datetime | None, started_at: dt.datetime) -> None:
+    def start_run(self, run_id: str, kind: str, as_of: dt.datetime | None, started_at: dt.datetime,
+                  flow_run_id: str | None = None) -> None:
         with self.engine.begin() as connection:
             self.upsert(
                 connection,
                 schema.runs,
                 [{"run_id": run_id, "kind": kind, "as_of": as_of, "started_at": started_at,
                   "status": "running", "finished_at": None, "summary": None, "model_version": None,
-                  "pid": os.getpid(), "host": socket.gethostname()}],
+                  "pid": os.getpid(), "host": socket.gethostname(), "flow_run_id": flow_run_id}],
             )
 
     def finish_run(

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 import flows.backfill as backfill_module
+from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
 from flows.backfill import backfill
 from flows.parameters import BackfillParameters, InvalidParameters
@@ -125,3 +126,94 @@ def test_one_progress_view_per_backfill_the_step_reports_folded_into_the_steps_t
     assert sum(row["MQAs fired"] for row in table) > 0
     assert all(row["status"] == "ran" and row["accounts scored"] > 0 and row["seconds"] > 0 for row in table)
     assert {artifact.type for artifact in _artifacts(f"backfill-{key}")} == {"progress", "markdown", "table"}
+
+
+def test_a_backfill_starting_mid_history_says_its_first_step_fired_the_history_at_once(crm_export, env_db):
+    summaries = backfill(params(crm_export))
+    fired = summaries[0]["handoff"]["mqas_fired"]
+    assert fired > 0  # the export begins 2026-01-01: eleven days of history qualified these accounts
+    key = backfill_module.backfill_key(params(crm_export))
+    summary = _artifacts(f"backfill-{key}-summary")[-1].data
+    assert f"step 1 (as of {pd.Timestamp(STEPS[0]).isoformat()}) fired {fired} MQAs at once" in summary
+    assert "data begins 2026-01-01" in summary and "start_at_data_beginning" in summary
+    form = BackfillParameters.model_json_schema()["properties"]
+    assert "already qualified by the history before it" in form["start"]["description"]
+
+
+def test_start_at_data_beginning_fires_each_mqa_when_it_qualified(crm_export, env_db):
+    summaries = backfill(params(crm_export, start_at_data_beginning=True))
+    first = pd.Timestamp(summaries[0]["as_of"])
+    assert first <= pd.Timestamp("2026-01-01T00:00:00Z") < first + pd.Timedelta(hours=24)  # same grid, reaching back
+    assert first.hour == 12 and summaries[-1]["as_of"] == pd.Timestamp(STEPS[-1]).isoformat()
+    assert summaries[0]["handoff"]["mqas_fired"] == 0  # nothing qualified before the data begins
+    assert sum(summary["handoff"]["mqas_fired"] for summary in summaries) > 0
+    key = backfill_module.backfill_key(params(crm_export, start_at_data_beginning=True))
+    assert key != backfill_module.backfill_key(params(crm_export))
+    assert "- warning:" not in _artifacts(f"backfill-{key}-summary")[-1].data
+
+
+def test_two_identical_backfills_at_once_compute_every_step_once(crm_export, env_db, tmp_path, monkeypatch):
+    import threading
+
+    alone_url = f"sqlite:///{tmp_path / 'alone.db'}"
+    with database_url_env(alone_url):
+        backfill(params(crm_export))
+
+    # both read the steps done before either computes one: without claims, both would compute all of them
+    both_planned, real_completed = threading.Barrier(2, timeout=60), backfill_module.completed_steps
+
+    def completed_together(store, key):
+        done = real_completed(store, key)
+        both_planned.wait()
+        return done
+
+    monkeypatch.setattr(backfill_module, "completed_steps", completed_together)
+    results, errors = [], []
+
+    def one_backfill():
+        try:
+            results.append(backfill(params(crm_export)))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=one_backfill) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors, errors
+    computed = sorted(summary["as_of"] for summaries in results for summary in summaries)
+    assert computed == [pd.Timestamp(step).isoformat() for step in STEPS]  # each step once, by one of them
+    runs = Warehouse(env_db).read_table(schema.runs)
+    assert (runs["kind"] == "run").sum() == len(STEPS)
+    assert set(step_rows(env_db)["status"]) == {"completed"}
+    shared, alone = outcome(env_db), outcome(alone_url)
+    for kind in alone:
+        pd.testing.assert_frame_equal(shared[kind], alone[kind], check_dtype=False, obj=kind)
+
+
+def test_a_claim_of_a_flow_run_that_ended_on_another_host_is_taken_over(crm_export, env_db):
+    """A worker that died on another host leaves its step claimed ``running`` with a process this host cannot
+    see; once Prefect has ended that flow run (Crashed), the step is taken over instead of waited for."""
+    from prefect import flow
+
+    @flow
+    def ended() -> None:
+        """A flow run in a final state, standing in for the crashed one."""
+
+    @flow
+    def claim(key: str, as_of: pd.Timestamp) -> str:
+        return backfill_module.claim_step(Warehouse(env_db), key, as_of)
+
+    store, key, as_of = Warehouse(env_db), "k" * 16, pd.Timestamp(STEPS[0])
+    gone = str(ended(return_state=True).state_details.flow_run_id)
+    row = {"run_id": backfill_module.step_run_id(key, as_of), "kind": "backfill-step", "as_of": as_of.to_pydatetime(),
+           "started_at": as_of.to_pydatetime(), "status": "running", "pid": 1, "host": "another-worker",
+           "flow_run_id": None}
+    with store.engine.begin() as connection:
+        connection.execute(schema.runs.insert().values(**row))
+    assert claim(key, as_of) == "busy"  # another host's process, no flow run to ask: wait
+    with store.engine.begin() as connection:
+        connection.execute(schema.runs.update().values(flow_run_id=gone))
+    assert claim(key, as_of) == "claimed"  # its flow run ended: taken over

@@ -47,6 +47,18 @@ def test_every_deployment_takes_one_typed_form_and_never_a_database_url():
         assert all(field.get("description") for field in form["properties"].values()), spec["name"]
 
 
+def test_the_backfill_form_lists_its_required_as_ofs_first_and_the_advanced_fields_last():
+    from prefect.utilities.callables import parameter_schema
+
+    spec = next(spec for spec in deployment_specs() if spec["name"] == "backfill")
+    schema = parameter_schema(load_flow(spec["entrypoint"]).fn).model_dump()  # what the UI renders
+    form = schema["definitions"][schema["properties"]["params"]["$ref"].rsplit("/", 1)[-1]]
+    fields = list(form["properties"])
+    assert fields[:2] == ["start", "end"] and form["required"] == ["start", "end"]
+    assert not {"default"} & (set(form["properties"]["start"]) | set(form["properties"]["end"]))
+    assert fields[-4:] == ["full", "shards", "dask_address", "database_secret"]
+
+
 @pytest.mark.parametrize("day", ["2026-01-02", "2026-04-01", "2027-01-04"])
 def test_quarterly_guard_accepts_the_first_business_day(day):
     import datetime as dt

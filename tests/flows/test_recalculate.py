@@ -84,6 +84,15 @@ def test_apply_stores_scores_under_the_new_version(loaded, lenient_model, tmp_pa
     assert run["kind"] == "recalculate" and run["model_version"] == "lenient-1"
 
 
+def test_applying_a_what_if_keeps_the_dry_runs_csv_beside_its_own(loaded, lenient_model, tmp_path):
+    fields = {"model_path": str(lenient_model), "as_of": AS_OF, "out_dir": str(tmp_path)}
+    dry = recalculate(RecalculateParameters(**fields))
+    dry_csv = Path(dry["csv"]).read_bytes()
+    stored = recalculate(RecalculateParameters(**fields, dry_run=False))
+    assert stored["csv"] != dry["csv"] and Path(dry["csv"]).read_bytes() == dry_csv
+    assert Path(dry["csv"]).name.endswith("-dry-run.csv") and Path(stored["csv"]).name.endswith("-stored.csv")
+
+
 def test_unknown_accounts_are_rejected_before_any_work(loaded, tmp_path):
     before = counts(loaded)
     with pytest.raises(Exception, match="accounts not in the warehouse: NOPE-1"):

@@ -49,3 +49,34 @@ def test_a_load_shows_its_rows_as_they_are_stored(monkeypatch, tmp_path):
                     dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
     shown = buffer.getvalue()
     assert "load files" in shown and "5 rows" in shown
+
+
+def test_without_a_terminal_progress_is_plain_lines_one_per_tenth(capsys):
+    with progress.console_progress(plain=True), progress.track("runs", total=20) as bar:
+        for _ in range(20):
+            bar.advance(rows=100)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("runs: 0/20 (0%)") and lines[0].endswith("started")
+    assert [line.split(",")[0] for line in lines[1:]] == [f"runs: {2 * n}/20 ({10 * n}%)" for n in range(1, 11)]
+    assert "2,000 rows" in lines[-1] and lines[-1].endswith("done")
+
+
+def test_a_stage_that_ends_early_says_done_once(capsys):
+    with progress.console_progress(plain=True), progress.track("backfill steps", total=50) as bar:
+        bar.advance()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and lines[-1].endswith("done")
+
+
+def test_the_demo_tables_keep_long_paths_whole_when_not_on_a_terminal(capsys):
+    from rich.table import Table
+
+    from abm_sla.demo import wide_console
+
+    path = "/srv/abm-sla/" + "/".join(["a-rather-long-folder-name"] * 6) + "/weekly-2026-W14.html"
+    table = Table(title="Outputs")
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("weekly report (html)", path)
+    wide_console().print(table)
+    assert path in capsys.readouterr().out
