@@ -1055,8 +1055,10 @@ def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, 
 
     - rows stored since (the journal) of the kinds the rules read; for contacts, also the accounts whose
       window touches are by those accounts' contacts (a title counts for the account touched);
-    - activities and intent entering the window, ``(T0, T]``, or leaving it, ``(T0 - w, T - w]``;
-      opportunities created in those intervals or closing in ``(T0, T]``;
+    - activities, intent and opportunities entering the window, ``(T0, T]``, and opportunities closing then.
+      Signals *leaving* the window need no recompute: they only lower counts the rules compare with ``>=``,
+      so they can end a candidacy but never start one, nor unmask a later rule (the two promotions, the
+      last rules, need different tiers);
     - inactivity crossing a rule's limit ``L``: an activity, or the start of the count (account created,
       or the records' beginning), in ``(T0 - L, T - L]`` (a day wider each side: the days are rounded);
     - the ledger: recommendations decided now, and declines whose quiet period ends in ``(T0, T]``.
@@ -1070,17 +1072,13 @@ def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, 
     if len(touched):
         people = set(warehouse.contact_ids(touched.astype(str).unique()))
         chosen |= set(pairs.loc[pairs["contact_id"].astype(str).isin(people), "account_id"].astype(str))
-    window = scorecard.tier_move_window(rules)
     whole = Shard(0, 1)
-    edges = [(reference_as_of, as_of), (reference_as_of - window, as_of - window)]
-    for lo, hi in edges:
-        chosen |= incremental.accounts_with_events(warehouse, "activities", lo, hi, whole)
-        chosen |= incremental.accounts_with_events(warehouse, "intent_signals", lo, hi, whole,
-                                                   min_score=scorecard.tier_move_intent_min(rules))
+    chosen |= incremental.accounts_with_events(warehouse, "activities", reference_as_of, as_of, whole)
+    chosen |= incremental.accounts_with_events(warehouse, "intent_signals", reference_as_of, as_of, whole,
+                                               min_score=scorecard.tier_move_intent_min(rules))
     opps = opportunities.assign(account_id=opportunities["account_id"].astype(str))
-    for column, intervals in (("created_at", edges), ("close_date", edges[:1])):
-        for lo, hi in intervals:
-            chosen |= set(opps.loc[(opps[column] > lo) & (opps[column] <= hi), "account_id"])
+    for column in ("created_at", "close_date"):
+        chosen |= set(opps.loc[(opps[column] > reference_as_of) & (opps[column] <= as_of), "account_id"])
     counted_from = accounts["created_at"] if first_at is None or pd.isna(first_at) else \
         accounts["created_at"].clip(lower=first_at)
     for limit in tier_moves.inactivity_limits(rules):
