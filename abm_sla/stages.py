@@ -944,7 +944,8 @@ TIER_MOVES_REFERENCE_KEY = "tier_moves:reference"
 TIER_MOVE_KINDS = ("accounts", "contacts", "activities", "intent_signals", "opportunities")
 #: With more than this share of the accounts to recompute, the ledger reads every account (as cheap).
 TIER_MOVES_WHOLE_SHARE = 0.5
-DAY = pd.Timedelta(days=1)
+#: The rules compare inactive days rounded to a tenth: a crossing may come this much early or late.
+ROUNDING = pd.Timedelta(hours=2)
 
 
 def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPolicy, model: ScoringModel,
@@ -962,7 +963,6 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
     if rules is None or (last and pd.Timestamp(last).normalize() == as_of.normalize() and as_of >= pd.Timestamp(last)):
         return {"tier_moves_recommended": 0, "tier_moves_decided": 0}
     view = CrmView(warehouse)
-    window = scorecard.tier_move_window(rules)
     reference = {"as_of": as_of.isoformat(), "journal_seq": warehouse.journal_position(),
                  "version": incremental.config_version(rules, model)}  # the position before anything is read
     table = schema.tier_move_recommendations
@@ -971,20 +971,15 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
     decided = tier_moves.decide(stored, accounts, as_of, rules)
     first_at = None if view.unified else warehouse.first_activity_at(as_of.to_pydatetime())
     reference["first_at"] = None if first_at is None or pd.isna(first_at) else first_at.isoformat()
-    intent = view.read_kind("intent_signals", since=(as_of - window).to_pydatetime(), until=as_of.to_pydatetime(),
-                            min_score=scorecard.tier_move_intent_min(rules),
-                            columns=("account_id", "topic", "score", "observed_at"))
-    facts = view.activity_facts(as_of, window, extent=False)  # the window's; the first and last activity below
     chosen = None
     if not full and not view.unified:
         before = _tier_move_reference(warehouse, last, reference, stored, as_of)
         if before is not None:
             chosen = tier_move_accounts(warehouse, before, reference["journal_seq"], as_of, rules, accounts,
-                                        opportunities, stored, decided, facts.touch_pairs, first_at)
+                                        opportunities, stored, decided, first_at)
         if chosen is not None and len(chosen) > TIER_MOVES_WHOLE_SHARE * len(accounts):
             chosen = None
-    if chosen is not None:
-        facts = dataclasses.replace(facts, first_at=first_at)
+    intent, facts = _tier_move_window(view, as_of, rules, chosen, first_at)
     candidates = _tier_move_candidates(view, as_of, policy, model, accounts, opportunities, intent, facts, chosen)
     after = tier_moves.record(decided, candidates, as_of, rules)
     merged = after.merge(stored, on=["account_id", "recommended_at"], how="left", suffixes=("", "_was"),
@@ -1004,6 +999,28 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
             "tier_moves_accounts_recomputed": len(accounts) if chosen is None else len(chosen)}
 
 
+def _tier_move_window(view: CrmView, as_of: pd.Timestamp, rules, chosen: set[str] | None,
+                      first_at: pd.Timestamp | None) -> tuple[pd.DataFrame, scorecard.ActivityFacts]:
+    """The window's intent rows that may count and its activity facts (:meth:`CrmView.activity_facts`, the first
+    and last activities left to :func:`_tier_move_candidates`): of every account, or of the ``chosen`` ones."""
+    window = scorecard.tier_move_window(rules)
+    since, until = (as_of - window).to_pydatetime(), as_of.to_pydatetime()
+    ids = None if chosen is None else sorted(chosen)
+    intent = view.read_kind("intent_signals", since=since, until=until, min_score=scorecard.tier_move_intent_min(rules),
+                            columns=("account_id", "topic", "score", "observed_at"), accounts=ids)
+    if ids is None:
+        return intent, view.activity_facts(as_of, window, extent=False)
+    buying = view.warehouse.read_kind(
+        "activities", since=since, until=until, types=(*scorecard.HIGH_INTENT_TOUCHES, "web_visit"),
+        columns=("account_id", "type", "url", "occurred_at"), url_contains={"web_visit": scorecard.HIGH_INTENT_PAGES},
+        accounts=ids)
+    pairs = view.warehouse.activity_contacts(since, until, frames.MARKETING_TOUCHES, accounts=ids)
+    extent = pd.DataFrame({"first_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                           "last_at": pd.Series(dtype="datetime64[ns, UTC]")}, index=pd.Index([], dtype=object))
+    return intent, scorecard.ActivityFacts(extent, buying[["account_id", "type", "url", "occurred_at"]], pairs,
+                                           first_at=first_at)
+
+
 def _tier_move_candidates(view: CrmView, as_of: pd.Timestamp, policy: SlaPolicy, model: ScoringModel,
                           accounts: pd.DataFrame, opportunities: pd.DataFrame, intent: pd.DataFrame,
                           facts: scorecard.ActivityFacts, chosen: set[str] | None) -> pd.DataFrame:
@@ -1018,10 +1035,10 @@ def _tier_move_candidates(view: CrmView, as_of: pd.Timestamp, policy: SlaPolicy,
         def mine(frame: pd.DataFrame) -> pd.DataFrame:
             return frame[frame["account_id"].astype(str).isin(chosen)]
 
-        extent = view.warehouse.activity_extent(as_of.to_pydatetime(), accounts=sorted(chosen))
-        facts = dataclasses.replace(facts, extent=extent.set_index("account_id")[["first_at", "last_at"]],
-                                    buying=mine(facts.buying), touch_pairs=mine(facts.touch_pairs))
-        accounts, opportunities, intent = mine(accounts), mine(opportunities), mine(intent)
+        last = view.warehouse.last_activities(as_of.to_pydatetime(), sorted(chosen)).set_index("account_id")
+        extent = last.assign(first_at=pd.NaT)[["first_at", "last_at"]]  # facts.first_at stands for the first ones
+        facts = dataclasses.replace(facts, extent=extent)
+        accounts, opportunities = mine(accounts), mine(opportunities)
         contacts = view.warehouse.contacts_by_id(facts.touch_pairs["contact_id"].astype(str).unique())
     data = scorecard.SlaData.of(accounts=accounts, opportunities=opportunities, contacts=contacts,
                                 intent_signals=intent)
@@ -1049,7 +1066,7 @@ def _tier_move_reference(warehouse: Warehouse, last: str | None, now: dict, stor
 def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, as_of: pd.Timestamp, rules,
                        accounts: pd.DataFrame,
                        opportunities: pd.DataFrame, stored: pd.DataFrame, decided: pd.DataFrame,
-                       pairs: pd.DataFrame, first_at: pd.Timestamp | None) -> set[str] | None:
+                       first_at: pd.Timestamp | None) -> set[str] | None:
     """The accounts whose tier-move candidacy or ledger standing can differ from the reference run's
     (``T0``) at ``as_of`` (``T``); None: every account. A superset is harmless, a missing account is not:
 
@@ -1059,8 +1076,9 @@ def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, 
       Signals *leaving* the window need no recompute: they only lower counts the rules compare with ``>=``,
       so they can end a candidacy but never start one, nor unmask a later rule (the two promotions, the
       last rules, need different tiers);
-    - inactivity crossing a rule's limit ``L``: an activity, or the start of the count (account created,
-      or the records' beginning), in ``(T0 - L, T - L]`` (a day wider each side: the days are rounded);
+    - inactivity crossing a rule's limit ``L``: the last activity, or an account's creation, in ``(T0 - L, T - L]``
+      (two hours wider each side: days are rounded to 0.1); when the activity records begin in it, every
+      account without activity crosses: None;
     - the ledger: recommendations decided now, and declines whose quiet period ends in ``(T0, T]``.
     """
     reference_as_of = reference["as_of"]
@@ -1070,8 +1088,11 @@ def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, 
     chosen = set(journal["account_id"].astype(str))
     touched = journal.loc[journal["kind"].eq("contacts"), "account_id"]
     if len(touched):
-        people = set(warehouse.contact_ids(touched.astype(str).unique()))
-        chosen |= set(pairs.loc[pairs["contact_id"].astype(str).isin(people), "account_id"].astype(str))
+        window = scorecard.tier_move_window(rules)
+        people = warehouse.contact_ids(touched.astype(str).unique())
+        pairs = warehouse.activity_contacts((as_of - window).to_pydatetime(), as_of.to_pydatetime(),
+                                            frames.MARKETING_TOUCHES, contacts=people.tolist())
+        chosen |= set(pairs["account_id"].astype(str))
     whole = Shard(0, 1)
     chosen |= incremental.accounts_with_events(warehouse, "activities", reference_as_of, as_of, whole)
     chosen |= incremental.accounts_with_events(warehouse, "intent_signals", reference_as_of, as_of, whole,
@@ -1079,10 +1100,11 @@ def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, 
     opps = opportunities.assign(account_id=opportunities["account_id"].astype(str))
     for column in ("created_at", "close_date"):
         chosen |= set(opps.loc[(opps[column] > reference_as_of) & (opps[column] <= as_of), "account_id"])
-    counted_from = accounts["created_at"] if first_at is None or pd.isna(first_at) else \
-        accounts["created_at"].clip(lower=first_at)
+    created = accounts["created_at"]
     for limit in tier_moves.inactivity_limits(rules):
-        lo, hi = reference_as_of - limit - DAY, as_of - limit + DAY
-        chosen |= incremental.accounts_with_events(warehouse, "activities", lo, hi, whole)
-        chosen |= set(accounts.loc[(counted_from > lo) & (counted_from <= hi), "account_id"].astype(str))
+        lo, hi = reference_as_of - limit - ROUNDING, as_of - limit + ROUNDING
+        if first_at is not None and lo < first_at <= hi:  # every account older than the records crosses now
+            return None
+        chosen |= warehouse.accounts_going_quiet(lo.to_pydatetime(), hi.to_pydatetime(), as_of.to_pydatetime())
+        chosen |= set(accounts.loc[(created > lo) & (created <= hi), "account_id"].astype(str))
     return chosen | tier_moves.ledger_changes(stored, decided, reference_as_of, as_of, rules)

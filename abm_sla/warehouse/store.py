@@ -651,35 +651,54 @@ class Warehouse:
             frame = frame[frame["account_id"].isin(set(accounts))].reset_index(drop=True)
         return frame
 
-    def activity_extent(self, until: dt.datetime, accounts: Sequence[str] | None = None) -> pd.DataFrame:
+    def activity_extent(self, until: dt.datetime) -> pd.DataFrame:
         """``account_id, first_at, last_at`` of each account's live activities at or before ``until``: one
         aggregate query (what the tier-move rules need of the activities before their window). SQLite scans
         the table: through the (account, time) index it looks every row up in the table (25 s instead of 5.7 s
-        at 200,000 accounts). With ``accounts``, only theirs, by index seeks (the rows of those accounts)."""
+        at 200,000 accounts)."""
         table = schema.CRM_TABLES["activities"]
-        where = [table.c.deleted_at.is_(None), table.c.occurred_at <= until, table.c.account_id.is_not(None)]
-        columns = ["account_id", "first_at", "last_at"]
-        if accounts is not None:
-            values, frames_ = sorted(set(accounts)), []
-            with self.engine.connect() as connection:
-                for start in range(0, len(values), MAX_ACCOUNTS_IN_QUERY):
-                    query = sa.select(table.c.account_id, sa.func.min(table.c.occurred_at),
-                                      sa.func.max(table.c.occurred_at)).where(
-                        *where, table.c.account_id.in_(values[start:start + MAX_ACCOUNTS_IN_QUERY])
-                    ).group_by(table.c.account_id)
-                    frames_.append(pd.DataFrame(connection.execute(query).fetchall(), columns=columns))
-            frame = pd.concat(frames_, ignore_index=True) if frames_ else pd.DataFrame(columns=columns)
-            return _utc_columns(frame, ("first_at", "last_at"))
         query = sa.select(table.c.account_id, sa.func.min(table.c.occurred_at), sa.func.max(table.c.occurred_at)).where(
-            *where).group_by(table.c.account_id)
+            table.c.deleted_at.is_(None), table.c.occurred_at <= until, table.c.account_id.is_not(None),
+        ).group_by(table.c.account_id)
         if self.dialect == "sqlite":  # the text in time order, aggregated and handed over as text; a table scan
             query = sa.text(
                 f"SELECT account_id, min(occurred_at), max(occurred_at) FROM {table.name} NOT INDEXED "
                 "WHERE deleted_at IS NULL AND occurred_at <= :until AND account_id IS NOT NULL GROUP BY account_id"
             ).bindparams(sa.bindparam("until", until, type_=schema.UtcDateTime))
         with self.engine.connect() as connection:
-            frame = pd.DataFrame(connection.execute(query).fetchall(), columns=columns)
+            frame = pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "first_at", "last_at"])
         return _utc_columns(frame, ("first_at", "last_at"))
+
+    def last_activities(self, until: dt.datetime, accounts: Sequence[str]) -> pd.DataFrame:
+        """``account_id, last_at`` of ``accounts`` (those with a live activity at or before ``until``): per account
+        one backward walk of the (account, time) index to its first live row, not a read of all its rows."""
+        table, owners = schema.CRM_TABLES["activities"], schema.CRM_TABLES["accounts"]
+        last = (sa.select(table.c.occurred_at)
+                .where(table.c.account_id == owners.c.source_id, table.c.occurred_at <= until,
+                       table.c.deleted_at.is_(None))
+                .order_by(table.c.occurred_at.desc()).limit(1).scalar_subquery())
+        values, parts, sources = sorted(set(accounts)), [], self.sources()
+        with self.engine.connect() as connection:
+            for start in range(0, len(values), MAX_ACCOUNTS_IN_QUERY):
+                batch = values[start:start + MAX_ACCOUNTS_IN_QUERY]
+                query = sa.select(owners.c.source_id, last).where(owners.c.source.in_(sources),
+                                                                  owners.c.source_id.in_(batch))
+                parts.append(pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "last_at"]))
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["account_id", "last_at"])
+        frame = frame.dropna(subset=["last_at"]).drop_duplicates("account_id").reset_index(drop=True)
+        return _utc_columns(frame, ("last_at",))
+
+    def accounts_going_quiet(self, lo: dt.datetime, hi: dt.datetime, until: dt.datetime) -> set[str]:
+        """Accounts with an activity in ``(lo, hi]`` (deleted ones too) and no live one in ``(hi, until]``: those
+        whose last activity may lie in ``(lo, hi]`` (a superset); one index seek per account of the interval."""
+        table = schema.CRM_TABLES["activities"]
+        later = table.alias("later")
+        quiet = ~sa.exists().where(later.c.account_id == table.c.account_id, later.c.occurred_at > hi,
+                                   later.c.occurred_at <= until, later.c.deleted_at.is_(None))
+        query = sa.select(table.c.account_id).distinct().where(
+            table.c.occurred_at > lo, table.c.occurred_at <= hi, table.c.account_id.is_not(None), quiet)
+        with self.engine.connect() as connection:
+            return set(connection.execute(query).scalars())
 
     def first_activity_at(self, until: dt.datetime) -> pd.Timestamp:
         """The earliest live activity of an account at or before ``until`` (NaT: none), through the event-time
@@ -704,14 +723,21 @@ class Warehouse:
         selected = [table.c.source_id.label("contact_id"), table.c.account_id, table.c.title]
         return conform("contacts", self.select_in(selected, [table.c.deleted_at.is_(None)], table.c.source_id,
                                                   sorted(set(ids))))
-    def activity_contacts(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> pd.DataFrame:
-        """The distinct ``account_id, contact_id`` of live activities of ``types`` in ``(since, until]``."""
+    def activity_contacts(self, since: dt.datetime, until: dt.datetime, types: Sequence[str],
+                          accounts: Sequence[str] | None = None, contacts: Sequence[str] | None = None) -> pd.DataFrame:
+        """The distinct ``account_id, contact_id`` of live activities of ``types`` in ``(since, until]``; of those
+        ``accounts`` (index seeks) or by those ``contacts`` if given."""
         table = schema.CRM_TABLES["activities"]
-        query = sa.select(table.c.account_id, table.c.contact_id).distinct().where(
-            table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
-            table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None))
+        columns = [table.c.account_id, table.c.contact_id]
+        where = [table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
+                 table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)]
+        if accounts is not None or contacts is not None:
+            column, values = (table.c.account_id, accounts) if accounts is not None else (table.c.contact_id, contacts)
+            frame = self.select_in(columns, where, column, sorted(set(values)))
+            return frame.drop_duplicates(ignore_index=True)[["account_id", "contact_id"]]
         with self.engine.connect() as connection:
-            return pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "contact_id"])
+            return pd.DataFrame(connection.execute(sa.select(*columns).distinct().where(*where)).fetchall(),
+                                columns=["account_id", "contact_id"])
 
     def sources(self) -> list[str]:
         """The sources that hold live accounts, by name: one primary-key seek per source found (a

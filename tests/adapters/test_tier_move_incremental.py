@@ -193,9 +193,10 @@ SETTINGS = dict(deadline=None, derandomize=True, print_blob=True, phases=[Phase.
 @given(steps=days)
 @example(steps=[  # buying signals stored ahead of time enter the window on later days (no new rows then), an
     # opportunity created ahead opens a Tier 2 promotion, another closing ends the last open pipeline
-    (1, 9, [("activity", "A3", 30, "form_submit", "", 0), ("activity", "A3", 60, "webinar", "", 1),
-            ("opportunity", "A2", 40, False, 0, 0), ("opportunity", "A1", -300, True, 3, 1)]),
-    (1, 10, []), (1, 11, []), (1, 12, []), (1, 13, []),
+    (1, 9, [("activity", "A7", 30, "form_submit", "", 0), ("activity", "A7", 60, "webinar", "", 1),
+            ("opportunity", "A6", 40, False, 0, 0), ("opportunity", "A4", 0, True, 10, 1),
+            ("activity", "A8", -24 * 20, "call", "", 0)]),
+    *[(1, 10, [])] * 12,
 ])
 @example(steps=[  # tier changes decide recommendations (one the other way), a decline's quiet period ends,
     # buying signals enter and leave the window, a decision-maker's title arrives, inactivity crosses both limits
