@@ -191,6 +191,11 @@ SETTINGS = dict(deadline=None, derandomize=True, print_blob=True, phases=[Phase.
 
 @settings(max_examples=12, **SETTINGS)
 @given(steps=days)
+@example(steps=[  # a contact of A7 touches A6; its new title (a row of A7's) makes A6's second role a decision-maker
+    (1, 9, [("title", "A6", -1, "Analyst", "", 0), ("activity", "A6", -5, "email_click", "", 5),
+            ("activity", "A6", -4, "email_open", "", 0)]),
+    (1, 10, [("title", "A7", -1, "CFO", "", 2)]),
+])
 @example(steps=[  # buying signals stored ahead of time enter the window on later days (no new rows then), an
     # opportunity created ahead opens a Tier 2 promotion, another closing ends the last open pipeline
     (1, 9, [("activity", "A7", 30, "form_submit", "", 0), ("activity", "A7", 60, "webinar", "", 1),
