@@ -957,11 +957,19 @@ class ActivityFacts:
     last activity up to ``as_of`` (``first_at``, ``last_at``, indexed by account); ``buying``, the window's
     activities that may be buying signals (``account_id, type, url, occurred_at``); ``touch_pairs``, the
     distinct ``account_id, contact_id`` of the window's marketing touches. A warehouse computes them in SQL
-    (:meth:`abm_sla.warehouse.view.CrmView.activity_facts`) instead of handing over every activity."""
+    (:meth:`abm_sla.warehouse.view.CrmView.activity_facts`) instead of handing over every activity.
+    ``first_at``: the first activity on record of any account (None: the earliest ``extent`` one; given
+    when ``extent`` holds only some accounts)."""
 
     extent: pd.DataFrame
     buying: pd.DataFrame
     touch_pairs: pd.DataFrame
+    first_at: pd.Timestamp | None = None
+
+    @property
+    def records_begin(self) -> pd.Timestamp:
+        """When the activity records begin (NaT: no activity)."""
+        return self.extent["first_at"].min() if self.first_at is None else self.first_at
 
 
 def activity_facts(activities: pd.DataFrame, as_of: pd.Timestamp, window: pd.Timedelta) -> ActivityFacts:
@@ -1011,7 +1019,7 @@ def account_activity(data: SlaData, as_of: pd.Timestamp, window: pd.Timedelta,
         "account_id").size().reindex(out.index).fillna(0).astype(int)
     out["open_pipeline"] = opps[open_now].groupby("account_id")["amount"].sum().reindex(out.index).fillna(0.0)
     out["open_opportunities"] = opps[open_now].groupby("account_id").size().reindex(out.index).fillna(0).astype(int)
-    history = facts.extent["first_at"].min()  # no account is inactive for longer than the activity records go back
+    history = facts.records_begin  # no account is inactive for longer than the activity records go back
     out["counted_from"] = accounts["created_at"] if pd.isna(history) else accounts["created_at"].clip(lower=history)
     since = out["last_activity_at"].fillna(out["counted_from"])
     out["inactive_days"] = ((as_of - since) / DAY).round(1)

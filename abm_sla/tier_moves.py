@@ -130,6 +130,25 @@ def advance(ledger: pd.DataFrame, candidates: pd.DataFrame, accounts: pd.DataFra
     return record(decide(ledger, accounts, as_of, rules), candidates, as_of, rules)
 
 
+def inactivity_limits(rules: TierMoves) -> list[pd.Timedelta]:
+    """The inactivity limits of the rules the policy defines (off the list, back to Tier 2)."""
+    limits = [(rules.remove_from_list, 120), (rules.demote_1_to_2, 60)]
+    return [pd.Timedelta(days=float(rule.get("inactive_days", default))) for rule, default in limits if rule]
+
+
+def ledger_changes(before: pd.DataFrame, decided: pd.DataFrame, since: pd.Timestamp, as_of: pd.Timestamp,
+                   rules: TierMoves) -> set[str]:
+    """Accounts whose standing in the ledger may let a recommendation through at ``as_of`` that a run at
+    ``since`` held back: a recommendation decided by :func:`decide` now (``before`` → ``decided``, the same
+    rows), or a decline whose quiet period ends in ``(since, as_of]``."""
+    now = conform(decided)
+    moved = now["decision"].ne(conform(before)["decision"].reindex(now.index))
+    quiet = pd.Timedelta(days=float(rules.quiet_days_after_decline))
+    declined = now["decision"].eq(DECLINED)
+    ending = declined & (now["decided_at"] > since - quiet) & (now["decided_at"] <= as_of - quiet)
+    return set(now.loc[moved | ending, "account_id"].astype(str))
+
+
 def known_at(ledger: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """The ledger as it stood at ``as_of``: later recommendations dropped, later decisions pending again;
     with ``age_days`` (recommended_at to the decision, or to ``as_of`` while pending)."""

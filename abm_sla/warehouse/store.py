@@ -692,9 +692,7 @@ class Warehouse:
             ).bindparams(sa.bindparam("until", until, type_=schema.UtcDateTime))
         with self.engine.connect() as connection:
             frame = pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "first_at", "last_at"])
-        for name in ("first_at", "last_at"):
-            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
-        return frame
+        return _utc_columns(frame, ("first_at", "last_at"))
 
     def newest_event(self, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
         """The newest ``column`` of the live rows of CRM table ``kind`` at or before ``until`` (None if none)."""
@@ -711,14 +709,76 @@ class Warehouse:
             value = connection.execute(query).scalar()
         return None if value is None else pd.Timestamp(value)
 
-    def activity_contacts(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> pd.DataFrame:
-        """The distinct ``account_id, contact_id`` of live activities of ``types`` in ``(since, until]``."""
-        table = schema.CRM_TABLES["activities"]
-        query = sa.select(table.c.account_id, table.c.contact_id).distinct().where(
-            table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
-            table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None))
+    def last_activities(self, until: dt.datetime, accounts: Sequence[str]) -> pd.DataFrame:
+        """``account_id, last_at`` of ``accounts`` (those with a live activity at or before ``until``): per account
+        one backward walk of the (account, time) index to its first live row, not a read of all its rows."""
+        table, owners = schema.CRM_TABLES["activities"], schema.CRM_TABLES["accounts"]
+        last = (sa.select(table.c.occurred_at)
+                .where(table.c.account_id == owners.c.source_id, table.c.occurred_at <= until,
+                       table.c.deleted_at.is_(None))
+                .order_by(table.c.occurred_at.desc()).limit(1).scalar_subquery())
+        values, parts, sources = sorted(set(accounts)), [], self.sources()
         with self.engine.connect() as connection:
-            return pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "contact_id"])
+            for start in range(0, len(values), MAX_ACCOUNTS_IN_QUERY):
+                batch = values[start:start + MAX_ACCOUNTS_IN_QUERY]
+                query = sa.select(owners.c.source_id, last).where(owners.c.source.in_(sources),
+                                                                  owners.c.source_id.in_(batch))
+                parts.append(pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "last_at"]))
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["account_id", "last_at"])
+        frame = frame.dropna(subset=["last_at"]).drop_duplicates("account_id").reset_index(drop=True)
+        return _utc_columns(frame, ("last_at",))
+
+    def accounts_going_quiet(self, lo: dt.datetime, hi: dt.datetime, until: dt.datetime) -> set[str]:
+        """Accounts with an activity in ``(lo, hi]`` (deleted ones too) and no live one in ``(hi, until]``: those
+        whose last activity may lie in ``(lo, hi]`` (a superset); one index seek per account of the interval."""
+        table = schema.CRM_TABLES["activities"]
+        later = table.alias("later")
+        quiet = ~sa.exists().where(later.c.account_id == table.c.account_id, later.c.occurred_at > hi,
+                                   later.c.occurred_at <= until, later.c.deleted_at.is_(None))
+        query = sa.select(table.c.account_id).distinct().where(
+            table.c.occurred_at > lo, table.c.occurred_at <= hi, table.c.account_id.is_not(None), quiet)
+        with self.engine.connect() as connection:
+            return set(connection.execute(query).scalars())
+
+    def first_activity_at(self, until: dt.datetime) -> pd.Timestamp:
+        """The earliest live activity of an account at or before ``until`` (NaT: none), through the event-time
+        index: the first live row in time order."""
+        table = schema.CRM_TABLES["activities"]
+        query = (sa.select(table.c.occurred_at)
+                 .where(table.c.deleted_at.is_(None), table.c.occurred_at <= until, table.c.account_id.is_not(None))
+                 .order_by(table.c.occurred_at).limit(1))
+        with self.engine.connect() as connection:
+            first = connection.execute(query).scalar_one_or_none()
+        return pd.NaT if first is None else pd.Timestamp(first).tz_convert("UTC")
+
+    def contact_ids(self, accounts: Sequence[str]) -> pd.Series:
+        """The ids of every contact row of ``accounts``, deleted ones too (what a contacts change may touch)."""
+        table = schema.CRM_TABLES["contacts"]
+        ids = self.select_in([table.c.source_id], [], table.c.account_id, sorted(set(accounts)))
+        return ids["source_id"].astype(str).drop_duplicates() if len(ids) else pd.Series(dtype=object)
+
+    def contacts_by_id(self, ids: Sequence[str]) -> pd.DataFrame:
+        """The live contacts with those ids (``contact_id, account_id, title``; the other columns empty)."""
+        table = schema.CRM_TABLES["contacts"]
+        selected = [table.c.source_id.label("contact_id"), table.c.account_id, table.c.title]
+        return conform("contacts", self.select_in(selected, [table.c.deleted_at.is_(None)], table.c.source_id,
+                                                  sorted(set(ids))))
+
+    def activity_contacts(self, since: dt.datetime, until: dt.datetime, types: Sequence[str],
+                          accounts: Sequence[str] | None = None, contacts: Sequence[str] | None = None) -> pd.DataFrame:
+        """The distinct ``account_id, contact_id`` of live activities of ``types`` in ``(since, until]``; of those
+        ``accounts`` (index seeks) or by those ``contacts`` if given."""
+        table = schema.CRM_TABLES["activities"]
+        columns = [table.c.account_id, table.c.contact_id]
+        where = [table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
+                 table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)]
+        if accounts is not None or contacts is not None:
+            column, values = (table.c.account_id, accounts) if accounts is not None else (table.c.contact_id, contacts)
+            frame = self.select_in(columns, where, column, sorted(set(values)))
+            return frame.drop_duplicates(ignore_index=True)[["account_id", "contact_id"]]
+        with self.engine.connect() as connection:
+            return pd.DataFrame(connection.execute(sa.select(*columns).distinct().where(*where)).fetchall(),
+                                columns=["account_id", "contact_id"])
 
     def sources(self) -> list[str]:
         """The sources that hold live accounts, by name: one primary-key seek per source found (a
@@ -832,6 +892,13 @@ def _create_missing_indexes(connection: Connection, tables: Iterable[sa.Table] |
         for index in table.indexes:
             if index.name not in present:
                 index.create(connection)
+
+
+def _utc_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with ``names`` parsed as UTC timestamps (SQLite hands them over as ISO 8601 text)."""
+    for name in names:
+        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    return frame
 
 
 def _sorted_contains(stored: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -106,14 +106,19 @@ class CrmView:
             rows = rows[shard.contains(rows["account_id"])].reset_index(drop=True)
         return rows
 
-    def activity_facts(self, as_of: pd.Timestamp, window: pd.Timedelta) -> scorecard.ActivityFacts:
+    def activity_facts(self, as_of: pd.Timestamp, window: pd.Timedelta,
+                       extent: bool = True) -> scorecard.ActivityFacts:
         """What the tier-move rules read of the activities (:class:`abm_sla.scorecard.ActivityFacts`), in SQL:
         an aggregate per account, the window's possible buying signals, its distinct marketing-touch contacts.
-        Unified sources compute them from the window's re-keyed activities (and an extent of them all)."""
+        Unified sources compute them from the window's re-keyed activities (and an extent of them all).
+        Without ``extent`` (one source), the aggregate is left empty (the caller reads it for some accounts)."""
         since, until = (as_of - window).to_pydatetime(), as_of.to_pydatetime()
         if self.unified:
             return scorecard.activity_facts(self.read_kind("activities", until=until), as_of, window)
-        extent = self.warehouse.activity_extent(until)
+        extent = (self.warehouse.activity_extent(until) if extent else
+                  pd.DataFrame({"account_id": pd.Series(dtype=object),
+                                "first_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                                "last_at": pd.Series(dtype="datetime64[ns, UTC]")}))
         buying = self.warehouse.read_kind(
             "activities", since=since, until=until, types=(*scorecard.HIGH_INTENT_TOUCHES, "web_visit"),
             columns=("account_id", "type", "url", "occurred_at"),
