@@ -384,8 +384,9 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
         Table("disqualification_patterns", "Rejection reasons, ranked (disqualification patterns)",
               fb.rejection_reasons(mqas, policy),
               f"{episode}; dispositions {', '.join(policy.dispositions.feedback)}; reason = the latest "
-              "status_changes.reason of the episode"),
-        Table("conversion_by_source", "Conversion by hand-off source", fb.conversion_by_source(data, start, end, as_of),
+              "status_changes.reason from trigger_at to the account's next MQA"),
+        Table("conversion_by_source", "Conversion by hand-off source",
+              fb.conversion_by_source(data, start, end, as_of, policy),
               f"mqas where trigger_at in {span}; source = the scoring rule of the signal at trigger_at found in "
               f"mqas.reasons (else the top non-firmographic reason); opportunities created by {_iso(as_of)}"),
         Table("feedback_compliance", "Feedback and recurring-status clocks per owner",
@@ -474,12 +475,11 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     as_of = as_of if as_of is not None else end
     data = data.known_by(as_of)
     span = _span(start, end)
-    outcomes = sc.mqa_outcomes(data, as_of)
+    outcomes = sc.mqa_outcomes(data, as_of, policy)
     responses = sc.response_times(data, start, end, policy)
     volume = sc.mqa_volume(data, start, end, policy)
     trend = sc.compliance_trend(data, start, end, policy)
-    mqa_source = (f"mqas where trigger_at in {span}; verdict = first status_changes.status accepted/rejected "
-                  f"at or after trigger_at (before the next MQA, by {_iso(as_of)})")
+    mqa_source = _verdict_source(span, as_of, policy)
     opp_source = f"opportunities created at or after trigger_at by {_iso(as_of)}"
     due = f"sla_clocks where due_at in {span}"
     closed = f"opportunities where is_closed and close_date in {span}, tier and owner from accounts"
@@ -518,13 +518,12 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
         ]),
         _feedback_section(data, start, end, as_of, policy),
         Section("Joint", [
-            "Pipeline: marketing-sourced, sales-first (marketing-influenced) and sales-sourced add up to all; "
-            "marketing-influenced is sourced + sales-first, so it is not added to the others.",
+            _credit_text(policy) + " The three add up to all; marketing-influenced is the first two, so it is not "
+            "added to the others.",
         ], tables=[
             Table("pipeline", "Pipeline created in the period by attribution",
-                  sc.pipeline_attribution(data, start, end),
-                  f"opportunities where created_at in {span}; activities in the 180 days before created_at; "
-                  "from_mqa = an MQA fired on the account by created_at (mqas)"),
+                  sc.pipeline_attribution(data, start, end, policy),
+                  _credit_source(span, policy) + "; from_mqa = an MQA fired on the account by created_at (mqas)"),
             Table("win_rates", "Win rate and sales cycle", sc.win_rates(data, start, end, as_of, policy), closed),
         ]),
         Section("Commitments", [
@@ -763,12 +762,12 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
     data = data.known_by(as_of)
     span = _span(start, end)
     before = period_label(*sc.previous_period(start, end))
-    mqa_source = (f"mqas where trigger_at in {span}; verdict = first status_changes.status accepted/rejected at or "
-                  f"after trigger_at, by {_iso(as_of)}; opportunities created at or after trigger_at")
+    mqa_source = _verdict_source(span, as_of, policy) + "; opportunities created at or after trigger_at"
     moves = tier_move_table(data, start, as_of, policy)
     sections = [
         Section("Month over month", [
-            f"Each row: {period}, {before} and the change. SQL = an MQA sales accepted; disqualified = rejected. "
+            f"Each row: {period}, {before} and the change. SQL = an MQA sales accepted; disqualified = its verdict "
+            f"is rejected ({', '.join(policy.dispositions.rejected)}). "
             "Time to first contact: median business hours from routing to the first sales touch.",
         ], tables=[Table("monthly_trend", f"{period} against {before}",
                          review.compare(review.monthly_metrics, data, start, end, as_of, policy),
@@ -778,21 +777,17 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
             Table("mqa_volume", "MQAs per tier vs the monthly commitment", sc.mqa_volume(data, start, end, policy),
                   f"mqas where trigger_at in {span}; policy targets.monthly_mqa_commitments"),
             Table("marketing_by_tier", "MQA → SQL (accepted), disqualified and conversion per tier",
-                  sc.marketing_quality(sc.mqa_outcomes(data, as_of), start, end, policy), mqa_source),
+                  sc.marketing_quality(sc.mqa_outcomes(data, as_of, policy), start, end, policy), mqa_source),
             Table("progression", "SQL → opportunity (accepted MQAs)",
-                  sc.progression(sc.mqa_outcomes(data, as_of), start, end), mqa_source),
+                  sc.progression(sc.mqa_outcomes(data, as_of, policy), start, end), mqa_source),
             Table("response_by_tier", "Time to first contact per tier (business hours)",
                   sc.response_summary(sc.response_times(data, start, end, policy), policy),
                   f"sla_clocks where due_at in {span} and clock = first_touch; mqas.routed_at"),
         ]),
         Section("Pipeline by source", [
-            "Marketing-sourced: an MQA fired on the account in the 180 days before the opportunity was created; "
-            "marketing-influenced: no MQA but a marketing touch in those days; sales-sourced: neither. The three "
-            "add up to the joint pipeline: every opportunity created in the month.",
+            _credit_text(policy) + " The three add up to the joint pipeline: every opportunity created in the month.",
         ], tables=[Table("pipeline_by_source", "Pipeline created in the month by source, and the joint pipeline",
-                         review.pipeline_by_source(data, start, end),
-                         f"opportunities where created_at in {span}; mqas.trigger_at and marketing-touch "
-                         "activities in the 180 days before created_at")]),
+                         review.pipeline_by_source(data, start, end, policy), _credit_source(span, policy))]),
         _marketing_section(data, start, end, as_of, policy),
         Section("Tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_move_decisions", "Recommendations of the month and sales' decisions",
@@ -805,6 +800,33 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
     return Report("monthly", period, start, end, as_of, f"SLA monthly review {period}", sections,
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
                   sc.headline(data, start, end, as_of, policy), before, decisions, measured=empty is None)
+
+
+def _verdict_source(span: str, as_of: pd.Timestamp, policy: SlaPolicy) -> str:
+    """Where a verdict comes from (the footnote of every table counting accepted or rejected MQAs)."""
+    classes = policy.dispositions
+    return (f"mqas where trigger_at in {span}; verdict = the latest status_changes.status of the episode (by "
+            f"{_iso(as_of)}) whose disposition is accepted ({', '.join(classes.accepted)}) or rejected "
+            f"({', '.join(classes.rejected)}) by policy dispositions")
+
+
+def _credit_text(policy: SlaPolicy) -> str:
+    """The pipeline-credit rule in a sentence (one rule for every report: policy ``pipeline_credit``)."""
+    days = f"{policy.pipeline_credit.lookback_days:g} days"
+    sourced, middle, sales = sc.credit_parts(policy)
+    if policy.pipeline_credit.rule == "mqa":
+        return (f"Pipeline credit (policy pipeline_credit: mqa): {sourced} = an MQA fired on the account in the "
+                f"{days} before the opportunity was created; {middle} = no such MQA but a marketing touch; "
+                f"{sales} = neither.")
+    return (f"Pipeline credit (policy pipeline_credit: touch_order, the seven commitments): {sourced} = a marketing "
+            f"touch in the {days} before the opportunity and before any sales touch; {middle} = a marketing touch "
+            f"after the first sales touch; {sales} = no marketing touch.")
+
+
+def _credit_source(span: str, policy: SlaPolicy) -> str:
+    days = f"{policy.pipeline_credit.lookback_days:g}"
+    what = "mqas.trigger_at and marketing-touch activities" if policy.pipeline_credit.rule == "mqa" else "activities"
+    return f"opportunities where created_at in {span}; {what} in the {days} days before created_at"
 
 
 def _moves_text(policy: SlaPolicy) -> str:

@@ -12,10 +12,9 @@ Definitions:
   **disqualified** = MQAs with a ``rejected`` verdict / MQAs fired;
 - **time to first contact**: median business hours from routing to the first sales touch of the first-touch
   clocks due in the period (:func:`scorecard.response_times`);
-- **pipeline by source** of the opportunities created in the period: *marketing-sourced* = an MQA fired on
-  the account in the ``lookback`` before the opportunity was created; *marketing-influenced* = no such MQA
-  but a marketing touch in the lookback; *sales-sourced* = neither. They partition the pipeline; the
-  **joint pipeline** is their sum, every opportunity created;
+- **pipeline by source** of the opportunities created in the period: the policy's one pipeline-credit rule
+  (:func:`scorecard.pipeline_credit`, default the touch order of the seven commitments, as in the quarterly).
+  Its three parts partition the pipeline; the **joint pipeline** is their sum, every opportunity created;
 - **meetings booked**: activities of type ``meeting`` in the period; **engagement rate**: accounts with a
   marketing touch in the period / accounts on the list (:func:`scorecard.engagement`).
 """
@@ -32,9 +31,7 @@ from abm_sla import scorecard as sc
 from abm_sla.policy import SlaPolicy
 from abm_sla.scorecard import SlaData
 
-SOURCES = ("marketing-sourced", "marketing-influenced", "sales-sourced")
 JOINT = "joint pipeline"
-LOOKBACK = pd.Timedelta(days=180)
 COMPARISON_COLUMNS = ["metric", "unit", "value", "previous_value", "change"]
 #: Tier 1 accounts are "quiet" after this many days without any activity.
 QUIET_DAYS = 30
@@ -42,19 +39,13 @@ QUIET_DAYS = 30
 Metrics = list[tuple[str, str, float]]
 
 
-def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
-                       lookback: pd.Timedelta = LOOKBACK) -> pd.DataFrame:
-    """Opportunities created in ``[start, end)`` per source (see the module docstring), count and amount,
-    plus the joint pipeline row (their sum)."""
-    opps = sc.opportunity_frame(data)
-    opps = opps[sc.within(opps["created_at"], start, end)][["opportunity_id", "account_id", "amount", "created_at"]]
-    mqa = _preceded_by(opps, data.mqas.rename(columns={"trigger_at": "at"}), lookback)
-    touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)]
-    touched = _preceded_by(opps, touches.rename(columns={"occurred_at": "at"}), lookback)
-    source = np.select([mqa, touched], SOURCES[:2], SOURCES[2])
-    grouped = opps.assign(source=source).groupby("source").agg(
-        opportunities=("opportunity_id", "size"), amount=("amount", "sum"))
-    out = grouped.reindex(list(SOURCES), fill_value=0).reset_index()
+def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Opportunities created in ``[start, end)`` per source (the policy's one pipeline-credit rule,
+    :func:`scorecard.pipeline_credit`), count and amount, plus the joint pipeline row (their sum)."""
+    sources = sc.credit_parts(policy)
+    opps = sc.pipeline_credit(data, start, end, policy)
+    grouped = opps.groupby("source").agg(opportunities=("opportunity_id", "size"), amount=("amount", "sum"))
+    out = grouped.reindex(list(sources), fill_value=0).rename_axis("source").reset_index()
     joint = pd.DataFrame([{"source": JOINT, "opportunities": int(out["opportunities"].sum()),
                            "amount": float(out["amount"].sum())}])
     out = pd.concat([out, joint], ignore_index=True)
@@ -64,23 +55,15 @@ def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     return out
 
 
-def _preceded_by(opps: pd.DataFrame, events: pd.DataFrame, lookback: pd.Timedelta) -> pd.Series:
-    """Per opportunity: whether its account has an event ``at`` in ``(created_at - lookback, created_at]``."""
-    events = events[["account_id", "at"]].dropna().assign(account_id=lambda f: f["account_id"].astype(str))
-    joined = opps[["opportunity_id", "account_id", "created_at"]].merge(events, on="account_id")
-    hit = joined[(joined["at"] <= joined["created_at"]) & (joined["at"] > joined["created_at"] - lookback)]
-    return opps["opportunity_id"].isin(hit["opportunity_id"]).to_numpy()
-
-
 def monthly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                     policy: SlaPolicy) -> Metrics:
     """(metric, unit, value) of the monthly review for one period."""
-    outcomes = sc.mqa_outcomes(data, as_of)
+    outcomes = sc.mqa_outcomes(data, as_of, policy)
     quality = sc.marketing_quality(outcomes, start, end, policy).set_index("tier")
     progression = sc.progression(outcomes, start, end).set_index("tier")
     volume = sc.mqa_volume(data, start, end, policy).groupby("tier")[["mqas", "commitment"]].sum(min_count=1)
     responses = sc.response_summary(sc.response_times(data, start, end, policy), policy).set_index("tier")
-    pipeline = pipeline_by_source(data, start, end).set_index("source")
+    pipeline = pipeline_by_source(data, start, end, policy).set_index("source")
     total = quality.loc[sc.ALL]
     rows: Metrics = [(f"MQAs, Tier {tier}", "count", float(volume.loc[tier, "mqas"])) for tier in sc.TIERS]
     rows += [(f"MQA commitment, Tier {tier}", "count", float(volume.loc[tier, "commitment"])) for tier in sc.TIERS]
@@ -91,7 +74,7 @@ def monthly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of
         ("Time to first contact (median)", "hours", float(responses.loc[sc.ALL, "median_bh"])),
         ("Disqualified (rejected)", "pct", sc.pct(float(total["rejected"]), float(total["mqas"]))),
     ]
-    for source in (*SOURCES, JOINT):
+    for source in (*sc.credit_parts(policy), JOINT):
         rows.append((f"Pipeline, {source}", "money", float(pipeline.loc[source, "amount"])))
     return rows
 

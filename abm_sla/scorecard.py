@@ -6,8 +6,9 @@ Targets come from the policy's ``targets`` section; a missing target leaves its 
 
 Definitions (the report footnotes repeat them):
 
-- an MQA belongs to the period of its ``trigger_at``; its *verdict* is the first status change to
-  ``accepted`` or ``rejected`` at or after ``trigger_at``, before the account's next MQA;
+- an MQA belongs to the period of its ``trigger_at``; its *verdict* is the class (the policy's
+  ``dispositions.accepted`` / ``dispositions.rejected``) of the latest disposition of its episode in one
+  (:func:`abm_sla.dispositions.episode_dispositions`);
 - an MQA *converts* when an opportunity on the account is created at or after ``trigger_at`` (same bound);
 - a clock belongs to the period its ``due_at`` falls in, as evaluated in ``sla_clocks``; met % is
   met / (met + missed), pending clocks are counted apart;
@@ -27,14 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from abm_sla import calendar, frames, marketing
+from abm_sla import calendar, dispositions, frames, marketing
 from abm_sla.errors import AbmSlaError
 from abm_sla.policy import SlaPolicy, Targets, Window
 
 CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
 MARKETING_RESPONSE = "marketing_response"
 TIERS = (1, 2, 3)
-ACCEPTED, REJECTED = "accepted", "rejected"
 ALL = "all"
 DAY = pd.Timedelta(days=1)
 #: Derived tables the scorecard reads (columns from ``warehouse/schema.py``; timestamps in UTC).
@@ -266,20 +266,16 @@ def _total(values: pd.Series, how: str) -> Any:
 
 # -- marketing ------------------------------------------------------------------------------------
 
-def mqa_outcomes(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Every MQA fired by ``as_of`` with its verdict, its first opportunity and that opportunity's fate."""
+def mqa_outcomes(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Every MQA fired by ``as_of`` with its disposition and verdict (the policy's verdict classes, see
+    :func:`abm_sla.dispositions.episode_dispositions`), its first opportunity and that opportunity's fate."""
     mqas = data.mqas[data.mqas["trigger_at"] <= as_of].copy()
     mqas["tier"] = normalize_tier(mqas["tier"])
     mqas = mqas.sort_values(["account_id", "trigger_at"])
     mqas["next_trigger_at"] = mqas.groupby("account_id")["trigger_at"].shift(-1)
     mqas = mqas.sort_values("trigger_at").reset_index(drop=True)
-    status = data.status_changes
-    verdicts = status[status["status"].astype(str).str.strip().str.lower().isin([ACCEPTED, REJECTED])
-                      & (status["changed_at"] <= as_of)]
-    verdicts = pd.DataFrame({"account_id": verdicts["account_id"].astype(str),
-                             "verdict_at": verdicts["changed_at"],
-                             "verdict": verdicts["status"].astype(str).str.strip().str.lower()})
-    mqas = _first_after(mqas, verdicts, "verdict_at")
+    status = data.status_changes[data.status_changes["changed_at"] <= as_of]
+    mqas = mqas.join(dispositions.episode_dispositions(mqas, status, policy, as_of))
     opps = data.opportunities[data.opportunities["created_at"] <= as_of]
     opps = pd.DataFrame({
         "account_id": opps["account_id"].astype(str), "opportunity_id": opps["opportunity_id"],
@@ -288,8 +284,8 @@ def mqa_outcomes(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
         "won": _flag(opps["is_won"]) & _flag(opps["is_closed"]) & (opps["close_date"] <= as_of),
     })
     mqas = _first_after(mqas, opps, "opportunity_at")
-    mqas["accepted"] = mqas["verdict"].eq(ACCEPTED)
-    mqas["rejected"] = mqas["verdict"].eq(REJECTED)
+    mqas["accepted"] = mqas["verdict"].eq(dispositions.ACCEPTED)
+    mqas["rejected"] = mqas["verdict"].eq(dispositions.REJECTED)
     mqas["converted"] = mqas["opportunity_at"].notna()
     mqas["won"] = mqas["converted"] & mqas["won"].eq(True)
     mqas["lost"] = mqas["converted"] & mqas["closed"].eq(True) & ~mqas["won"]
@@ -511,10 +507,6 @@ def progression(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
 
 # -- joint ----------------------------------------------------------------------------------------
 
-#: Sourced, sales-first and sales-sourced partition the pipeline (they add up to ``all``); influenced is
-#: sourced + sales-first, the usual "any marketing touch" figure.
-ATTRIBUTIONS = ("marketing-sourced", "sales-first, marketing-influenced", "sales-sourced", "all",
-                "marketing-influenced")
 
 
 def opportunity_frame(data: SlaData) -> pd.DataFrame:
@@ -529,39 +521,74 @@ def opportunity_frame(data: SlaData) -> pd.DataFrame:
     return opps
 
 
-def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
-                         lookback: pd.Timedelta = pd.Timedelta(days=180), by: str = "tier") -> pd.DataFrame:
-    """Opportunities created in the period by attribution, in count and amount, and how many came from MQAs.
+#: The three parts of the pipeline under each credit rule (they add up to all opportunities created).
+CREDIT_PARTS = {
+    "touch_order": ("marketing-sourced", "sales-first, marketing-influenced", "sales-sourced"),
+    "mqa": ("marketing-sourced", "marketing-touched, no MQA", "sales-sourced"),
+}
 
-    Over the account's touches in the ``lookback`` before the opportunity was created: marketing-sourced
-    = a marketing touch before any sales touch; sales-first, marketing-influenced = a marketing touch, but
-    after the first sales touch; sales-sourced = no marketing touch; these three add up to ``all``.
-    Marketing-influenced = any marketing touch (sourced + sales-first). ``from_mqa``: the account had an
-    MQA fired by then.
+
+def credit_parts(policy: SlaPolicy) -> tuple[str, str, str]:
+    """The labels of the policy's pipeline-credit rule: sourced, influenced but not sourced, sales-sourced."""
+    return CREDIT_PARTS[policy.pipeline_credit.rule]
+
+
+def pipeline_credit(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """The opportunities created in ``[start, end)``, each with its ``source`` by the policy's one pipeline-credit
+    rule (``pipeline_credit``), ``influenced`` (any marketing touch in the lookback) and ``from_mqa`` (an MQA fired
+    on the account by ``created_at``).
+
+    ``touch_order`` (default): marketing-sourced = a marketing touch in the lookback before the opportunity and
+    before any sales touch; sales-first, marketing-influenced = a marketing touch after the first sales touch;
+    sales-sourced = no marketing touch. ``mqa``: marketing-sourced = an MQA fired in the lookback;
+    marketing-touched, no MQA = a marketing touch but no such MQA; sales-sourced = neither.
     """
+    lookback = pd.Timedelta(days=policy.pipeline_credit.lookback_days)
     opps = opportunity_frame(data)
-    opps = opps[within(opps["created_at"], start, end)][["opportunity_id", "account_id", by, "amount", "created_at"]]
+    opps = opps[within(opps["created_at"], start, end)][
+        ["opportunity_id", "account_id", "tier", "owner_id", "amount", "created_at"]].reset_index(drop=True)
     acts = data.activities[["account_id", "type", "occurred_at"]].assign(
         account_id=lambda f: f["account_id"].astype(str))
-    joined = opps.merge(acts, on="account_id", how="left")
+    joined = opps[["opportunity_id", "account_id", "created_at"]].merge(acts, on="account_id")
     joined = joined[(joined["occurred_at"] <= joined["created_at"])
                     & (joined["occurred_at"] > joined["created_at"] - lookback)]
-    marketing = joined["type"].isin(frames.MARKETING_TOUCHES)
     first = pd.DataFrame({
-        "first_marketing": joined["occurred_at"].where(marketing),
+        "first_marketing": joined["occurred_at"].where(joined["type"].isin(frames.MARKETING_TOUCHES)),
         "first_sales": joined["occurred_at"].where(joined["type"].isin(frames.SALES_TOUCHES)),
         "opportunity_id": joined["opportunity_id"],
     }).groupby("opportunity_id").min()
     opps = opps.join(first, on="opportunity_id")
-    influenced = opps["first_marketing"].notna()
-    sourced = influenced & (opps["first_sales"].isna() | (opps["first_marketing"] < opps["first_sales"]))
-    mqas = data.mqas[["account_id", "trigger_at"]].assign(account_id=lambda f: f["account_id"].astype(str))
-    first_mqa = mqas.groupby("account_id")["trigger_at"].min()
-    from_mqa = opps["account_id"].map(first_mqa) <= opps["created_at"]
+    mqas = data.mqas[["account_id", "trigger_at"]].dropna().assign(account_id=lambda f: f["account_id"].astype(str))
+    fired = opps[["opportunity_id", "account_id", "created_at"]].merge(mqas, on="account_id")
+    fired = fired[fired["trigger_at"] <= fired["created_at"]]
+    recent = fired[fired["trigger_at"] > fired["created_at"] - lookback]
+    touched = opps["first_marketing"].notna()
+    if policy.pipeline_credit.rule == "mqa":
+        sourced = opps["opportunity_id"].isin(recent["opportunity_id"])
+        influenced = sourced | touched
+    else:
+        influenced = touched
+        sourced = touched & (opps["first_sales"].isna() | (opps["first_marketing"] < opps["first_sales"]))
+    parts = credit_parts(policy)
+    opps["source"] = np.select([sourced, influenced], parts[:2], parts[2])
+    opps["influenced"] = influenced.to_numpy()
+    opps["from_mqa"] = opps["opportunity_id"].isin(fired["opportunity_id"])
+    return opps.drop(columns=["first_marketing", "first_sales"])
+
+
+def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                         by: str = "tier") -> pd.DataFrame:
+    """Opportunities created in the period by attribution (:func:`pipeline_credit`), in count and amount, and
+    how many came from MQAs: the rule's three parts add up to ``all``; marketing-influenced = the first two."""
+    opps = pipeline_credit(data, start, end, policy)
+    sourced, middle, _ = credit_parts(policy)
+    from_mqa = opps["from_mqa"]
     parts = []
     everything = pd.Series(True, index=opps.index)
-    masks = (sourced, influenced & ~sourced, ~influenced, everything, influenced)
-    for label, mask in zip(ATTRIBUTIONS, masks, strict=True):
+    labels = (*credit_parts(policy), ALL, "marketing-influenced")
+    masks = (opps["source"].eq(sourced), opps["source"].eq(middle), ~opps["influenced"], everything,
+             opps["influenced"])
+    for label, mask in zip(labels, masks, strict=True):
         chosen = opps[mask].assign(from_mqa=from_mqa[mask].fillna(False).astype(bool))
         chosen = chosen.assign(mqa_amount=chosen["amount"].where(chosen["from_mqa"], 0.0))
         part = _grouped(chosen, [by], {"opportunities": ("opportunity_id", "size"), "amount": ("amount", "sum"),
@@ -614,7 +641,7 @@ def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
                 policy: SlaPolicy) -> pd.DataFrame:
     """Every policy target evaluated for the period; per owner where the number has an owner."""
     targets = _targets(policy)
-    outcomes = mqa_outcomes(data, as_of)
+    outcomes = mqa_outcomes(data, as_of, policy)
     rows: list[dict[str, Any]] = []
     if targets.monthly_mqa_commitments:
         volume = mqa_volume(data, start, end, policy).groupby("tier")[["mqas", "commitment"]].sum()
@@ -673,7 +700,7 @@ def metric_values(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: 
                   policy: SlaPolicy) -> pd.DataFrame:
     """Every metric of ``policy.METRICS`` for the period, per tier (1-3) and for all tiers (``tier`` None):
     ``metric, tier, value, sample`` (value NaN when nothing was measured)."""
-    outcomes = mqa_outcomes(data, as_of)
+    outcomes = mqa_outcomes(data, as_of, policy)
     quality = marketing_quality(outcomes, start, end, policy)
     progress = progression(outcomes, start, end)
     engaged = engagement(data, start, end)
@@ -1204,7 +1231,7 @@ def _samples(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     volume = mqa_volume(data, start, end, policy).groupby("tier")["mqas"].sum()
     clocks = clock_compliance(data, start, end, policy, by=("tier",))
     first_touch = clocks[clocks["clock"] == "first_touch"].set_index("tier")
-    quality = marketing_quality(mqa_outcomes(data, as_of), start, end, policy).set_index("tier")
+    quality = marketing_quality(mqa_outcomes(data, as_of, policy), start, end, policy).set_index("tier")
     wins = win_rates(data, start, end, as_of, policy).set_index("tier")
     out: dict[tuple[str, int | None], int] = {("mqa_volume", int(t)): int(n) for t, n in volume.items()}
     out |= {("first_touch_met_pct", tier): int(first_touch.loc[tier, "met"] + first_touch.loc[tier, "missed"])

@@ -1,0 +1,90 @@
+"""The metrics catalog: one definition per number, verdicts from the dispositions map, and the issue-22 fixes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from abm_sla import feedback as fb
+from abm_sla import metrics, review
+from abm_sla import proposals as pr
+from abm_sla import scorecard as sc
+from abm_sla.policy import load_policy
+
+POLICY = load_policy()
+MARCH = sc.parse_period("2026-03")
+
+
+def t(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def frame(columns: str, rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns.split())
+
+
+def verdict_data() -> sc.SlaData:
+    """Four MQAs in March: accepted, rejected, 'Unqualified' (with its reason given after the status that ended
+    the episode), and 'disqualified' (the CRM's spelling) with no reason."""
+    accounts = frame("account_id name tier owner_id created_at", [
+        (f"A{i}", f"n{i}", 1, "U1", t("2025-01-01")) for i in range(1, 5)])
+    mqas = frame("account_id trigger_at tier owner_id routed_at ended_at total", [
+        ("A1", t("2026-03-02"), 1, "U1", t("2026-03-02"), pd.NaT, 60.0),
+        ("A2", t("2026-03-02"), 1, "U1", t("2026-03-02"), t("2026-03-04"), 60.0),
+        ("A3", t("2026-03-02"), 1, "U1", t("2026-03-02"), t("2026-03-05"), 60.0),
+        ("A4", t("2026-03-02"), 1, "U1", t("2026-03-02"), t("2026-03-06"), 60.0),
+    ])
+    status = frame("status_change_id account_id status changed_at reason", [
+        ("s1", "A1", "accepted", t("2026-03-03"), None),
+        ("s2", "A2", "rejected", t("2026-03-04"), "no budget"),
+        ("s3", "A3", "Unqualified", t("2026-03-05"), None),
+        ("s4", "A3", None, t("2026-03-06"), "wrong industry"),  # the reason, after the status that ended it
+        ("s5", "A4", "disqualified", t("2026-03-06"), None),
+    ])
+    return sc.SlaData.of(accounts=accounts, mqas=mqas, status_changes=status)
+
+
+def test_rejection_rate_counts_every_rejected_disposition():
+    """Unqualified and disqualified are rejections (the policy's rejected class): 3 of 4 verdicts. Before, the
+    scorecard counted only the raw value 'rejected' (1 of 2) and the monthly 'Disqualified' missed them."""
+    data = verdict_data()
+    quality = sc.marketing_quality(sc.mqa_outcomes(data, MARCH[1], POLICY), *MARCH, POLICY).set_index("tier")
+    assert quality.loc[sc.ALL, ["accepted", "rejected", "rejection_pct"]].tolist() == [1, 3, 75.0]
+    monthly = dict((name, value) for name, _, value in review.monthly_metrics(data, *MARCH, MARCH[1], POLICY))
+    assert monthly["Disqualified (rejected)"] == 75.0
+    table = metrics.compute(data, *MARCH, MARCH[1], POLICY)
+    assert metrics.value(table, "rejection_rate") == 75.0
+
+
+def test_the_backtest_counts_rejections_as_the_scorecard_does():
+    history = frame("account_id as_of total gates", [
+        (f"A{i}", t("2026-03-02"), 60.0, {}) for i in range(1, 5)])
+    data = verdict_data()
+    data = sc.SlaData.of(score_history=history, status_changes=data.status_changes)
+    backtest = pr.backtest_thresholds(data, *MARCH, MARCH[1], POLICY, thresholds=[50]).set_index("threshold")
+    assert backtest.loc[50, ["with_verdict", "accepted", "rejected", "rejection_pct"]].tolist() == [4, 1, 3, 75.0]
+
+
+def test_the_rejected_class_is_configurable():
+    policy = POLICY.model_copy(update={"dispositions": POLICY.dispositions.model_copy(
+        update={"rejected": ["rejected"]})})
+    table = metrics.compute(verdict_data(), *MARCH, MARCH[1], policy)
+    assert metrics.row(table, "rejection_rate")[["numerator", "denominator", "value"]].tolist() == [1, 2, 50.0]
+
+
+def test_a_reason_given_after_the_episode_ended_stays_in_the_reasons_table():
+    """A3's reason came a day after the Unqualified status that ended its episode: the quality_feedback
+    clock counts it, and now the reasons table does too (before: '(no reason)')."""
+    data = verdict_data()
+    mqas = fb.mqas_in(data, *MARCH, MARCH[1], POLICY)
+    reasons = fb.rejection_reasons(mqas, POLICY).set_index("reason")["mqas"].to_dict()
+    assert reasons == {"no budget": 1, "wrong industry": 1, fb.NO_REASON: 1}
+
+
+def test_value_is_numerator_over_denominator_and_counts_add_up():
+    table = metrics.compute(verdict_data(), *MARCH, MARCH[1], POLICY)
+    ratios = table[(table["unit"] == "pct") & (table["denominator"] > 0)]
+    assert len(ratios) > 0
+    assert (ratios["value"] == (100 * ratios["numerator"] / ratios["denominator"]).round(1)).all()
+    counts = table[table["metric"] == "mqas"].set_index("segment")["value"]
+    assert counts["all"] == counts[["tier=1", "tier=2", "tier=3"]].sum() == 4
+    assert list(table.columns) == metrics.COLUMNS
