@@ -195,19 +195,8 @@ def _created_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy
                        list=_list_column(data, opps["account_id"], opps["created_at"]))
 
 
-def listed_accounts(data: SlaData, end: pd.Timestamp) -> pd.DataFrame:
-    """The accounts measured at the period's end: created before ``end`` and, when a target account list is
-    recorded, on it at the period's last moment (``account_id, tier, owner_id``)."""
-    accounts = sc.account_dimensions(data)
-    accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)]
-    if marketing.tal_exists(data.target_accounts):
-        last = end - pd.Timedelta(1)
-        accounts = accounts[marketing.on_list_at(data.target_accounts, accounts["account_id"], last).to_numpy()]
-    return accounts.reset_index(drop=True)
-
-
 def _account_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    accounts = listed_accounts(data, end)
+    accounts = sc.listed_accounts(data, end)
     touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
                               & sc.within(data.activities["occurred_at"], start, end)]
     stakeholders = touches.groupby(touches["account_id"].astype(str))["contact_id"].nunique()
@@ -379,3 +368,48 @@ def csv_frame(table: pd.DataFrame) -> pd.DataFrame:
         out[column] = pd.to_datetime(out[column], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     out["additive"] = out["additive"].map({True: "true", False: "false"})
     return out[COLUMNS]
+
+
+# -- the reference -------------------------------------------------------------------------------------
+
+_UNITS = {"count": "count", "money": "amount (currency of the CRM)", "pct": "% (100 × numerator / denominator)",
+          "hours": "business hours", "days": "days"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def reference_markdown() -> str:
+    """``docs/metrics.md``: every catalog entry, for a reader who wants to know what a number means and where its
+    data comes from (generated: ``abm-sla docs metrics``)."""
+    lines = [
+        "# Metrics reference",
+        "",
+        "<!-- generated from abm_sla/metrics.py by `abm-sla docs metrics --out docs/metrics.md`; do not edit -->",
+        "",
+        "Every number in the weekly, monthly and quarterly reports, the headline and the proposals comes from "
+        "one entry below. Each report writes them beside itself as `<report>.metrics.csv`, and "
+        "`abm-sla export metrics --period 2026-Q1` (or `2026-03`, `2026-W13`) writes the same rows for any "
+        "period. Columns: " + ", ".join(f"`{column}`" for column in COLUMNS) + ".",
+        "",
+        "- `segment`: `all`, or one cut: `tier=1`, `owner=U003`, `source=marketing` (`marketing` sourced, "
+        "`influenced` marketing-touched but not sourced, `sales` sales-sourced, by the policy's "
+        "`pipeline_credit` rule), `list=on` / `list=off` (on the target account list at the item's moment; "
+        "only when a list is recorded).",
+        "- `additive`: `true` for counts and sums: the weeks or months of a period add up to the period.",
+        "- `target` and `verdict` (`met` / `missed`, empty when there is no target or no value): from the policy's "
+        "`targets`.",
+        "- An MQA's *verdict*: the class (policy `dispositions.accepted` / `dispositions.rejected`; default "
+        "accepted, and rejected + unqualified/disqualified) of the latest disposition of its episode in one.",
+        "",
+        "| id | label | definition | numerator | denominator | unit | segments | in the period by | additive "
+        "| target |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for metric in CATALOG:
+        cells = [f"`{metric.id}`", metric.label, metric.definition, metric.numerator, metric.denominator or "—",
+                 _UNITS[metric.unit], ", ".join(metric.segments), f"`{metric.period_by}`",
+                 "yes" if metric.additive else "no", metric.target or "—"]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n"

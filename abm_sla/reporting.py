@@ -30,6 +30,7 @@ import pandas as pd
 from abm_sla import breaches, dispositions, review
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
+from abm_sla import metrics as catalog
 from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
 from abm_sla import scorecard as sc
@@ -119,6 +120,7 @@ class Report:
     previous_label: str = ""
     decisions: list[Decision] = field(default_factory=list)
     measured: bool = True  # False: no score, MQA or clock in the period (the report is empty)
+    metrics: pd.DataFrame | None = None  # the metrics catalog's table of the period (abm_sla.metrics.compute)
 
     @property
     def tables(self) -> dict[str, Table]:
@@ -408,6 +410,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     start, end = sc.parse_period(period)
     as_of = as_of if as_of is not None else end
     data = data.known_by(as_of)
+    table = catalog.compute(data, start, end, as_of, policy, report="weekly")
     span = _span(start, end)
     compliance = sc.clock_compliance(data, start, end, policy)
     responses = sc.response_times(data, start, end, policy)
@@ -462,18 +465,21 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     empty = no_data_line(data, period, start, end)
     return Report("weekly", period, start, end, as_of, f"SLA weekly dashboard {period}", sections,
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
-                  sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
-                  decisions, measured=empty is None)
+                  sc.headline(data, start, end, as_of, policy, table), period_label(*sc.previous_period(start, end)),
+                  decisions, measured=empty is None, metrics=table)
 
 
 def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                     as_of: pd.Timestamp | None = None, policy_text: str | None = None,
-                    scoring_text: str | None = None) -> Report:
-    """The scorecard for the period, chronic misses and the proposals (with diffs) for renegotiation."""
+                    scoring_text: str | None = None, policy_path: str | Path | None = None,
+                    scoring_path: str | Path | None = None) -> Report:
+    """The scorecard for the period, chronic misses and the proposals (with diffs) for renegotiation; the diffs
+    name ``policy_path`` and ``scoring_path``, the files the run used (default ``config/sla.yaml``, ...)."""
     data = warehouse if isinstance(warehouse, SlaData) else load_data(warehouse)
     start, end = sc.parse_period(period)
     as_of = as_of if as_of is not None else end
     data = data.known_by(as_of)
+    table = catalog.compute(data, start, end, as_of, policy, report="quarterly")
     span = _span(start, end)
     outcomes = sc.mqa_outcomes(data, as_of, policy)
     responses = sc.response_times(data, start, end, policy)
@@ -542,7 +548,8 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
         ]),
     ]
     sections.append(_breaches_section(data, policy, start, end, as_of, weekly=False))
-    proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text)
+    proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text,
+                                                       policy_path, scoring_path)
     sections.append(proposal_section)
     decisions = [_chronic_decision(chronic, "#table-chronic_misses"),
                  _proposals_decision(found, "#section-proposals"),
@@ -551,8 +558,8 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     empty = no_data_line(data, period, start, end)
     return Report("quarterly", period, start, end, as_of, f"SLA quarterly review {period}", sections,
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy) + notes,
-                  sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
-                  decisions, measured=empty is None)
+                  sc.headline(data, start, end, as_of, policy, table), period_label(*sc.previous_period(start, end)),
+                  decisions, measured=empty is None, metrics=table)
 
 
 def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -625,11 +632,24 @@ def _breaches_section(data: SlaData, policy: SlaPolicy, start: pd.Timestamp, end
         "Disputes stay here until closed with a resolution."], tables=tables)
 
 
+def diff_path(path: str | Path | None, default: Path) -> str:
+    """How a proposal diff names a config file: relative to the working folder (or else to the project) when
+    inside it, so that ``patch -p1`` applies it from there; else its absolute path."""
+    resolved = Path(path if path is not None else default).resolve()
+    for base in (Path.cwd().resolve(), DEFAULT_POLICY_PATH.parents[1]):
+        if resolved.is_relative_to(base):
+            return resolved.relative_to(base).as_posix()
+    return resolved.as_posix()
+
+
 def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                      policy: SlaPolicy, policy_text: str | None, scoring_text: str | None
+                      policy: SlaPolicy, policy_text: str | None, scoring_text: str | None,
+                      policy_path: str | Path | None = None, scoring_path: str | Path | None = None
                       ) -> tuple[Section, list[str], proposals_module.Proposals]:
     text = policy_text if policy_text is not None else DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
-    found = proposals_module.build_proposals(data, start, end, as_of, policy, text, scoring_text)
+    found = proposals_module.build_proposals(data, start, end, as_of, policy, text, scoring_text,
+                                             sla_path=diff_path(policy_path, DEFAULT_POLICY_PATH),
+                                             scoring_path=diff_path(scoring_path, DEFAULT_SCORING_PATH))
     threshold = found.threshold
     span = _span(start, end)
     section = Section("Proposals", [
@@ -760,6 +780,7 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
         raise AbmSlaError(f"the monthly review takes a month (2026-03), got {period!r}")
     as_of = as_of if as_of is not None else end
     data = data.known_by(as_of)
+    table = catalog.compute(data, start, end, as_of, policy, report="monthly")
     span = _span(start, end)
     before = period_label(*sc.previous_period(start, end))
     mqa_source = _verdict_source(span, as_of, policy) + "; opportunities created at or after trigger_at"
@@ -799,7 +820,8 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
     empty = no_data_line(data, period, start, end)
     return Report("monthly", period, start, end, as_of, f"SLA monthly review {period}", sections,
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
-                  sc.headline(data, start, end, as_of, policy), before, decisions, measured=empty is None)
+                  sc.headline(data, start, end, as_of, policy, table), before, decisions, measured=empty is None,
+                  metrics=table)
 
 
 def _verdict_source(span: str, as_of: pd.Timestamp, policy: SlaPolicy) -> str:
@@ -1086,9 +1108,9 @@ def _slug(text: str) -> str:
 
 
 def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``<stem>.html``/``.md``, ``tables/<stem>/<name>.csv``, ``charts/<stem>/<name>.png`` and
-    ``<stem>-<file>.diff``, where ``<stem>`` is ``<kind>-<period>``: reports written to one folder never
-    overwrite each other's tables, charts or diffs."""
+    """Write ``<stem>.html``/``.md``, ``<stem>.metrics.csv`` (the metrics catalog's table),
+    ``tables/<stem>/<name>.csv``, ``charts/<stem>/<name>.png`` and ``<stem>-<file>.diff``, where ``<stem>`` is
+    ``<kind>-<period>``: reports written to one folder never overwrite each other's tables, charts or diffs."""
     out = Path(out_dir)
     stem = f"{report.kind}-{_slug(report.period)}"
     tables, charts = out / "tables" / stem, out / "charts" / stem
@@ -1106,6 +1128,9 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     for name, diff in report.diffs.items():
         paths[f"diff:{name}"] = out / f"{stem}-{_slug(Path(name).name)}.diff"
         paths[f"diff:{name}"].write_text(diff, encoding="utf-8")
+    if report.metrics is not None:
+        paths["metrics"] = out / f"{stem}.metrics.csv"
+        catalog.csv_frame(report.metrics).to_csv(paths["metrics"], index=False)
     return paths
 
 
@@ -1125,7 +1150,7 @@ def build_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, peri
     scoring_file = Path(scoring_path) if scoring_path is not None else DEFAULT_SCORING_PATH
     scoring_text = scoring_file.read_text(encoding="utf-8") if scoring_file.is_file() else None
     return build_quarterly(warehouse, period, policy, policy_text=policy_file.read_text(encoding="utf-8"),
-                           scoring_text=scoring_text)
+                           scoring_text=scoring_text, policy_path=policy_file, scoring_path=scoring_file)
 
 
 def generate_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str, out_dir: str | Path,

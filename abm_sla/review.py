@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from abm_sla import frames
+from abm_sla import metrics as catalog
 from abm_sla import scorecard as sc
 from abm_sla.policy import SlaPolicy
 from abm_sla.scorecard import SlaData
@@ -57,52 +58,47 @@ def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, po
 
 def monthly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                     policy: SlaPolicy) -> Metrics:
-    """(metric, unit, value) of the monthly review for one period."""
-    outcomes = sc.mqa_outcomes(data, as_of, policy)
-    quality = sc.marketing_quality(outcomes, start, end, policy).set_index("tier")
-    progression = sc.progression(outcomes, start, end).set_index("tier")
-    volume = sc.mqa_volume(data, start, end, policy).groupby("tier")[["mqas", "commitment"]].sum(min_count=1)
-    responses = sc.response_summary(sc.response_times(data, start, end, policy), policy).set_index("tier")
-    pipeline = pipeline_by_source(data, start, end, policy).set_index("source")
-    total = quality.loc[sc.ALL]
-    rows: Metrics = [(f"MQAs, Tier {tier}", "count", float(volume.loc[tier, "mqas"])) for tier in sc.TIERS]
+    """(metric, unit, value) of the monthly review for one period; every value from the metrics catalog
+    (:mod:`abm_sla.metrics`) but the commitments, which are the policy's targets."""
+    table = catalog.compute(data, start, end, as_of, policy)
+    volume = sc.mqa_volume(data, start, end, policy).groupby("tier")[["commitment"]].sum(min_count=1)
+    rows: Metrics = [(f"MQAs, Tier {tier}", "count", catalog.value(table, "mqas", f"tier={tier}"))
+                     for tier in sc.TIERS]
     rows += [(f"MQA commitment, Tier {tier}", "count", float(volume.loc[tier, "commitment"])) for tier in sc.TIERS]
     rows += [
-        ("MQAs", "count", float(total["mqas"])),
-        ("MQA → SQL (accepted)", "pct", sc.pct(float(total["accepted"]), float(total["mqas"]))),
-        ("SQL → opportunity", "pct", float(progression.loc[sc.ALL, "to_opportunity_pct"])),
-        ("Time to first contact (median)", "hours", float(responses.loc[sc.ALL, "median_bh"])),
-        ("Disqualified (rejected)", "pct", sc.pct(float(total["rejected"]), float(total["mqas"]))),
+        ("MQAs", "count", catalog.value(table, "mqas")),
+        ("MQA → SQL (accepted)", "pct", catalog.value(table, "acceptance_rate")),
+        ("SQL → opportunity", "pct", catalog.value(table, "sql_to_opportunity_rate")),
+        ("Time to first contact (median)", "hours", catalog.value(table, "first_touch_response_median_hours")),
+        ("Disqualified (rejected)", "pct", catalog.value(table, "disqualification_rate")),
     ]
-    for source in (*sc.credit_parts(policy), JOINT):
-        rows.append((f"Pipeline, {source}", "money", float(pipeline.loc[source, "amount"])))
+    for source, segment in zip(sc.credit_parts(policy), catalog.SOURCE_SEGMENTS, strict=True):
+        rows.append((f"Pipeline, {source}", "money", catalog.value(table, "pipeline_created", f"source={segment}")))
+    rows.append((f"Pipeline, {JOINT}", "money", catalog.value(table, "pipeline_created")))
     return rows
 
 
 def weekly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                    policy: SlaPolicy) -> Metrics:
-    """(metric, unit, value) of the weekly dashboard additions for one period."""
-    acts = data.activities
-    meetings = int((acts["type"].eq("meeting") & sc.within(acts["occurred_at"], start, end)).sum())
-    opps = sc.opportunity_frame(data)
-    created = opps[sc.within(opps["created_at"], start, end)]
-    engagement = sc.engagement(data, start, end).set_index("tier")
+    """(metric, unit, value) of the weekly dashboard additions for one period (the metrics catalog's, and the
+    Tier 1 status counts of :func:`tier1_status`)."""
+    table = catalog.compute(data, start, end, as_of, policy)
     rows: Metrics = [
-        ("Meetings booked", "count", float(meetings)),
-        ("Opportunities created", "count", float(len(created))),
-        ("Pipeline created", "money", float(created["amount"].sum())),
-        ("Engagement rate (accounts with a marketing touch)", "pct", float(engagement.loc[sc.ALL, "engagement_pct"])),
+        ("Meetings booked", "count", catalog.value(table, "meetings_booked")),
+        ("Opportunities created", "count", catalog.value(table, "opportunities_created")),
+        ("Pipeline created", "money", catalog.value(table, "pipeline_created")),
+        ("Engagement rate (accounts with a marketing touch)", "pct", catalog.value(table, "engagement_rate")),
     ]
     return rows + [(f"Tier 1 accounts: {name}", "count", float(value))
                    for name, value in tier1_status(data, start, end).items()]
 
 
 def tier1_status(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, int]:
-    """Tier 1 accounts at ``end``: on the list, engaged by marketing and worked by sales in the period,
+    """Tier 1 accounts on the list at ``end`` (:func:`scorecard.listed_accounts`: the target account list when one
+    is recorded): engaged by marketing and worked by sales in the period,
     with an open opportunity or an open MQA episode at ``end``, quiet (no activity for ``QUIET_DAYS``)."""
-    accounts = sc.account_dimensions(data)
-    tier1 = accounts[(accounts["tier"] == 1) & (accounts["created_at"].isna() | (accounts["created_at"] < end))]
-    ids = set(tier1["account_id"])
+    accounts = sc.listed_accounts(data, end)
+    ids = set(accounts.loc[accounts["tier"] == 1, "account_id"])
     acts = data.activities.assign(account_id=data.activities["account_id"].astype(str))
     acts = acts[acts["account_id"].isin(ids) & (acts["occurred_at"] < end)]
     inside = acts[sc.within(acts["occurred_at"], start, end)]
@@ -147,10 +143,10 @@ def measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
 
 
 def marketing_activity(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Per tier: accounts on the list, marketing touches in the period by channel (activity type), accounts
+    """Per tier: accounts on the list (:func:`scorecard.listed_accounts`), marketing touches in the period by
+    channel (activity type), accounts
     touched and touches per account. What the warehouse knows today of marketing's tempo and coverage."""
-    accounts = sc.account_dimensions(data)
-    accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)]
+    accounts = sc.listed_accounts(data, end)
     acts = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
                            & sc.within(data.activities["occurred_at"], start, end)]
     acts = acts.assign(account_id=acts["account_id"].astype(str)).merge(accounts[["account_id", "tier"]],

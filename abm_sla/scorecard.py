@@ -368,15 +368,22 @@ def _overlap_share(month: pd.Period, start: pd.Timestamp, end: pd.Timestamp) -> 
     return max(overlap / (last - first), 0.0)
 
 
-def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
-    """Per ``by``: accounts on the list, share with >= 1 marketing touch and with >= 2 engaged contacts,
-    and the mean engaged contacts per engaged account. With a target account list, only the accounts on
-    it at the period's last moment count (the designs' "% of TAL with 1+ engagement")."""
+def listed_accounts(data: SlaData, end: pd.Timestamp) -> pd.DataFrame:
+    """The accounts measured at the period's end: created before ``end`` and, when a target account list is
+    recorded, on it at the period's last moment (``account_id, tier, owner_id``)."""
     accounts = account_dimensions(data)
     accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)]
     if marketing.tal_exists(data.target_accounts):
         last = end - pd.Timedelta(1)
         accounts = accounts[marketing.on_list_at(data.target_accounts, accounts["account_id"], last).to_numpy()]
+    return accounts.reset_index(drop=True)
+
+
+def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
+    """Per ``by``: accounts on the list, share with >= 1 marketing touch and with >= 2 engaged contacts,
+    and the mean engaged contacts per engaged account. With a target account list, only the accounts on
+    it at the period's last moment count (the designs' "% of TAL with 1+ engagement")."""
+    accounts = listed_accounts(data, end)
     touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
                               & within(data.activities["occurred_at"], start, end)]
     per_account = touches.groupby(touches["account_id"].astype(str)).agg(
@@ -637,38 +644,57 @@ COMMITMENT_COLUMNS = ["commitment", "tier", "value", "target", "missed", "owners
                       "owners_missed_ids"]
 
 
+def catalog_table(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                  policy: SlaPolicy) -> pd.DataFrame:
+    """The metrics catalog's table for the period (:func:`abm_sla.metrics.compute`): where the commitments'
+    values come from."""
+    from abm_sla import metrics  # the catalog is built on this module's row-level functions
+
+    return metrics.compute(data, start, end, as_of, policy)
+
+
+def _catalog_value(table: pd.DataFrame, metric: str, tier: int | None = None) -> float:
+    from abm_sla import metrics
+
+    return metrics.value(table, metric, metrics.ALL if tier is None else f"tier={tier}")
+
+
+def _catalog_owners(table: pd.DataFrame, metric: str) -> pd.Series:
+    """Per owner (index): the catalog value of ``metric`` in its ``owner=`` segments, where measured."""
+    rows = table[(table["metric"] == metric) & table["segment"].str.startswith("owner=")]
+    return rows.set_index(rows["segment"].str.removeprefix("owner="))["value"].dropna()
+
+
 def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                policy: SlaPolicy) -> pd.DataFrame:
-    """Every policy target evaluated for the period; per owner where the number has an owner."""
+                policy: SlaPolicy, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every policy target evaluated for the period; per owner where the number has an owner. Values come
+    from the metrics catalog (``table``, :func:`catalog_table` when not given)."""
     targets = _targets(policy)
-    outcomes = mqa_outcomes(data, as_of, policy)
+    table = catalog_table(data, start, end, as_of, policy) if table is None else table
     rows: list[dict[str, Any]] = []
     if targets.monthly_mqa_commitments:
-        volume = mqa_volume(data, start, end, policy).groupby("tier")[["mqas", "commitment"]].sum()
+        volume = mqa_volume(data, start, end, policy).groupby("tier")[["commitment"]].sum()
         measured = _measured(data, start, end)
         for tier, commitment in sorted(targets.monthly_mqa_commitments.items()):
-            value = float(volume.loc[tier, "mqas"]) if tier in volume.index else 0.0
+            value = _catalog_value(table, "mqas", tier)
             target = float(volume.loc[tier, "commitment"]) if tier in volume.index else float(commitment)
             rows.append(_row("mqa_volume", tier, value, f">= {target:g}", bool(value < target) if measured else None))
     if targets.first_touch_met_pct:
-        per_tier = clock_compliance(data, start, end, policy, by=("tier",))
         per_owner = clock_compliance(data, start, end, policy, by=("tier", "owner_id"))
         for tier, target in sorted(targets.first_touch_met_pct.items()):
-            value = _value(per_tier, {"tier": tier, "clock": "first_touch"}, "met_pct")
+            value = _catalog_value(table, "first_touch_met_rate", tier)
             owners = per_owner[(per_owner["tier"] == tier) & (per_owner["clock"] == "first_touch")
                                & (per_owner["owner_id"] != ALL)].dropna(subset=["met_pct"])
             rows.append(_row("first_touch_met_pct", tier, value, f">= {target:g}", _below(value, target),
                              owners.set_index("owner_id")["met_pct"] < target))
     band = targets.rejection_rate
     if band is not None:
-        quality = marketing_quality(outcomes, start, end, policy, by="owner_id")
-        value = _value(quality, {"owner_id": ALL}, "rejection_pct")
-        per_owner = quality[quality["owner_id"] != ALL].dropna(subset=["rejection_pct"]).set_index("owner_id")
-        outside = per_owner["rejection_pct"].map(lambda rate: _outside(rate, band.min_pct, band.max_pct))
+        value = _catalog_value(table, "rejection_rate")
+        outside = _catalog_owners(table, "rejection_rate").map(lambda rate: _outside(rate, band.min_pct, band.max_pct))
         rows.append(_row("rejection_pct", None, value, f"{band.min_pct:g}-{band.max_pct:g}",
                          _outside(value, band.min_pct, band.max_pct), outside))
-    rows.extend(_opportunity_commitments(data, start, end, as_of, policy))
-    rows.extend(benchmark_commitments(data, start, end, as_of, policy))
+    rows.extend(_opportunity_commitments(data, start, end, as_of, policy, table))
+    rows.extend(benchmark_commitments(data, start, end, as_of, policy, table))
     out = pd.DataFrame(rows, columns=COMMITMENT_COLUMNS)
     out["tier"] = out["tier"].astype("Int64")
     return out
@@ -684,6 +710,10 @@ BENCHMARKS: dict[str, tuple[str, int | None, str]] = {
     "tier2_mqa_to_opportunity_pct": ("mqa_to_opportunity_pct", 2, ">"),
     "sql_to_opportunity_pct": ("sql_to_opportunity_pct", None, ">="),
 }
+#: The catalog id (:mod:`abm_sla.metrics`) of each benchmark metric.
+CATALOG_IDS = {"engagement_rate_pct": "engagement_rate", "multi_stakeholder_pct": "multi_stakeholder_rate",
+               "acceptance_pct": "acceptance_rate", "mqa_to_opportunity_pct": "mqa_to_opportunity_rate",
+               "sql_to_opportunity_pct": "sql_to_opportunity_rate"}
 #: What the sample of each metric counts.
 METRIC_SAMPLES = {
     "mqas": "MQAs fired", "acceptance_pct": "MQAs fired", "rejection_pct": "verdicts",
@@ -754,9 +784,10 @@ def _metric(frame: pd.DataFrame, name: str, column: str, sample: str) -> pd.Data
 
 
 def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                          policy: SlaPolicy) -> list[dict[str, Any]]:
+                          policy: SlaPolicy, table: pd.DataFrame) -> list[dict[str, Any]]:
     """The benchmark targets (:data:`BENCHMARKS`, ``engaged_contacts_per_account``) and the ``custom`` ones,
-    as commitment rows; team-level numbers (no owner breakdown)."""
+    as commitment rows; team-level numbers (no owner breakdown). The benchmarks' values are the catalog's
+    (``table``)."""
     targets = _targets(policy)
     wanted = [key for key in BENCHMARKS if getattr(targets, key) is not None]
     if not wanted and targets.engaged_contacts_per_account is None and not targets.custom:
@@ -767,7 +798,7 @@ def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     for key in wanted:
         metric, tier, operator = BENCHMARKS[key]
         target = float(getattr(targets, key))
-        value = _metric_value(values, metric, tier)
+        value = _catalog_value(table, CATALOG_IDS[metric], tier)
         missed = None if pd.isna(value) else bool(value <= target if operator == ">" else value < target)
         rows.append(_row(key, tier, value, f"{operator} {target:g}", missed if measured else None))
     if targets.engaged_contacts_per_account is not None:
@@ -825,26 +856,25 @@ def _measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
 
 
 def _opportunity_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                             policy: SlaPolicy) -> list[dict[str, Any]]:
+                             policy: SlaPolicy, table: pd.DataFrame) -> list[dict[str, Any]]:
     targets = _targets(policy)
-    per_tier = win_rates(data, start, end, as_of, policy, by="tier")
     per_owner = _owner_win_rates(data, start, end, as_of, policy)
     rows = []
     if targets.tier1_win_rate_pct is not None:
         target = targets.tier1_win_rate_pct
-        value = _value(per_tier, {"tier": 1}, "win_rate_pct")
+        value = _catalog_value(table, "win_rate", 1)
         owners = per_owner[per_owner["tier"] == 1].dropna(subset=["win_rate_pct"]).set_index("owner_id")
         rows.append(_row("tier1_win_rate_pct", 1, value, f">= {target:g}", _below(value, target),
                          owners["win_rate_pct"] < target))
     if targets.opportunity_to_won_pct is not None:
         target = targets.opportunity_to_won_pct
-        value = _value(per_tier, {"tier": ALL}, "win_rate_pct")
+        value = _catalog_value(table, "win_rate")
         owners = per_owner[per_owner["tier"] == ALL].dropna(subset=["win_rate_pct"]).set_index("owner_id")
         rows.append(_row("opportunity_to_won_pct", None, value, f">= {target:g}", _below(value, target),
                          owners["win_rate_pct"] < target))
     if targets.sales_cycle_days_max is not None:
         target = targets.sales_cycle_days_max
-        value = _value(per_tier, {"tier": ALL}, "median_cycle_days")
+        value = _catalog_value(table, "sales_cycle_median_days")
         owners = per_owner[per_owner["tier"] == ALL].dropna(subset=["median_cycle_days"]).set_index("owner_id")
         rows.append(_row("sales_cycle_days", None, value, f"<= {target:g}",
                          None if pd.isna(value) else bool(value > target), owners["median_cycle_days"] > target))
@@ -959,9 +989,11 @@ def open_escalations(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
     rows = rows[rows["met_at"].isna() | (rows["met_at"] > as_of)]
     names = owner_names(data)
     rows = rows.assign(recipient=rows["to_user_id"].map(names).fillna(rows["to_user_id"]))
-    rows = rows.sort_values(["account_id", "trigger_at", "clock", "level", "to_user_id"])
+    # in the order opened: the owner, steps and ask shown are those of the latest ticket (after a reassignment,
+    # the new owner's, whose ask says it is owed by them)
+    rows = rows.sort_values(["account_id", "trigger_at", "clock", "opened_at", "level", "to_user_id"])
     out = rows.groupby(["account_id", "trigger_at", "clock"], as_index=False).agg(
-        tier=("tier", "first"), owner_id=("owner_id", "first"),
+        tier=("tier", "first"), owner_id=("owner_id", "last"),
         level=("level", "max"), first_opened_at=("opened_at", "min"), last_opened_at=("opened_at", "max"),
         recipients=("recipient", lambda s: ", ".join(dict.fromkeys(s.astype(str)))),
         steps_taken=("steps_taken", "last"), resolution=("resolution", "last"))
@@ -1201,13 +1233,15 @@ SAMPLE_UNITS = {"mqa_volume": "MQAs fired", "rejection_pct": "verdicts", "first_
 
 
 def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-             policy: SlaPolicy) -> pd.DataFrame:
+             policy: SlaPolicy, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each commitment of both sides for ``[start, end)``: value against target, verdict, the value of the
     period before (:func:`previous_period`, judged as of its end) and the sample the value rests on.
 
-    The values are those of :func:`commitments`; ``change`` is value minus previous value.
+    The values are those of :func:`commitments` (the metrics catalog's, ``table`` when given: the catalog table
+    of this period as of ``as_of``); ``change`` is value minus previous value.
     """
-    now = commitments(data, start, end, as_of, policy)
+    table = catalog_table(data, start, end, as_of, policy) if table is None else table
+    now = commitments(data, start, end, as_of, policy, table)
     before_start, before_end = previous_period(start, end)
     before = commitments(data, before_start, before_end, min(as_of, before_end), policy)
     keys = ["commitment", "tier"]
@@ -1217,7 +1251,7 @@ def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     out["previous_value"] = out["previous_value"].where(judged)
     out["change"] = out["value"] - out["previous_value"]
     out.insert(0, "side", out["commitment"].map(commitment_sides(policy)))
-    samples = _samples(data, start, end, as_of, policy)
+    samples = _samples(data, start, end, as_of, policy, table)
     out["sample"] = [samples.get((name, None if pd.isna(tier) else int(tier)), 0)
                      for name, tier in zip(out["commitment"], out["tier"], strict=True)]
     out["sample_unit"] = out["commitment"].map(_sample_units(policy))
@@ -1226,22 +1260,28 @@ def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
 
 
 def _samples(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-             policy: SlaPolicy) -> dict[tuple[str, int | None], int]:
-    """How many MQAs, clocks, verdicts or opportunities each commitment's value is computed from."""
-    volume = mqa_volume(data, start, end, policy).groupby("tier")["mqas"].sum()
-    clocks = clock_compliance(data, start, end, policy, by=("tier",))
-    first_touch = clocks[clocks["clock"] == "first_touch"].set_index("tier")
-    quality = marketing_quality(mqa_outcomes(data, as_of, policy), start, end, policy).set_index("tier")
-    wins = win_rates(data, start, end, as_of, policy).set_index("tier")
-    out: dict[tuple[str, int | None], int] = {("mqa_volume", int(t)): int(n) for t, n in volume.items()}
-    out |= {("first_touch_met_pct", tier): int(first_touch.loc[tier, "met"] + first_touch.loc[tier, "missed"])
-            for tier in TIERS}
-    out[("rejection_pct", None)] = int(quality.loc[ALL, "accepted"] + quality.loc[ALL, "rejected"])
-    out[("tier1_win_rate_pct", 1)] = int(wins.loc[1, "closed"]) if 1 in wins.index else 0
-    out[("opportunity_to_won_pct", None)] = int(wins.loc[ALL, "closed"])
-    out[("sales_cycle_days", None)] = int(wins.loc[ALL, "won"])
+             policy: SlaPolicy, table: pd.DataFrame) -> dict[tuple[str, int | None], int]:
+    """How many MQAs, clocks, verdicts or opportunities each commitment's value is computed from (the
+    catalog's numerator of a count, denominator of a rate or median)."""
+    from abm_sla import metrics
+
+    def sample(metric: str, tier: int | None = None) -> int:
+        found = metrics.row(table, metric, metrics.ALL if tier is None else f"tier={tier}")
+        if found is None:
+            return 0
+        counted = found["numerator"] if metrics.BY_ID[metric].kind == "count" else found["denominator"]
+        return int(counted) if pd.notna(counted) else 0
+
+    out: dict[tuple[str, int | None], int] = {("mqa_volume", tier): sample("mqas", tier) for tier in TIERS}
+    out |= {("first_touch_met_pct", tier): sample("first_touch_met_rate", tier) for tier in TIERS}
+    out[("rejection_pct", None)] = sample("rejection_rate")
+    out[("tier1_win_rate_pct", 1)] = sample("win_rate", 1)
+    out[("opportunity_to_won_pct", None)] = sample("win_rate")
+    out[("sales_cycle_days", None)] = sample("sales_cycle_median_days")
     targets = _targets(policy)
-    extra = {key: (metric, tier) for key, (metric, tier, _) in BENCHMARKS.items() if getattr(targets, key) is not None}
+    out |= {(key, tier): sample(CATALOG_IDS[metric], tier) for key, (metric, tier, _) in BENCHMARKS.items()
+            if getattr(targets, key) is not None}
+    extra = {}
     if targets.engaged_contacts_per_account is not None:
         extra["engaged_contacts_per_account"] = ("engaged_contacts_per_account", None)
     extra.update({custom_name(c.metric): (c.metric, c.tier) for c in targets.custom})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from abm_sla import feedback as fb
@@ -88,3 +90,48 @@ def test_value_is_numerator_over_denominator_and_counts_add_up():
     counts = table[table["metric"] == "mqas"].set_index("segment")["value"]
     assert counts["all"] == counts[["tier=1", "tier=2", "tier=3"]].sum() == 4
     assert list(table.columns) == metrics.COLUMNS
+
+
+def listed_data() -> sc.SlaData:
+    """Three Tier 1 accounts, two on the target account list; a marketing touch on each."""
+    accounts = frame("account_id name tier owner_id created_at", [
+        (f"A{i}", f"n{i}", 1, "U1", t("2025-01-01")) for i in range(1, 4)])
+    tal = frame("account_id added_at removed_at agreed_at", [
+        ("A1", t("2025-06-01"), pd.NaT, pd.NaT), ("A2", t("2025-06-01"), pd.NaT, pd.NaT)])
+    acts = frame("activity_id account_id type occurred_at contact_id owner_id url", [
+        (f"a{i}", f"A{i}", "email_open", t("2026-03-03"), f"c{i}", None, None) for i in range(1, 4)])
+    return sc.SlaData.of(accounts=accounts, target_accounts=tal, activities=acts)
+
+
+def test_on_the_list_counts_only_listed_accounts():
+    """Weekly 'Tier 1 on the list' and the monthly channel table count the list's accounts (2), not every
+    Tier 1 account (3)."""
+    data = listed_data()
+    week = sc.parse_period("2026-W10")
+    assert review.tier1_status(data, *week)["on the list"] == 2
+    channels = review.marketing_activity(data, *MARCH).set_index("tier")
+    assert channels.loc[1, ["accounts", "accounts_touched", "touches"]].tolist() == [2, 2, 2]
+    table = metrics.compute(data, *MARCH, MARCH[1], POLICY)
+    assert metrics.value(table, "accounts_on_list", "tier=1") == 2
+
+
+def test_open_escalation_shows_the_owner_the_latest_ticket_is_owed_by():
+    """After a reassignment the new owner's ticket is the latest: its owner, steps and ask go together."""
+    escalations = frame("account_id trigger_at level to_user_id opened_at owner_id clock steps_taken resolution", [
+        ("A1", t("2026-03-02"), 1, "R1", t("2026-03-02 12:00"), "U1", "first_touch", "none", "owed by U1"),
+        ("A1", t("2026-03-02"), 1, "R2", t("2026-03-04 12:00"), "U2", "first_touch", "none", "owed by U2"),
+    ])
+    mqas = frame("account_id trigger_at tier owner_id routed_at ended_at", [
+        ("A1", t("2026-03-02"), 1, "U2", t("2026-03-02"), pd.NaT)])
+    clocks = frame("account_id trigger_at clock status due_at met_at owner_id tier", [
+        ("A1", t("2026-03-02"), "first_touch", "missed", t("2026-03-04 14:00"), pd.NaT, "U2", 1)])
+    data = sc.SlaData.of(escalations=escalations, mqas=mqas, sla_clocks=clocks)
+    row_ = sc.open_escalations(data, t("2026-03-05")).iloc[0]
+    assert (row_["owner_id"], row_["resolution"]) == ("U2", "owed by U2")
+
+
+def test_the_metrics_reference_is_current():
+    """docs/metrics.md is generated from the catalog (`abm-sla docs metrics --out docs/metrics.md`)."""
+    checked_in = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert checked_in == metrics.reference_markdown(), "run: abm-sla docs metrics --out docs/metrics.md"
+    assert all(f"`{metric.id}`" in checked_in for metric in metrics.CATALOG)
