@@ -253,11 +253,12 @@ def _labels(segment: str, present: pd.Series) -> list[str]:
     return list(dict.fromkeys([*fixed, *sorted(present.unique())]))
 
 
-def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str]) -> pd.DataFrame:
-    """numerator, denominator and value of ``metric`` per label."""
+def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str],
+               sums: pd.DataFrame) -> pd.DataFrame:
+    """numerator, denominator and value of ``metric`` per label (``sums``: the family's columns summed per label,
+    ``_rows`` the row count)."""
     def total(column: str) -> pd.Series:
-        values = frame[column] if column else pd.Series(1.0, index=frame.index)
-        return values.astype("float64").groupby(keys).sum().reindex(labels, fill_value=0.0)
+        return sums[column or "_rows"]
 
     if metric.kind == "median":
         values = pd.to_numeric(frame[metric.column], errors="coerce")
@@ -273,17 +274,26 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
         denominator = pd.Series(np.nan, index=labels)
         value = numerator.round(2)
     return pd.DataFrame({"segment": labels, "numerator": numerator.to_numpy(),
-                         "denominator": denominator.to_numpy(), "value": value.to_numpy()})
+                         "denominator": denominator.to_numpy(), "value": value.to_numpy(), "metric": metric.id,
+                         "unit": metric.unit, "additive": metric.additive})
 
 
-def _metric_rows(metric: Metric, frame: pd.DataFrame) -> pd.DataFrame:
-    parts = [_aggregate(metric, frame, pd.Series(ALL, index=frame.index, dtype=object), [ALL])]
-    for segment in metric.segments:
+def _family_rows(family: list[Metric], frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """The rows of one family's metrics: its summed columns grouped once per segment."""
+    columns = sorted({column for metric in family for column in (metric.column, metric.over)
+                      if column and metric.kind != "median"})
+    numeric = frame[columns].astype("float64").assign(_rows=1.0)
+    cuts = [(None, pd.Series(ALL, index=frame.index, dtype=object), [ALL])]
+    for segment in dict.fromkeys(segment for metric in family for segment in metric.segments):
         keys = _groups(frame, segment)
         if keys is not None:
-            parts.append(_aggregate(metric, frame, keys, _labels(segment, keys)))
-    return pd.concat(parts, ignore_index=True).assign(metric=metric.id, unit=metric.unit,
-                                                      additive=metric.additive)
+            cuts.append((segment, keys, _labels(segment, keys)))
+    parts = []
+    for segment, keys, labels in cuts:
+        sums = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
+        parts += [_aggregate(metric, frame, keys, labels, sums) for metric in family
+                  if segment is None or segment in metric.segments]
+    return parts
 
 
 # -- targets -------------------------------------------------------------------------------------------
@@ -343,7 +353,13 @@ def compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Tim
             report: str = "export") -> pd.DataFrame:
     """Every catalog metric for ``[start, end)`` as of ``as_of``: one row per metric and segment (:data:`COLUMNS`)."""
     found = facts(data, start, end, as_of, policy)
-    rows = pd.concat([_metric_rows(metric, found[metric.family]) for metric in CATALOG], ignore_index=True)
+    families: dict[str, list[Metric]] = {}
+    for metric in CATALOG:
+        families.setdefault(metric.family, []).append(metric)
+    parts = [part for name, family in families.items() for part in _family_rows(family, found[name])]
+    order = {metric.id: rank for rank, metric in enumerate(CATALOG)}
+    rows = pd.concat(parts, ignore_index=True)
+    rows = rows.iloc[np.argsort(rows["metric"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
     rows = _judge(rows, policy, start, end, sc.has_data(data, start, end))
     rows = rows.assign(report=report, period_start=start, period_end=end)
     return rows[COLUMNS]

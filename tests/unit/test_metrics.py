@@ -135,3 +135,17 @@ def test_the_metrics_reference_is_current():
     checked_in = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
     assert checked_in == metrics.reference_markdown(), "run: abm-sla docs metrics --out docs/metrics.md"
     assert all(f"`{metric.id}`" in checked_in for metric in metrics.CATALOG)
+
+
+def test_the_proposal_diff_targets_the_policy_file_the_run_used(tmp_path, monkeypatch):
+    """Before, the diff always named config/sla.yaml, whatever policy file the report was built with."""
+    from abm_sla import reporting
+    from abm_sla.policy import DEFAULT_PATH
+    from tests.unit.test_scorecard import sample_data
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "ours.yaml").write_text(DEFAULT_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    report = reporting.build_report(sample_data(), "quarterly", "2026-Q1", policy_path=Path("policies/ours.yaml"))
+    assert "policies/ours.yaml" in report.diffs
+    assert "--- a/policies/ours.yaml" in report.diffs["policies/ours.yaml"]
