@@ -91,6 +91,23 @@ def verdict_of(disposition: pd.Series, policy: SlaPolicy) -> pd.Series:
     return out
 
 
+def _feedback_given_later(left: pd.DataFrame, classified: pd.DataFrame, policy: SlaPolicy,
+                          as_of: pd.Timestamp) -> pd.Series:
+    """Per row of ``left`` (``account_id, reason_stop``): the first reason given at or after ``reason_stop`` on a
+    feedback-disposition or reason-only row by ``as_of`` — the one the ``quality_feedback`` clock counts as
+    this MQA's feedback when sales gave it only after the account's next MQA fired."""
+    given = classified[classified["reason"].notna() & (classified["disposition"].isin(policy.dispositions.feedback)
+                                                       | classified["status"].isna())]
+    given = pd.DataFrame({"account_id": given["account_id"].astype(str), "at": _utc(given["changed_at"]),
+                          "late_reason": given["reason"]}).dropna(subset=["at"])
+    given = given[given["at"] <= as_of].sort_values("at")
+    if left.empty or given.empty:
+        return pd.Series(None, index=left.index, dtype="object")
+    found = pd.merge_asof(left[["account_id", "reason_stop"]].reset_index().sort_values("reason_stop"), given,
+                          left_on="reason_stop", right_on="at", by="account_id", direction="forward")
+    return found.set_index("index")["late_reason"].reindex(left.index).astype("object")
+
+
 def episode_dispositions(
     mqas: pd.DataFrame, status_changes: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
 ) -> pd.DataFrame:
@@ -101,7 +118,8 @@ def episode_dispositions(
     (``accepted`` / ``rejected``, :attr:`policy.dispositions` ``accepted`` and ``rejected``) of the latest
     disposition in the episode that belongs to one, ``verdict_at`` its moment. The *reason* is the latest
     reason given from trigger_at until the next MQA (or ``as_of``): a reason sales gives after the status that
-    ended the episode still belongs to it (the ``quality_feedback`` clock counts it too).
+    ended the episode still belongs to it (the ``quality_feedback`` clock counts it too); a rejected MQA with
+    no reason by then takes the first reason given afterwards, as that clock does.
     Columns: ``disposition, reason, disposition_at, verdict, verdict_at``.
     """
     classified = classify(status_changes, policy)
@@ -135,6 +153,8 @@ def episode_dispositions(
     rows = pd.Series(range(len(mqas)), index=mqas.index)
     out["disposition"] = rows.map(last["disposition"]).fillna("none").astype("object")
     out["reason"] = rows.map(reasons_given["event_reason"]).astype("object")
+    late = out["reason"].isna() & out["disposition"].isin(policy.dispositions.feedback)
+    out.loc[late, "reason"] = _feedback_given_later(left[late.to_numpy()], classified, policy, as_of).to_numpy()
     out["disposition_at"] = rows.map(last["disposition_at"]).astype(_UTC)
     out["verdict"] = rows.map(verdicts["verdict"]).astype("object")
     out["verdict_at"] = rows.map(verdicts["disposition_at"]).astype(_UTC)

@@ -149,3 +149,17 @@ def test_the_proposal_diff_targets_the_policy_file_the_run_used(tmp_path, monkey
     report = reporting.build_report(sample_data(), "quarterly", "2026-Q1", policy_path=Path("policies/ours.yaml"))
     assert "policies/ours.yaml" in report.diffs
     assert "--- a/policies/ours.yaml" in report.diffs["policies/ours.yaml"]
+
+
+def test_a_reason_given_after_the_next_mqa_counts_for_the_rejection_that_lacked_one():
+    """As the quality_feedback clock: the first reason given after an MQA's rejection is its feedback, also when
+    the account's next MQA fired in between (the demo's disqualifications: 15 of 20 gave a reason)."""
+    mqas = frame("account_id trigger_at tier owner_id routed_at ended_at total", [
+        ("A1", t("2026-03-02"), 1, "U1", t("2026-03-02"), t("2026-03-04"), 60.0),
+        ("A1", t("2026-03-05"), 1, "U1", t("2026-03-05"), t("2026-03-09"), 60.0)])
+    status = frame("status_change_id account_id status changed_at reason", [
+        ("s1", "A1", "Unqualified", t("2026-03-04"), None),
+        ("s2", "A1", "Unqualified", t("2026-03-09"), "no budget")])
+    data = sc.SlaData.of(mqas=mqas, status_changes=status)
+    found = fb.mqas_in(data, *MARCH, MARCH[1], POLICY)
+    assert found["reason"].tolist() == ["no budget", "no budget"]
