@@ -111,10 +111,12 @@ def _feedback_given_later(left: pd.DataFrame, classified: pd.DataFrame, policy: 
 def episode_dispositions(
     mqas: pd.DataFrame, status_changes: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
 ) -> pd.DataFrame:
-    """Per MQA (index of ``mqas``): the latest disposition of its episode, its reason and when, and its verdict.
+    """Per MQA (index of ``mqas``): its disposition, reason and when, and its verdict.
 
     The episode runs from trigger_at to its end (``ended_at``) or ``as_of``, and never reaches the account's
-    next MQA; an MQA without a status change in it has disposition ``none``. The *verdict* is the class
+    next MQA. The *disposition* is that of the verdict when the MQA has one, else the latest of the episode
+    (``none`` without a status change in it), so the disposition mix and the verdict counts agree. The
+    *verdict* is the class
     (``accepted`` / ``rejected``, :attr:`policy.dispositions` ``accepted`` and ``rejected``) of the latest
     disposition in the episode that belongs to one, ``verdict_at`` its moment. The *reason* is the latest
     reason given from trigger_at until the next MQA (or ``as_of``): a reason sales gives after the status that
@@ -151,11 +153,13 @@ def episode_dispositions(
     verdicts = verdicts.drop_duplicates("row", keep="last").set_index("row")
     out = pd.DataFrame(index=mqas.index)
     rows = pd.Series(range(len(mqas)), index=mqas.index)
-    out["disposition"] = rows.map(last["disposition"]).fillna("none").astype("object")
+    # an MQA with a verdict shows the disposition that gave it (accepted means one thing in every table)
+    out["disposition"] = rows.map(verdicts["disposition"]).fillna(rows.map(last["disposition"]))
+    out["disposition"] = out["disposition"].fillna("none").astype("object")
     out["reason"] = rows.map(reasons_given["event_reason"]).astype("object")
     late = out["reason"].isna() & out["disposition"].isin(policy.dispositions.feedback)
     out.loc[late, "reason"] = _feedback_given_later(left[late.to_numpy()], classified, policy, as_of).to_numpy()
-    out["disposition_at"] = rows.map(last["disposition_at"]).astype(_UTC)
+    out["disposition_at"] = rows.map(verdicts["disposition_at"]).fillna(rows.map(last["disposition_at"])).astype(_UTC)
     out["verdict"] = rows.map(verdicts["verdict"]).astype("object")
     out["verdict_at"] = rows.map(verdicts["disposition_at"]).astype(_UTC)
     return out

@@ -4,8 +4,9 @@ hand-off source, the optional clocks' compliance and what routing time measures.
 
 Definitions (the report footnotes repeat them):
 
-- an MQA belongs to the period of its ``trigger_at``; its *disposition* is the latest status change of
-  its episode (trigger_at to its end or ``as_of``) mapped by the policy (``none``: no change yet);
+- an MQA belongs to the period of its ``trigger_at``; its *disposition* is that of its verdict (the latest
+  accepted- or rejected-class disposition of its episode, as in the scorecard), else the latest status change
+  of its episode (trigger_at to its end or ``as_of``) mapped by the policy (``none``: no change yet);
 - a *rejection* is an MQA whose disposition is a feedback disposition (rejected, unqualified); its
   reason is the latest reason given from trigger_at until the account's next MQA, also after the status
   that ended the episode, as the quality_feedback clock counts it (``(no reason)`` when none);

@@ -372,8 +372,9 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
     span = _span(start, end)
     mqas = fb.mqas_in(data, start, end, as_of, policy)
     basis = fb.routing_basis(data, start, end, policy)
-    episode = (f"mqas where trigger_at in {span}; disposition = the latest status_changes.status of the episode "
-               f"(trigger_at to ended_at or {_iso(as_of)}) mapped by policy dispositions")
+    episode = (f"mqas where trigger_at in {span}; disposition = that of the MQA's verdict (as in the scorecard), "
+               f"else the latest status_changes.status of the episode (trigger_at to ended_at or {_iso(as_of)}), "
+               "mapped by policy dispositions")
     switched = [name for name in ("quality_feedback", "status_recurring") if getattr(policy.clocks, name)]
     text = [fb.routing_sentence(basis),
             "Feedback clocks on in this policy: " + (", ".join(switched) if switched else
