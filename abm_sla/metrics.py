@@ -158,14 +158,19 @@ def _list_column(data: SlaData, accounts: pd.Series, moments: pd.Series | pd.Tim
     return pd.Series(np.where(on, "on", "off"), index=accounts.index, dtype="object")
 
 
+def mqa_fact_columns(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """:func:`scorecard.mqa_outcomes` rows with the columns the MQA metrics count (``owner`` as text)."""
+    rows = outcomes.reset_index(drop=True)
+    return rows.assign(has_verdict=rows["accepted"] | rows["rejected"],
+                       accepted_converted=rows["accepted"] & rows["converted"])
+
+
 def mqa_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
               policy: SlaPolicy) -> pd.DataFrame:
     """The period's MQAs with their verdict and conversion (:func:`scorecard.mqa_outcomes`)."""
     outcomes = sc.mqa_outcomes(data, as_of, policy)
-    rows = outcomes[sc.within(outcomes["trigger_at"], start, end)].reset_index(drop=True)
-    return rows.assign(has_verdict=rows["accepted"] | rows["rejected"],
-                       accepted_converted=rows["accepted"] & rows["converted"],
-                       list=_list_column(data, rows["account_id"], rows["trigger_at"]))
+    rows = mqa_fact_columns(outcomes[sc.within(outcomes["trigger_at"], start, end)])
+    return rows.assign(list=_list_column(data, rows["account_id"], rows["trigger_at"]))
 
 
 def _clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -278,13 +283,23 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
                          "unit": metric.unit, "additive": metric.additive})
 
 
-def _family_rows(family: list[Metric], frame: pd.DataFrame) -> list[pd.DataFrame]:
+def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """``metric, segment, numerator, denominator, value`` of one family's metrics over the given facts (no
+    targets), for ``all`` and ``segments`` (default: every segment of the family)."""
+    members = [metric for metric in CATALOG if metric.family == family]
+    return pd.concat(_family_rows(members, frame, segments), ignore_index=True)
+
+
+def _family_rows(family: list[Metric], frame: pd.DataFrame,
+                 only: tuple[str, ...] | None = None) -> list[pd.DataFrame]:
     """The rows of one family's metrics: its summed columns grouped once per segment."""
     columns = sorted({column for metric in family for column in (metric.column, metric.over)
                       if column and metric.kind != "median"})
     numeric = frame[columns].astype("float64").assign(_rows=1.0)
     cuts = [(None, pd.Series(ALL, index=frame.index, dtype=object), [ALL])]
     for segment in dict.fromkeys(segment for metric in family for segment in metric.segments):
+        if only is not None and segment not in only:
+            continue
         keys = _groups(frame, segment)
         if keys is not None:
             cuts.append((segment, keys, _labels(segment, keys)))

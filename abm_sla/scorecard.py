@@ -317,23 +317,35 @@ def rejection_position(rate: float, policy: SlaPolicy) -> str:
     return "in band"
 
 
+#: marketing_quality's columns and the catalog metric each is read from (abm_sla.metrics).
+QUALITY_METRICS = {"mqas": "mqas", "accepted": "mqas_accepted", "acceptance_pct": "acceptance_rate",
+                   "rejected": "mqas_rejected", "rejection_pct": "rejection_rate", "converted": "mqas_converted",
+                   "mqa_to_opportunity_pct": "mqa_to_opportunity_rate"}
+
+
 def marketing_quality(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
                       by: str = "tier") -> pd.DataFrame:
-    """Per ``by`` (tier or owner_id): MQAs, acceptance, rejection vs band, MQA → opportunity conversion."""
+    """Per ``by`` (tier or owner_id) with MQAs, and ``all``: MQAs, acceptance, rejection vs band, MQA → opportunity
+    conversion. The numbers are the metrics catalog's (:func:`abm_sla.metrics.family_table` over these MQAs)."""
+    from abm_sla import metrics
+
     rows = outcomes[within(outcomes["trigger_at"], start, end)]
-    out = _grouped(rows, [by], {
-        "mqas": ("account_id", "size"), "accepted": ("accepted", "sum"),
-        "rejected": ("rejected", "sum"), "converted": ("converted", "sum"),
-    })
+    table = metrics.family_table("mqas", metrics.mqa_fact_columns(rows), ("tier" if by == "tier" else "owner",))
+    values = table.pivot(index="segment", columns="metric", values="value")
+    groups = sorted(rows[by].dropna().unique(), key=str)
+    prefix = "tier=" if by == "tier" else "owner="
+    segments = [f"{prefix}{group}" for group in groups] + [ALL]
+    out = pd.DataFrame({by: [*groups, ALL]})
+    for column, metric in QUALITY_METRICS.items():
+        out[column] = values[metric].reindex(segments).to_numpy()
+    counts = ["mqas", "accepted", "rejected", "converted"]
+    out[counts] = out[counts].fillna(0).astype(int)
     out["no_verdict"] = out["mqas"] - out["accepted"] - out["rejected"]
-    out["acceptance_pct"] = pct(out["accepted"], out["mqas"])
-    out["rejection_pct"] = pct(out["rejected"], out["accepted"] + out["rejected"])
     out["rejection_band"] = [
         rejection_position(rate, policy) + _verdict_caveat(verdicts, mqas)
         for rate, verdicts, mqas in zip(out["rejection_pct"], out["accepted"] + out["rejected"], out["mqas"],
                                         strict=True)
     ]
-    out["mqa_to_opportunity_pct"] = pct(out["converted"], out["mqas"])
     return out[[by, "mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "rejection_band",
                 "no_verdict", "converted", "mqa_to_opportunity_pct"]]
 
