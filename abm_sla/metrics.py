@@ -183,7 +183,8 @@ def _clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.Da
     return out
 
 
-def _closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
+def closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Opportunities closed in the period by ``as_of``, with ``won`` and the won ones' ``cycle_days``."""
     opps = sc.opportunity_frame(data)
     closed = opps[opps["is_closed"] & sc.within(opps["close_date"], start, end) & (opps["close_date"] <= as_of)]
     closed = closed.reset_index(drop=True)
@@ -229,7 +230,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "clocks": _clock_facts(data, start, end),
         "responses": responses.assign(tier=sc.normalize_tier(responses["tier"])),
         "created": _created_facts(data, start, end, policy),
-        "closed": _closed_facts(data, start, end, as_of),
+        "closed": closed_facts(data, start, end, as_of),
         "accounts": _account_facts(data, start, end),
         "meetings": _meeting_facts(data, start, end),
     }

@@ -317,6 +317,21 @@ def rejection_position(rate: float, policy: SlaPolicy) -> str:
     return "in band"
 
 
+def _catalog_breakdown(family: str, facts: pd.DataFrame, by: str, columns: dict[str, str]) -> pd.DataFrame:
+    """Per ``by`` value present in ``facts`` (tier or owner_id), then ``all``: the catalog metric of each column
+    (``columns``: column → metric id) computed by :func:`abm_sla.metrics.family_table` over ``facts``."""
+    from abm_sla import metrics
+
+    segment = "tier" if by == "tier" else "owner"
+    values = metrics.family_table(family, facts, (segment,)).pivot(index="segment", columns="metric", values="value")
+    groups = sorted(facts[by].dropna().unique(), key=str)
+    out = pd.DataFrame({by: [*groups, ALL]})
+    labels = [f"{segment}={group}" for group in groups] + [ALL]
+    for column, metric in columns.items():
+        out[column] = values[metric].reindex(labels).to_numpy()
+    return out
+
+
 #: marketing_quality's columns and the catalog metric each is read from (abm_sla.metrics).
 QUALITY_METRICS = {"mqas": "mqas", "accepted": "mqas_accepted", "acceptance_pct": "acceptance_rate",
                    "rejected": "mqas_rejected", "rejection_pct": "rejection_rate", "converted": "mqas_converted",
@@ -330,14 +345,7 @@ def marketing_quality(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Times
     from abm_sla import metrics
 
     rows = outcomes[within(outcomes["trigger_at"], start, end)]
-    table = metrics.family_table("mqas", metrics.mqa_fact_columns(rows), ("tier" if by == "tier" else "owner",))
-    values = table.pivot(index="segment", columns="metric", values="value")
-    groups = sorted(rows[by].dropna().unique(), key=str)
-    prefix = "tier=" if by == "tier" else "owner="
-    segments = [f"{prefix}{group}" for group in groups] + [ALL]
-    out = pd.DataFrame({by: [*groups, ALL]})
-    for column, metric in QUALITY_METRICS.items():
-        out[column] = values[metric].reindex(segments).to_numpy()
+    out = _catalog_breakdown("mqas", metrics.mqa_fact_columns(rows), by, QUALITY_METRICS)
     counts = ["mqas", "accepted", "rejected", "converted"]
     out[counts] = out[counts].fillna(0).astype(int)
     out["no_verdict"] = out["mqas"] - out["accepted"] - out["rejected"]
@@ -622,21 +630,22 @@ def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
 MIN_SAMPLE = 10
 
 
+#: win_rates' columns and the catalog metric each is read from.
+WIN_METRICS = {"closed": "opportunities_closed", "won": "opportunities_won", "win_rate_pct": "win_rate",
+               "median_cycle_days": "sales_cycle_median_days"}
+
+
 def win_rates(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
               by: str = "tier") -> pd.DataFrame:
     """Opportunities closed in the period: won / closed and the median sales cycle of the *won*, against
-    targets, with a ``sample`` warning under ``MIN_SAMPLE`` closed.
+    targets, with a ``sample`` warning under ``MIN_SAMPLE`` closed (numbers from the metrics catalog).
 
     The Tier 1 row carries the Tier 1 win-rate target; the ``all`` row the opportunity → won target.
     """
-    opps = opportunity_frame(data)
-    closed = opps[opps["is_closed"] & within(opps["close_date"], start, end) & (opps["close_date"] <= as_of)]
-    closed = closed.assign(cycle_days=((closed["close_date"] - closed["created_at"]) / DAY).where(closed["is_won"]))
-    out = _grouped(closed, [by], {"closed": ("opportunity_id", "size"), "won": ("is_won", "sum"),
-                                  "median_cycle_days": ("cycle_days", "median")})
-    out["won"] = out["won"].astype(int)
-    out["win_rate_pct"] = pct(out["won"], out["closed"])
-    out["median_cycle_days"] = out["median_cycle_days"].astype("float64").round(1)
+    from abm_sla import metrics
+
+    out = _catalog_breakdown("closed", metrics.closed_facts(data, start, end, as_of), by, WIN_METRICS)
+    out[["closed", "won"]] = out[["closed", "won"]].fillna(0).astype(int)
     targets = _targets(policy)
     out["win_rate_target_pct"] = np.nan
     if by == "tier":
