@@ -201,14 +201,17 @@ def _created_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy
                        list=_list_column(data, opps["account_id"], opps["created_at"]))
 
 
-def _account_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def account_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The accounts on the list at the period's end (:func:`scorecard.listed_accounts`) with ``stakeholders``
+    (distinct contacts with a marketing touch in the period), ``engaged`` and ``multi_stakeholder``."""
     accounts = sc.listed_accounts(data, end)
     touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
                               & sc.within(data.activities["occurred_at"], start, end)]
     stakeholders = touches.groupby(touches["account_id"].astype(str))["contact_id"].nunique()
     touched = touches["account_id"].astype(str).unique()
-    return accounts.assign(engaged=accounts["account_id"].isin(touched),
-                           multi_stakeholder=accounts["account_id"].map(stakeholders).fillna(0) >= 2)
+    contacts = accounts["account_id"].map(stakeholders).fillna(0)
+    return accounts.assign(stakeholders=contacts, engaged=accounts["account_id"].isin(touched),
+                           multi_stakeholder=contacts >= 2)
 
 
 def _meeting_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -231,7 +234,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "responses": responses.assign(tier=sc.normalize_tier(responses["tier"])),
         "created": _created_facts(data, start, end, policy),
         "closed": closed_facts(data, start, end, as_of),
-        "accounts": _account_facts(data, start, end),
+        "accounts": account_facts(data, start, end),
         "meetings": _meeting_facts(data, start, end),
     }
 

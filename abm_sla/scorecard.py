@@ -319,15 +319,18 @@ def rejection_position(rate: float, policy: SlaPolicy) -> str:
 
 def _catalog_breakdown(family: str, facts: pd.DataFrame, by: str, columns: dict[str, str]) -> pd.DataFrame:
     """Per ``by`` value present in ``facts`` (tier or owner_id), then ``all``: the catalog metric of each column
-    (``columns``: column → metric id) computed by :func:`abm_sla.metrics.family_table` over ``facts``."""
+    (``columns``: column → metric id, or ``id:numerator``) computed by :func:`abm_sla.metrics.family_table`
+    over ``facts``."""
     from abm_sla import metrics
 
     segment = "tier" if by == "tier" else "owner"
-    values = metrics.family_table(family, facts, (segment,)).pivot(index="segment", columns="metric", values="value")
+    table = metrics.family_table(family, facts, (segment,))
     groups = sorted(facts[by].dropna().unique(), key=str)
     out = pd.DataFrame({by: [*groups, ALL]})
     labels = [f"{segment}={group}" for group in groups] + [ALL]
-    for column, metric in columns.items():
+    for column, source in columns.items():
+        metric, _, field = source.partition(":")
+        values = table.pivot(index="segment", columns="metric", values=field or "value")
         out[column] = values[metric].reindex(labels).to_numpy()
     return out
 
@@ -399,25 +402,27 @@ def listed_accounts(data: SlaData, end: pd.Timestamp) -> pd.DataFrame:
     return accounts.reset_index(drop=True)
 
 
+#: engagement's columns and the catalog metric (``metric:numerator`` for its numerator) each is read from.
+ENGAGEMENT_METRICS = {"accounts": "accounts_on_list", "engaged": "engagement_rate:numerator",
+                      "engagement_pct": "engagement_rate", "multi_stakeholder": "multi_stakeholder_rate:numerator",
+                      "multi_stakeholder_pct": "multi_stakeholder_rate"}
+
+
 def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
     """Per ``by``: accounts on the list, share with >= 1 marketing touch and with >= 2 engaged contacts,
     and the mean engaged contacts per engaged account. With a target account list, only the accounts on
     it at the period's last moment count (the designs' "% of TAL with 1+ engagement")."""
-    accounts = listed_accounts(data, end)
-    touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
-                              & within(data.activities["occurred_at"], start, end)]
-    per_account = touches.groupby(touches["account_id"].astype(str)).agg(
-        touches=("activity_id", "size"), stakeholders=("contact_id", "nunique"))
-    accounts = accounts.join(per_account, on="account_id")
-    accounts["engaged"] = accounts["touches"].fillna(0) >= 1
-    accounts["multi_stakeholder"] = accounts["stakeholders"].fillna(0) >= 2
-    accounts["engaged_contacts"] = accounts["stakeholders"].where(accounts["engaged"])
-    out = _grouped(accounts, [by], {"accounts": ("account_id", "size"), "engaged": ("engaged", "sum"),
-                                    "multi_stakeholder": ("multi_stakeholder", "sum"),
-                                    "engaged_contacts_per_account": ("engaged_contacts", "mean")})
-    out["engagement_pct"] = pct(out["engaged"], out["accounts"])
-    out["multi_stakeholder_pct"] = pct(out["multi_stakeholder"], out["accounts"])
-    out["engaged_contacts_per_account"] = out["engaged_contacts_per_account"].astype("float64").round(2)
+    from abm_sla import metrics
+
+    accounts = metrics.account_facts(data, start, end)
+    out = _catalog_breakdown("accounts", accounts, by, ENGAGEMENT_METRICS)
+    out[["accounts", "engaged", "multi_stakeholder"]] = out[["accounts", "engaged", "multi_stakeholder"]].fillna(
+        0).astype(int)
+    # the mean engaged contacts per engaged account is not a catalog metric (a benchmark of its own)
+    engaged = accounts[accounts["engaged"]]
+    means = engaged.groupby(by)["stakeholders"].mean()
+    means[ALL] = engaged["stakeholders"].mean() if len(engaged) else np.nan
+    out["engaged_contacts_per_account"] = out[by].map(means).astype("float64").round(2)
     return out[[by, "accounts", "engaged", "engagement_pct", "multi_stakeholder", "multi_stakeholder_pct",
                 "engaged_contacts_per_account"]]
 
