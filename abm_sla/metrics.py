@@ -193,7 +193,8 @@ def closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: p
                          list=_list_column(data, closed["account_id"], closed["close_date"]))
 
 
-def _created_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+def created_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Opportunities created in the period with their ``source=`` segment by the pipeline-credit rule."""
     opps = sc.pipeline_credit(data, start, end, policy)
     slug = dict(zip(sc.credit_parts(policy), SOURCE_SEGMENTS, strict=True))
     return opps.assign(source=opps["source"].map(slug),
@@ -232,7 +233,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "mqas": mqa_facts(data, start, end, as_of, policy),
         "clocks": _clock_facts(data, start, end),
         "responses": responses.assign(tier=sc.normalize_tier(responses["tier"])),
-        "created": _created_facts(data, start, end, policy),
+        "created": created_facts(data, start, end, policy),
         "closed": closed_facts(data, start, end, as_of),
         "accounts": account_facts(data, start, end),
         "meetings": _meeting_facts(data, start, end),
