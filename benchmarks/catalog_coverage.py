@@ -4,7 +4,8 @@ Usage: ``python benchmarks/catalog_coverage.py abm-sla-demo/abm-sla.db`` (a demo
 numeric cells of its headline scorecard (value, previous value, sample) and tables are counted as *from the
 catalog* when the code reads them from :mod:`abm_sla.metrics` (the commitments' values and samples, the
 month-over-month and week-over-week rows, the acceptance/rejection/conversion, win-rate and engagement
-tables' metric columns, the monthly pipeline by source, the chronic-miss values), else as *outside*; the cells of item lists (one row per
+tables' metric columns, the monthly pipeline by source, the chronic-miss values), else as
+*outside*; the cells of item lists (one row per
 missed clock, escalation, tier move, reassignment or dispute) are counted apart: they are not metrics.
 """
 from __future__ import annotations
