@@ -238,8 +238,8 @@ def export(
     from abm_sla import exports, scorecard
     from abm_sla.policy import load_policy
 
-    if kind not in exports.EXPORTS:
-        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.EXPORTS)}")
+    if kind not in exports.KINDS:
+        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.KINDS)}")
     if kind == "metrics":
         if not period:
             raise AbmSlaError("export metrics needs --period (2026-Q1, 2026-03 or 2026-W13)")

@@ -61,7 +61,7 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
         demo_disputes(store)
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     policy = load_policy(DEMO_POLICY)
-    for kind in exports.EXPORTS:
+    for kind in exports.KINDS:
         paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
         exports.export(store, kind, paths[f"{kind}.csv"], period=DEMO_QUARTER, policy=policy)
     data = load_data(store)  # read the warehouse once for every report

@@ -106,13 +106,16 @@ def escalations(warehouse: Warehouse) -> pd.DataFrame:
     return table[["account_id", "trigger_at", "level", "opened_at", "to_user_id"]]
 
 
-EXPORTS: dict[str, Callable[..., pd.DataFrame]] = {
+#: The warehouse's exports (SPEC section 7), each a function of the warehouse alone.
+EXPORTS: dict[str, Callable[[Warehouse], pd.DataFrame]] = {
     "scores": scores,
     "mqas": mqas,
     "sla": sla,
     "escalations": escalations,
-    "metrics": metrics,
 }
+#: Every export kind: the warehouse's, and ``metrics``, which needs a period.
+MAKERS: dict[str, Callable[..., pd.DataFrame]] = {**EXPORTS, "metrics": metrics}
+KINDS = tuple(MAKERS)
 #: The options each export takes besides the warehouse.
 OPTIONS: dict[str, tuple[str, ...]] = {"mqas": ("policy",), "metrics": ("period", "policy")}
 
@@ -121,10 +124,10 @@ def export(warehouse: Warehouse, kind: str, out: str | Path, period: str | None 
            policy: SlaPolicy | None = None) -> int:
     """Write one export as CSV; returns the number of rows. ``period`` is the metrics export's period;
     ``policy`` (default ``config/sla.yaml``) gives the mqas and metrics exports their verdicts and targets."""
-    if kind not in EXPORTS:
-        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(EXPORTS)}")
+    if kind not in MAKERS:
+        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(KINDS)}")
     given = {"period": period, "policy": policy}
-    table = _with_iso_timestamps(EXPORTS[kind](warehouse, **{name: given[name] for name in OPTIONS.get(kind, ())}))
+    table = _with_iso_timestamps(MAKERS[kind](warehouse, **{name: given[name] for name in OPTIONS.get(kind, ())}))
     path = Path(out)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

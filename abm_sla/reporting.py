@@ -154,6 +154,8 @@ def load_data(warehouse: Warehouse) -> SlaData:
     derived = {name: warehouse.read_table(getattr(schema, name))
                for name in ("mqas", "sla_clocks", "escalations", "tier_move_recommendations", "reassignments",
                             "disputes", "dispute_notes")}
+    escalations = derived["escalations"]
+    derived["escalations"] = escalations.assign(owner_id=escalations["owner_id"].replace("", None))  # "": no owner
     history = score_history.dense(warehouse.read_table(schema.score_history), score_history.score_runs(warehouse))
     return SlaData.of(**crm, **derived, score_history=history)
 
