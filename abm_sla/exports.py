@@ -55,6 +55,9 @@ def mqas(warehouse: Warehouse, policy: SlaPolicy | None = None) -> pd.DataFrame:
     policy = policy if policy is not None else load_policy()
     table = warehouse.read_table(schema.mqas)
     out = table.sort_values(["trigger_at", "account_id"]).reset_index(drop=True)
+    if out.empty:  # nothing to give a verdict to
+        return out[MQA_COLUMNS].assign(tier=out["tier"].astype("Int64"), disposition=None, verdict=None, reason=None,
+                                       verdict_at=pd.Series(dtype="datetime64[ns, UTC]"))
     status = CrmView(warehouse).read_kind("status_changes")
     as_of = _latest_run_as_of(warehouse, out, status)
     found = dispositions.episode_dispositions(out, status, policy, as_of)
@@ -71,8 +74,7 @@ def _latest_run_as_of(warehouse: Warehouse, mqas_table: pd.DataFrame, status: pd
         return pd.Timestamp(latest).tz_convert("UTC") if pd.Timestamp(latest).tzinfo else pd.Timestamp(latest, tz="UTC")
     moments = [pd.to_datetime(mqas_table["trigger_at"], utc=True).max(),
                pd.to_datetime(status["changed_at"], utc=True).max()]
-    moments = [moment for moment in moments if pd.notna(moment)]
-    return max(moments) if moments else pd.Timestamp.max.tz_localize("UTC")
+    return max(moment for moment in moments if pd.notna(moment))  # the MQAs are not empty
 
 
 def metrics(warehouse: Warehouse, period: str | None = None, policy: SlaPolicy | None = None) -> pd.DataFrame:
