@@ -226,16 +226,25 @@ def sync(
 
 @app.command()
 def export(
-    kind: Annotated[str, typer.Argument(help="scores, mqas, sla or escalations")],
+    kind: Annotated[str, typer.Argument(help="scores, mqas, sla, escalations or metrics")],
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
     db: DbOption = None,
+    period: Annotated[str | None, typer.Option(
+        help="metrics: the week (2026-W13), month (2026-03) or quarter (2026-Q1).")] = None,
+    policy: Annotated[Path | None, typer.Option(
+        help="SLA policy YAML for verdicts and targets (mqas, metrics; default config/sla.yaml).")] = None,
 ) -> None:
     """Write a CSV export of the warehouse."""
-    from abm_sla import exports
+    from abm_sla import exports, scorecard
+    from abm_sla.policy import load_policy
 
-    if kind not in exports.EXPORTS:
-        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.EXPORTS)}")
-    rows = exports.export(_existing_warehouse(db), kind, out)
+    if kind not in exports.KINDS:
+        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.KINDS)}")
+    if kind == "metrics":
+        if not period:
+            raise AbmSlaError("export metrics needs --period (2026-Q1, 2026-03 or 2026-W13)")
+        scorecard.parse_period(period)  # a bad period fails before the database is touched
+    rows = exports.export(_existing_warehouse(db), kind, out, period=period, policy=load_policy(policy))
     typer.echo(f"wrote {rows} {kind} rows to {out}")
 
 
@@ -347,6 +356,29 @@ def undo(
         if done.get("mqas_written_back"):
             typer.echo(f"warning: {done['mqas_written_back']} of its MQAs were written back to the CRM already; "
                        "their CRM tasks stay there", err=True)
+
+
+docs_app = typer.Typer(no_args_is_help=True, help="Generated documentation: the metrics reference.")
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("metrics")
+def docs_metrics(
+    out: Annotated[Path | None, typer.Option("--out", help="Write here (default: print).")] = None,
+) -> None:
+    """The metrics reference (docs/metrics.md), generated from the metrics catalog."""
+    from abm_sla.metrics import reference_markdown
+
+    text = reference_markdown()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise AbmSlaError(f"cannot write {out}: {error.strerror or error}") from None
+    typer.echo(f"wrote the metrics reference to {out}")
 
 
 dispute_app = typer.Typer(no_args_is_help=True, help="Disputes on an account: open, note, close, reopen, list.")

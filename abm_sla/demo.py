@@ -77,9 +77,10 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
         store = Warehouse(db_url)
         demo_disputes(store)
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
-    for kind in exports.EXPORTS:
+    policy = load_policy(DEMO_POLICY)
+    for kind in exports.KINDS:
         paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
-        exports.export(store, kind, paths[f"{kind}.csv"])
+        exports.export(store, kind, paths[f"{kind}.csv"], period=DEMO_QUARTER, policy=policy)
     data = load_data(store)  # read the warehouse once for every report
     for kind, period in (("weekly", DEMO_WEEK), ("monthly", DEMO_MONTH), ("quarterly", DEMO_QUARTER)):
         written = generate_report(data, kind, period, out / "reports", policy_path=DEMO_POLICY)

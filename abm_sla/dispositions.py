@@ -16,6 +16,8 @@ from abm_sla.frames import to_utc as _utc
 from abm_sla.policy import SlaPolicy
 
 UNKNOWN = "unknown"
+#: The two verdict classes (which dispositions belong to each: the policy's ``dispositions``).
+ACCEPTED, REJECTED = "accepted", "rejected"
 UNKNOWN_COLUMNS = ["status", "changes", "accounts", "first_at", "last_at"]
 _UTC = "datetime64[ns, UTC]"
 
@@ -80,13 +82,47 @@ def summary_of_unknown(unknown: pd.DataFrame, limit: int = 10) -> list[str]:
             for status, changes, accounts in zip(rows["status"], rows["changes"], rows["accounts"], strict=True)]
 
 
+def verdict_of(disposition: pd.Series, policy: SlaPolicy) -> pd.Series:
+    """``accepted`` / ``rejected`` for dispositions in the policy's verdict classes, else None."""
+    classes = policy.dispositions
+    out = pd.Series(None, index=disposition.index, dtype="object")
+    out[disposition.isin(classes.accepted)] = ACCEPTED
+    out[disposition.isin(classes.rejected)] = REJECTED
+    return out
+
+
+def _feedback_given_later(left: pd.DataFrame, classified: pd.DataFrame, policy: SlaPolicy,
+                          as_of: pd.Timestamp) -> pd.Series:
+    """Per row of ``left`` (``account_id, reason_stop``): the first reason given at or after ``reason_stop`` on a
+    feedback-disposition or reason-only row by ``as_of`` — the one the ``quality_feedback`` clock counts as
+    this MQA's feedback when sales gave it only after the account's next MQA fired."""
+    given = classified[classified["reason"].notna() & (classified["disposition"].isin(policy.dispositions.feedback)
+                                                       | classified["status"].isna())]
+    given = pd.DataFrame({"account_id": given["account_id"].astype(str), "at": _utc(given["changed_at"]),
+                          "late_reason": given["reason"]}).dropna(subset=["at"])
+    given = given[given["at"] <= as_of].sort_values("at")
+    if left.empty or given.empty:
+        return pd.Series(None, index=left.index, dtype="object")
+    found = pd.merge_asof(left[["account_id", "reason_stop"]].reset_index().sort_values("reason_stop"), given,
+                          left_on="reason_stop", right_on="at", by="account_id", direction="forward")
+    return found.set_index("index")["late_reason"].reindex(left.index).astype("object")
+
+
 def episode_dispositions(
     mqas: pd.DataFrame, status_changes: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
 ) -> pd.DataFrame:
-    """Per MQA (index of ``mqas``): the latest disposition of its episode, its reason and when.
+    """Per MQA (index of ``mqas``): its disposition, reason and when, and its verdict.
 
-    The episode runs from trigger_at to its end (``ended_at``) or ``as_of``; an MQA without a status
-    change in it has disposition ``none``. Columns: ``disposition, reason, disposition_at``.
+    The episode runs from trigger_at to its end (``ended_at``) or ``as_of``, and never reaches the account's
+    next MQA. The *disposition* is that of the verdict when the MQA has one, else the latest of the episode
+    (``none`` without a status change in it), so the disposition mix and the verdict counts agree. The
+    *verdict* is the class
+    (``accepted`` / ``rejected``, :attr:`policy.dispositions` ``accepted`` and ``rejected``) of the latest
+    disposition in the episode that belongs to one, ``verdict_at`` its moment. The *reason* is the latest
+    reason given from trigger_at until the next MQA (or ``as_of``): a reason sales gives after the status that
+    ended the episode still belongs to it (the ``quality_feedback`` clock counts it too); a rejected MQA with
+    no reason by then takes the first reason given afterwards, as that clock does.
+    Columns: ``disposition, reason, disposition_at, verdict, verdict_at``.
     """
     classified = classify(status_changes, policy)
     events = pd.DataFrame({
@@ -96,22 +132,34 @@ def episode_dispositions(
         "event_reason": classified["reason"],
     }).dropna(subset=["disposition_at"])
     events = events[events["disposition_at"] <= as_of]
+    start = _utc(mqas["trigger_at"])
     ends = _utc(mqas["ended_at"]) if "ended_at" in mqas else pd.Series(pd.NaT, index=mqas.index, dtype=_UTC)
-    left = pd.DataFrame({"row": range(len(mqas)), "account_id": mqas["account_id"].astype(str).to_numpy(),
-                         "start": _utc(mqas["trigger_at"]).to_numpy(),
-                         "stop": ends.where(ends.notna(), as_of).to_numpy()}).astype({"stop": _UTC})
+    accounts = mqas["account_id"].astype(str)
+    order = pd.DataFrame({"account_id": accounts, "start": start}).sort_values(["account_id", "start"])
+    following = order.groupby("account_id")["start"].shift(-1).reindex(mqas.index)
+    reason_stop = following.where(following.notna(), as_of + pd.Timedelta(1)).astype(_UTC)
+    stop = ends.where(ends.notna(), as_of).astype(_UTC)
+    stop = stop.where(stop < reason_stop, reason_stop - pd.Timedelta(1))
+    left = pd.DataFrame({"row": range(len(mqas)), "account_id": accounts.to_numpy(), "start": start.to_numpy(),
+                         "stop": stop.to_numpy(), "reason_stop": reason_stop.to_numpy()})
     pairs = left.merge(events, on="account_id")
-    pairs = pairs[(pairs["disposition_at"] >= pairs["start"]) & (pairs["disposition_at"] <= pairs["stop"])]
+    pairs = pairs[(pairs["disposition_at"] >= pairs["start"]) & (pairs["disposition_at"] < pairs["reason_stop"])]
     pairs = pairs.sort_values(["row", "disposition_at"], kind="stable")
-    # the latest reason given in the episode counts, also when it came on an earlier row
-    pairs["reason"] = pairs.groupby("row")["event_reason"].ffill()
+    reasons_given = pairs.dropna(subset=["event_reason"]).drop_duplicates("row", keep="last").set_index("row")
+    pairs = pairs[pairs["disposition_at"] <= pairs["stop"]]
     pairs["disposition"] = pairs.groupby("row")["disposition"].ffill()
     last = pairs.drop_duplicates("row", keep="last").set_index("row")
+    verdicts = pairs.assign(verdict=verdict_of(pairs["disposition"], policy)).dropna(subset=["verdict"])
+    verdicts = verdicts.drop_duplicates("row", keep="last").set_index("row")
     out = pd.DataFrame(index=mqas.index)
     rows = pd.Series(range(len(mqas)), index=mqas.index)
-    out["disposition"] = rows.map(last["disposition"]).fillna("none").astype("object")
-    out["reason"] = rows.map(last["reason"]).astype("object")
-    out["disposition_at"] = rows.map(last["disposition_at"]).astype(_UTC)
+    # an MQA with a verdict shows the disposition that gave it (accepted means one thing in every table)
+    out["disposition"] = rows.map(verdicts["disposition"]).fillna(rows.map(last["disposition"]))
+    out["disposition"] = out["disposition"].fillna("none").astype("object")
+    out["reason"] = rows.map(reasons_given["event_reason"]).astype("object")
+    late = out["reason"].isna() & out["disposition"].isin(policy.dispositions.feedback)
+    out.loc[late, "reason"] = _feedback_given_later(left[late.to_numpy()], classified, policy, as_of).to_numpy()
+    out["disposition_at"] = rows.map(verdicts["disposition_at"]).fillna(rows.map(last["disposition_at"])).astype(_UTC)
+    out["verdict"] = rows.map(verdicts["verdict"]).astype("object")
+    out["verdict_at"] = rows.map(verdicts["disposition_at"]).astype(_UTC)
     return out
-
-

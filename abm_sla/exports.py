@@ -1,4 +1,5 @@
-"""CSV exports (SPEC section 7): ``scores``, ``mqas``, ``sla``, ``escalations``."""
+"""CSV exports (SPEC section 7): ``scores``, ``mqas``, ``sla``, ``escalations``; and ``metrics``, the metrics
+catalog's table for a period (:mod:`abm_sla.metrics`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla import atomic
+from abm_sla import atomic, dispositions
 from abm_sla.errors import AbmSlaError
+from abm_sla.policy import SlaPolicy, load_policy
 from abm_sla.sla import CLOCKS, OPTIONAL_CLOCKS
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.view import CrmView
@@ -63,12 +65,54 @@ def scores(warehouse: Warehouse) -> pd.DataFrame:
     return out.assign(qualified=out["qualified"].map({True: "true", False: "false"}))
 
 
-def mqas(warehouse: Warehouse) -> pd.DataFrame:
-    """One row per MQA: when it fired, when and to whom it was routed, and its score at trigger_at."""
+#: SPEC's columns of the ``mqas`` export, then the verdict columns this project adds after them.
+MQA_COLUMNS = ["account_id", "trigger_at", "routed_at", "tier", "owner_id", "total"]
+VERDICT_COLUMNS = ["disposition", "verdict", "reason", "verdict_at"]
+
+
+def mqas(warehouse: Warehouse, policy: SlaPolicy | None = None) -> pd.DataFrame:
+    """One row per MQA: when it fired, when and to whom it was routed, and its score at trigger_at (SPEC's
+    columns), then its episode's disposition, its verdict (``accepted`` / ``rejected`` / empty by the policy's
+    verdict classes), the reason and when the verdict was given, as of the latest run
+    (:func:`abm_sla.dispositions.episode_dispositions`, the scorecard's own definition)."""
+    policy = policy if policy is not None else load_policy()
     table = warehouse.read_table(schema.mqas)
-    out = table.sort_values(["trigger_at", "account_id"])
-    out = out[["account_id", "trigger_at", "routed_at", "tier", "owner_id", "total"]]
-    return out.assign(tier=out["tier"].astype("Int64"))
+    out = table.sort_values(["trigger_at", "account_id"]).reset_index(drop=True)
+    if out.empty:  # nothing to give a verdict to
+        return out[MQA_COLUMNS].assign(tier=out["tier"].astype("Int64"), disposition=None, verdict=None, reason=None,
+                                       verdict_at=pd.Series(dtype="datetime64[ns, UTC]"))
+    status = CrmView(warehouse).read_kind("status_changes")
+    as_of = _latest_run_as_of(warehouse, out, status)
+    found = dispositions.episode_dispositions(out, status, policy, as_of)
+    out = out[MQA_COLUMNS].assign(tier=out["tier"].astype("Int64"))
+    return out.join(found[["disposition", "verdict", "reason", "verdict_at"]])[[*MQA_COLUMNS, *VERDICT_COLUMNS]]
+
+
+def _latest_run_as_of(warehouse: Warehouse, mqas_table: pd.DataFrame, status: pd.DataFrame) -> pd.Timestamp:
+    """The as-of of the latest completed run (else the latest MQA or status change): what the export knows."""
+    with warehouse.engine.connect() as connection:
+        latest = connection.execute(sa.select(sa.func.max(schema.runs.c.as_of)).where(
+            schema.runs.c.status == "completed")).scalar_one()
+    if latest is not None:
+        return pd.Timestamp(latest).tz_convert("UTC") if pd.Timestamp(latest).tzinfo else pd.Timestamp(latest, tz="UTC")
+    moments = [pd.to_datetime(mqas_table["trigger_at"], utc=True).max(),
+               pd.to_datetime(status["changed_at"], utc=True).max()]
+    return max(moment for moment in moments if pd.notna(moment))  # the MQAs are not empty
+
+
+def metrics(warehouse: Warehouse, period: str | None = None, policy: SlaPolicy | None = None) -> pd.DataFrame:
+    """The metrics catalog's table for ``period`` (a week ``2026-W13``, month ``2026-03`` or quarter ``2026-Q1``)
+    as of its end, the same rows as the report of that period writes to ``<report>.metrics.csv``."""
+    from abm_sla import metrics as catalog
+    from abm_sla import scorecard
+    from abm_sla.reporting import load_data
+
+    if not period:
+        raise AbmSlaError("the metrics export needs a period: --period 2026-Q1 (or 2026-03, 2026-W13)")
+    start, end = scorecard.parse_period(period)
+    policy = policy if policy is not None else load_policy()
+    data = load_data(warehouse).known_by(end)
+    return catalog.csv_frame(catalog.compute(data, start, end, end, policy))
 
 
 def sla(warehouse: Warehouse) -> pd.DataFrame:
@@ -87,19 +131,30 @@ def escalations(warehouse: Warehouse) -> pd.DataFrame:
     return table[["account_id", "trigger_at", "level", "opened_at", "to_user_id"]]
 
 
+#: The warehouse's exports (SPEC section 7), each a function of the warehouse alone.
 EXPORTS: dict[str, Callable[[Warehouse], pd.DataFrame]] = {
     "scores": scores,
     "mqas": mqas,
     "sla": sla,
     "escalations": escalations,
 }
+#: Every export kind: the warehouse's, and ``metrics``, which needs a period.
+MAKERS: dict[str, Callable[..., pd.DataFrame]] = {**EXPORTS, "metrics": metrics}
+KINDS = tuple(MAKERS)
+#: The options each export takes besides the warehouse.
+OPTIONS: dict[str, tuple[str, ...]] = {"mqas": ("policy",), "metrics": ("period", "policy")}
 
 
-def export(warehouse: Warehouse, kind: str, out: str | Path) -> int:
-    """Write one export as CSV (whole or not at all, formula-like text neutralised); returns the number of rows."""
-    if kind not in EXPORTS:
-        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(EXPORTS)}")
-    table = spreadsheet_safe(_with_iso_timestamps(EXPORTS[kind](warehouse)))
+def export(warehouse: Warehouse, kind: str, out: str | Path, period: str | None = None,
+           policy: SlaPolicy | None = None) -> int:
+    """Write one export as CSV (whole or not at all, formula-like text neutralised); returns the number of rows.
+    ``period`` is the metrics export's period; ``policy`` (default ``config/sla.yaml``) gives the mqas and
+    metrics exports their verdicts and targets."""
+    if kind not in MAKERS:
+        raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(KINDS)}")
+    given = {"period": period, "policy": policy}
+    options = {name: given[name] for name in OPTIONS.get(kind, ())}
+    table = spreadsheet_safe(_with_iso_timestamps(MAKERS[kind](warehouse, **options)))
     path = Path(out)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,12 @@ hand-off source, the optional clocks' compliance and what routing time measures.
 
 Definitions (the report footnotes repeat them):
 
-- an MQA belongs to the period of its ``trigger_at``; its *disposition* is the latest status change of
-  its episode (trigger_at to its end or ``as_of``) mapped by the policy (``none``: no change yet);
+- an MQA belongs to the period of its ``trigger_at``; its *disposition* is that of its verdict (the latest
+  accepted- or rejected-class disposition of its episode, as in the scorecard), else the latest status change
+  of its episode (trigger_at to its end or ``as_of``) mapped by the policy (``none``: no change yet);
 - a *rejection* is an MQA whose disposition is a feedback disposition (rejected, unqualified); its
-  reason is the latest reason given in the episode (``(no reason)`` when none);
+  reason is the latest reason given from trigger_at until the account's next MQA, also after the status
+  that ended the episode, as the quality_feedback clock counts it (``(no reason)`` when none);
 - the *hand-off source* is the scoring rule of the signal at trigger_at (the signal that pushed the
   account over the threshold) when the MQA's stored reasons hold that rule, else the stored reason with
   the most points outside firmographic fit;
@@ -102,9 +104,9 @@ def _source(reasons: object, hint: object) -> str:
 
 
 def conversion_by_source(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp,
-                         as_of: pd.Timestamp) -> pd.DataFrame:
+                         as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
     """Per hand-off source: MQAs, accepted, converted to an opportunity, won, and the rates."""
-    outcomes = sc.mqa_outcomes(data, as_of)
+    outcomes = sc.mqa_outcomes(data, as_of, policy)
     outcomes = outcomes[sc.within(outcomes["trigger_at"], start, end)].reset_index(drop=True)
     columns = ["handoff_source", "mqas", "accepted", "acceptance_pct", "converted", "conversion_pct", "won"]
     if outcomes.empty:

@@ -457,13 +457,24 @@ class Dispositions(Strict):
     map: dict[str, str] = Field(default_factory=dict)
     end: list[str] = Field(default_factory=list)
     feedback: list[str] = Field(default_factory=lambda: ["rejected", "unqualified"])
+    #: The verdict classes: an MQA whose episode's latest verdict disposition is in ``accepted`` is
+    #: accepted, in ``rejected`` rejected (the rejection rate's numerator); others have no verdict.
+    accepted: list[str] = Field(default_factory=lambda: ["accepted"], min_length=1)
+    rejected: list[str] = Field(default_factory=lambda: ["rejected", "unqualified"], min_length=1)
 
     @field_validator("map")
     @classmethod
     def _keys(cls, mapping: dict[str, str]) -> dict[str, str]:
         return {status_key(raw): status_key(value).replace(" ", "_") for raw, value in mapping.items()}
 
-    @field_validator("end", "feedback")
+    @model_validator(mode="after")
+    def _disjoint_verdicts(self) -> Dispositions:
+        both = sorted(set(self.accepted) & set(self.rejected))
+        if both:
+            raise ValueError(f"disposition {both[0]!r} is both accepted and rejected")
+        return self
+
+    @field_validator("end", "feedback", "accepted", "rejected")
     @classmethod
     def _names(cls, names: list[str]) -> list[str]:
         return [status_key(name).replace(" ", "_") for name in names]
@@ -500,6 +511,17 @@ class Alerts(Strict):
         return bool(self.block) and self.mode in ("digest", "both")
 
 
+class PipelineCredit(Strict):
+    """Which opportunities marketing gets credit for (one rule for every report; not part of SPEC).
+
+    ``touch_order`` (the seven commitments): marketing-sourced = a marketing touch in the ``lookback_days``
+    before the opportunity and before any sales touch; ``mqa``: an MQA fired on the account in that lookback.
+    """
+
+    rule: Literal["touch_order", "mqa"] = "touch_order"
+    lookback_days: float = Field(default=180, gt=0)
+
+
 class SlaPolicy(Strict):
     """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
 
@@ -516,6 +538,7 @@ class SlaPolicy(Strict):
     target_account_list: TargetAccountList | None = None
     alerts: Alerts = Field(default_factory=Alerts)
     freshness: Freshness = Field(default_factory=Freshness)
+    pipeline_credit: PipelineCredit = Field(default_factory=PipelineCredit)
 
     @model_validator(mode="after")
     def _one_ladder_per_clock(self) -> SlaPolicy:

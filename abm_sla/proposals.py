@@ -12,7 +12,7 @@
 Backtest limits (the report repeats them): simulated episodes start fresh at the period start; a
 simulated MQA's verdict and opportunity are the CRM's observed ones after its trigger, so an account
 that was never handed off rarely has a verdict. Rates are defined as in the scorecard: acceptance
-and conversion over the MQAs, rejection over the MQAs *with a verdict* (accepted or rejected).
+and conversion over the MQAs, rejection over the MQAs *with a verdict* (the policy's verdict classes).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from abm_sla import scorecard
+from abm_sla import handoff, scorecard
 from abm_sla.policy import SlaPolicy
 from abm_sla.scorecard import SlaData, pct, within
 
@@ -62,19 +62,21 @@ def other_gates_pass(gates: pd.Series) -> pd.Series:
 
 
 def backtest_thresholds(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                        thresholds: Iterable[int] = THRESHOLDS,
-                        end_statuses: Sequence[str] = ("rejected", "nurture")) -> pd.DataFrame:
+                        policy: SlaPolicy, thresholds: Iterable[int] = THRESHOLDS) -> pd.DataFrame:
     """Per threshold: MQAs that would have fired over the period's score history and their outcomes.
 
     Each account fires at its first scored ``as_of`` passing the threshold and every other gate; it
-    fires again only after an end status (``end_statuses``) following that MQA.
+    fires again only after an end status (the policy's episode end statuses) following that MQA. Verdicts
+    are the scorecard's (:func:`scorecard.mqa_outcomes`: the policy's verdict classes).
     """
+    end_statuses = policy.episode_end_statuses()
     fired = simulated_mqas(data, start, end, thresholds, end_statuses)
-    parts = [
-        scorecard.mqa_outcomes(SlaData.of(mqas=group.drop(columns="threshold"), status_changes=data.status_changes,
-                                          opportunities=data.opportunities), as_of).assign(threshold=threshold)
-        for threshold, group in fired.groupby("threshold")
-    ]
+    parts = []
+    for threshold, group in fired.groupby("threshold"):
+        mqas = group.drop(columns="threshold").reset_index(drop=True)
+        mqas = mqas.assign(ended_at=handoff.episode_ends(mqas, data.status_changes, as_of, end_statuses))
+        simulated = SlaData.of(mqas=mqas, status_changes=data.status_changes, opportunities=data.opportunities)
+        parts.append(scorecard.mqa_outcomes(simulated, as_of, policy).assign(threshold=threshold))
     outcomes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["threshold", "trigger_at", "accepted", "rejected", "converted"])
     outcomes["has_verdict"] = outcomes["accepted"].astype(bool) | outcomes["rejected"].astype(bool)
@@ -351,7 +353,7 @@ def build_proposals(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of
     if current is None:
         notes.append(f"hand-off threshold not found in {scoring_path}; assumed {DEFAULT_THRESHOLD} (SPEC section 4)")
         current = DEFAULT_THRESHOLD
-    backtest = backtest_thresholds(data, start, end, as_of, end_statuses=policy.episode_end_statuses())
+    backtest = backtest_thresholds(data, start, end, as_of, policy)
     threshold = propose_threshold(backtest, policy, current)
     notes.extend(_binding_category_minimums(scoring_text, current))
     windows = propose_windows(scorecard.response_times(data, start, end, policy), policy)

@@ -31,6 +31,7 @@ import pandas as pd
 from abm_sla import atomic, breaches, dispositions, exports, review
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
+from abm_sla import metrics as catalog
 from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
 from abm_sla import scorecard as sc
@@ -120,6 +121,7 @@ class Report:
     previous_label: str = ""
     decisions: list[Decision] = field(default_factory=list)
     measured: bool = True  # False: no score, MQA or clock in the period (the report is empty)
+    metrics: pd.DataFrame | None = None  # the metrics catalog's table of the period (abm_sla.metrics.compute)
 
     @property
     def tables(self) -> dict[str, Table]:
@@ -153,6 +155,8 @@ def load_data(warehouse: Warehouse) -> SlaData:
     derived = {name: warehouse.read_table(getattr(schema, name))
                for name in ("mqas", "sla_clocks", "escalations", "tier_move_recommendations", "reassignments",
                             "disputes", "dispute_notes")}
+    escalations = derived["escalations"]
+    derived["escalations"] = escalations.assign(owner_id=escalations["owner_id"].replace("", None))  # "": no owner
     history = score_history.dense(warehouse.read_table(schema.score_history), score_history.score_runs(warehouse))
     return SlaData.of(**crm, **derived, score_history=history)
 
@@ -371,8 +375,9 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
     span = _span(start, end)
     mqas = fb.mqas_in(data, start, end, as_of, policy)
     basis = fb.routing_basis(data, start, end, policy)
-    episode = (f"mqas where trigger_at in {span}; disposition = the latest status_changes.status of the episode "
-               f"(trigger_at to ended_at or {_iso(as_of)}) mapped by policy dispositions")
+    episode = (f"mqas where trigger_at in {span}; disposition = that of the MQA's verdict (as in the scorecard), "
+               f"else the latest status_changes.status of the episode (trigger_at to ended_at or {_iso(as_of)}), "
+               "mapped by policy dispositions")
     switched = [name for name in ("quality_feedback", "status_recurring") if getattr(policy.clocks, name)]
     text = [fb.routing_sentence(basis),
             "Feedback clocks on in this policy: " + (", ".join(switched) if switched else
@@ -385,8 +390,9 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
         Table("disqualification_patterns", "Rejection reasons, ranked (disqualification patterns)",
               fb.rejection_reasons(mqas, policy),
               f"{episode}; dispositions {', '.join(policy.dispositions.feedback)}; reason = the latest "
-              "status_changes.reason of the episode"),
-        Table("conversion_by_source", "Conversion by hand-off source", fb.conversion_by_source(data, start, end, as_of),
+              "status_changes.reason from trigger_at to the account's next MQA"),
+        Table("conversion_by_source", "Conversion by hand-off source",
+              fb.conversion_by_source(data, start, end, as_of, policy),
               f"mqas where trigger_at in {span}; source = the scoring rule of the signal at trigger_at found in "
               f"mqas.reasons (else the top non-firmographic reason); opportunities created by {_iso(as_of)}"),
         Table("feedback_compliance", "Feedback and recurring-status clocks per owner",
@@ -408,6 +414,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     start, end = sc.parse_period(period)
     as_of = as_of if as_of is not None else end
     data = data.known_by(as_of)
+    table = catalog.compute(data, start, end, as_of, policy, report="weekly")
     span = _span(start, end)
     compliance = sc.clock_compliance(data, start, end, policy)
     responses = sc.response_times(data, start, end, policy)
@@ -462,25 +469,27 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     empty = no_data_line(data, period, start, end)
     return Report("weekly", period, start, end, as_of, f"SLA weekly dashboard {period}", sections,
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
-                  sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
-                  decisions, measured=empty is None)
+                  sc.headline(data, start, end, as_of, policy, table), period_label(*sc.previous_period(start, end)),
+                  decisions, measured=empty is None, metrics=table)
 
 
 def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                     as_of: pd.Timestamp | None = None, policy_text: str | None = None,
-                    scoring_text: str | None = None) -> Report:
-    """The scorecard for the period, chronic misses and the proposals (with diffs) for renegotiation."""
+                    scoring_text: str | None = None, policy_path: str | Path | None = None,
+                    scoring_path: str | Path | None = None) -> Report:
+    """The scorecard for the period, chronic misses and the proposals (with diffs) for renegotiation; the diffs
+    name ``policy_path`` and ``scoring_path``, the files the run used (default ``config/sla.yaml``, ...)."""
     data = warehouse if isinstance(warehouse, SlaData) else load_data(warehouse)
     start, end = sc.parse_period(period)
     as_of = as_of if as_of is not None else end
     data = data.known_by(as_of)
+    table = catalog.compute(data, start, end, as_of, policy, report="quarterly")
     span = _span(start, end)
-    outcomes = sc.mqa_outcomes(data, as_of)
+    outcomes = sc.mqa_outcomes(data, as_of, policy)
     responses = sc.response_times(data, start, end, policy)
     volume = sc.mqa_volume(data, start, end, policy)
     trend = sc.compliance_trend(data, start, end, policy)
-    mqa_source = (f"mqas where trigger_at in {span}; verdict = first status_changes.status accepted/rejected "
-                  f"at or after trigger_at (before the next MQA, by {_iso(as_of)})")
+    mqa_source = _verdict_source(span, as_of, policy)
     opp_source = f"opportunities created at or after trigger_at by {_iso(as_of)}"
     due = f"sla_clocks where due_at in {span}"
     closed = f"opportunities where is_closed and close_date in {span}, tier and owner from accounts"
@@ -519,13 +528,12 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
         ]),
         _feedback_section(data, start, end, as_of, policy),
         Section("Joint", [
-            "Pipeline: marketing-sourced, sales-first (marketing-influenced) and sales-sourced add up to all; "
-            "marketing-influenced is sourced + sales-first, so it is not added to the others.",
+            _credit_text(policy) + " The three add up to all; marketing-influenced is the first two, so it is not "
+            "added to the others.",
         ], tables=[
             Table("pipeline", "Pipeline created in the period by attribution",
-                  sc.pipeline_attribution(data, start, end),
-                  f"opportunities where created_at in {span}; activities in the 180 days before created_at; "
-                  "from_mqa = an MQA fired on the account by created_at (mqas)"),
+                  sc.pipeline_attribution(data, start, end, policy),
+                  _credit_source(span, policy) + "; from_mqa = an MQA fired on the account by created_at (mqas)"),
             Table("win_rates", "Win rate and sales cycle", sc.win_rates(data, start, end, as_of, policy), closed),
         ]),
         Section("Commitments", [
@@ -544,7 +552,8 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
         ]),
     ]
     sections.append(_breaches_section(data, policy, start, end, as_of, weekly=False))
-    proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text)
+    proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text,
+                                                       policy_path, scoring_path)
     sections.append(proposal_section)
     sections.append(_pipeline_section(data, start, end, scoring_text))
     decisions = [_chronic_decision(chronic, "#table-chronic_misses"),
@@ -554,8 +563,8 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     empty = no_data_line(data, period, start, end)
     return Report("quarterly", period, start, end, as_of, f"SLA quarterly review {period}", sections,
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy) + notes,
-                  sc.headline(data, start, end, as_of, policy), period_label(*sc.previous_period(start, end)),
-                  decisions, measured=empty is None)
+                  sc.headline(data, start, end, as_of, policy, table), period_label(*sc.previous_period(start, end)),
+                  decisions, measured=empty is None, metrics=table)
 
 
 def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -628,11 +637,24 @@ def _breaches_section(data: SlaData, policy: SlaPolicy, start: pd.Timestamp, end
         "Disputes stay here until closed with a resolution."], tables=tables)
 
 
+def diff_path(path: str | Path | None, default: Path) -> str:
+    """How a proposal diff names a config file: relative to the working folder (or else to the project) when
+    inside it, so that ``patch -p1`` applies it from there; else its absolute path."""
+    resolved = Path(path if path is not None else default).resolve()
+    for base in (Path.cwd().resolve(), DEFAULT_POLICY_PATH.parents[1]):
+        if resolved.is_relative_to(base):
+            return resolved.relative_to(base).as_posix()
+    return resolved.as_posix()
+
+
 def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                      policy: SlaPolicy, policy_text: str | None, scoring_text: str | None
+                      policy: SlaPolicy, policy_text: str | None, scoring_text: str | None,
+                      policy_path: str | Path | None = None, scoring_path: str | Path | None = None
                       ) -> tuple[Section, list[str], proposals_module.Proposals]:
     text = policy_text if policy_text is not None else DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
-    found = proposals_module.build_proposals(data, start, end, as_of, policy, text, scoring_text)
+    found = proposals_module.build_proposals(data, start, end, as_of, policy, text, scoring_text,
+                                             sla_path=diff_path(policy_path, DEFAULT_POLICY_PATH),
+                                             scoring_path=diff_path(scoring_path, DEFAULT_SCORING_PATH))
     threshold = found.threshold
     span = _span(start, end)
     section = Section("Proposals", [
@@ -775,14 +797,15 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
         raise AbmSlaError(f"the monthly review takes a month (2026-03), got {period!r}")
     as_of = as_of if as_of is not None else end
     data = data.known_by(as_of)
+    table = catalog.compute(data, start, end, as_of, policy, report="monthly")
     span = _span(start, end)
     before = period_label(*sc.previous_period(start, end))
-    mqa_source = (f"mqas where trigger_at in {span}; verdict = first status_changes.status accepted/rejected at or "
-                  f"after trigger_at, by {_iso(as_of)}; opportunities created at or after trigger_at")
+    mqa_source = _verdict_source(span, as_of, policy) + "; opportunities created at or after trigger_at"
     moves = tier_move_table(data, start, as_of, policy)
     sections = [
         Section("Month over month", [
-            f"Each row: {period}, {before} and the change. SQL = an MQA sales accepted; disqualified = rejected. "
+            f"Each row: {period}, {before} and the change. SQL = an MQA sales accepted; disqualified = its verdict "
+            f"is rejected ({', '.join(policy.dispositions.rejected)}). "
             "Time to first contact: median business hours from routing to the first sales touch.",
         ], tables=[Table("monthly_trend", f"{period} against {before}",
                          review.compare(review.monthly_metrics, data, start, end, as_of, policy),
@@ -792,21 +815,17 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
             Table("mqa_volume", "MQAs per tier vs the monthly commitment", sc.mqa_volume(data, start, end, policy),
                   f"mqas where trigger_at in {span}; policy targets.monthly_mqa_commitments"),
             Table("marketing_by_tier", "MQA → SQL (accepted), disqualified and conversion per tier",
-                  sc.marketing_quality(sc.mqa_outcomes(data, as_of), start, end, policy), mqa_source),
+                  sc.marketing_quality(sc.mqa_outcomes(data, as_of, policy), start, end, policy), mqa_source),
             Table("progression", "SQL → opportunity (accepted MQAs)",
-                  sc.progression(sc.mqa_outcomes(data, as_of), start, end), mqa_source),
+                  sc.progression(sc.mqa_outcomes(data, as_of, policy), start, end), mqa_source),
             Table("response_by_tier", "Time to first contact per tier (business hours)",
                   sc.response_summary(sc.response_times(data, start, end, policy), policy),
                   f"sla_clocks where due_at in {span} and clock = first_touch; mqas.routed_at"),
         ]),
         Section("Pipeline by source", [
-            "Marketing-sourced: an MQA fired on the account in the 180 days before the opportunity was created; "
-            "marketing-influenced: no MQA but a marketing touch in those days; sales-sourced: neither. The three "
-            "add up to the joint pipeline: every opportunity created in the month.",
+            _credit_text(policy) + " The three add up to the joint pipeline: every opportunity created in the month.",
         ], tables=[Table("pipeline_by_source", "Pipeline created in the month by source, and the joint pipeline",
-                         review.pipeline_by_source(data, start, end),
-                         f"opportunities where created_at in {span}; mqas.trigger_at and marketing-touch "
-                         "activities in the 180 days before created_at")]),
+                         review.pipeline_by_source(data, start, end, policy), _credit_source(span, policy))]),
         _marketing_section(data, start, end, as_of, policy),
         Section("Tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_move_decisions", "Recommendations of the month and sales' decisions",
@@ -818,7 +837,35 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
     empty = no_data_line(data, period, start, end)
     return Report("monthly", period, start, end, as_of, f"SLA monthly review {period}", sections,
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
-                  sc.headline(data, start, end, as_of, policy), before, decisions, measured=empty is None)
+                  sc.headline(data, start, end, as_of, policy, table), before, decisions, measured=empty is None,
+                  metrics=table)
+
+
+def _verdict_source(span: str, as_of: pd.Timestamp, policy: SlaPolicy) -> str:
+    """Where a verdict comes from (the footnote of every table counting accepted or rejected MQAs)."""
+    classes = policy.dispositions
+    return (f"mqas where trigger_at in {span}; verdict = the latest status_changes.status of the episode (by "
+            f"{_iso(as_of)}) whose disposition is accepted ({', '.join(classes.accepted)}) or rejected "
+            f"({', '.join(classes.rejected)}) by policy dispositions")
+
+
+def _credit_text(policy: SlaPolicy) -> str:
+    """The pipeline-credit rule in a sentence (one rule for every report: policy ``pipeline_credit``)."""
+    days = f"{policy.pipeline_credit.lookback_days:g} days"
+    sourced, middle, sales = sc.credit_parts(policy)
+    if policy.pipeline_credit.rule == "mqa":
+        return (f"Pipeline credit (policy pipeline_credit: mqa): {sourced} = an MQA fired on the account in the "
+                f"{days} before the opportunity was created; {middle} = no such MQA but a marketing touch; "
+                f"{sales} = neither.")
+    return (f"Pipeline credit (policy pipeline_credit: touch_order, the seven commitments): {sourced} = a marketing "
+            f"touch in the {days} before the opportunity and before any sales touch; {middle} = a marketing touch "
+            f"after the first sales touch; {sales} = no marketing touch.")
+
+
+def _credit_source(span: str, policy: SlaPolicy) -> str:
+    days = f"{policy.pipeline_credit.lookback_days:g}"
+    what = "mqas.trigger_at and marketing-touch activities" if policy.pipeline_credit.rule == "mqa" else "activities"
+    return f"opportunities where created_at in {span}; {what} in the {days} days before created_at"
 
 
 def _moves_text(policy: SlaPolicy) -> str:
@@ -1079,10 +1126,11 @@ def _slug(text: str) -> str:
 
 
 def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``<stem>.html``/``.md``, ``tables/<stem>/<name>.csv``, ``charts/<stem>/<name>.png`` and
-    ``<stem>-<file>.diff``, where ``<stem>`` is ``<kind>-<period>``: reports written to one folder never
-    overwrite each other's tables, charts or diffs. Each file is replaced whole (:mod:`abm_sla.atomic`): a
-    failed write leaves the last good one; CSV cells that would run as formulas are neutralised."""
+    """Write ``<stem>.html``/``.md``, ``<stem>.metrics.csv`` (the metrics catalog's table),
+    ``tables/<stem>/<name>.csv``, ``charts/<stem>/<name>.png`` and ``<stem>-<file>.diff``, where ``<stem>`` is
+    ``<kind>-<period>``: reports written to one folder never overwrite each other's tables, charts or diffs.
+    Each file is replaced whole (:mod:`abm_sla.atomic`): a failed write leaves the last good one; CSV cells
+    that would run as formulas are neutralised."""
     out = Path(out_dir)
     stem = f"{report.kind}-{_slug(report.period)}"
     tables, charts = out / "tables" / stem, out / "charts" / stem
@@ -1100,6 +1148,9 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     for name, diff in report.diffs.items():
         paths[f"diff:{name}"] = out / f"{stem}-{_slug(Path(name).name)}.diff"
         atomic.write_text(paths[f"diff:{name}"], diff)
+    if report.metrics is not None:
+        paths["metrics"] = out / f"{stem}.metrics.csv"
+        atomic.write_csv(paths["metrics"], catalog.csv_frame(report.metrics))
     return paths
 
 
@@ -1119,7 +1170,7 @@ def build_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, peri
     scoring_file = Path(scoring_path) if scoring_path is not None else DEFAULT_SCORING_PATH
     scoring_text = scoring_file.read_text(encoding="utf-8") if scoring_file.is_file() else None
     return build_quarterly(warehouse, period, policy, policy_text=policy_file.read_text(encoding="utf-8"),
-                           scoring_text=scoring_text)
+                           scoring_text=scoring_text, policy_path=policy_file, scoring_path=scoring_file)
 
 
 def generate_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str, out_dir: str | Path,

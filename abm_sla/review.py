@@ -12,10 +12,9 @@ Definitions:
   **disqualified** = MQAs with a ``rejected`` verdict / MQAs fired;
 - **time to first contact**: median business hours from routing to the first sales touch of the first-touch
   clocks due in the period (:func:`scorecard.response_times`);
-- **pipeline by source** of the opportunities created in the period: *marketing-sourced* = an MQA fired on
-  the account in the ``lookback`` before the opportunity was created; *marketing-influenced* = no such MQA
-  but a marketing touch in the lookback; *sales-sourced* = neither. They partition the pipeline; the
-  **joint pipeline** is their sum, every opportunity created;
+- **pipeline by source** of the opportunities created in the period: the policy's one pipeline-credit rule
+  (:func:`scorecard.pipeline_credit`, default the touch order of the seven commitments, as in the quarterly).
+  Its three parts partition the pipeline; the **joint pipeline** is their sum, every opportunity created;
 - **meetings booked**: activities of type ``meeting`` in the period; **engagement rate**: accounts with a
   marketing touch in the period / accounts on the list (:func:`scorecard.engagement`).
 """
@@ -28,13 +27,12 @@ import numpy as np
 import pandas as pd
 
 from abm_sla import frames
+from abm_sla import metrics as catalog
 from abm_sla import scorecard as sc
 from abm_sla.policy import SlaPolicy
 from abm_sla.scorecard import SlaData
 
-SOURCES = ("marketing-sourced", "marketing-influenced", "sales-sourced")
 JOINT = "joint pipeline"
-LOOKBACK = pd.Timedelta(days=180)
 COMPARISON_COLUMNS = ["metric", "unit", "value", "previous_value", "change"]
 #: Tier 1 accounts are "quiet" after this many days without any activity.
 QUIET_DAYS = 30
@@ -42,84 +40,63 @@ QUIET_DAYS = 30
 Metrics = list[tuple[str, str, float]]
 
 
-def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
-                       lookback: pd.Timedelta = LOOKBACK) -> pd.DataFrame:
-    """Opportunities created in ``[start, end)`` per source (see the module docstring), count and amount,
-    plus the joint pipeline row (their sum)."""
-    opps = sc.opportunity_frame(data)
-    opps = opps[sc.within(opps["created_at"], start, end)][["opportunity_id", "account_id", "amount", "created_at"]]
-    mqa = _preceded_by(opps, data.mqas.rename(columns={"trigger_at": "at"}), lookback)
-    touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)]
-    touched = _preceded_by(opps, touches.rename(columns={"occurred_at": "at"}), lookback)
-    source = np.select([mqa, touched], SOURCES[:2], SOURCES[2])
-    grouped = opps.assign(source=source).groupby("source").agg(
-        opportunities=("opportunity_id", "size"), amount=("amount", "sum"))
-    out = grouped.reindex(list(SOURCES), fill_value=0).reset_index()
-    joint = pd.DataFrame([{"source": JOINT, "opportunities": int(out["opportunities"].sum()),
-                           "amount": float(out["amount"].sum())}])
-    out = pd.concat([out, joint], ignore_index=True)
-    out["opportunities"] = out["opportunities"].astype(int)
-    out["amount"] = out["amount"].astype(float)
+def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Opportunities created in ``[start, end)`` per source (the policy's one pipeline-credit rule,
+    :func:`scorecard.pipeline_credit`), count and amount, plus the joint pipeline row (their sum): the metrics
+    catalog's ``opportunities_created`` and ``pipeline_created`` per ``source=`` segment and for ``all``."""
+    table = catalog.family_table("created", catalog.created_facts(data, start, end, policy), ("source",))
+    segments = [f"source={segment}" for segment in catalog.SOURCE_SEGMENTS] + [catalog.ALL]
+    values = table.pivot(index="segment", columns="metric", values="value").reindex(segments).fillna(0)
+    out = pd.DataFrame({"source": [*sc.credit_parts(policy), JOINT],
+                        "opportunities": values["opportunities_created"].astype(int).to_numpy(),
+                        "amount": values["pipeline_created"].astype(float).to_numpy()})
     out["share_pct"] = sc.pct(out["amount"], float(out["amount"].iloc[-1]))
     return out
 
 
-def _preceded_by(opps: pd.DataFrame, events: pd.DataFrame, lookback: pd.Timedelta) -> pd.Series:
-    """Per opportunity: whether its account has an event ``at`` in ``(created_at - lookback, created_at]``."""
-    events = events[["account_id", "at"]].dropna().assign(account_id=lambda f: f["account_id"].astype(str))
-    joined = opps[["opportunity_id", "account_id", "created_at"]].merge(events, on="account_id")
-    hit = joined[(joined["at"] <= joined["created_at"]) & (joined["at"] > joined["created_at"] - lookback)]
-    return opps["opportunity_id"].isin(hit["opportunity_id"]).to_numpy()
-
-
 def monthly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                     policy: SlaPolicy) -> Metrics:
-    """(metric, unit, value) of the monthly review for one period."""
-    outcomes = sc.mqa_outcomes(data, as_of)
-    quality = sc.marketing_quality(outcomes, start, end, policy).set_index("tier")
-    progression = sc.progression(outcomes, start, end).set_index("tier")
-    volume = sc.mqa_volume(data, start, end, policy).groupby("tier")[["mqas", "commitment"]].sum(min_count=1)
-    responses = sc.response_summary(sc.response_times(data, start, end, policy), policy).set_index("tier")
-    pipeline = pipeline_by_source(data, start, end).set_index("source")
-    total = quality.loc[sc.ALL]
-    rows: Metrics = [(f"MQAs, Tier {tier}", "count", float(volume.loc[tier, "mqas"])) for tier in sc.TIERS]
+    """(metric, unit, value) of the monthly review for one period; every value from the metrics catalog
+    (:mod:`abm_sla.metrics`) but the commitments, which are the policy's targets."""
+    table = catalog.compute(data, start, end, as_of, policy)
+    volume = sc.mqa_volume(data, start, end, policy).groupby("tier")[["commitment"]].sum(min_count=1)
+    rows: Metrics = [(f"MQAs, Tier {tier}", "count", catalog.value(table, "mqas", f"tier={tier}"))
+                     for tier in sc.TIERS]
     rows += [(f"MQA commitment, Tier {tier}", "count", float(volume.loc[tier, "commitment"])) for tier in sc.TIERS]
     rows += [
-        ("MQAs", "count", float(total["mqas"])),
-        ("MQA → SQL (accepted)", "pct", sc.pct(float(total["accepted"]), float(total["mqas"]))),
-        ("SQL → opportunity", "pct", float(progression.loc[sc.ALL, "to_opportunity_pct"])),
-        ("Time to first contact (median)", "hours", float(responses.loc[sc.ALL, "median_bh"])),
-        ("Disqualified (rejected)", "pct", sc.pct(float(total["rejected"]), float(total["mqas"]))),
+        ("MQAs", "count", catalog.value(table, "mqas")),
+        ("MQA → SQL (accepted)", "pct", catalog.value(table, "acceptance_rate")),
+        ("SQL → opportunity", "pct", catalog.value(table, "sql_to_opportunity_rate")),
+        ("Time to first contact (median)", "hours", catalog.value(table, "first_touch_response_median_hours")),
+        ("Disqualified (rejected)", "pct", catalog.value(table, "disqualification_rate")),
     ]
-    for source in (*SOURCES, JOINT):
-        rows.append((f"Pipeline, {source}", "money", float(pipeline.loc[source, "amount"])))
+    for source, segment in zip(sc.credit_parts(policy), catalog.SOURCE_SEGMENTS, strict=True):
+        rows.append((f"Pipeline, {source}", "money", catalog.value(table, "pipeline_created", f"source={segment}")))
+    rows.append((f"Pipeline, {JOINT}", "money", catalog.value(table, "pipeline_created")))
     return rows
 
 
 def weekly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                    policy: SlaPolicy) -> Metrics:
-    """(metric, unit, value) of the weekly dashboard additions for one period."""
-    acts = data.activities
-    meetings = int((acts["type"].eq("meeting") & sc.within(acts["occurred_at"], start, end)).sum())
-    opps = sc.opportunity_frame(data)
-    created = opps[sc.within(opps["created_at"], start, end)]
-    engagement = sc.engagement(data, start, end).set_index("tier")
+    """(metric, unit, value) of the weekly dashboard additions for one period (the metrics catalog's, and the
+    Tier 1 status counts of :func:`tier1_status`)."""
+    table = catalog.compute(data, start, end, as_of, policy)
     rows: Metrics = [
-        ("Meetings booked", "count", float(meetings)),
-        ("Opportunities created", "count", float(len(created))),
-        ("Pipeline created", "money", float(created["amount"].sum())),
-        ("Engagement rate (accounts with a marketing touch)", "pct", float(engagement.loc[sc.ALL, "engagement_pct"])),
+        ("Meetings booked", "count", catalog.value(table, "meetings_booked")),
+        ("Opportunities created", "count", catalog.value(table, "opportunities_created")),
+        ("Pipeline created", "money", catalog.value(table, "pipeline_created")),
+        ("Engagement rate (accounts with a marketing touch)", "pct", catalog.value(table, "engagement_rate")),
     ]
     return rows + [(f"Tier 1 accounts: {name}", "count", float(value))
                    for name, value in tier1_status(data, start, end).items()]
 
 
 def tier1_status(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, int]:
-    """Tier 1 accounts at ``end``: on the list, engaged by marketing and worked by sales in the period,
+    """Tier 1 accounts on the list at ``end`` (:func:`scorecard.listed_accounts`: the target account list when one
+    is recorded): engaged by marketing and worked by sales in the period,
     with an open opportunity or an open MQA episode at ``end``, quiet (no activity for ``QUIET_DAYS``)."""
-    accounts = sc.account_dimensions(data)
-    tier1 = accounts[(accounts["tier"] == 1) & (accounts["created_at"].isna() | (accounts["created_at"] < end))]
-    ids = set(tier1["account_id"])
+    accounts = sc.listed_accounts(data, end)
+    ids = set(accounts.loc[accounts["tier"] == 1, "account_id"])
     acts = data.activities.assign(account_id=data.activities["account_id"].astype(str))
     acts = acts[acts["account_id"].isin(ids) & (acts["occurred_at"] < end)]
     inside = acts[sc.within(acts["occurred_at"], start, end)]
@@ -164,10 +141,10 @@ def measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
 
 
 def marketing_activity(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Per tier: accounts on the list, marketing touches in the period by channel (activity type), accounts
+    """Per tier: accounts on the list (:func:`scorecard.listed_accounts`), marketing touches in the period by
+    channel (activity type), accounts
     touched and touches per account. What the warehouse knows today of marketing's tempo and coverage."""
-    accounts = sc.account_dimensions(data)
-    accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)]
+    accounts = sc.listed_accounts(data, end)
     acts = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
                            & sc.within(data.activities["occurred_at"], start, end)]
     acts = acts.assign(account_id=acts["account_id"].astype(str)).merge(accounts[["account_id", "tier"]],

@@ -6,8 +6,9 @@ Targets come from the policy's ``targets`` section; a missing target leaves its 
 
 Definitions (the report footnotes repeat them):
 
-- an MQA belongs to the period of its ``trigger_at``; its *verdict* is the first status change to
-  ``accepted`` or ``rejected`` at or after ``trigger_at``, before the account's next MQA;
+- an MQA belongs to the period of its ``trigger_at``; its *verdict* is the class (the policy's
+  ``dispositions.accepted`` / ``dispositions.rejected``) of the latest disposition of its episode in one
+  (:func:`abm_sla.dispositions.episode_dispositions`);
 - an MQA *converts* when an opportunity on the account is created at or after ``trigger_at`` (same bound);
 - a clock belongs to the period its ``due_at`` falls in, as evaluated in ``sla_clocks``; met % is
   met / (met + missed), pending clocks are counted apart;
@@ -27,14 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from abm_sla import calendar, frames, marketing
+from abm_sla import calendar, dispositions, frames, marketing
 from abm_sla.errors import AbmSlaError
 from abm_sla.policy import SlaPolicy, Targets, Window
 
 CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
 MARKETING_RESPONSE = "marketing_response"
 TIERS = (1, 2, 3)
-ACCEPTED, REJECTED = "accepted", "rejected"
 ALL = "all"
 DAY = pd.Timedelta(days=1)
 #: Derived tables the scorecard reads (columns from ``warehouse/schema.py``; timestamps in UTC).
@@ -266,20 +266,16 @@ def _total(values: pd.Series, how: str) -> Any:
 
 # -- marketing ------------------------------------------------------------------------------------
 
-def mqa_outcomes(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Every MQA fired by ``as_of`` with its verdict, its first opportunity and that opportunity's fate."""
+def mqa_outcomes(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Every MQA fired by ``as_of`` with its disposition and verdict (the policy's verdict classes, see
+    :func:`abm_sla.dispositions.episode_dispositions`), its first opportunity and that opportunity's fate."""
     mqas = data.mqas[data.mqas["trigger_at"] <= as_of].copy()
     mqas["tier"] = normalize_tier(mqas["tier"])
     mqas = mqas.sort_values(["account_id", "trigger_at"])
     mqas["next_trigger_at"] = mqas.groupby("account_id")["trigger_at"].shift(-1)
     mqas = mqas.sort_values("trigger_at").reset_index(drop=True)
-    status = data.status_changes
-    verdicts = status[status["status"].astype(str).str.strip().str.lower().isin([ACCEPTED, REJECTED])
-                      & (status["changed_at"] <= as_of)]
-    verdicts = pd.DataFrame({"account_id": verdicts["account_id"].astype(str),
-                             "verdict_at": verdicts["changed_at"],
-                             "verdict": verdicts["status"].astype(str).str.strip().str.lower()})
-    mqas = _first_after(mqas, verdicts, "verdict_at")
+    status = data.status_changes[data.status_changes["changed_at"] <= as_of]
+    mqas = mqas.join(dispositions.episode_dispositions(mqas, status, policy, as_of))
     opps = data.opportunities[data.opportunities["created_at"] <= as_of]
     opps = pd.DataFrame({
         "account_id": opps["account_id"].astype(str), "opportunity_id": opps["opportunity_id"],
@@ -288,8 +284,8 @@ def mqa_outcomes(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
         "won": _flag(opps["is_won"]) & _flag(opps["is_closed"]) & (opps["close_date"] <= as_of),
     })
     mqas = _first_after(mqas, opps, "opportunity_at")
-    mqas["accepted"] = mqas["verdict"].eq(ACCEPTED)
-    mqas["rejected"] = mqas["verdict"].eq(REJECTED)
+    mqas["accepted"] = mqas["verdict"].eq(dispositions.ACCEPTED)
+    mqas["rejected"] = mqas["verdict"].eq(dispositions.REJECTED)
     mqas["converted"] = mqas["opportunity_at"].notna()
     mqas["won"] = mqas["converted"] & mqas["won"].eq(True)
     mqas["lost"] = mqas["converted"] & mqas["closed"].eq(True) & ~mqas["won"]
@@ -321,23 +317,46 @@ def rejection_position(rate: float, policy: SlaPolicy) -> str:
     return "in band"
 
 
+def _catalog_breakdown(family: str, facts: pd.DataFrame, by: str, columns: dict[str, str]) -> pd.DataFrame:
+    """Per ``by`` value present in ``facts`` (tier or owner_id), then ``all``: the catalog metric of each column
+    (``columns``: column → metric id, or ``id:numerator``) computed by :func:`abm_sla.metrics.family_table`
+    over ``facts``."""
+    from abm_sla import metrics
+
+    segment = "tier" if by == "tier" else "owner"
+    table = metrics.family_table(family, facts, (segment,))
+    groups = sorted(facts[by].dropna().unique(), key=str)
+    out = pd.DataFrame({by: [*groups, ALL]})
+    labels = [f"{segment}={group}" for group in groups] + [ALL]
+    for column, source in columns.items():
+        metric, _, field = source.partition(":")
+        values = table.pivot(index="segment", columns="metric", values=field or "value")
+        out[column] = values[metric].reindex(labels).to_numpy()
+    return out
+
+
+#: marketing_quality's columns and the catalog metric each is read from (abm_sla.metrics).
+QUALITY_METRICS = {"mqas": "mqas", "accepted": "mqas_accepted", "acceptance_pct": "acceptance_rate",
+                   "rejected": "mqas_rejected", "rejection_pct": "rejection_rate", "converted": "mqas_converted",
+                   "mqa_to_opportunity_pct": "mqa_to_opportunity_rate"}
+
+
 def marketing_quality(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
                       by: str = "tier") -> pd.DataFrame:
-    """Per ``by`` (tier or owner_id): MQAs, acceptance, rejection vs band, MQA → opportunity conversion."""
+    """Per ``by`` (tier or owner_id) with MQAs, and ``all``: MQAs, acceptance, rejection vs band, MQA → opportunity
+    conversion. The numbers are the metrics catalog's (:func:`abm_sla.metrics.family_table` over these MQAs)."""
+    from abm_sla import metrics
+
     rows = outcomes[within(outcomes["trigger_at"], start, end)]
-    out = _grouped(rows, [by], {
-        "mqas": ("account_id", "size"), "accepted": ("accepted", "sum"),
-        "rejected": ("rejected", "sum"), "converted": ("converted", "sum"),
-    })
+    out = _catalog_breakdown("mqas", metrics.mqa_fact_columns(rows), by, QUALITY_METRICS)
+    counts = ["mqas", "accepted", "rejected", "converted"]
+    out[counts] = out[counts].fillna(0).astype(int)
     out["no_verdict"] = out["mqas"] - out["accepted"] - out["rejected"]
-    out["acceptance_pct"] = pct(out["accepted"], out["mqas"])
-    out["rejection_pct"] = pct(out["rejected"], out["accepted"] + out["rejected"])
     out["rejection_band"] = [
         rejection_position(rate, policy) + _verdict_caveat(verdicts, mqas)
         for rate, verdicts, mqas in zip(out["rejection_pct"], out["accepted"] + out["rejected"], out["mqas"],
                                         strict=True)
     ]
-    out["mqa_to_opportunity_pct"] = pct(out["converted"], out["mqas"])
     return out[[by, "mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "rejection_band",
                 "no_verdict", "converted", "mqa_to_opportunity_pct"]]
 
@@ -372,29 +391,38 @@ def _overlap_share(month: pd.Period, start: pd.Timestamp, end: pd.Timestamp) -> 
     return max(overlap / (last - first), 0.0)
 
 
-def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
-    """Per ``by``: accounts on the list, share with >= 1 marketing touch and with >= 2 engaged contacts,
-    and the mean engaged contacts per engaged account. With a target account list, only the accounts on
-    it at the period's last moment count (the designs' "% of TAL with 1+ engagement")."""
+def listed_accounts(data: SlaData, end: pd.Timestamp) -> pd.DataFrame:
+    """The accounts measured at the period's end: created before ``end`` and, when a target account list is
+    recorded, on it at the period's last moment (``account_id, tier, owner_id``)."""
     accounts = account_dimensions(data)
     accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)]
     if marketing.tal_exists(data.target_accounts):
         last = end - pd.Timedelta(1)
         accounts = accounts[marketing.on_list_at(data.target_accounts, accounts["account_id"], last).to_numpy()]
-    touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
-                              & within(data.activities["occurred_at"], start, end)]
-    per_account = touches.groupby(touches["account_id"].astype(str)).agg(
-        touches=("activity_id", "size"), stakeholders=("contact_id", "nunique"))
-    accounts = accounts.join(per_account, on="account_id")
-    accounts["engaged"] = accounts["touches"].fillna(0) >= 1
-    accounts["multi_stakeholder"] = accounts["stakeholders"].fillna(0) >= 2
-    accounts["engaged_contacts"] = accounts["stakeholders"].where(accounts["engaged"])
-    out = _grouped(accounts, [by], {"accounts": ("account_id", "size"), "engaged": ("engaged", "sum"),
-                                    "multi_stakeholder": ("multi_stakeholder", "sum"),
-                                    "engaged_contacts_per_account": ("engaged_contacts", "mean")})
-    out["engagement_pct"] = pct(out["engaged"], out["accounts"])
-    out["multi_stakeholder_pct"] = pct(out["multi_stakeholder"], out["accounts"])
-    out["engaged_contacts_per_account"] = out["engaged_contacts_per_account"].astype("float64").round(2)
+    return accounts.reset_index(drop=True)
+
+
+#: engagement's columns and the catalog metric (``metric:numerator`` for its numerator) each is read from.
+ENGAGEMENT_METRICS = {"accounts": "accounts_on_list", "engaged": "engagement_rate:numerator",
+                      "engagement_pct": "engagement_rate", "multi_stakeholder": "multi_stakeholder_rate:numerator",
+                      "multi_stakeholder_pct": "multi_stakeholder_rate"}
+
+
+def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
+    """Per ``by``: accounts on the list, share with >= 1 marketing touch and with >= 2 engaged contacts,
+    and the mean engaged contacts per engaged account. With a target account list, only the accounts on
+    it at the period's last moment count (the designs' "% of TAL with 1+ engagement")."""
+    from abm_sla import metrics
+
+    accounts = metrics.account_facts(data, start, end)
+    out = _catalog_breakdown("accounts", accounts, by, ENGAGEMENT_METRICS)
+    out[["accounts", "engaged", "multi_stakeholder"]] = out[["accounts", "engaged", "multi_stakeholder"]].fillna(
+        0).astype(int)
+    # the mean engaged contacts per engaged account is not a catalog metric (a benchmark of its own)
+    engaged = accounts[accounts["engaged"]]
+    means = engaged.groupby(by)["stakeholders"].mean()
+    means[ALL] = engaged["stakeholders"].mean() if len(engaged) else np.nan
+    out["engaged_contacts_per_account"] = out[by].map(means).astype("float64").round(2)
     return out[[by, "accounts", "engaged", "engagement_pct", "multi_stakeholder", "multi_stakeholder_pct",
                 "engaged_contacts_per_account"]]
 
@@ -511,10 +539,6 @@ def progression(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
 
 # -- joint ----------------------------------------------------------------------------------------
 
-#: Sourced, sales-first and sales-sourced partition the pipeline (they add up to ``all``); influenced is
-#: sourced + sales-first, the usual "any marketing touch" figure.
-ATTRIBUTIONS = ("marketing-sourced", "sales-first, marketing-influenced", "sales-sourced", "all",
-                "marketing-influenced")
 
 
 def opportunity_frame(data: SlaData) -> pd.DataFrame:
@@ -529,39 +553,74 @@ def opportunity_frame(data: SlaData) -> pd.DataFrame:
     return opps
 
 
-def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
-                         lookback: pd.Timedelta = pd.Timedelta(days=180), by: str = "tier") -> pd.DataFrame:
-    """Opportunities created in the period by attribution, in count and amount, and how many came from MQAs.
+#: The three parts of the pipeline under each credit rule (they add up to all opportunities created).
+CREDIT_PARTS = {
+    "touch_order": ("marketing-sourced", "sales-first, marketing-influenced", "sales-sourced"),
+    "mqa": ("marketing-sourced", "marketing-touched, no MQA", "sales-sourced"),
+}
 
-    Over the account's touches in the ``lookback`` before the opportunity was created: marketing-sourced
-    = a marketing touch before any sales touch; sales-first, marketing-influenced = a marketing touch, but
-    after the first sales touch; sales-sourced = no marketing touch; these three add up to ``all``.
-    Marketing-influenced = any marketing touch (sourced + sales-first). ``from_mqa``: the account had an
-    MQA fired by then.
+
+def credit_parts(policy: SlaPolicy) -> tuple[str, str, str]:
+    """The labels of the policy's pipeline-credit rule: sourced, influenced but not sourced, sales-sourced."""
+    return CREDIT_PARTS[policy.pipeline_credit.rule]
+
+
+def pipeline_credit(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """The opportunities created in ``[start, end)``, each with its ``source`` by the policy's one pipeline-credit
+    rule (``pipeline_credit``), ``influenced`` (any marketing touch in the lookback) and ``from_mqa`` (an MQA fired
+    on the account by ``created_at``).
+
+    ``touch_order`` (default): marketing-sourced = a marketing touch in the lookback before the opportunity and
+    before any sales touch; sales-first, marketing-influenced = a marketing touch after the first sales touch;
+    sales-sourced = no marketing touch. ``mqa``: marketing-sourced = an MQA fired in the lookback;
+    marketing-touched, no MQA = a marketing touch but no such MQA; sales-sourced = neither.
     """
+    lookback = pd.Timedelta(days=policy.pipeline_credit.lookback_days)
     opps = opportunity_frame(data)
-    opps = opps[within(opps["created_at"], start, end)][["opportunity_id", "account_id", by, "amount", "created_at"]]
+    opps = opps[within(opps["created_at"], start, end)][
+        ["opportunity_id", "account_id", "tier", "owner_id", "amount", "created_at"]].reset_index(drop=True)
     acts = data.activities[["account_id", "type", "occurred_at"]].assign(
         account_id=lambda f: f["account_id"].astype(str))
-    joined = opps.merge(acts, on="account_id", how="left")
+    joined = opps[["opportunity_id", "account_id", "created_at"]].merge(acts, on="account_id")
     joined = joined[(joined["occurred_at"] <= joined["created_at"])
                     & (joined["occurred_at"] > joined["created_at"] - lookback)]
-    marketing = joined["type"].isin(frames.MARKETING_TOUCHES)
     first = pd.DataFrame({
-        "first_marketing": joined["occurred_at"].where(marketing),
+        "first_marketing": joined["occurred_at"].where(joined["type"].isin(frames.MARKETING_TOUCHES)),
         "first_sales": joined["occurred_at"].where(joined["type"].isin(frames.SALES_TOUCHES)),
         "opportunity_id": joined["opportunity_id"],
     }).groupby("opportunity_id").min()
     opps = opps.join(first, on="opportunity_id")
-    influenced = opps["first_marketing"].notna()
-    sourced = influenced & (opps["first_sales"].isna() | (opps["first_marketing"] < opps["first_sales"]))
-    mqas = data.mqas[["account_id", "trigger_at"]].assign(account_id=lambda f: f["account_id"].astype(str))
-    first_mqa = mqas.groupby("account_id")["trigger_at"].min()
-    from_mqa = opps["account_id"].map(first_mqa) <= opps["created_at"]
+    mqas = data.mqas[["account_id", "trigger_at"]].dropna().assign(account_id=lambda f: f["account_id"].astype(str))
+    fired = opps[["opportunity_id", "account_id", "created_at"]].merge(mqas, on="account_id")
+    fired = fired[fired["trigger_at"] <= fired["created_at"]]
+    recent = fired[fired["trigger_at"] > fired["created_at"] - lookback]
+    touched = opps["first_marketing"].notna()
+    if policy.pipeline_credit.rule == "mqa":
+        sourced = opps["opportunity_id"].isin(recent["opportunity_id"])
+        influenced = sourced | touched
+    else:
+        influenced = touched
+        sourced = touched & (opps["first_sales"].isna() | (opps["first_marketing"] < opps["first_sales"]))
+    parts = credit_parts(policy)
+    opps["source"] = np.select([sourced, influenced], parts[:2], parts[2])
+    opps["influenced"] = influenced.to_numpy()
+    opps["from_mqa"] = opps["opportunity_id"].isin(fired["opportunity_id"])
+    return opps.drop(columns=["first_marketing", "first_sales"])
+
+
+def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                         by: str = "tier") -> pd.DataFrame:
+    """Opportunities created in the period by attribution (:func:`pipeline_credit`), in count and amount, and
+    how many came from MQAs: the rule's three parts add up to ``all``; marketing-influenced = the first two."""
+    opps = pipeline_credit(data, start, end, policy)
+    sourced, middle, _ = credit_parts(policy)
+    from_mqa = opps["from_mqa"]
     parts = []
     everything = pd.Series(True, index=opps.index)
-    masks = (sourced, influenced & ~sourced, ~influenced, everything, influenced)
-    for label, mask in zip(ATTRIBUTIONS, masks, strict=True):
+    labels = (*credit_parts(policy), ALL, "marketing-influenced")
+    masks = (opps["source"].eq(sourced), opps["source"].eq(middle), ~opps["influenced"], everything,
+             opps["influenced"])
+    for label, mask in zip(labels, masks, strict=True):
         chosen = opps[mask].assign(from_mqa=from_mqa[mask].fillna(False).astype(bool))
         chosen = chosen.assign(mqa_amount=chosen["amount"].where(chosen["from_mqa"], 0.0))
         part = _grouped(chosen, [by], {"opportunities": ("opportunity_id", "size"), "amount": ("amount", "sum"),
@@ -576,21 +635,22 @@ def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
 MIN_SAMPLE = 10
 
 
+#: win_rates' columns and the catalog metric each is read from.
+WIN_METRICS = {"closed": "opportunities_closed", "won": "opportunities_won", "win_rate_pct": "win_rate",
+               "median_cycle_days": "sales_cycle_median_days"}
+
+
 def win_rates(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
               by: str = "tier") -> pd.DataFrame:
     """Opportunities closed in the period: won / closed and the median sales cycle of the *won*, against
-    targets, with a ``sample`` warning under ``MIN_SAMPLE`` closed.
+    targets, with a ``sample`` warning under ``MIN_SAMPLE`` closed (numbers from the metrics catalog).
 
     The Tier 1 row carries the Tier 1 win-rate target; the ``all`` row the opportunity → won target.
     """
-    opps = opportunity_frame(data)
-    closed = opps[opps["is_closed"] & within(opps["close_date"], start, end) & (opps["close_date"] <= as_of)]
-    closed = closed.assign(cycle_days=((closed["close_date"] - closed["created_at"]) / DAY).where(closed["is_won"]))
-    out = _grouped(closed, [by], {"closed": ("opportunity_id", "size"), "won": ("is_won", "sum"),
-                                  "median_cycle_days": ("cycle_days", "median")})
-    out["won"] = out["won"].astype(int)
-    out["win_rate_pct"] = pct(out["won"], out["closed"])
-    out["median_cycle_days"] = out["median_cycle_days"].astype("float64").round(1)
+    from abm_sla import metrics
+
+    out = _catalog_breakdown("closed", metrics.closed_facts(data, start, end, as_of), by, WIN_METRICS)
+    out[["closed", "won"]] = out[["closed", "won"]].fillna(0).astype(int)
     targets = _targets(policy)
     out["win_rate_target_pct"] = np.nan
     if by == "tier":
@@ -610,38 +670,57 @@ COMMITMENT_COLUMNS = ["commitment", "tier", "value", "target", "missed", "owners
                       "owners_missed_ids"]
 
 
+def catalog_table(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                  policy: SlaPolicy) -> pd.DataFrame:
+    """The metrics catalog's table for the period (:func:`abm_sla.metrics.compute`): where the commitments'
+    values come from."""
+    from abm_sla import metrics  # the catalog is built on this module's row-level functions
+
+    return metrics.compute(data, start, end, as_of, policy)
+
+
+def _catalog_value(table: pd.DataFrame, metric: str, tier: int | None = None) -> float:
+    from abm_sla import metrics
+
+    return metrics.value(table, metric, metrics.ALL if tier is None else f"tier={tier}")
+
+
+def _catalog_owners(table: pd.DataFrame, metric: str) -> pd.Series:
+    """Per owner (index): the catalog value of ``metric`` in its ``owner=`` segments, where measured."""
+    rows = table[(table["metric"] == metric) & table["segment"].str.startswith("owner=")]
+    return rows.set_index(rows["segment"].str.removeprefix("owner="))["value"].dropna()
+
+
 def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                policy: SlaPolicy) -> pd.DataFrame:
-    """Every policy target evaluated for the period; per owner where the number has an owner."""
+                policy: SlaPolicy, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every policy target evaluated for the period; per owner where the number has an owner. Values come
+    from the metrics catalog (``table``, :func:`catalog_table` when not given)."""
     targets = _targets(policy)
-    outcomes = mqa_outcomes(data, as_of)
+    table = catalog_table(data, start, end, as_of, policy) if table is None else table
     rows: list[dict[str, Any]] = []
     if targets.monthly_mqa_commitments:
-        volume = mqa_volume(data, start, end, policy).groupby("tier")[["mqas", "commitment"]].sum()
+        volume = mqa_volume(data, start, end, policy).groupby("tier")[["commitment"]].sum()
         measured = _measured(data, start, end)
         for tier, commitment in sorted(targets.monthly_mqa_commitments.items()):
-            value = float(volume.loc[tier, "mqas"]) if tier in volume.index else 0.0
+            value = _catalog_value(table, "mqas", tier)
             target = float(volume.loc[tier, "commitment"]) if tier in volume.index else float(commitment)
             rows.append(_row("mqa_volume", tier, value, f">= {target:g}", bool(value < target) if measured else None))
     if targets.first_touch_met_pct:
-        per_tier = clock_compliance(data, start, end, policy, by=("tier",))
         per_owner = clock_compliance(data, start, end, policy, by=("tier", "owner_id"))
         for tier, target in sorted(targets.first_touch_met_pct.items()):
-            value = _value(per_tier, {"tier": tier, "clock": "first_touch"}, "met_pct")
+            value = _catalog_value(table, "first_touch_met_rate", tier)
             owners = per_owner[(per_owner["tier"] == tier) & (per_owner["clock"] == "first_touch")
                                & (per_owner["owner_id"] != ALL)].dropna(subset=["met_pct"])
             rows.append(_row("first_touch_met_pct", tier, value, f">= {target:g}", _below(value, target),
                              owners.set_index("owner_id")["met_pct"] < target))
     band = targets.rejection_rate
     if band is not None:
-        quality = marketing_quality(outcomes, start, end, policy, by="owner_id")
-        value = _value(quality, {"owner_id": ALL}, "rejection_pct")
-        per_owner = quality[quality["owner_id"] != ALL].dropna(subset=["rejection_pct"]).set_index("owner_id")
-        outside = per_owner["rejection_pct"].map(lambda rate: _outside(rate, band.min_pct, band.max_pct))
+        value = _catalog_value(table, "rejection_rate")
+        outside = _catalog_owners(table, "rejection_rate").map(lambda rate: _outside(rate, band.min_pct, band.max_pct))
         rows.append(_row("rejection_pct", None, value, f"{band.min_pct:g}-{band.max_pct:g}",
                          _outside(value, band.min_pct, band.max_pct), outside))
-    rows.extend(_opportunity_commitments(data, start, end, as_of, policy))
-    rows.extend(benchmark_commitments(data, start, end, as_of, policy))
+    rows.extend(_opportunity_commitments(data, start, end, as_of, policy, table))
+    rows.extend(benchmark_commitments(data, start, end, as_of, policy, table))
     out = pd.DataFrame(rows, columns=COMMITMENT_COLUMNS)
     out["tier"] = out["tier"].astype("Int64")
     return out
@@ -657,6 +736,10 @@ BENCHMARKS: dict[str, tuple[str, int | None, str]] = {
     "tier2_mqa_to_opportunity_pct": ("mqa_to_opportunity_pct", 2, ">"),
     "sql_to_opportunity_pct": ("sql_to_opportunity_pct", None, ">="),
 }
+#: The catalog id (:mod:`abm_sla.metrics`) of each benchmark metric.
+CATALOG_IDS = {"engagement_rate_pct": "engagement_rate", "multi_stakeholder_pct": "multi_stakeholder_rate",
+               "acceptance_pct": "acceptance_rate", "mqa_to_opportunity_pct": "mqa_to_opportunity_rate",
+               "sql_to_opportunity_pct": "sql_to_opportunity_rate"}
 #: What the sample of each metric counts.
 METRIC_SAMPLES = {
     "mqas": "MQAs fired", "acceptance_pct": "MQAs fired", "rejection_pct": "verdicts",
@@ -673,7 +756,7 @@ def metric_values(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: 
                   policy: SlaPolicy) -> pd.DataFrame:
     """Every metric of ``policy.METRICS`` for the period, per tier (1-3) and for all tiers (``tier`` None):
     ``metric, tier, value, sample`` (value NaN when nothing was measured)."""
-    outcomes = mqa_outcomes(data, as_of)
+    outcomes = mqa_outcomes(data, as_of, policy)
     quality = marketing_quality(outcomes, start, end, policy)
     progress = progression(outcomes, start, end)
     engaged = engagement(data, start, end)
@@ -727,9 +810,10 @@ def _metric(frame: pd.DataFrame, name: str, column: str, sample: str) -> pd.Data
 
 
 def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                          policy: SlaPolicy) -> list[dict[str, Any]]:
+                          policy: SlaPolicy, table: pd.DataFrame) -> list[dict[str, Any]]:
     """The benchmark targets (:data:`BENCHMARKS`, ``engaged_contacts_per_account``) and the ``custom`` ones,
-    as commitment rows; team-level numbers (no owner breakdown)."""
+    as commitment rows; team-level numbers (no owner breakdown). The benchmarks' values are the catalog's
+    (``table``)."""
     targets = _targets(policy)
     wanted = [key for key in BENCHMARKS if getattr(targets, key) is not None]
     if not wanted and targets.engaged_contacts_per_account is None and not targets.custom:
@@ -740,7 +824,7 @@ def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     for key in wanted:
         metric, tier, operator = BENCHMARKS[key]
         target = float(getattr(targets, key))
-        value = _metric_value(values, metric, tier)
+        value = _catalog_value(table, CATALOG_IDS[metric], tier)
         missed = None if pd.isna(value) else bool(value <= target if operator == ">" else value < target)
         rows.append(_row(key, tier, value, f"{operator} {target:g}", missed if measured else None))
     if targets.engaged_contacts_per_account is not None:
@@ -798,26 +882,25 @@ def _measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
 
 
 def _opportunity_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                             policy: SlaPolicy) -> list[dict[str, Any]]:
+                             policy: SlaPolicy, table: pd.DataFrame) -> list[dict[str, Any]]:
     targets = _targets(policy)
-    per_tier = win_rates(data, start, end, as_of, policy, by="tier")
     per_owner = _owner_win_rates(data, start, end, as_of, policy)
     rows = []
     if targets.tier1_win_rate_pct is not None:
         target = targets.tier1_win_rate_pct
-        value = _value(per_tier, {"tier": 1}, "win_rate_pct")
+        value = _catalog_value(table, "win_rate", 1)
         owners = per_owner[per_owner["tier"] == 1].dropna(subset=["win_rate_pct"]).set_index("owner_id")
         rows.append(_row("tier1_win_rate_pct", 1, value, f">= {target:g}", _below(value, target),
                          owners["win_rate_pct"] < target))
     if targets.opportunity_to_won_pct is not None:
         target = targets.opportunity_to_won_pct
-        value = _value(per_tier, {"tier": ALL}, "win_rate_pct")
+        value = _catalog_value(table, "win_rate")
         owners = per_owner[per_owner["tier"] == ALL].dropna(subset=["win_rate_pct"]).set_index("owner_id")
         rows.append(_row("opportunity_to_won_pct", None, value, f">= {target:g}", _below(value, target),
                          owners["win_rate_pct"] < target))
     if targets.sales_cycle_days_max is not None:
         target = targets.sales_cycle_days_max
-        value = _value(per_tier, {"tier": ALL}, "median_cycle_days")
+        value = _catalog_value(table, "sales_cycle_median_days")
         owners = per_owner[per_owner["tier"] == ALL].dropna(subset=["median_cycle_days"]).set_index("owner_id")
         rows.append(_row("sales_cycle_days", None, value, f"<= {target:g}",
                          None if pd.isna(value) else bool(value > target), owners["median_cycle_days"] > target))
@@ -932,9 +1015,11 @@ def open_escalations(data: SlaData, as_of: pd.Timestamp) -> pd.DataFrame:
     rows = rows[rows["met_at"].isna() | (rows["met_at"] > as_of)]
     names = owner_names(data)
     rows = rows.assign(recipient=rows["to_user_id"].map(names).fillna(rows["to_user_id"]))
-    rows = rows.sort_values(["account_id", "trigger_at", "clock", "level", "to_user_id"])
+    # in the order opened: the owner, steps and ask shown are those of the latest ticket (after a reassignment,
+    # the new owner's, whose ask says it is owed by them)
+    rows = rows.sort_values(["account_id", "trigger_at", "clock", "opened_at", "level", "to_user_id"])
     out = rows.groupby(["account_id", "trigger_at", "clock"], as_index=False).agg(
-        tier=("tier", "first"), owner_id=("owner_id", "first"),
+        tier=("tier", "first"), owner_id=("owner_id", "last"),
         level=("level", "max"), first_opened_at=("opened_at", "min"), last_opened_at=("opened_at", "max"),
         recipients=("recipient", lambda s: ", ".join(dict.fromkeys(s.astype(str)))),
         steps_taken=("steps_taken", "last"), resolution=("resolution", "last"))
@@ -1182,13 +1267,15 @@ SAMPLE_UNITS = {"mqa_volume": "MQAs fired", "rejection_pct": "verdicts", "first_
 
 
 def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-             policy: SlaPolicy) -> pd.DataFrame:
+             policy: SlaPolicy, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each commitment of both sides for ``[start, end)``: value against target, verdict, the value of the
     period before (:func:`previous_period`, judged as of its end) and the sample the value rests on.
 
-    The values are those of :func:`commitments`; ``change`` is value minus previous value.
+    The values are those of :func:`commitments` (the metrics catalog's, ``table`` when given: the catalog table
+    of this period as of ``as_of``); ``change`` is value minus previous value.
     """
-    now = commitments(data, start, end, as_of, policy)
+    table = catalog_table(data, start, end, as_of, policy) if table is None else table
+    now = commitments(data, start, end, as_of, policy, table)
     before_start, before_end = previous_period(start, end)
     before = commitments(data, before_start, before_end, min(as_of, before_end), policy)
     keys = ["commitment", "tier"]
@@ -1198,7 +1285,7 @@ def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     out["previous_value"] = out["previous_value"].where(judged)
     out["change"] = out["value"] - out["previous_value"]
     out.insert(0, "side", out["commitment"].map(commitment_sides(policy)))
-    samples = _samples(data, start, end, as_of, policy)
+    samples = _samples(data, start, end, as_of, policy, table)
     out["sample"] = [samples.get((name, None if pd.isna(tier) else int(tier)), 0)
                      for name, tier in zip(out["commitment"], out["tier"], strict=True)]
     out["sample_unit"] = out["commitment"].map(_sample_units(policy))
@@ -1207,22 +1294,28 @@ def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
 
 
 def _samples(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-             policy: SlaPolicy) -> dict[tuple[str, int | None], int]:
-    """How many MQAs, clocks, verdicts or opportunities each commitment's value is computed from."""
-    volume = mqa_volume(data, start, end, policy).groupby("tier")["mqas"].sum()
-    clocks = clock_compliance(data, start, end, policy, by=("tier",))
-    first_touch = clocks[clocks["clock"] == "first_touch"].set_index("tier")
-    quality = marketing_quality(mqa_outcomes(data, as_of), start, end, policy).set_index("tier")
-    wins = win_rates(data, start, end, as_of, policy).set_index("tier")
-    out: dict[tuple[str, int | None], int] = {("mqa_volume", int(t)): int(n) for t, n in volume.items()}
-    out |= {("first_touch_met_pct", tier): int(first_touch.loc[tier, "met"] + first_touch.loc[tier, "missed"])
-            for tier in TIERS}
-    out[("rejection_pct", None)] = int(quality.loc[ALL, "accepted"] + quality.loc[ALL, "rejected"])
-    out[("tier1_win_rate_pct", 1)] = int(wins.loc[1, "closed"]) if 1 in wins.index else 0
-    out[("opportunity_to_won_pct", None)] = int(wins.loc[ALL, "closed"])
-    out[("sales_cycle_days", None)] = int(wins.loc[ALL, "won"])
+             policy: SlaPolicy, table: pd.DataFrame) -> dict[tuple[str, int | None], int]:
+    """How many MQAs, clocks, verdicts or opportunities each commitment's value is computed from (the
+    catalog's numerator of a count, denominator of a rate or median)."""
+    from abm_sla import metrics
+
+    def sample(metric: str, tier: int | None = None) -> int:
+        found = metrics.row(table, metric, metrics.ALL if tier is None else f"tier={tier}")
+        if found is None:
+            return 0
+        counted = found["numerator"] if metrics.BY_ID[metric].kind == "count" else found["denominator"]
+        return int(counted) if pd.notna(counted) else 0
+
+    out: dict[tuple[str, int | None], int] = {("mqa_volume", tier): sample("mqas", tier) for tier in TIERS}
+    out |= {("first_touch_met_pct", tier): sample("first_touch_met_rate", tier) for tier in TIERS}
+    out[("rejection_pct", None)] = sample("rejection_rate")
+    out[("tier1_win_rate_pct", 1)] = sample("win_rate", 1)
+    out[("opportunity_to_won_pct", None)] = sample("win_rate")
+    out[("sales_cycle_days", None)] = sample("sales_cycle_median_days")
     targets = _targets(policy)
-    extra = {key: (metric, tier) for key, (metric, tier, _) in BENCHMARKS.items() if getattr(targets, key) is not None}
+    out |= {(key, tier): sample(CATALOG_IDS[metric], tier) for key, (metric, tier, _) in BENCHMARKS.items()
+            if getattr(targets, key) is not None}
+    extra = {}
     if targets.engaged_contacts_per_account is not None:
         extra["engaged_contacts_per_account"] = ("engaged_contacts_per_account", None)
     extra.update({custom_name(c.metric): (c.metric, c.tier) for c in targets.custom})

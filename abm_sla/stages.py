@@ -764,7 +764,10 @@ def _store_clocks(
     clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
     escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
     clocks = clocks.assign(as_of=as_of, shard=shard_keys(clocks["account_id"]))
-    escalations = escalations.assign(shard=shard_keys(escalations["account_id"]))
+    # the owner is in the key ("" = none): a reassigned MQA's new owner's ladder is kept beside the old one's
+    escalations = escalations.assign(shard=shard_keys(escalations["account_id"]),
+                                     owner_id=escalations["owner_id"].astype("object").where(
+                                         escalations["owner_id"].notna(), ""))
     undo.remember(warehouse, connection, run_id, schema.sla_clocks, clocks)
     undo.remember(warehouse, connection, run_id, schema.escalations, escalations)
     warehouse.upsert(connection, schema.sla_clocks, records(clocks[[*clock_columns, "as_of", "shard"]]))

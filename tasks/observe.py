@@ -143,7 +143,7 @@ def sla_changes(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame])
     clocks = after_clocks.merge(old, on=keys, how="left")
     changed = clocks[clocks["status"] != clocks["status_before"]]
     breached = changed[changed["status"] == "missed"]
-    escalation_keys = ["account_id", "trigger_at", "level", "to_user_id"]
+    escalation_keys = ["account_id", "trigger_at", "clock", "level", "to_user_id", "owner_id"]  # the table's key
     seen = before["escalations"][escalation_keys].assign(_seen=True)
     opened = after["escalations"].merge(seen, on=escalation_keys, how="left")
     opened = opened[opened["_seen"].isna()].drop(columns="_seen")

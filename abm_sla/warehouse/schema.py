@@ -300,7 +300,8 @@ escalations = Table(
     Column("level", Integer, primary_key=True),
     Column("to_user_id", String(255), primary_key=True),
     Column("opened_at", UtcDateTime, nullable=False),
-    Column("owner_id", String(255)),
+    # in the key: after a reassignment the new owner's ladder is stored beside the old owner's ("" = no owner)
+    Column("owner_id", String(255), primary_key=True),
     Column("steps_taken", Text),
     Column("resolution", Text),
     Column("shard", Integer, index=True),

@@ -166,3 +166,21 @@ def test_undoing_the_run_that_reassigned_restores_owner_clocks_and_turn(tmp_path
     assert after["reassignments"].empty and after["turn"] == before["turn"]
     pipeline("2026-03-05T13:00Z")
     assert state(store)["mqas"]["owner_id"].tolist() == ["u2"]
+
+
+def test_the_new_owners_ladder_is_stored_and_its_ticket_cites_stored_steps(tmp_path: Path) -> None:
+    """After the reassignment the new owner misses the first touch too: their level-1 ticket (to the same revops
+    user as the old owner's) is stored beside the old one (before, the escalations key dropped it, and the
+    later ticket cited a level-1 step that was never stored)."""
+    store, _ = warehouse(tmp_path)
+    for as_of in ("2026-03-02T10:00Z", "2026-03-05T13:00Z", "2026-03-09T17:00Z"):
+        run(store, as_of)
+    stored = store.read_table(schema.escalations)
+    first_touch = stored[stored["clock"] == "first_touch"]
+    assert {("u1", 1), ("u2", 1)} <= set(zip(first_touch["owner_id"], first_touch["level"], strict=True))
+    later = first_touch[(first_touch["owner_id"] == "u2") & (first_touch["level"] > 1)]
+    for steps in later["steps_taken"]:
+        for step in str(steps).split("; "):
+            level, at = int(step.split()[1]), step.rsplit(" at ", 1)[1]
+            opened = first_touch[(first_touch["owner_id"] == "u2") & (first_touch["level"] == level)]["opened_at"]
+            assert any(stamp.strftime("%Y-%m-%dT%H:%M") in at for stamp in opened), (step, opened.tolist())

@@ -114,3 +114,36 @@ def test_undo_of_a_run_as_of_a_moment_with_microseconds(tmp_path: Path, capsys) 
     assert main(["undo", scheduled, "--db", db]) == 0, capsys.readouterr().err
     assert f"undone run {scheduled}" in capsys.readouterr().out
     assert Warehouse(db).read_table(schema.runs).set_index("run_id").loc[scheduled, "status"] == "undone"
+
+
+def test_export_mqas_carries_verdicts_and_export_metrics_rebuilds_the_rejection_rate(
+        small_export: Path, tmp_path: Path, prefect_harness, capsys) -> None:
+    """The mqas export keeps SPEC's columns first and adds disposition, verdict, reason and verdict_at; the metrics
+    export of the month counts the same verdict (an Unqualified is a rejection)."""
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-03T00:00:00Z",
+                 "--db", db]) == 0
+    write(small_export, "status_changes.csv", """
+        account_id,status,changed_at,changed_by,reason
+        A1,Unqualified,2026-03-03T15:00:00Z,U1,no budget
+        """)
+    assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-04T00:00:00Z",
+                 "--db", db]) == 0
+    mqas, table = tmp_path / "mqas.csv", tmp_path / "metrics.csv"
+    assert main(["export", "mqas", "--out", str(mqas), "--db", db]) == 0
+    rows = read_csv(mqas)
+    assert list(rows[0]) == ["account_id", "trigger_at", "routed_at", "tier", "owner_id", "total",
+                             "disposition", "verdict", "reason", "verdict_at"]
+    assert [(r["account_id"], r["disposition"], r["verdict"], r["reason"], r["verdict_at"]) for r in rows] == [
+        ("A1", "unqualified", "rejected", "no budget", "2026-03-03T15:00:00Z")]
+    assert main(["export", "metrics", "--period", "2026-03", "--out", str(table), "--db", db]) == 0
+    metrics = {(r["metric"], r["segment"]): r for r in read_csv(table)}
+    assert list(read_csv(table)[0]) == ["report", "period_start", "period_end", "metric", "segment", "numerator",
+                                        "denominator", "value", "unit", "target", "verdict", "additive"]
+    rejection = metrics[("rejection_rate", "all")]
+    assert (rejection["numerator"], rejection["denominator"], rejection["value"]) == ("1.0", "1.0", "100.0")
+    assert (rejection["period_start"], rejection["target"], rejection["verdict"]) == (
+        "2026-03-01T00:00:00Z", "5-10", "missed")
+    assert metrics[("mqas", "tier=1")]["additive"] == "true"
+    assert main(["export", "metrics", "--out", str(table), "--db", db]) != 0
+    assert "needs --period" in capsys.readouterr().err

@@ -55,7 +55,7 @@ def backtest_data() -> sc.SlaData:
 
 @pytest.fixture(scope="module")
 def backtest() -> pd.DataFrame:
-    return pr.backtest_thresholds(backtest_data(), *Q1, Q1[1]).set_index("threshold")
+    return pr.backtest_thresholds(backtest_data(), *Q1, Q1[1], POLICY).set_index("threshold")
 
 
 def test_backtest_counts_known_case(backtest):
@@ -91,7 +91,7 @@ def test_backtest_refires_after_an_end_status():
     data = sc.SlaData.of(score_history=history, status_changes=status)
     fired = pr.simulated_mqas(data, *Q1, [55], ("rejected", "nurture"))
     assert fired["trigger_at"].tolist() == [t("2026-02-01"), t("2026-02-10")]
-    result = pr.backtest_thresholds(data, *Q1, Q1[1], thresholds=[55])
+    result = pr.backtest_thresholds(data, *Q1, Q1[1], POLICY, thresholds=[55])
     assert result[["mqas", "with_verdict", "accepted"]].values.tolist() == [[2, 1, 1]]
 
 

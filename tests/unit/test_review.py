@@ -6,7 +6,7 @@ import pandas as pd
 
 from abm_sla import review
 from abm_sla import scorecard as sc
-from abm_sla.policy import load_policy
+from abm_sla.policy import PipelineCredit, load_policy
 from tests.unit.test_scorecard import sample_data
 
 POLICY = load_policy()
@@ -55,10 +55,34 @@ def test_pipeline_by_source_partitions_the_joint_pipeline():
     accounts = pd.DataFrame({"account_id": ["A1", "A2", "A3"], "name": ["a", "b", "c"], "tier": [1, 2, 3],
                              "owner_id": "U1", "created_at": t("2025-01-01")})
     data = sc.SlaData.of(opportunities=opps, mqas=mqas, activities=acts, accounts=accounts)
-    out = review.pipeline_by_source(data, *sc.parse_period("2026-03")).set_index("source")
-    assert out["amount"].to_dict() == {"marketing-sourced": 100.0, "marketing-influenced": 50.0,
+    by_mqa = POLICY.model_copy(update={"pipeline_credit": PipelineCredit(rule="mqa")})
+    out = review.pipeline_by_source(data, *sc.parse_period("2026-03"), by_mqa).set_index("source")
+    assert out["amount"].to_dict() == {"marketing-sourced": 100.0, "marketing-touched, no MQA": 50.0,
                                        "sales-sourced": 25.0, "joint pipeline": 175.0}  # A3's MQA came after
     assert out.loc["marketing-sourced", "share_pct"] == 57.1
+
+
+def test_monthly_and_quarterly_credit_pipeline_by_one_rule():
+    """The default rule is the seven commitments' touch order, in the monthly as in the quarterly: before, the
+    monthly called an opportunity marketing-sourced for an MQA while the quarterly counted touches."""
+    opps = pd.DataFrame({"opportunity_id": ["O1", "O2", "O3"], "account_id": ["A1", "A2", "A3"],
+                         "amount": [100.0, 50.0, 25.0], "created_at": [t("2026-03-10")] * 3,
+                         "close_date": pd.NaT, "is_closed": False, "is_won": False})
+    mqas = mqa_frame(["A1"], [t("2026-03-01")])
+    acts = pd.DataFrame({"activity_id": ["a1", "a2", "a3"], "account_id": ["A2", "A3", "A3"],
+                         "type": ["email_open", "call", "email_open"],
+                         "occurred_at": [t("2026-02-01"), t("2026-03-01"), t("2026-03-02")], "contact_id": None,
+                         "url": None})
+    accounts = pd.DataFrame({"account_id": ["A1", "A2", "A3"], "name": ["a", "b", "c"], "tier": [1, 2, 3],
+                             "owner_id": "U1", "created_at": t("2025-01-01")})
+    data = sc.SlaData.of(opportunities=opps, mqas=mqas, activities=acts, accounts=accounts)
+    march = sc.parse_period("2026-03")
+    monthly = review.pipeline_by_source(data, *march, POLICY).set_index("source")["amount"]
+    quarterly = sc.pipeline_attribution(data, *march, POLICY)
+    quarterly = quarterly[quarterly["tier"] == sc.ALL].set_index("attribution")["amount"]
+    assert monthly["marketing-sourced"] == quarterly["marketing-sourced"] == 50.0  # A2: a marketing touch first
+    assert monthly["sales-first, marketing-influenced"] == 25.0  # A3: the call came before the email
+    assert monthly["sales-sourced"] == quarterly["sales-sourced"] == 100.0  # A1: an MQA but no marketing touch
 
 
 def test_weekly_additions_against_last_week():

@@ -147,7 +147,7 @@ def test_parse_period_rejects(text):
 # --- marketing -------------------------------------------------------------------------------------------
 
 def test_verdicts_are_bounded_by_the_next_mqa(data):
-    outcomes = sc.mqa_outcomes(data, Q1[1]).set_index(["account_id", "trigger_at"])
+    outcomes = sc.mqa_outcomes(data, Q1[1], POLICY).set_index(["account_id", "trigger_at"])
     assert outcomes.loc[("A1", t("2026-03-02 08:00")), "verdict"] == "accepted"
     assert outcomes.loc[("A1", t("2026-03-20 08:00")), "verdict"] == "rejected"  # case-insensitive status
     assert pd.isna(outcomes.loc[("A2", t("2025-11-03 08:00")), "verdict"])  # its rejection belongs to the next MQA
@@ -157,13 +157,13 @@ def test_verdicts_are_bounded_by_the_next_mqa(data):
 
 
 def test_outcomes_are_point_in_time(data):
-    outcomes = sc.mqa_outcomes(data, t("2026-03-04")).set_index(["account_id", "trigger_at"])
+    outcomes = sc.mqa_outcomes(data, t("2026-03-04"), POLICY).set_index(["account_id", "trigger_at"])
     assert ("A1", t("2026-03-20 08:00")) not in outcomes.index
     assert not outcomes.loc[("A1", t("2026-03-02 08:00")), "converted"]  # O1 created 03-05
 
 
 def test_marketing_quality_per_tier_and_band(data):
-    quality = sc.marketing_quality(sc.mqa_outcomes(data, Q1[1]), *Q1, POLICY)
+    quality = sc.marketing_quality(sc.mqa_outcomes(data, Q1[1], POLICY), *Q1, POLICY)
     tier1 = row(quality, tier=1)
     assert (tier1["mqas"], tier1["accepted"], tier1["rejected"]) == (3, 2, 1)
     assert tier1["acceptance_pct"] == 66.7 and tier1["rejection_pct"] == 33.3
@@ -176,7 +176,7 @@ def test_marketing_quality_per_tier_and_band(data):
 
 
 def test_marketing_quality_per_owner(data):
-    quality = sc.marketing_quality(sc.mqa_outcomes(data, Q1[1]), *Q1, POLICY, by="owner_id")
+    quality = sc.marketing_quality(sc.mqa_outcomes(data, Q1[1], POLICY), *Q1, POLICY, by="owner_id")
     assert row(quality, owner_id="U2")["rejection_pct"] == 50.0
     assert row(quality, owner_id="U1")["mqas"] == 3
 
@@ -226,14 +226,14 @@ def test_response_times_in_business_hours(data):
 
 
 def test_progression_of_accepted(data):
-    progression = sc.progression(sc.mqa_outcomes(data, Q1[1]), *Q1)
+    progression = sc.progression(sc.mqa_outcomes(data, Q1[1], POLICY), *Q1)
     assert row(progression, tier=1)[["accepted", "opportunity", "won", "to_won_pct"]].tolist() == [2, 1, 1, 50.0]
 
 
 # --- joint ---------------------------------------------------------------------------------------------------
 
 def test_pipeline_attribution(data):
-    pipeline = sc.pipeline_attribution(data, *Q1)
+    pipeline = sc.pipeline_attribution(data, *Q1, POLICY)
     total = pipeline[pipeline["tier"] == "all"].set_index("attribution")
     assert total.loc["marketing-sourced", ["opportunities", "amount"]].tolist() == [1, 1000.0]
     assert total.loc["marketing-influenced", ["opportunities", "amount", "from_mqa"]].tolist() == [2, 3000.0, 2]

@@ -1,0 +1,451 @@
+"""The metrics catalog: every number the reports show, defined once (pure, vectorized, no clock).
+
+Each :class:`Metric` has a stable id, a label, a one-sentence definition, its numerator and denominator,
+the segments it can be cut by (``tier``, ``owner``, ``source``, ``list``), the timestamp that puts an item in
+a period, whether it adds up over consecutive periods, and the policy key of its target. :func:`compute`
+evaluates the whole catalog for a period ``[start, end)`` as of ``as_of`` into one long table
+(:data:`COLUMNS`), the table written beside every report as ``<report>.metrics.csv`` and by
+``abm-sla export metrics``. The reports read their numbers from it (:func:`value`).
+
+Row-level facts come from one place each: an MQA's verdict from the policy's dispositions
+(:func:`abm_sla.scorecard.mqa_outcomes`), an opportunity's source from the one pipeline-credit rule
+(:func:`abm_sla.scorecard.pipeline_credit`), a clock's status from ``sla_clocks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from abm_sla import frames, marketing
+from abm_sla import scorecard as sc
+from abm_sla.policy import SlaPolicy
+from abm_sla.scorecard import SlaData
+from abm_sla.sla import OPTIONAL_CLOCKS
+
+#: The columns of every metrics table (stable: BI tools read them).
+COLUMNS = ["report", "period_start", "period_end", "metric", "segment", "numerator", "denominator", "value",
+           "unit", "target", "verdict", "additive"]
+ALL = "all"
+SEGMENTS = ("tier", "owner", "source", "list")
+#: ``source=`` segment names of the pipeline-credit rule's three parts (sourced, influenced only, sales).
+SOURCE_SEGMENTS = ("marketing", "influenced", "sales")
+MET, MISSED = "met", "missed"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One catalog entry."""
+
+    id: str
+    label: str
+    definition: str
+    unit: str  # count, money, pct (100 × numerator / denominator), hours, days
+    family: str  # which facts it is computed from (mqas, clocks, responses, created, closed, accounts, meetings)
+    numerator: str
+    denominator: str = ""
+    segments: tuple[str, ...] = ("tier", "owner")
+    period_by: str = ""
+    target: str = ""
+    kind: str = "count"  # count, sum, ratio, median
+    column: str = ""  # the fact column counted, summed or taken the median of
+    over: str = ""  # a ratio's denominator column (boolean); empty: every fact row
+
+    @property
+    def additive(self) -> bool:
+        """Counts and sums add up over consecutive periods; rates, medians and snapshots do not."""
+        return self.kind in ("count", "sum") and self.family != "accounts"
+
+
+_MQA = "mqas.trigger_at"
+_MQA_SEGMENTS = ("tier", "owner", "list")
+_CLOCK_SEGMENTS = ("tier", "owner")
+_OPP_SEGMENTS = ("tier", "owner", "source", "list")
+
+
+def _clock_metric(clock: str) -> Metric:
+    name = clock.replace("_", " ")
+    return Metric(f"{clock}_met_rate", f"{name.capitalize()} met", f"Share of the {name} clocks due in the period "
+                  "that were met, of those decided (met or missed; pending clocks are not counted).", "pct",
+                  "clocks", f"{name} clocks met", f"{name} clocks met or missed", _CLOCK_SEGMENTS,
+                  "sla_clocks.due_at", "targets.first_touch_met_pct" if clock == "first_touch" else "",
+                  "ratio", f"{clock}_met", f"{clock}_decided")
+
+
+CATALOG: tuple[Metric, ...] = (
+    Metric("mqas", "MQAs", "MQAs fired in the period (one per account per episode).", "count", "mqas",
+           "MQAs fired", "", _MQA_SEGMENTS, _MQA, "targets.monthly_mqa_commitments", "count"),
+    Metric("mqas_with_verdict", "MQAs with a verdict", "MQAs of the period whose episode has an accepted or "
+           "rejected disposition (the policy's verdict classes).", "count", "mqas", "MQAs with a verdict", "",
+           _MQA_SEGMENTS, _MQA, "", "count", "has_verdict"),
+    Metric("mqas_accepted", "Accepted MQAs (SQLs)", "MQAs of the period sales accepted: the latest verdict "
+           "disposition of the episode is in the policy's accepted class.", "count", "mqas", "accepted MQAs", "",
+           _MQA_SEGMENTS, _MQA, "", "count", "accepted"),
+    Metric("mqas_rejected", "Rejected MQAs", "MQAs of the period sales rejected or disqualified: the latest "
+           "verdict disposition of the episode is in the policy's rejected class.", "count", "mqas",
+           "rejected MQAs", "", _MQA_SEGMENTS, _MQA, "", "count", "rejected"),
+    Metric("mqas_converted", "MQAs reaching an opportunity", "MQAs of the period with an opportunity created on "
+           "the account at or after trigger_at (before its next MQA).", "count", "mqas", "MQAs with an opportunity",
+           "", _MQA_SEGMENTS, _MQA, "", "count", "converted"),
+    Metric("acceptance_rate", "Acceptance (MQA → SQL)", "Share of the period's MQAs that sales accepted.", "pct",
+           "mqas", "accepted MQAs", "MQAs fired", _MQA_SEGMENTS, _MQA, "targets.tier1_acceptance_pct", "ratio",
+           "accepted"),
+    Metric("rejection_rate", "Rejection", "Share of the period's MQAs with a verdict that sales rejected or "
+           "disqualified (the one-page SLA's recalibration band).", "pct", "mqas", "rejected MQAs",
+           "MQAs with a verdict", _MQA_SEGMENTS, _MQA, "targets.rejection_rate", "ratio", "rejected", "has_verdict"),
+    Metric("disqualification_rate", "Disqualified", "Share of the period's MQAs that sales rejected or "
+           "disqualified, of all MQAs fired.", "pct", "mqas", "rejected MQAs", "MQAs fired", _MQA_SEGMENTS, _MQA,
+           "", "ratio", "rejected"),
+    Metric("mqa_to_opportunity_rate", "MQA → opportunity", "Share of the period's MQAs that reached an "
+           "opportunity.", "pct", "mqas", "MQAs with an opportunity", "MQAs fired", _MQA_SEGMENTS, _MQA,
+           "targets.tier2_mqa_to_opportunity_pct", "ratio", "converted"),
+    Metric("sql_to_opportunity_rate", "SQL → opportunity", "Share of the period's accepted MQAs that reached an "
+           "opportunity.", "pct", "mqas", "accepted MQAs with an opportunity", "accepted MQAs", _MQA_SEGMENTS, _MQA,
+           "targets.sql_to_opportunity_pct", "ratio", "accepted_converted", "accepted"),
+    *(_clock_metric(clock) for clock in (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS)),
+    Metric("first_touch_response_median_hours", "Time to first contact (median)", "Median business hours from "
+           "routing to the first sales touch, over the first-touch clocks due in the period that were answered "
+           "(a touch before routing counts 0).", "hours", "responses", "median business hours",
+           "first touches answered", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "median", "response_bh"),
+    Metric("opportunities_created", "Opportunities created", "Opportunities created in the period.", "count",
+           "created", "opportunities created", "", _OPP_SEGMENTS, "opportunities.created_at", "", "count"),
+    Metric("pipeline_created", "Pipeline created", "Amount of the opportunities created in the period; the "
+           "source segments are the policy's one pipeline-credit rule.", "money", "created", "amount", "",
+           _OPP_SEGMENTS, "opportunities.created_at", "", "sum", "amount"),
+    Metric("marketing_sourced_pipeline_share", "Marketing-sourced share of pipeline", "Share of the pipeline "
+           "created in the period that the pipeline-credit rule credits to marketing as sourced.", "pct", "created",
+           "marketing-sourced amount", "amount created", ("tier", "owner", "list"), "opportunities.created_at", "",
+           "ratio", "sourced_amount", "amount"),
+    Metric("opportunities_closed", "Opportunities closed", "Opportunities closed in the period (close_date).",
+           "count", "closed", "opportunities closed", "", ("tier", "owner", "list"), "opportunities.close_date",
+           "", "count"),
+    Metric("opportunities_won", "Opportunities won", "Opportunities closed won in the period.", "count", "closed",
+           "opportunities won", "", ("tier", "owner", "list"), "opportunities.close_date", "", "count", "won"),
+    Metric("win_rate", "Win rate (opportunity → won)", "Share of the opportunities closed in the period that were "
+           "won.", "pct", "closed", "opportunities won", "opportunities closed", ("tier", "owner", "list"),
+           "opportunities.close_date", "targets.tier1_win_rate_pct (Tier 1), targets.opportunity_to_won_pct (all)",
+           "ratio", "won"),
+    Metric("sales_cycle_median_days", "Sales cycle (median)", "Median days from created_at to close_date of the "
+           "opportunities won in the period.", "days", "closed", "median days", "opportunities won",
+           ("tier", "owner", "list"), "opportunities.close_date", "targets.sales_cycle_days_max", "median",
+           "cycle_days"),
+    Metric("accounts_on_list", "Accounts on the list", "Accounts on the target account list at the period's last "
+           "moment (every account created by then when no list is recorded).", "count", "accounts",
+           "accounts on the list", "", ("tier", "owner"), "accounts at the period's end", "", "count"),
+    Metric("engagement_rate", "Engagement rate", "Share of the accounts on the list with at least one marketing "
+           "touch in the period.", "pct", "accounts", "accounts with a marketing touch", "accounts on the list",
+           ("tier", "owner"), "activities.occurred_at", "targets.engagement_rate_pct", "ratio", "engaged"),
+    Metric("multi_stakeholder_rate", "Multi-stakeholder engagement", "Share of the accounts on the list with "
+           "marketing touches from at least two contacts in the period.", "pct", "accounts",
+           "accounts with >= 2 engaged contacts", "accounts on the list", ("tier", "owner"),
+           "activities.occurred_at", "targets.multi_stakeholder_pct", "ratio", "multi_stakeholder"),
+    Metric("meetings_booked", "Meetings booked", "Activities of type meeting in the period.", "count", "meetings",
+           "meetings", "", ("tier", "owner", "list"), "activities.occurred_at", "", "count"),
+)
+BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}
+
+
+# -- facts: one row per item, with its segment columns -------------------------------------------------
+
+def _list_column(data: SlaData, accounts: pd.Series, moments: pd.Series | pd.Timestamp) -> pd.Series:
+    """``on`` / ``off`` the target account list at each item's moment; None when no list is recorded."""
+    if not marketing.tal_exists(data.target_accounts):
+        return pd.Series(None, index=accounts.index, dtype="object")
+    on = marketing.on_list_at(data.target_accounts, accounts, moments)
+    return pd.Series(np.where(on, "on", "off"), index=accounts.index, dtype="object")
+
+
+def mqa_fact_columns(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """:func:`scorecard.mqa_outcomes` rows with the columns the MQA metrics count (``owner`` as text)."""
+    rows = outcomes.reset_index(drop=True)
+    return rows.assign(has_verdict=rows["accepted"] | rows["rejected"],
+                       accepted_converted=rows["accepted"] & rows["converted"])
+
+
+def mqa_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+              policy: SlaPolicy) -> pd.DataFrame:
+    """The period's MQAs with their verdict and conversion (:func:`scorecard.mqa_outcomes`)."""
+    outcomes = sc.mqa_outcomes(data, as_of, policy)
+    rows = mqa_fact_columns(outcomes[sc.within(outcomes["trigger_at"], start, end)])
+    return rows.assign(list=_list_column(data, rows["account_id"], rows["trigger_at"]))
+
+
+def _clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    clocks = sc.clocks_due(data, start, end).reset_index(drop=True)
+    out = clocks[["tier", "owner_id"]].copy()
+    for clock in (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS):
+        mine = clocks["clock"].eq(clock)
+        out[f"{clock}_met"] = mine & clocks["status"].eq("met")
+        out[f"{clock}_decided"] = mine & clocks["status"].isin(["met", "missed"])
+    return out
+
+
+def closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Opportunities closed in the period by ``as_of``, with ``won`` and the won ones' ``cycle_days``."""
+    opps = sc.opportunity_frame(data)
+    closed = opps[opps["is_closed"] & sc.within(opps["close_date"], start, end) & (opps["close_date"] <= as_of)]
+    closed = closed.reset_index(drop=True)
+    return closed.assign(won=closed["is_won"],
+                         cycle_days=((closed["close_date"] - closed["created_at"]) / sc.DAY).where(closed["is_won"]),
+                         list=_list_column(data, closed["account_id"], closed["close_date"]))
+
+
+def created_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Opportunities created in the period with their ``source=`` segment by the pipeline-credit rule."""
+    opps = sc.pipeline_credit(data, start, end, policy)
+    slug = dict(zip(sc.credit_parts(policy), SOURCE_SEGMENTS, strict=True))
+    return opps.assign(source=opps["source"].map(slug),
+                       sourced_amount=opps["amount"].where(opps["source"].eq(sc.credit_parts(policy)[0]), 0.0),
+                       list=_list_column(data, opps["account_id"], opps["created_at"]))
+
+
+def account_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The accounts on the list at the period's end (:func:`scorecard.listed_accounts`) with ``stakeholders``
+    (distinct contacts with a marketing touch in the period), ``engaged`` and ``multi_stakeholder``."""
+    accounts = sc.listed_accounts(data, end)
+    touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
+                              & sc.within(data.activities["occurred_at"], start, end)]
+    stakeholders = touches.groupby(touches["account_id"].astype(str))["contact_id"].nunique()
+    touched = touches["account_id"].astype(str).unique()
+    contacts = accounts["account_id"].map(stakeholders).fillna(0)
+    return accounts.assign(stakeholders=contacts, engaged=accounts["account_id"].isin(touched),
+                           multi_stakeholder=contacts >= 2)
+
+
+def _meeting_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    acts = data.activities
+    meetings = acts[acts["type"].eq("meeting") & sc.within(acts["occurred_at"], start, end)]
+    dims = sc.account_dimensions(data).set_index("account_id")
+    ids = meetings["account_id"].astype(str).reset_index(drop=True)
+    return pd.DataFrame({"account_id": ids, "tier": ids.map(dims["tier"]).fillna(3).astype(int),
+                         "owner_id": ids.map(dims["owner_id"]),
+                         "list": _list_column(data, ids, meetings["occurred_at"].reset_index(drop=True))})
+
+
+def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+          policy: SlaPolicy) -> dict[str, pd.DataFrame]:
+    """Every family's facts for the period, as of ``as_of``."""
+    responses = sc.response_times(data, start, end, policy)
+    return {
+        "mqas": mqa_facts(data, start, end, as_of, policy),
+        "clocks": _clock_facts(data, start, end),
+        "responses": responses.assign(tier=sc.normalize_tier(responses["tier"])),
+        "created": created_facts(data, start, end, policy),
+        "closed": closed_facts(data, start, end, as_of),
+        "accounts": account_facts(data, start, end),
+        "meetings": _meeting_facts(data, start, end),
+    }
+
+
+# -- aggregation ---------------------------------------------------------------------------------------
+
+_SEGMENT_COLUMN = {"tier": "tier", "owner": "owner_id", "source": "source", "list": "list"}
+
+
+def _groups(frame: pd.DataFrame, segment: str) -> pd.Series | None:
+    """Each fact row's segment label (``tier=1``…); None when the segment does not apply to these facts."""
+    column = _SEGMENT_COLUMN[segment]
+    if column not in frame.columns:
+        return None
+    values = frame[column]
+    if segment == "list" and not values.notna().any():
+        return None
+    return segment + "=" + values.astype("string").fillna("(none)").astype(str)
+
+
+def _labels(segment: str, present: pd.Series) -> list[str]:
+    """The segment labels shown even when empty (every tier, every source, both sides of the list)."""
+    fixed = {"tier": [f"tier={tier}" for tier in sc.TIERS], "source": [f"source={s}" for s in SOURCE_SEGMENTS],
+             "list": ["list=on", "list=off"]}.get(segment, [])
+    return list(dict.fromkeys([*fixed, *sorted(present.unique())]))
+
+
+def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str],
+               sums: pd.DataFrame) -> pd.DataFrame:
+    """numerator, denominator and value of ``metric`` per label (``sums``: the family's columns summed per label,
+    ``_rows`` the row count)."""
+    def total(column: str) -> pd.Series:
+        return sums[column or "_rows"]
+
+    if metric.kind == "median":
+        values = pd.to_numeric(frame[metric.column], errors="coerce")
+        numerator = pd.Series(np.nan, index=labels)
+        denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).astype("float64")
+        value = values.groupby(keys).median().reindex(labels).astype("float64").round(2 if metric.unit == "hours"
+                                                                                    else 1)
+    elif metric.kind == "ratio":
+        numerator, denominator = total(metric.column), total(metric.over)
+        value = pd.Series(sc.pct(numerator, denominator), index=labels)
+    else:
+        numerator = total(metric.column)
+        denominator = pd.Series(np.nan, index=labels)
+        value = numerator.round(2)
+    return pd.DataFrame({"segment": labels, "numerator": numerator.to_numpy(),
+                         "denominator": denominator.to_numpy(), "value": value.to_numpy(), "metric": metric.id,
+                         "unit": metric.unit, "additive": metric.additive})
+
+
+def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """``metric, segment, numerator, denominator, value`` of one family's metrics over the given facts (no
+    targets), for ``all`` and ``segments`` (default: every segment of the family)."""
+    members = [metric for metric in CATALOG if metric.family == family]
+    return pd.concat(_family_rows(members, frame, segments), ignore_index=True)
+
+
+def _family_rows(family: list[Metric], frame: pd.DataFrame,
+                 only: tuple[str, ...] | None = None) -> list[pd.DataFrame]:
+    """The rows of one family's metrics: its summed columns grouped once per segment."""
+    columns = sorted({column for metric in family for column in (metric.column, metric.over)
+                      if column and metric.kind != "median"})
+    numeric = frame[columns].astype("float64").assign(_rows=1.0)
+    cuts = [(None, pd.Series(ALL, index=frame.index, dtype=object), [ALL])]
+    for segment in dict.fromkeys(segment for metric in family for segment in metric.segments):
+        if only is not None and segment not in only:
+            continue
+        keys = _groups(frame, segment)
+        if keys is not None:
+            cuts.append((segment, keys, _labels(segment, keys)))
+    parts = []
+    for segment, keys, labels in cuts:
+        sums = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
+        parts += [_aggregate(metric, frame, keys, labels, sums) for metric in family
+                  if segment is None or segment in metric.segments]
+    return parts
+
+
+# -- targets -------------------------------------------------------------------------------------------
+
+def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> dict[tuple[str, str], tuple[str, Callable]]:
+    """(metric, segment) → (target text, judge(value) → met?) from the policy's ``targets``."""
+    targets = policy.targets
+    if targets is None:
+        return {}
+    out: dict[tuple[str, str], tuple[str, Callable]] = {}
+
+    def at_least(key: tuple[str, str], bound: float | None, strict: bool = False) -> None:
+        if bound is not None:
+            out[key] = (f"{'>' if strict else '>='} {bound:g}",
+                        (lambda v: v > bound) if strict else (lambda v: v >= bound))
+
+    for tier, commitment in (targets.monthly_mqa_commitments or {}).items():
+        months = marketing.months_between(start, end)
+        at_least(("mqas", f"tier={tier}"), round(float(commitment) * months, 1))
+    for tier, bound in (targets.first_touch_met_pct or {}).items():
+        at_least(("first_touch_met_rate", f"tier={tier}"), bound)
+    band = targets.rejection_rate
+    if band is not None:
+        low = band.min_pct if band.min_pct is not None else 0.0
+        high = band.max_pct if band.max_pct is not None else 100.0
+        out[("rejection_rate", ALL)] = (f"{low:g}-{high:g}", lambda v: low <= v <= high)
+    at_least(("win_rate", "tier=1"), targets.tier1_win_rate_pct)
+    at_least(("win_rate", ALL), targets.opportunity_to_won_pct)
+    if targets.sales_cycle_days_max is not None:
+        cycle = targets.sales_cycle_days_max
+        out[("sales_cycle_median_days", ALL)] = (f"<= {cycle:g}", lambda v: v <= cycle)
+    at_least(("engagement_rate", ALL), targets.engagement_rate_pct)
+    at_least(("multi_stakeholder_rate", ALL), targets.multi_stakeholder_pct)
+    at_least(("acceptance_rate", "tier=1"), targets.tier1_acceptance_pct, strict=True)
+    at_least(("mqa_to_opportunity_rate", "tier=2"), targets.tier2_mqa_to_opportunity_pct, strict=True)
+    at_least(("sql_to_opportunity_rate", ALL), targets.sql_to_opportunity_pct)
+    return out
+
+
+def _judge(rows: pd.DataFrame, policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp,
+           measured: bool) -> pd.DataFrame:
+    """Fill ``target`` and ``verdict`` (met / missed; empty without a target or a value, or — for MQA volume —
+    when the pipeline measured nothing in the period)."""
+    targets = _targets(policy, start, end)
+    target, verdict = [], []
+    for metric, segment, value in zip(rows["metric"], rows["segment"], rows["value"], strict=True):
+        found = targets.get((metric, segment))
+        target.append(found[0] if found else "")
+        judged = found is not None and pd.notna(value) and (measured or metric != "mqas")
+        verdict.append((MET if found[1](value) else MISSED) if judged else "")
+    return rows.assign(target=target, verdict=verdict)
+
+
+# -- the table -----------------------------------------------------------------------------------------
+
+def compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
+            report: str = "export") -> pd.DataFrame:
+    """Every catalog metric for ``[start, end)`` as of ``as_of``: one row per metric and segment (:data:`COLUMNS`)."""
+    found = facts(data, start, end, as_of, policy)
+    families: dict[str, list[Metric]] = {}
+    for metric in CATALOG:
+        families.setdefault(metric.family, []).append(metric)
+    parts = [part for name, family in families.items() for part in _family_rows(family, found[name])]
+    order = {metric.id: rank for rank, metric in enumerate(CATALOG)}
+    rows = pd.concat(parts, ignore_index=True)
+    rows = rows.iloc[np.argsort(rows["metric"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
+    rows = _judge(rows, policy, start, end, sc.has_data(data, start, end))
+    rows = rows.assign(report=report, period_start=start, period_end=end)
+    return rows[COLUMNS]
+
+
+def value(table: pd.DataFrame, metric: str, segment: str = ALL) -> float:
+    """One number from a :func:`compute` table (NaN when the segment has no row)."""
+    rows = table.loc[(table["metric"] == metric) & (table["segment"] == segment), "value"]
+    return float(rows.iloc[0]) if len(rows) else float("nan")
+
+
+def row(table: pd.DataFrame, metric: str, segment: str = ALL) -> pd.Series | None:
+    """The :func:`compute` row of one metric and segment, or None."""
+    rows = table[(table["metric"] == metric) & (table["segment"] == segment)]
+    return rows.iloc[0] if len(rows) else None
+
+
+def csv_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as written to CSV: periods as ISO dates, ``additive`` as true/false, numbers plain."""
+    out = table.copy()
+    for column in ("period_start", "period_end"):
+        out[column] = pd.to_datetime(out[column], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out["additive"] = out["additive"].map({True: "true", False: "false"})
+    return out[COLUMNS]
+
+
+# -- the reference -------------------------------------------------------------------------------------
+
+_UNITS = {"count": "count", "money": "amount (currency of the CRM)", "pct": "% (100 × numerator / denominator)",
+          "hours": "business hours", "days": "days"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def reference_markdown() -> str:
+    """``docs/metrics.md``: every catalog entry, for a reader who wants to know what a number means and where its
+    data comes from (generated: ``abm-sla docs metrics``)."""
+    lines = [
+        "# Metrics reference",
+        "",
+        "<!-- generated from abm_sla/metrics.py by `abm-sla docs metrics --out docs/metrics.md`; do not edit -->",
+        "",
+        "Every number in the weekly, monthly and quarterly reports, the headline and the proposals comes from "
+        "one entry below. Each report writes them beside itself as `<report>.metrics.csv`, and "
+        "`abm-sla export metrics --period 2026-Q1` (or `2026-03`, `2026-W13`) writes the same rows for any "
+        "period. Columns: " + ", ".join(f"`{column}`" for column in COLUMNS) + ".",
+        "",
+        "- `segment`: `all`, or one cut: `tier=1`, `owner=U003`, `source=marketing` (`marketing` sourced, "
+        "`influenced` marketing-touched but not sourced, `sales` sales-sourced, by the policy's "
+        "`pipeline_credit` rule), `list=on` / `list=off` (on the target account list at the item's moment; "
+        "only when a list is recorded).",
+        "- `additive`: `true` for counts and sums: the weeks or months of a period add up to the period.",
+        "- `target` and `verdict` (`met` / `missed`, empty when there is no target or no value): from the policy's "
+        "`targets`.",
+        "- An MQA's *verdict*: the class (policy `dispositions.accepted` / `dispositions.rejected`; default "
+        "accepted, and rejected + unqualified/disqualified) of the latest disposition of its episode in one.",
+        "",
+        "| id | label | definition | numerator | denominator | unit | segments | in the period by | additive "
+        "| target |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for metric in CATALOG:
+        cells = [f"`{metric.id}`", metric.label, metric.definition, metric.numerator, metric.denominator or "—",
+                 _UNITS[metric.unit], ", ".join(metric.segments), f"`{metric.period_by}`",
+                 "yes" if metric.additive else "no", metric.target or "—"]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,83 @@
+"""How many of a report's numbers come from the metrics catalog (issue 22's measurement).
+
+Usage: ``python benchmarks/catalog_coverage.py abm-sla-demo/abm-sla.db`` (a demo warehouse). Per report, the
+numeric cells of its headline scorecard (value, previous value, sample) and tables are counted as *from the
+catalog* when the code reads them from :mod:`abm_sla.metrics` (the commitments' values and samples, the
+month-over-month and week-over-week rows, the acceptance/rejection/conversion, win-rate and engagement
+tables' metric columns, the monthly pipeline by source, the chronic-miss values), else as
+*outside*; the cells of item lists (one row per
+missed clock, escalation, tier move, reassignment or dispute) are counted apart: they are not metrics.
+"""
+from __future__ import annotations
+
+import sys
+
+from abm_sla import reporting
+from abm_sla import scorecard as sc
+from abm_sla.demo import DEMO_POLICY
+from abm_sla.policy import load_policy
+from abm_sla.warehouse import Warehouse
+
+CATALOG_COMMITMENTS = {"mqa_volume", "first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct",
+                       "opportunity_to_won_pct", "sales_cycle_days", *sc.BENCHMARKS}
+COMPARISONS = {"monthly_trend", "weekly_changes"}
+QUALITY = ["mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "converted", "mqa_to_opportunity_pct"]
+CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
+                   "win_rates": ["closed", "won", "win_rate_pct", "median_cycle_days"],
+                   "engagement": ["accounts", "engaged", "engagement_pct", "multi_stakeholder",
+                                  "multi_stakeholder_pct"],
+                   "pipeline_by_source": ["opportunities", "amount"]}
+ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disputes", "closed_disputes",
+         "unknown_statuses"}
+
+
+def main(db: str) -> None:
+    policy = load_policy(DEMO_POLICY)
+    data = reporting.load_data(Warehouse(f"sqlite:///{db}"))
+    total_in = total_out = total_items = 0
+    for kind, period in (("weekly", "2026-W13"), ("monthly", "2026-03"), ("quarterly", "2026-Q1")):
+        build = {"weekly": reporting.build_weekly, "monthly": reporting.build_monthly,
+                 "quarterly": reporting.build_quarterly}[kind]
+        report = build(data, period, policy)
+        inside = outside = items = 0
+        head = report.scorecard
+        from_catalog = head["commitment"].isin(CATALOG_COMMITMENTS)
+        for column in ("value", "previous_value", "sample"):
+            present = head[column].notna()
+            inside += int((present & from_catalog).sum())
+            outside += int((present & ~from_catalog).sum())
+        for name, table in report.tables.items():
+            frame = table.frame
+            numeric = frame.select_dtypes("number")
+            cells = int(numeric.notna().sum().sum())
+            if name in ITEMS:
+                items += cells
+            elif name in COMPARISONS:
+                rows = frame.set_index("metric")[["value", "previous_value"]]
+                outside_rows = rows.index.str.startswith(("MQA commitment", "Tier 1 accounts:"))
+                counted = rows.notna()
+                outside += int(counted[outside_rows].sum().sum()) + int(frame["change"].notna().sum())
+                inside += int(counted[~outside_rows].sum().sum())
+            elif name in CATALOG_COLUMNS:
+                mine = int(frame[CATALOG_COLUMNS[name]].notna().sum().sum())
+                inside += mine
+                outside += cells - mine
+            elif name == "chronic_misses":
+                mine = frame["commitment"].isin(CATALOG_COMMITMENTS)
+                here = int(frame.loc[mine, ["value", "previous_value"]].notna().sum().sum())
+                inside += here
+                outside += cells - here
+            else:
+                outside += cells
+        total_in += inside
+        total_out += outside
+        total_items += items
+        print(f"{kind} {period}: {inside} numbers from the catalog, {outside} aggregate numbers computed outside it, "
+              f"{items} cells of item lists (misses, escalations, tier moves, disputes: per account, not metrics)")
+    print(f"all three: {total_in} from the catalog, {total_out} aggregates outside "
+          f"({100 * total_in / (total_in + total_out):.1f}% of the aggregate numbers from the catalog), "
+          f"{total_items} item-list cells")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
