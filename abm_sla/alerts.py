@@ -18,25 +18,26 @@ import pandas as pd
 
 from abm_sla.scorecard import normalize_tier
 
-ALERT_KEY = ["account_id", "trigger_at", "clock", "level"]
-DIGEST_CLOCK = "digest"  # the alert_log key of a digest: account "", trigger_at the UTC day, level 0
+ALERT_KEY = ["account_id", "trigger_at", "clock", "level", "owner_id"]  # a new owner's ladder is its own
+DIGEST_CLOCK = "digest"  # the alert_log key of a digest: account "", trigger_at the UTC day, level 0, owner ""
 DAY = pd.Timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Alert:
-    """One message: its log key (account_id, trigger_at, clock, level), a subject and a body."""
+    """One message: its log key (:data:`ALERT_KEY`), a subject and a body."""
 
     account_id: str
     trigger_at: pd.Timestamp
     clock: str
     level: int
+    owner_id: str
     subject: str
     body: str
 
     @property
-    def key(self) -> tuple[str, pd.Timestamp, str, int]:
-        return (self.account_id, self.trigger_at, self.clock, self.level)
+    def key(self) -> tuple[str, pd.Timestamp, str, int, str]:
+        return (self.account_id, self.trigger_at, self.clock, self.level, self.owner_id)
 
 
 def due_alerts(escalations: pd.DataFrame, sent: pd.DataFrame, now: pd.Timestamp, max_age: pd.Timedelta) -> pd.DataFrame:
@@ -53,13 +54,13 @@ def escalation_alerts(due: pd.DataFrame, accounts: pd.DataFrame, users: pd.DataF
     """One :class:`Alert` per escalation level in ``due`` (recipients gathered), in order of opening."""
     names, account_rows = _user_names(users), _account_rows(accounts)
     alerts = []
-    for key, rows in due.groupby(ALERT_KEY, sort=False):
-        account_id, trigger_at, clock, level = key
+    for key, rows in due.groupby(ALERT_KEY, sort=False, dropna=False):
+        account_id, trigger_at, clock, level, owner_id = key
         first = rows.iloc[0]
         account = _account_text(account_rows, account_id)
         clock_text = clock.replace("_", " ")
         subject = f"SLA escalation level {level}: {clock_text} missed on {account}"
-        owner = _named(names, first.get("owner_id"))
+        owner = _named(names, owner_id)
         lines = [
             subject,
             f"MQA triggered {_when(trigger_at)}; level {level} opened {_when(first['opened_at'])}.",
@@ -70,8 +71,8 @@ def escalation_alerts(due: pd.DataFrame, accounts: pd.DataFrame, users: pd.DataF
             lines.append(f"Steps already taken: {first['steps_taken'].strip()}")
         if link:
             lines.append(f"Run: {link}")
-        alerts.append(Alert(str(account_id), pd.Timestamp(trigger_at), str(clock), int(level), subject,
-                            "\n".join(lines)))
+        alerts.append(Alert(str(account_id), pd.Timestamp(trigger_at), str(clock), int(level), str(owner_id or ""),
+                            subject, "\n".join(lines)))
     return alerts
 
 
@@ -92,7 +93,7 @@ def digest_alert(escalations: pd.DataFrame, accounts: pd.DataFrame, users: pd.Da
         lines.append("No escalation opened.")
     if link:
         lines.append(f"Run: {link}")
-    return Alert("", day, DIGEST_CLOCK, 0, subject, "\n".join(lines))
+    return Alert("", day, DIGEST_CLOCK, 0, "", subject, "\n".join(lines))
 
 
 def digest_day(now: pd.Timestamp) -> pd.Timestamp:

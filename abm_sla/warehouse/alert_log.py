@@ -51,7 +51,7 @@ def release(store: Warehouse, alert: Alert, channel: str) -> None:
 
 def _key(alert: Alert, channel: str) -> dict:
     return {"account_id": alert.account_id, "trigger_at": alert.trigger_at.to_pydatetime(), "clock": alert.clock,
-            "level": alert.level, "channel": channel}
+            "level": alert.level, "owner_id": alert.owner_id, "channel": channel}
 
 
 def _where(statement, alert: Alert, channel: str):

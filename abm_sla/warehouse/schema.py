@@ -314,6 +314,7 @@ alert_log = Table(
     Column("trigger_at", UtcDateTime, primary_key=True),
     Column("clock", String(32), primary_key=True),
     Column("level", Integer, primary_key=True),
+    Column("owner_id", String(255), primary_key=True),
     Column("channel", String(255), primary_key=True),
     Column("status", String(16), nullable=False),
     Column("claimed_at", UtcDateTime, nullable=False),

@@ -54,7 +54,7 @@ def history(env_db, crm_export, policy: str) -> dict:
 def escalation_levels(db_url: str, since: pd.Timestamp) -> pd.DataFrame:
     rows = Warehouse(db_url).read_table(schema.escalations)
     rows = rows[rows["opened_at"] > since]
-    return rows.drop_duplicates(["account_id", "trigger_at", "clock", "level"])
+    return rows.drop_duplicates(["account_id", "trigger_at", "clock", "level", "owner_id"])
 
 
 def sent(runs: dict) -> int:

@@ -44,7 +44,8 @@ def test_one_alert_per_level_with_recipients_owner_and_steps():
 
 
 def test_levels_already_logged_or_too_old_are_left_out():
-    logged = pd.DataFrame([{"account_id": "A1", "trigger_at": TRIGGER, "clock": "first_touch", "level": 1}])
+    logged = pd.DataFrame([{"account_id": "A1", "trigger_at": TRIGGER, "clock": "first_touch", "level": 1,
+                            "owner_id": "U1"}])
     due = alerts.due_alerts(ESCALATIONS, logged, NOW, pd.Timedelta(hours=24))
     assert due[["account_id", "level"]].drop_duplicates().values.tolist() == [["A1", 2]]
     assert alerts.due_alerts(ESCALATIONS, no_log(), NOW, pd.Timedelta(days=7))["account_id"].tolist() == [
@@ -55,7 +56,7 @@ def test_the_digest_lists_yesterdays_levels_and_says_so_when_there_are_none():
     day = alerts.digest_day(NOW)
     digest = alerts.digest_alert(ESCALATIONS.assign(opened_at=day - pd.Timedelta(hours=2)), ACCOUNTS, USERS, day, None)
     assert digest.subject == "SLA escalations digest 2026-03-09: 4 opened"
-    assert digest.key == ("", day, alerts.DIGEST_CLOCK, 0)
+    assert digest.key == ("", day, alerts.DIGEST_CLOCK, 0, "")
     assert "- Acme (A1, Tier 1), owner Olive Owner (U1)" in digest.body
     assert "- Globex (A2, Tier 3)" in digest.body  # no tier is Tier 3
     assert "- A3, owner Olive Owner (U1)" in digest.body  # an account the warehouse does not know: its id

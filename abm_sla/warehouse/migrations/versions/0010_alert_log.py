@@ -24,12 +24,14 @@ def upgrade() -> None:
         sa.Column("trigger_at", utc, nullable=False),
         sa.Column("clock", sa.String(length=32), nullable=False),
         sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("owner_id", sa.String(length=255), nullable=False),
         sa.Column("channel", sa.String(length=255), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("claimed_at", utc, nullable=False),
         sa.Column("sent_at", utc, nullable=True),
         sa.Column("run_id", sa.String(length=64), nullable=True),
-        sa.PrimaryKeyConstraint("account_id", "trigger_at", "clock", "level", "channel", name=op.f("pk_alert_log")),
+        sa.PrimaryKeyConstraint("account_id", "trigger_at", "clock", "level", "owner_id", "channel",
+                                name=op.f("pk_alert_log")),
     )
 
 
