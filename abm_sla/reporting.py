@@ -36,7 +36,7 @@ from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
 from abm_sla import scorecard as sc
 from abm_sla import tier_moves as tm
-from abm_sla.errors import AbmSlaError
+from abm_sla.errors import AbmSlaError, ConfigError
 from abm_sla.model import load_model
 from abm_sla.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
 from abm_sla.policy import SlaPolicy, load_policy
@@ -688,7 +688,10 @@ def _pipeline_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, sco
     from abm_sla.model import parse_model
 
     model = parse_model(yaml.safe_load(scoring_text)) if scoring_text else load_model()
-    check = learning.pipeline_check(data, model, start, end)
+    try:
+        check = learning.pipeline_check(data, model, start, end)
+    except ConfigError as error:  # a model rule on a column the accounts lack: the rest of the report stands
+        return Section(learning.PIPELINE_SECTION_TITLE, [f"Not computed: {error}."])
     return Section(learning.PIPELINE_SECTION_TITLE, check.text, tables=[Table(*table) for table in check.tables])
 
 
