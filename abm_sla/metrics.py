@@ -75,6 +75,26 @@ def _clock_metric(clock: str) -> Metric:
                   "ratio", f"{clock}_met", f"{clock}_decided")
 
 
+def _clock_count_metrics(clock: str) -> tuple[Metric, ...]:
+    """The clock family's counts of one clock: met, missed and pending clocks due in the period."""
+    name = clock.replace("_", " ")
+    return tuple(Metric(f"{clock}_clocks_{status}", f"{name.capitalize()} clocks {status}",
+                        f"{name.capitalize()} clocks due in the period whose status is {status}.", "count", "clocks",
+                        f"{name} clocks {status}", "", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "count",
+                        f"{clock}_{status}")
+                 for status in CLOCK_STATUSES)
+
+
+#: The statuses a clock can have (sla_clocks.status), each counted by the clock family.
+CLOCK_STATUSES = ("met", "missed", "pending")
+_ALL_CLOCKS = (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS)
+
+
+def clock_metric_ids(clock: str) -> dict[str, str]:
+    """:func:`scorecard.clock_compliance`'s columns and the catalog metric each is read from."""
+    return {**{status: f"{clock}_clocks_{status}" for status in CLOCK_STATUSES}, "met_pct": f"{clock}_met_rate"}
+
+
 CATALOG: tuple[Metric, ...] = (
     Metric("mqas", "MQAs", "MQAs fired in the period (one per account per episode).", "count", "mqas",
            "MQAs fired", "", _MQA_SEGMENTS, _MQA, "targets.monthly_mqa_commitments", "count"),
@@ -105,7 +125,9 @@ CATALOG: tuple[Metric, ...] = (
     Metric("sql_to_opportunity_rate", "SQL → opportunity", "Share of the period's accepted MQAs that reached an "
            "opportunity.", "pct", "mqas", "accepted MQAs with an opportunity", "accepted MQAs", _MQA_SEGMENTS, _MQA,
            "targets.sql_to_opportunity_pct", "ratio", "accepted_converted", "accepted"),
-    *(_clock_metric(clock) for clock in (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS)),
+    *(_clock_metric(clock) for clock in _ALL_CLOCKS),
+    # -- clock counts (per tier and owner: the clock tables) --
+    *(metric for clock in _ALL_CLOCKS for metric in _clock_count_metrics(clock)),
     Metric("first_touch_response_median_hours", "Time to first contact (median)", "Median business hours from "
            "routing to the first sales touch, over the first-touch clocks due in the period that were answered "
            "(a touch before routing counts 0).", "hours", "responses", "median business hours",
@@ -173,13 +195,15 @@ def mqa_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.T
     return rows.assign(list=_list_column(data, rows["account_id"], rows["trigger_at"]))
 
 
-def _clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The clocks due in the period: per clock, whether each is met, missed, pending or decided (met or missed)."""
     clocks = sc.clocks_due(data, start, end).reset_index(drop=True)
     out = clocks[["tier", "owner_id"]].copy()
-    for clock in (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS):
+    for clock in _ALL_CLOCKS:
         mine = clocks["clock"].eq(clock)
-        out[f"{clock}_met"] = mine & clocks["status"].eq("met")
-        out[f"{clock}_decided"] = mine & clocks["status"].isin(["met", "missed"])
+        for status in CLOCK_STATUSES:
+            out[f"{clock}_{status}"] = mine & clocks["status"].eq(status)
+        out[f"{clock}_decided"] = mine & clocks["status"].isin([MET, MISSED])
     return out
 
 
@@ -231,7 +255,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
     responses = sc.response_times(data, start, end, policy)
     return {
         "mqas": mqa_facts(data, start, end, as_of, policy),
-        "clocks": _clock_facts(data, start, end),
+        "clocks": clock_facts(data, start, end),
         "responses": responses.assign(tier=sc.normalize_tier(responses["tier"])),
         "created": created_facts(data, start, end, policy),
         "closed": closed_facts(data, start, end, as_of),
