@@ -541,22 +541,20 @@ def window_text(window: Window) -> str:
     return f"{window.amount:g} {window.kind.replace('_', ' ')}"
 
 
-def _p90(values: pd.Series) -> float:
-    return float(values.quantile(0.9)) if values.notna().any() else float("nan")
+#: response_summary's columns and the catalog metric each is read from (abm_sla.metrics).
+RESPONSE_METRICS = {"answered": "first_touches_answered", "before_routing": "first_touches_before_routing",
+                    "unanswered": "first_touches_unanswered", "median_bh": "first_touch_response_median_hours",
+                    "p90_bh": "first_touch_response_p90_hours"}
 
 
 def response_summary(responses: pd.DataFrame, policy: SlaPolicy, by: str = "tier") -> pd.DataFrame:
     """Per ``by``: answered (of which before routing, counted as 0 hours), unanswered, median and p90
-    business-hour response."""
-    frame = responses.assign(answered=responses["response_bh"].notna(),
-                             before_routing=responses["met_at"] < responses["routed_at"],
-                             unanswered=responses["response_bh"].isna())
-    out = _grouped(frame, [by], {
-        "answered": ("answered", "sum"), "before_routing": ("before_routing", "sum"),
-        "unanswered": ("unanswered", "sum"),
-        "median_bh": ("response_bh", "median"), "p90_bh": ("response_bh", _p90),
-    })
-    out[["median_bh", "p90_bh"]] = out[["median_bh", "p90_bh"]].astype("float64").round(2)
+    business-hour response: the metrics catalog's response family over ``responses``."""
+    from abm_sla import metrics
+
+    out = _catalog_breakdown("responses", metrics.response_facts(responses), by, RESPONSE_METRICS)
+    counts = ["answered", "before_routing", "unanswered"]
+    out[counts] = out[counts].fillna(0).astype(int)
     if by == "tier":
         out["window"] = out["tier"].map(lambda t: window_text(tier_window(policy, t)) if t in TIERS else "")
     return out

@@ -5,7 +5,8 @@ numeric cells of its headline scorecard (value, previous value, sample) and tabl
 catalog* when the code reads them from :mod:`abm_sla.metrics` (the commitments' values and samples, the
 month-over-month and week-over-week rows, the acceptance/rejection/conversion, win-rate and engagement
 tables' metric columns, the monthly pipeline by source, the chronic-miss values, the clock tables' met / missed /
-pending counts and met % per tier, per owner and per week), else as
+pending counts and met % per tier, per owner and per week, the first-touch response counts, median and p90),
+else as
 *outside*; the cells of item lists (one row per
 missed clock, escalation, tier move, reassignment or dispute) are counted apart: they are not metrics.
 """
@@ -31,7 +32,9 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "pipeline_by_source": ["opportunities", "amount"],
                    "compliance_by_tier": CLOCK_COLUMNS, "compliance_by_owner": CLOCK_COLUMNS,
                    "compliance_trend": CLOCK_COLUMNS,
-                   "four_numbers": [f"{clock}_met_pct" for clock in sc.CLOCKS]}
+                   "four_numbers": [f"{clock}_met_pct" for clock in sc.CLOCKS],
+                   **{name: list(sc.RESPONSE_METRICS)
+                      for name in ("response_times", "response_by_tier", "response_by_owner")}}
 ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disputes", "closed_disputes",
          "unknown_statuses"}
 
