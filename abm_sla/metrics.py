@@ -50,7 +50,7 @@ class Metric:
     segments: tuple[str, ...] = ("tier", "owner")
     period_by: str = ""
     target: str = ""
-    kind: str = "count"  # count, sum, ratio, median
+    kind: str = "count"  # count, sum, ratio, median, p90 (90th percentile, linear interpolation)
     column: str = ""  # the fact column counted, summed or taken the median of
     over: str = ""  # a ratio's denominator column (boolean); empty: every fact row
 
@@ -73,6 +73,26 @@ def _clock_metric(clock: str) -> Metric:
                   "clocks", f"{name} clocks met", f"{name} clocks met or missed", _CLOCK_SEGMENTS,
                   "sla_clocks.due_at", "targets.first_touch_met_pct" if clock == "first_touch" else "",
                   "ratio", f"{clock}_met", f"{clock}_decided")
+
+
+def _clock_count_metrics(clock: str) -> tuple[Metric, ...]:
+    """The clock family's counts of one clock: met, missed and pending clocks due in the period."""
+    name = clock.replace("_", " ")
+    return tuple(Metric(f"{clock}_clocks_{status}", f"{name.capitalize()} clocks {status}",
+                        f"{name.capitalize()} clocks due in the period whose status is {status}.", "count", "clocks",
+                        f"{name} clocks {status}", "", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "count",
+                        f"{clock}_{status}")
+                 for status in CLOCK_STATUSES)
+
+
+#: The statuses a clock can have (sla_clocks.status), each counted by the clock family.
+CLOCK_STATUSES = ("met", "missed", "pending")
+_ALL_CLOCKS = (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS)
+
+
+def clock_metric_ids(clock: str) -> dict[str, str]:
+    """:func:`scorecard.clock_compliance`'s columns and the catalog metric each is read from."""
+    return {**{status: f"{clock}_clocks_{status}" for status in CLOCK_STATUSES}, "met_pct": f"{clock}_met_rate"}
 
 
 CATALOG: tuple[Metric, ...] = (
@@ -105,11 +125,27 @@ CATALOG: tuple[Metric, ...] = (
     Metric("sql_to_opportunity_rate", "SQL → opportunity", "Share of the period's accepted MQAs that reached an "
            "opportunity.", "pct", "mqas", "accepted MQAs with an opportunity", "accepted MQAs", _MQA_SEGMENTS, _MQA,
            "targets.sql_to_opportunity_pct", "ratio", "accepted_converted", "accepted"),
-    *(_clock_metric(clock) for clock in (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS)),
+    *(_clock_metric(clock) for clock in _ALL_CLOCKS),
+    # -- clock counts (per tier and owner: the clock tables) --
+    *(metric for clock in _ALL_CLOCKS for metric in _clock_count_metrics(clock)),
     Metric("first_touch_response_median_hours", "Time to first contact (median)", "Median business hours from "
            "routing to the first sales touch, over the first-touch clocks due in the period that were answered "
            "(a touch before routing counts 0).", "hours", "responses", "median business hours",
            "first touches answered", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "median", "response_bh"),
+    # -- first-touch response (per tier and owner: the response tables) --
+    Metric("first_touch_response_p90_hours", "Time to first contact (p90)", "90th percentile (linear "
+           "interpolation) of the business hours from routing to the first sales touch, over the first-touch clocks "
+           "due in the period that were answered.", "hours", "responses", "p90 business hours",
+           "first touches answered", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "p90", "response_bh"),
+    Metric("first_touches_answered", "First touches answered", "First-touch clocks due in the period with a "
+           "first sales touch.", "count", "responses", "first touches answered", "", _CLOCK_SEGMENTS,
+           "sla_clocks.due_at", "", "count", "answered"),
+    Metric("first_touches_before_routing", "First touches before routing", "First-touch clocks due in the period "
+           "whose first sales touch came before routing (counted as 0 business hours).", "count", "responses",
+           "first touches before routing", "", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "count", "before_routing"),
+    Metric("first_touches_unanswered", "First touches unanswered", "First-touch clocks due in the period without "
+           "a business-hour response (no touch, or no routing time).", "count", "responses",
+           "first touches unanswered", "", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "count", "unanswered"),
     Metric("opportunities_created", "Opportunities created", "Opportunities created in the period.", "count",
            "created", "opportunities created", "", _OPP_SEGMENTS, "opportunities.created_at", "", "count"),
     Metric("pipeline_created", "Pipeline created", "Amount of the opportunities created in the period; the "
@@ -173,14 +209,24 @@ def mqa_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.T
     return rows.assign(list=_list_column(data, rows["account_id"], rows["trigger_at"]))
 
 
-def _clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The clocks due in the period: per clock, whether each is met, missed, pending or decided (met or missed)."""
     clocks = sc.clocks_due(data, start, end).reset_index(drop=True)
     out = clocks[["tier", "owner_id"]].copy()
-    for clock in (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS):
+    for clock in _ALL_CLOCKS:
         mine = clocks["clock"].eq(clock)
-        out[f"{clock}_met"] = mine & clocks["status"].eq("met")
-        out[f"{clock}_decided"] = mine & clocks["status"].isin(["met", "missed"])
+        for status in CLOCK_STATUSES:
+            out[f"{clock}_{status}"] = mine & clocks["status"].eq(status)
+        out[f"{clock}_decided"] = mine & clocks["status"].isin([MET, MISSED])
     return out
+
+
+def response_facts(responses: pd.DataFrame) -> pd.DataFrame:
+    """:func:`scorecard.response_times` rows with normalized tier and ``answered``, ``before_routing`` and
+    ``unanswered``."""
+    rows = responses.reset_index(drop=True)
+    return rows.assign(tier=sc.normalize_tier(rows["tier"]), answered=rows["response_bh"].notna(),
+                       before_routing=rows["met_at"] < rows["routed_at"], unanswered=rows["response_bh"].isna())
 
 
 def closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -228,11 +274,11 @@ def _meeting_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.
 def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
           policy: SlaPolicy) -> dict[str, pd.DataFrame]:
     """Every family's facts for the period, as of ``as_of``."""
-    responses = sc.response_times(data, start, end, policy)
+    responses = response_facts(sc.response_times(data, start, end, policy))
     return {
         "mqas": mqa_facts(data, start, end, as_of, policy),
-        "clocks": _clock_facts(data, start, end),
-        "responses": responses.assign(tier=sc.normalize_tier(responses["tier"])),
+        "clocks": clock_facts(data, start, end),
+        "responses": responses,
         "created": created_facts(data, start, end, policy),
         "closed": closed_facts(data, start, end, as_of),
         "accounts": account_facts(data, start, end),
@@ -270,12 +316,13 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
     def total(column: str) -> pd.Series:
         return sums[column or "_rows"]
 
-    if metric.kind == "median":
+    if metric.kind in ("median", "p90"):
         values = pd.to_numeric(frame[metric.column], errors="coerce")
         numerator = pd.Series(np.nan, index=labels)
         denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).astype("float64")
-        value = values.groupby(keys).median().reindex(labels).astype("float64").round(2 if metric.unit == "hours"
-                                                                                    else 1)
+        grouped = values.groupby(keys)
+        taken = grouped.median() if metric.kind == "median" else grouped.quantile(0.9)
+        value = taken.reindex(labels).astype("float64").round(2 if metric.unit == "hours" else 1)
     elif metric.kind == "ratio":
         numerator, denominator = total(metric.column), total(metric.over)
         value = pd.Series(sc.pct(numerator, denominator), index=labels)
@@ -299,7 +346,7 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
                  only: tuple[str, ...] | None = None) -> list[pd.DataFrame]:
     """The rows of one family's metrics: its summed columns grouped once per segment."""
     columns = sorted({column for metric in family for column in (metric.column, metric.over)
-                      if column and metric.kind != "median"})
+                      if column and metric.kind not in ("median", "p90")})
     numeric = frame[columns].astype("float64").assign(_rows=1.0)
     cuts = [(None, pd.Series(ALL, index=frame.index, dtype=object), [ALL])]
     for segment in dict.fromkeys(segment for metric in family for segment in metric.segments):

@@ -439,7 +439,13 @@ def clocks_due(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.Data
 
 def clock_compliance(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
                      by: tuple[str, ...] = ("tier",)) -> pd.DataFrame:
-    """Per ``by`` and clock: met, missed, pending, met % (of decided clocks); first-touch target per tier."""
+    """Per ``by`` and clock: met, missed, pending, met % (of decided clocks); first-touch target per tier.
+
+    With one ``by`` column (tier or owner_id, the reports' tables) the numbers are the metrics catalog's clock
+    family (:func:`abm_sla.metrics.family_table`); a cross of two is counted here (the headline's per-owner split).
+    """
+    if len(by) == 1:
+        return _with_clock_targets(_catalog_clocks(data, start, end, policy, by[0]), policy)
     clocks = clocks_due(data, start, end)
     clocks = clocks.assign(met=clocks["status"].eq("met"), missed=clocks["status"].eq("missed"),
                            pending=clocks["status"].eq("pending"))
@@ -451,6 +457,38 @@ def clock_compliance(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, poli
     out = grid.merge(out, on=[*by, "clock"], how="left").fillna({"met": 0, "missed": 0, "pending": 0})
     out[["met", "missed", "pending"]] = out[["met", "missed", "pending"]].astype(int)
     out["met_pct"] = pct(out["met"], out["met"] + out["missed"])
+    return _with_clock_targets(out, policy)
+
+
+def _catalog_clocks(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                    by: str) -> pd.DataFrame:
+    """Per ``by`` value (every tier; or each owner with a clock due) then ``all``, per clock of the policy: the
+    catalog's met / missed / pending counts and met rate."""
+    from abm_sla import metrics
+
+    facts = metrics.clock_facts(data, start, end)
+    segment = "tier" if by == "tier" else "owner"
+    table = metrics.family_table("clocks", facts, (segment,))
+    values = table.pivot(index="segment", columns="metric", values="value")
+    groups = list(TIERS) if by == "tier" else sorted(facts[by].dropna().unique(), key=str)
+    if by != "tier" and facts[by].isna().any():
+        groups.append(None)
+    labels = [f"{segment}={'(none)' if group is None else group}" for group in groups] + [ALL]
+    parts = []
+    for clock in clock_names(policy):
+        part = pd.DataFrame({by: [*groups, ALL], "clock": clock})
+        for column, metric in metrics.clock_metric_ids(clock).items():
+            part[column] = values[metric].reindex(labels).to_numpy()
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    order = {group: rank for rank, group in enumerate([*groups, ALL])}
+    out = out.iloc[np.argsort(out[by].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
+    out[["met", "missed", "pending"]] = out[["met", "missed", "pending"]].fillna(0).astype(int)
+    return out
+
+
+def _with_clock_targets(out: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """The first-touch target per tier beside the met rate, and whether it is on target."""
     targets = _targets(policy).first_touch_met_pct or {}
     tier = out["tier"] if "tier" in out.columns else pd.Series(ALL, index=out.index)
     out["target_pct"] = np.where(out["clock"].eq("first_touch"), tier.map(targets), np.nan).astype("float64")
@@ -503,22 +541,20 @@ def window_text(window: Window) -> str:
     return f"{window.amount:g} {window.kind.replace('_', ' ')}"
 
 
-def _p90(values: pd.Series) -> float:
-    return float(values.quantile(0.9)) if values.notna().any() else float("nan")
+#: response_summary's columns and the catalog metric each is read from (abm_sla.metrics).
+RESPONSE_METRICS = {"answered": "first_touches_answered", "before_routing": "first_touches_before_routing",
+                    "unanswered": "first_touches_unanswered", "median_bh": "first_touch_response_median_hours",
+                    "p90_bh": "first_touch_response_p90_hours"}
 
 
 def response_summary(responses: pd.DataFrame, policy: SlaPolicy, by: str = "tier") -> pd.DataFrame:
     """Per ``by``: answered (of which before routing, counted as 0 hours), unanswered, median and p90
-    business-hour response."""
-    frame = responses.assign(answered=responses["response_bh"].notna(),
-                             before_routing=responses["met_at"] < responses["routed_at"],
-                             unanswered=responses["response_bh"].isna())
-    out = _grouped(frame, [by], {
-        "answered": ("answered", "sum"), "before_routing": ("before_routing", "sum"),
-        "unanswered": ("unanswered", "sum"),
-        "median_bh": ("response_bh", "median"), "p90_bh": ("response_bh", _p90),
-    })
-    out[["median_bh", "p90_bh"]] = out[["median_bh", "p90_bh"]].astype("float64").round(2)
+    business-hour response: the metrics catalog's response family over ``responses``."""
+    from abm_sla import metrics
+
+    out = _catalog_breakdown("responses", metrics.response_facts(responses), by, RESPONSE_METRICS)
+    counts = ["answered", "before_routing", "unanswered"]
+    out[counts] = out[counts].fillna(0).astype(int)
     if by == "tier":
         out["window"] = out["tier"].map(lambda t: window_text(tier_window(policy, t)) if t in TIERS else "")
     return out

@@ -4,7 +4,9 @@ Usage: ``python benchmarks/catalog_coverage.py abm-sla-demo/abm-sla.db`` (a demo
 numeric cells of its headline scorecard (value, previous value, sample) and tables are counted as *from the
 catalog* when the code reads them from :mod:`abm_sla.metrics` (the commitments' values and samples, the
 month-over-month and week-over-week rows, the acceptance/rejection/conversion, win-rate and engagement
-tables' metric columns, the monthly pipeline by source, the chronic-miss values), else as
+tables' metric columns, the monthly pipeline by source, the chronic-miss values, the clock tables' met / missed /
+pending counts and met % per tier, per owner and per week, the first-touch response counts, median and p90),
+else as
 *outside*; the cells of item lists (one row per
 missed clock, escalation, tier move, reassignment or dispute) are counted apart: they are not metrics.
 """
@@ -22,11 +24,17 @@ CATALOG_COMMITMENTS = {"mqa_volume", "first_touch_met_pct", "rejection_pct", "ti
                        "opportunity_to_won_pct", "sales_cycle_days", *sc.BENCHMARKS}
 COMPARISONS = {"monthly_trend", "weekly_changes"}
 QUALITY = ["mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "converted", "mqa_to_opportunity_pct"]
+CLOCK_COLUMNS = ["met", "missed", "pending", "met_pct"]
 CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "win_rates": ["closed", "won", "win_rate_pct", "median_cycle_days"],
                    "engagement": ["accounts", "engaged", "engagement_pct", "multi_stakeholder",
                                   "multi_stakeholder_pct"],
-                   "pipeline_by_source": ["opportunities", "amount"]}
+                   "pipeline_by_source": ["opportunities", "amount"],
+                   "compliance_by_tier": CLOCK_COLUMNS, "compliance_by_owner": CLOCK_COLUMNS,
+                   "compliance_trend": CLOCK_COLUMNS,
+                   "four_numbers": [f"{clock}_met_pct" for clock in sc.CLOCKS],
+                   **{name: list(sc.RESPONSE_METRICS)
+                      for name in ("response_times", "response_by_tier", "response_by_owner")}}
 ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disputes", "closed_disputes",
          "unknown_statuses"}
 
