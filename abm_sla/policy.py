@@ -141,6 +141,8 @@ class Clocks(Strict):
     routing_time_end: Literal["assigned", "routed"] = "assigned"
     quality_feedback: Window | None = None
     status_recurring: RecurringClock | None = None
+    #: ABM template: an accepted MQA (a SQL) contacted by sales within this window of its acceptance
+    sql_contact: Window | None = None
 
 
 class EscalationLevel(Strict):
