@@ -885,6 +885,7 @@ def add_marketing_program(crm: dict[str, pd.DataFrame], start: pd.Timestamp, day
     extra = pd.concat([channel, research], ignore_index=True)
     extra["activity_id"] = _ids("MKT", len(extra), 7)
     extra = extra.astype({"occurred_at": "datetime64[ns, UTC]"})
+    extra["logged_at"] = pd.Series(pd.NaT, index=extra.index, dtype="datetime64[ns, UTC]")
     activities = pd.concat([crm["activities"], extra[frames.ACTIVITY_COLUMNS]], ignore_index=True)
     out["activities"] = activities.sort_values("occurred_at", kind="stable", ignore_index=True)
     out["target_accounts"] = tal
