@@ -16,7 +16,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from abm_sla import dispositions, exports, learning, model_proposal, synthetic
+from abm_sla import dispositions, exports, learning, model_proposal, sla, synthetic
 from abm_sla import feedback as fb
 from abm_sla.policy import load_policy
 from abm_sla.reporting import generate_report, load_data
@@ -172,7 +172,7 @@ def feedback_summary(data: SlaData) -> list[tuple[str, str]]:
     if len(reasons):
         top = reasons.iloc[0]
         lines.append(("top rejection reason", f"{top['reason']} ({top['mqas']} of {int(reasons['mqas'].sum())})"))
-    for clock in ("quality_feedback", "status_recurring"):
+    for clock in sla.OPTIONAL_CLOCKS:
         if clock in overall.index:
             row = overall.loc[clock]
             lines.append((clock, f"{row['met_pct']:.1f}% met ({int(row['met'])} met, {int(row['missed'])} missed, "

@@ -17,7 +17,7 @@ ACCOUNT_COLUMNS = [
 ]
 CONTACT_COLUMNS = ["contact_id", "account_id", "title", "email", "created_at", "updated_at"]
 ACTIVITY_COLUMNS = [
-    "activity_id", "account_id", "type", "occurred_at", "contact_id", "owner_id", "url", "subject",
+    "activity_id", "account_id", "type", "occurred_at", "contact_id", "owner_id", "url", "subject", "logged_at",
 ]
 INTENT_COLUMNS = ["intent_id", "account_id", "topic", "score", "observed_at", "provider"]
 OPPORTUNITY_COLUMNS = [
@@ -42,7 +42,7 @@ COLUMNS: dict[str, list[str]] = {
 TIMESTAMP_COLUMNS: dict[str, list[str]] = {
     "accounts": ["created_at", "updated_at"],
     "contacts": ["created_at", "updated_at"],
-    "activities": ["occurred_at"],
+    "activities": ["occurred_at", "logged_at"],
     "intent_signals": ["observed_at"],
     "opportunities": ["created_at", "close_date"],
     "users": [],

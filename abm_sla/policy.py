@@ -142,6 +142,10 @@ class Clocks(Strict):
     routing_time_end: Literal["assigned", "routed"] = "assigned"
     quality_feedback: Window | None = None
     status_recurring: RecurringClock | None = None
+    #: ABM template: an accepted MQA (a SQL) contacted by sales within this window of its acceptance
+    sql_contact: Window | None = None
+    #: CRM hygiene: the MQA's first sales touch entered in the CRM within this window of when it happened
+    crm_hygiene: Window | None = None
 
 
 class EscalationLevel(Strict):

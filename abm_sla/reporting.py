@@ -42,6 +42,7 @@ from abm_sla.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
 from abm_sla.policy import SlaPolicy, load_policy
 from abm_sla.progress import track
 from abm_sla.scorecard import SlaData
+from abm_sla.sla import OPTIONAL_CLOCKS
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.view import CrmView
 
@@ -378,11 +379,10 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
     episode = (f"mqas where trigger_at in {span}; disposition = that of the MQA's verdict (as in the scorecard), "
                f"else the latest status_changes.status of the episode (trigger_at to ended_at or {_iso(as_of)}), "
                "mapped by policy dispositions")
-    switched = [name for name in ("quality_feedback", "status_recurring") if getattr(policy.clocks, name)]
+    switched = [name for name in OPTIONAL_CLOCKS if getattr(policy.clocks, name)]
     text = [fb.routing_sentence(basis),
-            "Feedback clocks on in this policy: " + (", ".join(switched) if switched else
-                                                    "none (switch on clocks.quality_feedback / status_recurring)")
-            + "."]
+            "Feedback clocks on in this policy: " + (", ".join(switched) if switched else "none (switch on "
+                                                    "clocks.quality_feedback / status_recurring / sql_contact)") + "."]
     return Section("Feedback loop", text, tables=[
         Table("disposition_mix_by_tier", "Disposition mix per tier", fb.disposition_mix(mqas, "tier"), episode),
         Table("disposition_mix_by_owner", "Disposition mix per owner",
@@ -397,7 +397,7 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
               f"mqas.reasons (else the top non-firmographic reason); opportunities created by {_iso(as_of)}"),
         Table("feedback_compliance", "Feedback and recurring-status clocks per owner",
               _with_owner_names(fb.optional_compliance(data, start, end), data),
-              f"sla_clocks where due_at in {span} and clock in (quality_feedback, status_recurring)"),
+              f"sla_clocks where due_at in {span} and clock in ({', '.join(OPTIONAL_CLOCKS)})"),
         Table("routing_basis", "What routing time was measured to", basis,
               f"sla_clocks where due_at in {span} and clock = routing_time; mqas.writeback_done_at; activities "
               "of type owner_assigned"),

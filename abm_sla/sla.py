@@ -22,8 +22,13 @@ from abm_sla.policy import OWNER_MANAGER, EscalationLevel, SlaPolicy, Window
 from abm_sla.routing import active_users, parse_tier, users_with_role
 
 CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
-#: Clocks the policy switches on beside SPEC's four (issue 14): a rejection's reason, the weekly status.
-OPTIONAL_CLOCKS = ("quality_feedback", "status_recurring")
+#: ``sql_contact`` (issue 26, ABM template): an accepted MQA (a SQL) contacted within the window of its acceptance.
+SQL_CONTACT = "sql_contact"
+#: ``crm_hygiene`` (issue 26): the MQA's first sales touch logged in the CRM within the window of when it happened.
+CRM_HYGIENE = "crm_hygiene"
+#: Clocks the policy switches on beside SPEC's four (issue 14): a rejection's reason, the weekly status;
+#: issue 26: a SQL's contact, the first touch's logging.
+OPTIONAL_CLOCKS = ("quality_feedback", "status_recurring", SQL_CONTACT, CRM_HYGIENE)
 #: Clocks that start when sales ends the episode (a rejection's reason): the episode's end never stops them.
 AFTER_EPISODE_CLOCKS = ("quality_feedback",)
 #: ``period``: 0 for a one-off clock, k for the k-th period of ``status_recurring`` (part of the key).
@@ -93,7 +98,9 @@ def evaluate_clocks(
     out = pd.concat(frames, ignore_index=True).iloc[by_mqa].reset_index(drop=True)
     optional = [feedback_clocks(episodes, status_changes, policy, as_of),
                 recurring_clocks(episodes, changes, opportunities, policy, as_of),
-                _marketing_response_rows(episodes, activities, policy, as_of)]
+                _marketing_response_rows(episodes, activities, policy, as_of),
+                sql_contact_clocks(episodes, status_changes, touches, policy, as_of),
+                crm_hygiene_clocks(episodes, activities, policy, as_of)]
     optional = [frame for frame in optional if len(frame)]
     if not optional:
         return out
@@ -160,6 +167,62 @@ def feedback_clocks(
     reasoned = EventIndex(_events(reasoned, "changed_at", as_of))
     return _clock_rows(cases, "quality_feedback", _due(cases, start, window, policy),
                        reasoned.nth_at_or_after(cases["account_id"], start, 1), as_of)
+
+
+def sql_contact_clocks(
+    episodes: pd.DataFrame, status_changes: pd.DataFrame, touches: EventIndex, policy: SlaPolicy,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """``sql_contact``: an MQA sales accepted (a SQL) is contacted within the window of its acceptance.
+
+    The clock starts at the first status change to a disposition of the policy's accepted class
+    (``dispositions.accepted``) at or after trigger_at and not after the episode's end; it is met by
+    the first sales touch at or after that moment. MQAs never accepted have no row. Off without
+    the policy key ``clocks.sql_contact``.
+    """
+    window = policy.clocks.sql_contact
+    if window is None:
+        return _empty(CLOCK_COLUMNS)
+    classified = dispositions.classify(status_changes, policy)
+    accepted = classified[classified["disposition"].isin(policy.dispositions.accepted)]
+    started = EventIndex(_events(accepted, "changed_at", as_of)).nth_at_or_after(
+        episodes["account_id"], episodes["trigger_at"], 1)
+    ended = _column_utc(episodes, "ended_at")
+    started = started.where(ended.isna() | (started <= ended))
+    cases = episodes[started.notna()]
+    if cases.empty:
+        return _empty(CLOCK_COLUMNS)
+    start = started[cases.index]
+    return _clock_rows(cases, SQL_CONTACT, _due(cases, start, window, policy),
+                       touches.nth_at_or_after(cases["account_id"], start, 1), as_of)
+
+
+def crm_hygiene_clocks(
+    episodes: pd.DataFrame, activities: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """``crm_hygiene``: the MQA's first sales touch is logged in the CRM within the window of when it happened.
+
+    The touch is the one the first_touch clock counts (the first sales touch at or after trigger_at, or
+    after a reassignment); the clock starts at its ``occurred_at`` and is met at its ``logged_at`` (an
+    activity logged before it happened, e.g. a booked meeting, is met). No touch by ``as_of``, or a touch
+    without ``logged_at`` (the column is optional), has no row. Off without ``clocks.crm_hygiene``.
+    """
+    window = policy.clocks.crm_hygiene
+    if window is None or "logged_at" not in activities or not len(activities):
+        return _empty(CLOCK_COLUMNS)
+    touches = activities[_one_of(activities["type"], SALES_TOUCHES)]
+    events = _events(touches, "occurred_at", as_of).assign(logged_at=_column_utc(touches, "logged_at"))
+    starts = episodes[["account_id", "first_touch_from"]].astype({"account_id": "object"})
+    starts = starts[starts["first_touch_from"].notna()].reset_index().sort_values("first_touch_from")
+    first = pd.merge_asof(starts, events.sort_values("at", kind="stable"), left_on="first_touch_from",
+                          right_on="at", by="account_id", direction="forward").set_index("index")
+    first = first[first["at"].notna() & first["logged_at"].notna()]
+    cases = episodes.loc[episodes.index.isin(first.index)]
+    if cases.empty:
+        return _empty(CLOCK_COLUMNS)
+    first = first.reindex(cases.index)
+    return _clock_rows(cases, CRM_HYGIENE, _due(cases, first["at"].astype(UTC), window, policy),
+                       first["logged_at"].astype(UTC), as_of)
 
 
 def recurring_clocks(

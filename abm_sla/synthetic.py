@@ -744,7 +744,23 @@ def _activity_frame(
         "owner_id": _lookup(list(users["user_id"]), events.owner),
         "url": _lookup([VENDOR_SITE + u[0] for u in URL_PATHS], events.url),
         "subject": _lookup(flat_subjects, events.subject),
+        "logged_at": pd.Series(pd.NaT, index=range(len(events.at)), dtype="datetime64[ns, UTC]"),
     })
+
+
+#: When sales enter a touch in the CRM (issue 26, the crm_hygiene clock): share and delay range in minutes.
+LOGGING_DELAYS = ((0.80, 0, 120), (0.14, 120, 1200), (0.06, 1500, 4320))
+
+
+def _logged_at(rng: np.random.Generator, activities: pd.DataFrame) -> pd.Series:
+    """``logged_at`` of the sales touches: most within two hours, some the next day, a few after 24 hours;
+    NaT for other activities (marketing automation logs its own)."""
+    sales = activities["type"].isin(frames.SALES_TOUCHES).to_numpy()
+    shares, lows, highs = (np.array(part, dtype=float) for part in zip(*LOGGING_DELAYS, strict=True))
+    band = rng.choice(len(shares), size=len(activities), p=shares / shares.sum())
+    minutes = rng.uniform(lows[band], highs[band]).round()
+    logged = activities["occurred_at"] + pd.to_timedelta(minutes, unit="min")
+    return logged.where(sales)
 
 
 def _intent_frame(parts: list[dict[str, np.ndarray]], acc: _Accounts, t0: int, span: int) -> pd.DataFrame:
@@ -842,6 +858,8 @@ def generate_crm(
     events = _Events.concat(parts)
     events = events.keep(_time_order(events.at, span))
     activities = _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0)
+    if feedback:
+        activities["logged_at"] = _logged_at(np.random.default_rng([seed, 26]), activities)
     outbound = _outbound_deals(activities, accounts, start, days, seed)
     parts = [part for part in (opportunities, outbound) if len(part)] or [opportunities]
     intent_parts = [noise_intent, burst_intent] + ([truth_intent] if outcome_truth else [])
@@ -945,6 +963,7 @@ def add_marketing_program(crm: dict[str, pd.DataFrame], start: pd.Timestamp, day
     extra = pd.concat([channel, research], ignore_index=True)
     extra["activity_id"] = _ids("MKT", len(extra), 7)
     extra = extra.astype({"occurred_at": "datetime64[ns, UTC]"})
+    extra["logged_at"] = pd.Series(pd.NaT, index=extra.index, dtype="datetime64[ns, UTC]")
     activities = pd.concat([crm["activities"], extra[frames.ACTIVITY_COLUMNS]], ignore_index=True)
     out["activities"] = activities.sort_values("occurred_at", kind="stable", ignore_index=True)
     out["target_accounts"] = tal
@@ -1028,7 +1047,7 @@ EXPORT_COLUMNS = {
 DROPPED = {"intent.csv": ["intent_id"], "status_changes.csv": ["status_change_id"],
            "target_accounts.csv": ["target_account_id"]}
 #: Optional columns written only when some row has a value (a CRM without reasons has no reason column).
-OPTIONAL_EXPORT_COLUMNS = {"status_changes.csv": ("reason",)}
+OPTIONAL_EXPORT_COLUMNS = {"status_changes.csv": ("reason",), "activities.csv": ("logged_at",)}
 
 
 def _timestamps(values: pd.Series, rng: np.random.Generator) -> pd.Series:
@@ -1066,7 +1085,8 @@ def _export_table(
     table = frame.reindex(columns=frames.COLUMNS[kind]).drop(columns=[*DROPPED.get(file, []), *optional])
     table = table.astype(object).where(table.notna(), "")
     for column in frames.TIMESTAMP_COLUMNS[kind]:
-        table[column] = _timestamps(frame[column], rng)
+        if column in table:
+            table[column] = _timestamps(frame[column], rng)
     for column in ("active", "is_closed", "is_won"):
         if column in table:
             table[column] = frame[column].map({True: "true", False: "false"}).fillna("")

@@ -519,6 +519,7 @@ class HubSpotSource(Reconciling):
                     "contact_id": (contacts.get(r["id"]) or [None])[0],
                     "owner_id": props.get("hubspot_owner_id"),
                     "subject": props.get(SUBJECT_PROPERTY.get(obj) or ""),
+                    "logged_at": r.get("createdAt"),  # hs_createdate: entered in the CRM (crm_hygiene)
                 }
             )
         return rows

@@ -751,6 +751,7 @@ class RecordMapper:
                 "owner_id": r.get("OwnerId"),
                 "subject": r.get("Subject"),
                 "contact_id": r.get("WhoId") if _is_contact(r) else None,
+                "logged_at": r.get("CreatedDate"),  # when it was entered in the CRM (crm_hygiene)
             }
             for r in kept
         ]

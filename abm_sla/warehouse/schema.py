@@ -112,6 +112,8 @@ activities = _crm_table(
     Column("owner_id", String(255)),
     Column("url", Text),
     Column("subject", Text),
+    #: when the activity was entered in the CRM (optional; issue 26: the crm_hygiene clock)
+    Column("logged_at", UtcDateTime),
     event_time="occurred_at",
 )
 intent_signals = _crm_table(

@@ -775,3 +775,22 @@ def test_tier_values_outside_the_tier_map_load_without_a_tier_and_one_warning(tm
     assert "warnings" not in summary.get("accounts.csv", {})
     tiers = mapped.read_kind("accounts", source="files").set_index("account_id")["tier"]
     assert tiers[["A4", "A5", "A6"]].tolist() == ["Tier 1", "Tier 2", "Tier 1"]
+
+
+def test_activities_logged_at_column_is_optional(export: Path, sqlite_url: str) -> None:
+    """Issue 26: ``logged_at`` (the crm_hygiene clock) loads when given; a folder without it loads as
+    before; an unparsable value quarantines the row like an unparsable occurred_at."""
+    store = Warehouse(sqlite_url)
+    stages.extract_files(store, export, "run-1", NOW)
+    assert store.read_kind("activities")["logged_at"].isna().all()
+    write(export, "activities.csv", """
+        id,account_id,type,occurred_at,contact_id,owner_id,url,subject,logged_at
+        L1,A1,call,2026-02-10T10:00:00Z,,U1,,,2026-02-11T10:00:00Z
+        L2,A1,meeting,2026-02-10T11:00:00Z,,U1,,,
+        L3,A1,call,2026-02-10T12:00:00Z,,U1,,,later
+        """)
+    stages.extract_files(store, export, "run-2", NOW)
+    stored = store.read_kind("activities").set_index("activity_id")
+    assert stored.loc["L1", "logged_at"] == pd.Timestamp("2026-02-11T10:00:00Z")
+    assert pd.isna(stored.loc["L2", "logged_at"]) and "L3" not in stored.index
+    assert quarantine(store)["reason"].str.contains("unparsable timestamp in logged_at").any()
