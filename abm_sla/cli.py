@@ -226,13 +226,16 @@ def sync(
 
 @app.command()
 def export(
-    kind: Annotated[str, typer.Argument(help="scores, mqas, sla, escalations or metrics")],
+    kind: Annotated[str, typer.Argument(
+        help="scores, mqas, sla, escalations, metrics, engagement or opportunities")],
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
     db: DbOption = None,
     period: Annotated[str | None, typer.Option(
-        help="metrics: the week (2026-W13), month (2026-03) or quarter (2026-Q1).")] = None,
+        help="metrics (required), engagement (default: the latest run's quarter), opportunities (created in it; "
+             "default: all): the week (2026-W13), month (2026-03) or quarter (2026-Q1).")] = None,
     policy: Annotated[Path | None, typer.Option(
-        help="SLA policy YAML for verdicts and targets (mqas, metrics; default config/sla.yaml).")] = None,
+        help="SLA policy YAML for verdicts, targets and pipeline credit (mqas, metrics, opportunities; default "
+             "config/sla.yaml).")] = None,
 ) -> None:
     """Write a CSV export of the warehouse."""
     from abm_sla import exports, scorecard
@@ -240,9 +243,9 @@ def export(
 
     if kind not in exports.KINDS:
         raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.KINDS)}")
-    if kind == "metrics":
-        if not period:
-            raise AbmSlaError("export metrics needs --period (2026-Q1, 2026-03 or 2026-W13)")
+    if kind == "metrics" and not period:
+        raise AbmSlaError("export metrics needs --period (2026-Q1, 2026-03 or 2026-W13)")
+    if period:
         scorecard.parse_period(period)  # a bad period fails before the database is touched
     rows = exports.export(_existing_warehouse(db), kind, out, period=period, policy=load_policy(policy))
     typer.echo(f"wrote {rows} {kind} rows to {out}")
@@ -482,6 +485,46 @@ def dispute_list(
     Console(width=160).print(table)
 
 
+propose_app = typer.Typer(no_args_is_help=True, help="Proposals backed by the warehouse's history.")
+app.add_typer(propose_app, name="propose")
+
+
+@propose_app.command("model")
+def propose_model(
+    train_until: Annotated[str, typer.Option("--train-until", help="Learn from as-ofs whose outcome was known by "
+                                             "this date; validate on the as-ofs after it (ISO 8601).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for scoring.yaml.diff, model-card.md, model-card.json.")],
+    db: DbOption = None,
+    model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Days after an as-of an outcome counts.")] = 90,
+    outcome: Annotated[str, typer.Option(help="What to predict: won (an opportunity created and won) or "
+                                         "opportunity (one created).")] = "won",
+    volume_factor: Annotated[float, typer.Option("--volume-factor", help="MQA volume the proposed threshold aims "
+                                                 "at, relative to the current one.")] = 1.0,
+    until: Annotated[str | None, typer.Option("--until", help="The end of the data (default: the latest signal or "
+                                              "opportunity in the warehouse).")] = None,
+) -> None:
+    """Learn the scoring points from outcomes and write a diff of the model file and its model card (never applied)."""
+    from abm_sla import model_proposal
+
+    split, end = _date_option("--train-until", train_until), _date_option("--until", until) if until else None
+    found, paths = model_proposal.propose(_existing_warehouse(db), split, out, model, horizon_days, outcome,
+                                          volume_factor, end)
+    typer.echo(found.verdict)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
+
+
+def _date_option(name: str, value: str):
+    """An option's ISO 8601 date or timestamp (naive = UTC); a bad one is a one-line error naming the option."""
+    from abm_sla.stages import parse_as_of
+
+    try:
+        return parse_as_of(value)
+    except AbmSlaError:
+        raise AbmSlaError(f"{name} {value!r} is not an ISO 8601 date (e.g. 2026-10-01)") from None
+
+
 @app.command()
 def serve() -> None:
     """Serve every deployment of prefect.yaml from this process (single-machine installs, no worker)."""
@@ -527,6 +570,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if os.environ.get("ABM_SLA_DEBUG"):
             raise
+        from abm_sla.warehouse.store import read_only_error
+
+        read_only = read_only_error(error)
+        if read_only is not None:
+            typer.echo(f"error: {read_only}", err=True)
+            return 1
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         typer.echo(f"error: {type(error).__name__}: {message} (set ABM_SLA_DEBUG=1 for details)", err=True)
         return 1

@@ -246,9 +246,13 @@ def propose_volumes(data: SlaData, end: pd.Timestamp, policy: SlaPolicy, months:
 
 # -- YAML edits and diffs ---------------------------------------------------------------------------
 
-def _node_at(root: yaml.Node, path: Sequence[str]) -> yaml.Node | None:
+def _node_at(root: yaml.Node, path: Sequence[str | int]) -> yaml.Node | None:
+    """The node at ``path``: mapping keys, and ``int`` positions in lists."""
     node = root
     for key in path:
+        if isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            node = node.value[key] if 0 <= key < len(node.value) else None
+            continue
         if not isinstance(node, yaml.MappingNode):
             return None
         node = next((value for k, value in node.value if str(k.value) == str(key)), None)
@@ -257,8 +261,9 @@ def _node_at(root: yaml.Node, path: Sequence[str]) -> yaml.Node | None:
     return node
 
 
-def set_yaml_values(text: str, changes: dict[tuple[str, ...], Any]) -> str:
-    """``text`` with the scalar at each key path replaced, comments and layout untouched.
+def set_yaml_values(text: str, changes: dict[tuple[str | int, ...], Any]) -> str:
+    """``text`` with the scalar at each key path replaced, comments and layout untouched (an ``int`` in a
+    path is a position in a list).
 
     Raises ``KeyError`` for a path that is not a scalar in the document.
     """

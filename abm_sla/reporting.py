@@ -12,6 +12,7 @@ names its source (warehouse table + filter) in a numbered footnote.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla import breaches, dispositions, review
+from abm_sla import atomic, breaches, dispositions, exports, review
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
 from abm_sla import metrics as catalog
@@ -35,7 +36,7 @@ from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
 from abm_sla import scorecard as sc
 from abm_sla import tier_moves as tm
-from abm_sla.errors import AbmSlaError
+from abm_sla.errors import AbmSlaError, ConfigError
 from abm_sla.model import load_model
 from abm_sla.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
 from abm_sla.policy import SlaPolicy, load_policy
@@ -554,6 +555,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text,
                                                        policy_path, scoring_path)
     sections.append(proposal_section)
+    sections.append(_pipeline_section(data, start, end, scoring_text))
     decisions = [_chronic_decision(chronic, "#table-chronic_misses"),
                  _proposals_decision(found, "#section-proposals"),
                  _moves_decision(moves, "#table-tier_moves"),
@@ -676,6 +678,21 @@ def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
               chart_backtest(found.backtest, policy, threshold.current, threshold.proposed), "score_history"),
     ], code=found.diffs)
     return section, [], found
+
+
+def _pipeline_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, scoring_text: str | None) -> Section:
+    """"Does the score predict pipeline?": :func:`abm_sla.learning.pipeline_check` of the scoring model."""
+    import yaml
+
+    from abm_sla import learning
+    from abm_sla.model import parse_model
+
+    model = parse_model(yaml.safe_load(scoring_text)) if scoring_text else load_model()
+    try:
+        check = learning.pipeline_check(data, model, start, end)
+    except ConfigError as error:  # a model whose rules the accounts lack columns for: said, not raised
+        return Section(learning.PIPELINE_SECTION_TITLE, [f"Not checked: {error}."])
+    return Section(learning.PIPELINE_SECTION_TITLE, check.text, tables=[Table(*table) for table in check.tables])
 
 
 MOVES_LEDGER_TEXT = (
@@ -995,7 +1012,8 @@ def _span_text(report: Report) -> str:
 
 
 def _md_cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A table cell: CRM text's HTML (``<script>``, ``<img onerror=...>``) escaped, as Markdown renders raw HTML."""
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(presented: fmt.Presented, limit: int | None = None) -> list[str]:
@@ -1113,27 +1131,28 @@ def _slug(text: str) -> str:
 def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     """Write ``<stem>.html``/``.md``, ``<stem>.metrics.csv`` (the metrics catalog's table),
     ``tables/<stem>/<name>.csv``, ``charts/<stem>/<name>.png`` and ``<stem>-<file>.diff``, where ``<stem>`` is
-    ``<kind>-<period>``: reports written to one folder never overwrite each other's tables, charts or diffs."""
+    ``<kind>-<period>``: reports written to one folder never overwrite each other's tables, charts or diffs. Each
+    file is replaced whole (:mod:`abm_sla.atomic`); CSV cells that would run as formulas are neutralised."""
     out = Path(out_dir)
     stem = f"{report.kind}-{_slug(report.period)}"
     tables, charts = out / "tables" / stem, out / "charts" / stem
     tables.mkdir(parents=True, exist_ok=True)
     charts.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / f"{stem}.html", "markdown": out / f"{stem}.md"}
-    paths["html"].write_text(report.html(), encoding="utf-8")
-    paths["markdown"].write_text(report.markdown(f"charts/{stem}"), encoding="utf-8")
+    atomic.write_text(paths["html"], report.html())
+    atomic.write_text(paths["markdown"], report.markdown(f"charts/{stem}"))
     for name, table in report.tables.items():
         paths[f"table:{name}"] = tables / f"{name}.csv"
-        _csv_frame(table.frame).to_csv(paths[f"table:{name}"], index=False)
+        atomic.write_csv(paths[f"table:{name}"], exports.spreadsheet_safe(_csv_frame(table.frame)))
     for name, chart in report.charts.items():
         paths[f"chart:{name}"] = charts / f"{name}.png"
-        paths[f"chart:{name}"].write_bytes(chart.png)
+        atomic.write_bytes(paths[f"chart:{name}"], chart.png)
     for name, diff in report.diffs.items():
         paths[f"diff:{name}"] = out / f"{stem}-{_slug(Path(name).name)}.diff"
-        paths[f"diff:{name}"].write_text(diff, encoding="utf-8")
+        atomic.write_text(paths[f"diff:{name}"], diff)
     if report.metrics is not None:
         paths["metrics"] = out / f"{stem}.metrics.csv"
-        catalog.csv_frame(report.metrics).to_csv(paths["metrics"], index=False)
+        atomic.write_csv(paths["metrics"], catalog.csv_frame(report.metrics))
     return paths
 
 

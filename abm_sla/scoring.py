@@ -57,27 +57,33 @@ def score_at(
     intent_signals: pd.DataFrame,
     model: ScoringModel,
     with_reasons: bool = True,
+    with_counts: bool = False,
 ) -> pd.DataFrame:
     """Score each ``candidates`` row (``account_id``, ``at``) with the window ending at its ``at``.
 
     Returns the candidates in their order with ``account_id, at``, the three categories, ``total``,
-    the gate columns, ``qualified`` and (``with_reasons``) ``reasons``.
+    the gate columns, ``qualified`` and (``with_reasons``) ``reasons``. ``with_counts`` adds, per rule,
+    ``count:<rule>`` (the signals or 0/1 match it counted) and, per band rule, ``band:<rule>`` (the
+    index of the matched band, -1 for none): the inputs :mod:`abm_sla.learning` learns points from.
     """
     points = _Points(candidates, accounts, model)
     acts = points.keyed(_activities(activities, points))
     for category, rule in model.rules():
-        names = None
+        names = band = None
         if isinstance(rule, BandRule | ListRule):
-            count, earned, names = _account_rule(rule, points.account_rows)
+            count, earned, names, band = _account_rule(rule, points.account_rows)
         elif isinstance(rule, IntentRule):
             count = _intent_topics(rule, intent_signals, points)
             earned = _capped(count, rule.points, rule.max)
         else:
             count = points.window_counts(acts[_activity_mask(rule, acts)])
             earned = _capped(count, rule.points, rule.max)
-        points.rules.append(_Rule(category, rule.name, count, earned, names))
+        points.rules.append(_Rule(category, rule.name, count, earned, names, band))
     touches = acts[acts["type"].isin(model.gates.marketing_touch_types)]
-    return points.result(model, touches, _decision_makers(contacts, model), with_reasons)
+    out = points.result(model, touches, _decision_makers(contacts, model), with_reasons)
+    if with_counts:
+        out = pd.concat([out, points.counts()], axis=1)
+    return out
 
 
 @dataclass
@@ -87,6 +93,7 @@ class _Rule:
     count: np.ndarray
     points: np.ndarray
     band_names: np.ndarray | None = None
+    band_index: np.ndarray | None = None
 
 
 class _Points:
@@ -124,6 +131,12 @@ class _Points:
         upper = np.searchsorted(keys, self._q_hi, side="right")
         lower = np.searchsorted(keys, self._q_lo, side="right")
         return np.where(self.code >= 0, upper - lower, 0).astype(np.int64)
+
+    def counts(self) -> pd.DataFrame:
+        """``count:<rule>`` per rule and ``band:<rule>`` per band rule, one row per candidate."""
+        columns = {f"count:{rule.name}": rule.count for rule in self.rules}
+        columns |= {f"band:{rule.name}": rule.band_index for rule in self.rules if rule.band_index is not None}
+        return pd.DataFrame(columns, index=self.frame.index)
 
     def result(
         self, model: ScoringModel, touches: pd.DataFrame, decision_makers: pd.Index | None, with_reasons: bool
@@ -192,14 +205,15 @@ def _capped(count: np.ndarray, points: int, maximum: int | None) -> np.ndarray:
 
 def _account_rule(
     rule: BandRule | ListRule, rows: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(count 0/1, points, matched band names or None) of a rule on an account column, per candidate."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(count 0/1, points, matched band names or None, matched band index (-1: none) or None) of a rule
+    on an account column, per candidate."""
     if rule.column not in rows.columns:
         raise ConfigError(f"scoring model rule {rule.name}: the accounts have no column {rule.column!r}")
     values = rows[rule.column]
     if isinstance(rule, ListRule):
         hit = normalized(values).isin(rule.values).to_numpy(dtype=bool)
-        return hit.astype(np.int64), np.where(hit, rule.points, 0).astype(np.int64), None
+        return hit.astype(np.int64), np.where(hit, rule.points, 0).astype(np.int64), None, None
     number = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     conditions = [
         (number >= (-np.inf if b.min is None else b.min)) & (number <= (np.inf if b.max is None else b.max))
@@ -207,7 +221,8 @@ def _account_rule(
     ]
     earned = np.select(conditions, [b.points for b in rule.bands], default=0).astype(np.int64)
     names = np.select(conditions, [b.name or rule.name for b in rule.bands], default=rule.name)
-    return np.logical_or.reduce(conditions).astype(np.int64), earned, names
+    index = np.select(conditions, list(range(len(rule.bands))), default=-1).astype(np.int64)
+    return np.logical_or.reduce(conditions).astype(np.int64), earned, names, index
 
 
 def _activity_mask(rule: ActivityRule | UrlRule, acts: pd.DataFrame) -> pd.Series:

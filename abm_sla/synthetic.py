@@ -793,6 +793,7 @@ def generate_crm(
     signals_per_account: float | None = None,
     feedback: bool = False,
     marketing_program: bool = False,
+    outcome_truth: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """A synthetic CRM over ``days`` from ``start``: the normalized frames keyed by kind.
 
@@ -805,7 +806,9 @@ def generate_crm(
     natural ~14 over 90 days. Ids and text are str objects (rows share them), numbers
     floats, flags bools, timestamps ``datetime64[ns, UTC]``. Same arguments, same frames.
     ``marketing_program`` adds the marketing side (:func:`add_marketing_program`); the other
-    frames stay exactly as without it.
+    frames stay exactly as without it. ``outcome_truth`` replaces the opportunities with ones that
+    follow a known relation to some signals (:func:`_in_market`, :data:`TRUTH_SIGNALS`) and adds
+    those signals, for the scoring model proposal (``abm-sla propose model``) to find.
     """
     rng = np.random.default_rng(seed)
     start = pd.Timestamp(start)
@@ -832,22 +835,97 @@ def generate_crm(
         kind = np.full(n, TYPE_CODE["owner_assigned"])
         parts.append(_Events(owners["account"].to_numpy(), kind, owners["at"].to_numpy(), np.full(n, -1),
                              owners["by"].to_numpy(), np.full(n, -1), np.full(n, _first_subject("owner_assigned"))))
+    if outcome_truth:
+        truth_rng = np.random.default_rng([seed, 27])  # its own stream: without it the CRM is unchanged
+        truth_events, truth_intent, truth_opened = _in_market(truth_rng, acc, days)
+        parts.append(truth_events)
     events = _Events.concat(parts)
     events = events.keep(_time_order(events.at, span))
     activities = _activity_frame(events, acc, contacts["contact_id"].to_numpy(), users, t0)
     outbound = _outbound_deals(activities, accounts, start, days, seed)
     parts = [part for part in (opportunities, outbound) if len(part)] or [opportunities]
+    intent_parts = [noise_intent, burst_intent] + ([truth_intent] if outcome_truth else [])
+    intent_signals = _intent_frame(intent_parts, acc, t0, span)
+    opportunities = pd.concat(parts, ignore_index=True)
+    if outcome_truth:
+        opportunities = _truth_opportunities(truth_rng, acc, truth_opened, t0, days)
     crm = {
         "accounts": accounts,
         "contacts": contacts,
         "activities": activities,
-        "intent_signals": _intent_frame([noise_intent, burst_intent], acc, t0, span),
-        "opportunities": pd.concat(parts, ignore_index=True),
+        "intent_signals": intent_signals,
+        "opportunities": opportunities,
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
         "target_accounts": frames.empty("target_accounts"),
     }
     return add_marketing_program(crm, start, days, seed) if marketing_program else crm
+
+
+#: The known relation of ``outcome_truth`` (what the scoring model proposal should find). Accounts go
+#: *in market* at random moments (TRUTH_IN_MARKET per account per 90 days, independent of fit and
+#: engagement). In the TRUTH_LEAD_DAYS before that moment the account shows buying signals: demo-page
+#: visits, pricing-page visits, form submits (by the account's lead) and high intent (Poisson means in
+#: TRUTH_SIGNALS); with chance
+#: TRUTH_OPEN an opportunity opens 2 to 30 days after the moment. Email opens and clicks, webinars, other
+#: pages and the firmographic fit predict nothing: besides, every account opens TRUTH_BASE_RATE
+#: opportunities per 90 days at random. TRUTH_WIN_RATE of the opportunities close won, 10 to 60 days
+#: after they open; the others close lost then.
+TRUTH_IN_MARKET = 0.4
+TRUTH_LEAD_DAYS = 14
+TRUTH_SIGNALS = {"/demo": 1.2, "/pricing": 1.0, "form_submit": 0.8, "intent": 1.5}
+TRUTH_OPEN = 0.8
+TRUTH_KNOWN_VISITOR = 0.6  # the share of those page visits the lead makes signed in (the rest anonymous)
+TRUTH_BASE_RATE = 0.03
+TRUTH_WIN_RATE = 0.5
+
+
+def _in_market(rng: np.random.Generator, acc: _Accounts, days: int) -> tuple[_Events, dict, np.ndarray]:
+    """The buying signals of in-market moments (:data:`TRUTH_SIGNALS`) and the opportunities they and
+    the base rate open: (events, intent rows, [account, created] seconds since the period start)."""
+    n, span = len(acc.ids), days * DAY
+    moment_account = np.repeat(np.arange(n), rng.poisson(TRUTH_IN_MARKET * days / 90, n))
+    moment = rng.integers(0, span, len(moment_account))
+    urls = {"/demo": 3, "/pricing": 2, "form_submit": -1}
+    parts = []
+    for signal, url in urls.items():
+        source = np.repeat(np.arange(len(moment)), rng.poisson(TRUTH_SIGNALS[signal], len(moment)))
+        account = moment_account[source]
+        kind = np.full(len(source), TYPE_CODE["form_submit" if url < 0 else "web_visit"])
+        contact = np.where((url < 0) | (rng.random(len(source)) < TRUTH_KNOWN_VISITOR), acc.lead[account], -1)
+        at = moment[source] - rng.integers(0, TRUTH_LEAD_DAYS * DAY, len(source))
+        parts.append(_Events(account, kind, at, contact, np.full(len(source), -1), np.full(len(source), url),
+                             _subjects(rng, kind)))
+    source = np.repeat(np.arange(len(moment)), rng.poisson(TRUTH_SIGNALS["intent"], len(moment)))
+    intent = _intent(rng, moment_account[source], moment[source] - rng.integers(0, TRUTH_LEAD_DAYS * DAY, len(source)),
+                     rng.integers(0, len(TOPICS), len(source)), rng.integers(75, 101, len(source)))
+    opens = rng.random(len(moment)) < TRUTH_OPEN
+    base = np.repeat(np.arange(n), rng.poisson(TRUTH_BASE_RATE * days / 90, n))
+    opportunities = np.column_stack([
+        np.concatenate([moment_account[opens], base]),
+        np.concatenate([moment[opens] + rng.integers(2 * DAY, 30 * DAY, int(opens.sum())),
+                        rng.integers(0, span, len(base))]),
+    ])
+    return _Events.concat(parts), intent, opportunities
+
+
+def _truth_opportunities(rng: np.random.Generator, acc: _Accounts, opened: np.ndarray, t0: int,
+                         days: int) -> pd.DataFrame:
+    """The opportunities of :func:`_in_market` closed in the period, won at :data:`TRUTH_WIN_RATE`."""
+    account, created = opened[:, 0], opened[:, 1]
+    n = len(account)
+    close = created + rng.integers(10 * DAY, 60 * DAY, n)
+    won = rng.random(n) < TRUTH_WIN_RATE
+    amount = np.round(rng.lognormal(np.log(15_000), 0.7, n), -2)
+    keep = np.flatnonzero(close < days * DAY)
+    order = keep[np.argsort(created[keep], kind="stable")]
+    close_day = t0 + close[order] - (t0 + close[order]) % DAY
+    return pd.DataFrame({
+        "opportunity_id": _ids("OT", len(order), 6), "account_id": acc.ids[account[order]],
+        "stage": np.where(won[order], "Closed Won", "Closed Lost").astype(object), "amount": amount[order],
+        "created_at": _to_utc(t0 + created[order]), "close_date": _to_utc(close_day),
+        "is_closed": True, "is_won": won[order],
+    })
 
 
 #: Channel touches per account per month by tier (Poisson means) and the TAL share of each tier.

@@ -465,3 +465,31 @@ def resolve_database_url(secret_block: str | None) -> str:
             raise ConfigError(f"cannot load the Secret block {secret_block!r}: {error}") from None
         return str(value)
     return settings.database_url()
+
+
+class ProposeModelParameters(FlowParameters):
+    """Learn the scoring points from outcomes: a diff of the model file and its model card (never applied)."""
+
+    train_until: OptionalText = Field(
+        default="",
+        title="Train until",
+        description="Learn from the as-ofs whose outcome was known by this date, validate on the ones after it "
+        "(ISO 8601, e.g. 2026-10-01). Empty = the end of the data less twice the horizon.",
+    )
+    horizon_days: int = Field(default=90, gt=0, title="Horizon (days)",
+                              description="Days after an as-of in which an opportunity counts as its outcome.")
+    outcome: Literal["won", "opportunity"] = Field(
+        default="won", title="Outcome",
+        description="What the score should predict: won (an opportunity created and won) or opportunity (created).")
+    volume_factor: float = Field(
+        default=1.0, gt=0, title="MQA volume factor",
+        description="The MQA volume the proposed threshold aims at, relative to the current one (1 = the same).")
+    model_path: OptionalText = _MODEL_PATH
+    output_subfolder: ClassVar[str] = "model-proposals"
+    out_dir: OptionalText = _out_dir_field("scoring.yaml.diff, model-card.md and model-card.json", "model-proposals")
+
+    @field_validator("train_until", mode="before")
+    @classmethod
+    def _train_until(cls, value: object) -> object:
+        blank = value is None or (isinstance(value, str) and not value.strip())
+        return None if blank else _utc(value, "train_until").isoformat()

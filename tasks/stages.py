@@ -41,7 +41,8 @@ def extract_files(db_url: str, path: str, run_id: str) -> dict:
     summary = stages.extract_files(warehouse(db_url), path, run_id, utc_now())
     logger = run_logger()
     for file, counts in summary.items():
-        logger.info("%s: %d loaded, %d quarantined", file, counts["loaded"], counts["quarantined"])
+        logger.info("%s: %d loaded, %d quarantined, %d values dropped", file, counts["loaded"], counts["quarantined"],
+                    counts.get("values_dropped", 0))
     return summary
 
 
@@ -49,8 +50,10 @@ def extract_files(db_url: str, path: str, run_id: str) -> dict:
 def sync_crm(db_url: str, source: str, config_path: str | None, run_id: str) -> dict:
     """Bring a CRM's changes since the stored cursors into the warehouse (a re-run resumes from the last page)."""
     from abm_sla.crm.sync import sync
+    from tasks.rate_budget import budget_options
 
-    summary = sync(warehouse(db_url), source, load_app_config_with_secrets(config_path), run_id, utc_now())
+    app_config = load_app_config_with_secrets(config_path)
+    summary = sync(warehouse(db_url), source, app_config, run_id, utc_now(), **budget_options(app_config, source))
     logger = run_logger()
     for name, counts in summary.items():
         logger.info("%s %s: %d loaded, %d deleted, %d quarantined in %d pages", source, name, counts["loaded"],
@@ -64,8 +67,11 @@ def sync_crm(db_url: str, source: str, config_path: str | None, run_id: str) -> 
 def write_back(db_url: str, config_path: str | None) -> dict:
     """Create the CRM task and set the account status of each newly routed MQA (when abm-sla.yaml enables it)."""
     from abm_sla.crm.writeback import write_back_configured
+    from tasks.rate_budget import budget_options
 
-    counts = write_back_configured(warehouse(db_url), load_app_config_with_secrets(config_path), utc_now())
+    app_config = load_app_config_with_secrets(config_path)
+    options = budget_options(app_config, app_config.writeback_target()) if app_config.writeback.enabled else {}
+    counts = write_back_configured(warehouse(db_url), app_config, utc_now(), **options)
     run_logger().info("write-back: %s", counts)
     return counts
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from abm_sla.crm.mapping import Credentials, HubSpotConfig, SalesforceConfig
+from abm_sla.crm.mapping import DEFAULT_TIER_MAP, Credentials, HubSpotConfig, SalesforceConfig, check_tier_map
 from abm_sla.errors import ConfigError
 
 DEFAULT_FILE = "abm-sla.yaml"
@@ -68,6 +68,14 @@ class FilesSection(_Model):
     """``sources.files``: a CRM export folder (SPEC section 2)."""
 
     path: str | None = None
+    tier_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_TIER_MAP),
+        description="accounts.csv tier value → tier 1, 2 or 3 (added to SPEC's values); others: no tier")
+
+    @field_validator("tier_map", mode="before")
+    @classmethod
+    def _tiers(cls, value: object) -> object:
+        return check_tier_map(value) if isinstance(value, dict) else value
 
 
 class Sources(_Model):

@@ -4,9 +4,11 @@ Companies, contacts, deals and engagements are read with the CRM search API
 filtered on the last-modified property (``lastmodifieddate`` for contacts,
 ``hs_lastmodifieddate`` for the others) between ``cursor - overlap`` and the
 sync's start, sorted ascending; each search page becomes a :class:`Page` whose
-cursor is the page's newest change. Search pages no further than 10,000 results,
-so the source re-windows: it starts a new search from the last timestamp it saw.
-Company ids come from v4 association batch reads; archived records (which search
+cursor is the page's newest change. Search pages by keyset, never by offset: each
+query starts at the last timestamp seen (a timestamp shared by more records than a
+page holds is read by ``hs_object_id``), so a record modified mid-sync skips no
+other and the 10,000-result cap is never reached. Company ids come from v4
+association batch reads (each input paged on its own); archived records (which search
 never returns) are listed with ``archived=true`` and become deletes. Marketing
 touches come from the event analytics API (page views with their URL, form
 submissions, a configurable webinar event type; Enterprise hubs only) and from
@@ -43,7 +45,16 @@ from abm_sla.crm.limits import (
     redact,
     shared_limiter,
 )
-from abm_sla.crm.mapping import HubSpotConfig, conform, list_periods, normalize_tier, stable_id, to_bool, to_float
+from abm_sla.crm.mapping import (
+    HubSpotConfig,
+    TierMapper,
+    conform,
+    list_periods,
+    owner_assignments,
+    stable_id,
+    to_bool,
+    to_float,
+)
 from abm_sla.crm.reconcile import IdScan, Reconciling, sales_types
 from abm_sla.errors import SourceError
 
@@ -60,6 +71,7 @@ SUBJECT_PROPERTY = {
     "tasks": "hs_task_subject",
     "notes": None,
 }
+OWNER_PROPERTY = "hubspot_owner_id"
 PRIMARY_COMPANY = {"contacts": 1, "deals": 5}  # association type ids of the primary company
 # Batch read caps: 100 inputs, 50 when ``propertiesWithHistory`` is asked for (HubSpot answers 400 "The maximum
 # number of inputs supported in a batch request for property histories is 50"); hubspot-api-client 12.0.0
@@ -68,15 +80,18 @@ BATCH_READ_MAX = 100
 EMAIL_EVENTS_MAX = 1000  # email events API ``limit`` maximum (docs: 1 <= limit <= 1000)
 DEFAULT_HOST = "https://api.hubapi.com"
 HISTORY_BATCH_MAX = 50
+SEARCH_LIMIT_MAX = 200  # search ``limit`` maximum (CRM search guide)
+ASSOCIATION_INPUTS_MAX = 1000  # v4 association batch read inputs (changelog 2025-02-10)
 
 
 def client_factory(config: HubSpotConfig, host: str | None = None) -> ClientFactory:
     """Builds a client from the credentials the config names; urllib3 retries are off (ours apply).
 
     With an OAuth app's refresh token, client id and secret, every call (the first, and each after a
-    401) gets a new access token from ``POST /oauth/v1/token`` (grant_type=refresh_token; HubSpot OAuth
-    access tokens live 30 minutes), so a long sync survives expiry. Otherwise the private app token
-    (or a static OAuth access token) is read from the environment again.
+    401) gets a new access token from the v3 token endpoint (``POST /oauth/v3/token``, form body,
+    grant_type=refresh_token; HubSpot OAuth access tokens live 30 minutes), so a long sync survives
+    expiry. Otherwise the private app token (or a static OAuth access token) is read from the environment
+    again.
     """
 
     def make() -> HubSpot:
@@ -105,7 +120,8 @@ def missing_token_hint(config: HubSpotConfig) -> str:
 
 
 def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig) -> str:
-    """A new OAuth access token for the refresh token (https://developers.hubspot.com/docs/api/oauth/tokens)."""
+    """A new OAuth access token for the refresh token from the v3 token endpoint, parameters in the form body
+    (https://developers.hubspot.com/docs/api-reference/legacy/authentication/manage-oauth-tokens)."""
     data = {
         "grant_type": "refresh_token",
         "refresh_token": creds["refresh_token"],
@@ -114,7 +130,7 @@ def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig
     }
     timeout = (min(10.0, config.retry.timeout), config.retry.timeout)
     try:
-        response = requests.post(f"{base.rstrip('/')}/oauth/v1/token", data=data, timeout=timeout)
+        response = requests.post(f"{base.rstrip('/')}{config.oauth_token_path}", data=data, timeout=timeout)
     except requests.RequestException as error:
         raise SourceError(f"HubSpot token refresh failed: {type(error).__name__}") from None
     try:
@@ -122,10 +138,17 @@ def refresh_access_token(base: str, creds: dict[str, str], config: HubSpotConfig
     except ValueError:
         body = {}
     if response.status_code != 200 or not body.get("access_token"):
-        detail = " ".join(str(body.get(key)) for key in ("status", "message") if body.get(key))
+        detail = oauth_error_detail(body)
         message = f"HubSpot token refresh refused: HTTP {response.status_code} {detail}".strip()
         raise SourceError(redact(message, config.credentials.secrets()))
     return str(body["access_token"])
+
+
+def oauth_error_detail(body: dict) -> str:
+    """RFC 6749 ``error``/``error_description`` (v3), else HubSpot's ``status``/``category`` and ``message``."""
+    code = body.get("error") or body.get("status") or body.get("category")
+    text = body.get("error_description") or body.get("message")
+    return " ".join(str(part) for part in (code, text) if part)
 
 
 def last_modified_property(object_type: str) -> str:
@@ -145,8 +168,17 @@ def parse_time(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def epoch_ms(value: dt.datetime) -> str:
-    return str(int(value.timestamp() * 1000))
+    """Epoch milliseconds, exact (integer arithmetic: a float product can land one millisecond short)."""
+    return str((value.astimezone(dt.UTC) - EPOCH) // dt.timedelta(milliseconds=1))
+
+
+def record_time(record: dict, lastmod: str) -> dt.datetime:
+    """A search result's last-modified time (``updatedAt`` when the property is missing)."""
+    return parse_time(record["properties"].get(lastmod) or record.get("updatedAt"))
 
 
 def cursor_text(value: dt.datetime) -> str:
@@ -177,6 +209,7 @@ class HubSpotSource(Reconciling):
         )
         self.timeout = (min(10.0, config.retry.timeout), config.retry.timeout)
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
+        self.tiers = TierMapper(config.tier_map)
         self.teams = {key.lower(): value for key, value in config.team_roles.items()}
         self._client: HubSpot | None = None
         self._owners_by_user: dict[str, str] | None = None
@@ -199,6 +232,11 @@ class HubSpotSource(Reconciling):
             else:
                 yield from self._object_pages(obj, cursors, sync_start)
         yield from self.reconcile(cursors, sync_start)
+        warning = self.tiers.warning(f"HubSpot companies ({self.config.tier_property})",
+                                     f"sources.{self.name}.tier_map")
+        if warning:
+            log.warning(warning)
+            yield Page(self.name, "companies", "accounts", conform("accounts", []), warnings=[warning])
 
     def id_scans(self) -> list[IdScan]:
         """Companies, contacts, deals, and the mapped engagements (sales touches); events are immutable."""
@@ -240,7 +278,7 @@ class HubSpotSource(Reconciling):
         for records in self.search(
             obj, self._properties(obj), lastmod, self._lower(cursors, obj), sync_start
         ):
-            newest = max(parse_time(r["properties"].get(lastmod) or r.get("updatedAt")) for r in records)
+            newest = max(record_time(r, lastmod) for r in records)
             pages = self._map(obj, records)
             pages[-1].cursor = cursor_text(min(newest, sync_start))
             yield from pages
@@ -249,44 +287,82 @@ class HubSpotSource(Reconciling):
     def search(
         self, obj: str, properties: list[str], lastmod: str, lower: dt.datetime | None, upper: dt.datetime
     ) -> Iterator[list[dict]]:
-        """Search pages sorted by ``lastmod``; past the result cap, re-window from the last timestamp."""
-        size, cap = self.config.page_size, self.config.search_result_cap
-        window, after = lower, 0
+        """Search pages in ``lastmod`` order, paged by keyset (the last timestamp seen), never by offset.
+
+        Every query reads the *first* page of ``lower ≤ lastmod ≤ upper`` sorted by ``lastmod`` (HubSpot
+        allows one sort rule), so a record modified mid-sync (it moves past ``upper``) shifts no other
+        record into a skipped offset, and no query pages near the 10,000-result cap. The next query starts
+        at the page's last timestamp, leaving out the ids already read at it. A full page of one timestamp
+        (more records changed in the same millisecond than a page holds, possibly more than 10,000) is read
+        as its own keyset on ``hs_object_id``; the query after it starts strictly after that timestamp.
+        """
+        size = min(self.config.page_size, self.config.search_result_cap)
+        strict, seen_at_lower = False, set()
         while True:
-            filters = [{"propertyName": lastmod, "operator": "LTE", "value": epoch_ms(upper)}]
-            if window is not None:
-                filters.insert(0, {"propertyName": lastmod, "operator": "GTE", "value": epoch_ms(window)})
-            body = {
-                "filterGroups": [{"filters": filters}],
-                "properties": properties,
-                "limit": min(size, cap),
-                "after": str(after),
-                "sorts": [{"propertyName": lastmod, "direction": "ASCENDING"}],
-            }
-            result = self._call(
-                lambda c, b=body: c.crm.objects.search_api.do_search(
-                    obj, b, _request_timeout=self.timeout, _preload_content=False
-                ),
-                f"search {obj}",
-                search=True,
-            )
-            records = result.get("results", [])
-            if records:
-                yield records
-            next_after = ((result.get("paging") or {}).get("next") or {}).get("after")
-            if not next_after or not records:
+            window = self._window(lastmod, lower, upper, strict)
+            limit = min(size + len(seen_at_lower), SEARCH_LIMIT_MAX)  # room for the ids read already
+            records, more = self._search_page(obj, properties, [window], lastmod, limit)
+            fresh = [r for r in records if str(r["id"]) not in seen_at_lower]
+            if not more:
+                if fresh:
+                    yield fresh
                 return
-            if int(next_after) + min(size, cap) > cap:
-                newest = parse_time(records[-1]["properties"].get(lastmod))
-                if window is not None and newest <= window:
-                    raise SourceError(
-                        f"HubSpot {obj}: more than {cap} records changed at {cursor_text(newest)}; "
-                        "the search API cannot page past them"
-                    )
-                log.info("HubSpot %s: %d-result search cap reached, re-windowing from %s", obj, cap, newest)
-                window, after = newest, 0
-            else:
-                after = int(next_after)
+            last = record_time(records[-1], lastmod)
+            if lower is not None and not strict and last == lower:
+                yield from self._same_time_pages(obj, properties, lastmod, lower, size, seen_at_lower)
+                strict, seen_at_lower = True, set()
+                continue
+            if fresh:
+                yield fresh
+            lower, strict = last, False
+            seen_at_lower = {str(r["id"]) for r in records if record_time(r, lastmod) == last}
+
+    def _same_time_pages(
+        self, obj: str, properties: list[str], lastmod: str, at: dt.datetime, size: int, seen: set[str]
+    ) -> Iterator[list[dict]]:
+        """Every record whose ``lastmod`` is exactly ``at``, by keyset on ``hs_object_id`` (ascending)."""
+        log.info("HubSpot %s: a full page changed at %s; reading that timestamp by id", obj, cursor_text(at))
+        last_id: str | None = None
+        while True:
+            filters = [{"propertyName": lastmod, "operator": "EQ", "value": epoch_ms(at)}]
+            if last_id is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": last_id})
+            records, more = self._search_page(obj, properties, [{"filters": filters}], "hs_object_id", size)
+            fresh = [r for r in records if str(r["id"]) not in seen]
+            if fresh:
+                yield fresh
+            if not more:
+                return
+            last_id = str(records[-1]["id"])
+
+    @staticmethod
+    def _window(lastmod: str, lower: dt.datetime | None, upper: dt.datetime, strict: bool) -> dict:
+        """The filter group ``lower ≤ lastmod ≤ upper`` (``<`` when ``strict``; no lower bound when None)."""
+        filters = [{"propertyName": lastmod, "operator": "LTE", "value": epoch_ms(upper)}]
+        if lower is not None:
+            filters.insert(0, {"propertyName": lastmod, "operator": "GT" if strict else "GTE",
+                               "value": epoch_ms(lower)})
+        return {"filters": filters}
+
+    def _search_page(
+        self, obj: str, properties: list[str], groups: list[dict], sort: str, size: int
+    ) -> tuple[list[dict], bool]:
+        """The first page of one search sorted ascending by ``sort``, and whether the search has more."""
+        body = {
+            "filterGroups": groups,
+            "properties": properties,
+            "limit": size,
+            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+        }
+        result = self._call(
+            lambda c, b=body: c.crm.objects.search_api.do_search(
+                obj, b, _request_timeout=self.timeout, _preload_content=False
+            ),
+            f"search {obj}",
+            search=True,
+        )
+        records = result.get("results", [])
+        return records, bool(records) and len(records) >= size and bool((result.get("paging") or {}).get("next"))
 
     def _archived_pages(self, obj: str, cursors: CursorStore) -> Iterator[Page]:
         """Archived records (never in search) as deletes; the scan is full, so the cursor is on the end."""
@@ -339,7 +415,7 @@ class HubSpotSource(Reconciling):
                 "numberofemployees",
                 "annualrevenue",
                 c.country_property,
-                "hubspot_owner_id",
+                OWNER_PROPERTY,
                 c.tier_property,
                 c.status_property,
                 c.tal_property,
@@ -460,6 +536,8 @@ class HubSpotSource(Reconciling):
         c = self.config
         props = [r["properties"] for r in records]
         domains = normalize_domain(pd.Series([p.get("domain") for p in props], dtype="object"))
+        raw_tiers = pd.Series([p.get(c.tier_property) if c.tier_property else None for p in props], dtype="object")
+        tiers = self.tiers.map(raw_tiers)
         rows = [
             {
                 "account_id": r["id"],
@@ -469,22 +547,43 @@ class HubSpotSource(Reconciling):
                 "employees": to_float(p.get("numberofemployees")),
                 "annual_revenue": to_float(p.get("annualrevenue")),
                 "country": p.get(c.country_property),
-                "owner_id": p.get("hubspot_owner_id"),
-                "tier": normalize_tier(p.get(c.tier_property)) if c.tier_property else None,
+                "owner_id": p.get(OWNER_PROPERTY),
+                "tier": tier,
                 "created_at": p.get("createdate") or r.get("createdAt"),
                 "updated_at": p.get("hs_lastmodifieddate") or r.get("updatedAt"),
             }
-            for r, p, domain in zip(records, props, domains, strict=True)
+            for r, p, domain, tier in zip(records, props, domains, tiers, strict=True)
         ]
         page.rows = conform("accounts", rows, records)
         pages = [page]
+        histories = self._company_histories(records)
         if c.status_property:
-            pages.append(self._status_page(records))
+            pages.append(self._status_page(histories))
         if c.intent_score_property:
             pages.append(self._intent_page(records))
         if c.tal_property:
-            pages.append(self._tal_page(records))
+            pages.append(self._tal_page(histories))
+        owners = self._owner_page(histories) if c.owner_history else None
+        if owners is not None and len(owners.rows):  # most pages change no owner: no empty page
+            pages.append(owners)
         return pages
+
+    def _company_histories(self, records: list[dict]) -> list[tuple[dict, dict]]:
+        """The histories every company page needs (status, reason, target account, owner), in one read."""
+        c = self.config
+        props = [c.status_property, c.reason_property, c.tal_property, OWNER_PROPERTY if c.owner_history else None]
+        wanted = [p for p in dict.fromkeys(props) if p]
+        return list(self._histories(records, wanted, "read company property history")) if wanted else []
+
+    def _owner_page(self, histories: list[tuple[dict, dict]]) -> Page:
+        """``owner_assigned`` activities from the history of ``hubspot_owner_id`` (who the CRM assigned, when)."""
+        rows, raws = [], []
+        for company, history in histories:
+            changes = history.get(OWNER_PROPERTY, [])
+            found = owner_assignments(str(company["id"]), [(c.get("timestamp"), c.get("value")) for c in changes])
+            rows += found
+            raws += [{"id": row["activity_id"], OWNER_PROPERTY: changes} for row in found]
+        return Page(self.name, "companies", "activities", conform("activities", rows, raws))
 
     def _histories(self, records: list[dict], props: list[str], what: str) -> Iterator[tuple[dict, dict]]:
         """(company, ``propertiesWithHistory``) of the page's companies, in batch reads of ≤50 with history."""
@@ -503,30 +602,29 @@ class HubSpotSource(Reconciling):
             for company in result.get("results", []):
                 yield company, company.get("propertiesWithHistory") or {}
 
-    def _tal_page(self, records: list[dict]) -> Page:
+    def _tal_page(self, histories: list[tuple[dict, dict]]) -> Page:
         """The target account list periods of the page's companies, from the history of ``tal_property``
         (``hs_is_target_account``: HubSpot keeps a property's history from the company's creation, so a box
         never ticked has no period). A company's whole history is read whenever it changed, so a period
         that ended since the last sync updates its row."""
         prop = self.config.tal_property
         rows, raws = [], []
-        for company, history in self._histories(records, [prop], "read company target account history"):
+        for company, history in histories:
             changes = history.get(prop, [])
             periods = list_periods(str(company["id"]), [(c.get("timestamp"), c.get("value")) for c in changes])
             rows += periods
             raws += [{"id": company["id"], prop: changes}] * len(periods)
         return Page(self.name, "companies", "target_accounts", conform("target_accounts", rows, raws))
 
-    def _status_page(self, records: list[dict]) -> Page:
+    def _status_page(self, histories: list[tuple[dict, dict]]) -> Page:
         """The status property's history of the page's companies (batch reads of ≤50 with history).
 
         With ``reason_property``, its history too: a reason set with a status (same timestamp) is that
         change's reason; one set on its own is a row with an empty status (a reason for the current verdict).
         """
         prop, reason_prop = self.config.status_property, self.config.reason_property
-        props = [prop, *([reason_prop] if reason_prop else [])]
         rows, raws, deleted = [], [], []
-        for company, history in self._histories(records, props, "read company status history"):
+        for company, history in histories:
             reasons = {change.get("timestamp"): str(change["value"]).strip()
                        for change in history.get(reason_prop, []) if reason_prop
                        and change.get("value") is not None and str(change["value"]).strip()}
@@ -604,11 +702,18 @@ class HubSpotSource(Reconciling):
     # ---- associations ----
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """``{from id: [to ids]}`` by v4 batch read (≤1,000 ids a call); primary associations first."""
-        found: dict[str, list[str]] = {}
+        """``{from id: [to ids]}`` by v4 batch read (≤1,000 inputs a call); primary associations first.
+
+        The batch read pages *per input*: a record with more associations than one page carries its own
+        ``paging.next.after``, which goes back in as ``{"id", "after"}`` until no input has one left.
+        """
         primary = PRIMARY_COMPANY.get(from_type) if to_type == "companies" else None
-        for start in range(0, len(ids), 1000):
-            body = {"inputs": [{"id": str(i)} for i in ids[start : start + 1000]]}
+        targets: dict[str, list[dict]] = {}
+        pending: list[tuple[str, str | None]] = [(str(i), None) for i in ids]
+        seen: set[tuple[str, str]] = set()
+        while pending:
+            batch, pending = pending[:ASSOCIATION_INPUTS_MAX], pending[ASSOCIATION_INPUTS_MAX:]
+            body = {"inputs": [{"id": i, **({"after": a} if a else {})} for i, a in batch]}
             result = self._call(
                 lambda c, b=body: c.crm.associations.v4.batch_api.get_page(
                     from_type, to_type, b, _request_timeout=self.timeout, _preload_content=False
@@ -616,15 +721,19 @@ class HubSpotSource(Reconciling):
                 f"read {from_type}→{to_type} associations",
             )
             for item in result.get("results", []):
-                targets = sorted(
-                    item.get("to", []),
-                    key=lambda t: (
-                        not any(a.get("typeId") == primary for a in t.get("associationTypes", [])),
-                        str(t.get("toObjectId")),
-                    ),
-                )
-                found[str(item["from"]["id"])] = [str(t["toObjectId"]) for t in targets]
-        return found
+                from_id = str(item["from"]["id"])
+                targets.setdefault(from_id, []).extend(item.get("to", []))
+                after = ((item.get("paging") or {}).get("next") or {}).get("after")
+                if after and (from_id, str(after)) not in seen:
+                    seen.add((from_id, str(after)))
+                    pending.append((from_id, str(after)))
+        return {
+            from_id: [str(t["toObjectId"]) for t in sorted(found, key=lambda t: (
+                not any(a.get("typeId") == primary for a in t.get("associationTypes", [])),
+                str(t.get("toObjectId")),
+            ))]
+            for from_id, found in targets.items()
+        }
 
     def companies_of(self, obj: str, ids: list[str]) -> dict[str, str]:
         return {key: value[0] for key, value in self.associations(obj, "companies", ids).items() if value}

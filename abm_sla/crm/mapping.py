@@ -85,6 +85,22 @@ def _check_sales(mapping: dict[str, str]) -> dict[str, str]:
     return mapping
 
 
+class TokenStoreConfig(_Model):
+    """Where a rotated refresh token is kept: ``{kind: file, path: …}`` or ``{kind: prefect-secret, block: …}``."""
+
+    kind: Literal["file", "prefect-secret"]
+    path: str | None = Field(None, description="kind file: the token file (written atomically, mode 0600)")
+    block: str | None = Field(None, description="kind prefect-secret: the Prefect Secret block's name")
+
+    @model_validator(mode="after")
+    def _where(self) -> TokenStoreConfig:
+        if self.kind == "file" and not self.path:
+            raise ValueError("token_store kind file needs a path")
+        if self.kind == "prefect-secret" and not self.block:
+            raise ValueError("token_store kind prefect-secret needs a block")
+        return self
+
+
 class SalesforceConfig(_Model):
     """The Salesforce source (simple-salesforce)."""
 
@@ -104,6 +120,13 @@ class SalesforceConfig(_Model):
             "domain": "SF_DOMAIN",
         }
     )
+    token_store: TokenStoreConfig | None = Field(
+        None, description="where a rotated refresh token is kept between runs (refresh token rotation)"
+    )
+    jwt_audience: Literal["login", "test"] | None = Field(
+        None, description="JWT bearer `aud`: https://login.salesforce.com or https://test.salesforce.com "
+                          "(default: test for sandbox My Domains, else login); never the My Domain"
+    )
     version: str = "59.0"
     objects: tuple[str, ...] = (
         "User",
@@ -114,6 +137,7 @@ class SalesforceConfig(_Model):
         "Event",
         "CampaignMember",
         "AccountHistory",
+        "AccountOwnerHistory",
     )
     tier_field: str | None = "Tier__c"
     status_field: str | None = "ABM_Status__c"
@@ -132,6 +156,9 @@ class SalesforceConfig(_Model):
     user_country_field: str | None = "Country"
     role_map: dict[str, str] = Field(default_factory=dict, description="role name (any case) → policy role")
     status_map: dict[str, str] = Field(default_factory=dict, description="CRM status → normalized status")
+    tier_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_TIER_MAP),
+        description="CRM tier value → tier 1, 2 or 3 (added to SPEC's 1, 2, 3, Tier 1..Tier 3); others: no tier")
     integration_user_ids: tuple[str, ...] = Field(
         (), description="users whose status changes are never sales' answer (the logged-in user is added)"
     )
@@ -170,6 +197,11 @@ class SalesforceConfig(_Model):
     @classmethod
     def _sales(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_sales(value)
+
+    @field_validator("tier_map", mode="before")
+    @classmethod
+    def _tiers(cls, value: object) -> object:
+        return check_tier_map(value) if isinstance(value, dict) else value
 
     @field_validator("event_default_touch")
     @classmethod
@@ -210,6 +242,10 @@ class HubSpotConfig(_Model):
         }
     )
     host: str | None = Field(None, description="API base URL (default https://api.hubapi.com; a proxy, a test server)")
+    oauth_token_path: str = Field(
+        "/oauth/v3/token", pattern=r"^/oauth/[\w-]+/token$",
+        description="OAuth token endpoint (v3; /oauth/v1/token is sunset on 2027-02-16; the date-versioned "
+                    "/oauth/2026-03/token answers the same)")
     objects: tuple[str, ...] = HUBSPOT_OBJECTS
     tier_property: str | None = "hs_ideal_customer_profile"
     status_property: str | None = "abm_status"
@@ -222,7 +258,12 @@ class HubSpotConfig(_Model):
     intent_topic: str = "crm_intent"
     intent_provider: str = "hubspot"
     country_property: str = "country"
+    owner_history: bool = Field(
+        True, description="read hubspot_owner_id's history: each owner change is an owner_assigned activity")
     status_map: dict[str, str] = Field(default_factory=dict)
+    tier_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_TIER_MAP),
+        description="CRM tier value → tier 1, 2 or 3 (added to SPEC's 1, 2, 3, Tier 1..Tier 3); others: no tier")
     integration_user_ids: tuple[str, ...] = Field(
         (), description="HubSpot user ids whose status changes are never sales' answer"
     )
@@ -266,9 +307,13 @@ class HubSpotConfig(_Model):
     )
     overlap_seconds: int = Field(300, ge=0)
     page_size: int = Field(100, ge=1, le=200)
-    search_result_cap: int = Field(10_000, ge=1, description="HubSpot search pages no further than this")
+    search_result_cap: int = Field(
+        10_000, ge=1, description="results one HubSpot search can page through (keyset paging stays under it)")
     requests_per_10s: int = Field(100, ge=1)
     search_per_second: int = Field(4, ge=1)
+    rate_budget: Literal["process", "prefect"] = Field(
+        "process", description="process: the limits hold per process; prefect: one budget for every process "
+                               "(Prefect global concurrency limits, set by the flows)")
     reconcile_every_days: float | None = Field(
         7, gt=0, description="full id scan that soft-deletes what the CRM no longer has (None: never)"
     )
@@ -281,6 +326,11 @@ class HubSpotConfig(_Model):
     @classmethod
     def _sales(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_sales(value)
+
+    @field_validator("tier_map", mode="before")
+    @classmethod
+    def _tiers(cls, value: object) -> object:
+        return check_tier_map(value) if isinstance(value, dict) else value
 
     @field_validator("marketing_events", "email_events")
     @classmethod
@@ -333,9 +383,6 @@ def load_config(kind: SourceKind, data: dict | None) -> SalesforceConfig | HubSp
 
 # -- value helpers shared by the sources ----------------------------------------------------------
 
-TIER_PATTERN = r"(?i)^\s*(?:tier[\s_-]*)?([123])\s*$"
-
-
 def to_float(value: object) -> float | None:
     """A CRM number (JSON number or text, empty = missing) as a float."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -354,12 +401,60 @@ def to_bool(value: object) -> bool | None:
     return {"true": True, "1": True, "false": False, "0": False}.get(text)
 
 
-def normalize_tier(value: object) -> str | None:
-    """``1``, ``Tier 1``, ``tier_1`` → ``Tier 1``; other non-empty values pass through unchanged."""
-    if value is None or not str(value).strip():
+#: SPEC's tier values (``1``, ``2``, ``3``, ``Tier 1``..``Tier 3``); keys are compared by :func:`tier_key`,
+#: so ``TIER 1``, ``tier_1`` (HubSpot's ideal customer profile tier) and ``2.0`` (a number field) match too.
+DEFAULT_TIER_MAP: dict[str, str] = {
+    **{str(n): f"Tier {n}" for n in (1, 2, 3)},
+    **{f"Tier {n}": f"Tier {n}" for n in (1, 2, 3)},
+}
+
+
+def tier_key(value: object) -> str | None:
+    """A tier value as a tier map looks it up: trimmed, lower case, runs of spaces, ``_`` and ``-`` as one
+    space, a whole number's ``.0`` dropped; None when empty."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
-    match = re.match(TIER_PATTERN, str(value))
-    return f"Tier {match.group(1)}" if match else str(value).strip()
+    text = re.sub(r"[\s_-]+", " ", str(value).strip().lower())
+    text = re.sub(r"^(\d+)\.0*$", r"\1", text)
+    return text or None
+
+
+def check_tier_map(given: dict[str, object]) -> dict[str, str]:
+    """The tier map with SPEC's values beneath the configured ones; every target must be tier 1, 2 or 3."""
+    merged: dict[str, str] = dict(DEFAULT_TIER_MAP)
+    for key, value in given.items():
+        match = re.match(r"(?i)^\s*(?:tier\s*)?([123])(?:\.0*)?\s*$", str(value))
+        if not match:
+            raise ValueError(f"tier_map: {key!r} maps to {value!r}, not a tier (1, 2, 3 or 'Tier 1'..'Tier 3')")
+        merged[str(key)] = f"Tier {match.group(1)}"
+    return merged
+
+
+class TierMapper:
+    """Raw CRM tier values → ``Tier 1``..``Tier 3`` through a tier map; a value the map lacks becomes no tier
+    (Tier 3 when routed, as SPEC says of an account without one) and is counted for one warning a run."""
+
+    def __init__(self, tier_map: dict[str, object] | None = None) -> None:
+        self.lookup = {tier_key(key): value for key, value in check_tier_map(tier_map or {}).items()}
+        self.unmapped: dict[str, int] = {}
+
+    def map(self, values: pd.Series) -> pd.Series:
+        """Each value's tier (None when empty or unmapped); unmapped values are counted."""
+        keys = values.map(tier_key)
+        tiers = keys.map(self.lookup)
+        refused = values[keys.notna() & tiers.isna()].astype(str).str.strip()
+        for value, count in refused.value_counts(sort=False).items():
+            self.unmapped[value] = self.unmapped.get(value, 0) + int(count)
+        return tiers.astype("object").where(tiers.notna(), None)
+
+    def warning(self, what: str, config_key: str) -> str | None:
+        """One line naming the unmapped values and how many accounts had each, or None."""
+        if not self.unmapped:
+            return None
+        listed = ", ".join(f"{value!r} ({count})" for value, count in
+                           sorted(self.unmapped.items(), key=lambda item: (-item[1], item[0])))
+        return (f"{what}: tier values not in the tier map were left empty (such accounts route as Tier 3): "
+                f"{listed}; map them in {config_key} in abm-sla.yaml")
 
 
 def list_periods(account_id: str, changes: list[tuple[object, object]], initially: bool = False) -> list[dict]:
@@ -390,6 +485,26 @@ def _period(account_id: str, added: pd.Timestamp | None, removed: pd.Timestamp |
     key = added.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if added is not None else ""
     return {"target_account_id": f"{account_id}|{key}", "account_id": account_id, "added_at": added,
             "removed_at": removed, "agreed_at": None, "agreed_by": None}
+
+
+def owner_assignments(account_id: str, changes: list[tuple[object, object]]) -> list[dict]:
+    """``owner_assigned`` activity rows of one account from the history of its owner field.
+
+    ``changes`` are (timestamp, new owner id); a change to no owner assigns nobody and is left out. Each
+    row is keyed by account, time and owner, so re-reading the history updates rows, never doubles them.
+    These rows end the routing-time clock when the CRM, not the write-back, assigned the owner."""
+    return [
+        {
+            "activity_id": "owner:" + stable_id(account_id, at, str(owner).strip()),
+            "account_id": account_id,
+            "type": frames.OWNER_EVENTS[0],
+            "occurred_at": at,
+            "owner_id": str(owner).strip(),
+            "subject": "Owner assigned",
+        }
+        for at, owner in changes
+        if at is not None and owner is not None and str(owner).strip()
+    ]
 
 
 def stable_id(*parts: object) -> str:

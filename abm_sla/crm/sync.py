@@ -143,7 +143,7 @@ def build_source(
         folder = path or app_config.sources.files.path
         if not folder:
             raise ConfigError("the files source needs a folder: --path DIR or sources.files.path in abm-sla.yaml")
-        return FilesSource(folder)
+        return FilesSource(folder, tier_map=app_config.sources.files.tier_map)
     raise ConfigError(f"unknown source {name!r}; choose one of {', '.join(SOURCE_NAMES)}")
 
 

@@ -305,6 +305,35 @@ escalations = Table(
     Column("shard", Integer, index=True),
 )
 
+signoffs = Table(
+    "signoffs",
+    metadata,
+    Column("signed_at", UtcDateTime, primary_key=True),
+    Column("signed_by", String(255), primary_key=True),
+    Column("role", String(255), primary_key=True),
+    Column("policy_sha256", String(64), nullable=False),
+    Column("policy_file", String(1024), nullable=False),
+)
+"""The SLA as a signed document: one row per signature (``abm-sla signoff``): who, in which role, when, and
+the SHA-256 of the policy file signed. Not undone with a run."""
+
+alert_log = Table(
+    "alert_log",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("trigger_at", UtcDateTime, primary_key=True),
+    Column("clock", String(32), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("channel", String(255), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("run_id", String(64)),
+)
+"""Breach alerts sent, one row per escalation level (or digest day) and notification block: claimed
+(``sending``) before the message goes out and ``sent`` after, so neither a retry nor a second run sends
+it twice. Not undone with a run: a message cannot be taken back."""
+
 reassignments = Table(
     "reassignments",
     metadata,

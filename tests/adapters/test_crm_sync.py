@@ -208,8 +208,9 @@ def test_incremental_sync_fetches_only_changes_and_applies_deletes(db_url, crm, 
     boundary = 20  # per object and event type, the rows stamped exactly at its watermark, and status histories
     assert loaded <= users + boundary < sum(entry["loaded"] for entry in full.values()) / 10, summary
     if crm == "salesforce":  # one query per object; only the 25 users (all at the watermark) take 2 pages;
-        # one userinfo call tells the integration user (its status changes are not sales' answer)
-        assert incremental_requests == len(salesforce_object_names()) + 2
+        # one userinfo call tells the integration user (its status changes are not sales' answer); User and
+        # Account are described once (the configured fields are checked before the first query)
+        assert incremental_requests == len(salesforce_object_names()) + 2 + 2
     else:  # one search per object (companies, contacts, deals, emails, meetings, calls, tasks), no paging
         assert fake.count("/search") - searches_before == 7
     assert incremental_requests < full_requests
@@ -299,6 +300,30 @@ def test_an_id_scan_that_would_delete_most_rows_deletes_nothing_and_warns(sqlite
     assert summary["companies:reconcile"]["deleted"] == 0
     assert "nothing was deleted" in summary["companies:reconcile"]["warnings"][0]
     assert len(warehouse.read_kind("accounts", source="hubspot")) == len(crm_data["accounts"])
+
+
+def test_tier_values_outside_the_tier_map_are_left_empty_with_one_warning(sqlite_url, crm, crm_data):
+    """Issue 25: "Strategic" or "A" silently routed as Tier 3; now one warning a run names them, and a
+    configured tier map maps them."""
+    data = {**crm_data, "accounts": crm_data["accounts"].copy()}
+    data["accounts"]["tier"] = data["accounts"]["tier"].astype("object")
+    data["accounts"].iloc[:3, data["accounts"].columns.get_loc("tier")] = ["Strategic", "Strategic", "A"]
+    odd = list(data["accounts"]["account_id"].iloc[:3])
+    with start_fake(crm, data) as fake:
+        warehouse = Warehouse(sqlite_url)
+        summary = sync(warehouse, source_for(crm, fake))
+        warnings = [w for entry in summary.values() for w in entry.get("warnings", []) if "tier values" in w]
+        assert len(warnings) == 1 and "'Strategic' (2), 'A' (1)" in warnings[0]
+        assert f"sources.{crm}.tier_map" in warnings[0]
+        stored = warehouse.read_kind("accounts", source=crm).set_index("account_id")["tier"]
+        assert stored[odd].isna().all() and stored.drop(odd).dropna().isin(["Tier 1", "Tier 2", "Tier 3"]).all()
+
+        mapped = Warehouse(sqlite_url.replace("warehouse.db", "mapped.db"))
+        config = app_config(**{crm: {"tier_map": {"Strategic": 1, "A": "Tier 2"}}})
+        summary = sync(mapped, source_for(crm, fake, config))
+        assert not [w for entry in summary.values() for w in entry.get("warnings", []) if "tier values" in w]
+        stored = mapped.read_kind("accounts", source=crm).set_index("account_id")["tier"]
+        assert stored[odd].tolist() == ["Tier 1", "Tier 1", "Tier 2"]
 
 
 # ---- write-back ---------------------------------------------------------------------------------------
@@ -415,6 +440,22 @@ def test_a_write_that_succeeded_but_whose_answer_was_lost_creates_one_task(sqlit
         assert len(created_tasks(crm, fake)) == 1
     finally:
         fake.stop()
+
+
+def test_a_task_on_a_later_association_page_is_found_not_created_twice(sqlite_url, crm_data):
+    """Issue 25: v4 association batch reads page per input; the written task sits past the first page."""
+    with FakeHubSpot(crm_data, now=NOW, association_page_size=5) as fake:
+        warehouse = Warehouse(sqlite_url)
+        [account] = seed_mqas(warehouse, "hubspot", crm_data, n=1)
+        for n in range(12):  # the company's older tasks fill the first pages
+            task = fake.insert("tasks", None, {"hs_task_subject": f"old task {n}"})
+            fake.associate("tasks", task["id"], "companies", account)
+        writer = make_writer(source_for("hubspot", fake))
+        assert write_back(warehouse, writer, ON, NOW)["created"] == 1
+        with warehouse.engine.begin() as connection:  # the record was lost: the writer must find its task
+            connection.execute(schema.mqas.update().values(writeback_done_at=None))
+        assert write_back(warehouse, writer, ON, NOW)["existing"] == 1
+        assert len(created_tasks("hubspot", fake)) == 1 and task_posts("hubspot", fake) == 1
 
 
 def test_the_write_back_never_answers_its_own_status_clock(sqlite_url, crm, fake, crm_data):

@@ -259,14 +259,33 @@ def test_incremental_sync_fetches_only_changes_and_archived_become_deletes(fake)
     assert "401" not in store.ids("opportunities")
 
 
-def test_search_past_the_result_cap_re_windows_on_the_cursor():
-    with FakeHubSpot(crm_frames(), now=NOW, search_cap=4) as fake:
+def test_more_records_at_one_timestamp_than_the_search_cap_are_read_by_id():
+    """Issue 25: a bulk import stamps one millisecond on more records than a search can page through."""
+    data = crm_frames()
+    data["accounts"]["updated_at"] = ts("2026-01-05 08:00")
+    with FakeHubSpot(data, now=NOW, search_cap=4) as fake:  # the fake's 10,000-result cap, scaled down
         store = MemoryStore()
-        store.sync(make_source(fake, search_result_cap=4, page_size=2).pages(store))
+        store.sync(make_source(fake, objects=["companies"], search_result_cap=4, page_size=2).pages(store))
         assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
-        bodies = [r.body for r in fake.requests if r.path.endswith("companies/search")]
-        assert sum(b'"after": "0"' in b for b in bodies) >= 3  # new windows started from the last timestamp
-        assert all(r.path for r in fake.requests)
+        bodies = [json.loads(r.body) for r in fake.requests if r.path.endswith("companies/search")]
+        assert all("after" not in body for body in bodies)  # keyset: never an offset
+        assert any(body["sorts"][0]["propertyName"] == "hs_object_id" for body in bodies)
+
+
+def test_a_record_modified_mid_sync_makes_no_other_record_skipped():
+    """Issue 25: offset paging over hs_lastmodifieddate lost the record that shifted into a read offset."""
+    with FakeHubSpot(crm_frames(), now=NOW) as fake:
+        store = MemoryStore()
+        source = make_source(fake, objects=["companies"], page_size=2, overlap_seconds=0)
+        pages = source.pages(store)
+        first = next(pages)
+        store.store(first)
+        fake.tick(60)
+        fake.update("companies", first.rows["account_id"].iloc[0], name="Renamed mid-sync")
+        store.sync(pages)
+        assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
+        store.sync(make_source(fake, objects=["companies"], page_size=2, overlap_seconds=0).pages(store))
+        assert store.ids("accounts") == {f"{100 + i}" for i in range(N_ACCOUNTS)}
 
 
 @pytest.mark.parametrize("retry_after", ["0.02", None])
@@ -537,13 +556,18 @@ def test_a_portal_without_event_analytics_or_email_scope_syncs_the_rest_with_war
         assert fake.count("/events/v3/events") == 1  # one refusal is enough to skip every event type
 
 
-def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, monkeypatch):
-    """Finding 6: a long sync survives the 30-minute OAuth token; the refresh token gets a new one."""
+def install_oauth_app(fake: FakeHubSpot, monkeypatch) -> None:
+    """An OAuth app installed in the fake portal; its refresh token, client id and secret in the environment."""
     fake.oauth_apps[("client-1", "client-secret-1")] = "refresh-secret-1"
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
     monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "refresh-secret-1")
     monkeypatch.setenv("HUBSPOT_CLIENT_ID", "client-1")
     monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "client-secret-1")
+
+
+def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, monkeypatch):
+    """Finding 6: a long sync survives the 30-minute OAuth token; the refresh token gets a new one."""
+    install_oauth_app(fake, monkeypatch)
     config = make_config()
     source = HubSpotSource(config, client_factory(config, host=fake.url), now=lambda: NOW, sleep=Sleeps(),
                            burst_limiter=unlimited(), search_limiter=unlimited())
@@ -555,9 +579,21 @@ def test_an_oauth_refresh_token_gets_a_new_access_token_when_one_expires(fake, m
     assert len(store.ids("accounts")) == N_ACCOUNTS and fake.refreshes == 2
 
     monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", "revoked")
-    with pytest.raises(SourceError, match="token refresh refused: HTTP 400") as caught:
+    with pytest.raises(SourceError, match="token refresh refused: HTTP 400 invalid_grant") as caught:
         client_factory(config, host=fake.url)()
     assert "revoked" not in str(caught.value) and "client-secret-1" not in str(caught.value)
+
+
+def test_oauth_refresh_uses_the_v3_token_endpoint_with_a_form_body(fake, monkeypatch):
+    """Issue 25: /oauth/v1/token is sunset on 2027-02-16; the fake answers it as gone, so only v3 works."""
+    install_oauth_app(fake, monkeypatch)
+    client = client_factory(make_config(), host=fake.url)()
+    assert client.config["access_token"].startswith("oauth-fake-")
+    [refresh] = [r for r in fake.requests if r.path.startswith("/oauth/")]
+    assert refresh.path == "/oauth/v3/token" and not refresh.query  # secrets in the body, never the URL
+    assert b"client_secret=client-secret-1" in refresh.body
+    dated = client_factory(make_config(oauth_token_path="/oauth/2026-03/token"), host=fake.url)()
+    assert dated.config["access_token"].startswith("oauth-fake-") and fake.refreshes == 2
 
 
 def test_status_changes_name_the_owner_behind_the_hubspot_user(fake):
@@ -627,3 +663,28 @@ def test_without_a_tal_property_no_list_is_read():
         store.sync(make_source(server, objects=["companies"]).pages(store))
         assert not list_periods(store)
         assert not any(b"hs_is_target_account" in (r.body or b"") for r in server.requests)
+
+
+def test_owner_changes_in_hubspot_become_owner_assigned_and_end_routing_time(fake):
+    """Issue 25: the history of hubspot_owner_id feeds owner_assigned, so routing time ends when HubSpot
+    assigned the owner, not only at our own write-back."""
+    from abm_sla import sla
+
+    store = MemoryStore()
+    store.sync(make_source(fake, objects=["companies"]).pages(store))
+    assert not [r for r in store.rows.get("activities", {}).values() if r["type"] == "owner_assigned"]
+    trigger = pd.Timestamp(fake.now)
+    fake.tick(1800)
+    fake.update("companies", "101", hubspot_owner_id="502")  # a rep assigns the company in HubSpot
+    fake.tick(60)
+    for _ in range(2):  # a re-read of the history updates the row, never doubles it
+        store.sync(make_source(fake, objects=["companies"]).pages(store))
+    [change] = [r for r in store.rows["activities"].values() if r["type"] == "owner_assigned"]
+    assert (change["account_id"], change["owner_id"]) == ("101", "502")
+    assert change["occurred_at"] == trigger + pd.Timedelta(seconds=1800)
+
+    episodes = pd.DataFrame({"account_id": ["101"], "trigger_at": [trigger],
+                             "routed_at": [trigger + pd.Timedelta(hours=5)], "writeback_done_at": [pd.NaT]})
+    activities = pd.DataFrame(list(store.rows["activities"].values()))
+    assigned = sla.assignment_at(episodes, activities, trigger + pd.Timedelta(days=1))
+    assert assigned.iloc[0] == trigger + pd.Timedelta(seconds=1800)

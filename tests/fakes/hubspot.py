@@ -60,8 +60,13 @@ ALL_EMAIL_EVENT_TYPES = {  # docs: email analytics v1 guide, "Event types"
 EMAIL_EVENTS_MAX = 1000
 BURST_MAX = 190  # per 10 s, Professional/Enterprise private apps (2024 changelog); tier-dependent
 SEARCH_MAX_LIMIT = 200
+ASSOCIATION_PAGE_SIZE = 500  # v4 association reads: 500 a page (the per-record read's default and maximum)
+OAUTH_TOKEN_PATHS = ("/oauth/v3/token", "/oauth/2026-03/token")  # the v1 path is sunset on 2027-02-16
+OAUTH_V1_TOKEN_PATH = "/oauth/v1/token"
+OAUTH_V1_SUNSET_MESSAGE = "The v1 OAuth API was sunset on February 16th, 2027; use POST /oauth/v3/token"
 SEARCH_MAX_GROUPS, SEARCH_MAX_FILTERS_PER_GROUP, SEARCH_MAX_FILTERS = 5, 6, 18
 SEARCH_MAX_QUERY_CHARS = 3000
+SEARCH_MAX_SORTS = 1
 SCOPE_OF = {  # path prefix → the scope a token needs (docs: each endpoint's "Required Scopes")
     "/email/public/v1/events": "content",
     "/crm/v3/owners": "crm.objects.owners.read",
@@ -147,6 +152,7 @@ class FakeHubSpot(FakeServer):
         enterprise: bool = True,
         scopes: frozenset[str] | None = None,
         search_lag: float = 0.0,
+        association_page_size: int = ASSOCIATION_PAGE_SIZE,
     ) -> None:
         super().__init__()
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
@@ -157,6 +163,7 @@ class FakeHubSpot(FakeServer):
         self.search_cap = search_cap
         self.enterprise = enterprise  # event analytics answers 403 on non-Enterprise portals
         self.search_lag = search_lag  # seconds (portal clock) before a created record is searchable
+        self.association_page_size = association_page_size  # v4 batch read: targets per input per page
         self.scopes = set(ALL_SCOPES if scopes is None else scopes)  # the token's scopes
         self.burst = Window(*burst) if burst else None
         self.search_rate = Window(*search_rate) if search_rate else None
@@ -250,7 +257,7 @@ class FakeHubSpot(FakeServer):
             stamp = hs_time(self.now)
             for name, value in properties.items():
                 record["properties"][name] = _text(value)
-                if obj == "companies" and name in (self.status_property, self.tal_property):
+                if obj == "companies" and name in (self.status_property, self.tal_property, "hubspot_owner_id"):
                     self.history.setdefault((obj, str(object_id)), {}).setdefault(name, []).insert(
                         0, {"value": _text(value), "timestamp": stamp, **(by or {"sourceType": "CRM_UI"})}
                     )
@@ -377,6 +384,9 @@ class FakeHubSpot(FakeServer):
 
     def _seed_activity(self, act: dict) -> None:
         kind, when, contact = act["type"], act.get("occurred_at"), _text(act.get("contact_id"))
+        if kind == "owner_assigned":  # the CRM's own owner change: an entry in hubspot_owner_id's history
+            self._seed_owner_change(str(act["account_id"]), _text(act.get("owner_id")), when)
+            return
         if kind in SALES_OBJECTS:
             obj, props = SALES_OBJECTS[kind]
             props = {
@@ -420,6 +430,12 @@ class FakeHubSpot(FakeServer):
             }
         )
 
+    def _seed_owner_change(self, company_id: str, owner_id: str | None, when: Any) -> None:
+        """A change of ``hubspot_owner_id`` in the company's property history (newest first)."""
+        history = self.history.setdefault(("companies", company_id), {}).setdefault("hubspot_owner_id", [])
+        history.append({"value": owner_id, "timestamp": hs_time(when), "sourceType": "CRM_UI"})
+        history.sort(key=lambda change: change["timestamp"], reverse=True)  # the property keeps the frame's owner
+
     # ---- HTTP ----
 
     def error_body(self, status: int, message: str, category: str = "INTERNAL_ERROR") -> dict:
@@ -445,8 +461,10 @@ class FakeHubSpot(FakeServer):
         response.headers.setdefault("X-HubSpot-Correlation-Id", str(uuid.uuid4()))
 
     def handle(self, request: Request) -> Response:
-        if request.path.rstrip("/") == "/oauth/v1/token" and request.method == "POST":
+        if request.path.rstrip("/") in OAUTH_TOKEN_PATHS and request.method == "POST":
             return self._oauth_token(request)
+        if request.path.rstrip("/") == OAUTH_V1_TOKEN_PATH:
+            return Response(404, self.error_body(404, OAUTH_V1_SUNSET_MESSAGE, "OBJECT_NOT_FOUND"))
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return Response(
@@ -495,18 +513,26 @@ class FakeHubSpot(FakeServer):
         return None
 
     def _oauth_token(self, request: Request) -> Response:
-        """``POST /oauth/v1/token`` (form): a refresh token of a known app → a new 30-minute access token."""
+        """``POST /oauth/v3/token`` (or ``/oauth/2026-03/token``): form body only; a refresh token of a known
+        app → a new 30-minute access token; errors carry RFC 6749 ``error``/``error_description``."""
+        if request.query or "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
+            return Response(400, self.error_body(
+                400, "parameters must be sent as form-encoded body fields, not as query parameters",
+                "VALIDATION_ERROR"))
         form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
         app = (form.get("client_id"), form.get("client_secret"))
         if form.get("grant_type") != "refresh_token" or self.oauth_apps.get(app) != form.get("refresh_token"):
-            return Response(400, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token",
+            return Response(400, {"error": "invalid_grant",
+                                  "error_description": "refresh token is invalid, expired or revoked",
+                                  "status": "BAD_REFRESH_TOKEN",
+                                  "message": "refresh token is invalid, expired or revoked",
                                   "correlationId": str(uuid.uuid4())})
         with self.lock:
             token = f"oauth-fake-{uuid.uuid4().hex[:12]}"
             self.tokens.add(token)
             self.refreshes += 1
-        return Response(200, {"token_type": "bearer", "refresh_token": form["refresh_token"],
-                              "access_token": token, "expires_in": 1800})
+        return Response(200, {"token_type": "bearer", "token_use": "access_token",
+                              "refresh_token": form["refresh_token"], "access_token": token, "expires_in": 1800})
 
     def _enforce(self, request: Request) -> Response | None:
         is_search = request.path.endswith("/search")
@@ -621,6 +647,8 @@ class FakeHubSpot(FakeServer):
         if (len(groups) > SEARCH_MAX_GROUPS or any(n > SEARCH_MAX_FILTERS_PER_GROUP for n in counts)
                 or sum(counts) > SEARCH_MAX_FILTERS):
             return Response(400, self.error_body(400, "too many filters or filter groups", "VALIDATION_ERROR"))
+        if len(body.get("sorts") or []) > SEARCH_MAX_SORTS:
+            return Response(400, self.error_body(400, "only one sort is allowed", "VALIDATION_ERROR"))
         if len(request.body) > SEARCH_MAX_QUERY_CHARS:
             return Response(400, self.error_body(400, "search query too long", "VALIDATION_ERROR"))
         if after + limit > self.search_cap:
@@ -638,13 +666,13 @@ class FakeHubSpot(FakeServer):
                 r for r in self.objects.get(obj, {}).values()
                 if not r["archived"] and (not self.search_lag or r["createdAt"] <= indexed_by)
             ]
-        for group in body.get("filterGroups") or [{"filters": []}]:
-            records = [r for r in records if all(_matches(r, f) for f in group.get("filters", []))]
+        groups = body.get("filterGroups") or [{"filters": []}]  # filters in a group: AND; groups: OR
+        records = [r for r in records if any(all(_matches(r, f) for f in g.get("filters", [])) for g in groups)]
         for sort in reversed(body.get("sorts") or []):
             name = sort["propertyName"] if isinstance(sort, dict) else sort
             descending = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
             records.sort(
-                key=lambda r, n=name: (r["properties"].get(n) is not None, _sortable(r["properties"].get(n))),
+                key=lambda r, n=name: _sortable(r["properties"].get(n)),
                 reverse=descending,
             )
         if not body.get("sorts"):
@@ -715,25 +743,26 @@ class FakeHubSpot(FakeServer):
             return Response(400, self.error_body(400, "at most 1000 inputs", "VALIDATION_ERROR"))
         type_id = ASSOCIATION_TYPE.get((from_type, to_type), 0)
         results, missing = [], []
+        size = self.association_page_size
         for item in body.get("inputs", []):
             targets = self.associations.get((from_type, str(item["id"]), to_type), [])
             if not targets:
                 missing.append(str(item["id"]))
                 continue
-            results.append(
-                {
-                    "from": {"id": str(item["id"])},
-                    "to": [
-                        {
-                            "toObjectId": int(t) if t.isdigit() else t,
-                            "associationTypes": [
-                                {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
-                            ],
-                        }
-                        for t in targets
-                    ],
-                }
-            )
+            start = _association_offset(item.get("after"))
+            result: dict = {
+                "from": {"id": str(item["id"])},
+                "to": [
+                    {
+                        "toObjectId": int(t) if t.isdigit() else t,
+                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}],
+                    }
+                    for t in targets[start : start + size]
+                ],
+            }
+            if start + size < len(targets):  # paging per input, present only when that input has more
+                result["paging"] = {"next": {"after": _association_cursor(start + size)}}
+            results.append(result)
         out: dict = {
             "status": "COMPLETE",
             "results": results,
@@ -825,13 +854,30 @@ class FakeHubSpot(FakeServer):
         return Response(200, body)
 
 
-def _sortable(value: str | None) -> Any:
-    if value is None:
-        return ""
+def _association_cursor(offset: int) -> str:
+    """An opaque ``after`` token, as HubSpot's look (base64), never a bare number."""
+    return base64.urlsafe_b64encode(f"assoc-{offset}".encode()).decode()
+
+
+def _association_offset(after: str | None) -> int:
+    return int(base64.urlsafe_b64decode(after.encode()).decode().removeprefix("assoc-")) if after else 0
+
+
+def _comparable(value: str) -> Any:
+    """A property value as search compares it: a datetime (ISO or epoch ms), else a number, else the text."""
+    if not value.isdigit():
+        try:
+            return parse_hs_time(value)
+        except ValueError:
+            pass
     try:
-        return parse_hs_time(value)
+        return float(value)
     except ValueError:
         return value
+
+
+def _sortable(value: str | None) -> Any:
+    return (0, "") if value is None else (1, _comparable(value))
 
 
 def _matches(record: dict, flt: dict) -> bool:
@@ -843,11 +889,11 @@ def _matches(record: dict, flt: dict) -> bool:
         return value is None
     if value is None:
         return False
-    target = flt.get("value")
-    try:
-        left, right = parse_hs_time(value), parse_hs_time(str(target))
-    except ValueError:
-        left, right = value, str(target)
+    left, right = _comparable(value), _comparable(str(flt.get("value")))
+    if isinstance(left, dt.datetime) and isinstance(right, float):  # a datetime property, epoch-ms filter
+        right = dt.datetime.fromtimestamp(right / 1000, tz=dt.UTC)
+    if type(left) is not type(right):
+        left, right = value, str(flt.get("value"))
     return {
         "EQ": left == right,
         "NEQ": left != right,

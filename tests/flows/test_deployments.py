@@ -10,7 +10,7 @@ EXPECTED = {
     "crm-sync": ["*/15 * * * *"], "score-and-route": ["5 * * * *"], "sla-monitor": ["10,25,40,55 * * * *"],
     "weekly-sla-dashboard": ["0 8 * * 2"], "monthly-review": ["0 8 1-7 * 1-5"],
     "quarterly-renegotiation-report": ["0 8 1-7 1,4,7,10 1-5"],
-    "backfill": [], "recalculate": [], "undo": [], "dispute": [],
+    "backfill": [], "recalculate": [], "undo": [], "dispute": [], "propose-model": [],
 }
 
 

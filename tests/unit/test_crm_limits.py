@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from abm_sla.crm.limits import (
@@ -16,7 +17,7 @@ from abm_sla.crm.limits import (
     redact,
     shared_limiter,
 )
-from abm_sla.crm.mapping import HubSpotConfig, SalesforceConfig, load_config, normalize_tier, to_bool
+from abm_sla.crm.mapping import HubSpotConfig, SalesforceConfig, TierMapper, load_config, to_bool
 from abm_sla.errors import ConfigError
 
 
@@ -152,12 +153,23 @@ def test_credentials_hold_env_names_and_resolve_values(monkeypatch):
 
 
 def test_value_helpers():
-    assert [normalize_tier(v) for v in ("1", "Tier 2", "tier_3", "Gold", None, "")] == [
-        "Tier 1",
-        "Tier 2",
-        "Tier 3",
-        "Gold",
-        None,
-        None,
-    ]
+    tiers = TierMapper(HubSpotConfig().tier_map)
+    values = pd.Series(["1", "Tier 2", "tier_3", "TIER-1", 2.0, "Gold", None, "", "Gold", "A"], dtype="object")
+    assert tiers.map(values).tolist() == ["Tier 1", "Tier 2", "Tier 3", "Tier 1", "Tier 2", None, None, None,
+                                          None, None]
+    assert tiers.unmapped == {"Gold": 2, "A": 1}
+    assert tiers.warning("HubSpot companies", "sources.hubspot.tier_map") == (
+        "HubSpot companies: tier values not in the tier map were left empty (such accounts route as Tier 3): "
+        "'Gold' (2), 'A' (1); map them in sources.hubspot.tier_map in abm-sla.yaml")
     assert [to_bool(v) for v in ("TRUE", "false", True, None, "x")] == [True, False, True, None, None]
+
+
+def test_a_tier_map_adds_to_specs_values_and_refuses_a_target_that_is_no_tier():
+    """Issue 25: tier values such as "Strategic" or "A" map to a tier only when the config says so."""
+    config = load_config("salesforce", {"tier_map": {"Strategic": 1, "A": "Tier 2"}})
+    tiers = TierMapper(config.tier_map)
+    assert tiers.map(pd.Series(["strategic", "a", "3", "Tier 1", "B"])).tolist() == [
+        "Tier 1", "Tier 2", "Tier 3", "Tier 1", None]
+    assert tiers.unmapped == {"B": 1}
+    with pytest.raises(ConfigError, match="tier_map: 'Gold' maps to 'Platinum', not a tier"):
+        load_config("hubspot", {"tier_map": {"Gold": "Platinum"}})

@@ -139,6 +139,15 @@ def test_volumes_from_run_rate():
     assert volumes.loc[1, ["from", "to", "current"]].tolist() == ["2026-01", "2026-03", 10]
 
 
+def test_set_yaml_values_reaches_into_lists_by_position():
+    text = "rules:\n  # the first\n  - {name: a, points: 3, max: 9}\n  - name: b\n    points: 5\n"
+    edited = pr.set_yaml_values(text, {("rules", 0, "max"): 12, ("rules", 1, "points"): 7})
+
+    assert edited == "rules:\n  # the first\n  - {name: a, points: 3, max: 12}\n  - name: b\n    points: 7\n"
+    with pytest.raises(KeyError):
+        pr.set_yaml_values(text, {("rules", 2, "points"): 1})
+
+
 def test_set_yaml_values_keeps_comments():
     edited = pr.set_yaml_values(SLA_TEXT, {("clocks", "first_touch", "windows", "2", "business_hours"): 6,
                                            ("targets", "monthly_mqa_commitments", "3"): 40})
