@@ -535,6 +535,11 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   sc.pipeline_attribution(data, start, end, policy),
                   _credit_source(span, policy) + "; from_mqa = an MQA fired on the account by created_at (mqas)"),
             Table("win_rates", "Win rate and sales cycle", sc.win_rates(data, start, end, as_of, policy), closed),
+            Table("money", "Won revenue by source and customer acquisition cost", money_table(table, policy),
+                  f"{closed}, is_won; source by the pipeline-credit rule; spend: policy money (spend rows and "
+                  "spend_file) pro-rated to the period; CAC = spend / opportunities won (metrics catalog: "
+                  "won_revenue, marketing_spend, cac)", "" if policy.money.spend else
+                  "No spend is recorded (policy money.spend or money.spend_file): CAC is not computed."),
         ]),
         Section("Commitments", [
             "Chronic = missed this quarter and the one before: renegotiate. A miss spread over most owners is a "
@@ -565,6 +570,26 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy) + notes,
                   sc.headline(data, start, end, as_of, policy, table), period_label(*sc.previous_period(start, end)),
                   decisions, measured=empty is None, metrics=table)
+
+
+MONEY_COLUMNS = ["measure", "value", "target", "verdict"]
+
+
+def money_table(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Won revenue per part of the pipeline-credit rule and in all, opportunities won, spend and CAC against
+    ``targets.cac_max``: rows of the metrics catalog table ``table``."""
+    parts = zip(sc.credit_parts(policy), catalog.SOURCE_SEGMENTS, strict=True)
+    wanted = [(f"Won revenue: {label}", "won_revenue", f"source={slug}") for label, slug in parts]
+    wanted += [("Won revenue: all", "won_revenue", catalog.ALL),
+               ("Opportunities won", "opportunities_won", catalog.ALL),
+               ("Marketing spend", "marketing_spend", catalog.ALL),
+               ("CAC (spend / opportunities won)", "cac", catalog.ALL)]
+    rows = []
+    for measure, metric, segment in wanted:
+        found = catalog.row(table, metric, segment)
+        rows.append((measure, None if found is None else found["value"], "" if found is None else found["target"],
+                     "" if found is None else found["verdict"]))
+    return pd.DataFrame(rows, columns=MONEY_COLUMNS)
 
 
 def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
