@@ -392,6 +392,23 @@ def _at(value: str | None):
     return parse_as_of(value).to_pydatetime() if value else utc_now()
 
 
+@app.command()
+def signoff(
+    policy: Annotated[Path, typer.Option("--policy", help="The SLA policy file signed (its bytes are hashed).")],
+    by: Annotated[str, typer.Option("--by", help="Who signs (a name).")],
+    role: Annotated[str, typer.Option("--role", help="In which role (head of sales, head of marketing).")],
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Record a signature of the SLA: who, in which role, when, and the policy file's version (SHA-256)."""
+    import pandas as pd
+
+    from abm_sla.warehouse import signoffs
+
+    sha = signoffs.record(_existing_warehouse(db), policy, by, role, pd.Timestamp(_at(at)))
+    typer.echo(f"signed policy {policy} version {sha[:12]} by {by} ({role})")
+
+
 @dispute_app.command("open")
 def dispute_open(
     account: Annotated[str, typer.Option("--account", help="The account's CRM id.")],

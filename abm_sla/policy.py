@@ -546,6 +546,20 @@ class Money(Strict):
     spend_file: str = ""
 
 
+class Signoff(Strict):
+    """The SLA's sign-off (not part of SPEC): the roles whose signature every version of the policy needs
+    (empty: any signature counts)."""
+
+    roles: tuple[str, ...] = ()
+
+
+class ScoringRefresh(Strict):
+    """The monthly review's scoring-refresh prompt (not part of SPEC; off at 0): shown when the scoring model
+    file was last changed more than ``max_age_days`` before the review's end."""
+
+    max_age_days: int = Field(default=0, ge=0)
+
+
 class SlaPolicy(Strict):
     """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
 
@@ -563,6 +577,8 @@ class SlaPolicy(Strict):
     pipeline_credit: PipelineCredit = Field(default_factory=PipelineCredit)
     alerts: Alerts = Field(default_factory=Alerts)
     money: Money = Field(default_factory=Money)
+    signoff: Signoff = Field(default_factory=Signoff)
+    scoring_refresh: ScoringRefresh = Field(default_factory=ScoringRefresh)
 
     @model_validator(mode="after")
     def _one_ladder_per_clock(self) -> SlaPolicy:

@@ -186,3 +186,27 @@ def test_weekly_sync_exports_engagement_per_account_and_opportunities_with_their
                       "O1": ("marketing-sourced", "marketing")}
     assert main(["export", "opportunities", "--period", "2026-03", "--out", str(opps), "--db", db]) == 0
     assert [row["opportunity_id"] for row in read_csv(opps)] == ["O2", "O1"]
+
+
+def test_signoff_is_recorded_and_every_report_shows_it_until_the_policy_changes(
+        small_export: Path, tmp_path: Path, prefect_harness, capsys) -> None:
+    """The sign-off is stored with the policy file's hash; after an edit of the file the report says re-sign."""
+    import shutil
+
+    from abm_sla.policy import DEFAULT_PATH
+
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-03T00:00:00Z",
+                 "--db", db]) == 0
+    policy = tmp_path / "sla.yaml"
+    shutil.copy(DEFAULT_PATH, policy)
+    assert main(["signoff", "--policy", str(policy), "--by", "Ann", "--role", "head of sales",
+                 "--at", "2026-03-01T10:00:00Z", "--db", db]) == 0
+    out = tmp_path / "reports"
+    assert main(["report", "weekly", "--period", "2026-W10", "--policy", str(policy), "--out", str(out),
+                 "--db", db]) == 0
+    assert "SLA signed, policy version" in (out / "weekly-2026-W10.md").read_text(encoding="utf-8")
+    policy.write_text(policy.read_text(encoding="utf-8") + "\n# renegotiated\n", encoding="utf-8")
+    assert main(["report", "weekly", "--period", "2026-W10", "--policy", str(policy), "--out", str(out),
+                 "--db", db]) == 0
+    assert "Re-sign needed" in (out / "weekly-2026-W10.md").read_text(encoding="utf-8")
