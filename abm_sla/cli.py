@@ -226,13 +226,16 @@ def sync(
 
 @app.command()
 def export(
-    kind: Annotated[str, typer.Argument(help="scores, mqas, sla, escalations or metrics")],
+    kind: Annotated[str, typer.Argument(
+        help="scores, mqas, sla, escalations, metrics, engagement or opportunities")],
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
     db: DbOption = None,
     period: Annotated[str | None, typer.Option(
-        help="metrics: the week (2026-W13), month (2026-03) or quarter (2026-Q1).")] = None,
+        help="metrics (required), engagement (default: the latest run's quarter), opportunities (created in it; "
+             "default: all): the week (2026-W13), month (2026-03) or quarter (2026-Q1).")] = None,
     policy: Annotated[Path | None, typer.Option(
-        help="SLA policy YAML for verdicts and targets (mqas, metrics; default config/sla.yaml).")] = None,
+        help="SLA policy YAML for verdicts, targets and pipeline credit (mqas, metrics, opportunities; default "
+             "config/sla.yaml).")] = None,
 ) -> None:
     """Write a CSV export of the warehouse."""
     from abm_sla import exports, scorecard
@@ -240,9 +243,9 @@ def export(
 
     if kind not in exports.KINDS:
         raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.KINDS)}")
-    if kind == "metrics":
-        if not period:
-            raise AbmSlaError("export metrics needs --period (2026-Q1, 2026-03 or 2026-W13)")
+    if kind == "metrics" and not period:
+        raise AbmSlaError("export metrics needs --period (2026-Q1, 2026-03 or 2026-W13)")
+    if period:
         scorecard.parse_period(period)  # a bad period fails before the database is touched
     rows = exports.export(_existing_warehouse(db), kind, out, period=period, policy=load_policy(policy))
     typer.echo(f"wrote {rows} {kind} rows to {out}")
@@ -391,6 +394,23 @@ def _at(value: str | None):
     from abm_sla.stages import parse_as_of, utc_now
 
     return parse_as_of(value).to_pydatetime() if value else utc_now()
+
+
+@app.command()
+def signoff(
+    policy: Annotated[Path, typer.Option("--policy", help="The SLA policy file signed (its bytes are hashed).")],
+    by: Annotated[str, typer.Option("--by", help="Who signs (a name).")],
+    role: Annotated[str, typer.Option("--role", help="In which role (head of sales, head of marketing).")],
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Record a signature of the SLA: who, in which role, when, and the policy file's version (SHA-256)."""
+    import pandas as pd
+
+    from abm_sla.warehouse import signoffs
+
+    sha = signoffs.record(_existing_warehouse(db), policy, by, role, pd.Timestamp(_at(at)))
+    typer.echo(f"signed policy {policy} version {sha[:12]} by {by} ({role})")
 
 
 @dispute_app.command("open")

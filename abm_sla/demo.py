@@ -22,7 +22,7 @@ from abm_sla.policy import load_policy
 from abm_sla.reporting import generate_report, load_data
 from abm_sla.scorecard import SlaData, parse_period
 from abm_sla.settings import database_url_env
-from abm_sla.warehouse import Warehouse, disputes, schema
+from abm_sla.warehouse import Warehouse, disputes, schema, signoffs
 
 DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
 DEMO_DAYS = 90
@@ -76,6 +76,8 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
                                path=str(folder), policy_path=str(DEMO_POLICY))
         store = Warehouse(db_url)
         demo_disputes(store)
+        for name, role, day in (("Dana Reyes", "head of sales", 1), ("Sam Okafor", "head of marketing", 2)):
+            signoffs.record(store, DEMO_POLICY, name, role, DEMO_START + pd.Timedelta(days=day, hours=10))
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     policy = load_policy(DEMO_POLICY)
     for kind in exports.KINDS:

@@ -1,5 +1,6 @@
-"""CSV exports (SPEC section 7): ``scores``, ``mqas``, ``sla``, ``escalations``; and ``metrics``, the metrics
-catalog's table for a period (:mod:`abm_sla.metrics`)."""
+"""CSV exports (SPEC section 7): ``scores``, ``mqas``, ``sla``, ``escalations``; ``metrics``, the metrics
+catalog's table for a period (:mod:`abm_sla.metrics`); and, for the weekly sync, ``engagement`` (per account)
+and ``opportunities`` (with the pipeline-credit source)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from abm_sla import atomic, dispositions
 from abm_sla.errors import AbmSlaError
+from abm_sla.frames import MARKETING_TOUCHES
 from abm_sla.policy import SlaPolicy, load_policy
 from abm_sla.sla import CLOCKS, OPTIONAL_CLOCKS
 from abm_sla.warehouse import Warehouse, schema, score_history
@@ -115,6 +117,100 @@ def metrics(warehouse: Warehouse, period: str | None = None, policy: SlaPolicy |
     return catalog.csv_frame(catalog.compute(data, start, end, end, policy))
 
 
+def _latest_completed_run(warehouse: Warehouse) -> pd.Timestamp | None:
+    with warehouse.engine.connect() as connection:
+        latest = connection.execute(sa.select(sa.func.max(schema.runs.c.as_of)).where(
+            schema.runs.c.status == "completed")).scalar_one()
+    return None if latest is None else pd.Timestamp(latest).tz_localize("UTC") if pd.Timestamp(
+        latest).tzinfo is None else pd.Timestamp(latest).tz_convert("UTC")
+
+
+def sync_period(warehouse: Warehouse, period: str | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` of a weekly-sync export: ``period`` (``2026-W13``, ``2026-03``, ``2026-Q1``), else the
+    quarter of the latest completed run."""
+    from abm_sla import scorecard
+
+    if period:
+        return scorecard.parse_period(period)
+    latest = _latest_completed_run(warehouse)
+    if latest is None:
+        raise AbmSlaError("the warehouse has no completed run: give --period (2026-Q1, 2026-03 or 2026-W13)")
+    return scorecard.parse_period(f"{latest.year}-Q{latest.quarter}")
+
+
+#: The engagement export's columns (``touches_<channel>``: one per marketing touch type).
+ENGAGEMENT_COLUMNS = ["period_start", "period_end", "account_id", "account_name", "tier", "owner_id", "on_list",
+                      *(f"touches_{channel}" for channel in MARKETING_TOUCHES), "marketing_touches",
+                      "engaged_contacts", "intent", "score", "score_as_of"]
+
+
+def engagement(warehouse: Warehouse, period: str | None = None) -> pd.DataFrame:
+    """One row per account for the weekly sync: its marketing touches by channel and engaged contacts in the
+    period (the catalog's engagement facts, :func:`abm_sla.metrics.account_engagement`), whether it is on the
+    target account list at the period's end (:func:`abm_sla.scorecard.listed_accounts`), and its intent points
+    and total score as of the latest run that scored it (the ``scores`` export)."""
+    from abm_sla import metrics as catalog
+    from abm_sla import scorecard
+    from abm_sla.reporting import load_data
+
+    start, end = sync_period(warehouse, period)
+    data = load_data(warehouse).known_by(end)
+    accounts = scorecard.account_dimensions(data)
+    accounts = accounts[accounts["created_at"].isna() | (accounts["created_at"] < end)].reset_index(drop=True)
+    listed = set(scorecard.listed_accounts(data, end)["account_id"])
+    touches = catalog.account_engagement(data, start, end).reindex(accounts["account_id"]).fillna(0)
+    touches = touches.astype("int64").reset_index(drop=True)
+    latest = scores(warehouse).set_index("account_id")
+    out = pd.DataFrame({"period_start": start, "period_end": end, "account_id": accounts["account_id"],
+                        "account_name": accounts["account_name"], "tier": accounts["tier"].astype("Int64"),
+                        "owner_id": accounts["owner_id"],
+                        "on_list": accounts["account_id"].isin(listed).map({True: "true", False: "false"})})
+    for channel in MARKETING_TOUCHES:
+        out[f"touches_{channel}"] = touches[channel]
+    out["marketing_touches"] = touches["marketing_touches"]
+    out["engaged_contacts"] = touches["stakeholders"]
+    for column, source in (("intent", "intent"), ("score", "total"), ("score_as_of", "as_of")):
+        out[column] = out["account_id"].map(latest[source])
+    order = out["marketing_touches"].rank(ascending=False, method="first")
+    return out.assign(_order=order).sort_values(["_order"]).drop(columns="_order").reset_index(drop=True)[
+        ENGAGEMENT_COLUMNS]
+
+
+#: The opportunities export's columns.
+OPPORTUNITY_COLUMNS = ["opportunity_id", "account_id", "account_name", "tier", "owner_id", "created_at",
+                       "close_date", "amount", "is_closed", "is_won", "source", "source_segment", "influenced",
+                       "from_mqa"]
+
+
+def opportunities(warehouse: Warehouse, period: str | None = None, policy: SlaPolicy | None = None) -> pd.DataFrame:
+    """One row per opportunity created in ``period`` (every one without it): its account, dates, amount and
+    outcome, and its ``source`` by the policy's one pipeline-credit rule (:func:`abm_sla.scorecard.pipeline_credit`,
+    the label; ``source_segment`` the catalog's ``source=`` segment: marketing, influenced, sales)."""
+    from abm_sla import metrics as catalog
+    from abm_sla import scorecard
+    from abm_sla.reporting import load_data
+
+    policy = policy if policy is not None else load_policy()
+    data = load_data(warehouse)
+    if period:
+        start, end = scorecard.parse_period(period)
+        data = data.known_by(end)
+    else:
+        start, end = pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC")
+    credited = catalog.created_facts(data, start, end, policy).set_index("opportunity_id")
+    frame = scorecard.opportunity_frame(data)
+    frame = frame[frame["opportunity_id"].isin(credited.index)].sort_values(["created_at", "opportunity_id"])
+    frame = frame.reset_index(drop=True)
+    labels = credited["source"].map(dict(zip(catalog.SOURCE_SEGMENTS, scorecard.credit_parts(policy), strict=True)))
+    flags = {True: "true", False: "false"}
+    return frame.assign(
+        tier=frame["tier"].astype("Int64"), close_date=pd.to_datetime(frame["close_date"], utc=True),
+        is_closed=frame["is_closed"].map(flags), is_won=frame["is_won"].map(flags),
+        source=frame["opportunity_id"].map(labels), source_segment=frame["opportunity_id"].map(credited["source"]),
+        influenced=frame["opportunity_id"].map(credited["influenced"]).map(flags),
+        from_mqa=frame["opportunity_id"].map(credited["from_mqa"]).map(flags))[OPPORTUNITY_COLUMNS]
+
+
 def sla(warehouse: Warehouse) -> pd.DataFrame:
     """One row per MQA and clock, with its status as of the latest run."""
     table = warehouse.read_table(schema.sla_clocks)
@@ -139,10 +235,12 @@ EXPORTS: dict[str, Callable[[Warehouse], pd.DataFrame]] = {
     "escalations": escalations,
 }
 #: Every export kind: the warehouse's, and ``metrics``, which needs a period.
-MAKERS: dict[str, Callable[..., pd.DataFrame]] = {**EXPORTS, "metrics": metrics}
+MAKERS: dict[str, Callable[..., pd.DataFrame]] = {**EXPORTS, "metrics": metrics, "engagement": engagement,
+                                                  "opportunities": opportunities}
 KINDS = tuple(MAKERS)
 #: The options each export takes besides the warehouse.
-OPTIONS: dict[str, tuple[str, ...]] = {"mqas": ("policy",), "metrics": ("period", "policy")}
+OPTIONS: dict[str, tuple[str, ...]] = {"mqas": ("policy",), "metrics": ("period", "policy"),
+                                        "engagement": ("period",), "opportunities": ("period", "policy")}
 
 
 def export(warehouse: Warehouse, kind: str, out: str | Path, period: str | None = None,

@@ -50,7 +50,7 @@ class Metric:
     segments: tuple[str, ...] = ("tier", "owner")
     period_by: str = ""
     target: str = ""
-    kind: str = "count"  # count, sum, ratio, median, p90 (90th percentile, linear interpolation)
+    kind: str = "count"  # count, sum, ratio (a pct), per (numerator / denominator), median, p90 (linear)
     column: str = ""  # the fact column counted, summed or taken the median of
     over: str = ""  # a ratio's denominator column (boolean); empty: every fact row
 
@@ -168,6 +168,15 @@ CATALOG: tuple[Metric, ...] = (
            "opportunities won in the period.", "days", "closed", "median days", "opportunities won",
            ("tier", "owner", "list"), "opportunities.close_date", "targets.sales_cycle_days_max", "median",
            "cycle_days"),
+    Metric("won_revenue", "Won revenue", "Amount of the opportunities closed won in the period; the source "
+           "segments are the policy's one pipeline-credit rule.", "money", "closed", "won amount", "",
+           _OPP_SEGMENTS, "opportunities.close_date", "", "sum", "won_amount"),
+    Metric("marketing_spend", "Marketing spend", "Spend of the period (policy `money`: spend rows and "
+           "`spend_file`; a row spanning the period's edge counts by its share of days inside).", "money", "money",
+           "spend", "", (), "spend.period_start/period_end", "", "sum", "spend"),
+    Metric("cac", "Customer acquisition cost (CAC)", "Marketing spend of the period per opportunity closed won "
+           "in it (empty without spend or without a won deal).", "money", "money", "spend", "opportunities won",
+           (), "opportunities.close_date", "targets.cac_max", "per", "spend", "won"),
     Metric("accounts_on_list", "Accounts on the list", "Accounts on the target account list at the period's last "
            "moment (every account created by then when no list is recorded).", "count", "accounts",
            "accounts on the list", "", ("tier", "owner"), "accounts at the period's end", "", "count"),
@@ -178,6 +187,10 @@ CATALOG: tuple[Metric, ...] = (
            "marketing touches from at least two contacts in the period.", "pct", "accounts",
            "accounts with >= 2 engaged contacts", "accounts on the list", ("tier", "owner"),
            "activities.occurred_at", "targets.multi_stakeholder_pct", "ratio", "multi_stakeholder"),
+    Metric("engaged_contacts", "Engaged contacts", "Distinct contacts with a marketing touch in the period, over "
+           "the accounts on the list (per account in `abm-sla export engagement`).", "count", "accounts",
+           "contacts with a marketing touch", "", ("tier", "owner"), "activities.occurred_at", "", "sum",
+           "stakeholders"),
     Metric("meetings_booked", "Meetings booked", "Activities of type meeting in the period.", "count", "meetings",
            "meetings", "", ("tier", "owner", "list"), "activities.occurred_at", "", "count"),
 )
@@ -229,14 +242,51 @@ def response_facts(responses: pd.DataFrame) -> pd.DataFrame:
                        before_routing=rows["met_at"] < rows["routed_at"], unanswered=rows["response_bh"].isna())
 
 
-def closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Opportunities closed in the period by ``as_of``, with ``won`` and the won ones' ``cycle_days``."""
+#: Wide enough for every opportunity: the pipeline-credit rule applied to all of them.
+EVER = (pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC"))
+
+
+def closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                 policy: SlaPolicy | None = None) -> pd.DataFrame:
+    """Opportunities closed in the period by ``as_of``, with ``won``, the won ones' ``cycle_days`` and
+    ``won_amount``, and (given the policy) their ``source=`` segment by the one pipeline-credit rule."""
     opps = sc.opportunity_frame(data)
     closed = opps[opps["is_closed"] & sc.within(opps["close_date"], start, end) & (opps["close_date"] <= as_of)]
     closed = closed.reset_index(drop=True)
+    if policy is not None:
+        credited = created_facts(data, *EVER, policy).set_index("opportunity_id")["source"]
+        closed = closed.assign(source=closed["opportunity_id"].map(credited))
     return closed.assign(won=closed["is_won"],
                          cycle_days=((closed["close_date"] - closed["created_at"]) / sc.DAY).where(closed["is_won"]),
+                         won_amount=closed["amount"].where(closed["is_won"], 0.0),
                          list=_list_column(data, closed["account_id"], closed["close_date"]))
+
+
+def spend_facts(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """``channel, spend`` of the policy's spend rows (``money``) in the period: a row spanning the period's
+    edge counts by the share of its days inside, so the months of a quarter add up to the quarter."""
+    rows = [(row.channel, row.amount, _utc(row.period_start), _utc(row.period_end)) for row in policy.money.spend]
+    spend = pd.DataFrame(rows, columns=["channel", "amount", "period_start", "period_end"])
+    if spend.empty:
+        return pd.DataFrame({"channel": pd.Series(dtype=object), "spend": pd.Series(dtype="float64")})
+    inside = (spend["period_end"].clip(upper=end) - spend["period_start"].clip(lower=start)).clip(lower=pd.Timedelta(0))
+    share = inside / (spend["period_end"] - spend["period_start"])
+    return pd.DataFrame({"channel": spend["channel"], "spend": spend["amount"] * share})
+
+
+def _utc(moment) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def money_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                policy: SlaPolicy) -> pd.DataFrame:
+    """The period's spend rows (``spend``) and won opportunities (``won``: 1 each) in one frame, for CAC."""
+    won = closed_facts(data, start, end, as_of)
+    won = won[won["won"]]
+    spend = spend_facts(policy, start, end)
+    return pd.concat([spend.assign(won=0.0), pd.DataFrame({"spend": 0.0, "won": np.ones(len(won))})],
+                     ignore_index=True)[["spend", "won"]]
 
 
 def created_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
@@ -248,16 +298,26 @@ def created_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy:
                        list=_list_column(data, opps["account_id"], opps["created_at"]))
 
 
+def account_engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Per account with a marketing touch in the period (index ``account_id``): the touches of each marketing
+    channel (one column per type of :data:`frames.MARKETING_TOUCHES`), ``marketing_touches`` and
+    ``stakeholders`` (distinct contacts with a marketing touch): the engagement metrics' own facts."""
+    acts = data.activities
+    touches = acts[acts["type"].isin(frames.MARKETING_TOUCHES) & sc.within(acts["occurred_at"], start, end)]
+    ids = touches["account_id"].astype(str).rename("account_id")
+    by_channel = pd.crosstab(ids, touches["type"]).reindex(columns=list(frames.MARKETING_TOUCHES), fill_value=0)
+    by_channel.columns = list(by_channel.columns)
+    return by_channel.assign(marketing_touches=by_channel.sum(axis=1),
+                             stakeholders=touches.groupby(ids)["contact_id"].nunique())
+
+
 def account_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """The accounts on the list at the period's end (:func:`scorecard.listed_accounts`) with ``stakeholders``
     (distinct contacts with a marketing touch in the period), ``engaged`` and ``multi_stakeholder``."""
     accounts = sc.listed_accounts(data, end)
-    touches = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
-                              & sc.within(data.activities["occurred_at"], start, end)]
-    stakeholders = touches.groupby(touches["account_id"].astype(str))["contact_id"].nunique()
-    touched = touches["account_id"].astype(str).unique()
-    contacts = accounts["account_id"].map(stakeholders).fillna(0)
-    return accounts.assign(stakeholders=contacts, engaged=accounts["account_id"].isin(touched),
+    engagement = account_engagement(data, start, end)
+    contacts = accounts["account_id"].map(engagement["stakeholders"]).fillna(0)
+    return accounts.assign(stakeholders=contacts, engaged=accounts["account_id"].isin(engagement.index),
                            multi_stakeholder=contacts >= 2)
 
 
@@ -280,7 +340,8 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "clocks": clock_facts(data, start, end),
         "responses": responses,
         "created": created_facts(data, start, end, policy),
-        "closed": closed_facts(data, start, end, as_of),
+        "closed": closed_facts(data, start, end, as_of, policy),
+        "money": money_facts(data, start, end, as_of, policy),
         "accounts": account_facts(data, start, end),
         "meetings": _meeting_facts(data, start, end),
     }
@@ -326,6 +387,9 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
     elif metric.kind == "ratio":
         numerator, denominator = total(metric.column), total(metric.over)
         value = pd.Series(sc.pct(numerator, denominator), index=labels)
+    elif metric.kind == "per":
+        numerator, denominator = total(metric.column), total(metric.over)
+        value = (numerator / denominator.where(denominator > 0)).where(numerator > 0).round(2)
     else:
         numerator = total(metric.column)
         denominator = pd.Series(np.nan, index=labels)
@@ -392,6 +456,9 @@ def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> dict[
     if targets.sales_cycle_days_max is not None:
         cycle = targets.sales_cycle_days_max
         out[("sales_cycle_median_days", ALL)] = (f"<= {cycle:g}", lambda v: v <= cycle)
+    if targets.cac_max is not None:
+        cac = targets.cac_max
+        out[("cac", ALL)] = (f"< {cac:g}", lambda v: v < cac)
     at_least(("engagement_rate", ALL), targets.engagement_rate_pct)
     at_least(("multi_stakeholder_rate", ALL), targets.multi_stakeholder_pct)
     at_least(("acceptance_rate", "tier=1"), targets.tier1_acceptance_pct, strict=True)
@@ -492,7 +559,7 @@ def reference_markdown() -> str:
     ]
     for metric in CATALOG:
         cells = [f"`{metric.id}`", metric.label, metric.definition, metric.numerator, metric.denominator or "—",
-                 _UNITS[metric.unit], ", ".join(metric.segments), f"`{metric.period_by}`",
+                 _UNITS[metric.unit], ", ".join(metric.segments) or "—", f"`{metric.period_by}`",
                  "yes" if metric.additive else "no", metric.target or "—"]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"

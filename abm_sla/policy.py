@@ -8,6 +8,7 @@ escalation ladder lists levels with an offset and a recipient.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
@@ -342,6 +343,7 @@ class Targets(Open):
     tier1_acceptance_pct: float | None = Field(default=None, ge=0, le=100)
     tier2_mqa_to_opportunity_pct: float | None = Field(default=None, ge=0, le=100)
     sql_to_opportunity_pct: float | None = Field(default=None, ge=0, le=100)
+    cac_max: float | None = Field(default=None, gt=0)
     custom: list[CustomTarget] = Field(default_factory=list)
 
 
@@ -526,6 +528,43 @@ class PipelineCredit(Strict):
     lookback_days: float = Field(default=180, gt=0)
 
 
+class SpendRow(Strict):
+    """Marketing spend of one channel over ``[period_start, period_end)`` (dates or UTC timestamps)."""
+
+    period_start: dt.datetime
+    period_end: dt.datetime
+    channel: str = Field(min_length=1)
+    amount: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpendRow:
+        if self.period_end <= self.period_start:
+            raise ValueError("period_end must be after period_start")
+        return self
+
+
+class Money(Strict):
+    """Spend for CAC (not part of SPEC; none by default: no CAC is shown). ``spend`` rows inline, and/or
+    ``spend_file``: a CSV ``period_start, period_end, channel, amount`` (relative to the policy file)."""
+
+    spend: tuple[SpendRow, ...] = ()
+    spend_file: str = ""
+
+
+class Signoff(Strict):
+    """The SLA's sign-off (not part of SPEC): the roles whose signature every version of the policy needs
+    (empty: any signature counts)."""
+
+    roles: tuple[str, ...] = ()
+
+
+class ScoringRefresh(Strict):
+    """The monthly review's scoring-refresh prompt (not part of SPEC; off at 0): shown when the scoring model
+    file was last changed more than ``max_age_days`` before the review's end."""
+
+    max_age_days: int = Field(default=0, ge=0)
+
+
 class SlaPolicy(Strict):
     """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
 
@@ -543,6 +582,9 @@ class SlaPolicy(Strict):
     alerts: Alerts = Field(default_factory=Alerts)
     freshness: Freshness = Field(default_factory=Freshness)
     pipeline_credit: PipelineCredit = Field(default_factory=PipelineCredit)
+    money: Money = Field(default_factory=Money)
+    signoff: Signoff = Field(default_factory=Signoff)
+    scoring_refresh: ScoringRefresh = Field(default_factory=ScoringRefresh)
 
     @model_validator(mode="after")
     def _one_ladder_per_clock(self) -> SlaPolicy:
@@ -582,7 +624,31 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"SLA policy {source}: not valid YAML{where}") from None
-    return parse_policy(data, str(source))
+    return _with_spend_file(parse_policy(data, str(source)), source)
+
+
+def _with_spend_file(policy: SlaPolicy, source: Path) -> SlaPolicy:
+    """The policy with ``money.spend_file``'s rows added to ``money.spend`` (the file relative to the policy)."""
+    name = policy.money.spend_file
+    if not name:
+        return policy
+    path = Path(name) if Path(name).is_absolute() else source.parent / name
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as error:
+        raise ConfigError(f"SLA policy {source}: money.spend_file {path}: {error.strerror or error}") from None
+    spend = list(policy.money.spend)
+    for line, row in enumerate(rows, start=2):
+        try:
+            spend.append(SpendRow.model_validate(row))
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "(row)"
+            raise ConfigError(f"SLA policy {source}: money.spend_file {path} line {line}: {field}: "
+                              f"{first['msg']}") from None
+    money = policy.money.model_copy(update={"spend": tuple(spend)})
+    return policy.model_copy(update={"money": money})
 
 
 def parse_policy(data: Any, source: str = "SLA policy") -> SlaPolicy:

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla import atomic, breaches, dispositions, exports, review
+from abm_sla import atomic, breaches, dispositions, exports, review, signoff
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
 from abm_sla import metrics as catalog
@@ -155,7 +155,7 @@ def load_data(warehouse: Warehouse) -> SlaData:
     crm = {kind: view.read_kind(kind) for kind in kinds}
     derived = {name: warehouse.read_table(getattr(schema, name))
                for name in ("mqas", "sla_clocks", "escalations", "tier_move_recommendations", "reassignments",
-                            "disputes", "dispute_notes")}
+                            "disputes", "dispute_notes", "signoffs")}
     escalations = derived["escalations"]
     derived["escalations"] = escalations.assign(owner_id=escalations["owner_id"].replace("", None))  # "": no owner
     history = score_history.dense(warehouse.read_table(schema.score_history), score_history.score_runs(warehouse))
@@ -535,6 +535,11 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   sc.pipeline_attribution(data, start, end, policy),
                   _credit_source(span, policy) + "; from_mqa = an MQA fired on the account by created_at (mqas)"),
             Table("win_rates", "Win rate and sales cycle", sc.win_rates(data, start, end, as_of, policy), closed),
+            Table("money", "Won revenue by source and customer acquisition cost", money_table(table, policy),
+                  f"{closed}, is_won; source by the pipeline-credit rule; spend: policy money (spend rows and "
+                  "spend_file) pro-rated to the period; CAC = spend / opportunities won (metrics catalog: "
+                  "won_revenue, marketing_spend, cac)", "" if policy.money.spend else
+                  "No spend is recorded (policy money.spend or money.spend_file): CAC is not computed."),
         ]),
         Section("Commitments", [
             "Chronic = missed this quarter and the one before: renegotiate. A miss spread over most owners is a "
@@ -565,6 +570,26 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy) + notes,
                   sc.headline(data, start, end, as_of, policy, table), period_label(*sc.previous_period(start, end)),
                   decisions, measured=empty is None, metrics=table)
+
+
+MONEY_COLUMNS = ["measure", "value", "target", "verdict"]
+
+
+def money_table(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Won revenue per part of the pipeline-credit rule and in all, opportunities won, spend and CAC against
+    ``targets.cac_max``: rows of the metrics catalog table ``table``."""
+    parts = zip(sc.credit_parts(policy), catalog.SOURCE_SEGMENTS, strict=True)
+    wanted = [(f"Won revenue: {label}", "won_revenue", f"source={slug}") for label, slug in parts]
+    wanted += [("Won revenue: all", "won_revenue", catalog.ALL),
+               ("Opportunities won", "opportunities_won", catalog.ALL),
+               ("Marketing spend", "marketing_spend", catalog.ALL),
+               ("CAC (spend / opportunities won)", "cac", catalog.ALL)]
+    rows = []
+    for measure, metric, segment in wanted:
+        found = catalog.row(table, metric, segment)
+        rows.append((measure, None if found is None else found["value"], "" if found is None else found["target"],
+                     "" if found is None else found["verdict"]))
+    return pd.DataFrame(rows, columns=MONEY_COLUMNS)
 
 
 def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -1157,6 +1182,16 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
+def _scoring_refresh_notes(report: Report, policy: SlaPolicy, scoring_path: str | Path | None) -> list[str]:
+    """The monthly review's scoring-refresh prompt, from the scoring model file's last change."""
+    model_file = Path(scoring_path) if scoring_path is not None else DEFAULT_SCORING_PATH
+    if policy.scoring_refresh.max_age_days <= 0 or not model_file.is_file():
+        return []
+    changed_at = pd.Timestamp(model_file.stat().st_mtime, unit="s", tz="UTC")
+    line = signoff.scoring_refresh_line(str(model_file), changed_at, report.end, policy.scoring_refresh.max_age_days)
+    return [line] if line else []
+
+
 def build_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str,
                  policy_path: str | Path | None = None, scoring_path: str | Path | None = None) -> Report:
     """The ``weekly``, ``monthly`` or ``quarterly`` report for ``period``, built from the warehouse."""
@@ -1167,13 +1202,19 @@ def build_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, peri
     policy_file = Path(policy_path) if policy_path is not None else DEFAULT_POLICY_PATH
     policy = load_policy(policy_file)
     if kind == "weekly":
-        return build_weekly(warehouse, period, policy)
-    if kind == "monthly":
-        return build_monthly(warehouse, period, policy)
-    scoring_file = Path(scoring_path) if scoring_path is not None else DEFAULT_SCORING_PATH
-    scoring_text = scoring_file.read_text(encoding="utf-8") if scoring_file.is_file() else None
-    return build_quarterly(warehouse, period, policy, policy_text=policy_file.read_text(encoding="utf-8"),
-                           scoring_text=scoring_text, policy_path=policy_file, scoring_path=scoring_file)
+        report = build_weekly(warehouse, period, policy)
+    elif kind == "monthly":
+        report = build_monthly(warehouse, period, policy)
+        report.notes = _scoring_refresh_notes(report, policy, scoring_path) + report.notes
+    else:
+        scoring_file = Path(scoring_path) if scoring_path is not None else DEFAULT_SCORING_PATH
+        scoring_text = scoring_file.read_text(encoding="utf-8") if scoring_file.is_file() else None
+        report = build_quarterly(warehouse, period, policy, policy_text=policy_file.read_text(encoding="utf-8"),
+                                 scoring_text=scoring_text, policy_path=policy_file, scoring_path=scoring_file)
+    signoffs = warehouse.signoffs if isinstance(warehouse, SlaData) else warehouse.read_table(schema.signoffs)
+    line = signoff.status_line(signoffs, signoff.policy_hash(policy_file.read_bytes()), policy.signoff.roles)
+    report.notes = [line, *report.notes]
+    return report
 
 
 def generate_report(db_url_or_warehouse: str | Warehouse | SlaData, kind: str, period: str, out_dir: str | Path,

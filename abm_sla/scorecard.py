@@ -39,6 +39,8 @@ ALL = "all"
 DAY = pd.Timedelta(days=1)
 #: Derived tables the scorecard reads (columns from ``warehouse/schema.py``; timestamps in UTC).
 DERIVED_COLUMNS: dict[str, dict[str, str]] = {
+    "signoffs": {"signed_at": "ts", "signed_by": "object", "role": "object", "policy_sha256": "object",
+                 "policy_file": "object"},
     "mqas": {"account_id": "object", "trigger_at": "ts", "tier": "float64", "owner_id": "object",
              "routed_at": "ts", "ended_at": "ts", "total": "float64", "reasons": "object",
              "writeback_done_at": "ts"},
@@ -94,6 +96,7 @@ class SlaData:
     reassignments: pd.DataFrame = field(default_factory=pd.DataFrame)
     disputes: pd.DataFrame = field(default_factory=pd.DataFrame)
     dispute_notes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    signoffs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
     def of(cls, **tables: pd.DataFrame) -> SlaData:

@@ -309,6 +309,18 @@ escalations = Table(
     Column("shard", Integer, index=True),
 )
 
+signoffs = Table(
+    "signoffs",
+    metadata,
+    Column("signed_at", UtcDateTime, primary_key=True),
+    Column("signed_by", String(255), primary_key=True),
+    Column("role", String(255), primary_key=True),
+    Column("policy_sha256", String(64), nullable=False),
+    Column("policy_file", String(1024), nullable=False),
+)
+"""The SLA as a signed document: one row per signature (``abm-sla signoff``): who, in which role, when, and
+the SHA-256 of the policy file signed. Not undone with a run."""
+
 alert_log = Table(
     "alert_log",
     metadata,

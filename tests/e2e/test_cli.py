@@ -95,27 +95,6 @@ def test_bad_input_is_one_line_and_a_failure(args, expected, small_export: Path,
     assert "pw@" not in err
 
 
-def test_undo_of_a_run_as_of_a_moment_with_microseconds(tmp_path: Path, capsys) -> None:
-    """A scheduled run is as of "now", to the microsecond; `abm-sla undo` takes it back."""
-    import pandas as pd
-
-    from abm_sla import demo, synthetic
-    from abm_sla.warehouse import Warehouse, schema
-
-    crm = synthetic.generate_crm(n_accounts=60, start=demo.DEMO_START, days=demo.DEMO_DAYS, seed=11)
-    folder = synthetic.write_export_folder(crm, tmp_path / "crm")
-    db = f"sqlite:///{tmp_path / 'w.db'}"
-    for as_of in ("2026-03-01T12:00:00Z", "2026-03-31T19:40:20.405851Z"):
-        assert main(["run", "--source", "files", "--path", str(folder), "--as-of", as_of, "--db", db]) == 0
-    runs = Warehouse(db).read_table(schema.runs).sort_values("started_at")
-    scheduled = runs["run_id"].iloc[-1]
-    assert runs["as_of"].iloc[-1] == pd.Timestamp("2026-03-31T19:40:20.405851Z")
-    capsys.readouterr()
-    assert main(["undo", scheduled, "--db", db]) == 0, capsys.readouterr().err
-    assert f"undone run {scheduled}" in capsys.readouterr().out
-    assert Warehouse(db).read_table(schema.runs).set_index("run_id").loc[scheduled, "status"] == "undone"
-
-
 def test_export_mqas_carries_verdicts_and_export_metrics_rebuilds_the_rejection_rate(
         small_export: Path, tmp_path: Path, prefect_harness, capsys) -> None:
     """The mqas export keeps SPEC's columns first and adds disposition, verdict, reason and verdict_at; the metrics
@@ -147,3 +126,87 @@ def test_export_mqas_carries_verdicts_and_export_metrics_rebuilds_the_rejection_
     assert metrics[("mqas", "tier=1")]["additive"] == "true"
     assert main(["export", "metrics", "--out", str(table), "--db", db]) != 0
     assert "needs --period" in capsys.readouterr().err
+
+
+def test_undo_of_a_run_as_of_a_moment_with_microseconds(tmp_path: Path, capsys) -> None:
+    """A scheduled run is as of "now", to the microsecond; `abm-sla undo` takes it back."""
+    import pandas as pd
+
+    from abm_sla import demo, synthetic
+    from abm_sla.warehouse import Warehouse, schema
+
+    crm = synthetic.generate_crm(n_accounts=60, start=demo.DEMO_START, days=demo.DEMO_DAYS, seed=11)
+    folder = synthetic.write_export_folder(crm, tmp_path / "crm")
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    for as_of in ("2026-03-01T12:00:00Z", "2026-03-31T19:40:20.405851Z"):
+        assert main(["run", "--source", "files", "--path", str(folder), "--as-of", as_of, "--db", db]) == 0
+    runs = Warehouse(db).read_table(schema.runs).sort_values("started_at")
+    scheduled = runs["run_id"].iloc[-1]
+    assert runs["as_of"].iloc[-1] == pd.Timestamp("2026-03-31T19:40:20.405851Z")
+    capsys.readouterr()
+    assert main(["undo", scheduled, "--db", db]) == 0, capsys.readouterr().err
+    assert f"undone run {scheduled}" in capsys.readouterr().out
+    assert Warehouse(db).read_table(schema.runs).set_index("run_id").loc[scheduled, "status"] == "undone"
+
+
+def test_weekly_sync_exports_engagement_per_account_and_opportunities_with_their_source(
+        small_export: Path, tmp_path: Path, prefect_harness, capsys) -> None:
+    """engagement: touches by channel and engaged contacts in the period only, on the list, intent and score;
+    opportunities: the pipeline-credit source (a marketing touch before any sales touch = marketing-sourced)."""
+    write(small_export, "accounts.csv", """
+        id,name,domain,industry,employees,country,owner_id,tier
+        A1,Acme,acme.com,Software,300,US,U1,Tier 1
+        A2,=HYPERLINK(1),beta.io,Retail,10,BR,U1,3
+        """)
+    write(small_export, "opportunities.csv", """
+        id,account_id,stage,amount,created_at,close_date,is_closed,is_won
+        O1,A1,Open,5000,2026-03-02T12:00:00Z,,false,false
+        O2,A2,Won,700,2026-03-01T00:00:00Z,2026-03-02,true,true
+        O3,A1,Open,100,2026-01-10T00:00:00Z,,false,false
+        """)
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-03T00:00:00Z",
+                 "--db", db]) == 0
+    engagement, opps = tmp_path / "engagement.csv", tmp_path / "opps.csv"
+    assert main(["export", "engagement", "--out", str(engagement), "--db", db]) == 0  # the run's quarter
+    rows = {row["account_id"]: row for row in read_csv(engagement)}
+    assert list(rows["A1"])[:7] == ["period_start", "period_end", "account_id", "account_name", "tier", "owner_id",
+                                    "on_list"]
+    a1, a2 = rows["A1"], rows["A2"]
+    assert (a1["period_start"], a1["period_end"]) == ("2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z")
+    assert (a1["touches_web_visit"], a1["touches_form_submit"], a1["touches_email_open"]) == ("1", "1", "0")
+    assert (a1["marketing_touches"], a1["engaged_contacts"], a1["on_list"], a1["tier"]) == ("2", "1", "true", "1")
+    assert float(a1["intent"]) > 0 and float(a1["score"]) >= float(a1["intent"])
+    assert (a2["marketing_touches"], a2["engaged_contacts"], a2["account_name"]) == ("1", "0", "'=HYPERLINK(1)")
+    assert main(["export", "engagement", "--period", "2026-W11", "--out", str(engagement), "--db", db]) == 0
+    assert {row["marketing_touches"] for row in read_csv(engagement)} == {"0"}  # 9-15 March: no touch
+    assert main(["export", "opportunities", "--out", str(opps), "--db", db]) == 0
+    credit = {row["opportunity_id"]: (row["source"], row["source_segment"]) for row in read_csv(opps)}
+    assert credit == {"O3": ("sales-sourced", "sales"), "O2": ("sales-sourced", "sales"),
+                      "O1": ("marketing-sourced", "marketing")}
+    assert main(["export", "opportunities", "--period", "2026-03", "--out", str(opps), "--db", db]) == 0
+    assert [row["opportunity_id"] for row in read_csv(opps)] == ["O2", "O1"]
+
+
+def test_signoff_is_recorded_and_every_report_shows_it_until_the_policy_changes(
+        small_export: Path, tmp_path: Path, prefect_harness, capsys) -> None:
+    """The sign-off is stored with the policy file's hash; after an edit of the file the report says re-sign."""
+    import shutil
+
+    from abm_sla.policy import DEFAULT_PATH
+
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-03T00:00:00Z",
+                 "--db", db]) == 0
+    policy = tmp_path / "sla.yaml"
+    shutil.copy(DEFAULT_PATH, policy)
+    assert main(["signoff", "--policy", str(policy), "--by", "Ann", "--role", "head of sales",
+                 "--at", "2026-03-01T10:00:00Z", "--db", db]) == 0
+    out = tmp_path / "reports"
+    assert main(["report", "weekly", "--period", "2026-W10", "--policy", str(policy), "--out", str(out),
+                 "--db", db]) == 0
+    assert "SLA signed, policy version" in (out / "weekly-2026-W10.md").read_text(encoding="utf-8")
+    policy.write_text(policy.read_text(encoding="utf-8") + "\n# renegotiated\n", encoding="utf-8")
+    assert main(["report", "weekly", "--period", "2026-W10", "--policy", str(policy), "--out", str(out),
+                 "--db", db]) == 0
+    assert "Re-sign needed" in (out / "weekly-2026-W10.md").read_text(encoding="utf-8")
