@@ -69,8 +69,13 @@ def test_value_is_numerator_over_denominator(seed: int):
     expected = (100 * ratios["numerator"] / ratios["denominator"]).round(1)
     assert (ratios.loc[measured, "value"] == expected[measured]).all()
     assert ratios.loc[~measured, "value"].isna().all()
-    counts = table[table["unit"].isin(["count", "money"])]
+    per = table["metric"].map({metric.id: metric.kind for metric in metrics.CATALOG}).eq("per")
+    counts = table[table["unit"].isin(["count", "money"]) & ~per]
     assert ((counts["value"] - counts["numerator"].round(2)).abs() < 1e-9).all()
+    rates = table[per]  # CAC: spend / won deals, no value without a won deal
+    won = rates["denominator"] > 0
+    assert ((rates.loc[won, "value"] - (rates["numerator"] / rates["denominator"]).round(2)[won]).abs() < 0.01).all()
+    assert rates.loc[~won, "value"].isna().all()
 
 
 @SETTINGS
