@@ -535,6 +535,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if os.environ.get("ABM_SLA_DEBUG"):
             raise
+        from abm_sla.warehouse.store import read_only_error
+
+        read_only = read_only_error(error)
+        if read_only is not None:
+            typer.echo(f"error: {read_only}", err=True)
+            return 1
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         typer.echo(f"error: {type(error).__name__}: {message} (set ABM_SLA_DEBUG=1 for details)", err=True)
         return 1

@@ -101,11 +101,11 @@ def demo_model_proposal(out: Path, seed: int) -> tuple[learning.ModelProposal, d
 
 def print_extract(console: Console, files: dict) -> None:
     table = Table(title="Loaded from the export folder")
-    for column in ("file", "loaded", "quarantined"):
+    for column in ("file", "loaded", "quarantined", "values dropped"):
         table.add_column(column, justify="left" if column == "file" else "right")
     for file, counts in files.items():
         loaded = "unchanged" if counts.get("unchanged") else str(counts["loaded"])
-        table.add_row(file, loaded, str(counts["quarantined"]))
+        table.add_row(file, loaded, str(counts["quarantined"]), str(counts.get("values_dropped", 0)))
     console.print(table)
 
 

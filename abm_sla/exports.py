@@ -8,10 +8,34 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from abm_sla import atomic
 from abm_sla.errors import AbmSlaError
 from abm_sla.sla import CLOCKS, OPTIONAL_CLOCKS
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.view import CrmView
+
+#: A text cell starting with one of these is run as a formula by Excel, LibreOffice and Google Sheets
+#: (OWASP "CSV Injection"): ``=HYPERLINK(...)`` in an account name would be a live link.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Text that is a plain number (``-12.5``, ``+3``, ``1e6``) cannot be a formula and stays as it is.
+PLAIN_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula, prefixed with ``'`` as OWASP recommends (the
+    spreadsheet then shows the text as written); numbers, and text that is a plain number, are kept."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+            continue
+        try:  # a cell that is not text (a number, None) gives NaN here, so False
+            risky = values.str.startswith(FORMULA_STARTS, na=False) & ~values.str.fullmatch(PLAIN_NUMBER, na=False)
+        except AttributeError:  # no text in the column at all
+            continue
+        if risky.any():
+            out[column] = values.where(~risky, "'" + values[risky].astype(str))
+    return out
 
 
 def iso_utc(values: pd.Series) -> pd.Series:
@@ -72,14 +96,14 @@ EXPORTS: dict[str, Callable[[Warehouse], pd.DataFrame]] = {
 
 
 def export(warehouse: Warehouse, kind: str, out: str | Path) -> int:
-    """Write one export as CSV; returns the number of rows."""
+    """Write one export as CSV (whole or not at all, formula-like text neutralised); returns the number of rows."""
     if kind not in EXPORTS:
         raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(EXPORTS)}")
-    table = _with_iso_timestamps(EXPORTS[kind](warehouse))
+    table = spreadsheet_safe(_with_iso_timestamps(EXPORTS[kind](warehouse)))
     path = Path(out)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False)
+        atomic.write_csv(path, table)
     except OSError as error:
         raise AbmSlaError(f"cannot write {path}: {error.strerror or error}") from None
     return len(table)

@@ -477,6 +477,28 @@ class Dispositions(Strict):
         return sorted(raw for raw, name in self.mapping.items() if name in set(dispositions))
 
 
+class Alerts(Strict):
+    """Breach alerts (not part of SPEC; off unless ``block`` names a notification block).
+
+    ``block`` is a Prefect notification block as ``<block type>/<name>`` (``slack-webhook/sla-channel``,
+    ``ms-teams-webhook/revops``, ``email/revops`` or ``custom-webhook/chat``), configured on the worker's
+    Prefect server. ``mode``: ``each`` sends every new escalation level once, ``digest`` one message a UTC
+    day, ``both`` both. Levels opened more than ``max_age_hours`` before the wall clock are never sent (a
+    backfill of an old period, or alerts turned on over old breaches, pages nobody)."""
+
+    block: str = Field(default="", pattern=r"^$|^[a-z0-9-]+/.+$")
+    mode: Literal["each", "digest", "both"] = "each"
+    max_age_hours: float = Field(default=24, gt=0)
+
+    @property
+    def each(self) -> bool:
+        return bool(self.block) and self.mode in ("each", "both")
+
+    @property
+    def digest(self) -> bool:
+        return bool(self.block) and self.mode in ("digest", "both")
+
+
 class SlaPolicy(Strict):
     """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
 
@@ -491,6 +513,7 @@ class SlaPolicy(Strict):
     targets: Targets | None = None
     marketing: Marketing | None = None
     target_account_list: TargetAccountList | None = None
+    alerts: Alerts = Field(default_factory=Alerts)
 
     @model_validator(mode="after")
     def _one_ladder_per_clock(self) -> SlaPolicy:

@@ -12,6 +12,7 @@ names its source (warehouse table + filter) in a numbered footnote.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla import breaches, dispositions, review
+from abm_sla import atomic, breaches, dispositions, exports, review
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
 from abm_sla import proposals as proposals_module
@@ -961,7 +962,8 @@ def _span_text(report: Report) -> str:
 
 
 def _md_cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A table cell: CRM text's HTML (``<script>``, ``<img onerror=...>``) escaped, as Markdown renders raw HTML."""
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(presented: fmt.Presented, limit: int | None = None) -> list[str]:
@@ -1079,24 +1081,25 @@ def _slug(text: str) -> str:
 def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     """Write ``<stem>.html``/``.md``, ``tables/<stem>/<name>.csv``, ``charts/<stem>/<name>.png`` and
     ``<stem>-<file>.diff``, where ``<stem>`` is ``<kind>-<period>``: reports written to one folder never
-    overwrite each other's tables, charts or diffs."""
+    overwrite each other's tables, charts or diffs. Each file is replaced whole (:mod:`abm_sla.atomic`): a
+    failed write leaves the last good one; CSV cells that would run as formulas are neutralised."""
     out = Path(out_dir)
     stem = f"{report.kind}-{_slug(report.period)}"
     tables, charts = out / "tables" / stem, out / "charts" / stem
     tables.mkdir(parents=True, exist_ok=True)
     charts.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / f"{stem}.html", "markdown": out / f"{stem}.md"}
-    paths["html"].write_text(report.html(), encoding="utf-8")
-    paths["markdown"].write_text(report.markdown(f"charts/{stem}"), encoding="utf-8")
+    atomic.write_text(paths["html"], report.html())
+    atomic.write_text(paths["markdown"], report.markdown(f"charts/{stem}"))
     for name, table in report.tables.items():
         paths[f"table:{name}"] = tables / f"{name}.csv"
-        _csv_frame(table.frame).to_csv(paths[f"table:{name}"], index=False)
+        atomic.write_csv(paths[f"table:{name}"], exports.spreadsheet_safe(_csv_frame(table.frame)))
     for name, chart in report.charts.items():
         paths[f"chart:{name}"] = charts / f"{name}.png"
-        paths[f"chart:{name}"].write_bytes(chart.png)
+        atomic.write_bytes(paths[f"chart:{name}"], chart.png)
     for name, diff in report.diffs.items():
         paths[f"diff:{name}"] = out / f"{stem}-{_slug(Path(name).name)}.diff"
-        paths[f"diff:{name}"].write_text(diff, encoding="utf-8")
+        atomic.write_text(paths[f"diff:{name}"], diff)
     return paths
 
 

@@ -55,10 +55,11 @@ class Signals:
 
 
 def extract_files(warehouse: Warehouse, path: str | Path, run_id: str, now: dt.datetime) -> dict:
-    """Load an export folder; per file, the rows loaded and quarantined."""
+    """Load an export folder; per file, the rows loaded and quarantined, and the rows loaded without a value
+    (``values_dropped``: recorded in the quarantine table too)."""
     check_export_files(warehouse, Path(path))
     summary = sync_source(warehouse, FilesSource(path), run_id, now)
-    kept = ("loaded", "quarantined", "unchanged")  # "unchanged": the file matched its last load and was skipped
+    kept = ("loaded", "quarantined", "values_dropped", "unchanged")  # "unchanged": the file matched its last load
     return {file: {key: counts[key] for key in kept if key in counts} for file, counts in summary.items()}
 
 

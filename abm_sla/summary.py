@@ -32,7 +32,8 @@ def print_run_summary(summary: dict, console: Console | None = None) -> None:
 
 def print_sync_summary(source: str, objects: dict[str, dict[str, int]], console: Console | None = None) -> None:
     """Per file (export folder) or CRM object: rows loaded, deleted and quarantined (a file skipped because it
-    matches its last load says ``unchanged``)."""
+    matches its last load says ``unchanged``); ``values dropped`` counts the rows loaded without an unusable
+    value, which the quarantine table records too (so the two columns add up to its new rows)."""
     console = console or Console()
     crm = source != "files"
     table = Table(title=f"Extract ({source})")
@@ -41,10 +42,11 @@ def print_sync_summary(source: str, objects: dict[str, dict[str, int]], console:
     if crm:
         table.add_column("deleted", justify="right")
     table.add_column("quarantined", justify="right")
+    table.add_column("values dropped", justify="right")
     for name, counts in objects.items():
         deleted = [str(counts.get("deleted", 0))] if crm else []
         loaded = "unchanged" if counts.get("unchanged") else str(counts["loaded"])
-        table.add_row(name, loaded, *deleted, str(counts["quarantined"]))
+        table.add_row(name, loaded, *deleted, str(counts["quarantined"]), str(counts.get("values_dropped", 0)))
     console.print(table)
     for name, counts in objects.items():
         for warning in counts.get("warnings", []):

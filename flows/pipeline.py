@@ -12,6 +12,7 @@ from prefect import flow
 from abm_sla import settings
 from abm_sla.crm.config import load_app_config
 from abm_sla.faults import checkpoint
+from abm_sla.policy import load_policy
 from abm_sla.progress import track
 from abm_sla.stages import check_not_future, parse_as_of
 from abm_sla.warehouse import Warehouse, undo
@@ -23,6 +24,7 @@ from flows.parameters import (
     resolve_database_url,
     validated,
 )
+from tasks.alerts import send_alerts
 from tasks.common import call, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import publish_run_report, timed
 from tasks.stages import (
@@ -86,6 +88,7 @@ def sla_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
     with recorded_run(warehouse(db_url), summary, "sla-monitor", as_of):
         with timed(summary, "evaluate-sla"):
             summary["sla"] = evaluate_sla(db_url, as_of, params.policy_path, summary["run_id"], **params.scale())
+        alert(db_url, params.policy_path, summary)
         with timed(summary, "tier-moves"):
             summary["tier_moves"] = call(record_tier_moves, db_url, as_of, params.policy_path, None,
                                          summary["run_id"])
@@ -108,6 +111,12 @@ def recorded_run(store: Warehouse, summary: dict, kind: str, as_of: pd.Timestamp
         raise
     store.finish_run(run_id, "completed", utc_now(), summary, summary.get("scoring", {}).get("model_version"))
     undo.prune(store)
+
+
+def alert(db_url: str, policy_path: str | None, summary: dict) -> None:
+    """Send the new escalation levels to the policy's alert block, when it names one (``summary["alerts"]``)."""
+    if load_policy(policy_path).alerts.block:
+        summary["alerts"] = call(send_alerts, db_url, policy_path, summary["run_id"])
 
 
 def _as_of(params: ScoreParameters | MonitorParameters) -> pd.Timestamp:
@@ -168,6 +177,7 @@ def run_once(
             summary["handoff"] = fire_and_route(db_url, as_of_ts, model_path, policy_path, run_id, **scale)
         with timed(summary, "evaluate-sla"):
             summary["sla"] = evaluate_sla(db_url, as_of_ts, policy_path, run_id, **scale)
+        alert(db_url, policy_path, summary)
         with timed(summary, "tier-moves"):
             summary["tier_moves"] = call(record_tier_moves, db_url, as_of_ts, policy_path, model_path, run_id)
         if app_config.writeback.enabled:  # after the clocks: the task is due at the first-touch deadline

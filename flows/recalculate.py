@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import exports, frames, handoff, marketing, scoring, stages, whatif
+from abm_sla import atomic, exports, frames, handoff, marketing, scoring, stages, whatif
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.warehouse import schema
@@ -127,7 +127,7 @@ def _policy_summary(clocks: pd.DataFrame, out_dir: str, as_of: pd.Timestamp) -> 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"whatif-policy-{_slug(str(after))}-{as_of.strftime('%Y%m%dT%H%M%SZ')}.csv"
     stamps = ["trigger_at", "due_at_before", "due_at_after", "met_at_before", "met_at_after"]
-    clocks.assign(**{c: exports.iso_utc(clocks[c]) for c in stamps}).to_csv(path, index=False)
+    atomic.write_csv(path, exports.spreadsheet_safe(clocks.assign(**{c: exports.iso_utc(clocks[c]) for c in stamps})))
     counts = whatif.summarize_clocks(clocks)
     changed = clocks[clocks["change"] != whatif.UNCHANGED].head(ARTIFACT_ROWS)
     create_table_artifact(changed.assign(**{c: exports.iso_utc(changed[c]) for c in stamps}).to_dict(orient="records"),
@@ -156,7 +156,7 @@ def _write_csv(diff: pd.DataFrame, out_dir: str, version: str, as_of: pd.Timesta
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"whatif-{_slug(version)}-{as_of.strftime('%Y%m%dT%H%M%SZ')}.csv"
-    _iso(diff).to_csv(path, index=False)
+    atomic.write_csv(path, exports.spreadsheet_safe(_iso(diff)))
     return path.resolve()
 
 

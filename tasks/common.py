@@ -17,6 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 from abm_sla.crm.config import AppConfig, load_app_config, set_secret_loader
+from abm_sla.crm.mapping import TokenStoreConfig
+from abm_sla.crm.tokens import register_token_store
 from abm_sla.warehouse import Warehouse
 
 
@@ -31,8 +33,10 @@ def utc_now() -> dt.datetime:
 
 
 def load_app_config_with_secrets(config_path: str | None) -> AppConfig:
-    """``abm-sla.yaml`` (or the defaults) with Prefect Secret blocks as a credential source."""
+    """``abm-sla.yaml`` (or the defaults) with Prefect Secret blocks as a credential source and as the
+    ``token_store`` of a rotated refresh token (``kind: prefect-secret``)."""
     set_secret_loader(_load_secret)
+    register_token_store("prefect-secret", lambda config: PrefectSecretTokenStore(config))
     return load_app_config(config_path)
 
 
@@ -40,6 +44,26 @@ def _load_secret(name: str) -> str:
     from prefect.blocks.system import Secret
 
     return str(Secret.load(name).get())
+
+
+class PrefectSecretTokenStore:
+    """A rotated refresh token in a Prefect Secret block: read at login, overwritten when Salesforce rotates it."""
+
+    def __init__(self, config: TokenStoreConfig) -> None:
+        self.block = str(config.block)
+
+    def load(self) -> str | None:
+        from prefect.blocks.system import Secret
+
+        try:
+            return str(Secret.load(self.block).get()) or None
+        except ValueError:  # no such block yet: the configured SF_REFRESH_TOKEN seeds it
+            return None
+
+    def save(self, token: str) -> None:
+        from prefect.blocks.system import Secret
+
+        Secret(value=token).save(self.block, overwrite=True)
 
 
 _DIRECT: ContextVar[bool] = ContextVar("abm_sla_direct", default=False)
@@ -91,12 +115,15 @@ _DETERMINISTIC = (ValueError, TypeError, KeyError, LookupError, FileNotFoundErro
 def is_transient(error: BaseException | None) -> bool:
     """Whether a task's failure may go away on a retry: a database that was busy or unreachable, a
     connection or time-out error. Bad files and bad configuration (``AbmSlaError``, ``ValueError``...)
-    fail the same way every time."""
+    and a read-only warehouse fail the same way every time."""
     import sqlalchemy as sa
 
     from abm_sla.errors import AbmSlaError
+    from abm_sla.warehouse.store import read_only_error
 
     if error is None or isinstance(error, (AbmSlaError, *_DETERMINISTIC)):
+        return False
+    if read_only_error(error) is not None:  # a read-only warehouse stays read-only
         return False
     if isinstance(error, sa.exc.DBAPIError):
         return isinstance(error, sa.exc.OperationalError) or error.connection_invalidated

@@ -41,7 +41,8 @@ def extract_files(db_url: str, path: str, run_id: str) -> dict:
     summary = stages.extract_files(warehouse(db_url), path, run_id, utc_now())
     logger = run_logger()
     for file, counts in summary.items():
-        logger.info("%s: %d loaded, %d quarantined", file, counts["loaded"], counts["quarantined"])
+        logger.info("%s: %d loaded, %d quarantined, %d values dropped", file, counts["loaded"], counts["quarantined"],
+                    counts.get("values_dropped", 0))
     return summary
 
 

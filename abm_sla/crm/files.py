@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import re
 import uuid
 import warnings
@@ -80,8 +81,13 @@ TRUE_VALUES = {"true", "1"}
 FALSE_VALUES = {"false", "0"}
 #: A number written with thousands separators.
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
-#: Optional numbers that cannot be negative.
-COUNTS = frozenset({"employees", "annual_revenue"})
+#: The plausible range of each optional number: a value outside it (``1e308`` employees, a negative
+#: amount) is dropped from its row and recorded, as an unparsable one. The largest employer has about
+#: 2.1 million employees and the largest company about $0.7 trillion of revenue; an opportunity of a
+#: trillion dollars is a typing error.
+PLAUSIBLE = {"employees": (0, 10_000_000), "annual_revenue": (0, 1e13), "amount": (0, 1e12)}
+#: Optional numbers that are whole numbers (``3.7`` employees is dropped).
+WHOLE_NUMBERS = frozenset({"employees"})
 #: The reason of a row loaded without one of its values (stored in ``quarantine`` too).
 DROPPED = "value dropped, row loaded: "
 
@@ -99,6 +105,21 @@ def _cannot_read(path: Path, error: Exception) -> SourceError:
         return SourceError(f"{path.name} is not UTF-8 text")
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return SourceError(f"cannot read {path.name}: {first_line}")
+
+
+def check_not_unreadable(path: Path) -> None:
+    """Stop the load, in one line, when an export file's name is there but is no readable file (a symbolic
+    link to itself or to nothing, a folder, a FIFO): skipping it would run the SLA without its rows."""
+    if not os.path.lexists(path):
+        return
+    try:
+        path.stat()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        if isinstance(error, FileNotFoundError):
+            reason = "a symbolic link to a file that does not exist"
+        raise SourceError(f"cannot read {path.name}: {reason}; fix or remove it (nothing was loaded)") from None
+    raise SourceError(f"cannot read {path.name}: not a regular file; fix or remove it (nothing was loaded)")
 
 
 #: Whitespace other than the space that ``str.strip`` removes, in ASCII (other whitespace is not ASCII).
@@ -125,18 +146,53 @@ SPARE_FIELDS = 8
 NUL_MARK = "\x1a"
 
 
-class _NulMarking(io.RawIOBase):
-    """A binary file whose NUL bytes read as :data:`NUL_MARK`, so a row with one can be quarantined."""
+@dataclass
+class FileRead:
+    """What one read of a file saw: the SHA-256 and count of the bytes read, and the file's identity
+    (size, mtime, inode) when it was opened, to tell whether the file changed while it was read."""
 
-    def __init__(self, path: Path) -> None:
+    digest: Any = dataclasses.field(default_factory=hashlib.sha256)
+    bytes_read: int = 0
+    opened: tuple[int, int, int] | None = None
+
+    def change(self, path: Path) -> str | None:
+        """Why the file is not the one that was read from start to end (None: it is)."""
+        try:
+            now = _identity(path.stat())
+        except OSError as error:
+            return f"it can no longer be read ({error.strerror or error})"
+        size, mtime_ns, inode = self.opened or now
+        if now[2] != inode:
+            return "it was replaced by another file"
+        if now[0] != size or self.bytes_read != size:
+            return f"its size went from {size:,} to {now[0]:,} bytes ({self.bytes_read:,} read)"
+        if now[1] != mtime_ns:
+            return "it was written to"
+        return None
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+class _NulMarking(io.RawIOBase):
+    """A binary file whose NUL bytes read as :data:`NUL_MARK`, so a row with one can be quarantined;
+    the bytes read are hashed on the way (into ``read``)."""
+
+    def __init__(self, path: Path, read: FileRead | None = None) -> None:
         super().__init__()
         self.handle = path.open("rb")
+        self.read_state = read if read is not None else FileRead()
+        self.read_state.opened = _identity(os.fstat(self.handle.fileno()))
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.handle.read(len(buffer)).replace(b"\x00", NUL_MARK.encode())
+        data = self.handle.read(len(buffer))
+        self.read_state.digest.update(data)
+        self.read_state.bytes_read += len(data)
+        data = data.replace(b"\x00", NUL_MARK.encode())
         buffer[: len(data)] = data
         return len(data)
 
@@ -157,7 +213,7 @@ class Chunk:
     extras: pd.DataFrame | None = None
 
 
-def read_chunks(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+def read_chunks(path: Path, chunk_rows: int = CHUNK_ROWS, read: FileRead | None = None) -> Iterator[Chunk]:
     """A CSV file as chunks of strings ('' for empty cells and for fields missing at the end of a row).
 
     The header row is parsed as a row into the header's columns plus :data:`SPARE_FIELDS` spare ones:
@@ -165,7 +221,7 @@ def read_chunks(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
     row longer still is skipped by pandas' parser and reported in ``skipped`` with its line number.
     (Spare columns, not ``on_bad_lines`` alone: pandas' chunked C parser truncates an over-long first
     row of a chunk instead of reporting it.) A NUL byte inside a field makes its row a problem too
-    (pandas would silently cut the field there).
+    (pandas would silently cut the field there). ``read``, if given, collects the hash of the bytes read.
     """
     header = read_header(path)
     if header is None:
@@ -173,7 +229,7 @@ def read_chunks(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
     skipped: list[tuple[int, str]] = []
     try:
         reader = pd.read_csv(
-            io.BufferedReader(_NulMarking(path), HASH_BLOCK_BYTES), dtype=str, keep_default_na=False,
+            io.BufferedReader(_NulMarking(path, read), HASH_BLOCK_BYTES), dtype=str, keep_default_na=False,
             encoding="utf-8", chunksize=chunk_rows, header=None, names=range(len(header) + SPARE_FIELDS),
             on_bad_lines="warn",
         )
@@ -400,6 +456,7 @@ class ExportFolder:
         if not self.path.is_dir():
             raise SourceError(f"export folder {self.path} does not exist or is not a folder")
         if not (self.path / "accounts.csv").is_file():
+            check_not_unreadable(self.path / "accounts.csv")
             raise SourceError(f"export folder {self.path} has no accounts.csv (the one required file)")
         self.stored_accounts = stored_accounts
         self.load_accounts = load_accounts
@@ -422,7 +479,10 @@ class ExportFolder:
         present = []
         for spec in FILE_SPECS:
             path = self.path / spec.file
-            if path.is_file() and self._check_header(spec, path):
+            if not path.is_file():
+                check_not_unreadable(path)
+                continue
+            if self._check_header(spec, path):
                 present.append((spec, fingerprint_file(path, self.fingerprints.get(spec.file))))
         return self._pages(present)
 
@@ -496,7 +556,8 @@ class ExportFolder:
         # rows stored identically are dropped before the database (one read of the stored hashes per file);
         # not for status changes or list rows, whose key may repeat within a file (a later row replaces an earlier one)
         skip_key = None if spec.kind in KEYS_MAY_REPEAT else f"{spec.file}:{uuid.uuid4().hex}"
-        for chunk in read_chunks(path, self.chunk_rows):
+        read = FileRead()
+        for chunk in read_chunks(path, self.chunk_rows, read):
             if pending is not None:
                 yield pending
             pending, references = self._page(spec, chunk, seen_ids, seen_intent)
@@ -509,10 +570,33 @@ class ExportFolder:
             header = pd.DataFrame(columns=read_header(path), dtype=object)
             empty = Chunk(header, pd.Series(None, index=header.index, dtype=object), [])
             pending, _ = self._page(spec, empty, seen_ids, seen_intent)
+        pending.fingerprint = self._fingerprint_of_read(spec, path, fingerprint, read)
         pending.fingerprint = dataclasses.replace(
-            fingerprint, rows=rows, quarantined=quarantined, reference_rows=reference_rows
+            pending.fingerprint, rows=rows, quarantined=quarantined, reference_rows=reference_rows
         )
         yield pending
+
+    def _fingerprint_of_read(self, spec: FileSpec, path: Path, fingerprint: FileFingerprint,
+                             read: FileRead) -> FileFingerprint:
+        """The fingerprint of the bytes actually read; a file that changed while it was read (or since it
+        was fingerprinted) stops the load before its last page, so it is never recorded as loaded."""
+        if read.opened is None:  # a header without rows: nothing was read past the header
+            return fingerprint
+        size, mtime_ns, _ = read.opened
+        change = read.change(path)
+        fast_path = self._fast_match(spec, fingerprint)
+        if change is None and not fast_path and read.digest.hexdigest() != fingerprint.sha256:
+            change = "it changed between its fingerprint and its read"
+        if change:
+            raise SourceError(f"{spec.file} changed while it was read: {change}; it is not recorded as loaded "
+                              "(the rows read so far are kept), and the next run reads it whole again")
+        return dataclasses.replace(fingerprint, size=size, mtime_ns=mtime_ns, sha256=read.digest.hexdigest())
+
+    def _fast_match(self, spec: FileSpec, fingerprint: FileFingerprint) -> bool:
+        """Whether the fingerprint's SHA-256 is the stored one (same path, size and mtime), not a hash of the file."""
+        stored = self.fingerprints.get(spec.file)
+        return bool(stored) and (stored["path"], stored["size"], stored["mtime_ns"], stored["sha256"]) == (
+            fingerprint.path, fingerprint.size, fingerprint.mtime_ns, fingerprint.sha256)
 
     def known(self, ids: pd.Series) -> pd.Series:
         """Which ``ids`` are known accounts: accepted by this load or stored. Ids not known yet are looked
@@ -608,10 +692,15 @@ class ExportFolder:
                 continue
             # an optional value that cannot be used is dropped, not its row (nor the rows that refer to it)
             refused = unparsable | ~np.isfinite(parsed[column].fillna(0))
-            if column in COUNTS:
-                refused |= parsed[column] < 0
             checks.note(refused, f"unusable number in {column}: " + table[column])
-            parsed.loc[refused, column] = np.nan
+            low, high = PLAUSIBLE.get(column, (-np.inf, np.inf))
+            implausible = ~refused & parsed[column].notna() & ~parsed[column].between(low, high)
+            checks.note(implausible, f"number outside {low:,.0f} to {high:,.0f} in {column}: " + table[column])
+            if column in WHOLE_NUMBERS:
+                fraction = ~refused & ~implausible & parsed[column].notna() & (parsed[column] % 1 != 0)
+                implausible |= fraction
+                checks.note(fraction, f"not a whole number in {column}: " + table[column])
+            parsed.loc[refused | implausible, column] = np.nan
         for column in spec.booleans:
             if column not in table:
                 continue

@@ -85,6 +85,22 @@ def _check_sales(mapping: dict[str, str]) -> dict[str, str]:
     return mapping
 
 
+class TokenStoreConfig(_Model):
+    """Where a rotated refresh token is kept: ``{kind: file, path: …}`` or ``{kind: prefect-secret, block: …}``."""
+
+    kind: Literal["file", "prefect-secret"]
+    path: str | None = Field(None, description="kind file: the token file (written atomically, mode 0600)")
+    block: str | None = Field(None, description="kind prefect-secret: the Prefect Secret block's name")
+
+    @model_validator(mode="after")
+    def _where(self) -> TokenStoreConfig:
+        if self.kind == "file" and not self.path:
+            raise ValueError("token_store kind file needs a path")
+        if self.kind == "prefect-secret" and not self.block:
+            raise ValueError("token_store kind prefect-secret needs a block")
+        return self
+
+
 class SalesforceConfig(_Model):
     """The Salesforce source (simple-salesforce)."""
 
@@ -104,6 +120,13 @@ class SalesforceConfig(_Model):
             "domain": "SF_DOMAIN",
         }
     )
+    token_store: TokenStoreConfig | None = Field(
+        None, description="where a rotated refresh token is kept between runs (refresh token rotation)"
+    )
+    jwt_audience: Literal["login", "test"] | None = Field(
+        None, description="JWT bearer `aud`: https://login.salesforce.com or https://test.salesforce.com "
+                          "(default: test for sandbox My Domains, else login); never the My Domain"
+    )
     version: str = "59.0"
     objects: tuple[str, ...] = (
         "User",
@@ -114,6 +137,7 @@ class SalesforceConfig(_Model):
         "Event",
         "CampaignMember",
         "AccountHistory",
+        "AccountOwnerHistory",
     )
     tier_field: str | None = "Tier__c"
     status_field: str | None = "ABM_Status__c"

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -48,6 +48,7 @@ from abm_sla.crm.mapping import (
     to_float,
 )
 from abm_sla.crm.reconcile import IdScan, Reconciling, marketing_types, sales_types
+from abm_sla.crm.tokens import TokenStore, open_token_store
 from abm_sla.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -83,21 +84,51 @@ def timeout_session(timeout: float, adapter: requests.adapters.HTTPAdapter | Non
 
 
 LOGIN_HINT = (
-    "set an access token and instance URL (SF_ACCESS_TOKEN, SF_INSTANCE_URL), a refresh token with a "
-    "connected app (SF_REFRESH_TOKEN, SF_CONSUMER_KEY, SF_CONSUMER_SECRET), a JWT bearer key (SF_USERNAME, "
-    "SF_CONSUMER_KEY, SF_PRIVATE_KEY_FILE or SF_PRIVATE_KEY), or a username and password with "
-    "SF_SECURITY_TOKEN (empty when your IP range is trusted) or a connected app"
+    "set a refresh token with a connected app (SF_REFRESH_TOKEN, SF_CONSUMER_KEY, SF_CONSUMER_SECRET), a JWT "
+    "bearer key (SF_USERNAME, SF_CONSUMER_KEY, SF_PRIVATE_KEY_FILE or SF_PRIVATE_KEY), client credentials "
+    "(SF_CONSUMER_KEY, SF_CONSUMER_SECRET and SF_DOMAIN set to your My Domain, e.g. acme.my) or an access token "
+    "and instance URL (SF_ACCESS_TOKEN, SF_INSTANCE_URL); a username and password with SF_SECURITY_TOKEN "
+    "(empty when your IP range is trusted) still works until Salesforce retires the login"
 )
+#: SOAP ``login()`` (simple-salesforce's username + password + security token login): Salesforce retires it in
+#: Summer '27 and API version 65.0 and later no longer offer it (SOAP API Developer Guide, End-of-Life Policy).
+SOAP_LOGIN_RETIREMENT = "Salesforce retires SOAP login() in Summer '27 and refuses it from API version 65.0"
+SOAP_LOGIN_LAST_VERSION = 64.0
+#: The OAuth username-password flow (username + password + connected app): retired on 2027-02-20 (Salesforce
+#: Help 005461976, "Migrate from OAuth Username-Password to Client Credentials Flow").
+OAUTH_PASSWORD_RETIREMENT = "Salesforce retires the OAuth username-password flow on 2027-02-20"
+PASSWORD_ADVICE = "move to a refresh token, a JWT bearer key or client credentials (README, Salesforce)"
 
 
-def login_kwargs(creds: dict[str, str], empty: set[str]) -> list[tuple[str, dict[str, str]]]:
+def is_my_domain(domain: str | None) -> bool:
+    """``acme.my`` / ``acme--uat.sandbox.my`` (a My Domain), not the shared ``login`` / ``test`` hosts."""
+    return bool(domain) and domain not in ("login", "test")
+
+
+def jwt_audience(domain: str | None, configured: str | None = None) -> str:
+    """The JWT bearer assertion's ``aud`` host: ``login`` or ``test`` (a sandbox), never the My Domain
+    (Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration": aud is
+    https://login.salesforce.com, https://test.salesforce.com or an Experience Cloud site URL)."""
+    if configured:
+        return configured
+    return "test" if domain == "test" or "sandbox" in str(domain or "").split(".") else "login"
+
+
+def login_kwargs(
+    creds: dict[str, str], empty: set[str], audience: str | None = None
+) -> list[tuple[str, dict[str, str]]]:
     """Every way to log in the credentials allow, best first, as ``(mode, Salesforce kwargs)``.
 
-    A refresh token (OAuth 2.0 refresh token flow) and a JWT bearer key get a new token on every
-    login; a static access token cannot, so after it expired the next login uses the others.
+    A refresh token (OAuth 2.0 refresh token flow), a JWT bearer key and client credentials get a new
+    token on every login; a static access token cannot, so after it expired the next login uses the
+    others. JWT with a My Domain: ``aud`` stays login/test and the token request goes to the My Domain
+    (simple-salesforce: ``domain`` makes the audience, ``instance_url`` the token host). Client
+    credentials need a My Domain (simple-salesforce refuses ``login``/``test`` for them) and are used
+    only without a username (with one, the username flows are what the app was set up for).
     ``security_token`` set but empty is kept (orgs that trust the caller's IP range need none).
     """
     has = lambda *names: all(name in creds for name in names)  # noqa: E731
+    my_domain = creds.get("domain") if is_my_domain(creds.get("domain")) else None
     domain = {"domain": creds["domain"]} if "domain" in creds else {}
     modes: list[tuple[str, dict[str, str]]] = []
     if has("refresh_token", "consumer_key"):
@@ -105,7 +136,12 @@ def login_kwargs(creds: dict[str, str], empty: set[str]) -> list[tuple[str, dict
                                          if k in creds} | domain))
     key = "privatekey_file" if "privatekey_file" in creds else "privatekey"
     if has("username", "consumer_key", key):
-        modes.append(("jwt", {k: creds[k] for k in ("username", "consumer_key", key)} | domain))
+        token_host = {"instance_url": my_domain} if my_domain else {}
+        modes.append(("jwt", {k: creds[k] for k in ("username", "consumer_key", key)}
+                      | {"domain": jwt_audience(creds.get("domain"), audience)} | token_host))
+    if has("consumer_key", "consumer_secret") and my_domain and "username" not in creds:
+        modes.append(("client_credentials", {"consumer_key": creds["consumer_key"],
+                                             "consumer_secret": creds["consumer_secret"], "domain": my_domain}))
     if has("session_id", "instance_url"):
         modes.append(("token", {"session_id": creds["session_id"], "instance_url": creds["instance_url"]}))
     if has("username", "password") and ("security_token" in creds or "security_token" in empty):
@@ -113,16 +149,27 @@ def login_kwargs(creds: dict[str, str], empty: set[str]) -> list[tuple[str, dict
         modes.append(("password", {"username": creds["username"], "password": creds["password"],
                                    "security_token": token} | domain))
     elif has("username", "password", "consumer_key", "consumer_secret"):
-        modes.append(("password", {k: creds[k] for k in ("username", "password", "consumer_key",
-                                                         "consumer_secret")} | domain))
+        modes.append(("oauth_password", {k: creds[k] for k in ("username", "password", "consumer_key",
+                                                               "consumer_secret")} | domain))
     return modes
 
 
-def refresh_token_login(session: requests.Session, kwargs: dict[str, str]) -> tuple[str, str]:
+@dataclass(frozen=True)
+class TokenGrant:
+    """A token endpoint's answer: the session, its instance, and a new refresh token when rotation is on."""
+
+    access_token: str
+    instance_url: str
+    refresh_token: str | None = None
+
+
+def refresh_token_login(session: requests.Session, kwargs: dict[str, str]) -> TokenGrant:
     """OAuth 2.0 refresh token flow: ``POST https://{domain}.salesforce.com/services/oauth2/token``.
 
-    Answers ``{"access_token", "instance_url", …}`` (Salesforce Help, "OAuth 2.0 Refresh Token Flow for
-    Renewed Sessions"); a 400 ``{"error": "invalid_grant", …}`` means the refresh token was revoked.
+    Answers ``{"access_token", "instance_url", …}`` and, with refresh token rotation on, a new
+    ``refresh_token`` (the one sent is invalid from then on) (Salesforce Help, "OAuth 2.0 Refresh Token
+    Flow for Renewed Sessions"); a 400 ``{"error": "invalid_grant", …}`` means the refresh token was
+    revoked, expired or, with rotation, already used.
     """
     domain = kwargs.get("domain", "login")
     data = {"grant_type": "refresh_token", "refresh_token": kwargs["refresh_token"],
@@ -137,7 +184,48 @@ def refresh_token_login(session: requests.Session, kwargs: dict[str, str]) -> tu
     if response.status_code != 200 or "access_token" not in body:
         code = body.get("error") or f"HTTP {response.status_code}"
         raise SalesforceAuthenticationFailed(code, body.get("error_description") or "token refresh refused")
-    return body["access_token"], body["instance_url"]
+    return TokenGrant(body["access_token"], body["instance_url"], body.get("refresh_token"))
+
+
+class RefreshTokens:
+    """The refresh token to use next: the store's (a rotated one from an earlier run), else the configured
+    one; a rotated token replaces it in memory and, with a store, in the store (never in a log)."""
+
+    def __init__(self, store: TokenStore | None) -> None:
+        self.store = store
+        self.current: str | None = None
+        self.warned = False
+
+    def pick(self, configured: str | None) -> str | None:
+        if self.current is None and self.store is not None:
+            self.current = self.store.load()
+        return self.current or configured
+
+    def accepted(self, used: str, new: str | None) -> None:
+        """Salesforce took ``used`` and answered ``new`` (rotation) or nothing: the token to use next is kept
+        (the store is seeded with the first accepted token, and replaced on every rotation)."""
+        token = new or used
+        if token == self.current:
+            return
+        self.current = token
+        if self.store is not None:
+            self.store.save(token)
+        elif new and new != used and not self.warned:
+            self.warned = True
+            log.warning("Salesforce rotated the refresh token (refresh token rotation is on) and no "
+                        "sources.salesforce.token_store is set: the next run's SF_REFRESH_TOKEN is no longer "
+                        "valid (invalid_grant); set token_store (kind file or prefect-secret)")
+
+    def secrets(self) -> list[str]:
+        return [self.current] if self.current else []
+
+
+def _login_failure(mode: str, error: SalesforceAuthenticationFailed) -> str:
+    code = str(getattr(error, "code", "") or "login refused")
+    if mode == "refresh_token" and code == "invalid_grant":
+        return (f"Salesforce login ({mode}) failed: {code}: the refresh token is revoked, expired or already "
+                "used (with refresh token rotation on, keep the newest one with sources.salesforce.token_store)")
+    return f"Salesforce login ({mode}) failed: {code}"
 
 
 def client_factory(config: SalesforceConfig, session: requests.Session | None = None) -> ClientFactory:
@@ -145,40 +233,80 @@ def client_factory(config: SalesforceConfig, session: requests.Session | None = 
 
     The first call uses the best way the credentials allow (:func:`login_kwargs`); each further call
     (after a session expired) moves past a static access token that was already used, so a refresh
-    token, JWT key or password gets a fresh session instead of re-reading the expired token.
+    token, JWT key, client credentials or password gets a fresh session instead of re-reading the
+    expired token. A refresh token rotated by Salesforce is kept in ``token_store``. A password login
+    logs its retirement date once.
     """
     used_tokens: set[str] = set()
+    refresh = RefreshTokens(open_token_store(config.token_store))
+    warned: set[str] = set()
 
     def make() -> Salesforce:
         creds = config.credentials.resolve()
-        modes = login_kwargs(creds, config.credentials.set_empty())
+        configured = creds.get("refresh_token")
+        chosen = refresh.pick(configured)
+        if chosen:
+            creds["refresh_token"] = chosen
+        secrets = [*config.credentials.secrets(), *refresh.secrets()]
+        modes = login_kwargs(creds, config.credentials.set_empty(), config.jwt_audience)
         if not modes:
-            if {"username", "password"} <= creds.keys():
-                raise SourceError(
-                    "Salesforce username and password need a security token: set SF_SECURITY_TOKEN (to an "
-                    "empty value when your org trusts this IP range) or SF_CONSUMER_KEY and SF_CONSUMER_SECRET"
-                )
-            names = ", ".join(sorted(config.credentials.env.values()))
-            raise SourceError(f"no Salesforce credentials: {LOGIN_HINT} (variables: {names})")
+            raise SourceError(_no_login_message(config, creds))
         fresh = [mode for mode in modes if mode[0] != "token" or mode[1]["session_id"] not in used_tokens]
         mode, kwargs = (fresh or modes)[0]
+        _check_password_login(mode, config, warned)
         http = session or timeout_session(config.retry.timeout)
         try:
             if mode == "refresh_token":
-                token, instance_url = refresh_token_login(http, kwargs)
-                kwargs = {"session_id": token, "instance_url": instance_url}
+                kwargs, grant = _refresh(http, kwargs, configured)
+                refresh.accepted(kwargs["refresh_token"], grant.refresh_token)
+                kwargs = {"session_id": grant.access_token, "instance_url": grant.instance_url}
             elif mode == "token":
                 used_tokens.add(kwargs["session_id"])
             return Salesforce(version=config.version, session=http, **kwargs)
         except SalesforceAuthenticationFailed as error:
-            code = getattr(error, "code", "") or "login refused"
-            raise SourceError(
-                redact(f"Salesforce login ({mode}) failed: {code}", config.credentials.secrets())
-            ) from None
+            raise SourceError(redact(_login_failure(mode, error), [*secrets, *refresh.secrets()])) from None
         except requests.RequestException as error:
             raise SourceError(f"Salesforce is unreachable: {type(error).__name__}") from None
 
     return make
+
+
+def _refresh(
+    http: requests.Session, kwargs: dict[str, str], configured: str | None
+) -> tuple[dict[str, str], TokenGrant]:
+    """The refresh token flow with the token picked; when Salesforce refuses a stored token and the configured
+    one differs (re-authorized since), the configured one is tried once."""
+    try:
+        return kwargs, refresh_token_login(http, kwargs)
+    except SalesforceAuthenticationFailed as error:
+        if getattr(error, "code", "") != "invalid_grant" or not configured or configured == kwargs["refresh_token"]:
+            raise
+    log.warning("Salesforce refused the stored refresh token; trying the configured one (SF_REFRESH_TOKEN)")
+    kwargs = kwargs | {"refresh_token": configured}
+    return kwargs, refresh_token_login(http, kwargs)
+
+
+def _no_login_message(config: SalesforceConfig, creds: dict[str, str]) -> str:
+    if {"username", "password"} <= creds.keys():
+        return ("Salesforce username and password need a security token: set SF_SECURITY_TOKEN (to an empty "
+                "value when your org trusts this IP range) or SF_CONSUMER_KEY and SF_CONSUMER_SECRET")
+    if {"consumer_key", "consumer_secret"} <= creds.keys() and "username" not in creds:
+        return ("Salesforce client credentials need SF_DOMAIN set to your My Domain (e.g. acme.my or "
+                "acme--uat.sandbox.my): login.salesforce.com and test.salesforce.com do not serve that flow")
+    names = ", ".join(sorted(config.credentials.env.values()))
+    return f"no Salesforce credentials: {LOGIN_HINT} (variables: {names})"
+
+
+def _check_password_login(mode: str, config: SalesforceConfig, warned: set[str]) -> None:
+    """A password login is retired: refused (one line) on API versions without SOAP login(), else a warning
+    with the date, once per factory."""
+    if mode == "password" and float(config.version) > SOAP_LOGIN_LAST_VERSION:
+        raise SourceError(f"Salesforce password login is not available on API version {config.version}: "
+                          f"{SOAP_LOGIN_RETIREMENT}; {PASSWORD_ADVICE}")
+    if mode in ("password", "oauth_password") and mode not in warned:
+        warned.add(mode)
+        retirement = SOAP_LOGIN_RETIREMENT if mode == "password" else OAUTH_PASSWORD_RETIREMENT
+        log.warning("Salesforce: logging in with a username and password; %s: %s", retirement, PASSWORD_ADVICE)
 
 
 # -- objects -------------------------------------------------------------------------------------------
@@ -194,11 +322,18 @@ class ObjectSpec:
     cursor_field: str = "SystemModstamp"
     where: str | None = None
     deletable: bool = True
+    sobject: str | None = None  # the object queried when ``name`` is a view of another (AccountOwnerHistory)
+
+    @property
+    def table(self) -> str:
+        return self.sobject or self.name
 
 
-def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
-    """The configured objects, in load order, with the fields the mapping needs."""
+def object_specs(config: SalesforceConfig, multi_currency: bool = False) -> list[ObjectSpec]:
+    """The configured objects, in load order, with the fields the mapping needs (``CurrencyIsoCode`` of
+    accounts and opportunities in a multi-currency org)."""
     optional = lambda *names: tuple(name for name in names if name)  # noqa: E731
+    currency = ("CurrencyIsoCode",) if multi_currency else ()
     specs = {
         "User": ObjectSpec(
             "User",
@@ -229,6 +364,7 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
                 "OwnerId",
                 *optional(config.tier_field, config.intent_score_field, config.intent_topic_field,
                           config.tal_field),
+                *currency,
                 "CreatedDate",
                 "SystemModstamp",
                 "IsDeleted",
@@ -247,6 +383,7 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
                 "AccountId",
                 "StageName",
                 "Amount",
+                *currency,
                 "CreatedDate",
                 "CloseDate",
                 "IsClosed",
@@ -315,7 +452,46 @@ def object_specs(config: SalesforceConfig) -> list[ObjectSpec]:
             where=(f"Field IN ('{config.status_field}', '{config.reason_field}')" if config.reason_field
                    else f"Field = '{config.status_field}'"),
         )
+    specs["AccountOwnerHistory"] = ObjectSpec(  # owner changes: the CRM's own assignment (owner_assigned)
+        "AccountOwnerHistory",
+        "activities",
+        ("Id", "AccountId", "Field", "NewValue", "CreatedDate", "CreatedById", "IsDeleted"),
+        cursor_field="CreatedDate",
+        where="Field = 'Owner'",
+        deletable=False,
+        sobject="AccountHistory",
+    )
     return [specs[name] for name in config.objects if name in specs]
+
+
+#: Field history retention (Salesforce: 18 months in the org, up to 24 months through the API, longer only with
+#: Field Audit Trail), said in the run summary of a first sync of the status or owner history.
+HISTORY_RETENTION = ("Salesforce keeps field history 18 months in the org and up to 24 months through the API "
+                     "(longer only with Field Audit Trail): this first sync's status and owner changes start at "
+                     "most 24 months back")
+#: Config keys naming a field of the org, with the object that has it (checked against ``describe()``).
+CONFIGURED_FIELDS = (
+    ("tier_field", "Account"),
+    ("status_field", "Account"),
+    ("reason_field", "Account"),
+    ("tal_field", "Account"),
+    ("intent_score_field", "Account"),
+    ("intent_topic_field", "Account"),
+    ("country_field", "Account"),
+    ("user_role_field", "User"),
+    ("user_country_field", "User"),
+)
+MISSING_EFFECT = {
+    "tier_field": "accounts sync without a tier",
+    "status_field": "status changes are not read",
+    "reason_field": "status changes sync without reasons",
+    "tal_field": "no target account list is read",
+    "intent_score_field": "no CRM intent is read",
+    "intent_topic_field": "intent uses the configured intent_topic",
+    "country_field": "accounts sync without a country",
+    "user_role_field": "users sync without a role",
+    "user_country_field": "users sync without a country",
+}
 
 
 # -- time ------------------------------------------------------------------------------------------------
@@ -350,7 +526,7 @@ def build_soql(
     if spec.where:
         conditions.append(spec.where)
     selected = "COUNT()" if count else ", ".join(spec.fields)
-    soql = f"SELECT {selected} FROM {spec.name} WHERE {' AND '.join(conditions)}"
+    soql = f"SELECT {selected} FROM {spec.table} WHERE {' AND '.join(conditions)}"
     return soql + (f" ORDER BY {spec.cursor_field}, Id" if order and not count else "")
 
 
@@ -377,6 +553,36 @@ def parse_csv(text: str) -> list[dict]:
     return [{key: (value if value != "" else None) for key, value in row.items()} for row in reader]
 
 
+@dataclass
+class CurrencyRates:
+    """A multi-currency org's conversion rates to its corporate currency (``CurrencyType``: units of a
+    currency per corporate unit) and, with advanced currency management, dated rates (``DatedConversionRate``,
+    ``StartDate`` ≤ day < ``NextStartDate``), which Salesforce applies to opportunities by ``CloseDate``."""
+
+    corporate: str
+    rates: dict[str, float]
+    dated: dict[str, list[tuple[str, str, float]]] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+    def convert(self, amount: float | None, iso: str | None, on: str | None = None) -> float | None:
+        """``amount`` in ``iso`` as corporate currency (dated rate of day ``on`` when there is one)."""
+        if amount is None or not iso or iso == self.corporate:
+            return amount
+        day = str(on or "")[:10]
+        rate = next((r for start, end, r in self.dated.get(iso, []) if day and start <= day < end), None)
+        rate = rate or self.rates.get(iso)
+        if not rate:
+            self.unknown.add(iso)
+            return None
+        return amount / rate
+
+    def summary(self) -> str:
+        how = "opportunities at the dated rate of their close date, " if self.dated else ""
+        return (f"Salesforce amounts (opportunity Amount, account AnnualRevenue) are in {self.corporate}, the org's "
+                f"corporate currency: converted from {len(self.rates)} currencies, {how}others at the current "
+                "rates (CurrencyType)")
+
+
 class RecordMapper:
     """Maps flat Salesforce records of one object to a :class:`Page` (rows, deletes, quarantine)."""
 
@@ -386,6 +592,7 @@ class RecordMapper:
         self.statuses = {key.lower(): value for key, value in config.status_map.items()}
         self.campaign_kinds = sorted({rule.touch for rule in config.campaign_touches})
         self.integration_users: set[str] = set(config.integration_user_ids)
+        self.currency: CurrencyRates | None = None  # set in a multi-currency org
 
     def pages(self, spec: ObjectSpec, records: list[dict], cursor: str | None) -> list[Page]:
         """One page (two for Account when an intent field is mapped; the cursor rides on the last)."""
@@ -398,6 +605,11 @@ class RecordMapper:
             pages.append(self._intent_page(live))
         pages[-1].cursor = cursor
         return pages
+
+    def _money(self, value: object, record: dict, on: str | None = None) -> float | None:
+        """A currency field in the corporate currency (as it is in a single-currency org)."""
+        amount = to_float(value)
+        return self.currency.convert(amount, record.get("CurrencyIsoCode"), on) if self.currency else amount
 
     def _set(self, page: Page, rows: list[dict], raws: list[dict]) -> None:
         page.rows = conform(page.kind, rows, raws)
@@ -432,7 +644,7 @@ class RecordMapper:
                 "domain": domain,
                 "industry": r.get("Industry"),
                 "employees": to_float(r.get("NumberOfEmployees")),
-                "annual_revenue": to_float(r.get("AnnualRevenue")),
+                "annual_revenue": self._money(r.get("AnnualRevenue"), r),
                 "country": r.get(self.config.country_field),
                 "owner_id": r.get("OwnerId"),
                 "tier": normalize_tier(r.get(self.config.tier_field)) if self.config.tier_field else None,
@@ -500,7 +712,7 @@ class RecordMapper:
                 "opportunity_id": r["Id"],
                 "account_id": r["AccountId"],
                 "stage": r.get("StageName"),
-                "amount": to_float(r.get("Amount")),
+                "amount": self._money(r.get("Amount"), r, r.get("CloseDate")),
                 "created_at": r.get("CreatedDate"),
                 "close_date": r.get("CloseDate"),
                 "is_closed": to_bool(r.get("IsClosed")),
@@ -590,6 +802,25 @@ class RecordMapper:
             raws.append(r)
         self._set(page, rows, raws)
 
+    def _map_accountownerhistory(self, records: list[dict], page: Page) -> None:
+        """Owner changes become ``owner_assigned`` activities (``owner_id`` = the new owner). Salesforce writes
+        two history rows per change of a lookup field, one with the names and one with the ids: the id row
+        (a user id, key prefix 005) is kept; a queue (00G) is no owner's assignment."""
+        kept = [r for r in records if re.fullmatch(r"005[0-9A-Za-z]+", str(r.get("NewValue") or ""))]
+        rows = [
+            {
+                "activity_id": r["Id"],
+                "account_id": r.get("AccountId"),
+                "type": "owner_assigned",
+                "occurred_at": r.get("CreatedDate"),
+                "owner_id": r["NewValue"],
+                "subject": None,
+                "contact_id": None,
+            }
+            for r in kept
+        ]
+        self._set(page, rows, kept)
+
     def is_integration_change(self, record: dict) -> bool:
         """A status change the integration made (its user, or the write-back's value): not sales' answer."""
         value = str(record.get("NewValue") or "").strip().lower()
@@ -656,9 +887,11 @@ class BulkState:
     locator: str
     upper: str
     done: bool = False
+    newest: str = ""  # the newest cursor-field value (the server's SystemModstamp) in the pages read so far
 
     def text(self) -> str:
-        return json.dumps({"job": self.job_id, "locator": self.locator, "upper": self.upper, "done": self.done})
+        return json.dumps({"job": self.job_id, "locator": self.locator, "upper": self.upper, "done": self.done,
+                           "newest": self.newest})
 
     @classmethod
     def parse(cls, text: str | None) -> BulkState | None:
@@ -666,7 +899,8 @@ class BulkState:
             return None
         try:
             data = json.loads(text)
-            return cls(str(data["job"]), str(data.get("locator") or ""), str(data["upper"]), bool(data["done"]))
+            return cls(str(data["job"]), str(data.get("locator") or ""), str(data["upper"]), bool(data["done"]),
+                       str(data.get("newest") or ""))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -678,7 +912,7 @@ def bulk_object(spec: ObjectSpec) -> str:
 
 def bulk_client(sf: Salesforce, spec: ObjectSpec) -> Any:
     """simple-salesforce's Bulk 2.0 client of one object (job create/get and one result page per call)."""
-    return getattr(sf.bulk2, spec.name)._client
+    return getattr(sf.bulk2, spec.table)._client
 
 
 # -- the source -------------------------------------------------------------------------------------------
@@ -702,19 +936,102 @@ class SalesforceSource(Reconciling):
             self.policy.sleep = sleep
         self.mapper = RecordMapper(config, self.name)
         self._client: Salesforce | None = None
+        self._described: dict[str, dict[str, dict]] = {}
         self._usage: tuple[int, int] | None = None  # (used, total) daily API requests, from the last response
         self.calls = 0
 
     # ---- public ----
 
     def pages(self, cursors: CursorStore) -> Iterator[Page]:
-        """Every configured object in order; each page carries its own cursor."""
+        """Every configured object in order; each page carries its own cursor.
+
+        First the configured fields are checked against each object's ``describe()``: a mapped field
+        the org does not have (a vanilla org has no ``Tier__c``) is one warning line naming the config
+        key, and the rest syncs without it (its column stays empty)."""
         sync_start = self.now().astimezone(dt.UTC).replace(microsecond=0)
-        for spec in object_specs(self.config):
+        warnings = self._check_fields()
+        multi_currency = self._read_currencies(warnings)
+        retention_said = False
+        for spec in object_specs(self.config, multi_currency):
             stored = cursors.get_cursor(self.name, spec.name)
+            if spec.table == "AccountHistory" and stored is None and not retention_said:
+                retention_said = True
+                log.warning(HISTORY_RETENTION)
+                warnings.setdefault(spec.name, []).append(HISTORY_RETENTION)
             job = BulkState.parse(cursors.get_cursor(self.name, bulk_object(spec)))
-            yield from self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
+            pages = self.object_pages(spec, parse_time(stored) if stored else None, sync_start, job)
+            yield from self._said_first(spec, warnings.pop(spec.name, []), pages)
+        for name, lines in warnings.items():  # an object not configured for reading: still said
+            kind = "accounts" if name == "Account" else "users"
+            yield Page(self.name, name, kind, conform(kind, []), warnings=lines)
         yield from self.reconcile(cursors, sync_start)
+
+    def _said_first(self, spec: ObjectSpec, lines: list[str], pages: Iterator[Page]) -> Iterator[Page]:
+        """``pages`` with ``lines`` on the first of them (on an empty page of their own when there is none)."""
+        for page in pages:
+            page.warnings[:0], lines = lines, []
+            yield page
+        if lines:
+            yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), warnings=lines)
+
+    def describe(self, sobject: str) -> dict[str, dict]:
+        """``sobject``'s fields by name (``GET sobjects/{T}/describe``), relationship names too
+        (``UserRole`` of ``UserRoleId``), read once per source."""
+        if sobject not in self._described:
+            result = self._call(lambda sf: getattr(sf, sobject).describe(), f"describe {sobject}")
+            fields = {str(f["name"]): f for f in result.get("fields", [])}
+            fields |= {str(f["relationshipName"]): f for f in fields.values() if f.get("relationshipName")}
+            self._described[sobject] = fields
+        return self._described[sobject]
+
+    def has_field(self, sobject: str, name: str) -> bool:
+        """Whether ``sobject`` has field ``name`` (``Parent.Field``: whether it has the relationship)."""
+        return name.split(".", 1)[0] in self.describe(sobject)
+
+    def _check_fields(self) -> dict[str, list[str]]:
+        """Configured fields the org lacks become ``None`` in this source's config, each with one warning
+        (by the object that would have read it); a missing standard field stays and fails as the org says."""
+        warnings: dict[str, list[str]] = {}
+        updates: dict[str, None] = {}
+        for key, sobject in CONFIGURED_FIELDS:
+            field = getattr(self.config, key)
+            if not field or sobject not in self._sobjects() or self.has_field(sobject, field):
+                continue
+            updates[key] = None
+            line = (f"Salesforce {sobject} has no field {field} (sources.salesforce.{key}): "
+                    f"{MISSING_EFFECT.get(key, 'synced without it')}; set the key to your field or to null")
+            log.warning(line)
+            warnings.setdefault(sobject, []).append(line)
+        if updates:
+            self.config = self.config.model_copy(update=updates)
+            self.mapper.config = self.config
+        return warnings
+
+    def _read_currencies(self, warnings: dict[str, list[str]]) -> bool:
+        """In a multi-currency org (``CurrencyIsoCode`` on Account or Opportunity), the rates to the corporate
+        currency, and one line saying which currency the amounts are in."""
+        money = [name for name in ("Opportunity", "Account") if name in self.config.objects]
+        if not money or not self.has_field(money[-1], "CurrencyIsoCode"):
+            return False
+        types = list(self._query_all("SELECT IsoCode, ConversionRate, IsCorporate FROM CurrencyType",
+                                     "read the currency rates"))
+        corporate = next((str(t["IsoCode"]) for t in types if to_bool(t.get("IsCorporate"))), "")
+        dated: dict[str, list[tuple[str, str, float]]] = {}
+        for r in self._query_all("SELECT IsoCode, ConversionRate, StartDate, NextStartDate FROM DatedConversionRate",
+                                 "read the dated currency rates"):
+            dated.setdefault(str(r["IsoCode"]), []).append(
+                (str(r.get("StartDate") or "0001-01-01"), str(r.get("NextStartDate") or "9999-12-31"),
+                 float(r["ConversionRate"])))
+        rates = {str(t["IsoCode"]): float(t["ConversionRate"]) for t in types if t.get("ConversionRate")}
+        self.mapper.currency = CurrencyRates(corporate, rates, dated)
+        line = self.mapper.currency.summary()
+        log.info(line)
+        warnings.setdefault(money[0], []).append(line)
+        return True
+
+    def _sobjects(self) -> set[str]:
+        return {spec.table for spec in object_specs(self.config)} | (
+            {"Account"} if "AccountHistory" in self.config.objects else set())
 
     def id_scans(self) -> list[IdScan]:
         """What an id scan covers: accounts, contacts, opportunities, Task/Event touches, campaign members."""
@@ -870,11 +1187,14 @@ class SalesforceSource(Reconciling):
         """A finished job's result pages, streamed: each stored with the next locator, so a stopped sync
         resumes at the page after the last stored one; the object's cursor moves once the last page is in.
 
-        Results are unordered, so the watermark waits for the end; it is the job's upper bound
-        (``SystemModstamp <= upper``), kept in the state with the job. Result pages stay available for
-        days after the job completed; if the job is gone, the object is read again from its cursor.
+        Results are unordered, so the watermark waits for the end; like the REST path's, it is the newest
+        SystemModstamp the server returned (kept in the state with the job, so a resumed read still knows
+        it), never the local clock: a clock ahead of the org's would move the watermark past rows the org
+        stamps later. Result pages stay available for days after the job completed; if the job is gone,
+        the object is read again from its cursor.
         """
         upper = parse_time(job.upper)
+        newest = parse_time(job.newest) if job.newest else None
         locator, first = job.locator, True
         while True:
             try:
@@ -894,7 +1214,10 @@ class SalesforceSource(Reconciling):
             first = False
             locator = result["locator"] or ""
             records = parse_csv(result["records"])
-            state = BulkState(job.job_id, locator, job.upper, done=not locator)
+            stamps = [parse_time(r.get(spec.cursor_field)) for r in records if r.get(spec.cursor_field)]
+            newest = max([newest, *stamps] if newest else stamps, default=None)
+            state = BulkState(job.job_id, locator, job.upper, done=not locator,
+                              newest=cursor_text(newest) if newest else "")
             pages = self._with_list(spec, records, self.mapper.pages(spec, records, None)) if records else []
             for page in pages:
                 page.object_name = bulk_object(spec)
@@ -902,7 +1225,8 @@ class SalesforceSource(Reconciling):
             pages[-1].cursor = state.text()
             yield from pages
             if state.done:
-                yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), cursor=cursor_text(upper))
+                cursor = cursor_text(min(newest, upper)) if newest else None  # no rows: the cursor stays
+                yield Page(self.name, spec.name, spec.kind, conform(spec.kind, []), cursor=cursor)
                 return
 
     # ---- calls ----
@@ -917,14 +1241,16 @@ class SalesforceSource(Reconciling):
 
     def integration_user(self) -> set[str]:
         """The logged-in user (``GET /services/oauth2/userinfo`` → ``user_id``), whose changes are the
-        integration's; empty (with a warning) when the org does not say, then only the configured
+        integration's (an expired session answers 403 ``Bad_OAuth_Token`` there and is renewed like any
+        call's); empty (with a warning) when the org does not say, then only the configured
         ``integration_user_ids`` and the write-back values count."""
 
         def who(sf: Salesforce) -> Any:
-            response = sf.session.get(
-                f"https://{sf.sf_instance}/services/oauth2/userinfo", headers=sf.headers,
-                timeout=self.config.retry.timeout,
-            )
+            url = f"https://{sf.sf_instance}/services/oauth2/userinfo"
+            response = sf.session.get(url, headers=sf.headers, timeout=self.config.retry.timeout)
+            if response.status_code == 401 or "Bad_OAuth_Token" in response.text[:200]:
+                # an expired session: renewed through the same re-login as every other call
+                raise SalesforceExpiredSession(url, response.status_code, "userinfo", response.content)
             response.raise_for_status()
             return response.json()
 
@@ -1009,11 +1335,19 @@ def _is_contact(record: dict) -> bool:
 
 
 def error_code(error: SalesforceError) -> tuple[str | None, str | None]:
-    """``(errorCode, message)`` of a Salesforce error body (a JSON list of errors)."""
+    """``(errorCode, message)`` of a Salesforce error body (a JSON list of errors); a message of several lines
+    (a SOQL error quotes the query, a caret and a row/column) is its last line's first sentence."""
     content = getattr(error, "content", None)
     if isinstance(content, list) and content and isinstance(content[0], dict):
-        return content[0].get("errorCode"), content[0].get("message")
+        return content[0].get("errorCode"), _one_line(content[0].get("message"))
     return None, None
+
+
+def _one_line(message: str | None) -> str | None:
+    lines = [line.strip() for line in str(message or "").splitlines() if line.strip()]
+    if not lines:
+        return message
+    return lines[-1].split(" If you are attempting")[0] if len(lines) > 1 else lines[0]
 
 
 def classify_error(error: BaseException) -> Retry | None:

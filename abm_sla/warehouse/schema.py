@@ -304,6 +304,23 @@ escalations = Table(
     Column("shard", Integer, index=True),
 )
 
+alert_log = Table(
+    "alert_log",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("trigger_at", UtcDateTime, primary_key=True),
+    Column("clock", String(32), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("channel", String(255), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("run_id", String(64)),
+)
+"""Breach alerts sent, one row per escalation level (or digest day) and notification block: claimed
+(``sending``) before the message goes out and ``sent`` after, so neither a retry nor a second run sends
+it twice. Not undone with a run: a message cannot be taken back."""
+
 reassignments = Table(
     "reassignments",
     metadata,

@@ -67,6 +67,26 @@ ANALYZE_MIN_PAGES = 128
 SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 
 
+#: SQLSTATEs of a write refused because the database or the role may not write: a read-only transaction
+#: (a standby, ``default_transaction_read_only``) and a missing privilege (a role with only ``SELECT``).
+READ_ONLY_SQLSTATES = frozenset({"25006", "42501"})
+#: SQLite's words for a file (or a connection, ``?mode=ro``) it may not write.
+SQLITE_READ_ONLY = ("readonly database", "read-only database")
+
+
+def read_only_error(error: BaseException, url: str | None = None) -> WarehouseError | None:
+    """The one line to show for a database error that means the warehouse may not be written; None for
+    any other error."""
+    original = getattr(error, "orig", None) or error
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    first = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    if state not in READ_ONLY_SQLSTATES and not any(words in first for words in SQLITE_READ_ONLY):
+        return None
+    where = f" ({_redacted(url)})" if url else ""
+    return WarehouseError(f"the warehouse is read-only: {first}{where}; give this user write access (for SQLite, "
+                          "to the file and its folder), or use a command that only reads (export, report, runs)")
+
+
 def _redacted(url: str) -> str:
     """The URL without its password (in the user part or as a query parameter such as ``?password=``),
     for messages."""
@@ -191,7 +211,12 @@ class Warehouse:
                 command.upgrade(config, "head")
                 _create_missing_indexes(connection)  # a bulk load stopped before it rebuilt them
                 checkpoint("migrate")
-        except sa.exc.OperationalError as error:
+        except sa.exc.DBAPIError as error:
+            read_only = read_only_error(error, self.url)
+            if read_only is not None:
+                raise read_only from None
+            if not isinstance(error, sa.exc.OperationalError):
+                raise
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise WarehouseError(f"cannot reach the database {_redacted(self.url)}: {reason}") from None
         finally:

@@ -8,7 +8,8 @@ deletes the run's own rows, its ``stage_runs`` rows and its log, journals the ac
 changed (so incremental runs recompute them) and marks the run ``undone``.
 
 Runs are undone newest first: a later run computed from this run's results (clocks are updated in
-place), so undoing a run that later runs followed means undoing them too (``and_later``).
+place), so undoing a run that later runs followed means undoing them too (``and_later``), all in
+one transaction: a failure on any of them leaves every run as it was.
 Loaded CRM rows are kept: nothing stored from a CRM is lost, and a re-run finds them unchanged.
 """
 
@@ -91,7 +92,7 @@ def _conformed(table: sa.Table, frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for name in _stamps(table):
         if name in out:
-            out[name] = pd.to_datetime(out[name], utc=True).astype("datetime64[ns, UTC]")
+            out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
     return out
 
 
@@ -176,27 +177,28 @@ def undo_run(warehouse: Warehouse, run_id: str, now: dt.datetime, *, and_later: 
         raise UndoError(f"run {run_id} was followed by {len(later)} run(s) ({names}): they computed from its "
                         "results; undo them first, newest first, or pass --and-later")
     order = [*later.sort_values("started_at", ascending=False)["run_id"], run_id]
-    return [_undo_one(warehouse, name, now) for name in order]
-
-
-def _undo_one(warehouse: Warehouse, run_id: str, now: dt.datetime) -> dict:
-    runs = schema.runs
-    with warehouse.engine.begin() as connection:
+    with warehouse.engine.begin() as connection:  # all of them or none: a failure on any leaves every run as it was
         warehouse.lock_stage(connection, "fire-and-route")  # SQLite: the write lock from here on
-        run = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
-        if run["status"] == "undone":
-            return {"run_id": run_id, "status": "undone already"}
-        if run["status"] == "running" and process_alive(run["pid"], run["host"]):
-            raise UndoError(f"run {run_id} is still running (process {run['pid']} on {run['host']}); "
-                            "stop it first")
-        restored = _restore(warehouse, connection, run_id)
-        summary = {"run_id": run_id, "as_of": str(run["as_of"]), **restored}
-        summary.update(_delete_own_rows(warehouse, connection, run_id))
-        connection.execute(schema.stage_runs.delete().where(schema.stage_runs.c.run_id == run_id))
-        connection.execute(schema.undo_log.delete().where(schema.undo_log.c.run_id == run_id))
-        connection.execute(runs.update().where(runs.c.run_id == run_id).values(
-            status="undone", finished_at=run["finished_at"] or now,
-            summary={**(run["summary"] or {}), "undone_at": now.isoformat(), "undo": summary}))
+        return [_undo_one(warehouse, connection, name, now) for name in order]
+
+
+def _undo_one(warehouse: Warehouse, connection: Connection, run_id: str, now: dt.datetime) -> dict:
+    """Undo one run inside the caller's transaction."""
+    runs = schema.runs
+    run = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+    if run["status"] == "undone":
+        return {"run_id": run_id, "status": "undone already"}
+    if run["status"] == "running" and process_alive(run["pid"], run["host"]):
+        raise UndoError(f"run {run_id} is still running (process {run['pid']} on {run['host']}); "
+                        "stop it first")
+    restored = _restore(warehouse, connection, run_id)
+    summary = {"run_id": run_id, "as_of": str(run["as_of"]), **restored}
+    summary.update(_delete_own_rows(warehouse, connection, run_id))
+    connection.execute(schema.stage_runs.delete().where(schema.stage_runs.c.run_id == run_id))
+    connection.execute(schema.undo_log.delete().where(schema.undo_log.c.run_id == run_id))
+    connection.execute(runs.update().where(runs.c.run_id == run_id).values(
+        status="undone", finished_at=run["finished_at"] or now,
+        summary={**(run["summary"] or {}), "undone_at": now.isoformat(), "undo": summary}))
     return summary
 
 

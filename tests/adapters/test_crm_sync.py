@@ -208,8 +208,9 @@ def test_incremental_sync_fetches_only_changes_and_applies_deletes(db_url, crm, 
     boundary = 20  # per object and event type, the rows stamped exactly at its watermark, and status histories
     assert loaded <= users + boundary < sum(entry["loaded"] for entry in full.values()) / 10, summary
     if crm == "salesforce":  # one query per object; only the 25 users (all at the watermark) take 2 pages;
-        # one userinfo call tells the integration user (its status changes are not sales' answer)
-        assert incremental_requests == len(salesforce_object_names()) + 2
+        # one userinfo call tells the integration user (its status changes are not sales' answer); User and
+        # Account are described once (the configured fields are checked before the first query)
+        assert incremental_requests == len(salesforce_object_names()) + 2 + 2
     else:  # one search per object (companies, contacts, deals, emails, meetings, calls, tasks), no paging
         assert fake.count("/search") - searches_before == 7
     assert incremental_requests < full_requests

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 import textwrap
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from abm_sla import stages
-from abm_sla.crm.files import CHUNK_ROWS, ExportFolder, FilesSource, normalize_domain
+from abm_sla.crm.files import CHUNK_ROWS, DROPPED, ExportFolder, FilesSource, normalize_domain
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import SourceError
 from abm_sla.warehouse import Warehouse, schema
@@ -113,7 +115,8 @@ def test_every_quarantine_reason_is_kept_with_file_and_row(export: Path, db_url:
         ("opportunities.csv", "4"): "unparsable boolean in is_closed: no",
         ("status_changes.csv", "3"): "unparsable timestamp in changed_at: not-a-date",
     }
-    assert summary["accounts.csv"] == {"loaded": 3, "quarantined": 2}  # Gamma loads without its employees
+    # Gamma loads without its employees: its quarantine row is counted as a value dropped
+    assert summary["accounts.csv"] == {"loaded": 3, "quarantined": 2, "values_dropped": 1}
     assert summary["activities.csv"] == {"loaded": 2, "quarantined": 4}
     assert summary["intent.csv"] == {"loaded": 1, "quarantined": 4}
     payload = quarantine(store).set_index(["object_name", "row"]).loc[("accounts.csv", "4"), "payload"]
@@ -484,7 +487,7 @@ def test_a_bad_optional_value_drops_the_value_not_the_account(tmp_path: Path, sq
     assert reasons == {
         "3": "value dropped, row loaded: unusable number in employees: NaN",
         "4": "value dropped, row loaded: unusable number in employees: 0x10",
-        "5": "value dropped, row loaded: unusable number in employees: -5",
+        "5": "value dropped, row loaded: number outside 0 to 10,000,000 in employees: -5",
         "6": "value dropped, row loaded: unusable number in employees: inf",
     }
 
@@ -623,3 +626,124 @@ def test_target_accounts_and_marketing_activity_types_load(tmp_path: Path, sqlit
     assert pd.isna(rows.loc["A2", "added_at"]) and len(rows) == 2
     reasons = set(store.read_table(schema.quarantine)["reason"])
     assert {"unknown account A9", "unparsable timestamp in removed_at: soon"} <= reasons
+
+
+def big_activities(rows: int, account: str = "A1") -> str:
+    """An activities file of ``rows`` rows (a few MB), so a read takes several blocks of the file."""
+    lines = [f"X{i:07d},{account},call,2026-02-10T10:00:00Z,,U1,https://acme.com/{'p' * 40},subject {i}"
+             for i in range(rows)]
+    return "id,account_id,type,occurred_at,contact_id,owner_id,url,subject\n" + "\n".join(lines) + "\n"
+
+
+def test_a_file_replaced_while_it_is_read_is_not_recorded_as_loaded(export: Path, db_url: str, monkeypatch) -> None:
+    """activities.csv is rewritten (another export) after the first chunk was read: the load stops with one
+    line, the file is not fingerprinted as loaded, and the next run, with the original back, loads every
+    row (never "unchanged" with rows missing)."""
+    original, replacement = big_activities(60_000), big_activities(20_000, account="A2")
+    path = export / "activities.csv"
+    path.write_text(original, encoding="utf-8")
+    store = Warehouse(db_url)
+    real_page, pages = ExportFolder._page, []
+
+    def rewriting_after_the_first_chunk(self, spec, chunk, seen_ids, seen_intent):
+        if spec.kind == "activities":
+            pages.append(len(chunk.table))
+            if len(pages) == 1:
+                path.write_text(replacement, encoding="utf-8")  # in place, as an export tool rewriting it
+        return real_page(self, spec, chunk, seen_ids, seen_intent)
+
+    monkeypatch.setattr(ExportFolder, "_page", rewriting_after_the_first_chunk)
+    with pytest.raises(SourceError, match=r"^activities\.csv changed while it was read: .*next run reads it whole"):
+        load(store, export, "run-1", chunk_rows=5_000)
+    assert len(pages) > 1
+    assert "activities.csv" not in store.file_fingerprints("files")
+    monkeypatch.setattr(ExportFolder, "_page", real_page)
+    path.write_text(original, encoding="utf-8")  # the original put back
+    summary = load(store, export, "run-2", chunk_rows=5_000)
+    assert not summary["activities.csv"].get("unchanged")
+    stored = store.read_kind("activities").set_index("activity_id")
+    assert set(stored.index) >= {f"X{i:07d}" for i in range(60_000)}
+    assert (stored.loc[[f"X{i:07d}" for i in range(60_000)], "account_id"] == "A1").all()
+    recorded = store.file_fingerprints("files")["activities.csv"]
+    assert recorded["sha256"] == hashlib.sha256(original.encode()).hexdigest() and recorded["rows"] == 60_000
+    assert load(store, export, "run-3")["activities.csv"]["unchanged"]
+
+
+def test_the_fingerprint_is_of_the_bytes_read(export: Path, sqlite_url: str, monkeypatch) -> None:
+    """A file that changes between its fingerprint and its read (same size, so a size check alone misses it)
+    is not recorded with the fingerprint of bytes it never read."""
+    import abm_sla.crm.files as files
+
+    path = export / "activities.csv"
+    path.write_text(big_activities(30_000), encoding="utf-8")
+    changed = path.read_text(encoding="utf-8").replace("subject 1\n", "subject 9\n")
+    real_fingerprint = files.fingerprint_file
+
+    def then_changed(file, stored):
+        fingerprint = real_fingerprint(file, stored)
+        if file.name == "activities.csv":
+            file.write_text(changed, encoding="utf-8")
+        return fingerprint
+
+    monkeypatch.setattr(files, "fingerprint_file", then_changed)
+    with pytest.raises(SourceError, match=r"^activities\.csv changed while it was read"):
+        load(Warehouse(sqlite_url), export, "run-1")
+
+
+@pytest.mark.parametrize("target", ["activities.csv", "nowhere.csv"])
+def test_an_unreadable_export_file_stops_the_load_in_one_line(export: Path, sqlite_url: str, target: str) -> None:
+    """A symbolic link loop (or a link to nothing) named activities.csv is not skipped: the run would
+    count no touches and open escalations for every MQA. The load stops before writing anything."""
+    (export / "activities.csv").unlink()
+    (export / "activities.csv").symlink_to(export / target)
+    store = Warehouse(sqlite_url)
+    with pytest.raises(SourceError, match=r"^cannot read activities\.csv: .*; fix or remove it") as raised:
+        stages.extract_files(store, export, "run-1", NOW)
+    assert "\n" not in str(raised.value)
+    assert counts(store)["accounts"] == 0
+
+
+def test_implausible_numbers_are_dropped_with_their_reason_and_counted(tmp_path: Path, sqlite_url: str) -> None:
+    """1e308 or 3.7 employees, a negative or absurd revenue or amount: the row loads without the value, the
+    quarantine table says why, and the run summary counts those records (they are quarantine rows too)."""
+    from rich.console import Console
+
+    from abm_sla.summary import print_sync_summary
+
+    folder = tmp_path / "export"
+    write(folder, "accounts.csv", """
+        id,name,employees,annual_revenue
+        A1,One,1e308,5e6
+        A2,Two,3.7,1e15
+        A3,Three,250,-1
+        A4,Four,10000000,1e13
+        """)
+    write(folder, "opportunities.csv", """
+        id,account_id,stage,amount
+        O1,A1,Open,-100
+        O2,A1,Open,5e12
+        O3,A1,Open,25000.50
+        """)
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, folder, "load", NOW)
+    assert summary["accounts.csv"] == {"loaded": 4, "quarantined": 0, "values_dropped": 3}
+    assert summary["opportunities.csv"] == {"loaded": 3, "quarantined": 0, "values_dropped": 2}
+    accounts = store.read_kind("accounts").set_index("account_id")
+    assert accounts["employees"].isna().tolist() == [True, True, False, False]
+    assert accounts.loc["A2", "annual_revenue"] != accounts.loc["A2", "annual_revenue"]  # NaN: dropped
+    assert accounts.loc["A4", "employees"] == 10_000_000 and accounts.loc["A4", "annual_revenue"] == 1e13
+    amounts = store.read_kind("opportunities").set_index("opportunity_id")["amount"]
+    assert amounts.isna().tolist() == [True, True, False] and amounts["O3"] == 25000.5
+    reasons = quarantine(store).set_index(["object_name", "row"])["reason"].str.removeprefix(DROPPED).to_dict()
+    assert reasons == {
+        ("accounts.csv", "2"): "number outside 0 to 10,000,000 in employees: 1e308",
+        ("accounts.csv", "3"): "not a whole number in employees: 3.7",
+        ("accounts.csv", "4"): "number outside 0 to 10,000,000,000,000 in annual_revenue: -1",
+        ("opportunities.csv", "2"): "number outside 0 to 1,000,000,000,000 in amount: -100",
+        ("opportunities.csv", "3"): "number outside 0 to 1,000,000,000,000 in amount: 5e12",
+    }
+    console = Console(record=True, width=120)
+    print_sync_summary("files", summary, console)
+    text = console.export_text()
+    assert "values dropped" in text
+    assert re.search(r"accounts\.csv\s+│\s+4\s+│\s+0\s+│\s+3", text), text

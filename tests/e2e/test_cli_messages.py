@@ -60,3 +60,52 @@ def test_a_bad_file_is_one_line_through_prefect_too(
     assert main(["run", "--path", str(small_export), "--as-of", "2026-03-03", "--db",
                  f"sqlite:///{tmp_path / 'w.db'}"]) == 1
     assert error_line(capsys) == "error: activities.csv lacks the required column occurred_at"
+
+
+@pytest.fixture
+def read_only_warehouse(db_url: str, tmp_path: Path):
+    """A migrated warehouse and a URL that may only read it: SQLite opened with ``mode=ro``, PostgreSQL as a
+    role with ``SELECT`` only."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from abm_sla.warehouse import Warehouse
+
+    store = Warehouse(db_url)
+    if store.dialect == "sqlite":
+        yield f"sqlite:///file:{store.engine.url.database}?mode=ro&uri=true"
+        return
+    schema_name = db_url.rsplit("search_path%3D", 1)[1]
+    role = f"abm_read_{uuid.uuid4().hex[:8]}"
+    statements = [f'CREATE ROLE "{role}" LOGIN', f'GRANT USAGE ON SCHEMA "{schema_name}" TO "{role}"',
+                  f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema_name}" TO "{role}"']
+    with store.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    yield db_url.replace("postgres@", f"{role}@", 1)
+    with store.engine.begin() as connection:
+        connection.execute(sa.text(f'DROP OWNED BY "{role}"'))
+        connection.execute(sa.text(f'DROP ROLE "{role}"'))
+    store.engine.dispose()
+
+
+def test_a_read_only_warehouse_says_so(capsys, read_only_warehouse: str, small_export: Path) -> None:  # noqa: F811
+    """A run into a warehouse this user may not write is one line that says so (not "cannot reach the
+    database"); commands that only read still work."""
+    code = main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-01T12:00:00Z",
+                 "--db", read_only_warehouse])
+    assert code == 1
+    line = error_line(capsys)
+    assert line.startswith("error: the warehouse is read-only: "), line
+    assert "cannot reach" not in line
+    assert main(["runs", "--db", read_only_warehouse]) == 0
+
+
+def test_a_read_only_warehouse_that_needs_its_migration_says_so(tmp_path: Path) -> None:
+    from abm_sla.errors import WarehouseError
+    from abm_sla.warehouse import Warehouse
+
+    (tmp_path / "new.db").touch()  # no schema yet: the migration must write
+    with pytest.raises(WarehouseError, match=r"^the warehouse is read-only: attempt to write a readonly database"):
+        Warehouse(f"sqlite:///file:{tmp_path / 'new.db'}?mode=ro&uri=true")

@@ -153,6 +153,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "IsDeleted",
     ),
 }
+CURRENCY_OBJECTS: dict[str, tuple[str, ...]] = {  # only in a multi-currency org
+    "CurrencyType": ("Id", "IsoCode", "ConversionRate", "IsCorporate", "IsActive", "DecimalPlaces"),
+    "DatedConversionRate": ("Id", "IsoCode", "ConversionRate", "StartDate", "NextStartDate"),
+}
 WRITE_ONLY_FIELDS = {"Task": ("Description", "Priority", "IsReminderSet", "ReminderDateTime")}
 PREFIX = {
     "Account": "001",
@@ -165,6 +169,8 @@ PREFIX = {
     "CampaignMember": "00v",
     "AccountHistory": "017",
     "UserRole": "00E",
+    "CurrencyType": "02c",
+    "DatedConversionRate": "04w",
 }
 RELATION_OBJECT = {"Owner": "User", "CreatedBy": "User", "Manager": "User"}
 DATETIME_FIELDS = {
@@ -231,6 +237,8 @@ class HttpsToHttp(TimeoutAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if self.base:
+            host = re.match(r"^https?://([^/]+)", request.url)
+            request.headers["X-Fake-Host"] = host.group(1) if host else ""  # which host the client meant
             request.url = re.sub(r"^https?://[^/]+", self.base, request.url)
         else:
             request.url = request.url.replace("https://", "http://", 1)
@@ -272,14 +280,29 @@ class FakeSalesforce(FakeServer):
         tal_field: str = "ABM_Target_Account__c",
         api_total: int = 100_000,
         bulk_polls: int = 1,
+        custom_fields: bool = True,
+        currencies: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
+        # the org's fields: a vanilla org (``custom_fields=False``) has none of the ``__c`` fields
+        self.fields: dict[str, tuple[str, ...]] = {
+            obj: tuple(f for f in names if custom_fields or not f.endswith("__c")) for obj, names in FIELDS.items()
+        }
+        # a multi-currency org: {ISO code: units per corporate unit}, the corporate currency first (rate 1.0)
+        self.corporate = next(iter(currencies)) if currencies else None
+        if currencies:
+            self.fields |= CURRENCY_OBJECTS
+            for obj in ("Account", "Opportunity"):
+                self.fields[obj] += ("CurrencyIsoCode",)
+        if custom_fields:  # the org's history-tracked custom fields, whatever they are called
+            extra = [f for f in (status_field, reason_field, tal_field) if f and f not in self.fields["Account"]]
+            self.fields["Account"] += tuple(extra)
         self.now = now or dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
         self.page_size = page_size
         self.status_field = status_field
         self.reason_field = reason_field  # a history-tracked Account field with sales' reason (issue 14)
         self.tal_field = tal_field  # a history-tracked Account checkbox: on the target account list (issue 15)
-        self.records: dict[str, dict[str, dict]] = {name: {} for name in FIELDS}
+        self.records: dict[str, dict[str, dict]] = {name: {} for name in self.fields}
         self.api_used, self.api_total = 0, api_total
         self.request_limit_exceeded = False
         self.tokens: set[str] = set()
@@ -292,9 +315,17 @@ class FakeSalesforce(FakeServer):
         self.logins: dict[str, tuple[str, str]] = {}
         self.refresh_tokens: dict[str, str] = {}  # refresh token → consumer key (connected app)
         self.jwt_apps: dict[str, str] = {}  # consumer key → username allowed to use JWT bearer
+        self.rotate_refresh_tokens = False  # the connected app's "refresh token rotation" setting
+        self.client_credentials: dict[str, str] = {}  # consumer key → secret (client credentials flow enabled)
+        self.experience_sites: set[str] = set()  # Experience Cloud site URLs valid as a JWT aud
+        self.token_hosts: list[str] = []  # the host each OAuth token request was addressed to
+        self.expire_on: str | None = None  # a path: the sessions die just before the next request to it
         self.integration_user = "005FAKEINTEGRATN"  # the user every login acts as
         self.logins_served: list[str] = []  # "soap", "refresh_token", "jwt"
         self._ids = itertools.count(1)
+        for iso, rate in (currencies or {}).items():
+            self.insert("CurrencyType", {"IsoCode": iso, "ConversionRate": rate, "IsCorporate": iso == self.corporate,
+                                         "IsActive": True, "DecimalPlaces": 2})
         if data:
             self.seed(data)
 
@@ -313,6 +344,10 @@ class FakeSalesforce(FakeServer):
             self.tokens.clear()
             if reissue:
                 self.issue_token()
+
+    def expire_before(self, path: str) -> None:
+        """Every session dies just before the next request to ``path`` (a new login gets a new one)."""
+        self.expire_on = path
 
     def session(self) -> requests.Session:
         """Every host (instance and login.salesforce.com) is this fake."""
@@ -334,9 +369,11 @@ class FakeSalesforce(FakeServer):
 
     def insert(self, obj: str, record: dict) -> dict:
         """Add a record; unset fields are null, stamps default to the org clock."""
-        row = dict.fromkeys(FIELDS[obj])
+        row = dict.fromkeys(self.fields[obj])
         row.update({k: _clean(v) for k, v in record.items()})
         row["Id"] = row["Id"] or self.new_id(obj)
+        if "CurrencyIsoCode" in row and row["CurrencyIsoCode"] is None:  # a record's currency: the corporate one
+            row["CurrencyIsoCode"] = self.corporate
         stamp = sf_time(self.now)
         for name in ("CreatedDate", "SystemModstamp", "LastModifiedDate"):
             if name in row and row[name] is None:
@@ -353,7 +390,9 @@ class FakeSalesforce(FakeServer):
         history-tracked target account checkbox adds its AccountHistory row (OldValue, NewValue: booleans)."""
         with self.lock:
             row = self.records[obj][record_id]
-            old = row.get(self.tal_field)
+            old, old_owner = row.get(self.tal_field), row.get("OwnerId")
+        if obj == "Account" and fields.get("OwnerId") and fields["OwnerId"] != old_owner:
+            self.record_owner_change(record_id, old_owner, fields["OwnerId"])
         if obj == "Account" and self.tal_field in fields and bool(fields[self.tal_field]) != bool(old):
             self.insert("AccountHistory", {"AccountId": record_id, "Field": self.tal_field, "OldValue": bool(old),
                                            "NewValue": bool(fields[self.tal_field]), "CreatedDate": sf_time(self.now),
@@ -365,6 +404,16 @@ class FakeSalesforce(FakeServer):
             if "LastModifiedDate" in row:
                 row["LastModifiedDate"] = row["SystemModstamp"]
             return row
+
+    def record_owner_change(self, account_id: str, old: str | None, new: str, at: Any = None) -> None:
+        """Two AccountHistory rows with ``Field = 'Owner'``, as for every lookup field: the users' names (what
+        the UI shows) and their ids (API only)."""
+        names = {key: self.records["User"].get(key or "", {}).get("Name") or key for key in (old, new)}
+        stamp = sf_time(at) if at is not None else sf_time(self.now)
+        for old_value, new_value in ((names[old], names[new]), (old, new)):
+            self.insert("AccountHistory", {"AccountId": account_id, "Field": "Owner", "OldValue": old_value,
+                                           "NewValue": new_value, "CreatedDate": stamp,
+                                           "CreatedById": "005FAKEUSER00001"})
 
     def delete(self, obj: str, record_id: str) -> None:
         """Soft delete: to the Recycle Bin (visible to queryAll only, IsDeleted = true)."""
@@ -498,7 +547,9 @@ class FakeSalesforce(FakeServer):
     def _seed_activity(self, act: dict, campaigns: dict[str, str]) -> None:
         kind, when = act["type"], sf_time(act.get("occurred_at"))
         who = _clean(act.get("contact_id"))
-        if kind in CAMPAIGNS:
+        if kind == "owner_assigned":  # the CRM's own assignment: an Owner change in the field history
+            self.record_owner_change(act["account_id"], None, act["owner_id"], at=act.get("occurred_at"))
+        elif kind in CAMPAIGNS:
             if not who:
                 return  # an anonymous visit has no CampaignMember
             campaign_type, status = CAMPAIGNS[kind]
@@ -565,12 +616,15 @@ class FakeSalesforce(FakeServer):
         response.headers.setdefault("Sforce-Limit-Info", f"api-usage={self.api_used}/{self.api_total}")
 
     def handle(self, request: Request) -> Response:
+        if self.expire_on and request.path == self.expire_on:
+            self.expire_on = None
+            self.expire_session(reissue=False)
         if re.match(r"^/services/Soap/u/[\d.]+$", request.path) and request.method == "POST":
             return self._soap_login(request)
         if request.path == "/services/oauth2/token" and request.method == "POST":
             return self._oauth_token(request)
         if request.path == "/services/oauth2/userinfo" and request.method == "GET":
-            if request.headers.get("authorization", "")[7:] not in self.tokens:
+            if request.headers.get("authorization", "")[7:] not in self.tokens:  # an expired session, too
                 return Response(403, "Bad_OAuth_Token", content_type="text/plain")
             return Response(200, {"user_id": self.integration_user, "organization_id": "00DFAKE",
                                   "preferred_username": "integration@acme.io"})
@@ -613,6 +667,9 @@ class FakeSalesforce(FakeServer):
         job = re.match(r"^jobs/query/([^/]+)(/results)?$", rest)
         if job and request.method == "GET":
             return self._job_results(job.group(1), request) if job.group(2) else self._job_info(job.group(1))
+        described = re.match(r"^sobjects/(\w+)/describe/?$", rest)
+        if described and request.method == "GET":
+            return self._describe(described.group(1))
         create = re.match(r"^sobjects/(\w+)/?$", rest)
         if create and request.method == "POST":
             return self._create(create.group(1), json_body(request))
@@ -624,7 +681,12 @@ class FakeSalesforce(FakeServer):
     # ---- logins ----
 
     def _soap_login(self, request: Request) -> Response:
-        """SOAP ``login``: the password field carries password + security token (token may be empty)."""
+        """SOAP ``login``: the password field carries password + security token (token may be empty).
+        API version 65.0 and later have no ``login()`` (SOAP API End-of-Life Policy)."""
+        version = float(request.path.rsplit("/", 1)[-1])
+        if version >= 65.0:
+            return Response(500, SOAP_LOGIN_FAULT.replace("INVALID_LOGIN", "UNSUPPORTED_API_VERSION"),
+                            content_type="text/xml;charset=UTF-8")
         text = request.body.decode()
         user = re.search(r"<n1:username>(.*?)</n1:username>", text)
         password = re.search(r"<n1:password>(.*?)</n1:password>", text)
@@ -638,28 +700,56 @@ class FakeSalesforce(FakeServer):
                         content_type="text/xml;charset=UTF-8")
 
     def _oauth_token(self, request: Request) -> Response:
-        """OAuth 2.0 token endpoint: refresh token and JWT bearer grants (form-encoded)."""
+        """OAuth 2.0 token endpoint: refresh token, JWT bearer and client credentials grants (form-encoded).
+
+        Refresh token rotation: the answer carries a new refresh token and the one used is invalid from then
+        on. JWT: ``aud`` must be https://login.salesforce.com, https://test.salesforce.com or an Experience
+        Cloud site, never a My Domain ("audience is invalid"). Client credentials: only on a My Domain host."""
         form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
-        grant = form.get("grant_type")
-        ok = False
-        if grant == "refresh_token":
-            ok = self.refresh_tokens.get(form.get("refresh_token", "")) == form.get("client_id")
-        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            claims = jwt.decode(form.get("assertion", ""), options={"verify_signature": False})
-            ok = self.jwt_apps.get(claims.get("iss")) == claims.get("sub")
-        if not ok:
-            return Response(400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
+        grant = form.get("grant_type") or ""
+        host = request.headers.get("x-fake-host", "")
+        with self.lock:
+            self.token_hosts.append(host)
+        refused = self._refuse_grant(grant, form, request, host)
+        if refused:
+            return Response(400, {"error": "invalid_grant", "error_description": refused})
         with self.lock:
             self.logins_served.append("jwt" if grant.endswith("jwt-bearer") else grant)
             token = self.issue_token()
-        return Response(200, {"access_token": token, "instance_url": self.url, "token_type": "Bearer",
-                              "id": f"{self.url}/id/00DFAKE/{self.integration_user}",
-                              "issued_at": str(int(self.now.timestamp() * 1000)), "signature": "fake"})
+            rotated = None
+            if grant == "refresh_token" and self.rotate_refresh_tokens:
+                client = self.refresh_tokens.pop(form["refresh_token"])
+                rotated = f"rt-rotated-{len(self.tokens):04d}-secret"
+                self.refresh_tokens[rotated] = client
+        body = {"access_token": token, "instance_url": self.url, "token_type": "Bearer",
+                "id": f"{self.url}/id/00DFAKE/{self.integration_user}",
+                "issued_at": str(int(self.now.timestamp() * 1000)), "signature": "fake"}
+        return Response(200, body | ({"refresh_token": rotated} if rotated else {}))
+
+    def _refuse_grant(self, grant: str, form: dict[str, str], request: Request, host: str) -> str | None:
+        """Why a token request is refused (Salesforce answers 400 ``invalid_grant``), or None."""
+        if grant == "refresh_token":
+            known = self.refresh_tokens.get(form.get("refresh_token", "")) == form.get("client_id")
+            return None if known else "expired access/refresh token"
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            claims = jwt.decode(form.get("assertion", ""), options={"verify_signature": False})
+            audiences = {"https://login.salesforce.com", "https://test.salesforce.com", *self.experience_sites}
+            if claims.get("aud") not in audiences:
+                return "audience is invalid"
+            approved = self.jwt_apps.get(claims.get("iss")) == claims.get("sub")
+            return None if approved else "invalid assertion"
+        if grant == "client_credentials":
+            if host.split(".")[0] in ("login", "test"):
+                return "request not supported on this domain"
+            basic = request.headers.get("authorization", "")
+            key, _, secret = base64.b64decode(basic[6:] or b"").decode().partition(":")
+            return None if key and self.client_credentials.get(key) == secret else "invalid client credentials"
+        return "unsupported grant type"
 
     # ---- writes ----
 
     def _writable(self, obj: str, body: dict) -> None:
-        unknown = [name for name in body if name not in FIELDS[obj] + WRITE_ONLY_FIELDS.get(obj, ())]
+        unknown = [name for name in body if name not in self.fields[obj] + WRITE_ONLY_FIELDS.get(obj, ())]
         if unknown:
             raise SoqlError("INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}")
 
@@ -705,7 +795,7 @@ class FakeSalesforce(FakeServer):
         if not parsed:
             raise SoqlError("MALFORMED_QUERY", f"unexpected token in: {soql[:80]}")
         selected, obj, where, order, limit = parsed.groups()
-        if obj not in FIELDS:
+        if obj not in self.fields:
             raise SoqlError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
         fields = None if selected.strip().upper() == "COUNT()" else [f.strip() for f in selected.split(",")]
         for name in fields or []:
@@ -736,11 +826,24 @@ class FakeSalesforce(FakeServer):
             target = self._target(relation)
             if relation == "Who" and field in ("Type", "Name", "Id"):
                 return
-            if target in FIELDS and (relation + "Id") in FIELDS[obj] and field in FIELDS[target]:
+            if target in FIELDS and (relation + "Id") in self.fields[obj] and field in self.fields[target]:
                 return
-        elif name in FIELDS[obj]:
+        elif name in self.fields[obj]:
             return
-        raise SoqlError("INVALID_FIELD", f"No such column '{name}' on entity '{obj}'.")
+        # Salesforce's message quotes the query around the column and adds advice: five lines, as an org says it
+        raise SoqlError("INVALID_FIELD", f"\n{name}\n^\nERROR at Row:1:Column:8\nNo such column '{name}' on "
+                        f"entity '{obj}'. If you are attempting to use a custom field, be sure to append the '__c' "
+                        "after the custom field name. Please reference your WSDL or the describe call for the "
+                        "appropriate names.")
+
+    def _describe(self, obj: str) -> Response:
+        """``GET sobjects/{T}/describe``: the org's fields (reference fields with their relationship name)."""
+        if obj not in self.fields:
+            return Response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+        fields = [{"name": name, "type": _field_type(name), "custom": name.endswith("__c"),
+                   "relationshipName": name[:-2] if _field_type(name) == "reference" else None}
+                  for name in self.fields[obj]]
+        return Response(200, {"name": obj, "custom": False, "queryable": True, "fields": fields})
 
     def _target(self, relation: str) -> str:
         return RELATION_OBJECT.get(relation, relation)
@@ -904,6 +1007,15 @@ class FakeSalesforce(FakeServer):
             {"Sforce-NumberOfRecords": str(len(chunk)), "Sforce-Locator": next_locator},
             content_type="text/csv",
         )
+
+
+def _field_type(name: str) -> str:
+    """A describe ``type`` good enough for the source: ids, references, stamps, the rest strings."""
+    if name == "Id":
+        return "id"
+    if name.endswith("Id") and name != "Id":
+        return "reference"
+    return "datetime" if name in DATETIME_FIELDS else "date" if name in DATE_FIELDS else "string"
 
 
 def _int(value: Any) -> int | None:

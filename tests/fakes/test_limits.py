@@ -98,3 +98,78 @@ def test_salesforce_bulk_results_before_completion_are_412():
                            headers=headers).json()
         early = session.get(f"{base}/{job['id']}/results", headers=headers)
         assert early.status_code == 412 and early.json()[0]["errorCode"] == "JOB_NOT_COMPLETE"
+
+
+def _token(session: requests.Session, host: str, **form: str) -> requests.Response:
+    return session.post(f"https://{host}/services/oauth2/token", data=form)
+
+
+def test_salesforce_rotates_refresh_tokens_and_refuses_a_used_one():
+    with FakeSalesforce() as fake:
+        fake.rotate_refresh_tokens = True
+        fake.refresh_tokens["rt-1"] = "KEY"
+        session = fake.session()
+        form = {"grant_type": "refresh_token", "refresh_token": "rt-1", "client_id": "KEY"}
+        first = _token(session, "login.salesforce.com", **form)
+        assert first.status_code == 200 and first.json()["refresh_token"] != "rt-1"
+        again = _token(session, "login.salesforce.com", **form)
+        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+def test_salesforce_jwt_audience_must_be_login_test_or_a_site_and_client_credentials_need_a_my_domain():
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with FakeSalesforce() as fake:
+        fake.jwt_apps["KEY"] = "rev@acme.io"
+        session = fake.session()
+        grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        for audience, status in (("https://login.salesforce.com", 200), ("https://test.salesforce.com", 200),
+                                 ("https://acme.my.salesforce.com", 400)):
+            assertion = jwt.encode({"iss": "KEY", "sub": "rev@acme.io", "aud": audience, "exp": 9999999999}, key,
+                                   algorithm="RS256")
+            answer = _token(session, "acme.my.salesforce.com", grant_type=grant, assertion=assertion)
+            assert answer.status_code == status, audience
+        assert answer.json() == {"error": "invalid_grant", "error_description": "audience is invalid"}
+
+        fake.client_credentials["KEY"] = "secret"
+        basic = {"Authorization": "Basic S0VZOnNlY3JldA=="}  # KEY:secret
+        shared = session.post("https://login.salesforce.com/services/oauth2/token",
+                              data={"grant_type": "client_credentials"}, headers=basic)
+        own = session.post("https://acme.my.salesforce.com/services/oauth2/token",
+                           data={"grant_type": "client_credentials"}, headers=basic)
+        assert shared.status_code == 400 and own.status_code == 200
+        assert fake.token_hosts[-2:] == ["login.salesforce.com", "acme.my.salesforce.com"]
+
+
+def test_salesforce_soap_login_is_gone_from_api_65():
+    with FakeSalesforce() as fake:
+        fake.logins["rev@acme.io"] = ("pw", "")
+        session = fake.session()
+        body = ("<n1:login><n1:username>rev@acme.io</n1:username><n1:password>pw</n1:password></n1:login>")
+        assert session.post("https://login.salesforce.com/services/Soap/u/64.0", data=body).status_code == 200
+        gone = session.post("https://login.salesforce.com/services/Soap/u/65.0", data=body)
+        assert gone.status_code == 500 and "UNSUPPORTED_API_VERSION" in gone.text
+
+
+def test_salesforce_describe_lists_the_orgs_fields_and_a_vanilla_org_refuses_custom_ones():
+    with FakeSalesforce(custom_fields=False, currencies={"EUR": 1.0, "USD": 1.2}) as fake:
+        session = fake.session()
+        base = "https://instance/services/data/v59.0"
+        headers = {"Authorization": f"Bearer {fake.token}"}
+        described = session.get(f"{base}/sobjects/Account/describe", headers=headers).json()
+        fields = {f["name"]: f for f in described["fields"]}
+        assert "Tier__c" not in fields and "CurrencyIsoCode" in fields
+        assert fields["OwnerId"]["relationshipName"] == "Owner"
+        refused = session.get(f"{base}/query/", params={"q": "SELECT Id, Tier__c FROM Account"}, headers=headers)
+        assert refused.status_code == 400 and refused.json()[0]["errorCode"] == "INVALID_FIELD"
+        assert "No such column 'Tier__c' on entity 'Account'" in refused.json()[0]["message"]
+        rates = session.get(f"{base}/query/", params={"q": "SELECT IsoCode, IsCorporate FROM CurrencyType"},
+                            headers=headers).json()["records"]
+        assert [(r["IsoCode"], r["IsCorporate"]) for r in rates] == [("EUR", True), ("USD", False)]
+    with FakeSalesforce() as single:
+        answer = single.session().get("https://instance/services/data/v59.0/query/",
+                                      params={"q": "SELECT IsoCode FROM CurrencyType"},
+                                      headers={"Authorization": f"Bearer {single.token}"})
+        assert answer.status_code == 400 and answer.json()[0]["errorCode"] == "INVALID_TYPE"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import warnings
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +32,43 @@ def env_db(monkeypatch, sqlite_url: str) -> str:
     """The warehouse URL the deployments read (ABM_SLA_DATABASE_URL), on SQLite."""
     monkeypatch.setenv("ABM_SLA_DATABASE_URL", sqlite_url)
     return sqlite_url
+
+
+@dataclass
+class Chat:
+    """A loopback chat webhook: the JSON bodies it accepted, and how many of the next posts it refuses (500)."""
+
+    url: str
+    received: list[dict] = field(default_factory=list)
+    refuse: int = 0
+
+
+@pytest.fixture
+def chat():
+    """A loopback HTTP server standing in for a chat webhook (Slack, Teams...): it records every JSON body
+    posted to it, and answers 500 to the next ``chat.refuse`` posts."""
+    hook = Chat(url="")
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            refused = hook.refuse > 0
+            hook.refuse -= refused
+            if not refused:
+                hook.received.append(body)
+            self.send_response(500 if refused else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    hook.url = f"http://127.0.0.1:{server.server_port}/hook"
+    yield hook
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(autouse=True)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from tests.flows.conftest import run_live
@@ -14,34 +10,12 @@ from tests.flows.test_scheduled import artifacts
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
 
-@pytest.fixture
-def chat():
-    """A loopback HTTP server standing in for a chat webhook: it records every JSON body posted to it."""
-    received: list[dict] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
-    server.server_close()
-
-
 def test_weekly_headline_is_posted_to_the_named_block_and_kept_as_an_artifact(crm_export, env_db, tmp_path, chat):
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     from flows.reports import weekly_sla_dashboard
 
-    url, received = chat
+    url, received = chat.url, chat.received
     CustomWebhookNotificationBlock(name="sla", url=url, json_data={"text": "{{body}}", "title": "{{subject}}"}).save(
         "sla-chat", overwrite=True)
     run_live(env_db, as_of="2026-01-20T12:00:00Z", source="files", path=str(crm_export))

@@ -22,6 +22,7 @@ BUSY = sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
     (FileNotFoundError("gone"), False),
     (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), False),
     (BUSY, True),
+    (sa.exc.OperationalError("INSERT", {}, Exception("attempt to write a readonly database")), False),
     (ConnectionResetError(), True),
     (TimeoutError(), True),
 ])
