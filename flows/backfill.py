@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -21,17 +23,23 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from abm_sla import backfill as engine
+from abm_sla import stages
+from abm_sla.crm.config import load_app_config
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.progress import track
 from abm_sla.settings import database_url_env
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.shards import all_shards
+from abm_sla.warehouse import Warehouse, schema, undo
 from flows.parameters import BackfillParameters, resolve_database_url, validated
-from flows.pipeline import extract, run_once
-from tasks.common import utc_now, warehouse
+from flows.pipeline import alert, extract, recorded_run, run_once
+from tasks.common import call, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import STEP_COLUMNS, folded_run_reports, step_counts
+from tasks.shards import run_shards, shard_count
+from tasks.stages import backfill_shard, evaluate_sla, write_back
 
-STEP_KIND = "backfill-step"
+STEP_KIND = undo.STEP_KIND
 
 
 def backfill_key(params: BackfillParameters) -> str:
@@ -84,35 +92,80 @@ def backfill(params: BackfillParameters) -> list[dict]:
     steps = params.steps()
     done = completed_steps(store, key)
     todo = [as_of for as_of in steps if as_of not in done]
-    logger = get_run_logger()
+    logger = run_logger()
     logger.info("backfill %s: %d steps, %d already done, %d to run", key, len(steps), len(steps) - len(todo),
                 len(todo))
     if params.dry_run:
         _plan_artifact(key, steps, done, dry_run=True)
         return [{"as_of": as_of.isoformat(), "status": "done" if as_of in done else "to run"} for as_of in steps]
-    progress_id = create_progress_artifact(
+    progress_id = only_in_prefect(
+        create_progress_artifact,
         progress=_percent(len(steps) - len(todo), len(steps)), key=f"backfill-{key}",
         description=f"Backfill {steps[0].isoformat()} → {steps[-1].isoformat()}, every {params.step_hours:g} h",
     )
     summaries: list[dict] = []
     loads = params.path or params.source != "files"  # files without a folder: use what the warehouse holds
     loaded = extract(db_url, params.source, params.path, params.config_path, f"backfill-{key}") if loads else None
+
+    def step_done(as_of: pd.Timestamp, summary: dict) -> None:
+        mark_step_done(store, key, as_of, summary)
+        summaries.append(summary)
+        only_in_prefect(update_progress_artifact, progress_id, _percent(len(steps) - len(todo) + len(summaries),
+                                                                        len(steps)))
+
     # each step is a row of the steps table, not two artifacts of its own; the CLI shows a progress line
     with folded_run_reports(), track("backfill steps", total=len(todo)) as bar:
-        for number, as_of in enumerate(todo, start=1):
-            summary = run_once(db_url, as_of, params.source, params.path, params.model_path,
-                               params.policy_path, load=False, config_path=params.config_path,
-                               **params.scale())
-            mark_step_done(store, key, as_of, summary)
-            summaries.append(summary)
-            update_progress_artifact(progress_id, _percent(len(steps) - len(todo) + number, len(steps)))
+        def advanced(as_of: pd.Timestamp, summary: dict) -> None:
+            step_done(as_of, summary)
             bar.advance(rows=summary.get("scoring", {}).get("accounts_scored", 0))
+
+        if params.engine == "one-pass" and todo:
+            one_pass(db_url, store, todo, params, key, advanced)
+        for as_of in todo if params.engine == "steps" else []:
+            advanced(as_of, run_once(db_url, as_of, params.source, params.path, params.model_path,
+                                     params.policy_path, load=False, config_path=params.config_path,
+                                     **params.scale()))
     if summaries and loaded is not None:
         summaries[0] = {"extract": loaded, **summaries[0]}
     ran = {as_of: step_counts(summary) for as_of, summary in zip(todo, summaries, strict=True)}
     _plan_artifact(key, steps, done, dry_run=False, fired=sum(s["handoff"]["mqas_fired"] for s in summaries),
                    ran=ran)
     return summaries
+
+
+def one_pass(db_url: str, store: Warehouse, todo: list[pd.Timestamp], params: BackfillParameters, key: str,
+             step_done: Callable[[pd.Timestamp, dict], None]) -> None:
+    """The steps ``todo`` with the one-pass engine (:mod:`abm_sla.backfill`), recorded as one run (undone as one
+    unit): one task per shard (on Dask when the form names a scheduler), then each step's scoring run, routing,
+    clocks (the SLA stage's shard tasks), alerts, tier moves and write-back in time order."""
+    model, policy = load_model(params.model_path), load_policy(params.policy_path)
+    run_id, writeback = uuid.uuid4().hex, load_app_config(params.config_path).writeback.enabled
+    scale = params.scale()
+    shards = shard_count(scale["shards"]) or stages.plan(store, "score", todo[-1], model).shards
+    summary: dict = {"run_id": run_id, "backfill_key": key, "engine": "one-pass", "steps": len(todo)}
+
+    def evaluate(as_of: pd.Timestamp) -> dict:
+        result = evaluate_sla(db_url, as_of, params.policy_path, run_id, full=scale["full"], shards=shards,
+                              dask_address=scale["dask_address"])
+        step = {"run_id": run_id, "sla": result}
+        alert(db_url, params.policy_path, step)
+        return {**result, **({"alerts": step["alerts"]} if "alerts" in step else {})}
+
+    def finished(as_of: pd.Timestamp, step: dict) -> None:
+        if writeback:  # after the clocks, as a run does
+            step["writeback"] = call(write_back, db_url, params.config_path)
+        step_done(as_of, step)
+
+    with recorded_run(store, summary, "backfill", todo[0]), undo.logged_once(run_id):
+        with track("backfill shards", total=shards) as bar:
+            results = []
+            for part in run_shards(backfill_shard, all_shards(shards), scale["dask_address"], db_url=db_url,
+                                   steps=todo, model_path=params.model_path, policy_path=params.policy_path,
+                                   run_id=run_id):
+                results.append(part)
+                bar.advance()
+        engine.finish_steps(store, todo, model, policy, run_id, results, shards, full=scale["full"],
+                            on_step=finished, evaluate=evaluate)
 
 
 def run_backfill(db_url: str, **fields) -> list[dict]:
@@ -135,10 +188,10 @@ def _plan_artifact(key: str, steps: list[pd.Timestamp], done: set[pd.Timestamp],
              f"{steps[-1].isoformat()})", f"- already done before this run (skipped): {skipped}"]
     lines.append(f"- would run: {len(steps) - skipped}" if dry_run else
                  f"- ran now: {len(steps) - skipped}, MQAs fired: {fired}")
-    create_markdown_artifact("\n".join(lines), key=f"backfill-{key}-summary", description=title)
+    only_in_prefect(create_markdown_artifact, "\n".join(lines), key=f"backfill-{key}-summary", description=title)
     verb = "to run" if dry_run else "ran"
     ran = ran or {}
     blank = dict.fromkeys([*STEP_COLUMNS, "seconds"], None) if ran else {}
     rows = [{"as_of": as_of.isoformat(), "status": "done before" if as_of in done else verb, **ran.get(as_of, blank)}
             for as_of in steps]
-    create_table_artifact(rows, key=f"backfill-{key}-steps", description=f"{title}: every step")
+    only_in_prefect(create_table_artifact, rows, key=f"backfill-{key}-steps", description=f"{title}: every step")

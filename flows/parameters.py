@@ -250,6 +250,13 @@ class BackfillParameters(ScaleParameters, FlowParameters):
         title="Dry run",
         description="Only list the steps that would run (and those already done); write nothing.",
     )
+    engine: Literal["steps", "one-pass"] = Field(
+        default="steps",
+        title="Engine",
+        description="steps: the whole pipeline as of each step in turn. one-pass: each shard's signals read once, "
+        "its scores and hand-offs computed for every step at once, then routing, clocks and tier moves step by "
+        "step (the same results; the backfill is one run, undone as one unit).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> BackfillParameters:

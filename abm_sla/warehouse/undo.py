@@ -172,6 +172,7 @@ def undo_run(warehouse: Warehouse, run_id: str, now: dt.datetime, *, and_later: 
         raise UndoError(f"run {run_id} is older than the last {keep_runs()} runs, whose undo logs are kept "
                         f"({KEEP_RUNS_ENV})")
     later = runs[(runs["started_at"] > run["started_at"]) & (runs["status"] != "undone")]
+    later = later[~_marks_step_of(later, run_id)]  # a one-pass backfill's step records are undone with it
     if len(later) and not and_later:
         names = ", ".join(later["run_id"].head(5))
         raise UndoError(f"run {run_id} was followed by {len(later)} run(s) ({names}): they computed from its "
@@ -199,7 +200,22 @@ def _undo_one(warehouse: Warehouse, connection: Connection, run_id: str, now: dt
     connection.execute(runs.update().where(runs.c.run_id == run_id).values(
         status="undone", finished_at=run["finished_at"] or now,
         summary={**(run["summary"] or {}), "undone_at": now.isoformat(), "undo": summary}))
+    steps = warehouse.select_frame([runs.c.run_id, runs.c.kind, runs.c.summary],
+                                   [runs.c.kind == STEP_KIND, runs.c.status != "undone"], connection)
+    owned = steps.loc[_marks_step_of(steps, run_id), "run_id"].tolist()
+    if owned:  # its backfill steps are to run again
+        connection.execute(runs.update().where(runs.c.run_id.in_(owned)).values(status="undone"))
     return summary
+
+
+#: The run-log kind of a finished backfill step (``flows/backfill.py``), naming its run in its summary.
+STEP_KIND = "backfill-step"
+
+
+def _marks_step_of(runs: pd.DataFrame, run_id: str) -> pd.Series:
+    """Which rows of ``runs`` record a backfill step computed by ``run_id``."""
+    owner = runs["summary"].map(lambda summary: (summary or {}).get("pipeline_run_id"))
+    return runs["kind"].eq(STEP_KIND) & owner.eq(run_id)
 
 
 def _restore(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:
