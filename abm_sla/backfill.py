@@ -79,33 +79,38 @@ def with_prior_seen(fired: pd.DataFrame, prior: pd.DataFrame) -> pd.DataFrame:
     return fired.drop(columns="before").assign(prior_seen=seen)
 
 
+def step_candidates(accounts: pd.DataFrame, steps: Sequence[pd.Timestamp], listed: pd.DataFrame | None
+                    ) -> tuple[pd.DataFrame, list[tuple[pd.Timestamp, pd.Series]]]:
+    """The (account_id, at) points a run at each of ``steps`` scores: the accounts created by then (and on the
+    target account list then, when ``listed``); and per step the accounts off the list (not scored)."""
+    ids = scoring.id_strings(accounts["account_id"])
+    created = scoring._utc(accounts["created_at"]) if "created_at" in accounts else pd.Series(pd.NaT, index=ids.index)
+    points, off_list = [], []
+    for as_of in steps:
+        exists = (created.isna() | (created <= as_of)).to_numpy(dtype=bool)
+        present = pd.Series(ids[exists].dropna().unique(), dtype=object)
+        if listed is not None:
+            on = marketing.on_list_at(listed, present, as_of).to_numpy(dtype=bool)
+            off_list.append((as_of, present[~on].reset_index(drop=True)))
+            present = present[on].reset_index(drop=True)
+        points.append(pd.DataFrame({"account_id": present, "at": pd.Series(as_of, index=present.index)}))
+    candidates = pd.concat(points, ignore_index=True) if points else pd.DataFrame(
+        {"account_id": pd.Series(dtype=object), "at": pd.Series(dtype="datetime64[ns, UTC]")})
+    return candidates.astype({"account_id": object}), off_list
+
+
 def score_rows(signals: stages.Signals, steps: Sequence[pd.Timestamp], model: ScoringModel,
                listed: pd.DataFrame | None, run_id: str) -> pd.DataFrame:
     """``score_history`` rows of every account existing at each of ``steps`` (not-scored rows for those off
     the target account list when ``listed``), with ``score_hash``."""
     accounts = signals.accounts
-    ids = scoring.id_strings(accounts["account_id"])
-    created = scoring._utc(accounts["created_at"]) if "created_at" in accounts else pd.Series(pd.NaT, index=ids.index)
-    parts = []
-    for as_of in steps:
-        exists = (created.isna() | (created <= as_of)).to_numpy(dtype=bool)
-        present = pd.Series(ids[exists].dropna().unique(), dtype=object)
-        off = pd.Series(dtype=object)
-        if listed is not None:
-            on = marketing.on_list_at(listed, present, as_of).to_numpy(dtype=bool)
-            present, off = present[on].reset_index(drop=True), present[~on]
-        parts.append((as_of, present, off))
-    candidates = pd.DataFrame({
-        "account_id": pd.concat([present for _, present, _ in parts], ignore_index=True).astype(object),
-        "at": pd.concat([pd.Series(as_of, index=present.index) for as_of, present, _ in parts], ignore_index=True)
-        if parts else pd.Series(dtype="datetime64[ns, UTC]"),
-    })
+    candidates, off_list = step_candidates(accounts, steps, listed)
     frames = []
     if len(candidates):
         scores = scoring.score_at(candidates, accounts, signals.contacts, signals.activities, signals.intent_signals,
                                   model)
         frames.append(whatif.history_rows(scores, scores["at"], model.version, run_id))
-    frames += [score_history.not_scored_rows(off, as_of, model.version, run_id) for as_of, _, off in parts
+    frames += [score_history.not_scored_rows(off, as_of, model.version, run_id) for as_of, off in off_list
                if len(off)]
     if not frames:
         return pd.DataFrame()
@@ -285,3 +290,79 @@ def finish_steps(
             on_step(as_of, summary)
     return summaries
 
+
+
+# -- what-if over a period ---------------------------------------------------------------------------
+
+@dataclass
+class PeriodWhatIf:
+    """A model what-if at every step of a period: per step, what :func:`abm_sla.whatif.summarize` counts and
+    the MQAs fired by the stored runs vs those the candidate model would fire; and those MQAs, side by side."""
+
+    steps: pd.DataFrame
+    mqas: pd.DataFrame
+    scores: pd.DataFrame  # the candidate model's scores at every step (``scoring.SCORE_COLUMNS``)
+
+
+def what_if_period(
+    warehouse: Warehouse, steps: Sequence[pd.Timestamp], model: ScoringModel, baseline: ScoringModel,
+    policy: SlaPolicy, accounts: list[str] | None = None,
+) -> PeriodWhatIf:
+    """Score ``accounts`` (None: all) with both models at every step in one pass, and replay the candidate
+    model's hand-off over the steps from the MQAs stored before the first step's window (the episodes starting
+    from then on are compared with the stored ones); nothing is written."""
+    steps = sorted(pd.Timestamp(step) for step in steps)
+    crm = CrmView(warehouse)
+    first, last = steps[0], steps[-1]
+    signals = stages.read_signals(crm, last, last - first + 2 * max(model.window, baseline.window), None, accounts)
+    listed = stages.target_list(warehouse, crm, policy, None, accounts)
+    candidates, _ = step_candidates(signals.accounts, steps, listed)
+    frames = (signals.accounts, signals.contacts, signals.activities, signals.intent_signals)
+    before = scoring.score_at(candidates, *frames, baseline, with_reasons=False).rename(columns={"at": "as_of"})
+    after = scoring.score_at(candidates, *frames, model).rename(columns={"at": "as_of"})
+    stored = stages._stored_mqas(warehouse, signals.accounts["account_id"])
+    since = first - model.window  # the first step's window: episodes starting from there on are compared
+    fired = handoff.replay_steps(*frames, stages.read_status_changes(crm, last, None, accounts),
+                                 stored[stored["trigger_at"] <= since], model, steps, policy.episode_end_statuses(),
+                                 listed)
+    live = stored[(stored["trigger_at"] > since) & (stored["trigger_at"] <= last)]
+    mqas = _side_by_side(live, fired[fired["trigger_at"] > since])
+    rows = []
+    for as_of, previous in zip(steps, [since, *steps[:-1]], strict=True):
+        diff = whatif.score_diff(before[before["as_of"] == as_of], after[after["as_of"] == as_of], baseline.version,
+                                 model.version)
+        moment = mqas["trigger_at"].gt(previous) & mqas["trigger_at"].le(as_of)
+        rows.append({"as_of": as_of, **whatif.summarize(diff), "mqas_fired": int((moment & mqas["fired"]).sum()),
+                     "mqas_would_fire": int((moment & mqas["would_fire"]).sum())})
+    return PeriodWhatIf(pd.DataFrame(rows), mqas, after)
+
+
+def _side_by_side(live: pd.DataFrame, fired: pd.DataFrame) -> pd.DataFrame:
+    """The MQAs of a period: ``fired`` (stored) and ``would_fire`` (the candidate model), one row per episode start."""
+    keys = ["account_id", "trigger_at"]
+    both = live[keys].assign(fired=True).merge(fired[keys].assign(would_fire=True), on=keys, how="outer")
+    both = both.fillna({"fired": False, "would_fire": False}).astype({"fired": bool, "would_fire": bool})
+    return both.sort_values(["trigger_at", "account_id"], ignore_index=True)
+
+
+def store_period_scores(
+    warehouse: Warehouse, steps: Sequence[pd.Timestamp], model: ScoringModel, policy: SlaPolicy | None, run_id: str,
+    accounts: list[str] | None = None,
+) -> int:
+    """Keep a period what-if's scores: the candidate model's score changes at every step (written once) and a
+    scoring run of it per step (of ``accounts``, or of every account); returns the rows written."""
+    steps = sorted(pd.Timestamp(step) for step in steps)
+    crm = CrmView(warehouse)
+    signals = stages.read_signals(crm, steps[-1], steps[-1] - steps[0] + model.window, None, accounts, model)
+    listed = stages.target_list(warehouse, crm, policy, None, accounts)
+    with undo.logged_once(run_id):
+        changed = store_score_steps(warehouse, signals, steps, model, listed, run_id)
+    version = incremental.config_version(*stages.score_configs(warehouse, model, policy))
+    position = warehouse.journal_position()
+    with warehouse.engine.begin() as connection:
+        for as_of in steps:
+            planned = incremental.Plan("score", as_of, version, position)
+            incremental.record(connection, planned, run_id, stages.utc_now(),
+                               {"scores_changed": changed.get(as_of, 0)}, accounts=accounts,
+                               model_version=model.version)
+    return sum(changed.values())
