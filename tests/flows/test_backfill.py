@@ -148,6 +148,8 @@ def test_one_pass_backfill_equals_the_step_by_step_backfill_and_is_undone_as_one
     undo.undo_run(store, runs["run_id"].iloc[0], utc_now())
     for table in (schema.mqas, schema.sla_clocks, schema.escalations, schema.score_history):
         assert store.read_table(table).empty, table.name
+    key = backfill_module.backfill_key(params(crm_export, engine="one-pass"))
+    assert backfill_module.completed_steps(store, key) == set()  # started again, every step runs again
 
 
 def test_a_failed_one_pass_backfill_resumes_at_the_failed_step(crm_export, env_db, monkeypatch, tmp_path):
