@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pandas as pd
 
@@ -128,57 +129,79 @@ def store_score_steps(
     a row when it differs from the account's latest row, the next later run pinned); returns the rows
     changed per step."""
     accounts = signals.accounts["account_id"].astype(str).tolist()
-    history = _stored_history(warehouse, model.version, accounts)
-    stored_keys = pd.MultiIndex.from_frame(history[["account_id", "as_of"]])
+    stored = _stored_history(warehouse, model.version, accounts)
+    stored_keys = pd.MultiIndex.from_frame(stored[["account_id", "as_of"]])
     later_runs = _score_run_times(warehouse, model.version)
     per_chunk = max(1, ROWS_PER_CHUNK // max(1, len(accounts)))
-    written, pins, counts = [], [], {}
+    history = _History(stored)
+    counts = {}
     for start in range(0, len(steps), per_chunk):
         chunk = list(steps[start:start + per_chunk])
         rows = score_rows(signals, chunk, model, listed, run_id)
         for as_of in chunk:
-            step_rows = rows[rows["as_of"] == as_of] if len(rows) else rows
-            changed, pinned = _step_changes(history, step_rows, as_of, later_runs)
-            counts[as_of] = len(changed)
-            if len(pinned):
-                pins.append(pinned)
-                history = pd.concat([history, pinned], ignore_index=True)
-            if len(changed):
-                written.append(changed)
-                history = pd.concat([history[~_same_key(history, changed)], changed], ignore_index=True)
-    _write_history(warehouse, written, pins, stored_keys, run_id)
+            counts[as_of] = history.step(rows[rows["as_of"] == as_of] if len(rows) else rows, as_of, later_runs)
+    _write_history(warehouse, history.written, history.pins, stored_keys, run_id)
     return counts
 
 
-def _same_key(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
-    keys = pd.MultiIndex.from_frame(rows[["account_id", "as_of"]])
-    return pd.Series(pd.MultiIndex.from_frame(frame[["account_id", "as_of"]]).isin(keys), index=frame.index)
+class _History:
+    """An in-memory copy of the shard's score history under one model, advanced step by step (ascending) as
+    :func:`abm_sla.warehouse.score_history.store_changes` would change the stored one."""
+
+    KEYS: ClassVar[list[str]] = ["account_id", "as_of", "score_hash"]
+
+    def __init__(self, stored: pd.DataFrame) -> None:
+        self.stored = stored
+        self.keys = stored[self.KEYS]  # stored rows and pins: their ``as_of`` may lie ahead of a step
+        self.current = self.keys.iloc[0:0]  # per account, the latest row at or before ``self.moment``
+        self.moment: pd.Timestamp | None = None
+        self.written: list[pd.DataFrame] = []
+        self.pins: list[pd.DataFrame] = []
+
+    def step(self, rows: pd.DataFrame, as_of: pd.Timestamp, later_runs: pd.Series) -> int:
+        """Keep the rows of the step at ``as_of`` that differ from each account's latest row, pinning the next
+        later recorded run's value first; returns how many rows changed."""
+        self._advance(as_of)
+        if rows.empty:
+            return 0
+        known = rows[["account_id"]].merge(self.current[["account_id", "score_hash"]], on="account_id", how="left")
+        changed = rows[known["score_hash"].to_numpy() != rows["score_hash"].to_numpy()].reset_index(drop=True)
+        if changed.empty:
+            return 0
+        following = later_runs[later_runs > as_of]
+        if len(following):
+            self._pin(changed["account_id"], as_of, following.iloc[0])
+        self.written.append(changed)
+        self.current = _newest(self.current, changed[self.KEYS])
+        return len(changed)
+
+    def _advance(self, as_of: pd.Timestamp) -> None:
+        after = self.keys["as_of"] > self.moment if self.moment is not None else True
+        newer = self.keys[after & (self.keys["as_of"] <= as_of)]
+        self.current, self.moment = _newest(self.current, newer), as_of
+
+    def _pin(self, accounts: pd.Series, as_of: pd.Timestamp, moment: pd.Timestamp) -> None:
+        """Keep, at ``moment`` (the next later recorded run), the value it read for ``accounts`` unless they have
+        a row of their own after ``as_of`` up to it."""
+        ids = set(accounts)
+        ahead = self.keys[self.keys["account_id"].isin(ids) & (self.keys["as_of"] > as_of)
+                          & (self.keys["as_of"] <= moment)]
+        needed = self.current[self.current["account_id"].isin(ids - set(ahead["account_id"]))]
+        if needed.empty:
+            return
+        rows = pd.concat([self.stored, *self.written, *self.pins], ignore_index=True)
+        rows = rows.drop_duplicates(["account_id", "as_of"], keep="last")
+        pinned = rows.merge(needed[["account_id", "as_of"]], on=["account_id", "as_of"]).assign(as_of=moment)
+        self.pins.append(pinned)
+        self.keys = pd.concat([self.keys, pinned[self.KEYS]], ignore_index=True)
 
 
-def _step_changes(
-    history: pd.DataFrame, rows: pd.DataFrame, as_of: pd.Timestamp, later_runs: pd.Series
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of one step that differ from each account's latest row at or before ``as_of``, and the
-    rows pinned at the next later recorded run for the accounts they change."""
+def _newest(current: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Per account, the later of its ``current`` row and its latest of ``rows`` (a tie: the one of ``rows``)."""
     if rows.empty:
-        return rows, rows
-    before = _latest(history, as_of)
-    known = rows.merge(before[["account_id", "score_hash"]].rename(columns={"score_hash": "stored_hash"}),
-                       on="account_id", how="left")
-    changed = rows[known["stored_hash"].to_numpy() != known["score_hash"].to_numpy()].reset_index(drop=True)
-    following = later_runs[later_runs > as_of]
-    if changed.empty or following.empty:
-        return changed, changed.iloc[0:0]
-    moment = following.iloc[0]
-    current = _latest(history[history["account_id"].isin(set(changed["account_id"]))], moment)
-    pinned = current[current["as_of"] <= as_of].assign(as_of=moment)
-    return changed, pinned.reset_index(drop=True)
-
-
-def _latest(history: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Each account's latest row at or before ``as_of``."""
-    upto = history[history["as_of"] <= as_of]
-    return upto.sort_values(["account_id", "as_of"], kind="stable").drop_duplicates("account_id", keep="last")
+        return current
+    both = pd.concat([current, rows], ignore_index=True) if len(current) else rows
+    return both.sort_values(["account_id", "as_of"], kind="stable").drop_duplicates("account_id", keep="last")
 
 
 def _stored_history(warehouse: Warehouse, model_version: str, accounts: list[str]) -> pd.DataFrame:
