@@ -281,10 +281,18 @@ def run(
     steps = sorted(pd.Timestamp(step) for step in steps)
     if not steps:
         return []
-    count = shards or stages.plan(warehouse, "score", steps[-1], model).shards
+    count = shard_total(warehouse, steps[-1], model, shards)
     with undo.logged_once(run_id):
         results = [compute_shard(warehouse, steps, model, policy, run_id, shard) for shard in all_shards(count)]
         return finish_steps(warehouse, steps, model, policy, run_id, results, count, full=full, on_step=on_step)
+
+
+def shard_total(warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, shards: int | None) -> int:
+    """How many shards a one-pass backfill uses: ``shards``, else one per ``stages.ACCOUNTS_PER_SHARD`` accounts;
+    one when several CRMs are unified (their accounts are re-keyed across sources, as the stages do)."""
+    if CrmView(warehouse).unified:
+        return 1
+    return shards or stages.plan(warehouse, "score", as_of, model).shards
 
 
 def finish_steps(

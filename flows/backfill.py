@@ -24,7 +24,6 @@ from prefect.artifacts import (
 )
 
 from abm_sla import backfill as engine
-from abm_sla import stages
 from abm_sla.crm.config import load_app_config
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
@@ -141,7 +140,7 @@ def one_pass(db_url: str, store: Warehouse, todo: list[pd.Timestamp], params: Ba
     model, policy = load_model(params.model_path), load_policy(params.policy_path)
     run_id, writeback = uuid.uuid4().hex, load_app_config(params.config_path).writeback.enabled
     scale = params.scale()
-    shards = shard_count(scale["shards"]) or stages.plan(store, "score", todo[-1], model).shards
+    shards = engine.shard_total(store, todo[-1], model, shard_count(scale["shards"]))
     summary: dict = {"run_id": run_id, "backfill_key": key, "engine": "one-pass", "steps": len(todo)}
 
     def evaluate(as_of: pd.Timestamp) -> dict:
