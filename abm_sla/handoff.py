@@ -63,11 +63,7 @@ def replay_handoffs(
     fired = _without(fired, prior_mqas)
     if fired.empty:
         return empty_mqas()
-    rescored = scoring.score_at(
-        fired.rename(columns={"trigger_at": "at"}), accounts, contacts, activities, intent_signals, model
-    )
-    out = rescored.rename(columns={"at": "trigger_at"}).assign(ended_at=fired["ended_at"].to_numpy())
-    return out[MQA_COLUMNS]
+    return _scored_at_trigger(fired, accounts, contacts, activities, intent_signals, model)
 
 
 def replay_steps(
@@ -114,12 +110,18 @@ def replay_steps(
     if not fired:
         return empty_mqas().assign(step=pd.Series(dtype="datetime64[ns, UTC]"))
     fired = pd.concat(fired, ignore_index=True)
+    out = _scored_at_trigger(fired, accounts, contacts, activities, intent_signals, model)
+    return out.assign(step=fired["step"].to_numpy())
+
+
+def _scored_at_trigger(fired: pd.DataFrame, accounts: pd.DataFrame, contacts: pd.DataFrame,
+                       activities: pd.DataFrame, intent_signals: pd.DataFrame, model: ScoringModel) -> pd.DataFrame:
+    """The ``fired`` episodes (``account_id, trigger_at, ended_at``) as MQA_COLUMNS, scored as of their trigger."""
     rescored = scoring.score_at(
         fired.rename(columns={"trigger_at": "at"}), accounts, contacts, activities, intent_signals, model
     )
-    out = rescored.rename(columns={"at": "trigger_at"}).assign(ended_at=fired["ended_at"].to_numpy(),
-                                                               step=fired["step"].to_numpy())
-    return out[[*MQA_COLUMNS, "step"]]
+    out = rescored.rename(columns={"at": "trigger_at"}).assign(ended_at=fired["ended_at"].to_numpy())
+    return out[MQA_COLUMNS]
 
 
 def _created_at(accounts: pd.DataFrame) -> pd.Series:
