@@ -63,11 +63,73 @@ def replay_handoffs(
     fired = _without(fired, prior_mqas)
     if fired.empty:
         return empty_mqas()
+    return _scored_at_trigger(fired, accounts, contacts, activities, intent_signals, model)
+
+
+def replay_steps(
+    accounts: pd.DataFrame,
+    contacts: pd.DataFrame,
+    activities: pd.DataFrame,
+    intent_signals: pd.DataFrame,
+    status_changes: pd.DataFrame,
+    prior_mqas: pd.DataFrame,
+    model: ScoringModel,
+    steps: Iterable[pd.Timestamp],
+    end_statuses: Iterable[str] = END_STATUSES,
+    listed: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """What :func:`replay_handoffs` fires at each of ``steps`` in turn (ascending), each run seeing the MQAs
+    stored before it and those the earlier steps fired: MQA_COLUMNS plus ``step`` (the as-of that fires it,
+    and ``ended_at`` as known then).
+
+    Whether a signal time passes does not depend on the run's as-of (its window ends at the signal), so
+    every candidate time of every step is scored once; each step then chains its window's passing times
+    as a run at that as-of does. ``accounts`` carries ``created_at``: an account counts from its creation.
+    Needs signals back to the first step minus twice the window.
+    """
+    steps = [scoring.utc_timestamp(step) for step in steps]
+    end_statuses = tuple(end_statuses)
+    if not steps:
+        return empty_mqas().assign(step=pd.Series(dtype="datetime64[ns, UTC]"))
+    everyone = candidate_times(accounts, activities, intent_signals, model, steps[-1], since=steps[0] - model.window)
+    scored = scoring.score_at(everyone, accounts, contacts, activities, intent_signals, model, with_reasons=False)
+    passing = scored.loc[scored["qualified"], ["account_id", "at"]].reset_index(drop=True)
+    if listed is not None:
+        passing = passing[on_list_at(listed, passing["account_id"], passing["at"]).to_numpy(dtype=bool)]
+    created = _created_at(accounts)
+    prior, fired = _keys(prior_mqas), []
+    for as_of in steps:
+        known = created.index[created.isna().to_numpy() | (created <= as_of).to_numpy()]
+        window = passing[(passing["at"] > as_of - model.window) & (passing["at"] <= as_of)
+                         & passing["account_id"].isin(known)]
+        state = _prior_state(prior, status_changes, as_of, end_statuses)
+        new = _without(_chain(window, state, status_changes, as_of, end_statuses), prior)
+        if len(new):
+            fired.append(new.assign(step=as_of))
+            prior = pd.concat([prior, _keys(new)], ignore_index=True)
+    if not fired:
+        return empty_mqas().assign(step=pd.Series(dtype="datetime64[ns, UTC]"))
+    fired = pd.concat(fired, ignore_index=True)
+    out = _scored_at_trigger(fired, accounts, contacts, activities, intent_signals, model)
+    return out.assign(step=fired["step"].to_numpy())
+
+
+def _scored_at_trigger(fired: pd.DataFrame, accounts: pd.DataFrame, contacts: pd.DataFrame,
+                       activities: pd.DataFrame, intent_signals: pd.DataFrame, model: ScoringModel) -> pd.DataFrame:
+    """The ``fired`` episodes (``account_id, trigger_at, ended_at``) as MQA_COLUMNS, scored as of their trigger."""
     rescored = scoring.score_at(
         fired.rename(columns={"trigger_at": "at"}), accounts, contacts, activities, intent_signals, model
     )
     out = rescored.rename(columns={"at": "trigger_at"}).assign(ended_at=fired["ended_at"].to_numpy())
     return out[MQA_COLUMNS]
+
+
+def _created_at(accounts: pd.DataFrame) -> pd.Series:
+    """Account id → creation time (NaT: unknown, counts as always there)."""
+    ids = scoring.id_strings(accounts["account_id"]).to_numpy()
+    if "created_at" not in accounts:
+        return pd.Series(pd.NaT, index=pd.Index(ids), dtype="datetime64[ns, UTC]")
+    return pd.Series(_utc(accounts["created_at"]).array, index=pd.Index(ids)).astype("datetime64[ns, UTC]")
 
 
 def episode_ends(
@@ -107,8 +169,10 @@ def candidate_times(
     intent_signals: pd.DataFrame,
     model: ScoringModel,
     as_of: pd.Timestamp,
+    since: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Distinct (account_id, at) signal times in ``(as_of - window, as_of]``, sorted.
+    """Distinct (account_id, at) signal times in ``(as_of - window, as_of]`` (``since`` instead of
+    ``as_of - window`` if given), sorted.
 
     Signals are marketing touches (and any activity type the model's rules count) and intent rows.
     """
@@ -121,7 +185,8 @@ def candidate_times(
         pd.DataFrame({"account_id": scoring.id_strings(intent_signals["account_id"]).to_numpy(),
                       "at": _utc(intent_signals["observed_at"]).array}),
     ], ignore_index=True).astype({"at": "datetime64[ns, UTC]"})
-    inside = (times["at"] > as_of - model.window) & (times["at"] <= as_of) & times["account_id"].isin(known)
+    since = as_of - model.window if since is None else since
+    inside = (times["at"] > since) & (times["at"] <= as_of) & times["account_id"].isin(known)
     times = times[inside].drop_duplicates()
     return times.sort_values(["account_id", "at"]).reset_index(drop=True)
 

@@ -7,6 +7,10 @@ model and policy files. Re-running a failed backfill with the same parameters sk
 steps. Two identical backfills at once share the work: a step the other one has claimed is waited
 for (its process alive), then skipped when completed, or computed when it failed; so every step is
 computed once, in order. A claim whose process died (kill -9) is taken over.
+
+With ``engine: one-pass`` the steps still to run are computed by :mod:`abm_sla.backfill` as one warehouse
+run (kind ``backfill``, undone as one unit); each step it finishes is recorded completed as above, so a
+stopped one-pass backfill resumes at its first unfinished step. One-pass steps are not claimed.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -26,17 +32,22 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from abm_sla import backfill as engine
+from abm_sla.crm.config import load_app_config
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.progress import track
 from abm_sla.settings import database_url_env
+from abm_sla.shards import all_shards
 from abm_sla.warehouse import Warehouse, schema, undo
 from flows.parameters import BackfillParameters, resolve_database_url, validated
-from flows.pipeline import extract, run_once
-from tasks.common import current_flow_run_id, utc_now, warehouse
+from flows.pipeline import alert, extract, recorded_run, run_once
+from tasks.common import call, current_flow_run_id, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import STEP_COLUMNS, folded_run_reports, step_counts
+from tasks.shards import run_shards, shard_count
+from tasks.stages import backfill_shard, check_freshness, evaluate_sla, write_back
 
-STEP_KIND = "backfill-step"
+STEP_KIND = undo.STEP_KIND
 #: How often a backfill looks again at a step another backfill is computing.
 CLAIM_POLL_SECONDS = 1.0
 
@@ -164,7 +175,7 @@ def backfill(params: BackfillParameters) -> list[dict]:
     db_url = resolve_database_url(params.database_secret)
     store = warehouse(db_url)
     key = backfill_key(params)
-    logger = get_run_logger()
+    logger = run_logger()
     loads = params.path or params.source != "files"  # files without a folder: use what the warehouse holds
     loaded = None
     if loads and not params.dry_run:
@@ -178,7 +189,8 @@ def backfill(params: BackfillParameters) -> list[dict]:
     if params.dry_run:
         _plan_artifact(key, steps, done, dry_run=True)
         return [{"as_of": as_of.isoformat(), "status": "done" if as_of in done else "to run"} for as_of in steps]
-    progress_id = create_progress_artifact(
+    progress_id = only_in_prefect(
+        create_progress_artifact,
         progress=_percent(len(steps) - len(todo), len(steps)), key=f"backfill-{key}",
         description=f"Backfill {steps[0].isoformat()} → {steps[-1].isoformat()}, every {params.step_hours:g} h",
     )
@@ -188,17 +200,26 @@ def backfill(params: BackfillParameters) -> list[dict]:
     # each step is a row of the steps table, not two artifacts of its own; the CLI shows a progress line
     try:
         with folded_run_reports(), track("backfill steps", total=len(todo)) as bar:
-            for as_of in todo:
+            def advanced(as_of: pd.Timestamp, summary: dict | None) -> None:
+                """A step finished (``summary``), or skipped (None: the other backfill computed it)."""
+                nonlocal finished
+                if summary is not None:
+                    summaries.append(summary)
+                    ran[as_of] = step_counts(summary)
+                finished += 1
+                only_in_prefect(update_progress_artifact, progress_id, _percent(finished, len(steps)))
+                bar.advance(rows=summary.get("scoring", {}).get("accounts_scored", 0) if summary else 0)
+
+            if params.engine == "one-pass" and todo:
+                one_pass(db_url, store, todo, params, key, advanced)
+            for as_of in todo if params.engine == "steps" else []:
                 if wait_for_step(store, key, as_of, logger) == "done":  # the other backfill computed it
                     logger.info("step %s: done by another backfill with the same parameters, skipped",
                                 as_of.isoformat())
                     done.add(as_of)
+                    advanced(as_of, None)
                 else:
-                    summaries.append(_run_step(store, key, as_of, params, db_url))
-                    ran[as_of] = step_counts(summaries[-1])
-                finished += 1
-                update_progress_artifact(progress_id, _percent(finished, len(steps)))
-                bar.advance(rows=summaries[-1].get("scoring", {}).get("accounts_scored", 0) if as_of in ran else 0)
+                    advanced(as_of, _run_step(store, key, as_of, params, db_url))
     except BaseException:  # cancelled, interrupted or failed: say where it stopped and how to resume
         _stopped(progress_id, finished, steps, logger)
         raise
@@ -238,9 +259,52 @@ def _stopped(progress_id, finished: int, steps: list[pd.Timestamp], logger) -> N
     note = stopped_note(finished, steps)
     logger.warning("backfill %s", note)
     try:
-        update_progress_artifact(progress_id, _percent(finished, len(steps)), description=f"Backfill {note}")
+        only_in_prefect(update_progress_artifact, progress_id, _percent(finished, len(steps)),
+                        description=f"Backfill {note}")
     except Exception as error:  # the API may be going away with the run: the log line stays
         logger.warning("progress artifact not updated: %s", str(error).splitlines()[0] if str(error) else error)
+
+
+def one_pass(db_url: str, store: Warehouse, todo: list[pd.Timestamp], params: BackfillParameters, key: str,
+             step_done: Callable[[pd.Timestamp, dict], None]) -> None:
+    """The steps ``todo`` with the one-pass engine (:mod:`abm_sla.backfill`), recorded as one run (undone as one
+    unit): one task per shard (on Dask when the form names a scheduler), then each step's scoring run, routing,
+    freshness check and clocks (the SLA stage's shard tasks), alerts, tier moves and write-back in time order,
+    each step marked completed as it finishes (``step_done`` is told then)."""
+    model, policy = load_model(params.model_path), load_policy(params.policy_path)
+    run_id, writeback = uuid.uuid4().hex, load_app_config(params.config_path).writeback.enabled
+    scale = params.scale()
+    shards = engine.shard_total(store, todo[-1], model, shard_count(scale["shards"]))
+    summary: dict = {"run_id": run_id, "backfill_key": key, "engine": "one-pass", "steps": len(todo)}
+    checked: dict[pd.Timestamp, dict] = {}
+
+    def evaluate(as_of: pd.Timestamp) -> dict:
+        """The SLA stage as a step-by-step step runs it: freshness (escalations off over stale data), alerts."""
+        checked[as_of] = call(check_freshness, db_url, as_of, params.policy_path, False)
+        result = evaluate_sla(db_url, as_of, params.policy_path, run_id, full=scale["full"], shards=shards,
+                              dask_address=scale["dask_address"], escalate=checked[as_of]["escalate"])
+        step = {"run_id": run_id, "sla": result}
+        alert(db_url, params.policy_path, step)
+        return {**result, **({"alerts": step["alerts"]} if "alerts" in step else {})}
+
+    def finished(as_of: pd.Timestamp, step: dict) -> None:
+        if as_of in checked:
+            step["freshness"] = checked.pop(as_of)
+        if writeback:  # after the clocks, as a run does
+            step["writeback"] = call(write_back, db_url, params.config_path)
+        mark_step_done(store, key, as_of, step)
+        step_done(as_of, step)
+
+    with recorded_run(store, summary, "backfill", todo[0]), undo.logged_once(run_id):
+        with track("backfill shards", total=shards) as bar:
+            results = []
+            for part in run_shards(backfill_shard, all_shards(shards), scale["dask_address"], db_url=db_url,
+                                   steps=todo, model_path=params.model_path, policy_path=params.policy_path,
+                                   run_id=run_id):
+                results.append(part)
+                bar.advance()
+        engine.finish_steps(store, todo, model, policy, run_id, results, shards, full=scale["full"],
+                            on_step=finished, evaluate=evaluate)
 
 
 def _history_fired(first: pd.Timestamp, history_from: pd.Timestamp | None, summary: dict) -> str | None:
@@ -276,10 +340,10 @@ def _plan_artifact(key: str, steps: list[pd.Timestamp], done: set[pd.Timestamp],
                  f"- ran now: {len(steps) - skipped}, MQAs fired: {fired}")
     if note:
         lines.append(f"- warning: {note}")
-    create_markdown_artifact("\n".join(lines), key=f"backfill-{key}-summary", description=title)
+    only_in_prefect(create_markdown_artifact, "\n".join(lines), key=f"backfill-{key}-summary", description=title)
     verb = "to run" if dry_run else "ran"
     ran = ran or {}
     blank = dict.fromkeys([*STEP_COLUMNS, "seconds", "run id"], None) if ran else {}
     rows = [{"as_of": as_of.isoformat(), "status": "done before" if as_of in done else verb, **ran.get(as_of, blank)}
             for as_of in steps]
-    create_table_artifact(rows, key=f"backfill-{key}-steps", description=f"{title}: every step")
+    only_in_prefect(create_table_artifact, rows, key=f"backfill-{key}-steps", description=f"{title}: every step")

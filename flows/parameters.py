@@ -276,6 +276,13 @@ class BackfillParameters(ScaleParameters, FlowParameters):
         title="Dry run",
         description="Only list the steps that would run (and those already done); write nothing.",
     )
+    engine: Literal["steps", "one-pass"] = Field(
+        default="steps",
+        title="Engine",
+        description="steps: the whole pipeline as of each step in turn. one-pass: each shard's signals read once, "
+        "its scores and hand-offs computed for every step at once, then routing, clocks and tier moves step by "
+        "step (the same results; the backfill is one run, undone as one unit).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> BackfillParameters:
@@ -324,8 +331,32 @@ class RecalculateParameters(AsOfParameters):
         description="On: only report the differences (table + CSV), write nothing. "
         "Off: store the new scores under the model's version.",
     )
+    period_start: OptionalMoment = Field(
+        default="", title="Period start",
+        description="A what-if over a period: the first as-of; the model is compared at every step from it to the "
+        "as-of above, with the MQAs the stored runs fired beside those it would fire. Empty = one moment.",
+    )
+    step_hours: float = Field(
+        default=24, title="Period step (hours)", description="Hours between two as-ofs of the period (24 = daily).")
     output_subfolder: ClassVar[str] = "whatif"
     out_dir: OptionalText = _out_dir_field("the what-if diff CSV", "whatif")
+
+    @model_validator(mode="after")
+    def _period(self) -> RecalculateParameters:
+        if not self.step_hours > 0:
+            raise ValueError(f"step_hours must be more than 0 (24 = daily), got {self.step_hours:g}")
+        if self.period_start and self.as_of and pd.Timestamp(self.as_of) < pd.Timestamp(self.period_start):
+            raise ValueError(f"as_of ({pd.Timestamp(self.as_of).isoformat()}) is before period_start "
+                             f"({pd.Timestamp(self.period_start).isoformat()})")
+        return self
+
+    def period(self) -> list[pd.Timestamp]:
+        """The as-ofs of a what-if over a period (``period_start`` to ``as_of``), else none."""
+        if not self.period_start:
+            return []
+        step = pd.Timedelta(hours=self.step_hours)
+        first, last = (pd.Timestamp(moment).tz_convert("UTC") for moment in (self.period_start, self.as_of_or_now()))
+        return list(pd.date_range(first, last, freq=step))
 
     @field_validator("accounts")
     @classmethod

@@ -17,14 +17,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import atomic, exports, frames, handoff, marketing, scoring, stages, whatif
+from abm_sla import atomic, backfill, exports, frames, handoff, marketing, scoring, stages, whatif
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
 from abm_sla.summary import counts_line
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.view import CrmView
 from flows.parameters import InvalidParameters, RecalculateParameters, resolve_database_url, validated
-from tasks.common import utc_now, warehouse
+from tasks.common import only_in_prefect, run_logger, utc_now, warehouse
 
 ARTIFACT_ROWS = 500
 
@@ -105,6 +105,8 @@ def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict
     db_url = resolve_database_url(params.database_secret)
     as_of = params.as_of_or_now()
     _check_accounts(db_url, params.accounts)
+    if params.period_start:
+        return _period(db_url, params)
     diff, scores = what_if_diff(db_url, as_of, params.accounts, params.model_path, params.baseline_model_path,
                                 params.policy_path)
     summary = {**whatif.summarize(diff), "as_of": as_of.isoformat(), "model_before": _first(diff, "model_before"),
@@ -118,6 +120,55 @@ def recalculate(params: RecalculateParameters = RecalculateParameters()) -> dict
         clocks = what_if_policy(db_url, as_of, params.accounts, params.policy_path, params.baseline_policy_path)
         summary["policy"] = _policy_summary(clocks, params.out_dir, as_of)
     get_run_logger().info("what-if as of %s with model %s: %s", as_of, model.version, counts_line(summary))
+    return summary
+
+
+@task(name="what-if-period", cache_policy=NO_CACHE)
+def what_if_period(
+    db_url: str, steps: list[pd.Timestamp], accounts: list[str], model_path: str | None, baseline_path: str | None,
+    policy_path: str | None,
+) -> backfill.PeriodWhatIf:
+    """Both models at every step of the period in one pass (:func:`abm_sla.backfill.what_if_period`)."""
+    return backfill.what_if_period(warehouse(db_url), steps, load_model(model_path), load_model(baseline_path),
+                                   load_policy(policy_path), accounts or None)
+
+
+@task(name="store-period-scores", cache_policy=NO_CACHE)
+def store_period_scores(
+    db_url: str, steps: list[pd.Timestamp], model_path: str | None, accounts: list[str], summary: dict,
+    policy_path: str | None = None,
+) -> str:
+    """Keep the model's scores at every step of the period (changes only) and log the run; returns its id."""
+    store, model, run_id = warehouse(db_url), load_model(model_path), uuid.uuid4().hex
+    store.start_run(run_id, "recalculate", steps[-1].to_pydatetime(), utc_now())
+    backfill.store_period_scores(store, steps, model, load_policy(policy_path), run_id, accounts or None)
+    store.finish_run(run_id, "completed", utc_now(), summary, model.version)
+    return run_id
+
+
+def _period(db_url: str, params: RecalculateParameters) -> dict:
+    """A what-if over a period: per step the score changes and the MQAs fired vs those that would fire (table
+    artifact and two CSVs); without dry run the model's scores at every step are stored."""
+    steps, model = params.period(), load_model(params.model_path)
+    result = what_if_period(db_url, steps, params.accounts, params.model_path, params.baseline_model_path,
+                            params.policy_path)
+    folder = Path(params.out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = f"{steps[0].strftime('%Y%m%dT%H%M%SZ')}-{steps[-1].strftime('%Y%m%dT%H%M%SZ')}"
+    paths = {name: folder / f"whatif-{_slug(model.version)}-{name}-{stamp}.csv" for name in ("steps", "mqas")}
+    atomic.write_csv(paths["steps"], result.steps.assign(as_of=exports.iso_utc(result.steps["as_of"])))
+    atomic.write_csv(paths["mqas"], result.mqas.assign(trigger_at=exports.iso_utc(result.mqas["trigger_at"])))
+    summary = {"period_start": steps[0].isoformat(), "as_of": steps[-1].isoformat(), "steps": len(steps),
+               "model_after": model.version, "dry_run": params.dry_run,
+               "mqas_fired": int(result.mqas["fired"].sum()), "mqas_would_fire": int(result.mqas["would_fire"].sum()),
+               "csv": str(paths["steps"].resolve()), "mqas_csv": str(paths["mqas"].resolve())}
+    if not params.dry_run:
+        summary["run_id"] = store_period_scores(db_url, steps, params.model_path, params.accounts, summary,
+                                                params.policy_path)
+    only_in_prefect(create_table_artifact, exports.spreadsheet_safe(result.steps.assign(
+        as_of=exports.iso_utc(result.steps["as_of"]))).to_dict(orient="records"), key="whatif-period",
+        description=f"What-if {model.version} over {len(steps)} steps: per step")
+    run_logger().info("what-if over %d steps with model %s: %s", len(steps), model.version, summary)
     return summary
 
 

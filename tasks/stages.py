@@ -15,7 +15,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import freshness, stages
+from abm_sla import backfill, freshness, stages
 from abm_sla.incremental import Plan
 from abm_sla.model import load_model
 from abm_sla.policy import load_policy
@@ -207,3 +207,11 @@ def record_tier_moves(db_url: str, as_of: pd.Timestamp, policy_path: str | None,
                       run_id: str = "") -> dict:
     """Advance the tier-move ledger: sales' decisions from the CRM's tiers, then the new recommendations."""
     return stages.record_tier_moves(warehouse(db_url), as_of, load_policy(policy_path), load_model(model_path), run_id)
+
+
+@task(name="backfill-shard", cache_policy=NO_CACHE)
+def backfill_shard(db_url: str, steps: list[pd.Timestamp], model_path: str | None, policy_path: str | None,
+                   run_id: str, shard: Shard) -> backfill.ShardResult:
+    """One shard of a one-pass backfill: its score changes at every step stored, the MQAs it fires returned."""
+    return backfill.compute_shard(warehouse(db_url), steps, load_model(model_path), load_policy(policy_path), run_id,
+                                  shard)

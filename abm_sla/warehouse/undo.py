@@ -19,6 +19,8 @@ import datetime as dt
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -38,6 +40,39 @@ RUN_ID_TABLES = (schema.score_history, schema.mqas)
 _BATCH = 1000
 KEEP_RUNS_ENV = "ABM_SLA_UNDO_KEEP_RUNS"
 DEFAULT_KEEP_RUNS = 100
+
+
+#: Keys already logged, per run id logging each key once (:func:`logged_once`).
+_LOGGED: dict[str, set[tuple]] = {}
+
+
+@contextmanager
+def logged_once(run_id: str) -> Iterator[None]:
+    """Within the block (in this process), :func:`remember` and :func:`remember_state` log each key once for
+    ``run_id``: a run writing the same rows many times (a backfill's steps) keeps only their state before it,
+    which is all the undo restores (the earliest logged state of each key)."""
+    _LOGGED[run_id] = set()
+    try:
+        yield
+    finally:
+        _LOGGED.pop(run_id, None)
+
+
+def _tags(table: sa.Table, keys: pd.DataFrame) -> list[tuple]:
+    return [(table.name, *row) for row in keys[_keys(table)].itertuples(index=False, name=None)]
+
+
+def _not_logged_yet(run_id: str, table: sa.Table, keys: pd.DataFrame) -> pd.DataFrame:
+    """``keys`` (conformed) less those already logged for ``run_id`` in a :func:`logged_once` block."""
+    seen = _LOGGED.get(run_id)
+    if seen is None or keys.empty:
+        return keys
+    return keys[[tag not in seen for tag in _tags(table, keys)]]
+
+
+def _mark_logged(run_id: str, table: sa.Table, keys: pd.DataFrame) -> None:
+    if run_id in _LOGGED and len(keys):
+        _LOGGED[run_id].update(_tags(table, _conformed(table, keys)))
 
 
 class UndoError(AbmSlaError):
@@ -82,15 +117,19 @@ def remember(
     if not run_id or keys.empty:
         return 0
     names = _keys(table)
-    keys = _conformed(table, keys[names]).drop_duplicates(ignore_index=True)
+    keys = _not_logged_yet(run_id, table, _conformed(table, keys[names]).drop_duplicates(ignore_index=True))
+    if keys.empty:
+        return 0
     stored = stored_rows(warehouse, connection, table, keys)
     entries = [{"run_id": run_id, "table_name": table.name, "existed": True, "row": row}
                for row in _json_rows(table, stored)]
+    _mark_logged(run_id, table, stored)
     if not only_existing:
         added = keys.merge(stored[names], on=names, how="left", indicator=True)
         added = added[added["_merge"] == "left_only"][names]
         entries += [{"run_id": run_id, "table_name": table.name, "existed": False, "row": row}
                     for row in _json_rows(table, added)]
+        _mark_logged(run_id, table, added)
     if entries:
         connection.execute(schema.undo_log.insert(), entries)
     return len(entries)
@@ -101,6 +140,10 @@ def remember_state(connection: Connection, run_id: str, key: str) -> None:
     if not run_id:
         return
     table = schema.routing_state
+    if _LOGGED.get(run_id) is not None:
+        if (table.name, key) in _LOGGED[run_id]:
+            return
+        _LOGGED[run_id].add((table.name, key))
     value = connection.execute(sa.select(table.c.value).where(table.c.key == key)).first()
     connection.execute(schema.undo_log.insert().values(
         run_id=run_id, table_name=table.name, existed=value is not None,
@@ -129,6 +172,7 @@ def undo_run(warehouse: Warehouse, run_id: str, now: dt.datetime, *, and_later: 
         raise UndoError(f"run {run_id} is older than the last {keep_runs()} runs, whose undo logs are kept "
                         f"({KEEP_RUNS_ENV})")
     later = runs[(runs["started_at"] > run["started_at"]) & (runs["status"] != "undone")]
+    later = later[~_marks_step_of(later, run_id)]  # a one-pass backfill's step records are undone with it
     if len(later) and not and_later:
         names = ", ".join(later["run_id"].head(5))
         raise UndoError(f"run {run_id} was followed by {len(later)} run(s) ({names}): they computed from its "
@@ -156,7 +200,22 @@ def _undo_one(warehouse: Warehouse, connection: Connection, run_id: str, now: dt
     connection.execute(runs.update().where(runs.c.run_id == run_id).values(
         status="undone", finished_at=run["finished_at"] or now,
         summary={**(run["summary"] or {}), "undone_at": now.isoformat(), "undo": summary}))
+    steps = warehouse.select_frame([runs.c.run_id, runs.c.kind, runs.c.summary],
+                                   [runs.c.kind == STEP_KIND, runs.c.status != "undone"], connection)
+    owned = steps.loc[_marks_step_of(steps, run_id), "run_id"].tolist()
+    if owned:  # its backfill steps are to run again
+        connection.execute(runs.update().where(runs.c.run_id.in_(owned)).values(status="undone"))
     return summary
+
+
+#: The run-log kind of a finished backfill step (``flows/backfill.py``), naming its run in its summary.
+STEP_KIND = "backfill-step"
+
+
+def _marks_step_of(runs: pd.DataFrame, run_id: str) -> pd.Series:
+    """Which rows of ``runs`` record a backfill step computed by ``run_id``."""
+    owner = runs["summary"].map(lambda summary: (summary or {}).get("pipeline_run_id"))
+    return runs["kind"].eq(STEP_KIND) & owner.eq(run_id)
 
 
 def _restore(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:

@@ -210,3 +210,37 @@ def test_signoff_is_recorded_and_every_report_shows_it_until_the_policy_changes(
     assert main(["report", "weekly", "--period", "2026-W10", "--policy", str(policy), "--out", str(out),
                  "--db", db]) == 0
     assert "Re-sign needed" in (out / "weekly-2026-W10.md").read_text(encoding="utf-8")
+
+
+def test_backfill_one_pass_and_steps_give_the_same_exports_without_a_prefect_server(
+        small_export: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ABM_SLA_RUNTIME", "direct")
+    window = ["--start", "2026-03-02T12:00:00Z", "--end", "2026-03-04T12:00:00Z", "--step-hours", "12"]
+    dbs = {engine: f"sqlite:///{tmp_path / f'{engine}.db'}" for engine in ("steps", "one-pass")}
+    assert main(["backfill", *window, "--path", str(small_export), "--db", dbs["one-pass"], "--dry-run"]) == 0
+    assert "dry run: 5 of 5 steps to run, nothing written" in capsys.readouterr().out
+    for engine, db in dbs.items():
+        assert main(["backfill", *window, "--path", str(small_export), "--db", db, "--engine", engine]) == 0
+        out = capsys.readouterr().out
+        assert "backfill: 5 steps ran" in out and "1 MQAs fired" in out
+    again = ["backfill", *window, "--path", str(small_export), "--db", dbs["one-pass"], "--engine", "one-pass"]
+    assert main(again) == 0  # the same backfill again: every step done
+    assert "every step was done already" in capsys.readouterr().out
+    for kind in ("scores", "mqas", "sla"):
+        files = {engine: tmp_path / f"{engine}-{kind}.csv" for engine in dbs}
+        for engine, db in dbs.items():
+            assert main(["export", kind, "--out", str(files[engine]), "--db", db]) == 0
+        assert read_csv(files["steps"]) == read_csv(files["one-pass"]) != []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--start", "2026-03-04", "--end", "2026-03-02"], "error: --end 2026-03-02T00:00:00+00:00 is before --start"),
+    (["--start", "yesterday", "--end", "2026-03-02"], "error: --as-of 'yesterday' is not an ISO 8601 timestamp"),
+    (["--start", "2026-03-02", "--end", "2026-03-04", "--step-hours", "0"], "error: --step-hours must be more than 0"),
+    (["--start", "2026-03-02", "--end", "2026-03-04", "--engine", "fast"], "error: --engine 'fast': use steps or"),
+])
+def test_backfill_bad_input_is_one_line(tmp_path: Path, monkeypatch, capsys, args, message) -> None:
+    monkeypatch.setenv("ABM_SLA_RUNTIME", "direct")
+    assert main(["backfill", *args, "--db", f"sqlite:///{tmp_path / 'w.db'}"]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 import flows.backfill as backfill_module
 from abm_sla.settings import database_url_env
-from abm_sla.warehouse import Warehouse, schema
+from abm_sla.stages import utc_now
+from abm_sla.warehouse import Warehouse, schema, undo
 from flows.backfill import backfill
 from flows.parameters import BackfillParameters, InvalidParameters
 from tests.flows.conftest import outcome, run_live
@@ -217,3 +218,54 @@ def test_a_claim_of_a_flow_run_that_ended_on_another_host_is_taken_over(crm_expo
     with store.engine.begin() as connection:
         connection.execute(schema.runs.update().values(flow_run_id=gone))
     assert claim(key, as_of) == "claimed"  # its flow run ended: taken over
+
+
+def test_one_pass_backfill_equals_the_step_by_step_backfill_and_is_undone_as_one_unit(crm_export, env_db, tmp_path):
+    steps_url = f"sqlite:///{tmp_path / 'steps.db'}"
+    stepped = backfill_module.run_backfill(steps_url, **params(crm_export).model_dump(mode="json"))
+
+    one_pass = backfill(params(crm_export, engine="one-pass"))
+
+    assert [s["handoff"]["mqas_fired"] for s in one_pass] == [s["handoff"]["mqas_fired"] for s in stepped]
+    assert sum(s["handoff"]["mqas_fired"] for s in one_pass) > 0
+    left, right = outcome(steps_url), outcome(env_db)
+    for kind in left:
+        pd.testing.assert_frame_equal(right[kind], left[kind], check_dtype=False, obj=kind)
+    assert len(step_rows(env_db)) == len(STEPS)
+    store = Warehouse(env_db)
+    runs = store.read_table(schema.runs, schema.runs.c.kind == "backfill")
+    assert len(runs) == 1 and runs["status"].tolist() == ["completed"]
+    assert {s["run_id"] for s in one_pass} == set(runs["run_id"])
+
+    undo.undo_run(store, runs["run_id"].iloc[0], utc_now())
+    for table in (schema.mqas, schema.sla_clocks, schema.escalations, schema.score_history):
+        assert store.read_table(table).empty, table.name
+    key = backfill_module.backfill_key(params(crm_export, engine="one-pass"))
+    assert backfill_module.completed_steps(store, key) == set()  # started again, every step runs again
+    history = f"step 1 (as of {pd.Timestamp(STEPS[0]).isoformat()}) fired {one_pass[0]['handoff']['mqas_fired']} MQAs"
+    assert one_pass[0]["handoff"]["mqas_fired"] and history in _artifacts(f"backfill-{key}-summary")[-1].data
+
+
+def test_a_failed_one_pass_backfill_resumes_at_the_failed_step(crm_export, env_db, monkeypatch, tmp_path):
+    real, calls = backfill_module.engine.stages.record_tier_moves, []
+
+    def failing_second_step(store, as_of, *args, **kwargs):
+        calls.append(as_of)
+        if len(calls) == 2:
+            raise RuntimeError("warehouse went away")
+        return real(store, as_of, *args, **kwargs)
+
+    monkeypatch.setattr(backfill_module.engine.stages, "record_tier_moves", failing_second_step)
+    with pytest.raises(RuntimeError, match="went away"):
+        backfill(params(crm_export, engine="one-pass"))
+    assert len(step_rows(env_db)) == 1
+    monkeypatch.setattr(backfill_module.engine.stages, "record_tier_moves", real)
+
+    summaries = backfill(params(crm_export, engine="one-pass"))
+
+    assert [s["as_of"] for s in summaries] == [pd.Timestamp(step).isoformat() for step in STEPS[1:]]
+    live_url = f"sqlite:///{tmp_path / 'steps.db'}"
+    backfill_module.run_backfill(live_url, **params(crm_export).model_dump(mode="json"))
+    left, right = outcome(live_url), outcome(env_db)
+    for kind in left:
+        pd.testing.assert_frame_equal(right[kind], left[kind], check_dtype=False, obj=kind)

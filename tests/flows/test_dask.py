@@ -57,3 +57,18 @@ def task_runs_named(name: str) -> int:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name)), limit=200)
     return len(runs)
+
+
+def test_one_pass_backfill_shards_on_a_dask_cluster_equal_a_step_by_step_backfill(crm_export, tmp_path, dask_cluster):
+    from flows.backfill import run_backfill
+
+    alone, spread = f"sqlite:///{tmp_path / 'alone.db'}", f"sqlite:///{tmp_path / 'dask.db'}"
+    fields = {"start": STEPS[0], "end": STEPS[-1], "step_hours": 24 * 7, "path": str(crm_export)}
+    run_backfill(alone, **fields)
+    run_backfill(spread, **fields, engine="one-pass", shards=4, dask_address=dask_cluster.scheduler_address)
+    expected, actual = outcome(alone), outcome(spread)
+    assert len(expected["mqas"]) > 0
+    for kind in expected:
+        pd_equal(actual[kind], expected[kind], kind)
+    pd_equal(scores(spread), scores(alone), "scores")
+    assert "backfill_shard" in set(dask_cluster.scheduler.task_prefixes)

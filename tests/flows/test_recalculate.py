@@ -119,3 +119,38 @@ def test_with_scoring_limited_to_the_list_only_listed_accounts_are_rescored(load
                                                 policy_path=abm, dry_run=False))
     assert summary["accounts"] == 3 and sorted(pd.read_csv(summary["csv"])["account_id"]) == listed
     assert exports.scores(Warehouse(loaded))["account_id"].tolist() == listed  # the others: not scored
+
+
+def test_a_what_if_over_a_period_compares_every_step_and_the_mqas_in_one_pass(crm_export, env_db, lenient_model,
+                                                                                tmp_path):
+    """The stored runs' MQAs of the period beside the candidate model's; with the live model as candidate they
+    are the same MQAs and no score changes; applied, the lenient model's scores at every step are stored and
+    equal a step-by-step scoring of that model."""
+    days = ["2026-01-12T12:00:00Z", "2026-01-13T12:00:00Z", "2026-01-14T12:00:00Z"]
+    backfill({"start": days[0], "end": days[-1], "path": str(crm_export)})
+    before = counts(env_db)
+    same = recalculate(RecalculateParameters(period_start=days[0], as_of=days[-1], out_dir=str(tmp_path)))
+    steps = pd.read_csv(same["csv"])
+    assert len(steps) == 3 and (steps["unchanged"] == steps["accounts"]).all()
+    mqas = pd.read_csv(same["mqas_csv"])
+    assert same["mqas_fired"] == same["mqas_would_fire"] == len(mqas) > 0 and mqas["fired"].all()
+    assert counts(env_db) == before
+
+    lenient = recalculate(RecalculateParameters(period_start=days[0], as_of=days[-1], out_dir=str(tmp_path),
+                                                model_path=str(lenient_model), dry_run=False))
+    assert lenient["mqas_would_fire"] > lenient["mqas_fired"]
+    assert pd.read_csv(lenient["csv"])["newly_pass"].sum() > 0
+    from abm_sla import stages
+    from abm_sla.model import load_model
+    from abm_sla.warehouse import score_history
+
+    stored = Warehouse(env_db).read_table(schema.score_history)
+    stored = stored[stored["model_version"] == "lenient-1"]
+    reference = Warehouse(f"sqlite:///{tmp_path / 'reference.db'}")
+    stages.extract_files(reference, crm_export, "load", stages.utc_now())
+    for day in days:
+        stages.score(reference, pd.Timestamp(day), load_model(lenient_model), None, "step")
+    expected = reference.read_table(schema.score_history)
+    columns = [*score_history.KEY_COLUMNS, *score_history.VALUE_COLUMNS]
+    pd.testing.assert_frame_equal(stored[columns].sort_values(["account_id", "as_of"], ignore_index=True),
+                                  expected[columns].sort_values(["account_id", "as_of"], ignore_index=True))
