@@ -914,6 +914,11 @@ def no_data_line(data: SlaData, period: str, start: pd.Timestamp, end: pd.Timest
     return f"No data for {period}: no score, MQA or SLA clock in {_span(start, end)}; {where}."
 
 
+def no_data_note(report: Report) -> str:
+    """The report's "No data for …" note (other notes, such as the sign-off line, may come before it)."""
+    return next((note for note in report.notes if note.startswith("No data for ")), report.notes[0])
+
+
 def _period_of(moment: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
     year, week, _ = moment.isocalendar()
     return sc.parse_period(f"{year}-W{week:02d}")

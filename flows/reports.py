@@ -57,7 +57,7 @@ def write_report(db_url: str, kind: str, period: str, params: ReportParameters) 
     notification block the parameters name; returns the written files (absolute paths) and the headline."""
     report = build_report(db_url, kind, period, policy_path=params.policy_path, scoring_path=params.model_path)
     if not report.measured:  # most often the default period on a warehouse not run lately: say so in one line
-        get_run_logger().warning("%s%s", report.notes[0], "" if params.period else
+        get_run_logger().warning("%s%s", reporting.no_data_note(report), "" if params.period else
                                  " (the default period; set Period to one with data)")
     paths = {name: str(path.resolve()) for name, path in reporting.write_report(report, params.out_dir).items()}
     publish_report(report, paths)
