@@ -79,8 +79,8 @@ def test_a_stopped_backfill_says_where_it_stopped_and_how_to_resume(crm_export, 
     with get_client(sync_client=True) as client:
         wanted = ArtifactFilter(key=ArtifactFilterKey(any_=[f"backfill-{key}"]))
         progress = client.read_artifacts(artifact_filter=wanted)
-    # this run's artifact (the session's harness may hold a finished backfill with the same key from another test)
-    [stopped] = [artifact for artifact in progress if "stopped at" in (artifact.description or "")]
+    # this run's artifact: the newest (the session's harness holds other backfills' artifacts of the same key)
+    stopped = max(progress, key=lambda artifact: artifact.created)
     assert json.loads(json.dumps(stopped.data)) == pytest.approx(33.3)
     assert "stopped at step 2 of 3 (33.3% done" in stopped.description
     assert "resume with a new backfill run with the same parameters: its 1 completed steps are skipped" in \
