@@ -107,7 +107,7 @@ def test_every_command_shown_exists_with_its_options() -> None:
             words = line.replace("[", " ").replace("]", " ").split()
             if words[0].endswith("abm-sla"):
                 words = words[1:]
-            if not words or words[0].startswith("<") or words[0].isupper():
+            if not words or words[0].startswith(("<", "…")) or words[0].isupper():
                 continue  # a placeholder: `abm-sla <command> --help`
             seen += 1
             command, path = _command(words)
