@@ -152,3 +152,22 @@ def test_console_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Mo
             assert code == 0, f"{page.name}: `{line[2:]}` exited {code}: {out.err[-2000:]}"
             ran += 1
     assert ran
+
+
+def test_operations_page_names_every_deployment_in_full() -> None:
+    """Each deployment of prefect.yaml appears as `<flow name>/<deployment name>`, the name the CLI and API take."""
+    import importlib
+
+    import yaml
+
+    deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
+    page = (ROOT / "docs" / "operations" / "index.md").read_text(encoding="utf-8")
+    missing = []
+    for deployment in deployments:
+        path, function = deployment["entrypoint"].split(":")
+        module = path.removesuffix(".py").replace("/", ".")
+        full_name = f"{getattr(importlib.import_module(module), function).name}/{deployment['name']}"
+        if f"`{full_name}`" not in page:
+            missing.append(full_name)
+    assert len(deployments) >= 11
+    assert not missing, f"docs/operations/index.md does not name: {missing}"
