@@ -92,7 +92,7 @@ def test_docs_carry_their_own_contract() -> None:
     found = [f"{page.relative_to(ROOT)}:{number}: {line.strip()}"
              for page in PAGES
              for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
-             if re.search(r"\bSPEC\b|shared folder", line)]
+             if re.search(r"\bSPEC\b|shared folder|\b[Tt]he spec\b", line)]
     assert not found, "say 'the contract' and link docs/reference/behaviour.md instead:\n" + "\n".join(found)
 
 
