@@ -6,8 +6,9 @@ Three checks over README.md and every page of docs/:
 - every `abm-sla ...` command shown — in any code block or inline code span — names a real subcommand,
   and every `--option` it shows is an option of that subcommand;
 - the ```console blocks are run, in order, page by page, in a fresh folder: each `$ abm-sla ...` line
-  must exit 0. A page's ```csv blocks titled `crm-export/<file>.csv` are written there first, so a page
-  can show a small export and run the pipeline on it. Runs are direct (no Prefect API), offline.
+  must exit 0, and the lines shown under it must be in what it printed. A page's ```csv blocks titled
+  `crm-export/<file>.csv` are written there first, so a page can show a small export and run the
+  pipeline on it. Runs are direct (no Prefect API), offline.
 
 Marker: a console block that needs a Prefect server, a CRM or the network is preceded by the line
 `<!-- docs-test: skip (reason) -->`; it is still checked by the second test, but not run.
@@ -142,9 +143,13 @@ def test_console_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Mo
             target.write_text(body, encoding="utf-8")
         if lang != "console" or skipped:
             continue
+        out = None
         for line in body.splitlines():
             if not line.startswith("$ "):
-                continue  # output shown under a command
+                # output shown under a command: the command printed it (spaces aside)
+                if line.strip() and out is not None:
+                    assert " ".join(line.split()) in " ".join(out.out.split()), f"{page.name}: not printed: {line}"
+                continue
             words = shlex.split(line[2:], comments=True)
             assert words[0] == "abm-sla", f"{page.name}: a console block runs only abm-sla (or mark it skipped): {line}"
             code = main(words[1:])
