@@ -26,7 +26,7 @@ OPPORTUNITY_COLUMNS = [
 USER_COLUMNS = ["user_id", "name", "email", "role", "manager_id", "time_zone", "country", "active"]
 #: ``reason``: why sales gave the status (optional; issue 14), e.g. the rejection reason.
 STATUS_CHANGE_COLUMNS = ["status_change_id", "account_id", "status", "changed_at", "changed_by", "reason"]
-#: Target account list membership: one row per period on the list (README "Marketing side").
+#: Target account list membership: one row per period on the list (docs/policy/marketing.md).
 TARGET_ACCOUNT_COLUMNS = ["target_account_id", "account_id", "added_at", "removed_at", "agreed_at", "agreed_by"]
 
 COLUMNS: dict[str, list[str]] = {

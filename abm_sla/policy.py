@@ -258,7 +258,7 @@ class Band(Open):
 
 
 class TierMoves(Open):
-    """Tier-move rules (see the README's "Tier moves") and how long sales has to decide a recommendation."""
+    """Tier-move rules (see docs/reports/tier-moves-monthly.md) and how long sales has to decide a recommendation."""
 
     promote_3_to_2: dict[str, Any] | None = None
     promote_2_to_1: dict[str, Any] | None = None

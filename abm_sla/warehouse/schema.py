@@ -1,6 +1,6 @@
 """Warehouse tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
 
-Raw CRM tables are keyed on ``(source, source_id)``, keep the raw row as JSON (see the README's raw-row
+Raw CRM tables are keyed on ``(source, source_id)``, keep the raw row as JSON (see docs/crm/export-folder.md's raw-row
 policy) and a 64-bit ``row_hash`` of the stored values, so a reload skips rows that did not change;
 derived tables (scores, MQAs, clocks, escalations) are keyed on their business key
 so every write is an idempotent upsert.
