@@ -877,6 +877,7 @@ def generate_crm(
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
         "target_accounts": frames.empty("target_accounts"),
+        "requests": frames.empty("requests"),  # issue 26: add_team_requests fills it
     }
     return add_marketing_program(crm, start, days, seed) if marketing_program else crm
 

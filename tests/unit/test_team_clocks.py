@@ -124,3 +124,19 @@ def test_counted_through_the_catalog_and_shown_in_the_weekly_dashboard() -> None
         "materials_request": 0, "account_info_request": 1, "hot_account": 0}
     assert set(report.tables["team_clock_open"].frame["clock"]) == {"materials_request", "hot_account"}
     assert "team_clock_compliance" not in build_weekly(data, "2026-W10", DEFAULT).tables
+
+
+def test_the_demo_crm_has_requests_and_hot_flags_with_plausible_answers() -> None:
+    from abm_sla.synthetic import add_team_requests, generate_crm
+
+    start = ts("2026-01-05T00:00Z")
+    crm = add_team_requests(generate_crm(n_accounts=200, start=start, days=60, seed=3), start, 60, 3)
+    requests, flags = crm["requests"], crm["activities"][crm["activities"]["type"] == frames.HOT_FLAG]
+    assert list(requests.columns) == frames.REQUEST_COLUMNS and requests["request_id"].is_unique
+    assert len(requests) > 10 and len(flags) > 3 and crm["activities"]["activity_id"].is_unique
+    assert set(requests["kind"]) == set(frames.REQUEST_KINDS)
+    assert requests["account_id"].isin(crm["accounts"]["account_id"]).all()
+    assert (requests["answered_at"].dropna() > requests.loc[requests["answered_at"].notna(), "requested_at"]).all()
+    out = tc.evaluate(requests, crm["activities"], crm["accounts"], crm["users"], DEMO, start + pd.Timedelta(days=60))
+    shares = out["status"].value_counts(normalize=True)
+    assert 0.4 < shares["met"] < 0.95 and shares["missed"] > 0.05
