@@ -454,10 +454,10 @@ def _team_clocks_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
     return [Section("Requests and hot accounts", text, tables=[
         Table("team_clock_compliance", "Requests answered and hot accounts coordinated, per owner",
               _with_owner_names(team_clock_compliance(table, policy), data), source),
-        Table("team_clock_open", "Requests and hot accounts late or still open (as of the report)",
-              _with_owner_names(tc.late_or_open(clocks[clocks["started_at"] < end], names), data),
-              f"{source.replace(f'due_at in {span}, ', '')}; status missed or pending, requested or flagged before "
-              f"{_iso(end)}"),
+        Table("team_clock_open", "Requests and hot accounts to chase: late this week, or still unanswered",
+              _with_owner_names(tc.late_or_open(tc.to_chase(clocks, start, end), names), data),
+              f"{source.replace(f'due_at in {span}, ', '')}; status missed or pending: due in {span}, or due "
+              f"earlier and still unanswered; requested or flagged before {_iso(end)}"),
     ])]
 
 

@@ -148,6 +148,14 @@ def due_in(clocks: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
     return clocks[(clocks["due_at"] >= start) & (clocks["due_at"] < end)]
 
 
+def to_chase(clocks: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The rows a weekly list chases: asked before ``end`` and either due in ``[start, end)`` (late or open), or due
+    earlier and still unanswered (no met_at)."""
+    asked = clocks[clocks["started_at"] < end]
+    return asked[(asked["due_at"] >= start) & (asked["due_at"] < end) | (asked["due_at"] < start)
+                 & asked["met_at"].isna()]
+
+
 def late_or_open(clocks: pd.DataFrame, names: pd.Series | None = None) -> pd.DataFrame:
     """The rows to act on: missed (answered late or not at all) or still pending, oldest due first, with the side
     that owes the answer and the account's name (``names``: account_id -> name)."""

@@ -123,6 +123,9 @@ def test_counted_through_the_catalog_and_shown_in_the_weekly_dashboard() -> None
     assert shown[shown["owner_id"] == "all"].set_index("clock")["met"].to_dict() == {
         "materials_request": 0, "account_info_request": 1, "hot_account": 0}
     assert set(report.tables["team_clock_open"].frame["clock"]) == {"materials_request", "hot_account"}
+    # the next week's list keeps the unanswered request, not the flag coordinated late
+    later = build_weekly(data, "2026-W11", ON).tables["team_clock_open"].frame
+    assert list(later["item_id"]) == ["R2"]
     assert "team_clock_compliance" not in build_weekly(data, "2026-W10", DEFAULT).tables
 
 
