@@ -163,11 +163,22 @@ target_accounts = _crm_table(
     Column("agreed_at", UtcDateTime),
     Column("agreed_by", String(255)),
 )
+#: requests between the teams and their answers (issue 26; optional ``requests.csv``)
+requests = _crm_table(
+    "requests",
+    Column("account_id", String(255), index=True),
+    Column("kind", String(32)),
+    Column("requested_by", String(255)),
+    Column("requested_at", UtcDateTime),
+    Column("answered_at", UtcDateTime),
+    Column("owner_id", String(255)),
+    event_time="requested_at",
+)
 
 CRM_TABLES: dict[str, Table] = {
     table.name: table
     for table in (accounts, contacts, activities, intent_signals, opportunities, users, status_changes,
-                  target_accounts)
+                  target_accounts, requests)
 }
 
 quarantine = Table(
