@@ -50,7 +50,8 @@ class Metric:
     segments: tuple[str, ...] = ("tier", "owner")
     period_by: str = ""
     target: str = ""
-    kind: str = "count"  # count, sum, ratio (a pct), per (numerator / denominator), median, p90 (linear)
+    kind: str = "count"  # count, sum, ratio (a pct), per (numerator / denominator, empty when either is 0),
+    # mean (numerator / denominator, empty when the denominator is 0), median, p90 (linear)
     column: str = ""  # the fact column counted, summed or taken the median of
     over: str = ""  # a ratio's denominator column (boolean); empty: every fact row
 
@@ -247,12 +248,12 @@ CATALOG: tuple[Metric, ...] = (
              f"{kind} in the period on the accounts on the list.", "count", "accounts", f"{kind} touches", "",
              ("tier", "owner"), "activities.occurred_at", "", "sum", kind) for kind in frames.MARKETING_TOUCHES),
     Metric("touches_per_account", "Marketing touches per account", "Marketing touches in the period per account "
-           "on the list (empty without a touch).", "count", "accounts", "marketing touches",
-           "accounts on the list", ("tier", "owner"), "activities.occurred_at", "", "per", "marketing_touches"),
+           "on the list.", "count", "accounts", "marketing touches",
+           "accounts on the list", ("tier", "owner"), "activities.occurred_at", "", "mean", "marketing_touches"),
     Metric("engaged_contacts_per_account", "Engaged contacts per engaged account", "Distinct contacts with a "
-           "marketing touch in the period per account on the list with one (empty without a contact).", "count",
+           "marketing touch in the period per account on the list with one.", "count",
            "accounts", "engaged contacts", "accounts with a marketing touch", ("tier", "owner"),
-           "activities.occurred_at", "targets.engaged_contacts_per_account", "per", "stakeholders", "engaged"),
+           "activities.occurred_at", "targets.engaged_contacts_per_account", "mean", "stakeholders", "engaged"),
     # attribution: the one pipeline-credit rule's influenced part and the pipeline that came from an MQA
     Metric("opportunities_influenced", "Marketing-influenced opportunities", "Opportunities created in the period "
            "with a marketing touch in the pipeline-credit lookback (sourced + influenced only).", "count", "created",
@@ -514,9 +515,10 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
     elif metric.kind == "ratio":
         numerator, denominator = total(metric.column), total(metric.over)
         value = pd.Series(sc.pct(numerator, denominator), index=labels)
-    elif metric.kind == "per":
+    elif metric.kind in ("per", "mean"):
         numerator, denominator = total(metric.column), total(metric.over)
-        value = (numerator / denominator.where(denominator > 0)).where(numerator > 0).round(2)
+        value = (numerator / denominator.where(denominator > 0)).round(2)
+        value = value.where(numerator > 0) if metric.kind == "per" else value
     else:
         numerator = total(metric.column)
         denominator = pd.Series(np.nan, index=labels)

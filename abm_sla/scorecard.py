@@ -866,7 +866,7 @@ def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
         rows.append(_row(key, tier, value, f"{operator} {target:g}", missed if measured else None))
     if targets.engaged_contacts_per_account is not None:
         band = targets.engaged_contacts_per_account
-        value = _metric_value(values, "engaged_contacts_per_account", None)
+        value = _catalog_value(table, "engaged_contacts_per_account")
         rows.append(_row("engaged_contacts_per_account", None, value, _bounds_text(band.min, band.max),
                          _outside(value, band.min, band.max) if measured else None))
     for custom in targets.custom:
