@@ -826,15 +826,14 @@ def metric_values(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: 
 
 def _marketing_summaries(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                          policy: SlaPolicy) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Touch tempo, engaged-account stage and channel coverage summaries per tier (abm_sla.marketing)."""
-    moment = marketing.last_moment(end, as_of)
-    tempo = marketing.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
-    stage = marketing.engaged_accounts(data.accounts, data.activities, data.target_accounts, data.mqas, moment,
-                                       policy)
-    coverage = marketing.channel_coverage(data.accounts, data.activities, data.target_accounts, data.mqas, start,
-                                          end, as_of, policy)
-    return (marketing.tempo_summary(tempo), marketing.engaged_stage(stage),
-            marketing.coverage_summary(coverage))
+    """Touch tempo, engaged-account stage and channel coverage summaries per tier: the metrics catalog's tempo,
+    stage and coverage families (:func:`abm_sla.metrics.marketing_facts`)."""
+    from abm_sla import metrics
+
+    found = metrics.marketing_facts(data, start, end, as_of, policy)
+    return (metrics.tier_table("tempo", found["tempo"], marketing.TEMPO_METRICS),
+            metrics.tier_table("stage", found["stage"], marketing.STAGE_METRICS),
+            metrics.tier_table("coverage", found["coverage"], marketing.COVERAGE_METRICS))
 
 
 def _metric(frame: pd.DataFrame, name: str, column: str, sample: str) -> pd.DataFrame:
