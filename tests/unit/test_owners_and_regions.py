@@ -165,10 +165,11 @@ def test_compliance_per_region_comes_from_the_catalog_with_the_regions_targets()
     assert not plain["segment"].str.startswith("region=").any()
 
 
-def test_the_regional_appendix_is_in_the_weekly_and_quarterly_reports_only_with_regions():
+def test_the_regional_appendix_is_in_every_report_only_with_regions():
     data = regional_data()
     regional = policy(regions={"EMEA": EMEA})
-    for build, period in ((reporting.build_weekly, "2026-W10"), (reporting.build_quarterly, "2026-Q1")):
+    for build, period in ((reporting.build_weekly, "2026-W10"), (reporting.build_monthly, "2026-03"),
+                          (reporting.build_quarterly, "2026-Q1")):
         report = build(data, period, regional)
         assert "Regional appendix" in [section.title for section in report.sections]
         windows = report.tables["regional_windows"].frame
