@@ -221,6 +221,8 @@ def _is_boolean(values: pd.Series) -> bool:
 
 
 def _cell_formatter(table: str, column: str, values: pd.Series):
+    if table == "regional_compliance" and column == "target":  # ">= 90" → "≥ 90%"
+        return lambda v: commitment_target("met_pct", v) if v else ""
     if column == "tier" or column == "proposed_tier":
         return tier
     if column == "clock":

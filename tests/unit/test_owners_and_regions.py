@@ -176,7 +176,9 @@ def test_the_regional_appendix_is_in_every_report_only_with_regions():
         assert windows[["region", "clock", "window", "master_window"]].values.tolist() == [
             ["EMEA", "first_touch", "4 business hours", "2 business hours"]]
         assert "Regional appendix" not in [section.title for section in build(data, period, policy()).sections]
-    compliance = reporting.build_weekly(data, "2026-W10", regional).tables["regional_compliance"].frame
+    weekly = reporting.build_weekly(data, "2026-W10", regional)
+    assert "| EMEA | first touch | 1 | 1 | 0 | 50% | ≥ 90% | missed |" in weekly.markdown()
+    compliance = weekly.tables["regional_compliance"].frame
     first = compliance[compliance["clock"].eq("first_touch")].set_index("region")
     assert first.loc["EMEA", ["met", "missed", "met_pct", "verdict"]].tolist() == [1, 1, 50.0, "missed"]
     assert first.loc["(none)", ["met", "missed", "met_pct"]].tolist() == [1, 0, 100.0]
