@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from abm_sla import frames, marketing
+from abm_sla import frames, marketing, regions
 from abm_sla import scorecard as sc
 from abm_sla import team_clocks as tc
 from abm_sla.policy import SlaPolicy
@@ -31,7 +31,7 @@ from abm_sla.sla import OPTIONAL_CLOCKS
 COLUMNS = ["report", "period_start", "period_end", "metric", "segment", "numerator", "denominator", "value",
            "unit", "target", "verdict", "additive"]
 ALL = "all"
-SEGMENTS = ("tier", "owner", "source", "list")
+SEGMENTS = ("tier", "owner", "source", "list", "region")
 #: ``source=`` segment names of the pipeline-credit rule's three parts (sourced, influenced only, sales).
 SOURCE_SEGMENTS = ("marketing", "influenced", "sales")
 MET, MISSED = "met", "missed"
@@ -67,8 +67,8 @@ _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
 #: Families counted over the accounts at one moment: their counts do not add up over periods.
 SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage")
 _MQA_SEGMENTS = ("tier", "owner", "list")
-_CLOCK_SEGMENTS = ("tier", "owner")
-_OPP_SEGMENTS = ("tier", "owner", "source", "list")
+_CLOCK_SEGMENTS = ("tier", "owner", "region")
+_OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
 
 
 def _clock_metric(clock: str, family: str = "clocks", period_by: str = "sla_clocks.due_at") -> Metric:
@@ -308,9 +308,14 @@ def mqa_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.T
     return rows.assign(list=_list_column(data, rows["account_id"], rows["trigger_at"]))
 
 
-def clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """The clocks due in the period: per clock, whether each is met, missed, pending or decided (met or missed)."""
-    return status_columns(sc.clocks_due(data, start, end).reset_index(drop=True), _ALL_CLOCKS)
+def clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy | None = None) -> pd.DataFrame:
+    """The clocks due in the period: per clock, whether each is met, missed, pending or decided (met or missed);
+    with the policy's ``regions``, each clock's ``region`` (its account's, :func:`abm_sla.regions.region_of`)."""
+    clocks = sc.clocks_due(data, start, end).reset_index(drop=True)
+    out = status_columns(clocks, _ALL_CLOCKS)
+    if policy is not None and policy.regions:
+        out["region"] = regions.region_of(clocks["account_id"], clocks["owner_id"], data.accounts, data.users, policy)
+    return out
 
 
 def status_columns(clocks: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
@@ -490,7 +495,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
     responses = response_facts(sc.response_times(data, start, end, policy))
     return {
         "mqas": mqa_facts(data, start, end, as_of, policy),
-        "clocks": clock_facts(data, start, end),
+        "clocks": clock_facts(data, start, end, policy),
         "team_clocks": team_clock_facts(data, start, end, as_of, policy),
         "responses": responses,
         "created": created_facts(data, start, end, policy),
@@ -504,7 +509,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
 
 # -- aggregation ---------------------------------------------------------------------------------------
 
-_SEGMENT_COLUMN = {"tier": "tier", "owner": "owner_id", "source": "source", "list": "list"}
+_SEGMENT_COLUMN = {"tier": "tier", "owner": "owner_id", "source": "source", "list": "list", "region": "region"}
 
 
 def _groups(frame: pd.DataFrame, segment: str) -> pd.Series | None:
@@ -515,6 +520,8 @@ def _groups(frame: pd.DataFrame, segment: str) -> pd.Series | None:
     values = frame[column]
     if segment == "list" and not values.notna().any():
         return None
+    if segment == "region":  # the regional appendix: no region is the master policy's
+        return segment + "=" + values.astype("string").fillna(regions.NO_REGION).astype(str)
     return segment + "=" + values.astype("string").fillna("(none)").astype(str)
 
 
@@ -588,9 +595,12 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
 def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> dict[tuple[str, str], tuple[str, Callable]]:
     """(metric, segment) → (target text, judge(value) → met?) from the policy's ``targets``."""
     targets = policy.targets
-    if targets is None:
-        return {}
     out: dict[tuple[str, str], tuple[str, Callable]] = {}
+    for name, region in policy.regions.items():  # the regional appendix: met % of the region's clocks
+        for clock, bound in region.targets.items():
+            out[(f"{clock}_met_rate", f"region={name}")] = (f">= {bound:g}", lambda v, bound=bound: v >= bound)
+    if targets is None:
+        return out
 
     def at_least(key: tuple[str, str], bound: float | None, strict: bool = False) -> None:
         if bound is not None:
@@ -702,10 +712,14 @@ def reference_markdown() -> str:
         "- `segment`: `all`, or one cut: `tier=1`, `owner=U003`, `source=marketing` (`marketing` sourced, "
         "`influenced` marketing-touched but not sourced, `sales` sales-sourced, by the policy's "
         "`pipeline_credit` rule), `list=on` / `list=off` (on the target account list at the item's moment: an "
-        "MQA's trigger_at, an opportunity's created_at, also once closed (ABM); only when a list is recorded).",
+        "MQA's trigger_at, an opportunity's created_at, also once closed (ABM); only when a list is recorded), "
+        "`region=EMEA` (the clock's region in the policy's regional appendix, `region=(none)` for the master "
+        "policy's; only when the policy has `regions`).",
         "- `additive`: `true` for counts and sums: the weeks or months of a period add up to the period.",
         "- `target` and `verdict` (`met` / `missed`, empty when there is no target or no value): from the policy's "
-        "`targets`.",
+        "`targets` (a `region=` row: the region's `targets` in the policy's `regions`). Who owns a commitment "
+        "(policy `owners`) is shown beside it on the reports' scorecards, not in this table: its columns stay "
+        "stable.",
         "- An MQA's *verdict*: the class (policy `dispositions.accepted` / `dispositions.rejected`; default "
         "accepted, and rejected + unqualified/disqualified) of the latest disposition of its episode in one.",
         "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -568,6 +569,68 @@ class ScoringRefresh(Strict):
     max_age_days: int = Field(default=0, ge=0)
 
 
+#: Where a commitment's owner may be named besides its own name: a default per side of the scorecard.
+OWNER_SIDES = ("marketing", "sales", "joint")
+
+
+def _owners(owners: dict[str, str]) -> dict[str, str]:
+    """``owners`` keys trimmed and lower case (a commitment name, ``custom:<metric>`` or a side), values trimmed."""
+    out = {}
+    for key, who in owners.items():
+        name, person = str(key).strip().lower(), str(who).strip()
+        if not re.fullmatch(r"[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?", name):
+            raise ValueError(f"owners: {key!r} is not a commitment name (e.g. first_touch_met_pct) or a side")
+        if not person:
+            raise ValueError(f"owners: {key!r} names nobody")
+        out[name] = person
+    return out
+
+
+COUNTRY = r"^[A-Z]{2}$"
+
+
+class RegionClocks(Strict):
+    """A region's windows: each given one replaces the master policy's for the region's MQAs (first_touch per
+    tier: the tiers not given keep the master window; the master's signal overrides still apply after)."""
+
+    routing_time: Window | None = None
+    first_touch: dict[Literal[1, 2, 3], Window] = Field(default_factory=dict)
+    status_update: Window | None = None
+    cadence: CadenceClock | None = None
+
+
+class Region(Strict):
+    """One region of the regional appendix: its countries (ISO 3166 alpha-2), windows and met-% targets."""
+
+    countries: tuple[str, ...] = Field(min_length=1)
+    clocks: RegionClocks = Field(default_factory=RegionClocks)
+    #: clock name → minimum met % of the region's clocks due in a period (all tiers)
+    targets: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _upper(cls, countries: Any) -> Any:
+        if isinstance(countries, str):
+            countries = [countries]
+        if isinstance(countries, list | tuple):
+            codes = tuple(dict.fromkeys(str(code).strip().upper() for code in countries))
+            bad = [code for code in codes if not re.fullmatch(COUNTRY, code)]
+            if bad:
+                raise ValueError(f"{bad[0]!r} is not an ISO 3166 alpha-2 country code")
+            return codes
+        return countries
+
+    @field_validator("targets")
+    @classmethod
+    def _met_pct(cls, targets: dict[str, float]) -> dict[str, float]:
+        for clock, value in targets.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", clock):
+                raise ValueError(f"{clock!r} is not a clock name (e.g. first_touch)")
+            if not 0 <= value <= 100:
+                raise ValueError(f"the {clock} target must be a met % between 0 and 100")
+        return targets
+
+
 class Requests(Strict):
     """Answers owed between the teams (issue 26, ABM template; ``requests.csv``): a window per request kind,
     absent = that kind's clock is off. ``materials``: marketing answers sales' requests for materials;
@@ -617,6 +680,30 @@ class SlaPolicy(Strict):
     #: issue 26 (ABM template): answers to requests between the teams, hot accounts; absent = off
     requests: Requests | None = None
     hot_accounts: HotAccounts | None = None
+    #: who owns each commitment (a person or role, shown beside it on every scorecard): keyed by the commitment's
+    #: name (``first_touch_met_pct``, ``custom:<metric>``...) or by a side (``marketing``, ``sales``, ``joint``)
+    #: as the default of its commitments; empty = no owner shown (not part of SPEC)
+    owners: dict[str, str] = Field(default_factory=dict)
+    #: the regional appendix (not part of SPEC; empty = off): region name → its countries, windows and targets
+    regions: dict[str, Region] = Field(default_factory=dict)
+
+    @field_validator("owners")
+    @classmethod
+    def _owner_names(cls, owners: dict[str, str]) -> dict[str, str]:
+        return _owners(owners)
+
+    @field_validator("regions")
+    @classmethod
+    def _disjoint_regions(cls, regions: dict[str, Region]) -> dict[str, Region]:
+        seen: dict[str, str] = {}
+        for name, region in regions.items():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 _.-]*", name):
+                raise ValueError(f"region name {name!r}: use letters, digits, spaces, '_', '.' or '-'")
+            for code in region.countries:
+                if code in seen:
+                    raise ValueError(f"country {code} is in two regions ({seen[code]} and {name})")
+                seen[code] = name
+        return regions
 
     @model_validator(mode="after")
     def _one_ladder_per_clock(self) -> SlaPolicy:

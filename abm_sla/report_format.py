@@ -105,6 +105,10 @@ LABELS: dict[str | tuple[str, str], str] = {
     ("unknown_statuses", "accounts"): "Accounts", "first_at": "First seen", "last_at": "Last seen",
     "not_ready": "Not ready", "meeting_held": "Meeting held", "no_show": "No-show", "none": "No status yet",
     "unknown": "Unknown status",
+    # the regional appendix (issue 26)
+    "region": "Region", "countries": "Countries", ("regional_windows", "window"): "Region's window",
+    "master_window": "Master policy's window", ("regional_compliance", "target"): "Target (met %)",
+    ("regional_compliance", "verdict"): "Verdict",
 }
 #: Name and id columns shown as one ``name · id`` column.
 ENTITIES = (("owner", "owner_name", "owner_id"), ("account", "account_name", "account_id"))
@@ -217,6 +221,8 @@ def _is_boolean(values: pd.Series) -> bool:
 
 
 def _cell_formatter(table: str, column: str, values: pd.Series):
+    if table == "regional_compliance" and column == "target":  # ">= 90" → "≥ 90%"
+        return lambda v: commitment_target("met_pct", v) if v else ""
     if column == "tier" or column == "proposed_tier":
         return tier
     if column == "clock":

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla import atomic, breaches, dispositions, exports, review, signoff
+from abm_sla import atomic, breaches, dispositions, exports, regions, review, signoff
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
 from abm_sla import metrics as catalog
@@ -525,6 +525,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
             Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas"),
         ]),
     ]
+    sections += regional_section(table, policy, span)
     decisions = [_chronic_decision(sc.chronic_misses(data, end, as_of, policy), ""),
                  _moves_decision(moves, "#table-tier_moves"),
                  _escalations_decision(escalations, as_of, "#table-open_escalations")]
@@ -623,6 +624,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                                                        policy_path, scoring_path)
     sections.append(proposal_section)
     sections.append(_pipeline_section(data, start, end, scoring_text))
+    sections += regional_section(table, policy, span)
     decisions = [_chronic_decision(chronic, "#table-chronic_misses"),
                  _proposals_decision(found, "#section-proposals"),
                  _moves_decision(moves, "#table-tier_moves"),
@@ -844,6 +846,48 @@ def _weekly_additions(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
                      f"{_span(start, end)} and the week before; accounts (tier 1); mqas (open episodes)")])
 
 
+REGIONAL_COLUMNS = ["region", "clock", "met", "missed", "pending", "met_pct", "target", "verdict"]
+
+
+def regional_compliance(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Per region of the policy (then ``(none)``: the accounts of no region, on the master policy) and clock:
+    the clocks due in the period met, missed and pending, and the met % against the region's target: the rows
+    of the metrics catalog table ``table`` with a ``region=`` segment."""
+    wanted = [*sc.clock_names(policy)]
+    wanted += [clock for region in policy.regions.values() for clock in region.targets if clock not in wanted]
+    rows = []
+    for name in [*policy.regions, regions.NO_REGION]:
+        segment = f"region={name}"
+        for clock in wanted:
+            ids = catalog.clock_metric_ids(clock) if f"{clock}_met_rate" in catalog.BY_ID else {}
+            found = catalog.row(table, ids["met_pct"], segment) if ids else None
+            counts = {status: catalog.value(table, ids[status], segment) if ids else np.nan
+                      for status in ("met", "missed", "pending")}
+            rows.append({"region": name, "clock": clock, **{k: 0 if pd.isna(v) else int(v) for k, v in counts.items()},
+                         "met_pct": np.nan if found is None else found["value"],
+                         "target": "" if found is None else found["target"],
+                         "verdict": "" if found is None else found["verdict"]})
+    return pd.DataFrame(rows, columns=REGIONAL_COLUMNS)
+
+
+def regional_section(table: pd.DataFrame, policy: SlaPolicy, span: str) -> list[Section]:
+    """The regional appendix (policy ``regions``; none without it): each region's windows beside the master
+    policy's, and compliance per region from the metrics catalog's ``region=`` rows."""
+    if not policy.regions:
+        return []
+    return [Section("Regional appendix", [
+        "Each region runs the master SLA's structure with its own windows (one-page SLA: \"the adaptation is "
+        "documented region by region in a single SLA appendix\"). An account belongs to the region listing its "
+        "country, else to its owner's country's; (none) = accounts of no region, on the master policy's windows.",
+    ], tables=[
+        Table("regional_windows", "Windows each region replaces", regions.appendix_windows(policy),
+              "policy regions (countries, clocks) beside the master policy's clocks"),
+        Table("regional_compliance", "SLA clocks per region", regional_compliance(table, policy),
+              f"sla_clocks where due_at in {span}; region from accounts.country, else the owner's users.country; "
+              "metrics catalog segments region=...; targets from policy regions.<name>.targets"),
+    ])]
+
+
 def _measured_accounts(data: SlaData) -> str:
     return ("accounts on the target account list" if mk.tal_exists(data.target_accounts)
             else "every account (no target account list)")
@@ -923,6 +967,7 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
             Table("tier_moves", "Tier moves: pending, and decided this month", moves, _moves_source(as_of)),
         ]),
     ]
+    sections += regional_section(table, policy, span)
     decisions = [_moves_decision(moves, "#table-tier_moves")]
     empty = no_data_line(data, period, start, end)
     return Report("monthly", period, start, end, as_of, f"SLA monthly review {period}", sections,
@@ -1004,6 +1049,10 @@ def _policy_notes(policy: SlaPolicy) -> list[str]:
                                  "sales_cycle_days_max", "opportunity_to_won_pct", "monthly_mqa_commitments",
                                  "tier_moves") if getattr(targets, name) is None]
     notes = [f"Targets not set in the policy: {', '.join(missing)}."] if missing else []
+    unknown = sc.unknown_owner_keys(policy)
+    if unknown:
+        notes.append(f"Policy owners names no commitment of the scorecard: {', '.join(unknown)} (use a commitment "
+                     "name such as first_touch_met_pct, custom:<metric>, or a side: marketing, sales, joint).")
     return [*notes, f"Policy: {policy.name}. Status-update and cadence clocks have no % target in the policy."]
 
 
@@ -1050,6 +1099,7 @@ def scorecard_rows(report: Report) -> list[dict]:
             "change": _change_text(row.commitment, row.change, report.previous_label),
             "trend": _trend(row.change, row.target),
             "sample": f"n = {row.sample:,} {row.sample_unit}" + (" (small sample)" if small else ""),
+            "owner": getattr(row, "owner", "") or "",
         })
     return rows
 
@@ -1087,7 +1137,8 @@ def headline_lines(report: Report, link: str | None = None) -> list[str]:
     rows = scorecard_rows(report)
     lines = [f"{report.title}: {_span_text(report)}"]
     for side in shown_sides(rows):
-        missed = [f"{row['name']} {row['actual']} (target {row['target']})" for row in rows
+        missed = [f"{row['name']} {row['actual']} (target {row['target']}"
+                  + (f", owner {row['owner']})" if row["owner"] else ")") for row in rows
                   if row["side"] == side and row["verdict"] == "missed"]
         lines.append(f"{side.capitalize()}: {side_tally(rows, side)}" + (f"; missed: {'; '.join(missed)}"
                                                                            if missed else ""))
@@ -1119,10 +1170,13 @@ def render_markdown(report: Report, chart_dir: str | None = "charts") -> str:
     lines = [f"# {report.title}", "", f"Period {report.period}: {_span(report.start, report.end)}, "
              f"as of {_iso(report.as_of)}.", ""]
     rows = scorecard_rows(report)
+    owned = any(r["owner"] for r in rows)  # the Owner column only when the policy names owners
     for side in shown_sides(rows) if rows else ():
         lines += [f"## {side.capitalize()}: {side_tally(rows, side)}", "",
-                  "| Commitment | Actual | Target | Verdict | Change | Sample |", "|---|---:|---:|---|---|---|"]
-        lines += [f"| {r['name']} | {r['actual']} | {r['target']} | {MARKDOWN_VERDICTS[r['verdict']]} | {r['change']} "
+                  "| Commitment | " + "Owner | " * owned + "Actual | Target | Verdict | Change | Sample |",
+                  "|---|" + "---|" * owned + "---:|---:|---|---|---|"]
+        lines += [f"| {r['name']} | " + f"{_md_cell(r['owner'] or fmt.MISSING)} | " * owned
+                  + f"{r['actual']} | {r['target']} | {MARKDOWN_VERDICTS[r['verdict']]} | {r['change']} "
                   f"| {r['sample']} |" for r in rows if r["side"] == side]
         lines.append("")
     if report.decisions:

@@ -1326,8 +1326,25 @@ def headline(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     out["sample"] = [samples.get((name, None if pd.isna(tier) else int(tier)), 0)
                      for name, tier in zip(out["commitment"], out["tier"], strict=True)]
     out["sample_unit"] = out["commitment"].map(_sample_units(policy))
+    out["owner"] = [commitment_owner(policy, name, side) for name, side in zip(out["commitment"], out["side"],
+                                                                               strict=True)]
     return out[["side", "commitment", "tier", "value", "target", "missed", "previous_value", "previous_missed",
-                "change", "sample", "sample_unit", "owners", "owners_missed", "owners_missed_ids"]]
+                "change", "sample", "sample_unit", "owners", "owners_missed", "owners_missed_ids", "owner"]]
+
+
+def commitment_owner(policy: SlaPolicy, commitment: str, side: str | None) -> str:
+    """Who owns a commitment (policy ``owners``): named for the commitment itself, else its side's default; ""
+    when the policy names nobody."""
+    owners = policy.owners
+    return owners.get(str(commitment).lower()) or owners.get(str(side).lower(), "") if owners else ""
+
+
+def unknown_owner_keys(policy: SlaPolicy) -> list[str]:
+    """``owners`` keys that name no commitment the scorecard knows, no ``targets.custom`` entry and no side."""
+    from abm_sla.policy import OWNER_SIDES
+
+    known = set(commitment_sides(policy)) | set(OWNER_SIDES)
+    return [key for key in policy.owners if key not in known]
 
 
 def _samples(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,

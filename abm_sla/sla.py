@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from abm_sla import dispositions, marketing
+from abm_sla import dispositions, marketing, regions
 from abm_sla.calendar import add_business_hours, end_of_business_day
 from abm_sla.frames import SALES_TOUCHES
 from abm_sla.policy import OWNER_MANAGER, EscalationLevel, SlaPolicy, Window
@@ -60,6 +60,7 @@ def evaluate_clocks(
     policy: SlaPolicy,
     as_of: pd.Timestamp,
     opportunities: pd.DataFrame | None = None,
+    accounts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per MQA and clock with ``CLOCK_COLUMNS`` (SPEC's four, then the policy's optional ones).
 
@@ -70,6 +71,8 @@ def evaluate_clocks(
     ``opportunities`` (``account_id, created_at``) stop ``status_recurring``.
     With ``marketing.response`` in the policy, MQAs owed marketing research also get a
     ``marketing_response`` row (``activities`` must then hold the pricing visits and research activities).
+    With the policy's ``regions``, an MQA of a region (:func:`abm_sla.regions.region_of`: the country of its
+    account in ``accounts``, else its owner's) runs on that region's windows of SPEC's four clocks.
     """
     as_of = _utc(as_of)
     episodes = _episodes(mqas, users, as_of)
@@ -80,20 +83,24 @@ def evaluate_clocks(
     clocks = policy.clocks
     routed = episodes["clock_start"]
     zones, countries = episodes["zone"], episodes["country"]
+    area = regions.region_of(episodes["account_id"], episodes["owner_id"], accounts, users, policy)
     rows = {
-        "routing_time": (_due(episodes, episodes["trigger_at"], clocks.routing_time, policy),
+        "routing_time": (_due(episodes, episodes["trigger_at"], clocks.routing_time, policy, area, "routing_time"),
                          routing_end(episodes, activities, policy, as_of)),
         "first_touch": (
-            apply_windows(routed, *first_touch_windows(episodes, policy), zones, countries, policy),
+            apply_windows(routed, *regions.windows(area, "first_touch", *first_touch_windows(episodes, policy),
+                                                   policy, episodes["tier"]), zones, countries, policy)
+            if policy.regions else apply_windows(routed, *first_touch_windows(episodes, policy), zones, countries,
+                                                 policy),
             touches.nth_at_or_after(episodes["account_id"], episodes["first_touch_from"], 1),
         ),
         "status_update": (
-            _due(episodes, routed, clocks.status_update, policy),
+            _due(episodes, routed, clocks.status_update, policy, area, "status_update"),
             changes.nth_at_or_after(episodes["account_id"], routed, 1),
         ),
         "cadence": (
-            _due(episodes, routed, clocks.cadence.window, policy),
-            touches.nth_at_or_after(episodes["account_id"], routed, clocks.cadence.touches),
+            _due(episodes, routed, clocks.cadence.window, policy, area, "cadence"),
+            _nth_touch(touches, episodes["account_id"], routed, regions.cadence_touches(area, policy)),
         ),
     }
     frames = [_clock_rows(episodes, name, due, met, as_of) for name, (due, met) in rows.items()]
@@ -682,10 +689,23 @@ def _owner_calendar(owner_ids: pd.Series, users: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(calendar, index=owner_ids.index).astype("object")
 
 
-def _due(episodes: pd.DataFrame, starts: pd.Series, window: Window, policy: SlaPolicy) -> pd.Series:
+def _due(episodes: pd.DataFrame, starts: pd.Series, window: Window, policy: SlaPolicy,
+         area: pd.Series | None = None, clock: str = "") -> pd.Series:
+    """``starts`` moved by ``window``; with ``area`` (each row's region), by the region's window of ``clock``."""
     kinds = np.full(len(episodes), window.kind, dtype="object")
     amounts = np.full(len(episodes), window.amount)
+    if area is not None and policy.regions:
+        kinds, amounts = regions.windows(area, clock, kinds, amounts, policy)
     return apply_windows(starts, kinds, amounts, episodes["zone"], episodes["country"], policy)
+
+
+def _nth_touch(touches: EventIndex, accounts: pd.Series, starts: pd.Series, counts: pd.Series) -> pd.Series:
+    """The ``counts``-th touch (per row) at or after each start: one lookup per distinct count."""
+    out = pd.Series(pd.NaT, index=starts.index, dtype=UTC)
+    for count in pd.unique(counts):
+        rows = counts.eq(count)
+        out[rows] = touches.nth_at_or_after(accounts[rows], starts[rows], int(count))
+    return out
 
 
 def _clock_rows(

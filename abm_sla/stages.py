@@ -752,7 +752,8 @@ def _clocks_and_ladders(
     activities = _clock_activities(crm, mqas, policy, as_of, shard, accounts)
     opportunities = crm.read_kind("opportunities", shard=shard, accounts=accounts) \
         if policy.clocks.status_recurring and len(mqas) else None
-    clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of, opportunities)
+    regional = crm.read_kind("accounts", shard=shard, accounts=accounts) if policy.regions and len(mqas) else None
+    clocks = sla.evaluate_clocks(mqas, activities, status_changes, users, policy, as_of, opportunities, regional)
     return clocks, sla.evaluate_escalations(clocks, mqas, activities, users, policy, as_of)
 
 

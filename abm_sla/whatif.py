@@ -114,12 +114,13 @@ _CLOCK_KEYS = ["account_id", "trigger_at", "clock", "period"]
 
 def policy_clocks(
     mqas: pd.DataFrame, activities: pd.DataFrame, status_changes: pd.DataFrame, users: pd.DataFrame,
-    opportunities: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp,
+    opportunities: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp, accounts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The stored MQAs' clocks as ``policy`` would evaluate them as of ``as_of`` (its episode ends too)."""
+    """The stored MQAs' clocks as ``policy`` would evaluate them as of ``as_of`` (its episode ends too;
+    ``accounts`` place the MQAs in the policy's regions)."""
     fired = mqas[mqas["trigger_at"] <= as_of].reset_index(drop=True)
     fired = fired.assign(ended_at=handoff.episode_ends(fired, status_changes, as_of, policy.episode_end_statuses()))
-    return sla.evaluate_clocks(fired, activities, status_changes, users, policy, as_of, opportunities)
+    return sla.evaluate_clocks(fired, activities, status_changes, users, policy, as_of, opportunities, accounts)
 
 
 def clock_diff(before: pd.DataFrame, after: pd.DataFrame, policy_before: str, policy_after: str) -> pd.DataFrame:

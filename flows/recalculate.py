@@ -74,8 +74,9 @@ def what_if_policy(
     args = (mqas, crm.read_kind("activities", types=frames.SALES_TOUCHES + frames.OWNER_EVENTS, accounts=chosen),
             stages.read_status_changes(crm, as_of, accounts=chosen), crm.read_kind("users"),
             crm.read_kind("opportunities", accounts=chosen))
-    before = whatif.policy_clocks(*args, baseline, as_of)
-    after = whatif.policy_clocks(*args, policy, as_of)
+    regional = crm.read_kind("accounts", accounts=chosen) if policy.regions or baseline.regions else None
+    before = whatif.policy_clocks(*args, baseline, as_of, regional)
+    after = whatif.policy_clocks(*args, policy, as_of, regional)
     return whatif.clock_diff(before, after, baseline.name, policy.name)
 
 
