@@ -1255,14 +1255,20 @@ COMMITMENT_METRICS = (
 COMMITMENT_SUMMARY_COLUMNS = ["commitment", "period", "value", "numerator", "denominator", "unit"]
 
 
-def commitment_summary(tables: list[tuple[str, pd.DataFrame]], policy: SlaPolicy) -> pd.DataFrame:
-    """One row per commitment the policy defines and metrics table (label, catalog table), read from the catalog."""
+#: Quarterly commitments: a week's figure of them is not shown (the weekly report shows the quarter to date).
+QUARTERLY_METRICS = ("tier1_accounts", "tier1_conversation_rate")
+
+
+def commitment_summary(tables: list[tuple[str, pd.DataFrame]], policy: SlaPolicy,
+                       skip: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per commitment the policy defines and metrics table (label, catalog table), read from the catalog;
+    ``skip``: metrics left out of the first table (the week's, for the quarterly commitments)."""
     on = _commitment_parts(policy)
     rows = []
-    for label, table in tables:
+    for number, (label, table) in enumerate(tables):
         for commitment, metric in COMMITMENT_METRICS:
             found = catalog.row(table, metric)
-            if found is None or metric not in on:
+            if found is None or metric not in on or (number == 0 and metric in skip):
                 continue
             rows.append((commitment, label, found["value"], found["numerator"], found["denominator"], found["unit"]))
     return pd.DataFrame(rows, columns=COMMITMENT_SUMMARY_COLUMNS)
@@ -1302,7 +1308,7 @@ def commitments_section(data: SlaData, table: pd.DataFrame, start: pd.Timestamp,
     if weekly and tier1 is not None and tier1.conversation is not None:
         periods.append(("quarter to date", catalog.family_table("conversations", conversations, ())))
     tables = [Table("tier1_commitments", "Tier 1 commitments, top accounts and watch list",
-                    commitment_summary(periods, policy),
+                    commitment_summary(periods, policy, QUARTERLY_METRICS if weekly else ()),
                     f"metrics catalog ({', '.join(sorted(on))}) for {span}; quarter to date: "
                     f"{_span(quarter_start, min(quarter_end, as_of))}")]
     text = []
