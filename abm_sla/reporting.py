@@ -464,7 +464,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
             Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas"),
         ]),
     ]
-    commitments, commitment_notes = commitments_section(data, table, start, end, as_of, policy, weekly=True)
+    commitments, commitment_notes = commitments_section(data, table, start, end, as_of, policy, label="this week")
     sections[5:5] = [commitments] if commitments is not None else []
     decisions = [_chronic_decision(sc.chronic_misses(data, end, as_of, policy), ""),
                  _moves_decision(moves, "#table-tier_moves"),
@@ -559,7 +559,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
     ]
-    commitments, commitment_notes = commitments_section(data, table, start, end, as_of, policy, weekly=False)
+    commitments, commitment_notes = commitments_section(data, table, start, end, as_of, policy, label="this quarter")
     sections += [commitments] if commitments is not None else []
     sections.append(_breaches_section(data, policy, start, end, as_of, weekly=False))
     proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text,
@@ -867,10 +867,12 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
             Table("tier_moves", "Tier moves: pending, and decided this month", moves, _moves_source(as_of)),
         ]),
     ]
+    commitments, commitment_notes = commitments_section(data, table, start, end, as_of, policy, label="this month")
+    sections += [commitments] if commitments is not None else []
     decisions = [_moves_decision(moves, "#table-tier_moves")]
     empty = no_data_line(data, period, start, end)
     return Report("monthly", period, start, end, as_of, f"SLA monthly review {period}", sections,
-                  [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy),
+                  [empty] * bool(empty) + _evaluation_notes(data, as_of) + _policy_notes(policy) + commitment_notes,
                   sc.headline(data, start, end, as_of, policy, table), before, decisions, measured=empty is None,
                   metrics=table)
 
@@ -1293,22 +1295,24 @@ def _commitment_parts(policy: SlaPolicy) -> set[str]:
 
 
 def commitments_section(data: SlaData, table: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
-                        as_of: pd.Timestamp, policy: SlaPolicy, *, weekly: bool) -> tuple[Section | None, list[str]]:
-    """The Tier 1 commitments, the top of the list and the watch-list briefings (None when the policy defines none
-    of them), and the report notes it adds (the list-size warning)."""
+                        as_of: pd.Timestamp, policy: SlaPolicy, *, label: str) -> tuple[Section | None, list[str]]:
+    """The Tier 1 commitments, the top of the list and the watch-list briefings for the period ``label`` (None when
+    the policy defines none of them), and the report notes it adds (the list-size warning). A period shorter than
+    a quarter shows the quarterly conversation commitment quarter to date instead of its own figure."""
     on = _commitment_parts(policy)
     size_on = policy.target_account_list is not None and policy.target_account_list.size is not None
     if not on and not size_on:
         return None, []
     span, moment = _span(start, end), mk.last_moment(end, as_of)
     quarter_start, quarter_end = sc.parse_period(f"{start.year}-Q{(start.month - 1) // 3 + 1}")
-    periods = [("this week" if weekly else "this quarter", table)]
+    periods = [(label, table)]
     tier1 = policy.tier1_commitments
     conversations = cm.conversation_coverage(data, quarter_start, quarter_end, as_of, policy)
-    if weekly and tier1 is not None and tier1.conversation is not None:
+    to_date = (start, end) != (quarter_start, quarter_end)
+    if to_date and tier1 is not None and tier1.conversation is not None:
         periods.append(("quarter to date", catalog.family_table("conversations", conversations, ())))
     tables = [Table("tier1_commitments", "Tier 1 commitments, top accounts and watch list",
-                    commitment_summary(periods, policy, QUARTERLY_METRICS if weekly else ()),
+                    commitment_summary(periods, policy, QUARTERLY_METRICS if to_date else ()),
                     f"metrics catalog ({', '.join(sorted(on))}) for {span}; quarter to date: "
                     f"{_span(quarter_start, min(quarter_end, as_of))}")]
     text = []

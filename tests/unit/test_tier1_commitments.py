@@ -220,3 +220,7 @@ def test_quarterly_and_weekly_reports_show_the_tier1_section_read_from_the_catal
     weekly = reporting.build_weekly(data, "2026-W10", policy, as_of=t("2026-03-09"))
     periods = weekly.tables["tier1_commitments"].frame
     assert set(periods["period"]) == {"this week", "quarter to date"}
+    # the quarterly conversation commitment: quarter to date only, never a week's figure
+    assert set(periods.loc[periods["commitment"].str.contains("qualified"), "period"]) == {"quarter to date"}
+    monthly = reporting.build_monthly(data, "2026-03", policy)
+    assert "tier1_commitments" in monthly.tables and "top_accounts_unreached" in monthly.tables
