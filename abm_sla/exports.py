@@ -1,6 +1,6 @@
 """CSV exports (SPEC section 7): ``scores``, ``mqas``, ``sla``, ``escalations``; ``metrics``, the metrics
 catalog's table for a period (:mod:`abm_sla.metrics`); and, for the weekly sync, ``engagement`` (per account)
-and ``opportunities`` (with the pipeline-credit source)."""
+and ``opportunities`` (with the pipeline-credit source); ``briefings``, the Tier 3 watch list's briefing tasks."""
 
 from __future__ import annotations
 
@@ -211,6 +211,20 @@ def opportunities(warehouse: Warehouse, period: str | None = None, policy: SlaPo
         from_mqa=frame["opportunity_id"].map(credited["from_mqa"]).map(flags))[OPPORTUNITY_COLUMNS]
 
 
+def briefings(warehouse: Warehouse, period: str | None = None, policy: SlaPolicy | None = None) -> pd.DataFrame:
+    """The Tier 3 watch list's briefing tasks to sales (:func:`abm_sla.commitments.briefings`): one row per
+    promotion of a Tier 3 account recommended in ``period`` (every one without it); none unless the policy's
+    ``targets.tier_moves.brief_sales`` is on."""
+    from abm_sla import commitments, scorecard
+    from abm_sla.reporting import load_data
+
+    policy = policy if policy is not None else load_policy()
+    data = load_data(warehouse)
+    start, end = (scorecard.parse_period(period) if period else
+                  (pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC")))
+    return commitments.briefings(data, data.tier_move_recommendations, start, end, end, policy)
+
+
 def sla(warehouse: Warehouse) -> pd.DataFrame:
     """One row per MQA and clock, with its status as of the latest run."""
     table = warehouse.read_table(schema.sla_clocks)
@@ -236,11 +250,12 @@ EXPORTS: dict[str, Callable[[Warehouse], pd.DataFrame]] = {
 }
 #: Every export kind: the warehouse's, and ``metrics``, which needs a period.
 MAKERS: dict[str, Callable[..., pd.DataFrame]] = {**EXPORTS, "metrics": metrics, "engagement": engagement,
-                                                  "opportunities": opportunities}
+                                                  "opportunities": opportunities, "briefings": briefings}
 KINDS = tuple(MAKERS)
 #: The options each export takes besides the warehouse.
 OPTIONS: dict[str, tuple[str, ...]] = {"mqas": ("policy",), "metrics": ("period", "policy"),
-                                        "engagement": ("period",), "opportunities": ("period", "policy")}
+                                        "engagement": ("period",), "opportunities": ("period", "policy"),
+                                        "briefings": ("period", "policy")}
 
 
 def export(warehouse: Warehouse, kind: str, out: str | Path, period: str | None = None,

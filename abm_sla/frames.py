@@ -27,7 +27,9 @@ USER_COLUMNS = ["user_id", "name", "email", "role", "manager_id", "time_zone", "
 #: ``reason``: why sales gave the status (optional; issue 14), e.g. the rejection reason.
 STATUS_CHANGE_COLUMNS = ["status_change_id", "account_id", "status", "changed_at", "changed_by", "reason"]
 #: Target account list membership: one row per period on the list (docs/policy/marketing.md).
-TARGET_ACCOUNT_COLUMNS = ["target_account_id", "account_id", "added_at", "removed_at", "agreed_at", "agreed_by"]
+#: ``priority``: the account's rank on the list, 1 = first (optional; docs/designs/tier1-commitments.md).
+TARGET_ACCOUNT_COLUMNS = ["target_account_id", "account_id", "added_at", "removed_at", "agreed_at", "agreed_by",
+                          "priority"]
 #: Requests between the teams (issue 26, optional ``requests.csv``): ``kind`` one of :data:`REQUEST_KINDS`,
 #: ``owner_id`` = who owes the answer (empty: the account's owner), ``answered_at`` empty while unanswered.
 REQUEST_COLUMNS = ["request_id", "account_id", "kind", "requested_by", "requested_at", "answered_at", "owner_id"]
@@ -65,8 +67,10 @@ OWNER_EVENTS = ("owner_assigned",)
 #: Marketing channel touches beside SPEC's marketing touches: they count in touch tempo and channel
 #: coverage (abm_sla.marketing), never in SPEC's scores or hand-off gates.
 CHANNEL_TOUCHES = ("ad_click", "content_download", "event_attended")
-#: Marketing's own work on an account (meets the ``marketing_response`` clock by default).
-MARKETING_WORK = ("account_research",)
+#: Marketing's own work on an account (``account_research`` meets the ``marketing_response`` clock by default);
+#: ``campaign_start``: the account entered a campaign at ``occurred_at`` (``subject`` = the campaign), the start of
+#: the Tier 1 research commitment (docs/designs/tier1-commitments.md).
+MARKETING_WORK = ("account_research", "campaign_start")
 #: Every activity type marketing's side produces (what a CRM mapping may map a campaign or event to).
 MARKETING_SIDE = MARKETING_TOUCHES + CHANNEL_TOUCHES + MARKETING_WORK
 #: Sales flags an account hot so marketing can coordinate (issue 26, ABM template): neither a touch nor work.

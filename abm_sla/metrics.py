@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from abm_sla import commitments as cm
 from abm_sla import frames, marketing, regions
 from abm_sla import scorecard as sc
 from abm_sla import team_clocks as tc
@@ -65,7 +66,7 @@ class Metric:
 _MQA = "mqas.trigger_at"
 _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
 #: Families counted over the accounts at one moment: their counts do not add up over periods.
-SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage")
+SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner", "region")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
@@ -279,6 +280,42 @@ CATALOG: tuple[Metric, ...] = (
     Metric("pipeline_from_mqa", "Pipeline from an MQA", "Amount of the opportunities created in the period on an "
            "account with an MQA fired by created_at.", "money", "created", "amount from an MQA", "", _OPP_SEGMENTS,
            "opportunities.created_at", "", "sum", "from_mqa_amount"),
+    # -- Tier 1 commitments, the top of the list and the watch list (docs/designs/tier1-commitments.md) --
+    Metric("tier1_accounts", "Tier 1 accounts", "Accounts of the tiers of policy tier1_commitments (Tier 1) created "
+           "by the period's last moment.", "count", "conversations", "accounts", "", ("tier", "owner"),
+           "accounts at the period's end", "", "count"),
+    Metric("tier1_conversation_rate", "Tier 1 accounts with a qualified conversation", "Share of the Tier 1 "
+           "accounts with at least one qualified conversation in the period (a meeting or call with a contact who "
+           "had a marketing touch in the days before it; the commitment is one per account per quarter).", "pct",
+           "conversations", "accounts with a qualified conversation", "Tier 1 accounts", ("tier", "owner"),
+           "activities.occurred_at", "", "ratio", "conversed"),
+    *(Metric(f"{name}_{status}", f"{label} {status}", f"{label} clocks due in the period whose status is "
+             f"{status}.", "count", family, f"{label.lower()} clocks {status}", "", ("tier", "owner"),
+             f"{family}.due_at", "", "count", status)
+      for name, label, family in (("sales_follow_up", "Sales follow-up", "follow_ups"),
+                                  ("campaign_research", "Campaign research", "research"))
+      for status in CLOCK_STATUSES),
+    Metric("sales_follow_up_met_rate", "Sales contact within 5 business days of a marketing touch", "Share of the "
+           "sales follow-up clocks due in the period that were met, of those decided: a marketing touch on a Tier 1 "
+           "account (the first of a run not yet answered) answered by a sales touch within the window.", "pct",
+           "follow_ups", "follow-ups met", "follow-ups met or missed", ("tier", "owner"), "follow_ups.due_at", "",
+           "ratio", "met", "decided"),
+    Metric("campaign_research_met_rate", "Research within 30 days of a campaign start", "Share of the campaign "
+           "research clocks due in the period that were met, of those decided: an account_research activity on a "
+           "Tier 1 account within the window after its campaign_start.", "pct", "research", "research met",
+           "research met or missed", ("tier", "owner"), "research.due_at", "", "ratio", "met", "decided"),
+    Metric("top_accounts", "Top accounts of the list", "Accounts in the top of the target account list at the "
+           "period's last moment (policy target_account_list.top_accounts.size; by priority, else by score).",
+           "count", "top_accounts", "top accounts", "", ("tier", "owner"), "accounts at the period's end", "",
+           "count"),
+    Metric("top_accounts_reached_rate", "Top accounts reached personally by sales", "Share of the top accounts with "
+           "a sales touch by a person (an owner_id) in the reach_days (a month) up to the period's last moment.",
+           "pct", "top_accounts", "top accounts reached", "top accounts", ("tier", "owner"),
+           "activities.occurred_at", "", "ratio", "reached"),
+    Metric("watch_list_promotions", "Watch-list promotions to brief", "Tier 3 accounts recommended for Tier 1 or 2 "
+           "(tier-move rules promote_3_to_1, promote_3_to_2) in the period: each a briefing task to the owner.",
+           "count", "briefings", "promotions recommended", "", ("owner",), "tier_move_recommendations.recommended_at",
+           "", "count"),
 )
 BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}
 
@@ -504,6 +541,31 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "accounts": account_facts(data, start, end),
         "meetings": _meeting_facts(data, start, end),
         **marketing_facts(data, start, end, as_of, policy),
+        **commitment_facts(data, start, end, as_of, policy),
+    }
+
+
+#: How far before a period the sales follow-up clocks due in it may start (40 business hours and holidays).
+FOLLOW_UP_LOOKBACK = pd.Timedelta(days=45)
+
+
+def _status_facts(clocks: pd.DataFrame) -> pd.DataFrame:
+    return clocks.assign(**{status: clocks["status"].eq(status) for status in CLOCK_STATUSES},
+                         decided=clocks["status"].isin([MET, MISSED]))
+
+
+def commitment_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                     policy: SlaPolicy) -> dict[str, pd.DataFrame]:
+    """The Tier 1 commitments', top accounts' and watch list's facts (empty when the policy does not define them)."""
+    moment = marketing.last_moment(end, as_of)
+    follow = cm.follow_up_clocks(data, start - FOLLOW_UP_LOOKBACK, as_of, policy)
+    ledger = data.tier_move_recommendations
+    return {
+        "conversations": cm.conversation_coverage(data, start, end, as_of, policy),
+        "follow_ups": _status_facts(cm.clocks_due(follow, start, end)),
+        "research": _status_facts(cm.clocks_due(cm.research_clocks(data, as_of, policy), start, end)),
+        "top_accounts": cm.top_accounts(data, moment, policy),
+        "briefings": cm.briefings(data, ledger if len(ledger) else None, start, end, as_of, policy),
     }
 
 

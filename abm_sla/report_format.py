@@ -21,7 +21,7 @@ MISSING = "—"
 CLOCK_NAMES = {"routing_time": "routing", "first_touch": "first touch", "status_update": "status update",
                "cadence": "cadence", "marketing_response": "marketing research"}
 RULE_NAMES = {"remove_from_list": "off the list", "demote_1_to_2": "Tier 1 → 2", "promote_3_to_2": "Tier 3 → 2",
-              "promote_2_to_1": "Tier 2 → 1"}
+              "promote_2_to_1": "Tier 2 → 1", "promote_3_to_1": "Tier 3 → 1 (watch list)"}
 COMMITMENT_NAMES = {
     "mqa_volume": "MQAs delivered", "rejection_pct": "Rejection rate of MQAs",
     "first_touch_met_pct": "First touch within the window", "tier1_win_rate_pct": "Win rate, Tier 1",

@@ -1205,7 +1205,8 @@ def tier_moves(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy,
     """Accounts a tier move applies to as of ``as_of``, with reasons, by the policy's ``targets.tier_moves``.
 
     One move per account, the first that applies: off the list (inactive and no open pipeline), back to
-    Tier 2 (Tier 1 inactive), Tier 3 → 2 (buying signals, each kind once a day), Tier 2 → 1 (opportunity,
+    Tier 2 (Tier 1 inactive), Tier 3 → 1 (the watch list's strong signal, ``promote_3_to_1``: buying signals or an
+    opportunity), Tier 3 → 2 (buying signals, each kind once a day), Tier 2 → 1 (opportunity,
     or engaged stakeholders in distinct roles, one a decision-maker when ``require_decision_maker``).
     An account with no activity ever counts as inactive since its ``created_at``, or since the first activity on
     record when it is older than the records (unknown ``created_at``: never flagged).
@@ -1258,6 +1259,16 @@ def _move_rules(state: pd.DataFrame, rules: Any, days: float,
         mask = (state["tier"] == 1) & (inactive >= limit)
         reason = "Tier 1: " + _inactivity(state) + inactive.map("{:.0f}".format) + f" days (>= {limit:g})"
         out.append(("demote_1_to_2", mask, "2", reason))
+    promote_3_to_1 = rules.promote_3_to_1
+    if promote_3_to_1:  # the Tier 3 watch list's strong signal: straight to Tier 1 (implementation guide)
+        need = int(promote_3_to_1.get("buying_signals", 4))
+        by_opp = (state["opportunities_created"] > 0) if promote_3_to_1.get("opportunity_created") else False
+        mask = (state["tier"] == 3) & ((state["buying_signals"] >= need) | by_opp)
+        reason = pd.Series(np.where(state["opportunities_created"] > 0 if promote_3_to_1.get("opportunity_created")
+                                    else False, f"watch list: opportunity created in the last {days:g} days",
+                                    "watch list: " + state["buying_signals"].astype(str)
+                                    + f" buying signals in {days:g} days (>= {need})"), index=state.index)
+        out.append(("promote_3_to_1", mask, "1", reason))
     if rules.promote_3_to_2:
         need = int(rules.promote_3_to_2.get("buying_signals", 2))
         mask = (state["tier"] == 3) & (state["buying_signals"] >= need)

@@ -133,6 +133,7 @@ SUBJECTS = {
     "event_attended": ("RevOps summit booth", "Customer roundtable"),
     "account_research": ("Account research: buying committee", "Account research: next step"),
     "hot_flag": ("Hot account: coordinate with marketing",),
+    "campaign_start": ("Q1 Tier 1 program: 1:1 ads", "Q1 Tier 1 program: executive dinner"),
 }
 TYPE_CODE = {name: code for code, name in enumerate(frames.ACTIVITY_TYPES)}
 NOISE_TYPES = {"email_open": 45, "email_click": 15, "form_submit": 3, "web_visit": 34, "webinar": 3}
@@ -962,14 +963,54 @@ def add_marketing_program(crm: dict[str, pd.DataFrame], start: pd.Timestamp, day
     tal = _target_list(rng, crm["accounts"], start, days)
     channel = _channel_touches(rng, crm["accounts"], crm["contacts"], start, days)
     research = _research(rng, crm["activities"], crm["accounts"], crm["users"])
-    extra = pd.concat([channel, research], ignore_index=True)
+    campaigns = _campaigns(np.random.default_rng(seed + 26), crm["accounts"], crm["users"], start, days)
+    extra = pd.concat([channel, research, campaigns], ignore_index=True)
     extra["activity_id"] = _ids("MKT", len(extra), 7)
     extra = extra.astype({"occurred_at": "datetime64[ns, UTC]"})
     extra["logged_at"] = pd.Series(pd.NaT, index=extra.index, dtype="datetime64[ns, UTC]")
     activities = pd.concat([crm["activities"], extra[frames.ACTIVITY_COLUMNS]], ignore_index=True)
     out["activities"] = activities.sort_values("occurred_at", kind="stable", ignore_index=True)
-    out["target_accounts"] = tal
+    out["target_accounts"] = _priorities(np.random.default_rng(seed + 27), tal, crm["accounts"])
     return out
+
+
+#: Campaign starts on every Tier 1 account (days after the start) and what share of them marketing researches
+#: within 30 days, late (31-50 days) or never.
+CAMPAIGN_DAYS = (3, 45)
+RESEARCH_SHARES = (0.75, 0.15)
+
+
+def _campaigns(rng: np.random.Generator, accounts: pd.DataFrame, users: pd.DataFrame, start: pd.Timestamp,
+               days: int) -> pd.DataFrame:
+    """Tier 1 campaigns (``campaign_start`` on each Tier 1 account) and marketing's account research after each:
+    75% within 1-25 days, 15% after 31-50 days, 10% never (docs/designs/tier1-commitments.md)."""
+    tier1 = accounts.loc[accounts["tier"].astype(str).eq("1"), "account_id"].to_numpy()
+    marketers = users.loc[users["role"].eq("marketing"), "user_id"].to_numpy()
+    parts = []
+    for number, day in enumerate(d for d in CAMPAIGN_DAYS if d < days):
+        started = start + pd.Timedelta(days=day, hours=14)
+        subject = SUBJECTS["campaign_start"][number % len(SUBJECTS["campaign_start"])]
+        parts.append(pd.DataFrame({"account_id": tier1, "type": "campaign_start", "occurred_at": started,
+                                   "contact_id": None, "owner_id": None, "url": None, "subject": subject}))
+        draw = rng.random(len(tier1))
+        delay = np.where(draw < RESEARCH_SHARES[0], rng.uniform(1, 25, len(tier1)), rng.uniform(31, 50, len(tier1)))
+        keep = draw < sum(RESEARCH_SHARES)
+        who = marketers[rng.integers(0, len(marketers), int(keep.sum()))] if len(marketers) else None
+        parts.append(pd.DataFrame({"account_id": tier1[keep], "type": "account_research",
+                                   "occurred_at": started + pd.to_timedelta(delay[keep], unit="D"),
+                                   "contact_id": None, "owner_id": who, "url": None,
+                                   "subject": SUBJECTS["account_research"][1]}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["account_id", "type", "occurred_at", "contact_id", "owner_id", "url", "subject"])
+
+
+def _priorities(rng: np.random.Generator, tal: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """The list's ranking (``priority``, 1 first): Tier 1 accounts first, then Tier 2, then Tier 3, shuffled."""
+    tier = tal["account_id"].map(accounts.set_index("account_id")["tier"]).fillna("3").astype(str)
+    order = np.lexsort((rng.random(len(tal)), tier.to_numpy()))
+    priority = np.empty(len(tal))
+    priority[order] = np.arange(1, len(tal) + 1)
+    return tal.assign(priority=priority)
 
 
 def _target_list(rng: np.random.Generator, accounts: pd.DataFrame, start: pd.Timestamp, days: int) -> pd.DataFrame:
@@ -992,6 +1033,7 @@ def _target_list(rng: np.random.Generator, accounts: pd.DataFrame, start: pd.Tim
         "agreed_by": "U001",
     })
     rows["agreed_at"] = rows["removed_at"].fillna(rows["added_at"])
+    rows["priority"] = np.nan
     rows["target_account_id"] = rows["account_id"] + "|" + rows["added_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return rows[frames.TARGET_ACCOUNT_COLUMNS].reset_index(drop=True)
 
@@ -1119,7 +1161,8 @@ EXPORT_COLUMNS = {
 DROPPED = {"intent.csv": ["intent_id"], "status_changes.csv": ["status_change_id"],
            "target_accounts.csv": ["target_account_id"]}
 #: Optional columns written only when some row has a value (a CRM without reasons has no reason column).
-OPTIONAL_EXPORT_COLUMNS = {"status_changes.csv": ("reason",), "activities.csv": ("logged_at",)}
+OPTIONAL_EXPORT_COLUMNS = {"status_changes.csv": ("reason",), "activities.csv": ("logged_at",),
+                           "target_accounts.csv": ("priority",)}
 
 
 def _timestamps(values: pd.Series, rng: np.random.Generator) -> pd.Series:

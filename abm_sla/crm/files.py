@@ -77,7 +77,7 @@ FILE_SPECS = (
     FileSpec("status_changes.csv", "status_changes", ("account_id", "status", "changed_at"), ("changed_at",),
              id_column=None),
     FileSpec("target_accounts.csv", "target_accounts", ("account_id",), ("added_at", "removed_at", "agreed_at"),
-             id_column=None),
+             ("priority",), id_column=None),
     # issue 26 (optional): requests between the teams; kind materials | account_info
     FileSpec("requests.csv", "requests", ("request_id", "account_id", "kind", "requested_at"),
              ("requested_at", "answered_at"), id_column="request_id"),
@@ -92,7 +92,7 @@ THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
 #: amount) is dropped from its row and recorded, as an unparsable one. The largest employer has about
 #: 2.1 million employees and the largest company about $0.7 trillion of revenue; an opportunity of a
 #: trillion dollars is a typing error.
-PLAUSIBLE = {"employees": (0, 10_000_000), "annual_revenue": (0, 1e13), "amount": (0, 1e12)}
+PLAUSIBLE = {"employees": (0, 10_000_000), "annual_revenue": (0, 1e13), "amount": (0, 1e12), "priority": (0, 1e6)}
 #: Optional numbers that are whole numbers (``3.7`` employees is dropped).
 WHOLE_NUMBERS = frozenset({"employees"})
 #: The reason of a row loaded without one of its values (stored in ``quarantine`` too).

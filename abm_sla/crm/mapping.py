@@ -528,7 +528,7 @@ def conform(kind: str, rows: list[dict], raws: list[dict] | None = None) -> pd.D
     table = pd.DataFrame([{column: row.get(column) for column in columns} for row in rows], dtype="object")
     for column in frames.TIMESTAMP_COLUMNS[kind]:
         table[column] = frames.to_utc(table[column].astype("object"), errors="coerce")
-    for column in ("employees", "annual_revenue", "score", "amount"):
+    for column in ("employees", "annual_revenue", "score", "amount", "priority"):
         if column in table:
             table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
     table["raw"] = raws if raws is not None else [None] * len(table)

@@ -162,6 +162,7 @@ target_accounts = _crm_table(
     Column("removed_at", UtcDateTime),
     Column("agreed_at", UtcDateTime),
     Column("agreed_by", String(255)),
+    Column("priority", Float),
 )
 #: requests between the teams and their answers (issue 26; optional ``requests.csv``)
 requests = _crm_table(

@@ -823,3 +823,29 @@ def test_requests_file_is_optional_and_validated(export: Path, sqlite_url: str) 
     reasons = set(rows.loc[rows["object_name"] == "requests.csv", "reason"])
     assert {"unknown request kind gossip", "unparsable timestamp in requested_at: yesterday", "unknown account A9",
             "unparsable timestamp in answered_at: soon"} <= reasons
+
+
+def test_target_accounts_priority_and_campaign_start_are_optional(export: Path, sqlite_url: str) -> None:
+    """Issue 26 (top accounts, Tier 1 research): ``target_accounts.priority`` loads when given, a list without
+    the column loads as before (no priority), an unparsable one is dropped from its row (the row loads); a
+    ``campaign_start`` activity is a known type."""
+    store = Warehouse(sqlite_url)
+    write(export, "target_accounts.csv", """
+        account_id,added_at,removed_at,agreed_at,agreed_by
+        A1,2026-01-01T00:00:00Z,,2026-01-01T00:00:00Z,U1
+        """)
+    stages.extract_files(store, export, "run-1", NOW)
+    assert store.read_kind("target_accounts")["priority"].isna().all()
+    write(export, "target_accounts.csv", """
+        account_id,added_at,removed_at,agreed_at,agreed_by,priority
+        A1,2026-01-01T00:00:00Z,,2026-01-01T00:00:00Z,U1,2
+        A2,2026-01-01T00:00:00Z,,2026-01-01T00:00:00Z,U1,first
+        """)
+    write(export, "activities.csv", """
+        id,account_id,type,occurred_at,contact_id,owner_id,url,subject
+        K1,A1,campaign_start,2026-02-10T10:00:00Z,,,,Q1 dinner
+        """)
+    stages.extract_files(store, export, "run-2", NOW)
+    listed = store.read_kind("target_accounts").set_index("account_id")
+    assert listed.loc["A1", "priority"] == 2.0 and pd.isna(listed.loc["A2", "priority"])
+    assert "K1" in set(store.read_kind("activities")["activity_id"])
