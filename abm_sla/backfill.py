@@ -24,13 +24,13 @@ from typing import ClassVar
 
 import pandas as pd
 
-from abm_sla import handoff, incremental, marketing, scoring, stages, whatif
+from abm_sla import frames, handoff, incremental, marketing, scorecard, scoring, stages, whatif
 from abm_sla.faults import checkpoint
 from abm_sla.model import ScoringModel
 from abm_sla.policy import SlaPolicy
 from abm_sla.shards import Shard, all_shards
 from abm_sla.warehouse import Warehouse, schema, score_history, undo
-from abm_sla.warehouse.store import records
+from abm_sla.warehouse.store import crm_reads_cached, records
 from abm_sla.warehouse.view import CrmView
 
 #: Score rows computed at once per shard (accounts × steps): bounds a shard's memory.
@@ -303,6 +303,20 @@ def finish_steps(
 ) -> list[dict]:
     """Record, route and evaluate the steps in time order (see the module's docstring); one summary per step.
     ``evaluate``: the SLA stage of a step (default: :func:`abm_sla.stages.evaluate_sla` in this process)."""
+    with crm_reads_cached(warehouse.url):
+        rules = policy.targets.tier_moves if policy.targets else None
+        if rules is not None and not CrmView(warehouse).unified:  # the tier-move ledger's touches, read once
+            window = scorecard.tier_move_window(rules)
+            warehouse.preload_activity_pairs((steps[0] - window).to_pydatetime(), steps[-1].to_pydatetime(),
+                                             frames.MARKETING_TOUCHES)
+        return _finish_steps(warehouse, steps, model, policy, run_id, results, shards, full, on_step, evaluate)
+
+
+def _finish_steps(
+    warehouse: Warehouse, steps: Sequence[pd.Timestamp], model: ScoringModel, policy: SlaPolicy, run_id: str,
+    results: list[ShardResult], shards: int, full: bool, on_step: Callable[[pd.Timestamp, dict], None] | None,
+    evaluate: Callable[[pd.Timestamp], dict] | None,
+) -> list[dict]:
     summaries = []
     for as_of in steps:
         started = stages.utc_now()

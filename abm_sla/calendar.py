@@ -132,18 +132,30 @@ def end_of_business_day(
 def business_intervals(
     zone: str, country: str | None, first: dt.date, last: dt.date, business_hours: BusinessHours
 ) -> Intervals:
-    """The UTC business intervals of the local dates ``first..last`` (inclusive)."""
+    """The UTC business intervals of the local dates ``first..last`` (inclusive); computed once per arguments
+    (a backfill's every step asks for the same ones; the arrays are shared, never written to)."""
+    return _business_intervals(zone, country, first, last, tuple(business_hours.weekdays), business_hours.open,
+                               business_hours.close)
+
+
+@lru_cache(maxsize=512)
+def _business_intervals(zone: str, country: str | None, first: dt.date, last: dt.date, weekdays: tuple[int, ...],
+                        opening: dt.time, closing: dt.time) -> Intervals:
     dates = pd.date_range(first, last, freq="D")
-    keep = np.isin(dates.weekday, list(business_hours.weekdays))
+    keep = np.isin(dates.weekday, list(weekdays))
     closed = _holidays(country, first.year, last.year)
     if len(closed):
         keep &= ~dates.isin(closed)
     days = dates[keep]
-    opens = _localize(days + _offset(business_hours.open), zone)
-    closes = _localize(days + _offset(business_hours.close), zone)
+    opens = _localize(days + _offset(opening), zone)
+    closes = _localize(days + _offset(closing), zone)
     positive = closes > opens
     opens, closes = opens[positive], closes[positive]
-    return Intervals(opens=opens, closes=closes, cum_end=np.cumsum(closes - opens))
+    for array in (opens, closes):
+        array.flags.writeable = False
+    cumulative = np.cumsum(closes - opens)
+    cumulative.flags.writeable = False
+    return Intervals(opens=opens, closes=closes, cum_end=cumulative)
 
 
 def normalize_time_zones(values: Labels, index: pd.Index) -> pd.Series:

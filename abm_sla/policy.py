@@ -8,8 +8,10 @@ escalation ladder lists levels with an offset and a recipient.
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
+import functools
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -811,7 +813,7 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
     """Read and validate a policy file (default ``config/sla.yaml``); errors are one-line ConfigErrors."""
     source = Path(path) if path is not None else DEFAULT_PATH
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        data = _parsed_yaml(source.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
         raise ConfigError(f"SLA policy {source}: not a YAML text file (binary content at byte {error.start})") from None
     except OSError as error:
@@ -821,6 +823,17 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"SLA policy {source}: not valid YAML{where}") from None
     return _with_spend_file(parse_policy(data, str(source)), source)
+
+
+def _parsed_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, a fresh copy each call: a text parsed before is not parsed again (a backfill's
+    every step and shard task loads the same policy; the pure-Python YAML parser costs more than the stage)."""
+    return copy.deepcopy(_yaml_of(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _yaml_of(text: str) -> Any:
+    return yaml.safe_load(text)
 
 
 def _with_spend_file(policy: SlaPolicy, source: Path) -> SlaPolicy:

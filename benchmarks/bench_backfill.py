@@ -155,6 +155,12 @@ def run_step(args: argparse.Namespace) -> dict:
     return {"step": args.step, "peak_rss_mib": round(own_peak_rss_mib()), **result}
 
 
+def _drop_sqlite(path: Path) -> None:
+    """A SQLite file and its ``-wal``/``-shm`` (left by an earlier run: a new file beside them would replay them)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def copies(dialect: str, url: str, engines: list[str], data: Path, postgres: str, folder: Path) -> list[tuple]:
     """A warehouse per engine holding the loaded folder: SQLite file copies, PostgreSQL schemas loaded each."""
     if dialect == "sqlite":
@@ -162,6 +168,7 @@ def copies(dialect: str, url: str, engines: list[str], data: Path, postgres: str
         out = []
         for engine in engines:
             target = data / f"{source.stem}-{engine}.db"
+            _drop_sqlite(target)  # a previous run's -wal beside the copy would be replayed into it
             shutil.copyfile(source, target)
             out.append((engine, f"sqlite:///{target}", None))
         return out
@@ -209,7 +216,7 @@ def main() -> None:
             continue
         if dialect == "sqlite":
             path = args.data / f"bench-backfill-{folder.name}.db"
-            path.unlink(missing_ok=True)
+            _drop_sqlite(path)
             url, base_schema = f"sqlite:///{path}", None
         else:
             url, base_schema = fresh_postgres(args.postgres)

@@ -17,7 +17,8 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -170,6 +171,39 @@ class Stored(NamedTuple):
 def payload_hash(payload: dict) -> str:
     """A stable fingerprint of a quarantined row, so reloading it adds nothing."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+#: Per warehouse URL, while :func:`crm_reads_cached` is on: the CRM reads without a time window (accounts,
+#: opportunities, users, contacts...) by arguments, with the journal position they were read at.
+_CRM_READS: dict[str, dict[tuple, tuple[int, pd.DataFrame]]] = {}
+
+
+@contextmanager
+def crm_reads_cached(url: str) -> Iterator[None]:
+    """Within it, :meth:`Warehouse.read_kind` of ``url`` without ``since``/``until``/``accounts`` reads a kind once
+    and hands out copies until the change journal records a write of that kind (a load committed since: read
+    again). A one-pass backfill's steps read the same unchanged tables at every step."""
+    outer = url in _CRM_READS
+    _CRM_READS.setdefault(url, {})
+    try:
+        yield
+    finally:
+        if not outer:
+            _CRM_READS.pop(url, None)
+
+
+_PAIRS_KEY = ("activity-pairs",)
+
+
+def _read_key(kind: str, arguments: dict) -> tuple:
+    def frozen(value: Any) -> Any:
+        if isinstance(value, dict):
+            return tuple(sorted((key, frozen(item)) for key, item in value.items()))
+        if isinstance(value, list | tuple):
+            return tuple(frozen(item) for item in value)
+        return value
+
+    return (kind, *((name, frozen(value)) for name, value in sorted(arguments.items())))
 
 
 class Warehouse:
@@ -639,6 +673,23 @@ class Warehouse:
         scoring at least that; ``url_contains`` (activity type -> texts) keeps the activities of those types
         only when their lower-cased url contains one of the texts.
         """
+        arguments = {"source": source, "types": types, "shard": shard, "columns": columns, "min_score": min_score,
+                     "url_contains": url_contains}
+        cache = _CRM_READS.get(self.url)
+        if cache is None or since is not None or until is not None or accounts is not None:
+            return self._read_kind(kind, since=since, until=until, accounts=accounts, **arguments)
+        key, position = _read_key(kind, arguments), self.journal_position()
+        read_at, frame = cache.get(key, (None, None))
+        if read_at is None or (read_at != position and len(self.read_journal(read_at, position, kinds=[kind]))):
+            frame = self._read_kind(kind, since=None, until=None, accounts=None, **arguments)
+        cache[key] = (position, frame)
+        return frame.copy()
+
+    def _read_kind(
+        self, kind: str, *, since: dt.datetime | None, until: dt.datetime | None, source: str | None,
+        types: Sequence[str] | None, shard: Shard | None, accounts: Sequence[str] | None,
+        columns: Sequence[str] | None, min_score: float | None, url_contains: dict[str, Sequence[str]] | None,
+    ) -> pd.DataFrame:
         table = schema.CRM_TABLES[kind]
         id_column = ID_COLUMN[kind]
         wanted = frames.COLUMNS[kind] if columns is None else [c for c in frames.COLUMNS[kind] if c in columns]
@@ -772,6 +823,13 @@ class Warehouse:
         columns = [table.c.account_id, table.c.contact_id]
         where = [table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
                  table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)]
+        kept = self._preloaded_pairs(since, until, types) if contacts is None else None
+        if kept is not None:
+            rows = kept[(kept["occurred_at"] > since) & (kept["occurred_at"] <= until)
+                        & kept["type"].isin(list(types)).to_numpy()]
+            if accounts is not None:
+                rows = rows[rows["account_id"].isin(set(accounts)).to_numpy()]
+            return rows[["account_id", "contact_id"]].drop_duplicates(ignore_index=True)
         if accounts is not None or contacts is not None:
             column, values = (table.c.account_id, accounts) if accounts is not None else (table.c.contact_id, contacts)
             frame = self.select_in(columns, where, column, sorted(set(values)))
@@ -779,6 +837,35 @@ class Warehouse:
         with self.engine.connect() as connection:
             return pd.DataFrame(connection.execute(sa.select(*columns).distinct().where(*where)).fetchall(),
                                 columns=["account_id", "contact_id"])
+
+    def preload_activity_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> None:
+        """Within :func:`crm_reads_cached`: read the live activities of ``types`` in ``(since, until]`` with an
+        account and a contact once; :meth:`activity_contacts` of a window inside it (of those types or fewer)
+        then filters them in memory while the journal records no activity written since."""
+        cache = _CRM_READS.get(self.url)
+        if cache is None:
+            return
+        table = schema.CRM_TABLES["activities"]
+        position = self.journal_position()
+        frame = self._frame([table.c.account_id, table.c.contact_id, table.c.type, table.c.occurred_at], [
+            table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
+            table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)])
+        cache[_PAIRS_KEY] = (position, (pd.Timestamp(since), pd.Timestamp(until), frozenset(types), frame))
+
+    def _preloaded_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> pd.DataFrame | None:
+        """The preloaded activities (:meth:`preload_activity_pairs`) if they cover ``(since, until]`` and
+        ``types`` and no activity was written since they were read, else None."""
+        cache = _CRM_READS.get(self.url)
+        if cache is None or _PAIRS_KEY not in cache:
+            return None
+        read_at, (low, high, kept, frame) = cache[_PAIRS_KEY]
+        if pd.Timestamp(since) < low or pd.Timestamp(until) > high or not set(types) <= kept:
+            return None
+        position = self.journal_position()
+        if read_at != position and len(self.read_journal(read_at, position, kinds=["activities"])):
+            del cache[_PAIRS_KEY]
+            return None
+        return frame
 
     def sources(self) -> list[str]:
         """The sources that hold live accounts, by name: one primary-key seek per source found (a

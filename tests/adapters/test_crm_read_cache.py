@@ -1,0 +1,78 @@
+"""The one-pass backfill's read cache: the same rows as the database gives, re-read once a load writes the kind."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from abm_sla import frames, stages, synthetic
+from abm_sla.warehouse import Warehouse
+from abm_sla.warehouse.store import crm_reads_cached
+
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+START = pd.Timestamp("2026-01-01T00:00:00Z")
+
+
+def loaded(tmp_path: Path) -> tuple[Warehouse, dict[str, pd.DataFrame]]:
+    crm = synthetic.generate_crm(n_accounts=40, start=START, days=30, seed=3)
+    store = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    stages.extract_files(store, synthetic.write_export_folder(crm, tmp_path / "first"), "load-1", NOW)
+    return store, crm
+
+
+def pairs(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["account_id", "contact_id"], ignore_index=True)
+
+
+def test_preloaded_touches_give_the_database_pairs_inside_the_window_and_the_database_outside(tmp_path: Path) -> None:
+    store, _ = loaded(tmp_path)
+    low, high = (START + pd.Timedelta(days=5)).to_pydatetime(), (START + pd.Timedelta(days=20)).to_pydatetime()
+    windows = [(low, high), (low, low + dt.timedelta(days=3)), (high - dt.timedelta(days=1), high),
+               (low - dt.timedelta(days=1), high), (low, high + dt.timedelta(seconds=1))]  # the last two: outside
+    accounts = sorted(store.read_kind("accounts")["account_id"].astype(str))[:15]
+    expected = [(pairs(store.activity_contacts(since, until, frames.MARKETING_TOUCHES)),
+                 pairs(store.activity_contacts(since, until, frames.MARKETING_TOUCHES, accounts=accounts)),
+                 pairs(store.activity_contacts(since, until, frames.MARKETING_TOUCHES[:1])),
+                 pairs(store.activity_contacts(since, until, (*frames.MARKETING_TOUCHES, "meeting"))))
+                for since, until in windows]
+    assert len(expected[0][0]) > 0 and len(expected[0][1]) < len(expected[0][0])
+    with crm_reads_cached(store.url):
+        store.preload_activity_pairs(low, high, frames.MARKETING_TOUCHES)
+        for (since, until), (whole, some, fewer, more) in zip(windows, expected, strict=True):
+            pd.testing.assert_frame_equal(pairs(store.activity_contacts(since, until, frames.MARKETING_TOUCHES)), whole)
+            pd.testing.assert_frame_equal(pairs(store.activity_contacts(
+                since, until, frames.MARKETING_TOUCHES, accounts=accounts)), some)
+            pd.testing.assert_frame_equal(pairs(store.activity_contacts(since, until, frames.MARKETING_TOUCHES[:1])),
+                                          fewer)
+            pd.testing.assert_frame_equal(pairs(store.activity_contacts(
+                since, until, (*frames.MARKETING_TOUCHES, "meeting"))), more)
+
+
+def test_a_load_inside_the_cache_is_read(tmp_path: Path) -> None:
+    store, crm = loaded(tmp_path)
+    low, high = START.to_pydatetime(), (START + pd.Timedelta(days=40)).to_pydatetime()
+    with crm_reads_cached(store.url):
+        store.preload_activity_pairs(low, high, frames.MARKETING_TOUCHES)
+        accounts_before = store.read_kind("accounts")
+        touches_before = store.activity_contacts(low, high, frames.MARKETING_TOUCHES)
+        assert store.read_kind("accounts").equals(accounts_before)  # a copy of the first read
+        more = {kind: frame.copy() for kind, frame in crm.items()}
+        account = str(more["accounts"]["account_id"].iloc[0])
+        extra_account = more["accounts"].iloc[[0]].assign(account_id="zz-new", name="Newco")
+        more["accounts"] = pd.concat([more["accounts"], extra_account], ignore_index=True)
+        contact = more["contacts"].iloc[[0]].assign(contact_id="zz-contact", account_id=account)
+        more["contacts"] = pd.concat([more["contacts"], contact], ignore_index=True)
+        touch = more["activities"][more["activities"]["type"].isin(frames.MARKETING_TOUCHES)].iloc[[0]].assign(
+            activity_id="zz-touch", account_id=account, contact_id="zz-contact",
+            occurred_at=START + pd.Timedelta(days=39))
+        more["activities"] = pd.concat([more["activities"], touch], ignore_index=True)
+        stages.extract_files(store, synthetic.write_export_folder(more, tmp_path / "second"), "load-2", NOW)
+        accounts_after = store.read_kind("accounts")
+        touches_after = store.activity_contacts(low, high, frames.MARKETING_TOUCHES)
+    assert len(accounts_after) == len(accounts_before) + 1 and "zz-new" in set(accounts_after["account_id"])
+    pd.testing.assert_frame_equal(pairs(touches_after),
+                                  pairs(store.activity_contacts(low, high, frames.MARKETING_TOUCHES)))
+    assert len(touches_after) == len(touches_before) + 1
+    assert ((touches_after["account_id"] == account) & (touches_after["contact_id"] == "zz-contact")).any()
