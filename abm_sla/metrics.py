@@ -56,8 +56,9 @@ class Metric:
 
     @property
     def additive(self) -> bool:
-        """Counts and sums add up over consecutive periods; rates, medians and snapshots do not."""
-        return self.kind in ("count", "sum") and self.family != "accounts"
+        """Counts and sums add up over consecutive periods; rates, medians, snapshots and distinct counts (a lead
+        or an intent-list account of two months is one of their quarter) do not."""
+        return self.kind in ("count", "sum") and self.family not in ("accounts", "leads", "intent")
 
 
 _MQA = "mqas.trigger_at"

@@ -332,7 +332,6 @@ def top_accounts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, n: int) 
                               ascending=[True, False, False, True])
     facts["rank"] = facts.groupby("tier").cumcount() + 1
     out = facts[facts["rank"] <= n].rename(columns={"stakeholders": "engaged_contacts"})
-    out = out.merge(sc.account_dimensions(data)[["account_id", "account_name"]], on="account_id", how="left")
     return out[["tier", "rank", "account_id", "account_name", "owner_id", "marketing_touches", "engaged_contacts",
                 "meetings"]].astype({"marketing_touches": int, "engaged_contacts": int}).reset_index(drop=True)
 
