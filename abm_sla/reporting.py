@@ -828,7 +828,8 @@ def _intent_list_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
     score = f" with score >= {settings.min_score:g}" if settings.min_score else ""
     topics = " (each topic once)" if settings.distinct_topics else ""
     return [Section("Intent list", [
-        f"{count:g} accounts with {settings.min_signals}+ intent signals{score}{topics} observed this week: sales "
+        f"{count:g} account{'' if count == 1 else 's'} with {settings.min_signals}+ intent signals{score}{topics} "
+        "observed this week: sales "
         "contacts them this week. The full list is the table's CSV beside this report, and "
         "`abm-sla export intent-list --period <week>`.",
     ], tables=[Table("intent_list", f"Accounts with {settings.min_signals}+ intent signals this week", found,

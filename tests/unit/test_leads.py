@@ -16,6 +16,7 @@ MARCH = (pd.Timestamp("2026-03-01", tz="UTC"), pd.Timestamp("2026-04-01", tz="UT
 Q1 = (pd.Timestamp("2026-01-01", tz="UTC"), pd.Timestamp("2026-04-01", tz="UTC"))
 WEEK = (pd.Timestamp("2026-03-23", tz="UTC"), pd.Timestamp("2026-03-30", tz="UTC"))
 NS = pd.Timedelta(1, unit="ns")
+DEMO = "config/presets/demo.yaml"
 
 
 def policy_with(**leads_settings):
@@ -182,3 +183,23 @@ def test_the_review_shows_last_months_decisions_and_its_own() -> None:
     shown = review.review_decisions(rows, MARCH[0])
     assert shown["text"].tolist() == ["follow up", "new"]
     assert review.review_decisions(rows.iloc[0:0], MARCH[0]).empty
+
+
+def test_without_the_policy_keys_the_reports_are_as_before() -> None:
+    from abm_sla.reporting import build_monthly, build_weekly
+
+    contacts = [{**contact("c1", "a", "VP Sales"), "email": "c1@a.com"}]
+    data = data_of(contacts, [activity("email_open", MARCH[0], "a", "c1")],
+                   intent_signals=frame("intent_signals", [intent(t, 90, WEEK[0], "a") for t in ("x", "y", "z")]))
+    default = load_policy()
+    titles = {section.title for section in build_monthly(data, "2026-03", default).sections}
+    assert not titles & {"Leads", "Disqualification patterns", "Conversion by hand-off source", "Decisions",
+                         "Closed deals and stalled accounts", "Engagement trend and top performers"}
+    assert "Intent list" not in {section.title for section in build_weekly(data, "2026-W13", default).sections}
+    on = default.model_copy(update={"leads": Leads(personas=("VP",)), "intent_list": IntentList(),
+                                    "monthly_review": load_policy(DEMO).monthly_review})
+    monthly = build_monthly(data, "2026-03", on)
+    assert {"Leads", "Disqualification patterns", "Decisions"} <= {section.title for section in monthly.sections}
+    assert monthly.tables["lead_measures"].frame.set_index("metric").loc["lead_persona_share", "value"] == 100.0
+    weekly = build_weekly(data, "2026-W13", on)
+    assert weekly.tables["intent_list"].frame["account_id"].tolist() == ["a"]
