@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from abm_sla.cli import main
 from abm_sla.policy import load_policy
 from abm_sla.reporting import build_monthly, load_data
@@ -44,3 +46,24 @@ def test_decisions_added_done_listed_and_shown_next_month(tmp_path: Path, capsys
     assert april.tables["review_decisions"].frame["month"].tolist() == ["2026-03"]
     may = build_monthly(load_data(store), "2026-05", load_policy())
     assert "review_decisions" not in may.tables
+
+
+def test_export_intent_list_for_a_week(tmp_path: Path, capsys) -> None:
+    from abm_sla import stages
+    from tests.adapters.test_reassign import NOW
+    from tests.adapters.test_stages import write_folder
+
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    store = Warehouse(db)
+    week = ["2026-02-23T09:00:00Z", "2026-02-25T09:00:00Z", "2026-03-01T23:59:59Z", "2026-03-02T00:00:00Z"]
+    folder = write_folder(tmp_path / "export", {
+        "accounts": [{"id": "ACME", "name": "Acme Corp"}, {"id": "BETA", "name": "Beta"}],
+        "intent": [{"account_id": "ACME", "topic": f"t{n}", "score": 80, "observed_at": at}
+                   for n, at in enumerate(week)]
+                  + [{"account_id": "BETA", "topic": "t", "score": 80, "observed_at": at} for at in week[:2]]})
+    stages.extract_files(store, folder, "load", NOW)
+    out = tmp_path / "intent.csv"
+    assert main(["export", "intent-list", "--period", "2026-W09", "--out", str(out), "--db", db]) == 0
+    assert "wrote 1 intent-list rows" in capsys.readouterr().out
+    written = pd.read_csv(out)
+    assert written[["account_id", "signals"]].values.tolist() == [["ACME", 3]]
