@@ -172,16 +172,23 @@ def _rejected(table: pd.DataFrame, segment: str) -> int:
     return int(np.nan_to_num(catalog.value(table, "mqas_rejected", segment)))
 
 
+def _rejected_by_reason(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                        policy: SlaPolicy, segment: str) -> list[tuple[str, pd.DataFrame]]:
+    """Per reason of the period's rejected MQAs (most frequent first): the MQA family's catalog table over them,
+    cut by ``segment``."""
+    facts = catalog.mqa_facts(data, start, end, as_of, policy)
+    rejected = facts[facts["rejected"]]
+    reasons = rejected["reason"].astype("string").str.strip().replace("", pd.NA).fillna(NO_REASON)
+    return [(reason, catalog.family_table("mqas", rejected[(reasons == reason).to_numpy()], (segment,)))
+            for reason in reasons.value_counts().index]
+
+
 def disqualification_patterns(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                               policy: SlaPolicy) -> pd.DataFrame:
     """Rejected MQAs of the period per reason (sales' status reason; none given is its own row) and tier: the
     catalog's ``mqas_rejected`` over each reason's MQAs, most frequent first, with the reason's share."""
-    facts = catalog.mqa_facts(data, start, end, as_of, policy)
-    rejected = facts[facts["rejected"]]
-    reasons = rejected["reason"].astype("string").str.strip().replace("", pd.NA).fillna(NO_REASON)
     rows = []
-    for reason in reasons.value_counts().index:
-        table = catalog.family_table("mqas", rejected[(reasons == reason).to_numpy()], ("tier",))
+    for reason, table in _rejected_by_reason(data, start, end, as_of, policy, "tier"):
         rows.append({"reason": reason, **{f"tier_{tier}": _rejected(table, f"tier={tier}") for tier in sc.TIERS},
                      "rejected": _rejected(table, catalog.ALL)})
     out = pd.DataFrame(rows, columns=["reason", *(f"tier_{tier}" for tier in sc.TIERS), "rejected"])
@@ -192,12 +199,8 @@ def disqualification_patterns(data: SlaData, start: pd.Timestamp, end: pd.Timest
 def disqualification_by_owner(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                               policy: SlaPolicy) -> pd.DataFrame:
     """Rejected MQAs of the period per owner and reason (long: one row per pair with any), most first."""
-    facts = catalog.mqa_facts(data, start, end, as_of, policy)
-    rejected = facts[facts["rejected"]]
-    reasons = rejected["reason"].astype("string").str.strip().replace("", pd.NA).fillna(NO_REASON)
     rows = []
-    for reason in reasons.value_counts().index:
-        table = catalog.family_table("mqas", rejected[(reasons == reason).to_numpy()], ("owner",))
+    for reason, table in _rejected_by_reason(data, start, end, as_of, policy, "owner"):
         owners = table.loc[(table["metric"] == "mqas_rejected") & table["segment"].str.startswith("owner="), "segment"]
         rows += [{"owner_id": segment.removeprefix("owner="), "reason": reason,
                   "rejected": _rejected(table, segment)} for segment in owners]

@@ -13,7 +13,7 @@ import re
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla.errors import AbmSlaError
+from abm_sla.errors import AbmSlaError, required_text
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.store import Warehouse
 
@@ -26,10 +26,7 @@ class DecisionError(AbmSlaError):
 
 
 def _text(value: str | None, what: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise DecisionError(f"{what} is required")
-    return text
+    return required_text(value, what, DecisionError)
 
 
 def add_decision(warehouse: Warehouse, month: str, text: str, owner: str, at: dt.datetime,
