@@ -101,6 +101,7 @@ class SlaData:
     dispute_notes: pd.DataFrame = field(default_factory=pd.DataFrame)
     signoffs: pd.DataFrame = field(default_factory=pd.DataFrame)
     review_decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    requests: pd.DataFrame = field(default_factory=lambda: frames.empty("requests"))
 
     @classmethod
     def of(cls, **tables: pd.DataFrame) -> SlaData:

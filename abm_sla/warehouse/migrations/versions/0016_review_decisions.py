@@ -1,7 +1,7 @@
 """The monthly review's decisions: what the review decided, who owns it, open or done (issue 26)
 
-Revision ID: 0015_review_decisions
-Revises: 0014_signoffs
+Revision ID: 0016_review_decisions
+Revises: 0015_requests
 Create Date: 2026-12-07 00:50:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import abm_sla.warehouse.schema
 
-revision = "0015_review_decisions"
-down_revision = "0014_signoffs"
+revision = "0016_review_decisions"
+down_revision = "0015_requests"
 branch_labels = None
 depends_on = None
 
