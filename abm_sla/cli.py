@@ -300,12 +300,13 @@ def sync(
 @app.command()
 def export(
     kind: Annotated[str, typer.Argument(
-        help="scores, mqas, sla, escalations, metrics, engagement or opportunities")],
+        help="scores, mqas, sla, escalations, metrics, engagement, opportunities or intent-list")],
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
     db: DbOption = None,
     period: Annotated[str | None, typer.Option(
         help="metrics (required), engagement (default: the latest run's quarter), opportunities (created in it; "
-             "default: all): the week (2026-W13), month (2026-03) or quarter (2026-Q1).")] = None,
+             "default: all), intent-list (default: the latest run's week): the week (2026-W13), month (2026-03) or "
+             "quarter (2026-Q1).")] = None,
     policy: Annotated[Path | None, typer.Option(
         help="SLA policy YAML for verdicts, targets and pipeline credit (mqas, metrics, opportunities; default "
              "config/sla.yaml).")] = None,
@@ -576,6 +577,61 @@ def dispute_list(
         table.add_row(str(row.dispute_id), row.account_id, row.status, row.raised_by, row.disagreement,
                       f"{step.step} {step.step_name}" if row.status == "open" else "", due,
                       row.resolution if isinstance(row.resolution, str) else "")
+    Console(width=160).print(table)
+
+
+decision_app = typer.Typer(no_args_is_help=True, help="The monthly review's decisions: add, done, list.")
+app.add_typer(decision_app, name="decision")
+
+
+@decision_app.command("add")
+def decision_add(
+    month: Annotated[str, typer.Option("--month", help="The month of the review that decided it (2026-03).")],
+    text: Annotated[str, typer.Option("--text", help="What was decided.")],
+    owner: Annotated[str, typer.Option("--owner", help="Who owns it (a name or user id).")],
+    due: Annotated[str | None, typer.Option("--due", help="When it is due (2026-04-30; optional).")] = None,
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Record a decision the monthly review took; the next month's review shows it."""
+    from abm_sla.warehouse import decisions
+
+    decision_id = decisions.add_decision(_existing_warehouse(db), month, text, owner, _at(at), due)
+    typer.echo(f"recorded decision {decision_id} of the {month.strip()} review (owner {owner.strip()})")
+
+
+@decision_app.command("done")
+def decision_done(
+    decision_id: Annotated[int, typer.Argument(help="The decision's id.")],
+    outcome: Annotated[str, typer.Option("--outcome", help="What came of it.")],
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Mark a decision done with its outcome."""
+    from abm_sla.warehouse import decisions
+
+    decisions.mark_done(_existing_warehouse(db), decision_id, outcome, _at(at))
+    typer.echo(f"decision {decision_id} done")
+
+
+@decision_app.command("list")
+def decision_list(
+    month: Annotated[str | None, typer.Option("--month", help="Only the decisions of this review (2026-03).")] = None,
+    db: DbOption = None,
+) -> None:
+    """List the reviews' decisions (oldest first)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from abm_sla.warehouse import decisions
+
+    rows = decisions.read_decisions(_existing_warehouse(db), month)
+    table = Table(title="Review decisions" + (f" of {month}" if month else ""))
+    for column in ("id", "month", "decision", "owner", "due", "status", "outcome"):
+        table.add_column(column)
+    for row in rows.itertuples():
+        table.add_row(str(row.decision_id), row.month, row.text, row.owner, row.due or "", row.status,
+                      row.outcome if isinstance(row.outcome, str) else "")
     Console(width=160).print(table)
 
 

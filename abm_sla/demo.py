@@ -22,7 +22,7 @@ from abm_sla.policy import load_policy
 from abm_sla.reporting import generate_report, load_data
 from abm_sla.scorecard import SlaData, parse_period
 from abm_sla.settings import database_url_env
-from abm_sla.warehouse import Warehouse, disputes, schema, signoffs
+from abm_sla.warehouse import Warehouse, decisions, disputes, schema, signoffs
 
 DEMO_START = pd.Timestamp("2026-01-01T00:00:00Z")
 DEMO_DAYS = 90
@@ -77,13 +77,15 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
                                path=str(folder), policy_path=str(DEMO_POLICY))
         store = Warehouse(db_url)
         demo_disputes(store)
+        demo_decisions(store)
         for name, role, day in (("Dana Reyes", "head of sales", 1), ("Sam Okafor", "head of marketing", 2)):
             signoffs.record(store, DEMO_POLICY, name, role, DEMO_START + pd.Timedelta(days=day, hours=10))
     paths = {"crm_export": folder, "database": out / "abm-sla.db"}
     policy = load_policy(DEMO_POLICY)
     for kind in exports.KINDS:
         paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
-        exports.export(store, kind, paths[f"{kind}.csv"], period=DEMO_QUARTER, policy=policy)
+        exports.export(store, kind, paths[f"{kind}.csv"], period=DEMO_WEEK if kind == "intent-list" else DEMO_QUARTER,
+                       policy=policy)
     data = load_data(store)  # read the warehouse once for every report
     for kind, period in (("weekly", DEMO_WEEK), ("monthly", DEMO_MONTH), ("quarterly", DEMO_QUARTER)):
         written = generate_report(data, kind, period, out / "reports", policy_path=DEMO_POLICY)
@@ -242,6 +244,23 @@ def demo_disputes(store: Warehouse) -> list[int]:
         disputes.close_dispute(store, second, "sales re-engages this quarter", "Daniel Okafor",
                                at + pd.Timedelta(days=31), "overturned")
         ids.append(second)
+    return ids
+
+
+def demo_decisions(store: Warehouse) -> list[int]:
+    """The decisions of the February review (shown in March's) and one of March's own: what the seven
+    commitments' monthly review produces."""
+    february = DEMO_START + pd.Timedelta(days=59, hours=16)  # 2026-03-01, the February review
+    ids = [decisions.add_decision(store, "2026-02", "Tighten the decision-maker titles: drop 'Director' from the "
+                                  "hand-off gate's list", "Priya Raman", february, due="2026-03-15"),
+           decisions.add_decision(store, "2026-02", "Tier 1 first touch by phone within 2 business hours; "
+                                  "coach the two owners with most misses", "Marcus Bell", february, due="2026-03-31"),
+           decisions.add_decision(store, "2026-02", "Move webinar budget to the pricing-page retargeting ads",
+                                  "Jenna Ortiz", february)]
+    decisions.mark_done(store, ids[0], "titles updated in config/scoring.yaml on 2026-03-09",
+                        february + pd.Timedelta(days=8))
+    ids.append(decisions.add_decision(store, "2026-03", "Review the stalled Tier 1 accounts in the weekly sync",
+                                      "Grace Miller", DEMO_START + pd.Timedelta(days=89, hours=16)))
     return ids
 
 

@@ -15,3 +15,11 @@ class SourceError(AbmSlaError):
 
 class WarehouseError(AbmSlaError):
     """The warehouse cannot be reached or migrated."""
+
+
+def required_text(value: str | None, what: str, error: type[AbmSlaError] = AbmSlaError) -> str:
+    """``value`` stripped; an empty one raises ``error`` ("<what> is required")."""
+    text = (value or "").strip()
+    if not text:
+        raise error(f"{what} is required")
+    return text

@@ -241,6 +241,33 @@ def escalations(warehouse: Warehouse) -> pd.DataFrame:
     return table[["account_id", "trigger_at", "level", "opened_at", "to_user_id"]]
 
 
+def _latest_week(warehouse: Warehouse, period: str | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` of ``period``, else the ISO week of the latest completed run."""
+    from abm_sla import scorecard
+
+    if period:
+        return scorecard.parse_period(period)
+    latest = _latest_completed_run(warehouse)
+    if latest is None:
+        raise AbmSlaError("the warehouse has no completed run: give --period (2026-W13)")
+    year, week, _ = latest.isocalendar()
+    return scorecard.parse_period(f"{year}-W{week:02d}")
+
+
+def intent_list(warehouse: Warehouse, period: str | None = None, policy: SlaPolicy | None = None) -> pd.DataFrame:
+    """The weekly intent list (:func:`abm_sla.leads.intent_list`): accounts with policy ``intent_list.min_signals``
+    (default 3) intent signals observed in ``period`` (default: the latest run's ISO week), most signals first."""
+    from abm_sla import leads
+    from abm_sla.policy import IntentList
+    from abm_sla.reporting import load_data
+
+    policy = policy if policy is not None else load_policy()
+    start, end = _latest_week(warehouse, period)
+    found = leads.intent_list(load_data(warehouse), start, end, policy.intent_list or IntentList())
+    return found.assign(period_start=start, period_end=end)[["period_start", "period_end",
+                                                            *leads.INTENT_LIST_COLUMNS]]
+
+
 #: The warehouse's exports (SPEC section 7), each a function of the warehouse alone.
 EXPORTS: dict[str, Callable[[Warehouse], pd.DataFrame]] = {
     "scores": scores,
@@ -250,12 +277,14 @@ EXPORTS: dict[str, Callable[[Warehouse], pd.DataFrame]] = {
 }
 #: Every export kind: the warehouse's, and ``metrics``, which needs a period.
 MAKERS: dict[str, Callable[..., pd.DataFrame]] = {**EXPORTS, "metrics": metrics, "engagement": engagement,
-                                                  "opportunities": opportunities, "briefings": briefings}
+                                                  "opportunities": opportunities, "briefings": briefings,
+                                                  "intent-list": intent_list}
 KINDS = tuple(MAKERS)
 #: The options each export takes besides the warehouse.
 OPTIONS: dict[str, tuple[str, ...]] = {"mqas": ("policy",), "metrics": ("period", "policy"),
                                         "engagement": ("period",), "opportunities": ("period", "policy"),
-                                        "briefings": ("period", "policy")}
+                                        "briefings": ("period", "policy"),
+                                        "intent-list": ("period", "policy")}
 
 
 def export(warehouse: Warehouse, kind: str, out: str | Path, period: str | None = None,

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from abm_sla import commitments as cm
-from abm_sla import frames, marketing, regions
+from abm_sla import frames, leads, marketing, regions
 from abm_sla import scorecard as sc
 from abm_sla import team_clocks as tc
-from abm_sla.policy import SlaPolicy
+from abm_sla.policy import IntentList, SlaPolicy
 from abm_sla.scorecard import SlaData
 from abm_sla.sla import OPTIONAL_CLOCKS
 
@@ -59,14 +59,16 @@ class Metric:
 
     @property
     def additive(self) -> bool:
-        """Counts and sums add up over consecutive periods; rates, medians and snapshots do not."""
+        """Counts and sums add up over consecutive periods; rates, medians, snapshots and distinct counts (a lead
+        or an intent-list account of two months is one of their quarter) do not."""
         return self.kind in ("count", "sum") and self.family not in SNAPSHOT_FAMILIES
 
 
 _MQA = "mqas.trigger_at"
 _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
 #: Families counted over the accounts at one moment: their counts do not add up over periods.
-SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts")
+#: Also the distinct counts: a lead or an intent-list account of two months is one of their quarter.
+SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts", "leads", "intent")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner", "region")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
@@ -316,6 +318,25 @@ CATALOG: tuple[Metric, ...] = (
            "(tier-move rules promote_3_to_1, promote_3_to_2) in the period: each a briefing task to the owner.",
            "count", "briefings", "promotions recommended", "", ("owner",), "tier_move_recommendations.recommended_at",
            "", "count"),
+    # -- leads (ABM template; abm_sla.leads) --
+    Metric("engaged_leads", "Engaged leads from the list", "Contacts of accounts on the list with a marketing "
+           "touch in the period (leads).", "count", "leads", "leads", "", ("tier", "owner"),
+           "activities.occurred_at", "leads.engaged_leads_per_quarter_min (pro-rated)", "count"),
+    Metric("lead_persona_share", "Leads in target personas", "Share of the period's leads whose title matches a "
+           "persona of policy leads.personas (empty without personas).", "pct", "leads", "leads in a persona",
+           "leads", ("tier", "owner"), "activities.occurred_at", "leads.persona_share_pct", "ratio", "in_persona",
+           "persona_judged"),
+    Metric("lead_geography_share", "Leads in target geographies", "Share of the period's leads whose account's "
+           "country is in policy leads.geographies (empty without geographies).", "pct", "leads",
+           "leads in a target geography", "leads", ("tier", "owner"), "activities.occurred_at",
+           "leads.geography_share_pct", "ratio", "in_geography", "geography_judged"),
+    Metric("invalid_email_share", "Leads with an invalid email", "Share of the period's leads whose email is "
+           "empty or not syntactically an address.", "pct", "leads", "leads with an invalid email", "leads",
+           ("tier", "owner"), "activities.occurred_at", "leads.invalid_email_max_pct", "ratio", "invalid_email"),
+    Metric("intent_list_accounts", "Accounts with 3+ intent signals", "Accounts with at least policy "
+           "intent_list.min_signals (default 3) intent signals observed in the period (the weekly intent list).",
+           "count", "intent", "accounts on the intent list", "", ("tier", "owner"), "intent_signals.observed_at",
+           "", "count"),
 )
 BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}
 
@@ -516,7 +537,7 @@ def account_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
                            multi_stakeholder=contacts >= 2, **touches)
 
 
-def _meeting_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def meeting_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     acts = data.activities
     meetings = acts[acts["type"].eq("meeting") & sc.within(acts["occurred_at"], start, end)]
     dims = sc.account_dimensions(data).set_index("account_id")
@@ -539,7 +560,9 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "closed": closed_facts(data, start, end, as_of, policy),
         "money": money_facts(data, start, end, as_of, policy),
         "accounts": account_facts(data, start, end),
-        "meetings": _meeting_facts(data, start, end),
+        "meetings": meeting_facts(data, start, end),
+        "leads": leads.lead_facts(data, start, end, policy),
+        "intent": leads.intent_list(data, start, end, policy.intent_list or IntentList()),
         **marketing_facts(data, start, end, as_of, policy),
         **commitment_facts(data, start, end, as_of, policy),
     }
@@ -669,6 +692,11 @@ def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> dict[
             out[key] = (f"{'>' if strict else '>='} {bound:g}",
                         (lambda v: v > bound) if strict else (lambda v: v >= bound))
 
+    if policy.leads is not None:
+        _lead_targets(out, at_least, policy, start, end)
+    if targets is None:
+        return out
+
     for tier, commitment in (targets.monthly_mqa_commitments or {}).items():
         months = marketing.months_between(start, end)
         at_least(("mqas", f"tier={tier}"), round(float(commitment) * months, 1))
@@ -693,6 +721,19 @@ def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> dict[
     at_least(("mqa_to_opportunity_rate", "tier=2"), targets.tier2_mqa_to_opportunity_pct, strict=True)
     at_least(("sql_to_opportunity_rate", ALL), targets.sql_to_opportunity_pct)
     return out
+
+
+def _lead_targets(out: dict, at_least: Callable, policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """The lead measures' targets (policy ``leads``): the quarterly minimum pro-rated to the period's months."""
+    settings = policy.leads
+    if settings.engaged_leads_per_quarter_min is not None:
+        at_least(("engaged_leads", ALL),
+                 round(settings.engaged_leads_per_quarter_min * marketing.months_between(start, end) / 3, 1))
+    at_least(("lead_persona_share", ALL), settings.persona_share_pct)
+    at_least(("lead_geography_share", ALL), settings.geography_share_pct)
+    if settings.invalid_email_max_pct is not None:
+        bound = settings.invalid_email_max_pct
+        out[("invalid_email_share", ALL)] = (f"< {bound:g}", lambda v: v < bound)
 
 
 def _judge(rows: pd.DataFrame, policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp,

@@ -735,6 +735,59 @@ class HotAccounts(Strict):
         return lowered
 
 
+class Leads(Strict):
+    """Lead-level measures (ABM template; not part of SPEC; absent by default: not shown). A lead is a contact of
+    an account on the list with a marketing touch in the period. ``personas``: regular expressions matched
+    case-insensitively at word boundaries of the contact's title; ``geographies``: ISO alpha-2 countries (or
+    ``regions`` names) of the contact's account. A share is shown only when its list is given."""
+
+    personas: tuple[str, ...] = ()
+    geographies: tuple[str, ...] = ()
+    regions: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    engaged_leads_per_quarter_min: float | None = Field(default=None, ge=0)
+    persona_share_pct: float | None = Field(default=None, ge=0, le=100)
+    geography_share_pct: float | None = Field(default=None, ge=0, le=100)
+    invalid_email_max_pct: float | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("personas")
+    @classmethod
+    def _patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"persona pattern {pattern!r} is not a regular expression: {error}") from None
+        return patterns
+
+    @property
+    def countries(self) -> frozenset[str]:
+        """The target geographies as upper-case country codes (region names expanded)."""
+        out: set[str] = set()
+        for name in self.geographies:
+            out.update(self.regions.get(name, (name,)))
+        return frozenset(code.strip().upper() for code in out)
+
+
+class IntentList(Strict):
+    """The weekly list of accounts with ``min_signals``+ intent signals in the week (basic SLA; not part of SPEC;
+    absent by default: not shown). A signal: an intent row with score >= ``min_score``; ``distinct_topics``
+    counts each topic once per account and week."""
+
+    min_signals: int = Field(default=3, ge=1)
+    min_score: float = Field(default=0, ge=0, le=100)
+    distinct_topics: bool = False
+
+
+class MonthlyReview(Strict):
+    """The monthly review's patterns and lists (seven commitments, ABM template; not part of SPEC; absent by
+    default: not shown): disqualification patterns, conversion by hand-off source, closed deals, accounts stalled
+    after ``stalled_days`` without activity, ``trend_months`` of engagement, the ``top_accounts`` per tier."""
+
+    stalled_days: float = Field(default=30, gt=0)
+    top_accounts: int = Field(default=5, ge=1)
+    trend_months: int = Field(default=6, ge=2)
+
+
 class SlaPolicy(Strict):
     """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
 
@@ -756,6 +809,9 @@ class SlaPolicy(Strict):
     money: Money = Field(default_factory=Money)
     signoff: Signoff = Field(default_factory=Signoff)
     scoring_refresh: ScoringRefresh = Field(default_factory=ScoringRefresh)
+    leads: Leads | None = None
+    intent_list: IntentList | None = None
+    monthly_review: MonthlyReview | None = None
     #: issue 26 (ABM template): answers to requests between the teams, hot accounts; absent = off
     requests: Requests | None = None
     hot_accounts: HotAccounts | None = None

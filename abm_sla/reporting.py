@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla import atomic, breaches, dispositions, exports, regions, review, signoff
+from abm_sla import atomic, breaches, dispositions, exports, leads, regions, review, signoff
 from abm_sla import commitments as cm
 from abm_sla import feedback as fb
 from abm_sla import marketing as mk
@@ -157,7 +157,7 @@ def load_data(warehouse: Warehouse) -> SlaData:
     crm = {kind: view.read_kind(kind) for kind in kinds}
     derived = {name: warehouse.read_table(getattr(schema, name))
                for name in ("mqas", "sla_clocks", "escalations", "tier_move_recommendations", "reassignments",
-                            "disputes", "dispute_notes", "signoffs")}
+                            "disputes", "dispute_notes", "signoffs", "review_decisions")}
     escalations = derived["escalations"]
     derived["escalations"] = escalations.assign(owner_id=escalations["owner_id"].replace("", None))  # "": no owner
     history = score_history.dense(warehouse.read_table(schema.score_history), score_history.score_runs(warehouse))
@@ -509,6 +509,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   f"escalations where opened_at <= {_iso(as_of)}, episode open (mqas.ended_at empty or later), "
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
+        *_intent_list_section(data, start, end, policy, table),
         _feedback_section(data, start, end, as_of, policy),
         *_team_clocks_section(data, start, end, as_of, policy, table),
         _breaches_section(data, policy, start, end, as_of, weekly=True),
@@ -575,6 +576,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   f"accounts created before {_iso(end)}; activities of a marketing type with occurred_at in {span}; "
                   "multi-stakeholder = >= 2 distinct contact_id"),
         ], charts=[Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas")]),
+        *_leads_section(data, start, end, policy, table),
         marketing_side_section(data, start, end, as_of, policy),
         Section("Sales", tables=[
             Table("compliance_by_tier", "SLA clocks per tier", sc.clock_compliance(data, start, end, policy),
@@ -927,6 +929,103 @@ def _marketing_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as
         f"{_iso(end)}, tier from accounts")])
 
 
+def _intent_list_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                         table: pd.DataFrame) -> list[Section]:
+    """The week's intent list (policy ``intent_list``; none without it)."""
+    settings = policy.intent_list
+    if settings is None:
+        return []
+    found = leads.intent_list(data, start, end, settings)
+    count = catalog.value(table, "intent_list_accounts")
+    score = f" with score >= {settings.min_score:g}" if settings.min_score else ""
+    topics = " (each topic once)" if settings.distinct_topics else ""
+    return [Section("Intent list", [
+        f"{count:g} account{'' if count == 1 else 's'} with {settings.min_signals}+ intent signals{score}{topics} "
+        "observed this week: sales "
+        "contacts them this week. The full list is the table's CSV beside this report, and "
+        "`abm-sla export intent-list --period <week>`.",
+    ], tables=[Table("intent_list", f"Accounts with {settings.min_signals}+ intent signals this week", found,
+                     f"intent_signals with observed_at in {_span(start, end)}{score}; policy intent_list")])]
+
+
+def _leads_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                   table: pd.DataFrame) -> list[Section]:
+    """The lead measures of the period against the policy's targets (policy ``leads``; none without it)."""
+    settings = policy.leads
+    if settings is None:
+        return []
+    measures = review.lead_measures(table, policy)
+    by_tier = catalog.family_table("leads", leads.lead_facts(data, start, end, policy), ("tier",))
+    by_tier = by_tier[by_tier["segment"] != catalog.ALL].pivot(index="segment", columns="metric", values="value")
+    by_tier = by_tier.reindex(columns=[metric for metric in measures["metric"]]).reset_index()
+    personas = ", ".join(settings.personas) or "none given"
+    geographies = ", ".join(settings.geographies) or "none given"
+    return [Section("Leads", [
+        "A lead is a contact of an account on the list with a marketing touch in the period. Personas (title, "
+        f"whole words, any case): {personas}. Geographies (the account's country): {geographies}. An invalid "
+        "email is empty or not of the form name@domain.tld. The engaged-leads target is per quarter, pro-rated "
+        "to the period.",
+    ], tables=[
+        Table("lead_measures", "Lead volume and quality against target", measures,
+              f"contacts with a marketing touch (activities) in {_span(start, end)}, of {_measured_accounts(data)}; "
+              "titles and emails from contacts, country from accounts; targets from policy leads"),
+        Table("leads_by_tier", "Lead measures per tier", by_tier, "as above, per the account's tier"),
+    ])]
+
+
+def _review_sections(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                     policy: SlaPolicy) -> list[Section]:
+    """The monthly review's patterns, lists and decisions (policy ``monthly_review``; decisions whenever any
+    is recorded)."""
+    span = _span(start, end)
+    decisions = review.review_decisions(data.review_decisions, start)
+    settings = policy.monthly_review
+    decision_section = Section("Decisions", [
+        "The decisions the previous review took (follow them up) and those this review took "
+        "(`abm-sla decision add --month <month> --text ... --owner ...`; `abm-sla decision done <id>`).",
+    ], tables=[Table("review_decisions", "Decisions of the last review and this one", decisions,
+                     "review_decisions of the review month and the month before")])
+    if settings is None:
+        return [decision_section] if len(decisions) else []
+    mqa_source = _verdict_source(span, as_of, policy)
+    return [
+        Section("Disqualification patterns", [
+            "Rejected MQAs of the month by the reason sales gave (status reason) and tier, then by owner.",
+        ], tables=[
+            Table("disqualification_patterns", "Rejected MQAs per reason and tier",
+                  review.disqualification_patterns(data, start, end, as_of, policy), f"{mqa_source}; reasons from "
+                  "status_changes.reason"),
+            Table("disqualification_by_owner", "Rejected MQAs per owner and reason",
+                  _with_owner_names(review.disqualification_by_owner(data, start, end, as_of, policy), data),
+                  f"{mqa_source}; owner from mqas"),
+        ]),
+        Section("Conversion by hand-off source", [
+            "The hand-off source is the signal that fired the MQA (at its trigger_at): a marketing touch's type, or "
+            "intent.",
+        ], tables=[Table("conversion_by_source", "MQA → SQL and MQA → opportunity per hand-off source",
+                         review.conversion_by_source(data, start, end, as_of, policy),
+                         f"{mqa_source}; activities and intent_signals at trigger_at")]),
+        Section("Closed deals and stalled accounts", [
+            f"Stalled: an open opportunity or open MQA and no activity of any kind for {settings.stalled_days:g}+ "
+            "days at the month's end.",
+        ], tables=[
+            Table("closed_deals", "Deals closed in the month", review.closed_deals(data, start, end, as_of, policy),
+                  f"opportunities closed in {span} by {_iso(as_of)}; source by the pipeline-credit rule"),
+            Table("stalled_accounts", "Stalled accounts", review.stalled_accounts(data, end, settings.stalled_days),
+                  f"opportunities open and mqas episodes open at {_iso(end)}; last activity before it"),
+        ]),
+        Section("Engagement trend and top performers", tables=[
+            Table("engagement_trend", f"Engagement by month (last {settings.trend_months})",
+                  review.engagement_trend(data, end, settings.trend_months, policy),
+                  f"{_measured_accounts(data)} at each month's end; marketing touches per month"),
+            Table("top_accounts", f"Top {settings.top_accounts} accounts per tier by marketing engagement",
+                  review.top_accounts(data, start, end, settings.top_accounts),
+                  f"{_measured_accounts(data)}; marketing touches, engaged contacts and meetings in {span}"),
+        ]),
+        decision_section,
+    ]
+
+
 def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   as_of: pd.Timestamp | None = None) -> Report:
     """The monthly review: volume against target, the funnel, pipeline by source and the joint number,
@@ -967,6 +1066,8 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
         ], tables=[Table("pipeline_by_source", "Pipeline created in the month by source, and the joint pipeline",
                          review.pipeline_by_source(data, start, end, policy), _credit_source(span, policy))]),
         _marketing_section(data, start, end, as_of, policy),
+        *_leads_section(data, start, end, policy, table),
+        *_review_sections(data, start, end, as_of, policy),
         Section("Tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_move_decisions", "Recommendations of the month and sales' decisions",
                   tm.summary(_ledger(data, as_of, policy), start, end, as_of), _moves_source(as_of)),

@@ -63,6 +63,9 @@ DERIVED_COLUMNS: dict[str, dict[str, str]] = {
                  "requested_resolution": "object", "opened_at": "ts", "steps_from": "ts", "status": "object",
                  "closed_at": "ts", "resolution": "object", "outcome": "object", "times_reopened": "int64",
                  "updated_at": "ts"},
+    "review_decisions": {"decision_id": "int64", "month": "object", "text": "object", "owner": "object",
+                         "due": "object", "recorded_at": "ts", "status": "object", "outcome": "object",
+                         "updated_at": "ts"},
     "dispute_notes": {"id": "int64", "dispute_id": "int64", "at": "ts", "author": "object", "kind": "object",
                       "text": "object"},
 }
@@ -97,6 +100,7 @@ class SlaData:
     disputes: pd.DataFrame = field(default_factory=pd.DataFrame)
     dispute_notes: pd.DataFrame = field(default_factory=pd.DataFrame)
     signoffs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    review_decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
     requests: pd.DataFrame = field(default_factory=lambda: frames.empty("requests"))
 
     @classmethod

@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from abm_sla.disputes import OUTCOMES
-from abm_sla.errors import AbmSlaError
+from abm_sla.errors import AbmSlaError, required_text
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.store import Warehouse
 from abm_sla.warehouse.view import CrmView
@@ -26,10 +26,7 @@ class DisputeError(AbmSlaError):
 
 
 def _text(value: str | None, what: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise DisputeError(f"{what} is required")
-    return text
+    return required_text(value, what, DisputeError)
 
 
 def open_dispute(warehouse: Warehouse, account_id: str, disagreement: str, raised_by: str,

@@ -333,6 +333,23 @@ signoffs = Table(
 """The SLA as a signed document: one row per signature (``abm-sla signoff``): who, in which role, when, and
 the SHA-256 of the policy file signed. Not undone with a run."""
 
+review_decisions = Table(
+    "review_decisions",
+    metadata,
+    Column("decision_id", Integer, primary_key=True, autoincrement=True),
+    Column("month", String(7), nullable=False, index=True),
+    Column("text", Text, nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("due", String(10)),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outcome", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+"""The decisions a monthly review took (``abm-sla decision add``): the month of the review (``2026-03``), what
+was decided, who owns it, an optional due date; ``status`` open or done (with its ``outcome``). The next month's
+review shows them. Not undone with a run."""
+
 alert_log = Table(
     "alert_log",
     metadata,
