@@ -690,7 +690,8 @@ def reference_markdown() -> str:
         "- `segment`: `all`, or one cut: `tier=1`, `owner=U003`, `source=marketing` (`marketing` sourced, "
         "`influenced` marketing-touched but not sourced, `sales` sales-sourced, by the policy's "
         "`pipeline_credit` rule), `list=on` / `list=off` (on the target account list at the item's moment; "
-        "only when a list is recorded).",
+        "only when a list is recorded), or the cross `tier=1,owner=U003` (segment `tier_owner`: the headline's "
+        "per-owner split of the first-touch and win-rate commitments).",
         "- `additive`: `true` for counts and sums: the weeks or months of a period add up to the period.",
         "- `target` and `verdict` (`met` / `missed`, empty when there is no target or no value): from the policy's "
         "`targets`.",
