@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit bench lock clean
+.PHONY: venv demo test lint unit bench docs lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ unit: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_scoring.py
 
+# The documentation site (mkdocs.yml, docs/) into site/; `$(BIN)/mkdocs serve` previews it.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # Re-resolve the lock after changing dependencies in pyproject.toml.
 lock:
 	rm -rf /tmp/abm-sla-lock && $(PYTHON) -m venv /tmp/abm-sla-lock
@@ -39,4 +43,4 @@ lock:
 	/tmp/abm-sla-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

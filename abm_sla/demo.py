@@ -61,6 +61,7 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
         shutil.rmtree(out)  # the demo folder is the demo's own: start clean so figures are reproducible
     crm = synthetic.generate_crm(n_accounts=n_accounts, start=DEMO_START, days=DEMO_DAYS, seed=seed, feedback=True,
                                  marketing_program=True)
+    crm = synthetic.add_team_requests(crm, DEMO_START, DEMO_DAYS, seed)  # issue 26: requests, hot accounts
     folder = synthetic.write_export_folder(crm, out / "crm-export", dirty=True)
     db_url = f"sqlite:///{out / 'abm-sla.db'}"
     console.print(f"Sample CRM: {n_accounts} accounts, {len(crm['activities'])} activities → {folder}")

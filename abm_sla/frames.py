@@ -26,8 +26,13 @@ OPPORTUNITY_COLUMNS = [
 USER_COLUMNS = ["user_id", "name", "email", "role", "manager_id", "time_zone", "country", "active"]
 #: ``reason``: why sales gave the status (optional; issue 14), e.g. the rejection reason.
 STATUS_CHANGE_COLUMNS = ["status_change_id", "account_id", "status", "changed_at", "changed_by", "reason"]
-#: Target account list membership: one row per period on the list (README "Marketing side").
+#: Target account list membership: one row per period on the list (docs/policy/marketing.md).
 TARGET_ACCOUNT_COLUMNS = ["target_account_id", "account_id", "added_at", "removed_at", "agreed_at", "agreed_by"]
+#: Requests between the teams (issue 26, optional ``requests.csv``): ``kind`` one of :data:`REQUEST_KINDS`,
+#: ``owner_id`` = who owes the answer (empty: the account's owner), ``answered_at`` empty while unanswered.
+REQUEST_COLUMNS = ["request_id", "account_id", "kind", "requested_by", "requested_at", "answered_at", "owner_id"]
+#: ``materials``: sales asks marketing for materials; ``account_info``: marketing asks sales about an account.
+REQUEST_KINDS = ("materials", "account_info")
 
 COLUMNS: dict[str, list[str]] = {
     "accounts": ACCOUNT_COLUMNS,
@@ -38,6 +43,7 @@ COLUMNS: dict[str, list[str]] = {
     "users": USER_COLUMNS,
     "status_changes": STATUS_CHANGE_COLUMNS,
     "target_accounts": TARGET_ACCOUNT_COLUMNS,
+    "requests": REQUEST_COLUMNS,
 }
 TIMESTAMP_COLUMNS: dict[str, list[str]] = {
     "accounts": ["created_at", "updated_at"],
@@ -48,6 +54,7 @@ TIMESTAMP_COLUMNS: dict[str, list[str]] = {
     "users": [],
     "status_changes": ["changed_at"],
     "target_accounts": ["added_at", "removed_at", "agreed_at"],
+    "requests": ["requested_at", "answered_at"],
 }
 
 MARKETING_TOUCHES = ("email_open", "email_click", "form_submit", "web_visit", "webinar")
@@ -62,7 +69,9 @@ CHANNEL_TOUCHES = ("ad_click", "content_download", "event_attended")
 MARKETING_WORK = ("account_research",)
 #: Every activity type marketing's side produces (what a CRM mapping may map a campaign or event to).
 MARKETING_SIDE = MARKETING_TOUCHES + CHANNEL_TOUCHES + MARKETING_WORK
-ACTIVITY_TYPES = MARKETING_TOUCHES + SALES_TOUCHES + OWNER_EVENTS + CHANNEL_TOUCHES + MARKETING_WORK
+#: Sales flags an account hot so marketing can coordinate (issue 26, ABM template): neither a touch nor work.
+HOT_FLAG = "hot_flag"
+ACTIVITY_TYPES = MARKETING_TOUCHES + SALES_TOUCHES + OWNER_EVENTS + CHANNEL_TOUCHES + MARKETING_WORK + (HOT_FLAG,)
 
 
 def empty(kind: str) -> pd.DataFrame:

@@ -3,7 +3,7 @@ engaged-account stage, the ``marketing_response`` clock and the target account l
 
 Every function takes DataFrames (``abm_sla.frames`` columns), the period ``[start, end)`` and/or an
 ``as_of`` and the policy, never reads the clock, and returns DataFrames. Not part of SPEC; all of it is
-switched on by the policy's ``marketing`` and ``target_account_list`` sections (README "Marketing side").
+switched on by the policy's ``marketing`` and ``target_account_list`` sections (docs/policy/marketing.md).
 
 Definitions:
 

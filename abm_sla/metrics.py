@@ -22,6 +22,7 @@ import pandas as pd
 
 from abm_sla import dispositions, frames, marketing
 from abm_sla import scorecard as sc
+from abm_sla import team_clocks as tc
 from abm_sla.policy import DISPOSITIONS, SlaPolicy
 from abm_sla.scorecard import SlaData
 from abm_sla.sla import OPTIONAL_CLOCKS
@@ -77,24 +78,30 @@ _CLOCK_SEGMENTS = ("tier", "owner")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list")
 
 
-def _clock_metric(clock: str) -> Metric:
+def _clock_metric(clock: str, family: str = "clocks", period_by: str = "sla_clocks.due_at") -> Metric:
     name = clock.replace("_", " ")
     return Metric(f"{clock}_met_rate", f"{name.capitalize()} met", f"Share of the {name} clocks due in the period "
                   "that were met, of those decided (met or missed; pending clocks are not counted).", "pct",
-                  "clocks", f"{name} clocks met", f"{name} clocks met or missed",
+                  family, f"{name} clocks met", f"{name} clocks met or missed",
                   (*_CLOCK_SEGMENTS, TIER_OWNER) if clock == "first_touch" else _CLOCK_SEGMENTS,
-                  "sla_clocks.due_at", "targets.first_touch_met_pct" if clock == "first_touch" else "",
+                  period_by, "targets.first_touch_met_pct" if clock == "first_touch" else "",
                   "ratio", f"{clock}_met", f"{clock}_decided")
 
 
-def _clock_count_metrics(clock: str) -> tuple[Metric, ...]:
+def _clock_count_metrics(clock: str, family: str = "clocks",
+                         period_by: str = "sla_clocks.due_at") -> tuple[Metric, ...]:
     """The clock family's counts of one clock: met, missed and pending clocks due in the period."""
     name = clock.replace("_", " ")
     return tuple(Metric(f"{clock}_clocks_{status}", f"{name.capitalize()} clocks {status}",
-                        f"{name.capitalize()} clocks due in the period whose status is {status}.", "count", "clocks",
-                        f"{name} clocks {status}", "", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "count",
+                        f"{name.capitalize()} clocks due in the period whose status is {status}.", "count", family,
+                        f"{name} clocks {status}", "", _CLOCK_SEGMENTS, period_by, "", "count",
                         f"{clock}_{status}")
                  for status in CLOCK_STATUSES)
+
+
+#: Issue 26: the team clocks (requests.csv, hot flags), evaluated at report time as of ``as_of``; due time =
+#: requested_at or the hot flag's occurred_at + the policy window.
+_TEAM_PERIOD = "due_at of the request (requests.requested_at) or hot flag (activities.occurred_at) + window"
 
 
 #: The statuses a clock can have (sla_clocks.status), each counted by the clock family.
@@ -177,6 +184,9 @@ CATALOG: tuple[Metric, ...] = (
     *(_clock_metric(clock) for clock in _ALL_CLOCKS),
     # -- clock counts (per tier and owner: the clock tables) --
     *(metric for clock in _ALL_CLOCKS for metric in _clock_count_metrics(clock)),
+    # -- team clocks (issue 26): requests between the teams and hot accounts --
+    *(_clock_metric(clock, "team_clocks", _TEAM_PERIOD) for clock in tc.TEAM_CLOCKS),
+    *(metric for clock in tc.TEAM_CLOCKS for metric in _clock_count_metrics(clock, "team_clocks", _TEAM_PERIOD)),
     Metric("first_touch_response_median_hours", "Time to first contact (median)", "Median business hours from "
            "routing to the first sales touch, over the first-touch clocks due in the period that were answered "
            "(a touch before routing counts 0).", "hours", "responses", "median business hours",
@@ -312,14 +322,30 @@ def mqa_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.T
 def clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """The clocks due in the period: per clock, whether each is met, missed, pending or decided (met or missed)."""
     clocks = sc.clocks_due(data, start, end).reset_index(drop=True)
+    return status_columns(clocks, _ALL_CLOCKS).assign(missed=clocks["status"].eq(MISSED))
+
+
+def status_columns(clocks: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    """``tier, owner_id`` and, per clock of ``names``, whether each row is met, missed, pending or decided."""
     out = clocks[["tier", "owner_id"]].copy()
-    for clock in _ALL_CLOCKS:
+    for clock in names:
         mine = clocks["clock"].eq(clock)
         for status in CLOCK_STATUSES:
             out[f"{clock}_{status}"] = mine & clocks["status"].eq(status)
         out[f"{clock}_decided"] = mine & clocks["status"].isin([MET, MISSED])
-    out["missed"] = clocks["status"].eq(MISSED)
     return out
+
+
+def team_clocks(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Every team clock of the policy as of ``as_of`` (:func:`abm_sla.team_clocks.evaluate`)."""
+    return tc.evaluate(data.requests, data.activities, data.accounts, data.users, policy, as_of)
+
+
+def team_clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                     policy: SlaPolicy) -> pd.DataFrame:
+    """The team clocks due in the period (as of ``as_of``): per clock, met, missed, pending or decided."""
+    clocks = tc.due_in(team_clocks(data, as_of, policy), start, end).reset_index(drop=True)
+    return status_columns(clocks, tc.TEAM_CLOCKS)
 
 
 def response_facts(responses: pd.DataFrame) -> pd.DataFrame:
@@ -450,6 +476,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
     return {
         "mqas": mqa_facts(data, start, end, as_of, policy),
         "clocks": clock_facts(data, start, end),
+        "team_clocks": team_clock_facts(data, start, end, as_of, policy),
         "responses": responses,
         "created": created_facts(data, start, end, policy),
         "closed": closed_facts(data, start, end, as_of, policy),

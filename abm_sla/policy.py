@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from abm_sla.errors import ConfigError
+from abm_sla.frames import ACTIVITY_TYPES, HOT_FLAG
 from abm_sla.freshness import Freshness
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "sla.yaml"
@@ -147,6 +148,8 @@ class Clocks(Strict):
     sql_contact: Window | None = None
     #: CRM hygiene: the MQA's first sales touch entered in the CRM within this window of when it happened
     crm_hygiene: Window | None = None
+    #: ABM template: an MQA sales has not accepted (a non-SQL lead) contacted within this window of its receipt
+    non_sql_contact: Window | None = None
 
 
 class EscalationLevel(Strict):
@@ -258,7 +261,7 @@ class Band(Open):
 
 
 class TierMoves(Open):
-    """Tier-move rules (see the README's "Tier moves") and how long sales has to decide a recommendation."""
+    """Tier-move rules (see docs/reports/tier-moves-monthly.md) and how long sales has to decide a recommendation."""
 
     promote_3_to_2: dict[str, Any] | None = None
     promote_2_to_1: dict[str, Any] | None = None
@@ -565,6 +568,32 @@ class ScoringRefresh(Strict):
     max_age_days: int = Field(default=0, ge=0)
 
 
+class Requests(Strict):
+    """Answers owed between the teams (issue 26, ABM template; ``requests.csv``): a window per request kind,
+    absent = that kind's clock is off. ``materials``: marketing answers sales' requests for materials;
+    ``account_info``: sales answers marketing's requests for account information."""
+
+    materials: Window | None = None
+    account_info: Window | None = None
+
+
+class HotAccounts(Strict):
+    """Sales flags an account hot (an activity of type ``hot_flag``) and marketing coordinates within
+    ``window``: the first activity of a ``coordinated_by`` type on the account at or after the flag."""
+
+    window: Window = Field(default_factory=lambda: Window(business_hours=8))
+    coordinated_by: list[str] = Field(default_factory=lambda: ["account_research"], min_length=1)
+
+    @field_validator("coordinated_by")
+    @classmethod
+    def _known_types(cls, types: list[str]) -> list[str]:
+        lowered = [value.strip().lower() for value in types]
+        unknown = [value for value in lowered if value not in ACTIVITY_TYPES or value == HOT_FLAG]
+        if unknown:
+            raise ValueError(f"not an activity type marketing logs: {', '.join(unknown)}")
+        return lowered
+
+
 class SlaPolicy(Strict):
     """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
 
@@ -585,6 +614,9 @@ class SlaPolicy(Strict):
     money: Money = Field(default_factory=Money)
     signoff: Signoff = Field(default_factory=Signoff)
     scoring_refresh: ScoringRefresh = Field(default_factory=ScoringRefresh)
+    #: issue 26 (ABM template): answers to requests between the teams, hot accounts; absent = off
+    requests: Requests | None = None
+    hot_accounts: HotAccounts | None = None
 
     @model_validator(mode="after")
     def _one_ladder_per_clock(self) -> SlaPolicy:

@@ -35,6 +35,7 @@ from abm_sla import metrics as catalog
 from abm_sla import proposals as proposals_module
 from abm_sla import report_format as fmt
 from abm_sla import scorecard as sc
+from abm_sla import team_clocks as tc
 from abm_sla import tier_moves as tm
 from abm_sla.errors import AbmSlaError, ConfigError
 from abm_sla.model import load_model
@@ -150,7 +151,7 @@ class Report:
 def load_data(warehouse: Warehouse) -> SlaData:
     """Every frame the scorecard reads, from the warehouse."""
     kinds = ("accounts", "contacts", "activities", "intent_signals", "opportunities", "users", "status_changes",
-             "target_accounts")
+             "target_accounts", "requests")
     view = CrmView(warehouse)
     crm = {kind: view.read_kind(kind) for kind in kinds}
     derived = {name: warehouse.read_table(getattr(schema, name))
@@ -382,8 +383,8 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
                "mapped by policy dispositions")
     switched = [name for name in OPTIONAL_CLOCKS if getattr(policy.clocks, name)]
     text = [fb.routing_sentence(basis),
-            "Feedback clocks on in this policy: " + (", ".join(switched) if switched else "none (switch on "
-                                                    "clocks.quality_feedback / status_recurring / sql_contact)") + "."]
+            "Feedback clocks on in this policy: " + (", ".join(switched) if switched else "none (switch on clocks."
+                                                    + " / ".join(OPTIONAL_CLOCKS) + ")") + "."]
     return Section("Feedback loop", text, tables=[
         Table("disposition_mix_by_tier", "Disposition mix per tier", fb.disposition_mix(outcomes, start, end, "tier"),
               episode),
@@ -407,6 +408,66 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
               dispositions.unknown_statuses(data.status_changes[data.status_changes["changed_at"] <= as_of], policy),
               f"status_changes by {_iso(as_of)}; map from policy dispositions.map and the built-in map"),
     ])
+
+
+def team_clock_compliance(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Per team clock the policy switches on: who owes it, met / missed / pending and met % of those due in the
+    period, overall (``all``) and per owner, read from the metrics catalog's team_clocks family."""
+    rows = []
+    for clock in tc.enabled(policy):
+        ids = catalog.clock_metric_ids(clock)
+        mine = table[table["metric"].isin(list(ids.values()))]
+        segments = [catalog.ALL, *sorted(s for s in mine["segment"].unique() if str(s).startswith("owner="))]
+        for segment in segments:
+            values = {column: catalog.value(table, metric, segment) for column, metric in ids.items()}
+            counts = {status: int(np.nan_to_num(values[status])) for status in catalog.CLOCK_STATUSES}
+            if segment != catalog.ALL and not any(counts.values()):
+                continue
+            rows.append({"clock": clock, "owed_by": tc.OWED_BY[clock],
+                         "owner_id": segment.removeprefix("owner=") if segment != catalog.ALL else catalog.ALL,
+                         **counts, "met_pct": values["met_pct"]})
+    columns = ["clock", "owed_by", "owner_id", *catalog.CLOCK_STATUSES, "met_pct"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _team_clocks_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                         policy: SlaPolicy, table: pd.DataFrame) -> list[Section]:
+    """Issue 26 (ABM template): requests answered between the teams and hot accounts coordinated; no section
+    when the policy switches none of them on."""
+    on = tc.enabled(policy)
+    if not on:
+        return []
+    span = _span(start, end)
+    clocks = catalog.team_clocks(data, as_of, policy)
+    names = data.accounts.drop_duplicates("account_id", keep="last").set_index("account_id")["name"]
+    windows = []
+    if policy.requests is not None:
+        windows += [f"{tc.REQUEST_CLOCK[kind]} within {_window_text(getattr(policy.requests, kind))}"
+                    for kind in ("materials", "account_info") if getattr(policy.requests, kind) is not None]
+    if policy.hot_accounts is not None:
+        windows.append(f"hot_account within {_window_text(policy.hot_accounts.window)} (met by "
+                       + ", ".join(policy.hot_accounts.coordinated_by) + ")")
+    text = ["Clocks on in this policy: " + "; ".join(windows) + ". Met % is met / (met + missed) of the clocks "
+            "that came due this period; the due time is in the calendar of whoever owes the answer."]
+    if policy.requests is not None and not len(data.requests):
+        text.append("No requests loaded (the export folder has no requests.csv): the request clocks have no rows.")
+    source = (f"requests (requests.csv) and activities of type {tc.frames.HOT_FLAG}, due_at in {span}, evaluated as of "
+              f"{_iso(as_of)}; owner = requests.owner_id, else accounts.owner_id; calendar from users")
+    return [Section("Requests and hot accounts", text, tables=[
+        Table("team_clock_compliance", "Requests answered and hot accounts coordinated, per owner",
+              _with_owner_names(team_clock_compliance(table, policy), data), source),
+        Table("team_clock_open", "Requests and hot accounts to chase: late this week, or still unanswered",
+              _with_owner_names(tc.late_or_open(tc.to_chase(clocks, start, end), names), data),
+              f"{source.replace(f'due_at in {span}, ', '')}; status missed or pending: due in {span}, or due "
+              f"earlier and still unanswered; requested or flagged before {_iso(end)}"),
+    ])]
+
+
+def _window_text(window) -> str:
+    """``16 business hours``, ``24 hours``, ``2 days``, ``the same business day``."""
+    if window.kind == "same_business_day":
+        return "the same business day"
+    return f"{window.amount:g} {window.kind.replace('_', ' ')}"
 
 
 def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
@@ -450,6 +511,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
         _feedback_section(data, start, end, as_of, policy),
+        *_team_clocks_section(data, start, end, as_of, policy, table),
         _breaches_section(data, policy, start, end, as_of, weekly=True),
         Section("Recommended tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_moves", "Tier moves: pending, and decided this week", moves, _moves_source(as_of)),

@@ -97,6 +97,7 @@ class SlaData:
     disputes: pd.DataFrame = field(default_factory=pd.DataFrame)
     dispute_notes: pd.DataFrame = field(default_factory=pd.DataFrame)
     signoffs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    requests: pd.DataFrame = field(default_factory=lambda: frames.empty("requests"))
 
     @classmethod
     def of(cls, **tables: pd.DataFrame) -> SlaData:

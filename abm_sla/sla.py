@@ -26,9 +26,12 @@ CLOCKS = ("routing_time", "first_touch", "status_update", "cadence")
 SQL_CONTACT = "sql_contact"
 #: ``crm_hygiene`` (issue 26): the MQA's first sales touch logged in the CRM within the window of when it happened.
 CRM_HYGIENE = "crm_hygiene"
+#: ``non_sql_contact`` (issue 26, ABM template): an MQA sales has not accepted (a non-SQL lead) contacted
+#: within the window of its receipt (routed_at, or the reassignment).
+NON_SQL_CONTACT = "non_sql_contact"
 #: Clocks the policy switches on beside SPEC's four (issue 14): a rejection's reason, the weekly status;
-#: issue 26: a SQL's contact, the first touch's logging.
-OPTIONAL_CLOCKS = ("quality_feedback", "status_recurring", SQL_CONTACT, CRM_HYGIENE)
+#: issue 26: a SQL's contact, the first touch's logging, a non-SQL lead's contact.
+OPTIONAL_CLOCKS = ("quality_feedback", "status_recurring", SQL_CONTACT, CRM_HYGIENE, NON_SQL_CONTACT)
 #: Clocks that start when sales ends the episode (a rejection's reason): the episode's end never stops them.
 AFTER_EPISODE_CLOCKS = ("quality_feedback",)
 #: ``period``: 0 for a one-off clock, k for the k-th period of ``status_recurring`` (part of the key).
@@ -100,6 +103,7 @@ def evaluate_clocks(
                 recurring_clocks(episodes, changes, opportunities, policy, as_of),
                 _marketing_response_rows(episodes, activities, policy, as_of),
                 sql_contact_clocks(episodes, status_changes, touches, policy, as_of),
+                non_sql_contact_clocks(episodes, status_changes, touches, policy, as_of),
                 crm_hygiene_clocks(episodes, activities, policy, as_of)]
     optional = [frame for frame in optional if len(frame)]
     if not optional:
@@ -153,10 +157,7 @@ def feedback_clocks(
         return _empty(CLOCK_COLUMNS)
     classified = dispositions.classify(status_changes, policy)
     verdicts = classified[classified["disposition"].isin(policy.dispositions.feedback)]
-    started = EventIndex(_events(verdicts, "changed_at", as_of)).nth_at_or_after(
-        episodes["account_id"], episodes["trigger_at"], 1)
-    ended = _column_utc(episodes, "ended_at")
-    started = started.where(ended.isna() | (started <= ended))
+    started = first_change_in_episode(episodes, verdicts, as_of)
     cases = episodes[started.notna()]
     if cases.empty:
         return _empty(CLOCK_COLUMNS)
@@ -183,18 +184,56 @@ def sql_contact_clocks(
     window = policy.clocks.sql_contact
     if window is None:
         return _empty(CLOCK_COLUMNS)
-    classified = dispositions.classify(status_changes, policy)
-    accepted = classified[classified["disposition"].isin(policy.dispositions.accepted)]
-    started = EventIndex(_events(accepted, "changed_at", as_of)).nth_at_or_after(
-        episodes["account_id"], episodes["trigger_at"], 1)
-    ended = _column_utc(episodes, "ended_at")
-    started = started.where(ended.isna() | (started <= ended))
+    started = accepted_at(episodes, status_changes, policy, as_of)
     cases = episodes[started.notna()]
     if cases.empty:
         return _empty(CLOCK_COLUMNS)
     start = started[cases.index]
     return _clock_rows(cases, SQL_CONTACT, _due(cases, start, window, policy),
                        touches.nth_at_or_after(cases["account_id"], start, 1), as_of)
+
+
+def non_sql_contact_clocks(
+    episodes: pd.DataFrame, status_changes: pd.DataFrame, touches: EventIndex, policy: SlaPolicy,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """``non_sql_contact``: an MQA sales has not accepted by ``as_of`` (a non-SQL lead) is contacted within the
+    window of its receipt.
+
+    The clock starts when the owner received the MQA (routed_at, or the reassignment: the first-touch
+    clock's start) and is met by the first sales touch the first-touch clock counts (at or after
+    trigger_at; after a reassignment, at or after it). An MQA accepted in its episode by ``as_of`` is a SQL
+    (the ``sql_contact`` clock) and has no row; so has an MQA not routed yet. Off without
+    ``clocks.non_sql_contact``.
+    """
+    window = policy.clocks.non_sql_contact
+    if window is None:
+        return _empty(CLOCK_COLUMNS)
+    accepted = accepted_at(episodes, status_changes, policy, as_of)
+    cases = episodes[episodes["clock_start"].notna() & accepted.isna()]
+    if cases.empty:
+        return _empty(CLOCK_COLUMNS)
+    return _clock_rows(cases, NON_SQL_CONTACT, _due(cases, cases["clock_start"], window, policy),
+                       touches.nth_at_or_after(cases["account_id"], cases["first_touch_from"], 1), as_of)
+
+
+def accepted_at(
+    episodes: pd.DataFrame, status_changes: pd.DataFrame, policy: SlaPolicy, as_of: pd.Timestamp
+) -> pd.Series:
+    """Per MQA: when sales accepted it (made it a SQL): its first change to the accepted class
+    (``dispositions.accepted``) in the episode by ``as_of``, else NaT."""
+    classified = dispositions.classify(status_changes, policy)
+    return first_change_in_episode(
+        episodes, classified[classified["disposition"].isin(policy.dispositions.accepted)], as_of)
+
+
+def first_change_in_episode(episodes: pd.DataFrame, changes: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """Per MQA: the first of ``changes`` (status changes of one disposition class) at or after trigger_at, by
+    ``as_of`` and not after the episode's end (``ended_at``); NaT when there is none."""
+    started = EventIndex(_events(changes, "changed_at", as_of)).nth_at_or_after(
+        episodes["account_id"], episodes["trigger_at"], 1)
+    ended = _column_utc(episodes, "ended_at")
+    return started.where(ended.isna() | (started <= ended))
 
 
 def crm_hygiene_clocks(

@@ -596,8 +596,7 @@ def to_evaluate(
     complete = clocks[final & base].groupby(keys).size()
     settled = complete[complete == len(sla.CLOCKS)].index
     unsettled = [clocks.loc[~final & ~base, keys]]
-    if policy is not None and (policy.clocks.quality_feedback or policy.clocks.status_recurring
-                               or policy.clocks.sql_contact or policy.clocks.crm_hygiene):
+    if policy is not None and any(getattr(policy.clocks, name) for name in sla.OPTIONAL_CLOCKS):
         unsettled.append(mqas.loc[mqas["ended_at"].isna(), keys])
     unsettled.append(rewritten(mqas, clocks, as_of))
     settled = settled.difference(pd.MultiIndex.from_frame(pd.concat(unsettled).astype({"account_id": object})))

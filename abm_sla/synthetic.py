@@ -132,6 +132,7 @@ SUBJECTS = {
     "content_download": ("ABM playbook", "Speed-to-lead checklist"),
     "event_attended": ("RevOps summit booth", "Customer roundtable"),
     "account_research": ("Account research: buying committee", "Account research: next step"),
+    "hot_flag": ("Hot account: coordinate with marketing",),
 }
 TYPE_CODE = {name: code for code, name in enumerate(frames.ACTIVITY_TYPES)}
 NOISE_TYPES = {"email_open": 45, "email_click": 15, "form_submit": 3, "web_visit": 34, "webinar": 3}
@@ -876,6 +877,7 @@ def generate_crm(
         "users": users,
         "status_changes": _status_frame(status, acc, users, t0, span),
         "target_accounts": frames.empty("target_accounts"),
+        "requests": frames.empty("requests"),  # issue 26: add_team_requests fills it
     }
     return add_marketing_program(crm, start, days, seed) if marketing_program else crm
 
@@ -1031,6 +1033,75 @@ def _research(rng: np.random.Generator, activities: pd.DataFrame, accounts: pd.D
     })
 
 
+#: Issue 26's team clocks in the demo: requests per account per month by tier, the share answered and how late
+#: (hours: most within a business day, some a few days later, some never), hot flags per Tier 1/2 account.
+REQUESTS_PER_MONTH = {"1": 0.5, "2": 0.15, "3": 0.02}
+ANSWER_DELAYS = ((0.70, 0.5, 20.0), (0.22, 20.0, 96.0), (0.08, None, None))
+HOT_FLAGS_PER_MONTH = {"1": 0.3, "2": 0.1, "3": 0.0}
+
+
+def add_team_requests(crm: dict[str, pd.DataFrame], start: pd.Timestamp, days: int, seed: int) -> dict:
+    """Requests between the teams (``requests``: sales asks marketing for materials, marketing asks sales for
+    account information; answered after :data:`ANSWER_DELAYS`) and hot flags by the account's owner
+    (``hot_flag`` activities) followed by marketing's account research (same delays), from their own random
+    stream; times fall in business hours of weekdays (UTC)."""
+    rng = np.random.default_rng([seed, 26])
+    accounts, users = crm["accounts"], crm["users"]
+    tier = accounts["tier"].fillna("3").astype(str)
+    marketers = users.loc[users["role"].eq("marketing"), "user_id"].to_numpy()
+    if not len(marketers):
+        marketers = users["user_id"].to_numpy()
+
+    def moments(n: int) -> pd.Series:
+        day = rng.integers(0, days, n)
+        at = pd.Series(start.normalize() + pd.to_timedelta(day, unit="D")
+                       + pd.to_timedelta(rng.uniform(9, 17, n), unit="h"))
+        weekend = at.dt.dayofweek.to_numpy() >= 5
+        return (at + pd.to_timedelta(np.where(weekend, 7 - at.dt.dayofweek.to_numpy(), 0), unit="D")).reset_index(
+            drop=True)
+
+    def answers(asked: pd.Series) -> pd.Series:
+        shares = np.array([part[0] for part in ANSWER_DELAYS])
+        band = rng.choice(len(shares), len(asked), p=shares / shares.sum())
+        lows = np.array([part[1] or 0.0 for part in ANSWER_DELAYS])[band]
+        highs = np.array([part[2] or 0.0 for part in ANSWER_DELAYS])[band]
+        delay = pd.to_timedelta(rng.uniform(lows, highs), unit="h")
+        return (asked + delay).where(band < len(shares) - 1)
+
+    counts = rng.poisson(tier.map(REQUESTS_PER_MONTH).to_numpy() * days / 30)
+    account = np.repeat(accounts["account_id"].to_numpy(), counts)
+    owner = np.repeat(accounts["owner_id"].to_numpy(), counts)
+    materials = rng.random(len(account)) < 0.5
+    marketer = marketers[rng.integers(0, len(marketers), len(account))]
+    asked = moments(len(account))
+    requests = pd.DataFrame({
+        "request_id": _ids("REQ", len(account), 5), "account_id": account,
+        "kind": np.where(materials, "materials", "account_info").astype(object),
+        "requested_by": np.where(materials, owner, marketer).astype(object), "requested_at": asked,
+        "answered_at": answers(asked), "owner_id": np.where(materials, marketer, owner).astype(object),
+    }).sort_values("requested_at", kind="stable", ignore_index=True)
+    counts = rng.poisson(tier.map(HOT_FLAGS_PER_MONTH).to_numpy() * days / 30)
+    account = np.repeat(accounts["account_id"].to_numpy(), counts)
+    flagged = moments(len(account))
+    flags = pd.DataFrame({"account_id": account, "type": frames.HOT_FLAG, "occurred_at": flagged,
+                          "owner_id": np.repeat(accounts["owner_id"].to_numpy(), counts),
+                          "subject": SUBJECTS[frames.HOT_FLAG][0]})
+    answered = answers(flagged)
+    research = pd.DataFrame({"account_id": account[answered.notna().to_numpy()], "type": "account_research",
+                             "occurred_at": answered.dropna().to_numpy(),
+                             "owner_id": marketers[rng.integers(0, len(marketers), int(answered.notna().sum()))],
+                             "subject": SUBJECTS["account_research"][1]})
+    extra = pd.concat([flags, research], ignore_index=True).astype({"occurred_at": "datetime64[ns, UTC]"})
+    extra["activity_id"] = _ids("HOT", len(extra), 5)
+    extra = extra.reindex(columns=frames.ACTIVITY_COLUMNS)
+    extra["logged_at"] = pd.Series(pd.NaT, index=extra.index, dtype="datetime64[ns, UTC]")
+    out = dict(crm)
+    out["activities"] = pd.concat([crm["activities"], extra], ignore_index=True).sort_values(
+        "occurred_at", kind="stable", ignore_index=True)
+    out["requests"] = requests[frames.REQUEST_COLUMNS]
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The export folder (SPEC section 2)
 
@@ -1043,6 +1114,7 @@ EXPORT_COLUMNS = {
     "users.csv": ("users", {"user_id": "id"}),
     "status_changes.csv": ("status_changes", {}),
     "target_accounts.csv": ("target_accounts", {}),
+    "requests.csv": ("requests", {}),  # optional (issue 26): written only when there are requests
 }
 DROPPED = {"intent.csv": ["intent_id"], "status_changes.csv": ["status_change_id"],
            "target_accounts.csv": ["target_account_id"]}
@@ -1174,7 +1246,8 @@ def write_export_folder(
     tables = {
         file: _export_table(file, frames_by_kind[kind], domains, rng)
         for file, (kind, _) in EXPORT_COLUMNS.items()
-        if kind in frames_by_kind and (kind != "target_accounts" or len(frames_by_kind[kind]))  # no list: no file
+        if kind in frames_by_kind
+        and (kind not in ("target_accounts", "requests") or len(frames_by_kind[kind]))  # none: no file
     }
     if dirty:
         for file, rows in _dirty_rows(tables).items():

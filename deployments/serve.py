@@ -58,7 +58,7 @@ def to_deployments(specs: list[dict[str, Any]]) -> list:
 
 
 #: Set to 1 to have ``serve`` create the ``abm-sla:<stage>`` concurrency limits (worth it only on a Prefect
-#: server backed by PostgreSQL: see the README's "Overlapping runs").
+#: server backed by PostgreSQL: see docs/operations/crashes.md).
 STAGE_LIMITS_ENV = "ABM_SLA_STAGE_LIMITS"
 
 

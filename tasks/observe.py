@@ -4,7 +4,8 @@
   server-side limit (ephemeral mode, test harness) it is a no-op. The warehouse lock in the
   stage and the tables' unique keys keep results exactly-once either way. On a SQLite-backed
   Prefect server taking a slot right after a task run starts often meets ``database is locked``
-  (HTTP 503, client retry after ~2 s): create the limits only on a PostgreSQL-backed server (README).
+  (HTTP 503, client retry after ~2 s): create the limits only on a PostgreSQL-backed server
+  (docs/operations/crashes.md).
 - ``timed``: records a stage's duration into the run summary.
 - ``emit_mqas_fired`` / ``sla_snapshot`` + ``emit_sla_changes``: Prefect events per account,
   emitted once per batch after it is committed (never from pure code, never with secrets).

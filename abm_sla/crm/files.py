@@ -78,6 +78,9 @@ FILE_SPECS = (
              id_column=None),
     FileSpec("target_accounts.csv", "target_accounts", ("account_id",), ("added_at", "removed_at", "agreed_at"),
              id_column=None),
+    # issue 26 (optional): requests between the teams; kind materials | account_info
+    FileSpec("requests.csv", "requests", ("request_id", "account_id", "kind", "requested_at"),
+             ("requested_at", "answered_at"), id_column="request_id"),
 )
 #: Kinds whose derived row key may repeat within one file (the later row wins).
 KEYS_MAY_REPEAT = frozenset({"status_changes", "target_accounts"})
@@ -717,6 +720,10 @@ class ExportFolder:
             kind = table["type"].str.lower()
             parsed["type"] = kind
             checks.fail(~kind.isin(frames.ACTIVITY_TYPES), "unknown activity type " + table["type"])
+        if spec.kind == "requests":
+            kind = table["kind"].str.strip().str.lower()
+            parsed["kind"] = kind
+            checks.fail(~kind.isin(frames.REQUEST_KINDS), "unknown request kind " + table["kind"])
         if spec.kind == "intent_signals":
             checks.fail(parsed["score"].notna() & ~parsed["score"].between(0, 100), "score outside 0-100")
         if spec.kind == "users" and "time_zone" in table:

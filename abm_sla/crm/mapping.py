@@ -78,10 +78,15 @@ DEFAULT_CAMPAIGN_TOUCHES = (
 )
 
 
+#: What a CRM task or engagement of sales may map to: a sales touch, or sales flagging the account hot
+#: (issue 26, e.g. Salesforce ``task_types: {"Hot Account": hot_flag}``).
+SALES_ACTIVITY_TYPES = (*frames.SALES_TOUCHES, frames.HOT_FLAG)
+
+
 def _check_sales(mapping: dict[str, str]) -> dict[str, str]:
-    bad = {key: value for key, value in mapping.items() if value not in frames.SALES_TOUCHES}
+    bad = {key: value for key, value in mapping.items() if value not in SALES_ACTIVITY_TYPES}
     if bad:
-        raise ValueError(f"not sales touch types {frames.SALES_TOUCHES}: {bad}")
+        raise ValueError(f"not sales touch types {SALES_ACTIVITY_TYPES}: {bad}")
     return mapping
 
 

@@ -97,7 +97,7 @@ SOAP_LOGIN_LAST_VERSION = 64.0
 #: The OAuth username-password flow (username + password + connected app): retired on 2027-02-20 (Salesforce
 #: Help 005461976, "Migrate from OAuth Username-Password to Client Credentials Flow").
 OAUTH_PASSWORD_RETIREMENT = "Salesforce retires the OAuth username-password flow on 2027-02-20"
-PASSWORD_ADVICE = "move to a refresh token, a JWT bearer key or client credentials (README, Salesforce)"
+PASSWORD_ADVICE = "move to a refresh token, a JWT bearer key or client credentials (docs/crm/salesforce-hubspot.md)"
 
 
 def is_my_domain(domain: str | None) -> bool:

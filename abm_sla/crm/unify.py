@@ -24,9 +24,9 @@ from abm_sla.crm.files import normalize_domain
 MAPPING_COLUMNS = ["source", "source_account_id", "account_id"]
 #: Columns holding account ids, user ids and contact ids, per kind.
 ACCOUNT_REFERENCES = ("contacts", "activities", "intent_signals", "opportunities", "status_changes",
-                      "target_accounts")
+                      "target_accounts", "requests")
 USER_REFERENCES = {"accounts": ["owner_id"], "activities": ["owner_id"], "users": ["manager_id"],
-                   "status_changes": ["changed_by"]}
+                   "status_changes": ["changed_by"], "requests": ["requested_by", "owner_id"]}
 
 
 @dataclass(frozen=True)

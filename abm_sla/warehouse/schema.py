@@ -1,6 +1,6 @@
 """Warehouse tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
 
-Raw CRM tables are keyed on ``(source, source_id)``, keep the raw row as JSON (see the README's raw-row
+Raw CRM tables are keyed on ``(source, source_id)``, keep the raw row as JSON (see docs/crm/export-folder.md's raw-row
 policy) and a 64-bit ``row_hash`` of the stored values, so a reload skips rows that did not change;
 derived tables (scores, MQAs, clocks, escalations) are keyed on their business key
 so every write is an idempotent upsert.
@@ -163,11 +163,22 @@ target_accounts = _crm_table(
     Column("agreed_at", UtcDateTime),
     Column("agreed_by", String(255)),
 )
+#: requests between the teams and their answers (issue 26; optional ``requests.csv``)
+requests = _crm_table(
+    "requests",
+    Column("account_id", String(255), index=True),
+    Column("kind", String(32)),
+    Column("requested_by", String(255)),
+    Column("requested_at", UtcDateTime),
+    Column("answered_at", UtcDateTime),
+    Column("owner_id", String(255)),
+    event_time="requested_at",
+)
 
 CRM_TABLES: dict[str, Table] = {
     table.name: table
     for table in (accounts, contacts, activities, intent_signals, opportunities, users, status_changes,
-                  target_accounts)
+                  target_accounts, requests)
 }
 
 quarantine = Table(

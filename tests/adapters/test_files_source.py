@@ -794,3 +794,32 @@ def test_activities_logged_at_column_is_optional(export: Path, sqlite_url: str) 
     assert stored.loc["L1", "logged_at"] == pd.Timestamp("2026-02-11T10:00:00Z")
     assert pd.isna(stored.loc["L2", "logged_at"]) and "L3" not in stored.index
     assert quarantine(store)["reason"].str.contains("unparsable timestamp in logged_at").any()
+
+
+def test_requests_file_is_optional_and_validated(export: Path, sqlite_url: str) -> None:
+    """Issue 26: ``requests.csv`` loads into ``requests`` when present; a folder without it loads exactly as before
+    (no requests, the same tables and quarantine); a bad kind, time or account quarantines the row."""
+    store = Warehouse(sqlite_url)
+    summary = stages.extract_files(store, export, "run-1", NOW)
+    assert "requests.csv" not in str(summary) and store.read_kind("requests").empty
+    before = quarantine(store)
+    write(export, "requests.csv", """
+        request_id,account_id,kind,requested_by,requested_at,answered_at,owner_id
+        R1,A1,Materials,U1,2026-02-10T10:00:00Z,2026-02-11T09:00:00Z,
+        R2,A1,account_info,M1,2026-02-10T11:00:00+01:00,,U1
+        R3,A1,gossip,U1,2026-02-10T12:00:00Z,,
+        R4,A1,materials,U1,yesterday,,
+        R5,A9,materials,U1,2026-02-10T12:00:00Z,,
+        R6,A1,materials,U1,2026-02-10T12:00:00Z,soon,
+        """)
+    stages.extract_files(store, export, "run-2", NOW)
+    stored = store.read_kind("requests").set_index("request_id")
+    assert sorted(stored.index) == ["R1", "R2"]
+    assert stored.loc["R1", "kind"] == "materials" and stored.loc["R2", "owner_id"] == "U1"
+    assert stored.loc["R2", "requested_at"] == pd.Timestamp("2026-02-10T10:00:00Z")
+    assert pd.isna(stored.loc["R2", "answered_at"])
+    rows = quarantine(store)
+    assert before["object_name"].ne("requests.csv").all()
+    reasons = set(rows.loc[rows["object_name"] == "requests.csv", "reason"])
+    assert {"unknown request kind gossip", "unparsable timestamp in requested_at: yesterday", "unknown account A9",
+            "unparsable timestamp in answered_at: soon"} <= reasons

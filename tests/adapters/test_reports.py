@@ -130,7 +130,7 @@ def test_first_screen_is_the_two_sided_scorecard_then_what_needs_a_decision(ware
     assert re.search(r"66\.7%\s+target ≥ 95%", first_screen)  # Tier 1 first touch, 2 of 3 clocks met
     assert "n = 3 clocks decided" in first_screen
     assert "▼ -50 pp vs 2025-Q4" in first_screen  # Tier 2 first touch: 0% now, 50% in 2025-Q4
-    # volume ×3, first touch ×2, rejection; and of the designs' benchmarks (README "Marketing side"):
+    # volume ×3, first touch ×2, rejection; and of the designs' benchmarks (docs/policy/marketing.md):
     # multi-stakeholder 22.2% < 25, Tier 2 MQA → opportunity 0% not > 10, 1.17 engaged contacts per account < 2
     assert html[scorecard:decisions].count('class="c missed"') == 9
     assert html[scorecard:decisions].count('class="c met"') == 3 + 3  # engagement, Tier 1 acceptance, SQL → opp

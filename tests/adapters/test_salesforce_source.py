@@ -844,3 +844,23 @@ def test_a_stale_stored_refresh_token_gives_way_to_a_newly_configured_one(fake, 
     assert len(store.ids("accounts")) == N_ACCOUNTS and token_file.read_text() == "rt-reauthorized"
     assert fake.logins_served == ["refresh_token", "refresh_token"]
     assert fake.count("/services/oauth2/token") == 3  # one refusal of the stored token, then straight to the new
+
+
+def test_a_task_type_maps_to_a_hot_flag_when_configured(fake):
+    """Issue 26: sales flag an account hot with a task type (``task_types: {"Hot Account": hot_flag}``); a task type
+    mapped to anything else but a sales touch or hot_flag is refused in the config."""
+    when = "2026-02-02T10:00:00.000+0000"
+    fake.insert("Task", {"Id": "00THOT1", "AccountId": "001A01", "WhatId": "001A01", "OwnerId": "005U1",
+                         "Type": "Hot Account", "TaskSubtype": "Task", "Subject": "Hot!", "Status": "Completed",
+                         "IsClosed": True, "CompletedDateTime": when, "CreatedDate": when, "SystemModstamp": when})
+    types = {"Call": "call", "Email": "email_sent", "Meeting": "meeting", "LinkedIn": "linkedin_message",
+             "Hot Account": "hot_flag"}
+    store = MemoryStore()
+    store.sync(make_source(fake, task_types=types).pages(store))
+    flag = store.rows["activities"]["00THOT1"]
+    assert (flag["type"], flag["account_id"], flag["owner_id"]) == ("hot_flag", "001A01", "005U1")
+    default = MemoryStore()
+    default.sync(make_source(fake).pages(default))
+    assert "00THOT1" not in default.rows["activities"]  # unmapped: not an activity, as before
+    with pytest.raises(ValueError, match="not sales touch types"):
+        make_config(task_types={"Hot Account": "account_research"})

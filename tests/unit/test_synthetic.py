@@ -24,7 +24,7 @@ SPEC_FILES = {
 }
 ID_COLUMNS = {"accounts": "account_id", "contacts": "contact_id", "activities": "activity_id",
               "intent_signals": "intent_id", "opportunities": "opportunity_id", "users": "user_id",
-              "status_changes": "status_change_id", "target_accounts": "target_account_id"}
+              "status_changes": "status_change_id", "target_accounts": "target_account_id", "requests": "request_id"}
 
 
 @pytest.fixture(scope="module")
