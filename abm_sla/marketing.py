@@ -92,21 +92,27 @@ def tal_agreement(target_accounts: pd.DataFrame, accounts: pd.DataFrame, as_of: 
     }])
 
 
+#: abm_comparison's columns and the catalog metric each is read from (the closed family, ``list=`` segments).
+ABM_METRICS = {"closed": "opportunities_closed", "won": "opportunities_won", "win_rate_pct": "win_rate",
+               "median_cycle_days": "sales_cycle_median_days"}
+
+
 def abm_comparison(opportunities: pd.DataFrame, target_accounts: pd.DataFrame, start: pd.Timestamp,
                    end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
     """ABM (account on the TAL when the opportunity was created) against non-ABM opportunities closed in
-    ``[start, end)`` by ``as_of``: closed, won, win rate % and median sales cycle (days, of the won)."""
-    opps = opportunities[flag(opportunities["is_closed"]) & (_utc(opportunities["close_date"]) >= start)
-                         & (_utc(opportunities["close_date"]) < end) & (_utc(opportunities["close_date"]) <= as_of)]
-    abm = on_list_at(target_accounts, opps["account_id"], _utc(opps["created_at"]))
-    won = flag(opps["is_won"])
-    cycle = ((_utc(opps["close_date"]) - _utc(opps["created_at"])) / pd.Timedelta(days=1)).where(won)
-    frame = pd.DataFrame({"group": np.where(abm, ABM, NON_ABM), "won": won.to_numpy(), "cycle": cycle.to_numpy()})
-    out = frame.groupby("group").agg(closed=("won", "size"), won=("won", "sum"), median_cycle_days=("cycle", "median"))
-    out = out.reindex([ABM, NON_ABM]).fillna({"closed": 0, "won": 0}).astype({"closed": int, "won": int})
-    out["win_rate_pct"] = np.where(out["closed"] > 0, (100 * out["won"] / out["closed"].clip(lower=1)).round(1), np.nan)
-    out["median_cycle_days"] = out["median_cycle_days"].astype("float64").round(1)
-    return out.rename_axis("group").reset_index()[["group", "closed", "won", "win_rate_pct", "median_cycle_days"]]
+    ``[start, end)`` by ``as_of``: closed, won, win rate % and median sales cycle (days, of the won): the metrics
+    catalog's closed family in its ``list=on`` and ``list=off`` segments."""
+    from abm_sla import metrics
+    from abm_sla.scorecard import SlaData
+
+    data = SlaData.of(opportunities=opportunities, target_accounts=target_accounts)
+    table = metrics.family_table("closed", metrics.closed_facts(data, start, end, as_of), ("list",))
+    values = table.pivot(index="segment", columns="metric", values="value").reindex(["list=on", "list=off"])
+    out = pd.DataFrame({"group": [ABM, NON_ABM]})
+    for column, metric in ABM_METRICS.items():
+        out[column] = values[metric].to_numpy() if metric in values else np.nan
+    out[["closed", "won"]] = out[["closed", "won"]].fillna(0).astype(int)
+    return out
 
 
 # -- touches, tempo, coverage ----------------------------------------------------------------------
@@ -157,12 +163,20 @@ def touch_tempo(accounts: pd.DataFrame, activities: pd.DataFrame, target_account
 
 
 def tempo_summary(tempo: pd.DataFrame) -> pd.DataFrame:
-    """Per tier and all: accounts measured, on tempo, below, above and the on-tempo % (of those with a tempo)."""
-    frame = tempo.assign(on=tempo["status"].eq("on tempo"), below=tempo["status"].eq("below"),
-                         above=tempo["status"].eq("above"), judged=tempo["status"].ne("no tempo"))
-    agg = {"accounts": ("account_id", "size"), "judged": ("judged", "sum"), "on_tempo": ("on", "sum"),
-           "below": ("below", "sum"), "above": ("above", "sum")}
-    return _per_tier(frame, agg, "on_tempo", "judged", "on_tempo_pct")
+    """Per tier and all: accounts measured, on tempo, below, above and the on-tempo % (of those with a tempo):
+    the metrics catalog's tempo family over ``tempo`` (:func:`abm_sla.metrics.tier_table`)."""
+    from abm_sla import metrics
+
+    return metrics.tier_table("tempo", metrics.tempo_fact_columns(tempo), TEMPO_METRICS)
+
+
+#: tempo_summary's, engaged_stage's and coverage_summary's columns and the catalog metric each is read from.
+TEMPO_METRICS = {"accounts": "tempo_accounts", "judged": "tempo_accounts_judged", "on_tempo": "tempo_on",
+                 "below": "tempo_below", "above": "tempo_above", "on_tempo_pct": "tempo_on_rate"}
+STAGE_METRICS = {"accounts": "stage_accounts", "engaged": "engaged_accounts", "engaged_before_mqa":
+                 "engaged_before_mqa", "engaged_pct": "engaged_account_rate"}
+COVERAGE_METRICS = {"engaged": "coverage_engaged", "covered": "coverage_covered", "covered_pct":
+                    "channel_coverage_rate"}
 
 
 def engaged_accounts(accounts: pd.DataFrame, activities: pd.DataFrame, target_accounts: pd.DataFrame,
@@ -187,10 +201,11 @@ def engaged_accounts(accounts: pd.DataFrame, activities: pd.DataFrame, target_ac
 
 
 def engaged_stage(engaged: pd.DataFrame) -> pd.DataFrame:
-    """Per tier and all: accounts measured, engaged (count and %), of which still before the MQA."""
-    frame = engaged.assign(before_mqa=engaged["engaged"] & ~engaged["open_mqa"])
-    return _per_tier(frame, {"accounts": ("account_id", "size"), "engaged": ("engaged", "sum"),
-                             "engaged_before_mqa": ("before_mqa", "sum")}, "engaged", "accounts", "engaged_pct")
+    """Per tier and all: accounts measured, engaged (count and %), of which still before the MQA: the metrics
+    catalog's stage family over ``engaged``."""
+    from abm_sla import metrics
+
+    return metrics.tier_table("stage", metrics.stage_fact_columns(engaged), STAGE_METRICS)
 
 
 def channel_coverage(accounts: pd.DataFrame, activities: pd.DataFrame, target_accounts: pd.DataFrame,
@@ -214,9 +229,11 @@ def channel_coverage(accounts: pd.DataFrame, activities: pd.DataFrame, target_ac
 
 
 def coverage_summary(coverage: pd.DataFrame) -> pd.DataFrame:
-    """Per tier and all: engaged accounts, covered on enough channels (count and %)."""
-    return _per_tier(coverage, {"engaged": ("account_id", "size"), "covered": ("covered", "sum")},
-                     "covered", "engaged", "covered_pct")
+    """Per tier and all: engaged accounts, covered on enough channels (count and %): the metrics catalog's
+    coverage family over ``coverage``."""
+    from abm_sla import metrics
+
+    return metrics.tier_table("coverage", coverage, COVERAGE_METRICS)
 
 
 # -- the marketing_response clock -------------------------------------------------------------------
@@ -278,20 +295,6 @@ def _open_mqa_accounts(mqas: pd.DataFrame, at: pd.Timestamp) -> set[str]:
     ended = _utc(mqas["ended_at"]) if "ended_at" in mqas else pd.Series(pd.NaT, index=mqas.index, dtype=UTC)
     live = (trigger <= at) & (ended.isna() | (ended > at))
     return set(mqas.loc[live, "account_id"].astype(str))
-
-
-def _per_tier(frame: pd.DataFrame, agg: dict[str, tuple[str, str]], numerator: str, denominator: str,
-              name: str) -> pd.DataFrame:
-    """``agg`` per tier 1-3 and for all tiers, with ``name`` = 100 × numerator / denominator (0.1)."""
-    per = frame.groupby("tier").agg(**agg).reindex([1, 2, 3], fill_value=0)
-    total = pd.DataFrame({key: [frame[column].agg(how) if how != "size" else len(frame)]
-                          for key, (column, how) in agg.items()}, index=["all"])
-    out = pd.concat([per, total]).rename_axis("tier").reset_index()
-    for key in agg:
-        out[key] = out[key].astype(int)
-    den = out[denominator].astype("float64")
-    out[name] = np.where(den > 0, (100 * out[numerator] / den.where(den > 0, 1)).round(1), np.nan)
-    return out
 
 
 def flag(values: pd.Series) -> pd.Series:

@@ -51,7 +51,8 @@ class Metric:
     segments: tuple[str, ...] = ("tier", "owner")
     period_by: str = ""
     target: str = ""
-    kind: str = "count"  # count, sum, ratio (a pct), per (numerator / denominator), median, p90 (linear)
+    kind: str = "count"  # count, sum, ratio (a pct), per (numerator / denominator, empty when either is 0),
+    # mean (numerator / denominator, empty when the denominator is 0), median, p90 (linear)
     column: str = ""  # the fact column counted, summed or taken the median of
     over: str = ""  # a ratio's denominator column (boolean); empty: every fact row
 
@@ -63,8 +64,8 @@ class Metric:
     @property
     def counted(self) -> tuple[bool, bool]:
         """Whether the numerator and the denominator count items (written as integers), not money or hours."""
-        numerator = self.kind not in ("median", "p90") and self.column not in MONEY_COLUMNS
-        denominator = bool(self.denominator) and self.over not in MONEY_COLUMNS
+        numerator = self.kind not in ("median", "p90") and not _money(self.column)
+        denominator = bool(self.denominator) and not _money(self.over)
         return numerator, denominator
 
 
@@ -72,7 +73,15 @@ class Metric:
 SNAPSHOT_FAMILIES = ("accounts", "escalations")
 #: Fact columns holding amounts (a metric over them has money, not a count, as numerator or denominator).
 MONEY_COLUMNS = ("amount", "sourced_amount", "won_amount", "spend")
+
+
+def _money(column: str) -> bool:
+    """Whether a fact column holds amounts (:data:`MONEY_COLUMNS`, or any ``*_amount``)."""
+    return column in MONEY_COLUMNS or column.endswith("_amount")
 _MQA = "mqas.trigger_at"
+_LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
+#: Families counted over the accounts at one moment: their counts do not add up over periods.
+SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list")
@@ -278,6 +287,78 @@ CATALOG: tuple[Metric, ...] = (
     Metric("clocks_missed", "Clocks missed (every clock)", "SLA clocks of every kind due in the period that were "
            "missed.", "count", "clocks", "clocks missed", "", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "count",
            "missed"),
+    # --- marketing, attribution, proposals (22b) ---
+    # touch tempo (policy marketing.tempo), per account measured at the period's last moment known
+    Metric("tempo_accounts", "Accounts measured for tempo", "Accounts on the target account list (every account "
+           "when none is recorded) at the period's last moment known.", "count", "tempo", "accounts measured", "",
+           ("tier",), _LAST_MOMENT, "", "count"),
+    Metric("tempo_accounts_judged", "Accounts with a tempo", "Accounts measured whose tier has a tempo in the "
+           "policy (marketing.tempo).", "count", "tempo", "accounts with a tempo", "", ("tier",), _LAST_MOMENT, "",
+           "count", "judged"),
+    Metric("tempo_on", "Accounts on tempo", "Accounts with a tempo whose marketing touches per month (or quarter) "
+           "in the period are within the tier's min and max (both included).", "count", "tempo",
+           "accounts on tempo", "", ("tier",), "activities.occurred_at", "", "count", "on_tempo"),
+    Metric("tempo_below", "Accounts below tempo", "Accounts with a tempo touched less than the tier's min per "
+           "month (or quarter) in the period.", "count", "tempo", "accounts below tempo", "", ("tier",),
+           "activities.occurred_at", "", "count", "below"),
+    Metric("tempo_above", "Accounts above tempo", "Accounts with a tempo touched more than the tier's max per "
+           "month (or quarter) in the period.", "count", "tempo", "accounts above tempo", "", ("tier",),
+           "activities.occurred_at", "", "count", "above"),
+    Metric("tempo_on_rate", "On tempo", "Share of the accounts with a tempo that were on tempo in the period.",
+           "pct", "tempo", "accounts on tempo", "accounts with a tempo", ("tier",), "activities.occurred_at",
+           "targets.custom (tempo_on_pct)", "ratio", "on_tempo", "judged"),
+    # the engaged-account stage (policy marketing.engaged_account) at the period's last moment known
+    Metric("stage_accounts", "Accounts measured for the engaged stage", "Accounts measured for the engaged-account "
+           "stage (on the list when marketing.engaged_account.listed_only and a list is recorded) at the period's "
+           "last moment known.", "count", "stage", "accounts measured", "", ("tier",), _LAST_MOMENT, "", "count"),
+    Metric("engaged_accounts", "Engaged accounts", "Accounts with at least marketing.engaged_account.contacts_min "
+           "distinct contacts with a marketing touch in the within_days before the period's last moment known.",
+           "count", "stage", "engaged accounts", "", ("tier",), _LAST_MOMENT, "", "count", "engaged"),
+    Metric("engaged_before_mqa", "Engaged, before the MQA", "Engaged accounts without an open MQA at the period's "
+           "last moment known (still in the stage before the hand-off).", "count", "stage",
+           "engaged accounts without an open MQA", "", ("tier",), _LAST_MOMENT, "", "count", "before_mqa"),
+    Metric("engaged_account_rate", "Engaged accounts %", "Share of the accounts measured for the stage that are "
+           "engaged.", "pct", "stage", "engaged accounts", "accounts measured", ("tier",), _LAST_MOMENT,
+           "targets.custom (engaged_accounts)", "ratio", "engaged"),
+    # channel coverage (policy marketing.channels, marketing.coverage) of the engaged accounts
+    Metric("coverage_engaged", "Engaged accounts (coverage)", "Engaged accounts at the period's last moment known "
+           "whose channel coverage is measured.", "count", "coverage", "engaged accounts", "", ("tier",),
+           _LAST_MOMENT, "", "count"),
+    Metric("coverage_covered", "Engaged accounts covered", "Engaged accounts whose marketing touches in the "
+           "period reached at least marketing.coverage.channels_min channels.", "count", "coverage",
+           "engaged accounts covered", "", ("tier",), "activities.occurred_at", "", "count", "covered"),
+    Metric("channel_coverage_rate", "Channel coverage", "Share of the engaged accounts covered on enough channels "
+           "in the period.", "pct", "coverage", "engaged accounts covered", "engaged accounts", ("tier",),
+           "activities.occurred_at", "targets.custom (channel_coverage_pct)", "ratio", "covered"),
+    # marketing touches of the accounts on the list (the monthly channel table)
+    Metric("marketing_touches", "Marketing touches", "Marketing touches (activities of a marketing type) in the "
+           "period on the accounts on the list.", "count", "accounts", "marketing touches", "", ("tier", "owner"),
+           "activities.occurred_at", "", "sum", "marketing_touches"),
+    *(Metric(f"marketing_touches_{kind}", f"Marketing touches: {kind.replace('_', ' ')}", f"Activities of type "
+             f"{kind} in the period on the accounts on the list.", "count", "accounts", f"{kind} touches", "",
+             ("tier", "owner"), "activities.occurred_at", "", "sum", kind) for kind in frames.MARKETING_TOUCHES),
+    Metric("touches_per_account", "Marketing touches per account", "Marketing touches in the period per account "
+           "on the list.", "count", "accounts", "marketing touches",
+           "accounts on the list", ("tier", "owner"), "activities.occurred_at", "", "mean", "marketing_touches"),
+    Metric("engaged_contacts_per_account", "Engaged contacts per engaged account", "Distinct contacts with a "
+           "marketing touch in the period per account on the list with one.", "count",
+           "accounts", "engaged contacts", "accounts with a marketing touch", ("tier", "owner"),
+           "activities.occurred_at", "targets.engaged_contacts_per_account", "mean", "stakeholders", "engaged"),
+    # attribution: the one pipeline-credit rule's influenced part and the pipeline that came from an MQA
+    Metric("opportunities_influenced", "Marketing-influenced opportunities", "Opportunities created in the period "
+           "with a marketing touch in the pipeline-credit lookback (sourced + influenced only).", "count", "created",
+           "marketing-influenced opportunities", "", _OPP_SEGMENTS, "opportunities.created_at", "", "count",
+           "influenced"),
+    Metric("pipeline_influenced", "Marketing-influenced pipeline", "Amount of the opportunities created in the "
+           "period with a marketing touch in the pipeline-credit lookback.", "money", "created",
+           "marketing-influenced amount", "", _OPP_SEGMENTS, "opportunities.created_at", "", "sum",
+           "influenced_amount"),
+    Metric("opportunities_from_mqa", "Opportunities from an MQA", "Opportunities created in the period on an "
+           "account with an MQA fired by created_at.", "count", "created", "opportunities from an MQA", "",
+           _OPP_SEGMENTS, "opportunities.created_at", "", "count", "from_mqa"),
+    Metric("pipeline_from_mqa", "Pipeline from an MQA", "Amount of the opportunities created in the period on an "
+           "account with an MQA fired by created_at.", "money", "created", "amount from an MQA", "", _OPP_SEGMENTS,
+           "opportunities.created_at", "", "sum", "from_mqa_amount"),
 )
 BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}
 
@@ -363,7 +444,8 @@ EVER = (pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC
 def closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                  policy: SlaPolicy | None = None) -> pd.DataFrame:
     """Opportunities closed in the period by ``as_of``, with ``won``, the won ones' ``cycle_days`` and
-    ``won_amount``, and (given the policy) their ``source=`` segment by the one pipeline-credit rule."""
+    ``won_amount``, and (given the policy) their ``source=`` segment by the one pipeline-credit rule. Their
+    ``list`` segment is the account's place on the list when the opportunity was *created* (ABM)."""
     opps = sc.opportunity_frame(data)
     closed = opps[opps["is_closed"] & sc.within(opps["close_date"], start, end) & (opps["close_date"] <= as_of)]
     closed = closed.reset_index(drop=True)
@@ -373,7 +455,7 @@ def closed_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: p
     return closed.assign(won=closed["is_won"],
                          cycle_days=((closed["close_date"] - closed["created_at"]) / sc.DAY).where(closed["is_won"]),
                          won_amount=closed["amount"].where(closed["is_won"], 0.0),
-                         list=_list_column(data, closed["account_id"], closed["close_date"]))
+                         list=_list_column(data, closed["account_id"], closed["created_at"]))
 
 
 def spend_facts(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -407,9 +489,57 @@ def created_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy:
     """Opportunities created in the period with their ``source=`` segment by the pipeline-credit rule."""
     opps = sc.pipeline_credit(data, start, end, policy)
     slug = dict(zip(sc.credit_parts(policy), SOURCE_SEGMENTS, strict=True))
+    influenced, from_mqa = opps["influenced"].astype(bool), opps["from_mqa"].fillna(False).astype(bool)
     return opps.assign(source=opps["source"].map(slug),
                        sourced_amount=opps["amount"].where(opps["source"].eq(sc.credit_parts(policy)[0]), 0.0),
+                       influenced=influenced, influenced_amount=opps["amount"].where(influenced, 0.0),
+                       from_mqa=from_mqa, from_mqa_amount=opps["amount"].where(from_mqa, 0.0),
                        list=_list_column(data, opps["account_id"], opps["created_at"]))
+
+
+# --- marketing, attribution, proposals (22b): facts ---
+
+def tempo_fact_columns(tempo: pd.DataFrame) -> pd.DataFrame:
+    """:func:`marketing.touch_tempo` rows with the columns the tempo metrics count."""
+    status = tempo["status"]
+    return tempo.reset_index(drop=True).assign(
+        judged=status.ne("no tempo").to_numpy(), on_tempo=status.eq("on tempo").to_numpy(),
+        below=status.eq("below").to_numpy(), above=status.eq("above").to_numpy())
+
+
+def stage_fact_columns(engaged: pd.DataFrame) -> pd.DataFrame:
+    """:func:`marketing.engaged_accounts` rows with ``before_mqa`` (engaged, no open MQA)."""
+    rows = engaged.reset_index(drop=True)
+    return rows.assign(before_mqa=rows["engaged"] & ~rows["open_mqa"])
+
+
+def marketing_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                    policy: SlaPolicy) -> dict[str, pd.DataFrame]:
+    """The tempo, engaged-stage and coverage families' facts: one row per account measured (policy
+    ``marketing``; :mod:`abm_sla.marketing`), at the period's last moment known."""
+    moment = marketing.last_moment(end, as_of)
+    tempo = marketing.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
+    stage = marketing.engaged_accounts(data.accounts, data.activities, data.target_accounts, data.mqas, moment,
+                                       policy)
+    coverage = marketing.channel_coverage(data.accounts, data.activities, data.target_accounts, data.mqas, start,
+                                          end, as_of, policy)
+    return {"tempo": tempo_fact_columns(tempo), "stage": stage_fact_columns(stage),
+            "coverage": coverage.reset_index(drop=True)}
+
+
+def tier_table(family: str, facts_: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Tiers 1-3 and ``all``: each column's catalog metric (``columns``: column → metric id, or ``id:numerator``
+    / ``id:denominator``) over ``facts_``, by :func:`family_table`; counts (``count`` and ``sum`` metrics) as
+    integers, 0 when nothing was counted."""
+    table = family_table(family, facts_, ("tier",))
+    labels = [f"tier={tier}" for tier in sc.TIERS] + [ALL]
+    out = pd.DataFrame({"tier": [*sc.TIERS, ALL]})
+    for column, source in columns.items():
+        metric, _, field = source.partition(":")
+        values = table.pivot(index="segment", columns="metric", values=field or "value")[metric].reindex(labels)
+        counted = field in ("numerator", "denominator") or BY_ID[metric].kind in ("count", "sum")
+        out[column] = values.fillna(0).astype(int).to_numpy() if counted else values.to_numpy()
+    return out
 
 
 def account_engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -431,8 +561,11 @@ def account_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
     accounts = sc.listed_accounts(data, end)
     engagement = account_engagement(data, start, end)
     contacts = accounts["account_id"].map(engagement["stakeholders"]).fillna(0)
+    touches = {column: accounts["account_id"].map(engagement[column]).fillna(0).astype("float64")
+               for column in (*frames.MARKETING_TOUCHES, "marketing_touches")}
     return accounts.assign(stakeholders=contacts, engaged=accounts["account_id"].isin(engagement.index),
-                           multi_stakeholder=contacts >= 2, **account_status(data, accounts["account_id"], start, end))
+                           multi_stakeholder=contacts >= 2, **touches,
+                           **account_status(data, accounts["account_id"], start, end))
 
 
 def account_status(data: SlaData, ids: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.Series]:
@@ -484,6 +617,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "accounts": account_facts(data, start, end),
         "meetings": _meeting_facts(data, start, end),
         "escalations": escalation_facts(data, end, as_of),
+        **marketing_facts(data, start, end, as_of, policy),
     }
 
 
@@ -542,9 +676,10 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
     elif metric.kind == "ratio":
         numerator, denominator = total(metric.column), total(metric.over)
         value = pd.Series(sc.pct(numerator, denominator), index=labels)
-    elif metric.kind == "per":
+    elif metric.kind in ("per", "mean"):
         numerator, denominator = total(metric.column), total(metric.over)
-        value = (numerator / denominator.where(denominator > 0)).where(numerator > 0).round(2)
+        value = (numerator / denominator.where(denominator > 0)).round(2)
+        value = value.where(numerator > 0) if metric.kind == "per" else value
     else:
         numerator = total(metric.column)
         denominator = pd.Series(np.nan, index=labels)
@@ -716,8 +851,9 @@ def reference_markdown() -> str:
         "",
         "- `segment`: `all`, or one cut: `tier=1`, `owner=U003`, `source=marketing` (`marketing` sourced, "
         "`influenced` marketing-touched but not sourced, `sales` sales-sourced, by the policy's "
-        "`pipeline_credit` rule), `list=on` / `list=off` (on the target account list at the item's moment; "
-        "only when a list is recorded), or the cross `tier=1,owner=U003` (segment `tier_owner`: the headline's "
+        "`pipeline_credit` rule), `list=on` / `list=off` (on the target account list at the item's moment: an "
+        "MQA's trigger_at, an opportunity's created_at, also once closed (ABM); only when a list is recorded), "
+        "or the cross `tier=1,owner=U003` (segment `tier_owner`: the headline's "
         "per-owner split of the first-touch and win-rate commitments).",
         "- `additive`: `true` for counts and sums: the weeks or months of a period add up to the period.",
         "- `target` and `verdict` (`met` / `missed`, empty when there is no target or no value): from the policy's "

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from abm_sla import handoff, scorecard
+from abm_sla import handoff, metrics, scorecard
 from abm_sla.policy import SlaPolicy
-from abm_sla.scorecard import SlaData, pct, within
+from abm_sla.scorecard import SlaData, within
 
 THRESHOLDS = tuple(range(40, 71))
 #: A quarter's proposal at most doubles a first-touch window, however slow the observed responses.
@@ -40,6 +40,11 @@ THRESHOLD_KEYS = ("handoff_threshold", "threshold", "total_min", "min_total", "t
 THRESHOLD_PARENTS = ("handoff", "gates", "hand_off", "mqa")
 BACKTEST_COLUMNS = ["threshold", "mqas", "with_verdict", "accepted", "rejected", "acceptance_pct",
                     "rejection_pct", "converted", "conversion_pct"]
+#: The backtest's columns and the catalog metric (:mod:`abm_sla.metrics`, the mqas family) each is read from,
+#: over the MQAs a threshold would have fired: the same definitions as the scorecard's.
+BACKTEST_METRICS = {"mqas": "mqas", "with_verdict": "mqas_with_verdict", "accepted": "mqas_accepted",
+                    "rejected": "mqas_rejected", "acceptance_pct": "acceptance_rate", "rejection_pct": "rejection_rate",
+                    "converted": "mqas_converted", "conversion_pct": "mqa_to_opportunity_rate"}
 
 
 # -- threshold backtest -----------------------------------------------------------------------------
@@ -71,22 +76,24 @@ def backtest_thresholds(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, a
     """
     end_statuses = policy.episode_end_statuses()
     fired = simulated_mqas(data, start, end, thresholds, end_statuses)
-    parts = []
-    for threshold, group in fired.groupby("threshold"):
-        mqas = group.drop(columns="threshold").reset_index(drop=True)
-        mqas = mqas.assign(ended_at=handoff.episode_ends(mqas, data.status_changes, as_of, end_statuses))
-        simulated = SlaData.of(mqas=mqas, status_changes=data.status_changes, opportunities=data.opportunities)
-        parts.append(scorecard.mqa_outcomes(simulated, as_of, policy).assign(threshold=threshold))
-    outcomes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["threshold", "trigger_at", "accepted", "rejected", "converted"])
-    outcomes["has_verdict"] = outcomes["accepted"].astype(bool) | outcomes["rejected"].astype(bool)
-    out = outcomes.groupby("threshold").agg(
-        mqas=("trigger_at", "size"), with_verdict=("has_verdict", "sum"), accepted=("accepted", "sum"),
-        rejected=("rejected", "sum"), converted=("converted", "sum"))
-    out = out.reindex(sorted(set(thresholds)), fill_value=0).rename_axis("threshold").reset_index()
-    out["acceptance_pct"] = pct(out["accepted"], out["mqas"])  # as in the scorecard: of MQAs
-    out["rejection_pct"] = pct(out["rejected"], out["with_verdict"])  # as in the scorecard: of verdicts
-    out["conversion_pct"] = pct(out["converted"], out["mqas"])
+    empty = metrics.mqa_fact_columns(scorecard.mqa_outcomes(SlaData.of(), as_of, policy))
+    groups = dict(iter(fired.groupby("threshold")))
+    rows = []
+    for threshold in sorted(set(thresholds)):
+        group = groups.get(threshold)
+        if group is None:
+            facts = empty
+        else:
+            mqas = group.drop(columns="threshold").reset_index(drop=True)
+            mqas = mqas.assign(ended_at=handoff.episode_ends(mqas, data.status_changes, as_of, end_statuses))
+            simulated = SlaData.of(mqas=mqas, status_changes=data.status_changes, opportunities=data.opportunities)
+            facts = metrics.mqa_fact_columns(scorecard.mqa_outcomes(simulated, as_of, policy))
+        table = metrics.family_table("mqas", facts, ())
+        rows.append({"threshold": threshold, **{column: metrics.value(table, metric)
+                                                for column, metric in BACKTEST_METRICS.items()}})
+    out = pd.DataFrame(rows, columns=["threshold", *BACKTEST_METRICS])
+    counts = ["mqas", "with_verdict", "accepted", "rejected", "converted"]
+    out[counts] = out[counts].fillna(0).astype(int)
     return out[BACKTEST_COLUMNS]
 
 
@@ -230,8 +237,8 @@ def propose_volumes(data: SlaData, end: pd.Timestamp, policy: SlaPolicy, months:
     """Per tier: MQAs per month over the ``months`` full months before ``end`` and the rounded run-rate (>= 1)."""
     last = pd.Timestamp(end.year, end.month, 1, tz="UTC")
     first = last - pd.offsets.MonthBegin(months)
-    mqas = data.mqas[within(data.mqas["trigger_at"], first, last)]
-    counts = scorecard.normalize_tier(mqas["tier"]).value_counts().reindex(scorecard.TIERS, fill_value=0)
+    volume = metrics.tier_table("mqas", metrics.mqa_facts(data, first, last, last, policy), {"mqas": "mqas"})
+    counts = volume.set_index("tier")["mqas"].reindex(scorecard.TIERS, fill_value=0)
     commitments = (policy.targets.monthly_mqa_commitments if policy.targets else None) or {}
     rate = counts / months
     out = pd.DataFrame({"tier": scorecard.TIERS, "from": first.strftime("%Y-%m"),

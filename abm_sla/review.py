@@ -136,21 +136,16 @@ def measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
                 or sc.within(data.opportunities["created_at"], start, end).any())
 
 
+#: marketing_activity's columns and the catalog metric each is read from (the accounts family).
+ACTIVITY_METRICS = {"accounts": "accounts_on_list", "accounts_touched": "engagement_rate:numerator",
+                    "touches": "marketing_touches", "touches_per_account": "touches_per_account",
+                    "coverage_pct": "engagement_rate",
+                    **{f"touches_{kind}": f"marketing_touches_{kind}" for kind in frames.MARKETING_TOUCHES}}
+
+
 def marketing_activity(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Per tier: accounts on the list (:func:`scorecard.listed_accounts`), marketing touches in the period by
-    channel (activity type), accounts
-    touched and touches per account. What the warehouse knows today of marketing's tempo and coverage."""
-    accounts = sc.listed_accounts(data, end)
-    acts = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)
-                           & sc.within(data.activities["occurred_at"], start, end)]
-    acts = acts.assign(account_id=acts["account_id"].astype(str)).merge(accounts[["account_id", "tier"]],
-                                                                           on="account_id")
-    by_type = pd.crosstab(acts["tier"], acts["type"]).reindex(index=list(sc.TIERS),
-                                                               columns=list(frames.MARKETING_TOUCHES), fill_value=0)
-    out = pd.DataFrame({"tier": list(sc.TIERS)})
-    out["accounts"] = out["tier"].map(accounts.groupby("tier").size()).fillna(0).astype(int)
-    out["accounts_touched"] = out["tier"].map(acts.groupby("tier")["account_id"].nunique()).fillna(0).astype(int)
-    out["touches"] = out["tier"].map(acts.groupby("tier").size()).fillna(0).astype(int)
-    out["touches_per_account"] = np.round(out["touches"] / out["accounts"].where(out["accounts"] > 0), 2)
-    out["coverage_pct"] = sc.pct(out["accounts_touched"], out["accounts"])
-    return pd.concat([out, by_type.reset_index(drop=True).add_prefix("touches_")], axis=1)
+    """Per tier: accounts on the list (:func:`scorecard.listed_accounts`), accounts touched, marketing touches in
+    the period (all and by channel, activity type) and touches per account: the metrics catalog's accounts family
+    (:func:`abm_sla.metrics.tier_table`). What the warehouse knows today of marketing's tempo and coverage."""
+    out = catalog.tier_table("accounts", catalog.account_facts(data, start, end), ACTIVITY_METRICS)
+    return out[out["tier"].isin(sc.TIERS)].astype({"tier": int}).reset_index(drop=True)

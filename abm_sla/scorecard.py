@@ -409,7 +409,8 @@ def listed_accounts(data: SlaData, end: pd.Timestamp) -> pd.DataFrame:
 #: engagement's columns and the catalog metric (``metric:numerator`` for its numerator) each is read from.
 ENGAGEMENT_METRICS = {"accounts": "accounts_on_list", "engaged": "engagement_rate:numerator",
                       "engagement_pct": "engagement_rate", "multi_stakeholder": "multi_stakeholder_rate:numerator",
-                      "multi_stakeholder_pct": "multi_stakeholder_rate"}
+                      "multi_stakeholder_pct": "multi_stakeholder_rate",
+                      "engaged_contacts_per_account": "engaged_contacts_per_account"}
 
 
 def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
@@ -422,11 +423,6 @@ def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = 
     out = catalog_breakdown("accounts", accounts, by, ENGAGEMENT_METRICS)
     out[["accounts", "engaged", "multi_stakeholder"]] = out[["accounts", "engaged", "multi_stakeholder"]].fillna(
         0).astype(int)
-    # the mean engaged contacts per engaged account is not a catalog metric (a benchmark of its own)
-    engaged = accounts[accounts["engaged"]]
-    means = engaged.groupby(by)["stakeholders"].mean()
-    means[ALL] = engaged["stakeholders"].mean() if len(engaged) else np.nan
-    out["engaged_contacts_per_account"] = out[by].map(means).astype("float64").round(2)
     return out[[by, "accounts", "engaged", "engagement_pct", "multi_stakeholder", "multi_stakeholder_pct",
                 "engaged_contacts_per_account"]]
 
@@ -632,26 +628,28 @@ def pipeline_credit(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, polic
     return opps.drop(columns=["first_marketing", "first_sales"])
 
 
+#: pipeline_attribution's columns and the catalog metric each is read from (the created family).
+ATTRIBUTION_METRICS = {"opportunities": "opportunities_created", "amount": "pipeline_created",
+                       "from_mqa": "opportunities_from_mqa", "from_mqa_amount": "pipeline_from_mqa"}
+
+
 def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
                          by: str = "tier") -> pd.DataFrame:
-    """Opportunities created in the period by attribution (:func:`pipeline_credit`), in count and amount, and
-    how many came from MQAs: the rule's three parts add up to ``all``; marketing-influenced = the first two."""
-    opps = pipeline_credit(data, start, end, policy)
-    sourced, middle, _ = credit_parts(policy)
-    from_mqa = opps["from_mqa"]
-    parts = []
-    everything = pd.Series(True, index=opps.index)
+    """Opportunities created in the period by attribution (the one pipeline-credit rule, :func:`pipeline_credit`),
+    in count and amount, and how many came from MQAs: the rule's three parts add up to ``all``;
+    marketing-influenced = the first two. Every number is the metrics catalog's created family
+    (:func:`abm_sla.metrics.family_table`) over the opportunities of each part."""
+    from abm_sla import metrics
+
+    opps = metrics.created_facts(data, start, end, policy)
+    slugs = metrics.SOURCE_SEGMENTS
     labels = (*credit_parts(policy), ALL, "marketing-influenced")
-    masks = (opps["source"].eq(sourced), opps["source"].eq(middle), ~opps["influenced"], everything,
-             opps["influenced"])
-    for label, mask in zip(labels, masks, strict=True):
-        chosen = opps[mask].assign(from_mqa=from_mqa[mask].fillna(False).astype(bool))
-        chosen = chosen.assign(mqa_amount=chosen["amount"].where(chosen["from_mqa"], 0.0))
-        part = _grouped(chosen, [by], {"opportunities": ("opportunity_id", "size"), "amount": ("amount", "sum"),
-                                        "from_mqa": ("from_mqa", "sum"), "from_mqa_amount": ("mqa_amount", "sum")})
-        parts.append(part.assign(attribution=label))
+    masks = (*(opps["source"].eq(slug) for slug in slugs), pd.Series(True, index=opps.index), opps["influenced"])
+    parts = [catalog_breakdown("created", opps[mask.to_numpy(dtype=bool)], by, ATTRIBUTION_METRICS)
+             .assign(attribution=label) for label, mask in zip(labels, masks, strict=True)]
     out = pd.concat(parts, ignore_index=True)
-    out[["opportunities", "from_mqa"]] = out[["opportunities", "from_mqa"]].astype(int)
+    out[["opportunities", "from_mqa"]] = out[["opportunities", "from_mqa"]].fillna(0).astype(int)
+    out[["amount", "from_mqa_amount"]] = out[["amount", "from_mqa_amount"]].fillna(0.0)
     return out[["attribution", by, "opportunities", "amount", "from_mqa", "from_mqa_amount"]]
 
 
@@ -812,15 +810,14 @@ def metric_values(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: 
 
 def _marketing_summaries(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                          policy: SlaPolicy) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Touch tempo, engaged-account stage and channel coverage summaries per tier (abm_sla.marketing)."""
-    moment = marketing.last_moment(end, as_of)
-    tempo = marketing.touch_tempo(data.accounts, data.activities, data.target_accounts, start, end, as_of, policy)
-    stage = marketing.engaged_accounts(data.accounts, data.activities, data.target_accounts, data.mqas, moment,
-                                       policy)
-    coverage = marketing.channel_coverage(data.accounts, data.activities, data.target_accounts, data.mqas, start,
-                                          end, as_of, policy)
-    return (marketing.tempo_summary(tempo), marketing.engaged_stage(stage),
-            marketing.coverage_summary(coverage))
+    """Touch tempo, engaged-account stage and channel coverage summaries per tier: the metrics catalog's tempo,
+    stage and coverage families (:func:`abm_sla.metrics.marketing_facts`)."""
+    from abm_sla import metrics
+
+    found = metrics.marketing_facts(data, start, end, as_of, policy)
+    return (metrics.tier_table("tempo", found["tempo"], marketing.TEMPO_METRICS),
+            metrics.tier_table("stage", found["stage"], marketing.STAGE_METRICS),
+            metrics.tier_table("coverage", found["coverage"], marketing.COVERAGE_METRICS))
 
 
 def _metric(frame: pd.DataFrame, name: str, column: str, sample: str) -> pd.DataFrame:
@@ -852,7 +849,7 @@ def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
         rows.append(_row(key, tier, value, f"{operator} {target:g}", missed if measured else None))
     if targets.engaged_contacts_per_account is not None:
         band = targets.engaged_contacts_per_account
-        value = _metric_value(values, "engaged_contacts_per_account", None)
+        value = _catalog_value(table, "engaged_contacts_per_account")
         rows.append(_row("engaged_contacts_per_account", None, value, _bounds_text(band.min, band.max),
                          _outside(value, band.min, band.max) if measured else None))
     for custom in targets.custom:

@@ -5,8 +5,10 @@ numeric cells of its headline scorecard (value, previous value, sample) and tabl
 catalog* when the code reads them from :mod:`abm_sla.metrics` (the commitments' values and samples, the
 month-over-month and week-over-week rows, the acceptance/rejection/conversion, win-rate and engagement
 tables' metric columns, the monthly pipeline by source, the chronic-miss values, the clock tables' met / missed /
-pending counts and met % per tier, per owner and per week, the first-touch response counts, median and p90;
-the disposition mix per tier and per owner, the progression of accepted MQAs, the comparisons' MQA commitment and
+pending counts and met % per tier, per owner and per week, the first-touch response counts, median and p90; the
+marketing side's tempo, engaged-stage, channel-coverage, channel-table, marketing_response and ABM columns, the
+catalog benchmarks' values, the quarterly pipeline attribution and the proposals' backtest and MQA counts; the
+disposition mix per tier and per owner, the progression of accepted MQAs, the comparisons' MQA commitment and
 Tier 1 status rows, and the chronic-miss table's per-owner split (owners measured and owners missing, of the
 commitments whose split the headline reads from the catalog's ``owner=`` / ``tier=1,owner=`` segments)), else as
 *outside*; the cells of item lists (one row per
@@ -16,28 +18,36 @@ from __future__ import annotations
 
 import sys
 
-from abm_sla import reporting
+from abm_sla import marketing, reporting, review
+from abm_sla import proposals as pr
 from abm_sla import scorecard as sc
 from abm_sla.demo import DEMO_POLICY
 from abm_sla.policy import load_policy
 from abm_sla.warehouse import Warehouse
 
 CATALOG_COMMITMENTS = {"mqa_volume", "first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct",
-                       "opportunity_to_won_pct", "sales_cycle_days", *sc.BENCHMARKS}
+                       "opportunity_to_won_pct", "sales_cycle_days", "engaged_contacts_per_account", *sc.BENCHMARKS}
 COMPARISONS = {"monthly_trend", "weekly_changes"}
 QUALITY = ["mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "converted", "mqa_to_opportunity_pct"]
 CLOCK_COLUMNS = ["met", "missed", "pending", "met_pct"]
 CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "win_rates": ["closed", "won", "win_rate_pct", "median_cycle_days"],
-                   "engagement": ["accounts", "engaged", "engagement_pct", "multi_stakeholder",
-                                  "multi_stakeholder_pct"],
+                   "engagement": list(sc.ENGAGEMENT_METRICS),
                    "pipeline_by_source": ["opportunities", "amount"],
                    "compliance_by_tier": CLOCK_COLUMNS, "compliance_by_owner": CLOCK_COLUMNS,
                    "compliance_trend": CLOCK_COLUMNS,
                    "four_numbers": [f"{clock}_met_pct" for clock in sc.CLOCKS],
                    **{name: list(sc.RESPONSE_METRICS)
                       for name in ("response_times", "response_by_tier", "response_by_owner")},
+                   # marketing side, attribution, proposals (22b)
+                   "touch_tempo": list(marketing.TEMPO_METRICS), "engaged_stage": list(marketing.STAGE_METRICS),
+                   "channel_coverage": list(marketing.COVERAGE_METRICS), "marketing_response": CLOCK_COLUMNS,
+                   "marketing_activity": list(review.ACTIVITY_METRICS),
+                   "abm_comparison": list(marketing.ABM_METRICS), "pipeline": list(sc.ATTRIBUTION_METRICS),
+                   "threshold_backtest": list(pr.BACKTEST_METRICS), "volume_proposals": ["mqas"],
                    "progression": list(sc.PROGRESSION_METRICS)}
+#: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).
+COMMITMENT_TABLES = {"chronic_misses", "benchmarks"}
 #: Tables whose every numeric column is a catalog metric (the disposition mix: MQAs and one column per disposition).
 CATALOG_TABLES = {"disposition_mix_by_tier", "disposition_mix_by_owner"}
 #: Commitments whose per-owner split (owners, owners_missed) the headline reads from the catalog's segments.
@@ -80,11 +90,12 @@ def main(db: str) -> None:
                 mine = int(frame[CATALOG_COLUMNS[name]].notna().sum().sum())
                 inside += mine
                 outside += cells - mine
-            elif name == "chronic_misses":
+            elif name in COMMITMENT_TABLES:
                 mine = frame["commitment"].isin(CATALOG_COMMITMENTS)
-                here = int(frame.loc[mine, ["value", "previous_value"]].notna().sum().sum())
-                split = int(frame.loc[frame["commitment"].isin(SPLIT_FROM_CATALOG), ["owners", "owners_missed"]]
-                            .notna().sum().sum())
+                values = [column for column in ("value", "previous_value") if column in frame.columns]
+                here = int(frame.loc[mine, values].notna().sum().sum())
+                owners = [column for column in ("owners", "owners_missed") if column in frame.columns]
+                split = int(frame.loc[frame["commitment"].isin(SPLIT_FROM_CATALOG), owners].notna().sum().sum())
                 here += split
                 split_cells += split
                 inside += here

@@ -69,13 +69,20 @@ def test_value_is_numerator_over_denominator(seed: int):
     expected = (100 * ratios["numerator"] / ratios["denominator"]).round(1)
     assert (ratios.loc[measured, "value"] == expected[measured]).all()
     assert ratios.loc[~measured, "value"].isna().all()
-    per = table["metric"].map({metric.id: metric.kind for metric in metrics.CATALOG}).eq("per")
-    counts = table[table["unit"].isin(["count", "money"]) & ~per]
+    kinds = table["metric"].map({metric.id: metric.kind for metric in metrics.CATALOG})
+    per = kinds.eq("per")
+    counts = table[table["unit"].isin(["count", "money"]) & ~per & ~kinds.eq("mean")]
     assert ((counts["value"] - counts["numerator"].round(2)).abs() < 1e-9).all()
     rates = table[per]  # CAC: spend / won deals, no value without a won deal
     won = rates["denominator"] > 0
     assert ((rates.loc[won, "value"] - (rates["numerator"] / rates["denominator"]).round(2)[won]).abs() < 0.01).all()
     assert rates.loc[~won, "value"].isna().all()
+    means = table[kinds.eq("mean")]  # touches and engaged contacts per account: 0 is a value, no account is none
+    measured = means["denominator"] > 0
+    assert measured.any()
+    assert ((means.loc[measured, "value"] - (means["numerator"] / means["denominator"]).round(2)[measured]).abs()
+            < 1e-9).all()
+    assert means.loc[~measured, "value"].isna().all()
 
 
 @SETTINGS
