@@ -16,11 +16,11 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from abm_sla import dispositions, exports, learning, model_proposal, sla, synthetic
+from abm_sla import dispositions, exports, learning, metrics, model_proposal, sla, synthetic
 from abm_sla import feedback as fb
 from abm_sla.policy import load_policy
 from abm_sla.reporting import generate_report, load_data
-from abm_sla.scorecard import SlaData, parse_period
+from abm_sla.scorecard import TIERS, SlaData, parse_period
 from abm_sla.settings import database_url_env
 from abm_sla.warehouse import Warehouse, decisions, disputes, schema, signoffs
 
@@ -94,8 +94,9 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     proposal, written = demo_model_proposal(out / "model-proposal", seed)
     paths.update({f"model proposal ({name})": path for name, path in written.items()})
     print_extract(console, summaries[0].get("extract", {}).get("files", {}))
-    print_tier_summary(console, store)
-    print_feedback_summary(console, data, summaries[-1].get("sla", {}))
+    quarter = quarter_metrics(data)
+    print_tier_summary(console, data, quarter)
+    print_feedback_summary(console, data, summaries[-1].get("sla", {}), quarter)
     print_breaches(console, store)
     paths_table = Table(title="Outputs")
     paths_table.add_column("what")
@@ -126,51 +127,52 @@ def print_extract(console: Console, files: dict) -> None:
     console.print(table)
 
 
-def tier_summary(store: Warehouse) -> pd.DataFrame:
-    """Per tier: MQAs fired, first-touch met %, clocks missed, escalations open."""
-    mqas = store.read_table(schema.mqas)
-    clocks = store.read_table(schema.sla_clocks)
-    escalations = store.read_table(schema.escalations)
-    fired = mqas.groupby("tier").size().rename("mqas_fired")
-    first_touch = clocks[clocks["clock"] == "first_touch"]
-    decided = first_touch[first_touch["status"] != "pending"]
-    met = (decided["status"] == "met").groupby(decided["tier"]).mean()
-    met_pct = met.mul(100).round(1).rename("first_touch_met_pct")
-    missed = clocks[clocks["status"] == "missed"].groupby("tier").size().rename("clocks_missed")
-    untouched = first_touch.loc[first_touch["met_at"].isna(), ["account_id", "trigger_at"]]
-    open_escalations = (  # escalated MQAs still waiting for their first touch, episode not ended
-        escalations[["account_id", "trigger_at"]].drop_duplicates()
-        .merge(untouched, on=["account_id", "trigger_at"])
-        .merge(mqas.loc[mqas["ended_at"].isna(), ["account_id", "trigger_at", "tier"]], on=["account_id", "trigger_at"])
-        .groupby("tier")
-        .size()
-        .rename("escalations_open")
-    )
-    summary = pd.concat([fired, met_pct, missed, open_escalations], axis=1).fillna(0)
-    return summary.astype({"mqas_fired": int, "clocks_missed": int, "escalations_open": int})
+#: The demo's per-tier summary: column → the catalog metric it shows (abm_sla.metrics), over the demo's quarter.
+TIER_SUMMARY = {"mqas_fired": "mqas", "first_touch_met_pct": "first_touch_met_rate", "clocks_missed": "clocks_missed",
+                "escalations_open": "escalations_open"}
 
 
-def print_tier_summary(console: Console, store: Warehouse) -> None:
-    summary = tier_summary(store)
-    table = Table(title="SLA by tier over the quarter")
+def tier_summary(data: SlaData, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per tier over the demo's quarter: MQAs fired, first-touch met %, clocks missed and escalations open at its
+    end: the metrics catalog's values (``table``: :func:`abm_sla.metrics.compute` of the quarter), as the quarterly
+    report's metrics.csv holds them."""
+    table = quarter_metrics(data) if table is None else table
+    summary = pd.DataFrame({column: [metrics.value(table, metric, f"tier={tier}") for tier in TIERS]
+                            for column, metric in TIER_SUMMARY.items()}, index=pd.Index(TIERS, name="tier"))
+    counts = ["mqas_fired", "clocks_missed", "escalations_open"]
+    summary[counts] = summary[counts].fillna(0).astype(int)
+    return summary
+
+
+def quarter_metrics(data: SlaData) -> pd.DataFrame:
+    """The metrics catalog's table of the demo's quarter as of its end (the quarterly report's metrics.csv)."""
+    start, end = parse_period(DEMO_QUARTER)
+    return metrics.compute(data.known_by(end), start, end, end, load_policy(DEMO_POLICY))
+
+
+def print_tier_summary(console: Console, data: SlaData, table: pd.DataFrame | None = None) -> None:
+    summary = tier_summary(data, table)
+    table_ = Table(title=f"SLA by tier over the quarter ({DEMO_QUARTER}, from the metrics catalog)")
     for column in ("tier", "MQAs fired", "first touch met %", "clocks missed", "escalations open"):
-        table.add_column(column, justify="right")
+        table_.add_column(column, justify="right")
     for row in summary.reset_index(names="tier").itertuples(index=False):
-        table.add_row(f"Tier {row.tier}", str(row.mqas_fired), f"{row.first_touch_met_pct:.1f}",
-                      str(row.clocks_missed), str(row.escalations_open))
-    console.print(table)
+        met = "—" if pd.isna(row.first_touch_met_pct) else f"{row.first_touch_met_pct:.1f}"
+        table_.add_row(f"Tier {row.tier}", str(row.mqas_fired), met, str(row.clocks_missed), str(row.escalations_open))
+    console.print(table_)
 
 
-def feedback_summary(data: SlaData) -> list[tuple[str, str]]:
-    """The feedback loop over the quarter, as (what, figure) lines: dispositions, reasons, the optional
-    clocks, routing time's basis and unknown status values."""
+def feedback_summary(data: SlaData, table: pd.DataFrame | None = None) -> list[tuple[str, str]]:
+    """The feedback loop over the quarter, as (what, figure) lines: dispositions and the optional clocks (the
+    metrics catalog's, ``table`` as :func:`quarter_metrics`), reasons, routing time's basis and unknown status
+    values."""
     policy = load_policy(DEMO_POLICY)
     start, end = parse_period(DEMO_QUARTER)
+    table = quarter_metrics(data) if table is None else table
     mqas = fb.mqas_in(data, start, end, end, policy)
-    mix = mqas["disposition"].value_counts()
+    mix = pd.Series({name: metrics.value(table, metrics.disposition_metric_id(name))
+                     for name in metrics.MIX_DISPOSITIONS}).fillna(0).astype(int)
+    mix = mix[mix > 0].sort_values(ascending=False, kind="stable")
     reasons = fb.rejection_reasons(mqas, policy)
-    compliance = fb.optional_compliance(data, start, end)
-    overall = compliance[compliance["owner_id"] == "all"].set_index("clock") if len(compliance) else compliance
     basis = fb.routing_basis(data, start, end, policy).set_index("measured_to")["clocks"]
     unknown = dispositions.unknown_statuses(data.status_changes, policy)
     lines = [("dispositions", ", ".join(f"{name} {count}" for name, count in mix.items()))]
@@ -178,10 +180,11 @@ def feedback_summary(data: SlaData) -> list[tuple[str, str]]:
         top = reasons.iloc[0]
         lines.append(("top rejection reason", f"{top['reason']} ({top['mqas']} of {int(reasons['mqas'].sum())})"))
     for clock in sla.OPTIONAL_CLOCKS:
-        if clock in overall.index:
-            row = overall.loc[clock]
-            lines.append((clock, f"{row['met_pct']:.1f}% met ({int(row['met'])} met, {int(row['missed'])} missed, "
-                                 f"{int(row['pending'])} pending)"))
+        counts = {status: metrics.value(table, metric) for status, metric in metrics.clock_metric_ids(clock).items()}
+        if sum(counts[status] for status in metrics.CLOCK_STATUSES) > 0:
+            rate = "—" if pd.isna(counts["met_pct"]) else f"{counts['met_pct']:.1f}%"
+            lines.append((clock, f"{rate} met ({int(counts['met'])} met, {int(counts['missed'])} missed, "
+                                 f"{int(counts['pending'])} pending)"))
     lines.append(("routing time measured to", ", ".join(f"{name} {count}" for name, count in basis.items() if count)))
     lines.append(("unknown status values", ", ".join(dispositions.summary_of_unknown(unknown)) or "none"))
     return lines
@@ -211,11 +214,12 @@ def _each_warning_once() -> Iterator[None]:
         logger.removeFilter(only_once)
 
 
-def print_feedback_summary(console: Console, data: SlaData, sla_summary: dict) -> None:
+def print_feedback_summary(console: Console, data: SlaData, sla_summary: dict,
+                           metrics_table: pd.DataFrame | None = None) -> None:
     table = Table(title="Feedback loop over the quarter (policy: demo preset)")
     table.add_column("what")
     table.add_column("figure")
-    for what, figure in feedback_summary(data):
+    for what, figure in feedback_summary(data, metrics_table):
         table.add_row(what, figure)
     console.print(table)
 

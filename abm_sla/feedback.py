@@ -24,7 +24,7 @@ import pandas as pd
 from abm_sla import dispositions
 from abm_sla import scorecard as sc
 from abm_sla.frames import MARKETING_TOUCHES
-from abm_sla.policy import DISPOSITIONS, SlaPolicy
+from abm_sla.policy import SlaPolicy
 from abm_sla.sla import OPTIONAL_CLOCKS, OWNER_ASSIGNED
 
 NO_REASON = "(no reason)"
@@ -41,17 +41,18 @@ def mqas_in(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.
     return mqas.assign(tier=sc.normalize_tier(mqas["tier"]), **found)
 
 
-def disposition_mix(mqas: pd.DataFrame, by: str = "tier") -> pd.DataFrame:
-    """Per tier (or owner) and overall: MQAs and how many carry each disposition."""
-    order = [*DISPOSITIONS, *sorted(set(mqas["disposition"]) - {*DISPOSITIONS, dispositions.UNKNOWN, "none"}),
-             dispositions.UNKNOWN, "none"]
-    counts = pd.crosstab(mqas[by], mqas["disposition"]) if len(mqas) else pd.DataFrame()
-    counts = counts.reindex(columns=[name for name in order if name in counts.columns])
-    counts.insert(0, "mqas", counts.sum(axis=1))
-    total = counts.sum().to_frame().T.astype(int)
-    total.index = [sc.ALL]
-    out = pd.concat([counts, total]) if len(counts) else total.reindex(columns=["mqas"], fill_value=0)
-    return out.rename_axis(by).reset_index().fillna(0)
+def disposition_mix(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
+    """Per tier (or owner) with MQAs in ``[start, end)``, and overall: MQAs and how many carry each disposition
+    (the dispositions some MQA carries). ``outcomes``: :func:`abm_sla.scorecard.mqa_outcomes`. The numbers are
+    the metrics catalog's ``mqas`` and ``mqas_disposition_<name>`` (:mod:`abm_sla.metrics`)."""
+    from abm_sla import metrics
+
+    rows = outcomes[sc.within(outcomes["trigger_at"], start, end)]
+    columns = {"mqas": "mqas", **{name: metrics.disposition_metric_id(name) for name in metrics.MIX_DISPOSITIONS}}
+    out = sc.catalog_breakdown("mqas", metrics.mqa_fact_columns(rows), by, columns)
+    out[list(columns)] = out[list(columns)].fillna(0).astype(int)
+    shown = [name for name in metrics.MIX_DISPOSITIONS if out[name].iloc[-1] > 0]
+    return out[[by, "mqas", *shown]]
 
 
 def rejection_reasons(mqas: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:

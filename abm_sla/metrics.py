@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from abm_sla import commitments as cm
-from abm_sla import frames, leads, marketing, regions
+from abm_sla import dispositions, frames, leads, marketing, regions
 from abm_sla import scorecard as sc
 from abm_sla import team_clocks as tc
-from abm_sla.policy import IntentList, SlaPolicy
+from abm_sla.policy import DISPOSITIONS, IntentList, SlaPolicy
 from abm_sla.scorecard import SlaData
 from abm_sla.sla import OPTIONAL_CLOCKS
 
@@ -63,7 +63,23 @@ class Metric:
         or an intent-list account of two months is one of their quarter) do not."""
         return self.kind in ("count", "sum") and self.family not in SNAPSHOT_FAMILIES
 
+    @property
+    def counted(self) -> tuple[bool, bool]:
+        """Whether the numerator and the denominator count items (written as integers), not money or hours."""
+        numerator = self.kind not in ("median", "p90") and not _money(self.column)
+        denominator = bool(self.denominator) and not _money(self.over)
+        return numerator, denominator
 
+
+#: Families measured at the period's last moment (a snapshot: the weeks of a month do not add up to it).
+SNAPSHOT_FAMILIES = ("accounts", "escalations")
+#: Fact columns holding amounts (a metric over them has money, not a count, as numerator or denominator).
+MONEY_COLUMNS = ("amount", "sourced_amount", "won_amount", "spend")
+
+
+def _money(column: str) -> bool:
+    """Whether a fact column holds amounts (:data:`MONEY_COLUMNS`, or any ``*_amount``)."""
+    return column in MONEY_COLUMNS or column.endswith("_amount")
 _MQA = "mqas.trigger_at"
 _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
 #: Families counted over the accounts at one moment: their counts do not add up over periods.
@@ -78,7 +94,8 @@ def _clock_metric(clock: str, family: str = "clocks", period_by: str = "sla_cloc
     name = clock.replace("_", " ")
     return Metric(f"{clock}_met_rate", f"{name.capitalize()} met", f"Share of the {name} clocks due in the period "
                   "that were met, of those decided (met or missed; pending clocks are not counted).", "pct",
-                  family, f"{name} clocks met", f"{name} clocks met or missed", _CLOCK_SEGMENTS,
+                  family, f"{name} clocks met", f"{name} clocks met or missed",
+                  (*_CLOCK_SEGMENTS, TIER_OWNER) if clock == "first_touch" else _CLOCK_SEGMENTS,
                   period_by, "targets.first_touch_met_pct" if clock == "first_touch" else "",
                   "ratio", f"{clock}_met", f"{clock}_decided")
 
@@ -107,6 +124,43 @@ _ALL_CLOCKS = (*sc.CLOCKS, sc.MARKETING_RESPONSE, *OPTIONAL_CLOCKS)
 def clock_metric_ids(clock: str) -> dict[str, str]:
     """:func:`scorecard.clock_compliance`'s columns and the catalog metric each is read from."""
     return {**{status: f"{clock}_clocks_{status}" for status in CLOCK_STATUSES}, "met_pct": f"{clock}_met_rate"}
+
+
+# --- report tables (22a) ---
+#: The dispositions the disposition-mix metrics count: the built-in ones, ``other`` (a name only the policy's
+#: map adds), ``unknown`` (a status value the map lacks) and ``none`` (no status change yet).
+OTHER_DISPOSITION, NO_DISPOSITION = "other", "none"
+MIX_DISPOSITIONS = (*DISPOSITIONS, OTHER_DISPOSITION, dispositions.UNKNOWN, NO_DISPOSITION)
+#: An account on the list is quiet after this many days without any activity (the weekly Tier 1 status).
+QUIET_DAYS = 30
+#: The cross segment of the headline's per-owner split: ``tier=1,owner=U003``.
+TIER_OWNER = "tier_owner"
+
+
+def disposition_metric_id(name: str) -> str:
+    """The catalog id of the count of MQAs with disposition ``name`` (:data:`MIX_DISPOSITIONS`)."""
+    return f"mqas_disposition_{name}"
+
+
+def _disposition_metric(name: str) -> Metric:
+    what = {OTHER_DISPOSITION: "a disposition the policy's map adds beyond the built-in ones",
+            dispositions.UNKNOWN: "a status value the policy's map does not know",
+            NO_DISPOSITION: "no status change yet"}.get(name, f"disposition {name}")
+    return Metric(disposition_metric_id(name), f"MQAs: {name.replace('_', ' ')}", f"MQAs of the period whose "
+                  f"disposition (that of its verdict, else the latest status of its episode) is {what}.", "count",
+                  "mqas", f"MQAs with {what}", "", _MQA_SEGMENTS, _MQA, "", "count", f"disposition_{name}")
+
+
+_ACCOUNT_STATUS = (
+    ("accounts_worked_by_sales", "Accounts worked by sales", "with at least one sales touch in the period",
+     "worked_by_sales", "activities.occurred_at"),
+    ("accounts_with_open_opportunity", "Accounts with an open opportunity", "with an opportunity created before "
+     "the period's end and not closed by then", "open_opportunity", "opportunities.created_at/close_date"),
+    ("accounts_with_open_mqa", "Accounts with an open MQA", "with an MQA fired before the period's end whose "
+     "episode had not ended by then", "open_mqa", "mqas.trigger_at/ended_at"),
+    ("accounts_quiet", f"Accounts quiet for {QUIET_DAYS}+ days", f"without any activity in the {QUIET_DAYS} days "
+     "to the period's end", "quiet", "activities.occurred_at"),
+)
 
 
 CATALOG: tuple[Metric, ...] = (
@@ -178,7 +232,7 @@ CATALOG: tuple[Metric, ...] = (
     Metric("opportunities_won", "Opportunities won", "Opportunities closed won in the period.", "count", "closed",
            "opportunities won", "", ("tier", "owner", "list"), "opportunities.close_date", "", "count", "won"),
     Metric("win_rate", "Win rate (opportunity → won)", "Share of the opportunities closed in the period that were "
-           "won.", "pct", "closed", "opportunities won", "opportunities closed", ("tier", "owner", "list"),
+           "won.", "pct", "closed", "opportunities won", "opportunities closed", ("tier", "owner", "list", TIER_OWNER),
            "opportunities.close_date", "targets.tier1_win_rate_pct (Tier 1), targets.opportunity_to_won_pct (all)",
            "ratio", "won"),
     Metric("sales_cycle_median_days", "Sales cycle (median)", "Median days from created_at to close_date of the "
@@ -210,6 +264,32 @@ CATALOG: tuple[Metric, ...] = (
            "stakeholders"),
     Metric("meetings_booked", "Meetings booked", "Activities of type meeting in the period.", "count", "meetings",
            "meetings", "", ("tier", "owner", "list"), "activities.occurred_at", "", "count"),
+    # --- report tables (22a) ---
+    *(_disposition_metric(name) for name in MIX_DISPOSITIONS),
+    Metric("mqas_accepted_converted", "Accepted MQAs reaching an opportunity", "Accepted MQAs of the period with "
+           "an opportunity created on the account at or after trigger_at (before its next MQA).", "count", "mqas",
+           "accepted MQAs with an opportunity", "", _MQA_SEGMENTS, _MQA, "", "count", "accepted_converted"),
+    Metric("mqas_accepted_won", "Accepted MQAs won", "Accepted MQAs of the period whose opportunity was closed "
+           "won by as_of.", "count", "mqas", "accepted MQAs won", "", _MQA_SEGMENTS, _MQA, "", "count",
+           "accepted_won"),
+    Metric("mqas_accepted_lost", "Accepted MQAs lost", "Accepted MQAs of the period whose opportunity was closed "
+           "lost by as_of.", "count", "mqas", "accepted MQAs lost", "", _MQA_SEGMENTS, _MQA, "", "count",
+           "accepted_lost"),
+    Metric("mqas_accepted_open_opportunity", "Accepted MQAs with an open opportunity", "Accepted MQAs of the "
+           "period whose opportunity was still open at as_of.", "count", "mqas",
+           "accepted MQAs with an open opportunity", "", _MQA_SEGMENTS, _MQA, "", "count", "accepted_open"),
+    Metric("sql_to_won_rate", "SQL → won", "Share of the period's accepted MQAs whose opportunity was won.", "pct",
+           "mqas", "accepted MQAs won", "accepted MQAs", _MQA_SEGMENTS, _MQA, "", "ratio", "accepted_won",
+           "accepted"),
+    *(Metric(id_, label, f"Accounts on the list at the period's end {what}.", "count", "accounts",
+             label.lower(), "", ("tier", "owner"), period_by, "", "count", column)
+      for id_, label, what, column, period_by in _ACCOUNT_STATUS),
+    Metric("escalations_open", "Open escalations", "Escalations open at the period's end: episode open and the "
+           "escalated clock still unmet (one per account, MQA and clock, as the reports' open escalations list).",
+           "count", "escalations", "open escalations", "", ("tier", "owner"), "escalations.opened_at", "", "count"),
+    Metric("clocks_missed", "Clocks missed (every clock)", "SLA clocks of every kind due in the period that were "
+           "missed.", "count", "clocks", "clocks missed", "", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "count",
+           "missed"),
     # --- marketing, attribution, proposals (22b) ---
     # touch tempo (policy marketing.tempo), per account measured at the period's last moment known
     Metric("tempo_accounts", "Accounts measured for tempo", "Accounts on the target account list (every account "
@@ -354,8 +434,20 @@ def _list_column(data: SlaData, accounts: pd.Series, moments: pd.Series | pd.Tim
 def mqa_fact_columns(outcomes: pd.DataFrame) -> pd.DataFrame:
     """:func:`scorecard.mqa_outcomes` rows with the columns the MQA metrics count (``owner`` as text)."""
     rows = outcomes.reset_index(drop=True)
-    return rows.assign(has_verdict=rows["accepted"] | rows["rejected"],
-                       accepted_converted=rows["accepted"] & rows["converted"])
+    accepted = rows["accepted"]
+    return rows.assign(has_verdict=accepted | rows["rejected"], accepted_converted=accepted & rows["converted"],
+                       accepted_won=accepted & rows["won"], accepted_lost=accepted & rows["lost"],
+                       accepted_open=accepted & rows["converted"] & ~rows["won"] & ~rows["lost"],
+                       **disposition_flags(rows["disposition"]))
+
+
+def disposition_flags(disposition: pd.Series) -> dict[str, pd.Series]:
+    """``disposition_<name>`` per :data:`MIX_DISPOSITIONS`: whether each MQA's disposition is that one (a name
+    only the policy adds counts as ``other``, a missing one as ``none``)."""
+    known = set(MIX_DISPOSITIONS) - {OTHER_DISPOSITION}
+    names = disposition.fillna(NO_DISPOSITION).astype(str)
+    names = names.where(names.isin(known), OTHER_DISPOSITION)
+    return {f"disposition_{name}": names.eq(name) for name in MIX_DISPOSITIONS}
 
 
 def mqa_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -370,7 +462,7 @@ def clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: S
     """The clocks due in the period: per clock, whether each is met, missed, pending or decided (met or missed);
     with the policy's ``regions``, each clock's ``region`` (its account's, :func:`abm_sla.regions.region_of`)."""
     clocks = sc.clocks_due(data, start, end).reset_index(drop=True)
-    out = status_columns(clocks, _ALL_CLOCKS)
+    out = status_columns(clocks, _ALL_CLOCKS).assign(missed=clocks["status"].eq(MISSED))
     if policy is not None and policy.regions:
         out["region"] = regions.region_of(clocks["account_id"], clocks["owner_id"], data.accounts, data.users, policy)
     return out
@@ -534,7 +626,32 @@ def account_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
     touches = {column: accounts["account_id"].map(engagement[column]).fillna(0).astype("float64")
                for column in (*frames.MARKETING_TOUCHES, "marketing_touches")}
     return accounts.assign(stakeholders=contacts, engaged=accounts["account_id"].isin(engagement.index),
-                           multi_stakeholder=contacts >= 2, **touches)
+                           multi_stakeholder=contacts >= 2, **touches,
+                           **account_status(data, accounts["account_id"], start, end))
+
+
+def account_status(data: SlaData, ids: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.Series]:
+    """Per account of ``ids``: worked by sales in the period (a sales touch), with an open opportunity or an open
+    MQA episode at ``end``, quiet (no activity in the :data:`QUIET_DAYS` days to ``end``)."""
+    acts = data.activities
+    acts = acts[acts["occurred_at"] < end]
+    acts_ids = acts["account_id"].astype(str)
+    sales = acts["type"].isin(frames.SALES_TOUCHES) & sc.within(acts["occurred_at"], start, end)
+    opps = sc.opportunity_frame(data)
+    open_opp = (opps["created_at"] < end) & ~(opps["is_closed"] & (opps["close_date"] < end))
+    mqas = data.mqas
+    open_mqa = (mqas["trigger_at"] < end) & (mqas["ended_at"].isna() | (mqas["ended_at"] >= end))
+    last = acts.groupby(acts_ids)["occurred_at"].max()
+    last_at = ids.map(last)
+    return {"worked_by_sales": ids.isin(set(acts_ids[sales])),
+            "open_opportunity": ids.isin(set(opps.loc[open_opp, "account_id"].astype(str))),
+            "open_mqa": ids.isin(set(mqas.loc[open_mqa, "account_id"].astype(str))),
+            "quiet": last_at.isna() | (last_at <= end - pd.Timedelta(days=QUIET_DAYS))}
+
+
+def escalation_facts(data: SlaData, end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The escalations open at the period's end (or ``as_of`` when earlier): :func:`scorecard.open_escalations`."""
+    return sc.open_escalations(data, min(end, as_of))[["tier", "owner_id"]].reset_index(drop=True)
 
 
 def meeting_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -563,6 +680,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "meetings": meeting_facts(data, start, end),
         "leads": leads.lead_facts(data, start, end, policy),
         "intent": leads.intent_list(data, start, end, policy.intent_list or IntentList()),
+        "escalations": escalation_facts(data, end, as_of),
         **marketing_facts(data, start, end, as_of, policy),
         **commitment_facts(data, start, end, as_of, policy),
     }
@@ -599,6 +717,8 @@ _SEGMENT_COLUMN = {"tier": "tier", "owner": "owner_id", "source": "source", "lis
 
 def _groups(frame: pd.DataFrame, segment: str) -> pd.Series | None:
     """Each fact row's segment label (``tier=1``…); None when the segment does not apply to these facts."""
+    if segment == TIER_OWNER:
+        return tier_owner_labels(frame) if {"tier", "owner_id"} <= set(frame.columns) else None
     column = _SEGMENT_COLUMN[segment]
     if column not in frame.columns:
         return None
@@ -608,6 +728,19 @@ def _groups(frame: pd.DataFrame, segment: str) -> pd.Series | None:
     if segment == "region":  # the regional appendix: no region is the master policy's
         return segment + "=" + values.astype("string").fillna(regions.NO_REGION).astype(str)
     return segment + "=" + values.astype("string").fillna("(none)").astype(str)
+
+
+def tier_owner_labels(frame: pd.DataFrame) -> pd.Series:
+    """Each fact row's :data:`TIER_OWNER` label (``tier=1,owner=U003``)."""
+    owner = frame["owner_id"].astype("string").fillna("(none)").astype(str)
+    return "tier=" + frame["tier"].astype("string").fillna("(none)").astype(str) + ",owner=" + owner
+
+
+def tier_owner_values(table: pd.DataFrame, metric: str, tier: int) -> pd.Series:
+    """Per owner (index): the value of ``metric`` in its ``tier=<tier>,owner=`` segments, where measured."""
+    prefix = f"tier={tier},owner="
+    rows = table[(table["metric"] == metric) & table["segment"].str.startswith(prefix)]
+    return rows.set_index(rows["segment"].str.removeprefix(prefix))["value"].dropna()
 
 
 def _labels(segment: str, present: pd.Series) -> list[str]:
@@ -677,20 +810,21 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
 
 # -- targets -------------------------------------------------------------------------------------------
 
-def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> dict[tuple[str, str], tuple[str, Callable]]:
-    """(metric, segment) → (target text, judge(value) → met?) from the policy's ``targets``."""
+def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp
+             ) -> dict[tuple[str, str], tuple[str, Callable, float]]:
+    """(metric, segment) → (target text, judge(value) → met?, the bound of a one-sided target or NaN) from the
+    policy's ``targets``."""
     targets = policy.targets
-    out: dict[tuple[str, str], tuple[str, Callable]] = {}
+    out: dict[tuple[str, str], tuple[str, Callable, float]] = {}
     for name, region in policy.regions.items():  # the regional appendix: met % of the region's clocks
         for clock, bound in region.targets.items():
-            out[(f"{clock}_met_rate", f"region={name}")] = (f">= {bound:g}", lambda v, bound=bound: v >= bound)
-    if targets is None:
-        return out
+            out[(f"{clock}_met_rate", f"region={name}")] = (f">= {bound:g}", lambda v, bound=bound: v >= bound,
+                                                             float(bound))
 
     def at_least(key: tuple[str, str], bound: float | None, strict: bool = False) -> None:
         if bound is not None:
             out[key] = (f"{'>' if strict else '>='} {bound:g}",
-                        (lambda v: v > bound) if strict else (lambda v: v >= bound))
+                        (lambda v: v > bound) if strict else (lambda v: v >= bound), float(bound))
 
     if policy.leads is not None:
         _lead_targets(out, at_least, policy, start, end)
@@ -706,15 +840,15 @@ def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp) -> dict[
     if band is not None:
         low = band.min_pct if band.min_pct is not None else 0.0
         high = band.max_pct if band.max_pct is not None else 100.0
-        out[("rejection_rate", ALL)] = (f"{low:g}-{high:g}", lambda v: low <= v <= high)
+        out[("rejection_rate", ALL)] = (f"{low:g}-{high:g}", lambda v: low <= v <= high, np.nan)
     at_least(("win_rate", "tier=1"), targets.tier1_win_rate_pct)
     at_least(("win_rate", ALL), targets.opportunity_to_won_pct)
     if targets.sales_cycle_days_max is not None:
         cycle = targets.sales_cycle_days_max
-        out[("sales_cycle_median_days", ALL)] = (f"<= {cycle:g}", lambda v: v <= cycle)
+        out[("sales_cycle_median_days", ALL)] = (f"<= {cycle:g}", lambda v: v <= cycle, float(cycle))
     if targets.cac_max is not None:
         cac = targets.cac_max
-        out[("cac", ALL)] = (f"< {cac:g}", lambda v: v < cac)
+        out[("cac", ALL)] = (f"< {cac:g}", lambda v: v < cac, float(cac))
     at_least(("engagement_rate", ALL), targets.engagement_rate_pct)
     at_least(("multi_stakeholder_rate", ALL), targets.multi_stakeholder_pct)
     at_least(("acceptance_rate", "tier=1"), targets.tier1_acceptance_pct, strict=True)
@@ -733,7 +867,15 @@ def _lead_targets(out: dict, at_least: Callable, policy: SlaPolicy, start: pd.Ti
     at_least(("lead_geography_share", ALL), settings.geography_share_pct)
     if settings.invalid_email_max_pct is not None:
         bound = settings.invalid_email_max_pct
-        out[("invalid_email_share", ALL)] = (f"< {bound:g}", lambda v: v < bound)
+        out[("invalid_email_share", ALL)] = (f"< {bound:g}", lambda v: v < bound, float(bound))
+
+
+def target_bound(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp, metric: str,
+                 segment: str = ALL) -> float:
+    """The number a metric's target names for ``[start, end)`` (the MQA commitment pro-rated to the period, a
+    rate's bound), as the metrics table's ``target`` shows it; NaN without one (or for a band)."""
+    found = _targets(policy, start, end).get((metric, segment))
+    return found[2] if found is not None else float("nan")
 
 
 def _judge(rows: pd.DataFrame, policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp,
@@ -786,6 +928,12 @@ def csv_frame(table: pd.DataFrame) -> pd.DataFrame:
     for column in ("period_start", "period_end"):
         out[column] = pd.to_datetime(out[column], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     out["additive"] = out["additive"].map({True: "true", False: "false"})
+    counted = out["metric"].map(lambda metric: BY_ID[metric].counted if metric in BY_ID else (False, False))
+    for position, column in enumerate(("numerator", "denominator")):
+        whole = counted.str[position].astype(bool)
+        numbers = pd.to_numeric(out[column], errors="coerce")
+        out[column] = numbers.astype(object).where(~whole, numbers.round().astype("Int64").astype(object))
+        out[column] = out[column].where(numbers.notna(), None)
     return out[COLUMNS]
 
 
@@ -817,7 +965,8 @@ def reference_markdown() -> str:
         "`pipeline_credit` rule), `list=on` / `list=off` (on the target account list at the item's moment: an "
         "MQA's trigger_at, an opportunity's created_at, also once closed (ABM); only when a list is recorded), "
         "`region=EMEA` (the clock's region in the policy's regional appendix, `region=(none)` for the master "
-        "policy's; only when the policy has `regions`).",
+        "policy's; only when the policy has `regions`), or the cross `tier=1,owner=U003` (segment `tier_owner`: "
+        "the headline's per-owner split of the first-touch and win-rate commitments).",
         "- `additive`: `true` for counts and sums: the weeks or months of a period add up to the period.",
         "- `target` and `verdict` (`met` / `missed`, empty when there is no target or no value): from the policy's "
         "`targets` (a `region=` row: the region's `targets` in the policy's `regions`). Who owns a commitment "

@@ -377,6 +377,7 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
     the optional clocks' compliance, unknown status values and what routing time measures."""
     span = _span(start, end)
     mqas = fb.mqas_in(data, start, end, as_of, policy)
+    outcomes = sc.mqa_outcomes(data, as_of, policy)
     basis = fb.routing_basis(data, start, end, policy)
     episode = (f"mqas where trigger_at in {span}; disposition = that of the MQA's verdict (as in the scorecard), "
                f"else the latest status_changes.status of the episode (trigger_at to ended_at or {_iso(as_of)}), "
@@ -386,9 +387,10 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
             "Feedback clocks on in this policy: " + (", ".join(switched) if switched else "none (switch on clocks."
                                                     + " / ".join(OPTIONAL_CLOCKS) + ")") + "."]
     return Section("Feedback loop", text, tables=[
-        Table("disposition_mix_by_tier", "Disposition mix per tier", fb.disposition_mix(mqas, "tier"), episode),
+        Table("disposition_mix_by_tier", "Disposition mix per tier", fb.disposition_mix(outcomes, start, end, "tier"),
+              episode),
         Table("disposition_mix_by_owner", "Disposition mix per owner",
-              _with_owner_names(fb.disposition_mix(mqas, "owner_id"), data), episode),
+              _with_owner_names(fb.disposition_mix(outcomes, start, end, "owner_id"), data), episode),
         Table("disqualification_patterns", "Rejection reasons, ranked (disqualification patterns)",
               fb.rejection_reasons(mqas, policy),
               f"{episode}; dispositions {', '.join(policy.dispositions.feedback)}; reason = the latest "

@@ -34,8 +34,8 @@ from abm_sla.scorecard import SlaData
 
 JOINT = "joint pipeline"
 COMPARISON_COLUMNS = ["metric", "unit", "value", "previous_value", "change"]
-#: Tier 1 accounts are "quiet" after this many days without any activity.
-QUIET_DAYS = 30
+#: Tier 1 accounts are "quiet" after this many days without any activity (the catalog's ``accounts_quiet``).
+QUIET_DAYS = catalog.QUIET_DAYS
 
 Metrics = list[tuple[str, str, float]]
 
@@ -59,10 +59,10 @@ def monthly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of
     """(metric, unit, value) of the monthly review for one period; every value from the metrics catalog
     (:mod:`abm_sla.metrics`) but the commitments, which are the policy's targets."""
     table = catalog.compute(data, start, end, as_of, policy)
-    volume = sc.mqa_volume(data, start, end, policy).groupby("tier")[["commitment"]].sum(min_count=1)
     rows: Metrics = [(f"MQAs, Tier {tier}", "count", catalog.value(table, "mqas", f"tier={tier}"))
                      for tier in sc.TIERS]
-    rows += [(f"MQA commitment, Tier {tier}", "count", float(volume.loc[tier, "commitment"])) for tier in sc.TIERS]
+    rows += [(f"MQA commitment, Tier {tier}", "count", catalog.target_bound(policy, start, end, "mqas", f"tier={tier}"))
+             for tier in sc.TIERS]
     rows += [
         ("MQAs", "count", catalog.value(table, "mqas")),
         ("MQA → SQL (accepted)", "pct", catalog.value(table, "acceptance_rate")),
@@ -91,30 +91,30 @@ def weekly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of:
         ("Engagement rate (accounts with a marketing touch)", "pct", catalog.value(table, "engagement_rate")),
     ]
     return rows + [(f"Tier 1 accounts: {name}", "count", float(value))
-                   for name, value in tier1_status(data, start, end).items()]
+                   for name, value in tier1_status(data, start, end, table).items()]
 
 
-def tier1_status(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, int]:
+#: The Tier 1 status rows and the catalog metric each is read from (``metric:numerator``: its numerator).
+TIER1_STATUS = {"on the list": "accounts_on_list", "engaged by marketing": "engagement_rate:numerator",
+                "worked by sales": "accounts_worked_by_sales",
+                "with an open opportunity": "accounts_with_open_opportunity",
+                "with an open MQA": "accounts_with_open_mqa", f"quiet for {QUIET_DAYS}+ days": "accounts_quiet"}
+
+
+def tier1_status(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
+                 table: pd.DataFrame | None = None) -> dict[str, int]:
     """Tier 1 accounts on the list at ``end`` (:func:`scorecard.listed_accounts`: the target account list when one
-    is recorded): engaged by marketing and worked by sales in the period,
-    with an open opportunity or an open MQA episode at ``end``, quiet (no activity for ``QUIET_DAYS``)."""
-    accounts = sc.listed_accounts(data, end)
-    ids = set(accounts.loc[accounts["tier"] == 1, "account_id"])
-    acts = data.activities.assign(account_id=data.activities["account_id"].astype(str))
-    acts = acts[acts["account_id"].isin(ids) & (acts["occurred_at"] < end)]
-    inside = acts[sc.within(acts["occurred_at"], start, end)]
-    work = open_work(data, end)
-    work = work[work.index.isin(ids)]
-    last = acts.groupby("account_id")["occurred_at"].max()
-    quiet = [a for a in ids if pd.isna(last.get(a)) or last[a] <= end - pd.Timedelta(days=QUIET_DAYS)]
-    return {
-        "on the list": len(ids),
-        "engaged by marketing": inside.loc[inside["type"].isin(frames.MARKETING_TOUCHES), "account_id"].nunique(),
-        "worked by sales": inside.loc[inside["type"].isin(frames.SALES_TOUCHES), "account_id"].nunique(),
-        "with an open opportunity": int((work["open_opportunities"] > 0).sum()),
-        "with an open MQA": int(work["open_mqa"].sum()),
-        f"quiet for {QUIET_DAYS}+ days": len(quiet),
-    }
+    is recorded): engaged by marketing and worked by sales in the period, with an open opportunity or an open MQA
+    episode at ``end``, quiet (no activity for ``QUIET_DAYS``). The catalog's account metrics in their ``tier=1``
+    segment (``table``: a :func:`abm_sla.metrics.compute` table of the period; else the account family's)."""
+    if table is None:
+        table = catalog.family_table("accounts", catalog.account_facts(data, start, end), ("tier",))
+    out = {}
+    for name, source in TIER1_STATUS.items():
+        metric, _, field = source.partition(":")
+        found = catalog.row(table, metric, "tier=1")
+        out[name] = int(found[field or "value"]) if found is not None and pd.notna(found[field or "value"]) else 0
+    return out
 
 
 def compare(metrics: Callable[..., Metrics], data: SlaData, start: pd.Timestamp, end: pd.Timestamp,

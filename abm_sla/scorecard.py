@@ -325,7 +325,7 @@ def rejection_position(rate: float, policy: SlaPolicy) -> str:
     return "in band"
 
 
-def _catalog_breakdown(family: str, facts: pd.DataFrame, by: str, columns: dict[str, str]) -> pd.DataFrame:
+def catalog_breakdown(family: str, facts: pd.DataFrame, by: str, columns: dict[str, str]) -> pd.DataFrame:
     """Per ``by`` value present in ``facts`` (tier or owner_id), then ``all``: the catalog metric of each column
     (``columns``: column → metric id, or ``id:numerator``) computed by :func:`abm_sla.metrics.family_table`
     over ``facts``."""
@@ -356,7 +356,7 @@ def marketing_quality(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Times
     from abm_sla import metrics
 
     rows = outcomes[within(outcomes["trigger_at"], start, end)]
-    out = _catalog_breakdown("mqas", metrics.mqa_fact_columns(rows), by, QUALITY_METRICS)
+    out = catalog_breakdown("mqas", metrics.mqa_fact_columns(rows), by, QUALITY_METRICS)
     counts = ["mqas", "accepted", "rejected", "converted"]
     out[counts] = out[counts].fillna(0).astype(int)
     out["no_verdict"] = out["mqas"] - out["accepted"] - out["rejected"]
@@ -424,7 +424,7 @@ def engagement(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, by: str = 
     from abm_sla import metrics
 
     accounts = metrics.account_facts(data, start, end)
-    out = _catalog_breakdown("accounts", accounts, by, ENGAGEMENT_METRICS)
+    out = catalog_breakdown("accounts", accounts, by, ENGAGEMENT_METRICS)
     out[["accounts", "engaged", "multi_stakeholder"]] = out[["accounts", "engaged", "multi_stakeholder"]].fillna(
         0).astype(int)
     return out[[by, "accounts", "engaged", "engagement_pct", "multi_stakeholder", "multi_stakeholder_pct",
@@ -443,25 +443,11 @@ def clocks_due(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.Data
 
 def clock_compliance(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
                      by: tuple[str, ...] = ("tier",)) -> pd.DataFrame:
-    """Per ``by`` and clock: met, missed, pending, met % (of decided clocks); first-touch target per tier.
-
-    With one ``by`` column (tier or owner_id, the reports' tables) the numbers are the metrics catalog's clock
-    family (:func:`abm_sla.metrics.family_table`); a cross of two is counted here (the headline's per-owner split).
-    """
-    if len(by) == 1:
-        return _with_clock_targets(_catalog_clocks(data, start, end, policy, by[0]), policy)
-    clocks = clocks_due(data, start, end)
-    clocks = clocks.assign(met=clocks["status"].eq("met"), missed=clocks["status"].eq("missed"),
-                           pending=clocks["status"].eq("pending"))
-    agg = {"met": ("met", "sum"), "missed": ("missed", "sum"), "pending": ("pending", "sum")}
-    per_group = clocks.groupby([*by, "clock"], dropna=False).agg(**agg).reset_index()
-    total = clocks.groupby("clock").agg(**agg).reset_index()
-    out = _with_all(per_group, list(by), total)
-    grid = _clock_grid(out, list(by), clock_names(policy))
-    out = grid.merge(out, on=[*by, "clock"], how="left").fillna({"met": 0, "missed": 0, "pending": 0})
-    out[["met", "missed", "pending"]] = out[["met", "missed", "pending"]].astype(int)
-    out["met_pct"] = pct(out["met"], out["met"] + out["missed"])
-    return _with_clock_targets(out, policy)
+    """Per ``by`` (tier or owner_id) and clock: met, missed, pending, met % (of decided clocks); first-touch target
+    per tier. The numbers are the metrics catalog's clock family (:func:`abm_sla.metrics.family_table`)."""
+    if len(by) != 1:
+        raise ValueError(f"clock_compliance takes one column (tier or owner_id), got {by!r}")
+    return _with_clock_targets(_catalog_clocks(data, start, end, policy, by[0]), policy)
 
 
 def _catalog_clocks(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
@@ -507,14 +493,6 @@ def clock_names(policy: SlaPolicy) -> tuple[str, ...]:
     return (*CLOCKS, MARKETING_RESPONSE) if response else CLOCKS
 
 
-def _clock_grid(frame: pd.DataFrame, by: list[str], clocks: tuple[str, ...] = CLOCKS) -> pd.DataFrame:
-    """Every group × every clock, so a clock with no rows shows as 0/0."""
-    groups = frame[by].drop_duplicates()
-    if by == ["tier"]:
-        groups = pd.DataFrame({"tier": [*TIERS, ALL]})
-    return groups.merge(pd.DataFrame({"clock": list(clocks)}), how="cross")
-
-
 def response_times(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
     """First-touch clocks due in the period with business hours from routing to the first touch."""
     clocks = clocks_due(data, start, end)
@@ -556,7 +534,7 @@ def response_summary(responses: pd.DataFrame, policy: SlaPolicy, by: str = "tier
     business-hour response: the metrics catalog's response family over ``responses``."""
     from abm_sla import metrics
 
-    out = _catalog_breakdown("responses", metrics.response_facts(responses), by, RESPONSE_METRICS)
+    out = catalog_breakdown("responses", metrics.response_facts(responses), by, RESPONSE_METRICS)
     counts = ["answered", "before_routing", "unanswered"]
     out[counts] = out[counts].fillna(0).astype(int)
     if by == "tier":
@@ -564,17 +542,23 @@ def response_summary(responses: pd.DataFrame, policy: SlaPolicy, by: str = "tier
     return out
 
 
+#: progression's columns and the catalog metric each is read from (abm_sla.metrics).
+PROGRESSION_METRICS = {"accepted": "mqas_accepted", "opportunity": "mqas_accepted_converted",
+                       "won": "mqas_accepted_won", "lost": "mqas_accepted_lost",
+                       "open": "mqas_accepted_open_opportunity", "to_opportunity_pct": "sql_to_opportunity_rate",
+                       "to_won_pct": "sql_to_won_rate"}
+
+
 def progression(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
-    """Accepted MQAs of the period: how many reached an opportunity, won, lost or are still open."""
-    accepted = outcomes[within(outcomes["trigger_at"], start, end) & outcomes["accepted"]]
-    accepted = accepted.assign(open_opportunity=accepted["converted"] & ~accepted["won"] & ~accepted["lost"])
-    out = _grouped(accepted, [by], {
-        "accepted": ("account_id", "size"), "opportunity": ("converted", "sum"), "won": ("won", "sum"),
-        "lost": ("lost", "sum"), "open": ("open_opportunity", "sum"),
-    })
-    out["to_opportunity_pct"] = pct(out["opportunity"], out["accepted"])
-    out["to_won_pct"] = pct(out["won"], out["accepted"])
-    return out
+    """Accepted MQAs of the period (per ``by`` with one, and ``all``): how many reached an opportunity, won, lost
+    or are still open. The numbers are the metrics catalog's (:data:`PROGRESSION_METRICS`)."""
+    from abm_sla import metrics
+
+    rows = outcomes[within(outcomes["trigger_at"], start, end)]
+    out = catalog_breakdown("mqas", metrics.mqa_fact_columns(rows), by, PROGRESSION_METRICS)
+    counts = ["accepted", "opportunity", "won", "lost", "open"]
+    out[counts] = out[counts].fillna(0).astype(int)
+    return out[(out["accepted"] > 0) | (out[by] == ALL)].reset_index(drop=True)
 
 
 # -- joint ----------------------------------------------------------------------------------------
@@ -665,7 +649,7 @@ def pipeline_attribution(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
     slugs = metrics.SOURCE_SEGMENTS
     labels = (*credit_parts(policy), ALL, "marketing-influenced")
     masks = (*(opps["source"].eq(slug) for slug in slugs), pd.Series(True, index=opps.index), opps["influenced"])
-    parts = [_catalog_breakdown("created", opps[mask.to_numpy(dtype=bool)], by, ATTRIBUTION_METRICS)
+    parts = [catalog_breakdown("created", opps[mask.to_numpy(dtype=bool)], by, ATTRIBUTION_METRICS)
              .assign(attribution=label) for label, mask in zip(labels, masks, strict=True)]
     out = pd.concat(parts, ignore_index=True)
     out[["opportunities", "from_mqa"]] = out[["opportunities", "from_mqa"]].fillna(0).astype(int)
@@ -691,7 +675,7 @@ def win_rates(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.T
     """
     from abm_sla import metrics
 
-    out = _catalog_breakdown("closed", metrics.closed_facts(data, start, end, as_of), by, WIN_METRICS)
+    out = catalog_breakdown("closed", metrics.closed_facts(data, start, end, as_of), by, WIN_METRICS)
     out[["closed", "won"]] = out[["closed", "won"]].fillna(0).astype(int)
     targets = _targets(policy)
     out["win_rate_target_pct"] = np.nan
@@ -737,24 +721,23 @@ def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
                 policy: SlaPolicy, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every policy target evaluated for the period; per owner where the number has an owner. Values come
     from the metrics catalog (``table``, :func:`catalog_table` when not given)."""
+    from abm_sla import metrics
+
     targets = _targets(policy)
     table = catalog_table(data, start, end, as_of, policy) if table is None else table
     rows: list[dict[str, Any]] = []
     if targets.monthly_mqa_commitments:
-        volume = mqa_volume(data, start, end, policy).groupby("tier")[["commitment"]].sum()
         measured = _measured(data, start, end)
-        for tier, commitment in sorted(targets.monthly_mqa_commitments.items()):
+        for tier in sorted(targets.monthly_mqa_commitments):
             value = _catalog_value(table, "mqas", tier)
-            target = float(volume.loc[tier, "commitment"]) if tier in volume.index else float(commitment)
+            target = metrics.target_bound(policy, start, end, "mqas", f"tier={tier}")
             rows.append(_row("mqa_volume", tier, value, f">= {target:g}", bool(value < target) if measured else None))
     if targets.first_touch_met_pct:
-        per_owner = clock_compliance(data, start, end, policy, by=("tier", "owner_id"))
         for tier, target in sorted(targets.first_touch_met_pct.items()):
             value = _catalog_value(table, "first_touch_met_rate", tier)
-            owners = per_owner[(per_owner["tier"] == tier) & (per_owner["clock"] == "first_touch")
-                               & (per_owner["owner_id"] != ALL)].dropna(subset=["met_pct"])
+            owners = metrics.tier_owner_values(table, "first_touch_met_rate", tier)
             rows.append(_row("first_touch_met_pct", tier, value, f">= {target:g}", _below(value, target),
-                             owners.set_index("owner_id")["met_pct"] < target))
+                             owners < target))
     band = targets.rejection_rate
     if band is not None:
         value = _catalog_value(table, "rejection_rate")
@@ -924,47 +907,29 @@ def _measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
 
 def _opportunity_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                              policy: SlaPolicy, table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The win-rate and sales-cycle commitments with their per-owner split: the catalog's ``win_rate`` (per
+    ``tier=1,owner=`` for Tier 1, per ``owner=`` for all tiers) and ``sales_cycle_median_days``."""
+    from abm_sla import metrics
+
     targets = _targets(policy)
-    per_owner = _owner_win_rates(data, start, end, as_of, policy)
     rows = []
     if targets.tier1_win_rate_pct is not None:
         target = targets.tier1_win_rate_pct
         value = _catalog_value(table, "win_rate", 1)
-        owners = per_owner[per_owner["tier"] == 1].dropna(subset=["win_rate_pct"]).set_index("owner_id")
         rows.append(_row("tier1_win_rate_pct", 1, value, f">= {target:g}", _below(value, target),
-                         owners["win_rate_pct"] < target))
+                         metrics.tier_owner_values(table, "win_rate", 1) < target))
     if targets.opportunity_to_won_pct is not None:
         target = targets.opportunity_to_won_pct
         value = _catalog_value(table, "win_rate")
-        owners = per_owner[per_owner["tier"] == ALL].dropna(subset=["win_rate_pct"]).set_index("owner_id")
         rows.append(_row("opportunity_to_won_pct", None, value, f">= {target:g}", _below(value, target),
-                         owners["win_rate_pct"] < target))
+                         _catalog_owners(table, "win_rate") < target))
     if targets.sales_cycle_days_max is not None:
         target = targets.sales_cycle_days_max
         value = _catalog_value(table, "sales_cycle_median_days")
-        owners = per_owner[per_owner["tier"] == ALL].dropna(subset=["median_cycle_days"]).set_index("owner_id")
         rows.append(_row("sales_cycle_days", None, value, f"<= {target:g}",
-                         None if pd.isna(value) else bool(value > target), owners["median_cycle_days"] > target))
+                         None if pd.isna(value) else bool(value > target),
+                         _catalog_owners(table, "sales_cycle_median_days") > target))
     return rows
-
-
-def _owner_win_rates(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                     policy: SlaPolicy) -> pd.DataFrame:
-    """Win rates per (tier, owner) and per (all tiers, owner)."""
-    per_owner = win_rates(data, start, end, as_of, policy, by="owner_id")
-    per_owner = per_owner[per_owner["owner_id"] != ALL].assign(tier=ALL)
-    tier1 = data.accounts[normalize_tier(data.accounts["tier"]) == 1]
-    tier1_rates = win_rates(SlaData.of(**{**_as_dict(data), "accounts": tier1,
-                                          "opportunities": data.opportunities[
-                                              data.opportunities["account_id"].astype(str).isin(
-                                                  tier1["account_id"].astype(str))]}),
-                            start, end, as_of, policy, by="owner_id")
-    tier1_rates = tier1_rates[tier1_rates["owner_id"] != ALL].assign(tier=1)
-    return pd.concat([per_owner, tier1_rates], ignore_index=True)
-
-
-def _as_dict(data: SlaData) -> dict[str, pd.DataFrame]:
-    return {f.name: getattr(data, f.name) for f in fields(data)}
 
 
 def _value(frame: pd.DataFrame, where: dict[str, Any], column: str) -> float:

@@ -7,8 +7,10 @@ month-over-month and week-over-week rows, the acceptance/rejection/conversion, w
 tables' metric columns, the monthly pipeline by source, the chronic-miss values, the clock tables' met / missed /
 pending counts and met % per tier, per owner and per week, the first-touch response counts, median and p90; the
 marketing side's tempo, engaged-stage, channel-coverage, channel-table, marketing_response and ABM columns, the
-catalog benchmarks' values, the quarterly pipeline attribution and the proposals' backtest and MQA counts), else
-as
+catalog benchmarks' values, the quarterly pipeline attribution and the proposals' backtest and MQA counts; the
+disposition mix per tier and per owner, the progression of accepted MQAs, the comparisons' MQA commitment and
+Tier 1 status rows, and the chronic-miss table's per-owner split (owners measured and owners missing, of the
+commitments whose split the headline reads from the catalog's ``owner=`` / ``tier=1,owner=`` segments)), else as
 *outside*; the cells of item lists (one row per
 missed clock, escalation, tier move, reassignment or dispute) are counted apart: they are not metrics.
 """
@@ -42,9 +44,15 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "channel_coverage": list(marketing.COVERAGE_METRICS), "marketing_response": CLOCK_COLUMNS,
                    "marketing_activity": list(review.ACTIVITY_METRICS),
                    "abm_comparison": list(marketing.ABM_METRICS), "pipeline": list(sc.ATTRIBUTION_METRICS),
-                   "threshold_backtest": list(pr.BACKTEST_METRICS), "volume_proposals": ["mqas"]}
+                   "threshold_backtest": list(pr.BACKTEST_METRICS), "volume_proposals": ["mqas"],
+                   "progression": list(sc.PROGRESSION_METRICS)}
 #: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).
 COMMITMENT_TABLES = {"chronic_misses", "benchmarks"}
+#: Tables whose every numeric column is a catalog metric (the disposition mix: MQAs and one column per disposition).
+CATALOG_TABLES = {"disposition_mix_by_tier", "disposition_mix_by_owner"}
+#: Commitments whose per-owner split (owners, owners_missed) the headline reads from the catalog's segments.
+SPLIT_FROM_CATALOG = {"first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct", "opportunity_to_won_pct",
+                      "sales_cycle_days"}
 ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disputes", "closed_disputes",
          "unknown_statuses"}
 
@@ -52,7 +60,7 @@ ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disp
 def main(db: str) -> None:
     policy = load_policy(DEMO_POLICY)
     data = reporting.load_data(Warehouse(f"sqlite:///{db}"))
-    total_in = total_out = total_items = 0
+    total_in = total_out = total_items = split_cells = 0
     for kind, period in (("weekly", "2026-W13"), ("monthly", "2026-03"), ("quarterly", "2026-Q1")):
         build = {"weekly": reporting.build_weekly, "monthly": reporting.build_monthly,
                  "quarterly": reporting.build_quarterly}[kind]
@@ -72,10 +80,12 @@ def main(db: str) -> None:
                 items += cells
             elif name in COMPARISONS:
                 rows = frame.set_index("metric")[["value", "previous_value"]]
-                outside_rows = rows.index.str.startswith(("MQA commitment", "Tier 1 accounts:"))
-                counted = rows.notna()
-                outside += int(counted[outside_rows].sum().sum()) + int(frame["change"].notna().sum())
-                inside += int(counted[~outside_rows].sum().sum())
+                # every row reads the catalog (since 22a the MQA commitment rows its targets, the Tier 1 rows its
+                # account metrics); the change column is a difference of two of them, counted outside
+                outside += int(frame["change"].notna().sum())
+                inside += int(rows.notna().sum().sum())
+            elif name in CATALOG_TABLES:
+                inside += cells
             elif name in CATALOG_COLUMNS:
                 mine = int(frame[CATALOG_COLUMNS[name]].notna().sum().sum())
                 inside += mine
@@ -84,6 +94,10 @@ def main(db: str) -> None:
                 mine = frame["commitment"].isin(CATALOG_COMMITMENTS)
                 values = [column for column in ("value", "previous_value") if column in frame.columns]
                 here = int(frame.loc[mine, values].notna().sum().sum())
+                owners = [column for column in ("owners", "owners_missed") if column in frame.columns]
+                split = int(frame.loc[frame["commitment"].isin(SPLIT_FROM_CATALOG), owners].notna().sum().sum())
+                here += split
+                split_cells += split
                 inside += here
                 outside += cells - here
             else:
@@ -95,7 +109,8 @@ def main(db: str) -> None:
               f"{items} cells of item lists (misses, escalations, tier moves, disputes: per account, not metrics)")
     print(f"all three: {total_in} from the catalog, {total_out} aggregates outside "
           f"({100 * total_in / (total_in + total_out):.1f}% of the aggregate numbers from the catalog), "
-          f"{total_items} item-list cells")
+          f"{total_items} item-list cells; of the numbers, {split_cells} are the headline's per-owner split "
+          "(owners, owners_missed in the chronic-miss table) read from the catalog since 22a")
 
 
 if __name__ == "__main__":

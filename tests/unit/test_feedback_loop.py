@@ -8,6 +8,7 @@ import pytest
 
 from abm_sla import dispositions
 from abm_sla import feedback as fb
+from abm_sla import scorecard as sc
 from abm_sla.policy import DEFAULT_PATH, Dispositions, RecurringClock, SlaPolicy, Window, load_policy
 from abm_sla.scorecard import SlaData
 from abm_sla.sla import evaluate_clocks
@@ -179,7 +180,7 @@ def test_report_tables_rank_reasons_mix_dispositions_and_say_what_routing_measur
         "A": "rejected", "B": "unqualified", "C": "meeting_held"}
     reasons = fb.rejection_reasons(period, SEVEN)
     assert reasons[["reason", "mqas", "share_pct"]].values.tolist() == [["No budget", 2, 100.0]]
-    mix = fb.disposition_mix(period).set_index("tier")
+    mix = fb.disposition_mix(sc.mqa_outcomes(data, as_of, SEVEN), start, end).set_index("tier")
     assert mix.loc["all", "mqas"] == 3 and mix.loc[1, "rejected"] == 1 and mix.loc[2, "meeting_held"] == 1
     basis = fb.routing_basis(data, start, end, SEVEN)
     assert "pipeline routed them (routed_at)" in fb.routing_sentence(basis)

@@ -172,7 +172,7 @@ def test_accepted_means_one_thing_in_the_disposition_mix_and_the_scorecard():
     status = pd.concat([data.status_changes, frame("status_change_id account_id status changed_at reason", [
         ("s6", "A1", "working", t("2026-03-10"), None)])], ignore_index=True)
     data = sc.SlaData.of(accounts=data.accounts, mqas=data.mqas, status_changes=status)
-    mix = fb.disposition_mix(fb.mqas_in(data, *MARCH, MARCH[1], POLICY)).set_index("tier").loc[sc.ALL]
+    mix = fb.disposition_mix(sc.mqa_outcomes(data, MARCH[1], POLICY), *MARCH).set_index("tier").loc[sc.ALL]
     quality = sc.marketing_quality(sc.mqa_outcomes(data, MARCH[1], POLICY), *MARCH, POLICY).set_index("tier")
     assert mix["accepted"] == quality.loc[sc.ALL, "accepted"] == 1
     assert mix[POLICY.dispositions.rejected].sum() == quality.loc[sc.ALL, "rejected"] == 3
