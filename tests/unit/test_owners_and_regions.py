@@ -3,6 +3,8 @@ clocks, compliance per region through the metrics catalog, and nothing changed w
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 import yaml
@@ -148,8 +150,7 @@ def test_regional_routing_status_and_cadence_windows():
 def regional_data() -> sc.SlaData:
     data = sample_data()
     countries = {"A1": "GB", "A2": "de", "A3": None}
-    return sc.SlaData.of(**{**sc._as_dict(data), "accounts": data.accounts.assign(
-        country=data.accounts["account_id"].map(countries))})
+    return dataclasses.replace(data, accounts=data.accounts.assign(country=data.accounts["account_id"].map(countries)))
 
 
 def test_compliance_per_region_comes_from_the_catalog_with_the_regions_targets():
