@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from abm_sla import settings
 from abm_sla.errors import AbmSlaError
+from abm_sla.infra import settings
 
 app = typer.Typer(
     add_completion=False,
@@ -130,8 +130,8 @@ ShardsOption = Annotated[int, typer.Option(
 
 
 def _progress():
-    """Progress lines on stderr when it is a terminal (:mod:`abm_sla.progress`)."""
-    from abm_sla.progress import console_progress
+    """Progress lines on stderr when it is a terminal (:mod:`abm_sla.infra.progress`)."""
+    from abm_sla.infra.progress import console_progress
 
     return console_progress(sys.stderr.isatty())
 
@@ -173,9 +173,8 @@ def run(
 
     Only the accounts whose data changed since the last run at or before AS_OF are recomputed
     (the results are those of a full recompute); --full recomputes everything."""
-    from abm_sla.model import load_model
-    from abm_sla.policy import load_policy
-    from abm_sla.stages import check_not_future, parse_as_of, utc_now
+    from abm_sla.services.config_files import load_model, load_policy
+    from abm_sla.services.stages import check_not_future, parse_as_of, utc_now
     from abm_sla.warehouse import Warehouse
 
     _check_source(source, path, config)
@@ -194,7 +193,7 @@ def run(
             config_path=str(config) if config else None, full=full, shards=shards, dask_address=address or "",
             allow_future=allow_future,
         )
-    from abm_sla.summary import print_run_summary
+    from abm_sla.services.summary import print_run_summary
 
     print_run_summary(summary)
 
@@ -223,9 +222,8 @@ def backfill(
 ) -> None:
     """Run the pipeline as of every step from START to END, in order (a re-run resumes after the last finished
     step). With --path the export folder is loaded once first; without it, the warehouse's data is used."""
-    from abm_sla.model import load_model
-    from abm_sla.policy import load_policy
-    from abm_sla.stages import parse_as_of
+    from abm_sla.services.config_files import load_model, load_policy
+    from abm_sla.services.stages import parse_as_of
     from abm_sla.warehouse import Warehouse
 
     if engine not in ("steps", "one-pass"):
@@ -291,7 +289,7 @@ def sync(
     use_prefect = _use_prefect()
     with settings.database_url_env(db_url), _runtime(use_prefect), _progress():
         summary = _body(_flows().crm_sync, use_prefect)(params)
-    from abm_sla.summary import print_sync_summary
+    from abm_sla.services.summary import print_sync_summary
 
     for name, objects in summary.items():
         print_sync_summary(name, objects)
@@ -312,8 +310,9 @@ def export(
              "config/sla.yaml).")] = None,
 ) -> None:
     """Write a CSV export of the warehouse."""
-    from abm_sla import exports, scorecard
-    from abm_sla.policy import load_policy
+    from abm_sla.domain import scorecard
+    from abm_sla.services import exports
+    from abm_sla.services.config_files import load_policy
 
     if kind not in exports.KINDS:
         raise AbmSlaError(f"unknown export {kind!r}: choose one of {', '.join(exports.KINDS)}")
@@ -353,8 +352,8 @@ def report(
     model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
 ) -> None:
     """Write the weekly SLA dashboard, the monthly review or the quarterly renegotiation report."""
-    from abm_sla.progress import console_progress
-    from abm_sla.reporting import generate_report
+    from abm_sla.infra.progress import console_progress
+    from abm_sla.services.reporting import generate_report
 
     _existing_warehouse(db)  # a mistyped SQLite path is an error, not an empty report
     with console_progress(sys.stderr.isatty()):
@@ -373,8 +372,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the sample CRM.")] = 7,
 ) -> None:
     """Make a sample CRM, run the whole pipeline daily over its quarter, export and summarize."""
-    from abm_sla import demo as demo_module
-    from abm_sla.progress import console_progress
+    from abm_sla.infra.progress import console_progress
+    from abm_sla.services import demo as demo_module
 
     use_prefect = _use_prefect()  # progress on a terminal as a bar, else (make demo > log) as plain lines
     with _runtime(use_prefect), console_progress(plain=not sys.stderr.isatty()):
@@ -424,8 +423,8 @@ def undo(
 ) -> None:
     """Undo a run: remove its scores, MQAs (giving back their round-robin turns), clock evaluations,
     escalations and pending write-backs, and restore the state before it. Loaded CRM data stays."""
-    from abm_sla.stages import utc_now
-    from abm_sla.summary import describe_undone
+    from abm_sla.services.stages import utc_now
+    from abm_sla.services.summary import describe_undone
     from abm_sla.warehouse import undo as undo_module
 
     for done in undo_module.undo_run(_existing_warehouse(db), run_id, utc_now(), and_later=and_later):
@@ -444,7 +443,7 @@ def docs_metrics(
     out: Annotated[Path | None, typer.Option("--out", help="Write here (default: print).")] = None,
 ) -> None:
     """The metrics reference (docs/metrics.md), generated from the metrics catalog."""
-    from abm_sla.metrics import reference_markdown
+    from abm_sla.domain.metrics import reference_markdown
 
     text = reference_markdown()
     if out is None:
@@ -465,7 +464,7 @@ ByOption = Annotated[str, typer.Option("--by", help="Who does it (a user id or a
 
 
 def _at(value: str | None):
-    from abm_sla.stages import parse_as_of, utc_now
+    from abm_sla.services.stages import parse_as_of, utc_now
 
     return parse_as_of(value).to_pydatetime() if value else utc_now()
 
@@ -562,8 +561,8 @@ def dispute_list(
     from rich.console import Console
     from rich.table import Table
 
-    from abm_sla.disputes import current_steps
-    from abm_sla.policy import load_policy
+    from abm_sla.domain.disputes import current_steps
+    from abm_sla.services.config_files import load_policy
     from abm_sla.warehouse import disputes
 
     rows, _ = disputes.read_disputes(_existing_warehouse(db))
@@ -655,7 +654,7 @@ def propose_model(
                                               "opportunity in the warehouse).")] = None,
 ) -> None:
     """Learn the scoring points from outcomes and write a diff of the model file and its model card (never applied)."""
-    from abm_sla import model_proposal
+    from abm_sla.services import model_proposal
 
     split, end = _date_option("--train-until", train_until), _date_option("--until", until) if until else None
     found, paths = model_proposal.propose(_existing_warehouse(db), split, out, model, horizon_days, outcome,
@@ -667,7 +666,7 @@ def propose_model(
 
 def _date_option(name: str, value: str):
     """An option's ISO 8601 date or timestamp (naive = UTC); a bad one is a one-line error naming the option."""
-    from abm_sla.stages import parse_as_of
+    from abm_sla.services.stages import parse_as_of
 
     try:
         return parse_as_of(value)

@@ -68,7 +68,7 @@ def reference(folder: str, days: list[pd.Timestamp]) -> dict:
 
 
 def load(url: str, folder: str) -> dict:
-    from abm_sla import stages
+    from abm_sla.services import stages
     from abm_sla.warehouse import Warehouse
 
     start = time.perf_counter()
@@ -80,7 +80,7 @@ def backfill(url: str, days: list[pd.Timestamp], engine: str, full: bool, dask: 
     """The backfill as ``abm-sla backfill`` runs it without a Prefect server; what it left in the warehouse."""
     import sqlalchemy as sa
 
-    from abm_sla import settings
+    from abm_sla.infra import settings
     from abm_sla.warehouse import Warehouse, schema
     from tasks.common import direct_calls
 
@@ -106,9 +106,8 @@ def backfill(url: str, days: list[pd.Timestamp], engine: str, full: bool, dask: 
 
 def what_if(url: str, days: list[pd.Timestamp]) -> dict:
     """The recalculation over the days with a lenient model (dry run)."""
-    from abm_sla import backfill as engine
-    from abm_sla.model import load_model
-    from abm_sla.policy import load_policy
+    from abm_sla.services import backfill as engine
+    from abm_sla.services.config_files import load_model, load_policy
     from abm_sla.warehouse import Warehouse
 
     live = load_model()
@@ -121,7 +120,7 @@ def what_if(url: str, days: list[pd.Timestamp]) -> dict:
 
 
 def exports_of(url: str) -> dict[str, pd.DataFrame]:
-    from abm_sla import exports
+    from abm_sla.services import exports
     from abm_sla.warehouse import Warehouse
 
     store = Warehouse(url)

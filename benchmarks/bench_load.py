@@ -97,7 +97,7 @@ def export_folder(data: Path, accounts: int, signals: float) -> Path:
     """The generator's export folder, written once and cached on disk."""
     folder = data / f"export-{accounts // 1000}k-{signals:g}"
     if not (folder / ".complete").is_file():
-        from abm_sla import synthetic
+        from abm_sla.services import synthetic
 
         crm = synthetic.generate_crm(n_accounts=accounts, signals_per_account=signals)
         synthetic.write_export_folder(crm, folder)

@@ -62,9 +62,8 @@ def timed_stage(durations: dict, name: str, work):
 
 def run_pipeline(url: str, folder: str, as_of: pd.Timestamp, run_id: str, dask: str | None, shards: int | None) -> dict:
     """Load, score, fire and route, SLA: the stages exactly as a run calls them, with their seconds."""
-    from abm_sla import stages
-    from abm_sla.model import load_model
-    from abm_sla.policy import load_policy
+    from abm_sla.services import stages
+    from abm_sla.services.config_files import load_model, load_policy
     from abm_sla.warehouse import Warehouse
 
     store, model, policy = Warehouse(url), load_model(), load_policy()
@@ -94,9 +93,8 @@ def dask_stages(url: str, as_of: pd.Timestamp, run_id: str, address: str, shards
     """The shard functions submitted to the Dask cluster directly (the flows do the same through prefect-dask)."""
     from distributed import Client
 
-    from abm_sla import stages
-    from abm_sla.model import load_model
-    from abm_sla.policy import load_policy
+    from abm_sla.services import stages
+    from abm_sla.services.config_files import load_model, load_policy
     from abm_sla.warehouse import Warehouse
 
     store, model, policy = Warehouse(url), load_model(), load_policy()
@@ -124,26 +122,24 @@ def dask_stages(url: str, as_of: pd.Timestamp, run_id: str, address: str, shards
 
 
 def _score_shard(url, planned, shard):
-    from abm_sla import stages
-    from abm_sla.model import load_model
-    from abm_sla.policy import load_policy
+    from abm_sla.services import stages
+    from abm_sla.services.config_files import load_model, load_policy
     from abm_sla.warehouse import Warehouse
 
     return stages.score_shard(Warehouse(url, migrate=False), planned, load_model(), load_policy(), "bench", shard)
 
 
 def _fire_shard(url, planned, shard):
-    from abm_sla import stages
-    from abm_sla.model import load_model
-    from abm_sla.policy import load_policy
+    from abm_sla.services import stages
+    from abm_sla.services.config_files import load_model, load_policy
     from abm_sla.warehouse import Warehouse
 
     return stages.fire_shard(Warehouse(url, migrate=False), planned, load_model(), load_policy(), shard)
 
 
 def _sla_shard(url, planned, shard):
-    from abm_sla import stages
-    from abm_sla.policy import load_policy
+    from abm_sla.services import stages
+    from abm_sla.services.config_files import load_policy
     from abm_sla.warehouse import Warehouse
 
     return stages.sla_shard(Warehouse(url, migrate=False), planned, load_policy(), shard)

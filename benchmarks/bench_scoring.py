@@ -15,9 +15,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import peak_rss_mib, timed
 
-from abm_sla.model import load_model
-from abm_sla.scoring import score_accounts
-from abm_sla.synthetic import generate_crm
+from abm_sla.domain.scoring import score_accounts
+from abm_sla.services.config_files import load_model
+from abm_sla.services.synthetic import generate_crm
 
 
 def main() -> None:

@@ -16,10 +16,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import peak_rss_mib, timed
 
-from abm_sla import calendar, handoff, routing, sla
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
-from abm_sla.synthetic import generate_crm
+from abm_sla.domain import calendar, handoff, routing, sla
+from abm_sla.services.config_files import load_model, load_policy
+from abm_sla.services.synthetic import generate_crm
 
 
 def deadlines(n: int, users: pd.DataFrame, policy) -> tuple[float, list[float]]:

@@ -38,9 +38,8 @@ def child(step: str, args: list[str]) -> dict:
 
 def run_step(step: str, url: str, folder: str, as_of: str) -> dict:
     """Inside the child: load ``folder`` (not timed), then one ledger run, timed."""
-    from abm_sla import stages
-    from abm_sla.model import load_model
-    from abm_sla.policy import load_policy
+    from abm_sla.services import stages
+    from abm_sla.services.config_files import load_model, load_policy
     from abm_sla.warehouse import Warehouse
 
     store = Warehouse(url)

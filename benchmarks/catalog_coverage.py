@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/catalog_coverage.py abm-sla-demo/abm-sla.db`` (a demo warehouse). Per report, the
 numeric cells of its headline scorecard (value, previous value, sample) and tables are counted as *from the
-catalog* when the code reads them from :mod:`abm_sla.metrics` (the commitments' values and samples, the
+catalog* when the code reads them from :mod:`abm_sla.domain.metrics` (the commitments' values and samples, the
 month-over-month and week-over-week rows, the acceptance/rejection/conversion, win-rate and engagement
 tables' metric columns, the monthly pipeline by source, the chronic-miss values, the clock tables' met / missed /
 pending counts and met % per tier, per owner and per week, the first-touch response counts, median and p90; the
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import sys
 
-from abm_sla import marketing, reporting, review
-from abm_sla import proposals as pr
-from abm_sla import scorecard as sc
-from abm_sla.demo import DEMO_POLICY
-from abm_sla.policy import load_policy
+from abm_sla.domain import marketing, review
+from abm_sla.domain import proposals as pr
+from abm_sla.domain import scorecard as sc
+from abm_sla.services import reporting
+from abm_sla.services.config_files import load_policy
+from abm_sla.services.demo import DEMO_POLICY
 from abm_sla.warehouse import Warehouse
 
 CATALOG_COMMITMENTS = {"mqa_volume", "first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct",

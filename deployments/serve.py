@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from abm_sla.settings import REPO_ROOT
+from abm_sla.infra.settings import REPO_ROOT
 
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
 

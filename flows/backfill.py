@@ -8,7 +8,7 @@ steps. Two identical backfills at once share the work: a step the other one has 
 for (its process alive), then skipped when completed, or computed when it failed; so every step is
 computed once, in order. A claim whose process died (kill -9) is taken over.
 
-With ``engine: one-pass`` the steps still to run are computed by :mod:`abm_sla.backfill` as one warehouse
+With ``engine: one-pass`` the steps still to run are computed by :mod:`abm_sla.services.backfill` as one warehouse
 run (kind ``backfill``, undone as one unit); each step it finishes is recorded completed as above, so a
 stopped one-pass backfill resumes at its first unfinished step. One-pass steps are not claimed.
 """
@@ -32,13 +32,12 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from abm_sla import backfill as engine
 from abm_sla.crm.config import load_app_config
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
-from abm_sla.progress import track
-from abm_sla.settings import database_url_env
-from abm_sla.shards import all_shards
+from abm_sla.infra.progress import track
+from abm_sla.infra.settings import database_url_env
+from abm_sla.infra.shards import all_shards
+from abm_sla.services import backfill as engine
+from abm_sla.services.config_files import load_model, load_policy
 from abm_sla.warehouse import Warehouse, schema, undo
 from flows.parameters import BackfillParameters, resolve_database_url, validated
 from flows.pipeline import alert, extract, recorded_run, run_once
@@ -267,7 +266,7 @@ def _stopped(progress_id, finished: int, steps: list[pd.Timestamp], logger) -> N
 
 def one_pass(db_url: str, store: Warehouse, todo: list[pd.Timestamp], params: BackfillParameters, key: str,
              step_done: Callable[[pd.Timestamp, dict], None]) -> None:
-    """The steps ``todo`` with the one-pass engine (:mod:`abm_sla.backfill`), recorded as one run (undone as one
+    """The steps ``todo`` with the one-pass engine (:mod:`services.backfill`), recorded as one run (undone as one
     unit): one task per shard (on Dask when the form names a scheduler), then each step's scoring run, routing,
     freshness check and clocks (the SLA stage's shard tasks), alerts, tier moves and write-back in time order,
     each step marked completed as it finishes (``step_done`` is told then)."""

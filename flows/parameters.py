@@ -26,9 +26,9 @@ from pydantic import (
     model_validator,
 )
 
-from abm_sla import settings
 from abm_sla.errors import AbmSlaError, ConfigError
-from abm_sla.shards import SHARD_SPACE
+from abm_sla.infra import settings
+from abm_sla.infra.shards import SHARD_SPACE
 
 SOURCES = ("files", "salesforce", "hubspot")
 #: Optional text: a plain text box in the Prefect UI (no str/None toggle to flip first; empty = not given),

@@ -9,13 +9,13 @@ from contextlib import contextmanager
 import pandas as pd
 from prefect import flow
 
-from abm_sla import settings
 from abm_sla.crm.config import load_app_config
-from abm_sla.faults import checkpoint
-from abm_sla.policy import load_policy
-from abm_sla.progress import track
-from abm_sla.stages import check_not_future, parse_as_of
-from abm_sla.summary import describe_undone
+from abm_sla.infra import settings
+from abm_sla.infra.faults import checkpoint
+from abm_sla.infra.progress import track
+from abm_sla.services.config_files import load_policy
+from abm_sla.services.stages import check_not_future, parse_as_of
+from abm_sla.services.summary import describe_undone
 from abm_sla.warehouse import Warehouse, undo
 from flows.parameters import (
     MonitorParameters,

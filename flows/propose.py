@@ -6,7 +6,8 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import learning, model_proposal
+from abm_sla.domain import learning
+from abm_sla.services import model_proposal
 from flows.parameters import ProposeModelParameters, resolve_database_url, validated
 from tasks.common import run_logger
 

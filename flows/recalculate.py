@@ -17,10 +17,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import atomic, backfill, exports, frames, handoff, marketing, scoring, stages, whatif
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
-from abm_sla.summary import counts_line
+from abm_sla.domain import frames, handoff, marketing, scoring, whatif
+from abm_sla.infra import atomic
+from abm_sla.services import backfill, exports, stages
+from abm_sla.services.config_files import load_model, load_policy
+from abm_sla.services.summary import counts_line
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.view import CrmView
 from flows.parameters import InvalidParameters, RecalculateParameters, resolve_database_url, validated
@@ -129,7 +130,7 @@ def what_if_period(
     db_url: str, steps: list[pd.Timestamp], accounts: list[str], model_path: str | None, baseline_path: str | None,
     policy_path: str | None,
 ) -> backfill.PeriodWhatIf:
-    """Both models at every step of the period in one pass (:func:`abm_sla.backfill.what_if_period`)."""
+    """Both models at every step of the period in one pass (:func:`abm_sla.services.backfill.what_if_period`)."""
     return backfill.what_if_period(warehouse(db_url), steps, load_model(model_path), load_model(baseline_path),
                                    load_policy(policy_path), accounts or None)
 

@@ -10,8 +10,8 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import reporting
-from abm_sla.reporting import build_report
+from abm_sla.services import reporting
+from abm_sla.services.reporting import build_report
 from flows.parameters import ReportParameters, resolve_database_url, validated
 from tasks.observe import publish_headline, publish_report
 

@@ -1,1 +1,1 @@
-"""Thin Prefect tasks around ``abm_sla.stages``: I/O, retries, logging; one task per stage."""
+"""Thin Prefect tasks around ``abm_sla.services.stages``: I/O, retries, logging; one task per stage."""

@@ -1,6 +1,6 @@
 """Breach alerts: each new escalation level, and the daily digest, through a Prefect notification block.
 
-One task after the SLA stage (never per escalation). What to send is :mod:`abm_sla.alerts`; what was
+One task after the SLA stage (never per escalation). What to send is :mod:`abm_sla.domain.alerts`; what was
 sent is the warehouse's ``alert_log`` (:mod:`abm_sla.warehouse.alert_log`), claimed before each send,
 so a retried task or a second run sends nothing twice. A message that fails is logged in one line and
 sent by the next run; the SLA run itself never fails for an alert.
@@ -12,8 +12,8 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import alerts
-from abm_sla.policy import load_policy
+from abm_sla.domain import alerts
+from abm_sla.services.config_files import load_policy
 from abm_sla.warehouse import alert_log, schema
 from tasks.common import (
     in_prefect,

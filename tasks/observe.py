@@ -31,7 +31,7 @@ from prefect.events import emit_event
 from abm_sla.warehouse import Warehouse, schema
 
 if TYPE_CHECKING:
-    from abm_sla.reporting import Report
+    from abm_sla.services.reporting import Report
 
 LIMIT_PREFIX = "abm-sla:"
 STAGES = ("extract", "score", "fire-and-route", "evaluate-sla")
@@ -261,7 +261,7 @@ def publish_headline(report: Report, html_path: str, block_name: str = "") -> di
 
     A block that cannot be loaded or fails to send is logged in one line: the report itself is written.
     """
-    from abm_sla.reporting import headline_lines
+    from abm_sla.services.reporting import headline_lines
 
     lines = headline_lines(report, str(Path(html_path).resolve()))
     text = "\n".join(lines)

@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import Task
 
-from abm_sla.shards import Shard
+from abm_sla.infra.shards import Shard
 from tasks.common import call
 
 DASK_ADDRESS_ENV = "ABM_SLA_DASK_ADDRESS"
@@ -29,7 +29,7 @@ def dask_address(address: str | None = None) -> str | None:
 
 def shard_count(shards: int | None = None) -> int | None:
     """How many shards a run splits its accounts into: ``shards``, else ``ABM_SLA_SHARDS``, else None
-    (one per 50,000 accounts, see ``abm_sla.stages.ACCOUNTS_PER_SHARD``)."""
+    (one per 50,000 accounts, see ``abm_sla.services.stages.ACCOUNTS_PER_SHARD``)."""
     if shards:
         return shards
     text = os.environ.get(SHARDS_ENV, "").strip()

@@ -15,12 +15,12 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla import backfill, freshness, stages
-from abm_sla.incremental import Plan
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
-from abm_sla.shards import Shard
-from abm_sla.summary import counts_line
+from abm_sla.domain import freshness
+from abm_sla.infra.shards import Shard
+from abm_sla.services import backfill, stages
+from abm_sla.services.config_files import load_model, load_policy
+from abm_sla.services.incremental import Plan
+from abm_sla.services.summary import counts_line
 from tasks.common import (
     call,
     in_prefect,
@@ -179,7 +179,7 @@ def evaluate_sla(
     shards: int | None = None, dask_address: str | None = None, escalate: bool = True,
 ) -> dict:
     """Evaluate every SLA clock and escalation as of ``as_of`` that can change (with ``escalate`` off,
-    the clocks only: over stale data, see :mod:`abm_sla.freshness`)."""
+    the clocks only: over stale data, see :mod:`abm_sla.domain.freshness`)."""
     store, policy, started = warehouse(db_url), _sla_policy(policy_path, escalate), utc_now()
     before = only_in_prefect(sla_snapshot, store)
     planned = stages.plan(store, "evaluate-sla", as_of, policy, full=full, shards=shard_count(shards))

@@ -1,1 +1,1 @@
-"""CRM sources: each yields pages of normalized frames (see ``abm_sla.frames``)."""
+"""CRM sources: each yields pages of normalized frames (see ``abm_sla.domain.frames``)."""

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from abm_sla import frames
-from abm_sla.calendar import usable_zone
 from abm_sla.crm.base import CursorStore, FileFingerprint, Page, Quarantined
 from abm_sla.crm.mapping import TierMapper
+from abm_sla.domain import frames
+from abm_sla.domain.calendar import usable_zone
 from abm_sla.errors import SourceError
 
 SOURCE = "files"

@@ -3,7 +3,7 @@
 Only the *names* of environment variables live here, never their values, so a
 config can be printed, logged or committed. Field mappings say which custom
 fields hold tier, ABM status and intent, and how CRM activity and campaign
-types become the touch types of ``abm_sla.frames``.
+types become the touch types of ``abm_sla.domain.frames``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from abm_sla import frames
+from abm_sla.domain import frames
 from abm_sla.errors import ConfigError
 
 

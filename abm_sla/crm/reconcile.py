@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from abm_sla import frames
 from abm_sla.crm.base import CursorStore, Page
 from abm_sla.crm.mapping import conform
+from abm_sla.domain import frames
 
 log = logging.getLogger(__name__)
 RECONCILE_CURSOR = "reconcile"  # cursor object name: when the last reconciliation finished (ISO UTC)

@@ -19,8 +19,8 @@ from abm_sla.crm.base import Page, Source
 from abm_sla.crm.config import AppConfig
 from abm_sla.crm.files import DROPPED, FilesSource
 from abm_sla.errors import ConfigError
-from abm_sla.faults import checkpoint
-from abm_sla.progress import track
+from abm_sla.infra.faults import checkpoint
+from abm_sla.infra.progress import track
 from abm_sla.warehouse import Warehouse
 from abm_sla.warehouse.store import Stored
 from abm_sla.warehouse.view import record_system_of_record
@@ -64,7 +64,7 @@ def sync_source(
     pages = source.pages(warehouse)
     if getattr(source, "read_ahead", False):
         pages = read_ahead(pages)
-    with track(f"load {source.name}") as bar:  # rows and rate on a terminal (abm_sla.progress)
+    with track(f"load {source.name}") as bar:  # rows and rate on a terminal (abm_sla.infra.progress)
         try:
             for page in pages:
                 stored = warehouse.store_page(page, run_id, now)

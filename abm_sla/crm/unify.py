@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from abm_sla import frames
 from abm_sla.crm.files import normalize_domain
+from abm_sla.domain import frames
 
 MAPPING_COLUMNS = ["source", "source_account_id", "account_id"]
 #: Columns holding account ids, user ids and contact ids, per kind.

@@ -1,6 +1,6 @@
 """Which breach alerts went out, per notification block: claimed before sending, marked sent after.
 
-A claim is an insert of the alert's key (:data:`abm_sla.alerts.ALERT_KEY` and the channel) with status
+A claim is an insert of the alert's key (:data:`abm_sla.domain.alerts.ALERT_KEY` and the channel) with status
 ``sending``; a second claim of the same key fails on the primary key, so two runs (or a retried task)
 never send one alert twice. A send that fails gives its claim back; a process killed between the send
 and the mark leaves ``sending``, which is never sent again (at most once: a duplicate page at 3 a.m.
@@ -14,7 +14,7 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla.alerts import ALERT_KEY, Alert
+from abm_sla.domain.alerts import ALERT_KEY, Alert
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.store import Warehouse
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pandas as pd
 import sqlalchemy as sa
 
-from abm_sla.disputes import OUTCOMES
+from abm_sla.domain.disputes import OUTCOMES
 from abm_sla.errors import AbmSlaError, required_text
 from abm_sla.warehouse import schema
 from abm_sla.warehouse.store import Warehouse

@@ -60,7 +60,7 @@ metadata = MetaData(
 def _crm_table(name: str, *columns: Column, sharded: bool = True, event_time: str | None = None) -> Table:
     """A raw CRM table: (source, source_id) key, the kind's columns, raw row, soft delete, row hash.
 
-    ``sharded`` tables belong to an account and carry its shard number (:mod:`abm_sla.shards`),
+    ``sharded`` tables belong to an account and carry its shard number (:mod:`abm_sla.infra.shards`),
     indexed with the ``event_time`` column if any, so a shard of a run reads only its own rows
     (in its window) with one range scan.
     """
@@ -492,5 +492,5 @@ tier_move_recommendations = Table(
     Column("run_id", String(64)),
     Index("ix_tier_move_recommendations_decision", "decision"),
 )
-"""The tier-move ledger (:mod:`abm_sla.tier_moves`): one row per recommendation, made once per account
+"""The tier-move ledger (:mod:`abm_sla.domain.tier_moves`): one row per recommendation, made once per account
 until sales decides it; ``decision`` pending, accepted or declined from the CRM's tier changes."""

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from abm_sla.domain.signoff import policy_hash
 from abm_sla.errors import AbmSlaError
-from abm_sla.signoff import policy_hash
 from abm_sla.warehouse import Warehouse, schema
 
 

@@ -30,11 +30,11 @@ from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from abm_sla import frames
 from abm_sla.crm.base import FileFingerprint, Page, Quarantined
+from abm_sla.domain import frames
 from abm_sla.errors import WarehouseError
-from abm_sla.faults import checkpoint
-from abm_sla.shards import Shard, shard_keys
+from abm_sla.infra.faults import checkpoint
+from abm_sla.infra.shards import Shard, shard_keys
 from abm_sla.warehouse import schema
 
 MIGRATIONS_INI = Path(__file__).with_name("alembic.ini")

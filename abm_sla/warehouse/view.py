@@ -16,9 +16,9 @@ from functools import cached_property
 
 import pandas as pd
 
-from abm_sla import frames, scorecard
 from abm_sla.crm.unify import Links, link_sources, unify_kind
-from abm_sla.shards import Shard
+from abm_sla.domain import frames, scorecard
+from abm_sla.infra.shards import Shard
 from abm_sla.warehouse.store import Warehouse
 
 SYSTEM_OF_RECORD_KEY = "unify:system_of_record"
@@ -108,7 +108,7 @@ class CrmView:
 
     def activity_facts(self, as_of: pd.Timestamp, window: pd.Timedelta,
                        extent: bool = True) -> scorecard.ActivityFacts:
-        """What the tier-move rules read of the activities (:class:`abm_sla.scorecard.ActivityFacts`), in SQL:
+        """What the tier-move rules read of the activities (:class:`abm_sla.domain.scorecard.ActivityFacts`), in SQL:
         an aggregate per account, the window's possible buying signals, its distinct marketing-touch contacts.
         Unified sources compute them from the window's re-keyed activities (and an extent of them all).
         Without ``extent`` (one source), the aggregate is left empty (the caller reads it for some accounts)."""

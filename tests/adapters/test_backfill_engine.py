@@ -5,7 +5,7 @@ new, late and back-dated rows, status changes, list rows, opportunities; the dem
 ladders, reassignment on breach and tier moves), runs the same live runs on both (behind, inside and
 ahead of the backfill's period), lets more data arrive, then backfills one step by step (score, fire
 and route, SLA, tier moves per step, as ``flows/backfill.py`` does) and the other with
-:mod:`abm_sla.backfill`, over an hourly, daily or irregular grid. Every export and every table the
+:mod:`abm_sla.services.backfill`, over an hourly, daily or irregular grid. Every export and every table the
 reports read must be equal (run ids aside: the one-pass backfill is one run).
 """
 
@@ -18,7 +18,7 @@ import pandas as pd
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from abm_sla import backfill, exports, stages
+from abm_sla.services import backfill, exports, stages
 from abm_sla.warehouse import Warehouse, schema, undo
 from tests.adapters.test_incremental import MODEL, NOW, POLICY, START, Crm, arrival
 

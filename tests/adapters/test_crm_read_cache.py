@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from abm_sla import frames, stages, synthetic
+from abm_sla.domain import frames
+from abm_sla.services import stages, synthetic
 from abm_sla.warehouse import Warehouse
 from abm_sla.warehouse.store import crm_reads_cached
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import frames, scorecard, stages
 from abm_sla.crm.base import CursorStore, Page, Source
 from abm_sla.crm.config import AppConfig, WritebackConfig, load_app_config, parse_app_config, set_secret_loader
 from abm_sla.crm.sync import build_source, sync_source
 from abm_sla.crm.writeback import make_writer, mqas_written_back, record_done, write_back
+from abm_sla.domain import frames, scorecard
 from abm_sla.errors import ConfigError, SourceError
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
-from abm_sla.synthetic import generate_crm
+from abm_sla.services import stages
+from abm_sla.services.config_files import load_model, load_policy
+from abm_sla.services.synthetic import generate_crm
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView, record_system_of_record

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from abm_sla.cli import main
-from abm_sla.policy import load_policy
-from abm_sla.reporting import build_monthly, load_data
+from abm_sla.services.config_files import load_policy
+from abm_sla.services.reporting import build_monthly, load_data
 from abm_sla.warehouse import Warehouse, decisions
 
 
@@ -49,7 +49,7 @@ def test_decisions_added_done_listed_and_shown_next_month(tmp_path: Path, capsys
 
 
 def test_export_intent_list_for_a_week(tmp_path: Path, capsys) -> None:
-    from abm_sla import stages
+    from abm_sla.services import stages
     from tests.adapters.test_reassign import NOW
     from tests.adapters.test_stages import write_folder
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from abm_sla import stages
 from abm_sla.cli import main
-from abm_sla.policy import load_policy
-from abm_sla.reporting import _breaches_section, build_weekly, load_data
+from abm_sla.services import stages
+from abm_sla.services.config_files import load_policy
+from abm_sla.services.reporting import _breaches_section, build_weekly, load_data
 from abm_sla.warehouse import Warehouse, disputes
 from tests.adapters.test_reassign import NOW
 from tests.adapters.test_stages import write_folder

@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import frames, stages
 from abm_sla.crm.sync import FilesSource, sync_source
-from abm_sla.model import ScoringModel, load_model
-from abm_sla.policy import load_policy
-from abm_sla.synthetic import generate_crm, write_export_folder
+from abm_sla.domain import frames
+from abm_sla.domain.model import ScoringModel
+from abm_sla.services import stages
+from abm_sla.services.config_files import load_model, load_policy
+from abm_sla.services.synthetic import generate_crm, write_export_folder
 from abm_sla.warehouse import Warehouse, schema, score_history
 from tests.adapters.test_crm_sync import NOW, app_config, source_for, start_fake
 

@@ -1,7 +1,7 @@
 """Crash safety: a run killed with SIGKILL anywhere, then run again, leaves what a clean run leaves.
 
 Runs call the flows' body directly (no Prefect server). Each killed run is a forked child that
-SIGKILLs itself at its Nth checkpoint (``abm_sla.faults``: between and inside the migration, the
+SIGKILLs itself at its Nth checkpoint (``abm_sla.infra.faults``: between and inside the migration, the
 load's pages, every stage's shard writes and its recording), chosen with a fixed seed so that
 every stage is hit; the parent then runs the schedule again and compares all four exports with a
 warehouse that was never interrupted. No process may be left behind.
@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import exports, faults, synthetic
-from abm_sla.settings import database_url_env
+from abm_sla.infra import faults
+from abm_sla.infra.settings import database_url_env
+from abm_sla.services import exports, synthetic
 from abm_sla.warehouse import Warehouse
 from tasks.common import direct_calls
 
@@ -113,14 +114,14 @@ def test_sigkill_anywhere_then_a_rerun_equals_a_clean_run(tmp_path: Path, folder
 
 def test_a_killed_run_can_be_undone_to_the_state_before_it(tmp_path: Path, folder: Path) -> None:
     """Killed after some of its SLA shards committed: its row reads dead, and undo takes back what it wrote."""
-    from abm_sla.stages import utc_now
+    from abm_sla.services.stages import utc_now
     from abm_sla.warehouse import schema, undo
 
     clean, url = f"sqlite:///{tmp_path / 'clean.db'}", f"sqlite:///{tmp_path / 'killed.db'}"
     trace = tmp_path / "trace.txt"
     in_child({faults.TRACE_ENV: str(trace)}, clean, folder)
     points = trace.read_text().split()
-    # the second run's last SLA shard, inside its transaction: the first shard has committed (abm_sla/stages.py:
+    # the second run's last SLA shard, inside its transaction: the first shard has committed (services/stages.py:
     # a checkpoint inside and after each shard's transaction, then inside and after the stage's record)
     last_shard = len(points) - 3
     assert points[-6:] == ["evaluate-sla"] * 6

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from abm_sla import stages
 from abm_sla.crm.files import CHUNK_ROWS, DROPPED, ExportFolder, FilesSource, normalize_domain
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import SourceError
+from abm_sla.services import stages
 from abm_sla.warehouse import Warehouse, schema
 
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -393,7 +393,7 @@ def test_a_load_killed_mid_way_completes_on_the_next_run(export: Path, db_url: s
 def test_the_run_summary_says_unchanged(export: Path, sqlite_url: str) -> None:
     from rich.console import Console
 
-    from abm_sla.summary import print_sync_summary
+    from abm_sla.services.summary import print_sync_summary
 
     store = Warehouse(sqlite_url)
     stages.extract_files(store, export, "run-1", NOW)
@@ -708,7 +708,7 @@ def test_implausible_numbers_are_dropped_with_their_reason_and_counted(tmp_path:
     quarantine table says why, and the run summary counts those records (they are quarantine rows too)."""
     from rich.console import Console
 
-    from abm_sla.summary import print_sync_summary
+    from abm_sla.services.summary import print_sync_summary
 
     folder = tmp_path / "export"
     write(folder, "accounts.csv", """

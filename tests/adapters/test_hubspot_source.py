@@ -10,10 +10,10 @@ import threading
 import pandas as pd
 import pytest
 
-from abm_sla import frames
 from abm_sla.crm.hubspot import HubSpotSource, client_factory, parse_time
 from abm_sla.crm.limits import RateLimiter
 from abm_sla.crm.mapping import HubSpotConfig
+from abm_sla.domain import frames
 from abm_sla.errors import SourceError
 from tests.fakes import MemoryStore
 from tests.fakes.hubspot import ALL_SCOPES, FakeHubSpot
@@ -668,7 +668,7 @@ def test_without_a_tal_property_no_list_is_read():
 def test_owner_changes_in_hubspot_become_owner_assigned_and_end_routing_time(fake):
     """Issue 25: the history of hubspot_owner_id feeds owner_assigned, so routing time ends when HubSpot
     assigned the owner, not only at our own write-back."""
-    from abm_sla import sla
+    from abm_sla.domain import sla
 
     store = MemoryStore()
     store.sync(make_source(fake, objects=["companies"]).pages(store))

@@ -21,9 +21,9 @@ import pandas as pd
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from abm_sla import exports, stages
-from abm_sla.model import load_model
-from abm_sla.policy import DEFAULT_PATH, load_policy
+from abm_sla.domain.policy import DEFAULT_PATH
+from abm_sla.services import exports, stages
+from abm_sla.services.config_files import load_model, load_policy
 from abm_sla.warehouse import Warehouse
 
 START = pd.Timestamp("2026-03-02T00:00:00Z")  # a Monday

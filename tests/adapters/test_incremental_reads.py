@@ -6,8 +6,8 @@ import datetime as dt
 
 import pandas as pd
 
-from abm_sla import incremental
-from abm_sla.shards import Shard, shard_key
+from abm_sla.infra.shards import Shard, shard_key
+from abm_sla.services import incremental
 from abm_sla.warehouse import Warehouse
 
 AS_OF = pd.Timestamp("2026-03-31T12:00:00Z")
@@ -55,8 +55,8 @@ def test_reads_of_chosen_accounts_match_the_shard_read(sqlite_url: str) -> None:
 def test_signals_that_move_no_score_recompute_no_account(sqlite_url: str) -> None:
     """An hour later, only the account with a signal a rule counts is rescored: a low-scoring intent row
     and a sales call (no rule, no gate) entering the window leave theirs out."""
-    from abm_sla import stages
-    from abm_sla.model import load_model
+    from abm_sla.services import stages
+    from abm_sla.services.config_files import load_model
 
     store, model, soon = Warehouse(sqlite_url), load_model(), AS_OF + pd.Timedelta(minutes=30)
     ids = ["A1", "A2", "A3"]

@@ -17,8 +17,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abm_sla import stages
 from abm_sla.errors import SourceError
+from abm_sla.services import stages
 from abm_sla.warehouse import Warehouse, schema
 
 NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from abm_sla import exports, stages
 from abm_sla.crm.config import WritebackConfig
 from abm_sla.crm.writeback import write_back
-from abm_sla.model import load_model
-from abm_sla.policy import DEFAULT_PATH, load_policy
+from abm_sla.domain.policy import DEFAULT_PATH
+from abm_sla.services import exports, stages
+from abm_sla.services.config_files import load_model, load_policy
 from abm_sla.warehouse import Warehouse, schema, undo
 from tests.adapters.test_stages import write_folder
 

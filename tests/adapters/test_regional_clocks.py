@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from abm_sla import exports, stages, synthetic
-from abm_sla.model import load_model
-from abm_sla.policy import DEFAULT_PATH, load_policy, parse_policy
+from abm_sla.domain.policy import DEFAULT_PATH, parse_policy
+from abm_sla.services import exports, stages, synthetic
+from abm_sla.services.config_files import load_model, load_policy
 from abm_sla.warehouse import Warehouse
 
 START = pd.Timestamp("2026-01-01T00:00:00Z")

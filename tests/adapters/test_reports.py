@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import reporting
 from abm_sla.errors import AbmSlaError
-from abm_sla.policy import load_policy
+from abm_sla.services import reporting
+from abm_sla.services.config_files import load_policy
 from abm_sla.warehouse import Warehouse, schema
 from abm_sla.warehouse.store import records
 from tests.unit.test_scorecard import sample_data
@@ -143,7 +143,7 @@ def test_first_screen_is_the_two_sided_scorecard_then_what_needs_a_decision(ware
 
 def test_scorecard_values_are_the_commitments(warehouse):
     """The headline only presents: its values are those of scorecard.commitments for the same period."""
-    from abm_sla import scorecard as sc
+    from abm_sla.domain import scorecard as sc
 
     policy = load_policy()
     data = reporting.load_data(warehouse)
@@ -202,7 +202,7 @@ def test_no_numpy_warning_for_a_period_without_wins(warehouse):
 
 def test_monthly_review_sections_and_the_stored_tier_move_ledger(warehouse, tmp_path):
     """The monthly report reads the ledger the runs stored: a recommendation decided in March shows its age."""
-    from abm_sla import tier_moves as tm
+    from abm_sla.domain import tier_moves as tm
 
     ledger = tm.conform(pd.DataFrame({
         "account_id": ["A6", "A5"], "recommended_at": [pd.Timestamp("2026-03-01", tz="UTC")] * 2,
@@ -217,7 +217,7 @@ def test_monthly_review_sections_and_the_stored_tier_move_ledger(warehouse, tmp_
     for title in ("## Month over month", "## Volume against target", "## Pipeline by source",
                   "## Marketing tempo and coverage", "## Tier moves"):
         assert title in markdown
-    tempo = pd.read_csv(paths["table:touch_tempo"]).set_index("tier")  # abm_sla.marketing against the policy
+    tempo = pd.read_csv(paths["table:touch_tempo"]).set_index("tier")  # abm_sla.domain.marketing against the policy
     assert {"judged", "on_tempo", "below", "above"} <= set(tempo.columns) and "table:channel_coverage" in paths
     moves = pd.read_csv(paths["table:tier_moves"]).set_index("account_id")
     assert moves.loc["A6", ["decision", "age_days"]].tolist() == ["accepted", 4.0]
@@ -269,7 +269,7 @@ INJECTED_OWNER = "@SUM(1+1)*cmd|' /C calc'!A0"
 
 
 def test_exports_neutralise_formulas_and_keep_numbers(warehouse, tmp_path):
-    from abm_sla import exports
+    from abm_sla.services import exports
 
     mqas = schema.mqas
     with warehouse.engine.begin() as connection:

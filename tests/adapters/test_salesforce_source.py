@@ -8,9 +8,9 @@ import logging
 import pandas as pd
 import pytest
 
-from abm_sla import frames
 from abm_sla.crm.mapping import SalesforceConfig
 from abm_sla.crm.salesforce import SalesforceSource, build_soql, client_factory, object_specs, parse_time
+from abm_sla.domain import frames
 from abm_sla.errors import SourceError
 from tests.fakes import MemoryStore
 from tests.fakes.salesforce import FakeSalesforce

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from abm_sla import exports, stages
-from abm_sla.model import load_model
+from abm_sla.services import exports, stages
+from abm_sla.services.config_files import load_model
 from abm_sla.warehouse import Warehouse, schema, score_history
 from abm_sla.warehouse.store import MIGRATIONS_INI, records
 from tests.adapters.test_incremental import NOW, START, Crm

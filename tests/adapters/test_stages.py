@@ -8,9 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import exports, stages, synthetic
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
+from abm_sla.services import exports, stages, synthetic
+from abm_sla.services.config_files import load_model, load_policy
 from abm_sla.warehouse import Warehouse
 
 START = pd.Timestamp("2026-01-01T00:00:00Z")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from abm_sla import exports, reporting, stages
-from abm_sla.policy import TargetAccountList
+from abm_sla.domain.policy import TargetAccountList
+from abm_sla.services import exports, reporting, stages
 from abm_sla.warehouse import Warehouse, schema, score_history
 from tests.adapters.test_incremental import MODEL, NOW, POLICY, START, Crm
 

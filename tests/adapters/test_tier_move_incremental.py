@@ -23,10 +23,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from abm_sla import stages
 from abm_sla.crm.base import Page
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
+from abm_sla.services import stages
+from abm_sla.services.config_files import load_model, load_policy
 from abm_sla.warehouse import Warehouse, schema
 from tests.conftest import POSTGRES_ENV
 

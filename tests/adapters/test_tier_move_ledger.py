@@ -6,10 +6,9 @@ import datetime as dt
 
 import pandas as pd
 
-from abm_sla import scorecard as sc
-from abm_sla import stages
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
+from abm_sla.domain import scorecard as sc
+from abm_sla.services import stages
+from abm_sla.services.config_files import load_model, load_policy
 from abm_sla.warehouse import Warehouse, schema, undo
 from abm_sla.warehouse.view import CrmView
 from tests.unit.test_scorecard import sample_data

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from abm_sla import demo, exports, synthetic
 from abm_sla.errors import AbmSlaError
-from abm_sla.settings import database_url_env
-from abm_sla.stages import ROUND_ROBIN_KEY, check_not_future, utc_now
+from abm_sla.infra.settings import database_url_env
+from abm_sla.services import demo, exports, synthetic
+from abm_sla.services.stages import ROUND_ROBIN_KEY, check_not_future, utc_now
 from abm_sla.warehouse import Warehouse, schema, undo
 from tasks.common import direct_calls
 
@@ -69,7 +69,7 @@ def test_future_as_of_refused_beyond_tolerance_unless_forced() -> None:
 
 
 def test_tolerance_is_a_setting(monkeypatch) -> None:
-    from abm_sla import settings
+    from abm_sla.infra import settings
 
     monkeypatch.setenv(settings.FUTURE_TOLERANCE_ENV, "90")
     assert settings.future_tolerance() == dt.timedelta(minutes=90)

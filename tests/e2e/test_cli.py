@@ -132,7 +132,7 @@ def test_undo_of_a_run_as_of_a_moment_with_microseconds(tmp_path: Path, capsys) 
     """A scheduled run is as of "now", to the microsecond; `abm-sla undo` takes it back."""
     import pandas as pd
 
-    from abm_sla import demo, synthetic
+    from abm_sla.services import demo, synthetic
     from abm_sla.warehouse import Warehouse, schema
 
     crm = synthetic.generate_crm(n_accounts=60, start=demo.DEMO_START, days=demo.DEMO_DAYS, seed=11)
@@ -193,7 +193,7 @@ def test_signoff_is_recorded_and_every_report_shows_it_until_the_policy_changes(
     """The sign-off is stored with the policy file's hash; after an edit of the file the report says re-sign."""
     import shutil
 
-    from abm_sla.policy import DEFAULT_PATH
+    from abm_sla.domain.policy import DEFAULT_PATH
 
     db = f"sqlite:///{tmp_path / 'w.db'}"
     assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-03T00:00:00Z",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from abm_sla.cli import main
-from abm_sla.synthetic import generate_crm
+from abm_sla.services.synthetic import generate_crm
 from abm_sla.warehouse import Warehouse, schema
 from tests.adapters.test_crm_sync import created_tasks, start_fake
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import synthetic
 from abm_sla.cli import main
+from abm_sla.services import synthetic
 from abm_sla.warehouse import Warehouse
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from abm_sla import faults
 from abm_sla.cli import main
+from abm_sla.infra import faults
 from abm_sla.warehouse import Warehouse, schema
 from tests.e2e.test_cli import small_export  # noqa: F401  (fixture)
 

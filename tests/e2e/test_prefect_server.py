@@ -23,8 +23,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from abm_sla import synthetic
-from abm_sla.settings import CONFIG_DIR, REPO_ROOT
+from abm_sla.infra.settings import CONFIG_DIR, REPO_ROOT
+from abm_sla.services import synthetic
 from abm_sla.warehouse import Warehouse, schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import reporting
-from abm_sla.policy import load_policy
+from abm_sla.services import reporting
+from abm_sla.services.config_files import load_policy
 from tests.unit.test_scorecard import sample_data
 
 CHROMIUM = Path("/usr/bin/chromium")

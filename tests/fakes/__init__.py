@@ -1,6 +1,6 @@
 """Fake CRM servers: real HTTP servers on 127.0.0.1 that mimic the Salesforce and HubSpot wire formats.
 
-Both are seeded from normalized frames (``abm_sla.frames`` kinds), count every
+Both are seeded from normalized frames (``abm_sla.domain.frames`` kinds), count every
 request, mutate records (to test incremental sync) and inject faults (429 with or
 without Retry-After, 5xx on the Nth request, expired sessions, quota refusals).
 """
@@ -235,7 +235,7 @@ class MemoryStore:
 
     def store(self, page: Any) -> None:
         """What ``Warehouse.store_page`` does, in memory: upsert rows, apply deletes, keep the cursor."""
-        from abm_sla import frames
+        from abm_sla.domain import frames
 
         id_column = frames.COLUMNS[page.kind][0]
         kind_rows = self.rows.setdefault(page.kind, {})

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import exports, synthetic
-from abm_sla.settings import database_url_env
+from abm_sla.infra.settings import database_url_env
+from abm_sla.services import exports, synthetic
 from abm_sla.warehouse import Warehouse
 
 CRM_START = "2026-01-01T00:00:00Z"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm_sla.policy import DEFAULT_PATH
+from abm_sla.domain.policy import DEFAULT_PATH
 from abm_sla.warehouse import Warehouse, schema
 from tests.flows.conftest import run_live
 

@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 import flows.backfill as backfill_module
-from abm_sla.settings import database_url_env
-from abm_sla.stages import utc_now
+from abm_sla.infra.settings import database_url_env
+from abm_sla.services.stages import utc_now
 from abm_sla.warehouse import Warehouse, schema, undo
 from flows.backfill import backfill
 from flows.parameters import BackfillParameters, InvalidParameters

@@ -20,7 +20,7 @@ def dask_cluster():
 
 
 def scores(db_url: str):
-    from abm_sla import exports
+    from abm_sla.services import exports
     from abm_sla.warehouse import Warehouse
 
     return exports.scores(Warehouse(db_url)).reset_index(drop=True)

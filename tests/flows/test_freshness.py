@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from abm_sla.policy import DEFAULT_PATH
+from abm_sla.domain.policy import DEFAULT_PATH
 from abm_sla.warehouse import Warehouse, schema
 from flows.parameters import MonitorParameters
 from flows.pipeline import sla_monitor

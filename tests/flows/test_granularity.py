@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from abm_sla import synthetic
+from abm_sla.services import synthetic
 from tests.flows.conftest import run_live
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from abm_sla import synthetic
+from abm_sla.services import synthetic
 from abm_sla.warehouse import Warehouse
 from flows.parameters import InvalidParameters
 from tests.flows.test_scheduled import artifacts

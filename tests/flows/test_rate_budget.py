@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from abm_sla import synthetic
 from abm_sla.crm.hubspot import HubSpotSource
 from abm_sla.crm.limits import RateLimiter
 from abm_sla.crm.mapping import HubSpotConfig
+from abm_sla.services import synthetic
 from tasks.rate_budget import PortalBudget, bucket, ensure_limits
 from tests.fakes import MemoryStore
 from tests.fakes.hubspot import FakeHubSpot

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from abm_sla.settings import CONFIG_DIR
+from abm_sla.infra.settings import CONFIG_DIR
 from abm_sla.warehouse import Warehouse, schema
 from flows.backfill import backfill
 from flows.parameters import RecalculateParameters
@@ -104,7 +104,7 @@ def test_with_scoring_limited_to_the_list_only_listed_accounts_are_rescored(load
                                                                            tmp_path):
     """Issue 15: under a policy with ``only_listed`` and a target account list, the what-if scores the accounts
     on the list at its as-of only; applying it leaves the others without a score under the new model."""
-    from abm_sla import exports, stages
+    from abm_sla.services import exports, stages
 
     store = Warehouse(loaded)
     listed = sorted(store.read_kind("accounts")["account_id"])[:3]
@@ -140,8 +140,8 @@ def test_a_what_if_over_a_period_compares_every_step_and_the_mqas_in_one_pass(cr
                                                 model_path=str(lenient_model), dry_run=False))
     assert lenient["mqas_would_fire"] > lenient["mqas_fired"]
     assert pd.read_csv(lenient["csv"])["newly_pass"].sum() > 0
-    from abm_sla import stages
-    from abm_sla.model import load_model
+    from abm_sla.services import stages
+    from abm_sla.services.config_files import load_model
     from abm_sla.warehouse import score_history
 
     stored = Warehouse(env_db).read_table(schema.score_history)

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from prefect import flow
 from prefect.states import Failed
 
-from abm_sla import stages
 from abm_sla.errors import SourceError
+from abm_sla.services import stages
 from tasks import stages as stage_tasks
 from tasks.common import is_transient, retry_transient
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import flows.backfill as backfill_module
-from abm_sla import synthetic
+from abm_sla.services import synthetic
 from abm_sla.warehouse import Warehouse, schema
 from flows.backfill import backfill
 from flows.parameters import BackfillParameters

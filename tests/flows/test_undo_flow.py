@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from abm_sla.errors import AbmSlaError
-from abm_sla.settings import database_url_env
+from abm_sla.infra.settings import database_url_env
 from abm_sla.warehouse import Warehouse, schema
 from flows.parameters import InvalidParameters, UndoParameters
 from flows.pipeline import run_once, undo_run

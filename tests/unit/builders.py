@@ -1,4 +1,4 @@
-"""Tiny hand-made normalized frames (``abm_sla.frames`` columns) for the scoring and hand-off tests."""
+"""Tiny hand-made normalized frames (``abm_sla.domain.frames`` columns) for the scoring and hand-off tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from abm_sla import frames
+from abm_sla.domain import frames
 
 T0 = pd.Timestamp("2026-03-31T12:00:00Z")
 DAY = pd.Timedelta(days=1)

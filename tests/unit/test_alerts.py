@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from abm_sla import alerts
+from abm_sla.domain import alerts
 
 NOW = pd.Timestamp("2026-03-10T15:00:00Z")
 TRIGGER = pd.Timestamp("2026-03-05T10:00:00Z")

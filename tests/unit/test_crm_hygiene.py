@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from abm_sla.policy import DEFAULT_PATH, Window, load_policy
-from abm_sla.sla import evaluate_clocks
+from abm_sla.domain.policy import DEFAULT_PATH, Window
+from abm_sla.domain.sla import evaluate_clocks
+from abm_sla.services.config_files import load_policy
 
 DEFAULT = load_policy()
 DEMO = load_policy(DEFAULT_PATH.parent / "presets" / "demo.yaml")

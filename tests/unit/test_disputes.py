@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from abm_sla.disputes import current_steps, open_disputes, period_counts
-from abm_sla.policy import load_policy
+from abm_sla.domain.disputes import current_steps, open_disputes, period_counts
+from abm_sla.services.config_files import load_policy
 
 STEPS = load_policy().disputes.steps
 T = pd.Timestamp

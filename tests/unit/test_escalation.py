@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from abm_sla.domain.policy import DEFAULT_PATH, parse_policy
+from abm_sla.domain.routing import reassign_owners
+from abm_sla.domain.sla import evaluate_clocks, evaluate_escalations, ladder_times, reassignments_due
 from abm_sla.errors import ConfigError
-from abm_sla.policy import DEFAULT_PATH, load_policy, parse_policy
-from abm_sla.routing import reassign_owners
-from abm_sla.sla import evaluate_clocks, evaluate_escalations, ladder_times, reassignments_due
-from abm_sla.stages import reassignment_candidates
+from abm_sla.services.config_files import load_policy
+from abm_sla.services.stages import reassignment_candidates
 from tests.unit.test_sla import USERS, activities, changes, mqa, mqas, ts
 
 DEFAULT = load_policy()

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from abm_sla.exports import iso_utc
+from abm_sla.services.exports import iso_utc
 
 
 def test_iso_utc_formats_and_leaves_missing_values_empty():

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abm_sla import dispositions
-from abm_sla import feedback as fb
-from abm_sla import scorecard as sc
-from abm_sla.policy import DEFAULT_PATH, Dispositions, RecurringClock, SlaPolicy, Window, load_policy
-from abm_sla.scorecard import SlaData
-from abm_sla.sla import evaluate_clocks
+from abm_sla.domain import dispositions
+from abm_sla.domain import feedback as fb
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain.policy import DEFAULT_PATH, Dispositions, RecurringClock, SlaPolicy, Window
+from abm_sla.domain.scorecard import SlaData
+from abm_sla.domain.sla import evaluate_clocks
+from abm_sla.services.config_files import load_policy
 
 DEFAULT = load_policy()
 SEVEN = load_policy(DEFAULT_PATH.parent / "presets" / "seven-commitments.yaml")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from abm_sla.model import load_model
+from abm_sla.services.config_files import load_model
 from flows import parameters as p
 
 FORMS = [p.BackfillParameters, p.RecalculateParameters, p.SyncParameters, p.ScoreParameters, p.MonitorParameters,

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm_sla import freshness
+from abm_sla.domain import freshness
+from abm_sla.domain.policy import DEFAULT_PATH, parse_policy
 from abm_sla.errors import ConfigError
-from abm_sla.policy import DEFAULT_PATH, load_policy, parse_policy
+from abm_sla.services.config_files import load_policy
 
 AS_OF = pd.Timestamp("2026-03-31T12:00:00Z")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm_sla import handoff
-from abm_sla.model import load_model
+from abm_sla.domain import handoff
+from abm_sla.services.config_files import load_model
 from tests.unit.builders import (
     DAY,
     NS,

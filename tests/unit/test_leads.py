@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abm_sla import leads, review
-from abm_sla import metrics as catalog
-from abm_sla.policy import IntentList, Leads, load_policy
-from abm_sla.scorecard import SlaData
+from abm_sla.domain import leads, review
+from abm_sla.domain import metrics as catalog
+from abm_sla.domain.policy import IntentList, Leads
+from abm_sla.domain.scorecard import SlaData
+from abm_sla.services.config_files import load_policy
 from tests.unit.builders import account, activity, contact, frame, intent
 
 MARCH = (pd.Timestamp("2026-03-01", tz="UTC"), pd.Timestamp("2026-04-01", tz="UTC"))
@@ -186,7 +187,7 @@ def test_the_review_shows_last_months_decisions_and_its_own() -> None:
 
 
 def test_without_the_policy_keys_the_reports_are_as_before() -> None:
-    from abm_sla.reporting import build_monthly, build_weekly
+    from abm_sla.services.reporting import build_monthly, build_weekly
 
     contacts = [{**contact("c1", "a", "VP Sales"), "email": "c1@a.com"}]
     data = data_of(contacts, [activity("email_open", MARCH[0], "a", "c1")],

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm_sla import learning, synthetic
-from abm_sla.model import DEFAULT_PATH, load_model
-from abm_sla.scorecard import SlaData
+from abm_sla.domain import learning
+from abm_sla.domain.model import DEFAULT_PATH
+from abm_sla.domain.scorecard import SlaData
+from abm_sla.services import synthetic
+from abm_sla.services.config_files import load_model
 
 START = synthetic.DEFAULT_START
 MODEL_TEXT = DEFAULT_PATH.read_text(encoding="utf-8")
@@ -231,7 +233,7 @@ def test_the_quarterly_question_reads_the_current_score_against_what_followed(tr
 
 
 def test_the_demo_writes_a_proposal_that_beats_the_current_model(tmp_path):
-    from abm_sla import demo
+    from abm_sla.services import demo
 
     proposal, paths = demo.demo_model_proposal(tmp_path, seed=7)
 

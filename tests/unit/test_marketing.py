@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm_sla import frames, handoff, marketing, scorecard, synthetic
+from abm_sla.domain import frames, handoff, marketing, scorecard
+from abm_sla.domain.policy import DEFAULT_PATH, METRICS, parse_policy
+from abm_sla.domain.scorecard import SlaData
+from abm_sla.domain.sla import evaluate_clocks
 from abm_sla.errors import ConfigError
-from abm_sla.model import load_model
-from abm_sla.policy import DEFAULT_PATH, METRICS, load_policy, parse_policy
-from abm_sla.scorecard import SlaData
-from abm_sla.sla import evaluate_clocks
-from abm_sla.stages import to_evaluate
+from abm_sla.services import synthetic
+from abm_sla.services.config_files import load_model, load_policy
+from abm_sla.services.stages import to_evaluate
 from tests.unit.builders import T0, Crm, account, contact, frame, qualifying
 
 POLICY = load_policy()

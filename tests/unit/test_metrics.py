@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from abm_sla import feedback as fb
-from abm_sla import metrics, review
-from abm_sla import proposals as pr
-from abm_sla import scorecard as sc
-from abm_sla.policy import load_policy
+from abm_sla.domain import feedback as fb
+from abm_sla.domain import metrics, review
+from abm_sla.domain import proposals as pr
+from abm_sla.domain import scorecard as sc
+from abm_sla.services.config_files import load_policy
 
 POLICY = load_policy()
 MARCH = sc.parse_period("2026-03")
@@ -139,8 +139,8 @@ def test_the_metrics_reference_is_current():
 
 def test_the_proposal_diff_targets_the_policy_file_the_run_used(tmp_path, monkeypatch):
     """Before, the diff always named config/sla.yaml, whatever policy file the report was built with."""
-    from abm_sla import reporting
-    from abm_sla.policy import DEFAULT_PATH
+    from abm_sla.domain.policy import DEFAULT_PATH
+    from abm_sla.services import reporting
     from tests.unit.test_scorecard import sample_data
 
     (tmp_path / "policies").mkdir()

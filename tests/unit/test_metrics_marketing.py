@@ -1,5 +1,5 @@
 """Issue 22, the marketing side, the quarterly attribution and the proposals: every number those tables show is a
-metrics-catalog entry's (abm_sla.metrics), so a table that computed its own number would disagree with the
+metrics-catalog entry's (abm_sla.domain.metrics), so a table that computed its own number would disagree with the
 report's metrics table (<report>.metrics.csv) here."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from hypothesis import given
 
-from abm_sla import marketing, metrics, reporting, review
-from abm_sla import proposals as pr
-from abm_sla import scorecard as sc
-from abm_sla.policy import load_policy
+from abm_sla.domain import marketing, metrics, review
+from abm_sla.domain import proposals as pr
+from abm_sla.domain import scorecard as sc
+from abm_sla.services import reporting
+from abm_sla.services.config_files import load_policy
 from tests.unit.test_metrics_properties import MONTHS, POLICY, Q1, SETTINGS, generated, seeds
 
 MARCH = MONTHS[2]

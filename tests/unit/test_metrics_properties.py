@@ -1,4 +1,4 @@
-"""Consistency as a property, on generated CRMs (abm_sla.synthetic): the months of a quarter add up to the
+"""Consistency as a property, on generated CRMs (abm_sla.services.synthetic): the months of a quarter add up to the
 quarter, value = numerator / denominator, the same metric agrees wherever it appears, and the rejection rate
 can be rebuilt from the per-MQA verdicts the mqas export carries."""
 
@@ -10,9 +10,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abm_sla import dispositions, handoff, metrics, reporting, review, sla, synthetic
-from abm_sla import scorecard as sc
-from abm_sla.policy import DEFAULT_PATH, load_policy
+from abm_sla.domain import dispositions, handoff, metrics, review, sla
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain.policy import DEFAULT_PATH
+from abm_sla.services import reporting, synthetic
+from abm_sla.services.config_files import load_policy
 
 POLICY = load_policy(DEFAULT_PATH.parent / "presets" / "demo.yaml")
 START = pd.Timestamp("2026-01-01", tz="UTC")

@@ -1,7 +1,7 @@
 """The report tables of issue 22 (part 22a) read their numbers from the metrics catalog: the disposition mix, the
 progression of accepted MQAs, the weekly Tier 1 status rows, the MQA commitment rows of the comparisons, the
 headline's tier × owner split and the demo's printed summary. Each test checks the table against the catalog's
-table (:func:`abm_sla.metrics.compute`) and shifts the catalog's value to show the report reads it from there."""
+table (:func:`abm_sla.domain.metrics.compute`) and shifts the catalog's value to show the report reads it from there."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import io
 import pandas as pd
 import pytest
 
-from abm_sla import demo, metrics, review
-from abm_sla import feedback as fb
-from abm_sla import scorecard as sc
+from abm_sla.domain import feedback as fb
+from abm_sla.domain import metrics, review
+from abm_sla.domain import scorecard as sc
+from abm_sla.services import demo
 from tests.unit.test_metrics import MARCH, POLICY, frame, t, verdict_data
 
 SHIFT = 1000.0

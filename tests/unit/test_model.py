@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from abm_sla.domain.model import DEFAULT_PATH, ActivityRule, BandRule, IntentRule, ListRule, UrlRule
 from abm_sla.errors import ConfigError
-from abm_sla.model import DEFAULT_PATH, ActivityRule, BandRule, IntentRule, ListRule, UrlRule, load_model
+from abm_sla.services.config_files import load_model
 
 DEFAULT = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
 

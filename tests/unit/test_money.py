@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm_sla import metrics, reporting
-from abm_sla import scorecard as sc
+from abm_sla.domain import metrics
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain.policy import DEFAULT_PATH
 from abm_sla.errors import ConfigError
-from abm_sla.policy import DEFAULT_PATH, load_policy
+from abm_sla.services import reporting
+from abm_sla.services.config_files import load_policy
 
 MARCH = sc.parse_period("2026-03")
 

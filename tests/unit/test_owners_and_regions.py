@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm_sla import metrics, reporting
-from abm_sla import scorecard as sc
+from abm_sla.domain import metrics
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain.policy import DEFAULT_PATH, parse_policy
+from abm_sla.domain.sla import evaluate_clocks
 from abm_sla.errors import ConfigError
-from abm_sla.policy import DEFAULT_PATH, load_policy, parse_policy
-from abm_sla.sla import evaluate_clocks
+from abm_sla.services import reporting
+from abm_sla.services.config_files import load_policy
 from tests.unit.test_scorecard import W10, sample_data
 from tests.unit.test_sla import USERS, activities, changes, check, mqa, mqas, one, ts
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from abm_sla.domain.policy import DEFAULT_PATH
 from abm_sla.errors import ConfigError
-from abm_sla.policy import DEFAULT_PATH, load_policy
+from abm_sla.services.config_files import load_policy
 
 PRESETS = DEFAULT_PATH.parent / "presets"
 

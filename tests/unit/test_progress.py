@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from abm_sla import progress
+from abm_sla.infra import progress
 
 
 def test_track_outside_a_display_only_counts():
@@ -71,7 +71,7 @@ def test_a_stage_that_ends_early_says_done_once(capsys):
 def test_the_demo_tables_keep_long_paths_whole_when_not_on_a_terminal(capsys):
     from rich.table import Table
 
-    from abm_sla.demo import wide_console
+    from abm_sla.services.demo import wide_console
 
     path = "/srv/abm-sla/" + "/".join(["a-rather-long-folder-name"] * 6) + "/weekly-2026-W14.html"
     table = Table(title="Outputs")

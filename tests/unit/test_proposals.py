@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm_sla import proposals as pr
-from abm_sla import scorecard as sc
-from abm_sla.policy import DEFAULT_PATH, load_policy, parse_policy
+from abm_sla.domain import proposals as pr
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain.policy import DEFAULT_PATH, parse_policy
+from abm_sla.services.config_files import load_policy
 from tests.unit.test_scorecard import Q1, frame, sample_data, t
 
 POLICY = load_policy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from abm_sla import report_format as fmt
+from abm_sla.services import report_format as fmt
 
 
 def test_numbers_in_their_units():

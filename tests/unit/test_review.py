@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from abm_sla import review
-from abm_sla import scorecard as sc
-from abm_sla.policy import PipelineCredit, load_policy
+from abm_sla.domain import review
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain.policy import PipelineCredit
+from abm_sla.services.config_files import load_policy
 from tests.unit.test_scorecard import sample_data
 
 POLICY = load_policy()

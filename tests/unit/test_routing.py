@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm_sla.routing import ROUTED_COLUMNS, parse_tier, route_mqas
+from abm_sla.domain.routing import ROUTED_COLUMNS, parse_tier, route_mqas
 
 AS_OF = pd.Timestamp("2026-03-02T12:00Z")
 

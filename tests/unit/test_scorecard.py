@@ -5,10 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abm_sla import scorecard as sc
+from abm_sla.domain import scorecard as sc
 from abm_sla.errors import AbmSlaError
-from abm_sla.model import load_model
-from abm_sla.policy import load_policy
+from abm_sla.services.config_files import load_model, load_policy
 
 POLICY = load_policy()
 DECISION_MAKERS = load_model().decision_maker_pattern

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm_sla import scoring
-from abm_sla.model import load_model
+from abm_sla.domain import scoring
+from abm_sla.services.config_files import load_model
 from tests.unit.builders import DAY, NS, T0, Crm, account, activity, ago, contact, intent, qualifying
 
 MODEL = load_model()

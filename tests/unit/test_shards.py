@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abm_sla.shards import SHARD_SPACE, Shard, all_shards, shard_key, shard_keys
+from abm_sla.infra.shards import SHARD_SPACE, Shard, all_shards, shard_key, shard_keys
 
 
 def test_shard_numbers_are_stable_crc32_values():

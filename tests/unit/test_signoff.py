@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from abm_sla.signoff import COLUMNS, policy_hash, status_line
+from abm_sla.domain.signoff import COLUMNS, policy_hash, status_line
 
 OLD, NEW = policy_hash(b"targets: {a: 1}\n"), policy_hash(b"targets: {a: 2}\n")
 
@@ -36,7 +36,7 @@ def test_a_required_role_missing_on_the_version_in_use_needs_a_re_sign():
 
 
 def test_the_scoring_refresh_prompt_appears_after_max_age_days_and_is_off_at_zero():
-    from abm_sla.signoff import scoring_refresh_line
+    from abm_sla.domain.signoff import scoring_refresh_line
 
     changed, end = pd.Timestamp("2026-02-01", tz="UTC"), pd.Timestamp("2026-03-03", tz="UTC")  # 30 days
     assert scoring_refresh_line("scoring.yaml", changed, end, 30) is None  # exactly a month: still fresh

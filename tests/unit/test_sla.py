@@ -9,14 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm_sla.policy import DEFAULT_PATH, SlaPolicy, load_policy
-from abm_sla.sla import (
+from abm_sla.domain.policy import DEFAULT_PATH, SlaPolicy
+from abm_sla.domain.sla import (
     CLOCK_COLUMNS,
     ESCALATION_COLUMNS,
     evaluate_clocks,
     evaluate_escalations,
     nth_at_or_after,
 )
+from abm_sla.services.config_files import load_policy
 
 DEFAULT = load_policy()
 SIGNAL = load_policy(DEFAULT_PATH.parent / "presets" / "signal-based.yaml")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla import frames
 from abm_sla.crm.files import ExportFolder
-from abm_sla.synthetic import generate_crm, write_export_folder
+from abm_sla.domain import frames
+from abm_sla.services.synthetic import generate_crm, write_export_folder
 
 SPEC_FILES = {
     "accounts.csv": ["id", "name", "domain", "industry", "employees", "annual_revenue", "country", "owner_id",
@@ -190,8 +190,8 @@ def test_the_feedback_loop_adds_dispositions_reasons_and_owner_changes_and_nothi
 
 
 def test_sales_acts_on_pending_tier_moves_in_the_crm():
-    from abm_sla import tier_moves as tm
-    from abm_sla.synthetic import sales_tier_decisions
+    from abm_sla.domain import tier_moves as tm
+    from abm_sla.services.synthetic import sales_tier_decisions
 
     accounts = pd.DataFrame({"account_id": [f"A{i}" for i in range(40)], "tier": "2",
                              "updated_at": pd.Timestamp("2026-01-01", tz="UTC")})
@@ -210,6 +210,6 @@ def test_sales_acts_on_pending_tier_moves_in_the_crm():
 
 
 def tm_rules():
-    from abm_sla.policy import load_policy
+    from abm_sla.services.config_files import load_policy
 
     return load_policy().targets.tier_moves

@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from abm_sla import frames, metrics
-from abm_sla import team_clocks as tc
-from abm_sla.policy import DEFAULT_PATH, HotAccounts, Requests, Window, load_policy
-from abm_sla.reporting import build_weekly
-from abm_sla.scorecard import SlaData
+from abm_sla.domain import frames, metrics
+from abm_sla.domain import team_clocks as tc
+from abm_sla.domain.policy import DEFAULT_PATH, HotAccounts, Requests, Window
+from abm_sla.domain.scorecard import SlaData
+from abm_sla.services.config_files import load_policy
+from abm_sla.services.reporting import build_weekly
 
 DEFAULT = load_policy()
 DEMO = load_policy(DEFAULT_PATH.parent / "presets" / "demo.yaml")
@@ -130,7 +131,7 @@ def test_counted_through_the_catalog_and_shown_in_the_weekly_dashboard() -> None
 
 
 def test_the_demo_crm_has_requests_and_hot_flags_with_plausible_answers() -> None:
-    from abm_sla.synthetic import add_team_requests, generate_crm
+    from abm_sla.services.synthetic import add_team_requests, generate_crm
 
     start = ts("2026-01-05T00:00Z")
     crm = add_team_requests(generate_crm(n_accounts=200, start=start, days=60, seed=3), start, 60, 3)

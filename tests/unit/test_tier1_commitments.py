@@ -6,11 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abm_sla import commitments as cm
-from abm_sla import metrics, reporting
-from abm_sla import scorecard as sc
-from abm_sla import tier_moves as tm
-from abm_sla.policy import DEFAULT_PATH, load_policy, parse_policy
+from abm_sla.domain import commitments as cm
+from abm_sla.domain import metrics
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain import tier_moves as tm
+from abm_sla.domain.policy import DEFAULT_PATH, parse_policy
+from abm_sla.services import reporting
+from abm_sla.services.config_files import load_policy
 from tests.unit.builders import frame
 
 Q1 = sc.parse_period("2026-Q1")

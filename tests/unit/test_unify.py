@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abm_sla import frames
 from abm_sla.crm.unify import rekey, unify_accounts, unify_frames
+from abm_sla.domain import frames
 
 
 def ts(text: str) -> pd.Timestamp:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from abm_sla import whatif
+from abm_sla.domain import whatif
 
 
 def scores(rows: list[tuple[str, int, int, int, bool]]) -> pd.DataFrame:
@@ -52,7 +52,8 @@ def test_history_rows_carry_the_model_version():
 
 
 def test_a_policy_what_if_diffs_the_stored_mqas_clocks_like_a_model_what_if() -> None:
-    from abm_sla.policy import DEFAULT_PATH, load_policy
+    from abm_sla.domain.policy import DEFAULT_PATH
+    from abm_sla.services.config_files import load_policy
 
     at = pd.Timestamp("2026-03-02T08:00Z")
     mqas = pd.DataFrame([{"account_id": "A", "trigger_at": at, "routed_at": at, "tier": 1, "owner_id": "U1"}])

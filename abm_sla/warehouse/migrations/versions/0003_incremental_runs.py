@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import abm_sla.warehouse.schema
-from abm_sla.shards import shard_keys
+from abm_sla.infra.shards import shard_keys
 
 revision = "0003_incremental_runs"
 down_revision = "0002_load_fingerprints"

@@ -1,0 +1,70 @@
+"""Report tables of escalations (by clock, level and role), reassignments on breach and disputes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from abm_sla.domain import disputes as disputes_module
+from abm_sla.domain.policy import SlaPolicy
+from abm_sla.domain.routing import active_users
+from abm_sla.domain.scorecard import SlaData, account_dimensions, owner_names
+
+KEYS = ["account_id", "trigger_at"]
+
+
+def escalations_by_clock(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Per clock and level, the levels opened in ``[start, end)``: MQAs escalated, recipients and their roles."""
+    rows = data.escalations[(data.escalations["opened_at"] >= start) & (data.escalations["opened_at"] < end)]
+    columns = ["clock", "level", "mqas", "people", "roles"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    users = active_users(data.users).drop_duplicates("user_id").set_index("user_id")["role"]
+    rows = rows.assign(role=rows["to_user_id"].map(users).astype("string").str.strip().str.lower().fillna("?"))
+    out = rows.groupby(["clock", "level"], as_index=False).agg(
+        mqas=("account_id", lambda s: len(set(zip(s, rows.loc[s.index, "trigger_at"], strict=True)))),
+        people=("to_user_id", "nunique"),
+        roles=("role", lambda s: ", ".join(sorted(set(s)))))
+    out["level"] = out["level"].astype(int)
+    return out[columns].sort_values(["clock", "level"]).reset_index(drop=True)
+
+
+def reassignments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The reassignments on breach whose moment falls in ``[start, end)``, newest first."""
+    rows = data.reassignments[(data.reassignments["reassigned_at"] >= start)
+                              & (data.reassignments["reassigned_at"] < end)]
+    names = owner_names(data)
+    accounts = account_dimensions(data).set_index("account_id")["account_name"]
+    out = rows.assign(account_name=rows["account_id"].astype(str).map(accounts),
+                      from_owner=rows["from_owner_id"].map(names).fillna(rows["from_owner_id"]),
+                      to_owner=rows["to_owner_id"].map(names).fillna(rows["to_owner_id"]),
+                      written_back=rows["writeback_done_at"].notna())
+    columns = ["account_id", "account_name", "trigger_at", "clock", "level", "reassigned_at", "from_owner",
+               "to_owner", "status", "reason", "written_back"]
+    return out.sort_values("reassigned_at", ascending=False)[columns].reset_index(drop=True)
+
+
+def reassignment_counts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Per clock: reassigned, kept (no other rep) and written back, in ``[start, end)``."""
+    rows = reassignments(data, start, end)
+    if rows.empty:
+        return pd.DataFrame(columns=["clock", "reassigned", "kept", "written_back"])
+    return rows.groupby("clock", as_index=False).agg(
+        reassigned=("status", lambda s: int((s == "reassigned").sum())),
+        kept=("status", lambda s: int((s == "kept").sum())), written_back=("written_back", "sum"))
+
+
+def open_disputes(data: SlaData, policy: SlaPolicy, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Disputes open as of ``as_of`` with their current step and its due date."""
+    accounts = account_dimensions(data).set_index("account_id")["account_name"]
+    return disputes_module.open_disputes(data.disputes, data.dispute_notes, policy.disputes.steps, as_of, accounts)
+
+
+def dispute_counts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    return disputes_module.period_counts(data.disputes, data.dispute_notes, start, end)
+
+
+def closed_disputes(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    rows = disputes_module.closed_disputes(data.disputes, start, end)
+    accounts = account_dimensions(data).set_index("account_id")["account_name"]
+    rows.insert(2, "account_name", rows["account_id"].astype(str).map(accounts))
+    return rows

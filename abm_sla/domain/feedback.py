@@ -1,0 +1,173 @@
+"""The SLA's feedback loop in numbers (issue 14): dispositions, disqualification patterns, conversion by
+hand-off source, the optional clocks' compliance and what routing time measures. Pure, over
+:class:`abm_sla.domain.scorecard.SlaData`, for a period ``[start, end)`` and an ``as_of``.
+
+Definitions (the report footnotes repeat them):
+
+- an MQA belongs to the period of its ``trigger_at``; its *disposition* is that of its verdict (the latest
+  accepted- or rejected-class disposition of its episode, as in the scorecard), else the latest status change
+  of its episode (trigger_at to its end or ``as_of``) mapped by the policy (``none``: no change yet);
+- a *rejection* is an MQA whose disposition is a feedback disposition (rejected, unqualified); its
+  reason is the latest reason given from trigger_at until the account's next MQA, also after the status
+  that ended the episode, as the quality_feedback clock counts it (``(no reason)`` when none);
+- the *hand-off source* is the scoring rule of the signal at trigger_at (the signal that pushed the
+  account over the threshold) when the MQA's stored reasons hold that rule, else the stored reason with
+  the most points outside firmographic fit;
+- an optional clock belongs to the period its due_at falls in, like SPEC's clocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from abm_sla.domain import dispositions
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain.frames import MARKETING_TOUCHES
+from abm_sla.domain.policy import SlaPolicy
+from abm_sla.domain.sla import OPTIONAL_CLOCKS, OWNER_ASSIGNED
+
+NO_REASON = "(no reason)"
+ROUTING_BASES = ("CRM write-back", "CRM owner change", "pipeline run (routed_at)", "not routed yet")
+
+
+def mqas_in(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+            policy: SlaPolicy) -> pd.DataFrame:
+    """The period's MQAs with their episode disposition, reason, tier and owner."""
+    mqas = data.mqas[sc.within(data.mqas["trigger_at"], start, end) & (data.mqas["trigger_at"] <= as_of)]
+    mqas = mqas.reset_index(drop=True)
+    found = dispositions.episode_dispositions(mqas, data.status_changes[data.status_changes["changed_at"] <= as_of],
+                                              policy, as_of)
+    return mqas.assign(tier=sc.normalize_tier(mqas["tier"]), **found)
+
+
+def disposition_mix(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, by: str = "tier") -> pd.DataFrame:
+    """Per tier (or owner) with MQAs in ``[start, end)``, and overall: MQAs and how many carry each disposition
+    (the dispositions some MQA carries). ``outcomes``: :func:`abm_sla.domain.scorecard.mqa_outcomes`. The numbers are
+    the metrics catalog's ``mqas`` and ``mqas_disposition_<name>`` (:mod:`abm_sla.domain.metrics`)."""
+    from abm_sla.domain import metrics
+
+    rows = outcomes[sc.within(outcomes["trigger_at"], start, end)]
+    columns = {"mqas": "mqas", **{name: metrics.disposition_metric_id(name) for name in metrics.MIX_DISPOSITIONS}}
+    out = sc.catalog_breakdown("mqas", metrics.mqa_fact_columns(rows), by, columns)
+    out[list(columns)] = out[list(columns)].fillna(0).astype(int)
+    shown = [name for name in metrics.MIX_DISPOSITIONS if out[name].iloc[-1] > 0]
+    return out[[by, "mqas", *shown]]
+
+
+def rejection_reasons(mqas: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Disqualification patterns: rejected or disqualified MQAs per reason, most frequent first."""
+    rejected = mqas[mqas["disposition"].isin(policy.dispositions.feedback)]
+    columns = ["reason", "mqas", "share_pct", "owners", "tier_1", "tier_2", "tier_3"]
+    if rejected.empty:
+        return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
+    reason = rejected["reason"].fillna(NO_REASON).astype(str)
+    key = reason.str.strip().str.lower()
+    grouped = rejected.assign(reason=reason, key=key).groupby("key")
+    out = grouped.agg(reason=("reason", lambda v: v.mode().iloc[0]), mqas=("account_id", "size"),
+                      owners=("owner_id", "nunique"))
+    tiers = pd.crosstab(key, rejected["tier"]).reindex(columns=sc.TIERS, fill_value=0)
+    for tier in sc.TIERS:
+        out[f"tier_{tier}"] = tiers[tier].reindex(out.index).fillna(0).astype(int)
+    out["share_pct"] = (100 * out["mqas"] / out["mqas"].sum()).round(1)
+    return out.sort_values(["mqas", "reason"], ascending=[False, True]).reset_index(drop=True)[columns]
+
+
+def handoff_sources(mqas: pd.DataFrame, activities: pd.DataFrame, intent: pd.DataFrame) -> pd.Series:
+    """Per MQA: the scoring rule that pushed the account over the threshold (see the module doc)."""
+    keys = ["account_id", "trigger_at"]
+    acts = activities[activities["type"].isin(MARKETING_TOUCHES)]
+    url = acts["url"].astype("string").str.lower().fillna("")
+    signal = pd.DataFrame({"account_id": acts["account_id"].astype(str), "trigger_at": acts["occurred_at"],
+                           "rule": np.select([url.str.contains("/pricing"), url.str.contains("/demo")],
+                                             ["pricing", "demo"], acts["type"].astype(str))})
+    topics = pd.DataFrame({"account_id": intent["account_id"].astype(str), "trigger_at": intent["observed_at"],
+                           "rule": "intent"})
+    signals = pd.concat([signal, topics], ignore_index=True).drop_duplicates(keys)
+    trigger = mqas[keys].astype({"account_id": str}).merge(signals, on=keys, how="left")["rule"]
+    return pd.Series([_source(reasons, hint) for reasons, hint in
+                      zip(mqas.get("reasons", pd.Series([[]] * len(mqas))), trigger, strict=True)],
+                     index=mqas.index, dtype="object")
+
+
+def _source(reasons: object, hint: object) -> str:
+    """The reason matching the trigger signal (``hint``), else the top-points non-firmographic reason."""
+    rules = [r for r in reasons if isinstance(r, dict) and r.get("category") != "firmographic"
+             and r.get("rule") != "cap"] if isinstance(reasons, list) else []
+    if not rules:
+        return "unknown"
+    if isinstance(hint, str):
+        for rule in rules:
+            name = str(rule.get("rule"))
+            if name == hint or (hint in ("pricing", "demo", "intent") and hint in name.lower()):
+                return name
+    return str(max(rules, key=lambda r: r.get("points", 0)).get("rule"))
+
+
+def conversion_by_source(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp,
+                         as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Per hand-off source: MQAs, accepted, converted to an opportunity, won, and the rates."""
+    outcomes = sc.mqa_outcomes(data, as_of, policy)
+    outcomes = outcomes[sc.within(outcomes["trigger_at"], start, end)].reset_index(drop=True)
+    columns = ["handoff_source", "mqas", "accepted", "acceptance_pct", "converted", "conversion_pct", "won"]
+    if outcomes.empty:
+        return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
+    stored = data.mqas.reindex(columns=["account_id", "trigger_at", "reasons"]).astype({"account_id": str})
+    outcomes = outcomes.merge(stored, on=["account_id", "trigger_at"], how="left", suffixes=("", "_stored"))
+    outcomes["handoff_source"] = handoff_sources(outcomes, data.activities, data.intent_signals)
+    out = outcomes.groupby("handoff_source").agg(mqas=("account_id", "size"), accepted=("accepted", "sum"),
+                                                 converted=("converted", "sum"), won=("won", "sum"))
+    out["acceptance_pct"] = sc.pct(out["accepted"], out["mqas"])
+    out["conversion_pct"] = sc.pct(out["converted"], out["mqas"])
+    return out.sort_values("mqas", ascending=False).reset_index()[columns]
+
+
+def optional_compliance(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """quality_feedback and status_recurring due in the period, per owner and overall: met, missed, met %."""
+    clocks = data.sla_clocks[data.sla_clocks["clock"].isin(OPTIONAL_CLOCKS)
+                             & sc.within(data.sla_clocks["due_at"], start, end)]
+    columns = ["clock", "owner_id", "met", "missed", "pending", "met_pct"]
+    if clocks.empty:
+        return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
+    counts = pd.crosstab([clocks["clock"], clocks["owner_id"].fillna("(no owner)")], clocks["status"])
+    counts = counts.reindex(columns=["met", "missed", "pending"], fill_value=0)
+    overall = counts.groupby(level="clock").sum()
+    overall.index = pd.MultiIndex.from_arrays([overall.index, [sc.ALL] * len(overall)], names=counts.index.names)
+    out = pd.concat([counts, overall]).sort_index(level="clock", sort_remaining=False).reset_index()
+    out["met_pct"] = sc.pct(out["met"], out["met"] + out["missed"])
+    return out[columns]
+
+
+def routing_basis(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """What each routing_time clock due in the period was measured to: the CRM's assignment or the run."""
+    clocks = data.sla_clocks[(data.sla_clocks["clock"] == "routing_time")
+                             & sc.within(data.sla_clocks["due_at"], start, end)]
+    keys = ["account_id", "trigger_at"]
+    rows = clocks[[*keys, "met_at", "status"]].merge(
+        data.mqas.reindex(columns=[*keys, "routed_at", "writeback_done_at"]), on=keys, how="left")
+    owner = data.activities[data.activities["type"] == OWNER_ASSIGNED]
+    changed = set(zip(owner["account_id"].astype(str), owner["occurred_at"], strict=True))
+    by_change = pd.Series([(str(a), t) in changed for a, t in zip(rows["account_id"], rows["met_at"], strict=True)],
+                          index=rows.index, dtype=bool)
+    basis = np.select(
+        [rows["met_at"].isna(), rows["met_at"].eq(rows["writeback_done_at"]), by_change],
+        [ROUTING_BASES[3], ROUTING_BASES[0], ROUTING_BASES[1]], ROUTING_BASES[2])
+    counts = pd.Series(basis, dtype="object").value_counts().reindex(list(ROUTING_BASES), fill_value=0)
+    out = counts.rename_axis("measured_to").reset_index(name="clocks")
+    if policy.clocks.routing_time_end == "routed":
+        out.loc[out["measured_to"] == ROUTING_BASES[2], "measured_to"] += " — policy routing_time_end: routed"
+    return out
+
+
+def routing_sentence(basis: pd.DataFrame) -> str:
+    """One plain sentence: what the routing-time numbers measure."""
+    counts = dict(zip(basis["measured_to"].str.split(" — ").str[0], basis["clocks"], strict=True))
+    crm = counts.get(ROUTING_BASES[0], 0) + counts.get(ROUTING_BASES[1], 0)
+    run = counts.get(ROUTING_BASES[2], 0)
+    if crm + run == 0:
+        return "Routing time: no routing-time clock came due in this period."
+    if run == 0:
+        return f"Routing time is measured to the owner's assignment in the CRM for all {crm} MQAs."
+    return (f"Routing time is measured to the owner's assignment in the CRM (write-back or the CRM's own owner "
+            f"change) for {crm} of {crm + run} MQAs; for the other {run} neither was seen, so it measures when "
+            "the pipeline routed them (routed_at), not when the CRM held the owner.")

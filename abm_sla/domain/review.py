@@ -1,0 +1,365 @@
+"""The monthly review and the weekly dashboard's this-week-vs-last-week rows. Pure, vectorized.
+
+Periods are ``[start, end)`` in UTC (a month is its UTC calendar month, like the weekly and quarterly
+reports); outcomes count when they happened at or before ``as_of``. Each comparison table has one row per
+metric: ``value`` for the period, ``previous_value`` for the period before (:func:`scorecard.previous_period`,
+judged as of its end) and ``change``; a previous period with nothing measured has no previous value.
+
+Definitions:
+
+- **SQL**: an MQA sales accepted (its verdict, :func:`scorecard.mqa_outcomes`); MQA → SQL = accepted / MQAs
+  fired in the period; SQL → opportunity = accepted MQAs with an opportunity / accepted MQAs;
+  **disqualified** = MQAs with a ``rejected`` verdict / MQAs fired;
+- **time to first contact**: median business hours from routing to the first sales touch of the first-touch
+  clocks due in the period (:func:`scorecard.response_times`);
+- **pipeline by source** of the opportunities created in the period: the policy's one pipeline-credit rule
+  (:func:`scorecard.pipeline_credit`, default the touch order of the seven commitments, as in the quarterly).
+  Its three parts partition the pipeline; the **joint pipeline** is their sum, every opportunity created;
+- **meetings booked**: activities of type ``meeting`` in the period; **engagement rate**: accounts with a
+  marketing touch in the period / accounts on the list (:func:`scorecard.engagement`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from abm_sla.domain import frames, leads
+from abm_sla.domain import metrics as catalog
+from abm_sla.domain import scorecard as sc
+from abm_sla.domain.policy import SlaPolicy
+from abm_sla.domain.scorecard import SlaData
+
+JOINT = "joint pipeline"
+COMPARISON_COLUMNS = ["metric", "unit", "value", "previous_value", "change"]
+#: Tier 1 accounts are "quiet" after this many days without any activity (the catalog's ``accounts_quiet``).
+QUIET_DAYS = catalog.QUIET_DAYS
+
+Metrics = list[tuple[str, str, float]]
+
+
+def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """Opportunities created in ``[start, end)`` per source (the policy's one pipeline-credit rule,
+    :func:`scorecard.pipeline_credit`), count and amount, plus the joint pipeline row (their sum): the metrics
+    catalog's ``opportunities_created`` and ``pipeline_created`` per ``source=`` segment and for ``all``."""
+    table = catalog.family_table("created", catalog.created_facts(data, start, end, policy), ("source",))
+    segments = [f"source={segment}" for segment in catalog.SOURCE_SEGMENTS] + [catalog.ALL]
+    values = table.pivot(index="segment", columns="metric", values="value").reindex(segments).fillna(0)
+    out = pd.DataFrame({"source": [*sc.credit_parts(policy), JOINT],
+                        "opportunities": values["opportunities_created"].astype(int).to_numpy(),
+                        "amount": values["pipeline_created"].astype(float).to_numpy()})
+    out["share_pct"] = sc.pct(out["amount"], float(out["amount"].iloc[-1]))
+    return out
+
+
+def monthly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                    policy: SlaPolicy) -> Metrics:
+    """(metric, unit, value) of the monthly review for one period; every value from the metrics catalog
+    (:mod:`abm_sla.domain.metrics`) but the commitments, which are the policy's targets."""
+    table = catalog.compute(data, start, end, as_of, policy)
+    rows: Metrics = [(f"MQAs, Tier {tier}", "count", catalog.value(table, "mqas", f"tier={tier}"))
+                     for tier in sc.TIERS]
+    rows += [(f"MQA commitment, Tier {tier}", "count", catalog.target_bound(policy, start, end, "mqas", f"tier={tier}"))
+             for tier in sc.TIERS]
+    rows += [
+        ("MQAs", "count", catalog.value(table, "mqas")),
+        ("MQA → SQL (accepted)", "pct", catalog.value(table, "acceptance_rate")),
+        ("SQL → opportunity", "pct", catalog.value(table, "sql_to_opportunity_rate")),
+        ("Time to first contact (median)", "hours", catalog.value(table, "first_touch_response_median_hours")),
+        ("Disqualified (rejected)", "pct", catalog.value(table, "disqualification_rate")),
+    ]
+    for source, segment in zip(sc.credit_parts(policy), catalog.SOURCE_SEGMENTS, strict=True):
+        rows.append((f"Pipeline, {source}", "money", catalog.value(table, "pipeline_created", f"source={segment}")))
+    rows.append((f"Pipeline, {JOINT}", "money", catalog.value(table, "pipeline_created")))
+    if policy.leads is not None:
+        rows += [(row.measure, "count" if row.metric == "engaged_leads" else "pct", float(row.value))
+                 for row in lead_measures(table, policy).itertuples()]
+    return rows
+
+
+def weekly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                   policy: SlaPolicy) -> Metrics:
+    """(metric, unit, value) of the weekly dashboard additions for one period (the metrics catalog's, and the
+    Tier 1 status counts of :func:`tier1_status`)."""
+    table = catalog.compute(data, start, end, as_of, policy)
+    rows: Metrics = [
+        ("Meetings booked", "count", catalog.value(table, "meetings_booked")),
+        ("Opportunities created", "count", catalog.value(table, "opportunities_created")),
+        ("Pipeline created", "money", catalog.value(table, "pipeline_created")),
+        ("Engagement rate (accounts with a marketing touch)", "pct", catalog.value(table, "engagement_rate")),
+    ]
+    return rows + [(f"Tier 1 accounts: {name}", "count", float(value))
+                   for name, value in tier1_status(data, start, end, table).items()]
+
+
+#: The Tier 1 status rows and the catalog metric each is read from (``metric:numerator``: its numerator).
+TIER1_STATUS = {"on the list": "accounts_on_list", "engaged by marketing": "engagement_rate:numerator",
+                "worked by sales": "accounts_worked_by_sales",
+                "with an open opportunity": "accounts_with_open_opportunity",
+                "with an open MQA": "accounts_with_open_mqa", f"quiet for {QUIET_DAYS}+ days": "accounts_quiet"}
+
+
+def tier1_status(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
+                 table: pd.DataFrame | None = None) -> dict[str, int]:
+    """Tier 1 accounts on the list at ``end`` (:func:`scorecard.listed_accounts`: the target account list when one
+    is recorded): engaged by marketing and worked by sales in the period, with an open opportunity or an open MQA
+    episode at ``end``, quiet (no activity for ``QUIET_DAYS``). The catalog's account metrics in their ``tier=1``
+    segment (``table``: a :func:`abm_sla.domain.metrics.compute` table of the period; else the account family's)."""
+    if table is None:
+        table = catalog.family_table("accounts", catalog.account_facts(data, start, end), ("tier",))
+    out = {}
+    for name, source in TIER1_STATUS.items():
+        metric, _, field = source.partition(":")
+        found = catalog.row(table, metric, "tier=1")
+        out[name] = int(found[field or "value"]) if found is not None and pd.notna(found[field or "value"]) else 0
+    return out
+
+
+def compare(metrics: Callable[..., Metrics], data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
+            as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """``metrics`` for the period and the one before (judged as of its end): one row per metric with the
+    change. A previous period with nothing measured (no score, MQA, clock, activity or opportunity) shows
+    no previous value and no change."""
+    before_start, before_end = sc.previous_period(start, end)
+    now = pd.DataFrame(metrics(data, start, end, as_of, policy), columns=["metric", "unit", "value"])
+    before = pd.DataFrame(metrics(data, before_start, before_end, min(as_of, before_end), policy),
+                          columns=["metric", "unit", "previous_value"])
+    out = now.merge(before[["metric", "previous_value"]], on="metric", how="left")
+    if not measured(data, before_start, before_end):
+        out["previous_value"] = np.nan
+    out["change"] = (out["value"] - out["previous_value"]).round(1)
+    return out[COMPARISON_COLUMNS]
+
+
+def measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+    """Whether anything happened in the period: a score, MQA or clock, an activity or an opportunity."""
+    return bool(sc.has_data(data, start, end) or sc.within(data.activities["occurred_at"], start, end).any()
+                or sc.within(data.opportunities["created_at"], start, end).any())
+
+
+#: marketing_activity's columns and the catalog metric each is read from (the accounts family).
+ACTIVITY_METRICS = {"accounts": "accounts_on_list", "accounts_touched": "engagement_rate:numerator",
+                    "touches": "marketing_touches", "touches_per_account": "touches_per_account",
+                    "coverage_pct": "engagement_rate",
+                    **{f"touches_{kind}": f"marketing_touches_{kind}" for kind in frames.MARKETING_TOUCHES}}
+
+
+def marketing_activity(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Per tier: accounts on the list (:func:`scorecard.listed_accounts`), accounts touched, marketing touches in
+    the period (all and by channel, activity type) and touches per account: the metrics catalog's accounts family
+    (:func:`abm_sla.domain.metrics.tier_table`). What the warehouse knows today of marketing's tempo and coverage."""
+    out = catalog.tier_table("accounts", catalog.account_facts(data, start, end), ACTIVITY_METRICS)
+    return out[out["tier"].isin(sc.TIERS)].astype({"tier": int}).reset_index(drop=True)
+
+
+# -- the review's completeness (seven commitments: disqualification patterns, conversion by source; ABM template:
+#    closed deals, stalled accounts, engagement trends, top performers by segment; decisions) -------------------
+
+#: The signal that fired an MQA when no marketing touch or intent row sits at its trigger_at.
+OTHER_SOURCE = "other"
+INTENT_SOURCE = "intent"
+NO_REASON = "(no reason given)"
+
+
+def _rejected(table: pd.DataFrame, segment: str) -> int:
+    return int(np.nan_to_num(catalog.value(table, "mqas_rejected", segment)))
+
+
+def _rejected_by_reason(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                        policy: SlaPolicy, segment: str) -> list[tuple[str, pd.DataFrame]]:
+    """Per reason of the period's rejected MQAs (most frequent first): the MQA family's catalog table over them,
+    cut by ``segment``."""
+    facts = catalog.mqa_facts(data, start, end, as_of, policy)
+    rejected = facts[facts["rejected"]]
+    reasons = rejected["reason"].astype("string").str.strip().replace("", pd.NA).fillna(NO_REASON)
+    return [(reason, catalog.family_table("mqas", rejected[(reasons == reason).to_numpy()], (segment,)))
+            for reason in reasons.value_counts().index]
+
+
+def disqualification_patterns(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                              policy: SlaPolicy) -> pd.DataFrame:
+    """Rejected MQAs of the period per reason (sales' status reason; none given is its own row) and tier: the
+    catalog's ``mqas_rejected`` over each reason's MQAs, most frequent first, with the reason's share."""
+    rows = []
+    for reason, table in _rejected_by_reason(data, start, end, as_of, policy, "tier"):
+        rows.append({"reason": reason, **{f"tier_{tier}": _rejected(table, f"tier={tier}") for tier in sc.TIERS},
+                     "rejected": _rejected(table, catalog.ALL)})
+    out = pd.DataFrame(rows, columns=["reason", *(f"tier_{tier}" for tier in sc.TIERS), "rejected"])
+    out["share_pct"] = sc.pct(out["rejected"], float(out["rejected"].sum()))
+    return out
+
+
+def disqualification_by_owner(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                              policy: SlaPolicy) -> pd.DataFrame:
+    """Rejected MQAs of the period per owner and reason (long: one row per pair with any), most first."""
+    rows = []
+    for reason, table in _rejected_by_reason(data, start, end, as_of, policy, "owner"):
+        owners = table.loc[(table["metric"] == "mqas_rejected") & table["segment"].str.startswith("owner="), "segment"]
+        rows += [{"owner_id": segment.removeprefix("owner="), "reason": reason,
+                  "rejected": _rejected(table, segment)} for segment in owners]
+    out = pd.DataFrame(rows, columns=["owner_id", "reason", "rejected"])
+    out = out[out["rejected"] > 0]
+    return out.sort_values(["rejected", "owner_id", "reason"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def handoff_sources(data: SlaData, mqas: pd.DataFrame) -> pd.Series:
+    """The signal that fired each MQA (SPEC: trigger_at is a marketing touch or an intent signal): the marketing
+    touch type at the account's trigger_at (first in :data:`frames.MARKETING_TOUCHES` order on a tie), else
+    ``intent``, else ``other``."""
+    order = {kind: rank for rank, kind in enumerate(frames.MARKETING_TOUCHES)}
+    acts = data.activities[data.activities["type"].isin(frames.MARKETING_TOUCHES)]
+    acts = pd.DataFrame({"account_id": acts["account_id"].astype(str), "trigger_at": acts["occurred_at"],
+                         "source": acts["type"], "_rank": acts["type"].map(order)})
+    intent = pd.DataFrame({"account_id": data.intent_signals["account_id"].astype(str),
+                           "trigger_at": data.intent_signals["observed_at"], "source": INTENT_SOURCE,
+                           "_rank": len(order)})
+    signals = pd.concat([acts, intent], ignore_index=True).sort_values("_rank")
+    signals = signals.drop_duplicates(["account_id", "trigger_at"])[["account_id", "trigger_at", "source"]]
+    keys = pd.DataFrame({"account_id": mqas["account_id"].astype(str).to_numpy(),
+                         "trigger_at": pd.to_datetime(mqas["trigger_at"], utc=True).to_numpy()})
+    keys["trigger_at"] = pd.to_datetime(keys["trigger_at"], utc=True)
+    signals["trigger_at"] = pd.to_datetime(signals["trigger_at"], utc=True)
+    found = keys.merge(signals, on=["account_id", "trigger_at"], how="left")["source"]
+    return pd.Series(found.fillna(OTHER_SOURCE).to_numpy(), index=mqas.index, dtype=object)
+
+
+def conversion_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                         policy: SlaPolicy) -> pd.DataFrame:
+    """MQAs of the period per hand-off source (:func:`handoff_sources`) with the catalog's MQA → SQL and
+    MQA → opportunity over each source's MQAs, and all of them."""
+    facts = catalog.mqa_facts(data, start, end, as_of, policy)
+    sources = handoff_sources(data, facts)
+    rows = []
+    for source in [*sources.value_counts().index, catalog.ALL]:
+        table = catalog.family_table("mqas", facts if source == catalog.ALL else facts[sources == source], ())
+        rows.append({"source": source, "mqas": int(catalog.value(table, "mqas")),
+                     "accepted": int(catalog.value(table, "mqas_accepted")),
+                     "acceptance_pct": catalog.value(table, "acceptance_rate"),
+                     "opportunities": int(catalog.value(table, "mqas_converted")),
+                     "mqa_to_opportunity_pct": catalog.value(table, "mqa_to_opportunity_rate")})
+    return pd.DataFrame(rows, columns=["source", "mqas", "accepted", "acceptance_pct", "opportunities",
+                                       "mqa_to_opportunity_pct"])
+
+
+CLOSED_DEAL_COLUMNS = ["opportunity_id", "account_id", "account_name", "tier", "owner_id", "outcome", "amount",
+                       "created_at", "close_date", "cycle_days", "source"]
+
+
+def closed_deals(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                 policy: SlaPolicy) -> pd.DataFrame:
+    """The opportunities closed in the period (the catalog's closed facts: won and lost, with the pipeline-credit
+    source), won first, largest first."""
+    closed = catalog.closed_facts(data, start, end, as_of, policy)
+    out = closed.assign(outcome=np.where(closed["won"], "won", "lost"),
+                        cycle_days=((closed["close_date"] - closed["created_at"]) / sc.DAY).round(1))
+    return out.sort_values(["outcome", "amount", "opportunity_id"], ascending=[False, False, True])[
+        CLOSED_DEAL_COLUMNS].reset_index(drop=True)
+
+
+def open_work(data: SlaData, end: pd.Timestamp) -> pd.DataFrame:
+    """Per account with work open at ``end`` (index ``account_id``): open opportunities (created before ``end``,
+    not closed by then) and their amount, whether an MQA episode is open, and its last activity before ``end``."""
+    opps = sc.opportunity_frame(data)
+    opps = opps[(opps["created_at"] < end) & ~(opps["is_closed"] & (opps["close_date"] < end))]
+    mqas = data.mqas.assign(account_id=data.mqas["account_id"].astype(str))
+    episodes = mqas[(mqas["trigger_at"] < end) & (mqas["ended_at"].isna() | (mqas["ended_at"] >= end))]
+    acts = data.activities.assign(account_id=data.activities["account_id"].astype(str))
+    last = acts[acts["occurred_at"] < end].groupby("account_id")["occurred_at"].max()
+    ids = sorted(set(opps["account_id"]) | set(episodes["account_id"]))
+    out = pd.DataFrame(index=pd.Index(ids, name="account_id"))
+    out["open_opportunities"] = opps.groupby("account_id").size().reindex(out.index, fill_value=0).astype(int)
+    out["open_amount"] = opps.groupby("account_id")["amount"].sum().reindex(out.index, fill_value=0.0)
+    out["open_mqa"] = out.index.isin(set(episodes["account_id"]))
+    out["last_activity_at"] = pd.to_datetime(last.reindex(out.index), utc=True)
+    return out
+
+
+def stalled_accounts(data: SlaData, end: pd.Timestamp, days: float) -> pd.DataFrame:
+    """Accounts with an open opportunity or open MQA at ``end`` and no activity of any kind in the ``days``
+    before it (never any: stalled), longest quiet first."""
+    work = open_work(data, end)
+    quiet = work["last_activity_at"].isna() | (work["last_activity_at"] <= end - pd.Timedelta(days=days))
+    out = work[quiet].reset_index()
+    out["days_quiet"] = ((end - out["last_activity_at"]) / sc.DAY).round(1)
+    dims = sc.account_dimensions(data)[["account_id", "account_name", "tier", "owner_id"]]
+    out = out.merge(dims, on="account_id", how="left")
+    columns = ["account_id", "account_name", "tier", "owner_id", "open_opportunities", "open_amount", "open_mqa",
+               "last_activity_at", "days_quiet"]
+    return out.sort_values(["days_quiet", "account_id"], ascending=[False, True], na_position="first")[
+        columns].reset_index(drop=True)
+
+
+def month_starts(end: pd.Timestamp, months: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The ``months`` calendar months ending with the one before ``end`` (``[start, end)`` each), oldest first."""
+    last = pd.Timestamp(end.year, end.month, 1, tz="UTC")
+    last = last if last < end else last - pd.offsets.MonthBegin(1)
+    starts = [last - pd.DateOffset(months=back) for back in range(months - 1, -1, -1)]
+    return [(start, start + pd.offsets.MonthBegin(1)) for start in starts]
+
+
+def engagement_trend(data: SlaData, end: pd.Timestamp, months: int, policy: SlaPolicy) -> pd.DataFrame:
+    """Per month of the ``months`` up to the review's: the catalog's engagement rate per tier and in all, engaged
+    contacts and (with policy ``leads``) engaged leads."""
+    rows = []
+    for start, stop in month_starts(end, months):
+        table = catalog.family_table("accounts", catalog.account_facts(data, start, stop), ("tier",))
+        row = {"month": f"{start.year}-{start.month:02d}",
+               **{f"engagement_pct_tier_{tier}": catalog.value(table, "engagement_rate", f"tier={tier}")
+                  for tier in sc.TIERS},
+               "engagement_pct": catalog.value(table, "engagement_rate"),
+               "engaged_contacts": catalog.value(table, "engaged_contacts")}
+        if policy.leads is not None:
+            leads_table = catalog.family_table("leads", leads.lead_facts(data, start, stop, policy), ())
+            row["engaged_leads"] = catalog.value(leads_table, "engaged_leads")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def top_accounts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, n: int) -> pd.DataFrame:
+    """The ``n`` accounts on the list most engaged in the period per tier (segment): marketing touches, then
+    engaged contacts (the catalog's engagement facts), with their meetings in the period."""
+    accounts = sc.listed_accounts(data, end)
+    engagement = catalog.account_engagement(data, start, end)
+    facts = accounts.merge(engagement[["marketing_touches", "stakeholders"]], left_on="account_id",
+                           right_index=True, how="inner")
+    met = catalog.meeting_facts(data, start, end)["account_id"].value_counts()  # meetings_booked's facts
+    facts["meetings"] = facts["account_id"].map(met).fillna(0).astype(int)
+    facts = facts.sort_values(["tier", "marketing_touches", "stakeholders", "account_id"],
+                              ascending=[True, False, False, True])
+    facts["rank"] = facts.groupby("tier").cumcount() + 1
+    out = facts[facts["rank"] <= n].rename(columns={"stakeholders": "engaged_contacts"})
+    return out[["tier", "rank", "account_id", "account_name", "owner_id", "marketing_touches", "engaged_contacts",
+                "meetings"]].astype({"marketing_touches": int, "engaged_contacts": int}).reset_index(drop=True)
+
+
+DECISION_COLUMNS = ["decision_id", "month", "text", "owner", "due", "status", "outcome", "recorded_at"]
+
+
+def review_decisions(decisions: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
+    """The decisions of the previous month's review (to follow up) and of this month's, oldest first."""
+    if decisions.empty or "month" not in decisions.columns:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    before = start - pd.offsets.MonthBegin(1)
+    months = {f"{before.year}-{before.month:02d}", f"{start.year}-{start.month:02d}"}
+    rows = decisions[decisions["month"].isin(months)]
+    return rows.sort_values(["month", "decision_id"])[DECISION_COLUMNS].reset_index(drop=True)
+
+
+def lead_measures(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """The lead measures of a period from its catalog table: value, numerator, denominator, target and verdict;
+    persona and geography only when the policy lists them."""
+    settings = policy.leads
+    wanted = [("Engaged leads from the list", "engaged_leads")]
+    if settings is not None and settings.personas:
+        wanted.append(("Leads in target personas (%)", "lead_persona_share"))
+    if settings is not None and settings.countries:
+        wanted.append(("Leads in target geographies (%)", "lead_geography_share"))
+    wanted.append(("Leads with an invalid email (%)", "invalid_email_share"))
+    rows = []
+    for measure, metric in wanted:
+        found = catalog.row(table, metric)
+        rows.append({"measure": measure, "metric": metric, "value": found["value"], "numerator": found["numerator"],
+                     "denominator": found["denominator"], "target": found["target"], "verdict": found["verdict"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,177 @@
+"""The tier-move ledger: a recommendation is made once per account until sales decides it.
+
+Pure: every function takes the ledger (``tier_move_recommendations`` rows), the CRM's accounts and an
+``as_of``. The rules that *find* a move live in :func:`abm_sla.domain.scorecard.tier_moves`; this module keeps
+what was recommended and reads sales' decision from the CRM's tier field:
+
+- **accepted** when the account's tier moved in the recommended direction (to the proposed tier or
+  beyond; for "off list", the tier field set to a value that is not a tier, e.g. ``off list``; an empty
+  tier is Tier 3, as SPEC reads it) by the deadline;
+- **declined** when the tier moved the other way, or when ``decide_within_days`` passed with no move in
+  the recommended direction: decided at the deadline itself (a change stamped exactly at the deadline
+  still counts as accepted; a run at or after the deadline that sees no such change declines);
+- **pending** otherwise. ``age_days`` is days from ``recommended_at`` to the decision (pending: to ``as_of``).
+
+The moment of a tier change is the account's ``updated_at`` when it lies between the recommendation and
+``as_of`` (else the ``as_of`` of the run that first saw the change). While a recommendation is pending no
+other is made for the account; after a decline the same rule is not recommended again for
+``quiet_days_after_decline``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from abm_sla.domain.policy import TierMoves
+
+PENDING, ACCEPTED, DECLINED = "pending", "accepted", "declined"
+OFF_LIST = "off list"
+OFF_LIST_RANK = 4
+DAY = pd.Timedelta(days=1)
+COLUMNS = ["account_id", "recommended_at", "rule", "from_tier", "proposed_tier", "reason", "decision",
+           "decided_at", "decision_note", "evaluated_at"]
+TIMESTAMPS = ("recommended_at", "decided_at", "evaluated_at")
+
+
+def empty() -> pd.DataFrame:
+    """An empty ledger with its columns and dtypes."""
+    frame = pd.DataFrame({column: pd.Series(dtype="object") for column in COLUMNS})
+    for column in TIMESTAMPS:
+        frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+def conform(ledger: pd.DataFrame | None) -> pd.DataFrame:
+    """The ledger with every column, timestamps as UTC and ``account_id`` as text."""
+    if ledger is None or ledger.empty:
+        return empty()
+    out = ledger.reindex(columns=COLUMNS).astype({c: object for c in COLUMNS if c not in TIMESTAMPS})
+    for column in TIMESTAMPS:
+        out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
+    out["account_id"] = out["account_id"].astype(str)
+    return out.reset_index(drop=True)
+
+
+def tier_rank(raw: pd.Series) -> pd.Series:
+    """Tier 1-3 from the CRM's tier field (``2``, ``Tier 2``, `` tier 2 ``); empty is Tier 3 as in SPEC; any
+    other value (``off list``, ``none``, ``not ABM``...) is off the list (4)."""
+    text = raw.astype("string").str.strip()
+    digits = text.str.extract(r"^(?:tier[\s_-]*)?([123])(?:\.0)?$", flags=re.IGNORECASE, expand=False)
+    rank = pd.to_numeric(digits, errors="coerce")
+    return rank.where(rank.notna(), np.where(text.fillna("").eq(""), 3, OFF_LIST_RANK)).astype(int)
+
+
+def proposed_rank(proposed: pd.Series) -> pd.Series:
+    text = proposed.astype("string").str.strip().str.lower()
+    return pd.to_numeric(text.where(text != OFF_LIST), errors="coerce").fillna(OFF_LIST_RANK).astype(int)
+
+
+def decide(ledger: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp, rules: TierMoves) -> pd.DataFrame:
+    """Decide the pending recommendations made by ``as_of`` from the accounts' tier as it is now."""
+    out = conform(ledger)
+    open_ = out["decision"].eq(PENDING) & (out["recommended_at"] <= as_of)
+    if not open_.any():
+        return out
+    current = accounts.assign(account_id=accounts["account_id"].astype(str)).drop_duplicates("account_id")
+    current = current.set_index("account_id")
+    rows = out[open_]
+    now = tier_rank(rows["account_id"].map(current["tier"]))
+    known = rows["account_id"].isin(current.index)
+    before = pd.to_numeric(rows["from_tier"], errors="coerce").fillna(OFF_LIST_RANK).astype(int)
+    wanted = np.sign(proposed_rank(rows["proposed_tier"]) - before)
+    moved = np.sign(now - before)
+    updated = pd.to_datetime(rows["account_id"].map(current["updated_at"]), utc=True)
+    changed_at = updated.where((updated >= rows["recommended_at"]) & (updated <= as_of), as_of)
+    deadline = rows["recommended_at"] + pd.Timedelta(days=float(rules.decide_within_days))
+    accepted = known & (moved == wanted) & (wanted != 0) & (changed_at <= deadline)
+    other_way = known & (moved == -wanted) & (moved != 0) & (changed_at <= deadline)
+    expired = ~accepted & ~other_way & (as_of >= deadline)
+    out.loc[rows.index[accepted], ["decision", "decision_note"]] = [ACCEPTED, "tier changed as recommended"]
+    out.loc[rows.index[other_way], ["decision", "decision_note"]] = [DECLINED, "tier moved the other way"]
+    note = f"no tier change within {rules.decide_within_days:g} days"
+    out.loc[rows.index[expired], ["decision", "decision_note"]] = [DECLINED, note]
+    out.loc[rows.index[accepted | other_way], "decided_at"] = changed_at[accepted | other_way]
+    out.loc[rows.index[expired], "decided_at"] = deadline[expired]
+    out.loc[rows.index, "evaluated_at"] = as_of
+    return out
+
+
+def record(ledger: pd.DataFrame, candidates: pd.DataFrame, as_of: pd.Timestamp, rules: TierMoves) -> pd.DataFrame:
+    """Add today's candidates (``scorecard.tier_moves`` rows) that are new: no pending recommendation on the
+    account and no decline of the same rule within ``quiet_days_after_decline`` before ``as_of``."""
+    out = conform(ledger)
+    if candidates.empty:
+        return out
+    known = out[out["recommended_at"] <= as_of]
+    pending = set(known.loc[known["decision"].eq(PENDING), "account_id"])
+    quiet = pd.Timedelta(days=float(rules.quiet_days_after_decline))
+    recent = known[known["decision"].eq(DECLINED) & (known["decided_at"] > as_of - quiet)]
+    declined = set(zip(recent["account_id"], recent["rule"], strict=True))
+    fresh = candidates.assign(account_id=candidates["account_id"].astype(str))
+    keep = ~fresh["account_id"].isin(pending) & ~pd.Series(
+        [(a, r) in declined for a, r in zip(fresh["account_id"], fresh["rule"], strict=True)],
+        index=fresh.index, dtype=bool)
+    fresh = fresh[keep]
+    new = pd.DataFrame({
+        "account_id": fresh["account_id"], "recommended_at": as_of, "rule": fresh["rule"],
+        "from_tier": fresh["tier"].astype(int).astype(str), "proposed_tier": fresh["proposed_tier"].astype(str),
+        "reason": fresh["reason"], "decision": PENDING, "decided_at": pd.NaT, "decision_note": None,
+        "evaluated_at": as_of,
+    })
+    return conform(pd.concat([out, new], ignore_index=True)) if len(new) else out
+
+
+def advance(ledger: pd.DataFrame, candidates: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp,
+            rules: TierMoves) -> pd.DataFrame:
+    """One run's update: decide what sales did, then record the new recommendations."""
+    return record(decide(ledger, accounts, as_of, rules), candidates, as_of, rules)
+
+
+def inactivity_limits(rules: TierMoves) -> list[pd.Timedelta]:
+    """The inactivity limits of the rules the policy defines (off the list, back to Tier 2)."""
+    limits = [(rules.remove_from_list, 120), (rules.demote_1_to_2, 60)]
+    return [pd.Timedelta(days=float(rule.get("inactive_days", default))) for rule, default in limits if rule]
+
+
+def ledger_changes(before: pd.DataFrame, decided: pd.DataFrame, since: pd.Timestamp, as_of: pd.Timestamp,
+                   rules: TierMoves) -> set[str]:
+    """Accounts whose standing in the ledger may let a recommendation through at ``as_of`` that a run at
+    ``since`` held back: a recommendation decided by :func:`decide` now (``before`` → ``decided``, the same
+    rows), or a decline whose quiet period ends in ``(since, as_of]``."""
+    now = conform(decided)
+    moved = now["decision"].ne(conform(before)["decision"].reindex(now.index))
+    quiet = pd.Timedelta(days=float(rules.quiet_days_after_decline))
+    declined = now["decision"].eq(DECLINED)
+    ending = declined & (now["decided_at"] > since - quiet) & (now["decided_at"] <= as_of - quiet)
+    return set(now.loc[moved | ending, "account_id"].astype(str))
+
+
+def known_at(ledger: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The ledger as it stood at ``as_of``: later recommendations dropped, later decisions pending again;
+    with ``age_days`` (recommended_at to the decision, or to ``as_of`` while pending)."""
+    out = conform(ledger)
+    out = out[out["recommended_at"] <= as_of].copy()
+    later = out["decided_at"].isna() | (out["decided_at"] > as_of)
+    out.loc[later, ["decision", "decision_note"]] = [PENDING, None]
+    out.loc[later, "decided_at"] = pd.NaT
+    until = out["decided_at"].fillna(as_of)
+    out["age_days"] = ((until - out["recommended_at"]) / DAY).round(1)
+    return out.sort_values(["recommended_at", "account_id"]).reset_index(drop=True)
+
+
+def summary(ledger: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per rule: recommended in ``[start, end)``, then accepted / declined / pending as of ``as_of``, median age."""
+    rows = known_at(ledger, as_of)
+    rows = rows[(rows["recommended_at"] >= start) & (rows["recommended_at"] < end)]
+    counts = pd.crosstab(rows["rule"], rows["decision"]).reindex(columns=[ACCEPTED, DECLINED, PENDING],
+                                                                   fill_value=0)
+    out = counts.assign(recommended=counts.sum(axis=1)).reset_index()
+    out["median_age_days"] = out["rule"].map(rows.groupby("rule")["age_days"].median())
+    total = pd.DataFrame([{"rule": "all", **{c: int(out[c].sum()) for c in (ACCEPTED, DECLINED, PENDING,
+                                                                              "recommended")},
+                           "median_age_days": rows["age_days"].median() if len(rows) else np.nan}])
+    out = pd.concat([out, total], ignore_index=True) if len(out) else total
+    return out[["rule", "recommended", ACCEPTED, DECLINED, PENDING, "median_age_days"]]

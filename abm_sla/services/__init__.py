@@ -1,0 +1,2 @@
+"""Application services: stages that read and write the warehouse, reports, exports, the demo.
+"""
