@@ -376,29 +376,6 @@ def _verdict_caveat(verdicts: int, mqas: int) -> str:
     return "no verdict yet" if verdicts == 0 else f" ({verdicts} of {mqas} MQAs have a verdict)"
 
 
-def mqa_volume(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
-    """MQAs per tier per month against the monthly commitment (pro-rated to the part of the month covered)."""
-    mqas = data.mqas[within(data.mqas["trigger_at"], start, end)]
-    counts = mqas.groupby([normalize_tier(mqas["tier"]).rename("tier"),
-                           mqas["trigger_at"].dt.strftime("%Y-%m").rename("month")]).size()
-    months = pd.period_range(start.tz_localize(None), (end - pd.Timedelta(1)).tz_localize(None), freq="M")
-    grid = pd.MultiIndex.from_product([TIERS, [str(m) for m in months]], names=["tier", "month"])
-    out = counts.reindex(grid, fill_value=0).rename("mqas").reset_index()
-    covered = {str(m): _overlap_share(m, start, end) for m in months}
-    commitments = _targets(policy).monthly_mqa_commitments or {}
-    monthly = out["tier"].map(commitments).astype("float64")
-    out["commitment"] = (monthly * out["month"].map(covered)).round(1)
-    out["met"] = np.where(out["commitment"].notna(), out["mqas"] >= out["commitment"], None)
-    return out
-
-
-def _overlap_share(month: pd.Period, start: pd.Timestamp, end: pd.Timestamp) -> float:
-    first = pd.Timestamp(month.start_time, tz="UTC")
-    last = first + pd.offsets.MonthBegin(1)
-    overlap = min(last, end) - max(first, start)
-    return max(overlap / (last - first), 0.0)
-
-
 def listed_accounts(data: SlaData, end: pd.Timestamp) -> pd.DataFrame:
     """The accounts measured at the period's end: created before ``end`` and, when a target account list is
     recorded, on it at the period's last moment (``account_id, tier, owner_id``)."""
