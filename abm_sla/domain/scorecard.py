@@ -389,6 +389,12 @@ def mqa_volume(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: Sl
     monthly = out["tier"].map(commitments).astype("float64")
     out["commitment"] = (monthly * out["month"].map(covered)).round(1)
     out["met"] = np.where(out["commitment"].notna(), out["mqas"] >= out["commitment"], None)
+    highs = _targets(policy).monthly_mqa_max
+    if highs:  # the band [commitment, max] per month (implementation guide); absent: the contract's minimum only
+        out.insert(out.columns.get_loc("met"), "max",
+                   (out["tier"].map(highs).astype("float64") * out["month"].map(covered)).round(1))
+        over = out["max"].notna() & (out["mqas"] > out["max"])
+        out["met"] = np.where(over, False, out["met"])
     return out
 
 
@@ -731,7 +737,11 @@ def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
         for tier in sorted(targets.monthly_mqa_commitments):
             value = _catalog_value(table, "mqas", tier)
             target = metrics.target_bound(policy, start, end, "mqas", f"tier={tier}")
-            rows.append(_row("mqa_volume", tier, value, f">= {target:g}", bool(value < target) if measured else None))
+            text, missed = f">= {target:g}", bool(value < target)
+            if tier in (targets.monthly_mqa_max or {}):  # the band (implementation guide)
+                high = round(targets.monthly_mqa_max[tier] * marketing.months_between(start, end), 1)
+                text, missed = f"{target:g}-{high:g}", bool(value < target or value > high)
+            rows.append(_row("mqa_volume", tier, value, text, missed if measured else None))
     if targets.first_touch_met_pct:
         for tier, target in sorted(targets.first_touch_met_pct.items()):
             value = _catalog_value(table, "first_touch_met_rate", tier)

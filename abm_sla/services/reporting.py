@@ -30,6 +30,7 @@ import pandas as pd
 
 from abm_sla.domain import breaches, dispositions, leads, regions, review, signoff
 from abm_sla.domain import commitments as cm
+from abm_sla.domain import crm_updates as cu
 from abm_sla.domain import feedback as fb
 from abm_sla.domain import marketing as mk
 from abm_sla.domain import metrics as catalog
@@ -514,6 +515,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
         *_intent_list_section(data, start, end, policy, table),
+        *_crm_updates_section(data, start, end, policy, table),
         _feedback_section(data, start, end, as_of, policy),
         *_team_clocks_section(data, start, end, as_of, policy, table),
         _breaches_section(data, policy, start, end, as_of, weekly=True),
@@ -950,6 +952,58 @@ def _intent_list_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
         "`abm-sla export intent-list --period <week>`.",
     ], tables=[Table("intent_list", f"Accounts with {settings.min_signals}+ intent signals this week", found,
                      f"intent_signals with observed_at in {_span(start, end)}{score}; policy intent_list")])]
+
+
+#: The CRM-updates table's rows: side → the catalog metric of its share logged in time.
+CRM_LOGGING_METRICS = {"sales": "sales_activities_logged_rate", "marketing": "marketing_activities_logged_rate"}
+
+
+def crm_logging_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per side (sales meetings and calls, marketing touches), overall and per owner: activities judged, logged in
+    time, late and the share in time, read from the metrics catalog's crm_logging family."""
+    rows = []
+    for side, metric in CRM_LOGGING_METRICS.items():
+        mine = table[table["metric"] == metric]
+        segments = [catalog.ALL, *sorted(s for s in mine["segment"].unique() if str(s).startswith("owner="))]
+        for segment in segments:
+            found = catalog.row(table, metric, segment)
+            judged = int(np.nan_to_num(found["denominator"])) if found is not None else 0
+            if segment != catalog.ALL and not judged:
+                continue
+            in_time = int(np.nan_to_num(found["numerator"])) if found is not None else 0
+            rows.append({"side": side, "owner_id": segment.removeprefix("owner="), "activities": judged,
+                         "in_time": in_time, "late": judged - in_time,
+                         "in_time_pct": found["value"] if found is not None else np.nan})
+    return pd.DataFrame(rows, columns=["side", "owner_id", "activities", "in_time", "late", "in_time_pct"])
+
+
+def _crm_updates_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                         table: pd.DataFrame) -> list[Section]:
+    """Issue 26 (ABM template): every meeting, call and engaged-lead touch logged within the policy's hours, and
+    the listed accounts updated this week (policy ``crm_updates``; none without it)."""
+    rule = policy.crm_updates
+    if rule is None:
+        return []
+    span = _span(start, end)
+    updated = catalog.row(table, "accounts_updated_rate")
+    listed = int(np.nan_to_num(updated["denominator"])) if updated is not None else 0
+    stale = int(np.nan_to_num(catalog.value(table, "stale_accounts")))
+    text = [f"An activity is logged in time when logged_at - occurred_at <= {rule.hours:g} hours (sales: "
+            f"{', '.join(rule.sales_types)}; marketing: {', '.join(rule.marketing_types)}); activities without "
+            "logged_at are not judged.",
+            f"{listed - stale} of {listed} listed account{'' if listed == 1 else 's'} updated this week "
+            f"({catalog.value(table, 'accounts_updated_rate'):g}%): an activity logged or a status change; "
+            f"{stale} stale."]
+    stale_list = cu.stale_accounts(cu.account_update_facts(data, start, end))
+    return [Section("CRM updates", text, tables=[
+        Table("crm_logging", f"Activities logged within {rule.hours:g} hours, per owner",
+              _with_owner_names(crm_logging_table(table), data),
+              f"activities of the types above with occurred_at in {span} and a logged_at; owner = "
+              "activities.owner_id, else accounts.owner_id; policy crm_updates"),
+        Table("stale_accounts", "Listed accounts with no update this week", stale_list,
+              f"accounts on the list at {_iso(end)} with no activity logged (logged_at, else occurred_at) and no "
+              f"status change in {span}"),
+    ])]
 
 
 def _leads_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
