@@ -419,6 +419,11 @@ CATALOG: tuple[Metric, ...] = (
            "intent_list.min_signals (default 3) intent signals observed in the period (the weekly intent list).",
            "count", "intent", "accounts on the intent list", "", ("tier", "owner"), "intent_signals.observed_at",
            "", "count"),
+    Metric("mqa_weeks_in_band_rate", "Weeks with MQAs in the weekly band", "Share of the ISO weeks starting in "
+           "the period and ended by as_of whose MQAs (of policy targets.weekly_mqas.tier, else every tier) are "
+           "within targets.weekly_mqas min-max: the basic SLA's per-week rule judged week by week.", "pct",
+           "mqa_weeks", "weeks in the band", "weeks judged", (), "mqas.trigger_at (ISO week, Monday UTC)",
+           "targets.weekly_mqas (each week)", "ratio", "in_band", "judged"),
     # -- CRM updates (ABM template; abm_sla.domain.crm_updates) --
     Metric("sales_activities_logged_rate", "Sales meetings and calls logged within 24 hours", "Share of the sales "
            "activities of policy crm_updates.sales_types (meetings, calls) that happened in the period and have a "
@@ -707,6 +712,8 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "leads": leads.lead_facts(data, start, end, policy),
         "intent": leads.intent_list(data, start, end, policy.intent_list or IntentList()),
         "crm_logging": cu.logging_facts(data, start, end, policy),
+        "mqa_weeks": sc.weekly_mqas(data, start, end, as_of, policy).assign(
+            in_band=lambda f: f["in_band"].eq(True).astype(bool)),
         "account_updates": _update_facts(data, start, end),
         "escalations": escalation_facts(data, end, as_of),
         **marketing_facts(data, start, end, as_of, policy),

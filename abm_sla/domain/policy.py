@@ -313,6 +313,14 @@ class Bounds(Open):
         return self
 
 
+class WeeklyMqas(Bounds):
+    """A per-week rule on MQAs (basic SLA, early stage: "5-10 qualified accounts per week"), judged week by week
+    inside the monthly and quarterly reports; ``tier`` narrows it to one tier (default: every tier)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tier: Literal[1, 2, 3] | None = None
+
+
 class CustomTarget(Bounds):
     """A target on any computed metric (``METRICS``), optionally for one tier (default: all tiers)."""
 
@@ -345,6 +353,8 @@ class Targets(Open):
     #: the optional upper bound of a tier's monthly MQAs (implementation guide: Tier 2 "2-3 MQAs per month"): with
     #: it the month is judged in the band [commitment, max]; absent = only the minimum (the contract's default)
     monthly_mqa_max: dict[Literal[1, 2, 3], int] | None = None
+    #: a per-week band of MQAs judged week by week in the monthly and quarterly reports (basic SLA); absent = off
+    weekly_mqas: WeeklyMqas | None = None
     tier_moves: TierMoves | None = None
     engagement_rate_pct: float | None = Field(default=None, ge=0, le=100)
     multi_stakeholder_pct: float | None = Field(default=None, ge=0, le=100)

@@ -573,6 +573,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
         Section("Marketing", tables=[
             Table("mqa_volume", "MQAs per tier per month vs commitment", volume,
                   f"mqas where trigger_at in {span}; policy targets.monthly_mqa_commitments (pro-rated)"),
+            *_weekly_mqa_tables(data, start, end, as_of, policy, table),
             Table("marketing_by_tier", "Acceptance, rejection and conversion per tier",
                   sc.marketing_quality(outcomes, start, end, policy), f"{mqa_source}; {opp_source}"),
             Table("marketing_by_owner", "Acceptance, rejection and conversion per owner",
@@ -954,6 +955,25 @@ def _intent_list_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
                      f"intent_signals with observed_at in {_span(start, end)}{score}; policy intent_list")])]
 
 
+def _weekly_mqa_tables(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                       policy: SlaPolicy, table: pd.DataFrame) -> list[Table]:
+    """The per-week MQA rule judged week by week (policy ``targets.weekly_mqas``; none without it)."""
+    rule = policy.targets.weekly_mqas if policy.targets is not None else None
+    if rule is None:
+        return []
+    found = catalog.row(table, "mqa_weeks_in_band_rate")
+    weeks = int(np.nan_to_num(found["denominator"])) if found is not None else 0
+    inside = int(np.nan_to_num(found["numerator"])) if found is not None else 0
+    band = "-".join(f"{bound:g}" for bound in (rule.min, rule.max) if bound is not None)
+    band = band if rule.min is not None and rule.max is not None else (
+        f">= {rule.min:g}" if rule.min is not None else f"<= {rule.max:g}")
+    tier = f"Tier {rule.tier} " if rule.tier is not None else ""
+    return [Table("mqa_weeks", f"{tier}MQAs per week against the weekly band {band}: {inside} of {weeks} "
+                  f"week{'' if weeks == 1 else 's'} in band", sc.weekly_mqas(data, start, end, as_of, policy),
+                  f"mqas by ISO week (Monday UTC) of trigger_at, weeks starting in {_span(start, end)}; a week is "
+                  f"judged once it has ended by {_iso(as_of)}; policy targets.weekly_mqas")]
+
+
 #: The CRM-updates table's rows: side → the catalog metric of its share logged in time.
 CRM_LOGGING_METRICS = {"sales": "sales_activities_logged_rate", "marketing": "marketing_activities_logged_rate"}
 
@@ -1111,6 +1131,7 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
         Section("Volume against target", tables=[
             Table("mqa_volume", "MQAs per tier vs the monthly commitment", sc.mqa_volume(data, start, end, policy),
                   f"mqas where trigger_at in {span}; policy targets.monthly_mqa_commitments"),
+            *_weekly_mqa_tables(data, start, end, as_of, policy, table),
             Table("marketing_by_tier", "MQA → SQL (accepted), disqualified and conversion per tier",
                   sc.marketing_quality(sc.mqa_outcomes(data, as_of, policy), start, end, policy), mqa_source),
             Table("progression", "SQL → opportunity (accepted MQAs)",

@@ -3,6 +3,8 @@ listed accounts updated weekly, at their boundaries."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -113,6 +115,6 @@ def test_the_demo_preset_switches_it_on_and_bad_keys_are_one_line_errors(tmp_pat
     assert load_policy("config/presets/demo.yaml").crm_updates is not None
     assert load_policy("config/presets/abm-template.yaml").crm_updates is not None
     bad = tmp_path / "bad.yaml"
-    bad.write_text(open("config/sla.yaml", encoding="utf-8").read() + "\ncrm_updates: {hours: 0}\n")
-    with pytest.raises(ConfigError, match="crm_updates.hours"):
+    bad.write_text(Path("config/sla.yaml").read_text(encoding="utf-8") + "\ncrm_updates: {hours: 0}\n")
+    with pytest.raises(ConfigError, match=r"crm_updates\.hours"):
         load_policy(bad)
