@@ -22,7 +22,7 @@ import pandas as pd
 
 from abm_sla.domain import commitments as cm
 from abm_sla.domain import crm_updates as cu
-from abm_sla.domain import dispositions, frames, leads, marketing, regions
+from abm_sla.domain import dispositions, frames, leads, marketing, regions, routed_records
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain import team_clocks as tc
 from abm_sla.domain.policy import DISPOSITIONS, IntentList, SlaPolicy
@@ -424,6 +424,11 @@ CATALOG: tuple[Metric, ...] = (
            "within targets.weekly_mqas min-max: the basic SLA's per-week rule judged week by week.", "pct",
            "mqa_weeks", "weeks in the band", "weeks judged", (), "mqas.trigger_at (ISO week, Monday UTC)",
            "targets.weekly_mqas (each week)", "ratio", "in_band", "judged"),
+    Metric("routed_record_complete_rate", "Routed records complete", "Share of the MQAs routed in the period whose "
+           "record is complete: every account field of policy routed_record.account_fields filled and, with "
+           "routed_record.reasons, the score's reasons carried (the engagement summary).", "pct", "routed_records",
+           "MQAs routed with a complete record", "MQAs routed", ("tier", "owner"), "mqas.routed_at",
+           "routed_record.complete_pct", "ratio", "complete"),
     # -- CRM updates (ABM template; abm_sla.domain.crm_updates) --
     Metric("sales_activities_logged_rate", "Sales meetings and calls logged within 24 hours", "Share of the sales "
            "activities of policy crm_updates.sales_types (meetings, calls) that happened in the period and have a "
@@ -712,6 +717,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "leads": leads.lead_facts(data, start, end, policy),
         "intent": leads.intent_list(data, start, end, policy.intent_list or IntentList()),
         "crm_logging": cu.logging_facts(data, start, end, policy),
+        "routed_records": routed_records.record_facts(data, start, end, policy),
         "mqa_weeks": sc.weekly_mqas(data, start, end, as_of, policy).assign(
             in_band=lambda f: f["in_band"].eq(True).astype(bool)),
         "account_updates": _update_facts(data, start, end),
@@ -867,6 +873,8 @@ def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp
         for metric in ("sales_activities_logged_rate", "marketing_activities_logged_rate"):
             at_least((metric, ALL), policy.crm_updates.logged_pct)
         at_least(("accounts_updated_rate", ALL), policy.crm_updates.accounts_updated_pct)
+    if policy.routed_record is not None:
+        at_least(("routed_record_complete_rate", ALL), policy.routed_record.complete_pct)
     if targets is None:
         return out
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from abm_sla.domain.frames import ACTIVITY_TYPES, HOT_FLAG, MARKETING_TOUCHES
+from abm_sla.domain.frames import ACCOUNT_COLUMNS, ACTIVITY_TYPES, HOT_FLAG, MARKETING_TOUCHES
 from abm_sla.domain.freshness import Freshness
 from abm_sla.errors import ConfigError
 
@@ -821,6 +821,25 @@ class CrmUpdates(Strict):
         return types
 
 
+class RoutedRecord(Strict):
+    """The routed MQA's record is complete (one-page SLA, seven commitments; not part of SPEC; absent by default:
+    not shown): ``account_fields`` must be filled on the MQA's account (its profile); with ``reasons`` the MQA
+    must carry the score's reasons (the engagement summary the write-back task shows). ``complete_pct``: an
+    optional target (``>=``) of the share complete."""
+
+    account_fields: tuple[str, ...] = ("industry", "employees", "country")
+    reasons: bool = True
+    complete_pct: float | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("account_fields")
+    @classmethod
+    def _account_fields(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(names) - set(ACCOUNT_COLUMNS) | set(names) & {"account_id"})
+        if unknown:
+            raise ValueError(f"unknown account field {unknown[0]!r}; known: {', '.join(ACCOUNT_COLUMNS[1:])}")
+        return names
+
+
 class MonthlyReview(Strict):
     """The monthly review's patterns and lists (seven commitments, ABM template; not part of SPEC; absent by
     default: not shown): disqualification patterns, conversion by hand-off source, closed deals, accounts stalled
@@ -858,6 +877,8 @@ class SlaPolicy(Strict):
     #: issue 26 (ABM template): every meeting, call and engaged-lead touch logged within 24 h, the listed
     #: accounts updated weekly; absent = off
     crm_updates: CrmUpdates | None = None
+    #: issue 26 (one-page SLA, seven commitments): the routed MQA's record complete; absent = off
+    routed_record: RoutedRecord | None = None
     #: issue 26 (ABM template): answers to requests between the teams, hot accounts; absent = off
     requests: Requests | None = None
     hot_accounts: HotAccounts | None = None

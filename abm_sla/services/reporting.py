@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla.domain import breaches, dispositions, leads, regions, review, signoff
+from abm_sla.domain import breaches, dispositions, leads, regions, review, routed_records, signoff
 from abm_sla.domain import commitments as cm
 from abm_sla.domain import crm_updates as cu
 from abm_sla.domain import feedback as fb
@@ -516,6 +516,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
         ]),
         *_intent_list_section(data, start, end, policy, table),
         *_crm_updates_section(data, start, end, policy, table),
+        *_routed_record_section(data, start, end, policy, table),
         _feedback_section(data, start, end, as_of, policy),
         *_team_clocks_section(data, start, end, as_of, policy, table),
         _breaches_section(data, policy, start, end, as_of, weekly=True),
@@ -972,6 +973,26 @@ def _weekly_mqa_tables(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as
                   f"week{'' if weeks == 1 else 's'} in band", sc.weekly_mqas(data, start, end, as_of, policy),
                   f"mqas by ISO week (Monday UTC) of trigger_at, weeks starting in {_span(start, end)}; a week is "
                   f"judged once it has ended by {_iso(as_of)}; policy targets.weekly_mqas")]
+
+
+def _routed_record_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                           table: pd.DataFrame) -> list[Section]:
+    """The routed MQAs' records complete (policy ``routed_record``; none without it)."""
+    rule = policy.routed_record
+    if rule is None:
+        return []
+    found = catalog.row(table, "routed_record_complete_rate")
+    routed = int(np.nan_to_num(found["denominator"])) if found is not None else 0
+    complete = int(np.nan_to_num(found["numerator"])) if found is not None else 0
+    needs = ", ".join(rule.account_fields) + (" and the score's reasons" if rule.reasons else "")
+    text = [f"{complete} of {routed} MQA{'' if routed == 1 else 's'} routed this week had a complete record "
+            f"({found['value'] if found is not None else float('nan'):g}%): the account's {needs}."]
+    facts = routed_records.record_facts(data, start, end, policy)
+    return [Section("Routed records", text, tables=[
+        Table("incomplete_records", "Routed MQAs with an incomplete record",
+              _with_owner_names(routed_records.incomplete(facts), data),
+              f"mqas with routed_at in {_span(start, end)}; fields from accounts, reasons from mqas; "
+              "policy routed_record")])]
 
 
 #: The CRM-updates table's rows: side → the catalog metric of its share logged in time.
