@@ -1041,7 +1041,7 @@ def _crm_updates_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
               _with_owner_names(crm_logging_table(table), data),
               f"activities of the types above with occurred_at in {span} and a logged_at; owner = "
               "activities.owner_id, else accounts.owner_id; policy crm_updates"),
-        Table("stale_accounts", "Listed accounts with no update this week", stale_list,
+        Table("stale_accounts", "Listed accounts with no update this week", _with_owner_names(stale_list, data),
               f"accounts on the list at {_iso(end)} with no activity logged (logged_at, else occurred_at) and no "
               f"status change in {span}"),
     ])]
