@@ -10,7 +10,9 @@ marketing side's tempo, engaged-stage, channel-coverage, channel-table, marketin
 catalog benchmarks' values, the quarterly pipeline attribution and the proposals' backtest and MQA counts; the
 disposition mix per tier and per owner, the progression of accepted MQAs, the comparisons' MQA commitment and
 Tier 1 status rows, and the chronic-miss table's per-owner split (owners measured and owners missing, of the
-commitments whose split the headline reads from the catalog's ``owner=`` / ``tier=1,owner=`` segments)), else as
+commitments whose split the headline reads from the catalog's ``owner=`` / ``tier=1,owner=`` segments); since 22c
+the comparisons' change column (:func:`abm_sla.domain.metrics.change`), the MQA volume per tier and month and its
+commitment, conversion by hand-off source and the optional clocks per owner), else as
 *outside*; the cells of item lists (one row per
 missed clock, escalation, tier move, reassignment or dispute) are counted apart: they are not metrics.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import sys
 
+from abm_sla.domain import feedback as fb
 from abm_sla.domain import marketing, review
 from abm_sla.domain import proposals as pr
 from abm_sla.domain import scorecard as sc
@@ -46,7 +49,13 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "marketing_activity": list(review.ACTIVITY_METRICS),
                    "abm_comparison": list(marketing.ABM_METRICS), "pipeline": list(sc.ATTRIBUTION_METRICS),
                    "threshold_backtest": list(pr.BACKTEST_METRICS), "volume_proposals": ["mqas"],
-                   "progression": list(sc.PROGRESSION_METRICS)}
+                   "progression": list(sc.PROGRESSION_METRICS),
+                   # the last report tables (22c): MQA volume (the catalog's mqas per tier and month, the bound of its
+                   # target), conversion by hand-off source (the MQA family per source: the feedback loop's and the
+                   # monthly review's), the optional clocks per owner
+                   "mqa_volume": ["mqas", "commitment"],
+                   "conversion_by_source": [*fb.SOURCE_METRICS, *review.SOURCE_COLUMNS],
+                   "feedback_compliance": CLOCK_COLUMNS}
 #: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).
 COMMITMENT_TABLES = {"chronic_misses", "benchmarks"}
 #: Tables whose every numeric column is a catalog metric (the disposition mix: MQAs and one column per disposition).
@@ -80,15 +89,13 @@ def main(db: str) -> None:
             if name in ITEMS:
                 items += cells
             elif name in COMPARISONS:
-                rows = frame.set_index("metric")[["value", "previous_value"]]
                 # every row reads the catalog (since 22a the MQA commitment rows its targets, the Tier 1 rows its
-                # account metrics); the change column is a difference of two of them, counted outside
-                outside += int(frame["change"].notna().sum())
-                inside += int(rows.notna().sum().sum())
+                # account metrics); since 22c the change column is the catalog's change of the two periods' tables
+                inside += int(frame[["value", "previous_value", "change"]].notna().sum().sum())
             elif name in CATALOG_TABLES:
                 inside += cells
             elif name in CATALOG_COLUMNS:
-                mine = int(frame[CATALOG_COLUMNS[name]].notna().sum().sum())
+                mine = int(frame[[c for c in CATALOG_COLUMNS[name] if c in frame.columns]].notna().sum().sum())
                 inside += mine
                 outside += cells - mine
             elif name in COMMITMENT_TABLES:

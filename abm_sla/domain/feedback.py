@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from abm_sla.domain import dispositions
+from abm_sla.domain import metrics as catalog
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain.frames import MARKETING_TOUCHES
 from abm_sla.domain.policy import SlaPolicy
@@ -104,38 +105,54 @@ def _source(reasons: object, hint: object) -> str:
     return str(max(rules, key=lambda r: r.get("points", 0)).get("rule"))
 
 
+#: optional_compliance's label of the clocks without an owner.
+NO_OWNER = "(no owner)"
+#: conversion_by_source's columns and the catalog metric each is read from (the MQA family).
+SOURCE_METRICS = {"mqas": "mqas", "accepted": "mqas_accepted", "acceptance_pct": "acceptance_rate",
+                  "converted": "mqas_converted", "conversion_pct": "mqa_to_opportunity_rate", "won": "mqas_won"}
+
+
 def conversion_by_source(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp,
                          as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
-    """Per hand-off source: MQAs, accepted, converted to an opportunity, won, and the rates."""
-    outcomes = sc.mqa_outcomes(data, as_of, policy)
-    outcomes = outcomes[sc.within(outcomes["trigger_at"], start, end)].reset_index(drop=True)
-    columns = ["handoff_source", "mqas", "accepted", "acceptance_pct", "converted", "conversion_pct", "won"]
-    if outcomes.empty:
+    """Per hand-off source: MQAs, accepted, converted to an opportunity, won, and the rates: the metrics catalog's
+    MQA family over each source's MQAs of the period (:data:`SOURCE_METRICS`), most MQAs first."""
+    facts = catalog.mqa_facts(data, start, end, as_of, policy)
+    columns = ["handoff_source", *SOURCE_METRICS]
+    if facts.empty:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
     stored = data.mqas.reindex(columns=["account_id", "trigger_at", "reasons"]).astype({"account_id": str})
-    outcomes = outcomes.merge(stored, on=["account_id", "trigger_at"], how="left", suffixes=("", "_stored"))
-    outcomes["handoff_source"] = handoff_sources(outcomes, data.activities, data.intent_signals)
-    out = outcomes.groupby("handoff_source").agg(mqas=("account_id", "size"), accepted=("accepted", "sum"),
-                                                 converted=("converted", "sum"), won=("won", "sum"))
-    out["acceptance_pct"] = sc.pct(out["accepted"], out["mqas"])
-    out["conversion_pct"] = sc.pct(out["converted"], out["mqas"])
-    return out.sort_values("mqas", ascending=False).reset_index()[columns]
+    keyed = facts[["account_id", "trigger_at"]].astype({"account_id": str})
+    keyed = keyed.merge(stored.drop_duplicates(["account_id", "trigger_at"]), on=["account_id", "trigger_at"],
+                        how="left")
+    sources = handoff_sources(keyed, data.activities, data.intent_signals).to_numpy()
+    rows = []
+    for source in sorted(set(sources)):
+        table = catalog.family_table("mqas", facts[sources == source], ())
+        rows.append({"handoff_source": source, **{column: catalog.read(table, metric)
+                                                  for column, metric in SOURCE_METRICS.items()}})
+    out = pd.DataFrame(rows, columns=columns).astype({"mqas": int, "accepted": int, "converted": int, "won": int})
+    return out.sort_values(["mqas", "handoff_source"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
 def optional_compliance(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """quality_feedback and status_recurring due in the period, per owner and overall: met, missed, met %."""
-    clocks = data.sla_clocks[data.sla_clocks["clock"].isin(OPTIONAL_CLOCKS)
-                             & sc.within(data.sla_clocks["due_at"], start, end)]
+    """quality_feedback and status_recurring due in the period, per owner and overall: met, missed, pending and
+    met %: the metrics catalog's clock family in its ``owner=`` segments and ``all``."""
     columns = ["clock", "owner_id", "met", "missed", "pending", "met_pct"]
-    if clocks.empty:
+    facts = catalog.clock_facts(data, start, end)
+    table = catalog.family_table("clocks", facts, ("owner",))
+    owners = facts["owner_id"].astype("string").fillna("(none)").astype(str)
+    rows = []
+    for clock in sorted(OPTIONAL_CLOCKS):
+        due = facts[[f"{clock}_{status}" for status in catalog.CLOCK_STATUSES]].any(axis=1)
+        for owner in [*sorted(owners[due].unique()), sc.ALL] if due.any() else []:
+            segment = sc.ALL if owner == sc.ALL else f"owner={owner}"
+            ids = catalog.clock_metric_ids(clock)
+            rows.append({"clock": clock, "owner_id": NO_OWNER if owner == "(none)" else owner,
+                         **{column: catalog.read(table, metric, segment, default=0.0 if column != "met_pct" else
+                                                 float("nan")) for column, metric in ids.items()}})
+    if not rows:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
-    counts = pd.crosstab([clocks["clock"], clocks["owner_id"].fillna("(no owner)")], clocks["status"])
-    counts = counts.reindex(columns=["met", "missed", "pending"], fill_value=0)
-    overall = counts.groupby(level="clock").sum()
-    overall.index = pd.MultiIndex.from_arrays([overall.index, [sc.ALL] * len(overall)], names=counts.index.names)
-    out = pd.concat([counts, overall]).sort_index(level="clock", sort_remaining=False).reset_index()
-    out["met_pct"] = sc.pct(out["met"], out["met"] + out["missed"])
-    return out[columns]
+    return pd.DataFrame(rows, columns=columns).astype({"met": int, "missed": int, "pending": int})
 
 
 def routing_basis(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:

@@ -448,6 +448,10 @@ CATALOG: tuple[Metric, ...] = (
     Metric("stale_accounts", "Listed accounts not updated", "Accounts on the list at the period's last moment with "
            "no activity logged and no status change in the period.", "count", "account_updates", "stale accounts",
            "", ("tier", "owner"), "activities.logged_at, status_changes.changed_at", "", "count", "stale"),
+    # --- last report tables (22c) ---
+    Metric("mqas_won", "MQAs won", "MQAs of the period whose opportunity (created on the account at or after "
+           "trigger_at, before its next MQA) was closed won by as_of, accepted or not.", "count", "mqas",
+           "MQAs won", "", _MQA_SEGMENTS, _MQA, "", "count", "won"),
 )
 BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}
 
@@ -972,6 +976,59 @@ def row(table: pd.DataFrame, metric: str, segment: str = ALL) -> pd.Series | Non
     """The :func:`compute` row of one metric and segment, or None."""
     rows = table[(table["metric"] == metric) & (table["segment"] == segment)]
     return rows.iloc[0] if len(rows) else None
+
+
+# --- last report tables (22c): reading and comparing catalog tables ---
+def read(table: pd.DataFrame, metric: str, segment: str = ALL, field: str = "value",
+         policy: SlaPolicy | None = None, default: float = float("nan")) -> float:
+    """One number of a :func:`compute` table: the ``field`` (``value``, ``numerator``, ``denominator``) of a
+    metric's row in a segment, ``default`` when there is no row or no number; ``field="target"`` is the bound its
+    target names for the table's period (:func:`target_bound`, needs ``policy``)."""
+    if field == "target":
+        return target_bound(policy, table["period_start"].iloc[0], table["period_end"].iloc[0], metric, segment)
+    found = row(table, metric, segment)
+    number = found[field] if found is not None else np.nan
+    return float(number) if pd.notna(number) else default
+
+
+def change(now: pd.DataFrame, before: pd.DataFrame, metric: str, segment: str = ALL, field: str = "value",
+           policy: SlaPolicy | None = None, default: float = float("nan")) -> float:
+    """The change of one catalog number from the period before (``before``, a :func:`compute` table) to this one
+    (``now``): :func:`read` of ``now`` minus :func:`read` of ``before``, to 0.1; NaN when either is missing.
+    The comparisons' ``change`` column (month over month, week over week)."""
+    return round(read(now, metric, segment, field, policy, default)
+                 - read(before, metric, segment, field, policy, default), 1)
+
+
+#: The MQA volume table's columns.
+VOLUME_COLUMNS = ["tier", "month", "mqas", "commitment", "met"]
+
+
+def mqa_volume(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+               policy: SlaPolicy) -> pd.DataFrame:
+    """MQAs per tier per calendar month of ``[start, end)`` against the monthly commitment: the catalog's ``mqas``
+    in its ``tier=`` segment over each month's part in the period, and the bound of its target there (the
+    commitment pro-rated to the part of the month covered, :func:`target_bound`); ``met`` when both are known. With
+    policy ``targets.monthly_mqa_max``, the band's ``max`` pro-rated the same way: a month above it is not met."""
+    facts_ = mqa_facts(data, start, end, as_of, policy)
+    highs = (policy.targets.monthly_mqa_max if policy.targets is not None else None) or {}
+    months = pd.period_range(start.tz_localize(None), (end - pd.Timedelta(1)).tz_localize(None), freq="M")
+    rows = []
+    for month in months:
+        first = max(pd.Timestamp(month.start_time, tz="UTC"), start)
+        last = min(pd.Timestamp(month.start_time, tz="UTC") + pd.offsets.MonthBegin(1), end)
+        table = family_table("mqas", facts_[sc.within(facts_["trigger_at"], first, last).to_numpy()], ("tier",))
+        for tier in sc.TIERS:
+            count = int(read(table, "mqas", f"tier={tier}", default=0.0))
+            bound = target_bound(policy, first, last, "mqas", f"tier={tier}")
+            high = highs.get(tier)
+            top = round(float(high) * marketing.months_between(first, last), 1) if high is not None else np.nan
+            met = (count >= bound) if pd.notna(bound) else None
+            rows.append({"tier": tier, "month": str(month), "mqas": count, "commitment": bound, "max": top,
+                         "met": False if pd.notna(top) and count > top else met})
+    out = pd.DataFrame(rows, columns=[*VOLUME_COLUMNS[:-1], "max", "met"])
+    out = out if highs else out.drop(columns="max")
+    return out.sort_values(["tier", "month"], kind="stable").reset_index(drop=True)
 
 
 def csv_frame(table: pd.DataFrame) -> pd.DataFrame:

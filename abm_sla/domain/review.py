@@ -54,44 +54,61 @@ def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, po
     return out
 
 
+#: A comparison row: (metric name, unit, catalog reference: metric id, segment, field, number when it has no row).
+Reference = tuple[str, str, tuple[str, str, str, float]]
+NAN = float("nan")
+
+
+def monthly_references(policy: SlaPolicy) -> list[Reference]:
+    """The monthly review's comparison rows and the catalog number each reads: the commitments are the bound of
+    the ``mqas`` target per tier (:func:`abm_sla.domain.metrics.target_bound`)."""
+    rows: list[Reference] = [(f"MQAs, Tier {tier}", "count", ("mqas", f"tier={tier}", "value", NAN))
+                             for tier in sc.TIERS]
+    rows += [(f"MQA commitment, Tier {tier}", "count", ("mqas", f"tier={tier}", "target", NAN)) for tier in sc.TIERS]
+    rows += [(name, unit, (metric, catalog.ALL, "value", NAN)) for name, unit, metric in (
+        ("MQAs", "count", "mqas"), ("MQA → SQL (accepted)", "pct", "acceptance_rate"),
+        ("SQL → opportunity", "pct", "sql_to_opportunity_rate"),
+        ("Time to first contact (median)", "hours", "first_touch_response_median_hours"),
+        ("Disqualified (rejected)", "pct", "disqualification_rate"))]
+    rows += [(f"Pipeline, {source}", "money", ("pipeline_created", f"source={segment}", "value", NAN))
+             for source, segment in zip(sc.credit_parts(policy), catalog.SOURCE_SEGMENTS, strict=True)]
+    rows.append((f"Pipeline, {JOINT}", "money", ("pipeline_created", catalog.ALL, "value", NAN)))
+    if policy.leads is not None:
+        rows += [(measure, "count" if metric == "engaged_leads" else "pct", (metric, catalog.ALL, "value", NAN))
+                 for measure, metric in lead_measure_names(policy)]
+    return rows
+
+
+def weekly_references(policy: SlaPolicy) -> list[Reference]:
+    """The weekly dashboard additions' comparison rows and the catalog number each reads (the Tier 1 status rows:
+    :data:`TIER1_STATUS` in the ``tier=1`` segment, 0 without a row)."""
+    rows: list[Reference] = [(name, unit, (metric, catalog.ALL, "value", NAN)) for name, unit, metric in (
+        ("Meetings booked", "count", "meetings_booked"), ("Opportunities created", "count", "opportunities_created"),
+        ("Pipeline created", "money", "pipeline_created"),
+        ("Engagement rate (accounts with a marketing touch)", "pct", "engagement_rate"))]
+    for name, source in TIER1_STATUS.items():
+        metric, _, field = source.partition(":")
+        rows.append((f"Tier 1 accounts: {name}", "count", (metric, "tier=1", field or "value", 0.0)))
+    return rows
+
+
+def _values(references: list[Reference], table: pd.DataFrame, policy: SlaPolicy) -> Metrics:
+    return [(name, unit, catalog.read(table, metric, segment, field, policy, default))
+            for name, unit, (metric, segment, field, default) in references]
+
+
 def monthly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                     policy: SlaPolicy) -> Metrics:
     """(metric, unit, value) of the monthly review for one period; every value from the metrics catalog
-    (:mod:`abm_sla.domain.metrics`) but the commitments, which are the policy's targets."""
-    table = catalog.compute(data, start, end, as_of, policy)
-    rows: Metrics = [(f"MQAs, Tier {tier}", "count", catalog.value(table, "mqas", f"tier={tier}"))
-                     for tier in sc.TIERS]
-    rows += [(f"MQA commitment, Tier {tier}", "count", catalog.target_bound(policy, start, end, "mqas", f"tier={tier}"))
-             for tier in sc.TIERS]
-    rows += [
-        ("MQAs", "count", catalog.value(table, "mqas")),
-        ("MQA → SQL (accepted)", "pct", catalog.value(table, "acceptance_rate")),
-        ("SQL → opportunity", "pct", catalog.value(table, "sql_to_opportunity_rate")),
-        ("Time to first contact (median)", "hours", catalog.value(table, "first_touch_response_median_hours")),
-        ("Disqualified (rejected)", "pct", catalog.value(table, "disqualification_rate")),
-    ]
-    for source, segment in zip(sc.credit_parts(policy), catalog.SOURCE_SEGMENTS, strict=True):
-        rows.append((f"Pipeline, {source}", "money", catalog.value(table, "pipeline_created", f"source={segment}")))
-    rows.append((f"Pipeline, {JOINT}", "money", catalog.value(table, "pipeline_created")))
-    if policy.leads is not None:
-        rows += [(row.measure, "count" if row.metric == "engaged_leads" else "pct", float(row.value))
-                 for row in lead_measures(table, policy).itertuples()]
-    return rows
+    (:mod:`abm_sla.domain.metrics`, :func:`monthly_references`)."""
+    return _values(monthly_references(policy), catalog.compute(data, start, end, as_of, policy), policy)
 
 
 def weekly_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                    policy: SlaPolicy) -> Metrics:
-    """(metric, unit, value) of the weekly dashboard additions for one period (the metrics catalog's, and the
-    Tier 1 status counts of :func:`tier1_status`)."""
-    table = catalog.compute(data, start, end, as_of, policy)
-    rows: Metrics = [
-        ("Meetings booked", "count", catalog.value(table, "meetings_booked")),
-        ("Opportunities created", "count", catalog.value(table, "opportunities_created")),
-        ("Pipeline created", "money", catalog.value(table, "pipeline_created")),
-        ("Engagement rate (accounts with a marketing touch)", "pct", catalog.value(table, "engagement_rate")),
-    ]
-    return rows + [(f"Tier 1 accounts: {name}", "count", float(value))
-                   for name, value in tier1_status(data, start, end, table).items()]
+    """(metric, unit, value) of the weekly dashboard additions for one period (the metrics catalog's,
+    :func:`weekly_references`; the Tier 1 rows as :func:`tier1_status` reads them)."""
+    return _values(weekly_references(policy), catalog.compute(data, start, end, as_of, policy), policy)
 
 
 #: The Tier 1 status rows and the catalog metric each is read from (``metric:numerator``: its numerator).
@@ -112,25 +129,31 @@ def tier1_status(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     out = {}
     for name, source in TIER1_STATUS.items():
         metric, _, field = source.partition(":")
-        found = catalog.row(table, metric, "tier=1")
-        out[name] = int(found[field or "value"]) if found is not None and pd.notna(found[field or "value"]) else 0
+        out[name] = int(catalog.read(table, metric, "tier=1", field or "value", default=0.0))
     return out
+
+
+#: The comparisons' reference lists, per metrics function :func:`compare` takes.
+REFERENCES: dict[Callable[..., Metrics], Callable[[SlaPolicy], list[Reference]]] = {
+    monthly_metrics: monthly_references, weekly_metrics: weekly_references}
 
 
 def compare(metrics: Callable[..., Metrics], data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
             as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
     """``metrics`` for the period and the one before (judged as of its end): one row per metric with the
-    change. A previous period with nothing measured (no score, MQA, clock, activity or opportunity) shows
-    no previous value and no change."""
+    change, every number read from the two periods' catalog tables (the change: :func:`metrics.change`). A
+    previous period with nothing measured (no score, MQA, clock, activity or opportunity) shows no previous value
+    and no change."""
     before_start, before_end = sc.previous_period(start, end)
-    now = pd.DataFrame(metrics(data, start, end, as_of, policy), columns=["metric", "unit", "value"])
-    before = pd.DataFrame(metrics(data, before_start, before_end, min(as_of, before_end), policy),
-                          columns=["metric", "unit", "previous_value"])
-    out = now.merge(before[["metric", "previous_value"]], on="metric", how="left")
-    if not measured(data, before_start, before_end):
-        out["previous_value"] = np.nan
-    out["change"] = (out["value"] - out["previous_value"]).round(1)
-    return out[COMPARISON_COLUMNS]
+    now = catalog.compute(data, start, end, as_of, policy)
+    before = catalog.compute(data, before_start, before_end, min(as_of, before_end), policy)
+    known = measured(data, before_start, before_end)
+    rows = []
+    for name, unit, reference in REFERENCES[metrics](policy):
+        rows.append({"metric": name, "unit": unit, "value": catalog.read(now, *reference[:3], policy, reference[3]),
+                     "previous_value": catalog.read(before, *reference[:3], policy, reference[3]) if known else NAN,
+                     "change": catalog.change(now, before, *reference[:3], policy, reference[3]) if known else NAN})
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
 def measured(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> bool:
@@ -225,6 +248,11 @@ def handoff_sources(data: SlaData, mqas: pd.DataFrame) -> pd.Series:
     return pd.Series(found.fillna(OTHER_SOURCE).to_numpy(), index=mqas.index, dtype=object)
 
 
+#: conversion_by_source's columns and the catalog metric each is read from (the MQA family).
+SOURCE_COLUMNS = {"mqas": "mqas", "accepted": "mqas_accepted", "acceptance_pct": "acceptance_rate",
+                  "opportunities": "mqas_converted", "mqa_to_opportunity_pct": "mqa_to_opportunity_rate"}
+
+
 def conversion_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                          policy: SlaPolicy) -> pd.DataFrame:
     """MQAs of the period per hand-off source (:func:`handoff_sources`) with the catalog's MQA → SQL and
@@ -234,13 +262,10 @@ def conversion_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
     rows = []
     for source in [*sources.value_counts().index, catalog.ALL]:
         table = catalog.family_table("mqas", facts if source == catalog.ALL else facts[sources == source], ())
-        rows.append({"source": source, "mqas": int(catalog.value(table, "mqas")),
-                     "accepted": int(catalog.value(table, "mqas_accepted")),
-                     "acceptance_pct": catalog.value(table, "acceptance_rate"),
-                     "opportunities": int(catalog.value(table, "mqas_converted")),
-                     "mqa_to_opportunity_pct": catalog.value(table, "mqa_to_opportunity_rate")})
-    return pd.DataFrame(rows, columns=["source", "mqas", "accepted", "acceptance_pct", "opportunities",
-                                       "mqa_to_opportunity_pct"])
+        rows.append({"source": source, **{column: catalog.read(table, metric)
+                                          for column, metric in SOURCE_COLUMNS.items()}})
+    counts = {"mqas": int, "accepted": int, "opportunities": int}
+    return pd.DataFrame(rows, columns=["source", *SOURCE_COLUMNS]).astype(counts)
 
 
 CLOSED_DEAL_COLUMNS = ["opportunity_id", "account_id", "account_name", "tier", "owner_id", "outcome", "amount",
@@ -347,9 +372,8 @@ def review_decisions(decisions: pd.DataFrame, start: pd.Timestamp) -> pd.DataFra
     return rows.sort_values(["month", "decision_id"])[DECISION_COLUMNS].reset_index(drop=True)
 
 
-def lead_measures(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
-    """The lead measures of a period from its catalog table: value, numerator, denominator, target and verdict;
-    persona and geography only when the policy lists them."""
+def lead_measure_names(policy: SlaPolicy) -> list[tuple[str, str]]:
+    """(measure, catalog metric) of the lead measures; persona and geography only when the policy lists them."""
     settings = policy.leads
     wanted = [("Engaged leads from the list", "engaged_leads")]
     if settings is not None and settings.personas:
@@ -357,8 +381,14 @@ def lead_measures(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
     if settings is not None and settings.countries:
         wanted.append(("Leads in target geographies (%)", "lead_geography_share"))
     wanted.append(("Leads with an invalid email (%)", "invalid_email_share"))
+    return wanted
+
+
+def lead_measures(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """The lead measures of a period from its catalog table: value, numerator, denominator, target and verdict;
+    persona and geography only when the policy lists them."""
     rows = []
-    for measure, metric in wanted:
+    for measure, metric in lead_measure_names(policy):
         found = catalog.row(table, metric)
         rows.append({"measure": measure, "metric": metric, "value": found["value"], "numerator": found["numerator"],
                      "denominator": found["denominator"], "target": found["target"], "verdict": found["verdict"]})

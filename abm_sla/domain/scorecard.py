@@ -376,28 +376,6 @@ def _verdict_caveat(verdicts: int, mqas: int) -> str:
     return "no verdict yet" if verdicts == 0 else f" ({verdicts} of {mqas} MQAs have a verdict)"
 
 
-def mqa_volume(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
-    """MQAs per tier per month against the monthly commitment (pro-rated to the part of the month covered)."""
-    mqas = data.mqas[within(data.mqas["trigger_at"], start, end)]
-    counts = mqas.groupby([normalize_tier(mqas["tier"]).rename("tier"),
-                           mqas["trigger_at"].dt.strftime("%Y-%m").rename("month")]).size()
-    months = pd.period_range(start.tz_localize(None), (end - pd.Timedelta(1)).tz_localize(None), freq="M")
-    grid = pd.MultiIndex.from_product([TIERS, [str(m) for m in months]], names=["tier", "month"])
-    out = counts.reindex(grid, fill_value=0).rename("mqas").reset_index()
-    covered = {str(m): _overlap_share(m, start, end) for m in months}
-    commitments = _targets(policy).monthly_mqa_commitments or {}
-    monthly = out["tier"].map(commitments).astype("float64")
-    out["commitment"] = (monthly * out["month"].map(covered)).round(1)
-    out["met"] = np.where(out["commitment"].notna(), out["mqas"] >= out["commitment"], None)
-    highs = _targets(policy).monthly_mqa_max
-    if highs:  # the band [commitment, max] per month (implementation guide); absent: the contract's minimum only
-        out.insert(out.columns.get_loc("met"), "max",
-                   (out["tier"].map(highs).astype("float64") * out["month"].map(covered)).round(1))
-        over = out["max"].notna() & (out["mqas"] > out["max"])
-        out["met"] = np.where(over, False, out["met"])
-    return out
-
-
 #: The weekly MQA rule's rows (one per ISO week starting in the period): ``judged`` once the week has ended by
 #: ``as_of``; ``in_band`` is empty until then.
 WEEKLY_MQA_COLUMNS = ["week", "week_start", "mqas", "min", "max", "judged", "in_band"]
@@ -427,13 +405,6 @@ def weekly_mqas(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
     return pd.DataFrame({"week": mondays.strftime("%G-W%V"), "week_start": mondays, "mqas": counts.to_numpy(),
                          "min": rule.min, "max": rule.max, "judged": judged,
                          "in_band": pd.Series(in_band, dtype="object").where(judged, None)})
-
-
-def _overlap_share(month: pd.Period, start: pd.Timestamp, end: pd.Timestamp) -> float:
-    first = pd.Timestamp(month.start_time, tz="UTC")
-    last = first + pd.offsets.MonthBegin(1)
-    overlap = min(last, end) - max(first, start)
-    return max(overlap / (last - first), 0.0)
 
 
 def listed_accounts(data: SlaData, end: pd.Timestamp) -> pd.DataFrame:

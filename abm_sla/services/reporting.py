@@ -488,7 +488,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
     trend_start = end - pd.Timedelta(weeks=TREND_WEEKS)
     trend = sc.compliance_trend(data, trend_start, end, policy)
     volume_start = pd.Timestamp(end.year, end.month, 1, tz="UTC") - pd.offsets.MonthBegin(2)
-    volume = sc.mqa_volume(data, volume_start, end, policy)
+    volume = catalog.mqa_volume(data, volume_start, end, as_of, policy)
     due = f"sla_clocks where due_at in {span}"
     moves = tier_move_table(data, start, as_of, policy)
     escalations = sc.open_escalations(data, as_of)
@@ -561,7 +561,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     span = _span(start, end)
     outcomes = sc.mqa_outcomes(data, as_of, policy)
     responses = sc.response_times(data, start, end, policy)
-    volume = sc.mqa_volume(data, start, end, policy)
+    volume = catalog.mqa_volume(data, start, end, as_of, policy)
     trend = sc.compliance_trend(data, start, end, policy)
     mqa_source = _verdict_source(span, as_of, policy)
     opp_source = f"opportunities created at or after trigger_at by {_iso(as_of)}"
@@ -1150,7 +1150,8 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
                          f"{mqa_source}; sla_clocks (first_touch) due in {span}; opportunities created in {span}; "
                          "the same for the month before, as of its end")]),
         Section("Volume against target", tables=[
-            Table("mqa_volume", "MQAs per tier vs the monthly commitment", sc.mqa_volume(data, start, end, policy),
+            Table("mqa_volume", "MQAs per tier vs the monthly commitment",
+                  catalog.mqa_volume(data, start, end, as_of, policy),
                   f"mqas where trigger_at in {span}; policy targets.monthly_mqa_commitments"),
             *_weekly_mqa_tables(data, start, end, as_of, policy, table),
             Table("marketing_by_tier", "MQA → SQL (accepted), disqualified and conversion per tier",

@@ -40,7 +40,7 @@ def test_a_tier_with_a_max_is_judged_in_the_band_per_month_and_without_one_as_be
     march = [(f"2026-03-{day:02d} 10:00", 2) for day in (2, 3, 4, 5)]  # 4 Tier 2 MQAs in March
     data = data_with([("2026-01-05 10:00", 2), ("2026-01-06 10:00", 2), *march])
     banded = policy_with(monthly_mqa_commitments={1: 1, 2: 2, 3: 1}, monthly_mqa_max={2: 3})
-    volume = sc.mqa_volume(data, *Q1, banded).set_index(["tier", "month"])
+    volume = metrics.mqa_volume(data, *Q1, Q1[1], banded).set_index(["tier", "month"])
     assert volume.loc[(2, "2026-01"), ["mqas", "commitment", "max", "met"]].tolist() == [2, 2, 3, True]
     assert volume.loc[(2, "2026-02"), "met"] == False  # noqa: E712 - below the minimum
     assert volume.loc[(2, "2026-03"), "met"] == False  # noqa: E712 - above the max: 4 > 3
@@ -51,7 +51,7 @@ def test_a_tier_with_a_max_is_judged_in_the_band_per_month_and_without_one_as_be
     card = sc.commitments(data, *MARCH, MARCH[1], banded, table).set_index(["commitment", "tier"])
     assert card.loc[("mqa_volume", 2), ["target", "missed"]].tolist() == ["2-3", True]
     minimum = policy_with(monthly_mqa_commitments={1: 1, 2: 2, 3: 1})  # no max: the contract's minimum only
-    assert "max" not in sc.mqa_volume(data, *Q1, minimum).columns
+    assert "max" not in metrics.mqa_volume(data, *Q1, Q1[1], minimum).columns
     row = metrics.row(metrics.compute(data, *MARCH, MARCH[1], minimum), "mqas", "tier=2")
     assert (row["target"], row["verdict"]) == (">= 2", "met")
 

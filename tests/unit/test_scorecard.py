@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from abm_sla.domain import metrics
 from abm_sla.domain import scorecard as sc
 from abm_sla.errors import AbmSlaError
 from abm_sla.services.config_files import load_model, load_policy
@@ -181,12 +182,12 @@ def test_marketing_quality_per_owner(data):
 
 
 def test_mqa_volume_prorates_commitments_to_the_week(data):
-    volume = sc.mqa_volume(data, *W10, POLICY)
+    volume = metrics.mqa_volume(data, *W10, W10[1], POLICY)
     tier1 = row(volume, tier=1, month="2026-03")
     assert tier1["mqas"] == 2
     assert tier1["commitment"] == round(10 * 7 / 31, 1)
     assert tier1["met"] is False or tier1["met"] == False  # noqa: E712 - numpy bool
-    quarter = sc.mqa_volume(data, *Q1, POLICY)
+    quarter = metrics.mqa_volume(data, *Q1, Q1[1], POLICY)
     assert len(quarter) == 9 and row(quarter, tier=2, month="2026-01")["mqas"] == 0
 
 
