@@ -135,7 +135,7 @@ def _sync(source, label: str) -> tuple[dict, float, int]:
 def bench_hubspot(companies: int, page_size: int) -> dict:
     from hubspot import HubSpot
 
-    from abm_sla.crm.hubspot import HubSpotSource
+    from abm_sla.crm.hubspot.source import HubSpotSource
     from abm_sla.crm.mapping import HubSpotConfig
 
     parent, child = mp.Pipe()
@@ -166,7 +166,7 @@ def bench_hubspot(companies: int, page_size: int) -> dict:
 
 def bench_salesforce(rows: int, bulk_page_size: int) -> dict:
     from abm_sla.crm.mapping import SalesforceConfig
-    from abm_sla.crm.salesforce import SalesforceSource
+    from abm_sla.crm.salesforce.source import SalesforceSource
     from tests.fakes.salesforce import VERSION, HttpsToHttp, timeout_session
 
     parent, child = mp.Pipe()

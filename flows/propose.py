@@ -6,7 +6,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from abm_sla.domain import learning
+from abm_sla.domain import model_card
 from abm_sla.services import model_proposal
 from flows.parameters import ProposeModelParameters, resolve_database_url, validated
 from tasks.common import run_logger
@@ -17,7 +17,7 @@ def write_proposal(db_url: str, params: ProposeModelParameters) -> dict:
     """Fit, validate and write the three files; publish the model card as an artifact."""
     found, paths = model_proposal.propose(db_url, params.train_until, params.out_dir, params.model_path,
                                           params.horizon_days, params.outcome, params.volume_factor)
-    create_markdown_artifact(key="model-proposal", markdown=learning.card_markdown(found),
+    create_markdown_artifact(key="model-proposal", markdown=model_card.card_markdown(found),
                              description=found.verdict[:250])
     return {"verdict": found.verdict, "proposed": found.proposed,
             "files": {name: str(path.resolve()) for name, path in paths.items()}}

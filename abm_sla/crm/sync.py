@@ -127,17 +127,21 @@ def build_source(
     (default ``sources.files.path``). ``source_options`` go to the source class
     (``now``, ``sleep``, rate limiters).
     """
-    from abm_sla.crm import hubspot, salesforce  # the CRM clients are slow to import; only a sync needs them
+    # the CRM clients are slow to import; only a sync needs them
+    from abm_sla.crm.hubspot import login as hubspot_login
+    from abm_sla.crm.hubspot import source as hubspot_source
+    from abm_sla.crm.salesforce import login as salesforce_login
+    from abm_sla.crm.salesforce import source as salesforce_source
 
     if name == "salesforce":
         config = app_config.sources.salesforce
-        return salesforce.SalesforceSource(
-            config, client_factory or salesforce.client_factory(config), **source_options
+        return salesforce_source.SalesforceSource(
+            config, client_factory or salesforce_login.client_factory(config), **source_options
         )
     if name == "hubspot":
         config = app_config.sources.hubspot
-        return hubspot.HubSpotSource(
-            config, client_factory or hubspot.client_factory(config, host=host), **source_options
+        return hubspot_source.HubSpotSource(
+            config, client_factory or hubspot_login.client_factory(config, host=host), **source_options
         )
     if name == "files":
         folder = path or app_config.sources.files.path

@@ -23,8 +23,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from abm_sla.crm.config import AppConfig, WritebackConfig
-from abm_sla.crm.hubspot import BATCH_READ_MAX, AmbiguousWrite, HubSpotSource
-from abm_sla.crm.salesforce import SalesforceSource
+from abm_sla.crm.hubspot.errors import AmbiguousWrite
+from abm_sla.crm.hubspot.query import BATCH_READ_MAX
+from abm_sla.crm.hubspot.source import HubSpotSource
+from abm_sla.crm.salesforce.source import SalesforceSource
 from abm_sla.crm.sync import build_source
 from abm_sla.errors import SourceError
 from abm_sla.warehouse import Warehouse, schema

@@ -13,12 +13,13 @@ model's own terms, and its validation on a held-back period. Pure: no clock, no 
   ``train_until``): AUC, precision and recall at the threshold, lift in the top decile, calibration by
   score band, a plain verdict, the scoring model diff and a what-if of the MQAs that would change.
 
+The model card of a proposal (its Markdown and JSON files) is :mod:`abm_sla.domain.model_card`.
+
 Firmographic attributes are the stored ones (the warehouse keeps the latest version of an account).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -329,7 +330,7 @@ def propose_model(crm: Any, model_text: str, train_until: pd.Timestamp, data_end
     intercept, coefficients = fit_logistic(design(train, inputs), train[outcome].to_numpy(dtype=float))
     points = points_from_coefficients(coefficients, inputs, model)
     if not any(points.values()):
-        card["verdict"] = f"no rule predicts {_outcome_text(outcome)} in the training rows: nothing to propose"
+        card["verdict"] = f"no rule predicts {outcome_text(outcome)} in the training rows: nothing to propose"
         return ModelProposal(card["verdict"], False, "", card)
     draft = set_yaml_values(model_text, points_changes(points, inputs))
     draft_model = parse_model(yaml.safe_load(draft))
@@ -366,7 +367,7 @@ def _shortfall(train: pd.DataFrame, holdout: pd.DataFrame, outcome: str) -> str:
     """Why there is not enough evidence ('' when there is)."""
     found = {"training": _outcome_accounts(train, outcome), "held-back": _outcome_accounts(holdout, outcome)}
     minimum = {"training": MIN_TRAIN_OUTCOMES, "held-back": MIN_HOLDOUT_OUTCOMES}
-    short = [f"{found[part]} accounts with {_outcome_text(outcome)} in the {part} rows (minimum {minimum[part]})"
+    short = [f"{found[part]} accounts with {outcome_text(outcome)} in the {part} rows (minimum {minimum[part]})"
              for part in found if found[part] < minimum[part]]
     return "; ".join(short)
 
@@ -375,7 +376,7 @@ def _outcome_accounts(rows: pd.DataFrame, outcome: str) -> int:
     return int(rows.loc[rows[outcome].astype(bool), "account_id"].nunique()) if len(rows) else 0
 
 
-def _outcome_text(outcome: str) -> str:
+def outcome_text(outcome: str) -> str:
     return "a won opportunity" if outcome == "won" else "a new opportunity"
 
 
@@ -555,86 +556,10 @@ def _card_header(model: ScoringModel, train_until: pd.Timestamp, data_end: pd.Ti
     }
 
 
-# -- the model card -------------------------------------------------------------------------------------
-
-CARD_FILES = {"diff": "scoring.yaml.diff", "markdown": "model-card.md", "json": "model-card.json"}
-SHOWN_CHANGES = 25
-_FIGURES = (("auc", "AUC"), ("precision", "Precision at the threshold"), ("recall", "Recall at the threshold"),
-            ("top_decile_lift", "Lift in the top decile"), ("mqa_rows", "MQA rows"), ("mqa_accounts", "MQA accounts"),
-            ("outcome_accounts_found", "Accounts with the outcome handed off"))
-
-
-def card_markdown(proposal: ModelProposal) -> str:
-    """The model card as Markdown: the verdict, the data, the points, both models on the holdout, the what-if."""
-    card = proposal.card
-    lines = ["# Scoring model proposal: does the score predict pipeline?", "", f"**Verdict:** {proposal.verdict}.",
-             "", "Never applied automatically: review the diff, then `patch -p1 < scoring.yaml.diff` to adopt it.",
-             "", "## Data", "", f"- Outcome: {_outcome_text(card['outcome'])} within {card['horizon_days']} days "
-             f"after each as-of (as-ofs every {card['grid_days']} days).",
-             f"- Training: as-ofs whose outcome was known by {card['train_until']} "
-             f"({_part_text(card['training'])}).",
-             f"- Held back: as-ofs from {card['train_until']} to {card['data_end']} less the horizon "
-             f"({_part_text(card['holdout'])}).",
-             f"- Minimums: {card['minimums']['training_outcome_accounts']} accounts with the outcome in training, "
-             f"{card['minimums']['holdout_outcome_accounts']} held back.", f"- Method: {card['method']}."]
-    if "rules" in card:
-        lines += ["", "## Points", "", "| rule | category | coefficient | current | proposed | change |",
-                  "|---|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['rule']} | {r['category']} | {r['coefficient']} | {r['current_points']} | "
-                  f"{r['proposed_points']} | {r['change']:+d} |" for r in card["rules"]]
-        gates = card["category_minimums"]
-        lines += ["", f"Threshold: {card['threshold']['current']} → {card['threshold']['proposed']} (training MQA "
-                  f"rate {card['threshold']['training_mqa_rate_current']:.2%} → "
-                  f"{card['threshold']['training_mqa_rate_proposed']:.2%}); category minimums: "
-                  + ", ".join(f"{c} {v['current']} → {v['proposed']}" for c, v in gates.items()) + "."]
-        lines += _comparison_lines(card["holdout_comparison"]) + _what_if_lines(card["what_if"])
-    return "\n".join(lines) + "\n"
-
-
-def _part_text(part: dict[str, Any]) -> str:
-    return (f"{part['rows']} rows, {part['accounts']} accounts, {part['as_ofs']} as-ofs; "
-            f"{part['opportunity_accounts']} accounts with a new opportunity, {part['won_accounts']} with a win")
-
-
-def _comparison_lines(comparison: dict[str, Any]) -> list[str]:
-    now, new = comparison["current"], comparison["proposed"]
-    lines = ["", "## Held-back as-ofs: current and proposed", "",
-             f"{now['rows']} rows, {now['outcome_rows']} with the outcome ({now['outcome_accounts']} accounts).", "",
-             "| figure | current | proposed |", "|---|---:|---:|"]
-    lines += [f"| {label} | {_cell(now[key])} | {_cell(new[key])} |" for key, label in _FIGURES]
-    lines += ["", "Calibration by score band (rows with the outcome / rows):", "",
-              "| band | current | proposed |", "|---|---:|---:|"]
-    for before, after in zip(now["calibration"], new["calibration"], strict=True):
-        lines.append(f"| {before['band']} | {_band_cell(before)} | {_band_cell(after)} |")
-    return lines
-
-
-def _cell(value: Any) -> str:
-    return "n/a" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _band_cell(band: dict[str, Any]) -> str:
-    rate = "" if band["rate"] is None else f" ({band['rate']:.1%})"
-    return f"{band['outcome_rows']} / {band['rows']}{rate}"
-
-
-def _what_if_lines(what_if: dict[str, Any]) -> list[str]:
-    changed = what_if["changed_mqas"]
-    lines = ["", f"## What-if as of {what_if['as_of']}", "",
-             f"{len(changed)} accounts would change hand-off: {what_if['summary']['newly_pass']} newly pass, "
-             f"{what_if['summary']['drop_below']} drop below."]
-    if changed:
-        lines += ["", "| account | change | total now | total proposed |", "|---|---|---:|---:|"]
-        lines += [f"| {row['account_id']} | {row['change']} | {row['total_before']} | {row['total_after']} |"
-                  for row in changed[:SHOWN_CHANGES]]
-        if len(changed) > SHOWN_CHANGES:
-            lines.append(f"\n{len(changed) - SHOWN_CHANGES} more in model-card.json.")
-    return lines
-
-
-def card_json(proposal: ModelProposal) -> str:
-    """The model card as JSON: every figure of the Markdown card and the full what-if list."""
-    return json.dumps({**proposal.card, "proposed": proposal.proposed}, indent=2, default=str) + "\n"
+#: The figures of a comparison, as the model card and the quarterly report show them.
+FIGURES = (("auc", "AUC"), ("precision", "Precision at the threshold"), ("recall", "Recall at the threshold"),
+           ("top_decile_lift", "Lift in the top decile"), ("mqa_rows", "MQA rows"), ("mqa_accounts", "MQA accounts"),
+           ("outcome_accounts_found", "Accounts with the outcome handed off"))
 
 
 # -- the quarterly report's question --------------------------------------------------------------------
@@ -677,8 +602,8 @@ def pipeline_check(crm: Any, model: ScoringModel, start: pd.Timestamp, end: pd.T
                 "winning accounts."]
     text.append("To propose points learned from outcomes, with a held-back check: "
                 "`abm-sla propose model --train-until DATE --out DIR`.")
-    table = pd.DataFrame({"figure": [label for _, label in _FIGURES] + ["Rows", "Accounts with the outcome"],
-                          **{outcome: [f[key] for key, _ in _FIGURES] + [f["rows"], f["outcome_accounts"]]
+    table = pd.DataFrame({"figure": [label for _, label in FIGURES] + ["Rows", "Accounts with the outcome"],
+                          **{outcome: [f[key] for key, _ in FIGURES] + [f["rows"], f["outcome_accounts"]]
                              for outcome, f in figures.items()}})
     bands = pd.DataFrame(figures["won"]["calibration"]).rename(columns={"outcome_rows": "won_rows", "rate": "won_rate"})
     return PipelineCheck(text, [("score_predicts_pipeline", "The current score against what followed", table, source),

@@ -31,7 +31,8 @@ from abm_sla.infra.faults import checkpoint
 from abm_sla.infra.shards import Shard, all_shards
 from abm_sla.services import incremental, stages
 from abm_sla.warehouse import Warehouse, schema, score_history, undo
-from abm_sla.warehouse.store import crm_reads_cached, records
+from abm_sla.warehouse.reads import crm_reads_cached
+from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
 #: Score rows computed at once per shard (accounts × steps): bounds a shard's memory.

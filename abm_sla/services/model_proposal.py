@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from abm_sla.domain import learning
+from abm_sla.domain import learning, model_card
 from abm_sla.domain.model import DEFAULT_PATH
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.domain.scoring import utc_timestamp
@@ -64,11 +64,11 @@ def write(proposal: learning.ModelProposal, out_dir: str | Path) -> dict[str, Pa
     """The three files of a proposal; the diff is written empty when the proposal is not worth agreeing."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    texts = {"diff": proposal.diff if proposal.proposed else "", "markdown": learning.card_markdown(proposal),
-             "json": learning.card_json(proposal)}
+    texts = {"diff": proposal.diff if proposal.proposed else "", "markdown": model_card.card_markdown(proposal),
+             "json": model_card.card_json(proposal)}
     paths = {}
     for name, text in texts.items():
-        paths[name] = folder / learning.CARD_FILES[name]
+        paths[name] = folder / model_card.CARD_FILES[name]
         paths[name].write_text(text, encoding="utf-8")
     return paths
 

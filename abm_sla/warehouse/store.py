@@ -4,7 +4,8 @@ Writes are dialect ``INSERT .. ON CONFLICT`` statements in batches (SQLite and
 PostgreSQL), never row-by-row ORM loops, so re-running a load changes nothing. CRM rows
 go in bulk as tuples: ``executemany`` of one upsert on SQLite, ``COPY`` into a temporary
 staging table and one set-based merge on PostgreSQL; a row whose ``row_hash`` is the
-stored one is not written again.
+stored one is not written again. The reads (:mod:`abm_sla.warehouse.reads`) and the change journal and
+run log (:mod:`abm_sla.warehouse.journal`) are the other halves of :class:`Warehouse`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,24 +29,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from abm_sla.crm.base import FileFingerprint, Page, Quarantined
-from abm_sla.domain import frames
 from abm_sla.errors import WarehouseError
 from abm_sla.infra.faults import checkpoint
-from abm_sla.infra.shards import Shard, shard_keys
+from abm_sla.infra.shards import shard_keys
 from abm_sla.warehouse import schema
+from abm_sla.warehouse.journal import WarehouseJournal
+from abm_sla.warehouse.reads import ID_COLUMN, WarehouseReads
 
 MIGRATIONS_INI = Path(__file__).with_name("alembic.ini")
 MAX_BIND_PARAMS = 30_000
 UPSERT_BATCH_ROWS = 5_000
-ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
 #: Tables whose rows carry ``updated_at``: a stored row is replaced only by a newer one.
 VERSIONED_KINDS = {"accounts", "contacts"}
-#: A page touching more accounts than this is journaled per shard (every account of the shard changed).
-JOURNAL_MAX_ACCOUNTS = 50_000
-#: Accounts per IN list of a read.
-MAX_ACCOUNTS_IN_QUERY = 5_000
-#: Reads of more accounts than this read their shard and filter in memory instead of seeking each account.
-MAX_ACCOUNTS_SEEK = 20_000
 #: A page of a bulk load with at most this many rows looks its stored hashes up by key (a small
 #: incremental file costs its own rows); a larger one reads the hashes of the source's whole table once.
 MAX_ROWS_SEEK = 20_000
@@ -173,40 +165,8 @@ def payload_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-#: Per warehouse URL, while :func:`crm_reads_cached` is on: the CRM reads without a time window (accounts,
-#: opportunities, users, contacts...) by arguments, with the journal position they were read at.
-_CRM_READS: dict[str, dict[tuple, tuple[int, pd.DataFrame]]] = {}
 
-
-@contextmanager
-def crm_reads_cached(url: str) -> Iterator[None]:
-    """Within it, :meth:`Warehouse.read_kind` of ``url`` without ``since``/``until``/``accounts`` reads a kind once
-    and hands out copies until the change journal records a write of that kind (a load committed since: read
-    again). A one-pass backfill's steps read the same unchanged tables at every step."""
-    outer = url in _CRM_READS
-    _CRM_READS.setdefault(url, {})
-    try:
-        yield
-    finally:
-        if not outer:
-            _CRM_READS.pop(url, None)
-
-
-_PAIRS_KEY = ("activity-pairs",)
-
-
-def _read_key(kind: str, arguments: dict) -> tuple:
-    def frozen(value: Any) -> Any:
-        if isinstance(value, dict):
-            return tuple(sorted((key, frozen(item)) for key, item in value.items()))
-        if isinstance(value, list | tuple):
-            return tuple(frozen(item) for item in value)
-        return value
-
-    return (kind, *((name, frozen(value)) for name, value in sorted(arguments.items())))
-
-
-class Warehouse:
+class Warehouse(WarehouseJournal, WarehouseReads):
     """One database: SQLite by default, PostgreSQL in production."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
@@ -569,407 +529,6 @@ class Warehouse:
             rows = connection.execute(sa.select(table).where(table.c.id.in_(latest))).mappings().all()
         return {row["file"]: dict(row) for row in rows}
 
-    # -- change journal -----------------------------------------------------------------------
-
-    def _page_accounts(self, connection: Connection, page: Page, written: pd.Series) -> pd.Series | None:
-        """The account ids a page changed: of its rows written, of its deletes (None: users, any change)."""
-        if page.kind == "users":
-            return None if len(written) or page.deleted_ids else pd.Series(dtype=object)
-        ids = written
-        if page.deleted_ids:
-            table = schema.CRM_TABLES[page.kind]
-            account = table.c.source_id if page.kind == "accounts" else table.c.account_id
-            deleted = []
-            for start in range(0, len(page.deleted_ids), 1000):
-                deleted += connection.execute(sa.select(account).where(
-                    table.c.source == page.source,
-                    table.c.source_id.in_(page.deleted_ids[start: start + 1000]))).scalars().all()
-            ids = pd.concat([ids, pd.Series(deleted, dtype=object)], ignore_index=True)
-        return ids.dropna().astype(str).drop_duplicates()
-
-    def journal(
-        self, connection: Connection, source: str, kind: str, account_ids: pd.Series | None, at: dt.datetime
-    ) -> None:
-        """Record what a write changed, after everything else in its transaction.
-
-        On PostgreSQL the journal is appended under an advisory lock held to commit, and
-        :meth:`journal_position` takes the same lock, so a run never sees a later position
-        while an earlier one is still uncommitted (SQLite has one writer at a time anyway).
-        """
-        if account_ids is not None and account_ids.empty:
-            return
-        if account_ids is None:
-            rows = [{"shard": None, "account_id": None}]
-        elif len(account_ids) > JOURNAL_MAX_ACCOUNTS:
-            keys = np.unique(shard_keys(account_ids))
-            rows = [{"shard": int(key), "account_id": None} for key in keys if key >= 0]
-        else:
-            keys = shard_keys(account_ids)
-            rows = [{"shard": int(key), "account_id": account} for key, account in zip(keys, account_ids, strict=True)]
-        self._lock_journal(connection)
-        connection.execute(schema.change_journal.insert(),
-                           [{**row, "kind": kind, "source": source, "recorded_at": at} for row in rows])
-
-    def _lock_journal(self, connection: Connection) -> None:
-        if self.dialect == "postgresql":
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('abm-sla:journal'))"))
-
-    def journal_position(self) -> int:
-        """The last committed journal position (0 before any load)."""
-        with self.engine.begin() as connection:
-            self._lock_journal(connection)
-            return int(connection.execute(sa.select(sa.func.max(schema.change_journal.c.seq))).scalar() or 0)
-
-    def read_journal(
-        self, after: int, upto: int, shard: Shard | None = None, kinds: Sequence[str] | None = None,
-        not_source: str | None = None,
-    ) -> pd.DataFrame:
-        """Journal rows in ``(after, upto]`` (of one shard, plus the rows that concern every shard), of
-        ``kinds`` and not of ``not_source`` if given."""
-        table = schema.change_journal
-        where = [table.c.seq > after, table.c.seq <= upto]
-        if kinds is not None:
-            where.append(table.c.kind.in_(list(kinds)))
-        if not_source is not None:
-            where.append(table.c.source != not_source)
-        if shard is not None and not shard.whole:
-            where.append(sa.or_(table.c.shard.is_(None), table.c.shard.between(shard.low, shard.high - 1)))
-        columns = [table.c.kind, table.c.source, table.c.shard, table.c.account_id]
-        with self.engine.connect() as connection:
-            return pd.DataFrame(connection.execute(sa.select(*columns).where(*where)).fetchall(),
-                                columns=["kind", "source", "shard", "account_id"])
-
-    def get_cursor(self, source: str, object_name: str) -> str | None:
-        table = schema.sync_cursors
-        with self.engine.connect() as connection:
-            return connection.execute(
-                sa.select(table.c.cursor).where(table.c.source == source, table.c.object_name == object_name)
-            ).scalar_one_or_none()
-
-    # -- reads --------------------------------------------------------------------------------
-
-    def read_kind(
-        self,
-        kind: str,
-        *,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        source: str | None = None,
-        types: Sequence[str] | None = None,
-        shard: Shard | None = None,
-        accounts: Sequence[str] | None = None,
-        columns: Sequence[str] | None = None,
-        min_score: float | None = None,
-        url_contains: dict[str, Sequence[str]] | None = None,
-    ) -> pd.DataFrame:
-        """One kind's live rows (deletes filtered here, once) as a normalized frame.
-
-        ``since``/``until`` bound the kind's event time (activities, intent, status
-        changes), so a run reads only the windows it scores; ``source`` keeps one
-        source's rows (several sources are unified by :class:`abm_sla.warehouse.view.CrmView`);
-        ``types`` keeps the activities of those (normalized) types; ``shard`` keeps one account shard
-        and ``accounts`` those accounts (kinds that belong to an account). ``columns`` reads only those
-        of the frame's columns (the others come back empty); ``min_score`` keeps the intent rows
-        scoring at least that; ``url_contains`` (activity type -> texts) keeps the activities of those types
-        only when their lower-cased url contains one of the texts.
-        """
-        arguments = {"source": source, "types": types, "shard": shard, "columns": columns, "min_score": min_score,
-                     "url_contains": url_contains}
-        cache = _CRM_READS.get(self.url)
-        if cache is None or since is not None or until is not None or accounts is not None:
-            return self._read_kind(kind, since=since, until=until, accounts=accounts, **arguments)
-        key, position = _read_key(kind, arguments), self.journal_position()
-        read_at, frame = cache.get(key, (None, None))
-        if read_at is None or (read_at != position and len(self.read_journal(read_at, position, kinds=[kind]))):
-            frame = self._read_kind(kind, since=None, until=None, accounts=None, **arguments)
-        cache[key] = (position, frame)
-        return frame.copy()
-
-    def _read_kind(
-        self, kind: str, *, since: dt.datetime | None, until: dt.datetime | None, source: str | None,
-        types: Sequence[str] | None, shard: Shard | None, accounts: Sequence[str] | None,
-        columns: Sequence[str] | None, min_score: float | None, url_contains: dict[str, Sequence[str]] | None,
-    ) -> pd.DataFrame:
-        table = schema.CRM_TABLES[kind]
-        id_column = ID_COLUMN[kind]
-        wanted = frames.COLUMNS[kind] if columns is None else [c for c in frames.COLUMNS[kind] if c in columns]
-        selected = [table.c.source_id.label(id_column)] if id_column in wanted else []
-        selected += [table.c[column] for column in wanted if column != id_column and column in table.c]
-        where = [table.c.deleted_at.is_(None)]
-        if source is not None:
-            where.append(table.c.source == source)
-        if types is not None:
-            where.append(table.c.type.in_(list(types)))
-        if min_score is not None:
-            where.append(table.c.score >= min_score)
-        for kind_of_activity, texts in (url_contains or {}).items():
-            where.append(sa.or_(table.c.type != kind_of_activity,
-                                *(sa.func.lower(table.c.url).contains(text, autoescape=True) for text in texts)))
-        event_time = {"activities": "occurred_at", "intent_signals": "observed_at"}.get(kind)
-        if event_time and since is not None:
-            where.append(table.c[event_time] > since)
-        if event_time and until is not None:
-            where.append(table.c[event_time] <= until)
-        account = table.c.source_id if kind == "accounts" else table.c.get("account_id")
-        sharded = shard is not None and not shard.whole and "shard" in table.c
-        if accounts is not None and account is not None and len(accounts) <= MAX_ACCOUNTS_SEEK:
-            # index seeks per account (the shard's range scan would read all of its rows)
-            if kind == "accounts" and source is None:  # the primary key is (source, source_id)
-                where.append(table.c.source.in_(self.sources()))
-            frame = conform(kind, self.select_in(selected, where, account, sorted(accounts)))
-            if sharded:
-                frame = frame[shard.contains(frame["account_id"])]
-            return frame.reset_index(drop=True)
-        if sharded:
-            where.append(table.c.shard.between(shard.low, shard.high - 1))
-        frame = conform(kind, self._frame(selected, where))
-        if accounts is not None:
-            frame = frame[frame["account_id"].isin(set(accounts))].reset_index(drop=True)
-        return frame
-
-    def activity_extent(self, until: dt.datetime) -> pd.DataFrame:
-        """``account_id, first_at, last_at`` of each account's live activities at or before ``until``: one
-        aggregate query (what the tier-move rules need of the activities before their window). SQLite scans
-        the table: through the (account, time) index it looks every row up in the table (25 s instead of 5.7 s
-        at 200,000 accounts)."""
-        table = schema.CRM_TABLES["activities"]
-        query = sa.select(table.c.account_id, sa.func.min(table.c.occurred_at), sa.func.max(table.c.occurred_at)).where(
-            table.c.deleted_at.is_(None), table.c.occurred_at <= until, table.c.account_id.is_not(None),
-        ).group_by(table.c.account_id)
-        if self.dialect == "sqlite":  # the text in time order, aggregated and handed over as text; a table scan
-            query = sa.text(
-                f"SELECT account_id, min(occurred_at), max(occurred_at) FROM {table.name} NOT INDEXED "
-                "WHERE deleted_at IS NULL AND occurred_at <= :until AND account_id IS NOT NULL GROUP BY account_id"
-            ).bindparams(sa.bindparam("until", until, type_=schema.UtcDateTime))
-        with self.engine.connect() as connection:
-            frame = pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "first_at", "last_at"])
-        return _utc_columns(frame, ("first_at", "last_at"))
-
-    def newest_event(self, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
-        """The newest ``column`` of the live rows of CRM table ``kind`` at or before ``until`` (None if none)."""
-        return self._event_bound(sa.func.max, kind, column, until)
-
-    def oldest_event(self, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
-        """The oldest ``column`` of the live rows of CRM table ``kind`` at or before ``until`` (None if none)."""
-        return self._event_bound(sa.func.min, kind, column, until)
-
-    def _event_bound(self, aggregate: Any, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
-        table = schema.CRM_TABLES[kind]
-        query = sa.select(aggregate(table.c[column])).where(table.c.deleted_at.is_(None), table.c[column] <= until)
-        with self.engine.connect() as connection:
-            value = connection.execute(query).scalar()
-        return None if value is None else pd.Timestamp(value)
-
-    def last_activities(self, until: dt.datetime, accounts: Sequence[str]) -> pd.DataFrame:
-        """``account_id, last_at`` of ``accounts`` (those with a live activity at or before ``until``): per account
-        one backward walk of the (account, time) index to its first live row, not a read of all its rows."""
-        table, owners = schema.CRM_TABLES["activities"], schema.CRM_TABLES["accounts"]
-        last = (sa.select(table.c.occurred_at)
-                .where(table.c.account_id == owners.c.source_id, table.c.occurred_at <= until,
-                       table.c.deleted_at.is_(None))
-                .order_by(table.c.occurred_at.desc()).limit(1).scalar_subquery())
-        values, parts, sources = sorted(set(accounts)), [], self.sources()
-        with self.engine.connect() as connection:
-            for start in range(0, len(values), MAX_ACCOUNTS_IN_QUERY):
-                batch = values[start:start + MAX_ACCOUNTS_IN_QUERY]
-                query = sa.select(owners.c.source_id, last).where(owners.c.source.in_(sources),
-                                                                  owners.c.source_id.in_(batch))
-                parts.append(pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "last_at"]))
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["account_id", "last_at"])
-        frame = frame.dropna(subset=["last_at"]).drop_duplicates("account_id").reset_index(drop=True)
-        return _utc_columns(frame, ("last_at",))
-
-    def accounts_going_quiet(self, lo: dt.datetime, hi: dt.datetime, until: dt.datetime) -> set[str]:
-        """Accounts with an activity in ``(lo, hi]`` (deleted ones too) and no live one in ``(hi, until]``: those
-        whose last activity may lie in ``(lo, hi]`` (a superset); one index seek per account of the interval."""
-        table = schema.CRM_TABLES["activities"]
-        later = table.alias("later")
-        quiet = ~sa.exists().where(later.c.account_id == table.c.account_id, later.c.occurred_at > hi,
-                                   later.c.occurred_at <= until, later.c.deleted_at.is_(None))
-        query = sa.select(table.c.account_id).distinct().where(
-            table.c.occurred_at > lo, table.c.occurred_at <= hi, table.c.account_id.is_not(None), quiet)
-        with self.engine.connect() as connection:
-            return set(connection.execute(query).scalars())
-
-    def first_activity_at(self, until: dt.datetime) -> pd.Timestamp:
-        """The earliest live activity of an account at or before ``until`` (NaT: none), through the event-time
-        index: the first live row in time order."""
-        table = schema.CRM_TABLES["activities"]
-        query = (sa.select(table.c.occurred_at)
-                 .where(table.c.deleted_at.is_(None), table.c.occurred_at <= until, table.c.account_id.is_not(None))
-                 .order_by(table.c.occurred_at).limit(1))
-        with self.engine.connect() as connection:
-            first = connection.execute(query).scalar_one_or_none()
-        return pd.NaT if first is None else pd.Timestamp(first).tz_convert("UTC")
-
-    def contact_ids(self, accounts: Sequence[str]) -> pd.Series:
-        """The ids of every contact row of ``accounts``, deleted ones too (what a contacts change may touch)."""
-        table = schema.CRM_TABLES["contacts"]
-        ids = self.select_in([table.c.source_id], [], table.c.account_id, sorted(set(accounts)))
-        return ids["source_id"].astype(str).drop_duplicates() if len(ids) else pd.Series(dtype=object)
-
-    def contacts_by_id(self, ids: Sequence[str]) -> pd.DataFrame:
-        """The live contacts with those ids (``contact_id, account_id, title``; the other columns empty)."""
-        table = schema.CRM_TABLES["contacts"]
-        selected = [table.c.source_id.label("contact_id"), table.c.account_id, table.c.title]
-        return conform("contacts", self.select_in(selected, [table.c.deleted_at.is_(None)], table.c.source_id,
-                                                  sorted(set(ids))))
-
-    def activity_contacts(self, since: dt.datetime, until: dt.datetime, types: Sequence[str],
-                          accounts: Sequence[str] | None = None, contacts: Sequence[str] | None = None) -> pd.DataFrame:
-        """The distinct ``account_id, contact_id`` of live activities of ``types`` in ``(since, until]``; of those
-        ``accounts`` (index seeks) or by those ``contacts`` if given."""
-        table = schema.CRM_TABLES["activities"]
-        columns = [table.c.account_id, table.c.contact_id]
-        where = [table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
-                 table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)]
-        kept = self._preloaded_pairs(since, until, types) if contacts is None else None
-        if kept is not None:
-            rows = kept[(kept["occurred_at"] > since) & (kept["occurred_at"] <= until)
-                        & kept["type"].isin(list(types)).to_numpy()]
-            if accounts is not None:
-                rows = rows[rows["account_id"].isin(set(accounts)).to_numpy()]
-            return rows[["account_id", "contact_id"]].drop_duplicates(ignore_index=True)
-        if accounts is not None or contacts is not None:
-            column, values = (table.c.account_id, accounts) if accounts is not None else (table.c.contact_id, contacts)
-            frame = self.select_in(columns, where, column, sorted(set(values)))
-            return frame.drop_duplicates(ignore_index=True)[["account_id", "contact_id"]]
-        with self.engine.connect() as connection:
-            return pd.DataFrame(connection.execute(sa.select(*columns).distinct().where(*where)).fetchall(),
-                                columns=["account_id", "contact_id"])
-
-    def preload_activity_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> None:
-        """Within :func:`crm_reads_cached`: read the live activities of ``types`` in ``(since, until]`` with an
-        account and a contact once; :meth:`activity_contacts` of a window inside it (of those types or fewer)
-        then filters them in memory while the journal records no activity written since."""
-        cache = _CRM_READS.get(self.url)
-        if cache is None:
-            return
-        table = schema.CRM_TABLES["activities"]
-        position = self.journal_position()
-        frame = self._frame([table.c.account_id, table.c.contact_id, table.c.type, table.c.occurred_at], [
-            table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
-            table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)])
-        cache[_PAIRS_KEY] = (position, (pd.Timestamp(since), pd.Timestamp(until), frozenset(types), frame))
-
-    def _preloaded_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> pd.DataFrame | None:
-        """The preloaded activities (:meth:`preload_activity_pairs`) if they cover ``(since, until]`` and
-        ``types`` and no activity was written since they were read, else None."""
-        cache = _CRM_READS.get(self.url)
-        if cache is None or _PAIRS_KEY not in cache:
-            return None
-        read_at, (low, high, kept, frame) = cache[_PAIRS_KEY]
-        if pd.Timestamp(since) < low or pd.Timestamp(until) > high or not set(types) <= kept:
-            return None
-        position = self.journal_position()
-        if read_at != position and len(self.read_journal(read_at, position, kinds=["activities"])):
-            del cache[_PAIRS_KEY]
-            return None
-        return frame
-
-    def sources(self) -> list[str]:
-        """The sources that hold live accounts, by name: one primary-key seek per source found (a
-        ``DISTINCT`` would read every account, and every stage asks)."""
-        table = schema.CRM_TABLES["accounts"]
-        found: list[str] = []
-        with self.engine.connect() as connection:
-            while True:
-                after = [table.c.source > found[-1]] if found else []
-                query = (sa.select(table.c.source).where(table.c.deleted_at.is_(None), *after)
-                         .order_by(table.c.source).limit(1))
-                source = connection.execute(query).scalar_one_or_none()
-                if source is None:
-                    return found
-                found.append(source)
-
-    def read_table(self, table: sa.Table, where: Any = None, connection: Connection | None = None) -> pd.DataFrame:
-        """A derived table as a frame, UTC timestamps parsed (inside ``connection``'s transaction if given)."""
-        return self._frame(list(table.columns), [] if where is None else [where], connection)
-
-    def select_frame(self, columns: list, where: list, connection: Connection | None = None) -> pd.DataFrame:
-        """Selected columns (of any table or subquery) as a DataFrame, UTC timestamps parsed."""
-        return self._frame(columns, where, connection)
-
-    def select_in(
-        self, columns: list, where: list, column: sa.ColumnElement, values: Sequence[Any],
-        connection: Connection | None = None, batch: int = MAX_ACCOUNTS_IN_QUERY,
-    ) -> pd.DataFrame:
-        """:meth:`select_frame` of the rows whose ``column`` is one of ``values`` (IN lists of ``batch``;
-        each is a run of index seeks, so the read costs the rows asked for, not the table)."""
-        values = list(values)
-        parts = [self._frame(columns, [*where, column.in_(values[i:i + batch])], connection)
-                 for i in range(0, len(values), batch)]
-        if len(parts) == 1:
-            return parts[0]
-        return pd.concat(parts, ignore_index=True) if parts else self._frame(columns, [sa.false()], connection)
-
-    def _frame(self, columns: list, where: list, connection: Connection | None = None) -> pd.DataFrame:
-        """Selected columns as a DataFrame; timestamps parsed vectorized (SQLite hands them over as text)."""
-        stamps = [column.name for column in columns if isinstance(column.type, schema.UtcDateTime)]
-        if self.dialect == "sqlite":
-            columns = [
-                sa.type_coerce(column, sa.String).label(column.name) if column.name in stamps else column
-                for column in columns
-            ]
-        query = sa.select(*columns).where(*where)
-        if connection is None:
-            with self.engine.connect() as own:
-                result = own.execute(query)
-                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        else:
-            result = connection.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        for name in stamps:
-            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
-        return frame
-
-    def lock_stage(self, connection: Connection, name: str) -> None:
-        """Serialize one stage across processes for the rest of the transaction.
-
-        PostgreSQL takes a transaction-scoped advisory lock; SQLite takes its write
-        lock by writing first. A second run racing the first waits, then reads what
-        the first one wrote, so its work becomes a no-op instead of a duplicate.
-        """
-        if self.dialect == "postgresql":
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
-        else:
-            self.set_state(connection, f"lock:{name}", "held")
-
-    def set_state(self, connection: Connection, key: str, value: str | None) -> None:
-        self.upsert(connection, schema.routing_state, [{"key": key, "value": value}])
-
-    def get_state(self, key: str, connection: Connection | None = None) -> str | None:
-        table = schema.routing_state
-        query = sa.select(table.c.value).where(table.c.key == key)
-        if connection is not None:
-            return connection.execute(query).scalar_one_or_none()
-        with self.engine.connect() as connection:
-            return connection.execute(query).scalar_one_or_none()
-
-    # -- run log ------------------------------------------------------------------------------
-
-    def start_run(self, run_id: str, kind: str, as_of: dt.datetime | None, started_at: dt.datetime,
-                  flow_run_id: str | None = None) -> None:
-        with self.engine.begin() as connection:
-            self.upsert(
-                connection,
-                schema.runs,
-                [{"run_id": run_id, "kind": kind, "as_of": as_of, "started_at": started_at,
-                  "status": "running", "finished_at": None, "summary": None, "model_version": None,
-                  "pid": os.getpid(), "host": socket.gethostname(), "flow_run_id": flow_run_id}],
-            )
-
-    def finish_run(
-        self, run_id: str, status: str, finished_at: dt.datetime, summary: dict, model_version: str | None
-    ) -> None:
-        table = schema.runs
-        with self.engine.begin() as connection:
-            connection.execute(
-                table.update()
-                .where(table.c.run_id == run_id)
-                .values(status=status, finished_at=finished_at, summary=summary, model_version=model_version)
-            )
-
 
 def _create_missing_indexes(connection: Connection, tables: Iterable[sa.Table] | None = None) -> None:
     """Create the schema's indexes of ``tables`` (default: the CRM tables) that the database lacks."""
@@ -979,13 +538,6 @@ def _create_missing_indexes(connection: Connection, tables: Iterable[sa.Table] |
         for index in table.indexes:
             if index.name not in present:
                 index.create(connection)
-
-
-def _utc_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """``frame`` with ``names`` parsed as UTC timestamps (SQLite hands them over as ISO 8601 text)."""
-    for name in names:
-        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
-    return frame
 
 
 def _sorted_contains(stored: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -1059,14 +611,6 @@ def _copy_merge(
         written = [row[0] for row in cursor.fetchall()]
         cursor.execute(f"DROP TABLE {stage}")
     return written
-
-
-def conform(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Give a frame exactly its kind's columns, with UTC timestamps."""
-    out = frame.reindex(columns=frames.COLUMNS[kind])
-    for column in frames.TIMESTAMP_COLUMNS[kind]:
-        out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
-    return out
 
 
 def _sqlite_migration_engine(url: str) -> Engine:

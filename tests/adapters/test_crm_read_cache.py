@@ -10,7 +10,7 @@ import pandas as pd
 from abm_sla.domain import frames
 from abm_sla.services import stages, synthetic
 from abm_sla.warehouse import Warehouse
-from abm_sla.warehouse.store import crm_reads_cached
+from abm_sla.warehouse.reads import crm_reads_cached
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 START = pd.Timestamp("2026-01-01T00:00:00Z")

@@ -217,7 +217,7 @@ def test_incremental_sync_fetches_only_changes_and_applies_deletes(db_url, crm, 
 
 
 def salesforce_object_names() -> list[str]:
-    from abm_sla.crm.salesforce import object_specs
+    from abm_sla.crm.salesforce.query import object_specs
 
     return [spec.name for spec in object_specs(app_config().sources.salesforce)]
 

@@ -10,7 +10,9 @@ import threading
 import pandas as pd
 import pytest
 
-from abm_sla.crm.hubspot import HubSpotSource, client_factory, parse_time
+from abm_sla.crm.hubspot.login import client_factory
+from abm_sla.crm.hubspot.query import parse_time
+from abm_sla.crm.hubspot.source import HubSpotSource
 from abm_sla.crm.limits import RateLimiter
 from abm_sla.crm.mapping import HubSpotConfig
 from abm_sla.domain import frames

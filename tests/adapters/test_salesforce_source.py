@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from abm_sla.crm.mapping import SalesforceConfig
-from abm_sla.crm.salesforce import SalesforceSource, build_soql, client_factory, object_specs, parse_time
+from abm_sla.crm.salesforce.login import client_factory
+from abm_sla.crm.salesforce.query import build_soql, object_specs, parse_time
+from abm_sla.crm.salesforce.source import SalesforceSource
 from abm_sla.domain import frames
 from abm_sla.errors import SourceError
 from tests.fakes import MemoryStore

@@ -26,7 +26,7 @@ import pandas as pd
 import requests
 from simple_salesforce import Salesforce
 
-from abm_sla.crm.salesforce import TimeoutAdapter, timeout_session
+from abm_sla.crm.salesforce.login import TimeoutAdapter, timeout_session
 from tests.fakes import FakeServer, Request, Response, json_body
 
 VERSION = "59.0"

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from abm_sla.crm.hubspot import HubSpotSource
+from abm_sla.crm.hubspot.source import HubSpotSource
 from abm_sla.crm.limits import RateLimiter
 from abm_sla.crm.mapping import HubSpotConfig
 from abm_sla.services import synthetic
