@@ -146,6 +146,30 @@ def campaign_tiers(calendar: pd.DataFrame, settings: CampaignPlan | None) -> pd.
     return pd.DataFrame({"tier": tiers, "campaigns": campaigns, "without": [count == 0 for count in campaigns]})
 
 
+PLAN_COLUMNS = ["campaign", "planned_tiers", "personas", "started_tiers", "accounts", "status"]
+AS_PLANNED, NOT_STARTED, OFF_PLAN, UNPLANNED = "as planned", "not started", "off-plan tier", "not in the plan"
+
+
+def plan_check(calendar: pd.DataFrame, settings: CampaignPlan | None) -> pd.DataFrame:
+    """Each planned campaign (``campaign_plan.campaigns``) against its starts in the period, then each started
+    campaign the plan does not name (:data:`PLAN_COLUMNS`): ``as planned``, ``not started``, ``off-plan tier``
+    (started on a tier it is not assigned to) or ``not in the plan``. Empty without a plan."""
+    if settings is None or not settings.campaigns:
+        return pd.DataFrame({column: pd.Series(dtype="object") for column in PLAN_COLUMNS})
+    started = {name: sorted(set(rows["tier"])) for name, rows in calendar.groupby("campaign")} if len(calendar) else {}
+    reached = calendar.groupby("campaign")["accounts"].sum() if len(calendar) else pd.Series(dtype="int64")
+    rows = []
+    for name, plan in settings.campaigns.items():
+        tiers = started.get(name, [])
+        status = NOT_STARTED if not tiers else OFF_PLAN if set(tiers) - set(plan.tiers) else AS_PLANNED
+        rows.append([name, ", ".join(map(str, sorted(set(plan.tiers)))), ", ".join(plan.personas),
+                     ", ".join(map(str, tiers)), int(reached.get(name, 0)), status])
+    for name, tiers in started.items():
+        if name not in settings.campaigns:
+            rows.append([name, "", "", ", ".join(map(str, tiers)), int(reached.get(name, 0)), UNPLANNED])
+    return pd.DataFrame(rows, columns=PLAN_COLUMNS)
+
+
 def attendance(attendees: pd.DataFrame, quarter: str, settings: ReviewAttendance | None) -> pd.DataFrame:
     """Per side (sales, marketing): ``attended`` and the ``attendees`` (names, comma-separated) of the review of
     ``quarter`` (``2026-Q1``); a side not required and absent is left out. Empty without the policy."""

@@ -86,7 +86,7 @@ _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
 #: Families counted over the accounts at one moment: their counts do not add up over periods.
 #: Also the distinct counts: a lead or an intent-list account of two months is one of their quarter.
 SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts", "leads", "intent",
-                     "campaign_tiers", "attendance")
+                     "campaign_tiers", "campaign_plan", "attendance")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner", "region")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
@@ -438,6 +438,14 @@ CATALOG: tuple[Metric, ...] = (
     Metric("tiers_without_campaign", "Tiers without a campaign", "Tiers of policy campaign_plan.tiers on which no "
            "campaign started in the period.", "count", "campaign_tiers", "tiers without a campaign", "", ("tier",),
            "activities.occurred_at (campaign_start)", "", "count", "without"),
+    Metric("planned_campaigns_not_started", "Planned campaigns not started", "Campaigns of the joint plan (policy "
+           "campaign_plan.campaigns) with no campaign_start in the period.", "count", "campaign_plan",
+           "planned campaigns not started", "", (), "activities.occurred_at (campaign_start)", "", "count",
+           "not_started"),
+    Metric("campaigns_off_plan", "Campaigns off plan", "Campaigns started in the period on a tier the plan does not "
+           "assign them to, or not named in the plan (policy campaign_plan.campaigns; none without a plan).",
+           "count", "campaign_plan", "campaigns off plan", "", (), "activities.occurred_at (campaign_start)", "",
+           "count", "off_plan"),
     Metric("review_sides_absent", "Sides absent from the quarterly review", "Sides of policy "
            "review_attendance.required (sales, marketing) with nobody recorded at the quarter's account review "
            "(abm-sla review attend).", "count", "attendance", "sides absent", "", (), "review_attendance.period", "",
@@ -712,6 +720,11 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
     }
 
 
+def _plan_facts(plan: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"not_started": plan["status"].eq(co.NOT_STARTED).to_numpy(dtype=bool),
+                         "off_plan": plan["status"].isin([co.OFF_PLAN, co.UNPLANNED]).to_numpy(dtype=bool)})
+
+
 def coordination_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                        policy: SlaPolicy) -> dict[str, pd.DataFrame]:
     """Outreach collisions, content coverage, the campaign calendar and review attendance (empty when the policy
@@ -727,6 +740,7 @@ def coordination_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as
         "content": co.content_coverage(data.mqas, data.activities, start, end, as_of, policy.content_support),
         "campaigns": calendar[["campaign", "tier"]],
         "campaign_tiers": co.campaign_tiers(calendar, policy.campaign_plan),
+        "campaign_plan": _plan_facts(co.plan_check(calendar, policy.campaign_plan)),
         "attendance": pd.DataFrame({"side": sides.to_numpy(), "absent": sides.isin(absent).to_numpy()}),
     }
 

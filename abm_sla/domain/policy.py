@@ -821,12 +821,26 @@ class ContentSupport(Strict):
         return lowered
 
 
+class PlannedCampaign(Strict):
+    """One campaign of the joint plan: the tiers it is assigned to and the personas it addresses (free text)."""
+
+    tiers: list[Literal[1, 2, 3]] = Field(min_length=1)
+    personas: list[str] = Field(default_factory=list)
+
+
 class CampaignPlan(Strict):
     """Campaigns planned each quarter per tier (ABM template; not part of SPEC; absent by default: not shown): the
     quarter's campaigns are the subjects of ``campaign_start`` activities, per tier of the accounts they started
-    on; every tier of ``tiers`` without one is flagged."""
+    on; every tier of ``tiers`` without one is flagged. ``campaigns``: the joint plan (in the signed policy), by
+    campaign name (the ``campaign_start`` subject): each planned campaign is checked against its starts."""
 
     tiers: list[Literal[1, 2, 3]] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    campaigns: dict[str, PlannedCampaign] = Field(default_factory=dict)
+
+    @field_validator("campaigns")
+    @classmethod
+    def _trimmed(cls, campaigns: dict[str, PlannedCampaign]) -> dict[str, PlannedCampaign]:
+        return {name.strip(): plan for name, plan in campaigns.items()}
 
 
 class ReviewAttendance(Strict):

@@ -1014,6 +1014,11 @@ def _quarterly_review_section(data: SlaData, start: pd.Timestamp, end: pd.Timest
         calendar = co.campaign_calendar(data.activities, data.accounts, start, end, as_of)
         tiers = co.campaign_tiers(calendar, policy.campaign_plan)
         missing = tiers.loc[tiers["without"], "tier"].tolist()
+        plan = co.plan_check(calendar, policy.campaign_plan)
+        if len(plan) and (plan["status"] != co.AS_PLANNED).any():
+            off = plan[plan["status"] != co.AS_PLANNED]
+            notes.append("Campaign plan: " + "; ".join(f"{row.campaign} {row.status}" for row in off.itertuples())
+                         + " (policy campaign_plan.campaigns).")
         if missing:
             notes.append("No campaign started this quarter on Tier " + ", ".join(map(str, missing))
                          + " (ABM template: Tier 1 1:1 + ads, Tier 2 campaign + outreach, Tier 3 campaign only).")
@@ -1026,6 +1031,9 @@ def _quarterly_review_section(data: SlaData, start: pd.Timestamp, end: pd.Timest
                   "policy campaign_plan.tiers; metrics catalog: campaigns_per_tier, tiers_without_campaign"),
             Table("campaign_calendar", "The quarter's campaigns", calendar,
                   f"activities of type campaign_start with occurred_at in {_span(start, end)}; tier from accounts"),
+            *([Table("campaign_plan", "The joint plan against the campaigns started", plan,
+                     "policy campaign_plan.campaigns (the signed policy); campaign_start subjects and tiers; "
+                     "metrics catalog: planned_campaigns_not_started, campaigns_off_plan")] if len(plan) else []),
         ]))
     if policy.review_attendance is not None:
         quarter = sc.quarter_label(start)

@@ -97,6 +97,13 @@ def test_campaign_calendar_per_tier_flags_tiers_without_one() -> None:
     assert tiers.values.tolist() == [[1, 2, False], [2, 1, False], [3, 0, True]]
     assert co.campaign_tiers(calendar, CampaignPlan(tiers=[1])).values.tolist() == [[1, 2, False]]
     assert co.campaign_tiers(calendar, None).empty
+    plan = CampaignPlan(campaigns={" Q1 Tier 1 dinner ": {"tiers": [1], "personas": ["CFO"]},
+                                   "Q1 Tier 3 nurture": {"tiers": [3]}})
+    checked = co.plan_check(calendar, plan)
+    assert checked[co.PLAN_COLUMNS].values.tolist() == [
+        ["Q1 Tier 1 dinner", "1", "CFO", "1, 2", 2, co.OFF_PLAN], ["Q1 Tier 3 nurture", "3", "", "", 0, co.NOT_STARTED],
+        ["(unnamed)", "", "", "1", 1, co.UNPLANNED]]
+    assert co.plan_check(calendar, CampaignPlan()).empty
 
 
 def test_attendance_per_side_and_the_absent_side() -> None:
@@ -137,6 +144,8 @@ def test_the_catalog_counts_them_and_the_policy_keys_are_off_by_default() -> Non
     assert catalog.value(quarter, "campaigns_per_tier", "tier=1") == 1
     assert catalog.value(quarter, "tiers_without_campaign") == 2
     assert catalog.value(quarter, "review_sides_absent") == 1
+    assert catalog.value(quarter, "planned_campaigns_not_started") == 3  # the demo's plan: none is "Q1"
+    assert catalog.value(quarter, "campaigns_off_plan") == 1
     off = catalog.compute(data, at("2026-01-01"), at("2026-04-01"), AS_OF, default)
     assert catalog.value(off, "outreach_collisions") == 0 and catalog.value(off, "tiers_without_campaign") == 0
     assert catalog.value(off, "review_sides_absent") == 0
