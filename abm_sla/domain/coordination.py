@@ -28,7 +28,7 @@ from abm_sla.domain.routing import parse_tier
 
 COLLISION_COLUMNS = ["account_id", "contact_id", "sales_activity_id", "sales_type", "sales_at", "sales_owner_id",
                      "marketing_activity_id", "marketing_type", "marketing_at", "gap_hours"]
-CAMPAIGN_COLUMNS = ["campaign", "tier", "accounts", "first_start", "last_start"]
+CAMPAIGN_COLUMNS = ["campaign", "tier", "accounts_started", "first_start", "last_start"]
 ATTENDANCE_COLUMNS = ["side", "attended", "attendees"]
 SIDES = ("sales", "marketing")
 CAMPAIGN_START = "campaign_start"
@@ -129,7 +129,7 @@ def campaign_calendar(activities: pd.DataFrame, accounts: pd.DataFrame, start: p
     name = starts["subject"].astype("string").str.strip().replace("", pd.NA).fillna("(unnamed)").astype(str)
     tiers = starts["account_id"].map(_dimensions(accounts)["tier"]).fillna(3).astype(int)
     grouped = starts.assign(campaign=name, tier=tiers).groupby(["campaign", "tier"])
-    out = grouped.agg(accounts=("account_id", "nunique"), first_start=("occurred_at", "min"),
+    out = grouped.agg(accounts_started=("account_id", "nunique"), first_start=("occurred_at", "min"),
                       last_start=("occurred_at", "max")).reset_index()
     return out.sort_values(["tier", "first_start", "campaign"]).reset_index(drop=True)[CAMPAIGN_COLUMNS]
 
@@ -146,7 +146,7 @@ def campaign_tiers(calendar: pd.DataFrame, settings: CampaignPlan | None) -> pd.
     return pd.DataFrame({"tier": tiers, "campaigns": campaigns, "without": [count == 0 for count in campaigns]})
 
 
-PLAN_COLUMNS = ["campaign", "planned_tiers", "personas", "started_tiers", "accounts", "status"]
+PLAN_COLUMNS = ["campaign", "planned_tiers", "personas", "started_tiers", "accounts_started", "status"]
 AS_PLANNED, NOT_STARTED, OFF_PLAN, UNPLANNED = "as planned", "not started", "off-plan tier", "not in the plan"
 
 
@@ -157,7 +157,7 @@ def plan_check(calendar: pd.DataFrame, settings: CampaignPlan | None) -> pd.Data
     if settings is None or not settings.campaigns:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in PLAN_COLUMNS})
     started = {name: sorted(set(rows["tier"])) for name, rows in calendar.groupby("campaign")} if len(calendar) else {}
-    reached = calendar.groupby("campaign")["accounts"].sum() if len(calendar) else pd.Series(dtype="int64")
+    reached = calendar.groupby("campaign")["accounts_started"].sum() if len(calendar) else pd.Series(dtype="int64")
     rows = []
     for name, plan in settings.campaigns.items():
         tiers = started.get(name, [])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from abm_sla.cli import main
 from abm_sla.services.config_files import load_policy
-from abm_sla.services.reporting import build_quarterly, load_data
+from abm_sla.services.reporting import build_monthly, build_quarterly, build_weekly, load_data
 from abm_sla.warehouse import Warehouse, decisions
 
 
@@ -43,3 +43,9 @@ def test_attendance_recorded_and_shown_with_a_warning_when_sales_is_absent(tmp_p
 
     default = build_quarterly(load_data(store), "2026-Q1", load_policy())  # off by default: not shown
     assert not {"review_attendance", "campaign_calendar", "campaign_tiers"} & set(default.tables)
+    # the weekly collisions and the monthly content coverage: shown only with their policy, "n/a" without data
+    week, month = build_weekly(load_data(store), "2026-W10", policy), build_monthly(load_data(store), "2026-03", policy)
+    assert "outreach_collisions" in week.tables and "content_coverage" in month.tables
+    assert "n/a (none)" in next(s for s in week.sections if s.title == "Outreach coordination").text[0]
+    assert "outreach_collisions" not in build_weekly(load_data(store), "2026-W10", load_policy()).tables
+    assert "content_coverage" not in build_monthly(load_data(store), "2026-03", load_policy()).tables

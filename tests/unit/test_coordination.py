@@ -91,7 +91,7 @@ def test_campaign_calendar_per_tier_flags_tiers_without_one() -> None:
     )
     quarter = (at("2026-01-01"), at("2026-04-01"))
     calendar = co.campaign_calendar(acts, ACCOUNTS, *quarter, AS_OF)
-    assert calendar[["campaign", "tier", "accounts"]].values.tolist() == [
+    assert calendar[["campaign", "tier", "accounts_started"]].values.tolist() == [
         ["Q1 Tier 1 dinner", 1, 1], ["(unnamed)", 1, 1], ["Q1 Tier 1 dinner", 2, 1]]
     tiers = co.campaign_tiers(calendar, CampaignPlan())
     assert tiers.values.tolist() == [[1, 2, False], [2, 1, False], [3, 0, True]]
