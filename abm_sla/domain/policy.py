@@ -784,6 +784,15 @@ class MonthlyReview(Strict):
     trend_months: int = Field(default=6, ge=2)
 
 
+def _marketing_types(types: list[str]) -> list[str]:
+    """Activity types, lower-cased; each must be a marketing-side type."""
+    lowered = [kind.strip().lower() for kind in types]
+    unknown = [kind for kind in lowered if kind not in MARKETING_SIDE]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a marketing activity type")
+    return lowered
+
+
 class Coordination(Strict):
     """1:1 outreach coordinated with marketing's campaigns (ABM template; not part of SPEC; absent by default: not
     shown): a sales touch and a marketing touch to the same contact (the same account when either has no contact)
@@ -796,11 +805,7 @@ class Coordination(Strict):
     @field_validator("marketing_types")
     @classmethod
     def _known(cls, types: list[str]) -> list[str]:
-        lowered = [kind.strip().lower() for kind in types]
-        unknown = [kind for kind in lowered if kind not in MARKETING_SIDE]
-        if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a marketing activity type")
-        return lowered
+        return _marketing_types(types)
 
 
 class ContentSupport(Strict):
@@ -814,11 +819,7 @@ class ContentSupport(Strict):
     @field_validator("types")
     @classmethod
     def _known(cls, types: list[str]) -> list[str]:
-        lowered = [kind.strip().lower() for kind in types]
-        unknown = [kind for kind in lowered if kind not in MARKETING_SIDE]
-        if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a marketing activity type")
-        return lowered
+        return _marketing_types(types)
 
 
 class PlannedCampaign(Strict):
