@@ -22,7 +22,8 @@ import pandas as pd
 
 from abm_sla.domain import commitments as cm
 from abm_sla.domain import coordination as co
-from abm_sla.domain import dispositions, frames, leads, marketing, regions
+from abm_sla.domain import crm_updates as cu
+from abm_sla.domain import dispositions, frames, leads, marketing, regions, routed_records
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain import team_clocks as tc
 from abm_sla.domain.policy import DISPOSITIONS, IntentList, SlaPolicy
@@ -86,7 +87,7 @@ _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
 #: Families counted over the accounts at one moment: their counts do not add up over periods.
 #: Also the distinct counts: a lead or an intent-list account of two months is one of their quarter.
 SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts", "leads", "intent",
-                     "campaign_tiers", "campaign_plan", "attendance")
+                     "account_updates", "campaign_tiers", "campaign_plan", "attendance")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner", "region")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
@@ -450,6 +451,35 @@ CATALOG: tuple[Metric, ...] = (
            "review_attendance.required (sales, marketing) with nobody recorded at the quarter's account review "
            "(abm-sla review attend).", "count", "attendance", "sides absent", "", (), "review_attendance.period", "",
            "count", "absent"),
+    Metric("mqa_weeks_in_band_rate", "Weeks with MQAs in the weekly band", "Share of the ISO weeks starting in "
+           "the period and ended by as_of whose MQAs (of policy targets.weekly_mqas.tier, else every tier) are "
+           "within targets.weekly_mqas min-max: the basic SLA's per-week rule judged week by week.", "pct",
+           "mqa_weeks", "weeks in the band", "weeks judged", (), "mqas.trigger_at (ISO week, Monday UTC)",
+           "targets.weekly_mqas (each week)", "ratio", "in_band", "judged"),
+    Metric("routed_record_complete_rate", "Routed records complete", "Share of the MQAs routed in the period whose "
+           "record is complete: every account field of policy routed_record.account_fields filled and, with "
+           "routed_record.reasons, the score's reasons carried (the engagement summary).", "pct", "routed_records",
+           "MQAs routed with a complete record", "MQAs routed", ("tier", "owner"), "mqas.routed_at",
+           "routed_record.complete_pct", "ratio", "complete"),
+    # -- CRM updates (ABM template; abm_sla.domain.crm_updates) --
+    Metric("sales_activities_logged_rate", "Sales meetings and calls logged within 24 hours", "Share of the sales "
+           "activities of policy crm_updates.sales_types (meetings, calls) that happened in the period and have a "
+           "logged_at, logged within crm_updates.hours (24) of occurred_at; owner = who logged it.", "pct",
+           "crm_logging", "sales activities logged in time", "sales activities with logged_at", ("tier", "owner"),
+           "activities.occurred_at", "crm_updates.logged_pct", "ratio", "sales_in_time", "sales"),
+    Metric("marketing_activities_logged_rate", "Engaged-lead touches logged within 24 hours", "Share of the "
+           "marketing touches of policy crm_updates.marketing_types that happened in the period and have a "
+           "logged_at, logged within crm_updates.hours (24) of occurred_at.", "pct", "crm_logging",
+           "marketing touches logged in time", "marketing touches with logged_at", ("tier", "owner"),
+           "activities.occurred_at", "crm_updates.logged_pct", "ratio", "marketing_in_time", "marketing"),
+    Metric("accounts_updated_rate", "Listed accounts updated this period", "Share of the accounts on the list at "
+           "the period's last moment with an activity logged (logged_at, else occurred_at) or a status change in "
+           "the period.", "pct", "account_updates", "accounts updated", "accounts on the list", ("tier", "owner"),
+           "activities.logged_at, status_changes.changed_at", "crm_updates.accounts_updated_pct", "ratio",
+           "updated"),
+    Metric("stale_accounts", "Listed accounts not updated", "Accounts on the list at the period's last moment with "
+           "no activity logged and no status change in the period.", "count", "account_updates", "stale accounts",
+           "", ("tier", "owner"), "activities.logged_at, status_changes.changed_at", "", "count", "stale"),
 )
 BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}
 
@@ -697,6 +727,11 @@ def meeting_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
                          "list": _list_column(data, ids, meetings["occurred_at"].reset_index(drop=True))})
 
 
+def _update_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    updates = cu.account_update_facts(data, start, end)
+    return updates.assign(stale=~updates["updated"])
+
+
 def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
           policy: SlaPolicy) -> dict[str, pd.DataFrame]:
     """Every family's facts for the period, as of ``as_of``."""
@@ -713,6 +748,11 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "meetings": meeting_facts(data, start, end),
         "leads": leads.lead_facts(data, start, end, policy),
         "intent": leads.intent_list(data, start, end, policy.intent_list or IntentList()),
+        "crm_logging": cu.logging_facts(data, start, end, policy),
+        "routed_records": routed_records.record_facts(data, start, end, policy),
+        "mqa_weeks": sc.weekly_mqas(data, start, end, as_of, policy).assign(
+            in_band=lambda f: f["in_band"].eq(True).astype(bool)),
+        "account_updates": _update_facts(data, start, end),
         "escalations": escalation_facts(data, end, as_of),
         **marketing_facts(data, start, end, as_of, policy),
         **commitment_facts(data, start, end, as_of, policy),
@@ -887,12 +927,23 @@ def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp
 
     if policy.leads is not None:
         _lead_targets(out, at_least, policy, start, end)
+    if policy.crm_updates is not None:
+        for metric in ("sales_activities_logged_rate", "marketing_activities_logged_rate"):
+            at_least((metric, ALL), policy.crm_updates.logged_pct)
+        at_least(("accounts_updated_rate", ALL), policy.crm_updates.accounts_updated_pct)
+    if policy.routed_record is not None:
+        at_least(("routed_record_complete_rate", ALL), policy.routed_record.complete_pct)
     if targets is None:
         return out
 
     for tier, commitment in (targets.monthly_mqa_commitments or {}).items():
         months = marketing.months_between(start, end)
-        at_least(("mqas", f"tier={tier}"), round(float(commitment) * months, 1))
+        low = round(float(commitment) * months, 1)
+        at_least(("mqas", f"tier={tier}"), low)
+        if tier in (targets.monthly_mqa_max or {}):  # the band [commitment, max] (implementation guide)
+            high = round(float(targets.monthly_mqa_max[tier]) * months, 1)
+            out[("mqas", f"tier={tier}")] = (f"{low:g}-{high:g}", lambda v, low=low, high=high: low <= v <= high,
+                                             low)
     for tier, bound in (targets.first_touch_met_pct or {}).items():
         at_least(("first_touch_met_rate", f"tier={tier}"), bound)
     band = targets.rejection_rate

@@ -15,7 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from abm_sla.domain.frames import ACTIVITY_TYPES, CHANNEL_TOUCHES, HOT_FLAG, MARKETING_SIDE, MARKETING_TOUCHES
+from abm_sla.domain.frames import (
+    ACCOUNT_COLUMNS,
+    ACTIVITY_TYPES,
+    CHANNEL_TOUCHES,
+    HOT_FLAG,
+    MARKETING_SIDE,
+    MARKETING_TOUCHES,
+)
 from abm_sla.domain.freshness import Freshness
 from abm_sla.errors import ConfigError
 
@@ -313,6 +320,14 @@ class Bounds(Open):
         return self
 
 
+class WeeklyMqas(Bounds):
+    """A per-week rule on MQAs (basic SLA, early stage: "5-10 qualified accounts per week"), judged week by week
+    inside the monthly and quarterly reports; ``tier`` narrows it to one tier (default: every tier)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tier: Literal[1, 2, 3] | None = None
+
+
 class CustomTarget(Bounds):
     """A target on any computed metric (``METRICS``), optionally for one tier (default: all tiers)."""
 
@@ -342,6 +357,11 @@ class Targets(Open):
     sales_cycle_days_max: float | None = Field(default=None, gt=0)
     opportunity_to_won_pct: float | None = Field(default=None, ge=0, le=100)
     monthly_mqa_commitments: dict[Literal[1, 2, 3], int] | None = None
+    #: the optional upper bound of a tier's monthly MQAs (implementation guide: Tier 2 "2-3 MQAs per month"): with
+    #: it the month is judged in the band [commitment, max]; absent = only the minimum (the contract's default)
+    monthly_mqa_max: dict[Literal[1, 2, 3], int] | None = None
+    #: a per-week band of MQAs judged week by week in the monthly and quarterly reports (basic SLA); absent = off
+    weekly_mqas: WeeklyMqas | None = None
     tier_moves: TierMoves | None = None
     engagement_rate_pct: float | None = Field(default=None, ge=0, le=100)
     multi_stakeholder_pct: float | None = Field(default=None, ge=0, le=100)
@@ -351,6 +371,16 @@ class Targets(Open):
     sql_to_opportunity_pct: float | None = Field(default=None, ge=0, le=100)
     cac_max: float | None = Field(default=None, gt=0)
     custom: list[CustomTarget] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _mqa_band(self) -> Targets:
+        low = self.monthly_mqa_commitments or {}
+        for tier, high in (self.monthly_mqa_max or {}).items():
+            if tier not in low:
+                raise ValueError(f"monthly_mqa_max: tier {tier} has no monthly_mqa_commitments (the band's minimum)")
+            if high < low[tier]:
+                raise ValueError(f"monthly_mqa_max: tier {tier}'s max {high} is below its commitment {low[tier]}")
+        return self
 
 
 # -- the marketing side (issue 15; not part of SPEC, every part optional) ---------------------------
@@ -774,6 +804,49 @@ class IntentList(Strict):
     distinct_topics: bool = False
 
 
+class CrmUpdates(Strict):
+    """How promptly the CRM is kept up to date (ABM template; not part of SPEC; absent by default: not shown).
+
+    ``hours``: an activity is logged in time when ``logged_at - occurred_at <= hours`` (an activity logged before
+    it happened, e.g. a booked meeting, is in time); ``sales_types``: the sales meetings and calls measured (every
+    one, not only an MQA's first touch); ``marketing_types``: the engaged-lead touches marketing enters.
+    ``logged_pct`` / ``accounts_updated_pct``: optional targets (``>=``) of the shares logged in time and of the
+    listed accounts updated in the week."""
+
+    hours: float = Field(default=24, gt=0)
+    sales_types: tuple[str, ...] = ("meeting", "call")
+    marketing_types: tuple[str, ...] = MARKETING_TOUCHES
+    logged_pct: float | None = Field(default=None, ge=0, le=100)
+    accounts_updated_pct: float | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("sales_types", "marketing_types")
+    @classmethod
+    def _known_types(cls, types: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(types) - set(ACTIVITY_TYPES))
+        if unknown:
+            raise ValueError(f"unknown activity type {unknown[0]!r}")
+        return types
+
+
+class RoutedRecord(Strict):
+    """The routed MQA's record is complete (one-page SLA, seven commitments; not part of SPEC; absent by default:
+    not shown): ``account_fields`` must be filled on the MQA's account (its profile); with ``reasons`` the MQA
+    must carry the score's reasons (the engagement summary the write-back task shows). ``complete_pct``: an
+    optional target (``>=``) of the share complete."""
+
+    account_fields: tuple[str, ...] = ("industry", "employees", "country")
+    reasons: bool = True
+    complete_pct: float | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("account_fields")
+    @classmethod
+    def _account_fields(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(names) - set(ACCOUNT_COLUMNS) | set(names) & {"account_id"})
+        if unknown:
+            raise ValueError(f"unknown account field {unknown[0]!r}; known: {', '.join(ACCOUNT_COLUMNS[1:])}")
+        return names
+
+
 class MonthlyReview(Strict):
     """The monthly review's patterns and lists (seven commitments, ABM template; not part of SPEC; absent by
     default: not shown): disqualification patterns, conversion by hand-off source, closed deals, accounts stalled
@@ -877,6 +950,11 @@ class SlaPolicy(Strict):
     leads: Leads | None = None
     intent_list: IntentList | None = None
     monthly_review: MonthlyReview | None = None
+    #: issue 26 (ABM template): every meeting, call and engaged-lead touch logged within 24 h, the listed
+    #: accounts updated weekly; absent = off
+    crm_updates: CrmUpdates | None = None
+    #: issue 26 (one-page SLA, seven commitments): the routed MQA's record complete; absent = off
+    routed_record: RoutedRecord | None = None
     #: issue 26 (ABM template): answers to requests between the teams, hot accounts; absent = off
     requests: Requests | None = None
     hot_accounts: HotAccounts | None = None

@@ -391,7 +391,44 @@ def mqa_volume(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: Sl
     monthly = out["tier"].map(commitments).astype("float64")
     out["commitment"] = (monthly * out["month"].map(covered)).round(1)
     out["met"] = np.where(out["commitment"].notna(), out["mqas"] >= out["commitment"], None)
+    highs = _targets(policy).monthly_mqa_max
+    if highs:  # the band [commitment, max] per month (implementation guide); absent: the contract's minimum only
+        out.insert(out.columns.get_loc("met"), "max",
+                   (out["tier"].map(highs).astype("float64") * out["month"].map(covered)).round(1))
+        over = out["max"].notna() & (out["mqas"] > out["max"])
+        out["met"] = np.where(over, False, out["met"])
     return out
+
+
+#: The weekly MQA rule's rows (one per ISO week starting in the period): ``judged`` once the week has ended by
+#: ``as_of``; ``in_band`` is empty until then.
+WEEKLY_MQA_COLUMNS = ["week", "week_start", "mqas", "min", "max", "judged", "in_band"]
+
+
+def weekly_mqas(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                policy: SlaPolicy) -> pd.DataFrame:
+    """Policy ``targets.weekly_mqas`` judged week by week: for each ISO week (Monday 00:00 UTC) starting in
+    ``[start, end)``, the MQAs fired in the whole week (of the rule's tier, when given) and whether the count is in
+    ``[min, max]``. A week not ended by ``as_of`` is not judged. Empty without the rule."""
+    rule = _targets(policy).weekly_mqas
+    if rule is None:
+        return pd.DataFrame(columns=WEEKLY_MQA_COLUMNS)
+    first = start.normalize() - pd.Timedelta(days=start.weekday())
+    if first < start:
+        first += pd.Timedelta(days=7)
+    mondays = pd.date_range(first, end, freq="7D", inclusive="left")
+    mqas = data.mqas
+    if rule.tier is not None:
+        mqas = mqas[normalize_tier(mqas["tier"]) == rule.tier]
+    week_of = mqas["trigger_at"].dt.floor("D") - pd.to_timedelta(mqas["trigger_at"].dt.weekday, unit="D")
+    counts = week_of.value_counts().reindex(mondays, fill_value=0).astype(int)
+    judged = (mondays + pd.Timedelta(days=7)) <= as_of
+    low = -np.inf if rule.min is None else rule.min
+    high = np.inf if rule.max is None else rule.max
+    in_band = (counts.to_numpy() >= low) & (counts.to_numpy() <= high)
+    return pd.DataFrame({"week": mondays.strftime("%G-W%V"), "week_start": mondays, "mqas": counts.to_numpy(),
+                         "min": rule.min, "max": rule.max, "judged": judged,
+                         "in_band": pd.Series(in_band, dtype="object").where(judged, None)})
 
 
 def _overlap_share(month: pd.Period, start: pd.Timestamp, end: pd.Timestamp) -> float:
@@ -733,7 +770,11 @@ def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
         for tier in sorted(targets.monthly_mqa_commitments):
             value = _catalog_value(table, "mqas", tier)
             target = metrics.target_bound(policy, start, end, "mqas", f"tier={tier}")
-            rows.append(_row("mqa_volume", tier, value, f">= {target:g}", bool(value < target) if measured else None))
+            text, missed = f">= {target:g}", bool(value < target)
+            if tier in (targets.monthly_mqa_max or {}):  # the band (implementation guide)
+                high = round(targets.monthly_mqa_max[tier] * marketing.months_between(start, end), 1)
+                text, missed = f"{target:g}-{high:g}", bool(value < target or value > high)
+            rows.append(_row("mqa_volume", tier, value, text, missed if measured else None))
     if targets.first_touch_met_pct:
         for tier, target in sorted(targets.first_touch_met_pct.items()):
             value = _catalog_value(table, "first_touch_met_rate", tier)

@@ -95,6 +95,7 @@ LABELS: dict[str | tuple[str, str], str] = {
     "median_days_to_close": "Median days to close", ("dispute_counts", "opened"): "Opened",
     ("dispute_counts", "closed"): "Closed",
     ("mqa_volume", "commitment"): "Commitment (pro-rated)", ("mqa_volume", "met"): "Commitment met",
+    ("mqa_volume", "max"): "Max (pro-rated)", ("mqa_weeks", "in_band"): "In band", ("mqa_weeks", "judged"): "Ended",
     ("four_numbers", "missed"): "Clocks missed", ("four_numbers", "pending"): "Clocks pending",
     ("chronic_misses", "missed"): "Verdict",
     # the feedback loop (issue 14)

@@ -28,9 +28,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from abm_sla.domain import breaches, dispositions, leads, regions, review, signoff
+from abm_sla.domain import breaches, dispositions, leads, regions, review, routed_records, signoff
 from abm_sla.domain import commitments as cm
 from abm_sla.domain import coordination as co
+from abm_sla.domain import crm_updates as cu
 from abm_sla.domain import feedback as fb
 from abm_sla.domain import marketing as mk
 from abm_sla.domain import metrics as catalog
@@ -516,6 +517,8 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   "clock still unmet (sla_clocks.met_at empty or later)"),
         ]),
         *_intent_list_section(data, start, end, policy, table),
+        *_crm_updates_section(data, start, end, policy, table),
+        *_routed_record_section(data, start, end, policy, table),
         _feedback_section(data, start, end, as_of, policy),
         *_team_clocks_section(data, start, end, as_of, policy, table),
         *_collisions_section(data, start, end, as_of, policy, table),
@@ -574,6 +577,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
         Section("Marketing", tables=[
             Table("mqa_volume", "MQAs per tier per month vs commitment", volume,
                   f"mqas where trigger_at in {span}; policy targets.monthly_mqa_commitments (pro-rated)"),
+            *_weekly_mqa_tables(data, start, end, as_of, policy, table),
             Table("marketing_by_tier", "Acceptance, rejection and conversion per tier",
                   sc.marketing_quality(outcomes, start, end, policy), f"{mqa_source}; {opp_source}"),
             Table("marketing_by_owner", "Acceptance, rejection and conversion per owner",
@@ -1051,6 +1055,97 @@ def _quarterly_review_section(data: SlaData, start: pd.Timestamp, end: pd.Timest
     return sections, notes
 
 
+def _weekly_mqa_tables(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                       policy: SlaPolicy, table: pd.DataFrame) -> list[Table]:
+    """The per-week MQA rule judged week by week (policy ``targets.weekly_mqas``; none without it)."""
+    rule = policy.targets.weekly_mqas if policy.targets is not None else None
+    if rule is None:
+        return []
+    found = catalog.row(table, "mqa_weeks_in_band_rate")
+    weeks = int(np.nan_to_num(found["denominator"])) if found is not None else 0
+    inside = int(np.nan_to_num(found["numerator"])) if found is not None else 0
+    band = "-".join(f"{bound:g}" for bound in (rule.min, rule.max) if bound is not None)
+    band = band if rule.min is not None and rule.max is not None else (
+        f">= {rule.min:g}" if rule.min is not None else f"<= {rule.max:g}")
+    tier = f"Tier {rule.tier} " if rule.tier is not None else ""
+    return [Table("mqa_weeks", f"{tier}MQAs per week against the weekly band {band}: {inside} of {weeks} "
+                  f"week{'' if weeks == 1 else 's'} in band", sc.weekly_mqas(data, start, end, as_of, policy),
+                  f"mqas by ISO week (Monday UTC) of trigger_at, weeks starting in {_span(start, end)}; a week is "
+                  f"judged once it has ended by {_iso(as_of)}; policy targets.weekly_mqas")]
+
+
+def _routed_record_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                           table: pd.DataFrame) -> list[Section]:
+    """The routed MQAs' records complete (policy ``routed_record``; none without it)."""
+    rule = policy.routed_record
+    if rule is None:
+        return []
+    found = catalog.row(table, "routed_record_complete_rate")
+    routed = int(np.nan_to_num(found["denominator"])) if found is not None else 0
+    complete = int(np.nan_to_num(found["numerator"])) if found is not None else 0
+    needs = ", ".join(rule.account_fields) + (" and the score's reasons" if rule.reasons else "")
+    text = [f"{complete} of {routed} MQA{'' if routed == 1 else 's'} routed this week had a complete record "
+            f"({found['value'] if found is not None else float('nan'):g}%): the account's {needs}."]
+    facts = routed_records.record_facts(data, start, end, policy)
+    return [Section("Routed records", text, tables=[
+        Table("incomplete_records", "Routed MQAs with an incomplete record",
+              _with_owner_names(routed_records.incomplete(facts), data),
+              f"mqas with routed_at in {_span(start, end)}; fields from accounts, reasons from mqas; "
+              "policy routed_record")])]
+
+
+#: The CRM-updates table's rows: side → the catalog metric of its share logged in time.
+CRM_LOGGING_METRICS = {"sales": "sales_activities_logged_rate", "marketing": "marketing_activities_logged_rate"}
+
+
+def crm_logging_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per side (sales meetings and calls, marketing touches), overall and per owner: activities judged, logged in
+    time, late and the share in time, read from the metrics catalog's crm_logging family."""
+    rows = []
+    for side, metric in CRM_LOGGING_METRICS.items():
+        mine = table[table["metric"] == metric]
+        segments = [catalog.ALL, *sorted(s for s in mine["segment"].unique() if str(s).startswith("owner="))]
+        for segment in segments:
+            found = catalog.row(table, metric, segment)
+            judged = int(np.nan_to_num(found["denominator"])) if found is not None else 0
+            if segment != catalog.ALL and not judged:
+                continue
+            in_time = int(np.nan_to_num(found["numerator"])) if found is not None else 0
+            rows.append({"side": side, "owner_id": segment.removeprefix("owner="), "activities": judged,
+                         "in_time": in_time, "late": judged - in_time,
+                         "in_time_pct": found["value"] if found is not None else np.nan})
+    return pd.DataFrame(rows, columns=["side", "owner_id", "activities", "in_time", "late", "in_time_pct"])
+
+
+def _crm_updates_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
+                         table: pd.DataFrame) -> list[Section]:
+    """Issue 26 (ABM template): every meeting, call and engaged-lead touch logged within the policy's hours, and
+    the listed accounts updated this week (policy ``crm_updates``; none without it)."""
+    rule = policy.crm_updates
+    if rule is None:
+        return []
+    span = _span(start, end)
+    updated = catalog.row(table, "accounts_updated_rate")
+    listed = int(np.nan_to_num(updated["denominator"])) if updated is not None else 0
+    stale = int(np.nan_to_num(catalog.value(table, "stale_accounts")))
+    text = [f"An activity is logged in time when logged_at - occurred_at <= {rule.hours:g} hours (sales: "
+            f"{', '.join(rule.sales_types)}; marketing: {', '.join(rule.marketing_types)}); activities without "
+            "logged_at are not judged.",
+            f"{listed - stale} of {listed} listed account{'' if listed == 1 else 's'} updated this week "
+            f"({catalog.value(table, 'accounts_updated_rate'):g}%): an activity logged or a status change; "
+            f"{stale} stale."]
+    stale_list = cu.stale_accounts(cu.account_update_facts(data, start, end))
+    return [Section("CRM updates", text, tables=[
+        Table("crm_logging", f"Activities logged within {rule.hours:g} hours, per owner",
+              _with_owner_names(crm_logging_table(table), data),
+              f"activities of the types above with occurred_at in {span} and a logged_at; owner = "
+              "activities.owner_id, else accounts.owner_id; policy crm_updates"),
+        Table("stale_accounts", "Listed accounts with no update this week", _with_owner_names(stale_list, data),
+              f"accounts on the list at {_iso(end)} with no activity logged (logged_at, else occurred_at) and no "
+              f"status change in {span}"),
+    ])]
+
+
 def _leads_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
                    table: pd.DataFrame) -> list[Section]:
     """The lead measures of the period against the policy's targets (policy ``leads``; none without it)."""
@@ -1156,6 +1251,7 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
         Section("Volume against target", tables=[
             Table("mqa_volume", "MQAs per tier vs the monthly commitment", sc.mqa_volume(data, start, end, policy),
                   f"mqas where trigger_at in {span}; policy targets.monthly_mqa_commitments"),
+            *_weekly_mqa_tables(data, start, end, as_of, policy, table),
             Table("marketing_by_tier", "MQA → SQL (accepted), disqualified and conversion per tier",
                   sc.marketing_quality(sc.mqa_outcomes(data, as_of, policy), start, end, policy), mqa_source),
             Table("progression", "SQL → opportunity (accepted MQAs)",

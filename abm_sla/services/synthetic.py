@@ -755,9 +755,10 @@ LOGGING_DELAYS = ((0.80, 0, 120), (0.14, 120, 1200), (0.06, 1500, 4320))
 
 
 def _logged_at(rng: np.random.Generator, activities: pd.DataFrame) -> pd.Series:
-    """``logged_at`` of the sales touches: most within two hours, some the next day, a few after 24 hours;
-    NaT for other activities (marketing automation logs its own)."""
-    sales = activities["type"].isin(frames.SALES_TOUCHES).to_numpy()
+    """``logged_at`` of the sales touches and of the marketing touches (the engaged-lead data marketing enters;
+    issue 26, policy ``crm_updates``): most within two hours, some the next day, a few after 24 hours; NaT for
+    other activities. The delays drawn for the sales touches do not depend on the marketing ones."""
+    sales = activities["type"].isin(frames.SALES_TOUCHES + frames.MARKETING_TOUCHES).to_numpy()
     shares, lows, highs = (np.array(part, dtype=float) for part in zip(*LOGGING_DELAYS, strict=True))
     band = rng.choice(len(shares), size=len(activities), p=shares / shares.sum())
     minutes = rng.uniform(lows[band], highs[band]).round()
