@@ -634,6 +634,27 @@ def decision_list(
     Console(width=160).print(table)
 
 
+review_app = typer.Typer(no_args_is_help=True, help="The quarterly account review: who attended.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("attend")
+def review_attend(
+    period: Annotated[str, typer.Option("--period", help="The quarter of the review (2026-Q1).")],
+    name: Annotated[str, typer.Option("--name", help="Who attended.")],
+    side: Annotated[str, typer.Option("--side", help="Their side: sales or marketing.")],
+    at: AtOption = None,
+    db: DbOption = None,
+) -> None:
+    """Record that someone attended the quarterly account review; the quarterly report shows attendance."""
+    from abm_sla.warehouse import decisions
+
+    added = decisions.record_attendance(_existing_warehouse(db), period, name, side, _at(at))
+    who = f"{name.strip()} ({side.strip().lower()})"
+    typer.echo(f"recorded {who} at the {period.strip().upper()} review" if added
+               else f"{who} is already recorded at the {period.strip().upper()} review")
+
+
 propose_app = typer.Typer(no_args_is_help=True, help="Proposals backed by the warehouse's history.")
 app.add_typer(propose_app, name="propose")
 

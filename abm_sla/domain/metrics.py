@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from abm_sla.domain import commitments as cm
+from abm_sla.domain import coordination as co
 from abm_sla.domain import crm_updates as cu
 from abm_sla.domain import dispositions, frames, leads, marketing, regions, routed_records
 from abm_sla.domain import scorecard as sc
@@ -86,7 +87,7 @@ _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
 #: Families counted over the accounts at one moment: their counts do not add up over periods.
 #: Also the distinct counts: a lead or an intent-list account of two months is one of their quarter.
 SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts", "leads", "intent",
-                     "account_updates")
+                     "account_updates", "campaign_tiers", "campaign_plan", "attendance")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner", "region")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
@@ -419,6 +420,37 @@ CATALOG: tuple[Metric, ...] = (
            "intent_list.min_signals (default 3) intent signals observed in the period (the weekly intent list).",
            "count", "intent", "accounts on the intent list", "", ("tier", "owner"), "intent_signals.observed_at",
            "", "count"),
+    # -- coordination between the teams (issue 26; abm_sla.domain.coordination) --
+    Metric("outreach_collisions", "Outreach collisions", "Sales touches in the period with a marketing touch to the "
+           "same contact (the same account when either has no contact) within policy coordination.window_hours "
+           "before or after (a duplicate or conflicting message).", "count", "collisions", "sales touches collided",
+           "", ("tier", "owner"), "activities.occurred_at (the sales touch)", "", "count", "collided"),
+    Metric("outreach_collision_rate", "Sales touches colliding with marketing", "Share of the period's sales touches "
+           "that collided with a marketing touch (outreach_collisions / sales touches).", "pct", "collisions",
+           "sales touches collided", "sales touches", ("tier", "owner"), "activities.occurred_at (the sales touch)",
+           "", "ratio", "collided"),
+    Metric("content_coverage_rate", "MQAs with content before sales' first touch", "Share of the MQAs triggered in "
+           "the period whose account received a marketing touch of a policy content_support.types type in the "
+           "lookback_days before sales' first touch of the episode (before its end or as_of while untouched).",
+           "pct", "content", "MQAs covered", "MQAs", ("tier", "owner"), _MQA, "", "ratio", "covered"),
+    Metric("campaigns_per_tier", "Campaigns started per tier", "Campaigns (campaign_start subjects) started in the "
+           "period on accounts of the tier; in all, a campaign counts once per tier it started on.", "count",
+           "campaigns", "campaign × tier", "", ("tier",), "activities.occurred_at (campaign_start)", "", "count"),
+    Metric("tiers_without_campaign", "Tiers without a campaign", "Tiers of policy campaign_plan.tiers on which no "
+           "campaign started in the period.", "count", "campaign_tiers", "tiers without a campaign", "", ("tier",),
+           "activities.occurred_at (campaign_start)", "", "count", "without"),
+    Metric("planned_campaigns_not_started", "Planned campaigns not started", "Campaigns of the joint plan (policy "
+           "campaign_plan.campaigns) with no campaign_start in the period.", "count", "campaign_plan",
+           "planned campaigns not started", "", (), "activities.occurred_at (campaign_start)", "", "count",
+           "not_started"),
+    Metric("campaigns_off_plan", "Campaigns off plan", "Campaigns started in the period on a tier the plan does not "
+           "assign them to, or not named in the plan (policy campaign_plan.campaigns; none without a plan).",
+           "count", "campaign_plan", "campaigns off plan", "", (), "activities.occurred_at (campaign_start)", "",
+           "count", "off_plan"),
+    Metric("review_sides_absent", "Sides absent from the quarterly review", "Sides of policy "
+           "review_attendance.required (sales, marketing) with nobody recorded at the quarter's account review "
+           "(abm-sla review attend).", "count", "attendance", "sides absent", "", (), "review_attendance.period", "",
+           "count", "absent"),
     Metric("mqa_weeks_in_band_rate", "Weeks with MQAs in the weekly band", "Share of the ISO weeks starting in "
            "the period and ended by as_of whose MQAs (of policy targets.weekly_mqas.tier, else every tier) are "
            "within targets.weekly_mqas min-max: the basic SLA's per-week rule judged week by week.", "pct",
@@ -728,6 +760,32 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "escalations": escalation_facts(data, end, as_of),
         **marketing_facts(data, start, end, as_of, policy),
         **commitment_facts(data, start, end, as_of, policy),
+        **coordination_facts(data, start, end, as_of, policy),
+    }
+
+
+def _plan_facts(plan: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"not_started": plan["status"].eq(co.NOT_STARTED).to_numpy(dtype=bool),
+                         "off_plan": plan["status"].isin([co.OFF_PLAN, co.UNPLANNED]).to_numpy(dtype=bool)})
+
+
+def coordination_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                       policy: SlaPolicy) -> dict[str, pd.DataFrame]:
+    """Outreach collisions, content coverage, the campaign calendar and review attendance (empty when the policy
+    does not define them; attendance only for a quarter)."""
+    planned = data.activities if policy.campaign_plan is not None else data.activities.iloc[0:0]
+    calendar = co.campaign_calendar(planned, data.accounts, start, end, as_of)
+    quarter = sc.quarter_label(start) if (start, end) == sc.parse_period(sc.quarter_label(start)) else None
+    present = co.attendance(data.review_attendance, quarter, policy.review_attendance) if quarter else None
+    absent = set(co.absent_sides(present, policy.review_attendance)) if present is not None else set()
+    sides = present["side"] if present is not None else pd.Series(dtype="object")
+    return {
+        "collisions": co.collision_facts(data.activities, data.accounts, start, end, as_of, policy.coordination),
+        "content": co.content_coverage(data.mqas, data.activities, start, end, as_of, policy.content_support),
+        "campaigns": calendar[["campaign", "tier"]],
+        "campaign_tiers": co.campaign_tiers(calendar, policy.campaign_plan),
+        "campaign_plan": _plan_facts(co.plan_check(calendar, policy.campaign_plan)),
+        "attendance": pd.DataFrame({"side": sides.to_numpy(), "absent": sides.isin(absent).to_numpy()}),
     }
 
 

@@ -15,7 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from abm_sla.domain.frames import ACCOUNT_COLUMNS, ACTIVITY_TYPES, HOT_FLAG, MARKETING_TOUCHES
+from abm_sla.domain.frames import (
+    ACCOUNT_COLUMNS,
+    ACTIVITY_TYPES,
+    CHANNEL_TOUCHES,
+    HOT_FLAG,
+    MARKETING_SIDE,
+    MARKETING_TOUCHES,
+)
 from abm_sla.domain.freshness import Freshness
 from abm_sla.errors import ConfigError
 
@@ -850,6 +857,75 @@ class MonthlyReview(Strict):
     trend_months: int = Field(default=6, ge=2)
 
 
+def _marketing_types(types: list[str]) -> list[str]:
+    """Activity types, lower-cased; each must be a marketing-side type."""
+    lowered = [kind.strip().lower() for kind in types]
+    unknown = [kind for kind in lowered if kind not in MARKETING_SIDE]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a marketing activity type")
+    return lowered
+
+
+class Coordination(Strict):
+    """1:1 outreach coordinated with marketing's campaigns (ABM template; not part of SPEC; absent by default: not
+    shown): a sales touch and a marketing touch to the same contact (the same account when either has no contact)
+    within ``window_hours`` of each other is a collision (a duplicate or conflicting message)."""
+
+    window_hours: float = Field(default=24, gt=0)
+    #: the marketing side's types that collide with a sales touch (default: every marketing touch and channel touch)
+    marketing_types: list[str] = Field(default_factory=lambda: [*MARKETING_TOUCHES, *CHANNEL_TOUCHES], min_length=1)
+
+    @field_validator("marketing_types")
+    @classmethod
+    def _known(cls, types: list[str]) -> list[str]:
+        return _marketing_types(types)
+
+
+class ContentSupport(Strict):
+    """Marketing's content for sales' touches (seven commitments; not part of SPEC; absent by default: not shown):
+    an MQA is covered when its account received a marketing touch of a ``types`` type in the ``lookback_days``
+    before sales' first touch of the episode (before the MQA's as-of moment while sales has not touched it)."""
+
+    types: list[str] = Field(default_factory=lambda: ["content_download"], min_length=1)
+    lookback_days: float = Field(default=90, gt=0)
+
+    @field_validator("types")
+    @classmethod
+    def _known(cls, types: list[str]) -> list[str]:
+        return _marketing_types(types)
+
+
+class PlannedCampaign(Strict):
+    """One campaign of the joint plan: the tiers it is assigned to and the personas it addresses (free text)."""
+
+    tiers: list[Literal[1, 2, 3]] = Field(min_length=1)
+    personas: list[str] = Field(default_factory=list)
+
+
+class CampaignPlan(Strict):
+    """Campaigns planned each quarter per tier (ABM template; not part of SPEC; absent by default: not shown): the
+    quarter's campaigns are the subjects of ``campaign_start`` activities, per tier of the accounts they started
+    on; every tier of ``tiers`` without one is flagged. ``campaigns``: the joint plan (in the signed policy), by
+    campaign name (the ``campaign_start`` subject): each planned campaign is checked against its starts."""
+
+    tiers: list[Literal[1, 2, 3]] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    campaigns: dict[str, PlannedCampaign] = Field(default_factory=dict)
+
+    @field_validator("campaigns")
+    @classmethod
+    def _trimmed(cls, campaigns: dict[str, PlannedCampaign]) -> dict[str, PlannedCampaign]:
+        return {name.strip(): plan for name, plan in campaigns.items()}
+
+
+class ReviewAttendance(Strict):
+    """Attendance of the quarterly account review (implementation guide; not part of SPEC; absent by default: not
+    shown): the quarterly report shows who attended per side (``abm-sla review attend``) and warns when a side of
+    ``required`` has nobody."""
+
+    required: list[Literal["sales", "marketing"]] = Field(default_factory=lambda: ["sales", "marketing"],
+                                                          min_length=1)
+
+
 class SlaPolicy(Strict):
     """The whole SLA policy; see ``config/sla.yaml`` for the default (SPEC section 6)."""
 
@@ -882,6 +958,12 @@ class SlaPolicy(Strict):
     #: issue 26 (ABM template): answers to requests between the teams, hot accounts; absent = off
     requests: Requests | None = None
     hot_accounts: HotAccounts | None = None
+    #: issue 26 (ABM template, seven commitments, implementation guide): outreach collisions, content before
+    #: sales' first touch, the quarter's campaigns per tier, attendance of the quarterly review; absent = off
+    coordination: Coordination | None = None
+    content_support: ContentSupport | None = None
+    campaign_plan: CampaignPlan | None = None
+    review_attendance: ReviewAttendance | None = None
     #: who owns each commitment (a person or role, shown beside it on every scorecard): keyed by the commitment's
     #: name (``first_touch_met_pct``, ``custom:<metric>``...) or by a side (``marketing``, ``sales``, ``joint``)
     #: as the default of its commitments; empty = no owner shown (not part of SPEC)

@@ -348,7 +348,7 @@ def top_accounts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, n: int) 
     accounts = sc.listed_accounts(data, end)
     engagement = catalog.account_engagement(data, start, end)
     facts = accounts.merge(engagement[["marketing_touches", "stakeholders"]], left_on="account_id",
-                           right_index=True, how="inner")
+                           right_index=True, how="inner").reset_index(drop=True)  # empty: no account_id index
     met = catalog.meeting_facts(data, start, end)["account_id"].value_counts()  # meetings_booked's facts
     facts["meetings"] = facts["account_id"].map(met).fillna(0).astype(int)
     facts = facts.sort_values(["tier", "marketing_touches", "stakeholders", "account_id"],

@@ -66,6 +66,7 @@ DERIVED_COLUMNS: dict[str, dict[str, str]] = {
     "review_decisions": {"decision_id": "int64", "month": "object", "text": "object", "owner": "object",
                          "due": "object", "recorded_at": "ts", "status": "object", "outcome": "object",
                          "updated_at": "ts"},
+    "review_attendance": {"period": "object", "side": "object", "name": "object", "recorded_at": "ts"},
     "dispute_notes": {"id": "int64", "dispute_id": "int64", "at": "ts", "author": "object", "kind": "object",
                       "text": "object"},
 }
@@ -101,6 +102,7 @@ class SlaData:
     dispute_notes: pd.DataFrame = field(default_factory=pd.DataFrame)
     signoffs: pd.DataFrame = field(default_factory=pd.DataFrame)
     review_decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    review_attendance: pd.DataFrame = field(default_factory=pd.DataFrame)
     requests: pd.DataFrame = field(default_factory=lambda: frames.empty("requests"))
 
     @classmethod

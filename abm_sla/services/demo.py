@@ -266,6 +266,10 @@ def demo_decisions(store: Warehouse) -> list[int]:
                         february + pd.Timedelta(days=8))
     ids.append(decisions.add_decision(store, "2026-03", "Review the stalled Tier 1 accounts in the weekly sync",
                                       "Grace Miller", DEMO_START + pd.Timedelta(days=89, hours=16)))
+    review_day = DEMO_START + pd.Timedelta(days=89, hours=15)  # the Q1 account review (implementation guide)
+    for name, side in (("Sam Okafor", "marketing"), ("Jenna Ortiz", "marketing"), ("Dana Reyes", "sales"),
+                       ("Marcus Bell", "sales")):
+        decisions.record_attendance(store, DEMO_QUARTER, name, side, review_day)
     return ids
 
 

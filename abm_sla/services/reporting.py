@@ -30,6 +30,7 @@ import pandas as pd
 
 from abm_sla.domain import breaches, dispositions, leads, regions, review, routed_records, signoff
 from abm_sla.domain import commitments as cm
+from abm_sla.domain import coordination as co
 from abm_sla.domain import crm_updates as cu
 from abm_sla.domain import feedback as fb
 from abm_sla.domain import marketing as mk
@@ -160,7 +161,8 @@ def load_data(warehouse: Warehouse) -> SlaData:
     crm = {kind: view.read_kind(kind) for kind in kinds}
     derived = {name: warehouse.read_table(getattr(schema, name))
                for name in ("mqas", "sla_clocks", "escalations", "tier_move_recommendations", "reassignments",
-                            "disputes", "dispute_notes", "signoffs", "review_decisions")}
+                            "disputes", "dispute_notes", "signoffs", "review_decisions",
+                            "review_attendance")}
     escalations = derived["escalations"]
     derived["escalations"] = escalations.assign(owner_id=escalations["owner_id"].replace("", None))  # "": no owner
     history = score_history.dense(warehouse.read_table(schema.score_history), score_history.score_runs(warehouse))
@@ -519,6 +521,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
         *_routed_record_section(data, start, end, policy, table),
         _feedback_section(data, start, end, as_of, policy),
         *_team_clocks_section(data, start, end, as_of, policy, table),
+        *_collisions_section(data, start, end, as_of, policy, table),
         _breaches_section(data, policy, start, end, as_of, weekly=True),
         Section("Recommended tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_moves", "Tier moves: pending, and decided this week", moves, _moves_source(as_of)),
@@ -640,6 +643,9 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     sections.append(proposal_section)
     sections.append(_pipeline_section(data, start, end, scoring_text))
     sections += regional_section(table, policy, span)
+    review_sections, review_notes = _quarterly_review_section(data, start, end, as_of, policy, table)
+    sections += review_sections
+    notes += review_notes
     decisions = [_chronic_decision(chronic, "#table-chronic_misses"),
                  _proposals_decision(found, "#section-proposals"),
                  _moves_decision(moves, "#table-tier_moves"),
@@ -956,6 +962,99 @@ def _intent_list_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, 
                      f"intent_signals with observed_at in {_span(start, end)}{score}; policy intent_list")])]
 
 
+def _pct_text(table: pd.DataFrame, metric: str) -> str:
+    """A catalog rate as text: ``12.5% (3 of 24)`` or ``n/a (none)``."""
+    found = catalog.row(table, metric)
+    if found is None or not found["denominator"]:
+        return "n/a (none)"
+    return f"{found['value']:g}% ({found['numerator']:g} of {found['denominator']:g})"
+
+
+def _collisions_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                        policy: SlaPolicy, table: pd.DataFrame) -> list[Section]:
+    """The week's outreach collisions (policy ``coordination``; none without it)."""
+    settings = policy.coordination
+    if settings is None:
+        return []
+    found = co.collisions(data.activities, start, end, as_of, settings)
+    names = sc.account_dimensions(data).set_index("account_id")["account_name"]
+    found.insert(1, "account_name", found["account_id"].map(names))
+    return [Section("Outreach coordination", [
+        f"Sales touches colliding with a marketing touch: {_pct_text(table, 'outreach_collision_rate')}. A "
+        f"collision: a sales touch and a marketing touch to the same contact (the same account when either has no "
+        f"contact) within {settings.window_hours:g} hours of each other: a duplicate or conflicting message. "
+        "Each row is one pair; coordinate the next touch with marketing's campaign.",
+    ], tables=[Table("outreach_collisions", "Sales touches within the window of a marketing touch", found,
+                     f"activities: sales touches with occurred_at in {_span(start, end)}, marketing touches of "
+                     f"{', '.join(settings.marketing_types)} within {settings.window_hours:g} h; policy coordination; "
+                     "metrics catalog: outreach_collisions, outreach_collision_rate")])]
+
+
+def _content_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                     policy: SlaPolicy, table: pd.DataFrame) -> list[Section]:
+    """The month's content coverage of MQAs before sales' first touch (policy ``content_support``)."""
+    settings = policy.content_support
+    if settings is None:
+        return []
+    rows = co.content_coverage(data.mqas, data.activities, start, end, as_of, settings)
+    per_tier = catalog.family_table("content", rows, ("tier",))
+    shown = per_tier[per_tier["metric"] == "content_coverage_rate"][["segment", "numerator", "denominator", "value"]]
+    shown = shown.rename(columns={"numerator": "covered", "denominator": "mqas", "value": "covered_pct"})
+    return [Section("Content for sales' touches", [
+        f"MQAs whose account received marketing content ({', '.join(settings.types)}) in the "
+        f"{settings.lookback_days:g} days before sales' first touch: {_pct_text(table, 'content_coverage_rate')}. "
+        "Requests for materials and their 2-business-day answer are the materials clock (requests.csv).",
+    ], tables=[Table("content_coverage", "MQAs with content before sales' first touch, per tier", shown,
+                     f"mqas with trigger_at in {_span(start, end)}; activities of {', '.join(settings.types)}; "
+                     "policy content_support; metrics catalog: content_coverage_rate")])]
+
+
+def _quarterly_review_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                              policy: SlaPolicy, table: pd.DataFrame) -> tuple[list[Section], list[str]]:
+    """The quarter's campaign calendar per tier (policy ``campaign_plan``) and the review's attendance (policy
+    ``review_attendance``), with the warnings (a tier without a campaign, a side absent)."""
+    sections, notes = [], []
+    if policy.campaign_plan is not None:
+        calendar = co.campaign_calendar(data.activities, data.accounts, start, end, as_of)
+        tiers = co.campaign_tiers(calendar, policy.campaign_plan)
+        missing = tiers.loc[tiers["without"], "tier"].tolist()
+        plan = co.plan_check(calendar, policy.campaign_plan)
+        if len(plan) and (plan["status"] != co.AS_PLANNED).any():
+            off = plan[plan["status"] != co.AS_PLANNED]
+            notes.append("Campaign plan: " + "; ".join(f"{row.campaign} {row.status}" for row in off.itertuples())
+                         + " (policy campaign_plan.campaigns).")
+        if missing:
+            notes.append("No campaign started this quarter on Tier " + ", ".join(map(str, missing))
+                         + " (ABM template: Tier 1 1:1 + ads, Tier 2 campaign + outreach, Tier 3 campaign only).")
+        sections.append(Section("Campaign calendar", [
+            f"Campaigns started this quarter per tier (campaign_start activities, the subject names the campaign); "
+            f"tiers without one: {catalog.value(table, 'tiers_without_campaign'):g}. The ABM template plans them "
+            "jointly each quarter: Tier 1 1:1 + ads, Tier 2 campaign + outreach, Tier 3 campaign only.",
+        ], tables=[
+            Table("campaign_tiers", "Campaigns per tier", tiers.rename(columns={"without": "flagged"}),
+                  "policy campaign_plan.tiers; metrics catalog: campaigns_per_tier, tiers_without_campaign"),
+            Table("campaign_calendar", "The quarter's campaigns", calendar,
+                  f"activities of type campaign_start with occurred_at in {_span(start, end)}; tier from accounts"),
+            *([Table("campaign_plan", "The joint plan against the campaigns started", plan,
+                     "policy campaign_plan.campaigns (the signed policy); campaign_start subjects and tiers; "
+                     "metrics catalog: planned_campaigns_not_started, campaigns_off_plan")] if len(plan) else []),
+        ]))
+    if policy.review_attendance is not None:
+        quarter = sc.quarter_label(start)
+        present = co.attendance(data.review_attendance, quarter, policy.review_attendance)
+        absent = co.absent_sides(present, policy.review_attendance)
+        if absent:
+            notes.append(f"Nobody from {' or '.join(absent)} is recorded at the {quarter} account review "
+                         f"(`abm-sla review attend --period {quarter} --name ... --side {absent[0]}`).")
+        shown = present.assign(attended=present["attended"].map({True: "present", False: "absent"}))
+        sections.append(Section("Quarterly review attendance", [
+            f"Who attended the {quarter} account review per side (`abm-sla review attend`); sides absent: "
+            f"{catalog.value(table, 'review_sides_absent'):g}.",
+        ], tables=[Table("review_attendance", f"Attendance of the {quarter} review", shown,
+                         f"review_attendance where period = {quarter}; policy review_attendance.required")]))
+    return sections, notes
+
+
 def _weekly_mqa_tables(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                        policy: SlaPolicy, table: pd.DataFrame) -> list[Table]:
     """The per-week MQA rule judged week by week (policy ``targets.weekly_mqas``; none without it)."""
@@ -1169,6 +1268,7 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
         _marketing_section(data, start, end, as_of, policy),
         *_leads_section(data, start, end, policy, table),
         *_review_sections(data, start, end, as_of, policy),
+        *_content_section(data, start, end, as_of, policy, table),
         Section("Tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_move_decisions", "Recommendations of the month and sales' decisions",
                   tm.summary(_ledger(data, as_of, policy), start, end, as_of), _moves_source(as_of)),

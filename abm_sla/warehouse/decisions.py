@@ -70,3 +70,37 @@ def read_decisions(warehouse: Warehouse, month: str | None = None) -> pd.DataFra
     if month is not None:
         rows = rows[rows["month"] == month]
     return rows.sort_values(["month", "decision_id"]).reset_index(drop=True)
+
+
+# -- attendance of the quarterly account review (implementation guide) ----------------------------------------
+
+QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
+SIDES = ("sales", "marketing")
+
+
+def record_attendance(warehouse: Warehouse, period: str, name: str, side: str, at: dt.datetime) -> bool:
+    """Record that ``name`` attended the quarterly review of ``period`` (``2026-Q1``) for ``side``; False when
+    already recorded."""
+    period = (period or "").strip().upper()
+    if not QUARTER.match(period):
+        raise DecisionError(f"the period must be a quarter like 2026-Q1, got {period!r}")
+    side = (side or "").strip().lower()
+    if side not in SIDES:
+        raise DecisionError(f"the side must be sales or marketing, got {side!r}")
+    name = _text(name, "the attendee (--name)")
+    table = schema.review_attendance
+    with warehouse.engine.begin() as connection:
+        found = connection.execute(sa.select(table.c.name).where(
+            (table.c.period == period) & (table.c.side == side) & (table.c.name == name))).first()
+        if found is not None:
+            return False
+        connection.execute(table.insert().values(period=period, side=side, name=name, recorded_at=at))
+    return True
+
+
+def read_attendance(warehouse: Warehouse, period: str | None = None) -> pd.DataFrame:
+    """Every attendance row (of one quarter when given), by quarter, side and name."""
+    rows = warehouse.read_table(schema.review_attendance)
+    if period is not None:
+        rows = rows[rows["period"] == period.strip().upper()]
+    return rows.sort_values(["period", "side", "name"]).reset_index(drop=True)

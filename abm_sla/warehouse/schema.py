@@ -350,6 +350,18 @@ review_decisions = Table(
 was decided, who owns it, an optional due date; ``status`` open or done (with its ``outcome``). The next month's
 review shows them. Not undone with a run."""
 
+review_attendance = Table(
+    "review_attendance",
+    metadata,
+    Column("period", String(7), primary_key=True),
+    Column("side", String(16), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+"""Who attended the quarterly account review (``abm-sla review attend``): the quarter (``2026-Q1``), the side
+(sales or marketing) and the attendee's name. The quarterly report shows attendance per side. Not undone with a
+run."""
+
 alert_log = Table(
     "alert_log",
     metadata,
