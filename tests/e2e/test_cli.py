@@ -120,7 +120,7 @@ def test_export_mqas_carries_verdicts_and_export_metrics_rebuilds_the_rejection_
     assert list(read_csv(table)[0]) == ["report", "period_start", "period_end", "metric", "segment", "numerator",
                                         "denominator", "value", "unit", "target", "verdict", "additive"]
     rejection = metrics[("rejection_rate", "all")]
-    assert (rejection["numerator"], rejection["denominator"], rejection["value"]) == ("1.0", "1.0", "100.0")
+    assert (rejection["numerator"], rejection["denominator"], rejection["value"]) == ("1", "1", "100.0")
     assert (rejection["period_start"], rejection["target"], rejection["verdict"]) == (
         "2026-03-01T00:00:00Z", "5-10", "missed")
     assert metrics[("mqas", "tier=1")]["additive"] == "true"
