@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from abm_sla.domain.frames import (
     ACCOUNT_COLUMNS,
     ACTIVITY_TYPES,
-    CHANNEL_TOUCHES,
     HOT_FLAG,
     MARKETING_SIDE,
     MARKETING_TOUCHES,
@@ -872,8 +871,10 @@ class Coordination(Strict):
     within ``window_hours`` of each other is a collision (a duplicate or conflicting message)."""
 
     window_hours: float = Field(default=24, gt=0)
-    #: the marketing side's types that collide with a sales touch (default: every marketing touch and channel touch)
-    marketing_types: list[str] = Field(default_factory=lambda: [*MARKETING_TOUCHES, *CHANNEL_TOUCHES], min_length=1)
+    #: marketing's messages that collide with a sales touch (default: its emails, opened or clicked, and its ads;
+    #: the contact's own visits, forms, downloads and attendance are not messages)
+    marketing_types: list[str] = Field(default_factory=lambda: ["email_open", "email_click", "ad_click"],
+                                       min_length=1)
 
     @field_validator("marketing_types")
     @classmethod

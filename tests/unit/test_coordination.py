@@ -40,11 +40,12 @@ def test_a_collision_is_the_same_contact_within_the_window_either_side() -> None
         ("s1", "A", "call", "2026-03-03 10:00", "c1"),
         ("m1", "A", "email_open", "2026-03-04 10:00", "c1"),      # exactly 24 h after s1: collides
         ("s2", "A", "meeting", "2026-03-05 10:00", "c2"),
-        ("m2", "A", "webinar", "2026-03-05 09:00", "c1"),         # another contact: no collision
+        ("m2", "A", "email_click", "2026-03-05 09:00", "c1"),     # another contact: no collision
+        ("m6", "A", "web_visit", "2026-03-03 11:00", "c1"),       # the contact's own visit: not a message
         ("s3", "B", "email_sent", "2026-03-06 10:00", None),
         ("m3", "B", "ad_click", "2026-03-05 09:59", "x"),          # 24 h 01 min before, account-level: no
         ("s4", "B", "call", "2026-03-08 12:00", None),
-        ("m4", "B", "content_download", "2026-03-08 01:00", "x"),  # no contact on the sales side: the account
+        ("m4", "B", "email_click", "2026-03-08 01:00", "x"),      # no contact on the sales side: the account
         ("s5", "C", "call", "2026-03-09 00:00", None),             # the period's end: not in the week
         ("m5", "C", "email_open", "2026-03-09 01:00", None),
     )
