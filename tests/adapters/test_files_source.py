@@ -12,7 +12,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from abm_sla.crm.files.folder import CHUNK_ROWS, DROPPED, ExportFolder, FilesSource, normalize_domain
+from abm_sla.crm.files.folder import ExportFolder
+from abm_sla.crm.files.reading import CHUNK_ROWS
+from abm_sla.crm.files.source import FilesSource
+from abm_sla.crm.files.specs import DROPPED
+from abm_sla.crm.files.validation import normalize_domain
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import SourceError
 from abm_sla.services import stages
@@ -541,7 +545,7 @@ def test_rows_that_came_before_their_account_load_when_it_arrives(tmp_path: Path
 
 KILLED_LOADER = """
 import datetime as dt, sys
-from abm_sla.crm.files.folder import FilesSource
+from abm_sla.crm.files.source import FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.warehouse import Warehouse
 
