@@ -248,7 +248,8 @@ class ExportFolder:
             earlier = seen_intent.seen_before(rows.loc[~duplicate, "intent_id"])
             duplicate[earlier.index[earlier]] = True
             rows, dropped = rows[~duplicate], rows.index[duplicate]
-            checks.reason[dropped] = "duplicate intent row (same account, topic, time, source) in the file"
+            checks.fail(pd.Series(table.index.isin(dropped), index=table.index),
+                        "duplicate intent row (same account, topic, time, source) in the file")
         if spec.kind == "accounts":
             self._accept_accounts(rows)
         reasons = checks.reason.dropna()

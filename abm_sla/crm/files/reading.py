@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from abm_sla.crm.base import Quarantined
+from abm_sla.domain import frames
 from abm_sla.errors import SourceError
 
 #: Rows per chunk: a chunk of the widest file is ~100 MB in memory, and one transaction.
@@ -48,22 +49,6 @@ def check_not_unreadable(path: Path) -> None:
         raise SourceError(f"cannot read {path.name}: {reason}; fix or remove it (nothing was loaded)") from None
     raise SourceError(f"cannot read {path.name}: not a regular file; fix or remove it (nothing was loaded)")
 
-#: Whitespace other than the space that ``str.strip`` removes, in ASCII (other whitespace is not ASCII).
-_OTHER_SPACE = ("\t", "\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x1f")
-
-
-def _strip(values: pd.Series) -> pd.Series:
-    """``values.str.strip()``, skipped when no value starts or ends with whitespace: the check joins the
-    column once and searches the joined text (C speed), stripping costs a Python call per value."""
-    joined = "\x00".join(values.tolist())
-    if (
-        joined.isascii()
-        and " \x00" not in joined and "\x00 " not in joined
-        and not joined.startswith(" ") and not joined.endswith(" ")
-        and not any(space in joined for space in _OTHER_SPACE)
-    ):
-        return values
-    return values.str.strip()
 
 #: Spare columns past the header: a row with values there has more fields than the header (ragged).
 SPARE_FIELDS = 8
@@ -202,7 +187,7 @@ def _chunk(table: pd.DataFrame, header: list[str], skipped: list[tuple[int, str]
     ragged = (spare != "").any(axis=1).to_numpy()
     extras = spare[ragged]
     extras.columns = [f"field_{width + 1 + i}" for i in range(spare.shape[1])]
-    table = table.iloc[:, :width].fillna("").apply(_strip)
+    table = table.iloc[:, :width].fillna("").apply(frames.strip_text)
     table.columns = header
     lines = table.index.to_numpy() + 1  # row 0 is the header, line 1
     if skipped:  # pandas numbers rows without the lines it skipped

@@ -5,6 +5,7 @@ chunks, and the accepted rows normalized (with their raw row for audit)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,22 @@ from abm_sla.domain import frames
 from abm_sla.domain.calendar import usable_zone
 
 
+def by_unique(values: pd.Series, transform: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``transform(values)``, computed once per distinct value (a column of few distinct values, such as a
+    domain or an activity type repeated over millions of rows, costs its distinct values, not its rows)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    if len(uniques) == len(values):
+        return transform(values)
+    done = transform(pd.Series(uniques, dtype=values.dtype))
+    return pd.Series(done.to_numpy(dtype=object)[codes], index=values.index, dtype=done.dtype)
+
+
 def normalize_domain(values: pd.Series) -> pd.Series:
     """``https://www.Acme.com./x`` → ``acme.com``: scheme, ``www.``, case, trailing dots and paths go."""
+    return by_unique(values, _normalize_domains)
+
+
+def _normalize_domains(values: pd.Series) -> pd.Series:
     text = values.fillna("").astype(str).str.strip().str.lower()
     text = text.str.replace(r"^[a-z][a-z0-9+.-]*://", "", regex=True).str.split("/").str[0]
     text = text.str.replace(r"^www\.", "", regex=True).str.rstrip(".")
@@ -63,28 +78,38 @@ class SeenIds:
 
 
 class RowChecks:
-    """Collects the first reason each row of one file cannot be used."""
+    """Collects the first reason each row of one file cannot be used (and the first value dropped from a row that
+    loads); which rows have one is kept as a boolean array too, so each check costs no scan of the reasons."""
 
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table
         self.reason = pd.Series(None, index=table.index, dtype="object")
         self.notes = pd.Series(None, index=table.index, dtype="object")
+        self._failed = np.zeros(len(table), dtype=bool)
+        self._noted = np.zeros(len(table), dtype=bool)
+
+    def _rows(self, bad: pd.Series) -> np.ndarray:
+        if not bad.index.equals(self.reason.index):
+            bad = bad.reindex(self.reason.index, fill_value=False)
+        return bad.to_numpy(dtype=bool)
 
     def note(self, bad: pd.Series, message: pd.Series | str) -> None:
         """Record a value dropped from rows that still load (the first such problem of each row)."""
-        new = bad & self.notes.isna()
+        new = self._rows(bad) & ~self._noted
         if new.any():
+            self._noted |= new
             self.notes[new] = message[new] if isinstance(message, pd.Series) else message
 
     def fail(self, bad: pd.Series, message: pd.Series | str) -> None:
         """Give rows that are bad (and not failed already) this reason."""
-        new = bad & self.reason.isna()
+        new = self._rows(bad) & ~self._failed
         if new.any():
+            self._failed |= new
             self.reason[new] = message[new] if isinstance(message, pd.Series) else message
 
     @property
     def ok(self) -> pd.Series:
-        return self.reason.isna()
+        return pd.Series(~self._failed, index=self.reason.index)
 
 
 def present(table: pd.DataFrame, column: str) -> pd.Series:
@@ -144,9 +169,11 @@ def raw_json(spec: FileSpec, table: pd.DataFrame) -> pd.Series:
 def _hash_ids(rows: pd.DataFrame, columns: list[str], normalize: str) -> pd.Series:
     """A stable id for rows the CRM gives none (intent signals)."""
     parts = rows[columns].astype(str)
-    parts[normalize] = parts[normalize].str.strip().str.lower()
+    parts[normalize] = by_unique(parts[normalize], lambda values: values.str.strip().str.lower())
     joined = parts[columns[0]].str.cat(parts[columns[1:]], sep="|")  # an empty frame gives an empty column
-    return joined.map(lambda text: hashlib.sha1(text.encode()).hexdigest()[:20]).astype("object")
+    sha1 = hashlib.sha1
+    return pd.Series([sha1(text.encode()).hexdigest()[:20] for text in joined.tolist()], index=joined.index,
+                     dtype="object")
 
 
 def frames_conform(kind: str, rows: pd.DataFrame) -> pd.DataFrame:
@@ -196,11 +223,11 @@ def parse_values(spec: FileSpec, table: pd.DataFrame, checks: RowChecks) -> pd.D
         checks.fail(present(table, column) & parsed[column].isna(),
                     f"unparsable boolean in {column}: " + table[column])
     if spec.kind == "activities":
-        kind = table["type"].str.lower()
+        kind = by_unique(table["type"], lambda values: values.str.lower())
         parsed["type"] = kind
         checks.fail(~kind.isin(frames.ACTIVITY_TYPES), "unknown activity type " + table["type"])
     if spec.kind == "requests":
-        kind = table["kind"].str.strip().str.lower()
+        kind = by_unique(table["kind"], lambda values: values.str.strip().str.lower())
         parsed["kind"] = kind
         checks.fail(~kind.isin(frames.REQUEST_KINDS), "unknown request kind " + table["kind"])
     if spec.kind == "intent_signals":
