@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from abm_sla.crm.files.validation import by_unique
 from abm_sla.domain import frames
@@ -9,11 +10,14 @@ from abm_sla.domain import frames
 VALUES = ["2026-01-01T10:00:00+02:00", "2026-01-01T10:00:00Z", "2026-01-01T10:00:00z", "2026-01-01T10:00:00",
           "2026-01-01", "2026-01-01T10:00:00.123+02:00", "2026-01-01T1000+0200", "T100000Z", "x", "",
           " 2026-01-01T10:00:00-05:00 ", "2026-01-01+02:00", "ab:cd:ef+gh:ij", "2026-01-01T10:00:00 +0200",
-          "é2026-01-01T10:00:00+05:00", "2026-01-01T10:00:00" + " " * 70 + "+02:00"]
+          "é2026-01-01T10:00:00+05:00"]
+#: A value longer than the fixed-width copy takes: its column is tested with the pattern alone.
+LONG = "2026-01-01T10:00:00" + " " * 70 + "+02:00"
 
 
-def test_the_usual_offsets_are_recognized_as_the_pattern_does() -> None:
-    text = frames.strip_text(pd.Series(VALUES).astype("string")).replace("", pd.NA)
+@pytest.mark.parametrize("values", [VALUES, [*VALUES, LONG]], ids=["column-wide", "pattern-only"])
+def test_the_usual_offsets_are_recognized_as_the_pattern_does(values: list[str]) -> None:
+    text = frames.strip_text(pd.Series(values).astype("string")).replace("", pd.NA)
     expected = text.str.contains(frames.OFFSET_PATTERN, regex=True).fillna(False).astype(bool)
     assert frames._has_offset(text).tolist() == expected.tolist()
 
