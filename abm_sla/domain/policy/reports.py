@@ -25,7 +25,7 @@ from abm_sla.domain.frames import (
 from abm_sla.domain.freshness import Freshness
 from abm_sla.errors import ConfigError
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "sla.yaml"
+DEFAULT_PATH = Path(__file__).resolve().parents[3] / "config" / "sla.yaml"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TIERS = (1, 2, 3)
 OWNER_MANAGER = "owner_manager"
