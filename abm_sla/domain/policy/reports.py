@@ -10,11 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from abm_sla.domain.frames import (
-    ACCOUNT_COLUMNS,
-    ACTIVITY_TYPES,
-    MARKETING_TOUCHES,
-)
+from abm_sla.domain.frames import ACCOUNT_COLUMNS, ACTIVITY_TYPES, MARKETING_TOUCHES
 from abm_sla.domain.policy.base import Strict
 
 

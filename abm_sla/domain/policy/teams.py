@@ -7,11 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from abm_sla.domain.frames import (
-    ACTIVITY_TYPES,
-    HOT_FLAG,
-    MARKETING_SIDE,
-)
+from abm_sla.domain.frames import ACTIVITY_TYPES, HOT_FLAG, MARKETING_SIDE
 from abm_sla.domain.policy.base import Strict
 from abm_sla.domain.policy.clocks import Window
 
