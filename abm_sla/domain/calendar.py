@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from abm_sla.domain.policy import BusinessHours
+    from abm_sla.domain.policy.clocks import BusinessHours
 
 NS_PER_HOUR = 3_600_000_000_000
 NAT = np.iinfo(np.int64).min

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from abm_sla.domain import calendar
 from abm_sla.domain.calendar import add_business_hours, business_hours_between, end_of_business_day
-from abm_sla.domain.policy import BusinessHours
+from abm_sla.domain.policy.clocks import BusinessHours
 
 BH = BusinessHours()
 
