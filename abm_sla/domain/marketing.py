@@ -75,14 +75,20 @@ def agreement_days(policy: SlaPolicy) -> float:
     return policy.target_account_list.agreement_days if policy.target_account_list else 31.0
 
 
+def age_days(elapsed: pd.Series) -> pd.Series:
+    """Durations in days, rounded *up* to 0.1 day: an age shown at a limit is within it (exactly 31 days is on
+    time, 31 days and a second shows 31.1 and is over)."""
+    return np.ceil((elapsed / pd.Timedelta(days=1)).astype("float64") * 10) / 10
+
+
 def list_agreement_facts(target_accounts: pd.DataFrame, at: pd.Timestamp, days: float) -> pd.DataFrame:
     """Per row of the target account list: ``added`` and ``removed`` in the ``days`` up to ``at`` (``(at - days,
-    at]``) and ``agreement_age_days``, the days from its agreed_at to ``at`` (0.1; empty when not agreed by then):
-    the metrics catalog's list_agreement facts."""
+    at]``) and ``agreement_age_days``, the days from its agreed_at to ``at`` (:func:`age_days`; empty when not agreed
+    by then): the metrics catalog's list_agreement facts."""
     rows = target_accounts[target_accounts["account_id"].notna()]
     since = at - pd.Timedelta(days=days)
     agreed = _utc(rows["agreed_at"])
-    age = ((at - agreed) / pd.Timedelta(days=1)).where(agreed <= at).astype("float64").round(1)
+    age = age_days(at - agreed.where(agreed <= at))
     return pd.DataFrame({"added": _utc(rows["added_at"]).between(since, at, inclusive="right").to_numpy(dtype=bool),
                          "removed": _utc(rows["removed_at"]).between(since, at, inclusive="right").to_numpy(dtype=bool),
                          "agreement_age_days": age.to_numpy()})

@@ -208,13 +208,15 @@ _DESIGN_TABLE_METRICS: tuple[Metric, ...] = (
            "in the target_account_list.agreement_days (31) up to the period's last moment known.", "count",
            "list_agreement", "list rows removed", "", (), _LIST_WINDOW, "", "count", "removed"),
     Metric("list_agreement_age_days", "Days since the list was last agreed", "Days from the latest agreed_at of "
-           "the target account list (at or before the period's last moment known) to that moment; empty when "
-           "never agreed. Met when at most target_account_list.agreement_days (the monthly agreement).", "days",
+           "the target account list (at or before the period's last moment known) to that moment, rounded up to "
+           "0.1; empty when never agreed. Met when at most target_account_list.agreement_days (the monthly "
+           "agreement).", "days",
            "list_agreement", "days since the last agreement", "", (), _LIST_WINDOW,
            "target_account_list.agreement_days", SMALLEST, "agreement_age_days"),
     Metric("top_accounts_revisit_age_days", "Days since the top accounts were last revisited", "Days from the "
            "latest agreed_at of the top accounts' list rows (at or before the period's last moment known) to that "
-           "moment; empty when never agreed. Met when at most target_account_list.top_accounts.revisit_days.",
+           "moment, rounded up to 0.1; empty when never agreed. Met when at most "
+           "target_account_list.top_accounts.revisit_days.",
            "days", "top_accounts", "days since the last revisit", "", (), "target_accounts.agreed_at (the top "
            "accounts' rows)", "target_account_list.top_accounts.revisit_days", SMALLEST, "revisit_age_days"),
     *(Metric(f"{side}_activities_logged_late", f"{label} logged late", f"{label} of policy "
@@ -865,14 +867,15 @@ def logging_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy:
 
 def top_account_facts(data: SlaData, moment: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
     """:func:`abm_sla.domain.commitments.top_accounts` at ``moment`` with ``revisit_age_days``: days from the latest
-    agreed_at (at or before ``moment``) of each top account's list rows to ``moment`` (0.1; empty when never)."""
+    agreed_at (at or before ``moment``) of each top account's list rows to ``moment`` (rounded up to 0.1,
+    :func:`abm_sla.domain.marketing.age_days`; empty when never)."""
     top = cm.top_accounts(data, moment, policy)
     rows = data.target_accounts
     agreed = frames.to_utc(rows["agreed_at"]) if len(rows) else pd.Series(dtype="datetime64[ns, UTC]")
     agreed = agreed[agreed <= moment]
     last = agreed.groupby(rows.loc[agreed.index, "account_id"].astype(str)).max()
-    age = (moment - top["account_id"].astype(str).map(last).astype("datetime64[ns, UTC]")) / pd.Timedelta(days=1)
-    return top.assign(revisit_age_days=age.astype("float64").round(1))
+    agreed_at = top["account_id"].astype(str).map(last).astype("datetime64[ns, UTC]")
+    return top.assign(revisit_age_days=marketing.age_days(moment - agreed_at))
 
 
 def design_table_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,

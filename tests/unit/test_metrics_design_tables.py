@@ -103,8 +103,10 @@ def listed_data(agreed_at: str) -> SlaData:
     return SlaData.of(accounts=accounts, target_accounts=frame("target_accounts", rows))
 
 
-@pytest.mark.parametrize(("agreed_at", "age", "overdue"), [("2026-03-05T00:00Z", 27.0, False),
-                                                           ("2026-02-01T00:00Z", 59.0, True)])
+@pytest.mark.parametrize(("agreed_at", "age", "overdue"), [
+    ("2026-03-05T00:00Z", 27.0, False), ("2026-02-01T00:00Z", 59.0, True),
+    ("2026-03-01T00:00Z", 31.0, False),           # 31 days to the period's last moment: on time
+    ("2026-02-28T23:59:59Z", 31.1, True)])        # a second more: shown 31.1 (rounded up), over
 def test_the_list_agreement_is_the_catalogs(agreed_at, age, overdue):
     data = listed_data(agreed_at)
     table = metrics.compute(data, *MARCH, MARCH[1], POLICY)
