@@ -12,16 +12,31 @@ disposition mix per tier and per owner, the progression of accepted MQAs, the co
 Tier 1 status rows, and the chronic-miss table's per-owner split (owners measured and owners missing, of the
 commitments whose split the headline reads from the catalog's ``owner=`` / ``tier=1,owner=`` segments); since 22c
 the comparisons' change column (:func:`abm_sla.domain.metrics.change`), the MQA volume per tier and month and its
-commitment, conversion by hand-off source and the optional clocks per owner), else as
-*outside*; the cells of item lists (one row per
-missed clock, escalation, tier move, reassignment or dispute) are counted apart: they are not metrics.
+commitment, conversion by hand-off source and the optional clocks per owner; since 22d the SLA design's
+tables: the Tier 1 commitments' value, numerator and denominator, the team clocks' and the regional appendix's
+met / missed / pending and met %, the CRM-logging counts and share (its late column the catalog's
+``*_activities_logged_late``), the lead measures and leads per tier, content coverage per tier, the money table's
+values, what routing time was measured to (``routing_clocks_*``), escalations by clock and level (``escalated_mqas``,
+``escalation_recipients`` in the ``clock=...,level=...`` segments), the target account list's agreement
+(``accounts_on_list``, ``list_rows_added|removed``, ``list_agreement_age_days``), the top accounts' revisit
+(``top_accounts``, ``top_accounts_revisit_age_days`` and its target) and campaigns per tier), else as *outside*.
+Row keys that are numbers (a tier, an escalation level, a backtest threshold) count as outside, as do policy
+values shown beside a measure (a list's agreed size, a band's pro-rated max). The cells of item lists (one row per
+missed clock, escalation, tier move, reassignment or dispute; since 22d also per account, clock, pair, campaign, deal
+or decision: the intent list, stale accounts, incomplete records, Tier 1 accounts without a conversation, follow-ups
+and research due, unreached top accounts, briefings, team clocks to chase, outreach collisions, the campaign
+calendar and plan, closed deals, stalled and top accounts, review decisions) are counted apart: they are not metrics.
+A table counting a column twice in its catalog columns counts it once (22d; the two conversion-by-source tables
+listed ``mqas`` twice before). The last lines print each table's three counts.
 """
 from __future__ import annotations
 
 import sys
 
+import pandas as pd
+
+from abm_sla.domain import breaches, marketing, metrics, review
 from abm_sla.domain import feedback as fb
-from abm_sla.domain import marketing, review
 from abm_sla.domain import proposals as pr
 from abm_sla.domain import scorecard as sc
 from abm_sla.services import reporting
@@ -55,7 +70,21 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    # monthly review's), the optional clocks per owner
                    "mqa_volume": ["mqas", "commitment"],
                    "conversion_by_source": [*fb.SOURCE_METRICS, *review.SOURCE_COLUMNS],
-                   "feedback_compliance": CLOCK_COLUMNS}
+                   "feedback_compliance": CLOCK_COLUMNS,
+                   # the SLA design's tables (22d): read from the catalog (the commitments' value, numerator and
+                   # denominator; the clock and logging counts; the lead and content measures; money's values) or
+                   # moved onto it (routing basis, escalation levels, the list's agreement, the top accounts' revisit,
+                   # logged late, campaigns per tier); row keys (level, tier) stay outside
+                   "tier1_commitments": ["value", "numerator", "denominator"],
+                   "team_clock_compliance": CLOCK_COLUMNS, "regional_compliance": CLOCK_COLUMNS,
+                   "crm_logging": ["activities", "in_time", "late", "in_time_pct"],
+                   "lead_measures": ["value", "numerator", "denominator"],
+                   "leads_by_tier": [metric for metric in metrics.BY_ID if metrics.BY_ID[metric].family == "leads"],
+                   "content_coverage": ["covered", "mqas", "covered_pct"], "money": ["value"],
+                   "routing_basis": ["clocks"], "escalations_by_clock": list(breaches.ESCALATION_COLUMNS),
+                   "tal_agreement": ["on_list", "added_recently", "removed_recently", "agreement_age_days"],
+                   "top_revisit": ["top_accounts", "revisit_age_days", "revisit_days"],
+                   "campaign_tiers": ["campaigns"]}
 #: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).
 COMMITMENT_TABLES = {"chronic_misses", "benchmarks"}
 #: Tables whose every numeric column is a catalog metric (the disposition mix: MQAs and one column per disposition).
@@ -64,13 +93,50 @@ CATALOG_TABLES = {"disposition_mix_by_tier", "disposition_mix_by_owner"}
 SPLIT_FROM_CATALOG = {"first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct", "opportunity_to_won_pct",
                       "sales_cycle_days"}
 ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disputes", "closed_disputes",
-         "unknown_statuses"}
+         "unknown_statuses",
+         # one row per account, clock, pair, campaign, deal or decision (22d): the items behind a catalog count
+         "intent_list", "stale_accounts", "incomplete_records", "tier1_no_conversation", "sales_follow_up",
+         "campaign_research", "top_accounts_unreached", "briefings", "team_clock_open", "outreach_collisions",
+         "campaign_calendar", "campaign_plan", "closed_deals", "stalled_accounts", "top_accounts", "review_decisions"}
+
+
+def count_table(name: str, frame: pd.DataFrame) -> tuple[int, int, int]:
+    """One report table's numeric cells: (from the catalog, computed outside it, item-list cells)."""
+    numeric = frame.select_dtypes("number")
+    cells = int(numeric.notna().sum().sum())
+    if name in ITEMS:
+        return 0, 0, cells
+    if name in COMPARISONS:
+        # every row reads the catalog (since 22a the MQA commitment rows its targets, the Tier 1 rows its
+        # account metrics); since 22c the change column is the catalog's change of the two periods' tables
+        return int(frame[["value", "previous_value", "change"]].notna().sum().sum()), 0, 0
+    if name in CATALOG_TABLES:
+        return cells, 0, 0
+    if name in CATALOG_COLUMNS:
+        columns = [c for c in dict.fromkeys(CATALOG_COLUMNS[name]) if c in frame.columns]  # each column once
+        mine = int(frame[columns].notna().sum().sum())
+        return mine, cells - mine, 0
+    if name in COMMITMENT_TABLES:
+        mine = frame["commitment"].isin(CATALOG_COMMITMENTS)
+        values = [column for column in ("value", "previous_value") if column in frame.columns]
+        here = int(frame.loc[mine, values].notna().sum().sum()) + split_cells(frame)
+        return here, cells - here, 0
+    return 0, cells, 0
+
+
+def split_cells(frame: pd.DataFrame) -> int:
+    """The chronic-miss table's per-owner split cells (owners, owners_missed) read from the catalog's segments."""
+    if "commitment" not in frame.columns:
+        return 0
+    owners = [column for column in ("owners", "owners_missed") if column in frame.columns]
+    return int(frame.loc[frame["commitment"].isin(SPLIT_FROM_CATALOG), owners].notna().sum().sum())
 
 
 def main(db: str) -> None:
     policy = load_policy(DEMO_POLICY)
     data = reporting.load_data(Warehouse(f"sqlite:///{db}"))
-    total_in = total_out = total_items = split_cells = 0
+    total_in = total_out = total_items = split = 0
+    by_table: dict[str, list[int]] = {}
     for kind, period in (("weekly", "2026-W13"), ("monthly", "2026-03"), ("quarterly", "2026-Q1")):
         build = {"weekly": reporting.build_weekly, "monthly": reporting.build_monthly,
                  "quarterly": reporting.build_quarterly}[kind]
@@ -82,34 +148,13 @@ def main(db: str) -> None:
             present = head[column].notna()
             inside += int((present & from_catalog).sum())
             outside += int((present & ~from_catalog).sum())
+        by_table[f"{kind}: headline"] = [inside, outside, 0]
         for name, table in report.tables.items():
-            frame = table.frame
-            numeric = frame.select_dtypes("number")
-            cells = int(numeric.notna().sum().sum())
-            if name in ITEMS:
-                items += cells
-            elif name in COMPARISONS:
-                # every row reads the catalog (since 22a the MQA commitment rows its targets, the Tier 1 rows its
-                # account metrics); since 22c the change column is the catalog's change of the two periods' tables
-                inside += int(frame[["value", "previous_value", "change"]].notna().sum().sum())
-            elif name in CATALOG_TABLES:
-                inside += cells
-            elif name in CATALOG_COLUMNS:
-                mine = int(frame[[c for c in CATALOG_COLUMNS[name] if c in frame.columns]].notna().sum().sum())
-                inside += mine
-                outside += cells - mine
-            elif name in COMMITMENT_TABLES:
-                mine = frame["commitment"].isin(CATALOG_COMMITMENTS)
-                values = [column for column in ("value", "previous_value") if column in frame.columns]
-                here = int(frame.loc[mine, values].notna().sum().sum())
-                owners = [column for column in ("owners", "owners_missed") if column in frame.columns]
-                split = int(frame.loc[frame["commitment"].isin(SPLIT_FROM_CATALOG), owners].notna().sum().sum())
-                here += split
-                split_cells += split
-                inside += here
-                outside += cells - here
-            else:
-                outside += cells
+            here, there, listed = count_table(name, table.frame)
+            if name in COMMITMENT_TABLES:
+                split += split_cells(table.frame)
+            inside, outside, items = inside + here, outside + there, items + listed
+            by_table[f"{kind}: {name}"] = [here, there, listed]
         total_in += inside
         total_out += outside
         total_items += items
@@ -117,8 +162,11 @@ def main(db: str) -> None:
               f"{items} cells of item lists (misses, escalations, tier moves, disputes: per account, not metrics)")
     print(f"all three: {total_in} from the catalog, {total_out} aggregates outside "
           f"({100 * total_in / (total_in + total_out):.1f}% of the aggregate numbers from the catalog), "
-          f"{total_items} item-list cells; of the numbers, {split_cells} are the headline's per-owner split "
+          f"{total_items} item-list cells; of the numbers, {split} are the headline's per-owner split "
           "(owners, owners_missed in the chronic-miss table) read from the catalog since 22a")
+    print("\nper table (report: table  from the catalog / outside / item-list cells):")
+    for name, (here, there, listed) in by_table.items():
+        print(f"  {name:<48} {here:>5} {there:>5} {listed:>5}")
 
 
 if __name__ == "__main__":

@@ -12,19 +12,28 @@ from abm_sla.domain.scorecard import SlaData, account_dimensions, owner_names
 KEYS = ["account_id", "trigger_at"]
 
 
-def escalations_by_clock(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Per clock and level, the levels opened in ``[start, end)``: MQAs escalated, recipients and their roles."""
-    rows = data.escalations[(data.escalations["opened_at"] >= start) & (data.escalations["opened_at"] < end)]
-    columns = ["clock", "level", "mqas", "people", "roles"]
-    if rows.empty:
+#: The escalations-by-clock table's columns: each clock and level, and the catalog metric of each count.
+ESCALATION_COLUMNS = {"mqas": "escalated_mqas", "people": "escalation_recipients"}
+
+
+def escalations_by_clock(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, table: pd.DataFrame) -> pd.DataFrame:
+    """Per clock and level, the levels opened in ``[start, end)``: MQAs escalated and people escalated to (the
+    metrics catalog's ``clock=...,level=...`` segments of ``table``, the period's catalog table) and the
+    recipients' roles."""
+    columns = ["clock", "level", *ESCALATION_COLUMNS, "roles"]
+    mine = table[table["metric"].isin(list(ESCALATION_COLUMNS.values())) & table["segment"].str.contains(",level=")]
+    if mine.empty:
         return pd.DataFrame(columns=columns)
+    out = mine.pivot(index="segment", columns="metric", values="value").reset_index()
+    keys = out["segment"].str.extract(r"^clock=(?P<clock>.*),level=(?P<level>-?\d+)$")
+    out = out.assign(clock=keys["clock"], level=keys["level"].astype(int),
+                     **{column: out[metric].astype(int) for column, metric in ESCALATION_COLUMNS.items()})
+    rows = data.escalations[(data.escalations["opened_at"] >= start) & (data.escalations["opened_at"] < end)]
     users = active_users(data.users).drop_duplicates("user_id").set_index("user_id")["role"]
-    rows = rows.assign(role=rows["to_user_id"].map(users).astype("string").str.strip().str.lower().fillna("?"))
-    out = rows.groupby(["clock", "level"], as_index=False).agg(
-        mqas=("account_id", lambda s: len(set(zip(s, rows.loc[s.index, "trigger_at"], strict=True)))),
-        people=("to_user_id", "nunique"),
-        roles=("role", lambda s: ", ".join(sorted(set(s)))))
-    out["level"] = out["level"].astype(int)
+    role = rows["to_user_id"].map(users).astype("string").str.strip().str.lower().fillna("?")
+    roles = (role.groupby([rows["clock"].astype(str), rows["level"].astype(int)])
+             .agg(lambda names: ", ".join(sorted(set(names)))))
+    out["roles"] = [roles.get((clock, level), "") for clock, level in zip(out["clock"], out["level"], strict=True)]
     return out[columns].sort_values(["clock", "level"]).reset_index(drop=True)
 
 

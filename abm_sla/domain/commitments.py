@@ -220,23 +220,13 @@ def top_accounts(data: SlaData, at: pd.Timestamp, policy: SlaPolicy) -> pd.DataF
     return out[TOP_COLUMNS]
 
 
-def top_revisit(data: SlaData, at: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
-    """One row: the top accounts, when their list rows were last agreed (revisited), its age in days and
-    whether it is overdue (older than ``revisit_days``, or never)."""
-    rule = policy.target_account_list.top_accounts if policy.target_account_list else None
-    if rule is None:
-        return pd.DataFrame(columns=["top_accounts", "last_revisited_at", "revisit_age_days", "revisit_days",
-                                     "overdue"])
-    top = top_accounts(data, at, policy)
+def last_revisited(data: SlaData, top: pd.DataFrame, at: pd.Timestamp) -> pd.Timestamp:
+    """When the list rows of the top accounts (``top``, :func:`top_accounts`) were last agreed at or before ``at``
+    (NaT: never)."""
     rows = data.target_accounts[data.target_accounts["account_id"].astype(str).isin(top["account_id"])]
     agreed = _utc(rows["agreed_at"])
     agreed = agreed[agreed <= at]
-    last = agreed.max() if len(agreed) else pd.NaT
-    age = (at - last) / DAY if pd.notna(last) else np.nan
-    return pd.DataFrame([{"top_accounts": len(top), "last_revisited_at": last,
-                          "revisit_age_days": round(age, 1) if pd.notna(age) else np.nan,
-                          "revisit_days": rule.revisit_days,
-                          "overdue": bool(len(top)) and bool(pd.isna(age) or age > rule.revisit_days)}])
+    return agreed.max() if len(agreed) else pd.NaT
 
 
 def list_size_check(data: SlaData, at: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:

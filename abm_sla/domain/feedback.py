@@ -26,10 +26,10 @@ from abm_sla.domain import metrics as catalog
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain.frames import MARKETING_TOUCHES
 from abm_sla.domain.policy import SlaPolicy
-from abm_sla.domain.sla import OPTIONAL_CLOCKS, OWNER_ASSIGNED
+from abm_sla.domain.sla import OPTIONAL_CLOCKS
 
 NO_REASON = "(no reason)"
-ROUTING_BASES = ("CRM write-back", "CRM owner change", "pipeline run (routed_at)", "not routed yet")
+ROUTING_BASES = tuple(catalog.ROUTING_BASES)
 
 
 def mqas_in(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -155,22 +155,11 @@ def optional_compliance(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp
     return pd.DataFrame(rows, columns=columns).astype({"met": int, "missed": int, "pending": int})
 
 
-def routing_basis(data: sc.SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
-    """What each routing_time clock due in the period was measured to: the CRM's assignment or the run."""
-    clocks = data.sla_clocks[(data.sla_clocks["clock"] == "routing_time")
-                             & sc.within(data.sla_clocks["due_at"], start, end)]
-    keys = ["account_id", "trigger_at"]
-    rows = clocks[[*keys, "met_at", "status"]].merge(
-        data.mqas.reindex(columns=[*keys, "routed_at", "writeback_done_at"]), on=keys, how="left")
-    owner = data.activities[data.activities["type"] == OWNER_ASSIGNED]
-    changed = set(zip(owner["account_id"].astype(str), owner["occurred_at"], strict=True))
-    by_change = pd.Series([(str(a), t) in changed for a, t in zip(rows["account_id"], rows["met_at"], strict=True)],
-                          index=rows.index, dtype=bool)
-    basis = np.select(
-        [rows["met_at"].isna(), rows["met_at"].eq(rows["writeback_done_at"]), by_change],
-        [ROUTING_BASES[3], ROUTING_BASES[0], ROUTING_BASES[1]], ROUTING_BASES[2])
-    counts = pd.Series(basis, dtype="object").value_counts().reindex(list(ROUTING_BASES), fill_value=0)
-    out = counts.rename_axis("measured_to").reset_index(name="clocks")
+def routing_basis(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """What the routing_time clocks due in the period were measured to (the CRM's assignment or the run), per
+    basis: the metrics catalog's routing-basis counts (``table``: the period's :func:`catalog.compute` table)."""
+    counts = [int(catalog.read(table, metric, default=0.0)) for metric in catalog.ROUTING_BASES.values()]
+    out = pd.DataFrame({"measured_to": list(ROUTING_BASES), "clocks": counts})
     if policy.clocks.routing_time_end == "routed":
         out.loc[out["measured_to"] == ROUTING_BASES[2], "measured_to"] += " — policy routing_time_end: routed"
     return out

@@ -71,26 +71,38 @@ def measured_accounts(accounts: pd.DataFrame, target_accounts: pd.DataFrame, at:
     return out.reset_index(drop=True)
 
 
-def tal_agreement(target_accounts: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp,
-                  policy: SlaPolicy) -> pd.DataFrame:
-    """One row: accounts on the list as of ``as_of``, added and removed in the last ``agreement_days``, the
-    last recorded agreement (``agreed_at``, ``agreed_by``), its age in days and whether it is overdue."""
-    limit = policy.target_account_list.agreement_days if policy.target_account_list else 31.0
+def agreement_days(policy: SlaPolicy) -> float:
+    """How old the list's last agreement may be (policy ``target_account_list.agreement_days``; 31 without one)."""
+    return policy.target_account_list.agreement_days if policy.target_account_list else 31.0
+
+
+def age_days(elapsed: pd.Series) -> pd.Series:
+    """Durations in days, rounded *up* to 0.1 day: an age shown at a limit is within it (exactly 31 days is on
+    time, 31 days and a second shows 31.1 and is over)."""
+    return np.ceil((elapsed / pd.Timedelta(days=1)).astype("float64") * 10) / 10
+
+
+def list_agreement_facts(target_accounts: pd.DataFrame, at: pd.Timestamp, days: float) -> pd.DataFrame:
+    """Per row of the target account list: ``added`` and ``removed`` in the ``days`` up to ``at`` (``(at - days,
+    at]``) and ``agreement_age_days``, the days from its agreed_at to ``at`` (:func:`age_days`; empty when not agreed
+    by then): the metrics catalog's list_agreement facts."""
     rows = target_accounts[target_accounts["account_id"].notna()]
-    members = measured_accounts(accounts, rows, as_of) if tal_exists(rows) else []
-    agreed = rows[_utc(rows["agreed_at"]) <= as_of]
-    last = agreed.loc[_utc(agreed["agreed_at"]).idxmax()] if agreed["agreed_at"].notna().any() else None
-    since = as_of - pd.Timedelta(days=limit)
-    age = (as_of - last["agreed_at"]) / pd.Timedelta(days=1) if last is not None else np.nan
-    return pd.DataFrame([{
-        "on_list": len(members),
-        "added_recently": int(_utc(rows["added_at"]).between(since, as_of, inclusive="right").sum()),
-        "removed_recently": int(_utc(rows["removed_at"]).between(since, as_of, inclusive="right").sum()),
-        "last_agreed_at": None if last is None else last["agreed_at"],
-        "agreed_by": None if last is None else last["agreed_by"],
-        "agreement_age_days": round(float(age), 1) if pd.notna(age) else np.nan,
-        "agreement_overdue": bool(pd.isna(age) or age > limit) if tal_exists(rows) else None,
-    }])
+    since = at - pd.Timedelta(days=days)
+    agreed = _utc(rows["agreed_at"])
+    age = age_days(at - agreed.where(agreed <= at))
+    return pd.DataFrame({"added": _utc(rows["added_at"]).between(since, at, inclusive="right").to_numpy(dtype=bool),
+                         "removed": _utc(rows["removed_at"]).between(since, at, inclusive="right").to_numpy(dtype=bool),
+                         "agreement_age_days": age.to_numpy()})
+
+
+def last_agreement(target_accounts: pd.DataFrame, at: pd.Timestamp) -> tuple[pd.Timestamp | None, str | None]:
+    """When and by whom the target account list was last agreed at or before ``at`` (None, None: never)."""
+    rows = target_accounts[target_accounts["account_id"].notna()]
+    agreed = rows[_utc(rows["agreed_at"]) <= at]
+    if not agreed["agreed_at"].notna().any():
+        return None, None
+    last = agreed.loc[_utc(agreed["agreed_at"]).idxmax()]
+    return last["agreed_at"], last["agreed_by"]
 
 
 #: abm_comparison's columns and the catalog metric each is read from (the closed family, ``list=`` segments).

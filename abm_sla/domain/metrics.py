@@ -28,13 +28,13 @@ from abm_sla.domain import scorecard as sc
 from abm_sla.domain import team_clocks as tc
 from abm_sla.domain.policy import DISPOSITIONS, IntentList, SlaPolicy
 from abm_sla.domain.scorecard import SlaData
-from abm_sla.domain.sla import OPTIONAL_CLOCKS
+from abm_sla.domain.sla import OPTIONAL_CLOCKS, OWNER_ASSIGNED
 
 #: The columns of every metrics table (stable: BI tools read them).
 COLUMNS = ["report", "period_start", "period_end", "metric", "segment", "numerator", "denominator", "value",
            "unit", "target", "verdict", "additive"]
 ALL = "all"
-SEGMENTS = ("tier", "owner", "source", "list", "region")
+SEGMENTS = ("tier", "owner", "source", "list", "region", "clock", "level")
 #: ``source=`` segment names of the pipeline-credit rule's three parts (sourced, influenced only, sales).
 SOURCE_SEGMENTS = ("marketing", "influenced", "sales")
 MET, MISSED = "met", "missed"
@@ -87,7 +87,7 @@ _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
 #: Families counted over the accounts at one moment: their counts do not add up over periods.
 #: Also the distinct counts: a lead or an intent-list account of two months is one of their quarter.
 SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts", "leads", "intent",
-                     "account_updates", "campaign_tiers", "campaign_plan", "attendance")
+                     "account_updates", "campaign_tiers", "campaign_plan", "attendance", "list_agreement")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner", "region")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
@@ -163,6 +163,67 @@ _ACCOUNT_STATUS = (
      "episode had not ended by then", "open_mqa", "mqas.trigger_at/ended_at"),
     ("accounts_quiet", f"Accounts quiet for {QUIET_DAYS}+ days", f"without any activity in the {QUIET_DAYS} days "
      "to the period's end", "quiet", "activities.occurred_at"),
+)
+
+
+# --- the SLA design's report tables (22d): what routing time measured, escalations, the list's agreement ---
+#: What a routing_time clock due in the period was measured to (the feedback loop's routing-basis table), in the
+#: table's order, and the catalog metric counting each.
+ROUTING_BASES = {"CRM write-back": "routing_clocks_crm_writeback",
+                 "CRM owner change": "routing_clocks_crm_owner_change",
+                 "pipeline run (routed_at)": "routing_clocks_pipeline_run",
+                 "not routed yet": "routing_clocks_not_routed"}
+_ROUTING_BASIS_WHAT = {"CRM write-back": "met at the pipeline's write-back of the owner to the CRM "
+                       "(mqas.writeback_done_at)",
+                       "CRM owner change": "met at an owner change the CRM recorded itself (an owner_assigned "
+                       "activity)",
+                       "pipeline run (routed_at)": "met when the pipeline routed the MQA (routed_at), neither a "
+                       "write-back nor a CRM owner change seen",
+                       "not routed yet": "not met (no owner yet)"}
+#: The cross segment of the escalations-by-clock-and-level table: ``clock=first_touch,level=2``.
+CLOCK_LEVEL = "clock_level"
+#: A kind counting the distinct values of a fact column (an MQA, a person) per segment: not additive.
+DISTINCT = "distinct"
+#: A kind taking the smallest value of a fact column per segment (the age of the youngest agreement).
+SMALLEST = "min"
+_ESCALATION_SEGMENTS = ("clock", "level", CLOCK_LEVEL)
+_LIST_WINDOW = "target_accounts.added_at / removed_at / agreed_at (agreement_days to the period's last moment)"
+
+_DESIGN_TABLE_METRICS: tuple[Metric, ...] = (
+    *(Metric(metric_id, f"Routing clocks measured to: {basis}", f"routing_time clocks due in the period "
+             f"{_ROUTING_BASIS_WHAT[basis]}.", "count", "routing_basis", f"routing clocks measured to {basis}", "",
+             ("tier", "owner"), "sla_clocks.due_at", "", "count", f"basis_{number}")
+      for number, (basis, metric_id) in enumerate(ROUTING_BASES.items())),
+    Metric("escalated_mqas", "MQAs escalated", "Distinct MQAs (account and trigger_at) with an escalation level "
+           "opened in the period; per clock, per level and per clock and level (segment clock_level: "
+           "clock=first_touch,level=2).", "count", "escalation_levels", "MQAs escalated", "",
+           _ESCALATION_SEGMENTS, "escalations.opened_at", "", DISTINCT, "mqa"),
+    Metric("escalation_recipients", "People escalated to", "Distinct people (escalations.to_user_id) an escalation "
+           "level opened in the period went to.", "count", "escalation_levels", "people escalated to", "",
+           _ESCALATION_SEGMENTS, "escalations.opened_at", "", DISTINCT, "to_user_id"),
+    Metric("list_rows_added", "Target account list: accounts added", "Rows of the target account list added in "
+           "the target_account_list.agreement_days (31) up to the period's last moment known.", "count",
+           "list_agreement", "list rows added", "", (), _LIST_WINDOW, "", "count", "added"),
+    Metric("list_rows_removed", "Target account list: accounts removed", "Rows of the target account list removed "
+           "in the target_account_list.agreement_days (31) up to the period's last moment known.", "count",
+           "list_agreement", "list rows removed", "", (), _LIST_WINDOW, "", "count", "removed"),
+    Metric("list_agreement_age_days", "Days since the list was last agreed", "Days from the latest agreed_at of "
+           "the target account list (at or before the period's last moment known) to that moment, rounded up to "
+           "0.1; empty when never agreed. Met when at most target_account_list.agreement_days (the monthly "
+           "agreement).", "days",
+           "list_agreement", "days since the last agreement", "", (), _LIST_WINDOW,
+           "target_account_list.agreement_days", SMALLEST, "agreement_age_days"),
+    Metric("top_accounts_revisit_age_days", "Days since the top accounts were last revisited", "Days from the "
+           "latest agreed_at of the top accounts' list rows (at or before the period's last moment known) to that "
+           "moment, rounded up to 0.1; empty when never agreed. Met when at most "
+           "target_account_list.top_accounts.revisit_days.",
+           "days", "top_accounts", "days since the last revisit", "", (), "target_accounts.agreed_at (the top "
+           "accounts' rows)", "target_account_list.top_accounts.revisit_days", SMALLEST, "revisit_age_days"),
+    *(Metric(f"{side}_activities_logged_late", f"{label} logged late", f"{label} of policy "
+             f"crm_updates.{side}_types that happened in the period and were logged (logged_at) more than "
+             "crm_updates.hours (24) after occurred_at.", "count", "crm_logging", f"{label.lower()} logged late", "",
+             ("tier", "owner"), "activities.occurred_at", "", "count", f"{side}_late")
+      for side, label in (("sales", "Sales meetings and calls"), ("marketing", "Engaged-lead touches"))),
 )
 
 
@@ -293,6 +354,7 @@ CATALOG: tuple[Metric, ...] = (
     Metric("clocks_missed", "Clocks missed (every clock)", "SLA clocks of every kind due in the period that were "
            "missed.", "count", "clocks", "clocks missed", "", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "count",
            "missed"),
+    *_DESIGN_TABLE_METRICS,  # the SLA design's report tables (22d)
     # --- marketing, attribution, proposals (22b) ---
     # touch tempo (policy marketing.tempo), per account measured at the period's last moment known
     Metric("tempo_accounts", "Accounts measured for tempo", "Accounts on the target account list (every account "
@@ -752,16 +814,79 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "meetings": meeting_facts(data, start, end),
         "leads": leads.lead_facts(data, start, end, policy),
         "intent": leads.intent_list(data, start, end, policy.intent_list or IntentList()),
-        "crm_logging": cu.logging_facts(data, start, end, policy),
+        "crm_logging": logging_facts(data, start, end, policy),
         "routed_records": routed_records.record_facts(data, start, end, policy),
         "mqa_weeks": sc.weekly_mqas(data, start, end, as_of, policy).assign(
             in_band=lambda f: f["in_band"].eq(True).astype(bool)),
         "account_updates": _update_facts(data, start, end),
         "escalations": escalation_facts(data, end, as_of),
+        **design_table_facts(data, start, end, as_of, policy),
         **marketing_facts(data, start, end, as_of, policy),
         **commitment_facts(data, start, end, as_of, policy),
         **coordination_facts(data, start, end, as_of, policy),
     }
+
+
+# --- the SLA design's report tables (22d): facts ---
+
+def routing_basis_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The routing_time clocks due in the period: ``tier, owner_id`` and ``basis_<n>``, whether each was measured to
+    the n-th of :data:`ROUTING_BASES`: the CRM's write-back (met at mqas.writeback_done_at), the CRM's own owner
+    change (met at an owner_assigned activity), else the pipeline's run (routed_at), or not met yet."""
+    clocks = sc.clocks_due(data, start, end)
+    clocks = clocks[clocks["clock"] == "routing_time"]
+    keys = ["account_id", "trigger_at"]
+    rows = clocks[[*keys, "met_at", "tier", "owner_id"]].merge(
+        data.mqas.reindex(columns=[*keys, "writeback_done_at"]), on=keys, how="left")
+    owner = data.activities[data.activities["type"] == OWNER_ASSIGNED]
+    changed = pd.MultiIndex.from_arrays([owner["account_id"].astype(str), owner["occurred_at"]])
+    by_change = pd.MultiIndex.from_arrays([rows["account_id"].astype(str), rows["met_at"]]).isin(changed)
+    names = list(ROUTING_BASES)
+    basis = np.select([rows["met_at"].isna().to_numpy(), rows["met_at"].eq(rows["writeback_done_at"]).to_numpy(),
+                       by_change], [names[3], names[0], names[1]], names[2])
+    return rows[["tier", "owner_id"]].assign(**{f"basis_{number}": basis == name for number, name in enumerate(names)})
+
+
+def escalation_level_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The escalation levels opened in the period, one row per recipient: ``clock, level``, the ``mqa`` escalated
+    (account and trigger_at) and ``to_user_id``."""
+    rows = data.escalations[sc.within(data.escalations["opened_at"], start, end)]
+    return pd.DataFrame({"clock": rows["clock"].astype(str).to_numpy(), "level": rows["level"].astype(int).to_numpy(),
+                         "mqa": (rows["account_id"].astype(str) + "|" + frames.to_utc(rows["trigger_at"]).astype(str))
+                         .to_numpy(), "to_user_id": rows["to_user_id"].to_numpy()})
+
+
+def logging_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """:func:`abm_sla.domain.crm_updates.logging_facts` with ``sales_late`` and ``marketing_late`` (judged, not
+    logged in time)."""
+    rows = cu.logging_facts(data, start, end, policy)
+    late = ~rows["in_time"].astype(bool)
+    return rows.assign(sales_late=rows["sales"].astype(bool) & late,
+                       marketing_late=rows["marketing"].astype(bool) & late)
+
+
+def top_account_facts(data: SlaData, moment: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+    """:func:`abm_sla.domain.commitments.top_accounts` at ``moment`` with ``revisit_age_days``: days from the latest
+    agreed_at (at or before ``moment``) of each top account's list rows to ``moment`` (rounded up to 0.1,
+    :func:`abm_sla.domain.marketing.age_days`; empty when never)."""
+    top = cm.top_accounts(data, moment, policy)
+    rows = data.target_accounts
+    agreed = frames.to_utc(rows["agreed_at"]) if len(rows) else pd.Series(dtype="datetime64[ns, UTC]")
+    agreed = agreed[agreed <= moment]
+    last = agreed.groupby(rows.loc[agreed.index, "account_id"].astype(str)).max()
+    agreed_at = top["account_id"].astype(str).map(last).astype("datetime64[ns, UTC]")
+    return top.assign(revisit_age_days=marketing.age_days(moment - agreed_at))
+
+
+def design_table_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                       policy: SlaPolicy) -> dict[str, pd.DataFrame]:
+    """What routing time measured, the escalation levels opened and the target account list's agreement (its rows
+    at the period's last moment known, :func:`abm_sla.domain.marketing.list_agreement_facts`)."""
+    moment = marketing.last_moment(end, as_of)
+    return {"routing_basis": routing_basis_facts(data, start, end),
+            "escalation_levels": escalation_level_facts(data, start, end),
+            "list_agreement": marketing.list_agreement_facts(data.target_accounts, moment,
+                                                             marketing.agreement_days(policy))}
 
 
 def _plan_facts(plan: pd.DataFrame) -> pd.DataFrame:
@@ -808,20 +933,23 @@ def commitment_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
         "conversations": cm.conversation_coverage(data, start, end, as_of, policy),
         "follow_ups": _status_facts(cm.clocks_due(follow, start, end)),
         "research": _status_facts(cm.clocks_due(cm.research_clocks(data, as_of, policy), start, end)),
-        "top_accounts": cm.top_accounts(data, moment, policy),
+        "top_accounts": top_account_facts(data, moment, policy),
         "briefings": cm.briefings(data, ledger if len(ledger) else None, start, end, as_of, policy),
     }
 
 
 # -- aggregation ---------------------------------------------------------------------------------------
 
-_SEGMENT_COLUMN = {"tier": "tier", "owner": "owner_id", "source": "source", "list": "list", "region": "region"}
+_SEGMENT_COLUMN = {"tier": "tier", "owner": "owner_id", "source": "source", "list": "list", "region": "region",
+                   "clock": "clock", "level": "level"}
 
 
 def _groups(frame: pd.DataFrame, segment: str) -> pd.Series | None:
     """Each fact row's segment label (``tier=1``…); None when the segment does not apply to these facts."""
     if segment == TIER_OWNER:
         return tier_owner_labels(frame) if {"tier", "owner_id"} <= set(frame.columns) else None
+    if segment == CLOCK_LEVEL:
+        return clock_level_labels(frame) if {"clock", "level"} <= set(frame.columns) else None
     column = _SEGMENT_COLUMN[segment]
     if column not in frame.columns:
         return None
@@ -837,6 +965,11 @@ def tier_owner_labels(frame: pd.DataFrame) -> pd.Series:
     """Each fact row's :data:`TIER_OWNER` label (``tier=1,owner=U003``)."""
     owner = frame["owner_id"].astype("string").fillna("(none)").astype(str)
     return "tier=" + frame["tier"].astype("string").fillna("(none)").astype(str) + ",owner=" + owner
+
+
+def clock_level_labels(frame: pd.DataFrame) -> pd.Series:
+    """Each fact row's :data:`CLOCK_LEVEL` label (``clock=first_touch,level=2``)."""
+    return "clock=" + frame["clock"].astype(str) + ",level=" + frame["level"].astype(str)
 
 
 def tier_owner_values(table: pd.DataFrame, metric: str, tier: int) -> pd.Series:
@@ -874,6 +1007,15 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
         numerator, denominator = total(metric.column), total(metric.over)
         value = (numerator / denominator.where(denominator > 0)).round(2)
         value = value.where(numerator > 0) if metric.kind == "per" else value
+    elif metric.kind in (DISTINCT, SMALLEST):
+        column = frame[metric.column]
+        if metric.kind == DISTINCT:
+            numerator = column.groupby(keys).nunique().reindex(labels, fill_value=0).astype("float64")
+            value = numerator
+        else:
+            numerator = pd.Series(np.nan, index=labels)
+            value = pd.to_numeric(column, errors="coerce").groupby(keys).min().reindex(labels).astype("float64")
+        denominator = pd.Series(np.nan, index=labels)
     else:
         numerator = total(metric.column)
         denominator = pd.Series(np.nan, index=labels)
@@ -894,7 +1036,7 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
                  only: tuple[str, ...] | None = None) -> list[pd.DataFrame]:
     """The rows of one family's metrics: its summed columns grouped once per segment."""
     columns = sorted({column for metric in family for column in (metric.column, metric.over)
-                      if column and metric.kind not in ("median", "p90")})
+                      if column and metric.kind not in ("median", "p90", DISTINCT)})
     numeric = frame[columns].astype("float64").assign(_rows=1.0)
     cuts = [(None, pd.Series(ALL, index=frame.index, dtype=object), [ALL])]
     for segment in dict.fromkeys(segment for metric in family for segment in metric.segments):
@@ -937,6 +1079,12 @@ def _targets(policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp
         at_least(("accounts_updated_rate", ALL), policy.crm_updates.accounts_updated_pct)
     if policy.routed_record is not None:
         at_least(("routed_record_complete_rate", ALL), policy.routed_record.complete_pct)
+    days = marketing.agreement_days(policy)  # the list's monthly agreement (22d)
+    out[("list_agreement_age_days", ALL)] = (f"<= {days:g}", lambda v: v <= days, float(days))
+    top = policy.target_account_list.top_accounts if policy.target_account_list else None
+    if top is not None:
+        out[("top_accounts_revisit_age_days", ALL)] = (f"<= {top.revisit_days:g}",
+                                                        lambda v: v <= top.revisit_days, float(top.revisit_days))
     if targets is None:
         return out
 
@@ -1134,7 +1282,8 @@ def reference_markdown() -> str:
         "MQA's trigger_at, an opportunity's created_at, also once closed (ABM); only when a list is recorded), "
         "`region=EMEA` (the clock's region in the policy's regional appendix, `region=(none)` for the master "
         "policy's; only when the policy has `regions`), or the cross `tier=1,owner=U003` (segment `tier_owner`: "
-        "the headline's per-owner split of the first-touch and win-rate commitments).",
+        "the headline's per-owner split of the first-touch and win-rate commitments); for the escalation levels "
+        "opened, `clock=first_touch`, `level=2` or their cross `clock=first_touch,level=2` (segment `clock_level`).",
         "- `additive`: `true` for counts and sums: the weeks or months of a period add up to the period.",
         "- `target` and `verdict` (`met` / `missed`, empty when there is no target or no value): from the policy's "
         "`targets` (a `region=` row: the region's `targets` in the policy's `regions`). Who owns a commitment "

@@ -377,13 +377,13 @@ def _four_numbers(compliance: pd.DataFrame) -> pd.DataFrame:
 
 
 def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                      policy: SlaPolicy) -> Section:
+                      policy: SlaPolicy, table: pd.DataFrame) -> Section:
     """Issue 14's feedback loop: dispositions, disqualification patterns, conversion by hand-off source,
     the optional clocks' compliance, unknown status values and what routing time measures."""
     span = _span(start, end)
     mqas = fb.mqas_in(data, start, end, as_of, policy)
     outcomes = sc.mqa_outcomes(data, as_of, policy)
-    basis = fb.routing_basis(data, start, end, policy)
+    basis = fb.routing_basis(table, policy)
     episode = (f"mqas where trigger_at in {span}; disposition = that of the MQA's verdict (as in the scorecard), "
                f"else the latest status_changes.status of the episode (trigger_at to ended_at or {_iso(as_of)}), "
                "mapped by policy dispositions")
@@ -409,7 +409,7 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
               f"sla_clocks where due_at in {span} and clock in ({', '.join(OPTIONAL_CLOCKS)})"),
         Table("routing_basis", "What routing time was measured to", basis,
               f"sla_clocks where due_at in {span} and clock = routing_time; mqas.writeback_done_at; activities "
-              "of type owner_assigned"),
+              "of type owner_assigned; metrics catalog: " + ", ".join(catalog.ROUTING_BASES.values())),
         Table("unknown_statuses", "Status values the policy does not map (kept, never dropped)",
               dispositions.unknown_statuses(data.status_changes[data.status_changes["changed_at"] <= as_of], policy),
               f"status_changes by {_iso(as_of)}; map from policy dispositions.map and the built-in map"),
@@ -519,10 +519,10 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
         *_intent_list_section(data, start, end, policy, table),
         *_crm_updates_section(data, start, end, policy, table),
         *_routed_record_section(data, start, end, policy, table),
-        _feedback_section(data, start, end, as_of, policy),
+        _feedback_section(data, start, end, as_of, policy, table),
         *_team_clocks_section(data, start, end, as_of, policy, table),
         *_collisions_section(data, start, end, as_of, policy, table),
-        _breaches_section(data, policy, start, end, as_of, weekly=True),
+        _breaches_section(data, policy, start, end, as_of, weekly=True, table=table),
         Section("Recommended tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_moves", "Tier moves: pending, and decided this week", moves, _moves_source(as_of)),
         ]),
@@ -588,7 +588,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   "multi-stakeholder = >= 2 distinct contact_id"),
         ], charts=[Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas")]),
         *_leads_section(data, start, end, policy, table),
-        marketing_side_section(data, start, end, as_of, policy),
+        marketing_side_section(data, start, end, as_of, policy, table),
         Section("Sales", tables=[
             Table("compliance_by_tier", "SLA clocks per tier", sc.clock_compliance(data, start, end, policy),
                   f"{due}; targets from policy targets.first_touch_met_pct"),
@@ -605,7 +605,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
             Chart("response_times", CHART_TITLES["response_times"], chart_response_times(responses, policy), due),
             Chart("compliance_trend", CHART_TITLES["compliance_trend"], chart_compliance_trend(trend), due),
         ]),
-        _feedback_section(data, start, end, as_of, policy),
+        _feedback_section(data, start, end, as_of, policy, table),
         Section("Joint", [
             _credit_text(policy) + " The three add up to all; marketing-influenced is the first two, so it is not "
             "added to the others.",
@@ -637,7 +637,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     ]
     commitments, commitment_notes = commitments_section(data, table, start, end, as_of, policy, label="this quarter")
     sections += [commitments] if commitments is not None else []
-    sections.append(_breaches_section(data, policy, start, end, as_of, weekly=False))
+    sections.append(_breaches_section(data, policy, start, end, as_of, weekly=False, table=table))
     proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text,
                                                        policy_path, scoring_path)
     sections.append(proposal_section)
@@ -679,7 +679,7 @@ def money_table(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
 
 
 def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                           policy: SlaPolicy) -> Section:
+                           policy: SlaPolicy, table: pd.DataFrame) -> Section:
     """Marketing tempo, channel coverage, the engaged-account stage, the marketing_response clock, every
     benchmark's verdict, and (with a target account list) the list's agreement and ABM against non-ABM."""
     span, moment = _span(start, end), mk.last_moment(end, as_of)
@@ -706,8 +706,9 @@ def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp
     if listed:
         tables += [
             Table("tal_agreement", "Target account list and its monthly agreement",
-                  mk.tal_agreement(data.target_accounts, data.accounts, as_of, policy),
-                  f"target_accounts as of {_iso(as_of)}; overdue after policy target_account_list.agreement_days"),
+                  tal_agreement_table(table, data, moment),
+                  f"target_accounts at {_iso(moment)}; overdue after policy target_account_list.agreement_days; "
+                  "metrics catalog: accounts_on_list, list_rows_added, list_rows_removed, list_agreement_age_days"),
             Table("abm_comparison", "ABM (target account list) against non-ABM accounts",
                   mk.abm_comparison(data.opportunities, data.target_accounts, start, end, as_of),
                   f"opportunities closed in {span}; ABM = the account was on the list when the opportunity was "
@@ -719,15 +720,38 @@ def marketing_side_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp
     ], tables=tables)
 
 
+TAL_AGREEMENT_COLUMNS = ["on_list", "added_recently", "removed_recently", "last_agreed_at", "agreed_by",
+                         "agreement_age_days", "agreement_overdue"]
+
+
+def tal_agreement_table(table: pd.DataFrame, data: SlaData, moment: pd.Timestamp) -> pd.DataFrame:
+    """One row: accounts on the list, rows added and removed in the last ``agreement_days``, the last agreement
+    (when, by whom), its age in days and whether it is overdue (older than ``agreement_days``, or never): the
+    numbers and the verdict from the metrics catalog table ``table``, the agreement's date and name from the list."""
+    agreed_at, agreed_by = mk.last_agreement(data.target_accounts, moment)
+    age = catalog.row(table, "list_agreement_age_days")
+    listed = mk.tal_exists(data.target_accounts)
+    return pd.DataFrame([{
+        "on_list": int(catalog.read(table, "accounts_on_list", default=0.0)) if listed else 0,
+        "added_recently": int(catalog.read(table, "list_rows_added", default=0.0)),
+        "removed_recently": int(catalog.read(table, "list_rows_removed", default=0.0)),
+        "last_agreed_at": agreed_at, "agreed_by": agreed_by,
+        "agreement_age_days": catalog.read(table, "list_agreement_age_days"),
+        "agreement_overdue": (age is None or age["verdict"] != catalog.MET) if listed else None,
+    }], columns=TAL_AGREEMENT_COLUMNS)
+
+
 def _breaches_section(data: SlaData, policy: SlaPolicy, start: pd.Timestamp, end: pd.Timestamp,
-                      as_of: pd.Timestamp, *, weekly: bool) -> Section:
+                      as_of: pd.Timestamp, *, weekly: bool, table: pd.DataFrame) -> Section:
     """Escalations by clock and level, reassignments on breach, and disputes (open ones with their step;
     the quarter's counts, time to close and outcomes)."""
     span = _span(start, end)
     ladders = ", ".join(ladder.clock for ladder in policy.ladders) or "none"
     tables = [
-        Table("escalations_by_clock", "Escalations by clock and level", breaches.escalations_by_clock(data, start, end),
-              f"escalations where opened_at in {span}; roles from users (active); clocks with a ladder: {ladders}"),
+        Table("escalations_by_clock", "Escalations by clock and level",
+              breaches.escalations_by_clock(data, start, end, table),
+              f"escalations where opened_at in {span}; roles from users (active); clocks with a ladder: {ladders}; "
+              "metrics catalog: escalated_mqas, escalation_recipients (segments clock=...,level=...)"),
         Table("reassignments", "Reassignments on breach", breaches.reassignments(data, start, end),
               f"reassignments where reassigned_at in {span}; written back = reassignments.writeback_done_at set"),
         Table("open_disputes", "Open disputes: current step and due date", breaches.open_disputes(data, policy, as_of),
@@ -996,9 +1020,9 @@ def _content_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
     settings = policy.content_support
     if settings is None:
         return []
-    rows = co.content_coverage(data.mqas, data.activities, start, end, as_of, settings)
-    per_tier = catalog.family_table("content", rows, ("tier",))
-    shown = per_tier[per_tier["metric"] == "content_coverage_rate"][["segment", "numerator", "denominator", "value"]]
+    cut = table["segment"].eq(catalog.ALL) | table["segment"].str.startswith("tier=")
+    shown = table.loc[(table["metric"] == "content_coverage_rate") & cut, ["segment", "numerator", "denominator",
+                                                                            "value"]]
     shown = shown.rename(columns={"numerator": "covered", "denominator": "mqas", "value": "covered_pct"})
     return [Section("Content for sales' touches", [
         f"MQAs whose account received marketing content ({', '.join(settings.types)}) in the "
@@ -1009,6 +1033,15 @@ def _content_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
                      "policy content_support; metrics catalog: content_coverage_rate")])]
 
 
+def campaign_tier_table(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Per tier the campaign plan requires: the campaigns started on it and whether it has none, read from the
+    metrics catalog table ``table`` (``campaigns_per_tier``, ``tiers_without_campaign`` per ``tier=``)."""
+    tiers = sorted(set(policy.campaign_plan.tiers))
+    campaigns = [int(catalog.read(table, "campaigns_per_tier", f"tier={tier}", default=0.0)) for tier in tiers]
+    without = [catalog.read(table, "tiers_without_campaign", f"tier={tier}", default=0.0) > 0 for tier in tiers]
+    return pd.DataFrame({"tier": tiers, "campaigns": campaigns, "without": without})
+
+
 def _quarterly_review_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                               policy: SlaPolicy, table: pd.DataFrame) -> tuple[list[Section], list[str]]:
     """The quarter's campaign calendar per tier (policy ``campaign_plan``) and the review's attendance (policy
@@ -1016,7 +1049,7 @@ def _quarterly_review_section(data: SlaData, start: pd.Timestamp, end: pd.Timest
     sections, notes = [], []
     if policy.campaign_plan is not None:
         calendar = co.campaign_calendar(data.activities, data.accounts, start, end, as_of)
-        tiers = co.campaign_tiers(calendar, policy.campaign_plan)
+        tiers = campaign_tier_table(table, policy)
         missing = tiers.loc[tiers["without"], "tier"].tolist()
         plan = co.plan_check(calendar, policy.campaign_plan)
         if len(plan) and (plan["status"] != co.AS_PLANNED).any():
@@ -1094,8 +1127,10 @@ def _routed_record_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp
               "policy routed_record")])]
 
 
-#: The CRM-updates table's rows: side → the catalog metric of its share logged in time.
+#: The CRM-updates table's rows: side → the catalog metric of its share logged in time (its numerator: in time,
+#: its denominator: judged) and of its count logged late.
 CRM_LOGGING_METRICS = {"sales": "sales_activities_logged_rate", "marketing": "marketing_activities_logged_rate"}
+CRM_LATE_METRICS = {"sales": "sales_activities_logged_late", "marketing": "marketing_activities_logged_late"}
 
 
 def crm_logging_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -1111,8 +1146,9 @@ def crm_logging_table(table: pd.DataFrame) -> pd.DataFrame:
             if segment != catalog.ALL and not judged:
                 continue
             in_time = int(np.nan_to_num(found["numerator"])) if found is not None else 0
+            late = int(catalog.read(table, CRM_LATE_METRICS[side], segment, default=0.0))
             rows.append({"side": side, "owner_id": segment.removeprefix("owner="), "activities": judged,
-                         "in_time": in_time, "late": judged - in_time,
+                         "in_time": in_time, "late": late,
                          "in_time_pct": found["value"] if found is not None else np.nan})
     return pd.DataFrame(rows, columns=["side", "owner_id", "activities", "in_time", "late", "in_time_pct"])
 
@@ -1153,8 +1189,8 @@ def _leads_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy
     if settings is None:
         return []
     measures = review.lead_measures(table, policy)
-    by_tier = catalog.family_table("leads", leads.lead_facts(data, start, end, policy), ("tier",))
-    by_tier = by_tier[by_tier["segment"] != catalog.ALL].pivot(index="segment", columns="metric", values="value")
+    by_tier = table[table["segment"].str.startswith("tier=") & table["metric"].isin(list(measures["metric"]))]
+    by_tier = by_tier.pivot(index="segment", columns="metric", values="value")
     by_tier = by_tier.reindex(columns=[metric for metric in measures["metric"]]).reset_index()
     personas = ", ".join(settings.personas) or "none given"
     geographies = ", ".join(settings.geographies) or "none given"
@@ -1712,6 +1748,20 @@ def _commitment_parts(policy: SlaPolicy) -> set[str]:
     return on
 
 
+def top_revisit_table(table: pd.DataFrame, data: SlaData, top: pd.DataFrame, moment: pd.Timestamp,
+                      policy: SlaPolicy) -> pd.DataFrame:
+    """One row: the top accounts, when their list rows were last agreed (revisited), its age in days, the days
+    allowed and whether it is overdue (older, or never): the numbers and the verdict from the metrics catalog table
+    ``table``, the date from the top accounts' (``top``) list rows."""
+    count = int(catalog.read(table, "top_accounts", default=0.0))
+    age = catalog.row(table, "top_accounts_revisit_age_days")
+    return pd.DataFrame([{"top_accounts": count, "last_revisited_at": cm.last_revisited(data, top, moment),
+                          "revisit_age_days": catalog.read(table, "top_accounts_revisit_age_days"),
+                          "revisit_days": catalog.read(table, "top_accounts_revisit_age_days", field="target",
+                                                       policy=policy),
+                          "overdue": bool(count) and (age is None or age["verdict"] != catalog.MET)}])
+
+
 def commitments_section(data: SlaData, table: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
                         as_of: pd.Timestamp, policy: SlaPolicy, *, label: str) -> tuple[Section | None, list[str]]:
     """The Tier 1 commitments, the top of the list and the watch-list briefings for the period ``label`` (None when
@@ -1767,7 +1817,9 @@ def commitments_section(data: SlaData, table: pd.DataFrame, start: pd.Timestamp,
                   f"target_accounts at {_iso(moment)} ranked by priority (else by score_history.total); sales "
                   f"touches with an owner_id in the {rule.reach_days:g} days to then"),
             Table("top_revisit", f"Top accounts revisited (every {rule.revisit_days:g} days)",
-                  cm.top_revisit(data, moment, policy), "target_accounts.agreed_at of the top accounts' rows"),
+                  top_revisit_table(table, data, top, moment, policy),
+                  "target_accounts.agreed_at of the top accounts' rows; metrics catalog: top_accounts, "
+                  "top_accounts_revisit_age_days (target: policy target_account_list.top_accounts.revisit_days)"),
         ]
     notes = []
     if size_on:

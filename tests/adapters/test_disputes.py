@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from abm_sla.cli import main
+from abm_sla.domain import metrics
 from abm_sla.services import stages
 from abm_sla.services.config_files import load_policy
 from abm_sla.services.reporting import _breaches_section, build_weekly, load_data
@@ -49,8 +50,10 @@ def test_a_dispute_opened_closed_reopened_and_reported(tmp_path: Path, capsys) -
     shown = weekly.tables["open_disputes"].frame
     assert shown[["dispute_id", "account_name", "step_name"]].values.tolist() == [[1, "Acme Corp", "owners meet"]]
     assert "Escalations, reassignments and disputes" in weekly.markdown()
-    quarter = _breaches_section(load_data(store), policy, pd.Timestamp("2026-01-01T00:00Z"),
-                                pd.Timestamp("2026-04-01T00:00Z"), pd.Timestamp("2026-04-01T00:00Z"), weekly=False)
+    span = (pd.Timestamp("2026-01-01T00:00Z"), pd.Timestamp("2026-04-01T00:00Z"))
+    data = load_data(store)
+    quarter = _breaches_section(data, policy, *span, span[1], weekly=False,
+                                table=metrics.compute(data, *span, span[1], policy))
     counts = {table.name: table for table in quarter.tables}["dispute_counts"].frame.iloc[0]
     assert (counts["opened"], counts["closed"], counts["reopened"], counts["open_at_end"]) == (1, 1, 1, 1)
     assert counts["outcome_upheld"] == 1 and counts["median_days_to_close"] == 8.0

@@ -8,6 +8,7 @@ import pytest
 
 from abm_sla.domain import dispositions
 from abm_sla.domain import feedback as fb
+from abm_sla.domain import metrics as catalog
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain.policy import DEFAULT_PATH, SlaPolicy, Window
 from abm_sla.domain.policy.clocks import RecurringClock
@@ -185,7 +186,8 @@ def test_report_tables_rank_reasons_mix_dispositions_and_say_what_routing_measur
     assert reasons[["reason", "mqas", "share_pct"]].values.tolist() == [["No budget", 2, 100.0]]
     mix = fb.disposition_mix(sc.mqa_outcomes(data, as_of, SEVEN), start, end).set_index("tier")
     assert mix.loc["all", "mqas"] == 3 and mix.loc[1, "rejected"] == 1 and mix.loc[2, "meeting_held"] == 1
-    basis = fb.routing_basis(data, start, end, SEVEN)
+    basis = fb.routing_basis(catalog.family_table("routing_basis", catalog.routing_basis_facts(data, start, end)),
+                             SEVEN)
     assert "pipeline routed them (routed_at)" in fb.routing_sentence(basis)
     compliance = fb.optional_compliance(data, start, end)
     assert compliance[compliance["owner_id"] == "all"].set_index("clock").loc["quality_feedback", "met"] == 2

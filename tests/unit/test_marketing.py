@@ -132,9 +132,11 @@ def test_abm_comparison_and_agreement() -> None:
     out = marketing.abm_comparison(opps, rows, *MARCH, MARCH[1]).set_index("group")
     assert out.loc[marketing.ABM, "win_rate_pct"] == 100.0 and out.loc[marketing.NON_ABM, "win_rate_pct"] == 0.0
     assert out.loc[marketing.ABM, "median_cycle_days"] == 32.0
-    agreed = rows.assign(agreed_at=pd.Timestamp("2026-03-01T00:00Z"))
-    late = marketing.tal_agreement(agreed, accounts("1", "2"), pd.Timestamp("2026-04-02T00:00Z"), ABM).iloc[0]
-    assert (late["on_list"], late["agreement_age_days"], late["agreement_overdue"]) == (1, 32.0, True)
+    agreed_at = pd.Timestamp("2026-03-01T00:00Z")
+    agreed = rows.assign(agreed_at=agreed_at)
+    at = pd.Timestamp("2026-04-02T00:00Z")
+    late = marketing.list_agreement_facts(agreed, at, marketing.agreement_days(ABM))
+    assert late["agreement_age_days"].tolist() == [32.0] and marketing.last_agreement(agreed, at)[0] == agreed_at
 
 
 # -- the marketing_response clock -------------------------------------------------------------------

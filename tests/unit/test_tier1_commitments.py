@@ -151,10 +151,13 @@ def test_top_accounts_by_priority_reached_personally_within_a_month():
     top = cm.top_accounts(data, at, TOP)
     assert list(top["account_id"]) == ["C", "A"]
     assert list(top["reached"]) == [False, True]
-    revisit = cm.top_revisit(data, at, TOP).iloc[0]
-    assert revisit["revisit_age_days"] == 60.0 and not revisit["overdue"]   # exactly 60 days: on time
-    assert cm.top_revisit(data, at + pd.Timedelta(seconds=1), TOP).iloc[0]["overdue"]
     table = metrics.compute(data, *sc.parse_period("2026-03"), at, TOP)
+    revisit = reporting.top_revisit_table(table, data, top, at, TOP).iloc[0]
+    assert revisit["revisit_age_days"] == 60.0 and not revisit["overdue"]   # exactly 60 days: on time
+    later = at + pd.Timedelta(seconds=1)
+    late = metrics.compute(data, *sc.parse_period("2026-03"), later, TOP)
+    assert metrics.row(late, "top_accounts_revisit_age_days")["verdict"] == "missed"
+    assert reporting.top_revisit_table(late, data, cm.top_accounts(data, later, TOP), later, TOP).iloc[0]["overdue"]
     assert metrics.value(table, "top_accounts_reached_rate") == 50.0
 
 
