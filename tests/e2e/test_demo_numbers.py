@@ -135,7 +135,7 @@ def test_the_verdict_rates_are_the_mqas_exports(small_demo: Path, tmp_path: Path
     quarter = numbers(report_csv(small_demo, "quarterly", demo.DEMO_QUARTER))
     mqas = export(small_demo, tmp_path, "mqas", demo.DEMO_QUARTER)
     pd.testing.assert_frame_equal(mqas, read(small_demo / "exports" / "mqas.csv"))
-    assert len(mqas) > 0 and mqas["verdict"].ne("").sum() > 0
+    assert len(mqas) > 0 and mqas["verdict"].eq("rejected").sum() > 0 and mqas["verdict"].eq("accepted").sum() > 0
     for segment, rows in [(metrics.ALL, mqas), *((f"tier={tier}", mqas[mqas["tier"].eq(str(tier))])
                                                  for tier in sc.TIERS)]:
         verdicts = rows["verdict"][rows["verdict"].ne("")]
