@@ -143,7 +143,7 @@ def run_step(step: str, target: str, folder: str) -> dict:
         accounts, qualified, mean_total = connection.execute(statements[-1]).fetchone()
         answer = {"accounts": accounts, "qualified": int(qualified or 0), "mean_total": round(mean_total, 2)}
     else:
-        from abm_sla.crm.files import FilesSource
+        from abm_sla.crm.files.source import FilesSource
         from abm_sla.crm.sync import sync_source
         from abm_sla.warehouse import Warehouse
 

@@ -43,7 +43,10 @@ NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
 def load_step(url: str, folder: str) -> dict:
     """Inside the child: one load of ``folder`` into ``url``, timed (wall and CPU), with this process's peak RSS."""
     import abm_sla
-    from abm_sla.crm.files import FilesSource
+    try:
+        from abm_sla.crm.files.source import FilesSource
+    except ImportError:  # a checkout from before abm_sla/crm/files/ was a package
+        from abm_sla.crm.files import FilesSource
     from abm_sla.crm.sync import sync_source
     from abm_sla.warehouse import Warehouse
 

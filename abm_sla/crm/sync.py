@@ -17,7 +17,8 @@ from typing import Any
 
 from abm_sla.crm.base import Page, Source
 from abm_sla.crm.config import AppConfig
-from abm_sla.crm.files import DROPPED, FilesSource
+from abm_sla.crm.files.source import FilesSource
+from abm_sla.crm.files.specs import DROPPED
 from abm_sla.errors import ConfigError
 from abm_sla.infra.faults import checkpoint
 from abm_sla.infra.progress import track

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from abm_sla.crm.files import normalize_domain
+from abm_sla.crm.files.validation import normalize_domain
 from abm_sla.domain import frames
 
 MAPPING_COLUMNS = ["source", "source_account_id", "account_id"]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from abm_sla.domain import frames
-from abm_sla.domain.policy import CampaignPlan, ContentSupport, Coordination, ReviewAttendance
+from abm_sla.domain.policy.teams import CampaignPlan, ContentSupport, Coordination, ReviewAttendance
 from abm_sla.domain.routing import parse_tier
 
 COLLISION_COLUMNS = ["account_id", "contact_id", "sales_activity_id", "sales_type", "sales_at", "sales_owner_id",

@@ -14,7 +14,8 @@ from __future__ import annotations
 import pandas as pd
 
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain.policy import CrmUpdates, SlaPolicy
+from abm_sla.domain.policy import SlaPolicy
+from abm_sla.domain.policy.reports import CrmUpdates
 from abm_sla.domain.scorecard import SlaData
 
 SALES, MARKETING = "sales", "marketing"

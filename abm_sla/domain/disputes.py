@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from abm_sla.domain.policy import DisputeStep
+from abm_sla.domain.policy.escalation import DisputeStep
 
 OUTCOMES = ("agreed", "upheld", "overturned", "sla_changed", "withdrawn")
 DISPUTE_COLUMNS = ["dispute_id", "account_id", "disagreement", "raised_by", "requested_resolution", "opened_at",

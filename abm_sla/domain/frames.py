@@ -9,6 +9,7 @@ the pure modules (scoring, hand-off, routing, sla) take them as input with
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 ACCOUNT_COLUMNS = [
@@ -104,8 +105,8 @@ def to_utc(values: pd.Series, errors: str = "raise") -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values if getattr(values.dt, "tz", None) else values.dt.tz_localize("UTC")
         return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    text = values.astype("string").str.strip().replace("", pd.NA)
-    has_offset = text.str.contains(OFFSET_PATTERN, regex=True).fillna(False).astype(bool)
+    text = strip_text(values.astype("string")).replace("", pd.NA)
+    has_offset = _has_offset(text)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if has_offset.any():
         out[has_offset] = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors=errors)
@@ -114,3 +115,57 @@ def to_utc(values: pd.Series, errors: str = "raise") -> pd.Series:
         parsed = pd.to_datetime(text[naive], format="ISO8601", errors=errors)
         out[naive] = parsed.dt.tz_convert("UTC") if parsed.dt.tz is not None else parsed.dt.tz_localize("UTC")
     return out
+
+
+#: Whitespace other than the space that ``str.strip`` removes, in ASCII (other whitespace is not ASCII).
+_OTHER_SPACE = ("\t", "\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x1f")
+
+
+def strip_text(values: pd.Series) -> pd.Series:
+    """``values.str.strip()``, skipped when no value starts or ends with whitespace: the check joins the
+    column once and searches the joined text (C speed), stripping costs a Python call per value."""
+    try:
+        joined = "\x00".join(values.tolist())
+    except TypeError:  # missing values (or not text): value by value
+        return values.str.strip()
+    if (
+        joined.isascii()
+        and " \x00" not in joined and "\x00 " not in joined
+        and not joined.startswith(" ") and not joined.endswith(" ")
+        and not any(space in joined for space in _OTHER_SPACE)
+    ):
+        return values
+    return values.str.strip()
+
+
+#: The endings of the usual ISO 8601 times with an offset, ``12:30:58+01:00`` and ``12:30:58Z``, as character
+#: classes from the end (d: a digit, ``:``, ``s``: a sign, ``Z``): any value ending so matches OFFSET_PATTERN.
+_USUAL_OFFSET_ENDINGS = ("dd:dd:ddsdd:dd", "dd:dd:ddZ")
+#: Columns with a longer value are tested with the pattern alone (the fixed-width copy would be large).
+_MAX_FIXED_WIDTH = 64
+
+
+def _has_offset(text: pd.Series) -> pd.Series:
+    """Which values (``string`` dtype, stripped) match :data:`OFFSET_PATTERN`: the usual endings are recognized
+    column-wide on a fixed-width copy (numpy), the pattern runs only on the other values."""
+    present = text.notna().to_numpy()
+    usual = np.zeros(len(text), dtype=bool)
+    lengths = text.str.len().fillna(0).to_numpy(dtype=np.int64)
+    if present.any() and lengths.max() <= _MAX_FIXED_WIDTH:
+        fixed = np.array(text.fillna("").tolist(), dtype=f"U{max(int(lengths.max()), 1)}")
+        characters = fixed.view(np.uint32).reshape(len(fixed), -1)
+        rows = np.arange(len(fixed))
+        for ending in _USUAL_OFFSET_ENDINGS:
+            match = present & (lengths >= len(ending))
+            for back, kind in enumerate(reversed(ending), start=1):
+                code = characters[rows, np.maximum(lengths - back, 0)]
+                match &= ((code >= 48) & (code <= 57) if kind == "d" else
+                          (code == 43) | (code == 45) if kind == "s" else
+                          (code == 90) | (code == 122) if kind == "Z" else code == ord(kind))
+            usual |= match
+    out = pd.Series(usual, index=text.index)
+    rest = present & ~usual
+    if rest.any():
+        out[rest] = text[rest].str.contains(OFFSET_PATTERN, regex=True).fillna(False).astype(bool).to_numpy()
+    return out
+

@@ -23,7 +23,8 @@ import pandas as pd
 
 from abm_sla.domain import frames
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain.policy import IntentList, Leads, SlaPolicy
+from abm_sla.domain.policy import IntentList, SlaPolicy
+from abm_sla.domain.policy.reports import Leads
 from abm_sla.domain.scorecard import SlaData
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from abm_sla.domain.frames import to_utc as _utc
-from abm_sla.domain.policy import EngagedAccount, Marketing, MarketingResponse, SlaPolicy
+from abm_sla.domain.policy import SlaPolicy
+from abm_sla.domain.policy.marketing import EngagedAccount, Marketing, MarketingResponse
 from abm_sla.domain.routing import parse_tier as tiers
 from abm_sla.domain.scoring import url_path
 

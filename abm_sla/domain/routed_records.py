@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain.policy import RoutedRecord, SlaPolicy
+from abm_sla.domain.policy import SlaPolicy
+from abm_sla.domain.policy.reports import RoutedRecord
 from abm_sla.domain.scorecard import SlaData
 
 REASONS = "reasons"

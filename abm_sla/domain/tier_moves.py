@@ -25,7 +25,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from abm_sla.domain.policy import TierMoves
+from abm_sla.domain.policy.targets import TierMoves
 
 PENDING, ACCEPTED, DECLINED = "pending", "accepted", "declined"
 OFF_LIST = "off list"

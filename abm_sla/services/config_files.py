@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from abm_sla.domain.model import DEFAULT_PATH as DEFAULT_MODEL_PATH
 from abm_sla.domain.model import ScoringModel, parse_model
 from abm_sla.domain.policy import DEFAULT_PATH as DEFAULT_POLICY_PATH
-from abm_sla.domain.policy import SlaPolicy, SpendRow, parse_policy
+from abm_sla.domain.policy import SlaPolicy, parse_policy
+from abm_sla.domain.policy.reports import SpendRow
 from abm_sla.errors import ConfigError
 
 

@@ -28,7 +28,8 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from abm_sla.crm.files import FILE_SPECS, FilesSource
+from abm_sla.crm.files.source import FilesSource
+from abm_sla.crm.files.specs import FILE_SPECS
 from abm_sla.crm.sync import sync_source
 from abm_sla.domain import (
     calendar,

@@ -200,7 +200,7 @@ quarantine = Table(
 )
 
 #: One row per file an export-folder load read to the end: its fingerprint, so an unchanged file is skipped
-#: next time; ``reference_rows`` counts rows whose fate depends on the accounts known (see ``crm/files.py``).
+#: next time; ``reference_rows`` counts rows whose fate depends on the accounts known (see ``crm/files/``).
 load_fingerprints = Table(
     "load_fingerprints",
     metadata,

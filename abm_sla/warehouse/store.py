@@ -127,6 +127,8 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
 
 def _json_text(values: pd.Series) -> pd.Series:
     """Raw rows as JSON text: dicts serialized (sorted keys), text kept, missing stays None."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # text already (C-speed check)
+        return values.astype(object).where(values.notna(), None)
     return values.map(
         lambda value: json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict) else value
     ).astype(object)
@@ -137,9 +139,15 @@ def _timestamp_text(values: pd.Series, dialect: str) -> list[Any]:
     (``YYYY-MM-DD HH:MM:SS.ffffff``, which compares as text in time order), ISO 8601 with
     ``+00:00`` for PostgreSQL's COPY."""
     instants = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
-    text = pd.Series(np.datetime_as_string(instants, unit="us"), dtype=object)
-    text = text.str.replace("T", " ", regex=False) if dialect == "sqlite" else text + "+00:00"
-    return text.where(~np.isnat(instants), None).tolist()
+    text = np.datetime_as_string(instants, unit="us")  # fixed width: the "T" is at the same place in each
+    if len(text) and text.dtype.itemsize // 4 > 10:
+        text = np.char.add(text, "+00:00") if dialect != "sqlite" else text
+        if dialect == "sqlite":
+            characters = text.view(np.uint32).reshape(len(text), -1)  # UCS-4 code points, one row a value
+            characters[:, 10] = np.where(characters[:, 10] == ord("T"), ord(" "), characters[:, 10])
+    out = text.astype(object)
+    out[np.isnat(instants)] = None
+    return out.tolist()
 
 
 def _driver_column(values: pd.Series, dialect: str) -> list[Any]:

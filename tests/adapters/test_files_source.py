@@ -12,7 +12,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from abm_sla.crm.files import CHUNK_ROWS, DROPPED, ExportFolder, FilesSource, normalize_domain
+from abm_sla.crm.files.folder import ExportFolder
+from abm_sla.crm.files.reading import CHUNK_ROWS
+from abm_sla.crm.files.source import FilesSource
+from abm_sla.crm.files.specs import DROPPED
+from abm_sla.crm.files.validation import normalize_domain
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import SourceError
 from abm_sla.services import stages
@@ -541,7 +545,7 @@ def test_rows_that_came_before_their_account_load_when_it_arrives(tmp_path: Path
 
 KILLED_LOADER = """
 import datetime as dt, sys
-from abm_sla.crm.files import FilesSource
+from abm_sla.crm.files.source import FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.warehouse import Warehouse
 
@@ -672,7 +676,7 @@ def test_a_file_replaced_while_it_is_read_is_not_recorded_as_loaded(export: Path
 def test_the_fingerprint_is_of_the_bytes_read(export: Path, sqlite_url: str, monkeypatch) -> None:
     """A file that changes between its fingerprint and its read (same size, so a size check alone misses it)
     is not recorded with the fingerprint of bytes it never read."""
-    import abm_sla.crm.files as files
+    import abm_sla.crm.files.folder as files
 
     path = export / "activities.csv"
     path.write_text(big_activities(30_000), encoding="utf-8")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from abm_sla.crm.files import FilesSource
+from abm_sla.crm.files.source import FilesSource
 from abm_sla.crm.sync import sync_source
 from abm_sla.errors import SourceError
 from abm_sla.warehouse import Warehouse, schema, store

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from abm_sla.domain.policy import TargetAccountList
+from abm_sla.domain.policy.target_accounts import TargetAccountList
 from abm_sla.services import exports, reporting, stages
 from abm_sla.warehouse import Warehouse, schema, score_history
 from tests.adapters.test_incremental import MODEL, NOW, POLICY, START, Crm

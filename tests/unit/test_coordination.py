@@ -12,7 +12,8 @@ import yaml
 from abm_sla.domain import coordination as co
 from abm_sla.domain import frames
 from abm_sla.domain import metrics as catalog
-from abm_sla.domain.policy import CampaignPlan, ContentSupport, Coordination, ReviewAttendance, parse_policy
+from abm_sla.domain.policy import parse_policy
+from abm_sla.domain.policy.teams import CampaignPlan, ContentSupport, Coordination, ReviewAttendance
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.errors import ConfigError
 from abm_sla.services.config_files import load_policy

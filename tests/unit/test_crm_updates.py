@@ -10,7 +10,7 @@ import pytest
 
 from abm_sla.domain import crm_updates as cu
 from abm_sla.domain import metrics as catalog
-from abm_sla.domain.policy import CrmUpdates
+from abm_sla.domain.policy.reports import CrmUpdates
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.errors import ConfigError
 from abm_sla.services.config_files import load_policy

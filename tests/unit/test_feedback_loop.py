@@ -9,7 +9,9 @@ import pytest
 from abm_sla.domain import dispositions
 from abm_sla.domain import feedback as fb
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain.policy import DEFAULT_PATH, Dispositions, RecurringClock, SlaPolicy, Window
+from abm_sla.domain.policy import DEFAULT_PATH, SlaPolicy, Window
+from abm_sla.domain.policy.clocks import RecurringClock
+from abm_sla.domain.policy.dispositions import Dispositions
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.domain.sla import evaluate_clocks
 from abm_sla.services.config_files import load_policy

@@ -8,7 +8,8 @@ import pytest
 
 from abm_sla.domain import leads, review
 from abm_sla.domain import metrics as catalog
-from abm_sla.domain.policy import IntentList, Leads
+from abm_sla.domain.policy import IntentList
+from abm_sla.domain.policy.reports import Leads
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.services.config_files import load_policy
 from tests.unit.builders import account, activity, contact, frame, intent

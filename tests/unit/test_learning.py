@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from abm_sla.domain import learning
+from abm_sla.domain.learning import fit, training, validation
 from abm_sla.domain.model import DEFAULT_PATH
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.services import synthetic
@@ -43,7 +44,7 @@ def truth_proposal(truth_crm) -> learning.ModelProposal:
 # -- training rows without leakage -------------------------------------------------------------------
 
 def _rows(crm: SlaData, as_ofs: pd.DatetimeIndex) -> pd.DataFrame:
-    return learning.training_rows(crm, load_model(), as_ofs).set_index(["account_id", "at"]).sort_index()
+    return training.training_rows(crm, load_model(), as_ofs).set_index(["account_id", "at"]).sort_index()
 
 
 def test_a_signal_after_the_as_of_changes_nothing_in_that_row(small):
@@ -93,27 +94,27 @@ def test_the_outcome_is_an_opportunity_after_the_as_of_and_within_the_horizon():
     rows = pd.DataFrame({"account_id": ["a", "a", "a", "b"], "at": [day(0), day(10), day(100), day(0)]})
     opps = pd.DataFrame({"account_id": ["a", "b"], "created_at": [day(10), day(95)],
                          "close_date": [day(40), day(99)], "is_won": [True, True]})
-    out = learning.outcomes_after(rows, opps, horizon_days=90)
+    out = training.outcomes_after(rows, opps, horizon_days=90)
 
     assert out["opportunity"].tolist() == [True, False, False, False]  # created at 10: after 0, not after 10
     assert out["won"].tolist() == [True, False, False, False]
     late_win = opps.assign(close_date=[day(95), day(99)])  # closed won after the horizon of the as-of 0
-    assert learning.outcomes_after(rows, late_win, 90)["won"].tolist() == [False] * 4
+    assert training.outcomes_after(rows, late_win, 90)["won"].tolist() == [False] * 4
 
 
 def test_accounts_enter_the_rows_once_created_and_the_grid_stops_a_horizon_before_the_end(small):
-    grid = learning.as_of_grid(day(30), day(200), horizon_days=90, step_days=7)
+    grid = training.as_of_grid(day(30), day(200), horizon_days=90, step_days=7)
     assert grid[-1] <= day(110) < grid[-1] + pd.Timedelta(days=7)
     late = small.accounts.assign(created_at=small.accounts["created_at"].where(
         small.accounts.index > 0, day(50)))
-    rows = learning.training_rows(SlaData.of(**{**vars(small), "accounts": late}), load_model(), grid)
+    rows = training.training_rows(SlaData.of(**{**vars(small), "accounts": late}), load_model(), grid)
     first = rows[rows["account_id"] == late["account_id"].iloc[0]]
     assert first["at"].min() >= day(50) and len(first) > 0
 
 
 def test_points_from_the_counts_match_the_scoring(small):
-    rows = learning.training_rows(small, load_model(), learning.as_of_grid(day(30), day(200)))
-    again = learning.score_from_counts(rows, load_model())
+    rows = training.training_rows(small, load_model(), training.as_of_grid(day(30), day(200)))
+    again = training.score_from_counts(rows, load_model())
     assert (again["total"].to_numpy() == rows["total"].to_numpy()).all()
     assert (again["qualified"].to_numpy() == rows["qualified"].to_numpy()).all()
     assert rows["qualified"].any()
@@ -181,7 +182,7 @@ def test_too_few_outcomes_propose_nothing(small):
     proposal = learning.propose_model(small, MODEL_TEXT, train_until=day(150), data_end=day(200))
 
     assert proposal.verdict.startswith("not enough outcomes to propose anything")
-    assert f"minimum {learning.MIN_TRAIN_OUTCOMES}" in proposal.verdict and not proposal.proposed
+    assert f"minimum {validation.MIN_TRAIN_OUTCOMES}" in proposal.verdict and not proposal.proposed
     assert proposal.diff == ""
 
 
@@ -192,10 +193,10 @@ def test_auc_lift_and_calibration_by_hand():
     outcomes = np.array([True, True, False, False, True, False, False, False, False, False])
 
     # positives 90, 80, 10 against 7 negatives: wins 7, 6 + 0.5 (a tie at 80), 4 + 2 x 0.5 (two ties at 10)
-    assert learning.auc(score, outcomes) == pytest.approx((7 + 6.5 + 5) / 21)
-    assert learning.top_lift(score, outcomes) == pytest.approx(1 / 0.3)  # the top row is a win; rate 0.3
-    assert learning.top_lift(score, outcomes, share=0.2) == pytest.approx((1 + 0.5) / 2 / 0.3)  # half of the tie
-    bands = {b["band"]: (b["rows"], b["outcome_rows"]) for b in learning.calibration(score, outcomes)}
+    assert validation.auc(score, outcomes) == pytest.approx((7 + 6.5 + 5) / 21)
+    assert validation.top_lift(score, outcomes) == pytest.approx(1 / 0.3)  # the top row is a win; rate 0.3
+    assert validation.top_lift(score, outcomes, share=0.2) == pytest.approx((1 + 0.5) / 2 / 0.3)  # half of the tie
+    bands = {b["band"]: (b["rows"], b["outcome_rows"]) for b in validation.calibration(score, outcomes)}
     assert bands == {"0-24": (7, 1), "25-49": (0, 0), "50-74": (0, 0), "75-100": (3, 2)}
 
 
@@ -204,7 +205,7 @@ def test_the_fit_gives_no_points_to_an_input_that_predicts_nothing():
     useful, noise = rng.integers(0, 3, 4000), rng.integers(0, 3, 4000)
     chance = 1 / (1 + np.exp(-(-3 + 1.2 * useful)))
     outcomes = (rng.random(4000) < chance).astype(float)
-    _, coefficients = learning.fit_logistic(np.column_stack([useful, noise]).astype(float), outcomes)
+    _, coefficients = fit.fit_logistic(np.column_stack([useful, noise]).astype(float), outcomes)
 
     assert coefficients[0] == pytest.approx(1.2, abs=0.25) and coefficients[1] < 0.1
 

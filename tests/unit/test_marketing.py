@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from abm_sla.domain import frames, handoff, marketing, scorecard
-from abm_sla.domain.policy import DEFAULT_PATH, METRICS, parse_policy
+from abm_sla.domain.policy import DEFAULT_PATH, parse_policy
+from abm_sla.domain.policy.targets import METRICS
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.domain.sla import evaluate_clocks
 from abm_sla.errors import ConfigError

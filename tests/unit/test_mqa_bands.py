@@ -8,7 +8,7 @@ import pytest
 
 from abm_sla.domain import metrics
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain.policy import WeeklyMqas
+from abm_sla.domain.policy.targets import WeeklyMqas
 from abm_sla.errors import ConfigError
 from abm_sla.services import reporting
 from abm_sla.services.config_files import load_policy

@@ -35,7 +35,7 @@ def test_disabled_console_progress_shows_nothing(capsys):
 def test_a_load_shows_its_rows_as_they_are_stored(monkeypatch, tmp_path):
     import datetime as dt
 
-    from abm_sla.crm.files import FilesSource
+    from abm_sla.crm.files.source import FilesSource
     from abm_sla.crm.sync import sync_source
     from abm_sla.warehouse import Warehouse
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from abm_sla.domain import review
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain.policy import PipelineCredit
+from abm_sla.domain.policy.reports import PipelineCredit
 from abm_sla.services.config_files import load_policy
 from tests.unit.test_scorecard import sample_data
 

@@ -8,7 +8,7 @@ import pytest
 from abm_sla.domain import metrics
 from abm_sla.domain import routed_records as rr
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain.policy import RoutedRecord
+from abm_sla.domain.policy.reports import RoutedRecord
 from abm_sla.services import reporting
 from abm_sla.services.config_files import load_policy
 from tests.unit.builders import account, frame

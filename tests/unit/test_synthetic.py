@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm_sla.crm.files import ExportFolder
+from abm_sla.crm.files.folder import ExportFolder
 from abm_sla.domain import frames
 from abm_sla.services.synthetic import generate_crm, write_export_folder
 

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from abm_sla.domain import frames, metrics
 from abm_sla.domain import team_clocks as tc
-from abm_sla.domain.policy import DEFAULT_PATH, HotAccounts, Requests, Window
+from abm_sla.domain.policy import DEFAULT_PATH, Window
+from abm_sla.domain.policy.teams import HotAccounts, Requests
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.services.config_files import load_policy
 from abm_sla.services.reporting import build_weekly

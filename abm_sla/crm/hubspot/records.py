@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pandas as pd
 
 from abm_sla.crm.base import Page, Quarantined
-from abm_sla.crm.files import normalize_domain
+from abm_sla.crm.files.validation import normalize_domain
 from abm_sla.crm.hubspot.query import HISTORY_BATCH_MAX, OWNER_PROPERTY, SUBJECT_PROPERTY, SUBTYPE_PROPERTY
 from abm_sla.crm.mapping import conform, list_periods, owner_assignments, stable_id, to_bool, to_float
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from abm_sla.crm.base import Page, Quarantined
-from abm_sla.crm.files import normalize_domain
+from abm_sla.crm.files.validation import normalize_domain
 from abm_sla.crm.mapping import SalesforceConfig, TierMapper, conform, stable_id, to_bool, to_float
 from abm_sla.crm.salesforce.query import ObjectSpec
 
