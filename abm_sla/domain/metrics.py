@@ -34,6 +34,8 @@ from abm_sla.domain.sla import OPTIONAL_CLOCKS, OWNER_ASSIGNED
 COLUMNS = ["report", "period_start", "period_end", "metric", "segment", "numerator", "denominator", "value",
            "unit", "target", "verdict", "additive"]
 ALL = "all"
+#: The units of hours (business or calendar), whose percentiles are kept to two decimals.
+HOUR_UNITS = ("hours", "calendar_hours")
 SEGMENTS = ("tier", "owner", "source", "list", "region", "clock", "level")
 #: ``source=`` segment names of the pipeline-credit rule's three parts (sourced, influenced only, sales).
 SOURCE_SEGMENTS = ("marketing", "influenced", "sales")
@@ -47,7 +49,7 @@ class Metric:
     id: str
     label: str
     definition: str
-    unit: str  # count, money, pct (100 × numerator / denominator), hours, days
+    unit: str  # count, money, pct (100 × numerator / denominator), hours (business), calendar_hours, days
     family: str  # which facts it is computed from (mqas, clocks, responses, created, closed, accounts, meetings)
     numerator: str
     denominator: str = ""
@@ -55,7 +57,8 @@ class Metric:
     period_by: str = ""
     target: str = ""
     kind: str = "count"  # count, sum, ratio (a pct), per (numerator / denominator, empty when either is 0),
-    # mean (numerator / denominator, empty when the denominator is 0), median, p90 (linear)
+    # mean (numerator / denominator, empty when the denominator is 0), median, p80 and p90 (linear),
+    # per_month (numerator / the calendar months of the period elapsed by as_of, :func:`elapsed_months`)
     column: str = ""  # the fact column counted, summed or taken the median of
     over: str = ""  # a ratio's denominator column (boolean); empty: every fact row
 
@@ -68,13 +71,17 @@ class Metric:
     @property
     def counted(self) -> tuple[bool, bool]:
         """Whether the numerator and the denominator count items (written as integers), not money or hours."""
-        numerator = self.kind not in ("median", "p90") and not _money(self.column)
-        denominator = bool(self.denominator) and not _money(self.over)
+        numerator = self.kind not in QUANTILES and not _money(self.column)
+        denominator = bool(self.denominator) and not _money(self.over) and self.kind != PER_MONTH
         return numerator, denominator
 
 
-#: Families measured at the period's last moment (a snapshot: the weeks of a month do not add up to it).
-SNAPSHOT_FAMILIES = ("accounts", "escalations")
+#: The percentile kinds and the quantile each takes (linear interpolation, of the answered items).
+QUANTILES = {"median": 0.5, "p80": 0.8, "p90": 0.9}
+#: A rate per calendar month: its denominator is the months of the period elapsed by as_of, not a fact column.
+PER_MONTH = "per_month"
+
+
 #: Fact columns holding amounts (a metric over them has money, not a count, as numerator or denominator).
 MONEY_COLUMNS = ("amount", "sourced_amount", "won_amount", "spend")
 
@@ -84,10 +91,12 @@ def _money(column: str) -> bool:
     return column in MONEY_COLUMNS or column.endswith("_amount")
 _MQA = "mqas.trigger_at"
 _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
-#: Families counted over the accounts at one moment: their counts do not add up over periods.
-#: Also the distinct counts: a lead or an intent-list account of two months is one of their quarter.
-SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts", "leads", "intent",
-                     "account_updates", "campaign_tiers", "campaign_plan", "attendance", "list_agreement")
+#: Families measured at the period's last moment (a snapshot: the weeks of a month do not add up to it): the
+#: accounts at one moment, the escalations open at the period's end, and the distinct counts (a lead or an
+#: intent-list account of two months is one of their quarter).
+SNAPSHOT_FAMILIES = ("accounts", "escalations", "tempo", "stage", "coverage", "conversations", "top_accounts",
+                     "leads", "intent", "account_updates", "campaign_tiers", "campaign_plan", "attendance",
+                     "list_agreement")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner", "region")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
@@ -427,6 +436,22 @@ CATALOG: tuple[Metric, ...] = (
     Metric("pipeline_from_mqa", "Pipeline from an MQA", "Amount of the opportunities created in the period on an "
            "account with an MQA fired by created_at.", "money", "created", "amount from an MQA", "", _OPP_SEGMENTS,
            "opportunities.created_at", "", "sum", "from_mqa_amount"),
+    # --- the quarterly proposals (22d): the response percentile and MQA run-rate they argue from ---
+    Metric("first_touch_response_p80_hours", "Time to first contact (p80)", "80th percentile (linear "
+           "interpolation) of the business hours from routing to the first sales touch, over the first-touch clocks "
+           "due in the period that were answered (the quarterly proposal of business-hour windows).", "hours",
+           "responses", "p80 business hours", "first touches answered", _CLOCK_SEGMENTS, "sla_clocks.due_at", "",
+           "p80", "response_bh"),
+    Metric("first_touch_response_p80_calendar_hours", "Time to first contact (p80, calendar hours)", "80th "
+           "percentile (linear interpolation) of the calendar hours from routing to the first sales touch (0 when "
+           "before routing), over the first-touch clocks due in the period that were answered (the quarterly "
+           "proposal of hour and day windows; days = hours / 24).", "calendar_hours", "responses",
+           "p80 calendar hours", "first touches answered", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "p80",
+           "response_hours"),
+    Metric("mqa_run_rate", "MQAs per month (run-rate)", "MQAs fired in the period per calendar month of it elapsed "
+           "by as_of (a part month by its share of days): the monthly run-rate the quarterly proposal sets "
+           "commitments from.", "count", "mqas", "MQAs fired", "months of the period elapsed", _MQA_SEGMENTS, _MQA,
+           "", PER_MONTH),
     # -- Tier 1 commitments, the top of the list and the watch list (docs/designs/tier1-commitments.md) --
     Metric("tier1_accounts", "Tier 1 accounts", "Accounts of the tiers of policy tier1_commitments (Tier 1) created "
            "by the period's last moment.", "count", "conversations", "accounts", "", ("tier", "owner"),
@@ -621,11 +646,14 @@ def team_clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
 
 
 def response_facts(responses: pd.DataFrame) -> pd.DataFrame:
-    """:func:`scorecard.response_times` rows with normalized tier and ``answered``, ``before_routing`` and
-    ``unanswered``."""
+    """:func:`scorecard.response_times` rows with normalized tier and ``answered``, ``before_routing``,
+    ``unanswered`` and ``response_hours`` (calendar hours from routing to the first touch, 0 when before routing;
+    empty without either)."""
     rows = responses.reset_index(drop=True)
+    elapsed = (rows["met_at"] - rows["routed_at"]).clip(lower=pd.Timedelta(0)) / pd.Timedelta(hours=1)
     return rows.assign(tier=sc.normalize_tier(rows["tier"]), answered=rows["response_bh"].notna(),
-                       before_routing=rows["met_at"] < rows["routed_at"], unanswered=rows["response_bh"].isna())
+                       before_routing=rows["met_at"] < rows["routed_at"], unanswered=rows["response_bh"].isna(),
+                       response_hours=elapsed.astype("float64").round(2))
 
 
 #: Wide enough for every opportunity: the pipeline-credit rule applied to all of them.
@@ -987,19 +1015,22 @@ def _labels(segment: str, present: pd.Series) -> list[str]:
 
 
 def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str],
-               sums: pd.DataFrame) -> pd.DataFrame:
+               sums: pd.DataFrame, months: float = np.nan) -> pd.DataFrame:
     """numerator, denominator and value of ``metric`` per label (``sums``: the family's columns summed per label,
-    ``_rows`` the row count)."""
+    ``_rows`` the row count; ``months``: the period's elapsed months, a ``per_month`` metric's denominator)."""
     def total(column: str) -> pd.Series:
         return sums[column or "_rows"]
 
-    if metric.kind in ("median", "p90"):
+    if metric.kind in QUANTILES:
         values = pd.to_numeric(frame[metric.column], errors="coerce")
         numerator = pd.Series(np.nan, index=labels)
         denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).astype("float64")
-        grouped = values.groupby(keys)
-        taken = grouped.median() if metric.kind == "median" else grouped.quantile(0.9)
-        value = taken.reindex(labels).astype("float64").round(2 if metric.unit == "hours" else 1)
+        taken = values.groupby(keys).quantile(QUANTILES[metric.kind])
+        value = taken.reindex(labels).astype("float64").round(2 if metric.unit in HOUR_UNITS else 1)
+    elif metric.kind == PER_MONTH:
+        numerator = total(metric.column)
+        denominator = pd.Series(months, index=labels, dtype="float64")
+        value = (numerator / denominator.where(denominator > 0)).round(2)
     elif metric.kind == "ratio":
         numerator, denominator = total(metric.column), total(metric.over)
         value = pd.Series(sc.pct(numerator, denominator), index=labels)
@@ -1025,18 +1056,26 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
                          "unit": metric.unit, "additive": metric.additive})
 
 
-def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None) -> pd.DataFrame:
+def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None,
+                 months: float = np.nan) -> pd.DataFrame:
     """``metric, segment, numerator, denominator, value`` of one family's metrics over the given facts (no
-    targets), for ``all`` and ``segments`` (default: every segment of the family)."""
+    targets), for ``all`` and ``segments`` (default: every segment of the family); ``months`` is the period's
+    elapsed months (:func:`elapsed_months`) a ``per_month`` metric divides by (NaN: no value)."""
     members = [metric for metric in CATALOG if metric.family == family]
-    return pd.concat(_family_rows(members, frame, segments), ignore_index=True)
+    return pd.concat(_family_rows(members, frame, segments, months), ignore_index=True)
+
+
+def elapsed_months(start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> float:
+    """Calendar months of ``[start, end)`` elapsed by ``as_of`` (a part month by its share of days; 0 before the
+    period starts): what a ``per_month`` metric divides by."""
+    return marketing.months_between(start, min(end, as_of)) if as_of > start else 0.0
 
 
 def _family_rows(family: list[Metric], frame: pd.DataFrame,
-                 only: tuple[str, ...] | None = None) -> list[pd.DataFrame]:
+                 only: tuple[str, ...] | None = None, months: float = np.nan) -> list[pd.DataFrame]:
     """The rows of one family's metrics: its summed columns grouped once per segment."""
     columns = sorted({column for metric in family for column in (metric.column, metric.over)
-                      if column and metric.kind not in ("median", "p90", DISTINCT)})
+                      if column and metric.kind not in (*QUANTILES, DISTINCT)})
     numeric = frame[columns].astype("float64").assign(_rows=1.0)
     cuts = [(None, pd.Series(ALL, index=frame.index, dtype=object), [ALL])]
     for segment in dict.fromkeys(segment for metric in family for segment in metric.segments):
@@ -1048,7 +1087,7 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
     parts = []
     for segment, keys, labels in cuts:
         sums = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
-        parts += [_aggregate(metric, frame, keys, labels, sums) for metric in family
+        parts += [_aggregate(metric, frame, keys, labels, sums, months) for metric in family
                   if segment is None or segment in metric.segments]
     return parts
 
@@ -1163,7 +1202,8 @@ def compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Tim
     families: dict[str, list[Metric]] = {}
     for metric in CATALOG:
         families.setdefault(metric.family, []).append(metric)
-    parts = [part for name, family in families.items() for part in _family_rows(family, found[name])]
+    months = elapsed_months(start, end, as_of)
+    parts = [part for name, family in families.items() for part in _family_rows(family, found[name], None, months)]
     order = {metric.id: rank for rank, metric in enumerate(CATALOG)}
     rows = pd.concat(parts, ignore_index=True)
     rows = rows.iloc[np.argsort(rows["metric"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
@@ -1255,7 +1295,7 @@ def csv_frame(table: pd.DataFrame) -> pd.DataFrame:
 # -- the reference -------------------------------------------------------------------------------------
 
 _UNITS = {"count": "count", "money": "amount (currency of the CRM)", "pct": "% (100 × numerator / denominator)",
-          "hours": "business hours", "days": "days"}
+          "hours": "business hours", "calendar_hours": "calendar hours", "days": "days"}
 
 
 def _cell(text: str) -> str:
