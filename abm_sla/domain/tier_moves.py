@@ -143,8 +143,9 @@ def entering_may_count(entering: pd.DataFrame, accounts: pd.DataFrame) -> set[st
     Tier 3 promotions), a marketing touch on a Tier 2 account (engaged stakeholders); accounts not in
     ``accounts`` too. For any other account such an activity only moves its last activity later: see
     :func:`inactive_at`."""
-    tiers = pd.Series(scorecard.normalize_tier(accounts["tier"]).to_numpy(), index=accounts["account_id"].astype(str))
     ids = entering["account_id"].astype(str)
+    mine = accounts[accounts["account_id"].astype(str).isin(set(ids))]
+    tiers = pd.Series(scorecard.normalize_tier(mine["tier"]).to_numpy(), index=mine["account_id"].astype(str))
     tier = ids.map(tiers[~tiers.index.duplicated()])
     buying, _ = scorecard.buying_signal_pages(entering)
     touch = entering["type"].isin(frames.MARKETING_TOUCHES)
