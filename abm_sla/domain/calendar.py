@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -75,20 +76,26 @@ def add_business_hours(
         raise ValueError("business hours to add must be >= 0")
     valid = (start_ns != NAT) & ~np.isnan(amount)
     amount_ns = np.where(valid, np.rint(np.nan_to_num(amount) * NS_PER_HOUR), 0).astype("int64")
-    out = np.full(start_ns.shape, NAT, dtype="int64")
-    for zone, country, rows in _groups(starts.index, time_zones, countries, valid):
-        moments, added = start_ns[rows], amount_ns[rows]
+    zones, codes = normalize_time_zones(time_zones, starts.index), normalize_countries(countries, starts.index)
 
-        def covered(intervals: Intervals, moments: np.ndarray = moments, added: np.ndarray = added) -> bool:
-            return bool((intervals.position(moments) + added).max() <= intervals.total)
+    def compute(rows: np.ndarray) -> np.ndarray:
+        out = np.full(start_ns.shape, NAT, dtype="int64")
+        for zone, country, chunk in _groups(starts.index, zones, codes, rows):
+            moments, added = start_ns[chunk], amount_ns[chunk]
 
-        extra_days = int(added.max() / NS_PER_HOUR / max(business_hours.hours_per_week, 1.0) * 7) + 14
-        intervals = _covering(zone, country, moments, extra_days, business_hours, covered)
-        target = intervals.position(moments) + added
-        slot = np.clip(np.searchsorted(intervals.cum_end, target, side="left"), 0, len(intervals.opens) - 1)
-        result = intervals.opens[slot] + (target - intervals.cum_start[slot])
-        out[rows] = np.where(added == 0, moments, result)
-    return _to_series(out, starts.index)
+            def covered(intervals: Intervals, moments: np.ndarray = moments, added: np.ndarray = added) -> bool:
+                return bool((intervals.position(moments) + added).max() <= intervals.total)
+
+            extra_days = int(added.max() / NS_PER_HOUR / max(business_hours.hours_per_week, 1.0) * 7) + 14
+            intervals = _covering(zone, country, moments, extra_days, business_hours, covered)
+            target = intervals.position(moments) + added
+            slot = np.clip(np.searchsorted(intervals.cum_end, target, side="left"), 0, len(intervals.opens) - 1)
+            result = intervals.opens[slot] + (target - intervals.cum_start[slot])
+            out[chunk] = np.where(added == 0, moments, result)
+        return out
+
+    question = ("add", *_calendar_key(business_hours))
+    return _to_series(_answered(question, zones, codes, start_ns, amount_ns, valid, compute), starts.index)
 
 
 def business_hours_between(
@@ -117,16 +124,78 @@ def end_of_business_day(
     else the closing time of the next business day (moment outside business hours)."""
     moment_ns = _as_ns(moments)
     valid = moment_ns != NAT
-    out = np.full(moment_ns.shape, NAT, dtype="int64")
-    for zone, country, rows in _groups(moments.index, time_zones, countries, valid):
-        group = moment_ns[rows]
+    zones, codes = normalize_time_zones(time_zones, moments.index), normalize_countries(countries, moments.index)
 
-        def covered(intervals: Intervals, group: np.ndarray = group) -> bool:
-            return len(intervals.closes) > 0 and bool(intervals.closes[-1] > group.max())
+    def compute(rows: np.ndarray) -> np.ndarray:
+        out = np.full(moment_ns.shape, NAT, dtype="int64")
+        for zone, country, chunk in _groups(moments.index, zones, codes, rows):
+            group = moment_ns[chunk]
 
-        intervals = _covering(zone, country, group, 14, business_hours, covered)
-        out[rows] = intervals.closes[np.searchsorted(intervals.closes, group, side="right")]
-    return _to_series(out, moments.index)
+            def covered(intervals: Intervals, group: np.ndarray = group) -> bool:
+                return len(intervals.closes) > 0 and bool(intervals.closes[-1] > group.max())
+
+            intervals = _covering(zone, country, group, 14, business_hours, covered)
+            out[chunk] = intervals.closes[np.searchsorted(intervals.closes, group, side="right")]
+        return out
+
+    question = ("end", *_calendar_key(business_hours))
+    answers = _answered(question, zones, codes, moment_ns, np.zeros_like(moment_ns), valid, compute)
+    return _to_series(answers, moments.index)
+
+
+# -- answers kept over many runs (a one-pass backfill's steps) ----------------------------------------
+
+#: Per question (kind and opening hours), the answers given so far: (zone, country, start, amount) -> ns.
+_ANSWERS: dict[tuple, pd.Series] = {}
+_REMEMBERING = [0]
+
+
+@contextmanager
+def remembered() -> Iterator[None]:
+    """Within the block (in this process), :func:`add_business_hours` and :func:`end_of_business_day` compute
+    each distinct question (start, business time to add, zone, country, opening hours) once and answer its
+    repeats from memory: a one-pass backfill's steps ask for the same deadlines and ladder moments at every
+    step. An answer is a pure function of its question, so it is the one computed outside the block."""
+    _REMEMBERING[0] += 1
+    try:
+        yield
+    finally:
+        _REMEMBERING[0] -= 1
+        if not _REMEMBERING[0]:
+            _ANSWERS.clear()
+
+
+def _calendar_key(business_hours: BusinessHours) -> tuple:
+    """What of the opening hours an answer depends on (``hours_per_week`` only sizes the dates covered)."""
+    return tuple(business_hours.weekdays), business_hours.open, business_hours.close
+
+
+def _answered(
+    question: tuple, zones: pd.Series, countries: pd.Series, start_ns: np.ndarray, amount_ns: np.ndarray,
+    valid: np.ndarray, compute: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """``compute(rows)`` (ns per row, NaT outside ``rows``) for the ``valid`` rows; within :func:`remembered`,
+    only for the rows whose question was not answered before, the others from memory."""
+    if not _REMEMBERING[0]:
+        return compute(valid)
+    rows = np.flatnonzero(valid)
+    asked = pd.MultiIndex.from_arrays([zones.to_numpy()[rows], countries.to_numpy()[rows], start_ns[rows],
+                                       amount_ns[rows]])
+    known = _ANSWERS.get(question)
+    found = known.index.get_indexer(asked) if known is not None else np.full(len(rows), -1)
+    out = np.full(start_ns.shape, NAT, dtype="int64")
+    hit = found >= 0
+    if hit.any():
+        out[rows[hit]] = known.to_numpy()[found[hit]]
+    new = rows[~hit]
+    if len(new):
+        wanted = np.zeros(len(valid), dtype=bool)
+        wanted[new] = True
+        out[new] = compute(wanted)[new]
+        fresh = pd.Series(out[new], index=asked[~hit])
+        fresh = fresh[~fresh.index.duplicated()]
+        _ANSWERS[question] = fresh if known is None else pd.concat([known, fresh])
+    return out
 
 
 def business_intervals(
@@ -176,6 +245,8 @@ def _groups(
     country_codes, codes = pd.factorize(normalize_countries(countries, index))
     key = zone_codes.astype("int64") * max(len(codes), 1) + country_codes
     rows = np.flatnonzero(valid)
+    if not len(rows):  # all NaT: no group
+        return
     order = rows[np.argsort(key[rows], kind="stable")]
     keys, starts = np.unique(key[order], return_index=True)
     for group, chunk in zip(keys, np.split(order, starts[1:]), strict=True):

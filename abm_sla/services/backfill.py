@@ -24,7 +24,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from abm_sla.domain import frames, handoff, marketing, scorecard, scoring, whatif
+from abm_sla.domain import calendar, frames, handoff, marketing, scorecard, scoring, whatif
 from abm_sla.domain.model import ScoringModel
 from abm_sla.domain.policy import SlaPolicy
 from abm_sla.infra.faults import checkpoint
@@ -304,8 +304,10 @@ def finish_steps(
     evaluate: Callable[[pd.Timestamp], dict] | None = None,
 ) -> list[dict]:
     """Record, route and evaluate the steps in time order (see the module's docstring); one summary per step.
-    ``evaluate``: the SLA stage of a step (default: :func:`abm_sla.services.stages.evaluate_sla` in this process)."""
-    with crm_reads_cached(warehouse.url):
+    ``evaluate``: the SLA stage of a step (default: :func:`abm_sla.services.stages.evaluate_sla` in this process).
+    The business-hour deadlines and ladder moments the steps ask for again are computed once
+    (:func:`abm_sla.domain.calendar.remembered`)."""
+    with crm_reads_cached(warehouse.url), calendar.remembered():
         rules = policy.targets.tier_moves if policy.targets else None
         if rules is not None and not CrmView(warehouse).unified:  # the tier-move ledger's touches, read once
             window = scorecard.tier_move_window(rules)

@@ -108,6 +108,10 @@ def steps_of(spec: tuple) -> list[pd.Timestamp]:
 @given(first=arrival, live=st.lists(st.integers(0, 60 * 24), max_size=3), later=st.none() | arrival, spec=grid,
        full=st.booleans())
 @example(**EXAMPLE, spec=("daily", 40, 5), full=False)
+@example(  # an hourly grid through the first touches' business-hour deadlines and ladders (New York and Berlin
+    # owners, the deadlines asked again at every step), a run stored behind it and one inside it, ahead of later steps
+    first=EXAMPLE["first"], live=[30, 24 * 4 + 3], later=EXAMPLE["later"], spec=("hourly", 24 * 4 - 4, 8), full=False,
+)
 @example(  # a live run ahead of the backfill: its MQAs stand, the scores it reads are pinned
     first=([("pricing", "A1", 48, True), ("webinar", "A1", 49, True), ("form_submit", "A1", 50, True),
             ("pricing", "A3", 72, True), ("webinar", "A3", 73, True), ("form_submit", "A3", 74, True)], None),

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from abm_sla.domain import calendar
 from abm_sla.domain.calendar import add_business_hours, business_hours_between, end_of_business_day
 from abm_sla.domain.policy import BusinessHours
 
@@ -220,3 +221,33 @@ def test_between_matches_minute_stepping_oracle(start: dt.datetime, span: int, z
     got = business_hours_between(pd.Series([pd.Timestamp(start)]), pd.Series([pd.Timestamp(end)]),
                                  zone, country, BH).iloc[0]
     assert got * 60 == pytest.approx(oracle_between(start, end, zone, country))
+
+
+#: A few starts the batches share (a Friday afternoon, the night Europe's clocks go forward, Easter), so the
+#: same start is asked with other amounts, zones and countries.
+SHARED = st.sampled_from([dt.datetime(2026, 3, 6, 16, tzinfo=dt.UTC), dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.UTC),
+                          dt.datetime(2026, 4, 2, 15, tzinfo=dt.UTC)])
+rows = st.lists(st.tuples(SHARED | moments | st.none(), st.sampled_from([0, 0.5, 2, 8, 24, 48]), st.sampled_from(ZONES),
+                          st.sampled_from(COUNTRIES)), min_size=1, max_size=8)
+
+
+@settings(deadline=None, max_examples=25)
+@given(batches=st.lists(rows, min_size=1, max_size=4), hours=st.sampled_from([BH, BusinessHours(open="08:00")]))
+def test_remembered_answers_equal_computed_ones(batches: list[list[tuple]], hours: BusinessHours) -> None:
+    """Within ``calendar.remembered()`` (a backfill's steps asking again), deadlines and ends of business day are
+    those computed without it, batch after batch (repeats, NaT starts, other opening hours among them)."""
+    def ask(batch: list[tuple]) -> tuple[pd.Series, pd.Series]:
+        starts = pd.Series([pd.Timestamp(row[0]) if row[0] else pd.NaT for row in batch], dtype="datetime64[ns, UTC]",
+                           index=range(10, 10 + len(batch)))
+        zones = pd.Series([row[2] for row in batch], index=starts.index)
+        countries = pd.Series([row[3] for row in batch], index=starts.index)
+        amounts = pd.Series([row[1] for row in batch], index=starts.index)
+        return (add_business_hours(starts, amounts, zones, countries, hours),
+                end_of_business_day(starts, zones, countries, hours))
+
+    expected = [ask(batch) for batch in batches]
+    with calendar.remembered():
+        got = [ask(batch) for batch in [*batches, *batches]]
+    for (want_add, want_end), (add, end) in zip(expected * 2, got, strict=True):
+        pd.testing.assert_series_equal(add, want_add)
+        pd.testing.assert_series_equal(end, want_end)
