@@ -14,7 +14,9 @@ Row-level facts come from one place each: an MQA's verdict from the policy's dis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -854,7 +856,7 @@ def _labels(segment: str, present: pd.Series) -> list[str]:
 
 
 def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str],
-               sums: pd.DataFrame) -> pd.DataFrame:
+               sums: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """numerator, denominator and value of ``metric`` per label (``sums``: the family's columns summed per label,
     ``_rows`` the row count)."""
     def total(column: str) -> pd.Series:
@@ -878,9 +880,7 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
         numerator = total(metric.column)
         denominator = pd.Series(np.nan, index=labels)
         value = numerator.round(2)
-    return pd.DataFrame({"segment": labels, "numerator": numerator.to_numpy(),
-                         "denominator": denominator.to_numpy(), "value": value.to_numpy(), "metric": metric.id,
-                         "unit": metric.unit, "additive": metric.additive})
+    return numerator.to_numpy(), denominator.to_numpy(), value.to_numpy()
 
 
 def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -903,12 +903,26 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
         keys = _groups(frame, segment)
         if keys is not None:
             cuts.append((segment, keys, _labels(segment, keys)))
-    parts = []
-    for segment, keys, labels in cuts:
+    columns: dict[str, list] = {name: [] for name in ("segment", "numerator", "denominator", "value", "metric",
+                                                       "unit", "additive")}
+    for segment, keys, labels in cuts:  # one frame for the family: building one per metric and cut is slow
         sums = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
-        parts += [_aggregate(metric, frame, keys, labels, sums) for metric in family
-                  if segment is None or segment in metric.segments]
-    return parts
+        for metric in family:
+            if segment is None or segment in metric.segments:
+                numerator, denominator, value = _aggregate(metric, frame, keys, labels, sums)
+                columns["segment"] += labels
+                columns["numerator"].append(numerator)
+                columns["denominator"].append(denominator)
+                columns["value"].append(value)
+                columns["metric"] += [metric.id] * len(labels)
+                columns["unit"] += [metric.unit] * len(labels)
+                columns["additive"] += [metric.additive] * len(labels)
+    for name in ("numerator", "denominator", "value"):
+        columns[name] = np.concatenate(columns[name])
+    return [pd.DataFrame({**columns, "segment": np.array(columns["segment"], dtype=object),
+                          "metric": np.array(columns["metric"], dtype=object),
+                          "unit": np.array(columns["unit"], dtype=object),
+                          "additive": np.array(columns["additive"], dtype=bool)})]
 
 
 # -- targets -------------------------------------------------------------------------------------------
@@ -1008,9 +1022,36 @@ def _judge(rows: pd.DataFrame, policy: SlaPolicy, start: pd.Timestamp, end: pd.T
 
 # -- the table -----------------------------------------------------------------------------------------
 
+#: Inside :func:`reusing_tables`: the tables computed so far, by (data, period, as_of, policy) identity.
+_REUSED: ContextVar[dict | None] = ContextVar("catalog_tables", default=None)
+
+
+@contextmanager
+def reusing_tables() -> Iterator[None]:
+    """Within the block, :func:`compute` computes each (data, period, as_of, policy) once: a report asks for the
+    same period's table from several places (the headline, the chronic misses, the comparisons). The data and
+    policy objects must not change inside the block."""
+    token = _REUSED.set({} if _REUSED.get() is None else _REUSED.get())
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+
+
 def compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
             report: str = "export") -> pd.DataFrame:
     """Every catalog metric for ``[start, end)`` as of ``as_of``: one row per metric and segment (:data:`COLUMNS`)."""
+    reused = _REUSED.get()
+    if reused is None:
+        return _compute(data, start, end, as_of, policy, report)
+    key = (id(data), id(policy), start, end, as_of)
+    if key not in reused:  # the objects are kept with the table, so their ids are not reused meanwhile
+        reused[key] = (data, policy, _compute(data, start, end, as_of, policy, report))
+    return reused[key][2].assign(report=report)
+
+
+def _compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
+             report: str) -> pd.DataFrame:
     found = facts(data, start, end, as_of, policy)
     families: dict[str, list[Metric]] = {}
     for metric in CATALOG:
