@@ -856,31 +856,33 @@ def _labels(segment: str, present: pd.Series) -> list[str]:
 
 
 def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str],
-               sums: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               sums: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """numerator, denominator and value of ``metric`` per label (``sums``: the family's columns summed per label,
     ``_rows`` the row count)."""
-    def total(column: str) -> pd.Series:
+    def total(column: str) -> np.ndarray:
         return sums[column or "_rows"]
 
     if metric.kind in ("median", "p90"):
         values = pd.to_numeric(frame[metric.column], errors="coerce")
-        numerator = pd.Series(np.nan, index=labels)
-        denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).astype("float64")
+        numerator = np.full(len(labels), np.nan)
+        denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).to_numpy(dtype="float64")
         grouped = values.groupby(keys)
         taken = grouped.median() if metric.kind == "median" else grouped.quantile(0.9)
-        value = taken.reindex(labels).astype("float64").round(2 if metric.unit == "hours" else 1)
+        value = taken.reindex(labels).astype("float64").round(2 if metric.unit == "hours" else 1).to_numpy()
     elif metric.kind == "ratio":
         numerator, denominator = total(metric.column), total(metric.over)
-        value = pd.Series(sc.pct(numerator, denominator), index=labels)
+        with np.errstate(divide="ignore", invalid="ignore"):  # sc.pct on arrays
+            value = np.where(denominator > 0, np.round(100.0 * numerator / np.where(denominator > 0, denominator, 1),
+                                                       1), np.nan)
     elif metric.kind in ("per", "mean"):
         numerator, denominator = total(metric.column), total(metric.over)
-        value = (numerator / denominator.where(denominator > 0)).round(2)
-        value = value.where(numerator > 0) if metric.kind == "per" else value
+        value = np.round(numerator / np.where(denominator > 0, denominator, np.nan), 2)
+        value = np.where(numerator > 0, value, np.nan) if metric.kind == "per" else value
     else:
         numerator = total(metric.column)
-        denominator = pd.Series(np.nan, index=labels)
-        value = numerator.round(2)
-    return numerator.to_numpy(), denominator.to_numpy(), value.to_numpy()
+        denominator = np.full(len(labels), np.nan)
+        value = np.round(numerator, 2)
+    return numerator, denominator, value
 
 
 def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -906,7 +908,8 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
     columns: dict[str, list] = {name: [] for name in ("segment", "numerator", "denominator", "value", "metric",
                                                        "unit", "additive")}
     for segment, keys, labels in cuts:  # one frame for the family: building one per metric and cut is slow
-        sums = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
+        summed = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
+        sums = {column: summed[column].to_numpy(dtype="float64") for column in summed.columns}
         for metric in family:
             if segment is None or segment in metric.segments:
                 numerator, denominator, value = _aggregate(metric, frame, keys, labels, sums)
