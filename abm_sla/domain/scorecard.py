@@ -856,7 +856,7 @@ def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     wanted = [key for key in BENCHMARKS if getattr(targets, key) is not None]
     if not wanted and targets.engaged_contacts_per_account is None and not targets.custom:
         return []
-    values = metric_values(data, start, end, as_of, policy)
+    values = metric_values(data, start, end, as_of, policy) if targets.custom else None  # only custom reads it
     measured = _measured(data, start, end)  # a period the pipeline did not run in is not judged (as volume)
     rows = []
     for key in wanted:
@@ -1374,8 +1374,10 @@ def _samples(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     if targets.engaged_contacts_per_account is not None:
         extra["engaged_contacts_per_account"] = ("engaged_contacts_per_account", None)
     extra.update({custom_name(c.metric): (c.metric, c.tier) for c in targets.custom})
-    if extra:
-        values = metric_values(data, start, end, as_of, policy)
+    if extra:  # without custom targets only the engagement table is read (metric_values computes every metric)
+        values = (metric_values(data, start, end, as_of, policy) if targets.custom else
+                  _metric(engagement(data, start, end), "engaged_contacts_per_account", "engaged_contacts_per_account",
+                          "engaged"))
         for name, (metric, tier) in extra.items():
             rows = values[(values["metric"] == metric)
                           & (values["tier"].isna() if tier is None else values["tier"].eq(tier))]
