@@ -12,7 +12,8 @@ import pytest
 from abm_sla.domain import breaches, metrics, review
 from abm_sla.domain import commitments as cm
 from abm_sla.domain import feedback as fb
-from abm_sla.domain.policy import CampaignPlan, ContentSupport, Leads
+from abm_sla.domain.policy.reports import Leads
+from abm_sla.domain.policy.teams import CampaignPlan, ContentSupport
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.domain.sla import OWNER_ASSIGNED
 from abm_sla.services import reporting
