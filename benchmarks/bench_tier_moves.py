@@ -2,15 +2,18 @@
 
     .venv/bin/pip install duckdb          # benchmark-only (the first run's folder); not in requirements.lock
     .venv/bin/python benchmarks/bench_tier_moves.py [--accounts 20000] [--data /work/scale-data]
-        [--only sqlite,postgresql] [--days 4] [--snapshot warehouse.db]
+        [--only sqlite,postgresql] [--days 4] [--snapshot warehouse.db] [--arrivals export|none]
 
 Two warehouses start from the same first full run (load, score, fire-and-route, SLA, ledger as of ``AS_OF``:
 SQLite copies one file; PostgreSQL runs it into two schemas). Then, day after day, the 1% incremental export of
 ``bench_pipeline`` (new signals for 1% of the accounts) is loaded into both (not timed) and the first run of
 the next UTC day advances the ledger: in one over every account (``full``), in the other incrementally. Each
 ledger run is a child process of its own: wall and CPU seconds, the accounts recomputed, and the load average
-(``os.getloadavg``) at its end. The first incremental day has no reference yet (the first run's ledger was
-written by the same code, so it has one; an older warehouse would recompute everything once).
+(``os.getloadavg``) at its end; the medians are of the days after the first (``--days 4``: medians of 3) and
+``cpu_ratio`` is full over incremental. ``--arrivals none`` loads nothing between the days, as a daily backfill
+steps through them (every step the first run of its UTC day, only the window and the clock moving). The first
+incremental day has no reference yet (the first run's ledger was written by the same code, so it has one; an
+older warehouse would recompute everything once).
 """
 
 from __future__ import annotations
@@ -37,13 +40,14 @@ def child(step: str, args: list[str]) -> dict:
 
 
 def run_step(step: str, url: str, folder: str, as_of: str) -> dict:
-    """Inside the child: load ``folder`` (not timed), then one ledger run, timed."""
+    """Inside the child: load ``folder`` (not timed; ``-``: nothing), then one ledger run, timed."""
     from abm_sla.services import stages
     from abm_sla.services.config_files import load_model, load_policy
     from abm_sla.warehouse import Warehouse
 
     store = Warehouse(url)
-    stages.extract_files(store, folder, f"load-{as_of}", NOW)
+    if folder != "-":
+        stages.extract_files(store, folder, f"load-{as_of}", NOW)
     start, cpu = time.perf_counter(), time.process_time()
     summary = stages.record_tier_moves(store, pd.Timestamp(as_of), load_policy(), load_model(), f"ledger-{as_of}",
                                        full=step == "whole")
@@ -58,6 +62,8 @@ def main() -> None:
     parser.add_argument("--only", default="sqlite,postgresql")
     parser.add_argument("--days", type=int, default=4)
     parser.add_argument("--snapshot", type=Path, help="SQLite: start from this warehouse (after a first run)")
+    parser.add_argument("--arrivals", choices=("export", "none"), default="export",
+                        help="export: the 1%% incremental export loaded before each day; none: nothing (a backfill)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -74,7 +80,7 @@ def main() -> None:
         try:
             for day in range(1, args.days + 1):
                 at = AS_OF.normalize() + pd.Timedelta(days=day, minutes=5)
-                new = new_signals_folder(args.data, folder, 100 + day, at)
+                new = new_signals_folder(args.data, folder, 100 + day, at) if args.arrivals == "export" else "-"
                 for mode, url in zip(("whole", "incremental"), urls, strict=True):
                     runs[mode].append(child(mode, ["--url", url, "--folder", str(new), "--as-of", at.isoformat()]))
                     print(json.dumps({dialect: runs[mode][-1]}, default=str), flush=True)
@@ -82,8 +88,10 @@ def main() -> None:
             for name in schemas:
                 drop_postgres(args.postgres, name)
         results[dialect] = {mode: _medians(rows) for mode, rows in runs.items()}
+        cpu = [results[dialect][mode]["cpu_seconds_median"] for mode in ("whole", "incremental")]
+        results[dialect]["cpu_ratio"] = round(cpu[0] / cpu[1], 2) if cpu[1] else None
         print(json.dumps({dialect: results[dialect]}), flush=True)
-    print(json.dumps({"benchmark": "tier_moves", **results}, default=str))
+    print(json.dumps({"benchmark": "tier_moves", "arrivals": args.arrivals, **results}, default=str))
 
 
 def _two_warehouses(dialect: str, args, folder: Path) -> tuple[list[str], list[str]]:

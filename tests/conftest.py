@@ -59,3 +59,33 @@ def db_url(request) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("postgres_url")
+
+
+#: The small demo's size: enough MQAs, verdicts and escalations to cross-check, cheap enough to build once.
+SMALL_DEMO_ACCOUNTS = 400
+#: Its seed: 28 MQAs in the quarter, 8 with a verdict, 5 of them rejected (seed 7 has no rejection at this size).
+SMALL_DEMO_SEED = 11
+#: A folder ``abm-sla demo --accounts N --out DIR`` wrote, for the small-demo tests to read instead of building one.
+SMALL_DEMO_ENV = "ABM_SLA_TEST_DEMO_DIR"
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """``abm-sla demo``'s folder (warehouse ``abm-sla.db``, ``exports/``, ``reports/`` with each report's
+    metrics.csv) on a 400-account sample CRM (seed 11), its quarter run daily without a Prefect server; built once per
+    session (its model proposal, a separate five-quarter CRM, is left out), or the folder ``$ABM_SLA_TEST_DEMO_DIR``
+    names."""
+    if os.environ.get(SMALL_DEMO_ENV):
+        return Path(os.environ[SMALL_DEMO_ENV])
+    from abm_sla.infra import settings
+    from abm_sla.services import demo
+    from tasks.common import direct_calls
+
+    settings.configure_prefect_defaults()
+    from flows import pipeline
+
+    out = tmp_path_factory.mktemp("demo")
+    with direct_calls():
+        store, _, _ = demo.build_demo(out, SMALL_DEMO_ACCOUNTS, SMALL_DEMO_SEED, pipeline.run_steps.fn)
+    demo.write_outputs(store, out)
+    return out

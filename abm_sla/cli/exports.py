@@ -20,9 +20,10 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
     db: DbOption = None,
     period: Annotated[str | None, typer.Option(
-        help="metrics (required), engagement (default: the latest run's quarter), opportunities (created in it; "
-             "default: all), intent-list (default: the latest run's week): the week (2026-W13), month (2026-03) or "
-             "quarter (2026-Q1).")] = None,
+        help="metrics (required), mqas (fired in it, verdicts as of its end; default: all, as of the latest run), "
+             "engagement (default: the latest run's quarter), opportunities (created in it; default: all), "
+             "intent-list (default: the latest run's week): the week (2026-W13), month (2026-03) or quarter "
+             "(2026-Q1).")] = None,
     policy: Annotated[Path | None, typer.Option(
         help="SLA policy YAML for verdicts, targets and pipeline credit (mqas, metrics, opportunities; default "
              "config/sla.yaml).")] = None,

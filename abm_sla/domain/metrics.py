@@ -14,7 +14,9 @@ Row-level facts come from one place each: an MQA's verdict from the policy's dis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +36,8 @@ from abm_sla.domain.sla import OPTIONAL_CLOCKS, OWNER_ASSIGNED
 COLUMNS = ["report", "period_start", "period_end", "metric", "segment", "numerator", "denominator", "value",
            "unit", "target", "verdict", "additive"]
 ALL = "all"
+#: The units of hours (business or calendar), whose percentiles are kept to two decimals.
+HOUR_UNITS = ("hours", "calendar_hours")
 SEGMENTS = ("tier", "owner", "source", "list", "region", "clock", "level")
 #: ``source=`` segment names of the pipeline-credit rule's three parts (sourced, influenced only, sales).
 SOURCE_SEGMENTS = ("marketing", "influenced", "sales")
@@ -47,7 +51,7 @@ class Metric:
     id: str
     label: str
     definition: str
-    unit: str  # count, money, pct (100 × numerator / denominator), hours, days
+    unit: str  # count, money, pct (100 × numerator / denominator), hours (business), calendar_hours, days
     family: str  # which facts it is computed from (mqas, clocks, responses, created, closed, accounts, meetings)
     numerator: str
     denominator: str = ""
@@ -55,7 +59,8 @@ class Metric:
     period_by: str = ""
     target: str = ""
     kind: str = "count"  # count, sum, ratio (a pct), per (numerator / denominator, empty when either is 0),
-    # mean (numerator / denominator, empty when the denominator is 0), median, p90 (linear)
+    # mean (numerator / denominator, empty when the denominator is 0), median, p80 and p90 (linear),
+    # per_month (numerator / the calendar months of the period elapsed by as_of, :func:`elapsed_months`)
     column: str = ""  # the fact column counted, summed or taken the median of
     over: str = ""  # a ratio's denominator column (boolean); empty: every fact row
 
@@ -68,13 +73,17 @@ class Metric:
     @property
     def counted(self) -> tuple[bool, bool]:
         """Whether the numerator and the denominator count items (written as integers), not money or hours."""
-        numerator = self.kind not in ("median", "p90") and not _money(self.column)
-        denominator = bool(self.denominator) and not _money(self.over)
+        numerator = self.kind not in QUANTILES and not _money(self.column)
+        denominator = bool(self.denominator) and not _money(self.over) and self.kind != PER_MONTH
         return numerator, denominator
 
 
-#: Families measured at the period's last moment (a snapshot: the weeks of a month do not add up to it).
-SNAPSHOT_FAMILIES = ("accounts", "escalations")
+#: The percentile kinds and the quantile each takes (linear interpolation, of the answered items).
+QUANTILES = {"median": 0.5, "p80": 0.8, "p90": 0.9}
+#: A rate per calendar month: its denominator is the months of the period elapsed by as_of, not a fact column.
+PER_MONTH = "per_month"
+
+
 #: Fact columns holding amounts (a metric over them has money, not a count, as numerator or denominator).
 MONEY_COLUMNS = ("amount", "sourced_amount", "won_amount", "spend")
 
@@ -84,10 +93,12 @@ def _money(column: str) -> bool:
     return column in MONEY_COLUMNS or column.endswith("_amount")
 _MQA = "mqas.trigger_at"
 _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
-#: Families counted over the accounts at one moment: their counts do not add up over periods.
-#: Also the distinct counts: a lead or an intent-list account of two months is one of their quarter.
-SNAPSHOT_FAMILIES = ("accounts", "tempo", "stage", "coverage", "conversations", "top_accounts", "leads", "intent",
-                     "account_updates", "campaign_tiers", "campaign_plan", "attendance", "list_agreement")
+#: Families measured at the period's last moment (a snapshot: the weeks of a month do not add up to it): the
+#: accounts at one moment, the escalations open at the period's end, and the distinct counts (a lead or an
+#: intent-list account of two months is one of their quarter).
+SNAPSHOT_FAMILIES = ("accounts", "escalations", "tempo", "stage", "coverage", "conversations", "top_accounts",
+                     "leads", "intent", "account_updates", "campaign_tiers", "campaign_plan", "attendance",
+                     "list_agreement")
 _MQA_SEGMENTS = ("tier", "owner", "list")
 _CLOCK_SEGMENTS = ("tier", "owner", "region")
 _OPP_SEGMENTS = ("tier", "owner", "source", "list", "region")
@@ -427,6 +438,22 @@ CATALOG: tuple[Metric, ...] = (
     Metric("pipeline_from_mqa", "Pipeline from an MQA", "Amount of the opportunities created in the period on an "
            "account with an MQA fired by created_at.", "money", "created", "amount from an MQA", "", _OPP_SEGMENTS,
            "opportunities.created_at", "", "sum", "from_mqa_amount"),
+    # --- the quarterly proposals (22d): the response percentile and MQA run-rate they argue from ---
+    Metric("first_touch_response_p80_hours", "Time to first contact (p80)", "80th percentile (linear "
+           "interpolation) of the business hours from routing to the first sales touch, over the first-touch clocks "
+           "due in the period that were answered (the quarterly proposal of business-hour windows).", "hours",
+           "responses", "p80 business hours", "first touches answered", _CLOCK_SEGMENTS, "sla_clocks.due_at", "",
+           "p80", "response_bh"),
+    Metric("first_touch_response_p80_calendar_hours", "Time to first contact (p80, calendar hours)", "80th "
+           "percentile (linear interpolation) of the calendar hours from routing to the first sales touch (0 when "
+           "before routing), over the first-touch clocks due in the period that were answered (the quarterly "
+           "proposal of hour and day windows; days = hours / 24).", "calendar_hours", "responses",
+           "p80 calendar hours", "first touches answered", _CLOCK_SEGMENTS, "sla_clocks.due_at", "", "p80",
+           "response_hours"),
+    Metric("mqa_run_rate", "MQAs per month (run-rate)", "MQAs fired in the period per calendar month of it elapsed "
+           "by as_of (a part month by its share of days): the monthly run-rate the quarterly proposal sets "
+           "commitments from.", "count", "mqas", "MQAs fired", "months of the period elapsed", _MQA_SEGMENTS, _MQA,
+           "", PER_MONTH),
     # -- Tier 1 commitments, the top of the list and the watch list (docs/designs/tier1-commitments.md) --
     Metric("tier1_accounts", "Tier 1 accounts", "Accounts of the tiers of policy tier1_commitments (Tier 1) created "
            "by the period's last moment.", "count", "conversations", "accounts", "", ("tier", "owner"),
@@ -621,11 +648,14 @@ def team_clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
 
 
 def response_facts(responses: pd.DataFrame) -> pd.DataFrame:
-    """:func:`scorecard.response_times` rows with normalized tier and ``answered``, ``before_routing`` and
-    ``unanswered``."""
+    """:func:`scorecard.response_times` rows with normalized tier and ``answered``, ``before_routing``,
+    ``unanswered`` and ``response_hours`` (calendar hours from routing to the first touch, 0 when before routing;
+    empty without either)."""
     rows = responses.reset_index(drop=True)
+    elapsed = (rows["met_at"] - rows["routed_at"]).clip(lower=pd.Timedelta(0)) / pd.Timedelta(hours=1)
     return rows.assign(tier=sc.normalize_tier(rows["tier"]), answered=rows["response_bh"].notna(),
-                       before_routing=rows["met_at"] < rows["routed_at"], unanswered=rows["response_bh"].isna())
+                       before_routing=rows["met_at"] < rows["routed_at"], unanswered=rows["response_bh"].isna(),
+                       response_hours=elapsed.astype("float64").round(2))
 
 
 #: Wide enough for every opportunity: the pipeline-credit rule applied to all of them.
@@ -987,56 +1017,69 @@ def _labels(segment: str, present: pd.Series) -> list[str]:
 
 
 def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str],
-               sums: pd.DataFrame) -> pd.DataFrame:
+               sums: dict[str, np.ndarray], months: float = np.nan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """numerator, denominator and value of ``metric`` per label (``sums``: the family's columns summed per label,
-    ``_rows`` the row count)."""
-    def total(column: str) -> pd.Series:
+    ``_rows`` the row count; ``months``: the period's elapsed months, a ``per_month`` metric's denominator)."""
+    def total(column: str) -> np.ndarray:
         return sums[column or "_rows"]
 
-    if metric.kind in ("median", "p90"):
+    nothing = np.full(len(labels), np.nan)
+    if metric.kind in QUANTILES:
         values = pd.to_numeric(frame[metric.column], errors="coerce")
-        numerator = pd.Series(np.nan, index=labels)
-        denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).astype("float64")
-        grouped = values.groupby(keys)
-        taken = grouped.median() if metric.kind == "median" else grouped.quantile(0.9)
-        value = taken.reindex(labels).astype("float64").round(2 if metric.unit == "hours" else 1)
+        numerator = nothing
+        denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).to_numpy(dtype="float64")
+        taken = values.groupby(keys).quantile(QUANTILES[metric.kind])
+        value = taken.reindex(labels).astype("float64").round(2 if metric.unit in HOUR_UNITS else 1).to_numpy()
+    elif metric.kind == PER_MONTH:
+        numerator = total(metric.column)
+        denominator = np.full(len(labels), months, dtype="float64")
+        value = np.round(numerator / np.where(denominator > 0, denominator, np.nan), 2)
     elif metric.kind == "ratio":
         numerator, denominator = total(metric.column), total(metric.over)
-        value = pd.Series(sc.pct(numerator, denominator), index=labels)
+        with np.errstate(divide="ignore", invalid="ignore"):  # sc.pct on arrays
+            value = np.where(denominator > 0, np.round(100.0 * numerator / np.where(denominator > 0, denominator, 1),
+                                                       1), np.nan)
     elif metric.kind in ("per", "mean"):
         numerator, denominator = total(metric.column), total(metric.over)
-        value = (numerator / denominator.where(denominator > 0)).round(2)
-        value = value.where(numerator > 0) if metric.kind == "per" else value
+        value = np.round(numerator / np.where(denominator > 0, denominator, np.nan), 2)
+        value = np.where(numerator > 0, value, np.nan) if metric.kind == "per" else value
     elif metric.kind in (DISTINCT, SMALLEST):
         column = frame[metric.column]
         if metric.kind == DISTINCT:
-            numerator = column.groupby(keys).nunique().reindex(labels, fill_value=0).astype("float64")
+            numerator = column.groupby(keys).nunique().reindex(labels, fill_value=0).to_numpy(dtype="float64")
             value = numerator
         else:
-            numerator = pd.Series(np.nan, index=labels)
-            value = pd.to_numeric(column, errors="coerce").groupby(keys).min().reindex(labels).astype("float64")
-        denominator = pd.Series(np.nan, index=labels)
+            numerator = nothing
+            value = pd.to_numeric(column, errors="coerce").groupby(keys).min().reindex(labels).to_numpy(
+                dtype="float64")
+        denominator = nothing
     else:
         numerator = total(metric.column)
-        denominator = pd.Series(np.nan, index=labels)
-        value = numerator.round(2)
-    return pd.DataFrame({"segment": labels, "numerator": numerator.to_numpy(),
-                         "denominator": denominator.to_numpy(), "value": value.to_numpy(), "metric": metric.id,
-                         "unit": metric.unit, "additive": metric.additive})
+        denominator = nothing
+        value = np.round(numerator, 2)
+    return numerator, denominator, value
 
 
-def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None) -> pd.DataFrame:
+def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None,
+                 months: float = np.nan) -> pd.DataFrame:
     """``metric, segment, numerator, denominator, value`` of one family's metrics over the given facts (no
-    targets), for ``all`` and ``segments`` (default: every segment of the family)."""
+    targets), for ``all`` and ``segments`` (default: every segment of the family); ``months`` is the period's
+    elapsed months (:func:`elapsed_months`) a ``per_month`` metric divides by (NaN: no value)."""
     members = [metric for metric in CATALOG if metric.family == family]
-    return pd.concat(_family_rows(members, frame, segments), ignore_index=True)
+    return pd.concat(_family_rows(members, frame, segments, months), ignore_index=True)
+
+
+def elapsed_months(start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> float:
+    """Calendar months of ``[start, end)`` elapsed by ``as_of`` (a part month by its share of days; 0 before the
+    period starts): what a ``per_month`` metric divides by."""
+    return marketing.months_between(start, min(end, as_of)) if as_of > start else 0.0
 
 
 def _family_rows(family: list[Metric], frame: pd.DataFrame,
-                 only: tuple[str, ...] | None = None) -> list[pd.DataFrame]:
+                 only: tuple[str, ...] | None = None, months: float = np.nan) -> list[pd.DataFrame]:
     """The rows of one family's metrics: its summed columns grouped once per segment."""
     columns = sorted({column for metric in family for column in (metric.column, metric.over)
-                      if column and metric.kind not in ("median", "p90", DISTINCT)})
+                      if column and metric.kind not in (*QUANTILES, DISTINCT)})
     numeric = frame[columns].astype("float64").assign(_rows=1.0)
     cuts = [(None, pd.Series(ALL, index=frame.index, dtype=object), [ALL])]
     for segment in dict.fromkeys(segment for metric in family for segment in metric.segments):
@@ -1045,12 +1088,27 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
         keys = _groups(frame, segment)
         if keys is not None:
             cuts.append((segment, keys, _labels(segment, keys)))
-    parts = []
-    for segment, keys, labels in cuts:
-        sums = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
-        parts += [_aggregate(metric, frame, keys, labels, sums) for metric in family
-                  if segment is None or segment in metric.segments]
-    return parts
+    columns: dict[str, list] = {name: [] for name in ("segment", "numerator", "denominator", "value", "metric",
+                                                       "unit", "additive")}
+    for segment, keys, labels in cuts:  # one frame for the family: building one per metric and cut is slow
+        summed = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
+        sums = {column: summed[column].to_numpy(dtype="float64") for column in summed.columns}
+        for metric in family:
+            if segment is None or segment in metric.segments:
+                numerator, denominator, value = _aggregate(metric, frame, keys, labels, sums, months)
+                columns["segment"] += labels
+                columns["numerator"].append(numerator)
+                columns["denominator"].append(denominator)
+                columns["value"].append(value)
+                columns["metric"] += [metric.id] * len(labels)
+                columns["unit"] += [metric.unit] * len(labels)
+                columns["additive"] += [metric.additive] * len(labels)
+    for name in ("numerator", "denominator", "value"):
+        columns[name] = np.concatenate(columns[name])
+    return [pd.DataFrame({**columns, "segment": np.array(columns["segment"], dtype=object),
+                          "metric": np.array(columns["metric"], dtype=object),
+                          "unit": np.array(columns["unit"], dtype=object),
+                          "additive": np.array(columns["additive"], dtype=bool)})]
 
 
 # -- targets -------------------------------------------------------------------------------------------
@@ -1156,14 +1214,42 @@ def _judge(rows: pd.DataFrame, policy: SlaPolicy, start: pd.Timestamp, end: pd.T
 
 # -- the table -----------------------------------------------------------------------------------------
 
+#: Inside :func:`reusing_tables`: the tables computed so far, by (data, period, as_of, policy) identity.
+_REUSED: ContextVar[dict | None] = ContextVar("catalog_tables", default=None)
+
+
+@contextmanager
+def reusing_tables() -> Iterator[None]:
+    """Within the block, :func:`compute` computes each (data, period, as_of, policy) once: a report asks for the
+    same period's table from several places (the headline, the chronic misses, the comparisons). The data and
+    policy objects must not change inside the block."""
+    token = _REUSED.set({} if _REUSED.get() is None else _REUSED.get())
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+
+
 def compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
             report: str = "export") -> pd.DataFrame:
     """Every catalog metric for ``[start, end)`` as of ``as_of``: one row per metric and segment (:data:`COLUMNS`)."""
+    reused = _REUSED.get()
+    if reused is None:
+        return _compute(data, start, end, as_of, policy, report)
+    key = (id(data), id(policy), start, end, as_of)
+    if key not in reused:  # the objects are kept with the table, so their ids are not reused meanwhile
+        reused[key] = (data, policy, _compute(data, start, end, as_of, policy, report))
+    return reused[key][2].assign(report=report)
+
+
+def _compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
+             report: str) -> pd.DataFrame:
     found = facts(data, start, end, as_of, policy)
     families: dict[str, list[Metric]] = {}
     for metric in CATALOG:
         families.setdefault(metric.family, []).append(metric)
-    parts = [part for name, family in families.items() for part in _family_rows(family, found[name])]
+    months = elapsed_months(start, end, as_of)
+    parts = [part for name, family in families.items() for part in _family_rows(family, found[name], None, months)]
     order = {metric.id: rank for rank, metric in enumerate(CATALOG)}
     rows = pd.concat(parts, ignore_index=True)
     rows = rows.iloc[np.argsort(rows["metric"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
@@ -1255,7 +1341,7 @@ def csv_frame(table: pd.DataFrame) -> pd.DataFrame:
 # -- the reference -------------------------------------------------------------------------------------
 
 _UNITS = {"count": "count", "money": "amount (currency of the CRM)", "pct": "% (100 × numerator / denominator)",
-          "hours": "business hours", "days": "days"}
+          "hours": "business hours", "calendar_hours": "calendar hours", "days": "days"}
 
 
 def _cell(text: str) -> str:

@@ -3,9 +3,10 @@
 - :func:`backtest_thresholds` replays the hand-off over the period's score history for thresholds
   40-70 and measures, per threshold, the MQAs that would have fired, their verdicts and opportunities;
   :func:`propose_threshold` picks the threshold nearest the current one whose rejection is in the band.
-- :func:`propose_windows` sets each tier's first-touch window to the observed p80 response, rounded up,
-  at most doubling it in one quarter, and never owing a lower tier a faster answer than a higher one.
-- :func:`propose_volumes` sets monthly MQA commitments to the trailing run-rate.
+- :func:`propose_windows` sets each tier's first-touch window to the observed p80 response (the catalog's
+  ``first_touch_response_p80_hours``, or ``..._calendar_hours`` for an hour or day window), rounded up, at most
+  doubling it in one quarter, and never owing a lower tier a faster answer than a higher one.
+- :func:`propose_volumes` sets monthly MQA commitments to the period's run-rate (the catalog's ``mqa_run_rate``).
 - :func:`set_yaml_values` edits scalars in place (comments and layout kept) and :func:`unified_diff`
   turns the edit into a patch that ``patch -p1`` applies.
 
@@ -168,26 +169,34 @@ def propose_threshold(backtest: pd.DataFrame, policy: SlaPolicy, current: int,
 
 # -- windows and volumes ----------------------------------------------------------------------------
 
-def propose_windows(responses: pd.DataFrame, policy: SlaPolicy, quantile: float = 0.8,
-                    min_responses: int = 5) -> pd.DataFrame:
-    """Per tier: the observed ``quantile`` of first-touch response, rounded up, in the window's own unit.
+#: The catalog metric each window unit's proposal reads its observed p80 from, and the factor to the unit
+#: (a day window: the calendar hours' p80 / 24).
+WINDOW_METRICS = {"business_hours": ("first_touch_response_p80_hours", 1.0),
+                  "hours": ("first_touch_response_p80_calendar_hours", 1.0),
+                  "days": ("first_touch_response_p80_calendar_hours", 1 / 24)}
+WINDOW_QUANTILE = "p80"
 
-    Business-hour windows use business hours (``response_bh``); hour and day windows use calendar time
-    from routing to the touch; a same-business-day window is not re-proposed. Unanswered MQAs are
-    left out (their response is unknown), so the observed quantile is a floor.
+
+def propose_windows(table: pd.DataFrame, policy: SlaPolicy, min_responses: int = 5) -> pd.DataFrame:
+    """Per tier: the observed p80 of first-touch response, rounded up, in the window's own unit, read from the
+    catalog table ``table`` (:func:`metrics.compute` or :func:`proposal_metrics`, ``tier=`` segments).
+
+    Business-hour windows use ``first_touch_response_p80_hours``; hour and day windows the calendar hours from
+    routing to the touch (``first_touch_response_p80_calendar_hours``); a same-business-day window is not
+    re-proposed. Unanswered MQAs are left out (their response is unknown), so the observed p80 is a floor;
+    ``unanswered`` is the catalog's ``first_touches_unanswered``, as the response tables show it.
     """
     rows = []
     for tier in scorecard.TIERS:
         window = scorecard.tier_window(policy, tier)
-        of_tier = responses[responses["tier"] == tier]
-        answered = of_tier[of_tier["met_at"].notna() & of_tier["routed_at"].notna()]
-        missed = of_tier["status"].eq("missed") if "status" in of_tier else pd.Series(False, index=of_tier.index)
-        observed = _observed(answered, window.kind)
-        value = float(observed.quantile(quantile)) if len(observed) else float("nan")
-        proposed, reason = _window_choice(window.kind, window.amount, value, len(observed), min_responses, quantile)
-        rows.append({"tier": tier, "unit": window.kind, "current": window.amount, "responses": len(observed),
-                     "unanswered": int((of_tier["met_at"].isna() & missed).sum()),
-                     f"p{round(quantile * 100)}": round(value, 2) if not math.isnan(value) else None,
+        segment = f"tier={tier}"
+        metric, factor = WINDOW_METRICS.get(window.kind, WINDOW_METRICS["business_hours"])
+        count = int(metrics.read(table, metric, segment, "denominator", default=0.0))
+        value = metrics.read(table, metric, segment) * factor
+        proposed, reason = _window_choice(window.kind, window.amount, value, count, min_responses)
+        rows.append({"tier": tier, "unit": window.kind, "current": window.amount, "responses": count,
+                     "unanswered": int(metrics.read(table, "first_touches_unanswered", segment, default=0.0)),
+                     WINDOW_QUANTILE: round(value, 2) if not math.isnan(value) else None,
                      "proposed": proposed, "reason": reason})
     return _keep_tier_order(pd.DataFrame(rows))
 
@@ -209,16 +218,8 @@ def _keep_tier_order(windows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _observed(answered: pd.DataFrame, kind: str) -> pd.Series:
-    if kind == "business_hours":
-        return answered["response_bh"].dropna()
-    elapsed = (answered["met_at"] - answered["routed_at"]).clip(lower=pd.Timedelta(0))
-    return elapsed / (pd.Timedelta(days=1) if kind == "days" else pd.Timedelta(hours=1))
-
-
-def _window_choice(kind: str, current: float, value: float, count: int, minimum: int,
-                   quantile: float) -> tuple[float | None, str]:
-    label = f"p{round(quantile * 100)}"
+def _window_choice(kind: str, current: float, value: float, count: int, minimum: int) -> tuple[float | None, str]:
+    label = WINDOW_QUANTILE
     if kind == "same_business_day":
         return None, "same-business-day window: not re-proposed"
     if count < minimum:
@@ -233,22 +234,36 @@ def _window_choice(kind: str, current: float, value: float, count: int, minimum:
     return proposed, observed
 
 
-def propose_volumes(data: SlaData, end: pd.Timestamp, policy: SlaPolicy, months: int = 3) -> pd.DataFrame:
-    """Per tier: MQAs per month over the ``months`` full months before ``end`` and the rounded run-rate (>= 1)."""
-    last = pd.Timestamp(end.year, end.month, 1, tz="UTC")
-    first = last - pd.offsets.MonthBegin(months)
-    volume = metrics.tier_table("mqas", metrics.mqa_facts(data, first, last, last, policy), {"mqas": "mqas"})
-    counts = volume.set_index("tier")["mqas"].reindex(scorecard.TIERS, fill_value=0)
+def propose_volumes(table: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Per tier: the period's MQAs and their monthly run-rate, read from the catalog table ``table`` (``mqas`` and
+    ``mqa_run_rate``: MQAs per calendar month of the period elapsed by as_of), and the commitment it proposes:
+    the run-rate rounded half up (>= 1), where it differs from the current one."""
+    segments = [f"tier={tier}" for tier in scorecard.TIERS]
+    start = pd.Timestamp(table["period_start"].iloc[0])
+    end = pd.Timestamp(table["period_end"].iloc[0])
     commitments = (policy.targets.monthly_mqa_commitments if policy.targets else None) or {}
-    rate = counts / months
-    out = pd.DataFrame({"tier": scorecard.TIERS, "from": first.strftime("%Y-%m"),
-                        "to": (last - pd.Timedelta(days=1)).strftime("%Y-%m"), "mqas": counts.to_numpy(),
-                        "run_rate": rate.round(2).to_numpy(),
-                        "current": [commitments.get(t) for t in scorecard.TIERS]})
-    out["proposed"] = np.maximum(np.floor(out["run_rate"] + 0.5), 1).astype(int)
-    same = out["proposed"].eq(out["current"])
-    out["proposed"] = out["proposed"].astype("Int64").mask(same | out["current"].isna())
+    out = pd.DataFrame({
+        "tier": scorecard.TIERS, "from": start.strftime("%Y-%m"), "to": (end - pd.Timedelta(1)).strftime("%Y-%m"),
+        "months": [metrics.read(table, "mqa_run_rate", s, "denominator") for s in segments],
+        "mqas": [int(metrics.read(table, "mqas", s, default=0.0)) for s in segments],
+        "run_rate": [metrics.read(table, "mqa_run_rate", s) for s in segments],
+        "current": [commitments.get(t) for t in scorecard.TIERS]})
+    proposed = np.maximum(np.floor(out["run_rate"] + 0.5), 1)
+    same = proposed.eq(out["current"]) | out["current"].isna() | out["run_rate"].isna()
+    out["proposed"] = proposed.where(~same).astype("Int64")
     return out
+
+
+def proposal_metrics(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
+                     policy: SlaPolicy) -> pd.DataFrame:
+    """The catalog rows the window and volume proposals read (the responses and mqas families per tier), as
+    :func:`metrics.compute` has them, for a caller without the report's metrics table."""
+    responses = metrics.response_facts(scorecard.response_times(data, start, end, policy))
+    mqas = metrics.mqa_facts(data, start, end, as_of, policy)
+    months = metrics.elapsed_months(start, end, as_of)
+    rows = pd.concat([metrics.family_table("responses", responses, ("tier",), months),
+                      metrics.family_table("mqas", mqas, ("tier",), months)], ignore_index=True)
+    return rows.assign(period_start=start, period_end=end)
 
 
 # -- YAML edits and diffs ---------------------------------------------------------------------------
@@ -353,8 +368,9 @@ class Proposals:
 def build_proposals(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                     policy: SlaPolicy, sla_text: str, scoring_text: str | None = None,
                     sla_path: str = "config/sla.yaml", scoring_path: str = "config/scoring.yaml",
-                    threshold_path: Sequence[str] | None = None) -> Proposals:
-    """Backtest, windows and volumes for the period, and the diffs of the two config files."""
+                    threshold_path: Sequence[str] | None = None, table: pd.DataFrame | None = None) -> Proposals:
+    """Backtest, windows and volumes for the period, and the diffs of the two config files; the windows and
+    volumes read the catalog table ``table`` (the report's own; default :func:`proposal_metrics`)."""
     notes: list[str] = []
     current = read_threshold(scoring_text, threshold_path) if scoring_text else None
     if current is None:
@@ -363,8 +379,9 @@ def build_proposals(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of
     backtest = backtest_thresholds(data, start, end, as_of, policy)
     threshold = propose_threshold(backtest, policy, current)
     notes.extend(_binding_category_minimums(scoring_text, current))
-    windows = propose_windows(scorecard.response_times(data, start, end, policy), policy)
-    volumes = propose_volumes(data, end, policy)
+    table = table if table is not None else proposal_metrics(data, start, end, as_of, policy)
+    windows = propose_windows(table, policy)
+    volumes = propose_volumes(table, policy)
     diffs = {}
     sla_changes = {("clocks", "first_touch", "windows", str(row.tier), row.unit): row.proposed
                    for row in windows.itertuples() if pd.notna(row.proposed)}

@@ -25,6 +25,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from abm_sla.domain import frames, scorecard
 from abm_sla.domain.policy.targets import TierMoves
 
 PENDING, ACCEPTED, DECLINED = "pending", "accepted", "declined"
@@ -134,6 +135,36 @@ def inactivity_limits(rules: TierMoves) -> list[pd.Timedelta]:
     """The inactivity limits of the rules the policy defines (off the list, back to Tier 2)."""
     limits = [(rules.remove_from_list, 120), (rules.demote_1_to_2, 60)]
     return [pd.Timedelta(days=float(rule.get("inactive_days", default))) for rule, default in limits if rule]
+
+
+def entering_may_count(entering: pd.DataFrame, accounts: pd.DataFrame) -> set[str]:
+    """Of the accounts with ``entering`` activities (``account_id, type, url``: entering the window since the
+    last run), those for which one can count toward a promotion: a buying signal on a Tier 3 account (the
+    Tier 3 promotions), a marketing touch on a Tier 2 account (engaged stakeholders); accounts not in
+    ``accounts`` too. For any other account such an activity only moves its last activity later: see
+    :func:`inactive_at`."""
+    ids = entering["account_id"].astype(str)
+    mine = accounts[accounts["account_id"].astype(str).isin(set(ids))]
+    tiers = pd.Series(scorecard.normalize_tier(mine["tier"]).to_numpy(), index=mine["account_id"].astype(str))
+    tier = ids.map(tiers[~tiers.index.duplicated()])
+    buying, _ = scorecard.buying_signal_pages(entering)
+    touch = entering["type"].isin(frames.MARKETING_TOUCHES)
+    return set(ids[(tier.isna() | (tier.eq(3) & buying) | (tier.eq(2) & touch)).to_numpy()])
+
+
+def inactive_at(ids: set[str], last: pd.DataFrame, as_of: pd.Timestamp, rules: TierMoves,
+                margin: pd.Timedelta) -> set[str]:
+    """Of ``ids``, those an inactivity rule may have flagged at ``as_of``: no activity on record by then
+    (``last``: ``account_id, last_at`` as of ``as_of``), or the last one at least the shortest limit before it
+    (``margin`` earlier: the rules round days). A new activity ends their inactivity, which can unmask a
+    promotion; for the others it changes nothing the rules compare (they were active and still are)."""
+    limits = inactivity_limits(rules)
+    if not limits or not ids:
+        return set()
+    latest = last.assign(account_id=last["account_id"].astype(str)).set_index("account_id")["last_at"]
+    order = pd.Series(sorted(ids), dtype=object)
+    at = order.map(latest[~latest.index.duplicated()])
+    return set(order[~(at.notna() & (at > as_of - min(limits) + margin))])
 
 
 def ledger_changes(before: pd.DataFrame, decided: pd.DataFrame, since: pd.Timestamp, as_of: pd.Timestamp,

@@ -60,6 +60,33 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
     out = out.resolve()
     if out.exists():
         shutil.rmtree(out)  # the demo folder is the demo's own: start clean so figures are reproducible
+    store, summaries, folder = build_demo(out, n_accounts, seed, run_steps, console)
+    paths = {"crm_export": folder, "database": out / "abm-sla.db"}
+    data, written = write_outputs(store, out)
+    paths.update(written)
+    proposal, written = demo_model_proposal(out / "model-proposal", seed)
+    paths.update({f"model proposal ({name})": path for name, path in written.items()})
+    print_extract(console, summaries[0].get("extract", {}).get("files", {}))
+    quarter = quarter_metrics(data)
+    print_tier_summary(console, data, quarter)
+    print_feedback_summary(console, data, summaries[-1].get("sla", {}), quarter)
+    print_breaches(console, store)
+    paths_table = Table(title="Outputs")
+    paths_table.add_column("what")
+    paths_table.add_column("where")
+    for name, path in paths.items():
+        paths_table.add_row(name, str(path))
+    console.print(paths_table)
+    console.print(f"Model proposal (five-quarter sample CRM): {proposal.verdict}")
+    return paths
+
+
+def build_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., list[dict]],
+               console: Console | None = None) -> tuple[Warehouse, list[dict], Path]:
+    """The demo's warehouse in ``out`` (``abm-sla.db``): a sample CRM export run daily at 12:00 UTC over the
+    quarter, sales' tier decisions after :data:`DEMO_DECISION_DAY`, then disputes, decisions and sign-offs;
+    returns the warehouse, the runs' summaries and the export folder."""
+    console = console if console is not None else wide_console()
     crm = synthetic.generate_crm(n_accounts=n_accounts, start=DEMO_START, days=DEMO_DAYS, seed=seed, feedback=True,
                                  marketing_program=True)
     crm = synthetic.add_team_requests(crm, DEMO_START, DEMO_DAYS, seed)  # issue 26: requests, hot accounts
@@ -81,32 +108,29 @@ def run_demo(out: Path, n_accounts: int, seed: int, run_steps: Callable[..., lis
         demo_decisions(store)
         for name, role, day in (("Dana Reyes", "head of sales", 1), ("Sam Okafor", "head of marketing", 2)):
             signoffs.record(store, DEMO_POLICY, name, role, DEMO_START + pd.Timedelta(days=day, hours=10))
-    paths = {"crm_export": folder, "database": out / "abm-sla.db"}
+    return store, summaries, folder
+
+
+#: The demo's reports: kind and period.
+DEMO_REPORTS = (("weekly", DEMO_WEEK), ("monthly", DEMO_MONTH), ("quarterly", DEMO_QUARTER))
+
+
+def write_outputs(store: Warehouse, out: Path) -> tuple[SlaData, dict[str, Path]]:
+    """Every export (``out/exports/<kind>.csv``: the quarter's, the intent list the week's) and the weekly,
+    monthly and quarterly reports (``out/reports``, each with its ``<report>.metrics.csv``); returns the
+    warehouse's data (read once for every report) and the written paths."""
+    paths = {}
     policy = load_policy(DEMO_POLICY)
     for kind in exports.KINDS:
         paths[f"{kind}.csv"] = out / "exports" / f"{kind}.csv"
         exports.export(store, kind, paths[f"{kind}.csv"], period=DEMO_WEEK if kind == "intent-list" else DEMO_QUARTER,
                        policy=policy)
     data = load_data(store)  # read the warehouse once for every report
-    for kind, period in (("weekly", DEMO_WEEK), ("monthly", DEMO_MONTH), ("quarterly", DEMO_QUARTER)):
+    for kind, period in DEMO_REPORTS:
         written = generate_report(data, kind, period, out / "reports", policy_path=DEMO_POLICY)
         paths.update({f"{kind} report ({suffix})": path for suffix, path in written.items()
                       if suffix in ("html", "markdown", "md")})
-    proposal, written = demo_model_proposal(out / "model-proposal", seed)
-    paths.update({f"model proposal ({name})": path for name, path in written.items()})
-    print_extract(console, summaries[0].get("extract", {}).get("files", {}))
-    quarter = quarter_metrics(data)
-    print_tier_summary(console, data, quarter)
-    print_feedback_summary(console, data, summaries[-1].get("sla", {}), quarter)
-    print_breaches(console, store)
-    paths_table = Table(title="Outputs")
-    paths_table.add_column("what")
-    paths_table.add_column("where")
-    for name, path in paths.items():
-        paths_table.add_row(name, str(path))
-    console.print(paths_table)
-    console.print(f"Model proposal (five-quarter sample CRM): {proposal.verdict}")
-    return paths
+    return data, paths
 
 
 def demo_model_proposal(out: Path, seed: int) -> tuple[learning.ModelProposal, dict[str, Path]]:

@@ -74,22 +74,34 @@ MQA_COLUMNS = ["account_id", "trigger_at", "routed_at", "tier", "owner_id", "tot
 VERDICT_COLUMNS = ["disposition", "verdict", "reason", "verdict_at"]
 
 
-def mqas(warehouse: Warehouse, policy: SlaPolicy | None = None) -> pd.DataFrame:
+def mqas(warehouse: Warehouse, policy: SlaPolicy | None = None, period: str | None = None) -> pd.DataFrame:
     """One row per MQA: when it fired, when and to whom it was routed, and its score at trigger_at (SPEC's
     columns), then its episode's disposition, its verdict (``accepted`` / ``rejected`` / empty by the policy's
     verdict classes), the reason and when the verdict was given, as of the latest run
-    (:func:`abm_sla.domain.dispositions.episode_dispositions`, the scorecard's own definition)."""
+    (:func:`abm_sla.domain.dispositions.episode_dispositions`, the scorecard's own definition). With ``period``
+    (``2026-Q1``, ``2026-03``, ``2026-W13``): the MQAs fired in it, their verdicts as of its end, as the report
+    of that period and ``export metrics`` count them."""
     policy = policy if policy is not None else load_policy()
     table = warehouse.read_table(schema.mqas)
+    bounds = _period_bounds(period)
+    if bounds is not None:
+        fired = pd.to_datetime(table["trigger_at"], utc=True)
+        table = table[(fired >= bounds[0]) & (fired < bounds[1])]
     out = table.sort_values(["trigger_at", "account_id"]).reset_index(drop=True)
     if out.empty:  # nothing to give a verdict to
         return out[MQA_COLUMNS].assign(tier=out["tier"].astype("Int64"), disposition=None, verdict=None, reason=None,
                                        verdict_at=pd.Series(dtype="datetime64[ns, UTC]"))
     status = CrmView(warehouse).read_kind("status_changes")
-    as_of = _latest_run_as_of(warehouse, out, status)
+    as_of = bounds[1] if bounds is not None else _latest_run_as_of(warehouse, out, status)
     found = dispositions.episode_dispositions(out, status, policy, as_of)
     out = out[MQA_COLUMNS].assign(tier=out["tier"].astype("Int64"))
     return out.join(found[["disposition", "verdict", "reason", "verdict_at"]])[[*MQA_COLUMNS, *VERDICT_COLUMNS]]
+
+
+def _period_bounds(period: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    from abm_sla.domain import scorecard
+
+    return scorecard.parse_period(period) if period else None
 
 
 def _latest_run_as_of(warehouse: Warehouse, mqas_table: pd.DataFrame, status: pd.DataFrame) -> pd.Timestamp:
@@ -283,7 +295,7 @@ MAKERS: dict[str, Callable[..., pd.DataFrame]] = {**EXPORTS, "metrics": metrics,
                                                   "intent-list": intent_list}
 KINDS = tuple(MAKERS)
 #: The options each export takes besides the warehouse.
-OPTIONS: dict[str, tuple[str, ...]] = {"mqas": ("policy",), "metrics": ("period", "policy"),
+OPTIONS: dict[str, tuple[str, ...]] = {"mqas": ("policy", "period"), "metrics": ("period", "policy"),
                                         "engagement": ("period",), "opportunities": ("period", "policy"),
                                         "briefings": ("period", "policy"),
                                         "intent-list": ("period", "policy")}

@@ -15,8 +15,9 @@ import base64
 import html
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 
 import jinja2
@@ -476,6 +477,16 @@ def _window_text(window) -> str:
     return f"{window.amount:g} {window.kind.replace('_', ' ')}"
 
 
+def _reusing_catalog_tables(build: Callable[..., Report]) -> Callable[..., Report]:
+    """A report build that computes each period's metrics catalog table once (:func:`catalog.reusing_tables`)."""
+    @wraps(build)
+    def run(*args, **kwargs) -> Report:
+        with catalog.reusing_tables():
+            return build(*args, **kwargs)
+    return run
+
+
+@_reusing_catalog_tables
 def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                  as_of: pd.Timestamp | None = None) -> Report:
     """Last week's four numbers per tier, misses by owner and account, open escalations, tier moves."""
@@ -550,6 +561,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   decisions, measured=empty is None, metrics=table)
 
 
+@_reusing_catalog_tables
 def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                     as_of: pd.Timestamp | None = None, policy_text: str | None = None,
                     scoring_text: str | None = None, policy_path: str | Path | None = None,
@@ -639,7 +651,7 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
     sections += [commitments] if commitments is not None else []
     sections.append(_breaches_section(data, policy, start, end, as_of, weekly=False, table=table))
     proposal_section, notes, found = _proposal_section(data, start, end, as_of, policy, policy_text, scoring_text,
-                                                       policy_path, scoring_path)
+                                                       policy_path, scoring_path, table)
     sections.append(proposal_section)
     sections.append(_pipeline_section(data, start, end, scoring_text))
     sections += regional_section(table, policy, span)
@@ -784,12 +796,13 @@ def diff_path(path: str | Path | None, default: Path) -> str:
 
 def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                       policy: SlaPolicy, policy_text: str | None, scoring_text: str | None,
-                      policy_path: str | Path | None = None, scoring_path: str | Path | None = None
-                      ) -> tuple[Section, list[str], proposals_module.Proposals]:
+                      policy_path: str | Path | None = None, scoring_path: str | Path | None = None,
+                      table: pd.DataFrame | None = None) -> tuple[Section, list[str], proposals_module.Proposals]:
+    """The proposals, arguing from the report's own metrics table ``table`` (the catalog's numbers)."""
     text = policy_text if policy_text is not None else DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
     found = proposals_module.build_proposals(data, start, end, as_of, policy, text, scoring_text,
                                              sla_path=diff_path(policy_path, DEFAULT_POLICY_PATH),
-                                             scoring_path=diff_path(scoring_path, DEFAULT_SCORING_PATH))
+                                             scoring_path=diff_path(scoring_path, DEFAULT_SCORING_PATH), table=table)
     threshold = found.threshold
     span = _span(start, end)
     section = Section("Proposals", [
@@ -805,9 +818,12 @@ def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
         Table("threshold_backtest", "Hand-off threshold backtest", found.backtest,
               f"score_history where as_of in {span} (total, gates); status_changes and opportunities by {_iso(as_of)}"),
         Table("window_proposals", "First-touch windows from observed response (p80, rounded up)", found.windows,
-              f"sla_clocks where due_at in {span} and clock = first_touch, answered; mqas.routed_at"),
-        Table("volume_proposals", "Monthly MQA commitments from the trailing run-rate", found.volumes,
-              "mqas where trigger_at in the 3 full months before the period end"),
+              f"sla_clocks where due_at in {span} and clock = first_touch, answered; mqas.routed_at (metrics "
+              "catalog: first_touch_response_p80_hours, first_touch_response_p80_calendar_hours, "
+              "first_touches_unanswered)"),
+        Table("volume_proposals", "Monthly MQA commitments from the period's run-rate", found.volumes,
+              f"mqas where trigger_at in {span}, per calendar month elapsed by {_iso(as_of)} (metrics catalog: "
+              "mqas, mqa_run_rate)"),
     ], charts=[
         Chart("threshold_backtest", CHART_TITLES["threshold_backtest"],
               chart_backtest(found.backtest, policy, threshold.current, threshold.proposed), "score_history"),
@@ -1260,6 +1276,7 @@ def _review_sections(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
     ]
 
 
+@_reusing_catalog_tables
 def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   as_of: pd.Timestamp | None = None) -> Report:
     """The monthly review: volume against target, the funnel, pipeline by source and the joint number,

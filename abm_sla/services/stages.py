@@ -1078,7 +1078,8 @@ def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, 
 
     - rows stored since (the journal) of the kinds the rules read; for contacts, also the accounts whose
       window touches are by those accounts' contacts (a title counts for the account touched);
-    - activities, intent and opportunities entering the window, ``(T0, T]``, and opportunities closing then.
+    - intent and opportunities entering the window, ``(T0, T]``, and opportunities closing then; activities
+      entering it that can count or end an inactivity (:func:`_tier_move_entering`);
       Signals *leaving* the window need no recompute: they only lower counts the rules compare with ``>=``,
       so they can end a candidacy but never start one, nor unmask a later rule (the two promotions, the
       last rules, need different tiers);
@@ -1100,7 +1101,7 @@ def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, 
                                             frames.MARKETING_TOUCHES, contacts=people.tolist())
         chosen |= set(pairs["account_id"].astype(str))
     whole = Shard(0, 1)
-    chosen |= incremental.accounts_with_events(warehouse, "activities", reference_as_of, as_of, whole)
+    chosen |= _tier_move_entering(warehouse, reference_as_of, as_of, rules, accounts)
     chosen |= incremental.accounts_with_events(warehouse, "intent_signals", reference_as_of, as_of, whole,
                                                min_score=scorecard.tier_move_intent_min(rules))
     opps = opportunities.assign(account_id=opportunities["account_id"].astype(str))
@@ -1114,3 +1115,18 @@ def tier_move_accounts(warehouse: Warehouse, reference: dict, journal_seq: int, 
         chosen |= warehouse.accounts_going_quiet(lo.to_pydatetime(), hi.to_pydatetime(), as_of.to_pydatetime())
         chosen |= set(accounts.loc[(created > lo) & (created <= hi), "account_id"].astype(str))
     return chosen | tier_moves.ledger_changes(stored, decided, reference_as_of, as_of, rules)
+
+
+def _tier_move_entering(warehouse: Warehouse, since: pd.Timestamp, as_of: pd.Timestamp, rules,
+                        accounts: pd.DataFrame) -> set[str]:
+    """Of the accounts with live activities in ``(since, as_of]``, those whose candidacy they can change: one
+    counts toward a promotion (:func:`tier_moves.entering_may_count`), or the account may have been inactive
+    at ``since`` (:func:`tier_moves.inactive_at`). Another account's new activities leave it as active as it
+    was, with the same counts."""
+    entering = warehouse.read_kind("activities", since=since.to_pydatetime(), until=as_of.to_pydatetime(),
+                                   columns=("account_id", "type", "url", "occurred_at"))
+    entering = entering[entering["account_id"].notna()]
+    counting = tier_moves.entering_may_count(entering, accounts)
+    others = set(entering["account_id"].astype(str)) - counting
+    last = warehouse.last_activities(since.to_pydatetime(), sorted(others)) if others else None
+    return counting | (tier_moves.inactive_at(others, last, since, rules, ROUNDING) if others else set())

@@ -216,6 +216,17 @@ def test_the_incremental_ledger_equals_recomputing_every_account_sqlite(steps) -
     check_incremental_equals_full("sqlite", steps)
 
 
+def test_a_new_activity_that_ends_an_inactivity_unmasks_a_promotion() -> None:
+    """A3 (Tier 3) is inactive: off the list recommended, then declined (quiet); its intent makes it a Tier 3 → 2
+    candidate behind that. A call stored ahead of time (no journal row when it enters the window) ends the
+    inactivity: the promotion is recommended, incrementally too."""
+    steps = [(1, 9, [("activity", "A3", -24 * 21, "call", "", 0)]),
+             (5, 9, [("intent", "A3", -2, 85, "abm", 0), ("intent", "A3", -3, 85, "crm", 1),
+                     ("activity", "A3", 20, "call", "", 0)]),
+             (1, 9, [])]
+    check_incremental_equals_full("sqlite", steps)
+
+
 def test_a_quiet_day_recomputes_few_accounts() -> None:
     """The explicit example's runs mostly recompute some accounts, not all (else the property is vacuous)."""
     steps = [(1, 9, [("activity", "A3", -20, "form_submit", "", 0)]), (1, 10, []), (1, 10, []), (1, 11, [])]

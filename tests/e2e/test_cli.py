@@ -128,6 +128,35 @@ def test_export_mqas_carries_verdicts_and_export_metrics_rebuilds_the_rejection_
     assert "needs --period" in capsys.readouterr().err
 
 
+def test_export_mqas_of_a_period_gives_the_verdicts_the_metrics_export_counts(small_export: Path,
+                                                                             tmp_path: Path) -> None:
+    """Issue 22: a verdict given after the latest run (here 20 March, the run as of 4 March) counts in March's
+    metrics (as of the month's end, as the monthly report) but not in the mqas export as of the latest run, so the
+    rejection rate could not be rebuilt from it. ``export mqas --period 2026-03`` gives March's MQAs their verdicts
+    as of its end: the same 0 rejected of 1 verdict."""
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-03T00:00:00Z",
+                 "--db", db]) == 0
+    write(small_export, "status_changes.csv", """
+        account_id,status,changed_at,changed_by,reason
+        A1,Unqualified,2026-03-03T15:00:00Z,U1,no budget
+        A1,accepted,2026-03-20T10:00:00Z,U1,
+        """)
+    assert main(["run", "--source", "files", "--path", str(small_export), "--as-of", "2026-03-04T00:00:00Z",
+                 "--db", db]) == 0
+    latest, march, table = tmp_path / "latest.csv", tmp_path / "march.csv", tmp_path / "metrics.csv"
+    assert main(["export", "mqas", "--out", str(latest), "--db", db]) == 0
+    assert main(["export", "mqas", "--period", "2026-03", "--out", str(march), "--db", db]) == 0
+    assert main(["export", "metrics", "--period", "2026-03", "--out", str(table), "--db", db]) == 0
+    assert [(r["account_id"], r["verdict"]) for r in read_csv(latest)] == [("A1", "rejected")]
+    verdicts = [r["verdict"] for r in read_csv(march) if r["verdict"]]
+    assert verdicts == ["accepted"]
+    rejection = {(r["metric"], r["segment"]): r for r in read_csv(table)}[("rejection_rate", "all")]
+    assert (int(rejection["numerator"]), int(rejection["denominator"])) == (verdicts.count("rejected"), len(verdicts))
+    assert main(["export", "mqas", "--period", "2026-02", "--out", str(march), "--db", db]) == 0
+    assert read_csv(march) == []  # no MQA fired in February
+
+
 def test_undo_of_a_run_as_of_a_moment_with_microseconds(tmp_path: Path, capsys) -> None:
     """A scheduled run is as of "now", to the microsecond; `abm-sla undo` takes it back."""
     import pandas as pd

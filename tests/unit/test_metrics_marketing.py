@@ -174,12 +174,23 @@ def test_the_backtest_rows_are_the_catalogs_mqa_metrics():
     assert backtest.loc[61, "mqas"] == 0 and pd.isna(backtest.loc[61, "rejection_pct"])
 
 
-def test_the_volume_proposals_count_the_catalogs_mqas(reports):
-    data = reports[0]
-    volumes = pr.propose_volumes(data, Q1[1], POLICY).set_index("tier")
-    table = metrics.compute(data, *Q1, Q1[1], POLICY)
-    for tier in sc.TIERS:
-        assert volumes.loc[tier, "mqas"] == metrics.value(table, "mqas", f"tier={tier}")
+def test_the_window_and_volume_proposals_show_the_reports_catalog_numbers(reports):
+    """The quarterly proposals argue from the report's own metrics table: the windows' p80, responses and
+    unanswered, the volumes' MQAs, months and run-rate are its rows per tier (before, the p80 and the run-rate
+    were computed beside the catalog, and 'unanswered' meant missed-and-untouched, not the response table's)."""
+    quarterly = reports[2]
+    catalog = quarterly.metrics
+    windows = quarterly.tables["window_proposals"].frame
+    assert_rows_are_the_catalogs(windows, {"p80": "first_touch_response_p80_hours",
+                                           "responses": "first_touch_response_p80_hours:denominator",
+                                           "unanswered": "first_touches_unanswered"}, catalog)
+    assert windows["responses"].sum() > 0
+    responses = quarterly.tables["response_by_tier"].frame.set_index("tier")
+    assert windows.set_index("tier")["unanswered"].tolist() == responses.loc[list(sc.TIERS), "unanswered"].tolist()
+    volumes = quarterly.tables["volume_proposals"].frame
+    assert_rows_are_the_catalogs(volumes, {"mqas": "mqas", "run_rate": "mqa_run_rate",
+                                           "months": "mqa_run_rate:denominator"}, catalog)
+    assert volumes["months"].tolist() == [3.0] * 3 and volumes["mqas"].sum() > 0
 
 
 @SETTINGS

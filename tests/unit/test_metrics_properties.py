@@ -73,8 +73,12 @@ def test_value_is_numerator_over_denominator(seed: int):
     assert ratios.loc[~measured, "value"].isna().all()
     kinds = table["metric"].map({metric.id: metric.kind for metric in metrics.CATALOG})
     per = kinds.eq("per")
-    counts = table[table["unit"].isin(["count", "money"]) & ~per & ~kinds.eq("mean")]
+    monthly = kinds.eq(metrics.PER_MONTH)  # the MQA run-rate: MQAs per month of the quarter elapsed (3)
+    counts = table[table["unit"].isin(["count", "money"]) & ~per & ~kinds.eq("mean") & ~monthly]
     assert ((counts["value"] - counts["numerator"].round(2)).abs() < 1e-9).all()
+    run_rates = table[monthly]
+    assert len(run_rates) > 0 and (run_rates["denominator"] == 3.0).all()
+    assert ((run_rates["value"] - (run_rates["numerator"] / 3.0).round(2)).abs() < 1e-9).all()
     rates = table[per]  # CAC: spend / won deals, no value without a won deal
     won = rates["denominator"] > 0
     assert ((rates.loc[won, "value"] - (rates["numerator"] / rates["denominator"]).round(2)[won]).abs() < 0.01).all()

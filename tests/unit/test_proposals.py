@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from abm_sla.domain import metrics
 from abm_sla.domain import proposals as pr
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain.policy import DEFAULT_PATH, parse_policy
@@ -96,6 +97,11 @@ def test_backtest_refires_after_an_end_status():
     assert result[["mqas", "with_verdict", "accepted"]].values.tolist() == [[2, 1, 1]]
 
 
+def response_table(responses: pd.DataFrame) -> pd.DataFrame:
+    """The catalog's response family per tier over ``responses`` (what the window proposals read)."""
+    return metrics.family_table("responses", metrics.response_facts(responses), ("tier",))
+
+
 def test_windows_from_p80():
     tier1 = [0.5, 1, 1, 1.5, 2, 2.5, 3, 4, 5, 6]
     responses = pd.DataFrame({
@@ -103,7 +109,7 @@ def test_windows_from_p80():
         "response_bh": [*tier1, 1, 2, 3, 10, 20, 22, 24, 24],
         "routed_at": t("2026-03-02 10:00"), "met_at": t("2026-03-02 11:00"),
     })
-    windows = pr.propose_windows(responses, POLICY).set_index("tier")
+    windows = pr.propose_windows(response_table(responses), POLICY).set_index("tier")
     # p80 4.2 rounds up to 5, but one quarter at most doubles the current 2
     assert windows.loc[1, ["p80", "proposed"]].tolist() == [4.2, 4.0] and "capped at 2x" in windows.loc[1, "reason"]
     assert pd.isna(windows.loc[2, "proposed"]) and "not enough evidence" in windows.loc[2, "reason"]
@@ -116,7 +122,7 @@ def test_slower_answers_than_the_window_are_capped_and_unanswered_ones_counted()
         "routed_at": t("2026-03-02 10:00"),
         "met_at": [t("2026-03-02 11:00")] * 6 + [pd.NaT],
     })
-    windows = pr.propose_windows(responses, POLICY).set_index("tier")
+    windows = pr.propose_windows(response_table(responses), POLICY).set_index("tier")
     assert windows.loc[1, ["responses", "unanswered", "p80", "proposed"]].tolist() == [6, 1, 3.0, 3.0]
 
 
@@ -127,15 +133,16 @@ def test_windows_keep_the_tier_order():
         "response_bh": [1, 1, 1, 2, 2, 10, 20, 30, 30, 30, 1, 2, 3, 3, 3],
         "routed_at": t("2026-03-02 10:00"), "met_at": t("2026-03-02 11:00"),
     })
-    windows = pr.propose_windows(responses, POLICY).set_index("tier")
+    windows = pr.propose_windows(response_table(responses), POLICY).set_index("tier")
     assert pd.isna(windows.loc[1, "proposed"])  # p80 2 = the current window
     assert windows.loc[[2, 3], "proposed"].tolist() == [8.0, 8.0]
     assert "raised to Tier 2's 8" in windows.loc[3, "reason"]
 
 
 def test_volumes_from_run_rate():
-    volumes = pr.propose_volumes(sample_data(), Q1[1], POLICY).set_index("tier")
+    volumes = pr.propose_volumes(pr.proposal_metrics(sample_data(), *Q1, Q1[1], POLICY), POLICY).set_index("tier")
     assert volumes["mqas"].tolist() == [3, 1, 1]
+    assert volumes["run_rate"].tolist() == [1.0, 0.33, 0.33] and volumes["months"].tolist() == [3.0] * 3
     assert volumes["proposed"].tolist() == [1, 1, 1]
     assert volumes.loc[1, ["from", "to", "current"]].tolist() == ["2026-01", "2026-03", 10]
 
@@ -213,3 +220,65 @@ def test_category_minimums_that_bind_below_the_threshold_are_noted():
     assert "(firmographic 20 + engagement 15 + intent 15 = 50)" in pr._binding_category_minimums(binding, 50)[0]
     assert pr._binding_category_minimums(loose, 50) == []
     assert pr._binding_category_minimums("not: [valid", 50) == []
+
+
+# -- the catalog numbers the window and volume proposals read (issue 22) ----------------------------------------
+
+def hourly_responses() -> pd.DataFrame:
+    """Tier 1: five answers 1-40 calendar hours after routing (business hours given apart), one before routing,
+    one missed without a touch and one pending without a touch."""
+    routed = t("2026-03-02 10:00")
+    hours = [1, 2, 10, 30, 40]
+    return pd.DataFrame({
+        "tier": 1, "routed_at": routed,
+        "met_at": [routed + pd.Timedelta(hours=h) for h in hours] + [routed - pd.Timedelta(hours=1), pd.NaT, pd.NaT],
+        "response_bh": [0.5, 1, 2, 3, 4, 0.0, None, None],
+        "status": ["met"] * 3 + ["missed"] * 2 + ["met", "missed", "pending"],
+    })
+
+
+def test_the_catalogs_p80_response_in_business_and_calendar_hours():
+    table = response_table(hourly_responses())
+    business = metrics.row(table, "first_touch_response_p80_hours", "tier=1")
+    calendar = metrics.row(table, "first_touch_response_p80_calendar_hours", "tier=1")
+    assert business["value"] == round(float(pd.Series([0.5, 1, 2, 3, 4, 0.0]).quantile(0.8)), 2) == 3.0
+    assert calendar["value"] == float(pd.Series([1, 2, 10, 30, 40, 0.0]).quantile(0.8)) == 30.0  # before routing: 0
+    assert business["denominator"] == calendar["denominator"] == 6
+    assert not metrics.BY_ID["first_touch_response_p80_hours"].additive
+    assert metrics.BY_ID["first_touch_response_p80_hours"].segments == \
+        metrics.BY_ID["first_touch_response_p90_hours"].segments
+
+
+def test_hour_and_day_windows_read_the_calendar_p80():
+    hourly = parse_policy(yaml.safe_load(SLA_TEXT.replace("1: {business_hours: 2}", "1: {hours: 24}")))
+    windows = pr.propose_windows(response_table(hourly_responses()), hourly).set_index("tier")
+    assert windows.loc[1, ["unit", "responses", "p80", "proposed"]].tolist() == ["hours", 6, 30.0, 30.0]
+    daily = parse_policy(yaml.safe_load(SLA_TEXT.replace("1: {business_hours: 2}", "1: {days: 1}")))
+    windows = pr.propose_windows(response_table(hourly_responses()), daily).set_index("tier")
+    assert windows.loc[1, ["unit", "p80", "proposed"]].tolist() == ["days", 1.25, 2.0]  # 30 h / 24, rounded up
+
+
+def test_the_windows_unanswered_are_the_response_tables():
+    """Issue 22, two meanings under one label: the proposals' 'Unanswered' counted only missed clocks without a
+    touch (1 here) while the response table beside it in the same report counts every clock without an answer
+    (2: the pending one too). Both are now the catalog's first_touches_unanswered."""
+    responses = hourly_responses()
+    windows = pr.propose_windows(response_table(responses), POLICY).set_index("tier")
+    summary = sc.response_summary(responses, POLICY).set_index("tier")
+    assert windows.loc[1, "unanswered"] == summary.loc[1, "unanswered"] == 2
+
+
+def test_the_run_rate_is_mqas_per_month_elapsed_by_as_of():
+    """Mid-quarter (as of 15 March: 2 + 14/31 months elapsed) the run-rate divides by the months elapsed, not by 3."""
+    data = sample_data()
+    as_of = t("2026-03-15")
+    table = pr.proposal_metrics(data.known_by(as_of), *Q1, as_of, POLICY)
+    assert metrics.elapsed_months(*Q1, t("2026-02-15")) == 1.5
+    row = metrics.row(table, "mqa_run_rate")
+    assert row["denominator"] == pytest.approx(2 + 14 / 31) and row["numerator"] == metrics.value(table, "mqas") == 4
+    assert row["value"] == round(4 / (2 + 14 / 31), 2) == 1.63
+    assert metrics.elapsed_months(*Q1, t("2025-12-01")) == 0.0 and metrics.elapsed_months(*Q1, t("2027-01-01")) == 3.0
+    assert not metrics.BY_ID["mqa_run_rate"].additive
+    volumes = pr.propose_volumes(table, POLICY).set_index("tier")
+    assert volumes["months"].tolist() == [row["denominator"]] * 3
+    assert volumes["run_rate"].tolist() == [metrics.value(table, "mqa_run_rate", f"tier={tier}") for tier in sc.TIERS]

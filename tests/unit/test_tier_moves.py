@@ -137,3 +137,25 @@ def test_inactivity_is_never_longer_than_the_activity_records():
     assert sc.tier_moves(young, NOW, POLICY, DM).empty
     old = sc.SlaData.of(accounts=accounts, activities=acts.assign(occurred_at=t("2025-11-01")))
     assert sc.tier_moves(old, NOW, POLICY, DM)["account_id"].tolist() == ["A", "B"]
+
+
+def test_an_entering_activity_counts_for_tier_3_buying_signals_and_tier_2_touches_only():
+    accounts = pd.DataFrame({"account_id": ["T1", "T2", "T3", "OFF"], "tier": ["1", "Tier 2", "3", "off list"]})
+    entering = pd.DataFrame({
+        "account_id": ["T1", "T1", "T2", "T2", "T3", "T3", "OFF", "NEW"],
+        "type": ["form_submit", "email_open", "call", "email_open", "email_open", "web_visit", "webinar", "call"],
+        "url": [None, None, None, None, None, "https://x.example/Pricing?a=1", None, None]})
+    assert tm.entering_may_count(entering, accounts) == {"T2", "T3", "OFF", "NEW"}
+    assert tm.entering_may_count(entering.iloc[[0, 1, 2]], accounts) == set()  # Tier 1's; Tier 2's call
+
+
+def test_an_account_may_have_been_inactive_without_activity_or_near_the_shortest_limit():
+    rules = POLICY.targets.tier_moves  # 60 and 120 days
+    as_of = pd.Timestamp("2026-03-31T12:00:00Z")
+    last = pd.DataFrame({"account_id": ["A", "B", "C"],
+                         "last_at": [as_of - pd.Timedelta(days=59), as_of - pd.Timedelta(days=60, hours=-1),
+                                     as_of - pd.Timedelta(days=61)]})
+    margin = pd.Timedelta(hours=2)
+    assert tm.inactive_at({"A", "B", "C", "D"}, last, as_of, rules, margin) == {"B", "C", "D"}
+    assert tm.inactive_at({"A", "B"}, last, as_of, rules.model_copy(update={
+        "demote_1_to_2": None, "remove_from_list": None}), margin) == set()

@@ -104,7 +104,7 @@ def benchmark_commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp,
     wanted = [key for key in BENCHMARKS if getattr(targets, key) is not None]
     if not wanted and targets.engaged_contacts_per_account is None and not targets.custom:
         return []
-    values = metric_values(data, start, end, as_of, policy)
+    values = metric_values(data, start, end, as_of, policy) if targets.custom else None  # only custom reads it
     measured = _measured(data, start, end)  # a period the pipeline did not run in is not judged (as volume)
     rows = []
     for key in wanted:

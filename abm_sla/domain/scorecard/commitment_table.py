@@ -14,6 +14,7 @@ from abm_sla.domain.scorecard.benchmarks import (
     BENCHMARKS,
     CATALOG_IDS,
     METRIC_SAMPLES,
+    _metric,
     benchmark_commitments,
     metric_values,
 )
@@ -30,6 +31,7 @@ from abm_sla.domain.scorecard.judgement import (
     custom_name,
 )
 from abm_sla.domain.scorecard.periods import previous_period, previous_quarter, quarter_label, quarter_of
+from abm_sla.domain.scorecard.quality import engagement
 
 
 def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
@@ -227,8 +229,10 @@ def _samples(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     if targets.engaged_contacts_per_account is not None:
         extra["engaged_contacts_per_account"] = ("engaged_contacts_per_account", None)
     extra.update({custom_name(c.metric): (c.metric, c.tier) for c in targets.custom})
-    if extra:
-        values = metric_values(data, start, end, as_of, policy)
+    if extra:  # without custom targets only the engagement table is read (metric_values computes every metric)
+        values = (metric_values(data, start, end, as_of, policy) if targets.custom else
+                  _metric(engagement(data, start, end), "engaged_contacts_per_account", "engaged_contacts_per_account",
+                          "engaged"))
         for name, (metric, tier) in extra.items():
             rows = values[(values["metric"] == metric)
                           & (values["tier"].isna() if tier is None else values["tier"].eq(tier))]

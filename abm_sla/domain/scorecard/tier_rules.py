@@ -100,12 +100,19 @@ def activity_extent(activities: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"first_at": grouped.min(), "last_at": grouped.max()})
 
 
-def buying_signal_days(activities: pd.DataFrame) -> pd.Series:
-    """Per account: distinct (kind, UTC day) of buying-signal activities; the kind of a web visit is its page."""
+def buying_signal_pages(activities: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per activity: whether it is a buying signal (a high-intent touch, or a visit of a high-intent page), and
+    the high-intent page of a web visit (NA for other rows)."""
     url = activities["url"].astype("string").str.lower().fillna("")
     page = url.str.extract("(" + "|".join(map(re.escape, HIGH_INTENT_PAGES)) + ")", expand=False)
     visit = activities["type"].eq("web_visit") & page.notna()
-    buying = activities["type"].isin(HIGH_INTENT_TOUCHES) | visit
+    return activities["type"].isin(HIGH_INTENT_TOUCHES) | visit, page.where(visit)
+
+
+def buying_signal_days(activities: pd.DataFrame) -> pd.Series:
+    """Per account: distinct (kind, UTC day) of buying-signal activities; the kind of a web visit is its page."""
+    buying, page = buying_signal_pages(activities)
+    visit = page.notna()
     rows = activities[buying]
     kinds = pd.DataFrame({"account_id": rows["account_id"].astype(str),
                           "kind": rows["type"].where(~visit[buying], "web_visit " + page[buying].astype(str)),
