@@ -63,7 +63,8 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "channel_coverage": list(marketing.COVERAGE_METRICS), "marketing_response": CLOCK_COLUMNS,
                    "marketing_activity": list(review.ACTIVITY_METRICS),
                    "abm_comparison": list(marketing.ABM_METRICS), "pipeline": list(sc.ATTRIBUTION_METRICS),
-                   "threshold_backtest": list(pr.BACKTEST_METRICS), "volume_proposals": ["mqas"],
+                   "threshold_backtest": list(pr.BACKTEST_METRICS), "volume_proposals": ["months", "mqas", "run_rate"],
+                   "window_proposals": ["responses", "unanswered", pr.WINDOW_QUANTILE],
                    "progression": list(sc.PROGRESSION_METRICS),
                    # the last report tables (22c): MQA volume (the catalog's mqas per tier and month, the bound of its
                    # target), conversion by hand-off source (the MQA family per source: the feedback loop's and the

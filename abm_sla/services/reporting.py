@@ -15,8 +15,9 @@ import base64
 import html
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 
 import jinja2
@@ -476,6 +477,16 @@ def _window_text(window) -> str:
     return f"{window.amount:g} {window.kind.replace('_', ' ')}"
 
 
+def _reusing_catalog_tables(build: Callable[..., Report]) -> Callable[..., Report]:
+    """A report build that computes each period's metrics catalog table once (:func:`catalog.reusing_tables`)."""
+    @wraps(build)
+    def run(*args, **kwargs) -> Report:
+        with catalog.reusing_tables():
+            return build(*args, **kwargs)
+    return run
+
+
+@_reusing_catalog_tables
 def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                  as_of: pd.Timestamp | None = None) -> Report:
     """Last week's four numbers per tier, misses by owner and account, open escalations, tier moves."""
@@ -550,6 +561,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   decisions, measured=empty is None, metrics=table)
 
 
+@_reusing_catalog_tables
 def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                     as_of: pd.Timestamp | None = None, policy_text: str | None = None,
                     scoring_text: str | None = None, policy_path: str | Path | None = None,
@@ -1264,6 +1276,7 @@ def _review_sections(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
     ]
 
 
+@_reusing_catalog_tables
 def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   as_of: pd.Timestamp | None = None) -> Report:
     """The monthly review: volume against target, the funnel, pipeline by source and the joint number,

@@ -4,18 +4,16 @@ Writes are dialect ``INSERT .. ON CONFLICT`` statements in batches (SQLite and
 PostgreSQL), never row-by-row ORM loops, so re-running a load changes nothing. CRM rows
 go in bulk as tuples: ``executemany`` of one upsert on SQLite, ``COPY`` into a temporary
 staging table and one set-based merge on PostgreSQL; a row whose ``row_hash`` is the
-stored one is not written again. The reads (:mod:`abm_sla.warehouse.reads`) and the change journal and
-run log (:mod:`abm_sla.warehouse.journal`) are the other halves of :class:`Warehouse`.
+stored one is not written again. The reads (:mod:`abm_sla.warehouse.reads`), the change journal and
+run log (:mod:`abm_sla.warehouse.journal`) and the quarantine and file fingerprints
+(:mod:`abm_sla.warehouse.quarantine`) are the other parts of :class:`Warehouse`; :mod:`abm_sla.warehouse.connection`
+checks and opens the database, :mod:`abm_sla.warehouse.conversion` turns frames into driver values and
+:mod:`abm_sla.warehouse.merge` holds the set-based merges.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import re
-import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,19 +26,30 @@ from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from abm_sla.crm.base import FileFingerprint, Page, Quarantined
+from abm_sla.crm.base import Page
 from abm_sla.errors import WarehouseError
 from abm_sla.infra.faults import checkpoint
-from abm_sla.infra.shards import shard_keys
 from abm_sla.warehouse import schema
+from abm_sla.warehouse.connection import (
+    _redacted,
+    _sqlite_migration_engine,
+    _sqlite_pragmas,
+    check_database_url,
+    read_only_error,
+)
+from abm_sla.warehouse.conversion import (
+    VERSIONED_KINDS,
+    _crm_frame,
+    _driver_column,
+    records,  # noqa: F401  (the services import it from here)
+)
 from abm_sla.warehouse.journal import WarehouseJournal
-from abm_sla.warehouse.reads import ID_COLUMN, WarehouseReads
+from abm_sla.warehouse.merge import _copy_merge, _on_conflict, _sorted_contains
+from abm_sla.warehouse.quarantine import WarehouseQuarantine
+from abm_sla.warehouse.reads import WarehouseReads
 
 MIGRATIONS_INI = Path(__file__).with_name("alembic.ini")
-MAX_BIND_PARAMS = 30_000
 UPSERT_BATCH_ROWS = 5_000
-#: Tables whose rows carry ``updated_at``: a stored row is replaced only by a newer one.
-VERSIONED_KINDS = {"accounts", "contacts"}
 #: A page of a bulk load with at most this many rows looks its stored hashes up by key (a small
 #: incremental file costs its own rows); a larger one reads the hashes of the source's whole table once.
 MAX_ROWS_SEEK = 20_000
@@ -56,111 +65,6 @@ DEFER_INDEXES_MIN_ROWS = 20_000
 ANALYZE_MIN_PAGES = 128
 
 
-#: Query parameters of a database URL that hold a secret (libpq's ``password``, ``sslpassword``, ...).
-SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
-
-
-#: SQLSTATEs of a write refused because the database or the role may not write: a read-only transaction
-#: (a standby, ``default_transaction_read_only``) and a missing privilege (a role with only ``SELECT``).
-READ_ONLY_SQLSTATES = frozenset({"25006", "42501"})
-#: SQLite's words for a file (or a connection, ``?mode=ro``) it may not write.
-SQLITE_READ_ONLY = ("readonly database", "read-only database")
-
-
-def read_only_error(error: BaseException, url: str | None = None) -> WarehouseError | None:
-    """The one line to show for a database error that means the warehouse may not be written; None for
-    any other error."""
-    original = getattr(error, "orig", None) or error
-    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
-    first = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
-    if state not in READ_ONLY_SQLSTATES and not any(words in first for words in SQLITE_READ_ONLY):
-        return None
-    where = f" ({_redacted(url)})" if url else ""
-    return WarehouseError(f"the warehouse is read-only: {first}{where}; give this user write access (for SQLite, "
-                          "to the file and its folder), or use a command that only reads (export, report, runs)")
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password (in the user part or as a query parameter such as ``?password=``),
-    for messages."""
-    try:
-        parsed = sa.engine.make_url(url)
-        secrets = {key: "***" for key in parsed.query if SECRET_QUERY_KEYS.search(key)}
-        return parsed.update_query_dict(secrets).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
-    except (sa.exc.ArgumentError, ValueError):
-        text = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
-        return re.sub(r"([?&][^=&]*(?:pass|secret|token|key)[^=&]*=)[^&]*", r"\1***", text, flags=re.IGNORECASE)
-
-
-def check_database_url(url: str) -> None:
-    """Fail in one line on a URL whose port is not a number (SQLAlchemy says ``invalid literal for int()``)."""
-    match = re.match(r"^[\w+.-]+://(?:[^@/?]*@)?(?:\[[^\]]*\]|[^:/?]*)(?::([^/?]*))?", url)
-    port = match.group(1) if match else None
-    if port is not None and not port.isdigit():
-        raise WarehouseError(f"invalid database URL {_redacted(url)}: the port {port!r} is not a number")
-
-
-def _column_values(values: pd.Series) -> list[Any]:
-    """One column as driver-ready Python objects: datetimes, ints, floats, bools, str; None for missing."""
-    missing = values.isna().to_numpy()
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        naive = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").tolist()
-        out = [None if moment is None else moment.replace(tzinfo=dt.UTC) for moment in naive]
-    elif values.dtype == object:
-        out = [value.item() if isinstance(value, np.generic) else value for value in values]
-    else:
-        out = values.to_numpy(dtype=object).tolist()
-    return [None if gone else value for value, gone in zip(out, missing, strict=True)]
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """DataFrame rows as driver-ready dicts, converted column by column."""
-    columns = list(frame.columns)
-    values = [_column_values(frame[column]) for column in columns]
-    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)] if columns else []
-
-
-def row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """A stable 64-bit hash of each row's values (pandas' keyed SipHash), as signed integers."""
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy().view(np.int64)
-
-
-def _json_text(values: pd.Series) -> pd.Series:
-    """Raw rows as JSON text: dicts serialized (sorted keys), text kept, missing stays None."""
-    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # text already (C-speed check)
-        return values.astype(object).where(values.notna(), None)
-    return values.map(
-        lambda value: json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict) else value
-    ).astype(object)
-
-
-def _timestamp_text(values: pd.Series, dialect: str) -> list[Any]:
-    """UTC timestamps as driver text, vectorized: SQLAlchemy's SQLite storage format
-    (``YYYY-MM-DD HH:MM:SS.ffffff``, which compares as text in time order), ISO 8601 with
-    ``+00:00`` for PostgreSQL's COPY."""
-    instants = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
-    text = np.datetime_as_string(instants, unit="us")  # fixed width: the "T" is at the same place in each
-    if len(text) and text.dtype.itemsize // 4 > 10:
-        text = np.char.add(text, "+00:00") if dialect != "sqlite" else text
-        if dialect == "sqlite":
-            characters = text.view(np.uint32).reshape(len(text), -1)  # UCS-4 code points, one row a value
-            characters[:, 10] = np.where(characters[:, 10] == ord("T"), ord(" "), characters[:, 10])
-    out = text.astype(object)
-    out[np.isnat(instants)] = None
-    return out.tolist()
-
-
-def _driver_column(values: pd.Series, dialect: str) -> list[Any]:
-    """One column as values the driver takes without SQLAlchemy's type processing (None for missing)."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return _timestamp_text(values, dialect)
-    if values.dtype == object and not any(isinstance(value, np.generic) for value in values.head(1000)):
-        array = values.to_numpy(dtype=object, copy=True)
-        array[pd.isna(array)] = None
-        return array.tolist()
-    return _column_values(values)
-
-
 class Stored(NamedTuple):
     """What one stored page did: rows handed over, rows actually inserted or changed."""
 
@@ -168,13 +72,7 @@ class Stored(NamedTuple):
     written: int
 
 
-def payload_hash(payload: dict) -> str:
-    """A stable fingerprint of a quarantined row, so reloading it adds nothing."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-
-class Warehouse(WarehouseJournal, WarehouseReads):
+class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
     """One database: SQLite by default, PostgreSQL in production."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
@@ -397,46 +295,6 @@ class Warehouse(WarehouseJournal, WarehouseReads):
         """The dialect's INSERT, which knows ON CONFLICT."""
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
-    def store_quarantine(
-        self, connection: Connection, source: str, rows: Sequence[Quarantined], run_id: str | None,
-        at: dt.datetime,
-    ) -> None:
-        """Keep rows that could not be used, once each (same row, same reason), with their reason."""
-        if not rows:
-            return
-        values = [
-            {
-                "source": source, "object_name": row.object_name, "row": row.row, "reason": row.reason,
-                "payload": row.payload, "payload_hash": payload_hash(row.payload),
-                "first_run_id": run_id, "recorded_at": at,
-            }
-            for row in rows
-        ]
-        batch_size = MAX_BIND_PARAMS // len(values[0])
-        for start in range(0, len(values), batch_size):
-            statement = self._insert(schema.quarantine).values(values[start : start + batch_size])
-            connection.execute(statement.on_conflict_do_nothing())
-
-    def resolve_quarantine(
-        self, connection: Connection, ids: Sequence[int], run_id: str | None, at: dt.datetime
-    ) -> None:
-        """Mark quarantined rows that a later load took in after all (they stay, as the audit trail)."""
-        table = schema.quarantine
-        for start in range(0, len(ids), 1000):
-            connection.execute(table.update().where(table.c.id.in_(list(ids[start:start + 1000])))
-                               .values(resolved_at=at, resolved_run_id=run_id))
-
-    def waiting_references(self, source: str) -> pd.DataFrame:
-        """Quarantined rows refused for an account or domain not known then, not resolved since:
-        ``id, object_name, reason, payload`` (a later load retries them)."""
-        table = schema.quarantine
-        waiting = sa.or_(*(table.c.reason.startswith(prefix) for prefix in ("unknown account ", "unknown domain ")))
-        columns = [table.c.id, table.c.object_name, table.c.reason, table.c.payload]
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(*columns).where(
-                table.c.source == source, table.c.resolved_at.is_(None), waiting).order_by(table.c.id)).fetchall()
-        return pd.DataFrame(rows, columns=["id", "object_name", "reason", "payload"])
-
     def store_page(self, page: Page, run_id: str | None, at: dt.datetime) -> Stored:
         """Rows, deletes, quarantine, cursor, file fingerprint and change journal of one page in one transaction.
 
@@ -508,35 +366,6 @@ class Warehouse(WarehouseJournal, WarehouseReads):
                 connection.exec_driver_sql(f"ANALYZE {quote(name)}")
         return names
 
-    def record_fingerprint(
-        self, connection: Connection, source: str, fingerprint: FileFingerprint, run_id: str | None, at: dt.datetime
-    ) -> None:
-        """Keep a file's fingerprint with its load; an unchanged file only refreshes its path and mtime."""
-        table = schema.load_fingerprints
-        if fingerprint.unchanged_since is not None:
-            connection.execute(
-                table.update()
-                .where(table.c.id == fingerprint.unchanged_since)
-                .values(path=fingerprint.path, size=fingerprint.size, mtime_ns=fingerprint.mtime_ns)
-            )
-            return
-        connection.execute(table.insert().values(
-            source=source, file=fingerprint.file, path=fingerprint.path, size=fingerprint.size,
-            mtime_ns=fingerprint.mtime_ns, sha256=fingerprint.sha256, rows=fingerprint.rows,
-            quarantined=fingerprint.quarantined, reference_rows=fingerprint.reference_rows, run_id=run_id,
-            loaded_at=at,
-        ))
-
-    def file_fingerprints(self, source: str) -> dict[str, dict[str, Any]]:
-        """The latest fingerprint recorded for each file of ``source`` (with its ``id``)."""
-        table = schema.load_fingerprints
-        latest = (
-            sa.select(sa.func.max(table.c.id)).where(table.c.source == source).group_by(table.c.file).scalar_subquery()
-        )
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(table).where(table.c.id.in_(latest))).mappings().all()
-        return {row["file"]: dict(row) for row in rows}
-
 
 def _create_missing_indexes(connection: Connection, tables: Iterable[sa.Table] | None = None) -> None:
     """Create the schema's indexes of ``tables`` (default: the CRM tables) that the database lacks."""
@@ -548,106 +377,3 @@ def _create_missing_indexes(connection: Connection, tables: Iterable[sa.Table] |
                 index.create(connection)
 
 
-def _sorted_contains(stored: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Which ``values`` are in the sorted array ``stored`` (binary search; ``np.isin`` would hash
-    ``stored`` again on every call)."""
-    if not len(stored):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(stored, values), len(stored) - 1)
-    return stored[at] == values
-
-
-def _crm_frame(table: sa.Table, kind: str, source: str, rows: pd.DataFrame) -> pd.DataFrame:
-    """A page's rows as the table's columns: ``source``, ``source_id``, the values present, ``raw`` as
-    JSON text, ``deleted_at`` cleared and ``row_hash``; one row per id (the newest, else the last)."""
-    renamed = rows.rename(columns={ID_COLUMN[kind]: "source_id"})
-    keep = [
-        column.name for column in table.columns
-        if column.name in renamed.columns and column.name not in ("source", "deleted_at", "row_hash")
-    ]
-    frame = renamed[keep].copy()
-    if "raw" in frame:
-        frame["raw"] = _json_text(frame["raw"])
-    if kind in VERSIONED_KINDS and "updated_at" in frame:
-        frame = frame.sort_values("updated_at", kind="stable", na_position="first")
-    frame = frame.drop_duplicates("source_id", keep="last")
-    frame["row_hash"] = row_hashes(frame)
-    frame.insert(0, "source", source)
-    frame["deleted_at"] = None
-    if "shard" in table.c:  # derived from the account id, so outside the row hash
-        keys = shard_keys(frame["source_id" if kind == "accounts" else "account_id"])
-        frame["shard"] = pd.Series(keys, index=frame.index).astype(object).where(keys >= 0, None)
-    return frame
-
-
-def _on_conflict(table: sa.Table, columns: list[str], quote, *, versioned: bool, distinct: str) -> str:
-    """``ON CONFLICT .. DO UPDATE``: only a row that differs (or was deleted), and, versioned, only a newer one."""
-    name = quote(table.name)
-    keys = [column.name for column in table.primary_key.columns]
-    changing = [column for column in columns if column not in keys]
-    where = f"({name}.row_hash {distinct} excluded.row_hash OR {name}.deleted_at IS NOT NULL)"
-    if versioned and "updated_at" in columns:
-        where += f" AND ({name}.updated_at IS NULL OR excluded.updated_at > {name}.updated_at)"
-    updates = ", ".join(f"{quote(column)} = excluded.{quote(column)}" for column in changing)
-    return f"ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {updates} WHERE {where}"
-
-
-def _copy_merge(
-    connection: Connection, table: sa.Table, columns: list[str], tuples: list[tuple], *, versioned: bool,
-    returning: str,
-) -> list[Any]:
-    """PostgreSQL: ``COPY`` the tuples into a temporary staging table (psycopg 3 ``cursor.copy``),
-    then one ``INSERT .. SELECT .. ON CONFLICT DO UPDATE``; returns ``returning`` of the rows inserted or changed.
-
-    The staging table lives for the transaction only (``ON COMMIT DROP``); see psycopg's "Using
-    COPY TO and COPY FROM" (https://www.psycopg.org/psycopg3/docs/basic/copy.html).
-    """
-    quote = connection.dialect.identifier_preparer.quote
-    target, stage = quote(table.name), quote(f"stage_{table.name}")
-    listed = ", ".join(map(quote, columns))
-    driver = connection.connection.driver_connection
-    with driver.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {target}) ON COMMIT DROP")
-        with cursor.copy(f"COPY {stage} ({listed}) FROM STDIN") as copy:
-            for row in tuples:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} "
-            + _on_conflict(table, columns, quote, versioned=versioned, distinct="IS DISTINCT FROM")
-            + f" RETURNING {quote(returning)}"
-        )
-        written = [row[0] for row in cursor.fetchall()]
-        cursor.execute(f"DROP TABLE {stage}")
-    return written
-
-
-def _sqlite_migration_engine(url: str) -> Engine:
-    """SQLite with transactional DDL under the write lock: the driver's own transaction handling is
-    off and every transaction is ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for pysqlite)."""
-    engine = sa.create_engine(url, future=True)
-    sa.event.listen(engine, "connect", _sqlite_pragmas)
-    sa.event.listen(engine, "connect", lambda dbapi_connection, _record: setattr(
-        dbapi_connection, "isolation_level", None))
-    sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """A busy timeout and WAL, so a reader and a writer (or two runs) wait instead of failing."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    _enable_wal(cursor)
-    cursor.close()
-
-
-def _enable_wal(cursor, attempts: int = 200) -> None:
-    """Switch to WAL. On a new database runs starting together race for the switch, and SQLite answers
-    ``database is locked`` at once instead of waiting for its busy timeout: retry briefly (~10 s at most)."""
-    for attempt in range(attempts):
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05)

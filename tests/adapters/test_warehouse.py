@@ -12,7 +12,8 @@ from alembic.script import ScriptDirectory
 
 from abm_sla.errors import WarehouseError
 from abm_sla.warehouse import Warehouse, schema
-from abm_sla.warehouse.store import MAX_BIND_PARAMS, MIGRATIONS_INI
+from abm_sla.warehouse.quarantine import MAX_BIND_PARAMS
+from abm_sla.warehouse.store import MIGRATIONS_INI
 
 
 def activity_rows(n: int, day: int = 1) -> pd.DataFrame:

@@ -27,8 +27,8 @@ def shifted(monkeypatch):
         real = metrics.aggregate._aggregate
 
         def fake(metric, *args):
-            out = real(metric, *args)
-            return out.assign(value=out["value"] + SHIFT) if metric.id in ids else out
+            numerator, denominator, value = real(metric, *args)
+            return (numerator, denominator, value + SHIFT if metric.id in ids else value)
 
         monkeypatch.setattr("abm_sla.domain.metrics.aggregate._aggregate", fake)
     return shift

@@ -21,6 +21,7 @@ from abm_sla.domain.metrics.aggregate import (
     compute,
     elapsed_months,
     family_table,
+    reusing_tables,
     row,
     tier_owner_values,
     tier_table,
@@ -68,6 +69,6 @@ __all__ = ["ALL", "BY_ID", "CATALOG", "CLOCK_STATUSES", "COLUMNS", "FOLLOW_UP_LO
            "account_engagement", "account_facts", "change", "clock_facts", "clock_metric_ids", "closed_facts",
            "compute", "created_facts", "csv_frame", "disposition_metric_id", "elapsed_months",
            "escalation_level_facts", "family_table", "marketing_facts", "meeting_facts", "mqa_fact_columns",
-           "mqa_facts", "mqa_volume", "read", "reference_markdown", "response_facts", "routing_basis_facts", "row",
-           "stage_fact_columns", "target_bound", "team_clocks", "tempo_fact_columns", "tier_owner_values",
-           "tier_table", "value"]
+           "mqa_facts", "mqa_volume", "read", "reference_markdown", "response_facts", "reusing_tables",
+           "routing_basis_facts", "row", "stage_fact_columns", "target_bound", "team_clocks", "tempo_fact_columns",
+           "tier_owner_values", "tier_table", "value"]

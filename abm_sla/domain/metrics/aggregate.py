@@ -3,6 +3,10 @@ the whole catalog for a period (:func:`compute`), with :func:`value` and :func:`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import numpy as np
 import pandas as pd
 
@@ -76,45 +80,47 @@ def _labels(segment: str, present: pd.Series) -> list[str]:
 
 
 def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str],
-               sums: pd.DataFrame, months: float = np.nan) -> pd.DataFrame:
+               sums: dict[str, np.ndarray], months: float = np.nan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """numerator, denominator and value of ``metric`` per label (``sums``: the family's columns summed per label,
     ``_rows`` the row count; ``months``: the period's elapsed months, a ``per_month`` metric's denominator)."""
-    def total(column: str) -> pd.Series:
+    def total(column: str) -> np.ndarray:
         return sums[column or "_rows"]
 
+    nothing = np.full(len(labels), np.nan)
     if metric.kind in QUANTILES:
         values = pd.to_numeric(frame[metric.column], errors="coerce")
-        numerator = pd.Series(np.nan, index=labels)
-        denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).astype("float64")
+        numerator = nothing
+        denominator = values.notna().groupby(keys).sum().reindex(labels, fill_value=0).to_numpy(dtype="float64")
         taken = values.groupby(keys).quantile(QUANTILES[metric.kind])
-        value = taken.reindex(labels).astype("float64").round(2 if metric.unit in HOUR_UNITS else 1)
+        value = taken.reindex(labels).astype("float64").round(2 if metric.unit in HOUR_UNITS else 1).to_numpy()
     elif metric.kind == PER_MONTH:
         numerator = total(metric.column)
-        denominator = pd.Series(months, index=labels, dtype="float64")
-        value = (numerator / denominator.where(denominator > 0)).round(2)
+        denominator = np.full(len(labels), months, dtype="float64")
+        value = np.round(numerator / np.where(denominator > 0, denominator, np.nan), 2)
     elif metric.kind == "ratio":
         numerator, denominator = total(metric.column), total(metric.over)
-        value = pd.Series(sc.pct(numerator, denominator), index=labels)
+        with np.errstate(divide="ignore", invalid="ignore"):  # sc.pct on arrays
+            value = np.where(denominator > 0, np.round(100.0 * numerator / np.where(denominator > 0, denominator, 1),
+                                                       1), np.nan)
     elif metric.kind in ("per", "mean"):
         numerator, denominator = total(metric.column), total(metric.over)
-        value = (numerator / denominator.where(denominator > 0)).round(2)
-        value = value.where(numerator > 0) if metric.kind == "per" else value
+        value = np.round(numerator / np.where(denominator > 0, denominator, np.nan), 2)
+        value = np.where(numerator > 0, value, np.nan) if metric.kind == "per" else value
     elif metric.kind in (DISTINCT, SMALLEST):
         column = frame[metric.column]
         if metric.kind == DISTINCT:
-            numerator = column.groupby(keys).nunique().reindex(labels, fill_value=0).astype("float64")
+            numerator = column.groupby(keys).nunique().reindex(labels, fill_value=0).to_numpy(dtype="float64")
             value = numerator
         else:
-            numerator = pd.Series(np.nan, index=labels)
-            value = pd.to_numeric(column, errors="coerce").groupby(keys).min().reindex(labels).astype("float64")
-        denominator = pd.Series(np.nan, index=labels)
+            numerator = nothing
+            value = pd.to_numeric(column, errors="coerce").groupby(keys).min().reindex(labels).to_numpy(
+                dtype="float64")
+        denominator = nothing
     else:
         numerator = total(metric.column)
-        denominator = pd.Series(np.nan, index=labels)
-        value = numerator.round(2)
-    return pd.DataFrame({"segment": labels, "numerator": numerator.to_numpy(),
-                         "denominator": denominator.to_numpy(), "value": value.to_numpy(), "metric": metric.id,
-                         "unit": metric.unit, "additive": metric.additive})
+        denominator = nothing
+        value = np.round(numerator, 2)
+    return numerator, denominator, value
 
 
 def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None,
@@ -145,12 +151,27 @@ def _family_rows(family: list[Metric], frame: pd.DataFrame,
         keys = _groups(frame, segment)
         if keys is not None:
             cuts.append((segment, keys, _labels(segment, keys)))
-    parts = []
-    for segment, keys, labels in cuts:
-        sums = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
-        parts += [_aggregate(metric, frame, keys, labels, sums, months) for metric in family
-                  if segment is None or segment in metric.segments]
-    return parts
+    columns: dict[str, list] = {name: [] for name in ("segment", "numerator", "denominator", "value", "metric",
+                                                       "unit", "additive")}
+    for segment, keys, labels in cuts:  # one frame for the family: building one per metric and cut is slow
+        summed = numeric.groupby(keys).sum().reindex(labels, fill_value=0.0)
+        sums = {column: summed[column].to_numpy(dtype="float64") for column in summed.columns}
+        for metric in family:
+            if segment is None or segment in metric.segments:
+                numerator, denominator, value = _aggregate(metric, frame, keys, labels, sums, months)
+                columns["segment"] += labels
+                columns["numerator"].append(numerator)
+                columns["denominator"].append(denominator)
+                columns["value"].append(value)
+                columns["metric"] += [metric.id] * len(labels)
+                columns["unit"] += [metric.unit] * len(labels)
+                columns["additive"] += [metric.additive] * len(labels)
+    for name in ("numerator", "denominator", "value"):
+        columns[name] = np.concatenate(columns[name])
+    return [pd.DataFrame({**columns, "segment": np.array(columns["segment"], dtype=object),
+                          "metric": np.array(columns["metric"], dtype=object),
+                          "unit": np.array(columns["unit"], dtype=object),
+                          "additive": np.array(columns["additive"], dtype=bool)})]
 
 
 def tier_table(family: str, facts_: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -170,9 +191,36 @@ def tier_table(family: str, facts_: pd.DataFrame, columns: dict[str, str]) -> pd
 
 # -- the table -----------------------------------------------------------------------------------------
 
+#: Inside :func:`reusing_tables`: the tables computed so far, by (data, period, as_of, policy) identity.
+_REUSED: ContextVar[dict | None] = ContextVar("catalog_tables", default=None)
+
+
+@contextmanager
+def reusing_tables() -> Iterator[None]:
+    """Within the block, :func:`compute` computes each (data, period, as_of, policy) once: a report asks for the
+    same period's table from several places (the headline, the chronic misses, the comparisons). The data and
+    policy objects must not change inside the block."""
+    token = _REUSED.set({} if _REUSED.get() is None else _REUSED.get())
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+
+
 def compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
             report: str = "export") -> pd.DataFrame:
     """Every catalog metric for ``[start, end)`` as of ``as_of``: one row per metric and segment (:data:`COLUMNS`)."""
+    reused = _REUSED.get()
+    if reused is None:
+        return _compute(data, start, end, as_of, policy, report)
+    key = (id(data), id(policy), start, end, as_of)
+    if key not in reused:  # the objects are kept with the table, so their ids are not reused meanwhile
+        reused[key] = (data, policy, _compute(data, start, end, as_of, policy, report))
+    return reused[key][2].assign(report=report)
+
+
+def _compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
+             report: str) -> pd.DataFrame:
     found = facts(data, start, end, as_of, policy)
     families: dict[str, list[Metric]] = {}
     for metric in CATALOG:

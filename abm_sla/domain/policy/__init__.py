@@ -15,9 +15,10 @@ from abm_sla.domain.policy.clocks import Window
 from abm_sla.domain.policy.dispositions import DISPOSITIONS
 from abm_sla.domain.policy.escalation import OWNER_MANAGER, EscalationLevel
 from abm_sla.domain.policy.regions import OWNER_SIDES
-from abm_sla.domain.policy.reports import IntentList
+from abm_sla.domain.policy.reports import IntentList, Leads
 from abm_sla.domain.policy.root import DEFAULT_PATH, SlaPolicy, parse_policy
 from abm_sla.domain.policy.targets import Targets
+from abm_sla.domain.policy.teams import CampaignPlan, ContentSupport
 
-__all__ = ["DEFAULT_PATH", "DISPOSITIONS", "OWNER_MANAGER", "OWNER_SIDES", "EscalationLevel", "IntentList",
-           "SlaPolicy", "Targets", "Window", "parse_policy"]
+__all__ = ["DEFAULT_PATH", "DISPOSITIONS", "OWNER_MANAGER", "OWNER_SIDES", "CampaignPlan", "ContentSupport",
+           "EscalationLevel", "IntentList", "Leads", "SlaPolicy", "Targets", "Window", "parse_policy"]
