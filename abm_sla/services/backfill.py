@@ -30,6 +30,8 @@ from abm_sla.domain.policy import SlaPolicy
 from abm_sla.infra.faults import checkpoint
 from abm_sla.infra.shards import Shard, all_shards
 from abm_sla.services import incremental, stages
+from abm_sla.services.stages.load import _joined_frames, _only_listed
+from abm_sla.services.stages.route import _stored_mqas
 from abm_sla.warehouse import Warehouse, schema, score_history, undo
 from abm_sla.warehouse.reads import crm_reads_cached
 from abm_sla.warehouse.store import records
@@ -55,13 +57,13 @@ def compute_shard(
     crm = CrmView(warehouse)
     first, last = steps[0], steps[-1]
     signals = stages.read_signals(crm, last, last - first + 2 * model.window, shard, None, model)
-    limited = stages._only_listed(policy) and stages.tal_exists(warehouse)
+    limited = _only_listed(policy) and stages.tal_exists(warehouse)
     listed = crm.read_kind("target_accounts", shard=shard) if limited else None
     changed = store_score_steps(warehouse, signals, steps, model, listed, run_id)
     fired = pd.DataFrame()
     if policy is not None:
         status_changes = stages.read_status_changes(crm, last, shard)
-        prior = stages._stored_mqas(warehouse, signals.accounts["account_id"])
+        prior = _stored_mqas(warehouse, signals.accounts["account_id"])
         fired = handoff.replay_steps(signals.accounts, signals.contacts, signals.activities, signals.intent_signals,
                                      status_changes, prior, model, steps, policy.episode_end_statuses(), listed)
         fired = with_prior_seen(fired, prior)
@@ -117,7 +119,7 @@ def score_rows(signals: stages.Signals, steps: Sequence[pd.Timestamp], model: Sc
                if len(off)]
     if not frames:
         return pd.DataFrame()
-    rows = stages._joined_frames(frames).reset_index(drop=True)
+    rows = _joined_frames(frames).reset_index(drop=True)
     rows["as_of"] = pd.to_datetime(rows["as_of"], utc=True)
     return rows.assign(score_hash=score_history.score_hashes(rows))
 
@@ -369,7 +371,7 @@ def what_if_period(
     frames = (signals.accounts, signals.contacts, signals.activities, signals.intent_signals)
     before = scoring.score_at(candidates, *frames, baseline, with_reasons=False).rename(columns={"at": "as_of"})
     after = scoring.score_at(candidates, *frames, model).rename(columns={"at": "as_of"})
-    stored = stages._stored_mqas(warehouse, signals.accounts["account_id"])
+    stored = _stored_mqas(warehouse, signals.accounts["account_id"])
     since = first - model.window  # the first step's window: episodes starting from there on are compared
     fired = handoff.replay_steps(*frames, stages.read_status_changes(crm, last, None, accounts),
                                  stored[stored["trigger_at"] <= since], model, steps, policy.episode_end_statuses(),

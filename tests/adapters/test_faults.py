@@ -121,7 +121,7 @@ def test_a_killed_run_can_be_undone_to_the_state_before_it(tmp_path: Path, folde
     trace = tmp_path / "trace.txt"
     in_child({faults.TRACE_ENV: str(trace)}, clean, folder)
     points = trace.read_text().split()
-    # the second run's last SLA shard, inside its transaction: the first shard has committed (services/stages.py:
+    # the second run's last SLA shard, inside its transaction: the first shard has committed (services/stages/clocks.py:
     # a checkpoint inside and after each shard's transaction, then inside and after the stage's record)
     last_shard = len(points) - 3
     assert points[-6:] == ["evaluate-sla"] * 6

@@ -70,12 +70,12 @@ def test_the_mqa_volume_table_is_the_catalogs_mqas_and_target(shifted, monkeypat
     shifted("mqas")
     volume = metrics.mqa_volume(data, *quarter, quarter[1], POLICY).set_index(["tier", "month"])
     assert volume.loc[(1, "2026-03"), "mqas"] == 4 + SHIFT
-    real = metrics._targets
+    real = metrics.targets._targets
 
     def halved(policy, start, end):
         return {key: (text, judge, bound / 2) for key, (text, judge, bound) in real(policy, start, end).items()}
 
-    monkeypatch.setattr(metrics, "_targets", halved)
+    monkeypatch.setattr("abm_sla.domain.metrics.targets._targets", halved)
     volume = metrics.mqa_volume(data, *MARCH, MARCH[1], POLICY).set_index(["tier", "month"])
     assert volume.loc[(1, "2026-03"), "commitment"] == POLICY.targets.monthly_mqa_commitments[1] / 2
 

@@ -24,13 +24,13 @@ def shifted(monkeypatch):
     """Add ``SHIFT`` to the catalog values of the given metric ids (every segment): a report that reads the
     catalog shows the shifted number, one that computes its own does not."""
     def shift(*ids: str) -> None:
-        real = metrics._aggregate
+        real = metrics.aggregate._aggregate
 
         def fake(metric, *args):
             numerator, denominator, value = real(metric, *args)
             return (numerator, denominator, value + SHIFT if metric.id in ids else value)
 
-        monkeypatch.setattr(metrics, "_aggregate", fake)
+        monkeypatch.setattr("abm_sla.domain.metrics.aggregate._aggregate", fake)
     return shift
 
 
@@ -145,12 +145,12 @@ def test_the_monthly_commitment_rows_are_the_catalogs_targets(monkeypatch):
         target = metrics.row(table, "mqas", f"tier={tier}")["target"]
         assert target == f">= {commitment:g}"
         assert rows[f"MQA commitment, Tier {tier}"] == float(target.removeprefix(">= ")) == commitment
-    real = metrics._targets
+    real = metrics.targets._targets
 
     def halved(policy, start, end):
         return {key: (text, judge, bound / 2) for key, (text, judge, bound) in real(policy, start, end).items()}
 
-    monkeypatch.setattr(metrics, "_targets", halved)
+    monkeypatch.setattr("abm_sla.domain.metrics.targets._targets", halved)
     rows = {name: value for name, _, value in review.monthly_metrics(data, *MARCH, MARCH[1], POLICY)}
     assert rows["MQA commitment, Tier 1"] == POLICY.targets.monthly_mqa_commitments[1] / 2
     volume = sc.headline(data, *MARCH, MARCH[1], POLICY)
