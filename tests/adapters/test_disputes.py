@@ -10,7 +10,8 @@ from abm_sla.cli import main
 from abm_sla.domain import metrics
 from abm_sla.services import stages
 from abm_sla.services.config_files import load_policy
-from abm_sla.services.reporting import _breaches_section, build_weekly, load_data
+from abm_sla.services.reporting import build_weekly, load_data
+from abm_sla.services.reporting.sections import _breaches_section
 from abm_sla.warehouse import Warehouse, disputes
 from tests.adapters.test_reassign import NOW
 from tests.adapters.test_stages import write_folder

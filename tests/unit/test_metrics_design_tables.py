@@ -17,6 +17,7 @@ from abm_sla.domain.policy.teams import CampaignPlan, ContentSupport
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.domain.sla import OWNER_ASSIGNED
 from abm_sla.services import reporting
+from abm_sla.services.reporting import monthly, sections
 from tests.unit.builders import account, frame
 from tests.unit.test_crm_updates import NS, WEEK, H, data_of, logged, policy_with
 from tests.unit.test_metrics import MARCH, POLICY
@@ -192,8 +193,8 @@ def test_leads_and_content_per_tier_are_read_from_the_periods_table():
              ("content_coverage_rate", "owner=U1", 99.0)]
     own = table_of(rows, numerator=[1.0] * len(rows), denominator=[2.0] * len(rows), verdict=[""] * len(rows))
     own = own.assign(target="", unit="")
-    leads_section = reporting._leads_section(data, *MARCH, policy, own)[0]
+    leads_section = sections._leads_section(data, *MARCH, policy, own)[0]
     by_tier = {table.name: table.frame for table in leads_section.tables}["leads_by_tier"].set_index("segment")
     assert by_tier.loc["tier=2", measures[0]] == 12.0 and "all" not in by_tier.index
-    content = reporting._content_section(data, *MARCH, MARCH[1], policy, own)[0].tables[0].frame
+    content = monthly._content_section(data, *MARCH, MARCH[1], policy, own)[0].tables[0].frame
     assert content[["segment", "covered_pct"]].values.tolist() == [["all", 50.0], ["tier=1", 25.0]]
