@@ -23,7 +23,7 @@ def reference_markdown() -> str:
     lines = [
         "# Metrics reference",
         "",
-        "<!-- generated from abm_sla/domain/metrics.py by `abm-sla docs metrics --out docs/metrics.md`; "
+        "<!-- generated from abm_sla/domain/metrics/ by `abm-sla docs metrics --out docs/metrics.md`; "
         "do not edit -->",
         "",
         "Every number in the weekly, monthly and quarterly reports, the headline and the proposals comes from "
