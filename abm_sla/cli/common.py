@@ -95,6 +95,8 @@ def _drop_expected_failures(record: logging.LogRecord) -> bool:
 
 SourceOption = Annotated[str, typer.Option(help="Where CRM data comes from: files, salesforce or hubspot.")]
 PathOption = Annotated[Path | None, typer.Option(help="The CRM export folder (source files).")]
+ModelOption = Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")]
+PolicyOption = Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")]
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", help="abm-sla.yaml: CRM sources, system of record, write-back (default ./abm-sla.yaml)."),

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from abm_sla.cli.common import DbOption, _existing_warehouse, app
+from abm_sla.cli.common import DbOption, ModelOption, PolicyOption, _existing_warehouse, app
 from abm_sla.errors import AbmSlaError
 from abm_sla.infra import settings
 
@@ -49,8 +49,8 @@ def report(
     period: Annotated[str, typer.Option(help="2026-W14 (weekly), 2026-03 (monthly), 2026-Q1 (quarterly).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the HTML, Markdown and CSV files.")],
     db: DbOption = None,
-    policy: Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")] = None,
-    model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
+    policy: PolicyOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Write the weekly SLA dashboard, the monthly review or the quarterly renegotiation report."""
     from abm_sla.infra.progress import console_progress

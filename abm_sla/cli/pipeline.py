@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,7 +11,9 @@ import typer
 from abm_sla.cli.common import (
     ConfigOption,
     DbOption,
+    ModelOption,
     PathOption,
+    PolicyOption,
     ShardsOption,
     SourceOption,
     _body,
@@ -34,8 +35,8 @@ def run(
     source: SourceOption = "files",
     path: PathOption = None,
     db: DbOption = None,
-    model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
-    policy: Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")] = None,
+    model: ModelOption = None,
+    policy: PolicyOption = None,
     config: ConfigOption = None,
     full: Annotated[bool, typer.Option("--full", help="Recompute every account, not only what changed.")] = False,
     shards: ShardsOption = 0,
@@ -90,8 +91,8 @@ def backfill(
     source: SourceOption = "files",
     path: PathOption = None,
     db: DbOption = None,
-    model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
-    policy: Annotated[Path | None, typer.Option(help="SLA policy YAML (default config/sla.yaml).")] = None,
+    model: ModelOption = None,
+    policy: PolicyOption = None,
     config: ConfigOption = None,
     shards: ShardsOption = 0,
     dask: Annotated[str | None, typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from abm_sla.cli.common import DbOption, _date_option, _existing_warehouse, app
+from abm_sla.cli.common import DbOption, ModelOption, _date_option, _existing_warehouse, app
 
 propose_app = typer.Typer(no_args_is_help=True, help="Proposals backed by the warehouse's history.")
 app.add_typer(propose_app, name="propose")
@@ -19,7 +19,7 @@ def propose_model(
                                              "this date; validate on the as-ofs after it (ISO 8601).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for scoring.yaml.diff, model-card.md, model-card.json.")],
     db: DbOption = None,
-    model: Annotated[Path | None, typer.Option(help="Scoring model YAML (default config/scoring.yaml).")] = None,
+    model: ModelOption = None,
     horizon_days: Annotated[int, typer.Option("--horizon-days", help="Days after an as-of an outcome counts.")] = 90,
     outcome: Annotated[str, typer.Option(help="What to predict: won (an opportunity created and won) or "
                                          "opportunity (one created).")] = "won",
