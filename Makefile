@@ -20,11 +20,13 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 
-# Two workers (one per core); a file's tests stay on one worker, so module-scoped servers start once.
-PYTEST_WORKERS ?= 2
+# Three workers on two cores: the Prefect server's file mostly waits (heartbeats, worker polls), so a third
+# worker keeps both cores busy meanwhile. A file's tests stay on one worker (module-scoped servers start once),
+# and files start in the order tests/conftest.py gives them (heaviest first), not by how many tests they have.
+PYTEST_WORKERS ?= 3
 
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +59,7 @@ def _proposal_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
               "mqas, mqa_run_rate)"),
     ], charts=[
         Chart("threshold_backtest", CHART_TITLES["threshold_backtest"],
-              chart_backtest(found.backtest, policy, threshold.current, threshold.proposed), "score_history"),
+              partial(chart_backtest, found.backtest, policy, threshold.current, threshold.proposed), "score_history"),
     ], code=found.diffs)
     return section, [], found
 

@@ -3,6 +3,7 @@ the campaign calendar and the review's attendance."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -90,7 +91,8 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
             Table("engagement", "Account engagement per tier", sc.engagement(data, start, end),
                   f"accounts created before {_iso(end)}; activities of a marketing type with occurred_at in {span}; "
                   "multi-stakeholder = >= 2 distinct contact_id"),
-        ], charts=[Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas")]),
+        ], charts=[Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], partial(chart_mqas_by_month, volume),
+                         "mqas")]),
         *_leads_section(data, start, end, policy, table),
         marketing_side_section(data, start, end, as_of, policy, table),
         Section("Sales", tables=[
@@ -106,8 +108,9 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
             Table("progression", "Progression of accepted MQAs", sc.progression(outcomes, start, end),
                   f"{mqa_source}, accepted only; first {opp_source}"),
         ], charts=[
-            Chart("response_times", CHART_TITLES["response_times"], chart_response_times(responses, policy), due),
-            Chart("compliance_trend", CHART_TITLES["compliance_trend"], chart_compliance_trend(trend), due),
+            Chart("response_times", CHART_TITLES["response_times"], partial(chart_response_times, responses, policy),
+                  due),
+            Chart("compliance_trend", CHART_TITLES["compliance_trend"], partial(chart_compliance_trend, trend), due),
         ]),
         _feedback_section(data, start, end, as_of, policy, table),
         Section("Joint", [

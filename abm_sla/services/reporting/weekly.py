@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -119,7 +121,7 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   sc.response_summary(responses, policy), f"{due} and clock = first_touch, joined to mqas.routed_at; "
                   "business hours in the owner's time zone and country (users)"),
         ], charts=[
-            Chart("response_times", CHART_TITLES["response_times"], chart_response_times(responses, policy),
+            Chart("response_times", CHART_TITLES["response_times"], partial(chart_response_times, responses, policy),
                   f"{due} and clock = first_touch"),
         ]),
         _weekly_additions(data, start, end, as_of, policy),
@@ -147,8 +149,9 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
                   f"mqas where trigger_at in {_span(volume_start, end)}; commitments from policy "
                   "targets.monthly_mqa_commitments, pro-rated to the part of the month covered"),
         ], charts=[
-            Chart("compliance_trend", CHART_TITLES["compliance_trend"], chart_compliance_trend(trend), "sla_clocks"),
-            Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], chart_mqas_by_month(volume), "mqas"),
+            Chart("compliance_trend", CHART_TITLES["compliance_trend"], partial(chart_compliance_trend, trend),
+                  "sla_clocks"),
+            Chart("mqas_by_month", CHART_TITLES["mqas_by_month"], partial(chart_mqas_by_month, volume), "mqas"),
         ]),
     ]
     commitments, commitment_notes = commitments_section(data, table, start, end, as_of, policy, label="this week")
