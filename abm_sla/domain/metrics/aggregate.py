@@ -34,7 +34,7 @@ from abm_sla.domain.scorecard import SlaData
 # -- aggregation ---------------------------------------------------------------------------------------
 
 _SEGMENT_COLUMN = {"tier": "tier", "owner": "owner_id", "source": "source", "list": "list", "region": "region",
-                   "clock": "clock", "level": "level"}
+                   "clock": "clock", "level": "level", "rule": "rule"}
 
 
 def _groups(frame: pd.DataFrame, segment: str) -> pd.Series | None:

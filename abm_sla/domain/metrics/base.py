@@ -16,7 +16,7 @@ COLUMNS = ["report", "period_start", "period_end", "metric", "segment", "numerat
 ALL = "all"
 #: The units of hours (business or calendar), whose percentiles are kept to two decimals.
 HOUR_UNITS = ("hours", "calendar_hours")
-SEGMENTS = ("tier", "owner", "source", "list", "region", "clock", "level")
+SEGMENTS = ("tier", "owner", "source", "list", "region", "clock", "level", "rule")
 #: ``source=`` segment names of the pipeline-credit rule's three parts (sourced, influenced only, sales).
 SOURCE_SEGMENTS = ("marketing", "influenced", "sales")
 MET, MISSED = "met", "missed"
@@ -76,7 +76,7 @@ def _money(column: str) -> bool:
 #: intent-list account of two months is one of their quarter).
 SNAPSHOT_FAMILIES = ("accounts", "escalations", "tempo", "stage", "coverage", "conversations", "top_accounts",
                      "leads", "intent", "account_updates", "campaign_tiers", "campaign_plan", "attendance",
-                     "list_agreement")
+                     "list_agreement", "disputes_open")
 
 
 #: The statuses a clock can have (sla_clocks.status), each counted by the clock family.

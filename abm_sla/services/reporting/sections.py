@@ -10,6 +10,7 @@ from abm_sla.domain import breaches, dispositions, regions, review
 from abm_sla.domain import feedback as fb
 from abm_sla.domain import metrics as catalog
 from abm_sla.domain import scorecard as sc
+from abm_sla.domain.metrics import quarterly_tables as qt
 from abm_sla.domain.policy import SlaPolicy
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.domain.sla import OPTIONAL_CLOCKS
@@ -77,9 +78,10 @@ def _breaches_section(data: SlaData, policy: SlaPolicy, start: pd.Timestamp, end
         tables += [
             Table("reassignments_by_clock", "Reassignments per clock", breaches.reassignment_counts(data, start, end),
                   f"reassignments where reassigned_at in {span}"),
-            Table("dispute_counts", "Disputes in the period", breaches.dispute_counts(data, start, end),
+            Table("dispute_counts", "Disputes in the period", qt.dispute_counts(table),
                   f"dispute_notes (opened, reopened, closed) with at in {span}; open at the end = last event before "
-                  f"{_iso(end)} not a closing; days to close from the first opening; outcome of each closing"),
+                  f"{_iso(end)} not a closing; days to close from the first opening; outcome of each closing "
+                  "(metrics catalog: disputes_*, dispute_close_median_days)"),
             Table("closed_disputes", "Disputes closed", breaches.closed_disputes(data, start, end),
                   f"disputes closed (and still closed) with closed_at in {span}"),
         ]

@@ -1,0 +1,82 @@
+"""The quarterly renegotiation's tables read their numbers from the metrics catalog (issue 22): the tier-move
+decisions per rule and the disputes of the period. Each test checks the table against the catalog's values and
+shifts the catalog (the ``shifted`` fixture of test_metrics_reports) to show the table reads them from there."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from abm_sla.domain import metrics
+from abm_sla.domain import tier_moves as tm
+from abm_sla.domain.metrics import quarterly_tables as qt
+from abm_sla.domain.scorecard import SlaData
+from abm_sla.services.reporting.sections import _breaches_section
+from abm_sla.services.reporting.tier_moves import move_decisions
+from tests.unit.test_disputes import disputes, notes
+from tests.unit.test_metrics import MARCH, POLICY, t
+from tests.unit.test_metrics_reports import SHIFT, shifted  # noqa: F401 - the fixture
+
+
+def ledger_data() -> SlaData:
+    """Three recommendations in March (one accepted on the 10th, one declined, one pending) and one in February."""
+    rows = pd.DataFrame({
+        "account_id": ["A1", "A2", "A3", "A4"], "rule": ["promote_2_to_1", "promote_3_to_2", "promote_3_to_2",
+                                                         "promote_3_to_2"],
+        "recommended_at": [t("2026-03-02"), t("2026-03-04"), t("2026-03-20"), t("2026-02-10")],
+        "from_tier": ["2", "3", "3", "3"], "proposed_tier": ["1", "2", "2", "2"], "reason": "x",
+        "decision": [tm.ACCEPTED, tm.DECLINED, tm.PENDING, tm.ACCEPTED],
+        "decided_at": [t("2026-03-10"), t("2026-03-18"), pd.NaT, t("2026-02-12")],
+        "decision_note": None, "evaluated_at": t("2026-03-31")})
+    return SlaData.of(tier_move_recommendations=tm.conform(rows))
+
+
+def test_the_tier_move_decisions_are_the_catalogs(shifted):  # noqa: F811
+    data = ledger_data()
+    table = metrics.compute(data, *MARCH, MARCH[1], POLICY)
+    shown = move_decisions(data, *MARCH, MARCH[1], POLICY, table).set_index("rule")
+    assert shown.loc[metrics.ALL, ["recommended", "accepted", "declined", "pending"]].tolist() == [3, 1, 1, 1]
+    assert shown.loc["promote_3_to_2", "recommended"] == metrics.value(table, "tier_moves_recommended",
+                                                                       "rule=promote_3_to_2") == 2
+    assert shown.loc["promote_2_to_1", "median_age_days"] == metrics.value(
+        table, "tier_move_age_median_days", "rule=promote_2_to_1") == 8.0
+    assert metrics.value(table, "tier_moves_recommended", "tier=3") == 2  # the account's tier when recommended
+    shifted("tier_moves_pending")
+    table = metrics.compute(data, *MARCH, MARCH[1], POLICY)
+    shown = move_decisions(data, *MARCH, MARCH[1], POLICY, table).set_index("rule")
+    assert shown.loc[metrics.ALL, "pending"] == 1 + SHIFT
+
+
+def test_without_a_stored_ledger_the_decisions_are_the_catalogs_over_the_run_ledger():
+    """No ledger stored (a warehouse older than it): the table is the catalog's family over what one run as of
+    the period's end would record, here none."""
+    empty = SlaData.of()
+    shown = move_decisions(empty, *MARCH, MARCH[1], POLICY, metrics.compute(empty, *MARCH, MARCH[1], POLICY))
+    assert shown["rule"].tolist() == [metrics.ALL] and shown["recommended"].tolist() == [0]
+
+
+def dispute_data() -> SlaData:
+    """One dispute opened 2 March, closed 10 March ([agreed]), reopened 20 March."""
+    history = notes((1, "2026-03-02", "opened", "x"), (1, "2026-03-10", "closed", "[agreed] fine"),
+                    (1, "2026-03-20", "reopened", "again"))
+    frame = disputes({"dispute_id": 1, "opened_at": "2026-03-02", "steps_from": "2026-03-20", "times_reopened": 1})
+    return SlaData.of(disputes=frame, dispute_notes=history)
+
+
+def test_the_dispute_counts_are_the_catalogs(shifted):  # noqa: F811
+    data = dispute_data()
+    table = metrics.compute(data, *MARCH, MARCH[1], POLICY)
+
+    def shown(table: pd.DataFrame) -> pd.Series:
+        section = _breaches_section(data, POLICY, *MARCH, MARCH[1], weekly=False, table=table)
+        return {t.name: t for t in section.tables}["dispute_counts"].frame.iloc[0]
+
+    counts = shown(table)
+    assert (counts["opened"], counts["reopened"], counts["closed"], counts["open_at_end"]) == (1, 1, 1, 1)
+    assert counts["median_days_to_close"] == metrics.value(table, "dispute_close_median_days") == 8.0
+    assert counts["outcome_agreed"] == metrics.value(table, "disputes_closed_agreed") == 1
+    assert counts["open_at_end"] == metrics.value(table, "disputes_open_at_end")
+    assert not metrics.BY_ID["disputes_open_at_end"].additive and metrics.BY_ID["disputes_opened"].additive
+    shifted("disputes_opened", "disputes_open_at_end")
+    counts = shown(metrics.compute(data, *MARCH, MARCH[1], POLICY))
+    assert (counts["opened"], counts["open_at_end"]) == (1 + SHIFT, 1 + SHIFT)
+    assert qt.dispute_counts(qt.dispute_table(data, *MARCH))["opened"].iloc[0] == 1 + SHIFT
