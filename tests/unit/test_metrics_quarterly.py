@@ -7,13 +7,14 @@ from __future__ import annotations
 import pandas as pd
 
 from abm_sla.domain import metrics
+from abm_sla.domain import scorecard as sc
 from abm_sla.domain import tier_moves as tm
 from abm_sla.domain.metrics import quarterly_tables as qt
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.services.reporting.sections import _breaches_section
 from abm_sla.services.reporting.tier_moves import move_decisions
 from tests.unit.test_disputes import disputes, notes
-from tests.unit.test_metrics import MARCH, POLICY, t
+from tests.unit.test_metrics import MARCH, POLICY, t, verdict_data
 from tests.unit.test_metrics_reports import SHIFT, shifted  # noqa: F401 - the fixture
 
 
@@ -80,3 +81,15 @@ def test_the_dispute_counts_are_the_catalogs(shifted):  # noqa: F811
     counts = shown(metrics.compute(data, *MARCH, MARCH[1], POLICY))
     assert (counts["opened"], counts["open_at_end"]) == (1 + SHIFT, 1 + SHIFT)
     assert qt.dispute_counts(qt.dispute_table(data, *MARCH))["opened"].iloc[0] == 1 + SHIFT
+
+
+def test_a_commitment_without_an_owner_split_shows_no_owner_counts():
+    """The MQA volume and the benchmarks have no per-owner split: their owners columns are empty, not "0 owners
+    measured" (numbers the catalog never measured); the chronic-miss diagnosis still calls them team-level."""
+    data = verdict_data()
+    rows = sc.commitments(data, *MARCH, MARCH[1], POLICY).set_index(["commitment", "tier"])
+    assert rows.loc[("mqa_volume", 1), ["owners", "owners_missed"]].isna().all()
+    assert rows.loc[("first_touch_met_pct", 1), ["owners", "owners_missed"]].notna().all()  # split by the catalog
+    chronic = sc.chronic_misses(data, MARCH[1], MARCH[1], POLICY).set_index(["commitment", "tier"])
+    volume = chronic.loc[("mqa_volume", 1)]
+    assert volume["missed"] is True and volume["diagnosis"] == "team-level number (no owner breakdown)"
