@@ -32,7 +32,9 @@ listed ``mqas`` twice before).
 
 Since 22e (the quarterly renegotiation's tables) the tier-move decisions per rule (``tier_moves_*``,
 ``tier_move_age_median_days`` in ``rule=`` segments) and the disputes of the period (``disputes_*``,
-``dispute_close_median_days``, ``disputes_open_at_end``) are read from the catalog, and the numbers that are
+``dispute_close_median_days``, ``disputes_open_at_end``) are read from the catalog, the disqualification patterns
+are the catalog's MQA family over each reason's MQAs (``mqas``, ``mqa_owners``; a reason's share of them is
+computed here and stays outside), and the numbers that are
 not measurements are counted apart as *keys and policy values* (:data:`KEYS`, :data:`POLICY`), never as the
 catalog's and no longer as outside: a row key (the backtest's ``threshold``: each row is the catalog's MQA family
 over the MQAs that threshold would have fired; a proposal's or the chronic misses' ``tier``) names which cut a
@@ -100,6 +102,9 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "campaign_tiers": ["campaigns"],
                    # the quarterly renegotiation's tables (22e)
                    "tier_move_decisions": ["recommended", "accepted", "declined", "pending", "median_age_days"],
+                   # per reason, the catalog's MQA family over the reason's MQAs (the feedback loop's mqas, owners
+                   # (mqa_owners) and tiers; the monthly review's rejected and tiers); the share stays outside
+                   "disqualification_patterns": ["mqas", "owners", "rejected", "tier_1", "tier_2", "tier_3"],
                    "dispute_counts": ["opened", "reopened", "closed", "open_at_end", "median_days_to_close",
                                       *(f"outcome_{outcome}" for outcome in DISPUTE_OUTCOMES)]}
 #: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).

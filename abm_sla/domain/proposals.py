@@ -100,7 +100,8 @@ def backtest_thresholds(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, a
 
 def simulated_mqas(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, thresholds: Iterable[int],
                    end_statuses: Sequence[str]) -> pd.DataFrame:
-    """The simulated MQAs per threshold: threshold, account_id, trigger_at (the score's ``as_of``), total."""
+    """The simulated MQAs per threshold: threshold, account_id, trigger_at (the score's ``as_of``), total (tier 3,
+    no owner)."""
     history = data.score_history[within(data.score_history["as_of"], start, end)]
     rows = pd.DataFrame({"account_id": history["account_id"].astype(str), "as_of": history["as_of"],
                          "total": pd.to_numeric(history["total"], errors="coerce"),
@@ -112,7 +113,7 @@ def simulated_mqas(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, thresh
     fired = grid.sort_values("as_of").drop_duplicates(["threshold", "account_id", "episode"])
     return pd.DataFrame({
         "threshold": fired["threshold"], "account_id": fired["account_id"], "trigger_at": fired["as_of"],
-        "total": fired["total"], "tier": 3,
+        "total": fired["total"], "tier": 3, "owner_id": None,  # a simulated MQA is routed to nobody
     }).reset_index(drop=True)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from abm_sla.domain import feedback as fb
 from abm_sla.domain import metrics
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain import tier_moves as tm
@@ -93,3 +94,15 @@ def test_a_commitment_without_an_owner_split_shows_no_owner_counts():
     chronic = sc.chronic_misses(data, MARCH[1], MARCH[1], POLICY).set_index(["commitment", "tier"])
     volume = chronic.loc[("mqa_volume", 1)]
     assert volume["missed"] is True and volume["diagnosis"] == "team-level number (no owner breakdown)"
+
+
+def test_the_disqualification_patterns_are_the_catalogs_mqa_family_per_reason(shifted):  # noqa: F811
+    data = verdict_data()
+    facts = metrics.mqa_facts(data, *MARCH, MARCH[1], POLICY)
+    shown = fb.rejection_reasons(facts, POLICY).set_index("reason")
+    assert shown.loc["no budget", ["mqas", "owners"]].tolist() == [1, 1]
+    assert shown[["tier_1", "tier_2", "tier_3"]].sum(axis=1).tolist() == shown["mqas"].tolist()
+    table = metrics.compute(data, *MARCH, MARCH[1], POLICY)
+    assert metrics.value(table, "mqa_owners") == facts["owner_id"].nunique()
+    shifted("mqa_owners")
+    assert fb.rejection_reasons(facts, POLICY).set_index("reason").loc["no budget", "owners"] == 1 + SHIFT

@@ -1,11 +1,12 @@
 """The catalog's entries for the quarterly renegotiation's own tables (issue 22): the tier-move decisions (per
-rule) and the disputes of the period. Concatenated into :data:`abm_sla.domain.metrics.catalog.CATALOG`; their
-facts are :mod:`abm_sla.domain.metrics.quarterly_facts`."""
+rule), the disputes of the period and the owners of MQAs (the disqualification patterns). Concatenated into
+:data:`abm_sla.domain.metrics.catalog.CATALOG`; the first two's facts are
+:mod:`abm_sla.domain.metrics.quarterly_facts`."""
 
 from __future__ import annotations
 
 from abm_sla.domain.disputes import OUTCOMES as DISPUTE_OUTCOMES
-from abm_sla.domain.metrics.base import Metric
+from abm_sla.domain.metrics.base import DISTINCT, Metric
 
 #: The decisions a tier-move recommendation can have as of ``as_of`` (:mod:`abm_sla.domain.tier_moves`).
 MOVE_DECISIONS = ("accepted", "declined", "pending")
@@ -20,6 +21,10 @@ def dispute_outcome_metric_id(outcome: str) -> str:
 
 
 QUARTERLY_METRICS: tuple[Metric, ...] = (
+    # -- the feedback loop's disqualification patterns: owners among a reason's MQAs --
+    Metric("mqa_owners", "Owners of MQAs", "Distinct owners (owner_id) of the period's MQAs; over a rejection "
+           "reason's MQAs, the owners who gave it (the disqualification patterns).", "count", "mqas", "owners", "",
+           ("tier", "list"), "mqas.trigger_at", "", DISTINCT, "owner_id"),
     # -- tier-move decisions (the monthly and quarterly tier_move_decisions tables) --
     Metric("tier_moves_recommended", "Tier moves recommended", "Tier-move recommendations of the ledger made in "
            "the period (segment rule: the tier-move rule; tier: the account's tier when recommended).", "count",

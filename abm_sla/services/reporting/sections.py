@@ -23,7 +23,6 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
     """Issue 14's feedback loop: dispositions, disqualification patterns, conversion by hand-off source,
     the optional clocks' compliance, unknown status values and what routing time measures."""
     span = _span(start, end)
-    mqas = fb.mqas_in(data, start, end, as_of, policy)
     outcomes = sc.mqa_outcomes(data, as_of, policy)
     basis = fb.routing_basis(table, policy)
     episode = (f"mqas where trigger_at in {span}; disposition = that of the MQA's verdict (as in the scorecard), "
@@ -39,7 +38,7 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
         Table("disposition_mix_by_owner", "Disposition mix per owner",
               _with_owner_names(fb.disposition_mix(outcomes, start, end, "owner_id"), data), episode),
         Table("disqualification_patterns", "Rejection reasons, ranked (disqualification patterns)",
-              fb.rejection_reasons(mqas, policy),
+              fb.rejection_reasons(catalog.mqa_facts(data, start, end, as_of, policy), policy),
               f"{episode}; dispositions {', '.join(policy.dispositions.feedback)}; reason = the latest "
               "status_changes.reason from trigger_at to the account's next MQA"),
         Table("conversion_by_source", "Conversion by hand-off source",
