@@ -34,7 +34,9 @@ Since 22e (the quarterly renegotiation's tables) the tier-move decisions per rul
 ``tier_move_age_median_days`` in ``rule=`` segments) and the disputes of the period (``disputes_*``,
 ``dispute_close_median_days``, ``disputes_open_at_end``) are read from the catalog, the disqualification patterns
 are the catalog's MQA family over each reason's MQAs (``mqas``, ``mqa_owners``; a reason's share of them is
-computed here and stays outside), and the numbers that are
+computed here and stays outside), "Does the score predict pipeline?" and its calibration are the catalog's
+``score_check`` family (``score_*``) computed by the catalog's functions over the current model re-scored weekly
+(not in the period's metrics table: they need the scoring model), and the numbers that are
 not measurements are counted apart as *keys and policy values* (:data:`KEYS`, :data:`POLICY`), never as the
 catalog's and no longer as outside: a row key (the backtest's ``threshold``: each row is the catalog's MQA family
 over the MQAs that threshold would have fired; a proposal's or the chronic misses' ``tier``) names which cut a
@@ -53,6 +55,7 @@ from abm_sla.domain import feedback as fb
 from abm_sla.domain import proposals as pr
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain.disputes import OUTCOMES as DISPUTE_OUTCOMES
+from abm_sla.domain.metrics.catalog_quarterly import SCORE_OUTCOMES
 from abm_sla.services import reporting
 from abm_sla.services.config_files import load_policy
 from abm_sla.services.demo import DEMO_POLICY
@@ -105,6 +108,10 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    # per reason, the catalog's MQA family over the reason's MQAs (the feedback loop's mqas, owners
                    # (mqa_owners) and tiers; the monthly review's rejected and tiers); the share stays outside
                    "disqualification_patterns": ["mqas", "owners", "rejected", "tier_1", "tier_2", "tier_3"],
+                   # the pipeline check: the catalog's score_check family over the re-scored rows (every figure of
+                   # both outcomes; per band the rows, rows won and their rate)
+                   "score_predicts_pipeline": list(SCORE_OUTCOMES),
+                   "score_calibration": ["rows", "won_rows", "won_rate"],
                    "dispute_counts": ["opened", "reopened", "closed", "open_at_end", "median_days_to_close",
                                       *(f"outcome_{outcome}" for outcome in DISPUTE_OUTCOMES)]}
 #: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).

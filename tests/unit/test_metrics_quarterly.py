@@ -10,6 +10,8 @@ from abm_sla.domain import feedback as fb
 from abm_sla.domain import metrics
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain import tier_moves as tm
+from abm_sla.domain.learning.pipeline_check import _figures, calibration, score_check_facts
+from abm_sla.domain.learning.validation import evaluate
 from abm_sla.domain.metrics import quarterly_tables as qt
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.services.reporting.sections import _breaches_section
@@ -106,3 +108,37 @@ def test_the_disqualification_patterns_are_the_catalogs_mqa_family_per_reason(sh
     assert metrics.value(table, "mqa_owners") == facts["owner_id"].nunique()
     shifted("mqa_owners")
     assert fb.rejection_reasons(facts, POLICY).set_index("reason").loc["no budget", "owners"] == 1 + SHIFT
+
+
+def scored_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Eight account/as-of rows: totals 10-80, the two top ones qualified; accounts A-D twice."""
+    rows = pd.DataFrame({"account_id": list("ABCDABCD"), "won": [False, False, True, False, False, True, True, False],
+                         "opportunity": [False, True, True, False, True, True, True, False]})
+    scored = pd.DataFrame({"total": [10.0, 20, 30, 40, 50, 60, 70, 80],
+                           "qualified": [False] * 6 + [True, True]})
+    return rows, scored
+
+
+def test_the_pipeline_check_figures_are_the_catalogs_score_check_family(shifted):  # noqa: F811
+    """The figures equal the model card's (validation.evaluate) and are read from the catalog's score_check rows."""
+    rows, scored = scored_rows()
+    table = metrics.family_table("score_check", score_check_facts(rows, scored))
+    for outcome in ("won", "opportunity"):
+        expected = evaluate(scored, rows[outcome].to_numpy(dtype=bool), rows["account_id"].to_numpy())
+        shown = _figures(table, outcome)
+        for key in ("auc", "precision", "recall", "top_decile_lift", "mqa_rows", "mqa_accounts",
+                    "outcome_accounts_found", "rows", "outcome_accounts"):
+            assert shown[key] == expected[key], (outcome, key)
+        if outcome == "won":
+            bands = calibration(table)
+            assert bands[["rows", "won_rows"]].values.tolist() == [
+                [row["rows"], row["outcome_rows"]] for row in expected["calibration"]]
+            assert bands["won_rate"].fillna(-1).tolist() == [
+                -1 if row["rate"] is None else row["rate"] for row in expected["calibration"]]
+    assert metrics.value(table, "score_auc_won") == 0.6667  # won at 30, 60, 70 above 2, 4, 4 of 5 others: 10/15
+    shifted("score_auc_won", "score_rows")
+    table = metrics.family_table("score_check", score_check_facts(rows, scored))
+    assert _figures(table, "won")["auc"] == 0.6667 + SHIFT
+    assert calibration(table).set_index("band").loc["0-24", "rows"] == 2 + SHIFT  # totals 10 and 20
+    assert "score_check" not in metrics.compute(SlaData.of(), *MARCH, MARCH[1], POLICY)["metric"].map(
+        lambda metric: metrics.BY_ID[metric].family).unique()

@@ -10,7 +10,8 @@ from abm_sla.domain.metrics.catalog import CATALOG
 # -- the reference -------------------------------------------------------------------------------------
 
 _UNITS = {"count": "count", "money": "amount (currency of the CRM)", "pct": "% (100 × numerator / denominator)",
-          "hours": "business hours", "calendar_hours": "calendar hours", "days": "days"}
+          "hours": "business hours", "calendar_hours": "calendar hours", "days": "days",
+          "fraction": "fraction (0-1)"}
 
 
 def _cell(text: str) -> str:
