@@ -20,14 +20,29 @@ values, what routing time was measured to (``routing_clocks_*``), escalations by
 ``escalation_recipients`` in the ``clock=...,level=...`` segments), the target account list's agreement
 (``accounts_on_list``, ``list_rows_added|removed``, ``list_agreement_age_days``), the top accounts' revisit
 (``top_accounts``, ``top_accounts_revisit_age_days`` and its target) and campaigns per tier), else as *outside*.
-Row keys that are numbers (a tier, an escalation level, a backtest threshold) count as outside, as do policy
-values shown beside a measure (a list's agreed size, a band's pro-rated max). The cells of item lists (one row per
+Row keys that are numbers (a tier, an escalation level) count as outside, as do policy values shown beside a
+measure (a list's agreed size, a band's pro-rated max), unless listed in :data:`KEYS` / :data:`POLICY` (22e, below).
+The cells of item lists (one row per
 missed clock, escalation, tier move, reassignment or dispute; since 22d also per account, clock, pair, campaign, deal
 or decision: the intent list, stale accounts, incomplete records, Tier 1 accounts without a conversation, follow-ups
 and research due, unreached top accounts, briefings, team clocks to chase, outreach collisions, the campaign
 calendar and plan, closed deals, stalled and top accounts, review decisions) are counted apart: they are not metrics.
 A table counting a column twice in its catalog columns counts it once (22d; the two conversion-by-source tables
-listed ``mqas`` twice before). The last lines print each table's three counts.
+listed ``mqas`` twice before).
+
+Since 22e (the quarterly renegotiation's tables) the tier-move decisions per rule (``tier_moves_*``,
+``tier_move_age_median_days`` in ``rule=`` segments) and the disputes of the period (``disputes_*``,
+``dispute_close_median_days``, ``disputes_open_at_end``) are read from the catalog, the disqualification patterns
+are the catalog's MQA family over each reason's MQAs (``mqas``, ``mqa_owners``; a reason's share of them is
+computed here and stays outside), "Does the score predict pipeline?" and its calibration are the catalog's
+``score_check`` family (``score_*``) computed by the catalog's functions over the current model re-scored weekly
+(not in the period's metrics table: they need the scoring model), and the numbers that are
+not measurements are counted apart as *keys and policy values* (:data:`KEYS`, :data:`POLICY`), never as the
+catalog's and no longer as outside: a row key (the backtest's ``threshold``: each row is the catalog's MQA family
+over the MQAs that threshold would have fired; a proposal's or the chronic misses' ``tier``) names which cut a
+row measures; a policy value (the proposals' ``current`` window or commitment, read from the policy, and the
+``proposed`` one, the policy change derived from the catalog's p80 or run-rate by the proposal's rounding and
+caps) is what the SLA says or would say, not what happened. The last lines print each table's four counts.
 """
 from __future__ import annotations
 
@@ -39,6 +54,8 @@ from abm_sla.domain import breaches, marketing, metrics, review
 from abm_sla.domain import feedback as fb
 from abm_sla.domain import proposals as pr
 from abm_sla.domain import scorecard as sc
+from abm_sla.domain.disputes import OUTCOMES as DISPUTE_OUTCOMES
+from abm_sla.domain.metrics.catalog_quarterly import SCORE_OUTCOMES
 from abm_sla.services import reporting
 from abm_sla.services.config_files import load_policy
 from abm_sla.services.demo import DEMO_POLICY
@@ -85,7 +102,18 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "routing_basis": ["clocks"], "escalations_by_clock": list(breaches.ESCALATION_COLUMNS),
                    "tal_agreement": ["on_list", "added_recently", "removed_recently", "agreement_age_days"],
                    "top_revisit": ["top_accounts", "revisit_age_days", "revisit_days"],
-                   "campaign_tiers": ["campaigns"]}
+                   "campaign_tiers": ["campaigns"],
+                   # the quarterly renegotiation's tables (22e)
+                   "tier_move_decisions": ["recommended", "accepted", "declined", "pending", "median_age_days"],
+                   # per reason, the catalog's MQA family over the reason's MQAs (the feedback loop's mqas, owners
+                   # (mqa_owners) and tiers; the monthly review's rejected and tiers); the share stays outside
+                   "disqualification_patterns": ["mqas", "owners", "rejected", "tier_1", "tier_2", "tier_3"],
+                   # the pipeline check: the catalog's score_check family over the re-scored rows (every figure of
+                   # both outcomes; per band the rows, rows won and their rate)
+                   "score_predicts_pipeline": list(SCORE_OUTCOMES),
+                   "score_calibration": ["rows", "won_rows", "won_rate"],
+                   "dispute_counts": ["opened", "reopened", "closed", "open_at_end", "median_days_to_close",
+                                      *(f"outcome_{outcome}" for outcome in DISPUTE_OUTCOMES)]}
 #: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).
 COMMITMENT_TABLES = {"chronic_misses", "benchmarks"}
 #: Tables whose every numeric column is a catalog metric (the disposition mix: MQAs and one column per disposition).
@@ -93,6 +121,12 @@ CATALOG_TABLES = {"disposition_mix_by_tier", "disposition_mix_by_owner"}
 #: Commitments whose per-owner split (owners, owners_missed) the headline reads from the catalog's segments.
 SPLIT_FROM_CATALOG = {"first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct", "opportunity_to_won_pct",
                       "sales_cycle_days"}
+#: Row keys that are numbers (22e): which threshold or tier a row measures, not a measurement.
+KEYS = {"threshold_backtest": ["threshold"], "window_proposals": ["tier"], "volume_proposals": ["tier"],
+        "chronic_misses": ["tier"]}
+#: Policy values shown beside a measure (22e): the proposals' current window or commitment (the policy's) and the
+#: proposed one (the policy change the proposal derives from the catalog's p80 / run-rate).
+POLICY = {"window_proposals": ["current", "proposed"], "volume_proposals": ["current", "proposed"]}
 ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disputes", "closed_disputes",
          "unknown_statuses",
          # one row per account, clock, pair, campaign, deal or decision (22d): the items behind a catalog count
@@ -101,8 +135,16 @@ ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disp
          "campaign_calendar", "campaign_plan", "closed_deals", "stalled_accounts", "top_accounts", "review_decisions"}
 
 
-def count_table(name: str, frame: pd.DataFrame) -> tuple[int, int, int]:
-    """One report table's numeric cells: (from the catalog, computed outside it, item-list cells)."""
+def count_table(name: str, frame: pd.DataFrame) -> tuple[int, int, int, int]:
+    """One report table's numeric cells: (from the catalog, computed outside it, item-list cells, row keys and
+    policy values)."""
+    apart = [column for column in (*KEYS.get(name, []), *POLICY.get(name, [])) if column in frame.columns]
+    keys = int(frame[apart].select_dtypes("number").notna().sum().sum())
+    return (*_count_measures(name, frame.drop(columns=apart)), keys)
+
+
+def _count_measures(name: str, frame: pd.DataFrame) -> tuple[int, int, int]:
+    """(from the catalog, computed outside it, item-list cells) of a table without its keys and policy values."""
     numeric = frame.select_dtypes("number")
     cells = int(numeric.notna().sum().sum())
     if name in ITEMS:
@@ -136,38 +178,41 @@ def split_cells(frame: pd.DataFrame) -> int:
 def main(db: str) -> None:
     policy = load_policy(DEMO_POLICY)
     data = reporting.load_data(Warehouse(f"sqlite:///{db}"))
-    total_in = total_out = total_items = split = 0
+    total_in = total_out = total_items = total_keys = split = 0
     by_table: dict[str, list[int]] = {}
     for kind, period in (("weekly", "2026-W13"), ("monthly", "2026-03"), ("quarterly", "2026-Q1")):
         build = {"weekly": reporting.build_weekly, "monthly": reporting.build_monthly,
                  "quarterly": reporting.build_quarterly}[kind]
         report = build(data, period, policy)
-        inside = outside = items = 0
+        inside = outside = items = keys = 0
         head = report.scorecard
         from_catalog = head["commitment"].isin(CATALOG_COMMITMENTS)
         for column in ("value", "previous_value", "sample"):
             present = head[column].notna()
             inside += int((present & from_catalog).sum())
             outside += int((present & ~from_catalog).sum())
-        by_table[f"{kind}: headline"] = [inside, outside, 0]
+        by_table[f"{kind}: headline"] = [inside, outside, 0, 0]
         for name, table in report.tables.items():
-            here, there, listed = count_table(name, table.frame)
+            here, there, listed, keyed = count_table(name, table.frame)
             if name in COMMITMENT_TABLES:
                 split += split_cells(table.frame)
-            inside, outside, items = inside + here, outside + there, items + listed
-            by_table[f"{kind}: {name}"] = [here, there, listed]
+            inside, outside, items, keys = inside + here, outside + there, items + listed, keys + keyed
+            by_table[f"{kind}: {name}"] = [here, there, listed, keyed]
         total_in += inside
         total_out += outside
         total_items += items
+        total_keys += keys
         print(f"{kind} {period}: {inside} numbers from the catalog, {outside} aggregate numbers computed outside it, "
-              f"{items} cells of item lists (misses, escalations, tier moves, disputes: per account, not metrics)")
+              f"{items} cells of item lists (misses, escalations, tier moves, disputes: per account, not metrics), "
+              f"{keys} row keys and policy values")
     print(f"all three: {total_in} from the catalog, {total_out} aggregates outside "
           f"({100 * total_in / (total_in + total_out):.1f}% of the aggregate numbers from the catalog), "
-          f"{total_items} item-list cells; of the numbers, {split} are the headline's per-owner split "
+          f"{total_items} item-list cells, {total_keys} row keys and policy values (thresholds, tiers, current and "
+          f"proposed policy values; not metrics); of the numbers, {split} are the headline's per-owner split "
           "(owners, owners_missed in the chronic-miss table) read from the catalog since 22a")
-    print("\nper table (report: table  from the catalog / outside / item-list cells):")
-    for name, (here, there, listed) in by_table.items():
-        print(f"  {name:<48} {here:>5} {there:>5} {listed:>5}")
+    print("\nper table (report: table  from the catalog / outside / item-list cells / keys and policy values):")
+    for name, (here, there, listed, keyed) in by_table.items():
+        print(f"  {name:<48} {here:>5} {there:>5} {listed:>5} {keyed:>5}")
 
 
 if __name__ == "__main__":

@@ -68,10 +68,6 @@ def open_disputes(data: SlaData, policy: SlaPolicy, as_of: pd.Timestamp) -> pd.D
     return disputes_module.open_disputes(data.disputes, data.dispute_notes, policy.disputes.steps, as_of, accounts)
 
 
-def dispute_counts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    return disputes_module.period_counts(data.disputes, data.dispute_notes, start, end)
-
-
 def closed_disputes(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     rows = disputes_module.closed_disputes(data.disputes, start, end)
     accounts = account_dimensions(data).set_index("account_id")["account_name"]

@@ -5,7 +5,8 @@ steps again from the reopening (``steps_from``). Its steps come from the policy 
 the owners meet, week 2 the managers, month 2 the SLA renegotiation): each is due its offset past
 ``steps_from``; the current step is the first not yet due, and past the last one it is overdue.
 Counts for a period come from the notes history (opened, closed, reopened events), so a dispute
-closed and reopened counts once opened, once reopened and once per closing.
+closed and reopened counts once opened, once reopened and once per closing: the metrics catalog's
+``dispute_events`` and ``disputes_open`` families (:mod:`abm_sla.domain.metrics.quarterly_facts`).
 """
 
 from __future__ import annotations
@@ -59,23 +60,6 @@ def open_disputes(disputes: pd.DataFrame, notes: pd.DataFrame, steps: list[Dispu
     columns = ["dispute_id", "account_id", "account_name", "raised_by", "disagreement", "requested_resolution",
                "opened_at", "times_reopened", "step", "step_name", "owed_by", "step_due_at", "overdue", "notes"]
     return out.sort_values(["step_due_at", "dispute_id"])[columns].reset_index(drop=True)
-
-
-def period_counts(disputes: pd.DataFrame, notes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
-                  ) -> pd.DataFrame:
-    """One row for ``[start, end)``: opened, reopened, closed, open at the end, median days to close (of the
-    closings in the period, from the dispute's first opening), and the closings per outcome."""
-    events = notes[(notes["at"] >= start) & (notes["at"] < end)]
-    counts = {kind: int((events["kind"] == kind).sum()) for kind in ("opened", "reopened", "closed")}
-    history = notes[notes["at"] < end].sort_values(["at", "id"])
-    last = history[history["kind"].isin(["opened", "closed", "reopened"])].groupby("dispute_id")["kind"].last()
-    closings = events[events["kind"] == "closed"].merge(disputes[["dispute_id", "opened_at"]], on="dispute_id")
-    days = (closings["at"] - closings["opened_at"]).dt.total_seconds() / 86400
-    outcomes = closings["text"].str.extract(r"^\[([a-z_]+)\]", expand=False).value_counts()
-    row = {**counts, "open_at_end": int((last != "closed").sum()),
-           "median_days_to_close": round(float(days.median()), 1) if len(days) else None}
-    row.update({f"outcome_{outcome}": int(outcomes.get(outcome, 0)) for outcome in OUTCOMES})
-    return pd.DataFrame([row])
 
 
 def closed_disputes(disputes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -56,20 +56,28 @@ def disposition_mix(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timesta
     return out[[by, "mqas", *shown]]
 
 
-def rejection_reasons(mqas: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
-    """Disqualification patterns: rejected or disqualified MQAs per reason, most frequent first."""
-    rejected = mqas[mqas["disposition"].isin(policy.dispositions.feedback)]
+def rejection_reasons(facts: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
+    """Disqualification patterns: the period's MQAs with a feedback disposition (policy
+    ``dispositions.feedback``) per reason, most frequent first. ``facts``: the catalog's MQA facts of the period
+    (:func:`abm_sla.domain.metrics.mqa_facts`); each reason's MQAs, owners and MQAs per tier are the catalog's
+    ``mqas`` and ``mqa_owners`` over that reason's MQAs (the MQA family, ``tier=`` segments); its share is of
+    the reasons' MQAs."""
+    from abm_sla.domain import metrics
+
+    rejected = facts[facts["disposition"].isin(policy.dispositions.feedback)]
     columns = ["reason", "mqas", "share_pct", "owners", "tier_1", "tier_2", "tier_3"]
     if rejected.empty:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
     reason = rejected["reason"].fillna(NO_REASON).astype(str)
     key = reason.str.strip().str.lower()
-    grouped = rejected.assign(reason=reason, key=key).groupby("key")
-    out = grouped.agg(reason=("reason", lambda v: v.mode().iloc[0]), mqas=("account_id", "size"),
-                      owners=("owner_id", "nunique"))
-    tiers = pd.crosstab(key, rejected["tier"]).reindex(columns=sc.TIERS, fill_value=0)
-    for tier in sc.TIERS:
-        out[f"tier_{tier}"] = tiers[tier].reindex(out.index).fillna(0).astype(int)
+    rows = []
+    for _, group in rejected.groupby(key.to_numpy()):
+        table = metrics.family_table("mqas", group, ("tier",))
+        counts = {column: int(metrics.read(table, metric, segment, default=0.0)) for column, (metric, segment) in
+                  {"mqas": ("mqas", metrics.ALL), "owners": ("mqa_owners", metrics.ALL),
+                   **{f"tier_{tier}": ("mqas", f"tier={tier}") for tier in sc.TIERS}}.items()}
+        rows.append({"reason": reason.loc[group.index].mode().iloc[0], **counts})
+    out = pd.DataFrame(rows)
     out["share_pct"] = (100 * out["mqas"] / out["mqas"].sum()).round(1)
     return out.sort_values(["mqas", "reason"], ascending=[False, True]).reset_index(drop=True)[columns]
 

@@ -3,6 +3,10 @@
 - :func:`backtest_thresholds` replays the hand-off over the period's score history for thresholds
   40-70 and measures, per threshold, the MQAs that would have fired, their verdicts and opportunities;
   :func:`propose_threshold` picks the threshold nearest the current one whose rejection is in the band.
+  Each threshold's row is computed by the catalog's functions on the re-scored MQAs: the MQA family
+  (:data:`BACKTEST_METRICS`) by :func:`metrics.family_table` over the MQAs that threshold would have fired, so
+  its rates are the scorecard's by definition (not ``threshold=`` segments of the period's table: the MQAs are
+  simulated, not the warehouse's); the threshold itself is a row key, not a measurement.
 - :func:`propose_windows` sets each tier's first-touch window to the observed p80 response (the catalog's
   ``first_touch_response_p80_hours``, or ``..._calendar_hours`` for an hour or day window), rounded up, at most
   doubling it in one quarter, and never owing a lower tier a faster answer than a higher one.
@@ -100,7 +104,8 @@ def backtest_thresholds(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, a
 
 def simulated_mqas(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, thresholds: Iterable[int],
                    end_statuses: Sequence[str]) -> pd.DataFrame:
-    """The simulated MQAs per threshold: threshold, account_id, trigger_at (the score's ``as_of``), total."""
+    """The simulated MQAs per threshold: threshold, account_id, trigger_at (the score's ``as_of``), total (tier 3,
+    no owner)."""
     history = data.score_history[within(data.score_history["as_of"], start, end)]
     rows = pd.DataFrame({"account_id": history["account_id"].astype(str), "as_of": history["as_of"],
                          "total": pd.to_numeric(history["total"], errors="coerce"),
@@ -112,7 +117,7 @@ def simulated_mqas(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, thresh
     fired = grid.sort_values("as_of").drop_duplicates(["threshold", "account_id", "episode"])
     return pd.DataFrame({
         "threshold": fired["threshold"], "account_id": fired["account_id"], "trigger_at": fired["as_of"],
-        "total": fired["total"], "tier": 3,
+        "total": fired["total"], "tier": 3, "owner_id": None,  # a simulated MQA is routed to nobody
     }).reset_index(drop=True)
 
 

@@ -191,18 +191,3 @@ def known_at(ledger: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     until = out["decided_at"].fillna(as_of)
     out["age_days"] = ((until - out["recommended_at"]) / DAY).round(1)
     return out.sort_values(["recommended_at", "account_id"]).reset_index(drop=True)
-
-
-def summary(ledger: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Per rule: recommended in ``[start, end)``, then accepted / declined / pending as of ``as_of``, median age."""
-    rows = known_at(ledger, as_of)
-    rows = rows[(rows["recommended_at"] >= start) & (rows["recommended_at"] < end)]
-    counts = pd.crosstab(rows["rule"], rows["decision"]).reindex(columns=[ACCEPTED, DECLINED, PENDING],
-                                                                   fill_value=0)
-    out = counts.assign(recommended=counts.sum(axis=1)).reset_index()
-    out["median_age_days"] = out["rule"].map(rows.groupby("rule")["age_days"].median())
-    total = pd.DataFrame([{"rule": "all", **{c: int(out[c].sum()) for c in (ACCEPTED, DECLINED, PENDING,
-                                                                              "recommended")},
-                           "median_age_days": rows["age_days"].median() if len(rows) else np.nan}])
-    out = pd.concat([out, total], ignore_index=True) if len(out) else total
-    return out[["rule", "recommended", ACCEPTED, DECLINED, PENDING, "median_age_days"]]

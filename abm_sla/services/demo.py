@@ -193,11 +193,10 @@ def feedback_summary(data: SlaData, table: pd.DataFrame | None = None) -> list[t
     policy = load_policy(DEMO_POLICY)
     start, end = parse_period(DEMO_QUARTER)
     table = quarter_metrics(data) if table is None else table
-    mqas = fb.mqas_in(data, start, end, end, policy)
     mix = pd.Series({name: metrics.value(table, metrics.disposition_metric_id(name))
                      for name in metrics.MIX_DISPOSITIONS}).fillna(0).astype(int)
     mix = mix[mix > 0].sort_values(ascending=False, kind="stable")
-    reasons = fb.rejection_reasons(mqas, policy)
+    reasons = fb.rejection_reasons(metrics.mqa_facts(data, start, end, end, policy), policy)
     basis = fb.routing_basis(table, policy).set_index("measured_to")["clocks"]
     unknown = dispositions.unknown_statuses(data.status_changes, policy)
     lines = [("dispositions", ", ".join(f"{name} {count}" for name, count in mix.items()))]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from abm_sla.domain.disputes import current_steps, open_disputes, period_counts
+from abm_sla.domain.disputes import current_steps, open_disputes
+from abm_sla.domain.metrics import quarterly_tables as qt
+from abm_sla.domain.scorecard import SlaData
 from abm_sla.services.config_files import load_policy
 
 STEPS = load_policy().disputes.steps
@@ -28,6 +30,11 @@ def notes(*rows: tuple[int, str, str, str]) -> pd.DataFrame:
     frame = pd.DataFrame([{"id": n, "dispute_id": d, "at": ts(at), "author": "r", "kind": kind, "text": text}
                           for n, (d, at, kind, text) in enumerate(rows)])
     return frame.astype({"at": "datetime64[ns, UTC]"})
+
+
+def period_counts(frame: pd.DataFrame, history: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The dispute_counts table over the catalog's dispute families of ``[start, end)``."""
+    return qt.dispute_counts(qt.dispute_table(SlaData.of(disputes=frame, dispute_notes=history), start, end))
 
 
 def test_default_steps_follow_the_template() -> None:

@@ -182,7 +182,7 @@ def test_report_tables_rank_reasons_mix_dispositions_and_say_what_routing_measur
     period = fb.mqas_in(data, start, end, as_of, SEVEN)
     assert dict(zip(period["account_id"], period["disposition"], strict=True)) == {
         "A": "rejected", "B": "unqualified", "C": "meeting_held"}
-    reasons = fb.rejection_reasons(period, SEVEN)
+    reasons = fb.rejection_reasons(catalog.mqa_facts(data, start, end, as_of, SEVEN), SEVEN)
     assert reasons[["reason", "mqas", "share_pct"]].values.tolist() == [["No budget", 2, 100.0]]
     mix = fb.disposition_mix(sc.mqa_outcomes(data, as_of, SEVEN), start, end).set_index("tier")
     assert mix.loc["all", "mqas"] == 3 and mix.loc[1, "rejected"] == 1 and mix.loc[2, "meeting_held"] == 1

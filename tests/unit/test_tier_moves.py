@@ -7,6 +7,7 @@ import pytest
 
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain import tier_moves as tm
+from abm_sla.domain.metrics import quarterly_tables as qt
 from abm_sla.services.config_files import load_model, load_policy
 
 POLICY = load_policy()
@@ -123,7 +124,7 @@ def test_off_list_is_accepted_when_the_tier_is_set_to_a_non_tier_value():
     assert tm.decide(ledger, accounts("Off list", t("2026-03-02")), t("2026-03-03"), RULES)["decision"].tolist() == [
         tm.ACCEPTED]
     assert tm.tier_rank(pd.Series(["2", " Tier 1 ", "tier_3", "", None, "none"])).tolist() == [2, 1, 3, 3, 3, 4]
-    summary = tm.summary(ledger, t("2026-03-01"), t("2026-04-01"), t("2026-03-02"))
+    summary = qt.tier_move_decisions(qt.tier_move_table(ledger, t("2026-03-01"), t("2026-04-01"), t("2026-03-02")))
     assert summary.set_index("rule").loc["all", ["recommended", "pending"]].tolist() == [1, 1]
 
 

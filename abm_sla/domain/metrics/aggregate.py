@@ -17,9 +17,11 @@ from abm_sla.domain.metrics.base import (
     CLOCK_LEVEL,
     COLUMNS,
     DISTINCT,
+    FRACTION,
     HOUR_UNITS,
     PER_MONTH,
     QUANTILES,
+    RANKING,
     SMALLEST,
     SOURCE_SEGMENTS,
     TIER_OWNER,
@@ -34,7 +36,7 @@ from abm_sla.domain.scorecard import SlaData
 # -- aggregation ---------------------------------------------------------------------------------------
 
 _SEGMENT_COLUMN = {"tier": "tier", "owner": "owner_id", "source": "source", "list": "list", "region": "region",
-                   "clock": "clock", "level": "level"}
+                   "clock": "clock", "level": "level", "rule": "rule", "band": "band"}
 
 
 def _groups(frame: pd.DataFrame, segment: str) -> pd.Series | None:
@@ -102,9 +104,13 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
         with np.errstate(divide="ignore", invalid="ignore"):  # sc.pct on arrays
             value = np.where(denominator > 0, np.round(100.0 * numerator / np.where(denominator > 0, denominator, 1),
                                                        1), np.nan)
+    elif metric.kind in RANKING:
+        numerator, denominator = nothing, total(metric.over)
+        value = _ranking(metric, frame, keys, labels)
     elif metric.kind in ("per", "mean"):
         numerator, denominator = total(metric.column), total(metric.over)
-        value = np.round(numerator / np.where(denominator > 0, denominator, np.nan), 2)
+        decimals = 4 if metric.unit == FRACTION else 2
+        value = np.round(numerator / np.where(denominator > 0, denominator, np.nan), decimals)
         value = np.where(numerator > 0, value, np.nan) if metric.kind == "per" else value
     elif metric.kind in (DISTINCT, SMALLEST):
         column = frame[metric.column]
@@ -121,6 +127,19 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
         denominator = nothing
         value = np.round(numerator, 2)
     return numerator, denominator, value
+
+
+def _ranking(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[str]) -> np.ndarray:
+    """Per label: the AUC or the top-decile lift (:data:`RANKING`) of the score ``metric.column`` for the outcome
+    ``metric.over`` (:mod:`abm_sla.domain.learning.validation`), to 4 decimals; NaN where it is undefined."""
+    from abm_sla.domain.learning.validation import auc, top_lift
+
+    measure = auc if metric.kind == "auc" else top_lift
+    score = pd.to_numeric(frame[metric.column], errors="coerce").to_numpy(dtype="float64")
+    outcome = frame[metric.over].to_numpy(dtype=bool)
+    found = {label: measure(score[(keys == label).to_numpy()], outcome[(keys == label).to_numpy()])
+             for label in labels}
+    return np.round(np.array([found[label] for label in labels], dtype="float64"), 4)
 
 
 def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None,
@@ -226,7 +245,8 @@ def _compute(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Ti
     for metric in CATALOG:
         families.setdefault(metric.family, []).append(metric)
     months = elapsed_months(start, end, as_of)
-    parts = [part for name, family in families.items() for part in _family_rows(family, found[name], None, months)]
+    parts = [part for name, family in families.items() if name in found  # not: families evaluated elsewhere
+             for part in _family_rows(family, found[name], None, months)]
     order = {metric.id: rank for rank, metric in enumerate(CATALOG)}
     rows = pd.concat(parts, ignore_index=True)
     rows = rows.iloc[np.argsort(rows["metric"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)

@@ -16,7 +16,7 @@ COLUMNS = ["report", "period_start", "period_end", "metric", "segment", "numerat
 ALL = "all"
 #: The units of hours (business or calendar), whose percentiles are kept to two decimals.
 HOUR_UNITS = ("hours", "calendar_hours")
-SEGMENTS = ("tier", "owner", "source", "list", "region", "clock", "level")
+SEGMENTS = ("tier", "owner", "source", "list", "region", "clock", "level", "rule", "band")
 #: ``source=`` segment names of the pipeline-credit rule's three parts (sourced, influenced only, sales).
 SOURCE_SEGMENTS = ("marketing", "influenced", "sales")
 MET, MISSED = "met", "missed"
@@ -29,7 +29,7 @@ class Metric:
     id: str
     label: str
     definition: str
-    unit: str  # count, money, pct (100 × numerator / denominator), hours (business), calendar_hours, days
+    unit: str  # count, money, pct (100 × numerator / denominator), hours (business), calendar_hours, days, fraction
     family: str  # which facts it is computed from (mqas, clocks, responses, created, closed, accounts, meetings)
     numerator: str
     denominator: str = ""
@@ -38,7 +38,8 @@ class Metric:
     target: str = ""
     kind: str = "count"  # count, sum, ratio (a pct), per (numerator / denominator, empty when either is 0),
     # mean (numerator / denominator, empty when the denominator is 0), median, p80 and p90 (linear),
-    # per_month (numerator / the calendar months of the period elapsed by as_of, :func:`elapsed_months`)
+    # per_month (numerator / the calendar months of the period elapsed by as_of, :func:`elapsed_months`), auc and
+    # lift (:data:`RANKING`)
     column: str = ""  # the fact column counted, summed or taken the median of
     over: str = ""  # a ratio's denominator column (boolean); empty: every fact row
 
@@ -76,7 +77,7 @@ def _money(column: str) -> bool:
 #: intent-list account of two months is one of their quarter).
 SNAPSHOT_FAMILIES = ("accounts", "escalations", "tempo", "stage", "coverage", "conversations", "top_accounts",
                      "leads", "intent", "account_updates", "campaign_tiers", "campaign_plan", "attendance",
-                     "list_agreement")
+                     "list_agreement", "disputes_open")
 
 
 #: The statuses a clock can have (sla_clocks.status), each counted by the clock family.
@@ -103,3 +104,8 @@ CLOCK_LEVEL = "clock_level"
 DISTINCT = "distinct"
 #: A kind taking the smallest value of a fact column per segment (the age of the youngest agreement).
 SMALLEST = "min"
+#: Kinds ranking a score (``column``) against an outcome (``over``, boolean) per segment: the area under the ROC
+#: curve and the outcome rate in the top tenth by score over the overall rate (the quarterly pipeline check).
+RANKING = ("auc", "lift")
+#: A unit: a share as a fraction (0-1, to 4 decimals), as the scoring model's evaluation shows it.
+FRACTION = "fraction"

@@ -20,6 +20,7 @@ from abm_sla.domain.metrics.base import (
     TIER_OWNER,
     Metric,
 )
+from abm_sla.domain.metrics.catalog_quarterly import QUARTERLY_METRICS
 
 _MQA = "mqas.trigger_at"
 _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
@@ -468,4 +469,5 @@ CATALOG: tuple[Metric, ...] = (
            "trigger_at, before its next MQA) was closed won by as_of, accepted or not.", "count", "mqas",
            "MQAs won", "", _MQA_SEGMENTS, _MQA, "", "count", "won"),
 )
+CATALOG += QUARTERLY_METRICS  # the quarterly renegotiation's tables (issue 22): catalog_quarterly
 BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}

@@ -24,6 +24,7 @@ from abm_sla.domain.metrics.base import (
     ROUTING_BASES,
     SOURCE_SEGMENTS,
 )
+from abm_sla.domain.metrics.quarterly_facts import quarterly_facts
 from abm_sla.domain.policy import IntentList, SlaPolicy
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.domain.sla import OWNER_ASSIGNED
@@ -290,6 +291,7 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         **marketing_facts(data, start, end, as_of, policy),
         **commitment_facts(data, start, end, as_of, policy),
         **coordination_facts(data, start, end, as_of, policy),
+        **quarterly_facts(data, start, end, as_of),
     }
 
 

@@ -10,7 +10,8 @@ from abm_sla.domain.metrics.catalog import CATALOG
 # -- the reference -------------------------------------------------------------------------------------
 
 _UNITS = {"count": "count", "money": "amount (currency of the CRM)", "pct": "% (100 × numerator / denominator)",
-          "hours": "business hours", "calendar_hours": "calendar hours", "days": "days"}
+          "hours": "business hours", "calendar_hours": "calendar hours", "days": "days",
+          "fraction": "fraction (0-1)"}
 
 
 def _cell(text: str) -> str:
@@ -38,7 +39,8 @@ def reference_markdown() -> str:
         "`region=EMEA` (the clock's region in the policy's regional appendix, `region=(none)` for the master "
         "policy's; only when the policy has `regions`), or the cross `tier=1,owner=U003` (segment `tier_owner`: "
         "the headline's per-owner split of the first-touch and win-rate commitments); for the escalation levels "
-        "opened, `clock=first_touch`, `level=2` or their cross `clock=first_touch,level=2` (segment `clock_level`).",
+        "opened, `clock=first_touch`, `level=2` or their cross `clock=first_touch,level=2` (segment `clock_level`); "
+        "for the tier-move recommendations, `rule=promote_3_to_1` (the tier-move rule).",
         "- `additive`: `true` for counts and sums: the weeks or months of a period add up to the period.",
         "- `target` and `verdict` (`met` / `missed`, empty when there is no target or no value): from the policy's "
         "`targets` (a `region=` row: the region's `targets` in the policy's `regions`). Who owns a commitment "

@@ -68,7 +68,7 @@ def commitments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
     rows.extend(_opportunity_commitments(data, start, end, as_of, policy, table))
     rows.extend(benchmark_commitments(data, start, end, as_of, policy, table))
     out = pd.DataFrame(rows, columns=COMMITMENT_COLUMNS)
-    out["tier"] = out["tier"].astype("Int64")
+    out = out.astype({"tier": "Int64", "owners": "Int64", "owners_missed": "Int64"})
     return out
 
 
@@ -129,7 +129,7 @@ def chronic_misses(data: SlaData, end: pd.Timestamp, as_of: pd.Timestamp, policy
 def _diagnosis(row: Any, system_share: float) -> str:
     if row.missed is not True:
         return ""
-    if row.owners == 0:
+    if pd.isna(row.owners) or row.owners == 0:
         return "team-level number (no owner breakdown)"
     share = row.owners_missed / row.owners
     if share > system_share:

@@ -73,10 +73,13 @@ def _outside(value: float, low: float | None, high: float | None) -> bool | None
 
 def _row(name: str, tier: int | None, value: float, target: str, missed: bool | None,
          owner_missed: pd.Series | None = None) -> dict[str, Any]:
-    owner_missed = owner_missed if owner_missed is not None else pd.Series(dtype=bool)
-    owner_missed = owner_missed.dropna().astype(bool)
+    """One commitment's row; ``owner_missed`` is its per-owner split (None: the number has no owner breakdown,
+    so ``owners`` and ``owners_missed`` are empty, not 0 owners measured)."""
+    split = owner_missed is not None
+    owner_missed = owner_missed.dropna().astype(bool) if split else pd.Series(dtype=bool)
     return {"commitment": name, "tier": tier, "value": value, "target": target, "missed": missed,
-            "owners": len(owner_missed), "owners_missed": int(owner_missed.sum()),
+            "owners": len(owner_missed) if split else pd.NA,
+            "owners_missed": int(owner_missed.sum()) if split else pd.NA,
             "owners_missed_ids": ", ".join(sorted(str(o) for o in owner_missed[owner_missed].index))}
 
 

@@ -7,7 +7,6 @@ import pandas as pd
 from abm_sla.domain import metrics as catalog
 from abm_sla.domain import review
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain import tier_moves as tm
 from abm_sla.domain.policy import SlaPolicy
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.errors import AbmSlaError
@@ -34,9 +33,9 @@ from abm_sla.services.reporting.notes import _evaluation_notes, _policy_notes, n
 from abm_sla.services.reporting.sections import _leads_section, _weekly_mqa_tables, regional_section
 from abm_sla.services.reporting.tier_moves import (
     MOVES_LEDGER_TEXT,
-    _ledger,
     _moves_source,
     _moves_text,
+    move_decisions,
     tier_move_table,
 )
 from abm_sla.warehouse import Warehouse
@@ -174,7 +173,8 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
         *_content_section(data, start, end, as_of, policy, table),
         Section("Tier moves", [_moves_text(policy), MOVES_LEDGER_TEXT], tables=[
             Table("tier_move_decisions", "Recommendations of the month and sales' decisions",
-                  tm.summary(_ledger(data, as_of, policy), start, end, as_of), _moves_source(as_of)),
+                  move_decisions(data, start, end, as_of, policy, table),
+                  _moves_source(as_of) + "; metrics catalog: tier_moves_*, tier_move_age_median_days"),
             Table("tier_moves", "Tier moves: pending, and decided this month", moves, _moves_source(as_of)),
         ]),
     ]

@@ -11,7 +11,6 @@ import pandas as pd
 from abm_sla.domain import coordination as co
 from abm_sla.domain import metrics as catalog
 from abm_sla.domain import scorecard as sc
-from abm_sla.domain import tier_moves as tm
 from abm_sla.domain.policy import SlaPolicy
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.services.reporting.charts import chart_compliance_trend, chart_mqas_by_month, chart_response_times
@@ -50,7 +49,7 @@ from abm_sla.services.reporting.sections import (
     _weekly_mqa_tables,
     regional_section,
 )
-from abm_sla.services.reporting.tier_moves import _ledger, _moves_source, tier_move_table
+from abm_sla.services.reporting.tier_moves import _moves_source, move_decisions, tier_move_table
 from abm_sla.warehouse import Warehouse
 
 
@@ -136,7 +135,8 @@ def build_quarterly(warehouse: Warehouse | SlaData, period: str, policy: SlaPoli
                   "targets from policy targets"),
             Table("tier_moves", "Tier moves: pending, and decided this quarter", moves, _moves_source(as_of)),
             Table("tier_move_decisions", "Tier-move recommendations of the quarter and sales' decisions",
-                  tm.summary(_ledger(data, as_of, policy), start, end, as_of), _moves_source(as_of)),
+                  move_decisions(data, start, end, as_of, policy, table),
+                  _moves_source(as_of) + "; metrics catalog: tier_moves_*, tier_move_age_median_days"),
             Table("open_escalations", "Open escalations", escalations,
                   f"escalations where opened_at <= {_iso(as_of)}, episode open (mqas.ended_at empty or later), "
                   "clock still unmet (sla_clocks.met_at empty or later)"),

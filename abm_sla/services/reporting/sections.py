@@ -10,6 +10,7 @@ from abm_sla.domain import breaches, dispositions, regions, review
 from abm_sla.domain import feedback as fb
 from abm_sla.domain import metrics as catalog
 from abm_sla.domain import scorecard as sc
+from abm_sla.domain.metrics import quarterly_tables as qt
 from abm_sla.domain.policy import SlaPolicy
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.domain.sla import OPTIONAL_CLOCKS
@@ -22,7 +23,6 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
     """Issue 14's feedback loop: dispositions, disqualification patterns, conversion by hand-off source,
     the optional clocks' compliance, unknown status values and what routing time measures."""
     span = _span(start, end)
-    mqas = fb.mqas_in(data, start, end, as_of, policy)
     outcomes = sc.mqa_outcomes(data, as_of, policy)
     basis = fb.routing_basis(table, policy)
     episode = (f"mqas where trigger_at in {span}; disposition = that of the MQA's verdict (as in the scorecard), "
@@ -38,7 +38,7 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
         Table("disposition_mix_by_owner", "Disposition mix per owner",
               _with_owner_names(fb.disposition_mix(outcomes, start, end, "owner_id"), data), episode),
         Table("disqualification_patterns", "Rejection reasons, ranked (disqualification patterns)",
-              fb.rejection_reasons(mqas, policy),
+              fb.rejection_reasons(catalog.mqa_facts(data, start, end, as_of, policy), policy),
               f"{episode}; dispositions {', '.join(policy.dispositions.feedback)}; reason = the latest "
               "status_changes.reason from trigger_at to the account's next MQA"),
         Table("conversion_by_source", "Conversion by hand-off source",
@@ -77,9 +77,10 @@ def _breaches_section(data: SlaData, policy: SlaPolicy, start: pd.Timestamp, end
         tables += [
             Table("reassignments_by_clock", "Reassignments per clock", breaches.reassignment_counts(data, start, end),
                   f"reassignments where reassigned_at in {span}"),
-            Table("dispute_counts", "Disputes in the period", breaches.dispute_counts(data, start, end),
+            Table("dispute_counts", "Disputes in the period", qt.dispute_counts(table),
                   f"dispute_notes (opened, reopened, closed) with at in {span}; open at the end = last event before "
-                  f"{_iso(end)} not a closing; days to close from the first opening; outcome of each closing"),
+                  f"{_iso(end)} not a closing; days to close from the first opening; outcome of each closing "
+                  "(metrics catalog: disputes_*, dispute_close_median_days)"),
             Table("closed_disputes", "Disputes closed", breaches.closed_disputes(data, start, end),
                   f"disputes closed (and still closed) with closed_at in {span}"),
         ]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from abm_sla.domain import scorecard as sc
 from abm_sla.domain import tier_moves as tm
+from abm_sla.domain.metrics import quarterly_tables as qt
 from abm_sla.domain.policy import SlaPolicy
 from abm_sla.domain.scorecard import SlaData
 from abm_sla.services.config_files import load_model
@@ -41,6 +42,17 @@ def _ledger(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFra
         return data.tier_move_recommendations
     return tm.advance(tm.empty(), sc.tier_moves(data, as_of, policy, _decision_makers()), data.accounts, as_of,
                       rules)
+
+
+def move_decisions(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy,
+                   table: pd.DataFrame) -> pd.DataFrame:
+    """The recommendations of ``[start, end)`` and sales' decisions per rule: the catalog's ``tier_moves`` family,
+    read from the report's table ``table`` when the ledger is stored (the catalog's facts), else over the ledger
+    one run as of ``as_of`` would record (:func:`_ledger`)."""
+    rules = policy.targets.tier_moves if policy.targets else None
+    if rules is not None and len(data.tier_move_recommendations):
+        return qt.tier_move_decisions(table)
+    return qt.tier_move_decisions(qt.tier_move_table(_ledger(data, as_of, policy), start, end, as_of))
 
 
 def tier_move_table(data: SlaData, start: pd.Timestamp, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
