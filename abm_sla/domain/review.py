@@ -43,14 +43,16 @@ Metrics = list[tuple[str, str, float]]
 def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
     """Opportunities created in ``[start, end)`` per source (the policy's one pipeline-credit rule,
     :func:`scorecard.pipeline_credit`), count and amount, plus the joint pipeline row (their sum): the metrics
-    catalog's ``opportunities_created`` and ``pipeline_created`` per ``source=`` segment and for ``all``."""
+    catalog's ``opportunities_created``, ``pipeline_created`` and ``pipeline_created_share`` per ``source=``
+    segment and for ``all``."""
     table = catalog.family_table("created", catalog.created_facts(data, start, end, policy), ("source",))
     segments = [f"source={segment}" for segment in catalog.SOURCE_SEGMENTS] + [catalog.ALL]
     values = table.pivot(index="segment", columns="metric", values="value").reindex(segments).fillna(0)
     out = pd.DataFrame({"source": [*sc.credit_parts(policy), JOINT],
                         "opportunities": values["opportunities_created"].astype(int).to_numpy(),
-                        "amount": values["pipeline_created"].astype(float).to_numpy()})
-    out["share_pct"] = sc.pct(out["amount"], float(out["amount"].iloc[-1]))
+                        "amount": values["pipeline_created"].astype(float).to_numpy(),
+                        "share_pct": table.pivot(index="segment", columns="metric", values="value")[
+                            "pipeline_created_share"].reindex(segments).to_numpy()})
     return out
 
 

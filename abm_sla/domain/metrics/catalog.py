@@ -20,6 +20,7 @@ from abm_sla.domain.metrics.base import (
     TIER_OWNER,
     Metric,
 )
+from abm_sla.domain.metrics.catalog_tables import REPORT_TABLE_METRICS
 
 _MQA = "mqas.trigger_at"
 _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
@@ -467,5 +468,6 @@ CATALOG: tuple[Metric, ...] = (
     Metric("mqas_won", "MQAs won", "MQAs of the period whose opportunity (created on the account at or after "
            "trigger_at, before its next MQA) was closed won by as_of, accepted or not.", "count", "mqas",
            "MQAs won", "", _MQA_SEGMENTS, _MQA, "", "count", "won"),
+    *REPORT_TABLE_METRICS,  # the last report tables (22e)
 )
 BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}

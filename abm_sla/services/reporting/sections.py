@@ -75,8 +75,9 @@ def _breaches_section(data: SlaData, policy: SlaPolicy, start: pd.Timestamp, end
     ]
     if not weekly:
         tables += [
-            Table("reassignments_by_clock", "Reassignments per clock", breaches.reassignment_counts(data, start, end),
-                  f"reassignments where reassigned_at in {span}"),
+            Table("reassignments_by_clock", "Reassignments per clock", breaches.reassignment_counts(table),
+                  f"reassignments where reassigned_at in {span}; metrics catalog: "
+                  + ", ".join(breaches.REASSIGNMENT_COLUMNS.values()) + " (segments clock=...)"),
             Table("dispute_counts", "Disputes in the period", breaches.dispute_counts(data, start, end),
                   f"dispute_notes (opened, reopened, closed) with at in {span}; open at the end = last event before "
                   f"{_iso(end)} not a closing; days to close from the first opening; outcome of each closing"),
