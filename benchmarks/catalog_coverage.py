@@ -20,8 +20,23 @@ values, what routing time was measured to (``routing_clocks_*``), escalations by
 ``escalation_recipients`` in the ``clock=...,level=...`` segments), the target account list's agreement
 (``accounts_on_list``, ``list_rows_added|removed``, ``list_agreement_age_days``), the top accounts' revisit
 (``top_accounts``, ``top_accounts_revisit_age_days`` and its target) and campaigns per tier), else as *outside*.
-Row keys that are numbers (a tier, an escalation level, a backtest threshold) count as outside, as do policy
-values shown beside a measure (a list's agreed size, a band's pro-rated max). The cells of item lists (one row per
+Since 22e also the marketing quality tables' MQAs without a verdict (``mqas_without_verdict``), the weekly four
+numbers' missed and pending (``sla_clocks_missed``, ``sla_clocks_pending``: the four SLA clocks), the MQAs of each
+week of the weekly MQA rule (the catalog's ``mqas`` of each ISO week, :func:`abm_sla.domain.metrics.per_period`),
+the monthly pipeline by source's share (``pipeline_created_share``), the engagement trend (each month's
+``engagement_rate`` per tier and in all, ``engaged_contacts``, ``engaged_leads``), the reassignments per clock
+(``reassignments_made``, ``reassignments_kept``, ``reassignments_written_back``) and the list size's accounts on
+the list (``accounts_on_list``).
+
+Row keys and policy values (22e) are counted apart, as *keys and policy*, neither from the catalog nor outside it:
+they are not measurements. Row keys (:data:`KEYS`): the tier of the MQA volume, the marketing activity, the
+regional windows, the campaigns per tier and the benchmarks, the escalation level of escalations by clock: they
+name the row a measure belongs to. Policy values (:data:`POLICY`): what the signed policy agreed, shown beside a
+measure: the MQA volume's pro-rated max (``targets.monthly_mqa_max``), the weekly band's min and max
+(``targets.weekly_mqas``), the list's agreed min and max (``target_account_list.size``), the first-touch target per
+tier (``targets.first_touch_met_pct``; the four numbers and compliance per tier), the win-rate and sales-cycle
+targets (``targets.tier1_win_rate_pct``, ``opportunity_to_won_pct``, ``sales_cycle_days_max``). Any other number
+row key or policy value (a backtest threshold) still counts as outside. The cells of item lists (one row per
 missed clock, escalation, tier move, reassignment or dispute; since 22d also per account, clock, pair, campaign, deal
 or decision: the intent list, stale accounts, incomplete records, Tier 1 accounts without a conversation, follow-ups
 and research due, unreached top accounts, briefings, team clocks to chase, outreach collisions, the campaign
@@ -47,7 +62,7 @@ from abm_sla.warehouse import Warehouse
 CATALOG_COMMITMENTS = {"mqa_volume", "first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct",
                        "opportunity_to_won_pct", "sales_cycle_days", "engaged_contacts_per_account", *sc.BENCHMARKS}
 COMPARISONS = {"monthly_trend", "weekly_changes"}
-QUALITY = ["mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "converted", "mqa_to_opportunity_pct"]
+QUALITY = list(sc.QUALITY_METRICS)  # since 22e with no_verdict (mqas_without_verdict)
 CLOCK_COLUMNS = ["met", "missed", "pending", "met_pct"]
 CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "win_rates": ["closed", "won", "win_rate_pct", "median_cycle_days"],
@@ -55,7 +70,7 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "pipeline_by_source": ["opportunities", "amount"],
                    "compliance_by_tier": CLOCK_COLUMNS, "compliance_by_owner": CLOCK_COLUMNS,
                    "compliance_trend": CLOCK_COLUMNS,
-                   "four_numbers": [f"{clock}_met_pct" for clock in sc.CLOCKS],
+                   "four_numbers": [*(f"{clock}_met_pct" for clock in sc.CLOCKS), "missed", "pending"],
                    **{name: list(sc.RESPONSE_METRICS)
                       for name in ("response_times", "response_by_tier", "response_by_owner")},
                    # marketing side, attribution, proposals (22b)
@@ -85,7 +100,19 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "routing_basis": ["clocks"], "escalations_by_clock": list(breaches.ESCALATION_COLUMNS),
                    "tal_agreement": ["on_list", "added_recently", "removed_recently", "agreement_age_days"],
                    "top_revisit": ["top_accounts", "revisit_age_days", "revisit_days"],
-                   "campaign_tiers": ["campaigns"]}
+                   "campaign_tiers": ["campaigns"],
+                   # the last report tables (22e): the weekly MQA rule per week, the pipeline's share per source, the
+                   # engagement trend per month, reassignments per clock, the list's size
+                   "mqa_weeks": ["mqas"], "engagement_trend": list(review.TREND_METRICS),
+                   "reassignments_by_clock": list(breaches.REASSIGNMENT_COLUMNS), "list_size": ["on_list"]}
+CATALOG_COLUMNS["pipeline_by_source"] = [*CATALOG_COLUMNS["pipeline_by_source"], "share_pct"]
+#: Row keys that are numbers (22e): they name the row a measure belongs to; counted apart, not metrics.
+KEYS = {"mqa_volume": ["tier"], "marketing_activity": ["tier"], "regional_windows": ["tier"],
+        "campaign_tiers": ["tier"], "benchmarks": ["tier"], "escalations_by_clock": ["level"]}
+#: Policy values shown beside a measure (22e): what the policy agreed, not measured; counted apart, not metrics.
+POLICY = {"mqa_volume": ["max"], "mqa_weeks": ["min", "max"], "list_size": ["min", "max"],
+          "four_numbers": ["first_touch_target_pct"], "compliance_by_tier": ["target_pct"],
+          "win_rates": ["win_rate_target_pct", "cycle_target_days_max"]}
 #: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).
 COMMITMENT_TABLES = {"chronic_misses", "benchmarks"}
 #: Tables whose every numeric column is a catalog metric (the disposition mix: MQAs and one column per disposition).
@@ -101,8 +128,18 @@ ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disp
          "campaign_calendar", "campaign_plan", "closed_deals", "stalled_accounts", "top_accounts", "review_decisions"}
 
 
-def count_table(name: str, frame: pd.DataFrame) -> tuple[int, int, int]:
-    """One report table's numeric cells: (from the catalog, computed outside it, item-list cells)."""
+def count_table(name: str, frame: pd.DataFrame) -> tuple[int, int, int, int]:
+    """One report table's numeric cells: (from the catalog, computed outside it, row keys and policy values,
+    item-list cells)."""
+    apart = [column for column in dict.fromkeys([*KEYS.get(name, []), *POLICY.get(name, [])])
+             if column in frame.columns]
+    keys = int(frame[apart].select_dtypes("number").notna().sum().sum())
+    here, there, listed = _count_table(name, frame.drop(columns=apart))
+    return here, there, keys, listed
+
+
+def _count_table(name: str, frame: pd.DataFrame) -> tuple[int, int, int]:
+    """(from the catalog, computed outside it, item-list cells) of a table's numeric cells (keys dropped)."""
     numeric = frame.select_dtypes("number")
     cells = int(numeric.notna().sum().sum())
     if name in ITEMS:
@@ -136,38 +173,41 @@ def split_cells(frame: pd.DataFrame) -> int:
 def main(db: str) -> None:
     policy = load_policy(DEMO_POLICY)
     data = reporting.load_data(Warehouse(f"sqlite:///{db}"))
-    total_in = total_out = total_items = split = 0
+    total_in = total_out = total_keys = total_items = split = 0
     by_table: dict[str, list[int]] = {}
     for kind, period in (("weekly", "2026-W13"), ("monthly", "2026-03"), ("quarterly", "2026-Q1")):
         build = {"weekly": reporting.build_weekly, "monthly": reporting.build_monthly,
                  "quarterly": reporting.build_quarterly}[kind]
         report = build(data, period, policy)
-        inside = outside = items = 0
+        inside = outside = keys = items = 0
         head = report.scorecard
         from_catalog = head["commitment"].isin(CATALOG_COMMITMENTS)
         for column in ("value", "previous_value", "sample"):
             present = head[column].notna()
             inside += int((present & from_catalog).sum())
             outside += int((present & ~from_catalog).sum())
-        by_table[f"{kind}: headline"] = [inside, outside, 0]
+        by_table[f"{kind}: headline"] = [inside, outside, 0, 0]
         for name, table in report.tables.items():
-            here, there, listed = count_table(name, table.frame)
+            here, there, apart, listed = count_table(name, table.frame)
             if name in COMMITMENT_TABLES:
                 split += split_cells(table.frame)
-            inside, outside, items = inside + here, outside + there, items + listed
-            by_table[f"{kind}: {name}"] = [here, there, listed]
+            inside, outside, keys, items = inside + here, outside + there, keys + apart, items + listed
+            by_table[f"{kind}: {name}"] = [here, there, apart, listed]
         total_in += inside
         total_out += outside
+        total_keys += keys
         total_items += items
         print(f"{kind} {period}: {inside} numbers from the catalog, {outside} aggregate numbers computed outside it, "
-              f"{items} cells of item lists (misses, escalations, tier moves, disputes: per account, not metrics)")
+              f"{keys} row keys and policy values, {items} cells of item lists (misses, escalations, tier moves, "
+              "disputes: per account, not metrics)")
     print(f"all three: {total_in} from the catalog, {total_out} aggregates outside "
           f"({100 * total_in / (total_in + total_out):.1f}% of the aggregate numbers from the catalog), "
-          f"{total_items} item-list cells; of the numbers, {split} are the headline's per-owner split "
-          "(owners, owners_missed in the chronic-miss table) read from the catalog since 22a")
-    print("\nper table (report: table  from the catalog / outside / item-list cells):")
-    for name, (here, there, listed) in by_table.items():
-        print(f"  {name:<48} {here:>5} {there:>5} {listed:>5}")
+          f"{total_keys} row keys and policy values, {total_items} item-list cells; of the numbers, {split} are the "
+          "headline's per-owner split (owners, owners_missed in the chronic-miss table) read from the catalog since "
+          "22a")
+    print("\nper table (report: table  from the catalog / outside / keys and policy / item-list cells):")
+    for name, (here, there, apart, listed) in by_table.items():
+        print(f"  {name:<48} {here:>5} {there:>5} {apart:>5} {listed:>5}")
 
 
 if __name__ == "__main__":
