@@ -123,7 +123,8 @@ def _weekly_mqa_tables(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as
     return [Table("mqa_weeks", f"{tier}MQAs per week against the weekly band {band}: {inside} of {weeks} "
                   f"week{'' if weeks == 1 else 's'} in band", sc.weekly_mqas(data, start, end, as_of, policy),
                   f"mqas by ISO week (Monday UTC) of trigger_at, weeks starting in {_span(start, end)}; a week is "
-                  f"judged once it has ended by {_iso(as_of)}; policy targets.weekly_mqas")]
+                  f"judged once it has ended by {_iso(as_of)}; policy targets.weekly_mqas; metrics catalog: mqas of "
+                  "each week" + (f" (tier={rule.tier})" if rule.tier is not None else ""))]
 
 
 def _leads_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,

@@ -116,7 +116,8 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
         ], tables=[
             Table("four_numbers", "SLA clocks due this week, per tier", _four_numbers(compliance, table),
                   f"{due}; status as last evaluated (sla_clocks.as_of); first-touch targets from "
-                  "policy targets.first_touch_met_pct"),
+                  "policy targets.first_touch_met_pct; missed and pending of the four clocks (metrics catalog: "
+                  "sla_clocks_missed, sla_clocks_pending)"),
             Table("response_times", "First-touch response (business hours from routed_at to met_at)",
                   sc.response_summary(responses, policy), f"{due} and clock = first_touch, joined to mqas.routed_at; "
                   "business hours in the owner's time zone and country (users)"),
