@@ -20,9 +20,23 @@ values, what routing time was measured to (``routing_clocks_*``), escalations by
 ``escalation_recipients`` in the ``clock=...,level=...`` segments), the target account list's agreement
 (``accounts_on_list``, ``list_rows_added|removed``, ``list_agreement_age_days``), the top accounts' revisit
 (``top_accounts``, ``top_accounts_revisit_age_days`` and its target) and campaigns per tier), else as *outside*.
-Row keys that are numbers (a tier, an escalation level) count as outside, as do policy values shown beside a
-measure (a list's agreed size, a band's pro-rated max), unless listed in :data:`KEYS` / :data:`POLICY` (22e, below).
-The cells of item lists (one row per
+Since 22e also the marketing quality tables' MQAs without a verdict (``mqas_without_verdict``), the weekly four
+numbers' missed and pending (``sla_clocks_missed``, ``sla_clocks_pending``: the four SLA clocks), the MQAs of each
+week of the weekly MQA rule (the catalog's ``mqas`` of each ISO week, :func:`abm_sla.domain.metrics.per_period`),
+the monthly pipeline by source's share (``pipeline_created_share``), the engagement trend (each month's
+``engagement_rate`` per tier and in all, ``engaged_contacts``, ``engaged_leads``), the reassignments per clock
+(``reassignments_made``, ``reassignments_kept``, ``reassignments_written_back``) and the list size's accounts on
+the list (``accounts_on_list``).
+
+Row keys and policy values (22e) are counted apart, as *keys and policy*, neither from the catalog nor outside it:
+they are not measurements. Row keys (:data:`KEYS`): the tier of the MQA volume, the marketing activity, the
+regional windows, the campaigns per tier and the benchmarks, the escalation level of escalations by clock: they
+name the row a measure belongs to. Policy values (:data:`POLICY`): what the signed policy agreed, shown beside a
+measure: the MQA volume's pro-rated max (``targets.monthly_mqa_max``), the weekly band's min and max
+(``targets.weekly_mqas``), the list's agreed min and max (``target_account_list.size``), the first-touch target per
+tier (``targets.first_touch_met_pct``; the four numbers and compliance per tier), the win-rate and sales-cycle
+targets (``targets.tier1_win_rate_pct``, ``opportunity_to_won_pct``, ``sales_cycle_days_max``). Any other number
+row key or policy value still counts as outside. The cells of item lists (one row per
 missed clock, escalation, tier move, reassignment or dispute; since 22d also per account, clock, pair, campaign, deal
 or decision: the intent list, stale accounts, incomplete records, Tier 1 accounts without a conversation, follow-ups
 and research due, unreached top accounts, briefings, team clocks to chase, outreach collisions, the campaign
@@ -36,13 +50,12 @@ Since 22e (the quarterly renegotiation's tables) the tier-move decisions per rul
 are the catalog's MQA family over each reason's MQAs (``mqas``, ``mqa_owners``; a reason's share of them is
 computed here and stays outside), "Does the score predict pipeline?" and its calibration are the catalog's
 ``score_check`` family (``score_*``) computed by the catalog's functions over the current model re-scored weekly
-(not in the period's metrics table: they need the scoring model), and the numbers that are
-not measurements are counted apart as *keys and policy values* (:data:`KEYS`, :data:`POLICY`), never as the
-catalog's and no longer as outside: a row key (the backtest's ``threshold``: each row is the catalog's MQA family
-over the MQAs that threshold would have fired; a proposal's or the chronic misses' ``tier``) names which cut a
-row measures; a policy value (the proposals' ``current`` window or commitment, read from the policy, and the
-``proposed`` one, the policy change derived from the catalog's p80 or run-rate by the proposal's rounding and
-caps) is what the SLA says or would say, not what happened. The last lines print each table's four counts.
+(not in the period's metrics table: they need the scoring model). Its keys and policy values: a row key (the
+backtest's ``threshold``: each row is the catalog's MQA family over the MQAs that threshold would have fired; a
+proposal's or the chronic misses' ``tier``) names which cut a row measures; a policy value (the proposals'
+``current`` window or commitment, read from the policy, and the ``proposed`` one, the policy change derived from
+the catalog's p80 or run-rate by the proposal's rounding and caps) is what the SLA says or would say, not what
+happened. The last lines print each table's four counts.
 """
 from __future__ import annotations
 
@@ -64,7 +77,7 @@ from abm_sla.warehouse import Warehouse
 CATALOG_COMMITMENTS = {"mqa_volume", "first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct",
                        "opportunity_to_won_pct", "sales_cycle_days", "engaged_contacts_per_account", *sc.BENCHMARKS}
 COMPARISONS = {"monthly_trend", "weekly_changes"}
-QUALITY = ["mqas", "accepted", "acceptance_pct", "rejected", "rejection_pct", "converted", "mqa_to_opportunity_pct"]
+QUALITY = list(sc.QUALITY_METRICS)  # since 22e with no_verdict (mqas_without_verdict)
 CLOCK_COLUMNS = ["met", "missed", "pending", "met_pct"]
 CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "win_rates": ["closed", "won", "win_rate_pct", "median_cycle_days"],
@@ -72,7 +85,7 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "pipeline_by_source": ["opportunities", "amount"],
                    "compliance_by_tier": CLOCK_COLUMNS, "compliance_by_owner": CLOCK_COLUMNS,
                    "compliance_trend": CLOCK_COLUMNS,
-                   "four_numbers": [f"{clock}_met_pct" for clock in sc.CLOCKS],
+                   "four_numbers": [*(f"{clock}_met_pct" for clock in sc.CLOCKS), "missed", "pending"],
                    **{name: list(sc.RESPONSE_METRICS)
                       for name in ("response_times", "response_by_tier", "response_by_owner")},
                    # marketing side, attribution, proposals (22b)
@@ -103,6 +116,10 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "tal_agreement": ["on_list", "added_recently", "removed_recently", "agreement_age_days"],
                    "top_revisit": ["top_accounts", "revisit_age_days", "revisit_days"],
                    "campaign_tiers": ["campaigns"],
+                   # the last report tables (22e): the weekly MQA rule per week, the pipeline's share per source, the
+                   # engagement trend per month, reassignments per clock, the list's size
+                   "mqa_weeks": ["mqas"], "engagement_trend": list(review.TREND_METRICS),
+                   "reassignments_by_clock": list(breaches.REASSIGNMENT_COLUMNS), "list_size": ["on_list"],
                    # the quarterly renegotiation's tables (22e)
                    "tier_move_decisions": ["recommended", "accepted", "declined", "pending", "median_age_days"],
                    # per reason, the catalog's MQA family over the reason's MQAs (the feedback loop's mqas, owners
@@ -114,6 +131,20 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "score_calibration": ["rows", "won_rows", "won_rate"],
                    "dispute_counts": ["opened", "reopened", "closed", "open_at_end", "median_days_to_close",
                                       *(f"outcome_{outcome}" for outcome in DISPUTE_OUTCOMES)]}
+CATALOG_COLUMNS["pipeline_by_source"] = [*CATALOG_COLUMNS["pipeline_by_source"], "share_pct"]
+#: Row keys that are numbers (22e): they name the row a measure belongs to; counted apart, not metrics.
+KEYS = {"mqa_volume": ["tier"], "marketing_activity": ["tier"], "regional_windows": ["tier"],
+        "campaign_tiers": ["tier"], "benchmarks": ["tier"], "escalations_by_clock": ["level"],
+        # which threshold or tier a row of the quarterly renegotiation measures
+        "threshold_backtest": ["threshold"], "window_proposals": ["tier"], "volume_proposals": ["tier"],
+        "chronic_misses": ["tier"]}
+#: Policy values shown beside a measure (22e): what the policy agreed, not measured; counted apart, not metrics.
+POLICY = {"mqa_volume": ["max"], "mqa_weeks": ["min", "max"], "list_size": ["min", "max"],
+          "four_numbers": ["first_touch_target_pct"], "compliance_by_tier": ["target_pct"],
+          "win_rates": ["win_rate_target_pct", "cycle_target_days_max"],
+          # the proposals' current window or commitment (the policy's) and the proposed one (the policy change the
+          # proposal derives from the catalog's p80 / run-rate)
+          "window_proposals": ["current", "proposed"], "volume_proposals": ["current", "proposed"]}
 #: Tables whose ``value`` column is a commitment's (from the catalog when the commitment is).
 COMMITMENT_TABLES = {"chronic_misses", "benchmarks"}
 #: Tables whose every numeric column is a catalog metric (the disposition mix: MQAs and one column per disposition).
@@ -121,12 +152,6 @@ CATALOG_TABLES = {"disposition_mix_by_tier", "disposition_mix_by_owner"}
 #: Commitments whose per-owner split (owners, owners_missed) the headline reads from the catalog's segments.
 SPLIT_FROM_CATALOG = {"first_touch_met_pct", "rejection_pct", "tier1_win_rate_pct", "opportunity_to_won_pct",
                       "sales_cycle_days"}
-#: Row keys that are numbers (22e): which threshold or tier a row measures, not a measurement.
-KEYS = {"threshold_backtest": ["threshold"], "window_proposals": ["tier"], "volume_proposals": ["tier"],
-        "chronic_misses": ["tier"]}
-#: Policy values shown beside a measure (22e): the proposals' current window or commitment (the policy's) and the
-#: proposed one (the policy change the proposal derives from the catalog's p80 / run-rate).
-POLICY = {"window_proposals": ["current", "proposed"], "volume_proposals": ["current", "proposed"]}
 ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disputes", "closed_disputes",
          "unknown_statuses",
          # one row per account, clock, pair, campaign, deal or decision (22d): the items behind a catalog count
@@ -136,15 +161,17 @@ ITEMS = {"misses", "open_escalations", "tier_moves", "reassignments", "open_disp
 
 
 def count_table(name: str, frame: pd.DataFrame) -> tuple[int, int, int, int]:
-    """One report table's numeric cells: (from the catalog, computed outside it, item-list cells, row keys and
-    policy values)."""
-    apart = [column for column in (*KEYS.get(name, []), *POLICY.get(name, [])) if column in frame.columns]
+    """One report table's numeric cells: (from the catalog, computed outside it, row keys and policy values,
+    item-list cells)."""
+    apart = [column for column in dict.fromkeys([*KEYS.get(name, []), *POLICY.get(name, [])])
+             if column in frame.columns]
     keys = int(frame[apart].select_dtypes("number").notna().sum().sum())
-    return (*_count_measures(name, frame.drop(columns=apart)), keys)
+    here, there, listed = _count_table(name, frame.drop(columns=apart))
+    return here, there, keys, listed
 
 
-def _count_measures(name: str, frame: pd.DataFrame) -> tuple[int, int, int]:
-    """(from the catalog, computed outside it, item-list cells) of a table without its keys and policy values."""
+def _count_table(name: str, frame: pd.DataFrame) -> tuple[int, int, int]:
+    """(from the catalog, computed outside it, item-list cells) of a table's numeric cells (keys dropped)."""
     numeric = frame.select_dtypes("number")
     cells = int(numeric.notna().sum().sum())
     if name in ITEMS:
@@ -178,13 +205,13 @@ def split_cells(frame: pd.DataFrame) -> int:
 def main(db: str) -> None:
     policy = load_policy(DEMO_POLICY)
     data = reporting.load_data(Warehouse(f"sqlite:///{db}"))
-    total_in = total_out = total_items = total_keys = split = 0
+    total_in = total_out = total_keys = total_items = split = 0
     by_table: dict[str, list[int]] = {}
     for kind, period in (("weekly", "2026-W13"), ("monthly", "2026-03"), ("quarterly", "2026-Q1")):
         build = {"weekly": reporting.build_weekly, "monthly": reporting.build_monthly,
                  "quarterly": reporting.build_quarterly}[kind]
         report = build(data, period, policy)
-        inside = outside = items = keys = 0
+        inside = outside = keys = items = 0
         head = report.scorecard
         from_catalog = head["commitment"].isin(CATALOG_COMMITMENTS)
         for column in ("value", "previous_value", "sample"):
@@ -193,26 +220,26 @@ def main(db: str) -> None:
             outside += int((present & ~from_catalog).sum())
         by_table[f"{kind}: headline"] = [inside, outside, 0, 0]
         for name, table in report.tables.items():
-            here, there, listed, keyed = count_table(name, table.frame)
+            here, there, apart, listed = count_table(name, table.frame)
             if name in COMMITMENT_TABLES:
                 split += split_cells(table.frame)
-            inside, outside, items, keys = inside + here, outside + there, items + listed, keys + keyed
-            by_table[f"{kind}: {name}"] = [here, there, listed, keyed]
+            inside, outside, keys, items = inside + here, outside + there, keys + apart, items + listed
+            by_table[f"{kind}: {name}"] = [here, there, apart, listed]
         total_in += inside
         total_out += outside
-        total_items += items
         total_keys += keys
+        total_items += items
         print(f"{kind} {period}: {inside} numbers from the catalog, {outside} aggregate numbers computed outside it, "
-              f"{items} cells of item lists (misses, escalations, tier moves, disputes: per account, not metrics), "
-              f"{keys} row keys and policy values")
+              f"{keys} row keys and policy values, {items} cells of item lists (misses, escalations, tier moves, "
+              "disputes: per account, not metrics)")
     print(f"all three: {total_in} from the catalog, {total_out} aggregates outside "
           f"({100 * total_in / (total_in + total_out):.1f}% of the aggregate numbers from the catalog), "
-          f"{total_items} item-list cells, {total_keys} row keys and policy values (thresholds, tiers, current and "
-          f"proposed policy values; not metrics); of the numbers, {split} are the headline's per-owner split "
-          "(owners, owners_missed in the chronic-miss table) read from the catalog since 22a")
-    print("\nper table (report: table  from the catalog / outside / item-list cells / keys and policy values):")
-    for name, (here, there, listed, keyed) in by_table.items():
-        print(f"  {name:<48} {here:>5} {there:>5} {listed:>5} {keyed:>5}")
+          f"{total_keys} row keys and policy values, {total_items} item-list cells; of the numbers, {split} are the "
+          "headline's per-owner split (owners, owners_missed in the chronic-miss table) read from the catalog since "
+          "22a")
+    print("\nper table (report: table  from the catalog / outside / keys and policy / item-list cells):")
+    for name, (here, there, apart, listed) in by_table.items():
+        print(f"  {name:<48} {here:>5} {there:>5} {apart:>5} {listed:>5}")
 
 
 if __name__ == "__main__":

@@ -52,14 +52,22 @@ def reassignments(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
     return out.sort_values("reassigned_at", ascending=False)[columns].reset_index(drop=True)
 
 
-def reassignment_counts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Per clock: reassigned, kept (no other rep) and written back, in ``[start, end)``."""
-    rows = reassignments(data, start, end)
-    if rows.empty:
-        return pd.DataFrame(columns=["clock", "reassigned", "kept", "written_back"])
-    return rows.groupby("clock", as_index=False).agg(
-        reassigned=("status", lambda s: int((s == "reassigned").sum())),
-        kept=("status", lambda s: int((s == "kept").sum())), written_back=("written_back", "sum"))
+#: The reassignments-per-clock table's columns and the catalog metric of each count.
+REASSIGNMENT_COLUMNS = {"reassigned": "reassignments_made", "kept": "reassignments_kept",
+                        "written_back": "reassignments_written_back"}
+
+
+def reassignment_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Per clock with a reassignment on breach in the period: reassigned, kept (no other rep) and written back,
+    the metrics catalog's ``clock=`` segments of ``table`` (the period's catalog table)."""
+    columns = ["clock", *REASSIGNMENT_COLUMNS]
+    mine = table[table["metric"].isin(list(REASSIGNMENT_COLUMNS.values())) & table["segment"].str.startswith("clock=")]
+    counts = mine.pivot(index="segment", columns="metric", values="value").reindex(
+        columns=list(REASSIGNMENT_COLUMNS.values())).fillna(0)
+    out = pd.DataFrame({"clock": counts.index.str.removeprefix("clock=")})
+    for column, metric in REASSIGNMENT_COLUMNS.items():
+        out[column] = counts[metric].astype(int).to_numpy()
+    return out[columns].sort_values("clock").reset_index(drop=True)
 
 
 def open_disputes(data: SlaData, policy: SlaPolicy, as_of: pd.Timestamp) -> pd.DataFrame:

@@ -229,14 +229,16 @@ def last_revisited(data: SlaData, top: pd.DataFrame, at: pd.Timestamp) -> pd.Tim
     return agreed.max() if len(agreed) else pd.NaT
 
 
-def list_size_check(data: SlaData, at: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
+def list_size_check(data: SlaData, at: pd.Timestamp, policy: SlaPolicy, on_list: float | None = None) -> pd.DataFrame:
     """One row: accounts on the list at ``at`` against the agreed size (``target_account_list.size``), with
-    ``status`` within / below / above / no list and a warning text when outside."""
+    ``status`` within / below / above / no list and a warning text when outside. ``on_list``: the accounts on the
+    list when already measured (the reports: the metrics catalog's ``accounts_on_list`` of the period)."""
     size = policy.target_account_list.size if policy.target_account_list else None
     if size is None:
         return pd.DataFrame(columns=["on_list", "min", "max", "status", "warning"])
     listed = mk.tal_exists(data.target_accounts)
-    count = len(mk.measured_accounts(data.accounts, data.target_accounts, at)) if listed else 0
+    measured = len(mk.measured_accounts(data.accounts, data.target_accounts, at)) if on_list is None else on_list
+    count = int(measured) if listed else 0
     status = ("no list" if not listed else "below" if count < size.min else "above" if count > size.max
               else "within")
     warning = "" if status == "within" else (

@@ -43,14 +43,16 @@ Metrics = list[tuple[str, str, float]]
 def pipeline_by_source(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:
     """Opportunities created in ``[start, end)`` per source (the policy's one pipeline-credit rule,
     :func:`scorecard.pipeline_credit`), count and amount, plus the joint pipeline row (their sum): the metrics
-    catalog's ``opportunities_created`` and ``pipeline_created`` per ``source=`` segment and for ``all``."""
+    catalog's ``opportunities_created``, ``pipeline_created`` and ``pipeline_created_share`` per ``source=``
+    segment and for ``all``."""
     table = catalog.family_table("created", catalog.created_facts(data, start, end, policy), ("source",))
     segments = [f"source={segment}" for segment in catalog.SOURCE_SEGMENTS] + [catalog.ALL]
     values = table.pivot(index="segment", columns="metric", values="value").reindex(segments).fillna(0)
     out = pd.DataFrame({"source": [*sc.credit_parts(policy), JOINT],
                         "opportunities": values["opportunities_created"].astype(int).to_numpy(),
-                        "amount": values["pipeline_created"].astype(float).to_numpy()})
-    out["share_pct"] = sc.pct(out["amount"], float(out["amount"].iloc[-1]))
+                        "amount": values["pipeline_created"].astype(float).to_numpy(),
+                        "share_pct": table.pivot(index="segment", columns="metric", values="value")[
+                            "pipeline_created_share"].reindex(segments).to_numpy()})
     return out
 
 
@@ -324,21 +326,26 @@ def month_starts(end: pd.Timestamp, months: int) -> list[tuple[pd.Timestamp, pd.
     return [(start, start + pd.offsets.MonthBegin(1)) for start in starts]
 
 
+#: The engagement trend's columns and the catalog metric and segment each is read from, in each month's table.
+TREND_METRICS = {**{f"engagement_pct_tier_{tier}": ("engagement_rate", f"tier={tier}") for tier in sc.TIERS},
+                 "engagement_pct": ("engagement_rate", catalog.ALL),
+                 "engaged_contacts": ("engaged_contacts", catalog.ALL),
+                 "engaged_leads": ("engaged_leads", catalog.ALL)}
+
+
 def engagement_trend(data: SlaData, end: pd.Timestamp, months: int, policy: SlaPolicy) -> pd.DataFrame:
     """Per month of the ``months`` up to the review's: the catalog's engagement rate per tier and in all, engaged
-    contacts and (with policy ``leads``) engaged leads."""
+    contacts and (with policy ``leads``) engaged leads (:data:`TREND_METRICS`): the accounts family's (and the
+    leads family's) table of each month, over that month's facts."""
     rows = []
     for start, stop in month_starts(end, months):
-        table = catalog.family_table("accounts", catalog.account_facts(data, start, stop), ("tier",))
-        row = {"month": f"{start.year}-{start.month:02d}",
-               **{f"engagement_pct_tier_{tier}": catalog.value(table, "engagement_rate", f"tier={tier}")
-                  for tier in sc.TIERS},
-               "engagement_pct": catalog.value(table, "engagement_rate"),
-               "engaged_contacts": catalog.value(table, "engaged_contacts")}
+        tables = {"accounts": catalog.family_table("accounts", catalog.account_facts(data, start, stop), ("tier",))}
         if policy.leads is not None:
-            leads_table = catalog.family_table("leads", leads.lead_facts(data, start, stop, policy), ())
-            row["engaged_leads"] = catalog.value(leads_table, "engaged_leads")
-        rows.append(row)
+            tables["leads"] = catalog.family_table("leads", leads.lead_facts(data, start, stop, policy), ())
+        month = pd.concat(tables.values(), ignore_index=True)
+        rows.append({"month": f"{start.year}-{start.month:02d}",
+                     **{column: catalog.value(month, metric, segment) for column, (metric, segment)
+                        in TREND_METRICS.items() if catalog.BY_ID[metric].family in tables}})
     return pd.DataFrame(rows)
 
 

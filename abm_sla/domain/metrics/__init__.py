@@ -11,9 +11,10 @@ Row-level facts come from one place each: an MQA's verdict from the policy's dis
 (:func:`abm_sla.domain.scorecard.mqa_outcomes`), an opportunity's source from the one pipeline-credit rule
 (:func:`abm_sla.domain.scorecard.pipeline_credit`), a clock's status from ``sla_clocks``.
 
-The package by concept: ``base`` (:class:`Metric`, columns, kinds, segments), ``catalog`` (:data:`CATALOG`, the
-entries), ``facts`` (one frame per family), ``aggregate`` (per segment, :func:`compute`), ``targets`` (targets and
-verdicts), ``reading`` (read, change, the MQA volume table, the CSV form) and ``reference`` (``docs/metrics.md``).
+The package by concept: ``base`` (:class:`Metric`, columns, kinds, segments), ``catalog`` and ``catalog_tables``
+(:data:`CATALOG`, the entries), ``facts`` (one frame per family), ``aggregate`` (per segment, :func:`compute`),
+``targets`` (targets and verdicts), ``reading`` (read, change, a family's tables per month or week, the MQA volume
+table, the CSV form) and ``reference`` (``docs/metrics.md``).
 Below: the names the other modules use.
 """
 
@@ -54,13 +55,14 @@ from abm_sla.domain.metrics.facts import (
     meeting_facts,
     mqa_fact_columns,
     mqa_facts,
+    reassignment_facts,
     response_facts,
     routing_basis_facts,
     stage_fact_columns,
     team_clocks,
     tempo_fact_columns,
 )
-from abm_sla.domain.metrics.reading import change, csv_frame, mqa_volume, read
+from abm_sla.domain.metrics.reading import change, csv_frame, mqa_volume, per_period, read
 from abm_sla.domain.metrics.reference import reference_markdown
 from abm_sla.domain.metrics.targets import target_bound
 
@@ -69,6 +71,7 @@ __all__ = ["ALL", "BY_ID", "CATALOG", "CLOCK_STATUSES", "COLUMNS", "FOLLOW_UP_LO
            "account_engagement", "account_facts", "change", "clock_facts", "clock_metric_ids", "closed_facts",
            "compute", "created_facts", "csv_frame", "disposition_metric_id", "elapsed_months",
            "escalation_level_facts", "family_table", "marketing_facts", "meeting_facts", "mqa_fact_columns",
-           "mqa_facts", "mqa_volume", "read", "reference_markdown", "response_facts", "reusing_tables",
-           "routing_basis_facts", "row", "stage_fact_columns", "target_bound", "team_clocks", "tempo_fact_columns",
+           "mqa_facts", "mqa_volume", "per_period", "read", "reassignment_facts", "reference_markdown",
+           "response_facts", "reusing_tables", "routing_basis_facts", "row", "stage_fact_columns", "target_bound",
+           "team_clocks", "tempo_fact_columns",
            "tier_owner_values", "tier_table", "value"]

@@ -22,6 +22,7 @@ from abm_sla.domain.metrics.base import (
     PER_MONTH,
     QUANTILES,
     RANKING,
+    SHARE,
     SMALLEST,
     SOURCE_SEGMENTS,
     TIER_OWNER,
@@ -107,6 +108,12 @@ def _aggregate(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: lis
     elif metric.kind in RANKING:
         numerator, denominator = nothing, total(metric.over)
         value = _ranking(metric, frame, keys, labels)
+    elif metric.kind == SHARE:
+        numerator = total(metric.column)
+        denominator = np.full(len(labels), float(frame[metric.column].astype("float64").sum()))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(denominator > 0, np.round(100.0 * numerator / np.where(denominator > 0, denominator, 1),
+                                                       1), np.nan)
     elif metric.kind in ("per", "mean"):
         numerator, denominator = total(metric.column), total(metric.over)
         decimals = 4 if metric.unit == FRACTION else 2
@@ -143,11 +150,12 @@ def _ranking(metric: Metric, frame: pd.DataFrame, keys: pd.Series, labels: list[
 
 
 def family_table(family: str, frame: pd.DataFrame, segments: tuple[str, ...] | None = None,
-                 months: float = np.nan) -> pd.DataFrame:
+                 months: float = np.nan, ids: tuple[str, ...] | None = None) -> pd.DataFrame:
     """``metric, segment, numerator, denominator, value`` of one family's metrics over the given facts (no
     targets), for ``all`` and ``segments`` (default: every segment of the family); ``months`` is the period's
-    elapsed months (:func:`elapsed_months`) a ``per_month`` metric divides by (NaN: no value)."""
-    members = [metric for metric in CATALOG if metric.family == family]
+    elapsed months (:func:`elapsed_months`) a ``per_month`` metric divides by (NaN: no value); ``ids``: only
+    these of the family's metrics (default: all)."""
+    members = [metric for metric in CATALOG if metric.family == family and (ids is None or metric.id in ids)]
     return pd.concat(_family_rows(members, frame, segments, months), ignore_index=True)
 
 

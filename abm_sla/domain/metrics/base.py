@@ -102,6 +102,9 @@ ROUTING_BASES = {"CRM write-back": "routing_clocks_crm_writeback",
 CLOCK_LEVEL = "clock_level"
 #: A kind counting the distinct values of a fact column (an MQA, a person) per segment: not additive.
 DISTINCT = "distinct"
+#: A kind taking a segment's share of the whole: 100 × the segment's sum of a fact column / the sum over every
+#: fact row (the ``all`` row: 100 when the sum is not 0); not additive.
+SHARE = "share"
 #: A kind taking the smallest value of a fact column per segment (the age of the youngest agreement).
 SMALLEST = "min"
 #: Kinds ranking a score (``column``) against an outcome (``over``, boolean) per segment: the area under the ROC

@@ -21,6 +21,7 @@ from abm_sla.domain.metrics.base import (
     Metric,
 )
 from abm_sla.domain.metrics.catalog_quarterly import QUARTERLY_METRICS
+from abm_sla.domain.metrics.catalog_tables import REPORT_TABLE_METRICS
 
 _MQA = "mqas.trigger_at"
 _LAST_MOMENT = "accounts at the period's last moment known (min(end, as_of))"
@@ -468,6 +469,7 @@ CATALOG: tuple[Metric, ...] = (
     Metric("mqas_won", "MQAs won", "MQAs of the period whose opportunity (created on the account at or after "
            "trigger_at, before its next MQA) was closed won by as_of, accepted or not.", "count", "mqas",
            "MQAs won", "", _MQA_SEGMENTS, _MQA, "", "count", "won"),
+    *REPORT_TABLE_METRICS,  # the last report tables (22e)
 )
 CATALOG += QUARTERLY_METRICS  # the quarterly renegotiation's tables (issue 22): catalog_quarterly
 BY_ID: dict[str, Metric] = {metric.id: metric for metric in CATALOG}

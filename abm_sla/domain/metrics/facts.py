@@ -43,7 +43,9 @@ def mqa_fact_columns(outcomes: pd.DataFrame) -> pd.DataFrame:
     """:func:`scorecard.mqa_outcomes` rows with the columns the MQA metrics count (``owner`` as text)."""
     rows = outcomes.reset_index(drop=True)
     accepted = rows["accepted"]
-    return rows.assign(has_verdict=accepted | rows["rejected"], accepted_converted=accepted & rows["converted"],
+    has_verdict = accepted | rows["rejected"]
+    return rows.assign(has_verdict=has_verdict, no_verdict=~has_verdict,
+                       accepted_converted=accepted & rows["converted"],
                        accepted_won=accepted & rows["won"], accepted_lost=accepted & rows["lost"],
                        accepted_open=accepted & rows["converted"] & ~rows["won"] & ~rows["lost"],
                        **disposition_flags(rows["disposition"]))
@@ -59,9 +61,10 @@ def disposition_flags(disposition: pd.Series) -> dict[str, pd.Series]:
 
 
 def mqa_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-              policy: SlaPolicy) -> pd.DataFrame:
-    """The period's MQAs with their verdict and conversion (:func:`scorecard.mqa_outcomes`)."""
-    outcomes = sc.mqa_outcomes(data, as_of, policy)
+              policy: SlaPolicy, outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The period's MQAs with their verdict and conversion (:func:`scorecard.mqa_outcomes`, or ``outcomes`` when
+    already computed for ``as_of``)."""
+    outcomes = sc.mqa_outcomes(data, as_of, policy) if outcomes is None else outcomes
     rows = mqa_fact_columns(outcomes[sc.within(outcomes["trigger_at"], start, end)])
     return rows.assign(list=_list_column(data, rows["account_id"], rows["trigger_at"]))
 
@@ -70,7 +73,10 @@ def clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: S
     """The clocks due in the period: per clock, whether each is met, missed, pending or decided (met or missed);
     with the policy's ``regions``, each clock's ``region`` (its account's, :func:`abm_sla.domain.regions.region_of`)."""
     clocks = sc.clocks_due(data, start, end).reset_index(drop=True)
-    out = status_columns(clocks, ALL_CLOCKS).assign(missed=clocks["status"].eq(MISSED))
+    sla = clocks["clock"].isin(sc.CLOCKS)
+    out = status_columns(clocks, ALL_CLOCKS).assign(missed=clocks["status"].eq(MISSED),
+                                                    sla_missed=sla & clocks["status"].eq(MISSED),
+                                                    sla_pending=sla & clocks["status"].eq("pending"))
     if policy is not None and policy.regions:
         out["region"] = regions.region_of(clocks["account_id"], clocks["owner_id"], data.accounts, data.users, policy)
     return out
@@ -269,8 +275,9 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
           policy: SlaPolicy) -> dict[str, pd.DataFrame]:
     """Every family's facts for the period, as of ``as_of``."""
     responses = response_facts(sc.response_times(data, start, end, policy))
+    outcomes = sc.mqa_outcomes(data, as_of, policy)  # once: the period's MQAs and those of its weeks
     return {
-        "mqas": mqa_facts(data, start, end, as_of, policy),
+        "mqas": mqa_facts(data, start, end, as_of, policy, outcomes),
         "clocks": clock_facts(data, start, end, policy),
         "team_clocks": team_clock_facts(data, start, end, as_of, policy),
         "responses": responses,
@@ -283,10 +290,11 @@ def facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Times
         "intent": leads.intent_list(data, start, end, policy.intent_list or IntentList()),
         "crm_logging": logging_facts(data, start, end, policy),
         "routed_records": routed_records.record_facts(data, start, end, policy),
-        "mqa_weeks": sc.weekly_mqas(data, start, end, as_of, policy).assign(
+        "mqa_weeks": sc.weekly_mqas(data, start, end, as_of, policy, outcomes).assign(
             in_band=lambda f: f["in_band"].eq(True).astype(bool)),
         "account_updates": _update_facts(data, start, end),
         "escalations": escalation_facts(data, end, as_of),
+        "reassignments": reassignment_facts(data, start, end),
         **design_table_facts(data, start, end, as_of, policy),
         **marketing_facts(data, start, end, as_of, policy),
         **commitment_facts(data, start, end, as_of, policy),
@@ -313,6 +321,16 @@ def routing_basis_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -
     basis = np.select([rows["met_at"].isna().to_numpy(), rows["met_at"].eq(rows["writeback_done_at"]).to_numpy(),
                        by_change], [names[3], names[0], names[1]], names[2])
     return rows[["tier", "owner_id"]].assign(**{f"basis_{number}": basis == name for number, name in enumerate(names)})
+
+
+def reassignment_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The reassignments on breach with reassigned_at in the period: ``clock`` and whether each moved the MQA
+    (``reassigned``), kept it (``kept``: no other rep) and was ``written_back`` to the CRM."""
+    rows = data.reassignments[sc.within(data.reassignments["reassigned_at"], start, end)]
+    status = rows["status"].astype(str)
+    return pd.DataFrame({"clock": rows["clock"].astype(str).to_numpy(),
+                         "reassigned": status.eq("reassigned").to_numpy(), "kept": status.eq("kept").to_numpy(),
+                         "written_back": rows["writeback_done_at"].notna().to_numpy()})
 
 
 def escalation_level_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -43,6 +43,16 @@ def change(now: pd.DataFrame, before: pd.DataFrame, metric: str, segment: str = 
                  - read(before, metric, segment, field, policy, default), 1)
 
 
+def per_period(family: str, facts_: pd.DataFrame, at: str, periods: list[tuple[pd.Timestamp, pd.Timestamp]],
+               segments: tuple[str, ...] = (), ids: tuple[str, ...] | None = None) -> list[pd.DataFrame]:
+    """The family's table (:func:`family_table`, only ``ids`` when given) of each period ``[first, last)`` of
+    ``periods``: over the facts whose ``at`` falls in it. The facts are computed once for the whole span; the
+    catalog's numbers per calendar month (:func:`mqa_volume`) or per ISO week (the weekly MQA rule)."""
+    moments = facts_[at]
+    return [family_table(family, facts_[sc.within(moments, first, last).to_numpy()], segments, ids=ids)
+            for first, last in periods]
+
+
 #: The MQA volume table's columns.
 VOLUME_COLUMNS = ["tier", "month", "mqas", "commitment", "met"]
 
@@ -56,11 +66,11 @@ def mqa_volume(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.
     facts_ = mqa_facts(data, start, end, as_of, policy)
     highs = (policy.targets.monthly_mqa_max if policy.targets is not None else None) or {}
     months = pd.period_range(start.tz_localize(None), (end - pd.Timedelta(1)).tz_localize(None), freq="M")
+    spans = [(max(pd.Timestamp(month.start_time, tz="UTC"), start),
+              min(pd.Timestamp(month.start_time, tz="UTC") + pd.offsets.MonthBegin(1), end)) for month in months]
     rows = []
-    for month in months:
-        first = max(pd.Timestamp(month.start_time, tz="UTC"), start)
-        last = min(pd.Timestamp(month.start_time, tz="UTC") + pd.offsets.MonthBegin(1), end)
-        table = family_table("mqas", facts_[sc.within(facts_["trigger_at"], first, last).to_numpy()], ("tier",))
+    for month, (first, last), table in zip(months, spans, per_period("mqas", facts_, "trigger_at", spans, ("tier",),
+                                                                     ("mqas",)), strict=True):
         for tier in sc.TIERS:
             count = int(read(table, "mqas", f"tier={tier}", default=0.0))
             bound = target_bound(policy, first, last, "mqas", f"tier={tier}")

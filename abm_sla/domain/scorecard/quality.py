@@ -73,7 +73,7 @@ def rejection_position(rate: float, policy: SlaPolicy) -> str:
 #: marketing_quality's columns and the catalog metric each is read from (abm_sla.domain.metrics).
 QUALITY_METRICS = {"mqas": "mqas", "accepted": "mqas_accepted", "acceptance_pct": "acceptance_rate",
                    "rejected": "mqas_rejected", "rejection_pct": "rejection_rate", "converted": "mqas_converted",
-                   "mqa_to_opportunity_pct": "mqa_to_opportunity_rate"}
+                   "mqa_to_opportunity_pct": "mqa_to_opportunity_rate", "no_verdict": "mqas_without_verdict"}
 
 
 def marketing_quality(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,
@@ -84,9 +84,8 @@ def marketing_quality(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Times
 
     rows = outcomes[within(outcomes["trigger_at"], start, end)]
     out = catalog_breakdown("mqas", metrics.mqa_fact_columns(rows), by, QUALITY_METRICS)
-    counts = ["mqas", "accepted", "rejected", "converted"]
+    counts = ["mqas", "accepted", "rejected", "no_verdict", "converted"]
     out[counts] = out[counts].fillna(0).astype(int)
-    out["no_verdict"] = out["mqas"] - out["accepted"] - out["rejected"]
     out["rejection_band"] = [
         rejection_position(rate, policy) + _verdict_caveat(verdicts, mqas)
         for rate, verdicts, mqas in zip(out["rejection_pct"], out["accepted"] + out["rejected"], out["mqas"],
@@ -109,10 +108,14 @@ WEEKLY_MQA_COLUMNS = ["week", "week_start", "mqas", "min", "max", "judged", "in_
 
 
 def weekly_mqas(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                policy: SlaPolicy) -> pd.DataFrame:
+                policy: SlaPolicy, outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Policy ``targets.weekly_mqas`` judged week by week: for each ISO week (Monday 00:00 UTC) starting in
-    ``[start, end)``, the MQAs fired in the whole week (of the rule's tier, when given) and whether the count is in
-    ``[min, max]``. A week not ended by ``as_of`` is not judged. Empty without the rule."""
+    ``[start, end)``, the MQAs fired in the whole week by ``as_of`` (of the rule's tier, when given: the metrics
+    catalog's ``mqas`` of the week, in its ``tier=`` segment) and whether the count is in ``[min, max]``. A week
+    not ended by ``as_of`` is not judged. Empty without the rule. ``outcomes``: :func:`mqa_outcomes` as of
+    ``as_of`` when already computed."""
+    from abm_sla.domain import metrics
+
     rule = _targets(policy).weekly_mqas
     if rule is None:
         return pd.DataFrame(columns=WEEKLY_MQA_COLUMNS)
@@ -120,16 +123,16 @@ def weekly_mqas(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd
     if first < start:
         first += pd.Timedelta(days=7)
     mondays = pd.date_range(first, end, freq="7D", inclusive="left")
-    mqas = data.mqas
-    if rule.tier is not None:
-        mqas = mqas[normalize_tier(mqas["tier"]) == rule.tier]
-    week_of = mqas["trigger_at"].dt.floor("D") - pd.to_timedelta(mqas["trigger_at"].dt.weekday, unit="D")
-    counts = week_of.value_counts().reindex(mondays, fill_value=0).astype(int)
+    facts = metrics.mqa_fact_columns(mqa_outcomes(data, as_of, policy) if outcomes is None else outcomes)
+    segment = metrics.ALL if rule.tier is None else f"tier={rule.tier}"
+    weeks = metrics.per_period("mqas", facts, "trigger_at", [(monday, monday + pd.Timedelta(days=7))
+                                                              for monday in mondays], ("tier",), ("mqas",))
+    counts = np.array([int(metrics.read(week, "mqas", segment, default=0.0)) for week in weeks], dtype=int)
     judged = (mondays + pd.Timedelta(days=7)) <= as_of
     low = -np.inf if rule.min is None else rule.min
     high = np.inf if rule.max is None else rule.max
-    in_band = (counts.to_numpy() >= low) & (counts.to_numpy() <= high)
-    return pd.DataFrame({"week": mondays.strftime("%G-W%V"), "week_start": mondays, "mqas": counts.to_numpy(),
+    in_band = (counts >= low) & (counts <= high)
+    return pd.DataFrame({"week": mondays.strftime("%G-W%V"), "week_start": mondays, "mqas": counts,
                          "min": rule.min, "max": rule.max, "judged": judged,
                          "in_band": pd.Series(in_band, dtype="object").where(judged, None)})
 

@@ -136,9 +136,10 @@ def commitments_section(data: SlaData, table: pd.DataFrame, start: pd.Timestamp,
         ]
     notes = []
     if size_on:
-        size = cm.list_size_check(data, moment, policy)
+        size = cm.list_size_check(data, moment, policy, catalog.read(table, "accounts_on_list", default=0.0))
         tables.append(Table("list_size", "Target account list size against the agreed size", size,
-                            f"target_accounts at {_iso(moment)}; policy target_account_list.size"))
+                            f"target_accounts at {_iso(moment)}; policy target_account_list.size; metrics catalog: "
+                            "accounts_on_list"))
         notes += [warning for warning in size["warning"] if warning]
     if "watch_list_promotions" in on:
         tables.append(Table("briefings", "Watch-list promotions: briefing tasks to sales",

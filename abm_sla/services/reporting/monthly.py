@@ -116,7 +116,8 @@ def _review_sections(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
         Section("Engagement trend and top performers", tables=[
             Table("engagement_trend", f"Engagement by month (last {settings.trend_months})",
                   review.engagement_trend(data, end, settings.trend_months, policy),
-                  f"{_measured_accounts(data)} at each month's end; marketing touches per month"),
+                  f"{_measured_accounts(data)} at each month's end; marketing touches per month; metrics catalog: "
+                  "engagement_rate, engaged_contacts, engaged_leads of each month"),
             Table("top_accounts", f"Top {settings.top_accounts} accounts per tier by marketing engagement",
                   review.top_accounts(data, start, end, settings.top_accounts),
                   f"{_measured_accounts(data)}; marketing touches, engaged contacts and meetings in {span}"),
@@ -166,7 +167,9 @@ def build_monthly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy
         Section("Pipeline by source", [
             _credit_text(policy) + " The three add up to the joint pipeline: every opportunity created in the month.",
         ], tables=[Table("pipeline_by_source", "Pipeline created in the month by source, and the joint pipeline",
-                         review.pipeline_by_source(data, start, end, policy), _credit_source(span, policy))]),
+                         review.pipeline_by_source(data, start, end, policy), _credit_source(span, policy)
+                         + "; metrics catalog: opportunities_created, pipeline_created, pipeline_created_share "
+                         "(segments source=...)")]),
         _marketing_section(data, start, end, as_of, policy),
         *_leads_section(data, start, end, policy, table),
         *_review_sections(data, start, end, as_of, policy),

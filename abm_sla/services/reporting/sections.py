@@ -75,8 +75,9 @@ def _breaches_section(data: SlaData, policy: SlaPolicy, start: pd.Timestamp, end
     ]
     if not weekly:
         tables += [
-            Table("reassignments_by_clock", "Reassignments per clock", breaches.reassignment_counts(data, start, end),
-                  f"reassignments where reassigned_at in {span}"),
+            Table("reassignments_by_clock", "Reassignments per clock", breaches.reassignment_counts(table),
+                  f"reassignments where reassigned_at in {span}; metrics catalog: "
+                  + ", ".join(breaches.REASSIGNMENT_COLUMNS.values()) + " (segments clock=...)"),
             Table("dispute_counts", "Disputes in the period", qt.dispute_counts(table),
                   f"dispute_notes (opened, reopened, closed) with at in {span}; open at the end = last event before "
                   f"{_iso(end)} not a closing; days to close from the first opening; outcome of each closing "
@@ -123,7 +124,8 @@ def _weekly_mqa_tables(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as
     return [Table("mqa_weeks", f"{tier}MQAs per week against the weekly band {band}: {inside} of {weeks} "
                   f"week{'' if weeks == 1 else 's'} in band", sc.weekly_mqas(data, start, end, as_of, policy),
                   f"mqas by ISO week (Monday UTC) of trigger_at, weeks starting in {_span(start, end)}; a week is "
-                  f"judged once it has ended by {_iso(as_of)}; policy targets.weekly_mqas")]
+                  f"judged once it has ended by {_iso(as_of)}; policy targets.weekly_mqas; metrics catalog: mqas of "
+                  "each week" + (f" (tier={rule.tier})" if rule.tier is not None else ""))]
 
 
 def _leads_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: SlaPolicy,

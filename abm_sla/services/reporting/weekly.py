@@ -41,8 +41,10 @@ from abm_sla.services.reporting.tier_moves import MOVES_LEDGER_TEXT, _moves_sour
 from abm_sla.warehouse import Warehouse
 
 
-def _four_numbers(compliance: pd.DataFrame) -> pd.DataFrame:
-    """One row per tier: met % and met/decided per clock (routing, first touch, cadence, status), target, pending."""
+def _four_numbers(compliance: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """One row per tier: met % and met/decided per clock (routing, first touch, cadence, status), target, and the
+    four clocks missed and pending (the metrics catalog's ``sla_clocks_missed`` / ``sla_clocks_pending`` of the
+    period's table ``table``)."""
     frame = compliance.assign(decided=compliance["met"] + compliance["missed"])
     frame["count"] = frame["met"].astype(str) + "/" + frame["decided"].astype(str)
     rows = pd.DataFrame({"tier": [*sc.TIERS, sc.ALL]})
@@ -52,9 +54,9 @@ def _four_numbers(compliance: pd.DataFrame) -> pd.DataFrame:
         rows[f"{clock}_met_of_decided"] = rows["tier"].map(part["count"])
         if clock == "first_touch":
             rows["first_touch_target_pct"] = rows["tier"].map(part["target_pct"])
-    totals = frame.groupby("tier")[["missed", "pending"]].sum()
-    rows["missed"] = rows["tier"].map(totals["missed"]).fillna(0).astype(int)
-    rows["pending"] = rows["tier"].map(totals["pending"]).fillna(0).astype(int)
+    segments = [f"tier={tier}" for tier in sc.TIERS] + [catalog.ALL]
+    for status in ("missed", "pending"):
+        rows[status] = [int(catalog.read(table, f"sla_clocks_{status}", segment, default=0.0)) for segment in segments]
     return rows
 
 
@@ -114,9 +116,10 @@ def build_weekly(warehouse: Warehouse | SlaData, period: str, policy: SlaPolicy,
         Section("The four numbers", [
             "Met % is met / (met + missed) of the clocks that came due this week; pending clocks are counted apart.",
         ], tables=[
-            Table("four_numbers", "SLA clocks due this week, per tier", _four_numbers(compliance),
+            Table("four_numbers", "SLA clocks due this week, per tier", _four_numbers(compliance, table),
                   f"{due}; status as last evaluated (sla_clocks.as_of); first-touch targets from "
-                  "policy targets.first_touch_met_pct"),
+                  "policy targets.first_touch_met_pct; missed and pending of the four clocks (metrics catalog: "
+                  "sla_clocks_missed, sla_clocks_pending)"),
             Table("response_times", "First-touch response (business hours from routed_at to met_at)",
                   sc.response_summary(responses, policy), f"{due} and clock = first_touch, joined to mqas.routed_at; "
                   "business hours in the owner's time zone and country (users)"),
