@@ -56,15 +56,15 @@ def disposition_mix(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timesta
     return out[[by, "mqas", *shown]]
 
 
-def rejection_reasons(facts: pd.DataFrame, policy: SlaPolicy) -> pd.DataFrame:
-    """Disqualification patterns: the period's MQAs with a feedback disposition (policy
-    ``dispositions.feedback``) per reason, most frequent first. ``facts``: the catalog's MQA facts of the period
+def rejection_reasons(facts: pd.DataFrame) -> pd.DataFrame:
+    """Disqualification patterns: the period's rejected MQAs (the verdict class ``dispositions.rejected``, as the
+    rejection rate counts them) per reason, most frequent first. ``facts``: the catalog's MQA facts of the period
     (:func:`abm_sla.domain.metrics.mqa_facts`); each reason's MQAs, owners and MQAs per tier are the catalog's
     ``mqas`` and ``mqa_owners`` over that reason's MQAs (the MQA family, ``tier=`` segments); its share is of
-    the reasons' MQAs."""
+    the reasons' MQAs (so the reasons' MQAs add up to the catalog's ``mqas_rejected``)."""
     from abm_sla.domain import metrics
 
-    rejected = facts[facts["disposition"].isin(policy.dispositions.feedback)]
+    rejected = facts[facts["rejected"].astype(bool)]
     columns = ["reason", "mqas", "share_pct", "owners", "tier_1", "tier_2", "tier_3"]
     if rejected.empty:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})

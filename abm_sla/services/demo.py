@@ -196,7 +196,7 @@ def feedback_summary(data: SlaData, table: pd.DataFrame | None = None) -> list[t
     mix = pd.Series({name: metrics.value(table, metrics.disposition_metric_id(name))
                      for name in metrics.MIX_DISPOSITIONS}).fillna(0).astype(int)
     mix = mix[mix > 0].sort_values(ascending=False, kind="stable")
-    reasons = fb.rejection_reasons(metrics.mqa_facts(data, start, end, end, policy), policy)
+    reasons = fb.rejection_reasons(metrics.mqa_facts(data, start, end, end, policy))
     basis = fb.routing_basis(table, policy).set_index("measured_to")["clocks"]
     unknown = dispositions.unknown_statuses(data.status_changes, policy)
     lines = [("dispositions", ", ".join(f"{name} {count}" for name, count in mix.items()))]

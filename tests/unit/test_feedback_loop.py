@@ -182,7 +182,7 @@ def test_report_tables_rank_reasons_mix_dispositions_and_say_what_routing_measur
     period = fb.mqas_in(data, start, end, as_of, SEVEN)
     assert dict(zip(period["account_id"], period["disposition"], strict=True)) == {
         "A": "rejected", "B": "unqualified", "C": "meeting_held"}
-    reasons = fb.rejection_reasons(catalog.mqa_facts(data, start, end, as_of, SEVEN), SEVEN)
+    reasons = fb.rejection_reasons(catalog.mqa_facts(data, start, end, as_of, SEVEN))
     assert reasons[["reason", "mqas", "share_pct"]].values.tolist() == [["No budget", 2, 100.0]]
     mix = fb.disposition_mix(sc.mqa_outcomes(data, as_of, SEVEN), start, end).set_index("tier")
     assert mix.loc["all", "mqas"] == 3 and mix.loc[1, "rejected"] == 1 and mix.loc[2, "meeting_held"] == 1
@@ -191,6 +191,22 @@ def test_report_tables_rank_reasons_mix_dispositions_and_say_what_routing_measur
     assert "pipeline routed them (routed_at)" in fb.routing_sentence(basis)
     compliance = fb.optional_compliance(data, start, end)
     assert compliance[compliance["owner_id"] == "all"].set_index("clock").loc["quality_feedback", "met"] == 2
+
+
+def test_rejection_reasons_count_the_rejected_verdict_class_like_the_rejection_rate() -> None:
+    """A policy whose rejected class is narrower than the dispositions that need a reason: "Unqualified" needs a
+    reason but is not a rejection, so its reason is not a rejection reason; the reasons add up to the catalog's
+    rejected MQAs (the rejection rate's numerator)."""
+    policy = SEVEN.model_copy(update={"dispositions": SEVEN.dispositions.model_copy(update={"rejected": ["rejected"]})})
+    mqas = pd.concat([mqa(), mqa().assign(account_id="B")], ignore_index=True)
+    status = changes(("A", "rejected", "2026-03-03T10:00Z", "No budget"),
+                     ("B", "Unqualified", "2026-03-03T10:00Z", "Wrong persona"))
+    data = SlaData.of(mqas=mqas, status_changes=status, sla_clocks=run(status, policy, frame=mqas), users=USERS)
+    start, end = ts("2026-03-01T00:00Z"), ts("2026-04-01T00:00Z")
+    facts = catalog.mqa_facts(data, start, end, end, policy)
+    reasons = fb.rejection_reasons(facts)
+    assert reasons[["reason", "mqas", "share_pct"]].values.tolist() == [["No budget", 1, 100.0]]
+    assert reasons["mqas"].sum() == catalog.read(catalog.family_table("mqas", facts), "mqas_rejected", catalog.ALL)
 
 
 def test_statuses_all_mapped_report_no_unknown_value() -> None:

@@ -77,7 +77,7 @@ def test_a_reason_given_after_the_episode_ended_stays_in_the_reasons_table():
     """A3's reason came a day after the Unqualified status that ended its episode: the quality_feedback
     clock counts it, and now the reasons table does too (before: '(no reason)')."""
     data = verdict_data()
-    reasons = fb.rejection_reasons(metrics.mqa_facts(data, *MARCH, MARCH[1], POLICY), POLICY)
+    reasons = fb.rejection_reasons(metrics.mqa_facts(data, *MARCH, MARCH[1], POLICY))
     reasons = reasons.set_index("reason")["mqas"].to_dict()
     assert reasons == {"no budget": 1, "wrong industry": 1, fb.NO_REASON: 1}
 

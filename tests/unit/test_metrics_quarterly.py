@@ -101,13 +101,13 @@ def test_a_commitment_without_an_owner_split_shows_no_owner_counts():
 def test_the_disqualification_patterns_are_the_catalogs_mqa_family_per_reason(shifted):  # noqa: F811
     data = verdict_data()
     facts = metrics.mqa_facts(data, *MARCH, MARCH[1], POLICY)
-    shown = fb.rejection_reasons(facts, POLICY).set_index("reason")
+    shown = fb.rejection_reasons(facts).set_index("reason")
     assert shown.loc["no budget", ["mqas", "owners"]].tolist() == [1, 1]
     assert shown[["tier_1", "tier_2", "tier_3"]].sum(axis=1).tolist() == shown["mqas"].tolist()
     table = metrics.compute(data, *MARCH, MARCH[1], POLICY)
     assert metrics.value(table, "mqa_owners") == facts["owner_id"].nunique()
     shifted("mqa_owners")
-    assert fb.rejection_reasons(facts, POLICY).set_index("reason").loc["no budget", "owners"] == 1 + SHIFT
+    assert fb.rejection_reasons(facts).set_index("reason").loc["no budget", "owners"] == 1 + SHIFT
 
 
 def scored_rows() -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -38,8 +38,8 @@ def _feedback_section(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_
         Table("disposition_mix_by_owner", "Disposition mix per owner",
               _with_owner_names(fb.disposition_mix(outcomes, start, end, "owner_id"), data), episode),
         Table("disqualification_patterns", "Rejection reasons, ranked (disqualification patterns)",
-              fb.rejection_reasons(catalog.mqa_facts(data, start, end, as_of, policy), policy),
-              f"{episode}; dispositions {', '.join(policy.dispositions.feedback)}; reason = the latest "
+              fb.rejection_reasons(catalog.mqa_facts(data, start, end, as_of, policy)),
+              f"{episode}; rejected = verdict class {', '.join(policy.dispositions.rejected)}; reason = the latest "
               "status_changes.reason from trigger_at to the account's next MQA"),
         Table("conversion_by_source", "Conversion by hand-off source",
               fb.conversion_by_source(data, start, end, as_of, policy),
