@@ -23,7 +23,7 @@ def load_model(path: str | Path | None = None) -> ScoringModel:
     source = Path(path) if path is not None else DEFAULT_MODEL_PATH
     prefix = f"invalid scoring model {source}"
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        data = _parsed_yaml(source.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
         raise ConfigError(f"{prefix}: not a YAML text file (binary content at byte {error.start})") from None
     except OSError as error:
@@ -53,7 +53,8 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
 
 def _parsed_yaml(text: str) -> Any:
     """``yaml.safe_load(text)``, a fresh copy each call: a text parsed before is not parsed again (a backfill's
-    every step and shard task loads the same policy; the pure-Python YAML parser costs more than the stage)."""
+    every step and shard task loads the same policy and model; the pure-Python YAML parser costs more than the
+    stage)."""
     return copy.deepcopy(_yaml_of(text))
 
 
