@@ -49,11 +49,24 @@ def conform(ledger: pd.DataFrame | None) -> pd.DataFrame:
     """The ledger with every column, timestamps as UTC and ``account_id`` as text."""
     if ledger is None or ledger.empty:
         return empty()
+    if _conformed(ledger):  # a frame this function returned (the ledger passes through several steps of a run)
+        return ledger.reset_index(drop=True)
     out = ledger.reindex(columns=COLUMNS).astype({c: object for c in COLUMNS if c not in TIMESTAMPS})
     for column in TIMESTAMPS:
         out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
     out["account_id"] = out["account_id"].astype(str)
     return out.reset_index(drop=True)
+
+
+def _conformed(ledger: pd.DataFrame) -> bool:
+    """Whether ``ledger`` is as :func:`conform` leaves it: its columns in order, UTC timestamps, the others Python
+    objects, every ``account_id`` a text."""
+    if list(ledger.columns) != COLUMNS:
+        return False
+    kinds = ledger.dtypes
+    if any(kinds[c] != ("datetime64[ns, UTC]" if c in TIMESTAMPS else object) for c in COLUMNS):
+        return False
+    return pd.api.types.infer_dtype(ledger["account_id"], skipna=False) == "string"
 
 
 def tier_rank(raw: pd.Series) -> pd.Series:

@@ -59,7 +59,10 @@ def logged_once(run_id: str) -> Iterator[None]:
 
 
 def _tags(table: sa.Table, keys: pd.DataFrame) -> list[tuple]:
-    return [(table.name, *row) for row in keys[_keys(table)].itertuples(index=False, name=None)]
+    """Each key as a hashable tuple (conformed ``keys``: a timestamp as its nanoseconds, which hash fast)."""
+    columns = [pd.DatetimeIndex(keys[name]).asi8.tolist() if isinstance(keys[name].dtype, pd.DatetimeTZDtype)
+               else keys[name].tolist() for name in _keys(table)]
+    return [(table.name, *row) for row in zip(*columns, strict=True)]
 
 
 def _not_logged_yet(run_id: str, table: sa.Table, keys: pd.DataFrame) -> pd.DataFrame:

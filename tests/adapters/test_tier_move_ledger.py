@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 
 from abm_sla.domain import scorecard as sc
+from abm_sla.errors import WarehouseError
 from abm_sla.services import stages
 from abm_sla.services.config_files import load_model, load_policy
+from abm_sla.services.stages.tier_moves import _stamp_pending
 from abm_sla.warehouse import Warehouse, schema, undo
 from abm_sla.warehouse.view import CrmView
 from tests.unit.test_scorecard import sample_data
@@ -90,3 +93,30 @@ def test_the_ledger_reads_only_the_window_yet_finds_the_moves_all_the_activities
     ledger = store.read_table(schema.tier_move_recommendations).sort_values("account_id")
     assert ledger["account_id"].tolist() == sorted(expected["account_id"])
     assert ledger["rule"].tolist() == expected.sort_values("account_id")["rule"].tolist()
+
+
+def test_a_run_stamps_the_pending_recommendations_it_evaluated_and_fails_on_a_ledger_changed_under_it(sqlite_url):
+    """The pending rows a run evaluates get its ``evaluated_at`` and run id in one statement; the rows it counted
+    must be the rows stamped (a ledger changed since it was read rolls the run's write back)."""
+    store, data = Warehouse(sqlite_url), sample_data()
+    with store.engine.begin() as connection:
+        for kind in KINDS:
+            rows = data.accounts.assign(updated_at=pd.Timestamp("2025-06-01", tz="UTC")) if kind == "accounts" \
+                else getattr(data, kind)
+            store.store_frames(connection, "files", kind, rows.dropna(axis=1, how="all"))
+    policy, model = load_policy(), load_model()
+    first = pd.Timestamp("2026-03-09", tz="UTC")
+    stages.record_tier_moves(store, first, policy, model, "r1")
+    stages.record_tier_moves(store, first + pd.Timedelta(days=1), policy, model, "r2")
+    ledger = store.read_table(schema.tier_move_recommendations)
+    assert len(ledger) == 4 and ledger["decision"].eq("pending").all()
+    assert ledger["evaluated_at"].eq(first + pd.Timedelta(days=1)).all() and ledger["run_id"].eq("r2").all()
+    later = first + pd.Timedelta(days=2)
+    with pytest.raises(WarehouseError, match="changed while it was advanced"), store.engine.begin() as connection:
+        _stamp_pending(connection, later, "r3", expected=3)
+    assert store.read_table(schema.tier_move_recommendations)["run_id"].eq("r2").all()  # rolled back
+    with store.engine.begin() as connection:
+        _stamp_pending(connection, later, "r3", expected=4)
+        _stamp_pending(connection, later, "r3", expected=0)  # nothing counted: no statement
+    stamped = store.read_table(schema.tier_move_recommendations)
+    assert stamped["evaluated_at"].eq(later).all() and stamped["run_id"].eq("r3").all()

@@ -160,3 +160,19 @@ def test_an_account_may_have_been_inactive_without_activity_or_near_the_shortest
     assert tm.inactive_at({"A", "B", "C", "D"}, last, as_of, rules, margin) == {"B", "C", "D"}
     assert tm.inactive_at({"A", "B"}, last, as_of, rules.model_copy(update={
         "demote_1_to_2": None, "remove_from_list": None}), margin) == set()
+
+
+def test_conform_passes_a_conformed_ledger_through_as_a_copy_and_still_conforms_any_other():
+    raw = pd.DataFrame({"account_id": [7, "A2"], "recommended_at": ["2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z"],
+                        "rule": ["r", "r"], "from_tier": ["3", "3"], "proposed_tier": ["2", "2"],
+                        "reason": ["x", "y"], "decision": [tm.PENDING, tm.PENDING], "decided_at": [None, None],
+                        "decision_note": [None, None], "evaluated_at": ["2026-03-02T00:00:00Z"] * 2},
+                       index=[5, 9])
+    ledger = tm.conform(raw)
+    assert ledger["account_id"].tolist() == ["7", "A2"] and ledger.index.tolist() == [0, 1]
+    assert str(ledger["decided_at"].dtype) == "datetime64[ns, UTC]"
+    again = tm.conform(ledger.set_axis([3, 4]))
+    pd.testing.assert_frame_equal(again, ledger)
+    again.loc[0, "decision"] = tm.ACCEPTED
+    assert ledger.loc[0, "decision"] == tm.PENDING  # a copy: decide() writes into what conform returns
+    assert tm.conform(ledger.assign(account_id=[7, 8]))["account_id"].tolist() == ["7", "8"]

@@ -4,6 +4,7 @@ shares: tiers, accounts and owners, percentages, periods as masks, catalog break
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -94,9 +95,7 @@ class SlaData:
         out = {}
         for name in (f.name for f in fields(cls)):
             given = tables.get(name)
-            if given is None:
-                given = frames.empty(name) if name in frames.COLUMNS else empty_derived(name)
-            out[name] = _utc_columns(name, given.reset_index(drop=True))
+            out[name] = _empty_table(name).copy() if given is None else _utc_columns(name, given.reset_index(drop=True))
         return cls(**out)
 
     def known_by(self, as_of: pd.Timestamp) -> SlaData:
@@ -110,6 +109,13 @@ class SlaData:
         if "as_of" not in self.sla_clocks or self.sla_clocks["as_of"].isna().all():
             return None
         return pd.Timestamp(self.sla_clocks["as_of"].max())
+
+
+@cache
+def _empty_table(name: str) -> pd.DataFrame:
+    """The empty frame :meth:`SlaData.of` puts in for a table not given (built once; the caller copies it)."""
+    given = frames.empty(name) if name in frames.COLUMNS else empty_derived(name)
+    return _utc_columns(name, given)
 
 
 def _utc_columns(name: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from abm_sla.domain import (
 )
 from abm_sla.domain.model import ScoringModel
 from abm_sla.domain.policy import SlaPolicy
+from abm_sla.errors import WarehouseError
 from abm_sla.infra.shards import Shard
 from abm_sla.services import incremental
 from abm_sla.warehouse import Warehouse, schema, undo
@@ -72,9 +73,12 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
     changed = merged["_merge"].eq("left_only") | merged["decision"].ne(merged["decision_was"]) | merged[
         "evaluated_at"].ne(merged["evaluated_at_was"])
     rows = after[changed.to_numpy()].assign(run_id=run_id or None)
+    stamped = (merged["_merge"].eq("both") & merged["decision"].eq(tier_moves.PENDING)
+               & merged["decision_was"].eq(tier_moves.PENDING) & changed).to_numpy()[changed.to_numpy()]
     with warehouse.engine.begin() as connection:
         undo.remember(warehouse, connection, run_id, table, rows[["account_id", "recommended_at"]])
-        warehouse.upsert(connection, table, records(rows))
+        warehouse.upsert(connection, table, records(rows[~stamped]))
+        _stamp_pending(connection, as_of, run_id, int(stamped.sum()))
         for key, value in ((TIER_MOVES_KEY, as_of.isoformat()), (TIER_MOVES_REFERENCE_KEY, json.dumps(reference))):
             undo.remember_state(connection, run_id, key)
             warehouse.set_state(connection, key, value)
@@ -82,6 +86,22 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
                         .sum())
     return {"tier_moves_recommended": int(merged["_merge"].eq("left_only").sum()), "tier_moves_decided": decided_count,
             "tier_moves_accounts_recomputed": len(accounts) if chosen is None else len(chosen)}
+
+
+def _stamp_pending(connection, as_of: pd.Timestamp, run_id: str, expected: int) -> None:
+    """Stamp this run on the recommendations still pending that it evaluated (``evaluated_at``, ``run_id``): the
+    pending ones made by ``as_of`` not stamped at it yet, after the rows that changed otherwise are written (those
+    decided now are no longer pending). One statement instead of every such row written again; ``expected``: how
+    many :func:`tier_moves.decide` stamped (another count means the ledger changed since it was read)."""
+    if not expected:
+        return
+    table, moment = schema.tier_move_recommendations, as_of.to_pydatetime()
+    stamped = connection.execute(table.update().where(
+        table.c.decision == tier_moves.PENDING, table.c.recommended_at <= moment, table.c.evaluated_at != moment,
+    ).values(evaluated_at=moment, run_id=run_id or None)).rowcount
+    if stamped != expected:
+        raise WarehouseError(f"the tier-move ledger changed while it was advanced: {stamped} pending recommendations "
+                             f"to stamp as of {as_of.isoformat()}, {expected} expected")
 
 
 def _tier_move_window(view: CrmView, as_of: pd.Timestamp, rules, chosen: set[str] | None,
