@@ -122,9 +122,9 @@ CATALOG_COLUMNS = {"marketing_by_tier": QUALITY, "marketing_by_owner": QUALITY,
                    "reassignments_by_clock": list(breaches.REASSIGNMENT_COLUMNS), "list_size": ["on_list"],
                    # the quarterly renegotiation's tables (22e)
                    "tier_move_decisions": ["recommended", "accepted", "declined", "pending", "median_age_days"],
-                   # per reason, the catalog's MQA family over the reason's MQAs (the feedback loop's mqas, owners
-                   # (mqa_owners) and tiers; the monthly review's rejected and tiers); the share stays outside
-                   "disqualification_patterns": ["mqas", "owners", "rejected", "tier_1", "tier_2", "tier_3"],
+                   # per reason, the catalog's MQA family over the reason's MQAs (mqas, owners (mqa_owners) and
+                   # tiers; one table in the monthly review and the quarterly feedback loop); the share stays outside
+                   "disqualification_patterns": ["mqas", "owners", "tier_1", "tier_2", "tier_3"],
                    # the pipeline check: the catalog's score_check family over the re-scored rows (every figure of
                    # both outcomes; per band the rows, rows won and their rate)
                    "score_predicts_pipeline": list(SCORE_OUTCOMES),

@@ -56,27 +56,34 @@ def disposition_mix(outcomes: pd.DataFrame, start: pd.Timestamp, end: pd.Timesta
     return out[[by, "mqas", *shown]]
 
 
+def rejected_by_reason(facts: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The period's rejected MQAs (the verdict class ``dispositions.rejected``, as the rejection rate counts them)
+    grouped by the reason sales gave: spaces trimmed and case ignored, an empty or missing reason its own group
+    (:data:`NO_REASON`); each group labelled with its most frequent spelling. ``facts``: the catalog's MQA facts
+    of the period (:func:`abm_sla.domain.metrics.mqa_facts`). Every report's reasons come from here."""
+    rejected = facts[facts["rejected"].astype(bool)]
+    reason = rejected["reason"].astype("string").str.strip().replace("", pd.NA).fillna(NO_REASON).astype(str)
+    return [(reason.loc[group.index].mode().iloc[0], group)
+            for _, group in rejected.groupby(reason.str.lower().to_numpy())]
+
+
 def rejection_reasons(facts: pd.DataFrame) -> pd.DataFrame:
-    """Disqualification patterns: the period's rejected MQAs (the verdict class ``dispositions.rejected``, as the
-    rejection rate counts them) per reason, most frequent first. ``facts``: the catalog's MQA facts of the period
-    (:func:`abm_sla.domain.metrics.mqa_facts`); each reason's MQAs, owners and MQAs per tier are the catalog's
-    ``mqas`` and ``mqa_owners`` over that reason's MQAs (the MQA family, ``tier=`` segments); its share is of
-    the reasons' MQAs (so the reasons' MQAs add up to the catalog's ``mqas_rejected``)."""
+    """Disqualification patterns: the period's rejected MQAs per reason (:func:`rejected_by_reason`), most
+    frequent first; each reason's MQAs, owners and MQAs per tier are the catalog's ``mqas`` and ``mqa_owners``
+    over that reason's MQAs (the MQA family, ``tier=`` segments); its share is of the reasons' MQAs (so the
+    reasons' MQAs add up to the catalog's ``mqas_rejected``)."""
     from abm_sla.domain import metrics
 
-    rejected = facts[facts["rejected"].astype(bool)]
     columns = ["reason", "mqas", "share_pct", "owners", "tier_1", "tier_2", "tier_3"]
-    if rejected.empty:
-        return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
-    reason = rejected["reason"].fillna(NO_REASON).astype(str)
-    key = reason.str.strip().str.lower()
     rows = []
-    for _, group in rejected.groupby(key.to_numpy()):
+    for reason, group in rejected_by_reason(facts):
         table = metrics.family_table("mqas", group, ("tier",))
         counts = {column: int(metrics.read(table, metric, segment, default=0.0)) for column, (metric, segment) in
                   {"mqas": ("mqas", metrics.ALL), "owners": ("mqa_owners", metrics.ALL),
                    **{f"tier_{tier}": ("mqas", f"tier={tier}") for tier in sc.TIERS}}.items()}
-        rows.append({"reason": reason.loc[group.index].mode().iloc[0], **counts})
+        rows.append({"reason": reason, **counts})
+    if not rows:
+        return pd.DataFrame({column: pd.Series(dtype="object") for column in columns})
     out = pd.DataFrame(rows)
     out["share_pct"] = (100 * out["mqas"] / out["mqas"].sum()).round(1)
     return out.sort_values(["mqas", "reason"], ascending=[False, True]).reset_index(drop=True)[columns]

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from abm_sla.domain import feedback as fb
 from abm_sla.domain import frames, leads
 from abm_sla.domain import metrics as catalog
 from abm_sla.domain import scorecard as sc
@@ -185,45 +186,19 @@ def marketing_activity(data: SlaData, start: pd.Timestamp, end: pd.Timestamp) ->
 #: The signal that fired an MQA when no marketing touch or intent row sits at its trigger_at.
 OTHER_SOURCE = "other"
 INTENT_SOURCE = "intent"
-NO_REASON = "(no reason given)"
-
-
-def _rejected(table: pd.DataFrame, segment: str) -> int:
-    return int(np.nan_to_num(catalog.value(table, "mqas_rejected", segment)))
-
-
-def _rejected_by_reason(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                        policy: SlaPolicy, segment: str) -> list[tuple[str, pd.DataFrame]]:
-    """Per reason of the period's rejected MQAs (most frequent first): the MQA family's catalog table over them,
-    cut by ``segment``."""
-    facts = catalog.mqa_facts(data, start, end, as_of, policy)
-    rejected = facts[facts["rejected"]]
-    reasons = rejected["reason"].astype("string").str.strip().replace("", pd.NA).fillna(NO_REASON)
-    return [(reason, catalog.family_table("mqas", rejected[(reasons == reason).to_numpy()], (segment,)))
-            for reason in reasons.value_counts().index]
-
-
-def disqualification_patterns(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
-                              policy: SlaPolicy) -> pd.DataFrame:
-    """Rejected MQAs of the period per reason (sales' status reason; none given is its own row) and tier: the
-    catalog's ``mqas_rejected`` over each reason's MQAs, most frequent first, with the reason's share."""
-    rows = []
-    for reason, table in _rejected_by_reason(data, start, end, as_of, policy, "tier"):
-        rows.append({"reason": reason, **{f"tier_{tier}": _rejected(table, f"tier={tier}") for tier in sc.TIERS},
-                     "rejected": _rejected(table, catalog.ALL)})
-    out = pd.DataFrame(rows, columns=["reason", *(f"tier_{tier}" for tier in sc.TIERS), "rejected"])
-    out["share_pct"] = sc.pct(out["rejected"], float(out["rejected"].sum()))
-    return out
 
 
 def disqualification_by_owner(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_of: pd.Timestamp,
                               policy: SlaPolicy) -> pd.DataFrame:
-    """Rejected MQAs of the period per owner and reason (long: one row per pair with any), most first."""
+    """Rejected MQAs of the period per owner and reason (long: one row per pair with any), most first: the
+    catalog's ``mqas`` per ``owner=`` segment over each reason's MQAs (the reasons of
+    :func:`abm_sla.domain.feedback.rejected_by_reason`, as the per-reason table groups them)."""
     rows = []
-    for reason, table in _rejected_by_reason(data, start, end, as_of, policy, "owner"):
-        owners = table.loc[(table["metric"] == "mqas_rejected") & table["segment"].str.startswith("owner="), "segment"]
-        rows += [{"owner_id": segment.removeprefix("owner="), "reason": reason,
-                  "rejected": _rejected(table, segment)} for segment in owners]
+    for reason, group in fb.rejected_by_reason(catalog.mqa_facts(data, start, end, as_of, policy)):
+        table = catalog.family_table("mqas", group, ("owner",))
+        owners = table[(table["metric"] == "mqas") & table["segment"].str.startswith("owner=")]
+        rows += [{"owner_id": segment.removeprefix("owner="), "reason": reason, "rejected": int(value)}
+                 for segment, value in zip(owners["segment"], owners["value"].fillna(0), strict=True)]
     out = pd.DataFrame(rows, columns=["owner_id", "reason", "rejected"])
     out = out[out["rejected"] > 0]
     return out.sort_values(["rejected", "owner_id", "reason"], ascending=[False, True, True]).reset_index(drop=True)

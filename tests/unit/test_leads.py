@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from abm_sla.domain import feedback as fb
 from abm_sla.domain import leads, review
 from abm_sla.domain import metrics as catalog
 from abm_sla.domain.policy import IntentList
@@ -143,18 +144,21 @@ def test_disqualification_patterns_and_conversion_by_source() -> None:
         {"status_change_id": "s1", "account_id": "a", "status": "rejected", "changed_at": t1 + pd.Timedelta(hours=1),
          "reason": "no budget"},
         {"status_change_id": "s2", "account_id": "b", "status": "rejected", "changed_at": t2 + pd.Timedelta(hours=1),
-         "reason": "no budget"},
+         "reason": "No budget "},
         {"status_change_id": "s3", "account_id": "c", "status": "accepted", "changed_at": t3 + pd.Timedelta(hours=1)}])
     data = SlaData.of(accounts=frame("accounts", accounts), mqas=mqas, status_changes=changes,
                       activities=frame("activities", [activity("form_submit", t1, "a", "x"),
                                                       activity("web_visit", t2 - NS, "b", "y")]),
                       intent_signals=frame("intent_signals", [intent("crm", 90, t3, "c")]))
     policy = load_policy()
-    patterns = review.disqualification_patterns(data, start, end, end, policy)
-    assert patterns.to_dict("records") == [{"reason": "no budget", "tier_1": 1, "tier_2": 1, "tier_3": 0,
-                                            "rejected": 2, "share_pct": 100.0}]
+    # one table in the monthly review and the quarterly feedback loop: reasons trimmed, case ignored (a tie of
+    # spellings shows the first in sort order)
+    patterns = fb.rejection_reasons(catalog.mqa_facts(data, start, end, end, policy))
+    assert patterns.to_dict("records") == [{"reason": "No budget", "mqas": 2, "share_pct": 100.0, "owners": 2,
+                                            "tier_1": 1, "tier_2": 1, "tier_3": 0}]
     owners = review.disqualification_by_owner(data, start, end, end, policy)
-    assert owners[["owner_id", "rejected"]].values.tolist() == [["u1", 1], ["u2", 1]]
+    assert owners[["owner_id", "reason", "rejected"]].values.tolist() == [["u1", "No budget", 1],
+                                                                         ["u2", "No budget", 1]]
     sources = review.conversion_by_source(data, start, end, end, policy).set_index("source")
     assert sources.loc["form_submit", "mqas"] == 1 and sources.loc["form_submit", "acceptance_pct"] == 0
     assert sources.loc["intent", "accepted"] == 1 and sources.loc["intent", "acceptance_pct"] == 100

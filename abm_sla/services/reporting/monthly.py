@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from abm_sla.domain import feedback as fb
 from abm_sla.domain import metrics as catalog
 from abm_sla.domain import review
 from abm_sla.domain import scorecard as sc
@@ -92,8 +93,8 @@ def _review_sections(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, as_o
             "Rejected MQAs of the month by the reason sales gave (status reason) and tier, then by owner.",
         ], tables=[
             Table("disqualification_patterns", "Rejected MQAs per reason and tier",
-                  review.disqualification_patterns(data, start, end, as_of, policy), f"{mqa_source}; reasons from "
-                  "status_changes.reason"),
+                  fb.rejection_reasons(catalog.mqa_facts(data, start, end, as_of, policy)), f"{mqa_source}; reasons "
+                  "from status_changes.reason (trimmed, case ignored), as in the quarterly feedback loop"),
             Table("disqualification_by_owner", "Rejected MQAs per owner and reason",
                   _with_owner_names(review.disqualification_by_owner(data, start, end, as_of, policy), data),
                   f"{mqa_source}; owner from mqas"),
