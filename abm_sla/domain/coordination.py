@@ -58,7 +58,8 @@ def collisions(activities: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
         pairs["contact_id_s"].astype(str) == pairs["contact_id_m"].astype(str))
     pairs = pairs[same.to_numpy() & (gap <= window).to_numpy()].assign(gap_hours=(gap / pd.Timedelta(hours=1)).round(1))
     out = pd.DataFrame({
-        "account_id": pairs["account_id"], "contact_id": pairs["contact_id_s"].fillna(pairs["contact_id_m"]),
+        "account_id": pairs["account_id"], "contact_id": pairs["contact_id_s"].where(pairs["contact_id_s"].notna(),
+                                                                             pairs["contact_id_m"]),
         "sales_activity_id": pairs["activity_id_s"], "sales_type": pairs["type_s"], "sales_at": pairs["occurred_at_s"],
         "sales_owner_id": pairs["owner_id"], "marketing_activity_id": pairs["activity_id_m"],
         "marketing_type": pairs["type_m"], "marketing_at": pairs["occurred_at_m"], "gap_hours": pairs["gap_hours"]})
