@@ -352,62 +352,102 @@ class PeriodWhatIf:
 
     steps: pd.DataFrame
     mqas: pd.DataFrame
-    scores: pd.DataFrame  # the candidate model's scores at every step (``scoring.SCORE_COLUMNS``)
+
+
+#: What a period what-if counts per step and shard; summed over the shards (the mean delta from its sum).
+_STEP_COUNTS = ("accounts", "newly_pass", "drop_below", "score_changed", "unchanged", "delta_sum")
 
 
 def what_if_period(
     warehouse: Warehouse, steps: Sequence[pd.Timestamp], model: ScoringModel, baseline: ScoringModel,
-    policy: SlaPolicy, accounts: list[str] | None = None,
+    policy: SlaPolicy, accounts: list[str] | None = None, shards: int | None = None,
 ) -> PeriodWhatIf:
     """Score ``accounts`` (None: all) with both models at every step in one pass, and replay the candidate
     model's hand-off over the steps from the MQAs stored before the first step's window (the episodes starting
-    from then on are compared with the stored ones); nothing is written."""
+    from then on are compared with the stored ones); nothing is written. Shard by shard (``shards``, else as a
+    backfill's), steps in chunks of :data:`ROWS_PER_CHUNK` score rows: memory is bounded by a shard, not the CRM."""
     steps = sorted(pd.Timestamp(step) for step in steps)
+    groups = [None] if accounts else all_shards(shard_total(warehouse, steps[-1], model, shards))
+    counts, mqas = zip(*(_what_if_shard(warehouse, steps, model, baseline, policy, shard, accounts)
+                         for shard in groups), strict=True)
+    per_step = pd.concat(counts).groupby("as_of", sort=True)[list(_STEP_COUNTS)].sum()
+    mqas = pd.concat(mqas, ignore_index=True).sort_values(["trigger_at", "account_id"], ignore_index=True)
+    since = steps[0] - model.window
+    rows = []
+    for as_of, previous in zip(steps, [since, *steps[:-1]], strict=True):
+        step = per_step.loc[as_of] if as_of in per_step.index else pd.Series(0, index=list(_STEP_COUNTS))
+        moment = mqas["trigger_at"].gt(previous) & mqas["trigger_at"].le(as_of)
+        rows.append({"as_of": as_of, **_step_summary(step), "mqas_fired": int((moment & mqas["fired"]).sum()),
+                     "mqas_would_fire": int((moment & mqas["would_fire"]).sum())})
+    return PeriodWhatIf(pd.DataFrame(rows), mqas)
+
+
+def _step_summary(step: pd.Series) -> dict[str, int | float]:
+    """:func:`abm_sla.domain.whatif.summarize`'s counts of one step, from the counts summed over the shards."""
+    accounts = int(step["accounts"])
+    return {"accounts": accounts, **{name: int(step[name]) for name in _STEP_COUNTS[1:-1]},
+            "mean_delta": round(float(step["delta_sum"]) / accounts, 2) if accounts else 0.0}
+
+
+def _what_if_shard(
+    warehouse: Warehouse, steps: list[pd.Timestamp], model: ScoringModel, baseline: ScoringModel,
+    policy: SlaPolicy, shard: Shard | None, accounts: list[str] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One shard's (or the chosen accounts') per-step counts (:data:`_STEP_COUNTS`) and MQAs side by side."""
     crm = CrmView(warehouse)
     first, last = steps[0], steps[-1]
-    signals = stages.read_signals(crm, last, last - first + 2 * max(model.window, baseline.window), None, accounts)
-    listed = stages.target_list(warehouse, crm, policy, None, accounts)
-    candidates, _ = step_candidates(signals.accounts, steps, listed)
-    frames = (signals.accounts, signals.contacts, signals.activities, signals.intent_signals)
-    before = scoring.score_at(candidates, *frames, baseline, with_reasons=False).rename(columns={"at": "as_of"})
-    after = scoring.score_at(candidates, *frames, model).rename(columns={"at": "as_of"})
+    signals = stages.read_signals(crm, last, last - first + 2 * max(model.window, baseline.window), shard, accounts)
+    listed = stages.target_list(warehouse, crm, policy, shard, accounts)
+    tables = (signals.accounts, signals.contacts, signals.activities, signals.intent_signals)
+    per_chunk = max(1, ROWS_PER_CHUNK // max(1, len(signals.accounts)))
+    counts = []
+    for start in range(0, len(steps), per_chunk):
+        chunk = steps[start:start + per_chunk]
+        candidates, _ = step_candidates(signals.accounts, chunk, listed)
+        before = scoring.score_at(candidates, *tables, baseline, with_reasons=False) if len(candidates) else None
+        after = scoring.score_at(candidates, *tables, model, with_reasons=False) if len(candidates) else None
+        for as_of in chunk:
+            if before is None or not before["at"].eq(as_of).any():  # no account existed (or was listed) then
+                counts.append({"as_of": as_of, **dict.fromkeys(_STEP_COUNTS, 0)})
+                continue
+            diff = whatif.score_diff(before[before["at"] == as_of], after[after["at"] == as_of], baseline.version,
+                                     model.version)
+            summary = whatif.summarize(diff)
+            counts.append({"as_of": as_of, **{name: summary[name] for name in _STEP_COUNTS[:-1]},
+                           "delta_sum": int(diff["total_delta"].sum())})
     stored = _stored_mqas(warehouse, signals.accounts["account_id"])
     since = first - model.window  # the first step's window: episodes starting from there on are compared
-    fired = handoff.replay_steps(*frames, stages.read_status_changes(crm, last, None, accounts),
+    fired = handoff.replay_steps(*tables, stages.read_status_changes(crm, last, shard, accounts),
                                  stored[stored["trigger_at"] <= since], model, steps, policy.episode_end_statuses(),
                                  listed)
     live = stored[(stored["trigger_at"] > since) & (stored["trigger_at"] <= last)]
-    mqas = _side_by_side(live, fired[fired["trigger_at"] > since])
-    rows = []
-    for as_of, previous in zip(steps, [since, *steps[:-1]], strict=True):
-        diff = whatif.score_diff(before[before["as_of"] == as_of], after[after["as_of"] == as_of], baseline.version,
-                                 model.version)
-        moment = mqas["trigger_at"].gt(previous) & mqas["trigger_at"].le(as_of)
-        rows.append({"as_of": as_of, **whatif.summarize(diff), "mqas_fired": int((moment & mqas["fired"]).sum()),
-                     "mqas_would_fire": int((moment & mqas["would_fire"]).sum())})
-    return PeriodWhatIf(pd.DataFrame(rows), mqas, after)
+    side_by_side = _side_by_side(live, fired[fired["trigger_at"] > since])
+    return pd.DataFrame(counts, columns=["as_of", *_STEP_COUNTS]), side_by_side
 
 
 def _side_by_side(live: pd.DataFrame, fired: pd.DataFrame) -> pd.DataFrame:
     """The MQAs of a period: ``fired`` (stored) and ``would_fire`` (the candidate model), one row per episode start."""
     keys = ["account_id", "trigger_at"]
     both = live[keys].assign(fired=True).merge(fired[keys].assign(would_fire=True), on=keys, how="outer")
-    both = both.fillna({"fired": False, "would_fire": False}).astype({"fired": bool, "would_fire": bool})
+    both = both.assign(fired=both["fired"].eq(True), would_fire=both["would_fire"].eq(True))  # True or missing
     return both.sort_values(["trigger_at", "account_id"], ignore_index=True)
 
 
 def store_period_scores(
     warehouse: Warehouse, steps: Sequence[pd.Timestamp], model: ScoringModel, policy: SlaPolicy | None, run_id: str,
-    accounts: list[str] | None = None,
+    accounts: list[str] | None = None, shards: int | None = None,
 ) -> int:
-    """Keep a period what-if's scores: the candidate model's score changes at every step (written once) and a
-    scoring run of it per step (of ``accounts``, or of every account); returns the rows written."""
+    """Keep a period what-if's scores: the candidate model's score changes at every step (written once, shard by
+    shard) and a scoring run of it per step (of ``accounts``, or of every account); returns the rows written."""
     steps = sorted(pd.Timestamp(step) for step in steps)
     crm = CrmView(warehouse)
-    signals = stages.read_signals(crm, steps[-1], steps[-1] - steps[0] + model.window, None, accounts, model)
-    listed = stages.target_list(warehouse, crm, policy, None, accounts)
+    changed: dict[pd.Timestamp, int] = {}
     with undo.logged_once(run_id):
-        changed = store_score_steps(warehouse, signals, steps, model, listed, run_id)
+        for shard in [None] if accounts else all_shards(shard_total(warehouse, steps[-1], model, shards)):
+            signals = stages.read_signals(crm, steps[-1], steps[-1] - steps[0] + model.window, shard, accounts, model)
+            listed = stages.target_list(warehouse, crm, policy, shard, accounts)
+            for as_of, count in store_score_steps(warehouse, signals, steps, model, listed, run_id).items():
+                changed[as_of] = changed.get(as_of, 0) + count
     version = incremental.config_version(*stages.score_configs(warehouse, model, policy))
     position = warehouse.journal_position()
     with warehouse.engine.begin() as connection:
