@@ -39,7 +39,9 @@ def snapshot(data: Path, accounts: int, signals: float) -> Path:
         from abm_sla.services import stages
         from abm_sla.warehouse import Warehouse
 
-        stages.extract_files(Warehouse(f"sqlite:///{path}.part"), str(folder), "bench-load", NOW)
+        warehouse = Warehouse(f"sqlite:///{path}.part")
+        stages.extract_files(warehouse, str(folder), "bench-load", NOW)
+        warehouse.engine.dispose()  # the last connection closed: its write-ahead log is in the file, not beside it
         Path(f"{path}.part").rename(path)
     return path
 
