@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from abm_sla.services.stages import clocks as clocks_stage
 from abm_sla.services.stages.clocks import CLOCK_KEY, _store_clocks, stored_unchanged
 from abm_sla.warehouse import Warehouse, schema
 
@@ -62,8 +63,17 @@ def store_both_ways(url: str, prepare=None, first: pd.DataFrame = FIRST) -> tupl
     return out[0], out[1]
 
 
-def test_restamping_stores_what_writing_every_row_stores(db_url: str) -> None:
+def test_restamping_stores_what_writing_every_row_stores(db_url: str, monkeypatch) -> None:
+    restamps = []
+    restamp = clocks_stage._restamped
+
+    def counted(connection, mqas, as_of, expected) -> bool:
+        restamps.append((mqas["account_id"].tolist(), expected, done := restamp(connection, mqas, as_of, expected)))
+        return done
+
+    monkeypatch.setattr(clocks_stage, "_restamped", counted)
     restamped, whole = store_both_ways(db_url)
+    assert (["a1"], 2, True) in restamps  # a1's two unchanged clocks: one UPDATE, not two rows written whole
     pd.testing.assert_frame_equal(restamped, whole)
     assert restamped["as_of"].eq(T1).all() and len(restamped) == 5
     assert restamped.loc[restamped["account_id"].eq("a3"), "met_at"].notna().all()
