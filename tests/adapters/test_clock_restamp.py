@@ -106,6 +106,7 @@ def test_unchanged_means_equal_as_stored() -> None:
     assert same(base, base, CLOCK_KEY).tolist() == [True]
     assert same(base, variant(tier=1.0), CLOCK_KEY).tolist() == [True]  # the same number, another type
     assert same(base, variant(as_of=T1), CLOCK_KEY).tolist() == [True]  # as_of is what is restamped
+    assert same(base, variant(due_at=base["due_at"].dt.as_unit("us")), CLOCK_KEY).tolist() == [True]
     nanosecond = variant(due_at=base["due_at"] + pd.Timedelta(nanoseconds=1))
     assert same(nanosecond, base, CLOCK_KEY).tolist() == [True]  # stored to the microsecond
     assert same(base, variant(due_at=base["due_at"] + pd.Timedelta(microseconds=1)), CLOCK_KEY).tolist() == [False]

@@ -289,7 +289,7 @@ def _same_values(left: pd.Series, right: pd.Series) -> np.ndarray:
     if any(pd.api.types.is_datetime64_any_dtype(values) for values in (left, right)):
         try:  # microseconds since the epoch (NaT: the same number on both sides)
             left, right = (pd.DatetimeIndex(values if pd.api.types.is_datetime64_any_dtype(values)
-                                            else pd.to_datetime(values, utc=True)).asi8 // 1_000
+                                            else pd.to_datetime(values, utc=True)).as_unit("ns").asi8 // 1_000
                            for values in (left, right))
         except (TypeError, ValueError):
             return missing
