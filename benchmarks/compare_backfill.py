@@ -6,7 +6,8 @@
 
 The export folder (``--accounts``, default 5,000) is generated and loaded once into a SQLite snapshot
 (``--data``; reused); each run copies the snapshot and runs ``flows.backfill`` (``--engine one-pass``, daily
-steps over ``--days`` ending ``bench_backfill.AS_OF``) in a child process with the checkout's code first on
+steps over ``--days`` ending ``bench_backfill.AS_OF``; every account at every step, the backfill's default,
+unless ``--incremental``) in a child process with the checkout's code first on
 ``PYTHONPATH``: its CPU seconds (user + system of the child, and of the backfill alone), wall seconds and the
 load average. ``--profile`` runs cProfile with a CPU-time timer instead (one file per checkout and run).
 """
@@ -39,7 +40,9 @@ def snapshot(data: Path, accounts: int, signals: float) -> Path:
         from abm_sla.services import stages
         from abm_sla.warehouse import Warehouse
 
-        stages.extract_files(Warehouse(f"sqlite:///{path}.part"), str(folder), "bench-load", NOW)
+        warehouse = Warehouse(f"sqlite:///{path}.part")
+        stages.extract_files(warehouse, str(folder), "bench-load", NOW)
+        warehouse.engine.dispose()  # the last connection closed: its write-ahead log is in the file, not beside it
         Path(f"{path}.part").rename(path)
     return path
 
@@ -61,7 +64,7 @@ def run_step(args: argparse.Namespace) -> dict:
     from flows.parameters import BackfillParameters, validated
 
     params = validated(BackfillParameters, {"start": days[0].isoformat(), "end": days[-1].isoformat(),
-                                            "step_hours": 24, "engine": "one-pass"})
+                                            "step_hours": 24, "engine": "one-pass", "full": not args.incremental})
     profile = cProfile.Profile(time.process_time) if args.profile else None
     start, cpu = time.perf_counter(), time.process_time()
     with settings.database_url_env(f"sqlite:///{work}"), direct_calls():
@@ -97,6 +100,9 @@ def main() -> None:
     parser.add_argument("--code", action="append", default=[], help="NAME=CHECKOUT (repeatable)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", help="cProfile output prefix (CPU timer)")
+    parser.add_argument("--incremental", action="store_true",
+                        help="each step recomputes what changed since the step before (default: the backfill's "
+                        "default, every account at every step)")
     for hidden in ("--step", "--snapshot", "--work"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -111,7 +117,8 @@ def main() -> None:
             extra = ["--profile", f"{args.profile}-{name}-{number}.out"] if args.profile else []
             row = {"run": number, "code": name, **child(code, ["--step", "run", "--snapshot", str(path), "--work",
                                                                str(path.with_name(f"backfill-{name}.db")),
-                                                               "--days", str(args.days), *extra])}
+                                                               "--days", str(args.days), *extra,
+                                                               *(["--incremental"] if args.incremental else [])])}
             rows.append(row)
             print(json.dumps(row), flush=True)
     for name in codes:

@@ -38,6 +38,7 @@ TABLES = {table.name: table for table in (schema.sla_clocks, schema.escalations,
 #: Tables whose added rows carry the adding run's ``run_id``.
 RUN_ID_TABLES = (schema.score_history, schema.mqas)
 _BATCH = 1000
+UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 KEEP_RUNS_ENV = "ABM_SLA_UNDO_KEEP_RUNS"
 DEFAULT_KEEP_RUNS = 100
 
@@ -94,8 +95,8 @@ def _conformed(table: sa.Table, frame: pd.DataFrame) -> pd.DataFrame:
     """Timestamp columns as ``datetime64[ns, UTC]`` so keys from frames and from the database compare."""
     out = frame.copy()
     for name in _stamps(table):
-        if name in out:
-            out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+        if name in out and out[name].dtype != UTC_NS:  # parsing a parsed column walks it row by row
+            out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601").astype(UTC_NS)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -156,7 +157,7 @@ def sla_shard(
     with warehouse.engine.begin() as connection:
         undo.remember(warehouse, connection, run_id, schema.sla_clocks, stale, only_existing=True)
         undo.delete_keys(connection, schema.sla_clocks, stale)
-        clocks, escalations = _store_clocks(warehouse, connection, clocks, escalations, as_of, run_id)
+        clocks, escalations = _store_clocks(warehouse, connection, clocks, escalations, as_of, run_id, stored_clocks)
         undo.remember(warehouse, connection, run_id, schema.mqas, newly_ended, only_existing=True)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
         undo.remember(warehouse, connection, run_id, schema.reassignments, candidates)
@@ -221,9 +222,14 @@ def _clocks_and_ladders(
 
 def _store_clocks(
     warehouse: Warehouse, connection: sa.Connection, clocks: pd.DataFrame, escalations: pd.DataFrame,
-    as_of: pd.Timestamp, run_id: str,
+    as_of: pd.Timestamp, run_id: str, stored: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Upsert clocks (in place) and insert new escalation rows, logging what they replace for undo."""
+    """Upsert clocks (in place) and insert new escalation rows, logging what they replace for undo.
+
+    ``stored``: the clocks as read before this run evaluated them. An MQA whose stored clocks are exactly the
+    evaluated ones with the same values (most of them: a run changes few clocks but stamps every one with its
+    ``as_of``) gets only its ``as_of`` set, one ``UPDATE`` per MQA instead of a row per clock written whole; the
+    stored rows end up the same (a count that differs from the expected one writes every row whole)."""
     clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
     escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
     clocks = clocks.assign(as_of=as_of, shard=shard_keys(clocks["account_id"]))
@@ -233,10 +239,77 @@ def _store_clocks(
                                          escalations["owner_id"].notna(), ""))
     undo.remember(warehouse, connection, run_id, schema.sla_clocks, clocks)
     undo.remember(warehouse, connection, run_id, schema.escalations, escalations)
-    warehouse.upsert(connection, schema.sla_clocks, records(clocks[[*clock_columns, "as_of", "shard"]]))
+    columns = [*clock_columns, "as_of", "shard"]
+    same = _unchanged_mqas(clocks[columns], stored) if stored is not None else np.zeros(len(clocks), dtype=bool)
+    if not _restamped(connection, clocks.loc[same, MQA_KEY].drop_duplicates(), as_of, int(same.sum())):
+        same[:] = False
+    warehouse.upsert(connection, schema.sla_clocks, records(clocks.loc[~same, columns]))
     warehouse.upsert(connection, schema.escalations, records(escalations[[*escalation_columns, "shard"]]),
                      update=False)
     return clocks, escalations
+
+
+#: The primary key of ``sla_clocks``, and of the MQA a clock belongs to.
+CLOCK_KEY = ["account_id", "trigger_at", "clock", "period"]
+MQA_KEY = ["account_id", "trigger_at"]
+
+
+def _unchanged_mqas(clocks: pd.DataFrame, stored: pd.DataFrame) -> np.ndarray:
+    """Per row of ``clocks``: whether every clock of its MQA is stored with the same values
+    (:func:`stored_unchanged`) and ``stored`` holds no other clock of that MQA."""
+    if clocks.empty or stored.empty:
+        return np.zeros(len(clocks), dtype=bool)
+    same = pd.Series(stored_unchanged(clocks, stored, CLOCK_KEY), index=clocks.index)
+    by_mqa = [clocks[name] for name in MQA_KEY]
+    whole = same.groupby(by_mqa, sort=False).transform("all").to_numpy(dtype=bool)
+    evaluated = same.groupby(by_mqa, sort=False).transform("size").to_numpy()
+    kept = stored.groupby(MQA_KEY).size().reindex(pd.MultiIndex.from_frame(clocks[MQA_KEY])).to_numpy()
+    return whole & (evaluated == kept)
+
+
+def stored_unchanged(rows: pd.DataFrame, stored: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Per row of ``rows``: whether ``stored`` holds a row with its key and the same values in every other column
+    of ``rows`` but ``as_of``, as the warehouse stores them (timestamps to the microsecond, missing equals
+    missing, a number equals the same number of another type). Anything else is "changed"."""
+    columns = [name for name in rows.columns if name not in keys and name != "as_of"]
+    if rows.empty or stored.empty or not set(columns) <= set(stored.columns):
+        return np.zeros(len(rows), dtype=bool)
+    stored = stored.drop_duplicates(keys)
+    at = pd.MultiIndex.from_frame(stored[keys]).get_indexer(pd.MultiIndex.from_frame(rows[keys]))
+    found = at >= 0
+    same = found.copy()
+    for name in columns:
+        same &= _same_values(rows[name], stored[name].iloc[np.where(found, at, 0)])
+    return same
+
+
+def _same_values(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """Elementwise equality as stored: see :func:`stored_unchanged`."""
+    missing = left.isna().to_numpy() & right.isna().to_numpy()
+    if any(pd.api.types.is_datetime64_any_dtype(values) for values in (left, right)):
+        try:  # microseconds since the epoch (NaT: the same number on both sides)
+            left, right = (pd.DatetimeIndex(values if pd.api.types.is_datetime64_any_dtype(values)
+                                            else pd.to_datetime(values, utc=True)).as_unit("ns").asi8 // 1_000
+                           for values in (left, right))
+        except (TypeError, ValueError):
+            return missing
+    elif all(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+             for values in (left, right)):
+        left, right = left.to_numpy(dtype="float64", na_value=np.nan), right.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        left, right = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+    return np.asarray(left == right, dtype=bool) | missing
+
+
+def _restamped(connection: sa.Connection, mqas: pd.DataFrame, as_of: pd.Timestamp, expected: int) -> bool:
+    """Set ``as_of`` of every stored clock of ``mqas``; False when that is not ``expected`` clocks (rows
+    written or deleted since they were read: the caller writes the clocks whole instead)."""
+    if mqas.empty:
+        return True
+    table = schema.sla_clocks
+    statement = table.update().where(*(table.c[name] == sa.bindparam(f"key_{name}") for name in MQA_KEY)).values(
+        as_of=as_of.to_pydatetime())
+    return connection.execute(statement, records(mqas.rename(columns=lambda name: f"key_{name}"))).rowcount == expected
 
 
 # -- reassignment on breach ---------------------------------------------------------------------
