@@ -177,9 +177,8 @@ def _next_at(starts: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
     right = events.rename(columns={"at": "next_at"}).assign(key=events["at"])
     merged = pd.merge_asof(left.astype({"started_at": UTC}), right.astype({"key": UTC}), left_on="started_at",
                            right_on="key", by="account_id", direction="forward")
-    out = pd.Series(pd.NaT, index=range(len(starts)), dtype=UTC)
-    out.iloc[merged["row"].to_numpy()] = merged["next_at"].astype(UTC).to_numpy()
-    return pd.Series(out.to_numpy(), index=starts.index, dtype=UTC)
+    next_at = merged["next_at"].astype(UTC).set_axis(merged["row"].to_numpy())
+    return next_at.reindex(range(len(starts))).set_axis(starts.index)
 
 
 # -- the top of the target account list --------------------------------------------------------------

@@ -24,7 +24,8 @@ def add_marketing_program(crm: dict[str, pd.DataFrame], start: pd.Timestamp, day
     channel = _channel_touches(rng, crm["accounts"], crm["contacts"], start, days)
     research = _research(rng, crm["activities"], crm["accounts"], crm["users"])
     campaigns = _campaigns(np.random.default_rng(seed + 26), crm["accounts"], crm["users"], start, days)
-    extra = pd.concat([channel, research, campaigns], ignore_index=True)
+    parts = [part for part in (channel, research, campaigns) if len(part)]  # an empty part has no dtypes to give
+    extra = pd.concat(parts or [channel], ignore_index=True)
     extra["activity_id"] = _ids("MKT", len(extra), 7)
     extra = extra.astype({"occurred_at": "datetime64[ns, UTC]"})
     extra["logged_at"] = pd.Series(pd.NaT, index=extra.index, dtype="datetime64[ns, UTC]")
