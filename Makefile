@@ -25,8 +25,12 @@ lint: venv
 # and files start in the order tests/conftest.py gives them (heaviest first), not by how many tests they have.
 PYTEST_WORKERS ?= 3
 
+# The suite starts many Python processes (the workers, CLI runs, Prefect servers and workers, dask workers), and
+# the venv installs without bytecode (--no-compile): with PYTHONDONTWRITEBYTECODE set in the environment (as on
+# CI) each of them would compile pandas, SQLAlchemy, Prefect and the migrations again, ~3-4 s of CPU per process.
+# The test run writes the bytecode on first import instead.
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -21,10 +22,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CRM_KINDS = ("accounts", "contacts", "activities", "opportunities", "users", "status_changes")
 
 
-@pytest.fixture
-def warehouse(sqlite_url) -> Warehouse:
-    """The scorecard's hand-built dataset stored in a fresh SQLite warehouse."""
-    store = Warehouse(sqlite_url)
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> Warehouse:
+    """The scorecard's hand-built dataset stored in a SQLite warehouse, once for the module: the tests that only
+    read share it (and the reports built from it), the others get a copy (:func:`warehouse`)."""
+    store = Warehouse(f"sqlite:///{tmp_path_factory.mktemp('reports') / 'warehouse.db'}")
     data = sample_data()
     with store.engine.begin() as connection:
         for kind in CRM_KINDS:
@@ -37,15 +39,48 @@ def warehouse(sqlite_url) -> Warehouse:
                                    model_version="test")
             columns = [column.name for column in table.columns if column.name in rows.columns]
             store.upsert(connection, table, records(rows[columns]))
+    store.engine.dispose()
     return store
+
+
+@pytest.fixture
+def warehouse(stored: Warehouse, tmp_path: Path) -> Warehouse:
+    """A copy of the stored dataset's warehouse of the test's own (the test may change it)."""
+    copy = tmp_path / "warehouse.db"
+    shutil.copyfile(stored.engine.url.database, copy)
+    return Warehouse(f"sqlite:///{copy}")
+
+
+@pytest.fixture(scope="module")
+def weekly(stored: Warehouse) -> reporting.Report:
+    """The weekly report of 2026-W10 on the stored dataset (the tests only read it)."""
+    return reporting.build_weekly(stored, "2026-W10", load_policy())
+
+
+@pytest.fixture(scope="module")
+def quarterly_html(stored: Warehouse) -> str:
+    """The quarterly report of 2026-Q1 on the stored dataset, as HTML."""
+    return reporting.build_quarterly(stored, "2026-Q1", load_policy()).html()
+
+
+@pytest.fixture(scope="module")
+def written(stored: Warehouse, tmp_path_factory) -> dict[str, dict]:
+    """The weekly report of 2026-W10, then the quarterly of 2026-Q1 written into the same folder: each one's
+    paths, the folder, and the weekly's table and chart files as they were before the quarterly was written."""
+    out = tmp_path_factory.mktemp("written")
+    weekly_paths = reporting.generate_report(stored, "weekly", "2026-W10", out)
+    weekly_files = {key: path.read_bytes() for key, path in weekly_paths.items()
+                    if key.startswith(("table:", "chart:"))}
+    quarterly_paths = reporting.generate_report(stored, "quarterly", "2026-Q1", out)
+    return {"weekly": weekly_paths, "weekly_files": weekly_files, "quarterly": quarterly_paths, "out": out}
 
 
 def images(html: str) -> list[bytes]:
     return [base64.b64decode(match) for match in re.findall(r'<img [^>]*src="data:image/png;base64,([^"]+)"', html)]
 
 
-def test_weekly_report_files(warehouse, tmp_path):
-    paths = reporting.generate_report(warehouse, "weekly", "2026-W10", tmp_path)
+def test_weekly_report_files(written):
+    paths = written["weekly"]
     html = paths["html"].read_text(encoding="utf-8")
     pngs = images(html)
     assert len(pngs) == 3 and all(png.startswith(PNG_MAGIC) and len(png) > 5_000 for png in pngs)
@@ -62,10 +97,8 @@ def test_weekly_report_files(warehouse, tmp_path):
     assert paths["chart:compliance_trend"].read_bytes().startswith(PNG_MAGIC)
 
 
-def test_two_reports_in_one_folder_keep_their_own_tables_charts_and_diffs(warehouse, tmp_path):
-    weekly = reporting.generate_report(warehouse, "weekly", "2026-W10", tmp_path)
-    weekly_files = {key: path.read_bytes() for key, path in weekly.items() if key.startswith(("table:", "chart:"))}
-    quarterly = reporting.generate_report(warehouse, "quarterly", "2026-Q1", tmp_path)
+def test_two_reports_in_one_folder_keep_their_own_tables_charts_and_diffs(written):
+    weekly, weekly_files, quarterly, tmp_path = (written[key] for key in ("weekly", "weekly_files", "quarterly", "out"))
     assert set(weekly.values()).isdisjoint(quarterly.values())
     assert all(weekly[key].read_bytes() == content for key, content in weekly_files.items())
     for paths in (weekly, quarterly):  # every chart the Markdown links to is the one it was written with
@@ -77,8 +110,8 @@ def test_two_reports_in_one_folder_keep_their_own_tables_charts_and_diffs(wareho
     assert quarterly["diff:config/sla.yaml"].name == "quarterly-2026-Q1-sla.yaml.diff"
 
 
-def test_quarterly_report_has_every_section(warehouse, tmp_path):
-    paths = reporting.generate_report(warehouse, "quarterly", "2026-Q1", tmp_path)
+def test_quarterly_report_has_every_section(written):
+    paths = written["quarterly"]
     html = paths["html"].read_text(encoding="utf-8")
     assert len(images(html)) == 4
     for title in ("Marketing", "Sales", "Joint", "Commitments", "Proposals", "Does the score predict pipeline?"):
@@ -93,18 +126,18 @@ def test_quarterly_report_has_every_section(warehouse, tmp_path):
     assert "diff:config/sla.yaml" in paths and paths["diff:config/sla.yaml"].read_text().startswith("--- a/config/")
 
 
-def test_report_object_serves_artifacts(warehouse):
-    report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
+def test_report_object_serves_artifacts(weekly):
+    report = weekly
     assert set(report.tables) >= {"four_numbers", "misses", "open_escalations", "tier_moves"}
     assert report.markdown(chart_dir=None).count("![") == 0
     assert "<script" not in report.html()
 
 
-def test_bad_kind_and_period(warehouse, tmp_path):
+def test_bad_kind_and_period(stored, tmp_path):
     with pytest.raises(AbmSlaError, match="kind"):
-        reporting.generate_report(warehouse, "daily", "2026-W10", tmp_path)
+        reporting.generate_report(stored, "daily", "2026-W10", tmp_path)
     with pytest.raises(AbmSlaError, match="period"):
-        reporting.generate_report(warehouse, "weekly", "W10", tmp_path)
+        reporting.generate_report(stored, "weekly", "W10", tmp_path)
 
 
 def test_empty_warehouse_still_renders(sqlite_url, tmp_path):
@@ -120,8 +153,8 @@ def visible_text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
 
-def test_first_screen_is_the_two_sided_scorecard_then_what_needs_a_decision(warehouse):
-    html = reporting.build_quarterly(warehouse, "2026-Q1", load_policy()).html()
+def test_first_screen_is_the_two_sided_scorecard_then_what_needs_a_decision(quarterly_html):
+    html = quarterly_html
     scorecard, decisions = html.index('id="scorecard"'), html.index('id="decisions"')
     assert scorecard < decisions < html.index('id="section-marketing"') < html.index('id="section-proposals"')
     first_screen = visible_text(html[scorecard:decisions])
@@ -141,12 +174,12 @@ def test_first_screen_is_the_two_sided_scorecard_then_what_needs_a_decision(ware
     assert "Proposed change to config/sla.yaml" in needs
 
 
-def test_scorecard_values_are_the_commitments(warehouse):
+def test_scorecard_values_are_the_commitments(stored):
     """The headline only presents: its values are those of scorecard.commitments for the same period."""
     from abm_sla.domain import scorecard as sc
 
     policy = load_policy()
-    data = reporting.load_data(warehouse)
+    data = reporting.load_data(stored)
     start, end = sc.parse_period("2026-Q1")
     headline = sc.headline(data, start, end, end, policy)
     pd.testing.assert_series_equal(headline["value"], sc.commitments(data, start, end, end, policy)["value"])
@@ -156,8 +189,8 @@ def test_scorecard_values_are_the_commitments(warehouse):
     assert sc.previous_period(*sc.parse_period("2026-Q1")) == sc.parse_period("2025-Q4")
 
 
-def test_tables_have_human_labels_names_and_formatted_numbers(warehouse):
-    html = reporting.build_quarterly(warehouse, "2026-Q1", load_policy()).html()
+def test_tables_have_human_labels_names_and_formatted_numbers(quarterly_html):
+    html = quarterly_html
     headers = re.findall(r"<th[^>]*>([^<]*)</th>", html)
     assert headers and not [h for h in headers if re.search(r"[a-z]_[a-z]", h)], headers
     text = visible_text(html)
@@ -167,8 +200,8 @@ def test_tables_have_human_labels_names_and_formatted_numbers(warehouse):
     assert "$" in text  # pipeline amounts as currency
 
 
-def test_long_tables_fold_the_rest_one_click_away(warehouse):
-    report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
+def test_long_tables_fold_the_rest_one_click_away(stored):
+    report = reporting.build_weekly(stored, "2026-W10", load_policy())
     table = report.tables["tier_moves"]
     table.frame = pd.concat([table.frame] * 5, ignore_index=True)  # 20 rows
     html = report.html()
@@ -179,8 +212,8 @@ def test_long_tables_fold_the_rest_one_click_away(warehouse):
     assert part.index("<details>") > part.index("</table>")  # the first rows stay visible
 
 
-def test_headline_lines_say_each_side_and_where_the_report_is(warehouse):
-    report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
+def test_headline_lines_say_each_side_and_where_the_report_is(weekly):
+    report = weekly
     lines = reporting.headline_lines(report, "/srv/reports/weekly-2026-W10.html")
     assert lines[0].startswith("SLA weekly dashboard 2026-W10: 2026-W10 (2026-03-02 to 2026-03-08)")
     assert lines[1].startswith("Marketing: ") and " of " in lines[1]
@@ -190,13 +223,13 @@ def test_headline_lines_say_each_side_and_where_the_report_is(warehouse):
     assert 'class="c none"' in report.html()  # no Tier 1 opportunity closed that week: no verdict, grey
 
 
-def test_no_numpy_warning_for_a_period_without_wins(warehouse):
+def test_no_numpy_warning_for_a_period_without_wins(stored):
     """Medians over nothing (no deal won that week) are empty, without numpy's "Mean of empty slice"."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        report = reporting.build_weekly(warehouse, "2026-W10", load_policy())
+        report = reporting.build_weekly(stored, "2026-W10", load_policy())
     assert report.scorecard is not None
 
 
