@@ -367,19 +367,24 @@ def what_if_period(
     from then on are compared with the stored ones); nothing is written. Shard by shard (``shards``, else as a
     backfill's), steps in chunks of :data:`ROWS_PER_CHUNK` score rows: memory is bounded by a shard, not the CRM."""
     steps = sorted(pd.Timestamp(step) for step in steps)
-    groups = [None] if accounts else all_shards(shard_total(warehouse, steps[-1], model, shards))
     counts, mqas = zip(*(_what_if_shard(warehouse, steps, model, baseline, policy, shard, accounts)
-                         for shard in groups), strict=True)
+                         for shard in _account_groups(warehouse, steps, model, accounts, shards)), strict=True)
     per_step = pd.concat(counts).groupby("as_of", sort=True)[list(_STEP_COUNTS)].sum()
     mqas = pd.concat(mqas, ignore_index=True).sort_values(["trigger_at", "account_id"], ignore_index=True)
     since = steps[0] - model.window
     rows = []
     for as_of, previous in zip(steps, [since, *steps[:-1]], strict=True):
-        step = per_step.loc[as_of] if as_of in per_step.index else pd.Series(0, index=list(_STEP_COUNTS))
+        step = per_step.loc[as_of]  # every shard counts every step
         moment = mqas["trigger_at"].gt(previous) & mqas["trigger_at"].le(as_of)
         rows.append({"as_of": as_of, **_step_summary(step), "mqas_fired": int((moment & mqas["fired"]).sum()),
                      "mqas_would_fire": int((moment & mqas["would_fire"]).sum())})
     return PeriodWhatIf(pd.DataFrame(rows), mqas)
+
+
+def _account_groups(warehouse: Warehouse, steps: list[pd.Timestamp], model: ScoringModel,
+                    accounts: list[str] | None, shards: int | None) -> list[Shard | None]:
+    """What a period what-if goes through in turn: the chosen ``accounts`` at once (None), else every shard."""
+    return [None] if accounts else all_shards(shard_total(warehouse, steps[-1], model, shards))
 
 
 def _step_summary(step: pd.Series) -> dict[str, int | float]:
@@ -407,11 +412,11 @@ def _what_if_shard(
         before = scoring.score_at(candidates, *tables, baseline, with_reasons=False) if len(candidates) else None
         after = scoring.score_at(candidates, *tables, model, with_reasons=False) if len(candidates) else None
         for as_of in chunk:
-            if before is None or not before["at"].eq(as_of).any():  # no account existed (or was listed) then
+            at = before["at"].eq(as_of) if before is not None else None
+            if at is None or not at.any():  # no account existed (or was listed) then
                 counts.append({"as_of": as_of, **dict.fromkeys(_STEP_COUNTS, 0)})
                 continue
-            diff = whatif.score_diff(before[before["at"] == as_of], after[after["at"] == as_of], baseline.version,
-                                     model.version)
+            diff = whatif.score_diff(before[at], after[at.to_numpy()], baseline.version, model.version)
             summary = whatif.summarize(diff)
             counts.append({"as_of": as_of, **{name: summary[name] for name in _STEP_COUNTS[:-1]},
                            "delta_sum": int(diff["total_delta"].sum())})
@@ -443,7 +448,7 @@ def store_period_scores(
     crm = CrmView(warehouse)
     changed: dict[pd.Timestamp, int] = {}
     with undo.logged_once(run_id):
-        for shard in [None] if accounts else all_shards(shard_total(warehouse, steps[-1], model, shards)):
+        for shard in _account_groups(warehouse, steps, model, accounts, shards):
             signals = stages.read_signals(crm, steps[-1], steps[-1] - steps[0] + model.window, shard, accounts, model)
             listed = stages.target_list(warehouse, crm, policy, shard, accounts)
             for as_of, count in store_score_steps(warehouse, signals, steps, model, listed, run_id).items():
