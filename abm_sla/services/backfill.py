@@ -34,7 +34,6 @@ from abm_sla.services.stages.load import _joined_frames, _only_listed
 from abm_sla.services.stages.route import _stored_mqas
 from abm_sla.warehouse import Warehouse, schema, score_history, undo
 from abm_sla.warehouse.reads import crm_reads_cached
-from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
 #: Score rows computed at once per shard (accounts × steps): bounds a shard's memory.
@@ -232,14 +231,14 @@ def _write_history(
     with warehouse.engine.begin() as connection:
         if pins:
             pinned = pd.concat(pins, ignore_index=True).drop_duplicates(["account_id", "as_of"])
-            warehouse.upsert(connection, schema.score_history, records(pinned[columns]), update=False)
+            warehouse.upsert_frame(connection, schema.score_history, pinned[columns], update=False)
         if written:
             rows = pd.concat(written, ignore_index=True).drop_duplicates(["account_id", "as_of"], keep="last")
             replaced = rows[pd.MultiIndex.from_frame(rows[["account_id", "as_of"]]).isin(stored_keys)]
             if len(replaced):
                 undo.remember(warehouse, connection, run_id, schema.score_history,
                               replaced[score_history.KEY_COLUMNS], only_existing=True)
-            warehouse.upsert(connection, schema.score_history, records(rows[columns]))
+            warehouse.upsert_frame(connection, schema.score_history, rows[columns])
         checkpoint("score")
 
 

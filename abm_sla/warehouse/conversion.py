@@ -12,6 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from abm_sla.infra.shards import shard_keys
+from abm_sla.warehouse import schema
 from abm_sla.warehouse.reads import ID_COLUMN
 
 #: Tables whose rows carry ``updated_at``: a stored row is replaced only by a newer one.
@@ -29,6 +30,28 @@ def _column_values(values: pd.Series) -> list[Any]:
     else:
         out = values.to_numpy(dtype=object).tolist()
     return [None if gone else value for value, gone in zip(out, missing, strict=True)]
+
+
+def bound_column(values: pd.Series, column: sa.Column, dialect: str) -> list[Any]:
+    """One column as the driver values SQLAlchemy's bind processing of ``column``'s type would give, computed
+    column-wide: UTC timestamps as SQLite's stored text (aware datetimes on PostgreSQL), JSON as its text (a
+    missing value as ``null``), everything else as :func:`_column_values`. A naive timestamp is refused."""
+    if isinstance(column.type, sa.JSON):
+        return [json.dumps(value) for value in _column_values(values)]
+    if isinstance(column.type, schema.UtcDateTime):
+        values = _utc(values, column.name)
+        return _timestamp_text(values, dialect) if dialect == "sqlite" else _column_values(values)
+    return _column_values(values)
+
+
+def _utc(values: pd.Series, name: str) -> pd.Series:
+    """A timestamp column as ``datetime64[ns, UTC]`` (aware datetimes or missing values only)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values
+    present = values.dropna()
+    if any(getattr(value, "tzinfo", None) is None for value in present):
+        raise ValueError(f"{name}: abm-sla stores UTC-aware timestamps only, got {present.iloc[0]!r}")
+    return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

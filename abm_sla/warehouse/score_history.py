@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from abm_sla.warehouse import schema, undo
-from abm_sla.warehouse.store import Warehouse, records
+from abm_sla.warehouse.store import Warehouse
 
 VALUE_COLUMNS = ["firmographic", "engagement", "intent", "total", "qualified", "gates", "reasons"]
 KEY_COLUMNS = ["account_id", "as_of", "model_version"]
@@ -90,7 +90,7 @@ def store_changes(
         undo.remember(warehouse, connection, str(changed["run_id"].iloc[0]), schema.score_history,
                       replaced[KEY_COLUMNS], only_existing=True)
     columns = [column.name for column in schema.score_history.columns if column.name in changed.columns]
-    warehouse.upsert(connection, schema.score_history, records(changed[columns]))
+    warehouse.upsert_frame(connection, schema.score_history, changed[columns])
     return len(changed)
 
 
@@ -154,7 +154,7 @@ def _pin_next_run(
         return
     pinned = needs_pin.assign(as_of=following, model_version=model_version)
     columns = [column.name for column in schema.score_history.columns if column.name in pinned.columns]
-    warehouse.upsert(connection, schema.score_history, records(pinned[columns]), update=False)
+    warehouse.upsert_frame(connection, schema.score_history, pinned[columns], update=False)
 
 
 def score_runs(warehouse: Warehouse) -> pd.DataFrame:

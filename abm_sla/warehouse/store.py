@@ -41,6 +41,7 @@ from abm_sla.warehouse.conversion import (
     VERSIONED_KINDS,
     _crm_frame,
     _driver_column,
+    bound_column,
     records,  # noqa: F401  (the services import it from here)
 )
 from abm_sla.warehouse.journal import WarehouseJournal
@@ -141,23 +142,43 @@ class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
         """
         if not rows:
             return
-        keys = [column.name for column in table.primary_key.columns]
-        changing = [column for column in rows[0] if column not in keys]
-        statement = self._insert(table)
-        if not update or not changing:
-            statement = statement.on_conflict_do_nothing(index_elements=keys)
-        else:
-            where = None
-            if newer_only_on:
-                stored, incoming = table.c[newer_only_on], statement.excluded[newer_only_on]
-                where = sa.or_(stored.is_(None), incoming > stored)
-            statement = statement.on_conflict_do_update(
-                index_elements=keys,
-                set_={column: statement.excluded[column] for column in changing},
-                where=where,
-            )
+        statement = self._upsert_statement(table, list(rows[0]), newer_only_on=newer_only_on, update=update)
         for start in range(0, len(rows), UPSERT_BATCH_ROWS):
             connection.execute(statement, list(rows[start : start + UPSERT_BATCH_ROWS]))
+
+    def upsert_frame(self, connection: Connection, table: sa.Table, frame: pd.DataFrame, *,
+                     update: bool = True) -> None:
+        """:meth:`upsert` of a frame's rows, bound column by column as driver values
+        (:func:`~abm_sla.warehouse.conversion.bound_column`) and executed by the driver: the same stored rows
+        without SQLAlchemy's processing of every value (the bulk writes of the stages and backfills)."""
+        if frame.empty:
+            return
+        columns = list(frame.columns)
+        compiled = self._upsert_statement(table, columns, update=update).compile(
+            dialect=self.engine.dialect, column_keys=columns)
+        values = {name: bound_column(frame[name], table.c[name], self.dialect) for name in columns}
+        if compiled.positiontup is not None:  # SQLite: "?" placeholders in the statement's order
+            rows: list = list(zip(*(values[name] for name in compiled.positiontup), strict=True))
+        else:  # PostgreSQL: named placeholders
+            rows = [dict(zip(columns, row, strict=True)) for row in zip(*values.values(), strict=True)]
+        for start in range(0, len(rows), UPSERT_BATCH_ROWS):
+            connection.exec_driver_sql(compiled.string, rows[start : start + UPSERT_BATCH_ROWS])
+
+    def _upsert_statement(self, table: sa.Table, columns: list[str], *, newer_only_on: str | None = None,
+                          update: bool = True):
+        """``INSERT .. ON CONFLICT`` on the primary key of ``columns``: update the others (newer rows only with
+        ``newer_only_on``), or do nothing (``update=False``)."""
+        keys = [column.name for column in table.primary_key.columns]
+        changing = [column for column in columns if column not in keys]
+        statement = self._insert(table)
+        if not update or not changing:
+            return statement.on_conflict_do_nothing(index_elements=keys)
+        where = None
+        if newer_only_on:
+            stored, incoming = table.c[newer_only_on], statement.excluded[newer_only_on]
+            where = sa.or_(stored.is_(None), incoming > stored)
+        return statement.on_conflict_do_update(
+            index_elements=keys, set_={column: statement.excluded[column] for column in changing}, where=where)
 
     def update_rows(self, connection: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
         """Set columns of existing rows, matched on the primary key (one executemany)."""

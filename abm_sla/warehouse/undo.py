@@ -240,7 +240,7 @@ def _restore(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:
         delete_keys(connection, table, added)
         if len(before):
             values = before.drop(columns=["_existed"])
-            warehouse.upsert(connection, table, records(values[[c for c in values.columns if c in table.c]]))
+            warehouse.upsert_frame(connection, table, values[[c for c in values.columns if c in table.c]])
         counts[f"{name}_restored"] = len(frame)
         if name == schema.mqas.name:
             accounts |= set(frame["account_id"])

@@ -136,7 +136,7 @@ def sla_shard(
         if not changed.everything and not incremental.other_config_since(warehouse, planned):
             accounts = sorted(changed.accounts | time_due_accounts(warehouse, planned, policy, users, shard))
     fired = _of_accounts(warehouse, schema.mqas, [schema.mqas.c.trigger_at <= as_of.to_pydatetime(),
-                                                  _in_shard(schema.mqas, shard)], accounts)
+                                                  _in_shard(schema.mqas, shard)], accounts, EVALUATED_MQA_COLUMNS)
     if fired.empty:
         return {"clocks": 0, "clocks_missed": 0, "escalations": 0, "episodes_ended": 0, "mqas_evaluated": 0}
     status_changes = read_status_changes(crm, as_of, shard, accounts)
@@ -161,7 +161,7 @@ def sla_shard(
         undo.remember(warehouse, connection, run_id, schema.mqas, newly_ended, only_existing=True)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
         undo.remember(warehouse, connection, run_id, schema.reassignments, candidates)
-        warehouse.upsert(connection, schema.reassignments, records(candidates), update=False)
+        warehouse.upsert_frame(connection, schema.reassignments, candidates, update=False)
         checkpoint("evaluate-sla")
     checkpoint("evaluate-sla")
     return {
@@ -243,8 +243,8 @@ def _store_clocks(
     same = _unchanged_mqas(clocks[columns], stored) if stored is not None else np.zeros(len(clocks), dtype=bool)
     if not _restamped(connection, clocks.loc[same, MQA_KEY].drop_duplicates(), as_of, int(same.sum())):
         same[:] = False
-    warehouse.upsert(connection, schema.sla_clocks, records(clocks.loc[~same, columns]))
-    warehouse.upsert(connection, schema.escalations, records(escalations[[*escalation_columns, "shard"]]),
+    warehouse.upsert_frame(connection, schema.sla_clocks, clocks.loc[~same, columns])
+    warehouse.upsert_frame(connection, schema.escalations, escalations[[*escalation_columns, "shard"]],
                      update=False)
     return clocks, escalations
 
@@ -410,13 +410,18 @@ def time_due_accounts(
     return set(unevaluated["account_id"]) | set(falling_due["account_id"]) | set(climbing) | set(written["account_id"])
 
 
+#: The columns of an MQA the SLA stage reads: all but its score reasons (JSON, parsed per row).
+EVALUATED_MQA_COLUMNS = [column for column in schema.mqas.columns if column.name != "reasons"]
+
+
 def _of_accounts(
-    warehouse: Warehouse, table: sa.Table, where: list, accounts: list[str] | None
+    warehouse: Warehouse, table: sa.Table, where: list, accounts: list[str] | None, columns: list | None = None,
 ) -> pd.DataFrame:
-    """A derived table's rows matching ``where``, of ``accounts`` only unless None."""
+    """A derived table's rows matching ``where`` (``columns``, default all), of ``accounts`` only unless None."""
+    columns = list(table.columns) if columns is None else columns
     if accounts is None:
-        return warehouse.read_table(table, sa.and_(*where))
-    return warehouse.select_in(list(table.columns), where, table.c.account_id, accounts)
+        return warehouse.select_frame(columns, where)
+    return warehouse.select_in(columns, where, table.c.account_id, accounts)
 
 
 def finish_sla(

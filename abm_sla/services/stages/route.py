@@ -29,7 +29,6 @@ from abm_sla.services.stages.load import (
     utc_now,
 )
 from abm_sla.warehouse import Warehouse, schema, undo
-from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
 # -- hand-off and routing -----------------------------------------------------------------------
@@ -163,7 +162,7 @@ def route_and_store(
             )
             rows["shard"] = shard_keys(rows["account_id"])
             columns = [column.name for column in schema.mqas.columns if column.name in rows.columns]
-            warehouse.upsert(connection, schema.mqas, records(rows[columns]), update=False)
+            warehouse.upsert_frame(connection, schema.mqas, rows[columns], update=False)
             undo.remember_state(connection, run_id, ROUND_ROBIN_KEY)
             warehouse.set_state(connection, ROUND_ROBIN_KEY, last_assigned)
             warehouse.journal(connection, incremental.run_source(run_id), "mqas", rows["account_id"].drop_duplicates(),

@@ -19,7 +19,6 @@ from abm_sla.errors import WarehouseError
 from abm_sla.infra.shards import Shard
 from abm_sla.services import incremental
 from abm_sla.warehouse import Warehouse, schema, undo
-from abm_sla.warehouse.store import records
 from abm_sla.warehouse.view import CrmView
 
 TIER_MOVES_KEY = "tier_moves:last_as_of"
@@ -77,7 +76,7 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
                & merged["decision_was"].eq(tier_moves.PENDING) & changed).to_numpy()[changed.to_numpy()]
     with warehouse.engine.begin() as connection:
         undo.remember(warehouse, connection, run_id, table, rows[["account_id", "recommended_at"]])
-        warehouse.upsert(connection, table, records(rows[~stamped]))
+        warehouse.upsert_frame(connection, table, rows[~stamped])
         _stamp_pending(connection, as_of, run_id, int(stamped.sum()))
         for key, value in ((TIER_MOVES_KEY, as_of.isoformat()), (TIER_MOVES_REFERENCE_KEY, json.dumps(reference))):
             undo.remember_state(connection, run_id, key)
