@@ -307,13 +307,15 @@ def finish_steps(
     """Record, route and evaluate the steps in time order (see the module's docstring); one summary per step.
     ``evaluate``: the SLA stage of a step (default: :func:`abm_sla.services.stages.evaluate_sla` in this process).
     The business-hour deadlines and ladder moments the steps ask for again are computed once
-    (:func:`abm_sla.domain.calendar.remembered`)."""
+    (:func:`abm_sla.domain.calendar.remembered`), and the SLA stage's sales touches read once
+    (:meth:`~abm_sla.warehouse.Warehouse.hold_activities`)."""
     with crm_reads_cached(warehouse.url), calendar.remembered():
         rules = policy.targets.tier_moves if policy.targets else None
         if rules is not None and not CrmView(warehouse).unified:  # the tier-move ledger's touches, read once
             window = scorecard.tier_move_window(rules)
             warehouse.preload_activity_pairs((steps[0] - window).to_pydatetime(), steps[-1].to_pydatetime(),
                                              frames.MARKETING_TOUCHES)
+        warehouse.hold_activities(steps[-1].to_pydatetime(), frames.SALES_TOUCHES + frames.OWNER_EVENTS)
         return _finish_steps(warehouse, steps, model, policy, run_id, results, shards, full, on_step, evaluate)
 
 

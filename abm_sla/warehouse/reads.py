@@ -42,6 +42,9 @@ def crm_reads_cached(url: str) -> Iterator[None]:
 
 
 _PAIRS_KEY = ("activity-pairs",)
+#: Within :func:`crm_reads_cached`: the latest moment and the activity types whose windowed reads are held
+#: (:meth:`WarehouseReads.hold_activities`).
+_HELD_KEY = ("held-activities",)
 
 
 def _read_key(kind: str, arguments: dict) -> tuple:
@@ -86,6 +89,10 @@ class WarehouseReads:
         arguments = {"source": source, "types": types, "shard": shard, "columns": columns, "min_score": min_score,
                      "url_contains": url_contains}
         cache = _CRM_READS.get(self.url)
+        if cache is not None and kind == "activities" and since is not None and until is not None:
+            held = self._held_activities(cache, arguments, since, until)
+            if held is not None:
+                return _of_shard_and_accounts(held, shard, accounts)
         if cache is None or since is not None or until is not None or accounts is not None:
             return self._read_kind(kind, since=since, until=until, accounts=accounts, **arguments)
         key, position = _read_key(kind, arguments), self.journal_position()
@@ -94,6 +101,35 @@ class WarehouseReads:
             frame = self._read_kind(kind, since=None, until=None, accounts=None, **arguments)
         cache[key] = (position, frame)
         return frame.copy()
+
+    def hold_activities(self, until: dt.datetime, types: Sequence[str]) -> None:
+        """Within :func:`crm_reads_cached`: a read of the activities of ``types`` (or fewer) in a window ending by
+        ``until`` reads its selection from the window's start to ``until`` once; later reads inside that range
+        filter it in memory, while the journal records no activity written since (a one-pass backfill's SLA
+        stage reads the sales touches since its oldest open MQA at every step)."""
+        cache = _CRM_READS.get(self.url)
+        if cache is not None:
+            cache[_HELD_KEY] = (pd.Timestamp(until), frozenset(types))
+
+    def _held_activities(self, cache: dict, arguments: dict, since: dt.datetime, until: dt.datetime
+                         ) -> pd.DataFrame | None:
+        """The activities of ``arguments`` in ``(since, until]``, every shard, from the held read (made or
+        renewed here); None when they are not held (:meth:`hold_activities`)."""
+        latest, kept = cache.get(_HELD_KEY, (None, frozenset()))
+        types = arguments["types"]
+        if latest is None or pd.Timestamp(until) > latest or types is None or not set(types) <= kept:
+            return None
+        selection = {**arguments, "shard": None}
+        key, position = ("held", *_read_key("activities", selection)), self.journal_position()
+        read_at, start, frame = cache.get(key, (None, None, None))
+        if read_at is None or pd.Timestamp(since) < start or (
+                read_at != position and len(self.read_journal(read_at, position, kinds=["activities"]))):
+            frame = self._read_kind("activities", since=since, until=latest.to_pydatetime(), accounts=None,
+                                    **selection)
+            read_at, start = position, pd.Timestamp(since)
+        cache[key] = (position, start, frame)
+        moment = frame["occurred_at"]
+        return frame[(moment > pd.Timestamp(since)) & (moment <= pd.Timestamp(until))]
 
     def _read_kind(
         self, kind: str, *, since: dt.datetime | None, until: dt.datetime | None, source: str | None,
@@ -355,6 +391,15 @@ class WarehouseReads:
             return connection.execute(query).scalar_one_or_none()
         with self.engine.connect() as connection:
             return connection.execute(query).scalar_one_or_none()
+
+
+def _of_shard_and_accounts(frame: pd.DataFrame, shard: Shard | None, accounts: Sequence[str] | None) -> pd.DataFrame:
+    """The rows of ``frame`` in ``shard`` and of ``accounts`` (None: no filter), renumbered."""
+    if shard is not None and not shard.whole:
+        frame = frame[shard.contains(frame["account_id"])]
+    if accounts is not None:
+        frame = frame[frame["account_id"].isin(set(accounts))]
+    return frame.reset_index(drop=True)
 
 
 def _utc_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from abm_sla.domain import frames
+from abm_sla.infra.shards import Shard
 from abm_sla.services import stages, synthetic
 from abm_sla.warehouse import Warehouse
 from abm_sla.warehouse.reads import crm_reads_cached
@@ -77,3 +78,57 @@ def test_a_load_inside_the_cache_is_read(tmp_path: Path) -> None:
                                   pairs(store.activity_contacts(low, high, frames.MARKETING_TOUCHES)))
     assert len(touches_after) == len(touches_before) + 1
     assert ((touches_after["account_id"] == account) & (touches_after["contact_id"] == "zz-contact")).any()
+
+
+SALES = frames.SALES_TOUCHES + frames.OWNER_EVENTS
+
+
+def touches(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("activity_id", ignore_index=True)
+
+
+def test_held_sales_touches_are_the_database_rows_of_each_window_shard_and_account(tmp_path: Path) -> None:
+    store, _ = loaded(tmp_path)
+    latest = (START + pd.Timedelta(days=29)).to_pydatetime()
+    days = [START + pd.Timedelta(days=n) for n in (6, 3, 8, 14)]  # the second starts before the first read
+    windows = [(day.to_pydatetime(), (day + pd.Timedelta(days=12)).to_pydatetime()) for day in days]
+    windows.append((START.to_pydatetime(), latest + dt.timedelta(seconds=1)))  # ends after the held range
+    accounts = sorted(store.read_kind("accounts")["account_id"].astype(str))[:15]
+    shard = Shard(1, 3)
+    reads = [dict(types=SALES), dict(types=SALES[:2], shard=shard), dict(types=SALES, accounts=accounts),
+             dict(types=(*SALES, "web_visit"))]  # the last: more types than held
+    expected = [[touches(store.read_kind("activities", since=since, until=until, **read)) for read in reads]
+                for since, until in windows]
+    assert len(expected[0][0]) > len(expected[0][2]) > 0 and 0 < len(expected[0][1]) < len(expected[0][0])
+    database_reads = []
+    original = store._read_kind
+
+    def counted(kind, **arguments):
+        database_reads.append((kind, arguments["since"], arguments["until"]))
+        return original(kind, **arguments)
+
+    store._read_kind = counted
+    with crm_reads_cached(store.url):
+        store.hold_activities(latest, SALES)
+        for (since, until), wanted in zip(windows, expected, strict=True):
+            for read, rows in zip(reads, wanted, strict=True):
+                pd.testing.assert_frame_equal(touches(store.read_kind("activities", since=since, until=until,
+                                                                      **read)), rows)
+    held = [read for read in database_reads if read[2] == latest]
+    # each selection (all the types, two of them) read once, and again only for the earlier start
+    assert [since for _, since, _ in held] == [windows[0][0]] * 2 + [windows[1][0]] * 2
+
+
+def test_held_sales_touches_are_read_again_after_a_load_writes_activities(tmp_path: Path) -> None:
+    store, crm = loaded(tmp_path)
+    since, until = START.to_pydatetime(), (START + pd.Timedelta(days=40)).to_pydatetime()
+    with crm_reads_cached(store.url):
+        store.hold_activities(until, SALES)
+        before = store.read_kind("activities", since=since, until=until, types=SALES)
+        more = {kind: frame.copy() for kind, frame in crm.items()}
+        call = more["activities"][more["activities"]["type"].eq("call")].iloc[[0]].assign(
+            activity_id="zz-call", occurred_at=START + pd.Timedelta(days=39))
+        more["activities"] = pd.concat([more["activities"], call], ignore_index=True)
+        stages.extract_files(store, synthetic.write_export_folder(more, tmp_path / "second"), "load-2", NOW)
+        after = store.read_kind("activities", since=since, until=until, types=SALES)
+    assert len(after) == len(before) + 1 and "zz-call" in set(after["activity_id"])

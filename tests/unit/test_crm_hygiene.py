@@ -66,3 +66,11 @@ def test_absent_input_no_clock() -> None:
     assert hygiene(acts(("call", CALL, None))) == []  # the touch carries no logged_at
     assert hygiene(acts(("call", CALL, CALL)).drop(columns="logged_at")) == []  # no logged_at column
     assert hygiene(acts()) == []  # no touch yet
+
+
+def test_of_touches_at_the_same_moment_the_first_logged_counts_in_any_order() -> None:
+    rows = acts(("call", CALL, "2026-03-04T09:00Z"), ("meeting", CALL, None), ("email_sent", CALL, "2026-03-02T12:00Z"))
+    met = [("met", DUE, pd.Timestamp("2026-03-02T12:00Z"))]
+    assert hygiene(rows) == met
+    assert hygiene(rows.iloc[::-1].reset_index(drop=True)) == met  # the activities' order does not matter
+    assert hygiene(rows.iloc[[1, 0]]) == [("missed", DUE, pd.Timestamp("2026-03-04T09:00Z"))]  # logged beats unlogged

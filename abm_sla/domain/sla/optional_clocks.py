@@ -125,8 +125,9 @@ def crm_hygiene_clocks(
 
     The touch is the one the first_touch clock counts (the first sales touch at or after trigger_at, or
     after a reassignment); the clock starts at its ``occurred_at`` and is met at its ``logged_at`` (an
-    activity logged before it happened, e.g. a booked meeting, is met). No touch by ``as_of``, or a touch
-    without ``logged_at`` (the column is optional), has no row. Off without ``clocks.crm_hygiene``.
+    activity logged before it happened, e.g. a booked meeting, is met); of touches at the same moment, the one
+    logged first (whatever order the activities come in). No touch by ``as_of``, or a touch without
+    ``logged_at`` (the column is optional), has no row. Off without ``clocks.crm_hygiene``.
     """
     window = policy.clocks.crm_hygiene
     if window is None or "logged_at" not in activities or not len(activities):
@@ -135,7 +136,8 @@ def crm_hygiene_clocks(
     events = _events(touches, "occurred_at", as_of).assign(logged_at=_column_utc(touches, "logged_at"))
     starts = episodes[["account_id", "first_touch_from"]].astype({"account_id": "object"})
     starts = starts[starts["first_touch_from"].notna()].reset_index().sort_values("first_touch_from")
-    first = pd.merge_asof(starts, events.sort_values("at", kind="stable"), left_on="first_touch_from",
+    events = events.sort_values(["at", "logged_at"], kind="stable")  # of touches at one moment, the first logged
+    first = pd.merge_asof(starts, events, left_on="first_touch_from",
                           right_on="at", by="account_id", direction="forward").set_index("index")
     first = first[first["at"].notna() & first["logged_at"].notna()]
     cases = episodes.loc[episodes.index.isin(first.index)]
