@@ -360,14 +360,30 @@ class WarehouseReads:
         query = sa.select(*columns).where(*where)
         if connection is None:
             with self.engine.connect() as own:
-                result = own.execute(query)
-                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+                frame = self._result_frame(own.execute(query), columns)
         else:
-            result = connection.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            frame = self._result_frame(connection.execute(query), columns)
         for name in stamps:
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
         return frame
+
+    def _result_frame(self, result: sa.CursorResult, columns: list) -> pd.DataFrame:
+        """A result's rows as a frame. SQLite: the driver's tuples (no ``Row`` built per row), each column put
+        through its type's result processor (JSON, booleans) only where the type has one."""
+        keys = list(result.keys())
+        if self.dialect != "sqlite":
+            return pd.DataFrame(result.fetchall(), columns=keys)
+        try:
+            rows = result.cursor.fetchall()
+        finally:
+            result.close()
+        if not rows:
+            return pd.DataFrame(rows, columns=keys)
+        values = {}
+        for key, column, raw in zip(keys, columns, zip(*rows, strict=True), strict=True):
+            process = column.type.result_processor(self.engine.dialect, None)
+            values[key] = raw if process is None else [process(value) for value in raw]
+        return pd.DataFrame(values, columns=keys)
 
     def lock_stage(self, connection: Connection, name: str) -> None:
         """Serialize one stage across processes for the rest of the transaction.
