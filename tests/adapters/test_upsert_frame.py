@@ -1,6 +1,6 @@
-"""``Warehouse.upsert_frame`` (driver values bound column-wide) stores exactly what ``Warehouse.upsert`` of the same
-rows as dicts stores (SQLAlchemy's processing of every value), on SQLite and PostgreSQL."""
-
+"""Bulk writes and reads: ``Warehouse.upsert_frame`` (driver values bound column-wide) stores exactly what
+``Warehouse.upsert`` of the same rows as dicts stores, and a read gives the values SQLAlchemy's rows give, on
+SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
@@ -100,3 +100,23 @@ def test_a_naive_timestamp_is_refused_and_nothing_is_written(db_url: str, moment
             store.engine.begin() as connection:
         store.upsert_frame(connection, schema.sla_clocks, frame)
     assert stored(store, schema.sla_clocks) == []
+
+
+def test_a_read_gives_the_values_sqlalchemy_gives_booleans_and_json_included(db_url: str) -> None:
+    store = Warehouse(db_url)
+    mqas = pd.DataFrame({
+        "account_id": ["a1", "a2", "a3"], "trigger_at": [T0, T0, T0], "firmographic": 1, "engagement": 2,
+        "intent": 3, "total": 6, "reasons": [[{"rule": "surge", "points": 3}], [], None], "model_version": "v1",
+        "tier": [1, None, 3], "pricing_visit": [True, None, False], "routed_at": [T0, pd.NaT, T0]})
+    with store.engine.begin() as connection:
+        connection.execute(schema.mqas.delete())
+        store.upsert_frame(connection, schema.mqas, mqas)
+    read = store.read_table(schema.mqas).sort_values("account_id", ignore_index=True)
+    with store.engine.connect() as connection:
+        rows = connection.execute(sa.select(*schema.mqas.columns).order_by(schema.mqas.c.account_id)).fetchall()
+    expected = pd.DataFrame(rows, columns=[column.name for column in schema.mqas.columns])
+    for name in ("trigger_at", "routed_at", "ended_at", "reassigned_at", "writeback_done_at"):
+        expected[name] = pd.to_datetime(expected[name], utc=True).astype("datetime64[ns, UTC]")
+    pd.testing.assert_frame_equal(read, expected)
+    assert [value if value is None else type(value) for value in read["pricing_visit"]] == [bool, None, bool]
+    assert read["pricing_visit"].tolist() == [True, None, False] and read["reasons"].tolist()[1:] == [[], None]
