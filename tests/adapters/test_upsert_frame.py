@@ -1,6 +1,7 @@
 """Bulk writes and reads: ``Warehouse.upsert_frame`` (driver values bound column-wide) stores exactly what
 ``Warehouse.upsert`` of the same rows as dicts stores, and a read gives the values SQLAlchemy's rows give, on
 SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import datetime as dt
