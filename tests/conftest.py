@@ -19,24 +19,28 @@ os.environ.pop("ABM_SLA_DATABASE_URL", None)
 
 POSTGRES_ENV = "ABM_SLA_TEST_POSTGRES_URL"
 
-#: The files that cost the most (wall seconds on CI), heaviest first. ``make test`` hands whole files to the
-#: workers in collection order (``--dist loadfile --no-loadscope-reorder``), so these start first and the
-#: suite does not end waiting on one of them (the Prefect server's file mostly waits on heartbeats: it
-#: overlaps the others' CPU work). A file missing here only runs later.
+#: The files that cost the most (their tests' wall seconds summed, in a full run on 2026-12-07), heaviest first.
+#: ``make test`` hands whole files to the workers in collection order (``--dist loadfile --no-loadscope-reorder``),
+#: so these start first and the suite does not end waiting on one of them (the Prefect server's file mostly waits
+#: on heartbeats: it overlaps the others' CPU work). A file missing here only runs later.
 HEAVIEST_FIRST = (
     "tests/e2e/test_prefect_server.py",
     "tests/e2e/test_demo_numbers.py",
-    "tests/adapters/test_incremental.py",
-    "tests/adapters/test_faults.py",
-    "tests/adapters/test_tier_move_incremental.py",
-    "tests/adapters/test_backfill_engine.py",
     "tests/adapters/test_crm_sync.py",
+    "tests/adapters/test_incremental.py",
     "tests/flows/test_backfill.py",
-    "tests/e2e/test_cli_runtime.py",
-    "tests/flows/test_dask.py",
+    "tests/adapters/test_backfill_engine.py",
     "tests/adapters/test_reports.py",
+    "tests/adapters/test_files_source.py",
+    "tests/adapters/test_faults.py",
     "tests/unit/test_tier1_commitments.py",
+    "tests/unit/test_owners_and_regions.py",
     "tests/e2e/test_cli.py",
+    "tests/adapters/test_undo.py",
+    "tests/adapters/test_tier_move_incremental.py",
+    "tests/flows/test_dask.py",
+    "tests/unit/test_metrics_properties.py",
+    "tests/adapters/test_stages.py",
 )
 
 

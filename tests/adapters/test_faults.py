@@ -39,6 +39,17 @@ def folder(tmp_path_factory) -> Path:
     return synthetic.write_export_folder(crm, tmp_path_factory.mktemp("faults") / "crm", dirty=True)
 
 
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory, folder: Path) -> tuple[str, list[str]]:
+    """A warehouse the schedule ran into uninterrupted (in a child, as the killed runs) and the checkpoints it
+    passed, in order; both tests read them."""
+    root = tmp_path_factory.mktemp("clean")
+    url, trace = f"sqlite:///{root / 'clean.db'}", root / "trace.txt"
+    assert os.WIFEXITED(status := in_child({faults.TRACE_ENV: str(trace)}, url, folder))
+    assert os.WEXITSTATUS(status) == 0
+    return url, trace.read_text().split()
+
+
 def run_schedule(url: str, folder: Path, first: int = 0) -> None:
     """The scheduled runs from the ``first``; a checkpoint ``next-run`` between runs."""
     from flows.pipeline import run_once
@@ -87,18 +98,14 @@ def all_exports(url: str) -> dict[str, pd.DataFrame]:
             for kind, make in exports.EXPORTS.items()}
 
 
-def test_sigkill_anywhere_then_a_rerun_equals_a_clean_run(tmp_path: Path, folder: Path) -> None:
-    clean = f"sqlite:///{tmp_path / 'clean.db'}"
-    trace = tmp_path / "trace.txt"
-    assert os.WIFEXITED(status := in_child({faults.TRACE_ENV: str(trace)}, clean, folder))
-    assert os.WEXITSTATUS(status) == 0
-    points = trace.read_text().split()
+def test_sigkill_anywhere_then_a_rerun_equals_a_clean_run(tmp_path: Path, folder: Path, clean) -> None:
+    clean_url, points = clean
     assert set(points) >= STAGES, Counter(points)
     rng = random.Random(SEED)
     chosen = {rng.choice([n for n, name in enumerate(points, 1) if name == stage]) for stage in sorted(STAGES)}
     chosen |= set(rng.sample(sorted(set(range(1, len(points) + 1)) - chosen), KILLS - len(chosen)))
     second = points.index("next-run") + 1  # checkpoints after it belong to the second run
-    want = all_exports(clean)
+    want = all_exports(clean_url)
     already_running = set(children())  # e.g. a test server another test in this worker started
     for number in sorted(chosen):
         url = f"sqlite:///{tmp_path / f'killed-{number}.db'}"
@@ -113,24 +120,21 @@ def test_sigkill_anywhere_then_a_rerun_equals_a_clean_run(tmp_path: Path, folder
     assert len(chosen) == KILLS and {points[n - 1] for n in chosen} >= STAGES
 
 
-def test_a_killed_run_can_be_undone_to_the_state_before_it(tmp_path: Path, folder: Path) -> None:
+def test_a_killed_run_can_be_undone_to_the_state_before_it(tmp_path: Path, folder: Path, clean) -> None:
     """Killed after some of its SLA shards committed: its row reads dead, and undo takes back what it wrote."""
     from abm_sla.services.stages import utc_now
     from abm_sla.warehouse import schema, undo
 
-    clean, url = f"sqlite:///{tmp_path / 'clean.db'}", f"sqlite:///{tmp_path / 'killed.db'}"
-    trace = tmp_path / "trace.txt"
-    in_child({faults.TRACE_ENV: str(trace)}, clean, folder)
-    points = trace.read_text().split()
+    url, points = f"sqlite:///{tmp_path / 'killed.db'}", clean[1]
     # the second run's last SLA shard, inside its transaction: the first shard has committed (services/stages/clocks.py:
     # a checkpoint inside and after each shard's transaction, then inside and after the stage's record)
     last_shard = len(points) - 3
     assert points[-6:] == ["evaluate-sla"] * 6
-    clean = f"sqlite:///{tmp_path / 'first-only.db'}"
-    with database_url_env(clean), direct_calls():
+    first_only = f"sqlite:///{tmp_path / 'first-only.db'}"
+    with database_url_env(first_only), direct_calls():
         from flows.pipeline import run_once
 
-        run_once(clean, SCHEDULE[0], "files", str(folder), shards=2)
+        run_once(first_only, SCHEDULE[0], "files", str(folder), shards=2)
     status = in_child({faults.FAULT_ENV: str(last_shard)}, url, folder)
     assert os.WIFSIGNALED(status)
     store = Warehouse(url)
@@ -139,6 +143,6 @@ def test_a_killed_run_can_be_undone_to_the_state_before_it(tmp_path: Path, folde
     logged = store.read_table(schema.undo_log)
     assert (logged["table_name"] == "sla_clocks").any()  # the committed SLA shard logged what it replaced
     undo.undo_run(store, killed["run_id"], utc_now())
-    got, want = all_exports(url), all_exports(clean)
+    got, want = all_exports(url), all_exports(first_only)
     for kind in exports.EXPORTS:
         pd.testing.assert_frame_equal(got[kind], want[kind], check_dtype=False, obj=kind)

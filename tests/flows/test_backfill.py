@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 import flows.backfill as backfill_module
-from abm_sla.infra.settings import database_url_env
 from abm_sla.services.stages import utc_now
 from abm_sla.warehouse import Warehouse, schema, undo
 from flows.backfill import backfill
@@ -28,20 +29,38 @@ def step_rows(db_url: str) -> pd.DataFrame:
     return Warehouse(db_url).read_table(schema.runs, schema.runs.c.kind == "backfill-step")
 
 
-def test_backfill_equals_live_runs_at_those_times(crm_export, env_db, tmp_path):
+@dataclass(frozen=True)
+class Stepped:
+    """A step-by-step backfill over :data:`STEPS` into a fresh warehouse: its summaries, warehouse and exports."""
+
+    summaries: list[dict]
+    url: str
+    outcome: dict[str, pd.DataFrame]
+
+
+@pytest.fixture(scope="module")
+def stepped(crm_export, prefect_harness, tmp_path_factory) -> Stepped:
+    """The step-by-step backfill over STEPS, run once for the module: the tests compare the other ways of computing
+    those steps (live runs, two backfills at once, the one-pass engine) with it and only read it."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('stepped') / 'stepped.db'}"
+    summaries = backfill_module.run_backfill(url, **params(crm_export).model_dump(mode="json"))
+    return Stepped(summaries, url, outcome(url))
+
+
+def test_backfill_equals_live_runs_at_those_times(crm_export, stepped, tmp_path):
     live_url = f"sqlite:///{tmp_path / 'live.db'}"
     for as_of in STEPS:
         run_live(live_url, as_of=as_of, source="files", path=str(crm_export))
 
-    summaries = backfill(params(crm_export))
+    summaries = stepped.summaries
 
     assert [s["as_of"] for s in summaries] == [pd.Timestamp(step).isoformat() for step in STEPS]
     assert summaries[0]["extract"]["files"]["accounts.csv"]["quarantined"] > 0
-    live, backfilled = outcome(live_url), outcome(env_db)
+    live, backfilled = outcome(live_url), stepped.outcome
     assert len(live["mqas"]) > 0 and len(live["sla"]) > 0
     for kind in live:
         pd.testing.assert_frame_equal(backfilled[kind], live[kind], check_dtype=False, obj=kind)
-    assert len(step_rows(env_db)) == len(STEPS)
+    assert len(step_rows(stepped.url)) == len(STEPS)
 
 
 def test_failed_backfill_resumes_at_the_failed_step(crm_export, env_db, monkeypatch):
@@ -153,12 +172,8 @@ def test_start_at_data_beginning_fires_each_mqa_when_it_qualified(crm_export, en
     assert "- warning:" not in _artifacts(f"backfill-{key}-summary")[-1].data
 
 
-def test_two_identical_backfills_at_once_compute_every_step_once(crm_export, env_db, tmp_path, monkeypatch):
+def test_two_identical_backfills_at_once_compute_every_step_once(crm_export, env_db, stepped, monkeypatch):
     import threading
-
-    alone_url = f"sqlite:///{tmp_path / 'alone.db'}"
-    with database_url_env(alone_url):
-        backfill(params(crm_export))
 
     # both read the steps done before either computes one: without claims, both would compute all of them
     both_planned, real_completed = threading.Barrier(2, timeout=60), backfill_module.completed_steps
@@ -189,7 +204,7 @@ def test_two_identical_backfills_at_once_compute_every_step_once(crm_export, env
     runs = Warehouse(env_db).read_table(schema.runs)
     assert (runs["kind"] == "run").sum() == len(STEPS)
     assert set(step_rows(env_db)["status"]) == {"completed"}
-    shared, alone = outcome(env_db), outcome(alone_url)
+    shared, alone = outcome(env_db), stepped.outcome  # alone: the same backfill with nothing beside it
     for kind in alone:
         pd.testing.assert_frame_equal(shared[kind], alone[kind], check_dtype=False, obj=kind)
 
@@ -220,15 +235,12 @@ def test_a_claim_of_a_flow_run_that_ended_on_another_host_is_taken_over(crm_expo
     assert claim(key, as_of) == "claimed"  # its flow run ended: taken over
 
 
-def test_one_pass_backfill_equals_the_step_by_step_backfill_and_is_undone_as_one_unit(crm_export, env_db, tmp_path):
-    steps_url = f"sqlite:///{tmp_path / 'steps.db'}"
-    stepped = backfill_module.run_backfill(steps_url, **params(crm_export).model_dump(mode="json"))
-
+def test_one_pass_backfill_equals_the_step_by_step_backfill_and_is_undone_as_one_unit(crm_export, env_db, stepped):
     one_pass = backfill(params(crm_export, engine="one-pass"))
 
-    assert [s["handoff"]["mqas_fired"] for s in one_pass] == [s["handoff"]["mqas_fired"] for s in stepped]
+    assert [s["handoff"]["mqas_fired"] for s in one_pass] == [s["handoff"]["mqas_fired"] for s in stepped.summaries]
     assert sum(s["handoff"]["mqas_fired"] for s in one_pass) > 0
-    left, right = outcome(steps_url), outcome(env_db)
+    left, right = stepped.outcome, outcome(env_db)
     for kind in left:
         pd.testing.assert_frame_equal(right[kind], left[kind], check_dtype=False, obj=kind)
     assert len(step_rows(env_db)) == len(STEPS)
@@ -246,7 +258,7 @@ def test_one_pass_backfill_equals_the_step_by_step_backfill_and_is_undone_as_one
     assert one_pass[0]["handoff"]["mqas_fired"] and history in _artifacts(f"backfill-{key}-summary")[-1].data
 
 
-def test_a_failed_one_pass_backfill_resumes_at_the_failed_step(crm_export, env_db, monkeypatch, tmp_path):
+def test_a_failed_one_pass_backfill_resumes_at_the_failed_step(crm_export, env_db, monkeypatch, stepped):
     real, calls = backfill_module.engine.stages.record_tier_moves, []
 
     def failing_second_step(store, as_of, *args, **kwargs):
@@ -264,8 +276,6 @@ def test_a_failed_one_pass_backfill_resumes_at_the_failed_step(crm_export, env_d
     summaries = backfill(params(crm_export, engine="one-pass"))
 
     assert [s["as_of"] for s in summaries] == [pd.Timestamp(step).isoformat() for step in STEPS[1:]]
-    live_url = f"sqlite:///{tmp_path / 'steps.db'}"
-    backfill_module.run_backfill(live_url, **params(crm_export).model_dump(mode="json"))
-    left, right = outcome(live_url), outcome(env_db)
+    left, right = stepped.outcome, outcome(env_db)
     for kind in left:
         pd.testing.assert_frame_equal(right[kind], left[kind], check_dtype=False, obj=kind)

@@ -53,9 +53,14 @@ def test_a_commitments_own_owner_wins_over_its_sides_default_and_none_is_empty()
     assert set(sc.headline(data, *W10, W10[1], policy())["owner"]) == {""}
 
 
-def test_owners_show_beside_each_commitment_on_the_report_and_not_without_them():
-    data = sample_data()
-    plain = reporting.build_weekly(data, "2026-W10", policy())
+@pytest.fixture(scope="module")
+def plain_weekly() -> reporting.Report:
+    """The weekly report of the sample data under the default policy (no owners, no regions); tests only read it."""
+    return reporting.build_weekly(sample_data(), "2026-W10", policy())
+
+
+def test_owners_show_beside_each_commitment_on_the_report_and_not_without_them(plain_weekly):
+    data, plain = sample_data(), plain_weekly
     owned = reporting.build_weekly(data, "2026-W10", policy(owners={"sales": "VP Sales", "marketing": "CMO"}))
     assert "| Commitment | Actual | Target | Verdict | Change | Sample |" in plain.markdown()
     assert "Owner" not in plain.markdown().split("## Needs a decision")[0]
@@ -66,12 +71,12 @@ def test_owners_show_beside_each_commitment_on_the_report_and_not_without_them()
     assert "owner VP Sales)" in "\n".join(reporting.headline_lines(owned))
 
 
-def test_an_owner_key_naming_no_commitment_is_flagged_and_metrics_columns_stay_stable():
+def test_an_owner_key_naming_no_commitment_is_flagged_and_metrics_columns_stay_stable(plain_weekly):
     data = sample_data()
     owned = policy(owners={"sales": "VP Sales", "first_tuoch_met_pct": "typo"})
     report = reporting.build_weekly(data, "2026-W10", owned)
     assert any("first_tuoch_met_pct" in note for note in report.notes)
-    assert not any("Policy owners" in note for note in reporting.build_weekly(data, "2026-W10", policy()).notes)
+    assert not any("Policy owners" in note for note in plain_weekly.notes)
     assert list(report.metrics.columns) == metrics.COLUMNS
     pd.testing.assert_frame_equal(report.metrics, metrics.compute(data, *W10, W10[1], policy(), report="weekly"))
 
