@@ -48,9 +48,9 @@ def _utc(values: pd.Series, name: str) -> pd.Series:
     """A timestamp column as ``datetime64[ns, UTC]`` (aware datetimes or missing values only)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values
-    present = values.dropna()
-    if any(getattr(value, "tzinfo", None) is None for value in present):
-        raise ValueError(f"{name}: abm-sla stores UTC-aware timestamps only, got {present.iloc[0]!r}")
+    naive = next((value for value in values.dropna() if getattr(value, "tzinfo", None) is None), None)
+    if naive is not None:
+        raise ValueError(f"{name}: abm-sla stores UTC-aware timestamps only, got {naive!r}")
     return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
 
 
