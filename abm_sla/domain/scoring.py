@@ -164,25 +164,53 @@ class _Points:
         return out
 
     def _reasons(self, raw: dict[str, np.ndarray], out: pd.DataFrame) -> list[list[dict]]:
-        """Per candidate, the matched rules (count > 0) and any category cap, in model order."""
+        """Per candidate, the matched rules (count > 0) and any category cap, in model order. Built once per
+        distinct profile (every rule's count, band and points, each category's raw and capped points, all the
+        reasons depend on): the candidates of one profile share its list."""
+        capped = {category: out[category].to_numpy() for category in CATEGORIES}
+        columns = [rule.count for rule in self.rules] + [rule.points for rule in self.rules]
+        columns += [rule.band_index for rule in self.rules if rule.band_index is not None]
+        codes, first = distinct_rows([*columns, *raw.values(), *capped.values()], len(out))
+        distinct = self._reasons_of(first, raw, capped)
+        return [distinct[code] for code in codes.tolist()]
+
+    def _reasons_of(self, rows: np.ndarray, raw: dict[str, np.ndarray],
+                    capped: dict[str, np.ndarray]) -> list[list[dict]]:
+        """The reasons of the candidates at positions ``rows``, in that order."""
         parts = []
         for order, rule in enumerate(self.rules):
-            rows = np.flatnonzero(rule.count > 0)
-            names = rule.band_names[rows] if rule.band_names is not None else rule.name
-            parts.append(pd.DataFrame({"row": rows, "order": order, "category": rule.category, "rule": names,
-                                       "count": rule.count[rows], "points": rule.points[rows]}))
+            count, points = rule.count[rows], rule.points[rows]
+            hits = np.flatnonzero(count > 0)
+            names = rule.band_names[rows][hits] if rule.band_names is not None else rule.name
+            parts.append(pd.DataFrame({"row": hits, "order": order, "category": rule.category, "rule": names,
+                                       "count": count[hits], "points": points[hits]}))
         for order, category in enumerate(CATEGORIES, start=len(self.rules)):
-            rows = np.flatnonzero(raw[category] > out[category].to_numpy())
-            parts.append(pd.DataFrame({"row": rows, "order": order, "category": category, "rule": CAP_RULE,
-                                       "count": raw[category][rows],
-                                       "points": out[category].to_numpy()[rows] - raw[category][rows]}))
+            before, after = raw[category][rows], capped[category][rows]
+            hits = np.flatnonzero(before > after)
+            parts.append(pd.DataFrame({"row": hits, "order": order, "category": category, "rule": CAP_RULE,
+                                       "count": before[hits], "points": after[hits] - before[hits]}))
         long = pd.concat(parts, ignore_index=True).sort_values(["row", "order"], kind="stable")
         records = [{"category": category, "rule": rule, "count": count, "points": points}
                    for category, rule, count, points in zip(
                        long["category"].tolist(), long["rule"].tolist(), long["count"].astype(int).tolist(),
                        long["points"].astype(int).tolist(), strict=True)]  # 1.6x faster than DataFrame.to_dict
-        bounds = np.searchsorted(long["row"].to_numpy(), np.arange(len(out) + 1))
+        bounds = np.searchsorted(long["row"].to_numpy(), np.arange(len(rows) + 1))
         return [records[a:b] for a, b in pairwise(bounds)]
+
+
+def distinct_rows(columns: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``size`` integer ``columns`` grouped when equal: per row its group's code, and per group (in
+    order of first appearance) the position of its first row. Grouped by a 64-bit hash of each row, then checked
+    value by value: a hash collision falls back to one group per row."""
+    if not columns or size == 0:
+        return np.zeros(size, dtype=np.int64), np.arange(min(size, 1))
+    table = pd.DataFrame({number: np.asarray(column, dtype=np.int64) for number, column in enumerate(columns)})
+    codes, _ = pd.factorize(pd.util.hash_pandas_object(table, index=False).to_numpy())
+    first = np.unique(codes, return_index=True)[1]
+    values = table.to_numpy()
+    if not (values == values[first[codes]]).all():
+        return np.arange(size), np.arange(size)
+    return codes.astype(np.int64), first
 
 
 def window_counts(

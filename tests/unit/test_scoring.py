@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from itertools import pairwise
+from unittest import mock
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -504,3 +505,25 @@ def test_score_at_matches_a_naive_implementation(accounts, titles, acts, intents
         expected = naive_score(acct, contacts, acts, intents, days(k))
         assert {key: row[key] for key in expected} == expected
         assert sum(r["points"] for r in row["reasons"]) == row["total"]
+    with mock.patch.object(scoring, "distinct_rows", _one_by_one):
+        alone = scoring.score_at(candidates, *crm.signals(), MODEL)
+    assert out["reasons"].tolist() == alone["reasons"].tolist()
+
+
+def _one_by_one(columns: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate its own profile: its reasons built for it alone."""
+    return np.arange(size), np.arange(size)
+
+
+def _everything_collides(table: pd.DataFrame, index: bool) -> pd.Series:
+    return pd.Series(np.zeros(len(table), dtype=np.uint64))
+
+
+def test_distinct_rows_groups_equal_rows_and_survives_a_hash_collision() -> None:
+    columns = [np.array([1, 2, 1, 3, 2]), np.array([0, 5, 0, 0, 5])]
+    codes, first = scoring.distinct_rows(columns, 5)
+    assert codes.tolist() == [0, 1, 0, 2, 1] and first.tolist() == [0, 1, 3]
+    with mock.patch.object(pd.util, "hash_pandas_object", _everything_collides):
+        codes, first = scoring.distinct_rows(columns, 5)
+    assert codes.tolist() == [0, 1, 2, 3, 4] and first.tolist() == [0, 1, 2, 3, 4]
+    assert [len(part) for part in scoring.distinct_rows([np.array([], dtype=np.int64)], 0)] == [0, 0]
