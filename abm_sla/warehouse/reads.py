@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -42,9 +44,33 @@ def crm_reads_cached(url: str) -> Iterator[None]:
 
 
 _PAIRS_KEY = ("activity-pairs",)
-#: Within :func:`crm_reads_cached`: the latest moment and the activity types whose windowed reads are held
-#: (:meth:`WarehouseReads.hold_activities`).
-_HELD_KEY = ("held-activities",)
+#: Within :func:`crm_reads_cached`: what windowed reads are held (:meth:`WarehouseReads.hold_events`).
+_HELD_KEY = ("held-events",)
+#: The kinds whose windowed reads can be held, by their event time.
+HELD_EVENT_TIME = {"activities": "occurred_at", "intent_signals": "observed_at"}
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What :meth:`WarehouseReads.hold_events` holds: windowed reads ending by ``until``, of the activities of
+    ``types`` (or fewer; with ``any_type`` also a read of every type) and of the intent signals; each
+    selection read ``horizon`` past the end asked for (None: to ``until``)."""
+
+    until: pd.Timestamp
+    types: frozenset[str]
+    any_type: bool
+    horizon: pd.Timedelta | None
+
+    def covers(self, kind: str, types: Sequence[str] | None, until: dt.datetime) -> bool:
+        if kind not in HELD_EVENT_TIME or pd.Timestamp(until) > self.until:
+            return False
+        if kind != "activities":
+            return types is None
+        return self.any_type if types is None else set(types) <= self.types
+
+    def end(self, until: dt.datetime) -> pd.Timestamp:
+        """Where a held read asked for up to ``until`` ends."""
+        return self.until if self.horizon is None else min(self.until, pd.Timestamp(until) + self.horizon)
 
 
 def _read_key(kind: str, arguments: dict) -> tuple:
@@ -89,8 +115,8 @@ class WarehouseReads:
         arguments = {"source": source, "types": types, "shard": shard, "columns": columns, "min_score": min_score,
                      "url_contains": url_contains}
         cache = _CRM_READS.get(self.url)
-        if cache is not None and kind == "activities" and since is not None and until is not None:
-            held = self._held_activities(cache, arguments, since, until)
+        if cache is not None and since is not None and until is not None:
+            held = self._held_events(cache, kind, arguments, since, until)
             if held is not None:
                 return _of_shard_and_accounts(held, shard, accounts)
         if cache is None or since is not None or until is not None or accounts is not None:
@@ -102,34 +128,37 @@ class WarehouseReads:
         cache[key] = (position, frame)
         return frame.copy()
 
-    def hold_activities(self, until: dt.datetime, types: Sequence[str]) -> None:
-        """Within :func:`crm_reads_cached`: a read of the activities of ``types`` (or fewer) in a window ending by
-        ``until`` reads its selection from the window's start to ``until`` once; later reads inside that range
-        filter it in memory, while the journal records no activity written since (a one-pass backfill's SLA
-        stage reads the sales touches since its oldest open MQA at every step)."""
+    def hold_events(self, until: dt.datetime, types: Sequence[str], *, any_type: bool = False,
+                    horizon: pd.Timedelta | None = None) -> None:
+        """Within :func:`crm_reads_cached`: a read of the activities of ``types`` (or fewer; with ``any_type`` also
+        of every type) or of the intent signals, in a window ending by ``until``, reads its selection from the
+        window's start to ``until`` (or ``horizon`` past the window's end) once; later reads inside that range
+        filter it in memory, while the journal records no write of the kind since. A one-pass backfill's SLA
+        stage and tier-move ledger read windows that move by one step at every step."""
         cache = _CRM_READS.get(self.url)
         if cache is not None:
-            cache[_HELD_KEY] = (pd.Timestamp(until), frozenset(types))
+            cache[_HELD_KEY] = _Held(pd.Timestamp(until), frozenset(types), any_type, horizon)
 
-    def _held_activities(self, cache: dict, arguments: dict, since: dt.datetime, until: dt.datetime
-                         ) -> pd.DataFrame | None:
-        """The activities of ``arguments`` in ``(since, until]``, every shard, from the held read (made or
-        renewed here); None when they are not held (:meth:`hold_activities`)."""
-        latest, kept = cache.get(_HELD_KEY, (None, frozenset()))
-        types = arguments["types"]
-        if latest is None or pd.Timestamp(until) > latest or types is None or not set(types) <= kept:
+    def _held_events(self, cache: dict, kind: str, arguments: dict, since: dt.datetime, until: dt.datetime
+                     ) -> pd.DataFrame | None:
+        """The rows of ``kind`` selected by ``arguments`` in ``(since, until]``, every shard, from the held read
+        (made or renewed here); None when they are not held (:meth:`hold_events`)."""
+        held: _Held | None = cache.get(_HELD_KEY)
+        if held is None or not held.covers(kind, arguments["types"], until):
             return None
         selection = {**arguments, "shard": None}
-        key, position = ("held", *_read_key("activities", selection)), self.journal_position()
-        read_at, start, frame = cache.get(key, (None, None, None))
-        if read_at is None or pd.Timestamp(since) < start or (
-                read_at != position and len(self.read_journal(read_at, position, kinds=["activities"]))):
-            frame = self._read_kind("activities", since=since, until=latest.to_pydatetime(), accounts=None,
-                                    **selection)
-            read_at, start = position, pd.Timestamp(since)
-        cache[key] = (position, start, frame)
-        moment = frame["occurred_at"]
-        return frame[(moment > pd.Timestamp(since)) & (moment <= pd.Timestamp(until))]
+        key, position = ("held", *_read_key(kind, selection)), self.journal_position()
+        read_at, start, end, frame = cache.get(key, (None, None, None, None))
+        if read_at is None or pd.Timestamp(since) < start or pd.Timestamp(until) > end or (
+                read_at != position and len(self.read_journal(read_at, position, kinds=[kind]))):
+            start, end = pd.Timestamp(since), held.end(until)
+            frame = self._read_kind(kind, since=since, until=end.to_pydatetime(), accounts=None, **selection)
+            frame = frame.sort_values(HELD_EVENT_TIME[kind], kind="stable", ignore_index=True)
+            read_at = position
+        cache[key] = (read_at, start, end, frame)
+        moments = pd.DatetimeIndex(frame[HELD_EVENT_TIME[kind]]).asi8  # in time order: the window is a slice
+        low, high = np.searchsorted(moments, [pd.Timestamp(since).value, pd.Timestamp(until).value], side="right")
+        return frame.iloc[low:high]
 
     def _read_kind(
         self, kind: str, *, since: dt.datetime | None, until: dt.datetime | None, source: str | None,
@@ -255,7 +284,11 @@ class WarehouseReads:
         return ids["source_id"].astype(str).drop_duplicates() if len(ids) else pd.Series(dtype=object)
 
     def contacts_by_id(self, ids: Sequence[str]) -> pd.DataFrame:
-        """The live contacts with those ids (``contact_id, account_id, title``; the other columns empty)."""
+        """The live contacts with those ids (``contact_id, account_id, title``; the other columns empty); within
+        :func:`crm_reads_cached` from one read of every contact."""
+        if self.url in _CRM_READS:
+            every = self.read_kind("contacts", columns=("contact_id", "account_id", "title"))
+            return every[every["contact_id"].isin(set(ids))].reset_index(drop=True)
         table = schema.CRM_TABLES["contacts"]
         selected = [table.c.source_id.label("contact_id"), table.c.account_id, table.c.title]
         return conform("contacts", self.select_in(selected, [table.c.deleted_at.is_(None)], table.c.source_id,
@@ -271,8 +304,11 @@ class WarehouseReads:
                  table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)]
         kept = self._preloaded_pairs(since, until, types) if contacts is None else None
         if kept is not None:
-            rows = kept[(kept["occurred_at"] > since) & (kept["occurred_at"] <= until)
-                        & kept["type"].isin(list(types)).to_numpy()]
+            moments = pd.DatetimeIndex(kept["occurred_at"]).asi8  # in time order: the window is a slice
+            low, high = np.searchsorted(moments, [pd.Timestamp(since).value, pd.Timestamp(until).value], side="right")
+            rows = kept.iloc[low:high]
+            if not set(rows["type"].unique()) <= set(types):
+                rows = rows[rows["type"].isin(list(types)).to_numpy()]
             if accounts is not None:
                 rows = rows[rows["account_id"].isin(set(accounts)).to_numpy()]
             return rows[["account_id", "contact_id"]].drop_duplicates(ignore_index=True)
@@ -296,6 +332,7 @@ class WarehouseReads:
         frame = self._frame([table.c.account_id, table.c.contact_id, table.c.type, table.c.occurred_at], [
             table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
             table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)])
+        frame = frame.sort_values("occurred_at", kind="stable", ignore_index=True)
         cache[_PAIRS_KEY] = (position, (pd.Timestamp(since), pd.Timestamp(until), frozenset(types), frame))
 
     def _preloaded_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> pd.DataFrame | None:

@@ -109,7 +109,7 @@ def test_held_sales_touches_are_the_database_rows_of_each_window_shard_and_accou
 
     store._read_kind = counted
     with crm_reads_cached(store.url):
-        store.hold_activities(latest, SALES)
+        store.hold_events(latest, SALES)
         for (since, until), wanted in zip(windows, expected, strict=True):
             for read, rows in zip(reads, wanted, strict=True):
                 pd.testing.assert_frame_equal(touches(store.read_kind("activities", since=since, until=until,
@@ -123,7 +123,7 @@ def test_held_sales_touches_are_read_again_after_a_load_writes_activities(tmp_pa
     store, crm = loaded(tmp_path)
     since, until = START.to_pydatetime(), (START + pd.Timedelta(days=40)).to_pydatetime()
     with crm_reads_cached(store.url):
-        store.hold_activities(until, SALES)
+        store.hold_events(until, SALES)
         before = store.read_kind("activities", since=since, until=until, types=SALES)
         more = {kind: frame.copy() for kind, frame in crm.items()}
         call = more["activities"][more["activities"]["type"].eq("call")].iloc[[0]].assign(
@@ -132,3 +132,55 @@ def test_held_sales_touches_are_read_again_after_a_load_writes_activities(tmp_pa
         stages.extract_files(store, synthetic.write_export_folder(more, tmp_path / "second"), "load-2", NOW)
         after = store.read_kind("activities", since=since, until=until, types=SALES)
     assert len(after) == len(before) + 1 and "zz-call" in set(after["activity_id"])
+
+
+def by_key(frame: pd.DataFrame) -> pd.DataFrame:
+    key = "activity_id" if "activity_id" in frame and frame["activity_id"].notna().all() else None
+    columns = [key] if key else list(frame.columns)
+    return frame.sort_values(columns, ignore_index=True)
+
+
+def test_held_windows_of_every_type_and_of_intent_move_by_steps_and_are_read_again_past_the_horizon(
+        tmp_path: Path) -> None:
+    """The tier-move ledger's reads (activities of any type entering its window, buying signals with a url
+    filter, intent signals over a score, some accounts): each step's window equals the database's, and each
+    selection is read once per horizon."""
+    store, _ = loaded(tmp_path)
+    latest = (START + pd.Timedelta(days=29)).to_pydatetime()
+    steps = [START + pd.Timedelta(days=n) for n in range(8, 30)]
+    accounts = sorted(store.read_kind("accounts")["account_id"].astype(str))[:15]
+    buying = ("form_submit", "webinar", "web_visit")
+    entering = dict(columns=("account_id", "type", "occurred_at"))
+    reads = [("activities", lambda day: day - pd.Timedelta(days=1), entering),
+             ("activities", lambda day: day - pd.Timedelta(days=5), dict(
+                 types=buying, url_contains={"web_visit": ("/pricing", "/demo")}, accounts=accounts)),
+             ("intent_signals", lambda day: day - pd.Timedelta(days=5), dict(min_score=70, accounts=accounts))]
+    expected = [[by_key(store.read_kind(kind, since=start(day).to_pydatetime(), until=day.to_pydatetime(), **read))
+                 for kind, start, read in reads] for day in steps]
+    assert all(len(rows) for rows in expected[-1]) and len(expected[-1][1]) < len(expected[-1][0])
+    database_reads = []
+    original = store._read_kind
+
+    def counted(kind, **arguments):
+        database_reads.append(kind)
+        return original(kind, **arguments)
+
+    store._read_kind = counted
+    with crm_reads_cached(store.url):
+        store.hold_events(latest, SALES + buying, any_type=True, horizon=pd.Timedelta(days=6))
+        for day, wanted in zip(steps, expected, strict=True):
+            for (kind, start, read), rows in zip(reads, wanted, strict=True):
+                got = store.read_kind(kind, since=start(day).to_pydatetime(), until=day.to_pydatetime(), **read)
+                pd.testing.assert_frame_equal(by_key(got), rows, check_dtype=len(rows) > 0)  # none: any dtype
+    # 22 daily steps, each read reaching 6 days past its window's end: a selection is read every 7th step
+    assert database_reads.count("activities") == 2 * 4 and database_reads.count("intent_signals") == 4
+
+
+def test_contacts_by_id_within_the_cache_are_the_database_rows(tmp_path: Path) -> None:
+    store, _ = loaded(tmp_path)
+    ids = [*sorted(store.read_kind("contacts")["contact_id"].astype(str))[::3], "no-such-contact"]
+    wanted = store.contacts_by_id(ids).sort_values("contact_id", ignore_index=True)
+    assert 0 < len(wanted) < len(ids)
+    with crm_reads_cached(store.url):
+        got = store.contacts_by_id(ids).sort_values("contact_id", ignore_index=True)
+    pd.testing.assert_frame_equal(got, wanted)
