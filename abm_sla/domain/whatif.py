@@ -12,6 +12,7 @@ policy as of a moment, ``clock_diff`` lines up a baseline and a candidate policy
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from abm_sla.domain import handoff, sla
@@ -95,11 +96,20 @@ def history_rows(scores: pd.DataFrame, as_of: pd.Timestamp, model_version: str, 
             "model_version": model_version,
             **{name: scores[name].astype(int) for name in (*CATEGORIES, "total")},
             "qualified": scores["qualified"].astype(bool),
-            "gates": scores[gates].to_dict(orient="records"),
+            "gates": _gate_records(scores[gates]),
             "reasons": scores["reasons"],
             "run_id": run_id,
         }
     )
+
+
+def _gate_records(gates: pd.DataFrame) -> list[dict[str, bool]]:
+    """Per row, its gates as a dict (``gate_total: True, ...``); the rows with the same gates share one."""
+    values = gates.to_numpy(dtype=bool)
+    codes = values.astype(np.int64) @ (1 << np.arange(values.shape[1], dtype=np.int64))
+    first = np.unique(codes, return_index=True)[1]
+    shared = {int(codes[row]): dict(zip(gates.columns, values[row].tolist(), strict=True)) for row in first}
+    return [shared[code] for code in codes.tolist()]
 
 
 # --- a policy change: the clocks of the stored MQAs under two policies ------------------------------

@@ -37,11 +37,24 @@ def bound_column(values: pd.Series, column: sa.Column, dialect: str) -> list[Any
     column-wide: UTC timestamps as SQLite's stored text (aware datetimes on PostgreSQL), JSON as its text (a
     missing value as ``null``), everything else as :func:`_column_values`. A naive timestamp is refused."""
     if isinstance(column.type, sa.JSON):
-        return [json.dumps(value) for value in _column_values(values)]
+        return _json_texts(_column_values(values))
     if isinstance(column.type, schema.UtcDateTime):
         values = _utc(values, column.name)
         return _timestamp_text(values, dialect) if dialect == "sqlite" else _column_values(values)
     return _column_values(values)
+
+
+def _json_texts(values: list[Any]) -> list[str]:
+    """Each value as JSON text; an object given several times (the reasons and gates scored rows share) is
+    serialized once."""
+    texts: dict[int, str] = {}
+    out = []
+    for value in values:
+        text = texts.get(id(value))
+        if text is None:
+            text = texts[id(value)] = json.dumps(value)
+        out.append(text)
+    return out
 
 
 def _utc(values: pd.Series, name: str) -> pd.Series:

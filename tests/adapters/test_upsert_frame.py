@@ -84,6 +84,16 @@ def test_score_rows_are_stored_alike_inserted_updated_and_kept(db_url: str) -> N
     assert read.loc[0, "as_of"] == T0 and read.loc[1, "reasons"] == [] and pd.isna(read.loc[1, "run_id"])
 
 
+def test_rows_sharing_one_reasons_list_or_gates_dict_store_each_row_alike(db_url: str) -> None:
+    """Scored rows of one profile share their reasons and gates objects (serialized once per object)."""
+    frame = scores(7)
+    reasons, gates = frame.at[0, "reasons"], frame.at[0, "gates"]
+    frame["reasons"] = pd.Series([reasons, [], reasons], dtype=object)
+    frame["gates"] = pd.Series([gates, gates, {"gate_total": False}], dtype=object)
+    by_dicts, by_frame = both_ways(Warehouse(db_url), schema.score_history, [(frame, True)])
+    assert by_frame == by_dicts
+
+
 def test_clock_rows_with_missing_values_are_stored_alike(db_url: str) -> None:
     store = Warehouse(db_url)
     by_dicts, by_frame = both_ways(store, schema.sla_clocks, [(clocks("pending"), True), (clocks("missed"), True)])

@@ -51,6 +51,16 @@ def test_history_rows_carry_the_model_version():
     assert rows.loc[1, "gates"] == {"gate_total": True}
 
 
+def test_history_rows_give_each_row_its_own_gates() -> None:
+    gates = pd.DataFrame({"gate_total": [True, False, True, False, True], "gate_categories": [True, True, False,
+                                                                                              False, True]})
+    scores = AFTER.iloc[[0, 1, 2, 3, 0]].reset_index(drop=True).drop(columns=["gate_total"], errors="ignore")
+    rows = whatif.history_rows(pd.concat([scores, gates], axis=1), pd.Timestamp("2026-01-05T00:00Z"), "v2", "r")
+
+    assert rows["gates"].tolist() == gates.to_dict(orient="records")
+    assert all(type(value) is bool for gate in rows["gates"] for value in gate.values())
+
+
 def test_a_policy_what_if_diffs_the_stored_mqas_clocks_like_a_model_what_if() -> None:
     from abm_sla.domain.policy import DEFAULT_PATH
     from abm_sla.services.config_files import load_policy
