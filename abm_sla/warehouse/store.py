@@ -154,15 +154,35 @@ class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
         if frame.empty:
             return
         columns = list(frame.columns)
-        compiled = self._upsert_statement(table, columns, update=update).compile(
-            dialect=self.engine.dialect, column_keys=columns)
-        values = {name: bound_column(frame[name], table.c[name], self.dialect) for name in columns}
+        statement = self._upsert_statement(table, columns, update=update)
+        self._execute_bound(connection, statement, {name: (frame[name], table.c[name]) for name in columns},
+                            column_keys=columns)
+
+    def update_frame(self, connection: Connection, table: sa.Table, frame: pd.DataFrame, match: Sequence[str]) -> int:
+        """Set the other columns of ``frame`` on the stored rows whose ``match`` columns equal a row's, bound and
+        executed as :meth:`upsert_frame` does; returns the rows updated."""
+        if frame.empty:
+            return 0
+        changing = [name for name in frame.columns if name not in match]
+        statement = table.update().where(*(table.c[name] == sa.bindparam(f"key_{name}") for name in match)).values(
+            {name: sa.bindparam(f"new_{name}") for name in changing})
+        bound = {f"key_{name}": (frame[name], table.c[name]) for name in match}
+        return self._execute_bound(connection, statement, bound | {
+            f"new_{name}": (frame[name], table.c[name]) for name in changing})
+
+    def _execute_bound(self, connection: Connection, statement: Any, columns: dict[str, tuple[pd.Series, sa.Column]],
+                       column_keys: list[str] | None = None) -> int:
+        """Run ``statement`` once per row of ``columns`` (parameter name: the values and the table column they are
+        bound as, :func:`~abm_sla.warehouse.conversion.bound_column`) through the driver, in batches; returns the
+        rows the driver counts."""
+        compiled = statement.compile(dialect=self.engine.dialect, column_keys=column_keys)
+        values = {name: bound_column(series, column, self.dialect) for name, (series, column) in columns.items()}
         if compiled.positiontup is not None:  # SQLite: "?" placeholders in the statement's order
             rows: list = list(zip(*(values[name] for name in compiled.positiontup), strict=True))
         else:  # PostgreSQL: named placeholders
-            rows = [dict(zip(columns, row, strict=True)) for row in zip(*values.values(), strict=True)]
-        for start in range(0, len(rows), UPSERT_BATCH_ROWS):
-            connection.exec_driver_sql(compiled.string, rows[start : start + UPSERT_BATCH_ROWS])
+            rows = [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
+        return sum(connection.exec_driver_sql(compiled.string, rows[start : start + UPSERT_BATCH_ROWS]).rowcount
+                   for start in range(0, len(rows), UPSERT_BATCH_ROWS))
 
     def _upsert_statement(self, table: sa.Table, columns: list[str], *, newer_only_on: str | None = None,
                           update: bool = True):

@@ -67,8 +67,9 @@ def test_restamping_stores_what_writing_every_row_stores(db_url: str, monkeypatc
     restamps = []
     restamp = clocks_stage._restamped
 
-    def counted(connection, mqas, as_of, expected) -> bool:
-        restamps.append((mqas["account_id"].tolist(), expected, done := restamp(connection, mqas, as_of, expected)))
+    def counted(warehouse, connection, mqas, as_of, expected) -> bool:
+        done = restamp(warehouse, connection, mqas, as_of, expected)
+        restamps.append((mqas["account_id"].tolist(), expected, done))
         return done
 
     monkeypatch.setattr(clocks_stage, "_restamped", counted)

@@ -131,3 +131,18 @@ def test_a_read_gives_the_values_sqlalchemy_gives_booleans_and_json_included(db_
     pd.testing.assert_frame_equal(read, expected)
     assert [value if value is None else type(value) for value in read["pricing_visit"]] == [bool, None, bool]
     assert read["pricing_visit"].tolist() == [True, None, False] and read["reasons"].tolist()[1:] == [[], None]
+
+
+def test_update_frame_sets_the_other_columns_of_the_matching_rows_and_counts_them(db_url: str) -> None:
+    store = Warehouse(db_url)
+    table = schema.sla_clocks
+    with store.engine.begin() as connection:
+        store.upsert_frame(connection, table, clocks("pending"))
+    later = T0 + pd.Timedelta(hours=5)
+    keys = pd.DataFrame({"account_id": ["a1", "a2", "zz"], "trigger_at": [T0, T0, T0]}).assign(as_of=later)
+    with store.engine.begin() as connection:
+        assert store.update_frame(connection, table, keys, ["account_id", "trigger_at"]) == 2  # "zz": no row
+    read = store.read_table(table).sort_values("account_id", ignore_index=True)
+    assert read["as_of"].eq(later).all() and read["status"].tolist() == ["pending", "met"]
+    with store.engine.begin() as connection:
+        assert store.update_frame(connection, table, keys.iloc[2:], ["account_id", "trigger_at"]) == 0

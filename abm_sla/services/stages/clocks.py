@@ -241,7 +241,7 @@ def _store_clocks(
     undo.remember(warehouse, connection, run_id, schema.escalations, escalations)
     columns = [*clock_columns, "as_of", "shard"]
     same = _unchanged_mqas(clocks[columns], stored) if stored is not None else np.zeros(len(clocks), dtype=bool)
-    if not _restamped(connection, clocks.loc[same, MQA_KEY].drop_duplicates(), as_of, int(same.sum())):
+    if not _restamped(warehouse, connection, clocks.loc[same, MQA_KEY].drop_duplicates(), as_of, int(same.sum())):
         same[:] = False
     warehouse.upsert_frame(connection, schema.sla_clocks, clocks.loc[~same, columns])
     warehouse.upsert_frame(connection, schema.escalations, escalations[[*escalation_columns, "shard"]],
@@ -301,15 +301,13 @@ def _same_values(left: pd.Series, right: pd.Series) -> np.ndarray:
     return np.asarray(left == right, dtype=bool) | missing
 
 
-def _restamped(connection: sa.Connection, mqas: pd.DataFrame, as_of: pd.Timestamp, expected: int) -> bool:
+def _restamped(warehouse: Warehouse, connection: sa.Connection, mqas: pd.DataFrame, as_of: pd.Timestamp,
+               expected: int) -> bool:
     """Set ``as_of`` of every stored clock of ``mqas``; False when that is not ``expected`` clocks (rows
     written or deleted since they were read: the caller writes the clocks whole instead)."""
     if mqas.empty:
         return True
-    table = schema.sla_clocks
-    statement = table.update().where(*(table.c[name] == sa.bindparam(f"key_{name}") for name in MQA_KEY)).values(
-        as_of=as_of.to_pydatetime())
-    return connection.execute(statement, records(mqas.rename(columns=lambda name: f"key_{name}"))).rowcount == expected
+    return warehouse.update_frame(connection, schema.sla_clocks, mqas[MQA_KEY].assign(as_of=as_of), MQA_KEY) == expected
 
 
 # -- reassignment on breach ---------------------------------------------------------------------
