@@ -96,12 +96,12 @@ def replay_steps(
     passing = scored.loc[scored["qualified"], ["account_id", "at"]].reset_index(drop=True)
     if listed is not None:
         passing = passing[on_list_at(listed, passing["account_id"], passing["at"]).to_numpy(dtype=bool)]
-    created = _created_at(accounts)
+    at = passing["at"].to_numpy(dtype="datetime64[ns]")
+    counts_from = _counts_from(_created_at(accounts), passing["account_id"])
     prior, fired = _keys(prior_mqas), []
     for as_of in steps:
-        known = created.index[created.isna().to_numpy() | (created <= as_of).to_numpy()]
-        window = passing[(passing["at"] > as_of - model.window) & (passing["at"] <= as_of)
-                         & passing["account_id"].isin(known)]
+        moment = as_of.tz_convert("UTC").tz_localize(None).to_datetime64()
+        window = passing[(at > moment - model.window.to_timedelta64()) & (at <= moment) & (counts_from <= moment)]
         state = _prior_state(prior, status_changes, as_of, end_statuses)
         new = _without(_chain(window, state, status_changes, as_of, end_statuses), prior)
         if len(new):
@@ -122,6 +122,14 @@ def _scored_at_trigger(fired: pd.DataFrame, accounts: pd.DataFrame, contacts: pd
     )
     out = rescored.rename(columns={"at": "trigger_at"}).assign(ended_at=fired["ended_at"].to_numpy())
     return out[MQA_COLUMNS]
+
+
+def _counts_from(created: pd.Series, accounts: pd.Series) -> np.ndarray:
+    """Per row of ``accounts``: from when the account counts (its creation; unknown: always; an id with several
+    rows: the earliest), NaT for an account not in ``created`` (never)."""
+    always = pd.Timestamp.min.tz_localize("UTC")
+    earliest = created.fillna(always).groupby(level=0).min()
+    return accounts.map(earliest).to_numpy(dtype="datetime64[ns]")
 
 
 def _created_at(accounts: pd.DataFrame) -> pd.Series:
