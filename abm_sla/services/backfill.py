@@ -251,13 +251,14 @@ def _write_history(
 
 def record_score_run(
     warehouse: Warehouse, as_of: pd.Timestamp, model: ScoringModel, policy: SlaPolicy | None, run_id: str,
-    shards: int, changed: int, started: dt.datetime,
+    shards: int, changed: int, started: dt.datetime, qualified: int | None = None,
 ) -> dict:
-    """Record one step's scoring run (its rows are stored already), with the summary a step's run has."""
+    """Record one step's scoring run (its rows are stored already), with the summary a step's run has
+    (``qualified``: counted already, :func:`~abm_sla.warehouse.score_history.count_qualified_at`)."""
     version = incremental.config_version(*stages.score_configs(warehouse, model, policy))
     planned = incremental.Plan("score", as_of, version, warehouse.journal_position(), shards=shards)
     parts = [{"accounts_recomputed": stages.count_accounts(warehouse, as_of), "scores_changed": changed}]
-    return stages.finish_score(warehouse, planned, model, policy, run_id, started, parts)
+    return stages.finish_score(warehouse, planned, model, policy, run_id, started, parts, qualified)
 
 
 def route_step(
@@ -331,11 +332,14 @@ def _finish_steps(
     evaluate: Callable[[pd.Timestamp], dict] | None,
 ) -> list[dict]:
     summaries = []
-    for as_of in steps:
+    # every step's scores are stored already, and finishing the steps writes none: each step's count, read once
+    qualified = score_history.count_qualified_at(warehouse, model.version, list(steps))
+    for as_of, qualified_at in zip(steps, qualified, strict=True):
         started = stages.utc_now()
         changed = sum(part.scores_changed.get(as_of, 0) for part in results)
         summary: dict = {"run_id": run_id, "as_of": as_of.isoformat(), "engine": "one-pass"}
-        summary["scoring"] = record_score_run(warehouse, as_of, model, policy, run_id, shards, changed, started)
+        summary["scoring"] = record_score_run(warehouse, as_of, model, policy, run_id, shards, changed, started,
+                                              qualified_at)
         fired = route_step(warehouse, as_of, model, policy, run_id, shards, step_fired(results, as_of), started)
         by_tier = fired["tier"].value_counts().sort_index() if len(fired) else pd.Series(dtype=int)
         summary["handoff"] = {"mqas_fired": len(fired), "by_tier": {str(t): int(n) for t, n in by_tier.items()},

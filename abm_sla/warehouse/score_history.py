@@ -129,6 +129,31 @@ def count_qualified(warehouse: Warehouse, model_version: str, as_of: pd.Timestam
         return int(connection.execute(query).scalar_one())
 
 
+def count_qualified_at(warehouse: Warehouse, model_version: str, moments: list[pd.Timestamp]) -> list[int]:
+    """:func:`count_qualified` at each of ``moments``, from one read: each qualified row with the moment its
+    account's next row replaces it (one seek per qualified row, as one :func:`count_qualified` costs). A row is
+    an account's latest at ``t`` from its ``as_of`` until that next row, so the count at ``t`` is the rows begun
+    by ``t`` less those replaced by ``t``."""
+    if not moments:
+        return []
+    table, later = schema.score_history, schema.score_history.alias("later")
+    replaced = (sa.select(sa.func.min(later.c.as_of))
+                .where(later.c.account_id == table.c.account_id, later.c.model_version == model_version,
+                       later.c.as_of > table.c.as_of).scalar_subquery())
+    query = sa.select(table.c.as_of, replaced).where(
+        table.c.model_version == model_version, table.c.as_of <= max(moments).to_pydatetime(),
+        table.c.qualified.is_(True))
+    with warehouse.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    begun, ended = (pd.to_datetime(pd.Series([row[number] for row in rows], dtype=object), utc=True,
+                                   format="ISO8601") for number in (0, 1))
+    begun = np.sort(begun.to_numpy(dtype="datetime64[ns]"))
+    ended = np.sort(ended.dropna().to_numpy(dtype="datetime64[ns]"))
+    at = np.array([pd.Timestamp(moment).tz_convert("UTC").tz_localize(None).to_datetime64() for moment in moments])
+    counts = np.searchsorted(begun, at, side="right") - np.searchsorted(ended, at, side="right")
+    return [int(count) for count in counts]
+
+
 def _latest(warehouse: Warehouse, connection: Connection | None, ranked: sa.Select) -> pd.DataFrame:
     inner = ranked.subquery()
     columns = [column for column in inner.c if column.name != "rank"]

@@ -64,7 +64,10 @@ def state(store: Warehouse) -> dict[str, pd.DataFrame]:
             frame = frame[~frame["key"].str.startswith("lock:")]
         keys = [column.name for column in table.primary_key.columns if column.name in frame]
         out[table.name] = frame.sort_values(keys).reset_index(drop=True)
-    runs = store.read_table(schema.stage_runs)[STAGE_RUN_COLUMNS].astype({"accounts": str})
+    runs = store.read_table(schema.stage_runs)
+    runs["qualified"] = [summary.get("qualified") if stage == "score" else None  # the run's qualified count
+                         for stage, summary in zip(runs["stage"], runs["summary"], strict=True)]
+    runs = runs[[*STAGE_RUN_COLUMNS, "qualified"]].astype({"accounts": str})
     out["stage_runs"] = runs.sort_values(["stage", "as_of"]).reset_index(drop=True)
     return out
 

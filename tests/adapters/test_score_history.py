@@ -94,3 +94,25 @@ def test_an_old_warehouse_keeps_its_answers_after_the_migration(sqlite_url, tmp_
                                   expected_dense[keep].sort_values(keep).reset_index(drop=True), check_dtype=False)
     again = stages.score(migrated, START + pd.Timedelta(hours=24 * 41), model, None, "after")
     assert again["mode"] == "full" and again["accounts_scored"] == 5  # legacy runs are no reference
+
+
+def test_qualified_counts_of_many_moments_at_once_are_each_moment_s_count(db_url):
+    """``count_qualified_at`` (a one-pass backfill's steps) equals ``count_qualified`` at each moment: accounts
+    qualifying and dropping out, rows exactly at a moment, another model's rows, moments before any row."""
+    store = Warehouse(db_url)
+    day = pd.Timedelta(days=1)
+    history = [("A", 1, True), ("A", 3, False), ("A", 5, True), ("B", 2, True), ("C", 2, False), ("C", 4, True),
+               ("C", 6, True), ("D", 3, True), ("E", 4, False)]
+    rows = pd.DataFrame([{"account_id": account, "as_of": START + day * days, "model_version": version,
+                          "firmographic": 0, "engagement": 0, "intent": 0, "total": 0, "qualified": qualified,
+                          "gates": {}, "reasons": [], "run_id": "r", "score_hash": f"{account}{days}{version}"}
+                         for account, days, qualified in history for version in ("v1", "v2")
+                         if version == "v1" or account in "AD"])
+    rows.loc[rows["model_version"].eq("v2"), "qualified"] = ~rows.loc[rows["model_version"].eq("v2"), "qualified"]
+    with store.engine.begin() as connection:
+        store.upsert_frame(connection, schema.score_history, rows)
+    moments = [START + day * days for days in (0, 1, 2, 2.5, 3, 4, 5, 6, 9)]
+    for version in ("v1", "v2", "v3"):
+        each = [score_history.count_qualified(store, version, moment) for moment in moments]
+        assert score_history.count_qualified_at(store, version, moments) == each
+    assert [score_history.count_qualified(store, "v1", moment) for moment in moments] == [0, 1, 2, 2, 2, 3, 4, 4, 4]

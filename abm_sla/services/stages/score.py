@@ -126,13 +126,15 @@ def score_shard(
 
 def finish_score(
     warehouse: Warehouse, planned: incremental.Plan, model: ScoringModel, policy: SlaPolicy | None, run_id: str,
-    started: dt.datetime, parts: list[dict],
+    started: dt.datetime, parts: list[dict], qualified: int | None = None,
 ) -> dict:
     """Record the scoring run once every shard stored its scores; returns the stage summary
-    (``accounts_scored``: the accounts on the target account list when scoring is limited to it)."""
+    (``accounts_scored``: the accounts on the target account list when scoring is limited to it; ``qualified``:
+    counted here unless given)."""
     summary = {
         "accounts_scored": count_accounts(warehouse, planned.as_of, listed=_only_listed(policy)),
-        "qualified": score_history.count_qualified(warehouse, model.version, planned.as_of),
+        "qualified": score_history.count_qualified(warehouse, model.version, planned.as_of) if qualified is None
+        else qualified,
         "accounts_recomputed": sum(part["accounts_recomputed"] for part in parts),
         "scores_changed": sum(part["scores_changed"] for part in parts),
         "mode": planned.mode, "shards": planned.shards, "model_version": model.version,
