@@ -38,10 +38,23 @@ NOT_SCORED_REASON = {"rule": "not_scored", "detail": "off the target account lis
 
 
 def score_hashes(rows: pd.DataFrame) -> list[str]:
-    """A fingerprint per row of its points, gates and reasons (:data:`NOT_SCORED` for a not-scored row)."""
+    """A fingerprint per row of its points, gates and reasons (:data:`NOT_SCORED` for a not-scored row). Rows with
+    the same numbers and the same gates and reasons objects (scored rows of one profile share them) are hashed
+    once."""
     values = rows[VALUE_COLUMNS].to_numpy(dtype=object).tolist()
-    hashes = [hashlib.sha1(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)).hexdigest()
-              for row in values]
+    numbers = VALUE_COLUMNS[:-2]  # each of one type throughout: equal values give equal JSON
+    shared = all(rows[name].dtype != object for name in numbers)
+    known: dict[tuple, str] = {}
+    hashes = []
+    for row in values:
+        key = (*row[:-2], id(row[-2]), id(row[-1])) if shared else None
+        digest = known.get(key) if shared else None
+        if digest is None:
+            digest = hashlib.sha1(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+                                  ).hexdigest()
+            if shared:
+                known[key] = digest
+        hashes.append(digest)
     if "score_hash" in rows:  # not-scored rows come with theirs
         return [given if given == NOT_SCORED else computed for given, computed in zip(rows["score_hash"], hashes,
                                                                                      strict=True)]

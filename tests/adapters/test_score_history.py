@@ -116,3 +116,19 @@ def test_qualified_counts_of_many_moments_at_once_are_each_moment_s_count(db_url
         each = [score_history.count_qualified(store, version, moment) for moment in moments]
         assert score_history.count_qualified_at(store, version, moments) == each
     assert [score_history.count_qualified(store, "v1", moment) for moment in moments] == [0, 1, 2, 2, 2, 3, 4, 4, 4]
+
+
+def test_rows_sharing_gates_and_reasons_objects_hash_as_their_own_copies():
+    """Scored rows of one profile share their gates and reasons objects: hashed once, each row still gets the
+    hash of its own values (numbers included)."""
+    import copy
+
+    gates, reasons = {"gate_total": True}, [{"rule": "webinar", "points": 10}]
+    rows = pd.DataFrame({"firmographic": [10, 10, 10, 0], "engagement": [5, 5, 6, 0], "intent": [0, 0, 0, 0],
+                         "total": [15, 15, 16, 0], "qualified": [False, False, False, False],
+                         "gates": [gates, gates, gates, {}], "reasons": [reasons, reasons, reasons, []]})
+    copies = rows.assign(gates=[copy.deepcopy(g) for g in rows["gates"]],
+                         reasons=[copy.deepcopy(r) for r in rows["reasons"]])
+    hashes = score_history.score_hashes(rows)
+    assert hashes == score_history.score_hashes(copies)
+    assert hashes[0] == hashes[1] and len(set(hashes)) == 3
