@@ -302,12 +302,13 @@ class WarehouseReads:
         columns = [table.c.account_id, table.c.contact_id]
         where = [table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
                  table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)]
-        kept = self._preloaded_pairs(since, until, types) if contacts is None else None
-        if kept is not None:
+        preloaded = self._preloaded_pairs(since, until, types) if contacts is None else None
+        if preloaded is not None:
+            kept, kept_types = preloaded
             moments = pd.DatetimeIndex(kept["occurred_at"]).asi8  # in time order: the window is a slice
             low, high = np.searchsorted(moments, [pd.Timestamp(since).value, pd.Timestamp(until).value], side="right")
             rows = kept.iloc[low:high]
-            if not set(rows["type"].unique()) <= set(types):
+            if set(types) != kept_types:
                 rows = rows[rows["type"].isin(list(types)).to_numpy()]
             if accounts is not None:
                 rows = rows[rows["account_id"].isin(set(accounts)).to_numpy()]
@@ -335,9 +336,10 @@ class WarehouseReads:
         frame = frame.sort_values("occurred_at", kind="stable", ignore_index=True)
         cache[_PAIRS_KEY] = (position, (pd.Timestamp(since), pd.Timestamp(until), frozenset(types), frame))
 
-    def _preloaded_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> pd.DataFrame | None:
-        """The preloaded activities (:meth:`preload_activity_pairs`) if they cover ``(since, until]`` and
-        ``types`` and no activity was written since they were read, else None."""
+    def _preloaded_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]
+                         ) -> tuple[pd.DataFrame, frozenset[str]] | None:
+        """The preloaded activities (:meth:`preload_activity_pairs`) and their types if they cover
+        ``(since, until]`` and ``types`` and no activity was written since they were read, else None."""
         cache = _CRM_READS.get(self.url)
         if cache is None or _PAIRS_KEY not in cache:
             return None
@@ -348,7 +350,7 @@ class WarehouseReads:
         if read_at != position and len(self.read_journal(read_at, position, kinds=["activities"])):
             del cache[_PAIRS_KEY]
             return None
-        return frame
+        return frame, kept
 
     def sources(self) -> list[str]:
         """The sources that hold live accounts, by name: one primary-key seek per source found (a
