@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -72,6 +73,17 @@ def _not_logged_yet(run_id: str, table: sa.Table, keys: pd.DataFrame) -> pd.Data
     if seen is None or keys.empty:
         return keys
     return keys[[tag not in seen for tag in _tags(table, keys)]]
+
+
+def unlogged(run_id: str, table: sa.Table, rows: pd.DataFrame) -> np.ndarray:
+    """Per row of ``rows``: whether its key is not logged yet for ``run_id`` (every row outside a
+    :func:`logged_once` block). In the block, a key logged already was stored then: by this run after it logged
+    it, or before the run."""
+    seen = _LOGGED.get(run_id)
+    if seen is None or rows.empty:
+        return np.ones(len(rows), dtype=bool)
+    return np.fromiter((tag not in seen for tag in _tags(table, _conformed(table, rows[_keys(table)]))), dtype=bool,
+                       count=len(rows))
 
 
 def _mark_logged(run_id: str, table: sa.Table, keys: pd.DataFrame) -> None:

@@ -212,3 +212,19 @@ def test_undo_and_later_is_one_transaction(db_url: str, folder: Path, monkeypatc
     after = warehouse_state(db_url)
     for name, frame in before.items():
         pd.testing.assert_frame_equal(after[name], frame, obj=name)
+
+
+def test_keys_logged_once_are_known_as_logged_inside_the_block_only(tmp_path: Path) -> None:
+    """``unlogged``: a backfill's step inserts only the escalations whose keys no earlier step logged."""
+    store = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    at = pd.Timestamp("2026-03-02T09:00Z")
+    rows = pd.DataFrame({"account_id": ["A", "B", "C"], "trigger_at": [at, at, at], "clock": "first_touch",
+                         "level": [1, 1, 2], "to_user_id": ["M1", "M1", "M2"], "owner_id": ["U1", "U2", ""]})
+    assert undo.unlogged("run", schema.escalations, rows).tolist() == [True, True, True]
+    with undo.logged_once("run"), store.engine.begin() as connection:
+        undo.remember(store, connection, "run", schema.escalations, rows.iloc[[0, 2]])
+        assert undo.unlogged("run", schema.escalations, rows).tolist() == [False, True, False]
+        assert undo.unlogged("other", schema.escalations, rows).tolist() == [True, True, True]
+        moved = rows.assign(trigger_at=at + pd.Timedelta(microseconds=1))  # another key
+        assert undo.unlogged("run", schema.escalations, moved).tolist() == [True, True, True]
+    assert undo.unlogged("run", schema.escalations, rows).tolist() == [True, True, True]

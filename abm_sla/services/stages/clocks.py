@@ -238,14 +238,15 @@ def _store_clocks(
                                      owner_id=escalations["owner_id"].astype("object").where(
                                          escalations["owner_id"].notna(), ""))
     undo.remember(warehouse, connection, run_id, schema.sla_clocks, clocks)
-    undo.remember(warehouse, connection, run_id, schema.escalations, escalations)
+    # the escalations are inserted, never changed: of a backfill's steps, each inserts those not logged before
+    opened = escalations[undo.unlogged(run_id, schema.escalations, escalations)]
+    undo.remember(warehouse, connection, run_id, schema.escalations, opened)
     columns = [*clock_columns, "as_of", "shard"]
     same = _unchanged_mqas(clocks[columns], stored) if stored is not None else np.zeros(len(clocks), dtype=bool)
     if not _restamped(warehouse, connection, clocks.loc[same, MQA_KEY].drop_duplicates(), as_of, int(same.sum())):
         same[:] = False
     warehouse.upsert_frame(connection, schema.sla_clocks, clocks.loc[~same, columns])
-    warehouse.upsert_frame(connection, schema.escalations, escalations[[*escalation_columns, "shard"]],
-                     update=False)
+    warehouse.upsert_frame(connection, schema.escalations, opened[[*escalation_columns, "shard"]], update=False)
     return clocks, escalations
 
 
