@@ -170,13 +170,24 @@ class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
         return self._execute_bound(connection, statement, bound | {
             f"new_{name}": (frame[name], table.c[name]) for name in changing})
 
+    def insert_driver_values(self, connection: Connection, table: sa.Table, values: dict[str, list[Any]]) -> None:
+        """Insert rows given column-wise as the driver's values already (JSON as its text, timestamps as
+        :func:`~abm_sla.warehouse.conversion.bound_column` gives them), executed by the driver."""
+        if values and len(next(iter(values.values()))):
+            self._execute_values(connection, table.insert(), values, column_keys=list(values))
+
     def _execute_bound(self, connection: Connection, statement: Any, columns: dict[str, tuple[pd.Series, sa.Column]],
                        column_keys: list[str] | None = None) -> int:
         """Run ``statement`` once per row of ``columns`` (parameter name: the values and the table column they are
         bound as, :func:`~abm_sla.warehouse.conversion.bound_column`) through the driver, in batches; returns the
         rows the driver counts."""
-        compiled = statement.compile(dialect=self.engine.dialect, column_keys=column_keys)
         values = {name: bound_column(series, column, self.dialect) for name, (series, column) in columns.items()}
+        return self._execute_values(connection, statement, values, column_keys)
+
+    def _execute_values(self, connection: Connection, statement: Any, values: dict[str, list[Any]],
+                        column_keys: list[str] | None = None) -> int:
+        """Run ``statement`` once per row of the driver ``values`` (by parameter name), in batches."""
+        compiled = statement.compile(dialect=self.engine.dialect, column_keys=column_keys)
         if compiled.positiontup is not None:  # SQLite: "?" placeholders in the statement's order
             rows: list = list(zip(*(values[name] for name in compiled.positiontup), strict=True))
         else:  # PostgreSQL: named placeholders

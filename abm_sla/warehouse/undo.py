@@ -137,18 +137,17 @@ def remember(
     if keys.empty:
         return 0
     stored = stored_rows(warehouse, connection, table, keys)
-    entries = [{"run_id": run_id, "table_name": table.name, "existed": True, "row": row}
-               for row in _json_rows(table, stored)]
+    rows, existed = _json_texts(table, stored), [True] * len(stored)
     _mark_logged(run_id, table, stored)
     if not only_existing:
         added = keys.merge(stored[names], on=names, how="left", indicator=True)
         added = added[added["_merge"] == "left_only"][names]
-        entries += [{"run_id": run_id, "table_name": table.name, "existed": False, "row": row}
-                    for row in _json_rows(table, added)]
+        rows += _json_texts(table, added)
+        existed += [False] * len(added)
         _mark_logged(run_id, table, added)
-    if entries:
-        connection.execute(schema.undo_log.insert(), entries)
-    return len(entries)
+    warehouse.insert_driver_values(connection, schema.undo_log, {
+        "run_id": [run_id] * len(rows), "table_name": [table.name] * len(rows), "existed": existed, "row": rows})
+    return len(rows)
 
 
 def remember_state(connection: Connection, run_id: str, key: str) -> None:
@@ -166,13 +165,14 @@ def remember_state(connection: Connection, run_id: str, key: str) -> None:
         row={"key": key, "value": None if value is None else value[0]}))
 
 
-def _json_rows(table: sa.Table, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: timestamps as ISO 8601 text (exact to the microsecond)."""
+def _json_texts(table: sa.Table, frame: pd.DataFrame) -> list[str]:
+    """Rows as the undo log's JSON text: timestamps as ISO 8601 text (exact to the microsecond), anything else
+    JSON cannot hold as its text."""
     out = frame[[column for column in frame.columns if column in table.c]].copy()
     for name in _stamps(table):
         if name in out:
             out[name] = out[name].map(lambda moment: None if pd.isna(moment) else moment.isoformat()).astype(object)
-    return json.loads(json.dumps(records(out), default=str))
+    return [json.dumps(row, default=str) for row in records(out)]
 
 
 # -- undo ----------------------------------------------------------------------------------------
