@@ -29,6 +29,10 @@ TIER_MOVES_REFERENCE_KEY = "tier_moves:reference"
 TIER_MOVE_KINDS = ("accounts", "contacts", "activities", "intent_signals", "opportunities")
 #: With more than this share of the accounts to recompute, the ledger reads every account (as cheap).
 TIER_MOVES_WHOLE_SHARE = 0.5
+#: The columns of the accounts and opportunities the ledger reads (its rules, sales' decisions); the others come
+#: back empty.
+LEDGER_COLUMNS = {"accounts": ("account_id", "name", "owner_id", "tier", "created_at", "updated_at"),
+                  "opportunities": ("account_id", "amount", "created_at", "close_date", "is_closed")}
 #: The rules compare inactive days rounded to a tenth: a crossing may come this much early or late.
 ROUNDING = pd.Timedelta(hours=2)
 
@@ -52,7 +56,8 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
                  "version": incremental.config_version(rules, model)}  # the position before anything is read
     table = schema.tier_move_recommendations
     stored = tier_moves.conform(warehouse.read_table(table))
-    accounts, opportunities = view.read_kind("accounts"), view.read_kind("opportunities")
+    accounts = view.read_kind("accounts", columns=LEDGER_COLUMNS["accounts"])
+    opportunities = view.read_kind("opportunities", columns=LEDGER_COLUMNS["opportunities"])
     decided = tier_moves.decide(stored, accounts, as_of, rules)
     first_at = None if view.unified else warehouse.first_activity_at(as_of.to_pydatetime())
     reference["first_at"] = None if first_at is None or pd.isna(first_at) else first_at.isoformat()
