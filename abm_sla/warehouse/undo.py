@@ -171,8 +171,21 @@ def _json_texts(table: sa.Table, frame: pd.DataFrame) -> list[str]:
     out = frame[[column for column in frame.columns if column in table.c]].copy()
     for name in _stamps(table):
         if name in out:
-            out[name] = out[name].map(lambda moment: None if pd.isna(moment) else moment.isoformat()).astype(object)
+            out[name] = _iso_texts(out[name])
     return [json.dumps(row, default=str) for row in records(out)]
+
+
+def _iso_texts(moments: pd.Series) -> pd.Series:
+    """Each timestamp's ``isoformat()`` (None for none), column-wide for UTC timestamps to the microsecond."""
+    if isinstance(moments.dtype, pd.DatetimeTZDtype) and str(moments.dt.tz) == "UTC":
+        nanoseconds = pd.DatetimeIndex(moments).asi8
+        if not (nanoseconds[moments.notna().to_numpy()] % 1_000).any():
+            text = pd.Series(np.datetime_as_string(moments.to_numpy(dtype="datetime64[us]"), unit="us"),
+                             index=moments.index, dtype=object)
+            whole = (nanoseconds % 1_000_000_000) == 0  # isoformat leaves out zero fractions
+            text = text.where(~whole, text.str.slice(0, 19)) + "+00:00"
+            return text.where(moments.notna(), None).astype(object)
+    return moments.map(lambda moment: None if pd.isna(moment) else moment.isoformat()).astype(object)
 
 
 # -- undo ----------------------------------------------------------------------------------------

@@ -228,3 +228,13 @@ def test_keys_logged_once_are_known_as_logged_inside_the_block_only(tmp_path: Pa
         moved = rows.assign(trigger_at=at + pd.Timedelta(microseconds=1))  # another key
         assert undo.unlogged("run", schema.escalations, moved).tolist() == [True, True, True]
     assert undo.unlogged("run", schema.escalations, rows).tolist() == [True, True, True]
+
+
+def test_the_undo_log_s_timestamps_are_each_moment_s_isoformat() -> None:
+    moments = pd.Series(pd.to_datetime(["2026-04-01T00:05:00Z", None, "2026-04-01T00:05:00.123456Z",
+                                        "1969-12-31T23:59:59.000001Z", "2026-04-01T00:05:00.1Z"], utc=True,
+                                       format="ISO8601"))
+    nanoseconds = pd.Series(pd.to_datetime(["2026-04-01T00:05:00.123456789Z"], utc=True))
+    for values in (moments, nanoseconds, moments.astype(object)):
+        assert undo._iso_texts(values).tolist() == [None if pd.isna(moment) else moment.isoformat()
+                                                    for moment in values]
