@@ -291,8 +291,8 @@ class WarehouseReads:
             return every[every["contact_id"].isin(set(ids))].reset_index(drop=True)
         table = schema.CRM_TABLES["contacts"]
         selected = [table.c.source_id.label("contact_id"), table.c.account_id, table.c.title]
-        return conform("contacts", self.select_in(selected, [table.c.deleted_at.is_(None)], table.c.source_id,
-                                                  sorted(set(ids))))
+        where = [table.c.deleted_at.is_(None), table.c.source.in_(self.sources("contacts"))]  # the key's seeks
+        return conform("contacts", self.select_in(selected, where, table.c.source_id, sorted(set(ids))))
 
     def activity_contacts(self, since: dt.datetime, until: dt.datetime, types: Sequence[str],
                           accounts: Sequence[str] | None = None, contacts: Sequence[str] | None = None) -> pd.DataFrame:
@@ -352,10 +352,10 @@ class WarehouseReads:
             return None
         return frame, kept
 
-    def sources(self) -> list[str]:
-        """The sources that hold live accounts, by name: one primary-key seek per source found (a
-        ``DISTINCT`` would read every account, and every stage asks)."""
-        table = schema.CRM_TABLES["accounts"]
+    def sources(self, kind: str = "accounts") -> list[str]:
+        """The sources that hold live rows of ``kind`` (accounts by default), by name: one primary-key seek per
+        source found (a ``DISTINCT`` would read every row, and every stage asks)."""
+        table = schema.CRM_TABLES[kind]
         found: list[str] = []
         with self.engine.connect() as connection:
             while True:

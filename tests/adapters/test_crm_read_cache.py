@@ -184,3 +184,19 @@ def test_contacts_by_id_within_the_cache_are_the_database_rows(tmp_path: Path) -
     with crm_reads_cached(store.url):
         got = store.contacts_by_id(ids).sort_values("contact_id", ignore_index=True)
     pd.testing.assert_frame_equal(got, wanted)
+
+
+def test_contacts_by_id_are_the_live_contacts_of_every_source(db_url: str) -> None:
+    """By id across sources (the key's seeks need each source): a source holding only contacts included, a
+    deleted contact left out."""
+    store = Warehouse(db_url)
+    contacts = pd.DataFrame({"contact_id": ["c1", "c2", "c3"], "account_id": ["a1", "a1", "a2"],
+                             "title": ["VP Sales", None, "CFO"]})
+    with store.engine.begin() as connection:
+        store.store_frames(connection, "files", "accounts", pd.DataFrame({"account_id": ["a1", "a2"]}))
+        store.store_frames(connection, "files", "contacts", contacts)
+        store.store_frames(connection, "hubspot", "contacts", contacts.iloc[[0, 2]].assign(title="Head of IT"))
+        store.mark_deleted(connection, "files", "contacts", ["c3"], NOW)
+    found = store.contacts_by_id(["c1", "c3", "c9"]).sort_values(["contact_id", "title"], ignore_index=True)
+    assert found[["contact_id", "title"]].values.tolist() == [["c1", "Head of IT"], ["c1", "VP Sales"],
+                                                             ["c3", "Head of IT"]]
