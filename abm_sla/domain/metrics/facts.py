@@ -99,7 +99,8 @@ def with_columns(frame: pd.DataFrame, columns: dict[str, pd.Series]) -> pd.DataF
     them one by one inserts a block each: 40 flag columns cost more than computing them)."""
     if set(columns) & set(frame.columns) or not all(column.index.equals(frame.index) for column in columns.values()):
         return frame.assign(**columns)
-    added = pd.DataFrame({name: column.array for name, column in columns.items()}, index=frame.index)
+    added = pd.DataFrame({name: column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+                          for name, column in columns.items()}, index=frame.index)
     return pd.concat([frame, added], axis=1)
 
 
