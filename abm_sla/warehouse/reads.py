@@ -21,6 +21,8 @@ ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
 MAX_ACCOUNTS_IN_QUERY = 5_000
 #: Reads of more accounts than this read their shard and filter in memory instead of seeking each account.
 MAX_ACCOUNTS_SEEK = 20_000
+#: The dtype every timestamp column is read as.
+_UTC = pd.DatetimeTZDtype("ns", "UTC")
 
 #: Per warehouse URL, while :func:`crm_reads_cached` is on: the CRM reads without a time window (accounts,
 #: opportunities, users, contacts...) by arguments, with the journal position they were read at.
@@ -45,8 +47,6 @@ _PAIRS_KEY = ("activity-pairs",)
 #: Within :func:`crm_reads_cached`: the latest moment and the activity types whose windowed reads are held
 #: (:meth:`WarehouseReads.hold_activities`).
 _HELD_KEY = ("held-activities",)
-#: The dtype every timestamp column is read as.
-_UTC = pd.DatetimeTZDtype("ns", "UTC")
 
 
 def _read_key(kind: str, arguments: dict) -> tuple:
