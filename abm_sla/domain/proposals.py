@@ -84,18 +84,23 @@ def backtest_thresholds(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, a
     empty = metrics.mqa_fact_columns(scorecard.mqa_outcomes(SlaData.of(), as_of, policy))
     groups = dict(iter(fired.groupby("threshold")))
     rows = []
+    found: dict[tuple, dict[str, float]] = {}  # neighbouring thresholds often fire the very same MQAs
     for threshold in sorted(set(thresholds)):
         group = groups.get(threshold)
-        if group is None:
-            facts = empty
-        else:
-            mqas = group.drop(columns="threshold").reset_index(drop=True)
-            mqas = mqas.assign(ended_at=handoff.episode_ends(mqas, data.status_changes, as_of, end_statuses))
-            simulated = SlaData.of(mqas=mqas, status_changes=data.status_changes, opportunities=data.opportunities)
-            facts = metrics.mqa_fact_columns(scorecard.mqa_outcomes(simulated, as_of, policy))
-        table = metrics.family_table("mqas", facts, ())
-        rows.append({"threshold": threshold, **{column: metrics.value(table, metric)
-                                                for column, metric in BACKTEST_METRICS.items()}})
+        mqas = None if group is None else group.drop(columns="threshold").reset_index(drop=True)
+        key = () if mqas is None else (tuple(mqas.columns), tuple(map(str, mqas.dtypes)),
+                                       tuple(mqas.itertuples(index=False, name=None)))
+        if key not in found:
+            if mqas is None:
+                facts = empty
+            else:
+                mqas = mqas.assign(ended_at=handoff.episode_ends(mqas, data.status_changes, as_of, end_statuses))
+                simulated = SlaData.of(mqas=mqas, status_changes=data.status_changes,
+                                       opportunities=data.opportunities)
+                facts = metrics.mqa_fact_columns(scorecard.mqa_outcomes(simulated, as_of, policy))
+            table = metrics.family_table("mqas", facts, ())
+            found[key] = {column: metrics.value(table, metric) for column, metric in BACKTEST_METRICS.items()}
+        rows.append({"threshold": threshold, **found[key]})
     out = pd.DataFrame(rows, columns=["threshold", *BACKTEST_METRICS])
     counts = ["mqas", "with_verdict", "accepted", "rejected", "converted"]
     out[counts] = out[counts].fillna(0).astype(int)

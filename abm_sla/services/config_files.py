@@ -23,7 +23,8 @@ def load_model(path: str | Path | None = None) -> ScoringModel:
     source = Path(path) if path is not None else DEFAULT_MODEL_PATH
     prefix = f"invalid scoring model {source}"
     try:
-        data = _parsed_yaml(source.read_text(encoding="utf-8"))
+        text = source.read_text(encoding="utf-8")
+        _yaml_of(text)
     except UnicodeDecodeError as error:
         raise ConfigError(f"{prefix}: not a YAML text file (binary content at byte {error.start})") from None
     except OSError as error:
@@ -32,14 +33,15 @@ def load_model(path: str | Path | None = None) -> ScoringModel:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{prefix}: not valid YAML{where}") from None
-    return parse_model(data, prefix)
+    return _model_of(text, prefix)
 
 
 def load_policy(path: str | Path | None = None) -> SlaPolicy:
     """Read and validate a policy file (default ``config/sla.yaml``); errors are one-line ConfigErrors."""
     source = Path(path) if path is not None else DEFAULT_POLICY_PATH
     try:
-        data = _parsed_yaml(source.read_text(encoding="utf-8"))
+        text = source.read_text(encoding="utf-8")
+        _yaml_of(text)
     except UnicodeDecodeError as error:
         raise ConfigError(f"SLA policy {source}: not a YAML text file (binary content at byte {error.start})") from None
     except OSError as error:
@@ -48,7 +50,20 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"SLA policy {source}: not valid YAML{where}") from None
-    return _with_spend_file(parse_policy(data, str(source)), source)
+    return _with_spend_file(_policy_of(text, str(source)), source)
+
+
+@functools.lru_cache(maxsize=16)
+def _policy_of(text: str, source: str) -> SlaPolicy:
+    """The policy a text holds, validated once per text (the model is frozen: every load of the same text shares
+    it; a changed file is another text). A text that does not validate raises each time (nothing is cached)."""
+    return parse_policy(_parsed_yaml(text), source)
+
+
+@functools.lru_cache(maxsize=16)
+def _model_of(text: str, prefix: str) -> ScoringModel:
+    """The scoring model a text holds, validated once per text (frozen, shared as :func:`_policy_of`)."""
+    return parse_model(_parsed_yaml(text), prefix)
 
 
 def _parsed_yaml(text: str) -> Any:

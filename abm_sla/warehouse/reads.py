@@ -23,6 +23,8 @@ ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
 MAX_ACCOUNTS_IN_QUERY = 5_000
 #: Reads of more accounts than this read their shard and filter in memory instead of seeking each account.
 MAX_ACCOUNTS_SEEK = 20_000
+#: The dtype every timestamp column is read as.
+_UTC = pd.DatetimeTZDtype("ns", "UTC")
 
 #: Per warehouse URL, while :func:`crm_reads_cached` is on: the CRM reads without a time window (accounts,
 #: opportunities, users, contacts...) by arguments, with the journal position they were read at.
@@ -399,16 +401,18 @@ class WarehouseReads:
         query = sa.select(*columns).where(*where)
         if connection is None:
             with self.engine.connect() as own:
-                frame = self._result_frame(own.execute(query), columns)
+                frame = self._result_frame(own.execute(query), columns, stamps)
         else:
-            frame = self._result_frame(connection.execute(query), columns)
+            frame = self._result_frame(connection.execute(query), columns, stamps)
         for name in stamps:
-            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+            if frame[name].dtype != _UTC:  # SQLite's rows are parsed as the frame is built
+                frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype(_UTC)
         return frame
 
-    def _result_frame(self, result: sa.CursorResult, columns: list) -> pd.DataFrame:
+    def _result_frame(self, result: sa.CursorResult, columns: list, stamps: Sequence[str] = ()) -> pd.DataFrame:
         """A result's rows as a frame. SQLite: the driver's tuples (no ``Row`` built per row), each column put
-        through its type's result processor (JSON, booleans) only where the type has one."""
+        through its type's result processor (JSON, booleans) only where the type has one, the ``stamps`` columns
+        (ISO 8601 text) parsed as UTC timestamps before the frame is built (not set into it afterwards)."""
         keys = list(result.keys())
         if self.dialect != "sqlite":
             return pd.DataFrame(result.fetchall(), columns=keys)
@@ -418,10 +422,13 @@ class WarehouseReads:
             result.close()
         if not rows:
             return pd.DataFrame(rows, columns=keys)
-        values = {}
+        values: dict[str, Any] = {}
         for key, column, raw in zip(keys, columns, zip(*rows, strict=True), strict=True):
             process = column.type.result_processor(self.engine.dialect, None)
-            values[key] = raw if process is None else [process(value) for value in raw]
+            if key in stamps:
+                values[key] = _parsed_stamps(raw)
+            else:
+                values[key] = raw if process is None else [process(value) for value in raw]
         return pd.DataFrame(values, columns=keys)
 
     def lock_stage(self, connection: Connection, name: str) -> None:
@@ -457,6 +464,11 @@ def _of_shard_and_accounts(frame: pd.DataFrame, shard: Shard | None, accounts: S
     return frame.reset_index(drop=True)
 
 
+def _parsed_stamps(raw: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """SQLite's timestamps (ISO 8601 text, None for none) as UTC timestamps."""
+    return pd.to_datetime(pd.Series(raw, dtype=object), utc=True, format="ISO8601").astype(_UTC).array
+
+
 def _utc_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """``frame`` with ``names`` parsed as UTC timestamps (SQLite hands them over as ISO 8601 text)."""
     for name in names:
@@ -469,5 +481,6 @@ def conform(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Give a frame exactly its kind's columns, with UTC timestamps."""
     out = frame.reindex(columns=frames.COLUMNS[kind])
     for column in frames.TIMESTAMP_COLUMNS[kind]:
-        out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
+        if out[column].dtype != _UTC:  # a column the read parsed already is left as it is (parsing it again costs)
+            out[column] = pd.to_datetime(out[column], utc=True).astype(_UTC)
     return out

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from abm_sla.crm.base import Page
 from abm_sla.errors import WarehouseError
 from abm_sla.infra.faults import checkpoint
-from abm_sla.warehouse import schema
+from abm_sla.warehouse import fresh, schema
 from abm_sla.warehouse.connection import (
     _redacted,
     _sqlite_migration_engine,
@@ -109,7 +109,7 @@ class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
                 if self.dialect == "postgresql":
                     connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('abm-sla:migrate'))"))
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                _upgrade(config, connection, self.dialect)
                 _create_missing_indexes(connection)  # a bulk load stopped before it rebuilt them
                 checkpoint("migrate")
         except sa.exc.DBAPIError as error:
@@ -417,6 +417,19 @@ class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
             for name in names:
                 connection.exec_driver_sql(f"ANALYZE {quote(name)}")
         return names
+
+
+def _upgrade(config: Config, connection: Connection, dialect: str) -> None:
+    """Alembic's upgrade to head; an empty SQLite database gets the schema this process's last one got from
+    it, replayed (:mod:`abm_sla.warehouse.fresh`: the same tables, indexes and version row, without ~80 ms of
+    migration scripts)."""
+    empty = dialect == "sqlite" and fresh.is_empty(connection)
+    signature = fresh.scripts_signature(MIGRATIONS_INI.with_name("migrations")) if empty else ()
+    if empty and fresh.replay(connection, signature):
+        return
+    command.upgrade(config, "head")
+    if empty:
+        fresh.record(connection, signature)
 
 
 def _create_missing_indexes(connection: Connection, tables: Iterable[sa.Table] | None = None) -> None:

@@ -176,3 +176,26 @@ def test_accepted_means_one_thing_in_the_disposition_mix_and_the_scorecard():
     quality = sc.marketing_quality(sc.mqa_outcomes(data, MARCH[1], POLICY), *MARCH, POLICY).set_index("tier")
     assert mix["accepted"] == quality.loc[sc.ALL, "accepted"] == 1
     assert mix[POLICY.dispositions.rejected].sum() == quality.loc[sc.ALL, "rejected"] == 3
+
+
+def test_family_sums_are_pandas_groupby_sums_for_whole_and_fractional_numbers():
+    """The catalog's per-segment sums (bincount for whole numbers, pandas for the rest) are exactly
+    ``groupby(keys).sum()`` reindexed to the labels, missing values and missing keys included."""
+    import numpy as np
+
+    from abm_sla.domain.metrics.aggregate import _summed
+
+    rng = np.random.default_rng(7)
+    for rows in (0, 1, 50, 2000):
+        numeric = pd.DataFrame({"flag": rng.integers(0, 2, rows).astype("float64"),
+                                "count": np.where(rng.random(rows) < 0.1, np.nan, rng.integers(0, 9, rows)),
+                                "hours": rng.random(rows) * 1e3, "tiny": rng.random(rows) * 1e-9 + 0.1},
+                               index=rng.integers(0, 5, rows))
+        keys = pd.Series(rng.choice(["tier=1", "tier=2", "owner=U1", None], rows), index=numeric.index, dtype=object)
+        labels = ["tier=1", "tier=2", "tier=3", "owner=U1"]
+        expected = numeric.assign(_rows=1.0).groupby(keys).sum().reindex(labels, fill_value=0.0)
+        sums = _summed(numeric, keys, labels)
+        assert sorted(sums) == sorted(expected.columns)
+        for column in expected.columns:
+            assert sums[column].dtype == np.float64
+            assert sums[column].tobytes() == expected[column].to_numpy(dtype="float64").tobytes(), column

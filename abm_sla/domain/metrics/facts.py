@@ -44,11 +44,11 @@ def mqa_fact_columns(outcomes: pd.DataFrame) -> pd.DataFrame:
     rows = outcomes.reset_index(drop=True)
     accepted = rows["accepted"]
     has_verdict = accepted | rows["rejected"]
-    return rows.assign(has_verdict=has_verdict, no_verdict=~has_verdict,
-                       accepted_converted=accepted & rows["converted"],
-                       accepted_won=accepted & rows["won"], accepted_lost=accepted & rows["lost"],
-                       accepted_open=accepted & rows["converted"] & ~rows["won"] & ~rows["lost"],
-                       **disposition_flags(rows["disposition"]))
+    return with_columns(rows, dict(has_verdict=has_verdict, no_verdict=~has_verdict,
+                                   accepted_converted=accepted & rows["converted"],
+                                   accepted_won=accepted & rows["won"], accepted_lost=accepted & rows["lost"],
+                                   accepted_open=accepted & rows["converted"] & ~rows["won"] & ~rows["lost"],
+                                   **disposition_flags(rows["disposition"])))
 
 
 def disposition_flags(disposition: pd.Series) -> dict[str, pd.Series]:
@@ -84,13 +84,24 @@ def clock_facts(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, policy: S
 
 def status_columns(clocks: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
     """``tier, owner_id`` and, per clock of ``names``, whether each row is met, missed, pending or decided."""
-    out = clocks[["tier", "owner_id"]].copy()
+    statuses = {status: clocks["status"].eq(status) for status in CLOCK_STATUSES}
+    decided = clocks["status"].isin([MET, MISSED])
+    columns = {}
     for clock in names:
         mine = clocks["clock"].eq(clock)
-        for status in CLOCK_STATUSES:
-            out[f"{clock}_{status}"] = mine & clocks["status"].eq(status)
-        out[f"{clock}_decided"] = mine & clocks["status"].isin([MET, MISSED])
-    return out
+        columns.update({f"{clock}_{status}": mine & statuses[status] for status in CLOCK_STATUSES})
+        columns[f"{clock}_decided"] = mine & decided
+    return with_columns(clocks[["tier", "owner_id"]].copy(), columns)
+
+
+def with_columns(frame: pd.DataFrame, columns: dict[str, pd.Series]) -> pd.DataFrame:
+    """``frame.assign(**columns)``, built at once when the columns are new and share ``frame``'s index (assigning
+    them one by one inserts a block each: 40 flag columns cost more than computing them)."""
+    if set(columns) & set(frame.columns) or not all(column.index.equals(frame.index) for column in columns.values()):
+        return frame.assign(**columns)
+    added = pd.DataFrame({name: column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+                          for name, column in columns.items()}, index=frame.index)
+    return pd.concat([frame, added], axis=1)
 
 
 def team_clocks(data: SlaData, as_of: pd.Timestamp, policy: SlaPolicy) -> pd.DataFrame:

@@ -57,10 +57,9 @@ def _catalog_clocks(data: SlaData, start: pd.Timestamp, end: pd.Timestamp, polic
     labels = [f"{segment}={'(none)' if group is None else group}" for group in groups] + [ALL]
     parts = []
     for clock in clock_names(policy):
-        part = pd.DataFrame({by: [*groups, ALL], "clock": clock})
-        for column, metric in metrics.clock_metric_ids(clock).items():
-            part[column] = values[metric].reindex(labels).to_numpy()
-        parts.append(part)
+        parts.append(pd.DataFrame({by: [*groups, ALL], "clock": clock,
+                                   **{column: values[metric].reindex(labels).to_numpy()
+                                      for column, metric in metrics.clock_metric_ids(clock).items()}}))
     out = pd.concat(parts, ignore_index=True)
     order = {group: rank for rank, group in enumerate([*groups, ALL])}
     out = out.iloc[np.argsort(out[by].map(order).to_numpy(), kind="stable")].reset_index(drop=True)

@@ -110,12 +110,14 @@ def chronic_misses(data: SlaData, end: pd.Timestamp, as_of: pd.Timestamp, policy
     current = quarter_of(end - pd.Timedelta(1))
     previous = previous_quarter(current[0])
     now = commitments(data, *current, min(as_of, current[1]), policy)
-    before = commitments(data, *previous, min(as_of, previous[1]), policy)
     keys = ["commitment", "tier"]
-    merged = now.merge(before[[*keys, "value", "missed"]].rename(
-        columns={"value": "previous_value", "missed": "previous_missed"}), on=keys, how="left")
     measured_before = bool(within(data.mqas["trigger_at"], *previous).any())
-    if not measured_before:  # nothing measured then: say so, judge nothing
+    if measured_before or now.duplicated(keys).any():  # (a repeated key pairs with each of its rows before)
+        before = commitments(data, *previous, min(as_of, previous[1]), policy)
+        merged = now.merge(before[[*keys, "value", "missed"]].rename(
+            columns={"value": "previous_value", "missed": "previous_missed"}), on=keys, how="left")
+    else:  # nothing measured then: say so, judge nothing (its commitments are not computed at all)
+        merged = now.reset_index(drop=True)
         merged["previous_value"], merged["previous_missed"] = np.nan, None
     merged["chronic"] = merged["missed"].eq(True) & merged["previous_missed"].eq(True)
     merged["action"] = np.where(merged["chronic"], "renegotiate", "")

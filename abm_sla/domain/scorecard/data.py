@@ -206,10 +206,12 @@ def catalog_breakdown(family: str, facts: pd.DataFrame, by: str, columns: dict[s
     segment = "tier" if by == "tier" else "owner"
     table = metrics.family_table(family, facts, (segment,))
     groups = sorted(facts[by].dropna().unique(), key=str)
-    out = pd.DataFrame({by: [*groups, ALL]})
     labels = [f"{segment}={group}" for group in groups] + [ALL]
+    pivots: dict[str, pd.DataFrame] = {}  # one pivot per field read, not one per column
+    out: dict[str, Any] = {by: [*groups, ALL]}
     for column, source in columns.items():
         metric, _, field = source.partition(":")
-        values = table.pivot(index="segment", columns="metric", values=field or "value")
-        out[column] = values[metric].reindex(labels).to_numpy()
-    return out
+        if field not in pivots:
+            pivots[field] = table.pivot(index="segment", columns="metric", values=field or "value")
+        out[column] = pivots[field][metric].reindex(labels).to_numpy()
+    return pd.DataFrame(out)
