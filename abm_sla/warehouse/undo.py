@@ -69,10 +69,7 @@ def _tags(table: sa.Table, keys: pd.DataFrame) -> list[tuple]:
 
 def _not_logged_yet(run_id: str, table: sa.Table, keys: pd.DataFrame) -> pd.DataFrame:
     """``keys`` (conformed) less those already logged for ``run_id`` in a :func:`logged_once` block."""
-    seen = _LOGGED.get(run_id)
-    if seen is None or keys.empty:
-        return keys
-    return keys[[tag not in seen for tag in _tags(table, keys)]]
+    return keys if run_id not in _LOGGED else keys[unlogged(run_id, table, keys)]
 
 
 def unlogged(run_id: str, table: sa.Table, rows: pd.DataFrame) -> np.ndarray:
