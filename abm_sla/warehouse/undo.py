@@ -60,11 +60,12 @@ def logged_once(run_id: str) -> Iterator[None]:
         _LOGGED.pop(run_id, None)
 
 
-def _tags(table: sa.Table, keys: pd.DataFrame) -> list[tuple]:
-    """Each key as a hashable tuple (conformed ``keys``: a timestamp as its nanoseconds, which hash fast)."""
+def _tags(table: sa.Table, keys: pd.DataFrame, entry: str | None = None) -> list[tuple]:
+    """Each key as a hashable tuple (conformed ``keys``: a timestamp as its nanoseconds, which hash fast), tagged
+    with the kind of entry that logged it (``entry``, default the table's name: the whole row)."""
     columns = [pd.DatetimeIndex(keys[name]).asi8.tolist() if isinstance(keys[name].dtype, pd.DatetimeTZDtype)
                else keys[name].tolist() for name in _keys(table)]
-    return [(table.name, *row) for row in zip(*columns, strict=True)]
+    return [(entry or table.name, *row) for row in zip(*columns, strict=True)]
 
 
 def _not_logged_yet(run_id: str, table: sa.Table, keys: pd.DataFrame) -> pd.DataFrame:
@@ -145,6 +146,52 @@ def remember(
     warehouse.insert_driver_values(connection, schema.undo_log, {
         "run_id": [run_id] * len(rows), "table_name": [table.name] * len(rows), "existed": existed, "row": rows})
     return len(rows)
+
+
+#: The undo-log ``table_name`` of a columnar entry (:func:`remember_columns`) is the table's name and this.
+COLUMNS_ENTRY = "#columns"
+
+
+def remember_columns(warehouse: Warehouse, connection: Connection, run_id: str, table: sa.Table,
+                     before: pd.DataFrame) -> int:
+    """Log in one entry some columns of stored rows as they are before ``run_id`` sets those columns on all of
+    them (``before``: the rows' keys and those columns, as stored); returns the rows logged.
+
+    One entry, column by column, instead of one per row: for a statement that stamps many rows at once (the
+    tier-move ledger's daily stamp of its pending recommendations). The undo puts these columns back after the
+    whole rows logged by :func:`remember`. In a :func:`logged_once` block a row logged whole already is not logged
+    here, nor one logged here already; one logged here can still be logged whole later (its other columns)."""
+    if not run_id or before.empty:
+        return 0
+    entry = table.name + COLUMNS_ENTRY
+    rows = _conformed(table, before).drop_duplicates(_keys(table), ignore_index=True)
+    seen = _LOGGED.get(run_id)
+    if seen is not None:
+        whole, columns = _tags(table, rows), _tags(table, rows, entry)
+        rows = rows[[tag not in seen and other not in seen for tag, other in zip(whole, columns, strict=True)]]
+        seen.update(_tags(table, rows, entry))
+    if rows.empty:
+        return 0
+    connection.execute(schema.undo_log.insert().values(run_id=run_id, table_name=entry, existed=True,
+                                                       row=_columnar_json(table, rows)))
+    return len(rows)
+
+
+def _columnar_json(table: sa.Table, rows: pd.DataFrame) -> dict:
+    """``rows`` column by column, each as its distinct values (timestamps as ISO 8601 text) and each row's code."""
+    out = {}
+    for name in rows.columns:
+        values = _iso_texts(rows[name]) if name in _stamps(table) else rows[name]
+        codes, distinct = pd.factorize(values, use_na_sentinel=False)
+        out[name] = {"values": [None if pd.isna(value) else value for value in pd.Index(distinct).tolist()],
+                     "codes": codes.tolist()}
+    return out
+
+
+def _columnar_rows(table: sa.Table, entry: dict) -> pd.DataFrame:
+    """The rows a :func:`remember_columns` entry holds."""
+    return _conformed(table, pd.DataFrame({name: np.asarray(column["values"], dtype=object)[column["codes"]]
+                                           for name, column in entry.items()}))
 
 
 def remember_state(connection: Connection, run_id: str, key: str) -> None:
@@ -250,7 +297,7 @@ def _restore(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:
     entries = connection.execute(
         sa.select(log.c.table_name, log.c.existed, log.c.row).where(log.c.run_id == run_id).order_by(log.c.id)
     ).all()
-    counts: dict[str, int] = {}
+    restored: dict[str, pd.DataFrame] = {}
     accounts: set[str] = set()
     for name, table in TABLES.items():
         rows = [(existed, row) for table_name, existed, row in entries if table_name == name]
@@ -263,13 +310,29 @@ def _restore(warehouse: Warehouse, connection: Connection, run_id: str) -> dict:
         if len(before):
             values = before.drop(columns=["_existed"])
             warehouse.upsert_frame(connection, table, values[[c for c in values.columns if c in table.c]])
-        counts[f"{name}_restored"] = len(frame)
+        restored[name] = frame[_keys(table)]
         if name == schema.mqas.name:
             accounts |= set(frame["account_id"])
+    for name, table in TABLES.items():  # after the whole rows: a row can be in both, its columns' earliest values
+        stamped = [row for table_name, _, row in entries if table_name == name + COLUMNS_ENTRY]
+        if stamped:
+            keys = _restore_columns(warehouse, connection, table, stamped)
+            restored[name] = pd.concat([restored.get(name), keys]).drop_duplicates()
     if accounts:
         warehouse.journal(connection, "undo", "mqas", pd.Series(sorted(accounts), dtype=object),
                           dt.datetime.now(dt.UTC))
-    return counts
+    return {f"{name}_restored": len(keys) for name, keys in restored.items()}
+
+
+def _restore_columns(warehouse: Warehouse, connection: Connection, table: sa.Table, entries: list[dict]
+                     ) -> pd.DataFrame:
+    """Set back the columns :func:`remember_columns` logged in ``entries`` (oldest first; a key's earliest values
+    win); returns the keys."""
+    frames = [_columnar_rows(table, entry) for entry in entries]
+    for columns in dict.fromkeys(tuple(frame.columns) for frame in frames):
+        same = pd.concat([frame for frame in frames if tuple(frame.columns) == columns], ignore_index=True)
+        warehouse.update_frame(connection, table, same.drop_duplicates(_keys(table), keep="first"), _keys(table))
+    return pd.concat([frame[_keys(table)] for frame in frames], ignore_index=True)
 
 
 def delete_keys(connection: Connection, table: sa.Table, keys: pd.DataFrame) -> None:

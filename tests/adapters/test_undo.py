@@ -238,3 +238,45 @@ def test_the_undo_log_s_timestamps_are_each_moment_s_isoformat() -> None:
     for values in (moments, nanoseconds, moments.astype(object)):
         assert undo._iso_texts(values).tolist() == [None if pd.isna(moment) else moment.isoformat()
                                                     for moment in values]
+
+
+def test_columns_logged_in_one_entry_are_put_back_after_whole_rows_and_once_per_key(db_url: str) -> None:
+    """``remember_columns``: in a backfill's block a row logged whole is not logged again by columns; a row whose
+    columns were logged and that is logged whole later gets back both its other columns and its first stamp."""
+    store, table = Warehouse(db_url), schema.tier_move_recommendations
+    t0, t1, t2 = (pd.Timestamp("2026-03-02T00:00Z") + pd.Timedelta(days=n) for n in range(3))
+    ledger = pd.DataFrame({"account_id": ["A", "B", "C"], "recommended_at": [t0, t0, t0], "rule": "promote",
+                           "from_tier": "Tier 3", "proposed_tier": "Tier 2", "reason": None, "decision": "pending",
+                           "decided_at": pd.NaT, "decision_note": None, "evaluated_at": t0, "run_id": "r0"})
+    with store.engine.begin() as connection:
+        store.upsert_frame(connection, table, ledger)
+    original = store.read_table(table).sort_values("account_id", ignore_index=True)
+    store.start_run("bf", "backfill", t1.to_pydatetime(), NOW)
+
+    def stamp(connection, keys: list[str], at: pd.Timestamp) -> int:
+        rows = store.read_table(table).query("account_id in @keys")
+        logged = undo.remember_columns(store, connection, "bf", table,
+                                       rows[["account_id", "recommended_at", "evaluated_at", "run_id"]])
+        connection.execute(table.update().where(table.c.account_id.in_(keys)).values(evaluated_at=at, run_id="bf"))
+        return logged
+
+    def change(connection, key: str, **values) -> None:
+        undo.remember(store, connection, "bf", table, ledger.loc[ledger["account_id"].eq(key), _KEYS])
+        connection.execute(table.update().where(table.c.account_id == key).values(**values))
+
+    with undo.logged_once("bf"):
+        with store.engine.begin() as connection:  # step 1: A's reason changed (logged whole), then all stamped
+            change(connection, "A", reason="edited")
+            assert stamp(connection, ["A", "B", "C"], t1) == 2  # A's state before is logged already
+        with store.engine.begin() as connection:  # step 2: B decided after its stamp; A and C stamped again
+            change(connection, "B", decision="accepted", decided_at=t1)
+            assert stamp(connection, ["A", "C"], t2) == 0
+    log = store.read_table(schema.undo_log).query("run_id == 'bf'")
+    assert log["table_name"].value_counts().to_dict() == {table.name: 2, table.name + undo.COLUMNS_ENTRY: 1}
+    store.finish_run("bf", "completed", NOW, {}, None)
+    summary = undo.undo_run(store, "bf", NOW)[0]
+    assert summary["tier_move_recommendations_restored"] == 3
+    pd.testing.assert_frame_equal(store.read_table(table).sort_values("account_id", ignore_index=True), original)
+
+
+_KEYS = ["account_id", "recommended_at"]
