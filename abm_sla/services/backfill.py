@@ -39,9 +39,12 @@ from abm_sla.warehouse.view import CrmView
 #: Score rows computed at once per shard (accounts × steps): bounds a shard's memory.
 ROWS_PER_CHUNK = 400_000
 #: The activity types whose windows the steps read again and again (the SLA stage's sales touches and owner
-#: events, the tier-move ledger's buying signals), held in memory while the steps are finished.
-HELD_ACTIVITY_TYPES = (*frames.SALES_TOUCHES, *frames.OWNER_EVENTS, *scorecard.HIGH_INTENT_TOUCHES, "web_visit")
-#: How far past the window a step asks for a held read reaches (bounds the memory: the next steps' windows).
+#: events, the tier-move ledger's buying signals and marketing touches), held in memory while the steps are
+#: finished.
+HELD_ACTIVITY_TYPES = (*frames.SALES_TOUCHES, *frames.OWNER_EVENTS, *scorecard.HIGH_INTENT_TOUCHES, "web_visit",
+                       *frames.MARKETING_TOUCHES)
+#: How far past the window a step asks for a held read reaches (bounds the memory: the rows of the windows and
+#: of this much more; as the window moves, the rows it left are dropped and only the rows after it are read).
 HELD_HORIZON = pd.Timedelta(days=7)
 
 
@@ -314,14 +317,10 @@ def finish_steps(
     ``evaluate``: the SLA stage of a step (default: :func:`abm_sla.services.stages.evaluate_sla` in this process).
     The business-hour deadlines and ladder moments the steps ask for again are computed once
     (:func:`abm_sla.domain.calendar.remembered`), and the windows the SLA stage and the tier-move ledger read
-    at every step are read once per :data:`HELD_HORIZON` (:meth:`~abm_sla.warehouse.Warehouse.hold_events`):
-    the sales touches, the buying signals, the activities entering the ledger's window, the intent signals."""
+    at every step are read as they move, :data:`HELD_HORIZON` ahead (:meth:`~abm_sla.warehouse.Warehouse.hold_events`):
+    the sales touches, the buying signals, the marketing touches and the activities entering the ledger's window, the
+    intent signals."""
     with crm_reads_cached(warehouse.url), calendar.remembered():
-        rules = policy.targets.tier_moves if policy.targets else None
-        if rules is not None and not CrmView(warehouse).unified:  # the tier-move ledger's touches, read once
-            window = scorecard.tier_move_window(rules)
-            warehouse.preload_activity_pairs((steps[0] - window).to_pydatetime(), steps[-1].to_pydatetime(),
-                                             frames.MARKETING_TOUCHES)
         warehouse.hold_events(steps[-1].to_pydatetime(), HELD_ACTIVITY_TYPES, any_type=True, horizon=HELD_HORIZON)
         return _finish_steps(warehouse, steps, model, policy, run_id, results, shards, full, on_step, evaluate)
 

@@ -45,7 +45,6 @@ def crm_reads_cached(url: str) -> Iterator[None]:
             _CRM_READS.pop(url, None)
 
 
-_PAIRS_KEY = ("activity-pairs",)
 #: Within :func:`crm_reads_cached`: what windowed reads are held (:meth:`WarehouseReads.hold_events`).
 _HELD_KEY = ("held-events",)
 #: The kinds whose windowed reads can be held, by their event time.
@@ -73,6 +72,13 @@ class _Held:
     def end(self, until: dt.datetime) -> pd.Timestamp:
         """Where a held read asked for up to ``until`` ends."""
         return self.until if self.horizon is None else min(self.until, pd.Timestamp(until) + self.horizon)
+
+
+def _slice(moments: pd.Series, since: dt.datetime | pd.Timestamp, until: dt.datetime | pd.Timestamp) -> slice:
+    """The positions of ``moments`` (in time order) in ``(since, until]``."""
+    low, high = np.searchsorted(pd.DatetimeIndex(moments).asi8, [pd.Timestamp(since).value, pd.Timestamp(until).value],
+                                side="right")
+    return slice(int(low), int(high))
 
 
 def _read_key(kind: str, arguments: dict) -> tuple:
@@ -151,16 +157,25 @@ class WarehouseReads:
         selection = {**arguments, "shard": None}
         key, position = ("held", *_read_key(kind, selection)), self.journal_position()
         read_at, start, end, frame = cache.get(key, (None, None, None, None))
-        if read_at is None or pd.Timestamp(since) < start or pd.Timestamp(until) > end or (
-                read_at != position and len(self.read_journal(read_at, position, kinds=[kind]))):
+
+        def read(after: pd.Timestamp, to: pd.Timestamp) -> pd.DataFrame:
+            rows = self._read_kind(kind, since=after.to_pydatetime(), until=to.to_pydatetime(), accounts=None,
+                                   **selection)
+            return rows.sort_values(HELD_EVENT_TIME[kind], kind="stable", ignore_index=True)
+
+        stale = read_at is None or (read_at != position and len(self.read_journal(read_at, position, kinds=[kind])))
+        if stale or pd.Timestamp(since) < start:
             start, end = pd.Timestamp(since), held.end(until)
-            frame = self._read_kind(kind, since=since, until=end.to_pydatetime(), accounts=None, **selection)
-            frame = frame.sort_values(HELD_EVENT_TIME[kind], kind="stable", ignore_index=True)
-            read_at = position
-        cache[key] = (read_at, start, end, frame)
-        moments = pd.DatetimeIndex(frame[HELD_EVENT_TIME[kind]]).asi8  # in time order: the window is a slice
-        low, high = np.searchsorted(moments, [pd.Timestamp(since).value, pd.Timestamp(until).value], side="right")
-        return frame.iloc[low:high]
+            frame = read(start, end)
+        elif pd.Timestamp(until) > end:  # the window moved past the held rows: drop those before it, read the rest
+            kept = frame.iloc[_slice(frame[HELD_EVENT_TIME[kind]], since, end)]
+            start, later = pd.Timestamp(since), read(end, held.end(until))
+            parts = [part for part in (kept, later) if len(part)]  # an empty read's columns may be typed otherwise
+            frame = pd.concat(parts, ignore_index=True) if len(parts) == 2 else (parts or [later])[0].reset_index(
+                drop=True)
+            end = held.end(until)
+        cache[key] = (position, start, end, frame)
+        return frame.iloc[_slice(frame[HELD_EVENT_TIME[kind]], since, until)]
 
     def _read_kind(
         self, kind: str, *, since: dt.datetime | None, until: dt.datetime | None, source: str | None,
@@ -304,14 +319,13 @@ class WarehouseReads:
         columns = [table.c.account_id, table.c.contact_id]
         where = [table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
                  table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)]
-        preloaded = self._preloaded_pairs(since, until, types) if contacts is None else None
-        if preloaded is not None:
-            kept, kept_types = preloaded
-            moments = pd.DatetimeIndex(kept["occurred_at"]).asi8  # in time order: the window is a slice
-            low, high = np.searchsorted(moments, [pd.Timestamp(since).value, pd.Timestamp(until).value], side="right")
-            rows = kept.iloc[low:high]
-            if set(types) != kept_types:
-                rows = rows[rows["type"].isin(list(types)).to_numpy()]
+        cache = _CRM_READS.get(self.url)
+        selection = {"source": None, "types": list(types), "shard": None, "min_score": None, "url_contains": None,
+                     "columns": ("account_id", "contact_id", "type", "occurred_at")}
+        held = self._held_events(cache, "activities", selection, since, until) if cache is not None and \
+            contacts is None else None
+        if held is not None:
+            rows = held[held["account_id"].notna().to_numpy() & held["contact_id"].notna().to_numpy()]
             if accounts is not None:
                 rows = rows[rows["account_id"].isin(set(accounts)).to_numpy()]
             return rows[["account_id", "contact_id"]].drop_duplicates(ignore_index=True)
@@ -322,37 +336,6 @@ class WarehouseReads:
         with self.engine.connect() as connection:
             return pd.DataFrame(connection.execute(sa.select(*columns).distinct().where(*where)).fetchall(),
                                 columns=["account_id", "contact_id"])
-
-    def preload_activity_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]) -> None:
-        """Within :func:`crm_reads_cached`: read the live activities of ``types`` in ``(since, until]`` with an
-        account and a contact once; :meth:`activity_contacts` of a window inside it (of those types or fewer)
-        then filters them in memory while the journal records no activity written since."""
-        cache = _CRM_READS.get(self.url)
-        if cache is None:
-            return
-        table = schema.CRM_TABLES["activities"]
-        position = self.journal_position()
-        frame = self._frame([table.c.account_id, table.c.contact_id, table.c.type, table.c.occurred_at], [
-            table.c.deleted_at.is_(None), table.c.occurred_at > since, table.c.occurred_at <= until,
-            table.c.type.in_(list(types)), table.c.account_id.is_not(None), table.c.contact_id.is_not(None)])
-        frame = frame.sort_values("occurred_at", kind="stable", ignore_index=True)
-        cache[_PAIRS_KEY] = (position, (pd.Timestamp(since), pd.Timestamp(until), frozenset(types), frame))
-
-    def _preloaded_pairs(self, since: dt.datetime, until: dt.datetime, types: Sequence[str]
-                         ) -> tuple[pd.DataFrame, frozenset[str]] | None:
-        """The preloaded activities (:meth:`preload_activity_pairs`) and their types if they cover
-        ``(since, until]`` and ``types`` and no activity was written since they were read, else None."""
-        cache = _CRM_READS.get(self.url)
-        if cache is None or _PAIRS_KEY not in cache:
-            return None
-        read_at, (low, high, kept, frame) = cache[_PAIRS_KEY]
-        if pd.Timestamp(since) < low or pd.Timestamp(until) > high or not set(types) <= kept:
-            return None
-        position = self.journal_position()
-        if read_at != position and len(self.read_journal(read_at, position, kinds=["activities"])):
-            del cache[_PAIRS_KEY]
-            return None
-        return frame, kept
 
     def sources(self, kind: str = "accounts") -> list[str]:
         """The sources that hold live rows of ``kind`` (accounts by default), by name: one primary-key seek per

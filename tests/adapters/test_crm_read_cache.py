@@ -28,7 +28,7 @@ def pairs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["account_id", "contact_id"], ignore_index=True)
 
 
-def test_preloaded_touches_give_the_database_pairs_inside_the_window_and_the_database_outside(tmp_path: Path) -> None:
+def test_held_touches_give_the_database_pairs_inside_the_window_and_the_database_outside(tmp_path: Path) -> None:
     store, _ = loaded(tmp_path)
     low, high = (START + pd.Timedelta(days=5)).to_pydatetime(), (START + pd.Timedelta(days=20)).to_pydatetime()
     windows = [(low, high), (low, low + dt.timedelta(days=3)), (high - dt.timedelta(days=1), high),
@@ -41,7 +41,7 @@ def test_preloaded_touches_give_the_database_pairs_inside_the_window_and_the_dat
                 for since, until in windows]
     assert len(expected[0][0]) > 0 and len(expected[0][1]) < len(expected[0][0])
     with crm_reads_cached(store.url):
-        store.preload_activity_pairs(low, high, frames.MARKETING_TOUCHES)
+        store.hold_events(high, frames.MARKETING_TOUCHES)
         for (since, until), (whole, some, fewer, more) in zip(windows, expected, strict=True):
             pd.testing.assert_frame_equal(pairs(store.activity_contacts(since, until, frames.MARKETING_TOUCHES)), whole)
             pd.testing.assert_frame_equal(pairs(store.activity_contacts(
@@ -56,7 +56,7 @@ def test_a_load_inside_the_cache_is_read(tmp_path: Path) -> None:
     store, crm = loaded(tmp_path)
     low, high = START.to_pydatetime(), (START + pd.Timedelta(days=40)).to_pydatetime()
     with crm_reads_cached(store.url):
-        store.preload_activity_pairs(low, high, frames.MARKETING_TOUCHES)
+        store.hold_events(high, frames.MARKETING_TOUCHES)
         accounts_before = store.read_kind("accounts")
         touches_before = store.activity_contacts(low, high, frames.MARKETING_TOUCHES)
         assert store.read_kind("accounts").equals(accounts_before)  # a copy of the first read
@@ -147,7 +147,7 @@ def test_held_windows_of_every_type_and_of_intent_move_by_steps_and_are_read_aga
     selection is read once per horizon."""
     store, _ = loaded(tmp_path)
     latest = (START + pd.Timedelta(days=29)).to_pydatetime()
-    steps = [START + pd.Timedelta(days=n) for n in range(8, 30)]
+    steps = [START + pd.Timedelta(days=n, hours=12) for n in range(7, 29)]  # at noon: events on both sides
     accounts = sorted(store.read_kind("accounts")["account_id"].astype(str))[:15]
     buying = ("form_submit", "webinar", "web_visit")
     entering = dict(columns=("account_id", "type", "occurred_at"))
@@ -157,12 +157,15 @@ def test_held_windows_of_every_type_and_of_intent_move_by_steps_and_are_read_aga
              ("intent_signals", lambda day: day - pd.Timedelta(days=5), dict(min_score=70, accounts=accounts))]
     expected = [[by_key(store.read_kind(kind, since=start(day).to_pydatetime(), until=day.to_pydatetime(), **read))
                  for kind, start, read in reads] for day in steps]
-    assert all(len(rows) for rows in expected[-1]) and len(expected[-1][1]) < len(expected[-1][0])
-    database_reads = []
+    assert all(len(rows) for rows in expected[-1])
+    assert sum(len(rows[1]) for rows in expected) < sum(len(rows[0]) for rows in expected)
+    database_reads: dict[str, list[tuple]] = {}
     original = store._read_kind
 
     def counted(kind, **arguments):
-        database_reads.append(kind)
+        selection = repr((kind, sorted((name, value) for name, value in arguments.items()
+                                       if name not in ("since", "until"))))
+        database_reads.setdefault(selection, []).append((arguments["since"], arguments["until"]))
         return original(kind, **arguments)
 
     store._read_kind = counted
@@ -172,8 +175,12 @@ def test_held_windows_of_every_type_and_of_intent_move_by_steps_and_are_read_aga
             for (kind, start, read), rows in zip(reads, wanted, strict=True):
                 got = store.read_kind(kind, since=start(day).to_pydatetime(), until=day.to_pydatetime(), **read)
                 pd.testing.assert_frame_equal(by_key(got), rows, check_dtype=len(rows) > 0)  # none: any dtype
-    # 22 daily steps, each read reaching 6 days past its window's end: a selection is read every 7th step
-    assert database_reads.count("activities") == 2 * 4 and database_reads.count("intent_signals") == 4
+    # 22 daily steps, each read reaching 6 days past its window's end: a selection is read every 7th step, the
+    # whole window the first time, then only what follows the rows held
+    assert len(database_reads) == 3 and all(len(spans) == 4 for spans in database_reads.values())
+    for (_, start, _), spans in zip(reads, database_reads.values(), strict=True):
+        assert spans[0][0] == start(steps[0]).to_pydatetime()
+        assert [since for since, _ in spans[1:]] == [until for _, until in spans[:-1]]
 
 
 def test_contacts_by_id_within_the_cache_are_the_database_rows(tmp_path: Path) -> None:
