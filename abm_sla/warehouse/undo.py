@@ -163,18 +163,28 @@ def remember_columns(warehouse: Warehouse, connection: Connection, run_id: str, 
     here, nor one logged here already; one logged here can still be logged whole later (its other columns)."""
     if not run_id or before.empty:
         return 0
-    entry = table.name + COLUMNS_ENTRY
     rows = _conformed(table, before).drop_duplicates(_keys(table), ignore_index=True)
-    seen = _LOGGED.get(run_id)
-    if seen is not None:
-        whole, columns = _tags(table, rows), _tags(table, rows, entry)
-        rows = rows[[tag not in seen and other not in seen for tag, other in zip(whole, columns, strict=True)]]
-        seen.update(_tags(table, rows, entry))
+    rows = rows[unlogged_columns(run_id, table, rows)]
+    if run_id in _LOGGED:
+        _LOGGED[run_id].update(_tags(table, rows, table.name + COLUMNS_ENTRY))
     if rows.empty:
         return 0
+    entry = table.name + COLUMNS_ENTRY
     connection.execute(schema.undo_log.insert().values(run_id=run_id, table_name=entry, existed=True,
                                                        row=_columnar_json(table, rows)))
     return len(rows)
+
+
+def unlogged_columns(run_id: str, table: sa.Table, rows: pd.DataFrame) -> np.ndarray:
+    """Per row of ``rows``: whether :func:`remember_columns` would log it for ``run_id`` (every row outside a
+    :func:`logged_once` block; in it, the rows logged neither whole nor by their columns yet)."""
+    seen = _LOGGED.get(run_id)
+    if seen is None or rows.empty:
+        return np.ones(len(rows), dtype=bool)
+    keys = _conformed(table, rows[_keys(table)])
+    whole, columns = _tags(table, keys), _tags(table, keys, table.name + COLUMNS_ENTRY)
+    return np.fromiter((tag not in seen and other not in seen for tag, other in zip(whole, columns, strict=True)),
+                       dtype=bool, count=len(keys))
 
 
 def _columnar_json(table: sa.Table, rows: pd.DataFrame) -> dict:

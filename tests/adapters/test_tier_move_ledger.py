@@ -111,15 +111,15 @@ def test_a_run_stamps_the_pending_recommendations_it_evaluated_and_fails_on_a_le
     ledger = store.read_table(schema.tier_move_recommendations)
     assert len(ledger) == 4 and ledger["decision"].eq("pending").all()
     assert ledger["evaluated_at"].eq(first + pd.Timedelta(days=1)).all() and ledger["run_id"].eq("r2").all()
-    later = first + pd.Timedelta(days=2)
+    later, keys = first + pd.Timedelta(days=2), ledger[["account_id", "recommended_at"]]
     with pytest.raises(WarehouseError, match="changed while it was advanced"), store.engine.begin() as connection:
-        _stamp_pending(store, connection, later, "r3", expected=3)
+        _stamp_pending(store, connection, later, "r3", keys.head(3))
     assert store.read_table(schema.tier_move_recommendations)["run_id"].eq("r2").all()  # rolled back
     now = dt.datetime.now(dt.UTC)
     store.start_run("r3", "run", later.to_pydatetime(), now)
     with store.engine.begin() as connection:
-        _stamp_pending(store, connection, later, "r3", expected=4)
-        _stamp_pending(store, connection, later, "r3", expected=0)  # nothing counted: no statement
+        _stamp_pending(store, connection, later, "r3", keys)
+        _stamp_pending(store, connection, later, "r3", keys.head(0))  # nothing counted: no statement
     store.finish_run("r3", "completed", now, {}, None)
     stamped = store.read_table(schema.tier_move_recommendations)
     assert stamped["evaluated_at"].eq(later).all() and stamped["run_id"].eq("r3").all()

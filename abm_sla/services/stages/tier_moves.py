@@ -82,7 +82,7 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
     with warehouse.engine.begin() as connection:
         undo.remember(warehouse, connection, run_id, table, rows.loc[~stamped, ["account_id", "recommended_at"]])
         warehouse.upsert_frame(connection, table, rows[~stamped])
-        _stamp_pending(warehouse, connection, as_of, run_id, int(stamped.sum()))
+        _stamp_pending(warehouse, connection, as_of, run_id, rows.loc[stamped, ["account_id", "recommended_at"]])
         for key, value in ((TIER_MOVES_KEY, as_of.isoformat()), (TIER_MOVES_REFERENCE_KEY, json.dumps(reference))):
             undo.remember_state(connection, run_id, key)
             warehouse.set_state(connection, key, value)
@@ -92,25 +92,27 @@ def record_tier_moves(warehouse: Warehouse, as_of: pd.Timestamp, policy: SlaPoli
             "tier_moves_accounts_recomputed": len(accounts) if chosen is None else len(chosen)}
 
 
-def _stamp_pending(warehouse: Warehouse, connection, as_of: pd.Timestamp, run_id: str, expected: int) -> None:
+def _stamp_pending(warehouse: Warehouse, connection, as_of: pd.Timestamp, run_id: str, keys: pd.DataFrame) -> None:
     """Stamp this run on the recommendations still pending that it evaluated (``evaluated_at``, ``run_id``): the
     pending ones made by ``as_of`` not stamped at it yet, after the rows that changed otherwise are written (those
     decided now are no longer pending). One statement instead of every such row written again, and one undo-log
-    entry of their stamps before (:func:`undo.remember_columns`); ``expected``: how many
-    :func:`tier_moves.decide` stamped (another count means the ledger changed since it was read)."""
-    if not expected:
+    entry of their stamps before (:func:`undo.remember_columns`; in a backfill, read only while some is not logged
+    yet); ``keys``: the rows :func:`tier_moves.decide` stamped (another count means the ledger changed since it
+    was read)."""
+    if keys.empty:
         return
     table, moment = schema.tier_move_recommendations, as_of.to_pydatetime()
     evaluated = [table.c.decision == tier_moves.PENDING, table.c.recommended_at <= moment,
                  table.c.evaluated_at != moment]
-    before = warehouse.select_frame([table.c.account_id, table.c.recommended_at, table.c.evaluated_at,
-                                     table.c.run_id], evaluated, connection)
-    undo.remember_columns(warehouse, connection, run_id, table, before)
+    if run_id and undo.unlogged_columns(run_id, table, keys).any():
+        before = warehouse.select_frame([table.c.account_id, table.c.recommended_at, table.c.evaluated_at,
+                                         table.c.run_id], evaluated, connection)
+        undo.remember_columns(warehouse, connection, run_id, table, before)
     stamped = connection.execute(table.update().where(*evaluated).values(evaluated_at=moment,
                                                                          run_id=run_id or None)).rowcount
-    if not expected == len(before) == stamped:
+    if stamped != len(keys):
         raise WarehouseError(f"the tier-move ledger changed while it was advanced: {stamped} pending "
-                             f"recommendations to stamp as of {as_of.isoformat()}, {expected} expected")
+                             f"recommendations to stamp as of {as_of.isoformat()}, {len(keys)} expected")
 
 
 def _tier_move_window(view: CrmView, as_of: pd.Timestamp, rules, chosen: set[str] | None,
