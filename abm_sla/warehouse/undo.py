@@ -163,13 +163,13 @@ def remember_columns(warehouse: Warehouse, connection: Connection, run_id: str, 
     here, nor one logged here already; one logged here can still be logged whole later (its other columns)."""
     if not run_id or before.empty:
         return 0
+    entry = table.name + COLUMNS_ENTRY
     rows = _conformed(table, before).drop_duplicates(_keys(table), ignore_index=True)
     rows = rows[unlogged_columns(run_id, table, rows)]
-    if run_id in _LOGGED:
-        _LOGGED[run_id].update(_tags(table, rows, table.name + COLUMNS_ENTRY))
     if rows.empty:
         return 0
-    entry = table.name + COLUMNS_ENTRY
+    if run_id in _LOGGED:
+        _LOGGED[run_id].update(_tags(table, rows, entry))
     connection.execute(schema.undo_log.insert().values(run_id=run_id, table_name=entry, existed=True,
                                                        row=_columnar_json(table, rows)))
     return len(rows)
