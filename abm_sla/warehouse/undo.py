@@ -44,8 +44,8 @@ KEEP_RUNS_ENV = "ABM_SLA_UNDO_KEEP_RUNS"
 DEFAULT_KEEP_RUNS = 100
 
 
-#: Keys already logged, per run id logging each key once (:func:`logged_once`).
-_LOGGED: dict[str, set[tuple]] = {}
+#: Keys already logged, per run id logging each key once (:func:`logged_once`): per table name, the keys' tuples.
+_LOGGED: dict[str, dict[str, set[tuple]]] = {}
 
 
 @contextmanager
@@ -53,7 +53,7 @@ def logged_once(run_id: str) -> Iterator[None]:
     """Within the block (in this process), :func:`remember` and :func:`remember_state` log each key once for
     ``run_id``: a run writing the same rows many times (a backfill's steps) keeps only their state before it,
     which is all the undo restores (the earliest logged state of each key)."""
-    _LOGGED[run_id] = set()
+    _LOGGED[run_id] = {}
     try:
         yield
     finally:
@@ -61,10 +61,17 @@ def logged_once(run_id: str) -> Iterator[None]:
 
 
 def _tags(table: sa.Table, keys: pd.DataFrame) -> list[tuple]:
-    """Each key as a hashable tuple (conformed ``keys``: a timestamp as its nanoseconds, which hash fast)."""
+    """Each key as a hashable tuple (conformed ``keys``: a timestamp as its nanoseconds, which hash fast), built
+    column-wise by ``zip``."""
     columns = [pd.DatetimeIndex(keys[name]).asi8.tolist() if isinstance(keys[name].dtype, pd.DatetimeTZDtype)
                else keys[name].tolist() for name in _keys(table)]
-    return [(table.name, *row) for row in zip(*columns, strict=True)]
+    return list(zip(*columns, strict=True))
+
+
+def _logged(run_id: str, table: sa.Table) -> set[tuple] | None:
+    """The keys of ``table`` logged for ``run_id`` in a :func:`logged_once` block (None outside one)."""
+    tables = _LOGGED.get(run_id)
+    return None if tables is None else tables.setdefault(table.name, set())
 
 
 def _not_logged_yet(run_id: str, table: sa.Table, keys: pd.DataFrame) -> pd.DataFrame:
@@ -76,16 +83,17 @@ def unlogged(run_id: str, table: sa.Table, rows: pd.DataFrame) -> np.ndarray:
     """Per row of ``rows``: whether its key is not logged yet for ``run_id`` (every row outside a
     :func:`logged_once` block). In the block, a key logged already was stored then: by this run after it logged
     it, or before the run."""
-    seen = _LOGGED.get(run_id)
+    seen = _logged(run_id, table)
     if seen is None or rows.empty:
         return np.ones(len(rows), dtype=bool)
-    return np.fromiter((tag not in seen for tag in _tags(table, _conformed(table, rows[_keys(table)]))), dtype=bool,
-                       count=len(rows))
+    tags = _tags(table, _conformed(table, rows[_keys(table)]))
+    return ~np.fromiter(map(seen.__contains__, tags), dtype=bool, count=len(tags))
 
 
 def _mark_logged(run_id: str, table: sa.Table, keys: pd.DataFrame) -> None:
-    if run_id in _LOGGED and len(keys):
-        _LOGGED[run_id].update(_tags(table, _conformed(table, keys)))
+    seen = _logged(run_id, table)
+    if seen is not None and len(keys):
+        seen.update(_tags(table, _conformed(table, keys)))
 
 
 class UndoError(AbmSlaError):
@@ -152,10 +160,11 @@ def remember_state(connection: Connection, run_id: str, key: str) -> None:
     if not run_id:
         return
     table = schema.routing_state
-    if _LOGGED.get(run_id) is not None:
-        if (table.name, key) in _LOGGED[run_id]:
+    seen = _logged(run_id, table)
+    if seen is not None:
+        if (key,) in seen:
             return
-        _LOGGED[run_id].add((table.name, key))
+        seen.add((key,))
     value = connection.execute(sa.select(table.c.value).where(table.c.key == key)).first()
     connection.execute(schema.undo_log.insert().values(
         run_id=run_id, table_name=table.name, existed=value is not None,
