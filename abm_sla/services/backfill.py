@@ -30,6 +30,7 @@ from abm_sla.domain.policy import SlaPolicy
 from abm_sla.infra.faults import checkpoint
 from abm_sla.infra.shards import Shard, all_shards
 from abm_sla.services import incremental, stages
+from abm_sla.services.stages import held_clocks
 from abm_sla.services.stages.load import _joined_frames, _only_listed
 from abm_sla.services.stages.route import _stored_mqas
 from abm_sla.warehouse import Warehouse, schema, score_history, undo
@@ -315,8 +316,9 @@ def finish_steps(
     The business-hour deadlines and ladder moments the steps ask for again are computed once
     (:func:`abm_sla.domain.calendar.remembered`), and the windows the SLA stage and the tier-move ledger read
     at every step are read once per :data:`HELD_HORIZON` (:meth:`~abm_sla.warehouse.Warehouse.hold_events`):
-    the sales touches, the buying signals, the activities entering the ledger's window, the intent signals."""
-    with crm_reads_cached(warehouse.url), calendar.remembered():
+    the sales touches, the buying signals, the activities entering the ledger's window, the intent signals; the SLA
+    stage's stored clocks are held from one step to the next (:func:`.held_clocks.clocks_held`)."""
+    with crm_reads_cached(warehouse.url), calendar.remembered(), held_clocks.clocks_held(warehouse.url):
         rules = policy.targets.tier_moves if policy.targets else None
         if rules is not None and not CrmView(warehouse).unified:  # the tier-move ledger's touches, read once
             window = scorecard.tier_move_window(rules)
