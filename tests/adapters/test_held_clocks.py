@@ -22,16 +22,16 @@ def by_key(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(KEY).reset_index(drop=True)
 
 
-def loaded(tmp_path: Path) -> Warehouse:
-    store = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+def loaded(tmp_path: Path, url: str | None = None) -> Warehouse:
+    store = Warehouse(url or f"sqlite:///{tmp_path / 'w.db'}")
     stages.extract_files(store, Crm(tmp_path).arrive(*EXAMPLE["first"]), "load-1", NOW)
     return store
 
 
 @pytest.mark.parametrize("shards", [1, 2])
-def test_after_every_step_the_held_clocks_are_the_stored_ones(tmp_path: Path, shards: int) -> None:
+def test_after_every_step_the_held_clocks_are_the_stored_ones(tmp_path: Path, db_url: str, shards: int) -> None:
     """Hourly steps through the first touches' deadlines and ladders: clocks restamped, written whole, new ones."""
-    store = loaded(tmp_path)
+    store = loaded(tmp_path, db_url)
     compared: list[int] = []
 
     def check(as_of: pd.Timestamp, summary: dict) -> None:
