@@ -145,8 +145,8 @@ def end_of_business_day(
 
 # -- answers kept over many runs (a one-pass backfill's steps) ----------------------------------------
 
-#: Per question (kind and opening hours), the answers given so far: (zone, country, start, amount) -> ns.
-_ANSWERS: dict[tuple, pd.Series] = {}
+#: Per question (kind and opening hours), the answers given so far: per (zone, country, amount), start -> ns.
+_ANSWERS: dict[tuple, dict[tuple, pd.Series]] = {}
 _REMEMBERING = [0]
 
 
@@ -179,23 +179,42 @@ def _answered(
     if not _REMEMBERING[0]:
         return compute(valid)
     rows = np.flatnonzero(valid)
-    asked = pd.MultiIndex.from_arrays([zones.to_numpy()[rows], countries.to_numpy()[rows], start_ns[rows],
-                                       amount_ns[rows]])
-    known = _ANSWERS.get(question)
-    found = known.index.get_indexer(asked) if known is not None else np.full(len(rows), -1)
+    known = _ANSWERS.setdefault(question, {})
     out = np.full(start_ns.shape, NAT, dtype="int64")
-    hit = found >= 0
-    if hit.any():
-        out[rows[hit]] = known.to_numpy()[found[hit]]
-    new = rows[~hit]
+    groups = list(_answer_groups(zones.to_numpy()[rows], countries.to_numpy()[rows], amount_ns[rows]))
+    missing = []
+    for key, chunk in groups:  # the starts of one (zone, country, amount): an int64 lookup
+        answers = known.get(key)
+        found = answers.index.get_indexer(start_ns[rows[chunk]]) if answers is not None else np.full(len(chunk), -1)
+        hit = found >= 0
+        if hit.any():
+            out[rows[chunk[hit]]] = answers.to_numpy()[found[hit]]
+        missing.append(rows[chunk[~hit]])
+    new = np.concatenate(missing) if missing else rows[:0]
     if len(new):
         wanted = np.zeros(len(valid), dtype=bool)
         wanted[new] = True
         out[new] = compute(wanted)[new]
-        fresh = pd.Series(out[new], index=asked[~hit])
-        fresh = fresh[~fresh.index.duplicated()]
-        _ANSWERS[question] = fresh if known is None else pd.concat([known, fresh])
+        for (key, _), asked in zip(groups, missing, strict=True):
+            if len(asked):
+                fresh = pd.Series(out[asked], index=start_ns[asked])
+                fresh = fresh[~fresh.index.duplicated()]
+                known[key] = fresh if key not in known else pd.concat([known[key], fresh])
     return out
+
+
+def _answer_groups(zones: np.ndarray, countries: np.ndarray, amounts: np.ndarray
+                   ) -> Iterator[tuple[tuple, np.ndarray]]:
+    """Positions of each distinct (zone, country, amount), with it."""
+    codes = [pd.factorize(values, use_na_sentinel=False) for values in (zones, countries, amounts)]
+    key = np.zeros(len(zones), dtype="int64")
+    for found, uniques in codes:
+        key = key * max(len(uniques), 1) + found
+    order = np.argsort(key, kind="stable")
+    starts = np.unique(key[order], return_index=True)[1]
+    for chunk in np.split(order, starts[1:]) if len(order) else []:
+        first = chunk[0]
+        yield tuple(uniques[found[first]] for found, uniques in codes), chunk
 
 
 def business_intervals(

@@ -35,13 +35,14 @@ DAY = pd.Timedelta(days=1)
 COLUMNS = ["account_id", "recommended_at", "rule", "from_tier", "proposed_tier", "reason", "decision",
            "decided_at", "decision_note", "evaluated_at"]
 TIMESTAMPS = ("recommended_at", "decided_at", "evaluated_at")
+UTC = pd.DatetimeTZDtype("ns", "UTC")
 
 
 def empty() -> pd.DataFrame:
     """An empty ledger with its columns and dtypes."""
     frame = pd.DataFrame({column: pd.Series(dtype="object") for column in COLUMNS})
     for column in TIMESTAMPS:
-        frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
+        frame[column] = pd.Series(dtype=UTC)
     return frame
 
 
@@ -53,9 +54,14 @@ def conform(ledger: pd.DataFrame | None) -> pd.DataFrame:
         return ledger.reset_index(drop=True)
     out = ledger.reindex(columns=COLUMNS).astype({c: object for c in COLUMNS if c not in TIMESTAMPS})
     for column in TIMESTAMPS:
-        out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
+        out[column] = _as_utc(out[column])
     out["account_id"] = out["account_id"].astype(str)
     return out.reset_index(drop=True)
+
+
+def _as_utc(values: pd.Series) -> pd.Series:
+    """``values`` as UTC timestamps (a column that is one already is kept: parsing it again walks every value)."""
+    return values if values.dtype == UTC else pd.to_datetime(values, utc=True).astype(UTC)
 
 
 def _conformed(ledger: pd.DataFrame) -> bool:
@@ -97,7 +103,7 @@ def decide(ledger: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp, ru
     before = pd.to_numeric(rows["from_tier"], errors="coerce").fillna(OFF_LIST_RANK).astype(int)
     wanted = np.sign(proposed_rank(rows["proposed_tier"]) - before)
     moved = np.sign(now - before)
-    updated = pd.to_datetime(rows["account_id"].map(current["updated_at"]), utc=True)
+    updated = _as_utc(rows["account_id"].map(current["updated_at"]))
     changed_at = updated.where((updated >= rows["recommended_at"]) & (updated <= as_of), as_of)
     deadline = rows["recommended_at"] + pd.Timedelta(days=float(rules.decide_within_days))
     accepted = known & (moved == wanted) & (wanted != 0) & (changed_at <= deadline)
@@ -132,8 +138,8 @@ def record(ledger: pd.DataFrame, candidates: pd.DataFrame, as_of: pd.Timestamp, 
     new = pd.DataFrame({
         "account_id": fresh["account_id"], "recommended_at": as_of, "rule": fresh["rule"],
         "from_tier": fresh["tier"].astype(int).astype(str), "proposed_tier": fresh["proposed_tier"].astype(str),
-        "reason": fresh["reason"], "decision": PENDING, "decided_at": pd.NaT, "decision_note": None,
-        "evaluated_at": as_of,
+        "reason": fresh["reason"], "decision": PENDING, "decided_at": pd.Series(pd.NaT, index=fresh.index, dtype=UTC),
+        "decision_note": None, "evaluated_at": as_of,
     })
     return conform(pd.concat([out, new], ignore_index=True)) if len(new) else out
 

@@ -30,6 +30,7 @@ from abm_sla.domain.policy import SlaPolicy
 from abm_sla.infra.faults import checkpoint
 from abm_sla.infra.shards import Shard, all_shards
 from abm_sla.services import incremental, stages
+from abm_sla.services.stages import held_clocks
 from abm_sla.services.stages.load import _joined_frames, _only_listed
 from abm_sla.services.stages.route import _stored_mqas
 from abm_sla.warehouse import Warehouse, schema, score_history, undo
@@ -319,8 +320,9 @@ def finish_steps(
     (:func:`abm_sla.domain.calendar.remembered`), and the windows the SLA stage and the tier-move ledger read
     at every step are read as they move, :data:`HELD_HORIZON` ahead (:meth:`~abm_sla.warehouse.Warehouse.hold_events`):
     the sales touches, the buying signals, the marketing touches and the activities entering the ledger's window, the
-    intent signals."""
-    with crm_reads_cached(warehouse.url), calendar.remembered():
+    intent signals; the SLA stage's stored clocks are held from one step to the next
+    (:func:`.held_clocks.clocks_held`)."""
+    with crm_reads_cached(warehouse.url), calendar.remembered(), held_clocks.clocks_held(warehouse.url):
         warehouse.hold_events(steps[-1].to_pydatetime(), HELD_ACTIVITY_TYPES, any_type=True, horizon=HELD_HORIZON)
         return _finish_steps(warehouse, steps, model, policy, run_id, results, shards, full, on_step, evaluate)
 

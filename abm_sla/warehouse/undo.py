@@ -44,8 +44,8 @@ KEEP_RUNS_ENV = "ABM_SLA_UNDO_KEEP_RUNS"
 DEFAULT_KEEP_RUNS = 100
 
 
-#: Keys already logged, per run id logging each key once (:func:`logged_once`).
-_LOGGED: dict[str, set[tuple]] = {}
+#: Keys already logged, per run id logging each key once (:func:`logged_once`): per table name, the keys' tuples.
+_LOGGED: dict[str, dict[str, set[tuple]]] = {}
 
 
 @contextmanager
@@ -53,19 +53,26 @@ def logged_once(run_id: str) -> Iterator[None]:
     """Within the block (in this process), :func:`remember` and :func:`remember_state` log each key once for
     ``run_id``: a run writing the same rows many times (a backfill's steps) keeps only their state before it,
     which is all the undo restores (the earliest logged state of each key)."""
-    _LOGGED[run_id] = set()
+    _LOGGED[run_id] = {}
     try:
         yield
     finally:
         _LOGGED.pop(run_id, None)
 
 
-def _tags(table: sa.Table, keys: pd.DataFrame, entry: str | None = None) -> list[tuple]:
-    """Each key as a hashable tuple (conformed ``keys``: a timestamp as its nanoseconds, which hash fast), tagged
-    with the kind of entry that logged it (``entry``, default the table's name: the whole row)."""
+def _tags(table: sa.Table, keys: pd.DataFrame) -> list[tuple]:
+    """Each key as a hashable tuple (conformed ``keys``: a timestamp as its nanoseconds, which hash fast), built
+    column-wise by ``zip``."""
     columns = [pd.DatetimeIndex(keys[name]).asi8.tolist() if isinstance(keys[name].dtype, pd.DatetimeTZDtype)
                else keys[name].tolist() for name in _keys(table)]
-    return [(entry or table.name, *row) for row in zip(*columns, strict=True)]
+    return list(zip(*columns, strict=True))
+
+
+def _logged(run_id: str, table: sa.Table, entry: str | None = None) -> set[tuple] | None:
+    """The keys of ``table`` logged for ``run_id`` in a :func:`logged_once` block (None outside one): logged whole,
+    or by the kind of entry ``entry`` names (:func:`remember_columns`)."""
+    tables = _LOGGED.get(run_id)
+    return None if tables is None else tables.setdefault(entry or table.name, set())
 
 
 def _not_logged_yet(run_id: str, table: sa.Table, keys: pd.DataFrame) -> pd.DataFrame:
@@ -77,16 +84,17 @@ def unlogged(run_id: str, table: sa.Table, rows: pd.DataFrame) -> np.ndarray:
     """Per row of ``rows``: whether its key is not logged yet for ``run_id`` (every row outside a
     :func:`logged_once` block). In the block, a key logged already was stored then: by this run after it logged
     it, or before the run."""
-    seen = _LOGGED.get(run_id)
+    seen = _logged(run_id, table)
     if seen is None or rows.empty:
         return np.ones(len(rows), dtype=bool)
-    return np.fromiter((tag not in seen for tag in _tags(table, _conformed(table, rows[_keys(table)]))), dtype=bool,
-                       count=len(rows))
+    tags = _tags(table, _conformed(table, rows[_keys(table)]))
+    return ~np.fromiter(map(seen.__contains__, tags), dtype=bool, count=len(tags))
 
 
 def _mark_logged(run_id: str, table: sa.Table, keys: pd.DataFrame) -> None:
-    if run_id in _LOGGED and len(keys):
-        _LOGGED[run_id].update(_tags(table, _conformed(table, keys)))
+    seen = _logged(run_id, table)
+    if seen is not None and len(keys):
+        seen.update(_tags(table, _conformed(table, keys)))
 
 
 class UndoError(AbmSlaError):
@@ -168,8 +176,9 @@ def remember_columns(warehouse: Warehouse, connection: Connection, run_id: str, 
     rows = rows[unlogged_columns(run_id, table, rows)]
     if rows.empty:
         return 0
-    if run_id in _LOGGED:
-        _LOGGED[run_id].update(_tags(table, rows, entry))
+    stamped = _logged(run_id, table, entry)
+    if stamped is not None:
+        stamped.update(_tags(table, rows))
     connection.execute(schema.undo_log.insert().values(run_id=run_id, table_name=entry, existed=True,
                                                        row=_columnar_json(table, rows)))
     return len(rows)
@@ -178,13 +187,11 @@ def remember_columns(warehouse: Warehouse, connection: Connection, run_id: str, 
 def unlogged_columns(run_id: str, table: sa.Table, rows: pd.DataFrame) -> np.ndarray:
     """Per row of ``rows``: whether :func:`remember_columns` would log it for ``run_id`` (every row outside a
     :func:`logged_once` block; in it, the rows logged neither whole nor by their columns yet)."""
-    seen = _LOGGED.get(run_id)
-    if seen is None or rows.empty:
+    whole, stamped = _logged(run_id, table), _logged(run_id, table, table.name + COLUMNS_ENTRY)
+    if whole is None or stamped is None or rows.empty:
         return np.ones(len(rows), dtype=bool)
-    keys = _conformed(table, rows[_keys(table)])
-    whole, columns = _tags(table, keys), _tags(table, keys, table.name + COLUMNS_ENTRY)
-    return np.fromiter((tag not in seen and other not in seen for tag, other in zip(whole, columns, strict=True)),
-                       dtype=bool, count=len(keys))
+    tags = _tags(table, _conformed(table, rows[_keys(table)]))
+    return np.fromiter((tag not in whole and tag not in stamped for tag in tags), dtype=bool, count=len(tags))
 
 
 def _columnar_json(table: sa.Table, rows: pd.DataFrame) -> dict:
@@ -209,10 +216,11 @@ def remember_state(connection: Connection, run_id: str, key: str) -> None:
     if not run_id:
         return
     table = schema.routing_state
-    if _LOGGED.get(run_id) is not None:
-        if (table.name, key) in _LOGGED[run_id]:
+    seen = _logged(run_id, table)
+    if seen is not None:
+        if (key,) in seen:
             return
-        _LOGGED[run_id].add((table.name, key))
+        seen.add((key,))
     value = connection.execute(sa.select(table.c.value).where(table.c.key == key)).first()
     connection.execute(schema.undo_log.insert().values(
         run_id=run_id, table_name=table.name, existed=value is not None,

@@ -115,6 +115,9 @@ def steps_of(spec: tuple) -> list[pd.Timestamp]:
     # owners, the deadlines asked again at every step), a run stored behind it and one inside it, ahead of later steps
     first=EXAMPLE["first"], live=[30, 24 * 4 + 3], later=EXAMPLE["later"], spec=("hourly", 24 * 4 - 4, 8), full=False,
 )
+@example(  # every account at every hourly step through the deadlines and ladders: the stored clocks held in between
+    first=EXAMPLE["first"], live=[30], later=EXAMPLE["later"], spec=("hourly", 24 * 4 - 4, 12), full=True,
+)
 @example(  # a live run ahead of the backfill: its MQAs stand, the scores it reads are pinned
     first=([("pricing", "A1", 48, True), ("webinar", "A1", 49, True), ("form_submit", "A1", 50, True),
             ("pricing", "A3", 72, True), ("webinar", "A3", 73, True), ("form_submit", "A3", 74, True)], None),

@@ -227,6 +227,10 @@ def test_keys_logged_once_are_known_as_logged_inside_the_block_only(tmp_path: Pa
         assert undo.unlogged("other", schema.escalations, rows).tolist() == [True, True, True]
         moved = rows.assign(trigger_at=at + pd.Timedelta(microseconds=1))  # another key
         assert undo.unlogged("run", schema.escalations, moved).tolist() == [True, True, True]
+        # the same key values of another table (mqas and reassignments share their key's columns) are its own
+        undo.remember(store, connection, "run", schema.mqas, rows.iloc[[1]][["account_id", "trigger_at"]])
+        assert undo.unlogged("run", schema.mqas, rows).tolist() == [True, False, True]
+        assert undo.unlogged("run", schema.reassignments, rows).tolist() == [True, True, True]
     assert undo.unlogged("run", schema.escalations, rows).tolist() == [True, True, True]
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from abm_sla.domain import calendar
@@ -233,6 +233,11 @@ rows = st.lists(st.tuples(SHARED | moments | st.none(), st.sampled_from([0, 0.5,
 
 @settings(deadline=None, max_examples=25)
 @given(batches=st.lists(rows, min_size=1, max_size=4), hours=st.sampled_from([BH, BusinessHours(open="08:00")]))
+@example(  # one start, zone and country asked with two amounts, then in other zones: each its own answer
+    batches=[[(dt.datetime(2026, 3, 6, 16, tzinfo=dt.UTC), 2, "Europe/Berlin", "DE"),
+              (dt.datetime(2026, 3, 6, 16, tzinfo=dt.UTC), 8, "Europe/Berlin", "DE")],
+             [(dt.datetime(2026, 3, 6, 16, tzinfo=dt.UTC), 8, "America/New_York", "US"),
+              (dt.datetime(2026, 3, 6, 16, tzinfo=dt.UTC), 8, "America/New_York", None)]], hours=BH)
 def test_remembered_answers_equal_computed_ones(batches: list[list[tuple]], hours: BusinessHours) -> None:
     """Within ``calendar.remembered()`` (a backfill's steps asking again), deadlines and ends of business day are
     those computed without it, batch after batch (repeats, NaT starts, other opening hours among them)."""

@@ -82,6 +82,16 @@ def test_a_move_is_recommended_once_until_decided():
     assert tm.known_at(again, t("2026-03-11"))["age_days"].tolist() == [10.0]
 
 
+def test_the_ledger_s_timestamps_are_utc_whether_given_as_text_or_as_utc_timestamps():
+    ledger = tm.advance(tm.empty(), candidate(), accounts("3"), t("2026-03-01"), RULES)
+    assert [str(ledger[column].dtype) for column in tm.TIMESTAMPS] == ["datetime64[ns, UTC]"] * 3
+    as_text = ledger.astype({column: str for column in tm.TIMESTAMPS}).astype({"decision_note": str})
+    pd.testing.assert_frame_equal(tm.conform(as_text).drop(columns="decision_note"),
+                                  ledger.drop(columns="decision_note"))
+    decided = tm.decide(ledger, accounts("Tier 2", "2026-03-05T00:00:00Z"), t("2026-03-08"), RULES)
+    assert decided["decided_at"].tolist() == [t("2026-03-05")]  # updated_at given as text
+
+
 def test_accepted_when_the_tier_changes_as_recommended_dated_by_updated_at():
     ledger = tm.advance(tm.empty(), candidate(), accounts("3"), t("2026-03-01"), RULES)
     decided = tm.decide(ledger, accounts("Tier 2", t("2026-03-05")), t("2026-03-08"), RULES)

@@ -22,6 +22,7 @@ from abm_sla.domain.policy import SlaPolicy
 from abm_sla.infra.faults import checkpoint
 from abm_sla.infra.shards import Shard, shard_keys
 from abm_sla.services import incremental
+from abm_sla.services.stages import held_clocks
 from abm_sla.services.stages.load import (
     ROUND_ROBIN_KEY,
     _in_shard,
@@ -142,7 +143,7 @@ def sla_shard(
     status_changes = read_status_changes(crm, as_of, shard, accounts)
     ended_at = handoff.episode_ends(fired, status_changes, as_of, policy.episode_end_statuses())
     newly_ended = fired.assign(ended_at=ended_at)[ended_at.ne(fired["ended_at"]) & ended_at.notna()]
-    stored_clocks = _of_accounts(warehouse, schema.sla_clocks, [_in_shard(schema.sla_clocks, shard)], accounts)
+    stored_clocks = held_clocks.read_clocks(warehouse, shard, accounts)
     mqas = to_evaluate(fired.assign(ended_at=ended_at), stored_clocks, as_of, policy)
     if changed is not None and not changed.everything:
         touched = changed.accounts | set(newly_ended["account_id"]) \
@@ -154,15 +155,18 @@ def sla_shard(
     due = sla.reassignments_due(clocks, mqas, users, policy, as_of)
     candidates = reassignment_candidates(due, mqas, run_id)
     stale = stale_periods(stored_clocks, clocks, mqas)
-    with warehouse.engine.begin() as connection:
+    with warehouse.engine.begin() as connection, held_clocks.own_writes(warehouse, connection, shard,
+                                                                        accounts is None):
         undo.remember(warehouse, connection, run_id, schema.sla_clocks, stale, only_existing=True)
         undo.delete_keys(connection, schema.sla_clocks, stale)
-        clocks, escalations = _store_clocks(warehouse, connection, clocks, escalations, as_of, run_id, stored_clocks)
+        clocks, escalations, restamped = _store_clocks(warehouse, connection, clocks, escalations, as_of, run_id,
+                                                       stored_clocks)
         undo.remember(warehouse, connection, run_id, schema.mqas, newly_ended, only_existing=True)
         warehouse.update_rows(connection, schema.mqas, records(newly_ended[["account_id", "trigger_at", "ended_at"]]))
         undo.remember(warehouse, connection, run_id, schema.reassignments, candidates)
         warehouse.upsert_frame(connection, schema.reassignments, candidates, update=False)
         checkpoint("evaluate-sla")
+    held_clocks.stored_after(warehouse, shard, stored_clocks, stale, clocks, restamped, as_of)
     checkpoint("evaluate-sla")
     return {
         "clocks": len(clocks),
@@ -223,13 +227,14 @@ def _clocks_and_ladders(
 def _store_clocks(
     warehouse: Warehouse, connection: sa.Connection, clocks: pd.DataFrame, escalations: pd.DataFrame,
     as_of: pd.Timestamp, run_id: str, stored: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Upsert clocks (in place) and insert new escalation rows, logging what they replace for undo.
 
     ``stored``: the clocks as read before this run evaluated them. An MQA whose stored clocks are exactly the
     evaluated ones with the same values (most of them: a run changes few clocks but stamps every one with its
     ``as_of``) gets only its ``as_of`` set, one ``UPDATE`` per MQA instead of a row per clock written whole; the
-    stored rows end up the same (a count that differs from the expected one writes every row whole)."""
+    stored rows end up the same (a count that differs from the expected one writes every row whole). Returns the
+    clocks and escalations stored and, per clock, whether it was only restamped."""
     clock_columns = [column.name for column in schema.sla_clocks.columns if column.name in clocks.columns]
     escalation_columns = [c.name for c in schema.escalations.columns if c.name in escalations.columns]
     clocks = clocks.assign(as_of=as_of, shard=shard_keys(clocks["account_id"]))
@@ -247,7 +252,7 @@ def _store_clocks(
         same[:] = False
     warehouse.upsert_frame(connection, schema.sla_clocks, clocks.loc[~same, columns])
     warehouse.upsert_frame(connection, schema.escalations, opened[[*escalation_columns, "shard"]], update=False)
-    return clocks, escalations
+    return clocks, escalations, pd.Series(same, index=clocks.index)
 
 
 #: The primary key of ``sla_clocks``, and of the MQA a clock belongs to.
