@@ -53,16 +53,17 @@ class WarehouseJournal:
         if account_ids is not None and account_ids.empty:
             return
         if account_ids is None:
-            rows = [{"shard": None, "account_id": None}]
+            rows = pd.DataFrame({"shard": [None], "account_id": [None]}, dtype=object)
         elif len(account_ids) > JOURNAL_MAX_ACCOUNTS:
             keys = np.unique(shard_keys(account_ids))
-            rows = [{"shard": int(key), "account_id": None} for key in keys if key >= 0]
+            rows = pd.DataFrame({"shard": keys[keys >= 0], "account_id": None})
         else:
-            keys = shard_keys(account_ids)
-            rows = [{"shard": int(key), "account_id": account} for key, account in zip(keys, account_ids, strict=True)]
+            rows = pd.DataFrame({"shard": shard_keys(account_ids), "account_id": account_ids.to_numpy(dtype=object)})
+        rows["kind"], rows["source"], rows["recorded_at"] = kind, source, at
         self._lock_journal(connection)
-        connection.execute(schema.change_journal.insert(),
-                           [{**row, "kind": kind, "source": source, "recorded_at": at} for row in rows])
+        table = schema.change_journal  # bound column-wide: one driver tuple a row, no SQLAlchemy call per value
+        self._execute_bound(connection, table.insert(), {name: (rows[name], table.c[name]) for name in rows.columns},
+                            column_keys=list(rows.columns))
 
     def _lock_journal(self, connection: Connection) -> None:
         if self.dialect == "postgresql":
