@@ -53,17 +53,19 @@ class WarehouseJournal:
         if account_ids is not None and account_ids.empty:
             return
         if account_ids is None:
-            rows = pd.DataFrame({"shard": [None], "account_id": [None]}, dtype=object)
+            shards, accounts = [None], [None]
         elif len(account_ids) > JOURNAL_MAX_ACCOUNTS:
             keys = np.unique(shard_keys(account_ids))
-            rows = pd.DataFrame({"shard": keys[keys >= 0], "account_id": None})
+            shards = keys[keys >= 0].tolist()
+            accounts = [None] * len(shards)
         else:
-            rows = pd.DataFrame({"shard": shard_keys(account_ids), "account_id": account_ids.to_numpy(dtype=object)})
-        rows["kind"], rows["source"], rows["recorded_at"] = kind, source, at
+            shards, accounts = shard_keys(account_ids).tolist(), account_ids.tolist()
         self._lock_journal(connection)
-        table = schema.change_journal  # bound column-wide: one driver tuple a row, no SQLAlchemy call per value
-        self._execute_bound(connection, table.insert(), {name: (rows[name], table.c[name]) for name in rows.columns},
-                            column_keys=list(rows.columns))
+        table = schema.change_journal  # driver values column-wide: no SQLAlchemy parameter processing per row
+        recorded = table.c.recorded_at.type.bind_processor(connection.dialect)(at)  # what it gives each row
+        values = {"shard": shards, "account_id": accounts, "kind": [kind] * len(shards),
+                  "source": [source] * len(shards), "recorded_at": [recorded] * len(shards)}
+        self._execute_values(connection, table.insert(), values, column_keys=list(values))
 
     def _lock_journal(self, connection: Connection) -> None:
         if self.dialect == "postgresql":
