@@ -62,7 +62,8 @@ class WarehouseJournal:
             shards, accounts = shard_keys(account_ids).tolist(), account_ids.tolist()
         self._lock_journal(connection)
         table = schema.change_journal  # driver values column-wide: no SQLAlchemy parameter processing per row
-        recorded = table.c.recorded_at.type.bind_processor(connection.dialect)(at)  # what it gives each row
+        dialect = connection.dialect  # the time as SQLAlchemy binds it (SQLite: its text), once a page
+        recorded = table.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)(at)
         values = {"shard": shards, "account_id": accounts, "kind": [kind] * len(shards),
                   "source": [source] * len(shards), "recorded_at": [recorded] * len(shards)}
         self._execute_values(connection, table.insert(), values, column_keys=list(values))

@@ -146,7 +146,7 @@ def test_the_journal_records_a_row_per_account_or_per_shard_of_a_page(
 
     monkeypatch.setattr(journal, "JOURNAL_MAX_ACCOUNTS", most)
     warehouse = Warehouse(db_url)
-    at = dt.datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    at = dt.datetime(2026, 3, 1, 9, 30, 15, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # whole seconds: ".000000"
     accounts = pd.Series(["A3", "A1", "Ä2"], index=[7, 3, 5])
     with warehouse.engine.begin() as connection:
         warehouse.journal(connection, "files", "activities", accounts, at)
@@ -163,3 +163,7 @@ def test_the_journal_records_a_row_per_account_or_per_shard_of_a_page(
         per_account = [("activities", "files", shard_key(account), account, utc) for account in accounts]
     assert [tuple(row) for row in rows] == [*per_account, ("users", "files", None, None, utc)]
     assert all(isinstance(row.shard, int) or row.shard is None for row in rows)
+    if warehouse.dialect == "sqlite":  # stored as SQLAlchemy stores a time (text compared as text: same format)
+        with warehouse.engine.connect() as connection:
+            stored = set(connection.exec_driver_sql("SELECT recorded_at FROM change_journal").scalars())
+        assert stored == {"2026-03-01 07:30:15.000000"}
