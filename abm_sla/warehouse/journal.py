@@ -53,16 +53,20 @@ class WarehouseJournal:
         if account_ids is not None and account_ids.empty:
             return
         if account_ids is None:
-            rows = [{"shard": None, "account_id": None}]
+            shards, accounts = [None], [None]
         elif len(account_ids) > JOURNAL_MAX_ACCOUNTS:
             keys = np.unique(shard_keys(account_ids))
-            rows = [{"shard": int(key), "account_id": None} for key in keys if key >= 0]
+            shards = keys[keys >= 0].tolist()
+            accounts = [None] * len(shards)
         else:
-            keys = shard_keys(account_ids)
-            rows = [{"shard": int(key), "account_id": account} for key, account in zip(keys, account_ids, strict=True)]
+            shards, accounts = shard_keys(account_ids).tolist(), account_ids.tolist()
         self._lock_journal(connection)
-        connection.execute(schema.change_journal.insert(),
-                           [{**row, "kind": kind, "source": source, "recorded_at": at} for row in rows])
+        table = schema.change_journal  # driver values column-wide: no SQLAlchemy parameter processing per row
+        dialect = connection.dialect  # the time as SQLAlchemy binds it (SQLite: its text), once a page
+        recorded = table.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)(at)
+        values = {"shard": shards, "account_id": accounts, "kind": [kind] * len(shards),
+                  "source": [source] * len(shards), "recorded_at": [recorded] * len(shards)}
+        self._execute_values(connection, table.insert(), values, column_keys=list(values))
 
     def _lock_journal(self, connection: Connection) -> None:
         if self.dialect == "postgresql":

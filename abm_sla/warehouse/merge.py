@@ -31,6 +31,15 @@ def _on_conflict(table: sa.Table, columns: list[str], quote, *, versioned: bool,
     return f"ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {updates} WHERE {where}"
 
 
+def _copy_into(connection: Connection, table: sa.Table, columns: list[str], tuples: list[tuple]) -> None:
+    """PostgreSQL: ``COPY`` the tuples straight into ``table`` (rows none of which is stored yet)."""
+    quote = connection.dialect.identifier_preparer.quote
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(
+            f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN") as copy:
+        for row in tuples:
+            copy.write_row(row)
+
+
 def _copy_merge(
     connection: Connection, table: sa.Table, columns: list[str], tuples: list[tuple], *, versioned: bool,
     returning: str,

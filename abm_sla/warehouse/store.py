@@ -43,7 +43,7 @@ from abm_sla.warehouse.conversion import (
     records,  # noqa: F401  (the services import it from here)
 )
 from abm_sla.warehouse.journal import WarehouseJournal
-from abm_sla.warehouse.merge import _copy_merge, _on_conflict, _sorted_contains
+from abm_sla.warehouse.merge import _copy_into, _copy_merge, _on_conflict, _sorted_contains
 from abm_sla.warehouse.quarantine import WarehouseQuarantine
 from abm_sla.warehouse.reads import WarehouseReads
 
@@ -89,6 +89,8 @@ class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
         self._stored_hashes: tuple[str, np.ndarray] | None = None
         #: CRM tables whose secondary indexes are dropped for the bulk load of one file (table -> its skip key)
         self._deferred_indexes: dict[str, str] = {}
+        #: CRM tables whose current file's bulk load began with the table empty (table -> that file's skip key)
+        self._empty_at_start: dict[str, tuple[str, bool]] = {}
         if migrate:
             self.migrate()
 
@@ -253,16 +255,53 @@ class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
             frame = frame[~self._stored_identically(connection, table, source, skip_key, frame)]
             if frame.empty:
                 return pd.Series(dtype=object)
+        into_empty = self._loads_into_empty(connection, table, skip_key)
+        if into_empty and self.dialect == "sqlite":  # the merge's order (its key): the B-tree grows at its end
+            frame = frame.sort_values("source_id", kind="stable")
         columns = list(frame.columns)
         values = [_driver_column(frame[column], self.dialect) for column in columns]
         tuples = list(zip(*values, strict=True))
         versioned = kind in VERSIONED_KINDS
         account = "source_id" if kind in ("accounts", "users") else "account_id"
-        if self.dialect == "postgresql":
+        if into_empty and self._inserted(connection, table, columns, tuples):
+            written = frame[account].tolist()
+        elif self.dialect == "postgresql":
             written = _copy_merge(connection, table, columns, tuples, versioned=versioned, returning=account)
         else:
             written = self._staged_merge(connection, table, columns, tuples, versioned=versioned, returning=account)
         return pd.Series(written, dtype=object)
+
+    def _loads_into_empty(self, connection: Connection, table: sa.Table, skip_key: str | None) -> bool:
+        """Whether this bulk load of one file (``skip_key``) began with ``table`` empty, asked at its first page.
+        Then none of its rows can meet a stored one (the file's ids are unique: a repeated id is quarantined), and
+        its pages go straight into the table (``executemany`` on SQLite, ``COPY`` on PostgreSQL): the rows the
+        staging table and merge would store, without writing each row twice."""
+        if skip_key is None:
+            return False
+        known = self._empty_at_start.get(table.name)
+        if known is None or known[0] != skip_key:
+            empty = connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None
+            known = self._empty_at_start[table.name] = (skip_key, empty)
+        return known[1]
+
+    def _inserted(self, connection: Connection, table: sa.Table, columns: list[str], tuples: list[tuple]) -> bool:
+        """Insert the tuples as new rows (one ``executemany``; PostgreSQL: one ``COPY``), or, when one of them is
+        stored already (another writer came in between), insert none and return False: the merge then decides."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        listed = ", ".join(map(quote, columns))
+        savepoint = connection.begin_nested()
+        try:
+            if self.dialect == "postgresql":
+                _copy_into(connection, table, columns, tuples)
+            else:
+                connection.exec_driver_sql(
+                    f"INSERT INTO {quote(table.name)} ({listed}) VALUES ({', '.join('?' for _ in columns)})", tuples)
+        except (sa.exc.IntegrityError, connection.dialect.dbapi.IntegrityError):
+            savepoint.rollback()
+            self._empty_at_start.pop(table.name, None)
+            return False
+        savepoint.commit()
+        return True
 
     def _stored_identically(
         self, connection: Connection, table: sa.Table, source: str, key: str, frame: pd.DataFrame

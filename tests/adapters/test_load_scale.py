@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -202,3 +204,125 @@ def test_postgresql_tables_a_load_changed_much_are_analyzed_after_it(postgres_ur
     with warehouse.engine.connect() as connection:
         assert "activities" in set(connection.execute(query).scalars())
     assert warehouse.analyze_changed_tables() == []  # nothing changed since
+
+
+@pytest.fixture
+def two_urls(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two empty warehouses of ``db_url``'s dialect: ``db_url`` and another file (SQLite) or schema (PostgreSQL)."""
+    if db_url.startswith("sqlite"):
+        yield db_url, f"sqlite:///{tmp_path / 'other.db'}"
+        return
+    base, _, _ = db_url.partition("?options=")
+    name = f"abm_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+    yield db_url, f"{base}?options=-csearch_path%3D{name}"
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
+    admin.dispose()
+
+
+def stored_in_order(warehouse: Warehouse) -> dict[str, list[tuple]]:
+    """Every CRM table's rows with their hash, in the order they were inserted on SQLite (rowid), by key on
+    PostgreSQL; and the change journal in order."""
+    order = "rowid, *" if warehouse.dialect == "sqlite" else "*"
+    out = {}
+    with warehouse.engine.connect() as connection:
+        for kind, table in schema.CRM_TABLES.items():
+            by = "rowid" if warehouse.dialect == "sqlite" else "source, source_id"
+            out[kind] = [tuple(row) for row in connection.exec_driver_sql(
+                f"SELECT {order} FROM {table.name} ORDER BY {by}")]
+        out["journal"] = [tuple(row) for row in connection.exec_driver_sql(
+            "SELECT seq, kind, source, shard, account_id FROM change_journal ORDER BY seq")]
+    return out
+
+
+def merges(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tables merged through a staging table from now on (SQLite and PostgreSQL)."""
+    seen: list[str] = []
+    staged, copied = Warehouse._staged_merge, store._copy_merge
+
+    def staged_merge(self, connection, table, *args, **kwargs):
+        seen.append(table.name)
+        return staged(self, connection, table, *args, **kwargs)
+
+    def copy_merge(connection, table, *args, **kwargs):
+        seen.append(table.name)
+        return copied(connection, table, *args, **kwargs)
+
+    monkeypatch.setattr(Warehouse, "_staged_merge", staged_merge)
+    monkeypatch.setattr(store, "_copy_merge", copy_merge)
+    return seen
+
+
+UNSORTED_ACTIVITIES = """
+    id,account_id,type,occurred_at,url
+    X5,A1,form_submit,2026-02-12T10:00:00Z,
+    X1,A1,web_visit,2026-02-10T10:00:00Z,https://acme.com/pricing
+    X4,A3,webinar,2026-02-11T10:00:00Z,
+    X2,A2,email_open,2026-02-10T11:00:00Z,
+    X3,A9,call,2026-02-10T12:00:00Z,
+    X1,A2,call,2026-02-10T12:00:00Z,
+    """
+
+
+def test_a_load_into_empty_tables_stores_its_rows_as_the_merge_does(
+    folders: tuple[Path, Path], two_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file's load that begins with its table empty puts its pages straight into the table (no staging
+    table; SQLite: in key order): the same rows, row hashes, rowids, journal, quarantine and counts as the
+    staging table and merge give; the next folder's loads (tables not empty) merge as before."""
+    write(folders[0], "activities.csv", UNSORTED_ACTIVITIES)  # ids out of order, one repeated in a later page
+    merged_tables = merges(monkeypatch)
+    direct = Warehouse(two_urls[0])
+    direct_summaries = [sync_source(direct, FilesSource(folders[0], chunk_rows=2), "run", NOW)]
+    assert merged_tables == []
+    direct_summaries.append(sync_source(direct, FilesSource(folders[1], chunk_rows=2), "run", NOW))
+    assert {"accounts", "activities"} <= set(merged_tables)  # the tables hold rows now
+    monkeypatch.setattr(Warehouse, "_loads_into_empty", lambda *_args: False)
+    merged = Warehouse(two_urls[1])
+    merged_summaries = [sync_source(merged, FilesSource(folder, chunk_rows=2), "run", NOW) for folder in folders]
+    assert direct_summaries == merged_summaries
+    assert direct_summaries[0]["activities.csv"]["quarantined"] == 2  # X3: unknown account; the second X1
+    assert stored_in_order(direct) == stored_in_order(merged)
+    for kind, frame in crm_rows(merged).items():
+        pd.testing.assert_frame_equal(crm_rows(direct)[kind], frame)
+
+
+class WriterBetweenPages:
+    """The export folder's pages, with another writer (its own connections) storing ``rows`` of a file's table
+    after its first page."""
+
+    name = "files"
+
+    def __init__(self, folder: Path, url: str, kind: str, rows: pd.DataFrame) -> None:
+        self.source, self.warehouse = FilesSource(folder, chunk_rows=2), Warehouse(url)
+        self.kind, self.rows = kind, rows
+
+    def pages(self, cursors):
+        for number, page in enumerate(self.source.pages(cursors)):
+            yield page
+            if page.kind == self.kind and number and self.rows is not None:
+                with self.warehouse.engine.begin() as connection:
+                    self.warehouse.store_frames(connection, "files", self.kind, self.rows)
+                self.rows = None
+
+
+def test_a_row_another_writer_stored_between_two_pages_is_merged_not_refused(
+    folders: tuple[Path, Path], two_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table was empty at the file's first page, but another writer stored a row of its next page
+    in between: that page is merged (the stored row updated where it differs), as it is without the
+    straight insert, and nothing of the page is lost or stored twice."""
+    other = activity_rows(["X4", "X9"], ["A3", "A3"], ["call", "call"])
+    results = []
+    for url in two_urls:
+        if url == two_urls[1]:
+            monkeypatch.setattr(Warehouse, "_loads_into_empty", lambda *_args: False)
+        warehouse = Warehouse(url)
+        summary = sync_source(warehouse, WriterBetweenPages(folders[0], url, "activities", other), "run", NOW)
+        results.append((summary, stored_in_order(warehouse)))
+    assert results[0] == results[1]
+    live = Warehouse(two_urls[0]).read_kind("activities").set_index("activity_id")
+    assert live.loc["X4", "type"] == "webinar" and set(live.index) == {"X1", "X2", "X4", "X5", "X9"}

@@ -133,3 +133,37 @@ def test_a_warehouse_at_0005_upgrades_its_clocks_to_the_period_key(db_url: str) 
         inspector = sa.inspect(connection)
         assert inspector.get_pk_constraint("sla_clocks")["constrained_columns"][-1] == "period"
         assert "reason" in {column["name"] for column in inspector.get_columns("status_changes")}
+
+
+@pytest.mark.parametrize("most", [50_000, 2])
+def test_the_journal_records_a_row_per_account_or_per_shard_of_a_page(
+    db_url: str, most: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's changed accounts are journaled one row each, in order (at most ``JOURNAL_MAX_ACCOUNTS``), else one row
+    per shard they fall in; users: one row for the whole CRM. Kind, source and the time are on every row."""
+    from abm_sla.infra.shards import shard_key
+    from abm_sla.warehouse import journal
+
+    monkeypatch.setattr(journal, "JOURNAL_MAX_ACCOUNTS", most)
+    warehouse = Warehouse(db_url)
+    at = dt.datetime(2026, 3, 1, 9, 30, 15, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # whole seconds: ".000000"
+    accounts = pd.Series(["A3", "A1", "Ä2"], index=[7, 3, 5])
+    with warehouse.engine.begin() as connection:
+        warehouse.journal(connection, "files", "activities", accounts, at)
+        warehouse.journal(connection, "files", "users", None, at)
+        warehouse.journal(connection, "files", "contacts", pd.Series([], dtype=object), at)
+    table = schema.change_journal
+    with warehouse.engine.connect() as connection:
+        rows = connection.execute(sa.select(table.c.kind, table.c.source, table.c.shard, table.c.account_id,
+                                            table.c.recorded_at).order_by(table.c.seq)).all()
+    utc = at.astimezone(dt.UTC)
+    if most == 2:
+        per_account = [("activities", "files", key, None, utc) for key in sorted({shard_key(a) for a in accounts})]
+    else:
+        per_account = [("activities", "files", shard_key(account), account, utc) for account in accounts]
+    assert [tuple(row) for row in rows] == [*per_account, ("users", "files", None, None, utc)]
+    assert all(isinstance(row.shard, int) or row.shard is None for row in rows)
+    if warehouse.dialect == "sqlite":  # stored as SQLAlchemy stores a time (text compared as text: same format)
+        with warehouse.engine.connect() as connection:
+            stored = set(connection.exec_driver_sql("SELECT recorded_at FROM change_journal").scalars())
+        assert stored == {"2026-03-01 07:30:15.000000"}

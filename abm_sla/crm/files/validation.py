@@ -166,9 +166,30 @@ def raw_json(spec: FileSpec, table: pd.DataFrame) -> pd.Series:
     return text
 
 
+def utc_text(values: pd.Series) -> pd.Series:
+    """``values.astype(str)``, and for a UTC timestamp column (nanoseconds) the same text computed column-wide:
+    ``2026-01-01 00:00:58+00:00``, a fraction of a second as 6 digits (9 with nanoseconds), ``NaT`` when
+    missing (pandas formats each timestamp in Python)."""
+    if not (isinstance(values.dtype, pd.DatetimeTZDtype) and str(values.dtype.tz) == "UTC"
+            and values.dtype.unit == "ns"):
+        return values.astype(str)
+    instants = values.dt.tz_localize(None).to_numpy()
+    nanos = instants.view(np.int64)
+    fraction = np.mod(nanos, 1_000_000_000)
+    text = np.datetime_as_string((nanos - fraction).view("datetime64[ns]"), unit="s")
+    if len(text):  # YYYY-MM-DDTHH:MM:SS as UCS-4 code points, one row a value: the "T" becomes a space
+        text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")
+    out = np.char.add(text, "+00:00").astype(object)
+    for at in np.flatnonzero(fraction):  # rare in an export: timestamps to the second
+        digits = f"{fraction[at] // 1000:06d}" if fraction[at] % 1000 == 0 else f"{fraction[at]:09d}"
+        out[at] = f"{text[at]}.{digits}+00:00"
+    out[np.isnat(instants)] = "NaT"
+    return pd.Series(out, index=values.index, dtype=object)
+
+
 def _hash_ids(rows: pd.DataFrame, columns: list[str], normalize: str) -> pd.Series:
     """A stable id for rows the CRM gives none (intent signals)."""
-    parts = rows[columns].astype(str)
+    parts = pd.DataFrame({column: utc_text(rows[column]) for column in columns}, index=rows.index)
     parts[normalize] = by_unique(parts[normalize], lambda values: values.str.strip().str.lower())
     joined = parts[columns[0]].str.cat(parts[columns[1:]], sep="|")  # an empty frame gives an empty column
     sha1 = hashlib.sha1
