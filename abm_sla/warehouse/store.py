@@ -349,7 +349,8 @@ class Warehouse(WarehouseQuarantine, WarehouseJournal, WarehouseReads):
         target, stage = quote(table.name), quote(f"stage_{table.name}")
         listed = ", ".join(map(quote, columns))
         keys = ", ".join(quote(column.name) for column in table.primary_key.columns)  # B-tree inserts in key order
-        connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {listed} FROM {target} WHERE 0")
+        # every column of the table: the stage lives as long as the connection, and a later write may list others
+        connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT * FROM {target} WHERE 0")
         connection.exec_driver_sql(f"DELETE FROM {stage}")
         connection.exec_driver_sql(f"INSERT INTO {stage} ({listed}) VALUES ({', '.join('?' for _ in columns)})",
                                    tuples)

@@ -167,3 +167,16 @@ def test_the_journal_records_a_row_per_account_or_per_shard_of_a_page(
         with warehouse.engine.connect() as connection:
             stored = set(connection.exec_driver_sql("SELECT recorded_at FROM change_journal").scalars())
         assert stored == {"2026-03-01 07:30:15.000000"}
+
+
+def test_one_connection_stores_rows_of_a_kind_given_with_other_columns(db_url: str) -> None:
+    """The merge's staging table holds every column: a second write of a kind on the same connection with a
+    column the first lacked is stored, not refused."""
+    store = Warehouse(db_url)
+    logged = pd.Timestamp("2026-01-03T08:00:00Z")
+    later = activity_rows(2).assign(activity_id=["Y0", "Y1"], logged_at=logged)
+    with store.engine.begin() as connection:
+        store.store_frames(connection, "files", "activities", activity_rows(2))
+        store.store_frames(connection, "files", "activities", later)
+    stored = store.read_table(schema.CRM_TABLES["activities"]).set_index("source_id")
+    assert len(stored) == 4 and stored.loc["Y1", "logged_at"] == logged and pd.isna(stored.loc["X1", "logged_at"])
