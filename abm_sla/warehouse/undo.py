@@ -160,7 +160,7 @@ def remember(
 COLUMNS_ENTRY = "#columns"
 
 
-def remember_columns(warehouse: Warehouse, connection: Connection, run_id: str, table: sa.Table,
+def remember_columns(connection: Connection, run_id: str, table: sa.Table,
                      before: pd.DataFrame) -> int:
     """Log in one entry some columns of stored rows as they are before ``run_id`` sets those columns on all of
     them (``before``: the rows' keys and those columns, as stored); returns the rows logged.

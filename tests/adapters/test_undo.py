@@ -259,7 +259,7 @@ def test_columns_logged_in_one_entry_are_put_back_after_whole_rows_and_once_per_
 
     def stamp(connection, keys: list[str], at: pd.Timestamp) -> int:
         rows = store.read_table(table).query("account_id in @keys")
-        logged = undo.remember_columns(store, connection, "bf", table,
+        logged = undo.remember_columns(connection, "bf", table,
                                        rows[["account_id", "recommended_at", "evaluated_at", "run_id"]])
         connection.execute(table.update().where(table.c.account_id.in_(keys)).values(evaluated_at=at, run_id="bf"))
         return logged

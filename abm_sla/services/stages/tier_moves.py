@@ -107,7 +107,7 @@ def _stamp_pending(warehouse: Warehouse, connection, as_of: pd.Timestamp, run_id
     if run_id and undo.unlogged_columns(run_id, table, keys).any():
         before = warehouse.select_frame([table.c.account_id, table.c.recommended_at, table.c.evaluated_at,
                                          table.c.run_id], evaluated, connection)
-        undo.remember_columns(warehouse, connection, run_id, table, before)
+        undo.remember_columns(connection, run_id, table, before)
     stamped = connection.execute(table.update().where(*evaluated).values(evaluated_at=moment,
                                                                          run_id=run_id or None)).rowcount
     if stamped != len(keys):
