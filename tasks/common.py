@@ -102,6 +102,8 @@ class LazyTask:
         return self.prefect(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:  # with_options, submit, name...: the Prefect task's
+        if name.startswith("__") or name in ("fn", "options"):  # copy/pickle probing a bare instance
+            raise AttributeError(name)
         return getattr(self.prefect, name)
 
 

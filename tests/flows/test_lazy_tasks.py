@@ -17,3 +17,17 @@ def test_a_task_is_a_prefect_task_with_its_options_and_no_cache() -> None:
     assert extract_files.with_options(retries=0).retries == 0  # the Prefect task's methods
     assert sla_shard.prefect.name == "sla-shard" and send_alerts.prefect.retries == 2
     assert extract_files.__doc__ == extract_files.fn.__doc__
+
+
+def test_a_task_copies_and_pickles_without_making_its_prefect_task() -> None:
+    import copy
+    import pickle
+
+    from tasks.common import LazyTask
+
+    def plain(value: int) -> int:
+        return value + 1
+
+    lazy = LazyTask(plain, {"name": "plain"})
+    assert copy.copy(lazy).fn is plain and "prefect" not in vars(lazy)
+    assert pickle.loads(pickle.dumps(LazyTask(abs, {"name": "abs"}))).fn is abs
