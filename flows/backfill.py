@@ -40,7 +40,7 @@ from abm_sla.services import backfill as engine
 from abm_sla.services.config_files import load_model, load_policy
 from abm_sla.warehouse import Warehouse, schema, undo
 from flows.parameters import BackfillParameters, resolve_database_url, validated
-from flows.pipeline import alert, extract, recorded_run, run_once
+from flows.runs import alert, extract, recorded_run, run_once
 from tasks.common import call, current_flow_run_id, only_in_prefect, run_logger, utc_now, warehouse
 from tasks.observe import STEP_COLUMNS, folded_run_reports, step_counts
 from tasks.shards import run_shards, shard_count

@@ -9,8 +9,6 @@ sent by the next run; the SLA run itself never fails for an alert.
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from abm_sla.domain import alerts
 from abm_sla.services.config_files import load_policy
@@ -20,14 +18,14 @@ from tasks.common import (
     prefect_api_configured,
     retry_transient,
     run_logger,
+    task,
     utc_now,
     warehouse,
 )
 from tasks.observe import notify_block
 
 
-@task(name="send-alerts", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient,
-      cache_policy=NO_CACHE)
+@task(name="send-alerts", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient)
 def send_alerts(db_url: str, policy_path: str | None, run_id: str = "") -> dict:
     """Send the escalation levels not alerted yet (and the day's digest) to the policy's ``alerts.block``."""
     settings = load_policy(policy_path).alerts

@@ -21,12 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.events import emit_event
 
 from abm_sla.warehouse import Warehouse, schema
 
@@ -37,6 +34,32 @@ LIMIT_PREFIX = "abm-sla:"
 STAGES = ("extract", "score", "fire-and-route", "evaluate-sla")
 #: At most this many events per batch (a backfill's first step can fire thousands of MQAs).
 MAX_EVENTS_PER_BATCH = 1000
+
+
+# -- Prefect, imported on first use: a direct run (no Prefect API) calls none of these ------------
+
+def emit_event(**kwargs: Any) -> Any:
+    from prefect.events import emit_event as emit
+
+    return emit(**kwargs)
+
+
+def create_markdown_artifact(*args: Any, **kwargs: Any) -> Any:
+    from prefect.artifacts import create_markdown_artifact as create
+
+    return create(*args, **kwargs)
+
+
+def create_table_artifact(*args: Any, **kwargs: Any) -> Any:
+    from prefect.artifacts import create_table_artifact as create
+
+    return create(*args, **kwargs)
+
+
+def get_run_logger() -> Any:
+    from prefect import get_run_logger as run_logger
+
+    return run_logger()
 
 
 # -- concurrency ---------------------------------------------------------------------------------

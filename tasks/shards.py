@@ -13,10 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from prefect import Task
-
 from abm_sla.infra.shards import Shard
-from tasks.common import call
+from tasks.common import LazyTask, call
 
 DASK_ADDRESS_ENV = "ABM_SLA_DASK_ADDRESS"
 SHARDS_ENV = "ABM_SLA_SHARDS"
@@ -44,12 +42,12 @@ def _runner(address: str) -> Iterator[Any]:
         yield runner
 
 
-def run_shards(task: Task, shards: Sequence[Shard], address: str | None, **parameters: Any) -> list[Any]:
+def run_shards(task: LazyTask, shards: Sequence[Shard], address: str | None, **parameters: Any) -> list[Any]:
     """Run ``task`` once per shard (``shard=`` plus ``parameters``) and return the results in shard order:
     on the Dask scheduler at ``address`` (else ``ABM_SLA_DASK_ADDRESS``), else in this process."""
     address = dask_address(address)
     if address is None:
         return [call(task, shard=shard, **parameters) for shard in shards]
     with _runner(address) as runner:
-        futures = [runner.submit(task, {"shard": shard, **parameters}) for shard in shards]
+        futures = [runner.submit(task.prefect, {"shard": shard, **parameters}) for shard in shards]
         return [future.result() for future in futures]

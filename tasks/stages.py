@@ -12,8 +12,6 @@ import datetime as dt
 from contextlib import nullcontext
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from abm_sla.domain import freshness
 from abm_sla.infra.shards import Shard
@@ -28,6 +26,7 @@ from tasks.common import (
     only_in_prefect,
     retry_transient,
     run_logger,
+    task,
     utc_now,
     warehouse,
     warn_once,
@@ -36,8 +35,7 @@ from tasks.observe import emit_mqas_fired, emit_sla_changes, sla_snapshot, stage
 from tasks.shards import run_shards, shard_count
 
 
-@task(name="extract-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient,
-      cache_policy=NO_CACHE)
+@task(name="extract-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient)
 def extract_files(db_url: str, path: str, run_id: str) -> dict:
     """Load a CRM export folder into the warehouse (quarantining bad rows)."""
     summary = stages.extract_files(warehouse(db_url), path, run_id, utc_now())
@@ -48,7 +46,7 @@ def extract_files(db_url: str, path: str, run_id: str) -> dict:
     return summary
 
 
-@task(name="sync-crm", cache_policy=NO_CACHE)  # the sources retry each call themselves
+@task(name="sync-crm")  # the sources retry each call themselves
 def sync_crm(db_url: str, source: str, config_path: str | None, run_id: str) -> dict:
     """Bring a CRM's changes since the stored cursors into the warehouse (a re-run resumes from the last page)."""
     from abm_sla.crm.sync import sync
@@ -65,7 +63,7 @@ def sync_crm(db_url: str, source: str, config_path: str | None, run_id: str) -> 
     return summary
 
 
-@task(name="write-back", cache_policy=NO_CACHE)
+@task(name="write-back")
 def write_back(db_url: str, config_path: str | None) -> dict:
     """Create the CRM task and set the account status of each newly routed MQA (when abm-sla.yaml enables it)."""
     from abm_sla.crm.writeback import write_back_configured
@@ -78,7 +76,7 @@ def write_back(db_url: str, config_path: str | None) -> dict:
     return counts
 
 
-@task(name="score-shard", cache_policy=NO_CACHE)
+@task(name="score-shard")
 def score_shard(
     db_url: str, planned: Plan, model_path: str | None, policy_path: str | None, run_id: str, shard: Shard
 ) -> dict:
@@ -105,7 +103,7 @@ def score_accounts(
     return summary
 
 
-@task(name="fire-shard", cache_policy=NO_CACHE)
+@task(name="fire-shard")
 def fire_shard(
     db_url: str, planned: Plan, model_path: str | None, policy_path: str | None, shard: Shard
 ) -> pd.DataFrame:
@@ -113,7 +111,7 @@ def fire_shard(
     return stages.fire_shard(warehouse(db_url), planned, load_model(model_path), load_policy(policy_path), shard)
 
 
-@task(name="route-mqas", cache_policy=NO_CACHE)
+@task(name="route-mqas")
 def route_mqas(
     db_url: str, planned: Plan, model_path: str | None, policy_path: str | None, run_id: str, started: dt.datetime,
     parts: list[pd.DataFrame],
@@ -142,7 +140,7 @@ def fire_and_route(
             "mode": planned.mode}
 
 
-@task(name="check-freshness", cache_policy=NO_CACHE)
+@task(name="check-freshness")
 def check_freshness(db_url: str, as_of: pd.Timestamp, policy_path: str | None, live: bool) -> dict:
     """The policy's freshness checks as of ``as_of`` (a live run, or every run with ``applies_to: all``):
     each table's newest row at or before ``as_of``; a warning line per table past its limit."""
@@ -167,7 +165,7 @@ def _sla_policy(policy_path: str | None, escalate: bool):
     return policy if escalate else freshness.without_escalations(policy)
 
 
-@task(name="sla-shard", cache_policy=NO_CACHE)
+@task(name="sla-shard")
 def sla_shard(db_url: str, planned: Plan, policy_path: str | None, shard: Shard, run_id: str = "",
               escalate: bool = True) -> dict:
     """Evaluate one shard's clocks and escalations that can change."""
@@ -202,14 +200,14 @@ def _slot(stage: str):
     return stage_slot(stage) if in_prefect() else nullcontext()
 
 
-@task(name="tier-moves", cache_policy=NO_CACHE)
+@task(name="tier-moves")
 def record_tier_moves(db_url: str, as_of: pd.Timestamp, policy_path: str | None, model_path: str | None,
                       run_id: str = "") -> dict:
     """Advance the tier-move ledger: sales' decisions from the CRM's tiers, then the new recommendations."""
     return stages.record_tier_moves(warehouse(db_url), as_of, load_policy(policy_path), load_model(model_path), run_id)
 
 
-@task(name="backfill-shard", cache_policy=NO_CACHE)
+@task(name="backfill-shard")
 def backfill_shard(db_url: str, steps: list[pd.Timestamp], model_path: str | None, policy_path: str | None,
                    run_id: str, shard: Shard) -> backfill.ShardResult:
     """One shard of a one-pass backfill: its score changes at every step stored, the MQAs it fires returned."""

@@ -63,14 +63,39 @@ def _use_prefect(dask: str | None = None) -> bool:
 
 @contextmanager
 def _runtime(use_prefect: bool) -> Iterator[None]:
-    """Flows as Prefect runs, or their bodies called directly (``tasks.common.direct_calls``)."""
+    """Flows as Prefect runs, or their bodies called directly (``tasks.common.direct_calls``), which import
+    Prefect only if something needs it (a Dask cluster, a CRM write-back's rate limits)."""
+    settings.configure_prefect_defaults()  # before Prefect is imported, if it is
     if use_prefect:
         yield
         return
     from tasks.common import direct_calls
 
-    with direct_calls():
+    with direct_calls(), _console_log():
         yield
+
+
+#: The format of Prefect's console log lines, which the direct runtime keeps.
+CONSOLE_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s"
+
+
+@contextmanager
+def _console_log() -> Iterator[None]:
+    """Warnings and errors on stderr as Prefect's console handler writes them (its format, one line per expected
+    failure), when nothing handles the root logger yet (Prefect not imported, no test harness)."""
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(CONSOLE_FORMAT, datefmt="%H:%M:%S"))
+    if not os.environ.get("ABM_SLA_DEBUG"):
+        handler.addFilter(_drop_expected_failures)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
 def _body(flow_function, use_prefect: bool):

@@ -63,14 +63,18 @@ def run(
     db_url = settings.database_url(db)
     Warehouse(db_url)  # fail fast on an unreachable database
     use_prefect = _use_prefect(dask or os.environ.get("ABM_SLA_DASK_ADDRESS"))
+    paths = {"path": str(path) if path else None, "model_path": str(model) if model else None,
+             "policy_path": str(policy) if policy else None, "config_path": str(config) if config else None}
     with settings.database_url_env(db_url), dask_cluster(dask) as address, _runtime(use_prefect), \
             _progress():
-        summary = _body(_flows().run_pipeline, use_prefect)(  # the URL is never a flow parameter
-            as_of=as_of_ts.isoformat(), source=source, path=str(path) if path else None,
-            model_path=str(model) if model else None, policy_path=str(policy) if policy else None,
-            config_path=str(config) if config else None, full=full, shards=shards, dask_address=address or "",
-            allow_future=allow_future,
-        )
+        if use_prefect:  # the URL is never a flow parameter
+            summary = _flows().run_pipeline(as_of=as_of_ts.isoformat(), source=source, **paths, full=full,
+                                            shards=shards, dask_address=address or "", allow_future=allow_future)
+        else:  # the flow's body, without importing Prefect
+            from flows.runs import run_once
+
+            summary = run_once(db_url, as_of_ts, source, **paths, full=full, shards=shards or None,
+                               dask_address=address or None, allow_future=allow_future)
     from abm_sla.services.summary import print_run_summary
 
     print_run_summary(summary)

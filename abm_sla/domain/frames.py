@@ -9,6 +9,8 @@ the pure modules (scoring, hand-off, routing, sla) take them as input with
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -169,3 +171,12 @@ def _has_offset(text: pd.Series) -> pd.Series:
         out[rest] = text[rest].str.contains(OFFSET_PATTERN, regex=True).fillna(False).astype(bool).to_numpy()
     return out
 
+
+def by_unique(values: pd.Series, transform: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``transform(values)``, computed once per distinct value (a column of few distinct values, such as a
+    domain or an activity type repeated over millions of rows, costs its distinct values, not its rows)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    if len(uniques) == len(values):
+        return transform(values)
+    done = transform(pd.Series(uniques, dtype=values.dtype))
+    return pd.Series(done.to_numpy(dtype=object)[codes], index=values.index, dtype=done.dtype)

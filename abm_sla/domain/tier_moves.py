@@ -77,7 +77,11 @@ def _conformed(ledger: pd.DataFrame) -> bool:
 
 def tier_rank(raw: pd.Series) -> pd.Series:
     """Tier 1-3 from the CRM's tier field (``2``, ``Tier 2``, `` tier 2 ``); empty is Tier 3 as in SPEC; any
-    other value (``off list``, ``none``, ``not ABM``...) is off the list (4)."""
+    other value (``off list``, ``none``, ``not ABM``...) is off the list (4). Computed once per distinct value."""
+    return frames.by_unique(raw, _tier_ranks)
+
+
+def _tier_ranks(raw: pd.Series) -> pd.Series:
     text = raw.astype("string").str.strip()
     digits = text.str.extract(r"^(?:tier[\s_-]*)?([123])(?:\.0)?$", flags=re.IGNORECASE, expand=False)
     rank = pd.to_numeric(digits, errors="coerce")
@@ -85,6 +89,11 @@ def tier_rank(raw: pd.Series) -> pd.Series:
 
 
 def proposed_rank(proposed: pd.Series) -> pd.Series:
+    """A recommendation's proposed tier as a rank (``off list``: 4), once per distinct value."""
+    return frames.by_unique(proposed, _proposed_ranks)
+
+
+def _proposed_ranks(proposed: pd.Series) -> pd.Series:
     text = proposed.astype("string").str.strip().str.lower()
     return pd.to_numeric(text.where(text != OFF_LIST), errors="coerce").fillna(OFF_LIST_RANK).astype(int)
 

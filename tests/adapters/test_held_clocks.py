@@ -28,10 +28,12 @@ def loaded(tmp_path: Path, url: str | None = None) -> Warehouse:
     return store
 
 
-@pytest.mark.parametrize("shards", [1, 2])
-def test_after_every_step_the_held_clocks_are_the_stored_ones(tmp_path: Path, db_url: str, shards: int) -> None:
-    """Hourly steps through the first touches' deadlines and ladders: clocks restamped, written whole, new ones."""
-    store = loaded(tmp_path, db_url)
+@pytest.mark.parametrize(("dialect", "shards"), [("sqlite", 1), ("sqlite", 2), ("postgres", 2)])
+def test_after_every_step_the_held_clocks_are_the_stored_ones(tmp_path: Path, request, dialect: str,
+                                                              shards: int) -> None:
+    """Hourly steps through the first touches' deadlines and ladders: clocks restamped, written whole, new ones.
+    PostgreSQL with two shards only: the sharding is the same code on either dialect (the suite's time)."""
+    store = loaded(tmp_path, request.getfixturevalue(f"{dialect}_url"))
     compared: list[int] = []
 
     def check(as_of: pd.Timestamp, summary: dict) -> None:

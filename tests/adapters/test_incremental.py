@@ -178,7 +178,7 @@ steps = st.lists(st.one_of(arrival.map(lambda a: ("arrive", a)), run_at.map(lamb
                  min_size=3, max_size=9)
 
 
-@settings(max_examples=10, deadline=None, derandomize=True, print_blob=True, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=6, deadline=None, derandomize=True, print_blob=True, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(steps=steps)
 @example(steps=[  # two MQAs whose clocks are missed: escalations of several clocks, a reassignment on breach,

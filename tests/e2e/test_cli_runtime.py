@@ -107,3 +107,15 @@ def test_two_first_runs_started_together_are_quiet(small_export: Path, tmp_path:
     assert [(code, err) for err, code in results] == [(0, ""), (0, "")]
     assert Warehouse(db).read_table(schema.runs)["status"].tolist() == ["completed", "completed"]
     assert leftovers(tmp_path) == []
+
+
+def test_a_direct_run_never_imports_prefect(small_export: Path, tmp_path: Path) -> None:  # noqa: F811
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    code = ("import sys; from abm_sla.cli import main; status = main(sys.argv[1:]); "
+            "sys.exit(status or 3 * any(name.split('.')[0] == 'prefect' for name in sys.modules))")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "ABM_SLA_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), ABM_SLA_RUNTIME="direct")
+    done = subprocess.run([sys.executable, "-c", code, *run_args(small_export, db)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"exit {done.returncode} (3: Prefect was imported): {done.stderr}"
+    assert Warehouse(db).read_table(schema.runs)["status"].tolist() == ["completed"]

@@ -186,3 +186,14 @@ def test_conform_passes_a_conformed_ledger_through_as_a_copy_and_still_conforms_
     again.loc[0, "decision"] = tm.ACCEPTED
     assert ledger.loc[0, "decision"] == tm.PENDING  # a copy: decide() writes into what conform returns
     assert tm.conform(ledger.assign(account_id=[7, 8]))["account_id"].tolist() == ["7", "8"]
+
+
+def test_ranks_repeated_over_many_rows_are_those_of_each_value_alone() -> None:
+    values = ["2", " Tier 1 ", "tier_3", "", None, float("nan"), "none", "Off list", "3.0"]
+    raw = pd.Series(values * 50, index=pd.RangeIndex(1000, 1000 + 50 * len(values)))
+    alone = [int(tm.tier_rank(pd.Series([value])).iloc[0]) for value in values]
+    ranks = tm.tier_rank(raw)
+    assert ranks.index.equals(raw.index) and ranks.tolist() == alone * 50 and ranks.dtype == "int64"
+    proposed = pd.Series(["1", "off list", " 2 ", None] * 30, index=pd.RangeIndex(7, 127))
+    assert tm.proposed_rank(proposed).tolist() == [1, 4, 2, 4] * 30
+    assert tm.proposed_rank(proposed).index.equals(proposed.index)

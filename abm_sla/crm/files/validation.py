@@ -5,7 +5,6 @@ chunks, and the accepted rows normalized (with their raw row for audit)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,16 +23,7 @@ from abm_sla.crm.files.specs import (
 from abm_sla.crm.mapping import TierMapper
 from abm_sla.domain import frames
 from abm_sla.domain.calendar import usable_zone
-
-
-def by_unique(values: pd.Series, transform: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """``transform(values)``, computed once per distinct value (a column of few distinct values, such as a
-    domain or an activity type repeated over millions of rows, costs its distinct values, not its rows)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    if len(uniques) == len(values):
-        return transform(values)
-    done = transform(pd.Series(uniques, dtype=values.dtype))
-    return pd.Series(done.to_numpy(dtype=object)[codes], index=values.index, dtype=done.dtype)
+from abm_sla.domain.frames import by_unique
 
 
 def normalize_domain(values: pd.Series) -> pd.Series:
