@@ -117,12 +117,14 @@ class _Points:
         Any subset of the sorted keys is still sorted, so each rule's count is two searchsorted
         calls, with no sort per rule.
         """
-        times = np.unique(np.concatenate([acts["t"].to_numpy(), self.lo, self.hi]))
-        width = np.int64(len(times))
+        # time rank: an activity at t gets 1 + its place among the distinct activity times, a bound x the number
+        # of those at or before x; so t <= x exactly when rank(t) <= rank(x) (no sort of the bounds needed)
+        times = np.unique(acts["t"].to_numpy())
+        width = np.int64(len(times) + 1)
         base = self.code.astype(np.int64) * width
-        self._q_lo = base + np.searchsorted(times, self.lo)
-        self._q_hi = base + np.searchsorted(times, self.hi)
-        keys = acts["code"].to_numpy(dtype=np.int64) * width + np.searchsorted(times, acts["t"].to_numpy())
+        self._q_lo = base + np.searchsorted(times, self.lo, side="right")
+        self._q_hi = base + np.searchsorted(times, self.hi, side="right")
+        keys = acts["code"].to_numpy(dtype=np.int64) * width + np.searchsorted(times, acts["t"].to_numpy()) + 1
         return acts.assign(key=keys).sort_values("key", kind="stable").reset_index(drop=True)
 
     def window_counts(self, signals: pd.DataFrame) -> np.ndarray:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from abm_sla.domain import frames
 from abm_sla.infra.shards import Shard
 from abm_sla.warehouse import schema
+from abm_sla.warehouse.held import ENTERING_SELECTION, HeldPairs, LastSeen
 
 ID_COLUMN = {kind: columns[0] for kind, columns in frames.COLUMNS.items()}
 #: Accounts per IN list of a read.
@@ -47,6 +48,8 @@ def crm_reads_cached(url: str) -> Iterator[None]:
 
 #: Within :func:`crm_reads_cached`: what windowed reads are held (:meth:`WarehouseReads.hold_events`).
 _HELD_KEY = ("held-events",)
+#: Within :func:`crm_reads_cached`: every account's last activity at a moment (:meth:`WarehouseReads.last_activities`).
+_LAST_SEEN_KEY = ("last-seen",)
 #: The kinds whose windowed reads can be held, by their event time.
 HELD_EVENT_TIME = {"activities": "occurred_at", "intent_signals": "observed_at"}
 
@@ -151,6 +154,13 @@ class WarehouseReads:
                      ) -> pd.DataFrame | None:
         """The rows of ``kind`` selected by ``arguments`` in ``(since, until]``, every shard, from the held read
         (made or renewed here); None when they are not held (:meth:`hold_events`)."""
+        found = self._held_rows(cache, kind, arguments, since, until)
+        return None if found is None else found[0].iloc[found[1]]
+
+    def _held_rows(self, cache: dict, kind: str, arguments: dict, since: dt.datetime, until: dt.datetime
+                   ) -> tuple[pd.DataFrame, slice] | None:
+        """:meth:`_held_events` as the held frame (the same object until it is read again) and the positions of
+        ``(since, until]`` in it."""
         held: _Held | None = cache.get(_HELD_KEY)
         if held is None or not held.covers(kind, arguments["types"], until):
             return None
@@ -175,7 +185,7 @@ class WarehouseReads:
                 drop=True)
             end = held.end(until)
         cache[key] = (position, start, end, frame)
-        return frame.iloc[_slice(frame[HELD_EVENT_TIME[kind]], since, until)]
+        return frame, _slice(frame[HELD_EVENT_TIME[kind]], since, until)
 
     def _read_kind(
         self, kind: str, *, since: dt.datetime | None, until: dt.datetime | None, source: str | None,
@@ -233,9 +243,15 @@ class WarehouseReads:
                 f"SELECT account_id, min(occurred_at), max(occurred_at) FROM {table.name} NOT INDEXED "
                 "WHERE deleted_at IS NULL AND occurred_at <= :until AND account_id IS NOT NULL GROUP BY account_id"
             ).bindparams(sa.bindparam("until", until, type_=schema.UtcDateTime))
+        position = self.journal_position()
         with self.engine.connect() as connection:
             frame = pd.DataFrame(connection.execute(query).fetchall(), columns=["account_id", "first_at", "last_at"])
-        return _utc_columns(frame, ("first_at", "last_at"))
+        frame = _utc_columns(frame, ("first_at", "last_at"))
+        cache = _CRM_READS.get(self.url)
+        if cache is not None:  # the last activities of later moments advance from here (:meth:`last_activities`)
+            last = pd.Series(frame["last_at"].to_numpy(), index=frame["account_id"].to_numpy(dtype=object))
+            cache[_LAST_SEEN_KEY] = LastSeen(pd.Timestamp(until), position, last[~last.index.duplicated()])
+        return frame
 
     def newest_event(self, kind: str, column: str, until: dt.datetime) -> pd.Timestamp | None:
         """The newest ``column`` of the live rows of CRM table ``kind`` at or before ``until`` (None if none)."""
@@ -254,7 +270,39 @@ class WarehouseReads:
 
     def last_activities(self, until: dt.datetime, accounts: Sequence[str]) -> pd.DataFrame:
         """``account_id, last_at`` of ``accounts`` (those with a live activity at or before ``until``): per account
-        one backward walk of the (account, time) index to its first live row, not a read of all its rows."""
+        one backward walk of the (account, time) index to its first live row, not a read of all its rows. Within
+        :func:`crm_reads_cached`, after :meth:`activity_extent` of a moment no later than ``until``, the live accounts'
+        answers come from memory: that extent advanced by the held activities since (:meth:`_last_seen`)."""
+        seen = self._last_seen(until)
+        if seen is not None:
+            live = set(self.read_kind("accounts", columns=("account_id",))["account_id"].astype(str))
+            asked = {str(account) for account in accounts}
+            known = seen.of(sorted(asked & live))
+            rest = sorted(asked - live)  # an account row deleted, or none: as stored
+            return pd.concat([known, self._last_activities(until, rest)], ignore_index=True) if rest else known
+        return self._last_activities(until, accounts)
+
+    def _last_seen(self, until: dt.datetime) -> LastSeen | None:
+        """Within :func:`crm_reads_cached`: every account's last live activity at ``until``, from the last
+        :meth:`activity_extent` (of a moment no later) advanced by the held activities of any type since, while the
+        journal records no activity written since that extent; None otherwise."""
+        cache = _CRM_READS.get(self.url)
+        seen: LastSeen | None = None if cache is None else cache.get(_LAST_SEEN_KEY)
+        if seen is None or pd.Timestamp(until) < seen.until:
+            return None
+        position = self.journal_position()
+        if position != seen.position and len(self.read_journal(seen.position, position, kinds=["activities"])):
+            cache.pop(_LAST_SEEN_KEY, None)
+            return None
+        if pd.Timestamp(until) > seen.until:
+            held = self._held_rows(cache, "activities", dict(ENTERING_SELECTION), seen.until, until)
+            if held is None:
+                return None
+            seen = seen.advanced(held[0].iloc[held[1]], pd.Timestamp(until), position)
+            cache[_LAST_SEEN_KEY] = seen
+        return seen
+
+    def _last_activities(self, until: dt.datetime, accounts: Sequence[str]) -> pd.DataFrame:
         table, owners = schema.CRM_TABLES["activities"], schema.CRM_TABLES["accounts"]
         last = (sa.select(table.c.occurred_at)
                 .where(table.c.account_id == owners.c.source_id, table.c.occurred_at <= until,
@@ -322,13 +370,10 @@ class WarehouseReads:
         cache = _CRM_READS.get(self.url)
         selection = {"source": None, "types": list(types), "shard": None, "min_score": None, "url_contains": None,
                      "columns": ("account_id", "contact_id", "type", "occurred_at")}
-        held = self._held_events(cache, "activities", selection, since, until) if cache is not None and \
+        held = self._held_rows(cache, "activities", selection, since, until) if cache is not None and \
             contacts is None else None
         if held is not None:
-            rows = held[held["account_id"].notna().to_numpy() & held["contact_id"].notna().to_numpy()]
-            if accounts is not None:
-                rows = rows[rows["account_id"].isin(set(accounts)).to_numpy()]
-            return rows[["account_id", "contact_id"]].drop_duplicates(ignore_index=True)
+            return HeldPairs.of(cache, held[0]).between(held[1], accounts)
         if accounts is not None or contacts is not None:
             column, values = (table.c.account_id, accounts) if accounts is not None else (table.c.contact_id, contacts)
             frame = self.select_in(columns, where, column, sorted(set(values)))

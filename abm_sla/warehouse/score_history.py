@@ -25,6 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from abm_sla.domain.scoring import distinct_rows
 from abm_sla.warehouse import schema, undo
 from abm_sla.warehouse.store import Warehouse
 
@@ -41,8 +42,38 @@ def score_hashes(rows: pd.DataFrame) -> list[str]:
     """A fingerprint per row of its points, gates and reasons (:data:`NOT_SCORED` for a not-scored row). Rows with
     the same numbers and the same gates and reasons objects (scored rows of one profile share them) are hashed
     once."""
-    values = rows[VALUE_COLUMNS].to_numpy(dtype=object).tolist()
     numbers = VALUE_COLUMNS[:-2]  # each of one type throughout: equal values give equal JSON
+    if len(rows) and all(pd.api.types.is_integer_dtype(rows[name]) or pd.api.types.is_bool_dtype(rows[name])
+                         for name in numbers):
+        hashes = _shared_hashes(rows, numbers)
+    else:
+        hashes = _row_hashes(rows, numbers)
+    if "score_hash" in rows:  # not-scored rows come with theirs
+        return [given if given == NOT_SCORED else computed for given, computed in zip(rows["score_hash"], hashes,
+                                                                                     strict=True)]
+    return hashes
+
+
+def _digest(row: list) -> str:
+    return hashlib.sha1(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)).hexdigest()
+
+
+def _shared_hashes(rows: pd.DataFrame, numbers: list[str]) -> list[str]:
+    """:func:`score_hashes` of rows whose numbers are integers or booleans: grouped column-wide by their numbers
+    and the identity of their gates and reasons objects, one digest per group."""
+    columns = [rows[name].to_numpy(dtype=np.int64) for name in numbers]
+    columns += [np.fromiter(map(id, rows[name].tolist()), dtype=np.int64, count=len(rows))
+                for name in VALUE_COLUMNS[-2:]]
+    codes, first = distinct_rows(columns, len(rows))
+    values = rows[VALUE_COLUMNS].iloc[first].to_numpy(dtype=object).tolist()
+    digests = np.array([_digest(row) for row in values], dtype=object)
+    return digests[codes].tolist()
+
+
+def _row_hashes(rows: pd.DataFrame, numbers: list[str]) -> list[str]:
+    """:func:`score_hashes` row by row (rows with the same numbers and the same gates and reasons objects hashed
+    once when every number column is of one type)."""
+    values = rows[VALUE_COLUMNS].to_numpy(dtype=object).tolist()
     shared = all(rows[name].dtype != object for name in numbers)
     known: dict[tuple, str] = {}
     hashes = []
@@ -50,14 +81,10 @@ def score_hashes(rows: pd.DataFrame) -> list[str]:
         key = (*row[:-2], id(row[-2]), id(row[-1])) if shared else None
         digest = known.get(key) if shared else None
         if digest is None:
-            digest = hashlib.sha1(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
-                                  ).hexdigest()
+            digest = _digest(row)
             if shared:
                 known[key] = digest
         hashes.append(digest)
-    if "score_hash" in rows:  # not-scored rows come with theirs
-        return [given if given == NOT_SCORED else computed for given, computed in zip(rows["score_hash"], hashes,
-                                                                                     strict=True)]
     return hashes
 
 

@@ -207,3 +207,37 @@ def test_contacts_by_id_are_the_live_contacts_of_every_source(db_url: str) -> No
     found = store.contacts_by_id(["c1", "c3", "c9"]).sort_values(["contact_id", "title"], ignore_index=True)
     assert found[["contact_id", "title"]].values.tolist() == [["c1", "Head of IT"], ["c1", "VP Sales"],
                                                              ["c3", "Head of IT"]]
+
+
+def last_at(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("account_id", ignore_index=True)
+
+
+def test_last_activities_advance_from_the_extent_by_the_held_activities_and_are_read_after_a_load(
+        tmp_path: Path) -> None:
+    """Within the cache, after the extent of a moment, each later moment's last activities are that extent advanced
+    by the held activities since: the database's answers, also for an account without a row (read from the
+    database), and read from the database again once a load writes activities."""
+    store, crm = loaded(tmp_path)
+    steps = [START + pd.Timedelta(days=day, hours=hour) for day in range(4, 34, 3) for hour in (0, 7)]
+    accounts = [*sorted(store.read_kind("accounts")["account_id"].astype(str)), "no-such-account"]
+    expected = [last_at(store.last_activities(step.to_pydatetime(), accounts)) for step in steps]
+    assert expected[0]["last_at"].lt(expected[-1]["last_at"]).any()  # the answers move over the steps
+    with crm_reads_cached(store.url):
+        store.hold_events(steps[-1].to_pydatetime(), frames.MARKETING_TOUCHES, any_type=True,
+                          horizon=pd.Timedelta(days=7))
+        store.activity_extent(steps[0].to_pydatetime())
+        for step, answer in zip(steps, expected, strict=True):
+            store.read_kind("activities", since=(step - pd.Timedelta(days=1)).to_pydatetime(),
+                            until=step.to_pydatetime(), columns=("account_id", "type", "url", "occurred_at"))
+            pd.testing.assert_frame_equal(last_at(store.last_activities(step.to_pydatetime(), accounts)), answer)
+        assert store._last_seen(steps[-1].to_pydatetime()).until == steps[-1]  # answered from memory
+        more = {kind: frame.copy() for kind, frame in crm.items()}
+        account = str(more["accounts"]["account_id"].iloc[0])
+        late = more["activities"].iloc[[0]].assign(activity_id="zz-late", account_id=account,
+                                                    occurred_at=steps[-1] - pd.Timedelta(minutes=1))
+        more["activities"] = pd.concat([more["activities"], late], ignore_index=True)
+        stages.extract_files(store, synthetic.write_export_folder(more, tmp_path / "second"), "load-2", NOW)
+        after = last_at(store.last_activities(steps[-1].to_pydatetime(), accounts))
+        assert store._last_seen(steps[-1].to_pydatetime()) is None
+    assert after.loc[after["account_id"].eq(account), "last_at"].tolist() == [steps[-1] - pd.Timedelta(minutes=1)]

@@ -132,3 +132,27 @@ def test_rows_sharing_gates_and_reasons_objects_hash_as_their_own_copies():
     hashes = score_history.score_hashes(rows)
     assert hashes == score_history.score_hashes(copies)
     assert hashes[0] == hashes[1] and len(set(hashes)) == 3
+
+
+def test_grouped_hashes_equal_each_rows_own_hash():
+    """Rows grouped column-wide by their numbers and shared objects hash as each row alone: equal numbers with
+    other objects, other numbers with the same objects, booleans, and a score not scored (its given hash kept)."""
+    import hashlib
+
+    import orjson
+
+    gates, other, reasons = {"gate_total": True}, {"gate_total": False}, [{"rule": "webinar", "points": 10}]
+    rows = pd.DataFrame({"firmographic": [10, 10, 10, 10, 0], "engagement": [5, 5, 5, 6, 0], "intent": [0] * 5,
+                         "total": [15, 15, 15, 16, 0], "qualified": [True, True, False, True, False],
+                         "gates": [gates, other, gates, gates, {}], "reasons": [reasons, reasons, reasons, reasons, []],
+                         "score_hash": ["", "", "", "", score_history.NOT_SCORED]})
+
+    def alone(row: list) -> str:
+        return hashlib.sha1(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)).hexdigest()
+
+    expected = [alone(row) for row in rows[score_history.VALUE_COLUMNS].to_numpy(dtype=object).tolist()]
+    assert score_history.score_hashes(rows) == [*expected[:4], score_history.NOT_SCORED]
+    assert len(set(expected[:4])) == 4
+    floats = rows.astype({"total": "float64"})  # not integers: hashed row by row, as before
+    assert score_history.score_hashes(floats)[:4] == [alone(row) for row in floats[score_history.VALUE_COLUMNS]
+                                                       .to_numpy(dtype=object).tolist()][:4]
